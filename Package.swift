@@ -1,0 +1,34 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "logitbounds",
+    products: [
+        .library(name: "Numerics", targets: ["Numerics"]),
+        .library(name: "Theory", targets: ["Theory"]),
+        .library(name: "Counterexamples", targets: ["Counterexamples"]),
+        .executable(name: "logitbounds", targets: ["logitbounds"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CLAPACKE", pkgConfig: "lapacke",
+                       providers: [.apt(["liblapacke-dev"])]),
+        .systemLibrary(name: "CGMP", pkgConfig: "gmp",
+                       providers: [.apt(["libgmp-dev"])]),
+        .systemLibrary(name: "CMPFR", pkgConfig: "mpfr",
+                       providers: [.apt(["libmpfr-dev"])]),
+        .target(name: "Numerics", dependencies: ["CBLAS", "CLAPACKE", "CGMP", "CMPFR"]),
+        .target(name: "Theory", dependencies: ["Numerics"]),
+        .target(name: "Counterexamples", dependencies: ["Theory"]),
+        .executableTarget(name: "logitbounds", dependencies: [
+            "Numerics", "Theory", "Counterexamples",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
+        .testTarget(name: "TheoryTests", dependencies: ["Theory", "Numerics"]),
+    ]
+)

@@ -1,0 +1,2 @@
+// CBLAS from OpenBLAS, plus its thread-count control.
+#include <cblas.h>

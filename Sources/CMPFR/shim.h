@@ -1,0 +1,4 @@
+// MPFR needs gmp.h first.
+#include <stdio.h>
+#include <gmp.h>
+#include <mpfr.h>

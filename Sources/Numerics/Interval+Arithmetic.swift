@@ -1,0 +1,140 @@
+import CMPFR
+
+/// Interval arithmetic with outward rounding, and the monotone transcendental
+/// functions the theory needs (exp, log, log-sum-exp).
+extension Interval {
+    private func fresh() -> Interval { Interval(bits: bits) }
+
+    public static func + (a: Interval, b: Interval) -> Interval {
+        let r = a.fresh()
+        mpfr_add(r.lo, a.lo, b.lo, MPFR_RNDD)
+        mpfr_add(r.hi, a.hi, b.hi, MPFR_RNDU)
+        return r
+    }
+
+    public static func - (a: Interval, b: Interval) -> Interval {
+        let r = a.fresh()
+        mpfr_sub(r.lo, a.lo, b.hi, MPFR_RNDD)
+        mpfr_sub(r.hi, a.hi, b.lo, MPFR_RNDU)
+        return r
+    }
+
+    public static prefix func - (a: Interval) -> Interval {
+        let r = a.fresh()
+        mpfr_neg(r.lo, a.hi, MPFR_RNDD)
+        mpfr_neg(r.hi, a.lo, MPFR_RNDU)
+        return r
+    }
+
+    /// The product: the extremes of the four endpoint products, each rounded outward.
+    public static func * (a: Interval, b: Interval) -> Interval {
+        extremes(a, b, mpfr_mul)
+    }
+
+    /// The quotient; the divisor must not contain 0 (`divided(by:)` checks).
+    public static func / (a: Interval, b: Interval) -> Interval {
+        precondition(!b.containsZero, "Interval: division by an interval containing 0")
+        return extremes(a, b, mpfr_div)
+    }
+
+    private static func extremes(
+        _ a: Interval, _ b: Interval,
+        _ op: (mpfr_ptr?, mpfr_srcptr?, mpfr_srcptr?, mpfr_rnd_t) -> Int32
+    ) -> Interval {
+        let r = a.fresh()
+        let scratch = a.fresh()
+        mpfr_set_inf(r.lo, 1)
+        mpfr_set_inf(r.hi, -1)
+        for x in [a.lo, a.hi] {
+            for y in [b.lo, b.hi] {
+                _ = op(scratch.lo, x, y, MPFR_RNDD)
+                _ = op(scratch.hi, x, y, MPFR_RNDU)
+                if mpfr_nan_p(scratch.lo) == 0 { mpfr_min(r.lo, r.lo, scratch.lo, MPFR_RNDD) }
+                if mpfr_nan_p(scratch.hi) == 0 { mpfr_max(r.hi, r.hi, scratch.hi, MPFR_RNDU) }
+            }
+        }
+        return r
+    }
+
+    /// Sum of intervals (the point 0 for none).
+    public static func sum<S: Sequence>(_ terms: S, bits: Int = Interval.defaultBits) -> Interval
+    where S.Element == Interval {
+        let r = Interval(bits: bits)
+        mpfr_set_zero(r.lo, 1)
+        mpfr_set_zero(r.hi, 1)
+        for t in terms {
+            mpfr_add(r.lo, r.lo, t.lo, MPFR_RNDD)
+            mpfr_add(r.hi, r.hi, t.hi, MPFR_RNDU)
+        }
+        return r
+    }
+
+    /// exp, monotone increasing: [exp(lo)↓, exp(hi)↑].
+    public var exp: Interval {
+        let r = fresh()
+        mpfr_exp(r.lo, lo, MPFR_RNDD)
+        mpfr_exp(r.hi, hi, MPFR_RNDU)
+        return r
+    }
+
+    /// log, monotone increasing on (0, ∞); a lower endpoint ≤ 0 gives −∞ there.
+    /// Throws when the whole interval is ≤ 0.
+    public func log() throws -> Interval {
+        guard mpfr_sgn(hi) > 0 else {
+            throw NumericsError.invalidArgument("Interval log: argument \(self) is not positive")
+        }
+        let r = fresh()
+        if mpfr_sgn(lo) > 0 { mpfr_log(r.lo, lo, MPFR_RNDD) } else { mpfr_set_inf(r.lo, -1) }
+        mpfr_log(r.hi, hi, MPFR_RNDU)
+        return r
+    }
+
+    /// [min lo, min hi]: the enclosure of min(a, b).
+    public static func min(_ a: Interval, _ b: Interval) -> Interval {
+        let r = a.fresh()
+        mpfr_min(r.lo, a.lo, b.lo, MPFR_RNDD)
+        mpfr_min(r.hi, a.hi, b.hi, MPFR_RNDU)
+        return r
+    }
+
+    /// The square, which is never negative: [0, …] when self contains 0.
+    public var squared: Interval {
+        let r = self * self
+        if containsZero { mpfr_set_zero(r.lo, 1) }
+        return r
+    }
+
+    /// log Σ exp(xᵢ), enclosed. The function is increasing in every argument, so
+    /// its value on the box lies between its values at the lower corner and at the
+    /// upper corner. Each corner is evaluated as m + log1p(Σ_{i≠j} exp(xᵢ − m)),
+    /// with m = x_j the largest value, every operation rounded in that corner's
+    /// direction: log1p keeps the tail of a near-one-hot distribution (e^−10000
+    /// beside 1) that log(1 + …) would round away. No overflow: MPFR's exponent
+    /// range is huge.
+    public static func logSumExp(_ x: [Interval]) -> Interval {
+        precondition(!x.isEmpty, "logSumExp of no terms")
+        let bits = x[0].bits
+        let r = Interval(bits: bits)
+        corner(x.map(\.lo), into: r.lo, rounding: MPFR_RNDD, bits: bits)
+        corner(x.map(\.hi), into: r.hi, rounding: MPFR_RNDU, bits: bits)
+        return r
+    }
+
+    private static func corner(_ values: [UnsafeMutablePointer<__mpfr_struct>],
+                               into out: UnsafeMutablePointer<__mpfr_struct>,
+                               rounding: mpfr_rnd_t, bits: Int) {
+        let scratch = Interval(bits: bits)
+        let (term, acc) = (scratch.hi, out)
+        var top = 0
+        for (i, v) in values.enumerated() where mpfr_cmp3(v, values[top], 1) > 0 { top = i }
+        let m = values[top]
+        mpfr_set_zero(acc, 1)
+        for (i, v) in values.enumerated() where i != top {
+            mpfr_sub(term, v, m, rounding)
+            mpfr_exp(term, term, rounding)
+            mpfr_add(acc, acc, term, rounding)
+        }
+        mpfr_log1p(acc, acc, rounding)
+        mpfr_add(acc, acc, m, rounding)
+    }
+}

@@ -1,0 +1,98 @@
+import CMPFR
+
+/// A closed interval [lo, hi] of reals with MPFR endpoints, kept by directed
+/// rounding so that it always contains the true value of the expression that
+/// produced it: every lower endpoint is rounded toward −∞, every upper toward +∞.
+///
+/// Each value owns its heap-allocated MPFR numbers (precision `bits`, default 256),
+/// so MPFR's in-place calls never alias Swift storage. Values are immutable once
+/// made; operations return new intervals. Endpoints may be ±∞ (for example the
+/// log of an interval touching 0).
+public final class Interval: @unchecked Sendable {
+    let lo: UnsafeMutablePointer<__mpfr_struct>
+    let hi: UnsafeMutablePointer<__mpfr_struct>
+    public let bits: Int
+
+    public static let defaultBits = 256
+
+    init(bits: Int) {
+        self.bits = bits
+        lo = .allocate(capacity: 1)
+        hi = .allocate(capacity: 1)
+        mpfr_init2(lo, mpfr_prec_t(bits))
+        mpfr_init2(hi, mpfr_prec_t(bits))
+    }
+
+    deinit {
+        mpfr_clear(lo)
+        mpfr_clear(hi)
+        lo.deallocate()
+        hi.deallocate()
+    }
+
+    /// The point interval [x, x] of an exact Double (NaN is refused).
+    public convenience init?(exactly x: Double, bits: Int = Interval.defaultBits) {
+        guard !x.isNaN else { return nil }
+        self.init(bits: bits)
+        mpfr_set_d(lo, x, MPFR_RNDD)
+        mpfr_set_d(hi, x, MPFR_RNDU)
+    }
+
+    /// The tightest interval at this precision containing the rational q.
+    public convenience init(_ q: Rational, bits: Int = Interval.defaultBits) {
+        self.init(bits: bits)
+        mpfr_set_q(lo, q.value, MPFR_RNDD)
+        mpfr_set_q(hi, q.value, MPFR_RNDU)
+    }
+
+    /// [a, b] from Double endpoints (a ≤ b).
+    public convenience init(lower a: Double, upper b: Double, bits: Int = Interval.defaultBits) {
+        precondition(a <= b, "Interval: lower endpoint above upper")
+        self.init(bits: bits)
+        mpfr_set_d(lo, a, MPFR_RNDD)
+        mpfr_set_d(hi, b, MPFR_RNDU)
+    }
+
+    /// The lower endpoint rounded down to a Double: a guaranteed lower bound.
+    public var lower: Double { mpfr_get_d(lo, MPFR_RNDD) }
+    /// The upper endpoint rounded up to a Double: a guaranteed upper bound.
+    public var upper: Double { mpfr_get_d(hi, MPFR_RNDU) }
+    /// The midpoint, rounded to nearest: for display.
+    public var midpoint: Double {
+        let m = Interval(bits: bits)
+        mpfr_add(m.lo, lo, hi, MPFR_RNDN)
+        return mpfr_get_d(m.lo, MPFR_RNDN) / 2
+    }
+
+    /// hi − lo rounded up.
+    public var width: Double {
+        let w = Interval(bits: bits)
+        mpfr_sub(w.hi, hi, lo, MPFR_RNDU)
+        return mpfr_get_d(w.hi, MPFR_RNDU)
+    }
+
+    /// Whether the Double x lies in [lo, hi].
+    public func contains(_ x: Double) -> Bool {
+        mpfr_cmp_d(lo, x) <= 0 && mpfr_cmp_d(hi, x) >= 0
+    }
+
+    /// Whether the rational q lies in [lo, hi].
+    public func contains(_ q: Rational) -> Bool {
+        mpfr_cmp_q(lo, q.value) <= 0 && mpfr_cmp_q(hi, q.value) >= 0
+    }
+
+    /// Certainly below: every point of self is < every point of other.
+    public func isCertainlyBelow(_ other: Interval) -> Bool { mpfr_cmp3(hi, other.lo, 1) < 0 }
+    /// Certainly at most: every point of self is ≤ every point of other.
+    public func isCertainlyAtMost(_ other: Interval) -> Bool { mpfr_cmp3(hi, other.lo, 1) <= 0 }
+
+    /// Whether 0 < lo.
+    public var isPositive: Bool { mpfr_sgn(lo) > 0 }
+    /// Whether lo ≤ 0 ≤ hi.
+    public var containsZero: Bool { mpfr_sgn(lo) <= 0 && mpfr_sgn(hi) >= 0 }
+}
+
+extension Interval: CustomStringConvertible {
+    /// "[lo, hi]" with 17 significant digits, rounded outward.
+    public var description: String { "[\(lower), \(upper)]" }
+}

@@ -1,0 +1,84 @@
+import CBLAS
+
+/// Products on OpenBLAS. Each costs O(m n k) flops; OpenBLAS threading is set by
+/// `BLASThreads`.
+extension Matrix {
+    /// op(self) · op(other) with op = transpose when the flag is set (dgemm).
+    ///
+    /// Shapes must fit; a mismatch is a programming error here. Use
+    /// `checkedProduct` where the shapes come from user data.
+    public func multiplied(by other: Matrix, transposeSelf: Bool = false,
+                           transposeOther: Bool = false) -> Matrix {
+        let m = transposeSelf ? columns : rows
+        let inner = transposeSelf ? rows : columns
+        let innerOther = transposeOther ? other.columns : other.rows
+        let n = transposeOther ? other.rows : other.columns
+        precondition(inner == innerOther, "Matrix product: inner dimensions \(inner) and \(innerOther) differ")
+        var out = Matrix(rows: m, columns: n)
+        guard m > 0, n > 0, inner > 0 else { return out }
+        storage.withUnsafeBufferPointer { a in
+            other.storage.withUnsafeBufferPointer { b in
+                out.storage.withUnsafeMutableBufferPointer { c in
+                    cblas_dgemm(CblasRowMajor,
+                                transposeSelf ? CblasTrans : CblasNoTrans,
+                                transposeOther ? CblasTrans : CblasNoTrans,
+                                blasint(m), blasint(n), blasint(inner), 1.0,
+                                a.baseAddress, blasint(Swift.max(columns, 1)),
+                                b.baseAddress, blasint(Swift.max(other.columns, 1)), 0.0,
+                                c.baseAddress, blasint(Swift.max(n, 1)))
+                }
+            }
+        }
+        return out
+    }
+
+    /// The product, throwing `dimensionMismatch` when the inner dimensions differ.
+    public func checkedProduct(_ other: Matrix, operation: String = "product") throws -> Matrix {
+        guard columns == other.rows else {
+            throw NumericsError.dimensionMismatch(operation: operation, left: shape, right: other.shape)
+        }
+        return multiplied(by: other)
+    }
+
+    /// The Gram matrix selfᵀ·self (d×d for an n×d matrix), by dsyrk: half the
+    /// flops of a general product, symmetric to the last bit.
+    public func gram() -> Matrix {
+        let n = columns
+        var out = Matrix(rows: n, columns: n)
+        guard n > 0, rows > 0 else { return out }
+        storage.withUnsafeBufferPointer { a in
+            out.storage.withUnsafeMutableBufferPointer { c in
+                cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, blasint(n), blasint(rows),
+                            1.0, a.baseAddress, blasint(n), 0.0, c.baseAddress, blasint(n))
+            }
+        }
+        for i in 0..<n {
+            for j in 0..<i { out.storage[i * n + j] = out.storage[j * n + i] }
+        }
+        return out
+    }
+
+    /// The matrix–vector product self · v (dgemv).
+    public func applied(to v: [Double]) -> [Double] {
+        precondition(v.count == columns, "Matrix·vector: length \(v.count) for \(columns) columns")
+        var out = [Double](repeating: 0, count: rows)
+        guard rows > 0, columns > 0 else { return out }
+        storage.withUnsafeBufferPointer { a in
+            cblas_dgemv(CblasRowMajor, CblasNoTrans, blasint(rows), blasint(columns), 1.0,
+                        a.baseAddress, blasint(columns), v, 1, 0.0, &out, 1)
+        }
+        return out
+    }
+}
+
+/// Control of OpenBLAS's own thread pool, so that parallel work in Swift does not
+/// oversubscribe the cores: call `BLASThreads.set(1)` before running several
+/// BLAS-heavy tasks at once, and `BLASThreads.set(cores)` for one large product.
+/// `OPENBLAS_NUM_THREADS` in the environment sets the starting value.
+public enum BLASThreads {
+    public static func set(_ count: Int) {
+        openblas_set_num_threads(Int32(Swift.max(1, count)))
+    }
+
+    public static var current: Int { Int(openblas_get_num_threads()) }
+}

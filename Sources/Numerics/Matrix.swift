@@ -1,0 +1,149 @@
+/// A dense real matrix, stored row-major in a contiguous `[Double]`.
+///
+/// `Matrix` is a value type; the heavy operations (products, decompositions) call
+/// OpenBLAS and LAPACKE in row-major layout, so nothing above this module touches
+/// a C pointer.
+public struct Matrix: Equatable, Sendable {
+    public let rows: Int
+    public let columns: Int
+    /// Entries in row-major order: entry (i, j) is `storage[i * columns + j]`.
+    public internal(set) var storage: [Double]
+
+    /// A matrix from row-major entries. The count must equal `rows * columns`.
+    public init(rows: Int, columns: Int, storage: [Double]) throws {
+        guard rows >= 0, columns >= 0, storage.count == rows * columns else {
+            throw NumericsError.invalidArgument(
+                "Matrix: \(storage.count) entries cannot fill a \(rows)×\(columns) matrix")
+        }
+        self.rows = rows
+        self.columns = columns
+        self.storage = storage
+    }
+
+    /// A matrix with every entry equal to `value`.
+    public init(rows: Int, columns: Int, repeating value: Double = 0) {
+        precondition(rows >= 0 && columns >= 0, "Matrix: negative dimension")
+        self.rows = rows
+        self.columns = columns
+        self.storage = [Double](repeating: value, count: rows * columns)
+    }
+
+    /// A matrix from nested rows; every row must have the same length.
+    public init(_ nested: [[Double]]) throws {
+        let width = nested.first?.count ?? 0
+        if let bad = nested.firstIndex(where: { $0.count != width }) {
+            throw NumericsError.invalidArgument(
+                "Matrix: row \(bad) has \(nested[bad].count) entries, expected \(width)")
+        }
+        try self.init(rows: nested.count, columns: width, storage: nested.flatMap { $0 })
+    }
+
+    /// A matrix whose entry (i, j) is `entry(i, j)`.
+    public init(rows: Int, columns: Int, entry: (Int, Int) -> Double) {
+        self.init(rows: rows, columns: columns)
+        for i in 0..<rows {
+            for j in 0..<columns { storage[i * columns + j] = entry(i, j) }
+        }
+    }
+
+    /// The n×n identity.
+    public static func identity(_ n: Int) -> Matrix {
+        Matrix(rows: n, columns: n) { $0 == $1 ? 1 : 0 }
+    }
+
+    /// A diagonal matrix with the given diagonal.
+    public static func diagonal(_ values: [Double]) -> Matrix {
+        Matrix(rows: values.count, columns: values.count) { $0 == $1 ? values[$0] : 0 }
+    }
+
+    public subscript(row: Int, column: Int) -> Double {
+        get { storage[row * columns + column] }
+        set { storage[row * columns + column] = newValue }
+    }
+
+    public var shape: (Int, Int) { (rows, columns) }
+    public var isSquare: Bool { rows == columns }
+
+    /// Row i as an array.
+    public func row(_ i: Int) -> [Double] {
+        Array(storage[(i * columns)..<((i + 1) * columns)])
+    }
+
+    /// Column j as an array.
+    public func column(_ j: Int) -> [Double] {
+        (0..<rows).map { storage[$0 * columns + j] }
+    }
+
+    /// The rows listed, in that order.
+    public func selectingRows(_ indices: [Int]) -> Matrix {
+        var out = Matrix(rows: indices.count, columns: columns)
+        for (r, i) in indices.enumerated() {
+            out.storage.replaceSubrange((r * columns)..<((r + 1) * columns),
+                                        with: storage[(i * columns)..<((i + 1) * columns)])
+        }
+        return out
+    }
+
+    /// The columns listed, in that order.
+    public func selectingColumns(_ indices: [Int]) -> Matrix {
+        Matrix(rows: rows, columns: indices.count) { i, j in self[i, indices[j]] }
+    }
+
+    public var transposed: Matrix {
+        Matrix(rows: columns, columns: rows) { i, j in self[j, i] }
+    }
+
+    /// Throws `nonFinite` naming the first NaN or infinite entry.
+    public func requireFinite(_ operation: String) throws {
+        if let index = storage.firstIndex(where: { !$0.isFinite }) {
+            throw NumericsError.nonFinite(operation: operation, row: index / max(columns, 1),
+                                          column: index % max(columns, 1))
+        }
+    }
+
+    /// Squared Frobenius norm Σ a_ij².
+    public var frobeniusNormSquared: Double {
+        storage.reduce(0) { $0 + $1 * $1 }
+    }
+
+    /// Each row scaled by the matching entry of `factors` (that is, diag(factors)·self).
+    public func scalingRows(by factors: [Double]) -> Matrix {
+        precondition(factors.count == rows, "scalingRows: one factor per row")
+        var out = self
+        for i in 0..<rows {
+            for j in 0..<columns { out.storage[i * columns + j] *= factors[i] }
+        }
+        return out
+    }
+
+    /// The mean of the rows, weighted by `weights` (which should sum to 1).
+    public func weightedRowMean(_ weights: [Double]) -> [Double] {
+        var mean = [Double](repeating: 0, count: columns)
+        for i in 0..<rows {
+            for j in 0..<columns { mean[j] += weights[i] * storage[i * columns + j] }
+        }
+        return mean
+    }
+
+    /// self − 1 vᵀ: the vector `v` subtracted from every row.
+    public func subtractingFromRows(_ v: [Double]) -> Matrix {
+        precondition(v.count == columns)
+        var out = self
+        for i in 0..<rows {
+            for j in 0..<columns { out.storage[i * columns + j] -= v[j] }
+        }
+        return out
+    }
+
+    /// The leading `count` columns.
+    public func leadingColumns(_ count: Int) -> Matrix {
+        selectingColumns(Array(0..<count))
+    }
+}
+
+extension Matrix: CustomStringConvertible {
+    public var description: String {
+        (0..<rows).map { i in row(i).map { String($0) }.joined(separator: " ") }
+            .joined(separator: "\n")
+    }
+}

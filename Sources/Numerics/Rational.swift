@@ -1,0 +1,88 @@
+import CGMP
+
+/// An exact rational number on GMP's `mpq_t`.
+///
+/// Every finite Double is a dyadic rational m·2ᵉ, so `Rational(exactly:)` converts
+/// it with no rounding (0.1 becomes 3602879701896397/36028797018963968).
+/// Arithmetic is exact; its cost grows with the size of numerators and
+/// denominators. A value is immutable once made (operations return new values),
+/// so sharing one across threads for reading is safe; the storage is heap memory
+/// owned by this object, which keeps GMP's in-place calls clear of Swift's
+/// exclusivity rule.
+public final class Rational: @unchecked Sendable {
+    let value: UnsafeMutablePointer<__mpq_struct>
+
+    init() {
+        value = .allocate(capacity: 1)
+        __gmpq_init(value)
+    }
+
+    deinit {
+        __gmpq_clear(value)
+        value.deallocate()
+    }
+
+    /// The exact value of a finite Double; nil for NaN or ±∞.
+    public convenience init?(exactly x: Double) {
+        guard x.isFinite else { return nil }
+        self.init()
+        __gmpq_set_d(value, x)
+    }
+
+    public convenience init(_ n: Int) {
+        self.init()
+        __gmpq_set_si(value, n, 1)
+    }
+
+    /// n/d in lowest terms; d must not be 0.
+    public convenience init(_ n: Int, _ d: Int) {
+        precondition(d != 0, "Rational: zero denominator")
+        self.init()
+        if d < 0 { __gmpq_set_si(value, -n, UInt(-d)) } else { __gmpq_set_si(value, n, UInt(d)) }
+        __gmpq_canonicalize(value)
+    }
+
+    /// Parses "p/q" or "p" in base 10.
+    public convenience init?(_ text: String) {
+        self.init()
+        guard __gmpq_set_str(value, text, 10) == 0, value.pointee._mp_den._mp_size != 0 else {
+            return nil
+        }
+        __gmpq_canonicalize(value)
+    }
+
+    public static let zero = Rational(0)
+    public static let one = Rational(1)
+
+    /// Sign: −1, 0 or 1.
+    public var sign: Int {
+        let size = value.pointee._mp_num._mp_size
+        return size > 0 ? 1 : (size < 0 ? -1 : 0)
+    }
+
+    public var isZero: Bool { sign == 0 }
+
+    /// A nearby Double (GMP truncates toward zero): for display and screening only,
+    /// never for a verdict.
+    public var doubleValue: Double { __gmpq_get_d(value) }
+
+    /// "p/q" (or "p" for an integer), exact.
+    public var exactString: String {
+        guard let c = __gmpq_get_str(nil, 10, value) else { return "?" }
+        defer { free(c) }
+        return String(cString: c)
+    }
+
+    /// Number of bits in numerator plus denominator: the cost driver of exact work.
+    public var bitSize: Int {
+        Int(__gmpz_sizeinbase(&value.pointee._mp_num, 2) + __gmpz_sizeinbase(&value.pointee._mp_den, 2))
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Rational: CustomStringConvertible {
+    public var description: String { exactString }
+}

@@ -1,0 +1,117 @@
+/// Exact Gaussian elimination: solve, inverse, and the inertia of a symmetric
+/// matrix (hence positive (semi)definiteness and certified eigenvalue bounds).
+extension RationalMatrix {
+    /// X with self · X = B, by Gauss–Jordan elimination with the first nonzero
+    /// pivot (exact arithmetic needs no pivoting for stability). Throws
+    /// `singular` when self is exactly singular.
+    public func solve(_ b: RationalMatrix) throws -> RationalMatrix {
+        guard rows == columns else {
+            throw NumericsError.dimensionMismatch(operation: "exact solve", left: shape, right: shape)
+        }
+        guard b.rows == rows else {
+            throw NumericsError.dimensionMismatch(operation: "exact solve", left: shape, right: b.shape)
+        }
+        let n = rows, m = b.columns
+        var a = self
+        var x = b
+        for col in 0..<n {
+            guard let p = (col..<n).first(where: { !a[$0, col].isZero }) else {
+                throw NumericsError.singular(operation: "exact solve")
+            }
+            if p != col {
+                for j in 0..<n { let t = a[p, j]; a[p, j] = a[col, j]; a[col, j] = t }
+                for j in 0..<m { let t = x[p, j]; x[p, j] = x[col, j]; x[col, j] = t }
+            }
+            let pivot = a[col, col]
+            for j in 0..<n { a[col, j] = a[col, j] / pivot }
+            for j in 0..<m { x[col, j] = x[col, j] / pivot }
+            for i in 0..<n where i != col && !a[i, col].isZero {
+                let factor = a[i, col]
+                for j in col..<n { a[i, j] = a[i, j] - factor * a[col, j] }
+                for j in 0..<m { x[i, j] = x[i, j] - factor * x[col, j] }
+            }
+        }
+        return x
+    }
+
+    /// The exact inverse; throws `singular` for a singular matrix.
+    public func inverse() throws -> RationalMatrix {
+        try solve(.identity(rows))
+    }
+
+    /// The inertia of a symmetric matrix: how many eigenvalues are positive,
+    /// negative and zero, computed exactly.
+    ///
+    /// Symmetric elimination S = P L D Lᵀ Pᵀ with 1×1 pivots taken on a nonzero
+    /// diagonal entry, and a 2×2 pivot [[0, b], [b, 0]] (one positive, one negative
+    /// eigenvalue) when the remaining diagonal is all zero; by Sylvester's law of
+    /// inertia the signs of D's blocks are the signs of S's eigenvalues. Only the
+    /// symmetric part is read; the caller must pass a symmetric matrix.
+    public func symmetricInertia() throws -> (positive: Int, negative: Int, zero: Int) {
+        guard rows == columns else {
+            throw NumericsError.dimensionMismatch(operation: "inertia", left: shape, right: shape)
+        }
+        var a = self
+        let n = rows
+        var positive = 0, negative = 0
+        var r = 0
+        while r < n {
+            if let j = (r..<n).first(where: { !a[$0, $0].isZero }) {
+                a.swapSymmetric(r, j)
+                let pivot = a[r, r]
+                if pivot.sign > 0 { positive += 1 } else { negative += 1 }
+                for i in (r + 1)..<n where !a[i, r].isZero {
+                    let factor = a[i, r] / pivot
+                    for k in i..<n { a[i, k] = a[i, k] - factor * a[r, k]; a[k, i] = a[i, k] }
+                }
+                r += 1
+                continue
+            }
+            guard let (p, q) = a.firstNonzeroOffDiagonal(from: r) else { break }
+            a.swapSymmetric(r, p)
+            a.swapSymmetric(r + 1, q)
+            let b = a[r, r + 1]
+            positive += 1
+            negative += 1
+            // Schur complement of E = [[0, b], [b, 0]]: A22 − C E⁻¹ Cᵀ, E⁻¹ = [[0, 1/b], [1/b, 0]].
+            for i in (r + 2)..<n {
+                for k in i..<n {
+                    let update = (a[i, r] * a[k, r + 1] + a[i, r + 1] * a[k, r]) / b
+                    a[i, k] = a[i, k] - update
+                    a[k, i] = a[i, k]
+                }
+            }
+            r += 2
+        }
+        return (positive, negative, n - positive - negative)
+    }
+
+    /// Exactly: is this symmetric matrix positive semi-definite (no negative eigenvalue)?
+    public func isPositiveSemidefinite() throws -> Bool {
+        try symmetricInertia().negative == 0
+    }
+
+    /// Exactly: is this symmetric matrix positive definite (every eigenvalue > 0)?
+    public func isPositiveDefinite() throws -> Bool {
+        try symmetricInertia().positive == rows
+    }
+
+    /// Exactly: how many eigenvalues of this symmetric matrix exceed t
+    /// (the positive inertia of self − tI).
+    public func eigenvalueCount(above t: Rational) throws -> Int {
+        try shiftingDiagonal(by: t).symmetricInertia().positive
+    }
+
+    private mutating func swapSymmetric(_ i: Int, _ j: Int) {
+        guard i != j else { return }
+        for k in 0..<columns { let t = self[i, k]; self[i, k] = self[j, k]; self[j, k] = t }
+        for k in 0..<rows { let t = self[k, i]; self[k, i] = self[k, j]; self[k, j] = t }
+    }
+
+    private func firstNonzeroOffDiagonal(from r: Int) -> (Int, Int)? {
+        for p in r..<rows {
+            for q in (p + 1)..<columns where !self[p, q].isZero { return (p, q) }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,112 @@
+import CLAPACKE
+
+/// The thin singular value decomposition A = U Σ Vᵀ of an m×n matrix, r = min(m, n):
+/// U is m×r with orthonormal columns, σ₁ ≥ … ≥ σ_r ≥ 0, V is n×r.
+///
+/// Computed by LAPACK's divide-and-conquer `dgesdd`; singular values carry an
+/// absolute error of about ε·σ₁, so a σ_r far below ε·σ₁ is not resolved
+/// (its relative error can be large).
+public struct SingularValueDecomposition: Sendable {
+    public let u: Matrix
+    public let singularValues: [Double]
+    public let v: Matrix
+
+    public init(_ a: Matrix) throws {
+        try a.requireFinite("SVD")
+        let (m, n) = a.shape
+        let r = min(m, n)
+        guard r > 0 else {
+            u = Matrix(rows: m, columns: 0); v = Matrix(rows: n, columns: 0); singularValues = []
+            return
+        }
+        var work = a.storage
+        var s = [Double](repeating: 0, count: r)
+        var uStorage = [Double](repeating: 0, count: m * r)
+        var vtStorage = [Double](repeating: 0, count: r * n)
+        let info = LAPACKE_dgesdd(rowMajor, flag("S"), lapacke_index(m), lapacke_index(n), &work,
+                                  lapacke_index(n), &s, &uStorage, lapacke_index(r), &vtStorage, lapacke_index(n))
+        try lapackCheck("dgesdd", info)
+        u = try Matrix(rows: m, columns: r, storage: uStorage)
+        v = try Matrix(rows: r, columns: n, storage: vtStorage).transposed
+        singularValues = s
+    }
+
+    /// Singular values only (`dgesdd` with job 'N'): cheaper when vectors are not needed.
+    public static func singularValues(of a: Matrix) throws -> [Double] {
+        try a.requireFinite("singular values")
+        let (m, n) = a.shape
+        let r = min(m, n)
+        guard r > 0 else { return [] }
+        var work = a.storage
+        var s = [Double](repeating: 0, count: r)
+        // U and Vᵀ are not referenced with job 'N', but LAPACKE still checks their
+        // leading dimensions in row-major layout.
+        var unusedU = [Double](repeating: 0, count: 1)
+        var unusedVt = [Double](repeating: 0, count: 1)
+        let info = LAPACKE_dgesdd(rowMajor, flag("N"), lapacke_index(m), lapacke_index(n), &work,
+                                  lapacke_index(n), &s, &unusedU, lapacke_index(max(m, 1)),
+                                  &unusedVt, lapacke_index(max(n, 1)))
+        try lapackCheck("dgesdd", info)
+        return s
+    }
+
+    /// U Σ Vᵀ, for checking the decomposition.
+    public var reconstructed: Matrix {
+        u.scalingColumns(by: singularValues).multiplied(by: v, transposeOther: true)
+    }
+}
+
+extension Matrix {
+    /// Each column scaled by the matching factor (self · diag(factors)).
+    public func scalingColumns(by factors: [Double]) -> Matrix {
+        precondition(factors.count == columns)
+        var out = self
+        for i in 0..<rows {
+            for j in 0..<columns { out.storage[i * columns + j] *= factors[j] }
+        }
+        return out
+    }
+
+    /// Singular values, largest first.
+    public func singularValues() throws -> [Double] {
+        try SingularValueDecomposition.singularValues(of: self)
+    }
+
+    /// The smallest singular value σ_min = σ_{min(m,n)} (0 for an empty matrix).
+    public func smallestSingularValue() throws -> Double {
+        try singularValues().last ?? 0
+    }
+
+    /// The default rank tolerance: max(m, n) · ε · σ₁, as in NumPy and MATLAB.
+    public static func rankTolerance(rows: Int, columns: Int, largest: Double) -> Double {
+        Double(Swift.max(rows, columns)) * Double.ulpOfOne * largest
+    }
+
+    /// Numerical rank: the number of singular values above `tolerance`
+    /// (default `rankTolerance`).
+    public func rank(tolerance: Double? = nil) throws -> Int {
+        let s = try singularValues()
+        guard let top = s.first else { return 0 }
+        let tol = tolerance ?? Matrix.rankTolerance(rows: rows, columns: columns, largest: top)
+        return s.filter { $0 > tol }.count
+    }
+
+    /// The 2-norm condition number σ₁/σ_min (∞ when σ_min = 0).
+    public func conditionNumber() throws -> Double {
+        let s = try singularValues()
+        guard let top = s.first, let bottom = s.last else { return 1 }
+        return bottom == 0 ? .infinity : top / bottom
+    }
+
+    /// The Moore–Penrose pseudo-inverse A⁺ (n×m), from the SVD: singular values at
+    /// or below `tolerance` (default max(m, n)·ε·σ₁) are treated as zero. For a
+    /// full-column-rank A this is (AᵀA)⁻¹Aᵀ, without forming AᵀA (which would
+    /// square the condition number).
+    public func pseudoInverse(tolerance: Double? = nil) throws -> Matrix {
+        let svd = try SingularValueDecomposition(self)
+        let top = svd.singularValues.first ?? 0
+        let tol = tolerance ?? Matrix.rankTolerance(rows: rows, columns: columns, largest: top)
+        let inverted = svd.singularValues.map { $0 > tol ? 1 / $0 : 0 }
+        return svd.v.scalingColumns(by: inverted).multiplied(by: svd.u, transposeOther: true)
+    }
+}

@@ -1,0 +1,97 @@
+import Numerics
+import Testing
+
+@Suite("Decompositions reconstruct their input")
+struct DecompositionTests {
+    static let conditions: [Double] = [1, 1e3, 1e8, 1e12]
+
+    @Test("SVD: A = UΣVᵀ, orthonormal factors, spectrum recovered", arguments: conditions)
+    func svd(condition: Double) throws {
+        var g = SeededGenerator(seed: 11)
+        for (m, n) in [(7, 4), (4, 7), (30, 30), (200, 16)] {
+            let s = spectrum(min(m, n), condition: condition)
+            let a = matrix(rows: m, columns: n, singularValues: s, using: &g)
+            let svd = try SingularValueDecomposition(a)
+            #expect(relativeError(svd.reconstructed, a) < 1e-13)
+            #expect(relativeError(svd.u.gram(), .identity(min(m, n))) < 1e-13)
+            #expect(relativeError(svd.v.gram(), .identity(min(m, n))) < 1e-13)
+            for (computed, exact) in zip(svd.singularValues, s) {
+                #expect(abs(computed - exact) <= 1e-13 * s[0])
+            }
+        }
+    }
+
+    @Test("QR: A = QR, QᵀQ = I, R upper triangular", arguments: conditions)
+    func qr(condition: Double) throws {
+        var g = SeededGenerator(seed: 12)
+        let a = matrix(rows: 50, columns: 9, singularValues: spectrum(9, condition: condition), using: &g)
+        let qr = try QRDecomposition(a)
+        #expect(relativeError(qr.q * qr.r, a) < 1e-13)
+        #expect(relativeError(qr.q.gram(), .identity(9)) < 1e-13)
+        for i in 0..<9 { for j in 0..<i { #expect(qr.r[i, j] == 0) } }
+    }
+
+    @Test("Cholesky: A = LLᵀ and solve", arguments: [1.0, 1e3, 1e7])
+    func cholesky(condition: Double) throws {
+        var g = SeededGenerator(seed: 13)
+        let b = matrix(rows: 12, columns: 12, singularValues: spectrum(12, condition: condition.squareRoot()), using: &g)
+        let a = b.gram()
+        let chol = try CholeskyDecomposition(a)
+        #expect(relativeError(chol.l.multiplied(by: chol.l, transposeOther: true), a) < 1e-13)
+        let x = g.gaussianMatrix(rows: 12, columns: 3)
+        #expect(relativeError(try chol.solve(a * x), x) < 1e-15 * condition * 100)
+    }
+
+    @Test("Symmetric eigen: A = Q diag(λ) Qᵀ, decreasing", arguments: conditions)
+    func eigen(condition: Double) throws {
+        var g = SeededGenerator(seed: 14)
+        let b = matrix(rows: 20, columns: 20, singularValues: spectrum(20, condition: condition), using: &g)
+        let a = b + b.transposed
+        let e = try SymmetricEigendecomposition(a)
+        #expect(relativeError(e.reconstructed, a) < 1e-13)
+        #expect(relativeError(e.eigenvectors.gram(), .identity(20)) < 1e-13)
+        #expect(zip(e.eigenvalues, e.eigenvalues.dropFirst()).allSatisfy { $0 >= $1 })
+    }
+
+    @Test("LU solve and inverse")
+    func lu() throws {
+        var g = SeededGenerator(seed: 15)
+        let a = matrix(rows: 10, columns: 10, singularValues: spectrum(10, condition: 1e4), using: &g)
+        let x = g.gaussianMatrix(rows: 10, columns: 2)
+        #expect(relativeError(try a.solve(a * x), x) < 1e-10)
+        #expect(relativeError(try a.inverse() * a, .identity(10)) < 1e-10)
+    }
+
+    @Test("Pseudo-inverse satisfies the four Penrose conditions", arguments: [(9, 4), (4, 9), (12, 12)])
+    func penrose(shape: (Int, Int)) throws {
+        var g = SeededGenerator(seed: 16)
+        // Rank-deficient on purpose: rank 3 whatever the shape.
+        let a = matrix(rows: shape.0, columns: shape.1, singularValues: [3, 1, 0.01], using: &g)
+        let p = try a.pseudoInverse()
+        #expect(relativeError(a * p * a, a) < 1e-12)
+        #expect(relativeError(p * a * p, p) < 1e-12)
+        let ap = a * p, pa = p * a
+        #expect(relativeError(ap.transposed, ap) < 1e-12)
+        #expect(relativeError(pa.transposed, pa) < 1e-12)
+        #expect(try a.rank() == 3)
+    }
+
+    @Test("Rank and condition number")
+    func rankAndCondition() throws {
+        var g = SeededGenerator(seed: 17)
+        let a = matrix(rows: 20, columns: 5, singularValues: [1, 1e-2, 1e-4, 1e-6, 1e-8], using: &g)
+        #expect(try a.rank() == 5)
+        #expect(abs(try a.conditionNumber() / 1e8 - 1) < 1e-6)
+        #expect(try a.rank(tolerance: 1e-5) == 3)
+    }
+
+    @Test("Log-sum-exp is stable where exp overflows or underflows")
+    func logSumExpStable() {
+        #expect(logSumExp([1000, 1000]) == 1000 + 0.6931471805599453)
+        #expect(logSumExp([-1000, -1000]) == -1000 + 0.6931471805599453)
+        let ls = logSoftmax([0, -800])
+        #expect(ls[1] == -800 && ls[1].isFinite)
+        #expect(logSumExp([Double]()) == -.infinity)
+        #expect(logSumExp([1, .nan]).isNaN || logSumExp([.nan, 1]).isNaN)
+    }
+}

@@ -1,0 +1,88 @@
+import Numerics
+import Testing
+
+@Suite("Exact rationals on GMP")
+struct ExactArithmeticTests {
+    @Test("0.1 converts to its exact dyadic value")
+    func tenth() {
+        #expect(Rational(exactly: 0.1)!.exactString == "3602879701896397/36028797018963968")
+        #expect(Rational(exactly: -0.75)!.exactString == "-3/4")
+        #expect(Rational(exactly: 0x1.0p-1074)!.exactString.hasPrefix("1/"))
+    }
+
+    @Test("Double → rational → Double round-trips every finite double")
+    func roundTrip() {
+        var g = SeededGenerator(seed: 21)
+        for _ in 0..<2000 {
+            let x = Double(bitPattern: g.next())
+            guard x.isFinite else { continue }
+            #expect(Rational(exactly: x)!.doubleValue == x)
+        }
+        for x in [Double.leastNonzeroMagnitude, .greatestFiniteMagnitude, -0.0, 1e-300] {
+            #expect(Rational(exactly: x)!.doubleValue == x)
+        }
+    }
+
+    @Test("Exact arithmetic: 0.1 + 0.2 ≠ 0.3 exactly, 1/3·3 = 1")
+    func field() {
+        let sum = Rational(exactly: 0.1)! + Rational(exactly: 0.2)!
+        #expect(sum != Rational(exactly: 0.3)!)
+        #expect(Rational(1, 3) * Rational(3) == .one)
+        #expect(Rational("-6/4")! == Rational(-3, 2))
+        #expect(Rational("1/0") == nil)
+        #expect(Rational(1, 3) < Rational(1, 2))
+    }
+
+    @Test("Exact inverse times matrix is the identity exactly")
+    func exactInverse() throws {
+        var g = SeededGenerator(seed: 22)
+        for n in [1, 3, 6] {
+            let a = try RationalMatrix(exactly: g.gaussianMatrix(rows: n, columns: n))
+            #expect(try a.inverse().multiplied(by: a) == .identity(n))
+            let b = try RationalMatrix(exactly: g.gaussianMatrix(rows: n, columns: 2))
+            #expect(try a.multiplied(by: a.solve(b)) == b)
+        }
+    }
+
+    @Test("PSD test accepts a PSD matrix and rejects one with eigenvalue −1e−30")
+    func psd() throws {
+        var g = SeededGenerator(seed: 23)
+        let q = try QRDecomposition(g.gaussianMatrix(rows: 4, columns: 4)).q
+        let exactQ = try RationalMatrix(exactly: q)
+        // S = Q diag(1, 0.5, 1e-10, 0) Qᵀ, exactly PSD and singular.
+        let psd = try exactQ.multiplied(by: .diagonal([.one, Rational(1, 2), Rational(exactly: 1e-10)!, .zero]))
+            .multiplied(by: exactQ.transposed)
+        #expect(try psd.isPositiveSemidefinite())
+        #expect(try !psd.isPositiveDefinite())
+        let tiny = -Rational(exactly: 1e-30)!
+        let indefinite = try exactQ.multiplied(by: .diagonal([.one, Rational(1, 2), tiny, .zero]))
+            .multiplied(by: exactQ.transposed)
+        #expect(try !indefinite.isPositiveSemidefinite())
+        #expect(try indefinite.symmetricInertia() == (2, 1, 1))
+    }
+
+    @Test("Inertia handles zero diagonals (2×2 pivots)")
+    func inertiaZeroDiagonal() throws {
+        let a = RationalMatrix(rows: 3, columns: 3, entries: [
+            .zero, Rational(2), .zero,
+            Rational(2), .zero, .zero,
+            .zero, .zero, Rational(5)])
+        #expect(try a.symmetricInertia() == (2, 1, 0))
+        #expect(try RationalMatrix(rows: 2, columns: 2, entries: [.zero, .zero, .zero, .zero])
+            .symmetricInertia() == (0, 0, 2))
+    }
+
+    @Test("Eigenvalue counts bracket the double eigenvalues")
+    func eigenvalueCounts() throws {
+        var g = SeededGenerator(seed: 24)
+        let b = g.gaussianMatrix(rows: 6, columns: 6)
+        let s = b + b.transposed
+        let exact = try RationalMatrix(exactly: s)
+        let values = try SymmetricEigendecomposition(s).eigenvalues
+        for (i, lambda) in values.enumerated() {
+            let margin = 1e-9 * max(1, abs(lambda))
+            #expect(try exact.eigenvalueCount(above: Rational(exactly: lambda + margin)!) == i)
+            #expect(try exact.eigenvalueCount(above: Rational(exactly: lambda - margin)!) == i + 1)
+        }
+    }
+}
