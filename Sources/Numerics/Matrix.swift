@@ -7,7 +7,7 @@ public struct Matrix: Equatable, Sendable {
     public let rows: Int
     public let columns: Int
     /// Entries in row-major order: entry (i, j) is `storage[i * columns + j]`.
-    public internal(set) var storage: [Double]
+    public var storage: [Double]
 
     /// A matrix from row-major entries. The count must equal `rows * columns`.
     public init(rows: Int, columns: Int, storage: [Double]) throws {

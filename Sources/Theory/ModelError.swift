@@ -1,0 +1,23 @@
+import Numerics
+
+/// Why a model, or a pair of models, was refused.
+public enum ModelError: Error, Equatable, CustomStringConvertible {
+    case emptyModel(String)
+    case shapeMismatch(String)
+    case nonFinite(array: String, row: Int, column: Int)
+    case badWeights(String)
+    case pairMismatch(String)
+    case numerics(NumericsError)
+
+    public var description: String {
+        switch self {
+        case let .emptyModel(m): return "empty model: \(m)"
+        case let .shapeMismatch(m): return "shape mismatch: \(m)"
+        case let .nonFinite(array, row, column):
+            return "array \(array) has a non-finite entry (NaN or infinity) at (\(row), \(column))"
+        case let .badWeights(m): return "bad input weights: \(m)"
+        case let .pairMismatch(m): return "models cannot be compared: \(m)"
+        case let .numerics(e): return e.description
+        }
+    }
+}

@@ -1,0 +1,28 @@
+import Numerics
+
+/// Two models on the same sample and label set, ready to be compared:
+/// equal N, equal k, equal weights (d₁ ≠ d₂ is allowed).
+public struct ModelPair: Sendable {
+    public let first: SoftmaxModel
+    public let second: SoftmaxModel
+
+    public init(_ first: SoftmaxModel, _ second: SoftmaxModel) throws {
+        guard first.inputCount == second.inputCount else {
+            throw ModelError.pairMismatch("N = \(first.inputCount) inputs vs N = \(second.inputCount)")
+        }
+        guard first.labelCount == second.labelCount else {
+            throw ModelError.pairMismatch("k = \(first.labelCount) labels vs k = \(second.labelCount)")
+        }
+        let (w1, w2) = (first.weights, second.weights)
+        if let i = w1.indices.first(where: { abs(w1[$0] - w2[$0]) > 1e-12 * max(w1[$0], w2[$0]) }) {
+            throw ModelError.pairMismatch("input weights differ at input \(i)")
+        }
+        self.first = first
+        self.second = second
+    }
+
+    /// The pair in the other order.
+    public var swapped: ModelPair { try! ModelPair(second, first) }
+
+    public var weights: [Double] { first.weights }
+}

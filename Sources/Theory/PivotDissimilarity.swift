@@ -1,0 +1,197 @@
+import Numerics
+
+/// One (pivot p, subset S) of the pivot form: S is d labels other than p.
+public struct PivotSubset: Sendable, Hashable, Codable {
+    public let pivot: Int
+    public let subset: [Int]
+    public init(pivot: Int, subset: [Int]) { self.pivot = pivot; self.subset = subset }
+}
+
+/// How the (p, S) pairs of the pivot form are chosen.
+public enum PivotSelection: Sendable {
+    /// Every (p, S) with S an unordered d-subset of the other labels, when there are
+    /// at most `limit` of them; otherwise `sampled` with the given sizes and seed.
+    case automatic(limit: Int = 20_000, pivots: Int = 100, subsetsPerPivot: Int = 200, seed: UInt64 = 0)
+    /// `pivots` distinct pivots drawn without replacement, and for each
+    /// `subsetsPerPivot` uniform d-subsets of the other labels (the reference's
+    /// estimator draws 100 × 200).
+    case sampled(pivots: Int, subsetsPerPivot: Int, seed: UInt64)
+    /// Exactly these pairs, to reproduce an external computation.
+    case explicit([PivotSubset])
+}
+
+/// d_rep,pivot² with its bookkeeping.
+public struct PivotDissimilarity: Sendable {
+    /// Mean of r(p, S) over the pairs used.
+    public let mean: Double
+    /// Standard error of the mean (0 when every pair was enumerated).
+    public let standardError: Double
+    public let pairsUsed: Int
+    /// Pairs skipped because L₁(p, S) was numerically singular.
+    public let pairsSkipped: Int
+    public let exhaustive: Bool
+    /// Pairs that fell back to the direct path because the moment form cancelled.
+    public let directEvaluations: Int
+}
+
+extension ModelPair {
+    /// L_j(p, S): rows g_j(l) − g_j(p) for l ∈ S.
+    static func pivotMatrix(_ g: Matrix, _ ps: PivotSubset) -> Matrix {
+        Matrix(rows: ps.subset.count, columns: g.columns) { i, j in g[ps.subset[i], j] - g[ps.pivot, j] }
+    }
+
+    /// The pairs a selection stands for (labels k, dimension d).
+    public static func pivotSubsets(_ selection: PivotSelection, labelCount k: Int,
+                                    dimension d: Int) throws -> (pairs: [PivotSubset], exhaustive: Bool) {
+        switch selection {
+        case let .explicit(list):
+            for ps in list {
+                guard (0..<k).contains(ps.pivot), ps.subset.count == d,
+                      ps.subset.allSatisfy({ (0..<k).contains($0) && $0 != ps.pivot }),
+                      Set(ps.subset).count == d else {
+                    throw ModelError.shapeMismatch("pivot \(ps.pivot) with subset \(ps.subset) is not a pivot and \(d) distinct other labels among k = \(k)")
+                }
+            }
+            return (list, false)
+        case let .automatic(limit, pivots, subsets, seed):
+            if Double(k) * binomial(k - 1, d) <= Double(limit) {
+                var all: [PivotSubset] = []
+                for p in 0..<k {
+                    let others = (0..<k).filter { $0 != p }
+                    forEachCombination(of: others.count, choose: d) { all.append(PivotSubset(pivot: p, subset: $0.map { others[$0] })) }
+                }
+                return (all, true)
+            }
+            return try pivotSubsets(.sampled(pivots: pivots, subsetsPerPivot: subsets, seed: seed), labelCount: k, dimension: d)
+        case let .sampled(pivots, subsets, seed):
+            guard pivots > 0, subsets > 0 else {
+                throw ModelError.shapeMismatch("pivot sampling needs at least one pivot and one subset")
+            }
+            var g = SeededGenerator(seed: seed)
+            var labels = Array(0..<k)
+            labels.shuffle(using: &g)
+            var out: [PivotSubset] = []
+            for p in labels.prefix(min(pivots, k)) {
+                var others = (0..<k).filter { $0 != p }
+                for _ in 0..<subsets {
+                    // Partial Fisher–Yates: the first d entries are a uniform d-subset.
+                    for i in 0..<d {
+                        others.swapAt(i, i + Int(g.next() % UInt64(others.count - i)))
+                    }
+                    out.append(PivotSubset(pivot: p, subset: Array(others.prefix(d))))
+                }
+            }
+            return (out, false)
+        }
+    }
+
+    /// d_rep,pivot²: the mean over (p, S) of r(p, S) = E_x ‖f₁ − A_{p,S} f₂‖² with
+    /// A_{p,S} = L₁⁻¹ L₂ (needs d₁ = d₂ = d and k ≥ d + 1).
+    ///
+    /// Moment form: with M₁₁ = F₁ᵀWF₁, M₂₁ = F₂ᵀWF₁, M₂₂ = F₂ᵀWF₂ formed once
+    /// (O(N d²)), r = tr M₁₁ − 2 tr(A M₂₁) + tr(A M₂₂ Aᵀ) costs O(d³) per pair.
+    /// It cancels when r ≪ tr M₁₁ (relative error ~ε·tr M₁₁ / r), so a pair whose
+    /// moment value is below 1e−6·tr M₁₁ is recomputed directly from the residual
+    /// (O(N d²)). Pairs whose L₁ is numerically singular (LAPACK's reciprocal
+    /// condition below ε) are skipped and counted.
+    public func pivotDissimilarity(_ selection: PivotSelection = .automatic()) throws -> PivotDissimilarity {
+        let d = first.dimension
+        guard second.dimension == d else {
+            throw ModelError.pairMismatch("the pivot form needs equal dimensions, got d₁ = \(d), d₂ = \(second.dimension)")
+        }
+        guard first.labelCount >= d + 1 else {
+            throw ModelError.shapeMismatch("the pivot form needs k ≥ d + 1 labels")
+        }
+        let (pairs, exhaustive) = try Self.pivotSubsets(selection, labelCount: first.labelCount, dimension: d)
+        let moments = PivotMoments(self)
+        var values: [Double] = []
+        values.reserveCapacity(pairs.count)
+        var skipped = 0, direct = 0
+        for ps in pairs {
+            guard let a = try? LUDecomposition(Self.pivotMatrix(first.unembeddings, ps))
+                .solve(Self.pivotMatrix(second.unembeddings, ps)) else { skipped += 1; continue }
+            var r = moments.residual(a)
+            if r < 1e-6 * moments.traceM11 {
+                r = moments.directResidual(a)
+                direct += 1
+            }
+            values.append(r)
+        }
+        let n = Double(values.count)
+        let mean = values.reduce(0, +) / max(n, 1)
+        let variance = values.count > 1 ? values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1) : 0
+        return PivotDissimilarity(mean: values.isEmpty ? .nan : mean,
+                                  standardError: exhaustive ? 0 : (variance / max(n, 1)).squareRoot(),
+                                  pairsUsed: values.count, pairsSkipped: skipped,
+                                  exhaustive: exhaustive, directEvaluations: direct)
+    }
+
+    /// r(p, S) for one pair by the direct path (the residual itself, O(N d²)):
+    /// the reference's per-pair computation, kept as the accuracy baseline.
+    public func pivotResidualDirect(_ ps: PivotSubset) throws -> Double {
+        do {
+            let a = try LUDecomposition(Self.pivotMatrix(first.unembeddings, ps))
+                .solve(Self.pivotMatrix(second.unembeddings, ps))
+            return PivotMoments.direct(self, a)
+        } catch let e as NumericsError { throw ModelError.numerics(e) }
+    }
+}
+
+/// The second moments the pivot form's O(d³) path needs.
+struct PivotMoments {
+    let pair: ModelPair
+    let m11: Matrix, m21: Matrix, m22: Matrix
+    let traceM11: Double
+
+    init(_ pair: ModelPair) {
+        self.pair = pair
+        let f1 = pair.first.weightedEmbeddings, f2 = pair.second.weightedEmbeddings
+        let m11 = f1.gram()
+        self.m11 = m11
+        m22 = f2.gram()
+        m21 = f2.multiplied(by: f1, transposeSelf: true)
+        traceM11 = (0..<m11.rows).reduce(0) { $0 + m11[$1, $1] }
+    }
+
+    /// tr M₁₁ − 2 tr(A M₂₁) + tr(A M₂₂ Aᵀ).
+    func residual(_ a: Matrix) -> Double {
+        let am21 = a.multiplied(by: m21)
+        let am22 = a.multiplied(by: m22)
+        var cross = 0.0, quad = 0.0
+        for i in 0..<a.rows {
+            cross += am21[i, i]
+            for j in 0..<a.columns { quad += am22[i, j] * a[i, j] }
+        }
+        return max(traceM11 - 2 * cross + quad, 0)
+    }
+
+    func directResidual(_ a: Matrix) -> Double { Self.direct(pair, a) }
+
+    static func direct(_ pair: ModelPair, _ a: Matrix) -> Double {
+        let residual = pair.first.embeddings - pair.second.embeddings.multiplied(by: a, transposeOther: true)
+        return residual.scalingRows(by: pair.first.sqrtWeights).frobeniusNormSquared
+    }
+}
+
+/// C(n, r) as a Double (exact below 2⁵³).
+func binomial(_ n: Int, _ r: Int) -> Double {
+    guard r >= 0, r <= n else { return 0 }
+    var c = 1.0
+    for i in 0..<min(r, n - r) { c = c * Double(n - i) / Double(i + 1) }
+    return c.rounded()
+}
+
+/// Calls body with each r-subset of 0..<n, as increasing index arrays, in
+/// lexicographic order.
+func forEachCombination(of n: Int, choose r: Int, _ body: ([Int]) -> Void) {
+    guard r <= n else { return }
+    var c = Array(0..<r)
+    while true {
+        body(c)
+        var i = r - 1
+        while i >= 0 && c[i] == n - r + i { i -= 1 }
+        if i < 0 { return }
+        c[i] += 1
+        for j in (i + 1)..<r { c[j] = c[j - 1] + 1 }
+    }
+}

@@ -1,0 +1,114 @@
+import Numerics
+
+/// A softmax model M = (F, G) on a finite weighted sample (THEORY.md §1):
+/// p(y | xᵢ) = softmax(Λᵢ)_y with logits Λ = F Gᵀ.
+///
+/// - `embeddings` F is N×d (row i is f(xᵢ)ᵀ), `unembeddings` G is k×d (row y is
+///   g(y)ᵀ), `weights` w has N positive entries summing to 1 (E_x = Σᵢ wᵢ ·).
+/// - Weights given by the caller are divided by their sum; the certified level
+///   divides the exact rationals, so uniform weights are exactly 1/N there.
+public struct SoftmaxModel: Sendable {
+    public let embeddings: Matrix
+    public let unembeddings: Matrix
+    public let weights: [Double]
+
+    /// Validates shapes and values. Weights default to uniform; given weights must
+    /// be finite and positive, and are normalised to sum to 1.
+    public init(embeddings f: Matrix, unembeddings g: Matrix, weights: [Double]? = nil) throws {
+        guard f.rows > 0, f.columns > 0, g.rows > 0 else {
+            throw ModelError.emptyModel("F is \(f.rows)×\(f.columns), G is \(g.rows)×\(g.columns)")
+        }
+        guard f.columns == g.columns else {
+            throw ModelError.shapeMismatch("F has d = \(f.columns) columns but G has \(g.columns)")
+        }
+        try Self.requireFinite(f, "f")
+        try Self.requireFinite(g, "g")
+        let w = weights ?? Array(repeating: 1 / Double(f.rows), count: f.rows)
+        guard w.count == f.rows else {
+            throw ModelError.badWeights("\(w.count) weights for N = \(f.rows) inputs")
+        }
+        if let i = w.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
+            throw ModelError.badWeights("weight \(i) is \(w[i]); every weight must be finite and > 0")
+        }
+        let total = w.reduce(0, +)
+        embeddings = f
+        unembeddings = g
+        self.weights = weights == nil ? w : w.map { $0 / total }
+    }
+
+    static func requireFinite(_ m: Matrix, _ name: String) throws {
+        if let t = m.storage.firstIndex(where: { !$0.isFinite }) {
+            throw ModelError.nonFinite(array: name, row: t / m.columns, column: t % m.columns)
+        }
+    }
+
+    /// N, the number of inputs.
+    public var inputCount: Int { embeddings.rows }
+    /// k, the number of labels.
+    public var labelCount: Int { unembeddings.rows }
+    /// d, the representation dimension.
+    public var dimension: Int { embeddings.columns }
+
+    /// w^{1/2} entrywise.
+    public var sqrtWeights: [Double] { weights.map { $0.squareRoot() } }
+
+    /// Λ = F Gᵀ (N×k). O(N k d).
+    public var logits: Matrix { embeddings.multiplied(by: unembeddings, transposeOther: true) }
+
+    /// G̃ = C G: the unembeddings minus their mean (k×d).
+    public var centredUnembeddings: Matrix {
+        unembeddings.subtractingFromRows(unembeddings.weightedRowMean(
+            Array(repeating: 1 / Double(labelCount), count: labelCount)))
+    }
+
+    /// Λ̃ = F G̃ᵀ = Λ C (N×k): row i is clr(p(·|xᵢ)), a function of the
+    /// conditionals alone.
+    public var centredLogits: Matrix {
+        embeddings.multiplied(by: centredUnembeddings, transposeOther: true)
+    }
+
+    /// log p(y|xᵢ) by a stable log-softmax of each logit row (never exp then log).
+    public var logConditionals: Matrix {
+        var l = logits
+        for i in 0..<l.rows {
+            let row = logSoftmax(l.row(i))
+            for j in 0..<l.columns { l[i, j] = row[j] }
+        }
+        return l
+    }
+
+    /// p(y|xᵢ) (N×k). Entries below ~1e−308 underflow to 0; use `logConditionals`.
+    public var conditionals: Matrix {
+        var p = logConditionals
+        for t in p.storage.indices { p.storage[t] = p.storage[t].exp }
+        return p
+    }
+
+    /// F̂ = W^{1/2} F.
+    public var weightedEmbeddings: Matrix { embeddings.scalingRows(by: sqrtWeights) }
+
+    /// The same model with its embeddings replaced (same G and w).
+    public func with(embeddings f: Matrix) throws -> SoftmaxModel {
+        try SoftmaxModel(embeddings: f, unembeddings: unembeddings, weights: weights)
+    }
+
+    /// The same model with its unembeddings replaced (same F and w).
+    public func with(unembeddings g: Matrix) throws -> SoftmaxModel {
+        try SoftmaxModel(embeddings: embeddings, unembeddings: g, weights: weights)
+    }
+}
+
+extension Double {
+    @inline(__always) var exp: Double { Theory_exp(self) }
+    @inline(__always) var log: Double { Theory_log(self) }
+}
+
+#if canImport(Glibc)
+import Glibc
+@inline(__always) func Theory_exp(_ x: Double) -> Double { Glibc.exp(x) }
+@inline(__always) func Theory_log(_ x: Double) -> Double { Glibc.log(x) }
+#else
+import Darwin
+@inline(__always) func Theory_exp(_ x: Double) -> Double { Darwin.exp(x) }
+@inline(__always) func Theory_log(_ x: Double) -> Double { Darwin.log(x) }
+#endif
