@@ -1,0 +1,150 @@
+import Numerics
+
+/// A `SoftmaxModel` with every entry converted exactly to a rational (each finite
+/// Double is a dyadic rational), so that quantities that are rational functions
+/// of the model (centred logits, d_logit², d_rep², r(p, S), moments) can be
+/// computed with no rounding.
+///
+/// The weights are the exact rationals of the stored Doubles divided by their
+/// exact sum; uniform weights are therefore exactly 1/N.
+public struct ExactModel: Sendable {
+    public let embeddings: RationalMatrix
+    public let unembeddings: RationalMatrix
+    public let weights: [Rational]
+
+    public init(_ model: SoftmaxModel) throws {
+        do {
+            embeddings = try RationalMatrix(exactly: model.embeddings)
+            unembeddings = try RationalMatrix(exactly: model.unembeddings)
+        } catch let e as NumericsError { throw ModelError.numerics(e) }
+        let raw = model.weights.map { Rational(exactly: $0)! }
+        let total = Rational.sum(raw)
+        weights = raw.map { $0 / total }
+    }
+
+    init(embeddings: RationalMatrix, unembeddings: RationalMatrix, weights: [Rational]) {
+        self.embeddings = embeddings
+        self.unembeddings = unembeddings
+        self.weights = weights
+    }
+
+    public var labelCount: Int { unembeddings.rows }
+    public var dimension: Int { embeddings.columns }
+    public var inputCount: Int { embeddings.rows }
+
+    /// G̃ = G − 1 ḡᵀ, exactly.
+    public var centredUnembeddings: RationalMatrix {
+        let k = Rational(labelCount)
+        let mean = (0..<dimension).map { j in Rational.sum((0..<labelCount).map { unembeddings[$0, j] }) / k }
+        return RationalMatrix(rows: labelCount, columns: dimension) { unembeddings[$0, $1] - mean[$1] }
+    }
+
+    /// Λ̃ = F G̃ᵀ, exactly.
+    public var centredLogits: RationalMatrix {
+        try! embeddings.multiplied(by: centredUnembeddings.transposed)
+    }
+
+    /// Λ = F Gᵀ, exactly.
+    public var logits: RationalMatrix {
+        try! embeddings.multiplied(by: unembeddings.transposed)
+    }
+
+    /// Fᵀ W F, exactly.
+    public var embeddingMoment: RationalMatrix { embeddings.weightedGram(weights) }
+
+    /// The model with its embeddings replaced by F − 1 f̄ᵀ (weighted mean f̄).
+    public var centringEmbeddings: ExactModel {
+        let mean = (0..<dimension).map { j in Rational.sum((0..<inputCount).map { weights[$0] * embeddings[$0, j] }) }
+        let f = RationalMatrix(rows: inputCount, columns: dimension) { embeddings[$0, $1] - mean[$1] }
+        return ExactModel(embeddings: f, unembeddings: unembeddings, weights: weights)
+    }
+}
+
+/// Two exact models compared: each method is the exact twin of a `ModelPair`
+/// method of the same name.
+public struct ExactModelPair: Sendable {
+    public let first: ExactModel
+    public let second: ExactModel
+    /// Λ̃₁ − Λ̃₂, exactly (N×k).
+    public let logitDifference: RationalMatrix
+
+    public init(_ pair: ModelPair) throws {
+        try self.init(ExactModel(pair.first), ExactModel(pair.second))
+    }
+
+    public init(_ first: ExactModel, _ second: ExactModel) {
+        self.first = first
+        self.second = second
+        logitDifference = first.centredLogits - second.centredLogits
+    }
+
+    public var weights: [Rational] { first.weights }
+
+    /// d_logit², exactly.
+    public var logitDistanceSquared: Rational {
+        logitDifference.weightedFrobeniusSquared(weights)
+    }
+
+    /// A₁₂ = G̃₁⁺G̃₂ = (G̃₁ᵀG̃₁)⁻¹G̃₁ᵀG̃₂, exactly; throws `singular` when G̃₁ is not of
+    /// full column rank (exactly).
+    public func identifiabilityMap() throws -> RationalMatrix {
+        try Self.leastSquaresMap(first.centredUnembeddings, second.centredUnembeddings, weights: nil)
+    }
+
+    /// (Xᵀ D X)⁻¹ Xᵀ D Y with D = diag(weights) (identity when nil): the exact
+    /// least-squares map from Y's columns to X's.
+    static func leastSquaresMap(_ x: RationalMatrix, _ y: RationalMatrix, weights: [Rational]?) throws -> RationalMatrix {
+        let xt = RationalMatrix(rows: x.columns, columns: x.rows) { i, j in weights.map { $0[j] * x[j, i] } ?? x[j, i] }
+        do {
+            return try xt.multiplied(by: x).solve(xt.multiplied(by: y))
+        } catch let e as NumericsError { throw ModelError.numerics(e) }
+    }
+
+    /// E_x ‖f₁(x) − A f₂(x)‖² for a given map A (d₁×d₂), exactly.
+    public func representationResidual(map a: RationalMatrix) -> Rational {
+        let mapped = try! second.embeddings.multiplied(by: a.transposed)
+        return (first.embeddings - mapped).weightedFrobeniusSquared(weights)
+    }
+
+    /// d_rep(M₁←M₂)² with A₁₂ = G̃₁⁺G̃₂, exactly.
+    public func representationDissimilaritySquared() throws -> Rational {
+        representationResidual(map: try identifiabilityMap())
+    }
+
+    /// d_unemb(M₁←M₂)² = ‖G̃₁ − G̃₂Bᵀ‖² with B = (F₁ᵀWF₁)⁻¹F₁ᵀWF₂, exactly.
+    public func unembeddingDissimilaritySquared() throws -> Rational {
+        let b = try Self.leastSquaresMap(first.embeddings, second.embeddings, weights: weights)
+        let mapped = try! second.centredUnembeddings.multiplied(by: b.transposed)
+        return (first.centredUnembeddings - mapped).weightedFrobeniusSquared()
+    }
+
+    /// L_j(p, S) exactly.
+    static func pivotMatrix(_ g: RationalMatrix, _ ps: PivotSubset) -> RationalMatrix {
+        RationalMatrix(rows: ps.subset.count, columns: g.columns) { i, j in g[ps.subset[i], j] - g[ps.pivot, j] }
+    }
+
+    /// L₁(p, S) exactly.
+    public func firstPivotMatrix(_ ps: PivotSubset) -> RationalMatrix {
+        Self.pivotMatrix(first.unembeddings, ps)
+    }
+
+    /// A_{p,S} = L₁⁻¹L₂ exactly; throws `singular` when L₁ is singular.
+    public func pivotMap(_ ps: PivotSubset) throws -> RationalMatrix {
+        do {
+            return try firstPivotMatrix(ps).solve(Self.pivotMatrix(second.unembeddings, ps))
+        } catch let e as NumericsError { throw ModelError.numerics(e) }
+    }
+
+    /// r(p, S) = E_x ‖f₁ − A_{p,S} f₂‖², exactly.
+    public func pivotResidual(_ ps: PivotSubset) throws -> Rational {
+        representationResidual(map: try pivotMap(ps))
+    }
+
+    /// E_x Σ_{l∈S} (δ_l − δ_p)² with δ = Λ̃₁ − Λ̃₂, exactly: T5's first right side
+    /// before the factor σ_min(L₁)⁻².
+    public func pivotLogitSum(_ ps: PivotSubset) -> Rational {
+        Rational.sum((0..<first.inputCount).map { i in
+            weights[i] * Rational.sum(ps.subset.map { (logitDifference[i, $0] - logitDifference[i, ps.pivot]).squared })
+        })
+    }
+}

@@ -1,0 +1,35 @@
+import Numerics
+
+/// Exact decisions of inequalities of the form lhs ≤ c / σ_min(M)², the shape of
+/// T3, T4 and T5, given the Gram matrix S = MᵀM in rationals.
+///
+/// For lhs > 0: lhs ≤ c/σ² ⇔ σ² ≤ t with t = c/lhs ⇔ λ_min(S − tI) ≤ 0 ⇔ S − tI is
+/// not positive definite, which the exact inertia decides. No rounding anywhere,
+/// so the outcome is always `holds` or `violated`.
+enum SigmaCertificate {
+    static func decide(lhs: Rational, numerator c: Rational, gram s: RationalMatrix,
+                       matrixName: String) throws -> (Outcome, String) {
+        if lhs.isZero { return (.holds, "left side is exactly 0") }
+        let t = c / lhs
+        let definite = try s.shiftingDiagonal(by: t).isPositiveDefinite()
+        if definite {
+            return (.violated, "\(matrixName)ᵀ\(matrixName) − tI is positive definite (exact inertia) for t = right numerator / left side ≈ \(t.doubleValue), so σ_min² > t")
+        }
+        return (.holds, "\(matrixName)ᵀ\(matrixName) − tI is not positive definite (exact inertia) for t = right numerator / left side ≈ \(t.doubleValue), so σ_min² ≤ t")
+    }
+
+    /// Whether S is exactly positive definite (M of full column rank).
+    static func fullColumnRank(_ s: RationalMatrix) throws -> Bool {
+        try s.isPositiveDefinite()
+    }
+
+    /// The constant scale as an exact rational (1 for the theorem itself).
+    static func exact(_ x: Double) -> Rational { Rational(exactly: x)! }
+}
+
+extension ModelError {
+    /// Runs a Numerics call, mapping its error into a ModelError.
+    static func wrapping<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as NumericsError { throw ModelError.numerics(e) }
+    }
+}

@@ -1,0 +1,63 @@
+import Numerics
+
+/// T1: d_logit is a metric on conditionals: symmetric, satisfies the triangle
+/// inequality, is zero iff the conditionals agree on the sample, and is
+/// orbit-invariant. Proof: Proofs/T1-logit-metric.md.
+///
+/// Checked on triples (M₁, M₂, M₃). Exactly: with a = d₁₂², b = d₂₃², c = d₁₃²,
+/// d₁₃ ≤ d₁₂ + d₂₃ ⇔ c − a − b ≤ 2√(ab) ⇔ (c − a − b ≤ 0) or (c − a − b)² ≤ 4ab,
+/// a comparison of rationals. "Zero iff equal conditionals" is checked as
+/// d_logit² = 0 ⇔ every row of Λ₁ − Λ₂ is constant (softmax is invariant exactly
+/// under per-row shifts and nothing else).
+public struct T1LogitMetric: Sendable {
+    public let id = StatementID.T1
+    public init() {}
+
+    public func screenTriangle(_ m1: SoftmaxModel, _ m2: SoftmaxModel, _ m3: SoftmaxModel) throws -> Verdict {
+        let d12 = try ModelPair(m1, m2).logitDistance()
+        let d23 = try ModelPair(m2, m3).logitDistance()
+        let d13 = try ModelPair(m1, m3).logitDistance()
+        let rhs = d12 + d23
+        return Verdict(id: id, form: "d(M₁,M₃) ≤ d(M₁,M₂) + d(M₂,M₃)", level: .double,
+                       outcome: d13 <= rhs ? .holds : .violated, lhs: d13, rhs: rhs, constant: 1, constantName: "1")
+    }
+
+    public func certifyTriangle(_ m1: SoftmaxModel, _ m2: SoftmaxModel, _ m3: SoftmaxModel) throws -> Verdict {
+        let e1 = try ExactModel(m1), e2 = try ExactModel(m2), e3 = try ExactModel(m3)
+        let a = ExactModelPair(e1, e2).logitDistanceSquared
+        let b = ExactModelPair(e2, e3).logitDistanceSquared
+        let c = ExactModelPair(e1, e3).logitDistanceSquared
+        let excess = c - a - b
+        let holds = excess.sign <= 0 || excess.squared <= Rational(4) * a * b
+        let rhs = a.doubleValue.squareRoot() + b.doubleValue.squareRoot()
+        return Verdict(id: id, form: "d(M₁,M₃) ≤ d(M₁,M₂) + d(M₂,M₃)", level: .exact,
+                       outcome: holds ? .holds : .violated, lhs: c.doubleValue.squareRoot(), rhs: rhs,
+                       constant: 1, constantName: "1", exactLHS: c.exactString,
+                       certificate: "squared distances exact; (c − a − b ≤ 0) or (c − a − b)² ≤ 4ab decided in rationals")
+    }
+
+    /// Symmetry, exactly: d(M₁,M₂)² = d(M₂,M₁)².
+    public func certifySymmetry(_ pair: ModelPair) throws -> Verdict {
+        let forward = try ExactModelPair(pair).logitDistanceSquared
+        let backward = try ExactModelPair(pair.swapped).logitDistanceSquared
+        return Verdict(id: id, form: "d(M₁,M₂) = d(M₂,M₁)", level: .exact,
+                       outcome: forward == backward ? .holds : .violated, lhs: forward.doubleValue,
+                       rhs: backward.doubleValue, constant: 1, constantName: "1", exactLHS: forward.exactString,
+                       certificate: "both squared distances exact")
+    }
+
+    /// Zero iff equal conditionals, exactly: d_logit² = 0 ⇔ Λ₁ − Λ₂ has constant rows.
+    public func certifyZeroIffEqualConditionals(_ pair: ModelPair) throws -> Verdict {
+        let exact = try ExactModelPair(pair)
+        let zero = exact.logitDistanceSquared.isZero
+        let difference = exact.first.logits - exact.second.logits
+        let constantRows = (0..<difference.rows).allSatisfy { i in
+            (1..<difference.columns).allSatisfy { difference[i, $0] == difference[i, 0] }
+        }
+        return Verdict(id: id, form: "d_logit = 0 ⇔ equal conditionals", level: .exact,
+                       outcome: zero == constantRows ? .holds : .violated,
+                       lhs: exact.logitDistanceSquared.doubleValue, rhs: 0, constant: 1, constantName: "1",
+                       exactLHS: exact.logitDistanceSquared.exactString,
+                       certificate: "d_logit² = 0 is \(zero); Λ₁ − Λ₂ has constant rows is \(constantRows)")
+    }
+}

@@ -1,0 +1,88 @@
+import Numerics
+
+/// T2: equal conditionals + diversity ⇒ same orbit; A₁₂ = G̃₁⁺G̃₂ recovers the map
+/// exactly (F₁ = F₂A₁₂ᵀ, G̃₂ = G̃₁A₁₂ … up to the orbit), every valid pivot pair gives
+/// the same A, and d_rep = 0. Proof: Proofs/T2-identifiability.md.
+///
+/// The certified check is exact: it needs d_logit² = 0 exactly (otherwise the
+/// statement does not apply) and decides diversity exactly (FᵀWF and G̃ᵀG̃ positive
+/// definite), then checks every conclusion with rational equality. The double
+/// screen accepts relative agreement to `tolerance`.
+public struct T2Identifiability: PairStatement {
+    public let id = StatementID.T2
+    public let form = "equal conditionals + diversity ⇒ F₁ = F₂A₁₂ᵀ, A_{p,S} = A₁₂ ∀(p,S), d_rep = 0"
+    public let tolerance: Double
+    /// At most this many (p, S) pairs are compared exactly.
+    public let pivotLimit: Int
+
+    public init(tolerance: Double = 1e-9, pivotLimit: Int = 200) {
+        self.tolerance = tolerance
+        self.pivotLimit = pivotLimit
+    }
+
+    public func screen(_ pair: ModelPair) throws -> Verdict {
+        guard pair.first.dimension == pair.second.dimension else {
+            return .inapplicable(id, form, level: .double, "d₁ ≠ d₂")
+        }
+        guard try pair.first.diversity().holds, try pair.second.diversity().holds else {
+            return .inapplicable(id, form, level: .double, "diversity fails")
+        }
+        let scale = pair.first.centredLogits.scalingRows(by: pair.first.sqrtWeights).frobeniusNormSquared
+        guard try pair.logitDistanceSquared() <= tolerance * tolerance * scale else {
+            return .inapplicable(id, form, level: .double, "conditionals differ")
+        }
+        let lhs = try pair.scaleFreeRepresentationDissimilarity()
+        return Verdict(id: id, form: form, level: .double, outcome: lhs <= tolerance ? .holds : .violated,
+                       lhs: lhs, rhs: tolerance, constant: tolerance, constantName: "relative tolerance")
+    }
+
+    public func certify(_ pair: ModelPair) throws -> Verdict {
+        let exact = try ExactModelPair(pair)
+        guard pair.first.dimension == pair.second.dimension else {
+            return .inapplicable(id, form, level: .exact, "d₁ ≠ d₂")
+        }
+        guard exact.logitDistanceSquared.isZero else {
+            return .inapplicable(id, form, level: .exact, "d_logit² ≠ 0 exactly: the conditionals differ")
+        }
+        for model in [exact.first, exact.second] {
+            guard try model.embeddingMoment.isPositiveDefinite(),
+                  try model.centredUnembeddings.weightedGram().isPositiveDefinite() else {
+                return .inapplicable(id, form, level: .exact, "diversity fails exactly")
+            }
+        }
+        let a = try exact.identifiabilityMap()
+        var failures: [String] = []
+        let dRep = exact.representationResidual(map: a)
+        if !dRep.isZero { failures.append("d_rep² = \(dRep) ≠ 0") }
+        if try exact.second.centredUnembeddings != exact.first.centredUnembeddings.multiplied(by: a) {
+            failures.append("G̃₂ ≠ G̃₁A₁₂")
+        }
+        let (pairs, _) = try ModelPair.pivotSubsets(.automatic(limit: pivotLimit, pivots: 5, subsetsPerPivot: pivotLimit / 5),
+                                                    labelCount: pair.first.labelCount, dimension: pair.first.dimension)
+        var compared = 0
+        for ps in pairs {
+            guard let ap = try? exact.pivotMap(ps) else { continue }
+            compared += 1
+            if ap != a { failures.append("A_{p,S} ≠ A₁₂ at p = \(ps.pivot), S = \(ps.subset)"); break }
+        }
+        return Verdict(id: id, form: form, level: .exact, outcome: failures.isEmpty ? .holds : .violated,
+                       lhs: dRep.doubleValue, rhs: 0, constant: 0, constantName: "exact equality",
+                       exactLHS: dRep.exactString,
+                       certificate: failures.isEmpty
+                           ? "d_logit² = 0, diversity, d_rep² = 0, G̃₂ = G̃₁A₁₂ and \(compared) pivot maps equal A₁₂, all exactly"
+                           : failures.joined(separator: "; "))
+    }
+}
+
+extension ExactModelPair {
+    /// Whether the two models are, exactly, in one identifiability class: equal d,
+    /// both diverse, and d_logit² = 0.
+    public func inSameClass() throws -> Bool {
+        guard first.dimension == second.dimension, logitDistanceSquared.isZero else { return false }
+        for model in [first, second] {
+            guard try model.embeddingMoment.isPositiveDefinite(),
+                  try model.centredUnembeddings.weightedGram().isPositiveDefinite() else { return false }
+        }
+        return true
+    }
+}

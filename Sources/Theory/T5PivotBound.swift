@@ -1,0 +1,184 @@
+import Numerics
+
+/// T5, the pivot-form bounds (Proofs/T5-pivot-bounds.md). With δ = Λ̃₁ − Λ̃₂:
+/// - `.subsetSum`: r(p,S) ≤ σ_min(L₁)⁻² E_x Σ_{l∈S}(δ_l − δ_p)² for each pair;
+/// - `.allLabels`: r(p,S) ≤ k σ_min(L₁)⁻² d_logit² for each pair;
+/// - `.averaged`: mean over all (p,S) of r ≤ κ (2d/(k−1)) d_logit²,
+///   κ = max_{p,S} σ_min(L₁(p,S))⁻² (every pair enumerated; needs d₁ = d₂).
+///
+/// The per-pair forms scan the pairs of `selection` and report the pair with the
+/// largest ratio lhs/rhs; `certify` decides that pair exactly.
+public struct T5PivotBound: PairStatement {
+    public enum Form: String, Sendable, CaseIterable { case subsetSum, allLabels, averaged }
+
+    public let id = StatementID.T5
+    public let variant: Form
+    public let constantScale: Double
+    public let selection: PivotSelection
+    /// Beyond this many pairs the averaged form is not certified (left undecided).
+    public let exactPairLimit: Int
+
+    public init(_ variant: Form, constantScale: Double = 1,
+                selection: PivotSelection = .automatic(limit: 2000, pivots: 10, subsetsPerPivot: 20),
+                exactPairLimit: Int = 400) {
+        self.variant = variant
+        self.constantScale = constantScale
+        self.selection = selection
+        self.exactPairLimit = exactPairLimit
+    }
+
+    public var form: String {
+        switch variant {
+        case .subsetSum: return "r(p,S) ≤ σ_min(L₁)⁻² E_x Σ_{l∈S}(δ_l − δ_p)²"
+        case .allLabels: return "r(p,S) ≤ k σ_min(L₁)⁻² d_logit²"
+        case .averaged: return "mean_{p,S} r(p,S) ≤ κ (2d/(k−1)) d_logit²"
+        }
+    }
+
+    /// One pair's double-precision terms.
+    struct PairTerms {
+        let pair: PivotSubset
+        let residual: Double
+        let sigmaMin: Double
+        let logitSum: Double
+    }
+
+    func applicability(_ pair: ModelPair) -> String? {
+        let d = pair.first.dimension
+        if pair.second.dimension != d { return "the pivot form needs d₁ = d₂" }
+        if pair.first.labelCount < d + 1 { return "the pivot form needs k ≥ d + 1" }
+        return nil
+    }
+
+    func terms(_ pair: ModelPair, exhaustive: Bool) throws -> (terms: [PairTerms], skipped: Int) {
+        let d = pair.first.dimension, k = pair.first.labelCount
+        let chosen = try ModelPair.pivotSubsets(exhaustive ? .automatic(limit: .max) : selection,
+                                                labelCount: k, dimension: d).pairs
+        let moments = PivotMoments(pair)
+        let q = logitDifferenceGram(pair)
+        var out: [PairTerms] = []
+        var skipped = 0
+        for ps in chosen {
+            let l1 = ModelPair.pivotMatrix(pair.first.unembeddings, ps)
+            guard let a = try? LUDecomposition(l1).solve(ModelPair.pivotMatrix(pair.second.unembeddings, ps)) else {
+                skipped += 1; continue
+            }
+            var r = moments.residual(a)
+            if r < 1e-6 * moments.traceM11 { r = moments.directResidual(a) }
+            let sum = ps.subset.reduce(0.0) { $0 + q[$1, $1] - 2 * q[$1, ps.pivot] + q[ps.pivot, ps.pivot] }
+            out.append(PairTerms(pair: ps, residual: r, sigmaMin: try l1.smallestSingularValue(), logitSum: max(sum, 0)))
+        }
+        return (out, skipped)
+    }
+
+    /// Q = δᵀWδ (k×k): E_x Σ_{l∈S}(δ_l − δ_p)² = Σ_{l∈S} Q_ll − 2Q_lp + Q_pp.
+    func logitDifferenceGram(_ pair: ModelPair) -> Matrix {
+        let k = pair.first.labelCount
+        var q = Matrix(rows: k, columns: k)
+        let root = pair.first.sqrtWeights
+        pair.forEachLogitDifferenceBlock { range, delta in
+            q = q + delta.scalingRows(by: Array(root[range])).gram()
+        }
+        return q
+    }
+
+    func perPairRHS(_ t: PairTerms, k: Int, logitDistanceSquared: Double) -> Double {
+        let c = constantScale / (t.sigmaMin * t.sigmaMin)
+        return variant == .subsetSum ? c * t.logitSum : c * Double(k) * logitDistanceSquared
+    }
+
+    public func screen(_ pair: ModelPair) throws -> Verdict {
+        if let reason = applicability(pair) { return .inapplicable(id, form, level: .double, reason) }
+        let k = pair.first.labelCount, d = pair.first.dimension
+        let dl2 = try pair.logitDistanceSquared()
+        if variant == .averaged {
+            let (all, skipped) = try terms(pair, exhaustive: true)
+            guard skipped == 0, !all.isEmpty else {
+                return .inapplicable(id, form, level: .double, "\(skipped) pivot matrices L₁(p,S) are singular, so κ = ∞")
+            }
+            let lhs = all.reduce(0) { $0 + $1.residual } / Double(all.count)
+            let kappa = all.map { 1 / ($0.sigmaMin * $0.sigmaMin) }.max()!
+            let c = constantScale * kappa * 2 * Double(d) / Double(k - 1)
+            let rhs = c * dl2
+            return Verdict(id: id, form: form, level: .double, outcome: lhs <= rhs ? .holds : .violated, lhs: lhs,
+                           rhs: rhs, constant: c, constantName: "\(constantScale)·κ·2d/(k−1) over \(all.count) pairs")
+        }
+        let (all, _) = try terms(pair, exhaustive: false)
+        guard let worst = all.max(by: { ratio($0, k, dl2) < ratio($1, k, dl2) }) else {
+            return .inapplicable(id, form, level: .double, "every pivot matrix L₁(p,S) is singular")
+        }
+        let rhs = perPairRHS(worst, k: k, logitDistanceSquared: dl2)
+        return Verdict(id: id, form: form, level: .double, outcome: worst.residual <= rhs ? .holds : .violated,
+                       lhs: worst.residual, rhs: rhs, constant: constantScale / (worst.sigmaMin * worst.sigmaMin),
+                       constantName: "\(constantScale)/σ_min(L₁)² at the worst of \(all.count) pairs: \(describe(worst.pair))")
+    }
+
+    func ratio(_ t: PairTerms, _ k: Int, _ dl2: Double) -> Double {
+        let rhs = perPairRHS(t, k: k, logitDistanceSquared: dl2)
+        return rhs == 0 ? (t.residual == 0 ? 0 : .infinity) : t.residual / rhs
+    }
+
+    func describe(_ ps: PivotSubset) -> String { "p = \(ps.pivot), S = \(ps.subset)" }
+
+    public func certify(_ pair: ModelPair) throws -> Verdict {
+        if let reason = applicability(pair) { return .inapplicable(id, form, level: .exact, reason) }
+        let k = pair.first.labelCount, d = pair.first.dimension
+        let exact = try ExactModelPair(pair)
+        let dl2 = exact.logitDistanceSquared
+        let scale = SigmaCertificate.exact(constantScale)
+        if variant == .averaged { return try certifyAveraged(pair, exact, k: k, d: d) }
+        let (all, _) = try terms(pair, exhaustive: false)
+        guard let worst = all.max(by: { ratio($0, k, dl2.doubleValue) < ratio($1, k, dl2.doubleValue) }) else {
+            return .inapplicable(id, form, level: .exact, "every pivot matrix L₁(p,S) is singular")
+        }
+        let l1 = exact.firstPivotMatrix(worst.pair)
+        let gram = l1.weightedGram()
+        guard try gram.isPositiveDefinite() else {
+            return .inapplicable(id, form, level: .exact, "L₁(\(describe(worst.pair))) is exactly singular")
+        }
+        let lhs = try exact.pivotResidual(worst.pair)
+        let numerator = variant == .subsetSum ? scale * exact.pivotLogitSum(worst.pair) : scale * Rational(k) * dl2
+        let (outcome, why) = try SigmaCertificate.decide(lhs: lhs, numerator: numerator, gram: gram, matrixName: "L₁")
+        let rhs = perPairRHS(worst, k: k, logitDistanceSquared: dl2.doubleValue)
+        return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: lhs.doubleValue, rhs: rhs,
+                       constant: constantScale / (worst.sigmaMin * worst.sigmaMin),
+                       constantName: "\(constantScale)/σ_min(L₁)² at \(describe(worst.pair))",
+                       exactLHS: lhs.exactString, certificate: why)
+    }
+
+    /// lhs ≤ κ c D holds iff σ_min(L₁(p,S))² ≤ t = c D / lhs for some pair, since
+    /// κ is the largest σ_min⁻²; each candidate is decided by exact inertia.
+    func certifyAveraged(_ pair: ModelPair, _ exact: ExactModelPair, k: Int, d: Int) throws -> Verdict {
+        let (all, skipped) = try terms(pair, exhaustive: true)
+        guard skipped == 0, !all.isEmpty else {
+            return .inapplicable(id, form, level: .exact, "some pivot matrix is singular, so κ = ∞")
+        }
+        guard all.count <= exactPairLimit else {
+            let v = try screen(pair)
+            return Verdict(id: id, form: form, level: .exact, outcome: .undecided, lhs: v.lhs, rhs: v.rhs,
+                           constant: v.constant, constantName: v.constantName,
+                           certificate: "\(all.count) pairs exceed the exact limit of \(exactPairLimit)")
+        }
+        let lhs = Rational.sum(try all.map { try exact.pivotResidual($0.pair) }) / Rational(all.count)
+        let c = SigmaCertificate.exact(constantScale) * Rational(2 * d, k - 1)
+        let numerator = c * exact.logitDistanceSquared
+        var outcome = Outcome.violated
+        var why = "for every pair L₁ᵀL₁ − tI is positive definite (exact inertia), so κ < c·D/lhs"
+        if lhs.isZero {
+            outcome = .holds; why = "left side is exactly 0"
+        } else {
+            let t = numerator / lhs
+            for term in all.sorted(by: { $0.sigmaMin < $1.sigmaMin }) {
+                let gram = exact.firstPivotMatrix(term.pair).weightedGram()
+                if try !gram.shiftingDiagonal(by: t).isPositiveDefinite() {
+                    outcome = .holds
+                    why = "σ_min(L₁)² ≤ c·D/lhs at \(describe(term.pair)) (exact inertia), so κ ≥ lhs/(c·D)"
+                    break
+                }
+            }
+        }
+        let v = try screen(pair)
+        return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: lhs.doubleValue, rhs: v.rhs,
+                       constant: v.constant, constantName: v.constantName, exactLHS: lhs.exactString, certificate: why)
+    }
+}

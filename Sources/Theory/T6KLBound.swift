@@ -1,0 +1,79 @@
+import Numerics
+
+/// T6: if every probability of both models is ≥ τ > 0, then
+/// d_logit² ≤ KL(M₁‖M₂) / τ² (`.global`), and with a per-input τ_x,
+/// d_logit² ≤ E_x KL_x(M₁‖M₂) / τ_x² (`.perInput`, never weaker).
+/// Proof: Proofs/T6-kl-bound.md. The right side is exponentially large in the
+/// logit scale: the bound is vacuous on realistic models, which is T6's point.
+///
+/// Certification encloses KL and τ with MPFR (outward rounding) and d_logit²
+/// exactly; "holds" needs the upper end of the left side below the lower end of
+/// the right side.
+public struct T6KLBound: PairStatement {
+    public enum Form: String, Sendable, CaseIterable { case global, perInput }
+
+    public let id = StatementID.T6
+    public let variant: Form
+    public let constantScale: Double
+
+    public init(_ variant: Form = .global, constantScale: Double = 1) {
+        self.variant = variant
+        self.constantScale = constantScale
+    }
+
+    public var form: String {
+        variant == .global ? "d_logit² ≤ KL(M₁‖M₂) / τ²" : "d_logit² ≤ E_x KL_x(M₁‖M₂) / τ_x²"
+    }
+
+    public func screen(_ pair: ModelPair) throws -> Verdict {
+        let lhs = try pair.logitDistanceSquared()
+        let l1 = pair.first.logConditionals, l2 = pair.second.logConditionals
+        let w = pair.weights
+        var kl = 0.0, perInput = 0.0, logTau = 0.0
+        for i in 0..<l1.rows {
+            let a = l1.row(i), b = l2.row(i)
+            var s = 0.0
+            for y in a.indices where a[y] > -745 { s += a[y].exp * (a[y] - b[y]) }
+            let tauX = min(a.min()!, b.min()!)
+            kl += w[i] * s
+            perInput += w[i] * s * (-2 * tauX).exp
+            logTau = min(logTau, tauX)
+        }
+        let factor = (-2 * logTau).exp
+        let rhs = constantScale * (variant == .global ? kl * factor : perInput)
+        return Verdict(id: id, form: form, level: .double, outcome: lhs <= rhs ? .holds : .violated,
+                       lhs: lhs, rhs: rhs, constant: constantScale * factor,
+                       constantName: variant == .global ? "\(constantScale)/τ², log τ = \(logTau)" : "\(constantScale)/τ_x² per input")
+    }
+
+    public func certify(_ pair: ModelPair) throws -> Verdict {
+        let exact = try ExactModelPair(pair)
+        let d = exact.logitDistanceSquared
+        if d.isZero {
+            return Verdict(id: id, form: form, level: .enclosure, outcome: .holds, lhs: 0, rhs: try screen(pair).rhs,
+                           constant: .nan, constantName: "", exactLHS: "0", certificate: "d_logit² is exactly 0")
+        }
+        let enclosed = try EnclosedDivergence(pair)
+        let scale = Interval(exactly: constantScale)!
+        let two = Interval(exactly: 2)!
+        let rhs: Interval
+        switch variant {
+        case .global:
+            let logTau = Interval.min(enclosed.logTauFirst, enclosed.logTauSecond)
+            rhs = scale * enclosed.klForward * (-(two * logTau)).exp
+        case .perInput:
+            rhs = scale * Interval.sum(zip(enclosed.weights, zip(enclosed.klPerInput, enclosed.logTauPerInput))
+                .map { w, t in w * t.0 * (-(two * t.1)).exp })
+        }
+        let lhs = Interval(d)
+        let outcome: Outcome = lhs.isCertainlyAtMost(rhs) ? .holds : (rhs.isCertainlyBelow(lhs) ? .violated : .undecided)
+        return Verdict(id: id, form: form, level: .enclosure, outcome: outcome, lhs: d.doubleValue, rhs: rhs.midpoint,
+                       constant: .nan, constantName: "MPFR \(Interval.defaultBits)-bit enclosures",
+                       exactLHS: d.exactString, certificate: "right side ∈ \(rhs), left side exact")
+    }
+}
+
+extension ModelPair {
+    /// KL in both directions and log τ of both models, as guaranteed enclosures.
+    public func certifiedDivergence() throws -> EnclosedDivergence { try EnclosedDivergence(self) }
+}

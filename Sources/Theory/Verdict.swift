@@ -1,0 +1,100 @@
+/// The statements of THEORY.md §4, by their shared ids.
+public enum StatementID: String, Codable, CaseIterable, Sendable, Comparable {
+    case T1, T2, T3, T4, T5, T6, T7, T8, T9
+    public static func < (a: StatementID, b: StatementID) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// How a verdict was reached. Only `exact` and `enclosure` are certificates; a
+/// `double` verdict is a screen that decides what to certify.
+public enum VerdictLevel: String, Codable, Sendable {
+    /// Double precision: fast, not a proof.
+    case double
+    /// Exact GMP rationals (and exact inertia for σ_min and eigenvalue bounds).
+    case exact
+    /// Guaranteed MPFR enclosures with directed rounding.
+    case enclosure
+}
+
+public enum Outcome: String, Codable, Sendable {
+    case holds
+    case violated
+    /// The certified level could not separate the two sides at this precision.
+    case undecided
+    /// The statement's hypotheses fail (e.g. G̃₁ rank-deficient): nothing to check.
+    case inapplicable
+}
+
+/// One evaluation of one inequality on one case: both sides, the constant used,
+/// the outcome, and how it was reached.
+public struct Verdict: Codable, Sendable {
+    public let id: StatementID
+    /// Which inequality, in THEORY.md notation.
+    public let form: String
+    public let level: VerdictLevel
+    public let outcome: Outcome
+    /// Left side, as a Double (for an exact verdict, the nearest Double of the exact value).
+    public let lhs: Double
+    /// Right side, as a Double.
+    public let rhs: Double
+    /// The constant multiplying the right side's distance, e.g. 1/σ_min(G̃₁)².
+    public let constant: Double
+    /// What `constant` is, in words.
+    public let constantName: String
+    /// The exact left side ("p/q") when computed in rationals.
+    public let exactLHS: String?
+    /// What certified the outcome (the exact test run, or the enclosure).
+    public let certificate: String?
+
+    public init(id: StatementID, form: String, level: VerdictLevel, outcome: Outcome, lhs: Double,
+                rhs: Double, constant: Double, constantName: String, exactLHS: String? = nil,
+                certificate: String? = nil) {
+        self.id = id; self.form = form; self.level = level; self.outcome = outcome
+        self.lhs = lhs; self.rhs = rhs; self.constant = constant; self.constantName = constantName
+        self.exactLHS = exactLHS; self.certificate = certificate
+    }
+
+    /// lhs / rhs (0 when both are 0, +∞ when only rhs is).
+    public var ratio: Double {
+        if rhs == 0 { return lhs == 0 ? 0 : .infinity }
+        return lhs / rhs
+    }
+
+    /// Whether the outcome is a proof (exact or enclosure, and decided).
+    public var isCertified: Bool {
+        level != .double && (outcome == .holds || outcome == .violated)
+    }
+
+    /// A double verdict that is violated, or holds within a relative margin of
+    /// 1e−9, must be certified before it is reported.
+    public var needsCertification: Bool {
+        guard level == .double else { return false }
+        switch outcome {
+        case .violated: return true
+        case .holds: return !(rhs - lhs > 1e-9 * abs(rhs))
+        case .undecided, .inapplicable: return false
+        }
+    }
+
+    static func inapplicable(_ id: StatementID, _ form: String, level: VerdictLevel, _ reason: String) -> Verdict {
+        Verdict(id: id, form: form, level: level, outcome: .inapplicable, lhs: .nan, rhs: .nan,
+                constant: .nan, constantName: "", certificate: reason)
+    }
+}
+
+/// A statement checked on a pair of models: a fast screen, a certified
+/// evaluation, and `check`, which screens and certifies when the screen says
+/// "violated" or comes within 1e−9 relative.
+public protocol PairStatement: Sendable {
+    var id: StatementID { get }
+    /// The inequality, in THEORY.md notation.
+    var form: String { get }
+    func screen(_ pair: ModelPair) throws -> Verdict
+    func certify(_ pair: ModelPair) throws -> Verdict
+}
+
+extension PairStatement {
+    public func check(_ pair: ModelPair) throws -> Verdict {
+        let v = try screen(pair)
+        return v.needsCertification ? try certify(pair) : v
+    }
+}
