@@ -19,6 +19,19 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         Double(next() >> 11) * 0x1.0p-53
     }
 
+    /// A uniform integer in the range (by rejection-free multiply-shift; the tiny
+    /// bias is irrelevant here). Own implementation, so streams do not depend on the
+    /// standard library's algorithm.
+    public mutating func int(in range: ClosedRange<Int>) -> Int {
+        let width = UInt64(range.upperBound - range.lowerBound) + 1
+        return range.lowerBound + Int(next().multipliedFullWidth(by: width).high)
+    }
+
+    /// A uniform Double in the range.
+    public mutating func uniform(in range: ClosedRange<Double>) -> Double {
+        range.lowerBound + (range.upperBound - range.lowerBound) * uniform()
+    }
+
     /// A standard normal draw (Box–Muller).
     public mutating func gaussian() -> Double {
         let u1 = Swift.max(uniform(), 0x1.0p-60)

@@ -69,14 +69,14 @@ extension ModelPair {
             }
             var g = SeededGenerator(seed: seed)
             var labels = Array(0..<k)
-            labels.shuffle(using: &g)
+            for i in 0..<(k - 1) { labels.swapAt(i, g.int(in: i...(k - 1))) }
             var out: [PivotSubset] = []
             for p in labels.prefix(min(pivots, k)) {
                 var others = (0..<k).filter { $0 != p }
                 for _ in 0..<subsets {
                     // Partial Fisher–Yates: the first d entries are a uniform d-subset.
                     for i in 0..<d {
-                        others.swapAt(i, i + Int(g.next() % UInt64(others.count - i)))
+                        others.swapAt(i, g.int(in: i...(others.count - 1)))
                     }
                     out.append(PivotSubset(pivot: p, subset: Array(others.prefix(d))))
                 }

@@ -1,0 +1,111 @@
+import Numerics
+
+/// The size of a generated case.
+public struct CaseSize: Sendable, Codable, Hashable {
+    public var labels: Int
+    public var dimension: Int
+    public var inputs: Int
+
+    public init(labels: Int, dimension: Int, inputs: Int) {
+        self.labels = labels
+        self.dimension = dimension
+        self.inputs = inputs
+    }
+
+    /// A random size with d in dimensions, k in d+1...maxLabels, N in d+2...maxInputs.
+    public static func random(dimensions: ClosedRange<Int>, maxLabels: Int, maxInputs: Int,
+                              using g: inout SeededGenerator) -> CaseSize {
+        let d = g.int(in: dimensions)
+        let k = g.int(in: (d + 1)...max(d + 1, maxLabels))
+        let n = g.int(in: (d + 2)...max(d + 2, maxInputs))
+        return CaseSize(labels: k, dimension: d, inputs: n)
+    }
+}
+
+/// Named, seeded generators of model pairs (teacher = first, student = second),
+/// covering the places where the bounds are stressed. Every case is reproducible
+/// from (generator, seed, size): the same triple gives the same models bit for bit.
+public enum ModelGenerator: String, CaseIterable, Sendable, Codable {
+    /// Independent Gaussian teacher and student.
+    case independent
+    /// Student = teacher plus noise of relative size 1e−8, 1e−4 or 1e−1.
+    case perturbed
+    /// Student in the teacher's orbit (random A, c), plus noise of size 0 or 1e−10.
+    case orbit
+    /// Teacher's centred unembeddings with condition number up to 1e8.
+    case illConditioned
+    /// Logit scale from 1e−3 to 1e3: near-uniform to near-one-hot conditionals.
+    case scaled
+    /// Input weights drawn log-normally (max/min weight up to ~1e4).
+    case skewedWeights
+    /// Student dimension differs from the teacher's (smaller or larger).
+    case mixedDimension
+
+    /// The pair for this generator, seed and size.
+    public func pair(seed: UInt64, size: CaseSize) -> ModelPair {
+        var g = SeededGenerator(seed: SeededGenerator.derive(seed, UInt64(Self.allCases.firstIndex(of: self)!)))
+        let (k, d, n) = (size.labels, size.dimension, size.inputs)
+        let weights: [Double]? = self == .skewedWeights ? (0..<n).map { _ in (2 * g.gaussian()).exp } : nil
+        let scale = self == .scaled ? Self.powerOfTen(g.uniform(in: -3...3)) : 1
+        let condition = self == .illConditioned ? Self.powerOfTen(g.uniform(in: 2...8)) : 1 + 9 * g.uniform()
+        let teacher = Self.model(labels: k, dimension: d, inputs: n, scale: scale, condition: condition,
+                                 weights: weights, using: &g)
+        let student: SoftmaxModel
+        switch self {
+        case .independent, .illConditioned, .scaled, .skewedWeights:
+            student = Self.model(labels: k, dimension: d, inputs: n, scale: scale, condition: 1 + 9 * g.uniform(),
+                                 weights: teacher.weights, using: &g)
+        case .perturbed:
+            let eps = [1e-8, 1e-4, 1e-1][Int(g.next() % 3)]
+            student = Self.perturb(teacher, by: eps, using: &g)
+        case .orbit:
+            let a = Matrix.identity(d) + g.gaussianMatrix(rows: d, columns: d, scale: 0.5)
+            let c = (0..<d).map { _ in g.gaussian() }
+            let image = (try? teacher.acted(by: a, shift: c)) ?? teacher
+            student = g.next() % 2 == 0 ? image : Self.perturb(image, by: 1e-10, using: &g)
+        case .mixedDimension:
+            let d2 = max(1, min(k - 1, d + [-2, -1, 1, 2][Int(g.next() % 4)]))
+            student = Self.model(labels: k, dimension: d2, inputs: n, scale: scale, condition: 1 + 9 * g.uniform(),
+                                 weights: teacher.weights, using: &g)
+        }
+        return try! ModelPair(teacher, student)
+    }
+
+    /// A model whose centred unembeddings have singular values log-spaced from
+    /// `scale` down to `scale/condition`, Gaussian embeddings, and a random mean
+    /// unembedding (which the conditionals ignore).
+    public static func model(labels k: Int, dimension d: Int, inputs n: Int, scale: Double = 1,
+                             condition: Double = 1, weights: [Double]? = nil,
+                             using g: inout SeededGenerator) -> SoftmaxModel {
+        let gTilde = centredFactor(labels: k, dimension: d, scale: scale, condition: condition, using: &g)
+        let mean = (0..<d).map { _ in g.gaussian() }
+        let unembeddings = gTilde.subtractingFromRows(mean.map { -$0 })
+        let embeddings = g.gaussianMatrix(rows: n, columns: d)
+        return try! SoftmaxModel(embeddings: embeddings, unembeddings: unembeddings, weights: weights)
+    }
+
+    /// A k×d matrix with columns orthogonal to 1 and the prescribed spectrum.
+    static func centredFactor(labels k: Int, dimension d: Int, scale: Double, condition: Double,
+                              using g: inout SeededGenerator) -> Matrix {
+        let raw = g.gaussianMatrix(rows: k, columns: d)
+        let centred = raw.subtractingFromRows(raw.weightedRowMean(Array(repeating: 1 / Double(k), count: k)))
+        let q1 = try! QRDecomposition(centred).q
+        let q2 = try! QRDecomposition(g.gaussianMatrix(rows: d, columns: d)).q
+        let spectrum = (0..<d).map { i in
+            scale * (d == 1 ? 1 : powerOfTen(-Double(i) / Double(d - 1) * log10(condition)))
+        }
+        return q1.scalingColumns(by: spectrum).multiplied(by: q2, transposeOther: true)
+    }
+
+    /// The model with relative Gaussian noise of size eps added to F and G.
+    public static func perturb(_ m: SoftmaxModel, by eps: Double, using g: inout SeededGenerator) -> SoftmaxModel {
+        let fScale = eps * (m.embeddings.frobeniusNormSquared / Double(m.embeddings.storage.count)).squareRoot()
+        let gScale = eps * (m.unembeddings.frobeniusNormSquared / Double(m.unembeddings.storage.count)).squareRoot()
+        let f = m.embeddings + g.gaussianMatrix(rows: m.inputCount, columns: m.dimension, scale: fScale)
+        let u = m.unembeddings + g.gaussianMatrix(rows: m.labelCount, columns: m.dimension, scale: gScale)
+        return try! SoftmaxModel(embeddings: f, unembeddings: u, weights: m.weights)
+    }
+
+    static func powerOfTen(_ e: Double) -> Double { (e * 2.302585092994046).exp }
+    static func log10(_ x: Double) -> Double { x.log / 2.302585092994046 }
+}
