@@ -1,7 +1,8 @@
 import Numerics
 
 /// Two models on the same sample and label set, ready to be compared:
-/// equal N, equal k, equal weights (d₁ ≠ d₂ is allowed).
+/// equal N, equal k, equal weights to 1e−12 relative (d₁ ≠ d₂ is allowed); the
+/// pair then uses the first model's weights for both.
 public struct ModelPair: Sendable {
     public let first: SoftmaxModel
     public let second: SoftmaxModel
@@ -18,7 +19,11 @@ public struct ModelPair: Sendable {
             throw ModelError.pairMismatch("input weights differ at input \(i)")
         }
         self.first = first
-        self.second = second
+        // One weight vector for the pair: the second model takes the first's
+        // weights bit for bit, so d(M₁,M₂) and d(M₂,M₁) weigh inputs identically.
+        self.second = first.weights == second.weights ? second
+            : try SoftmaxModel(embeddings: second.embeddings, unembeddings: second.unembeddings,
+                               normalisedWeights: first.weights)
     }
 
     /// The pair in the other order.

@@ -33,7 +33,20 @@ public struct SoftmaxModel: Sendable {
         let total = w.reduce(0, +)
         embeddings = f
         unembeddings = g
-        self.weights = weights == nil ? w : w.map { $0 / total }
+        self.weights = weights == nil || total == 1 ? w : w.map { $0 / total }
+    }
+
+    /// A model whose weights are already validated and normalised (taken as they are).
+    init(embeddings f: Matrix, unembeddings g: Matrix, normalisedWeights w: [Double]) throws {
+        try self.init(embeddings: f, unembeddings: g)
+        guard w.count == f.rows else { throw ModelError.badWeights("\(w.count) weights for N = \(f.rows) inputs") }
+        self = SoftmaxModel(validated: f, g, w)
+    }
+
+    private init(validated f: Matrix, _ g: Matrix, _ w: [Double]) {
+        embeddings = f
+        unembeddings = g
+        weights = w
     }
 
     static func requireFinite(_ m: Matrix, _ name: String) throws {

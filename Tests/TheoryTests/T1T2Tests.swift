@@ -1,0 +1,76 @@
+import Numerics
+import Testing
+@testable import Theory
+
+@Suite("T1 logit metric")
+struct T1Tests {
+    @Test("Triangle inequality on random triples, screened and certified", arguments: [UInt64(101)])
+    func triangle(seed: UInt64) throws {
+        var g = SeededGenerator(seed: seed)
+        for i in 0..<60 {
+            let size = CaseSize.random(dimensions: 1...6, maxLabels: 12, maxInputs: 20, using: &g)
+            let models = (0..<3).map { _ in
+                ModelGenerator.model(labels: size.labels, dimension: g.int(in: 1...size.dimension),
+                                     inputs: size.inputs, using: &g)
+            }
+            // Half the triples are near-collinear, where the inequality is nearly tight.
+            let third = i % 2 == 0 ? models[2] : ModelGenerator.perturb(models[1], by: 1e-9, using: &g)
+            let screen = try T1LogitMetric().screenTriangle(models[0], models[1], third)
+            #expect(screen.outcome == .holds || screen.needsCertification, "seed \(seed) triple \(i)")
+            let certified = try T1LogitMetric().certifyTriangle(models[0], models[1], third)
+            #expect(certified.outcome == .holds, "seed \(seed) triple \(i)")
+        }
+    }
+
+    @Test("Symmetry and zero-iff-equal-conditionals, exactly")
+    func symmetryAndZero() throws {
+        for c in smallCorpus(seed: 102, count: 20) {
+            #expect(try T1LogitMetric().certifySymmetry(c.pair).outcome == .holds, c.comment)
+            #expect(try T1LogitMetric().certifyZeroIffEqualConditionals(c.pair).outcome == .holds, c.comment)
+        }
+        let orbit = try TightCases.exactOrbit(labels: 6, dimension: 3, inputs: 9, seed: 103)
+        let pair = try ModelPair(orbit.model, orbit.image)
+        let zero = try T1LogitMetric().certifyZeroIffEqualConditionals(pair)
+        #expect(zero.outcome == .holds && zero.exactLHS == "0")
+    }
+
+    @Test("Orbit invariance: d_logit(M, M·(A, c)) = 0 exactly", arguments: [UInt64(104), 105, 106])
+    func orbitInvariance(seed: UInt64) throws {
+        let orbit = try TightCases.exactOrbit(labels: 7, dimension: 3, inputs: 12, seed: seed)
+        #expect(try ExactModelPair(ModelPair(orbit.model, orbit.image)).logitDistanceSquared.isZero)
+        // A mean shift of the unembeddings alone changes the logits by a constant per row.
+        let shifted = try orbit.model.acted(by: .identity(3), shift: [0.25, -1, 3])
+        #expect(try ExactModelPair(ModelPair(orbit.model, shifted)).logitDistanceSquared.isZero)
+    }
+}
+
+@Suite("T2 identifiability")
+struct T2Tests {
+    @Test("Exact orbit: d_logit² = 0, recovered map equals the applied A exactly", arguments: [UInt64(111), 112, 113, 114])
+    func exactRecovery(seed: UInt64) throws {
+        let orbit = try TightCases.exactOrbit(labels: 8, dimension: 3, inputs: 10, seed: seed)
+        let pair = try ModelPair(orbit.model, orbit.image)
+        let verdict = try T2Identifiability().certify(pair)
+        #expect(verdict.outcome == .holds, "\(verdict.certificate ?? "")")
+        #expect(verdict.isCertified)
+        // A₂₁ = G̃₂⁺G̃₁ maps the original's coordinates to the image's: it is A itself.
+        let recovered = try ExactModelPair(pair.swapped).identifiabilityMap()
+        #expect(recovered == (try RationalMatrix(exactly: orbit.a)))
+        #expect(try ExactModelPair(pair).inSameClass())
+    }
+
+    @Test("Double screen on generated orbit pairs", arguments: [UInt64(115)])
+    func screenOrbits(seed: UInt64) throws {
+        for c in corpus(seed: seed, count: 40, dimensions: 1...8, maxLabels: 30, generators: [.orbit]) {
+            let v = try T2Identifiability(tolerance: 1e-6).screen(c.pair)
+            #expect(v.outcome == .holds || v.outcome == .inapplicable, c.comment)
+        }
+    }
+
+    @Test("A pair with different conditionals is outside T2's hypotheses")
+    func inapplicable() throws {
+        for c in smallCorpus(seed: 116, count: 5, generators: [.independent]) {
+            #expect(try T2Identifiability().certify(c.pair).outcome == .inapplicable)
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import Numerics
+import Testing
+@testable import Theory
+
+@Suite("T3 embedding bound")
+struct T3Tests {
+    @Test("Random pairs from every generator", arguments: [UInt64(201)])
+    func property(seed: UInt64) throws {
+        let (certified, worst) = try expectHolds(T3EmbeddingBound(), on: corpus(seed: seed, count: 300))
+        #expect(worst <= 1)
+        _ = certified
+    }
+
+    @Test("Certified on small pairs", arguments: [UInt64(202)])
+    func certified(seed: UInt64) throws {
+        try expectCertifiedHolds(T3EmbeddingBound(), on: smallCorpus(seed: seed, count: 40))
+    }
+
+    @Test("Equality case is hit: exactly in rationals", arguments: [UInt64(203), 204, 205])
+    func exactEquality(seed: UInt64) throws {
+        let pair = try TightCases.t3Equality(dimension: 3, inputs: 12, seed: seed)
+        let exact = try ExactModelPair(pair)
+        // σ_min(G̃)² = 8·0.5² = 2 exactly, so d_rep² = d_logit²/2.
+        #expect(try exact.representationDissimilaritySquared() * Rational(2) == exact.logitDistanceSquared)
+        #expect(try T3EmbeddingBound().certify(pair).outcome == .holds)
+        let justBelow = 1 - 0x1.0p-40
+        #expect(try T3EmbeddingBound(constantScale: justBelow).certify(pair).outcome == .violated)
+    }
+
+    @Test("Equality case is hit to 1e−12 in double precision", arguments: [1.0, 1e4, 1e8])
+    func doubleEquality(condition: Double) throws {
+        let pair = try TightCases.t3EqualityRandom(labels: 20, dimension: 5, inputs: 40, condition: condition, seed: 206)
+        let v = try T3EmbeddingBound().screen(pair)
+        #expect(abs(v.ratio - 1) < 1e-12 * max(1, condition / 1e4), "ratio \(v.ratio)")
+    }
+
+    @Test("A planted false constant (halved) is caught and certified violated")
+    func plantedFalse() throws {
+        let pair = try TightCases.t3Equality(dimension: 2, inputs: 6, seed: 207)
+        let v = try T3EmbeddingBound(constantScale: 0.5).check(pair)
+        #expect(v.outcome == .violated && v.isCertified)
+    }
+
+    @Test("Rank-deficient G̃₁: the bound reports itself inapplicable")
+    func rankDeficient() throws {
+        let g = try Matrix([[1, 2], [2, 4], [3, 6], [0, 0]])
+        let m = try SoftmaxModel(embeddings: try Matrix([[1, 0], [0, 1], [1, 1]]), unembeddings: g)
+        let pair = try ModelPair(m, m)
+        #expect(try T3EmbeddingBound().screen(pair).outcome == .inapplicable)
+        #expect(try T3EmbeddingBound().certify(pair).outcome == .inapplicable)
+    }
+}
+
+@Suite("T4 unembedding bound")
+struct T4Tests {
+    @Test("Random pairs from every generator", arguments: [UInt64(211)])
+    func property(seed: UInt64) throws {
+        try expectHolds(T4UnembeddingBound(), on: corpus(seed: seed, count: 300))
+    }
+
+    @Test("Certified on small pairs", arguments: [UInt64(212)])
+    func certified(seed: UInt64) throws {
+        try expectCertifiedHolds(T4UnembeddingBound(), on: smallCorpus(seed: seed, count: 40))
+    }
+
+    @Test("Equality: G₁ − G₂ along F̂₁'s smallest direction, F₂ = F₁")
+    func equality() throws {
+        var g = SeededGenerator(seed: 213)
+        let teacher = ModelGenerator.model(labels: 10, dimension: 4, inputs: 30, using: &g)
+        let v = try SingularValueDecomposition(teacher.weightedEmbeddings).v.column(3)
+        var u = teacher.unembeddings
+        for y in 0..<10 {
+            let c = g.gaussian()
+            for j in 0..<4 { u[y, j] += c * v[j] }
+        }
+        let verdict = try T4UnembeddingBound().screen(ModelPair(teacher, try teacher.with(unembeddings: u)))
+        #expect(abs(verdict.ratio - 1) < 1e-11, "ratio \(verdict.ratio)")
+        #expect(try T4UnembeddingBound(constantScale: 0.5).check(ModelPair(teacher, try teacher.with(unembeddings: u))).outcome == .violated)
+    }
+}
