@@ -97,6 +97,15 @@ extension Interval {
         return r
     }
 
+    /// self ∩ [0, ∞): for a quantity known to be non-negative (a KL divergence, a
+    /// square), whose enclosure may dip below 0 by rounding.
+    public var clampedNonNegative: Interval {
+        let r = fresh()
+        mpfr_max(r.lo, lo, Interval(exactly: 0, bits: bits)!.lo, MPFR_RNDD)
+        mpfr_max(r.hi, hi, Interval(exactly: 0, bits: bits)!.hi, MPFR_RNDU)
+        return r
+    }
+
     /// The square, which is never negative: [0, …] when self contains 0.
     public var squared: Interval {
         let r = self * self

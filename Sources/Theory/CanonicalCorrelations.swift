@@ -10,6 +10,11 @@ import Numerics
 public struct CanonicalCorrelations: Sendable {
     /// ρ₁ ≥ … ≥ ρ_m, m = min(p, q), zeros standing for directions lost to rank.
     public let values: [Double]
+    /// 1 − ρᵢ² for i = 1…q (Y's dimension, padded with 1 for ρ = 0), computed
+    /// without cancellation as the squared singular values of the residual
+    /// U_Y − U_X(U_XᵀU_Y), smallest first. Accurate to about ε² absolutely, where
+    /// 1 − ρ² from ρ would carry an error of about ε.
+    public let oneMinusSquared: [Double]
     public let centred: Bool
 
     public init(_ x: Matrix, _ y: Matrix, weights: [Double], centred: Bool) throws {
@@ -30,6 +35,9 @@ public struct CanonicalCorrelations: Sendable {
             let s = ux.columns == 0 || uy.columns == 0 ? [] : try ux.multiplied(by: uy, transposeSelf: true).singularValues()
             let m = min(x.columns, y.columns)
             values = (0..<m).map { $0 < s.count ? min(max(s[$0], 0), 1) : 0 }
+            let residual = ux.columns == 0 ? uy : uy - ux.multiplied(by: ux.multiplied(by: uy, transposeSelf: true))
+            let r = uy.columns == 0 ? [] : try residual.singularValues().reversed().map { min($0 * $0, 1) }
+            oneMinusSquared = (0..<y.columns).map { $0 < r.count ? r[$0] : 1 }
         } catch let e as NumericsError { throw ModelError.numerics(e) }
         self.centred = centred
     }

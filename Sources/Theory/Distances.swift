@@ -41,27 +41,27 @@ extension ModelPair {
     /// d_logit, the square root of `logitDistanceSquared`.
     public func logitDistance() throws -> Double { try logitDistanceSquared().squareRoot() }
 
-    /// KL(M₁ ‖ M₂) = E_x Σ_y p₁ (log p₁ − log p₂), from stable log-softmaxes: both
-    /// log-probabilities are finite for finite logits, so the result is finite;
-    /// terms whose p₁ underflows to 0 contribute their limit 0. Relative error
-    /// about k·ε·max|Λ|/KL, so a KL below ~1e−14·max|Λ| is noise here (the MPFR
-    /// enclosure `certifiedKL` is not).
+    /// KL(M₁ ‖ M₂) = E_x Σ_y p₁ (log p₁ − log p₂), per input by the
+    /// cancellation-free `klDivergence(logitsP:logitsQ:)` of Numerics: finite for
+    /// finite logits, never negative, and accurate down to the rounding of the
+    /// logits themselves (the MPFR enclosure `certifiedDivergence` is exact to
+    /// the model's Doubles).
     public func klDivergence() -> Double {
-        let w = weights
-        var total = 0.0
+        klPerInput().enumerated().reduce(0) { $0 + weights[$1.offset] * $1.element }
+    }
+
+    /// KL_x(M₁ ‖ M₂) for each input.
+    public func klPerInput() -> [Double] {
+        var out: [Double] = []
+        out.reserveCapacity(first.inputCount)
         let n = first.inputCount
         for start in stride(from: 0, to: n, by: Self.rowBlock) {
             let rows = Array(start..<min(n, start + Self.rowBlock))
             let l1 = first.embeddings.selectingRows(rows).multiplied(by: first.unembeddings, transposeOther: true)
             let l2 = second.embeddings.selectingRows(rows).multiplied(by: second.unembeddings, transposeOther: true)
-            for (r, i) in rows.enumerated() {
-                let a = logSoftmax(l1.row(r)), b = logSoftmax(l2.row(r))
-                var s = 0.0
-                for y in a.indices where a[y] > -745 { s += a[y].exp * (a[y] - b[y]) }
-                total += w[i] * s
-            }
+            for r in rows.indices { out.append(Numerics.klDivergence(logitsP: l1.row(r), logitsQ: l2.row(r))) }
         }
-        return max(total, 0)
+        return out
     }
 
     /// d_rep(M₁←M₂)² = E_x ‖f₁(x) − A₁₂ f₂(x)‖² with A₁₂ = G̃₁⁺G̃₂ (least-squares

@@ -10,18 +10,18 @@ struct EigenvalueBrackets {
     let lower: [Rational]
     let upper: [Rational]
 
-    init(estimates: [Double], scale: Double, trivialLower: Rational, trivialUpper: Rational,
+    init(estimates: [Double], floor: Double, trivialLower: Rational, trivialUpper: Rational,
          count: (Rational) throws -> Int) rethrows {
         var lo: [Rational] = [], hi: [Rational] = []
         for (i, estimate) in estimates.enumerated() {
             var foundLo = trivialLower, foundHi = trivialUpper
-            for exponent in stride(from: -13.0, through: -3.0, by: 2.0) {
-                let margin = scale * Self.power10(exponent)
+            for exponent in Self.exponents {
+                let margin = (abs(estimate) + floor) * Self.power10(exponent)
                 let candidate = Rational(exactly: estimate - margin)!
                 if candidate > foundLo, try count(candidate) >= i + 1 { foundLo = candidate; break }
             }
-            for exponent in stride(from: -13.0, through: -3.0, by: 2.0) {
-                let margin = scale * Self.power10(exponent)
+            for exponent in Self.exponents {
+                let margin = (abs(estimate) + floor) * Self.power10(exponent)
                 let candidate = Rational(exactly: estimate + margin)!
                 if candidate < foundHi, try count(candidate) <= i { foundHi = candidate; break }
             }
@@ -32,9 +32,11 @@ struct EigenvalueBrackets {
         upper = hi
     }
 
-    static func power10(_ e: Double) -> Double {
+    static let exponents = Array(stride(from: -13, through: 1, by: 2))
+
+    static func power10(_ e: Int) -> Double {
         var x = 1.0
-        for _ in 0..<Int(-e) { x /= 10 }
+        for _ in 0..<abs(e) { x = e < 0 ? x / 10 : x * 10 }
         return x
     }
 }

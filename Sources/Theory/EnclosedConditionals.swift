@@ -48,8 +48,9 @@ public struct EnclosedDivergence: Sendable {
         weights = exactWeights.map { Interval($0, bits: bits) }
         let a = EnclosedConditionals(pair.first, bits: bits)
         let b = EnclosedConditionals(pair.second, bits: bits)
+        // KL ≥ 0 (Gibbs' inequality), so the enclosure is intersected with [0, ∞).
         func kl(_ p: [Interval], _ q: [Interval]) -> Interval {
-            Interval.sum(zip(p, q).map { $0.exp * ($0 - $1) }, bits: bits)
+            Interval.sum(zip(p, q).map { $0.exp * ($0 - $1) }, bits: bits).clampedNonNegative
         }
         let n = pair.first.inputCount
         klPerInput = (0..<n).map { kl(a.logProbabilities[$0], b.logProbabilities[$0]) }

@@ -8,7 +8,7 @@ import Numerics
 ///
 /// Certification encloses KL and τ with MPFR (outward rounding) and d_logit²
 /// exactly; "holds" needs the upper end of the left side below the lower end of
-/// the right side.
+/// the right side. An undecided comparison is retried at 512 and 1024 bits.
 public struct T6KLBound: PairStatement {
     public enum Form: String, Sendable, CaseIterable { case global, perInput }
 
@@ -29,12 +29,11 @@ public struct T6KLBound: PairStatement {
         let lhs = try pair.logitDistanceSquared()
         let l1 = pair.first.logConditionals, l2 = pair.second.logConditionals
         let w = pair.weights
+        let klX = pair.klPerInput()
         var kl = 0.0, perInput = 0.0, logTau = 0.0
         for i in 0..<l1.rows {
-            let a = l1.row(i), b = l2.row(i)
-            var s = 0.0
-            for y in a.indices where a[y] > -745 { s += a[y].exp * (a[y] - b[y]) }
-            let tauX = min(a.min()!, b.min()!)
+            let s = klX[i]
+            let tauX = min(l1.row(i).min()!, l2.row(i).min()!)
             kl += w[i] * s
             perInput += w[i] * s * (-2 * tauX).exp
             logTau = min(logTau, tauX)
@@ -53,9 +52,17 @@ public struct T6KLBound: PairStatement {
             return Verdict(id: id, form: form, level: .enclosure, outcome: .holds, lhs: 0, rhs: try screen(pair).rhs,
                            constant: .nan, constantName: "", exactLHS: "0", certificate: "d_logit² is exactly 0")
         }
-        let enclosed = try EnclosedDivergence(pair)
-        let scale = Interval(exactly: constantScale)!
-        let two = Interval(exactly: 2)!
+        var verdict = try certify(pair, exactLHS: d, bits: Interval.defaultBits)
+        for bits in [512, 1024] where verdict.outcome == .undecided {
+            verdict = try certify(pair, exactLHS: d, bits: bits)
+        }
+        return verdict
+    }
+
+    func certify(_ pair: ModelPair, exactLHS d: Rational, bits: Int) throws -> Verdict {
+        let enclosed = try EnclosedDivergence(pair, bits: bits)
+        let scale = Interval(exactly: constantScale, bits: bits)!
+        let two = Interval(exactly: 2, bits: bits)!
         let rhs: Interval
         switch variant {
         case .global:
@@ -63,12 +70,12 @@ public struct T6KLBound: PairStatement {
             rhs = scale * enclosed.klForward * (-(two * logTau)).exp
         case .perInput:
             rhs = scale * Interval.sum(zip(enclosed.weights, zip(enclosed.klPerInput, enclosed.logTauPerInput))
-                .map { w, t in w * t.0 * (-(two * t.1)).exp })
+                .map { w, t in w * t.0 * (-(two * t.1)).exp }, bits: bits)
         }
-        let lhs = Interval(d)
+        let lhs = Interval(d, bits: bits)
         let outcome: Outcome = lhs.isCertainlyAtMost(rhs) ? .holds : (rhs.isCertainlyBelow(lhs) ? .violated : .undecided)
         return Verdict(id: id, form: form, level: .enclosure, outcome: outcome, lhs: d.doubleValue, rhs: rhs.midpoint,
-                       constant: .nan, constantName: "MPFR \(Interval.defaultBits)-bit enclosures",
+                       constant: .nan, constantName: "MPFR \(bits)-bit enclosures",
                        exactLHS: d.exactString, certificate: "right side ∈ \(rhs), left side exact")
     }
 }

@@ -28,19 +28,23 @@ public struct T7CanonicalCorrelationBound: PairStatement {
 
     /// The double-precision ingredients.
     public struct Terms: Sendable {
-        public let rhoSquared: [Double]
+        /// 1 − ρᵢ² for i = 1…d₂ (ρ decreasing), computed without cancellation.
+        public let oneMinusRhoSquared: [Double]
         public let mu: [Double]
         public let residual: Double
         public let logitDistanceSquared: Double
-        public var traceBound: Double { zip(rhoSquared, mu).reduce(0) { $0 + (1 - $1.0) * $1.1 } }
-        public var meanRhoSquared: Double { rhoSquared.reduce(0, +) / Double(rhoSquared.count) }
+        public var traceBound: Double { zip(oneMinusRhoSquared, mu).reduce(0) { $0 + $1.0 * $1.1 } }
+        /// 1 − mean ρᵢ².
+        public var oneMinusMeanRhoSquared: Double {
+            oneMinusRhoSquared.reduce(0, +) / Double(oneMinusRhoSquared.count)
+        }
     }
 
     public func terms(_ pair: ModelPair) throws -> Terms {
         let d2 = pair.second.dimension
         let w = pair.weights, root = pair.first.sqrtWeights
-        let rho = try CanonicalCorrelations(pair.first.embeddings, pair.second.embeddings, weights: w, centred: centred).values
-        let rhoSquared = (0..<d2).map { $0 < rho.count ? rho[$0] * rho[$0] : 0 }
+        let q = try CanonicalCorrelations(pair.first.embeddings, pair.second.embeddings, weights: w,
+                                          centred: centred).oneMinusSquared
         var teacher = pair.second.centredLogits
         var student = pair.first.embeddings
         if centred {
@@ -53,7 +57,7 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         let sHat = student.scalingRows(by: root)
         let fit = try ModelError.wrapping { try sHat.pseudoInverse() }.multiplied(by: t)
         let residual = (t - sHat.multiplied(by: fit)).frobeniusNormSquared
-        return Terms(rhoSquared: rhoSquared, mu: mu, residual: residual,
+        return Terms(oneMinusRhoSquared: q, mu: mu, residual: residual,
                      logitDistanceSquared: try pair.logitDistanceSquared())
     }
 
@@ -63,14 +67,13 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         switch variant {
         case .traceBound:
             let lhs = t.traceBound, rhs = constantScale * t.logitDistanceSquared
-            let holds = lhs <= constantScale * t.residual && t.residual <= t.logitDistanceSquared
-            return Verdict(id: id, form: form, level: .double, outcome: holds ? .holds : .violated, lhs: lhs,
+            return Verdict(id: id, form: form, level: .double, outcome: lhs <= rhs ? .holds : .violated, lhs: lhs,
                            rhs: rhs, constant: constantScale, constantName: "R = \(t.residual)")
         case .corollary:
             guard let last = t.mu.last, last > 0 else {
                 return .inapplicable(id, form, level: .double, "μ_{d₂} = 0: the teacher's centred logits span fewer than d₂ directions")
             }
-            let lhs = 1 - t.meanRhoSquared
+            let lhs = t.oneMinusMeanRhoSquared
             let c = constantScale / (d2 * last)
             let rhs = c * t.logitDistanceSquared
             return Verdict(id: id, form: form, level: .double, outcome: lhs <= rhs ? .holds : .violated, lhs: lhs,
@@ -99,23 +102,32 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         let residual = try m22.multiplied(by: tMatrix).trace - p.multiplied(by: tMatrix).trace
         let dl2 = exact.logitDistanceSquared
         let screenTerms = try terms(pair)
-        let rho = try EigenvalueBrackets(estimates: screenTerms.rhoSquared, scale: 1, trivialLower: .zero,
-                                         trivialUpper: .one) { try (p - $0 * m22).symmetricInertia().positive }
-        let muScale = max(screenTerms.mu.first ?? 1, .leastNormalMagnitude)
-        let mu = try EigenvalueBrackets(estimates: screenTerms.mu, scale: muScale, trivialLower: .zero,
-                                        trivialUpper: try m22.multiplied(by: tMatrix).trace) {
+        // q = 1 − ρ²: #{q > s} = inertia⁺((1 − s)M₂₂ − P); brackets in decreasing q.
+        let qDecreasing = try EigenvalueBrackets(estimates: screenTerms.oneMinusRhoSquared.reversed(), floor: 1e-30,
+                                                 trivialLower: .zero, trivialUpper: .one) {
+            try ((Rational.one - $0) * m22 - p).symmetricInertia().positive
+        }
+        let qLower = Array(qDecreasing.lower.reversed()), qUpper = Array(qDecreasing.upper.reversed())
+        let mu = try EigenvalueBrackets(estimates: screenTerms.mu, floor: 1e-30 * (screenTerms.mu.first ?? 1),
+                                        trivialLower: .zero, trivialUpper: try m22.multiplied(by: tMatrix).trace) {
             try (tMatrix - $0 * m22Inverse).symmetricInertia().positive
         }
         let scale = SigmaCertificate.exact(constantScale)
         let clampLower = { (x: Rational) in Rational.max(x, .zero) }
-        let clampUpper = { (x: Rational) in Rational.min(x, .one) }
         switch variant {
         case .traceBound:
-            let upper = Rational.sum((0..<rho.lower.count).map { (Rational.one - clampLower(rho.lower[$0])) * clampLower(mu.upper[$0]) })
-            let lowerBound = Rational.sum((0..<rho.upper.count).map { (Rational.one - clampUpper(rho.upper[$0])) * clampLower(mu.lower[$0]) })
+            if teacher.dimension == 1 {
+                let outcome: Outcome = residual <= scale * dl2 ? .holds : .violated
+                return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: residual.doubleValue,
+                               rhs: (scale * dl2).doubleValue, constant: constantScale,
+                               constantName: "R = \(residual.doubleValue) (exact)", exactLHS: residual.exactString,
+                               certificate: "d₂ = 1: Σ(1−ρ²)μ = R exactly; compared with d_logit² in rationals")
+            }
+            let upper = Rational.sum((0..<qUpper.count).map { Rational.min(qUpper[$0], .one) * clampLower(mu.upper[$0]) })
+            let lowerBound = Rational.sum((0..<qLower.count).map { clampLower(qLower[$0]) * clampLower(mu.lower[$0]) })
             let outcome: Outcome
-            if upper <= scale * residual && residual <= dl2 { outcome = .holds }
-            else if lowerBound > scale * dl2 || residual > dl2 { outcome = .violated }
+            if residual > dl2 || lowerBound > scale * dl2 { outcome = .violated }
+            else if upper <= scale * dl2 { outcome = .holds }
             else { outcome = .undecided }
             return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: screenTerms.traceBound,
                            rhs: (scale * dl2).doubleValue, constant: constantScale,
@@ -126,16 +138,24 @@ public struct T7CanonicalCorrelationBound: PairStatement {
             guard let muLast = mu.upper.last, let muLastLower = mu.lower.last, muLastLower.sign > 0 else {
                 return .inapplicable(id, form, level: .exact, "μ_{d₂} not certified positive")
             }
-            let oneMinusMeanUpper = Rational.one - Rational.sum(rho.lower.map(clampLower)) / d2
-            let oneMinusMeanLower = Rational.one - Rational.sum(rho.upper.map(clampUpper)) / d2
+            var oneMinusMeanUpper = Rational.sum(qUpper.map { Rational.min($0, .one) }) / d2
+            var oneMinusMeanLower = Rational.sum(qLower.map(clampLower)) / d2
+            var muUpper = muLast, muLower = muLastLower
+            if teacher.dimension == 1 {
+                // Exact: 1 − ρ² = (M₂₂ − P)/M₂₂ and μ = T·M₂₂.
+                oneMinusMeanUpper = (m22[0, 0] - p[0, 0]) / m22[0, 0]
+                oneMinusMeanLower = oneMinusMeanUpper
+                muUpper = tMatrix[0, 0] * m22[0, 0]
+                muLower = muUpper
+            }
             let outcome: Outcome
-            if oneMinusMeanUpper * d2 * muLast <= scale * dl2 { outcome = .holds }
-            else if oneMinusMeanLower * d2 * muLastLower > scale * dl2 { outcome = .violated }
+            if oneMinusMeanUpper * d2 * muUpper <= scale * dl2 { outcome = .holds }
+            else if oneMinusMeanLower * d2 * muLower > scale * dl2 { outcome = .violated }
             else { outcome = .undecided }
             let v = try screen(pair)
             return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: v.lhs, rhs: v.rhs,
                            constant: v.constant, constantName: v.constantName,
-                           certificate: "1 − mean ρ² ≤ \(oneMinusMeanUpper.doubleValue), μ_{d₂} ≤ \(muLast.doubleValue) by exact inertia; d_logit² exact")
+                           certificate: "1 − mean ρ² ≤ \(oneMinusMeanUpper.doubleValue), μ_{d₂} ≤ \(muUpper.doubleValue) by exact inertia; d_logit² exact")
         }
     }
 }

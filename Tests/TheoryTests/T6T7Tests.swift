@@ -1,0 +1,109 @@
+import Numerics
+import Testing
+@testable import Theory
+
+@Suite("T6 KL bound")
+struct T6Tests {
+    @Test("Global and per-input τ forms on random pairs", arguments: T6KLBound.Form.allCases)
+    func property(form: T6KLBound.Form) throws {
+        try expectHolds(T6KLBound(form), on: corpus(seed: 401, count: 200, dimensions: 1...8, maxLabels: 30))
+    }
+
+    @Test("MPFR-certified on small pairs, including near-one-hot ones")
+    func certified() throws {
+        let cases = smallCorpus(seed: 402, count: 30)
+        try expectCertifiedHolds(T6KLBound(.global), on: cases)
+        try expectCertifiedHolds(T6KLBound(.perInput), on: cases)
+    }
+
+    @Test("Per-input τ is never weaker than the global τ")
+    func perInputSharper() throws {
+        for c in corpus(seed: 403, count: 40, dimensions: 1...5, maxLabels: 20) {
+            let global = try T6KLBound(.global).screen(c.pair), local = try T6KLBound(.perInput).screen(c.pair)
+            #expect(local.rhs <= global.rhs * (1 + 1e-12), c.comment)
+        }
+    }
+
+    @Test("A planted false constant is caught near equal distributions")
+    func planted() throws {
+        // Near equal distributions d_logit²/KL ≈ 2/τ·(…) ≫ τ²-scaled: a constant
+        // scaled by τ² (i.e. d_logit² ≤ KL) is false and must be certified violated.
+        let c = corpus(seed: 404, count: 1, dimensions: 3...3, maxLabels: 10, generators: [.perturbed])[0]
+        let pair = try ModelPair(c.pair.first, ModelGenerator.perturb(c.pair.first, by: 1e-3, using: &rng))
+        let tau = min(pair.first.tau, pair.second.tau)
+        let v = try T6KLBound(.global, constantScale: tau * tau).check(pair)
+        #expect(v.outcome == .violated && v.isCertified, "\(v)")
+    }
+
+    @Test("Probabilities that underflow in doubles: KL finite, certification still decides")
+    func underflow() throws {
+        var g = SeededGenerator(seed: 405)
+        let teacher = ModelGenerator.model(labels: 6, dimension: 2, inputs: 8, scale: 800, using: &g)
+        #expect(teacher.tau == 0 && teacher.logTau.isFinite)
+        let pair = try ModelPair(teacher, ModelGenerator.perturb(teacher, by: 1e-3, using: &g))
+        #expect(pair.klDivergence().isFinite)
+        let enclosed = try pair.certifiedDivergence()
+        #expect(enclosed.logTauFirst.upper < -700)
+        #expect(try T6KLBound(.global).certify(pair).outcome == .holds)
+    }
+}
+
+nonisolated(unsafe) var rng = SeededGenerator(seed: 499)
+
+@Suite("T7 canonical correlations")
+struct T7Tests {
+    static let variants: [(T7CanonicalCorrelationBound.Form, Bool)] = [(.traceBound, false), (.traceBound, true), (.corollary, false), (.corollary, true)]
+
+    @Test("Trace bound and corollary, centred and uncentred, on random pairs", arguments: 0..<4)
+    func property(variant: Int) throws {
+        let (form, centred) = Self.variants[variant]
+        try expectHolds(T7CanonicalCorrelationBound(form, centred: centred),
+                        on: corpus(seed: 501, count: 150, dimensions: 1...8, maxLabels: 30))
+    }
+
+    @Test("Certified with exact inertia brackets on small pairs", arguments: 0..<4)
+    func certified(variant: Int) throws {
+        let (form, centred) = Self.variants[variant]
+        let statement = T7CanonicalCorrelationBound(form, centred: centred)
+        for c in smallCorpus(seed: 502, count: 20) {
+            let v = try statement.certify(c.pair)
+            #expect(v.outcome == .holds || v.outcome == .inapplicable, "\(v.certificate ?? "") \(c.description)")
+        }
+    }
+
+    @Test("R ≤ d_logit² with equality when the student's embeddings are the teacher's")
+    func residualChain() throws {
+        for c in corpus(seed: 503, count: 40, dimensions: 1...6, maxLabels: 20) {
+            let t = try T7CanonicalCorrelationBound().terms(c.pair)
+            #expect(t.traceBound <= t.residual * (1 + 1e-9) + 1e-12, c.comment)
+            #expect(t.residual <= t.logitDistanceSquared * (1 + 1e-9) + 1e-12, c.comment)
+        }
+        let c = corpus(seed: 504, count: 1, dimensions: 3...3, maxLabels: 10, generators: [.independent])[0]
+        let same = try ModelPair(c.pair.second.with(unembeddings: c.pair.first.unembeddings), c.pair.second)
+        let t = try T7CanonicalCorrelationBound().terms(same)
+        #expect(t.residual < 1e-20 && t.traceBound < 1e-12)
+    }
+
+    /// A pair where T7 holds with equality: d₂ = 1 (so Σ(1−ρ²)μ = R) and the
+    /// student's unembeddings are the least-squares map of the teacher's centred
+    /// logits on the student's embeddings, G₁ = E[Λ̃₂ f₁ᵀ] M₁₁⁻¹ (so R = d_logit²).
+    static func tightPair(seed: UInt64) throws -> ModelPair {
+        var g = SeededGenerator(seed: seed)
+        let teacher = ModelGenerator.model(labels: 6, dimension: 1, inputs: 12, using: &g)
+        let studentF = g.gaussianMatrix(rows: 12, columns: 2)
+        let w = teacher.weights
+        let cross = teacher.centredLogits.scalingRows(by: w).multiplied(by: studentF, transposeSelf: true)
+        let m11 = studentF.scalingRows(by: teacher.sqrtWeights).gram()
+        let g1 = cross.multiplied(by: try m11.inverse())
+        return try ModelPair(try SoftmaxModel(embeddings: studentF, unembeddings: g1, weights: w), teacher)
+    }
+
+    @Test("Tight case: ratio 1, certified; a planted constant just below 1 is certified violated")
+    func tight() throws {
+        let pair = try Self.tightPair(seed: 505)
+        let v = try T7CanonicalCorrelationBound().screen(pair)
+        #expect(abs(v.ratio - 1) < 1e-10, "ratio \(v.ratio)")
+        let planted = try T7CanonicalCorrelationBound(.traceBound, constantScale: 0.5).check(pair)
+        #expect(planted.outcome == .violated && planted.isCertified)
+    }
+}
