@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "Numerics", targets: ["Numerics"]),
         .library(name: "Theory", targets: ["Theory"]),
         .library(name: "Counterexamples", targets: ["Counterexamples"]),
+        .library(name: "Harness", targets: ["Harness"]),
         .executable(name: "logitbounds", targets: ["logitbounds"]),
     ],
     dependencies: [
@@ -24,11 +25,13 @@ let package = Package(
         .target(name: "Numerics", dependencies: ["CBLAS", "CLAPACKE", "CGMP", "CMPFR"]),
         .target(name: "Theory", dependencies: ["Numerics"]),
         .target(name: "Counterexamples", dependencies: ["Theory"]),
+        .target(name: "Harness", dependencies: ["Theory"]),
         .executableTarget(name: "logitbounds", dependencies: [
-            "Numerics", "Theory", "Counterexamples",
+            "Numerics", "Theory", "Counterexamples", "Harness",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "TheoryTests", dependencies: ["Theory", "Numerics"]),
+        .testTarget(name: "HarnessTests", dependencies: ["Harness", "Theory", "Numerics"]),
     ]
 )

@@ -22,14 +22,18 @@ public struct T1LogitMetric: Sendable {
                        outcome: d13 <= rhs ? .holds : .violated, lhs: d13, rhs: rhs, constant: 1, constantName: "1")
     }
 
-    public func certifyTriangle(_ m1: SoftmaxModel, _ m2: SoftmaxModel, _ m3: SoftmaxModel) throws -> Verdict {
+    /// `rhsScale` s ≠ 1 checks d₁₃ ≤ s(d₁₂ + d₂₃) instead (a planted false statement
+    /// when s < 1): c/s² takes the place of c.
+    public func certifyTriangle(_ m1: SoftmaxModel, _ m2: SoftmaxModel, _ m3: SoftmaxModel,
+                                rhsScale: Double = 1) throws -> Verdict {
         let e1 = try ExactModel(m1), e2 = try ExactModel(m2), e3 = try ExactModel(m3)
         let a = ExactModelPair(e1, e2).logitDistanceSquared
         let b = ExactModelPair(e2, e3).logitDistanceSquared
         let c = ExactModelPair(e1, e3).logitDistanceSquared
-        let excess = c - a - b
+        let s = Rational(exactly: rhsScale)!
+        let excess = c / (s * s) - a - b
         let holds = excess.sign <= 0 || excess.squared <= Rational(4) * a * b
-        let rhs = a.doubleValue.squareRoot() + b.doubleValue.squareRoot()
+        let rhs = rhsScale * (a.doubleValue.squareRoot() + b.doubleValue.squareRoot())
         return Verdict(id: id, form: "d(M₁,M₃) ≤ d(M₁,M₂) + d(M₂,M₃)", level: .exact,
                        outcome: holds ? .holds : .violated, lhs: c.doubleValue.squareRoot(), rhs: rhs,
                        constant: 1, constantName: "1", exactLHS: c.exactString,

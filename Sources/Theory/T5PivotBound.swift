@@ -17,14 +17,18 @@ public struct T5PivotBound: PairStatement {
     public let selection: PivotSelection
     /// Beyond this many pairs the averaged form is not certified (left undecided).
     public let exactPairLimit: Int
+    /// Beyond this many pairs k·C(k−1, d) the averaged form is not evaluated at all
+    /// (reported inapplicable, with the count).
+    public let enumerationLimit: Int
 
     public init(_ variant: Form, constantScale: Double = 1,
                 selection: PivotSelection = .automatic(limit: 2000, pivots: 10, subsetsPerPivot: 20),
-                exactPairLimit: Int = 400) {
+                exactPairLimit: Int = 400, enumerationLimit: Int = 20_000) {
         self.variant = variant
         self.constantScale = constantScale
         self.selection = selection
         self.exactPairLimit = exactPairLimit
+        self.enumerationLimit = enumerationLimit
     }
 
     public var form: String {
@@ -44,9 +48,13 @@ public struct T5PivotBound: PairStatement {
     }
 
     func applicability(_ pair: ModelPair) -> String? {
-        let d = pair.first.dimension
+        let d = pair.first.dimension, k = pair.first.labelCount
         if pair.second.dimension != d { return "the pivot form needs d₁ = d₂" }
-        if pair.first.labelCount < d + 1 { return "the pivot form needs k ≥ d + 1" }
+        if k < d + 1 { return "the pivot form needs k ≥ d + 1" }
+        let count = Double(k) * binomial(k - 1, d)
+        if variant == .averaged && count > Double(enumerationLimit) {
+            return "the averaged form needs all \(count) pivot pairs, above the enumeration limit \(enumerationLimit)"
+        }
         return nil
     }
 

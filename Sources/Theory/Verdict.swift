@@ -26,7 +26,7 @@ public enum Outcome: String, Codable, Sendable {
 
 /// One evaluation of one inequality on one case: both sides, the constant used,
 /// the outcome, and how it was reached.
-public struct Verdict: Codable, Sendable {
+public struct Verdict: Codable, Sendable, Equatable {
     public let id: StatementID
     /// Which inequality, in THEORY.md notation.
     public let form: String

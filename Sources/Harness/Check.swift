@@ -1,0 +1,73 @@
+import Numerics
+import Theory
+
+/// One entry of the harness: a named inequality (or conjecture search) evaluated
+/// on a generated case. `constantScale` ≠ 1 plants a false statement.
+public struct Check: Sendable {
+    /// Stable name used in reports and on the command line, e.g. "T5.subsetSum".
+    public let name: String
+    public let id: StatementID
+    public let form: String
+    /// A conjecture search: its "violations" are findings, not failures of a theorem.
+    public let isConjecture: Bool
+    let evaluate: @Sendable (CaseDescriptor, ModelPair) throws -> Verdict
+    /// The certified evaluation on an arbitrary pair (used by the shrinker).
+    let certifyPair: (@Sendable (ModelPair) throws -> Verdict)?
+
+    /// The full registry at a given constant scale per statement id.
+    public static func registry(scales: [StatementID: Double] = [:]) -> [Check] {
+        func s(_ id: StatementID) -> Double { scales[id] ?? 1 }
+        var checks: [Check] = [
+            triangle(scale: s(.T1)),
+            pairCheck("T2", T2Identifiability()),
+            pairCheck("T3", T3EmbeddingBound(constantScale: s(.T3))),
+            pairCheck("T4", T4UnembeddingBound(constantScale: s(.T4))),
+        ]
+        let pivotSample = PivotSelection.automatic(limit: 60, pivots: 3, subsetsPerPivot: 5)
+        for form in T5PivotBound.Form.allCases {
+            checks.append(pairCheck("T5.\(form.rawValue)", T5PivotBound(form, constantScale: s(.T5), selection: pivotSample,
+                                                                        exactPairLimit: 60, enumerationLimit: 300)))
+        }
+        for form in T6KLBound.Form.allCases {
+            checks.append(pairCheck("T6.\(form.rawValue)", T6KLBound(form, constantScale: s(.T6))))
+        }
+        for form in T7CanonicalCorrelationBound.Form.allCases {
+            for centred in [false, true] {
+                checks.append(pairCheck("T7.\(form.rawValue).\(centred ? "centred" : "uncentred")",
+                                        T7CanonicalCorrelationBound(form, centred: centred, constantScale: s(.T7))))
+            }
+        }
+        checks.append(MixedT7Conjecture.check)
+        return checks
+    }
+
+    static func pairCheck(_ name: String, _ statement: some PairStatement) -> Check {
+        Check(name: name, id: statement.id, form: statement.form, isConjecture: false,
+              evaluate: { _, pair in try statement.check(pair) },
+              certifyPair: { try statement.certify($0) })
+    }
+
+    /// T1's triangle inequality on (teacher, student, perturbed student); the
+    /// constant scale multiplies the right side (a planted false statement when < 1).
+    static func triangle(scale: Double) -> Check {
+        let metric = T1LogitMetric()
+        return Check(name: "T1.triangle", id: .T1, form: "d(M₁,M₃) ≤ d(M₁,M₂) + d(M₂,M₃)", isConjecture: false,
+                     evaluate: { descriptor, pair in
+                         let third = descriptor.third
+                         let v = try metric.screenTriangle(pair.first, pair.second, third)
+                         let scaled = v.rescaled(rhsBy: scale)
+                         guard scaled.needsCertification else { return scaled }
+                         return try metric.certifyTriangle(pair.first, pair.second, third, rhsScale: scale)
+                     }, certifyPair: nil)
+    }
+}
+
+extension Verdict {
+    /// The same double verdict with its right side multiplied by s.
+    func rescaled(rhsBy s: Double) -> Verdict {
+        guard s != 1, level == .double, outcome == .holds || outcome == .violated else { return self }
+        let rhs = self.rhs * s
+        return Verdict(id: id, form: form, level: level, outcome: lhs <= rhs ? .holds : .violated, lhs: lhs,
+                       rhs: rhs, constant: constant * s, constantName: "\(s)·\(constantName)")
+    }
+}

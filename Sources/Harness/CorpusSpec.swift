@@ -1,0 +1,58 @@
+import Numerics
+import Theory
+
+/// A reproducible corpus of generated model pairs. Case i depends only on
+/// (seed, i): its generator is generators[i mod count], its size and models come
+/// from seeds derived from (seed, i). Shards therefore see exactly the cases a
+/// single run would.
+public struct CorpusSpec: Codable, Sendable, Equatable {
+    public var seed: UInt64
+    public var cases: Int
+    public var generators: [ModelGenerator]
+    public var maxLabels: Int
+    public var maxDimension: Int
+    public var maxInputs: Int
+
+    public init(seed: UInt64 = 1, cases: Int = 2000, generators: [ModelGenerator] = ModelGenerator.allCases,
+                maxLabels: Int = 20, maxDimension: Int = 8, maxInputs: Int = 200) {
+        self.seed = seed
+        self.cases = cases
+        self.generators = generators
+        self.maxLabels = maxLabels
+        self.maxDimension = maxDimension
+        self.maxInputs = maxInputs
+    }
+
+    /// The identity of case i: enough to rebuild it.
+    public func descriptor(_ index: Int) -> CaseDescriptor {
+        let caseSeed = SeededGenerator.derive(seed, UInt64(index))
+        var g = SeededGenerator(seed: caseSeed ^ 0x5151_5EED)
+        let size = CaseSize.random(dimensions: 1...maxDimension, maxLabels: maxLabels, maxInputs: maxInputs, using: &g)
+        return CaseDescriptor(index: index, generator: generators[index % generators.count], seed: caseSeed, size: size)
+    }
+
+    /// The indices of shard i of n (0-based i): every n-th case starting at i.
+    public func indices(shard: Int, of count: Int) -> [Int] {
+        Array(stride(from: shard, to: cases, by: count))
+    }
+}
+
+/// How to rebuild one generated case.
+public struct CaseDescriptor: Codable, Sendable, Equatable, CustomStringConvertible {
+    public let index: Int
+    public let generator: ModelGenerator
+    public let seed: UInt64
+    public let size: CaseSize
+
+    public var pair: ModelPair { generator.pair(seed: seed, size: size) }
+
+    /// A third model for the triangle inequality of T1: the student perturbed.
+    public var third: SoftmaxModel {
+        var g = SeededGenerator(seed: seed ^ 0x7412_1A9E)
+        return ModelGenerator.perturb(pair.second, by: 0.3, using: &g)
+    }
+
+    public var description: String {
+        "case \(index): generator \(generator.rawValue), seed \(seed), k = \(size.labels), d = \(size.dimension), N = \(size.inputs)"
+    }
+}

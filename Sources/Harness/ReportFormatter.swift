@@ -1,0 +1,78 @@
+import Foundation
+import Theory
+
+/// Human-readable forms of a verification report.
+public enum ReportFormatter {
+    /// The report as Markdown: what was run, one table row per check, then the
+    /// conjecture search and any violations with their replay commands.
+    public static func markdown(_ r: VerificationReport, seconds: Double?) -> String {
+        var lines: [String] = []
+        lines.append("# logitbounds verify")
+        lines.append("")
+        let c = r.corpus
+        lines.append("Corpus: \(c.cases) generated pairs, seed \(c.seed), generators \(c.generators.map(\.rawValue).joined(separator: ", ")); "
+                     + "k ≤ \(c.maxLabels), d ≤ \(c.maxDimension), N ≤ \(c.maxInputs). "
+                     + (r.isComplete ? "" : "Shards \(r.shards.map { "\($0 + 1)" }.joined(separator: ", ")) of \(r.shardCount). ")
+                     + "Cases run: \(r.casesRun)" + (seconds.map { String(format: " in %.1f s.", $0) } ?? "."))
+        if !r.plantedScales.isEmpty {
+            lines.append("")
+            lines.append("**Planted false statements** (constants scaled): "
+                         + r.plantedScales.sorted { $0.key < $1.key }.map { "\($0.key) × \($0.value)" }.joined(separator: ", "))
+        }
+        lines.append("")
+        lines.append("Every double-precision violation or near-miss (relative margin below 1e−9) is re-checked "
+                     + "exactly (GMP rationals) or by MPFR enclosure; only certified violations count.")
+        lines.append("")
+        lines.append(contentsOf: table(r.theorems))
+        lines.append("")
+        lines.append("## Conjecture search (not a theorem)")
+        lines.append("")
+        lines.append("THEORY.md asks whether the reference's plotted T7 quantity — centred canonical correlations with "
+                     + "uncentred second-moment eigenvalues, in either pairing — can exceed d_logit². "
+                     + "\"Exceeds\" counts cases where it does (double precision).")
+        lines.append("")
+        lines.append(contentsOf: table(r.conjectures, violationHeader: "exceeds"))
+        let violated = r.theorems.filter { $0.violations > 0 }
+        if !violated.isEmpty {
+            lines.append("")
+            lines.append("## Certified violations")
+            for s in violated {
+                lines.append("")
+                lines.append("- **\(s.name)** (\(s.form)): \(s.violations) certified; first at \(s.firstViolation?.description ?? "?").")
+                if let v = s.firstViolationVerdict, let cert = v.certificate { lines.append("  Certificate: \(cert)") }
+            }
+        }
+        if !r.replayFiles.isEmpty {
+            lines.append("")
+            lines.append("Replay files (shrunk violations): " + r.replayFiles.map { "`\($0)`" }.joined(separator: ", "))
+        }
+        lines.append("")
+        lines.append("Verdict: " + (r.violationCount == 0 ? "no certified violation." : "\(r.violationCount) certified violation(s)."))
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func table(_ summaries: [CheckSummary], violationHeader: String = "violations") -> [String] {
+        var lines = ["| check | statement | cases | certified | \(violationHeader) | undecided | inapplicable | errors | worst ratio | worst case |",
+                     "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+        for s in summaries {
+            let worst = s.worstRatio.map { String(format: "%.6g", $0) } ?? "–"
+            let at = s.worstCase.map { "#\($0.index) \($0.generator.rawValue) k=\($0.size.labels) d=\($0.size.dimension) N=\($0.size.inputs)" } ?? "–"
+            lines.append("| \(s.name) | \(s.form) | \(s.cases) | \(s.certified) | \(s.violations) | \(s.undecided) | \(s.inapplicable) | \(s.errors) | \(worst) | \(at) |")
+        }
+        return lines
+    }
+
+    /// The report as JSON (sorted keys, stable across runs).
+    public static func json(_ r: VerificationReport) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return String(decoding: try encoder.encode(r), as: UTF8.self)
+    }
+
+    public static func decode(_ data: Data) throws -> VerificationReport {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try decoder.decode(VerificationReport.self, from: data)
+    }
+}

@@ -1,0 +1,104 @@
+import Dispatch
+import Foundation
+import Numerics
+import Theory
+
+/// Runs every check over a corpus (or one shard), in parallel, screening in double
+/// precision and certifying every violation and near-miss (the checks' `check`).
+public struct Verifier: Sendable {
+    public let corpus: CorpusSpec
+    public let checks: [Check]
+    public let plantedScales: [StatementID: Double]
+    /// Worker threads; OpenBLAS is set to one thread meanwhile so the cores are
+    /// not oversubscribed.
+    public let threads: Int
+
+    public init(corpus: CorpusSpec, only: [String]? = nil, plantedScales: [StatementID: Double] = [:],
+                threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+        self.corpus = corpus
+        self.plantedScales = plantedScales
+        self.threads = max(1, threads)
+        let all = Check.registry(scales: plantedScales)
+        guard let only else { checks = all; return }
+        let chosen = all.filter { check in only.contains { check.name == $0 || check.id.rawValue == $0 } }
+        if let unknown = only.first(where: { name in !all.contains { $0.name == name || $0.id.rawValue == name } }) {
+            throw HarnessError.unknownCheck("\(unknown) (known: \(all.map(\.name).joined(separator: ", ")) or an id T1…T7)")
+        }
+        checks = chosen
+    }
+
+    /// Runs shard `shard` of `shardCount` (0-based). `progress(done, total)` is
+    /// called from worker threads as cases finish.
+    public func run(shard: Int = 0, of shardCount: Int = 1,
+                    progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> VerificationReport {
+        guard shardCount >= 1, (0..<shardCount).contains(shard) else {
+            throw HarnessError.badShard("shard \(shard + 1)/\(shardCount) does not exist")
+        }
+        let indices = corpus.indices(shard: shard, of: shardCount)
+        let previousThreads = BLASThreads.current
+        BLASThreads.set(1)
+        defer { BLASThreads.set(previousThreads) }
+        let workers = min(threads, max(indices.count, 1))
+        let partials = PartialSummaries(count: workers, checks: checks)
+        let counter = ProgressCounter(total: indices.count, report: progress)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var local = checks.map(CheckSummary.init)
+            for position in stride(from: worker, to: indices.count, by: workers) {
+                let descriptor = corpus.descriptor(indices[position])
+                let pair = descriptor.pair
+                for (c, check) in checks.enumerated() {
+                    do { local[c].record(try check.evaluate(descriptor, pair), case: descriptor) }
+                    catch { local[c].recordError() }
+                }
+                counter.increment()
+            }
+            partials.store(local, at: worker)
+        }
+        var summaries = checks.map(CheckSummary.init)
+        for part in partials.all {
+            for i in summaries.indices { summaries[i].merge(part[i]) }
+        }
+        return VerificationReport(
+            theorems: summaries.filter { !$0.conjecture }, conjectures: summaries.filter(\.conjecture),
+            seed: corpus.seed, corpus: corpus, shards: [shard], shardCount: shardCount, casesRun: indices.count,
+            plantedScales: Dictionary(uniqueKeysWithValues: plantedScales.map { ($0.key.rawValue, $0.value) }),
+            replayFiles: [])
+    }
+
+    /// The check with this name.
+    public func check(named name: String) -> Check? { checks.first { $0.name == name } }
+}
+
+/// Per-worker summaries, written once each under a lock.
+final class PartialSummaries: @unchecked Sendable {
+    private var parts: [[CheckSummary]]
+    private let lock = NSLock()
+
+    init(count: Int, checks: [Check]) { parts = Array(repeating: [], count: count) }
+
+    func store(_ summaries: [CheckSummary], at index: Int) {
+        lock.lock(); parts[index] = summaries; lock.unlock()
+    }
+
+    var all: [[CheckSummary]] { lock.lock(); defer { lock.unlock() }; return parts }
+}
+
+final class ProgressCounter: @unchecked Sendable {
+    private var done = 0
+    private let total: Int
+    private let lock = NSLock()
+    private let report: (@Sendable (Int, Int) -> Void)?
+
+    init(total: Int, report: (@Sendable (Int, Int) -> Void)?) {
+        self.total = total
+        self.report = report
+    }
+
+    func increment() {
+        lock.lock()
+        done += 1
+        let now = done
+        lock.unlock()
+        report?(now, total)
+    }
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct Logitbounds: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "logitbounds",
+        abstract: "Verify, by exact computation and randomized testing, the theory of \"Logit Distance Bounds Representational Similarity\".",
+        discussion: """
+        Statement ids T1–T9 and CE1–CE4 are those of THEORY.md. Verdicts of "holds" or "violated" \
+        are certified: exact (GMP rationals) or guaranteed enclosures (MPFR); double precision is only a screen.
+
+        Exit status: 0 success (nothing violated), 1 a certified violation was found, 2 bad usage or bad input.
+        """,
+        subcommands: [VerifyCommand.self, MergeCommand.self, BenchCommand.self])
+
+    /// Parses, runs, and maps errors to the documented exit codes: help exits 0, a
+    /// command's own `ExitCode` (1 for a certified violation) passes through, and
+    /// every usage or input error exits 2 with its message on standard error
+    /// (ArgumentParser's own usage code, 64, becomes 2).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
+        } catch {
+            if exitCode(for: error) == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(2)
+        }
+    }
+}
+
+/// An error the command line reports and exits 2 for.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}

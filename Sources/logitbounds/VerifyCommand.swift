@@ -1,0 +1,152 @@
+import ArgumentParser
+import Foundation
+import Harness
+import Theory
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check every statement T1–T7 on a corpus of generated model pairs.",
+        discussion: """
+        Each case is a teacher/student pair from a named generator (independent, perturbed, orbit, \
+        illConditioned, scaled, skewedWeights, mixedDimension), rebuilt from (seed, case index). \
+        Every double-precision violation or near-miss is certified exactly (GMP) or by MPFR enclosure; \
+        certified violations are shrunk and saved as replay files (with --out).
+
+        Examples:
+          logitbounds verify --out report
+          logitbounds verify --statement T3 --cases 20000 --json
+          logitbounds verify --shard 2/8 --json > shard2.json   (then: logitbounds merge shard*.json)
+          logitbounds verify --plant T3=0.5 --out planted        (a false statement: exits 1)
+        """)
+
+    @Option(help: "Number of generated pairs in the corpus.")
+    var cases = 3000
+
+    @Option(help: "Corpus seed; the same seed gives the same models bit for bit.")
+    var seed: UInt64 = 1
+
+    @Option(name: .customLong("statement"), help: "Only this statement id (T1…T7) or check name (e.g. T5.subsetSum, T7.mixed); repeatable. Default: all.")
+    var statements: [String] = []
+
+    @Option(name: .customLong("generator"), help: "Only this generator; repeatable. Default: all.")
+    var generators: [String] = []
+
+    @Option(help: "Largest label count k of a generated case.")
+    var maxLabels = 20
+
+    @Option(help: "Largest dimension d of a generated case.")
+    var maxDimension = 8
+
+    @Option(help: "Largest input count N of a generated case.")
+    var maxInputs = 200
+
+    @Option(help: "Run shard i of n (1-based, e.g. 3/8): a disjoint, deterministic part of the corpus.")
+    var shard: String?
+
+    @Option(help: "Worker threads (default: all cores). OpenBLAS runs single-threaded meanwhile.")
+    var threads: Int?
+
+    @Option(name: .customLong("plant"), help: "Scale a statement's constant, e.g. T3=0.5 (a planted false statement, to see the harness fail); repeatable.")
+    var plants: [String] = []
+
+    @Option(help: "Re-check the pair saved in a replay file instead of running a corpus.")
+    var replay: String?
+
+    @Option(help: "Directory for report.md, report.json and replay files of shrunk violations.")
+    var out: String?
+
+    @Flag(help: "Print the JSON report on standard output (progress becomes plain lines on standard error).")
+    var json = false
+
+    func validate() throws {
+        guard cases > 0 else { throw ValidationError("--cases must be positive") }
+        guard maxLabels >= 2, maxDimension >= 1, maxInputs >= 3 else {
+            throw ValidationError("--max-labels ≥ 2, --max-dimension ≥ 1 and --max-inputs ≥ 3 are needed")
+        }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        _ = try parsedShard()
+        _ = try parsedPlants()
+        _ = try parsedGenerators()
+    }
+
+    func parsedShard() throws -> (index: Int, count: Int) {
+        guard let shard else { return (0, 1) }
+        let parts = shard.split(separator: "/").map { Int($0) }
+        guard parts.count == 2, let i = parts[0], let n = parts[1], n >= 1, (1...n).contains(i) else {
+            throw ValidationError("--shard must look like i/n with 1 ≤ i ≤ n, got \(shard)")
+        }
+        return (i - 1, n)
+    }
+
+    func parsedPlants() throws -> [StatementID: Double] {
+        var scales: [StatementID: Double] = [:]
+        for plant in plants {
+            let parts = plant.split(separator: "=")
+            guard parts.count == 2, let id = StatementID(rawValue: String(parts[0])), let s = Double(parts[1]),
+                  s.isFinite, s > 0 else {
+                throw ValidationError("--plant must look like T3=0.5 (an id T1…T7 and a positive factor), got \(plant)")
+            }
+            scales[id] = s
+        }
+        return scales
+    }
+
+    func parsedGenerators() throws -> [ModelGenerator] {
+        guard !generators.isEmpty else { return ModelGenerator.allCases }
+        return try generators.map { name in
+            guard let g = ModelGenerator(rawValue: name) else {
+                throw ValidationError("unknown generator \(name); known: \(ModelGenerator.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return g
+        }
+    }
+
+    func run() throws {
+        let corpus = CorpusSpec(seed: seed, cases: cases, generators: try parsedGenerators(), maxLabels: maxLabels,
+                                maxDimension: maxDimension, maxInputs: maxInputs)
+        let verifier: Verifier
+        do {
+            verifier = try Verifier(corpus: corpus, only: statements.isEmpty ? nil : statements,
+                                    plantedScales: try parsedPlants(),
+                                    threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        } catch let e as HarnessError { throw CLIError(e.description) }
+        if let replay { return try runReplay(replay, verifier) }
+        let (shardIndex, shardCount) = try parsedShard()
+        let progress = ProgressReporter(label: "verify", plain: json)
+        let start = Date()
+        var report = try verifier.run(shard: shardIndex, of: shardCount) { progress.update($0, $1) }
+        let seconds = Date().timeIntervalSince(start)
+        if let out {
+            let dir = URL(fileURLWithPath: out)
+            report.replayFiles = try verifier.saveShrunkViolations(of: report, into: dir.appendingPathComponent("replays"))
+            try ReportFormatter.markdown(report, seconds: seconds).write(to: dir.appendingPathComponent("report.md"), atomically: true, encoding: .utf8)
+            try ReportFormatter.json(report).write(to: dir.appendingPathComponent("report.json"), atomically: true, encoding: .utf8)
+            FileHandle.standardError.write(Data("verify: wrote \(dir.appendingPathComponent("report.md").path)\n".utf8))
+        }
+        if json { print(try ReportFormatter.json(report)) }
+        else { print(ReportFormatter.markdown(report, seconds: seconds), terminator: "") }
+        if report.violationCount > 0 { throw ExitCode(1) }
+    }
+
+    func runReplay(_ path: String, _ verifier: Verifier) throws {
+        let file: ReplayFile
+        do { file = try ReplayFile.read(from: URL(fileURLWithPath: path)) } catch let e as HarnessError {
+            throw CLIError(e.description)
+        }
+        let verdict: Verdict
+        do { verdict = try verifier.replay(file) } catch let e as HarnessError { throw CLIError(e.description) }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            print(String(decoding: try encoder.encode(verdict), as: UTF8.self))
+        } else {
+            print("\(file.check) — \(verdict.form)")
+            print("outcome: \(verdict.outcome.rawValue) (\(verdict.level.rawValue))")
+            print("lhs = \(verdict.lhs), rhs = \(verdict.rhs), ratio = \(verdict.ratio)")
+            if let c = verdict.certificate { print("certificate: \(c)") }
+        }
+        if verdict.outcome == .violated { throw ExitCode(1) }
+    }
+}
