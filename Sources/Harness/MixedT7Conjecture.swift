@@ -7,8 +7,10 @@ import Theory
 ///
 /// Both pairings are evaluated (μ decreasing, as in T7, and μ increasing, the
 /// other extreme) and the larger is the left side; "violated" here is a finding
-/// about the reference's quantity, not a failure of a theorem. The evaluation is
-/// in double precision, with 1 − ρ² computed without cancellation.
+/// about the reference's quantity, not a failure of a theorem. Screened in double
+/// precision; every exceedance or near-miss is certified with exact inertia
+/// brackets (`CertifiedT7Spectra`): "violated" needs a certified lower bound of a
+/// pairing above the exact d_logit².
 enum MixedT7Conjecture {
     static let form = "Σ(1 − ρ_c,i²) μ_u,i ≤ d_logit² (centred ρ, uncentred μ; either pairing)"
 
@@ -21,13 +23,36 @@ enum MixedT7Conjecture {
         return (decreasing, increasing, uncentred.logitDistanceSquared)
     }
 
+    static func screen(_ pair: ModelPair) throws -> Verdict {
+        let (a, b, d) = try quantity(pair)
+        let lhs = max(a, b)
+        return Verdict(id: .T7, form: form, level: .double, outcome: lhs <= d ? .holds : .violated, lhs: lhs,
+                       rhs: d, constant: 1, constantName: a >= b ? "μ paired decreasing" : "μ paired increasing")
+    }
+
+    static func certify(_ pair: ModelPair) throws -> Verdict {
+        let exact = try ExactModelPair(pair)
+        guard let centred = try CertifiedT7Spectra(exact, centred: true),
+              let uncentred = try CertifiedT7Spectra(exact, centred: false) else {
+            return Verdict(id: .T7, form: form, level: .exact, outcome: .inapplicable, lhs: .nan, rhs: .nan,
+                           constant: .nan, constantName: "", certificate: "a second-moment matrix is exactly singular")
+        }
+        let d = exact.logitDistanceSquared
+        let pairings = [centred.pairedSum(uncentred), centred.pairedSum(uncentred, reversedMu: true)]
+        let outcome: Outcome
+        if pairings.contains(where: { $0.lower > d }) { outcome = .violated }
+        else if pairings.allSatisfy({ $0.upper <= d }) { outcome = .holds }
+        else { outcome = .undecided }
+        let best = pairings.max { $0.upper < $1.upper }!
+        return Verdict(id: .T7, form: form, level: .exact, outcome: outcome, lhs: best.lower.doubleValue,
+                       rhs: d.doubleValue, constant: 1, constantName: "exact inertia brackets",
+                       certificate: "pairings enclosed in [\(pairings[0].lower.doubleValue), \(pairings[0].upper.doubleValue)] (μ decreasing) and [\(pairings[1].lower.doubleValue), \(pairings[1].upper.doubleValue)] (μ increasing); d_logit² = \(d.doubleValue) exact")
+    }
+
     static let check = Check(
         name: "T7.mixed", id: .T7, form: form, isConjecture: true,
         evaluate: { _, pair in
-            let (a, b, d) = try quantity(pair)
-            let lhs = max(a, b)
-            return Verdict(id: .T7, form: form, level: .double, outcome: lhs <= d ? .holds : .violated, lhs: lhs,
-                           rhs: d, constant: 1,
-                           constantName: a >= b ? "μ paired decreasing" : "μ paired increasing")
-        }, certifyPair: nil)
+            let v = try screen(pair)
+            return v.needsCertification ? try certify(pair) : v
+        }, certifyPair: { try certify($0) })
 }

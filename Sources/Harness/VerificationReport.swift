@@ -43,7 +43,7 @@ public struct CheckSummary: Codable, Sendable, Equatable {
         case .inapplicable: inapplicable += 1; return
         case .undecided: undecided += 1
         case .violated:
-            if verdict.isCertified || conjecture {
+            if verdict.isCertified {
                 violations += 1
                 if firstViolation.map({ descriptor.index < $0.index }) ?? true {
                     firstViolation = descriptor

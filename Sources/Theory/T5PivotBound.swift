@@ -147,7 +147,7 @@ public struct T5PivotBound: PairStatement {
         let lhs = try exact.pivotResidual(worst.pair)
         let numerator = variant == .subsetSum ? scale * exact.pivotLogitSum(worst.pair) : scale * Rational(k) * dl2
         let (outcome, why) = try SigmaCertificate.decide(lhs: lhs, numerator: numerator, gram: gram, matrixName: "L₁")
-        let rhs = perPairRHS(worst, k: k, logitDistanceSquared: dl2.doubleValue)
+        let rhs = numerator.doubleValue / (worst.sigmaMin * worst.sigmaMin)
         return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: lhs.doubleValue, rhs: rhs,
                        constant: constantScale / (worst.sigmaMin * worst.sigmaMin),
                        constantName: "\(constantScale)/σ_min(L₁)² at \(describe(worst.pair))",
@@ -186,7 +186,8 @@ public struct T5PivotBound: PairStatement {
             }
         }
         let v = try screen(pair)
-        return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: lhs.doubleValue, rhs: v.rhs,
-                       constant: v.constant, constantName: v.constantName, exactLHS: lhs.exactString, certificate: why)
+        return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: lhs.doubleValue,
+                       rhs: v.constant * exact.logitDistanceSquared.doubleValue, constant: v.constant,
+                       constantName: v.constantName, exactLHS: lhs.exactString, certificate: why)
     }
 }

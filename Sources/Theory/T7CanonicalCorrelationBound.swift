@@ -81,81 +81,43 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         }
     }
 
-    /// Exact moments: M₁₁ = E f₁f₁ᵀ, M₂₂ = E f₂f₂ᵀ, M₂₁ = E f₂f₁ᵀ (covariances when
-    /// centred), T = G̃₂ᵀG̃₂. Then P = M₂₁M₁₁⁻¹M₁₂ gives #{ρ² > t} = inertia⁺(P − tM₂₂),
-    /// #{μ > t} = inertia⁺(T − tM₂₂⁻¹), and R = tr(M₂₂T) − tr(PT), all exact.
+    /// Certified with `CertifiedT7Spectra`: exact R and d_logit², and exact inertia
+    /// brackets on 1 − ρᵢ² and μᵢ (exact values when d₂ = 1).
     public func certify(_ pair: ModelPair) throws -> Verdict {
         let exact = try ExactModelPair(pair)
-        let student = centred ? exact.first.centringEmbeddings : exact.first
-        let teacher = centred ? exact.second.centringEmbeddings : exact.second
-        let w = exact.weights
-        let m11 = student.embeddingMoment, m22 = teacher.embeddingMoment
-        let m21 = RationalMatrix(rows: teacher.dimension, columns: student.dimension) { i, j in
-            Rational.sum((0..<student.inputCount).map { w[$0] * teacher.embeddings[$0, i] * student.embeddings[$0, j] })
-        }
-        let gt = teacher.centredUnembeddings
-        let tMatrix = gt.weightedGram()
-        guard let m11Inverse = try? m11.inverse(), let m22Inverse = try? m22.inverse() else {
+        guard let spectra = try CertifiedT7Spectra(exact, centred: centred) else {
             return .inapplicable(id, form, level: .exact, "an embedding second-moment matrix is exactly singular")
         }
-        let p = try m21.multiplied(by: m11Inverse).multiplied(by: m21.transposed)
-        let residual = try m22.multiplied(by: tMatrix).trace - p.multiplied(by: tMatrix).trace
         let dl2 = exact.logitDistanceSquared
-        let screenTerms = try terms(pair)
-        // q = 1 − ρ²: #{q > s} = inertia⁺((1 − s)M₂₂ − P); brackets in decreasing q.
-        let qDecreasing = try EigenvalueBrackets(estimates: screenTerms.oneMinusRhoSquared.reversed(), floor: 1e-30,
-                                                 trivialLower: .zero, trivialUpper: .one) {
-            try ((Rational.one - $0) * m22 - p).symmetricInertia().positive
-        }
-        let qLower = Array(qDecreasing.lower.reversed()), qUpper = Array(qDecreasing.upper.reversed())
-        let mu = try EigenvalueBrackets(estimates: screenTerms.mu, floor: 1e-30 * (screenTerms.mu.first ?? 1),
-                                        trivialLower: .zero, trivialUpper: try m22.multiplied(by: tMatrix).trace) {
-            try (tMatrix - $0 * m22Inverse).symmetricInertia().positive
-        }
         let scale = SigmaCertificate.exact(constantScale)
-        let clampLower = { (x: Rational) in Rational.max(x, .zero) }
+        let screened = try screen(pair)
         switch variant {
         case .traceBound:
-            if teacher.dimension == 1 {
-                let outcome: Outcome = residual <= scale * dl2 ? .holds : .violated
-                return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: residual.doubleValue,
-                               rhs: (scale * dl2).doubleValue, constant: constantScale,
-                               constantName: "R = \(residual.doubleValue) (exact)", exactLHS: residual.exactString,
-                               certificate: "d₂ = 1: Σ(1−ρ²)μ = R exactly; compared with d_logit² in rationals")
-            }
-            let upper = Rational.sum((0..<qUpper.count).map { Rational.min(qUpper[$0], .one) * clampLower(mu.upper[$0]) })
-            let lowerBound = Rational.sum((0..<qLower.count).map { clampLower(qLower[$0]) * clampLower(mu.lower[$0]) })
+            let (lower, upper) = spectra.pairedSum()
             let outcome: Outcome
-            if residual > dl2 || lowerBound > scale * dl2 { outcome = .violated }
+            if spectra.residual > dl2 || lower > scale * dl2 { outcome = .violated }
             else if upper <= scale * dl2 { outcome = .holds }
             else { outcome = .undecided }
-            return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: screenTerms.traceBound,
+            return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: upper.doubleValue,
                            rhs: (scale * dl2).doubleValue, constant: constantScale,
-                           constantName: "R = \(residual.doubleValue) (exact)", exactLHS: nil,
-                           certificate: "Σ(1−ρ²)μ ∈ [\(lowerBound.doubleValue), \(upper.doubleValue)] from exact inertia brackets; R and d_logit² exact")
+                           constantName: "R = \(spectra.residual.doubleValue) (exact)",
+                           exactLHS: lower == upper ? lower.exactString : nil,
+                           certificate: "Σ(1−ρ²)μ ∈ [\(lower.doubleValue), \(upper.doubleValue)] by exact inertia brackets; R and d_logit² exact")
         case .corollary:
-            let d2 = Rational(teacher.dimension)
-            guard let muLast = mu.upper.last, let muLastLower = mu.lower.last, muLastLower.sign > 0 else {
+            let d2 = Rational(spectra.teacherDimension)
+            guard let muLower = spectra.muLower.last, let muUpper = spectra.muUpper.last, muLower.sign > 0 else {
                 return .inapplicable(id, form, level: .exact, "μ_{d₂} not certified positive")
             }
-            var oneMinusMeanUpper = Rational.sum(qUpper.map { Rational.min($0, .one) }) / d2
-            var oneMinusMeanLower = Rational.sum(qLower.map(clampLower)) / d2
-            var muUpper = muLast, muLower = muLastLower
-            if teacher.dimension == 1 {
-                // Exact: 1 − ρ² = (M₂₂ − P)/M₂₂ and μ = T·M₂₂.
-                oneMinusMeanUpper = (m22[0, 0] - p[0, 0]) / m22[0, 0]
-                oneMinusMeanLower = oneMinusMeanUpper
-                muUpper = tMatrix[0, 0] * m22[0, 0]
-                muLower = muUpper
-            }
+            let meanQUpper = Rational.sum(spectra.qUpper.map { Rational.min($0, .one) }) / d2
+            let meanQLower = Rational.sum(spectra.qLower.map { Rational.max($0, .zero) }) / d2
             let outcome: Outcome
-            if oneMinusMeanUpper * d2 * muUpper <= scale * dl2 { outcome = .holds }
-            else if oneMinusMeanLower * d2 * muLower > scale * dl2 { outcome = .violated }
+            if meanQUpper * d2 * muUpper <= scale * dl2 { outcome = .holds }
+            else if meanQLower * d2 * muLower > scale * dl2 { outcome = .violated }
             else { outcome = .undecided }
-            let v = try screen(pair)
-            return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: v.lhs, rhs: v.rhs,
-                           constant: v.constant, constantName: v.constantName,
-                           certificate: "1 − mean ρ² ≤ \(oneMinusMeanUpper.doubleValue), μ_{d₂} ≤ \(muUpper.doubleValue) by exact inertia; d_logit² exact")
+            return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: meanQUpper.doubleValue,
+                           rhs: (scale * dl2 / (d2 * muUpper)).doubleValue, constant: screened.constant,
+                           constantName: screened.constantName,
+                           certificate: "1 − mean ρ² ∈ [\(meanQLower.doubleValue), \(meanQUpper.doubleValue)], μ_{d₂} ∈ [\(muLower.doubleValue), \(muUpper.doubleValue)] by exact inertia; d_logit² exact")
         }
     }
 }

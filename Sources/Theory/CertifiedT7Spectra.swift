@@ -1,0 +1,79 @@
+import Numerics
+
+/// Exact moments and certified eigenvalue brackets behind T7 (see
+/// Proofs/T7-canonical-correlations.md), for the student f₁ and teacher f₂, λ̃₂.
+///
+/// M₁₁, M₂₂, M₂₁ (covariances when centred), T = G̃₂ᵀG̃₂, P = M₂₁M₁₁⁻¹M₁₂ and
+/// R = tr(M₂₂T) − tr(PT) are exact rationals. qᵢ = 1 − ρᵢ² (ρ decreasing, padded) and
+/// μᵢ are bracketed by exact inertia counts:
+/// #{q > s} = inertia₊((M₂₂ − P) − sM₂₂) and #{μ > t} = inertia₊(T − tM₂₂⁻¹).
+/// The Double estimates that place the brackets come from the exact E = M₂₂ − P
+/// (whose cancellation happened in rationals) as eig(L⁻¹EL⁻ᵀ) with M₂₂ = LLᵀ, so
+/// they are relatively accurate even when q ≈ 1e−30. For d₂ = 1 the values are
+/// exact: q = E/M₂₂, μ = T·M₂₂.
+public struct CertifiedT7Spectra: Sendable {
+    public let qLower: [Rational]
+    public let qUpper: [Rational]
+    public let muLower: [Rational]
+    public let muUpper: [Rational]
+    /// R, exactly.
+    public let residual: Rational
+    public let teacherDimension: Int
+
+    /// nil when M₁₁ or M₂₂ is exactly singular.
+    public init?(_ exact: ExactModelPair, centred: Bool) throws {
+        let student = centred ? exact.first.centringEmbeddings : exact.first
+        let teacher = centred ? exact.second.centringEmbeddings : exact.second
+        let w = exact.weights
+        let m11 = student.embeddingMoment, m22 = teacher.embeddingMoment
+        let m21 = RationalMatrix(rows: teacher.dimension, columns: student.dimension) { i, j in
+            Rational.sum((0..<student.inputCount).map { w[$0] * teacher.embeddings[$0, i] * student.embeddings[$0, j] })
+        }
+        let t = teacher.centredUnembeddings.weightedGram()
+        guard let m11Inverse = try? m11.inverse(), let m22Inverse = try? m22.inverse() else { return nil }
+        let p = try m21.multiplied(by: m11Inverse).multiplied(by: m21.transposed)
+        let e = m22 - p
+        residual = try e.multiplied(by: t).trace
+        teacherDimension = teacher.dimension
+        if teacher.dimension == 1 {
+            let q = e[0, 0] / m22[0, 0], mu = t[0, 0] * m22[0, 0]
+            (qLower, qUpper, muLower, muUpper) = ([q], [q], [mu], [mu])
+            return
+        }
+        let (qEstimates, muEstimates) = try ModelError.wrapping {
+            let l = try CholeskyDecomposition(m22.doubleApproximation).l
+            let lInverseE = try l.solve(e.doubleApproximation)
+            let whitenedE = try l.solve(lInverseE.transposed)
+            let q = try SymmetricEigendecomposition(symmetrised(whitenedE)).eigenvalues.reversed().map { max($0, 0) }
+            let mu = try SymmetricEigendecomposition(symmetrised(l.transposed * t.doubleApproximation * l)).eigenvalues
+            return (Array(q), mu)
+        }
+        let qDecreasing = try EigenvalueBrackets(estimates: qEstimates.reversed(), floor: 0,
+                                                 trivialLower: .zero, trivialUpper: .one) {
+            try (e - $0 * m22).symmetricInertia().positive
+        }
+        qLower = qDecreasing.lower.reversed()
+        qUpper = qDecreasing.upper.reversed()
+        let mu = try EigenvalueBrackets(estimates: muEstimates, floor: 0, trivialLower: .zero,
+                                        trivialUpper: try m22.multiplied(by: t).trace) {
+            try (t - $0 * m22Inverse).symmetricInertia().positive
+        }
+        muLower = mu.lower
+        muUpper = mu.upper
+    }
+
+    /// Bounds on Σᵢ qᵢ μ_{π(i)} for the pairing π (identity = decreasing μ with
+    /// decreasing ρ, as in T7).
+    public func pairedSum(_ other: CertifiedT7Spectra? = nil, reversedMu: Bool = false) -> (lower: Rational, upper: Rational) {
+        let source = other ?? self
+        let lower = reversedMu ? Array(source.muLower.reversed()) : source.muLower
+        let upper = reversedMu ? Array(source.muUpper.reversed()) : source.muUpper
+        let n = min(qLower.count, lower.count)
+        let lo = Rational.sum((0..<n).map { Rational.max(qLower[$0], .zero) * Rational.max(lower[$0], .zero) })
+        let hi = Rational.sum((0..<n).map { Rational.min(qUpper[$0], .one) * Rational.max(upper[$0], .zero) })
+        return (lo, hi)
+    }
+}
+
+/// (A + Aᵀ)/2: removes the rounding asymmetry before a symmetric eigen-solver.
+func symmetrised(_ a: Matrix) -> Matrix { 0.5 * (a + a.transposed) }

@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+
+/// Runs the built `logitbounds` executable (built with the tests by SwiftPM).
+func runTool(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let binary = productsDirectory.appendingPathComponent("logitbounds")
+    let process = Process()
+    process.executableURL = binary
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+}
+
+var productsDirectory: URL {
+    for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
+        return bundle.bundleURL.deletingLastPathComponent()
+    }
+    return Bundle.main.bundleURL
+}
+
+@Suite("logitbounds command line")
+struct CommandLineTests {
+    @Test("verify --json prints the documented keys and exits 0")
+    func verifyJSON() throws {
+        let r = try runTool(["verify", "--cases", "30", "--max-labels", "8", "--max-dimension", "3", "--max-inputs", "20", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let theorems = try #require(json["theorems"] as? [[String: Any]])
+        #expect(json["seed"] as? Int == 1)
+        for key in ["id", "cases", "certified", "violations", "worst_ratio", "worst_case"] {
+            #expect(theorems.allSatisfy { $0.keys.contains(key) }, "missing \(key)")
+        }
+        #expect(Set(theorems.compactMap { $0["id"] as? String }) == ["T1", "T2", "T3", "T4", "T5", "T6", "T7"])
+    }
+
+    @Test("A planted false statement makes verify exit 1 and save a replay file that replays to exit 1")
+    func plantedExitsOne() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lb-cli-\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try runTool(["verify", "--statement", "T3", "--plant", "T3=0.5", "--cases", "60", "--generator", "perturbed",
+                             "--max-labels", "8", "--max-dimension", "3", "--max-inputs", "20", "--out", dir.path])
+        #expect(r.status == 1, "\(r.stderr)")
+        let replay = dir.appendingPathComponent("replays/violation-T3.json")
+        #expect(FileManager.default.fileExists(atPath: replay.path))
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("report.md").path))
+        let again = try runTool(["verify", "--replay", replay.path, "--plant", "T3=0.5"])
+        #expect(again.status == 1 && again.stdout.contains("violated"))
+        let honest = try runTool(["verify", "--replay", replay.path])
+        #expect(honest.status == 0 && honest.stdout.contains("holds"))
+    }
+
+    @Test("Bad arguments exit 2 with a clear message", arguments: [
+        ["verify", "--cases", "0"], ["verify", "--shard", "3/2"], ["verify", "--plant", "T3"],
+        ["verify", "--generator", "nope"], ["verify", "--statement", "T42"], ["verify", "--frobnicate"],
+        ["verify", "--replay", "/nonexistent/file.json"], ["merge", "/nonexistent.json"],
+    ])
+    func badArguments(arguments: [String]) throws {
+        let r = try runTool(arguments)
+        #expect(r.status == 2, "\(arguments): status \(r.status)")
+        #expect(!r.stderr.isEmpty)
+    }
+
+    @Test("Sharded runs merge to the single run's report")
+    func shardMergeCLI() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lb-shards-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let common = ["--cases", "24", "--max-labels", "8", "--max-dimension", "3", "--max-inputs", "20", "--json"]
+        let single = try runTool(["verify"] + common)
+        var files: [String] = []
+        for i in 1...3 {
+            let shard = try runTool(["verify", "--shard", "\(i)/3"] + common)
+            let path = dir.appendingPathComponent("shard\(i).json").path
+            try shard.stdout.write(toFile: path, atomically: true, encoding: .utf8)
+            files.append(path)
+        }
+        let merged = try runTool(["merge", "--json"] + files)
+        #expect(merged.status == 0)
+        func theorems(_ s: String) throws -> NSArray { (try JSONSerialization.jsonObject(with: Data(s.utf8)) as! NSDictionary)["theorems"] as! NSArray }
+        #expect(try theorems(merged.stdout) == theorems(single.stdout))
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import Harness
+import Numerics
+import Testing
+import Theory
+
+@Suite("Harness")
+struct HarnessTests {
+    static let smallCorpus = CorpusSpec(seed: 11, cases: 60, maxLabels: 9, maxDimension: 4, maxInputs: 30)
+
+    @Test("Generated cases are reproducible bit for bit from (generator, seed, size)")
+    func reproducible() {
+        for i in 0..<20 {
+            let a = Self.smallCorpus.descriptor(i), b = Self.smallCorpus.descriptor(i)
+            #expect(a == b)
+            let p = a.pair, q = b.pair
+            #expect(p.first.embeddings.storage.map(\.bitPattern) == q.first.embeddings.storage.map(\.bitPattern))
+            #expect(p.second.unembeddings.storage.map(\.bitPattern) == q.second.unembeddings.storage.map(\.bitPattern))
+            #expect(p.weights.map(\.bitPattern) == q.weights.map(\.bitPattern))
+        }
+    }
+
+    @Test("n local shards merged equal the single run exactly", arguments: [2, 3])
+    func shardsMerge(count: Int) throws {
+        let verifier = try Verifier(corpus: Self.smallCorpus)
+        let single = try verifier.run()
+        let shards = try (0..<count).map { try verifier.run(shard: $0, of: count) }
+        let merged = try VerificationReport.merge(shards.reversed())
+        #expect(merged.shards == Array(0..<count) && merged.isComplete)
+        #expect(merged.theorems == single.theorems)
+        #expect(merged.conjectures == single.conjectures)
+        #expect(merged.casesRun == single.casesRun)
+        // Through JSON too, as `logitbounds merge` reads them.
+        let decoded = try shards.map { try ReportFormatter.decode(Data(try ReportFormatter.json($0).utf8)) }
+        #expect(try VerificationReport.merge(decoded).theorems == single.theorems)
+    }
+
+    @Test("Merging overlapping or foreign shards is refused")
+    func badMerge() throws {
+        let verifier = try Verifier(corpus: Self.smallCorpus)
+        let shard = try verifier.run(shard: 0, of: 2)
+        #expect(throws: HarnessError.self) { try VerificationReport.merge([shard, shard]) }
+        var other = Self.smallCorpus
+        other.seed = 12
+        let foreign = try Verifier(corpus: other).run(shard: 1, of: 2)
+        #expect(throws: HarnessError.self) { try VerificationReport.merge([shard, foreign]) }
+        #expect(throws: HarnessError.self) { try verifier.run(shard: 2, of: 2) }
+    }
+
+    @Test("A planted false statement (T3 with its constant halved) is caught and shrunk")
+    func plantedAndShrunk() throws {
+        let corpus = CorpusSpec(seed: 3, cases: 80, generators: [.perturbed, .orbit], maxLabels: 8, maxDimension: 3, maxInputs: 24)
+        let verifier = try Verifier(corpus: corpus, only: ["T3"], plantedScales: [.T3: 0.5])
+        let report = try verifier.run()
+        let t3 = try #require(report.theorems.first { $0.name == "T3" })
+        #expect(t3.violations > 0)
+        #expect(report.violationCount == t3.violations)
+        let origin = try #require(t3.firstViolation)
+        let check = try #require(verifier.check(named: "T3"))
+        let shrinker = Shrinker(check: check)
+        let shrunk = shrinker.shrink(origin.pair)
+        #expect(shrinker.violates(shrunk))
+        let before = origin.pair
+        #expect(shrunk.first.inputCount + shrunk.first.labelCount + shrunk.first.dimension
+                < before.first.inputCount + before.first.labelCount + before.first.dimension)
+        // The true statement holds on the shrunk pair: the violation is the planted constant's.
+        #expect(try T3EmbeddingBound().certify(shrunk).outcome == .holds)
+    }
+
+    @Test("Replay files round-trip the pair bit for bit and replay the verdict")
+    func replayFile() throws {
+        let corpus = CorpusSpec(seed: 3, cases: 40, generators: [.perturbed], maxLabels: 8, maxDimension: 3, maxInputs: 24)
+        let verifier = try Verifier(corpus: corpus, only: ["T3"], plantedScales: [.T3: 0.5])
+        let report = try verifier.run()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lb-replay-\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let files = try verifier.saveShrunkViolations(of: report, into: dir)
+        let file = try ReplayFile.read(from: URL(fileURLWithPath: try #require(files.first)))
+        #expect(try verifier.replay(file).outcome == .violated)
+        #expect(try Verifier(corpus: corpus, only: ["T3"]).replay(file).outcome == .holds)
+    }
+
+    @Test("Unknown check names are refused with the list of known ones")
+    func unknownCheck() {
+        #expect(throws: HarnessError.self) { try Verifier(corpus: Self.smallCorpus, only: ["T42"]) }
+    }
+}
