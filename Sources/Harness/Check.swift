@@ -57,7 +57,7 @@ public struct Check: Sendable {
                          let v = try metric.screenTriangle(pair.first, pair.second, third)
                          let scaled = v.rescaled(rhsBy: scale)
                          guard scaled.needsCertification else { return scaled }
-                         return try metric.certifyTriangle(pair.first, pair.second, third, rhsScale: scale)
+                         return try metric.certifyTriangle(pair, third, rhsScale: scale)
                      }, certifyPair: nil)
     }
 }

@@ -31,9 +31,9 @@ enum MixedT7Conjecture {
     }
 
     static func certify(_ pair: ModelPair) throws -> Verdict {
-        let exact = try ExactModelPair(pair)
-        guard let centred = try CertifiedT7Spectra(exact, centred: true),
-              let uncentred = try CertifiedT7Spectra(exact, centred: false) else {
+        let exact = try pair.exact()
+        guard let centred = try pair.certifiedT7Spectra(centred: true),
+              let uncentred = try pair.certifiedT7Spectra(centred: false) else {
             return Verdict(id: .T7, form: form, level: .exact, outcome: .inapplicable, lhs: .nan, rhs: .nan,
                            constant: .nan, constantName: "", certificate: "a second-moment matrix is exactly singular")
         }

@@ -75,5 +75,12 @@ public struct CertifiedT7Spectra: Sendable {
     }
 }
 
+extension ModelPair {
+    /// The certified T7 spectra of this pair, memoised (nil when a moment matrix is singular).
+    public func certifiedT7Spectra(centred: Bool) throws -> CertifiedT7Spectra? {
+        try cache.value("T7spectra.\(centred)") { try CertifiedT7Spectra(exact(), centred: centred) }
+    }
+}
+
 /// (A + Aᵀ)/2: removes the rounding asymmetry before a symmetric eigen-solver.
 func symmetrised(_ a: Matrix) -> Matrix { 0.5 * (a + a.transposed) }

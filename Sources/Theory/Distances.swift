@@ -26,6 +26,10 @@ extension ModelPair {
     /// each logit (about ε‖f‖‖g‖ per entry, which dominates only when the models
     /// nearly agree; the certified level is exact).
     public func logitDistanceSquared() throws -> Double {
+        cache.value("dlogit2") { computeLogitDistanceSquared() }
+    }
+
+    func computeLogitDistanceSquared() -> Double {
         var total = 0.0
         let w = weights
         forEachLogitDifferenceBlock { range, delta in
@@ -52,6 +56,10 @@ extension ModelPair {
 
     /// KL_x(M₁ ‖ M₂) for each input.
     public func klPerInput() -> [Double] {
+        cache.value("klPerInput") { computeKLPerInput() }
+    }
+
+    func computeKLPerInput() -> [Double] {
         var out: [Double] = []
         out.reserveCapacity(first.inputCount)
         let n = first.inputCount

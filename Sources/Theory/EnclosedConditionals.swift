@@ -44,7 +44,7 @@ public struct EnclosedDivergence: Sendable {
     let weights: [Interval]
 
     public init(_ pair: ModelPair, bits: Int = Interval.defaultBits) throws {
-        let exactWeights = try ExactModel(pair.first).weights
+        let exactWeights = try pair.exact().weights
         weights = exactWeights.map { Interval($0, bits: bits) }
         let a = EnclosedConditionals(pair.first, bits: bits)
         let b = EnclosedConditionals(pair.second, bits: bits)

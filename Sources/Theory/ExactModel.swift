@@ -11,38 +11,35 @@ public struct ExactModel: Sendable {
     public let embeddings: RationalMatrix
     public let unembeddings: RationalMatrix
     public let weights: [Rational]
+    /// G̃ = G − 1 ḡᵀ, exactly.
+    public let centredUnembeddings: RationalMatrix
+    /// Λ̃ = F G̃ᵀ, exactly (computed once: N·k·d rational multiply-adds).
+    public let centredLogits: RationalMatrix
 
     public init(_ model: SoftmaxModel) throws {
+        let f: RationalMatrix, g: RationalMatrix
         do {
-            embeddings = try RationalMatrix(exactly: model.embeddings)
-            unembeddings = try RationalMatrix(exactly: model.unembeddings)
+            f = try RationalMatrix(exactly: model.embeddings)
+            g = try RationalMatrix(exactly: model.unembeddings)
         } catch let e as NumericsError { throw ModelError.numerics(e) }
         let raw = model.weights.map { Rational(exactly: $0)! }
         let total = Rational.sum(raw)
-        weights = raw.map { $0 / total }
+        self.init(embeddings: f, unembeddings: g, weights: raw.map { $0 / total })
     }
 
     init(embeddings: RationalMatrix, unembeddings: RationalMatrix, weights: [Rational]) {
         self.embeddings = embeddings
         self.unembeddings = unembeddings
         self.weights = weights
+        let k = unembeddings.rows, d = unembeddings.columns
+        let mean = (0..<d).map { j in Rational.sum((0..<k).map { unembeddings[$0, j] }) / Rational(k) }
+        centredUnembeddings = RationalMatrix(rows: k, columns: d) { unembeddings[$0, $1] - mean[$1] }
+        centredLogits = try! embeddings.multiplied(by: centredUnembeddings.transposed)
     }
 
     public var labelCount: Int { unembeddings.rows }
     public var dimension: Int { embeddings.columns }
     public var inputCount: Int { embeddings.rows }
-
-    /// G̃ = G − 1 ḡᵀ, exactly.
-    public var centredUnembeddings: RationalMatrix {
-        let k = Rational(labelCount)
-        let mean = (0..<dimension).map { j in Rational.sum((0..<labelCount).map { unembeddings[$0, j] }) / k }
-        return RationalMatrix(rows: labelCount, columns: dimension) { unembeddings[$0, $1] - mean[$1] }
-    }
-
-    /// Λ̃ = F G̃ᵀ, exactly.
-    public var centredLogits: RationalMatrix {
-        try! embeddings.multiplied(by: centredUnembeddings.transposed)
-    }
 
     /// Λ = F Gᵀ, exactly.
     public var logits: RationalMatrix {
@@ -68,7 +65,12 @@ public struct ExactModelPair: Sendable {
     /// Λ̃₁ − Λ̃₂, exactly (N×k).
     public let logitDifference: RationalMatrix
 
+    /// The pair's memoised exact twin (see `ModelPair.exact()`).
     public init(_ pair: ModelPair) throws {
+        self = try pair.exact()
+    }
+
+    init(exactly pair: ModelPair) throws {
         try self.init(ExactModel(pair.first), ExactModel(pair.second))
     }
 

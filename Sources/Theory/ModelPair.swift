@@ -6,6 +6,8 @@ import Numerics
 public struct ModelPair: Sendable {
     public let first: SoftmaxModel
     public let second: SoftmaxModel
+    /// Quantities computed once per pair and shared by every statement.
+    let cache = PairCache()
 
     public init(_ first: SoftmaxModel, _ second: SoftmaxModel) throws {
         guard first.inputCount == second.inputCount else {
@@ -30,4 +32,13 @@ public struct ModelPair: Sendable {
     public var swapped: ModelPair { try! ModelPair(second, first) }
 
     public var weights: [Double] { first.weights }
+
+    /// The exact (rational) twin of this pair, computed once.
+    public func exact() throws -> ExactModelPair {
+        try cache.value("exact") { try ExactModelPair(exactly: self) }
+    }
+
+    /// Diversity of the first and second model, computed once each.
+    public func firstDiversity() throws -> Diversity { try cache.value("diversity1") { try first.diversity() } }
+    public func secondDiversity() throws -> Diversity { try cache.value("diversity2") { try second.diversity() } }
 }

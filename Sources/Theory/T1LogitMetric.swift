@@ -26,7 +26,16 @@ public struct T1LogitMetric: Sendable {
     /// when s < 1): c/s² takes the place of c.
     public func certifyTriangle(_ m1: SoftmaxModel, _ m2: SoftmaxModel, _ m3: SoftmaxModel,
                                 rhsScale: Double = 1) throws -> Verdict {
-        let e1 = try ExactModel(m1), e2 = try ExactModel(m2), e3 = try ExactModel(m3)
+        try certifyTriangle(ExactModel(m1), ExactModel(m2), ExactModel(m3), rhsScale: rhsScale)
+    }
+
+    /// The triangle check on a pair (its memoised exact twin) and a third model.
+    public func certifyTriangle(_ pair: ModelPair, _ m3: SoftmaxModel, rhsScale: Double = 1) throws -> Verdict {
+        let exact = try pair.exact()
+        return try certifyTriangle(exact.first, exact.second, ExactModel(m3), rhsScale: rhsScale)
+    }
+
+    func certifyTriangle(_ e1: ExactModel, _ e2: ExactModel, _ e3: ExactModel, rhsScale: Double) throws -> Verdict {
         let a = ExactModelPair(e1, e2).logitDistanceSquared
         let b = ExactModelPair(e2, e3).logitDistanceSquared
         let c = ExactModelPair(e1, e3).logitDistanceSquared

@@ -24,7 +24,7 @@ public struct T2Identifiability: PairStatement {
         guard pair.first.dimension == pair.second.dimension else {
             return .inapplicable(id, form, level: .double, "d₁ ≠ d₂")
         }
-        guard try pair.first.diversity().holds, try pair.second.diversity().holds else {
+        guard try pair.firstDiversity().holds, try pair.secondDiversity().holds else {
             return .inapplicable(id, form, level: .double, "diversity fails")
         }
         let scale = pair.first.centredLogits.scalingRows(by: pair.first.sqrtWeights).frobeniusNormSquared

@@ -13,7 +13,7 @@ public struct T3EmbeddingBound: PairStatement {
     public init(constantScale: Double = 1) { self.constantScale = constantScale }
 
     public func screen(_ pair: ModelPair) throws -> Verdict {
-        let diversity = try pair.first.diversity()
+        let diversity = try pair.firstDiversity()
         guard diversity.unembeddingsDiverse else {
             return .inapplicable(id, form, level: .double, "G̃₁ does not have full column rank")
         }
@@ -34,7 +34,7 @@ public struct T3EmbeddingBound: PairStatement {
         let lhs = try exact.representationDissimilaritySquared()
         let numerator = SigmaCertificate.exact(constantScale) * exact.logitDistanceSquared
         let (outcome, why) = try SigmaCertificate.decide(lhs: lhs, numerator: numerator, gram: gram, matrixName: "G̃₁")
-        let sigma = try pair.first.diversity().sigmaMinUnembeddings
+        let sigma = try pair.firstDiversity().sigmaMinUnembeddings
         let c = constantScale / (sigma * sigma)
         return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: lhs.doubleValue,
                        rhs: c * exact.logitDistanceSquared.doubleValue, constant: c,

@@ -10,7 +10,7 @@ public struct T4UnembeddingBound: PairStatement {
     public init(constantScale: Double = 1) { self.constantScale = constantScale }
 
     public func screen(_ pair: ModelPair) throws -> Verdict {
-        let diversity = try pair.first.diversity()
+        let diversity = try pair.firstDiversity()
         guard diversity.embeddingsDiverse else {
             return .inapplicable(id, form, level: .double, "W^{1/2}F₁ does not have full column rank")
         }
@@ -31,7 +31,7 @@ public struct T4UnembeddingBound: PairStatement {
         let lhs = try exact.unembeddingDissimilaritySquared()
         let numerator = SigmaCertificate.exact(constantScale) * exact.logitDistanceSquared
         let (outcome, why) = try SigmaCertificate.decide(lhs: lhs, numerator: numerator, gram: gram, matrixName: "F̂₁")
-        let sigma = try pair.first.diversity().sigmaMinEmbeddings
+        let sigma = try pair.firstDiversity().sigmaMinEmbeddings
         let c = constantScale / (sigma * sigma)
         return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: lhs.doubleValue,
                        rhs: c * exact.logitDistanceSquared.doubleValue, constant: c,

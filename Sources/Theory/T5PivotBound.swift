@@ -62,8 +62,8 @@ public struct T5PivotBound: PairStatement {
         let d = pair.first.dimension, k = pair.first.labelCount
         let chosen = try ModelPair.pivotSubsets(exhaustive ? .automatic(limit: .max) : selection,
                                                 labelCount: k, dimension: d).pairs
-        let moments = PivotMoments(pair)
-        let q = logitDifferenceGram(pair)
+        let moments = pair.cache.value("pivotMoments") { PivotMoments(pair) }
+        let q = pair.cache.value("logitDifferenceGram") { logitDifferenceGram(pair) }
         var out: [PairTerms] = []
         var skipped = 0
         for ps in chosen {
@@ -95,12 +95,17 @@ public struct T5PivotBound: PairStatement {
         return variant == .subsetSum ? c * t.logitSum : c * Double(k) * logitDistanceSquared
     }
 
+    /// The per-pair terms, memoised per pair and selection.
+    func cachedTerms(_ pair: ModelPair, exhaustive: Bool) throws -> (terms: [PairTerms], skipped: Int) {
+        try pair.cache.value("T5terms.\(exhaustive ? "all" : "\(selection)")") { try terms(pair, exhaustive: exhaustive) }
+    }
+
     public func screen(_ pair: ModelPair) throws -> Verdict {
         if let reason = applicability(pair) { return .inapplicable(id, form, level: .double, reason) }
         let k = pair.first.labelCount, d = pair.first.dimension
         let dl2 = try pair.logitDistanceSquared()
         if variant == .averaged {
-            let (all, skipped) = try terms(pair, exhaustive: true)
+            let (all, skipped) = try cachedTerms(pair, exhaustive: true)
             guard skipped == 0, !all.isEmpty else {
                 return .inapplicable(id, form, level: .double, "\(skipped) pivot matrices L₁(p,S) are singular, so κ = ∞")
             }
@@ -111,7 +116,7 @@ public struct T5PivotBound: PairStatement {
             return Verdict(id: id, form: form, level: .double, outcome: lhs <= rhs ? .holds : .violated, lhs: lhs,
                            rhs: rhs, constant: c, constantName: "\(constantScale)·κ·2d/(k−1) over \(all.count) pairs")
         }
-        let (all, _) = try terms(pair, exhaustive: false)
+        let (all, _) = try cachedTerms(pair, exhaustive: false)
         guard let worst = all.max(by: { ratio($0, k, dl2) < ratio($1, k, dl2) }) else {
             return .inapplicable(id, form, level: .double, "every pivot matrix L₁(p,S) is singular")
         }
@@ -135,7 +140,7 @@ public struct T5PivotBound: PairStatement {
         let dl2 = exact.logitDistanceSquared
         let scale = SigmaCertificate.exact(constantScale)
         if variant == .averaged { return try certifyAveraged(pair, exact, k: k, d: d) }
-        let (all, _) = try terms(pair, exhaustive: false)
+        let (all, _) = try cachedTerms(pair, exhaustive: false)
         guard let worst = all.max(by: { ratio($0, k, dl2.doubleValue) < ratio($1, k, dl2.doubleValue) }) else {
             return .inapplicable(id, form, level: .exact, "every pivot matrix L₁(p,S) is singular")
         }
@@ -157,7 +162,7 @@ public struct T5PivotBound: PairStatement {
     /// lhs ≤ κ c D holds iff σ_min(L₁(p,S))² ≤ t = c D / lhs for some pair, since
     /// κ is the largest σ_min⁻²; each candidate is decided by exact inertia.
     func certifyAveraged(_ pair: ModelPair, _ exact: ExactModelPair, k: Int, d: Int) throws -> Verdict {
-        let (all, skipped) = try terms(pair, exhaustive: true)
+        let (all, skipped) = try cachedTerms(pair, exhaustive: true)
         guard skipped == 0, !all.isEmpty else {
             return .inapplicable(id, form, level: .exact, "some pivot matrix is singular, so κ = ∞")
         }

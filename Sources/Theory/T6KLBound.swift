@@ -27,7 +27,8 @@ public struct T6KLBound: PairStatement {
 
     public func screen(_ pair: ModelPair) throws -> Verdict {
         let lhs = try pair.logitDistanceSquared()
-        let l1 = pair.first.logConditionals, l2 = pair.second.logConditionals
+        let l1 = pair.cache.value("logP1") { pair.first.logConditionals }
+        let l2 = pair.cache.value("logP2") { pair.second.logConditionals }
         let w = pair.weights
         let klX = pair.klPerInput()
         var kl = 0.0, perInput = 0.0, logTau = 0.0
@@ -60,7 +61,7 @@ public struct T6KLBound: PairStatement {
     }
 
     func certify(_ pair: ModelPair, exactLHS d: Rational, bits: Int) throws -> Verdict {
-        let enclosed = try EnclosedDivergence(pair, bits: bits)
+        let enclosed = try pair.cache.value("enclosed.\(bits)") { try EnclosedDivergence(pair, bits: bits) }
         let scale = Interval(exactly: constantScale, bits: bits)!
         let two = Interval(exactly: 2, bits: bits)!
         let rhs: Interval

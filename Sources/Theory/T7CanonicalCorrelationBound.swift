@@ -40,7 +40,12 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         }
     }
 
+    /// The double-precision ingredients, memoised per pair and centring.
     public func terms(_ pair: ModelPair) throws -> Terms {
+        try pair.cache.value("T7terms.\(centred)") { try computeTerms(pair) }
+    }
+
+    func computeTerms(_ pair: ModelPair) throws -> Terms {
         let d2 = pair.second.dimension
         let w = pair.weights, root = pair.first.sqrtWeights
         let q = try CanonicalCorrelations(pair.first.embeddings, pair.second.embeddings, weights: w,
@@ -85,7 +90,7 @@ public struct T7CanonicalCorrelationBound: PairStatement {
     /// brackets on 1 − ρᵢ² and μᵢ (exact values when d₂ = 1).
     public func certify(_ pair: ModelPair) throws -> Verdict {
         let exact = try ExactModelPair(pair)
-        guard let spectra = try CertifiedT7Spectra(exact, centred: centred) else {
+        guard let spectra = try pair.certifiedT7Spectra(centred: centred) else {
             return .inapplicable(id, form, level: .exact, "an embedding second-moment matrix is exactly singular")
         }
         let dl2 = exact.logitDistanceSquared
