@@ -1,26 +1,19 @@
 import Numerics
 
-/// Guaranteed enclosures of a model's log-conditionals: each logit Λ_iy = Σ_j F_ij G_yj
-/// is enclosed from the exact Doubles (each product is exact at 256 bits; sums
-/// round outward), then log p = Λ − logSumExp(Λ) with outward rounding.
+/// Guaranteed enclosures of a model's log-conditionals: each logit is the tightest
+/// interval around its exact rational value Λ = FGᵀ (from `ExactModel`), then
+/// log p = Λ − logSumExp(Λ) with outward rounding.
 struct EnclosedConditionals {
     /// logProbabilities[i][y] ∋ log p(y | xᵢ).
     let logProbabilities: [[Interval]]
 
-    init(_ model: SoftmaxModel, bits: Int = Interval.defaultBits) {
-        let f = model.embeddings, g = model.unembeddings
-        let gEntries = g.storage.map { Interval(exactly: $0, bits: bits)! }
-        var rows: [[Interval]] = []
-        rows.reserveCapacity(f.rows)
-        for i in 0..<f.rows {
-            let fi = (0..<f.columns).map { Interval(exactly: f[i, $0], bits: bits)! }
-            let logits = (0..<g.rows).map { y in
-                Interval.sum((0..<f.columns).map { fi[$0] * gEntries[y * g.columns + $0] }, bits: bits)
-            }
-            let lse = Interval.logSumExp(logits)
-            rows.append(logits.map { $0 - lse })
+    init(_ model: ExactModel, bits: Int = Interval.defaultBits) {
+        let logits = model.logits
+        logProbabilities = (0..<logits.rows).map { i in
+            let row = (0..<logits.columns).map { Interval(logits[i, $0], bits: bits) }
+            let lse = Interval.logSumExp(row)
+            return row.map { $0 - lse }
         }
-        logProbabilities = rows
     }
 
     /// An enclosure of min_y log p(y | xᵢ).
@@ -44,10 +37,10 @@ public struct EnclosedDivergence: Sendable {
     let weights: [Interval]
 
     public init(_ pair: ModelPair, bits: Int = Interval.defaultBits) throws {
-        let exactWeights = try pair.exact().weights
-        weights = exactWeights.map { Interval($0, bits: bits) }
-        let a = EnclosedConditionals(pair.first, bits: bits)
-        let b = EnclosedConditionals(pair.second, bits: bits)
+        let exact = try pair.exact()
+        weights = exact.weights.map { Interval($0, bits: bits) }
+        let a = EnclosedConditionals(exact.first, bits: bits)
+        let b = EnclosedConditionals(exact.second, bits: bits)
         // KL ≥ 0 (Gibbs' inequality), so the enclosure is intersected with [0, ∞).
         func kl(_ p: [Interval], _ q: [Interval]) -> Interval {
             Interval.sum(zip(p, q).map { $0.exp * ($0 - $1) }, bits: bits).clampedNonNegative

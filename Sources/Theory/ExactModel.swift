@@ -13,41 +13,52 @@ public struct ExactModel: Sendable {
     public let weights: [Rational]
     /// G̃ = G − 1 ḡᵀ, exactly.
     public let centredUnembeddings: RationalMatrix
-    /// Λ̃ = F G̃ᵀ, exactly (computed once: N·k·d rational multiply-adds).
+    /// Λ = F Gᵀ, exactly.
+    public let logits: RationalMatrix
+    /// Λ̃ = F G̃ᵀ = ΛC, exactly (computed once).
     public let centredLogits: RationalMatrix
 
     public init(_ model: SoftmaxModel) throws {
-        let f: RationalMatrix, g: RationalMatrix
+        let f: RationalMatrix, g: RationalMatrix, logits: RationalMatrix
         do {
             f = try RationalMatrix(exactly: model.embeddings)
             g = try RationalMatrix(exactly: model.unembeddings)
+            // Λ = FGᵀ on the Int128 dyadic fast path, then Λ̃ = ΛC by exact row centring.
+            logits = try RationalMatrix.exactProduct(model.embeddings, transposing: model.unembeddings)
         } catch let e as NumericsError { throw ModelError.numerics(e) }
         let raw = model.weights.map { Rational(exactly: $0)! }
         let total = Rational.sum(raw)
-        self.init(embeddings: f, unembeddings: g, weights: raw.map { $0 / total })
+        self.init(embeddings: f, unembeddings: g, weights: raw.map { $0 / total }, logits: logits)
     }
 
-    init(embeddings: RationalMatrix, unembeddings: RationalMatrix, weights: [Rational]) {
+    /// From exact parts; `logits` = FGᵀ when already known (else computed).
+    init(embeddings: RationalMatrix, unembeddings: RationalMatrix, weights: [Rational], logits: RationalMatrix? = nil) {
         self.embeddings = embeddings
         self.unembeddings = unembeddings
         self.weights = weights
         let k = unembeddings.rows, d = unembeddings.columns
         let mean = (0..<d).map { j in Rational.sum((0..<k).map { unembeddings[$0, j] }) / Rational(k) }
         centredUnembeddings = RationalMatrix(rows: k, columns: d) { unembeddings[$0, $1] - mean[$1] }
-        centredLogits = try! embeddings.multiplied(by: centredUnembeddings.transposed)
+        let raw = logits ?? (try! embeddings.multiplied(by: unembeddings.transposed))
+        let kRational = Rational(k)
+        let rowMeans = (0..<raw.rows).map { i in Rational.sum((0..<k).map { raw[i, $0] }) / kRational }
+        centredLogits = RationalMatrix(rows: raw.rows, columns: k) { raw[$0, $1] - rowMeans[$0] }
+        self.logits = raw
     }
 
     public var labelCount: Int { unembeddings.rows }
     public var dimension: Int { embeddings.columns }
     public var inputCount: Int { embeddings.rows }
 
-    /// Λ = F Gᵀ, exactly.
-    public var logits: RationalMatrix {
-        try! embeddings.multiplied(by: unembeddings.transposed)
-    }
 
-    /// Fᵀ W F, exactly.
-    public var embeddingMoment: RationalMatrix { embeddings.weightedGram(weights) }
+    /// Fᵀ W F, exactly; by the dyadic product (FᵀF)/N when the weights are uniform.
+    public var embeddingMoment: RationalMatrix {
+        if let first = weights.first, weights.allSatisfy({ $0 == first }), let doubles = exactDoubles(embeddings) {
+            let t = doubles.transposed
+            return first * (try! RationalMatrix.exactProduct(t, transposing: t))
+        }
+        return embeddings.weightedGram(weights)
+    }
 
     /// The model with its embeddings replaced by F − 1 f̄ᵀ (weighted mean f̄).
     public var centringEmbeddings: ExactModel {
@@ -149,4 +160,16 @@ public struct ExactModelPair: Sendable {
             weights[i] * Rational.sum(ps.subset.map { (logitDifference[i, $0] - logitDifference[i, ps.pivot]).squared })
         })
     }
+}
+
+/// The matrix as Doubles when every entry is exactly a Double (as for a model's own
+/// F and G), else nil.
+func exactDoubles(_ m: RationalMatrix) -> Matrix? {
+    var out = Matrix(rows: m.rows, columns: m.columns)
+    for t in m.entries.indices {
+        let x = m.entries[t].doubleValue
+        guard x.isFinite, Rational(exactly: x)! == m.entries[t] else { return nil }
+        out.storage[t] = x
+    }
+    return out
 }

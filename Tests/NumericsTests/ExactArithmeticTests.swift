@@ -86,3 +86,23 @@ struct ExactArithmeticTests {
         }
     }
 }
+
+@Suite("Exact dyadic products")
+struct DyadicProductTests {
+    func slowProduct(_ a: Matrix, _ b: Matrix) throws -> RationalMatrix {
+        try RationalMatrix(exactly: a).multiplied(by: RationalMatrix(exactly: b).transposed)
+    }
+
+    @Test("Int128 fast path equals the GMP product, including its fallback")
+    func matchesRationalProduct() throws {
+        var g = SeededGenerator(seed: 25)
+        for scale in [1.0, 1e-300, 1e300] {
+            let a = g.gaussianMatrix(rows: 7, columns: 5, scale: scale), b = g.gaussianMatrix(rows: 4, columns: 5)
+            #expect(try RationalMatrix.exactProduct(a, transposing: b) == slowProduct(a, b))
+        }
+        // Wide exponent spreads (fallback) and subnormals, zeros, negatives.
+        let a = try Matrix([[1e200, 1e-200, 0, -3], [5e-324, -0.1, 2.5, 1]])
+        let b = try Matrix([[1e-100, 1e100, 7, -1e-320], [0.3, 0.7, -0.0, 1e10]])
+        #expect(try RationalMatrix.exactProduct(a, transposing: b) == slowProduct(a, b))
+    }
+}
