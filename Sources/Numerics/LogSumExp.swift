@@ -18,16 +18,18 @@ public func logSoftmax(_ x: [Double]) -> [Double] {
 }
 
 extension Double {
-    @inline(__always) var exp: Double { Foundation_exp(self) }
-    @inline(__always) var log: Double { Foundation_log(self) }
+    /// eˣ (the C library's exp).
+    @inline(__always) public var exp: Double { Foundation_exp(self) }
+    /// The natural logarithm (the C library's log).
+    @inline(__always) public var log: Double { Foundation_log(self) }
 }
 
 #if canImport(Glibc)
 import Glibc
-@inline(__always) func Foundation_exp(_ x: Double) -> Double { Glibc.exp(x) }
-@inline(__always) func Foundation_log(_ x: Double) -> Double { Glibc.log(x) }
+@inline(__always) @usableFromInline func Foundation_exp(_ x: Double) -> Double { Glibc.exp(x) }
+@inline(__always) @usableFromInline func Foundation_log(_ x: Double) -> Double { Glibc.log(x) }
 #else
 import Darwin
-@inline(__always) func Foundation_exp(_ x: Double) -> Double { Darwin.exp(x) }
-@inline(__always) func Foundation_log(_ x: Double) -> Double { Darwin.log(x) }
+@inline(__always) @usableFromInline func Foundation_exp(_ x: Double) -> Double { Darwin.exp(x) }
+@inline(__always) @usableFromInline func Foundation_log(_ x: Double) -> Double { Darwin.log(x) }
 #endif

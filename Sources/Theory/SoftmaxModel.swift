@@ -110,18 +110,3 @@ public struct SoftmaxModel: Sendable {
         try SoftmaxModel(embeddings: embeddings, unembeddings: g, weights: weights)
     }
 }
-
-extension Double {
-    @inline(__always) var exp: Double { Theory_exp(self) }
-    @inline(__always) var log: Double { Theory_log(self) }
-}
-
-#if canImport(Glibc)
-import Glibc
-@inline(__always) func Theory_exp(_ x: Double) -> Double { Glibc.exp(x) }
-@inline(__always) func Theory_log(_ x: Double) -> Double { Glibc.log(x) }
-#else
-import Darwin
-@inline(__always) func Theory_exp(_ x: Double) -> Double { Darwin.exp(x) }
-@inline(__always) func Theory_log(_ x: Double) -> Double { Darwin.log(x) }
-#endif

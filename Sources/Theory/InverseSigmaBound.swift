@@ -1,0 +1,52 @@
+import Numerics
+
+/// The shared shape of T3 and T4: ℓ ≤ s · d_logit² / σ_min(M)² for a matrix M of the
+/// first model that must have full column rank (s = constantScale, 1 for the theorem).
+/// The screen uses Double σ_min; the certificate is exact (`SigmaCertificate.decide`
+/// on MᵀM in rationals).
+struct InverseSigmaBound: Sendable {
+    let id: StatementID
+    let form: String
+    /// M's name in messages, e.g. "G̃₁".
+    let matrixName: String
+    let constantScale: Double
+    /// Whether M has full column rank, and its σ_min, from the first model's diversity.
+    let fullRank: @Sendable (Diversity) -> Bool
+    let sigmaMin: @Sendable (Diversity) -> Double
+    /// ℓ in Double and exactly.
+    let lhs: @Sendable (ModelPair) throws -> Double
+    let exactLHS: @Sendable (ExactModelPair) throws -> Rational
+    /// MᵀM exactly.
+    let gram: @Sendable (ExactModelPair) -> RationalMatrix
+
+    var constantName: String { "\(constantScale)/σ_min(\(matrixName))²" }
+
+    func screen(_ pair: ModelPair) throws -> Verdict {
+        let diversity = try pair.firstDiversity()
+        guard fullRank(diversity) else {
+            return .inapplicable(id, form, level: .double, "\(matrixName) does not have full column rank")
+        }
+        let sigma = sigmaMin(diversity)
+        let l = try lhs(pair)
+        let c = constantScale / (sigma * sigma)
+        let rhs = c * (try pair.logitDistanceSquared())
+        return Verdict(id: id, form: form, level: .double, outcome: l <= rhs ? .holds : .violated,
+                       lhs: l, rhs: rhs, constant: c, constantName: constantName)
+    }
+
+    func certify(_ pair: ModelPair) throws -> Verdict {
+        let exact = try pair.exact()
+        let s = gram(exact)
+        guard try SigmaCertificate.fullColumnRank(s) else {
+            return .inapplicable(id, form, level: .exact, "\(matrixName)ᵀ\(matrixName) is exactly singular: \(matrixName) lacks full column rank")
+        }
+        let l = try exactLHS(exact)
+        let numerator = SigmaCertificate.exact(constantScale) * exact.logitDistanceSquared
+        let (outcome, why) = try SigmaCertificate.decide(lhs: l, numerator: numerator, gram: s, matrixName: matrixName)
+        let sigma = sigmaMin(try pair.firstDiversity())
+        let c = constantScale / (sigma * sigma)
+        return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: l.doubleValue,
+                       rhs: c * exact.logitDistanceSquared.doubleValue, constant: c, constantName: constantName,
+                       exactLHS: l.exactString, certificate: why)
+    }
+}
