@@ -8,7 +8,7 @@ struct T5Tests {
 
     @Test("Per-pair forms on random pairs", arguments: T5PivotBound.Form.allCases.filter { $0 != .averaged })
     func perPair(form: T5PivotBound.Form) throws {
-        try expectHolds(T5PivotBound(form), on: corpus(seed: 301, count: 120, dimensions: 1...8, maxLabels: 30,
+        try expectHolds(T5PivotBound(form), on: corpus(seed: 301, count: 120, dimensions: 1...16, maxLabels: 50,
                                                        generators: Self.equalDimension))
     }
 

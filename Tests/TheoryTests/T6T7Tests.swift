@@ -6,7 +6,7 @@ import Testing
 struct T6Tests {
     @Test("Global and per-input τ forms on random pairs", arguments: T6KLBound.Form.allCases)
     func property(form: T6KLBound.Form) throws {
-        try expectHolds(T6KLBound(form), on: corpus(seed: 401, count: 200, dimensions: 1...8, maxLabels: 30))
+        try expectHolds(T6KLBound(form), on: corpus(seed: 401, count: 200, dimensions: 1...16, maxLabels: 50))
     }
 
     @Test("MPFR-certified on small pairs, including near-one-hot ones")
@@ -58,7 +58,7 @@ struct T7Tests {
     func property(variant: Int) throws {
         let (form, centred) = Self.variants[variant]
         try expectHolds(T7CanonicalCorrelationBound(form, centred: centred),
-                        on: corpus(seed: 501, count: 150, dimensions: 1...8, maxLabels: 30))
+                        on: corpus(seed: 501, count: 150, dimensions: 1...16, maxLabels: 50))
     }
 
     @Test("Certified with exact inertia brackets on small pairs", arguments: 0..<4)
