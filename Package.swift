@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Theory", targets: ["Theory"]),
         .library(name: "Counterexamples", targets: ["Counterexamples"]),
         .library(name: "Harness", targets: ["Harness"]),
+        .library(name: "ModelFiles", targets: ["ModelFiles"]),
         .executable(name: "logitbounds", targets: ["logitbounds"]),
     ],
     dependencies: [
@@ -24,14 +25,16 @@ let package = Package(
                        providers: [.apt(["libmpfr-dev"])]),
         .target(name: "Numerics", dependencies: ["CBLAS", "CLAPACKE", "CGMP", "CMPFR"]),
         .target(name: "Theory", dependencies: ["Numerics"]),
-        .target(name: "Counterexamples", dependencies: ["Theory"]),
+        .target(name: "ModelFiles", dependencies: ["Theory"]),
+        .target(name: "Counterexamples", dependencies: ["Theory", "ModelFiles"]),
         .target(name: "Harness", dependencies: ["Theory"]),
         .executableTarget(name: "logitbounds", dependencies: [
-            "Numerics", "Theory", "Counterexamples", "Harness",
+            "Numerics", "Theory", "Counterexamples", "Harness", "ModelFiles",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "TheoryTests", dependencies: ["Theory", "Numerics"]),
         .testTarget(name: "HarnessTests", dependencies: ["Harness", "Theory", "Numerics"]),
+        .testTarget(name: "CounterexampleTests", dependencies: ["Counterexamples", "ModelFiles", "Theory", "Numerics"]),
     ]
 )

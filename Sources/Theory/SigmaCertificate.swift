@@ -29,7 +29,7 @@ enum SigmaCertificate {
 
 extension ModelError {
     /// Runs a Numerics call, mapping its error into a ModelError.
-    static func wrapping<T>(_ body: () throws -> T) throws -> T {
+    public static func wrapping<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let e as NumericsError { throw ModelError.numerics(e) }
     }
 }

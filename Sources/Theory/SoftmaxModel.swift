@@ -13,7 +13,8 @@ public struct SoftmaxModel: Sendable {
     public let weights: [Double]
 
     /// Validates shapes and values. Weights default to uniform; given weights must
-    /// be finite and positive, and are normalised to sum to 1.
+    /// be finite and positive, and are divided by their sum unless it is already 1
+    /// within 1e−12.
     public init(embeddings f: Matrix, unembeddings g: Matrix, weights: [Double]? = nil) throws {
         guard f.rows > 0, f.columns > 0, g.rows > 0 else {
             throw ModelError.emptyModel("F is \(f.rows)×\(f.columns), G is \(g.rows)×\(g.columns)")
@@ -33,7 +34,9 @@ public struct SoftmaxModel: Sendable {
         let total = w.reduce(0, +)
         embeddings = f
         unembeddings = g
-        self.weights = weights == nil || total == 1 ? w : w.map { $0 / total }
+        // Weights that sum to 1 within 1e−12 are kept bit for bit (a reloaded model
+        // must equal the saved one); the exact level normalises them exactly anyway.
+        self.weights = weights == nil || abs(total - 1) <= 1e-12 ? w : w.map { $0 / total }
     }
 
     /// A model whose weights are already validated and normalised (taken as they are).

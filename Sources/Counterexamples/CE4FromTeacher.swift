@@ -1,0 +1,86 @@
+import Numerics
+import Theory
+
+/// CE4 (THEORY.md §5): from any teacher, a student with KL ≤ ε in both directions
+/// whose embeddings are as far from the teacher's as the budget allows.
+///
+/// Construction ("Fisher-null move"): at each input the KL of a small embedding move
+/// Δ is ½ΔᵀJΔ to second order, J = Gᵀ(diag p − ppᵀ)G the Fisher information of the
+/// logits' softmax. Each embedding moves along J's least-informative eigenvector, by
+/// c = min(√(2ε/λ_min), cap·rms‖f‖), with a seeded random sign per input (so the move
+/// is not a linear map of f). Unembeddings are kept, so A₁₂ = I and d_rep² = E‖Δ‖².
+/// The whole move is then scaled by the largest t ≤ 1 (bisection) whose certified
+/// KL enclosures, in both directions, have upper ends ≤ ε. Concept: the sign of the
+/// teacher's first principal coordinate, linear in the teacher by construction.
+public struct CE4FromTeacher: Sendable {
+    public var epsilon = 1e-3
+    /// Largest move per input, in units of the RMS embedding norm.
+    public var cap = 3.0
+    public var seed: UInt64 = 4
+
+    public init() {}
+
+    public func build(teacher: SoftmaxModel) throws -> Construction {
+        guard epsilon > 0, epsilon.isFinite else { throw ModelError.badWeights("ε must be positive, got \(epsilon)") }
+        let move = try fisherNullMove(teacher)
+        var low = 0.0, high = 1.0
+        if try !certifiedWithin(teacher, move, scale: 1) {
+            for _ in 0..<40 {
+                let mid = (low + high) / 2
+                if try certifiedWithin(teacher, move, scale: mid) { low = mid } else { high = mid }
+            }
+        } else {
+            low = 1
+        }
+        let student = try teacher.with(embeddings: teacher.embeddings + low * move)
+        let concept = try principalSign(teacher)
+        return Construction(
+            family: "CE4",
+            summary: "Fisher-null move of every teacher embedding (unembeddings kept), scaled by t = \(low) to certified KL ≤ \(epsilon) both ways",
+            parameters: ["epsilon": "\(epsilon)", "cap": "\(cap)", "seed": "\(seed)", "scale_t": "\(low)"],
+            pair: try ModelPair(teacher, student), inputLabels: try predictedLabels(teacher),
+            concept: concept, conceptName: "sign of the teacher's first principal coordinate")
+    }
+
+    func fisherNullMove(_ teacher: SoftmaxModel) throws -> Matrix {
+        var g = SeededGenerator(seed: seed)
+        let logP = teacher.logConditionals
+        let u = teacher.unembeddings
+        let rms = (teacher.embeddings.frobeniusNormSquared / Double(teacher.inputCount)).squareRoot()
+        var move = Matrix(rows: teacher.inputCount, columns: teacher.dimension)
+        for i in 0..<teacher.inputCount {
+            let p = logP.row(i).map(\.exp)
+            let mean = u.weightedRowMean(p)
+            // J = Σ_y p_y (g_y − ḡ)(g_y − ḡ)ᵀ.
+            let centred = u.subtractingFromRows(mean).scalingRows(by: p.map { $0.squareRoot() })
+            let eigen = try ModelError.wrapping { try SymmetricEigendecomposition(centred.gram()) }
+            let lambda = max(eigen.eigenvalues.last!, 0)
+            let v = eigen.eigenvectors.column(teacher.dimension - 1)
+            let size = min(lambda > 0 ? (2 * epsilon / lambda).squareRoot() : .infinity, cap * rms)
+            let sign: Double = g.next() % 2 == 0 ? 1 : -1
+            for j in 0..<teacher.dimension { move[i, j] = sign * size * v[j] }
+        }
+        return move
+    }
+
+    func certifiedWithin(_ teacher: SoftmaxModel, _ move: Matrix, scale: Double) throws -> Bool {
+        let student = try teacher.with(embeddings: teacher.embeddings + scale * move)
+        let pair = try ModelPair(teacher, student)
+        // Screen in double first; certify only a candidate that passes.
+        guard pair.klDivergence() <= epsilon, pair.swapped.klDivergence() <= epsilon else { return false }
+        let enclosed = try pair.certifiedDivergence()
+        return enclosed.klForward.upper <= epsilon && enclosed.klBackward.upper <= epsilon
+    }
+
+    func principalSign(_ teacher: SoftmaxModel) throws -> [Bool] {
+        let f = teacher.embeddings
+        let centred = f.subtractingFromRows(f.weightedRowMean(teacher.weights))
+        let v = try ModelError.wrapping { try SingularValueDecomposition(centred) }.v.column(0)
+        return centred.applied(to: v).map { $0 > 0 }
+    }
+
+    func predictedLabels(_ teacher: SoftmaxModel) throws -> [Int] {
+        let l = teacher.logits
+        return (0..<l.rows).map { i in l.row(i).indices.max { l[i, $0] < l[i, $1] }! }
+    }
+}

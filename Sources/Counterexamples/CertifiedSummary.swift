@@ -1,0 +1,69 @@
+import Numerics
+import Theory
+
+/// An interval as JSON: guaranteed lower and upper ends (MPFR, rounded outward).
+public struct IntervalValue: Codable, Sendable {
+    public let lower: Double
+    public let upper: Double
+    init(_ i: Interval) { lower = i.lower; upper = i.upper }
+}
+
+/// An exact rational with its nearest Double.
+public struct ExactValue: Codable, Sendable {
+    public let rational: String
+    public let double: Double
+    init(_ q: Rational) { rational = q.exactString; double = q.doubleValue }
+}
+
+/// The certified numbers of one teacher (A) / student (B) pair, computed from the
+/// exact Doubles of the models (the ones written to the .npz files).
+/// Certified: KL (MPFR enclosures), log τ (enclosures), d_logit² and d_rep² (exact).
+/// Double precision (to rounding): scale-free d_rep, canonical correlations, probes.
+public struct CertifiedSummary: Codable, Sendable {
+    public let parameter: Double?
+    public let klAB: IntervalValue
+    public let klBA: IntervalValue
+    public let logTauA: IntervalValue
+    public let logTauB: IntervalValue
+    public let dLogitSquared: ExactValue
+    public let dRepABSquared: ExactValue
+    public let dRepScaleFreeAB: Double
+    public let mccaCentered: Double
+    public let mccaUncentered: Double
+    public let unembeddingMccaCentered: Double
+    public let unembeddingMccaUncentered: Double
+    public let probeAccuracyTeacher: Double
+    public let probeAccuracyStudent: Double
+
+    enum CodingKeys: String, CodingKey {
+        case parameter, klAB = "kl_ab", klBA = "kl_ba", logTauA = "log_tau_a", logTauB = "log_tau_b"
+        case dLogitSquared = "d_logit_squared", dRepABSquared = "d_rep_ab_squared"
+        case dRepScaleFreeAB = "d_rep_scale_free_ab", mccaCentered = "mcca_centered", mccaUncentered = "mcca_uncentered"
+        case unembeddingMccaCentered = "unembedding_mcca_centered", unembeddingMccaUncentered = "unembedding_mcca_uncentered"
+        case probeAccuracyTeacher = "probe_accuracy_teacher", probeAccuracyStudent = "probe_accuracy_student"
+    }
+
+    public init(_ construction: Construction, parameter: Double? = nil) throws {
+        let pair = construction.pair
+        let exact = try pair.exact()
+        let enclosed = try pair.certifiedDivergence()
+        self.parameter = parameter
+        klAB = IntervalValue(enclosed.klForward)
+        klBA = IntervalValue(enclosed.klBackward)
+        logTauA = IntervalValue(enclosed.logTauFirst)
+        logTauB = IntervalValue(enclosed.logTauSecond)
+        dLogitSquared = ExactValue(exact.logitDistanceSquared)
+        let dRep = try exact.representationDissimilaritySquared()
+        dRepABSquared = ExactValue(dRep)
+        let norm = Rational.sum((0..<exact.first.inputCount).map { i in
+            exact.weights[i] * Rational.sum((0..<exact.first.dimension).map { exact.first.embeddings[i, $0].squared })
+        })
+        dRepScaleFreeAB = (dRep / norm).doubleValue
+        mccaCentered = try pair.embeddingCorrelations(centred: true).mean
+        mccaUncentered = try pair.embeddingCorrelations(centred: false).mean
+        unembeddingMccaCentered = try pair.unembeddingCorrelations(centred: true).mean
+        unembeddingMccaUncentered = try pair.unembeddingCorrelations(centred: false).mean
+        probeAccuracyTeacher = try LinearProbe.accuracy(embeddings: pair.first.embeddings, concept: construction.concept)
+        probeAccuracyStudent = try LinearProbe.accuracy(embeddings: pair.second.embeddings, concept: construction.concept)
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import ModelFiles
+import Numerics
+import Theory
+
+/// One claim a counterexample makes, and whether its numbers support it.
+public struct Claim: Codable, Sendable {
+    public let statement: String
+    public let holds: Bool
+    /// True when the claim rests only on certified numbers (exact or MPFR ends).
+    public let certified: Bool
+}
+
+/// A counterexample family's result: the construction, certified numbers per pair
+/// (one pair, or a sweep over a parameter), and the claims checked against them.
+public struct CounterexampleReport: Codable, Sendable {
+    public let family: String
+    public let theorem: String
+    public let summary: String
+    public let parameters: [String: String]
+    public let conceptName: String
+    public let command: String
+    /// The sweep's parameter name, when `pairs` is a sweep.
+    public let sweepParameter: String?
+    public let pairs: [CertifiedSummary]
+    public let claims: [Claim]
+
+    enum CodingKeys: String, CodingKey {
+        case family, theorem, summary, parameters, command, pairs, claims
+        case conceptName = "concept", sweepParameter = "sweep_parameter"
+    }
+
+    /// The report for a construction (its last pair is the one exported), plus the
+    /// sweep pairs before it when given.
+    public init(_ construction: Construction, sweep: [(Double, Construction)] = [], sweepParameter: String? = nil,
+                command: String) throws {
+        family = construction.family
+        summary = construction.summary
+        parameters = construction.parameters
+        conceptName = construction.conceptName
+        self.command = command
+        self.sweepParameter = sweepParameter
+        var summaries = try sweep.map { try CertifiedSummary($0.1, parameter: $0.0) }
+        let main = try CertifiedSummary(construction)
+        summaries.append(main)
+        pairs = summaries
+        let epsilon = Double(construction.parameters["epsilon"] ?? "") ?? 1e-3
+        switch construction.family {
+        case "CE1":
+            theorem = "T8"
+            claims = [
+                Claim(statement: "KL(A‖B) < 1e−3 and KL(B‖A) < 1e−3 (upper ends of MPFR enclosures)",
+                      holds: main.klAB.upper < 1e-3 && main.klBA.upper < 1e-3, certified: true),
+                Claim(statement: "scale-free d_rep(A←B) ≥ 0.3 (exact)", holds: main.dRepScaleFreeAB >= 0.3, certified: true),
+                Claim(statement: "1 − m_CCA ≥ 0.1 (centred, double precision)", holds: 1 - main.mccaCentered >= 0.1, certified: false),
+            ]
+        case "CE2":
+            theorem = "T8"
+            claims = [
+                Claim(statement: "KL(A‖B) ≤ 1e−3 and KL(B‖A) ≤ 1e−3 (upper ends of MPFR enclosures)",
+                      holds: main.klAB.upper <= 1e-3 && main.klBA.upper <= 1e-3, certified: true),
+                Claim(statement: "unembedding m_CCA ≤ 0.9 (centred, double precision)",
+                      holds: main.unembeddingMccaCentered <= 0.9, certified: false),
+            ]
+        case "CE3":
+            theorem = "T9"
+            claims = [
+                Claim(statement: "m_CCA = 1 on embeddings and unembeddings, to rounding (1 − m_CCA ≤ 1e−12)",
+                      holds: [main.mccaCentered, main.mccaUncentered, main.unembeddingMccaCentered,
+                              main.unembeddingMccaUncentered].allSatisfy { 1 - $0 <= 1e-12 }, certified: false),
+                Claim(statement: "KL(A‖B) ≥ 1 and KL(B‖A) ≥ 1 (lower ends of MPFR enclosures)",
+                      holds: main.klAB.lower >= 1 && main.klBA.lower >= 1, certified: true),
+                Claim(statement: "d_logit² > 0 (exact)", holds: main.dLogitSquared.double > 0, certified: true),
+            ]
+        default:
+            theorem = "T8"
+            claims = [
+                Claim(statement: "KL(A‖B) ≤ ε and KL(B‖A) ≤ ε, ε = \(epsilon) (upper ends of MPFR enclosures)",
+                      holds: main.klAB.upper <= epsilon && main.klBA.upper <= epsilon, certified: true),
+            ]
+        }
+    }
+
+    public var allClaimsHold: Bool { claims.allSatisfy(\.holds) }
+
+    public func json() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
+    }
+}

@@ -1,0 +1,165 @@
+import Counterexamples
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import ModelFiles
+import Numerics
+import Testing
+import Theory
+
+@Suite("CE1–CE4 counterexamples")
+struct CounterexampleTests {
+    @Test("CE1 at default parameters: certified KL < 1e−3 both ways, scale-free d_rep ≥ 0.3, 1 − m_CCA ≥ 0.1, concept lost")
+    func ce1() throws {
+        let c = try CE1LabelPermutation().build()
+        let s = try CertifiedSummary(c)
+        #expect(s.klAB.upper < 1e-3 && s.klBA.upper < 1e-3)
+        #expect(s.dRepScaleFreeAB >= 0.3 || 1 - s.mccaCentered >= 0.1)
+        #expect(s.probeAccuracyTeacher >= 0.99 && s.probeAccuracyStudent < 0.8)
+        #expect(try CounterexampleReport(c, command: "test").allClaimsHold)
+    }
+
+    @Test("CE1 sweep: KL falls exponentially below 1e−6 while d_rep stays and d_logit grows")
+    func ce1Sweep() throws {
+        let summaries = try [8.0, 16.0, 32.0, 48.0].map { L -> CertifiedSummary in
+            var ce1 = CE1LabelPermutation()
+            ce1.margin = L
+            return try CertifiedSummary(ce1.build(), parameter: L)
+        }
+        #expect(zip(summaries, summaries.dropFirst()).allSatisfy { $1.klAB.upper < $0.klAB.upper / 10 })
+        #expect(summaries.last!.klAB.upper < 1e-6 && summaries.last!.klBA.upper < 1e-6)
+        #expect(summaries.allSatisfy { $0.dRepScaleFreeAB >= 0.3 })
+        #expect(zip(summaries, summaries.dropFirst()).allSatisfy { $1.dLogitSquared.double > $0.dLogitSquared.double })
+    }
+
+    @Test("CE2: certified KL ≤ 1e−3, unembeddings not linearly related")
+    func ce2() throws {
+        let s = try CertifiedSummary(CE2AmbiguousPairSwap().build())
+        #expect(s.klAB.upper <= 1e-3 && s.klBA.upper <= 1e-3)
+        #expect(s.unembeddingMccaCentered <= 0.9)
+    }
+
+    @Test("CE3: m_CCA = 1 on both sides to rounding, conditionals far apart (T9)")
+    func ce3() throws {
+        let s = try CertifiedSummary(CE3CounterRotation().build())
+        for m in [s.mccaCentered, s.mccaUncentered, s.unembeddingMccaCentered, s.unembeddingMccaUncentered] {
+            #expect(1 - m <= 1e-12)
+        }
+        #expect(s.klAB.lower >= 1 && s.klBA.lower >= 1)
+        #expect(s.dLogitSquared.double > 100)
+    }
+
+    @Test("CE4 on random teachers meets ε (certified upper ends)", arguments: [UInt64(1), 2, 3])
+    func ce4(seed: UInt64) throws {
+        var g = SeededGenerator(seed: seed)
+        let teacher = ModelGenerator.model(labels: 8, dimension: 3, inputs: 40, scale: 2, using: &g)
+        var ce4 = CE4FromTeacher()
+        ce4.epsilon = 1e-3
+        let s = try CertifiedSummary(ce4.build(teacher: teacher))
+        #expect(s.klAB.upper <= 1e-3 && s.klBA.upper <= 1e-3)
+        #expect(s.dRepScaleFreeAB > 0)
+    }
+
+    @Test("Exported .npz files reload to the same certified numbers, and the SVGs are well-formed with one mark per point")
+    func exportRoundTrip() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lb-ce-\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var ce1 = CE1LabelPermutation()
+        ce1.inputsPerClass = 5
+        let c = try ce1.build()
+        let sweep = try [8.0, 16.0].map { L -> (Double, Construction) in
+            var s = ce1
+            s.margin = L
+            return (L, try s.build())
+        }
+        let report = try CounterexampleReport(c, sweep: sweep, sweepParameter: "margin L", command: "test")
+        try CounterexampleWriter.write(report, c, to: dir)
+        let teacher = try ModelFile.read(dir.appendingPathComponent("teacher.npz"))
+        let student = try ModelFile.read(dir.appendingPathComponent("student.npz"))
+        #expect(teacher.embeddings == c.pair.first.embeddings && student.unembeddings == c.pair.second.unembeddings)
+        let reloaded = try CertifiedSummary(Construction(family: c.family, summary: c.summary, parameters: c.parameters,
+                                                         pair: try ModelPair(teacher, student), inputLabels: c.inputLabels,
+                                                         concept: c.concept, conceptName: c.conceptName))
+        let original = report.pairs.last!
+        #expect(reloaded.dLogitSquared.rational == original.dLogitSquared.rational)
+        #expect(reloaded.dRepABSquared.rational == original.dRepABSquared.rational)
+        #expect(reloaded.klAB.lower == original.klAB.lower && reloaded.klAB.upper == original.klAB.upper)
+        let marks = try svgMarks(dir.appendingPathComponent("embeddings.svg"))
+        #expect(marks["input"] == 2 * c.pair.first.inputCount)
+        #expect(marks["unembedding"] == 2 * c.pair.first.labelCount)
+        #expect(try svgMarks(dir.appendingPathComponent("sweep.svg"))["datum"] == 4 * sweep.count)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("report.json"))) as! [String: Any]
+        let pair = (json["pairs"] as! [[String: Any]]).last!
+        for key in ["kl_ab", "kl_ba", "d_logit_squared", "d_rep_ab_squared", "d_rep_scale_free_ab", "mcca_centered",
+                    "mcca_uncentered", "log_tau_a", "probe_accuracy_teacher", "probe_accuracy_student"] {
+            #expect(pair[key] != nil, "missing \(key)")
+        }
+    }
+
+    /// Parses an SVG as XML (throws if malformed) and counts elements by class.
+    func svgMarks(_ url: URL) throws -> [String: Int] {
+        let parser = XMLParser(contentsOf: url)!
+        let counter = MarkCounter()
+        parser.delegate = counter
+        #expect(parser.parse(), "\(url.lastPathComponent) is not well-formed XML")
+        return counter.counts
+    }
+}
+
+final class MarkCounter: NSObject, XMLParserDelegate {
+    var counts: [String: Int] = [:]
+    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+                attributes: [String: String] = [:]) {
+        if let c = attributes["class"] { counts[c, default: 0] += 1 }
+    }
+}
+
+@Suite("Model files")
+struct ModelFileTests {
+    func temporary(_ name: String) -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("lb-mf-\(UInt32.random(in: 0...UInt32.max))-\(name)")
+    }
+
+    @Test("Bad files give errors naming the file and the array")
+    func badFiles() throws {
+        var g = SeededGenerator(seed: 5)
+        let model = ModelGenerator.model(labels: 4, dimension: 2, inputs: 6, using: &g)
+        let url = temporary("good.npz")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try ModelFile.write(model, to: url)
+        let good = try Data(contentsOf: url)
+        let truncated = temporary("truncated.npz")
+        try good.prefix(good.count / 2).write(to: truncated)
+        #expect(throws: ModelFileError.self) { try ModelFile.read(truncated) }
+        #expect(throws: ModelFileError.unreadable(file: "/nonexistent.npz", reason: "no such file, or not readable")) {
+            try ModelFile.read(URL(fileURLWithPath: "/nonexistent.npz"))
+        }
+        let garbage = temporary("garbage.npz")
+        try Data("not a zip".utf8).write(to: garbage)
+        #expect(throws: ModelFileError.self) { try ModelFile.read(garbage) }
+        var withNaN = model.embeddings
+        withNaN[1, 1] = .nan
+        let nanFile = temporary("nan.npz"), missing = temporary("missing.npz")
+        let g0 = NumpyArray(shape: [4, 2], values: model.unembeddings.storage)
+        try ModelFile.write(arrays: [("f", NumpyArray(shape: [6, 2], values: withNaN.storage)), ("g", g0)], to: nanFile)
+        #expect(throws: ModelFileError.badArray(file: nanFile.path, array: "f", reason: "entry 3 (flat index) is nan")) {
+            try ModelFile.read(nanFile)
+        }
+        try ModelFile.write(arrays: [("f", NumpyArray(shape: [6, 2], values: model.embeddings.storage))], to: missing)
+        #expect(throws: ModelFileError.missingArray(file: missing.path, array: "g")) { try ModelFile.read(missing) }
+        #expect(throws: ModelFileError.self) { try NumpyArray(npy: Data(good.prefix(20)), file: "x", array: "f") }
+        for u in [truncated, garbage, nanFile, missing] { try? FileManager.default.removeItem(at: u) }
+    }
+
+    @Test("A written model reloads bit for bit")
+    func roundTrip() throws {
+        var g = SeededGenerator(seed: 6)
+        let model = ModelGenerator.model(labels: 5, dimension: 3, inputs: 9, using: &g)
+        let url = temporary("m.npz")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try ModelFile.write(model, to: url)
+        let back = try ModelFile.read(url)
+        #expect(back.embeddings == model.embeddings && back.unembeddings == model.unembeddings && back.weights == model.weights)
+    }
+}
