@@ -86,3 +86,35 @@ struct CommandLineTests {
         #expect(try theorems(merged.stdout) == theorems(single.stdout))
     }
 }
+
+@Suite("logitbounds counterexample")
+struct CounterexampleCommandTests {
+    @Test("CE3 --json carries the certified fields and exits 0")
+    func ce3JSON() throws {
+        let r = try runTool(["counterexample", "--family", "CE3", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(json["theorem"] as? String == "T9")
+        let pair = try #require((json["pairs"] as? [[String: Any]])?.last)
+        for key in ["kl_ab", "kl_ba", "d_logit_squared", "d_rep_ab_squared", "mcca_centered", "unembedding_mcca_centered"] {
+            #expect(pair[key] != nil, "missing \(key)")
+        }
+    }
+
+    @Test("CE4 from a teacher file written by CE1 meets ε, and bad input exits 2")
+    func ce4FromFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lb-ce4-\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let first = try runTool(["counterexample", "--family", "CE1", "--sweep", "", "--margin", "8", "--out", dir.appendingPathComponent("ce1").path])
+        #expect(first.status == 1, "CE1 at L = 8 does not reach KL < 1e−3, and says so")
+        let teacher = dir.appendingPathComponent("ce1/teacher.npz").path
+        let r = try runTool(["counterexample", "--family", "CE4", "--teacher", teacher, "--epsilon", "1e-4", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        for bad in [["counterexample", "--family", "CE9"], ["counterexample", "--family", "CE4", "--teacher", "/nonexistent.npz"],
+                    ["counterexample", "--family", "CE1", "--sweep", "1,x"], ["counterexample", "--family", "CE4", "--epsilon", "-1"]] {
+            let b = try runTool(bad)
+            #expect(b.status == 2, "\(bad): \(b.status)")
+            #expect(!b.stderr.isEmpty)
+        }
+    }
+}
