@@ -67,14 +67,18 @@ public struct T5PivotBound: PairStatement {
         var out: [PairTerms] = []
         var skipped = 0
         for ps in chosen {
+            // Tiny d×d systems: Jacobi SVD and a small Gaussian solve (no LAPACK call).
+            // L₁ counts as singular when σ_min ≤ ε·σ_max.
             let l1 = ModelPair.pivotMatrix(pair.first.unembeddings, ps)
-            guard let a = try? LUDecomposition(l1).solve(ModelPair.pivotMatrix(pair.second.unembeddings, ps)) else {
+            let sigma = SmallMatrixKernels.singularValues(l1)
+            guard let top = sigma.first, let bottom = sigma.last, bottom > Double.ulpOfOne * top else {
                 skipped += 1; continue
             }
+            let a = SmallMatrixKernels.solve(l1, ModelPair.pivotMatrix(pair.second.unembeddings, ps))
             var r = moments.residual(a)
             if r < 1e-6 * moments.traceM11 { r = moments.directResidual(a) }
             let sum = ps.subset.reduce(0.0) { $0 + q[$1, $1] - 2 * q[$1, ps.pivot] + q[ps.pivot, ps.pivot] }
-            out.append(PairTerms(pair: ps, residual: r, sigmaMin: try l1.smallestSingularValue(), logitSum: max(sum, 0)))
+            out.append(PairTerms(pair: ps, residual: r, sigmaMin: bottom, logitSum: max(sum, 0)))
         }
         return (out, skipped)
     }

@@ -95,3 +95,18 @@ struct DecompositionTests {
         #expect(logSumExp([1, .nan]).isNaN || logSumExp([.nan, 1]).isNaN)
     }
 }
+
+@Suite("Small-matrix kernels")
+struct SmallMatrixKernelTests {
+    @Test("Jacobi singular values match LAPACK; the small solve matches LU", arguments: [1.0, 1e4, 1e10])
+    func matchLAPACK(condition: Double) throws {
+        var g = SeededGenerator(seed: 18)
+        for n in 1...8 {
+            let a = matrix(rows: n, columns: n, singularValues: spectrum(n, condition: condition), using: &g)
+            let jacobi = SmallMatrixKernels.singularValues(a), lapack = try a.singularValues()
+            for (x, y) in zip(jacobi, lapack) { #expect(abs(x - y) <= 1e-12 * lapack[0], "n = \(n)") }
+            let b = g.gaussianMatrix(rows: n, columns: 3)
+            #expect(relativeError(SmallMatrixKernels.solve(a, b), try a.solve(b)) < 1e-14 * condition * 10)
+        }
+    }
+}
