@@ -73,10 +73,11 @@ public enum ModelGenerator: String, CaseIterable, Sendable, Codable {
 
     /// A model whose centred unembeddings have singular values log-spaced from
     /// `scale` down to `scale/condition`, Gaussian embeddings, and a random mean
-    /// unembedding (which the conditionals ignore).
+    /// unembedding (which the conditionals ignore). Needs k ≥ d + 1 and N ≥ 1.
     public static func model(labels k: Int, dimension d: Int, inputs n: Int, scale: Double = 1,
                              condition: Double = 1, weights: [Double]? = nil,
                              using g: inout SeededGenerator) -> SoftmaxModel {
+        precondition(d >= 1 && k >= d + 1 && n >= 1, "ModelGenerator.model needs d ≥ 1, k ≥ d + 1 and N ≥ 1")
         let gTilde = centredFactor(labels: k, dimension: d, scale: scale, condition: condition, using: &g)
         let mean = (0..<d).map { _ in g.gaussian() }
         let unembeddings = gTilde.subtractingFromRows(mean.map { -$0 })
