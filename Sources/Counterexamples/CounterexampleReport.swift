@@ -83,10 +83,5 @@ public struct CounterexampleReport: Codable, Sendable {
 
     public var allClaimsHold: Bool { claims.allSatisfy(\.holds) }
 
-    public func json() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
-    }
+    public func json() throws -> String { try ReportJSON.encode(self) }
 }

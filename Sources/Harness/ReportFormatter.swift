@@ -63,16 +63,9 @@ public enum ReportFormatter {
     }
 
     /// The report as JSON (sorted keys, stable across runs).
-    public static func json(_ r: VerificationReport) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return String(decoding: try encoder.encode(r), as: UTF8.self)
-    }
+    public static func json(_ r: VerificationReport) throws -> String { try ReportJSON.encode(r) }
 
     public static func decode(_ data: Data) throws -> VerificationReport {
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return try decoder.decode(VerificationReport.self, from: data)
+        try ReportJSON.decode(VerificationReport.self, from: data)
     }
 }

@@ -137,10 +137,7 @@ struct VerifyCommand: ParsableCommand {
         let verdict: Verdict
         do { verdict = try verifier.replay(file) } catch let e as HarnessError { throw CLIError(e.description) }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-            print(String(decoding: try encoder.encode(verdict), as: UTF8.self))
+            print(try ReportJSON.encode(verdict))
         } else {
             print("\(file.check) — \(verdict.form)")
             print("outcome: \(verdict.outcome.rawValue) (\(verdict.level.rawValue))")
