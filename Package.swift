@@ -23,9 +23,11 @@ let package = Package(
                        providers: [.apt(["libgmp-dev"])]),
         .systemLibrary(name: "CMPFR", pkgConfig: "mpfr",
                        providers: [.apt(["libmpfr-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Numerics", dependencies: ["CBLAS", "CLAPACKE", "CGMP", "CMPFR"]),
         .target(name: "Theory", dependencies: ["Numerics"]),
-        .target(name: "ModelFiles", dependencies: ["Theory"]),
+        .target(name: "ModelFiles", dependencies: ["Theory", "CZlib"]),
         .target(name: "Counterexamples", dependencies: ["Theory", "ModelFiles"]),
         .target(name: "Harness", dependencies: ["Theory"]),
         .executableTarget(name: "logitbounds", dependencies: [
@@ -35,6 +37,8 @@ let package = Package(
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "TheoryTests", dependencies: ["Theory", "Numerics"]),
         .testTarget(name: "HarnessTests", dependencies: ["Harness", "Theory", "Numerics"]),
+        .testTarget(name: "ModelFileTests", dependencies: ["ModelFiles", "Theory", "Numerics"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "CounterexampleTests", dependencies: ["Counterexamples", "ModelFiles", "Theory", "Numerics"]),
     ]
 )

@@ -3,44 +3,93 @@ import Numerics
 import Theory
 
 /// A model as a NumPy `.npz` archive: `f` (N×d), `g` (k×d), optional `w` (N).
+/// Arrays may be float16/32/64 in either byte order and C or Fortran order; the
+/// archive may be stored (`np.savez`) or deflated (`np.savez_compressed`).
 public enum ModelFile {
-    public static func write(_ model: SoftmaxModel, to url: URL) throws {
+    /// Writes a model; float64, C order, stored entries unless told otherwise.
+    public static func write(_ model: SoftmaxModel, to url: URL, format: NumpyFormat = NumpyFormat(),
+                             compressed: Bool = false) throws {
         let arrays: [(String, NumpyArray)] = [
             ("f", NumpyArray(shape: [model.inputCount, model.dimension], values: model.embeddings.storage)),
             ("g", NumpyArray(shape: [model.labelCount, model.dimension], values: model.unembeddings.storage)),
             ("w", NumpyArray(shape: [model.inputCount], values: model.weights)),
         ]
-        try write(arrays: arrays, to: url)
+        try write(arrays: arrays, to: url, format: format, compressed: compressed)
     }
 
-    /// Writes named float64 arrays as an .npz archive (entries "name.npy", stored).
-    public static func write(arrays: [(String, NumpyArray)], to url: URL) throws {
-        let zip = StoredZip.write(arrays.map { (name: "\($0.0).npy", data: $0.1.npyData) })
-        do { try zip.write(to: url) } catch {
+    /// Writes named arrays as an .npz archive (entries "name.npy").
+    public static func write(arrays: [(String, NumpyArray)], to url: URL, format: NumpyFormat = NumpyFormat(),
+                             compressed: Bool = false) throws {
+        do {
+            let zip = try ZipArchive.write(arrays.map { (name: "\($0.0).npy", data: $0.1.npyData(format)) },
+                                           method: compressed ? .deflated : .stored)
+            try zip.write(to: url)
+        } catch let e as ZipError {
+            throw ModelFileError.unreadable(file: url.path, reason: "cannot write: \(e.reason)")
+        } catch {
             throw ModelFileError.unreadable(file: url.path, reason: "cannot write: \(error.localizedDescription)")
         }
     }
 
-    public static func read(_ url: URL) throws -> SoftmaxModel {
-        let file = url.path
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw ModelFileError.unreadable(file: file, reason: "no such file, or not readable")
+    /// The arrays of an .npz archive by name (without ".npy"). Entries that are
+    /// not .npy files are ignored.
+    public static func readArrays(_ url: URL) throws -> [String: NumpyArray] {
+        let data: Data
+        do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
+            throw ModelFileError.unreadable(file: url.path, reason: "no such file, or not readable")
         }
-        let entries = try StoredZip.read(data, file: file)
-        func array(_ name: String, required: Bool) throws -> NumpyArray? {
-            guard let bytes = entries["\(name).npy"] else {
-                if required { throw ModelFileError.missingArray(file: file, array: name) }
-                return nil
+        return try readArrays(data, file: url.path)
+    }
+
+    /// The arrays of .npz bytes; `file` names them in errors.
+    public static func readArrays(_ data: Data, file: String) throws -> [String: NumpyArray] {
+        var arrays: [String: NumpyArray] = [:]
+        do {
+            try data.withUnsafeBytes { archive in
+                try ZipArchive.forEachEntry(in: archive) { name, bytes in
+                    guard name.hasSuffix(".npy") else { return }
+                    let array = String(name.dropLast(4))
+                    arrays[array] = try NumpyArray(npy: bytes, file: file, array: array)
+                }
             }
-            return try NumpyArray(npy: bytes, file: file, array: name)
+        } catch let e as ZipError {
+            throw ModelFileError.notAnArchive(file: file, reason: e.reason)
         }
-        let f = try array("f", required: true)!, g = try array("g", required: true)!
-        let w = try array("w", required: false)
-        guard f.shape.count == 2 else { throw ModelFileError.badArray(file: file, array: "f", reason: "must be 2-D (N×d), has shape \(f.shape)") }
-        guard g.shape.count == 2 else { throw ModelFileError.badArray(file: file, array: "g", reason: "must be 2-D (k×d), has shape \(g.shape)") }
-        for (name, a) in [("f", f), ("g", g)] + (w.map { [("w", $0)] } ?? []) {
-            if let i = a.values.firstIndex(where: { !$0.isFinite }) {
-                throw ModelFileError.badArray(file: file, array: name, reason: "entry \(i) (flat index) is \(a.values[i])")
+        return arrays
+    }
+
+    /// Reads and validates a model file: `f` and `g` present, 2-D, with equal d;
+    /// `w`, if present, 1-D of length N with positive entries; every entry finite.
+    public static func read(_ url: URL) throws -> SoftmaxModel {
+        try model(from: try readArrays(url), file: url.path)
+    }
+
+    /// Reads and validates a model from .npz bytes; `file` names them in errors.
+    public static func read(_ data: Data, file: String) throws -> SoftmaxModel {
+        try model(from: try readArrays(data, file: file), file: file)
+    }
+
+    static func model(from arrays: [String: NumpyArray], file: String) throws -> SoftmaxModel {
+        func bad(_ name: String, _ reason: String) -> ModelFileError { .badArray(file: file, array: name, reason: reason) }
+        guard let f = arrays["f"] else { throw ModelFileError.missingArray(file: file, array: "f") }
+        guard let g = arrays["g"] else { throw ModelFileError.missingArray(file: file, array: "g") }
+        guard f.shape.count == 2 else { throw bad("f", "must be 2-D (N×d), has shape \(f.shape)") }
+        guard g.shape.count == 2 else { throw bad("g", "must be 2-D (k×d), has shape \(g.shape)") }
+        guard f.shape[0] > 0, f.shape[1] > 0 else { throw bad("f", "is empty (shape \(f.shape))") }
+        guard g.shape[0] > 0 else { throw bad("g", "is empty (shape \(g.shape))") }
+        guard f.shape[1] == g.shape[1] else {
+            throw ModelFileError.badModel(file: file, reason: "f has d = \(f.shape[1]) columns but g has \(g.shape[1])")
+        }
+        for (name, a) in [("f", f), ("g", g)] {
+            if let t = a.values.firstIndex(where: { !$0.isFinite }) {
+                throw bad(name, "entry [\(t / a.shape[1]), \(t % a.shape[1])] is \(a.values[t]); every entry must be finite")
+            }
+        }
+        let w = arrays["w"]
+        if let w {
+            guard w.shape == [f.shape[0]] else { throw bad("w", "must have shape (\(f.shape[0]),) to match f, has \(w.shape)") }
+            if let i = w.values.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
+                throw bad("w", "entry [\(i)] is \(w.values[i]); every weight must be finite and > 0")
             }
         }
         do {

@@ -10,7 +10,7 @@ public enum ModelFileError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .unreadable(file, reason): return "\(file): cannot read: \(reason)"
         case let .notAnArchive(file, reason): return "\(file): not a NumPy .npz archive: \(reason)"
-        case let .missingArray(file, array): return "\(file): no array '\(array)' in the archive"
+        case let .missingArray(file, array): return "\(file): no array '\(array)' in the archive (a model file needs f (N×d) and g (k×d), optionally w (N))"
         case let .badArray(file, array, reason): return "\(file): array '\(array)': \(reason)"
         case let .badModel(file, reason): return "\(file): \(reason)"
         }

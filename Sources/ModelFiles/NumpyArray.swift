@@ -1,6 +1,48 @@
 import Foundation
 
-/// A float64 array as NumPy stores it in a `.npy` file (format version 1.0).
+/// How an array is laid out in a `.npy` file: element type, byte order, memory
+/// order and header version. Reading accepts every combination; writing produces
+/// any of them (float64, little-endian, C order, version 1.0 by default).
+public struct NumpyFormat: Sendable, Equatable, CustomStringConvertible {
+    /// Bytes per element: the floating-point types a model file may hold.
+    public enum Precision: Int, Sendable, CaseIterable {
+        case float16 = 2, float32 = 4, float64 = 8
+    }
+
+    public var precision: Precision
+    public var bigEndian: Bool
+    public var fortranOrder: Bool
+    /// Header version 1 (2-byte header length), 2 (4-byte) or 3 (4-byte, UTF-8).
+    public var version: UInt8
+
+    public init(precision: Precision = .float64, bigEndian: Bool = false, fortranOrder: Bool = false, version: UInt8 = 1) {
+        precondition((1...3).contains(version), "NumpyFormat: version must be 1, 2 or 3")
+        self.precision = precision
+        self.bigEndian = bigEndian
+        self.fortranOrder = fortranOrder
+        self.version = version
+    }
+
+    /// NumPy's `descr` string, e.g. "<f8".
+    public var descr: String { (bigEndian ? ">" : "<") + "f\(precision.rawValue)" }
+
+    public var description: String {
+        "\(descr), \(fortranOrder ? "Fortran" : "C") order, .npy v\(version).0"
+    }
+
+    /// Every supported layout, for round-trip tests.
+    public static var all: [NumpyFormat] {
+        Precision.allCases.flatMap { p in
+            [false, true].flatMap { big in
+                [false, true].flatMap { fortran in
+                    (1...3).map { NumpyFormat(precision: p, bigEndian: big, fortranOrder: fortran, version: UInt8($0)) }
+                }
+            }
+        }
+    }
+}
+
+/// A real array as NumPy stores it in a `.npy` file, held as Doubles in C order.
 public struct NumpyArray: Equatable, Sendable {
     public let shape: [Int]
     public let values: [Double]
@@ -11,61 +53,245 @@ public struct NumpyArray: Equatable, Sendable {
         self.values = values
     }
 
-    /// The `.npy` bytes: magic, version 1.0, a header dict padded to a multiple of 64
-    /// bytes, then the values as little-endian float64 in C order.
-    public var npyData: Data {
+    /// The `.npy` bytes: magic, version, a header dict padded so the data starts at
+    /// a multiple of 64 bytes, then the values in the requested layout. Values are
+    /// rounded to the nearest float32/float16 when the format is narrower.
+    public func npyData(_ format: NumpyFormat = NumpyFormat()) -> Data {
         let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
-        var header = "{'descr': '<f8', 'fortran_order': False, 'shape': \(shapeText), }"
-        let unpadded = 10 + header.utf8.count + 1
-        header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
-        var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0])
-        let length = UInt16(header.utf8.count)
-        data.append(contentsOf: [UInt8(length & 0xFF), UInt8(length >> 8)])
+        var header = "{'descr': '\(format.descr)', 'fortran_order': \(format.fortranOrder ? "True" : "False"), 'shape': \(shapeText), }"
+        let prefix = format.version == 1 ? 10 : 12
+        header += String(repeating: " ", count: (64 - (prefix + header.utf8.count + 1) % 64) % 64) + "\n"
+        var data = Data([0x93] + Array("NUMPY".utf8) + [format.version, 0])
+        let length = header.utf8.count
+        data.append(contentsOf: (0..<(prefix - 8)).map { UInt8((length >> (8 * $0)) & 0xFF) })
         data.append(contentsOf: Array(header.utf8))
-        for v in values {
-            withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) }
+        let ordered = format.fortranOrder ? Self.reorder(values, shape: shape, toFortran: true) : values
+        let size = format.precision.rawValue
+        var bytes = [UInt8](repeating: 0, count: ordered.count * size)
+        bytes.withUnsafeMutableBytes { out in
+            for (i, v) in ordered.enumerated() {
+                let bits: UInt64
+                switch format.precision {
+                case .float64: bits = v.bitPattern
+                case .float32: bits = UInt64(Float(v).bitPattern)
+                case .float16: bits = UInt64(Float16(v).bitPattern)
+                }
+                for b in 0..<size {
+                    let shift = format.bigEndian ? 8 * (size - 1 - b) : 8 * b
+                    out[i * size + b] = UInt8((bits >> UInt64(shift)) & 0xFF)
+                }
+            }
         }
+        data.append(contentsOf: bytes)
         return data
     }
 
-    /// Parses `.npy` bytes written as float64, little-endian, C order.
+    /// Parses `.npy` bytes in any supported layout.
     public init(npy data: Data, file: String, array: String) throws {
+        self = try data.withUnsafeBytes { try NumpyArray(npy: $0, file: file, array: array) }
+    }
+
+    /// Parses `.npy` bytes in any supported layout: float16/32/64, either byte
+    /// order, C or Fortran order, header version 1–3. Every problem is a
+    /// `ModelFileError.badArray` naming the file, the array and what is wrong.
+    public init(npy bytes: UnsafeRawBufferPointer, file: String, array: String) throws {
         func fail(_ reason: String) -> ModelFileError { .badArray(file: file, array: array, reason: reason) }
-        let bytes = [UInt8](data)
         guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1..<6]) == Array("NUMPY".utf8) else {
-            throw fail("not a .npy array (bad magic)")
+            throw fail("not a .npy array (bad magic bytes)")
         }
-        let major = bytes[6]
+        let major = Int(bytes[6])
+        guard (1...3).contains(major) else { throw fail("unsupported .npy format version \(major).\(bytes[7])") }
         let headerStart = major == 1 ? 10 : 12
-        guard major >= 1 && major <= 3, bytes.count >= headerStart else { throw fail("unsupported .npy version \(major)") }
-        let headerLength = major == 1 ? Int(bytes[8]) | Int(bytes[9]) << 8
-            : Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
-        guard bytes.count >= headerStart + headerLength,
-              let header = String(bytes: bytes[headerStart..<(headerStart + headerLength)], encoding: .utf8) else {
-            throw fail("truncated header")
+        guard bytes.count >= headerStart else { throw fail("truncated before the header") }
+        let headerLength = (8..<headerStart).reduce(0) { $0 | Int(bytes[$1]) << (8 * ($1 - 8)) }
+        guard bytes.count >= headerStart + headerLength else {
+            throw fail("truncated header (\(headerLength) bytes announced, \(bytes.count - headerStart) present)")
         }
-        guard header.contains("'descr': '<f8'") else { throw fail("unsupported dtype (only little-endian float64 here): \(header)") }
-        guard header.contains("'fortran_order': False") else { throw fail("Fortran order is not supported here") }
-        guard let open = header.range(of: "'shape': ("), let close = header[open.upperBound...].firstIndex(of: ")") else {
-            throw fail("header has no shape")
+        guard let text = String(bytes: bytes[headerStart..<(headerStart + headerLength)], encoding: .utf8) else {
+            throw fail("header is not valid text")
         }
-        let dims = header[open.upperBound..<close].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty }
-        let shape = try dims.map { text -> Int in
-            guard let n = Int(text), n >= 0 else { throw fail("bad dimension '\(text)' in shape") }
-            return n
+        let header: NpyHeader
+        do { header = try NpyHeader(parsing: text) } catch let e as NpyHeader.ParseError { throw fail("bad header: \(e.reason) in \(text.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        let precision = try header.precision(fail)
+        let (count, overflow) = header.shape.reduce((1, false)) { acc, n in
+            let (p, o) = acc.0.multipliedReportingOverflow(by: n)
+            return (p, acc.1 || o)
         }
-        let count = shape.reduce(1, *)
+        let (byteCount, overflow2) = count.multipliedReportingOverflow(by: precision.rawValue)
+        guard !overflow, !overflow2 else { throw fail("shape \(header.shape) is too large to address") }
         let start = headerStart + headerLength
-        guard bytes.count - start == count * 8 else {
-            throw fail("header says \(count) values (\(shape)) but the file holds \((bytes.count - start) / 8)")
+        let present = bytes.count - start
+        guard present == byteCount else {
+            throw fail(present < byteCount
+                ? "truncated data: shape \(header.shape) needs \(byteCount) bytes, the file holds \(present)"
+                : "header says shape \(header.shape) (\(byteCount) bytes) but the file holds \(present) bytes of data")
         }
         var values = [Double](repeating: 0, count: count)
-        for i in 0..<count {
-            var bits: UInt64 = 0
-            for b in 0..<8 { bits |= UInt64(bytes[start + 8 * i + b]) << (8 * b) }
-            values[i] = Double(bitPattern: bits)
+        let big = header.bigEndian
+        values.withUnsafeMutableBufferPointer { out in
+            let base = bytes.baseAddress! + start
+            switch precision {
+            case .float64:
+                for i in 0..<count {
+                    let raw = UnsafeRawPointer(base + 8 * i).loadUnaligned(as: UInt64.self)
+                    out[i] = Double(bitPattern: big ? UInt64(bigEndian: raw) : UInt64(littleEndian: raw))
+                }
+            case .float32:
+                for i in 0..<count {
+                    let raw = UnsafeRawPointer(base + 4 * i).loadUnaligned(as: UInt32.self)
+                    out[i] = Double(Float(bitPattern: big ? UInt32(bigEndian: raw) : UInt32(littleEndian: raw)))
+                }
+            case .float16:
+                for i in 0..<count {
+                    let raw = UnsafeRawPointer(base + 2 * i).loadUnaligned(as: UInt16.self)
+                    out[i] = Double(Float16(bitPattern: big ? UInt16(bigEndian: raw) : UInt16(littleEndian: raw)))
+                }
+            }
         }
-        self.init(shape: shape, values: values)
+        if header.fortranOrder { values = Self.reorder(values, shape: header.shape, toFortran: false) }
+        self.init(shape: header.shape, values: values)
+    }
+
+    /// Converts between C order (last index fastest) and Fortran order (first
+    /// index fastest) for any number of dimensions.
+    static func reorder(_ values: [Double], shape: [Int], toFortran: Bool) -> [Double] {
+        guard shape.count >= 2, !values.isEmpty else { return values }
+        var cStride = [Int](repeating: 1, count: shape.count), fStride = cStride
+        for a in stride(from: shape.count - 2, through: 0, by: -1) { cStride[a] = cStride[a + 1] * shape[a + 1] }
+        for a in 1..<shape.count { fStride[a] = fStride[a - 1] * shape[a - 1] }
+        var out = [Double](repeating: 0, count: values.count)
+        var index = [Int](repeating: 0, count: shape.count)
+        for c in 0..<values.count {
+            var f = 0
+            for a in 0..<shape.count { f += index[a] * fStride[a] }
+            if toFortran { out[f] = values[c] } else { out[c] = values[f] }
+            var a = shape.count - 1
+            while a >= 0 {
+                index[a] += 1
+                if index[a] < shape[a] { break }
+                index[a] = 0
+                a -= 1
+            }
+        }
+        return out
+    }
+}
+
+/// The header dictionary of a `.npy` file, e.g.
+/// `{'descr': '<f8', 'fortran_order': False, 'shape': (3, 4), }`, parsed as the
+/// small Python-literal language it is (keys in any order, any spacing).
+struct NpyHeader {
+    struct ParseError: Error { let reason: String }
+
+    let descr: String
+    let fortranOrder: Bool
+    let shape: [Int]
+
+    var bigEndian: Bool { descr.first == ">" }
+
+    init(parsing text: String) throws {
+        var p = Parser(text: Array(text.unicodeScalars))
+        var entries: [String: Value] = [:]
+        try p.expect("{")
+        while true {
+            p.skipSpace()
+            if p.peek == "}" { p.index += 1; break }
+            guard case let .string(key) = try p.value() else { throw ParseError(reason: "a dictionary key is not a string") }
+            try p.expect(":")
+            entries[key] = try p.value()
+            p.skipSpace()
+            if p.peek == "," { p.index += 1; continue }
+            try p.expect("}")
+            break
+        }
+        guard case let .string(descr)? = entries["descr"] else {
+            if entries["descr"] != nil { throw ParseError(reason: "structured dtypes (a list 'descr') are not supported") }
+            throw ParseError(reason: "no 'descr' key")
+        }
+        guard case let .bool(fortran)? = entries["fortran_order"] else { throw ParseError(reason: "no boolean 'fortran_order' key") }
+        guard case let .tuple(shape)? = entries["shape"] else { throw ParseError(reason: "no tuple 'shape' key") }
+        self.descr = descr
+        self.fortranOrder = fortran
+        self.shape = shape
+    }
+
+    /// The float precision `descr` names, or an error saying what the dtype is.
+    func precision(_ fail: (String) -> ModelFileError) throws -> NumpyFormat.Precision {
+        let order = descr.first.map(String.init) ?? ""
+        let body = ["<", ">", "|", "="].contains(order) ? String(descr.dropFirst()) : descr
+        let kind = body.first.map(String.init) ?? "", size = Int(body.dropFirst()) ?? 0
+        if kind == "f", let p = NumpyFormat.Precision(rawValue: size) {
+            if size > 1 && order == "|" { throw fail("dtype '\(descr)' has no byte order") }
+            return p
+        }
+        let names = ["c": "complex", "O": "Python object", "i": "signed integer", "u": "unsigned integer",
+                     "b": "boolean", "U": "unicode string", "S": "byte string", "V": "raw/structured",
+                     "M": "datetime", "m": "timedelta", "f": "float of unsupported width"]
+        throw fail("unsupported dtype '\(descr)' (\(names[kind] ?? "unknown kind")); export float16, float32 or float64, e.g. arr.astype(np.float64)")
+    }
+
+    enum Value {
+        case string(String), bool(Bool), tuple([Int]), other
+    }
+
+    struct Parser {
+        let text: [Unicode.Scalar]
+        var index = 0
+
+        var peek: Unicode.Scalar? { index < text.count ? text[index] : nil }
+
+        mutating func skipSpace() {
+            while let c = peek, c.properties.isWhitespace { index += 1 }
+        }
+
+        mutating func expect(_ c: Unicode.Scalar) throws {
+            skipSpace()
+            guard peek == c else { throw ParseError(reason: "expected '\(c)' at character \(index)") }
+            index += 1
+        }
+
+        mutating func value() throws -> Value {
+            skipSpace()
+            guard let c = peek else { throw ParseError(reason: "unexpected end") }
+            if c == "'" || c == "\"" {
+                index += 1
+                let start = index
+                while let d = peek, d != c { index += 1 }
+                guard peek == c else { throw ParseError(reason: "unterminated string") }
+                defer { index += 1 }
+                return .string(String(String.UnicodeScalarView(text[start..<index])))
+            }
+            if c == "(" {
+                index += 1
+                var dims: [Int] = []
+                while true {
+                    skipSpace()
+                    if peek == ")" { index += 1; return .tuple(dims) }
+                    let start = index
+                    while let d = peek, ("0"..."9").contains(d) { index += 1 }
+                    if peek == "L" { index += 1 }
+                    guard start < index, let n = Int(String(String.UnicodeScalarView(text[start..<index].filter { $0 != "L" }))) else {
+                        throw ParseError(reason: "shape entry at character \(start) is not a non-negative integer")
+                    }
+                    dims.append(n)
+                    skipSpace()
+                    if peek == "," { index += 1 }
+                    else if peek != ")" { throw ParseError(reason: "expected ',' or ')' in shape at character \(index)") }
+                }
+            }
+            for (word, v) in [("True", Value.bool(true)), ("False", .bool(false))] where text[index...].starts(with: word.unicodeScalars) {
+                index += word.unicodeScalars.count
+                return v
+            }
+            // Anything else (a list for structured dtypes, a number): skip to the next top-level ',' or '}'.
+            var depth = 0
+            while let d = peek {
+                if d == "[" || d == "(" || d == "{" { depth += 1 }
+                if d == "]" || d == ")" || d == "}" { if depth == 0 { break }; depth -= 1 }
+                if d == "," && depth == 0 { break }
+                index += 1
+            }
+            return .other
+        }
     }
 }

@@ -1,0 +1,211 @@
+import CZlib
+import Foundation
+
+/// The zip container of an `.npz` file: what `numpy.savez` (stored entries) and
+/// `numpy.savez_compressed` (deflated entries) write, including the zip64 extra
+/// fields NumPy adds. Reading goes through the central directory, so entries
+/// with data descriptors are found too; every entry's CRC-32 is checked.
+enum ZipArchive {
+    enum Method: UInt16 { case stored = 0, deflated = 8 }
+
+    /// An archive with the given entries, stored or raw-deflated.
+    static func write(_ entries: [(name: String, data: Data)], method: Method = .stored) throws -> Data {
+        var out = Data()
+        var central = Data()
+        for (name, data) in entries {
+            let payload = method == .stored ? data : try deflate(data)
+            guard out.count < Int(UInt32.max) - payload.count - 1024 else {
+                throw ZipError("archive larger than 4 GiB (zip64 writing is not supported)")
+            }
+            let offset = UInt32(out.count), crc = crc32(data), nameBytes = Array(name.utf8)
+            // Version 2.0, no flags, method, DOS time/date 1980-01-01.
+            let common = le16(20) + le16(0) + le16(method.rawValue) + le16(0) + le16(0x21)
+                + le32(crc) + le32(UInt32(payload.count)) + le32(UInt32(data.count)) + le16(UInt16(nameBytes.count))
+            out += le32(0x0403_4B50) + common + le16(0) + Data(nameBytes)
+            out += payload
+            central += le32(0x0201_4B50) + le16(20) + common + le16(0) + le16(0) + le16(0) + le16(0)
+                + le32(0) + le32(offset) + Data(nameBytes)
+        }
+        let centralOffset = UInt32(out.count)
+        out += central
+        out += le32(0x0605_4B50) + le16(0) + le16(0) + le16(UInt16(entries.count)) + le16(UInt16(entries.count))
+            + le32(UInt32(central.count)) + le32(centralOffset) + le16(0)
+        return out
+    }
+
+    /// Calls `body(name, bytes)` for each entry, in archive order. Stored entries
+    /// are passed without copying; deflated ones are inflated first.
+    static func forEachEntry(in archive: UnsafeRawBufferPointer,
+                             _ body: (String, UnsafeRawBufferPointer) throws -> Void) throws {
+        let reader = ByteReader(bytes: archive)
+        let directory = try reader.centralDirectory()
+        var position = directory.offset
+        for _ in 0..<directory.count {
+            guard try reader.u32(position) == 0x0201_4B50 else { throw ZipError("central directory entry is damaged") }
+            let method = try reader.u16(position + 10), crc = UInt32(try reader.u32(position + 16))
+            var compressed = try reader.u32(position + 20), size = try reader.u32(position + 24)
+            let nameLength = try reader.u16(position + 28), extraLength = try reader.u16(position + 30)
+            let commentLength = try reader.u16(position + 32)
+            var localOffset = try reader.u32(position + 42)
+            let name = try reader.text(position + 46, nameLength)
+            // Zip64: the extra field holds, in order, those of (size, compressed,
+            // offset) that the fixed fields mark as 0xFFFFFFFF.
+            var extra = position + 46 + nameLength
+            let extraEnd = extra + extraLength
+            while extra + 4 <= extraEnd {
+                let tag = try reader.u16(extra), length = try reader.u16(extra + 2)
+                if tag == 1 {
+                    var field = extra + 4
+                    if size == 0xFFFF_FFFF { size = try reader.u64(field); field += 8 }
+                    if compressed == 0xFFFF_FFFF { compressed = try reader.u64(field); field += 8 }
+                    if localOffset == 0xFFFF_FFFF { localOffset = try reader.u64(field) }
+                }
+                extra += 4 + length
+            }
+            guard try reader.u32(localOffset) == 0x0403_4B50 else { throw ZipError("entry \(name): local header missing") }
+            let start = localOffset + 30 + (try reader.u16(localOffset + 26)) + (try reader.u16(localOffset + 28))
+            guard start <= archive.count, compressed <= archive.count - start else {
+                throw ZipError("entry \(name) is truncated (\(compressed) bytes announced)")
+            }
+            let payload = UnsafeRawBufferPointer(rebasing: archive[start..<(start + compressed)])
+            switch Method(rawValue: UInt16(method)) {
+            case .stored:
+                guard compressed == size else { throw ZipError("stored entry \(name) has unequal sizes") }
+                guard crc32(payload) == crc else { throw ZipError("entry \(name) fails its CRC check") }
+                try body(name, payload)
+            case .deflated:
+                let inflated = try inflate(payload, expectedSize: size, entry: name)
+                try inflated.withUnsafeBytes { bytes in
+                    guard crc32(bytes) == crc else { throw ZipError("entry \(name) fails its CRC check") }
+                    try body(name, bytes)
+                }
+            case nil:
+                throw ZipError("entry \(name) uses compression method \(method); only stored (0) and deflated (8) are read")
+            }
+            position = extraEnd + commentLength
+        }
+    }
+
+    /// Bounds-checked little-endian reads.
+    struct ByteReader {
+        let bytes: UnsafeRawBufferPointer
+
+        func u16(_ i: Int) throws -> Int {
+            guard i >= 0, i <= bytes.count - 2 else { throw ZipError("truncated (read past the end at byte \(i))") }
+            return Int(bytes[i]) | Int(bytes[i + 1]) << 8
+        }
+
+        func u32(_ i: Int) throws -> Int { try u16(i) | (try u16(i + 2)) << 16 }
+
+        func u64(_ i: Int) throws -> Int {
+            let value = UInt64(try u32(i)) | UInt64(try u32(i + 4)) << 32
+            guard value < UInt64(Int.max) else { throw ZipError("64-bit field out of range") }
+            return Int(value)
+        }
+
+        func text(_ i: Int, _ n: Int) throws -> String {
+            guard i >= 0, n <= bytes.count - i, let s = String(bytes: bytes[i..<(i + n)], encoding: .utf8) else {
+                throw ZipError("entry name unreadable")
+            }
+            return s
+        }
+
+        /// (entry count, central directory offset), from the end-of-central-
+        /// directory record and, when its fields overflow, the zip64 record.
+        func centralDirectory() throws -> (count: Int, offset: Int) {
+            guard bytes.count >= 22 else { throw ZipError("too short to be a zip archive (\(bytes.count) bytes)") }
+            var end = bytes.count - 22
+            let lowest = max(0, bytes.count - 22 - 65_535)
+            while end >= lowest, try u32(end) != 0x0605_4B50 { end -= 1 }
+            guard end >= lowest else { throw ZipError("no end-of-central-directory record (truncated, or not a zip archive)") }
+            var count = try u16(end + 10), offset = try u32(end + 16)
+            if count == 0xFFFF || offset == 0xFFFF_FFFF {
+                guard end >= 20, try u32(end - 20) == 0x0706_4B50 else { throw ZipError("zip64 locator missing") }
+                let record = try u64(end - 12)
+                guard try u32(record) == 0x0606_4B50 else { throw ZipError("zip64 end record missing") }
+                count = try u64(record + 32)
+                offset = try u64(record + 48)
+            }
+            guard count > 0 else { throw ZipError("the archive has no entries") }
+            guard offset < bytes.count else { throw ZipError("central directory offset \(offset) lies past the end") }
+            return (count, offset)
+        }
+    }
+
+    static func inflate(_ input: UnsafeRawBufferPointer, expectedSize: Int, entry: String) throws -> [UInt8] {
+        // Deflate expands at most 1032:1; a larger announced size is a lie, not a reason to allocate it.
+        guard expectedSize <= 1032 * input.count + 64 else {
+            throw ZipError("entry \(entry) announces \(expectedSize) bytes from \(input.count) compressed bytes, more than deflate can produce")
+        }
+        var output = [UInt8](repeating: 0, count: expectedSize)
+        var stream = z_stream()
+        guard inflateInit2_(&stream, -MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw ZipError("zlib could not start inflating \(entry)")
+        }
+        defer { inflateEnd(&stream) }
+        let status: Int32 = output.withUnsafeMutableBytes { out in
+            stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
+            stream.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
+            var status = Z_OK
+            var inLeft = input.count, outLeft = out.count
+            while status == Z_OK {
+                let inChunk = min(inLeft, Int(UInt32.max)), outChunk = min(outLeft, Int(UInt32.max))
+                stream.avail_in = uInt(inChunk)
+                stream.avail_out = uInt(outChunk)
+                status = CZlib.inflate(&stream, Z_NO_FLUSH)
+                inLeft -= inChunk - Int(stream.avail_in)
+                outLeft -= outChunk - Int(stream.avail_out)
+                if status == Z_OK && inChunk == 0 { status = Z_BUF_ERROR }
+                if status == Z_OK && outChunk == 0 { status = Z_BUF_ERROR }
+            }
+            return status == Z_STREAM_END && outLeft == 0 ? Z_OK : status
+        }
+        guard status == Z_OK else {
+            throw ZipError("entry \(entry): deflate stream is corrupt or its size differs from the \(expectedSize) bytes announced")
+        }
+        return output
+    }
+
+    static func deflate(_ data: Data) throws -> Data {
+        var stream = z_stream()
+        guard deflateInit2_(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
+                            ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw ZipError("zlib could not start deflating")
+        }
+        defer { deflateEnd(&stream) }
+        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(data.count))) + 64)
+        let produced: Int = try data.withUnsafeBytes { input in
+            try output.withUnsafeMutableBytes { out in
+                stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
+                stream.avail_in = uInt(input.count)
+                stream.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
+                stream.avail_out = uInt(out.count)
+                guard CZlib.deflate(&stream, Z_FINISH) == Z_STREAM_END else { throw ZipError("deflate did not finish") }
+                return out.count - Int(stream.avail_out)
+            }
+        }
+        return Data(output[0..<produced])
+    }
+
+    static func crc32(_ data: Data) -> UInt32 { data.withUnsafeBytes { crc32($0) } }
+
+    static func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var crc: uLong = CZlib.crc32(0, nil, 0)
+        var offset = 0
+        while offset < bytes.count {
+            let n = min(bytes.count - offset, 1 << 30)
+            crc = CZlib.crc32(crc, bytes.baseAddress!.advanced(by: offset).assumingMemoryBound(to: Bytef.self), uInt(n))
+            offset += n
+        }
+        return UInt32(crc)
+    }
+
+    static func le16(_ v: UInt16) -> Data { Data([UInt8(v & 0xFF), UInt8(v >> 8)]) }
+    static func le32(_ v: UInt32) -> Data { Data((0..<4).map { UInt8((v >> (8 * $0)) & 0xFF) }) }
+}
+
+/// A problem with the zip container; `ModelFile` attaches the file name.
+struct ZipError: Error {
+    let reason: String
+    init(_ reason: String) { self.reason = reason }
+}

@@ -1,0 +1,199 @@
+import Foundation
+import Numerics
+import Testing
+import Theory
+@testable import ModelFiles
+
+func temporaryURL(_ name: String) -> URL {
+    FileManager.default.temporaryDirectory.appendingPathComponent("lb-mf-\(UInt32.random(in: 0...UInt32.max))-\(name)")
+}
+
+func fixture(_ name: String) -> URL {
+    Bundle.module.url(forResource: "Fixtures/\(name)", withExtension: nil)!
+}
+
+/// The arrays the NumPy fixtures hold (see Fixtures/README.md): exact in float16.
+let fixtureF: [Double] = (0..<15).map { (Double($0) - 7) / 8 }
+let fixtureG: [Double] = (0..<12).map { Double(($0 * 3) % 7 - 3) / 4 }
+
+/// `value` as stored at `precision` and read back.
+func rounded(_ value: Double, _ precision: NumpyFormat.Precision) -> Double {
+    switch precision {
+    case .float64: return value
+    case .float32: return Double(Float(value))
+    case .float16: return Double(Float16(value))
+    }
+}
+
+@Suite("Model files: formats")
+struct ModelFileFormatTests {
+    @Test("Every dtype, byte order, memory order and header version round-trips, stored and deflated")
+    func everyFormatRoundTrips() throws {
+        var g = SeededGenerator(seed: 11)
+        let values = (0..<24).map { _ in g.gaussian() * 3 }
+        for shape in [[24], [4, 6], [2, 3, 4]] {
+            let array = NumpyArray(shape: shape, values: values)
+            for format in NumpyFormat.all {
+                let back = try NumpyArray(npy: array.npyData(format), file: "mem", array: "a")
+                #expect(back.shape == shape, "\(format)")
+                #expect(back.values == values.map { rounded($0, format.precision) }, "\(format), shape \(shape)")
+            }
+        }
+        let model = ModelGenerator.model(labels: 6, dimension: 3, inputs: 10, using: &g)
+        for compressed in [false, true] {
+            for format in [NumpyFormat(), NumpyFormat(precision: .float32, bigEndian: true, fortranOrder: true, version: 2)] {
+                let url = temporaryURL("rt.npz")
+                defer { try? FileManager.default.removeItem(at: url) }
+                try ModelFile.write(model, to: url, format: format, compressed: compressed)
+                let back = try ModelFile.read(url)
+                #expect(back.embeddings.storage == model.embeddings.storage.map { rounded($0, format.precision) })
+                #expect(back.unembeddings.storage == model.unembeddings.storage.map { rounded($0, format.precision) })
+            }
+        }
+    }
+
+    @Test("Fortran order puts the first index fastest", arguments: [[3, 4], [2, 3, 4], [5, 1, 2]])
+    func fortranOrderLayout(shape: [Int]) throws {
+        let count = shape.reduce(1, *)
+        let values = (0..<count).map(Double.init)
+        let fortran = NumpyArray.reorder(values, shape: shape, toFortran: true)
+        // Element with C index (i, j, …) sits at Σ index_a · Π_{b<a} shape_b.
+        var index = [Int](repeating: 0, count: shape.count)
+        for c in 0..<count {
+            var offset = 0, stride = 1
+            for a in 0..<shape.count { offset += index[a] * stride; stride *= shape[a] }
+            #expect(fortran[offset] == values[c])
+            var a = shape.count - 1
+            while a >= 0 { index[a] += 1; if index[a] < shape[a] { break }; index[a] = 0; a -= 1 }
+        }
+        #expect(NumpyArray.reorder(fortran, shape: shape, toFortran: false) == values)
+    }
+
+    @Test("Files written by NumPy read with the values NumPy wrote", arguments: [
+        ("numpy_savez_f8.npz", true), ("numpy_compressed_f4_fortran_bigendian.npz", false),
+        ("numpy_compressed_f2.npz", true), ("numpy_v2_v3_headers.npz", false),
+        ("python_zip64_data_descriptor.npz", false),
+    ])
+    func numpyFixtures(name: String, hasWeights: Bool) throws {
+        let model = try ModelFile.read(fixture(name))
+        #expect(model.embeddings.rows == 5 && model.embeddings.columns == 3)
+        #expect(model.embeddings.storage == fixtureF)
+        #expect(model.unembeddings.storage == fixtureG)
+        let expectedWeights = hasWeights ? [1.0, 2, 3, 4, 6].map { $0 / 16 } : Array(repeating: 0.2, count: 5)
+        #expect(model.weights == expectedWeights)
+    }
+
+    @Test("A header is parsed as a dictionary: any key order, spacing, long-int suffixes")
+    func headerParser() throws {
+        let h = try NpyHeader(parsing: "{ 'shape':(3L,4) ,'fortran_order' :True,'descr':'>f4'}")
+        #expect(h.shape == [3, 4] && h.fortranOrder && h.descr == ">f4" && h.bigEndian)
+        #expect(try NpyHeader(parsing: "{'descr': '<f8', 'fortran_order': False, 'shape': (), }").shape == [])
+        #expect(throws: NpyHeader.ParseError.self) { try NpyHeader(parsing: "{'descr': '<f8', 'shape': (3,)}") }
+        #expect(throws: NpyHeader.ParseError.self) { try NpyHeader(parsing: "{'descr': '<f8', 'fortran_order': False, 'shape': (3, x)}") }
+        #expect(throws: NpyHeader.ParseError.self) { try NpyHeader(parsing: "{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (3,)}") }
+    }
+}
+
+@Suite("Model files: bad input")
+struct ModelFileBadInputTests {
+    let model: SoftmaxModel = {
+        var g = SeededGenerator(seed: 5)
+        return ModelGenerator.model(labels: 4, dimension: 2, inputs: 6, using: &g)
+    }()
+
+    func archive(_ arrays: [(String, NumpyArray)]) throws -> URL {
+        let url = temporaryURL("bad.npz")
+        try ModelFile.write(arrays: arrays, to: url)
+        return url
+    }
+
+    var f: NumpyArray { NumpyArray(shape: [6, 2], values: model.embeddings.storage) }
+    var g: NumpyArray { NumpyArray(shape: [4, 2], values: model.unembeddings.storage) }
+
+    @Test("Each bad array is named with its problem")
+    func badArrays() throws {
+        var withNaN = model.embeddings
+        withNaN[4, 1] = .nan
+        var withInf = model.unembeddings
+        withInf[2, 0] = -.infinity
+        let cases: [([(String, NumpyArray)], String, String)] = [
+            ([("f", NumpyArray(shape: [6, 2], values: withNaN.storage)), ("g", g)], "f", "entry [4, 1] is nan; every entry must be finite"),
+            ([("f", f), ("g", NumpyArray(shape: [4, 2], values: withInf.storage))], "g", "entry [2, 0] is -inf; every entry must be finite"),
+            ([("f", f), ("g", g), ("w", NumpyArray(shape: [6], values: [1, 1, 0, 1, 1, 1]))], "w", "entry [2] is 0.0; every weight must be finite and > 0"),
+            ([("f", f), ("g", g), ("w", NumpyArray(shape: [6], values: [1, 1, 1, 1, -2, 1]))], "w", "entry [4] is -2.0; every weight must be finite and > 0"),
+            ([("f", f), ("g", g), ("w", NumpyArray(shape: [5], values: [1, 1, 1, 1, 1]))], "w", "must have shape (6,) to match f, has [5]"),
+            ([("f", NumpyArray(shape: [12], values: model.embeddings.storage)), ("g", g)], "f", "must be 2-D (N×d), has shape [12]"),
+        ]
+        for (arrays, name, reason) in cases {
+            let url = try archive(arrays)
+            defer { try? FileManager.default.removeItem(at: url) }
+            #expect(throws: ModelFileError.badArray(file: url.path, array: name, reason: reason)) { try ModelFile.read(url) }
+        }
+        let missing = try archive([("f", f)])
+        defer { try? FileManager.default.removeItem(at: missing) }
+        #expect(throws: ModelFileError.missingArray(file: missing.path, array: "g")) { try ModelFile.read(missing) }
+        let mismatch = try archive([("f", f), ("g", NumpyArray(shape: [2, 4], values: model.unembeddings.storage))])
+        defer { try? FileManager.default.removeItem(at: mismatch) }
+        #expect(throws: ModelFileError.badModel(file: mismatch.path, reason: "f has d = 2 columns but g has 4")) { try ModelFile.read(mismatch) }
+    }
+
+    @Test("Unsupported dtypes say what they are", arguments: [
+        ("numpy_complex.npz", "complex"), ("numpy_object.npz", "Python object"), ("numpy_int.npz", "signed integer"),
+    ])
+    func unsupportedDtypes(name: String, kind: String) throws {
+        do {
+            _ = try ModelFile.read(fixture(name))
+            Issue.record("\(name) was accepted")
+        } catch let ModelFileError.badArray(_, array, reason) {
+            #expect(array == "f")
+            #expect(reason.contains(kind), "\(reason)")
+        }
+    }
+
+    @Test("Truncated data, a lying header and a broken archive are errors, not crashes")
+    func brokenBytes() throws {
+        let npy = f.npyData()
+        func reason(_ data: Data) -> String? {
+            do { _ = try NumpyArray(npy: data, file: "x.npz", array: "f"); return nil } catch let e as ModelFileError {
+                if case let .badArray(_, _, r) = e { return r }
+                return "\(e)"
+            } catch { return "unexpected \(error)" }
+        }
+        #expect(reason(npy.dropLast(5))?.hasPrefix("truncated data") == true)
+        var lying = npy
+        lying.replaceSubrange(lying.range(of: Data("(6, 2)".utf8))!, with: Data("(5, 2)".utf8))
+        #expect(reason(lying)?.contains("header says shape [5, 2]") == true)
+        #expect(reason(npy.prefix(9))?.contains("bad magic") == true)
+        #expect(reason(npy.prefix(40))?.contains("truncated header") == true)
+        let url = try archive([("f", f), ("g", g)])
+        defer { try? FileManager.default.removeItem(at: url) }
+        let good = try Data(contentsOf: url)
+        for broken in [good.prefix(good.count / 2), Data("not a zip".utf8), Data()] {
+            let u = temporaryURL("broken.npz")
+            defer { try? FileManager.default.removeItem(at: u) }
+            try broken.write(to: u)
+            #expect(throws: ModelFileError.self) { try ModelFile.read(u) }
+        }
+        var flipped = good
+        flipped[100] ^= 0xFF
+        let u = temporaryURL("crc.npz")
+        defer { try? FileManager.default.removeItem(at: u) }
+        try flipped.write(to: u)
+        #expect(throws: ModelFileError.notAnArchive(file: u.path, reason: "entry f.npy fails its CRC check")) { try ModelFile.read(u) }
+        #expect(throws: ModelFileError.unreadable(file: "/nonexistent.npz", reason: "no such file, or not readable")) {
+            try ModelFile.read(URL(fileURLWithPath: "/nonexistent.npz"))
+        }
+    }
+
+    /// Seeded mutation fuzzing: byte flips, overwrites with boundary values,
+    /// truncations, insertions and deletions of valid stored and deflated
+    /// archives. Each mutant either reads or throws `ModelFileError`; a crash
+    /// fails the run. (notes/benchmarks.md records longer runs.)
+    @Test("Mutated archives never crash the reader")
+    func mutationFuzz() throws {
+        var fuzzer = try ModelFileFuzzer(seed: 2026)
+        let count = try fuzzer.run(iterations: 3_000)
+        #expect(count.rejected + count.accepted == 3_000)
+        #expect(count.rejected > 1_000)
+    }
+}
