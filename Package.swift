@@ -36,7 +36,7 @@ let package = Package(
         ]),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "TheoryTests", dependencies: ["Theory", "Numerics"]),
-        .testTarget(name: "HarnessTests", dependencies: ["Harness", "Theory", "Numerics"]),
+        .testTarget(name: "HarnessTests", dependencies: ["Harness", "Theory", "Numerics", "ModelFiles"]),
         .testTarget(name: "ModelFileTests", dependencies: ["ModelFiles", "Theory", "Numerics"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "CounterexampleTests", dependencies: ["Counterexamples", "ModelFiles", "Theory", "Numerics"]),

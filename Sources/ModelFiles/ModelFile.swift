@@ -81,7 +81,7 @@ public enum ModelFile {
             throw ModelFileError.badModel(file: file, reason: "f has d = \(f.shape[1]) columns but g has \(g.shape[1])")
         }
         for (name, a) in [("f", f), ("g", g)] {
-            if let t = a.values.firstIndex(where: { !$0.isFinite }) {
+            if let t = firstNonFinite(a.values) {
                 throw bad(name, "entry [\(t / a.shape[1]), \(t % a.shape[1])] is \(a.values[t]); every entry must be finite")
             }
         }

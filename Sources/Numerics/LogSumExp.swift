@@ -28,8 +28,35 @@ extension Double {
 import Glibc
 @inline(__always) @usableFromInline func Foundation_exp(_ x: Double) -> Double { Glibc.exp(x) }
 @inline(__always) @usableFromInline func Foundation_log(_ x: Double) -> Double { Glibc.log(x) }
+@inline(__always) @usableFromInline func Foundation_exp2(_ x: Double) -> Double { Glibc.exp2(x) }
 #else
 import Darwin
 @inline(__always) @usableFromInline func Foundation_exp(_ x: Double) -> Double { Darwin.exp(x) }
 @inline(__always) @usableFromInline func Foundation_log(_ x: Double) -> Double { Darwin.log(x) }
+@inline(__always) @usableFromInline func Foundation_exp2(_ x: Double) -> Double { Darwin.exp2(x) }
 #endif
+
+/// The index of the first NaN or ±∞ in `values`, or nil. A vectorisable pass
+/// (x·0 is NaN exactly when x is not finite) finds whether there is one, per
+/// 4096-value chunk; only a chunk that has one is scanned element by element.
+public func firstNonFinite(_ values: [Double]) -> Int? {
+    values.withUnsafeBufferPointer { p in
+        var start = 0
+        while start < p.count {
+            let end = Swift.min(p.count, start + 4096)
+            var probe = SIMD4<Double>()
+            var i = start
+            while i + 4 <= end {
+                probe += SIMD4(p[i], p[i + 1], p[i + 2], p[i + 3]) * 0
+                i += 4
+            }
+            var tail = 0.0
+            while i < end { tail += p[i] * 0; i += 1 }
+            if !(probe.sum() + tail).isFinite || (probe.sum() + tail).isNaN {
+                return (start..<end).first { !p[$0].isFinite }
+            }
+            start = end
+        }
+        return nil
+    }
+}

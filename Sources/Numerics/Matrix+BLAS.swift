@@ -32,6 +32,28 @@ extension Matrix {
         return out
     }
 
+    /// self[rows, :] · other[otherRows, :]ᵀ written into `out` (rows.count ×
+    /// otherRows.count, row-major), without copying either block: the streamed
+    /// logit blocks F[i…] G̃[y…]ᵀ. Reuses `out`'s storage when its size fits.
+    public func rowBlockProduct(rows: Range<Int>, with other: Matrix, otherRows: Range<Int>, into out: inout [Double]) {
+        precondition(columns == other.columns, "rowBlockProduct: inner dimensions \(columns) and \(other.columns) differ")
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= self.rows && otherRows.lowerBound >= 0
+                     && otherRows.upperBound <= other.rows, "rowBlockProduct: row range out of bounds")
+        let m = rows.count, n = otherRows.count
+        if out.count != m * n { out = [Double](repeating: 0, count: m * n) }
+        guard m > 0, n > 0, columns > 0 else { return }
+        storage.withUnsafeBufferPointer { a in
+            other.storage.withUnsafeBufferPointer { b in
+                out.withUnsafeMutableBufferPointer { c in
+                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(m), blasint(n), blasint(columns), 1.0,
+                                a.baseAddress! + rows.lowerBound * columns, blasint(columns),
+                                b.baseAddress! + otherRows.lowerBound * columns, blasint(columns), 0.0,
+                                c.baseAddress, blasint(n))
+                }
+            }
+        }
+    }
+
     /// The product, throwing `dimensionMismatch` when the inner dimensions differ.
     public func checkedProduct(_ other: Matrix, operation: String = "product") throws -> Matrix {
         guard columns == other.rows else {

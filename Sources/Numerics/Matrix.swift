@@ -95,7 +95,7 @@ public struct Matrix: Equatable, Sendable {
 
     /// Throws `nonFinite` naming the first NaN or infinite entry.
     public func requireFinite(_ operation: String) throws {
-        if let index = storage.firstIndex(where: { !$0.isFinite }) {
+        if let index = firstNonFinite(storage) {
             throw NumericsError.nonFinite(operation: operation, row: index / max(columns, 1),
                                           column: index % max(columns, 1))
         }

@@ -1,3 +1,5 @@
+import CLAPACKE
+
 /// Kernels for tiny square matrices (d ≲ 16), where LAPACKE's workspace queries and
 /// allocation cost more than the arithmetic: used per pivot pair of T5.
 public enum SmallMatrixKernels {
@@ -65,5 +67,43 @@ public enum SmallMatrixKernels {
             }
         }
         return try! Matrix(rows: n, columns: k, storage: x)
+    }
+}
+
+/// Many small square systems, solved in place without LAPACKE's row-major copies:
+/// `a` holds A (n×n) and `b` holds B (n×m), both column-major. Used by the pivot
+/// form, which solves tens of thousands of d×d systems.
+public struct ColumnMajorSolver {
+    public let n: Int
+    var pivots: [lapacke_index]
+    var work: [Double]
+    var integerWork: [lapacke_index]
+
+    public init(dimension n: Int) {
+        self.n = n
+        pivots = [lapacke_index](repeating: 0, count: n)
+        work = [Double](repeating: 0, count: 4 * n)
+        integerWork = [lapacke_index](repeating: 0, count: n)
+    }
+
+    /// Overwrites `b` with A⁻¹B and `a` with A's LU factors. Returns false (and
+    /// leaves `b` unspecified) when A is singular to working precision: LAPACK's
+    /// reciprocal 1-norm condition estimate below `threshold` (default ε), the
+    /// same test as `LUDecomposition`.
+    public mutating func solve(_ a: inout [Double], _ b: inout [Double], rightHandSides m: Int,
+                               threshold: Double = Double.ulpOfOne) -> Bool {
+        precondition(a.count == n * n && b.count == n * m, "ColumnMajorSolver: shapes")
+        var norm = 0.0
+        for j in 0..<n {
+            var s = 0.0
+            for i in 0..<n { s += Swift.abs(a[j * n + i]) }
+            norm = Swift.max(norm, s)
+        }
+        let order = lapacke_index(n)
+        guard LAPACKE_dgetrf_work(LAPACK_COL_MAJOR, order, order, &a, order, &pivots) == 0 else { return false }
+        var rcond = 0.0
+        guard LAPACKE_dgecon_work(LAPACK_COL_MAJOR, flag("1"), order, &a, order, norm, &rcond, &work, &integerWork) == 0,
+              rcond >= threshold else { return false }
+        return LAPACKE_dgetrs_work(LAPACK_COL_MAJOR, flag("N"), order, lapacke_index(m), &a, order, &pivots, &b, order) == 0
     }
 }

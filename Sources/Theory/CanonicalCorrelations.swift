@@ -3,19 +3,38 @@ import Numerics
 /// Canonical correlations between two weighted samples X (N×p) and Y (N×q),
 /// computed exactly (in the sense of direct linear algebra, not iteration): with
 /// X̂ = W^{1/2}(X − centre) and Ŷ likewise, orthonormal bases U_X, U_Y of their
-/// column spaces come from thin SVDs (directions with σ ≤ max(N,p)·ε·σ₁ are
-/// dropped), and ρ₁ ≥ ρ₂ ≥ … are the singular values of U_Xᵀ U_Y, clamped to
-/// [0, 1]. `centred` subtracts the weighted means (covariances); otherwise second
-/// moments are used. Cost O(N(p² + q²)).
+/// column spaces, and ρ₁ ≥ ρ₂ ≥ … the singular values of U_Xᵀ U_Y, clamped to
+/// [0, 1]. A basis comes from a Householder QR when R's diagonal shows full rank
+/// (min |r_ii| > 10⁻⁸ max |r_ii|), otherwise from a thin SVD that drops
+/// directions with σ ≤ max(N,p)·ε·σ₁. `centred` subtracts the weighted means
+/// (covariances); otherwise second moments are used. Cost O(N(p² + q²)).
 public struct CanonicalCorrelations: Sendable {
     /// ρ₁ ≥ … ≥ ρ_m, m = min(p, q), zeros standing for directions lost to rank.
     public let values: [Double]
+    public let centred: Bool
+    /// The orthonormal bases and C = U_XᵀU_Y, kept for the complements below.
+    let basisX: Matrix, basisY: Matrix, cross: Matrix
+
     /// 1 − ρᵢ² for i = 1…q (Y's dimension, padded with 1 for ρ = 0), computed
     /// without cancellation as the squared singular values of the residual
     /// U_Y − U_X(U_XᵀU_Y), smallest first. Accurate to about ε² absolutely, where
-    /// 1 − ρ² from ρ would carry an error of about ε.
-    public let oneMinusSquared: [Double]
-    public let centred: Bool
+    /// 1 − ρ² from ρ would carry an error of about ε. O(N q²) per call.
+    public var oneMinusSquared: [Double] {
+        get throws { try Self.complement(basisX, basisY, cross) }
+    }
+
+    /// The same for X's side: i = 1…p, from U_X − U_Y(U_YᵀU_X).
+    public var oneMinusSquaredX: [Double] {
+        get throws { try Self.complement(basisY, basisX, cross.transposed) }
+    }
+
+    /// 1 − ρ² on `to`'s side, padded with 1 to its dimension.
+    static func complement(_ from: Matrix, _ to: Matrix, _ cross: Matrix) throws -> [Double] {
+        guard to.columns > 0 else { return [] }
+        let residual = from.columns == 0 ? to : to - from.multiplied(by: cross)
+        let r = try ModelError.wrapping { try residual.singularValues() }.reversed().map { min($0 * $0, 1) }
+        return (0..<to.columns).map { $0 < r.count ? r[$0] : 1 }
+    }
 
     public init(_ x: Matrix, _ y: Matrix, weights: [Double], centred: Bool) throws {
         guard x.rows == y.rows, weights.count == x.rows else {
@@ -23,8 +42,13 @@ public struct CanonicalCorrelations: Sendable {
         }
         let root = weights.map { $0.squareRoot() }
         func basis(_ m: Matrix) throws -> Matrix {
-            let centredM = centred ? m.subtractingFromRows(m.weightedRowMean(weights)) : m
-            let svd = try SingularValueDecomposition(centredM.scalingRows(by: root))
+            let scaled = (centred ? m.subtractingFromRows(m.weightedRowMean(weights)) : m).scalingRows(by: root)
+            if scaled.rows >= scaled.columns, scaled.columns > 0 {
+                let qr = try QRDecomposition(scaled)
+                let diagonal = (0..<scaled.columns).map { abs(qr.r[$0, $0]) }
+                if let top = diagonal.max(), top > 0, diagonal.min()! > 1e-8 * top { return qr.q }
+            }
+            let svd = try SingularValueDecomposition(scaled)
             let top = svd.singularValues.first ?? 0
             let tol = Matrix.rankTolerance(rows: m.rows, columns: m.columns, largest: top)
             let keep = svd.singularValues.filter { $0 > tol && top > 0 }.count
@@ -32,14 +56,26 @@ public struct CanonicalCorrelations: Sendable {
         }
         do {
             let ux = try basis(x), uy = try basis(y)
-            let s = ux.columns == 0 || uy.columns == 0 ? [] : try ux.multiplied(by: uy, transposeSelf: true).singularValues()
+            let c = ux.multiplied(by: uy, transposeSelf: true)
+            let s = ux.columns == 0 || uy.columns == 0 ? [] : try c.singularValues()
             let m = min(x.columns, y.columns)
             values = (0..<m).map { $0 < s.count ? min(max(s[$0], 0), 1) : 0 }
-            let residual = ux.columns == 0 ? uy : uy - ux.multiplied(by: ux.multiplied(by: uy, transposeSelf: true))
-            let r = uy.columns == 0 ? [] : try residual.singularValues().reversed().map { min($0 * $0, 1) }
-            oneMinusSquared = (0..<y.columns).map { $0 < r.count ? r[$0] : 1 }
+            (basisX, basisY, cross) = (ux, uy, c)
         } catch let e as NumericsError { throw ModelError.numerics(e) }
         self.centred = centred
+    }
+
+    private init(values: [Double], centred: Bool, basisX: Matrix, basisY: Matrix, cross: Matrix) {
+        self.values = values
+        self.centred = centred
+        self.basisX = basisX
+        self.basisY = basisY
+        self.cross = cross
+    }
+
+    /// The correlations of (Y, X): the same ρ, the two sides exchanged.
+    public var swapped: CanonicalCorrelations {
+        CanonicalCorrelations(values: values, centred: centred, basisX: basisY, basisY: basisX, cross: cross.transposed)
     }
 
     /// m_CCA, the mean canonical correlation (1 = linearly related).
@@ -48,8 +84,11 @@ public struct CanonicalCorrelations: Sendable {
 
 extension ModelPair {
     /// Canonical correlations between the embeddings f₁ and f₂, weighted by w.
+    /// Computed once per pair and centring.
     public func embeddingCorrelations(centred: Bool) throws -> CanonicalCorrelations {
-        try CanonicalCorrelations(first.embeddings, second.embeddings, weights: weights, centred: centred)
+        try cache.value("cca.\(centred)") {
+            try CanonicalCorrelations(first.embeddings, second.embeddings, weights: weights, centred: centred)
+        }
     }
 
     /// Canonical correlations between the unembeddings g₁ and g₂ over labels,

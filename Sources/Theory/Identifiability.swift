@@ -94,10 +94,9 @@ extension ModelPair {
     /// A₁₂ = G̃₁⁺ G̃₂ (d₁×d₂): the linear map the identifiability class fixes,
     /// computed from the unembeddings alone. If M₂ = M₁·(A, c) then A₁₂ = A⁻¹,
     /// and F₁ = F₂ A₁₂ᵀ.
+    /// At language-model scale (`usesGramRoutes`) it is solved from the d×d Grams.
     public func identifiabilityMap() throws -> Matrix {
-        do {
-            return try first.centredUnembeddings.pseudoInverse().multiplied(by: second.centredUnembeddings)
-        } catch let e as NumericsError { throw ModelError.numerics(e) }
+        try cache.value("A12") { try leastSquaresMap(reverse: false) }
     }
 
     /// Whether the two models lie in one identifiability class, to a relative

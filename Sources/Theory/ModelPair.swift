@@ -8,8 +8,16 @@ public struct ModelPair: Sendable {
     public let second: SoftmaxModel
     /// Quantities computed once per pair and shared by every statement.
     let cache = PairCache()
+    /// Which algorithms evaluate the pair's quantities.
+    public let routes: Routes
 
-    public init(_ first: SoftmaxModel, _ second: SoftmaxModel) throws {
+    /// `automatic` picks the Gram/moment routes (GramRoutes.swift,
+    /// `T7CanonicalCorrelationBound.momentTerms`) only at language-model scale;
+    /// `largeScale` forces them, so tests can compare both on small pairs.
+    public enum Routes: Sendable { case automatic, largeScale }
+
+    public init(_ first: SoftmaxModel, _ second: SoftmaxModel, routes: Routes = .automatic) throws {
+        self.routes = routes
         guard first.inputCount == second.inputCount else {
             throw ModelError.pairMismatch("N = \(first.inputCount) inputs vs N = \(second.inputCount)")
         }
@@ -28,8 +36,20 @@ public struct ModelPair: Sendable {
                                normalisedWeights: first.weights)
     }
 
-    /// The pair in the other order.
-    public var swapped: ModelPair { try! ModelPair(second, first) }
+    /// The pair in the other order. Quantities already computed that the swap
+    /// only relabels (the logit statistics, G̃ᵢ, their Grams) are handed over.
+    public var swapped: ModelPair {
+        let other = try! ModelPair(second, first, routes: routes)
+        if let s = cache.peek("logitStatistics", as: LogitStatistics.self) { other.cache.seed("logitStatistics", s.swapped) }
+        if let g = cache.peek("centredG", as: (first: Matrix, second: Matrix).self) {
+            other.cache.seed("centredG", (first: g.second, second: g.first))
+        }
+        if let g = cache.peek("unembeddingGrams", as: UnembeddingGrams.self) { other.cache.seed("unembeddingGrams", g.swapped) }
+        for centred in [false, true] {
+            if let c = cache.peek("cca.\(centred)", as: CanonicalCorrelations.self) { other.cache.seed("cca.\(centred)", c.swapped) }
+        }
+        return other
+    }
 
     public var weights: [Double] { first.weights }
 
@@ -39,6 +59,6 @@ public struct ModelPair: Sendable {
     }
 
     /// Diversity of the first and second model, computed once each.
-    public func firstDiversity() throws -> Diversity { try cache.value("diversity1") { try first.diversity() } }
-    public func secondDiversity() throws -> Diversity { try cache.value("diversity2") { try second.diversity() } }
+    public func firstDiversity() throws -> Diversity { try cache.value("diversity1") { try diversity(ofFirst: true) } }
+    public func secondDiversity() throws -> Diversity { try cache.value("diversity2") { try diversity(ofFirst: false) } }
 }

@@ -19,4 +19,18 @@ final class PairCache: @unchecked Sendable {
         lock.unlock()
         return made
     }
+
+    /// The stored value, if any, without computing it.
+    func peek<T>(_ key: String, as type: T.Type) -> T? {
+        lock.lock()
+        defer { lock.unlock() }
+        return store[key] as? T
+    }
+
+    /// Stores a value computed elsewhere (e.g. a symmetric quantity of the swapped pair).
+    func seed(_ key: String, _ value: Any) {
+        lock.lock()
+        store[key] = value
+        lock.unlock()
+    }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 import Numerics
 
 /// One (pivot p, subset S) of the pivot form: S is d labels other than p.
@@ -103,16 +104,16 @@ extension ModelPair {
             throw ModelError.shapeMismatch("the pivot form needs k ≥ d + 1 labels")
         }
         let (pairs, exhaustive) = try Self.pivotSubsets(selection, labelCount: first.labelCount, dimension: d)
-        let moments = PivotMoments(self)
+        let moments = cache.value("pivotMoments") { PivotMoments(self) }
         var values: [Double] = []
         values.reserveCapacity(pairs.count)
         var skipped = 0, direct = 0
-        for ps in pairs {
-            guard let a = try? LUDecomposition(Self.pivotMatrix(first.unembeddings, ps))
-                .solve(Self.pivotMatrix(second.unembeddings, ps)) else { skipped += 1; continue }
-            var r = moments.residual(a)
+        for (ps, residual) in zip(pairs, moments.residuals(pairs)) {
+            guard var r = residual else { skipped += 1; continue }
             if r < 1e-6 * moments.traceM11 {
-                r = moments.directResidual(a)
+                r = moments.directResidual(try ModelError.wrapping {
+                    try LUDecomposition(Self.pivotMatrix(first.unembeddings, ps)).solve(Self.pivotMatrix(second.unembeddings, ps))
+                })
                 direct += 1
             }
             values.append(r)
@@ -166,6 +167,59 @@ struct PivotMoments {
     }
 
     func directResidual(_ a: Matrix) -> Double { Self.direct(pair, a) }
+
+    /// r(p, S) for many pairs, nil where L₁(p, S) is singular (reciprocal condition
+    /// below ε). With M₂₂ = RRᵀ (Cholesky) and the per-label images h = G₂M₂₁ and
+    /// u = G₂R formed once, H = L₂M₂₁ and U = L₂R are row differences, and
+    ///   r = tr M₁₁ − 2 tr(L₁⁻¹H) + ‖L₁⁻¹U‖_F²,
+    /// one LU and one solve with 2d right-hand sides per pair (column-major LAPACK,
+    /// no copies), spread over both cores. Falls back to `residual(_:)` per pair
+    /// when M₂₂ is not positive definite.
+    func residuals(_ pairs: [PivotSubset]) -> [Double?] {
+        let d = m11.rows
+        guard let root = try? CholeskyDecomposition(m22).l else {
+            return pairs.map { ps in
+                (try? LUDecomposition(ModelPair.pivotMatrix(pair.first.unembeddings, ps))
+                    .solve(ModelPair.pivotMatrix(pair.second.unembeddings, ps))).map(residual)
+            }
+        }
+        let g1 = pair.first.unembeddings, g2 = pair.second.unembeddings
+        let h = g2.multiplied(by: m21), u = g2.multiplied(by: root)
+        let out = UnsafeMutableBufferPointer<Double?>.allocate(capacity: pairs.count)
+        defer { out.deallocate() }
+        out.initialize(repeating: nil)
+        let results = SendablePointer(out)
+        let workers = pairs.count >= 256 && BLASThreads.current > 1 ? 2 : 1
+        let trace = traceM11
+        let work: @Sendable (Int) -> Void = { worker in
+            var solver = ColumnMajorSolver(dimension: d)
+            var a = [Double](repeating: 0, count: d * d), b = [Double](repeating: 0, count: 2 * d * d)
+            for index in stride(from: worker, to: pairs.count, by: workers) {
+                let ps = pairs[index], p = ps.pivot
+                for (i, l) in ps.subset.enumerated() {
+                    for j in 0..<d {
+                        a[j * d + i] = g1[l, j] - g1[p, j]
+                        b[j * d + i] = h[l, j] - h[p, j]
+                        b[(d + j) * d + i] = u[l, j] - u[p, j]
+                    }
+                }
+                guard solver.solve(&a, &b, rightHandSides: 2 * d) else { continue }
+                var cross = 0.0, quadratic = 0.0
+                for i in 0..<d { cross += b[i * d + i] }
+                for t in (d * d)..<(2 * d * d) { quadratic += b[t] * b[t] }
+                results.buffer[index] = max(trace - 2 * cross + quadratic, 0)
+            }
+        }
+        if workers > 1 {
+            let previous = BLASThreads.current
+            BLASThreads.set(1)
+            DispatchQueue.concurrentPerform(iterations: workers, execute: work)
+            BLASThreads.set(previous)
+        } else {
+            work(0)
+        }
+        return Array(out)
+    }
 
     static func direct(_ pair: ModelPair, _ a: Matrix) -> Double {
         let residual = pair.first.embeddings - pair.second.embeddings.multiplied(by: a, transposeOther: true)

@@ -53,7 +53,7 @@ public struct SoftmaxModel: Sendable {
     }
 
     static func requireFinite(_ m: Matrix, _ name: String) throws {
-        if let t = m.storage.firstIndex(where: { !$0.isFinite }) {
+        if let t = firstNonFinite(m.storage) {
             throw ModelError.nonFinite(array: name, row: t / m.columns, column: t % m.columns)
         }
     }

@@ -27,18 +27,14 @@ public struct T6KLBound: PairStatement {
 
     public func screen(_ pair: ModelPair) throws -> Verdict {
         let lhs = try pair.logitDistanceSquared()
-        let l1 = pair.cache.value("logP1") { pair.first.logConditionals }
-        let l2 = pair.cache.value("logP2") { pair.second.logConditionals }
+        let stats = pair.logitStatistics()
         let w = pair.weights
-        let klX = pair.klPerInput()
-        var kl = 0.0, perInput = 0.0, logTau = 0.0
-        for i in 0..<l1.rows {
-            let s = klX[i]
-            let tauX = min(l1.row(i).min()!, l2.row(i).min()!)
-            kl += w[i] * s
-            perInput += w[i] * s * (-2 * tauX).exp
-            logTau = min(logTau, tauX)
+        var kl = 0.0, perInput = 0.0
+        for i in w.indices {
+            kl += w[i] * stats.klPerInput[i]
+            perInput += w[i] * stats.klPerInput[i] * (-2 * stats.logTauPerInput[i]).exp
         }
+        let logTau = stats.logTau
         let factor = (-2 * logTau).exp
         let rhs = constantScale * (variant == .global ? kl * factor : perInput)
         return Verdict(id: id, form: form, level: .double, outcome: lhs <= rhs ? .holds : .violated,

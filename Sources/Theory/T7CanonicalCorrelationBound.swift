@@ -46,10 +46,12 @@ public struct T7CanonicalCorrelationBound: PairStatement {
     }
 
     func computeTerms(_ pair: ModelPair) throws -> Terms {
+        if pair.routes == .largeScale || Double(pair.first.inputCount) * Double(pair.first.labelCount) > Double(1 << 24) {
+            return try momentTerms(pair)
+        }
         let d2 = pair.second.dimension
         let w = pair.weights, root = pair.first.sqrtWeights
-        let q = try CanonicalCorrelations(pair.first.embeddings, pair.second.embeddings, weights: w,
-                                          centred: centred).oneMinusSquared
+        let q = try pair.embeddingCorrelations(centred: centred).oneMinusSquared
         var teacher = pair.second.centredLogits
         var student = pair.first.embeddings
         if centred {
@@ -64,6 +66,33 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         let residual = (t - sHat.multiplied(by: fit)).frobeniusNormSquared
         return Terms(oneMinusRhoSquared: q, mu: mu, residual: residual,
                      logitDistanceSquared: try pair.logitDistanceSquared())
+    }
+
+    /// The same terms from d×d moments, for N·k beyond 2²⁴ where the N×k teacher
+    /// logits would not fit: with F̂ᵢ = W^{1/2}Fᵢ (centred when `centred`),
+    /// Mᵢⱼ = F̂ᵢᵀF̂ⱼ and S₂₂ = G̃₂ᵀG̃₂, E_x Λ̃₂Λ̃₂ᵀ = G̃₂M₂₂G̃₂ᵀ has the nonzero
+    /// eigenvalues of M₂₂^{1/2}S₂₂M₂₂^{1/2}, and R = tr(S₂₂(M₂₂ − M₂₁M₁₁⁺M₁₂)).
+    /// R cancels when it is far below tr(S₂₂M₂₂) (error ~ε·tr(S₂₂M₂₂)).
+    func momentTerms(_ pair: ModelPair) throws -> Terms {
+        let w = pair.weights, root = pair.first.sqrtWeights
+        let q = try pair.embeddingCorrelations(centred: centred).oneMinusSquared
+        func hat(_ f: Matrix) -> Matrix { (centred ? f.subtractingFromRows(f.weightedRowMean(w)) : f).scalingRows(by: root) }
+        let f1 = hat(pair.first.embeddings), f2 = hat(pair.second.embeddings)
+        let m11 = f1.gram(), m22 = f2.gram(), m12 = f1.multiplied(by: f2, transposeSelf: true)
+        let s22 = pair.usesGramRoutes ? try pair.unembeddingGrams().s22 : pair.centredUnembeddings.second.gram()
+        return try ModelError.wrapping {
+            let e = try SymmetricEigendecomposition(m22)
+            let rootM22 = e.eigenvectors.scalingColumns(by: e.eigenvalues.map { max($0, 0).squareRoot() })
+                .multiplied(by: e.eigenvectors, transposeOther: true)
+            let mu = try SymmetricEigendecomposition(rootM22.multiplied(by: s22).multiplied(by: rootM22)).eigenvalues
+                .map { max($0, 0) }
+            let explained = m12.multiplied(by: try m11.pseudoInverse().multiplied(by: m12), transposeSelf: true)
+            let unexplained = m22 - explained
+            var residual = 0.0
+            for t in s22.storage.indices { residual += s22.storage[t] * unexplained.storage[t] }
+            return Terms(oneMinusRhoSquared: q, mu: mu, residual: max(residual, 0),
+                         logitDistanceSquared: try pair.logitDistanceSquared())
+        }
     }
 
     public func screen(_ pair: ModelPair) throws -> Verdict {

@@ -1,24 +1,61 @@
 import ArgumentParser
 import Foundation
 import Harness
+import ModelFiles
+import Numerics
 import Theory
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmarks: verify throughput on small pairs (k ≤ 20, d ≤ 8, N ≤ 200).",
-        discussion: "Prints pairs per second across the given threads, with every check of T1–T7 and certification of every near-miss included.")
+        abstract: "Benchmarks: verify throughput, measure at CIFAR-100 and language-model shapes, model-file fuzzing.",
+        discussion: """
+        Targets (--target):
+          verify   pairs per second of `verify` on small pairs (k ≤ 20, d ≤ 8, N ≤ 200), every check
+                   of T1–T7 and certification of every near-miss included (--cases, --threads, --seed)
+          cifar    `measure` on N = 10 000, d = 50, k = 100 (files written and read back), including the
+                   pivot form with 100 pivots × 200 subsets; the moment form against the direct per-pair
+                   O(N d²) evaluation on the same pairs (speed ratio and largest relative difference);
+                   m_CCA alone
+          lm       `measure --no-pivot` on N = 4 096, d = 768, k = 50 257 in a child process: wall time,
+                   peak resident memory, phases, and the logit pass's GFLOP/s next to this machine's
+                   dgemm rate measured just before
+          fuzz     seeded mutations of model files through the reader (--cases mutants)
+        Figures go to standard output; notes/benchmarks.md records them.
+        """)
 
-    @Option(help: "Pairs to check.")
+    @Option(help: "verify, cifar, lm or fuzz.")
+    var target = "verify"
+
+    @Option(help: "verify: pairs to check; fuzz: mutants to try.")
     var cases = 4000
 
-    @Option(help: "Worker threads.")
+    @Option(help: "verify: worker threads.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "Corpus seed.")
+    @Option(help: "Seed for generated models (and the verify corpus).")
     var seed: UInt64 = 7
 
+    func validate() throws {
+        guard ["verify", "cifar", "lm", "fuzz"].contains(target) else {
+            throw ValidationError("--target must be verify, cifar, lm or fuzz, got \(target)")
+        }
+        guard cases > 0 else { throw ValidationError("--cases must be positive") }
+        guard threads > 0 else { throw ValidationError("--threads must be positive") }
+    }
+
     func run() throws {
+        switch target {
+        case "verify": try verifyThroughput()
+        case "cifar": try cifar()
+        case "lm": try languageModel()
+        default: try fuzz()
+        }
+    }
+
+    static func seconds(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+
+    func verifyThroughput() throws {
         let corpus = CorpusSpec(seed: seed, cases: cases, maxLabels: 20, maxDimension: 8, maxInputs: 200)
         let verifier = try Verifier(corpus: corpus, threads: threads)
         let start = Date()
@@ -27,5 +64,122 @@ struct BenchCommand: ParsableCommand {
         let certified = report.theorems.reduce(0) { $0 + $1.certified }
         print(String(format: "verify throughput: %d pairs in %.2f s = %.0f pairs/s on %d threads (%d certified verdicts, %d checks per pair)",
                      cases, seconds, Double(cases) / seconds, threads, certified, verifier.checks.count))
+    }
+
+    /// A teacher with Gaussian factors and a student perturbed by 5 %.
+    func generatedPair(inputs n: Int, dimension d: Int, labels k: Int) -> (SoftmaxModel, SoftmaxModel) {
+        var g = SeededGenerator(seed: seed)
+        let f = g.gaussianMatrix(rows: n, columns: d, scale: 3 / Double(d).squareRoot())
+        let u = g.gaussianMatrix(rows: k, columns: d, scale: 1)
+        let teacher = try! SoftmaxModel(embeddings: f, unembeddings: u)
+        return (teacher, ModelGenerator.perturb(teacher, by: 0.05, using: &g))
+    }
+
+    func writeFiles(_ pair: (SoftmaxModel, SoftmaxModel), name: String) throws -> (URL, URL) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("logitbounds-bench-\(name)-\(seed)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let a = dir.appendingPathComponent("teacher.npz"), b = dir.appendingPathComponent("student.npz")
+        try ModelFile.write(pair.0, to: a)
+        try ModelFile.write(pair.1, to: b)
+        return (a, b)
+    }
+
+    func cifar() throws {
+        let (n, d, k) = (10_000, 50, 100)
+        let (a, b) = try writeFiles(generatedPair(inputs: n, dimension: d, labels: k), name: "cifar")
+        defer { try? FileManager.default.removeItem(at: a.deletingLastPathComponent()) }
+        print("CIFAR-100 shape: N = \(n), d = \(d), k = \(k)")
+        for run in 1...3 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let pair = try ModelPair(try ModelFile.read(a), try ModelFile.read(b))
+            let m = try PairMeasurement.measure(pair, options: .init(
+                pivotSelection: .sampled(pivots: 100, subsetsPerPivot: 200, seed: 0), certification: .never))
+            let total = Self.seconds(since: start)
+            print(String(format: "  measure run %d (read both files + every quantity + pivot form 100×200 + bounds T3–T7 screened): %.3f s", run, total))
+            if run == 3 {
+                print("    phases: " + m.timings.map { String(format: "%@ %.3f s", $0.phase, $0.seconds) }.joined(separator: ", "))
+            }
+        }
+        // The pivot form: moment form (O(d³) per pair) against the direct residual (O(N d²) per pair).
+        let pair = try ModelPair(try ModelFile.read(a), try ModelFile.read(b))
+        let selection = PivotSelection.sampled(pivots: 100, subsetsPerPivot: 200, seed: 0)
+        var start = DispatchTime.now().uptimeNanoseconds
+        let moment = try pair.pivotDissimilarity(selection)
+        let momentSeconds = Self.seconds(since: start)
+        let pairs = try ModelPair.pivotSubsets(selection, labelCount: k, dimension: d).pairs
+        let sample = Array(pairs.prefix(1000))
+        start = DispatchTime.now().uptimeNanoseconds
+        let direct = try sample.map { try pair.pivotResidualDirect($0) }
+        let directSeconds = Self.seconds(since: start) * Double(pairs.count) / Double(sample.count)
+        let momentValues = try pair.pivotDissimilarity(.explicit(sample))
+        let directMean = direct.reduce(0, +) / Double(direct.count)
+        print(String(format: "  pivot form, %d pairs: moment form %.3f s; direct O(N d²) per pair %.2f s (timed on %d pairs, scaled) → %.0f× faster",
+                     pairs.count, momentSeconds, directSeconds, sample.count, directSeconds / momentSeconds))
+        print(String(format: "    mean r over the %d timed pairs: moment %.12g, direct %.12g, relative difference %.2e; full mean %.6g ± %.2g",
+                     sample.count, momentValues.mean, directMean, abs(momentValues.mean - directMean) / directMean,
+                     moment.mean, moment.standardError))
+        var cca: [Double] = []
+        for _ in 0..<5 {
+            start = DispatchTime.now().uptimeNanoseconds
+            _ = try CanonicalCorrelations(pair.first.embeddings, pair.second.embeddings, weights: pair.weights, centred: true)
+            cca.append(Self.seconds(since: start))
+        }
+        print(String(format: "  m_CCA (centred, exact SVD/QR-based) alone: best %.1f ms, median %.1f ms of 5", cca.min()! * 1e3,
+                     cca.sorted()[2] * 1e3))
+    }
+
+    func languageModel() throws {
+        let (n, d, k) = (4096, 768, 50_257)
+        print("Language-model shape: N = \(n), d = \(d), k = \(k); generating and writing the two models …")
+        let (a, b) = try writeFiles(generatedPair(inputs: n, dimension: d, labels: k), name: "lm")
+        defer { try? FileManager.default.removeItem(at: a.deletingLastPathComponent()) }
+        let peak = Self.dgemmRate()
+        print(String(format: "  this machine's dgemm now: %.1f GFLOP/s (4096×4096×768, both cores)", peak))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        if !FileManager.default.isExecutableFile(atPath: process.executableURL!.path),
+           let own = Bundle.main.executableURL { process.executableURL = own }
+        process.arguments = ["measure", a.path, b.path, "--no-pivot", "--json"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        let start = DispatchTime.now().uptimeNanoseconds
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let wall = Self.seconds(since: start)
+        var usage = rusage()
+        getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+        guard process.terminationStatus == 0 else { throw CLIError("measure exited with \(process.terminationStatus)") }
+        let m = try ReportJSON.decode(PairMeasurement.self, from: data)
+        let logits = m.timings.first { $0.phase.hasPrefix("logits") }?.seconds ?? .nan
+        let flops = 2 * Double(n) * Double(k) * Double(2 * d)
+        print(String(format: "  measure --no-pivot (child process, reading included): %.2f s wall, peak resident %.2f GB",
+                     wall, Double(usage.ru_maxrss) / 1_048_576))
+        print("    phases: " + m.timings.map { String(format: "%@ %.2f s", $0.phase, $0.seconds) }.joined(separator: ", "))
+        print(String(format: "    logit pass: %.0f GFLOP of dgemm in %.2f s = %.1f GFLOP/s effective (exp/log included) = %.0f%% of the dgemm rate above",
+                     flops / 1e9, logits, flops / logits / 1e9, 100 * flops / logits / 1e9 / peak))
+    }
+
+    /// GFLOP/s of a 4096×4096×768 product (the logit pass's shape class) on all cores.
+    static func dgemmRate() -> Double {
+        var g = SeededGenerator(seed: 1)
+        let a = g.gaussianMatrix(rows: 4096, columns: 768, scale: 1), b = g.gaussianMatrix(rows: 4096, columns: 768, scale: 1)
+        _ = a.multiplied(by: b, transposeOther: true)
+        var best = Double.infinity
+        for _ in 0..<3 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = a.multiplied(by: b, transposeOther: true)
+            best = min(best, seconds(since: start))
+        }
+        return 2 * 4096 * 4096 * 768 / best / 1e9
+    }
+
+    func fuzz() throws {
+        var fuzzer = try ModelFileFuzzer(seed: seed)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let count = try fuzzer.run(iterations: cases)
+        print(String(format: "model-file fuzzing: %d mutants in %.1f s, %d read, %d rejected with ModelFileError, 0 crashes",
+                     cases, Self.seconds(since: start), count.accepted, count.rejected))
     }
 }

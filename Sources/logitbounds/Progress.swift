@@ -15,6 +15,13 @@ final class ProgressReporter: @unchecked Sendable {
         bar = !plain && isatty(STDERR_FILENO) == 1
     }
 
+    /// A phase starting: one line on standard error, with the time so far.
+    func note(_ phase: String) {
+        lock.lock(); defer { lock.unlock() }
+        FileHandle.standardError.write(Data(String(format: "%@: %@ (%.1f s)\n", label, phase,
+                                                   Date().timeIntervalSince(start)).utf8))
+    }
+
     func update(_ done: Int, _ total: Int) {
         lock.lock(); defer { lock.unlock() }
         let fraction = total == 0 ? 1 : Double(done) / Double(total)

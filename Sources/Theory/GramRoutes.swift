@@ -1,0 +1,113 @@
+import Numerics
+
+/// Gram (moment) routes for language-model vocabularies. With k in the tens of
+/// thousands, a thin SVD of the k×d centred unembeddings costs more than every
+/// other quantity together; the d×d Grams S_ij = G̃ᵢᵀG̃ⱼ (two dsyrk and one
+/// dgemm, O(k d²)) carry everything the least-squares forms need:
+///   σ(G̃₁)² = eig(S₁₁),  A₁₂ = S₁₁⁻¹S₁₂,  A₂₁ = S₂₂⁻¹S₂₁,
+///   d_unemb² = tr S₁₁ − 2 tr(S₁₂Bᵀ) + tr(B S₂₂ Bᵀ).
+/// A Gram squares the condition number: with cond(G̃) = κ, σ_min from eig(S₁₁)
+/// and A from a Cholesky solve carry relative errors of about κ²ε. A Gram is
+/// therefore used only while λ_min/λ_max = κ⁻² ≥ 10⁻¹² (κ ≤ 10⁶, errors ≤ ~10⁻⁴);
+/// otherwise the SVD routes run. Small models always take the SVD routes, whose
+/// accuracy the exact tests pin.
+struct UnembeddingGrams: Sendable {
+    let s11: Matrix
+    let s12: Matrix
+    let s22: Matrix
+    /// Eigenvalues of S₁₁ and S₂₂, decreasing.
+    let eigenvalues11: [Double]
+    let eigenvalues22: [Double]
+
+    /// Whether the Gram of model 1 (or 2) is conditioned well enough to stand in
+    /// for the SVD.
+    var firstUsable: Bool { Self.usable(eigenvalues11) }
+    var secondUsable: Bool { Self.usable(eigenvalues22) }
+
+    var swapped: UnembeddingGrams {
+        UnembeddingGrams(s11: s22, s12: s12.transposed, s22: s11, eigenvalues11: eigenvalues22, eigenvalues22: eigenvalues11)
+    }
+
+    static func usable(_ lambda: [Double]) -> Bool {
+        guard let top = lambda.first, let bottom = lambda.last, top > 0 else { return false }
+        return bottom >= 1e-12 * top
+    }
+}
+
+extension ModelPair {
+    /// Whether k is large enough that the Gram routes pay: k(d₁² + d₂²) > 10⁸
+    /// (about 50 000 labels at d = 32, or 100 labels never).
+    public var usesGramRoutes: Bool {
+        routes == .largeScale || Double(first.labelCount) * Double(first.dimension * first.dimension + second.dimension * second.dimension) > 1e8
+    }
+
+    func unembeddingGrams() throws -> UnembeddingGrams {
+        try cache.value("unembeddingGrams") {
+            let (g1, g2) = centredUnembeddings
+            let s11 = g1.gram(), s22 = g2.gram()
+            return try ModelError.wrapping {
+                UnembeddingGrams(s11: s11, s12: g1.multiplied(by: g2, transposeSelf: true), s22: s22,
+                                 eigenvalues11: try SymmetricEigendecomposition(s11).eigenvalues,
+                                 eigenvalues22: try SymmetricEigendecomposition(s22).eigenvalues)
+            }
+        }
+    }
+
+    /// Diversity of one model; its unembedding singular values come from the Gram
+    /// when `usesGramRoutes` and the Gram is well conditioned.
+    func diversity(ofFirst isFirst: Bool) throws -> Diversity {
+        let model = isFirst ? first : second
+        guard usesGramRoutes else { return try model.diversity() }
+        let grams = try unembeddingGrams()
+        guard isFirst ? grams.firstUsable : grams.secondUsable else { return try model.diversity() }
+        let lambda = isFirst ? grams.eigenvalues11 : grams.eigenvalues22
+        let sf = try ModelError.wrapping { try model.weightedEmbeddings.singularValues() }
+        return Diversity(dimension: model.dimension, labelCount: model.labelCount, embeddingSingularValues: sf,
+                         unembeddingSingularValues: lambda.map { max($0, 0).squareRoot() })
+    }
+
+    /// A₁₂ = G̃₁⁺G̃₂ (or A₂₁ = G̃₂⁺G̃₁ when `reverse`), by the Gram route when it applies.
+    func leastSquaresMap(reverse: Bool) throws -> Matrix {
+        let (g1, g2) = centredUnembeddings
+        let (target, source) = reverse ? (g2, g1) : (g1, g2)
+        if usesGramRoutes {
+            let grams = try unembeddingGrams()
+            if reverse ? grams.secondUsable : grams.firstUsable {
+                let (gram, cross) = reverse ? (grams.s22, grams.s12.transposed) : (grams.s11, grams.s12)
+                if let a = try? CholeskyDecomposition(gram).solve(cross) { return a }
+            }
+        }
+        return try ModelError.wrapping { try target.pseudoInverse().multiplied(by: source) }
+    }
+
+    /// B = F̂₁⁺F̂₂ (d₁×d₂), F̂ = W^{1/2}F. With `usesGramRoutes` and a well-conditioned
+    /// M₁₁ = F̂₁ᵀF̂₁ (λ_min ≥ 10⁻¹² λ_max) it is M₁₁⁻¹F̂₁ᵀF̂₂ by Cholesky; otherwise
+    /// the SVD pseudo-inverse.
+    func embeddingLeastSquaresMap() throws -> Matrix {
+        let f1 = first.weightedEmbeddings, f2 = second.weightedEmbeddings
+        return try ModelError.wrapping {
+            if usesGramRoutes {
+                let m11 = f1.gram()
+                if UnembeddingGrams.usable(try SymmetricEigendecomposition(m11).eigenvalues),
+                   let b = try? CholeskyDecomposition(m11).solve(f1.multiplied(by: f2, transposeSelf: true)) {
+                    return b
+                }
+            }
+            return try f1.pseudoInverse().multiplied(by: f2)
+        }
+    }
+
+    /// d_unemb² by the Gram identity (see `UnembeddingGrams`), given B = F̂₁⁺F̂₂.
+    /// Rounding error about ε·tr S₁₁: used only with `usesGramRoutes`.
+    func unembeddingResidualFromGrams(_ b: Matrix) throws -> Double {
+        let grams = try unembeddingGrams()
+        var trace11 = 0.0, cross = 0.0
+        for i in 0..<grams.s11.rows { trace11 += grams.s11[i, i] }
+        // tr(S₁₂ Bᵀ) = Σ_ij S₁₂[i,j] B[i,j].
+        for t in grams.s12.storage.indices { cross += grams.s12.storage[t] * b.storage[t] }
+        let bs = b.multiplied(by: grams.s22)
+        var quadratic = 0.0
+        for t in bs.storage.indices { quadratic += bs.storage[t] * b.storage[t] }
+        return max(trace11 - 2 * cross + quadratic, 0)
+    }
+}

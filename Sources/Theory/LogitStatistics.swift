@@ -1,0 +1,135 @@
+import Dispatch
+import Foundation
+import Numerics
+
+/// Every logit-level quantity of a pair from one streamed pass over the inputs:
+/// d_logit², KL in both directions per input, and log τ per input and per model.
+/// The N×k logits are never held at once (see `computeLogitStatistics`).
+public struct LogitStatistics: Sendable {
+    public let logitDistanceSquared: Double
+    /// KL_x(M₁‖M₂) per input.
+    public let klPerInput: [Double]
+    /// KL_x(M₂‖M₁) per input.
+    public let reverseKLPerInput: [Double]
+    /// log τ_x = min_y min(log p₁(y|x), log p₂(y|x)) per input.
+    public let logTauPerInput: [Double]
+    /// log τ(M₁) and log τ(M₂).
+    public let logTauFirst: Double
+    public let logTauSecond: Double
+    /// Rows whose KL needed the cancellation-free kernel (see `LogitRowAccumulator`).
+    public let accurateRecomputations: Int
+    /// Whether the blocks ran on several threads.
+    public let parallel: Bool
+    let weights: [Double]
+
+    /// KL(M₁‖M₂) = E_x KL_x.
+    public var kl: Double { zip(weights, klPerInput).reduce(0) { $0 + $1.0 * $1.1 } }
+    /// KL(M₂‖M₁).
+    public var reverseKL: Double { zip(weights, reverseKLPerInput).reduce(0) { $0 + $1.0 * $1.1 } }
+    /// log τ over both models.
+    public var logTau: Double { min(logTauFirst, logTauSecond) }
+
+    /// The statistics of the pair in the other order.
+    var swapped: LogitStatistics {
+        LogitStatistics(logitDistanceSquared: logitDistanceSquared, klPerInput: reverseKLPerInput,
+                        reverseKLPerInput: klPerInput, logTauPerInput: logTauPerInput, logTauFirst: logTauSecond,
+                        logTauSecond: logTauFirst, accurateRecomputations: accurateRecomputations,
+                        parallel: parallel, weights: weights)
+    }
+}
+
+extension ModelPair {
+    /// G̃₁ and G̃₂, computed once per pair.
+    public var centredUnembeddings: (first: Matrix, second: Matrix) {
+        cache.value("centredG") { (first.centredUnembeddings, second.centredUnembeddings) }
+    }
+
+    /// The streamed logit statistics, computed once per pair.
+    public func logitStatistics() -> LogitStatistics {
+        cache.value("logitStatistics") { computeLogitStatistics() }
+    }
+
+    /// Rows per block when whole logit rows are formed: about 2²¹ Doubles (16 MiB).
+    func rowsPerBlock() -> Int { max(8, min(512, (1 << 21) / max(first.labelCount, 1))) }
+
+    /// The streamed pass. Rows are split into chunks (one or more per worker) and
+    /// labels into column blocks, so each dgemm is a tall chunk × k_b product — the
+    /// shape in which OpenBLAS runs near its peak — and a worker holds only two
+    /// chunk×k_b blocks. Each row's statistics accumulate across column blocks
+    /// (`LogitRowAccumulator`); rows whose KL is flagged as cancelling are
+    /// recomputed from whole rows by the cancellation-free kernel.
+    /// `workers` overrides the automatic choice (tests use it to force both paths).
+    func computeLogitStatistics(workers forced: Int? = nil) -> LogitStatistics {
+        let n = first.inputCount, k = first.labelCount
+        let (g1, g2) = centredUnembeddings
+        let flops = 2 * Double(n) * Double(k) * Double(first.dimension + second.dimension)
+        // Two workers, each with single-threaded BLAS, when the pass is worth it
+        // and BLAS is not already pinned to one thread by a caller's own workers.
+        let workers = forced ?? (flops > 5e7 && BLASThreads.current > 1 && n > 1 ? min(2, ProcessInfo.processInfo.activeProcessorCount) : 1)
+        let chunkCount = max(workers, (n + 16_383) / 16_384)
+        let chunkRows = (n + chunkCount - 1) / chunkCount
+        let chunks = stride(from: 0, to: n, by: chunkRows).map { $0..<min(n, $0 + chunkRows) }
+        let labelBlock = min(k, max(256, (1 << 23) / chunkRows))
+        let rows = UnsafeMutableBufferPointer<LogitRowStatistics>.allocate(capacity: n)
+        defer { rows.deallocate() }
+        let output = SendablePointer(rows)
+        let work: @Sendable (Int) -> Void = { [first, second] worker in
+            var l1: [Double] = [], l2: [Double] = []
+            for c in stride(from: worker, to: chunks.count, by: workers) {
+                let chunk = chunks[c]
+                var accumulators = [LogitRowAccumulator](repeating: LogitRowAccumulator(), count: chunk.count)
+                for start in stride(from: 0, to: k, by: labelBlock) {
+                    let labels = start..<min(k, start + labelBlock), width = labels.count
+                    first.embeddings.rowBlockProduct(rows: chunk, with: g1, otherRows: labels, into: &l1)
+                    second.embeddings.rowBlockProduct(rows: chunk, with: g2, otherRows: labels, into: &l2)
+                    l1.withUnsafeBufferPointer { p1 in
+                        l2.withUnsafeBufferPointer { p2 in
+                            for r in 0..<chunk.count {
+                                accumulators[r].add(UnsafeBufferPointer(rebasing: p1[(r * width)..<((r + 1) * width)]),
+                                                    UnsafeBufferPointer(rebasing: p2[(r * width)..<((r + 1) * width)]))
+                            }
+                        }
+                    }
+                }
+                for r in 0..<chunk.count { output.buffer[chunk.lowerBound + r] = accumulators[r].statistics }
+            }
+        }
+        if workers > 1 {
+            let previous = BLASThreads.current
+            BLASThreads.set(1)
+            DispatchQueue.concurrentPerform(iterations: workers, execute: work)
+            BLASThreads.set(previous)
+        } else {
+            work(0)
+        }
+        let flagged = (0..<n).filter { rows[$0].klABNeedsRecomputation || rows[$0].klBANeedsRecomputation }
+        let step = rowsPerBlock()
+        for start in stride(from: 0, to: flagged.count, by: step) {
+            let indices = Array(flagged[start..<min(flagged.count, start + step)])
+            let l1 = first.embeddings.selectingRows(indices).multiplied(by: g1, transposeOther: true)
+            let l2 = second.embeddings.selectingRows(indices).multiplied(by: g2, transposeOther: true)
+            for (r, i) in indices.enumerated() {
+                if rows[i].klABNeedsRecomputation { rows[i].klAB = Numerics.klDivergence(logitsP: l1.row(r), logitsQ: l2.row(r)) }
+                if rows[i].klBANeedsRecomputation { rows[i].klBA = Numerics.klDivergence(logitsP: l2.row(r), logitsQ: l1.row(r)) }
+            }
+        }
+        let w = weights
+        var distance = 0.0, tau1 = 0.0, tau2 = 0.0
+        for i in 0..<n {
+            distance += w[i] * rows[i].squaredDifference
+            tau1 = min(tau1, rows[i].minLogPA)
+            tau2 = min(tau2, rows[i].minLogPB)
+        }
+        return LogitStatistics(logitDistanceSquared: distance, klPerInput: rows.map(\.klAB),
+                               reverseKLPerInput: rows.map(\.klBA),
+                               logTauPerInput: rows.map { min($0.minLogPA, $0.minLogPB) },
+                               logTauFirst: tau1, logTauSecond: tau2, accurateRecomputations: flagged.count,
+                               parallel: workers > 1, weights: w)
+    }
+}
+
+/// A buffer the workers of one pass write at disjoint indices.
+struct SendablePointer<T>: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<T>
+    init(_ buffer: UnsafeMutableBufferPointer<T>) { self.buffer = buffer }
+}

@@ -1,0 +1,235 @@
+import Foundation
+import Numerics
+
+/// Every quantity of THEORY.md §3 and every bound T3–T7 for one pair (A = first,
+/// B = second), as `logitbounds measure` reports it. JSON keys are snake_case.
+public struct PairMeasurement: Codable, Sendable {
+    public struct Sizes: Codable, Sendable {
+        public let n: Int, k: Int, dA: Int, dB: Int
+        enum CodingKeys: String, CodingKey { case n, k, dA = "d_a", dB = "d_b" }
+    }
+
+    /// d_rep,pivot² with its bookkeeping, or why it was not computed.
+    public struct Pivot: Codable, Sendable {
+        public let mean: Double?
+        public let standardError: Double?
+        public let pairsUsed: Int
+        public let pairsSkipped: Int
+        public let exhaustive: Bool
+        public let note: String?
+        enum CodingKeys: String, CodingKey {
+            case mean, standardError = "standard_error", pairsUsed = "pairs_used", pairsSkipped = "pairs_skipped"
+            case exhaustive, note
+        }
+    }
+
+    /// One bound: both sides, whether it holds, and how that was decided.
+    public struct Bound: Codable, Sendable {
+        public let id: String
+        public let form: String
+        public let lhs: Double
+        public let rhs: Double
+        /// The verdict: certified when `certified`, else the double-precision screen.
+        public let holds: Bool?
+        public let outcome: String
+        public let level: String
+        public let certified: Bool
+        public let ratio: Double
+        public let note: String?
+
+        init(_ v: Verdict, note: String? = nil) {
+            id = v.id.rawValue
+            form = v.form
+            lhs = v.lhs
+            rhs = v.rhs
+            holds = v.outcome == .holds ? true : (v.outcome == .violated ? false : nil)
+            outcome = v.outcome.rawValue
+            level = v.level.rawValue
+            certified = v.isCertified
+            ratio = v.ratio
+            self.note = note ?? (v.outcome == .inapplicable ? v.certificate : nil)
+        }
+    }
+
+    public let sizes: Sizes
+    public let dLogit: Double
+    public let dLogitSquared: Double
+    public let klAB: Double
+    public let klBA: Double
+    public let logTauA: Double
+    public let logTauB: Double
+    public let dRepAB: Double?
+    public let dRepBA: Double?
+    public let dRepScaleFreeAB: Double?
+    public let dUnembAB: Double?
+    public let dRepPivot: Pivot
+    public let mccaCentered: Double
+    public let mccaUncentered: Double
+    public let canonicalCorrelationsCentered: [Double]
+    public let canonicalCorrelationsUncentered: [Double]
+    public let bounds: [Bound]
+    /// "svd" or "gram" (GramRoutes.swift) for the unembedding-side quantities.
+    public let routes: String
+    /// Seconds per phase, in the order run.
+    public let timings: [Timing]
+
+    public struct Timing: Codable, Sendable {
+        public let phase: String
+        public let seconds: Double
+    }
+    public let notes: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case sizes, dLogit = "d_logit", dLogitSquared = "d_logit_squared", klAB = "kl_ab", klBA = "kl_ba"
+        case logTauA = "log_tau_a", logTauB = "log_tau_b", dRepAB = "d_rep_ab", dRepBA = "d_rep_ba"
+        case dRepScaleFreeAB = "d_rep_scale_free_ab", dUnembAB = "d_unemb_ab", dRepPivot = "d_rep_pivot"
+        case mccaCentered = "mcca_centered", mccaUncentered = "mcca_uncentered"
+        case canonicalCorrelationsCentered = "canonical_correlations_centered"
+        case canonicalCorrelationsUncentered = "canonical_correlations_uncentered"
+        case bounds, routes, timings = "timings_seconds", notes
+    }
+
+    /// When the bounds are certified (exact rationals / MPFR) rather than screened.
+    public enum Certification: String, Sendable, CaseIterable {
+        /// Certify when N·k·(d_A + d_B) ≤ 2·10⁶, and always certify a screen that
+        /// fails or comes within 10⁻⁹ of failing when that size allows.
+        case auto
+        case always
+        case never
+    }
+
+    /// Options for `measure`.
+    public struct Options: Sendable {
+        /// Pivot pairs: nil for the default (100 pivots × 200 subsets, seed 0,
+        /// skipped when d > 64 unless `forcePivot`).
+        public var pivotSelection: PivotSelection?
+        public var forcePivot: Bool
+        public var skipPivot: Bool
+        public var certification: Certification
+        public init(pivotSelection: PivotSelection? = nil, forcePivot: Bool = false, skipPivot: Bool = false,
+                    certification: Certification = .auto) {
+            self.pivotSelection = pivotSelection
+            self.forcePivot = forcePivot
+            self.skipPivot = skipPivot
+            self.certification = certification
+        }
+    }
+
+    static let certificationSizeLimit = 2e6
+    static let pivotDimensionLimit = 64
+    static let t5PairLimit = 200
+
+    /// Measures `pair`; `progress` receives the name of each phase as it starts.
+    public static func measure(_ pair: ModelPair, options: Options = Options(),
+                               progress: (String) -> Void = { _ in }) throws -> PairMeasurement {
+        var timings: [Timing] = []
+        var notes: [String] = []
+        func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+            progress(name)
+            let start = DispatchTime.now().uptimeNanoseconds
+            defer { timings.append(Timing(phase: name, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)) }
+            return try body()
+        }
+        let n = pair.first.inputCount, k = pair.first.labelCount
+        let dA = pair.first.dimension, dB = pair.second.dimension
+        let stats = timed("logits (d_logit, KL, τ)") { pair.logitStatistics() }
+        if stats.accurateRecomputations > 0 {
+            notes.append("\(stats.accurateRecomputations) KL rows were recomputed by the cancellation-free kernel")
+        }
+        func optional(_ name: String, _ body: () throws -> Double) -> Double? {
+            do { return try timed(name, body) } catch {
+                notes.append("\(name): not computed (\(error))")
+                return nil
+            }
+        }
+        let dRepAB = optional("d_rep A←B") { try pair.representationDissimilaritySquared() }
+        let dRepBA = optional("d_rep B←A") { try pair.reverseRepresentationDissimilaritySquared() }
+        let scale = pair.first.weightedEmbeddings.frobeniusNormSquared
+        let dUnemb = optional("d_unemb A←B") { try pair.unembeddingDissimilaritySquared() }
+        let (centred, uncentred) = try timed("m_CCA") {
+            (try pair.embeddingCorrelations(centred: true), try pair.embeddingCorrelations(centred: false))
+        }
+        let pivot = try timed("pivot form") { try pivotForm(pair, options, notes: &notes) }
+        let bounds = try timed("bounds T3–T7") { try evaluateBounds(pair, options, pivotSelection: pivot.selection) }
+        return PairMeasurement(
+            sizes: Sizes(n: n, k: k, dA: dA, dB: dB),
+            dLogit: stats.logitDistanceSquared.squareRoot(), dLogitSquared: stats.logitDistanceSquared,
+            klAB: stats.kl, klBA: stats.reverseKL, logTauA: stats.logTauFirst, logTauB: stats.logTauSecond,
+            dRepAB: dRepAB.map { $0.squareRoot() }, dRepBA: dRepBA.map { $0.squareRoot() },
+            dRepScaleFreeAB: dRepAB.map { $0 / scale }, dUnembAB: dUnemb.map { $0.squareRoot() },
+            dRepPivot: pivot.result, mccaCentered: centred.mean, mccaUncentered: uncentred.mean,
+            canonicalCorrelationsCentered: centred.values, canonicalCorrelationsUncentered: uncentred.values,
+            bounds: bounds, routes: pair.usesGramRoutes ? "gram" : "svd", timings: timings, notes: notes)
+    }
+
+    static func pivotForm(_ pair: ModelPair, _ options: Options,
+                          notes: inout [String]) throws -> (result: Pivot, selection: PivotSelection?) {
+        func skipped(_ why: String) -> (Pivot, PivotSelection?) {
+            (Pivot(mean: nil, standardError: nil, pairsUsed: 0, pairsSkipped: 0, exhaustive: false, note: why), nil)
+        }
+        let d = pair.first.dimension
+        if options.skipPivot { return skipped("not requested (--no-pivot)") }
+        if pair.second.dimension != d { return skipped("needs d_A = d_B") }
+        if pair.first.labelCount < d + 1 { return skipped("needs k ≥ d + 1") }
+        if d > pivotDimensionLimit && !options.forcePivot && options.pivotSelection == nil {
+            return skipped("d = \(d) > \(pivotDimensionLimit): each pair solves a d×d system; pass --pivots/--subsets to run it")
+        }
+        let selection = options.pivotSelection ?? .sampled(pivots: 100, subsetsPerPivot: 200, seed: 0)
+        let p = try pair.pivotDissimilarity(selection)
+        if p.directEvaluations > 0 { notes.append("pivot form: \(p.directEvaluations) pairs recomputed directly (moment form cancelled)") }
+        return (Pivot(mean: p.mean, standardError: p.standardError, pairsUsed: p.pairsUsed, pairsSkipped: p.pairsSkipped,
+                      exhaustive: p.exhaustive, note: nil), selection)
+    }
+
+    /// T3–T7 screened, then certified where the size and the option allow.
+    static func evaluateBounds(_ pair: ModelPair, _ options: Options,
+                               pivotSelection: PivotSelection?) throws -> [Bound] {
+        let size = Double(pair.first.inputCount) * Double(pair.first.labelCount)
+            * Double(pair.first.dimension + pair.second.dimension)
+        let certifiable = size <= certificationSizeLimit
+        var statements: [any PairStatement] = [T3EmbeddingBound(), T4UnembeddingBound()]
+        var t5Note: String?
+        if let pivotSelection {
+            // T5 needs σ_min(L₁) per pair on top of r(p, S); it scans the first
+            // `t5PairLimit` pairs of the pivot sample.
+            let pairs = try ModelPair.pivotSubsets(pivotSelection, labelCount: pair.first.labelCount,
+                                                   dimension: pair.first.dimension).pairs
+            if pairs.count > t5PairLimit {
+                t5Note = "scanned on the first \(t5PairLimit) of the \(pairs.count) (p, S) pairs"
+            }
+            statements.append(T5PivotBound(.subsetSum, selection: .explicit(Array(pairs.prefix(t5PairLimit)))))
+        }
+        statements += [T6KLBound(.global), T6KLBound(.perInput)] as [any PairStatement]
+        // T7: model 1 is the student. Measured as "A = teacher, B = student", so
+        // it runs on the swapped pair (B, A), which reuses the logit statistics.
+        let t7: [any PairStatement] = [T7CanonicalCorrelationBound(.traceBound, centred: false),
+                                       T7CanonicalCorrelationBound(.traceBound, centred: true),
+                                       T7CanonicalCorrelationBound(.corollary, centred: false)]
+        let swapped = pair.swapped
+        var out: [Bound] = []
+        for (statement, target) in statements.map({ ($0, pair) }) + t7.map({ ($0, swapped) }) {
+            let screened: Verdict
+            do { screened = try statement.screen(target) } catch {
+                out.append(Bound(.inapplicable(statement.id, statement.form, level: .double, "\(error)")))
+                continue
+            }
+            let extra = statement.id == .T5 ? t5Note : nil
+            let wantCertificate: Bool
+            switch options.certification {
+            case .never: wantCertificate = false
+            case .always: wantCertificate = true
+            case .auto: wantCertificate = certifiable
+            }
+            guard wantCertificate, screened.outcome != .inapplicable else {
+                let note = screened.outcome == .inapplicable ? nil
+                    : "double-precision screen; not certified (N·k·(d_A+d_B) = \(size) above \(certificationSizeLimit), or --certify never)"
+                out.append(Bound(screened, note: [note, extra].compactMap { $0 }.joined(separator: "; ")))
+                continue
+            }
+            do { out.append(Bound(try statement.certify(target), note: extra)) } catch {
+                out.append(Bound(screened, note: "certification failed: \(error)"))
+            }
+        }
+        return out
+    }
+}

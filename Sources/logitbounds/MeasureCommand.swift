@@ -1,0 +1,192 @@
+import ArgumentParser
+import Foundation
+import ModelFiles
+import Numerics
+import Theory
+
+struct MeasureCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "measure",
+        abstract: "Every distance of THEORY.md §3 and every bound T3–T7 for a teacher and a student model file.",
+        discussion: """
+        A = TEACHER (first file), B = STUDENT (second). Each file is a NumPy .npz with arrays f (N×d embeddings), \
+        g (k×d unembeddings) and optionally w (N input weights); float16/32/64, C or Fortran order, \
+        np.savez or np.savez_compressed. The two files need the same N inputs (in the same order) and k labels; \
+        d may differ.
+
+        Reported: d_logit, KL both ways, log τ, d_rep both ways (least squares) and scale-free, d_unemb, \
+        the pivot form d_rep,pivot (mean ± standard error over sampled (p, S); default 100 pivots × 200 subsets \
+        when d ≤ 64), m_CCA centred and uncentred with the canonical correlations, and T3–T7 \
+        (T7 with B as the student). Bounds are certified (exact rationals / MPFR) when N·k·(d_A+d_B) ≤ 2·10⁶ \
+        (--certify auto), otherwise reported from the double-precision screen and marked so.
+
+        Exit status: 0 when no bound is certified violated, 1 when one is, 2 on bad input.
+        """)
+
+    @Argument(help: "Teacher model file A (.npz).")
+    var teacher: String
+
+    @Argument(help: "Student model file B (.npz).")
+    var student: String
+
+    @Flag(help: "Print the measurement as JSON on standard output.")
+    var json = false
+
+    @Option(help: "Pivot form: number of pivots drawn without replacement (default 100).")
+    var pivots: Int?
+
+    @Option(help: "Pivot form: subsets S per pivot (default 200).")
+    var subsets: Int?
+
+    @Option(help: "Pivot form: sampling seed.")
+    var seed: UInt64 = 0
+
+    @Option(name: .customLong("pivot-subsets"),
+            help: "Pivot form: an explicit list of (p, S), as JSON [{\"pivot\": p, \"subset\": [l1, …, ld]}, …] or as text with one line \"p l1 … ld\" per pair (0-based labels).")
+    var pivotSubsets: String?
+
+    @Flag(name: .customLong("no-pivot"), help: "Skip the pivot form (and T5).")
+    var noPivot = false
+
+    @Option(help: "Certify bounds: auto (when small enough), always, or never.")
+    var certify: String = "auto"
+
+    @Option(help: "Directory for report.md and report.json.")
+    var out: String?
+
+    func validate() throws {
+        if let pivots, pivots <= 0 { throw ValidationError("--pivots must be positive, got \(pivots)") }
+        if let subsets, subsets <= 0 { throw ValidationError("--subsets must be positive, got \(subsets)") }
+        if pivotSubsets != nil && (pivots != nil || subsets != nil) {
+            throw ValidationError("--pivot-subsets replaces --pivots/--subsets; give one or the other")
+        }
+        if noPivot && (pivotSubsets != nil || pivots != nil || subsets != nil) {
+            throw ValidationError("--no-pivot contradicts the pivot options")
+        }
+        guard PairMeasurement.Certification(rawValue: certify) != nil else {
+            throw ValidationError("--certify must be auto, always or never, got \(certify)")
+        }
+    }
+
+    func run() throws {
+        let progress = ProgressReporter(label: "measure", plain: json)
+        let pair: ModelPair
+        do {
+            progress.note("reading \(teacher) and \(student)")
+            let (a, b) = try Self.readBoth(teacher, student)
+            pair = try ModelPair(a, b)
+        } catch let e as ModelFileError { throw CLIError(e.description) }
+          catch let e as ModelError { throw CLIError("\(teacher) and \(student): \(e.description)") }
+        var options = PairMeasurement.Options(skipPivot: noPivot,
+                                              certification: PairMeasurement.Certification(rawValue: certify)!)
+        if let pivotSubsets {
+            options.pivotSelection = .explicit(try Self.readPivotSubsets(pivotSubsets))
+        } else if pivots != nil || subsets != nil {
+            options.pivotSelection = .sampled(pivots: pivots ?? 100, subsetsPerPivot: subsets ?? 200, seed: seed)
+        } else {
+            options.pivotSelection = nil
+            if seed != 0 { options.pivotSelection = .sampled(pivots: 100, subsetsPerPivot: 200, seed: seed) }
+        }
+        let measurement: PairMeasurement
+        do {
+            measurement = try PairMeasurement.measure(pair, options: options) { progress.note($0) }
+        } catch let e as ModelError { throw CLIError(e.description) }
+        let markdown = MeasurementFormatter.markdown(measurement, teacher: teacher, student: student)
+        if let out {
+            let dir = URL(fileURLWithPath: out)
+            do {
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+                try markdown.write(to: dir.appendingPathComponent("report.md"), atomically: true, encoding: .utf8)
+                try ReportJSON.encode(measurement).write(to: dir.appendingPathComponent("report.json"), atomically: true, encoding: .utf8)
+            } catch { throw CLIError("cannot write to \(out): \(error.localizedDescription)") }
+        }
+        print(json ? try ReportJSON.encode(measurement) : markdown)
+        if measurement.bounds.contains(where: { $0.certified && $0.holds == false }) { throw ExitCode(1) }
+    }
+
+    /// Reads the two model files at once (one per core); the teacher's error wins.
+    static func readBoth(_ first: String, _ second: String) throws -> (SoftmaxModel, SoftmaxModel) {
+        let results = ResultPair()
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            let path = i == 0 ? first : second
+            results.store(i, Result { try ModelFile.read(URL(fileURLWithPath: path)) })
+        }
+        return (try results.get(0), try results.get(1))
+    }
+
+    /// (p, S) pairs from JSON or from text lines "p l1 … ld".
+    static func readPivotSubsets(_ path: String) throws -> [PivotSubset] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CLIError("\(path): cannot read the pivot-subset file")
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        if text.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("[") {
+            do { return try ReportJSON.decode([PivotSubset].self, from: data) } catch {
+                throw CLIError("\(path): not a JSON list of {\"pivot\": p, \"subset\": [...]}: \(error)")
+            }
+        }
+        var out: [PivotSubset] = []
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\t" })
+            if fields.isEmpty || fields[0].hasPrefix("#") { continue }
+            let values = fields.map { Int($0) }
+            guard values.count >= 2, values.allSatisfy({ $0 != nil && $0! >= 0 }) else {
+                throw CLIError("\(path):\(number + 1): expected \"p l1 … ld\" (non-negative integers), got \"\(line)\"")
+            }
+            out.append(PivotSubset(pivot: values[0]!, subset: values.dropFirst().map { $0! }))
+        }
+        guard !out.isEmpty else { throw CLIError("\(path): no (p, S) pairs found") }
+        return out
+    }
+}
+
+/// The human-readable report of a measurement.
+enum MeasurementFormatter {
+    static func number(_ x: Double?) -> String {
+        guard let x else { return "—" }
+        if x == 0 { return "0" }
+        if !x.isFinite { return "\(x)" }
+        return abs(x) >= 1e-3 && abs(x) < 1e6 ? String(format: "%.6g", x) : String(format: "%.4e", x)
+    }
+
+    static func markdown(_ m: PairMeasurement, teacher: String, student: String) -> String {
+        var lines = ["# logitbounds measure", "",
+                     "A = `\(teacher)`, B = `\(student)`: N = \(m.sizes.n) inputs, k = \(m.sizes.k) labels, d_A = \(m.sizes.dA), d_B = \(m.sizes.dB); unembedding routes: \(m.routes).",
+                     "", "## Distances (THEORY.md §3)", "", "| quantity | value |", "|---|---|"]
+        let pivot: String = {
+            guard let mean = m.dRepPivot.mean else { return "— (\(m.dRepPivot.note ?? "not computed"))" }
+            let se = m.dRepPivot.exhaustive ? "exact mean" : "± \(number(m.dRepPivot.standardError)) s.e."
+            return "\(number(mean)) (\(se); \(m.dRepPivot.pairsUsed) pairs, \(m.dRepPivot.pairsSkipped) singular skipped)"
+        }()
+        let rows: [(String, String)] = [
+            ("d_logit", number(m.dLogit)), ("d_logit²", number(m.dLogitSquared)),
+            ("KL(A‖B)", number(m.klAB)), ("KL(B‖A)", number(m.klBA)),
+            ("log τ(A)", number(m.logTauA)), ("log τ(B)", number(m.logTauB)),
+            ("d_rep(A←B)", number(m.dRepAB)), ("d_rep(B←A)", number(m.dRepBA)),
+            ("d_rep(A←B)² / E‖f_A‖² (scale-free)", number(m.dRepScaleFreeAB)),
+            ("d_unemb(A←B)", number(m.dUnembAB)), ("d_rep,pivot² (pivot form)", pivot),
+            ("m_CCA centred", number(m.mccaCentered)), ("m_CCA uncentred", number(m.mccaUncentered)),
+        ]
+        lines += rows.map { "| \($0.0) | \($0.1) |" }
+        let shown = m.canonicalCorrelationsCentered.prefix(12).map(number).joined(separator: ", ")
+        lines += ["", "Canonical correlations (centred, largest first): \(shown)\(m.canonicalCorrelationsCentered.count > 12 ? ", …" : "")",
+                  "", "## Bounds (T7 with B as the student)", "",
+                  "| id | form | left | right | left/right | verdict | level |", "|---|---|---|---|---|---|---|"]
+        for b in m.bounds {
+            let verdict = b.holds.map { $0 ? "holds" : "**VIOLATED**" } ?? b.outcome
+            lines.append("| \(b.id) | \(b.form) | \(number(b.lhs)) | \(number(b.rhs)) | \(number(b.ratio)) | \(verdict) | \(b.certified ? b.level + " (certified)" : b.level + " (screen)") |")
+        }
+        let bNotes = m.bounds.compactMap { b in b.note.map { "- \(b.id) \(b.form): \($0)" } }
+        if !bNotes.isEmpty || !m.notes.isEmpty { lines += ["", "Notes:"] + m.notes.map { "- \($0)" } + Array(Set(bNotes)).sorted() }
+        lines += ["", "Time: " + m.timings.map { "\($0.phase) \(String(format: "%.3f", $0.seconds)) s" }.joined(separator: ", ")]
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Two results filled from two threads.
+final class ResultPair: @unchecked Sendable {
+    private var slots: [Result<SoftmaxModel, Error>?] = [nil, nil]
+    private let lock = NSLock()
+    func store(_ i: Int, _ r: Result<SoftmaxModel, Error>) { lock.lock(); slots[i] = r; lock.unlock() }
+    func get(_ i: Int) throws -> SoftmaxModel { try slots[i]!.get() }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import ModelFiles
+import Numerics
+import Testing
+import Theory
+
+@Suite("logitbounds measure")
+struct MeasureCommandTests {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lb-measure-\(UInt32.random(in: 0...UInt32.max))")
+
+    func files(inputs n: Int = 40, labels k: Int = 7, dimension d: Int = 3, studentInputs: Int? = nil) throws -> (String, String) {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var g = SeededGenerator(seed: 77)
+        let teacher = ModelGenerator.model(labels: k, dimension: d, inputs: n, scale: 2, using: &g)
+        var student = ModelGenerator.perturb(teacher, by: 0.1, using: &g)
+        if let m = studentInputs { student = ModelGenerator.model(labels: k, dimension: d, inputs: m, using: &g) }
+        let a = dir.appendingPathComponent("teacher.npz"), b = dir.appendingPathComponent("student.npz")
+        try ModelFile.write(teacher, to: a)
+        try ModelFile.write(student, to: b, format: NumpyFormat(precision: .float32, fortranOrder: true), compressed: true)
+        return (a.path, b.path)
+    }
+
+    @Test("--json has every documented key, finite, and certified bounds that hold")
+    func jsonKeys() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (a, b) = try files()
+        let r = try runTool(["measure", a, b, "--json", "--pivots", "5", "--subsets", "10"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        for key in ["d_logit", "d_logit_squared", "kl_ab", "kl_ba", "log_tau_a", "log_tau_b", "d_rep_ab", "d_rep_ba",
+                    "d_rep_scale_free_ab", "d_unemb_ab", "mcca_centered", "mcca_uncentered"] {
+            let value = try #require(json[key] as? Double, "missing \(key)")
+            #expect(value.isFinite, "\(key) = \(value)")
+        }
+        let pivot = try #require(json["d_rep_pivot"] as? [String: Any])
+        for key in ["mean", "standard_error", "pairs_used", "pairs_skipped"] { #expect(pivot[key] != nil, "missing \(key)") }
+        #expect(pivot["pairs_used"] as? Int == 50)
+        let correlations = try #require(json["canonical_correlations_centered"] as? [Double])
+        #expect(correlations.count == 3 && correlations.allSatisfy { $0.isFinite && $0 >= 0 && $0 <= 1 })
+        let bounds = try #require(json["bounds"] as? [[String: Any]])
+        #expect(Set(bounds.compactMap { $0["id"] as? String }) == ["T3", "T4", "T5", "T6", "T7"])
+        for bound in bounds {
+            for key in ["id", "lhs", "rhs", "holds"] { #expect(bound[key] != nil, "bound missing \(key)") }
+            #expect(bound["holds"] as? Bool == true && bound["certified"] as? Bool == true, "\(bound)")
+        }
+    }
+
+    @Test("The values equal the theory core's on the same pair")
+    func valuesMatchTheory() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (a, b) = try files()
+        let pair = try ModelPair(try ModelFile.read(URL(fileURLWithPath: a)), try ModelFile.read(URL(fileURLWithPath: b)))
+        let r = try runTool(["measure", a, b, "--json", "--no-pivot"])
+        let m = try ReportJSON.decode(PairMeasurement.self, from: Data(r.stdout.utf8))
+        #expect(m.dLogitSquared == (try pair.logitDistanceSquared()))
+        #expect(m.klAB == pair.klDivergence() && m.klBA == pair.swapped.klDivergence())
+        #expect(m.dRepAB == (try pair.representationDissimilaritySquared()).squareRoot())
+        #expect(m.dRepBA == (try pair.swapped.representationDissimilaritySquared()).squareRoot())
+        #expect(m.mccaCentered == (try pair.embeddingCorrelations(centred: true)).mean)
+        #expect(m.dRepPivot.mean == nil)
+    }
+
+    @Test("The human report is a readable table and --out writes report.md and report.json")
+    func humanReport() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (a, b) = try files()
+        let out = dir.appendingPathComponent("out")
+        let r = try runTool(["measure", a, b, "--out", out.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("| d_logit |") && r.stdout.contains("| T6 |") && r.stdout.contains("certified"))
+        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("report.md").path))
+        #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("report.json").path))
+    }
+
+    @Test("An explicit pivot-subset file is used as given, as text or JSON")
+    func explicitPivots() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (a, b) = try files()
+        let text = dir.appendingPathComponent("pairs.txt"), json = dir.appendingPathComponent("pairs.json")
+        try "# p l1 l2 l3\n0 1 2 3\n4, 5, 6, 0\n".write(to: text, atomically: true, encoding: .utf8)
+        try #"[{"pivot": 0, "subset": [1, 2, 3]}, {"pivot": 4, "subset": [5, 6, 0]}]"#.write(to: json, atomically: true, encoding: .utf8)
+        let pair = try ModelPair(try ModelFile.read(URL(fileURLWithPath: a)), try ModelFile.read(URL(fileURLWithPath: b)))
+        let expected = try pair.pivotDissimilarity(.explicit([PivotSubset(pivot: 0, subset: [1, 2, 3]),
+                                                              PivotSubset(pivot: 4, subset: [5, 6, 0])]))
+        for file in [text, json] {
+            let r = try runTool(["measure", a, b, "--json", "--pivot-subsets", file.path])
+            #expect(r.status == 0, "\(r.stderr)")
+            let m = try ReportJSON.decode(PairMeasurement.self, from: Data(r.stdout.utf8))
+            #expect(m.dRepPivot.mean == expected.mean && m.dRepPivot.pairsUsed == 2)
+        }
+    }
+
+    @Test("Bad files and mismatched pairs exit 2 naming the problem")
+    func badInput() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (a, _) = try files()
+        let (_, other) = try files(inputs: 40, studentInputs: 30)
+        let garbage = dir.appendingPathComponent("garbage.npz")
+        try Data("not a zip at all".utf8).write(to: garbage)
+        let cases: [([String], String)] = [
+            (["measure", a, "/nonexistent.npz"], "/nonexistent.npz: cannot read"),
+            (["measure", a, garbage.path], "not a NumPy .npz archive"),
+            (["measure", a, other], "N = 40 inputs vs N = 30"),
+            (["measure", a, a, "--certify", "sometimes"], "--certify must be"),
+            (["measure", a, a, "--pivots", "0"], "--pivots must be positive"),
+            (["measure", a, a, "--no-pivot", "--pivots", "3"], "--no-pivot contradicts"),
+            (["measure", a, a, "--pivot-subsets", "/nonexistent.txt"], "cannot read the pivot-subset file"),
+            (["measure", a], "Missing expected argument"),
+        ]
+        for (arguments, message) in cases {
+            let r = try runTool(arguments)
+            #expect(r.status == 2, "\(arguments): \(r.stderr)")
+            #expect(r.stderr.contains(message), "\(arguments): \(r.stderr)")
+        }
+        let badPivot = dir.appendingPathComponent("bad.txt")
+        try "0 1 2 99\n".write(to: badPivot, atomically: true, encoding: .utf8)
+        let r = try runTool(["measure", a, a, "--pivot-subsets", badPivot.path])
+        #expect(r.status == 2 && r.stderr.contains("pivot 0 with subset [1, 2, 99]"), "\(r.stderr)")
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import Numerics
+import Testing
+@testable import Theory
+
+@Suite("Streamed logit statistics and large-scale routes")
+struct LargeScaleRouteTests {
+    func relative(_ a: Double, _ b: Double) -> Double { abs(a - b) / max(abs(b), 1e-300) }
+
+    @Test("The streamed pass equals a whole-row computation, across column blocks, threads and near-equal rows")
+    func streamedStatistics() throws {
+        var g = SeededGenerator(seed: 901)
+        // N·k·d large enough for two workers (label blocks: see `accumulatorBlocks`).
+        let teacher = ModelGenerator.model(labels: 300, dimension: 6, inputs: 8_000, scale: 3, using: &g)
+        let far = ModelGenerator.perturb(teacher, by: 0.05, using: &g)
+        let near = ModelGenerator.perturb(teacher, by: 1e-9, using: &g)
+        for student in [far, near] {
+            let pair = try ModelPair(teacher, student)
+            let stats = pair.computeLogitStatistics(workers: 2), serial = pair.computeLogitStatistics(workers: 1)
+            #expect(stats.parallel && !serial.parallel)
+            #expect(stats.klPerInput == serial.klPerInput && stats.logitDistanceSquared == serial.logitDistanceSquared)
+            let (g1, g2) = pair.centredUnembeddings
+            for i in stride(from: 0, to: teacher.inputCount, by: 397) {
+                let a = teacher.embeddings.selectingRows([i]).multiplied(by: g1, transposeOther: true).row(0)
+                let b = student.embeddings.selectingRows([i]).multiplied(by: g2, transposeOther: true).row(0)
+                #expect(relative(stats.klPerInput[i], klDivergence(logitsP: a, logitsQ: b)) < 1e-6)
+                #expect(relative(stats.reverseKLPerInput[i], klDivergence(logitsP: b, logitsQ: a)) < 1e-6)
+                let squares = zip(a, b).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }
+                #expect(relative(zip(a, b).map { $0 - $1 }.reduce(0) { $0 + $1 * $1 }, squares) < 1e-12)
+                let logP = logSoftmax(a), logQ = logSoftmax(b)
+                #expect(abs(stats.logTauPerInput[i] - min(logP.min()!, logQ.min()!)) < 1e-9)
+            }
+            if student.embeddings == near.embeddings { #expect(stats.accurateRecomputations > 0) }
+        }
+    }
+
+    @Test("Accumulating a row in blocks of any sizes equals accumulating it whole")
+    func accumulatorBlocks() {
+        var g = SeededGenerator(seed: 905)
+        for k in [1, 3, 4, 7, 257, 1000] {
+            let a = (0..<k).map { _ in g.gaussian() * 20 }, b = a.map { $0 + g.gaussian() }
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    var whole = LogitRowAccumulator(), blocked = LogitRowAccumulator()
+                    whole.add(pa, pb)
+                    var start = 0
+                    while start < k {
+                        let end = min(k, start + g.int(in: 1...64))
+                        blocked.add(UnsafeBufferPointer(rebasing: pa[start..<end]), UnsafeBufferPointer(rebasing: pb[start..<end]))
+                        start = end
+                    }
+                    let x = whole.statistics, y = blocked.statistics
+                    #expect(x.klABNeedsRecomputation == y.klABNeedsRecomputation)
+                    #expect(y.minLogPA == x.minLogPA || relative(y.minLogPA, x.minLogPA) < 1e-14)
+                    #expect(relative(y.squaredDifference, x.squaredDifference) < 1e-13)
+                    // An unflagged value keeps its documented ~6 digits; a flagged one is recomputed.
+                    if !x.klABNeedsRecomputation {
+                        #expect(relative(x.klAB, klDivergence(logitsP: a, logitsQ: b)) < 1e-6, "k = \(k)")
+                        #expect(relative(y.klAB, x.klAB) < 1e-6, "k = \(k)")
+                    }
+                    let full = logitRowStatistics(pa, pb)
+                    #expect(relative(full.klAB, klDivergence(logitsP: a, logitsQ: b)) < 1e-6, "k = \(k)")
+                    #expect(relative(full.klBA, klDivergence(logitsP: b, logitsQ: a)) < 1e-6, "k = \(k)")
+                }
+            }
+        }
+    }
+
+    @Test("The vectorised exponential is within 2 ulps of the C library's and flushes below e^−708")
+    func exponential() {
+        var g = SeededGenerator(seed: 902)
+        var worst = 0.0
+        for _ in 0..<100_000 {
+            let x = -abs(g.gaussian()) * 200
+            let exact = Foundation.exp(x), fast = exponentialOfNonPositive(x)
+            if x >= -708 { worst = max(worst, abs(fast - exact) / exact) } else { #expect(fast == 0) }
+        }
+        for x in [0.0, -0.0, -1e-300, -0.34657359, -708.0] {
+            #expect(abs(exponentialOfNonPositive(x) - Foundation.exp(x)) <= 2 * Double.ulpOfOne * Foundation.exp(x))
+        }
+        #expect(worst <= 2 * Double.ulpOfOne, "worst relative error \(worst)")
+    }
+
+    @Test("Gram and moment routes agree with the SVD routes", arguments: [(3, 12, 80), (8, 40, 300), (5, 6, 50)])
+    func gramRoutes(dimension d: Int, labels k: Int, inputs n: Int) throws {
+        var g = SeededGenerator(seed: UInt64(903 + d))
+        let teacher = ModelGenerator.model(labels: k, dimension: d, inputs: n, scale: 2, condition: 30, using: &g)
+        let student = ModelGenerator.perturb(teacher, by: 0.2, using: &g)
+        let svd = try ModelPair(teacher, student), gram = try ModelPair(teacher, student, routes: .largeScale)
+        #expect(!svd.usesGramRoutes && gram.usesGramRoutes)
+        #expect(relative(try gram.representationDissimilaritySquared(), try svd.representationDissimilaritySquared()) < 1e-8)
+        #expect(relative(try gram.reverseRepresentationDissimilaritySquared(), try svd.swapped.representationDissimilaritySquared()) < 1e-8)
+        #expect(relative(try gram.unembeddingDissimilaritySquared(), try svd.unembeddingDissimilaritySquared()) < 1e-8)
+        #expect(relative(try gram.firstDiversity().sigmaMinUnembeddings, try svd.firstDiversity().sigmaMinUnembeddings) < 1e-8)
+        for centred in [false, true] {
+            let t7 = T7CanonicalCorrelationBound(.traceBound, centred: centred)
+            let a = try t7.terms(gram), b = try t7.terms(svd)
+            #expect(relative(a.residual, b.residual) < 1e-8)
+            for (x, y) in zip(a.mu, b.mu) { #expect(abs(x - y) <= 1e-8 * b.mu[0]) }
+            #expect(a.oneMinusRhoSquared == b.oneMinusRhoSquared)
+        }
+    }
+
+    @Test("The batched pivot residuals equal the direct residual; singular pivot matrices are skipped")
+    func pivotResiduals() throws {
+        var g = SeededGenerator(seed: 904)
+        let teacher = ModelGenerator.model(labels: 30, dimension: 5, inputs: 200, scale: 2, using: &g)
+        let student = ModelGenerator.perturb(teacher, by: 0.1, using: &g)
+        let pair = try ModelPair(teacher, student)
+        let pairs = try ModelPair.pivotSubsets(.sampled(pivots: 10, subsetsPerPivot: 40, seed: 3), labelCount: 30, dimension: 5).pairs
+        let fast = PivotMoments(pair).residuals(pairs)
+        for (ps, r) in zip(pairs, fast) {
+            #expect(relative(try #require(r), try pair.pivotResidualDirect(ps)) < 1e-9)
+        }
+        // Two equal unembeddings make every L₁ containing both rows singular.
+        var u = teacher.unembeddings
+        for j in 0..<5 { u[1, j] = u[2, j] }
+        let degenerate = try ModelPair(try teacher.with(unembeddings: u), student)
+        let r = PivotMoments(degenerate).residuals([PivotSubset(pivot: 0, subset: [1, 2, 3, 4, 5]),
+                                                    PivotSubset(pivot: 0, subset: [1, 3, 4, 5, 6])])
+        #expect(r[0] == nil && r[1] != nil)
+    }
+
+    @Test("firstNonFinite finds the first NaN or infinity")
+    func nonFinite() {
+        var values = [Double](repeating: 1, count: 10_000)
+        #expect(firstNonFinite(values) == nil)
+        values[7_777] = .infinity
+        values[9_000] = .nan
+        #expect(firstNonFinite(values) == 7_777)
+        values[3] = -.infinity
+        #expect(firstNonFinite(values) == 3)
+        #expect(firstNonFinite([]) == nil && firstNonFinite([.nan]) == 0)
+    }
+}
