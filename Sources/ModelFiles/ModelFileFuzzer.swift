@@ -14,6 +14,9 @@ public struct ModelFileFuzzer {
     }
 
     let seeds: [Data]
+    /// The .npy entries of the seeds, mutated on their own and re-archived with a
+    /// correct CRC, so mutants reach the .npy parser instead of failing the CRC check.
+    let arrays: [(name: String, data: Data)]
     var generator: SeededGenerator
 
     public init(seed: UInt64) throws {
@@ -25,20 +28,35 @@ public struct ModelFileFuzzer {
             ("w", NumpyArray(shape: [7], values: model.weights)),
         ]
         var seeds: [Data] = []
+        var entries: [(name: String, data: Data)] = []
         for (format, method) in [(NumpyFormat(), ZipArchive.Method.stored),
                                  (NumpyFormat(precision: .float32, bigEndian: true, fortranOrder: true, version: 2), .deflated),
                                  (NumpyFormat(precision: .float16, version: 3), .stored)] {
-            seeds.append(try ZipArchive.write(arrays.map { (name: "\($0.0).npy", data: $0.1.npyData(format)) }, method: method))
+            let named = arrays.map { (name: "\($0.0).npy", data: $0.1.npyData(format)) }
+            seeds.append(try ZipArchive.write(named, method: method))
+            entries += named
         }
         self.seeds = seeds
+        self.arrays = entries
         generator = g
     }
 
-    /// Runs `iterations` mutants and counts those read and those rejected.
+    /// Runs `iterations` mutants and counts those read and those rejected: even
+    /// iterations mutate whole archives (zip structure, CRC), odd ones mutate one
+    /// .npy entry inside a well-formed archive (header parser, dtype, shape, data).
     public mutating func run(iterations: Int) throws -> Count {
         var count = Count()
-        for _ in 0..<iterations {
-            let mutant = mutate(seeds[generator.int(in: 0...seeds.count - 1)])
+        for iteration in 0..<iterations {
+            let mutant: Data
+            if iteration % 2 == 0 {
+                mutant = mutate(seeds[generator.int(in: 0...seeds.count - 1)])
+            } else {
+                let base = generator.int(in: 0...(arrays.count / 3) - 1) * 3
+                var entries = Array(arrays[base..<(base + 3)])
+                let target = generator.int(in: 0...2)
+                entries[target].data = mutate(entries[target].data)
+                mutant = try ZipArchive.write(entries, method: generator.int(in: 0...1) == 0 ? .stored : .deflated)
+            }
             do {
                 _ = try ModelFile.read(mutant, file: "mutant.npz")
                 count.accepted += 1
