@@ -107,3 +107,37 @@ public struct ColumnMajorSolver {
         return LAPACKE_dgetrs_work(LAPACK_COL_MAJOR, flag("N"), order, lapacke_index(m), &a, order, &pivots, &b, order) == 0
     }
 }
+
+/// Inverses of many small symmetric positive definite matrices, in place and
+/// column-major (`dpotrf`, `dpocon`, `dpotri` work routines: no copies, no
+/// workspace queries).
+public struct PositiveDefiniteInverter {
+    public let n: Int
+    var work: [Double]
+    var integerWork: [lapacke_index]
+
+    public init(dimension n: Int) {
+        self.n = n
+        work = [Double](repeating: 0, count: 3 * n)
+        integerWork = [lapacke_index](repeating: 0, count: n)
+    }
+
+    /// Overwrites the upper triangle of `a` with that of A⁻¹. Returns false when A
+    /// is not positive definite or its reciprocal condition estimate is below
+    /// `threshold`.
+    public mutating func invert(_ a: inout [Double], threshold: Double) -> Bool {
+        precondition(a.count == n * n, "PositiveDefiniteInverter: shape")
+        var norm = 0.0
+        for j in 0..<n {
+            var s = 0.0
+            for i in 0..<n { s += Swift.abs(a[j * n + i]) }
+            norm = Swift.max(norm, s)
+        }
+        let order = lapacke_index(n)
+        guard LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, flag("U"), order, &a, order) == 0 else { return false }
+        var rcond = 0.0
+        guard LAPACKE_dpocon_work(LAPACK_COL_MAJOR, flag("U"), order, &a, order, norm, &rcond, &work, &integerWork) == 0,
+              rcond >= threshold else { return false }
+        return LAPACKE_dpotri_work(LAPACK_COL_MAJOR, flag("U"), order, &a, order) == 0
+    }
+}

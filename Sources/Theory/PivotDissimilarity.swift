@@ -127,6 +127,12 @@ extension ModelPair {
                                   exhaustive: exhaustive, directEvaluations: direct)
     }
 
+    /// r(p, S) by the moment form for each pair, nil where L₁(p, S) is singular
+    /// (no cancellation fallback: see `pivotDissimilarity`).
+    public func pivotResiduals(_ pairs: [PivotSubset]) -> [Double?] {
+        cache.value("pivotMoments") { PivotMoments(self) }.residuals(pairs)
+    }
+
     /// r(p, S) for one pair by the direct path (the residual itself, O(N d²)):
     /// the reference's per-pair computation, kept as the accuracy baseline.
     public func pivotResidualDirect(_ ps: PivotSubset) throws -> Double {
@@ -169,12 +175,21 @@ struct PivotMoments {
     func directResidual(_ a: Matrix) -> Double { Self.direct(pair, a) }
 
     /// r(p, S) for many pairs, nil where L₁(p, S) is singular (reciprocal condition
-    /// below ε). With M₂₂ = RRᵀ (Cholesky) and the per-label images h = G₂M₂₁ and
-    /// u = G₂R formed once, H = L₂M₂₁ and U = L₂R are row differences, and
-    ///   r = tr M₁₁ − 2 tr(L₁⁻¹H) + ‖L₁⁻¹U‖_F²,
-    /// one LU and one solve with 2d right-hand sides per pair (column-major LAPACK,
-    /// no copies), spread over both cores. Falls back to `residual(_:)` per pair
-    /// when M₂₂ is not positive definite.
+    /// below ε), spread over both cores.
+    ///
+    /// Gram path: with J = L₁⁻¹ = L₁ᵀP, P = (L₁L₁ᵀ)⁻¹, and M₂₂ = RRᵀ,
+    ///   r = tr M₁₁ − 2 Σ_ij P_ij (H L₁ᵀ)_ji + Σ_ij P_ij (UUᵀ)_ij,
+    /// H = L₂M₂₁, U = L₂R; the d×d matrices L₁L₁ᵀ, HL₁ᵀ and UUᵀ are gathered from
+    /// k×k tables (G₁G₁ᵀ, G₂M₂₁G₁ᵀ, G₂M₂₂G₂ᵀ, formed once) by double differences, so a
+    /// pair costs one d×d Cholesky inverse (~d³ flops) instead of an LU and 2d
+    /// right-hand sides (~4.7d³). L₁L₁ᵀ squares L₁'s condition number, so a pair
+    /// whose L₁L₁ᵀ has reciprocal condition below 10⁻⁸ (cond(L₁) above 10⁴) takes
+    /// the LU path below instead, which also decides singularity.
+    ///
+    /// LU path: H = L₂M₂₁ and U = L₂R as row differences of per-label images; one
+    /// column-major LU and one solve with 2d right-hand sides: r = tr M₁₁ −
+    /// 2 tr(L₁⁻¹H) + ‖L₁⁻¹U‖_F². Falls back to `residual(_:)` per pair when M₂₂ is
+    /// not positive definite.
     func residuals(_ pairs: [PivotSubset]) -> [Double?] {
         let d = m11.rows
         guard let root = try? CholeskyDecomposition(m22).l else {
@@ -185,6 +200,9 @@ struct PivotMoments {
         }
         let g1 = pair.first.unembeddings, g2 = pair.second.unembeddings
         let h = g2.multiplied(by: m21), u = g2.multiplied(by: root)
+        let k1 = g1.multiplied(by: g1, transposeOther: true), q = h.multiplied(by: g1, transposeOther: true)
+        let k2 = u.multiplied(by: u, transposeOther: true)
+        let width = k1.columns
         let out = UnsafeMutableBufferPointer<Double?>.allocate(capacity: pairs.count)
         defer { out.deallocate() }
         out.initialize(repeating: nil)
@@ -193,9 +211,44 @@ struct PivotMoments {
         let trace = traceM11
         let work: @Sendable (Int) -> Void = { worker in
             var solver = ColumnMajorSolver(dimension: d)
+            var inverter = PositiveDefiniteInverter(dimension: d)
             var a = [Double](repeating: 0, count: d * d), b = [Double](repeating: 0, count: 2 * d * d)
+            var c = [Double](repeating: 0, count: d * d)
             for index in stride(from: worker, to: pairs.count, by: workers) {
-                let ps = pairs[index], p = ps.pivot
+                let ps = pairs[index], p = ps.pivot, s = ps.subset
+                // Gram path.
+                let gathered: Double? = k1.storage.withUnsafeBufferPointer { t1 in
+                    q.storage.withUnsafeBufferPointer { tq in
+                        k2.storage.withUnsafeBufferPointer { t2 in
+                            for j in 0..<d {
+                                let sj = s[j] * width
+                                for i in 0...j { c[j * d + i] = t1[sj + s[i]] - t1[sj + p] - t1[p * width + s[i]] + t1[p * width + p] }
+                            }
+                            guard inverter.invert(&c, threshold: 1e-8) else { return nil }
+                            // Symmetric P: off-diagonal terms twice (upper triangle stored).
+                            var cross = 0.0, quadratic = 0.0
+                            let qpp = tq[p * width + p], kpp = t2[p * width + p]
+                            for j in 0..<d {
+                                let sj = s[j] * width, pjRow = p * width
+                                for i in 0...j {
+                                    let si = s[i] * width, factor = i == j ? 1.0 : 2.0
+                                    let pij = factor * c[j * d + i]
+                                    // (HL₁ᵀ)_ji + (HL₁ᵀ)_ij over 2 for the symmetric pair of terms.
+                                    let hji = tq[sj + s[i]] - tq[sj + p] - tq[pjRow + s[i]] + qpp
+                                    let hij = tq[si + s[j]] - tq[si + p] - tq[pjRow + s[j]] + qpp
+                                    cross += pij * (i == j ? hji : 0.5 * (hji + hij))
+                                    quadratic += pij * (t2[sj + s[i]] - t2[sj + p] - t2[pjRow + s[i]] + kpp)
+                                }
+                            }
+                            return max(trace - 2 * cross + quadratic, 0)
+                        }
+                    }
+                }
+                if let gathered {
+                    results.buffer[index] = gathered
+                    continue
+                }
+                // LU path.
                 for (i, l) in ps.subset.enumerated() {
                     for j in 0..<d {
                         a[j * d + i] = g1[l, j] - g1[p, j]

@@ -70,7 +70,9 @@ public struct T5PivotBound: PairStatement {
             // Tiny d×d systems: Jacobi SVD and a small Gaussian solve (no LAPACK call).
             // L₁ counts as singular when σ_min ≤ ε·σ_max.
             let l1 = ModelPair.pivotMatrix(pair.first.unembeddings, ps)
-            let sigma = SmallMatrixKernels.singularValues(l1)
+            // Jacobi for tiny d (no LAPACK workspace queries); LAPACK beyond 16.
+            let sigma = d <= 16 ? SmallMatrixKernels.singularValues(l1)
+                : (try? SingularValueDecomposition.singularValues(of: l1)) ?? [0]
             guard let top = sigma.first, let bottom = sigma.last, bottom > Double.ulpOfOne * top else {
                 skipped += 1; continue
             }

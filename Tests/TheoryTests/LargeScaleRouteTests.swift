@@ -119,6 +119,12 @@ struct LargeScaleRouteTests {
         let r = PivotMoments(degenerate).residuals([PivotSubset(pivot: 0, subset: [1, 2, 3, 4, 5]),
                                                     PivotSubset(pivot: 0, subset: [1, 3, 4, 5, 6])])
         #expect(r[0] == nil && r[1] != nil)
+        // Nearly equal rows: cond(L₁) ~ 10⁶ rejects the Gram path (cond² > 10⁸); the LU path decides.
+        for j in 0..<5 { u[2, j] = u[1, j] + 1e-6 * Double(j + 1) }
+        let illConditioned = try ModelPair(try teacher.with(unembeddings: u), student)
+        let subset = PivotSubset(pivot: 0, subset: [1, 2, 3, 4, 5])
+        let value = try #require(illConditioned.pivotResiduals([subset])[0])
+        #expect(relative(value, try illConditioned.pivotResidualDirect(subset)) < 1e-6)
     }
 
     @Test("firstNonFinite finds the first NaN or infinity")
