@@ -14,7 +14,8 @@ struct MeasureCommandTests {
         let teacher = ModelGenerator.model(labels: k, dimension: d, inputs: n, scale: 2, using: &g)
         var student = ModelGenerator.perturb(teacher, by: 0.1, using: &g)
         if let m = studentInputs { student = ModelGenerator.model(labels: k, dimension: d, inputs: m, using: &g) }
-        let a = dir.appendingPathComponent("teacher.npz"), b = dir.appendingPathComponent("student.npz")
+        let tag = UUID().uuidString.prefix(8)
+        let a = dir.appendingPathComponent("teacher-\(tag).npz"), b = dir.appendingPathComponent("student-\(tag).npz")
         try ModelFile.write(teacher, to: a)
         try ModelFile.write(student, to: b, format: NumpyFormat(precision: .float32, fortranOrder: true), compressed: true)
         return (a.path, b.path)
@@ -60,6 +61,34 @@ struct MeasureCommandTests {
         #expect(m.dRepPivot.mean == nil)
     }
 
+    @Test("d_logit², KL and log τ agree with a naive computation from the arrays the test wrote")
+    func independentValues() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (a, b) = try files(inputs: 25, labels: 6, dimension: 2)
+        let fa = try ModelFile.readArrays(URL(fileURLWithPath: a)), fb = try ModelFile.readArrays(URL(fileURLWithPath: b))
+        // Naive: logits by triple loops, probabilities by exp / Σ exp, nothing shared with Theory.
+        func logits(_ arrays: [String: NumpyArray]) -> [[Double]] {
+            let f = arrays["f"]!, g = arrays["g"]!, d = f.shape[1]
+            return (0..<f.shape[0]).map { i in (0..<g.shape[0]).map { y in (0..<d).reduce(0) { $0 + f.values[i * d + $1] * g.values[y * d + $1] } } }
+        }
+        let la = logits(fa), lb = logits(fb), n = la.count, k = la[0].count
+        var dlogit = 0.0, klAB = 0.0, klBA = 0.0, tauA = 0.0
+        for i in 0..<n {
+            let ca = la[i].map { $0 - la[i].reduce(0, +) / Double(k) }, cb = lb[i].map { $0 - lb[i].reduce(0, +) / Double(k) }
+            dlogit += zip(ca, cb).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / Double(n)
+            let za = la[i].reduce(0) { $0 + exp($1) }, zb = lb[i].reduce(0) { $0 + exp($1) }
+            let pa = la[i].map { exp($0) / za }, pb = lb[i].map { exp($0) / zb }
+            klAB += zip(pa, pb).reduce(0) { $0 + $1.0 * log($1.0 / $1.1) } / Double(n)
+            klBA += zip(pb, pa).reduce(0) { $0 + $1.0 * log($1.0 / $1.1) } / Double(n)
+            tauA = min(tauA, log(pa.min()!))
+        }
+        let r = try runTool(["measure", a, b, "--json", "--no-pivot"])
+        let m = try ReportJSON.decode(PairMeasurement.self, from: Data(r.stdout.utf8))
+        #expect(abs(m.dLogitSquared - dlogit) <= 1e-10 * dlogit)
+        #expect(abs(m.klAB - klAB) <= 1e-8 * klAB && abs(m.klBA - klBA) <= 1e-8 * klBA)
+        #expect(abs(m.logTauA - tauA) <= 1e-10 * abs(tauA))
+    }
+
     @Test("The human report is a readable table and --out writes report.md and report.json")
     func humanReport() throws {
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -101,6 +130,7 @@ struct MeasureCommandTests {
             (["measure", a, "/nonexistent.npz"], "/nonexistent.npz: cannot read"),
             (["measure", a, garbage.path], "not a NumPy .npz archive"),
             (["measure", a, other], "N = 40 inputs vs N = 30"),
+            (["measure", a, try files(labels: 9).1], "k = 7 labels vs k = 9"),
             (["measure", a, a, "--certify", "sometimes"], "--certify must be"),
             (["measure", a, a, "--pivots", "0"], "--pivots must be positive"),
             (["measure", a, a, "--no-pivot", "--pivots", "3"], "--no-pivot contradicts"),
