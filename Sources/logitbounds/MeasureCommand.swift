@@ -17,7 +17,7 @@ struct MeasureCommand: ParsableCommand {
         Reported: d_logit, KL both ways, log τ, d_rep both ways (least squares) and scale-free, d_unemb, \
         the pivot form d_rep,pivot (mean ± standard error over sampled (p, S); default 100 pivots × 200 subsets \
         when d ≤ 64), m_CCA centred and uncentred with the canonical correlations, and T3–T7 \
-        (T7 with B as the student). Bounds are certified (exact rationals / MPFR) when N·k·(d_A+d_B) ≤ 2·10⁶ \
+        (T5 per pair over the first 200 (p, S) of the pivot sample; T7 with B as the student). Bounds are certified (exact rationals / MPFR) when N·k·(d_A+d_B) ≤ 2·10⁶ \
         (--certify auto), otherwise reported from the double-precision screen and marked so.
 
         Exit status: 0 when no bound is certified violated, 1 when one is, 2 on bad input.
