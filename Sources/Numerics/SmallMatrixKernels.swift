@@ -93,12 +93,7 @@ public struct ColumnMajorSolver {
     public mutating func solve(_ a: inout [Double], _ b: inout [Double], rightHandSides m: Int,
                                threshold: Double = Double.ulpOfOne) -> Bool {
         precondition(a.count == n * n && b.count == n * m, "ColumnMajorSolver: shapes")
-        var norm = 0.0
-        for j in 0..<n {
-            var s = 0.0
-            for i in 0..<n { s += Swift.abs(a[j * n + i]) }
-            norm = Swift.max(norm, s)
-        }
+        let norm = columnMajorOneNorm(a, n, upperSymmetric: false)
         let order = lapacke_index(n)
         guard LAPACKE_dgetrf_work(LAPACK_COL_MAJOR, order, order, &a, order, &pivots) == 0 else { return false }
         var rcond = 0.0
@@ -127,12 +122,7 @@ public struct PositiveDefiniteInverter {
     /// `threshold`.
     public mutating func invert(_ a: inout [Double], threshold: Double) -> Bool {
         precondition(a.count == n * n, "PositiveDefiniteInverter: shape")
-        var norm = 0.0
-        for j in 0..<n {
-            var s = 0.0
-            for i in 0..<n { s += Swift.abs(a[j * n + i]) }
-            norm = Swift.max(norm, s)
-        }
+        let norm = columnMajorOneNorm(a, n, upperSymmetric: true)
         let order = lapacke_index(n)
         guard LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, flag("U"), order, &a, order) == 0 else { return false }
         var rcond = 0.0
@@ -140,4 +130,20 @@ public struct PositiveDefiniteInverter {
               rcond >= threshold else { return false }
         return LAPACKE_dpotri_work(LAPACK_COL_MAJOR, flag("U"), order, &a, order) == 0
     }
+}
+
+/// ‖A‖₁ (largest absolute column sum) of a column-major n×n matrix; with
+/// `upperSymmetric`, A is symmetric and only its upper triangle is read, as
+/// LAPACK's 'U' routines read it (the lower entries may be stale).
+func columnMajorOneNorm(_ a: [Double], _ n: Int, upperSymmetric: Bool) -> Double {
+    var norm = 0.0
+    for j in 0..<n {
+        var s = 0.0
+        for i in 0..<n {
+            let entry = upperSymmetric && i > j ? a[i * n + j] : a[j * n + i]
+            s += Swift.abs(entry)
+        }
+        norm = Swift.max(norm, s)
+    }
+    return norm
 }
