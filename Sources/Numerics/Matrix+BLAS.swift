@@ -1,4 +1,5 @@
 import CBLAS
+import Dispatch
 
 /// Products on OpenBLAS. Each costs O(m n k) flops; OpenBLAS threading is set by
 /// `BLASThreads`.
@@ -103,4 +104,16 @@ public enum BLASThreads {
     }
 
     public static var current: Int { Int(openblas_get_num_threads()) }
+
+    /// Runs `work(0)`, …, `work(workers − 1)` on concurrent threads with OpenBLAS
+    /// pinned to one thread meanwhile (restored afterwards), so Swift workers and
+    /// BLAS threads do not oversubscribe the cores. One worker runs inline with
+    /// BLAS threading untouched.
+    public static func concurrentWorkers(_ workers: Int, _ work: @Sendable (Int) -> Void) {
+        guard workers > 1 else { work(0); return }
+        let previous = current
+        set(1)
+        defer { set(previous) }
+        DispatchQueue.concurrentPerform(iterations: workers, execute: work)
+    }
 }

@@ -94,14 +94,7 @@ extension ModelPair {
                 for r in 0..<chunk.count { output.buffer[chunk.lowerBound + r] = accumulators[r].statistics }
             }
         }
-        if workers > 1 {
-            let previous = BLASThreads.current
-            BLASThreads.set(1)
-            DispatchQueue.concurrentPerform(iterations: workers, execute: work)
-            BLASThreads.set(previous)
-        } else {
-            work(0)
-        }
+        BLASThreads.concurrentWorkers(workers, work)
         let flagged = (0..<n).filter { rows[$0].klABNeedsRecomputation || rows[$0].klBANeedsRecomputation }
         let step = rowsPerBlock()
         for start in stride(from: 0, to: flagged.count, by: step) {
@@ -109,8 +102,12 @@ extension ModelPair {
             let l1 = first.embeddings.selectingRows(indices).multiplied(by: g1, transposeOther: true)
             let l2 = second.embeddings.selectingRows(indices).multiplied(by: g2, transposeOther: true)
             for (r, i) in indices.enumerated() {
-                if rows[i].klABNeedsRecomputation { rows[i].klAB = Numerics.klDivergence(logitsP: l1.row(r), logitsQ: l2.row(r)) }
-                if rows[i].klBANeedsRecomputation { rows[i].klBA = Numerics.klDivergence(logitsP: l2.row(r), logitsQ: l1.row(r)) }
+                l1.storage.withUnsafeBufferPointer { p1 in
+                    l2.storage.withUnsafeBufferPointer { p2 in
+                        rows[i] = logitRowStatistics(UnsafeBufferPointer(rebasing: p1[(r * k)..<((r + 1) * k)]),
+                                                     UnsafeBufferPointer(rebasing: p2[(r * k)..<((r + 1) * k)]))
+                    }
+                }
             }
         }
         let w = weights

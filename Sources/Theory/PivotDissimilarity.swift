@@ -263,14 +263,7 @@ struct PivotMoments {
                 results.buffer[index] = max(trace - 2 * cross + quadratic, 0)
             }
         }
-        if workers > 1 {
-            let previous = BLASThreads.current
-            BLASThreads.set(1)
-            DispatchQueue.concurrentPerform(iterations: workers, execute: work)
-            BLASThreads.set(previous)
-        } else {
-            work(0)
-        }
+        BLASThreads.concurrentWorkers(workers, work)
         return Array(out)
     }
 
