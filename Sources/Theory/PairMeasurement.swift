@@ -199,7 +199,7 @@ public struct PairMeasurement: Codable, Sendable {
             }
             statements.append(T5PivotBound(.subsetSum, selection: .explicit(Array(pairs.prefix(t5PairLimit)))))
         }
-        statements += [T6KLBound(.global), T6KLBound(.perInput)] as [any PairStatement]
+        statements += T6KLBound.Form.allCases.map { T6KLBound($0) } as [any PairStatement]
         // T7: model 1 is the student. Measured as "A = teacher, B = student", so
         // it runs on the swapped pair (B, A), which reuses the logit statistics.
         let t7: [any PairStatement] = [T7CanonicalCorrelationBound(.traceBound, centred: false),

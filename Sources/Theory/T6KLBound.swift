@@ -3,14 +3,26 @@ import Numerics
 /// T6: if every probability of both models is ≥ τ > 0, then
 /// d_logit² ≤ KL(M₁‖M₂) / τ² (`.global`), and with a per-input τ_x,
 /// d_logit² ≤ E_x KL_x(M₁‖M₂) / τ_x² (`.perInput`, never weaker).
-/// Proof: Proofs/T6-kl-bound.md. The right side is exponentially large in the
+/// Proof: Proofs/T6-kl-bound.md.
+///
+/// The sharper constant the tightness explorer pointed to, proven in
+/// Proofs/T6-sharp-kl-bound.md: d_logit² ≤ 2 KL(M₁‖M₂) / τ (`.sharp`) and
+/// d_logit² ≤ E_x 2 KL_x / τ_x (`.sharpPerInput`). Since τ ≤ 1/k ≤ 1/2, 2/τ ≤ 1/τ²,
+/// so the 1/τ² forms are weaker corollaries of these. The right side is exponentially large in the
 /// logit scale: the bound is vacuous on realistic models, which is T6's point.
 ///
 /// Certification encloses KL and τ with MPFR (outward rounding) and d_logit²
 /// exactly; "holds" needs the upper end of the left side below the lower end of
 /// the right side. An undecided comparison is retried at 512 and 1024 bits.
 public struct T6KLBound: PairStatement {
-    public enum Form: String, Sendable, CaseIterable { case global, perInput }
+    public enum Form: String, Sendable, CaseIterable {
+        case global, perInput, sharp, sharpPerInput
+
+        /// The 2/τ forms rather than the 1/τ² ones.
+        public var isSharp: Bool { self == .sharp || self == .sharpPerInput }
+        /// Each input with its own τ_x rather than one τ for the sample.
+        public var isPerInput: Bool { self == .perInput || self == .sharpPerInput }
+    }
 
     public let id = StatementID.T6
     public let variant: Form
@@ -22,7 +34,17 @@ public struct T6KLBound: PairStatement {
     }
 
     public var form: String {
-        variant == .global ? "d_logit² ≤ KL(M₁‖M₂) / τ²" : "d_logit² ≤ E_x KL_x(M₁‖M₂) / τ_x²"
+        switch variant {
+        case .global: return "d_logit² ≤ KL(M₁‖M₂) / τ²"
+        case .perInput: return "d_logit² ≤ E_x KL_x(M₁‖M₂) / τ_x²"
+        case .sharp: return "d_logit² ≤ 2 KL(M₁‖M₂) / τ"
+        case .sharpPerInput: return "d_logit² ≤ E_x 2 KL_x(M₁‖M₂) / τ_x"
+        }
+    }
+
+    /// log of the factor multiplying KL for a given log τ: −2 log τ, or log 2 − log τ.
+    func logFactor(_ logTau: Double) -> Double {
+        variant.isSharp ? 0.6931471805599453 - logTau : -2 * logTau
     }
 
     public func screen(_ pair: ModelPair) throws -> Verdict {
@@ -32,14 +54,16 @@ public struct T6KLBound: PairStatement {
         var kl = 0.0, perInput = 0.0
         for i in w.indices {
             kl += w[i] * stats.klPerInput[i]
-            perInput += w[i] * stats.klPerInput[i] * (-2 * stats.logTauPerInput[i]).exp
+            perInput += w[i] * stats.klPerInput[i] * logFactor(stats.logTauPerInput[i]).exp
         }
         let logTau = stats.logTau
-        let factor = (-2 * logTau).exp
-        let rhs = constantScale * (variant == .global ? kl * factor : perInput)
+        let factor = logFactor(logTau).exp
+        let rhs = constantScale * (variant.isPerInput ? perInput : kl * factor)
+        let name = variant.isSharp ? "2/τ" : "1/τ²"
         return Verdict(id: id, form: form, level: .double, outcome: lhs <= rhs ? .holds : .violated,
                        lhs: lhs, rhs: rhs, constant: constantScale * factor,
-                       constantName: variant == .global ? "\(constantScale)/τ², log τ = \(logTau)" : "\(constantScale)/τ_x² per input")
+                       constantName: variant.isPerInput ? "\(constantScale)·\(name.replacingOccurrences(of: "τ", with: "τ_x")) per input"
+                                                        : "\(constantScale)·\(name), log τ = \(logTau)")
     }
 
     public func certify(_ pair: ModelPair) throws -> Verdict {
@@ -60,14 +84,16 @@ public struct T6KLBound: PairStatement {
         let enclosed = try pair.cache.value("enclosed.\(bits)") { try EnclosedDivergence(pair, bits: bits) }
         let scale = Interval(exactly: constantScale, bits: bits)!
         let two = Interval(exactly: 2, bits: bits)!
+        // The factor multiplying KL: 1/τ² = exp(−2 log τ) or 2/τ = 2 exp(−log τ).
+        func factor(_ logTau: Interval) -> Interval {
+            variant.isSharp ? two * (-logTau).exp : (-(two * logTau)).exp
+        }
         let rhs: Interval
-        switch variant {
-        case .global:
-            let logTau = Interval.min(enclosed.logTauFirst, enclosed.logTauSecond)
-            rhs = scale * enclosed.klForward * (-(two * logTau)).exp
-        case .perInput:
+        if variant.isPerInput {
             rhs = scale * Interval.sum(zip(enclosed.weights, zip(enclosed.klPerInput, enclosed.logTauPerInput))
-                .map { w, t in w * t.0 * (-(two * t.1)).exp }, bits: bits)
+                .map { w, t in w * t.0 * factor(t.1) }, bits: bits)
+        } else {
+            rhs = scale * enclosed.klForward * factor(Interval.min(enclosed.logTauFirst, enclosed.logTauSecond))
         }
         let lhs = Interval(d, bits: bits)
         let outcome: Outcome = lhs.isCertainlyAtMost(rhs) ? .holds : (rhs.isCertainlyBelow(lhs) ? .violated : .undecided)

@@ -12,8 +12,39 @@ struct T6Tests {
     @Test("MPFR-certified on small pairs, including near-one-hot ones")
     func certified() throws {
         let cases = smallCorpus(seed: 402, count: 30)
-        try expectCertifiedHolds(T6KLBound(.global), on: cases)
-        try expectCertifiedHolds(T6KLBound(.perInput), on: cases)
+        for form in T6KLBound.Form.allCases { try expectCertifiedHolds(T6KLBound(form), on: cases) }
+    }
+
+    @Test("The 2/τ forms are never weaker than the 1/τ² forms")
+    func sharpNeverWeaker() throws {
+        for c in corpus(seed: 406, count: 40, dimensions: 1...5, maxLabels: 20) {
+            for (sharp, weak) in [(T6KLBound.Form.sharp, T6KLBound.Form.global), (.sharpPerInput, .perInput)] {
+                let s = try T6KLBound(sharp).screen(c.pair), w = try T6KLBound(weak).screen(c.pair)
+                #expect(s.rhs <= w.rhs * (1 + 1e-12), c.comment)
+            }
+        }
+    }
+
+    /// One input, k labels: p has one label at τ and the rest of its mass on one
+    /// large label; q moves τη of that mass onto the small label (Proofs/T6-sharp-kl-bound.md).
+    static func sharpnessPair(labels k: Int, tau: Double, eta: Double) throws -> ModelPair {
+        var p = [tau] + Array(repeating: tau, count: k - 1)
+        p[1] = 1 - Double(k - 1) * tau
+        var q = p
+        q[0] += tau * eta; q[1] -= tau * eta
+        func model(_ probabilities: [Double]) throws -> SoftmaxModel {
+            try SoftmaxModel(embeddings: Matrix(rows: 1, columns: k, storage: probabilities.map { $0.log }),
+                             unembeddings: Matrix.identity(k))
+        }
+        return try ModelPair(model(p), model(q))
+    }
+
+    @Test("2/τ is sharp: 0.9·(2/τ) is certified violated at the sharpness configuration")
+    func sharpConstantCannotDrop() throws {
+        let pair = try Self.sharpnessPair(labels: 50, tau: 1e-4, eta: 1e-3)
+        #expect(try T6KLBound(.sharp).certify(pair).outcome == .holds)
+        let planted = try T6KLBound(.sharp, constantScale: 0.9).check(pair)
+        #expect(planted.outcome == .violated && planted.isCertified, "\(planted)")
     }
 
     @Test("Per-input τ is never weaker than the global τ")
