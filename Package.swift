@@ -9,6 +9,8 @@ let package = Package(
         .library(name: "Counterexamples", targets: ["Counterexamples"]),
         .library(name: "Harness", targets: ["Harness"]),
         .library(name: "ModelFiles", targets: ["ModelFiles"]),
+        .library(name: "Plots", targets: ["Plots"]),
+        .library(name: "Tightness", targets: ["Tightness"]),
         .executable(name: "logitbounds", targets: ["logitbounds"]),
     ],
     dependencies: [
@@ -28,10 +30,12 @@ let package = Package(
         .target(name: "Numerics", dependencies: ["CBLAS", "CLAPACKE", "CGMP", "CMPFR"], exclude: ["README.md"]),
         .target(name: "Theory", dependencies: ["Numerics"], exclude: ["README.md"]),
         .target(name: "ModelFiles", dependencies: ["Theory", "CZlib"], exclude: ["README.md"]),
-        .target(name: "Counterexamples", dependencies: ["Theory", "ModelFiles"], exclude: ["README.md"]),
+        .target(name: "Plots", dependencies: ["Numerics"], exclude: ["README.md"]),
+        .target(name: "Counterexamples", dependencies: ["Theory", "ModelFiles", "Plots"], exclude: ["README.md"]),
+        .target(name: "Tightness", dependencies: ["Theory", "Harness", "ModelFiles", "Plots"], exclude: ["README.md"]),
         .target(name: "Harness", dependencies: ["Theory"], exclude: ["README.md"]),
         .executableTarget(name: "logitbounds", dependencies: [
-            "Numerics", "Theory", "Counterexamples", "Harness", "ModelFiles",
+            "Numerics", "Theory", "Counterexamples", "Harness", "ModelFiles", "Tightness",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], exclude: ["README.md"]),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
@@ -39,6 +43,7 @@ let package = Package(
         .testTarget(name: "HarnessTests", dependencies: ["Harness", "Theory", "Numerics", "ModelFiles"]),
         .testTarget(name: "ModelFileTests", dependencies: ["ModelFiles", "Theory", "Numerics"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "TightnessTests", dependencies: ["Tightness", "Plots", "Theory", "Numerics"]),
         .testTarget(name: "CounterexampleTests", dependencies: ["Counterexamples", "ModelFiles", "Theory", "Numerics"]),
     ]
 )

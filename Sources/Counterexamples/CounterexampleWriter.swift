@@ -1,6 +1,7 @@
 import Foundation
 import ModelFiles
 import Numerics
+import Plots
 import Theory
 
 /// Writes a counterexample to a directory: report.md, report.json, teacher.npz and

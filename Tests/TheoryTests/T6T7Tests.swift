@@ -25,13 +25,12 @@ struct T6Tests {
         }
     }
 
-    /// One input, k labels: p has one label at τ and the rest of its mass on one
-    /// large label; q moves τη of that mass onto the small label (Proofs/T6-sharp-kl-bound.md).
-    static func sharpnessPair(labels k: Int, tau: Double, eta: Double) throws -> ModelPair {
-        var p = [tau] + Array(repeating: tau, count: k - 1)
-        p[1] = 1 - Double(k - 1) * tau
-        var q = p
-        q[0] += tau * eta; q[1] -= tau * eta
+    /// One input, k labels: p = (τ + ε, τ, r, …), q = (τ, τ + ε, r, …), where
+    /// d_logit²/KL → 2/τ as ε → 0 (Proofs/T6-sharp-kl-bound.md, "Sharpness").
+    static func sharpnessPair(labels k: Int, tau: Double, epsilon: Double) throws -> ModelPair {
+        let rest = (1 - 2 * tau - epsilon) / Double(k - 2)
+        let p = [tau + epsilon, tau] + Array(repeating: rest, count: k - 2)
+        let q = [tau, tau + epsilon] + Array(repeating: rest, count: k - 2)
         func model(_ probabilities: [Double]) throws -> SoftmaxModel {
             try SoftmaxModel(embeddings: Matrix(rows: 1, columns: k, storage: probabilities.map { $0.log }),
                              unembeddings: Matrix.identity(k))
@@ -39,11 +38,11 @@ struct T6Tests {
         return try ModelPair(model(p), model(q))
     }
 
-    @Test("2/τ is sharp: 0.9·(2/τ) is certified violated at the sharpness configuration")
+    @Test("2/τ is sharp: 0.999·(2/τ) is certified violated at the sharpness configuration")
     func sharpConstantCannotDrop() throws {
-        let pair = try Self.sharpnessPair(labels: 50, tau: 1e-4, eta: 1e-3)
+        let pair = try Self.sharpnessPair(labels: 5, tau: 1e-4, epsilon: 1e-9)
         #expect(try T6KLBound(.sharp).certify(pair).outcome == .holds)
-        let planted = try T6KLBound(.sharp, constantScale: 0.9).check(pair)
+        let planted = try T6KLBound(.sharp, constantScale: 0.999).check(pair)
         #expect(planted.outcome == .violated && planted.isCertified, "\(planted)")
     }
 

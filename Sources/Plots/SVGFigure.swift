@@ -2,10 +2,10 @@ import Numerics
 
 /// Small, dependency-free SVG figures for the reports.
 public enum SVGFigure {
-    static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    public static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                           "#bcbd22", "#17becf"]
 
-    static func colour(_ label: Int) -> String { palette[label % palette.count] }
+    public static func colour(_ label: Int) -> String { palette[label % palette.count] }
 
     /// Two panels (teacher, student): inputs as circles coloured by class, unembeddings
     /// as squares coloured by label, each set scaled to fill the panel (their norms
@@ -66,22 +66,21 @@ public enum SVGFigure {
         return (body + ["</svg>"]).joined(separator: "\n") + "\n"
     }
 
-    static func header(_ w: Double, _ h: Double) -> String {
+    public static func header(_ w: Double, _ h: Double) -> String {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(w))\" height=\"\(Int(h))\" viewBox=\"0 0 \(Int(w)) \(Int(h))\" font-family=\"sans-serif\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
     }
 
-    static func text(_ x: Double, _ y: Double, _ s: String, size: Int, anchor: String) -> String {
-        let escaped = s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-            .replacingOccurrences(of: ">", with: "&gt;")
+    public static func text(_ x: Double, _ y: Double, _ s: String, size: Int, anchor: String) -> String {
+        let escaped = SVGChart.escape(s)
         return "<text x=\"\(fmt(x))\" y=\"\(fmt(y))\" font-size=\"\(size)\" text-anchor=\"\(anchor)\">\(escaped)</text>"
     }
 
-    static func fmt(_ v: Double) -> String {
+    public static func fmt(_ v: Double) -> String {
         let r = (v * 100).rounded() / 100
         return r == r.rounded() ? String(Int(r)) : String(r)
     }
 
-    static func pow10(_ e: Double) -> Double { (e * 2.302585092994046).exp }
+    public static func pow10(_ e: Double) -> Double { (e * 2.302585092994046).exp }
 
     /// Rows as 2-D points: the coordinates themselves for d ≤ 2, else the first two
     /// principal coordinates.
@@ -96,5 +95,5 @@ public enum SVGFigure {
 }
 
 extension Double {
-    var log10: Double { self.log / 2.302585092994046 }
+    public var log10: Double { self.log / 2.302585092994046 }
 }

@@ -1,0 +1,191 @@
+import Numerics
+import Theory
+
+/// Runs the two searches for one statement — a random sweep over the harness's
+/// generators and an adversarial optimiser under the statement's hypotheses —
+/// then recomputes the best pair's ratio at the certified level.
+public enum TightnessExplorer {
+    public static func explore(_ which: TightnessStatement, _ config: TightnessConfiguration,
+                               progress: (String) -> Void = { _ in }) throws -> TightnessResult {
+        try validate(config)
+        let started = ContinuousClock.now
+        var notes: [String] = []
+        var k = config.labels[0]
+        var d = config.dimension
+        if which.isT6 && d >= k {
+            // The T6 search needs no embedding dimension; only the sweep's generators do.
+            notes.append("the random sweep uses d = \(k - 1) (d must be below k = \(k))")
+            d = k - 1
+        }
+        guard k >= d + 1 else {
+            throw TightnessError.badConfiguration("--d must be below k (got d = \(d), k = \(k))")
+        }
+        if which == .T5averaged {
+            // Every (p, S) is enumerated per evaluation, and certified exactly at the
+            // end: keep k·C(k−1, d) ≤ 400.
+            let limited = largestLabelCount(upTo: k, dimension: d, pairLimit: 400)
+            if limited < k { notes.append("T5.averaged enumerates every (p, S): k lowered from \(k) to \(limited) so k·C(k−1, d) ≤ 400") }
+            k = limited
+        }
+        let statement = which.statement(scale: config.constantScale, dimension: d)
+        let sweepBudget = config.budgetSeconds * 0.2
+        progress("\(which.rawValue): random sweep (≤ \(config.sweepCases) cases, \(format(sweepBudget)) s)")
+        let points = sweep(which, statement, size: CaseSize(labels: k, dimension: d, inputs: config.inputs),
+                           config: config, deadline: Deadline(seconds: sweepBudget))
+        let summary = summarise(points)
+
+        var searches: [SearchSummary] = []
+        var candidates: [(pair: ModelPair, method: SearchResult.Method)] = []
+        var tauCurve: [TauPoint]?
+        let searchBudget = config.budgetSeconds - elapsed(since: started)
+        if which.isT6 {
+            let form: T6KLBound.Form = which == .T6sharp ? .sharp : .global
+            let grid = config.labels.flatMap { labels in
+                config.taus.filter { $0 * Double(labels) < 1 }.map { (labels, $0) }
+            }
+            guard !grid.isEmpty else { throw TightnessError.badConfiguration("no τ below 1/k for the given --k and --tau") }
+            var curve: [TauPoint] = []
+            for (index, (labels, tau)) in grid.enumerated() {
+                progress("\(which.rawValue): adversarial search at k = \(labels), τ = \(tau) (\(index + 1)/\(grid.count))")
+                let objective = T6Objective(labels: labels, tau: tau, form: form, constantScale: config.constantScale)
+                let share = searchBudget / Double(grid.count)
+                let seed = SeededGenerator.derive(config.seed, UInt64(index))
+                let results = optimise(objective, config: config, seed: seed, seconds: share)
+                for r in results {
+                    searches.append(SearchSummary(method: r.method, bestRatio: r.value.exp, evaluations: r.evaluations,
+                                                  starts: r.starts, labels: labels, tau: tau))
+                }
+                guard let best = results.max(by: { $0.value < $1.value }), best.value.isFinite,
+                      let pair = try? objective.pair(best.best) else { continue }
+                candidates.append((pair, best.method))
+                // d_logit²/KL at the floor: ratio · constant(τ).
+                let constant = form.isSharp ? 2 / tau : 1 / (tau * tau)
+                let largest = best.value.exp * constant * config.constantScale
+                curve.append(TauPoint(labels: labels, tau: tau, largestRatio: largest, timesTau: largest * tau,
+                                      timesTauSquared: largest * tau * tau, foundBy: best.method))
+            }
+            tauCurve = curve
+        } else {
+            let objective: any TightnessObjective = which == .T3
+                ? T3Objective(labels: k, dimension: d, inputs: config.inputs, constantScale: config.constantScale)
+                : ScreenedPairObjective(statement, layout: PairLayout(labels: k, inputs: config.inputs,
+                                                                      firstDimension: d, secondDimension: d))
+            progress("\(which.rawValue): adversarial search over \(objective.parameterCount) parameters (\(format(searchBudget)) s)")
+            for r in optimise(objective, config: config, seed: config.seed, seconds: searchBudget) {
+                searches.append(SearchSummary(method: r.method, bestRatio: r.value.exp, evaluations: r.evaluations,
+                                              starts: r.starts, labels: k, tau: nil))
+                if r.value.isFinite, let pair = try? objective.pair(r.best) { candidates.append((pair, r.method)) }
+            }
+        }
+        if let worst = summary.worst {
+            let generator = ModelGenerator(rawValue: worst.generator)!
+            candidates.append((generator.pair(seed: worst.seed, size: CaseSize(labels: k, dimension: d, inputs: config.inputs)), .sweep))
+        }
+        // Every candidate is re-decided at the certified level and the best certified
+        // ratio wins: near equality (and near d_logit = 0) the double screen's ratio is
+        // rounding noise, so it cannot pick the winner.
+        progress("\(which.rawValue): certifying \(candidates.count) candidate pair(s)")
+        let certifiedCandidates = candidates.compactMap { c -> (ModelPair, SearchResult.Method, Verdict)? in
+            guard let v = try? statement.certify(c.pair), v.outcome == .holds || v.outcome == .violated,
+                  v.ratio.isFinite else { return nil }
+            return (c.pair, c.method, v)
+        }
+        guard let best = certifiedCandidates.max(by: { $0.2.ratio < $1.2.ratio }) else {
+            throw TightnessError.nothingApplicable(which.rawValue)
+        }
+        let certified = best.2
+        return TightnessResult(statement: which, form: statement.form, labels: k, dimension: d, inputs: config.inputs,
+                               constantScale: config.constantScale, sweep: summary, sweepPoints: points,
+                               searches: searches, bestRatio: certified.ratio, foundBy: best.1,
+                               certified: CertifiedCheck(certified), tauCurve: tauCurve, notes: notes,
+                               seconds: elapsed(since: started), pair: best.0)
+    }
+
+    static func validate(_ c: TightnessConfiguration) throws {
+        guard !c.labels.isEmpty, c.labels.allSatisfy({ $0 >= 2 && $0 <= 2000 }) else {
+            throw TightnessError.badConfiguration("--k must be between 2 and 2000 (got \(c.labels))")
+        }
+        guard c.dimension >= 1 else {
+            throw TightnessError.badConfiguration("--d must be at least 1 (got \(c.dimension))")
+        }
+        guard c.inputs >= c.dimension + 1, c.inputs <= 100_000 else {
+            throw TightnessError.badConfiguration("--inputs must exceed d (got N = \(c.inputs), d = \(c.dimension))")
+        }
+        guard c.taus.allSatisfy({ $0 > 0 && $0 < 0.5 && $0.isFinite }) else {
+            throw TightnessError.badConfiguration("--tau values must lie in (0, 1/2) (got \(c.taus))")
+        }
+        guard c.budgetSeconds > 0, c.budgetSeconds.isFinite else {
+            throw TightnessError.badConfiguration("--budget must be a positive number of seconds")
+        }
+        guard c.constantScale > 0, c.constantScale.isFinite else {
+            throw TightnessError.badConfiguration("--constant-scale must be positive")
+        }
+    }
+
+    /// The gradient method (when the objective has an analytic gradient) then
+    /// Nelder–Mead, splitting the time 1 : 1 (Nelder–Mead alone otherwise).
+    static func optimise(_ objective: some TightnessObjective, config: TightnessConfiguration, seed: UInt64,
+                         seconds: Double) -> [SearchResult] {
+        let started = ContinuousClock.now
+        var out: [SearchResult] = []
+        if objective.hasAnalyticGradient {
+            out.append(config.gradient.maximise(objective, seed: seed, deadline: Deadline(seconds: seconds / 2)))
+        }
+        let rest = seconds - elapsed(since: started)
+        out.append(config.nelderMead.maximise(objective, seed: SeededGenerator.derive(seed, 77),
+                                              deadline: Deadline(seconds: rest)))
+        return out
+    }
+
+    /// The harness's generators in turn, case i with seed derive(seed, i).
+    static func sweep(_ which: TightnessStatement, _ statement: any PairStatement, size: CaseSize,
+                      config: TightnessConfiguration, deadline: Deadline) -> [SweepPoint] {
+        var points: [SweepPoint] = []
+        let generators = ModelGenerator.allCases
+        for i in 0..<config.sweepCases where !deadline.passed {
+            let generator = generators[i % generators.count]
+            let seed = SeededGenerator.derive(config.seed, UInt64(i))
+            let pair = generator.pair(seed: seed, size: size)
+            // Near-ties and apparent violations are rounding-level in doubles: decide them
+            // at the certified level, as the harness does.
+            guard var v = try? statement.screen(pair) else { continue }
+            if v.needsCertification, let c = try? statement.certify(pair) { v = c }
+            guard v.outcome == .holds || v.outcome == .violated, v.ratio.isFinite else { continue }
+            var plotted = v.ratio
+            if which.isT6 {
+                let kl = pair.logitStatistics().kl
+                plotted = kl > 0 ? v.lhs / kl : .nan
+            }
+            points.append(SweepPoint(generator: generator.rawValue, seed: seed, parameter: which.parameter(pair),
+                                     ratio: v.ratio, plotted: plotted))
+        }
+        return points
+    }
+
+    static func summarise(_ points: [SweepPoint]) -> SweepSummary {
+        let ratios = points.map(\.ratio).sorted()
+        func quantile(_ q: Double) -> Double {
+            ratios.isEmpty ? .nan : ratios[min(ratios.count - 1, Int((q * Double(ratios.count - 1)).rounded()))]
+        }
+        return SweepSummary(cases: points.count, applicable: points.count, median: quantile(0.5),
+                            quantile90: quantile(0.9), quantile99: quantile(0.99), max: ratios.last ?? .nan,
+                            worst: points.max { $0.ratio < $1.ratio })
+    }
+
+    static func largestLabelCount(upTo k: Int, dimension d: Int, pairLimit: Int) -> Int {
+        var best = d + 1
+        for labels in (d + 1)...max(d + 1, k) {
+            var count = Double(labels)
+            for j in 0..<d { count *= Double(labels - 1 - j) / Double(j + 1) }
+            if count <= Double(pairLimit) { best = labels }
+        }
+        return best
+    }
+
+    static func elapsed(since start: ContinuousClock.Instant) -> Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+
+    static func format(_ seconds: Double) -> String { String(Double(Int(seconds * 10)) / 10) }
+}

@@ -1,0 +1,100 @@
+import Numerics
+import Theory
+
+/// T6 over one input and k labels, under its hypothesis "every probability of both
+/// models is ≥ τ": p = τ + (1 − kτ)·softmax(z₁), q = τ + (1 − kτ)·softmax(z₂), so every
+/// z ∈ R^{2k} is admissible and the whole admissible set is reached. The ratio is
+/// d_logit²/KL(p‖q) divided by the statement's constant at this τ (1/τ² or 2/τ).
+///
+/// One input is no restriction: on a sample, d_logit²/KL = Σ w_x D_x / Σ w_x KL_x is at
+/// most the largest per-input ratio, so the worst case over samples is a single input.
+/// The pair is built as F = log p (1×k), G = I_k, so its logits are log p.
+///
+/// Gradient: with v = log p − log q, D = ‖Cv‖², K = KL = Σ p_y φ(q_y/p_y):
+/// ∂J/∂p = 2Cv/(pD) − (v + 1)/K, ∂J/∂q = −2Cv/(qD) + (p/q)/K, and through
+/// p = τ + a·s(z): ∂J/∂z_j = a s_j (g_j − Σ_y g_y s_y).
+public struct T6Objective: TightnessObjective {
+    public let statement: any PairStatement
+    public let labels: Int
+    public let tau: Double
+    let logConstant: Double
+
+    /// - Parameters: `tau` must lie in (0, 1/k).
+    public init(labels k: Int, tau: Double, form: T6KLBound.Form = .global, constantScale: Double = 1) {
+        precondition(k >= 2 && tau > 0 && tau * Double(k) < 1, "T6Objective needs k ≥ 2 and 0 < τ < 1/k")
+        statement = T6KLBound(form, constantScale: constantScale)
+        labels = k
+        self.tau = tau
+        logConstant = constantScale.log + (form.isSharp ? 2.0.log - tau.log : -2 * tau.log)
+    }
+
+    public var parameterCount: Int { 2 * labels }
+    public var hasAnalyticGradient: Bool { true }
+
+    public func randomStart(using g: inout SeededGenerator) -> [Double] {
+        // Logit scales spread over decades, so starts reach near-one-hot corners too.
+        let scale = (g.uniform(in: -1...1.5) * 2.302585092994046).exp
+        return (0..<parameterCount).map { _ in scale * g.gaussian() }
+    }
+
+    /// Both distributions for a parameter vector.
+    public func distributions(_ x: [Double]) -> (p: [Double], q: [Double], sp: [Double], sq: [Double]) {
+        let a = 1 - Double(labels) * tau
+        func softmax(_ z: ArraySlice<Double>) -> [Double] {
+            let top = z.max()!
+            let e = z.map { ($0 - top).exp }
+            let total = e.reduce(0, +)
+            return e.map { $0 / total }
+        }
+        let sp = softmax(x[0..<labels]), sq = softmax(x[labels...])
+        return (sp.map { tau + a * $0 }, sq.map { tau + a * $0 }, sp, sq)
+    }
+
+    public func pair(_ x: [Double]) throws -> ModelPair {
+        let (p, q, _, _) = distributions(x)
+        func model(_ probabilities: [Double]) throws -> SoftmaxModel {
+            try SoftmaxModel(embeddings: Matrix(rows: 1, columns: labels, storage: probabilities.map(\.log)),
+                             unembeddings: Matrix.identity(labels))
+        }
+        return try ModelPair(model(p), model(q))
+    }
+
+    /// t − 1 − log t at t = 1 + r, accurate for small |r|.
+    static func phi(_ r: Double) -> Double {
+        if abs(r) < 1e-3 {
+            // r²/2 − r³/3 + r⁴/4 − r⁵/5 + r⁶/6: truncation below 1e−18 relative.
+            return r * r * (0.5 - r * (1.0 / 3 - r * (0.25 - r * (0.2 - r / 6))))
+        }
+        return r - r.log1p
+    }
+
+    public func logRatio(_ x: [Double]) -> Double { evaluate(x, gradient: false)?.value ?? -.infinity }
+
+    public func valueAndGradient(_ x: [Double]) -> (value: Double, gradient: [Double])? {
+        guard let r = evaluate(x, gradient: true) else { return (-.infinity, Array(repeating: 0, count: x.count)) }
+        return (r.value, r.gradient!)
+    }
+
+    func evaluate(_ x: [Double], gradient wanted: Bool) -> (value: Double, gradient: [Double]?)? {
+        guard x.allSatisfy(\.isFinite) else { return nil }
+        let (p, q, sp, sq) = distributions(x)
+        let a = 1 - Double(labels) * tau
+        // r_y = (q_y − p_y)/p_y from the softmax difference, so near-equal pairs keep their digits.
+        let r = (0..<labels).map { a * (sq[$0] - sp[$0]) / p[$0] }
+        let v = r.map { -$0.log1p }
+        let mean = v.reduce(0, +) / Double(labels)
+        let cv = v.map { $0 - mean }
+        let d = cv.reduce(0) { $0 + $1 * $1 }
+        let kl = (0..<labels).reduce(0.0) { $0 + p[$1] * Self.phi(r[$1]) }
+        guard d > 0, kl > 0, d.isFinite, kl.isFinite else { return nil }
+        let value = d.log - kl.log - logConstant
+        guard wanted else { return (value, nil) }
+        let gp = (0..<labels).map { 2 * cv[$0] / (p[$0] * d) - (v[$0] + 1) / kl }
+        let gq = (0..<labels).map { -2 * cv[$0] / (q[$0] * d) + p[$0] / q[$0] / kl }
+        func chain(_ g: [Double], _ s: [Double]) -> [Double] {
+            let inner = zip(g, s).reduce(0) { $0 + $1.0 * $1.1 }
+            return (0..<labels).map { a * s[$0] * (g[$0] - inner) }
+        }
+        return (value, chain(gp, sp) + chain(gq, sq))
+    }
+}

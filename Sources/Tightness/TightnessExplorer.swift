@@ -1,0 +1,225 @@
+import Numerics
+import Theory
+
+/// The inequalities the explorer measures, by the names the command line takes.
+public enum TightnessStatement: String, CaseIterable, Codable, Sendable {
+    case T3, T4
+    case T5pair = "T5.pair"
+    case T5averaged = "T5.averaged"
+    case T6
+    case T6sharp = "T6.sharp"
+    case T7
+    case T7corollary = "T7.corollary"
+
+    /// The statement at a constant scale (1 is the theorem; below 1 plants a false one).
+    public func statement(scale: Double, dimension d: Int) -> any PairStatement {
+        switch self {
+        case .T3: return T3EmbeddingBound(constantScale: scale)
+        case .T4: return T4UnembeddingBound(constantScale: scale)
+        case .T5pair:
+            return T5PivotBound(.subsetSum, constantScale: scale,
+                                selection: .explicit([PivotSubset(pivot: 0, subset: Array(1...d))]))
+        case .T5averaged: return T5PivotBound(.averaged, constantScale: scale)
+        case .T6: return T6KLBound(.global, constantScale: scale)
+        case .T6sharp: return T6KLBound(.sharp, constantScale: scale)
+        case .T7: return T7CanonicalCorrelationBound(.traceBound, centred: false, constantScale: scale)
+        case .T7corollary: return T7CanonicalCorrelationBound(.corollary, centred: false, constantScale: scale)
+        }
+    }
+
+    /// The proven constant, in words.
+    public var provenConstant: String {
+        switch self {
+        case .T3: return "1/σ_min(G̃₁)²"
+        case .T4: return "1/σ_min(F̂₁)²"
+        case .T5pair: return "σ_min(L₁)⁻² on the pair's own label sum (p = 0, S = {1..d})"
+        case .T5averaged: return "κ·2d/(k−1), κ = max σ_min(L₁)⁻²"
+        case .T6: return "1/τ²"
+        case .T6sharp: return "2/τ"
+        case .T7: return "1 (Σ(1−ρᵢ²)μᵢ ≤ d_logit²)"
+        case .T7corollary: return "1 (1 − mean ρ² ≤ d_logit²/(d₂ μ_{d₂}))"
+        }
+    }
+
+    var isT6: Bool { self == .T6 || self == .T6sharp }
+
+    /// What the sweep plots the ratio against.
+    var parameterName: String {
+        switch self {
+        case .T3: return "σ_min(G̃₁)"
+        case .T4: return "σ_min(F̂₁)"
+        case .T6, .T6sharp: return "τ"
+        case .T5pair, .T5averaged, .T7, .T7corollary: return "d_logit"
+        }
+    }
+
+    func parameter(_ pair: ModelPair) -> Double {
+        switch self {
+        case .T3: return (try? pair.first.diversity().sigmaMinUnembeddings) ?? .nan
+        case .T4: return (try? pair.first.diversity().sigmaMinEmbeddings) ?? .nan
+        case .T6, .T6sharp: return pair.logitStatistics().logTau.exp
+        case .T5pair, .T5averaged, .T7, .T7corollary: return ((try? pair.logitDistanceSquared()) ?? .nan).squareRoot()
+        }
+    }
+}
+
+/// What to explore and for how long.
+public struct TightnessConfiguration: Sendable {
+    /// Label counts: the T6 τ-curve uses every one; other statements use the first.
+    public var labels: [Int] = [20]
+    public var dimension = 4
+    public var inputs = 8
+    /// τ floors for T6 (those ≥ 1/k are skipped for that k).
+    public var taus: [Double] = [1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6]
+    /// Wall-clock seconds per statement.
+    public var budgetSeconds = 20.0
+    public var seed: UInt64 = 1
+    /// Multiplies every statement's right side (1 = the theorems; < 1 plants a false constant).
+    public var constantScale = 1.0
+    /// Most cases the random sweep draws (it also stops at a fifth of the budget).
+    public var sweepCases = 600
+    public var gradient = GradientAscent()
+    public var nelderMead = NelderMead()
+
+    public init() {}
+}
+
+/// One generated case of the random sweep.
+public struct SweepPoint: Codable, Sendable {
+    public let generator: String
+    public let seed: UInt64
+    /// The plot's x value (see `TightnessStatement.parameterName`).
+    public let parameter: Double
+    /// left side / right side.
+    public let ratio: Double
+    /// For T6, d_logit²/KL (the quantity the τ-curve plots); otherwise the ratio.
+    public let plotted: Double
+}
+
+public struct SweepSummary: Codable, Sendable {
+    public let cases: Int
+    public let applicable: Int
+    public let median: Double
+    public let quantile90: Double
+    public let quantile99: Double
+    public let max: Double
+    public let worst: SweepPoint?
+}
+
+/// One optimiser run (for T6, at one (k, τ)).
+public struct SearchSummary: Codable, Sendable {
+    public let method: SearchResult.Method
+    public let bestRatio: Double
+    public let evaluations: Int
+    public let starts: Int
+    public let labels: Int
+    public let tau: Double?
+}
+
+/// T6 only: the largest d_logit²/KL found with every probability ≥ τ.
+public struct TauPoint: Codable, Sendable {
+    public let labels: Int
+    public let tau: Double
+    public let largestRatio: Double
+    /// largestRatio · τ: at most 2 by T6.sharp.
+    public let timesTau: Double
+    /// largestRatio · τ²: at most 1 by T6.
+    public let timesTauSquared: Double
+    public let foundBy: SearchResult.Method
+}
+
+public struct CertifiedCheck: Codable, Sendable {
+    public let outcome: Outcome
+    public let level: VerdictLevel
+    public let lhs: Double
+    public let rhs: Double
+    public let ratio: Double
+    public let certificate: String?
+
+    init(_ v: Verdict) {
+        outcome = v.outcome; level = v.level; lhs = v.lhs; rhs = v.rhs; ratio = v.ratio; certificate = v.certificate
+    }
+}
+
+/// Everything the explorer learnt about one statement.
+public struct TightnessResult: Codable, Sendable {
+    public let statement: TightnessStatement
+    public let form: String
+    public let provenConstant: String
+    public let labels: Int
+    public let dimension: Int
+    public let inputs: Int
+    public let constantScale: Double
+    public let sweep: SweepSummary
+    public let sweepPoints: [SweepPoint]
+    public let searches: [SearchSummary]
+    /// The largest ratio found: lhs/rhs of the best pair at the certified level (every
+    /// candidate is certified; the double screen only ranks within each search).
+    public let bestRatio: Double
+    public let foundBy: SearchResult.Method
+    /// The best pair's ratio recomputed at the certified level.
+    public let certified: CertifiedCheck
+    public let tauCurve: [TauPoint]?
+    public let notes: [String]
+    public let seconds: Double
+    /// The maximising pair (saved as model files by the report writer).
+    public var bestPair: ModelPair? { storedPair?.pair }
+    let storedPair: PairBox?
+
+    public var certifiedViolation: Bool { certified.outcome == .violated && certified.level != .double }
+
+    enum CodingKeys: String, CodingKey {
+        case statement, form, provenConstant, labels, dimension, inputs, constantScale, sweep, sweepPoints, searches,
+             bestRatio, foundBy, certified, tauCurve, notes, seconds
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        statement = try c.decode(TightnessStatement.self, forKey: .statement)
+        form = try c.decode(String.self, forKey: .form)
+        provenConstant = try c.decode(String.self, forKey: .provenConstant)
+        labels = try c.decode(Int.self, forKey: .labels)
+        dimension = try c.decode(Int.self, forKey: .dimension)
+        inputs = try c.decode(Int.self, forKey: .inputs)
+        constantScale = try c.decode(Double.self, forKey: .constantScale)
+        sweep = try c.decode(SweepSummary.self, forKey: .sweep)
+        sweepPoints = try c.decode([SweepPoint].self, forKey: .sweepPoints)
+        searches = try c.decode([SearchSummary].self, forKey: .searches)
+        bestRatio = try c.decode(Double.self, forKey: .bestRatio)
+        foundBy = try c.decode(SearchResult.Method.self, forKey: .foundBy)
+        certified = try c.decode(CertifiedCheck.self, forKey: .certified)
+        tauCurve = try c.decodeIfPresent([TauPoint].self, forKey: .tauCurve)
+        notes = try c.decode([String].self, forKey: .notes)
+        seconds = try c.decode(Double.self, forKey: .seconds)
+        storedPair = nil
+    }
+
+    init(statement: TightnessStatement, form: String, labels: Int, dimension: Int, inputs: Int, constantScale: Double,
+         sweep: SweepSummary, sweepPoints: [SweepPoint], searches: [SearchSummary], bestRatio: Double,
+         foundBy: SearchResult.Method, certified: CertifiedCheck, tauCurve: [TauPoint]?, notes: [String],
+         seconds: Double, pair: ModelPair?) {
+        self.statement = statement; self.form = form; provenConstant = statement.provenConstant
+        self.labels = labels; self.dimension = dimension; self.inputs = inputs; self.constantScale = constantScale
+        self.sweep = sweep; self.sweepPoints = sweepPoints; self.searches = searches; self.bestRatio = bestRatio
+        self.foundBy = foundBy; self.certified = certified; self.tauCurve = tauCurve; self.notes = notes
+        self.seconds = seconds; storedPair = pair.map(PairBox.init)
+    }
+}
+
+/// Holds a pair inside a Sendable, Codable-excluded field.
+final class PairBox: Sendable {
+    let pair: ModelPair
+    init(_ pair: ModelPair) { self.pair = pair }
+}
+
+public enum TightnessError: Error, CustomStringConvertible {
+    case badConfiguration(String)
+    case nothingApplicable(String)
+
+    public var description: String {
+        switch self {
+        case .badConfiguration(let s): return "tightness: \(s)"
+        case .nothingApplicable(let s): return "tightness: no admissible pair found for \(s) (every case broke the statement's hypotheses)"
+        }
+    }
+}

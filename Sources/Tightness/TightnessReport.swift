@@ -1,0 +1,119 @@
+import Foundation
+import ModelFiles
+import Plots
+import Theory
+
+/// Markdown, JSON, SVG and model files for a set of tightness results.
+public enum TightnessReport {
+    /// The JSON document: `{"seed": s, "budget_seconds": b, "statements": [...]}`.
+    public struct Document: Codable {
+        public let seed: UInt64
+        public let budgetSeconds: Double
+        public let statements: [TightnessResult]
+    }
+
+    public static func json(_ results: [TightnessResult], config: TightnessConfiguration) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try encoder.encode(Document(seed: config.seed, budgetSeconds: config.budgetSeconds, statements: results))
+    }
+
+    static func number(_ v: Double) -> String {
+        guard v.isFinite else { return "\(v)" }
+        if v != 0 && (abs(v) < 1e-3 || abs(v) >= 1e5) { return String(format: "%.4e", v) }
+        // Ratios near the bound need their digits: 0.99999 must not print as 1.
+        if abs(v - 1) < 1e-3 || abs(v - 2) < 1e-3 { return String(format: "%.10g", v) }
+        return String(format: "%.6g", v)
+    }
+
+    /// The summary table and, per statement, its searches (and T6's τ-curve).
+    public static func markdown(_ results: [TightnessResult], config: TightnessConfiguration) -> String {
+        var lines = ["# Tightness of the bounds", "",
+                     "Seed \(config.seed), budget \(number(config.budgetSeconds)) s per statement" +
+                        (config.constantScale != 1 ? ", **constant scale \(config.constantScale) (a planted false constant)**" : "") + ".",
+                     "Ratio = left side / right side; the theorem says ≤ 1. The certified column recomputes the best pair's ratio exactly (GMP) or as an MPFR enclosure.", "",
+                     "| statement | proven constant | sweep median | sweep max | best ratio | found by | certified |",
+                     "|---|---|---|---|---|---|---|"]
+        for r in results {
+            let verdict = "\(r.certified.outcome.rawValue) (\(r.certified.level.rawValue))"
+            lines.append("| \(r.statement.rawValue) | \(r.provenConstant) | \(number(r.sweep.median)) | \(number(r.sweep.max)) | \(number(r.bestRatio)) | \(r.foundBy.rawValue) | \(r.certifiedViolation ? "**VIOLATED** " : "")\(verdict) |")
+        }
+        for r in results {
+            lines += ["", "## \(r.statement.rawValue): \(r.form)", "",
+                      "k = \(r.labels), d = \(r.dimension), N = \(r.inputs); \(number(r.seconds)) s. Random sweep: \(r.sweep.cases) cases, ratio quantiles 50 % \(number(r.sweep.median)), 90 % \(number(r.sweep.quantile90)), 99 % \(number(r.sweep.quantile99)), max \(number(r.sweep.max))" + (r.sweep.worst.map { " (generator \($0.generator), seed \($0.seed))" } ?? "") + ".", "",
+                      "| search | k | τ | best ratio | evaluations | starts |", "|---|---|---|---|---|---|"]
+            for s in r.searches {
+                lines.append("| \(s.method.rawValue) | \(s.labels) | \(s.tau.map(number) ?? "–") | \(number(s.bestRatio)) | \(s.evaluations) | \(s.starts) |")
+            }
+            if let curve = r.tauCurve {
+                lines += ["", "Largest d_logit²/KL found with every probability ≥ τ (T6 proves ≤ 1/τ², T6.sharp ≤ 2/τ):", "",
+                          "| k | τ | largest d_logit²/KL | × τ (≤ 2) | × τ² (≤ 1) | found by |", "|---|---|---|---|---|---|"]
+                for p in curve {
+                    lines.append("| \(p.labels) | \(number(p.tau)) | \(number(p.largestRatio)) | \(number(p.timesTau)) | \(number(p.timesTauSquared)) | \(p.foundBy.rawValue) |")
+                }
+            }
+            lines += ["", "Certified: \(r.certified.outcome.rawValue) at the \(r.certified.level.rawValue) level, lhs \(number(r.certified.lhs)), rhs \(number(r.certified.rhs)), ratio \(number(r.certified.ratio))." + (r.certified.certificate.map { " \($0)." } ?? "")]
+            if r.certifiedViolation {
+                lines.append("**Certified violation**: the maximising pair is saved as \(r.statement.rawValue)-first.npz / \(r.statement.rawValue)-second.npz.")
+            }
+            lines += r.notes.map { "- \($0)" }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The statement's plot: T6 on log–log axes with 1/τ² and 2/τ; the others the ratio
+    /// against σ_min (T3, T4) or d_logit (T5, T7), with the bound's line at 1.
+    public static func plot(_ r: TightnessResult) -> String {
+        let sweep = r.sweepPoints.map { (x: $0.parameter, y: $0.plotted) }
+        if let curve = r.tauCurve {
+            let taus = (curve.map(\.tau) + r.sweepPoints.map(\.parameter)).filter { $0 > 0 && $0.isFinite }
+            let lo = max(taus.min() ?? 1e-6, 1e-300), hi = min(taus.max() ?? 0.1, 0.5)
+            let grid = (0...40).map { lo * ((hi / lo).log * Double($0) / 40).exp }
+            var series = [SVGChart.Series("random sweep (generators)", sweep, colour: 7)]
+            for (i, k) in Set(curve.map(\.labels)).sorted().enumerated() {
+                series.append(SVGChart.Series("adversarial max, k = \(k)", curve.filter { $0.labels == k }.map { (x: $0.tau, y: $0.largestRatio) },
+                                              colour: 2 + i))
+            }
+            series.append(SVGChart.Series("1/τ² (T6, proven)", grid.map { (x: $0, y: 1 / ($0 * $0)) }, mark: .line, colour: 3))
+            series.append(SVGChart.Series("2/τ (T6.sharp, proven)", grid.map { (x: $0, y: 2 / $0) }, mark: .dashedLine, colour: 0))
+            return SVGChart(title: "\(r.statement.rawValue): d_logit²/KL against τ", xLabel: "τ = min probability",
+                            yLabel: "d_logit² / KL", xAxis: .log, yAxis: .log, series: series).render()
+        }
+        let xs = sweep.map(\.x).filter { $0 > 0 && $0.isFinite }
+        let lo = xs.min() ?? 1e-3, hi = max(xs.max() ?? 1, lo * 10)
+        var series = [SVGChart.Series("random sweep (generators)", sweep, colour: 7),
+                      SVGChart.Series("bound: ratio = 1", [(x: lo, y: 1), (x: hi, y: 1)], mark: .dashedLine, colour: 3)]
+        if let pair = r.bestPair {
+            series.append(SVGChart.Series("adversarial best (\(r.foundBy == .gradient ? "gradient" : r.foundBy == .nelderMead ? "Nelder–Mead" : "sweep"))",
+                                          [(x: r.statement.parameter(pair), y: r.bestRatio)], colour: 2))
+        }
+        return SVGChart(title: "\(r.statement.rawValue): left side / right side", xLabel: r.statement.parameterName,
+                        yLabel: "ratio lhs / rhs", xAxis: .log, yAxis: .log, series: series).render()
+    }
+
+    /// Writes report.md, tightness.json, one SVG per statement and the maximising pairs.
+    public static func write(_ results: [TightnessResult], config: TightnessConfiguration, to directory: URL) throws -> [URL] {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var written: [URL] = []
+        func put(_ name: String, _ data: Data) throws {
+            let url = directory.appendingPathComponent(name)
+            try data.write(to: url)
+            written.append(url)
+        }
+        try put("report.md", Data(markdown(results, config: config).utf8))
+        try put("tightness.json", json(results, config: config))
+        for r in results {
+            try put("\(r.statement.rawValue).svg", Data(plot(r).utf8))
+            if let pair = r.bestPair {
+                for (name, model) in [("first", pair.first), ("second", pair.second)] {
+                    let url = directory.appendingPathComponent("\(r.statement.rawValue)-\(name).npz")
+                    try ModelFile.write(model, to: url)
+                    written.append(url)
+                }
+            }
+        }
+        return written
+    }
+}

@@ -1,0 +1,123 @@
+import ArgumentParser
+import Foundation
+import Tightness
+
+struct TightnessCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tightness",
+        abstract: "How loose is each bound? Push left side / right side as high as it goes, then certify the best pair.",
+        discussion: """
+        Statements: \(TightnessStatement.allCases.map(\.rawValue).joined(separator: ", ")), or all.
+          T6 and T6.sharp maximise d_logit²/KL with every probability ≥ τ, for each --k and --tau,
+          and plot it against τ with the proven constants 1/τ² (T6) and 2/τ (T6.sharp).
+        Two searches per statement: a random sweep over the verify harness's generators (ratio
+        quantiles and max), and an adversarial search — multi-start Adam on an analytic gradient
+        (T3, T6) and Nelder–Mead (every statement). Every candidate's ratio is recomputed at the
+        certified level (GMP or MPFR); a ratio above 1 there is a certified violation.
+        --constant-scale s multiplies the right side (s < 1 plants a false constant, to watch the
+        explorer catch it).
+        Exit status: 0 nothing violated, 1 a certified violation, 2 bad usage.
+        """)
+
+    @Option(help: "T3, T4, T5.pair, T5.averaged, T6, T6.sharp, T7, T7.corollary or all.")
+    var statement: String
+
+    @Option(help: "Number of labels k; comma-separated values for T6's τ-curve (others use the first).")
+    var k = "20"
+
+    @Option(help: "Embedding dimension d (both models).")
+    var d = 4
+
+    @Option(help: "Number of inputs N of the searched pairs.")
+    var inputs = 8
+
+    @Option(help: "T6: τ floors, comma-separated (default 1e-1,1e-2,…,1e-6; those ≥ 1/k are skipped).")
+    var tau: String?
+
+    @Option(help: "Time per statement, e.g. 60s, 2m or 20 (seconds).")
+    var budget = "20s"
+
+    @Option(help: "Seed of the sweep and of the random starts.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Multiply every right side by this (1 = the theorems).")
+    var constantScale = 1.0
+
+    @Option(help: "Directory for report.md, tightness.json, one SVG per statement and the maximising pairs (.npz).")
+    var out: String?
+
+    @Flag(help: "Print the JSON report on standard output (progress lines stay on standard error).")
+    var json = false
+
+    static func list<T>(_ text: String, _ name: String, _ parse: (String) -> T?) throws -> [T] {
+        let values = text.split(separator: ",").map { parse($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else {
+            throw ValidationError("--\(name) must be a comma-separated list of numbers, got \"\(text)\"")
+        }
+        return values.map { $0! }
+    }
+
+    static func seconds(_ text: String) throws -> Double {
+        var t = text.trimmingCharacters(in: .whitespaces), factor = 1.0
+        if t.hasSuffix("m") { factor = 60; t.removeLast() } else if t.hasSuffix("s") { t.removeLast() }
+        guard let v = Double(t), v.isFinite, v > 0 else {
+            throw ValidationError("--budget must be a positive duration such as 60s, 2m or 20, got \"\(text)\"")
+        }
+        return v * factor
+    }
+
+    func statements() throws -> [TightnessStatement] {
+        if statement == "all" { return TightnessStatement.allCases }
+        guard let s = TightnessStatement(rawValue: statement) else {
+            throw ValidationError("--statement must be one of \(TightnessStatement.allCases.map(\.rawValue).joined(separator: ", ")) or all, got \(statement)")
+        }
+        return [s]
+    }
+
+    func configuration() throws -> TightnessConfiguration {
+        var c = TightnessConfiguration()
+        c.labels = try Self.list(k, "k") { Int($0) }
+        c.dimension = d
+        c.inputs = inputs
+        if let tau { c.taus = try Self.list(tau, "tau") { Double($0) } }
+        c.budgetSeconds = try Self.seconds(budget)
+        c.seed = seed
+        c.constantScale = constantScale
+        return c
+    }
+
+    func validate() throws {
+        _ = try statements()
+        _ = try configuration()
+    }
+
+    func run() throws {
+        let config = try configuration()
+        let progress = ProgressReporter(label: "tightness", plain: true)
+        var results: [TightnessResult] = []
+        for s in try statements() {
+            do {
+                results.append(try TightnessExplorer.explore(s, config) { progress.note($0) })
+            } catch let e as TightnessError { throw CLIError(e.description) }
+        }
+        if let out {
+            let files = try TightnessReport.write(results, config: config, to: URL(fileURLWithPath: out))
+            progress.note("wrote \(files.count) files to \(out) (report.md, tightness.json, SVG plots, maximising pairs)")
+        }
+        if json {
+            print(String(decoding: try TightnessReport.json(results, config: config), as: UTF8.self))
+        } else {
+            print(TightnessReport.markdown(results, config: config), terminator: "")
+        }
+        let violated = results.filter(\.certifiedViolation)
+        if !violated.isEmpty {
+            FileHandle.standardError.write(Data("""
+                !!! CERTIFIED VIOLATION: \(violated.map(\.statement.rawValue).joined(separator: ", ")) — \
+                a pair with left side > right side, proven \(violated.map { $0.certified.level.rawValue }.joined(separator: "/")).\
+                \(out == nil ? " Rerun with --out DIR to save it." : " Saved in \(out!).")
+
+                """.utf8))
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Numerics
+import Plots
+import Testing
+import Theory
+@testable import Tightness
+
+@Suite("Tightness explorer")
+struct TightnessTests {
+    /// Central differences against the analytic gradient, relative to the gradient's size.
+    func checkGradient(_ objective: some TightnessObjective, seed: UInt64) throws {
+        var g = SeededGenerator(seed: seed)
+        for _ in 0..<3 {
+            let x = objective.randomStart(using: &g)
+            let (value, gradient) = try #require(objective.valueAndGradient(x))
+            #expect(abs(value - objective.logRatio(x)) <= 1e-12 * max(1, abs(value)))
+            let scale = gradient.map(abs).max()!
+            for i in stride(from: 0, to: x.count, by: max(1, x.count / 25)) {
+                let h = 1e-6 * max(1, abs(x[i]))
+                var plus = x, minus = x
+                plus[i] += h; minus[i] -= h
+                let numeric = (objective.logRatio(plus) - objective.logRatio(minus)) / (2 * h)
+                #expect(abs(numeric - gradient[i]) <= 1e-5 * max(scale, 1e-3), "parameter \(i): \(numeric) vs \(gradient[i])")
+            }
+        }
+    }
+
+    @Test("T3 objective: value equals T3's own screen, gradient matches finite differences")
+    func t3Objective() throws {
+        let objective = T3Objective(labels: 7, dimension: 3, inputs: 6)
+        var g = SeededGenerator(seed: 11)
+        for _ in 0..<5 {
+            let x = objective.randomStart(using: &g)
+            let screened = try T3EmbeddingBound().screen(objective.pair(x)).ratio.log
+            #expect(abs(objective.logRatio(x) - screened) <= 1e-9 * max(1, abs(screened)))
+        }
+        try checkGradient(objective, seed: 12)
+    }
+
+    @Test("T6 objective: every probability ≥ τ, value equals T6's screen at the floor, gradient matches",
+          arguments: [T6KLBound.Form.global, .sharp])
+    func t6Objective(form: T6KLBound.Form) throws {
+        let objective = T6Objective(labels: 6, tau: 1e-3, form: form)
+        var g = SeededGenerator(seed: 13)
+        for _ in 0..<5 {
+            let x = objective.randomStart(using: &g)
+            let (p, q, _, _) = objective.distributions(x)
+            #expect(p.min()! >= 1e-3 && q.min()! >= 1e-3)
+            let pair = try objective.pair(x)
+            let d = try pair.logitDistanceSquared(), kl = pair.klDivergence()
+            let constant = form.isSharp ? 2 / 1e-3 : 1 / 1e-6
+            #expect(abs(objective.logRatio(x) - (d / kl / constant).log) <= 1e-7)
+        }
+        try checkGradient(objective, seed: 14)
+    }
+
+    @Test("The optimiser finds T3's equality case on its own: ratio ≥ 0.999 from random starts, certified")
+    func t3Attained() throws {
+        var config = TightnessConfiguration()
+        config.labels = [20]; config.dimension = 4; config.budgetSeconds = 6
+        let result = try TightnessExplorer.explore(.T3, config)
+        #expect(result.bestRatio >= 0.999 && result.bestRatio <= 1 + 1e-9, "\(result.bestRatio) \(result.certified) \(result.searches)")
+        #expect(result.certified.outcome == .holds && result.certified.level != .double)
+        #expect(result.searches.contains { $0.method == .gradient && $0.bestRatio >= 0.999 })
+    }
+
+    @Test("A planted false constant (T3 halved) is reported as a certified violation")
+    func plantedT3() throws {
+        var config = TightnessConfiguration()
+        config.labels = [8]; config.dimension = 3; config.budgetSeconds = 3; config.constantScale = 0.5
+        let result = try TightnessExplorer.explore(.T3, config)
+        #expect(result.certifiedViolation, "\(result.certified)")
+        #expect(result.bestRatio > 1.9)
+    }
+
+    @Test("T6: the search stays below 2/τ and gets close to it near equal distributions")
+    func t6Curve() throws {
+        var config = TightnessConfiguration()
+        config.labels = [20]; config.taus = [1e-3]; config.budgetSeconds = 4
+        let result = try TightnessExplorer.explore(.T6sharp, config)
+        let point = try #require(result.tauCurve?.first)
+        #expect(point.timesTau <= 2 && point.timesTau > 1.8, "\(point)")
+        #expect(result.certified.outcome == .holds)
+    }
+
+    @Test("The T6 plot is well-formed SVG with the 1/τ² and 2/τ reference curves")
+    func svg() throws {
+        var config = TightnessConfiguration()
+        config.labels = [5]; config.taus = [1e-2, 1e-4]; config.budgetSeconds = 2
+        let result = try TightnessExplorer.explore(.T6, config)
+        let svg = TightnessReport.plot(result)
+        let parser = XMLParser(data: Data(svg.utf8))
+        #expect(parser.parse(), "\(parser.parserError.map { "\($0)" } ?? "")")
+        #expect(svg.contains("1/τ²") && svg.contains("2/τ"))
+        #expect(svg.components(separatedBy: "class=\"curve\"").count - 1 >= 2)
+    }
+
+    @Test("Bad configurations are typed errors")
+    func badConfiguration() {
+        var config = TightnessConfiguration()
+        config.dimension = 30
+        #expect(throws: TightnessError.self) { try TightnessExplorer.explore(.T3, config) }
+        config = TightnessConfiguration(); config.taus = [0.7]
+        #expect(throws: TightnessError.self) { try TightnessExplorer.explore(.T6, config) }
+        config = TightnessConfiguration(); config.labels = [20]; config.taus = [0.1]
+        #expect(throws: TightnessError.self) { try TightnessExplorer.explore(.T6, config) }
+    }
+}
