@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "ModelFiles", targets: ["ModelFiles"]),
         .library(name: "Plots", targets: ["Plots"]),
         .library(name: "Tightness", targets: ["Tightness"]),
+        .library(name: "Distill", targets: ["Distill"]),
         .executable(name: "logitbounds", targets: ["logitbounds"]),
     ],
     dependencies: [
@@ -33,9 +34,10 @@ let package = Package(
         .target(name: "Plots", dependencies: ["Numerics"], exclude: ["README.md"]),
         .target(name: "Counterexamples", dependencies: ["Theory", "ModelFiles", "Plots"], exclude: ["README.md"]),
         .target(name: "Tightness", dependencies: ["Theory", "Harness", "ModelFiles", "Plots"], exclude: ["README.md"]),
+        .target(name: "Distill", dependencies: ["Theory", "Plots"], exclude: ["README.md"]),
         .target(name: "Harness", dependencies: ["Theory"], exclude: ["README.md"]),
         .executableTarget(name: "logitbounds", dependencies: [
-            "Numerics", "Theory", "Counterexamples", "Harness", "ModelFiles", "Tightness",
+            "Numerics", "Theory", "Counterexamples", "Harness", "ModelFiles", "Tightness", "Distill",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], exclude: ["README.md"]),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
@@ -43,6 +45,7 @@ let package = Package(
         .testTarget(name: "HarnessTests", dependencies: ["Harness", "Theory", "Numerics", "ModelFiles"]),
         .testTarget(name: "ModelFileTests", dependencies: ["ModelFiles", "Theory", "Numerics"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "DistillTests", dependencies: ["Distill", "Plots", "Theory", "Numerics"]),
         .testTarget(name: "TightnessTests", dependencies: ["Tightness", "Plots", "Theory", "Numerics"]),
         .testTarget(name: "CounterexampleTests", dependencies: ["Counterexamples", "ModelFiles", "Theory", "Numerics"]),
     ]

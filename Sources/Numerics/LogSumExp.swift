@@ -24,6 +24,8 @@ extension Double {
     @inline(__always) public var log: Double { Foundation_log(self) }
     /// log(1 + x), accurate for small x (the C library's log1p).
     @inline(__always) public var log1p: Double { Foundation_log1p(self) }
+    /// eˣ − 1, accurate for small x (the C library's expm1).
+    @inline(__always) public var expm1: Double { Foundation_expm1(self) }
 }
 
 #if canImport(Glibc)
@@ -32,12 +34,14 @@ import Glibc
 @inline(__always) @usableFromInline func Foundation_log(_ x: Double) -> Double { Glibc.log(x) }
 @inline(__always) @usableFromInline func Foundation_exp2(_ x: Double) -> Double { Glibc.exp2(x) }
 @inline(__always) @usableFromInline func Foundation_log1p(_ x: Double) -> Double { Glibc.log1p(x) }
+@inline(__always) @usableFromInline func Foundation_expm1(_ x: Double) -> Double { Glibc.expm1(x) }
 #else
 import Darwin
 @inline(__always) @usableFromInline func Foundation_exp(_ x: Double) -> Double { Darwin.exp(x) }
 @inline(__always) @usableFromInline func Foundation_log(_ x: Double) -> Double { Darwin.log(x) }
 @inline(__always) @usableFromInline func Foundation_exp2(_ x: Double) -> Double { Darwin.exp2(x) }
 @inline(__always) @usableFromInline func Foundation_log1p(_ x: Double) -> Double { Darwin.log1p(x) }
+@inline(__always) @usableFromInline func Foundation_expm1(_ x: Double) -> Double { Darwin.expm1(x) }
 #endif
 
 /// The index of the first NaN or ±∞ in `values`, or nil. A vectorisable pass

@@ -58,11 +58,15 @@ public enum TightnessExplorer {
                 guard let best = results.max(by: { $0.value < $1.value }), best.value.isFinite,
                       let pair = try? objective.pair(best.best) else { continue }
                 candidates.append((pair, best.method))
-                // d_logit²/KL at the floor: ratio · constant(τ).
-                let constant = form.isSharp ? 2 / tau : 1 / (tau * tau)
-                let largest = best.value.exp * constant * config.constantScale
-                curve.append(TauPoint(labels: labels, tau: tau, largestRatio: largest, timesTau: largest * tau,
-                                      timesTauSquared: largest * tau * tau, foundBy: best.method))
+                // The curve reports the pair itself, not the optimiser's double value: the
+                // certified verdict gives d_logit² exactly and KL·constant(τ_pair) enclosed.
+                guard let verdict = try? statement.certify(pair) else { continue }
+                let logTau = pair.logitStatistics().logTau, actual = logTau.exp
+                let factor = config.constantScale * (form.isSharp ? 2 / actual : 1 / (actual * actual))
+                let largest = verdict.lhs / (verdict.rhs / factor)
+                curve.append(TauPoint(labels: labels, tau: tau, pairTau: actual, largestRatio: largest,
+                                      timesTau: largest * actual, timesTauSquared: largest * actual * actual,
+                                      certified: verdict.outcome, foundBy: best.method))
             }
             tauCurve = curve
         } else {
@@ -97,7 +101,8 @@ public enum TightnessExplorer {
         return TightnessResult(statement: which, form: statement.form, labels: k, dimension: d, inputs: config.inputs,
                                constantScale: config.constantScale, sweep: summary, sweepPoints: points,
                                searches: searches, bestRatio: certified.ratio, foundBy: best.1,
-                               certified: CertifiedCheck(certified), tauCurve: tauCurve, notes: notes,
+                               certified: CertifiedCheck(certified), tauCurve: tauCurve,
+                               vacuity: which.isT6 ? VacuityRow.rows(seed: config.seed) : nil, notes: notes,
                                seconds: elapsed(since: started), pair: best.0)
     }
 
@@ -167,7 +172,12 @@ public enum TightnessExplorer {
         func quantile(_ q: Double) -> Double {
             ratios.isEmpty ? .nan : ratios[min(ratios.count - 1, Int((q * Double(ratios.count - 1)).rounded()))]
         }
-        return SweepSummary(cases: points.count, applicable: points.count, median: quantile(0.5),
+        let byGenerator = ModelGenerator.allCases.compactMap { g -> GeneratorSummary? in
+            let r = points.filter { $0.generator == g.rawValue }.map(\.ratio).sorted()
+            guard !r.isEmpty else { return nil }
+            return GeneratorSummary(generator: g.rawValue, cases: r.count, median: r[r.count / 2], max: r.last!)
+        }
+        return SweepSummary(byGenerator: byGenerator, cases: points.count, applicable: points.count, median: quantile(0.5),
                             quantile90: quantile(0.9), quantile99: quantile(0.99), max: ratios.last ?? .nan,
                             worst: points.max { $0.ratio < $1.ratio })
     }

@@ -2,8 +2,11 @@ import Numerics
 import Theory
 
 /// T6 over one input and k labels, under its hypothesis "every probability of both
-/// models is ≥ τ": p = τ + (1 − kτ)·softmax(z₁), q = τ + (1 − kτ)·softmax(z₂), so every
-/// z ∈ R^{2k} is admissible and the whole admissible set is reached. The ratio is
+/// models is ≥ τ": p = τ + (1 − kτ)·softmax(z), q = τ + (1 − kτ)·softmax(z + u), so every
+/// (z, u) ∈ R^{2k} is admissible and the whole admissible set is reached. The
+/// difference u is a parameter of its own so that near-equal pairs (where the ratio
+/// is largest) keep their digits: q − p = (1 − kτ)·s(z)·expm1(u − c) with
+/// c = log1p(Σ s(z)·expm1(u)), never a difference of two rounded softmaxes. The ratio is
 /// d_logit²/KL(p‖q) divided by the statement's constant at this τ (1/τ² or 2/τ).
 ///
 /// One input is no restriction: on a sample, d_logit²/KL = Σ w_x D_x / Σ w_x KL_x is at
@@ -12,7 +15,8 @@ import Theory
 ///
 /// Gradient: with v = log p − log q, D = ‖Cv‖², K = KL = Σ p_y φ(q_y/p_y):
 /// ∂J/∂p = 2Cv/(pD) − (v + 1)/K, ∂J/∂q = −2Cv/(qD) + (p/q)/K, and through
-/// p = τ + a·s(z): ∂J/∂z_j = a s_j (g_j − Σ_y g_y s_y).
+/// p = τ + a·s(z): ∂J/∂z_j = a s_j (g_j − Σ_y g_y s_y) (the same map for q at z + u,
+/// which feeds both ∂J/∂z and ∂J/∂u).
 public struct T6Objective: TightnessObjective {
     public let statement: any PairStatement
     public let labels: Int
@@ -32,22 +36,31 @@ public struct T6Objective: TightnessObjective {
     public var hasAnalyticGradient: Bool { true }
 
     public func randomStart(using g: inout SeededGenerator) -> [Double] {
-        // Logit scales spread over decades, so starts reach near-one-hot corners too.
+        // Logit scales spread over decades, so starts reach near-one-hot corners, and
+        // differences u from tiny to large, so near-equal pairs are among the starts.
         let scale = (g.uniform(in: -1...1.5) * 2.302585092994046).exp
-        return (0..<parameterCount).map { _ in scale * g.gaussian() }
+        let step = (g.uniform(in: -3...1) * 2.302585092994046).exp
+        return (0..<labels).map { _ in scale * g.gaussian() } + (0..<labels).map { _ in step * g.gaussian() }
     }
 
     /// Both distributions for a parameter vector.
     public func distributions(_ x: [Double]) -> (p: [Double], q: [Double], sp: [Double], sq: [Double]) {
+        let d = differences(x)
+        return (d.p, d.q, d.sp, d.sq)
+    }
+
+    /// p, q, both softmaxes and sq − sp computed from u without cancellation.
+    func differences(_ x: [Double]) -> (p: [Double], q: [Double], sp: [Double], sq: [Double], diff: [Double]) {
         let a = 1 - Double(labels) * tau
-        func softmax(_ z: ArraySlice<Double>) -> [Double] {
-            let top = z.max()!
-            let e = z.map { ($0 - top).exp }
-            let total = e.reduce(0, +)
-            return e.map { $0 / total }
-        }
-        let sp = softmax(x[0..<labels]), sq = softmax(x[labels...])
-        return (sp.map { tau + a * $0 }, sq.map { tau + a * $0 }, sp, sq)
+        let z = x[0..<labels], u = Array(x[labels...])
+        let top = z.max()!
+        let e = z.map { ($0 - top).exp }
+        let total = e.reduce(0, +)
+        let sp = e.map { $0 / total }
+        let c = (0..<labels).reduce(0.0) { $0 + sp[$1] * u[$1].expm1 }.log1p
+        let diff = (0..<labels).map { sp[$0] * (u[$0] - c).expm1 }
+        let sq = (0..<labels).map { sp[$0] + diff[$0] }
+        return (sp.map { tau + a * $0 }, sq.map { tau + a * $0 }, sp, sq, diff)
     }
 
     public func pair(_ x: [Double]) throws -> ModelPair {
@@ -58,6 +71,9 @@ public struct T6Objective: TightnessObjective {
         }
         return try ModelPair(model(p), model(q))
     }
+
+    /// The smallest largest relative change |q_y − p_y|/p_y the search may use.
+    public static let minimumRelativeChange = 1e-6
 
     /// t − 1 − log t at t = 1 + r, accurate for small |r|.
     static func phi(_ r: Double) -> Double {
@@ -77,10 +93,14 @@ public struct T6Objective: TightnessObjective {
 
     func evaluate(_ x: [Double], gradient wanted: Bool) -> (value: Double, gradient: [Double]?)? {
         guard x.allSatisfy(\.isFinite) else { return nil }
-        let (p, q, sp, sq) = distributions(x)
+        let (p, q, sp, sq, diff) = differences(x)
         let a = 1 - Double(labels) * tau
-        // r_y = (q_y − p_y)/p_y from the softmax difference, so near-equal pairs keep their digits.
-        let r = (0..<labels).map { a * (sq[$0] - sp[$0]) / p[$0] }
+        // r_y = (q_y − p_y)/p_y from the cancellation-free difference.
+        let r = (0..<labels).map { a * diff[$0] / p[$0] }
+        // The ratio is largest in the limit q → p, where the pair's stored logits
+        // (log p, log q as Doubles) would round to equal: require some probability to
+        // move by ≥ 1e−6 relative, so the pair carries its difference to ~10 digits.
+        guard r.contains(where: { abs($0) >= Self.minimumRelativeChange }) else { return nil }
         let v = r.map { -$0.log1p }
         let mean = v.reduce(0, +) / Double(labels)
         let cv = v.map { $0 - mean }
@@ -95,6 +115,7 @@ public struct T6Objective: TightnessObjective {
             let inner = zip(g, s).reduce(0) { $0 + $1.0 * $1.1 }
             return (0..<labels).map { a * s[$0] * (g[$0] - inner) }
         }
-        return (value, chain(gp, sp) + chain(gq, sq))
+        let viaQ = chain(gq, sq)
+        return (value, zip(chain(gp, sp), viaQ).map { $0 + $1 } + viaQ)
     }
 }

@@ -96,7 +96,16 @@ public struct SweepPoint: Codable, Sendable {
     public let plotted: Double
 }
 
+/// The sweep's ratios for one generator.
+public struct GeneratorSummary: Codable, Sendable {
+    public let generator: String
+    public let cases: Int
+    public let median: Double
+    public let max: Double
+}
+
 public struct SweepSummary: Codable, Sendable {
+    public let byGenerator: [GeneratorSummary]
     public let cases: Int
     public let applicable: Int
     public let median: Double
@@ -119,12 +128,18 @@ public struct SearchSummary: Codable, Sendable {
 /// T6 only: the largest d_logit²/KL found with every probability ≥ τ.
 public struct TauPoint: Codable, Sendable {
     public let labels: Int
+    /// The floor imposed on every probability.
     public let tau: Double
+    /// The best pair's own τ (≥ the floor).
+    public let pairTau: Double
+    /// d_logit²/KL of the best pair, from its stored logits.
     public let largestRatio: Double
-    /// largestRatio · τ: at most 2 by T6.sharp.
+    /// largestRatio · pairTau: at most 2 by T6.sharp.
     public let timesTau: Double
-    /// largestRatio · τ²: at most 1 by T6.
+    /// largestRatio · pairTau²: at most 1 by T6.
     public let timesTauSquared: Double
+    /// The statement's certified verdict on that pair.
+    public let certified: Outcome
     public let foundBy: SearchResult.Method
 }
 
@@ -160,6 +175,8 @@ public struct TightnessResult: Codable, Sendable {
     /// The best pair's ratio recomputed at the certified level.
     public let certified: CertifiedCheck
     public let tauCurve: [TauPoint]?
+    /// T6 only: the constants against d_logit² at trained-model τ.
+    public let vacuity: [VacuityRow]?
     public let notes: [String]
     public let seconds: Double
     /// The maximising pair (saved as model files by the report writer).
@@ -170,7 +187,7 @@ public struct TightnessResult: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case statement, form, provenConstant, labels, dimension, inputs, constantScale, sweep, sweepPoints, searches,
-             bestRatio, foundBy, certified, tauCurve, notes, seconds
+             bestRatio, foundBy, certified, tauCurve, vacuity, notes, seconds
     }
 
     public init(from decoder: any Decoder) throws {
@@ -189,6 +206,7 @@ public struct TightnessResult: Codable, Sendable {
         foundBy = try c.decode(SearchResult.Method.self, forKey: .foundBy)
         certified = try c.decode(CertifiedCheck.self, forKey: .certified)
         tauCurve = try c.decodeIfPresent([TauPoint].self, forKey: .tauCurve)
+        vacuity = try c.decodeIfPresent([VacuityRow].self, forKey: .vacuity)
         notes = try c.decode([String].self, forKey: .notes)
         seconds = try c.decode(Double.self, forKey: .seconds)
         storedPair = nil
@@ -196,12 +214,14 @@ public struct TightnessResult: Codable, Sendable {
 
     init(statement: TightnessStatement, form: String, labels: Int, dimension: Int, inputs: Int, constantScale: Double,
          sweep: SweepSummary, sweepPoints: [SweepPoint], searches: [SearchSummary], bestRatio: Double,
-         foundBy: SearchResult.Method, certified: CertifiedCheck, tauCurve: [TauPoint]?, notes: [String],
+         foundBy: SearchResult.Method, certified: CertifiedCheck, tauCurve: [TauPoint]?, vacuity: [VacuityRow]?,
+         notes: [String],
          seconds: Double, pair: ModelPair?) {
         self.statement = statement; self.form = form; provenConstant = statement.provenConstant
         self.labels = labels; self.dimension = dimension; self.inputs = inputs; self.constantScale = constantScale
         self.sweep = sweep; self.sweepPoints = sweepPoints; self.searches = searches; self.bestRatio = bestRatio
-        self.foundBy = foundBy; self.certified = certified; self.tauCurve = tauCurve; self.notes = notes
+        self.foundBy = foundBy; self.certified = certified; self.tauCurve = tauCurve; self.vacuity = vacuity
+        self.notes = notes
         self.seconds = seconds; storedPair = pair.map(PairBox.init)
     }
 }

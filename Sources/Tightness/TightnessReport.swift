@@ -47,11 +47,20 @@ public enum TightnessReport {
             for s in r.searches {
                 lines.append("| \(s.method.rawValue) | \(s.labels) | \(s.tau.map(number) ?? "–") | \(number(s.bestRatio)) | \(s.evaluations) | \(s.starts) |")
             }
+            lines += ["", "By generator: " + r.sweep.byGenerator.map { "\($0.generator) median \(number($0.median)), max \(number($0.max)) (\($0.cases))" }.joined(separator: "; ") + "."]
             if let curve = r.tauCurve {
-                lines += ["", "Largest d_logit²/KL found with every probability ≥ τ (T6 proves ≤ 1/τ², T6.sharp ≤ 2/τ):", "",
-                          "| k | τ | largest d_logit²/KL | × τ (≤ 2) | × τ² (≤ 1) | found by |", "|---|---|---|---|---|---|"]
+                lines += ["", "Largest d_logit²/KL found with every probability ≥ the floor τ, recomputed from the best pair's stored logits; τ_pair is that pair's own τ (T6 proves ratio·τ_pair² ≤ 1, T6.sharp ratio·τ_pair ≤ 2):", "",
+                          "| k | floor τ | τ_pair | largest d_logit²/KL | × τ_pair (≤ 2) | × τ_pair² (≤ 1) | certified | found by |", "|---|---|---|---|---|---|---|---|"]
                 for p in curve {
-                    lines.append("| \(p.labels) | \(number(p.tau)) | \(number(p.largestRatio)) | \(number(p.timesTau)) | \(number(p.timesTauSquared)) | \(p.foundBy.rawValue) |")
+                    lines.append("| \(p.labels) | \(number(p.tau)) | \(number(p.pairTau)) | \(number(p.largestRatio)) | \(number(p.timesTau)) | \(number(p.timesTauSquared)) | \(p.certified.rawValue) | \(p.foundBy.rawValue) |")
+                }
+            }
+            if let rows = r.vacuity, !rows.isEmpty {
+                lines += ["", "T6 at trained-model τ (k = \(rows[0].labels), student = teacher + 1 % noise; doubles):", "",
+                          "| target τ | log10 τ | KL | d_logit² | log10(1/τ²) | log10(2/τ) | d_logit² / (KL/τ²) | d_logit² / (2KL/τ) |",
+                          "|---|---|---|---|---|---|---|---|"]
+                for v in rows {
+                    lines.append("| \(number(v.targetTau)) | \(number(v.logTau / 2.302585092994046)) | \(number(v.kl)) | \(number(v.dLogitSquared)) | \(number(v.log10InverseTauSquared)) | \(number(v.log10TwoOverTau)) | \(number(v.ratioT6)) | \(number(v.ratioT6Sharp)) |")
                 }
             }
             lines += ["", "Certified: \(r.certified.outcome.rawValue) at the \(r.certified.level.rawValue) level, lhs \(number(r.certified.lhs)), rhs \(number(r.certified.rhs)), ratio \(number(r.certified.ratio))." + (r.certified.certificate.map { " \($0)." } ?? "")]
@@ -68,12 +77,12 @@ public enum TightnessReport {
     public static func plot(_ r: TightnessResult) -> String {
         let sweep = r.sweepPoints.map { (x: $0.parameter, y: $0.plotted) }
         if let curve = r.tauCurve {
-            let taus = (curve.map(\.tau) + r.sweepPoints.map(\.parameter)).filter { $0 > 0 && $0.isFinite }
+            let taus = (curve.map(\.pairTau) + r.sweepPoints.map(\.parameter)).filter { $0 > 0 && $0.isFinite }
             let lo = max(taus.min() ?? 1e-6, 1e-300), hi = min(taus.max() ?? 0.1, 0.5)
             let grid = (0...40).map { lo * ((hi / lo).log * Double($0) / 40).exp }
             var series = [SVGChart.Series("random sweep (generators)", sweep, colour: 7)]
             for (i, k) in Set(curve.map(\.labels)).sorted().enumerated() {
-                series.append(SVGChart.Series("adversarial max, k = \(k)", curve.filter { $0.labels == k }.map { (x: $0.tau, y: $0.largestRatio) },
+                series.append(SVGChart.Series("adversarial max, k = \(k)", curve.filter { $0.labels == k }.map { (x: $0.pairTau, y: $0.largestRatio) },
                                               colour: 2 + i))
             }
             series.append(SVGChart.Series("1/τ² (T6, proven)", grid.map { (x: $0, y: 1 / ($0 * $0)) }, mark: .line, colour: 3))

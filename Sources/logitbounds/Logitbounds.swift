@@ -12,7 +12,7 @@ struct Logitbounds: ParsableCommand {
 
         Exit status: 0 success (nothing violated), 1 a certified violation was found, 2 bad usage or bad input.
         """,
-        subcommands: [VerifyCommand.self, MergeCommand.self, CounterexampleCommand.self, MeasureCommand.self, TightnessCommand.self, BenchCommand.self])
+        subcommands: [VerifyCommand.self, MergeCommand.self, CounterexampleCommand.self, MeasureCommand.self, TightnessCommand.self, DistillCommand.self, BenchCommand.self])
 
     /// Parses, runs, and maps errors to the documented exit codes: help exits 0, a
     /// command's own `ExitCode` (1 for a certified violation) passes through, and

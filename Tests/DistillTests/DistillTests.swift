@@ -1,0 +1,131 @@
+import Foundation
+import Numerics
+import Testing
+@testable import Distill
+
+@Suite("Distillation")
+struct DistillTests {
+    static func batch(seed: UInt64) -> (x: Matrix, labels: [Int], teacherLogits: Matrix) {
+        var g = SeededGenerator(seed: seed)
+        let x = g.gaussianMatrix(rows: 6, columns: 2)
+        return (x, (0..<6).map { $0 % 5 }, g.gaussianMatrix(rows: 6, columns: 5, scale: 2))
+    }
+
+    static var losses: [(String, (Matrix, [Int]) -> Loss)] {
+        [("cross-entropy", { _, labels in .crossEntropy(labels: labels) })]
+            + DistillObjective.allCases.map { o in (o.rawValue, { t, _ in .distill(o, teacherLogits: t) }) }
+    }
+
+    @Test("Back-propagation matches central differences for every layer and every loss", arguments: 0..<5)
+    func gradients(lossIndex: Int) throws {
+        let (name, makeLoss) = Self.losses[lossIndex]
+        let (x, labels, teacherLogits) = Self.batch(seed: 31)
+        let loss = makeLoss(teacherLogits, labels)
+        var model = MLP(input: 2, hidden: [5, 4], embedding: 3, labels: 5, seed: 32)
+        let pass = model.forward(x)
+        let analytic = model.backward(pass, logitGradient: loss.valueAndGradient(pass.logits).gradient).flattened
+        let base = model.parameters
+        // Parameter blocks: W₁, W₂, W₃, b₁, b₂, b₃, G — every one is probed.
+        var checked = 0
+        for i in base.indices {
+            let h = 1e-6
+            var plus = base, minus = base
+            plus[i] += h; minus[i] -= h
+            model.parameters = plus
+            let up = loss.valueAndGradient(model.forward(x).logits).value
+            model.parameters = minus
+            let down = loss.valueAndGradient(model.forward(x).logits).value
+            let numeric = (up - down) / (2 * h)
+            #expect(abs(numeric - analytic[i]) <= 1e-6 * max(1, abs(numeric)), "\(name), parameter \(i): \(numeric) vs \(analytic[i])")
+            checked += 1
+        }
+        #expect(checked == 2 * 5 + 5 + 5 * 4 + 4 + 4 * 3 + 3 + 5 * 3)
+    }
+
+    @Test("Each distillation loss is zero with zero gradient when the student's logits are the teacher's (KL and centred: up to a shift)")
+    func lossesVanishAtTheTeacher() {
+        let (_, _, t) = Self.batch(seed: 33)
+        for o in DistillObjective.allCases {
+            let shifted = Matrix(rows: t.rows, columns: t.columns) { i, j in t[i, j] + (o == .kl || o == .logitCentred ? Double(i) : 0) }
+            let (value, gradient) = Loss.distill(o, teacherLogits: t).valueAndGradient(shifted)
+            #expect(abs(value) < 1e-12 && gradient.maxAbs < 1e-12, "\(o)")
+        }
+    }
+
+    static func smallConfiguration() -> DistillConfiguration {
+        var c = DistillConfiguration()
+        c.seeds = 2; c.pointsPerArm = 40
+        c.teacherTraining.epochs = 20; c.studentTraining.epochs = 10
+        c.students = [StudentShape(name: "tiny d=2", hidden: [8], embedding: 2),
+                      StudentShape(name: "tiny d=4", hidden: [8], embedding: 4)]
+        return c
+    }
+
+    @Test("A small run is deterministic under a fixed seed, whatever the number of workers")
+    func deterministic() throws {
+        let c = Self.smallConfiguration()
+        let a = try DistillExperiment.run(c, workers: 2).result, b = try DistillExperiment.run(c, workers: 1).result
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        #expect(try encoder.encode(a.students) == encoder.encode(b.students))
+        #expect(try encoder.encode(a.teachers) == encoder.encode(b.teachers))
+        var other = c
+        other.baseSeed = 2
+        #expect(try encoder.encode(DistillExperiment.run(other).result.students) != encoder.encode(a.students))
+    }
+
+    @Test("The report's JSON has every field for every objective and student shape")
+    func jsonFields() throws {
+        let (result, pictures) = try DistillExperiment.run(Self.smallConfiguration())
+        let object = try JSONSerialization.jsonObject(with: DistillReport.json(result)) as! [String: Any]
+        let aggregates = object["aggregates"] as! [[String: Any]]
+        #expect(aggregates.count == 2 * DistillObjective.allCases.count)
+        for objective in DistillObjective.allCases {
+            for shape in ["tiny d=2", "tiny d=4"] {
+                let cell = try #require(aggregates.first { $0["objective"] as? String == objective.rawValue && $0["shape"] as? String == shape })
+                let metrics = cell["metrics"] as! [String: [String: Double]]
+                for name in StudentMeasurement.metricNames {
+                    let m = try #require(metrics[name], "\(objective) \(shape) lacks \(name)")
+                    #expect(m["mean"] != nil && m["std"] != nil)
+                }
+            }
+        }
+        let students = object["students"] as! [[String: Any]]
+        #expect(students.count == 2 * 2 * DistillObjective.allCases.count)
+        let keys: Set = ["objective", "shape", "seed", "agreement", "test_accuracy", "kl", "d_logit", "d_rep_scale_free",
+                         "mcca", "probe_accuracy", "teacher_probe_accuracy", "final_loss"]
+        for s in students { #expect(keys.isSubset(of: Set(s.keys))) }
+        #expect(object["findings"] as? [String] != nil && object["teachers"] != nil)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("distill-\(UInt64.random(in: 0...UInt64.max))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let files = try DistillReport.write(result, pictures: pictures, to: dir).map(\.lastPathComponent)
+        #expect(files.contains("report.md") && files.contains("mcca.svg") && files.contains("drep.svg"))
+        #expect(files.contains { $0.hasPrefix("embeddings-") })
+    }
+
+    /// Adjacent arms are 1/A apart radially at every angle, so with per-coordinate noise σ
+    /// the Bayes accuracy is about 1 − 2Φ(−1/(2Aσ)): 0.998 for A = 8, σ = 0.02. A teacher
+    /// within 5 points of that is trained; 0.95 leaves room for a short test budget.
+    @Test("The teacher reaches ≥ 0.95 test accuracy on 8 spiral arms")
+    func teacherAccuracy() throws {
+        let data = try SpiralData(arms: 8, labels: 8, pointsPerArm: 150, seed: 7)
+        var teacher = MLP(input: 2, hidden: [64, 64], embedding: 4, labels: 8, seed: 8)
+        _ = try Trainer.trainClassifier(&teacher, data: data.train, options: TrainingOptions(epochs: 200, learningRate: 1e-2), seed: 9)
+        let accuracy = Trainer.accuracy(teacher, data.test)
+        #expect(accuracy >= 0.95, "\(accuracy)")
+    }
+
+    @Test("Bad configurations are typed errors")
+    func badInput() {
+        #expect(throws: DistillError.self) { try SpiralData(arms: 3, labels: 5) }
+        var c = DistillConfiguration()
+        c.labels = 4
+        #expect(throws: DistillError.self) { try DistillExperiment.run(c) }
+        #expect(throws: DistillError.self) {
+            var m = MLP(input: 2, hidden: [3], embedding: 2, labels: 3, seed: 1)
+            _ = try Trainer.train(&m, inputs: Matrix(rows: 2, columns: 2), options: TrainingOptions(epochs: 0), seed: 1) { _ in
+                .crossEntropy(labels: [0, 1])
+            }
+        }
+    }
+}
