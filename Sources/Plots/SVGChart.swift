@@ -24,11 +24,13 @@ public struct SVGChart {
     public var xAxis: Axis
     public var yAxis: Axis
     public var series: [Series]
+    /// Points with x outside these limits are left out (and counted in the caption).
+    public var xLimits: (Double, Double)?
 
     public init(title: String, xLabel: String, yLabel: String, xAxis: Axis = .linear, yAxis: Axis = .linear,
-                series: [Series]) {
+                series: [Series], xLimits: (Double, Double)? = nil) {
         self.title = title; self.xLabel = xLabel; self.yLabel = yLabel
-        self.xAxis = xAxis; self.yAxis = yAxis; self.series = series
+        self.xAxis = xAxis; self.yAxis = yAxis; self.series = series; self.xLimits = xLimits
     }
 
     /// The value on the drawn scale (log10 on a log axis), nil when not drawable.
@@ -66,11 +68,12 @@ public struct SVGChart {
     }
 
     public func render() -> String {
-        let width = 760.0, height = 480.0, left = 90.0, top = 50.0, plotW = 470.0, plotH = 340.0
+        let width = 860.0, height = 480.0, left = 90.0, top = 50.0, plotW = 470.0, plotH = 340.0
         var dropped = 0
         let drawn: [[(Double, Double)]] = series.map { s in
             s.points.compactMap { p in
-                guard let x = Self.coordinate(p.x, xAxis), let y = Self.coordinate(p.y, yAxis) else {
+                let inside = xLimits.map { p.x >= $0.0 && p.x <= $0.1 } ?? true
+                guard inside, let x = Self.coordinate(p.x, xAxis), let y = Self.coordinate(p.y, yAxis) else {
                     dropped += 1; return nil
                 }
                 return (x, y)
@@ -105,7 +108,7 @@ public struct SVGChart {
             switch s.mark {
             case .points:
                 for p in points {
-                    body.append("<circle class=\"datum\" cx=\"\(SVGFigure.fmt(px(p.0)))\" cy=\"\(SVGFigure.fmt(py(p.1)))\" r=\"3\" fill=\"\(s.colour)\" fill-opacity=\"0.6\"/>")
+                    body.append("<circle class=\"datum\" cx=\"\(SVGFigure.fmt(px(p.0)))\" cy=\"\(SVGFigure.fmt(py(p.1)))\" r=\"\(points.count <= 3 ? 6 : 3)\" fill=\"\(s.colour)\" fill-opacity=\"0.6\"/>")
                 }
             case .line, .dashedLine:
                 let path = points.sorted { $0.0 < $1.0 }.map { "\(SVGFigure.fmt(px($0.0))),\(SVGFigure.fmt(py($0.1)))" }
@@ -119,7 +122,7 @@ public struct SVGChart {
             body.append(SVGFigure.text(left + plotW + 36, y + 11, s.name, size: 12, anchor: "start"))
         }
         if dropped > 0 {
-            body.append(SVGFigure.text(left, height - 12, "\(dropped) point(s) not drawable on this axis (≤ 0 or not finite) left out",
+            body.append(SVGFigure.text(left, height - 12, "\(dropped) point(s) outside the x range or not drawable on a log axis (≤ 0, not finite) left out",
                                        size: 11, anchor: "start"))
         }
         return (body + ["</svg>"]).joined(separator: "\n") + "\n"

@@ -10,13 +10,13 @@ public enum SVGFigure {
     /// Two panels (teacher, student): inputs as circles coloured by class, unembeddings
     /// as squares coloured by label, each set scaled to fill the panel (their norms
     /// differ by the margin). d > 2 is shown on each model's first two principal
-    /// coordinates. One mark per point.
+    /// coordinates of the inputs (unembeddings projected on the same axes). One mark per point.
     public static func embeddings(teacher: (f: Matrix, g: Matrix), student: (f: Matrix, g: Matrix), inputLabels: [Int],
                                   title: String) throws -> String {
         let width = 900.0, height = 470.0, panel = 400.0
         var body = [header(width, height), text(width / 2, 24, title, size: 16, anchor: "middle")]
         for (index, model) in [("teacher", teacher), ("student", student)].enumerated() {
-            let f = try planar(model.1.f), g = try planar(model.1.g)
+            let (f, g) = try planar(model.1.f, model.1.g)
             func extent(_ points: [(Double, Double)]) -> Double {
                 max(points.map { max(abs($0.0), abs($0.1)) }.max() ?? 1, 1e-12) * 1.08
             }
@@ -82,15 +82,22 @@ public enum SVGFigure {
 
     public static func pow10(_ e: Double) -> Double { (e * 2.302585092994046).exp }
 
-    /// Rows as 2-D points: the coordinates themselves for d ≤ 2, else the first two
-    /// principal coordinates.
-    static func planar(_ m: Matrix) throws -> [(Double, Double)] {
-        if m.columns == 1 { return (0..<m.rows).map { (m[$0, 0], 0) } }
-        if m.columns == 2 { return (0..<m.rows).map { (m[$0, 0], m[$0, 1]) } }
-        let centred = m.subtractingFromRows(m.weightedRowMean(Array(repeating: 1 / Double(m.rows), count: m.rows)))
-        let v = try SingularValueDecomposition(centred).v
-        let a = centred.applied(to: v.column(0)), b = centred.applied(to: v.column(1))
-        return Array(zip(a, b))
+    /// Inputs and unembeddings as 2-D points on the same axes: the coordinates
+    /// themselves for d ≤ 2, else the first two principal axes of the centred inputs,
+    /// onto which the (centred) unembeddings are projected too, so a label's square
+    /// sits on the side of its inputs.
+    static func planar(_ f: Matrix, _ g: Matrix) throws -> (f: [(Double, Double)], g: [(Double, Double)]) {
+        func direct(_ m: Matrix) -> [(Double, Double)] {
+            m.columns == 1 ? (0..<m.rows).map { (m[$0, 0], 0) } : (0..<m.rows).map { (m[$0, 0], m[$0, 1]) }
+        }
+        if f.columns <= 2 { return (direct(f), direct(g)) }
+        func centred(_ m: Matrix) -> Matrix {
+            m.subtractingFromRows(m.weightedRowMean(Array(repeating: 1 / Double(m.rows), count: m.rows)))
+        }
+        let cf = centred(f), cg = centred(g)
+        let v = try SingularValueDecomposition(cf).v
+        func project(_ m: Matrix) -> [(Double, Double)] { Array(zip(m.applied(to: v.column(0)), m.applied(to: v.column(1)))) }
+        return (project(cf), project(cg))
     }
 }
 

@@ -77,18 +77,20 @@ public enum TightnessReport {
     public static func plot(_ r: TightnessResult) -> String {
         let sweep = r.sweepPoints.map { (x: $0.parameter, y: $0.plotted) }
         if let curve = r.tauCurve {
-            let taus = (curve.map(\.pairTau) + r.sweepPoints.map(\.parameter)).filter { $0 > 0 && $0.isFinite }
-            let lo = max(taus.min() ?? 1e-6, 1e-300), hi = min(taus.max() ?? 0.1, 0.5)
+            // The τ range of the adversarial curve (a decade either side); generated pairs
+            // whose τ underflows far below it are left out of the picture, not the report.
+            let taus = curve.map(\.pairTau).filter { $0 > 0 && $0.isFinite }
+            let lo = max((taus.min() ?? 1e-6) / 10, 1e-300), hi = min((taus.max() ?? 0.1) * 10, 0.5)
             let grid = (0...40).map { lo * ((hi / lo).log * Double($0) / 40).exp }
             var series = [SVGChart.Series("random sweep (generators)", sweep, colour: 7)]
             for (i, k) in Set(curve.map(\.labels)).sorted().enumerated() {
                 series.append(SVGChart.Series("adversarial max, k = \(k)", curve.filter { $0.labels == k }.map { (x: $0.pairTau, y: $0.largestRatio) },
-                                              colour: 2 + i))
+                                              colour: [2, 4, 5, 6, 8, 9][i % 6]))
             }
             series.append(SVGChart.Series("1/τ² (T6, proven)", grid.map { (x: $0, y: 1 / ($0 * $0)) }, mark: .line, colour: 3))
             series.append(SVGChart.Series("2/τ (T6.sharp, proven)", grid.map { (x: $0, y: 2 / $0) }, mark: .dashedLine, colour: 0))
             return SVGChart(title: "\(r.statement.rawValue): d_logit²/KL against τ", xLabel: "τ = min probability",
-                            yLabel: "d_logit² / KL", xAxis: .log, yAxis: .log, series: series).render()
+                            yLabel: "d_logit² / KL", xAxis: .log, yAxis: .log, series: series, xLimits: (lo, hi)).render()
         }
         let xs = sweep.map(\.x).filter { $0 > 0 && $0.isFinite }
         let lo = xs.min() ?? 1e-3, hi = max(xs.max() ?? 1, lo * 10)
