@@ -1,15 +1,10 @@
 import Foundation
 import Plots
+import Theory
 
 /// Markdown, JSON and SVG for a distillation run.
 public enum DistillReport {
-    public static func json(_ r: DistillResult) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return try encoder.encode(r)
-    }
+    public static func json(_ r: DistillResult) throws -> String { try ReportJSON.encode(r, snakeCase: true) }
 
     static func pm(_ m: MeanStd?, _ digits: Int = 3) -> String {
         guard let m else { return "–" }
@@ -46,26 +41,22 @@ public enum DistillReport {
 
     /// Writes report.md, distill.json, mcca.svg, drep.svg and the embedding figures.
     public static func write(_ r: DistillResult, pictures: DistillExperiment.Pictures?, to directory: URL) throws -> [URL] {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        var written: [URL] = []
-        func put(_ name: String, _ data: Data) throws {
-            let url = directory.appendingPathComponent(name)
-            try data.write(to: url)
-            written.append(url)
+        var out = try ReportDirectory(directory)
+        try out.put("report.md", markdown(r))
+        try out.put("distill.json", json(r))
+        for (metric, file, title, axis) in [
+            ("mcca", "mcca.svg", "m_CCA with the teacher's embeddings (higher = more linearly similar)", "mean canonical correlation"),
+            ("d_rep_scale_free", "drep.svg", "scale-free d_rep(teacher ← student) (lower = closer)", "d_rep² / E‖f_teacher‖²"),
+            ("agreement", "agreement.svg", "agreement with the teacher's predictions", "fraction of test inputs"),
+        ] {
+            try out.put(file, bars(r, metric: metric, title: title, yLabel: axis))
         }
-        try put("report.md", Data(markdown(r).utf8))
-        try put("distill.json", json(r))
-        try put("mcca.svg", Data(bars(r, metric: "mcca", title: "m_CCA with the teacher's embeddings (higher = more linearly similar)", yLabel: "mean canonical correlation").utf8))
-        try put("drep.svg", Data(bars(r, metric: "d_rep_scale_free", title: "scale-free d_rep(teacher ← student) (lower = closer)", yLabel: "d_rep² / E‖f_teacher‖²").utf8))
-        try put("agreement.svg", Data(bars(r, metric: "agreement", title: "agreement with the teacher's predictions", yLabel: "fraction of test inputs").utf8))
-        if let pictures {
-            for s in pictures.students {
-                let name = "embeddings-" + s.title.map { $0.isLetter || $0.isNumber ? String($0) : "-" }.joined()
-                try put(name + ".svg", Data(try SVGFigure.embeddings(teacher: pictures.teacher, student: (s.f, s.g),
-                                                                       inputLabels: pictures.labels,
-                                                                       title: "teacher (left) and student \(s.title) (right), coloured by label").utf8))
-            }
+        for s in pictures?.students ?? [] {
+            let name = "embeddings-" + s.title.map { $0.isLetter || $0.isNumber ? String($0) : "-" }.joined()
+            try out.put(name + ".svg", try SVGFigure.embeddings(teacher: pictures!.teacher, student: (s.f, s.g),
+                                                               inputLabels: pictures!.labels,
+                                                               title: "teacher (left) and student \(s.title) (right), coloured by label"))
         }
-        return written
+        return out.written
     }
 }

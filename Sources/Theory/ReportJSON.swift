@@ -4,9 +4,12 @@ import Foundation
 /// non-finite numbers (a ratio of +∞, an undefined side) written as the strings
 /// "inf", "-inf", "nan". The decoder reads the same convention back (`merge`).
 public enum ReportJSON {
-    public static func encode<T: Encodable>(_ value: T) throws -> String {
+    /// - Parameter snakeCase: write Swift's camelCase property names as snake_case
+    ///   (for types without their own coding keys).
+    public static func encode<T: Encodable>(_ value: T, snakeCase: Bool = false) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        if snakeCase { encoder.keyEncodingStrategy = .convertToSnakeCase }
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
@@ -16,4 +19,26 @@ public enum ReportJSON {
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return try decoder.decode(type, from: data)
     }
+}
+
+/// A report's output directory: created on first use, every file written through
+/// `put` and listed in `written` (for the command's closing line).
+public struct ReportDirectory {
+    public let url: URL
+    public private(set) var written: [URL] = []
+
+    public init(_ url: URL) throws {
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        self.url = url
+    }
+
+    public func path(_ name: String) -> URL { url.appendingPathComponent(name) }
+
+    public mutating func put(_ name: String, _ text: String) throws {
+        try Data(text.utf8).write(to: path(name))
+        written.append(path(name))
+    }
+
+    /// Records a file written by someone else (e.g. a model file).
+    public mutating func record(_ name: String) { written.append(path(name)) }
 }

@@ -12,12 +12,9 @@ public enum TightnessReport {
         public let statements: [TightnessResult]
     }
 
-    public static func json(_ results: [TightnessResult], config: TightnessConfiguration) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return try encoder.encode(Document(seed: config.seed, budgetSeconds: config.budgetSeconds, statements: results))
+    public static func json(_ results: [TightnessResult], config: TightnessConfiguration) throws -> String {
+        try ReportJSON.encode(Document(seed: config.seed, budgetSeconds: config.budgetSeconds, statements: results),
+                              snakeCase: true)
     }
 
     static func number(_ v: Double) -> String {
@@ -106,25 +103,19 @@ public enum TightnessReport {
 
     /// Writes report.md, tightness.json, one SVG per statement and the maximising pairs.
     public static func write(_ results: [TightnessResult], config: TightnessConfiguration, to directory: URL) throws -> [URL] {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        var written: [URL] = []
-        func put(_ name: String, _ data: Data) throws {
-            let url = directory.appendingPathComponent(name)
-            try data.write(to: url)
-            written.append(url)
-        }
-        try put("report.md", Data(markdown(results, config: config).utf8))
-        try put("tightness.json", json(results, config: config))
+        var out = try ReportDirectory(directory)
+        try out.put("report.md", markdown(results, config: config))
+        try out.put("tightness.json", json(results, config: config))
         for r in results {
-            try put("\(r.statement.rawValue).svg", Data(plot(r).utf8))
+            try out.put("\(r.statement.rawValue).svg", plot(r))
             if let pair = r.bestPair {
                 for (name, model) in [("first", pair.first), ("second", pair.second)] {
-                    let url = directory.appendingPathComponent("\(r.statement.rawValue)-\(name).npz")
-                    try ModelFile.write(model, to: url)
-                    written.append(url)
+                    let file = "\(r.statement.rawValue)-\(name).npz"
+                    try ModelFile.write(model, to: out.path(file))
+                    out.record(file)
                 }
             }
         }
-        return written
+        return out.written
     }
 }

@@ -28,6 +28,9 @@ struct DistillCommand: ParsableCommand {
     @Option(help: "Points per arm, split 60/20/20.")
     var pointsPerArm = 250
 
+    @Option(help: "Standard deviation of the Gaussian noise on each coordinate (adjacent arms are 1/arms apart).")
+    var noise = 0.02
+
     @Option(help: "Training epochs of the teacher.")
     var teacherEpochs = 300
 
@@ -51,7 +54,7 @@ struct DistillCommand: ParsableCommand {
 
     func configuration() throws -> DistillConfiguration {
         var c = DistillConfiguration()
-        c.seeds = seeds; c.arms = arms; c.labels = labels; c.pointsPerArm = pointsPerArm
+        c.seeds = seeds; c.arms = arms; c.labels = labels; c.pointsPerArm = pointsPerArm; c.noise = noise
         c.teacherTraining.epochs = teacherEpochs; c.studentTraining.epochs = studentEpochs
         c.baseSeed = seed
         c.teacherTraining.learningRate = learningRate; c.studentTraining.learningRate = learningRate
@@ -72,6 +75,7 @@ struct DistillCommand: ParsableCommand {
         guard arms >= 2, labels >= 2, labels <= arms else { throw ValidationError("need 2 ≤ --labels ≤ --arms") }
         guard labels >= 5 else { throw ValidationError("--labels must be at least 5: the teacher's d = 4 needs k ≥ d + 1") }
         guard pointsPerArm >= 10, pointsPerArm <= 100_000 else { throw ValidationError("--points-per-arm must be between 10 and 100000") }
+        guard noise >= 0, noise.isFinite else { throw ValidationError("--noise must be a non-negative number") }
         guard teacherEpochs >= 1, studentEpochs >= 1 else { throw ValidationError("epochs must be at least 1") }
         guard learningRate > 0, learningRate < 1 else { throw ValidationError("--learning-rate must lie in (0, 1)") }
         _ = try configuration()
@@ -87,7 +91,7 @@ struct DistillCommand: ParsableCommand {
             let files = try DistillReport.write(result, pictures: pictures, to: URL(fileURLWithPath: out))
             progress.note("wrote \(files.count) files to \(out)")
         }
-        if json { print(String(decoding: try DistillReport.json(result), as: UTF8.self)) }
+        if json { print(try DistillReport.json(result)) }
         else { print(DistillReport.markdown(result), terminator: "") }
     }
 }

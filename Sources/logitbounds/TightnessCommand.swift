@@ -105,7 +105,7 @@ struct TightnessCommand: ParsableCommand {
             progress.note("wrote \(files.count) files to \(out) (report.md, tightness.json, SVG plots, maximising pairs)")
         }
         if json {
-            print(String(decoding: try TightnessReport.json(results, config: config), as: UTF8.self))
+            print(try TightnessReport.json(results, config: config))
         } else {
             print(TightnessReport.markdown(results, config: config), terminator: "")
         }

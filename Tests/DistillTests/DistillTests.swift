@@ -77,7 +77,7 @@ struct DistillTests {
     @Test("The report's JSON has every field for every objective and student shape")
     func jsonFields() throws {
         let (result, pictures) = try DistillExperiment.run(Self.smallConfiguration())
-        let object = try JSONSerialization.jsonObject(with: DistillReport.json(result)) as! [String: Any]
+        let object = try JSONSerialization.jsonObject(with: Data(DistillReport.json(result).utf8)) as! [String: Any]
         let aggregates = object["aggregates"] as! [[String: Any]]
         #expect(aggregates.count == 2 * DistillObjective.allCases.count)
         for objective in DistillObjective.allCases {
