@@ -102,7 +102,10 @@ public enum TightnessExplorer {
                                constantScale: config.constantScale, sweep: summary, sweepPoints: points,
                                searches: searches, bestRatio: certified.ratio, foundBy: best.1,
                                certified: CertifiedCheck(certified), tauCurve: tauCurve,
-                               vacuity: which.isT6 ? VacuityRow.rows(seed: config.seed) : nil, notes: notes,
+                               vacuity: which.isT6 ? VacuityRow.rows(seed: config.seed) : nil,
+                               t7Closeness: which == .T7 || which == .T7corollary
+                                   ? T7ClosenessRow.rows(labels: k, dimension: d, inputs: max(config.inputs, 50), seed: config.seed) : nil,
+                               notes: notes,
                                seconds: elapsed(since: started), pair: best.0)
     }
 

@@ -177,6 +177,8 @@ public struct TightnessResult: Codable, Sendable {
     public let tauCurve: [TauPoint]?
     /// T6 only: the constants against d_logit² at trained-model τ.
     public let vacuity: [VacuityRow]?
+    /// T7 only: its quantities on random and near-distilled pairs.
+    public let t7Closeness: [T7ClosenessRow]?
     public let notes: [String]
     public let seconds: Double
     /// The maximising pair (saved as model files by the report writer).
@@ -187,7 +189,7 @@ public struct TightnessResult: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case statement, form, provenConstant, labels, dimension, inputs, constantScale, sweep, sweepPoints, searches,
-             bestRatio, foundBy, certified, tauCurve, vacuity, notes, seconds
+             bestRatio, foundBy, certified, tauCurve, vacuity, t7Closeness, notes, seconds
     }
 
     public init(from decoder: any Decoder) throws {
@@ -207,6 +209,7 @@ public struct TightnessResult: Codable, Sendable {
         certified = try c.decode(CertifiedCheck.self, forKey: .certified)
         tauCurve = try c.decodeIfPresent([TauPoint].self, forKey: .tauCurve)
         vacuity = try c.decodeIfPresent([VacuityRow].self, forKey: .vacuity)
+        t7Closeness = try c.decodeIfPresent([T7ClosenessRow].self, forKey: .t7Closeness)
         notes = try c.decode([String].self, forKey: .notes)
         seconds = try c.decode(Double.self, forKey: .seconds)
         storedPair = nil
@@ -215,12 +218,12 @@ public struct TightnessResult: Codable, Sendable {
     init(statement: TightnessStatement, form: String, labels: Int, dimension: Int, inputs: Int, constantScale: Double,
          sweep: SweepSummary, sweepPoints: [SweepPoint], searches: [SearchSummary], bestRatio: Double,
          foundBy: SearchResult.Method, certified: CertifiedCheck, tauCurve: [TauPoint]?, vacuity: [VacuityRow]?,
-         notes: [String],
+         t7Closeness: [T7ClosenessRow]?, notes: [String],
          seconds: Double, pair: ModelPair?) {
         self.statement = statement; self.form = form; provenConstant = statement.provenConstant
         self.labels = labels; self.dimension = dimension; self.inputs = inputs; self.constantScale = constantScale
         self.sweep = sweep; self.sweepPoints = sweepPoints; self.searches = searches; self.bestRatio = bestRatio
-        self.foundBy = foundBy; self.certified = certified; self.tauCurve = tauCurve; self.vacuity = vacuity
+        self.foundBy = foundBy; self.certified = certified; self.tauCurve = tauCurve; self.vacuity = vacuity; self.t7Closeness = t7Closeness
         self.notes = notes
         self.seconds = seconds; storedPair = pair.map(PairBox.init)
     }

@@ -60,6 +60,14 @@ public enum TightnessReport {
                     lines.append("| \(number(v.targetTau)) | \(number(v.logTau / 2.302585092994046)) | \(number(v.kl)) | \(number(v.dLogitSquared)) | \(number(v.log10InverseTauSquared)) | \(number(v.log10TwoOverTau)) | \(number(v.ratioT6)) | \(number(v.ratioT6Sharp)) |")
                 }
             }
+            if let rows = r.t7Closeness, !rows.isEmpty {
+                lines += ["", "T7 on typical pairs (k = \(r.labels), d = \(r.dimension), N = \(max(r.inputs, 50)); medians; model 1 = student; doubles):", "",
+                          "| pairs | cases | Σ(1−ρ²)μ / d_logit² | R / d_logit² | mean ρ² (true) | corollary's lower bound on mean ρ² | bound ≤ 0 (vacuous) |",
+                          "|---|---|---|---|---|---|---|"]
+                for v in rows {
+                    lines.append("| \(v.kind) | \(v.cases) | \(number(v.medianTraceOverDLogit)) | \(number(v.medianResidualOverDLogit)) | \(number(v.medianMeanRhoSquared)) | \(number(v.medianCorollaryLowerBound)) | \(number(v.vacuousFraction)) |")
+                }
+            }
             lines += ["", "Certified: \(r.certified.outcome.rawValue) at the \(r.certified.level.rawValue) level, lhs \(number(r.certified.lhs)), rhs \(number(r.certified.rhs)), ratio \(number(r.certified.ratio))." + (r.certified.certificate.map { " \($0)." } ?? "")]
             if r.certifiedViolation {
                 lines.append("**Certified violation**: the maximising pair is saved as \(r.statement.rawValue)-first.npz / \(r.statement.rawValue)-second.npz.")
