@@ -7,12 +7,14 @@ struct DistillCommand: ParsableCommand {
         commandName: "distill",
         abstract: "Reproduce the distillation claim (THEORY.md §6) on synthetic spirals and measure it with the theory core.",
         discussion: """
-        Per seed: a teacher MLP is trained with cross-entropy on interleaved spiral arms; students of
-        several shapes are distilled from its logits with KL(teacher‖student), the centred and the raw
-        squared logit difference, and the absolute logit difference. Each student is measured on the test
-        split: agreement with the teacher's predictions, KL, d_logit, scale-free d_rep, m_CCA with the
-        teacher's embeddings, and the held-out linear-probe accuracy of a concept (the arm starts in the
-        upper half-plane) next to the teacher's. The report says which way the comparison fell.
+        Per seed: a teacher MLP is trained with cross-entropy on interleaved spiral arms; students of \
+        several shapes are distilled from its logits with KL(teacher‖student), the centred and the raw \
+        squared logit difference, and the absolute logit difference. Each student is measured on the \
+        test split: agreement with the teacher's predictions, KL, d_logit, scale-free d_rep, m_CCA \
+        with the teacher's embeddings, and the held-out linear-probe accuracy of a concept (the arm \
+        starts in the upper half-plane) next to the teacher's. The report says which way the \
+        comparison fell.
+
         Exit status: 0 success, 2 bad usage or a failed training run.
         """)
 

@@ -8,14 +8,18 @@ struct TightnessCommand: ParsableCommand {
         abstract: "How loose is each bound? Push left side / right side as high as it goes, then certify the best pair.",
         discussion: """
         Statements: \(TightnessStatement.allCases.map(\.rawValue).joined(separator: ", ")), or all.
-          T6 and T6.sharp maximise d_logit²/KL with every probability ≥ τ, for each --k and --tau,
-          and plot it against τ with the proven constants 1/τ² (T6) and 2/τ (T6.sharp).
-        Two searches per statement: a random sweep over the verify harness's generators (ratio
-        quantiles and max), and an adversarial search — multi-start Adam on an analytic gradient
-        (T3, T6) and Nelder–Mead (every statement). Every candidate's ratio is recomputed at the
-        certified level (GMP or MPFR); a ratio above 1 there is a certified violation.
-        --constant-scale s multiplies the right side (s < 1 plants a false constant, to watch the
+
+        Two searches per statement: a random sweep over the verify harness's generators (ratio \
+        quantiles and max), and an adversarial search: multi-start Adam on an analytic gradient \
+        (T3, T6) and Nelder–Mead (every statement). Every candidate is recomputed at the certified \
+        level (GMP or MPFR); a ratio above 1 there is a certified violation.
+
+        T6 and T6.sharp maximise d_logit²/KL with every probability ≥ τ, for each --k and --tau, \
+        and plot it against τ with the proven constants 1/τ² (T6) and 2/τ (T6.sharp).
+
+        --constant-scale s multiplies the right side (s < 1 plants a false constant, to watch the \
         explorer catch it).
+
         Exit status: 0 nothing violated, 1 a certified violation, 2 bad usage.
         """)
 
