@@ -125,12 +125,14 @@ public struct NelderMead: Sendable {
             return v
         }
         var values = simplex.map(f)
+        var iterations = 0
         while evaluations < budget {
+            iterations += 1
             let order = values.indices.sorted { values[$0] < values[$1] }
             simplex = order.map { simplex[$0] }
             values = order.map { values[$0] }
             let spread = abs(values[n] - values[0])
-            if spread <= 1e-12 * max(1, abs(values[0])) || (evaluations % 64 == 0 && deadline.passed) { break }
+            if spread <= 1e-12 * max(1, abs(values[0])) || (iterations % 32 == 0 && deadline.passed) { break }
             var centroid = Array(repeating: 0.0, count: n)
             for v in simplex[0..<n] { for j in 0..<n { centroid[j] += v[j] / Double(n) } }
             func toward(_ t: Double) -> [Double] { (0..<n).map { centroid[$0] + t * (simplex[n][$0] - centroid[$0]) } }
