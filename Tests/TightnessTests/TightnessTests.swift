@@ -57,11 +57,10 @@ struct TightnessTests {
         try checkGradient(objective, seed: 14)
     }
 
-    @Test("The optimiser finds T3's equality case on its own: ratio ≥ 0.999 from random starts, certified")
+    @Test("With its defaults the optimiser finds T3's equality case on its own: ratio ≥ 0.999 from random starts, certified")
     func t3Attained() throws {
-        var config = TightnessConfiguration()
-        config.labels = [20]; config.dimension = 4; config.budgetSeconds = 6
-        let result = try TightnessExplorer.explore(.T3, config)
+        // The command's defaults: k = 20, d = 4, N = 8, seed 1, 20 s budget.
+        let result = try TightnessExplorer.explore(.T3, TightnessConfiguration())
         #expect(result.bestRatio >= 0.999 && result.bestRatio <= 1 + 1e-9, "\(result.bestRatio) \(result.certified) \(result.searches)")
         #expect(result.certified.outcome == .holds && result.certified.level != .double)
         #expect(result.searches.contains { $0.method == .gradient && $0.bestRatio >= 0.999 })
