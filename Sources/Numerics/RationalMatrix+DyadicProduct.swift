@@ -14,26 +14,40 @@ extension RationalMatrix {
         }
         try a.requireFinite("exact product")
         try b.requireFinite("exact product")
-        let aParts = a.storage.map(DyadicParts.init), bParts = b.storage.map(DyadicParts.init)
-        let n = a.columns
-        var entries: [Rational] = []
-        entries.reserveCapacity(a.rows * b.rows)
-        for i in 0..<a.rows {
-            for k in 0..<b.rows {
-                let row = aParts[(i * n)..<((i + 1) * n)], col = bParts[(k * n)..<((k + 1) * n)]
-                entries.append(dyadicDot(row, col) ?? Rational.sum((0..<n).map {
-                    Rational(exactly: a[i, $0])! * Rational(exactly: b[k, $0])!
-                }))
-            }
+        let entries = dyadicRowProducts(a, b) { i, k, row, col in
+            dyadicDot(row, col) ?? Rational.sum((0..<a.columns).map {
+                Rational(exactly: a[i, $0])! * Rational(exactly: b[k, $0])!
+            })
         }
         return RationalMatrix(rows: a.rows, columns: b.rows, entries: entries)
     }
 
+    /// entry(i, k, row i of A, row k of B) for every (i, k) in row-major order, the rows
+    /// given as dyadic parts (A and B have equal column counts).
+    static func dyadicRowProducts<T>(_ a: Matrix, _ b: Matrix,
+                                     _ entry: (Int, Int, ArraySlice<DyadicParts>, ArraySlice<DyadicParts>) -> T) -> [T] {
+        let aParts = a.storage.map(DyadicParts.init), bParts = b.storage.map(DyadicParts.init)
+        let n = a.columns
+        var out: [T] = []
+        out.reserveCapacity(a.rows * b.rows)
+        for i in 0..<a.rows {
+            for k in 0..<b.rows {
+                out.append(entry(i, k, aParts[(i * n)..<((i + 1) * n)], bParts[(k * n)..<((k + 1) * n)]))
+            }
+        }
+        return out
+    }
+
     /// Σ xⱼyⱼ exactly in Int128 at a common exponent, or nil on overflow.
     static func dyadicDot(_ x: ArraySlice<DyadicParts>, _ y: ArraySlice<DyadicParts>) -> Rational? {
+        dyadicDotParts(x, y).map { Rational($0.0, exponent: $0.1) }
+    }
+
+    /// Σ xⱼyⱼ as n·2^e with n in Int128 (0 as (0, 0)), or nil on overflow.
+    static func dyadicDotParts(_ x: ArraySlice<DyadicParts>, _ y: ArraySlice<DyadicParts>) -> (Int128, Int)? {
         var lowest = Int.max
         for (p, q) in zip(x, y) where p.mantissa != 0 && q.mantissa != 0 { lowest = min(lowest, p.exponent + q.exponent) }
-        if lowest == Int.max { return .zero }
+        if lowest == Int.max { return (0, 0) }
         var total: Int128 = 0
         for (p, q) in zip(x, y) where p.mantissa != 0 && q.mantissa != 0 {
             let shift = p.exponent + q.exponent - lowest
@@ -43,7 +57,7 @@ extension RationalMatrix {
             guard !overflow else { return nil }
             total = sum
         }
-        return Rational(total, exponent: lowest)
+        return (total, lowest)
     }
 }
 

@@ -41,12 +41,13 @@ struct InverseSigmaBound: Sendable {
             return .inapplicable(id, form, level: .exact, "\(matrixName)ᵀ\(matrixName) is exactly singular: \(matrixName) lacks full column rank")
         }
         let l = try exactLHS(exact)
-        let numerator = SigmaCertificate.exact(constantScale) * exact.logitDistanceSquared
+        let distance = try pair.exactLogitDistanceSquared()
+        let numerator = SigmaCertificate.exact(constantScale) * distance
         let (outcome, why) = try SigmaCertificate.decide(lhs: l, numerator: numerator, gram: s, matrixName: matrixName)
         let sigma = sigmaMin(try pair.firstDiversity())
         let c = constantScale / (sigma * sigma)
         return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: l.doubleValue,
-                       rhs: c * exact.logitDistanceSquared.doubleValue, constant: c, constantName: constantName,
+                       rhs: c * distance.doubleValue, constant: c, constantName: constantName,
                        exactLHS: l.exactString, certificate: why)
     }
 }

@@ -58,6 +58,19 @@ public struct ModelPair: Sendable {
         try cache.value("exact") { try ExactModelPair(exactly: self) }
     }
 
+    /// d_logit², exactly, computed once: on GMP integers from the Doubles
+    /// (`ExactLogitDistance`), or from the exact twin when a logit does not fit the
+    /// integer fast path. Both give the same rational.
+    public func exactLogitDistanceSquared() throws -> Rational {
+        try cache.value("exactLogitDistance") {
+            if let fast = ExactLogitDistance.squared(first.embeddings, first.unembeddings, second.embeddings,
+                                                     second.unembeddings, weights: first.weights) {
+                return fast
+            }
+            return try exact().logitDistanceSquared
+        }
+    }
+
     /// Diversity of the first and second model, computed once each.
     public func firstDiversity() throws -> Diversity { try cache.value("diversity1") { try diversity(ofFirst: true) } }
     public func secondDiversity() throws -> Diversity { try cache.value("diversity2") { try diversity(ofFirst: false) } }

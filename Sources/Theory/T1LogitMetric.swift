@@ -26,19 +26,15 @@ public struct T1LogitMetric: Sendable {
     /// when s < 1): c/s² takes the place of c.
     public func certifyTriangle(_ m1: SoftmaxModel, _ m2: SoftmaxModel, _ m3: SoftmaxModel,
                                 rhsScale: Double = 1) throws -> Verdict {
-        try certifyTriangle(ExactModel(m1), ExactModel(m2), ExactModel(m3), rhsScale: rhsScale)
+        try certifyTriangle(ModelPair(m1, m2), m3, rhsScale: rhsScale)
     }
 
-    /// The triangle check on a pair (its memoised exact twin) and a third model.
+    /// The triangle check on a pair (its memoised exact d₁₂²) and a third model. Each
+    /// squared distance is exact (`ModelPair.exactLogitDistanceSquared`).
     public func certifyTriangle(_ pair: ModelPair, _ m3: SoftmaxModel, rhsScale: Double = 1) throws -> Verdict {
-        let exact = try pair.exact()
-        return try certifyTriangle(exact.first, exact.second, ExactModel(m3), rhsScale: rhsScale)
-    }
-
-    func certifyTriangle(_ e1: ExactModel, _ e2: ExactModel, _ e3: ExactModel, rhsScale: Double) throws -> Verdict {
-        let a = ExactModelPair(e1, e2).logitDistanceSquared
-        let b = ExactModelPair(e2, e3).logitDistanceSquared
-        let c = ExactModelPair(e1, e3).logitDistanceSquared
+        let a = try pair.exactLogitDistanceSquared()
+        let b = try ModelPair(pair.second, m3).exactLogitDistanceSquared()
+        let c = try ModelPair(pair.first, m3).exactLogitDistanceSquared()
         let s = Rational(exactly: rhsScale)!
         let excess = c / (s * s) - a - b
         let holds = excess.sign <= 0 || excess.squared <= Rational(4) * a * b

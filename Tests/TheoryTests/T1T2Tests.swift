@@ -44,6 +44,29 @@ struct T1Tests {
     }
 }
 
+@Suite("Exact d_logit² on integers")
+struct ExactLogitDistanceTests {
+    @Test("The integer path equals the rational twin's d_logit², bit for bit, on every generator")
+    func agreesWithRationals() throws {
+        for c in corpus(seed: 131, count: 70, dimensions: 1...6, maxLabels: 12, maxInputs: 30) {
+            let fast = try #require(ExactLogitDistance.squared(c.pair.first.embeddings, c.pair.first.unembeddings,
+                                                               c.pair.second.embeddings, c.pair.second.unembeddings,
+                                                               weights: c.pair.weights), c.comment)
+            #expect(fast == (try ExactModelPair(exactly: c.pair).logitDistanceSquared), c.comment)
+        }
+    }
+
+    @Test("Logits whose products span beyond Int128 are summed in GMP integers, same value; zero logits give 0")
+    func wideExponents() throws {
+        let f = try Matrix([[1e30, 1e-30], [2, 3]]), g = try Matrix([[1, 1], [0.5, -2], [3, 1e-20]])
+        let pair = try ModelPair(SoftmaxModel(embeddings: f, unembeddings: g),
+                                 SoftmaxModel(embeddings: f, unembeddings: g.scalingRows(by: [1, 2, 3])))
+        #expect(try pair.exactLogitDistanceSquared() == pair.exact().logitDistanceSquared)
+        let zero = Matrix(rows: 2, columns: 2)
+        #expect(ExactLogitDistance.squared(zero, g, zero, g, weights: [0.5, 0.5])?.isZero == true)
+    }
+}
+
 @Suite("T2 identifiability")
 struct T2Tests {
     @Test("Exact orbit: d_logit² = 0, recovered map equals the applied A exactly", arguments: [UInt64(111), 112, 113, 114])

@@ -1,0 +1,143 @@
+import CGMP
+
+/// d_logit² of two models given as Doubles, exactly, on integers:
+///
+///   d² = Σᵢ wᵢ ‖C(Λ₁ᵢ − Λ₂ᵢ)‖² = Σᵢ wᵢ (k Σ_y cᵢ_y² − (Σ_y cᵢ_y)²) / k,  c = F₁G₁ᵀ − F₂G₂ᵀ,
+///
+/// with wᵢ = rawᵢ / Σ raw from the stored Double weights. Centring is folded into
+/// the row formula, so no centred logits are formed. Every raw logit is a dyadic
+/// n·2^e (accumulated in Int128, as `RationalMatrix.exactProduct` does); all of
+/// them are brought to the smallest exponent E and the sums run in GMP integers
+/// (mpz: no gcd per operation), with one rational division at the end:
+///   d² = (Σᵢ mᵢ2^{eᵢ−e₀} Sᵢ) · 2^{2E} / (k · Σᵢ mᵢ2^{eᵢ−e₀}),  rawᵢ = mᵢ2^{eᵢ}.
+/// A logit whose products span more than Int128 holds (their exponents differ by
+/// ≥ 20 bits) is accumulated in GMP integers instead. nil only for non-finite input.
+public enum ExactLogitDistance {
+    public static func squared(_ f1: Matrix, _ g1: Matrix, _ f2: Matrix, _ g2: Matrix, weights: [Double]) -> Rational? {
+        let n = f1.rows, k = g1.rows
+        precondition(f2.rows == n && g2.rows == k && f1.columns == g1.columns && f2.columns == g2.columns
+                     && weights.count == n, "ExactLogitDistance: shapes differ")
+        let big = BigEntries()
+        defer { big.release() }
+        guard let a = dyadicLogits(f1, g1, big), let b = dyadicLogits(f2, g2, big) else { return nil }
+        var lowest = Int.max
+        for entry in a + b where !entry.isZero { lowest = min(lowest, entry.exponent) }
+        let w = weights.map(DyadicParts.init)
+        let weightExponent = w.filter { $0.mantissa != 0 }.map(\.exponent).min() ?? 0
+
+        let z = IntegerScratch(count: 7)
+        defer { z.release() }
+        let (c, other, rowSum, rowSquares, s, acc, total) = (z[0], z[1], z[2], z[3], z[4], z[5], z[6])
+        if lowest == Int.max { return .zero }   // both logit matrices are 0
+        for i in 0..<n {
+            __gmpz_set_ui(rowSum, 0)
+            __gmpz_set_ui(rowSquares, 0)
+            for y in 0..<k {
+                set(c, a[i * k + y], lowest, big)
+                set(other, b[i * k + y], lowest, big)
+                __gmpz_sub(c, c, other)
+                __gmpz_add(rowSum, rowSum, c)
+                __gmpz_addmul(rowSquares, c, c)
+            }
+            // Sᵢ = k Σc² − (Σc)²
+            __gmpz_mul_ui(s, rowSquares, UInt(k))
+            __gmpz_submul(s, rowSum, rowSum)
+            guard w[i].mantissa != 0 else { continue }
+            set(other, Logit(Int128(w[i].mantissa), w[i].exponent, big: nil), weightExponent, big)
+            __gmpz_addmul(acc, other, s)
+            __gmpz_add(total, total, other)
+        }
+        // d² = acc · 2^{2·lowest} / (k · total)
+        let result = Rational()
+        let num = numeratorOf(result.value), den = denominatorOf(result.value)
+        __gmpz_set(num, acc)
+        __gmpz_mul_ui(den, total, UInt(k))
+        if lowest >= 0 { __gmpz_mul_2exp(num, num, mp_bitcnt_t(2 * lowest)) }
+        else { __gmpz_mul_2exp(den, den, mp_bitcnt_t(-2 * lowest)) }
+        __gmpq_canonicalize(result.value)
+        return result
+    }
+
+    /// One exact logit n·2^e: n in Int128, or (`big` ≠ nil) the GMP integer at that index.
+    struct Logit {
+        let small: Int128
+        let exponent: Int
+        let big: Int?
+        init(_ small: Int128, _ exponent: Int, big: Int?) { self.small = small; self.exponent = exponent; self.big = big }
+        var isZero: Bool { big == nil && small == 0 }
+    }
+
+    /// Every entry of FGᵀ exactly; nil for non-finite input.
+    static func dyadicLogits(_ f: Matrix, _ g: Matrix, _ big: BigEntries) -> [Logit]? {
+        guard f.storage.allSatisfy(\.isFinite), g.storage.allSatisfy(\.isFinite) else { return nil }
+        return RationalMatrix.dyadicRowProducts(f, g) { _, _, x, z in
+            RationalMatrix.dyadicDotParts(x, z).map { Logit($0.0, $0.1, big: nil) } ?? big.dot(x, z)
+        }
+    }
+
+    /// z = value · 2^{e − base} (e ≥ base).
+    static func set(_ z: UnsafeMutablePointer<__mpz_struct>, _ entry: Logit, _ base: Int, _ big: BigEntries) {
+        if let index = entry.big {
+            __gmpz_set(z, big[index])
+        } else {
+            setInt128(z, entry.small)
+        }
+        if !entry.isZero { __gmpz_mul_2exp(z, z, mp_bitcnt_t(entry.exponent - base)) }
+    }
+
+    static func setInt128(_ z: UnsafeMutablePointer<__mpz_struct>, _ n: Int128) {
+        let magnitude = n.magnitude
+        __gmpz_set_ui(z, UInt(truncatingIfNeeded: magnitude >> 64))
+        __gmpz_mul_2exp(z, z, 64)
+        __gmpz_add_ui(z, z, UInt(truncatingIfNeeded: magnitude))
+        if n < 0 { __gmpz_neg(z, z) }
+    }
+}
+
+/// Logits that overflow Int128, held as GMP integers and freed together.
+final class BigEntries {
+    var values: [UnsafeMutablePointer<__mpz_struct>] = []
+
+    subscript(i: Int) -> UnsafeMutablePointer<__mpz_struct> { values[i] }
+
+    /// Σ xⱼyⱼ in GMP integers at the smallest exponent of its products.
+    func dot(_ x: ArraySlice<DyadicParts>, _ y: ArraySlice<DyadicParts>) -> ExactLogitDistance.Logit {
+        let pairs = zip(x, y).filter { $0.0.mantissa != 0 && $0.1.mantissa != 0 }
+        let lowest = pairs.map { $0.0.exponent + $0.1.exponent }.min() ?? 0
+        let total = UnsafeMutablePointer<__mpz_struct>.allocate(capacity: 1)
+        let term = UnsafeMutablePointer<__mpz_struct>.allocate(capacity: 1)
+        __gmpz_init(total); __gmpz_init(term)
+        for (p, q) in pairs {
+            ExactLogitDistance.setInt128(term, Int128(p.mantissa) * Int128(q.mantissa))
+            __gmpz_mul_2exp(term, term, mp_bitcnt_t(p.exponent + q.exponent - lowest))
+            __gmpz_add(total, total, term)
+        }
+        __gmpz_clear(term); term.deallocate()
+        values.append(total)
+        return ExactLogitDistance.Logit(0, lowest, big: values.count - 1)
+    }
+
+    func release() {
+        for v in values { __gmpz_clear(v); v.deallocate() }
+        values = []
+    }
+}
+
+/// A few GMP integers for one computation, initialised to 0 and freed together.
+final class IntegerScratch {
+    let storage: UnsafeMutablePointer<__mpz_struct>
+    let count: Int
+
+    init(count: Int) {
+        self.count = count
+        storage = .allocate(capacity: count)
+        for i in 0..<count { __gmpz_init(storage + i) }
+    }
+
+    subscript(i: Int) -> UnsafeMutablePointer<__mpz_struct> { storage + i }
+
+    func release() {
+        for i in 0..<count { __gmpz_clear(storage + i) }
+        storage.deallocate()
+    }
+}
