@@ -34,79 +34,102 @@ public enum TightnessExplorer {
                            config: config, deadline: Deadline(seconds: sweepBudget))
         let summary = summarise(points)
 
-        var searches: [SearchSummary] = []
-        var candidates: [(pair: ModelPair, method: SearchResult.Method)] = []
-        var tauCurve: [TauPoint]?
         let searchBudget = config.budgetSeconds - elapsed(since: started)
-        if which.isT6 {
-            let form: T6KLBound.Form = which == .T6sharp ? .sharp : .global
-            let grid = config.labels.flatMap { labels in
-                config.taus.filter { $0 * Double(labels) < 1 }.map { (labels, $0) }
-            }
-            guard !grid.isEmpty else { throw TightnessError.badConfiguration("no τ below 1/k for the given --k and --tau") }
-            var curve: [TauPoint] = []
-            for (index, (labels, tau)) in grid.enumerated() {
-                progress("\(which.rawValue): adversarial search at k = \(labels), τ = \(tau) (\(index + 1)/\(grid.count))")
-                let objective = T6Objective(labels: labels, tau: tau, form: form, constantScale: config.constantScale)
-                let share = searchBudget / Double(grid.count)
-                let seed = SeededGenerator.derive(config.seed, UInt64(index))
-                let results = optimise(objective, config: config, seed: seed, seconds: share)
-                for r in results {
-                    searches.append(SearchSummary(method: r.method, bestRatio: r.value.exp, evaluations: r.evaluations,
-                                                  starts: r.starts, labels: labels, tau: tau))
-                }
-                guard let best = results.max(by: { $0.value < $1.value }), best.value.isFinite,
-                      let pair = try? objective.pair(best.best) else { continue }
-                candidates.append((pair, best.method))
-                // The curve reports the pair itself, not the optimiser's double value: the
-                // certified verdict gives d_logit² exactly and KL·constant(τ_pair) enclosed.
-                guard let verdict = try? statement.certify(pair) else { continue }
-                let logTau = pair.logitStatistics().logTau, actual = logTau.exp
-                let factor = config.constantScale * (form.isSharp ? 2 / actual : 1 / (actual * actual))
-                let largest = verdict.lhs / (verdict.rhs / factor)
-                curve.append(TauPoint(labels: labels, tau: tau, pairTau: actual, largestRatio: largest,
-                                      timesTau: largest * actual, timesTauSquared: largest * actual * actual,
-                                      certified: verdict.outcome, foundBy: best.method))
-            }
-            tauCurve = curve
-        } else {
-            let objective: any TightnessObjective = which == .T3
-                ? T3Objective(labels: k, dimension: d, inputs: config.inputs, constantScale: config.constantScale)
-                : ScreenedPairObjective(statement, layout: PairLayout(labels: k, inputs: config.inputs,
-                                                                      firstDimension: d, secondDimension: d))
-            progress("\(which.rawValue): adversarial search over \(objective.parameterCount) parameters (\(format(searchBudget)) s)")
-            for r in optimise(objective, config: config, seed: config.seed, seconds: searchBudget) {
-                searches.append(SearchSummary(method: r.method, bestRatio: r.value.exp, evaluations: r.evaluations,
-                                              starts: r.starts, labels: k, tau: nil))
-                if r.value.isFinite, let pair = try? objective.pair(r.best) { candidates.append((pair, r.method)) }
-            }
-        }
+        var found = which.isT6
+            ? try searchT6(which, statement, config: config, seconds: searchBudget, progress: progress)
+            : searchPairs(which, statement, labels: k, dimension: d, config: config, seconds: searchBudget,
+                          progress: progress)
         if let worst = summary.worst {
             let generator = ModelGenerator(rawValue: worst.generator)!
-            candidates.append((generator.pair(seed: worst.seed, size: CaseSize(labels: k, dimension: d, inputs: config.inputs)), .sweep))
+            found.candidates.append((generator.pair(seed: worst.seed, size: CaseSize(labels: k, dimension: d, inputs: config.inputs)), .sweep))
         }
-        // Every candidate is re-decided at the certified level and the best certified
-        // ratio wins: near equality (and near d_logit = 0) the double screen's ratio is
-        // rounding noise, so it cannot pick the winner.
-        progress("\(which.rawValue): certifying \(candidates.count) candidate pair(s)")
-        let certifiedCandidates = candidates.compactMap { c -> (ModelPair, SearchResult.Method, Verdict)? in
-            guard let v = try? statement.certify(c.pair), v.outcome == .holds || v.outcome == .violated,
-                  v.ratio.isFinite else { return nil }
-            return (c.pair, c.method, v)
-        }
-        guard let best = certifiedCandidates.max(by: { $0.2.ratio < $1.2.ratio }) else {
-            throw TightnessError.nothingApplicable(which.rawValue)
-        }
-        let certified = best.2
+        progress("\(which.rawValue): certifying \(found.candidates.count) candidate pair(s)")
+        let best = try bestCertified(found.candidates, statement, name: which.rawValue)
+        let certified = best.verdict
         return TightnessResult(statement: which, form: statement.form, labels: k, dimension: d, inputs: config.inputs,
                                constantScale: config.constantScale, sweep: summary, sweepPoints: points,
-                               searches: searches, bestRatio: certified.ratio, foundBy: best.1,
-                               certified: CertifiedCheck(certified), tauCurve: tauCurve,
+                               searches: found.searches, bestRatio: certified.ratio, foundBy: best.method,
+                               certified: CertifiedCheck(certified), tauCurve: found.tauCurve,
                                vacuity: which.isT6 ? VacuityRow.rows(seed: config.seed) : nil,
                                t7Closeness: which == .T7 || which == .T7corollary
                                    ? T7ClosenessRow.rows(labels: k, dimension: d, inputs: max(config.inputs, 50), seed: config.seed) : nil,
                                notes: notes,
-                               seconds: elapsed(since: started), pair: best.0)
+                               seconds: elapsed(since: started), pair: best.pair)
+    }
+
+    /// What the adversarial searches produced: their summaries, every search's best
+    /// pair, and for T6 the τ-curve.
+    struct Found {
+        var searches: [SearchSummary] = []
+        var candidates: [(pair: ModelPair, method: SearchResult.Method)] = []
+        var tauCurve: [TauPoint]?
+    }
+
+    /// T6: the searches at every (k, τ) of the grid, each point recomputed from its
+    /// certified pair.
+    static func searchT6(_ which: TightnessStatement, _ statement: any PairStatement, config: TightnessConfiguration,
+                         seconds: Double, progress: (String) -> Void) throws -> Found {
+        let form: T6KLBound.Form = which == .T6sharp ? .sharp : .global
+        let grid = config.labels.flatMap { labels in config.taus.filter { $0 * Double(labels) < 1 }.map { (labels, $0) } }
+        guard !grid.isEmpty else { throw TightnessError.badConfiguration("no τ below 1/k for the given --k and --tau") }
+        var found = Found(tauCurve: [])
+        for (index, (labels, tau)) in grid.enumerated() {
+            progress("\(which.rawValue): adversarial search at k = \(labels), τ = \(tau) (\(index + 1)/\(grid.count))")
+            let objective = T6Objective(labels: labels, tau: tau, form: form, constantScale: config.constantScale)
+            let results = optimise(objective, config: config, seed: SeededGenerator.derive(config.seed, UInt64(index)),
+                                   seconds: seconds / Double(grid.count))
+            found.searches += results.map {
+                SearchSummary(method: $0.method, bestRatio: $0.value.exp, evaluations: $0.evaluations, starts: $0.starts,
+                              labels: labels, tau: tau)
+            }
+            guard let best = results.max(by: { $0.value < $1.value }), best.value.isFinite,
+                  let pair = try? objective.pair(best.best) else { continue }
+            found.candidates.append((pair, best.method))
+            // The curve reports the pair itself, not the optimiser's double value: the
+            // certified verdict gives d_logit² exactly and KL·constant(τ_pair) enclosed.
+            guard let verdict = try? statement.certify(pair) else { continue }
+            let actual = pair.logitStatistics().logTau.exp
+            let factor = config.constantScale * (form.isSharp ? 2 / actual : 1 / (actual * actual))
+            let largest = verdict.lhs / (verdict.rhs / factor)
+            found.tauCurve!.append(TauPoint(labels: labels, tau: tau, pairTau: actual, largestRatio: largest,
+                                            timesTau: largest * actual, timesTauSquared: largest * actual * actual,
+                                            certified: verdict.outcome, foundBy: best.method))
+        }
+        return found
+    }
+
+    /// Every other statement: freely parametrised pairs (T3 with its analytic gradient).
+    static func searchPairs(_ which: TightnessStatement, _ statement: any PairStatement, labels k: Int, dimension d: Int,
+                            config: TightnessConfiguration, seconds: Double, progress: (String) -> Void) -> Found {
+        let objective: any TightnessObjective = which == .T3
+            ? T3Objective(labels: k, dimension: d, inputs: config.inputs, constantScale: config.constantScale)
+            : ScreenedPairObjective(statement, layout: PairLayout(labels: k, inputs: config.inputs,
+                                                                  firstDimension: d, secondDimension: d))
+        progress("\(which.rawValue): adversarial search over \(objective.parameterCount) parameters (\(format(seconds)) s)")
+        var found = Found()
+        for r in optimise(objective, config: config, seed: config.seed, seconds: seconds) {
+            found.searches.append(SearchSummary(method: r.method, bestRatio: r.value.exp, evaluations: r.evaluations,
+                                                starts: r.starts, labels: k, tau: nil))
+            if r.value.isFinite, let pair = try? objective.pair(r.best) { found.candidates.append((pair, r.method)) }
+        }
+        return found
+    }
+
+    /// Every candidate re-decided at the certified level; the best certified ratio wins.
+    /// Near equality (and near d_logit = 0) the double screen's ratio is rounding noise,
+    /// so it cannot pick the winner.
+    static func bestCertified(_ candidates: [(pair: ModelPair, method: SearchResult.Method)],
+                              _ statement: any PairStatement, name: String) throws
+        -> (pair: ModelPair, method: SearchResult.Method, verdict: Verdict) {
+        let decided = candidates.compactMap { c -> (pair: ModelPair, method: SearchResult.Method, verdict: Verdict)? in
+            guard let v = try? statement.certify(c.pair), v.outcome == .holds || v.outcome == .violated,
+                  v.ratio.isFinite else { return nil }
+            return (c.pair, c.method, v)
+        }
+        guard let best = decided.max(by: { $0.verdict.ratio < $1.verdict.ratio }) else {
+            throw TightnessError.nothingApplicable(name)
+        }
+        return best
     }
 
     static func validate(_ c: TightnessConfiguration) throws {
