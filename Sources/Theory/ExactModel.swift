@@ -15,8 +15,14 @@ public struct ExactModel: Sendable {
     public let centredUnembeddings: RationalMatrix
     /// Λ = F Gᵀ, exactly.
     public let logits: RationalMatrix
-    /// Λ̃ = F G̃ᵀ = ΛC, exactly (computed once).
-    public let centredLogits: RationalMatrix
+
+    /// Λ̃ = F G̃ᵀ = ΛC, exactly (computed on each use: the exact checks work from the
+    /// raw logits, where centring folds into row formulas).
+    public var centredLogits: RationalMatrix {
+        let k = Rational(logits.columns)
+        let rowMeans = (0..<logits.rows).map { i in Rational.sum((0..<logits.columns).map { logits[i, $0] }) / k }
+        return RationalMatrix(rows: logits.rows, columns: logits.columns) { logits[$0, $1] - rowMeans[$0] }
+    }
 
     public init(_ model: SoftmaxModel) throws {
         let f: RationalMatrix, g: RationalMatrix, logits: RationalMatrix
@@ -39,11 +45,7 @@ public struct ExactModel: Sendable {
         let k = unembeddings.rows, d = unembeddings.columns
         let mean = (0..<d).map { j in Rational.sum((0..<k).map { unembeddings[$0, j] }) / Rational(k) }
         centredUnembeddings = RationalMatrix(rows: k, columns: d) { unembeddings[$0, $1] - mean[$1] }
-        let raw = logits ?? (try! embeddings.multiplied(by: unembeddings.transposed))
-        let kRational = Rational(k)
-        let rowMeans = (0..<raw.rows).map { i in Rational.sum((0..<k).map { raw[i, $0] }) / kRational }
-        centredLogits = RationalMatrix(rows: raw.rows, columns: k) { raw[$0, $1] - rowMeans[$0] }
-        self.logits = raw
+        self.logits = logits ?? (try! embeddings.multiplied(by: unembeddings.transposed))
     }
 
     public var labelCount: Int { unembeddings.rows }
@@ -73,8 +75,6 @@ public struct ExactModel: Sendable {
 public struct ExactModelPair: Sendable {
     public let first: ExactModel
     public let second: ExactModel
-    /// Λ̃₁ − Λ̃₂, exactly (N×k).
-    public let logitDifference: RationalMatrix
 
     /// The pair's memoised exact twin (see `ModelPair.exact()`).
     public init(_ pair: ModelPair) throws {
@@ -88,14 +88,22 @@ public struct ExactModelPair: Sendable {
     public init(_ first: ExactModel, _ second: ExactModel) {
         self.first = first
         self.second = second
-        logitDifference = first.centredLogits - second.centredLogits
     }
+
+    /// Λ̃₁ − Λ̃₂, exactly (N×k; computed on each use).
+    public var logitDifference: RationalMatrix { first.centredLogits - second.centredLogits }
 
     public var weights: [Rational] { first.weights }
 
-    /// d_logit², exactly.
+    /// d_logit², exactly: Σᵢ wᵢ (Σ_y cᵢ_y² − (Σ_y cᵢ_y)²/k) on the raw difference
+    /// c = Λ₁ − Λ₂ (‖Cc‖² = ‖c‖² − (1ᵀc)²/k), so no centred logits are formed.
     public var logitDistanceSquared: Rational {
-        logitDifference.weightedFrobeniusSquared(weights)
+        let c = first.logits - second.logits, k = Rational(c.columns)
+        return Rational.sum((0..<c.rows).map { i in
+            let row = (0..<c.columns).map { c[i, $0] }
+            let total = Rational.sum(row)
+            return weights[i] * (Rational.sum(row.map(\.squared)) - total.squared / k)
+        })
     }
 
     /// A₁₂ = G̃₁⁺G̃₂ = (G̃₁ᵀG̃₁)⁻¹G̃₁ᵀG̃₂, exactly; throws `singular` when G̃₁ is not of
@@ -154,10 +162,13 @@ public struct ExactModelPair: Sendable {
     }
 
     /// E_x Σ_{l∈S} (δ_l − δ_p)² with δ = Λ̃₁ − Λ̃₂, exactly: T5's first right side
-    /// before the factor σ_min(L₁)⁻².
+    /// before the factor σ_min(L₁)⁻². Centring cancels in δ_l − δ_p, so it is read
+    /// from the raw logits.
     public func pivotLogitSum(_ ps: PivotSubset) -> Rational {
-        Rational.sum((0..<first.inputCount).map { i in
-            weights[i] * Rational.sum(ps.subset.map { (logitDifference[i, $0] - logitDifference[i, ps.pivot]).squared })
+        let a = first.logits, b = second.logits
+        return Rational.sum((0..<first.inputCount).map { i in
+            let pivot = a[i, ps.pivot] - b[i, ps.pivot]
+            return weights[i] * Rational.sum(ps.subset.map { (a[i, $0] - b[i, $0] - pivot).squared })
         })
     }
 }
