@@ -58,6 +58,50 @@ public enum ExactLogitDistance {
         return result
     }
 
+    /// The centred logit difference Λ̃₁ − Λ̃₂ = (F₁G₁ᵀ − F₂G₂ᵀ)C, each row centred
+    /// exactly and every entry then rounded once (within ~1 ulp), not computed from
+    /// rounded logits: for near-equal models, and for orbit pairs whose raw logits
+    /// differ by a large per-row constant, the latter is rounding noise. Row i is
+    /// (k·cᵢ − Σ_y cᵢ_y)/k with cᵢ the exact raw difference, in GMP integers at the
+    /// row's smallest exponent. nil only for non-finite input.
+    public static func centredDifferences(_ f1: Matrix, _ g1: Matrix, _ f2: Matrix, _ g2: Matrix) -> Matrix? {
+        let big = BigEntries()
+        defer { big.release() }
+        guard let a = dyadicLogits(f1, g1, big), let b = dyadicLogits(f2, g2, big) else { return nil }
+        let k = g1.rows
+        var out = Matrix(rows: f1.rows, columns: k)
+        let z = IntegerScratch(count: k + 2)
+        defer { z.release() }
+        let (sum, scaled) = (z[k], z[k + 1])
+        for i in 0..<f1.rows {
+            let row = (i * k)..<((i + 1) * k)
+            let base = row.flatMap { [a[$0], b[$0]] }.filter { !$0.isZero }.map(\.exponent).min() ?? 0
+            __gmpz_set_ui(sum, 0)
+            for (y, t) in row.enumerated() {
+                set(z[y], a[t], base, big)
+                set(scaled, b[t], base, big)
+                __gmpz_sub(z[y], z[y], scaled)
+                __gmpz_add(sum, sum, z[y])
+            }
+            for y in 0..<k {
+                __gmpz_mul_ui(scaled, z[y], UInt(k))
+                __gmpz_sub(scaled, scaled, sum)
+                var exponent = 0
+                let mantissa = __gmpz_get_d_2exp(&exponent, scaled)
+                out[i, y] = scale(mantissa, exponent + base) / Double(k)
+            }
+        }
+        return out
+    }
+
+    /// x·2^e without overflow in the intermediate power.
+    static func scale(_ x: Double, _ e: Int) -> Double {
+        var v = x, e = e
+        while e > 1000 { v *= 0x1p1000; e -= 1000 }
+        while e < -1000 { v *= 0x1p-1000; e += 1000 }
+        return v * Double(sign: .plus, exponent: e, significand: 1)
+    }
+
     /// One exact logit n·2^e: n in Int128, or (`big` ≠ nil) the GMP integer at that index.
     struct Logit {
         let small: Int128

@@ -10,18 +10,26 @@
 /// Cost O(k). The rounding of the logits themselves (ε·|a|) is not undone.
 public func klDivergence(logitsP a: [Double], logitsQ b: [Double]) -> Double {
     precondition(a.count == b.count, "KL: logit rows of different lengths")
+    return klDivergence(logitsP: a, difference: a.indices.map { b[$0] - a[$0] })
+}
+
+/// The same KL from p's logits a and the difference D = b − a given directly: for
+/// near-equal models D is known far more accurately than b − a of two rounded rows
+/// (see `ExactLogitDistance.differences`).
+public func klDivergence(logitsP a: [Double], difference d: [Double]) -> Double {
+    precondition(a.count == d.count, "KL: logit rows of different lengths")
     let logP = logSoftmax(a)
     var meanD = 0.0
-    for y in a.indices where logP[y] > -745 { meanD += logP[y].exp * (b[y] - a[y]) }
+    for y in a.indices where logP[y] > -745 { meanD += logP[y].exp * d[y] }
     var sum = 0.0
     var largest = -Double.infinity
     for y in a.indices {
-        let u = b[y] - a[y] - meanD
+        let u = d[y] - meanD
         largest = max(largest, logP[y] + u)
         if logP[y] > -745 { sum += logP[y].exp * phi(u) }
     }
     if largest > 30 {
-        return logSumExp(a.indices.map { logP[$0] + b[$0] - a[$0] - meanD })
+        return logSumExp(a.indices.map { logP[$0] + d[$0] - meanD })
     }
     return log1p(sum)
 }

@@ -48,14 +48,25 @@ public struct T6KLBound: PairStatement {
         variant.isSharp ? 0.6931471805599453 - logTau : -2 * logTau
     }
 
+    /// The double screen. When it is a near-tie or a violation, it is redone once
+    /// from the exact logit differences rounded once (`ModelPair.refinedDivergence`):
+    /// for near-equal models (orbit pairs, rounding-level KL) the plain double KL is
+    /// noise, and the refined screen usually separates the sides, sparing the MPFR
+    /// certification. What still needs it is certified by `check` as before.
     public func screen(_ pair: ModelPair) throws -> Verdict {
-        let lhs = try pair.logitDistanceSquared()
         let stats = pair.logitStatistics()
-        let w = pair.weights
+        let plain = verdict(lhs: try pair.logitDistanceSquared(), klPerInput: stats.klPerInput, stats: stats,
+                            weights: pair.weights)
+        guard plain.needsCertification, let refined = pair.refinedDivergence() else { return plain }
+        return verdict(lhs: refined.logitDistanceSquared, klPerInput: refined.klPerInput, stats: stats,
+                       weights: pair.weights)
+    }
+
+    func verdict(lhs: Double, klPerInput: [Double], stats: LogitStatistics, weights w: [Double]) -> Verdict {
         var kl = 0.0, perInput = 0.0
         for i in w.indices {
-            kl += w[i] * stats.klPerInput[i]
-            perInput += w[i] * stats.klPerInput[i] * logFactor(stats.logTauPerInput[i]).exp
+            kl += w[i] * klPerInput[i]
+            perInput += w[i] * klPerInput[i] * logFactor(stats.logTauPerInput[i]).exp
         }
         let logTau = stats.logTau
         let factor = logFactor(logTau).exp
@@ -108,4 +119,33 @@ public struct T6KLBound: PairStatement {
 extension ModelPair {
     /// KL in both directions and log τ of both models, as guaranteed enclosures.
     public func certifiedDivergence() throws -> EnclosedDivergence { try EnclosedDivergence(self) }
+}
+
+/// d_logit² and KL per input recomputed in doubles from the centred logit
+/// differences Λ̃₁ − Λ̃₂, centred exactly and rounded once
+/// (`ExactLogitDistance.centredDifferences`).
+public struct RefinedDivergence: Sendable {
+    public let logitDistanceSquared: Double
+    public let klPerInput: [Double]
+}
+
+extension ModelPair {
+    /// The refined double divergence, computed once; nil for non-finite models.
+    public func refinedDivergence() -> RefinedDivergence? {
+        cache.value("refinedDivergence") { () -> RefinedDivergence? in
+            let a = first, b = second
+            guard let c = ExactLogitDistance.centredDifferences(a.embeddings, a.unembeddings, b.embeddings,
+                                                                b.unembeddings) else { return nil }
+            let logits = a.embeddings.multiplied(by: a.unembeddings, transposeOther: true)
+            let w = weights
+            var distance = 0.0
+            var kl: [Double] = []
+            for i in 0..<c.rows {
+                let row = c.row(i)
+                distance += w[i] * row.reduce(0) { $0 + $1 * $1 }
+                kl.append(Numerics.klDivergence(logitsP: logits.row(i), difference: row.map { -$0 }))
+            }
+            return RefinedDivergence(logitDistanceSquared: distance, klPerInput: kl)
+        }
+    }
 }

@@ -56,6 +56,21 @@ struct ExactLogitDistanceTests {
         }
     }
 
+    @Test("Centred logit differences: exact centring rounded once, within 2 ulps, also for orbit pairs")
+    func centredDifferences() throws {
+        for c in corpus(seed: 132, count: 60, dimensions: 1...6, maxLabels: 12, maxInputs: 30,
+                        generators: [.orbit, .perturbed, .independent, .scaled]) {
+            let p = c.pair
+            let d = try #require(ExactLogitDistance.centredDifferences(p.first.embeddings, p.first.unembeddings,
+                                                                       p.second.embeddings, p.second.unembeddings))
+            let truth = try p.exact().logitDifference
+            for t in d.storage.indices {
+                let x = truth.entries[t].doubleValue
+                #expect(abs(d.storage[t] - x) <= 2 * x.ulp, "\(c.comment) entry \(t): \(d.storage[t]) vs \(x)")
+            }
+        }
+    }
+
     @Test("Logits whose products span beyond Int128 are summed in GMP integers, same value; zero logits give 0")
     func wideExponents() throws {
         let f = try Matrix([[1e30, 1e-30], [2, 3]]), g = try Matrix([[1, 1], [0.5, -2], [3, 1e-20]])

@@ -15,6 +15,25 @@ struct T6Tests {
         for form in T6KLBound.Form.allCases { try expectCertifiedHolds(T6KLBound(form), on: cases) }
     }
 
+    @Test("The refined screen's KL matches the MPFR enclosure on orbit pairs, where the plain double KL is noise")
+    func refinedScreen() throws {
+        var spared = 0, needed = 0
+        for c in corpus(seed: 407, count: 40, dimensions: 1...4, maxLabels: 10, maxInputs: 30, generators: [.orbit]) {
+            guard let refined = c.pair.refinedDivergence() else { continue }
+            let enclosed = try c.pair.certifiedDivergence()
+            for (i, kl) in refined.klPerInput.enumerated() {
+                let box = enclosed.klPerInput[i]
+                let scale = max(abs(box.upper), 1e-300)
+                #expect(kl >= box.lower - 1e-9 * scale && kl <= box.upper + 1e-9 * scale, "\(c.comment) input \(i): \(kl) vs \(box)")
+            }
+            #expect(abs(refined.logitDistanceSquared - (try c.pair.exactLogitDistanceSquared()).doubleValue)
+                    <= 1e-12 * max(refined.logitDistanceSquared, 1e-300), c.comment)
+            let statement = T6KLBound(.sharp)
+            if try statement.screen(c.pair).needsCertification { needed += 1 } else { spared += 1 }
+        }
+        #expect(spared > needed, "refined screen left \(needed) of \(spared + needed) orbit pairs to certify")
+    }
+
     @Test("The 2/τ forms are never weaker than the 1/τ² forms")
     func sharpNeverWeaker() throws {
         for c in corpus(seed: 406, count: 40, dimensions: 1...5, maxLabels: 20) {
