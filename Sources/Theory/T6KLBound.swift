@@ -62,18 +62,22 @@ public struct T6KLBound: PairStatement {
                        weights: pair.weights)
     }
 
+    /// The right side is summed in log space (log KL_x + log factor), so that a factor
+    /// beyond the Double range (τ below ~e^−354) gives rhs = +∞ against a finite left
+    /// side, a clear "holds", instead of ∞·0 or a comparison of infinities.
     func verdict(lhs: Double, klPerInput: [Double], stats: LogitStatistics, weights w: [Double]) -> Verdict {
-        var kl = 0.0, perInput = 0.0
-        for i in w.indices {
-            kl += w[i] * klPerInput[i]
-            perInput += w[i] * klPerInput[i] * logFactor(stats.logTauPerInput[i]).exp
-        }
         let logTau = stats.logTau
-        let factor = logFactor(logTau).exp
-        let rhs = constantScale * (variant.isPerInput ? perInput : kl * factor)
+        let terms: [Double]
+        if variant.isPerInput {
+            terms = w.indices.map { w[$0].log + klPerInput[$0].log + logFactor(stats.logTauPerInput[$0]) }
+        } else {
+            let kl = w.indices.reduce(0.0) { $0 + w[$1] * klPerInput[$1] }
+            terms = [kl.log + logFactor(logTau)]
+        }
+        let rhs = (constantScale.log + logSumExp(terms)).exp
         let name = variant.isSharp ? "2/τ" : "1/τ²"
         return Verdict(id: id, form: form, level: .double, outcome: lhs <= rhs ? .holds : .violated,
-                       lhs: lhs, rhs: rhs, constant: constantScale * factor,
+                       lhs: lhs, rhs: rhs, constant: constantScale * logFactor(logTau).exp,
                        constantName: variant.isPerInput ? "\(constantScale)·\(name.replacingOccurrences(of: "τ", with: "τ_x")) per input"
                                                         : "\(constantScale)·\(name), log τ = \(logTau)")
     }

@@ -65,12 +65,15 @@ public struct Verdict: Codable, Sendable, Equatable {
     }
 
     /// A double verdict that is violated, or holds within a relative margin of
-    /// 1e−9, must be certified before it is reported.
+    /// 1e−9, must be certified before it is reported (a right side of +∞ against a
+    /// finite left side is not a near-tie).
     public var needsCertification: Bool {
         guard level == .double else { return false }
         switch outcome {
         case .violated: return true
-        case .holds: return !(rhs - lhs > 1e-9 * abs(rhs))
+        // A right side beyond the Double range against a finite left side is a clear
+        // margin (rhs − lhs > 1e−9·rhs would compare ∞ with ∞).
+        case .holds: return !(rhs - lhs > 1e-9 * abs(rhs)) && !(rhs == .infinity && lhs.isFinite)
         case .undecided, .inapplicable: return false
         }
     }
