@@ -25,48 +25,49 @@ public enum TightnessReport {
         return String(format: "%.6g", v)
     }
 
+    /// A Markdown table.
+    static func table(_ header: [String], _ rows: [[String]]) -> [String] {
+        ["| " + header.joined(separator: " | ") + " |", "|" + String(repeating: "---|", count: header.count)]
+            + rows.map { "| " + $0.joined(separator: " | ") + " |" }
+    }
+
     /// The summary table and, per statement, its searches (and T6's τ-curve).
     public static func markdown(_ results: [TightnessResult], config: TightnessConfiguration) -> String {
         var lines = ["# Tightness of the bounds", "",
                      "Seed \(config.seed), budget \(number(config.budgetSeconds)) s per statement" +
                         (config.constantScale != 1 ? ", **constant scale \(config.constantScale) (a planted false constant)**" : "") + ".",
-                     "Ratio = left side / right side; the theorem says ≤ 1. The certified column recomputes the best pair's ratio exactly (GMP) or as an MPFR enclosure.", "",
-                     "| statement | proven constant | sweep median | sweep max | best ratio | found by | certified |",
-                     "|---|---|---|---|---|---|---|"]
-        for r in results {
-            let verdict = "\(r.certified.outcome.rawValue) (\(r.certified.level.rawValue))"
-            lines.append("| \(r.statement.rawValue) | \(r.provenConstant) | \(number(r.sweep.median)) | \(number(r.sweep.max)) | \(number(r.bestRatio)) | \(r.foundBy.rawValue) | \(r.certifiedViolation ? "**VIOLATED** " : "")\(verdict) |")
-        }
+                     "Ratio = left side / right side; the theorem says ≤ 1. The certified column recomputes the best pair's ratio exactly (GMP) or as an MPFR enclosure.", ""]
+        lines += table(["statement", "proven constant", "sweep median", "sweep max", "best ratio", "found by", "certified"],
+                       results.map { r in
+                           [r.statement.rawValue, r.provenConstant, number(r.sweep.median), number(r.sweep.max), number(r.bestRatio),
+                            r.foundBy.rawValue,
+                            (r.certifiedViolation ? "**VIOLATED** " : "") + "\(r.certified.outcome.rawValue) (\(r.certified.level.rawValue))"]
+                       })
         for r in results {
             lines += ["", "## \(r.statement.rawValue): \(r.form)", "",
                       "k = \(r.labels), d = \(r.dimension), N = \(r.inputs); \(number(r.seconds)) s. Random sweep: \(r.sweep.cases) cases, ratio quantiles 50 % \(number(r.sweep.median)), 90 % \(number(r.sweep.quantile90)), 99 % \(number(r.sweep.quantile99)), max \(number(r.sweep.max))" + (r.sweep.worst.map { " (generator \($0.generator), seed \($0.seed))" } ?? "") + ".", "",
-                      "| search | k | τ | best ratio | evaluations | starts |", "|---|---|---|---|---|---|"]
-            for s in r.searches {
-                lines.append("| \(s.method.rawValue) | \(s.labels) | \(s.tau.map(number) ?? "–") | \(number(s.bestRatio)) | \(s.evaluations) | \(s.starts) |")
-            }
+                      ] + table(["search", "k", "τ", "best ratio", "evaluations", "starts"], r.searches.map {
+                          [$0.method.rawValue, "\($0.labels)", $0.tau.map(number) ?? "–", number($0.bestRatio),
+                           "\($0.evaluations)", "\($0.starts)"]
+                      })
             lines += ["", "By generator: " + r.sweep.byGenerator.map { "\($0.generator) median \(number($0.median)), max \(number($0.max)) (\($0.cases))" }.joined(separator: "; ") + "."]
             if let curve = r.tauCurve {
-                lines += ["", "Largest d_logit²/KL found with every probability ≥ the floor τ, recomputed from the best pair's stored logits; τ_pair is that pair's own τ (T6 proves ratio·τ_pair² ≤ 1, T6.sharp ratio·τ_pair ≤ 2):", "",
-                          "| k | floor τ | τ_pair | largest d_logit²/KL | × τ_pair (≤ 2) | × τ_pair² (≤ 1) | certified | found by |", "|---|---|---|---|---|---|---|---|"]
-                for p in curve {
-                    lines.append("| \(p.labels) | \(number(p.tau)) | \(number(p.pairTau)) | \(number(p.largestRatio)) | \(number(p.timesTau)) | \(number(p.timesTauSquared)) | \(p.certified.rawValue) | \(p.foundBy.rawValue) |")
-                }
+                lines += ["", "Largest d_logit²/KL found with every probability ≥ the floor τ, recomputed from the best pair's stored logits; τ_pair is that pair's own τ (T6 proves ratio·τ_pair² ≤ 1, T6.sharp ratio·τ_pair ≤ 2):", ""]
+                lines += table(["k", "floor τ", "τ_pair", "largest d_logit²/KL", "× τ_pair (≤ 2)", "× τ_pair² (≤ 1)", "certified", "found by"],
+                               curve.map { ["\($0.labels)", number($0.tau), number($0.pairTau), number($0.largestRatio), number($0.timesTau),
+                                            number($0.timesTauSquared), $0.certified.rawValue, $0.foundBy.rawValue] })
             }
             if let rows = r.vacuity, !rows.isEmpty {
-                lines += ["", "T6 at trained-model τ (k = \(rows[0].labels), student = teacher + 1 % noise; doubles):", "",
-                          "| target τ | log10 τ | KL | d_logit² | log10(1/τ²) | log10(2/τ) | d_logit² / (KL/τ²) | d_logit² / (2KL/τ) |",
-                          "|---|---|---|---|---|---|---|---|"]
-                for v in rows {
-                    lines.append("| \(number(v.targetTau)) | \(number(v.logTau / 2.302585092994046)) | \(number(v.kl)) | \(number(v.dLogitSquared)) | \(number(v.log10InverseTauSquared)) | \(number(v.log10TwoOverTau)) | \(number(v.ratioT6)) | \(number(v.ratioT6Sharp)) |")
-                }
+                lines += ["", "T6 at trained-model τ (k = \(rows[0].labels), student = teacher + 1 % noise; doubles):", ""]
+                lines += table(["target τ", "log10 τ", "KL", "d_logit²", "log10(1/τ²)", "log10(2/τ)", "d_logit² / (KL/τ²)", "d_logit² / (2KL/τ)"],
+                               rows.map { [number($0.targetTau), number($0.logTau / 2.302585092994046), number($0.kl), number($0.dLogitSquared),
+                                           number($0.log10InverseTauSquared), number($0.log10TwoOverTau), number($0.ratioT6), number($0.ratioT6Sharp)] })
             }
             if let rows = r.t7Closeness, !rows.isEmpty {
-                lines += ["", "T7 on typical pairs (k = \(r.labels), d = \(r.dimension), N = \(max(r.inputs, 50)); medians; model 1 = student; doubles):", "",
-                          "| pairs | cases | Σ(1−ρ²)μ / d_logit² | R / d_logit² | mean ρ² (true) | corollary's lower bound on mean ρ² | bound ≤ 0 (vacuous) |",
-                          "|---|---|---|---|---|---|---|"]
-                for v in rows {
-                    lines.append("| \(v.kind) | \(v.cases) | \(number(v.medianTraceOverDLogit)) | \(number(v.medianResidualOverDLogit)) | \(number(v.medianMeanRhoSquared)) | \(number(v.medianCorollaryLowerBound)) | \(number(v.vacuousFraction)) |")
-                }
+                lines += ["", "T7 on typical pairs (k = \(r.labels), d = \(r.dimension), N = \(max(r.inputs, 50)); medians; model 1 = student; doubles):", ""]
+                lines += table(["pairs", "cases", "Σ(1−ρ²)μ / d_logit²", "R / d_logit²", "mean ρ² (true)", "corollary's lower bound on mean ρ²", "bound ≤ 0 (vacuous)"],
+                               rows.map { [$0.kind, "\($0.cases)", number($0.medianTraceOverDLogit), number($0.medianResidualOverDLogit),
+                                           number($0.medianMeanRhoSquared), number($0.medianCorollaryLowerBound), number($0.vacuousFraction)] })
             }
             lines += ["", "Certified: \(r.certified.outcome.rawValue) at the \(r.certified.level.rawValue) level, lhs \(number(r.certified.lhs)), rhs \(number(r.certified.rhs)), ratio \(number(r.certified.ratio))." + (r.certified.certificate.map { " \($0)." } ?? "")]
             if r.certifiedViolation {
