@@ -56,12 +56,8 @@ struct CounterexampleCommand: ParsableCommand {
     func sweepValues() throws -> [Double] {
         guard family == "CE1" else { return [] }
         let text = sweep ?? "4,8,16,24,32,48"
-        return try text.split(separator: ",").map {
-            guard let v = Double($0.trimmingCharacters(in: .whitespaces)), v > 0 else {
-                throw ValidationError("--sweep must be positive numbers separated by commas, got \(text)")
-            }
-            return v
-        }
+        guard !text.isEmpty else { return [] }
+        return try commaSeparated(text, option: "sweep", of: "positive numbers") { Double($0).flatMap { $0 > 0 ? $0 : nil } }
     }
 
     var reproduceCommand: String {

@@ -61,12 +61,9 @@ struct DistillCommand: ParsableCommand {
         c.baseSeed = seed
         c.teacherTraining.learningRate = learningRate; c.studentTraining.learningRate = learningRate
         if let objectives {
-            c.objectives = try objectives.split(separator: ",").map {
-                let name = $0.trimmingCharacters(in: .whitespaces)
-                guard let o = DistillObjective(rawValue: name) else {
-                    throw ValidationError("--objectives: unknown objective \"\(name)\" (kl, logit-centred, logit-raw, logit-abs)")
-                }
-                return o
+            c.objectives = try commaSeparated(objectives, option: "objectives",
+                                              of: "objectives among kl, logit-centred, logit-raw, logit-abs") {
+                DistillObjective(rawValue: $0)
             }
         }
         return c

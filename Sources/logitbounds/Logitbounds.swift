@@ -40,3 +40,13 @@ struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ message: String) { description = message }
 }
+
+/// A comma-separated option value parsed item by item; any item `parse` rejects
+/// makes the whole option a usage error naming the option.
+func commaSeparated<T>(_ text: String, option: String, of what: String, _ parse: (String) -> T?) throws -> [T] {
+    let values = text.split(separator: ",").map { parse($0.trimmingCharacters(in: .whitespaces)) }
+    guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else {
+        throw ValidationError("--\(option) must be \(what) separated by commas, got \"\(text)\"")
+    }
+    return values.map { $0! }
+}

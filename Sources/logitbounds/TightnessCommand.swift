@@ -53,14 +53,6 @@ struct TightnessCommand: ParsableCommand {
     @Flag(help: "Print the JSON report on standard output (progress lines stay on standard error).")
     var json = false
 
-    static func list<T>(_ text: String, _ name: String, _ parse: (String) -> T?) throws -> [T] {
-        let values = text.split(separator: ",").map { parse($0.trimmingCharacters(in: .whitespaces)) }
-        guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else {
-            throw ValidationError("--\(name) must be a comma-separated list of numbers, got \"\(text)\"")
-        }
-        return values.map { $0! }
-    }
-
     static func seconds(_ text: String) throws -> Double {
         var t = text.trimmingCharacters(in: .whitespaces), factor = 1.0
         if t.hasSuffix("m") { factor = 60; t.removeLast() } else if t.hasSuffix("s") { t.removeLast() }
@@ -80,10 +72,10 @@ struct TightnessCommand: ParsableCommand {
 
     func configuration() throws -> TightnessConfiguration {
         var c = TightnessConfiguration()
-        c.labels = try Self.list(k, "k") { Int($0) }
+        c.labels = try commaSeparated(k, option: "k", of: "integers") { Int($0) }
         c.dimension = d
         c.inputs = inputs
-        if let tau { c.taus = try Self.list(tau, "tau") { Double($0) } }
+        if let tau { c.taus = try commaSeparated(tau, option: "tau", of: "numbers") { Double($0) } }
         c.budgetSeconds = try Self.seconds(budget)
         c.seed = seed
         c.constantScale = constantScale
