@@ -30,18 +30,25 @@ public enum ExactLogitDistance {
         let (c, other, rowSum, rowSquares, s, acc, total) = (z[0], z[1], z[2], z[3], z[4], z[5], z[6])
         if lowest == Int.max { return .zero }   // both logit matrices are 0
         for i in 0..<n {
-            __gmpz_set_ui(rowSum, 0)
-            __gmpz_set_ui(rowSquares, 0)
-            for y in 0..<k {
-                set(c, a[i * k + y], lowest, big)
-                set(other, b[i * k + y], lowest, big)
-                __gmpz_sub(c, c, other)
-                __gmpz_add(rowSum, rowSum, c)
-                __gmpz_addmul(rowSquares, c, c)
+            let row = (i * k)..<((i + 1) * k)
+            // Each row at its own smallest exponent (then rescaled to `lowest`), so the
+            // machine-integer path below applies whenever the row's logits are alike.
+            let rowBase = row.flatMap { [a[$0], b[$0]] }.filter { !$0.isZero }.map(\.exponent).min() ?? lowest
+            if !machineRow(a[row], b[row], base: rowBase, sum: rowSum, squares: rowSquares) {
+                __gmpz_set_ui(rowSum, 0)
+                __gmpz_set_ui(rowSquares, 0)
+                for t in row {
+                    set(c, a[t], rowBase, big)
+                    set(other, b[t], rowBase, big)
+                    __gmpz_sub(c, c, other)
+                    __gmpz_add(rowSum, rowSum, c)
+                    __gmpz_addmul(rowSquares, c, c)
+                }
             }
-            // Sᵢ = k Σc² − (Σc)²
+            // Sᵢ = k Σc² − (Σc)², at 2^{2·rowBase}, brought to 2^{2·lowest}.
             __gmpz_mul_ui(s, rowSquares, UInt(k))
             __gmpz_submul(s, rowSum, rowSum)
+            __gmpz_mul_2exp(s, s, mp_bitcnt_t(2 * (rowBase - lowest)))
             guard w[i].mantissa != 0 else { continue }
             set(other, Logit(Int128(w[i].mantissa), w[i].exponent, big: nil), weightExponent, big)
             __gmpz_addmul(acc, other, s)
@@ -56,6 +63,46 @@ public enum ExactLogitDistance {
         else { __gmpz_mul_2exp(den, den, mp_bitcnt_t(-2 * lowest)) }
         __gmpq_canonicalize(result.value)
         return result
+    }
+
+    /// Σ_y c_y and Σ_y c_y² of one row's exact differences c = a − b at 2^base, in
+    /// machine integers (c in Int128, c² summed in 256 bits), written to the two GMP
+    /// integers. false, writing nothing, when a value does not fit.
+    static func machineRow(_ a: ArraySlice<Logit>, _ b: ArraySlice<Logit>, base: Int,
+                           sum: UnsafeMutablePointer<__mpz_struct>, squares: UnsafeMutablePointer<__mpz_struct>) -> Bool {
+        func shifted(_ x: Logit) -> Int128? {
+            guard x.big == nil else { return nil }
+            if x.small == 0 { return 0 }
+            let shift = x.exponent - base
+            guard shift >= 0, shift < 120, x.small.magnitude.leadingZeroBitCount > shift + 1 else { return nil }
+            return x.small << shift
+        }
+        var total: Int128 = 0
+        var high: UInt128 = 0, low: UInt128 = 0
+        for (x, y) in zip(a, b) {
+            guard let p = shifted(x), let q = shifted(y) else { return false }
+            let (c, o1) = p.subtractingReportingOverflow(q)
+            guard !o1 else { return false }
+            let (t, o2) = total.addingReportingOverflow(c)
+            guard !o2 else { return false }
+            total = t
+            let product = c.magnitude.multipliedFullWidth(by: c.magnitude)
+            let (l, carry) = low.addingReportingOverflow(product.low)
+            low = l
+            let (h1, o3) = high.addingReportingOverflow(product.high)
+            let (h2, o4) = h1.addingReportingOverflow(carry ? 1 : 0)
+            guard !o3, !o4 else { return false }
+            high = h2
+        }
+        setInt128(sum, total)
+        // squares = high·2^128 + low
+        for (i, part) in [high >> 64, high & UInt128(UInt64.max), low >> 64, low & UInt128(UInt64.max)].enumerated() {
+            if i == 0 { __gmpz_set_ui(squares, UInt(part)) } else {
+                __gmpz_mul_2exp(squares, squares, 64)
+                __gmpz_add_ui(squares, squares, UInt(part))
+            }
+        }
+        return true
     }
 
     /// The centred logit difference Λ̃₁ − Λ̃₂ = (F₁G₁ᵀ − F₂G₂ᵀ)C, each row centred

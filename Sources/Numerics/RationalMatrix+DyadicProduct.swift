@@ -45,19 +45,25 @@ extension RationalMatrix {
 
     /// Σ xⱼyⱼ as n·2^e with n in Int128 (0 as (0, 0)), or nil on overflow.
     static func dyadicDotParts(_ x: ArraySlice<DyadicParts>, _ y: ArraySlice<DyadicParts>) -> (Int128, Int)? {
-        var lowest = Int.max
-        for (p, q) in zip(x, y) where p.mantissa != 0 && q.mantissa != 0 { lowest = min(lowest, p.exponent + q.exponent) }
-        if lowest == Int.max { return (0, 0) }
-        var total: Int128 = 0
-        for (p, q) in zip(x, y) where p.mantissa != 0 && q.mantissa != 0 {
-            let shift = p.exponent + q.exponent - lowest
-            guard shift < 20 else { return nil }     // 106 + 20 bits < 127
-            let product = Int128(p.mantissa) * Int128(q.mantissa)
-            let (sum, overflow) = total.addingReportingOverflow(product << shift)
-            guard !overflow else { return nil }
-            total = sum
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeBufferPointer { yp -> (Int128, Int)? in
+                var lowest = Int.max
+                for j in 0..<xp.count where xp[j].mantissa != 0 && yp[j].mantissa != 0 {
+                    lowest = min(lowest, xp[j].exponent + yp[j].exponent)
+                }
+                if lowest == Int.max { return (0, 0) }
+                var total: Int128 = 0
+                for j in 0..<xp.count where xp[j].mantissa != 0 && yp[j].mantissa != 0 {
+                    let shift = xp[j].exponent + yp[j].exponent - lowest
+                    guard shift < 20 else { return nil }     // 106 + 20 bits < 127
+                    let product = Int128(xp[j].mantissa) * Int128(yp[j].mantissa)
+                    let (sum, overflow) = total.addingReportingOverflow(product << shift)
+                    guard !overflow else { return nil }
+                    total = sum
+                }
+                return (total, lowest)
+            }
         }
-        return (total, lowest)
     }
 }
 
