@@ -146,7 +146,7 @@ public enum DistillExperiment {
         let counter = Counter()
         // Phase 1: one teacher per seed; phase 2: every (seed, shape, objective) student.
         // Each job is seeded on its own, so the split across workers changes nothing.
-        let teacherRuns = try parallelMap(seeds.count, workers: workers) { s -> (MLP, TeacherMeasurement) in
+        let teacherRuns = try BLASThreads.parallelMap(seeds.count, workers: workers) { s -> (MLP, TeacherMeasurement) in
             var teacher = MLP(input: 2, hidden: config.teacherHidden, embedding: config.teacherEmbedding,
                               labels: config.labels, seed: SeededGenerator.derive(seeds[s], 1))
             let history = try Trainer.trainClassifier(&teacher, data: data[s].train, options: config.teacherTraining,
@@ -159,7 +159,7 @@ public enum DistillExperiment {
             progress(counter.increment(), total)
             return (teacher, measurement)
         }
-        let studentRuns = try parallelMap(seeds.count * jobsPerSeed, workers: workers) { job -> (StudentMeasurement, MLP) in
+        let studentRuns = try BLASThreads.parallelMap(seeds.count * jobsPerSeed, workers: workers) { job -> (StudentMeasurement, MLP) in
             let s = job / jobsPerSeed, j = job % jobsPerSeed / config.objectives.count, o = job % config.objectives.count
             let shape = config.students[j], objective = config.objectives[o], teacher = teacherRuns[s].0
             var student = MLP(input: 2, hidden: shape.hidden, embedding: shape.embedding, labels: config.labels,
@@ -184,22 +184,6 @@ public enum DistillExperiment {
         let pictures = Pictures(labels: first.labels, teacher: (teacher.embed(first.inputs), teacher.unembeddings),
                                 students: drawn)
         return (result, pictures)
-    }
-
-    /// `body(0..<count)` on `workers` threads (BLAS pinned to one thread meanwhile),
-    /// results in index order; the first error thrown is rethrown.
-    static func parallelMap<T: Sendable>(_ count: Int, workers: Int,
-                                         _ body: @escaping @Sendable (Int) throws -> T) throws -> [T] {
-        let results = ResultSlots<T>(count)
-        let next = Counter()
-        BLASThreads.concurrentWorkers(max(1, min(workers, count))) { _ in
-            while true {
-                let i = next.increment() - 1
-                guard i < count else { return }
-                results.set(i, Result { try body(i) })
-            }
-        }
-        return try results.values.map { try $0!.get() }
     }
 
     /// Probe fitted on the training split's embeddings, scored on the test split.
@@ -268,11 +252,3 @@ final class Counter: @unchecked Sendable {
     func increment() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value }
 }
 
-/// Results written by index from several threads.
-final class ResultSlots<T>: @unchecked Sendable {
-    private var slots: [Result<T, any Error>?]
-    private let lock = NSLock()
-    init(_ count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ r: Result<T, any Error>) { lock.lock(); slots[i] = r; lock.unlock() }
-    var values: [Result<T, any Error>?] { lock.lock(); defer { lock.unlock() }; return slots }
-}

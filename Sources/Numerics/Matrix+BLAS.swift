@@ -1,5 +1,6 @@
 import CBLAS
 import Dispatch
+import Foundation
 
 /// Products on OpenBLAS. Each costs O(m n k) flops; OpenBLAS threading is set by
 /// `BLASThreads`.
@@ -116,4 +117,35 @@ public enum BLASThreads {
         defer { set(previous) }
         DispatchQueue.concurrentPerform(iterations: workers, execute: work)
     }
+
+    /// `body(0)`, …, `body(count − 1)` shared out to `workers` concurrent workers
+    /// (each takes the next index when it is free), results in index order; the
+    /// error of the lowest failing index is rethrown.
+    public static func parallelMap<T: Sendable>(_ count: Int, workers: Int,
+                                                _ body: @Sendable (Int) throws -> T) throws -> [T] {
+        let results = IndexedResults<T>(count)
+        concurrentWorkers(Swift.max(1, Swift.min(workers, count))) { _ in
+            while let i = results.nextIndex() { results.set(i, Result { try body(i) }) }
+        }
+        return try results.values.map { try $0!.get() }
+    }
+}
+
+/// Results written by index from several threads, and the next index to hand out.
+private final class IndexedResults<T>: @unchecked Sendable {
+    private var slots: [Result<T, any Error>?]
+    private var next = 0
+    private let lock = NSLock()
+
+    init(_ count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func nextIndex() -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        guard next < slots.count else { return nil }
+        next += 1
+        return next - 1
+    }
+
+    func set(_ i: Int, _ r: Result<T, any Error>) { lock.lock(); slots[i] = r; lock.unlock() }
+    var values: [Result<T, any Error>?] { lock.lock(); defer { lock.unlock() }; return slots }
 }

@@ -106,12 +106,10 @@ struct MeasureCommand: ParsableCommand {
 
     /// Reads the two model files at once (one per core); the teacher's error wins.
     static func readBoth(_ first: String, _ second: String) throws -> (SoftmaxModel, SoftmaxModel) {
-        let results = ResultPair()
-        DispatchQueue.concurrentPerform(iterations: 2) { i in
-            let path = i == 0 ? first : second
-            results.store(i, Result { try ModelFile.read(URL(fileURLWithPath: path)) })
+        let models = try BLASThreads.parallelMap(2, workers: 2) { i in
+            try ModelFile.read(URL(fileURLWithPath: i == 0 ? first : second))
         }
-        return (try results.get(0), try results.get(1))
+        return (models[0], models[1])
     }
 
     /// (p, S) pairs from JSON or from text lines "p l1 … ld".
@@ -181,12 +179,4 @@ enum MeasurementFormatter {
         lines += ["", "Time: " + m.timings.map { "\($0.phase) \(String(format: "%.3f", $0.seconds)) s" }.joined(separator: ", ")]
         return lines.joined(separator: "\n")
     }
-}
-
-/// Two results filled from two threads.
-final class ResultPair: @unchecked Sendable {
-    private var slots: [Result<SoftmaxModel, Error>?] = [nil, nil]
-    private let lock = NSLock()
-    func store(_ i: Int, _ r: Result<SoftmaxModel, Error>) { lock.lock(); slots[i] = r; lock.unlock() }
-    func get(_ i: Int) throws -> SoftmaxModel { try slots[i]!.get() }
 }
