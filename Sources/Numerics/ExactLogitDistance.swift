@@ -6,12 +6,13 @@ import CGMP
 ///
 /// with wᵢ = rawᵢ / Σ raw from the stored Double weights. Centring is folded into
 /// the row formula, so no centred logits are formed. Every raw logit is a dyadic
-/// n·2^e (accumulated in Int128, as `RationalMatrix.exactProduct` does); all of
-/// them are brought to the smallest exponent E and the sums run in GMP integers
-/// (mpz: no gcd per operation), with one rational division at the end:
+/// n·2^e (accumulated in Int128, as `RationalMatrix.exactProduct` does; a logit whose
+/// products span more than Int128 holds is accumulated in GMP integers). Each row's
+/// sums run at that row's smallest exponent, in machine integers when they fit and in
+/// GMP integers (mpz: no gcd per operation) otherwise; Sᵢ is then brought to the
+/// smallest exponent E overall, and one rational division ends it:
 ///   d² = (Σᵢ mᵢ2^{eᵢ−e₀} Sᵢ) · 2^{2E} / (k · Σᵢ mᵢ2^{eᵢ−e₀}),  rawᵢ = mᵢ2^{eᵢ}.
-/// A logit whose products span more than Int128 holds (their exponents differ by
-/// ≥ 20 bits) is accumulated in GMP integers instead. nil only for non-finite input.
+/// nil only for non-finite input.
 public enum ExactLogitDistance {
     public static func squared(_ f1: Matrix, _ g1: Matrix, _ f2: Matrix, _ g2: Matrix, weights: [Double]) -> Rational? {
         let n = f1.rows, k = g1.rows
@@ -33,14 +34,12 @@ public enum ExactLogitDistance {
             let row = (i * k)..<((i + 1) * k)
             // Each row at its own smallest exponent (then rescaled to `lowest`), so the
             // machine-integer path below applies whenever the row's logits are alike.
-            let rowBase = row.flatMap { [a[$0], b[$0]] }.filter { !$0.isZero }.map(\.exponent).min() ?? lowest
+            let rowBase = smallestExponent(a, b, row) ?? lowest
             if !machineRow(a[row], b[row], base: rowBase, sum: rowSum, squares: rowSquares) {
                 __gmpz_set_ui(rowSum, 0)
                 __gmpz_set_ui(rowSquares, 0)
                 for t in row {
-                    set(c, a[t], rowBase, big)
-                    set(other, b[t], rowBase, big)
-                    __gmpz_sub(c, c, other)
+                    setDifference(c, a[t], b[t], base: rowBase, scratch: other, big)
                     __gmpz_add(rowSum, rowSum, c)
                     __gmpz_addmul(rowSquares, c, c)
                 }
@@ -122,12 +121,10 @@ public enum ExactLogitDistance {
         let (sum, scaled) = (z[k], z[k + 1])
         for i in 0..<f1.rows {
             let row = (i * k)..<((i + 1) * k)
-            let base = row.flatMap { [a[$0], b[$0]] }.filter { !$0.isZero }.map(\.exponent).min() ?? 0
+            let base = smallestExponent(a, b, row) ?? 0
             __gmpz_set_ui(sum, 0)
             for (y, t) in row.enumerated() {
-                set(z[y], a[t], base, big)
-                set(scaled, b[t], base, big)
-                __gmpz_sub(z[y], z[y], scaled)
+                setDifference(z[y], a[t], b[t], base: base, scratch: scaled, big)
                 __gmpz_add(sum, sum, z[y])
             }
             for y in 0..<k {
@@ -164,6 +161,19 @@ public enum ExactLogitDistance {
         return RationalMatrix.dyadicRowProducts(f, g) { _, _, x, z in
             RationalMatrix.dyadicDotParts(x, z).map { Logit($0.0, $0.1, big: nil) } ?? big.dot(x, z)
         }
+    }
+
+    /// The smallest exponent among the nonzero logits of both models in `row`.
+    static func smallestExponent(_ a: [Logit], _ b: [Logit], _ row: Range<Int>) -> Int? {
+        row.flatMap { [a[$0], b[$0]] }.filter { !$0.isZero }.map(\.exponent).min()
+    }
+
+    /// z = (x − y) · 2^{−base}, exactly (`scratch` is overwritten).
+    static func setDifference(_ z: UnsafeMutablePointer<__mpz_struct>, _ x: Logit, _ y: Logit, base: Int,
+                              scratch: UnsafeMutablePointer<__mpz_struct>, _ big: BigEntries) {
+        set(z, x, base, big)
+        set(scratch, y, base, big)
+        __gmpz_sub(z, z, scratch)
     }
 
     /// z = value · 2^{e − base} (e ≥ base).
