@@ -135,6 +135,11 @@ public struct Matrix: Equatable, Sendable {
         return out
     }
 
+    /// C·self with C = I − 11ᵀ/rows: every column minus its (unweighted) mean.
+    public var subtractingColumnMeans: Matrix {
+        subtractingFromRows(weightedRowMean(Array(repeating: 1 / Double(rows), count: rows)))
+    }
+
     /// The leading `count` columns.
     public func leadingColumns(_ count: Int) -> Matrix {
         selectingColumns(Array(0..<count))

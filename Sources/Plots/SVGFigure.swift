@@ -91,10 +91,7 @@ public enum SVGFigure {
             m.columns == 1 ? (0..<m.rows).map { (m[$0, 0], 0) } : (0..<m.rows).map { (m[$0, 0], m[$0, 1]) }
         }
         if f.columns <= 2 { return (direct(f), direct(g)) }
-        func centred(_ m: Matrix) -> Matrix {
-            m.subtractingFromRows(m.weightedRowMean(Array(repeating: 1 / Double(m.rows), count: m.rows)))
-        }
-        let cf = centred(f), cg = centred(g)
+        let cf = f.subtractingColumnMeans, cg = g.subtractingColumnMeans
         let v = try SingularValueDecomposition(cf).v
         func project(_ m: Matrix) -> [(Double, Double)] { Array(zip(m.applied(to: v.column(0)), m.applied(to: v.column(1)))) }
         return (project(cf), project(cg))

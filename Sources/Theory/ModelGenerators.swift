@@ -89,7 +89,7 @@ public enum ModelGenerator: String, CaseIterable, Sendable, Codable {
     static func centredFactor(labels k: Int, dimension d: Int, scale: Double, condition: Double,
                               using g: inout SeededGenerator) -> Matrix {
         let raw = g.gaussianMatrix(rows: k, columns: d)
-        let centred = raw.subtractingFromRows(raw.weightedRowMean(Array(repeating: 1 / Double(k), count: k)))
+        let centred = raw.subtractingColumnMeans
         let q1 = try! QRDecomposition(centred).q
         let q2 = try! QRDecomposition(g.gaussianMatrix(rows: d, columns: d)).q
         let spectrum = (0..<d).map { i in

@@ -72,10 +72,7 @@ public struct SoftmaxModel: Sendable {
     public var logits: Matrix { embeddings.multiplied(by: unembeddings, transposeOther: true) }
 
     /// G̃ = C G: the unembeddings minus their mean (k×d).
-    public var centredUnembeddings: Matrix {
-        unembeddings.subtractingFromRows(unembeddings.weightedRowMean(
-            Array(repeating: 1 / Double(labelCount), count: labelCount)))
-    }
+    public var centredUnembeddings: Matrix { unembeddings.subtractingColumnMeans }
 
     /// Λ̃ = F G̃ᵀ = Λ C (N×k): row i is clr(p(·|xᵢ)), a function of the
     /// conditionals alone.

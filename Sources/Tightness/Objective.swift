@@ -75,16 +75,13 @@ public struct PairLayout: Sendable, Hashable, Codable {
     }
 }
 
-/// Any pair statement over freely parametrised pairs; `logRatio` is the
-/// statement's own double-precision screen. No analytic gradient.
-public struct ScreenedPairObjective: TightnessObjective {
-    public let statement: any PairStatement
-    public let layout: PairLayout
+/// An objective over freely parametrised pairs (`PairLayout`), started from
+/// standard Gaussian entries.
+public protocol FreePairObjective: TightnessObjective {
+    var layout: PairLayout { get }
+}
 
-    public init(_ statement: any PairStatement, layout: PairLayout) {
-        self.statement = statement; self.layout = layout
-    }
-
+extension FreePairObjective {
     public var parameterCount: Int { layout.parameterCount }
 
     public func randomStart(using g: inout SeededGenerator) -> [Double] {
@@ -92,6 +89,35 @@ public struct ScreenedPairObjective: TightnessObjective {
     }
 
     public func pair(_ x: [Double]) throws -> ModelPair { try layout.pair(x) }
+}
+
+/// An objective with a hand-derived gradient: `evaluate` gives log(lhs/rhs) and,
+/// when asked, its gradient; nil where the hypotheses fail.
+public protocol AnalyticObjective: TightnessObjective {
+    func evaluate(_ x: [Double], gradient wanted: Bool) -> (value: Double, gradient: [Double]?)?
+}
+
+extension AnalyticObjective {
+    public var hasAnalyticGradient: Bool { true }
+
+    public func logRatio(_ x: [Double]) -> Double { evaluate(x, gradient: false)?.value ?? -.infinity }
+
+    /// Where the hypotheses fail: value −∞ with a zero gradient (the ascent stops there).
+    public func valueAndGradient(_ x: [Double]) -> (value: Double, gradient: [Double])? {
+        guard let r = evaluate(x, gradient: true) else { return (-.infinity, Array(repeating: 0, count: x.count)) }
+        return (r.value, r.gradient!)
+    }
+}
+
+/// Any pair statement over freely parametrised pairs; `logRatio` is the
+/// statement's own double-precision screen. No analytic gradient.
+public struct ScreenedPairObjective: FreePairObjective {
+    public let statement: any PairStatement
+    public let layout: PairLayout
+
+    public init(_ statement: any PairStatement, layout: PairLayout) {
+        self.statement = statement; self.layout = layout
+    }
 
     public func logRatio(_ x: [Double]) -> Double {
         guard x.allSatisfy(\.isFinite), let p = try? pair(x), let v = try? statement.screen(p) else { return -.infinity }

@@ -11,7 +11,7 @@ import Theory
 /// with Z = (2/N)RᵀΔ/E: ∂J/∂G = −PᵀZPᵀ + (I − GP)ZᵀQ + YᵀF₁ + 2Gvvᵀ/S;
 /// ∂J/∂F₁ = YG, ∂J/∂F₂ = −YG̃₂, ∂J/∂G₂ = −C YᵀF₂, and ∂J/∂G₁ = C ∂J/∂G.
 /// The derivation is in Proofs/T3-embedding-bound.md ("Gradient used by the explorer").
-public struct T3Objective: TightnessObjective {
+public struct T3Objective: FreePairObjective, AnalyticObjective {
     public let statement: any PairStatement
     public let layout: PairLayout
 
@@ -22,32 +22,12 @@ public struct T3Objective: TightnessObjective {
     }
 
     let constantScale: Double
-    public var parameterCount: Int { layout.parameterCount }
-    public var hasAnalyticGradient: Bool { true }
 
-    public func randomStart(using g: inout SeededGenerator) -> [Double] {
-        (0..<parameterCount).map { _ in g.gaussian() }
-    }
-
-    public func pair(_ x: [Double]) throws -> ModelPair { try layout.pair(x) }
-
-    public func logRatio(_ x: [Double]) -> Double { evaluate(x, gradient: false)?.value ?? -.infinity }
-
-    public func valueAndGradient(_ x: [Double]) -> (value: Double, gradient: [Double])? {
-        guard let r = evaluate(x, gradient: true) else { return (-.infinity, Array(repeating: 0, count: x.count)) }
-        return (r.value, r.gradient!)
-    }
-
-    /// Subtract the column means (C·M for a k×d matrix M).
-    static func centred(_ m: Matrix) -> Matrix {
-        m.subtractingFromRows(m.weightedRowMean(Array(repeating: 1 / Double(m.rows), count: m.rows)))
-    }
-
-    func evaluate(_ x: [Double], gradient wanted: Bool) -> (value: Double, gradient: [Double]?)? {
+    public func evaluate(_ x: [Double], gradient wanted: Bool) -> (value: Double, gradient: [Double]?)? {
         guard x.allSatisfy(\.isFinite) else { return nil }
         let m = layout.matrices(x)
         let (f1, f2) = (m[0], m[2])
-        let g = Self.centred(m[1]), g2 = Self.centred(m[3])
+        let g = m[1].subtractingColumnMeans, g2 = m[3].subtractingColumnMeans
         let n = Double(layout.inputs)
         let gram = g.multiplied(by: g, transposeSelf: true)
         guard let eig = try? SymmetricEigendecomposition(gram), let s = eig.eigenvalues.last,
@@ -72,7 +52,7 @@ public struct T3Objective: TightnessObjective {
             + y.multiplied(by: f1, transposeSelf: true) + eigenTerm - pZP
         let dF1 = y.multiplied(by: g)
         let dF2 = -1 * y.multiplied(by: g2)
-        let dG2 = -1 * Self.centred(y.multiplied(by: f2, transposeSelf: true))
-        return (value, layout.vector([dF1, Self.centred(dG), dF2, dG2]))
+        let dG2 = -1 * y.multiplied(by: f2, transposeSelf: true).subtractingColumnMeans
+        return (value, layout.vector([dF1, dG.subtractingColumnMeans, dF2, dG2]))
     }
 }

@@ -17,7 +17,7 @@ import Theory
 /// ∂J/∂p = 2Cv/(pD) − (v + 1)/K, ∂J/∂q = −2Cv/(qD) + (p/q)/K, and through
 /// p = τ + a·s(z): ∂J/∂z_j = a s_j (g_j − Σ_y g_y s_y) (the same map for q at z + u,
 /// which feeds both ∂J/∂z and ∂J/∂u).
-public struct T6Objective: TightnessObjective {
+public struct T6Objective: AnalyticObjective {
     public let statement: any PairStatement
     public let labels: Int
     public let tau: Double
@@ -33,7 +33,6 @@ public struct T6Objective: TightnessObjective {
     }
 
     public var parameterCount: Int { 2 * labels }
-    public var hasAnalyticGradient: Bool { true }
 
     public func randomStart(using g: inout SeededGenerator) -> [Double] {
         // Logit scales spread over decades, so starts reach near-one-hot corners, and
@@ -84,14 +83,7 @@ public struct T6Objective: TightnessObjective {
         return r - r.log1p
     }
 
-    public func logRatio(_ x: [Double]) -> Double { evaluate(x, gradient: false)?.value ?? -.infinity }
-
-    public func valueAndGradient(_ x: [Double]) -> (value: Double, gradient: [Double])? {
-        guard let r = evaluate(x, gradient: true) else { return (-.infinity, Array(repeating: 0, count: x.count)) }
-        return (r.value, r.gradient!)
-    }
-
-    func evaluate(_ x: [Double], gradient wanted: Bool) -> (value: Double, gradient: [Double]?)? {
+    public func evaluate(_ x: [Double], gradient wanted: Bool) -> (value: Double, gradient: [Double]?)? {
         guard x.allSatisfy(\.isFinite) else { return nil }
         let (p, q, sp, sq, diff) = differences(x)
         let a = 1 - Double(labels) * tau
