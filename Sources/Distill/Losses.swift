@@ -54,10 +54,9 @@ public enum DistillObjective: String, CaseIterable, Codable, Sendable {
         let k = s.count
         switch self {
         case .kl:
+            // The value by the cancellation-free kernel; ∂KL/∂s = p_s − p_t.
             let logS = logSoftmax(s), logT = logSoftmax(t)
-            var value = 0.0
-            for y in 0..<k { value += logT[y].exp * (logT[y] - logS[y]) }
-            return (max(value, 0), (0..<k).map { logS[$0].exp - logT[$0].exp })
+            return (klDivergence(logitsP: t, logitsQ: s), (0..<k).map { logS[$0].exp - logT[$0].exp })
         case .logitCentred:
             let diff = zip(s, t).map { $0 - $1 }
             let mean = diff.reduce(0, +) / Double(k)
