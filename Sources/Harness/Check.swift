@@ -54,7 +54,7 @@ public struct Check: Sendable {
         return Check(name: "T1.triangle", id: .T1, form: "d(M₁,M₃) ≤ d(M₁,M₂) + d(M₂,M₃)", isConjecture: false,
                      evaluate: { descriptor, pair in
                          let third = descriptor.third
-                         let v = try metric.screenTriangle(pair.first, pair.second, third)
+                         let v = try metric.screenTriangle(pair, third)
                          let scaled = v.rescaled(rhsBy: scale)
                          guard scaled.needsCertification else { return scaled }
                          return try metric.certifyTriangle(pair, third, rhsScale: scale)

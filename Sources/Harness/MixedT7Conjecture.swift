@@ -31,13 +31,12 @@ enum MixedT7Conjecture {
     }
 
     static func certify(_ pair: ModelPair) throws -> Verdict {
-        let exact = try pair.exact()
         guard let centred = try pair.certifiedT7Spectra(centred: true),
               let uncentred = try pair.certifiedT7Spectra(centred: false) else {
             return Verdict(id: .T7, form: form, level: .exact, outcome: .inapplicable, lhs: .nan, rhs: .nan,
                            constant: .nan, constantName: "", certificate: "a second-moment matrix is exactly singular")
         }
-        let d = exact.logitDistanceSquared
+        let d = try pair.exactLogitDistanceSquared()
         let pairings = [centred.pairedSum(uncentred), centred.pairedSum(uncentred, reversedMu: true)]
         let outcome: Outcome
         if pairings.contains(where: { $0.lower > d }) { outcome = .violated }

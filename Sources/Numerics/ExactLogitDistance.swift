@@ -15,21 +15,24 @@ import CGMP
 /// nil only for non-finite input.
 public enum ExactLogitDistance {
     public static func squared(_ f1: Matrix, _ g1: Matrix, _ f2: Matrix, _ g2: Matrix, weights: [Double]) -> Rational? {
-        let n = f1.rows, k = g1.rows
-        precondition(f2.rows == n && g2.rows == k && f1.columns == g1.columns && f2.columns == g2.columns
-                     && weights.count == n, "ExactLogitDistance: shapes differ")
-        let big = BigEntries()
-        defer { big.release() }
-        guard let a = dyadicLogits(f1, g1, big), let b = dyadicLogits(f2, g2, big) else { return nil }
-        var lowest = Int.max
-        for entry in a + b where !entry.isZero { lowest = min(lowest, entry.exponent) }
+        precondition(f1.rows == f2.rows && g1.rows == g2.rows, "ExactLogitDistance: shapes differ")
+        guard let a = Logits(f1, g1), let b = Logits(f2, g2) else { return nil }
+        return squared(a, b, weights: weights)
+    }
+
+    /// d_logit² between two models' exact logits (equal shapes; one weight per row).
+    public static func squared(_ first: Logits, _ second: Logits, weights: [Double]) -> Rational {
+        let n = first.rows, k = first.columns
+        precondition(second.rows == n && second.columns == k && weights.count == n, "ExactLogitDistance: shapes differ")
+        let a = first.entries, b = second.entries
+        let lowest = min(first.lowestExponent, second.lowestExponent)
+        if lowest == Int.max { return .zero }   // both logit matrices are 0
         let w = weights.map(DyadicParts.init)
         let weightExponent = w.filter { $0.mantissa != 0 }.map(\.exponent).min() ?? 0
 
         let z = IntegerScratch(count: 7)
         defer { z.release() }
         let (c, other, rowSum, rowSquares, s, acc, total) = (z[0], z[1], z[2], z[3], z[4], z[5], z[6])
-        if lowest == Int.max { return .zero }   // both logit matrices are 0
         for i in 0..<n {
             let row = (i * k)..<((i + 1) * k)
             // Each row at its own smallest exponent (then rescaled to `lowest`), so the
@@ -39,7 +42,7 @@ public enum ExactLogitDistance {
                 __gmpz_set_ui(rowSum, 0)
                 __gmpz_set_ui(rowSquares, 0)
                 for t in row {
-                    setDifference(c, a[t], b[t], base: rowBase, scratch: other, big)
+                    setDifference(c, a[t], b[t], base: rowBase, scratch: other)
                     __gmpz_add(rowSum, rowSum, c)
                     __gmpz_addmul(rowSquares, c, c)
                 }
@@ -49,7 +52,7 @@ public enum ExactLogitDistance {
             __gmpz_submul(s, rowSum, rowSum)
             __gmpz_mul_2exp(s, s, mp_bitcnt_t(2 * (rowBase - lowest)))
             guard w[i].mantissa != 0 else { continue }
-            set(other, Logit(Int128(w[i].mantissa), w[i].exponent, big: nil), weightExponent, big)
+            set(other, Logit(Int128(w[i].mantissa), w[i].exponent, big: nil), weightExponent)
             __gmpz_addmul(acc, other, s)
             __gmpz_add(total, total, other)
         }
@@ -111,10 +114,8 @@ public enum ExactLogitDistance {
     /// (k·cᵢ − Σ_y cᵢ_y)/k with cᵢ the exact raw difference, in GMP integers at the
     /// row's smallest exponent. nil only for non-finite input.
     public static func centredDifferences(_ f1: Matrix, _ g1: Matrix, _ f2: Matrix, _ g2: Matrix) -> Matrix? {
-        let big = BigEntries()
-        defer { big.release() }
-        guard let a = dyadicLogits(f1, g1, big), let b = dyadicLogits(f2, g2, big) else { return nil }
-        let k = g1.rows
+        guard let first = Logits(f1, g1), let second = Logits(f2, g2) else { return nil }
+        let (a, b, k) = (first.entries, second.entries, g1.rows)
         var out = Matrix(rows: f1.rows, columns: k)
         let z = IntegerScratch(count: k + 2)
         defer { z.release() }
@@ -124,7 +125,7 @@ public enum ExactLogitDistance {
             let base = smallestExponent(a, b, row) ?? 0
             __gmpz_set_ui(sum, 0)
             for (y, t) in row.enumerated() {
-                setDifference(z[y], a[t], b[t], base: base, scratch: scaled, big)
+                setDifference(z[y], a[t], b[t], base: base, scratch: scaled)
                 __gmpz_add(sum, sum, z[y])
             }
             for y in 0..<k {
@@ -146,40 +147,67 @@ public enum ExactLogitDistance {
         return v * Double(sign: .plus, exponent: e, significand: 1)
     }
 
-    /// One exact logit n·2^e: n in Int128, or (`big` ≠ nil) the GMP integer at that index.
+    /// One exact logit n·2^e: n in Int128, or (`big` ≠ nil) that GMP integer.
     struct Logit {
         let small: Int128
         let exponent: Int
-        let big: Int?
-        init(_ small: Int128, _ exponent: Int, big: Int?) { self.small = small; self.exponent = exponent; self.big = big }
+        let big: UnsafeMutablePointer<__mpz_struct>?
+        init(_ small: Int128, _ exponent: Int, big: UnsafeMutablePointer<__mpz_struct>?) {
+            self.small = small; self.exponent = exponent; self.big = big
+        }
         var isZero: Bool { big == nil && small == 0 }
     }
 
-    /// Every entry of FGᵀ exactly; nil for non-finite input.
-    static func dyadicLogits(_ f: Matrix, _ g: Matrix, _ big: BigEntries) -> [Logit]? {
-        guard f.storage.allSatisfy(\.isFinite), g.storage.allSatisfy(\.isFinite) else { return nil }
-        return RationalMatrix.dyadicRowProducts(f, g) { _, _, x, z in
-            RationalMatrix.dyadicDotParts(x, z).map { Logit($0.0, $0.1, big: nil) } ?? big.dot(x, z)
+    /// Every entry of Λ = FGᵀ exactly, row-major: computed once per model and shared
+    /// by every distance that model takes part in (T1's triangle uses three).
+    public struct Logits: @unchecked Sendable {
+        let entries: [Logit]
+        /// Owns the GMP integers of entries that overflow Int128.
+        let big: BigEntries
+        public let rows: Int
+        public let columns: Int
+        /// The smallest exponent among the nonzero entries (Int.max when all are 0).
+        let lowestExponent: Int
+
+        /// nil for non-finite input.
+        public init?(_ f: Matrix, _ g: Matrix) {
+            precondition(f.columns == g.columns, "ExactLogitDistance.Logits: F and G differ in dimension")
+            guard f.storage.allSatisfy(\.isFinite), g.storage.allSatisfy(\.isFinite) else { return nil }
+            let big = BigEntries()
+            entries = RationalMatrix.dyadicRowProducts(f, g) { _, _, x, z in
+                RationalMatrix.dyadicDotParts(x, z).map { Logit($0.0, $0.1, big: nil) } ?? big.dot(x, z)
+            }
+            self.big = big
+            rows = f.rows
+            columns = g.rows
+            var lowest = Int.max
+            for entry in entries where !entry.isZero { lowest = min(lowest, entry.exponent) }
+            lowestExponent = lowest
         }
     }
 
     /// The smallest exponent among the nonzero logits of both models in `row`.
     static func smallestExponent(_ a: [Logit], _ b: [Logit], _ row: Range<Int>) -> Int? {
-        row.flatMap { [a[$0], b[$0]] }.filter { !$0.isZero }.map(\.exponent).min()
+        var lowest = Int.max
+        for t in row {
+            if !a[t].isZero { lowest = min(lowest, a[t].exponent) }
+            if !b[t].isZero { lowest = min(lowest, b[t].exponent) }
+        }
+        return lowest == Int.max ? nil : lowest
     }
 
     /// z = (x − y) · 2^{−base}, exactly (`scratch` is overwritten).
     static func setDifference(_ z: UnsafeMutablePointer<__mpz_struct>, _ x: Logit, _ y: Logit, base: Int,
-                              scratch: UnsafeMutablePointer<__mpz_struct>, _ big: BigEntries) {
-        set(z, x, base, big)
-        set(scratch, y, base, big)
+                              scratch: UnsafeMutablePointer<__mpz_struct>) {
+        set(z, x, base)
+        set(scratch, y, base)
         __gmpz_sub(z, z, scratch)
     }
 
     /// z = value · 2^{e − base} (e ≥ base).
-    static func set(_ z: UnsafeMutablePointer<__mpz_struct>, _ entry: Logit, _ base: Int, _ big: BigEntries) {
-        if let index = entry.big {
-            __gmpz_set(z, big[index])
+    static func set(_ z: UnsafeMutablePointer<__mpz_struct>, _ entry: Logit, _ base: Int) {
+        if let big = entry.big {
+            __gmpz_set(z, big)
         } else {
             setInt128(z, entry.small)
         }
@@ -195,32 +223,23 @@ public enum ExactLogitDistance {
     }
 }
 
-/// Logits that overflow Int128, held as GMP integers and freed together.
+/// Logits that overflow Int128, held as GMP integers and freed with their owner.
 final class BigEntries {
-    var values: [UnsafeMutablePointer<__mpz_struct>] = []
-
-    subscript(i: Int) -> UnsafeMutablePointer<__mpz_struct> { values[i] }
+    private var values: [UnsafeMutablePointer<__mpz_struct>] = []
 
     /// Σ xⱼyⱼ in GMP integers at the smallest exponent of its products.
     func dot(_ x: ArraySlice<DyadicParts>, _ y: ArraySlice<DyadicParts>) -> ExactLogitDistance.Logit {
-        let pairs = zip(x, y).filter { $0.0.mantissa != 0 && $0.1.mantissa != 0 }
-        let lowest = pairs.map { $0.0.exponent + $0.1.exponent }.min() ?? 0
         let total = UnsafeMutablePointer<__mpz_struct>.allocate(capacity: 1)
         let term = UnsafeMutablePointer<__mpz_struct>.allocate(capacity: 1)
         __gmpz_init(total); __gmpz_init(term)
-        for (p, q) in pairs {
-            ExactLogitDistance.setInt128(term, Int128(p.mantissa) * Int128(q.mantissa))
-            __gmpz_mul_2exp(term, term, mp_bitcnt_t(p.exponent + q.exponent - lowest))
-            __gmpz_add(total, total, term)
-        }
+        let lowest = RationalMatrix.accumulateDot(x, y, into: total, term: term)
         __gmpz_clear(term); term.deallocate()
         values.append(total)
-        return ExactLogitDistance.Logit(0, lowest, big: values.count - 1)
+        return ExactLogitDistance.Logit(0, lowest, big: total)
     }
 
-    func release() {
+    deinit {
         for v in values { __gmpz_clear(v); v.deallocate() }
-        values = []
     }
 }
 

@@ -1,9 +1,9 @@
 /// Exact Gaussian elimination: solve, inverse, and the inertia of a symmetric
 /// matrix (hence positive (semi)definiteness and certified eigenvalue bounds).
 extension RationalMatrix {
-    /// X with self · X = B, by Gauss–Jordan elimination with the first nonzero
-    /// pivot (exact arithmetic needs no pivoting for stability). Throws
-    /// `singular` when self is exactly singular.
+    /// X with self · X = B, by fraction-free (Bareiss) elimination on the rows
+    /// scaled to integers, with one division per entry at the end
+    /// (`FractionFreeMatrix.solve`). Throws `singular` when self is exactly singular.
     public func solve(_ b: RationalMatrix) throws -> RationalMatrix {
         guard rows == columns else {
             throw NumericsError.dimensionMismatch(operation: "exact solve", left: shape, right: shape)
@@ -11,25 +11,9 @@ extension RationalMatrix {
         guard b.rows == rows else {
             throw NumericsError.dimensionMismatch(operation: "exact solve", left: shape, right: b.shape)
         }
-        let n = rows, m = b.columns
-        var a = self
-        var x = b
-        for col in 0..<n {
-            guard let p = (col..<n).first(where: { !a[$0, col].isZero }) else {
-                throw NumericsError.singular(operation: "exact solve")
-            }
-            if p != col {
-                for j in 0..<n { let t = a[p, j]; a[p, j] = a[col, j]; a[col, j] = t }
-                for j in 0..<m { let t = x[p, j]; x[p, j] = x[col, j]; x[col, j] = t }
-            }
-            let pivot = a[col, col]
-            for j in 0..<n { a[col, j] = a[col, j] / pivot }
-            for j in 0..<m { x[col, j] = x[col, j] / pivot }
-            for i in 0..<n where i != col && !a[i, col].isZero {
-                let factor = a[i, col]
-                for j in col..<n { a[i, j] = a[i, j] - factor * a[col, j] }
-                for j in 0..<m { x[i, j] = x[i, j] - factor * x[col, j] }
-            }
+        if rows == 0 { return b }
+        guard let x = FractionFreeMatrix(self, augmentedWith: b).solve() else {
+            throw NumericsError.singular(operation: "exact solve")
         }
         return x
     }
@@ -50,6 +34,14 @@ extension RationalMatrix {
     public func symmetricInertia() throws -> (positive: Int, negative: Int, zero: Int) {
         guard rows == columns else {
             throw NumericsError.dimensionMismatch(operation: "inertia", left: shape, right: shape)
+        }
+        // Fast path: when no leading principal minor vanishes, the negative
+        // eigenvalues are the sign changes along 1, D₁, …, D_n (Jacobi's rule; the
+        // minors come from fraction-free elimination on integers).
+        let minors = FractionFreeMatrix(self).leadingMinorSigns()
+        if minors.count == rows, !minors.contains(0) {
+            let changes = zip([1] + minors, minors).filter { $0.0 != $0.1 }.count
+            return (rows - changes, changes, 0)
         }
         var a = self
         let n = rows
@@ -93,7 +85,12 @@ extension RationalMatrix {
 
     /// Exactly: is this symmetric matrix positive definite (every eigenvalue > 0)?
     public func isPositiveDefinite() throws -> Bool {
-        try symmetricInertia().positive == rows
+        guard rows == columns else {
+            throw NumericsError.dimensionMismatch(operation: "inertia", left: shape, right: shape)
+        }
+        // Sylvester's criterion: every leading principal minor is positive.
+        let minors = FractionFreeMatrix(self).leadingMinorSigns()
+        return minors.count == rows && minors.allSatisfy { $0 > 0 }
     }
 
     /// Exactly: how many eigenvalues of this symmetric matrix exceed t

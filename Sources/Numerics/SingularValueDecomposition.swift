@@ -67,9 +67,15 @@ extension Matrix {
         return out
     }
 
-    /// Singular values, largest first.
+    /// Singular values, largest first: by Householder QR and Jacobi
+    /// (`SmallMatrixKernels.singularValuesOfThin`) when one side is at most 16, else
+    /// by LAPACK.
     public func singularValues() throws -> [Double] {
-        try SingularValueDecomposition.singularValues(of: self)
+        if Swift.min(rows, columns) <= 16 {
+            try requireFinite("singular values")
+            return SmallMatrixKernels.singularValuesOfThin(self)
+        }
+        return try SingularValueDecomposition.singularValues(of: self)
     }
 
     /// The smallest singular value σ_min = σ_{min(m,n)} (0 for an empty matrix).

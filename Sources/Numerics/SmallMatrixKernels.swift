@@ -10,31 +10,90 @@ public enum SmallMatrixKernels {
     public static func singularValues(_ a: Matrix) -> [Double] {
         let m = a.rows, n = a.columns
         var u = a.transposed.storage   // row j of u is column j of a
-        for _ in 0..<40 {
-            var rotated = false
-            for p in 0..<n {
-                for q in (p + 1)..<n {
-                    var alpha = 0.0, beta = 0.0, gamma = 0.0
-                    for i in 0..<m {
-                        let x = u[p * m + i], y = u[q * m + i]
-                        alpha += x * x; beta += y * y; gamma += x * y
+        var norms = [Double](repeating: 0, count: n)
+        // Columns count as orthogonal once |γ| is at the level of γ's own rounding
+        // error (about m·ε·√(αβ)); a fixed 1e−15 cannot be met for m ≳ 10.
+        let tolerance = max(1e-15, Double(m) * .ulpOfOne)
+        u.withUnsafeMutableBufferPointer { u in
+            norms.withUnsafeMutableBufferPointer { norms in
+                for _ in 0..<40 {
+                    // Squared column norms, recomputed each sweep and updated exactly
+                    // in exact arithmetic by each rotation (α' = α − tγ, β' = β + tγ).
+                    for j in 0..<n {
+                        var t = 0.0
+                        for i in 0..<m { t += u[j * m + i] * u[j * m + i] }
+                        norms[j] = t
                     }
-                    guard abs(gamma) > 1e-15 * (alpha * beta).squareRoot(), gamma != 0 else { continue }
-                    rotated = true
-                    let zeta = (beta - alpha) / (2 * gamma)
-                    let t = (zeta >= 0 ? 1.0 : -1.0) / (abs(zeta) + (1 + zeta * zeta).squareRoot())
-                    let c = 1 / (1 + t * t).squareRoot(), s = c * t
-                    for i in 0..<m {
-                        let x = u[p * m + i], y = u[q * m + i]
-                        u[p * m + i] = c * x - s * y
-                        u[q * m + i] = s * x + c * y
+                    var rotated = false
+                    for p in 0..<n {
+                        for q in (p + 1)..<n {
+                            let (alpha, beta) = (norms[p], norms[q])
+                            var gamma = 0.0
+                            for i in 0..<m { gamma += u[p * m + i] * u[q * m + i] }
+                            guard abs(gamma) > tolerance * (alpha * beta).squareRoot(), gamma != 0 else { continue }
+                            rotated = true
+                            let zeta = (beta - alpha) / (2 * gamma)
+                            let t = (zeta >= 0 ? 1.0 : -1.0) / (abs(zeta) + (1 + zeta * zeta).squareRoot())
+                            let c = 1 / (1 + t * t).squareRoot(), s = c * t
+                            for i in 0..<m {
+                                let x = u[p * m + i], y = u[q * m + i]
+                                u[p * m + i] = c * x - s * y
+                                u[q * m + i] = s * x + c * y
+                            }
+                            norms[p] = max(alpha - t * gamma, 0)
+                            norms[q] = beta + t * gamma
+                        }
                     }
+                    if !rotated { break }
                 }
             }
-            if !rotated { break }
         }
-        let norms = (0..<n).map { j in (0..<m).reduce(0.0) { $0 + u[j * m + $1] * u[j * m + $1] }.squareRoot() }
-        return norms.sorted(by: >)
+        let result = (0..<n).map { j in (0..<m).reduce(0.0) { $0 + u[j * m + $1] * u[j * m + $1] }.squareRoot() }
+        return result.sorted(by: >)
+    }
+
+    /// Singular values (decreasing) of an m×n matrix with few columns (or, transposed,
+    /// few rows): Householder QR reduces it to the n×n triangle R, which has the same
+    /// singular values, and one-sided Jacobi finishes on R. Backward stable like
+    /// LAPACK's dgesdd (absolute error about ε·σ₁), with no workspace queries or
+    /// allocations beyond one copy: for the tall N×d and k×d matrices of small models.
+    public static func singularValuesOfThin(_ a: Matrix) -> [Double] {
+        let tall = a.rows >= a.columns ? a : a.transposed
+        let m = tall.rows, n = tall.columns
+        guard n > 0 else { return [] }
+        var c = tall.transposed.storage    // column j of the matrix at c[j*m ..< (j+1)*m]
+        var r = Matrix(rows: n, columns: n)
+        c.withUnsafeMutableBufferPointer { c in
+            for j in 0..<n {
+                let x = j * m
+                var scale = 0.0
+                for i in j..<m { scale = max(scale, abs(c[x + i])) }
+                if scale > 0 {
+                    var norm = 0.0
+                    for i in j..<m { let t = c[x + i] / scale; norm += t * t }
+                    norm = scale * norm.squareRoot()
+                    let alpha = c[x + j] > 0 ? -norm : norm
+                    // v = x − αe₁ (in place); H = I − 2vvᵀ/vᵀv maps x to αe₁.
+                    c[x + j] -= alpha
+                    var vv = 0.0
+                    for i in j..<m { vv += c[x + i] * c[x + i] }
+                    if vv > 0 {
+                        for l in (j + 1)..<n {
+                            let y = l * m
+                            var dot = 0.0
+                            for i in j..<m { dot += c[x + i] * c[y + i] }
+                            let f = 2 * dot / vv
+                            for i in j..<m { c[y + i] -= f * c[x + i] }
+                        }
+                    }
+                    r[j, j] = alpha
+                } else {
+                    r[j, j] = 0
+                }
+                for l in (j + 1)..<n { r[j, l] = c[l * m + j] }
+            }
+        }
+        return singularValues(r)
     }
 
     /// X with A X = B by Gaussian elimination with partial pivoting (A square).

@@ -22,13 +22,9 @@ public struct CertifiedT7Spectra: Sendable {
 
     /// nil when M₁₁ or M₂₂ is exactly singular.
     public init?(_ exact: ExactModelPair, centred: Bool) throws {
-        let student = centred ? exact.first.centringEmbeddings : exact.first
-        let teacher = centred ? exact.second.centringEmbeddings : exact.second
-        let w = exact.weights
-        let m11 = student.embeddingMoment, m22 = teacher.embeddingMoment
-        let m21 = RationalMatrix(rows: teacher.dimension, columns: student.dimension) { i, j in
-            Rational.sum((0..<student.inputCount).map { w[$0] * teacher.embeddings[$0, i] * student.embeddings[$0, j] })
-        }
+        let teacher = exact.second
+        let moments = exact.moments(centred: centred)
+        let (m11, m22, m21) = (moments.m11, moments.m22, moments.m21)
         let t = teacher.centredUnembeddings.weightedGram()
         guard let m11Inverse = try? m11.inverse(), let m22Inverse = try? m22.inverse() else { return nil }
         let p = try m21.multiplied(by: m11Inverse).multiplied(by: m21.transposed)

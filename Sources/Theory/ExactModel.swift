@@ -13,8 +13,20 @@ public struct ExactModel: Sendable {
     public let weights: [Rational]
     /// G̃ = G − 1 ḡᵀ, exactly.
     public let centredUnembeddings: RationalMatrix
-    /// Λ = F Gᵀ, exactly.
-    public let logits: RationalMatrix
+    /// The Double model this one converts, when there is one: exact products of its
+    /// entries run on integers (`RationalMatrix.exactProduct`) instead of rationals.
+    public let source: SoftmaxModel?
+    private let memo = PairCache()
+
+    /// Λ = F Gᵀ, exactly (formed on first use).
+    public var logits: RationalMatrix {
+        memo.value("logits") {
+            if let source, let product = try? RationalMatrix.exactProduct(source.embeddings, transposing: source.unembeddings) {
+                return product
+            }
+            return try! embeddings.multiplied(by: unembeddings.transposed)
+        }
+    }
 
     /// Λ̃ = F G̃ᵀ = ΛC, exactly (computed on each use: the exact checks work from the
     /// raw logits, where centring folds into row formulas).
@@ -25,27 +37,25 @@ public struct ExactModel: Sendable {
     }
 
     public init(_ model: SoftmaxModel) throws {
-        let f: RationalMatrix, g: RationalMatrix, logits: RationalMatrix
+        let f: RationalMatrix, g: RationalMatrix
         do {
             f = try RationalMatrix(exactly: model.embeddings)
             g = try RationalMatrix(exactly: model.unembeddings)
-            // Λ = FGᵀ on the Int128 dyadic fast path, then Λ̃ = ΛC by exact row centring.
-            logits = try RationalMatrix.exactProduct(model.embeddings, transposing: model.unembeddings)
         } catch let e as NumericsError { throw ModelError.numerics(e) }
         let raw = model.weights.map { Rational(exactly: $0)! }
         let total = Rational.sum(raw)
-        self.init(embeddings: f, unembeddings: g, weights: raw.map { $0 / total }, logits: logits)
+        self.init(embeddings: f, unembeddings: g, weights: raw.map { $0 / total }, source: model)
     }
 
-    /// From exact parts; `logits` = FGᵀ when already known (else computed).
-    init(embeddings: RationalMatrix, unembeddings: RationalMatrix, weights: [Rational], logits: RationalMatrix? = nil) {
+    /// From exact parts; `source` is the Double model they convert, if any.
+    init(embeddings: RationalMatrix, unembeddings: RationalMatrix, weights: [Rational], source: SoftmaxModel? = nil) {
         self.embeddings = embeddings
         self.unembeddings = unembeddings
         self.weights = weights
+        self.source = source
         let k = unembeddings.rows, d = unembeddings.columns
         let mean = (0..<d).map { j in Rational.sum((0..<k).map { unembeddings[$0, j] }) / Rational(k) }
         centredUnembeddings = RationalMatrix(rows: k, columns: d) { unembeddings[$0, $1] - mean[$1] }
-        self.logits = logits ?? (try! embeddings.multiplied(by: unembeddings.transposed))
     }
 
     public var labelCount: Int { unembeddings.rows }
@@ -53,20 +63,28 @@ public struct ExactModel: Sendable {
     public var inputCount: Int { embeddings.rows }
 
 
-    /// Fᵀ W F, exactly; by the dyadic product (FᵀF)/N when the weights are uniform.
+    /// Fᵀ W F, exactly: on integers from the source Doubles when there is one.
     public var embeddingMoment: RationalMatrix {
-        if let first = weights.first, weights.allSatisfy({ $0 == first }), let doubles = exactDoubles(embeddings) {
-            let t = doubles.transposed
-            return first * (try! RationalMatrix.exactProduct(t, transposing: t))
+        memo.value("moment") {
+            if let source, let m = try? RationalMatrix.exactWeightedCrossProduct(source.embeddings, source.embeddings,
+                                                                                 weights: source.weights) {
+                return m
+            }
+            return embeddings.weightedGram(weights)
         }
-        return embeddings.weightedGram(weights)
     }
 
-    /// The model with its embeddings replaced by F − 1 f̄ᵀ (weighted mean f̄).
-    public var centringEmbeddings: ExactModel {
-        let mean = (0..<dimension).map { j in Rational.sum((0..<inputCount).map { weights[$0] * embeddings[$0, j] }) }
-        let f = RationalMatrix(rows: inputCount, columns: dimension) { embeddings[$0, $1] - mean[$1] }
-        return ExactModel(embeddings: f, unembeddings: unembeddings, weights: weights)
+    /// E_w f = Fᵀw, exactly (d×1).
+    var embeddingMean: RationalMatrix {
+        memo.value("mean") {
+            if let source, let m = try? RationalMatrix.exactWeightedCrossProduct(
+                source.embeddings, Matrix(rows: inputCount, columns: 1, repeating: 1), weights: source.weights) {
+                return m
+            }
+            return RationalMatrix(rows: dimension, columns: 1) { j, _ in
+                Rational.sum((0..<inputCount).map { weights[$0] * embeddings[$0, j] })
+            }
+        }
     }
 }
 
@@ -88,6 +106,27 @@ public struct ExactModelPair: Sendable {
     public init(_ first: ExactModel, _ second: ExactModel) {
         self.first = first
         self.second = second
+        memo = PairCache()
+    }
+
+    /// Shared by copies, so a pair's moments are formed once.
+    private let memo: PairCache
+
+    /// The embeddings' second moments (covariances when `centred`), exactly, formed once.
+    public func moments(centred: Bool = false) -> ExactMoments {
+        memo.value("moments.\(centred)") {
+            let m21: RationalMatrix
+            if let a = second.source, let b = first.source,
+               let fast = try? RationalMatrix.exactWeightedCrossProduct(a.embeddings, b.embeddings, weights: b.weights) {
+                m21 = fast
+            } else {
+                m21 = RationalMatrix(rows: second.dimension, columns: first.dimension) { i, j in
+                    Rational.sum((0..<first.inputCount).map { weights[$0] * second.embeddings[$0, i] * first.embeddings[$0, j] })
+                }
+            }
+            let raw = ExactMoments(m11: first.embeddingMoment, m22: second.embeddingMoment, m21: m21)
+            return centred ? raw.centred(first.embeddingMean, second.embeddingMean) : raw
+        }
     }
 
     /// Λ̃₁ − Λ̃₂, exactly (N×k; computed on each use).
@@ -121,10 +160,9 @@ public struct ExactModelPair: Sendable {
         } catch let e as NumericsError { throw ModelError.numerics(e) }
     }
 
-    /// E_x ‖f₁(x) − A f₂(x)‖² for a given map A (d₁×d₂), exactly.
+    /// E_x ‖f₁(x) − A f₂(x)‖² for a given map A (d₁×d₂), exactly, from the moments.
     public func representationResidual(map a: RationalMatrix) -> Rational {
-        let mapped = try! second.embeddings.multiplied(by: a.transposed)
-        return (first.embeddings - mapped).weightedFrobeniusSquared(weights)
+        moments().residual(map: a)
     }
 
     /// d_rep(M₁←M₂)² with A₁₂ = G̃₁⁺G̃₂, exactly.
@@ -132,9 +170,10 @@ public struct ExactModelPair: Sendable {
         representationResidual(map: try identifiabilityMap())
     }
 
-    /// d_unemb(M₁←M₂)² = ‖G̃₁ − G̃₂Bᵀ‖² with B = (F₁ᵀWF₁)⁻¹F₁ᵀWF₂, exactly.
+    /// d_unemb(M₁←M₂)² = ‖G̃₁ − G̃₂Bᵀ‖² with B = (F₁ᵀWF₁)⁻¹F₁ᵀWF₂ = M₁₁⁻¹M₁₂, exactly.
     public func unembeddingDissimilaritySquared() throws -> Rational {
-        let b = try Self.leastSquaresMap(first.embeddings, second.embeddings, weights: weights)
+        let m = moments()
+        let b = try ModelError.wrapping { try m.m11.solve(m.m21.transposed) }
         let mapped = try! second.centredUnembeddings.multiplied(by: b.transposed)
         return (first.centredUnembeddings - mapped).weightedFrobeniusSquared()
     }
@@ -183,4 +222,30 @@ func exactDoubles(_ m: RationalMatrix) -> Matrix? {
         out.storage[t] = x
     }
     return out
+}
+
+/// A pair's embedding second moments, exactly: M₁₁ = E f₁f₁ᵀ, M₂₂ = E f₂f₂ᵀ and
+/// M₂₁ = E f₂f₁ᵀ (d₂×d₁), or the covariances. Every least-squares quantity of the
+/// exact checks (d_rep, d_unemb, r(p, S), T7's R and spectra) needs only these, so
+/// the N inputs are visited once, on integers, and the rest is d×d rational algebra.
+public struct ExactMoments: Sendable {
+    public let m11: RationalMatrix
+    public let m22: RationalMatrix
+    public let m21: RationalMatrix
+
+    /// The covariances, given the means μ₁ = E f₁ and μ₂ = E f₂ (columns).
+    func centred(_ mean1: RationalMatrix, _ mean2: RationalMatrix) -> ExactMoments {
+        ExactMoments(m11: m11 - (try! mean1.multiplied(by: mean1.transposed)),
+                     m22: m22 - (try! mean2.multiplied(by: mean2.transposed)),
+                     m21: m21 - (try! mean2.multiplied(by: mean1.transposed)))
+    }
+
+    /// E‖f₁ − A f₂‖² = tr M₁₁ − 2 tr(A M₂₁) + tr(A M₂₂ Aᵀ), exactly (A is d₁×d₂).
+    public func residual(map a: RationalMatrix) -> Rational {
+        let am21 = try! a.multiplied(by: m21)
+        let am22 = try! a.multiplied(by: m22)
+        let cross = Rational.sum((0..<a.rows).map { am21[$0, $0] })
+        let quadratic = Rational.sum((0..<a.rows).flatMap { i in (0..<a.columns).map { am22[i, $0] * a[i, $0] } })
+        return m11.trace - Rational(2) * cross + quadratic
+    }
 }

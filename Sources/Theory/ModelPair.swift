@@ -59,15 +59,23 @@ public struct ModelPair: Sendable {
     }
 
     /// d_logit², exactly, computed once: on GMP integers from the Doubles
-    /// (`ExactLogitDistance`), or from the exact twin when a logit does not fit the
-    /// integer fast path. Both give the same rational.
+    /// (`ExactLogitDistance`), or from the exact twin when a logit is not finite
+    /// (which the exact twin then reports). Both give the same rational.
     public func exactLogitDistanceSquared() throws -> Rational {
         try cache.value("exactLogitDistance") {
-            if let fast = ExactLogitDistance.squared(first.embeddings, first.unembeddings, second.embeddings,
-                                                     second.unembeddings, weights: first.weights) {
-                return fast
+            if let a = exactLogits(ofFirst: true), let b = exactLogits(ofFirst: false) {
+                return ExactLogitDistance.squared(a, b, weights: first.weights)
             }
             return try exact().logitDistanceSquared
+        }
+    }
+
+    /// The first or second model's logits FGᵀ, exactly, computed once (nil for
+    /// non-finite entries).
+    public func exactLogits(ofFirst: Bool) -> ExactLogitDistance.Logits? {
+        cache.value(ofFirst ? "exactLogits1" : "exactLogits2") {
+            let m = ofFirst ? first : second
+            return ExactLogitDistance.Logits(m.embeddings, m.unembeddings)
         }
     }
 

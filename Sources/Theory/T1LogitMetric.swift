@@ -14,12 +14,35 @@ public struct T1LogitMetric: Sendable {
     public init() {}
 
     public func screenTriangle(_ m1: SoftmaxModel, _ m2: SoftmaxModel, _ m3: SoftmaxModel) throws -> Verdict {
-        let d12 = try ModelPair(m1, m2).logitDistance()
-        let d23 = try ModelPair(m2, m3).logitDistance()
-        let d13 = try ModelPair(m1, m3).logitDistance()
+        try screenTriangle(ModelPair(m1, m2), m3)
+    }
+
+    /// The screen on a pair (its memoised d₁₂) and a third model: d₂₃ and d₁₃ need
+    /// only the centred logits (one product per model), not the pair statistics.
+    public func screenTriangle(_ pair: ModelPair, _ m3: SoftmaxModel) throws -> Verdict {
+        _ = try ModelPair(pair.first, m3)    // shapes and weights agree
+        let d12 = try pair.logitDistance()
+        let l2 = pair.second.centredLogits, l3 = m3.centredLogits
+        let d23 = Self.weightedDistance(l2, l3, pair.weights)
+        let d13 = Self.weightedDistance(pair.first.centredLogits, l3, pair.weights)
         let rhs = d12 + d23
         return Verdict(id: id, form: "d(M₁,M₃) ≤ d(M₁,M₂) + d(M₂,M₃)", level: .double,
                        outcome: d13 <= rhs ? .holds : .violated, lhs: d13, rhs: rhs, constant: 1, constantName: "1")
+    }
+
+    /// (Σᵢ wᵢ ‖aᵢ − bᵢ‖²)^{1/2} over rows.
+    static func weightedDistance(_ a: Matrix, _ b: Matrix, _ w: [Double]) -> Double {
+        var total = 0.0
+        a.storage.withUnsafeBufferPointer { pa in
+            b.storage.withUnsafeBufferPointer { pb in
+                for i in 0..<a.rows {
+                    var row = 0.0
+                    for t in (i * a.columns)..<((i + 1) * a.columns) { row += (pa[t] - pb[t]) * (pa[t] - pb[t]) }
+                    total += w[i] * row
+                }
+            }
+        }
+        return total.squareRoot()
     }
 
     /// `rhsScale` s ≠ 1 checks d₁₃ ≤ s(d₁₂ + d₂₃) instead (a planted false statement
@@ -29,12 +52,21 @@ public struct T1LogitMetric: Sendable {
         try certifyTriangle(ModelPair(m1, m2), m3, rhsScale: rhsScale)
     }
 
-    /// The triangle check on a pair (its memoised exact d₁₂²) and a third model. Each
-    /// squared distance is exact (`ModelPair.exactLogitDistanceSquared`).
+    /// The triangle check on a pair (its memoised exact d₁₂² and logits) and a third
+    /// model. Each squared distance is exact (`ExactLogitDistance`); each model's exact
+    /// logits are formed once.
     public func certifyTriangle(_ pair: ModelPair, _ m3: SoftmaxModel, rhsScale: Double = 1) throws -> Verdict {
         let a = try pair.exactLogitDistanceSquared()
-        let b = try ModelPair(pair.second, m3).exactLogitDistanceSquared()
-        let c = try ModelPair(pair.first, m3).exactLogitDistanceSquared()
+        let b: Rational, c: Rational
+        if let l1 = pair.exactLogits(ofFirst: true), let l2 = pair.exactLogits(ofFirst: false),
+           let l3 = ExactLogitDistance.Logits(m3.embeddings, m3.unembeddings) {
+            let third = try ModelPair(pair.first, m3)    // checks shapes and weights
+            b = ExactLogitDistance.squared(l2, l3, weights: third.weights)
+            c = ExactLogitDistance.squared(l1, l3, weights: third.weights)
+        } else {
+            b = try ModelPair(pair.second, m3).exactLogitDistanceSquared()
+            c = try ModelPair(pair.first, m3).exactLogitDistanceSquared()
+        }
         let s = Rational(exactly: rhsScale)!
         let excess = c / (s * s) - a - b
         let holds = excess.sign <= 0 || excess.squared <= Rational(4) * a * b

@@ -14,7 +14,7 @@ public struct T4UnembeddingBound: PairStatement {
                           fullRank: \.embeddingsDiverse, sigmaMin: \.sigmaMinEmbeddings,
                           lhs: { try $0.unembeddingDissimilaritySquared() },
                           exactLHS: { try $0.unembeddingDissimilaritySquared() },
-                          gram: { $0.first.embeddingMoment })
+                          gram: { $0.moments().m11 })
     }
 
     public func screen(_ pair: ModelPair) throws -> Verdict { try bound.screen(pair) }

@@ -143,7 +143,7 @@ public struct T5PivotBound: PairStatement {
         if let reason = applicability(pair) { return .inapplicable(id, form, level: .exact, reason) }
         let k = pair.first.labelCount, d = pair.first.dimension
         let exact = try ExactModelPair(pair)
-        let dl2 = exact.logitDistanceSquared
+        let dl2 = try pair.exactLogitDistanceSquared()
         let scale = SigmaCertificate.exact(constantScale)
         if variant == .averaged { return try certifyAveraged(pair, exact, k: k, d: d) }
         let (all, _) = try cachedTerms(pair, exhaustive: false)
@@ -180,7 +180,8 @@ public struct T5PivotBound: PairStatement {
         }
         let lhs = Rational.sum(try all.map { try exact.pivotResidual($0.pair) }) / Rational(all.count)
         let c = SigmaCertificate.exact(constantScale) * Rational(2 * d, k - 1)
-        let numerator = c * exact.logitDistanceSquared
+        let dl2 = try pair.exactLogitDistanceSquared()
+        let numerator = c * dl2
         var outcome = Outcome.violated
         var why = "for every pair L₁ᵀL₁ − tI is positive definite (exact inertia), so κ < c·D/lhs"
         if lhs.isZero {
@@ -198,7 +199,7 @@ public struct T5PivotBound: PairStatement {
         }
         let v = try screen(pair)
         return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: lhs.doubleValue,
-                       rhs: v.constant * exact.logitDistanceSquared.doubleValue, constant: v.constant,
+                       rhs: v.constant * dl2.doubleValue, constant: v.constant,
                        constantName: v.constantName, exactLHS: lhs.exactString, certificate: why)
     }
 }

@@ -51,19 +51,19 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         }
         let d2 = pair.second.dimension
         let w = pair.weights, root = pair.first.sqrtWeights
-        let q = try pair.embeddingCorrelations(centred: centred).oneMinusSquared
+        let cca = try pair.embeddingCorrelations(centred: centred)
+        let q = try cca.oneMinusSquared
         var teacher = pair.second.centredLogits
-        var student = pair.first.embeddings
-        if centred {
-            teacher = teacher.subtractingFromRows(teacher.weightedRowMean(w))
-            student = student.subtractingFromRows(student.weightedRowMean(w))
-        }
+        if centred { teacher = teacher.subtractingFromRows(teacher.weightedRowMean(w)) }
         let t = teacher.scalingRows(by: root)
-        let s = try ModelError.wrapping { try t.singularValues() }
+        // t = F̂₂G̃₂ᵀ lies in the span of the teacher's orthonormal basis U₂ (kept by the
+        // CCA), so its singular values are those of the small U₂ᵀt; and R is the part
+        // of t outside the student's span U₁: ‖t − U₁(U₁ᵀt)‖².
+        let s = try ModelError.wrapping { try cca.basisY.multiplied(by: t, transposeSelf: true).singularValues() }
         let mu = (0..<d2).map { $0 < s.count ? s[$0] * s[$0] : 0 }
-        let sHat = student.scalingRows(by: root)
-        let fit = try ModelError.wrapping { try sHat.pseudoInverse() }.multiplied(by: t)
-        let residual = (t - sHat.multiplied(by: fit)).frobeniusNormSquared
+        let u1 = cca.basisX
+        let residual = u1.columns == 0 ? t.frobeniusNormSquared
+            : (t - u1.multiplied(by: u1.multiplied(by: t, transposeSelf: true))).frobeniusNormSquared
         return Terms(oneMinusRhoSquared: q, mu: mu, residual: residual,
                      logitDistanceSquared: try pair.logitDistanceSquared())
     }
@@ -118,11 +118,10 @@ public struct T7CanonicalCorrelationBound: PairStatement {
     /// Certified with `CertifiedT7Spectra`: exact R and d_logit², and exact inertia
     /// brackets on 1 − ρᵢ² and μᵢ (exact values when d₂ = 1).
     public func certify(_ pair: ModelPair) throws -> Verdict {
-        let exact = try ExactModelPair(pair)
         guard let spectra = try pair.certifiedT7Spectra(centred: centred) else {
             return .inapplicable(id, form, level: .exact, "an embedding second-moment matrix is exactly singular")
         }
-        let dl2 = exact.logitDistanceSquared
+        let dl2 = try pair.exactLogitDistanceSquared()
         let scale = SigmaCertificate.exact(constantScale)
         let screened = try screen(pair)
         switch variant {

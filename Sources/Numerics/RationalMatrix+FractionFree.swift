@@ -1,0 +1,116 @@
+import CGMP
+
+/// Fraction-free (Bareiss) elimination on GMP integers, behind the exact solve and
+/// the exact definiteness tests.
+///
+/// Rational elimination reduces every intermediate to lowest terms, one gcd per
+/// operation on numbers that grow with each step; this is what made exact
+/// certification of d×d moment matrices cost millions of instructions. Here each row
+/// is first scaled to integers (by the lcm of its denominators, a positive factor),
+/// and Bareiss's update a_ij ← (a_kk a_ij − a_ik a_kj) / a_{k−1,k−1} keeps every entry
+/// an integer minor of the scaled matrix, with exact divisions and no gcd. After step
+/// k the pivot a_kk is the leading principal minor D_{k+1} of the scaled matrix.
+/// Scaling row i by cᵢ > 0 multiplies D_k by Πᵢ≤ₖ cᵢ > 0, so the signs of the
+/// leading minors (Sylvester's criterion, Jacobi's sign rule) are those of the
+/// original matrix.
+final class FractionFreeMatrix {
+    let rows: Int
+    let columns: Int
+    private let entries: UnsafeMutablePointer<__mpz_struct>
+    private let scratch: IntegerScratch
+
+    /// [A | B] with every row scaled to integers (B may have no columns).
+    init(_ a: RationalMatrix, augmentedWith b: RationalMatrix? = nil) {
+        let extra = b?.columns ?? 0
+        rows = a.rows
+        columns = a.columns + extra
+        entries = .allocate(capacity: rows * columns)
+        for t in 0..<(rows * columns) { __gmpz_init(entries + t) }
+        scratch = IntegerScratch(count: 3)
+        let (lcm, factor) = (scratch[0], scratch[1])
+        for i in 0..<rows {
+            let row = (0..<a.columns).map { a[i, $0] } + (0..<extra).map { b![i, $0] }
+            __gmpz_set_ui(lcm, 1)
+            for x in row { __gmpz_lcm(lcm, lcm, denominatorOf(x.value)) }
+            for (j, x) in row.enumerated() {
+                __gmpz_divexact(factor, lcm, denominatorOf(x.value))
+                __gmpz_mul(self[i, j], numeratorOf(x.value), factor)
+            }
+        }
+    }
+
+    deinit {
+        for t in 0..<(rows * columns) { __gmpz_clear(entries + t) }
+        entries.deallocate()
+        scratch.release()
+    }
+
+    subscript(i: Int, j: Int) -> UnsafeMutablePointer<__mpz_struct> { entries + (i * columns + j) }
+
+    static func sign(_ z: UnsafePointer<__mpz_struct>) -> Int {
+        z.pointee._mp_size < 0 ? -1 : (z.pointee._mp_size > 0 ? 1 : 0)
+    }
+
+    /// One Bareiss step on the trailing block: rows and columns after k, using
+    /// pivot a_kk and the previous pivot (nil before the first step).
+    private func eliminate(below k: Int, previous: UnsafeMutablePointer<__mpz_struct>?) {
+        let t = scratch[2]
+        for i in (k + 1)..<rows {
+            for j in (k + 1)..<columns {
+                __gmpz_mul(t, self[k, k], self[i, j])
+                __gmpz_submul(t, self[i, k], self[k, j])
+                if let previous { __gmpz_divexact(self[i, j], t, previous) } else { __gmpz_swap(self[i, j], t) }
+            }
+            __gmpz_set_ui(self[i, k], 0)
+        }
+    }
+
+    /// Signs of the leading principal minors D₁, …, D_n of the square part, computed
+    /// without pivoting; the list stops at (and includes) the first zero minor.
+    func leadingMinorSigns() -> [Int] {
+        var signs: [Int] = []
+        for k in 0..<rows {
+            let s = Self.sign(self[k, k])
+            signs.append(s)
+            if s == 0 { break }
+            eliminate(below: k, previous: k > 0 ? self[k - 1, k - 1] : nil)
+        }
+        return signs
+    }
+
+    /// X with A X = B for the augmented [A | B] (A square), by Bareiss elimination
+    /// with row pivoting and fraction-free back substitution: with d the last pivot
+    /// (± det of the scaled A), y = d·x is an integer vector (Cramer's rule), found
+    /// from U_ii yᵢ = d b'ᵢ − Σ_{j>i} U_ij y_j by exact division. nil when A is singular.
+    func solve() -> RationalMatrix? {
+        let n = rows, m = columns - rows
+        for k in 0..<n {
+            guard let p = (k..<n).first(where: { Self.sign(self[$0, k]) != 0 }) else { return nil }
+            if p != k { for j in 0..<columns { __gmpz_swap(self[p, j], self[k, j]) } }
+            if k + 1 < n { eliminate(below: k, previous: k > 0 ? self[k - 1, k - 1] : nil) }
+        }
+        let d = self[n - 1, n - 1]
+        let y = IntegerScratch(count: n * max(m, 1) + 1)
+        defer { y.release() }
+        let t = y[n * max(m, 1)]
+        var out: [Rational] = []
+        out.reserveCapacity(n * m)
+        for c in 0..<m {
+            for i in stride(from: n - 1, through: 0, by: -1) {
+                __gmpz_mul(t, d, self[i, n + c])
+                for j in (i + 1)..<n { __gmpz_submul(t, self[i, j], y[j * m + c]) }
+                __gmpz_divexact(y[i * m + c], t, self[i, i])
+            }
+        }
+        for i in 0..<n {
+            for c in 0..<m {
+                let x = Rational()
+                __gmpz_set(numeratorOf(x.value), y[i * m + c])
+                __gmpz_set(denominatorOf(x.value), d)
+                __gmpq_canonicalize(x.value)
+                out.append(x)
+            }
+        }
+        return RationalMatrix(rows: n, columns: m, entries: out)
+    }
+}
