@@ -22,6 +22,49 @@ public enum ExactLogitDistance {
 
     /// d_logit² between two models' exact logits (equal shapes; one weight per row).
     public static func squared(_ first: Logits, _ second: Logits, weights: [Double]) -> Rational {
+        let k = first.columns
+        let (a, b) = (first.entries, second.entries)
+        return weightedRowSum(first, second, weights: weights, divisor: k) { row, base, s, z in
+            let (c, other, rowSum, rowSquares) = (z[0], z[1], z[2], z[3])
+            if !machineRow(a[row], b[row], base: base, sum: rowSum, squares: rowSquares) {
+                __gmpz_set_ui(rowSum, 0)
+                __gmpz_set_ui(rowSquares, 0)
+                for t in row {
+                    setDifference(c, a[t], b[t], base: base, scratch: other)
+                    __gmpz_add(rowSum, rowSum, c)
+                    __gmpz_addmul(rowSquares, c, c)
+                }
+            }
+            // Sᵢ = k Σc² − (Σc)²
+            __gmpz_mul_ui(s, rowSquares, UInt(k))
+            __gmpz_submul(s, rowSum, rowSum)
+        }
+    }
+
+    /// E_x Σ_{l∈S} (c_l − c_p)², c = Λ₁ − Λ₂, exactly: T5's E_x Σ_{l∈S}(δ_l − δ_p)²
+    /// (centring cancels in the differences, so the raw logits serve).
+    public static func pivotSum(_ first: Logits, _ second: Logits, weights: [Double],
+                                pivot: Int, subset: [Int]) -> Rational {
+        let (a, b) = (first.entries, second.entries)
+        return weightedRowSum(first, second, weights: weights, divisor: 1) { row, base, s, z in
+            let (c, other, p) = (z[0], z[1], z[2])
+            let i = row.lowerBound
+            setDifference(p, a[i + pivot], b[i + pivot], base: base, scratch: other)
+            __gmpz_set_ui(s, 0)
+            for l in subset {
+                setDifference(c, a[i + l], b[i + l], base: base, scratch: other)
+                __gmpz_sub(c, c, p)
+                __gmpz_addmul(s, c, c)
+            }
+        }
+    }
+
+    /// (Σᵢ wᵢ Sᵢ) / (divisor · Σᵢ wᵢ) exactly, where `rowValue(row, base, S, scratch)`
+    /// writes Sᵢ, a quadratic form in row i's exact differences c = a − b taken at
+    /// 2^base (base = the row's smallest exponent), so Sᵢ stands for Sᵢ·2^{2·base}.
+    /// Rows are brought to the smallest exponent overall; one rational division ends it.
+    static func weightedRowSum(_ first: Logits, _ second: Logits, weights: [Double], divisor: Int,
+                               _ rowValue: (Range<Int>, Int, UnsafeMutablePointer<__mpz_struct>, IntegerScratch) -> Void) -> Rational {
         let n = first.rows, k = first.columns
         precondition(second.rows == n && second.columns == k && weights.count == n, "ExactLogitDistance: shapes differ")
         let a = first.entries, b = second.entries
@@ -30,37 +73,26 @@ public enum ExactLogitDistance {
         let w = weights.map(DyadicParts.init)
         let weightExponent = w.filter { $0.mantissa != 0 }.map(\.exponent).min() ?? 0
 
-        let z = IntegerScratch(count: 7)
-        defer { z.release() }
-        let (c, other, rowSum, rowSquares, s, acc, total) = (z[0], z[1], z[2], z[3], z[4], z[5], z[6])
+        let z = IntegerScratch(count: 4), rowScratch = IntegerScratch(count: 4)
+        defer { z.release(); rowScratch.release() }
+        let (s, weight, acc, total) = (z[0], z[1], z[2], z[3])
         for i in 0..<n {
             let row = (i * k)..<((i + 1) * k)
-            // Each row at its own smallest exponent (then rescaled to `lowest`), so the
-            // machine-integer path below applies whenever the row's logits are alike.
+            // Each row at its own smallest exponent (then rescaled to `lowest`), so
+            // machine-integer paths apply whenever the row's logits are alike.
             let rowBase = smallestExponent(a, b, row) ?? lowest
-            if !machineRow(a[row], b[row], base: rowBase, sum: rowSum, squares: rowSquares) {
-                __gmpz_set_ui(rowSum, 0)
-                __gmpz_set_ui(rowSquares, 0)
-                for t in row {
-                    setDifference(c, a[t], b[t], base: rowBase, scratch: other)
-                    __gmpz_add(rowSum, rowSum, c)
-                    __gmpz_addmul(rowSquares, c, c)
-                }
-            }
-            // Sᵢ = k Σc² − (Σc)², at 2^{2·rowBase}, brought to 2^{2·lowest}.
-            __gmpz_mul_ui(s, rowSquares, UInt(k))
-            __gmpz_submul(s, rowSum, rowSum)
+            rowValue(row, rowBase, s, rowScratch)
             __gmpz_mul_2exp(s, s, mp_bitcnt_t(2 * (rowBase - lowest)))
             guard w[i].mantissa != 0 else { continue }
-            set(other, Logit(Int128(w[i].mantissa), w[i].exponent, big: nil), weightExponent)
-            __gmpz_addmul(acc, other, s)
-            __gmpz_add(total, total, other)
+            set(weight, Logit(Int128(w[i].mantissa), w[i].exponent, big: nil), weightExponent)
+            __gmpz_addmul(acc, weight, s)
+            __gmpz_add(total, total, weight)
         }
-        // d² = acc · 2^{2·lowest} / (k · total)
+        // (acc · 2^{2·lowest}) / (divisor · total)
         let result = Rational()
         let num = numeratorOf(result.value), den = denominatorOf(result.value)
         __gmpz_set(num, acc)
-        __gmpz_mul_ui(den, total, UInt(k))
+        __gmpz_mul_ui(den, total, UInt(divisor))
         if lowest >= 0 { __gmpz_mul_2exp(num, num, mp_bitcnt_t(2 * lowest)) }
         else { __gmpz_mul_2exp(den, den, mp_bitcnt_t(-2 * lowest)) }
         __gmpq_canonicalize(result.value)

@@ -16,22 +16,24 @@ extension Matrix {
         let innerOther = transposeOther ? other.columns : other.rows
         let n = transposeOther ? other.rows : other.columns
         precondition(inner == innerOther, "Matrix product: inner dimensions \(inner) and \(innerOther) differ")
-        var out = Matrix(rows: m, columns: n)
-        guard m > 0, n > 0, inner > 0 else { return out }
-        storage.withUnsafeBufferPointer { a in
-            other.storage.withUnsafeBufferPointer { b in
-                out.storage.withUnsafeMutableBufferPointer { c in
+        guard m > 0, n > 0, inner > 0 else { return Matrix(rows: m, columns: n) }
+        let (lda, ldb) = (columns, other.columns)
+        // dgemm with β = 0 writes every entry of C, so C is not zeroed beforehand.
+        let c = [Double](unsafeUninitializedCapacity: m * n) { c, count in
+            storage.withUnsafeBufferPointer { a in
+                other.storage.withUnsafeBufferPointer { b in
                     cblas_dgemm(CblasRowMajor,
                                 transposeSelf ? CblasTrans : CblasNoTrans,
                                 transposeOther ? CblasTrans : CblasNoTrans,
                                 blasint(m), blasint(n), blasint(inner), 1.0,
-                                a.baseAddress, blasint(Swift.max(columns, 1)),
-                                b.baseAddress, blasint(Swift.max(other.columns, 1)), 0.0,
+                                a.baseAddress, blasint(Swift.max(lda, 1)),
+                                b.baseAddress, blasint(Swift.max(ldb, 1)), 0.0,
                                 c.baseAddress, blasint(Swift.max(n, 1)))
                 }
             }
+            count = m * n
         }
-        return out
+        return try! Matrix(rows: m, columns: n, storage: c)
     }
 
     /// self[rows, :] · other[otherRows, :]ᵀ written into `out` (rows.count ×

@@ -110,8 +110,12 @@ public struct Matrix: Equatable, Sendable {
     public func scalingRows(by factors: [Double]) -> Matrix {
         precondition(factors.count == rows, "scalingRows: one factor per row")
         var out = self
-        for i in 0..<rows {
-            for j in 0..<columns { out.storage[i * columns + j] *= factors[i] }
+        let n = columns
+        out.storage.withUnsafeMutableBufferPointer { o in
+            for i in 0..<rows {
+                let f = factors[i]
+                for j in 0..<n { o[i * n + j] *= f }
+            }
         }
         return out
     }

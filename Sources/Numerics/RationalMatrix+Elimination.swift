@@ -43,6 +43,12 @@ extension RationalMatrix {
             let changes = zip([1] + minors, minors).filter { $0.0 != $0.1 }.count
             return (rows - changes, changes, 0)
         }
+        return symmetricInertiaByElimination()
+    }
+
+    /// The inertia by symmetric elimination with 1×1 and 2×2 pivots (any symmetric
+    /// matrix, including ones with vanishing leading minors).
+    func symmetricInertiaByElimination() -> (positive: Int, negative: Int, zero: Int) {
         var a = self
         let n = rows
         var positive = 0, negative = 0

@@ -26,10 +26,11 @@ final class FractionFreeMatrix {
         columns = a.columns + extra
         entries = .allocate(capacity: rows * columns)
         for t in 0..<(rows * columns) { __gmpz_init(entries + t) }
-        scratch = IntegerScratch(count: 3)
-        let (lcm, factor) = (scratch[0], scratch[1])
+        scratch = IntegerScratch(count: 2 + rows)
+        let factor = scratch[1]
         for i in 0..<rows {
             let row = (0..<a.columns).map { a[i, $0] } + (0..<extra).map { b![i, $0] }
+            let lcm = scratch[2 + i]
             __gmpz_set_ui(lcm, 1)
             for x in row { __gmpz_lcm(lcm, lcm, denominatorOf(x.value)) }
             for (j, x) in row.enumerated() {
@@ -37,6 +38,29 @@ final class FractionFreeMatrix {
                 __gmpz_mul(self[i, j], numeratorOf(x.value), factor)
             }
         }
+    }
+
+    /// The exact product A·B: row i of A scaled by its denominators' lcm Lᵢ and
+    /// column j of B by Kⱼ, so (AB)ᵢⱼ = (Σₗ A'ᵢₗB'ₗⱼ) / (Lᵢ Kⱼ) with integer sums.
+    static func product(_ a: RationalMatrix, _ b: RationalMatrix) -> RationalMatrix {
+        let left = FractionFreeMatrix(a)
+        let right = FractionFreeMatrix(b.transposed)
+        let z = IntegerScratch(count: 1)
+        defer { z.release() }
+        var out: [Rational] = []
+        out.reserveCapacity(a.rows * b.columns)
+        for i in 0..<a.rows {
+            for j in 0..<b.columns {
+                __gmpz_set_ui(z[0], 0)
+                for l in 0..<a.columns { __gmpz_addmul(z[0], left[i, l], right[j, l]) }
+                let x = Rational()
+                __gmpz_set(numeratorOf(x.value), z[0])
+                __gmpz_mul(denominatorOf(x.value), left.rowScales[i], right.rowScales[j])
+                __gmpq_canonicalize(x.value)
+                out.append(x)
+            }
+        }
+        return RationalMatrix(rows: a.rows, columns: b.columns, entries: out)
     }
 
     deinit {
@@ -47,6 +71,9 @@ final class FractionFreeMatrix {
 
     subscript(i: Int, j: Int) -> UnsafeMutablePointer<__mpz_struct> { entries + (i * columns + j) }
 
+    /// Lᵢ: the factor row i was scaled by.
+    var rowScales: [UnsafeMutablePointer<__mpz_struct>] { (0..<rows).map { scratch[2 + $0] } }
+
     static func sign(_ z: UnsafePointer<__mpz_struct>) -> Int {
         z.pointee._mp_size < 0 ? -1 : (z.pointee._mp_size > 0 ? 1 : 0)
     }
@@ -54,7 +81,7 @@ final class FractionFreeMatrix {
     /// One Bareiss step on the trailing block: rows and columns after k, using
     /// pivot a_kk and the previous pivot (nil before the first step).
     private func eliminate(below k: Int, previous: UnsafeMutablePointer<__mpz_struct>?) {
-        let t = scratch[2]
+        let t = scratch[0]
         for i in (k + 1)..<rows {
             for j in (k + 1)..<columns {
                 __gmpz_mul(t, self[k, k], self[i, j])

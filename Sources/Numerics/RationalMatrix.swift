@@ -79,14 +79,13 @@ extension RationalMatrix {
     }
 
     /// The exact product; throws `dimensionMismatch` when inner dimensions differ.
+    /// Rows of self and columns of b are scaled to integers first, so each entry is
+    /// one integer dot product and one division (`FractionFreeMatrix.product`).
     public func multiplied(by b: RationalMatrix) throws -> RationalMatrix {
         guard columns == b.rows else {
             throw NumericsError.dimensionMismatch(operation: "exact product", left: shape, right: b.shape)
         }
-        let a = self
-        return RationalMatrix(rows: rows, columns: b.columns) { i, j in
-            Rational.sum((0..<a.columns).map { a[i, $0] * b[$0, j] })
-        }
+        return FractionFreeMatrix.product(self, b)
     }
 
     /// selfᵀ · diag(weights) · self, exactly (weights default to 1).

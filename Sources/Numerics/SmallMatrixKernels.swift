@@ -11,45 +11,57 @@ public enum SmallMatrixKernels {
         let m = a.rows, n = a.columns
         var u = a.transposed.storage   // row j of u is column j of a
         var norms = [Double](repeating: 0, count: n)
+        u.withUnsafeMutableBufferPointer { u in
+            norms.withUnsafeMutableBufferPointer { norms in
+                jacobiColumnNorms(u.baseAddress!, rows: m, columns: n, norms: norms.baseAddress!)
+            }
+        }
+        return norms.map { $0.squareRoot() }.sorted(by: >)
+    }
+
+    /// One-sided Jacobi in place on the n columns of length m stored one after the
+    /// other in `u` (column j at u[j·m ..< (j+1)·m]); on return `norms` holds the
+    /// squared column norms, i.e. the squared singular values (unsorted).
+    public static func jacobiColumnNorms(_ u: UnsafeMutablePointer<Double>, rows m: Int, columns n: Int,
+                                         norms: UnsafeMutablePointer<Double>) {
         // Columns count as orthogonal once |γ| is at the level of γ's own rounding
         // error (about m·ε·√(αβ)); a fixed 1e−15 cannot be met for m ≳ 10.
         let tolerance = max(1e-15, Double(m) * .ulpOfOne)
-        u.withUnsafeMutableBufferPointer { u in
-            norms.withUnsafeMutableBufferPointer { norms in
-                for _ in 0..<40 {
-                    // Squared column norms, recomputed each sweep and updated exactly
-                    // in exact arithmetic by each rotation (α' = α − tγ, β' = β + tγ).
-                    for j in 0..<n {
-                        var t = 0.0
-                        for i in 0..<m { t += u[j * m + i] * u[j * m + i] }
-                        norms[j] = t
+        for _ in 0..<40 {
+            // Squared column norms, recomputed each sweep and updated (exactly in
+            // exact arithmetic) by each rotation: α' = α − tγ, β' = β + tγ.
+            for j in 0..<n {
+                var t = 0.0
+                for i in 0..<m { t += u[j * m + i] * u[j * m + i] }
+                norms[j] = t
+            }
+            var rotated = false
+            for p in 0..<n {
+                for q in (p + 1)..<n {
+                    let (alpha, beta) = (norms[p], norms[q])
+                    var gamma = 0.0
+                    for i in 0..<m { gamma += u[p * m + i] * u[q * m + i] }
+                    guard abs(gamma) > tolerance * (alpha * beta).squareRoot(), gamma != 0 else { continue }
+                    rotated = true
+                    let zeta = (beta - alpha) / (2 * gamma)
+                    let t = (zeta >= 0 ? 1.0 : -1.0) / (abs(zeta) + (1 + zeta * zeta).squareRoot())
+                    let c = 1 / (1 + t * t).squareRoot(), s = c * t
+                    for i in 0..<m {
+                        let x = u[p * m + i], y = u[q * m + i]
+                        u[p * m + i] = c * x - s * y
+                        u[q * m + i] = s * x + c * y
                     }
-                    var rotated = false
-                    for p in 0..<n {
-                        for q in (p + 1)..<n {
-                            let (alpha, beta) = (norms[p], norms[q])
-                            var gamma = 0.0
-                            for i in 0..<m { gamma += u[p * m + i] * u[q * m + i] }
-                            guard abs(gamma) > tolerance * (alpha * beta).squareRoot(), gamma != 0 else { continue }
-                            rotated = true
-                            let zeta = (beta - alpha) / (2 * gamma)
-                            let t = (zeta >= 0 ? 1.0 : -1.0) / (abs(zeta) + (1 + zeta * zeta).squareRoot())
-                            let c = 1 / (1 + t * t).squareRoot(), s = c * t
-                            for i in 0..<m {
-                                let x = u[p * m + i], y = u[q * m + i]
-                                u[p * m + i] = c * x - s * y
-                                u[q * m + i] = s * x + c * y
-                            }
-                            norms[p] = max(alpha - t * gamma, 0)
-                            norms[q] = beta + t * gamma
-                        }
-                    }
-                    if !rotated { break }
+                    norms[p] = max(alpha - t * gamma, 0)
+                    norms[q] = beta + t * gamma
                 }
             }
+            if !rotated { break }
         }
-        let result = (0..<n).map { j in (0..<m).reduce(0.0) { $0 + u[j * m + $1] * u[j * m + $1] }.squareRoot() }
-        return result.sorted(by: >)
+        for j in 0..<n {
+            var t = 0.0
+            for i in 0..<m { t += u[j * m + i] * u[j * m + i] }
+            norms[j] = t
+        }
     }
 
     /// Singular values (decreasing) of an m×n matrix with few columns (or, transposed,
@@ -100,14 +112,25 @@ public enum SmallMatrixKernels {
     /// The caller decides singularity beforehand (e.g. from `singularValues`).
     public static func solve(_ a: Matrix, _ b: Matrix) -> Matrix {
         precondition(a.rows == a.columns && b.rows == a.rows, "SmallMatrixKernels.solve: shapes")
-        let n = a.rows, k = b.columns
         var lu = a.storage, x = b.storage
+        lu.withUnsafeMutableBufferPointer { lu in
+            x.withUnsafeMutableBufferPointer { x in
+                solveInPlace(lu.baseAddress!, a.rows, x.baseAddress!, b.columns)
+            }
+        }
+        return try! Matrix(rows: a.rows, columns: b.columns, storage: x)
+    }
+
+    /// The same in place on row-major buffers: `lu` (n×n) is overwritten by its
+    /// factors and `x` (n×k) from B to X.
+    public static func solveInPlace(_ lu: UnsafeMutablePointer<Double>, _ n: Int,
+                                    _ x: UnsafeMutablePointer<Double>, _ k: Int) {
         for col in 0..<n {
             var pivot = col
             for r in (col + 1)..<n where abs(lu[r * n + col]) > abs(lu[pivot * n + col]) { pivot = r }
             if pivot != col {
-                for j in 0..<n { lu.swapAt(col * n + j, pivot * n + j) }
-                for j in 0..<k { x.swapAt(col * k + j, pivot * k + j) }
+                for j in 0..<n { swap(&lu[col * n + j], &lu[pivot * n + j]) }
+                for j in 0..<k { swap(&x[col * k + j], &x[pivot * k + j]) }
             }
             let d = lu[col * n + col]
             for r in (col + 1)..<n {
@@ -125,7 +148,6 @@ public enum SmallMatrixKernels {
                 x[col * k + j] = v / d
             }
         }
-        return try! Matrix(rows: n, columns: k, storage: x)
     }
 }
 

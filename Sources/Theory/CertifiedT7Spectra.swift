@@ -6,7 +6,8 @@ import Numerics
 /// M₁₁, M₂₂, M₂₁ (covariances when centred), T = G̃₂ᵀG̃₂, P = M₂₁M₁₁⁻¹M₁₂ and
 /// R = tr(M₂₂T) − tr(PT) are exact rationals. qᵢ = 1 − ρᵢ² (ρ decreasing, padded) and
 /// μᵢ are bracketed by exact inertia counts:
-/// #{q > s} = inertia₊((M₂₂ − P) − sM₂₂) and #{μ > t} = inertia₊(T − tM₂₂⁻¹).
+/// #{q > s} = inertia₊((M₂₂ − P) − sM₂₂) and #{μ > t} = inertia₊(T − tM₂₂⁻¹)
+/// = inertia₊(M₂₂TM₂₂ − tM₂₂).
 /// The Double estimates that place the brackets come from the exact E = M₂₂ − P
 /// (whose cancellation happened in rationals) as eig(L⁻¹EL⁻ᵀ) with M₂₂ = LLᵀ, so
 /// they are relatively accurate even when q ≈ 1e−30. For d₂ = 1 the values are
@@ -26,8 +27,9 @@ public struct CertifiedT7Spectra: Sendable {
         let moments = exact.moments(centred: centred)
         let (m11, m22, m21) = (moments.m11, moments.m22, moments.m21)
         let t = teacher.centredUnembeddings.weightedGram()
-        guard let m11Inverse = try? m11.inverse(), let m22Inverse = try? m22.inverse() else { return nil }
-        let p = try m21.multiplied(by: m11Inverse).multiplied(by: m21.transposed)
+        // Gram matrices: exactly singular ⇔ not positive definite.
+        guard try m11.isPositiveDefinite(), try m22.isPositiveDefinite() else { return nil }
+        let p = try m21.multiplied(by: m11.solve(m21.transposed))
         let e = m22 - p
         residual = try e.multiplied(by: t).trace
         teacherDimension = teacher.dimension
@@ -50,9 +52,12 @@ public struct CertifiedT7Spectra: Sendable {
         }
         qLower = qDecreasing.lower.reversed()
         qUpper = qDecreasing.upper.reversed()
+        // #{μ > s} = inertia₊(T − sM₂₂⁻¹) = inertia₊(M₂₂TM₂₂ − sM₂₂) (congruence by M₂₂),
+        // which keeps the entries free of M₂₂⁻¹'s large denominators.
+        let m22tm22 = try m22.multiplied(by: t).multiplied(by: m22)
         let mu = try EigenvalueBrackets(estimates: muEstimates, floor: 0, trivialLower: .zero,
                                         trivialUpper: try m22.multiplied(by: t).trace) {
-            try (t - $0 * m22Inverse).symmetricInertia().positive
+            try (m22tm22 - $0 * m22).symmetricInertia().positive
         }
         muLower = mu.lower
         muUpper = mu.upper

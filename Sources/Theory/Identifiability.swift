@@ -106,7 +106,7 @@ extension ModelPair {
     public func inSameClass(relativeTolerance: Double = 1e-10) throws -> Bool {
         guard first.dimension == second.dimension,
               try first.diversity().holds, try second.diversity().holds else { return false }
-        let scale = max(first.centredLogits.scalingRows(by: first.sqrtWeights).frobeniusNormSquared, .leastNormalMagnitude)
+        let scale = max(centredLogits(ofFirst: true).scalingRows(by: first.sqrtWeights).frobeniusNormSquared, .leastNormalMagnitude)
         return try logitDistanceSquared() <= relativeTolerance * relativeTolerance * scale
     }
 }

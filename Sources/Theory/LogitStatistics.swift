@@ -44,6 +44,12 @@ extension ModelPair {
         cache.value("centredG") { (first.centredUnembeddings, second.centredUnembeddings) }
     }
 
+    /// Λ̃₁ or Λ̃₂ (N×k), computed once per pair: for the small models of the
+    /// harness, where several checks read whole centred logits.
+    public func centredLogits(ofFirst: Bool) -> Matrix {
+        cache.value(ofFirst ? "centredLogits1" : "centredLogits2") { (ofFirst ? first : second).centredLogits }
+    }
+
     /// The streamed logit statistics, computed once per pair.
     public func logitStatistics() -> LogitStatistics {
         cache.value("logitStatistics") { computeLogitStatistics() }

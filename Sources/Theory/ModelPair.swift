@@ -70,6 +70,15 @@ public struct ModelPair: Sendable {
         }
     }
 
+    /// E_x Σ_{l∈S}(δ_l − δ_p)² exactly (T5's subset sum), on integers from the
+    /// exact logits; the exact twin's rational sum when a logit is not finite.
+    public func exactPivotLogitSum(_ ps: PivotSubset) throws -> Rational {
+        if let a = exactLogits(ofFirst: true), let b = exactLogits(ofFirst: false) {
+            return ExactLogitDistance.pivotSum(a, b, weights: first.weights, pivot: ps.pivot, subset: ps.subset)
+        }
+        return try exact().pivotLogitSum(ps)
+    }
+
     /// The first or second model's logits FGᵀ, exactly, computed once (nil for
     /// non-finite entries).
     public func exactLogits(ofFirst: Bool) -> ExactLogitDistance.Logits? {

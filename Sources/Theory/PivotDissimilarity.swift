@@ -172,6 +172,25 @@ struct PivotMoments {
         return max(traceM11 - 2 * cross + quad, 0)
     }
 
+    /// The same on a row-major d×d buffer, with no temporaries.
+    func residual(_ a: UnsafePointer<Double>) -> Double {
+        let d = m11.rows
+        var cross = 0.0, quad = 0.0
+        m21.storage.withUnsafeBufferPointer { m21 in
+            m22.storage.withUnsafeBufferPointer { m22 in
+                for i in 0..<d {
+                    for j in 0..<d {
+                        cross += a[i * d + j] * m21[j * d + i]
+                        var am22 = 0.0
+                        for l in 0..<d { am22 += a[i * d + l] * m22[l * d + j] }
+                        quad += am22 * a[i * d + j]
+                    }
+                }
+            }
+        }
+        return max(traceM11 - 2 * cross + quad, 0)
+    }
+
     func directResidual(_ a: Matrix) -> Double { Self.direct(pair, a) }
 
     /// r(p, S) for many pairs, nil where L₁(p, S) is singular (reciprocal condition

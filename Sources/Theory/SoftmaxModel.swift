@@ -11,6 +11,8 @@ public struct SoftmaxModel: Sendable {
     public let embeddings: Matrix
     public let unembeddings: Matrix
     public let weights: [Double]
+    /// w^{1/2} entrywise (formed once: every weighted least-squares quantity uses it).
+    public let sqrtWeights: [Double]
 
     /// Validates shapes and values. Weights default to uniform; given weights must
     /// be finite and positive, and are divided by their sum unless it is already 1
@@ -37,6 +39,7 @@ public struct SoftmaxModel: Sendable {
         // Weights that sum to 1 within 1e−12 are kept bit for bit (a reloaded model
         // must equal the saved one); the exact level normalises them exactly anyway.
         self.weights = weights == nil || abs(total - 1) <= 1e-12 ? w : w.map { $0 / total }
+        sqrtWeights = self.weights.map { $0.squareRoot() }
     }
 
     /// A model whose weights are already validated and normalised (taken as they are).
@@ -50,6 +53,7 @@ public struct SoftmaxModel: Sendable {
         embeddings = f
         unembeddings = g
         weights = w
+        sqrtWeights = w.map { $0.squareRoot() }
     }
 
     static func requireFinite(_ m: Matrix, _ name: String) throws {
@@ -65,8 +69,6 @@ public struct SoftmaxModel: Sendable {
     /// d, the representation dimension.
     public var dimension: Int { embeddings.columns }
 
-    /// w^{1/2} entrywise.
-    public var sqrtWeights: [Double] { weights.map { $0.squareRoot() } }
 
     /// Λ = F Gᵀ (N×k). O(N k d).
     public var logits: Matrix { embeddings.multiplied(by: unembeddings, transposeOther: true) }

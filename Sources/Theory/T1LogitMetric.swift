@@ -22,9 +22,9 @@ public struct T1LogitMetric: Sendable {
     public func screenTriangle(_ pair: ModelPair, _ m3: SoftmaxModel) throws -> Verdict {
         _ = try ModelPair(pair.first, m3)    // shapes and weights agree
         let d12 = try pair.logitDistance()
-        let l2 = pair.second.centredLogits, l3 = m3.centredLogits
+        let l2 = pair.centredLogits(ofFirst: false), l3 = m3.centredLogits
         let d23 = Self.weightedDistance(l2, l3, pair.weights)
-        let d13 = Self.weightedDistance(pair.first.centredLogits, l3, pair.weights)
+        let d13 = Self.weightedDistance(pair.centredLogits(ofFirst: true), l3, pair.weights)
         let rhs = d12 + d23
         return Verdict(id: id, form: "d(M₁,M₃) ≤ d(M₁,M₂) + d(M₂,M₃)", level: .double,
                        outcome: d13 <= rhs ? .holds : .violated, lhs: d13, rhs: rhs, constant: 1, constantName: "1")

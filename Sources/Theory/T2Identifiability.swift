@@ -27,7 +27,7 @@ public struct T2Identifiability: PairStatement {
         guard try pair.firstDiversity().holds, try pair.secondDiversity().holds else {
             return .inapplicable(id, form, level: .double, "diversity fails")
         }
-        let scale = pair.first.centredLogits.scalingRows(by: pair.first.sqrtWeights).frobeniusNormSquared
+        let scale = pair.centredLogits(ofFirst: true).scalingRows(by: pair.first.sqrtWeights).frobeniusNormSquared
         guard try pair.logitDistanceSquared() <= tolerance * tolerance * scale else {
             return .inapplicable(id, form, level: .double, "conditionals differ")
         }

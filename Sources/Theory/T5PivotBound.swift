@@ -66,19 +66,27 @@ public struct T5PivotBound: PairStatement {
         let q = pair.cache.value("logitDifferenceGram") { logitDifferenceGram(pair) }
         var out: [PairTerms] = []
         var skipped = 0
+        // Tiny d×d systems in preallocated buffers: Jacobi SVD of L₁ (L₁ counts as
+        // singular when σ_min ≤ ε·σ_max), an in-place Gaussian solve for A = L₁⁻¹L₂,
+        // and r from the moments; no LAPACK call and no temporaries per pair.
+        let g1 = pair.first.unembeddings.storage, g2 = pair.second.unembeddings.storage
+        var l1 = [Double](repeating: 0, count: d * d), lu = l1, a = l1, columns = l1
+        var norms = [Double](repeating: 0, count: d)
         for ps in chosen {
-            // Tiny d×d systems: Jacobi SVD and a small Gaussian solve (no LAPACK call).
-            // L₁ counts as singular when σ_min ≤ ε·σ_max.
-            let l1 = ModelPair.pivotMatrix(pair.first.unembeddings, ps)
-            // Jacobi for tiny d (no LAPACK workspace queries); LAPACK beyond 16.
-            let sigma = d <= 16 ? SmallMatrixKernels.singularValues(l1)
-                : (try? SingularValueDecomposition.singularValues(of: l1)) ?? [0]
-            guard let top = sigma.first, let bottom = sigma.last, bottom > Double.ulpOfOne * top else {
-                skipped += 1; continue
+            for (i, l) in ps.subset.enumerated() {
+                for j in 0..<d {
+                    l1[i * d + j] = g1[l * d + j] - g1[ps.pivot * d + j]
+                    a[i * d + j] = g2[l * d + j] - g2[ps.pivot * d + j]
+                    columns[j * d + i] = l1[i * d + j]
+                }
             }
-            let a = SmallMatrixKernels.solve(l1, ModelPair.pivotMatrix(pair.second.unembeddings, ps))
+            SmallMatrixKernels.jacobiColumnNorms(&columns, rows: d, columns: d, norms: &norms)
+            let top = norms.max()!.squareRoot(), bottom = norms.min()!.squareRoot()
+            guard bottom > Double.ulpOfOne * top else { skipped += 1; continue }
+            lu = l1
+            SmallMatrixKernels.solveInPlace(&lu, d, &a, d)
             var r = moments.residual(a)
-            if r < 1e-6 * moments.traceM11 { r = moments.directResidual(a) }
+            if r < 1e-6 * moments.traceM11 { r = moments.directResidual(try! Matrix(rows: d, columns: d, storage: a)) }
             let sum = ps.subset.reduce(0.0) { $0 + q[$1, $1] - 2 * q[$1, ps.pivot] + q[ps.pivot, ps.pivot] }
             out.append(PairTerms(pair: ps, residual: r, sigmaMin: bottom, logitSum: max(sum, 0)))
         }
@@ -156,7 +164,7 @@ public struct T5PivotBound: PairStatement {
             return .inapplicable(id, form, level: .exact, "L₁(\(describe(worst.pair))) is exactly singular")
         }
         let lhs = try exact.pivotResidual(worst.pair)
-        let numerator = variant == .subsetSum ? scale * exact.pivotLogitSum(worst.pair) : scale * Rational(k) * dl2
+        let numerator = variant == .subsetSum ? scale * (try pair.exactPivotLogitSum(worst.pair)) : scale * Rational(k) * dl2
         let (outcome, why) = try SigmaCertificate.decide(lhs: lhs, numerator: numerator, gram: gram, matrixName: "L₁")
         let rhs = numerator.doubleValue / (worst.sigmaMin * worst.sigmaMin)
         return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: lhs.doubleValue, rhs: rhs,

@@ -53,7 +53,7 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         let w = pair.weights, root = pair.first.sqrtWeights
         let cca = try pair.embeddingCorrelations(centred: centred)
         let q = try cca.oneMinusSquared
-        var teacher = pair.second.centredLogits
+        var teacher = pair.centredLogits(ofFirst: false)
         if centred { teacher = teacher.subtractingFromRows(teacher.weightedRowMean(w)) }
         let t = teacher.scalingRows(by: root)
         // t = F̂₂G̃₂ᵀ lies in the span of the teacher's orthonormal basis U₂ (kept by the

@@ -27,6 +27,21 @@ struct T5Tests {
         try expectCertifiedHolds(T5PivotBound(.allLabels), on: cases)
     }
 
+    @Test("Integer paths equal the rational definitions: r(p,S) from the exact moments, the subset sum from the exact logits")
+    func integerPaths() throws {
+        for c in smallCorpus(seed: 306, count: 14, generators: Self.equalDimension) {
+            let exact = try ExactModelPair(c.pair), k = c.pair.first.labelCount, d = c.pair.first.dimension
+            guard k >= d + 1, let ps = try ModelPair.pivotSubsets(.automatic(limit: 3), labelCount: k, dimension: d).pairs.first,
+                  let a = try? exact.pivotMap(ps) else { continue }
+            // E_w‖f₁ − A f₂‖² straight from the N rows, in rationals.
+            let mapped = try exact.second.embeddings.multiplied(by: a.transposed)
+            let direct = (exact.first.embeddings - mapped).weightedFrobeniusSquared(exact.weights)
+            #expect(exact.representationResidual(map: a) == direct, c.comment)
+            #expect(try c.pair.exactPivotLogitSum(ps) == exact.pivotLogitSum(ps), c.comment)
+            #expect(try c.pair.exactLogitDistanceSquared() == exact.logitDistanceSquared, c.comment)
+        }
+    }
+
     @Test("Equality case of the per-pair bound, exactly and to 1e−12", arguments: [UInt64(304), 305])
     func equality(seed: UInt64) throws {
         let (pair, ps) = try TightCases.t5Equality(labels: 9, dimension: 3, inputs: 10, seed: seed)

@@ -1,0 +1,101 @@
+@testable import Numerics
+import Testing
+
+/// The integer (fraction-free) kernels behind exact certification, each against
+/// the plain rational definition it replaces.
+@Suite("Fraction-free exact linear algebra")
+struct FractionFreeTests {
+    /// A random rational with a small odd or dyadic denominator, sometimes 0.
+    static func rational(_ g: inout SeededGenerator) -> Rational {
+        let numerator = Int(g.uniform() * 41) - 20
+        let denominators = [1, 2, 3, 7, 8, 1 << 40, 3 * (1 << 20)]
+        return Rational(numerator, denominators[Int(g.uniform() * Double(denominators.count)) % denominators.count])
+    }
+
+    static func randomMatrix(_ rows: Int, _ columns: Int, _ g: inout SeededGenerator) -> RationalMatrix {
+        RationalMatrix(rows: rows, columns: columns) { _, _ in rational(&g) }
+    }
+
+    /// S = BᵀDB with D = diag(±1, 0): symmetric with a prescribed inertia, often
+    /// with vanishing leading minors when some signs are 0.
+    static func symmetric(_ n: Int, signs: [Int], _ g: inout SeededGenerator) throws -> RationalMatrix {
+        let b = randomMatrix(n, n, &g)
+        let d = RationalMatrix(rows: n, columns: n) { i, j in i == j ? Rational(signs[i]) : .zero }
+        return try b.transposed.multiplied(by: d).multiplied(by: b)
+    }
+
+    @Test("Products equal the sum of rational products entry by entry")
+    func product() throws {
+        var g = SeededGenerator(seed: 41)
+        for (m, k, n) in [(1, 1, 1), (3, 4, 2), (6, 6, 6), (2, 7, 5), (4, 0, 3)] {
+            let a = Self.randomMatrix(m, k, &g), b = Self.randomMatrix(k, n, &g)
+            let slow = RationalMatrix(rows: m, columns: n) { i, j in Rational.sum((0..<k).map { a[i, $0] * b[$0, j] }) }
+            #expect(try a.multiplied(by: b) == slow)
+        }
+    }
+
+    @Test("Solve: A·X = B exactly, singular systems throw")
+    func solve() throws {
+        var g = SeededGenerator(seed: 42)
+        for n in 1...7 {
+            let a = Self.randomMatrix(n, n, &g), b = Self.randomMatrix(n, 3, &g)
+            guard let x = try? a.solve(b) else { continue }
+            #expect(try a.multiplied(by: x) == b)
+        }
+        // Zero first pivot needs a row swap.
+        let swapped = RationalMatrix(rows: 2, columns: 2, entries: [.zero, .one, Rational(2), Rational(3)])
+        #expect(try swapped.multiplied(by: swapped.solve(.identity(2))) == .identity(2))
+        let singular = RationalMatrix(rows: 3, columns: 3) { i, j in Rational(i + 1) * Rational(j + 1) }
+        #expect(throws: NumericsError.self) { try singular.solve(.identity(3)) }
+    }
+
+    @Test("Inertia by leading minors equals inertia by symmetric elimination")
+    func inertia() throws {
+        var g = SeededGenerator(seed: 43)
+        for trial in 0..<60 {
+            let n = 1 + trial % 6
+            let signs = (0..<n).map { _ in Int(g.uniform() * 3) - 1 }
+            let s = try Self.symmetric(n, signs: signs, &g)
+            let fast = try s.symmetricInertia(), reference = s.symmetricInertiaByElimination()
+            #expect(fast == reference, "trial \(trial): \(fast) vs \(reference)")
+            #expect(try s.isPositiveDefinite() == (reference.positive == n))
+        }
+        // Indefinite with a zero leading minor: [[0, 1], [1, 0]] has inertia (1, 1, 0).
+        let swap = RationalMatrix(rows: 2, columns: 2, entries: [.zero, .one, .one, .zero])
+        #expect(try swap.symmetricInertia() == (1, 1, 0))
+        #expect(try !swap.isPositiveDefinite())
+    }
+
+    @Test("Weighted cross moments on integers equal the rational definition")
+    func weightedCrossProduct() throws {
+        var g = SeededGenerator(seed: 44)
+        let x = g.gaussianMatrix(rows: 30, columns: 3, scale: 1), y = g.gaussianMatrix(rows: 30, columns: 2, scale: 1e-3)
+        // An entry far below the others forces the GMP path of the dyadic dots.
+        var tiny = x
+        tiny[0, 0] = 1e-200
+        for weights in [Array(repeating: 1 / 30.0, count: 30), (0..<30).map { _ in (2 * g.gaussian()).exp }] {
+            for left in [x, tiny] {
+                let w = weights.map { Rational(exactly: $0)! }, total = Rational.sum(w)
+                let slow = RationalMatrix(rows: 3, columns: 2) { j, l in
+                    Rational.sum((0..<30).map { w[$0] * Rational(exactly: left[$0, j])! * Rational(exactly: y[$0, l])! }) / total
+                }
+                #expect(try RationalMatrix.exactWeightedCrossProduct(left, y, weights: weights) == slow)
+            }
+        }
+        #expect(throws: NumericsError.self) {
+            try RationalMatrix.exactWeightedCrossProduct(x, y, weights: Array(repeating: 0, count: 30))
+        }
+    }
+
+    @Test("Singular values by QR and Jacobi agree with LAPACK's to ε·σ₁, down to condition 1e12")
+    func thinSingularValues() throws {
+        var g = SeededGenerator(seed: 45)
+        for (m, n, condition) in [(200, 8, 1e3), (20, 8, 1e12), (5, 16, 1e6), (9, 1, 1.0), (16, 16, 1e8)] {
+            let a = matrix(rows: m, columns: n, singularValues: spectrum(min(m, n), condition: condition), using: &g)
+            let fast = SmallMatrixKernels.singularValuesOfThin(a)
+            let lapack = try SingularValueDecomposition.singularValues(of: a)
+            #expect(fast.count == lapack.count)
+            for (s, t) in zip(fast, lapack) { #expect(abs(s - t) <= 50 * Double.ulpOfOne * lapack[0], "\(m)×\(n): \(s) vs \(t)") }
+        }
+    }
+}
