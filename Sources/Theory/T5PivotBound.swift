@@ -58,10 +58,8 @@ public struct T5PivotBound: PairStatement {
         return nil
     }
 
-    func terms(_ pair: ModelPair, exhaustive: Bool) throws -> (terms: [PairTerms], skipped: Int) {
-        let d = pair.first.dimension, k = pair.first.labelCount
-        let chosen = try ModelPair.pivotSubsets(exhaustive ? .automatic(limit: .max) : selection,
-                                                labelCount: k, dimension: d).pairs
+    func terms(_ pair: ModelPair, _ chosen: [PivotSubset]) -> (terms: [PairTerms], skipped: Int) {
+        let d = pair.first.dimension
         let moments = pair.cache.value("pivotMoments") { PivotMoments(pair) }
         let q = pair.cache.value("logitDifferenceGram") { logitDifferenceGram(pair) }
         var out: [PairTerms] = []
@@ -111,7 +109,10 @@ public struct T5PivotBound: PairStatement {
 
     /// The per-pair terms, memoised per pair and selection.
     func cachedTerms(_ pair: ModelPair, exhaustive: Bool) throws -> (terms: [PairTerms], skipped: Int) {
-        try pair.cache.value("T5terms.\(exhaustive ? "all" : "\(selection)")") { try terms(pair, exhaustive: exhaustive) }
+        let (chosen, isAll) = try ModelPair.pivotSubsets(exhaustive ? .automatic(limit: .max) : selection,
+                                                         labelCount: pair.first.labelCount, dimension: pair.first.dimension)
+        // A selection that resolves to every pair shares the exhaustive scan.
+        return pair.cache.value(isAll ? "T5terms.all" : "T5terms.\(selection)") { terms(pair, chosen) }
     }
 
     public func screen(_ pair: ModelPair) throws -> Verdict {
