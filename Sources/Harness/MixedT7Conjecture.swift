@@ -8,7 +8,7 @@ import Theory
 /// Both pairings are evaluated (μ decreasing, as in T7, and μ increasing, the
 /// other extreme) and the larger is the left side; "violated" here is a finding
 /// about the reference's quantity, not a failure of a theorem. Screened in double
-/// precision; every exceedance or near-miss is certified with exact inertia
+/// precision; every exceedance or near-miss is certified with inertia
 /// brackets (`CertifiedT7Spectra`): "violated" needs a certified lower bound of a
 /// pairing above the exact d_logit².
 enum MixedT7Conjecture {
@@ -43,8 +43,9 @@ enum MixedT7Conjecture {
         else if pairings.allSatisfy({ $0.upper <= d }) { outcome = .holds }
         else { outcome = .undecided }
         let best = pairings.max { $0.upper < $1.upper }!
-        return Verdict(id: .T7, form: form, level: .exact, outcome: outcome, lhs: best.lower.doubleValue,
-                       rhs: d.doubleValue, constant: 1, constantName: "exact inertia brackets",
+        return Verdict(id: .T7, form: form, level: centred.level == .exact && uncentred.level == .exact ? .exact : .enclosure,
+                       outcome: outcome, lhs: best.lower.doubleValue,
+                       rhs: d.doubleValue, constant: 1, constantName: "certified inertia brackets",
                        certificate: "pairings enclosed in [\(pairings[0].lower.doubleValue), \(pairings[0].upper.doubleValue)] (μ decreasing) and [\(pairings[1].lower.doubleValue), \(pairings[1].upper.doubleValue)] (μ increasing); d_logit² = \(d.doubleValue) exact")
     }
 

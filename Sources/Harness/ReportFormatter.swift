@@ -29,7 +29,7 @@ public enum ReportFormatter {
         lines.append("")
         lines.append("THEORY.md asks whether the reference's plotted T7 quantity — centred canonical correlations with "
                      + "uncentred second-moment eigenvalues, in either pairing — can exceed d_logit². "
-                     + "\"Exceeds\" counts certified exceedances (exact inertia brackets against the exact d_logit²).")
+                     + "\"Exceeds\" counts certified exceedances (certified inertia brackets against the exact d_logit²).")
         lines.append("")
         lines.append(contentsOf: table(r.conjectures, violationHeader: "exceeds"))
         let violated = r.theorems.filter { $0.violations > 0 }

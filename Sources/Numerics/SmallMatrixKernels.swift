@@ -74,38 +74,57 @@ public enum SmallMatrixKernels {
         let m = tall.rows, n = tall.columns
         guard n > 0 else { return [] }
         var c = tall.transposed.storage    // column j of the matrix at c[j*m ..< (j+1)*m]
-        var r = Matrix(rows: n, columns: n)
+        var r = [Double](repeating: 0, count: n * n), norms = [Double](repeating: 0, count: n)
         c.withUnsafeMutableBufferPointer { c in
-            for j in 0..<n {
-                let x = j * m
-                var scale = 0.0
-                for i in j..<m { scale = max(scale, abs(c[x + i])) }
-                if scale > 0 {
-                    var norm = 0.0
-                    for i in j..<m { let t = c[x + i] / scale; norm += t * t }
-                    norm = scale * norm.squareRoot()
-                    let alpha = c[x + j] > 0 ? -norm : norm
-                    // v = x − αe₁ (in place); H = I − 2vvᵀ/vᵀv maps x to αe₁.
-                    c[x + j] -= alpha
-                    var vv = 0.0
-                    for i in j..<m { vv += c[x + i] * c[x + i] }
-                    if vv > 0 {
-                        for l in (j + 1)..<n {
-                            let y = l * m
-                            var dot = 0.0
-                            for i in j..<m { dot += c[x + i] * c[y + i] }
-                            let f = 2 * dot / vv
-                            for i in j..<m { c[y + i] -= f * c[x + i] }
-                        }
-                    }
-                    r[j, j] = alpha
-                } else {
-                    r[j, j] = 0
+            r.withUnsafeMutableBufferPointer { r in
+                norms.withUnsafeMutableBufferPointer { norms in
+                    householderR(c.baseAddress!, rows: m, columns: n, r: r.baseAddress!)
+                    // Jacobi on the rows of R (the columns of Rᵀ), which QR has already
+                    // nearly diagonalised: few sweeps.
+                    jacobiColumnNorms(r.baseAddress!, rows: n, columns: n, norms: norms.baseAddress!)
                 }
-                for l in (j + 1)..<n { r[j, l] = c[l * m + j] }
             }
         }
-        return singularValues(r)
+        return norms.map { $0.squareRoot() }.sorted(by: >)
+    }
+
+    /// The triangle R (n×n, row-major, zeros below the diagonal) of a Householder QR of
+    /// the m×n matrix (m ≥ n) whose columns lie one after another in `c` (overwritten).
+    public static func householderR(_ c: UnsafeMutablePointer<Double>, rows m: Int, columns n: Int,
+                                    r: UnsafeMutablePointer<Double>) {
+        for t in 0..<(n * n) { r[t] = 0 }
+        for j in 0..<n {
+            let x = j * m
+            var norm = 0.0
+            for i in j..<m { norm += c[x + i] * c[x + i] }
+            if !(norm.isNormal && norm.isFinite) {
+                // Squares that underflow or overflow: the same sum on scaled entries.
+                var scale = 0.0
+                for i in j..<m { scale = max(scale, abs(c[x + i])) }
+                norm = 0
+                if scale > 0 { for i in j..<m { let t = c[x + i] / scale; norm += t * t } }
+                norm = scale * scale * norm
+            }
+            if norm > 0 {
+                norm = norm.squareRoot()
+                let alpha = c[x + j] > 0 ? -norm : norm
+                // v = x − αe₁ (in place); H = I − 2vvᵀ/vᵀv maps x to αe₁.
+                c[x + j] -= alpha
+                var vv = 0.0
+                for i in j..<m { vv += c[x + i] * c[x + i] }
+                if vv > 0 {
+                    for l in (j + 1)..<n {
+                        let y = l * m
+                        var dot = 0.0
+                        for i in j..<m { dot += c[x + i] * c[y + i] }
+                        let f = 2 * dot / vv
+                        for i in j..<m { c[y + i] -= f * c[x + i] }
+                    }
+                }
+                r[j * n + j] = alpha
+            }
+            for l in (j + 1)..<n { r[j * n + l] = c[l * m + j] }
+        }
     }
 
     /// X with A X = B by Gaussian elimination with partial pivoting (A square).

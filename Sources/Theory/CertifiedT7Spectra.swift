@@ -5,7 +5,8 @@ import Numerics
 ///
 /// M₁₁, M₂₂, M₂₁ (covariances when centred), T = G̃₂ᵀG̃₂, P = M₂₁M₁₁⁻¹M₁₂ and
 /// R = tr(M₂₂T) − tr(PT) are exact rationals. qᵢ = 1 − ρᵢ² (ρ decreasing, padded) and
-/// μᵢ are bracketed by exact inertia counts:
+/// μᵢ are bracketed by inertia counts, each exact and certified (`SymmetricPencil`:
+/// interval LDLᵀ in MPFR, exact elimination when a pivot interval contains 0):
 /// #{q > s} = inertia₊((M₂₂ − P) − sM₂₂) and #{μ > t} = inertia₊(T − tM₂₂⁻¹)
 /// = inertia₊(M₂₂TM₂₂ − tM₂₂).
 /// The Double estimates that place the brackets come from the exact E = M₂₂ − P
@@ -20,6 +21,10 @@ public struct CertifiedT7Spectra: Sendable {
     /// R, exactly.
     public let residual: Rational
     public let teacherDimension: Int
+    /// `.exact` when d₂ = 1 (the values themselves are exact); otherwise the counts
+    /// behind the brackets are certified with MPFR interval pivots (`SymmetricPencil`),
+    /// so verdicts resting on them are `.enclosure`.
+    public let level: VerdictLevel
 
     /// nil when M₁₁ or M₂₂ is exactly singular.
     public init?(_ exact: ExactModelPair, centred: Bool) throws {
@@ -33,6 +38,7 @@ public struct CertifiedT7Spectra: Sendable {
         let e = m22 - p
         residual = try e.multiplied(by: t).trace
         teacherDimension = teacher.dimension
+        level = teacher.dimension == 1 ? .exact : .enclosure
         if teacher.dimension == 1 {
             let q = e[0, 0] / m22[0, 0], mu = t[0, 0] * m22[0, 0]
             (qLower, qUpper, muLower, muUpper) = ([q], [q], [mu], [mu])
@@ -46,18 +52,19 @@ public struct CertifiedT7Spectra: Sendable {
             let mu = try SymmetricEigendecomposition(symmetrised(l.transposed * t.doubleApproximation * l)).eigenvalues
             return (Array(q), mu)
         }
+        let qPencil = SymmetricPencil(e, m22)
         let qDecreasing = try EigenvalueBrackets(estimates: qEstimates.reversed(), floor: 0,
                                                  trivialLower: .zero, trivialUpper: .one) {
-            try (e - $0 * m22).symmetricInertia().positive
+            try qPencil.positiveCount(at: $0)
         }
         qLower = qDecreasing.lower.reversed()
         qUpper = qDecreasing.upper.reversed()
         // #{μ > s} = inertia₊(T − sM₂₂⁻¹) = inertia₊(M₂₂TM₂₂ − sM₂₂) (congruence by M₂₂),
         // which keeps the entries free of M₂₂⁻¹'s large denominators.
-        let m22tm22 = try m22.multiplied(by: t).multiplied(by: m22)
+        let muPencil = SymmetricPencil(try m22.multiplied(by: t).multiplied(by: m22), m22)
         let mu = try EigenvalueBrackets(estimates: muEstimates, floor: 0, trivialLower: .zero,
                                         trivialUpper: try m22.multiplied(by: t).trace) {
-            try (m22tm22 - $0 * m22).symmetricInertia().positive
+            try muPencil.positiveCount(at: $0)
         }
         muLower = mu.lower
         muUpper = mu.upper

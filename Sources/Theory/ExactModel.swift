@@ -8,7 +8,11 @@ import Numerics
 /// The weights are the exact rationals of the stored Doubles divided by their
 /// exact sum; uniform weights are therefore exactly 1/N.
 public struct ExactModel: Sendable {
-    public let embeddings: RationalMatrix
+    /// F, exactly (converted on first use: the exact checks take F's moments from
+    /// the source Doubles on integers, so most never need F as rationals).
+    public var embeddings: RationalMatrix {
+        memo.value("F") { try! RationalMatrix(exactly: source!.embeddings) }
+    }
     public let unembeddings: RationalMatrix
     public let weights: [Rational]
     /// G̃ = G − 1 ḡᵀ, exactly.
@@ -37,19 +41,21 @@ public struct ExactModel: Sendable {
     }
 
     public init(_ model: SoftmaxModel) throws {
-        let f: RationalMatrix, g: RationalMatrix
+        let g: RationalMatrix
         do {
-            f = try RationalMatrix(exactly: model.embeddings)
+            try model.embeddings.requireFinite("exact model")
             g = try RationalMatrix(exactly: model.unembeddings)
         } catch let e as NumericsError { throw ModelError.numerics(e) }
         let raw = model.weights.map { Rational(exactly: $0)! }
         let total = Rational.sum(raw)
-        self.init(embeddings: f, unembeddings: g, weights: raw.map { $0 / total }, source: model)
+        self.init(embeddings: nil, unembeddings: g, weights: raw.map { $0 / total }, source: model)
     }
 
-    /// From exact parts; `source` is the Double model they convert, if any.
-    init(embeddings: RationalMatrix, unembeddings: RationalMatrix, weights: [Rational], source: SoftmaxModel? = nil) {
-        self.embeddings = embeddings
+    /// From exact parts; `source` is the Double model they convert, if any (then
+    /// `embeddings` may be nil: it is converted from the source when first needed).
+    init(embeddings: RationalMatrix?, unembeddings: RationalMatrix, weights: [Rational], source: SoftmaxModel? = nil) {
+        precondition(embeddings != nil || source != nil, "ExactModel: F or its source is needed")
+        if let embeddings { memo.seed("F", embeddings) }
         self.unembeddings = unembeddings
         self.weights = weights
         self.source = source
@@ -59,8 +65,8 @@ public struct ExactModel: Sendable {
     }
 
     public var labelCount: Int { unembeddings.rows }
-    public var dimension: Int { embeddings.columns }
-    public var inputCount: Int { embeddings.rows }
+    public var dimension: Int { unembeddings.columns }
+    public var inputCount: Int { weights.count }
 
 
     /// Fᵀ W F, exactly: on integers from the source Doubles when there is one.

@@ -67,14 +67,20 @@ public struct T6KLBound: PairStatement {
     /// side, a clear "holds", instead of ∞·0 or a comparison of infinities.
     func verdict(lhs: Double, klPerInput: [Double], stats: LogitStatistics, weights w: [Double]) -> Verdict {
         let logTau = stats.logTau
-        let terms: [Double]
+        let rhs: Double
         if variant.isPerInput {
-            terms = w.indices.map { w[$0].log + klPerInput[$0].log + logFactor(stats.logTauPerInput[$0]) }
+            // Directly when every factor is a finite Double, in log space otherwise.
+            var direct = 0.0
+            for x in w.indices {
+                direct += w[x] * klPerInput[x] * logFactor(stats.logTauPerInput[x]).exp
+                if !direct.isFinite { break }
+            }
+            rhs = direct.isFinite ? constantScale * direct
+                : (constantScale.log + logSumExp(w.indices.map { w[$0].log + klPerInput[$0].log + logFactor(stats.logTauPerInput[$0]) })).exp
         } else {
             let kl = w.indices.reduce(0.0) { $0 + w[$1] * klPerInput[$1] }
-            terms = [kl.log + logFactor(logTau)]
+            rhs = (constantScale.log + kl.log + logFactor(logTau)).exp
         }
-        let rhs = (constantScale.log + logSumExp(terms)).exp
         let name = variant.isSharp ? "2/τ" : "1/τ²"
         return Verdict(id: id, form: form, level: .double, outcome: lhs <= rhs ? .holds : .violated,
                        lhs: lhs, rhs: rhs, constant: constantScale * logFactor(logTau).exp,

@@ -115,7 +115,7 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         }
     }
 
-    /// Certified with `CertifiedT7Spectra`: exact R and d_logit², and exact inertia
+    /// Certified with `CertifiedT7Spectra`: exact R and d_logit², and certified inertia
     /// brackets on 1 − ρᵢ² and μᵢ (exact values when d₂ = 1).
     public func certify(_ pair: ModelPair) throws -> Verdict {
         guard let spectra = try pair.certifiedT7Spectra(centred: centred) else {
@@ -131,11 +131,11 @@ public struct T7CanonicalCorrelationBound: PairStatement {
             if spectra.residual > dl2 || lower > scale * dl2 { outcome = .violated }
             else if upper <= scale * dl2 { outcome = .holds }
             else { outcome = .undecided }
-            return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: upper.doubleValue,
+            return Verdict(id: id, form: form, level: spectra.level, outcome: outcome, lhs: upper.doubleValue,
                            rhs: (scale * dl2).doubleValue, constant: constantScale,
                            constantName: "R = \(spectra.residual.doubleValue) (exact)",
                            exactLHS: lower == upper ? lower.exactString : nil,
-                           certificate: "Σ(1−ρ²)μ ∈ [\(lower.doubleValue), \(upper.doubleValue)] by exact inertia brackets; R and d_logit² exact")
+                           certificate: "Σ(1−ρ²)μ ∈ [\(lower.doubleValue), \(upper.doubleValue)] by certified inertia brackets; R and d_logit² exact")
         case .corollary:
             let d2 = Rational(spectra.teacherDimension)
             guard let muLower = spectra.muLower.last, let muUpper = spectra.muUpper.last, muLower.sign > 0 else {
@@ -147,10 +147,10 @@ public struct T7CanonicalCorrelationBound: PairStatement {
             if meanQUpper * d2 * muUpper <= scale * dl2 { outcome = .holds }
             else if meanQLower * d2 * muLower > scale * dl2 { outcome = .violated }
             else { outcome = .undecided }
-            return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: meanQUpper.doubleValue,
+            return Verdict(id: id, form: form, level: spectra.level, outcome: outcome, lhs: meanQUpper.doubleValue,
                            rhs: (scale * dl2 / (d2 * muUpper)).doubleValue, constant: screened.constant,
                            constantName: screened.constantName,
-                           certificate: "1 − mean ρ² ∈ [\(meanQLower.doubleValue), \(meanQUpper.doubleValue)], μ_{d₂} ∈ [\(muLower.doubleValue), \(muUpper.doubleValue)] by exact inertia; d_logit² exact")
+                           certificate: "1 − mean ρ² ∈ [\(meanQLower.doubleValue), \(meanQUpper.doubleValue)], μ_{d₂} ∈ [\(muLower.doubleValue), \(muUpper.doubleValue)] by certified inertia; d_logit² exact")
         }
     }
 }

@@ -66,6 +66,28 @@ struct FractionFreeTests {
         #expect(try !swap.isPositiveDefinite())
     }
 
+    @Test("Pencil inertia by interval pivots equals exact inertia, including at eigenvalues (exact fallback)")
+    func pencil() throws {
+        var g = SeededGenerator(seed: 46)
+        for trial in 0..<30 {
+            let n = 1 + trial % 6
+            let a = try Self.symmetric(n, signs: (0..<n).map { _ in Int(g.uniform() * 3) - 1 }, &g)
+            let b = try Self.symmetric(n, signs: Array(repeating: 1, count: n), &g)
+            guard try b.isPositiveDefinite() else { continue }
+            let pencil = SymmetricPencil(a, b)
+            // Points spread over the spectrum, plus s = 0 and the generalised
+            // eigenvalues of a diagonal pencil, where a pivot is exactly 0.
+            for s in [Rational.zero, Self.rational(&g), Self.rational(&g) * Rational(1, 1 << 30), Rational(-3, 7)] {
+                #expect(try pencil.positiveCount(at: s) == (a - s * b).symmetricInertia().positive, "trial \(trial)")
+            }
+        }
+        let diagonal = RationalMatrix(rows: 3, columns: 3) { i, j in i == j ? Rational(i + 1) : .zero }
+        let pencil = SymmetricPencil(diagonal, .identity(3))
+        #expect(pencil.intervalPositiveCount(at: Rational(2)) == nil)     // pivot 2 − 2 = 0
+        #expect(try pencil.positiveCount(at: Rational(2)) == 1)
+        #expect(pencil.intervalPositiveCount(at: Rational(3, 2)) == 2)
+    }
+
     @Test("Weighted cross moments on integers equal the rational definition")
     func weightedCrossProduct() throws {
         var g = SeededGenerator(seed: 44)
