@@ -88,10 +88,41 @@ public enum SmallMatrixKernels {
         return norms.map { $0.squareRoot() }.sorted(by: >)
     }
 
+    /// X⁺Y for a tall X (m×n, m ≥ n) of clearly full column rank: Householder QR of X,
+    /// the same reflections applied to Y, then R B = (QᵀY)₁…ₙ by back substitution.
+    /// Backward stable, with no AᵀA (whose condition number would be squared) and no
+    /// SVD. nil when min |rᵢᵢ| ≤ 10⁻⁸ max |rᵢᵢ|: near rank deficiency is left to the
+    /// SVD pseudo-inverse and its rank tolerance.
+    public static func fullRankLeastSquares(_ x: Matrix, _ y: Matrix) -> Matrix? {
+        let m = x.rows, n = x.columns, p = y.columns
+        guard m >= n, n > 0, y.rows == m else { return nil }
+        var c = x.transposed.storage + y.transposed.storage   // n + p columns of length m
+        var r = [Double](repeating: 0, count: n * n)
+        var b = [Double](repeating: 0, count: n * p)
+        let solved: Bool = c.withUnsafeMutableBufferPointer { c in
+            r.withUnsafeMutableBufferPointer { r in
+                householderR(c.baseAddress!, rows: m, columns: n, r: r.baseAddress!, extraColumns: p)
+                let diagonal = (0..<n).map { abs(r[$0 * n + $0]) }
+                guard let top = diagonal.max(), top > 0, diagonal.min()! > 1e-8 * top else { return false }
+                for l in 0..<p {
+                    for i in stride(from: n - 1, through: 0, by: -1) {
+                        var v = c[(n + l) * m + i]
+                        for j in (i + 1)..<n { v -= r[i * n + j] * b[j * p + l] }
+                        b[i * p + l] = v / r[i * n + i]
+                    }
+                }
+                return true
+            }
+        }
+        return solved ? try! Matrix(rows: n, columns: p, storage: b) : nil
+    }
+
     /// The triangle R (n×n, row-major, zeros below the diagonal) of a Householder QR of
-    /// the m×n matrix (m ≥ n) whose columns lie one after another in `c` (overwritten).
+    /// the m×n matrix (m ≥ n) whose columns lie one after another in `c` (overwritten);
+    /// the reflections are applied to `extraColumns` further columns of `c` as well
+    /// (they end as Qᵀ times themselves).
     public static func householderR(_ c: UnsafeMutablePointer<Double>, rows m: Int, columns n: Int,
-                                    r: UnsafeMutablePointer<Double>) {
+                                    r: UnsafeMutablePointer<Double>, extraColumns: Int = 0) {
         for t in 0..<(n * n) { r[t] = 0 }
         for j in 0..<n {
             let x = j * m
@@ -113,7 +144,7 @@ public enum SmallMatrixKernels {
                 var vv = 0.0
                 for i in j..<m { vv += c[x + i] * c[x + i] }
                 if vv > 0 {
-                    for l in (j + 1)..<n {
+                    for l in (j + 1)..<(n + extraColumns) {
                         let y = l * m
                         var dot = 0.0
                         for i in j..<m { dot += c[x + i] * c[y + i] }

@@ -66,7 +66,8 @@ extension ModelPair {
                          unembeddingSingularValues: lambda.map { max($0, 0).squareRoot() })
     }
 
-    /// A₁₂ = G̃₁⁺G̃₂ (or A₂₁ = G̃₂⁺G̃₁ when `reverse`), by the Gram route when it applies.
+    /// A₁₂ = G̃₁⁺G̃₂ (or A₂₁ = G̃₂⁺G̃₁ when `reverse`), by the Gram route when it applies,
+    /// else by Householder QR (clear full rank) or the SVD pseudo-inverse.
     func leastSquaresMap(reverse: Bool) throws -> Matrix {
         let (g1, g2) = centredUnembeddings
         let (target, source) = reverse ? (g2, g1) : (g1, g2)
@@ -77,6 +78,7 @@ extension ModelPair {
                 if let a = try? CholeskyDecomposition(gram).solve(cross) { return a }
             }
         }
+        if let a = SmallMatrixKernels.fullRankLeastSquares(target, source) { return a }
         return try ModelError.wrapping { try target.pseudoInverse().multiplied(by: source) }
     }
 

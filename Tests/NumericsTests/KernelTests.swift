@@ -1,10 +1,11 @@
 @testable import Numerics
 import Testing
 
-/// The integer (fraction-free) kernels behind exact certification, each against
-/// the plain rational definition it replaces.
-@Suite("Fraction-free exact linear algebra")
-struct FractionFreeTests {
+/// The integer (fraction-free) kernels behind exact certification, each against the
+/// plain rational definition it replaces, and the small-matrix kernels of the double
+/// screens against LAPACK.
+@Suite("Integer kernels of certification and small-matrix kernels of the screens")
+struct KernelTests {
     /// A random rational with a small odd or dyadic denominator, sometimes 0.
     static func rational(_ g: inout SeededGenerator) -> Rational {
         let numerator = Int(g.uniform() * 41) - 20
@@ -107,6 +108,23 @@ struct FractionFreeTests {
         #expect(throws: NumericsError.self) {
             try RationalMatrix.exactWeightedCrossProduct(x, y, weights: Array(repeating: 0, count: 30))
         }
+    }
+
+    @Test("Least squares by Householder QR equals the SVD pseudo-inverse; near rank deficiency is declined")
+    func leastSquares() throws {
+        var g = SeededGenerator(seed: 47)
+        for (m, n, condition) in [(200, 8, 1e4), (20, 8, 1e6), (9, 1, 1.0), (16, 16, 1e3)] {
+            let x = matrix(rows: m, columns: n, singularValues: spectrum(n, condition: condition), using: &g)
+            let y = g.gaussianMatrix(rows: m, columns: 3, scale: 1)
+            let qr = try #require(SmallMatrixKernels.fullRankLeastSquares(x, y))
+            let svd = try x.pseudoInverse().multiplied(by: y)
+            let error = (qr - svd).frobeniusNormSquared.squareRoot() / svd.frobeniusNormSquared.squareRoot()
+            #expect(error <= 1e3 * condition * Double.ulpOfOne, "\(m)×\(n), condition \(condition): \(error)")
+        }
+        let nearlyDeficient = matrix(rows: 30, columns: 4, singularValues: spectrum(4, condition: 1e10), using: &g)
+        #expect(SmallMatrixKernels.fullRankLeastSquares(nearlyDeficient, g.gaussianMatrix(rows: 30, columns: 2, scale: 1)) == nil)
+        #expect(SmallMatrixKernels.fullRankLeastSquares(g.gaussianMatrix(rows: 3, columns: 5, scale: 1),
+                                                        g.gaussianMatrix(rows: 3, columns: 1, scale: 1)) == nil)
     }
 
     @Test("Singular values by QR and Jacobi agree with LAPACK's to ε·σ₁, down to condition 1e12")
