@@ -35,6 +35,7 @@ public struct Verifier: Sendable {
             throw HarnessError.badShard("shard \(shard + 1)/\(shardCount) does not exist")
         }
         let indices = corpus.indices(shard: shard, of: shardCount)
+        HeapRetention.enable()
         let previousThreads = BLASThreads.current
         BLASThreads.set(1)
         defer { BLASThreads.set(previousThreads) }
