@@ -53,7 +53,7 @@ public struct Check: Sendable {
         let metric = T1LogitMetric()
         return Check(name: "T1.triangle", id: .T1, form: "d(M₁,M₃) ≤ d(M₁,M₂) + d(M₂,M₃)", isConjecture: false,
                      evaluate: { descriptor, pair in
-                         let third = descriptor.third
+                         let third = descriptor.third(of: pair)
                          let v = try metric.screenTriangle(pair, third)
                          let scaled = v.rescaled(rhsBy: scale)
                          guard scaled.needsCertification else { return scaled }

@@ -47,7 +47,10 @@ public struct CaseDescriptor: Codable, Sendable, Equatable, CustomStringConverti
     public var pair: ModelPair { generator.pair(seed: seed, size: size) }
 
     /// A third model for the triangle inequality of T1: the student perturbed.
-    public var third: SoftmaxModel {
+    public var third: SoftmaxModel { third(of: pair) }
+
+    /// The same from this case's pair when it is already built (no regeneration).
+    public func third(of pair: ModelPair) -> SoftmaxModel {
         var g = SeededGenerator(seed: seed ^ 0x7412_1A9E)
         return ModelGenerator.perturb(pair.second, by: 0.3, using: &g)
     }
