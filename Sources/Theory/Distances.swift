@@ -7,6 +7,9 @@ extension ModelPair {
     func forEachLogitDifferenceBlock(_ body: (Range<Int>, Matrix) throws -> Void) rethrows {
         let (g1, g2) = centredUnembeddings
         let n = first.inputCount, step = rowsPerBlock()
+        // One block: the pair's memoised centred logits (the same products), so the
+        // checks that read them do not form them again.
+        if n <= step { return try body(0..<n, centredLogits(ofFirst: true) - centredLogits(ofFirst: false)) }
         for start in stride(from: 0, to: n, by: step) {
             let rows = Array(start..<min(n, start + step))
             let l1 = first.embeddings.selectingRows(rows).multiplied(by: g1, transposeOther: true)
