@@ -24,12 +24,13 @@ public struct T2Identifiability: PairStatement {
         guard pair.first.dimension == pair.second.dimension else {
             return .inapplicable(id, form, level: .double, "d₁ ≠ d₂")
         }
-        guard try pair.firstDiversity().holds, try pair.secondDiversity().holds else {
-            return .inapplicable(id, form, level: .double, "diversity fails")
-        }
+        // Equal conditionals first: the cheap test, and the one most pairs fail.
         let scale = pair.centredLogits(ofFirst: true).scalingRows(by: pair.first.sqrtWeights).frobeniusNormSquared
         guard try pair.logitDistanceSquared() <= tolerance * tolerance * scale else {
             return .inapplicable(id, form, level: .double, "conditionals differ")
+        }
+        guard try pair.firstDiversity().holds, try pair.secondDiversity().holds else {
+            return .inapplicable(id, form, level: .double, "diversity fails")
         }
         let lhs = try pair.scaleFreeRepresentationDissimilarity()
         return Verdict(id: id, form: form, level: .double, outcome: lhs <= tolerance ? .holds : .violated,
