@@ -42,9 +42,13 @@ public struct Verifier: Sendable {
         let workers = min(threads, max(indices.count, 1))
         let partials = PartialSummaries(count: workers, checks: checks)
         let counter = ProgressCounter(total: indices.count, report: progress)
+        // Cases are handed out one at a time as workers free up (their costs differ
+        // by 10× and more), so neither core idles at the end; summaries merge in any
+        // order to the same report.
+        let dispenser = CaseDispenser(count: indices.count)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             var local = checks.map(CheckSummary.init)
-            for position in stride(from: worker, to: indices.count, by: workers) {
+            while let position = dispenser.next() {
                 let descriptor = corpus.descriptor(indices[position])
                 let pair = descriptor.pair
                 for (c, check) in checks.enumerated() {
@@ -68,6 +72,22 @@ public struct Verifier: Sendable {
 
     /// The check with this name.
     public func check(named name: String) -> Check? { checks.first { $0.name == name } }
+}
+
+/// The next case position to run, handed out under a lock.
+final class CaseDispenser: @unchecked Sendable {
+    private var position = 0
+    private let count: Int
+    private let lock = NSLock()
+
+    init(count: Int) { self.count = count }
+
+    func next() -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        guard position < count else { return nil }
+        position += 1
+        return position - 1
+    }
 }
 
 /// Per-worker summaries, written once each under a lock.
