@@ -155,28 +155,20 @@ extension Rational {
     /// z · 2^e exactly, for a GMP integer z.
     convenience init(integer z: UnsafePointer<__mpz_struct>, exponent e: Int) {
         self.init()
-        let num = numeratorOf(value)
-        __gmpz_set(num, z)
-        if e >= 0 {
-            __gmpz_mul_2exp(num, num, mp_bitcnt_t(e))
-        } else {
-            let den = denominatorOf(value)
-            __gmpz_set_ui(den, 1)
-            __gmpz_mul_2exp(den, den, mp_bitcnt_t(-e))
-            __gmpq_canonicalize(value)
-        }
+        __gmpz_set(numeratorOf(value), z)
+        multiplyByPowerOfTwo(e)
     }
 
     /// n · 2^e exactly.
     convenience init(_ n: Int128, exponent e: Int) {
         self.init()
-        let magnitude = n.magnitude
-        let high = UInt(truncatingIfNeeded: magnitude >> 64), low = UInt(truncatingIfNeeded: magnitude)
+        ExactLogitDistance.setInt128(numeratorOf(value), n)
+        multiplyByPowerOfTwo(e)
+    }
+
+    /// self ← self · 2^e, for a freshly made integer-valued self (denominator 1).
+    private func multiplyByPowerOfTwo(_ e: Int) {
         let num = numeratorOf(value)
-        __gmpz_set_ui(num, high)
-        __gmpz_mul_2exp(num, num, 64)
-        __gmpz_add_ui(num, num, low)
-        if n < 0 { __gmpz_neg(num, num) }
         if e >= 0 {
             __gmpz_mul_2exp(num, num, mp_bitcnt_t(e))
         } else {
