@@ -218,18 +218,6 @@ public struct ExactModelPair: Sendable {
     }
 }
 
-/// The matrix as Doubles when every entry is exactly a Double (as for a model's own
-/// F and G), else nil.
-func exactDoubles(_ m: RationalMatrix) -> Matrix? {
-    var out = Matrix(rows: m.rows, columns: m.columns)
-    for t in m.entries.indices {
-        let x = m.entries[t].doubleValue
-        guard x.isFinite, Rational(exactly: x)! == m.entries[t] else { return nil }
-        out.storage[t] = x
-    }
-    return out
-}
-
 /// A pair's embedding second moments, exactly: M₁₁ = E f₁f₁ᵀ, M₂₂ = E f₂f₂ᵀ and
 /// M₂₁ = E f₂f₁ᵀ (d₂×d₁), or the covariances. Every least-squares quantity of the
 /// exact checks (d_rep, d_unemb, r(p, S), T7's R and spectra) needs only these, so
