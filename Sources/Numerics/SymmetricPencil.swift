@@ -119,15 +119,15 @@ public final class SymmetricPencil {
     private func extremes(_ r: UnsafeMutablePointer<__mpfr_struct>, _ x: UnsafeMutablePointer<__mpfr_struct>,
                           _ yLo: UnsafeMutablePointer<__mpfr_struct>, _ yHi: UnsafeMutablePointer<__mpfr_struct>,
                           _ op: (mpfr_ptr?, mpfr_srcptr?, mpfr_srcptr?, mpfr_rnd_t) -> Int32) {
-        let (a, b, lo, hi) = (scratch + 8, scratch + 9, scratch + 10, scratch + 11)
+        let (down, up, lo, hi) = (scratch + 8, scratch + 9, scratch + 10, scratch + 11)
         mpfr_set_inf(lo, 1)
         mpfr_set_inf(hi, -1)
         for u in [x, x + 1] {
             for v in [yLo, yHi] {
-                _ = op(a, u, v, MPFR_RNDD)
-                _ = op(b, u, v, MPFR_RNDU)
-                mpfr_min(lo, lo, a, MPFR_RNDD)
-                mpfr_max(hi, hi, b, MPFR_RNDU)
+                _ = op(down, u, v, MPFR_RNDD)
+                _ = op(up, u, v, MPFR_RNDU)
+                mpfr_min(lo, lo, down, MPFR_RNDD)
+                mpfr_max(hi, hi, up, MPFR_RNDU)
             }
         }
         mpfr_set(r, lo, MPFR_RNDD)
