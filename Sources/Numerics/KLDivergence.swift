@@ -19,14 +19,15 @@ public func klDivergence(logitsP a: [Double], logitsQ b: [Double]) -> Double {
 public func klDivergence(logitsP a: [Double], difference d: [Double]) -> Double {
     precondition(a.count == d.count, "KL: logit rows of different lengths")
     let logP = logSoftmax(a)
+    let p = logP.map { $0 > -745 ? $0.exp : 0 }
     var meanD = 0.0
-    for y in a.indices where logP[y] > -745 { meanD += logP[y].exp * d[y] }
+    for y in a.indices where logP[y] > -745 { meanD += p[y] * d[y] }
     var sum = 0.0
     var largest = -Double.infinity
     for y in a.indices {
         let u = d[y] - meanD
         largest = max(largest, logP[y] + u)
-        if logP[y] > -745 { sum += logP[y].exp * phi(u) }
+        if logP[y] > -745 { sum += p[y] * phi(u) }
     }
     if largest > 30 {
         return logSumExp(a.indices.map { logP[$0] + d[$0] - meanD })

@@ -90,7 +90,16 @@ public struct Matrix: Equatable, Sendable {
     }
 
     public var transposed: Matrix {
-        Matrix(rows: columns, columns: rows) { i, j in self[j, i] }
+        let (m, n) = (rows, columns)
+        let t = [Double](unsafeUninitializedCapacity: m * n) { out, count in
+            storage.withUnsafeBufferPointer { a in
+                for i in 0..<m {
+                    for j in 0..<n { out[j * m + i] = a[i * n + j] }
+                }
+            }
+            count = m * n
+        }
+        return try! Matrix(rows: n, columns: m, storage: t)
     }
 
     /// Throws `nonFinite` naming the first NaN or infinite entry.

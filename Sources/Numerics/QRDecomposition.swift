@@ -13,14 +13,22 @@ public struct QRDecomposition: Sendable {
         }
         try a.requireFinite("QR")
         guard n > 0 else { q = a; r = Matrix(rows: 0, columns: 0); return }
-        var work = a.storage
+        // LAPACK's own column-major routines on A's transpose (which is A in column-major
+        // order), with the workspace given: the same computation LAPACKE's row-major
+        // wrappers run, without their two transpositions, checks and workspace queries
+        // per call, which cost as much as the factorisation on the small N×d matrices
+        // of the harness.
+        var columns = a.transposed.storage
         var tau = [Double](repeating: 0, count: n)
-        try lapackCheck("dgeqrf", LAPACKE_dgeqrf(rowMajor, lapacke_index(m), lapacke_index(n), &work,
-                                                  lapacke_index(n), &tau))
-        let packed = try Matrix(rows: m, columns: n, storage: work)
-        r = Matrix(rows: n, columns: n) { i, j in j >= i ? packed[i, j] : 0 }
-        try lapackCheck("dorgqr", LAPACKE_dorgqr(rowMajor, lapacke_index(m), lapacke_index(n), lapacke_index(n),
-                                                  &work, lapacke_index(n), &tau))
-        q = try Matrix(rows: m, columns: n, storage: work)
+        var work = [Double](repeating: 0, count: 64 * n)
+        var (mm, nn, lda, lwork, info) = (lapacke_index(m), lapacke_index(n), lapacke_index(m),
+                                          lapacke_index(64 * n), lapacke_index(0))
+        dgeqrf_(&mm, &nn, &columns, &lda, &tau, &work, &lwork, &info)
+        try lapackCheck("dgeqrf", info)
+        r = Matrix(rows: n, columns: n) { i, j in j >= i ? columns[j * m + i] : 0 }
+        var k = nn
+        dorgqr_(&mm, &nn, &k, &columns, &lda, &tau, &work, &lwork, &info)
+        try lapackCheck("dorgqr", info)
+        q = try Matrix(rows: n, columns: m, storage: columns).transposed
     }
 }
