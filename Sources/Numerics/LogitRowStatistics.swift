@@ -108,7 +108,14 @@ public func logitRowStatistics(_ a: UnsafeBufferPointer<Double>, _ b: UnsafeBuff
     precondition(a.count == b.count, "logitRowStatistics: rows of different lengths")
     var accumulator = LogitRowAccumulator()
     accumulator.add(a, b)
-    var s = accumulator.statistics
+    return withRecomputedKL(accumulator.statistics, a, b)
+}
+
+/// The statistics with each KL direction that was flagged as cancelling recomputed by
+/// the cancellation-free kernel from the whole rows a (model 1) and b (model 2).
+public func withRecomputedKL(_ statistics: LogitRowStatistics, _ a: UnsafeBufferPointer<Double>,
+                             _ b: UnsafeBufferPointer<Double>) -> LogitRowStatistics {
+    var s = statistics
     if s.klABNeedsRecomputation { s.klAB = klDivergence(logitsP: Array(a), logitsQ: Array(b)) }
     if s.klBANeedsRecomputation { s.klBA = klDivergence(logitsP: Array(b), logitsQ: Array(a)) }
     s.klABNeedsRecomputation = false

@@ -19,6 +19,41 @@ public enum SmallMatrixKernels {
         return norms.map { $0.squareRoot() }.sorted(by: >)
     }
 
+    /// The same Jacobi for columns of length at most 8, each held in one SIMD8 register
+    /// (zero-padded): the dot products and rotations of the d ≤ 8 pivot matrices of T5
+    /// run eight lanes at once. On return `norms[j]` is the squared norm of column j.
+    public static func jacobiColumnNorms(_ columns: inout [SIMD8<Double>], rows m: Int, norms: inout [Double]) {
+        precondition(m <= 8 && norms.count == columns.count, "jacobiColumnNorms: columns of length ≤ 8")
+        let n = columns.count
+        let tolerance = max(1e-15, Double(m) * .ulpOfOne)
+        columns.withUnsafeMutableBufferPointer { columns in
+            norms.withUnsafeMutableBufferPointer { norms in
+                for _ in 0..<40 {
+                    for j in 0..<n { norms[j] = (columns[j] * columns[j]).sum() }
+                    var rotated = false
+                    for p in 0..<n {
+                        for q in (p + 1)..<n {
+                            let (alpha, beta) = (norms[p], norms[q])
+                            let gamma = (columns[p] * columns[q]).sum()
+                            guard abs(gamma) > tolerance * (alpha * beta).squareRoot(), gamma != 0 else { continue }
+                            rotated = true
+                            let zeta = (beta - alpha) / (2 * gamma)
+                            let t = (zeta >= 0 ? 1.0 : -1.0) / (abs(zeta) + (1 + zeta * zeta).squareRoot())
+                            let c = 1 / (1 + t * t).squareRoot(), s = c * t
+                            let (x, y) = (columns[p], columns[q])
+                            columns[p] = c * x - s * y
+                            columns[q] = s * x + c * y
+                            norms[p] = max(alpha - t * gamma, 0)
+                            norms[q] = beta + t * gamma
+                        }
+                    }
+                    if !rotated { break }
+                }
+                for j in 0..<n { norms[j] = (columns[j] * columns[j]).sum() }
+            }
+        }
+    }
+
     /// One-sided Jacobi in place on the n columns of length m stored one after the
     /// other in `u` (column j at u[j·m ..< (j+1)·m]); on return `norms` holds the
     /// squared column norms, i.e. the squared singular values (unsorted).

@@ -110,8 +110,10 @@ extension ModelPair {
             for (r, i) in indices.enumerated() {
                 l1.storage.withUnsafeBufferPointer { p1 in
                     l2.storage.withUnsafeBufferPointer { p2 in
-                        rows[i] = logitRowStatistics(UnsafeBufferPointer(rebasing: p1[(r * k)..<((r + 1) * k)]),
-                                                     UnsafeBufferPointer(rebasing: p2[(r * k)..<((r + 1) * k)]))
+                        // The other statistics are already exact sums over the row's blocks;
+                        // only the flagged KL directions are recomputed from the whole rows.
+                        rows[i] = withRecomputedKL(rows[i], UnsafeBufferPointer(rebasing: p1[(r * k)..<((r + 1) * k)]),
+                                                   UnsafeBufferPointer(rebasing: p2[(r * k)..<((r + 1) * k)]))
                     }
                 }
             }

@@ -69,7 +69,7 @@ public struct T5PivotBound: PairStatement {
         // and r from the moments; no LAPACK call and no temporaries per pair.
         let g1 = pair.first.unembeddings.storage, g2 = pair.second.unembeddings.storage
         var l1 = [Double](repeating: 0, count: d * d), lu = l1, a = l1, columns = l1
-        var norms = [Double](repeating: 0, count: d)
+        var norms = [Double](repeating: 0, count: d), lanes = [SIMD8<Double>](repeating: SIMD8(), count: d)
         for ps in chosen {
             for (i, l) in ps.subset.enumerated() {
                 for j in 0..<d {
@@ -78,7 +78,16 @@ public struct T5PivotBound: PairStatement {
                     columns[j * d + i] = l1[i * d + j]
                 }
             }
-            SmallMatrixKernels.jacobiColumnNorms(&columns, rows: d, columns: d, norms: &norms)
+            if d <= 8 {
+                for j in 0..<d {
+                    var v = SIMD8<Double>()
+                    for i in 0..<d { v[i] = columns[j * d + i] }
+                    lanes[j] = v
+                }
+                SmallMatrixKernels.jacobiColumnNorms(&lanes, rows: d, norms: &norms)
+            } else {
+                SmallMatrixKernels.jacobiColumnNorms(&columns, rows: d, columns: d, norms: &norms)
+            }
             let top = norms.max()!.squareRoot(), bottom = norms.min()!.squareRoot()
             guard bottom > Double.ulpOfOne * top else { skipped += 1; continue }
             lu = l1
