@@ -33,18 +33,12 @@ public enum SmallMatrixKernels {
                     var rotated = false
                     for p in 0..<n {
                         for q in (p + 1)..<n {
-                            let (alpha, beta) = (norms[p], norms[q])
                             let gamma = (columns[p] * columns[q]).sum()
-                            guard abs(gamma) > tolerance * (alpha * beta).squareRoot(), gamma != 0 else { continue }
+                            guard let (c, s) = rotate(&norms[p], &norms[q], gamma, tolerance: tolerance) else { continue }
                             rotated = true
-                            let zeta = (beta - alpha) / (2 * gamma)
-                            let t = (zeta >= 0 ? 1.0 : -1.0) / (abs(zeta) + (1 + zeta * zeta).squareRoot())
-                            let c = 1 / (1 + t * t).squareRoot(), s = c * t
                             let (x, y) = (columns[p], columns[q])
                             columns[p] = c * x - s * y
                             columns[q] = s * x + c * y
-                            norms[p] = max(alpha - t * gamma, 0)
-                            norms[q] = beta + t * gamma
                         }
                     }
                     if !rotated { break }
@@ -52,6 +46,22 @@ public enum SmallMatrixKernels {
                 for j in 0..<n { norms[j] = (columns[j] * columns[j]).sum() }
             }
         }
+    }
+
+    /// The Jacobi rotation (cos, sin) that makes two columns with squared norms α, β
+    /// and inner product γ orthogonal, with α and β updated to the rotated columns'
+    /// squared norms (α − tγ, β + tγ); nil when the columns already count as orthogonal
+    /// (|γ| ≤ tolerance·√(αβ)).
+    @inline(__always)
+    static func rotate(_ alpha: inout Double, _ beta: inout Double, _ gamma: Double,
+                       tolerance: Double) -> (Double, Double)? {
+        guard abs(gamma) > tolerance * (alpha * beta).squareRoot(), gamma != 0 else { return nil }
+        let zeta = (beta - alpha) / (2 * gamma)
+        let t = (zeta >= 0 ? 1.0 : -1.0) / (abs(zeta) + (1 + zeta * zeta).squareRoot())
+        let c = 1 / (1 + t * t).squareRoot()
+        alpha = max(alpha - t * gamma, 0)
+        beta += t * gamma
+        return (c, c * t)
     }
 
     /// One-sided Jacobi in place on the n columns of length m stored one after the
@@ -73,21 +83,15 @@ public enum SmallMatrixKernels {
             var rotated = false
             for p in 0..<n {
                 for q in (p + 1)..<n {
-                    let (alpha, beta) = (norms[p], norms[q])
                     var gamma = 0.0
                     for i in 0..<m { gamma += u[p * m + i] * u[q * m + i] }
-                    guard abs(gamma) > tolerance * (alpha * beta).squareRoot(), gamma != 0 else { continue }
+                    guard let (c, s) = rotate(&norms[p], &norms[q], gamma, tolerance: tolerance) else { continue }
                     rotated = true
-                    let zeta = (beta - alpha) / (2 * gamma)
-                    let t = (zeta >= 0 ? 1.0 : -1.0) / (abs(zeta) + (1 + zeta * zeta).squareRoot())
-                    let c = 1 / (1 + t * t).squareRoot(), s = c * t
                     for i in 0..<m {
                         let x = u[p * m + i], y = u[q * m + i]
                         u[p * m + i] = c * x - s * y
                         u[q * m + i] = s * x + c * y
                     }
-                    norms[p] = max(alpha - t * gamma, 0)
-                    norms[q] = beta + t * gamma
                 }
             }
             if !rotated { break }

@@ -71,19 +71,17 @@ public struct T5PivotBound: PairStatement {
         var l1 = [Double](repeating: 0, count: d * d), lu = l1, a = l1, columns = l1
         var norms = [Double](repeating: 0, count: d), lanes = [SIMD8<Double>](repeating: SIMD8(), count: d)
         for ps in chosen {
+            // L₁'s columns go to SIMD8 lanes (zero-padded) when d ≤ 8, else to a
+            // column-major copy, for the Jacobi σ.
             for (i, l) in ps.subset.enumerated() {
                 for j in 0..<d {
-                    l1[i * d + j] = g1[l * d + j] - g1[ps.pivot * d + j]
+                    let entry = g1[l * d + j] - g1[ps.pivot * d + j]
+                    l1[i * d + j] = entry
+                    if d <= 8 { lanes[j][i] = entry } else { columns[j * d + i] = entry }
                     a[i * d + j] = g2[l * d + j] - g2[ps.pivot * d + j]
-                    columns[j * d + i] = l1[i * d + j]
                 }
             }
             if d <= 8 {
-                for j in 0..<d {
-                    var v = SIMD8<Double>()
-                    for i in 0..<d { v[i] = columns[j * d + i] }
-                    lanes[j] = v
-                }
                 SmallMatrixKernels.jacobiColumnNorms(&lanes, rows: d, norms: &norms)
             } else {
                 SmallMatrixKernels.jacobiColumnNorms(&columns, rows: d, columns: d, norms: &norms)
