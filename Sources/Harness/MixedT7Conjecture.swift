@@ -36,7 +36,7 @@ enum MixedT7Conjecture {
             return Verdict(id: .T7, form: form, level: .exact, outcome: .inapplicable, lhs: .nan, rhs: .nan,
                            constant: .nan, constantName: "", certificate: "a second-moment matrix is exactly singular")
         }
-        let d = try pair.exactLogitDistanceSquared()
+        let d = pair.exactLogitDistanceSquared()
         let pairings = [centred.pairedSum(uncentred), centred.pairedSum(uncentred, reversedMu: true)]
         let outcome: Outcome
         if pairings.contains(where: { $0.lower > d }) { outcome = .violated }

@@ -41,7 +41,7 @@ struct InverseSigmaBound: Sendable {
             return .inapplicable(id, form, level: .exact, "\(matrixName)ᵀ\(matrixName) is exactly singular: \(matrixName) lacks full column rank")
         }
         let l = try exactLHS(exact)
-        let distance = try pair.exactLogitDistanceSquared()
+        let distance = pair.exactLogitDistanceSquared()
         let numerator = SigmaCertificate.exact(constantScale) * distance
         let (outcome, why) = try SigmaCertificate.decide(lhs: l, numerator: numerator, gram: s, matrixName: matrixName)
         let sigma = sigmaMin(try pair.firstDiversity())

@@ -59,33 +59,23 @@ public struct ModelPair: Sendable {
     }
 
     /// d_logit², exactly, computed once: on GMP integers from the Doubles
-    /// (`ExactLogitDistance`), or from the exact twin when a logit is not finite
-    /// (which the exact twin then reports). Both give the same rational.
-    public func exactLogitDistanceSquared() throws -> Rational {
-        try cache.value("exactLogitDistance") {
-            if let a = exactLogits(ofFirst: true), let b = exactLogits(ofFirst: false) {
-                return ExactLogitDistance.squared(a, b, weights: first.weights)
-            }
-            return try exact().logitDistanceSquared
+    /// (`ExactLogitDistance`).
+    public func exactLogitDistanceSquared() -> Rational {
+        cache.value("exactLogitDistance") {
+            ExactLogitDistance.squared(exactLogits(ofFirst: true), exactLogits(ofFirst: false), weights: first.weights)
         }
     }
 
     /// E_x Σ_{l∈S}(δ_l − δ_p)² exactly (T5's subset sum), on integers from the
-    /// exact logits; the exact twin's rational sum when a logit is not finite.
-    public func exactPivotLogitSum(_ ps: PivotSubset) throws -> Rational {
-        if let a = exactLogits(ofFirst: true), let b = exactLogits(ofFirst: false) {
-            return ExactLogitDistance.pivotSum(a, b, weights: first.weights, pivot: ps.pivot, subset: ps.subset)
-        }
-        return try exact().pivotLogitSum(ps)
+    /// exact logits.
+    public func exactPivotLogitSum(_ ps: PivotSubset) -> Rational {
+        ExactLogitDistance.pivotSum(exactLogits(ofFirst: true), exactLogits(ofFirst: false), weights: first.weights,
+                                    pivot: ps.pivot, subset: ps.subset)
     }
 
-    /// The first or second model's logits FGᵀ, exactly, computed once (nil for
-    /// non-finite entries).
-    public func exactLogits(ofFirst: Bool) -> ExactLogitDistance.Logits? {
-        cache.value(ofFirst ? "exactLogits1" : "exactLogits2") {
-            let m = ofFirst ? first : second
-            return ExactLogitDistance.Logits(m.embeddings, m.unembeddings)
-        }
+    /// The first or second model's logits FGᵀ, exactly, computed once.
+    public func exactLogits(ofFirst: Bool) -> ExactLogitDistance.Logits {
+        cache.value(ofFirst ? "exactLogits1" : "exactLogits2") { (ofFirst ? first : second).exactLogits }
     }
 
     /// Diversity of the first and second model, computed once each.

@@ -160,16 +160,9 @@ struct PivotMoments {
         traceM11 = (0..<m11.rows).reduce(0) { $0 + m11[$1, $1] }
     }
 
-    /// tr M₁₁ − 2 tr(A M₂₁) + tr(A M₂₂ Aᵀ).
+    /// tr M₁₁ − 2 tr(A M₂₁) + tr(A M₂₂ Aᵀ) for the d×d map A.
     func residual(_ a: Matrix) -> Double {
-        let am21 = a.multiplied(by: m21)
-        let am22 = a.multiplied(by: m22)
-        var cross = 0.0, quad = 0.0
-        for i in 0..<a.rows {
-            cross += am21[i, i]
-            for j in 0..<a.columns { quad += am22[i, j] * a[i, j] }
-        }
-        return max(traceM11 - 2 * cross + quad, 0)
+        a.storage.withUnsafeBufferPointer { residual($0.baseAddress!) }
     }
 
     /// The same on a row-major d×d buffer, with no temporaries.

@@ -70,6 +70,9 @@ public struct SoftmaxModel: Sendable {
     public var dimension: Int { embeddings.columns }
 
 
+    /// Λ = F Gᵀ exactly, on integers (a model's entries are finite by construction).
+    public var exactLogits: ExactLogitDistance.Logits { ExactLogitDistance.Logits(embeddings, unembeddings)! }
+
     /// Λ = F Gᵀ (N×k). O(N k d).
     public var logits: Matrix { embeddings.multiplied(by: unembeddings, transposeOther: true) }
 

@@ -56,17 +56,11 @@ public struct T1LogitMetric: Sendable {
     /// model. Each squared distance is exact (`ExactLogitDistance`); each model's exact
     /// logits are formed once.
     public func certifyTriangle(_ pair: ModelPair, _ m3: SoftmaxModel, rhsScale: Double = 1) throws -> Verdict {
-        let a = try pair.exactLogitDistanceSquared()
-        let b: Rational, c: Rational
-        if let l1 = pair.exactLogits(ofFirst: true), let l2 = pair.exactLogits(ofFirst: false),
-           let l3 = ExactLogitDistance.Logits(m3.embeddings, m3.unembeddings) {
-            let third = try ModelPair(pair.first, m3)    // checks shapes and weights
-            b = ExactLogitDistance.squared(l2, l3, weights: third.weights)
-            c = ExactLogitDistance.squared(l1, l3, weights: third.weights)
-        } else {
-            b = try ModelPair(pair.second, m3).exactLogitDistanceSquared()
-            c = try ModelPair(pair.first, m3).exactLogitDistanceSquared()
-        }
+        let third = try ModelPair(pair.first, m3)    // checks shapes and weights
+        let l3 = m3.exactLogits
+        let a = pair.exactLogitDistanceSquared()
+        let b = ExactLogitDistance.squared(pair.exactLogits(ofFirst: false), l3, weights: third.weights)
+        let c = ExactLogitDistance.squared(pair.exactLogits(ofFirst: true), l3, weights: third.weights)
         let s = Rational(exactly: rhsScale)!
         let excess = c / (s * s) - a - b
         let holds = excess.sign <= 0 || excess.squared <= Rational(4) * a * b

@@ -159,7 +159,7 @@ public struct T5PivotBound: PairStatement {
         if let reason = applicability(pair) { return .inapplicable(id, form, level: .exact, reason) }
         let k = pair.first.labelCount, d = pair.first.dimension
         let exact = try ExactModelPair(pair)
-        let dl2 = try pair.exactLogitDistanceSquared()
+        let dl2 = pair.exactLogitDistanceSquared()
         let scale = SigmaCertificate.exact(constantScale)
         if variant == .averaged { return try certifyAveraged(pair, exact, k: k, d: d) }
         let (all, _) = try cachedTerms(pair, exhaustive: false)
@@ -172,7 +172,7 @@ public struct T5PivotBound: PairStatement {
             return .inapplicable(id, form, level: .exact, "L₁(\(describe(worst.pair))) is exactly singular")
         }
         let lhs = try exact.pivotResidual(worst.pair)
-        let numerator = variant == .subsetSum ? scale * (try pair.exactPivotLogitSum(worst.pair)) : scale * Rational(k) * dl2
+        let numerator = variant == .subsetSum ? scale * pair.exactPivotLogitSum(worst.pair) : scale * Rational(k) * dl2
         let (outcome, why) = try SigmaCertificate.decide(lhs: lhs, numerator: numerator, gram: gram, matrixName: "L₁")
         let rhs = numerator.doubleValue / (worst.sigmaMin * worst.sigmaMin)
         return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: lhs.doubleValue, rhs: rhs,
@@ -196,7 +196,7 @@ public struct T5PivotBound: PairStatement {
         }
         let lhs = Rational.sum(try all.map { try exact.pivotResidual($0.pair) }) / Rational(all.count)
         let c = SigmaCertificate.exact(constantScale) * Rational(2 * d, k - 1)
-        let dl2 = try pair.exactLogitDistanceSquared()
+        let dl2 = pair.exactLogitDistanceSquared()
         let numerator = c * dl2
         var outcome = Outcome.violated
         var why = "for every pair L₁ᵀL₁ − tI is positive definite (exact inertia), so κ < c·D/lhs"

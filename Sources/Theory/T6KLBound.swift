@@ -89,7 +89,7 @@ public struct T6KLBound: PairStatement {
     }
 
     public func certify(_ pair: ModelPair) throws -> Verdict {
-        let d = try pair.exactLogitDistanceSquared()
+        let d = pair.exactLogitDistanceSquared()
         if d.isZero {
             return Verdict(id: id, form: form, level: .enclosure, outcome: .holds, lhs: 0, rhs: try screen(pair).rhs,
                            constant: .nan, constantName: "", exactLHS: "0", certificate: "d_logit² is exactly 0")

@@ -121,7 +121,7 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         guard let spectra = try pair.certifiedT7Spectra(centred: centred) else {
             return .inapplicable(id, form, level: .exact, "an embedding second-moment matrix is exactly singular")
         }
-        let dl2 = try pair.exactLogitDistanceSquared()
+        let dl2 = pair.exactLogitDistanceSquared()
         let scale = SigmaCertificate.exact(constantScale)
         let screened = try screen(pair)
         switch variant {
