@@ -20,7 +20,7 @@ public struct ExactModel: Sendable {
     /// The Double model this one converts, when there is one: exact products of its
     /// entries run on integers (`RationalMatrix.exactProduct`) instead of rationals.
     public let source: SoftmaxModel?
-    private let memo = PairCache()
+    let memo = PairCache()
 
     /// Λ = F Gᵀ, exactly (formed on first use).
     public var logits: RationalMatrix {
@@ -116,7 +116,7 @@ public struct ExactModelPair: Sendable {
     }
 
     /// Shared by copies, so a pair's moments are formed once.
-    private let memo: PairCache
+    let memo: PairCache
 
     /// The embeddings' second moments (covariances when `centred`), exactly, formed once.
     public func moments(centred: Bool = false) -> ExactMoments {

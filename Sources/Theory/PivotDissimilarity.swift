@@ -139,19 +139,23 @@ extension ModelPair {
         do {
             let a = try LUDecomposition(Self.pivotMatrix(first.unembeddings, ps))
                 .solve(Self.pivotMatrix(second.unembeddings, ps))
-            return PivotMoments.direct(self, a)
+            return PivotMoments.direct(first, second, a)
         } catch let e as NumericsError { throw ModelError.numerics(e) }
     }
 }
 
 /// The second moments the pivot form's O(d³) path needs.
+///
+/// Holds the two models (values), never the `ModelPair`: a memo stored in the
+/// pair's cache that kept the pair would keep the cache, and so itself, alive.
 struct PivotMoments {
-    let pair: ModelPair
+    let first: SoftmaxModel, second: SoftmaxModel
     let m11: Matrix, m21: Matrix, m22: Matrix
     let traceM11: Double
 
     init(_ pair: ModelPair) {
-        self.pair = pair
+        first = pair.first
+        second = pair.second
         let f1 = pair.first.weightedEmbeddings, f2 = pair.second.weightedEmbeddings
         let m11 = f1.gram()
         self.m11 = m11
@@ -184,7 +188,7 @@ struct PivotMoments {
         return max(traceM11 - 2 * cross + quad, 0)
     }
 
-    func directResidual(_ a: Matrix) -> Double { Self.direct(pair, a) }
+    func directResidual(_ a: Matrix) -> Double { Self.direct(first, second, a) }
 
     /// r(p, S) for many pairs, nil where L₁(p, S) is singular (reciprocal condition
     /// below ε), spread over both cores.
@@ -206,11 +210,11 @@ struct PivotMoments {
         let d = m11.rows
         guard let root = try? CholeskyDecomposition(m22).l else {
             return pairs.map { ps in
-                (try? LUDecomposition(ModelPair.pivotMatrix(pair.first.unembeddings, ps))
-                    .solve(ModelPair.pivotMatrix(pair.second.unembeddings, ps))).map(residual)
+                (try? LUDecomposition(ModelPair.pivotMatrix(first.unembeddings, ps))
+                    .solve(ModelPair.pivotMatrix(second.unembeddings, ps))).map(residual)
             }
         }
-        let g1 = pair.first.unembeddings, g2 = pair.second.unembeddings
+        let g1 = first.unembeddings, g2 = second.unembeddings
         let h = g2.multiplied(by: m21), u = g2.multiplied(by: root)
         let k1 = g1.multiplied(by: g1, transposeOther: true), q = h.multiplied(by: g1, transposeOther: true)
         let k2 = u.multiplied(by: u, transposeOther: true)
@@ -279,9 +283,9 @@ struct PivotMoments {
         return Array(out)
     }
 
-    static func direct(_ pair: ModelPair, _ a: Matrix) -> Double {
-        let residual = pair.first.embeddings - pair.second.embeddings.multiplied(by: a, transposeOther: true)
-        return residual.scalingRows(by: pair.first.sqrtWeights).frobeniusNormSquared
+    static func direct(_ first: SoftmaxModel, _ second: SoftmaxModel, _ a: Matrix) -> Double {
+        let residual = first.embeddings - second.embeddings.multiplied(by: a, transposeOther: true)
+        return residual.scalingRows(by: first.sqrtWeights).frobeniusNormSquared
     }
 }
 
