@@ -31,10 +31,23 @@ public struct CorpusSpec: Codable, Sendable, Equatable {
         return CaseDescriptor(index: index, generator: generators[index % generators.count], seed: caseSeed, size: size)
     }
 
-    /// The indices of shard i of n (0-based i): every n-th case starting at i.
-    public func indices(shard: Int, of count: Int) -> [Int] {
-        Array(stride(from: shard, to: cases, by: count))
+    /// The number of cases in shard i of n (0-based i): every n-th case starting
+    /// at i. The indices are never materialised, so a run's memory does not grow
+    /// with the corpus.
+    public func caseCount(shard: Int, of count: Int) -> Int {
+        shard < cases ? (cases - shard + count - 1) / count : 0
     }
+
+    /// The corpus index of the shard's case at `position` (0 ≤ position < caseCount).
+    public func caseIndex(_ position: Int, shard: Int, of count: Int) -> Int { shard + position * count }
+
+    /// The largest corpus a run accepts (a count, not an allocation: 10¹² cases
+    /// at 2 000 pairs/s would take 16 years).
+    public static let maximumCases = 1_000_000_000_000
+    /// Size limits of generated cases: k labels, d dimensions, N inputs.
+    public static let maximumLabels = 1_000
+    public static let maximumDimension = 64
+    public static let maximumInputs = 100_000
 }
 
 /// How to rebuild one generated case.

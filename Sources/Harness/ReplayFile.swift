@@ -57,7 +57,7 @@ public struct ReplayFile: Codable, Sendable {
     public func write(to url: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(self).write(to: url)
+        try encoder.encode(self).write(to: url, options: .atomic)
     }
 
     public static func read(from url: URL) throws -> ReplayFile {

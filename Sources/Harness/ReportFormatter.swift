@@ -11,9 +11,15 @@ public enum ReportFormatter {
         lines.append("")
         let c = r.corpus
         lines.append("Corpus: \(c.cases) generated pairs, seed \(c.seed), generators \(c.generators.map(\.rawValue).joined(separator: ", ")); "
-                     + "k ≤ \(c.maxLabels), d ≤ \(c.maxDimension), N ≤ \(c.maxInputs). "
+                     + "limits k ≤ \(c.maxLabels), d ≤ \(c.maxDimension), N ≤ \(c.maxInputs)"
+                     + (r.generatedSizes.map { "; generated \($0.description). " } ?? ". ")
                      + (r.isComplete ? "" : "Shards \(r.shards.map { "\($0 + 1)" }.joined(separator: ", ")) of \(r.shardCount). ")
                      + "Cases run: \(r.casesRun)" + (seconds.map { String(format: " in %.1f s.", $0) } ?? "."))
+        if !r.interrupted.isEmpty {
+            let total = r.shards.reduce(0) { $0 + c.caseCount(shard: $1, of: r.shardCount) }
+            lines.append("")
+            lines.append("**Interrupted after \(r.casesRun) of \(total) cases**: the counts below cover the cases that ran.")
+        }
         if !r.plantedScales.isEmpty {
             lines.append("")
             lines.append("**Planted false statements** (constants scaled): "
@@ -63,7 +69,12 @@ public enum ReportFormatter {
     }
 
     /// The report as JSON (sorted keys, stable across runs).
-    public static func json(_ r: VerificationReport) throws -> String { try ReportJSON.encode(r) }
+    /// It carries a digest of its content, which `merge` checks.
+    public static func json(_ r: VerificationReport) throws -> String {
+        var signed = r
+        signed.digest = try r.contentDigest()
+        return try ReportJSON.encode(signed)
+    }
 
     public static func decode(_ data: Data) throws -> VerificationReport {
         try ReportJSON.decode(VerificationReport.self, from: data)

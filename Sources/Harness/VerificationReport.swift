@@ -97,10 +97,18 @@ public struct VerificationReport: Codable, Sendable, Equatable {
     public let plantedScales: [String: Double]
     /// Replay files written for shrunk violations.
     public var replayFiles: [String]
+    /// The sizes the cases actually had (nil when no case ran).
+    public var generatedSizes: GeneratedSizes?
+    /// Shards stopped by an interrupt: each covers only its first cases
+    /// (`casesRun` counts what ran).
+    public var interrupted: [Int]
+    /// FNV-1a digest of the rest of the report, set when it is written as JSON.
+    public var digest: String?
 
     enum CodingKeys: String, CodingKey {
         case theorems, conjectures, seed, corpus, shards, casesRun = "cases_run", replayFiles = "replay_files"
-        case shardCount = "shard_count", plantedScales = "planted_scales"
+        case shardCount = "shard_count", plantedScales = "planted_scales", generatedSizes = "generated_sizes"
+        case interrupted, digest
     }
 
     /// Certified violations of theorems (conjecture findings excluded).
@@ -109,22 +117,97 @@ public struct VerificationReport: Codable, Sendable, Equatable {
     public var isComplete: Bool { shards.count == shardCount }
 
     /// Combines shard reports of one corpus into the report a single run gives.
-    public static func merge(_ reports: [VerificationReport]) throws -> VerificationReport {
+    /// Every input is checked first (`validate`); they must describe the same
+    /// corpus, checks and planted constants, and cover disjoint shards. A set that
+    /// leaves shards out is refused unless `allowIncomplete`. Interrupted shards
+    /// merge: the result is marked interrupted and counts what ran.
+    public static func merge(_ reports: [VerificationReport], allowIncomplete: Bool = false) throws -> VerificationReport {
         guard var merged = reports.first else { throw HarnessError.nothingToMerge }
+        for r in reports { try r.validate() }
         for r in reports.dropFirst() {
-            guard r.corpus == merged.corpus, r.shardCount == merged.shardCount, r.plantedScales == merged.plantedScales else {
-                throw HarnessError.incompatibleShards("shards come from different corpora, shard counts or planted constants")
+            guard r.corpus == merged.corpus else {
+                throw HarnessError.incompatibleShards("the shards come from different corpora (seed, cases, generators or size limits differ)")
             }
-            if let overlap = Set(r.shards).intersection(merged.shards).first {
-                throw HarnessError.incompatibleShards("shard \(overlap) appears twice")
+            guard r.shardCount == merged.shardCount else {
+                throw HarnessError.incompatibleShards("one shard is of \(r.shardCount), another of \(merged.shardCount)")
+            }
+            guard r.plantedScales == merged.plantedScales else {
+                throw HarnessError.incompatibleShards("the shards were run with different planted constants (--plant)")
+            }
+            guard r.theorems.map(\.name) == merged.theorems.map(\.name),
+                  r.conjectures.map(\.name) == merged.conjectures.map(\.name) else {
+                throw HarnessError.incompatibleShards("the shards checked different statements (--statement differs): "
+                    + "\(merged.theorems.map(\.name).joined(separator: ",")) vs \(r.theorems.map(\.name).joined(separator: ","))")
+            }
+            if let overlap = Set(r.shards).intersection(merged.shards).min() {
+                throw HarnessError.incompatibleShards("shard \(overlap + 1)/\(r.shardCount) appears twice")
             }
             for i in merged.theorems.indices { merged.theorems[i].merge(r.theorems[i]) }
             for i in merged.conjectures.indices { merged.conjectures[i].merge(r.conjectures[i]) }
             merged.shards = (merged.shards + r.shards).sorted()
             merged.casesRun += r.casesRun
             merged.replayFiles = (merged.replayFiles + r.replayFiles).sorted()
+            merged.generatedSizes = GeneratedSizes.union(merged.generatedSizes, r.generatedSizes)
+            merged.interrupted = (merged.interrupted + r.interrupted).sorted()
         }
+        if !merged.isComplete && !allowIncomplete {
+            let missing = Set(0..<merged.shardCount).subtracting(merged.shards).sorted().prefix(10)
+            throw HarnessError.incompatibleShards("shards \(missing.map { "\($0 + 1)" }.joined(separator: ", "))"
+                + " of \(merged.shardCount) are missing (pass --allow-incomplete to merge a partial set)")
+        }
+        merged.digest = nil
         return merged
+    }
+
+    /// Checks that the report is internally consistent (counts add up, every case
+    /// named lies in its shards) and, when it carries a digest, that it was not
+    /// edited since it was written.
+    public func validate() throws {
+        func bad(_ m: String) -> HarnessError { .badReport(m) }
+        guard shardCount >= 1, !shards.isEmpty, shards.allSatisfy({ (0..<shardCount).contains($0) }),
+              Set(shards).count == shards.count else {
+            throw bad("shards \(shards.map { $0 + 1 }) of \(shardCount) are not a set of shards")
+        }
+        guard corpus.cases > 0, !corpus.generators.isEmpty else { throw bad("the corpus is empty") }
+        let expected = shards.reduce(0) { $0 + corpus.caseCount(shard: $1, of: shardCount) }
+        let interruptedShards = Set(interrupted)
+        guard interruptedShards.isSubset(of: shards) else { throw bad("an interrupted shard is not among the report's shards") }
+        guard casesRun >= 0, casesRun <= expected, interruptedShards.isEmpty ? casesRun == expected : true else {
+            throw bad("\(casesRun) cases run, but its shards hold \(expected)")
+        }
+        for s in theorems + conjectures {
+            let counts = [s.cases, s.inapplicable, s.certified, s.violations, s.undecided, s.errors]
+            guard counts.allSatisfy({ $0 >= 0 }) else { throw bad("\(s.name) has a negative count") }
+            guard s.cases + s.inapplicable + s.errors == casesRun else {
+                throw bad("\(s.name): cases + inapplicable + errors = \(s.cases + s.inapplicable + s.errors), not the \(casesRun) cases run")
+            }
+            guard s.certified <= s.cases, s.violations <= s.certified, s.undecided <= s.cases else {
+                throw bad("\(s.name): certified, violations or undecided exceed the cases decided")
+            }
+            guard (s.violations > 0) == (s.firstViolation != nil) else {
+                throw bad("\(s.name): \(s.violations) violations but \(s.firstViolation == nil ? "no" : "a") first violation")
+            }
+            for c in [s.worstCase, s.firstViolation].compactMap({ $0 }) {
+                guard (0..<corpus.cases).contains(c.index), shards.contains(c.index % shardCount) else {
+                    throw bad("\(s.name) names case \(c.index), which is not in shards \(shards.map { $0 + 1 })")
+                }
+            }
+        }
+        if let digest, digest != (try contentDigest()) {
+            throw bad("its digest does not match its content: the file was edited after it was written")
+        }
+    }
+
+    /// FNV-1a (64 bit) of the report's JSON without its digest: detects a file
+    /// edited after it was written (not a defence against forgery).
+    public func contentDigest() throws -> String {
+        var copy = self
+        copy.digest = nil
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in try ReportJSON.encode(copy).utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+        }
+        return String(hash, radix: 16)
     }
 }
 
@@ -134,6 +217,7 @@ public enum HarnessError: Error, CustomStringConvertible, Equatable {
     case badShard(String)
     case unknownCheck(String)
     case badReplayFile(String)
+    case badReport(String)
 
     public var description: String {
         switch self {
@@ -142,6 +226,7 @@ public enum HarnessError: Error, CustomStringConvertible, Equatable {
         case let .badShard(m): return "bad shard: \(m)"
         case let .unknownCheck(m): return "unknown statement or check: \(m)"
         case let .badReplayFile(m): return "bad replay file: \(m)"
+        case let .badReport(m): return "not a valid verify report: \(m)"
         }
     }
 }

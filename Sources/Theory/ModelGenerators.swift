@@ -5,20 +5,28 @@ public struct CaseSize: Sendable, Codable, Hashable {
     public var labels: Int
     public var dimension: Int
     public var inputs: Int
+    /// The largest dimension any model of the case may have (the mixed-dimension
+    /// generator's second model differs from d); nil in replay files written before
+    /// it existed, which then meant no limit.
+    public var dimensionLimit: Int?
 
-    public init(labels: Int, dimension: Int, inputs: Int) {
+    public init(labels: Int, dimension: Int, inputs: Int, dimensionLimit: Int? = nil) {
         self.labels = labels
         self.dimension = dimension
         self.inputs = inputs
+        self.dimensionLimit = dimensionLimit
     }
 
-    /// A random size with d in dimensions, k in d+1...maxLabels, N in d+2...maxInputs.
+    /// A random size within the limits: d in dimensions (at most maxLabels − 1 and
+    /// maxInputs − 2, since a case needs k ≥ d + 1 and N ≥ d + 2), k in
+    /// d+1...maxLabels, N in d+2...maxInputs. Needs maxLabels ≥ 2 and maxInputs ≥ 3.
     public static func random(dimensions: ClosedRange<Int>, maxLabels: Int, maxInputs: Int,
                               using g: inout SeededGenerator) -> CaseSize {
-        let d = g.int(in: dimensions)
+        let top = max(dimensions.lowerBound, min(dimensions.upperBound, maxLabels - 1, maxInputs - 2))
+        let d = g.int(in: dimensions.lowerBound...top)
         let k = g.int(in: (d + 1)...max(d + 1, maxLabels))
         let n = g.int(in: (d + 2)...max(d + 2, maxInputs))
-        return CaseSize(labels: k, dimension: d, inputs: n)
+        return CaseSize(labels: k, dimension: d, inputs: n, dimensionLimit: dimensions.upperBound)
     }
 }
 
@@ -64,7 +72,7 @@ public enum ModelGenerator: String, CaseIterable, Sendable, Codable {
             let image = (try? teacher.acted(by: a, shift: c)) ?? teacher
             student = g.next() % 2 == 0 ? image : Self.perturb(image, by: 1e-10, using: &g)
         case .mixedDimension:
-            let d2 = max(1, min(k - 1, d + [-2, -1, 1, 2][Int(g.next() % 4)]))
+            let d2 = max(1, min(k - 1, size.dimensionLimit ?? .max, d + [-2, -1, 1, 2][Int(g.next() % 4)]))
             student = Self.model(labels: k, dimension: d2, inputs: n, scale: scale, condition: 1 + 9 * g.uniform(),
                                  weights: teacher.weights, using: &g)
         }

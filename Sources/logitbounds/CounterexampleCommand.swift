@@ -71,6 +71,7 @@ struct CounterexampleCommand: ParsableCommand {
     }
 
     func run() throws {
+        let directory = try out.map(OutputDirectory.init)
         let construction: Construction
         var sweepPairs: [(Double, Construction)] = []
         do {
@@ -105,11 +106,13 @@ struct CounterexampleCommand: ParsableCommand {
           catch let e as ModelError { throw CLIError(e.description) }
         let report = try CounterexampleReport(construction, sweep: sweepPairs,
                                               sweepParameter: sweepPairs.isEmpty ? nil : "margin L", command: reproduceCommand)
-        if let out {
-            try CounterexampleWriter.write(report, construction, to: URL(fileURLWithPath: out))
-            FileHandle.standardError.write(Data("counterexample: wrote \(out)/report.md\n".utf8))
+        var written = false
+        directory?.attempt("counterexample") {
+            try CounterexampleWriter.write(report, construction, to: directory!.url)
+            FileHandle.standardError.write(Data("counterexample: wrote \(directory!.url.path)/report.md\n".utf8))
+            written = true
         }
-        if json { print(try report.json()) } else if out == nil { print(CounterexampleWriter.markdown(report)) }
+        if json { print(try report.json()) } else if !written { print(CounterexampleWriter.markdown(report)) }
         else { print(report.claims.map { "\($0.holds ? "✔" : "✘") \($0.statement)" }.joined(separator: "\n")) }
         if !report.allClaimsHold { throw ExitCode(1) }
     }

@@ -81,14 +81,15 @@ struct DistillCommand: ParsableCommand {
     }
 
     func run() throws {
+        let directory = try out.map(OutputDirectory.init)
         let progress = ProgressReporter(label: "distill", plain: json)
         let (result, pictures): (DistillResult, DistillExperiment.Pictures?)
         do {
             (result, pictures) = try DistillExperiment.run(try configuration()) { done, total in progress.update(done, total) }
         } catch let e as DistillError { throw CLIError(e.description) }
-        if let out {
-            let files = try DistillReport.write(result, pictures: pictures, to: URL(fileURLWithPath: out))
-            progress.note("wrote \(files.count) files to \(out)")
+        directory?.attempt("distill") {
+            let files = try DistillReport.write(result, pictures: pictures, to: directory!.url)
+            progress.note("wrote \(files.count) files to \(directory!.url.path)")
         }
         if json { print(try DistillReport.json(result)) }
         else { print(DistillReport.markdown(result), terminator: "") }

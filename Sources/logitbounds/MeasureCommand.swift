@@ -69,6 +69,7 @@ struct MeasureCommand: ParsableCommand {
     }
 
     func run() throws {
+        let directory = try out.map(OutputDirectory.init)
         let progress = ProgressReporter(label: "measure", plain: json)
         let pair: ModelPair
         do {
@@ -92,13 +93,9 @@ struct MeasureCommand: ParsableCommand {
             measurement = try PairMeasurement.measure(pair, options: options) { progress.note($0) }
         } catch let e as ModelError { throw CLIError(e.description) }
         let markdown = MeasurementFormatter.markdown(measurement, teacher: teacher, student: student)
-        if let out {
-            let dir = URL(fileURLWithPath: out)
-            do {
-                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-                try markdown.write(to: dir.appendingPathComponent("report.md"), atomically: true, encoding: .utf8)
-                try ReportJSON.encode(measurement).write(to: dir.appendingPathComponent("report.json"), atomically: true, encoding: .utf8)
-            } catch { throw CLIError("cannot write to \(out): \(error.localizedDescription)") }
+        directory?.attempt("measure") {
+            try markdown.write(to: directory!.path("report.md"), atomically: true, encoding: .utf8)
+            try ReportJSON.encode(measurement).write(to: directory!.path("report.json"), atomically: true, encoding: .utf8)
         }
         print(json ? try ReportJSON.encode(measurement) : markdown)
         if measurement.bounds.contains(where: { $0.certified && $0.holds == false }) { throw ExitCode(1) }

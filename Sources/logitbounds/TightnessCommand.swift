@@ -89,6 +89,7 @@ struct TightnessCommand: ParsableCommand {
 
     func run() throws {
         let config = try configuration()
+        let directory = try out.map(OutputDirectory.init)
         let progress = ProgressReporter(label: "tightness", plain: true)
         var results: [TightnessResult] = []
         for s in try statements() {
@@ -96,9 +97,9 @@ struct TightnessCommand: ParsableCommand {
                 results.append(try TightnessExplorer.explore(s, config) { progress.note($0) })
             } catch let e as TightnessError { throw CLIError(e.description) }
         }
-        if let out {
-            let files = try TightnessReport.write(results, config: config, to: URL(fileURLWithPath: out))
-            progress.note("wrote \(files.count) files to \(out) (report.md, tightness.json, SVG plots, maximising pairs)")
+        directory?.attempt("tightness") {
+            let files = try TightnessReport.write(results, config: config, to: directory!.url)
+            progress.note("wrote \(files.count) files to \(directory!.url.path) (report.md, tightness.json, SVG plots, maximising pairs)")
         }
         if json {
             print(try TightnessReport.json(results, config: config))

@@ -20,7 +20,7 @@ struct VerifyCommand: ParsableCommand {
           logitbounds verify --plant T3=0.5 --out planted        (a false statement: exits 1)
         """)
 
-    @Option(help: "Number of generated pairs in the corpus.")
+    @Option(help: "Number of generated pairs in the corpus (1 … 10¹²; cases are generated one at a time, so memory does not grow with it). An interrupt (Ctrl-C) stops after the cases in flight and reports the cases run, exit 130.")
     var cases = 3000
 
     @Option(help: "Corpus seed; the same seed gives the same models bit for bit.")
@@ -32,13 +32,13 @@ struct VerifyCommand: ParsableCommand {
     @Option(name: .customLong("generator"), help: "Only this generator; repeatable. Default: all.")
     var generators: [String] = []
 
-    @Option(help: "Largest label count k of a generated case.")
+    @Option(help: "Largest label count k of a generated case (2 … 1000).")
     var maxLabels = 20
 
-    @Option(help: "Largest dimension d of a generated case.")
+    @Option(help: "Largest dimension d of a generated case (1 … 64; also at most k − 1 and N − 2).")
     var maxDimension = 8
 
-    @Option(help: "Largest input count N of a generated case.")
+    @Option(help: "Largest input count N of a generated case (3 … 100000).")
     var maxInputs = 200
 
     @Option(help: "Run shard i of n (1-based, e.g. 3/8): a disjoint, deterministic part of the corpus.")
@@ -60,11 +60,15 @@ struct VerifyCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard cases > 0 else { throw ValidationError("--cases must be positive") }
-        guard maxLabels >= 2, maxDimension >= 1, maxInputs >= 3 else {
-            throw ValidationError("--max-labels ≥ 2, --max-dimension ≥ 1 and --max-inputs ≥ 3 are needed")
+        guard (1...CorpusSpec.maximumCases).contains(cases) else {
+            throw ValidationError("--cases must be between 1 and \(CorpusSpec.maximumCases), got \(cases)")
         }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        guard (2...CorpusSpec.maximumLabels).contains(maxLabels), (1...CorpusSpec.maximumDimension).contains(maxDimension),
+              (3...CorpusSpec.maximumInputs).contains(maxInputs) else {
+            throw ValidationError("--max-labels must be in 2…\(CorpusSpec.maximumLabels), --max-dimension in 1…\(CorpusSpec.maximumDimension) "
+                                  + "and --max-inputs in 3…\(CorpusSpec.maximumInputs); got \(maxLabels), \(maxDimension), \(maxInputs)")
+        }
+        if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must be in 1…1024, got \(threads)") }
         _ = try parsedShard()
         _ = try parsedPlants()
         _ = try parsedGenerators()
@@ -113,20 +117,25 @@ struct VerifyCommand: ParsableCommand {
         } catch let e as HarnessError { throw CLIError(e.description) }
         if let replay { return try runReplay(replay, verifier) }
         let (shardIndex, shardCount) = try parsedShard()
+        let directory = try out.map(OutputDirectory.init)
         let progress = ProgressReporter(label: "verify", plain: json)
+        Interrupt.shared.install("verify")
         let start = Date()
-        var report = try verifier.run(shard: shardIndex, of: shardCount) { progress.update($0, $1) }
+        var report = try verifier.run(shard: shardIndex, of: shardCount, progress: { progress.update($0, $1) },
+                                      stop: { Interrupt.shared.isRaised })
         let seconds = Date().timeIntervalSince(start)
-        if let out {
-            let dir = URL(fileURLWithPath: out)
-            report.replayFiles = try verifier.saveShrunkViolations(of: report, into: dir.appendingPathComponent("replays"))
-            try ReportFormatter.markdown(report, seconds: seconds).write(to: dir.appendingPathComponent("report.md"), atomically: true, encoding: .utf8)
-            try ReportFormatter.json(report).write(to: dir.appendingPathComponent("report.json"), atomically: true, encoding: .utf8)
-            FileHandle.standardError.write(Data("verify: wrote \(dir.appendingPathComponent("report.md").path)\n".utf8))
+        if let directory {
+            directory.attempt("verify") {
+                report.replayFiles = try verifier.saveShrunkViolations(of: report, into: directory.path("replays"))
+                try ReportFormatter.markdown(report, seconds: seconds).write(to: directory.path("report.md"), atomically: true, encoding: .utf8)
+                try ReportFormatter.json(report).write(to: directory.path("report.json"), atomically: true, encoding: .utf8)
+                FileHandle.standardError.write(Data("verify: wrote \(directory.path("report.md").path)\n".utf8))
+            }
         }
         if json { print(try ReportFormatter.json(report)) }
         else { print(ReportFormatter.markdown(report, seconds: seconds), terminator: "") }
         if report.violationCount > 0 { throw ExitCode(1) }
+        if !report.interrupted.isEmpty { throw ExitCode(130) }
     }
 
     func runReplay(_ path: String, _ verifier: Verifier) throws {
