@@ -41,6 +41,7 @@ let package = Package(
             "Numerics", "Theory", "Counterexamples", "Harness", "ModelFiles", "Tightness", "Distill",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], exclude: ["README.md"]),
+        .executableTarget(name: "FuzzModelFiles", dependencies: ["ModelFiles"]),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "TheoryTests", dependencies: ["Theory", "Numerics"]),
         .testTarget(name: "HarnessTests", dependencies: ["Harness", "Theory", "Numerics", "ModelFiles"]),

@@ -22,6 +22,7 @@ public struct CE4FromTeacher: Sendable {
 
     public func build(teacher: SoftmaxModel) throws -> Construction {
         guard epsilon > 0, epsilon.isFinite else { throw ModelError.badWeights("ε must be positive, got \(epsilon)") }
+        try Self.requireDiverse(teacher)
         let move = try fisherNullMove(teacher)
         var low = 0.0, high = 1.0
         if try !certifiedWithin(teacher, move, scale: 1) {
@@ -40,6 +41,27 @@ public struct CE4FromTeacher: Sendable {
             parameters: ["epsilon": "\(epsilon)", "cap": "\(cap)", "seed": "\(seed)", "scale_t": "\(low)"],
             pair: try ModelPair(teacher, student), inputLabels: try predictedLabels(teacher),
             concept: concept, conceptName: "sign of the teacher's first principal coordinate")
+    }
+
+    /// CE4 starts from a diverse teacher (THEORY.md §2): k ≥ d + 1, W^{1/2}F and G̃
+    /// of full column rank d (relative tolerance 1e−12); an all-zero F would also
+    /// make the move's scale (the RMS embedding norm) zero.
+    static func requireDiverse(_ teacher: SoftmaxModel) throws {
+        let (k, d) = (teacher.labelCount, teacher.dimension)
+        guard k >= d + 1 else {
+            throw ModelError.shapeMismatch("CE4 needs a diverse teacher, which needs k ≥ d + 1 labels; this one has k = \(k), d = \(d)")
+        }
+        guard teacher.embeddings.frobeniusNormSquared > 0 else {
+            throw ModelError.shapeMismatch("CE4's teacher has all-zero embeddings f: it is not diverse (rank W^{1/2}F = 0)")
+        }
+        let diversity = try ModelPair(teacher, teacher).firstDiversity()
+        let f = diversity.embeddingSingularValues, g = diversity.unembeddingSingularValues
+        guard diversity.sigmaMinEmbeddings > 1e-12 * (f.first ?? 0) else {
+            throw ModelError.shapeMismatch("CE4's teacher is not diverse: W^{1/2}F has rank below d = \(d) (σ_min/σ_max ≤ 1e−12)")
+        }
+        guard diversity.sigmaMinUnembeddings > 1e-12 * (g.first ?? 0) else {
+            throw ModelError.shapeMismatch("CE4's teacher is not diverse: the centred unembeddings G̃ have rank below d = \(d) (σ_min/σ_max ≤ 1e−12)")
+        }
     }
 
     func fisherNullMove(_ teacher: SoftmaxModel) throws -> Matrix {

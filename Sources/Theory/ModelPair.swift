@@ -1,7 +1,7 @@
 import Numerics
 
 /// Two models on the same sample and label set, ready to be compared:
-/// equal N, equal k, equal weights to 1e−12 relative (d₁ ≠ d₂ is allowed); the
+/// equal N, equal k, equal weights to max(1e−12, 8Nε) relative (d₁ ≠ d₂ is allowed); the
 /// pair then uses the first model's weights for both.
 public struct ModelPair: Sendable {
     public let first: SoftmaxModel
@@ -24,8 +24,11 @@ public struct ModelPair: Sendable {
         guard first.labelCount == second.labelCount else {
             throw ModelError.pairMismatch("k = \(first.labelCount) labels vs k = \(second.labelCount)")
         }
+        // Normalisation divides by a sum of N terms, whose rounding grows like N·ε:
+        // the tolerance grows with it, so equal weights never differ by N's rounding.
         let (w1, w2) = (first.weights, second.weights)
-        if let i = w1.indices.first(where: { abs(w1[$0] - w2[$0]) > 1e-12 * max(w1[$0], w2[$0]) }) {
+        let tolerance = max(1e-12, 8 * Double(w1.count) * Double.ulpOfOne)
+        if let i = w1.indices.first(where: { abs(w1[$0] - w2[$0]) > tolerance * max(w1[$0], w2[$0]) }) {
             throw ModelError.pairMismatch("input weights differ at input \(i)")
         }
         self.first = first

@@ -221,9 +221,15 @@ public struct PairMeasurement: Codable, Sendable {
             case .auto: wantCertificate = certifiable
             }
             guard wantCertificate, screened.outcome != .inapplicable else {
+                // A screen never reports a violation: a screened violation or near-tie
+                // is "not decided by the screen" until it is certified.
+                let undecided = screened.needsCertification
                 let note = screened.outcome == .inapplicable ? nil
+                    : undecided ? "not decided by the screen (its sides are within rounding of each other or cross); "
+                        + "certify it with --certify always"
                     : "double-precision screen; not certified (N·k·(d_A+d_B) = \(size) above \(certificationSizeLimit), or --certify never)"
-                out.append(Bound(screened, note: [note, extra].compactMap { $0 }.joined(separator: "; ")))
+                out.append(Bound(undecided ? screened.notDecidedByScreen : screened,
+                                 note: [note, extra].compactMap { $0 }.joined(separator: "; ")))
                 continue
             }
             do { out.append(Bound(try statement.certify(target), note: extra)) } catch {

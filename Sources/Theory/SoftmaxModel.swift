@@ -33,13 +33,25 @@ public struct SoftmaxModel: Sendable {
         if let i = w.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
             throw ModelError.badWeights("weight \(i) is \(w[i]); every weight must be finite and > 0")
         }
-        let total = w.reduce(0, +)
         embeddings = f
         unembeddings = g
-        // Weights that sum to 1 within 1e−12 are kept bit for bit (a reloaded model
-        // must equal the saved one); the exact level normalises them exactly anyway.
-        self.weights = weights == nil || abs(total - 1) <= 1e-12 ? w : w.map { $0 / total }
+        self.weights = Self.normalised(weights, count: f.rows)
         sqrtWeights = self.weights.map { $0.squareRoot() }
+    }
+
+    /// Weights that sum to 1: nil or all equal (at any N, whatever their value) is
+    /// uniform, exactly the 1/N of the default; weights that sum to 1 within 1e−12
+    /// are kept bit for bit (a reloaded model must equal the saved one); others
+    /// are divided by their sum, taken after scaling by the largest weight so that
+    /// it cannot overflow. The exact level normalises the rationals exactly anyway.
+    static func normalised(_ weights: [Double]?, count n: Int) -> [Double] {
+        guard let w = weights, let first = w.first, w.contains(where: { $0 != first }) else {
+            return Array(repeating: 1 / Double(n), count: n)
+        }
+        let largest = w.max()!
+        let scaled = largest > 1 ? w.map { $0 / largest } : w
+        let total = scaled.reduce(0, +)
+        return abs(total - 1) <= 1e-12 ? scaled : scaled.map { $0 / total }
     }
 
     /// A model whose weights are already validated and normalised (taken as they are).

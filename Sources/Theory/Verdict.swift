@@ -78,6 +78,13 @@ public struct Verdict: Codable, Sendable, Equatable {
         }
     }
 
+    /// This screened verdict as `undecided`: what a screen that cannot tell its
+    /// sides apart (or sees them cross) may say without a certificate.
+    public var notDecidedByScreen: Verdict {
+        Verdict(id: id, form: form, level: level, outcome: .undecided, lhs: lhs, rhs: rhs, constant: constant,
+                constantName: constantName, exactLHS: exactLHS, certificate: "not decided by the double-precision screen")
+    }
+
     static func inapplicable(_ id: StatementID, _ form: String, level: VerdictLevel, _ reason: String) -> Verdict {
         Verdict(id: id, form: form, level: level, outcome: .inapplicable, lhs: .nan, rhs: .nan,
                 constant: .nan, constantName: "", certificate: reason)

@@ -27,13 +27,13 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "verify, cifar, lm or fuzz.")
     var target = "verify"
 
-    @Option(help: "verify: pairs to check; fuzz: mutants to try.")
+    @Option(parsing: .unconditional, help: "verify: pairs to check; fuzz: mutants to try.")
     var cases = 4000
 
     @Option(help: "verify: worker threads.")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "Seed for generated models (and the verify corpus).")
+    @Option(parsing: .unconditional, help: "Seed for generated models (and the verify corpus).")
     var seed: UInt64 = 7
 
     func validate() throws {

@@ -22,7 +22,7 @@ struct CounterexampleCommand: ParsableCommand {
     @Option(help: "CE1, CE2, CE3 or CE4.")
     var family: String
 
-    @Option(help: "Unembedding norm L (CE1: the exported pair's margin, default 24; CE2: 16; CE3: 4).")
+    @Option(parsing: .unconditional, help: "Unembedding norm L (CE1: the exported pair's margin, default 24; CE2: 16; CE3: 4).")
     var margin: Double?
 
     @Option(help: "CE1: comma-separated margins to sweep (default 4,8,16,24,32,48). Empty for none.")
@@ -34,7 +34,7 @@ struct CounterexampleCommand: ParsableCommand {
     @Option(help: "CE4: the KL budget ε, checked against certified upper ends in both directions.")
     var epsilon = 1e-3
 
-    @Option(help: "Seed for the construction's noise (and for CE4's generated teacher).")
+    @Option(parsing: .unconditional, help: "Seed for the construction's noise (and for CE4's generated teacher).")
     var seed: UInt64 = 1
 
     @Option(help: "Directory for report.md, report.json, teacher.npz, student.npz and SVG figures.")
@@ -47,7 +47,7 @@ struct CounterexampleCommand: ParsableCommand {
         guard ["CE1", "CE2", "CE3", "CE4"].contains(family) else {
             throw ValidationError("--family must be CE1, CE2, CE3 or CE4, got \(family)")
         }
-        if let margin, !(margin.isFinite && margin > 0) { throw ValidationError("--margin must be positive") }
+        if let margin, !(margin.isFinite && margin > 0 && margin <= 1e6) { throw ValidationError("--margin must be in (0, 10⁶]") }
         guard epsilon.isFinite, epsilon > 0 else { throw ValidationError("--epsilon must be positive") }
         if teacher != nil && family != "CE4" { throw ValidationError("--teacher applies to CE4 only") }
         _ = try sweepValues()

@@ -18,25 +18,25 @@ struct DistillCommand: ParsableCommand {
         Exit status: 0 success, 2 bad usage or a failed training run.
         """)
 
-    @Option(help: "Number of seeds (each: new data, teacher and students).")
+    @Option(parsing: .unconditional, help: "Number of seeds (each: new data, teacher and students).")
     var seeds = 3
 
-    @Option(help: "Spiral arms.")
+    @Option(parsing: .unconditional, help: "Spiral arms (2 … 1000).")
     var arms = 8
 
-    @Option(help: "Labels (arm a has label a mod labels).")
+    @Option(parsing: .unconditional, help: "Labels (arm a has label a mod labels).")
     var labels = 8
 
-    @Option(help: "Points per arm, split 60/20/20.")
+    @Option(parsing: .unconditional, help: "Points per arm, split 60/20/20.")
     var pointsPerArm = 250
 
-    @Option(help: "Standard deviation of the Gaussian noise on each coordinate (adjacent arms are 1/arms apart).")
+    @Option(parsing: .unconditional, help: "Standard deviation of the Gaussian noise on each coordinate (adjacent arms are 1/arms apart).")
     var noise = 0.02
 
-    @Option(help: "Training epochs of the teacher.")
+    @Option(parsing: .unconditional, help: "Training epochs of the teacher.")
     var teacherEpochs = 300
 
-    @Option(help: "Training epochs of each student.")
+    @Option(parsing: .unconditional, help: "Training epochs of each student.")
     var studentEpochs = 300
 
     @Option(help: "Adam step size of every training run.")
@@ -45,7 +45,7 @@ struct DistillCommand: ParsableCommand {
     @Option(help: "Objectives, comma-separated: kl, logit-centred, logit-raw, logit-abs (default all).")
     var objectives: String?
 
-    @Option(help: "Seed of the whole run.")
+    @Option(parsing: .unconditional, help: "Seed of the whole run.")
     var seed: UInt64 = 1
 
     @Option(help: "Directory for report.md, distill.json and SVG figures.")
@@ -65,17 +65,24 @@ struct DistillCommand: ParsableCommand {
                                               of: "objectives among kl, logit-centred, logit-raw, logit-abs") {
                 DistillObjective(rawValue: $0)
             }
+            if let twice = c.objectives.first(where: { o in c.objectives.filter { $0 == o }.count > 1 }) {
+                throw ValidationError("--objectives lists \(twice.rawValue) twice; give each objective once")
+            }
         }
         return c
     }
 
     func validate() throws {
         guard seeds >= 1, seeds <= 100 else { throw ValidationError("--seeds must be between 1 and 100") }
-        guard arms >= 2, labels >= 2, labels <= arms else { throw ValidationError("need 2 ≤ --labels ≤ --arms") }
+        guard arms >= 2, labels >= 2, labels <= arms, arms <= 1000 else {
+            throw ValidationError("need 2 ≤ --labels ≤ --arms ≤ 1000, got --labels \(labels) --arms \(arms)")
+        }
         guard labels >= 5 else { throw ValidationError("--labels must be at least 5: the teacher's d = 4 needs k ≥ d + 1") }
         guard pointsPerArm >= 10, pointsPerArm <= 100_000 else { throw ValidationError("--points-per-arm must be between 10 and 100000") }
         guard noise >= 0, noise.isFinite else { throw ValidationError("--noise must be a non-negative number") }
-        guard teacherEpochs >= 1, studentEpochs >= 1 else { throw ValidationError("epochs must be at least 1") }
+        guard (1...100_000).contains(teacherEpochs), (1...100_000).contains(studentEpochs) else {
+            throw ValidationError("epochs must be between 1 and 100000")
+        }
         guard learningRate > 0, learningRate < 1 else { throw ValidationError("--learning-rate must lie in (0, 1)") }
         _ = try configuration()
     }

@@ -32,13 +32,13 @@ struct MeasureCommand: ParsableCommand {
     @Flag(help: "Print the measurement as JSON on standard output.")
     var json = false
 
-    @Option(help: "Pivot form: number of pivots drawn without replacement (default 100).")
+    @Option(parsing: .unconditional, help: "Pivot form: number of pivots drawn without replacement (default 100).")
     var pivots: Int?
 
-    @Option(help: "Pivot form: subsets S per pivot (default 200).")
+    @Option(parsing: .unconditional, help: "Pivot form: subsets S per pivot (default 200).")
     var subsets: Int?
 
-    @Option(help: "Pivot form: sampling seed.")
+    @Option(parsing: .unconditional, help: "Pivot form: sampling seed.")
     var seed: UInt64 = 0
 
     @Option(name: .customLong("pivot-subsets"),
@@ -55,8 +55,11 @@ struct MeasureCommand: ParsableCommand {
     var out: String?
 
     func validate() throws {
-        if let pivots, pivots <= 0 { throw ValidationError("--pivots must be positive, got \(pivots)") }
-        if let subsets, subsets <= 0 { throw ValidationError("--subsets must be positive, got \(subsets)") }
+        if let pivots, !(1...100_000).contains(pivots) { throw ValidationError("--pivots must be in 1…100000, got \(pivots)") }
+        if let subsets, !(1...100_000).contains(subsets) { throw ValidationError("--subsets must be in 1…100000, got \(subsets)") }
+        if (pivots ?? 100) * (subsets ?? 200) > 10_000_000 {
+            throw ValidationError("--pivots × --subsets must be at most 10⁷ (p, S) pairs, got \((pivots ?? 100) * (subsets ?? 200))")
+        }
         if pivotSubsets != nil && (pivots != nil || subsets != nil) {
             throw ValidationError("--pivot-subsets replaces --pivots/--subsets; give one or the other")
         }
@@ -117,12 +120,14 @@ struct MeasureCommand: ParsableCommand {
         let text = String(decoding: data, as: UTF8.self)
         if text.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("[") {
             do { return try ReportJSON.decode([PivotSubset].self, from: data) } catch {
-                throw CLIError("\(path): not a JSON list of {\"pivot\": p, \"subset\": [...]}: \(error)")
+                throw CLIError("\(path): not a JSON list of {\"pivot\": p, \"subset\": [...]} (\(decodingSentence(error)))")
             }
         }
         var out: [PivotSubset] = []
-        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let fields = line.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\t" })
+        // Split on any line end: "\r\n" is one Character in Swift, so splitting on
+        // "\n" alone would keep a CRLF file as one line.
+        for (number, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\t" || $0 == "\r" })
             if fields.isEmpty || fields[0].hasPrefix("#") { continue }
             let values = fields.map { Int($0) }
             guard values.count >= 2, values.allSatisfy({ $0 != nil && $0! >= 0 }) else {
@@ -168,7 +173,9 @@ enum MeasurementFormatter {
                   "", "## Bounds (T7 with B as the student)", "",
                   "| id | form | left | right | left/right | verdict | level |", "|---|---|---|---|---|---|---|"]
         for b in m.bounds {
-            let verdict = b.holds.map { $0 ? "holds" : "**VIOLATED**" } ?? b.outcome
+            // VIOLATED only from a certificate; a screen's crossing is "not decided".
+            let verdict = b.holds == true ? "holds" : b.holds == false && b.certified ? "**VIOLATED**"
+                : b.outcome == "undecided" && !b.certified ? "not decided by the screen" : b.outcome
             lines.append("| \(b.id) | \(b.form) | \(number(b.lhs)) | \(number(b.rhs)) | \(number(b.ratio)) | \(verdict) | \(b.certified ? b.level + " (certified)" : b.level + " (screen)") |")
         }
         let bNotes = m.bounds.compactMap { b in b.note.map { "- \(b.id) \(b.form): \($0)" } }

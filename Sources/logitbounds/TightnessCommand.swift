@@ -29,22 +29,22 @@ struct TightnessCommand: ParsableCommand {
     @Option(help: "Number of labels k; comma-separated values for T6's τ-curve (others use the first).")
     var k = "20"
 
-    @Option(help: "Embedding dimension d (both models).")
+    @Option(parsing: .unconditional, help: "Embedding dimension d (both models).")
     var d = 4
 
-    @Option(help: "Number of inputs N of the searched pairs.")
+    @Option(parsing: .unconditional, help: "Number of inputs N of the searched pairs.")
     var inputs = 8
 
     @Option(help: "T6: τ floors, comma-separated (default 1e-1,1e-2,…,1e-6; those ≥ 1/k are skipped).")
     var tau: String?
 
-    @Option(help: "Time per statement, e.g. 60s, 2m or 20 (seconds).")
+    @Option(help: "Time per statement, e.g. 60s, 2m or 20 (seconds); at most one day.")
     var budget = "20s"
 
-    @Option(help: "Seed of the sweep and of the random starts.")
+    @Option(parsing: .unconditional, help: "Seed of the sweep and of the random starts.")
     var seed: UInt64 = 1
 
-    @Option(help: "Multiply every right side by this (1 = the theorems).")
+    @Option(parsing: .unconditional, help: "Multiply every right side by this (1 = the theorems).")
     var constantScale = 1.0
 
     @Option(help: "Directory for report.md, tightness.json, one SVG per statement and the maximising pairs (.npz).")
@@ -56,8 +56,8 @@ struct TightnessCommand: ParsableCommand {
     static func seconds(_ text: String) throws -> Double {
         var t = text.trimmingCharacters(in: .whitespaces), factor = 1.0
         if t.hasSuffix("m") { factor = 60; t.removeLast() } else if t.hasSuffix("s") { t.removeLast() }
-        guard let v = Double(t), v.isFinite, v > 0 else {
-            throw ValidationError("--budget must be a positive duration such as 60s, 2m or 20, got \"\(text)\"")
+        guard let v = Double(t), v.isFinite, v > 0, v * factor <= maximumBudget else {
+            throw ValidationError("--budget must be a duration such as 60s, 2m or 20, above 0 and at most one day (86400 s), got \"\(text)\"")
         }
         return v * factor
     }
@@ -82,9 +82,18 @@ struct TightnessCommand: ParsableCommand {
         return c
     }
 
+    /// One day: longer searches belong to several seeded runs.
+    static let maximumBudget = 86_400.0
+
     func validate() throws {
         _ = try statements()
-        _ = try configuration()
+        let c = try configuration()
+        guard c.labels.allSatisfy({ (2...1000).contains($0) }) else { throw ValidationError("every --k must be in 2…1000, got \(k)") }
+        guard (1...64).contains(d), c.labels.allSatisfy({ $0 >= d + 1 }) else {
+            throw ValidationError("--d must be in 1…64 and below every --k, got \(d)")
+        }
+        guard (d + 2...100_000).contains(inputs) else { throw ValidationError("--inputs must be in \(d + 2)…100000, got \(inputs)") }
+        guard c.taus.allSatisfy({ $0 > 0 && $0 < 1 }) else { throw ValidationError("every --tau must lie in (0, 1)") }
     }
 
     func run() throws {

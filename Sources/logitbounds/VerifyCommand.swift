@@ -20,10 +20,10 @@ struct VerifyCommand: ParsableCommand {
           logitbounds verify --plant T3=0.5 --out planted        (a false statement: exits 1)
         """)
 
-    @Option(help: "Number of generated pairs in the corpus (1 … 10¹²; cases are generated one at a time, so memory does not grow with it). An interrupt (Ctrl-C) stops after the cases in flight and reports the cases run, exit 130.")
+    @Option(parsing: .unconditional, help: "Number of generated pairs in the corpus (1 … 10¹²; cases are generated one at a time, so memory does not grow with it). An interrupt (Ctrl-C) stops after the cases in flight and reports the cases run, exit 130.")
     var cases = 3000
 
-    @Option(help: "Corpus seed; the same seed gives the same models bit for bit.")
+    @Option(parsing: .unconditional, help: "Corpus seed; the same seed gives the same models bit for bit.")
     var seed: UInt64 = 1
 
     @Option(name: .customLong("statement"), help: "Only this statement id (T1…T7) or check name (e.g. T5.subsetSum, T7.mixed); repeatable. Default: all.")
@@ -32,19 +32,19 @@ struct VerifyCommand: ParsableCommand {
     @Option(name: .customLong("generator"), help: "Only this generator; repeatable. Default: all.")
     var generators: [String] = []
 
-    @Option(help: "Largest label count k of a generated case (2 … 1000).")
+    @Option(parsing: .unconditional, help: "Largest label count k of a generated case (2 … 1000).")
     var maxLabels = 20
 
-    @Option(help: "Largest dimension d of a generated case (1 … 64; also at most k − 1 and N − 2).")
+    @Option(parsing: .unconditional, help: "Largest dimension d of a generated case (1 … 64; also at most k − 1 and N − 2).")
     var maxDimension = 8
 
-    @Option(help: "Largest input count N of a generated case (3 … 100000).")
+    @Option(parsing: .unconditional, help: "Largest input count N of a generated case (3 … 100000).")
     var maxInputs = 200
 
     @Option(help: "Run shard i of n (1-based, e.g. 3/8): a disjoint, deterministic part of the corpus.")
     var shard: String?
 
-    @Option(help: "Worker threads (default: all cores). OpenBLAS runs single-threaded meanwhile.")
+    @Option(parsing: .unconditional, help: "Worker threads (default: all cores). OpenBLAS runs single-threaded meanwhile.")
     var threads: Int?
 
     @Option(name: .customLong("plant"), help: "Scale a statement's constant, e.g. T3=0.5 (a planted false statement, to see the harness fail); repeatable.")
