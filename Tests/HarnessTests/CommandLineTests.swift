@@ -1,8 +1,9 @@
+import Dispatch
 import Foundation
 import Testing
 
 /// Runs the built `logitbounds` executable (built with the tests by SwiftPM).
-func runTool(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+func runTool(_ arguments: [String], interruptAfter seconds: Double? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
     let binary = productsDirectory.appendingPathComponent("logitbounds")
     let process = Process()
     process.executableURL = binary
@@ -11,8 +12,16 @@ func runTool(_ arguments: [String]) throws -> (status: Int32, stdout: String, st
     process.standardOutput = out
     process.standardError = err
     try process.run()
+    // Both pipes are drained at once: reading one to its end first deadlocks when
+    // the child fills the other (a pipe holds 64 KiB).
+    let drained = DispatchGroup()
+    nonisolated(unsafe) var errData = Data()
+    DispatchQueue.global().async(group: drained) { errData = err.fileHandleForReading.readDataToEndOfFile() }
+    if let seconds {
+        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { if process.isRunning { process.interrupt() } }
+    }
     let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    drained.wait()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
 }

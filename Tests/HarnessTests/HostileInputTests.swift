@@ -1,0 +1,151 @@
+import Foundation
+import Harness
+import ModelFiles
+import Numerics
+import Testing
+import Theory
+
+/// Issue 14's defects, each as it reaches the command line: exit 0/1/2 with a
+/// clear message, never a crash, a hang, lost work or a wrong verdict.
+@Suite("Hostile input and long runs on the command line")
+struct HostileInputTests {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lb-hostile-\(UInt32.random(in: 0...UInt32.max))")
+
+    func shards(_ count: Int, extra: [String] = []) throws -> [String] {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return try (1...count).map { i in
+            let r = try runTool(["verify", "--cases", "40", "--max-labels", "6", "--max-dimension", "3", "--max-inputs", "15",
+                                 "--shard", "\(i)/\(count)", "--json"] + (i == 2 ? extra : []))
+            #expect(r.status == 0, "\(r.stderr)")
+            let path = dir.appendingPathComponent("shard-\(i)-\(UUID().uuidString.prefix(6)).json").path
+            try r.stdout.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+    }
+
+    @Test("merge refuses missing, duplicated, mixed-selection and edited shards with exit 2")
+    func mergeValidatesItsInputs() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let good = try shards(3)
+        #expect(try runTool(["merge"] + good).status == 0)
+        let cases: [(String, [String], String)] = [
+            ("missing", [good[0], good[1]], "missing"),
+            ("duplicated", [good[0], good[0], good[2]], "appears twice"),
+        ]
+        var refused = 0
+        for (name, files, message) in cases {
+            let r = try runTool(["merge"] + files)
+            #expect(r.status == 2, "\(name): \(r.stderr)")
+            #expect(r.stderr.contains(message), "\(name): \(r.stderr)")
+            if r.status == 2 { refused += 1 }
+        }
+        let mixed = try shards(3, extra: ["--statement", "T3"])
+        let r = try runTool(["merge"] + mixed)
+        #expect(r.status == 2 && r.stderr.contains("different statements"), "\(r.stderr)")
+        // An edited count (a consistent edit of one check) is caught by the digest.
+        let text = try String(contentsOfFile: good[1], encoding: .utf8)
+        let edited = dir.appendingPathComponent("edited.json").path
+        try text.replacingOccurrences(of: "\"violations\" : 0", with: "\"violations\" : -1")
+            .write(toFile: edited, atomically: true, encoding: .utf8)
+        let negative = try runTool(["merge", good[0], edited, good[2]])
+        #expect(negative.status == 2 && negative.stderr.contains("negative count"), "\(negative.stderr)")
+        #expect(refused == cases.count)
+    }
+
+    @Test("--out that cannot be created fails before the run, with a sentence and exit 2")
+    func unwritableOut() throws {
+        let r = try runTool(["verify", "--cases", "5", "--out", "/etc/passwd/report"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("/etc/passwd is a file"), "\(r.stderr)")
+        #expect(!r.stderr.contains("NSCocoaErrorDomain"))
+    }
+
+    @Test("An interrupted verify reports the cases it ran, marked, exits 130, and its report validates")
+    func interruptedVerify() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try runTool(["verify", "--cases", "100000000", "--json", "--threads", "2"], interruptAfter: 3)
+        #expect(r.status == 130, "\(r.stderr)")
+        let report = try ReportFormatter.decode(Data(r.stdout.utf8))
+        #expect(report.interrupted == [0])
+        #expect(report.casesRun > 0 && report.casesRun < 100_000_000)
+        #expect(report.theorems.allSatisfy { $0.cases + $0.inapplicable + $0.errors == report.casesRun })
+        try report.validate()
+        #expect(ReportFormatter.markdown(report, seconds: nil).contains("Interrupted after \(report.casesRun) of 100000000 cases"))
+    }
+
+    @Test("Size options have limits checked before work, negative numbers get a message, not \"Missing value\"")
+    func sizeLimits() throws {
+        let refused: [[String]] = [
+            ["verify", "--cases", "-5"], ["verify", "--cases", "10000000000000"], ["verify", "--max-labels", "1000000"],
+            ["verify", "--max-dimension", "1000000"], ["tightness", "--statement", "T6", "--budget", "1e18"],
+            ["distill", "--arms", "1000000"], ["distill", "--objectives", "kl,kl"],
+        ]
+        var checked = 0
+        for arguments in refused {
+            let r = try runTool(arguments)
+            #expect(r.status == 2, "\(arguments): \(r.stderr)")
+            #expect(!r.stderr.contains("Missing value"), "\(arguments): \(r.stderr)")
+            checked += 1
+        }
+        #expect(checked == refused.count)
+    }
+
+    @Test("The verify header states the sizes generated, within the limits asked for")
+    func generatedSizesWithinLimits() throws {
+        let r = try runTool(["verify", "--cases", "60", "--max-labels", "2", "--max-dimension", "5", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try ReportFormatter.decode(Data(r.stdout.utf8))
+        let sizes = try #require(report.generatedSizes)
+        #expect(sizes.labels.upperBound <= 2)
+        #expect(sizes.dimensions.upperBound <= 1)
+    }
+
+    @Test("measure X X above the certification size prints no VIOLATED and exits 0")
+    func identicalLargePairIsNotViolated() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var g = SeededGenerator(seed: 3)
+        // N·k·(d_A + d_B) = 20 000 · 20 · 8 > 2·10⁶: only the screen runs.
+        let model = ModelGenerator.model(labels: 20, dimension: 4, inputs: 20_000, using: &g)
+        let path = dir.appendingPathComponent("same.npz")
+        try ModelFile.write(model, to: path)
+        let r = try runTool(["measure", path.path, path.path, "--no-pivot"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(!r.stdout.contains("VIOLATED"))
+        #expect(r.stdout.contains("not decided by the screen"))
+    }
+
+    @Test("Pivot-subset files with CRLF line ends are read")
+    func crlfPivotFile() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var g = SeededGenerator(seed: 4)
+        let teacher = ModelGenerator.model(labels: 6, dimension: 2, inputs: 20, using: &g)
+        let a = dir.appendingPathComponent("a.npz"), list = dir.appendingPathComponent("pivots.txt")
+        try ModelFile.write(teacher, to: a)
+        try "0 1 2\r\n3 4 5\r\n".write(to: list, atomically: true, encoding: .utf8)
+        let r = try runTool(["measure", a.path, a.path, "--pivot-subsets", list.path, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let pivot = try #require(json["d_rep_pivot"] as? [String: Any])
+        #expect(pivot["pairs_used"] as? Int == 2)
+    }
+
+    @Test("CE4 refuses a teacher that is not diverse, naming k ≥ d + 1 or the rank")
+    func ce4NonDiverseTeacher() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let zero = try SoftmaxModel(embeddings: Matrix(rows: 10, columns: 2), unembeddings: Matrix([[1, 0], [0, 1], [-1, -1]]))
+        let few = try SoftmaxModel(embeddings: Matrix([[1, 0], [0, 1], [1, 1]]), unembeddings: Matrix([[1, 0], [0, 1]]))
+        var refused = 0
+        for (name, model, message) in [("zero", zero, "all-zero"), ("few", few, "k ≥ d + 1")] {
+            let path = dir.appendingPathComponent("\(name).npz")
+            try ModelFile.write(model, to: path)
+            let r = try runTool(["counterexample", "--family", "CE4", "--teacher", path.path])
+            #expect(r.status == 2, "\(name): \(r.stderr)")
+            #expect(r.stderr.contains(message), "\(name): \(r.stderr)")
+            refused += 1
+        }
+        #expect(refused == 2)
+    }
+}
