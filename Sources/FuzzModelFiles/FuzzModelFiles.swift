@@ -23,7 +23,21 @@ func checkModelFile(_ data: Data) {
     }
 }
 
-#if !FUZZING
+#if FUZZING
+/// libFuzzer's driver, entered from the executable's entry point: SwiftPM names an
+/// executable target's entry `FuzzModelFiles_main` and aliases `main` to it, so
+/// libFuzzer's own `main` is not linked in.
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzerDriver(_ argc: UnsafeMutablePointer<Int32>,
+                     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+                     _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> Int32) -> Int32
+
+@_cdecl("FuzzModelFiles_main")
+func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    var count = argc, arguments = argv
+    return runFuzzerDriver(&count, &arguments) { bytes, size in fuzzModelFile(bytes, size) }
+}
+#else
 @main
 struct ReplayFuzzInputs {
     static func main() {

@@ -14,11 +14,16 @@ public struct Check: Sendable {
     /// The certified evaluation on an arbitrary pair (used by the shrinker).
     let certifyPair: (@Sendable (ModelPair) throws -> Verdict)?
 
-    /// The full registry at a given constant scale per statement id.
-    public static func registry(scales: [StatementID: Double] = [:]) -> [Check] {
+    /// The full registry at a given constant scale per statement id. With
+    /// `certifyAll` every verdict is certified (exact or MPFR), not only the
+    /// screen's violations and near-misses.
+    public static func registry(scales: [StatementID: Double] = [:], certifyAll: Bool = false) -> [Check] {
         func s(_ id: StatementID) -> Double { scales[id] ?? 1 }
+        func pairCheck(_ name: String, _ statement: some PairStatement) -> Check {
+            Check.pairCheck(name, statement, certifyAll: certifyAll)
+        }
         var checks: [Check] = [
-            triangle(scale: s(.T1)),
+            triangle(scale: s(.T1), certifyAll: certifyAll),
             pairCheck("T2", T2Identifiability()),
             pairCheck("T3", T3EmbeddingBound(constantScale: s(.T3))),
             pairCheck("T4", T4UnembeddingBound(constantScale: s(.T4))),
@@ -41,22 +46,27 @@ public struct Check: Sendable {
         return checks
     }
 
-    static func pairCheck(_ name: String, _ statement: some PairStatement) -> Check {
+    static func pairCheck(_ name: String, _ statement: some PairStatement, certifyAll: Bool = false) -> Check {
         Check(name: name, id: statement.id, form: statement.form, isConjecture: false,
-              evaluate: { _, pair in try statement.check(pair) },
+              evaluate: { _, pair in
+                  guard certifyAll else { return try statement.check(pair) }
+                  // An inapplicable screen (hypotheses fail) has nothing to certify.
+                  let screened = try statement.screen(pair)
+                  return screened.outcome == .inapplicable ? screened : try statement.certify(pair)
+              },
               certifyPair: { try statement.certify($0) })
     }
 
     /// T1's triangle inequality on (teacher, student, perturbed student); the
     /// constant scale multiplies the right side (a planted false statement when < 1).
-    static func triangle(scale: Double) -> Check {
+    static func triangle(scale: Double, certifyAll: Bool = false) -> Check {
         let metric = T1LogitMetric()
         return Check(name: "T1.triangle", id: .T1, form: "d(M₁,M₃) ≤ d(M₁,M₂) + d(M₂,M₃)", isConjecture: false,
                      evaluate: { descriptor, pair in
                          let third = descriptor.third(of: pair)
                          let v = try metric.screenTriangle(pair, third)
                          let scaled = v.rescaled(rhsBy: scale)
-                         guard scaled.needsCertification else { return scaled }
+                         guard scaled.needsCertification || certifyAll else { return scaled }
                          return try metric.certifyTriangle(pair, third, rhsScale: scale)
                      }, certifyPair: nil)
     }

@@ -26,8 +26,11 @@ public enum ReportFormatter {
                          + r.plantedScales.sorted { $0.key < $1.key }.map { "\($0.key) × \($0.value)" }.joined(separator: ", "))
         }
         lines.append("")
-        lines.append("Every double-precision violation or near-miss (relative margin below 1e−9) is re-checked "
-                     + "exactly (GMP rationals) or by MPFR enclosure; only certified violations count.")
+        lines.append(r.certifyAll
+            ? "Every verdict was certified: exact (GMP rationals) or by MPFR enclosure (`--certify all`)."
+            : "A \"holds\" is a double-precision screen with a relative margin above 1e−9 unless the certified column counts it; "
+              + "every screened violation or near-miss is re-checked exactly (GMP rationals) or by MPFR enclosure, and only "
+              + "certified violations count. `--certify all` certifies every verdict.")
         lines.append("")
         lines.append(contentsOf: table(r.theorems))
         lines.append("")

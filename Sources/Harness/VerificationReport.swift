@@ -102,13 +102,16 @@ public struct VerificationReport: Codable, Sendable, Equatable {
     /// Shards stopped by an interrupt: each covers only its first cases
     /// (`casesRun` counts what ran).
     public var interrupted: [Int]
+    /// Whether every verdict was certified (`--certify all`) or only the screen's
+    /// violations and near-misses.
+    public var certifyAll: Bool
     /// FNV-1a digest of the rest of the report, set when it is written as JSON.
     public var digest: String?
 
     enum CodingKeys: String, CodingKey {
         case theorems, conjectures, seed, corpus, shards, casesRun = "cases_run", replayFiles = "replay_files"
         case shardCount = "shard_count", plantedScales = "planted_scales", generatedSizes = "generated_sizes"
-        case interrupted, digest
+        case interrupted, digest, certifyAll = "certify_all"
     }
 
     /// Certified violations of theorems (conjecture findings excluded).
@@ -130,6 +133,9 @@ public struct VerificationReport: Codable, Sendable, Equatable {
             }
             guard r.shardCount == merged.shardCount else {
                 throw HarnessError.incompatibleShards("one shard is of \(r.shardCount), another of \(merged.shardCount)")
+            }
+            guard r.certifyAll == merged.certifyAll else {
+                throw HarnessError.incompatibleShards("some shards certified every verdict (--certify all) and others did not")
             }
             guard r.plantedScales == merged.plantedScales else {
                 throw HarnessError.incompatibleShards("the shards were run with different planted constants (--plant)")

@@ -12,13 +12,16 @@ public struct Verifier: Sendable {
     /// Worker threads; OpenBLAS is set to one thread meanwhile so the cores are
     /// not oversubscribed.
     public let threads: Int
+    /// Every verdict certified (`verify --certify all`), not only violations and near-misses.
+    public let certifyAll: Bool
 
     public init(corpus: CorpusSpec, only: [String]? = nil, plantedScales: [StatementID: Double] = [:],
-                threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+                threads: Int = ProcessInfo.processInfo.activeProcessorCount, certifyAll: Bool = false) throws {
         self.corpus = corpus
         self.plantedScales = plantedScales
         self.threads = max(1, threads)
-        let all = Check.registry(scales: plantedScales)
+        self.certifyAll = certifyAll
+        let all = Check.registry(scales: plantedScales, certifyAll: certifyAll)
         guard let only else { checks = all; return }
         let chosen = all.filter { check in only.contains { check.name == $0 || check.id.rawValue == $0 } }
         if let unknown = only.first(where: { name in !all.contains { $0.name == name || $0.id.rawValue == name } }) {
@@ -74,7 +77,8 @@ public struct Verifier: Sendable {
             theorems: summaries.filter { !$0.conjecture }, conjectures: summaries.filter(\.conjecture),
             seed: corpus.seed, corpus: corpus, shards: [shard], shardCount: shardCount, casesRun: dispenser.handedOut,
             plantedScales: Dictionary(uniqueKeysWithValues: plantedScales.map { ($0.key.rawValue, $0.value) }),
-            replayFiles: [], generatedSizes: sizes, interrupted: dispenser.handedOut < count ? [shard] : [])
+            replayFiles: [], generatedSizes: sizes, interrupted: dispenser.handedOut < count ? [shard] : [],
+            certifyAll: certifyAll)
     }
 
     /// The check with this name.

@@ -10,8 +10,9 @@ struct VerifyCommand: ParsableCommand {
         discussion: """
         Each case is a teacher/student pair from a named generator (independent, perturbed, orbit, \
         illConditioned, scaled, skewedWeights, mixedDimension), rebuilt from (seed, case index). \
-        Every double-precision violation or near-miss is certified exactly (GMP) or by MPFR enclosure; \
-        certified violations are shrunk and saved as replay files (with --out).
+        The double-precision screen decides a "holds" when its margin exceeds 1e−9 relative; every screened \
+        violation or near-miss is certified exactly (GMP) or by MPFR enclosure (--certify all certifies every \
+        verdict); certified violations are shrunk and saved as replay files (with --out).
 
         Examples:
           logitbounds verify --out report
@@ -50,6 +51,9 @@ struct VerifyCommand: ParsableCommand {
     @Option(name: .customLong("plant"), help: "Scale a statement's constant, e.g. T3=0.5 (a planted false statement, to see the harness fail); repeatable.")
     var plants: [String] = []
 
+    @Option(help: "Which verdicts to certify: violations (default: the double screen decides, and every screened violation or near-miss within 1e−9 relative is certified exact or by MPFR enclosure) or all (every verdict certified; slower).")
+    var certify = "violations"
+
     @Option(help: "Re-check the pair saved in a replay file instead of running a corpus.")
     var replay: String?
 
@@ -69,6 +73,9 @@ struct VerifyCommand: ParsableCommand {
                                   + "and --max-inputs in 3…\(CorpusSpec.maximumInputs); got \(maxLabels), \(maxDimension), \(maxInputs)")
         }
         if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must be in 1…1024, got \(threads)") }
+        guard ["violations", "all"].contains(certify) else {
+            throw ValidationError("--certify must be violations or all, got \(certify)")
+        }
         _ = try parsedShard()
         _ = try parsedPlants()
         _ = try parsedGenerators()
@@ -113,7 +120,8 @@ struct VerifyCommand: ParsableCommand {
         do {
             verifier = try Verifier(corpus: corpus, only: statements.isEmpty ? nil : statements,
                                     plantedScales: try parsedPlants(),
-                                    threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+                                    threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
+                                    certifyAll: certify == "all")
         } catch let e as HarnessError { throw CLIError(e.description) }
         if let replay { return try runReplay(replay, verifier) }
         let (shardIndex, shardCount) = try parsedShard()

@@ -14,9 +14,12 @@ struct CounterexampleTests {
     func ce1() throws {
         let c = try CE1LabelPermutation().build()
         let s = try CertifiedSummary(c)
-        #expect(s.klAB.upper < 1e-3 && s.klBA.upper < 1e-3)
-        #expect(s.dRepScaleFreeAB >= 0.3 || 1 - s.mccaCentered >= 0.1)
-        #expect(s.probeAccuracyTeacher >= 0.99 && s.probeAccuracyStudent < 0.8)
+        #expect(s.klAB.upper < 1e-3)
+        #expect(s.klBA.upper < 1e-3)
+        #expect(s.dRepScaleFreeAB >= 0.3)
+        #expect(1 - s.mccaCentered >= 0.1)
+        #expect(s.probeAccuracyTeacher >= 0.99)
+        #expect(s.probeAccuracyStudent < 0.8)
         #expect(try CounterexampleReport(c, command: "test").allClaimsHold)
     }
 
@@ -36,7 +39,8 @@ struct CounterexampleTests {
     @Test("CE2: certified KL ≤ 1e−3, unembeddings not linearly related")
     func ce2() throws {
         let s = try CertifiedSummary(CE2AmbiguousPairSwap().build())
-        #expect(s.klAB.upper <= 1e-3 && s.klBA.upper <= 1e-3)
+        #expect(s.klAB.upper <= 1e-3)
+        #expect(s.klBA.upper <= 1e-3)
         #expect(s.unembeddingMccaCentered <= 0.9)
     }
 
@@ -46,7 +50,8 @@ struct CounterexampleTests {
         for m in [s.mccaCentered, s.mccaUncentered, s.unembeddingMccaCentered, s.unembeddingMccaUncentered] {
             #expect(1 - m <= 1e-12)
         }
-        #expect(s.klAB.lower >= 1 && s.klBA.lower >= 1)
+        #expect(s.klAB.lower >= 1)
+        #expect(s.klBA.lower >= 1)
         #expect(s.dLogitSquared.double > 100)
     }
 
@@ -57,8 +62,12 @@ struct CounterexampleTests {
         var ce4 = CE4FromTeacher()
         ce4.epsilon = 1e-3
         let s = try CertifiedSummary(ce4.build(teacher: teacher))
-        #expect(s.klAB.upper <= 1e-3 && s.klBA.upper <= 1e-3)
-        #expect(s.dRepScaleFreeAB > 0)
+        #expect(s.klAB.upper <= 1e-3)
+        #expect(s.klBA.upper <= 1e-3)
+        // The Fisher-null move is local: its students stay near-linear, but it must
+        // move (a student equal to the teacher would pass the KL test trivially).
+        #expect(s.dRepScaleFreeAB >= 1e-4, "d_rep scale-free \(s.dRepScaleFreeAB)")
+        #expect(1 - s.mccaCentered >= 1e-5, "m_CCA \(s.mccaCentered)")
     }
 
     @Test("Exported .npz files reload to the same certified numbers, and the SVGs are well-formed with one mark per point")

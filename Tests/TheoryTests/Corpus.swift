@@ -35,28 +35,47 @@ func smallCorpus(seed: UInt64, count: Int, generators: [ModelGenerator] = ModelG
 }
 
 /// Screens every case; certifies those the screen flags; expects no case to end
-/// violated or undecided. Returns how many were certified and the worst ratio.
+/// violated or undecided, and at least `minimumDecided` cases (default: half) to be
+/// decided "holds" — a helper that accepted "inapplicable" everywhere would pass on
+/// a statement whose hypotheses never held. Returns the decided and certified
+/// counts and the worst ratio.
 @discardableResult
-func expectHolds(_ statement: some PairStatement, on cases: [GeneratedCase]) throws -> (certified: Int, worstRatio: Double) {
-    var certified = 0
+func expectHolds(_ statement: some PairStatement, on cases: [GeneratedCase], minimumDecided: Int? = nil,
+                 sourceLocation: SourceLocation = #_sourceLocation) throws -> (decided: Int, certified: Int, worstRatio: Double) {
+    var certified = 0, decided = 0
     var worst = 0.0
     for c in cases {
         let v = try statement.check(c.pair)
         if v.level != .double { certified += 1 }
         #expect(v.outcome == .holds || v.outcome == .inapplicable,
-                "\(v.id) \(v.form): \(v.outcome) lhs=\(v.lhs) rhs=\(v.rhs) [\(v.certificate ?? "")]", sourceLocation: .__here())
-        if v.outcome == .holds && !v.ratio.isNaN { worst = max(worst, v.ratio) }
-        if v.outcome != .holds && v.outcome != .inapplicable { Issue.record(c.comment) }
+                "\(v.id) \(v.form): \(v.outcome) lhs=\(v.lhs) rhs=\(v.rhs) [\(v.certificate ?? "")] — \(c.description)",
+                sourceLocation: sourceLocation)
+        if v.outcome == .holds {
+            decided += 1
+            if !v.ratio.isNaN { worst = max(worst, v.ratio) }
+        }
     }
-    return (certified, worst)
+    let needed = minimumDecided ?? cases.count / 2
+    #expect(decided >= needed, "only \(decided) of \(cases.count) cases decided (\(needed) needed)", sourceLocation: sourceLocation)
+    return (decided, certified, worst)
 }
 
-/// Certifies every case directly and expects a certified "holds" (or inapplicable).
-func expectCertifiedHolds(_ statement: some PairStatement, on cases: [GeneratedCase]) throws {
+/// Certifies every case directly and expects a certified "holds" (or inapplicable),
+/// at least `minimumCertified` (default: half) of them certified "holds" at level
+/// exact or enclosure. Returns that count.
+@discardableResult
+func expectCertifiedHolds(_ statement: some PairStatement, on cases: [GeneratedCase], minimumCertified: Int? = nil,
+                          sourceLocation: SourceLocation = #_sourceLocation) throws -> Int {
+    var certifiedHolds = 0
     for c in cases {
         let v = try statement.certify(c.pair)
-        #expect(v.level != .double)
+        #expect(v.outcome == .inapplicable || v.level == .exact || v.level == .enclosure, sourceLocation: sourceLocation)
         #expect(v.outcome == .holds || v.outcome == .inapplicable,
-                "\(v.id) certified \(v.outcome): \(v.certificate ?? "") — \(c.description)")
+                "\(v.id) certified \(v.outcome): \(v.certificate ?? "") — \(c.description)", sourceLocation: sourceLocation)
+        if v.outcome == .holds && v.isCertified { certifiedHolds += 1 }
     }
+    let needed = minimumCertified ?? cases.count / 2
+    #expect(certifiedHolds >= needed, "only \(certifiedHolds) of \(cases.count) certified holds (\(needed) needed)",
+            sourceLocation: sourceLocation)
+    return certifiedHolds
 }

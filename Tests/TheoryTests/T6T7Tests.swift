@@ -31,6 +31,7 @@ struct T6Tests {
             let statement = T6KLBound(.sharp)
             if try statement.screen(c.pair).needsCertification { needed += 1 } else { spared += 1 }
         }
+        #expect(spared + needed >= 30, "only \(spared + needed) of 40 orbit pairs had a refined screen")
         #expect(spared > needed, "refined screen left \(needed) of \(spared + needed) orbit pairs to certify")
     }
 
@@ -62,7 +63,8 @@ struct T6Tests {
         let pair = try Self.sharpnessPair(labels: 5, tau: 1e-4, epsilon: 1e-9)
         #expect(try T6KLBound(.sharp).certify(pair).outcome == .holds)
         let planted = try T6KLBound(.sharp, constantScale: 0.999).check(pair)
-        #expect(planted.outcome == .violated && planted.isCertified, "\(planted)")
+        #expect(planted.outcome == .violated, "\(planted)")
+        #expect(planted.isCertified, "\(planted)")
     }
 
     @Test("Per-input τ is never weaker than the global τ")
@@ -81,7 +83,8 @@ struct T6Tests {
         let pair = try ModelPair(c.pair.first, ModelGenerator.perturb(c.pair.first, by: 1e-3, using: &rng))
         let tau = min(pair.first.tau, pair.second.tau)
         let v = try T6KLBound(.global, constantScale: tau * tau).check(pair)
-        #expect(v.outcome == .violated && v.isCertified, "\(v)")
+        #expect(v.outcome == .violated, "\(v)")
+        #expect(v.isCertified, "\(v)")
     }
 
     @Test("Probabilities that underflow in doubles: KL finite, certification still decides")
@@ -114,10 +117,8 @@ struct T7Tests {
     func certified(variant: Int) throws {
         let (form, centred) = Self.variants[variant]
         let statement = T7CanonicalCorrelationBound(form, centred: centred)
-        for c in smallCorpus(seed: 502, count: 20) {
-            let v = try statement.certify(c.pair)
-            #expect(v.outcome == .holds || v.outcome == .inapplicable, "\(v.certificate ?? "") \(c.description)")
-        }
+        // Every verdict at level exact or enclosure, and most of them certified holds.
+        try expectCertifiedHolds(statement, on: smallCorpus(seed: 502, count: 20), minimumCertified: 15)
     }
 
     @Test("R ≤ d_logit² with equality when the student's embeddings are the teacher's")
@@ -153,6 +154,7 @@ struct T7Tests {
         let v = try T7CanonicalCorrelationBound().screen(pair)
         #expect(abs(v.ratio - 1) < 1e-10, "ratio \(v.ratio)")
         let planted = try T7CanonicalCorrelationBound(.traceBound, constantScale: 0.5).check(pair)
-        #expect(planted.outcome == .violated && planted.isCertified)
+        #expect(planted.outcome == .violated)
+        #expect(planted.isCertified)
     }
 }
