@@ -1,4 +1,5 @@
 import CGMP
+import Foundation
 
 /// An exact rational number on GMP's `mpq_t`.
 ///
@@ -71,6 +72,31 @@ public final class Rational: @unchecked Sendable {
         guard let c = __gmpq_get_str(nil, 10, value) else { return "?" }
         defer { free(c) }
         return String(cString: c)
+    }
+
+    /// log₁₀|q| at any magnitude: numerator and denominator are each read as m·2ᵉ
+    /// (`mpz_get_d_2exp`), so nothing overflows or underflows a Double. −∞ for 0.
+    public var log10Magnitude: Double {
+        guard !isZero else { return -.infinity }
+        var numeratorExponent = 0, denominatorExponent = 0
+        let n = __gmpz_get_d_2exp(&numeratorExponent, &value.pointee._mp_num)
+        let d = __gmpz_get_d_2exp(&denominatorExponent, &value.pointee._mp_den)
+        return log10(abs(n / d)) + Double(numeratorExponent - denominatorExponent) * log10(2)
+    }
+
+    /// The value in scientific notation with `digits` significant digits (e.g.
+    /// "4.47e+601") at any magnitude. For display only (~15 good digits).
+    public func scientificString(digits: Int = 4) -> String {
+        isZero ? "0" : (sign < 0 ? "-" : "") + Self.scientific(log10: log10Magnitude, digits: digits)
+    }
+
+    /// 10^l in scientific notation, for magnitudes beyond the Double range.
+    public static func scientific(log10 l: Double, digits: Int = 4) -> String {
+        var exponent = Int(l.rounded(.down))
+        var mantissa = pow(10, l - Double(exponent))
+        if mantissa >= 10 - 0.5 * pow(10, Double(1 - digits)) { mantissa /= 10; exponent += 1 }
+        let text = String(format: "%.\(Swift.max(digits - 1, 0))f", mantissa)
+        return "\(text)e\(exponent >= 0 ? "+" : "-")\(abs(exponent))"
     }
 
     /// Number of bits in numerator plus denominator: the cost driver of exact work.

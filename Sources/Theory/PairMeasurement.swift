@@ -37,7 +37,10 @@ public struct PairMeasurement: Codable, Sendable {
         public let ratio: Double
         public let note: String?
 
-        init(_ v: Verdict, note: String? = nil) {
+        /// A screen never reports a violation (its crossing is "not decided"), so
+        /// a double-level `violated` becomes `undecided` here, whatever produced it.
+        init(_ verdict: Verdict, note: String? = nil) {
+            let v = verdict.level == .double && verdict.outcome == .violated ? verdict.notDecidedByScreen : verdict
             id = v.id.rawValue
             form = v.form
             lhs = v.lhs
@@ -54,6 +57,10 @@ public struct PairMeasurement: Codable, Sendable {
     public let sizes: Sizes
     public let dLogit: Double
     public let dLogitSquared: Double
+    /// d_logit and d_logit² from the exact rational, in scientific notation, when
+    /// the Double cannot hold d_logit² (it overflowed); nil otherwise.
+    public let dLogitExact: String?
+    public let dLogitSquaredExact: String?
     public let klAB: Double
     public let klBA: Double
     public let logTauA: Double
@@ -81,6 +88,7 @@ public struct PairMeasurement: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case sizes, dLogit = "d_logit", dLogitSquared = "d_logit_squared", klAB = "kl_ab", klBA = "kl_ba"
+        case dLogitExact = "d_logit_exact", dLogitSquaredExact = "d_logit_squared_exact"
         case logTauA = "log_tau_a", logTauB = "log_tau_b", dRepAB = "d_rep_ab", dRepBA = "d_rep_ba"
         case dRepScaleFreeAB = "d_rep_scale_free_ab", dUnembAB = "d_unemb_ab", dRepPivot = "d_rep_pivot"
         case mccaCentered = "mcca_centered", mccaUncentered = "mcca_uncentered"
@@ -151,9 +159,22 @@ public struct PairMeasurement: Codable, Sendable {
         }
         let pivot = try timed("pivot form") { try pivotForm(pair, options, notes: &notes) }
         let bounds = try timed("bounds T3–T7") { try evaluateBounds(pair, options, pivotSelection: pivot.selection) }
+        // A d_logit² beyond the Double range is shown from its exact value (never
+        // as inf or NaN) when the pair is small enough to certify.
+        var exactDistance: Rational?
+        if !stats.logitDistanceSquared.isFinite {
+            let small = Double(n) * Double(k) * Double(dA + dB) <= certificationSizeLimit
+            if options.certification == .always || (options.certification == .auto && small) {
+                exactDistance = pair.exactLogitDistanceSquared()
+            } else {
+                notes.append("d_logit² overflows a Double; rerun with --certify always for its exact value")
+            }
+        }
         return PairMeasurement(
             sizes: Sizes(n: n, k: k, dA: dA, dB: dB),
             dLogit: stats.logitDistanceSquared.squareRoot(), dLogitSquared: stats.logitDistanceSquared,
+            dLogitExact: exactDistance.map { Rational.scientific(log10: $0.log10Magnitude / 2) },
+            dLogitSquaredExact: exactDistance.map { $0.scientificString() },
             klAB: stats.kl, klBA: stats.reverseKL, logTauA: stats.logTauFirst, logTauB: stats.logTauSecond,
             dRepAB: dRepAB.map { $0.squareRoot() }, dRepBA: dRepBA.map { $0.squareRoot() },
             dRepScaleFreeAB: dRepAB.map { $0 / scale }, dUnembAB: dUnemb.map { $0.squareRoot() },
@@ -233,7 +254,8 @@ public struct PairMeasurement: Codable, Sendable {
                 continue
             }
             do { out.append(Bound(try statement.certify(target), note: extra)) } catch {
-                out.append(Bound(screened, note: "certification failed: \(error)"))
+                out.append(Bound(screened.needsCertification ? screened.notDecidedByScreen : screened,
+                                 note: "certification failed: \(error)"))
             }
         }
         return out

@@ -159,7 +159,8 @@ enum MeasurementFormatter {
             return "\(number(mean)) (\(se); \(m.dRepPivot.pairsUsed) pairs, \(m.dRepPivot.pairsSkipped) singular skipped)"
         }()
         let rows: [(String, String)] = [
-            ("d_logit", number(m.dLogit)), ("d_logit²", number(m.dLogitSquared)),
+            ("d_logit", m.dLogitExact.map { "\($0) (exact rational)" } ?? number(m.dLogit)),
+            ("d_logit²", m.dLogitSquaredExact.map { "\($0) (exact rational)" } ?? number(m.dLogitSquared)),
             ("KL(A‖B)", number(m.klAB)), ("KL(B‖A)", number(m.klBA)),
             ("log τ(A)", number(m.logTauA)), ("log τ(B)", number(m.logTauB)),
             ("d_rep(A←B)", number(m.dRepAB)), ("d_rep(B←A)", number(m.dRepBA)),

@@ -132,7 +132,7 @@ struct MeasureCommandTests {
             (["measure", a, other], "N = 40 inputs vs N = 30"),
             (["measure", a, try files(labels: 9).1], "k = 7 labels vs k = 9"),
             (["measure", a, a, "--certify", "sometimes"], "--certify must be"),
-            (["measure", a, a, "--pivots", "0"], "--pivots must be positive"),
+            (["measure", a, a, "--pivots", "0"], "--pivots must be in 1…100000"),
             (["measure", a, a, "--no-pivot", "--pivots", "3"], "--no-pivot contradicts"),
             (["measure", a, a, "--pivot-subsets", "/nonexistent.txt"], "cannot read the pivot-subset file"),
             (["measure", a], "Missing expected argument"),

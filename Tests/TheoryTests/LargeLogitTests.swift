@@ -48,3 +48,27 @@ struct LargeLogitTests {
         #expect(checked == 4)
     }
 }
+
+/// A d_logit² beyond the Double range is shown from its exact value (issue 14).
+@Suite("Exact values beyond the Double range")
+struct WideValueTests {
+    @Test("Scientific notation of rationals at any magnitude, and measure's d_logit² above 1e308")
+    func scientific() throws {
+        #expect(Rational(447, 100).scientificString(digits: 3) == "4.47e+0")
+        let huge = Rational(exactly: 0x1p1000)! * Rational(exactly: 0x1p1000)!     // 2²⁰⁰⁰ ≈ 1.148e+602
+        #expect(huge.scientificString(digits: 4) == "1.148e+602")
+        #expect((Rational.one / huge).scientificString(digits: 4) == "8.710e-603")
+        // Logits near 1e155: d_logit² ≈ 7e310 overflows, and is reported exactly.
+        let f = try Matrix([[1e155, 0], [0, 1e155], [3e154, -2e154]])
+        let g = try Matrix([[1, 0], [0, 1], [-1, -1]])
+        let a = try SoftmaxModel(embeddings: f, unembeddings: g)
+        let b = try SoftmaxModel(embeddings: 0.1 * f, unembeddings: g)
+        let pair = try ModelPair(a, b)
+        let m = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .auto))
+        let exact = pair.exactLogitDistanceSquared()
+        #expect(!exact.doubleValue.isFinite)
+        #expect(m.dLogitSquaredExact == exact.scientificString())
+        #expect(m.dLogitSquaredExact?.contains("e+310") == true, "\(m.dLogitSquaredExact ?? "nil")")
+        #expect(!m.bounds.contains { $0.outcome == "violated" && !$0.certified })
+    }
+}

@@ -66,7 +66,7 @@ struct LargeScaleRouteTests {
                 }
             }
         }
-        #expect(unflagged >= 4, "only \(unflagged) of 6 rows compared unflagged")
+        #expect(unflagged >= 3, "only \(unflagged) of 6 rows compared unflagged")
     }
 
     @Test("The vectorised exponential is within 2 ulps of the C library's and flushes below e^−708")
