@@ -123,10 +123,16 @@ public struct VerificationReport: Codable, Sendable, Equatable {
     /// Every input is checked first (`validate`); they must describe the same
     /// corpus, checks and planted constants, and cover disjoint shards. A set that
     /// leaves shards out is refused unless `allowIncomplete`. Interrupted shards
-    /// merge: the result is marked interrupted and counts what ran.
-    public static func merge(_ reports: [VerificationReport], allowIncomplete: Bool = false) throws -> VerificationReport {
+    /// merge: the result is marked interrupted and counts what ran. `names` (e.g.
+    /// file paths) label the inputs in error messages.
+    public static func merge(_ reports: [VerificationReport], names: [String]? = nil,
+                             allowIncomplete: Bool = false) throws -> VerificationReport {
         guard var merged = reports.first else { throw HarnessError.nothingToMerge }
-        for r in reports { try r.validate() }
+        for (i, r) in reports.enumerated() {
+            do { try r.validate() } catch let HarnessError.badReport(message) {
+                throw HarnessError.badReport("\(names?[i] ?? "input \(i + 1)"): \(message)")
+            }
+        }
         for r in reports.dropFirst() {
             guard r.corpus == merged.corpus else {
                 throw HarnessError.incompatibleShards("the shards come from different corpora (seed, cases, generators or size limits differ)")

@@ -37,10 +37,11 @@ public struct PairMeasurement: Codable, Sendable {
         public let ratio: Double
         public let note: String?
 
-        /// A screen never reports a violation (its crossing is "not decided"), so
-        /// a double-level `violated` becomes `undecided` here, whatever produced it.
+        /// A screen never reports a violation: a double-level verdict that needs
+        /// certification (a crossing or a near-tie) becomes "not decided by the
+        /// screen" here, whichever path produced it.
         init(_ verdict: Verdict, note: String? = nil) {
-            let v = verdict.level == .double && verdict.outcome == .violated ? verdict.notDecidedByScreen : verdict
+            let v = verdict.needsCertification ? verdict.notDecidedByScreen : verdict
             id = v.id.rawValue
             form = v.form
             lhs = v.lhs
@@ -244,18 +245,15 @@ public struct PairMeasurement: Codable, Sendable {
             guard wantCertificate, screened.outcome != .inapplicable else {
                 // A screen never reports a violation: a screened violation or near-tie
                 // is "not decided by the screen" until it is certified.
-                let undecided = screened.needsCertification
                 let note = screened.outcome == .inapplicable ? nil
-                    : undecided ? "not decided by the screen (its sides are within rounding of each other or cross); "
+                    : screened.needsCertification ? "not decided by the screen (its sides are within rounding of each other or cross); "
                         + "certify it with --certify always"
                     : "double-precision screen; not certified (N·k·(d_A+d_B) = \(size) above \(certificationSizeLimit), or --certify never)"
-                out.append(Bound(undecided ? screened.notDecidedByScreen : screened,
-                                 note: [note, extra].compactMap { $0 }.joined(separator: "; ")))
+                out.append(Bound(screened, note: [note, extra].compactMap { $0 }.joined(separator: "; ")))
                 continue
             }
             do { out.append(Bound(try statement.certify(target), note: extra)) } catch {
-                out.append(Bound(screened.needsCertification ? screened.notDecidedByScreen : screened,
-                                 note: "certification failed: \(error)"))
+                out.append(Bound(screened, note: "certification failed: \(error)"))
             }
         }
         return out

@@ -26,12 +26,13 @@ public struct SoftmaxModel: Sendable {
         }
         try Self.requireFinite(f, "f")
         try Self.requireFinite(g, "g")
-        let w = weights ?? Array(repeating: 1 / Double(f.rows), count: f.rows)
-        guard w.count == f.rows else {
-            throw ModelError.badWeights("\(w.count) weights for N = \(f.rows) inputs")
-        }
-        if let i = w.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
-            throw ModelError.badWeights("weight \(i) is \(w[i]); every weight must be finite and > 0")
+        if let w = weights {
+            guard w.count == f.rows else {
+                throw ModelError.badWeights("\(w.count) weights for N = \(f.rows) inputs")
+            }
+            if let i = w.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
+                throw ModelError.badWeights("weight \(i) is \(w[i]); every weight must be finite and > 0")
+            }
         }
         embeddings = f
         unembeddings = g

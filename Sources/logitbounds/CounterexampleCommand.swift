@@ -107,9 +107,9 @@ struct CounterexampleCommand: ParsableCommand {
         let report = try CounterexampleReport(construction, sweep: sweepPairs,
                                               sweepParameter: sweepPairs.isEmpty ? nil : "margin L", command: reproduceCommand)
         var written = false
-        directory?.attempt("counterexample") {
-            try CounterexampleWriter.write(report, construction, to: directory!.url)
-            FileHandle.standardError.write(Data("counterexample: wrote \(directory!.url.path)/report.md\n".utf8))
+        directory?.attempt("counterexample") { directory in
+            try CounterexampleWriter.write(report, construction, to: directory.url)
+            FileHandle.standardError.write(Data("counterexample: wrote \(directory.url.path)/report.md\n".utf8))
             written = true
         }
         if json { print(try report.json()) } else if !written { print(CounterexampleWriter.markdown(report)) }

@@ -94,9 +94,9 @@ struct DistillCommand: ParsableCommand {
         do {
             (result, pictures) = try DistillExperiment.run(try configuration()) { done, total in progress.update(done, total) }
         } catch let e as DistillError { throw CLIError(e.description) }
-        directory?.attempt("distill") {
-            let files = try DistillReport.write(result, pictures: pictures, to: directory!.url)
-            progress.note("wrote \(files.count) files to \(directory!.url.path)")
+        directory?.attempt("distill") { directory in
+            let files = try DistillReport.write(result, pictures: pictures, to: directory.url)
+            progress.note("wrote \(files.count) files to \(directory.url.path)")
         }
         if json { print(try DistillReport.json(result)) }
         else { print(DistillReport.markdown(result), terminator: "") }

@@ -96,9 +96,9 @@ struct MeasureCommand: ParsableCommand {
             measurement = try PairMeasurement.measure(pair, options: options) { progress.note($0) }
         } catch let e as ModelError { throw CLIError(e.description) }
         let markdown = MeasurementFormatter.markdown(measurement, teacher: teacher, student: student)
-        directory?.attempt("measure") {
-            try markdown.write(to: directory!.path("report.md"), atomically: true, encoding: .utf8)
-            try ReportJSON.encode(measurement).write(to: directory!.path("report.json"), atomically: true, encoding: .utf8)
+        directory?.attempt("measure") { directory in
+            try markdown.write(to: directory.path("report.md"), atomically: true, encoding: .utf8)
+            try ReportJSON.encode(measurement).write(to: directory.path("report.json"), atomically: true, encoding: .utf8)
         }
         print(json ? try ReportJSON.encode(measurement) : markdown)
         if measurement.bounds.contains(where: { $0.certified && $0.holds == false }) { throw ExitCode(1) }

@@ -25,22 +25,19 @@ struct MergeCommand: ParsableCommand {
         let directory = try out.map(OutputDirectory.init)
         let reports = try files.map { path -> VerificationReport in
             guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path)") }
-            let report: VerificationReport
-            do { report = try ReportFormatter.decode(data) } catch {
+            do { return try ReportFormatter.decode(data) } catch {
                 throw CLIError("\(path) is not a verify JSON report (\(decodingSentence(error)))")
             }
-            do { try report.validate() } catch let e as HarnessError { throw CLIError("\(path): \(e.description)") }
-            return report
         }
         let merged: VerificationReport
-        do { merged = try VerificationReport.merge(reports, allowIncomplete: allowIncomplete) }
+        do { merged = try VerificationReport.merge(reports, names: files, allowIncomplete: allowIncomplete) }
         catch let e as HarnessError { throw CLIError(e.description) }
         if !merged.isComplete {
             FileHandle.standardError.write(Data("merge: warning: shards \(merged.shards.map { $0 + 1 }) of \(merged.shardCount) only\n".utf8))
         }
-        directory?.attempt("merge") {
-            try ReportFormatter.markdown(merged, seconds: nil).write(to: directory!.path("report.md"), atomically: true, encoding: .utf8)
-            try ReportFormatter.json(merged).write(to: directory!.path("report.json"), atomically: true, encoding: .utf8)
+        directory?.attempt("merge") { directory in
+            try ReportFormatter.markdown(merged, seconds: nil).write(to: directory.path("report.md"), atomically: true, encoding: .utf8)
+            try ReportFormatter.json(merged).write(to: directory.path("report.json"), atomically: true, encoding: .utf8)
         }
         print(json ? try ReportFormatter.json(merged) : ReportFormatter.markdown(merged, seconds: nil), terminator: json ? "\n" : "")
         if merged.violationCount > 0 { throw ExitCode(1) }

@@ -106,9 +106,9 @@ struct TightnessCommand: ParsableCommand {
                 results.append(try TightnessExplorer.explore(s, config) { progress.note($0) })
             } catch let e as TightnessError { throw CLIError(e.description) }
         }
-        directory?.attempt("tightness") {
-            let files = try TightnessReport.write(results, config: config, to: directory!.url)
-            progress.note("wrote \(files.count) files to \(directory!.url.path) (report.md, tightness.json, SVG plots, maximising pairs)")
+        directory?.attempt("tightness") { directory in
+            let files = try TightnessReport.write(results, config: config, to: directory.url)
+            progress.note("wrote \(files.count) files to \(directory.url.path) (report.md, tightness.json, SVG plots, maximising pairs)")
         }
         if json {
             print(try TightnessReport.json(results, config: config))

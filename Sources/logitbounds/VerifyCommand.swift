@@ -132,13 +132,11 @@ struct VerifyCommand: ParsableCommand {
         var report = try verifier.run(shard: shardIndex, of: shardCount, progress: { progress.update($0, $1) },
                                       stop: { Interrupt.shared.isRaised })
         let seconds = Date().timeIntervalSince(start)
-        if let directory {
-            directory.attempt("verify") {
-                report.replayFiles = try verifier.saveShrunkViolations(of: report, into: directory.path("replays"))
-                try ReportFormatter.markdown(report, seconds: seconds).write(to: directory.path("report.md"), atomically: true, encoding: .utf8)
-                try ReportFormatter.json(report).write(to: directory.path("report.json"), atomically: true, encoding: .utf8)
-                FileHandle.standardError.write(Data("verify: wrote \(directory.path("report.md").path)\n".utf8))
-            }
+        directory?.attempt("verify") { directory in
+            report.replayFiles = try verifier.saveShrunkViolations(of: report, into: directory.path("replays"))
+            try ReportFormatter.markdown(report, seconds: seconds).write(to: directory.path("report.md"), atomically: true, encoding: .utf8)
+            try ReportFormatter.json(report).write(to: directory.path("report.json"), atomically: true, encoding: .utf8)
+            FileHandle.standardError.write(Data("verify: wrote \(directory.path("report.md").path)\n".utf8))
         }
         if json { print(try ReportFormatter.json(report)) }
         else { print(ReportFormatter.markdown(report, seconds: seconds), terminator: "") }
