@@ -34,6 +34,11 @@ public enum ModelFile {
     /// The arrays of an .npz archive by name (without ".npy"). Entries that are
     /// not .npy files are ignored.
     public static func readArrays(_ url: URL) throws -> [String: NumpyArray] {
+        // An empty file is refused before mapping: mapping 0 bytes fails inside
+        // Foundation, whose fallback read leaks its buffer (seen under LeakSanitizer).
+        if let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int, size == 0 {
+            throw ModelFileError.unreadable(file: url.path, reason: "the file is empty")
+        }
         let data: Data
         do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
             throw ModelFileError.unreadable(file: url.path, reason: "no such file, or not readable")

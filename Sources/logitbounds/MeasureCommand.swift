@@ -174,8 +174,8 @@ enum MeasurementFormatter {
                   "", "## Bounds (T7 with B as the student)", "",
                   "| id | form | left | right | left/right | verdict | level |", "|---|---|---|---|---|---|---|"]
         for b in m.bounds {
-            // VIOLATED only from a certificate; a screen's crossing is "not decided".
-            let verdict = b.holds == true ? "holds" : b.holds == false && b.certified ? "**VIOLATED**"
+            // A Bound is violated only when certified (`Bound.init`); a screen's crossing is "not decided".
+            let verdict = b.holds == true ? "holds" : b.holds == false ? "**VIOLATED**"
                 : b.outcome == "undecided" && !b.certified ? "not decided by the screen" : b.outcome
             lines.append("| \(b.id) | \(b.form) | \(number(b.lhs)) | \(number(b.rhs)) | \(number(b.ratio)) | \(verdict) | \(b.certified ? b.level + " (certified)" : b.level + " (screen)") |")
         }

@@ -23,15 +23,24 @@ func runTool(_ arguments: [String], interruptAfter seconds: Double? = nil) throw
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     drained.wait()
     process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    // A child killed by a signal reports the signal's number (SIGINT is 2, the same as
+    // our usage exit): report it as a shell does, 128 + signal.
+    let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
+    return (status, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
 }
 
-var productsDirectory: URL {
+/// The build's products folder: on Linux the test process is the
+/// `…PackageTests.xctest` executable itself, so its folder holds `logitbounds`.
+/// (`Bundle.allBundles`, the fallback, leaks Foundation's bundle list on each call.)
+let productsDirectory: URL = {
+    if let executable = Bundle.main.executableURL, executable.lastPathComponent.hasSuffix(".xctest") {
+        return executable.deletingLastPathComponent()
+    }
     for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
         return bundle.bundleURL.deletingLastPathComponent()
     }
     return Bundle.main.bundleURL
-}
+}()
 
 @Suite("logitbounds command line")
 struct CommandLineTests {

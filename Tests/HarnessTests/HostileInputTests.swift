@@ -82,7 +82,9 @@ struct HostileInputTests {
         ]
         var checked = 0
         for arguments in refused {
-            let r = try runTool(arguments)
+            // Interrupted after 60 s: a limit that stopped being checked makes the
+            // command start its absurd run, and the test fail instead of hang.
+            let r = try runTool(arguments, interruptAfter: 60)
             #expect(r.status == 2, "\(arguments): \(r.stderr)")
             #expect(!r.stderr.contains("Missing value"), "\(arguments): \(r.stderr)")
             checked += 1
@@ -113,6 +115,15 @@ struct HostileInputTests {
         #expect(r.status == 0, "\(r.stderr)")
         #expect(!r.stdout.contains("VIOLATED"))
         #expect(r.stdout.contains("not decided by the screen"))
+        let j = try runTool(["measure", path.path, path.path, "--no-pivot", "--json"])
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any])
+        let bounds = try #require(json["bounds"] as? [[String: Any]])
+        #expect(bounds.count >= 9)
+        for b in bounds {
+            #expect(b["certified"] as? Bool == false, "\(b)")
+            #expect(b["outcome"] as? String != "violated", "\(b)")
+            #expect(b["holds"] as? Bool != false, "\(b)")
+        }
     }
 
     @Test("Pivot-subset files with CRLF line ends are read")
