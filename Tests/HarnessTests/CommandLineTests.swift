@@ -3,7 +3,10 @@ import Foundation
 import Testing
 
 /// Runs the built `logitbounds` executable (built with the tests by SwiftPM).
-func runTool(_ arguments: [String], interruptAfter seconds: Double? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+/// `interruptAfter` sends SIGINT after that many seconds (what Ctrl-C does);
+/// `terminateAfter` sends SIGTERM, a limit for commands that must not run long.
+func runTool(_ arguments: [String], interruptAfter seconds: Double? = nil,
+             terminateAfter limit: Double? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
     let binary = productsDirectory.appendingPathComponent("logitbounds")
     let process = Process()
     process.executableURL = binary
@@ -19,6 +22,9 @@ func runTool(_ arguments: [String], interruptAfter seconds: Double? = nil) throw
     DispatchQueue.global().async(group: drained) { errData = err.fileHandleForReading.readDataToEndOfFile() }
     if let seconds {
         DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { if process.isRunning { process.interrupt() } }
+    }
+    if let limit {
+        DispatchQueue.global().asyncAfter(deadline: .now() + limit) { if process.isRunning { process.terminate() } }
     }
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     drained.wait()

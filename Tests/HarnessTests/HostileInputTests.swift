@@ -82,9 +82,9 @@ struct HostileInputTests {
         ]
         var checked = 0
         for arguments in refused {
-            // Interrupted after 60 s: a limit that stopped being checked makes the
-            // command start its absurd run, and the test fail instead of hang.
-            let r = try runTool(arguments, interruptAfter: 60)
+            // Terminated after 60 s: a limit that stopped being checked makes the
+            // command start its absurd run, and the test fail (exit 143) instead of hang.
+            let r = try runTool(arguments, terminateAfter: 60)
             #expect(r.status == 2, "\(arguments): \(r.stderr)")
             #expect(!r.stderr.contains("Missing value"), "\(arguments): \(r.stderr)")
             checked += 1
