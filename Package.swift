@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "Plots", dependencies: ["Numerics"], exclude: ["README.md"]),
         .target(name: "Counterexamples", dependencies: ["Theory", "ModelFiles", "Plots"], exclude: ["README.md"]),
         .target(name: "Tightness", dependencies: ["Theory", "Harness", "ModelFiles", "Plots"], exclude: ["README.md"]),
-        .target(name: "Distill", dependencies: ["Theory", "Plots"], exclude: ["README.md"]),
+        .target(name: "Distill", dependencies: ["Theory", "ModelFiles", "Plots"], exclude: ["README.md"]),
         .target(name: "Harness", dependencies: ["Theory"], exclude: ["README.md"]),
         .executableTarget(name: "logitbounds", dependencies: [
             "Numerics", "Theory", "Counterexamples", "Harness", "ModelFiles", "Tightness", "Distill",

@@ -17,8 +17,12 @@ public struct ExactValue: Codable, Sendable {
 
 /// The certified numbers of one teacher (A) / student (B) pair, computed from the
 /// exact Doubles of the models (the ones written to the .npz files).
-/// Certified: KL (MPFR enclosures), log τ (enclosures), d_logit² and d_rep² (exact).
-/// Double precision (to rounding): scale-free d_rep, canonical correlations, probes.
+/// Certified: KL (MPFR enclosures), log τ (enclosures), d_logit² and d_rep² (exact),
+/// the centred m_CCA (`mcca_centered_certified`: an enclosure from exact inertia
+/// counts), and each probe's accuracy (the fitted logistic probe's score signs decided
+/// in rationals; the probe itself is fitted in double precision, so this is the
+/// accuracy *of that probe*, a lower bound on the best linear probe's).
+/// Double precision (to rounding): the m_CCA point values and the unembedding m_CCA.
 public struct CertifiedSummary: Codable, Sendable {
     public let parameter: Double?
     public let klAB: IntervalValue
@@ -32,8 +36,11 @@ public struct CertifiedSummary: Codable, Sendable {
     public let mccaUncentered: Double
     public let unembeddingMccaCentered: Double
     public let unembeddingMccaUncentered: Double
+    public let mccaCenteredCertified: IntervalValue?
     public let probeAccuracyTeacher: Double
     public let probeAccuracyStudent: Double
+    /// The share of the concept's more frequent value: what guessing achieves.
+    public let probeChance: Double
 
     enum CodingKeys: String, CodingKey {
         case parameter, klAB = "kl_ab", klBA = "kl_ba", logTauA = "log_tau_a", logTauB = "log_tau_b"
@@ -41,6 +48,7 @@ public struct CertifiedSummary: Codable, Sendable {
         case dRepScaleFreeAB = "d_rep_scale_free_ab", mccaCentered = "mcca_centered", mccaUncentered = "mcca_uncentered"
         case unembeddingMccaCentered = "unembedding_mcca_centered", unembeddingMccaUncentered = "unembedding_mcca_uncentered"
         case probeAccuracyTeacher = "probe_accuracy_teacher", probeAccuracyStudent = "probe_accuracy_student"
+        case mccaCenteredCertified = "mcca_centered_certified", probeChance = "probe_chance"
     }
 
     public init(_ construction: Construction, parameter: Double? = nil) throws {
@@ -63,7 +71,17 @@ public struct CertifiedSummary: Codable, Sendable {
         mccaUncentered = try pair.embeddingCorrelations(centred: false).mean
         unembeddingMccaCentered = try pair.unembeddingCorrelations(centred: true).mean
         unembeddingMccaUncentered = try pair.unembeddingCorrelations(centred: false).mean
-        probeAccuracyTeacher = try LinearProbe.accuracy(embeddings: pair.first.embeddings, concept: construction.concept)
-        probeAccuracyStudent = try LinearProbe.accuracy(embeddings: pair.second.embeddings, concept: construction.concept)
+        mccaCenteredCertified = try exact.certifiedMeanCanonicalCorrelation(centred: true).map(IntervalValue.init)
+        probeAccuracyTeacher = try Self.exactProbeAccuracy(pair.first.embeddings, construction.concept)
+        probeAccuracyStudent = try Self.exactProbeAccuracy(pair.second.embeddings, construction.concept)
+        let ones = construction.concept.filter { $0 }.count
+        probeChance = Double(max(ones, construction.concept.count - ones)) / Double(max(construction.concept.count, 1))
+    }
+
+    /// The fitted probe's accuracy with every prediction decided in rationals
+    /// (falls back to the double count if a coefficient is not finite).
+    static func exactProbeAccuracy(_ f: Matrix, _ concept: [Bool]) throws -> Double {
+        let probe = try LinearProbe.fit(embeddings: f, concept: concept)
+        return probe.exactAccuracy(on: f, concept: concept)?.doubleValue ?? probe.accuracy(on: f, concept: concept)
     }
 }

@@ -24,9 +24,11 @@ public struct CounterexampleReport: Codable, Sendable {
     public let sweepParameter: String?
     public let pairs: [CertifiedSummary]
     public let claims: [Claim]
+    /// CE4's search: objective, frontier, effort, theory bounds, reference point.
+    public let search: CE4SearchReport?
 
     enum CodingKeys: String, CodingKey {
-        case family, theorem, summary, parameters, command, pairs, claims
+        case family, theorem, summary, parameters, command, pairs, claims, search
         case conceptName = "concept", sweepParameter = "sweep_parameter"
     }
 
@@ -40,6 +42,7 @@ public struct CounterexampleReport: Codable, Sendable {
         conceptName = construction.conceptName
         self.command = command
         self.sweepParameter = sweepParameter
+        search = nil
         var summaries = try sweep.map { try CertifiedSummary($0.1, parameter: $0.0) }
         let main = try CertifiedSummary(construction)
         summaries.append(main)
@@ -79,6 +82,38 @@ public struct CounterexampleReport: Codable, Sendable {
                       holds: main.klAB.upper <= epsilon && main.klBA.upper <= epsilon, certified: true),
             ]
         }
+    }
+
+    /// The report of CE4's search: one certified pair per ε (`pairs`, in the order
+    /// the ε were given; the last is the exported one).
+    public init(search result: CE4Frontier.Result, command: String) {
+        let main = result.constructions.last!
+        family = "CE4"
+        theorem = "T8"
+        summary = main.summary
+        parameters = main.parameters
+        conceptName = main.conceptName
+        self.command = command
+        sweepParameter = result.summaries.count > 1 ? "epsilon" : nil
+        pairs = result.summaries
+        search = result.report
+        claims = Self.searchClaims(result.summaries, epsilons: result.summaries.map { $0.parameter! })
+    }
+
+    /// CE4's claims: for each ε, certified KL ≤ ε both ways; and each certified
+    /// m_CCA enclosure contains the double value (a consistency check of the two routes).
+    public static func searchClaims(_ summaries: [CertifiedSummary], epsilons: [Double]) -> [Claim] {
+        var claims: [Claim] = []
+        for (s, epsilon) in zip(summaries, epsilons) {
+            claims.append(Claim(statement: "ε = \(epsilon): KL(A‖B) ≤ ε and KL(B‖A) ≤ ε (upper ends of MPFR enclosures)",
+                                holds: s.klAB.upper <= epsilon && s.klBA.upper <= epsilon, certified: true))
+            if let bracket = s.mccaCenteredCertified {
+                claims.append(Claim(statement: "ε = \(epsilon): certified m_CCA ∈ [\(String(format: "%.6f", bracket.lower)), \(String(format: "%.6f", bracket.upper))] contains the SVD value \(String(format: "%.6f", s.mccaCentered))",
+                                    holds: bracket.lower - 1e-12 <= s.mccaCentered && s.mccaCentered <= bracket.upper + 1e-12,
+                                    certified: false))
+            }
+        }
+        return claims
     }
 
     public var allClaimsHold: Bool { claims.allSatisfy(\.holds) }

@@ -17,7 +17,10 @@ public enum CounterexampleWriter {
                                  inputLabels: construction.inputLabels,
                                  title: "\(report.family): teacher (left) and student (right), coloured by label")
             .write(to: dir.appendingPathComponent("embeddings.svg"), atomically: true, encoding: .utf8)
-        if let name = report.sweepParameter {
+        if let search = report.search {
+            try frontierChart(search).render()
+                .write(to: dir.appendingPathComponent("frontier.svg"), atomically: true, encoding: .utf8)
+        } else if let name = report.sweepParameter {
             let sweep = report.pairs.filter { $0.parameter != nil }
             let values = sweep.map { $0.parameter! }
             try SVGFigure.sweep(parameter: name, values: values, series: [
@@ -49,13 +52,31 @@ public enum CounterexampleWriter {
             "| log τ(A), log τ(B) | \(sci(main.logTauA.lower)), \(sci(main.logTauB.lower)) (lower ends) | MPFR enclosure |",
             "| m_CCA embeddings, centred / uncentred | \(sci(main.mccaCentered)) / \(sci(main.mccaUncentered)) | SVD, double |",
             "| m_CCA unembeddings, centred / uncentred | \(sci(main.unembeddingMccaCentered)) / \(sci(main.unembeddingMccaUncentered)) | SVD, double |",
-            "| linear probe for \"\(r.conceptName)\": teacher / student | \(sci(main.probeAccuracyTeacher)) / \(sci(main.probeAccuracyStudent)) | logistic regression |",
+            "| m_CCA embeddings, centred, certified | \(main.mccaCenteredCertified.map { "[\(String(format: "%.9f", $0.lower)), \(String(format: "%.9f", $0.upper))]" } ?? "undefined (a moment matrix is singular)") | exact inertia of the rational pencil |",
+            "| linear probe for \"\(r.conceptName)\": teacher / student (chance \(sci(main.probeChance))) | \(sci(main.probeAccuracyTeacher)) / \(sci(main.probeAccuracyStudent)) | logistic probe fitted in double; its accuracy exact |",
             "", "## What they show", "",
         ]
         for c in r.claims {
             lines.append("- \(c.holds ? "✔" : "✘") \(c.statement)\(c.certified ? "" : " — not a certificate")")
         }
-        if r.sweepParameter != nil {
+        if let search = r.search {
+            lines += ["", "## The search", "",
+                      "Objective: maximise \(search.dissimilarityName) (`--objective \(search.objective.rawValue)`), student dimension \(search.studentDimension). Concept: \(search.conceptSource).",
+                      "Settings: " + search.settings.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value)" }.joined(separator: ", ") + ".", "",
+                      "## Frontier: what KL ≤ ε allows for this teacher", ""]
+            lines += frontierTable(r)
+            lines += ["", "\"found\" is a lower bound on what KL ≤ ε allows (a search); \"theory allows\" is T7 ∘ T6.sharp for m_CCA and T3 ∘ T6.sharp for d_rep, evaluated at the found pair (double precision from certified ends).", ""]
+            for point in search.frontier {
+                lines.append("- ε = \(point.epsilon): best start \(point.start)\(point.interpolation < 1 ? ", interpolated toward the teacher (t = \(sci(point.interpolation)))" : ""); \(point.effort.evaluations) evaluations over \(point.effort.starts) starts (\(point.effort.feasibleStarts) feasible) on \(point.effort.workers) workers in \(String(format: "%.1f", point.effort.seconds)) s, stopped by \(point.effort.stoppedByTime ? "the time budget (not reproducible to the bit)" : "the evaluation count (deterministic for the seed)"); τ = \(sci(point.theory.tau)); \(point.theory.note).")
+            }
+            if let ref = search.reference {
+                let kl = max(ref.klAB.upper, ref.klBA.upper)
+                lines += ["", "**Your student** (`\(ref.file)`) has KL ≤ \(sci(kl)) (certified upper end, worse direction) and m_CCA \(sci(ref.mccaCentered)).",
+                          "A student within KL ≤ ε of the teacher can have m_CCA as low as: " +
+                          zip(search.frontier, r.pairs.sorted { ($0.parameter ?? 0) < ($1.parameter ?? 0) }).map { "\(sci($0.0.epsilon)) → \(sci($0.1.mccaCenteredCertified?.upper ?? $0.1.mccaCentered))" }.joined(separator: ", ") + "."]
+            }
+            lines += ["", "![frontier](frontier.svg)"]
+        } else if r.sweepParameter != nil {
             lines += ["", "## Sweep over \(r.sweepParameter!)", "",
                       "| \(r.sweepParameter!) | KL(A‖B) upper | KL(B‖A) upper | d_logit | scale-free d_rep | m_CCA (centred) |",
                       "|---:|---:|---:|---:|---:|---:|"]
@@ -68,5 +89,50 @@ public enum CounterexampleWriter {
                   "Files: `teacher.npz`, `student.npz` (arrays `f`, `g`, `w`; `numpy.load`), `report.json`.", "",
                   "Reproduce: `\(r.command)`", ""]
         return lines.joined(separator: "\n")
+    }
+
+    /// CE4's frontier as Markdown table rows, ε ascending.
+    public static func frontierTable(_ r: CounterexampleReport) -> [String] {
+        guard let search = r.search else { return [] }
+        func sci(_ x: Double) -> String { String(format: "%.3g", x) }
+        var lines = ["| ε | KL(A‖B) upper | KL(B‖A) upper | m_CCA certified | scale-free d_rep | probe teacher / student | found \(search.dissimilarityName) | theory allows |",
+                     "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for point in search.frontier {
+            guard let p = r.pairs.first(where: { $0.parameter == point.epsilon }) else { continue }
+            let bracket = p.mccaCenteredCertified.map { "[\(String(format: "%.4f", $0.lower)), \(String(format: "%.4f", $0.upper))]" } ?? "undefined"
+            let allows: String
+            switch search.objective {
+            case .mcca: allows = point.theory.mccaLowerBound > 0 ? "1 − m_CCA ≤ \(sci(1 - point.theory.mccaLowerBound))" : "anything (vacuous)"
+            case .drep: allows = "≤ \(sci(point.theory.scaleFreeDRepBound))"
+            case .probe: allows = "no bound"
+            }
+            lines.append("| \(sci(point.epsilon)) | \(sci(p.klAB.upper)) | \(sci(p.klBA.upper)) | \(bracket) | \(sci(p.dRepScaleFreeAB)) | \(sci(p.probeAccuracyTeacher)) / \(sci(p.probeAccuracyStudent)) | \(sci(point.dissimilarity))\(point.dissimilarityCertified ? "" : " (not certified)") | \(allows) |")
+        }
+        return lines
+    }
+
+    /// Best dissimilarity against ε (log axis), with the theory's bound and the
+    /// user's reference student.
+    static func frontierChart(_ search: CE4SearchReport) -> SVGChart {
+        var series = [SVGChart.Series("found (search)", search.frontier.map { ($0.epsilon, max($0.dissimilarity, 0)) }, mark: .line, colour: 0)]
+        let bound: [(x: Double, y: Double)] = search.frontier.compactMap { p in
+            switch search.objective {
+            case .mcca: return (p.epsilon, min(1, 1 - p.theory.mccaLowerBound))
+            case .drep: return p.theory.scaleFreeDRepBound.isFinite ? (p.epsilon, p.theory.scaleFreeDRepBound) : nil
+            case .probe: return nil
+            }
+        }
+        if !bound.isEmpty { series.append(SVGChart.Series("theory allows (at the found pair)", bound, mark: .dashedLine, colour: 3)) }
+        if let ref = search.reference {
+            let y: Double
+            switch search.objective {
+            case .mcca: y = 1 - ref.mccaCentered
+            case .drep: y = ref.dRepScaleFreeAB
+            case .probe: y = .nan
+            }
+            if y.isFinite { series.append(SVGChart.Series("your student", [(max(ref.klAB.upper, ref.klBA.upper), y)], mark: .points, colour: 2)) }
+        }
+        return SVGChart(title: "CE4 frontier: \(search.dissimilarityName) within KL ≤ ε", xLabel: "ε (KL budget, both directions)",
+                        yLabel: search.dissimilarityName, xAxis: .log, yAxis: .linear, series: series)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 import Plots
 import Theory
 
@@ -39,7 +40,10 @@ public enum DistillReport {
         return SVGFigure.bars(groups: shapes, series: series, title: title, yLabel: yLabel)
     }
 
-    /// Writes report.md, distill.json, mcca.svg, drep.svg and the embedding figures.
+    /// Writes report.md, distill.json, mcca.svg, drep.svg, the embedding figures, and
+    /// the first seed's models on its test inputs (models/teacher.npz and
+    /// models/student-SHAPE-OBJECTIVE.npz, arrays f and g, uniform weights) for
+    /// `measure`, `counterexample --family CE4 --teacher` and `--reference`.
     public static func write(_ r: DistillResult, pictures: DistillExperiment.Pictures?, to directory: URL) throws -> [URL] {
         var out = try ReportDirectory(directory)
         try out.put("report.md", markdown(r))
@@ -56,6 +60,16 @@ public enum DistillReport {
             try out.put(name + ".svg", try SVGFigure.embeddings(teacher: pictures!.teacher, student: (s.f, s.g),
                                                                inputLabels: pictures!.labels,
                                                                title: "teacher (left) and student \(s.title) (right), coloured by label"))
+        }
+        if let pictures {
+            let models = directory.appendingPathComponent("models")
+            try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
+            let named = [(name: "teacher", f: pictures.teacher.f, g: pictures.teacher.g)] + pictures.models
+            for m in named {
+                let file = "models/" + m.name.map { $0.isLetter || $0.isNumber || $0 == "-" ? String($0) : "-" }.joined() + ".npz"
+                try ModelFile.write(try SoftmaxModel(embeddings: m.f, unembeddings: m.g), to: directory.appendingPathComponent(file))
+                out.record(file)
+            }
         }
         return out.written
     }

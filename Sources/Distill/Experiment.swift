@@ -129,6 +129,8 @@ public enum DistillExperiment {
         public let labels: [Int]
         public let teacher: (f: Matrix, g: Matrix)
         public let students: [(title: String, f: Matrix, g: Matrix)]
+        /// Every student of the first seed on its test inputs, any dimension, for export.
+        public let models: [(name: String, f: Matrix, g: Matrix)]
     }
 
     public static func run(_ config: DistillConfiguration, workers: Int = 2,
@@ -181,8 +183,10 @@ public enum DistillExperiment {
         let first = data[0].test, teacher = teacherRuns[0].0
         let drawn = studentRuns.prefix(jobsPerSeed).filter { $0.1.embeddingDimension == config.teacherEmbedding }
             .map { (title: "\($0.0.shape), \($0.0.objective.rawValue)", f: $0.1.embed(first.inputs), g: $0.1.unembeddings) }
+        let models = studentRuns.prefix(jobsPerSeed)
+            .map { (name: "student-\($0.0.shape)-\($0.0.objective.rawValue)", f: $0.1.embed(first.inputs), g: $0.1.unembeddings) }
         let pictures = Pictures(labels: first.labels, teacher: (teacher.embed(first.inputs), teacher.unembeddings),
-                                students: drawn)
+                                students: drawn, models: models)
         return (result, pictures)
     }
 

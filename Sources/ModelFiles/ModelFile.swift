@@ -46,6 +46,28 @@ public enum ModelFile {
         return try readArrays(data, file: url.path)
     }
 
+    /// A binary concept from a `.npy` file: N values, each 0 or 1 (float, integer or
+    /// bool dtype; shape (N,) or (N, 1)). `expected` is the number of inputs.
+    public static func readConcept(_ url: URL, expected: Int) throws -> [Bool] {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw ModelFileError.unreadable(file: url.path, reason: "no such file, or not readable")
+        }
+        guard !data.isEmpty else { throw ModelFileError.unreadable(file: url.path, reason: "the file is empty") }
+        let array = try NumpyArray(npy: data, file: url.path, array: "concept", integers: true)
+        let count = array.values.count
+        guard array.shape == [count] || array.shape == [count, 1] else {
+            throw ModelFileError.badArray(file: url.path, array: "concept", reason: "shape \(array.shape) is not a vector (N,) or (N, 1)")
+        }
+        guard count == expected else {
+            throw ModelFileError.badArray(file: url.path, array: "concept", reason: "\(count) values, but the teacher has N = \(expected) inputs")
+        }
+        if let i = array.values.firstIndex(where: { $0 != 0 && $0 != 1 }) {
+            throw ModelFileError.badArray(file: url.path, array: "concept", reason: "value \(array.values[i]) at index \(i) is not 0 or 1")
+        }
+        return array.values.map { $0 == 1 }
+    }
+
     /// The arrays of .npz bytes; `file` names them in errors.
     public static func readArrays(_ data: Data, file: String) throws -> [String: NumpyArray] {
         var arrays: [String: NumpyArray] = [:]

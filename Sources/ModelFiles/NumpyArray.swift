@@ -87,14 +87,16 @@ public struct NumpyArray: Equatable, Sendable {
     }
 
     /// Parses `.npy` bytes in any supported layout.
-    public init(npy data: Data, file: String, array: String) throws {
-        self = try data.withUnsafeBytes { try NumpyArray(npy: $0, file: file, array: array) }
+    public init(npy data: Data, file: String, array: String, integers: Bool = false) throws {
+        self = try data.withUnsafeBytes { try NumpyArray(npy: $0, file: file, array: array, integers: integers) }
     }
 
     /// Parses `.npy` bytes in any supported layout: float16/32/64, either byte
-    /// order, C or Fortran order, header version 1–3. Every problem is a
-    /// `ModelFileError.badArray` naming the file, the array and what is wrong.
-    public init(npy bytes: UnsafeRawBufferPointer, file: String, array: String) throws {
+    /// order, C or Fortran order, header version 1–3; with `integers`, also bool,
+    /// int8…int64 and uint8…uint64 (for labels, splits and 0/1 concepts; a value
+    /// beyond ±2⁵³ is refused, since a Double could not hold it exactly). Every
+    /// problem is a `ModelFileError.badArray` naming the file, the array and what is wrong.
+    public init(npy bytes: UnsafeRawBufferPointer, file: String, array: String, integers: Bool = false) throws {
         func fail(_ reason: String) -> ModelFileError { .badArray(file: file, array: array, reason: reason) }
         guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1..<6]) == Array("NUMPY".utf8) else {
             throw fail("not a .npy array (bad magic bytes)")
@@ -112,12 +114,14 @@ public struct NumpyArray: Equatable, Sendable {
         }
         let header: NpyHeader
         do { header = try NpyHeader(parsing: text) } catch let e as NpyHeader.ParseError { throw fail("bad header: \(e.reason) in \(text.trimmingCharacters(in: .whitespacesAndNewlines))") }
-        let precision = try header.precision(fail)
+        let integer = integers ? header.integerKind : nil
+        let precision = integer == nil ? try header.precision(fail) : .float64
+        let width = integer?.width ?? precision.rawValue
         let (count, overflow) = header.shape.reduce((1, false)) { acc, n in
             let (p, o) = acc.0.multipliedReportingOverflow(by: n)
             return (p, acc.1 || o)
         }
-        let (byteCount, overflow2) = count.multipliedReportingOverflow(by: precision.rawValue)
+        let (byteCount, overflow2) = count.multipliedReportingOverflow(by: width)
         guard !overflow, !overflow2 else { throw fail("shape \(header.shape) is too large to address") }
         let start = headerStart + headerLength
         let present = bytes.count - start
@@ -128,6 +132,25 @@ public struct NumpyArray: Equatable, Sendable {
         }
         var values = [Double](repeating: 0, count: count)
         let big = header.bigEndian
+        if let integer {
+            let base = bytes.baseAddress! + start
+            for i in 0..<count {
+                var raw: UInt64 = 0
+                for b in 0..<integer.width {
+                    let byte = UInt64(base.load(fromByteOffset: i * integer.width + b, as: UInt8.self))
+                    raw |= byte << (8 * UInt64(big ? integer.width - 1 - b : b))
+                }
+                if integer.signed, integer.width < 8, raw >> (8 * UInt64(integer.width) - 1) == 1 {
+                    raw |= ~0 << (8 * UInt64(integer.width))
+                }
+                let magnitude = integer.signed ? Int64(bitPattern: raw).magnitude : raw
+                guard magnitude <= 1 << 53 else { throw fail("integer value \(integer.signed ? String(Int64(bitPattern: raw)) : String(raw)) at index \(i) is beyond ±2⁵³") }
+                values[i] = integer.signed ? Double(Int64(bitPattern: raw)) : Double(raw)
+            }
+            if header.fortranOrder { values = Self.reorder(values, shape: header.shape, toFortran: false) }
+            self.init(shape: header.shape, values: values)
+            return
+        }
         values.withUnsafeMutableBufferPointer { out in
             let base = bytes.baseAddress! + start
             switch precision {
@@ -213,6 +236,20 @@ struct NpyHeader {
         self.descr = descr
         self.fortranOrder = fortran
         self.shape = shape
+    }
+
+    /// bool, intN or uintN: the element width in bytes and whether it is signed.
+    var integerKind: (width: Int, signed: Bool)? {
+        let order = descr.first.map(String.init) ?? ""
+        let body = ["<", ">", "|", "="].contains(order) ? String(descr.dropFirst()) : descr
+        guard let kind = body.first, let size = Int(body.dropFirst()), [1, 2, 4, 8].contains(size) else { return nil }
+        guard size == 1 || order != "|" else { return nil }
+        switch kind {
+        case "b": return size == 1 ? (1, false) : nil
+        case "i": return (size, true)
+        case "u": return (size, false)
+        default: return nil
+        }
     }
 
     /// The float precision `descr` names, or an error saying what the dtype is.

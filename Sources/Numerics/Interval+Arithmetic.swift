@@ -89,6 +89,15 @@ extension Interval {
         return r
     }
 
+    /// √ of the non-negative part, monotone: [√max(lo, 0)↓, √max(hi, 0)↑]. For a
+    /// quantity known to be ≥ 0 whose enclosure dips below 0 by rounding.
+    public var squareRoot: Interval {
+        let r = clampedNonNegative
+        mpfr_sqrt(r.lo, r.lo, MPFR_RNDD)
+        mpfr_sqrt(r.hi, r.hi, MPFR_RNDU)
+        return r
+    }
+
     /// [min lo, min hi]: the enclosure of min(a, b).
     public static func min(_ a: Interval, _ b: Interval) -> Interval {
         let r = a.fresh()

@@ -99,3 +99,21 @@ extension ModelPair {
                                          weights: Array(repeating: 1 / Double(k), count: k), centred: centred)
     }
 }
+
+extension ExactModelPair {
+    /// A certified enclosure of m_CCA between the two models' embeddings: the mean
+    /// of ρ₁ … ρ_m, m = min(d₁, d₂), with each 1 − ρᵢ² bracketed by exact inertia
+    /// counts of the rational pencil (`CertifiedT7Spectra`, from the exact weighted
+    /// moments) and ρᵢ = √(1 − qᵢ) enclosed with outward rounding. nil when a
+    /// moment matrix is exactly singular (m_CCA then depends on the rank convention).
+    public func certifiedMeanCanonicalCorrelation(centred: Bool) throws -> Interval? {
+        guard let spectra = try CertifiedT7Spectra(self, centred: centred) else { return nil }
+        let m = min(first.dimension, second.dimension)
+        guard m > 0 else { return nil }
+        let rho = (0..<m).map { i in
+            Interval(lower: (Interval(Rational.one - spectra.qUpper[i])).squareRoot.lower,
+                     upper: (Interval(Rational.one - spectra.qLower[i])).squareRoot.upper)
+        }
+        return Interval.sum(rho) / Interval(Rational(m))
+    }
+}

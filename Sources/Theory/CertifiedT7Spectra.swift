@@ -91,4 +91,4 @@ extension ModelPair {
 }
 
 /// (A + Aᵀ)/2: removes the rounding asymmetry before a symmetric eigen-solver.
-func symmetrised(_ a: Matrix) -> Matrix { 0.5 * (a + a.transposed) }
+public func symmetrised(_ a: Matrix) -> Matrix { 0.5 * (a + a.transposed) }

@@ -128,7 +128,10 @@ public struct T6KLBound: PairStatement {
 
 extension ModelPair {
     /// KL in both directions and log τ of both models, as guaranteed enclosures.
-    public func certifiedDivergence() throws -> EnclosedDivergence { try EnclosedDivergence(self) }
+    /// Computed once per pair (it holds intervals only, never the pair).
+    public func certifiedDivergence() throws -> EnclosedDivergence {
+        try cache.value("enclosedDivergence") { try EnclosedDivergence(self) }
+    }
 }
 
 /// d_logit² and KL per input recomputed in doubles from the centred logit

@@ -14,9 +14,16 @@ struct CounterexampleCommand: ParsableCommand {
           CE1  label permutation with growing margin L (default: a sweep over L)
           CE2  swap of ambiguous label pairs (unembeddings not linearly related)
           CE3  counter-rotation: m_CCA = 1 on both sides, conditionals far apart (T9)
-          CE4  from any teacher (--teacher FILE.npz, else a generated one): KL ≤ ε
-        KL is certified by MPFR enclosures and d_logit², d_rep² exactly, from the Doubles written to the .npz files.
-        Exit status: 0 when every claim of the family holds, 1 when one does not, 2 on bad input.
+          CE4  search from any teacher (--teacher FILE.npz, else a generated one): the student within
+               KL(A‖B) ≤ ε and KL(B‖A) ≤ ε that is most dissimilar by --objective, for each ε given
+        Certified, from the Doubles written to the .npz files: KL (MPFR enclosures), d_logit² and d_rep² (exact),
+        the centred m_CCA (an enclosure from exact inertia counts of the rational moment pencil) and each fitted
+        probe's accuracy (its score signs decided in rationals). Not certified: that the search found the most
+        dissimilar student (it is a search: the frontier is a lower bound on what KL ≤ ε allows), the probe
+        objective's value, and the theory bounds printed beside the result (double precision from certified ends).
+        CE4's search is deterministic for a seed when the evaluation count, not --budget, stops it (the report says).
+        Exit status: 0 when every claim of the family holds, 1 when one does not, 2 on bad input, 130 when
+        interrupted (CE4 reports the ε finished so far).
         """)
 
     @Option(help: "CE1, CE2, CE3 or CE4.")
@@ -31,8 +38,36 @@ struct CounterexampleCommand: ParsableCommand {
     @Option(help: "CE4: the teacher model file (.npz with arrays f, g and optionally w).")
     var teacher: String?
 
-    @Option(help: "CE4: the KL budget ε, checked against certified upper ends in both directions.")
-    var epsilon = 1e-3
+    @Option(parsing: .upToNextOption,
+            help: "CE4: KL budgets ε (one or more, space- or comma-separated; default 1e-3), each checked against certified upper ends in both directions.")
+    var epsilon: [String] = []
+
+    @Option(help: "CE4: mcca (maximise 1 − m_CCA, centred), drep (scale-free d_rep(A←B)) or probe (make the concept linearly unreadable).")
+    var objective = "mcca"
+
+    @Option(help: "CE4: a .npy vector of N values 0/1 (the concept to probe); default: the teacher's most linearly recoverable grouping of labels.")
+    var concept: String?
+
+    @Option(name: .customLong("student-dimension"), parsing: .unconditional, help: "CE4: the student's embedding dimension (default: the teacher's).")
+    var studentDimension: Int?
+
+    @Option(parsing: .unconditional, help: "CE4: wall-clock seconds per ε, all starts together (≤ 86400).")
+    var budget = 120.0
+
+    @Option(parsing: .unconditional, help: "CE4: evaluations per start (1…10⁷); the search is deterministic when these, not --budget, stop it.")
+    var evaluations = 2500
+
+    @Option(parsing: .unconditional, help: "CE4: number of starts (1…256).")
+    var starts = 12
+
+    @Option(parsing: .unconditional, help: "CE4: worker threads for the starts (1…64).")
+    var workers = 2
+
+    @Option(help: "CE4: search (default), or fisher-null: the single local move of earlier releases (one ε), kept as the baseline the search is measured against.")
+    var method = "search"
+
+    @Option(help: "CE4: a student you already have (.npz), placed against the frontier.")
+    var reference: String?
 
     @Option(parsing: .unconditional, help: "Seed for the construction's noise (and for CE4's generated teacher).")
     var seed: UInt64 = 1
@@ -48,9 +83,34 @@ struct CounterexampleCommand: ParsableCommand {
             throw ValidationError("--family must be CE1, CE2, CE3 or CE4, got \(family)")
         }
         if let margin, !(margin.isFinite && margin > 0 && margin <= 1e6) { throw ValidationError("--margin must be in (0, 10⁶]") }
-        guard epsilon.isFinite, epsilon > 0 else { throw ValidationError("--epsilon must be positive") }
-        if teacher != nil && family != "CE4" { throw ValidationError("--teacher applies to CE4 only") }
+        let epsilons = try epsilonValues()
+        if family != "CE4" {
+            let given = [teacher != nil ? "--teacher" : nil, concept != nil ? "--concept" : nil, reference != nil ? "--reference" : nil,
+                         studentDimension != nil ? "--student-dimension" : nil, !epsilon.isEmpty ? "--epsilon" : nil].compactMap { $0 }
+            if let first = given.first { throw ValidationError("\(first) applies to CE4 only") }
+        }
+        guard epsilons.count <= 64 else { throw ValidationError("--epsilon: at most 64 values, got \(epsilons.count)") }
+        guard ["search", "fisher-null"].contains(method) else { throw ValidationError("--method must be search or fisher-null, got \(method)") }
+        if method == "fisher-null" && (epsilons.count > 1 || objective != "mcca" || concept != nil || studentDimension != nil || reference != nil) {
+            throw ValidationError("--method fisher-null takes one --epsilon and none of --objective, --concept, --student-dimension, --reference")
+        }
+        guard StudentObjectiveKind(rawValue: objective) != nil else {
+            throw ValidationError("--objective must be mcca, drep or probe, got \(objective)")
+        }
+        if let studentDimension, !(1...64).contains(studentDimension) { throw ValidationError("--student-dimension must be in 1…64") }
+        guard budget.isFinite, budget > 0, budget <= 86400 else { throw ValidationError("--budget must be in (0, 86400] seconds") }
+        guard (1...10_000_000).contains(evaluations) else { throw ValidationError("--evaluations must be in 1…10⁷") }
+        guard (1...256).contains(starts) else { throw ValidationError("--starts must be in 1…256") }
+        guard (1...64).contains(workers) else { throw ValidationError("--workers must be in 1…64") }
         _ = try sweepValues()
+    }
+
+    func epsilonValues() throws -> [Double] {
+        guard !epsilon.isEmpty else { return [1e-3] }
+        let values = try epsilon.flatMap { text in
+            try commaSeparated(text, option: "epsilon", of: "positive finite numbers") { Double($0).flatMap { $0 > 0 && $0.isFinite ? $0 : nil } }
+        }
+        return values
     }
 
     func sweepValues() throws -> [Double] {
@@ -65,12 +125,21 @@ struct CounterexampleCommand: ParsableCommand {
         if let margin { parts.append("--margin \(margin)") }
         if let sweep { parts.append("--sweep \"\(sweep)\"") }
         if let teacher { parts.append("--teacher \(teacher)") }
-        if family == "CE4" { parts.append("--epsilon \(epsilon)") }
+        if family == "CE4" && method == "fisher-null" {
+            parts.append("--method fisher-null --epsilon \((try? epsilonValues())?.first ?? 1e-3)")
+        } else if family == "CE4" {
+            parts.append("--epsilon " + ((try? epsilonValues()) ?? []).map { "\($0)" }.joined(separator: " "))
+            parts.append("--objective \(objective) --starts \(starts) --evaluations \(evaluations) --budget \(budget)")
+            if let concept { parts.append("--concept \(concept)") }
+            if let studentDimension { parts.append("--student-dimension \(studentDimension)") }
+            if let reference { parts.append("--reference \(reference)") }
+        }
         if let out { parts.append("--out \(out)") }
         return parts.joined(separator: " ")
     }
 
     func run() throws {
+        if family == "CE4" && method == "search" { return try runSearch() }
         let directory = try out.map(OutputDirectory.init)
         let construction: Construction
         var sweepPairs: [(Double, Construction)] = []
@@ -98,7 +167,7 @@ struct CounterexampleCommand: ParsableCommand {
                 construction = try ce3.build()
             default:
                 var ce4 = CE4FromTeacher()
-                ce4.epsilon = epsilon
+                ce4.epsilon = try epsilonValues()[0]
                 ce4.seed = seed
                 construction = try ce4.build(teacher: try loadTeacher())
             }
@@ -114,6 +183,47 @@ struct CounterexampleCommand: ParsableCommand {
         }
         if json { print(try report.json()) } else if !written { print(CounterexampleWriter.markdown(report)) }
         else { print(report.claims.map { "\($0.holds ? "✔" : "✘") \($0.statement)" }.joined(separator: "\n")) }
+        if !report.allClaimsHold { throw ExitCode(1) }
+    }
+
+    /// CE4: the search over each ε, certified, with its frontier.
+    func runSearch() throws {
+        let directory = try out.map(OutputDirectory.init)
+        Interrupt.shared.install("counterexample")
+        let result: CE4Frontier.Result
+        do {
+            let teacherModel = try loadTeacher()
+            guard teacherModel.inputCount * teacherModel.labelCount <= 10_000_000 else {
+                throw CLIError("CE4's search holds several N×k matrices per worker; N·k = \(teacherModel.inputCount * teacherModel.labelCount) exceeds its limit of 10⁷")
+            }
+            let conceptValues = try concept.map {
+                (try ModelFile.readConcept(URL(fileURLWithPath: $0), expected: teacherModel.inputCount), "concept from \($0)")
+            }
+            let referenceModel = try reference.map { (try ModelFile.read(URL(fileURLWithPath: $0)), $0) }
+            var frontier = CE4Frontier()
+            frontier.epsilons = try epsilonValues()
+            frontier.search.objective = StudentObjectiveKind(rawValue: objective)!
+            frontier.search.studentDimension = studentDimension
+            frontier.search.timeBudget = budget
+            frontier.search.evaluationsPerStart = evaluations
+            frontier.search.starts = starts
+            frontier.search.workers = workers
+            frontier.search.seed = seed
+            result = try frontier.run(teacher: teacherModel, concept: conceptValues, reference: referenceModel,
+                                      progress: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) },
+                                      stop: { Interrupt.shared.isRaised })
+        } catch let e as ModelFileError { throw CLIError(e.description) }
+          catch let e as ModelError { throw CLIError(e.description) }
+        let report = CounterexampleReport(search: result, command: reproduceCommand)
+        var written = false
+        directory?.attempt("counterexample") { directory in
+            try CounterexampleWriter.write(report, result.constructions.last!, to: directory.url)
+            FileHandle.standardError.write(Data("counterexample: wrote \(directory.url.path)/report.md\n".utf8))
+            written = true
+        }
+        if json { print(try report.json()) } else if !written { print(CounterexampleWriter.markdown(report)) }
+        else { print(CounterexampleWriter.frontierTable(report).joined(separator: "\n")) }
+        if result.interrupted { throw ExitCode(130) }
         if !report.allClaimsHold { throw ExitCode(1) }
     }
 
