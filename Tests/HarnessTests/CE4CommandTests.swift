@@ -1,0 +1,98 @@
+import Foundation
+import ModelFiles
+import Numerics
+import Testing
+import Theory
+
+/// A `.npy` file of integers (or bools) as NumPy writes it: `descr` e.g. "<i8", "|b1", ">u2".
+func integerNpy(_ values: [Int], descr: String) -> Data {
+    let width = Int(descr.dropFirst(2))!
+    var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': (\(values.count),), }"
+    while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+    header += "\n"
+    var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
+    data.append(Data(header.utf8))
+    for v in values {
+        let bits = UInt64(bitPattern: Int64(v))
+        let bytes = (0..<width).map { UInt8(truncatingIfNeeded: bits >> (8 * UInt64($0))) }
+        data.append(contentsOf: descr.hasPrefix(">") ? bytes.reversed() : bytes)
+    }
+    return data
+}
+
+@Suite("CE4 search on the command line")
+struct CE4CommandTests {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lb-ce4cmd-\(UInt32.random(in: 0...UInt32.max))")
+
+    /// CE1's teacher at L = 16 and CE1's own student (exit 1: at this margin its
+    /// KL(B‖A) = 1.3e−3 misses CE1's 1e−3 claim), written as files.
+    func files() throws -> (teacher: String, student: String) {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let r = try runTool(["counterexample", "--family", "CE1", "--sweep", "", "--margin", "16", "--out", dir.appendingPathComponent("ce1").path])
+        #expect(r.status == 1, "\(r.stderr)")
+        return (dir.appendingPathComponent("ce1/teacher.npz").path, dir.appendingPathComponent("ce1/student.npz").path)
+    }
+
+    @Test("A frontier over two ε with a concept file (int64) and a reference student: report, JSON, files, SVG")
+    func frontier() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (teacher, student) = try files()
+        let n = try ModelFile.read(URL(fileURLWithPath: teacher)).inputCount
+        let concept = dir.appendingPathComponent("concept.npy")
+        try integerNpy((0..<n).map { $0 / 12 < 3 ? 1 : 0 }, descr: "<i8").write(to: concept)
+        let out = dir.appendingPathComponent("ce4")
+        let r = try runTool(["counterexample", "--family", "CE4", "--teacher", teacher, "--epsilon", "1e-2", "1e-3",
+                             "--concept", concept.path, "--reference", student, "--starts", "4", "--evaluations", "200",
+                             "--out", out.path, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let pairs = try #require(json["pairs"] as? [[String: Any]])
+        #expect(pairs.map { $0["parameter"] as? Double } == [1e-2, 1e-3])
+        let search = try #require(json["search"] as? [String: Any])
+        #expect(search["concept_source"] as? String == "given")
+        #expect((search["frontier"] as? [[String: Any]])?.count == 2)
+        for file in ["report.md", "report.json", "teacher.npz", "student.npz", "embeddings.svg", "frontier.svg"] {
+            #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(file).path), "missing \(file)")
+        }
+        let markdown = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
+        #expect(markdown.contains("Your student"))
+        #expect(markdown.contains("exact inertia"))
+    }
+
+    @Test("Bad CE4 input exits 2 with a message naming the problem")
+    func badInput() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (teacher, _) = try files()
+        let n = try ModelFile.read(URL(fileURLWithPath: teacher)).inputCount
+        let short = dir.appendingPathComponent("short.npy"), two = dir.appendingPathComponent("two.npy")
+        let constant = dir.appendingPathComponent("constant.npy")
+        try integerNpy([1, 0, 1], descr: "<i8").write(to: short)
+        try integerNpy((0..<n).map { $0 % 3 }, descr: ">i2").write(to: two)
+        try integerNpy(Array(repeating: 1, count: n), descr: "|b1").write(to: constant)
+        let cases: [([String], String)] = [
+            (["--concept", short.path], "3 values, but the teacher has N = \(n)"),
+            (["--concept", two.path], "is not 0 or 1"),
+            (["--concept", constant.path], "constant"),
+            (["--concept", teacher], "bad magic"),
+            (["--epsilon", "0"], "positive finite"),
+            (["--epsilon", "nan"], "positive finite"),
+            (["--epsilon", "1e-3,inf"], "positive finite"),
+            (["--objective", "cka"], "mcca, drep or probe"),
+            (["--student-dimension", "0"], "1…64"),
+            (["--budget", "-1"], "(0, 86400]"),
+            (["--evaluations", "0"], "1…10⁷"),
+            (["--starts", "1000"], "1…256"),
+            (["--method", "fisher-null", "--epsilon", "1e-3", "1e-2"], "one --epsilon"),
+        ]
+        var refused = 0
+        for (extra, message) in cases {
+            let r = try runTool(["counterexample", "--family", "CE4", "--teacher", teacher, "--starts", "2", "--evaluations", "20"] + extra)
+            #expect(r.status == 2, "\(extra): exit \(r.status), \(r.stderr)")
+            #expect(r.stderr.contains(message), "\(extra): \(r.stderr)")
+            refused += 1
+        }
+        #expect(refused == cases.count)
+        let other = try runTool(["counterexample", "--family", "CE1", "--concept", "x.npy"])
+        #expect(other.status == 2 && other.stderr.contains("applies to CE4 only"))
+    }
+}
