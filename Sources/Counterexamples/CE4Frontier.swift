@@ -16,10 +16,12 @@ import Theory
 /// everything: the scale-free d_rep bound ≥ the largest value any student reaches is
 /// not known, so vacuity is reported for m_CCA (bound ≤ 0) and through τ itself.
 public struct TheoryAllowance: Codable, Sendable {
+    /// τ and log τ (τ itself underflows to 0 below e^−745).
     public let tau: Double
+    public let logTau: Double
     public let sigmaMinCentredUnembeddings: Double
     public let muTeacher: Double
-    /// Upper bound on d_rep(A←B)² and on the scale-free d_rep(A←B).
+    /// Upper bounds on d_rep(A←B)² and on the scale-free ratio d_rep² / E‖f_A‖².
     public let dRepSquaredBound: Double
     public let scaleFreeDRepBound: Double
     /// Lower bound on m_CCA (centred); ≤ 0 means the theorem allows any m_CCA.
@@ -27,7 +29,7 @@ public struct TheoryAllowance: Codable, Sendable {
     public let note: String
 
     enum CodingKeys: String, CodingKey {
-        case tau, note
+        case tau, note, logTau = "log_tau"
         case sigmaMinCentredUnembeddings = "sigma_min_centred_unembeddings_teacher", muTeacher = "mu_teacher"
         case dRepSquaredBound = "d_rep_squared_bound", scaleFreeDRepBound = "scale_free_d_rep_bound"
         case mccaLowerBound = "mcca_lower_bound"
@@ -36,6 +38,7 @@ public struct TheoryAllowance: Codable, Sendable {
     init(teacher: SoftmaxModel, summary: CertifiedSummary) throws {
         let logTau = min(summary.logTauA.lower, summary.logTauB.lower)
         tau = logTau.exp
+        self.logTau = logTau
         let kl = min(summary.klAB.upper, summary.klBA.upper)
         let sigma = try ModelError.wrapping { try teacher.centredUnembeddings.singularValues() }.last ?? 0
         sigmaMinCentredUnembeddings = sigma
@@ -48,17 +51,23 @@ public struct TheoryAllowance: Codable, Sendable {
         // 2·KL/τ in log space (τ may be far below the Double range).
         let logitBound = (0.6931471805599453 + kl.log - logTau).exp
         dRepSquaredBound = sigma > 0 ? logitBound / (sigma * sigma) : .infinity
-        let norm = summary.dRepABSquared.double / max(summary.dRepScaleFreeAB, .leastNormalMagnitude)
-        scaleFreeDRepBound = summary.dRepScaleFreeAB > 0 ? (dRepSquaredBound / norm).squareRoot() : .infinity
+        // The report's scale-free d_rep is the ratio d_rep² / E‖f_A‖² (not its root).
+        scaleFreeDRepBound = dRepSquaredBound / teacher.weightedEmbeddings.frobeniusNormSquared
         mccaLowerBound = muTeacher > 0 ? 1 - logitBound / (Double(dA) * muTeacher) : -.infinity
         var parts: [String] = []
         if mccaLowerBound <= 0 {
-            parts.append("T7 ∘ T6.sharp allows any m_CCA here: 2·KL/τ = \(String(format: "%.3g", logitBound)) exceeds d_A·μ = \(String(format: "%.3g", Double(dA) * muTeacher))")
+            let bound = logitBound.isFinite ? String(format: "%.3g", logitBound) : "e^\(String(format: "%.1f", 0.6931471805599453 + kl.log - logTau))"
+            parts.append("T7 ∘ T6.sharp allows any m_CCA here: 2·KL/τ = \(bound) exceeds d_A·μ = \(String(format: "%.3g", Double(dA) * muTeacher))")
         }
         if tau < 1e-6 {
-            parts.append("τ = \(String(format: "%.3g", tau)) is tiny (the pair is near one-hot somewhere), so 2/τ makes the KL-based bounds weak: the theorem, not the search, is the limit")
+            parts.append("τ = \(Self.tauText(logTau)) is tiny (the pair is near one-hot somewhere), so 2/τ makes the KL-based bounds weak: the theorem, not the search, is the limit")
         }
         note = parts.isEmpty ? "the bounds are not vacuous for this pair" : parts.joined(separator: "; ")
+    }
+
+    /// τ for display: as a number while a Double holds it, else as e^{log τ}.
+    public static func tauText(_ logTau: Double) -> String {
+        logTau > -700 ? String(format: "%.3g", logTau.exp) : "e^\(String(format: "%.1f", logTau))"
     }
 }
 
@@ -204,7 +213,8 @@ public struct CE4Frontier: Sendable {
             settings: ["starts": "\(search.starts)", "evaluations_per_start": "\(search.evaluationsPerStart)",
                        "time_budget_seconds": "\(search.timeBudget)", "workers": "\(search.workers)",
                        "seed": "\(search.seed)", "margin": "\(search.margin)", "learning_rate": "\(search.learningRate)",
-                       "inner_steps": "\(search.innerSteps)"],
+                       "inner_steps": "\(search.innerSteps)",
+                       "student_log_tau_floor": search.studentLogTauFloor.map { "\($0)" } ?? "none"],
             frontier: order.sorted().map { byEpsilon[$0]!.1 }, reference: ref)
         return Result(constructions: order.map { byEpsilon[$0]!.0 }, report: report,
                       summaries: order.map { byEpsilon[$0]!.2 }, interrupted: interrupted)

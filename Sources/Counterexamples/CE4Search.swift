@@ -37,6 +37,11 @@ public struct CE4Search: Sendable {
     public var margin = 0.9
     public var learningRate = 0.01
     public var innerSteps = 100
+    /// A floor on the log of every probability of the student, log τ (nil: none). With a floor the
+    /// T3 ∘ T6.sharp bound at that τ covers every student the search may return, so
+    /// found/bound says how tight the theorem is; without one a student may become far
+    /// more confident than its teacher, which makes τ, and the bound, vacuous.
+    public var studentLogTauFloor: Double?
 
     public init() {}
 
@@ -165,7 +170,8 @@ public struct CE4Search: Sendable {
         var stoppedByTime = false
         for t in 1...max(1, evaluationsPerStart) {
             if t % 16 == 1, ContinuousClock.now >= deadline || (stop?() ?? false) { stoppedByTime = true; break }
-            let (kl, gradFKL, gradGKL) = divergence.evaluate(embeddings: f, unembeddings: g) { values in
+            let floor = studentLogTauFloor.map { DivergencePair.Floor(aim: $0 + 0.5, weight: mu) }
+            let (kl, gradFKL, gradGKL) = divergence.evaluate(embeddings: f, unembeddings: g, floor: floor) { values in
                 let klF = max(values.forward, 1e-300), klB = max(values.backward, 1e-300)
                 constraint = (klF.log - logTarget, klB.log - logTarget)
                 return (max(0, lambda.0 + mu * constraint.0) / klF, max(0, lambda.1 + mu * constraint.1) / klB)
@@ -173,7 +179,8 @@ public struct CE4Search: Sendable {
             let objectiveValue = try objective.evaluate(embeddings: f, unembeddings: g)
             evaluations += 1
             guard objectiveValue.value.isFinite, kl.forward.isFinite, kl.backward.isFinite else { break }
-            if kl.forward <= target, kl.backward <= target, objectiveValue.value < (best?.value ?? .infinity) {
+            let aboveFloor = studentLogTauFloor.map { kl.minLogQ >= $0 } ?? true
+            if kl.forward <= target, kl.backward <= target, aboveFloor, objectiveValue.value < (best?.value ?? .infinity) {
                 best = Candidate(value: objectiveValue.value, embeddings: f, unembeddings: g)
             }
             let gradF = objectiveValue.embeddings + gradFKL!
@@ -202,7 +209,7 @@ public struct CE4Search: Sendable {
     }
 
     /// The candidate, or its interpolation toward the base student, with certified
-    /// KL ≤ ε both ways: t = 1, then t shrunk by 0.8 while the double screen fails,
+    /// KL ≤ ε both ways (and, with a floor, certified log τ_B ≥ log floor): t = 1, then t shrunk by 0.8 while the double screen fails,
     /// certifying (MPFR) each t that the screen passes.
     func certifiedStudent(_ candidate: Candidate, base: SoftmaxModel, teacher: SoftmaxModel, epsilon: Double,
                           steps: Int = 40) throws -> (ModelPair, Double)? {
@@ -214,7 +221,8 @@ public struct CE4Search: Sendable {
             let pair = try ModelPair(teacher, student)
             if pair.klDivergence() <= epsilon, pair.swapped.klDivergence() <= epsilon {
                 let enclosed = try pair.certifiedDivergence()
-                if enclosed.klForward.upper <= epsilon, enclosed.klBackward.upper <= epsilon { return (pair, t) }
+                let floorHolds = studentLogTauFloor.map { enclosed.logTauSecond.lower >= $0 } ?? true
+                if enclosed.klForward.upper <= epsilon, enclosed.klBackward.upper <= epsilon, floorHolds { return (pair, t) }
             }
             t *= 0.8
         }

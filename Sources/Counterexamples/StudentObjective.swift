@@ -176,19 +176,29 @@ struct DivergencePair {
         weights = teacher.weights
     }
 
-    struct Values { var forward: Double; var backward: Double }
+    struct Values {
+        var forward: Double
+        var backward: Double
+        /// min_{i,y} log q(y|xᵢ): log τ of the student.
+        var minLogQ = Double.infinity
+    }
+
+    /// An optional floor on the student's probabilities: the penalty
+    /// γ Σᵢ wᵢ Σ_y relu(aim − log q_iy)², whose logit gradient is
+    /// −2γ wᵢ (r_iy − q_iy Σ_y' r_iy'), r = relu(aim − log q).
+    struct Floor { var aim: Double; var weight: Double }
 
     /// Values only, or also the gradient when `coefficients` is given (it is called
     /// with the values, and returns α, β, before the gradient is built). One exp per
     /// entry: q = e^{l − max} / Σ e^{l − max}.
-    func evaluate(embeddings f: Matrix, unembeddings g: Matrix,
+    func evaluate(embeddings f: Matrix, unembeddings g: Matrix, floor: Floor? = nil,
                   coefficients: ((Values) -> (Double, Double))? = nil) -> (Values, gradF: Matrix?, gradG: Matrix?) {
         // After this loop, `work` holds q and `ell` holds log q − log p.
         var work = f.multiplied(by: g, transposeOther: true)
         let (n, k) = (work.rows, work.columns)
         var ell = [Double](repeating: 0, count: n * k)
         var ellMean = [Double](repeating: 0, count: n)
-        var forward = 0.0, backward = 0.0
+        var forward = 0.0, backward = 0.0, minLogQ = Double.infinity
         work.storage.withUnsafeMutableBufferPointer { l in
             ell.withUnsafeMutableBufferPointer { ell in
                 teacherLog.storage.withUnsafeBufferPointer { lp in
@@ -205,6 +215,7 @@ struct DivergencePair {
                                 l[base + y] = e
                             }
                             let logTotal = total.log, inverse = 1 / total
+                            for y in 0..<k { minLogQ = min(minLogQ, ell[base + y] - logTotal) }
                             var rowForward = 0.0, rowBackward = 0.0
                             for y in 0..<k {
                                 let qy = l[base + y] * inverse
@@ -222,17 +233,31 @@ struct DivergencePair {
                 }
             }
         }
-        let values = Values(forward: max(forward, 0), backward: max(backward, 0))
+        let values = Values(forward: max(forward, 0), backward: max(backward, 0), minLogQ: minLogQ)
         guard let coefficients else { return (values, nil, nil) }
         let (alpha, beta) = coefficients(values)
+        var shortfall = [Double](repeating: 0, count: floor == nil ? 0 : k)
         work.storage.withUnsafeMutableBufferPointer { q in
             ell.withUnsafeBufferPointer { ell in
-                teacherProbabilities.storage.withUnsafeBufferPointer { pp in
-                    for i in 0..<n {
-                        let base = i * k, w = weights[i], mean = ellMean[i]
-                        for y in 0..<k {
-                            let qy = q[base + y]
-                            q[base + y] = w * (alpha * (qy - pp[base + y]) + beta * qy * (ell[base + y] - mean))
+                teacherLog.storage.withUnsafeBufferPointer { lp in
+                    teacherProbabilities.storage.withUnsafeBufferPointer { pp in
+                        for i in 0..<n {
+                            let base = i * k, w = weights[i], mean = ellMean[i]
+                            var total = 0.0
+                            if let floor {
+                                for y in 0..<k {
+                                    // log q = ell + log p.
+                                    let r = max(0, floor.aim - (ell[base + y] + lp[base + y]))
+                                    shortfall[y] = r
+                                    total += r
+                                }
+                            }
+                            for y in 0..<k {
+                                let qy = q[base + y]
+                                var gradient = alpha * (qy - pp[base + y]) + beta * qy * (ell[base + y] - mean)
+                                if let floor { gradient -= 2 * floor.weight * (shortfall[y] - qy * total) }
+                                q[base + y] = w * gradient
+                            }
                         }
                     }
                 }

@@ -63,6 +63,10 @@ struct CounterexampleCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "CE4: worker threads for the starts (1…64).")
     var workers = 2
 
+    @Option(name: .customLong("tau-floor"),
+            help: "CE4: keep every probability of the student ≥ τ (a number in (0, 1/k], or 'teacher' for the teacher's own τ), so that T3 ∘ T6.sharp at that τ bounds every student searched; default none.")
+    var tauFloor: String?
+
     @Option(help: "CE4: search (default), or fisher-null: the single local move of earlier releases (one ε), kept as the baseline the search is measured against.")
     var method = "search"
 
@@ -94,6 +98,10 @@ struct CounterexampleCommand: ParsableCommand {
         if method == "fisher-null" && (epsilons.count > 1 || objective != "mcca" || concept != nil || studentDimension != nil || reference != nil) {
             throw ValidationError("--method fisher-null takes one --epsilon and none of --objective, --concept, --student-dimension, --reference")
         }
+        if let tauFloor, tauFloor != "teacher" {
+            guard let t = Double(tauFloor), t > 0, t < 1 else { throw ValidationError("--tau-floor must be 'teacher' or a number in (0, 1), got \(tauFloor)") }
+        }
+        if tauFloor != nil && family != "CE4" { throw ValidationError("--tau-floor applies to CE4 only") }
         guard StudentObjectiveKind(rawValue: objective) != nil else {
             throw ValidationError("--objective must be mcca, drep or probe, got \(objective)")
         }
@@ -133,6 +141,7 @@ struct CounterexampleCommand: ParsableCommand {
             if let concept { parts.append("--concept \(concept)") }
             if let studentDimension { parts.append("--student-dimension \(studentDimension)") }
             if let reference { parts.append("--reference \(reference)") }
+            if let tauFloor { parts.append("--tau-floor \(tauFloor)") }
         }
         if let out { parts.append("--out \(out)") }
         return parts.joined(separator: " ")
@@ -209,6 +218,13 @@ struct CounterexampleCommand: ParsableCommand {
             frontier.search.starts = starts
             frontier.search.workers = workers
             frontier.search.seed = seed
+            if let tauFloor {
+                let logTau = tauFloor == "teacher" ? teacherModel.logConditionals.storage.min()! : Double(tauFloor)!.log
+                guard logTau <= -Double(teacherModel.labelCount).log + 1e-12 else {
+                    throw CLIError("--tau-floor \(tauFloor) exceeds 1/k = 1/\(teacherModel.labelCount): no model has every probability that large")
+                }
+                frontier.search.studentLogTauFloor = logTau
+            }
             result = try frontier.run(teacher: teacherModel, concept: conceptValues, reference: referenceModel,
                                       progress: { FileHandle.standardError.write(Data(($0 + "\n").utf8)) },
                                       stop: { Interrupt.shared.isRaised })

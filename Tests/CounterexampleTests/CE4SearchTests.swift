@@ -213,6 +213,25 @@ struct CE4SearchTests {
         #expect(ref.klAB.upper <= 1e-12 && abs(ref.mccaCentered - 1) <= 1e-12)
     }
 
+    @Test("With a τ floor the student stays above it (certified) and d_rep² stays within T3 ∘ T6.sharp at that τ")
+    func tauFloor() throws {
+        var g = SeededGenerator(seed: 8)
+        let teacher = ModelGenerator.model(labels: 8, dimension: 3, inputs: 40, scale: 2, using: &g)
+        let floor = teacher.logConditionals.storage.min()!
+        var frontier = CE4Frontier()
+        frontier.search = Self.quickSearch(.drep)
+        frontier.search.evaluationsPerStart = 300
+        frontier.search.studentLogTauFloor = floor
+        frontier.epsilons = [1e-2]
+        let result = try frontier.run(teacher: teacher, concept: nil, reference: nil)
+        let s = result.summaries[0]
+        #expect(s.logTauB.lower >= floor, "student log τ \(s.logTauB.lower) below the floor \(floor)")
+        let theory = result.report.frontier[0].theory
+        #expect(s.dRepScaleFreeAB > 0.01, "the search moved: \(s.dRepScaleFreeAB)")
+        #expect(s.dRepScaleFreeAB <= theory.scaleFreeDRepBound, "\(s.dRepScaleFreeAB) vs bound \(theory.scaleFreeDRepBound)")
+        #expect(s.dRepABSquared.double <= theory.dRepSquaredBound)
+    }
+
     @Test("The probe objective lowers the concept's correlation with the student below the teacher's")
     func probeObjective() throws {
         let teacher = try Self.ce1Teacher()
