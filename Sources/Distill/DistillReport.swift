@@ -15,26 +15,53 @@ public enum DistillReport {
 
     public static func markdown(_ r: DistillResult) -> String {
         let c = r.configuration
-        let teacherAcc = MeanStd(r.teachers.map(\.testAccuracy)), teacherProbe = MeanStd(r.teachers.map(\.probeAccuracy))
-        var lines = ["# Distillation on interleaved spirals", "",
-                     "\(c.arms) arms, \(c.labels) labels, \(c.pointsPerArm) points per arm (60/20/20 train/validation/test), noise \(c.noise); \(c.seeds) seed(s); \(String(format: "%.0f", r.seconds)) s.",
-                     "Teacher: MLP 2 → \(c.teacherHidden.map(String.init).joined(separator: " → ")) → d = \(c.teacherEmbedding) (tanh), unembedding without bias, cross-entropy, \(c.teacherTraining.epochs) epochs. Test accuracy \(pm(teacherAcc)); concept probe on its embeddings \(pm(teacherProbe)).",
-                     "Students: distilled on the training inputs from the teacher's logits for \(c.studentTraining.epochs) epochs. All numbers on the test split, mean ± std over seeds; KL is KL(teacher‖student), d_rep is d_rep(teacher←student)²/E‖f_teacher‖², m_CCA the mean centred canonical correlation of the embeddings, probe the held-out accuracy of a logistic probe for the concept \"the arm starts in the upper half-plane\".", "",
-                     "| student | objective | agreement | KL | d_logit | scale-free d_rep | m_CCA | probe (student) | probe (teacher) |",
-                     "|---|---|---|---|---|---|---|---|---|"]
-        for a in r.aggregates {
-            let m = a.metrics
-            lines.append("| \(a.shape) | \(a.objective.rawValue) | \(pm(m["agreement"])) | \(pm(m["kl"], 4)) | \(pm(m["d_logit"])) | \(pm(m["d_rep_scale_free"])) | \(pm(m["mcca"])) | \(pm(m["probe_accuracy"])) | \(pm(m["teacher_probe_accuracy"])) |")
+        let teacherAcc = MeanStd(r.teachers.map(\.testAccuracy))
+        let source = c.data == nil
+            ? "\(c.arms) arms, \(c.labels) labels, \(c.pointsPerArm) points per arm (60/20/20 train/validation/test), noise \(c.noise)"
+            : "dataset \(r.dataset)"
+        var lines = ["# Distillation on \(c.data == nil ? "interleaved spirals" : r.dataset)", "",
+                     "\(source); \(c.seeds) seed(s); \(String(format: "%.0f", r.seconds)) s.",
+                     "Teacher: MLP → \(c.teacherHidden.map(String.init).joined(separator: " → ")) → d = \(c.teacherEmbedding) (tanh), unembedding without bias, cross-entropy, \(c.teacherTraining.epochs) epochs, batch \(c.teacherTraining.batchSize). Test accuracy \(pm(teacherAcc)).",
+                     "Students: distilled on the training inputs from the teacher's logits for \(c.studentTraining.epochs) epochs (batch \(c.studentTraining.batchSize)); each is also snapshotted at the first epoch its held-out (validation) agreement with the teacher reaches \(c.matchAgreement.map { String($0) }.joined(separator: ", ")). All numbers on the test split, mean ± std over the seeds that reached the stage; KL is KL(teacher‖student), d_rep is d_rep(teacher←student)²/E‖f_teacher‖², m_CCA the mean centred canonical correlation of the embeddings, probe the held-out accuracy of a logistic probe fitted on the training split.", "",
+                     "## Concepts", "",
+                     "| concept | function of the label? | teacher probe (held-out) |", "|---|---|---|"]
+        for name in r.concepts {
+            lines.append("| \(name) | \(r.conceptIsLabelFunction[name] == true ? "yes" : "no") | \(pm(MeanStd(r.teachers.compactMap { $0.probes[name] }))) |")
+        }
+        for stage in r.stages {
+            let cells = r.aggregates.filter { $0.stage == stage }
+            lines += ["", "## Stage \(stage)", "",
+                      "| student | objective | seeds | epoch | agreement | KL | d_logit | scale-free d_rep | m_CCA |" + r.concepts.map { " probe \($0) (gap) |" }.joined(),
+                      "|---|---|---|---|---|---|---|---|---|" + r.concepts.map { _ in "---|" }.joined()]
+            for a in cells {
+                let m = a.metrics
+                let epochs = MeanStd(r.students.filter { $0.stage == stage && $0.shape == a.shape && $0.objective == a.objective }.map { Double($0.epoch) })
+                let probes = r.concepts.map { name -> String in
+                    guard let student = m["probe:\(name)"], let teacher = m["teacher_probe:\(name)"] else { return " – |" }
+                    return " \(String(format: "%.3f", student.mean)) (\(String(format: "%+.3f", student.mean - teacher.mean))) |"
+                }.joined()
+                lines.append("| \(a.shape) | \(a.objective.rawValue) | \(a.seeds) | \(String(format: "%.0f", epochs.mean)) | \(pm(m["agreement"])) | \(pm(m["kl"], 4)) | \(pm(m["d_logit"])) | \(pm(m["d_rep_scale_free"])) | \(pm(m["mcca"])) |" + probes)
+            }
         }
         lines += ["", "## What came out", ""] + r.findings.map { "- \($0)" }
-        lines += ["", "Figures: mcca.svg, drep.svg (bars, ±1 std over seeds), embeddings-*.svg (test inputs of the first seed, teacher beside each student with the teacher's d)."]
+        lines += ["", "Figures: mcca.svg, drep.svg (bars, final stage, ±1 std over seeds), mcca-vs-agreement.svg (first seed, every epoch), embeddings-*.svg (test inputs of the first seed, teacher beside each final student with the teacher's d). Models: models/teacher.npz and models/student-SHAPE-OBJECTIVE-STAGE.npz (first seed, test split; `measure`, `counterexample --family CE4 --teacher`)."]
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// m_CCA against held-out agreement over training, one line per objective and shape
+    /// (first seed).
+    static func traceChart(_ r: DistillResult) -> SVGChart {
+        let series = r.traces.enumerated().map { i, t in
+            SVGChart.Series("\(t.shape), \(t.objective.rawValue)", t.points.map { ($0.agreement, $0.mcca) }, mark: .line, colour: i)
+        }
+        return SVGChart(title: "m_CCA with the teacher against agreement, over training (first seed)",
+                        xLabel: "agreement with the teacher (test split)", yLabel: "m_CCA (centred)", series: series)
     }
 
     static func bars(_ r: DistillResult, metric: String, title: String, yLabel: String) -> String {
         let shapes = r.configuration.students.map(\.name)
         let series = r.configuration.objectives.map { objective -> (name: String, means: [Double], stds: [Double]) in
-            let cells = shapes.map { shape in r.aggregates.first { $0.shape == shape && $0.objective == objective }?.metrics[metric] }
+            let cells = shapes.map { shape in r.aggregates.first { $0.shape == shape && $0.objective == objective && $0.stage == "final" }?.metrics[metric] }
             return (objective.rawValue, cells.map { $0?.mean ?? .nan }, cells.map { $0?.std ?? 0 })
         }
         return SVGFigure.bars(groups: shapes, series: series, title: title, yLabel: yLabel)
@@ -55,6 +82,7 @@ public enum DistillReport {
         ] {
             try out.put(file, bars(r, metric: metric, title: title, yLabel: axis))
         }
+        try out.put("mcca-vs-agreement.svg", traceChart(r).render())
         for s in pictures?.students ?? [] {
             let name = "embeddings-" + s.title.map { $0.isLetter || $0.isNumber ? String($0) : "-" }.joined()
             try out.put(name + ".svg", try SVGFigure.embeddings(teacher: pictures!.teacher, student: (s.f, s.g),

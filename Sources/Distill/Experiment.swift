@@ -28,12 +28,26 @@ public struct DistillConfiguration: Sendable, Codable {
     public var objectives = DistillObjective.allCases
     public var teacherTraining = TrainingOptions(epochs: 300, learningRate: 1e-2)
     public var studentTraining = TrainingOptions(epochs: 300, learningRate: 1e-2)
+    /// Held-out (validation) agreement thresholds at which each student is snapshotted.
+    public var matchAgreement = [0.95, 0.98]
     public var baseSeed: UInt64 = 1
+    /// The dataset's description when not the spirals (set by `run`).
+    public var data: String?
 
     public init() {}
 
-    func validate() throws {
+    /// Student shapes for embedding dimensions `dimensions`: hidden widths are the
+    /// teacher's scaled by d_student/d_teacher (rounded, at least 1).
+    public static func scaledStudents(_ dimensions: [Int], teacherHidden: [Int], teacherEmbedding: Int) -> [StudentShape] {
+        dimensions.map { d in
+            let hidden = teacherHidden.map { max(1, Int((Double($0) * Double(d) / Double(teacherEmbedding)).rounded())) }
+            return StudentShape(name: "d=\(d)", hidden: hidden, embedding: d)
+        }
+    }
+
+    func validate(labels: Int) throws {
         guard seeds >= 1, seeds <= 100 else { throw DistillError.badConfiguration("--seeds must be between 1 and 100") }
+        guard matchAgreement.allSatisfy({ $0 > 0 && $0 <= 1 }) else { throw DistillError.badConfiguration("agreement thresholds must lie in (0, 1]") }
         guard teacherEmbedding >= 1, labels >= teacherEmbedding + 1 else {
             throw DistillError.badConfiguration("the teacher's d must be below the number of labels (diversity needs k ≥ d + 1)")
         }
@@ -50,15 +64,24 @@ public struct TeacherMeasurement: Codable, Sendable {
     public let trainAccuracy: Double
     public let validationAccuracy: Double
     public let testAccuracy: Double
+    /// The first concept's held-out probe accuracy (kept for older readers of the JSON).
     public let probeAccuracy: Double
+    /// Every concept's held-out probe accuracy on the teacher's embeddings.
+    public let probes: [String: Double]
     public let finalLoss: Double
 }
 
-/// One distilled student, measured on the test split against its teacher.
+/// One distilled student at one stage (`final`, or the first epoch its held-out
+/// agreement reached a threshold), measured on the test split against its teacher.
 public struct StudentMeasurement: Codable, Sendable {
     public let objective: DistillObjective
     public let shape: String
+    public let embeddingDimension: Int
     public let seed: UInt64
+    /// "final" or "agreement>=0.95" etc.
+    public let stage: String
+    /// Epochs trained at this stage.
+    public let epoch: Int
     /// Fraction of test inputs where student and teacher predict the same label.
     public let agreement: Double
     public let testAccuracy: Double
@@ -68,11 +91,15 @@ public struct StudentMeasurement: Codable, Sendable {
     public let dRepScaleFree: Double
     /// Mean centred canonical correlation of teacher and student embeddings.
     public let mcca: Double
+    /// The first concept's probe accuracy, student and teacher.
     public let probeAccuracy: Double
     public let teacherProbeAccuracy: Double
+    /// Every concept's held-out probe accuracy on the student's embeddings, and the teacher's.
+    public let probes: [String: Double]
+    public let teacherProbes: [String: Double]
     public let finalLoss: Double
 
-    /// The aggregated metrics, by their JSON names.
+    /// The aggregated metrics, by their JSON names (plus "probe:NAME" per concept).
     public static let metricNames = ["agreement", "test_accuracy", "kl", "d_logit", "d_rep_scale_free", "mcca",
                                      "probe_accuracy", "teacher_probe_accuracy"]
 
@@ -86,7 +113,10 @@ public struct StudentMeasurement: Codable, Sendable {
         case "mcca": return mcca
         case "probe_accuracy": return probeAccuracy
         case "teacher_probe_accuracy": return teacherProbeAccuracy
-        default: preconditionFailure("unknown metric \(name)")
+        default:
+            if name.hasPrefix("probe:") { return probes[String(name.dropFirst(6))] ?? .nan }
+            if name.hasPrefix("teacher_probe:") { return teacherProbes[String(name.dropFirst(14))] ?? .nan }
+            preconditionFailure("unknown metric \(name)")
         }
     }
 }
@@ -104,21 +134,43 @@ public struct MeanStd: Codable, Sendable {
     }
 }
 
-/// One (objective, student shape) cell over all seeds.
+/// One (objective, student shape, stage) cell over the seeds that reached the stage.
 public struct Aggregate: Codable, Sendable {
     public let objective: DistillObjective
     public let shape: String
+    public let stage: String
     public let seeds: Int
     public let metrics: [String: MeanStd]
 }
 
+/// One epoch of a student's training (first seed): held-out agreement and m_CCA on the test split.
+public struct TracePoint: Codable, Sendable {
+    public let epoch: Int
+    public let agreement: Double
+    public let mcca: Double
+}
+
+/// The first seed's training trace of one student.
+public struct StudentTrace: Codable, Sendable {
+    public let objective: DistillObjective
+    public let shape: String
+    public let points: [TracePoint]
+}
+
 public struct DistillResult: Codable, Sendable {
     public let configuration: DistillConfiguration
+    public let dataset: String
+    public let concepts: [String]
+    /// Per concept: is it a function of the label on the whole dataset?
+    public let conceptIsLabelFunction: [String: Bool]
+    /// The stages reported, in order ("final" last).
+    public let stages: [String]
     public let teachers: [TeacherMeasurement]
     public let students: [StudentMeasurement]
     public let aggregates: [Aggregate]
     /// Plain-language comparison of the logit objectives with KL, from the numbers.
     public let findings: [String]
+    public let traces: [StudentTrace]
     public let seconds: Double
 }
 
@@ -133,104 +185,167 @@ public enum DistillExperiment {
         public let models: [(name: String, f: Matrix, g: Matrix)]
     }
 
-    public static func run(_ config: DistillConfiguration, workers: Int = 2,
+    /// Runs the experiment on `dataset`, or on fresh spirals per seed when nil.
+    public static func run(_ configuration: DistillConfiguration, dataset: Dataset? = nil, workers: Int = 2,
                            progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in })
         throws -> (result: DistillResult, pictures: Pictures?) {
-        try config.validate()
+        var named = configuration
+        named.data = dataset?.name
+        let config = named
+        try config.validate(labels: dataset?.labelCount ?? config.labels)
         let started = Date()
         let seeds = (0..<config.seeds).map { SeededGenerator.derive(config.baseSeed, UInt64($0)) }
-        let data = try seeds.map {
-            try SpiralData(arms: config.arms, labels: config.labels, pointsPerArm: config.pointsPerArm,
-                           noise: config.noise, seed: $0)
+        let data = try seeds.map { seed -> Dataset in
+            if let dataset { return dataset }
+            return try Dataset(spirals: SpiralData(arms: config.arms, labels: config.labels, pointsPerArm: config.pointsPerArm,
+                                                   noise: config.noise, seed: seed))
         }
+        let k = data[0].labelCount, inputs = data[0].inputDimension
         let jobsPerSeed = config.students.count * config.objectives.count
         let total = seeds.count * (1 + jobsPerSeed)
         let counter = Counter()
+        let stages = config.matchAgreement.sorted().map(Self.stageName) + ["final"]
         // Phase 1: one teacher per seed; phase 2: every (seed, shape, objective) student.
         // Each job is seeded on its own, so the split across workers changes nothing.
         let teacherRuns = try BLASThreads.parallelMap(seeds.count, workers: workers) { s -> (MLP, TeacherMeasurement) in
-            var teacher = MLP(input: 2, hidden: config.teacherHidden, embedding: config.teacherEmbedding,
-                              labels: config.labels, seed: SeededGenerator.derive(seeds[s], 1))
+            var teacher = MLP(input: inputs, hidden: config.teacherHidden, embedding: config.teacherEmbedding,
+                              labels: k, seed: SeededGenerator.derive(seeds[s], 1))
             let history = try Trainer.trainClassifier(&teacher, data: data[s].train, options: config.teacherTraining,
                                                       seed: SeededGenerator.derive(seeds[s], 2))
+            let probes = try probeAccuracies(teacher, data[s])
             let measurement = TeacherMeasurement(
                 seed: seeds[s], trainAccuracy: Trainer.accuracy(teacher, data[s].train),
                 validationAccuracy: Trainer.accuracy(teacher, data[s].validation),
-                testAccuracy: Trainer.accuracy(teacher, data[s].test), probeAccuracy: try probeAccuracy(teacher, data[s]),
+                testAccuracy: Trainer.accuracy(teacher, data[s].test),
+                probeAccuracy: data[s].conceptNames.first.flatMap { probes[$0] } ?? .nan, probes: probes,
                 finalLoss: history.last ?? .nan)
             progress(counter.increment(), total)
             return (teacher, measurement)
         }
-        let studentRuns = try BLASThreads.parallelMap(seeds.count * jobsPerSeed, workers: workers) { job -> (StudentMeasurement, MLP) in
+        let studentRuns = try BLASThreads.parallelMap(seeds.count * jobsPerSeed, workers: workers)
+        { job -> (measurements: [StudentMeasurement], models: [(stage: String, model: MLP)], trace: StudentTrace?) in
             let s = job / jobsPerSeed, j = job % jobsPerSeed / config.objectives.count, o = job % config.objectives.count
             let shape = config.students[j], objective = config.objectives[o], teacher = teacherRuns[s].0
-            var student = MLP(input: 2, hidden: shape.hidden, embedding: shape.embedding, labels: config.labels,
+            var student = MLP(input: inputs, hidden: shape.hidden, embedding: shape.embedding, labels: k,
                               seed: SeededGenerator.derive(seeds[s], 100 + UInt64(j)))
+            let thresholds = config.matchAgreement.sorted()
+            let teacherValidation = Trainer.argmax(teacher.forward(data[s].validation.inputs).logits)
+            let teacherTest = teacher.forward(data[s].test.inputs)
+            var snapshots: [(stage: String, epoch: Int, model: MLP)] = []
+            var tracePoints: [TracePoint] = []
             let losses = try Trainer.distill(&student, from: teacher, inputs: data[s].train.inputs, objective: objective,
                                              options: config.studentTraining,
-                                             seed: SeededGenerator.derive(seeds[s], 200 + UInt64(j * 10 + o)))
-            let m = try measure(student, against: teacher, data: data[s], objective: objective, shape: shape,
-                                seed: seeds[s], teacherProbe: teacherRuns[s].1.probeAccuracy, finalLoss: losses.last ?? .nan)
+                                             seed: SeededGenerator.derive(seeds[s], 200 + UInt64(j * 10 + o))) { epoch, model in
+                let predicted = Trainer.argmax(model.forward(data[s].validation.inputs).logits)
+                let agreement = Double(zip(predicted, teacherValidation).filter { $0 == $1 }.count) / Double(predicted.count)
+                for threshold in thresholds where agreement >= threshold && !snapshots.contains(where: { $0.stage == stageName(threshold) }) {
+                    snapshots.append((stageName(threshold), epoch, model))
+                }
+                if s == 0 {
+                    let pass = model.forward(data[s].test.inputs)
+                    let agree = zip(Trainer.argmax(pass.logits), Trainer.argmax(teacherTest.logits)).filter { $0 == $1 }.count
+                    let mcca = (try? CanonicalCorrelations(teacherTest.embeddings, pass.embeddings,
+                                                           weights: Array(repeating: 1 / Double(pass.embeddings.rows), count: pass.embeddings.rows),
+                                                           centred: true).mean) ?? .nan
+                    tracePoints.append(TracePoint(epoch: epoch, agreement: Double(agree) / Double(pass.embeddings.rows), mcca: mcca))
+                }
+            }
+            snapshots.append(("final", config.studentTraining.epochs, student))
+            let measurements = try snapshots.map { snapshot in
+                try measure(snapshot.model, against: teacher, data: data[s], objective: objective, shape: shape, seed: seeds[s],
+                            stage: snapshot.stage, epoch: snapshot.epoch, teacherProbes: teacherRuns[s].1.probes,
+                            finalLoss: losses.last ?? .nan)
+            }
             progress(counter.increment(), total)
-            return (m, student)
+            let trace = s == 0 ? StudentTrace(objective: objective, shape: shape.name, points: tracePoints) : nil
+            return (measurements, s == 0 ? snapshots.map { ($0.stage, $0.model) } : [], trace)
         }
-        let students = studentRuns.map(\.0)
-        let aggregates = aggregate(students, config)
-        let result = DistillResult(configuration: config, teachers: teacherRuns.map(\.1), students: students,
-                                   aggregates: aggregates, findings: findings(aggregates, config),
-                                   seconds: Date().timeIntervalSince(started))
-        // Pictures: the first seed's test inputs, teacher beside each student with the teacher's d.
+        let students = studentRuns.flatMap(\.measurements)
+        let aggregates = aggregate(students, config, stages: stages, concepts: data[0].conceptNames)
+        let result = DistillResult(configuration: config, dataset: data[0].name, concepts: data[0].conceptNames,
+                                   conceptIsLabelFunction: Dictionary(uniqueKeysWithValues: zip(data[0].conceptNames, data[0].conceptIsLabelFunction)),
+                                   stages: stages, teachers: teacherRuns.map(\.1), students: students,
+                                   aggregates: aggregates, findings: findings(aggregates, config, stages: stages),
+                                   traces: studentRuns.compactMap(\.trace), seconds: Date().timeIntervalSince(started))
+        // Pictures: the first seed's test inputs, teacher beside each final student with the teacher's d.
         let first = data[0].test, teacher = teacherRuns[0].0
-        let drawn = studentRuns.prefix(jobsPerSeed).filter { $0.1.embeddingDimension == config.teacherEmbedding }
-            .map { (title: "\($0.0.shape), \($0.0.objective.rawValue)", f: $0.1.embed(first.inputs), g: $0.1.unembeddings) }
-        let models = studentRuns.prefix(jobsPerSeed)
-            .map { (name: "student-\($0.0.shape)-\($0.0.objective.rawValue)", f: $0.1.embed(first.inputs), g: $0.1.unembeddings) }
+        let firstSeed = studentRuns.prefix(jobsPerSeed)
+        let drawn = firstSeed.compactMap { run -> (title: String, f: Matrix, g: Matrix)? in
+            guard let m = run.measurements.last, m.embeddingDimension == config.teacherEmbedding,
+                  let model = run.models.last?.model else { return nil }
+            return ("\(m.shape), \(m.objective.rawValue)", model.embed(first.inputs), model.unembeddings)
+        }
+        let models = firstSeed.flatMap { run in
+            run.models.map { snapshot in
+                (name: "student-\(run.measurements[0].shape)-\(run.measurements[0].objective.rawValue)-\(snapshot.stage)",
+                 f: snapshot.model.embed(first.inputs), g: snapshot.model.unembeddings)
+            }
+        }
         let pictures = Pictures(labels: first.labels, teacher: (teacher.embed(first.inputs), teacher.unembeddings),
                                 students: drawn, models: models)
         return (result, pictures)
     }
 
-    /// Probe fitted on the training split's embeddings, scored on the test split.
-    static func probeAccuracy(_ model: MLP, _ data: SpiralData) throws -> Double {
-        try LinearProbe.fit(embeddings: model.embed(data.train.inputs), concept: data.train.concept)
-            .accuracy(on: model.embed(data.test.inputs), concept: data.test.concept)
+    static func stageName(_ threshold: Double) -> String { "agreement>=\(threshold)" }
+
+    /// Each concept's probe: fitted on the training split's embeddings, scored on the test split.
+    static func probeAccuracies(_ model: MLP, _ data: Dataset) throws -> [String: Double] {
+        let train = model.embed(data.train.inputs), test = model.embed(data.test.inputs)
+        var result: [String: Double] = [:]
+        for (c, name) in data.conceptNames.enumerated() {
+            result[name] = try LinearProbe.fit(embeddings: train, concept: data.train.concepts[c])
+                .accuracy(on: test, concept: data.test.concepts[c])
+        }
+        return result
     }
 
-    static func measure(_ student: MLP, against teacher: MLP, data: SpiralData, objective: DistillObjective,
-                        shape: StudentShape, seed: UInt64, teacherProbe: Double, finalLoss: Double) throws -> StudentMeasurement {
+    static func measure(_ student: MLP, against teacher: MLP, data: Dataset, objective: DistillObjective,
+                        shape: StudentShape, seed: UInt64, stage: String, epoch: Int, teacherProbes: [String: Double],
+                        finalLoss: Double) throws -> StudentMeasurement {
         let x = data.test.inputs
         let t = teacher.forward(x), s = student.forward(x)
         let pair = try ModelPair(SoftmaxModel(embeddings: t.embeddings, unembeddings: teacher.unembeddings),
                                  SoftmaxModel(embeddings: s.embeddings, unembeddings: student.unembeddings))
         let agree = zip(Trainer.argmax(t.logits), Trainer.argmax(s.logits)).filter { $0 == $1 }.count
-        return StudentMeasurement(objective: objective, shape: shape.name, seed: seed,
+        let probes = try probeAccuracies(student, data)
+        let first = data.conceptNames.first
+        return StudentMeasurement(objective: objective, shape: shape.name, embeddingDimension: shape.embedding, seed: seed,
+                                  stage: stage, epoch: epoch,
                                   agreement: Double(agree) / Double(x.rows), testAccuracy: Trainer.accuracy(student, data.test),
                                   kl: pair.klDivergence(), dLogit: try pair.logitDistance(),
                                   dRepScaleFree: try pair.scaleFreeRepresentationDissimilarity(),
                                   mcca: try pair.embeddingCorrelations(centred: true).mean,
-                                  probeAccuracy: try probeAccuracy(student, data), teacherProbeAccuracy: teacherProbe,
-                                  finalLoss: finalLoss)
+                                  probeAccuracy: first.flatMap { probes[$0] } ?? .nan,
+                                  teacherProbeAccuracy: first.flatMap { teacherProbes[$0] } ?? .nan,
+                                  probes: probes, teacherProbes: teacherProbes, finalLoss: finalLoss)
     }
 
-    static func aggregate(_ students: [StudentMeasurement], _ config: DistillConfiguration) -> [Aggregate] {
-        config.students.flatMap { shape in
-            config.objectives.map { objective in
-                let cell = students.filter { $0.shape == shape.name && $0.objective == objective }
-                var metrics: [String: MeanStd] = [:]
-                for name in StudentMeasurement.metricNames { metrics[name] = MeanStd(cell.map { $0.metric(name) }) }
-                return Aggregate(objective: objective, shape: shape.name, seeds: cell.count, metrics: metrics)
+    static func aggregate(_ students: [StudentMeasurement], _ config: DistillConfiguration, stages: [String],
+                          concepts: [String]) -> [Aggregate] {
+        let names = StudentMeasurement.metricNames + concepts.flatMap { ["probe:\($0)", "teacher_probe:\($0)"] }
+        return stages.flatMap { stage in
+            config.students.flatMap { shape in
+                config.objectives.compactMap { objective -> Aggregate? in
+                    let cell = students.filter { $0.shape == shape.name && $0.objective == objective && $0.stage == stage }
+                    guard !cell.isEmpty else { return nil }
+                    var metrics: [String: MeanStd] = [:]
+                    for name in names { metrics[name] = MeanStd(cell.map { $0.metric(name) }) }
+                    return Aggregate(objective: objective, shape: shape.name, stage: stage, seeds: cell.count, metrics: metrics)
+                }
             }
         }
     }
 
     /// For each student shape: do the logit objectives give higher m_CCA and lower
     /// d_rep than KL at comparable agreement? Stated from the numbers, either way.
-    static func findings(_ aggregates: [Aggregate], _ config: DistillConfiguration) -> [String] {
+    static func findings(_ aggregates: [Aggregate], _ config: DistillConfiguration, stages: [String]) -> [String] {
         guard config.objectives.contains(.kl) else { return ["KL was not among the objectives: no comparison."] }
         func f(_ v: Double) -> String { String(format: "%.3f", v) }
-        return config.students.map { shape in
-            let cells = aggregates.filter { $0.shape == shape.name }
-            guard let kl = cells.first(where: { $0.objective == .kl }) else { return "" }
+        return stages.flatMap { stage in config.students.compactMap { shape -> String? in
+            let cells = aggregates.filter { $0.shape == shape.name && $0.stage == stage }
+            guard let kl = cells.first(where: { $0.objective == .kl }) else {
+                return "\(stage), \(shape.name): the KL student did not reach this stage in any seed; no comparison."
+            }
             let others = cells.filter { $0.objective != .kl }
             let mcca = { (a: Aggregate) in a.metrics["mcca"]!.mean }
             let drep = { (a: Aggregate) in a.metrics["d_rep_scale_free"]!.mean }
@@ -238,13 +353,17 @@ public enum DistillExperiment {
             let higher = others.filter { mcca($0) > mcca(kl) }.map(\.objective.rawValue)
             let lower = others.filter { drep($0) < drep(kl) }.map(\.objective.rawValue)
             let comparable = others.allSatisfy { abs(agree($0) - agree(kl)) <= 0.02 }
-            var s = "\(shape.name): KL gives m_CCA \(f(mcca(kl))), scale-free d_rep \(f(drep(kl))), agreement \(f(agree(kl))); "
+            var s = "\(stage), \(shape.name): KL gives m_CCA \(f(mcca(kl))), scale-free d_rep \(f(drep(kl))), agreement \(f(agree(kl))); "
             s += others.map { "\($0.objective.rawValue) \(f(mcca($0))) / \(f(drep($0))) / \(f(agree($0)))" }.joined(separator: "; ")
             s += ". Higher m_CCA than KL: \(higher.isEmpty ? "none" : higher.joined(separator: ", ")) of \(others.count); "
             s += "lower d_rep than KL: \(lower.isEmpty ? "none" : lower.joined(separator: ", ")) of \(others.count); "
             s += comparable ? "agreement within 0.02 of KL's for every objective." : "agreement differs from KL's by more than 0.02 for some objective, so the comparison is not at equal agreement."
+            let missing = others.filter { $0.seeds < kl.seeds || $0.seeds < config.seeds }.map { "\($0.objective.rawValue) (\($0.seeds) of \(config.seeds) seeds)" }
+            if stage != "final" && (!missing.isEmpty || kl.seeds < config.seeds) {
+                s += " Reached this stage: KL in \(kl.seeds) of \(config.seeds) seeds" + (missing.isEmpty ? "." : "; " + missing.joined(separator: ", ") + ".")
+            }
             return s
-        }
+        } }
     }
 }
 

@@ -38,7 +38,7 @@ public enum DistillObjective: String, CaseIterable, Codable, Sendable {
     case logitCentred = "logit-centred"
     /// The raw squared logit difference ‖Λ_s − Λ_t‖² (the reference code's loss).
     case logitRaw = "logit-raw"
-    /// The absolute logit difference Σ_y |Λ_s − Λ_t|.
+    /// The absolute logit difference (1/k) Σ_y |Λ_s − Λ_t|.
     case logitAbsolute = "logit-abs"
 
     public var title: String {
@@ -66,8 +66,10 @@ public enum DistillObjective: String, CaseIterable, Codable, Sendable {
             let diff = zip(s, t).map { $0 - $1 }
             return (diff.reduce(0) { $0 + $1 * $1 }, diff.map { 2 * $0 })
         case .logitAbsolute:
+            // Averaged over labels, as the reference's loss averages over batch and labels.
             let diff = zip(s, t).map { $0 - $1 }
-            return (diff.reduce(0) { $0 + abs($1) }, diff.map { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) })
+            let scale = 1 / Double(k)
+            return (diff.reduce(0) { $0 + abs($1) } * scale, diff.map { $0 > 0 ? scale : ($0 < 0 ? -scale : 0) })
         }
     }
 }

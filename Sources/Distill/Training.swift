@@ -15,7 +15,9 @@ public struct TrainingOptions: Sendable, Codable {
 public enum Trainer {
     /// Trains `model` on `inputs`; `loss` gives the objective on a batch of row indices.
     /// Returns the mean loss of each epoch. Throws if the loss stops being finite.
+    /// `afterEpoch(e, model)` runs after epoch e (1-based) with the model as it then is.
     public static func train(_ model: inout MLP, inputs: Matrix, options: TrainingOptions, seed: UInt64,
+                             afterEpoch: ((Int, MLP) -> Void)? = nil,
                              loss: (_ rows: [Int]) -> Loss) throws -> [Double] {
         guard options.epochs >= 1, options.batchSize >= 1, options.learningRate > 0 else {
             throw DistillError.badConfiguration("epochs and batch size must be ≥ 1 and the learning rate positive")
@@ -40,12 +42,13 @@ public enum Trainer {
                 model.parameters = parameters
             }
             history.append(total / Double(order.count))
+            afterEpoch?(epoch + 1, model)
         }
         return history
     }
 
     /// Cross-entropy on labels.
-    public static func trainClassifier(_ model: inout MLP, data: SpiralData.Split, options: TrainingOptions,
+    public static func trainClassifier(_ model: inout MLP, data: Dataset.Split, options: TrainingOptions,
                                        seed: UInt64) throws -> [Double] {
         try train(&model, inputs: data.inputs, options: options, seed: seed) { rows in
             .crossEntropy(labels: rows.map { data.labels[$0] })
@@ -54,15 +57,16 @@ public enum Trainer {
 
     /// Distillation from the teacher's logits on the same inputs.
     public static func distill(_ student: inout MLP, from teacher: MLP, inputs: Matrix, objective: DistillObjective,
-                               options: TrainingOptions, seed: UInt64) throws -> [Double] {
+                               options: TrainingOptions, seed: UInt64,
+                               afterEpoch: ((Int, MLP) -> Void)? = nil) throws -> [Double] {
         let teacherLogits = teacher.forward(inputs).logits
-        return try train(&student, inputs: inputs, options: options, seed: seed) { rows in
+        return try train(&student, inputs: inputs, options: options, seed: seed, afterEpoch: afterEpoch) { rows in
             .distill(objective, teacherLogits: teacherLogits.selectingRows(rows))
         }
     }
 
     /// Fraction of rows whose largest logit is at the label.
-    public static func accuracy(_ model: MLP, _ data: SpiralData.Split) -> Double {
+    public static func accuracy(_ model: MLP, _ data: Dataset.Split) -> Double {
         let predicted = argmax(model.forward(data.inputs).logits)
         return Double(zip(predicted, data.labels).filter { $0 == $1 }.count) / Double(data.count)
     }

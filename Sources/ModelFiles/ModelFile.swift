@@ -33,7 +33,8 @@ public enum ModelFile {
 
     /// The arrays of an .npz archive by name (without ".npy"). Entries that are
     /// not .npy files are ignored.
-    public static func readArrays(_ url: URL) throws -> [String: NumpyArray] {
+    /// `integers` also accepts bool and integer arrays (for datasets: labels, splits, concepts).
+    public static func readArrays(_ url: URL, integers: Bool = false) throws -> [String: NumpyArray] {
         // An empty file is refused before mapping: mapping 0 bytes fails inside
         // Foundation, whose fallback read leaks its buffer (seen under LeakSanitizer).
         if let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int, size == 0 {
@@ -43,7 +44,7 @@ public enum ModelFile {
         do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
             throw ModelFileError.unreadable(file: url.path, reason: "no such file, or not readable")
         }
-        return try readArrays(data, file: url.path)
+        return try readArrays(data, file: url.path, integers: integers)
     }
 
     /// A binary concept from a `.npy` file: N values, each 0 or 1 (float, integer or
@@ -69,14 +70,14 @@ public enum ModelFile {
     }
 
     /// The arrays of .npz bytes; `file` names them in errors.
-    public static func readArrays(_ data: Data, file: String) throws -> [String: NumpyArray] {
+    public static func readArrays(_ data: Data, file: String, integers: Bool = false) throws -> [String: NumpyArray] {
         var arrays: [String: NumpyArray] = [:]
         do {
             try data.withUnsafeBytes { archive in
                 try ZipArchive.forEachEntry(in: archive) { name, bytes in
                     guard name.hasSuffix(".npy") else { return }
                     let array = String(name.dropLast(4))
-                    arrays[array] = try NumpyArray(npy: bytes, file: file, array: array)
+                    arrays[array] = try NumpyArray(npy: bytes, file: file, array: array, integers: integers)
                 }
             }
         } catch let e as ZipError {
