@@ -48,6 +48,17 @@ public enum DistillReport {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// Where a model is written under --out: "models/NAME.npz", with every character
+    /// other than letters, digits and "-" replaced by "-" (stage names hold ">=" and ".").
+    public static func modelFileName(_ name: String) -> String {
+        "models/" + name.map { $0.isLetter || $0.isNumber || $0 == "-" ? String($0) : "-" }.joined() + ".npz"
+    }
+
+    /// The file of a student's model at a stage.
+    public static func studentFileName(_ m: StudentMeasurement) -> String {
+        modelFileName("student-\(m.shape)-\(m.objective.rawValue)-\(m.stage)")
+    }
+
     /// m_CCA against held-out agreement over training, one line per objective and shape
     /// (first seed).
     static func traceChart(_ r: DistillResult) -> SVGChart {
@@ -94,7 +105,7 @@ public enum DistillReport {
             try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
             let named = [(name: "teacher", f: pictures.teacher.f, g: pictures.teacher.g)] + pictures.models
             for m in named {
-                let file = "models/" + m.name.map { $0.isLetter || $0.isNumber || $0 == "-" ? String($0) : "-" }.joined() + ".npz"
+                let file = modelFileName(m.name)
                 try ModelFile.write(try SoftmaxModel(embeddings: m.f, unembeddings: m.g), to: directory.appendingPathComponent(file))
                 out.record(file)
             }

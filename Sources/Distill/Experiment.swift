@@ -347,6 +347,9 @@ public enum DistillExperiment {
                 return "\(stage), \(shape.name): the KL student did not reach this stage in any seed; no comparison."
             }
             let others = cells.filter { $0.objective != .kl }
+            guard !others.isEmpty else {
+                return "\(stage), \(shape.name): only the KL student reached this stage (in \(kl.seeds) of \(config.seeds) seeds); no comparison."
+            }
             let mcca = { (a: Aggregate) in a.metrics["mcca"]!.mean }
             let drep = { (a: Aggregate) in a.metrics["d_rep_scale_free"]!.mean }
             let agree = { (a: Aggregate) in a.metrics["agreement"]!.mean }

@@ -27,6 +27,12 @@ struct DistillCommand: ParsableCommand {
     @Option(help: "A labelled dataset (.npz with x, y, optional split and c_NAME concepts) instead of the spirals.")
     var data: String?
 
+    @Option(help: "UTF-8 text for next-character prediction (input: the previous --context characters, one-hot; label: the next character; contiguous 60/20/20 blocks), instead of the spirals.")
+    var text: String?
+
+    @Option(parsing: .unconditional, help: "Characters of context for --text (1…64).")
+    var context = 8
+
     @Option(name: .customLong("teacher-hidden"), help: "Teacher hidden widths, comma-separated (default 64,64).")
     var teacherHidden: String?
 
@@ -115,7 +121,9 @@ struct DistillCommand: ParsableCommand {
         guard arms >= 2, labels >= 2, labels <= arms, arms <= 1000 else {
             throw ValidationError("need 2 ≤ --labels ≤ --arms ≤ 1000, got --labels \(labels) --arms \(arms)")
         }
-        if data == nil {
+        guard data == nil || text == nil else { throw ValidationError("give --data or --text, not both") }
+        guard (1...64).contains(context) else { throw ValidationError("--context must be in 1…64") }
+        if data == nil && text == nil {
             let d = teacherDimension ?? 4
             guard labels >= d + 1 else { throw ValidationError("--labels must be at least \(d + 1): the teacher's d = \(d) needs k ≥ d + 1") }
         }
@@ -136,7 +144,14 @@ struct DistillCommand: ParsableCommand {
         let (result, pictures): (DistillResult, DistillExperiment.Pictures?)
         do {
             let config = try configuration()
-            let dataset = try data.map { try Dataset.read(URL(fileURLWithPath: $0), seed: config.baseSeed) }
+            var dataset = try data.map { try Dataset.read(URL(fileURLWithPath: $0), seed: config.baseSeed) }
+            if let text {
+                let content: String
+                do { content = try String(contentsOf: URL(fileURLWithPath: text), encoding: .utf8) } catch {
+                    throw CLIError("\(text): cannot read it as UTF-8 text")
+                }
+                dataset = try Dataset.text(content, name: URL(fileURLWithPath: text).lastPathComponent, context: context)
+            }
             if let dataset, dataset.labelCount < config.teacherEmbedding + 1 {
                 throw CLIError("\(dataset.name) has k = \(dataset.labelCount) labels; the teacher's d = \(config.teacherEmbedding) needs k ≥ d + 1 (lower --teacher-dimension)")
             }

@@ -4,21 +4,8 @@ import Numerics
 import Testing
 import Theory
 
-/// A `.npy` file of integers (or bools) as NumPy writes it: `descr` e.g. "<i8", "|b1", ">u2".
-func integerNpy(_ values: [Int], descr: String) -> Data {
-    let width = Int(descr.dropFirst(2))!
-    var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': (\(values.count),), }"
-    while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
-    header += "\n"
-    var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
-    data.append(Data(header.utf8))
-    for v in values {
-        let bits = UInt64(bitPattern: Int64(v))
-        let bytes = (0..<width).map { UInt8(truncatingIfNeeded: bits >> (8 * UInt64($0))) }
-        data.append(contentsOf: descr.hasPrefix(">") ? bytes.reversed() : bytes)
-    }
-    return data
-}
+/// A `.npy` vector of float64 values (integer and bool dtypes are tested in DatasetTests).
+func npyVector(_ values: [Double]) -> Data { NumpyArray(shape: [values.count], values: values).npyData() }
 
 @Suite("CE4 search on the command line")
 struct CE4CommandTests {
@@ -33,13 +20,13 @@ struct CE4CommandTests {
         return (dir.appendingPathComponent("ce1/teacher.npz").path, dir.appendingPathComponent("ce1/student.npz").path)
     }
 
-    @Test("A frontier over two ε with a concept file (int64) and a reference student: report, JSON, files, SVG")
+    @Test("A frontier over two ε with a concept file and a reference student: report, JSON, files, SVG")
     func frontier() throws {
         defer { try? FileManager.default.removeItem(at: dir) }
         let (teacher, student) = try files()
         let n = try ModelFile.read(URL(fileURLWithPath: teacher)).inputCount
         let concept = dir.appendingPathComponent("concept.npy")
-        try integerNpy((0..<n).map { $0 / 12 < 3 ? 1 : 0 }, descr: "<i8").write(to: concept)
+        try npyVector((0..<n).map { $0 / 12 < 3 ? 1 : 0 }).write(to: concept)
         let out = dir.appendingPathComponent("ce4")
         let r = try runTool(["counterexample", "--family", "CE4", "--teacher", teacher, "--epsilon", "1e-2", "1e-3",
                              "--concept", concept.path, "--reference", student, "--starts", "4", "--evaluations", "200",
@@ -66,9 +53,9 @@ struct CE4CommandTests {
         let n = try ModelFile.read(URL(fileURLWithPath: teacher)).inputCount
         let short = dir.appendingPathComponent("short.npy"), two = dir.appendingPathComponent("two.npy")
         let constant = dir.appendingPathComponent("constant.npy")
-        try integerNpy([1, 0, 1], descr: "<i8").write(to: short)
-        try integerNpy((0..<n).map { $0 % 3 }, descr: ">i2").write(to: two)
-        try integerNpy(Array(repeating: 1, count: n), descr: "|b1").write(to: constant)
+        try npyVector([1, 0, 1]).write(to: short)
+        try npyVector((0..<n).map { Double($0 % 3) }).write(to: two)
+        try npyVector(Array(repeating: 1, count: n)).write(to: constant)
         let cases: [([String], String)] = [
             (["--concept", short.path], "3 values, but the teacher has N = \(n)"),
             (["--concept", two.path], "is not 0 or 1"),
