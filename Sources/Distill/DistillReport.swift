@@ -30,6 +30,10 @@ public enum DistillReport {
         }
         for stage in r.stages {
             let cells = r.aggregates.filter { $0.stage == stage }
+            guard !cells.isEmpty else {
+                lines += ["", "## Stage \(stage)", "", "No student reached this stage in any seed."]
+                continue
+            }
             lines += ["", "## Stage \(stage)", "",
                       "| student | objective | seeds | epoch | agreement | KL | d_logit | scale-free d_rep | m_CCA |" + r.concepts.map { " probe \($0) (gap) |" }.joined(),
                       "|---|---|---|---|---|---|---|---|---|" + r.concepts.map { _ in "---|" }.joined()]
