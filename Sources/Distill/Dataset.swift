@@ -77,6 +77,8 @@ public struct Dataset: Sendable {
     public static let maximumRows = 2_000_000
     public static let maximumFeatures = 100_000
     public static let maximumLabels = 1_000
+    /// N·D ≤ 2·10⁸ (1.6 GB of inputs; the training copies batches, not the whole matrix).
+    public static let maximumEntries = 200_000_000
 
     /// Reads a dataset `.npz`: `x` (N×D), `y` (N labels 0…k−1), optional `split` (N values
     /// 0 train, 1 validation, 2 test; else a stratified 60/20/20 split seeded by `seed`)
@@ -94,8 +96,8 @@ public struct Dataset: Sendable {
         guard let y = arrays["y"] else { throw DistillError.badConfiguration("\(file): no array 'y' (N labels); a dataset needs x and y") }
         guard x.shape.count == 2, x.shape[0] >= 1, x.shape[1] >= 1 else { throw fail("x", "shape \(x.shape) is not N×D") }
         let (n, features) = (x.shape[0], x.shape[1])
-        guard n <= maximumRows, features <= maximumFeatures else {
-            throw fail("x", "\(n)×\(features) exceeds the limits of \(maximumRows) rows and \(maximumFeatures) features")
+        guard n <= maximumRows, features <= maximumFeatures, n * features <= maximumEntries else {
+            throw fail("x", "\(n)×\(features) exceeds the limits of \(maximumRows) rows, \(maximumFeatures) features and \(maximumEntries) entries")
         }
         if let i = x.values.firstIndex(where: { !$0.isFinite }) { throw fail("x", "value \(x.values[i]) at flat index \(i) is not finite") }
         func vector(_ name: String, _ a: NumpyArray) throws -> [Int] {

@@ -38,6 +38,9 @@ extension Dataset {
         let needsOther = characters.contains { index[$0] == nil }
         let k = alphabet.count + (needsOther ? 1 : 0)
         guard k >= 2 else { throw DistillError.badConfiguration("\(name): fewer than 2 distinct characters") }
+        guard n * context * k <= maximumEntries else {
+            throw DistillError.badConfiguration("\(name): \(n) positions × \(context * k) one-hot features exceed the limit of \(maximumEntries) entries; use a shorter text or --context")
+        }
         let codes = characters.map { index[$0] ?? other }
         let pad = index[" "] ?? other
         let features = context * k

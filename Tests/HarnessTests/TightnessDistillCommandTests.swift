@@ -57,6 +57,14 @@ struct TightnessDistillCommandTests {
         ["distill", "--objectives", "kl,mse"],
         ["distill", "--labels", "9", "--arms", "8"],
         ["distill", "--learning-rate", "-1"],
+        ["distill", "--data", "/nonexistent.npz"],
+        ["distill", "--text", "/nonexistent.txt"],
+        ["distill", "--text", "/bin/sh"],
+        ["distill", "--data", "a.npz", "--text", "b.txt"],
+        ["distill", "--context", "0"],
+        ["distill", "--students", "4,x"],
+        ["distill", "--match-agreement", "1.5"],
+        ["distill", "--teacher-dimension", "8"],
     ])
     func badArguments(arguments: [String]) throws {
         let r = try runTool(arguments)
