@@ -164,7 +164,7 @@ public enum TightnessExplorer {
         }
         let rest = seconds - elapsed(since: started)
         out.append(config.nelderMead.maximise(objective, seed: SeededGenerator.derive(seed, 77),
-                                              deadline: Deadline(seconds: rest)))
+                                              deadline: Deadline(seconds: rest), evaluationLimit: config.evaluationLimit))
         return out
     }
 

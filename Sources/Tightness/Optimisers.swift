@@ -86,14 +86,16 @@ public struct NelderMead: Sendable {
         self.maxEvaluationsPerStart = maxEvaluationsPerStart; self.initialStep = initialStep
     }
 
+    /// Restarts until the deadline, `maxStarts`, or `evaluationLimit` evaluations in all.
     public func maximise(_ objective: some TightnessObjective, seed: UInt64, deadline: Deadline,
-                         maxStarts: Int = .max) -> SearchResult {
+                         maxStarts: Int = .max, evaluationLimit: Int? = nil) -> SearchResult {
         var result = SearchResult(method: .nelderMead, dimension: objective.parameterCount)
         var g = SeededGenerator(seed: seed)
-        while result.starts < maxStarts && !deadline.passed {
+        let limit = evaluationLimit ?? .max
+        while result.starts < maxStarts && result.evaluations < limit && !deadline.passed {
             result.starts += 1
             var x = objective.randomStart(using: &g)
-            var budget = maxEvaluationsPerStart
+            var budget = min(maxEvaluationsPerStart, limit - result.evaluations)
             var step = initialStep
             // Up to three restarts from the best vertex, each with a smaller simplex.
             for _ in 0..<4 where budget > 0 && !deadline.passed {

@@ -78,6 +78,11 @@ public struct TightnessConfiguration: Sendable {
     public var constantScale = 1.0
     /// Most cases the random sweep draws (it also stops at a fifth of the budget).
     public var sweepCases = 600
+    /// Most objective evaluations of each Nelder–Mead search (nil: until the budget runs
+    /// out). With a limit, every search stops by counts — the gradient method always runs
+    /// a fixed starts × iterations — and a run is reproducible to the bit whenever the
+    /// budget, now only a safety cap, is not reached first.
+    public var evaluationLimit: Int?
     public var gradient = GradientAscent()
     public var nelderMead = NelderMead()
 

@@ -41,6 +41,9 @@ struct TightnessCommand: ParsableCommand {
     @Option(help: "Time per statement, e.g. 60s, 2m or 20 (seconds); at most one day.")
     var budget = "20s"
 
+    @Option(parsing: .unconditional, help: "Most evaluations of each Nelder–Mead search (1…10⁸); with it the run is reproducible to the bit unless --budget, then only a cap, is reached first.")
+    var evaluations: Int?
+
     @Option(parsing: .unconditional, help: "Seed of the sweep and of the random starts.")
     var seed: UInt64 = 1
 
@@ -77,6 +80,10 @@ struct TightnessCommand: ParsableCommand {
         c.inputs = inputs
         if let tau { c.taus = try commaSeparated(tau, option: "tau", of: "numbers") { Double($0) } }
         c.budgetSeconds = try Self.seconds(budget)
+        if let evaluations {
+            guard (1...100_000_000).contains(evaluations) else { throw ValidationError("--evaluations must be in 1…10⁸") }
+            c.evaluationLimit = evaluations
+        }
         c.seed = seed
         c.constantScale = constantScale
         return c

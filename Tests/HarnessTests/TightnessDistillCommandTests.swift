@@ -11,7 +11,7 @@ struct TightnessDistillCommandTests {
     func plantedViolation() throws {
         let dir = Self.temporaryDirectory("tightness")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let r = try runTool(["tightness", "--statement", "T3", "--k", "8", "--d", "3", "--budget", "3s",
+        let r = try runTool(["tightness", "--statement", "T3", "--k", "8", "--d", "3", "--budget", "600s", "--evaluations", "3000",
                              "--constant-scale", "0.5", "--out", dir.path])
         #expect(r.status == 1, "\(r.stderr)")
         #expect(r.stderr.contains("CERTIFIED VIOLATION"))
@@ -23,7 +23,7 @@ struct TightnessDistillCommandTests {
 
     @Test("tightness --json on T6.sharp: the τ-curve stays at or below 2/τ and every point is certified")
     func t6JSON() throws {
-        let r = try runTool(["tightness", "--statement", "T6.sharp", "--k", "5", "--tau", "1e-3", "--budget", "2", "--json"])
+        let r = try runTool(["tightness", "--statement", "T6.sharp", "--k", "5", "--tau", "1e-3", "--budget", "600", "--evaluations", "3000", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         let statement = try #require((json["statements"] as? [[String: Any]])?.first)
@@ -49,6 +49,7 @@ struct TightnessDistillCommandTests {
     @Test("Bad arguments exit 2 with a message", arguments: [
         ["tightness", "--statement", "T9"],
         ["tightness", "--statement", "T3", "--budget", "soon"],
+        ["tightness", "--statement", "T3", "--evaluations", "0"],
         ["tightness", "--statement", "T6", "--tau", "0.9"],
         ["tightness", "--statement", "T6", "--k", "20", "--tau", "0.1"],
         ["tightness", "--statement", "T3", "--k", "x"],

@@ -57,10 +57,29 @@ struct TightnessTests {
         try checkGradient(objective, seed: 14)
     }
 
+    /// Searches stop by evaluation counts, not the clock: the budget is only a cap far
+    /// above what they need, and each test checks that the count, not the cap, stopped them.
+    static func counted(_ limit: Int) -> TightnessConfiguration {
+        var config = TightnessConfiguration()
+        config.evaluationLimit = limit
+        config.budgetSeconds = 600
+        return config
+    }
+
+    static func expectStoppedByCount(_ result: TightnessResult, limit: Int) {
+        let nelderMead = result.searches.filter { $0.method == .nelderMead }
+        #expect(!nelderMead.isEmpty)
+        for s in nelderMead { #expect(s.evaluations == limit, "Nelder–Mead ran \(s.evaluations) of \(limit) evaluations") }
+    }
+
     @Test("With its defaults the optimiser finds T3's equality case on its own: ratio ≥ 0.999 from random starts, certified")
     func t3Attained() throws {
-        // The command's defaults: k = 20, d = 4, N = 8, seed 1, 20 s budget.
-        let result = try TightnessExplorer.explore(.T3, TightnessConfiguration())
+        // The command's defaults (k = 20, d = 4, N = 8, seed 1, the gradient method's 12 × 600
+        // steps) with 2 000 Nelder–Mead evaluations and a 200-case sweep (debug builds are slow).
+        var config = Self.counted(2_000)
+        config.sweepCases = 200
+        let result = try TightnessExplorer.explore(.T3, config)
+        Self.expectStoppedByCount(result, limit: 2_000)
         #expect(result.bestRatio >= 0.999 && result.bestRatio <= 1 + 1e-9, "\(result.bestRatio) \(result.certified) \(result.searches)")
         #expect(result.certified.outcome == .holds && result.certified.level != .double)
         #expect(result.searches.contains { $0.method == .gradient && $0.bestRatio >= 0.999 })
@@ -68,18 +87,20 @@ struct TightnessTests {
 
     @Test("A planted false constant (T3 halved) is reported as a certified violation")
     func plantedT3() throws {
-        var config = TightnessConfiguration()
-        config.labels = [8]; config.dimension = 3; config.budgetSeconds = 3; config.constantScale = 0.5
+        var config = Self.counted(5_000)
+        config.labels = [8]; config.dimension = 3; config.constantScale = 0.5
         let result = try TightnessExplorer.explore(.T3, config)
+        Self.expectStoppedByCount(result, limit: 5_000)
         #expect(result.certifiedViolation, "\(result.certified)")
         #expect(result.bestRatio > 1.9)
     }
 
     @Test("T6: the search stays below 2/τ and gets close to it near equal distributions")
     func t6Curve() throws {
-        var config = TightnessConfiguration()
-        config.labels = [20]; config.taus = [1e-3]; config.budgetSeconds = 4
+        var config = Self.counted(5_000)
+        config.labels = [20]; config.taus = [1e-3]
         let result = try TightnessExplorer.explore(.T6sharp, config)
+        Self.expectStoppedByCount(result, limit: 5_000)
         let point = try #require(result.tauCurve?.first)
         #expect(point.timesTau <= 2 && point.timesTau > 1.8, "\(point)")
         #expect(result.certified.outcome == .holds)
@@ -87,8 +108,8 @@ struct TightnessTests {
 
     @Test("The T6 plot is well-formed SVG with the 1/τ² and 2/τ reference curves")
     func svg() throws {
-        var config = TightnessConfiguration()
-        config.labels = [5]; config.taus = [1e-2, 1e-4]; config.budgetSeconds = 2
+        var config = Self.counted(2_000)
+        config.labels = [5]; config.taus = [1e-2, 1e-4]
         let result = try TightnessExplorer.explore(.T6, config)
         let svg = TightnessReport.plot(result)
         let parser = XMLParser(data: Data(svg.utf8))
