@@ -91,7 +91,11 @@ public final class Rational: @unchecked Sendable {
     }
 
     /// 10^l in scientific notation, for magnitudes beyond the Double range.
+    /// Beyond 10^(±10¹⁵) the exponent itself is shown in scientific notation, e.g.
+    /// "10^(4.343e+154)"; a NaN or infinite l is shown as such.
     public static func scientific(log10 l: Double, digits: Int = 4) -> String {
+        guard l.isFinite else { return l.isNaN ? "nan" : (l > 0 ? "inf" : "0") }
+        guard abs(l) < 1e15 else { return "10^(\(String(format: "%.\(Swift.max(digits - 1, 0))e", l)))" }
         var exponent = Int(l.rounded(.down))
         var mantissa = pow(10, l - Double(exponent))
         if mantissa >= 10 - 0.5 * pow(10, Double(1 - digits)) { mantissa /= 10; exponent += 1 }

@@ -48,6 +48,7 @@ struct InverseSigmaBound: Sendable {
         let c = constantScale / (sigma * sigma)
         return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: l.doubleValue,
                        rhs: c * distance.doubleValue, constant: c, constantName: constantName,
-                       exactLHS: l.exactString, certificate: why)
+                       exactLHS: l.exactString, certificate: why,
+                       lhsLog10: l.log10Magnitude, rhsLog10: c.log / 2.302585092994046 + distance.log10Magnitude)
     }
 }

@@ -36,6 +36,15 @@ public struct PairMeasurement: Codable, Sendable {
         public let certified: Bool
         public let ratio: Double
         public let note: String?
+        /// A side beyond the Double range (lhs/rhs ±∞ or 0), in scientific notation from
+        /// its exact or enclosed value; nil when the Double holds it.
+        public let lhsScientific: String?
+        public let rhsScientific: String?
+
+        enum CodingKeys: String, CodingKey {
+            case id, form, lhs, rhs, holds, outcome, level, certified, ratio, note
+            case lhsScientific = "lhs_scientific", rhsScientific = "rhs_scientific"
+        }
 
         /// A screen never reports a violation: a double-level verdict that needs
         /// certification (a crossing or a near-tie) becomes "not decided by the
@@ -52,6 +61,8 @@ public struct PairMeasurement: Codable, Sendable {
             certified = v.isCertified
             ratio = v.ratio
             self.note = note ?? (v.outcome == .inapplicable ? v.certificate : nil)
+            lhsScientific = Verdict.outOfRange(v.lhs, v.lhsLog10) ? v.lhsLog10.map { Rational.scientific(log10: $0) } : nil
+            rhsScientific = Verdict.outOfRange(v.rhs, v.rhsLog10) ? v.rhsLog10.map { Rational.scientific(log10: $0) } : nil
         }
     }
 

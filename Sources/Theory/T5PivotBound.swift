@@ -178,7 +178,8 @@ public struct T5PivotBound: PairStatement {
         return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: lhs.doubleValue, rhs: rhs,
                        constant: constantScale / (worst.sigmaMin * worst.sigmaMin),
                        constantName: "\(constantScale)/σ_min(L₁)² at \(describe(worst.pair))",
-                       exactLHS: lhs.exactString, certificate: why)
+                       exactLHS: lhs.exactString, certificate: why, lhsLog10: lhs.log10Magnitude,
+                       rhsLog10: numerator.log10Magnitude - 2 * worst.sigmaMin.log / 2.302585092994046)
     }
 
     /// lhs ≤ κ c D holds iff σ_min(L₁(p,S))² ≤ t = c D / lhs for some pair, since
@@ -216,6 +217,7 @@ public struct T5PivotBound: PairStatement {
         let v = try screen(pair)
         return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: lhs.doubleValue,
                        rhs: v.constant * dl2.doubleValue, constant: v.constant,
-                       constantName: v.constantName, exactLHS: lhs.exactString, certificate: why)
+                       constantName: v.constantName, exactLHS: lhs.exactString, certificate: why,
+                       lhsLog10: lhs.log10Magnitude, rhsLog10: v.constant.log / 2.302585092994046 + dl2.log10Magnitude)
     }
 }

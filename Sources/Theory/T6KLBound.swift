@@ -100,7 +100,44 @@ public struct T6KLBound: PairStatement {
         for bits in [Interval.defaultBits, 512, 1024] where verdict.outcome == .undecided {
             verdict = try certify(pair, exactLHS: d, bits: bits)
         }
+        if verdict.outcome == .undecided, let logVerdict = try certifyInLogSpace(pair, exactLHS: d) { verdict = logVerdict }
         return verdict
+    }
+
+    /// The same comparison with both sides as logarithms: log d_logit² against
+    /// log(scale · KL) + log factor (per input: a log-sum-exp of log w + log KL_x + log
+    /// factor_x). Nothing is exponentiated, so a right side like KL·e^{10¹⁵⁵} (τ far
+    /// beyond even MPFR's exponent range) is still compared. nil when a KL enclosure
+    /// is not positive (its log is undefined).
+    func certifyInLogSpace(_ pair: ModelPair, exactLHS d: Rational, bits: Int = 256) throws -> Verdict? {
+        let enclosed = try pair.cache.value("enclosed.\(bits)") { try EnclosedDivergence(pair, bits: bits) }
+        let logScale = try Interval(exactly: constantScale, bits: bits)!.log()
+        let logTwo = try Interval(exactly: 2, bits: bits)!.log()
+        let two = Interval(exactly: 2, bits: bits)!
+        func logFactor(_ logTau: Interval) -> Interval { variant.isSharp ? logTwo - logTau : -(two * logTau) }
+        let logRHS: Interval
+        do {
+            if variant.isPerInput {
+                let terms = try zip(enclosed.weights, zip(enclosed.klPerInput, enclosed.logTauPerInput))
+                    .filter { $0.1.0.upper > 0 }
+                    .map { w, t in try w.log() + t.0.log() + logFactor(t.1) }
+                guard !terms.isEmpty else { return nil }
+                logRHS = logScale + Interval.logSumExp(terms)
+            } else {
+                logRHS = try logScale + enclosed.klForward.log() + logFactor(Interval.min(enclosed.logTauFirst, enclosed.logTauSecond))
+            }
+        } catch { return nil }
+        let logLHS = try Interval(d, bits: bits).log()
+        let outcome: Outcome = logLHS.isCertainlyAtMost(logRHS) ? .holds : (logRHS.isCertainlyBelow(logLHS) ? .violated : .undecided)
+        guard outcome != .undecided else { return nil }
+        let ln10 = 2.302585092994046
+        // The right side shown: the guaranteed lower end of its log when finite (a holds
+        // then reads with a ratio that is an upper bound), else the upper end.
+        let shown = [logRHS.lower, logRHS.upper].first { $0.isFinite } ?? .nan
+        return Verdict(id: id, form: form, level: .enclosure, outcome: outcome, lhs: d.doubleValue, rhs: shown.exp,
+                       constant: .nan, constantName: "MPFR \(bits)-bit enclosures of the logarithms",
+                       exactLHS: d.exactString, certificate: "log right side ∈ \(logRHS), log left side ∈ \(logLHS)",
+                       lhsLog10: d.log10Magnitude, rhsLog10: shown / ln10)
     }
 
     func certify(_ pair: ModelPair, exactLHS d: Rational, bits: Int) throws -> Verdict {
@@ -122,7 +159,8 @@ public struct T6KLBound: PairStatement {
         let outcome: Outcome = lhs.isCertainlyAtMost(rhs) ? .holds : (rhs.isCertainlyBelow(lhs) ? .violated : .undecided)
         return Verdict(id: id, form: form, level: .enclosure, outcome: outcome, lhs: d.doubleValue, rhs: rhs.midpoint,
                        constant: .nan, constantName: "MPFR \(bits)-bit enclosures",
-                       exactLHS: d.exactString, certificate: "right side ∈ \(rhs), left side exact")
+                       exactLHS: d.exactString, certificate: "right side ∈ \(rhs), left side exact",
+                       lhsLog10: d.log10Magnitude, rhsLog10: (try? rhs.log()).map { $0.midpoint / 2.302585092994046 })
     }
 }
 

@@ -135,7 +135,8 @@ public struct T7CanonicalCorrelationBound: PairStatement {
                            rhs: (scale * dl2).doubleValue, constant: constantScale,
                            constantName: "R = \(spectra.residual.doubleValue) (exact)",
                            exactLHS: lower == upper ? lower.exactString : nil,
-                           certificate: "Σ(1−ρ²)μ ∈ [\(lower.doubleValue), \(upper.doubleValue)] by certified inertia brackets; R and d_logit² exact")
+                           certificate: "Σ(1−ρ²)μ ∈ [\(lower.doubleValue), \(upper.doubleValue)] by certified inertia brackets; R and d_logit² exact",
+                           lhsLog10: upper.log10Magnitude, rhsLog10: (scale * dl2).log10Magnitude)
         case .corollary:
             let d2 = Rational(spectra.teacherDimension)
             guard let muLower = spectra.muLower.last, let muUpper = spectra.muUpper.last, muLower.sign > 0 else {
@@ -150,7 +151,8 @@ public struct T7CanonicalCorrelationBound: PairStatement {
             return Verdict(id: id, form: form, level: spectra.level, outcome: outcome, lhs: meanQUpper.doubleValue,
                            rhs: (scale * dl2 / (d2 * muUpper)).doubleValue, constant: screened.constant,
                            constantName: screened.constantName,
-                           certificate: "1 − mean ρ² ∈ [\(meanQLower.doubleValue), \(meanQUpper.doubleValue)], μ_{d₂} ∈ [\(muLower.doubleValue), \(muUpper.doubleValue)] by certified inertia; d_logit² exact")
+                           certificate: "1 − mean ρ² ∈ [\(meanQLower.doubleValue), \(meanQUpper.doubleValue)], μ_{d₂} ∈ [\(muLower.doubleValue), \(muUpper.doubleValue)] by certified inertia; d_logit² exact",
+                           lhsLog10: meanQUpper.log10Magnitude, rhsLog10: (scale * dl2 / (d2 * muUpper)).log10Magnitude)
         }
     }
 }

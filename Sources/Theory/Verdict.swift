@@ -1,3 +1,5 @@
+import Numerics
+
 /// The statements of THEORY.md §4, by their shared ids.
 public enum StatementID: String, Codable, CaseIterable, Sendable, Comparable {
     case T1, T2, T3, T4, T5, T6, T7, T8, T9
@@ -44,17 +46,33 @@ public struct Verdict: Codable, Sendable, Equatable {
     public let exactLHS: String?
     /// What certified the outcome (the exact test run, or the enclosure).
     public let certificate: String?
+    /// log₁₀ of each side from its exact or enclosed value, set by certification, so a
+    /// side beyond the Double range (lhs or rhs ±∞ or 0) is still shown and compared.
+    public let lhsLog10: Double?
+    public let rhsLog10: Double?
 
     public init(id: StatementID, form: String, level: VerdictLevel, outcome: Outcome, lhs: Double,
                 rhs: Double, constant: Double, constantName: String, exactLHS: String? = nil,
-                certificate: String? = nil) {
+                certificate: String? = nil, lhsLog10: Double? = nil, rhsLog10: Double? = nil) {
         self.id = id; self.form = form; self.level = level; self.outcome = outcome
         self.lhs = lhs; self.rhs = rhs; self.constant = constant; self.constantName = constantName
         self.exactLHS = exactLHS; self.certificate = certificate
+        self.lhsLog10 = lhsLog10; self.rhsLog10 = rhsLog10
     }
 
-    /// lhs / rhs (0 when both are 0, +∞ when only rhs is).
+    /// Whether a side's Double cannot stand for it: not finite, or 0 where its exact value is not.
+    static func outOfRange(_ x: Double, _ log10: Double?) -> Bool {
+        guard let log10, log10.isFinite else { return false }
+        return !x.isFinite || (x == 0 && log10 > -Double.infinity)
+    }
+
+    /// lhs / rhs (0 when both are 0, +∞ when only rhs is); from the log₁₀ magnitudes when
+    /// a side is beyond the Double range.
     public var ratio: Double {
+        if Self.outOfRange(lhs, lhsLog10) || Self.outOfRange(rhs, rhsLog10), let a = lhsLog10, let b = rhsLog10,
+           a.isFinite, b.isFinite {
+            return ((a - b) * 2.302585092994046).exp
+        }
         if rhs == 0 { return lhs == 0 ? 0 : .infinity }
         return lhs / rhs
     }
@@ -82,7 +100,8 @@ public struct Verdict: Codable, Sendable, Equatable {
     /// sides apart (or sees them cross) may say without a certificate.
     public var notDecidedByScreen: Verdict {
         Verdict(id: id, form: form, level: level, outcome: .undecided, lhs: lhs, rhs: rhs, constant: constant,
-                constantName: constantName, exactLHS: exactLHS, certificate: "not decided by the double-precision screen")
+                constantName: constantName, exactLHS: exactLHS, certificate: "not decided by the double-precision screen",
+                lhsLog10: lhsLog10, rhsLog10: rhsLog10)
     }
 
     static func inapplicable(_ id: StatementID, _ form: String, level: VerdictLevel, _ reason: String) -> Verdict {

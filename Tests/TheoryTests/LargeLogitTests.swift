@@ -58,6 +58,8 @@ struct WideValueTests {
         let huge = Rational(exactly: 0x1p1000)! * Rational(exactly: 0x1p1000)!     // 2²⁰⁰⁰ ≈ 1.148e+602
         #expect(huge.scientificString(digits: 4) == "1.148e+602")
         #expect((Rational.one / huge).scientificString(digits: 4) == "8.710e-603")
+        #expect(Rational.scientific(log10: 4.343e154) == "10^(4.343e+154)")
+        #expect(Rational.scientific(log10: .nan) == "nan" && Rational.scientific(log10: .infinity) == "inf")
         // Logits near 1e155: d_logit² ≈ 7e310 overflows, and is reported exactly.
         let f = try Matrix([[1e155, 0], [0, 1e155], [3e154, -2e154]])
         let g = try Matrix([[1, 0], [0, 1], [-1, -1]])
@@ -70,5 +72,21 @@ struct WideValueTests {
         #expect(m.dLogitSquaredExact == exact.scientificString())
         #expect(m.dLogitSquaredExact?.contains("e+310") == true, "\(m.dLogitSquaredExact ?? "nil")")
         #expect(!m.bounds.contains { $0.outcome == "violated" && !$0.certified })
+        // Certified rows whose sides overflow a Double show them from the exact/enclosed
+        // value, with a finite ratio, never inf/inf or NaN.
+        var shown = 0
+        for b in m.bounds where b.certified && b.outcome != "inapplicable" {
+            #expect(b.ratio.isFinite, "\(b.id) \(b.form): ratio \(b.ratio)")
+            #expect(b.lhs.isFinite || b.lhsScientific != nil, "\(b.id) \(b.form): left \(b.lhs)")
+            #expect(b.rhs.isFinite || b.rhsScientific != nil, "\(b.id) \(b.form): right \(b.rhs)")
+            if b.lhsScientific != nil || b.rhsScientific != nil { shown += 1 }
+        }
+        #expect(shown >= 1, "this pair's right sides overflow: \(m.bounds.map { "\($0.id) \($0.lhs) \($0.rhs)" })")
+        // T6 per input: KL_x / τ_x² is e^{≈4·10¹⁵⁵}, beyond MPFR's exponent range; the
+        // comparison in log space still certifies it.
+        let perInput = m.bounds.filter { $0.id == "T6" && $0.form.contains("E_x") }
+        #expect(perInput.count == 2)
+        #expect(perInput.allSatisfy { $0.certified && $0.holds == true && $0.rhsScientific?.hasPrefix("10^(") == true },
+                "\(perInput.map { "\($0.form): \($0.outcome) \($0.rhsScientific ?? "-")" })")
     }
 }
