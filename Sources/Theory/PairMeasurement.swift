@@ -86,6 +86,12 @@ public struct PairMeasurement: Codable, Sendable {
     public let mccaUncentered: Double
     public let canonicalCorrelationsCentered: [Double]
     public let canonicalCorrelationsUncentered: [Double]
+    /// Linear CKA, Procrustes distance, SVCCA (THEORY.md §7): not class functions (T10).
+    public let linearCKA: Double?
+    public let procrustesDistance: Double?
+    public let svcca: Double?
+    /// Why they are undefined, when they are.
+    public let similarityUndefined: String?
     public let bounds: [Bound]
     /// "svd" or "gram" (GramRoutes.swift) for the unembedding-side quantities.
     public let routes: String
@@ -106,6 +112,8 @@ public struct PairMeasurement: Codable, Sendable {
         case mccaCentered = "mcca_centered", mccaUncentered = "mcca_uncentered"
         case canonicalCorrelationsCentered = "canonical_correlations_centered"
         case canonicalCorrelationsUncentered = "canonical_correlations_uncentered"
+        case linearCKA = "linear_cka", procrustesDistance = "procrustes_distance", svcca
+        case similarityUndefined = "similarity_undefined"
         case bounds, routes, timings = "timings_seconds", notes
     }
 
@@ -169,6 +177,7 @@ public struct PairMeasurement: Codable, Sendable {
         let (centred, uncentred) = try timed("m_CCA") {
             (try pair.embeddingCorrelations(centred: true), try pair.embeddingCorrelations(centred: false))
         }
+        let similarity = try timed("CKA, Procrustes, SVCCA") { try pair.similarityMeasures() }
         let pivot = try timed("pivot form") { try pivotForm(pair, options, notes: &notes) }
         let bounds = try timed("bounds T3–T7") { try evaluateBounds(pair, options, pivotSelection: pivot.selection) }
         // A d_logit² beyond the Double range is shown from its exact value (never
@@ -192,7 +201,8 @@ public struct PairMeasurement: Codable, Sendable {
             dRepScaleFreeAB: dRepAB.map { $0 / scale }, dUnembAB: dUnemb.map { $0.squareRoot() },
             dRepPivot: pivot.result, mccaCentered: centred.mean, mccaUncentered: uncentred.mean,
             canonicalCorrelationsCentered: centred.values, canonicalCorrelationsUncentered: uncentred.values,
-            bounds: bounds, routes: pair.usesGramRoutes ? "gram" : "svd", timings: timings, notes: notes)
+            linearCKA: similarity.linearCKA, procrustesDistance: similarity.procrustesDistance, svcca: similarity.svcca,
+            similarityUndefined: similarity.undefinedReason, bounds: bounds, routes: pair.usesGramRoutes ? "gram" : "svd", timings: timings, notes: notes)
     }
 
     static func pivotForm(_ pair: ModelPair, _ options: Options,

@@ -166,8 +166,10 @@ enum MeasurementFormatter {
             ("d_rep(A←B)", number(m.dRepAB)), ("d_rep(B←A)", number(m.dRepBA)),
             ("d_rep(A←B)² / E‖f_A‖² (scale-free)", number(m.dRepScaleFreeAB)),
             ("d_unemb(A←B)", number(m.dUnembAB)), ("d_rep,pivot² (pivot form)", pivot),
-            ("m_CCA centred", number(m.mccaCentered)), ("m_CCA uncentred", number(m.mccaUncentered)),
-        ]
+            ("m_CCA centred (class function)", number(m.mccaCentered)), ("m_CCA uncentred (class function)", number(m.mccaUncentered)),
+        ] + [("linear CKA", m.linearCKA), ("Procrustes distance", m.procrustesDistance), ("SVCCA (99 % variance)", m.svcca)].map { name, value in
+            ("\(name) (not a class function, T10)", value.map(number) ?? "undefined: \(m.similarityUndefined ?? "")")
+        }
         lines += rows.map { "| \($0.0) | \($0.1) |" }
         let shown = m.canonicalCorrelationsCentered.prefix(12).map(number).joined(separator: ", ")
         lines += ["", "Canonical correlations (centred, largest first): \(shown)\(m.canonicalCorrelationsCentered.count > 12 ? ", …" : "")",

@@ -1,0 +1,77 @@
+import Numerics
+
+/// Representation-similarity measures the field uses that were not built from the
+/// identifiability class (THEORY.md §7), on weighted, centred embeddings
+/// X̃ = W^{1/2}(F₁ − E f₁), Ỹ = W^{1/2}(F₂ − E f₂) (N×d₁, N×d₂).
+///
+/// Class functions (invariant under an invertible map of the second model, the orbit of
+/// §2): m_CCA yes; linear CKA and Procrustes no — they are invariant under orthogonal
+/// maps and isotropic scaling only (T10); SVCCA no (its variance cut depends on the
+/// spectrum, which an invertible map changes).
+///
+/// A measure is `nil` (undefined) when a side has zero variance; `undefinedReason` says so.
+public struct SimilarityMeasures: Codable, Sendable {
+    /// ‖X̃ᵀỸ‖_F² / (‖X̃ᵀX̃‖_F ‖ỸᵀỸ‖_F). Cost O(N(d₁² + d₂² + d₁d₂)) (three Grams by
+    /// dgemm). 1 for identical embeddings, 0 for uncorrelated ones. The Frobenius norms
+    /// are of d×d Grams, so no N×N kernel is formed; relative error about d·ε.
+    public let linearCKA: Double?
+    /// min over orthogonal Q of ‖X̂ − ŶQ‖_F with X̂ = X̃/‖X̃‖_F, Ŷ = Ỹ/‖Ỹ‖_F (the smaller d
+    /// padded with zeros) = (2 − 2‖X̂ᵀŶ‖_*)^{1/2}, ‖·‖_* the nuclear norm by the SVD of
+    /// the d₁×d₂ cross-Gram. In [0, √2]. Near 0 the subtraction 2 − 2‖·‖_* loses relative
+    /// accuracy (a distance of 1e−8 is not resolved), as every Procrustes implementation
+    /// computed this way does.
+    public let procrustesDistance: Double?
+    /// SVCCA: each side projected on its top principal directions keeping 99 % of its
+    /// (weighted) variance, then the mean canonical correlation of the projections.
+    /// Cost O(N d²) for the two SVDs and the CCA. Not a class function.
+    public let svcca: Double?
+    /// Why a measure is undefined, when one is.
+    public let undefinedReason: String?
+
+    enum CodingKeys: String, CodingKey {
+        case linearCKA = "linear_cka", procrustesDistance = "procrustes_distance", svcca
+        case undefinedReason = "undefined_reason"
+    }
+
+    /// Which measures are functions of the identifiability class (T10).
+    public static let classFunctions = ["m_CCA": true, "linear CKA": false, "Procrustes distance": false, "SVCCA": false]
+
+    public init(_ f1: Matrix, _ f2: Matrix, weights: [Double], varianceKept: Double = 0.99) throws {
+        guard f1.rows == f2.rows, weights.count == f1.rows else {
+            throw ModelError.shapeMismatch("similarity measures need the same N rows in both embeddings and one weight per row")
+        }
+        let root = weights.map { $0.squareRoot() }
+        let x = f1.subtractingFromRows(f1.weightedRowMean(weights)).scalingRows(by: root)
+        let y = f2.subtractingFromRows(f2.weightedRowMean(weights)).scalingRows(by: root)
+        let (nx, ny) = (x.frobeniusNormSquared, y.frobeniusNormSquared)
+        // Zero variance up to the rounding of the centring (relative to E‖f‖²).
+        func flat(_ centred: Double, _ f: Matrix) -> Bool { centred <= 1e-20 * f.scalingRows(by: root).frobeniusNormSquared }
+        guard !flat(nx, f1), !flat(ny, f2) else {
+            (linearCKA, procrustesDistance, svcca) = (nil, nil, nil)
+            undefinedReason = "\(flat(nx, f1) ? "the first" : "the second") model's embeddings have zero variance (every input at one point)"
+            return
+        }
+        undefinedReason = nil
+        let sxy = x.multiplied(by: y, transposeSelf: true)
+        let sxx = x.gram(), syy = y.gram()
+        linearCKA = sxy.frobeniusNormSquared / (sxx.frobeniusNormSquared.squareRoot() * syy.frobeniusNormSquared.squareRoot())
+        let nuclear = try ModelError.wrapping { try sxy.singularValues() }.reduce(0, +) / (nx * ny).squareRoot()
+        procrustesDistance = max(0, 2 - 2 * min(nuclear, 1)).squareRoot()
+        func principal(_ centred: Matrix, _ raw: Matrix) throws -> Matrix {
+            let svd = try ModelError.wrapping { try SingularValueDecomposition(centred) }
+            let energy = svd.singularValues.map { $0 * $0 }
+            let total = energy.reduce(0, +)
+            var kept = 0, sum = 0.0
+            while kept < energy.count && sum < varianceKept * total { sum += energy[kept]; kept += 1 }
+            return raw.multiplied(by: svd.v.leadingColumns(max(kept, 1)))
+        }
+        svcca = try CanonicalCorrelations(principal(x, f1), principal(y, f2), weights: weights, centred: true).mean
+    }
+}
+
+extension ModelPair {
+    /// Linear CKA, Procrustes distance and SVCCA of the two models' embeddings.
+    public func similarityMeasures() throws -> SimilarityMeasures {
+        try cache.value("similarity") { try SimilarityMeasures(first.embeddings, second.embeddings, weights: weights) }
+    }
+}

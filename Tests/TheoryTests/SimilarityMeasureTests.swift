@@ -1,0 +1,92 @@
+import Foundation
+import Numerics
+import Testing
+import Theory
+
+@Suite("Linear CKA, Procrustes distance and SVCCA (THEORY.md §7)")
+struct SimilarityMeasureTests {
+    static func weightedPair(seed: UInt64, n: Int = 40, d1: Int = 3, d2: Int = 4) -> (Matrix, Matrix, [Double]) {
+        var g = SeededGenerator(seed: seed)
+        let x = g.gaussianMatrix(rows: n, columns: d1)
+        let y = x.multiplied(by: g.gaussianMatrix(rows: d1, columns: d2)) + g.gaussianMatrix(rows: n, columns: d2, scale: 0.5)
+        let raw = (0..<n).map { _ in g.uniform(in: 0.1...1) }
+        let total = raw.reduce(0, +)
+        return (x, y, raw.map { $0 / total })
+    }
+
+    /// Naive: explicit weighted sums over inputs for the moments; CKA from them; Procrustes
+    /// as the residual of the optimal rotation Q = UVᵀ computed directly.
+    static func naive(_ x: Matrix, _ y: Matrix, _ w: [Double]) throws -> (cka: Double, procrustes: Double) {
+        let n = x.rows
+        func centred(_ m: Matrix) -> [[Double]] {
+            let mean = (0..<m.columns).map { j in (0..<n).reduce(0) { $0 + w[$1] * m[$1, j] } }
+            return (0..<n).map { i in (0..<m.columns).map { j in (m[i, j] - mean[j]) * w[i].squareRoot() } }
+        }
+        let a = centred(x), b = centred(y)
+        func moment(_ p: [[Double]], _ q: [[Double]]) -> [[Double]] {
+            (0..<p[0].count).map { i in (0..<q[0].count).map { j in (0..<n).reduce(0) { $0 + p[$1][i] * q[$1][j] } } }
+        }
+        func frob2(_ m: [[Double]]) -> Double { m.flatMap { $0 }.reduce(0) { $0 + $1 * $1 } }
+        let cka = frob2(moment(a, b)) / (frob2(moment(a, a)).squareRoot() * frob2(moment(b, b)).squareRoot())
+        // Procrustes: pad to a common width, normalise, rotate optimally, measure the residual.
+        let d = max(a[0].count, b[0].count)
+        let pa = a.map { $0 + Array(repeating: 0, count: d - $0.count) }, pb = b.map { $0 + Array(repeating: 0, count: d - $0.count) }
+        let na = frob2(pa).squareRoot(), nb = frob2(pb).squareRoot()
+        let xa = try Matrix(pa.map { $0.map { $0 / na } }), yb = try Matrix(pb.map { $0.map { $0 / nb } })
+        let svd = try SingularValueDecomposition(yb.multiplied(by: xa, transposeSelf: true))
+        let q = svd.u.multiplied(by: svd.v, transposeOther: true)
+        let residual = (xa - yb.multiplied(by: q)).frobeniusNormSquared.squareRoot()
+        return (cka, residual)
+    }
+
+    @Test("Each measure agrees with a naive independent computation on random weighted pairs", arguments: [UInt64(1), 2, 3, 4, 5])
+    func againstNaive(seed: UInt64) throws {
+        let (x, y, w) = Self.weightedPair(seed: seed)
+        let m = try SimilarityMeasures(x, y, weights: w)
+        let reference = try Self.naive(x, y, w)
+        #expect(abs(try #require(m.linearCKA) - reference.cka) <= 1e-10)
+        #expect(abs(try #require(m.procrustesDistance) - reference.procrustes) <= 1e-10)
+        // SVCCA keeping all variance is m_CCA.
+        let all = try SimilarityMeasures(x, y, weights: w, varianceKept: 1)
+        let cca = try CanonicalCorrelations(x, y, weights: w, centred: true).mean
+        #expect(abs(try #require(all.svcca) - cca) <= 1e-10)
+    }
+
+    @Test("CKA and Procrustes are invariant under orthogonal maps and isotropic scaling of either side")
+    func invariances() throws {
+        var checked = 0
+        for seed in UInt64(10)..<15 {
+            let (x, y, w) = Self.weightedPair(seed: seed, d1: 4, d2: 4)
+            var g = SeededGenerator(seed: seed)
+            let q = try SingularValueDecomposition(g.gaussianMatrix(rows: 4, columns: 4)).u
+            let base = try SimilarityMeasures(x, y, weights: w)
+            let moved = try SimilarityMeasures(x, 3.7 * y.multiplied(by: q), weights: w)
+            #expect(abs(base.linearCKA! - moved.linearCKA!) <= 1e-12)
+            #expect(abs(base.procrustesDistance! - moved.procrustesDistance!) <= 1e-10)
+            checked += 1
+        }
+        #expect(checked == 5)
+    }
+
+    @Test("An invertible, non-orthogonal map of the student changes CKA and Procrustes but not m_CCA (T10)")
+    func notClassFunctions() throws {
+        let (x, _, w) = Self.weightedPair(seed: 7, d1: 4, d2: 4)
+        let a = Matrix.diagonal([64, 1, 1, 1])           // dyadic, invertible
+        let same = try SimilarityMeasures(x, x, weights: w)
+        let mapped = try SimilarityMeasures(x, x.multiplied(by: a), weights: w)
+        #expect(abs(same.linearCKA! - 1) <= 1e-12 && same.procrustesDistance! <= 1e-6)
+        #expect(mapped.linearCKA! < 0.9, "CKA \(mapped.linearCKA!)")
+        #expect(mapped.procrustesDistance! > 0.3, "Procrustes \(mapped.procrustesDistance!)")
+        let cca = try CanonicalCorrelations(x, x.multiplied(by: a), weights: w, centred: true).mean
+        #expect(abs(cca - 1) <= 1e-12)
+    }
+
+    @Test("Zero-variance embeddings make the measures undefined with a reason, never NaN")
+    func undefined() throws {
+        let (x, _, w) = Self.weightedPair(seed: 9)
+        let constant = Matrix(rows: x.rows, columns: 3, repeating: 2)
+        let m = try SimilarityMeasures(x, constant, weights: w)
+        #expect(m.linearCKA == nil && m.procrustesDistance == nil && m.svcca == nil)
+        #expect(m.undefinedReason?.contains("zero variance") == true)
+    }
+}
