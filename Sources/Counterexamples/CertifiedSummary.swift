@@ -37,6 +37,12 @@ public struct CertifiedSummary: Codable, Sendable {
     public let unembeddingMccaCentered: Double
     public let unembeddingMccaUncentered: Double
     public let mccaCenteredCertified: IntervalValue?
+    /// Linear CKA and the Procrustes distance (THEORY.md §7): double values and certified
+    /// enclosures (CKA² exact, Procrustes from exact inertia brackets of the nuclear norm).
+    public let linearCKA: Double?
+    public let linearCKACertified: IntervalValue?
+    public let procrustesDistance: Double?
+    public let procrustesDistanceCertified: IntervalValue?
     public let probeAccuracyTeacher: Double
     public let probeAccuracyStudent: Double
     /// The share of the concept's more frequent value: what guessing achieves.
@@ -49,6 +55,8 @@ public struct CertifiedSummary: Codable, Sendable {
         case unembeddingMccaCentered = "unembedding_mcca_centered", unembeddingMccaUncentered = "unembedding_mcca_uncentered"
         case probeAccuracyTeacher = "probe_accuracy_teacher", probeAccuracyStudent = "probe_accuracy_student"
         case mccaCenteredCertified = "mcca_centered_certified", probeChance = "probe_chance"
+        case linearCKA = "linear_cka", linearCKACertified = "linear_cka_certified"
+        case procrustesDistance = "procrustes_distance", procrustesDistanceCertified = "procrustes_distance_certified"
     }
 
     public init(_ construction: Construction, parameter: Double? = nil) throws {
@@ -72,6 +80,11 @@ public struct CertifiedSummary: Codable, Sendable {
         unembeddingMccaCentered = try pair.unembeddingCorrelations(centred: true).mean
         unembeddingMccaUncentered = try pair.unembeddingCorrelations(centred: false).mean
         mccaCenteredCertified = try exact.certifiedMeanCanonicalCorrelation(centred: true).map(IntervalValue.init)
+        let similarity = try pair.similarityMeasures()
+        linearCKA = similarity.linearCKA
+        procrustesDistance = similarity.procrustesDistance
+        linearCKACertified = exact.certifiedLinearCKA().map { IntervalValue($0.enclosure) }
+        procrustesDistanceCertified = try exact.certifiedProcrustesDistance().map(IntervalValue.init)
         probeAccuracyTeacher = try Self.exactProbeAccuracy(pair.first.embeddings, construction.concept)
         probeAccuracyStudent = try Self.exactProbeAccuracy(pair.second.embeddings, construction.concept)
         let ones = construction.concept.filter { $0 }.count

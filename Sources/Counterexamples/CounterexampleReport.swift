@@ -75,6 +75,28 @@ public struct CounterexampleReport: Codable, Sendable {
                       holds: main.klAB.lower >= 1 && main.klBA.lower >= 1, certified: true),
                 Claim(statement: "d_logit² > 0 (exact)", holds: main.dLogitSquared.double > 0, certified: true),
             ]
+        case "CE5":
+            theorem = "T10"
+            let d = Double(construction.pair.first.dimension)
+            let target = 1 / d.squareRoot() + 0.05
+            let infimum = (2 - 2 / d.squareRoot()).squareRoot()
+            let exact = try construction.pair.exact()
+            let diverse = try [exact.first, exact.second].allSatisfy { model in
+                try model.embeddingMoment.isPositiveDefinite() && model.centredUnembeddings.weightedGram().isPositiveDefinite()
+            }
+            claims = [
+                Claim(statement: "d_logit² = 0 exactly: identical conditionals (exact rationals)",
+                      holds: main.dLogitSquared.rational == "0", certified: true),
+                Claim(statement: "both models diverse: W^{1/2}F and G̃ of full column rank (exact inertia)", holds: diverse, certified: true),
+                Claim(statement: "linear CKA ≤ 1/√d + 0.05 = \(String(format: "%.4f", target)) (upper end of the enclosure of √(exact CKA²))",
+                      holds: (main.linearCKACertified?.upper ?? .infinity) <= target, certified: true),
+                Claim(statement: "Procrustes distance ≥ √(2 − 2/√d) − 0.05 = \(String(format: "%.4f", infimum - 0.05)) (maximum √2; lower end of its enclosure)",
+                      holds: (main.procrustesDistanceCertified?.lower ?? 0) >= infimum - 0.05, certified: true),
+                Claim(statement: "m_CCA = 1 (certified enclosure contains 1 and lies above 1 − 1e−9)",
+                      holds: (main.mccaCenteredCertified?.lower ?? 0) >= 1 - 1e-9, certified: true),
+                Claim(statement: "the concept is read perfectly from both models (fitted probes, accuracy exact)",
+                      holds: main.probeAccuracyTeacher == 1 && main.probeAccuracyStudent == 1, certified: true),
+            ]
         default:
             theorem = "T8"
             claims = [

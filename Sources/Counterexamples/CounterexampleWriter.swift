@@ -20,6 +20,16 @@ public enum CounterexampleWriter {
         if let search = report.search {
             try frontierChart(search).render()
                 .write(to: dir.appendingPathComponent("frontier.svg"), atomically: true, encoding: .utf8)
+        } else if report.family == "CE5" {
+            let sweep = report.pairs.filter { $0.parameter != nil }
+            let chart = SVGChart(title: "CE5: linear CKA within one identifiability class (d_logit² = 0 exactly)",
+                                 xLabel: "dimension d", yLabel: "value", series: [
+                SVGChart.Series("linear CKA (certified upper end)", sweep.map { ($0.parameter!, $0.linearCKACertified?.upper ?? .nan) }, mark: .line, colour: 0),
+                SVGChart.Series("1/√d", sweep.map { ($0.parameter!, 1 / $0.parameter!.squareRoot()) }, mark: .dashedLine, colour: 3),
+                SVGChart.Series("Procrustes distance (certified lower end)", sweep.map { ($0.parameter!, $0.procrustesDistanceCertified?.lower ?? .nan) }, mark: .line, colour: 1),
+                SVGChart.Series("m_CCA", sweep.map { ($0.parameter!, $0.mccaCentered) }, mark: .points, colour: 2),
+            ])
+            try chart.render().write(to: dir.appendingPathComponent("cka.svg"), atomically: true, encoding: .utf8)
         } else if let name = report.sweepParameter {
             let sweep = report.pairs.filter { $0.parameter != nil }
             let values = sweep.map { $0.parameter! }
@@ -59,7 +69,18 @@ public enum CounterexampleWriter {
         for c in r.claims {
             lines.append("- \(c.holds ? "✔" : "✘") \(c.statement)\(c.certified ? "" : " — not a certificate")")
         }
-        if let search = r.search {
+        lines.insert(contentsOf: [
+            "| linear CKA (not a class function) | \(main.linearCKACertified.map { "[\(String(format: "%.6f", $0.lower)), \(String(format: "%.6f", $0.upper))]" } ?? "undefined") | √ of the exact rational CKA², enclosed |",
+            "| Procrustes distance (not a class function) | \(main.procrustesDistanceCertified.map { "[\(String(format: "%.6f", $0.lower)), \(String(format: "%.6f", $0.upper))]" } ?? "undefined") | exact moments, nuclear norm by exact inertia brackets |",
+        ], at: lines.firstIndex(of: "## What they show")! - 1)
+        if r.family == "CE5" {
+            lines += ["", "## Sweep over d", "", "| d | linear CKA (certified) | 1/√d | Procrustes (certified) | √(2 − 2/√d) | m_CCA |", "|---:|---:|---:|---:|---:|---:|"]
+            for p in r.pairs where p.parameter != nil {
+                let d = p.parameter!
+                lines.append("| \(Int(d)) | \(p.linearCKACertified.map { String(format: "%.5f", $0.upper) } ?? "—") | \(String(format: "%.5f", 1 / d.squareRoot())) | \(p.procrustesDistanceCertified.map { String(format: "%.5f", $0.lower) } ?? "—") | \(String(format: "%.5f", (2 - 2 / d.squareRoot()).squareRoot())) | \(String(format: "%.6f", p.mccaCentered)) |")
+            }
+            lines += ["", "![CKA against d](cka.svg)"]
+        } else if let search = r.search {
             lines += ["", "## The search", "",
                       "Objective: maximise \(search.dissimilarityName) (`--objective \(search.objective.rawValue)`), student dimension \(search.studentDimension). Concept: \(search.conceptSource).",
                       "Settings: " + search.settings.sorted { $0.key < $1.key }.map { "\($0.key) = \($0.value)" }.joined(separator: ", ") + ".", "",

@@ -124,3 +124,53 @@ public struct CE3CounterRotation: Sendable {
             radius: radius, margin: margin, concept: classes.map { $0 < 3 }, conceptName: "class y < 3")
     }
 }
+
+/// CE5 (THEORY.md §7): a pair in one identifiability class — the student is the
+/// teacher's orbit image (F Aᵀ, G A⁻¹) under A = diag(2^s, 1, …, 1), dyadic with a dyadic
+/// inverse, so every Double product is exact and d_logit² = 0 exactly — whose linear CKA
+/// is near 1/√d and whose Procrustes distance is near √(2 − 2/√d), the values for
+/// isotropic embeddings as s → ∞. Teacher: inputs at ±r·e_j (`inputsPerDirection`
+/// each, so E f = 0 and E f fᵀ = (r²/d) I exactly), unembeddings L·e_j and −L·1 (k = d + 1,
+/// G̃ of full rank): both models are diverse. Concept: the sign of the first coordinate,
+/// which A keeps, so a probe reads it perfectly from both.
+public struct CE5IdentifiabilityBlind: Sendable {
+    public var dimension = 4
+    /// A's first entry is 2^stretch.
+    public var stretch = 10
+    public var inputsPerDirection = 3
+    public var radius = 2.0
+    public var margin = 4.0
+
+    public init() {}
+
+    public func build() throws -> Construction {
+        let d = dimension
+        guard (2...64).contains(d) else { throw ModelError.shapeMismatch("CE5 needs 2 ≤ d ≤ 64, got d = \(d)") }
+        guard (1...100).contains(stretch) else { throw ModelError.shapeMismatch("CE5's stretch must be in 1…100") }
+        var rows: [[Double]] = [], labels: [Int] = []
+        for j in 0..<d {
+            for sign in [1.0, -1.0] {
+                for _ in 0..<inputsPerDirection {
+                    var f = [Double](repeating: 0, count: d)
+                    f[j] = sign * radius
+                    rows.append(f)
+                    labels.append(sign > 0 ? j : d)
+                }
+            }
+        }
+        let f = try Matrix(rows)
+        let g = try Matrix((0..<d).map { j in (0..<d).map { $0 == j ? margin : 0 } } + [Array(repeating: -margin, count: d)])
+        let scale = (0..<stretch).reduce(1.0) { r, _ in r * 2 }
+        let a = (0..<d).map { $0 == 0 ? scale : 1.0 }
+        let teacher = try SoftmaxModel(embeddings: f, unembeddings: g)
+        let student = try SoftmaxModel(embeddings: Matrix(rows: f.rows, columns: d) { i, j in f[i, j] * a[j] },
+                                       unembeddings: Matrix(rows: g.rows, columns: d) { i, j in g[i, j] / a[j] })
+        return Construction(
+            family: "CE5",
+            summary: "the student is the teacher's orbit image under A = diag(2^\(stretch), 1, …, 1) (d = \(d)): identical conditionals, linear CKA near 1/√d",
+            parameters: ["dimension": "\(d)", "stretch": "\(stretch)", "inputs_per_direction": "\(inputsPerDirection)",
+                         "radius": "\(radius)", "margin": "\(margin)"],
+            pair: try ModelPair(teacher, student), inputLabels: labels,
+            concept: rows.map { $0[0] > 0 }, conceptName: "first coordinate positive")
+    }
+}

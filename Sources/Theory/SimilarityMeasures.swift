@@ -75,3 +75,40 @@ extension ModelPair {
         try cache.value("similarity") { try SimilarityMeasures(first.embeddings, second.embeddings, weights: weights) }
     }
 }
+
+extension ExactModelPair {
+    /// Linear CKA certified from the exact centred moments M₁₁, M₂₂, M₂₁ (weights exact):
+    /// CKA² = ‖M₂₁‖_F⁴ / (‖M₁₁‖_F² ‖M₂₂‖_F²) is an exact rational; CKA its square root,
+    /// enclosed with outward rounding. nil when a side has exactly zero variance.
+    public func certifiedLinearCKA() -> (squared: Rational, enclosure: Interval)? {
+        let m = moments(centred: true)
+        let cross = m.m21.weightedFrobeniusSquared(), a = m.m11.weightedFrobeniusSquared(), b = m.m22.weightedFrobeniusSquared()
+        guard a.sign > 0, b.sign > 0 else { return nil }
+        let squared = cross * cross / (a * b)
+        return (squared, Interval(squared).squareRoot)
+    }
+
+    /// The orthogonal Procrustes distance certified: (2 − 2‖M₂₁‖_* / √(tr M₁₁ tr M₂₂))^{1/2},
+    /// with the nuclear norm Σ √λᵢ(M₂₁M₂₁ᵀ) bracketed eigenvalue by eigenvalue from exact
+    /// inertia counts (`SymmetricPencil` against the identity), and the rest enclosed in
+    /// MPFR. nil when a side has exactly zero variance.
+    public func certifiedProcrustesDistance() throws -> Interval? {
+        let m = moments(centred: true)
+        let (t1, t2) = (m.m11.trace, m.m22.trace)
+        guard t1.sign > 0, t2.sign > 0 else { return nil }
+        let small = m.m21.rows <= m.m21.columns ? m.m21 : m.m21.transposed
+        let gram = try small.multiplied(by: small.transposed)             // p×p, p = min(d₁, d₂)
+        let estimates = try ModelError.wrapping { try SymmetricEigendecomposition(symmetrised(gram.doubleApproximation)) }
+            .eigenvalues.map { max($0, 0) }
+        let pencil = SymmetricPencil(gram, RationalMatrix.identity(gram.rows))
+        let brackets = try EigenvalueBrackets(estimates: estimates, floor: 0, trivialLower: .zero, trivialUpper: gram.trace) {
+            try pencil.positiveCount(at: $0)
+        }
+        let lower = Interval.sum(brackets.lower.map { Interval(Rational.max($0, .zero)).squareRoot })
+        let upper = Interval.sum(brackets.upper.map { Interval($0).squareRoot })
+        let nuclear = Interval(lower: lower.lower, upper: upper.upper)
+        let scale = Interval(t1 * t2).squareRoot
+        let two = Interval(Rational(2))
+        return (two - two * (nuclear / scale)).squareRoot
+    }
+}

@@ -14,6 +14,8 @@ struct CounterexampleCommand: ParsableCommand {
           CE1  label permutation with growing margin L (default: a sweep over L)
           CE2  swap of ambiguous label pairs (unembeddings not linearly related)
           CE3  counter-rotation: m_CCA = 1 on both sides, conditionals far apart (T9)
+          CE5  one identifiability class, linear CKA ≈ 1/√d: d_logit² = 0 exactly, Procrustes far from 0 (T10;
+               --dimension d, default 4, with a sweep over d = 2…16 for cka.svg)
           CE4  search from any teacher (--teacher FILE.npz, else a generated one): the student within
                KL(A‖B) ≤ ε and KL(B‖A) ≤ ε that is most dissimilar by --objective, for each ε given
         Certified, from the Doubles written to the .npz files: KL (MPFR enclosures), d_logit² and d_rep² (exact),
@@ -28,6 +30,9 @@ struct CounterexampleCommand: ParsableCommand {
 
     @Option(help: "CE1, CE2, CE3 or CE4.")
     var family: String
+
+    @Option(parsing: .unconditional, help: "CE5: the embedding dimension d (2…64).")
+    var dimension: Int?
 
     @Option(parsing: .unconditional, help: "Unembedding norm L (CE1: the exported pair's margin, default 24; CE2: 16; CE3: 4).")
     var margin: Double?
@@ -83,8 +88,12 @@ struct CounterexampleCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard ["CE1", "CE2", "CE3", "CE4"].contains(family) else {
-            throw ValidationError("--family must be CE1, CE2, CE3 or CE4, got \(family)")
+        guard ["CE1", "CE2", "CE3", "CE4", "CE5"].contains(family) else {
+            throw ValidationError("--family must be CE1, CE2, CE3, CE4 or CE5, got \(family)")
+        }
+        if let dimension {
+            guard family == "CE5" else { throw ValidationError("--dimension applies to CE5 only") }
+            guard (2...64).contains(dimension) else { throw ValidationError("--dimension must be in 2…64 (CE5 needs d ≥ 2), got \(dimension)") }
         }
         if let margin, !(margin.isFinite && margin > 0 && margin <= 1e6) { throw ValidationError("--margin must be in (0, 10⁶]") }
         let epsilons = try epsilonValues()
@@ -131,6 +140,7 @@ struct CounterexampleCommand: ParsableCommand {
     var reproduceCommand: String {
         var parts = ["logitbounds counterexample --family \(family) --seed \(seed)"]
         if let margin { parts.append("--margin \(margin)") }
+        if let dimension { parts.append("--dimension \(dimension)") }
         if let sweep { parts.append("--sweep \"\(sweep)\"") }
         if let teacher { parts.append("--teacher \(teacher)") }
         if family == "CE4" && method == "fisher-null" {
@@ -169,6 +179,16 @@ struct CounterexampleCommand: ParsableCommand {
                 ce2.seed = seed
                 if let margin { ce2.margin = margin }
                 construction = try ce2.build()
+            case "CE5":
+                var ce5 = CE5IdentifiabilityBlind()
+                if let dimension { ce5.dimension = dimension }
+                if let margin { ce5.margin = margin }
+                construction = try ce5.build()
+                sweepPairs = try Array(2...16).map { d in
+                    var c = ce5
+                    c.dimension = d
+                    return (Double(d), try c.build())
+                }
             case "CE3":
                 var ce3 = CE3CounterRotation()
                 ce3.seed = seed
@@ -183,7 +203,8 @@ struct CounterexampleCommand: ParsableCommand {
         } catch let e as ModelFileError { throw CLIError(e.description) }
           catch let e as ModelError { throw CLIError(e.description) }
         let report = try CounterexampleReport(construction, sweep: sweepPairs,
-                                              sweepParameter: sweepPairs.isEmpty ? nil : "margin L", command: reproduceCommand)
+                                              sweepParameter: sweepPairs.isEmpty ? nil : (family == "CE5" ? "dimension d" : "margin L"),
+                                              command: reproduceCommand)
         var written = false
         directory?.attempt("counterexample") { directory in
             try CounterexampleWriter.write(report, construction, to: directory.url)

@@ -70,6 +70,30 @@ struct CounterexampleTests {
         #expect(1 - s.mccaCentered >= 1e-5, "m_CCA \(s.mccaCentered)")
     }
 
+    @Test("CE5: one identifiability class (d_logit² = 0 exactly, both diverse), certified CKA ≤ 1/√d + 0.05, Procrustes near √(2 − 2/√d)", arguments: [2, 4, 8])
+    func ce5(d: Int) throws {
+        var ce5 = CE5IdentifiabilityBlind()
+        ce5.dimension = d
+        let c = try ce5.build()
+        let report = try CounterexampleReport(c, command: "test")
+        #expect(report.theorem == "T10")
+        #expect(report.claims.count == 6)
+        for claim in report.claims { #expect(claim.holds && claim.certified, "\(claim.statement)") }
+        let s = report.pairs.last!
+        #expect(s.dLogitSquared.rational == "0")
+        let cka = try #require(s.linearCKACertified)
+        #expect(cka.upper - cka.lower <= 1e-12 && abs(cka.upper - 1 / Double(d).squareRoot()) <= 1e-3)
+        #expect(abs(try #require(s.linearCKA) - cka.upper) <= 1e-9, "double CKA inside the certified enclosure")
+        let procrustes = try #require(s.procrustesDistanceCertified)
+        let procrustesDouble = try #require(s.procrustesDistance)
+        #expect(procrustes.lower <= procrustesDouble + 1e-9 && procrustesDouble <= procrustes.upper + 1e-9)
+        // The same model twice: CKA 1 and Procrustes 0, certified.
+        let twin = try ModelPair(c.pair.first, c.pair.first).exact()
+        #expect(twin.certifiedLinearCKA()?.squared.exactString == "1")
+        #expect(try #require(try twin.certifiedProcrustesDistance()).upper <= 1e-6)
+        #expect(throws: ModelError.self) { var bad = ce5; bad.dimension = 1; _ = try bad.build() }
+    }
+
     @Test("Exported .npz files reload to the same certified numbers, and the SVGs are well-formed with one mark per point")
     func exportRoundTrip() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lb-ce-\(UInt32.random(in: 0...UInt32.max))")

@@ -81,5 +81,9 @@ struct CE4CommandTests {
         #expect(refused == cases.count)
         let other = try runTool(["counterexample", "--family", "CE1", "--concept", "x.npy"])
         #expect(other.status == 2 && other.stderr.contains("applies to CE4 only"))
+        let low = try runTool(["counterexample", "--family", "CE5", "--dimension", "1"])
+        #expect(low.status == 2 && low.stderr.contains("2…64"), "\(low.stderr)")
+        let wrongFamily = try runTool(["counterexample", "--family", "CE1", "--dimension", "4"])
+        #expect(wrongFamily.status == 2 && wrongFamily.stderr.contains("CE5 only"))
     }
 }
