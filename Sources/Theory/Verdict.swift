@@ -2,7 +2,7 @@ import Numerics
 
 /// The statements of THEORY.md §4, by their shared ids.
 public enum StatementID: String, Codable, CaseIterable, Sendable, Comparable {
-    case T1, T2, T3, T4, T5, T6, T7, T8, T9
+    case T1, T2, T3, T4, T5, T6, T7, T8, T9, T10
     public static func < (a: StatementID, b: StatementID) -> Bool { a.rawValue < b.rawValue }
 }
 
@@ -104,7 +104,7 @@ public struct Verdict: Codable, Sendable, Equatable {
                 lhsLog10: lhsLog10, rhsLog10: rhsLog10)
     }
 
-    static func inapplicable(_ id: StatementID, _ form: String, level: VerdictLevel, _ reason: String) -> Verdict {
+    public static func inapplicable(_ id: StatementID, _ form: String, level: VerdictLevel, _ reason: String) -> Verdict {
         Verdict(id: id, form: form, level: level, outcome: .inapplicable, lhs: .nan, rhs: .nan,
                 constant: .nan, constantName: "", certificate: reason)
     }

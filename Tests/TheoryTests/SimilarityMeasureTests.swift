@@ -90,3 +90,37 @@ struct SimilarityMeasureTests {
         #expect(m.undefinedReason?.contains("zero variance") == true)
     }
 }
+
+@Suite("T10's infimum of CKA over one class (Proofs/T10-blind-measures.md, Part 3)")
+struct CKAInfimumTests {
+    @Test("CKA(x, Ax) ≥ λ_min(Σ)/‖Σ‖_F for random Σ and maps, and near-rank-one maps come within 1 % of it")
+    func infimum() throws {
+        var checked = 0
+        for seed in UInt64(1)...6 {
+            var g = SeededGenerator(seed: seed)
+            let d = 2 + Int(seed % 4), n = 60
+            let x = g.gaussianMatrix(rows: n, columns: d).multiplied(by: g.gaussianMatrix(rows: d, columns: d))
+            let w = Array(repeating: 1 / Double(n), count: n)
+            let centred = x.subtractingFromRows(x.weightedRowMean(w)).scalingRows(by: w.map { $0.squareRoot() })
+            let eigen = try SymmetricEigendecomposition(symmetrised(centred.gram()))
+            let bound = eigen.eigenvalues.last! / eigen.eigenvalues.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            for _ in 0..<20 {
+                let a = g.gaussianMatrix(rows: d, columns: d)
+                let cka = try #require(try SimilarityMeasures(x, x.multiplied(by: a, transposeOther: true), weights: w).linearCKA)
+                #expect(cka >= bound * (1 - 1e-12), "seed \(seed): CKA \(cka) below the bound \(bound)")
+                checked += 1
+            }
+            // A_t = (v vᵀ + t I) Σ^{-1/2}, v the eigenvector of λ_min, t small.
+            let v = eigen.eigenvectors.column(d - 1)
+            let (q, lambda) = (eigen.eigenvectors, eigen.eigenvalues)
+            let sigmaInverseRoot = Matrix(rows: d, columns: d) { i, j in
+                (0..<d).reduce(0) { $0 + q[i, $1] * q[j, $1] / lambda[$1].squareRoot() }
+            }
+            let b = Matrix(rows: d, columns: d) { i, j in v[i] * v[j] + (i == j ? 1e-7 : 0) }
+            let near = b.multiplied(by: sigmaInverseRoot)
+            let cka = try #require(try SimilarityMeasures(x, x.multiplied(by: near, transposeOther: true), weights: w).linearCKA)
+            #expect(cka <= bound * 1.01, "seed \(seed): near-rank-one CKA \(cka), bound \(bound)")
+        }
+        #expect(checked == 120)
+    }
+}
