@@ -66,6 +66,7 @@ public struct CE4Search: Sendable {
         public var feasibleStarts: Int
         public var evaluations: Int
         public var seconds: Double
+        /// True when the clock (--budget) or an interrupt, not the evaluation count, stopped a start.
         public var stoppedByTime: Bool
         public var workers: Int
         /// Each start's kind and its best feasible objective value (nil: none feasible).

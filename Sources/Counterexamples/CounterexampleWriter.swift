@@ -88,7 +88,7 @@ public enum CounterexampleWriter {
             lines += frontierTable(r)
             lines += ["", "\"found\" is a lower bound on what KL ≤ ε allows (a search); \"theory allows\" is T7 ∘ T6.sharp for m_CCA and T3 ∘ T6.sharp for d_rep, evaluated at the found pair (double precision from certified ends).", ""]
             for point in search.frontier {
-                lines.append("- ε = \(point.epsilon): best start \(point.start)\(point.interpolation < 1 ? ", interpolated toward the teacher (t = \(sci(point.interpolation)))" : ""); \(point.effort.evaluations) evaluations over \(point.effort.starts) starts (\(point.effort.feasibleStarts) feasible) on \(point.effort.workers) workers in \(String(format: "%.1f", point.effort.seconds)) s, stopped by \(point.effort.stoppedByTime ? "the time budget (not reproducible to the bit)" : "the evaluation count (deterministic for the seed)"); τ = \(TheoryAllowance.tauText(point.theory.logTau)); \(point.theory.note).")
+                lines.append("- ε = \(point.epsilon): best start \(point.start)\(point.interpolation < 1 ? ", interpolated toward the teacher (t = \(sci(point.interpolation)))" : ""); \(point.effort.evaluations) evaluations over \(point.effort.starts) starts (\(point.effort.feasibleStarts) feasible) on \(point.effort.workers) workers in \(String(format: "%.1f", point.effort.seconds)) s, stopped by \(point.effort.stoppedByTime ? "the time budget or an interrupt (not reproducible to the bit)" : "the evaluation count (deterministic for the seed)"); τ = \(TheoryAllowance.tauText(point.theory.logTau)); \(point.theory.note).")
             }
             if let ref = search.reference {
                 let kl = max(ref.klAB.upper, ref.klBA.upper)

@@ -46,6 +46,22 @@ struct CE4CommandTests {
         #expect(markdown.contains("exact inertia"))
     }
 
+    @Test("An interrupted CE4 search certifies and reports the ε in flight, then exits 130")
+    func interrupted() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (teacher, _) = try files()
+        let r = try runTool(["counterexample", "--family", "CE4", "--teacher", teacher, "--epsilon", "1e-2", "1e-3",
+                             "--starts", "2", "--evaluations", "10000000", "--budget", "600", "--json"],
+                            interruptAfter: 4, terminateAfter: 120)
+        #expect(r.status == 130, "\(r.status): \(r.stderr.suffix(400))")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let pairs = try #require(json["pairs"] as? [[String: Any]])
+        #expect(pairs.map { $0["parameter"] as? Double } == [1e-2], "the first ε is reported, the second never started")
+        let frontier = try #require((json["search"] as? [String: Any])?["frontier"] as? [[String: Any]])
+        #expect((frontier.first?["effort"] as? [String: Any])?["stopped_by_time"] as? Bool == true)
+        #expect((pairs.first?["kl_ab"] as? [String: Double])?["upper"] ?? 1 <= 1e-2)
+    }
+
     @Test("Bad CE4 input exits 2 with a message naming the problem")
     func badInput() throws {
         defer { try? FileManager.default.removeItem(at: dir) }
