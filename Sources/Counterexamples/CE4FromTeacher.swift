@@ -39,7 +39,7 @@ public struct CE4FromTeacher: Sendable {
             family: "CE4",
             summary: "Fisher-null move of every teacher embedding (unembeddings kept), scaled by t = \(low) to certified KL ≤ \(epsilon) both ways",
             parameters: ["epsilon": "\(epsilon)", "cap": "\(cap)", "seed": "\(seed)", "scale_t": "\(low)"],
-            pair: try ModelPair(teacher, student), inputLabels: try predictedLabels(teacher),
+            pair: try ModelPair(teacher, student), inputLabels: Self.predictedLabels(teacher),
             concept: concept, conceptName: "sign of the teacher's first principal coordinate")
     }
 
@@ -68,7 +68,7 @@ public struct CE4FromTeacher: Sendable {
         var g = SeededGenerator(seed: seed)
         let logP = teacher.logConditionals
         let u = teacher.unembeddings
-        let rms = (teacher.embeddings.frobeniusNormSquared / Double(teacher.inputCount)).squareRoot()
+        let rms = teacher.embeddings.rmsRowNorm
         var move = Matrix(rows: teacher.inputCount, columns: teacher.dimension)
         for i in 0..<teacher.inputCount {
             let p = logP.row(i).map(\.exp)
@@ -101,7 +101,8 @@ public struct CE4FromTeacher: Sendable {
         return centred.applied(to: v).map { $0 > 0 }
     }
 
-    func predictedLabels(_ teacher: SoftmaxModel) throws -> [Int] {
+    /// Each input's most probable label under the teacher (the first on a tie).
+    static func predictedLabels(_ teacher: SoftmaxModel) -> [Int] {
         let l = teacher.logits
         return (0..<l.rows).map { i in l.row(i).indices.max { l[i, $0] < l[i, $1] }! }
     }

@@ -35,24 +35,39 @@ public struct TheoryAllowance: Codable, Sendable {
         case mccaLowerBound = "mcca_lower_bound"
     }
 
-    init(teacher: SoftmaxModel, summary: CertifiedSummary) throws {
+    /// What the bounds need from the teacher alone, computed once per run.
+    struct Teacher {
+        let sigmaMin: Double
+        let mu: Double
+        let dimension: Int
+        let embeddingNorm: Double
+
+        init(_ teacher: SoftmaxModel) throws {
+            sigmaMin = try ModelError.wrapping { try teacher.centredUnembeddings.singularValues() }.last ?? 0
+            let centred = teacher.centredLogits
+            let logitCovariance = centred.subtractingFromRows(centred.weightedRowMean(teacher.weights))
+                .scalingRows(by: teacher.sqrtWeights)
+            let spectrum = try ModelError.wrapping { try logitCovariance.singularValues() }.map { $0 * $0 }
+            dimension = teacher.dimension
+            mu = dimension <= spectrum.count ? spectrum[dimension - 1] : 0
+            embeddingNorm = teacher.weightedEmbeddings.frobeniusNormSquared
+        }
+    }
+
+    init(teacher: Teacher, summary: CertifiedSummary) {
         let logTau = min(summary.logTauA.lower, summary.logTauB.lower)
         tau = logTau.exp
         self.logTau = logTau
         let kl = min(summary.klAB.upper, summary.klBA.upper)
-        let sigma = try ModelError.wrapping { try teacher.centredUnembeddings.singularValues() }.last ?? 0
+        let sigma = teacher.sigmaMin
         sigmaMinCentredUnembeddings = sigma
-        let centred = teacher.centredLogits
-        let logitCovariance = centred.subtractingFromRows(centred.weightedRowMean(teacher.weights))
-            .scalingRows(by: teacher.sqrtWeights)
-        let spectrum = try ModelError.wrapping { try logitCovariance.singularValues() }.map { $0 * $0 }
+        muTeacher = teacher.mu
         let dA = teacher.dimension
-        muTeacher = dA <= spectrum.count ? spectrum[dA - 1] : 0
         // 2·KL/τ in log space (τ may be far below the Double range).
         let logitBound = (0.6931471805599453 + kl.log - logTau).exp
         dRepSquaredBound = sigma > 0 ? logitBound / (sigma * sigma) : .infinity
         // The report's scale-free d_rep is the ratio d_rep² / E‖f_A‖² (not its root).
-        scaleFreeDRepBound = dRepSquaredBound / teacher.weightedEmbeddings.frobeniusNormSquared
+        scaleFreeDRepBound = dRepSquaredBound / teacher.embeddingNorm
         mccaLowerBound = muTeacher > 0 ? 1 - logitBound / (Double(dA) * muTeacher) : -.infinity
         var parts: [String] = []
         if mccaLowerBound <= 0 {
@@ -168,7 +183,8 @@ public struct CE4Frontier: Sendable {
             concept = (grouping.concept, grouping.name)
             conceptSource = "the teacher's most linearly recoverable grouping of labels (R² = \(String(format: "%.4f", grouping.rSquared)))"
         }
-        let labels = try CE4FromTeacher().predictedLabels(teacher)
+        let labels = CE4FromTeacher.predictedLabels(teacher)
+        let teacherConstants = try TheoryAllowance.Teacher(teacher)
         var byEpsilon: [Double: (Construction, CE4FrontierPoint, CertifiedSummary)] = [:]
         var warm: SoftmaxModel?
         var interrupted = false
@@ -197,7 +213,7 @@ public struct CE4Frontier: Sendable {
             let point = CE4FrontierPoint(epsilon: epsilon, objectiveValue: outcome.objectiveValue, dissimilarity: dissimilarity,
                                          dissimilarityCertified: certified, start: outcome.start,
                                          interpolation: outcome.interpolation,
-                                         theory: try TheoryAllowance(teacher: teacher, summary: summary), effort: outcome.effort)
+                                         theory: TheoryAllowance(teacher: teacherConstants, summary: summary), effort: outcome.effort)
             byEpsilon[epsilon] = (construction, point, summary)
             progress?("CE4: ε = \(epsilon): \(search.objective.dissimilarityName) = \(String(format: "%.4g", dissimilarity)) (\(outcome.effort.evaluations) evaluations, \(String(format: "%.1f", outcome.effort.seconds)) s)")
         }

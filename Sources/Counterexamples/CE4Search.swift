@@ -114,7 +114,7 @@ public struct CE4Search: Sendable {
         let divergence = DivergencePair(teacher: teacher)
         let builder = CE4StartBuilder(base: base, teacher: teacher, objective: objectiveFunction, divergence: divergence)
         let startList = try builder.starts(count: starts, seed: SeededGenerator.derive(seed, 0x57A7), warm: warm)
-        let scales = (rms(base.embeddings), rms(base.unembeddings))
+        let scales = (max(base.embeddings.rmsRowNorm, 1e-300), max(base.unembeddings.rmsRowNorm, 1e-300))
         let target = margin * epsilon
         let outcomes = try BLASThreads.parallelMap(startList.count, workers: workers) { i in
             let start = startList[i]
@@ -152,8 +152,6 @@ public struct CE4Search: Sendable {
         }
         throw ModelError.shapeMismatch("CE4: no student of dimension \(dimension) was certified within KL ≤ \(epsilon) (the teacher mapped to that dimension is already farther)")
     }
-
-    func rms(_ m: Matrix) -> Double { max((m.frobeniusNormSquared / Double(max(m.rows, 1))).squareRoot(), 1e-300) }
 
     func optimise(_ start: CE4Start, objective: StudentObjective, divergence: DivergencePair, target: Double,
                   scales: (Double, Double), deadline: ContinuousClock.Instant,

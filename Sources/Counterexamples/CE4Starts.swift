@@ -62,8 +62,7 @@ struct CE4StartBuilder: Sendable {
         if dimension == dA { return teacher }
         if dimension > dA {
             var g = SeededGenerator(seed: SeededGenerator.derive(seed, 0xBA5E))
-            let rmsF = (teacher.embeddings.frobeniusNormSquared / Double(n)).squareRoot()
-            let rmsG = (teacher.unembeddings.frobeniusNormSquared / Double(teacher.labelCount)).squareRoot()
+            let (rmsF, rmsG) = (teacher.embeddings.rmsRowNorm, teacher.unembeddings.rmsRowNorm)
             let f = Matrix(rows: n, columns: dimension) { i, j in j < dA ? teacher.embeddings[i, j] : 0 }
             let gm = Matrix(rows: teacher.labelCount, columns: dimension) { i, j in j < dA ? teacher.unembeddings[i, j] : 0 }
             let noiseF = g.gaussianMatrix(rows: n, columns: dimension, scale: 1e-3 * rmsF)
@@ -92,8 +91,7 @@ struct CE4StartBuilder: Sendable {
         let relabellings = max(0, count - result.count - randomCount)
         result += try relabellingStarts(relabellings, using: &g)
         while result.count < count {
-            let rmsF = (base.embeddings.frobeniusNormSquared / Double(base.inputCount)).squareRoot()
-            let rmsG = (base.unembeddings.frobeniusNormSquared / Double(base.labelCount)).squareRoot()
+            let (rmsF, rmsG) = (base.embeddings.rmsRowNorm, base.unembeddings.rmsRowNorm)
             result.append(CE4Start(kind: .random,
                                    embeddings: base.embeddings + g.gaussianMatrix(rows: base.inputCount, columns: base.dimension, scale: 0.5 * rmsF),
                                    unembeddings: base.unembeddings + g.gaussianMatrix(rows: base.labelCount, columns: base.dimension, scale: 0.5 * rmsG)))

@@ -64,15 +64,13 @@ public enum CounterexampleWriter {
             "| m_CCA unembeddings, centred / uncentred | \(sci(main.unembeddingMccaCentered)) / \(sci(main.unembeddingMccaUncentered)) | SVD, double |",
             "| m_CCA embeddings, centred, certified | \(main.mccaCenteredCertified.map { "[\(String(format: "%.9f", $0.lower)), \(String(format: "%.9f", $0.upper))]" } ?? "undefined (a moment matrix is singular)") | exact inertia of the rational pencil |",
             "| linear probe for \"\(r.conceptName)\": teacher / student (chance \(sci(main.probeChance))) | \(sci(main.probeAccuracyTeacher)) / \(sci(main.probeAccuracyStudent)) | logistic probe fitted in double; its accuracy exact |",
+            "| linear CKA (not a class function) | \(main.linearCKACertified.map { "[\(String(format: "%.6f", $0.lower)), \(String(format: "%.6f", $0.upper))]" } ?? "undefined") | √ of the exact rational CKA², enclosed |",
+            "| Procrustes distance (not a class function) | \(main.procrustesDistanceCertified.map { "[\(String(format: "%.6f", $0.lower)), \(String(format: "%.6f", $0.upper))]" } ?? "undefined") | exact moments, nuclear norm by exact inertia brackets |",
             "", "## What they show", "",
         ]
         for c in r.claims {
             lines.append("- \(c.holds ? "✔" : "✘") \(c.statement)\(c.certified ? "" : " — not a certificate")")
         }
-        lines.insert(contentsOf: [
-            "| linear CKA (not a class function) | \(main.linearCKACertified.map { "[\(String(format: "%.6f", $0.lower)), \(String(format: "%.6f", $0.upper))]" } ?? "undefined") | √ of the exact rational CKA², enclosed |",
-            "| Procrustes distance (not a class function) | \(main.procrustesDistanceCertified.map { "[\(String(format: "%.6f", $0.lower)), \(String(format: "%.6f", $0.upper))]" } ?? "undefined") | exact moments, nuclear norm by exact inertia brackets |",
-        ], at: lines.firstIndex(of: "## What they show")! - 1)
         if r.family == "CE5" {
             lines += ["", "## Sweep over d", "", "| d | linear CKA (certified) | 1/√d | Procrustes (certified) | √(2 − 2/√d) | m_CCA |", "|---:|---:|---:|---:|---:|---:|"]
             for p in r.pairs where p.parameter != nil {

@@ -17,9 +17,8 @@ public struct LabelGrouping: Sendable {
     public var name: String { "predicted label ∈ {" + labels.map(String.init).joined(separator: ", ") + "}" }
 
     public init(teacher: SoftmaxModel) throws {
-        let logits = teacher.logits
         let n = teacher.inputCount, d = teacher.dimension
-        let predicted = (0..<n).map { i in (0..<logits.columns).max { logits[i, $0] < logits[i, $1] }! }
+        let predicted = CE4FromTeacher.predictedLabels(teacher)
         let f = teacher.embeddings
         let mean = f.weightedRowMean(teacher.weights)
         let centred = f.subtractingFromRows(mean)

@@ -57,9 +57,7 @@ struct StudentObjective: @unchecked Sendable {
         self.kind = kind
         weights = teacher.weights
         teacherEmbeddings = teacher.embeddings
-        teacherNorm = zip(teacher.weights, (0..<teacher.inputCount)).reduce(0) { sum, pair in
-            sum + pair.0 * teacher.embeddings.row(pair.1).reduce(0) { $0 + $1 * $1 }
-        }
+        teacherNorm = teacher.weightedEmbeddings.frobeniusNormSquared
         switch kind {
         case .mcca:
             basis = try Self.orthonormalBasis(teacher.embeddings, weights: weights)
@@ -151,6 +149,9 @@ struct StudentObjective: @unchecked Sendable {
 }
 
 extension Matrix {
+    /// (‖M‖_F² / rows)^{1/2}: the RMS row norm, CE4's unit for moves and step sizes.
+    var rmsRowNorm: Double { (frobeniusNormSquared / Double(Swift.max(rows, 1))).squareRoot() }
+
     /// Column j multiplied by factors[j].
     func scalingColumns(by factors: [Double]) -> Matrix {
         Matrix(rows: rows, columns: columns) { i, j in self[i, j] * factors[j] }
