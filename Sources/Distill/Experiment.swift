@@ -252,7 +252,7 @@ public enum DistillExperiment {
             }
             snapshots.append(("final", config.studentTraining.epochs, student))
             let measurements = try snapshots.map { snapshot in
-                try measure(snapshot.model, against: teacher, data: data[s], objective: objective, shape: shape, seed: seeds[s],
+                try measure(snapshot.model, against: teacher, teacherTest: teacherTest, data: data[s], objective: objective, shape: shape, seed: seeds[s],
                             stage: snapshot.stage, epoch: snapshot.epoch, teacherProbes: teacherRuns[s].1.probes,
                             finalLoss: losses.last ?? .nan)
             }
@@ -299,11 +299,12 @@ public enum DistillExperiment {
         return result
     }
 
-    static func measure(_ student: MLP, against teacher: MLP, data: Dataset, objective: DistillObjective,
+    /// `teacherTest` is the teacher's forward pass on the test split, computed once per job.
+    static func measure(_ student: MLP, against teacher: MLP, teacherTest t: MLP.Forward, data: Dataset, objective: DistillObjective,
                         shape: StudentShape, seed: UInt64, stage: String, epoch: Int, teacherProbes: [String: Double],
                         finalLoss: Double) throws -> StudentMeasurement {
         let x = data.test.inputs
-        let t = teacher.forward(x), s = student.forward(x)
+        let s = student.forward(x)
         let pair = try ModelPair(SoftmaxModel(embeddings: t.embeddings, unembeddings: teacher.unembeddings),
                                  SoftmaxModel(embeddings: s.embeddings, unembeddings: student.unembeddings))
         let agree = zip(Trainer.argmax(t.logits), Trainer.argmax(s.logits)).filter { $0 == $1 }.count

@@ -110,7 +110,7 @@ public struct T6KLBound: PairStatement {
     /// beyond even MPFR's exponent range) is still compared. nil when a KL enclosure
     /// is not positive (its log is undefined).
     func certifyInLogSpace(_ pair: ModelPair, exactLHS d: Rational, bits: Int = 256) throws -> Verdict? {
-        let enclosed = try pair.cache.value("enclosed.\(bits)") { try EnclosedDivergence(pair, bits: bits) }
+        let enclosed = try pair.certifiedDivergence(bits: bits)
         let logScale = try Interval(exactly: constantScale, bits: bits)!.log()
         let logTwo = try Interval(exactly: 2, bits: bits)!.log()
         let two = Interval(exactly: 2, bits: bits)!
@@ -141,7 +141,7 @@ public struct T6KLBound: PairStatement {
     }
 
     func certify(_ pair: ModelPair, exactLHS d: Rational, bits: Int) throws -> Verdict {
-        let enclosed = try pair.cache.value("enclosed.\(bits)") { try EnclosedDivergence(pair, bits: bits) }
+        let enclosed = try pair.certifiedDivergence(bits: bits)
         let scale = Interval(exactly: constantScale, bits: bits)!
         let two = Interval(exactly: 2, bits: bits)!
         // The factor multiplying KL: 1/τ² = exp(−2 log τ) or 2/τ = 2 exp(−log τ).
@@ -166,9 +166,10 @@ public struct T6KLBound: PairStatement {
 
 extension ModelPair {
     /// KL in both directions and log τ of both models, as guaranteed enclosures.
-    /// Computed once per pair (it holds intervals only, never the pair).
-    public func certifiedDivergence() throws -> EnclosedDivergence {
-        try cache.value("enclosedDivergence") { try EnclosedDivergence(self) }
+    /// Computed once per pair and precision, shared by T6's certification and every
+    /// other caller (it holds intervals only, never the pair).
+    public func certifiedDivergence(bits: Int = Interval.defaultBits) throws -> EnclosedDivergence {
+        try cache.value("enclosed.\(bits)") { try EnclosedDivergence(self, bits: bits) }
     }
 }
 
