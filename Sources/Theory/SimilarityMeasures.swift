@@ -96,17 +96,7 @@ extension ExactModelPair {
         let m = moments(centred: true)
         let (t1, t2) = (m.m11.trace, m.m22.trace)
         guard t1.sign > 0, t2.sign > 0 else { return nil }
-        let small = m.m21.rows <= m.m21.columns ? m.m21 : m.m21.transposed
-        let gram = try small.multiplied(by: small.transposed)             // p×p, p = min(d₁, d₂)
-        let estimates = try ModelError.wrapping { try SymmetricEigendecomposition(symmetrised(gram.doubleApproximation)) }
-            .eigenvalues.map { max($0, 0) }
-        let pencil = SymmetricPencil(gram, RationalMatrix.identity(gram.rows))
-        let brackets = try EigenvalueBrackets(estimates: estimates, floor: 0, trivialLower: .zero, trivialUpper: gram.trace) {
-            try pencil.positiveCount(at: $0)
-        }
-        let lower = Interval.sum(brackets.lower.map { Interval(Rational.max($0, .zero)).squareRoot })
-        let upper = Interval.sum(brackets.upper.map { Interval($0).squareRoot })
-        let nuclear = Interval(lower: lower.lower, upper: upper.upper)
+        let nuclear = try certifiedNuclearNorm(m.m21)
         let scale = Interval(t1 * t2).squareRoot
         let two = Interval(Rational(2))
         return (two - two * (nuclear / scale)).squareRoot

@@ -8,6 +8,9 @@ public enum TightnessExplorer {
     public static func explore(_ which: TightnessStatement, _ config: TightnessConfiguration,
                                progress: (String) -> Void = { _ in }) throws -> TightnessResult {
         try validate(config)
+        if let measure = which.classInfimumMeasure {
+            return try T10Explorer.explore(which, measure, config, progress: progress)
+        }
         let started = ContinuousClock.now
         var notes: [String] = []
         var k = config.labels[0]
@@ -27,7 +30,7 @@ public enum TightnessExplorer {
             if limited < k { notes.append("T5.averaged enumerates every (p, S): k lowered from \(k) to \(limited) so k·C(k−1, d) ≤ 400") }
             k = limited
         }
-        let statement = which.statement(scale: config.constantScale, dimension: d)
+        let statement = which.statement(scale: config.constantScale, dimension: d)!   // T10 returned above
         let sweepBudget = config.budgetSeconds * 0.2
         progress("\(which.rawValue): random sweep (≤ \(config.sweepCases) cases, \(format(sweepBudget)) s)")
         let points = sweep(which, statement, size: CaseSize(labels: k, dimension: d, inputs: config.inputs),
@@ -155,7 +158,7 @@ public enum TightnessExplorer {
 
     /// The gradient method (when the objective has an analytic gradient) then
     /// Nelder–Mead, splitting the time 1 : 1 (Nelder–Mead alone otherwise).
-    static func optimise(_ objective: some TightnessObjective, config: TightnessConfiguration, seed: UInt64,
+    static func optimise(_ objective: some SearchObjective, config: TightnessConfiguration, seed: UInt64,
                          seconds: Double) -> [SearchResult] {
         let started = ContinuousClock.now
         var out: [SearchResult] = []

@@ -1,19 +1,14 @@
 import Numerics
 import Theory
 
-/// A family of model pairs parametrised by a flat vector, and the quantity the
-/// explorer pushes up: log(left side / right side) of one inequality. Optimisers
-/// see only `logRatio` (and `gradient` when it is analytic); the best vector is
-/// turned back into a pair with `pair` and certified with `statement`.
-public protocol TightnessObjective: Sendable {
-    /// The statement whose ratio is maximised (its `certify` decides the best pair).
-    var statement: any PairStatement { get }
+/// What the optimisers search: a flat parameter vector and the quantity pushed up,
+/// log(left side / right side) of one inequality. Optimisers see only `logRatio` (and
+/// `gradient` when it is analytic).
+public protocol SearchObjective: Sendable {
     /// Number of free parameters.
     var parameterCount: Int { get }
     /// A random starting point.
     func randomStart(using g: inout SeededGenerator) -> [Double]
-    /// The model pair a parameter vector describes.
-    func pair(_ x: [Double]) throws -> ModelPair
     /// log(lhs/rhs) in double precision; −∞ where the hypotheses fail or the
     /// ratio is not a finite positive number.
     func logRatio(_ x: [Double]) -> Double
@@ -24,9 +19,18 @@ public protocol TightnessObjective: Sendable {
     var hasAnalyticGradient: Bool { get }
 }
 
-extension TightnessObjective {
+extension SearchObjective {
     public func valueAndGradient(_ x: [Double]) -> (value: Double, gradient: [Double])? { nil }
     public var hasAnalyticGradient: Bool { false }
+}
+
+/// A family of model pairs parametrised by a flat vector: the best vector is turned
+/// back into a pair with `pair` and certified with `statement`.
+public protocol TightnessObjective: SearchObjective {
+    /// The statement whose ratio is maximised (its `certify` decides the best pair).
+    var statement: any PairStatement { get }
+    /// The model pair a parameter vector describes.
+    func pair(_ x: [Double]) throws -> ModelPair
 }
 
 /// log of a verdict's ratio, −∞ when it is not a finite positive number.
@@ -93,7 +97,7 @@ extension FreePairObjective {
 
 /// An objective with a hand-derived gradient: `evaluate` gives log(lhs/rhs) and,
 /// when asked, its gradient; nil where the hypotheses fail.
-public protocol AnalyticObjective: TightnessObjective {
+public protocol AnalyticObjective: SearchObjective {
     func evaluate(_ x: [Double], gradient wanted: Bool) -> (value: Double, gradient: [Double]?)?
 }
 

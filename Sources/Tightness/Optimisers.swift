@@ -42,7 +42,7 @@ public struct GradientAscent: Sendable {
         self.starts = starts; self.iterations = iterations; self.learningRate = learningRate
     }
 
-    public func maximise(_ objective: some TightnessObjective, seed: UInt64, deadline: Deadline) -> SearchResult {
+    public func maximise(_ objective: some SearchObjective, seed: UInt64, deadline: Deadline) -> SearchResult {
         var result = SearchResult(method: .gradient, dimension: objective.parameterCount)
         var g = SeededGenerator(seed: seed)
         for _ in 0..<starts where !deadline.passed {
@@ -87,7 +87,7 @@ public struct NelderMead: Sendable {
     }
 
     /// Restarts until the deadline, `maxStarts`, or `evaluationLimit` evaluations in all.
-    public func maximise(_ objective: some TightnessObjective, seed: UInt64, deadline: Deadline,
+    public func maximise(_ objective: some SearchObjective, seed: UInt64, deadline: Deadline,
                          maxStarts: Int = .max, evaluationLimit: Int? = nil) -> SearchResult {
         var result = SearchResult(method: .nelderMead, dimension: objective.parameterCount)
         var g = SeededGenerator(seed: seed)
@@ -111,12 +111,14 @@ public struct NelderMead: Sendable {
     }
 
     /// One simplex run, minimising −logRatio (−∞ maps to +∞).
-    func run(_ objective: some TightnessObjective, from x0: [Double], step: Double, budget: Int,
+    func run(_ objective: some SearchObjective, from x0: [Double], step: Double, budget: Int,
              deadline: Deadline) -> (point: [Double], value: Double, evaluations: Int) {
         let n = x0.count
         let alpha = 1.0, gamma = 1 + 2 / Double(n), rho = 0.75 - 1 / (2 * Double(n)), sigma = 1 - 1 / Double(n)
         var evaluations = 0
         func f(_ x: [Double]) -> Double {
+            // Never past the budget: a step's later evaluations count as worst points.
+            guard evaluations < budget else { return .infinity }
             evaluations += 1
             let v = objective.logRatio(x)
             return v.isNaN ? .infinity : -v

@@ -10,9 +10,21 @@ public enum TightnessStatement: String, CaseIterable, Codable, Sendable {
     case T6sharp = "T6.sharp"
     case T7
     case T7corollary = "T7.corollary"
+    case T10cka = "T10.cka"
+    case T10procrustes = "T10.procrustes"
+
+    /// T10's measure, for the two T10 statements (searched by `T10Explorer`, not as pairs).
+    var classInfimumMeasure: T10ClassInfimum.Measure? {
+        switch self {
+        case .T10cka: return .cka
+        case .T10procrustes: return .procrustes
+        default: return nil
+        }
+    }
 
     /// The statement at a constant scale (1 is the theorem; below 1 plants a false one).
-    public func statement(scale: Double, dimension d: Int) -> any PairStatement {
+    /// nil for T10, whose statements are about a model and a map (`T10ClassInfimum`).
+    public func statement(scale: Double, dimension d: Int) -> (any PairStatement)? {
         switch self {
         case .T3: return T3EmbeddingBound(constantScale: scale)
         case .T4: return T4UnembeddingBound(constantScale: scale)
@@ -24,6 +36,7 @@ public enum TightnessStatement: String, CaseIterable, Codable, Sendable {
         case .T6sharp: return T6KLBound(.sharp, constantScale: scale)
         case .T7: return T7CanonicalCorrelationBound(.traceBound, centred: false, constantScale: scale)
         case .T7corollary: return T7CanonicalCorrelationBound(.corollary, centred: false, constantScale: scale)
+        case .T10cka, .T10procrustes: return nil
         }
     }
 
@@ -38,6 +51,8 @@ public enum TightnessStatement: String, CaseIterable, Codable, Sendable {
         case .T6sharp: return "2/τ"
         case .T7: return "1 (Σ(1−ρᵢ²)μᵢ ≤ d_logit²)"
         case .T7corollary: return "1 (1 − mean ρ² ≤ d_logit²/(d₂ μ_{d₂}))"
+        case .T10cka: return "CKA ≥ λ_min(Σ)/‖Σ‖_F (1/√d whitened)"
+        case .T10procrustes: return "Procrustes ≤ (2 − 2(λ_min(Σ)/tr Σ)^{1/2})^{1/2} (√(2 − 2/√d) whitened)"
         }
     }
 
@@ -50,6 +65,7 @@ public enum TightnessStatement: String, CaseIterable, Codable, Sendable {
         case .T4: return "σ_min(F̂₁)"
         case .T6, .T6sharp: return "τ"
         case .T5pair, .T5averaged, .T7, .T7corollary: return "d_logit"
+        case .T10cka, .T10procrustes: return "cond(A)"
         }
     }
 
@@ -59,6 +75,7 @@ public enum TightnessStatement: String, CaseIterable, Codable, Sendable {
         case .T4: return (try? pair.first.diversity().sigmaMinEmbeddings) ?? .nan
         case .T6, .T6sharp: return pair.logitStatistics().logTau.exp
         case .T5pair, .T5averaged, .T7, .T7corollary: return ((try? pair.logitDistanceSquared()) ?? .nan).squareRoot()
+        case .T10cka, .T10procrustes: return .nan   // a property of the map, kept in T10Row.mapCondition
         }
     }
 }
@@ -184,6 +201,8 @@ public struct TightnessResult: Codable, Sendable {
     public let vacuity: [VacuityRow]?
     /// T7 only: its quantities on random and near-distilled pairs.
     public let t7Closeness: [T7ClosenessRow]?
+    /// T10 only: each searched teacher's proven extremum, what was found, certified.
+    public let classInfimum: [T10Row]?
     public let notes: [String]
     public let seconds: Double
     /// The maximising pair (saved as model files by the report writer).
@@ -195,6 +214,7 @@ public struct TightnessResult: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case statement, form, provenConstant, labels, dimension, inputs, constantScale, sweep, sweepPoints, searches,
              bestRatio, foundBy, certified, tauCurve, vacuity, t7Closeness, notes, seconds
+        case classInfimum = "t10_rows"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -215,6 +235,7 @@ public struct TightnessResult: Codable, Sendable {
         tauCurve = try c.decodeIfPresent([TauPoint].self, forKey: .tauCurve)
         vacuity = try c.decodeIfPresent([VacuityRow].self, forKey: .vacuity)
         t7Closeness = try c.decodeIfPresent([T7ClosenessRow].self, forKey: .t7Closeness)
+        classInfimum = try c.decodeIfPresent([T10Row].self, forKey: .classInfimum)
         notes = try c.decode([String].self, forKey: .notes)
         seconds = try c.decode(Double.self, forKey: .seconds)
         storedPair = nil
@@ -223,12 +244,13 @@ public struct TightnessResult: Codable, Sendable {
     init(statement: TightnessStatement, form: String, labels: Int, dimension: Int, inputs: Int, constantScale: Double,
          sweep: SweepSummary, sweepPoints: [SweepPoint], searches: [SearchSummary], bestRatio: Double,
          foundBy: SearchResult.Method, certified: CertifiedCheck, tauCurve: [TauPoint]?, vacuity: [VacuityRow]?,
-         t7Closeness: [T7ClosenessRow]?, notes: [String],
+         t7Closeness: [T7ClosenessRow]?, classInfimum: [T10Row]? = nil, notes: [String],
          seconds: Double, pair: ModelPair?) {
         self.statement = statement; self.form = form; provenConstant = statement.provenConstant
         self.labels = labels; self.dimension = dimension; self.inputs = inputs; self.constantScale = constantScale
         self.sweep = sweep; self.sweepPoints = sweepPoints; self.searches = searches; self.bestRatio = bestRatio
         self.foundBy = foundBy; self.certified = certified; self.tauCurve = tauCurve; self.vacuity = vacuity; self.t7Closeness = t7Closeness
+        self.classInfimum = classInfimum
         self.notes = notes
         self.seconds = seconds; storedPair = pair.map(PairBox.init)
     }

@@ -63,6 +63,15 @@ public enum TightnessReport {
                                rows.map { [number($0.targetTau), number($0.logTau / 2.302585092994046), number($0.kl), number($0.dLogitSquared),
                                            number($0.log10InverseTauSquared), number($0.log10TwoOverTau), number($0.ratioT6), number($0.ratioT6Sharp)] })
             }
+            if let rows = r.classInfimum, !rows.isEmpty {
+                let name = r.statement == .T10cka ? "CKA" : "Procrustes"
+                let extremum = r.statement == .T10cka ? "proven infimum" : "proven supremum"
+                lines += ["", "\(name) over one identifiability class (d = \(r.dimension), N = \(r.inputs)); each best pair certified on the exact orbit image (d_logit² = 0 exactly):", ""]
+                lines += table(["teacher", extremum, "whitened value (d = \(r.dimension))", "found", "certified ratio", "certified", "cond(A)", "evaluations", "dependence on embeddings beyond Σ"],
+                               rows.map { [$0.teacher, number($0.provenExtremum), number($0.whitenedExtremum), number($0.found),
+                                           number($0.ratio), "\($0.outcome.rawValue) (\($0.level.rawValue))", number($0.mapCondition),
+                                           "\($0.evaluations)", number($0.embeddingDependence)] })
+            }
             if let rows = r.t7Closeness, !rows.isEmpty {
                 lines += ["", "T7 on typical pairs (k = \(r.labels), d = \(r.dimension), N = \(max(r.inputs, 50)); medians; model 1 = student; doubles):", ""]
                 lines += table(["pairs", "cases", "Σ(1−ρ²)μ / d_logit²", "R / d_logit²", "mean ρ² (true)", "corollary's lower bound on mean ρ²", "bound ≤ 0 (vacuous)"],
@@ -102,7 +111,12 @@ public enum TightnessReport {
         let lo = xs.min() ?? 1e-3, hi = max(xs.max() ?? 1, lo * 10)
         var series = [SVGChart.Series("random sweep (generators)", sweep, colour: 7),
                       SVGChart.Series("bound: ratio = 1", [(x: lo, y: 1), (x: hi, y: 1)], mark: .dashedLine, colour: 3)]
-        if let pair = r.bestPair {
+        if let rows = r.classInfimum {
+            for (i, row) in rows.enumerated() {
+                series.append(SVGChart.Series("adversarial best, \(row.teacher) teacher", [(x: row.mapCondition, y: row.ratio)],
+                                              colour: [2, 4][i % 2]))
+            }
+        } else if let pair = r.bestPair {
             series.append(SVGChart.Series("adversarial best (\(r.foundBy == .gradient ? "gradient" : r.foundBy == .nelderMead ? "Nelder–Mead" : "sweep"))",
                                           [(x: r.statement.parameter(pair), y: r.bestRatio)], colour: 2))
         }

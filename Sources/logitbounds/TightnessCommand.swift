@@ -7,7 +7,7 @@ struct TightnessCommand: ParsableCommand {
         commandName: "tightness",
         abstract: "How loose is each bound? Push left side / right side as high as it goes, then certify the best pair.",
         discussion: """
-        Statements: \(TightnessStatement.allCases.map(\.rawValue).joined(separator: ", ")), or all.
+        Statements: \(TightnessStatement.allCases.map(\.rawValue).joined(separator: ", ")), T10 (both T10 forms), or all.
 
         Two searches per statement: a random sweep over the verify harness's generators (ratio \
         quantiles and max), and an adversarial search: multi-start Adam on an analytic gradient \
@@ -17,13 +17,20 @@ struct TightnessCommand: ParsableCommand {
         T6 and T6.sharp maximise d_logit²/KL with every probability ≥ τ, for each --k and --tau, \
         and plot it against τ with the proven constants 1/τ² (T6) and 2/τ (T6.sharp).
 
+        T10.cka and T10.procrustes search one identifiability class: for a whitened and an \
+        anisotropic first model (d, N as given) over maps A ∈ GL(d), the infimum of linear CKA \
+        and the supremum of the Procrustes distance between f and A f, against the proven \
+        λ_min(Σ)/‖Σ‖_F and (2 − 2(λ_min(Σ)/tr Σ)^{1/2})^{1/2} (1/√d and √(2 − 2/√d) whitened). \
+        The best pair is certified on the exact orbit image (d_logit² = 0 in rationals; λ_min by \
+        exact inertia counts; CKA² exact, the nuclear norm enclosed): level enclosure.
+
         --constant-scale s multiplies the right side (s < 1 plants a false constant, to watch the \
         explorer catch it).
 
         Exit status: 0 nothing violated, 1 a certified violation, 2 bad usage.
         """)
 
-    @Option(help: "T3, T4, T5.pair, T5.averaged, T6, T6.sharp, T7, T7.corollary or all.")
+    @Option(help: "T3, T4, T5.pair, T5.averaged, T6, T6.sharp, T7, T7.corollary, T10.cka, T10.procrustes, T10 (both) or all.")
     var statement: String
 
     @Option(help: "Number of labels k; comma-separated values for T6's τ-curve (others use the first).")
@@ -67,8 +74,9 @@ struct TightnessCommand: ParsableCommand {
 
     func statements() throws -> [TightnessStatement] {
         if statement == "all" { return TightnessStatement.allCases }
+        if statement == "T10" { return [.T10cka, .T10procrustes] }
         guard let s = TightnessStatement(rawValue: statement) else {
-            throw ValidationError("--statement must be one of \(TightnessStatement.allCases.map(\.rawValue).joined(separator: ", ")) or all, got \(statement)")
+            throw ValidationError("--statement must be one of \(TightnessStatement.allCases.map(\.rawValue).joined(separator: ", ")), T10 or all, got \(statement)")
         }
         return [s]
     }

@@ -54,6 +54,8 @@ struct TightnessDistillCommandTests {
         ["tightness", "--statement", "T6", "--k", "20", "--tau", "0.1"],
         ["tightness", "--statement", "T3", "--k", "x"],
         ["tightness", "--statement", "T3", "--d", "30"],
+        ["tightness", "--statement", "T10", "--d", "1", "--k", "4"],
+        ["tightness", "--statement", "T10.frobenius"],
         ["distill", "--seeds", "0"],
         ["distill", "--objectives", "kl,mse"],
         ["distill", "--labels", "9", "--arms", "8"],

@@ -11,7 +11,7 @@ import Theory
 @Suite("Tightness explorer")
 struct TightnessTests {
     /// Central differences against the analytic gradient, relative to the gradient's size.
-    func checkGradient(_ objective: some TightnessObjective, seed: UInt64) throws {
+    func checkGradient(_ objective: some SearchObjective, seed: UInt64) throws {
         var g = SeededGenerator(seed: seed)
         for _ in 0..<3 {
             let x = objective.randomStart(using: &g)

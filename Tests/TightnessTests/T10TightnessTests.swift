@@ -1,0 +1,80 @@
+import Numerics
+import Testing
+import Theory
+@testable import Tightness
+
+@Suite("T10 tightness: CKA and Procrustes over one identifiability class")
+struct T10TightnessTests {
+    static func covariance(seed: UInt64, dimension d: Int) -> Matrix {
+        var g = SeededGenerator(seed: seed)
+        let z = g.gaussianMatrix(rows: 3 * d, columns: d).scalingColumns(by: (0..<d).map { 1 + Double($0) })
+        return z.gram()
+    }
+
+    @Test("The objective's gradient matches central differences", arguments: T10ClassInfimum.Measure.allCases)
+    func gradient(measure: T10ClassInfimum.Measure) throws {
+        let objective = try T10Objective(measure, covariance: Self.covariance(seed: 3, dimension: 4), constantScale: 1)
+        try TightnessTests().checkGradient(objective, seed: 21)
+    }
+
+    /// The acceptance test: within 1 % of the proven infimum (CKA) and supremum
+    /// (Procrustes) at d = 4, stopped by evaluation counts, certified on the exact orbit pair.
+    @Test("The search reaches within 1 % of the proven extremum at d = 4 in a fixed evaluation count, certified",
+          arguments: [TightnessStatement.T10cka, .T10procrustes])
+    func reachesTheExtremum(statement: TightnessStatement) throws {
+        var config = TightnessConfiguration()
+        config.labels = [6]; config.dimension = 4; config.inputs = 12
+        config.budgetSeconds = 600; config.evaluationLimit = 4000; config.sweepCases = 50
+        let r = try TightnessExplorer.explore(statement, config)
+        let rows = try #require(r.classInfimum)
+        #expect(rows.map(\.teacher) == ["whitened", "anisotropic"])
+        #expect(r.searches.count == 4)
+        for s in r.searches {
+            // Gradient: 12 starts × (600 steps + 1 final evaluation); Nelder–Mead: the limit.
+            #expect(s.evaluations == (s.method == .gradient ? 12 * 601 : 4000), "\(s.method): \(s.evaluations)")
+        }
+        for row in rows {
+            // Holds, or undecided because the ratio is 1 to within λ_min's certified bracket.
+            #expect(row.level == .enclosure, "\(row.teacher): \(row.level)")
+            #expect(row.outcome == .holds || (row.outcome == .undecided && abs(row.ratio - 1) < 1e-9),
+                    "\(row.teacher): \(row.outcome), ratio \(row.ratio)")
+            #expect(row.ratio >= 0.99 && row.ratio <= 1 + 1e-9, "\(row.teacher): ratio \(row.ratio)")
+            // The objective depends on the embeddings only through Σ.
+            #expect(row.embeddingDependence <= 1e-9, "\(row.teacher): \(row.embeddingDependence)")
+        }
+        let whitened = rows[0], anisotropic = rows[1]
+        #expect(abs(whitened.provenExtremum - whitened.whitenedExtremum) <= 1e-9)
+        if statement == .T10cka {
+            #expect(abs(whitened.found - 0.5) <= 0.005)                   // 1/√4, from above
+            #expect(anisotropic.provenExtremum < 0.5 * anisotropic.whitenedExtremum)
+        } else {
+            #expect(abs(whitened.found - 1) <= 0.01)                      // √(2 − 2/√4)
+            #expect(anisotropic.provenExtremum > anisotropic.whitenedExtremum)
+        }
+        #expect(r.sweep.cases == 50 && r.sweep.max < 1)
+    }
+
+    @Test("A planted false statement (measure scaled by 0.9) is a certified violation",
+          arguments: [T10ClassInfimum.Measure.cka, .procrustes])
+    func planted(measure: T10ClassInfimum.Measure) throws {
+        var config = TightnessConfiguration()
+        config.labels = [6]; config.dimension = 3; config.inputs = 10
+        config.budgetSeconds = 600; config.evaluationLimit = 3000; config.sweepCases = 20; config.constantScale = 0.9
+        let r = try TightnessExplorer.explore(measure == .cka ? .T10cka : .T10procrustes, config)
+        #expect(r.certifiedViolation && r.certified.level == .enclosure)
+        #expect(r.bestRatio > 1.05)
+    }
+
+    @Test("Certification refuses a singular or misshapen map")
+    func badMaps() throws {
+        var g = SeededGenerator(seed: 5)
+        let model = ModelGenerator.model(labels: 5, dimension: 3, inputs: 8, using: &g)
+        var singular = g.gaussianMatrix(rows: 3, columns: 3)
+        for j in 0..<3 { singular[2, j] = singular[0, j] * 2 }
+        #expect(throws: ModelError.self) { try T10ClassInfimum(.cka).certify(model, map: singular) }
+        #expect(throws: ModelError.self) { try T10ClassInfimum(.cka).certify(model, map: Matrix.identity(2)) }
+        // The identity map: CKA = 1, far above the bound.
+        let v = try T10ClassInfimum(.cka).certify(model, map: Matrix.identity(3))
+        #expect(v.outcome == .holds && v.level == .enclosure && abs(v.rhs - 1) < 1e-12)
+    }
+}
