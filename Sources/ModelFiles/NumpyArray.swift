@@ -151,8 +151,15 @@ public struct NumpyArray: Equatable, Sendable {
             self.init(shape: header.shape, values: values)
             return
         }
+        Self.decode(bytes.baseAddress! + start, count: count, precision: precision, bigEndian: big, into: &values)
+        if header.fortranOrder { values = Self.reorder(values, shape: header.shape, toFortran: false) }
+        self.init(shape: header.shape, values: values)
+    }
+
+    /// `count` floats of the given precision and byte order from `base` into `values`.
+    static func decode(_ base: UnsafeRawPointer, count: Int, precision: NumpyFormat.Precision, bigEndian big: Bool,
+                       into values: inout [Double]) {
         values.withUnsafeMutableBufferPointer { out in
-            let base = bytes.baseAddress! + start
             switch precision {
             case .float64:
                 for i in 0..<count {
@@ -171,8 +178,6 @@ public struct NumpyArray: Equatable, Sendable {
                 }
             }
         }
-        if header.fortranOrder { values = Self.reorder(values, shape: header.shape, toFortran: false) }
-        self.init(shape: header.shape, values: values)
     }
 
     /// Converts between C order (last index fastest) and Fortran order (first

@@ -33,13 +33,42 @@ enum ZipArchive {
         return out
     }
 
+    /// One entry of an archive: its name, method, compressed payload (inside the
+    /// archive's bytes), announced uncompressed size and CRC.
+    struct Entry {
+        let name: String
+        let method: Method
+        let payload: UnsafeRawBufferPointer
+        let size: Int
+        let crc: UInt32
+    }
+
     /// Calls `body(name, bytes)` for each entry, in archive order. Stored entries
     /// are passed without copying; deflated ones are inflated first.
     static func forEachEntry(in archive: UnsafeRawBufferPointer,
                              _ body: (String, UnsafeRawBufferPointer) throws -> Void) throws {
+        for entry in try entries(in: archive) {
+            switch entry.method {
+            case .stored:
+                guard crc32(entry.payload) == entry.crc else { throw ZipError("entry \(entry.name) fails its CRC check") }
+                try body(entry.name, entry.payload)
+            case .deflated:
+                let inflated = try inflate(entry.payload, expectedSize: entry.size, entry: entry.name)
+                try inflated.withUnsafeBytes { bytes in
+                    guard crc32(bytes) == entry.crc else { throw ZipError("entry \(entry.name) fails its CRC check") }
+                    try body(entry.name, bytes)
+                }
+            }
+        }
+    }
+
+    /// The entries of an archive, located from its central directory without reading
+    /// their payloads.
+    static func entries(in archive: UnsafeRawBufferPointer) throws -> [Entry] {
         let reader = ByteReader(bytes: archive)
         let directory = try reader.centralDirectory()
         var position = directory.offset
+        var out: [Entry] = []
         for _ in 0..<directory.count {
             guard try reader.u32(position) == 0x0201_4B50 else { throw ZipError("central directory entry is damaged") }
             let method = try reader.u16(position + 10), crc = UInt32(try reader.u32(position + 16))
@@ -68,22 +97,59 @@ enum ZipArchive {
                 throw ZipError("entry \(name) is truncated (\(compressed) bytes announced)")
             }
             let payload = UnsafeRawBufferPointer(rebasing: archive[start..<(start + compressed)])
-            switch Method(rawValue: UInt16(method)) {
-            case .stored:
-                guard compressed == size else { throw ZipError("stored entry \(name) has unequal sizes") }
-                guard crc32(payload) == crc else { throw ZipError("entry \(name) fails its CRC check") }
-                try body(name, payload)
-            case .deflated:
-                let inflated = try inflate(payload, expectedSize: size, entry: name)
-                try inflated.withUnsafeBytes { bytes in
-                    guard crc32(bytes) == crc else { throw ZipError("entry \(name) fails its CRC check") }
-                    try body(name, bytes)
-                }
-            case nil:
+            guard let kind = Method(rawValue: UInt16(method)) else {
                 throw ZipError("entry \(name) uses compression method \(method); only stored (0) and deflated (8) are read")
             }
+            if kind == .stored && compressed != size { throw ZipError("stored entry \(name) has unequal sizes") }
+            out.append(Entry(name: name, method: kind, payload: payload, size: size, crc: crc))
             position = extraEnd + commentLength
         }
+        return out
+    }
+
+    /// Byte ranges [offset, offset + count) of an entry's uncompressed contents, in
+    /// increasing order and disjoint. Stored entries are sliced from the mapped archive;
+    /// deflated ones are inflated in 1 MiB pieces from the start, keeping only the
+    /// ranges and stopping after the last one, so memory stays at the ranges' size.
+    /// (The CRC covers the whole entry, so a partial read cannot check it.)
+    static func ranges(of entry: Entry, _ ranges: [(offset: Int, count: Int)]) throws -> [[UInt8]] {
+        guard let end = ranges.map({ $0.offset + $0.count }).max() else { return [] }
+        guard end <= entry.size else { throw ZipError("entry \(entry.name) is shorter (\(entry.size) bytes) than its header says") }
+        if entry.method == .stored {
+            return ranges.map { Array(entry.payload[$0.offset..<($0.offset + $0.count)]) }
+        }
+        var out = ranges.map { [UInt8](repeating: 0, count: $0.count) }
+        var stream = z_stream()
+        guard inflateInit2_(&stream, -MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw ZipError("zlib could not start inflating \(entry.name)")
+        }
+        defer { inflateEnd(&stream) }
+        let piece = 1 << 20
+        var buffer = [UInt8](repeating: 0, count: piece)
+        var produced = 0, inLeft = entry.payload.count
+        stream.next_in = UnsafeMutablePointer(mutating: entry.payload.baseAddress?.assumingMemoryBound(to: Bytef.self))
+        while produced < end {
+            let inChunk = min(inLeft, Int(UInt32.max))
+            stream.avail_in = uInt(inChunk)
+            let (status, got): (Int32, Int) = buffer.withUnsafeMutableBytes { out in
+                stream.next_out = out.baseAddress?.assumingMemoryBound(to: Bytef.self)
+                stream.avail_out = uInt(piece)
+                let status = CZlib.inflate(&stream, Z_NO_FLUSH)
+                return (status, piece - Int(stream.avail_out))
+            }
+            inLeft -= inChunk - Int(stream.avail_in)
+            for (i, r) in ranges.enumerated() {
+                let lo = max(r.offset, produced), hi = min(r.offset + r.count, produced + got)
+                if lo < hi { out[i].replaceSubrange((lo - r.offset)..<(hi - r.offset), with: buffer[(lo - produced)..<(hi - produced)]) }
+            }
+            produced += got
+            if status == Z_STREAM_END { break }
+            guard status == Z_OK, got > 0 || inChunk > 0 else {
+                throw ZipError("entry \(entry.name): deflate stream is corrupt")
+            }
+        }
+        guard produced >= end else { throw ZipError("entry \(entry.name): deflate stream ends after \(produced) bytes, before \(end)") }
+        return out
     }
 
     /// Bounds-checked little-endian reads.

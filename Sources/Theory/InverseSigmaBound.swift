@@ -26,10 +26,13 @@ struct InverseSigmaBound: Sendable {
         guard fullRank(diversity) else {
             return .inapplicable(id, form, level: .double, "\(matrixName) does not have full column rank")
         }
-        let sigma = sigmaMin(diversity)
-        let l = try lhs(pair)
+        return verdict(lhs: try lhs(pair), sigmaMin: sigmaMin(diversity), logitDistanceSquared: try pair.logitDistanceSquared())
+    }
+
+    /// The screen's verdict from its three numbers (also used by merged shard statistics).
+    func verdict(lhs l: Double, sigmaMin sigma: Double, logitDistanceSquared: Double) -> Verdict {
         let c = constantScale / (sigma * sigma)
-        let rhs = c * (try pair.logitDistanceSquared())
+        let rhs = c * logitDistanceSquared
         return Verdict(id: id, form: form, level: .double, outcome: l <= rhs ? .holds : .violated,
                        lhs: l, rhs: rhs, constant: c, constantName: constantName)
     }

@@ -21,6 +21,16 @@ public struct PairMeasurement: Codable, Sendable {
             case mean, standardError = "standard_error", pairsUsed = "pairs_used", pairsSkipped = "pairs_skipped"
             case exhaustive, note
         }
+
+        init(mean: Double?, standardError: Double?, pairsUsed: Int, pairsSkipped: Int, exhaustive: Bool, note: String?) {
+            self.mean = mean; self.standardError = standardError; self.pairsUsed = pairsUsed
+            self.pairsSkipped = pairsSkipped; self.exhaustive = exhaustive; self.note = note
+        }
+
+        init(_ p: PivotDissimilarity, note: String?) {
+            self.init(mean: p.mean, standardError: p.standardError, pairsUsed: p.pairsUsed, pairsSkipped: p.pairsSkipped,
+                      exhaustive: p.exhaustive, note: note)
+        }
     }
 
     /// One bound: both sides, whether it holds, and how that was decided.
@@ -205,23 +215,41 @@ public struct PairMeasurement: Codable, Sendable {
             similarityUndefined: similarity.undefinedReason, bounds: bounds, routes: pair.usesGramRoutes ? "gram" : "svd", timings: timings, notes: notes)
     }
 
+    /// Whether the pivot form runs for this pair and options, and on which selection.
+    enum PivotPlan { case skip(String), run(PivotSelection) }
+
+    static func pivotApplicability(_ pair: ModelPair, _ options: Options) -> PivotPlan {
+        let d = pair.first.dimension
+        if options.skipPivot { return .skip("not requested (--no-pivot)") }
+        if pair.second.dimension != d { return .skip("needs d_A = d_B") }
+        if pair.first.labelCount < d + 1 { return .skip("needs k ≥ d + 1") }
+        if d > pivotDimensionLimit && !options.forcePivot && options.pivotSelection == nil {
+            return .skip("d = \(d) > \(pivotDimensionLimit): each pair solves a d×d system; pass --pivots/--subsets to run it")
+        }
+        return .run(options.pivotSelection ?? .sampled(pivots: 100, subsetsPerPivot: 200, seed: 0))
+    }
+
+    /// T5 scans the first `t5PairLimit` pairs of the pivot sample (it needs σ_min(L₁)
+    /// per pair on top of r(p, S)); the note says so when that is not all of them.
+    static func t5Pairs(_ pairs: [PivotSubset]) -> (pairs: [PivotSubset], note: String?) {
+        (Array(pairs.prefix(t5PairLimit)),
+         pairs.count > t5PairLimit ? "scanned on the first \(t5PairLimit) of the \(pairs.count) (p, S) pairs" : nil)
+    }
+
+    static func skippedPivot(_ why: String) -> Pivot {
+        Pivot(mean: nil, standardError: nil, pairsUsed: 0, pairsSkipped: 0, exhaustive: false, note: why)
+    }
+
     static func pivotForm(_ pair: ModelPair, _ options: Options,
                           notes: inout [String]) throws -> (result: Pivot, selection: PivotSelection?) {
-        func skipped(_ why: String) -> (Pivot, PivotSelection?) {
-            (Pivot(mean: nil, standardError: nil, pairsUsed: 0, pairsSkipped: 0, exhaustive: false, note: why), nil)
+        let selection: PivotSelection
+        switch pivotApplicability(pair, options) {
+        case .skip(let why): return (skippedPivot(why), nil)
+        case .run(let chosen): selection = chosen
         }
-        let d = pair.first.dimension
-        if options.skipPivot { return skipped("not requested (--no-pivot)") }
-        if pair.second.dimension != d { return skipped("needs d_A = d_B") }
-        if pair.first.labelCount < d + 1 { return skipped("needs k ≥ d + 1") }
-        if d > pivotDimensionLimit && !options.forcePivot && options.pivotSelection == nil {
-            return skipped("d = \(d) > \(pivotDimensionLimit): each pair solves a d×d system; pass --pivots/--subsets to run it")
-        }
-        let selection = options.pivotSelection ?? .sampled(pivots: 100, subsetsPerPivot: 200, seed: 0)
         let p = try pair.pivotDissimilarity(selection)
         if p.directEvaluations > 0 { notes.append("pivot form: \(p.directEvaluations) pairs recomputed directly (moment form cancelled)") }
-        return (Pivot(mean: p.mean, standardError: p.standardError, pairsUsed: p.pairsUsed, pairsSkipped: p.pairsSkipped,
-                      exhaustive: p.exhaustive, note: nil), selection)
+        return (Pivot(p, note: nil), selection)
     }
 
     /// T3–T7 screened, then certified where the size and the option allow.
@@ -235,12 +263,10 @@ public struct PairMeasurement: Codable, Sendable {
         if let pivotSelection {
             // T5 needs σ_min(L₁) per pair on top of r(p, S); it scans the first
             // `t5PairLimit` pairs of the pivot sample.
-            let pairs = try ModelPair.pivotSubsets(pivotSelection, labelCount: pair.first.labelCount,
-                                                   dimension: pair.first.dimension).pairs
-            if pairs.count > t5PairLimit {
-                t5Note = "scanned on the first \(t5PairLimit) of the \(pairs.count) (p, S) pairs"
-            }
-            statements.append(T5PivotBound(.subsetSum, selection: .explicit(Array(pairs.prefix(t5PairLimit)))))
+            let (chosen, note) = t5Pairs(try ModelPair.pivotSubsets(pivotSelection, labelCount: pair.first.labelCount,
+                                                                    dimension: pair.first.dimension).pairs)
+            t5Note = note
+            statements.append(T5PivotBound(.subsetSum, selection: .explicit(chosen)))
         }
         statements += T6KLBound.Form.allCases.map { T6KLBound($0) } as [any PairStatement]
         // T7: model 1 is the student. Measured as "A = teacher, B = student", so

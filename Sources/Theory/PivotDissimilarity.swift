@@ -33,6 +33,20 @@ public struct PivotDissimilarity: Sendable {
     public let exhaustive: Bool
     /// Pairs that fell back to the direct path because the moment form cancelled.
     public let directEvaluations: Int
+
+    /// Mean and standard error of the r(p, S) that exist (nil: L₁ singular, skipped).
+    init(_ residuals: [Double?], exhaustive: Bool, directEvaluations: Int) {
+        let values = residuals.compactMap { $0 }
+        let n = Double(values.count)
+        let mean = values.reduce(0, +) / max(n, 1)
+        let variance = values.count > 1 ? values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1) : 0
+        self.mean = values.isEmpty ? .nan : mean
+        standardError = exhaustive ? 0 : (variance / max(n, 1)).squareRoot()
+        pairsUsed = values.count
+        pairsSkipped = residuals.count - values.count
+        self.exhaustive = exhaustive
+        self.directEvaluations = directEvaluations
+    }
 }
 
 extension ModelPair {
@@ -103,28 +117,28 @@ extension ModelPair {
         guard first.labelCount >= d + 1 else {
             throw ModelError.shapeMismatch("the pivot form needs k ≥ d + 1 labels")
         }
-        let (pairs, exhaustive) = try Self.pivotSubsets(selection, labelCount: first.labelCount, dimension: d)
+        let values = try pivotResidualValues(selection)
+        return PivotDissimilarity(values.residuals, exhaustive: values.exhaustive, directEvaluations: values.direct)
+    }
+
+    /// r(p, S) for each pair of the selection (nil where L₁(p, S) is singular), with the
+    /// pairs, whether they are all of them, and how many were recomputed directly.
+    func pivotResidualValues(_ selection: PivotSelection) throws
+        -> (pairs: [PivotSubset], residuals: [Double?], exhaustive: Bool, direct: Int) {
+        let (pairs, exhaustive) = try Self.pivotSubsets(selection, labelCount: first.labelCount, dimension: first.dimension)
         let moments = cache.value("pivotMoments") { PivotMoments(self) }
-        var values: [Double] = []
-        values.reserveCapacity(pairs.count)
-        var skipped = 0, direct = 0
-        for (ps, residual) in zip(pairs, moments.residuals(pairs)) {
-            guard var r = residual else { skipped += 1; continue }
+        var direct = 0
+        let residuals = try zip(pairs, moments.residuals(pairs)).map { ps, residual -> Double? in
+            guard var r = residual else { return nil }
             if r < 1e-6 * moments.traceM11 {
                 r = moments.directResidual(try ModelError.wrapping {
                     try LUDecomposition(Self.pivotMatrix(first.unembeddings, ps)).solve(Self.pivotMatrix(second.unembeddings, ps))
                 })
                 direct += 1
             }
-            values.append(r)
+            return r
         }
-        let n = Double(values.count)
-        let mean = values.reduce(0, +) / max(n, 1)
-        let variance = values.count > 1 ? values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1) : 0
-        return PivotDissimilarity(mean: values.isEmpty ? .nan : mean,
-                                  standardError: exhaustive ? 0 : (variance / max(n, 1)).squareRoot(),
-                                  pairsUsed: values.count, pairsSkipped: skipped,
-                                  exhaustive: exhaustive, directEvaluations: direct)
+        return (pairs, residuals, exhaustive, direct)
     }
 
     /// r(p, S) by the moment form for each pair, nil where L₁(p, S) is singular

@@ -138,7 +138,11 @@ public struct T5PivotBound: PairStatement {
             return Verdict(id: id, form: form, level: .double, outcome: lhs <= rhs ? .holds : .violated, lhs: lhs,
                            rhs: rhs, constant: c, constantName: "\(constantScale)·κ·2d/(k−1) over \(all.count) pairs")
         }
-        let (all, _) = try cachedTerms(pair, exhaustive: false)
+        return verdict(terms: try cachedTerms(pair, exhaustive: false).terms, labels: k, logitDistanceSquared: dl2)
+    }
+
+    /// The per-pair screen's verdict from its terms (also used by merged shard statistics).
+    func verdict(terms all: [PairTerms], labels k: Int, logitDistanceSquared dl2: Double) -> Verdict {
         guard let worst = all.max(by: { ratio($0, k, dl2) < ratio($1, k, dl2) }) else {
             return .inapplicable(id, form, level: .double, "every pivot matrix L₁(p,S) is singular")
         }

@@ -66,8 +66,6 @@ public struct T6KLBound: PairStatement {
     /// beyond the Double range (τ below ~e^−354) gives rhs = +∞ against a finite left
     /// side, a clear "holds", instead of ∞·0 or a comparison of infinities.
     func verdict(lhs: Double, klPerInput: [Double], stats: LogitStatistics, weights w: [Double]) -> Verdict {
-        let logTau = stats.logTau
-        let rhs: Double
         if variant.isPerInput {
             // Directly when every factor is a finite Double, in log space otherwise.
             var direct = 0.0
@@ -75,10 +73,28 @@ public struct T6KLBound: PairStatement {
                 direct += w[x] * klPerInput[x] * logFactor(stats.logTauPerInput[x]).exp
                 if !direct.isFinite { break }
             }
-            rhs = direct.isFinite ? constantScale * direct
-                : (constantScale.log + logSumExp(w.indices.map { w[$0].log + klPerInput[$0].log + logFactor(stats.logTauPerInput[$0]) })).exp
+            if direct.isFinite { return verdict(lhs: lhs, kl: .nan, logTau: stats.logTau, perInputMean: direct) }
+            let logMean = perInputLogMean(klPerInput: klPerInput, logTauPerInput: stats.logTauPerInput, weights: w)
+            return verdict(lhs: lhs, kl: .nan, logTau: stats.logTau, perInputLogMean: logMean)
+        }
+        let kl = w.indices.reduce(0.0) { $0 + w[$1] * klPerInput[$1] }
+        return verdict(lhs: lhs, kl: kl, logTau: stats.logTau, perInputLogMean: nil)
+    }
+
+    /// log E_x KL_x · factor(τ_x), summed in log space (any τ_x).
+    func perInputLogMean(klPerInput: [Double], logTauPerInput: [Double], weights w: [Double]) -> Double {
+        logSumExp(w.indices.map { w[$0].log + klPerInput[$0].log + logFactor(logTauPerInput[$0]) })
+    }
+
+    /// The verdict from d_logit², KL and log τ (global forms) or log E_x KL_x·factor(τ_x)
+    /// (per-input forms; `perInputMean` is that mean itself when it is a finite Double);
+    /// also used by merged shard statistics.
+    func verdict(lhs: Double, kl: Double, logTau: Double, perInputMean: Double? = nil, perInputLogMean: Double? = nil) -> Verdict {
+        let rhs: Double
+        if variant.isPerInput {
+            let direct = perInputMean ?? (perInputLogMean ?? .nan).exp
+            rhs = direct.isFinite ? constantScale * direct : (constantScale.log + (perInputLogMean ?? .nan)).exp
         } else {
-            let kl = w.indices.reduce(0.0) { $0 + w[$1] * klPerInput[$1] }
             rhs = (constantScale.log + kl.log + logFactor(logTau)).exp
         }
         let name = variant.isSharp ? "2/τ" : "1/τ²"

@@ -80,7 +80,14 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         let f1 = hat(pair.first.embeddings), f2 = hat(pair.second.embeddings)
         let m11 = f1.gram(), m22 = f2.gram(), m12 = f1.multiplied(by: f2, transposeSelf: true)
         let s22 = pair.usesGramRoutes ? try pair.unembeddingGrams().s22 : pair.centredUnembeddings.second.gram()
-        return try ModelError.wrapping {
+        return try Self.momentTerms(oneMinusRhoSquared: q, m11: m11, m22: m22, m12: m12, s22: s22,
+                                    logitDistanceSquared: try pair.logitDistanceSquared())
+    }
+
+    /// The terms from the moments (also used by merged shard statistics).
+    static func momentTerms(oneMinusRhoSquared q: [Double], m11: Matrix, m22: Matrix, m12: Matrix, s22: Matrix,
+                            logitDistanceSquared: Double) throws -> Terms {
+        try ModelError.wrapping {
             let e = try SymmetricEigendecomposition(m22)
             let rootM22 = e.eigenvectors.scalingColumns(by: e.eigenvalues.map { max($0, 0).squareRoot() })
                 .multiplied(by: e.eigenvectors, transposeOther: true)
@@ -91,13 +98,17 @@ public struct T7CanonicalCorrelationBound: PairStatement {
             var residual = 0.0
             for t in s22.storage.indices { residual += s22.storage[t] * unexplained.storage[t] }
             return Terms(oneMinusRhoSquared: q, mu: mu, residual: max(residual, 0),
-                         logitDistanceSquared: try pair.logitDistanceSquared())
+                         logitDistanceSquared: logitDistanceSquared)
         }
     }
 
     public func screen(_ pair: ModelPair) throws -> Verdict {
-        let t = try terms(pair)
-        let d2 = Double(pair.second.dimension)
+        verdict(try terms(pair), secondDimension: pair.second.dimension)
+    }
+
+    /// The screen's verdict from its terms (also used by merged shard statistics).
+    func verdict(_ t: Terms, secondDimension: Int) -> Verdict {
+        let d2 = Double(secondDimension)
         switch variant {
         case .traceBound:
             let lhs = t.traceBound, rhs = constantScale * t.logitDistanceSquared

@@ -39,6 +39,15 @@ struct Logitbounds: ParsableCommand {
 }
 
 /// An error the command line reports and exits 2 for.
+/// "i/n" (1-based) as (i − 1, n), for `verify --shard` and `measure --shard`.
+func parseShard(_ text: String) throws -> (index: Int, count: Int) {
+    let parts = text.split(separator: "/", omittingEmptySubsequences: false).map { Int($0) }
+    guard parts.count == 2, let i = parts[0], let n = parts[1], n >= 1, (1...n).contains(i) else {
+        throw ValidationError("--shard must look like i/n with 1 ≤ i ≤ n, got \(text)")
+    }
+    return (i - 1, n)
+}
+
 struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ message: String) { description = message }

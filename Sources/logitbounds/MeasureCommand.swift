@@ -20,6 +20,13 @@ struct MeasureCommand: ParsableCommand {
         (T5 per pair over the first 200 (p, S) of the pivot sample; T7 with B as the student). Bounds are certified (exact rationals / MPFR) when N·k·(d_A+d_B) ≤ 2·10⁶ \
         (--certify auto), otherwise reported from the double-precision screen and marked so.
 
+        Sharded (for N beyond one machine): `measure A.npz B.npz --shard i/n --partial FILE` reads only rows \
+        ⌊N(i−1)/n⌋ ..< ⌊Ni/n⌋ of f and w (and g whole) and writes that shard's sufficient statistics \
+        (per-input sums, d×d moments, the pivot form's per-pair sums; JSON with a checksum); \
+        `logitbounds merge PART…` prints the report of all rows. Merged bounds are double-precision \
+        screens (certifying needs every row at once); m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 \
+        come from the merged d×d moments.
+
         Exit status: 0 when no bound is certified violated, 1 when one is, 2 on bad input.
         """)
 
@@ -54,6 +61,12 @@ struct MeasureCommand: ParsableCommand {
     @Option(help: "Directory for report.md and report.json.")
     var out: String?
 
+    @Option(help: "Measure shard i of n (1-based, e.g. 3/8) of the input rows; needs --partial.")
+    var shard: String?
+
+    @Option(help: "Write the shard's sufficient statistics to this file (for `logitbounds merge`).")
+    var partial: String?
+
     func validate() throws {
         if let pivots, !(1...100_000).contains(pivots) { throw ValidationError("--pivots must be in 1…100000, got \(pivots)") }
         if let subsets, !(1...100_000).contains(subsets) { throw ValidationError("--subsets must be in 1…100000, got \(subsets)") }
@@ -69,9 +82,57 @@ struct MeasureCommand: ParsableCommand {
         guard PairMeasurement.Certification(rawValue: certify) != nil else {
             throw ValidationError("--certify must be auto, always or never, got \(certify)")
         }
+        if shard != nil || partial != nil {
+            guard shard != nil, partial != nil else {
+                throw ValidationError(shard == nil ? "--partial needs --shard i/n" : "--shard needs --partial FILE (where the shard's statistics go)")
+            }
+            _ = try parseShard(shard!)
+            if certify == "always" { throw ValidationError("--certify always needs every row at once; a shard cannot certify") }
+            if out != nil || json { throw ValidationError("a shard writes only its --partial file; give --out/--json to `merge`") }
+        }
+    }
+
+    /// The pivot and certification options as given.
+    func options() throws -> PairMeasurement.Options {
+        var options = PairMeasurement.Options(skipPivot: noPivot,
+                                              certification: PairMeasurement.Certification(rawValue: certify)!)
+        if let pivotSubsets {
+            options.pivotSelection = .explicit(try Self.readPivotSubsets(pivotSubsets))
+        } else if pivots != nil || subsets != nil {
+            options.pivotSelection = .sampled(pivots: pivots ?? 100, subsetsPerPivot: subsets ?? 200, seed: seed)
+        } else if seed != 0 {
+            options.pivotSelection = .sampled(pivots: 100, subsetsPerPivot: 200, seed: seed)
+        }
+        return options
+    }
+
+    /// `--shard i/n --partial FILE`: this shard's rows only, statistics written.
+    func runShard(_ shard: String, partial: String) throws {
+        let (index, count) = try parseShard(shard)
+        let progress = ProgressReporter(label: "measure", plain: true)
+        progress.note("reading shard \(index + 1)/\(count) of \(teacher) and \(student)")
+        let statistics: MeasureStatistics
+        do {
+            let (a, b) = (try ModelFile.readRows(URL(fileURLWithPath: teacher), shard: index + 1, of: count),
+                          try ModelFile.readRows(URL(fileURLWithPath: student), shard: index + 1, of: count))
+            guard a.totalInputs == b.totalInputs else {
+                throw CLIError("\(teacher) has N = \(a.totalInputs) inputs but \(student) has N = \(b.totalInputs)")
+            }
+            let pair = try ModelPair(a.model, b.model)
+            progress.note("rows \(a.rows.lowerBound)..<\(a.rows.upperBound) of \(a.totalInputs)")
+            statistics = try MeasureStatistics(shard: pair, rows: a.rows, totalInputs: a.totalInputs,
+                                               rawWeights: a.rawWeights, options: try options())
+        } catch let e as ModelFileError { throw CLIError(e.description) }
+          catch let e as ModelError { throw CLIError("\(teacher) and \(student): \(e.description)") }
+        let text = try MeasurePartial(teacher: teacher, student: student, statistics: statistics).encoded()
+        do { try text.write(toFile: partial, atomically: true, encoding: .utf8) } catch {
+            throw CLIError("cannot write the partial \(partial): \(error.localizedDescription)")
+        }
+        progress.note("wrote \(partial) (rows \(statistics.rowStart)..<\(statistics.rowEnd)); merge every shard with `logitbounds merge`")
     }
 
     func run() throws {
+        if let shard, let partial { return try runShard(shard, partial: partial) }
         let directory = try out.map(OutputDirectory.init)
         let progress = ProgressReporter(label: "measure", plain: json)
         let pair: ModelPair
@@ -81,16 +142,7 @@ struct MeasureCommand: ParsableCommand {
             pair = try ModelPair(a, b)
         } catch let e as ModelFileError { throw CLIError(e.description) }
           catch let e as ModelError { throw CLIError("\(teacher) and \(student): \(e.description)") }
-        var options = PairMeasurement.Options(skipPivot: noPivot,
-                                              certification: PairMeasurement.Certification(rawValue: certify)!)
-        if let pivotSubsets {
-            options.pivotSelection = .explicit(try Self.readPivotSubsets(pivotSubsets))
-        } else if pivots != nil || subsets != nil {
-            options.pivotSelection = .sampled(pivots: pivots ?? 100, subsetsPerPivot: subsets ?? 200, seed: seed)
-        } else {
-            options.pivotSelection = nil
-            if seed != 0 { options.pivotSelection = .sampled(pivots: 100, subsetsPerPivot: 200, seed: seed) }
-        }
+        let options = try options()
         let measurement: PairMeasurement
         do {
             measurement = try PairMeasurement.measure(pair, options: options) { progress.note($0) }

@@ -1,14 +1,22 @@
 import ArgumentParser
 import Foundation
 import Harness
+import Theory
 
 struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
-        abstract: "Combine the JSON reports of `verify --shard i/n` runs into the report one run would give.",
-        discussion: "Counts add; the worst ratio and first violation go to the lowest case index on ties, so the merge is exact.")
+        abstract: "Combine `verify --shard i/n` reports, or `measure --shard i/n --partial` files, into the report one run would give.",
+        discussion: """
+        verify reports: counts add; the worst ratio and first violation go to the lowest case index on ties, so the merge is exact.
 
-    @Argument(help: "Shard JSON files written by `logitbounds verify --shard i/n --json`.")
+        measure partials: the shards' per-input sums and d×d moments are combined with compensated sums (the result \
+        does not depend on the shard count beyond a few ε relative) and the measurement of all rows is printed as \
+        `measure` prints it; its bounds are double-precision screens. Partials of different pairs or options, \
+        overlapping or missing row ranges, and truncated or edited partials exit 2.
+        """)
+
+    @Argument(help: "Shard JSON files written by `logitbounds verify --shard i/n --json`, or partials written by `logitbounds measure --shard i/n --partial`.")
     var files: [String]
 
     @Flag(help: "Print the merged report as JSON instead of Markdown.")
@@ -23,8 +31,18 @@ struct MergeCommand: ParsableCommand {
     func run() throws {
         guard !files.isEmpty else { throw ValidationError("give at least one shard report") }
         let directory = try out.map(OutputDirectory.init)
-        let reports = try files.map { path -> VerificationReport in
+        let contents = try files.map { path -> Data in
             guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path)") }
+            return data
+        }
+        let partials = contents.map(MeasurePartial.recognises)
+        if partials.contains(true) {
+            guard partials.allSatisfy({ $0 }) else {
+                throw CLIError("\(files[partials.firstIndex(of: false)!]) is not a measure partial, but \(files[partials.firstIndex(of: true)!]) is: merge one kind at a time")
+            }
+            return try mergeMeasure(contents, directory: directory)
+        }
+        let reports = try zip(files, contents).map { path, data -> VerificationReport in
             do { return try ReportFormatter.decode(data) } catch {
                 throw CLIError("\(path) is not a verify JSON report (\(decodingSentence(error)))")
             }
@@ -41,5 +59,22 @@ struct MergeCommand: ParsableCommand {
         }
         print(json ? try ReportFormatter.json(merged) : ReportFormatter.markdown(merged, seconds: nil), terminator: json ? "\n" : "")
         if merged.violationCount > 0 { throw ExitCode(1) }
+    }
+
+    /// Partials of `measure --shard`: checked, merged, reported as `measure` reports.
+    func mergeMeasure(_ contents: [Data], directory: OutputDirectory?) throws {
+        let measurement: PairMeasurement, first: MeasurePartial
+        do {
+            let partials = try zip(contents, files).map { try MeasurePartial.decode($0, file: $1) }
+            first = partials[0]
+            measurement = try MeasureStatistics.merge(partials.map(\.statistics), names: files).measurement()
+        } catch let e as MeasureMergeError { throw CLIError(e.description) }
+          catch let e as ModelError { throw CLIError("merging the partials: \(e.description)") }
+        let markdown = MeasurementFormatter.markdown(measurement, teacher: first.teacher, student: first.student)
+        directory?.attempt("merge") { directory in
+            try markdown.write(to: directory.path("report.md"), atomically: true, encoding: .utf8)
+            try ReportJSON.encode(measurement).write(to: directory.path("report.json"), atomically: true, encoding: .utf8)
+        }
+        print(json ? try ReportJSON.encode(measurement) : markdown)
     }
 }

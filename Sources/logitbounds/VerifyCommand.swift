@@ -83,11 +83,7 @@ struct VerifyCommand: ParsableCommand {
 
     func parsedShard() throws -> (index: Int, count: Int) {
         guard let shard else { return (0, 1) }
-        let parts = shard.split(separator: "/").map { Int($0) }
-        guard parts.count == 2, let i = parts[0], let n = parts[1], n >= 1, (1...n).contains(i) else {
-            throw ValidationError("--shard must look like i/n with 1 ≤ i ≤ n, got \(shard)")
-        }
-        return (i - 1, n)
+        return try parseShard(shard)
     }
 
     func parsedPlants() throws -> [StatementID: Double] {

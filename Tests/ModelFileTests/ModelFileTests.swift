@@ -197,3 +197,30 @@ struct ModelFileBadInputTests {
         #expect(count.rejected > 1_000)
     }
 }
+
+@Suite("Reading a shard's rows of a model file")
+struct ModelFileRowTests {
+    @Test("readRows gives exactly the rows read gives, in every layout", arguments: NumpyFormat.all.filter { $0.version != 2 })
+    func rowsMatchWholeRead(format: NumpyFormat) throws {
+        var g = SeededGenerator(seed: 9)
+        let model = ModelGenerator.model(labels: 6, dimension: 3, inputs: 23, weights: (0..<23).map { _ in 1 + g.uniform() }, using: &g)
+        for compressed in [false, true] {
+            let url = FileManager.default.temporaryDirectory.appendingPathComponent("rows-\(UInt32.random(in: 0...UInt32.max)).npz")
+            defer { try? FileManager.default.removeItem(at: url) }
+            try ModelFile.write(model, to: url, format: format, compressed: compressed)
+            let whole = try ModelFile.read(url)
+            var covered = 0
+            for i in 1...4 {
+                let part = try ModelFile.readRows(url, shard: i, of: 4)
+                #expect(part.totalInputs == 23 && part.rows.lowerBound == covered)
+                covered = part.rows.upperBound
+                #expect(part.model.embeddings.storage == whole.embeddings.selectingRows(Array(part.rows)).storage)
+                #expect(part.model.unembeddings.storage == whole.unembeddings.storage)
+                let raw = try #require(part.rawWeights)
+                let wholeRaw = try ModelFile.readArrays(url)["w"]!.values
+                #expect(raw == Array(wholeRaw[part.rows]))
+            }
+            #expect(covered == 23)
+        }
+    }
+}

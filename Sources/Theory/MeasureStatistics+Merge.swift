@@ -1,0 +1,246 @@
+import Foundation
+import Numerics
+
+/// Why shard statistics cannot be merged.
+public struct MeasureMergeError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension MeasureStatistics {
+    /// The statistics of the union of the shards' rows. Refuses shards of different
+    /// pairs or options (identity), and row ranges that overlap or leave rows out.
+    /// Means are combined with weights W_s/ΣW_s by compensated sums, so the result
+    /// does not depend on the shard count beyond a few ε relative.
+    public static func merge(_ parts: [MeasureStatistics], names: [String]) throws -> MeasureStatistics {
+        guard let first = parts.first else { throw MeasureMergeError("no partial statistics to merge") }
+        for (part, name) in zip(parts, names) where part.identity != first.identity {
+            throw MeasureMergeError("\(name) is from another pair or other options than \(names[0]) "
+                + "(\(describeDifference(first.identity, part.identity)))")
+        }
+        let order = parts.indices.sorted { parts[$0].rowStart < parts[$1].rowStart }
+        var next = 0
+        for i in order {
+            let p = parts[i]
+            if p.rowStart < next { throw MeasureMergeError("\(names[i]) covers rows \(p.rowStart)..<\(p.rowEnd), which overlap rows already covered (up to \(next))") }
+            if p.rowStart > next { throw MeasureMergeError("rows \(next)..<\(p.rowStart) are missing (no partial covers them)") }
+            next = p.rowEnd
+        }
+        if next != first.identity.inputs {
+            throw MeasureMergeError("rows \(next)..<\(first.identity.inputs) are missing (no partial covers them)")
+        }
+        let total = NeumaierSum.total(parts.map(\.weightTotal))
+        let share = parts.map { $0.weightTotal / total }
+        func mean(_ value: (MeasureStatistics) -> Double) -> Double {
+            var s = NeumaierSum()
+            for (p, w) in zip(parts, share) { s.add(w * value(p)) }
+            return s.value
+        }
+        func means(_ value: (MeasureStatistics) -> [Double]) -> [Double] {
+            (0..<value(first).count).map { j in mean { value($0)[j] } }
+        }
+        func logMean(_ value: (MeasureStatistics) -> Double) -> Double {
+            logSumExp(zip(parts, share).map { $1.log + value($0) })
+        }
+        func optionalMean(_ value: (MeasureStatistics) -> Double?) -> Double? {
+            parts.allSatisfy({ value($0) != nil }) ? mean { value($0)! } : nil
+        }
+        var pivot = first.pivot
+        if var merged = pivot {
+            merged.residuals = merged.residuals.indices.map { j in
+                parts.allSatisfy({ $0.pivot?.residuals[j] != nil }) ? mean { $0.pivot!.residuals[j]! } : nil
+            }
+            merged.directEvaluations = parts.reduce(0) { $0 + ($1.pivot?.directEvaluations ?? 0) }
+            merged.t5Residuals = means { $0.pivot!.t5Residuals }
+            merged.t5LogitSums = means { $0.pivot!.t5LogitSums }
+            pivot = merged
+        }
+        var notes: [String] = []
+        for note in parts.flatMap(\.notes) where !notes.contains(note) { notes.append(note) }
+        return MeasureStatistics(
+            format: format, version: version, identity: first.identity, rowStart: 0, rowEnd: first.identity.inputs,
+            weightTotal: total, weightHash: nil, shards: parts.reduce(0) { $0 + $1.shards },
+            logitDistanceSquared: mean(\.logitDistanceSquared), klAB: mean(\.klAB), klBA: mean(\.klBA),
+            logPerInputT6: logMean(\.logPerInputT6), logPerInputT6Sharp: logMean(\.logPerInputT6Sharp),
+            logTauA: parts.map(\.logTauA).min()!, logTauB: parts.map(\.logTauB).min()!,
+            representationAB: optionalMean(\.representationAB), representationBA: optionalMean(\.representationBA),
+            momentAA: means(\.momentAA), momentBB: means(\.momentBB), momentBA: means(\.momentBA),
+            meanA: means(\.meanA), meanB: means(\.meanB), gramAA: first.gramAA, gramBB: first.gramBB, gramAB: first.gramAB,
+            unembeddingSingularValuesA: first.unembeddingSingularValuesA,
+            unembeddingSingularValuesB: first.unembeddingSingularValuesB, pivot: pivot, pivotNote: first.pivotNote, notes: notes)
+    }
+
+    static func describeDifference(_ a: Identity, _ b: Identity) -> String {
+        var out: [String] = []
+        if (a.inputs, a.labels, a.dimensionA, a.dimensionB) != (b.inputs, b.labels, b.dimensionA, b.dimensionB) {
+            out.append("sizes N = \(a.inputs), k = \(a.labels), d = \(a.dimensionA)/\(a.dimensionB) vs N = \(b.inputs), k = \(b.labels), d = \(b.dimensionA)/\(b.dimensionB)")
+        }
+        if a.unembeddingHashA != b.unembeddingHashA || a.unembeddingHashB != b.unembeddingHashB { out.append("different unembeddings") }
+        if a.weighted != b.weighted { out.append("weighted vs uniform inputs") }
+        if a.options != b.options { out.append("options \"\(a.options)\" vs \"\(b.options)\"") }
+        return out.joined(separator: "; ")
+    }
+
+    /// The measurement of these statistics (merged over every row), as `measure` reports
+    /// it. The bounds are double-precision screens: certifying needs every row at once.
+    public func measurement() throws -> PairMeasurement {
+        guard rowStart == 0, rowEnd == identity.inputs else {
+            throw MeasureMergeError("statistics of rows \(rowStart)..<\(rowEnd) of \(identity.inputs): merge every shard first")
+        }
+        let (n, k, dA, dB) = (identity.inputs, identity.labels, identity.dimensionA, identity.dimensionB)
+        func matrix(_ v: [Double], _ r: Int, _ c: Int) -> Matrix { try! Matrix(rows: r, columns: c, storage: v) }
+        let mAA = matrix(momentAA, dA, dA), mBB = matrix(momentBB, dB, dB), mBA = matrix(momentBA, dB, dA)
+        func centred(_ m: Matrix, _ u: [Double], _ v: [Double]) -> Matrix {
+            Matrix(rows: m.rows, columns: m.columns) { i, j in m[i, j] - u[i] * v[j] }
+        }
+        let cAA = centred(mAA, meanA, meanA), cBB = centred(mBB, meanB, meanB), cBA = centred(mBA, meanB, meanA)
+        let sAA = matrix(gramAA, dA, dA), sBB = matrix(gramBB, dB, dB), sAB = matrix(gramAB, dA, dB)
+        let centredCCA = try Self.canonicalCorrelations(cAA, cBB, cBA, inputs: n)
+        let uncentredCCA = try Self.canonicalCorrelations(mAA, mBB, mBA, inputs: n)
+        var notes = self.notes
+        notes.append("merged from \(shards) shard(s): moments and per-input sums combined with compensated sums; "
+            + "m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 from the merged d×d moments; bounds are double-precision screens")
+
+        // d_unemb(A←B)² = tr S_AA − 2 tr(S_AB Bᵀ) + tr(B S_BB Bᵀ), B = M_AA⁺ M_AB.
+        let dUnemb: Double? = try? ModelError.wrapping {
+            let b = try mAA.pseudoInverse().multiplied(by: mBA.transposed)
+            var cross = 0.0, quadratic = 0.0
+            let bs = b.multiplied(by: sBB)
+            for t in sAB.storage.indices { cross += sAB.storage[t] * b.storage[t] }
+            for t in bs.storage.indices { quadratic += bs.storage[t] * b.storage[t] }
+            return max((0..<dA).reduce(0.0) { $0 + sAA[$1, $1] } - 2 * cross + quadratic, 0)
+        }
+        if dUnemb == nil { notes.append("d_unemb A←B: not computed (the embedding moment has no pseudo-inverse)") }
+        let similarity = try Self.similarity(cAA, cBB, cBA, uncentredAA: mAA, uncentredBB: mBB, inputs: n)
+
+        let pivotResult: PairMeasurement.Pivot
+        if let pivot {
+            let p = PivotDissimilarity(pivot.residuals, exhaustive: pivot.exhaustive, directEvaluations: pivot.directEvaluations)
+            if p.directEvaluations > 0 { notes.append("pivot form: \(p.directEvaluations) pairs recomputed directly (moment form cancelled)") }
+            pivotResult = PairMeasurement.Pivot(p, note: nil)
+        } else {
+            pivotResult = PairMeasurement.skippedPivot(pivotNote ?? "not computed")
+        }
+        let bounds = try self.bounds(mAA: mAA, cAA: cAA, mBB: mBB, cBB: cBB, mBA: mBA, cBA: cBA, sAA: sAA,
+                                     dUnembSquared: dUnemb,
+                                     oneMinusRho: (centred: Self.oneMinusSquared(centredCCA, dA), uncentred: Self.oneMinusSquared(uncentredCCA, dA)))
+        let dl2 = logitDistanceSquared
+        let scale = (0..<dA).reduce(0.0) { $0 + mAA[$1, $1] }
+        return PairMeasurement(
+            sizes: PairMeasurement.Sizes(n: n, k: k, dA: dA, dB: dB),
+            dLogit: dl2.squareRoot(), dLogitSquared: dl2, dLogitExact: nil, dLogitSquaredExact: nil,
+            klAB: klAB, klBA: klBA, logTauA: logTauA, logTauB: logTauB,
+            dRepAB: representationAB.map { $0.squareRoot() }, dRepBA: representationBA.map { $0.squareRoot() },
+            dRepScaleFreeAB: representationAB.map { $0 / scale }, dUnembAB: dUnemb.map { $0.squareRoot() },
+            dRepPivot: pivotResult, mccaCentered: Self.mean(centredCCA), mccaUncentered: Self.mean(uncentredCCA),
+            canonicalCorrelationsCentered: centredCCA, canonicalCorrelationsUncentered: uncentredCCA,
+            linearCKA: similarity.cka, procrustesDistance: similarity.procrustes, svcca: similarity.svcca,
+            similarityUndefined: similarity.undefined, bounds: bounds, routes: "moments (merged shards)",
+            timings: [], notes: notes)
+    }
+
+    static func mean(_ v: [Double]) -> Double { v.isEmpty ? 0 : v.reduce(0, +) / Double(v.count) }
+
+    /// 1 − ρᵢ² on the teacher's side (dimension d₂), padded with 1, ρ decreasing.
+    static func oneMinusSquared(_ rho: [Double], _ d2: Int) -> [Double] {
+        (0..<d2).map { $0 < rho.count ? max(0, 1 - rho[$0] * rho[$0]) : 1 }
+    }
+
+    /// A symmetric moment's inverse square root on its numerical range (eigenvalues whose
+    /// square roots exceed `Matrix.rankTolerance` for an N-row sample), as W with WᵀMW = I.
+    static func whitening(_ m: Matrix, inputs n: Int) throws -> Matrix {
+        let e = try ModelError.wrapping { try SymmetricEigendecomposition(symmetrised(m)) }
+        let top = max(e.eigenvalues.first ?? 0, 0).squareRoot()
+        let tolerance = Matrix.rankTolerance(rows: n, columns: m.rows, largest: top)
+        let kept = e.eigenvalues.filter { top > 0 && max($0, 0).squareRoot() > tolerance }.count
+        return e.eigenvectors.leadingColumns(kept).scalingColumns(by: e.eigenvalues.prefix(kept).map { 1 / $0.squareRoot() })
+    }
+
+    /// Canonical correlations from moments: the singular values of W_yᵀ M_yx W_x, clamped
+    /// to [0, 1], min(p, q) of them (zeros for directions lost to rank).
+    static func canonicalCorrelations(_ xx: Matrix, _ yy: Matrix, _ yx: Matrix, inputs n: Int) throws -> [Double] {
+        let wx = try whitening(xx, inputs: n), wy = try whitening(yy, inputs: n)
+        let m = min(xx.rows, yy.rows)
+        guard wx.columns > 0, wy.columns > 0 else { return Array(repeating: 0, count: m) }
+        let k = wy.multiplied(by: yx, transposeSelf: true).multiplied(by: wx)
+        let s = try ModelError.wrapping { try k.singularValues() }
+        return (0..<m).map { $0 < s.count ? min(max(s[$0], 0), 1) : 0 }
+    }
+
+    /// Linear CKA, Procrustes and SVCCA (99 % variance) from centred moments, as
+    /// `SimilarityMeasures` defines them on the data.
+    static func similarity(_ cAA: Matrix, _ cBB: Matrix, _ cBA: Matrix, uncentredAA: Matrix, uncentredBB: Matrix,
+                           inputs n: Int) throws -> (cka: Double?, procrustes: Double?, svcca: Double?, undefined: String?) {
+        func trace(_ m: Matrix) -> Double { (0..<m.rows).reduce(0.0) { $0 + m[$1, $1] } }
+        let (tA, tB) = (trace(cAA), trace(cBB))
+        if tA <= 1e-20 * trace(uncentredAA) || tB <= 1e-20 * trace(uncentredBB) {
+            return (nil, nil, nil, "\(tA <= 1e-20 * trace(uncentredAA) ? "the first" : "the second") model's embeddings have zero variance (every input at one point)")
+        }
+        let cka = cBA.frobeniusNormSquared / (cAA.frobeniusNormSquared.squareRoot() * cBB.frobeniusNormSquared.squareRoot())
+        let nuclear = try ModelError.wrapping { try cBA.singularValues() }.reduce(0, +) / (tA * tB).squareRoot()
+        let procrustes = max(0, 2 - 2 * min(nuclear, 1)).squareRoot()
+        func principal(_ c: Matrix) throws -> Matrix {
+            let e = try ModelError.wrapping { try SymmetricEigendecomposition(symmetrised(c)) }
+            let energy = e.eigenvalues.map { max($0, 0) }
+            let total = energy.reduce(0, +)
+            var kept = 0, sum = 0.0
+            while kept < energy.count && sum < 0.99 * total { sum += energy[kept]; kept += 1 }
+            return e.eigenvectors.leadingColumns(max(kept, 1))
+        }
+        let vA = try principal(cAA), vB = try principal(cBB)
+        let pAA = vA.multiplied(by: cAA.multiplied(by: vA), transposeSelf: true)
+        let pBB = vB.multiplied(by: cBB.multiplied(by: vB), transposeSelf: true)
+        let pBA = vB.multiplied(by: cBA.multiplied(by: vA), transposeSelf: true)
+        let svcca = mean(try canonicalCorrelations(pAA, pBB, pBA, inputs: n))
+        return (cka, procrustes, svcca, nil)
+    }
+
+    /// T3–T7 in the order `measure` reports them, screened from the statistics.
+    func bounds(mAA: Matrix, cAA: Matrix, mBB: Matrix, cBB: Matrix, mBA: Matrix, cBA: Matrix, sAA: Matrix,
+                dUnembSquared: Double?, oneMinusRho: (centred: [Double], uncentred: [Double])) throws -> [PairMeasurement.Bound] {
+        let note = "merged from \(shards) shard(s): double-precision screen (certifying needs every row at once)"
+        let dl2 = logitDistanceSquared
+        let eig = try ModelError.wrapping { try SymmetricEigendecomposition(symmetrised(mAA)) }.eigenvalues
+        let diversity = Diversity(dimension: identity.dimensionA, labelCount: identity.labels,
+                                  embeddingSingularValues: eig.map { max($0, 0).squareRoot() },
+                                  unembeddingSingularValues: unembeddingSingularValuesA)
+        var out: [PairMeasurement.Bound] = []
+        func add(_ v: Verdict, _ extra: String? = nil) {
+            out.append(PairMeasurement.Bound(v, note: v.outcome == .inapplicable ? nil : [note, extra].compactMap { $0 }.joined(separator: "; ")))
+        }
+        for (bound, lhs) in [(T3EmbeddingBound().bound, representationAB), (T4UnembeddingBound().bound, dUnembSquared)] {
+            guard bound.fullRank(diversity) else {
+                add(.inapplicable(bound.id, bound.form, level: .double, "\(bound.matrixName) does not have full column rank"))
+                continue
+            }
+            guard let lhs else {
+                add(.inapplicable(bound.id, bound.form, level: .double, "its left side could not be computed"))
+                continue
+            }
+            add(bound.verdict(lhs: lhs, sigmaMin: bound.sigmaMin(diversity), logitDistanceSquared: dl2))
+        }
+        if let pivot {
+            let t5 = T5PivotBound(.subsetSum, selection: .explicit(pivot.t5Pairs))
+            let terms = pivot.t5Pairs.indices.map {
+                T5PivotBound.PairTerms(pair: pivot.t5Pairs[$0], residual: pivot.t5Residuals[$0], sigmaMin: pivot.t5SigmaMin[$0],
+                                       logitSum: pivot.t5LogitSums[$0])
+            }
+            add(t5.verdict(terms: terms, labels: identity.labels, logitDistanceSquared: dl2), pivot.t5Note)
+        }
+        for form in T6KLBound.Form.allCases {
+            let statement = T6KLBound(form)
+            add(statement.verdict(lhs: dl2, kl: klAB, logTau: min(logTauA, logTauB),
+                                  perInputLogMean: form == .perInput ? logPerInputT6 : form == .sharpPerInput ? logPerInputT6Sharp : nil))
+        }
+        // T7 with B as the student (model 1) and A as the teacher (model 2).
+        for (variant, centred) in [(T7CanonicalCorrelationBound.Form.traceBound, false), (.traceBound, true), (.corollary, false)] {
+            let statement = T7CanonicalCorrelationBound(variant, centred: centred)
+            let terms = try T7CanonicalCorrelationBound.momentTerms(
+                oneMinusRhoSquared: centred ? oneMinusRho.centred : oneMinusRho.uncentred,
+                m11: centred ? cBB : mBB, m22: centred ? cAA : mAA, m12: centred ? cBA : mBA, s22: sAA,
+                logitDistanceSquared: dl2)
+            add(statement.verdict(terms, secondDimension: identity.dimensionA))
+        }
+        return out
+    }
+}

@@ -1,0 +1,283 @@
+import Foundation
+import Numerics
+
+/// The sufficient statistics of `measure` over a range of input rows (a shard), from
+/// which `merge` rebuilds the measurement of all rows (`measure --shard i/n --partial`).
+///
+/// Everything `measure` reports is a function of
+/// - per-input means: d_logit², KL both ways, the per-input T6 sums (kept as logarithms,
+///   so τ_x far below the Double range cannot overflow them), d_rep both ways (the maps
+///   A₁₂ = G̃_A⁺G̃_B and A₂₁ come from the unembeddings alone, so each shard forms the
+///   residuals of its own rows directly), r(p, S) of the pivot form and T5's subset sums;
+/// - minima: log τ of each model;
+/// - d×d moments: E f_A f_Aᵀ, E f_B f_Bᵀ, E f_B f_Aᵀ and the means (m_CCA, CKA, Procrustes,
+///   SVCCA, d_unemb, σ_min(F̂_A) for T4, and T7's terms);
+/// - the unembeddings' d×d Grams and singular values, identical in every shard (checked
+///   at merge).
+/// A shard stores its means under its own normalised weights and its raw weight total
+/// W_s (its row count when the weights are uniform, which stay implicit); the merge
+/// averages the means with weights W_s / ΣW_s, using compensated (Neumaier) sums.
+public struct MeasureStatistics: Codable, Sendable {
+    public static let format = "logitbounds-measure-partial"
+    public static let version = 1
+
+    /// What must agree between shards of one measurement.
+    public struct Identity: Codable, Sendable, Equatable {
+        public let inputs: Int
+        public let labels: Int
+        public let dimensionA: Int
+        public let dimensionB: Int
+        /// FNV-1a (64-bit) of each model's unembeddings as read, in hexadecimal.
+        public let unembeddingHashA: String
+        public let unembeddingHashB: String
+        /// Whether the files carry input weights (w); without them the weights are uniform.
+        public let weighted: Bool
+        /// The pivot selection and options, in words ("none" with --no-pivot).
+        public let options: String
+        enum CodingKeys: String, CodingKey {
+            case inputs, labels, dimensionA = "d_a", dimensionB = "d_b", unembeddingHashA = "unembedding_hash_a"
+            case unembeddingHashB = "unembedding_hash_b", weighted, options
+        }
+    }
+
+    /// The pivot form's per-pair values (and T5's first pairs), for one shard.
+    public struct Pivot: Codable, Sendable {
+        public let pairs: [PivotSubset]
+        /// r(p, S) under the shard's weights; nil where L₁(p, S) is singular.
+        public var residuals: [Double?]
+        public let exhaustive: Bool
+        public var directEvaluations: Int
+        /// T5 over the first pairs: their r(p, S), σ_min(L₁) and subset logit sums.
+        public let t5Pairs: [PivotSubset]
+        public var t5Residuals: [Double]
+        public let t5SigmaMin: [Double]
+        public var t5LogitSums: [Double]
+        public let t5Note: String?
+        enum CodingKeys: String, CodingKey {
+            case pairs, residuals, exhaustive, directEvaluations = "direct_evaluations", t5Pairs = "t5_pairs"
+            case t5Residuals = "t5_residuals", t5SigmaMin = "t5_sigma_min", t5LogitSums = "t5_logit_sums", t5Note = "t5_note"
+        }
+    }
+
+    public let format: String
+    public let version: Int
+    public let identity: Identity
+    /// Rows [rowStart, rowEnd) of the files; merged statistics cover 0..<inputs.
+    public let rowStart: Int
+    public let rowEnd: Int
+    /// Σ of the raw weights of these rows (their count when uniform).
+    public let weightTotal: Double
+    /// FNV-1a of the raw weights of these rows; nil when uniform.
+    public let weightHash: String?
+    /// The shards merged into these statistics (1 for a shard).
+    public let shards: Int
+
+    // Means under the rows' normalised weights.
+    public let logitDistanceSquared: Double
+    public let klAB: Double
+    public let klBA: Double
+    /// log E_x KL_x(A‖B)/τ_x² and log E_x 2 KL_x(A‖B)/τ_x (T6's per-input forms).
+    public let logPerInputT6: Double
+    public let logPerInputT6Sharp: Double
+    public let logTauA: Double
+    public let logTauB: Double
+    public let representationAB: Double?
+    public let representationBA: Double?
+    /// E f_A f_Aᵀ (d_A×d_A), E f_B f_Bᵀ, E f_B f_Aᵀ (d_B×d_A), row-major; E f_A, E f_B.
+    public let momentAA: [Double]
+    public let momentBB: [Double]
+    public let momentBA: [Double]
+    public let meanA: [Double]
+    public let meanB: [Double]
+    // Unembedding side (identical in every shard).
+    public let gramAA: [Double]
+    public let gramBB: [Double]
+    public let gramAB: [Double]
+    public let unembeddingSingularValuesA: [Double]
+    public let unembeddingSingularValuesB: [Double]
+    public let pivot: Pivot?
+    /// Why the pivot form was not computed, when it was not.
+    public let pivotNote: String?
+    public let notes: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case format, version, identity, rowStart = "row_start", rowEnd = "row_end", weightTotal = "weight_total"
+        case weightHash = "weight_hash", shards, logitDistanceSquared = "d_logit_squared", klAB = "kl_ab", klBA = "kl_ba"
+        case logPerInputT6 = "log_per_input_t6", logPerInputT6Sharp = "log_per_input_t6_sharp"
+        case logTauA = "log_tau_a", logTauB = "log_tau_b", representationAB = "d_rep_ab_squared"
+        case representationBA = "d_rep_ba_squared", momentAA = "moment_aa", momentBB = "moment_bb", momentBA = "moment_ba"
+        case meanA = "mean_a", meanB = "mean_b", gramAA = "gram_aa", gramBB = "gram_bb", gramAB = "gram_ab"
+        case unembeddingSingularValuesA = "unembedding_singular_values_a"
+        case unembeddingSingularValuesB = "unembedding_singular_values_b", pivot, pivotNote = "pivot_note", notes
+    }
+}
+
+extension MeasureStatistics {
+    /// The statistics of one shard: `pair` holds rows [rows.lowerBound, rows.upperBound)
+    /// of files with `totalInputs` rows; `rawWeights` are those rows' weights as read (nil:
+    /// uniform).
+    public init(shard pair: ModelPair, rows: Range<Int>, totalInputs: Int, rawWeights: [Double]?,
+                options: PairMeasurement.Options) throws {
+        guard pair.first.inputCount == rows.count else {
+            throw ModelError.shapeMismatch("shard statistics: \(pair.first.inputCount) rows given for the range \(rows)")
+        }
+        let k = pair.first.labelCount, dA = pair.first.dimension, dB = pair.second.dimension
+        let (g1, g2) = pair.centredUnembeddings
+        identity = Identity(inputs: totalInputs, labels: k, dimensionA: dA, dimensionB: dB,
+                            unembeddingHashA: Self.hash(pair.first.unembeddings.storage),
+                            unembeddingHashB: Self.hash(pair.second.unembeddings.storage),
+                            weighted: rawWeights != nil, options: Self.describe(options))
+        format = Self.format
+        version = Self.version
+        rowStart = rows.lowerBound
+        rowEnd = rows.upperBound
+        weightTotal = rawWeights.map { NeumaierSum.total($0) } ?? Double(rows.count)
+        weightHash = rawWeights.map(Self.hash)
+        shards = 1
+        var notes: [String] = []
+
+        let stats = pair.logitStatistics()
+        if stats.accurateRecomputations > 0 {
+            notes.append("\(stats.accurateRecomputations) KL rows were recomputed by the cancellation-free kernel")
+        }
+        let w = pair.weights
+        logitDistanceSquared = stats.logitDistanceSquared
+        klAB = stats.kl
+        klBA = stats.reverseKL
+        logTauA = stats.logTauFirst
+        logTauB = stats.logTauSecond
+        let global = T6KLBound(.perInput), sharp = T6KLBound(.sharpPerInput)
+        logPerInputT6 = global.perInputLogMean(klPerInput: stats.klPerInput, logTauPerInput: stats.logTauPerInput, weights: w)
+        logPerInputT6Sharp = sharp.perInputLogMean(klPerInput: stats.klPerInput, logTauPerInput: stats.logTauPerInput, weights: w)
+        func optional(_ name: String, _ body: () throws -> Double) -> Double? {
+            do { return try body() } catch { notes.append("\(name): not computed (\(error))"); return nil }
+        }
+        representationAB = optional("d_rep A←B") { try pair.representationDissimilaritySquared() }
+        representationBA = optional("d_rep B←A") { try pair.reverseRepresentationDissimilaritySquared() }
+        let fA = pair.first.weightedEmbeddings, fB = pair.second.weightedEmbeddings
+        momentAA = fA.gram().storage
+        momentBB = fB.gram().storage
+        momentBA = fB.multiplied(by: fA, transposeSelf: true).storage
+        meanA = pair.first.embeddings.weightedRowMean(w)
+        meanB = pair.second.embeddings.weightedRowMean(w)
+        gramAA = g1.gram().storage
+        gramBB = g2.gram().storage
+        gramAB = g1.multiplied(by: g2, transposeSelf: true).storage
+        unembeddingSingularValuesA = try ModelError.wrapping { try g1.singularValues() }
+        unembeddingSingularValuesB = try ModelError.wrapping { try g2.singularValues() }
+
+        switch PairMeasurement.pivotApplicability(pair, options) {
+        case .skip(let why):
+            pivot = nil
+            pivotNote = why
+        case .run(let selection):
+            let values = try pair.pivotResidualValues(selection)
+            let (chosen, t5Note) = PairMeasurement.t5Pairs(values.pairs)
+            let t5 = T5PivotBound(.subsetSum, selection: .explicit(chosen)).terms(pair, chosen).terms
+            pivot = Pivot(pairs: values.pairs, residuals: values.residuals, exhaustive: values.exhaustive,
+                          directEvaluations: values.direct, t5Pairs: t5.map(\.pair), t5Residuals: t5.map(\.residual),
+                          t5SigmaMin: t5.map(\.sigmaMin), t5LogitSums: t5.map(\.logitSum), t5Note: t5Note)
+            pivotNote = nil
+        }
+        self.notes = notes
+    }
+
+    /// The options that shards must share, in words.
+    static func describe(_ options: PairMeasurement.Options) -> String {
+        if options.skipPivot { return "no pivot" }
+        switch options.pivotSelection {
+        case nil: return "pivot default (100 × 200, seed 0)"
+        case .automatic(let limit, let pivots, let subsets, let seed)?:
+            return "pivot automatic(limit \(limit), \(pivots) × \(subsets), seed \(seed))"
+        case .sampled(let pivots, let subsets, let seed)?: return "pivot sampled(\(pivots) × \(subsets), seed \(seed))"
+        case .explicit(let list)?:
+            return "pivot explicit(\(list.count) pairs, hash \(hash(list.flatMap { [Double($0.pivot)] + $0.subset.map(Double.init) })))"
+        }
+    }
+
+    /// FNV-1a, 64 bits, over the values' bit patterns (little-endian), in hexadecimal.
+    static func hash(_ values: [Double]) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for v in values {
+            var bits = v.bitPattern
+            for _ in 0..<8 {
+                h ^= bits & 0xFF
+                h = h &* 0x0000_0100_0000_01B3
+                bits >>= 8
+            }
+        }
+        return String(h, radix: 16)
+    }
+}
+
+/// Neumaier's compensated sum: the rounding error of each addition is carried and
+/// added back, so the result is the correctly rounded sum to within about 2ε
+/// relative (for sums without heavy cancellation), whatever the number of terms.
+public struct NeumaierSum: Sendable {
+    public private(set) var sum = 0.0
+    var compensation = 0.0
+    public init() {}
+    public mutating func add(_ x: Double) {
+        let t = sum + x
+        compensation += abs(sum) >= abs(x) ? (sum - t) + x : (x - t) + sum
+        sum = t
+    }
+    public var value: Double { sum + compensation }
+    public static func total(_ xs: [Double]) -> Double {
+        var s = NeumaierSum()
+        for x in xs { s.add(x) }
+        return s.value
+    }
+}
+
+/// A partial file of `measure --shard i/n --partial FILE`: the shard's statistics, the
+/// files it measured, and an FNV-1a checksum of the statistics' canonical JSON (sorted
+/// keys), so a truncated or edited partial is refused rather than merged.
+public struct MeasurePartial: Codable, Sendable {
+    public let teacher: String
+    public let student: String
+    public let checksum: String
+    public let statistics: MeasureStatistics
+
+    public init(teacher: String, student: String, statistics: MeasureStatistics) throws {
+        self.teacher = teacher
+        self.student = student
+        self.statistics = statistics
+        checksum = try Self.checksum(statistics)
+    }
+
+    static func checksum(_ statistics: MeasureStatistics) throws -> String {
+        let text = try ReportJSON.encode(statistics)
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return String(h, radix: 16)
+    }
+
+    public func encoded() throws -> String { try ReportJSON.encode(self) }
+
+    /// Whether `data` looks like a measure partial (rather than, say, a verify report).
+    public static func recognises(_ data: Data) -> Bool {
+        (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["statistics"] != nil
+    }
+
+    /// Reads a partial, refusing another format or version and a checksum mismatch.
+    public static func decode(_ data: Data, file: String) throws -> MeasurePartial {
+        let partial: MeasurePartial
+        do { partial = try ReportJSON.decode(MeasurePartial.self, from: data) } catch {
+            if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+               let statistics = object["statistics"] as? [String: Any],
+               statistics["format"] as? String != MeasureStatistics.format || statistics["version"] as? Int != MeasureStatistics.version {
+                throw MeasureMergeError("\(file) is a \(statistics["format"] ?? "unknown") partial of version \(statistics["version"] ?? "?"); this build reads \(MeasureStatistics.format) version \(MeasureStatistics.version)")
+            }
+            throw MeasureMergeError("\(file) is not a complete measure partial (truncated or damaged: \(error))")
+        }
+        let s = partial.statistics
+        guard s.format == MeasureStatistics.format, s.version == MeasureStatistics.version else {
+            throw MeasureMergeError("\(file) is a \(s.format) partial of version \(s.version); this build reads \(MeasureStatistics.format) version \(MeasureStatistics.version)")
+        }
+        guard try checksum(s) == partial.checksum else {
+            throw MeasureMergeError("\(file): checksum mismatch — the partial was edited or damaged after it was written")
+        }
+        return partial
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import ModelFiles
+import Numerics
+import Testing
+import Theory
+
+/// `measure --shard i/n --partial` and `merge` on the command line.
+@Suite("logitbounds measure --shard and merge")
+struct MeasureShardCommandTests {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lb-shard-\(UInt32.random(in: 0...UInt32.max))")
+
+    /// Teacher stored C order; student compressed Fortran order (float64: both need the same weights);
+    /// with input weights, or none (uniform, no w array).
+    func files(weighted: Bool, seed: UInt64 = 5) throws -> (String, String) {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var g = SeededGenerator(seed: seed)
+        let weights: [Double]? = weighted ? (0..<50).map { _ in (0.5 * g.gaussian()).exp } : nil
+        let teacher = ModelGenerator.model(labels: 9, dimension: 3, inputs: 50, scale: 2, weights: weights, using: &g)
+        let student = ModelGenerator.perturb(teacher, by: 0.2, using: &g)
+        let tag = "\(seed)-\(weighted)"
+        let a = dir.appendingPathComponent("teacher-\(tag).npz"), b = dir.appendingPathComponent("student-\(tag).npz")
+        func arrays(_ m: SoftmaxModel) -> [(String, NumpyArray)] {
+            [("f", NumpyArray(shape: [m.inputCount, m.dimension], values: m.embeddings.storage)),
+             ("g", NumpyArray(shape: [m.labelCount, m.dimension], values: m.unembeddings.storage))]
+                + (weighted ? [("w", NumpyArray(shape: [m.inputCount], values: weights!))] : [])
+        }
+        try ModelFile.write(arrays: arrays(teacher), to: a)
+        try ModelFile.write(arrays: arrays(student), to: b, format: NumpyFormat(fortranOrder: true), compressed: true)
+        return (a.path, b.path)
+    }
+
+    func shards(_ a: String, _ b: String, count: Int, extra: [String] = []) throws -> [String] {
+        try (1...count).map { i in
+            let path = dir.appendingPathComponent("part-\(i)-of-\(count)-\(extra.joined()).json").path
+            let r = try runTool(["measure", a, b, "--shard", "\(i)/\(count)", "--partial", path] + extra)
+            #expect(r.status == 0, "\(r.stderr)")
+            return path
+        }
+    }
+
+    static func numbers(_ x: Any, _ prefix: String = "", into out: inout [String: Double]) {
+        if let d = x as? [String: Any] {
+            for (k, v) in d where !["timings_seconds", "notes", "note", "routes"].contains(k) { numbers(v, prefix + "." + k, into: &out) }
+        } else if let a = x as? [Any] {
+            for (i, v) in a.enumerated() { numbers(v, "\(prefix)[\(i)]", into: &out) }
+        } else if let n = x as? Double { out[prefix] = n }
+    }
+
+    @Test("3 shards merged (in any order) report every number of one run to 1e−9", arguments: [false, true])
+    func mergeMatchesSingle(weighted: Bool) throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (a, b) = try files(weighted: weighted)
+        let pivot = ["--pivots", "4", "--subsets", "10", "--seed", "3"]
+        let parts = try shards(a, b, count: 3, extra: pivot)
+        let merged = try runTool(["merge", parts[2], parts[0], parts[1], "--json"])
+        #expect(merged.status == 0, "\(merged.stderr)")
+        let single = try runTool(["measure", a, b, "--json", "--certify", "never"] + pivot)
+        var x: [String: Double] = [:], y: [String: Double] = [:]
+        Self.numbers(try JSONSerialization.jsonObject(with: Data(single.stdout.utf8)), into: &x)
+        Self.numbers(try JSONSerialization.jsonObject(with: Data(merged.stdout.utf8)), into: &y)
+        #expect(x.count >= 70 && Set(x.keys) == Set(y.keys), "\(x.count) numbers; keys differ: \(Set(x.keys).symmetricDifference(y.keys))")
+        for (key, u) in x {
+            let v = y[key] ?? .nan
+            #expect(abs(u - v) <= 1e-9 * max(abs(u), abs(v)) + 1e-14, "\(key): \(u) vs \(v)")
+        }
+        // The Markdown report, too.
+        let text = try runTool(["merge"] + parts)
+        #expect(text.status == 0 && text.stdout.contains("m_CCA centred") && text.stdout.contains("merged from 3 shard(s)"))
+    }
+
+    @Test("Bad partials and bad shard options exit 2 with a message")
+    func refusals() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (a, b) = try files(weighted: true)
+        let (c, d) = try files(weighted: true, seed: 6)
+        let parts = try shards(a, b, count: 3)
+        let other = try shards(c, d, count: 3, extra: ["--no-pivot"])
+        let text = try String(contentsOfFile: parts[1], encoding: .utf8)
+        func write(_ name: String, _ content: String) throws -> String {
+            let path = dir.appendingPathComponent(name).path
+            try content.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        // An edited number (checksum mismatch), a truncated file, another version.
+        let klLine = try #require(text.split(separator: "\n").first { $0.contains("\"kl_ab\"") })
+        let edited = try write("edited.json", text.replacingOccurrences(of: String(klLine), with: "    \"kl_ab\" : 0.5,"))
+        let truncated = try write("truncated.json", String(text.prefix(text.count / 2)))
+        let versioned = try write("version.json", text.replacingOccurrences(of: "\"version\" : 1", with: "\"version\" : 99"))
+        let verifyReport = try runTool(["verify", "--cases", "3", "--json"]).stdout
+        let verify = try write("verify.json", verifyReport)
+        let cases: [([String], String)] = [
+            (["merge", parts[0], edited, parts[2]], "checksum"),
+            (["merge", parts[0], truncated, parts[2]], "truncated"),
+            (["merge", parts[0], versioned, parts[2]], "version"),
+            (["merge", parts[0], parts[2]], "missing"),
+            (["merge", parts[0], parts[1], parts[1], parts[2]], "overlap"),
+            (["merge", parts[0], other[1], parts[2]], "another pair"),
+            (["merge", parts[0], verify], "one kind"),
+            (["measure", a, b, "--shard", "1/3"], "--partial"),
+            (["measure", a, b, "--partial", "x.json"], "--shard"),
+            (["measure", a, b, "--shard", "4/3", "--partial", "x.json"], "i/n"),
+            (["measure", a, b, "--shard", "1/51", "--partial", dir.appendingPathComponent("x.json").path], "shard 1/51"),
+            (["measure", a, b, "--shard", "1/2", "--partial", "x.json", "--certify", "always"], "certify"),
+        ]
+        for (arguments, words) in cases {
+            let r = try runTool(arguments)
+            #expect(r.status == 2, "\(arguments): \(r.status) \(r.stderr)")
+            #expect(r.stderr.contains(words), "\(arguments): \(r.stderr)")
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Numerics
+import Testing
+@testable import Theory
+
+/// `measure --shard i/n` + `merge`: the statistics of row ranges, merged, give the
+/// measurement of all rows.
+@Suite("Sharded measure: merged statistics equal one run")
+struct ShardMergeTests {
+    /// Rows `range` of `model`, with raw weights (nil: uniform).
+    static func rows(_ model: SoftmaxModel, _ range: Range<Int>, rawWeights: [Double]?) throws -> SoftmaxModel {
+        try SoftmaxModel(embeddings: model.embeddings.selectingRows(Array(range)), unembeddings: model.unembeddings,
+                         weights: rawWeights.map { Array($0[range]) })
+    }
+
+    static func statistics(_ a: SoftmaxModel, _ b: SoftmaxModel, cuts: [Int], rawWeights: [Double]?,
+                           options: PairMeasurement.Options) throws -> [MeasureStatistics] {
+        try zip(cuts.dropLast(), cuts.dropFirst()).map { lo, hi in
+            let pair = try ModelPair(rows(a, lo..<hi, rawWeights: rawWeights), rows(b, lo..<hi, rawWeights: rawWeights))
+            return try MeasureStatistics(shard: pair, rows: lo..<hi, totalInputs: a.inputCount, rawWeights: rawWeights.map { Array($0[lo..<hi]) },
+                                         options: options)
+        }
+    }
+
+    /// Every number in two JSON documents agrees to `tolerance` relative (absolute below
+    /// `floor`); keys and strings agree except those listed.
+    static func compare(_ x: Any, _ y: Any, path: String, tolerance: Double, floor: Double, skipping: Set<String>,
+                        checked: inout Int) {
+        switch (x, y) {
+        case let (a as [String: Any], b as [String: Any]):
+            #expect(Set(a.keys).subtracting(skipping) == Set(b.keys).subtracting(skipping), "keys at \(path)")
+            for key in a.keys where !skipping.contains(key) {
+                if let bv = b[key] { compare(a[key]!, bv, path: path + "." + key, tolerance: tolerance, floor: floor, skipping: skipping, checked: &checked) }
+            }
+        case let (a as [Any], b as [Any]):
+            #expect(a.count == b.count, "length at \(path)")
+            for (i, (u, v)) in zip(a, b).enumerated() {
+                compare(u, v, path: "\(path)[\(i)]", tolerance: tolerance, floor: floor, skipping: skipping, checked: &checked)
+            }
+        case let (a as NSNumber, b as NSNumber):
+            let (u, v) = (a.doubleValue, b.doubleValue)
+            #expect(abs(u - v) <= tolerance * max(abs(u), abs(v)) + floor, "\(path): \(u) vs \(v)")
+            checked += 1
+        default:
+            #expect("\(x)" == "\(y)", "\(path): \(x) vs \(y)")
+            checked += 1
+        }
+    }
+
+    static func json(_ m: PairMeasurement) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(ReportJSON.encode(m).utf8))
+    }
+
+    @Test("Merging 3 shards gives every reported number of one run to 1e−9 (uniform and weighted; pivot form with a fixed seed)",
+          arguments: [false, true])
+    func mergeEqualsSingleRun(weighted: Bool) throws {
+        var g = SeededGenerator(seed: weighted ? 41 : 42)
+        let (k, d, n) = (12, 3, 90)
+        let raw: [Double]? = weighted ? (0..<n).map { _ in (0.7 * g.gaussian()).exp } : nil
+        let a = ModelGenerator.model(labels: k, dimension: d, inputs: n, condition: 3, weights: raw, using: &g)
+        let b = ModelGenerator.perturb(a, by: 0.2, using: &g)
+        var options = PairMeasurement.Options(certification: .never)
+        options.pivotSelection = .sampled(pivots: 6, subsetsPerPivot: 20, seed: 7)
+        let single = try PairMeasurement.measure(ModelPair(a, b), options: options)
+        let parts = try Self.statistics(a, b, cuts: [0, 17, 50, 90], rawWeights: raw, options: options)
+        let merged = try MeasureStatistics.merge(parts.reversed(), names: ["c", "b", "a"]).measurement()
+        var checked = 0
+        Self.compare(try Self.json(single), try Self.json(merged), path: "", tolerance: 1e-9, floor: 1e-14,
+                     skipping: ["timings_seconds", "notes", "routes", "note", "form"], checked: &checked)
+        // sizes 4, distances ~14, CCA lists, 3 similarity, pivot 5, 10 bounds × ~8.
+        #expect(checked >= 100, "only \(checked) values compared")
+        #expect(merged.bounds.count == 10 && merged.bounds.allSatisfy { !$0.certified })
+        #expect(merged.dRepPivot.pairsUsed == single.dRepPivot.pairsUsed)
+    }
+
+    @Test("Shard count and order do not matter beyond rounding")
+    func shardCountInvariance() throws {
+        var g = SeededGenerator(seed: 43)
+        let a = ModelGenerator.model(labels: 9, dimension: 2, inputs: 60, using: &g)
+        let b = ModelGenerator.model(labels: 9, dimension: 3, inputs: 60, using: &g)
+        let options = PairMeasurement.Options(skipPivot: true, certification: .never)
+        let one = try MeasureStatistics.merge(Self.statistics(a, b, cuts: [0, 60], rawWeights: nil, options: options), names: ["1"]).measurement()
+        let many = try MeasureStatistics.merge(Self.statistics(a, b, cuts: [0, 1, 7, 8, 30, 59, 60], rawWeights: nil, options: options).shuffled(),
+                                               names: Array(repeating: "part", count: 6)).measurement()
+        var checked = 0
+        Self.compare(try Self.json(one), try Self.json(many), path: "", tolerance: 1e-12, floor: 1e-15,
+                     skipping: ["timings_seconds", "notes", "note"], checked: &checked)
+        #expect(checked >= 60)
+    }
+
+    @Test("Refused: overlapping or missing rows, another pair, other options")
+    func refusals() throws {
+        var g = SeededGenerator(seed: 44)
+        let a = ModelGenerator.model(labels: 6, dimension: 2, inputs: 30, using: &g)
+        let b = ModelGenerator.model(labels: 6, dimension: 2, inputs: 30, using: &g)
+        let c = ModelGenerator.model(labels: 6, dimension: 2, inputs: 30, using: &g)
+        let options = PairMeasurement.Options(skipPivot: true)
+        let parts = try Self.statistics(a, b, cuts: [0, 10, 20, 30], rawWeights: nil, options: options)
+        let overlap = try Self.statistics(a, b, cuts: [5, 15], rawWeights: nil, options: options)
+        let other = try Self.statistics(a, c, cuts: [0, 10], rawWeights: nil, options: options)
+        let otherOptions = try Self.statistics(a, b, cuts: [0, 10], rawWeights: nil, options: PairMeasurement.Options())
+        for (set, words) in [([parts[0], parts[2]], "rows 10..<20 are missing"), ([parts[0], parts[1]], "rows 20..<30 are missing"),
+                             (parts + overlap, "overlap"), ([other[0], parts[1], parts[2]], "another pair"),
+                             ([otherOptions[0], parts[1], parts[2]], "options")] {
+            let error = #expect(throws: MeasureMergeError.self) {
+                try MeasureStatistics.merge(set, names: set.indices.map { "p\($0)" })
+            }
+            #expect(error?.description.contains(words) == true, "\(error?.description ?? "")")
+        }
+        #expect(throws: MeasureMergeError.self) { try parts[1].measurement() }
+    }
+}
