@@ -117,6 +117,7 @@ extension MeasureStatistics {
         if let pivot {
             let p = PivotDissimilarity(pivot.residuals, exhaustive: pivot.exhaustive, directEvaluations: pivot.directEvaluations)
             if p.directEvaluations > 0 { notes.append("pivot form: \(p.directEvaluations) pairs recomputed directly (moment form cancelled)") }
+            notes.append("pivot form: cond(L₁) of the largest pairs is not computed in a merge (it needs the unembeddings)")
             pivotResult = PairMeasurement.Pivot(p, note: nil)
         } else {
             pivotResult = PairMeasurement.skippedPivot(pivotNote ?? "not computed")

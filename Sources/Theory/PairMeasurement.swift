@@ -17,20 +17,33 @@ public struct PairMeasurement: Codable, Sendable {
         public let pairsSkipped: Int
         public let exhaustive: Bool
         public let note: String?
+        /// The heavy tail: share of the sum carried by the 10 largest r(p, S), a
+        /// median-of-means estimate (10 groups) beside the mean, and the largest cond(L₁)
+        /// among those 10 pairs (nil in a merge of shards).
+        public let topShare: Double?
+        public let medianOfMeans: Double?
+        public let largestCondition: Double?
         enum CodingKeys: String, CodingKey {
             case mean, standardError = "standard_error", pairsUsed = "pairs_used", pairsSkipped = "pairs_skipped"
-            case exhaustive, note
+            case exhaustive, note, topShare = "top_10_share", medianOfMeans = "median_of_means"
+            case largestCondition = "largest_condition_top_10"
         }
 
-        init(mean: Double?, standardError: Double?, pairsUsed: Int, pairsSkipped: Int, exhaustive: Bool, note: String?) {
+        init(mean: Double?, standardError: Double?, pairsUsed: Int, pairsSkipped: Int, exhaustive: Bool, note: String?,
+             topShare: Double? = nil, medianOfMeans: Double? = nil, largestCondition: Double? = nil) {
             self.mean = mean; self.standardError = standardError; self.pairsUsed = pairsUsed
             self.pairsSkipped = pairsSkipped; self.exhaustive = exhaustive; self.note = note
+            self.topShare = topShare; self.medianOfMeans = medianOfMeans; self.largestCondition = largestCondition
         }
 
         init(_ p: PivotDissimilarity, note: String?) {
             self.init(mean: p.mean, standardError: p.standardError, pairsUsed: p.pairsUsed, pairsSkipped: p.pairsSkipped,
-                      exhaustive: p.exhaustive, note: note)
+                      exhaustive: p.exhaustive, note: note, topShare: p.topShare, medianOfMeans: p.medianOfMeans,
+                      largestCondition: p.largestCondition)
         }
+
+        /// Whether a few pairs carry most of the mean (the 10 largest above half of it).
+        public var heavyTail: Bool { (topShare ?? 0) > 0.5 && pairsUsed > 20 }
     }
 
     /// One bound: both sides, whether it holds, and how that was decided.
@@ -118,13 +131,33 @@ public struct PairMeasurement: Codable, Sendable {
         case sizes, dLogit = "d_logit", dLogitSquared = "d_logit_squared", klAB = "kl_ab", klBA = "kl_ba"
         case dLogitExact = "d_logit_exact", dLogitSquaredExact = "d_logit_squared_exact"
         case logTauA = "log_tau_a", logTauB = "log_tau_b", dRepAB = "d_rep_ab", dRepBA = "d_rep_ba"
-        case dRepScaleFreeAB = "d_rep_scale_free_ab", dUnembAB = "d_unemb_ab", dRepPivot = "d_rep_pivot"
+        case dRepScaleFreeAB = "d_rep_ab_squared_scale_free", dUnembAB = "d_unemb_ab", dRepPivot = "d_rep_pivot_squared"
         case mccaCentered = "mcca_centered", mccaUncentered = "mcca_uncentered"
         case canonicalCorrelationsCentered = "canonical_correlations_centered"
         case canonicalCorrelationsUncentered = "canonical_correlations_uncentered"
         case linearCKA = "linear_cka", procrustesDistance = "procrustes_distance", svcca
         case similarityUndefined = "similarity_undefined"
         case bounds, routes, timings = "timings_seconds", notes
+    }
+
+    /// Keys of earlier releases, still written beside the new ones for one release:
+    /// `d_rep_pivot` (now `d_rep_pivot_squared`: its mean is of squared residuals) and
+    /// `d_rep_scale_free_ab` (now `d_rep_ab_squared_scale_free`: d_rep² / E‖f_A‖²).
+    enum AliasKeys: String, CodingKey {
+        case dRepPivot = "d_rep_pivot", dRepScaleFreeAB = "d_rep_scale_free_ab"
+    }
+
+    /// The JSON report `measure` and `merge` print: every key, plus the aliases.
+    public func jsonReport() throws -> String { try ReportJSON.encode(WithAliases(measurement: self)) }
+
+    struct WithAliases: Encodable {
+        let measurement: PairMeasurement
+        func encode(to encoder: any Encoder) throws {
+            try measurement.encode(to: encoder)
+            var aliases = encoder.container(keyedBy: AliasKeys.self)
+            try aliases.encode(measurement.dRepPivot, forKey: .dRepPivot)
+            try aliases.encode(measurement.dRepScaleFreeAB, forKey: .dRepScaleFreeAB)
+        }
     }
 
     /// When the bounds are certified (exact rationals / MPFR) rather than screened.

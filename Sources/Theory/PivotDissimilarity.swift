@@ -34,9 +34,38 @@ public struct PivotDissimilarity: Sendable {
     /// Pairs that fell back to the direct path because the moment form cancelled.
     public let directEvaluations: Int
 
-    /// Mean and standard error of the r(p, S) that exist (nil: L₁ singular, skipped).
+    /// Share of the sum of r(p, S) carried by the `tailCount` largest pairs: near 1 the
+    /// mean rests on a handful of pairs (ill-conditioned L₁) and is not to be trusted.
+    public let topShare: Double
+    /// The median of the means of `groupCount` consecutive groups of the pairs (a
+    /// median-of-means estimate, robust to a few huge r(p, S)); nil below 2 groups' worth.
+    public let medianOfMeans: Double?
+    /// The largest cond(L₁(p, S)) among the `tailCount` largest pairs (nil when not
+    /// computed, e.g. in a merge of shards, which does not hold the unembeddings).
+    public var largestCondition: Double?
+    /// Indices (into the pairs) of the largest r(p, S), largest first.
+    let largestIndices: [Int]
+
+    static let tailCount = 10
+    static let groupCount = 10
+
+    /// Mean and standard error of the r(p, S) that exist (nil: L₁ singular, skipped),
+    /// and the tail statistics.
     init(_ residuals: [Double?], exhaustive: Bool, directEvaluations: Int) {
-        let values = residuals.compactMap { $0 }
+        let indexed = residuals.enumerated().compactMap { i, r in r.map { (i, $0) } }
+        let values = indexed.map(\.1)
+        let total = values.reduce(0, +)
+        let top = indexed.sorted { $0.1 > $1.1 }.prefix(Self.tailCount)
+        largestIndices = top.map(\.0)
+        topShare = total > 0 ? top.reduce(0) { $0 + $1.1 } / total : 0
+        if values.count >= 2 * Self.groupCount {
+            let size = values.count / Self.groupCount
+            let means = (0..<Self.groupCount).map { g in values[(g * size)..<((g + 1) * size)].reduce(0, +) / Double(size) }.sorted()
+            medianOfMeans = (means[Self.groupCount / 2 - 1] + means[Self.groupCount / 2]) / 2
+        } else {
+            medianOfMeans = nil
+        }
+        largestCondition = nil
         let n = Double(values.count)
         let mean = values.reduce(0, +) / max(n, 1)
         let variance = values.count > 1 ? values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1) : 0
@@ -118,7 +147,13 @@ extension ModelPair {
             throw ModelError.shapeMismatch("the pivot form needs k ≥ d + 1 labels")
         }
         let values = try pivotResidualValues(selection)
-        return PivotDissimilarity(values.residuals, exhaustive: values.exhaustive, directEvaluations: values.direct)
+        var result = PivotDissimilarity(values.residuals, exhaustive: values.exhaustive, directEvaluations: values.direct)
+        result.largestCondition = result.largestIndices.compactMap { i -> Double? in
+            guard let s = try? Self.pivotMatrix(first.unembeddings, values.pairs[i]).singularValues(), let top = s.first,
+                  let bottom = s.last else { return nil }
+            return bottom > 0 ? top / bottom : .infinity
+        }.max()
+        return result
     }
 
     /// r(p, S) for each pair of the selection (nil where L₁(p, S) is singular), with the

@@ -14,9 +14,9 @@ struct MeasureCommand: ParsableCommand {
         np.savez or np.savez_compressed. The two files need the same N inputs (in the same order) and k labels; \
         d may differ.
 
-        Reported: d_logit, KL both ways, log τ, d_rep both ways (least squares) and scale-free, d_unemb, \
-        the pivot form d_rep,pivot (mean ± standard error over sampled (p, S); default 100 pivots × 200 subsets \
-        when d ≤ 64), m_CCA centred and uncentred with the canonical correlations, and T3–T7 \
+        Reported: d_logit and d_logit², KL both ways, log τ, d_rep both ways (least squares) and the scale-free \
+        d_rep²/E‖f_A‖², d_unemb, the pivot form d_rep,pivot² (mean ± standard error over sampled (p, S); default \
+        100 pivots × 200 subsets when d ≤ 64), m_CCA centred and uncentred with the canonical correlations, and T3–T7 \
         (T5 per pair over the first 200 (p, S) of the pivot sample; T7 with B as the student). Bounds are certified (exact rationals / MPFR) when N·k·(d_A+d_B) ≤ 2·10⁶ \
         (--certify auto), otherwise reported from the double-precision screen and marked so.
 
@@ -26,6 +26,10 @@ struct MeasureCommand: ParsableCommand {
         `logitbounds merge PART…` prints the report of all rows. Merged bounds are double-precision \
         screens (certifying needs every row at once); m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 \
         come from the merged d×d moments.
+
+        JSON keys name their quantity: `…_squared` where the value is squared (`d_logit_squared`, \
+        `d_rep_pivot_squared`, `d_rep_ab_squared_scale_free`); the earlier `d_rep_pivot` and \
+        `d_rep_scale_free_ab` are still written, as aliases, for one release.
 
         Exit status: 0 when no bound is certified violated, 1 when one is, 2 on bad input.
         """)
@@ -150,9 +154,9 @@ struct MeasureCommand: ParsableCommand {
         let markdown = MeasurementFormatter.markdown(measurement, teacher: teacher, student: student)
         directory?.attempt("measure") { directory in
             try markdown.write(to: directory.path("report.md"), atomically: true, encoding: .utf8)
-            try ReportJSON.encode(measurement).write(to: directory.path("report.json"), atomically: true, encoding: .utf8)
+            try measurement.jsonReport().write(to: directory.path("report.json"), atomically: true, encoding: .utf8)
         }
-        print(json ? try ReportJSON.encode(measurement) : markdown)
+        print(json ? try measurement.jsonReport() : markdown)
         if measurement.bounds.contains(where: { $0.certified && $0.holds == false }) { throw ExitCode(1) }
     }
 
@@ -207,8 +211,16 @@ enum MeasurementFormatter {
                      "", "## Distances (THEORY.md §3)", "", "| quantity | value |", "|---|---|"]
         let pivot: String = {
             guard let mean = m.dRepPivot.mean else { return "— (\(m.dRepPivot.note ?? "not computed"))" }
-            let se = m.dRepPivot.exhaustive ? "exact mean" : "± \(number(m.dRepPivot.standardError)) s.e."
-            return "\(number(mean)) (\(se); \(m.dRepPivot.pairsUsed) pairs, \(m.dRepPivot.pairsSkipped) singular skipped)"
+            let p = m.dRepPivot
+            let se = p.exhaustive ? "exact mean" : "± \(number(p.standardError)) s.e."
+            var tail = ""
+            if let share = p.topShare, p.pairsUsed > 10 {
+                tail = "; the 10 largest carry \(String(format: "%.1f", 100 * share)) % of the sum"
+                    + (p.largestCondition.map { " (cond(L₁) up to \(number($0)))" } ?? "")
+                    + (p.medianOfMeans.map { "; median of 10 group means \(number($0))" } ?? "")
+                    + (p.heavyTail ? " — **a few pairs dominate: the mean is not to be trusted**" : "")
+            }
+            return "\(number(mean)) (\(se); \(p.pairsUsed) pairs, \(p.pairsSkipped) singular skipped\(tail))"
         }()
         let rows: [(String, String)] = [
             ("d_logit", m.dLogitExact.map { "\($0) (exact rational)" } ?? number(m.dLogit)),

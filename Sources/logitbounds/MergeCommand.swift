@@ -73,8 +73,8 @@ struct MergeCommand: ParsableCommand {
         let markdown = MeasurementFormatter.markdown(measurement, teacher: first.teacher, student: first.student)
         directory?.attempt("merge") { directory in
             try markdown.write(to: directory.path("report.md"), atomically: true, encoding: .utf8)
-            try ReportJSON.encode(measurement).write(to: directory.path("report.json"), atomically: true, encoding: .utf8)
+            try measurement.jsonReport().write(to: directory.path("report.json"), atomically: true, encoding: .utf8)
         }
-        print(json ? try ReportJSON.encode(measurement) : markdown)
+        print(json ? try measurement.jsonReport() : markdown)
     }
 }

@@ -33,8 +33,12 @@ struct MeasureCommandTests {
             let value = try #require(json[key] as? Double, "missing \(key)")
             #expect(value.isFinite, "\(key) = \(value)")
         }
-        let pivot = try #require(json["d_rep_pivot"] as? [String: Any])
+        let pivot = try #require(json["d_rep_pivot_squared"] as? [String: Any])
         for key in ["mean", "standard_error", "pairs_used", "pairs_skipped"] { #expect(pivot[key] != nil, "missing \(key)") }
+        // Keys say what they hold; the earlier names stay one release as aliases with equal values.
+        let alias = try #require(json["d_rep_pivot"] as? [String: Any])
+        #expect(alias["mean"] as? Double == pivot["mean"] as? Double && alias["pairs_used"] as? Int == pivot["pairs_used"] as? Int)
+        #expect(json["d_rep_ab_squared_scale_free"] as? Double == json["d_rep_scale_free_ab"] as? Double)
         #expect(pivot["pairs_used"] as? Int == 50)
         let correlations = try #require(json["canonical_correlations_centered"] as? [Double])
         #expect(correlations.count == 3 && correlations.allSatisfy { $0.isFinite && $0 >= 0 && $0 <= 1 })

@@ -66,11 +66,33 @@ struct ShardMergeTests {
         let merged = try MeasureStatistics.merge(parts.reversed(), names: ["c", "b", "a"]).measurement()
         var checked = 0
         Self.compare(try Self.json(single), try Self.json(merged), path: "", tolerance: 1e-9, floor: 1e-14,
-                     skipping: ["timings_seconds", "notes", "routes", "note", "form"], checked: &checked)
+                     skipping: ["timings_seconds", "notes", "routes", "note", "form", "largest_condition_top_10"], checked: &checked)
         // sizes 4, distances ~14, CCA lists, 3 similarity, pivot 5, 10 bounds × ~8.
         #expect(checked >= 100, "only \(checked) values compared")
         #expect(merged.bounds.count == 10 && merged.bounds.allSatisfy { !$0.certified })
         #expect(merged.dRepPivot.pairsUsed == single.dRepPivot.pairsUsed)
+    }
+
+    @Test("The pivot form's heavy tail is reported: top-10 share, median of means, cond(L₁)")
+    func heavyTail() throws {
+        var residuals: [Double?] = (0..<200).map { (i: Int) -> Double? in 1 + Double(i % 7) / 10 }
+        residuals[37] = 1e6
+        residuals[90] = nil
+        let p = PivotDissimilarity(residuals, exhaustive: false, directEvaluations: 0)
+        #expect(p.pairsUsed == 199 && p.pairsSkipped == 1)
+        #expect(p.topShare > 0.99)                                   // one pair carries the mean
+        let mom = try #require(p.medianOfMeans)
+        #expect(mom < 2 && p.mean > 4000)                             // the robust estimate is not fooled
+        #expect(PairMeasurement.Pivot(p, note: nil).heavyTail)
+        let flat = PivotDissimilarity((0..<200).map { _ in 1.0 }, exhaustive: false, directEvaluations: 0)
+        #expect(abs(flat.topShare - 0.05) < 1e-12 && flat.medianOfMeans == 1)
+        #expect(!PairMeasurement.Pivot(flat, note: nil).heavyTail)
+        // On a pair: the largest cond(L₁) among the 10 largest r(p, S) is computed.
+        var g = SeededGenerator(seed: 45)
+        let a = ModelGenerator.model(labels: 10, dimension: 3, inputs: 40, condition: 100, using: &g)
+        let pair = try ModelPair(a, ModelGenerator.perturb(a, by: 0.3, using: &g))
+        let q = try pair.pivotDissimilarity(.sampled(pivots: 5, subsetsPerPivot: 20, seed: 1))
+        #expect((q.largestCondition ?? 0) >= 1 && q.topShare > 0.05 && q.topShare <= 1)
     }
 
     @Test("Shard count and order do not matter beyond rounding")
