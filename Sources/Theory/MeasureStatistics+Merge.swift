@@ -84,6 +84,15 @@ extension MeasureStatistics {
     /// The measurement of these statistics (merged over every row), as `measure` reports
     /// it. The bounds are double-precision screens: certifying needs every row at once.
     public func measurement() throws -> PairMeasurement {
+        let note = "merged from \(shards) shard(s)"
+        return try measurement(context: note + ": moments and per-input sums combined with compensated sums; "
+                                   + "m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 from the merged d×d moments; bounds are double-precision screens",
+                               boundNote: note + ": double-precision screen (certifying needs every row at once)",
+                               routes: "moments (merged shards)")
+    }
+
+    /// The measurement, with `context` as its first note, `boundNote` on every bound.
+    func measurement(context: String, boundNote: String, routes: String) throws -> PairMeasurement {
         guard rowStart == 0, rowEnd == identity.inputs else {
             throw MeasureMergeError("statistics of rows \(rowStart)..<\(rowEnd) of \(identity.inputs): merge every shard first")
         }
@@ -95,35 +104,39 @@ extension MeasureStatistics {
         }
         let cAA = centred(mAA, meanA, meanA), cBB = centred(mBB, meanB, meanB), cBA = centred(mBA, meanB, meanA)
         let sAA = matrix(gramAA, dA, dA), sBB = matrix(gramBB, dB, dB), sAB = matrix(gramAB, dA, dB)
-        let centredCCA = try Self.canonicalCorrelations(cAA, cBB, cBA, inputs: n)
-        let uncentredCCA = try Self.canonicalCorrelations(mAA, mBB, mBA, inputs: n)
+        // Each d×d moment is decomposed once; whitening, pseudo-inverses, σ_min(F̂_A),
+        // SVCCA's principal directions and T7's terms all read these.
+        // Two at a time, one per core (LAPACK's eigensolver scales poorly on 2 threads at d ~ 10³).
+        let moments = [cAA, cBB, mAA, mBB]
+        let decomposed = try BLASThreads.parallelMap(4, workers: 2) { try Self.decompose(moments[$0]) }
+        let spectra = Spectra(cAA: decomposed[0], cBB: decomposed[1], mAA: decomposed[2], mBB: decomposed[3])
+        let centredCCA = try Self.canonicalCorrelations(spectra.cAA, spectra.cBB, cBA, inputs: n)
+        let uncentredCCA = try Self.canonicalCorrelations(spectra.mAA, spectra.mBB, mBA, inputs: n)
         var notes = self.notes
-        notes.append("merged from \(shards) shard(s): moments and per-input sums combined with compensated sums; "
-            + "m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 from the merged d×d moments; bounds are double-precision screens")
+        notes.append(context)
 
         // d_unemb(A←B)² = tr S_AA − 2 tr(S_AB Bᵀ) + tr(B S_BB Bᵀ), B = M_AA⁺ M_AB.
-        let dUnemb: Double? = try? ModelError.wrapping {
-            let b = try mAA.pseudoInverse().multiplied(by: mBA.transposed)
+        let dUnemb: Double? = {
+            let b = Self.pseudoInverse(spectra.mAA).multiplied(by: mBA.transposed)
             var cross = 0.0, quadratic = 0.0
             let bs = b.multiplied(by: sBB)
             for t in sAB.storage.indices { cross += sAB.storage[t] * b.storage[t] }
             for t in bs.storage.indices { quadratic += bs.storage[t] * b.storage[t] }
             return max((0..<dA).reduce(0.0) { $0 + sAA[$1, $1] } - 2 * cross + quadratic, 0)
-        }
-        if dUnemb == nil { notes.append("d_unemb A←B: not computed (the embedding moment has no pseudo-inverse)") }
-        let similarity = try Self.similarity(cAA, cBB, cBA, uncentredAA: mAA, uncentredBB: mBB, inputs: n)
+        }()
+        let similarity = try Self.similarity(spectra, cAA, cBB, cBA, uncentredAA: mAA, uncentredBB: mBB, inputs: n)
 
         let pivotResult: PairMeasurement.Pivot
         if let pivot {
             let p = PivotDissimilarity(pivot.residuals, exhaustive: pivot.exhaustive, directEvaluations: pivot.directEvaluations)
             if p.directEvaluations > 0 { notes.append("pivot form: \(p.directEvaluations) pairs recomputed directly (moment form cancelled)") }
-            notes.append("pivot form: cond(L₁) of the largest pairs is not computed in a merge (it needs the unembeddings)")
+            if shards > 1 { notes.append("pivot form: cond(L₁) of the largest pairs is not computed in a merge (it needs the unembeddings)") }
             pivotResult = PairMeasurement.Pivot(p, note: nil)
         } else {
             pivotResult = PairMeasurement.skippedPivot(pivotNote ?? "not computed")
         }
-        let bounds = try self.bounds(mAA: mAA, cAA: cAA, mBB: mBB, cBB: cBB, mBA: mBA, cBA: cBA, sAA: sAA,
-                                     dUnembSquared: dUnemb,
+        let bounds = try self.bounds(spectra, cAA: cAA, mAA: mAA, cBA: cBA, mBA: mBA, sAA: sAA,
+                                     dUnembSquared: dUnemb, note: boundNote,
                                      oneMinusRho: (centred: Self.oneMinusSquared(centredCCA, dA), uncentred: Self.oneMinusSquared(uncentredCCA, dA)))
         let dl2 = logitDistanceSquared
         let scale = (0..<dA).reduce(0.0) { $0 + mAA[$1, $1] }
@@ -136,8 +149,14 @@ extension MeasureStatistics {
             dRepPivot: pivotResult, mccaCentered: Self.mean(centredCCA), mccaUncentered: Self.mean(uncentredCCA),
             canonicalCorrelationsCentered: centredCCA, canonicalCorrelationsUncentered: uncentredCCA,
             linearCKA: similarity.cka, procrustesDistance: similarity.procrustes, svcca: similarity.svcca,
-            similarityUndefined: similarity.undefined, bounds: bounds, routes: "moments (merged shards)",
+            similarityUndefined: similarity.undefined, bounds: bounds, routes: routes,
             timings: [], notes: notes)
+    }
+
+    /// The decompositions of the four d×d moments (centred and not, both models).
+    struct Spectra: Sendable {
+        let cAA: SymmetricEigendecomposition, cBB: SymmetricEigendecomposition
+        let mAA: SymmetricEigendecomposition, mBB: SymmetricEigendecomposition
     }
 
     static func mean(_ v: [Double]) -> Double { v.isEmpty ? 0 : v.reduce(0, +) / Double(v.count) }
@@ -149,19 +168,37 @@ extension MeasureStatistics {
 
     /// A symmetric moment's inverse square root on its numerical range (eigenvalues whose
     /// square roots exceed `Matrix.rankTolerance` for an N-row sample), as W with WᵀMW = I.
-    static func whitening(_ m: Matrix, inputs n: Int) throws -> Matrix {
-        let e = try ModelError.wrapping { try SymmetricEigendecomposition(symmetrised(m)) }
+    static func whitening(_ e: SymmetricEigendecomposition, inputs n: Int) -> Matrix {
         let top = max(e.eigenvalues.first ?? 0, 0).squareRoot()
-        let tolerance = Matrix.rankTolerance(rows: n, columns: m.rows, largest: top)
+        let tolerance = Matrix.rankTolerance(rows: n, columns: e.eigenvalues.count, largest: top)
         let kept = e.eigenvalues.filter { top > 0 && max($0, 0).squareRoot() > tolerance }.count
         return e.eigenvectors.leadingColumns(kept).scalingColumns(by: e.eigenvalues.prefix(kept).map { 1 / $0.squareRoot() })
+    }
+
+    /// M⁺ of a symmetric positive semidefinite M from its decomposition (eigenvalues at or
+    /// below d·ε·λ_max dropped, as `pseudoInverse` drops singular values).
+    static func pseudoInverse(_ e: SymmetricEigendecomposition) -> Matrix {
+        let top = max(e.eigenvalues.first ?? 0, 0), d = e.eigenvalues.count
+        let kept = e.eigenvalues.filter { top > 0 && $0 > Double(d) * Double.ulpOfOne * top }.count
+        let v = e.eigenvectors.leadingColumns(kept)
+        return v.scalingColumns(by: e.eigenvalues.prefix(kept).map { 1 / $0 }).multiplied(by: v, transposeOther: true)
+    }
+
+    static func decompose(_ m: Matrix) throws -> SymmetricEigendecomposition {
+        try ModelError.wrapping { try SymmetricEigendecomposition(symmetrised(m)) }
     }
 
     /// Canonical correlations from moments: the singular values of W_yᵀ M_yx W_x, clamped
     /// to [0, 1], min(p, q) of them (zeros for directions lost to rank).
     static func canonicalCorrelations(_ xx: Matrix, _ yy: Matrix, _ yx: Matrix, inputs n: Int) throws -> [Double] {
-        let wx = try whitening(xx, inputs: n), wy = try whitening(yy, inputs: n)
-        let m = min(xx.rows, yy.rows)
+        try canonicalCorrelations(decompose(xx), decompose(yy), yx, inputs: n)
+    }
+
+    /// The same from the moments' decompositions.
+    static func canonicalCorrelations(_ xx: SymmetricEigendecomposition, _ yy: SymmetricEigendecomposition, _ yx: Matrix,
+                                      inputs n: Int) throws -> [Double] {
+        let wx = whitening(xx, inputs: n), wy = whitening(yy, inputs: n)
+        let m = min(xx.eigenvalues.count, yy.eigenvalues.count)
         guard wx.columns > 0, wy.columns > 0 else { return Array(repeating: 0, count: m) }
         let k = wy.multiplied(by: yx, transposeSelf: true).multiplied(by: wx)
         let s = try ModelError.wrapping { try k.singularValues() }
@@ -170,7 +207,7 @@ extension MeasureStatistics {
 
     /// Linear CKA, Procrustes and SVCCA (99 % variance) from centred moments, as
     /// `SimilarityMeasures` defines them on the data.
-    static func similarity(_ cAA: Matrix, _ cBB: Matrix, _ cBA: Matrix, uncentredAA: Matrix, uncentredBB: Matrix,
+    static func similarity(_ spectra: Spectra, _ cAA: Matrix, _ cBB: Matrix, _ cBA: Matrix, uncentredAA: Matrix, uncentredBB: Matrix,
                            inputs n: Int) throws -> (cka: Double?, procrustes: Double?, svcca: Double?, undefined: String?) {
         func trace(_ m: Matrix) -> Double { (0..<m.rows).reduce(0.0) { $0 + m[$1, $1] } }
         let (tA, tB) = (trace(cAA), trace(cBB))
@@ -180,28 +217,29 @@ extension MeasureStatistics {
         let cka = cBA.frobeniusNormSquared / (cAA.frobeniusNormSquared.squareRoot() * cBB.frobeniusNormSquared.squareRoot())
         let nuclear = try ModelError.wrapping { try cBA.singularValues() }.reduce(0, +) / (tA * tB).squareRoot()
         let procrustes = max(0, 2 - 2 * min(nuclear, 1)).squareRoot()
-        func principal(_ c: Matrix) throws -> Matrix {
-            let e = try ModelError.wrapping { try SymmetricEigendecomposition(symmetrised(c)) }
+        // SVCCA: the top principal directions V keeping 99 % of each side's variance; in
+        // that eigenbasis the projected covariances are diagonal, so the CCA is the
+        // singular values of Λ_B^{-1/2} V_BᵀC_BA V_A Λ_A^{-1/2}.
+        func principal(_ e: SymmetricEigendecomposition) -> (vectors: Matrix, values: [Double]) {
             let energy = e.eigenvalues.map { max($0, 0) }
             let total = energy.reduce(0, +)
             var kept = 0, sum = 0.0
             while kept < energy.count && sum < 0.99 * total { sum += energy[kept]; kept += 1 }
-            return e.eigenvectors.leadingColumns(max(kept, 1))
+            return (e.eigenvectors.leadingColumns(max(kept, 1)), Array(energy.prefix(max(kept, 1))))
         }
-        let vA = try principal(cAA), vB = try principal(cBB)
-        let pAA = vA.multiplied(by: cAA.multiplied(by: vA), transposeSelf: true)
-        let pBB = vB.multiplied(by: cBB.multiplied(by: vB), transposeSelf: true)
+        let (vA, lA) = principal(spectra.cAA), (vB, lB) = principal(spectra.cBB)
         let pBA = vB.multiplied(by: cBA.multiplied(by: vA), transposeSelf: true)
+        let pAA = Matrix(rows: lA.count, columns: lA.count) { i, j in i == j ? lA[i] : 0 }
+        let pBB = Matrix(rows: lB.count, columns: lB.count) { i, j in i == j ? lB[i] : 0 }
         let svcca = mean(try canonicalCorrelations(pAA, pBB, pBA, inputs: n))
         return (cka, procrustes, svcca, nil)
     }
 
     /// T3–T7 in the order `measure` reports them, screened from the statistics.
-    func bounds(mAA: Matrix, cAA: Matrix, mBB: Matrix, cBB: Matrix, mBA: Matrix, cBA: Matrix, sAA: Matrix,
-                dUnembSquared: Double?, oneMinusRho: (centred: [Double], uncentred: [Double])) throws -> [PairMeasurement.Bound] {
-        let note = "merged from \(shards) shard(s): double-precision screen (certifying needs every row at once)"
+    func bounds(_ spectra: Spectra, cAA: Matrix, mAA: Matrix, cBA: Matrix, mBA: Matrix, sAA: Matrix,
+                dUnembSquared: Double?, note: String, oneMinusRho: (centred: [Double], uncentred: [Double])) throws -> [PairMeasurement.Bound] {
         let dl2 = logitDistanceSquared
-        let eig = try ModelError.wrapping { try SymmetricEigendecomposition(symmetrised(mAA)) }.eigenvalues
+        let eig = spectra.mAA.eigenvalues
         let diversity = Diversity(dimension: identity.dimensionA, labelCount: identity.labels,
                                   embeddingSingularValues: eig.map { max($0, 0).squareRoot() },
                                   unembeddingSingularValues: unembeddingSingularValuesA)
@@ -233,14 +271,18 @@ extension MeasureStatistics {
             add(statement.verdict(lhs: dl2, kl: klAB, logTau: min(logTauA, logTauB),
                                   perInputLogMean: form == .perInput ? logPerInputT6 : form == .sharpPerInput ? logPerInputT6Sharp : nil))
         }
-        // T7 with B as the student (model 1) and A as the teacher (model 2).
-        for (variant, centred) in [(T7CanonicalCorrelationBound.Form.traceBound, false), (.traceBound, true), (.corollary, false)] {
-            let statement = T7CanonicalCorrelationBound(variant, centred: centred)
-            let terms = try T7CanonicalCorrelationBound.momentTerms(
+        // T7 with B as the student (model 1) and A as the teacher (model 2); its terms
+        // once per centring.
+        let terms = try BLASThreads.parallelMap(2, workers: 2) { index in
+            let centred = index == 1
+            return try T7CanonicalCorrelationBound.momentTerms(
                 oneMinusRhoSquared: centred ? oneMinusRho.centred : oneMinusRho.uncentred,
-                m11: centred ? cBB : mBB, m22: centred ? cAA : mAA, m12: centred ? cBA : mBA, s22: sAA,
-                logitDistanceSquared: dl2)
-            add(statement.verdict(terms, secondDimension: identity.dimensionA))
+                m11Inverse: Self.pseudoInverse(centred ? spectra.cBB : spectra.mBB), m22: centred ? cAA : mAA,
+                m22Eigen: centred ? spectra.cAA : spectra.mAA,
+                m12: centred ? cBA : mBA, s22: sAA, logitDistanceSquared: dl2)
+        }
+        for (variant, centred) in [(T7CanonicalCorrelationBound.Form.traceBound, false), (.traceBound, true), (.corollary, false)] {
+            add(T7CanonicalCorrelationBound(variant, centred: centred).verdict(terms[centred ? 1 : 0], secondDimension: identity.dimensionA))
         }
         return out
     }

@@ -160,11 +160,18 @@ extension MeasureStatistics {
         momentBA = fB.multiplied(by: fA, transposeSelf: true).storage
         meanA = pair.first.embeddings.weightedRowMean(w)
         meanB = pair.second.embeddings.weightedRowMean(w)
-        gramAA = g1.gram().storage
-        gramBB = g2.gram().storage
-        gramAB = g1.multiplied(by: g2, transposeSelf: true).storage
-        unembeddingSingularValuesA = try ModelError.wrapping { try g1.singularValues() }
-        unembeddingSingularValuesB = try ModelError.wrapping { try g2.singularValues() }
+        // The pair's Grams (formed once, shared with the least-squares maps); at language-
+        // model scale σ(G̃) from their eigenvalues when they are well conditioned, as
+        // `ModelPair.diversity` takes them.
+        let grams = try pair.unembeddingGrams()
+        gramAA = grams.s11.storage
+        gramBB = grams.s22.storage
+        gramAB = grams.s12.storage
+        func singularValues(_ g: Matrix, _ eigenvalues: [Double], usable: Bool) throws -> [Double] {
+            pair.usesGramRoutes && usable ? eigenvalues.map { max($0, 0).squareRoot() } : try ModelError.wrapping { try g.singularValues() }
+        }
+        unembeddingSingularValuesA = try singularValues(g1, grams.eigenvalues11, usable: grams.firstUsable)
+        unembeddingSingularValuesB = try singularValues(g2, grams.eigenvalues22, usable: grams.secondUsable)
 
         switch PairMeasurement.pivotApplicability(pair, options) {
         case .skip(let why):
@@ -195,17 +202,13 @@ extension MeasureStatistics {
         }
     }
 
-    /// FNV-1a, 64 bits, over the values' bit patterns (little-endian), in hexadecimal.
+    /// A 64-bit FNV-1a-style hash over the values' bit patterns, one 64-bit word per step
+    /// (with a final avalanche), in hexadecimal: any changed value changes it with
+    /// overwhelming probability. Not cryptographic; it guards against mixing pairs.
     static func hash(_ values: [Double]) -> String {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for v in values {
-            var bits = v.bitPattern
-            for _ in 0..<8 {
-                h ^= bits & 0xFF
-                h = h &* 0x0000_0100_0000_01B3
-                bits >>= 8
-            }
-        }
+        for v in values { h = (h ^ v.bitPattern) &* 0x0000_0100_0000_01B3 }
+        h ^= h >> 33; h = h &* 0xff51_afd7_ed55_8ccd; h ^= h >> 33
         return String(h, radix: 16)
     }
 }

@@ -169,6 +169,18 @@ public struct PairMeasurement: Codable, Sendable {
         case never
     }
 
+    /// This measurement with other phase timings.
+    func with(timings: [Timing]) -> PairMeasurement {
+        PairMeasurement(sizes: sizes, dLogit: dLogit, dLogitSquared: dLogitSquared, dLogitExact: dLogitExact,
+                        dLogitSquaredExact: dLogitSquaredExact, klAB: klAB, klBA: klBA, logTauA: logTauA, logTauB: logTauB,
+                        dRepAB: dRepAB, dRepBA: dRepBA, dRepScaleFreeAB: dRepScaleFreeAB, dUnembAB: dUnembAB, dRepPivot: dRepPivot,
+                        mccaCentered: mccaCentered, mccaUncentered: mccaUncentered,
+                        canonicalCorrelationsCentered: canonicalCorrelationsCentered,
+                        canonicalCorrelationsUncentered: canonicalCorrelationsUncentered, linearCKA: linearCKA,
+                        procrustesDistance: procrustesDistance, svcca: svcca, similarityUndefined: similarityUndefined,
+                        bounds: bounds, routes: routes, timings: timings, notes: notes)
+    }
+
     /// Options for `measure`.
     public struct Options: Sendable {
         /// Pivot pairs: nil for the default (100 pivots × 200 subsets, seed 0,
@@ -203,6 +215,23 @@ public struct PairMeasurement: Codable, Sendable {
         }
         let n = pair.first.inputCount, k = pair.first.labelCount
         let dA = pair.first.dimension, dB = pair.second.dimension
+        let size = Double(n) * Double(k) * Double(dA + dB)
+        if pair.usesGramRoutes && (options.certification == .never || (options.certification == .auto && size > certificationSizeLimit)) {
+            // Language-model scale, nothing to certify: one pass over the rows gives the
+            // logit statistics and the d×d moments, and everything else follows from
+            // d×d matrices (the route a merge of shards takes).
+            _ = timed("logits (d_logit, KL, τ)") { pair.logitStatistics() }
+            let statistics = try timed("moments, Grams, d_rep") {
+                try MeasureStatistics(shard: pair, rows: 0..<n, totalInputs: n, rawWeights: nil, options: options)
+            }
+            let m = try timed("from the moments: m_CCA, CKA, Procrustes, SVCCA, d_unemb, T3–T7") {
+                try statistics.measurement(
+                    context: "language-model scale (k·d² > 10⁸): m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 from the d×d moments of one pass over the rows",
+                    boundNote: "double-precision screen; not certified (N·k·(d_A+d_B) = \(size) above \(certificationSizeLimit), or --certify never)",
+                    routes: "moments")
+            }
+            return m.with(timings: timings)
+        }
         let stats = timed("logits (d_logit, KL, τ)") { pair.logitStatistics() }
         if stats.accurateRecomputations > 0 {
             notes.append("\(stats.accurateRecomputations) KL rows were recomputed by the cancellation-free kernel")

@@ -80,20 +80,23 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         let f1 = hat(pair.first.embeddings), f2 = hat(pair.second.embeddings)
         let m11 = f1.gram(), m22 = f2.gram(), m12 = f1.multiplied(by: f2, transposeSelf: true)
         let s22 = pair.usesGramRoutes ? try pair.unembeddingGrams().s22 : pair.centredUnembeddings.second.gram()
-        return try Self.momentTerms(oneMinusRhoSquared: q, m11: m11, m22: m22, m12: m12, s22: s22,
-                                    logitDistanceSquared: try pair.logitDistanceSquared())
+        return try ModelError.wrapping {
+            try Self.momentTerms(oneMinusRhoSquared: q, m11Inverse: try m11.pseudoInverse(), m22: m22,
+                                 m22Eigen: try SymmetricEigendecomposition(m22), m12: m12, s22: s22,
+                                 logitDistanceSquared: try pair.logitDistanceSquared())
+        }
     }
 
-    /// The terms from the moments (also used by merged shard statistics).
-    static func momentTerms(oneMinusRhoSquared q: [Double], m11: Matrix, m22: Matrix, m12: Matrix, s22: Matrix,
-                            logitDistanceSquared: Double) throws -> Terms {
+    /// The terms from the moments, given M₁₁⁺ and the decomposition of M₂₂ (also used by
+    /// merged shard statistics).
+    static func momentTerms(oneMinusRhoSquared q: [Double], m11Inverse: Matrix, m22: Matrix, m22Eigen e: SymmetricEigendecomposition,
+                            m12: Matrix, s22: Matrix, logitDistanceSquared: Double) throws -> Terms {
         try ModelError.wrapping {
-            let e = try SymmetricEigendecomposition(m22)
             let rootM22 = e.eigenvectors.scalingColumns(by: e.eigenvalues.map { max($0, 0).squareRoot() })
                 .multiplied(by: e.eigenvectors, transposeOther: true)
             let mu = try SymmetricEigendecomposition(rootM22.multiplied(by: s22).multiplied(by: rootM22)).eigenvalues
                 .map { max($0, 0) }
-            let explained = m12.multiplied(by: try m11.pseudoInverse().multiplied(by: m12), transposeSelf: true)
+            let explained = m12.multiplied(by: m11Inverse.multiplied(by: m12), transposeSelf: true)
             let unexplained = m22 - explained
             var residual = 0.0
             for t in s22.storage.indices { residual += s22.storage[t] * unexplained.storage[t] }
