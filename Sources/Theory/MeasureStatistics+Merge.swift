@@ -36,8 +36,8 @@ extension MeasureStatistics {
             for (p, w) in zip(parts, share) { s.add(w * value(p)) }
             return s.value
         }
-        func means(_ value: (MeasureStatistics) -> [Double]) -> [Double] {
-            (0..<value(first).count).map { j in mean { value($0)[j] } }
+        func means(_ value: (MeasureStatistics) -> PackedDoubles) -> PackedDoubles {
+            PackedDoubles((0..<value(first).count).map { j in mean { value($0)[j] } })
         }
         func logMean(_ value: (MeasureStatistics) -> Double) -> Double {
             logSumExp(zip(parts, share).map { $1.log + value($0) })
@@ -98,12 +98,13 @@ extension MeasureStatistics {
         }
         let (n, k, dA, dB) = (identity.inputs, identity.labels, identity.dimensionA, identity.dimensionB)
         func matrix(_ v: [Double], _ r: Int, _ c: Int) -> Matrix { try! Matrix(rows: r, columns: c, storage: v) }
-        let mAA = matrix(momentAA, dA, dA), mBB = matrix(momentBB, dB, dB), mBA = matrix(momentBA, dB, dA)
+        let mAA = matrix(momentAA.values, dA, dA), mBB = matrix(momentBB.values, dB, dB), mBA = matrix(momentBA.values, dB, dA)
+        let (meanA, meanB) = (self.meanA.values, self.meanB.values)
         func centred(_ m: Matrix, _ u: [Double], _ v: [Double]) -> Matrix {
             Matrix(rows: m.rows, columns: m.columns) { i, j in m[i, j] - u[i] * v[j] }
         }
         let cAA = centred(mAA, meanA, meanA), cBB = centred(mBB, meanB, meanB), cBA = centred(mBA, meanB, meanA)
-        let sAA = matrix(gramAA, dA, dA), sBB = matrix(gramBB, dB, dB), sAB = matrix(gramAB, dA, dB)
+        let sAA = matrix(gramAA.values, dA, dA), sBB = matrix(gramBB.values, dB, dB), sAB = matrix(gramAB.values, dA, dB)
         // Each d×d moment is decomposed once; whitening, pseudo-inverses, σ_min(F̂_A),
         // SVCCA's principal directions and T7's terms all read these.
         // Two at a time, one per core (LAPACK's eigensolver scales poorly on 2 threads at d ~ 10³).
@@ -242,7 +243,7 @@ extension MeasureStatistics {
         let eig = spectra.mAA.eigenvalues
         let diversity = Diversity(dimension: identity.dimensionA, labelCount: identity.labels,
                                   embeddingSingularValues: eig.map { max($0, 0).squareRoot() },
-                                  unembeddingSingularValues: unembeddingSingularValuesA)
+                                  unembeddingSingularValues: unembeddingSingularValuesA.values)
         var out: [PairMeasurement.Bound] = []
         func add(_ v: Verdict, _ extra: String? = nil) {
             out.append(PairMeasurement.Bound(v, note: v.outcome == .inapplicable ? nil : [note, extra].compactMap { $0 }.joined(separator: "; ")))

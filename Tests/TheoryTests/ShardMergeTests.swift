@@ -73,6 +73,22 @@ struct ShardMergeTests {
         #expect(merged.dRepPivot.pairsUsed == single.dRepPivot.pairsUsed)
     }
 
+    @Test("The language-model route (one pass, then d×d moments) agrees with the small-pair route to 1e−9")
+    func languageModelRoute() throws {
+        var g = SeededGenerator(seed: 46)
+        let a = ModelGenerator.model(labels: 15, dimension: 4, inputs: 120, condition: 4, using: &g)
+        let b = ModelGenerator.perturb(a, by: 0.1, using: &g)
+        var options = PairMeasurement.Options(certification: .never)
+        options.pivotSelection = .sampled(pivots: 5, subsetsPerPivot: 10, seed: 2)
+        let small = try PairMeasurement.measure(ModelPair(a, b), options: options)
+        let large = try PairMeasurement.measure(ModelPair(a, b, routes: .largeScale), options: options)
+        #expect(small.routes == "svd" && large.routes == "moments")
+        var checked = 0
+        Self.compare(try Self.json(small), try Self.json(large), path: "", tolerance: 1e-9, floor: 1e-14,
+                     skipping: ["timings_seconds", "notes", "routes", "note", "form", "largest_condition_top_10"], checked: &checked)
+        #expect(checked >= 100, "only \(checked) values compared")
+    }
+
     @Test("The pivot form's heavy tail is reported: top-10 share, median of means, cond(L₁)")
     func heavyTail() throws {
         var residuals: [Double?] = (0..<200).map { (i: Int) -> Double? in 1 + Double(i % 7) / 10 }
