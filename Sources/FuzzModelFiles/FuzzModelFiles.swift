@@ -21,6 +21,12 @@ func checkModelFile(_ data: Data) {
     } catch {
         fatalError("model-file reader threw an untyped error: \(error)")
     }
+    do {
+        _ = try ModelFile.readRows(data, file: "fuzz.npz", shard: 1, of: 2)
+    } catch is ModelFileError {
+    } catch {
+        fatalError("model-file shard reader threw an untyped error: \(error)")
+    }
 }
 
 #if FUZZING

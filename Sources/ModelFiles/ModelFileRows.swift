@@ -27,6 +27,11 @@ extension ModelFile {
         do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
             throw ModelFileError.unreadable(file: file, reason: "no such file, or not readable")
         }
+        return try readRows(data, file: file, shard: index, of: count)
+    }
+
+    /// The same from an archive's bytes (mapped by the caller); `file` names them in errors.
+    public static func readRows(_ data: Data, file: String, shard index: Int, of count: Int) throws -> ModelRows {
         do {
             return try data.withUnsafeBytes { archive in
                 let entries = try ZipArchive.entries(in: archive)

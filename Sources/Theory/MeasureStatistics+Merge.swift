@@ -14,9 +14,16 @@ extension MeasureStatistics {
     /// does not depend on the shard count beyond a few ε relative.
     public static func merge(_ parts: [MeasureStatistics], names: [String]) throws -> MeasureStatistics {
         guard let first = parts.first else { throw MeasureMergeError("no partial statistics to merge") }
+        for (part, name) in zip(parts, names) {
+            do { try part.validate() } catch let e as MeasureMergeError { throw MeasureMergeError("\(name): \(e.description)") }
+        }
         for (part, name) in zip(parts, names) where part.identity != first.identity {
             throw MeasureMergeError("\(name) is from another pair or other options than \(names[0]) "
                 + "(\(describeDifference(first.identity, part.identity)))")
+        }
+        for (part, name) in zip(parts, names) where part.pivot?.pairs != first.pivot?.pairs || part.pivot?.t5Pairs != first.pivot?.t5Pairs
+            || part.momentAA.count != first.momentAA.count {
+            throw MeasureMergeError("\(name) has other pivot pairs or moment sizes than \(names[0])")
         }
         let order = parts.indices.sorted { parts[$0].rowStart < parts[$1].rowStart }
         var next = 0

@@ -189,6 +189,37 @@ extension MeasureStatistics {
         self.notes = notes
     }
 
+    /// Every size consistent with the identity, so that a partial whose checksum was
+    /// forged cannot make the merge index out of range: sizes, row range, weight total,
+    /// array lengths, the pivot pairs' labels.
+    public func validate() throws {
+        let (n, k, dA, dB) = (identity.inputs, identity.labels, identity.dimensionA, identity.dimensionB)
+        func check(_ ok: Bool, _ what: @autoclosure () -> String) throws {
+            if !ok { throw MeasureMergeError("inconsistent partial: \(what())") }
+        }
+        try check(n >= 1 && k >= 2 && dA >= 1 && dB >= 1 && n <= 1 << 40 && k <= 1 << 24 && dA <= 1 << 14 && dB <= 1 << 14,
+                  "sizes N = \(n), k = \(k), d = \(dA)/\(dB)")
+        try check(0 <= rowStart && rowStart < rowEnd && rowEnd <= n, "rows \(rowStart)..<\(rowEnd) of N = \(n)")
+        try check(weightTotal > 0 && weightTotal.isFinite && shards >= 1, "weight total \(weightTotal)")
+        let lengths: [(String, Int, Int)] = [
+            ("moment_aa", momentAA.count, dA * dA), ("moment_bb", momentBB.count, dB * dB), ("moment_ba", momentBA.count, dB * dA),
+            ("mean_a", meanA.count, dA), ("mean_b", meanB.count, dB), ("gram_aa", gramAA.count, dA * dA),
+            ("gram_bb", gramBB.count, dB * dB), ("gram_ab", gramAB.count, dA * dB),
+        ]
+        for (name, count, expected) in lengths { try check(count == expected, "\(name) has \(count) values, expected \(expected)") }
+        try check(unembeddingSingularValuesA.count <= dA && unembeddingSingularValuesB.count <= dB, "singular value counts")
+        if let pivot {
+            try check(pivot.residuals.count == pivot.pairs.count, "\(pivot.residuals.count) pivot residuals for \(pivot.pairs.count) pairs")
+            let t5 = pivot.t5Pairs.count
+            try check(pivot.t5Residuals.count == t5 && pivot.t5SigmaMin.count == t5 && pivot.t5LogitSums.count == t5, "T5 array lengths")
+            try check(t5 <= pivot.pairs.count, "more T5 pairs than pivot pairs")
+            for ps in pivot.pairs + pivot.t5Pairs {
+                try check((0..<k).contains(ps.pivot) && ps.subset.count == dA && ps.subset.allSatisfy { (0..<k).contains($0) },
+                          "pivot pair \(ps.pivot), \(ps.subset) is not within k = \(k), d = \(dA)")
+            }
+        }
+    }
+
     /// The options that shards must share, in words.
     static func describe(_ options: PairMeasurement.Options) -> String {
         if options.skipPivot { return "no pivot" }
@@ -310,6 +341,7 @@ public struct MeasurePartial: Codable, Sendable {
         guard try checksum(s) == partial.checksum else {
             throw MeasureMergeError("\(file): checksum mismatch — the partial was edited or damaged after it was written")
         }
+        do { try s.validate() } catch let e as MeasureMergeError { throw MeasureMergeError("\(file): \(e.description)") }
         return partial
     }
 }

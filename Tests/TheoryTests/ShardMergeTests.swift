@@ -126,6 +126,27 @@ struct ShardMergeTests {
         #expect(checked >= 60)
     }
 
+    @Test("A partial with a forged checksum but inconsistent arrays is refused, not a crash")
+    func forgedPartial() throws {
+        var g = SeededGenerator(seed: 47)
+        let a = ModelGenerator.model(labels: 6, dimension: 2, inputs: 20, using: &g)
+        let part = try Self.statistics(a, ModelGenerator.perturb(a, by: 0.1, using: &g), cuts: [0, 20], rawWeights: nil,
+                                       options: PairMeasurement.Options(skipPivot: true))[0]
+        let text = try ReportJSON.encode(part)
+        let short = PackedDoubles([1, 2, 3])
+        let shortText = try ReportJSON.encode(["x": short]).split(separator: "\"")[3]   // its base64
+        let original = try ReportJSON.encode(["x": part.momentAA]).split(separator: "\"")[3]
+        let edited = text.replacingOccurrences(of: String(original), with: String(shortText))
+        #expect(edited != text)
+        let forged = try ReportJSON.decode(MeasureStatistics.self, from: Data(edited.utf8))
+        #expect(throws: MeasureMergeError.self) { try forged.validate() }
+        // Re-signed with a valid checksum, it still does not get past decoding.
+        let signed = try MeasurePartial(teacher: "a", student: "b", statistics: forged).encoded()
+        let error = #expect(throws: MeasureMergeError.self) { try MeasurePartial.decode(Data(signed.utf8), file: "forged.json") }
+        #expect(error?.description.contains("moment_aa has 3 values") == true, "\(error?.description ?? "")")
+        #expect(throws: MeasureMergeError.self) { try MeasureStatistics.merge([forged], names: ["forged"]) }
+    }
+
     @Test("Refused: overlapping or missing rows, another pair, other options")
     func refusals() throws {
         var g = SeededGenerator(seed: 44)
