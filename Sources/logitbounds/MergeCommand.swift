@@ -22,7 +22,7 @@ struct MergeCommand: ParsableCommand {
     @Flag(help: "Print the merged report as JSON instead of Markdown.")
     var json = false
 
-    @Flag(help: "Merge a set that leaves shards out (the report says which); without it a missing shard exits 2.")
+    @Flag(help: "verify reports only: merge a set that leaves shards out (the report says which); without it a missing shard exits 2. Measure partials must cover every row.")
     var allowIncomplete = false
 
     @Option(help: "Also write report.md and report.json into this directory.")
