@@ -1,10 +1,40 @@
 import Foundation
 import Numerics
 
-/// Why shard statistics cannot be merged.
-public struct MeasureMergeError: Error, CustomStringConvertible {
-    public let description: String
-    init(_ description: String) { self.description = description }
+/// Why shard statistics (or a partial file) cannot be merged.
+public enum MeasureMergeError: Error, CustomStringConvertible {
+    /// No partials given.
+    case nothingToMerge
+    /// Not a readable partial of this format and version (truncated, damaged, other version).
+    case unreadable(file: String, reason: String)
+    /// The checksum does not match the statistics: edited after it was written.
+    case checksumMismatch(file: String)
+    /// Sizes or arrays that contradict the partial's own identity.
+    case inconsistent(file: String, reason: String)
+    /// Partials of different pairs or options.
+    case differentPair(file: String, first: String, difference: String)
+    /// Two partials cover the same rows.
+    case overlap(file: String, rows: Range<Int>, coveredUpTo: Int)
+    /// No partial covers these rows.
+    case missingRows(Range<Int>)
+    /// Statistics of part of the rows asked for a measurement.
+    case incomplete(rows: Range<Int>, inputs: Int)
+
+    public var description: String {
+        switch self {
+        case .nothingToMerge: return "no partial statistics to merge"
+        case let .unreadable(file, reason): return "\(file): \(reason)"
+        case let .checksumMismatch(file): return "\(file): checksum mismatch — the partial was edited or damaged after it was written"
+        case let .inconsistent(file, reason): return "\(file): inconsistent partial: \(reason)"
+        case let .differentPair(file, first, difference):
+            return "\(file) is from another pair or other options than \(first) (\(difference))"
+        case let .overlap(file, rows, upTo):
+            return "\(file) covers rows \(rows.lowerBound)..<\(rows.upperBound), which overlap rows already covered (up to \(upTo))"
+        case let .missingRows(rows): return "rows \(rows.lowerBound)..<\(rows.upperBound) are missing (no partial covers them)"
+        case let .incomplete(rows, inputs):
+            return "statistics of rows \(rows.lowerBound)..<\(rows.upperBound) of \(inputs): merge every shard first"
+        }
+    }
 }
 
 extension MeasureStatistics {
@@ -13,28 +43,27 @@ extension MeasureStatistics {
     /// Means are combined with weights W_s/ΣW_s by compensated sums, so the result
     /// does not depend on the shard count beyond a few ε relative.
     public static func merge(_ parts: [MeasureStatistics], names: [String]) throws -> MeasureStatistics {
-        guard let first = parts.first else { throw MeasureMergeError("no partial statistics to merge") }
+        guard let first = parts.first else { throw MeasureMergeError.nothingToMerge }
         for (part, name) in zip(parts, names) {
-            do { try part.validate() } catch let e as MeasureMergeError { throw MeasureMergeError("\(name): \(e.description)") }
+            try part.validate(file: name)
         }
         for (part, name) in zip(parts, names) where part.identity != first.identity {
-            throw MeasureMergeError("\(name) is from another pair or other options than \(names[0]) "
-                + "(\(describeDifference(first.identity, part.identity)))")
+            throw MeasureMergeError.differentPair(file: name, first: names[0], difference: describeDifference(first.identity, part.identity))
         }
         for (part, name) in zip(parts, names) where part.pivot?.pairs != first.pivot?.pairs || part.pivot?.t5Pairs != first.pivot?.t5Pairs
             || part.momentAA.count != first.momentAA.count {
-            throw MeasureMergeError("\(name) has other pivot pairs or moment sizes than \(names[0])")
+            throw MeasureMergeError.differentPair(file: name, first: names[0], difference: "other pivot pairs or moment sizes")
         }
         let order = parts.indices.sorted { parts[$0].rowStart < parts[$1].rowStart }
         var next = 0
         for i in order {
             let p = parts[i]
-            if p.rowStart < next { throw MeasureMergeError("\(names[i]) covers rows \(p.rowStart)..<\(p.rowEnd), which overlap rows already covered (up to \(next))") }
-            if p.rowStart > next { throw MeasureMergeError("rows \(next)..<\(p.rowStart) are missing (no partial covers them)") }
+            if p.rowStart < next { throw MeasureMergeError.overlap(file: names[i], rows: p.rowStart..<p.rowEnd, coveredUpTo: next) }
+            if p.rowStart > next { throw MeasureMergeError.missingRows(next..<p.rowStart) }
             next = p.rowEnd
         }
         if next != first.identity.inputs {
-            throw MeasureMergeError("rows \(next)..<\(first.identity.inputs) are missing (no partial covers them)")
+            throw MeasureMergeError.missingRows(next..<first.identity.inputs)
         }
         let total = NeumaierSum.total(parts.map(\.weightTotal))
         let share = parts.map { $0.weightTotal / total }
@@ -101,7 +130,7 @@ extension MeasureStatistics {
     /// The measurement, with `context` as its first note, `boundNote` on every bound.
     func measurement(context: String, boundNote: String, routes: String) throws -> PairMeasurement {
         guard rowStart == 0, rowEnd == identity.inputs else {
-            throw MeasureMergeError("statistics of rows \(rowStart)..<\(rowEnd) of \(identity.inputs): merge every shard first")
+            throw MeasureMergeError.incomplete(rows: rowStart..<rowEnd, inputs: identity.inputs)
         }
         let (n, k, dA, dB) = (identity.inputs, identity.labels, identity.dimensionA, identity.dimensionB)
         func matrix(_ v: [Double], _ r: Int, _ c: Int) -> Matrix { try! Matrix(rows: r, columns: c, storage: v) }

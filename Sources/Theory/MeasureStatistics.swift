@@ -192,10 +192,10 @@ extension MeasureStatistics {
     /// Every size consistent with the identity, so that a partial whose checksum was
     /// forged cannot make the merge index out of range: sizes, row range, weight total,
     /// array lengths, the pivot pairs' labels.
-    public func validate() throws {
+    public func validate(file: String) throws {
         let (n, k, dA, dB) = (identity.inputs, identity.labels, identity.dimensionA, identity.dimensionB)
         func check(_ ok: Bool, _ what: @autoclosure () -> String) throws {
-            if !ok { throw MeasureMergeError("inconsistent partial: \(what())") }
+            if !ok { throw MeasureMergeError.inconsistent(file: file, reason: what()) }
         }
         try check(n >= 1 && k >= 2 && dA >= 1 && dB >= 1 && n <= 1 << 40 && k <= 1 << 24 && dA <= 1 << 14 && dB <= 1 << 14,
                   "sizes N = \(n), k = \(k), d = \(dA)/\(dB)")
@@ -330,18 +330,18 @@ public struct MeasurePartial: Codable, Sendable {
             if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                let statistics = object["statistics"] as? [String: Any],
                statistics["format"] as? String != MeasureStatistics.format || statistics["version"] as? Int != MeasureStatistics.version {
-                throw MeasureMergeError("\(file) is a \(statistics["format"] ?? "unknown") partial of version \(statistics["version"] ?? "?"); this build reads \(MeasureStatistics.format) version \(MeasureStatistics.version)")
+                throw MeasureMergeError.unreadable(file: file, reason: "a \(statistics["format"] ?? "unknown") partial of version \(statistics["version"] ?? "?"); this build reads \(MeasureStatistics.format) version \(MeasureStatistics.version)")
             }
-            throw MeasureMergeError("\(file) is not a complete measure partial (truncated or damaged: \(error))")
+            throw MeasureMergeError.unreadable(file: file, reason: "not a complete measure partial (truncated or damaged: \(error))")
         }
         let s = partial.statistics
         guard s.format == MeasureStatistics.format, s.version == MeasureStatistics.version else {
-            throw MeasureMergeError("\(file) is a \(s.format) partial of version \(s.version); this build reads \(MeasureStatistics.format) version \(MeasureStatistics.version)")
+            throw MeasureMergeError.unreadable(file: file, reason: "a \(s.format) partial of version \(s.version); this build reads \(MeasureStatistics.format) version \(MeasureStatistics.version)")
         }
         guard try checksum(s) == partial.checksum else {
-            throw MeasureMergeError("\(file): checksum mismatch — the partial was edited or damaged after it was written")
+            throw MeasureMergeError.checksumMismatch(file: file)
         }
-        do { try s.validate() } catch let e as MeasureMergeError { throw MeasureMergeError("\(file): \(e.description)") }
+        try s.validate(file: file)
         return partial
     }
 }

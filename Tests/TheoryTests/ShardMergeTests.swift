@@ -139,7 +139,7 @@ struct ShardMergeTests {
         let edited = text.replacingOccurrences(of: String(original), with: String(shortText))
         #expect(edited != text)
         let forged = try ReportJSON.decode(MeasureStatistics.self, from: Data(edited.utf8))
-        #expect(throws: MeasureMergeError.self) { try forged.validate() }
+        #expect(throws: MeasureMergeError.self) { try forged.validate(file: "forged") }
         // Re-signed with a valid checksum, it still does not get past decoding.
         let signed = try MeasurePartial(teacher: "a", student: "b", statistics: forged).encoded()
         let error = #expect(throws: MeasureMergeError.self) { try MeasurePartial.decode(Data(signed.utf8), file: "forged.json") }

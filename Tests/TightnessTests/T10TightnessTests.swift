@@ -34,11 +34,13 @@ struct T10TightnessTests {
             #expect(s.evaluations == (s.method == .gradient ? 12 * 601 : 4000), "\(s.method): \(s.evaluations)")
         }
         for row in rows {
-            // Holds, or undecided because the ratio is 1 to within λ_min's certified bracket.
+            // Never violated; undecided only where the ratio is 1 to within λ_min's certified
+            // bracket (the infimum reached to the certificate's resolution).
             #expect(row.level == .enclosure, "\(row.teacher): \(row.level)")
-            #expect(row.outcome == .holds || (row.outcome == .undecided && abs(row.ratio - 1) < 1e-9),
-                    "\(row.teacher): \(row.outcome), ratio \(row.ratio)")
-            #expect(row.ratio >= 0.99 && row.ratio <= 1 + 1e-9, "\(row.teacher): ratio \(row.ratio)")
+            #expect(row.outcome != .violated && row.outcome != .inapplicable, "\(row.teacher): \(row.outcome)")
+            if row.outcome == .undecided { #expect(abs(row.ratio - 1) < 1e-9, "\(row.teacher): undecided at \(row.ratio)") }
+            #expect(row.ratio >= 0.99, "\(row.teacher): ratio \(row.ratio)")
+            #expect(row.ratio <= 1 + 1e-9, "\(row.teacher): ratio \(row.ratio)")
             // The objective depends on the embeddings only through Σ.
             #expect(row.embeddingDependence <= 1e-9, "\(row.teacher): \(row.embeddingDependence)")
         }
