@@ -15,10 +15,14 @@ struct MeasureCommand: ParsableCommand {
         d may differ.
 
         Reported: d_logit and d_logit², KL both ways, log τ, d_rep both ways (least squares) and the scale-free \
-        d_rep²/E‖f_A‖², d_unemb, the pivot form d_rep,pivot² (mean ± standard error over sampled (p, S); default \
-        100 pivots × 200 subsets when d ≤ 64), m_CCA centred and uncentred with the canonical correlations, and T3–T7 \
-        (T5 per pair over the first 200 (p, S) of the pivot sample; T7 with B as the student). Bounds are certified (exact rationals / MPFR) when N·k·(d_A+d_B) ≤ 2·10⁶ \
-        (--certify auto), otherwise reported from the double-precision screen and marked so.
+        d_rep²/E‖f_A‖², d_unemb, the pivot form d_rep,pivot² (mean ± standard error over sampled (p, S), and its \
+        tail: the 10 largest pairs' share of the sum, a median of 10 group means, their cond(L₁); default \
+        100 pivots × 200 subsets when d ≤ 64), m_CCA centred and uncentred with the canonical correlations, \
+        linear CKA, Procrustes and SVCCA, and T3–T7 (T5 per pair over the first 200 (p, S) of the pivot sample; \
+        T7 with B as the student). Bounds are certified (exact rationals / MPFR) when N·k·(d_A+d_B) ≤ 2·10⁶ \
+        (--certify auto), otherwise reported from the double-precision screen and marked so. At language-model \
+        scale (k·d² > 10⁸) with nothing to certify, one pass over the rows gives the logit statistics and the \
+        d×d moments, and m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 come from those moments (as in a merge).
 
         Sharded (for N beyond one machine): `measure A.npz B.npz --shard i/n --partial FILE` reads only rows \
         ⌊N(i−1)/n⌋ ..< ⌊Ni/n⌋ of f and w (and g whole) and writes that shard's sufficient statistics \
