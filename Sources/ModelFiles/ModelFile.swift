@@ -35,16 +35,18 @@ public enum ModelFile {
     /// not .npy files are ignored.
     /// `integers` also accepts bool and integer arrays (for datasets: labels, splits, concepts).
     public static func readArrays(_ url: URL, integers: Bool = false) throws -> [String: NumpyArray] {
-        // An empty file is refused before mapping: mapping 0 bytes fails inside
-        // Foundation, whose fallback read leaks its buffer (seen under LeakSanitizer).
+        try readArrays(mapped(url), file: url.path, integers: integers)
+    }
+
+    /// The file memory-mapped. An empty file is refused before mapping: mapping 0 bytes
+    /// fails inside Foundation, whose fallback read leaks its buffer (seen under LeakSanitizer).
+    static func mapped(_ url: URL) throws -> Data {
         if let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int, size == 0 {
             throw ModelFileError.unreadable(file: url.path, reason: "the file is empty")
         }
-        let data: Data
-        do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
+        do { return try Data(contentsOf: url, options: .alwaysMapped) } catch {
             throw ModelFileError.unreadable(file: url.path, reason: "no such file, or not readable")
         }
-        return try readArrays(data, file: url.path, integers: integers)
     }
 
     /// A binary concept from a `.npy` file: N values, each 0 or 1 (float, integer or
@@ -97,6 +99,24 @@ public enum ModelFile {
         try model(from: try readArrays(data, file: file), file: file)
     }
 
+    /// Every entry finite; an error names the first one that is not, by its row (counted
+    /// from `firstRow`) and column.
+    static func requireFinite(_ values: [Double], columns: Int, firstRow: Int = 0, file: String, array: String) throws {
+        if let t = firstNonFinite(values) {
+            throw ModelFileError.badArray(file: file, array: array,
+                                          reason: "entry [\(firstRow + t / columns), \(t % columns)] is \(values[t]); every entry must be finite")
+        }
+    }
+
+    /// Every weight finite and positive; an error names the first that is not (index
+    /// counted from `firstIndex`).
+    static func requireWeights(_ values: [Double], firstIndex: Int = 0, file: String) throws {
+        if let i = values.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
+            throw ModelFileError.badArray(file: file, array: "w",
+                                          reason: "entry [\(firstIndex + i)] is \(values[i]); every weight must be finite and > 0")
+        }
+    }
+
     static func model(from arrays: [String: NumpyArray], file: String) throws -> SoftmaxModel {
         func bad(_ name: String, _ reason: String) -> ModelFileError { .badArray(file: file, array: name, reason: reason) }
         guard let f = arrays["f"] else { throw ModelFileError.missingArray(file: file, array: "f") }
@@ -109,16 +129,12 @@ public enum ModelFile {
             throw ModelFileError.badModel(file: file, reason: "f has d = \(f.shape[1]) columns but g has \(g.shape[1])")
         }
         for (name, a) in [("f", f), ("g", g)] {
-            if let t = firstNonFinite(a.values) {
-                throw bad(name, "entry [\(t / a.shape[1]), \(t % a.shape[1])] is \(a.values[t]); every entry must be finite")
-            }
+            try requireFinite(a.values, columns: a.shape[1], file: file, array: name)
         }
         let w = arrays["w"]
         if let w {
             guard w.shape == [f.shape[0]] else { throw bad("w", "must have shape (\(f.shape[0]),) to match f, has \(w.shape)") }
-            if let i = w.values.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
-                throw bad("w", "entry [\(i)] is \(w.values[i]); every weight must be finite and > 0")
-            }
+            try requireWeights(w.values, file: file)
         }
         do {
             return try SoftmaxModel(embeddings: try Matrix(rows: f.shape[0], columns: f.shape[1], storage: f.values),

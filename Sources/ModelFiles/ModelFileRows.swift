@@ -19,15 +19,7 @@ extension ModelFile {
     /// whole (k×d). Validation as `read`, on the rows read (a partial read cannot check
     /// the entries' CRCs, which cover whole arrays).
     public static func readRows(_ url: URL, shard index: Int, of count: Int) throws -> ModelRows {
-        let file = url.path
-        if let size = (try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? Int, size == 0 {
-            throw ModelFileError.unreadable(file: file, reason: "the file is empty")
-        }
-        let data: Data
-        do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
-            throw ModelFileError.unreadable(file: file, reason: "no such file, or not readable")
-        }
-        return try readRows(data, file: file, shard: index, of: count)
+        try readRows(mapped(url), file: url.path, shard: index, of: count)
     }
 
     /// The same from an archive's bytes (mapped by the caller); `file` names them in errors.
@@ -38,15 +30,15 @@ extension ModelFile {
                 func entry(_ name: String) -> ZipArchive.Entry? { entries.first { $0.name == name + ".npy" } }
                 guard let f = entry("f") else { throw ModelFileError.missingArray(file: file, array: "f") }
                 guard let gEntry = entry("g") else { throw ModelFileError.missingArray(file: file, array: "g") }
-                let g = try whole(gEntry, file: file, array: "g")
+                let g = try ZipArchive.withContents(of: gEntry) { try NumpyArray(npy: $0, file: file, array: "g") }
                 guard g.shape.count == 2, g.shape[0] > 0 else {
                     throw ModelFileError.badArray(file: file, array: "g", reason: "must be 2-D (k×d) and not empty, has shape \(g.shape)")
                 }
                 let fHeader = try header(f, file: file, array: "f")
-                guard fHeader.shape.count == 2, fHeader.shape[0] > 0, fHeader.shape[1] > 0 else {
-                    throw ModelFileError.badArray(file: file, array: "f", reason: "must be 2-D (N×d) and not empty, has shape \(fHeader.shape)")
+                guard fHeader.header.shape.count == 2, fHeader.header.shape[0] > 0, fHeader.header.shape[1] > 0 else {
+                    throw ModelFileError.badArray(file: file, array: "f", reason: "must be 2-D (N×d) and not empty, has shape \(fHeader.header.shape)")
                 }
-                let (n, d) = (fHeader.shape[0], fHeader.shape[1])
+                let (n, d) = (fHeader.header.shape[0], fHeader.header.shape[1])
                 guard d == g.shape[1] else {
                     throw ModelFileError.badModel(file: file, reason: "f has d = \(d) columns but g has \(g.shape[1])")
                 }
@@ -54,23 +46,17 @@ extension ModelFile {
                     throw ModelFileError.badModel(file: file, reason: "shard \(index)/\(count) of N = \(n) rows: need 1 ≤ i ≤ n ≤ N")
                 }
                 let rows = (n * (index - 1) / count)..<(n * index / count)
-                let embeddings = try rowsOf(f, fHeader, rows, file: file, array: "f")
-                if let t = embeddings.firstIndex(where: { !$0.isFinite }) {
-                    throw ModelFileError.badArray(file: file, array: "f", reason: "entry [\(rows.lowerBound + t / d), \(t % d)] is \(embeddings[t]); every entry must be finite")
-                }
-                if let t = g.values.firstIndex(where: { !$0.isFinite }) {
-                    throw ModelFileError.badArray(file: file, array: "g", reason: "entry [\(t / d), \(t % d)] is \(g.values[t]); every entry must be finite")
-                }
+                let embeddings = try rowsOf(f, fHeader, rows)
+                try requireFinite(embeddings, columns: d, firstRow: rows.lowerBound, file: file, array: "f")
+                try requireFinite(g.values, columns: d, file: file, array: "g")
                 var weights: [Double]?
                 if let w = entry("w") {
                     let wHeader = try header(w, file: file, array: "w")
-                    guard wHeader.shape == [n] else {
-                        throw ModelFileError.badArray(file: file, array: "w", reason: "must have shape (\(n),) to match f, has \(wHeader.shape)")
+                    guard wHeader.header.shape == [n] else {
+                        throw ModelFileError.badArray(file: file, array: "w", reason: "must have shape (\(n),) to match f, has \(wHeader.header.shape)")
                     }
-                    let values = try rowsOf(w, wHeader, rows, file: file, array: "w")
-                    if let i = values.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
-                        throw ModelFileError.badArray(file: file, array: "w", reason: "entry [\(rows.lowerBound + i)] is \(values[i]); every weight must be finite and > 0")
-                    }
+                    let values = try rowsOf(w, wHeader, rows)
+                    try requireWeights(values, firstIndex: rows.lowerBound, file: file)
                     weights = values
                 }
                 do {
@@ -87,74 +73,30 @@ extension ModelFile {
         }
     }
 
-    /// A whole entry as an array (CRC checked).
-    static func whole(_ entry: ZipArchive.Entry, file: String, array: String) throws -> NumpyArray {
-        switch entry.method {
-        case .stored:
-            guard ZipArchive.crc32(entry.payload) == entry.crc else { throw ZipError("entry \(entry.name) fails its CRC check") }
-            return try NumpyArray(npy: entry.payload, file: file, array: array)
-        case .deflated:
-            let bytes = try ZipArchive.inflate(entry.payload, expectedSize: entry.size, entry: entry.name)
-            return try bytes.withUnsafeBytes { raw in
-                guard ZipArchive.crc32(raw) == entry.crc else { throw ZipError("entry \(entry.name) fails its CRC check") }
-                return try NumpyArray(npy: raw, file: file, array: array)
-            }
-        }
-    }
-
-    /// A parsed .npy header and where its data starts.
-    struct LocatedHeader {
-        let shape: [Int]
-        let fortranOrder: Bool
-        let bigEndian: Bool
-        let precision: NumpyFormat.Precision
-        let dataStart: Int
-    }
-
-    static func header(_ entry: ZipArchive.Entry, file: String, array: String) throws -> LocatedHeader {
+    /// An entry's .npy layout, from its first bytes only (floats: f and w).
+    static func header(_ entry: ZipArchive.Entry, file: String, array: String) throws -> NpyLayout {
         func fail(_ reason: String) -> ModelFileError { .badArray(file: file, array: array, reason: reason) }
-        guard entry.size >= 10 else { throw fail("not a .npy array (too short)") }
-        let magic = try ZipArchive.ranges(of: entry, [(0, 12 <= entry.size ? 12 : 10)])[0]
-        guard magic[0] == 0x93, Array(magic[1..<6]) == Array("NUMPY".utf8) else { throw fail("not a .npy array (bad magic bytes)") }
-        let major = Int(magic[6])
-        guard (1...3).contains(major) else { throw fail("unsupported .npy format version \(major).\(magic[7])") }
-        let headerStart = major == 1 ? 10 : 12
-        guard magic.count >= headerStart else { throw fail("truncated before the header") }
-        let headerLength = (8..<headerStart).reduce(0) { $0 | Int(magic[$1]) << (8 * ($1 - 8)) }
-        guard headerStart + headerLength <= entry.size else { throw fail("truncated header (\(headerLength) bytes announced)") }
-        let bytes = try ZipArchive.ranges(of: entry, [(headerStart, headerLength)])[0]
-        guard let text = String(bytes: bytes, encoding: .utf8) else { throw fail("header is not valid text") }
-        let parsed: NpyHeader
-        do { parsed = try NpyHeader(parsing: text) } catch let e as NpyHeader.ParseError { throw fail("bad header: \(e.reason)") }
-        let precision = try parsed.precision(fail)
-        let count = parsed.shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? .max : $0 * $1 }
-        let (byteCount, overflow) = count.multipliedReportingOverflow(by: precision.rawValue)
-        guard !overflow, parsed.shape.allSatisfy({ $0 >= 0 }) else { throw fail("shape \(parsed.shape) is too large to address") }
-        let start = headerStart + headerLength
-        guard entry.size - start == byteCount else {
-            throw fail(entry.size - start < byteCount
-                ? "truncated data: shape \(parsed.shape) needs \(byteCount) bytes, the file holds \(entry.size - start)"
-                : "header says shape \(parsed.shape) (\(byteCount) bytes) but the file holds \(entry.size - start) bytes of data")
-        }
-        return LocatedHeader(shape: parsed.shape, fortranOrder: parsed.fortranOrder, bigEndian: parsed.bigEndian,
-                             precision: precision, dataStart: start)
+        let first = try ZipArchive.ranges(of: entry, [(0, min(entry.size, 12))])[0]
+        let end = try first.withUnsafeBytes { try NpyLayout.headerRange($0, size: entry.size, fail: fail) }.upperBound
+        let prefix = try ZipArchive.ranges(of: entry, [(0, end)])[0]
+        return try prefix.withUnsafeBytes { try NpyLayout($0, size: entry.size, integers: false, fail: fail) }
     }
 
     /// Rows `rows` of a 1-D or 2-D array, row-major.
-    static func rowsOf(_ entry: ZipArchive.Entry, _ h: LocatedHeader, _ rows: Range<Int>, file: String, array: String) throws -> [Double] {
-        let n = h.shape[0], width = h.precision.rawValue
-        let columns = h.shape.count == 2 ? h.shape[1] : 1
+    static func rowsOf(_ entry: ZipArchive.Entry, _ h: NpyLayout, _ rows: Range<Int>) throws -> [Double] {
+        let shape = h.header.shape, n = shape[0], width = h.precision.rawValue
+        let columns = shape.count == 2 ? shape[1] : 1
         // C order (or a vector): one contiguous range; Fortran order: one per column.
-        let segments: [(offset: Int, count: Int)] = h.fortranOrder && columns > 1
+        let segments: [(offset: Int, count: Int)] = h.header.fortranOrder && columns > 1
             ? (0..<columns).map { (h.dataStart + (($0 * n) + rows.lowerBound) * width, rows.count * width) }
             : [(h.dataStart + rows.lowerBound * columns * width, rows.count * columns * width)]
         let pieces = try ZipArchive.ranges(of: entry, segments)
         var decoded = pieces.map { piece -> [Double] in
             var values = [Double](repeating: 0, count: piece.count / width)
-            piece.withUnsafeBytes { NumpyArray.decode($0.baseAddress!, count: values.count, precision: h.precision, bigEndian: h.bigEndian, into: &values) }
+            piece.withUnsafeBytes { NumpyArray.decode($0.baseAddress!, count: values.count, precision: h.precision, bigEndian: h.header.bigEndian, into: &values) }
             return values
         }
-        guard h.fortranOrder && columns > 1 else { return decoded[0] }
+        guard h.header.fortranOrder && columns > 1 else { return decoded[0] }
         var out = [Double](repeating: 0, count: rows.count * columns)
         for j in 0..<columns { for i in 0..<rows.count { out[i * columns + j] = decoded[j][i] } }
         decoded.removeAll()

@@ -98,38 +98,8 @@ public struct NumpyArray: Equatable, Sendable {
     /// problem is a `ModelFileError.badArray` naming the file, the array and what is wrong.
     public init(npy bytes: UnsafeRawBufferPointer, file: String, array: String, integers: Bool = false) throws {
         func fail(_ reason: String) -> ModelFileError { .badArray(file: file, array: array, reason: reason) }
-        guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1..<6]) == Array("NUMPY".utf8) else {
-            throw fail("not a .npy array (bad magic bytes)")
-        }
-        let major = Int(bytes[6])
-        guard (1...3).contains(major) else { throw fail("unsupported .npy format version \(major).\(bytes[7])") }
-        let headerStart = major == 1 ? 10 : 12
-        guard bytes.count >= headerStart else { throw fail("truncated before the header") }
-        let headerLength = (8..<headerStart).reduce(0) { $0 | Int(bytes[$1]) << (8 * ($1 - 8)) }
-        guard bytes.count >= headerStart + headerLength else {
-            throw fail("truncated header (\(headerLength) bytes announced, \(bytes.count - headerStart) present)")
-        }
-        guard let text = String(bytes: bytes[headerStart..<(headerStart + headerLength)], encoding: .utf8) else {
-            throw fail("header is not valid text")
-        }
-        let header: NpyHeader
-        do { header = try NpyHeader(parsing: text) } catch let e as NpyHeader.ParseError { throw fail("bad header: \(e.reason) in \(text.trimmingCharacters(in: .whitespacesAndNewlines))") }
-        let integer = integers ? header.integerKind : nil
-        let precision = integer == nil ? try header.precision(fail) : .float64
-        let width = integer?.width ?? precision.rawValue
-        let (count, overflow) = header.shape.reduce((1, false)) { acc, n in
-            let (p, o) = acc.0.multipliedReportingOverflow(by: n)
-            return (p, acc.1 || o)
-        }
-        let (byteCount, overflow2) = count.multipliedReportingOverflow(by: width)
-        guard !overflow, !overflow2 else { throw fail("shape \(header.shape) is too large to address") }
-        let start = headerStart + headerLength
-        let present = bytes.count - start
-        guard present == byteCount else {
-            throw fail(present < byteCount
-                ? "truncated data: shape \(header.shape) needs \(byteCount) bytes, the file holds \(present)"
-                : "header says shape \(header.shape) (\(byteCount) bytes) but the file holds \(present) bytes of data")
-        }
+        let layout = try NpyLayout(bytes, size: bytes.count, integers: integers, fail: fail)
+        let (header, integer, precision, count, start) = (layout.header, layout.integer, layout.precision, layout.count, layout.dataStart)
         var values = [Double](repeating: 0, count: count)
         let big = header.bigEndian
         if let integer {
@@ -202,6 +172,60 @@ public struct NumpyArray: Equatable, Sendable {
             }
         }
         return out
+    }
+}
+
+/// Where an `.npy` array's data starts and how to decode it, from the array's first
+/// bytes (at least through its header) and its total size: magic bytes, version, header,
+/// dtype, and a data size that matches the shape exactly. Shared by the whole-array reader
+/// and the shard reader, which reads only the header and some rows.
+struct NpyLayout {
+    let header: NpyHeader
+    /// bool/int/uint element width and signedness, when integers were asked for and the dtype is one.
+    let integer: (width: Int, signed: Bool)?
+    /// The float precision (float64 standing in when `integer` is set).
+    let precision: NumpyFormat.Precision
+    let count: Int
+    let dataStart: Int
+
+    /// The header text's byte range, from the first 10 (version 1) or 12 bytes.
+    static func headerRange(_ bytes: UnsafeRawBufferPointer, size: Int, fail: (String) -> ModelFileError) throws -> Range<Int> {
+        guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1..<6]) == Array("NUMPY".utf8) else {
+            throw fail("not a .npy array (bad magic bytes)")
+        }
+        let major = Int(bytes[6])
+        guard (1...3).contains(major) else { throw fail("unsupported .npy format version \(major).\(bytes[7])") }
+        let headerStart = major == 1 ? 10 : 12
+        guard bytes.count >= headerStart else { throw fail("truncated before the header") }
+        let headerLength = (8..<headerStart).reduce(0) { $0 | Int(bytes[$1]) << (8 * ($1 - 8)) }
+        guard size >= headerStart + headerLength else {
+            throw fail("truncated header (\(headerLength) bytes announced, \(size - headerStart) present)")
+        }
+        return headerStart..<(headerStart + headerLength)
+    }
+
+    init(_ bytes: UnsafeRawBufferPointer, size: Int, integers: Bool, fail: (String) -> ModelFileError) throws {
+        let range = try Self.headerRange(bytes, size: size, fail: fail)
+        guard bytes.count >= range.upperBound else { throw fail("truncated header") }
+        guard let text = String(bytes: bytes[range], encoding: .utf8) else { throw fail("header is not valid text") }
+        do { header = try NpyHeader(parsing: text) } catch let e as NpyHeader.ParseError { throw fail("bad header: \(e.reason) in \(text.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        integer = integers ? header.integerKind : nil
+        precision = integer == nil ? try header.precision(fail) : .float64
+        let width = integer?.width ?? precision.rawValue
+        let (count, overflow) = header.shape.reduce((1, false)) { acc, n in
+            let (p, o) = acc.0.multipliedReportingOverflow(by: n)
+            return (p, acc.1 || o)
+        }
+        let (byteCount, overflow2) = count.multipliedReportingOverflow(by: width)
+        guard !overflow, !overflow2 else { throw fail("shape \(header.shape) is too large to address") }
+        let present = size - range.upperBound
+        guard present == byteCount else {
+            throw fail(present < byteCount
+                ? "truncated data: shape \(header.shape) needs \(byteCount) bytes, the file holds \(present)"
+                : "header says shape \(header.shape) (\(byteCount) bytes) but the file holds \(present) bytes of data")
+        }
+        self.count = count
+        dataStart = range.upperBound
     }
 }
 

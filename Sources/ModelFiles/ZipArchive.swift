@@ -48,16 +48,22 @@ enum ZipArchive {
     static func forEachEntry(in archive: UnsafeRawBufferPointer,
                              _ body: (String, UnsafeRawBufferPointer) throws -> Void) throws {
         for entry in try entries(in: archive) {
-            switch entry.method {
-            case .stored:
-                guard crc32(entry.payload) == entry.crc else { throw ZipError("entry \(entry.name) fails its CRC check") }
-                try body(entry.name, entry.payload)
-            case .deflated:
-                let inflated = try inflate(entry.payload, expectedSize: entry.size, entry: entry.name)
-                try inflated.withUnsafeBytes { bytes in
-                    guard crc32(bytes) == entry.crc else { throw ZipError("entry \(entry.name) fails its CRC check") }
-                    try body(entry.name, bytes)
-                }
+            try withContents(of: entry) { try body(entry.name, $0) }
+        }
+    }
+
+    /// An entry's whole uncompressed contents, CRC checked: stored entries without
+    /// copying, deflated ones inflated first.
+    static func withContents<T>(of entry: Entry, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
+        switch entry.method {
+        case .stored:
+            guard crc32(entry.payload) == entry.crc else { throw ZipError("entry \(entry.name) fails its CRC check") }
+            return try body(entry.payload)
+        case .deflated:
+            let inflated = try inflate(entry.payload, expectedSize: entry.size, entry: entry.name)
+            return try inflated.withUnsafeBytes { bytes in
+                guard crc32(bytes) == entry.crc else { throw ZipError("entry \(entry.name) fails its CRC check") }
+                return try body(bytes)
             }
         }
     }

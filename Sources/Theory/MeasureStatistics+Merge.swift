@@ -203,13 +203,18 @@ extension MeasureStatistics {
         (0..<d2).map { $0 < rho.count ? max(0, 1 - rho[$0] * rho[$0]) : 1 }
     }
 
-    /// A symmetric moment's inverse square root on its numerical range (eigenvalues whose
-    /// square roots exceed `Matrix.rankTolerance` for an N-row sample), as W with WᵀMW = I.
+    /// 1/√λ for the leading eigenvalues (decreasing) on the numerical range: those whose
+    /// square roots exceed `Matrix.rankTolerance` for an N-row sample.
+    static func inverseRoots(_ values: [Double], inputs n: Int) -> [Double] {
+        let top = max(values.first ?? 0, 0).squareRoot()
+        let tolerance = Matrix.rankTolerance(rows: n, columns: values.count, largest: top)
+        return values.prefix { top > 0 && max($0, 0).squareRoot() > tolerance }.map { 1 / $0.squareRoot() }
+    }
+
+    /// A symmetric moment's inverse square root on its numerical range, as W with WᵀMW = I.
     static func whitening(_ e: SymmetricEigendecomposition, inputs n: Int) -> Matrix {
-        let top = max(e.eigenvalues.first ?? 0, 0).squareRoot()
-        let tolerance = Matrix.rankTolerance(rows: n, columns: e.eigenvalues.count, largest: top)
-        let kept = e.eigenvalues.filter { top > 0 && max($0, 0).squareRoot() > tolerance }.count
-        return e.eigenvectors.leadingColumns(kept).scalingColumns(by: e.eigenvalues.prefix(kept).map { 1 / $0.squareRoot() })
+        let scales = inverseRoots(e.eigenvalues, inputs: n)
+        return e.eigenvectors.leadingColumns(scales.count).scalingColumns(by: scales)
     }
 
     /// M⁺ of a symmetric positive semidefinite M from its decomposition (eigenvalues at or
@@ -225,19 +230,19 @@ extension MeasureStatistics {
         try ModelError.wrapping { try SymmetricEigendecomposition(symmetrised(m)) }
     }
 
-    /// Canonical correlations from moments: the singular values of W_yᵀ M_yx W_x, clamped
-    /// to [0, 1], min(p, q) of them (zeros for directions lost to rank).
-    static func canonicalCorrelations(_ xx: Matrix, _ yy: Matrix, _ yx: Matrix, inputs n: Int) throws -> [Double] {
-        try canonicalCorrelations(decompose(xx), decompose(yy), yx, inputs: n)
-    }
-
-    /// The same from the moments' decompositions.
+    /// Canonical correlations from the moments' decompositions: the singular values of
+    /// W_yᵀ M_yx W_x.
     static func canonicalCorrelations(_ xx: SymmetricEigendecomposition, _ yy: SymmetricEigendecomposition, _ yx: Matrix,
                                       inputs n: Int) throws -> [Double] {
         let wx = whitening(xx, inputs: n), wy = whitening(yy, inputs: n)
         let m = min(xx.eigenvalues.count, yy.eigenvalues.count)
         guard wx.columns > 0, wy.columns > 0 else { return Array(repeating: 0, count: m) }
-        let k = wy.multiplied(by: yx, transposeSelf: true).multiplied(by: wx)
+        return try correlations(wy.multiplied(by: yx, transposeSelf: true).multiplied(by: wx), count: m)
+    }
+
+    /// The singular values of a whitened cross-moment K, clamped to [0, 1], `count` of
+    /// them (zeros for directions lost to rank).
+    static func correlations(_ k: Matrix, count m: Int) throws -> [Double] {
         let s = try ModelError.wrapping { try k.singularValues() }
         return (0..<m).map { $0 < s.count ? min(max(s[$0], 0), 1) : 0 }
     }
@@ -265,10 +270,11 @@ extension MeasureStatistics {
             return (e.eigenvectors.leadingColumns(max(kept, 1)), Array(energy.prefix(max(kept, 1))))
         }
         let (vA, lA) = principal(spectra.cAA), (vB, lB) = principal(spectra.cBB)
-        let pBA = vB.multiplied(by: cBA.multiplied(by: vA), transposeSelf: true)
-        let pAA = Matrix(rows: lA.count, columns: lA.count) { i, j in i == j ? lA[i] : 0 }
-        let pBB = Matrix(rows: lB.count, columns: lB.count) { i, j in i == j ? lB[i] : 0 }
-        let svcca = mean(try canonicalCorrelations(pAA, pBB, pBA, inputs: n))
+        let (sA, sB) = (inverseRoots(lA, inputs: n), inverseRoots(lB, inputs: n))
+        let m = min(lA.count, lB.count)
+        let svcca = sA.isEmpty || sB.isEmpty ? 0 : mean(try correlations(
+            vB.leadingColumns(sB.count).multiplied(by: cBA.multiplied(by: vA.leadingColumns(sA.count)), transposeSelf: true)
+                .scalingRows(by: sB).scalingColumns(by: sA), count: m))
         return (cka, procrustes, svcca, nil)
     }
 

@@ -119,7 +119,7 @@ public struct PairMeasurement: Codable, Sendable {
     /// "svd" or "gram" (GramRoutes.swift) for the unembedding-side quantities.
     public let routes: String
     /// Seconds per phase, in the order run.
-    public let timings: [Timing]
+    public internal(set) var timings: [Timing]
 
     public struct Timing: Codable, Sendable {
         public let phase: String
@@ -169,18 +169,6 @@ public struct PairMeasurement: Codable, Sendable {
         case never
     }
 
-    /// This measurement with other phase timings.
-    func with(timings: [Timing]) -> PairMeasurement {
-        PairMeasurement(sizes: sizes, dLogit: dLogit, dLogitSquared: dLogitSquared, dLogitExact: dLogitExact,
-                        dLogitSquaredExact: dLogitSquaredExact, klAB: klAB, klBA: klBA, logTauA: logTauA, logTauB: logTauB,
-                        dRepAB: dRepAB, dRepBA: dRepBA, dRepScaleFreeAB: dRepScaleFreeAB, dUnembAB: dUnembAB, dRepPivot: dRepPivot,
-                        mccaCentered: mccaCentered, mccaUncentered: mccaUncentered,
-                        canonicalCorrelationsCentered: canonicalCorrelationsCentered,
-                        canonicalCorrelationsUncentered: canonicalCorrelationsUncentered, linearCKA: linearCKA,
-                        procrustesDistance: procrustesDistance, svcca: svcca, similarityUndefined: similarityUndefined,
-                        bounds: bounds, routes: routes, timings: timings, notes: notes)
-    }
-
     /// Options for `measure`.
     public struct Options: Sendable {
         /// Pivot pairs: nil for the default (100 pivots × 200 subsets, seed 0,
@@ -224,13 +212,14 @@ public struct PairMeasurement: Codable, Sendable {
             let statistics = try timed("moments, Grams, d_rep") {
                 try MeasureStatistics(shard: pair, rows: 0..<n, totalInputs: n, rawWeights: nil, options: options)
             }
-            let m = try timed("from the moments: m_CCA, CKA, Procrustes, SVCCA, d_unemb, T3–T7") {
+            var m = try timed("from the moments: m_CCA, CKA, Procrustes, SVCCA, d_unemb, T3–T7") {
                 try statistics.measurement(
                     context: "language-model scale (k·d² > 10⁸): m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 from the d×d moments of one pass over the rows",
                     boundNote: "double-precision screen; not certified (N·k·(d_A+d_B) = \(size) above \(certificationSizeLimit), or --certify never)",
                     routes: "moments")
             }
-            return m.with(timings: timings)
+            m.timings = timings
+            return m
         }
         let stats = timed("logits (d_logit, KL, τ)") { pair.logitStatistics() }
         if stats.accurateRecomputations > 0 {
