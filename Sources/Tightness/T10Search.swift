@@ -13,6 +13,8 @@ import Theory
 struct T10Objective: AnalyticObjective {
     let measure: T10ClassInfimum.Measure
     let sigma: Matrix
+    /// The proven bound for Σ, and its logarithm (the objective's constant).
+    let bound: Double
     let logBound: Double
     let logScale: Double
     let sigmaSquared: Matrix
@@ -22,7 +24,8 @@ struct T10Objective: AnalyticObjective {
     init(_ measure: T10ClassInfimum.Measure, covariance sigma: Matrix, constantScale: Double) throws {
         self.measure = measure
         self.sigma = symmetrised(sigma)
-        logBound = try T10ClassInfimum(measure).bound(covariance: sigma).log
+        bound = try T10ClassInfimum(measure).bound(covariance: sigma)
+        logBound = bound.log
         logScale = constantScale.log
         sigmaSquared = self.sigma.multiplied(by: self.sigma)
         sigmaNorm = self.sigma.frobeniusNormSquared.squareRoot()
@@ -138,7 +141,7 @@ enum T10Explorer {
             }
             guard let (result, verdict) = certified.max(by: { $0.1.ratio < $1.1.ratio }) else { continue }
             let a = objective.map(result.best)
-            let row = try makeRow(name, measure, statement: statement, model: model, map: a, verdict: verdict, result: result,
+            let row = makeRow(name, objective, statement: statement, model: model, map: a, verdict: verdict, result: result,
                                   evaluations: results.map(\.evaluations).reduce(0, +), seed: config.seed)
             rows.append(row)
             if best == nil || verdict.ratio > best!.verdict.ratio,
@@ -205,10 +208,9 @@ enum T10Explorer {
         return top / bottom
     }
 
-    static func makeRow(_ name: String, _ measure: T10ClassInfimum.Measure, statement: T10ClassInfimum, model: SoftmaxModel,
-                        map a: Matrix, verdict: Verdict, result: SearchResult, evaluations: Int, seed: UInt64) throws -> T10Row {
-        let d = Double(model.dimension)
-        let bound = try statement.bound(covariance: covariance(model))
+    static func makeRow(_ name: String, _ objective: T10Objective, statement: T10ClassInfimum, model: SoftmaxModel,
+                        map a: Matrix, verdict: Verdict, result: SearchResult, evaluations: Int, seed: UInt64) -> T10Row {
+        let d = Double(model.dimension), bound = objective.bound, measure = objective.measure
         // rhs is scale × (CKA or ‖X̂ᵀŶ‖_*); the found measure is the unscaled one.
         let measured = verdict.rhs / statement.constantScale
         let (extremum, whitened, found): (Double, Double, Double) = switch measure {
@@ -218,7 +220,7 @@ enum T10Explorer {
         return T10Row(teacher: name, provenExtremum: extremum, whitenedExtremum: whitened, found: found, ratio: verdict.ratio,
                       outcome: verdict.outcome, level: verdict.level, certificate: verdict.certificate, foundBy: result.method,
                       mapCondition: condition(a), evaluations: evaluations,
-                      embeddingDependence: dependence(model, map: a, measure: measure, value: measured, seed: seed),
+                      embeddingDependence: dependence(model, covariance: objective.sigma, map: a, measure: measure, value: measured, seed: seed),
                       map: a.storage)
     }
 
@@ -228,9 +230,8 @@ enum T10Explorer {
     /// Eight embeddings with the model's Σ (Gaussian draws centred, whitened, then given
     /// Σ^{1/2}), the measure of (f, A f) on each by `SimilarityMeasures`, and the largest
     /// relative difference from `value` (CKA, or the nuclear-norm ratio).
-    static func dependence(_ model: SoftmaxModel, map a: Matrix, measure: T10ClassInfimum.Measure, value: Double,
-                           seed: UInt64) -> Double {
-        let sigma = symmetrised(covariance(model))
+    static func dependence(_ model: SoftmaxModel, covariance sigma: Matrix, map a: Matrix, measure: T10ClassInfimum.Measure,
+                           value: Double, seed: UInt64) -> Double {
         guard let eig = try? SymmetricEigendecomposition(sigma) else { return .nan }
         let root = eig.eigenvectors.scalingColumns(by: eig.eigenvalues.map { max($0, 0).squareRoot() })
             .multiplied(by: eig.eigenvectors, transposeOther: true)
