@@ -58,12 +58,22 @@ extension ModelPair {
     func diversity(ofFirst isFirst: Bool) throws -> Diversity {
         let model = isFirst ? first : second
         guard usesGramRoutes else { return try model.diversity() }
-        let grams = try unembeddingGrams()
-        guard isFirst ? grams.firstUsable : grams.secondUsable else { return try model.diversity() }
-        let lambda = isFirst ? grams.eigenvalues11 : grams.eigenvalues22
         let sf = try ModelError.wrapping { try model.weightedEmbeddings.singularValues() }
         return Diversity(dimension: model.dimension, labelCount: model.labelCount, embeddingSingularValues: sf,
-                         unembeddingSingularValues: lambda.map { max($0, 0).squareRoot() })
+                         unembeddingSingularValues: try unembeddingSingularValues(ofFirst: isFirst))
+    }
+
+    /// σ(G̃) of one model: from its Gram's eigenvalues when `usesGramRoutes` and the Gram is
+    /// well conditioned, otherwise by the SVD of G̃.
+    func unembeddingSingularValues(ofFirst isFirst: Bool) throws -> [Double] {
+        if usesGramRoutes {
+            let grams = try unembeddingGrams()
+            if isFirst ? grams.firstUsable : grams.secondUsable {
+                return (isFirst ? grams.eigenvalues11 : grams.eigenvalues22).map { max($0, 0).squareRoot() }
+            }
+        }
+        let g = isFirst ? centredUnembeddings.first : centredUnembeddings.second
+        return try ModelError.wrapping { try g.singularValues() }
     }
 
     /// A₁₂ = G̃₁⁺G̃₂ (or A₂₁ = G̃₂⁺G̃₁ when `reverse`), by the Gram route when it applies,

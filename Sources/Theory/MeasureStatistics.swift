@@ -122,7 +122,6 @@ extension MeasureStatistics {
             throw ModelError.shapeMismatch("shard statistics: \(pair.first.inputCount) rows given for the range \(rows)")
         }
         let k = pair.first.labelCount, dA = pair.first.dimension, dB = pair.second.dimension
-        let (g1, g2) = pair.centredUnembeddings
         identity = Identity(inputs: totalInputs, labels: k, dimensionA: dA, dimensionB: dB,
                             unembeddingHashA: Self.hash(pair.first.unembeddings.storage),
                             unembeddingHashB: Self.hash(pair.second.unembeddings.storage),
@@ -160,18 +159,14 @@ extension MeasureStatistics {
         momentBA = PackedDoubles(fB.multiplied(by: fA, transposeSelf: true).storage)
         meanA = PackedDoubles(pair.first.embeddings.weightedRowMean(w))
         meanB = PackedDoubles(pair.second.embeddings.weightedRowMean(w))
-        // The pair's Grams (formed once, shared with the least-squares maps); at language-
-        // model scale σ(G̃) from their eigenvalues when they are well conditioned, as
-        // `ModelPair.diversity` takes them.
+        // The pair's Grams (formed once, shared with the least-squares maps) and σ(G̃) as
+        // the pair's diversity takes it (from the Grams at language-model scale).
         let grams = try pair.unembeddingGrams()
         gramAA = PackedDoubles(grams.s11.storage)
         gramBB = PackedDoubles(grams.s22.storage)
         gramAB = PackedDoubles(grams.s12.storage)
-        func singularValues(_ g: Matrix, _ eigenvalues: [Double], usable: Bool) throws -> [Double] {
-            pair.usesGramRoutes && usable ? eigenvalues.map { max($0, 0).squareRoot() } : try ModelError.wrapping { try g.singularValues() }
-        }
-        unembeddingSingularValuesA = PackedDoubles(try singularValues(g1, grams.eigenvalues11, usable: grams.firstUsable))
-        unembeddingSingularValuesB = PackedDoubles(try singularValues(g2, grams.eigenvalues22, usable: grams.secondUsable))
+        unembeddingSingularValuesA = PackedDoubles(try pair.unembeddingSingularValues(ofFirst: true))
+        unembeddingSingularValuesB = PackedDoubles(try pair.unembeddingSingularValues(ofFirst: false))
 
         switch PairMeasurement.pivotApplicability(pair, options) {
         case .skip(let why):
