@@ -42,9 +42,6 @@ public struct Verifier: Sendable {
         }
         let count = corpus.caseCount(shard: shard, of: shardCount)
         HeapRetention.enable()
-        let previousThreads = BLASThreads.current
-        BLASThreads.set(1)
-        defer { BLASThreads.set(previousThreads) }
         let workers = min(threads, max(count, 1))
         let partials = PartialSummaries(count: workers, checks: checks)
         let counter = ProgressCounter(total: count, report: progress)
@@ -52,7 +49,7 @@ public struct Verifier: Sendable {
         // by 10× and more), so neither core idles at the end; summaries merge in any
         // order to the same report.
         let dispenser = CaseDispenser(count: count, stop: stop)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+        BLASThreads.concurrentWorkers(workers) { worker in
             var local = checks.map(CheckSummary.init)
             var sizes: GeneratedSizes?
             while let position = dispenser.next() {

@@ -6,6 +6,7 @@ public struct CholeskyDecomposition: Sendable {
     public let l: Matrix
 
     public init(_ a: Matrix) throws {
+        BLASThreads.ensureSerial()
         guard a.isSquare else {
             throw NumericsError.dimensionMismatch(operation: "Cholesky", left: a.shape, right: a.shape)
         }

@@ -12,6 +12,7 @@ public struct LUDecomposition: Sendable {
     public let reciprocalCondition: Double
 
     public init(_ a: Matrix, singularityThreshold: Double = Double.ulpOfOne) throws {
+        BLASThreads.ensureSerial()
         guard a.isSquare else {
             throw NumericsError.dimensionMismatch(operation: "LU", left: a.shape, right: a.shape)
         }

@@ -2,8 +2,13 @@ import CBLAS
 import Dispatch
 import Foundation
 
-/// Products on OpenBLAS. Each costs O(m n k) flops; OpenBLAS threading is set by
-/// `BLASThreads`.
+/// Products on OpenBLAS. Each costs O(m n k) flops.
+///
+/// OpenBLAS always runs single-threaded here (`BLASThreads`); a large product is cut
+/// into blocks whose shapes depend on the product's shape alone (`ProductBlocks`), and
+/// the blocks are shared out to Swift workers. Every entry is therefore computed by the
+/// same dgemm call shape whatever the number of workers or cores: the Doubles depend on
+/// the BLAS kernel (the CPU), never on the thread count.
 extension Matrix {
     /// op(self) · op(other) with op = transpose when the flag is set (dgemm).
     ///
@@ -11,24 +16,45 @@ extension Matrix {
     /// `checkedProduct` where the shapes come from user data.
     public func multiplied(by other: Matrix, transposeSelf: Bool = false,
                            transposeOther: Bool = false) -> Matrix {
+        multiplied(by: other, transposeSelf: transposeSelf, transposeOther: transposeOther, workers: nil)
+    }
+
+    /// The product with `workers` forced (nil: `BLASThreads.workers(forFlops:)`); the
+    /// result does not depend on it (tests use it to check that).
+    public func multiplied(by other: Matrix, transposeSelf: Bool, transposeOther: Bool, workers: Int?) -> Matrix {
         let m = transposeSelf ? columns : rows
         let inner = transposeSelf ? rows : columns
         let innerOther = transposeOther ? other.columns : other.rows
         let n = transposeOther ? other.rows : other.columns
         precondition(inner == innerOther, "Matrix product: inner dimensions \(inner) and \(innerOther) differ")
         guard m > 0, n > 0, inner > 0 else { return Matrix(rows: m, columns: n) }
+        BLASThreads.ensureSerial()
         let (lda, ldb) = (columns, other.columns)
-        // dgemm with β = 0 writes every entry of C, so C is not zeroed beforehand.
+        // dgemm with β = 0 writes every entry of its block of C, so C is not zeroed beforehand.
         let c = [Double](unsafeUninitializedCapacity: m * n) { c, count in
+            let out = SendableBuffer(c)
             storage.withUnsafeBufferPointer { a in
                 other.storage.withUnsafeBufferPointer { b in
-                    cblas_dgemm(CblasRowMajor,
-                                transposeSelf ? CblasTrans : CblasNoTrans,
-                                transposeOther ? CblasTrans : CblasNoTrans,
-                                blasint(m), blasint(n), blasint(inner), 1.0,
-                                a.baseAddress, blasint(Swift.max(lda, 1)),
-                                b.baseAddress, blasint(Swift.max(ldb, 1)), 0.0,
-                                c.baseAddress, blasint(Swift.max(n, 1)))
+                    let (pa, pb) = (SendableAddress(a.baseAddress!), SendableAddress(b.baseAddress!))
+                    // Row block r and column block q of C: rows of op(A) are rows of A, or its
+                    // columns when transposed; likewise for op(B)'s columns.
+                    let block: @Sendable (Range<Int>, Range<Int>) -> Void = { r, q in
+                        let aStart = transposeSelf ? r.lowerBound : r.lowerBound * lda
+                        let bStart = transposeOther ? q.lowerBound * ldb : q.lowerBound
+                        cblas_dgemm(CblasRowMajor,
+                                    transposeSelf ? CblasTrans : CblasNoTrans,
+                                    transposeOther ? CblasTrans : CblasNoTrans,
+                                    blasint(r.count), blasint(q.count), blasint(inner), 1.0,
+                                    pa.pointer + aStart, blasint(Swift.max(lda, 1)),
+                                    pb.pointer + bStart, blasint(Swift.max(ldb, 1)), 0.0,
+                                    out.buffer.baseAddress! + r.lowerBound * n + q.lowerBound, blasint(Swift.max(n, 1)))
+                    }
+                    guard ProductBlocks.splits(rows: m, columns: n, inner: inner) else { return block(0..<m, 0..<n) }
+                    let blocks = ProductBlocks(rows: m, columns: n, inner: inner)
+                    BLASThreads.forEachBlock(blocks.count, workers: workers ?? BLASThreads.workers(forFlops: blocks.flops)) { index in
+                        let (r, q) = blocks.block(index)
+                        block(r, q)
+                    }
                 }
             }
             count = m * n
@@ -38,7 +64,8 @@ extension Matrix {
 
     /// self[rows, :] · other[otherRows, :]ᵀ written into `out` (rows.count ×
     /// otherRows.count, row-major), without copying either block: the streamed
-    /// logit blocks F[i…] G̃[y…]ᵀ. Reuses `out`'s storage when its size fits.
+    /// logit blocks F[i…] G̃[y…]ᵀ. Reuses `out`'s storage when its size fits. One
+    /// dgemm call, on the calling thread.
     public func rowBlockProduct(rows: Range<Int>, with other: Matrix, otherRows: Range<Int>, into out: inout [Double]) {
         precondition(columns == other.columns, "rowBlockProduct: inner dimensions \(columns) and \(other.columns) differ")
         precondition(rows.lowerBound >= 0 && rows.upperBound <= self.rows && otherRows.lowerBound >= 0
@@ -46,6 +73,7 @@ extension Matrix {
         let m = rows.count, n = otherRows.count
         if out.count != m * n { out = [Double](repeating: 0, count: m * n) }
         guard m > 0, n > 0, columns > 0 else { return }
+        BLASThreads.ensureSerial()
         storage.withUnsafeBufferPointer { a in
             other.storage.withUnsafeBufferPointer { b in
                 out.withUnsafeMutableBufferPointer { c in
@@ -66,20 +94,41 @@ extension Matrix {
         return multiplied(by: other)
     }
 
-    /// The Gram matrix selfᵀ·self (d×d for an n×d matrix), by dsyrk: half the
-    /// flops of a general product, symmetric to the last bit.
-    public func gram() -> Matrix {
+    /// The Gram matrix selfᵀ·self (d×d for an n×d matrix), symmetric to the last bit.
+    /// Column blocks of the result (`GramBlocks`): dsyrk on the diagonal blocks (half
+    /// the flops of a general product), dgemm above them, mirrored below; the blocks'
+    /// shapes depend on the matrix's shape alone, so the result does not depend on
+    /// the number of workers.
+    public func gram(workers: Int? = nil) -> Matrix {
         let n = columns
+        guard n > 0, rows > 0 else { return Matrix(rows: n, columns: n) }
+        BLASThreads.ensureSerial()
         var out = Matrix(rows: n, columns: n)
-        guard n > 0, rows > 0 else { return out }
-        storage.withUnsafeBufferPointer { a in
-            out.storage.withUnsafeMutableBufferPointer { c in
-                cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, blasint(n), blasint(rows),
-                            1.0, a.baseAddress, blasint(n), 0.0, c.baseAddress, blasint(n))
+        let ld = blasint(n)
+        out.storage.withUnsafeMutableBufferPointer { c in
+            let target = SendableBuffer(c)
+            storage.withUnsafeBufferPointer { a in
+                let pa = SendableAddress(a.baseAddress!)
+                let block: @Sendable (Range<Int>, Range<Int>) -> Void = { i, j in
+                    let corner = target.buffer.baseAddress! + i.lowerBound * n + j.lowerBound
+                    if i == j {
+                        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, blasint(i.count), blasint(rows),
+                                    1.0, pa.pointer + i.lowerBound, ld, 0.0, corner, ld)
+                    } else {
+                        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(i.count), blasint(j.count), blasint(rows),
+                                    1.0, pa.pointer + i.lowerBound, ld, pa.pointer + j.lowerBound, ld, 0.0, corner, ld)
+                    }
+                }
+                guard GramBlocks.splits(rows: rows, columns: n) else { return block(0..<n, 0..<n) }
+                let blocks = GramBlocks(rows: rows, columns: n)
+                BLASThreads.forEachBlock(blocks.count, workers: workers ?? BLASThreads.workers(forFlops: blocks.flops)) { index in
+                    let (i, j) = blocks.block(index)
+                    block(i, j)
+                }
             }
-        }
-        for i in 0..<n {
-            for j in 0..<i { out.storage[i * n + j] = out.storage[j * n + i] }
+            for i in 0..<n {
+                for j in 0..<i { c[i * n + j] = c[j * n + i] }
+            }
         }
         return out
     }
@@ -89,6 +138,7 @@ extension Matrix {
         precondition(v.count == columns, "Matrix·vector: length \(v.count) for \(columns) columns")
         var out = [Double](repeating: 0, count: rows)
         guard rows > 0, columns > 0 else { return out }
+        BLASThreads.ensureSerial()
         storage.withUnsafeBufferPointer { a in
             cblas_dgemv(CblasRowMajor, CblasNoTrans, blasint(rows), blasint(columns), 1.0,
                         a.baseAddress, blasint(columns), v, 1, 0.0, &out, 1)
@@ -97,27 +147,139 @@ extension Matrix {
     }
 }
 
-/// Control of OpenBLAS's own thread pool, so that parallel work in Swift does not
-/// oversubscribe the cores: call `BLASThreads.set(1)` before running several
-/// BLAS-heavy tasks at once, and `BLASThreads.set(cores)` for one large product.
-/// `OPENBLAS_NUM_THREADS` in the environment sets the starting value.
-public enum BLASThreads {
-    public static func set(_ count: Int) {
-        openblas_set_num_threads(Int32(Swift.max(1, count)))
+/// How a product C = op(A)·op(B) (m×n, inner dimension K) is cut: below about 2·10⁷
+/// flops one block; above, up to 8 row blocks of C (or column blocks when C is wider
+/// than tall), each of at least 64 rows. A function of (m, n, K) only.
+struct ProductBlocks {
+    static let parallelFlops = 2e7
+    let rowRanges: [Range<Int>]
+    let columnRanges: [Range<Int>]
+    let flops: Double
+
+    init(rows m: Int, columns n: Int, inner: Int) {
+        flops = 2 * Double(m) * Double(n) * Double(inner)
+        let split = flops >= Self.parallelFlops
+        rowRanges = split && m >= n ? evenRanges(m, parts: Swift.min(8, m / 64)) : [0..<m]
+        columnRanges = split && m < n ? evenRanges(n, parts: Swift.min(8, n / 64)) : [0..<n]
     }
 
+    /// Whether the product is cut at all (most products of small models are not: one
+    /// dgemm, no bookkeeping).
+    @inline(__always)
+    static func splits(rows m: Int, columns n: Int, inner: Int) -> Bool {
+        2 * Double(m) * Double(n) * Double(inner) >= parallelFlops && Swift.max(m, n) >= 128
+    }
+
+    var count: Int { rowRanges.count * columnRanges.count }
+    func block(_ index: Int) -> (Range<Int>, Range<Int>) {
+        (rowRanges[index / columnRanges.count], columnRanges[index % columnRanges.count])
+    }
+}
+
+/// How a Gram AᵀA (n×n, A with N rows) is cut: one dsyrk below about 2·10⁷ flops or
+/// for n < 128; above, column blocks of at least 64 (at most 8 of them) and every
+/// block pair (i ≤ j) of the upper triangle. A function of (N, n) only.
+struct GramBlocks {
+    let ranges: [Range<Int>]
+    let pairs: [(Int, Int)]
+    let flops: Double
+
+    @inline(__always)
+    static func splits(rows: Int, columns n: Int) -> Bool {
+        Double(rows) * Double(n) * Double(n) >= ProductBlocks.parallelFlops && n >= 128
+    }
+
+    init(rows: Int, columns n: Int) {
+        flops = Double(rows) * Double(n) * Double(n)
+        let parts = Self.splits(rows: rows, columns: n) ? Swift.min(8, n / 64) : 1
+        let ranges = evenRanges(n, parts: parts)
+        self.ranges = ranges
+        pairs = ranges.indices.flatMap { i in (i..<ranges.count).map { (i, $0) } }
+    }
+
+    var count: Int { pairs.count }
+    func block(_ index: Int) -> (Range<Int>, Range<Int>) { (ranges[pairs[index].0], ranges[pairs[index].1]) }
+}
+
+/// 0..<n cut into `parts` (at least 1) consecutive ranges whose lengths differ by at most one.
+func evenRanges(_ n: Int, parts: Int) -> [Range<Int>] {
+    let p = Swift.max(1, Swift.min(parts, n))
+    return (0..<p).map { (n * $0 / p)..<(n * ($0 + 1) / p) }
+}
+
+/// A buffer that several workers write at disjoint indices.
+struct SendableBuffer: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<Double>
+    init(_ buffer: UnsafeMutableBufferPointer<Double>) { self.buffer = buffer }
+}
+
+/// A read-only address shared by workers.
+struct SendableAddress: @unchecked Sendable {
+    let pointer: UnsafePointer<Double>
+    init(_ pointer: UnsafePointer<Double>) { self.pointer = pointer }
+}
+
+/// OpenBLAS's threads, and the Swift workers that replace them.
+///
+/// OpenBLAS's threaded products round differently from its serial ones on some
+/// kernels, and its thread count is one setting for the whole process. So this
+/// library sets OpenBLAS to one thread before its first call (`OPENBLAS_NUM_THREADS`
+/// has no effect on results) and uses the cores above BLAS: large products and Grams
+/// in fixed blocks (`ProductBlocks`, `GramBlocks`), and whole tasks (cases, chunks of
+/// rows, students, starts) through `concurrentWorkers` and `parallelMap`. Work split
+/// this way gives the same Doubles whatever the number of workers or cores, provided
+/// each task's calls have fixed shapes.
+public enum BLASThreads {
+    private static let serial: Void = { openblas_set_num_threads(1) }()
+    private static let regions = RegionCount()
+
+    /// Sets OpenBLAS to one thread, once per process; every BLAS and LAPACK call of
+    /// this module is preceded by it.
+    @inline(__always)
+    public static func ensureSerial() { _ = serial }
+
+    /// OpenBLAS's own thread count (1 once this module has run a product).
     public static var current: Int { Int(openblas_get_num_threads()) }
 
-    /// Runs `work(0)`, …, `work(workers − 1)` on concurrent threads with OpenBLAS
-    /// pinned to one thread meanwhile (restored afterwards), so Swift workers and
-    /// BLAS threads do not oversubscribe the cores. One worker runs inline with
-    /// BLAS threading untouched.
+    /// The kernel OpenBLAS chose for this CPU (or that `OPENBLAS_CORETYPE` forced),
+    /// e.g. "Haswell", "SkylakeX": a BLAS call's rounding depends on it.
+    public static var kernel: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+
+    /// OpenBLAS's build configuration ("OpenBLAS 0.3.21 DYNAMIC_ARCH …").
+    public static var configuration: String { openblas_get_config().map { String(cString: $0) } ?? "unknown" }
+
+    /// The cores this process may use (at most 64).
+    public static var cores: Int { Swift.max(1, Swift.min(64, ProcessInfo.processInfo.activeProcessorCount)) }
+
+    /// Workers for one piece of work of this many flops: every core when no other
+    /// workers are running and the work is large enough to pay for threads, else one.
+    /// (Only the speed depends on it.)
+    public static func workers(forFlops flops: Double) -> Int {
+        flops >= ProductBlocks.parallelFlops && regions.open == 0 ? cores : 1
+    }
+
+    /// Runs `body` with OpenBLAS's own threading set to `threads` (restored to one
+    /// afterwards): only for measuring OpenBLAS itself (`bench`); results computed
+    /// inside depend on the thread count.
+    public static func withOpenBLASThreads<T>(_ threads: Int, _ body: () throws -> T) rethrows -> T {
+        ensureSerial()
+        openblas_set_num_threads(Int32(Swift.max(1, threads)))
+        defer { openblas_set_num_threads(1) }
+        return try body()
+    }
+
+    /// Runs `work(0)`, …, `work(workers − 1)` on concurrent threads (one worker runs
+    /// inline). While they run, products started elsewhere run on one worker, so the
+    /// cores are not oversubscribed.
     public static func concurrentWorkers(_ workers: Int, _ work: @Sendable (Int) -> Void) {
-        guard workers > 1 else { work(0); return }
-        let previous = current
-        set(1)
-        defer { set(previous) }
-        DispatchQueue.concurrentPerform(iterations: workers, execute: work)
+        ensureSerial()
+        regions.enter()
+        defer { regions.leave() }
+        if workers > 1 {
+            DispatchQueue.concurrentPerform(iterations: workers, execute: work)
+        } else {
+            work(0)
+        }
     }
 
     /// `body(0)`, …, `body(count − 1)` shared out to `workers` concurrent workers
@@ -131,23 +293,51 @@ public enum BLASThreads {
         }
         return try results.values.map { try $0!.get() }
     }
+
+    /// `body(0)`, …, `body(count − 1)` on up to `workers` workers, each taking the next
+    /// index when free; inline when one worker or one block.
+    static func forEachBlock(_ count: Int, workers: Int, _ body: @Sendable (Int) -> Void) {
+        guard count > 1, workers > 1 else {
+            for i in 0..<count { body(i) }
+            return
+        }
+        let next = IndexCounter()
+        concurrentWorkers(Swift.min(workers, count)) { _ in
+            while let i = next.take(below: count) { body(i) }
+        }
+    }
+}
+
+/// How many `concurrentWorkers` regions are running now.
+private final class RegionCount: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func enter() { lock.lock(); count += 1; lock.unlock() }
+    func leave() { lock.lock(); count -= 1; lock.unlock() }
+    var open: Int { lock.lock(); defer { lock.unlock() }; return count }
+}
+
+/// The next index to hand out, under a lock.
+private final class IndexCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next = 0
+    func take(below count: Int) -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        guard next < count else { return nil }
+        next += 1
+        return next - 1
+    }
 }
 
 /// Results written by index from several threads, and the next index to hand out.
 private final class IndexedResults<T>: @unchecked Sendable {
     private var slots: [Result<T, any Error>?]
-    private var next = 0
+    private let counter = IndexCounter()
     private let lock = NSLock()
 
     init(_ count: Int) { slots = Array(repeating: nil, count: count) }
 
-    func nextIndex() -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        guard next < slots.count else { return nil }
-        next += 1
-        return next - 1
-    }
-
+    func nextIndex() -> Int? { counter.take(below: slots.count) }
     func set(_ i: Int, _ r: Result<T, any Error>) { lock.lock(); slots[i] = r; lock.unlock() }
     var values: [Result<T, any Error>?] { lock.lock(); defer { lock.unlock() }; return slots }
 }

@@ -12,6 +12,7 @@ public struct SingularValueDecomposition: Sendable {
     public let v: Matrix
 
     public init(_ a: Matrix) throws {
+        BLASThreads.ensureSerial()
         try a.requireFinite("SVD")
         let (m, n) = a.shape
         let r = min(m, n)
@@ -33,6 +34,7 @@ public struct SingularValueDecomposition: Sendable {
 
     /// Singular values only (`dgesdd` with job 'N'): cheaper when vectors are not needed.
     public static func singularValues(of a: Matrix) throws -> [Double] {
+        BLASThreads.ensureSerial()
         try a.requireFinite("singular values")
         let (m, n) = a.shape
         let r = min(m, n)

@@ -250,6 +250,7 @@ public struct ColumnMajorSolver {
     var integerWork: [lapacke_index]
 
     public init(dimension n: Int) {
+        BLASThreads.ensureSerial()
         self.n = n
         pivots = [lapacke_index](repeating: 0, count: n)
         work = [Double](repeating: 0, count: 4 * n)
@@ -282,6 +283,7 @@ public struct PositiveDefiniteInverter {
     var integerWork: [lapacke_index]
 
     public init(dimension n: Int) {
+        BLASThreads.ensureSerial()
         self.n = n
         work = [Double](repeating: 0, count: 3 * n)
         integerWork = [lapacke_index](repeating: 0, count: n)

@@ -10,6 +10,7 @@ public struct SymmetricEigendecomposition: Sendable {
     public let eigenvectors: Matrix
 
     public init(_ a: Matrix) throws {
+        BLASThreads.ensureSerial()
         guard a.isSquare else {
             throw NumericsError.dimensionMismatch(operation: "symmetric eigendecomposition",
                                                   left: a.shape, right: a.shape)

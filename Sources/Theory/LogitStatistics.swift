@@ -18,8 +18,10 @@ public struct LogitStatistics: Sendable {
     public let logTauSecond: Double
     /// Rows whose KL needed the cancellation-free kernel (see `LogitRowAccumulator`).
     public let accurateRecomputations: Int
-    /// Whether the blocks ran on several threads.
-    public let parallel: Bool
+    /// The blocks the pass used, and how many workers shared them (the values do
+    /// not depend on the latter).
+    public let plan: LogitPassPlan
+    public let workers: Int
     let weights: [Double]
 
     /// KL(M₁‖M₂) = E_x KL_x.
@@ -34,7 +36,7 @@ public struct LogitStatistics: Sendable {
         LogitStatistics(logitDistanceSquared: logitDistanceSquared, klPerInput: reverseKLPerInput,
                         reverseKLPerInput: klPerInput, logTauPerInput: logTauPerInput, logTauFirst: logTauSecond,
                         logTauSecond: logTauFirst, accurateRecomputations: accurateRecomputations,
-                        parallel: parallel, weights: weights)
+                        plan: plan, workers: workers, weights: weights)
     }
 }
 
@@ -58,24 +60,27 @@ extension ModelPair {
     /// Rows per block when whole logit rows are formed: about 2²¹ Doubles (16 MiB).
     func rowsPerBlock() -> Int { max(8, min(512, (1 << 21) / max(first.labelCount, 1))) }
 
-    /// The streamed pass. Rows are split into chunks (one or more per worker) and
-    /// labels into column blocks, so each dgemm is a tall chunk × k_b product — the
-    /// shape in which OpenBLAS runs near its peak — and a worker holds only two
-    /// chunk×k_b blocks. Each row's statistics accumulate across column blocks
+    /// The streamed pass. Rows are split into chunks and labels into column blocks
+    /// (`LogitPassPlan`), so each dgemm is a tall chunk × k_b product — the shape in
+    /// which OpenBLAS runs near its peak — and a worker holds only two chunk×k_b
+    /// blocks. Each row's statistics accumulate across column blocks
     /// (`LogitRowAccumulator`); rows whose KL is flagged as cancelling are
     /// recomputed from whole rows by the cancellation-free kernel.
-    /// `workers` overrides the automatic choice (tests use it to force both paths).
+    ///
+    /// The result does not depend on the worker count: the plan is a function of N
+    /// and k alone, BLAS runs single-threaded inside the pass whatever the number of
+    /// workers (OpenBLAS's threaded dgemm rounds differently from its serial one on
+    /// some kernels), each row is written by exactly one chunk, and the sums over
+    /// rows run in row order afterwards. `workers` overrides the automatic choice
+    /// (tests use it to check that independence).
     func computeLogitStatistics(workers forced: Int? = nil) -> LogitStatistics {
         let n = first.inputCount, k = first.labelCount
         let (g1, g2) = centredUnembeddings
         let flops = 2 * Double(n) * Double(k) * Double(first.dimension + second.dimension)
-        // Two workers, each with single-threaded BLAS, when the pass is worth it
-        // and BLAS is not already pinned to one thread by a caller's own workers.
-        let workers = forced ?? (flops > 5e7 && BLASThreads.current > 1 && n > 1 ? min(2, ProcessInfo.processInfo.activeProcessorCount) : 1)
-        let chunkCount = max(workers, (n + 16_383) / 16_384)
-        let chunkRows = (n + chunkCount - 1) / chunkCount
-        let chunks = stride(from: 0, to: n, by: chunkRows).map { $0..<min(n, $0 + chunkRows) }
-        let labelBlock = min(k, max(256, (1 << 23) / chunkRows))
+        let plan = LogitPassPlan(inputs: n, labels: k)
+        let chunks = plan.chunks, labelBlock = plan.labelBlock
+        // Every core when the pass is worth it and no caller's workers are running.
+        let workers = min(chunks.count, forced ?? (flops > 5e7 ? BLASThreads.workers(forFlops: flops) : 1))
         let rows = UnsafeMutableBufferPointer<LogitRowStatistics>.allocate(capacity: n)
         defer { rows.deallocate() }
         let output = SendablePointer(rows)
@@ -101,19 +106,25 @@ extension ModelPair {
             }
         }
         BLASThreads.concurrentWorkers(workers, work)
+        // Flagged rows in blocks of fixed size (a function of k alone), shared out like the
+        // chunks: whole rows, so the cancellation-free kernel sees every label at once.
         let flagged = (0..<n).filter { rows[$0].klABNeedsRecomputation || rows[$0].klBANeedsRecomputation }
         let step = rowsPerBlock()
-        for start in stride(from: 0, to: flagged.count, by: step) {
-            let indices = Array(flagged[start..<min(flagged.count, start + step)])
-            let l1 = first.embeddings.selectingRows(indices).multiplied(by: g1, transposeOther: true)
-            let l2 = second.embeddings.selectingRows(indices).multiplied(by: g2, transposeOther: true)
-            for (r, i) in indices.enumerated() {
+        let flaggedBlocks = stride(from: 0, to: flagged.count, by: step).map { Array(flagged[$0..<min(flagged.count, $0 + step)]) }
+        let recomputeWorkers = max(1, min(workers, flaggedBlocks.count))
+        BLASThreads.concurrentWorkers(recomputeWorkers) { [first, second] worker in
+            for b in stride(from: worker, to: flaggedBlocks.count, by: recomputeWorkers) {
+                let indices = flaggedBlocks[b]
+                let l1 = first.embeddings.selectingRows(indices).multiplied(by: g1, transposeOther: true)
+                let l2 = second.embeddings.selectingRows(indices).multiplied(by: g2, transposeOther: true)
                 l1.storage.withUnsafeBufferPointer { p1 in
                     l2.storage.withUnsafeBufferPointer { p2 in
-                        // The other statistics are already exact sums over the row's blocks;
-                        // only the flagged KL directions are recomputed from the whole rows.
-                        rows[i] = withRecomputedKL(rows[i], UnsafeBufferPointer(rebasing: p1[(r * k)..<((r + 1) * k)]),
-                                                   UnsafeBufferPointer(rebasing: p2[(r * k)..<((r + 1) * k)]))
+                        for (r, i) in indices.enumerated() {
+                            // The other statistics are already exact sums over the row's blocks;
+                            // only the flagged KL directions are recomputed from the whole rows.
+                            output.buffer[i] = withRecomputedKL(output.buffer[i], UnsafeBufferPointer(rebasing: p1[(r * k)..<((r + 1) * k)]),
+                                                                UnsafeBufferPointer(rebasing: p2[(r * k)..<((r + 1) * k)]))
+                        }
                     }
                 }
             }
@@ -129,7 +140,30 @@ extension ModelPair {
                                reverseKLPerInput: rows.map(\.klBA),
                                logTauPerInput: rows.map { min($0.minLogPA, $0.minLogPB) },
                                logTauFirst: tau1, logTauSecond: tau2, accurateRecomputations: flagged.count,
-                               parallel: workers > 1, weights: w)
+                               plan: plan, workers: workers, weights: w)
+    }
+}
+
+/// How the streamed pass cuts the N×k logits into blocks: an even number of chunks of
+/// consecutive rows, at most `chunkRowLimit` each (two cores share them evenly), and
+/// label blocks of `labelBlock` columns, so a block holds about 2²³ Doubles (64 MiB) at
+/// language-model scale. A function of N and k only — never of the worker count — so
+/// every dgemm of the pass has the same shape however many workers share the chunks.
+public struct LogitPassPlan: Sendable, Equatable {
+    public static let chunkRowLimit = 2048
+    public let chunkRows: Int
+    public let labelBlock: Int
+    public let inputs: Int
+
+    public init(inputs n: Int, labels k: Int) {
+        inputs = n
+        let chunkCount = 2 * ((n + 2 * Self.chunkRowLimit - 1) / (2 * Self.chunkRowLimit))
+        chunkRows = max(1, (n + chunkCount - 1) / max(chunkCount, 1))
+        labelBlock = max(1, min(k, max(256, (1 << 23) / chunkRows)))
+    }
+
+    public var chunks: [Range<Int>] {
+        stride(from: 0, to: inputs, by: chunkRows).map { $0..<min(inputs, $0 + chunkRows) }
     }
 }
 

@@ -272,7 +272,7 @@ struct PivotMoments {
         defer { out.deallocate() }
         out.initialize(repeating: nil)
         let results = SendablePointer(out)
-        let workers = pairs.count >= 256 && BLASThreads.current > 1 ? 2 : 1
+        let workers = pairs.count >= 256 ? BLASThreads.workers(forFlops: .infinity) : 1
         let trace = traceM11
         let work: @Sendable (Int) -> Void = { worker in
             var solver = ColumnMajorSolver(dimension: d)

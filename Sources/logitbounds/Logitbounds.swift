@@ -1,5 +1,10 @@
 import ArgumentParser
 import Foundation
+import Numerics
+
+/// The release, and the BLAS this process runs on (its kernel decides the last bits of
+/// every product): `logitbounds --version`.
+let versionText = "logitbounds 0.12 (OpenBLAS kernel \(BLASThreads.kernel), run single-threaded under \(BLASThreads.cores) Swift workers; \(BLASThreads.configuration.trimmingCharacters(in: .whitespaces)))"
 
 @main
 struct Logitbounds: ParsableCommand {
@@ -15,6 +20,7 @@ struct Logitbounds: ParsableCommand {
 
         Exit status: 0 success (nothing violated), 1 a certified violation was found, 2 bad usage or bad input.
         """,
+        version: versionText,
         subcommands: [VerifyCommand.self, MergeCommand.self, CounterexampleCommand.self, MeasureCommand.self, TightnessCommand.self, DistillCommand.self, BenchCommand.self])
 
     /// Parses, runs, and maps errors to the documented exit codes: help exits 0, a

@@ -30,10 +30,11 @@ struct TightnessDistillCommandTests {
         let curve = try #require(statement["tau_curve"] as? [[String: Any]])
         #expect(!curve.isEmpty)
         for point in curve {
-            #expect((point["times_tau"] as? Double ?? 3) <= 2)
+            // 2/τ is attained only in the limit; 1e−12 relative for the three roundings of τ·ratio.
+            #expect((point["times_tau"] as? Double ?? 3) <= 2 * (1 + 1e-12))
             #expect(point["certified"] as? String == "holds")
         }
-        #expect(statement["best_ratio"] as? Double ?? 2 <= 1)
+        #expect(statement["best_ratio"] as? Double ?? 2 <= 1 + 1e-9)
     }
 
     @Test("distill --json on a tiny run exits 0 with aggregates for every objective")

@@ -1,0 +1,81 @@
+@testable import Numerics
+import Testing
+
+/// Products and Grams are cut into blocks whose shapes depend on the product's shape
+/// alone (`ProductBlocks`, `GramBlocks`), so the worker count cannot change a single
+/// bit; and each block is a BLAS call, so the result is within the a priori bound
+/// |fl(AB) − AB| ≤ γ_K |A||B| of the exact product (γ_K = Kε/(1 − Kε)).
+@Suite("Blocked products and Grams: independent of the worker count, within γ_K|A||B|")
+struct BlockedProductTests {
+    /// Checks every entry of `c` against the product computed by a plain loop in
+    /// `Double` (itself within γ_K|A||B|), allowing twice the bound.
+    func expectNearNaive(_ c: Matrix, _ a: Matrix, _ b: Matrix) {
+        let k = a.columns, gamma = Double(k) * Double.ulpOfOne / (1 - Double(k) * Double.ulpOfOne)
+        var worst = 0.0
+        for i in stride(from: 0, to: a.rows, by: 7) {
+            for j in stride(from: 0, to: b.columns, by: 5) {
+                var sum = 0.0, absolute = 0.0
+                for t in 0..<k {
+                    sum += a[i, t] * b[t, j]
+                    absolute += abs(a[i, t] * b[t, j])
+                }
+                worst = max(worst, abs(c[i, j] - sum) / (2 * gamma * absolute))
+            }
+        }
+        #expect(worst <= 1, "worst error over 2γ_K|A||B|: \(worst)")
+    }
+
+    @Test("A product above the block threshold: the same Doubles on 1, 2, 3 and 5 workers, every transpose")
+    func productWorkers() {
+        var g = SeededGenerator(seed: 3101)
+        var compared = 0
+        for (m, n, k) in [(700, 300, 100), (90, 1500, 200)] {
+            let a = g.gaussianMatrix(rows: m, columns: k), b = g.gaussianMatrix(rows: k, columns: n)
+            let blocks = ProductBlocks(rows: m, columns: n, inner: k)
+            #expect(blocks.count > 1, "\(m)×\(n)×\(k) should be cut into blocks")
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let left = ta ? a.transposed : a, right = tb ? b.transposed : b
+                let serial = left.multiplied(by: right, transposeSelf: ta, transposeOther: tb, workers: 1)
+                for workers in [2, 3, 5] {
+                    let same = left.multiplied(by: right, transposeSelf: ta, transposeOther: tb, workers: workers) == serial
+                    #expect(same, "\(m)×\(n)×\(k), transposes \(ta) \(tb), \(workers) workers")
+                    compared += 1
+                }
+                expectNearNaive(serial, a, b)
+            }
+        }
+        #expect(compared == 24)
+    }
+
+    @Test("A Gram above the block threshold: the same Doubles on 1, 2 and 4 workers, symmetric, within γ_N|A|ᵀ|A|")
+    func gramWorkers() {
+        var g = SeededGenerator(seed: 3102)
+        var compared = 0
+        for (rows, columns) in [(2_000, 200), (300, 700), (50, 40)] {
+            let a = g.gaussianMatrix(rows: rows, columns: columns)
+            let serial = a.gram(workers: 1)
+            for workers in [2, 4] {
+                let same = a.gram(workers: workers) == serial
+                #expect(same, "\(rows)×\(columns), \(workers) workers")
+                compared += 1
+            }
+            let symmetric = serial == serial.transposed
+            #expect(symmetric)
+            expectNearNaive(serial, a.transposed, a)
+        }
+        #expect(GramBlocks(rows: 2_000, columns: 200).count == 6)
+        #expect(GramBlocks(rows: 50, columns: 40).count == 1)
+        #expect(compared == 6)
+    }
+
+    @Test("Block shapes are a function of the product's shape: even ranges covering every row once")
+    func blockShapes() {
+        for (n, parts) in [(10, 3), (7, 7), (5, 9), (1000, 8), (1, 1)] {
+            let ranges = evenRanges(n, parts: parts)
+            #expect(ranges.first?.lowerBound == 0 && ranges.last?.upperBound == n)
+            #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+            let lengths = ranges.map(\.count)
+            #expect(lengths.max()! - lengths.min()! <= 1 && ranges.count == min(parts, n))
+        }
+    }
+}
