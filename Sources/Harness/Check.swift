@@ -42,6 +42,9 @@ public struct Check: Sendable {
                                         T7CanonicalCorrelationBound(form, centred: centred, constantScale: s(.T7))))
             }
         }
+        for form in ConceptTransfer.Form.allCases {
+            checks.append(pairCheck("T11.\(form.rawValue)", T11ConceptTransferBound(form, constantScale: s(.T11), certifyEveryProbe: certifyAll)))
+        }
         checks.append(orbitOnly(pairCheck("T10", T10ClassInvariance())))
         checks.append(MixedT7Conjecture.check)
         return checks

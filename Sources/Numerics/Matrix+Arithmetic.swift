@@ -33,5 +33,8 @@ extension Matrix {
         return worst
     }
 
+    /// |A| entry by entry.
+    public var absoluteValues: Matrix { try! Matrix(rows: rows, columns: columns, storage: storage.map(abs)) }
+
     public var maxAbs: Double { storage.reduce(0) { Swift.max($0, abs($1)) } }
 }

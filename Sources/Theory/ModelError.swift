@@ -8,6 +8,10 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
     case badWeights(String)
     case pairMismatch(String)
     case numerics(NumericsError)
+    /// A probe or concept that cannot be used (wrong length, non-finite).
+    case badProbe(String)
+    /// A statement's hypotheses fail, so it says nothing (e.g. σ_min(G̃₁) = 0).
+    case inapplicable(String)
 
     public var description: String {
         switch self {
@@ -18,6 +22,8 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
         case let .badWeights(m): return "bad input weights: \(m)"
         case let .pairMismatch(m): return "models cannot be compared: \(m)"
         case let .numerics(e): return e.description
+        case let .badProbe(m): return "bad probe: \(m)"
+        case let .inapplicable(m): return "inapplicable: \(m)"
         }
     }
 }

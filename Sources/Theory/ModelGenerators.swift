@@ -48,6 +48,9 @@ public enum ModelGenerator: String, CaseIterable, Sendable, Codable {
     case skewedWeights
     /// Student dimension differs from the teacher's (smaller or larger).
     case mixedDimension
+    /// A proof's equality case, where a bound is attained exactly (`boundaryPair`):
+    /// catches a constant that is wrong by a factor near 1.
+    case boundary
 
     /// The pair for this generator, seed and size.
     public func pair(seed: UInt64, size: CaseSize) -> ModelPair {
@@ -75,8 +78,31 @@ public enum ModelGenerator: String, CaseIterable, Sendable, Codable {
             let d2 = max(1, min(k - 1, size.dimensionLimit ?? .max, d + [-2, -1, 1, 2][Int(g.next() % 4)]))
             student = Self.model(labels: k, dimension: d2, inputs: n, scale: scale, condition: 1 + 9 * g.uniform(),
                                  weights: teacher.weights, using: &g)
+        case .boundary:
+            return Self.conceptBoundaryPair(teacher, using: &g)
         }
         return try! ModelPair(teacher, student)
+    }
+
+    /// T11's equality case (Proofs/T11-concept-transfer.md, "Tightness") for the probe
+    /// (e₁, 0): every teacher margin m = f₁[·,0] is at least 1/2 in size except on a set S
+    /// of one to three inputs where m = 1/4; the student keeps G and F except
+    /// f₂[i, 0] = 0 for i ∈ S. Then A₁₂ = I, e = m on S and 0 elsewhere, the probes
+    /// disagree exactly on S, and at γ = 1/4: P_w(|m| < γ) = 0, E_w e²/γ² = w(S) — the
+    /// bound holds with equality, in exact arithmetic (every value set is dyadic).
+    public static func conceptBoundaryPair(_ teacher: SoftmaxModel, using g: inout SeededGenerator) -> ModelPair {
+        let n = teacher.inputCount
+        var f1 = teacher.embeddings
+        let chosen = Set((0..<min(n, 1 + Int(g.next() % 3))).map { _ in g.int(in: 0...(n - 1)) })
+        for i in 0..<n {
+            let x = f1[i, 0]
+            f1[i, 0] = chosen.contains(i) ? 0.25 : (x < 0 ? -1 : 1) * (0.5 + abs(x))
+        }
+        var f2 = f1
+        for i in chosen { f2[i, 0] = 0 }
+        let a = try! SoftmaxModel(embeddings: f1, unembeddings: teacher.unembeddings, weights: teacher.weights)
+        let b = try! SoftmaxModel(embeddings: f2, unembeddings: teacher.unembeddings, weights: teacher.weights)
+        return try! ModelPair(a, b)
     }
 
     /// A model whose centred unembeddings have singular values log-spaced from

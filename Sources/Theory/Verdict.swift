@@ -2,7 +2,7 @@ import Numerics
 
 /// The statements of THEORY.md §4, by their shared ids.
 public enum StatementID: String, Codable, CaseIterable, Sendable, Comparable {
-    case T1, T2, T3, T4, T5, T6, T7, T8, T9, T10
+    case T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12
     public static func < (a: StatementID, b: StatementID) -> Bool { a.rawValue < b.rawValue }
 }
 

@@ -67,6 +67,26 @@ struct HarnessTests {
         #expect(try T3EmbeddingBound().certify(shrunk).outcome == .holds)
     }
 
+    @Test("T11 in the harness: every generator holds, certified where decided by a certificate; planted at 1 − 10⁻³ it is caught on the boundary generator's equality cases")
+    func t11Planted() throws {
+        let corpus = CorpusSpec(seed: 5, cases: 160, maxLabels: 10, maxDimension: 4, maxInputs: 30)
+        let names = ConceptTransfer.Form.allCases.map { "T11.\($0.rawValue)" }
+        let honest = try Verifier(corpus: corpus, only: names).run()
+        for name in names {
+            let summary = try #require(honest.theorems.first { $0.name == name })
+            #expect(summary.violations == 0 && summary.cases == 160, "\(name)")
+        }
+        // The 20 boundary pairs attain the covariance form: each needs, and gets, a certificate.
+        #expect(try #require(honest.theorems.first { $0.name == "T11.covariance" }).certified >= 18)
+        let planted = try Verifier(corpus: corpus, only: ["T11.covariance"], plantedScales: [.T11: 1 - 1e-3]).run()
+        let caught = try #require(planted.theorems.first { $0.name == "T11.covariance" })
+        #expect(caught.violations >= 10, "only \(caught.violations) certified violations of the planted T11")
+        let origin = try #require(caught.firstViolation)
+        #expect(origin.pair.first.inputCount > 0)
+        let check = try #require(try Verifier(corpus: corpus, only: ["T11.covariance"], plantedScales: [.T11: 1 - 1e-3]).check(named: "T11.covariance"))
+        #expect(Shrinker(check: check).violates(origin.pair))
+    }
+
     @Test("Replay files round-trip the pair bit for bit and replay the verdict")
     func replayFile() throws {
         let corpus = CorpusSpec(seed: 3, cases: 40, generators: [.perturbed], maxLabels: 8, maxDimension: 3, maxInputs: 24)

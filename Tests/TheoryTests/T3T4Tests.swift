@@ -7,7 +7,9 @@ struct T3Tests {
     @Test("Random pairs from every generator", arguments: [UInt64(201)])
     func property(seed: UInt64) throws {
         let (decided, certified, worst) = try expectHolds(T3EmbeddingBound(), on: corpus(seed: seed, count: 300))
-        #expect(worst <= 1)
+        // The boundary generator attains T3 exactly (d = 1): the Doubles of two equal exact
+        // sides may round to a ratio of 1 + ulp.
+        #expect(worst <= 1 + 1e-15)
         // The corpus reaches the bound's edge: orbit pairs (d_logit = 0) and near-ties
         // are certified, and the worst ratio is far from trivially small.
         #expect(decided >= 250)

@@ -1,0 +1,186 @@
+import Numerics
+
+/// A linear probe on embeddings: ĉ(x) = [uᵀf(x) + b > 0] (THEORY.md §8).
+public struct ProbeDirection: Sendable, Codable, Equatable {
+    public let weights: [Double]
+    public let bias: Double
+
+    public init(weights: [Double], bias: Double) {
+        self.weights = weights
+        self.bias = bias
+    }
+
+    /// uᵀf(x) + b for every row of `f`.
+    public func scores(_ f: Matrix) -> [Double] {
+        precondition(f.columns == weights.count, "probe: \(weights.count) weights for \(f.columns) embedding coordinates")
+        return f.applied(to: weights).map { $0 + bias }
+    }
+
+    public var normSquared: Double { weights.reduce(0) { $0 + $1 * $1 } }
+}
+
+/// T11's quantities for one teacher probe (u, b) on one pair (THEORY.md §8), in double
+/// precision: the teacher's margins m = uᵀf₁ + b, the transported probe's scores
+/// s = uᵀA₁₂f₂ + b (A₁₂ = G̃₁⁺G̃₂ from the unembeddings alone), the residuals
+/// e = m − s = uᵀG̃₁⁺(Λ̃₁ − Λ̃₂) and the three right-hand sides' residual terms:
+///   E_w[e²] = vᵀΣ_δv  ≤  ‖v‖²·d_logit²  ≤  ‖u‖²·d_logit²/σ_min(G̃₁)²,  v = (G̃₁⁺)ᵀu.
+/// The disagreement P_w(ĉ₁ ≠ ĉ₂) is bounded by P_w(|m| < γ) + (residual term)/γ² for
+/// every γ > 0 (Proofs/T11-concept-transfer.md); `bound(residual:)` takes the best γ.
+///
+/// E_w[e²] is computed from the embeddings (e = F₁u − F₂A₁₂ᵀu, O(N d)); by T3's identity it
+/// equals the output-only vᵀΣ_δv exactly when G̃₁ has full column rank (the exact
+/// certificate computes it from the logits). Cost O(N(d₁ + d₂)) given A₁₂ and σ(G̃₁).
+public struct ConceptTransfer: Sendable {
+    public let probe: ProbeDirection
+    public let margins: [Double]
+    public let transportedScores: [Double]
+    public let weights: [Double]
+    /// E_w[e²] = vᵀΣ_δv.
+    public let residualSecondMoment: Double
+    /// ‖v‖² = ‖(G̃₁⁺)ᵀu‖².
+    public let transportedNormSquared: Double
+    public let logitDistanceSquared: Double
+    public let sigmaMin: Double
+    /// Rounding allowances of each margin and score (for the screen's conservative sides).
+    let marginTolerance: [Double]
+    let scoreTolerance: [Double]
+
+    /// The right-hand side's residual term in each form.
+    public enum Form: String, Sendable, CaseIterable, Codable {
+        /// vᵀΣ_δv: the floor.
+        case covariance
+        /// ‖v‖²·d_logit².
+        case scalar
+        /// ‖u‖²·d_logit²/σ_min(G̃₁)².
+        case sigma
+    }
+
+    public init(_ pair: ModelPair, probe: ProbeDirection) throws {
+        let first = pair.first, second = pair.second
+        guard probe.weights.count == first.dimension else {
+            throw ModelError.badProbe("\(probe.weights.count) weights for the teacher's d = \(first.dimension)")
+        }
+        guard probe.weights.allSatisfy(\.isFinite), probe.bias.isFinite else {
+            throw ModelError.badProbe("weights and bias must be finite")
+        }
+        let diversity = try pair.firstDiversity()
+        guard diversity.unembeddingsDiverse else {
+            throw ModelError.inapplicable("σ_min(G̃₁) = 0: G̃₁ does not have full column rank")
+        }
+        self.probe = probe
+        let a = try pair.identifiabilityMap()
+        let transported = a.transposed.applied(to: probe.weights)   // A₁₂ᵀu
+        margins = probe.scores(first.embeddings)
+        transportedScores = ProbeDirection(weights: transported, bias: probe.bias).scores(second.embeddings)
+        weights = pair.weights
+        let teacherPart = first.embeddings.applied(to: probe.weights)
+        let studentPart = second.embeddings.applied(to: transported)
+        residualSecondMoment = zip(weights, zip(teacherPart, studentPart)).reduce(0) { sum, t in
+            let e = t.1.0 - t.1.1
+            return sum + t.0 * e * e
+        }
+        transportedNormSquared = try pair.transportedNormSquared(probe.weights)
+        logitDistanceSquared = try pair.logitDistanceSquared()
+        sigmaMin = diversity.sigmaMinUnembeddings
+        // A margin is a dot product of d + 1 exact terms: its rounding is at most
+        // (d + 1)ε·(Σ|uⱼfᵢⱼ| + |b|). A transported score also inherits A₁₂ᵀu's error, about
+        // κ(G̃₁)·ε·max|A₁₂ᵀu| in every entry (even entries that should be 0), times Σⱼ|f₂ᵢⱼ|.
+        // Within 10× those (and never below 10⁻⁹ of the terms) the screen leaves a sign undecided.
+        let kappa = (diversity.unembeddingSingularValues.first ?? 1) / max(sigmaMin, .leastNormalMagnitude)
+        let eps = Double.ulpOfOne
+        let d1 = Double(first.dimension + 1), d2 = Double(second.dimension + 1)
+        let absU = probe.weights.map(abs), absT = transported.map(abs), largest = absT.max() ?? 0
+        let rowSums2 = second.embeddings.absoluteValues.applied(to: [Double](repeating: 1, count: second.dimension))
+        marginTolerance = first.embeddings.absoluteValues.applied(to: absU).map {
+            let terms = $0 + abs(probe.bias)
+            return max(1e-9 * terms, 10 * d1 * eps * terms)
+        }
+        scoreTolerance = zip(second.embeddings.absoluteValues.applied(to: absT), rowSums2).map { dot, rowSum in
+            let terms = dot + abs(probe.bias)
+            return max(1e-9 * terms, 10 * d2 * eps * (terms + kappa * largest * rowSum))
+        }
+    }
+
+    /// The residual term of a form: vᵀΣ_δv, ‖v‖²d², or ‖u‖²d²/σ_min².
+    public func residual(_ form: Form) -> Double {
+        switch form {
+        case .covariance: return residualSecondMoment
+        case .scalar: return transportedNormSquared * logitDistanceSquared
+        case .sigma: return probe.normSquared * logitDistanceSquared / (sigmaMin * sigmaMin)
+        }
+    }
+
+    /// P_w(ĉ₁ ≠ ĉ₂): the teacher probe and its transport disagree.
+    public var disagreement: Double {
+        zip(weights, zip(margins, transportedScores)).reduce(0) { $0 + ((($1.1.0 > 0) != ($1.1.1 > 0)) ? $1.0 : 0) }
+    }
+
+    /// The disagreement counting every input whose margin or score is within rounding of
+    /// 0 as disagreeing: an upper end for the screen.
+    var disagreementUpper: Double {
+        var total = 0.0
+        for i in weights.indices {
+            let unsure = abs(margins[i]) <= marginTolerance[i] || abs(transportedScores[i]) <= scoreTolerance[i]
+            if unsure || (margins[i] > 0) != (transportedScores[i] > 0) { total += weights[i] }
+        }
+        return total
+    }
+
+    /// min over γ > 0 of P_w(|m| < γ) + r/γ², and the γ attaining it (nil when the best
+    /// is the trivial 1, e.g. every margin 0). Between consecutive |m| values the first
+    /// term is constant and the second decreases, so the minimum is at some |mᵢ| > 0:
+    /// O(N log N).
+    public func bound(residual r: Double) -> (value: Double, gamma: Double?) {
+        Self.bestGamma(margins: margins, weights: weights, residual: r)
+    }
+
+    static func bestGamma(margins: [Double], weights: [Double], residual r: Double) -> (value: Double, gamma: Double?) {
+        let order = margins.indices.sorted { abs(margins[$0]) < abs(margins[$1]) }
+        var best: (value: Double, gamma: Double?) = (weights.reduce(0, +), nil)
+        var below = 0.0, index = 0
+        while index < order.count {
+            let a = abs(margins[order[index]])
+            // Every margin equal to a: P(|m| < a) is `below` before them.
+            if a > 0 {
+                let value = below + r / (a * a)
+                if value < best.value { best = (value, a) }
+            }
+            while index < order.count && abs(margins[order[index]]) == a {
+                below += weights[order[index]]
+                index += 1
+            }
+        }
+        return best
+    }
+
+    /// P_w(|m| < γ), counting margins within rounding of γ as not below it: a lower end.
+    func belowLower(_ gamma: Double) -> Double {
+        zip(weights, zip(margins, marginTolerance)).reduce(0) { $0 + (abs($1.1.0) + $1.1.1 < gamma ? $1.0 : 0) }
+    }
+
+    /// E_w[e²] less its rounding: each eᵢ = mᵢ − sᵢ is uncertain by the two tolerances.
+    var residualSecondMomentLower: Double {
+        var total = 0.0
+        for i in weights.indices {
+            let e = max(abs(margins[i] - transportedScores[i]) - marginTolerance[i] - scoreTolerance[i], 0)
+            total += weights[i] * e * e
+        }
+        return min(total, residualSecondMoment)
+    }
+}
+
+extension ModelPair {
+    /// ‖(G̃₁⁺)ᵀu‖² = uᵀ(G̃₁ᵀG̃₁)⁻¹u: from the Gram's Cholesky factor on the Gram routes,
+    /// else from the SVD of G̃₁ (Σᵢ (vᵢᵀu)²/σᵢ²).
+    func transportedNormSquared(_ u: [Double]) throws -> Double {
+        if usesGramRoutes, let grams = try? unembeddingGrams(), grams.firstUsable,
+           let x = try? CholeskyDecomposition(grams.s11).solve(Matrix(rows: u.count, columns: 1, storage: u)) {
+            return zip(u, x.storage).reduce(0) { $0 + $1.0 * $1.1 }
+        }
+        let svd: SingularValueDecomposition = try cache.value("svdG1") {
+            try ModelError.wrapping { try SingularValueDecomposition(centredUnembeddings.first) }
+        }
+        let projections = svd.v.transposed.applied(to: u)
+        return zip(projections, svd.singularValues).reduce(0) { $0 + $1.0 * $1.0 / ($1.1 * $1.1) }
+    }
+}
