@@ -24,13 +24,26 @@ public struct T11ConceptTransferBound: PairStatement {
     /// Whether `certify` certifies every probe, not only those its screen cannot decide
     /// (`verify --certify all`).
     let certifyEveryProbe: Bool
+    /// Whether a probe whose best right side is the trivial 1 (no γ does better) is left
+    /// out: the tightness explorer asks how close non-vacuous bounds get.
+    let nonVacuousOnly: Bool
 
     public init(_ variant: ConceptTransfer.Form = .covariance, constantScale: Double = 1, certifyEveryProbe: Bool = false,
+                nonVacuousOnly: Bool = false,
                 probes: @escaping @Sendable (ModelPair) -> [ProbeDirection] = T11ConceptTransferBound.harnessProbes) {
         self.variant = variant
         self.constantScale = constantScale
         self.certifyEveryProbe = certifyEveryProbe
+        self.nonVacuousOnly = nonVacuousOnly
         self.probes = probes
+    }
+
+    /// The probes this statement checks on a pair: all of them, or with `nonVacuousOnly`
+    /// those whose best right side is below the total weight.
+    func transfers(_ pair: ModelPair) throws -> [ConceptTransfer] {
+        try probes(pair).map { try ConceptTransfer(pair, probe: $0) }.filter { t in
+            !nonVacuousOnly || t.bound(residual: t.residual(variant)).value < t.weights.reduce(0, +)
+        }
     }
 
     public var form: String {
@@ -46,11 +59,11 @@ public struct T11ConceptTransferBound: PairStatement {
             return .inapplicable(id, form, level: .double, "σ_min(G̃₁) = 0: G̃₁ does not have full column rank")
         }
         var worst: Verdict?
-        for probe in probes(pair) {
-            let v = screen(try ConceptTransfer(pair, probe: probe))
+        for t in try transfers(pair) {
+            let v = screen(t)
             if worst == nil || v.ratio > worst!.ratio || v.outcome == .violated { worst = v }
         }
-        return worst ?? .inapplicable(id, form, level: .double, "no probe")
+        return worst ?? .inapplicable(id, form, level: .double, nonVacuousOnly ? "every probe's bound is vacuous (≥ 1)" : "no probe")
     }
 
     /// The screen of one probe at its best γ, with conservative sides.
@@ -81,8 +94,7 @@ public struct T11ConceptTransferBound: PairStatement {
             return .inapplicable(id, form, level: .exact, "G̃₁ᵀG̃₁ is exactly singular: G̃₁ lacks full column rank")
         }
         var worst: (verdict: Verdict, transfer: ConceptTransfer)?
-        for probe in probes(pair) {
-            let t = try ConceptTransfer(pair, probe: probe)
+        for t in try transfers(pair) {
             let screened = screen(t)
             let v = certifyEveryProbe || screened.needsCertification ? try certify(exact, gram: gram, transfer: t) : screened
             if v.outcome == .violated && v.isCertified { return v }

@@ -85,6 +85,20 @@ struct TightnessTests {
         #expect(result.searches.contains { $0.method == .gradient && $0.bestRatio >= 0.999 })
     }
 
+    @Test("T11: the best non-vacuous ratio is 1, attained and certified exactly; planted at 0.999 it is a certified violation")
+    func t11Attained() throws {
+        var config = Self.counted(300)
+        config.sweepCases = 160
+        let result = try TightnessExplorer.explore(.T11, config)
+        Self.expectStoppedByCount(result, limit: 300)
+        #expect(result.bestRatio == 1, "\(result.bestRatio)")
+        #expect(result.certified.outcome == .holds && result.certified.level == .exact)
+        #expect(result.sweep.byGenerator.contains { $0.generator == "boundary" && $0.max == 1 })
+        config.constantScale = 0.999
+        let planted = try TightnessExplorer.explore(.T11, config)
+        #expect(planted.certified.outcome == .violated && planted.certified.level == .exact)
+    }
+
     @Test("A planted false constant (T3 halved) is reported as a certified violation")
     func plantedT3() throws {
         var config = Self.counted(5_000)
