@@ -39,7 +39,7 @@ public struct CE4FromTeacher: Sendable {
             family: "CE4",
             summary: "Fisher-null move of every teacher embedding (unembeddings kept), scaled by t = \(low) to certified KL ≤ \(epsilon) both ways",
             parameters: ["epsilon": "\(epsilon)", "cap": "\(cap)", "seed": "\(seed)", "scale_t": "\(low)"],
-            pair: try ModelPair(teacher, student), inputLabels: Self.predictedLabels(teacher),
+            pair: try ModelPair(teacher, student), inputLabels: teacher.predictedLabels(),
             concept: concept, conceptName: "sign of the teacher's first principal coordinate")
     }
 
@@ -101,9 +101,4 @@ public struct CE4FromTeacher: Sendable {
         return centred.applied(to: v).map { $0 > 0 }
     }
 
-    /// Each input's most probable label under the teacher (the first on a tie).
-    static func predictedLabels(_ teacher: SoftmaxModel) -> [Int] {
-        let l = teacher.logits
-        return (0..<l.rows).map { i in l.row(i).indices.max { l[i, $0] < l[i, $1] }! }
-    }
 }

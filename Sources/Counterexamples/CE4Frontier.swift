@@ -183,7 +183,7 @@ public struct CE4Frontier: Sendable {
             concept = (grouping.concept, grouping.name)
             conceptSource = "the teacher's most linearly recoverable grouping of labels (R² = \(String(format: "%.4f", grouping.rSquared)))"
         }
-        let labels = CE4FromTeacher.predictedLabels(teacher)
+        let labels = teacher.predictedLabels()
         let teacherConstants = try TheoryAllowance.Teacher(teacher)
         var byEpsilon: [Double: (Construction, CE4FrontierPoint, CertifiedSummary)] = [:]
         var warm: SoftmaxModel?

@@ -18,7 +18,7 @@ public struct LabelGrouping: Sendable {
 
     public init(teacher: SoftmaxModel) throws {
         let n = teacher.inputCount, d = teacher.dimension
-        let predicted = CE4FromTeacher.predictedLabels(teacher)
+        let predicted = teacher.predictedLabels()
         let f = teacher.embeddings
         let mean = f.weightedRowMean(teacher.weights)
         let centred = f.subtractingFromRows(mean)

@@ -2,30 +2,39 @@ import Numerics
 
 /// A linear probe: logistic regression with an intercept and a small ridge (λ = 1e−6
 /// on the weights, so separable data keeps finite weights), fitted by Newton's method
-/// (IRLS, 50 iterations at most) on inputs scaled by their RMS norm.
+/// (IRLS, 50 iterations at most) on inputs scaled by their RMS norm, each input's
+/// log-likelihood weighted by its input weight (uniform when none are given).
 ///
 /// `accuracy(embeddings:concept:)` fits and scores on the same inputs: the question
 /// there is whether the concept is *linearly recoverable* at all (the counterexamples).
-/// `fit` then `accuracy(on:concept:)` scores held-out inputs (distillation).
+/// `fit` then `accuracy(on:concept:)` scores held-out inputs (distillation);
+/// `crossValidatedAccuracy` does so by k-fold cross-validation on one sample (`measure`).
 public struct LinearProbe: Sendable {
     /// Weights then intercept, for inputs divided by `scale`.
     public let coefficients: [Double]
     public let scale: Double
 
-    public static func fit(embeddings f: Matrix, concept: [Bool]) throws -> LinearProbe {
+    public static func fit(embeddings f: Matrix, concept: [Bool], weights: [Double]? = nil) throws -> LinearProbe {
         precondition(f.rows == concept.count, "probe: one concept value per input")
         let n = f.rows, p = f.columns + 1
         let scale = max((f.frobeniusNormSquared / Double(max(n, 1))).squareRoot(), .leastNormalMagnitude)
+        // A concept constant on these inputs: the probe answers that constant (IRLS would
+        // push the intercept to infinity).
+        if let first = concept.first, concept.allSatisfy({ $0 == first }) {
+            return LinearProbe(coefficients: [Double](repeating: 0, count: p - 1) + [first ? 1 : -1], scale: scale)
+        }
+        // Input weights rescaled to mean 1, so the ridge means the same whatever N is.
+        let w = weights.map { raw in raw.map { $0 * Double(n) / raw.reduce(0, +) } } ?? [Double](repeating: 1, count: n)
         let x = design(f, scale: scale)
         let y = concept.map { $0 ? 1.0 : 0.0 }
         var beta = [Double](repeating: 0, count: p)
         for _ in 0..<50 {
             let eta = x.applied(to: beta)
             let mu = eta.map { 1 / (1 + (-$0).exp) }
-            let weights = mu.map { max($0 * (1 - $0), 1e-12) }
-            var hessian = x.scalingRows(by: weights.map { $0.squareRoot() }).gram()
+            let curvature = zip(mu, w).map { max($0 * (1 - $0), 1e-12) * $1 }
+            var hessian = x.scalingRows(by: curvature.map { $0.squareRoot() }).gram()
             for j in 0..<(p - 1) { hessian[j, j] += 1e-6 }
-            let gradient = try Matrix(rows: n, columns: 1, storage: zip(y, mu).map { $0 - $1 })
+            let gradient = try Matrix(rows: n, columns: 1, storage: zip(zip(y, mu), w).map { ($0.0 - $0.1) * $1 })
             var gradientBeta = x.multiplied(by: gradient, transposeSelf: true)
             for j in 0..<(p - 1) { gradientBeta[j, 0] -= 1e-6 * beta[j] }
             guard let step = try? hessian.solve(gradientBeta) else { break }
@@ -39,15 +48,63 @@ public struct LinearProbe: Sendable {
         Matrix(rows: f.rows, columns: f.columns + 1) { i, j in j < f.columns ? f[i, j] / scale : 1 }
     }
 
-    /// The fraction of inputs whose concept the probe predicts.
-    public func accuracy(on f: Matrix, concept: [Bool]) -> Double {
-        precondition(f.rows == concept.count && f.columns + 1 == coefficients.count, "probe: shapes differ from the fit")
-        let predictions = Self.design(f, scale: scale).applied(to: coefficients).map { $0 > 0 }
-        return Double(zip(predictions, concept).filter { $0 == $1 }.count) / Double(max(f.rows, 1))
+    /// The probe in the embeddings' own coordinates: ĉ(x) = [uᵀf(x) + b > 0].
+    public var direction: ProbeDirection {
+        ProbeDirection(weights: coefficients.dropLast().map { $0 / scale }, bias: coefficients.last ?? 0)
+    }
+
+    /// The probe's answers on the rows of `f`.
+    public func predictions(_ f: Matrix) -> [Bool] {
+        precondition(f.columns + 1 == coefficients.count, "probe: shapes differ from the fit")
+        return Self.design(f, scale: scale).applied(to: coefficients).map { $0 > 0 }
+    }
+
+    /// The (weighted) fraction of inputs whose concept the probe predicts.
+    public func accuracy(on f: Matrix, concept: [Bool], weights: [Double]? = nil) -> Double {
+        precondition(f.rows == concept.count, "probe: one concept value per input")
+        return Self.agreement(predictions(f), concept, weights: weights)
+    }
+
+    /// Σ wᵢ [aᵢ = bᵢ] / Σ wᵢ (uniform weights when nil).
+    public static func agreement(_ a: [Bool], _ b: [Bool], weights: [Double]? = nil) -> Double {
+        guard !a.isEmpty else { return .nan }
+        guard let weights else { return Double(zip(a, b).filter { $0 == $1 }.count) / Double(a.count) }
+        return zip(weights, zip(a, b)).reduce(0) { $0 + ($1.1.0 == $1.1.1 ? $1.0 : 0) } / weights.reduce(0, +)
     }
 
     /// Fit and score on the same inputs.
     public static func accuracy(embeddings f: Matrix, concept: [Bool]) throws -> Double {
         try fit(embeddings: f, concept: concept).accuracy(on: f, concept: concept)
+    }
+
+    /// Held-out accuracy by k-fold cross-validation: inputs shuffled by `seed` and cut into
+    /// `folds` parts; each part is predicted by a probe fitted on the others; the (weighted)
+    /// fraction of inputs predicted right.
+    public static func crossValidatedAccuracy(embeddings f: Matrix, concept: [Bool], weights: [Double]? = nil,
+                                              folds: Int, seed: UInt64) throws -> Double {
+        let predicted = try crossValidatedPredictions(rows: f.rows, folds: folds, seed: seed) { train, test in
+            try fit(embeddings: f.selectingRows(train), concept: train.map { concept[$0] },
+                    weights: weights.map { w in train.map { w[$0] } }).predictions(f.selectingRows(test))
+        }
+        return agreement(predicted, concept, weights: weights)
+    }
+
+    /// Each row's prediction when its fold is held out: `predict(trainRows, testRows)`
+    /// answers for `testRows`. The folds are a seeded shuffle cut into `folds` parts.
+    public static func crossValidatedPredictions(rows n: Int, folds: Int, seed: UInt64,
+                                                 _ predict: ([Int], [Int]) throws -> [Bool]) rethrows -> [Bool] {
+        var g = SeededGenerator(seed: seed)
+        var order = Array(0..<n)
+        for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, g.int(in: 0...i)) }
+        let parts = max(2, min(folds, n))
+        var answers = [Bool](repeating: false, count: n)
+        for part in 0..<parts {
+            let test = (0..<n).filter { $0 % parts == part }.map { order[$0] }.sorted()
+            let held = Set(test)
+            let train = (0..<n).filter { !held.contains($0) }
+            guard !test.isEmpty, !train.isEmpty else { continue }
+            for (row, answer) in zip(test, try predict(train, test)) { answers[row] = answer }
+        }
+        return answers
     }
 }

@@ -126,6 +126,10 @@ public struct PairMeasurement: Codable, Sendable {
         public let seconds: Double
     }
     public let notes: [String]
+    /// `--concept` and `--teacher-concepts`: each concept's probes, baselines and T11 floor.
+    public internal(set) var concepts: [ConceptReport]? = nil
+    /// How the concept probes were fitted, in words.
+    public internal(set) var conceptFitting: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case sizes, dLogit = "d_logit", dLogitSquared = "d_logit_squared", klAB = "kl_ab", klBA = "kl_ba"
@@ -137,7 +141,7 @@ public struct PairMeasurement: Codable, Sendable {
         case canonicalCorrelationsUncentered = "canonical_correlations_uncentered"
         case linearCKA = "linear_cka", procrustesDistance = "procrustes_distance", svcca
         case similarityUndefined = "similarity_undefined"
-        case bounds, routes, timings = "timings_seconds", notes
+        case bounds, routes, timings = "timings_seconds", notes, concepts, conceptFitting = "concept_fitting"
     }
 
     /// Keys of earlier releases, still written beside the new ones for one release:
@@ -169,6 +173,16 @@ public struct PairMeasurement: Codable, Sendable {
         case never
     }
 
+    /// A concept given by the user: N values 0/1 in the models' input order.
+    public struct NamedConcept: Sendable {
+        public let name: String
+        public let source: String
+        public let values: [Bool]
+        public init(name: String, source: String, values: [Bool]) {
+            self.name = name; self.source = source; self.values = values
+        }
+    }
+
     /// Options for `measure`.
     public struct Options: Sendable {
         /// Pivot pairs: nil for the default (100 pivots × 200 subsets, seed 0,
@@ -177,6 +191,10 @@ public struct PairMeasurement: Codable, Sendable {
         public var forcePivot: Bool
         public var skipPivot: Bool
         public var certification: Certification
+        /// Concepts to measure (T11), and how many of the teacher's own to add.
+        public var concepts: [NamedConcept] = []
+        public var teacherConcepts = 0
+        public var conceptOptions = ConceptReport.Options()
         public init(pivotSelection: PivotSelection? = nil, forcePivot: Bool = false, skipPivot: Bool = false,
                     certification: Certification = .auto) {
             self.pivotSelection = pivotSelection
@@ -193,6 +211,27 @@ public struct PairMeasurement: Codable, Sendable {
     /// Measures `pair`; `progress` receives the name of each phase as it starts.
     public static func measure(_ pair: ModelPair, options: Options = Options(),
                                progress: (String) -> Void = { _ in }) throws -> PairMeasurement {
+        var m = try measureWithoutConcepts(pair, options: options, progress: progress)
+        guard !options.concepts.isEmpty || options.teacherConcepts > 0 else { return m }
+        progress("concepts (probes, T11)")
+        let start = DispatchTime.now().uptimeNanoseconds
+        var conceptOptions = options.conceptOptions
+        let size = Double(pair.first.inputCount) * Double(pair.first.labelCount) * Double(pair.first.dimension + pair.second.dimension)
+        conceptOptions.certify = options.certification == .always || (options.certification == .auto && size <= certificationSizeLimit)
+        let predicted = pair.first.predictedLabels()
+        let derived = try TeacherConcepts.derive(pair.first, count: options.teacherConcepts, predicted: predicted)
+        let all = options.concepts.map { ($0.name, $0.source, $0.values) }
+            + derived.map { ($0.name, "the teacher's own (within-class principal direction \($0.name.dropFirst(10)))", $0.values) }
+        m.concepts = try all.map { name, source, values in
+            try ConceptReport.measure(pair, name: name, source: source, values: values, predicted: predicted, options: conceptOptions)
+        }
+        m.conceptFitting = conceptOptions.fitting
+        m.timings.append(Timing(phase: "concepts (probes, T11)", seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+        return m
+    }
+
+    static func measureWithoutConcepts(_ pair: ModelPair, options: Options,
+                                       progress: (String) -> Void) throws -> PairMeasurement {
         var timings: [Timing] = []
         var notes: [String] = []
         func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {

@@ -75,6 +75,20 @@ struct MeasureCommand: ParsableCommand {
     @Option(help: "Write the shard's sufficient statistics to this file (for `logitbounds merge`).")
     var partial: String?
 
+    @Option(name: .customLong("concept"), parsing: .unconditionalSingleValue,
+            help: ArgumentHelp("A concept NAME=FILE.npy: N values 0/1 (float, int or bool) in the models' input order. Repeatable. Reported per concept: held-out probes on both models, the majority and label-only baselines, the transported probe and T11's floor on its accuracy.", valueName: "NAME=FILE"))
+    var concepts: [String] = []
+
+    @Option(name: .customLong("teacher-concepts"), parsing: .unconditional,
+            help: "Also measure n concepts the teacher encodes by construction: [uⱼᵀf_A > its median] for the top n principal directions of f_A's within-class covariance (class = the teacher's predicted label). 1 ≤ n ≤ d_A.")
+    var teacherConcepts: Int?
+
+    @Option(name: .customLong("concept-folds"), parsing: .unconditional, help: "Concept probes: folds of the cross-validation (2…20, default 5).")
+    var conceptFolds = 5
+
+    @Option(name: .customLong("concept-seed"), parsing: .unconditional, help: "Concept probes: seed of the fold shuffle (default 0).")
+    var conceptSeed: UInt64 = 0
+
     func validate() throws {
         if let pivots, !(1...100_000).contains(pivots) { throw ValidationError("--pivots must be in 1…100000, got \(pivots)") }
         if let subsets, !(1...100_000).contains(subsets) { throw ValidationError("--subsets must be in 1…100000, got \(subsets)") }
@@ -90,6 +104,18 @@ struct MeasureCommand: ParsableCommand {
         guard PairMeasurement.Certification(rawValue: certify) != nil else {
             throw ValidationError("--certify must be auto, always or never, got \(certify)")
         }
+        if let teacherConcepts, !(1...64).contains(teacherConcepts) {
+            throw ValidationError("--teacher-concepts must be in 1…64 (and at most the teacher's d), got \(teacherConcepts)")
+        }
+        guard (2...20).contains(conceptFolds) else { throw ValidationError("--concept-folds must be in 2…20, got \(conceptFolds)") }
+        var names = Set<String>()
+        for text in concepts {
+            let (name, _) = try Self.splitConcept(text)
+            guard names.insert(name).inserted else { throw ValidationError("--concept \(name) is given twice; each concept needs its own name") }
+        }
+        if shard != nil && (!concepts.isEmpty || teacherConcepts != nil) {
+            throw ValidationError("concepts are not available in a sharded measure: their probes are fitted on every row at once (cross-validated); run measure on the whole files with --concept")
+        }
         if shard != nil || partial != nil {
             guard shard != nil, partial != nil else {
                 throw ValidationError(shard == nil ? "--partial needs --shard i/n" : "--shard needs --partial FILE (where the shard's statistics go)")
@@ -100,10 +126,32 @@ struct MeasureCommand: ParsableCommand {
         }
     }
 
+    /// "NAME=FILE" as (NAME, FILE).
+    static func splitConcept(_ text: String) throws -> (name: String, file: String) {
+        guard let equals = text.firstIndex(of: "="), equals != text.startIndex, text.index(after: equals) != text.endIndex else {
+            throw ValidationError("--concept must look like NAME=FILE.npy, got \"\(text)\"")
+        }
+        return (String(text[..<equals]), String(text[text.index(after: equals)...]))
+    }
+
+    /// The concept files, read and checked against the models' N.
+    func readConcepts(inputs n: Int) throws -> [PairMeasurement.NamedConcept] {
+        try concepts.map { text in
+            let (name, file) = try Self.splitConcept(text)
+            do {
+                return PairMeasurement.NamedConcept(name: name, source: file,
+                                                    values: try ModelFile.readConcept(URL(fileURLWithPath: file), expected: n))
+            } catch let e as ModelFileError { throw CLIError("--concept \(name): \(e.description)") }
+        }
+    }
+
     /// The pivot and certification options as given.
     func options() throws -> PairMeasurement.Options {
         var options = PairMeasurement.Options(skipPivot: noPivot,
                                               certification: PairMeasurement.Certification(rawValue: certify)!)
+        options.teacherConcepts = teacherConcepts ?? 0
+        options.conceptOptions.folds = conceptFolds
+        options.conceptOptions.seed = conceptSeed
         if let pivotSubsets {
             options.pivotSelection = .explicit(try Self.readPivotSubsets(pivotSubsets))
         } else if pivots != nil || subsets != nil {
@@ -150,7 +198,11 @@ struct MeasureCommand: ParsableCommand {
             pair = try ModelPair(a, b)
         } catch let e as ModelFileError { throw CLIError(e.description) }
           catch let e as ModelError { throw CLIError("\(teacher) and \(student): \(e.description)") }
-        let options = try options()
+        var options = try options()
+        options.concepts = try readConcepts(inputs: pair.first.inputCount)
+        if options.teacherConcepts > pair.first.dimension {
+            throw CLIError("--teacher-concepts \(options.teacherConcepts) exceeds the teacher's d = \(pair.first.dimension)")
+        }
         let measurement: PairMeasurement
         do {
             measurement = try PairMeasurement.measure(pair, options: options) { progress.note($0) }
@@ -202,6 +254,26 @@ struct MeasureCommand: ParsableCommand {
 
 /// The human-readable report of a measurement.
 enum MeasurementFormatter {
+    /// The concepts section: probes, baselines and T11's floors (THEORY.md §8).
+    static func conceptLines(_ concepts: [ConceptReport], fitting: String) -> [String] {
+        func p(_ x: Double?) -> String { x.map { String(format: "%.3f", $0) } ?? "—" }
+        var lines = ["", "## Concepts (T11: the teacher probe transported to the student by A = G̃_A⁺G̃_B)", "",
+                     "Probes: \(fitting). Accuracies weighted by the inputs' weights. Floors: the in-sample teacher probe's accuracy minus T11's bound at the best γ (covariance vᵀΣ_δv, scalar ‖v‖²d_logit², KL through d_logit² ≤ 2 KL/τ); a floor above the majority baseline is non-vacuous.", "",
+                     "| concept | majority | label-only | teacher probe | student probe | teacher in-sample | transported | disagreement | floor (logit) | floor (scalar) | floor (KL) | T11 verdict |",
+                     "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for c in concepts {
+            if let why = c.undefined {
+                lines.append("| \(c.name) | \(p(c.majority)) | undefined: \(why) |  |  |  |  |  |  |  |  |  |")
+                continue
+            }
+            let encoded = c.encodedBeyondLabel == true ? "" : " (not beyond the label)"
+            let nonVacuous = c.floorNonVacuous == true ? " **non-vacuous**" : ""
+            let verdict = c.t11.map { "\($0.outcome) (\($0.level)\($0.certified ? ", certified" : ", screen"))" } ?? (c.note ?? "—")
+            lines.append("| \(c.name)\(c.labelFunction ? " (function of the label)" : "") | \(p(c.majority)) | \(p(c.labelOnly)) | \(p(c.teacherProbe))\(encoded) | \(p(c.studentProbe)) | \(p(c.teacherProbeInSample)) | \(p(c.transportedProbe)) | \(p(c.disagreement)) | \(p(c.floorLogit))\(nonVacuous) | \(p(c.floorLogitScalar)) | \(p(c.floorKL)) | \(verdict) |")
+        }
+        return lines
+    }
+
     static func number(_ x: Double?) -> String {
         guard let x else { return "—" }
         if x == 0 { return "0" }
@@ -255,6 +327,7 @@ enum MeasurementFormatter {
         }
         let bNotes = m.bounds.compactMap { b in b.note.map { "- \(b.id) \(b.form): \($0)" } }
         if !bNotes.isEmpty || !m.notes.isEmpty { lines += ["", "Notes:"] + m.notes.map { "- \($0)" } + Array(Set(bNotes)).sorted() }
+        if let concepts = m.concepts { lines += conceptLines(concepts, fitting: m.conceptFitting ?? "") }
         lines += ["", "Time: " + m.timings.map { "\($0.phase) \(String(format: "%.3f", $0.seconds)) s" }.joined(separator: ", ")]
         return lines.joined(separator: "\n")
     }

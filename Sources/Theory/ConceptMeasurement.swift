@@ -1,0 +1,231 @@
+import Numerics
+
+extension SoftmaxModel {
+    /// argmax_y of each input's logits (the first label on ties), in row blocks of
+    /// about 2²¹ logits, so memory stays O(block · k). O(N k d).
+    public func predictedLabels() -> [Int] {
+        let n = inputCount, k = labelCount
+        let step = max(1, min(n, (1 << 21) / max(k, 1)))
+        var labels = [Int](repeating: 0, count: n), block: [Double] = []
+        for start in stride(from: 0, to: n, by: step) {
+            let rows = start..<min(n, start + step)
+            embeddings.rowBlockProduct(rows: rows, with: unembeddings, otherRows: 0..<k, into: &block)
+            for r in 0..<rows.count {
+                var best = 0
+                for y in 1..<k where block[r * k + y] > block[r * k + best] { best = y }
+                labels[start + r] = best
+            }
+        }
+        return labels
+    }
+}
+
+/// Concepts the teacher encodes by construction (`measure`/`distill --teacher-concepts n`):
+/// the top n principal directions u_j of f₁'s within-class covariance (class = the
+/// teacher's predicted label), z_j(x) = [u_jᵀf₁(x) > its weighted median]. A linear probe
+/// reads each from the teacher at ≈ 1, while the predicted label explains little of it:
+/// the directions are those along which the embeddings vary most *within* a class.
+public enum TeacherConcepts {
+    public static func derive(_ teacher: SoftmaxModel, count n: Int, predicted: [Int]) throws -> [(name: String, values: [Bool])] {
+        let d = teacher.dimension, f = teacher.embeddings, w = teacher.weights
+        guard (0...d).contains(n) else {
+            throw ModelError.badProbe("--teacher-concepts must be at most the teacher's d = \(d), got \(n)")
+        }
+        guard n > 0 else { return [] }
+        // Class means under the weights, then Σ_W = Σᵢ wᵢ (fᵢ − μ_cᵢ)(fᵢ − μ_cᵢ)ᵀ.
+        var means: [Int: (sum: [Double], weight: Double)] = [:]
+        for i in 0..<f.rows {
+            var entry = means[predicted[i]] ?? ([Double](repeating: 0, count: d), 0)
+            for j in 0..<d { entry.sum[j] += w[i] * f[i, j] }
+            entry.weight += w[i]
+            means[predicted[i]] = entry
+        }
+        let centred = Matrix(rows: f.rows, columns: d) { i, j in
+            let m = means[predicted[i]]!
+            return (f[i, j] - m.sum[j] / m.weight) * w[i].squareRoot()
+        }
+        let e = try ModelError.wrapping { try SymmetricEigendecomposition(centred.gram()) }
+        // Eigenvalues decrease: the top directions are the first columns.
+        return (0..<n).map { j in
+            let u = (0..<d).map { e.eigenvectors[$0, j] }
+            let scores = f.applied(to: u)
+            let median = weightedMedian(scores, weights: w)
+            return (name: "teacher-pc\(j + 1)", values: scores.map { $0 > median })
+        }
+    }
+}
+
+/// One concept measured on a pair (`measure --concept`, THEORY.md §8): held-out probes on
+/// both models, the baselines that say whether the teacher encodes it, and T11's floor on
+/// the transported probe's accuracy. Accuracies are weighted by the inputs' weights.
+public struct ConceptReport: Codable, Sendable {
+    public let name: String
+    public let source: String
+    /// Why the concept cannot be measured (a constant concept), when it cannot.
+    public let undefined: String?
+    /// P_w(z = 1).
+    public let positiveShare: Double
+    /// max(P_w(z = 1), P_w(z = 0)): always answering the more common value.
+    public let majority: Double
+    /// Held-out accuracy of the best function of the teacher's predicted label (the
+    /// majority value of z within each predicted class of the training folds).
+    public let labelOnly: Double?
+    /// Whether z is constant within every predicted class of the teacher.
+    public let labelFunction: Bool
+    /// Held-out (k-fold) probe accuracy on the teacher's and on the student's embeddings.
+    public let teacherProbe: Double?
+    public let studentProbe: Double?
+    /// The teacher probe fitted on every input, scored on them: the probe T11 is about.
+    public let teacherProbeInSample: Double?
+    /// That probe transported to the student, (A₁₂ᵀu, b), scored on the student.
+    public let transportedProbe: Double?
+    /// P_w(ĉ₁ ≠ ĉ₂) of that probe and its transport.
+    public let disagreement: Double?
+    /// T11's floors on the transported probe's accuracy: teacher_probe_in_sample minus the
+    /// best bound (covariance form, scalar ‖v‖²d_logit² form, KL form through T6.sharp),
+    /// floored at 0; nil when T11 is inapplicable.
+    public let floorLogit: Double?
+    public let floorLogitScalar: Double?
+    public let floorKL: Double?
+    public let gamma: Gammas?
+    /// vᵀΣ_δv = E_w[e²].
+    public let residualVariance: Double?
+    public let probeWeights: [Double]?
+    public let probeBias: Double?
+    /// teacher_probe ≥ label_only + 0.1.
+    public let encodedBeyondLabel: Bool?
+    /// floor_logit > majority.
+    public let floorNonVacuous: Bool?
+    /// T11 (covariance form) checked on this probe at its γ, with the level that decided it.
+    public let t11: PairMeasurement.Bound?
+    /// Why T11 says nothing here, when it does not (G̃_A without full column rank).
+    public let note: String?
+
+    public struct Gammas: Codable, Sendable {
+        public let logit: Double?
+        public let logitScalar: Double?
+        public let kl: Double?
+        enum CodingKeys: String, CodingKey { case logit, logitScalar = "logit_scalar", kl }
+
+        /// Every key written, null where the bound is trivial (no γ beats 1).
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(logit, forKey: .logit)
+            try c.encode(logitScalar, forKey: .logitScalar)
+            try c.encode(kl, forKey: .kl)
+        }
+    }
+
+    /// Every key written (null where a value does not exist), so readers see one schema.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name); try c.encode(source, forKey: .source); try c.encode(undefined, forKey: .undefined)
+        try c.encode(positiveShare, forKey: .positiveShare); try c.encode(majority, forKey: .majority)
+        try c.encode(labelOnly, forKey: .labelOnly); try c.encode(labelFunction, forKey: .labelFunction)
+        try c.encode(teacherProbe, forKey: .teacherProbe); try c.encode(studentProbe, forKey: .studentProbe)
+        try c.encode(teacherProbeInSample, forKey: .teacherProbeInSample); try c.encode(transportedProbe, forKey: .transportedProbe)
+        try c.encode(disagreement, forKey: .disagreement); try c.encode(floorLogit, forKey: .floorLogit)
+        try c.encode(floorLogitScalar, forKey: .floorLogitScalar); try c.encode(floorKL, forKey: .floorKL)
+        try c.encode(gamma, forKey: .gamma); try c.encode(residualVariance, forKey: .residualVariance)
+        try c.encode(probeWeights, forKey: .probeWeights); try c.encode(probeBias, forKey: .probeBias)
+        try c.encode(encodedBeyondLabel, forKey: .encodedBeyondLabel); try c.encode(floorNonVacuous, forKey: .floorNonVacuous)
+        try c.encode(t11, forKey: .t11); try c.encode(note, forKey: .note)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, source, undefined, positiveShare = "positive_share", majority, labelOnly = "label_only"
+        case labelFunction = "label_function", teacherProbe = "teacher_probe", studentProbe = "student_probe"
+        case teacherProbeInSample = "teacher_probe_in_sample", transportedProbe = "transported_probe", disagreement
+        case floorLogit = "floor_logit", floorLogitScalar = "floor_logit_scalar", floorKL = "floor_kl", gamma
+        case residualVariance = "residual_variance", probeWeights = "probe_weights", probeBias = "probe_bias"
+        case encodedBeyondLabel = "encoded_beyond_label", floorNonVacuous = "floor_non_vacuous", t11, note
+    }
+
+    /// How the probes are fitted and scored.
+    public struct Options: Sendable {
+        public var folds = 5
+        public var seed: UInt64 = 0
+        /// Whether T11's verdict on the probe is certified (exact) or only screened.
+        public var certify = false
+        public init() {}
+
+        public var fitting: String {
+            "logistic regression (IRLS, intercept, ridge 1e−6), \(folds)-fold cross-validation on the pair's inputs, folds shuffled with seed \(seed)"
+        }
+    }
+
+    /// Measures one concept; `predicted` are the teacher's predicted labels.
+    public static func measure(_ pair: ModelPair, name: String, source: String, values z: [Bool], predicted: [Int],
+                               options: Options) throws -> ConceptReport {
+        let w = pair.weights, total = w.reduce(0, +)
+        precondition(z.count == w.count && predicted.count == w.count, "concept: one value per input")
+        let positive = zip(w, z).reduce(0) { $0 + ($1.1 ? $1.0 : 0) } / total
+        var classes: [Int: Set<Bool>] = [:]
+        for (y, v) in zip(predicted, z) { classes[y, default: []].insert(v) }
+        let labelFunction = classes.values.allSatisfy { $0.count == 1 }
+        let majority = max(positive, 1 - positive)
+        guard positive > 0 && positive < 1 else {
+            return ConceptReport(name: name, source: source, undefined: "constant concept: every input has the value \(z.first == true ? 1 : 0)",
+                                 positiveShare: positive, majority: majority, labelOnly: nil, labelFunction: labelFunction,
+                                 teacherProbe: nil, studentProbe: nil, teacherProbeInSample: nil, transportedProbe: nil,
+                                 disagreement: nil, floorLogit: nil, floorLogitScalar: nil, floorKL: nil, gamma: nil,
+                                 residualVariance: nil, probeWeights: nil, probeBias: nil, encodedBeyondLabel: nil,
+                                 floorNonVacuous: nil, t11: nil, note: nil)
+        }
+        let f1 = pair.first.embeddings, f2 = pair.second.embeddings
+        func heldOut(_ f: Matrix) throws -> Double {
+            try LinearProbe.crossValidatedAccuracy(embeddings: f, concept: z, weights: w, folds: options.folds, seed: options.seed)
+        }
+        let labelOnly = LinearProbe.agreement(
+            LinearProbe.crossValidatedPredictions(rows: z.count, folds: options.folds, seed: options.seed) { train, test in
+                labelOnlyPredictions(train: train, test: test, predicted: predicted, values: z, weights: w)
+            }, z, weights: w)
+        let teacherProbe = try heldOut(f1), studentProbe = try heldOut(f2)
+        let probe = try LinearProbe.fit(embeddings: f1, concept: z, weights: w)
+        let inSample = probe.accuracy(on: f1, concept: z, weights: w)
+        let direction = probe.direction
+        let transfer: ConceptTransfer
+        do { transfer = try ConceptTransfer(pair, probe: direction) } catch ModelError.inapplicable(let why) {
+            return ConceptReport(name: name, source: source, undefined: nil, positiveShare: positive, majority: majority,
+                                 labelOnly: labelOnly, labelFunction: labelFunction, teacherProbe: teacherProbe,
+                                 studentProbe: studentProbe, teacherProbeInSample: inSample, transportedProbe: nil,
+                                 disagreement: nil, floorLogit: nil, floorLogitScalar: nil, floorKL: nil, gamma: nil,
+                                 residualVariance: nil, probeWeights: direction.weights, probeBias: direction.bias,
+                                 encodedBeyondLabel: teacherProbe >= labelOnly + 0.1, floorNonVacuous: nil, t11: nil,
+                                 note: "T11 inapplicable (σ_min = 0): \(why)")
+        }
+        let transported = LinearProbe.agreement(transfer.transportedScores.map { $0 > 0 }, z, weights: w)
+        // KL form: d_logit² ≤ 2 KL(A‖B)/τ (T6.sharp), so vᵀΣ_δv ≤ ‖v‖²·2KL/τ.
+        let stats = pair.logitStatistics()
+        let klResidual = transfer.transportedNormSquared * 2 * stats.kl * (-stats.logTau).exp
+        let covariance = transfer.bound(residual: transfer.residual(.covariance))
+        let scalar = transfer.bound(residual: transfer.residual(.scalar))
+        let kl = transfer.bound(residual: klResidual.isFinite ? klResidual : .infinity)
+        func floor(_ bound: Double) -> Double { max(0, inSample - bound / total) }
+        let statement = T11ConceptTransferBound(.covariance, probes: { _ in [direction] })
+        let verdict = options.certify ? try statement.certify(pair) : try statement.screen(pair)
+        return ConceptReport(
+            name: name, source: source, undefined: nil, positiveShare: positive, majority: majority, labelOnly: labelOnly,
+            labelFunction: labelFunction, teacherProbe: teacherProbe, studentProbe: studentProbe,
+            teacherProbeInSample: inSample, transportedProbe: transported, disagreement: transfer.disagreement / total,
+            floorLogit: floor(covariance.value), floorLogitScalar: floor(scalar.value), floorKL: floor(kl.value),
+            gamma: Gammas(logit: covariance.gamma, logitScalar: scalar.gamma, kl: kl.gamma),
+            residualVariance: transfer.residualSecondMoment, probeWeights: direction.weights, probeBias: direction.bias,
+            encodedBeyondLabel: teacherProbe >= labelOnly + 0.1, floorNonVacuous: floor(covariance.value) > majority,
+            t11: PairMeasurement.Bound(verdict), note: nil)
+    }
+
+    /// The label-only baseline on one fold: within each predicted class, the weighted
+    /// majority value of z on the training rows (the training rows' overall majority for a
+    /// class absent from them).
+    static func labelOnlyPredictions(train: [Int], test: [Int], predicted: [Int], values z: [Bool], weights w: [Double]) -> [Bool] {
+        var votes: [Int: Double] = [:]
+        var overall = 0.0
+        for i in train {
+            let vote = z[i] ? w[i] : -w[i]
+            votes[predicted[i], default: 0] += vote
+            overall += vote
+        }
+        return test.map { i in (votes[predicted[i]] ?? overall) > 0 }
+    }
+}

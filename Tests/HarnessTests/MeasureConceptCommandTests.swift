@@ -1,0 +1,122 @@
+import Foundation
+import ModelFiles
+import Numerics
+import Testing
+import Theory
+
+@Suite("logitbounds measure --concept")
+struct MeasureConceptCommandTests {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lb-concept-\(UInt32.random(in: 0...UInt32.max))")
+
+    /// A teacher, a student near it, and concept files: a direction of f_A, a function of
+    /// the teacher's label, a constant, and broken ones.
+    func files() throws -> (a: String, b: String, pair: ModelPair, concepts: [String: String]) {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var g = SeededGenerator(seed: 1301)
+        let teacher = ModelGenerator.model(labels: 9, dimension: 4, inputs: 200, scale: 2, using: &g)
+        let student = ModelGenerator.perturb(teacher, by: 0.05, using: &g)
+        let a = dir.appendingPathComponent("teacher.npz"), b = dir.appendingPathComponent("student.npz")
+        try ModelFile.write(teacher, to: a)
+        try ModelFile.write(student, to: b)
+        let f = teacher.embeddings, predicted = teacher.predictedLabels()
+        var values: [String: [Double]] = [
+            "direction": (0..<200).map { f[$0, 1] - f[$0, 3] > 0 ? 1 : 0 },
+            "even": predicted.map { $0 % 2 == 0 ? 1 : 0 },
+            "constant": [Double](repeating: 1, count: 200),
+            "short": [Double](repeating: 1, count: 199),
+            "nan": [Double](repeating: 0, count: 200),
+            "three": [Double](repeating: 0, count: 200),
+        ]
+        values["nan"]![3] = .nan
+        values["three"]![5] = 3
+        var paths: [String: String] = [:]
+        for (name, v) in values {
+            let url = dir.appendingPathComponent("\(name).npy")
+            try npyVector(v).write(to: url)
+            paths[name] = url.path
+        }
+        return (a.path, b.path, try ModelPair(teacher, student), paths)
+    }
+
+    @Test("Every JSON field of every concept, checked against the library computed independently of the tool")
+    func endToEnd() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (a, b, pair, c) = try files()
+        let r = try runTool(["measure", a, b, "--json", "--no-pivot", "--concept", "direction=\(c["direction"]!)",
+                             "--concept", "even=\(c["even"]!)", "--concept", "constant=\(c["constant"]!)", "--teacher-concepts", "2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect((json["concept_fitting"] as? String)?.contains("5-fold") == true)
+        let concepts = try #require(json["concepts"] as? [[String: Any]])
+        #expect(concepts.map { $0["name"] as? String } == ["direction", "even", "constant", "teacher-pc1", "teacher-pc2"])
+        let keys: Set<String> = ["name", "source", "undefined", "positive_share", "majority", "label_only", "label_function",
+                                 "teacher_probe", "student_probe", "teacher_probe_in_sample", "transported_probe", "disagreement",
+                                 "floor_logit", "floor_logit_scalar", "floor_kl", "gamma", "residual_variance", "probe_weights",
+                                 "probe_bias", "encoded_beyond_label", "floor_non_vacuous", "t11", "note"]
+        for concept in concepts { #expect(Set(concept.keys) == keys, "\(concept["name"] ?? "?")") }
+        let predicted = pair.first.predictedLabels()
+        let derived = try TeacherConcepts.derive(pair.first, count: 2, predicted: predicted)
+        let values: [String: [Bool]] = [
+            "direction": (0..<200).map { pair.first.embeddings[$0, 1] - pair.first.embeddings[$0, 3] > 0 },
+            "even": predicted.map { $0 % 2 == 0 },
+            "teacher-pc1": derived[0].values, "teacher-pc2": derived[1].values,
+        ]
+        var checked = 0
+        for concept in concepts {
+            let name = concept["name"] as! String
+            guard let z = values[name] else {
+                #expect((concept["undefined"] as? String)?.contains("constant") == true)
+                #expect(concept["teacher_probe"] is NSNull && concept["floor_logit"] is NSNull)
+                continue
+            }
+            let expected = try ConceptReport.measure(pair, name: name, source: "", values: z, predicted: predicted,
+                                                     options: ConceptReport.Options())
+            func near(_ key: String, _ value: Double?) {
+                let got = concept[key] as? Double
+                #expect(got != nil && value != nil && abs(got! - value!) <= 1e-12 * max(1, abs(value!)), "\(name).\(key): \(String(describing: got)) vs \(String(describing: value))")
+            }
+            near("majority", expected.majority); near("label_only", expected.labelOnly)
+            near("teacher_probe", expected.teacherProbe); near("student_probe", expected.studentProbe)
+            near("teacher_probe_in_sample", expected.teacherProbeInSample); near("transported_probe", expected.transportedProbe)
+            near("disagreement", expected.disagreement); near("floor_logit", expected.floorLogit)
+            near("floor_logit_scalar", expected.floorLogitScalar); near("floor_kl", expected.floorKL)
+            near("residual_variance", expected.residualVariance); near("probe_bias", expected.probeBias)
+            // Foundation's JSON reader may round a Double's last digit: compare to 1e−12.
+            let weights = try #require(concept["probe_weights"] as? [Double]), expectedWeights = try #require(expected.probeWeights)
+            #expect(weights.count == expectedWeights.count
+                    && zip(weights, expectedWeights).allSatisfy { abs($0 - $1) <= 1e-12 * max(1, abs($1)) })
+            #expect(concept["label_function"] as? Bool == expected.labelFunction)
+            let t11 = try #require(concept["t11"] as? [String: Any])
+            #expect(t11["holds"] as? Bool == true && t11["certified"] as? Bool == true && t11["level"] as? String == "exact")
+            checked += 1
+        }
+        #expect(checked == 4)
+        #expect(concepts[1]["label_function"] as? Bool == true && concepts[0]["label_function"] as? Bool == false)
+        let markdown = try runTool(["measure", a, b, "--no-pivot", "--concept", "direction=\(c["direction"]!)"])
+        #expect(markdown.status == 0 && markdown.stdout.contains("## Concepts") && markdown.stdout.contains("| direction |"))
+    }
+
+    @Test("Bad concept input exits 2 naming the file and the problem, before any report")
+    func badInput() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (a, b, _, c) = try files()
+        let cases: [([String], String)] = [
+            (["--concept", "s=\(c["short"]!)"], "199 values"),
+            (["--concept", "n=\(c["nan"]!)"], "nan at index 3"),
+            (["--concept", "t=\(c["three"]!)"], "3.0 at index 5"),
+            (["--concept", "x=\(c["even"]!)", "--concept", "x=\(c["direction"]!)"], "given twice"),
+            (["--concept", "missing=\(dir.path)/nope.npy"], "nope.npy"),
+            (["--concept", "noequals"], "NAME=FILE"),
+            (["--teacher-concepts", "9"], "exceeds the teacher's d = 4"),
+            (["--teacher-concepts", "0"], "1…64"),
+            (["--concept-folds", "1"], "2…20"),
+            (["--concept", "x=\(c["even"]!)", "--shard", "1/2", "--partial", "\(dir.path)/p.json"], "not available in a sharded measure"),
+        ]
+        for (arguments, message) in cases {
+            let r = try runTool(["measure", a, b] + arguments, terminateAfter: 60)
+            #expect(r.status == 2, "\(arguments): exit \(r.status)")
+            #expect(r.stderr.contains(message), "\(arguments): \(r.stderr)")
+            #expect(r.stdout.isEmpty, "\(arguments): printed a report")
+        }
+    }
+}
