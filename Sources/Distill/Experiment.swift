@@ -30,6 +30,8 @@ public struct DistillConfiguration: Sendable, Codable {
     public var studentTraining = TrainingOptions(epochs: 300, learningRate: 1e-2)
     /// Held-out (validation) agreement thresholds at which each student is snapshotted.
     public var matchAgreement = [0.95, 0.98]
+    /// Concepts the teacher encodes by construction, added per seed (`TeacherConcepts`).
+    public var teacherConcepts = 0
     public var baseSeed: UInt64 = 1
     /// The dataset's description when not the spirals (set by `run`).
     public var data: String?
@@ -52,6 +54,9 @@ public struct DistillConfiguration: Sendable, Codable {
             throw DistillError.badConfiguration("the teacher's d must be below the number of labels (diversity needs k ≥ d + 1)")
         }
         guard !students.isEmpty, !objectives.isEmpty else { throw DistillError.badConfiguration("nothing to distil") }
+        guard (0...teacherEmbedding).contains(teacherConcepts) else {
+            throw DistillError.badConfiguration("--teacher-concepts must be between 0 and the teacher's d = \(teacherEmbedding)")
+        }
         guard students.allSatisfy({ $0.embedding >= 1 && $0.hidden.allSatisfy { $0 >= 1 } }) else {
             throw DistillError.badConfiguration("student widths and dimensions must be ≥ 1")
         }
@@ -68,6 +73,9 @@ public struct TeacherMeasurement: Codable, Sendable {
     public let probeAccuracy: Double
     /// Every concept's held-out probe accuracy on the teacher's embeddings.
     public let probes: [String: Double]
+    /// Every concept's label-only baseline: the majority value of the concept within each
+    /// class the teacher predicts on the training split, scored on the test split.
+    public let labelOnly: [String: Double]
     public let finalLoss: Double
 }
 
@@ -97,6 +105,13 @@ public struct StudentMeasurement: Codable, Sendable {
     /// Every concept's held-out probe accuracy on the student's embeddings, and the teacher's.
     public let probes: [String: Double]
     public let teacherProbes: [String: Double]
+    /// T11 per concept, on the test split: the teacher's probe (fitted on the training split)
+    /// transported to the student by A = G̃_T⁺G̃_S, its accuracy, and the floor T11 puts under
+    /// it from the logit residuals (covariance form) and from KL (through T6.sharp). Absent
+    /// where T11 is inapplicable (G̃_T without full column rank).
+    public let transportedProbes: [String: Double]
+    public let floors: [String: Double]
+    public let floorsKL: [String: Double]
     public let finalLoss: Double
 
     /// The aggregated metrics, by their JSON names (plus "probe:NAME" per concept).
@@ -116,6 +131,9 @@ public struct StudentMeasurement: Codable, Sendable {
         default:
             if name.hasPrefix("probe:") { return probes[String(name.dropFirst(6))] ?? .nan }
             if name.hasPrefix("teacher_probe:") { return teacherProbes[String(name.dropFirst(14))] ?? .nan }
+            if name.hasPrefix("transported:") { return transportedProbes[String(name.dropFirst(12))] ?? .nan }
+            if name.hasPrefix("floor:") { return floors[String(name.dropFirst(6))] ?? .nan }
+            if name.hasPrefix("floor_kl:") { return floorsKL[String(name.dropFirst(9))] ?? .nan }
             preconditionFailure("unknown metric \(name)")
         }
     }
@@ -195,37 +213,41 @@ public enum DistillExperiment {
         try config.validate(labels: dataset?.labelCount ?? config.labels)
         let started = Date()
         let seeds = (0..<config.seeds).map { SeededGenerator.derive(config.baseSeed, UInt64($0)) }
-        let data = try seeds.map { seed -> Dataset in
+        let given = try seeds.map { seed -> Dataset in
             if let dataset { return dataset }
             return try Dataset(spirals: SpiralData(arms: config.arms, labels: config.labels, pointsPerArm: config.pointsPerArm,
                                                    noise: config.noise, seed: seed))
         }
-        let k = data[0].labelCount, inputs = data[0].inputDimension
+        let k = given[0].labelCount, inputs = given[0].inputDimension
         let jobsPerSeed = config.students.count * config.objectives.count
         let total = seeds.count * (1 + jobsPerSeed)
         let counter = Counter()
         let stages = config.matchAgreement.sorted().map(Self.stageName) + ["final"]
         // Phase 1: one teacher per seed; phase 2: every (seed, shape, objective) student.
         // Each job is seeded on its own, so the split across workers changes nothing.
-        let teacherRuns = try BLASThreads.parallelMap(seeds.count, workers: workers) { s -> (MLP, TeacherMeasurement) in
+        let teacherRuns = try BLASThreads.parallelMap(seeds.count, workers: workers) { s -> TeacherRun in
             var teacher = MLP(input: inputs, hidden: config.teacherHidden, embedding: config.teacherEmbedding,
                               labels: k, seed: SeededGenerator.derive(seeds[s], 1))
-            let history = try Trainer.trainClassifier(&teacher, data: data[s].train, options: config.teacherTraining,
+            let history = try Trainer.trainClassifier(&teacher, data: given[s].train, options: config.teacherTraining,
                                                       seed: SeededGenerator.derive(seeds[s], 2))
-            let probes = try probeAccuracies(teacher, data[s])
+            let seeded = try withTeacherConcepts(given[s], teacher: teacher, count: config.teacherConcepts)
+            let probes = try fittedProbes(teacher, seeded)
+            let accuracies = probes.mapValues { $0.accuracy }
             let measurement = TeacherMeasurement(
-                seed: seeds[s], trainAccuracy: Trainer.accuracy(teacher, data[s].train),
-                validationAccuracy: Trainer.accuracy(teacher, data[s].validation),
-                testAccuracy: Trainer.accuracy(teacher, data[s].test),
-                probeAccuracy: data[s].conceptNames.first.flatMap { probes[$0] } ?? .nan, probes: probes,
-                finalLoss: history.last ?? .nan)
+                seed: seeds[s], trainAccuracy: Trainer.accuracy(teacher, seeded.train),
+                validationAccuracy: Trainer.accuracy(teacher, seeded.validation),
+                testAccuracy: Trainer.accuracy(teacher, seeded.test),
+                probeAccuracy: seeded.conceptNames.first.flatMap { accuracies[$0] } ?? .nan, probes: accuracies,
+                labelOnly: labelOnlyBaselines(teacher, seeded), finalLoss: history.last ?? .nan)
             progress(counter.increment(), total)
-            return (teacher, measurement)
+            return TeacherRun(model: teacher, measurement: measurement, data: seeded, probes: probes.mapValues { $0.probe })
         }
+        // Each seed's dataset with its teacher's own concepts (the same data otherwise).
+        let data = teacherRuns.map(\.data)
         let studentRuns = try BLASThreads.parallelMap(seeds.count * jobsPerSeed, workers: workers)
         { job -> (measurements: [StudentMeasurement], models: [(stage: String, model: MLP)], trace: StudentTrace?) in
             let s = job / jobsPerSeed, j = job % jobsPerSeed / config.objectives.count, o = job % config.objectives.count
-            let shape = config.students[j], objective = config.objectives[o], teacher = teacherRuns[s].0
+            let shape = config.students[j], objective = config.objectives[o], teacher = teacherRuns[s].model
             var student = MLP(input: inputs, hidden: shape.hidden, embedding: shape.embedding, labels: k,
                               seed: SeededGenerator.derive(seeds[s], 100 + UInt64(j)))
             let thresholds = config.matchAgreement.sorted()
@@ -253,8 +275,8 @@ public enum DistillExperiment {
             snapshots.append(("final", config.studentTraining.epochs, student))
             let measurements = try snapshots.map { snapshot in
                 try measure(snapshot.model, against: teacher, teacherTest: teacherTest, data: data[s], objective: objective, shape: shape, seed: seeds[s],
-                            stage: snapshot.stage, epoch: snapshot.epoch, teacherProbes: teacherRuns[s].1.probes,
-                            finalLoss: losses.last ?? .nan)
+                            stage: snapshot.stage, epoch: snapshot.epoch, teacherProbes: teacherRuns[s].measurement.probes,
+                            teacherProbeDirections: teacherRuns[s].probes, finalLoss: losses.last ?? .nan)
             }
             progress(counter.increment(), total)
             let trace = s == 0 ? StudentTrace(objective: objective, shape: shape.name, points: tracePoints) : nil
@@ -264,11 +286,11 @@ public enum DistillExperiment {
         let aggregates = aggregate(students, config, stages: stages, concepts: data[0].conceptNames)
         let result = DistillResult(configuration: config, dataset: data[0].name, concepts: data[0].conceptNames,
                                    conceptIsLabelFunction: Dictionary(uniqueKeysWithValues: zip(data[0].conceptNames, data[0].conceptIsLabelFunction)),
-                                   stages: stages, teachers: teacherRuns.map(\.1), students: students,
+                                   stages: stages, teachers: teacherRuns.map(\.measurement), students: students,
                                    aggregates: aggregates, findings: findings(aggregates, config, stages: stages),
                                    traces: studentRuns.compactMap(\.trace), seconds: Date().timeIntervalSince(started))
         // Pictures: the first seed's test inputs, teacher beside each final student with the teacher's d.
-        let first = data[0].test, teacher = teacherRuns[0].0
+        let first = data[0].test, teacher = teacherRuns[0].model
         let firstSeed = studentRuns.prefix(jobsPerSeed)
         let drawn = firstSeed.compactMap { run -> (title: String, f: Matrix, g: Matrix)? in
             guard let m = run.measurements.last, m.embeddingDimension == config.teacherEmbedding,
@@ -288,28 +310,81 @@ public enum DistillExperiment {
 
     static func stageName(_ threshold: Double) -> String { "agreement>=\(threshold)" }
 
+    /// One seed's trained teacher, its measurement, its dataset (with its own concepts when
+    /// asked) and its concept probes.
+    struct TeacherRun: Sendable {
+        let model: MLP
+        let measurement: TeacherMeasurement
+        let data: Dataset
+        let probes: [String: LinearProbe]
+    }
+
     /// Each concept's probe: fitted on the training split's embeddings, scored on the test split.
-    static func probeAccuracies(_ model: MLP, _ data: Dataset) throws -> [String: Double] {
+    static func fittedProbes(_ model: MLP, _ data: Dataset) throws -> [String: (probe: LinearProbe, accuracy: Double)] {
         let train = model.embed(data.train.inputs), test = model.embed(data.test.inputs)
-        var result: [String: Double] = [:]
+        var result: [String: (probe: LinearProbe, accuracy: Double)] = [:]
         for (c, name) in data.conceptNames.enumerated() {
-            result[name] = try LinearProbe.fit(embeddings: train, concept: data.train.concepts[c])
-                .accuracy(on: test, concept: data.test.concepts[c])
+            let probe = try LinearProbe.fit(embeddings: train, concept: data.train.concepts[c])
+            result[name] = (probe, probe.accuracy(on: test, concept: data.test.concepts[c]))
         }
         return result
+    }
+
+    /// Each concept's label-only baseline: within each class the teacher predicts on the
+    /// training split, the concept's majority value; scored on the test split.
+    static func labelOnlyBaselines(_ teacher: MLP, _ data: Dataset) -> [String: Double] {
+        let train = Trainer.argmax(teacher.forward(data.train.inputs).logits)
+        let test = Trainer.argmax(teacher.forward(data.test.inputs).logits)
+        let all = train + test, n = train.count
+        var result: [String: Double] = [:]
+        for (c, name) in data.conceptNames.enumerated() {
+            let z = data.train.concepts[c] + data.test.concepts[c]
+            let answers = ConceptReport.labelOnlyPredictions(train: Array(0..<n), test: Array(n..<all.count), predicted: all,
+                                                             values: z, weights: [Double](repeating: 1, count: all.count))
+            result[name] = LinearProbe.agreement(answers, data.test.concepts[c])
+        }
+        return result
+    }
+
+    /// The dataset with `count` concepts of the teacher's own (`TeacherConcepts`): directions
+    /// and thresholds from its training-split embeddings, read on every split.
+    static func withTeacherConcepts(_ data: Dataset, teacher: MLP, count: Int) throws -> Dataset {
+        guard count > 0 else { return data }
+        let train = teacher.embed(data.train.inputs)
+        let predicted = Trainer.argmax(teacher.forward(data.train.inputs).logits)
+        let directions = try TeacherConcepts.directions(embeddings: train, weights: [Double](repeating: 1, count: train.rows),
+                                                        predicted: predicted, count: count)
+        func split(_ p: Dataset.Split) -> Dataset.Split {
+            let f = teacher.embed(p.inputs)
+            return Dataset.Split(inputs: p.inputs, labels: p.labels, concepts: p.concepts + directions.map { $0.values(f) })
+        }
+        return try Dataset(name: data.name, labelCount: data.labelCount, conceptNames: data.conceptNames + directions.map(\.name),
+                           train: split(data.train), validation: split(data.validation), test: split(data.test))
     }
 
     /// `teacherTest` is the teacher's forward pass on the test split, computed once per job.
     static func measure(_ student: MLP, against teacher: MLP, teacherTest t: MLP.Forward, data: Dataset, objective: DistillObjective,
                         shape: StudentShape, seed: UInt64, stage: String, epoch: Int, teacherProbes: [String: Double],
-                        finalLoss: Double) throws -> StudentMeasurement {
+                        teacherProbeDirections: [String: LinearProbe], finalLoss: Double) throws -> StudentMeasurement {
         let x = data.test.inputs
         let s = student.forward(x)
         let pair = try ModelPair(SoftmaxModel(embeddings: t.embeddings, unembeddings: teacher.unembeddings),
                                  SoftmaxModel(embeddings: s.embeddings, unembeddings: student.unembeddings))
         let agree = zip(Trainer.argmax(t.logits), Trainer.argmax(s.logits)).filter { $0 == $1 }.count
-        let probes = try probeAccuracies(student, data)
+        let probes = try fittedProbes(student, data).mapValues(\.accuracy)
         let first = data.conceptNames.first
+        // T11 on the test split for each concept's teacher probe.
+        var transported: [String: Double] = [:], floors: [String: Double] = [:], floorsKL: [String: Double] = [:]
+        let stats = pair.logitStatistics()
+        for (c, name) in data.conceptNames.enumerated() {
+            guard let probe = teacherProbeDirections[name], let teacherAccuracy = teacherProbes[name],
+                  let transfer = try? ConceptTransfer(pair, probe: probe.direction) else { continue }
+            let z = data.test.concepts[c]
+            transported[name] = LinearProbe.agreement(transfer.transportedScores.map { $0 > 0 }, z)
+            floors[name] = max(0, teacherAccuracy - transfer.bound(residual: transfer.residual(.covariance)).value)
+            let kl = transfer.transportedNormSquared * 2 * stats.kl * (-stats.logTau).exp
+            floorsKL[name] = max(0, teacherAccuracy - transfer.bound(residual: kl.isFinite ? kl : .infinity).value)
+        }
         return StudentMeasurement(objective: objective, shape: shape.name, embeddingDimension: shape.embedding, seed: seed,
                                   stage: stage, epoch: epoch,
                                   agreement: Double(agree) / Double(x.rows), testAccuracy: Trainer.accuracy(student, data.test),
@@ -318,12 +393,14 @@ public enum DistillExperiment {
                                   mcca: try pair.embeddingCorrelations(centred: true).mean,
                                   probeAccuracy: first.flatMap { probes[$0] } ?? .nan,
                                   teacherProbeAccuracy: first.flatMap { teacherProbes[$0] } ?? .nan,
-                                  probes: probes, teacherProbes: teacherProbes, finalLoss: finalLoss)
+                                  probes: probes, teacherProbes: teacherProbes, transportedProbes: transported,
+                                  floors: floors, floorsKL: floorsKL, finalLoss: finalLoss)
     }
 
     static func aggregate(_ students: [StudentMeasurement], _ config: DistillConfiguration, stages: [String],
                           concepts: [String]) -> [Aggregate] {
-        let names = StudentMeasurement.metricNames + concepts.flatMap { ["probe:\($0)", "teacher_probe:\($0)"] }
+        let names = StudentMeasurement.metricNames
+            + concepts.flatMap { ["probe:\($0)", "teacher_probe:\($0)", "transported:\($0)", "floor:\($0)", "floor_kl:\($0)"] }
         return stages.flatMap { stage in
             config.students.flatMap { shape in
                 config.objectives.compactMap { objective -> Aggregate? in

@@ -26,8 +26,17 @@ extension SoftmaxModel {
 /// reads each from the teacher at ≈ 1, while the predicted label explains little of it:
 /// the directions are those along which the embeddings vary most *within* a class.
 public enum TeacherConcepts {
-    public static func derive(_ teacher: SoftmaxModel, count n: Int, predicted: [Int]) throws -> [(name: String, values: [Bool])] {
-        let d = teacher.dimension, f = teacher.embeddings, w = teacher.weights
+    /// One such concept: its direction and threshold, so it can be read on other inputs.
+    public struct Direction: Sendable {
+        public let name: String
+        public let direction: [Double]
+        public let threshold: Double
+        public func values(_ f: Matrix) -> [Bool] { f.applied(to: direction).map { $0 > threshold } }
+    }
+
+    /// The n directions from embeddings f (rows weighted by w) and their predicted labels.
+    public static func directions(embeddings f: Matrix, weights w: [Double], predicted: [Int], count n: Int) throws -> [Direction] {
+        let d = f.columns
         guard (0...d).contains(n) else {
             throw ModelError.badProbe("--teacher-concepts must be at most the teacher's d = \(d), got \(n)")
         }
@@ -48,9 +57,14 @@ public enum TeacherConcepts {
         // Eigenvalues decrease: the top directions are the first columns.
         return (0..<n).map { j in
             let u = (0..<d).map { e.eigenvectors[$0, j] }
-            let scores = f.applied(to: u)
-            let median = weightedMedian(scores, weights: w)
-            return (name: "teacher-pc\(j + 1)", values: scores.map { $0 > median })
+            return Direction(name: "teacher-pc\(j + 1)", direction: u, threshold: weightedMedian(f.applied(to: u), weights: w))
+        }
+    }
+
+    /// The n concepts on the teacher's own inputs.
+    public static func derive(_ teacher: SoftmaxModel, count n: Int, predicted: [Int]) throws -> [(name: String, values: [Bool])] {
+        try directions(embeddings: teacher.embeddings, weights: teacher.weights, predicted: predicted, count: n).map {
+            ($0.name, $0.values(teacher.embeddings))
         }
     }
 }
@@ -218,7 +232,7 @@ public struct ConceptReport: Codable, Sendable {
     /// The label-only baseline on one fold: within each predicted class, the weighted
     /// majority value of z on the training rows (the training rows' overall majority for a
     /// class absent from them).
-    static func labelOnlyPredictions(train: [Int], test: [Int], predicted: [Int], values z: [Bool], weights w: [Double]) -> [Bool] {
+    public static func labelOnlyPredictions(train: [Int], test: [Int], predicted: [Int], values z: [Bool], weights w: [Double]) -> [Bool] {
         var votes: [Int: Double] = [:]
         var overall = 0.0
         for i in train {

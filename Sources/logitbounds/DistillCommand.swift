@@ -72,6 +72,10 @@ struct DistillCommand: ParsableCommand {
     @Option(help: "Objectives, comma-separated: kl, logit-centred, logit-raw, logit-abs (default all).")
     var objectives: String?
 
+    @Option(name: .customLong("teacher-concepts"), parsing: .unconditional,
+            help: "Add n concepts each teacher encodes by construction: [uⱼᵀf > median] for the top n principal directions of its training embeddings' within-class covariance (0 … the teacher's d; default 0).")
+    var teacherConcepts = 0
+
     @Option(parsing: .unconditional, help: "Seed of the whole run.")
     var seed: UInt64 = 1
 
@@ -86,6 +90,7 @@ struct DistillCommand: ParsableCommand {
         c.seeds = seeds; c.arms = arms; c.labels = labels; c.pointsPerArm = pointsPerArm; c.noise = noise
         c.teacherTraining.epochs = teacherEpochs; c.studentTraining.epochs = studentEpochs
         c.baseSeed = seed
+        c.teacherConcepts = teacherConcepts
         c.teacherTraining.learningRate = learningRate; c.studentTraining.learningRate = learningRate
         c.teacherTraining.batchSize = batchSize; c.studentTraining.batchSize = batchSize
         if let teacherHidden {

@@ -74,6 +74,36 @@ struct DistillTests {
         #expect(try encoder.encode(DistillExperiment.run(other).result.students) != encoder.encode(a.students))
     }
 
+    @Test("Teacher concepts and T11: the teacher reads its own concepts, and no student's transported probe falls below its T11 floor")
+    func teacherConceptsAndFloors() throws {
+        var c = Self.smallConfiguration()
+        c.seeds = 1; c.pointsPerArm = 60
+        c.teacherConcepts = 2
+        c.teacherTraining.epochs = 120; c.studentTraining.epochs = 120
+        c.students = [StudentShape(name: "d=4", hidden: [16, 16], embedding: 4)]
+        c.objectives = [.kl, .logitRaw]
+        let result = try DistillExperiment.run(c).result
+        #expect(result.concepts == ["arm starts in the upper half-plane", "teacher-pc1", "teacher-pc2"])
+        for teacher in result.teachers {
+            #expect(try #require(teacher.probes["teacher-pc1"]) >= 0.95, "\(teacher.probes)")
+            #expect(teacher.labelOnly.count == 3)
+        }
+        var checked = 0, nonVacuous = 0
+        for student in result.students {
+            for name in result.concepts {
+                let transported = try #require(student.transportedProbes[name]), floor = try #require(student.floors[name])
+                let floorKL = try #require(student.floorsKL[name])
+                // T11 on the test split: a guarantee, not an estimate.
+                #expect(transported >= floor - 1e-12 && transported >= floorKL - 1e-12, "\(student.shape) \(student.objective) \(name)")
+                #expect(floorKL <= floor + 1e-12, "the KL form is never sharper than the logit form")
+                if floor > 0 { nonVacuous += 1 }
+                checked += 1
+            }
+        }
+        #expect(checked == result.students.count * 3 && checked >= 2 * 3)
+        #expect(nonVacuous > 0, "every floor was 0: the check never bit")
+    }
+
     @Test("The report's JSON has every field for every objective and student shape")
     func jsonFields() throws {
         let (result, pictures) = try DistillExperiment.run(Self.smallConfiguration())
