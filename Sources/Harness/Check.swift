@@ -45,6 +45,7 @@ public struct Check: Sendable {
         for form in ConceptTransfer.Form.allCases {
             checks.append(pairCheck("T11.\(form.rawValue)", T11ConceptTransferBound(form, constantScale: s(.T11), certifyEveryProbe: certifyAll)))
         }
+        checks.append(pairCheck("T12", T12WidthFloorBound(constantScale: s(.T12))))
         checks.append(orbitOnly(pairCheck("T10", T10ClassInvariance())))
         checks.append(MixedT7Conjecture.check)
         return checks

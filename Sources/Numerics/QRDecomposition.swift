@@ -7,6 +7,7 @@ public struct QRDecomposition: Sendable {
     public let r: Matrix
 
     public init(_ a: Matrix) throws {
+        BLASThreads.ensureSerial()
         let (m, n) = a.shape
         guard m >= n else {
             throw NumericsError.invalidArgument("QR: needs at least as many rows as columns, got \(m)×\(n)")

@@ -48,8 +48,8 @@ public enum ModelGenerator: String, CaseIterable, Sendable, Codable {
     case skewedWeights
     /// Student dimension differs from the teacher's (smaller or larger).
     case mixedDimension
-    /// A proof's equality case, where a bound is attained exactly (`boundaryPair`):
-    /// catches a constant that is wrong by a factor near 1.
+    /// A proof's equality case, where a bound is attained: T11's (`conceptBoundaryPair`)
+    /// or T12's (`widthBoundaryPair`), alternately; catches a constant wrong by a factor near 1.
     case boundary
 
     /// The pair for this generator, seed and size.
@@ -79,9 +79,26 @@ public enum ModelGenerator: String, CaseIterable, Sendable, Codable {
             student = Self.model(labels: k, dimension: d2, inputs: n, scale: scale, condition: 1 + 9 * g.uniform(),
                                  weights: teacher.weights, using: &g)
         case .boundary:
+            if g.next() % 2 == 1, let pair = Self.widthBoundaryPair(teacher, using: &g) { return pair }
             return Self.conceptBoundaryPair(teacher, using: &g)
         }
         return try! ModelPair(teacher, student)
+    }
+
+    /// T12's equality case (Proofs/T12-width-floor.md): the teacher and the student of a
+    /// random width r < min(d, k − 1) whose centred logits are the rank-r truncated SVD of
+    /// the teacher's, its embeddings scaled by 1 + 10⁻⁵. Unscaled, d_logit² would equal the
+    /// floor to the rounding of the student's Doubles, which only a long bisection of the
+    /// certified spectrum can separate; scaled, d_logit² = floor + 10⁻¹⁰‖W^{1/2}Λ̃₂‖²
+    /// (the residual is orthogonal to Λ̃₂): the ratio stays within about 10⁻⁶ of 1, so a floor
+    /// planted 10⁻⁴ too high is still certified violated, and the true one certifies at
+    /// once. nil when no narrower width exists (d = 1 or k = 2).
+    public static func widthBoundaryPair(_ teacher: SoftmaxModel, using g: inout SeededGenerator) -> ModelPair? {
+        let top = min(teacher.dimension, teacher.labelCount - 1) - 1
+        guard top >= 1, let floor = try? WidthFloor(teacher),
+              let student = try? floor.attainingStudent(width: g.int(in: 1...top), weights: teacher.weights),
+              let scaled = try? student.with(embeddings: (1 + 1e-5) * student.embeddings) else { return nil }
+        return try? ModelPair(teacher, scaled)
     }
 
     /// T11's equality case (Proofs/T11-concept-transfer.md, "Tightness") for the probe

@@ -1,0 +1,201 @@
+import Numerics
+
+/// T12's floor (THEORY.md §9, Proofs/T12-width-floor.md): the spectrum σ₁² ≥ σ₂² ≥ … of
+/// the teacher's weighted centred logits W^{1/2}Λ̃₁ (rank ≤ min(d₁, k − 1)), and for a
+/// width r the tail Σ_{i>r} σᵢ² that every student of embedding dimension r stays above
+/// in d_logit², attained by the rank-r truncated SVD.
+///
+/// Routes. With W^{1/2}F₁ = Q_F R_F and G̃₁ = Q_G R_G (thin QR, O((N + k)d₁²)),
+/// W^{1/2}Λ̃₁ = Q_F (R_F R_Gᵀ) Q_Gᵀ, so σ are the singular values of the d₁×d₁ matrix
+/// R_F R_Gᵀ: no squaring, relative accuracy of each σ about ε·σ₁/σᵢ. At language-model
+/// scale (`usesGramRoutes`) the d×d moments M = F₁ᵀWF₁ and S = G̃₁ᵀG̃₁ are at hand and
+/// σ² = eig(LᵀSL), M = LLᵀ (the spectrum of MS): absolute error about ε·σ₁², enough for a
+/// floor of that size. Tails are summed from the smallest term up.
+public struct WidthFloor: Sendable {
+    /// σᵢ², decreasing, d₁ of them (zeros where the rank is lower).
+    public let squaredSingularValues: [Double]
+    /// Σᵢ σᵢ² = E_w‖Λ̃₁‖² (the floor of a width-0 student).
+    public let total: Double
+    /// The factors behind the truncated SVD (QR route only): W^{1/2}Λ̃₁ = U Σ Vᵀ.
+    let leftFactor: Matrix?
+    let rightFactor: Matrix?
+
+    public init(_ teacher: SoftmaxModel, moments: (m: Matrix, s: Matrix)? = nil) throws {
+        let d = teacher.dimension
+        if let moments {
+            let spectrum = try ModelError.wrapping { () -> [Double] in
+                if let l = try? CholeskyDecomposition(moments.m).l {
+                    return try SymmetricEigendecomposition(symmetrised(l.transposed * moments.s * l)).eigenvalues
+                }
+                let l = try CholeskyDecomposition(moments.s).l
+                return try SymmetricEigendecomposition(symmetrised(l.transposed * moments.m * l)).eigenvalues
+            }
+            squaredSingularValues = spectrum.map { max($0, 0) }
+            (leftFactor, rightFactor) = (nil, nil)
+        } else {
+            let f = teacher.weightedEmbeddings, g = teacher.centredUnembeddings
+            let (qf, rf) = try Self.thinQR(f), (qg, rg) = try Self.thinQR(g)
+            let core = try ModelError.wrapping { try SingularValueDecomposition(rf.multiplied(by: rg, transposeOther: true)) }
+            let sigma = core.singularValues
+            squaredSingularValues = (0..<d).map { $0 < sigma.count ? sigma[$0] * sigma[$0] : 0 }
+            leftFactor = qf.multiplied(by: core.u)       // N×m: U
+            rightFactor = qg.multiplied(by: core.v)      // k×m: V
+        }
+        total = squaredSingularValues.reversed().reduce(0, +)
+    }
+
+    /// Q and R of a thin QR, also when the matrix has fewer rows than columns (then
+    /// through the QR of its transpose: A = (QR)ᵀ = Rᵀ Qᵀ, with Q' = I and R' = A).
+    static func thinQR(_ a: Matrix) throws -> (q: Matrix, r: Matrix) {
+        if a.rows >= a.columns {
+            let qr = try ModelError.wrapping { try QRDecomposition(a) }
+            return (qr.q, qr.r)
+        }
+        return (Matrix.identity(a.rows), a)
+    }
+
+    /// Σ_{i>r} σᵢ²: the least d_logit² of any student of embedding dimension r (0 when
+    /// r ≥ d₁; the rank of Λ̃₁ is at most min(d₁, k − 1)).
+    public func floor(width r: Int) -> Double {
+        guard r < squaredSingularValues.count else { return 0 }
+        return squaredSingularValues[max(r, 0)...].reversed().reduce(0, +)
+    }
+
+    /// floor(width: r) for r = 1 … d₁ (non-increasing; the last is 0).
+    public var curve: [Double] { (1...max(squaredSingularValues.count, 1)).map { floor(width: $0) } }
+
+    /// The student of embedding dimension r that attains the floor: f₂ = W^{-1/2}U_rΣ_r,
+    /// g₂ = V_r (its columns are orthogonal to 1, so G̃₂ = V_r), so Λ̃₂ is the rank-r
+    /// truncated SVD. nil on the moment route (no factors) or when r ≥ d₁ or r < 1.
+    public func attainingStudent(width r: Int, weights: [Double]) throws -> SoftmaxModel? {
+        guard let u = leftFactor, let v = rightFactor, r >= 1, r <= min(u.columns, v.columns) else { return nil }
+        let sigma = squaredSingularValues.prefix(r).map { $0.squareRoot() }
+        let f = Matrix(rows: u.rows, columns: r) { i, j in u[i, j] * sigma[j] / weights[i].squareRoot() }
+        let g = Matrix(rows: v.rows, columns: r) { i, j in v[i, j] }
+        return try SoftmaxModel(embeddings: f, unembeddings: g, weights: weights)
+    }
+}
+
+extension ModelPair {
+    /// The teacher's (first model's) width floor, memoised: from the d×d moments at
+    /// language-model scale, else by the QR route.
+    public func widthFloor() throws -> WidthFloor {
+        try cache.value("widthFloor") {
+            if usesGramRoutes, let grams = try? unembeddingGrams() {
+                return try WidthFloor(first, moments: (first.weightedEmbeddings.gram(), grams.s11))
+            }
+            return try WidthFloor(first)
+        }
+    }
+}
+
+/// T12 (width floor, THEORY.md §9): a student of embedding dimension d₂ has
+/// Σ_{i>d₂} σᵢ(W^{1/2}Λ̃₁)² ≤ d_logit²; checked where the student is narrower than the
+/// teacher's rank bound min(d₁, k − 1) (elsewhere the floor is 0 and the statement
+/// trivial). `constantScale` multiplies the right side (below 1 plants a false floor:
+/// 1/1.001 is a floor 0.1 % too high).
+///
+/// Certificate: with M = F₁ᵀWF₁ and S = G̃₁ᵀG̃₁ exact, σᵢ² are the eigenvalues of MS,
+/// counted exactly by the inertia of the pencil (MSM, M) (or (SMS, S) when M is singular);
+/// the top d₂ are bracketed (`EigenvalueBrackets`, then bisection until the comparison is
+/// decided), the floor is tr(MS) − Σ_{i≤d₂} σᵢ² ∈ [tr − Σ upper, tr − Σ lower], and
+/// d_logit² is exact. Level: enclosure (the counts are certified by MPFR interval LDLᵀ
+/// with exact elimination as fallback), exact when d₁ = 1.
+public struct T12WidthFloorBound: PairStatement {
+    public let id = StatementID.T12
+    public let form = "Σ_{i>d₂} σᵢ(W^{1/2}Λ̃₁)² ≤ d_logit²"
+    public let constantScale: Double
+
+    public init(constantScale: Double = 1) { self.constantScale = constantScale }
+
+    /// Why the statement is trivial on this pair, or nil when it is checked.
+    func trivial(_ pair: ModelPair) -> String? {
+        let d1 = pair.first.dimension, d2 = pair.second.dimension, k = pair.first.labelCount
+        if d2 >= min(d1, k - 1) {
+            return "the floor is 0: the student's d₂ = \(d2) ≥ min(d₁, k − 1) = \(min(d1, k - 1)), the rank bound of the teacher's centred logits"
+        }
+        return nil
+    }
+
+    public func screen(_ pair: ModelPair) throws -> Verdict {
+        if let why = trivial(pair) { return .inapplicable(id, form, level: .double, why) }
+        let floor = try pair.widthFloor().floor(width: pair.second.dimension)
+        let d2 = try pair.logitDistanceSquared()
+        let rhs = constantScale * d2
+        return Verdict(id: id, form: form, level: .double, outcome: floor <= rhs ? .holds : .violated, lhs: floor, rhs: rhs,
+                       constant: constantScale, constantName: "\(constantScale)")
+    }
+
+    public func certify(_ pair: ModelPair) throws -> Verdict {
+        if let why = trivial(pair) { return .inapplicable(id, form, level: .exact, why) }
+        guard var spectrum = try CertifiedWidthSpectrum(try pair.exact(), estimates: try pair.widthFloor().squaredSingularValues) else {
+            return .inapplicable(id, form, level: .exact, "neither F̂₁ nor G̃₁ has full column rank (exactly)")
+        }
+        let r = pair.second.dimension
+        let rhs = SigmaCertificate.exact(constantScale) * (try pair.exact()).logitDistanceSquared
+        let (outcome, floor) = try spectrum.decide(width: r, against: rhs)
+        let why: String
+        switch outcome {
+        case .holds: why = "certified floor ≤ \(floor.upper.doubleValue) ≤ right side (exact d_logit²; σ² bracketed by exact inertia counts)"
+        case .violated: why = "certified floor ≥ \(floor.lower.doubleValue) > right side (exact d_logit²; σ² bracketed by exact inertia counts)"
+        default: why = "the floor's certified bracket [\(floor.lower.doubleValue), \(floor.upper.doubleValue)] contains the right side"
+        }
+        return Verdict(id: id, form: form, level: spectrum.level, outcome: outcome,
+                       lhs: ((floor.lower + floor.upper) / Rational(2)).doubleValue, rhs: rhs.doubleValue,
+                       constant: constantScale, constantName: "\(constantScale)", exactLHS: nil, certificate: why,
+                       lhsLog10: floor.upper.log10Magnitude, rhsLog10: rhs.log10Magnitude)
+    }
+}
+
+/// σᵢ² = eig(MS) of the teacher, bracketed by exact inertia counts (see `T12WidthFloorBound`).
+struct CertifiedWidthSpectrum {
+    let trace: Rational
+    var lower: [Rational]
+    var upper: [Rational]
+    let level: VerdictLevel
+    let count: (Rational) throws -> Int
+
+    /// nil when neither M nor S is positive definite.
+    init?(_ exact: ExactModelPair, estimates: [Double]) throws {
+        let m = exact.first.embeddingMoment
+        let s = exact.first.centredUnembeddings.weightedGram()
+        let ms = try ModelError.wrapping { try m.multiplied(by: s) }
+        trace = ms.trace
+        let pencil: SymmetricPencil
+        if try m.isPositiveDefinite() {
+            pencil = SymmetricPencil(try ModelError.wrapping { try ms.multiplied(by: m) }, m)
+        } else if try s.isPositiveDefinite() {
+            pencil = SymmetricPencil(try ModelError.wrapping { try s.multiplied(by: m).multiplied(by: s) }, s)
+        } else {
+            return nil
+        }
+        count = { try pencil.positiveCount(at: $0) }
+        if m.rows == 1 {
+            (lower, upper, level) = ([trace], [trace], .exact)
+            return
+        }
+        let brackets = try EigenvalueBrackets(estimates: estimates, floor: 0, trivialLower: .zero, trivialUpper: trace, count: count)
+        (lower, upper, level) = (brackets.lower, brackets.upper, .enclosure)
+    }
+
+    /// The floor of width r bracketed: [tr − Σ_{i<r} upper, tr − Σ_{i<r} lower].
+    func floor(width r: Int) -> (lower: Rational, upper: Rational) {
+        let head = 0..<min(r, lower.count)
+        return (trace - Rational.sum(head.map { upper[$0] }), trace - Rational.sum(head.map { lower[$0] }))
+    }
+
+    /// floor(width: r) ≤ rhs? Bisects the top r brackets (each halving one eigenvalue's
+    /// bracket by an exact count) until the comparison is decided or 200 rounds pass.
+    mutating func decide(width r: Int, against rhs: Rational) throws -> (Outcome, (lower: Rational, upper: Rational)) {
+        for _ in 0..<200 {
+            let f = floor(width: r)
+            if f.upper < rhs || f.upper == rhs { return (.holds, f) }
+            if rhs < f.lower { return (.violated, f) }
+            for i in 0..<min(r, lower.count) {
+                let middle = (lower[i] + upper[i]) / Rational(2)
+                if try count(middle) >= i + 1 { lower[i] = middle } else { upper[i] = middle }
+            }
+        }
+        return (.undecided, floor(width: r))
+    }
+}

@@ -1,0 +1,91 @@
+import Numerics
+import Testing
+@testable import Theory
+
+/// T12 (THEORY.md §9, Proofs/T12-width-floor.md): a student of width d₂ has
+/// d_logit² ≥ Σ_{i>d₂} σᵢ(W^{1/2}Λ̃₁)², attained by the truncated SVD.
+@Suite("T12 width floor")
+struct T12Tests {
+    static func teacher(seed: UInt64, labels: Int = 9, dimension: Int = 5, inputs: Int = 30, weighted: Bool = true) -> SoftmaxModel {
+        var g = SeededGenerator(seed: seed)
+        let raw: [Double]? = weighted ? (0..<inputs).map { _ in (0.8 * g.gaussian()).exp } : nil
+        return ModelGenerator.model(labels: labels, dimension: dimension, inputs: inputs, condition: 30, weights: raw, using: &g)
+    }
+
+    @Test("The floor against a direct SVD of W^{1/2}Λ̃₁, at every width, by both routes", arguments: [UInt64(1401), 1402, 1403, 1404])
+    func againstDirectSVD(seed: UInt64) throws {
+        let teacher = Self.teacher(seed: seed, weighted: seed % 2 == 0)
+        let direct = try teacher.centredLogits.scalingRows(by: teacher.sqrtWeights).singularValues().map { $0 * $0 }
+        let floor = try WidthFloor(teacher)
+        let moments = try WidthFloor(teacher, moments: (teacher.weightedEmbeddings.gram(), teacher.centredUnembeddings.gram()))
+        let scale = direct.reduce(0, +)
+        var compared = 0
+        for r in 0...(teacher.dimension + 1) {
+            let expected = direct.count > r ? direct[r...].reduce(0, +) : 0
+            #expect(abs(floor.floor(width: r) - expected) <= 1e-12 * scale, "width \(r)")
+            #expect(abs(moments.floor(width: r) - expected) <= 1e-10 * scale, "width \(r), moment route")
+            compared += 1
+        }
+        #expect(compared == teacher.dimension + 2)
+        #expect(abs(floor.total - scale) <= 1e-12 * scale)
+    }
+
+    @Test("The curve is non-increasing and ends at 0; a student at least as wide as the rank has floor 0 exactly")
+    func curve() throws {
+        for seed in [UInt64(1405), 1406] {
+            let floor = try WidthFloor(Self.teacher(seed: seed))
+            let curve = floor.curve
+            #expect(curve.count == 5 && curve.last == 0)
+            #expect(zip(curve, curve.dropFirst()).allSatisfy { $0 >= $1 })
+            #expect(floor.floor(width: 5) == 0 && floor.floor(width: 50) == 0)
+        }
+        // k − 1 < d: the rank is at most k − 1, so width k − 1 already reaches 0.
+        var g = SeededGenerator(seed: 1407)
+        let wide = try WidthFloor(SoftmaxModel(embeddings: g.gaussianMatrix(rows: 20, columns: 6), unembeddings: g.gaussianMatrix(rows: 4, columns: 6)))
+        #expect(wide.floor(width: 3) <= 1e-12 * wide.total && wide.floor(width: 2) > 1e-3 * wide.total)
+    }
+
+    @Test("The attaining student: its d_logit² equals the floor, certified to 12 digits; a floor 0.1 % too high is certified violated",
+          arguments: [UInt64(1408), 1409, 1410])
+    func attained(seed: UInt64) throws {
+        let teacher = Self.teacher(seed: seed)
+        let floor = try WidthFloor(teacher)
+        for r in [1, 2, 4] {
+            let student = try #require(try floor.attainingStudent(width: r, weights: teacher.weights))
+            #expect(student.dimension == r)
+            let pair = try ModelPair(teacher, student)
+            let holds = try T12WidthFloorBound().certify(pair)
+            #expect(holds.outcome == .holds && holds.isCertified, "width \(r): \(holds)")
+            // d_logit² ≤ floor·(1 + 10⁻¹²), certified: the floor is attained, not just approached.
+            var spectrum = try #require(try CertifiedWidthSpectrum(try pair.exact(), estimates: floor.squaredSingularValues))
+            let distance = try pair.exact().logitDistanceSquared
+            let (outcome, _) = try spectrum.decide(width: r, against: distance / Rational(exactly: 1 + 1e-12)!)
+            #expect(outcome == .violated, "width \(r): d_logit² is not within 10⁻¹² of the floor")
+            let planted = try T12WidthFloorBound(constantScale: 1 / 1.001).certify(pair)
+            #expect(planted.outcome == .violated && planted.isCertified, "width \(r): \(planted)")
+        }
+    }
+
+    @Test("No generated or perturbed student goes below its floor (every generator, screened and certified)")
+    func neverBelow() throws {
+        var checked = 0
+        for c in corpus(seed: 1411, count: 160, dimensions: 2...6, maxLabels: 12, maxInputs: 40,
+                        generators: [.mixedDimension, .boundary]) {
+            let v = try T12WidthFloorBound().check(c.pair)
+            guard v.outcome != .inapplicable else { continue }
+            #expect(v.outcome == .holds, "\(c.description): \(v)")
+            checked += 1
+        }
+        // Narrower students drawn at random around the truncated SVD (perturbed).
+        var g = SeededGenerator(seed: 1412)
+        for i in 0..<40 {
+            let teacher = Self.teacher(seed: 1413 + UInt64(i))
+            let floor = try WidthFloor(teacher)
+            let student = try #require(try floor.attainingStudent(width: 1 + i % 4, weights: teacher.weights))
+            let v = try T12WidthFloorBound().check(try ModelPair(teacher, ModelGenerator.perturb(student, by: 1e-3, using: &g)))
+            #expect(v.outcome == .holds, "\(v)")
+            checked += 1
+        }
+        #expect(checked >= 100, "only \(checked) checked")
+    }
+}
