@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "Distill", dependencies: ["Theory", "ModelFiles", "Plots"], exclude: ["README.md"]),
         .target(name: "Harness", dependencies: ["Theory"], exclude: ["README.md"]),
         .executableTarget(name: "logitbounds", dependencies: [
-            "Numerics", "Theory", "Counterexamples", "Harness", "ModelFiles", "Tightness", "Distill",
+            "Numerics", "Theory", "Counterexamples", "Harness", "ModelFiles", "Plots", "Tightness", "Distill",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], exclude: ["README.md"]),
         .executableTarget(name: "FuzzModelFiles", dependencies: ["ModelFiles"]),

@@ -177,7 +177,13 @@ extension MeasureStatistics {
                                      oneMinusRho: (centred: Self.oneMinusSquared(centredCCA, dA), uncentred: Self.oneMinusSquared(uncentredCCA, dA)))
         let dl2 = logitDistanceSquared
         let scale = (0..<dA).reduce(0.0) { $0 + mAA[$1, $1] }
-        return PairMeasurement(
+        // T12 from the moments: σ² = eig(M_AA S_AA).
+        let widthFloor = try WidthFloor(moments: (mAA, sAA), dimension: dA)
+        let t12 = T12WidthFloorBound()
+        let t12Verdict = T12WidthFloorBound.trivial(teacherDimension: dA, studentDimension: dB, labels: k)
+            .map { Verdict.inapplicable(.T12, t12.form, level: .double, $0) }
+            ?? t12.verdict(floor: widthFloor.floor(width: dB), logitDistanceSquared: dl2)
+        var measured = PairMeasurement(
             sizes: PairMeasurement.Sizes(n: n, k: k, dA: dA, dB: dB),
             dLogit: dl2.squareRoot(), dLogitSquared: dl2, dLogitExact: nil, dLogitSquaredExact: nil,
             klAB: klAB, klBA: klBA, logTauA: logTauA, logTauB: logTauB,
@@ -186,8 +192,11 @@ extension MeasureStatistics {
             dRepPivot: pivotResult, mccaCentered: Self.mean(centredCCA), mccaUncentered: Self.mean(uncentredCCA),
             canonicalCorrelationsCentered: centredCCA, canonicalCorrelationsUncentered: uncentredCCA,
             linearCKA: similarity.cka, procrustesDistance: similarity.procrustes, svcca: similarity.svcca,
-            similarityUndefined: similarity.undefined, bounds: bounds, routes: routes,
-            timings: [], notes: notes)
+            similarityUndefined: similarity.undefined,
+            bounds: bounds + [PairMeasurement.Bound(t12Verdict, note: t12Verdict.outcome == .inapplicable ? nil : boundNote)],
+            routes: routes, timings: [], notes: notes)
+        measured.recordWidthFloor(widthFloor)
+        return measured
     }
 
     /// The decompositions of the four d×d moments (centred and not, both models).

@@ -126,6 +126,13 @@ public struct PairMeasurement: Codable, Sendable {
         public let seconds: Double
     }
     public let notes: [String]
+    /// T12: the least d_logit² of any student of B's width (the teacher's spectrum tail),
+    /// d_logit² over it (absent when the floor is 0), and the floor at every width 1 … d_A.
+    public internal(set) var widthFloor: Double? = nil
+    public internal(set) var widthFloorRatio: Double? = nil
+    public internal(set) var widthFloorCurve: [Double]? = nil
+    /// Why the floor is 0 at B's width, when it is.
+    public internal(set) var widthFloorNote: String? = nil
     /// `--concept` and `--teacher-concepts`: each concept's probes, baselines and T11 floor.
     public internal(set) var concepts: [ConceptReport]? = nil
     /// How the concept probes were fitted, in words.
@@ -142,6 +149,17 @@ public struct PairMeasurement: Codable, Sendable {
         case linearCKA = "linear_cka", procrustesDistance = "procrustes_distance", svcca
         case similarityUndefined = "similarity_undefined"
         case bounds, routes, timings = "timings_seconds", notes, concepts, conceptFitting = "concept_fitting"
+        case widthFloor = "d_logit_squared_width_floor", widthFloorRatio = "width_floor_ratio"
+        case widthFloorCurve = "width_floor_curve", widthFloorNote = "width_floor_note"
+    }
+
+    /// Records T12's floor at B's width and the curve over every width.
+    mutating func recordWidthFloor(_ floor: WidthFloor) {
+        let value = floor.floor(width: sizes.dB)
+        widthFloor = value
+        widthFloorRatio = value > 0 ? dLogitSquared / value : nil
+        widthFloorCurve = floor.curve
+        widthFloorNote = T12WidthFloorBound.trivial(teacherDimension: sizes.dA, studentDimension: sizes.dB, labels: sizes.k)
     }
 
     /// Keys of earlier releases, still written beside the new ones for one release:
@@ -291,7 +309,7 @@ public struct PairMeasurement: Codable, Sendable {
                 notes.append("d_logit² overflows a Double; rerun with --certify always for its exact value")
             }
         }
-        return PairMeasurement(
+        var measured = PairMeasurement(
             sizes: Sizes(n: n, k: k, dA: dA, dB: dB),
             dLogit: stats.logitDistanceSquared.squareRoot(), dLogitSquared: stats.logitDistanceSquared,
             dLogitExact: exactDistance.map { Rational.scientific(log10: $0.log10Magnitude / 2) },
@@ -303,6 +321,8 @@ public struct PairMeasurement: Codable, Sendable {
             canonicalCorrelationsCentered: centred.values, canonicalCorrelationsUncentered: uncentred.values,
             linearCKA: similarity.linearCKA, procrustesDistance: similarity.procrustesDistance, svcca: similarity.svcca,
             similarityUndefined: similarity.undefinedReason, bounds: bounds, routes: pair.usesGramRoutes ? "gram" : "svd", timings: timings, notes: notes)
+        if let floor = try? pair.widthFloor() { measured.recordWidthFloor(floor) }
+        return measured
     }
 
     /// Whether the pivot form runs for this pair and options, and on which selection.
@@ -366,7 +386,8 @@ public struct PairMeasurement: Codable, Sendable {
                                        T7CanonicalCorrelationBound(.corollary, centred: false)]
         let swapped = pair.swapped
         var out: [Bound] = []
-        for (statement, target) in statements.map({ ($0, pair) }) + t7.map({ ($0, swapped) }) {
+        let runs: [(any PairStatement, ModelPair)] = statements.map { ($0, pair) } + t7.map { ($0, swapped) } + [(T12WidthFloorBound(), pair)]
+        for (statement, target) in runs {
             let screened: Verdict
             do { screened = try statement.screen(target) } catch {
                 out.append(Bound(.inapplicable(statement.id, statement.form, level: .double, "\(error)")))
@@ -386,7 +407,8 @@ public struct PairMeasurement: Codable, Sendable {
                     : screened.needsCertification ? "not decided by the screen (its sides are within rounding of each other or cross); "
                         + "certify it with --certify always"
                     : "double-precision screen; not certified (N·k·(d_A+d_B) = \(size) above \(certificationSizeLimit), or --certify never)"
-                out.append(Bound(screened, note: [note, extra].compactMap { $0 }.joined(separator: "; ")))
+                let joined = [note, extra].compactMap { $0 }.joined(separator: "; ")
+                out.append(Bound(screened, note: joined.isEmpty ? nil : joined))
                 continue
             }
             do { out.append(Bound(try statement.certify(target), note: extra)) } catch {

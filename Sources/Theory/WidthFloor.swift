@@ -20,27 +20,31 @@ public struct WidthFloor: Sendable {
     let leftFactor: Matrix?
     let rightFactor: Matrix?
 
-    public init(_ teacher: SoftmaxModel, moments: (m: Matrix, s: Matrix)? = nil) throws {
+    /// By the QR route, from the teacher's F, G and weights.
+    public init(_ teacher: SoftmaxModel) throws {
         let d = teacher.dimension
-        if let moments {
-            let spectrum = try ModelError.wrapping { () -> [Double] in
-                if let l = try? CholeskyDecomposition(moments.m).l {
-                    return try SymmetricEigendecomposition(symmetrised(l.transposed * moments.s * l)).eigenvalues
-                }
-                let l = try CholeskyDecomposition(moments.s).l
-                return try SymmetricEigendecomposition(symmetrised(l.transposed * moments.m * l)).eigenvalues
+        let f = teacher.weightedEmbeddings, g = teacher.centredUnembeddings
+        let (qf, rf) = try Self.thinQR(f), (qg, rg) = try Self.thinQR(g)
+        let core = try ModelError.wrapping { try SingularValueDecomposition(rf.multiplied(by: rg, transposeOther: true)) }
+        let sigma = core.singularValues
+        squaredSingularValues = (0..<d).map { $0 < sigma.count ? sigma[$0] * sigma[$0] : 0 }
+        leftFactor = qf.multiplied(by: core.u)       // N×m: U
+        rightFactor = qg.multiplied(by: core.v)      // k×m: V
+        total = squaredSingularValues.reversed().reduce(0, +)
+    }
+
+    /// From the d×d moments M = F₁ᵀWF₁ and S = G̃₁ᵀG̃₁: σ² = eig(LᵀSL), M = LLᵀ (or with
+    /// the roles swapped when M is singular). No factors, so no attaining student.
+    public init(moments: (m: Matrix, s: Matrix), dimension d: Int) throws {
+        let spectrum = try ModelError.wrapping { () -> [Double] in
+            if let l = try? CholeskyDecomposition(moments.m).l {
+                return try SymmetricEigendecomposition(symmetrised(l.transposed * moments.s * l)).eigenvalues
             }
-            squaredSingularValues = spectrum.map { max($0, 0) }
-            (leftFactor, rightFactor) = (nil, nil)
-        } else {
-            let f = teacher.weightedEmbeddings, g = teacher.centredUnembeddings
-            let (qf, rf) = try Self.thinQR(f), (qg, rg) = try Self.thinQR(g)
-            let core = try ModelError.wrapping { try SingularValueDecomposition(rf.multiplied(by: rg, transposeOther: true)) }
-            let sigma = core.singularValues
-            squaredSingularValues = (0..<d).map { $0 < sigma.count ? sigma[$0] * sigma[$0] : 0 }
-            leftFactor = qf.multiplied(by: core.u)       // N×m: U
-            rightFactor = qg.multiplied(by: core.v)      // k×m: V
+            let l = try CholeskyDecomposition(moments.s).l
+            return try SymmetricEigendecomposition(symmetrised(l.transposed * moments.m * l)).eigenvalues
         }
+        squaredSingularValues = (0..<d).map { $0 < spectrum.count ? max(spectrum[$0], 0) : 0 }
+        (leftFactor, rightFactor) = (nil, nil)
         total = squaredSingularValues.reversed().reduce(0, +)
     }
 
@@ -82,7 +86,7 @@ extension ModelPair {
     public func widthFloor() throws -> WidthFloor {
         try cache.value("widthFloor") {
             if usesGramRoutes, let grams = try? unembeddingGrams() {
-                return try WidthFloor(first, moments: (first.weightedEmbeddings.gram(), grams.s11))
+                return try WidthFloor(moments: (first.weightedEmbeddings.gram(), grams.s11), dimension: first.dimension)
             }
             return try WidthFloor(first)
         }
@@ -110,7 +114,10 @@ public struct T12WidthFloorBound: PairStatement {
 
     /// Why the statement is trivial on this pair, or nil when it is checked.
     func trivial(_ pair: ModelPair) -> String? {
-        let d1 = pair.first.dimension, d2 = pair.second.dimension, k = pair.first.labelCount
+        Self.trivial(teacherDimension: pair.first.dimension, studentDimension: pair.second.dimension, labels: pair.first.labelCount)
+    }
+
+    static func trivial(teacherDimension d1: Int, studentDimension d2: Int, labels k: Int) -> String? {
         if d2 >= min(d1, k - 1) {
             return "the floor is 0: the student's d₂ = \(d2) ≥ min(d₁, k − 1) = \(min(d1, k - 1)), the rank bound of the teacher's centred logits"
         }
@@ -119,8 +126,12 @@ public struct T12WidthFloorBound: PairStatement {
 
     public func screen(_ pair: ModelPair) throws -> Verdict {
         if let why = trivial(pair) { return .inapplicable(id, form, level: .double, why) }
-        let floor = try pair.widthFloor().floor(width: pair.second.dimension)
-        let d2 = try pair.logitDistanceSquared()
+        return verdict(floor: try pair.widthFloor().floor(width: pair.second.dimension),
+                       logitDistanceSquared: try pair.logitDistanceSquared())
+    }
+
+    /// The screen's verdict from its two numbers (also used by merged shard statistics).
+    func verdict(floor: Double, logitDistanceSquared d2: Double) -> Verdict {
         let rhs = constantScale * d2
         return Verdict(id: id, form: form, level: .double, outcome: floor <= rhs ? .holds : .violated, lhs: floor, rhs: rhs,
                        constant: constantScale, constantName: "\(constantScale)")

@@ -106,8 +106,8 @@ public enum TightnessExplorer {
                             config: TightnessConfiguration, seconds: Double, progress: (String) -> Void) -> Found {
         let objective: any TightnessObjective = which == .T3
             ? T3Objective(labels: k, dimension: d, inputs: config.inputs, constantScale: config.constantScale)
-            : ScreenedPairObjective(statement, layout: PairLayout(labels: k, inputs: config.inputs,
-                                                                  firstDimension: d, secondDimension: d))
+            : ScreenedPairObjective(statement, layout: PairLayout(labels: k, inputs: config.inputs, firstDimension: d,
+                                                                  secondDimension: which == .T12 ? max(1, d - 1) : d))
         progress("\(which.rawValue): adversarial search over \(objective.parameterCount) parameters (\(format(seconds)) s)")
         var found = Found()
         for r in optimise(objective, config: config, seed: config.seed, seconds: seconds) {

@@ -13,6 +13,7 @@ public enum TightnessStatement: String, CaseIterable, Codable, Sendable {
     case T10cka = "T10.cka"
     case T10procrustes = "T10.procrustes"
     case T11
+    case T12
 
     /// T10's measure, for the two T10 statements (searched by `T10Explorer`, not as pairs).
     var classInfimumMeasure: T10ClassInfimum.Measure? {
@@ -39,6 +40,7 @@ public enum TightnessStatement: String, CaseIterable, Codable, Sendable {
         case .T7corollary: return T7CanonicalCorrelationBound(.corollary, centred: false, constantScale: scale)
         case .T10cka, .T10procrustes: return nil
         case .T11: return T11ConceptTransferBound(.covariance, constantScale: scale, nonVacuousOnly: true)
+        case .T12: return T12WidthFloorBound(constantScale: scale)
         }
     }
 
@@ -56,6 +58,7 @@ public enum TightnessStatement: String, CaseIterable, Codable, Sendable {
         case .T10cka: return "CKA ≥ λ_min(Σ)/‖Σ‖_F (1/√d whitened)"
         case .T10procrustes: return "Procrustes ≤ (2 − 2(λ_min(Σ)/tr Σ)^{1/2})^{1/2} (√(2 − 2/√d) whitened)"
         case .T11: return "1 (P_w(ĉ₁ ≠ ĉ₂) ≤ P_w(|m| < γ) + vᵀΣ_δv/γ² at the best γ; the harness's four probes per pair, non-vacuous ones only)"
+        case .T12: return "1 (Σ_{i>d₂} σᵢ(W^{1/2}Λ̃₁)² ≤ d_logit², students of width d₂ = d − 1)"
         }
     }
 
@@ -67,7 +70,7 @@ public enum TightnessStatement: String, CaseIterable, Codable, Sendable {
         case .T3: return "σ_min(G̃₁)"
         case .T4: return "σ_min(F̂₁)"
         case .T6, .T6sharp: return "τ"
-        case .T5pair, .T5averaged, .T7, .T7corollary, .T11: return "d_logit"
+        case .T5pair, .T5averaged, .T7, .T7corollary, .T11, .T12: return "d_logit"
         case .T10cka, .T10procrustes: return "cond(A)"
         }
     }
@@ -77,7 +80,7 @@ public enum TightnessStatement: String, CaseIterable, Codable, Sendable {
         case .T3: return (try? pair.first.diversity().sigmaMinUnembeddings) ?? .nan
         case .T4: return (try? pair.first.diversity().sigmaMinEmbeddings) ?? .nan
         case .T6, .T6sharp: return pair.logitStatistics().logTau.exp
-        case .T5pair, .T5averaged, .T7, .T7corollary, .T11: return ((try? pair.logitDistanceSquared()) ?? .nan).squareRoot()
+        case .T5pair, .T5averaged, .T7, .T7corollary, .T11, .T12: return ((try? pair.logitDistanceSquared()) ?? .nan).squareRoot()
         case .T10cka, .T10procrustes: return .nan   // a property of the map, kept in T10Row.mapCondition
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ModelFiles
+import Plots
 import Numerics
 import Theory
 
@@ -211,6 +212,14 @@ struct MeasureCommand: ParsableCommand {
         directory?.attempt("measure") { directory in
             try markdown.write(to: directory.path("report.md"), atomically: true, encoding: .utf8)
             try measurement.jsonReport().write(to: directory.path("report.json"), atomically: true, encoding: .utf8)
+            if let curve = measurement.widthFloorCurve {
+                try MeasurementFormatter.widthFloorChart(curve, measurement: measurement)
+                    .write(to: directory.path("width-floor.svg"), atomically: true, encoding: .utf8)
+            }
+            // T12's attaining student at B's width, on A's inputs (the QR route's factors).
+            if let floor = try? pair.widthFloor(), let student = try floor.attainingStudent(width: pair.second.dimension, weights: pair.weights) {
+                try ModelFile.write(student, to: directory.path("width-floor-student.npz"))
+            }
         }
         print(json ? try measurement.jsonReport() : markdown)
         if measurement.bounds.contains(where: { $0.certified && $0.holds == false }) { throw ExitCode(1) }
@@ -254,6 +263,18 @@ struct MeasureCommand: ParsableCommand {
 
 /// The human-readable report of a measurement.
 enum MeasurementFormatter {
+    /// T12's floor against the student's width (log scale where positive), this student marked.
+    static func widthFloorChart(_ curve: [Double], measurement m: PairMeasurement) -> String {
+        let points = curve.enumerated().map { (x: Double($0.offset + 1), y: $0.element) }
+        let positive = points.filter { $0.y > 0 }
+        let student = (x: Double(m.sizes.dB), y: m.dLogitSquared)
+        return SVGChart(title: "T12: the least d_logit² of a student of each width (the teacher's spectrum tail); this student marked",
+                        xLabel: "student embedding dimension d₂", yLabel: "d_logit²",
+                        yAxis: positive.count == points.count || positive.count >= 2 ? .log : .linear,
+                        series: [SVGChart.Series("floor Σ_{i>d₂} σᵢ² (0 from d₂ = rank on: not drawn on a log axis)", points, mark: .line, colour: 0),
+                                 SVGChart.Series("this student (d_B = \(m.sizes.dB))", [student], mark: .points, colour: 3)]).render()
+    }
+
     /// The concepts section: probes, baselines and T11's floors (THEORY.md §8).
     static func conceptLines(_ concepts: [ConceptReport], fitting: String) -> [String] {
         func p(_ x: Double?) -> String { x.map { String(format: "%.3f", $0) } ?? "—" }
@@ -311,6 +332,10 @@ enum MeasurementFormatter {
             ("\(name) (not a class function, T10)", value.map(number) ?? "undefined: \(m.similarityUndefined ?? "")")
         }
         lines += rows.map { "| \($0.0) | \($0.1) |" }
+        if let floor = m.widthFloor {
+            let ratio = m.widthFloorRatio.map { String(format: "; d_logit² is %.4g× the floor", $0) } ?? ""
+            lines.append("| T12 width floor: least d_logit² of any student of width d_B = \(m.sizes.dB) | \(number(floor))\(m.widthFloorNote.map { " (\($0))" } ?? ratio) |")
+        }
         let shown = m.canonicalCorrelationsCentered.prefix(12).map(number).joined(separator: ", ")
         lines += ["", "Canonical correlations (centred, largest first): \(shown)\(m.canonicalCorrelationsCentered.count > 12 ? ", …" : "")",
                   "", "## Bounds (T7 with B as the student)", "",

@@ -60,7 +60,7 @@ struct CommandLineTests {
         for key in ["id", "cases", "certified", "violations", "worst_ratio", "worst_case"] {
             #expect(theorems.allSatisfy { $0.keys.contains(key) }, "missing \(key)")
         }
-        #expect(Set(theorems.compactMap { $0["id"] as? String }) == ["T1", "T2", "T3", "T4", "T5", "T6", "T7", "T10", "T11"])
+        #expect(Set(theorems.compactMap { $0["id"] as? String }) == ["T1", "T2", "T3", "T4", "T5", "T6", "T7", "T10", "T11", "T12"])
     }
 
     @Test("A planted false statement makes verify exit 1 and save a replay file that replays to exit 1")

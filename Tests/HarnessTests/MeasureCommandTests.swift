@@ -43,8 +43,11 @@ struct MeasureCommandTests {
         let correlations = try #require(json["canonical_correlations_centered"] as? [Double])
         #expect(correlations.count == 3 && correlations.allSatisfy { $0.isFinite && $0 >= 0 && $0 <= 1 })
         let bounds = try #require(json["bounds"] as? [[String: Any]])
-        #expect(Set(bounds.compactMap { $0["id"] as? String }) == ["T3", "T4", "T5", "T6", "T7"])
-        for bound in bounds {
+        #expect(Set(bounds.compactMap { $0["id"] as? String }) == ["T3", "T4", "T5", "T6", "T7", "T12"])
+        // Equal widths: T12's floor is 0, the row says so instead of a verdict.
+        let t12 = try #require(bounds.first { $0["id"] as? String == "T12" })
+        #expect(t12["outcome"] as? String == "inapplicable" && (t12["note"] as? String)?.contains("floor is 0") == true)
+        for bound in bounds where bound["id"] as? String != "T12" {
             for key in ["id", "lhs", "rhs", "holds"] { #expect(bound[key] != nil, "bound missing \(key)") }
             #expect(bound["holds"] as? Bool == true && bound["certified"] as? Bool == true, "\(bound)")
         }

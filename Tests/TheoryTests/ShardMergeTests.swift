@@ -69,7 +69,7 @@ struct ShardMergeTests {
                      skipping: ["timings_seconds", "notes", "routes", "note", "form", "largest_condition_top_10"], checked: &checked)
         // sizes 4, distances ~14, CCA lists, 3 similarity, pivot 5, 10 bounds × ~8.
         #expect(checked >= 100, "only \(checked) values compared")
-        #expect(merged.bounds.count == 10 && merged.bounds.allSatisfy { !$0.certified })
+        #expect(merged.bounds.count == 11 && merged.bounds.allSatisfy { !$0.certified })
         #expect(merged.dRepPivot.pairsUsed == single.dRepPivot.pairsUsed)
     }
 

@@ -99,6 +99,19 @@ struct TightnessTests {
         #expect(planted.certified.outcome == .violated && planted.certified.level == .exact)
     }
 
+    @Test("T12: the ratio reaches 1 to 9 digits (the boundary generator's attaining students), certified; a floor 10⁻⁴ too high is a certified violation")
+    func t12Attained() throws {
+        var config = Self.counted(300)
+        config.sweepCases = 160
+        let result = try TightnessExplorer.explore(.T12, config)
+        Self.expectStoppedByCount(result, limit: 300)
+        #expect(result.bestRatio >= 1 - 1e-9 && result.bestRatio <= 1, "\(result.bestRatio)")
+        #expect(result.certified.outcome == .holds && result.certified.level != .double)
+        config.constantScale = 1 - 1e-4
+        let planted = try TightnessExplorer.explore(.T12, config)
+        #expect(planted.certified.outcome == .violated && planted.certified.level != .double)
+    }
+
     @Test("A planted false constant (T3 halved) is reported as a certified violation")
     func plantedT3() throws {
         var config = Self.counted(5_000)
