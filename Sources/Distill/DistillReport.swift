@@ -22,7 +22,7 @@ public enum DistillReport {
         var lines = ["# Distillation on \(c.data == nil ? "interleaved spirals" : r.dataset)", "",
                      "\(source); \(c.seeds) seed(s); \(String(format: "%.0f", r.seconds)) s.",
                      "Teacher: MLP → \(c.teacherHidden.map(String.init).joined(separator: " → ")) → d = \(c.teacherEmbedding) (tanh), unembedding without bias, cross-entropy, \(c.teacherTraining.epochs) epochs, batch \(c.teacherTraining.batchSize). Test accuracy \(pm(teacherAcc)).",
-                     "Students: distilled on the training inputs from the teacher's logits for \(c.studentTraining.epochs) epochs (batch \(c.studentTraining.batchSize)); each is also snapshotted at the first epoch its held-out (validation) agreement with the teacher reaches \(c.matchAgreement.map { String($0) }.joined(separator: ", ")). All numbers on the test split, mean ± std over the seeds that reached the stage; KL is KL(teacher‖student), d_rep is d_rep(teacher←student)²/E‖f_teacher‖², m_CCA the mean centred canonical correlation of the embeddings, probe the held-out accuracy of a logistic probe fitted on the training split, gap its difference from the teacher's, and the T11 floor the accuracy T11 guarantees the teacher's probe transported to the student (A = G̃_T⁺G̃_S) from the logit residuals alone.", "",
+                     "Students: distilled on the training inputs from the teacher's logits for \(c.studentTraining.epochs) epochs (batch \(c.studentTraining.batchSize)); each is also snapshotted at the first epoch its held-out (validation) agreement with the teacher reaches \(c.matchAgreement.map { String($0) }.joined(separator: ", ")). All numbers on the test split, mean ± std over the seeds that reached the stage; KL is KL(teacher‖student), d_rep is d_rep(teacher←student)²/E‖f_teacher‖², m_CCA the mean centred canonical correlation of the embeddings, probe the held-out accuracy of a logistic probe fitted on the training split, gap its difference from the teacher's, d_logit² / T12 floor how far the student's d_logit² is above the least any student of its width can reach (1 = at the floor; THEORY.md §9), and the T11 floor the accuracy T11 guarantees the teacher's probe transported to the student (A = G̃_T⁺G̃_S) from the logit residuals alone.", "",
                      "## Concepts", "",
                      "A concept is encoded beyond the label when the teacher's probe beats the label-only baseline (the concept's majority value within each class the teacher predicts) by at least 0.1. teacher-pc* are the teacher's own concepts (`--teacher-concepts`).", "",
                      "| concept | function of the label? | teacher probe (held-out) | label-only baseline | encoded beyond the label? |", "|---|---|---|---|---|"]
@@ -37,12 +37,13 @@ public enum DistillReport {
                 continue
             }
             lines += ["", "## Stage \(stage)", "",
-                      "| student | objective | seeds | epoch | agreement | KL | d_logit | scale-free d_rep | m_CCA |",
-                      "|---|---|---|---|---|---|---|---|---|"]
+                      "| student | objective | seeds | epoch | agreement | KL | d_logit | d_logit² / T12 floor | scale-free d_rep | m_CCA |",
+                      "|---|---|---|---|---|---|---|---|---|---|"]
             for a in cells {
                 let m = a.metrics
                 let epochs = MeanStd(r.students.filter { $0.stage == stage && $0.shape == a.shape && $0.objective == a.objective }.map { Double($0.epoch) })
-                lines.append("| \(a.shape) | \(a.objective.rawValue) | \(a.seeds) | \(String(format: "%.0f", epochs.mean)) | \(pm(m["agreement"])) | \(pm(m["kl"], 4)) | \(pm(m["d_logit"])) | \(pm(m["d_rep_scale_free"])) | \(pm(m["mcca"])) |")
+                let floorRatio = m["floor_ratio"].map { pm($0, 2) } ?? "— (floor 0)"
+                lines.append("| \(a.shape) | \(a.objective.rawValue) | \(a.seeds) | \(String(format: "%.0f", epochs.mean)) | \(pm(m["agreement"])) | \(pm(m["kl"], 4)) | \(pm(m["d_logit"])) | \(floorRatio) | \(pm(m["d_rep_scale_free"])) | \(pm(m["mcca"])) |")
             }
             guard !r.concepts.isEmpty else { continue }
             lines += ["", "Concepts at \(stage): the student's own probe (gap to the teacher's), the teacher's probe transported to the student, and T11's floors under the transported probe's accuracy (from the logit residuals; from KL through T6.sharp).", "",

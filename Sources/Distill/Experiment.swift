@@ -112,11 +112,15 @@ public struct StudentMeasurement: Codable, Sendable {
     public let transportedProbes: [String: Double]
     public let floors: [String: Double]
     public let floorsKL: [String: Double]
+    /// T12 on the test split: the least d_logit² any student of this width can reach
+    /// (the teacher's spectrum tail), and d_logit² over it (nil when the floor is 0).
+    public let widthFloor: Double
+    public let floorRatio: Double?
     public let finalLoss: Double
 
     /// The aggregated metrics, by their JSON names (plus "probe:NAME" per concept).
     public static let metricNames = ["agreement", "test_accuracy", "kl", "d_logit", "d_rep_scale_free", "mcca",
-                                     "probe_accuracy", "teacher_probe_accuracy"]
+                                     "probe_accuracy", "teacher_probe_accuracy", "width_floor", "floor_ratio"]
 
     func metric(_ name: String) -> Double {
         switch name {
@@ -128,6 +132,8 @@ public struct StudentMeasurement: Codable, Sendable {
         case "mcca": return mcca
         case "probe_accuracy": return probeAccuracy
         case "teacher_probe_accuracy": return teacherProbeAccuracy
+        case "width_floor": return widthFloor
+        case "floor_ratio": return floorRatio ?? .nan
         default:
             if name.hasPrefix("probe:") { return probes[String(name.dropFirst(6))] ?? .nan }
             if name.hasPrefix("teacher_probe:") { return teacherProbes[String(name.dropFirst(14))] ?? .nan }
@@ -253,6 +259,7 @@ public enum DistillExperiment {
             let thresholds = config.matchAgreement.sorted()
             let teacherValidation = Trainer.argmax(teacher.forward(data[s].validation.inputs).logits)
             let teacherTest = teacher.forward(data[s].test.inputs)
+            let widthFloor = try WidthFloor(SoftmaxModel(embeddings: teacherTest.embeddings, unembeddings: teacher.unembeddings))
             var snapshots: [(stage: String, epoch: Int, model: MLP)] = []
             var tracePoints: [TracePoint] = []
             let losses = try Trainer.distill(&student, from: teacher, inputs: data[s].train.inputs, objective: objective,
@@ -276,7 +283,7 @@ public enum DistillExperiment {
             let measurements = try snapshots.map { snapshot in
                 try measure(snapshot.model, against: teacher, teacherTest: teacherTest, data: data[s], objective: objective, shape: shape, seed: seeds[s],
                             stage: snapshot.stage, epoch: snapshot.epoch, teacherProbes: teacherRuns[s].measurement.probes,
-                            teacherProbeDirections: teacherRuns[s].probes, finalLoss: losses.last ?? .nan)
+                            teacherProbeDirections: teacherRuns[s].probes, widthFloor: widthFloor, finalLoss: losses.last ?? .nan)
             }
             progress(counter.increment(), total)
             let trace = s == 0 ? StudentTrace(objective: objective, shape: shape.name, points: tracePoints) : nil
@@ -365,13 +372,15 @@ public enum DistillExperiment {
     /// `teacherTest` is the teacher's forward pass on the test split, computed once per job.
     static func measure(_ student: MLP, against teacher: MLP, teacherTest t: MLP.Forward, data: Dataset, objective: DistillObjective,
                         shape: StudentShape, seed: UInt64, stage: String, epoch: Int, teacherProbes: [String: Double],
-                        teacherProbeDirections: [String: LinearProbe], finalLoss: Double) throws -> StudentMeasurement {
+                        teacherProbeDirections: [String: LinearProbe], widthFloor: WidthFloor,
+                        finalLoss: Double) throws -> StudentMeasurement {
         let x = data.test.inputs
         let s = student.forward(x)
         let pair = try ModelPair(SoftmaxModel(embeddings: t.embeddings, unembeddings: teacher.unembeddings),
                                  SoftmaxModel(embeddings: s.embeddings, unembeddings: student.unembeddings))
         let agree = zip(Trainer.argmax(t.logits), Trainer.argmax(s.logits)).filter { $0 == $1 }.count
         let probes = try fittedProbes(student, data).mapValues(\.accuracy)
+        let floor = widthFloor.floor(width: shape.embedding)
         let first = data.conceptNames.first
         // T11 on the test split for each concept's teacher probe.
         var transported: [String: Double] = [:], floors: [String: Double] = [:], floorsKL: [String: Double] = [:]
@@ -394,7 +403,8 @@ public enum DistillExperiment {
                                   probeAccuracy: first.flatMap { probes[$0] } ?? .nan,
                                   teacherProbeAccuracy: first.flatMap { teacherProbes[$0] } ?? .nan,
                                   probes: probes, teacherProbes: teacherProbes, transportedProbes: transported,
-                                  floors: floors, floorsKL: floorsKL, finalLoss: finalLoss)
+                                  floors: floors, floorsKL: floorsKL, widthFloor: floor,
+                                  floorRatio: floor > 0 ? (try pair.logitDistanceSquared()) / floor : nil, finalLoss: finalLoss)
     }
 
     static func aggregate(_ students: [StudentMeasurement], _ config: DistillConfiguration, stages: [String],
@@ -407,7 +417,12 @@ public enum DistillExperiment {
                     let cell = students.filter { $0.shape == shape.name && $0.objective == objective && $0.stage == stage }
                     guard !cell.isEmpty else { return nil }
                     var metrics: [String: MeanStd] = [:]
-                    for name in names { metrics[name] = MeanStd(cell.map { $0.metric(name) }) }
+                    // A metric undefined for every seed (a T12 ratio over a zero floor, a T11
+                    // floor where T11 is inapplicable) is left out, never averaged as NaN.
+                    for name in names {
+                        let values = cell.map { $0.metric(name) }.filter { !$0.isNaN }
+                        if !values.isEmpty { metrics[name] = MeanStd(values) }
+                    }
                     return Aggregate(objective: objective, shape: shape.name, stage: stage, seeds: cell.count, metrics: metrics)
                 }
             }

@@ -80,9 +80,18 @@ struct DistillTests {
         c.seeds = 1; c.pointsPerArm = 60
         c.teacherConcepts = 2
         c.teacherTraining.epochs = 120; c.studentTraining.epochs = 120
-        c.students = [StudentShape(name: "d=4", hidden: [16, 16], embedding: 4)]
+        c.students = [StudentShape(name: "d=4", hidden: [16, 16], embedding: 4), StudentShape(name: "d=2", hidden: [8, 8], embedding: 2)]
         c.objectives = [.kl, .logitRaw]
         let result = try DistillExperiment.run(c).result
+        // T12 on the test split: no student goes below its width's floor; the floor is 0 at the teacher's width.
+        var narrow = 0
+        for student in result.students {
+            let d2 = student.dLogit * student.dLogit
+            #expect(d2 >= student.widthFloor * (1 - 1e-12), "\(student.shape) \(student.objective) \(student.stage)")
+            if student.embeddingDimension == 4 { #expect(student.widthFloor == 0 && student.floorRatio == nil) }
+            else { #expect(student.widthFloor > 0 && student.floorRatio! >= 1 - 1e-12); narrow += 1 }
+        }
+        #expect(narrow >= 2)
         #expect(result.concepts == ["arm starts in the upper half-plane", "teacher-pc1", "teacher-pc2"])
         for teacher in result.teachers {
             #expect(try #require(teacher.probes["teacher-pc1"]) >= 0.95, "\(teacher.probes)")
@@ -100,7 +109,7 @@ struct DistillTests {
                 checked += 1
             }
         }
-        #expect(checked == result.students.count * 3 && checked >= 2 * 3)
+        #expect(checked == result.students.count * 3 && checked >= 4 * 3)
         #expect(nonVacuous > 0, "every floor was 0: the check never bit")
     }
 
@@ -114,7 +123,8 @@ struct DistillTests {
             for shape in ["tiny d=2", "tiny d=4"] {
                 let cell = try #require(aggregates.first { $0["objective"] as? String == objective.rawValue && $0["shape"] as? String == shape })
                 let metrics = cell["metrics"] as! [String: [String: Double]]
-                for name in StudentMeasurement.metricNames {
+                // floor_ratio is undefined (left out) where the student is as wide as the teacher (floor 0).
+                for name in StudentMeasurement.metricNames where !(name == "floor_ratio" && shape == "tiny d=4") {
                     let m = try #require(metrics[name], "\(objective) \(shape) lacks \(name)")
                     #expect(m["mean"] != nil && m["std"] != nil)
                 }
@@ -123,7 +133,8 @@ struct DistillTests {
         let students = object["students"] as! [[String: Any]]
         #expect(students.filter { $0["stage"] as? String == "final" }.count == 2 * 2 * DistillObjective.allCases.count)
         let keys: Set = ["objective", "shape", "embedding_dimension", "seed", "stage", "epoch", "agreement", "test_accuracy", "kl",
-                         "d_logit", "d_rep_scale_free", "mcca", "probes", "teacher_probes", "probe_accuracy", "teacher_probe_accuracy", "final_loss"]
+                         "d_logit", "d_rep_scale_free", "mcca", "probes", "teacher_probes", "probe_accuracy", "teacher_probe_accuracy", "final_loss",
+                         "transported_probes", "floors", "floors_kl", "width_floor"]
         for s in students { #expect(keys.isSubset(of: Set(s.keys))) }
         #expect(object["findings"] as? [String] != nil && object["teachers"] != nil)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("distill-\(UInt64.random(in: 0...UInt64.max))")
