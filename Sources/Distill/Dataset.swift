@@ -33,10 +33,16 @@ public struct Dataset: Sendable {
     public let train: Split
     public let validation: Split
     public let test: Split
+    /// For text: the number of character codes; the inputs then hold each row's C
+    /// previous characters as codes 0 … vocabulary − 1 (a character-embedding model reads them).
+    public let characterVocabulary: Int?
+    /// Baselines computed by the dataset's maker, by name (for text: n-gram accuracies).
+    public let baselines: [String: Double]
 
     public var inputDimension: Int { train.inputs.columns }
 
-    public init(name: String, labelCount: Int, conceptNames: [String], train: Split, validation: Split, test: Split) throws {
+    public init(name: String, labelCount: Int, conceptNames: [String], train: Split, validation: Split, test: Split,
+                characterVocabulary: Int? = nil, baselines: [String: Double] = [:]) throws {
         guard [train, validation, test].allSatisfy({ $0.concepts.count == conceptNames.count }) else {
             throw DistillError.badConfiguration("dataset \(name): concept arrays and names differ in number")
         }
@@ -49,6 +55,8 @@ public struct Dataset: Sendable {
         }
         self.name = name
         self.labelCount = labelCount
+        self.characterVocabulary = characterVocabulary
+        self.baselines = baselines
         self.conceptNames = conceptNames
         self.train = train
         self.validation = validation

@@ -30,6 +30,11 @@ public struct DistillConfiguration: Sendable, Codable {
     public var studentTraining = TrainingOptions(epochs: 300, learningRate: 1e-2)
     /// Held-out (validation) agreement thresholds at which each student is snapshotted.
     public var matchAgreement = [0.95, 0.98]
+    /// KL(teacher‖student) thresholds (nats, validation mean) at which each student is
+    /// also snapshotted (first crossing).
+    public var matchKL: [Double] = []
+    /// The character embedding's dimension e, for text datasets (inputs are codes).
+    public var characterDimension = 24
     /// Concepts the teacher encodes by construction, added per seed (`TeacherConcepts`).
     public var teacherConcepts = 0
     public var baseSeed: UInt64 = 1
@@ -37,6 +42,43 @@ public struct DistillConfiguration: Sendable, Codable {
     public var data: String?
 
     public init() {}
+
+    /// The defaults for a dataset: the spirals' (nil), a labelled `--data` set's (sized by
+    /// its N, D and k), or text's (a character-embedding language model with dropout and
+    /// early stopping, sized to finish in about 15 minutes on 2 cores with one seed).
+    public static func defaults(for dataset: Dataset?) -> DistillConfiguration {
+        var c = DistillConfiguration()
+        guard let dataset else { return c }
+        let k = dataset.labelCount
+        if dataset.characterVocabulary != nil {
+            c.seeds = 1
+            c.teacherHidden = [512, 512]
+            c.teacherEmbedding = min(32, k - 1)
+            c.students = scaledStudents([8, 16, 32].map { min($0, k - 1) }, teacherHidden: c.teacherHidden,
+                                        teacherEmbedding: c.teacherEmbedding)
+            for path in [\DistillConfiguration.teacherTraining, \.studentTraining] {
+                c[keyPath: path].learningRate = 1e-3
+                c[keyPath: path].batchSize = 128
+                c[keyPath: path].dropout = 0.2
+            }
+            c.teacherTraining.epochs = 8
+            c.teacherTraining.patience = 2
+            c.studentTraining.epochs = 12
+            c.studentTraining.patience = 3
+            c.matchAgreement = [0.75, 0.85]
+            c.matchKL = [0.1, 0.05]
+            return c
+        }
+        let d = max(1, min(8, k - 1))
+        c.teacherHidden = dataset.inputDimension >= 32 ? [128, 128] : [64, 64]
+        c.teacherEmbedding = d
+        c.students = scaledStudents(Array(Set([max(1, d / 2), d, min(3 * d / 2, k - 1)])).sorted(), teacherHidden: c.teacherHidden,
+                                    teacherEmbedding: d)
+        let epochs = max(20, min(500, 500_000 / max(dataset.train.count, 1)))
+        c.teacherTraining.epochs = epochs
+        c.studentTraining.epochs = epochs
+        return c
+    }
 
     /// Student shapes for embedding dimensions `dimensions`: hidden widths are the
     /// teacher's scaled by d_student/d_teacher (rounded, at least 1).
@@ -77,6 +119,11 @@ public struct TeacherMeasurement: Codable, Sendable {
     /// class the teacher predicts on the training split, scored on the test split.
     public let labelOnly: [String: Double]
     public let finalLoss: Double
+    /// Mean cross-entropy in bits per input (per character for text) on each split.
+    public let crossEntropyBits: [String: Double]
+    /// Epochs run, and the epoch kept (least validation loss with early stopping).
+    public let epochsRun: Int
+    public let keptEpoch: Int
 }
 
 /// One distilled student at one stage (`final`, or the first epoch its held-out
@@ -196,6 +243,8 @@ public struct DistillResult: Codable, Sendable {
     public let findings: [String]
     public let traces: [StudentTrace]
     public let seconds: Double
+    /// The dataset's own baselines (for text: n-gram top-1 accuracies on the test block).
+    public let baselines: [String: Double]
 }
 
 /// Trains the teachers and students and measures them with the theory core.
@@ -211,8 +260,10 @@ public enum DistillExperiment {
 
     /// Runs the experiment on `dataset`, or on fresh spirals per seed when nil.
     public static func run(_ configuration: DistillConfiguration, dataset: Dataset? = nil, workers: Int = 2,
-                           progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in })
+                           progress: @escaping @Sendable (Double, Double) -> Void = { _, _ in })
         throws -> (result: DistillResult, pictures: Pictures?) {
+        // Every batch allocates and frees its matrices: keep freed memory in the heap.
+        HeapRetention.enable()
         var named = configuration
         named.data = dataset?.name
         let config = named
@@ -225,28 +276,54 @@ public enum DistillExperiment {
                                                    noise: config.noise, seed: seed))
         }
         let k = given[0].labelCount, inputs = given[0].inputDimension
+        let characters = given[0].characterVocabulary.map {
+            MLP.Characters(vocabulary: $0, dimension: config.characterDimension, context: inputs)
+        }
         let jobsPerSeed = config.students.count * config.objectives.count
-        let total = seeds.count * (1 + jobsPerSeed)
-        let counter = Counter()
-        let stages = config.matchAgreement.sorted().map(Self.stageName) + ["final"]
+        // Progress in units of work: an epoch costs the training rows times the network's
+        // multiply–adds per row; an early stop takes its remaining epochs off the total.
+        let rows = Double(given[0].train.count)
+        func epochCost(_ hidden: [Int], _ d: Int) -> Double {
+            let widths = [characters.map { $0.context * $0.dimension } ?? inputs] + hidden + [d, k]
+            return rows * Double(zip(widths, widths.dropFirst()).reduce(0) { $0 + $1.0 * $1.1 })
+        }
+        let teacherEpoch = epochCost(config.teacherHidden, config.teacherEmbedding)
+        let studentEpochs = config.students.map { epochCost($0.hidden, $0.embedding) }
+        let meter = WorkMeter(total: Double(seeds.count) * (teacherEpoch * Double(config.teacherTraining.epochs)
+            + Double(config.objectives.count) * studentEpochs.reduce(0, +) * Double(config.studentTraining.epochs)), report: progress)
+        let stages = config.matchAgreement.sorted().map(Self.stageName) + config.matchKL.sorted(by: >).map(Self.klStageName) + ["final"]
         // Phase 1: one teacher per seed; phase 2: every (seed, shape, objective) student.
         // Each job is seeded on its own, so the split across workers changes nothing.
         let teacherRuns = try BLASThreads.parallelMap(seeds.count, workers: workers) { s -> TeacherRun in
             var teacher = MLP(input: inputs, hidden: config.teacherHidden, embedding: config.teacherEmbedding,
-                              labels: k, seed: SeededGenerator.derive(seeds[s], 1))
-            let history = try Trainer.trainClassifier(&teacher, data: given[s].train, options: config.teacherTraining,
-                                                      seed: SeededGenerator.derive(seeds[s], 2))
-            let seeded = try withTeacherConcepts(given[s], teacher: teacher, count: config.teacherConcepts)
-            let probes = try fittedProbes(teacher, seeded)
+                              labels: k, seed: SeededGenerator.derive(seeds[s], 1), characters: characters)
+            let history = try Trainer.trainClassifier(&teacher, data: given[s].train,
+                                                      validation: config.teacherTraining.patience == nil ? nil : given[s].validation,
+                                                      options: config.teacherTraining, seed: SeededGenerator.derive(seeds[s], 2)) { _ in
+                meter.add(teacherEpoch)
+            }
+            meter.drop(teacherEpoch * Double(config.teacherTraining.epochs - history.epochsRun))
+            // One evaluation pass per split serves every measurement of the teacher.
+            let (train, validation, test) = (teacher.outputs(given[s].train.inputs), teacher.outputs(given[s].validation.inputs),
+                                             teacher.outputs(given[s].test.inputs))
+            let seeded = try withTeacherConcepts(given[s], embeddings: (train.embeddings, validation.embeddings, test.embeddings),
+                                                 predicted: Trainer.argmax(train.logits), count: config.teacherConcepts)
+            let probes = try fittedProbes(train: train.embeddings, test: test.embeddings, seeded)
             let accuracies = probes.mapValues { $0.accuracy }
+            let bits = 1 / 0.6931471805599453
             let measurement = TeacherMeasurement(
-                seed: seeds[s], trainAccuracy: Trainer.accuracy(teacher, seeded.train),
-                validationAccuracy: Trainer.accuracy(teacher, seeded.validation),
-                testAccuracy: Trainer.accuracy(teacher, seeded.test),
+                seed: seeds[s], trainAccuracy: Trainer.accuracy(train.logits, seeded.train.labels),
+                validationAccuracy: Trainer.accuracy(validation.logits, seeded.validation.labels),
+                testAccuracy: Trainer.accuracy(test.logits, seeded.test.labels),
                 probeAccuracy: seeded.conceptNames.first.flatMap { accuracies[$0] } ?? .nan, probes: accuracies,
-                labelOnly: labelOnlyBaselines(teacher, seeded), finalLoss: history.last ?? .nan)
-            progress(counter.increment(), total)
-            return TeacherRun(model: teacher, measurement: measurement, data: seeded, probes: probes.mapValues { $0.probe })
+                labelOnly: labelOnlyBaselines(train: Trainer.argmax(train.logits), test: Trainer.argmax(test.logits), seeded),
+                finalLoss: history.losses.last ?? .nan,
+                crossEntropyBits: ["train": Trainer.crossEntropy(train.logits, seeded.train.labels) * bits,
+                                   "validation": Trainer.crossEntropy(validation.logits, seeded.validation.labels) * bits,
+                                   "test": Trainer.crossEntropy(test.logits, seeded.test.labels) * bits],
+                epochsRun: history.epochsRun, keptEpoch: history.keptEpoch)
+            return TeacherRun(model: teacher, measurement: measurement, data: seeded, probes: probes.mapValues { $0.probe },
+                              validationLogits: validation.logits, test: test)
         }
         // Each seed's dataset with its teacher's own concepts (the same data otherwise).
         let data = teacherRuns.map(\.data)
@@ -255,37 +332,41 @@ public enum DistillExperiment {
             let s = job / jobsPerSeed, j = job % jobsPerSeed / config.objectives.count, o = job % config.objectives.count
             let shape = config.students[j], objective = config.objectives[o], teacher = teacherRuns[s].model
             var student = MLP(input: inputs, hidden: shape.hidden, embedding: shape.embedding, labels: k,
-                              seed: SeededGenerator.derive(seeds[s], 100 + UInt64(j)))
-            let thresholds = config.matchAgreement.sorted()
-            let teacherValidation = Trainer.argmax(teacher.forward(data[s].validation.inputs).logits)
-            let teacherTest = teacher.forward(data[s].test.inputs)
+                              seed: SeededGenerator.derive(seeds[s], 100 + UInt64(j)), characters: characters)
+            let teacherValidation = teacherRuns[s].validationLogits, teacherTest = teacherRuns[s].test
+            let teacherValidationLabels = Trainer.argmax(teacherValidation), teacherTestLabels = Trainer.argmax(teacherTest.logits)
             let widthFloor = try WidthFloor(SoftmaxModel(embeddings: teacherTest.embeddings, unembeddings: teacher.unembeddings))
             var snapshots: [(stage: String, epoch: Int, model: MLP)] = []
             var tracePoints: [TracePoint] = []
-            let losses = try Trainer.distill(&student, from: teacher, inputs: data[s].train.inputs, objective: objective,
-                                             options: config.studentTraining,
-                                             seed: SeededGenerator.derive(seeds[s], 200 + UInt64(j * 10 + o))) { epoch, model in
-                let predicted = Trainer.argmax(model.forward(data[s].validation.inputs).logits)
-                let agreement = Double(zip(predicted, teacherValidation).filter { $0 == $1 }.count) / Double(predicted.count)
-                for threshold in thresholds where agreement >= threshold && !snapshots.contains(where: { $0.stage == stageName(threshold) }) {
-                    snapshots.append((stageName(threshold), epoch, model))
-                }
+            let history = try Trainer.distill(&student, from: teacher, inputs: data[s].train.inputs, objective: objective,
+                                              options: config.studentTraining,
+                                              seed: SeededGenerator.derive(seeds[s], 200 + UInt64(j * 10 + o))) { epoch, model in
+                meter.add(studentEpochs[j])
+                // One validation pass per epoch: agreement and KL for the stages, the
+                // objective for early stopping.
+                let logits = model.outputs(data[s].validation.inputs).logits
+                let agreement = Self.agreement(Trainer.argmax(logits), teacherValidationLabels)
+                let kl = Self.meanKL(teacherValidation, logits)
+                let crossed = config.matchAgreement.filter { agreement >= $0 }.map(stageName)
+                    + config.matchKL.filter { kl <= $0 }.map(klStageName)
+                for stage in crossed where !snapshots.contains(where: { $0.stage == stage }) { snapshots.append((stage, epoch, model)) }
                 if s == 0 {
-                    let pass = model.forward(data[s].test.inputs)
-                    let agree = zip(Trainer.argmax(pass.logits), Trainer.argmax(teacherTest.logits)).filter { $0 == $1 }.count
+                    let pass = model.outputs(data[s].test.inputs)
                     let mcca = (try? CanonicalCorrelations(teacherTest.embeddings, pass.embeddings,
                                                            weights: Array(repeating: 1 / Double(pass.embeddings.rows), count: pass.embeddings.rows),
                                                            centred: true).mean) ?? .nan
-                    tracePoints.append(TracePoint(epoch: epoch, agreement: Double(agree) / Double(pass.embeddings.rows), mcca: mcca))
+                    tracePoints.append(TracePoint(epoch: epoch, agreement: Self.agreement(Trainer.argmax(pass.logits), teacherTestLabels), mcca: mcca))
                 }
+                guard config.studentTraining.patience != nil else { return nil }
+                return Loss.distill(objective, teacherLogits: teacherValidation).valueAndGradient(logits).value
             }
-            snapshots.append(("final", config.studentTraining.epochs, student))
+            snapshots.append(("final", history.keptEpoch, student))
+            meter.drop(studentEpochs[j] * Double(config.studentTraining.epochs - history.epochsRun))
             let measurements = try snapshots.map { snapshot in
                 try measure(snapshot.model, against: teacher, teacherTest: teacherTest, data: data[s], objective: objective, shape: shape, seed: seeds[s],
                             stage: snapshot.stage, epoch: snapshot.epoch, teacherProbes: teacherRuns[s].measurement.probes,
-                            teacherProbeDirections: teacherRuns[s].probes, widthFloor: widthFloor, finalLoss: losses.last ?? .nan)
+                            teacherProbeDirections: teacherRuns[s].probes, widthFloor: widthFloor, finalLoss: history.losses.last ?? .nan)
             }
-            progress(counter.increment(), total)
             let trace = s == 0 ? StudentTrace(objective: objective, shape: shape.name, points: tracePoints) : nil
             return (measurements, s == 0 ? snapshots.map { ($0.stage, $0.model) } : [], trace)
         }
@@ -295,7 +376,8 @@ public enum DistillExperiment {
                                    conceptIsLabelFunction: Dictionary(uniqueKeysWithValues: zip(data[0].conceptNames, data[0].conceptIsLabelFunction)),
                                    stages: stages, teachers: teacherRuns.map(\.measurement), students: students,
                                    aggregates: aggregates, findings: findings(aggregates, config, stages: stages),
-                                   traces: studentRuns.compactMap(\.trace), seconds: Date().timeIntervalSince(started))
+                                   traces: studentRuns.compactMap(\.trace), seconds: Date().timeIntervalSince(started),
+                                   baselines: given[0].baselines)
         // Pictures: the first seed's test inputs, teacher beside each final student with the teacher's d.
         let first = data[0].test, teacher = teacherRuns[0].model
         let firstSeed = studentRuns.prefix(jobsPerSeed)
@@ -316,6 +398,17 @@ public enum DistillExperiment {
     }
 
     static func stageName(_ threshold: Double) -> String { "agreement>=\(threshold)" }
+    static func klStageName(_ threshold: Double) -> String { "kl<=\(threshold)" }
+
+    /// The fraction of equal entries.
+    static func agreement(_ a: [Int], _ b: [Int]) -> Double {
+        Double(zip(a, b).filter { $0 == $1 }.count) / Double(max(a.count, 1))
+    }
+
+    /// Mean over rows of KL(softmax(t) ‖ softmax(s)) (cancellation-free per row).
+    static func meanKL(_ t: Matrix, _ s: Matrix) -> Double {
+        (0..<t.rows).reduce(0.0) { $0 + klDivergence(logitsP: t.row($1), logitsQ: s.row($1)) } / Double(max(t.rows, 1))
+    }
 
     /// One seed's trained teacher, its measurement, its dataset (with its own concepts when
     /// asked) and its concept probes.
@@ -324,14 +417,25 @@ public enum DistillExperiment {
         let measurement: TeacherMeasurement
         let data: Dataset
         let probes: [String: LinearProbe]
+        /// The teacher's logits on the validation split and its pass on the test split,
+        /// computed once for every student of the seed.
+        let validationLogits: Matrix
+        let test: MLP.Outputs
     }
 
-    /// Each concept's probe: fitted on the training split's embeddings, scored on the test split.
-    static func fittedProbes(_ model: MLP, _ data: Dataset) throws -> [String: (probe: LinearProbe, accuracy: Double)] {
-        let train = model.embed(data.train.inputs), test = model.embed(data.test.inputs)
+    /// Rows a concept probe is fitted on at most: an even stride through the training
+    /// split beyond that (text has over 10⁵ positions; 20 000 fix a 30-parameter probe).
+    static let probeRows = 20_000
+
+    /// Each concept's probe: fitted on the training split's embeddings (at most
+    /// `probeRows`, evenly spaced), scored on the test split.
+    static func fittedProbes(train: Matrix, test: Matrix, _ data: Dataset) throws -> [String: (probe: LinearProbe, accuracy: Double)] {
+        let stride = max(1, (train.rows + probeRows - 1) / probeRows)
+        let rows = Array(Swift.stride(from: 0, to: train.rows, by: stride))
+        let fitted = stride == 1 ? train : train.selectingRows(rows)
         var result: [String: (probe: LinearProbe, accuracy: Double)] = [:]
         for (c, name) in data.conceptNames.enumerated() {
-            let probe = try LinearProbe.fit(embeddings: train, concept: data.train.concepts[c])
+            let probe = try LinearProbe.fit(embeddings: fitted, concept: rows.map { data.train.concepts[c][$0] })
             result[name] = (probe, probe.accuracy(on: test, concept: data.test.concepts[c]))
         }
         return result
@@ -339,9 +443,7 @@ public enum DistillExperiment {
 
     /// Each concept's label-only baseline: within each class the teacher predicts on the
     /// training split, the concept's majority value; scored on the test split.
-    static func labelOnlyBaselines(_ teacher: MLP, _ data: Dataset) -> [String: Double] {
-        let train = Trainer.argmax(teacher.forward(data.train.inputs).logits)
-        let test = Trainer.argmax(teacher.forward(data.test.inputs).logits)
+    static func labelOnlyBaselines(train: [Int], test: [Int], _ data: Dataset) -> [String: Double] {
         let all = train + test, n = train.count
         var result: [String: Double] = [:]
         for (c, name) in data.conceptNames.enumerated() {
@@ -355,31 +457,32 @@ public enum DistillExperiment {
 
     /// The dataset with `count` concepts of the teacher's own (`TeacherConcepts`): directions
     /// and thresholds from its training-split embeddings, read on every split.
-    static func withTeacherConcepts(_ data: Dataset, teacher: MLP, count: Int) throws -> Dataset {
+    static func withTeacherConcepts(_ data: Dataset, embeddings: (train: Matrix, validation: Matrix, test: Matrix),
+                                    predicted: [Int], count: Int) throws -> Dataset {
         guard count > 0 else { return data }
-        let train = teacher.embed(data.train.inputs)
-        let predicted = Trainer.argmax(teacher.forward(data.train.inputs).logits)
-        let directions = try TeacherConcepts.directions(embeddings: train, weights: [Double](repeating: 1, count: train.rows),
+        let directions = try TeacherConcepts.directions(embeddings: embeddings.train,
+                                                        weights: [Double](repeating: 1, count: embeddings.train.rows),
                                                         predicted: predicted, count: count)
-        func split(_ p: Dataset.Split) -> Dataset.Split {
-            let f = teacher.embed(p.inputs)
-            return Dataset.Split(inputs: p.inputs, labels: p.labels, concepts: p.concepts + directions.map { $0.values(f) })
+        func split(_ p: Dataset.Split, _ f: Matrix) -> Dataset.Split {
+            Dataset.Split(inputs: p.inputs, labels: p.labels, concepts: p.concepts + directions.map { $0.values(f) })
         }
         return try Dataset(name: data.name, labelCount: data.labelCount, conceptNames: data.conceptNames + directions.map(\.name),
-                           train: split(data.train), validation: split(data.validation), test: split(data.test))
+                           train: split(data.train, embeddings.train), validation: split(data.validation, embeddings.validation),
+                           test: split(data.test, embeddings.test),
+                           characterVocabulary: data.characterVocabulary, baselines: data.baselines)
     }
 
     /// `teacherTest` is the teacher's forward pass on the test split, computed once per job.
-    static func measure(_ student: MLP, against teacher: MLP, teacherTest t: MLP.Forward, data: Dataset, objective: DistillObjective,
+    static func measure(_ student: MLP, against teacher: MLP, teacherTest t: MLP.Outputs, data: Dataset, objective: DistillObjective,
                         shape: StudentShape, seed: UInt64, stage: String, epoch: Int, teacherProbes: [String: Double],
                         teacherProbeDirections: [String: LinearProbe], widthFloor: WidthFloor,
                         finalLoss: Double) throws -> StudentMeasurement {
         let x = data.test.inputs
-        let s = student.forward(x)
+        let s = student.outputs(x)
         let pair = try ModelPair(SoftmaxModel(embeddings: t.embeddings, unembeddings: teacher.unembeddings),
                                  SoftmaxModel(embeddings: s.embeddings, unembeddings: student.unembeddings))
         let agree = zip(Trainer.argmax(t.logits), Trainer.argmax(s.logits)).filter { $0 == $1 }.count
-        let probes = try fittedProbes(student, data).mapValues(\.accuracy)
+        let probes = try fittedProbes(train: student.embed(data.train.inputs), test: s.embeddings, data).mapValues(\.accuracy)
         let floor = widthFloor.floor(width: shape.embedding)
         let first = data.conceptNames.first
         // T11 on the test split for each concept's teacher probe.
@@ -396,7 +499,7 @@ public enum DistillExperiment {
         }
         return StudentMeasurement(objective: objective, shape: shape.name, embeddingDimension: shape.embedding, seed: seed,
                                   stage: stage, epoch: epoch,
-                                  agreement: Double(agree) / Double(x.rows), testAccuracy: Trainer.accuracy(student, data.test),
+                                  agreement: Double(agree) / Double(x.rows), testAccuracy: Trainer.accuracy(s.logits, data.test.labels),
                                   kl: pair.klDivergence(), dLogit: try pair.logitDistance(),
                                   dRepScaleFree: try pair.scaleFreeRepresentationDissimilarity(),
                                   mcca: try pair.embeddingCorrelations(centred: true).mean,
@@ -463,11 +566,27 @@ public enum DistillExperiment {
     }
 }
 
-/// A thread-safe counter.
-final class Counter: @unchecked Sendable {
-    private var value = 0
+/// Work done and to do, shared by the jobs; each change is reported.
+final class WorkMeter: @unchecked Sendable {
+    private var done = 0.0, total: Double
     private let lock = NSLock()
-    /// Adds one and returns the new value.
-    func increment() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value }
+    private let report: @Sendable (Double, Double) -> Void
+
+    init(total: Double, report: @escaping @Sendable (Double, Double) -> Void) {
+        self.total = total
+        self.report = report
+    }
+
+    func add(_ work: Double) { change { $0.done += work } }
+    /// Work that will not be done after all (an early stop).
+    func drop(_ work: Double) { change { $0.total -= work } }
+
+    private func change(_ body: (WorkMeter) -> Void) {
+        lock.lock()
+        body(self)
+        let (d, t) = (done, total)
+        lock.unlock()
+        report(d, t)
+    }
 }
 

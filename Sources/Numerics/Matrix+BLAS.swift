@@ -251,11 +251,12 @@ public enum BLASThreads {
     /// The cores this process may use (at most 64).
     public static var cores: Int { Swift.max(1, Swift.min(64, ProcessInfo.processInfo.activeProcessorCount)) }
 
-    /// Workers for one piece of work of this many flops: every core when no other
-    /// workers are running and the work is large enough to pay for threads, else one.
-    /// (Only the speed depends on it.)
+    /// Workers for one piece of work of this many flops: the calling thread plus every
+    /// core no running worker occupies, when the work is large enough to pay for threads,
+    /// else one. (Only the speed depends on it: a product's blocks are the same.)
     public static func workers(forFlops flops: Double) -> Int {
-        flops >= ProductBlocks.parallelFlops && regions.open == 0 ? cores : 1
+        guard flops >= ProductBlocks.parallelFlops else { return 1 }
+        return Swift.max(1, cores - Swift.max(regions.active - 1, 0))
     }
 
     /// Runs `body` with OpenBLAS's own threading set to `threads` (restored to one
@@ -269,12 +270,12 @@ public enum BLASThreads {
     }
 
     /// Runs `work(0)`, …, `work(workers − 1)` on concurrent threads (one worker runs
-    /// inline). While they run, products started elsewhere run on one worker, so the
-    /// cores are not oversubscribed.
+    /// inline). While they run, products started elsewhere use only the cores they leave
+    /// free, so the cores are not oversubscribed.
     public static func concurrentWorkers(_ workers: Int, _ work: @Sendable (Int) -> Void) {
         ensureSerial()
-        regions.enter()
-        defer { regions.leave() }
+        regions.enter(Swift.max(workers, 1))
+        defer { regions.leave(Swift.max(workers, 1)) }
         if workers > 1 {
             DispatchQueue.concurrentPerform(iterations: workers, execute: work)
         } else {
@@ -308,13 +309,13 @@ public enum BLASThreads {
     }
 }
 
-/// How many `concurrentWorkers` regions are running now.
+/// How many workers `concurrentWorkers` regions are running now.
 private final class RegionCount: @unchecked Sendable {
     private let lock = NSLock()
     private var count = 0
-    func enter() { lock.lock(); count += 1; lock.unlock() }
-    func leave() { lock.lock(); count -= 1; lock.unlock() }
-    var open: Int { lock.lock(); defer { lock.unlock() }; return count }
+    func enter(_ workers: Int) { lock.lock(); count += workers; lock.unlock() }
+    func leave(_ workers: Int) { lock.lock(); count -= workers; lock.unlock() }
+    var active: Int { lock.lock(); defer { lock.unlock() }; return count }
 }
 
 /// The next index to hand out, under a lock.

@@ -6,7 +6,7 @@ final class ProgressReporter: @unchecked Sendable {
     private let label: String
     private let bar: Bool
     private let start = Date()
-    private var lastDecile = -1
+    private var lastStep = -1
     private var lastDraw = Date.distantPast
     private let lock = NSLock()
 
@@ -23,24 +23,35 @@ final class ProgressReporter: @unchecked Sendable {
     }
 
     func update(_ done: Int, _ total: Int) {
+        report(fraction: total == 0 ? 1 : Double(done) / Double(total), count: "\(done)/\(total)")
+    }
+
+    /// Progress in units of work (any scale), with an estimate of the time left from the
+    /// rate so far.
+    func update(work done: Double, of total: Double) {
+        report(fraction: total > 0 ? min(done / total, 1) : 1, count: nil)
+    }
+
+    private func report(fraction: Double, count: String?) {
         lock.lock(); defer { lock.unlock() }
-        let fraction = total == 0 ? 1 : Double(done) / Double(total)
         let elapsed = Date().timeIntervalSince(start)
+        let left = fraction > 0.01 && fraction < 1 ? String(format: ", about %.0f s left", elapsed * (1 - fraction) / fraction) : ""
+        let counted = count.map { " " + $0 } ?? ""
         if bar {
-            guard done == total || Date().timeIntervalSince(lastDraw) > 0.1 else { return }
+            guard fraction >= 1 || Date().timeIntervalSince(lastDraw) > 0.1 else { return }
             lastDraw = Date()
             let width = 30, filled = Int(fraction * Double(width))
-            let line = String(format: "\r%@ [%@%@] %3.0f%% %d/%d  %.1f s", label,
+            let line = String(format: "\r%@ [%@%@] %3.0f%%%@  %.1f s%@   ", label,
                               String(repeating: "#", count: filled), String(repeating: " ", count: width - filled),
-                              fraction * 100, done, total, elapsed)
+                              fraction * 100, counted, elapsed, left)
             FileHandle.standardError.write(Data(line.utf8))
-            if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
+            if fraction >= 1 { FileHandle.standardError.write(Data("\n".utf8)) }
         } else {
-            let decile = Int(fraction * 10)
-            guard decile > lastDecile else { return }
-            lastDecile = decile
-            FileHandle.standardError.write(Data(String(format: "%@: %d/%d (%.0f%%) after %.1f s\n", label, done, total,
-                                                       fraction * 100, elapsed).utf8))
+            let step = Int(fraction * 20)   // a line every 5 %
+            guard step > lastStep else { return }
+            lastStep = step
+            FileHandle.standardError.write(Data(String(format: "%@:%@ %.0f%% after %.1f s%@\n", label, counted,
+                                                       fraction * 100, elapsed, left).utf8))
         }
     }
 }

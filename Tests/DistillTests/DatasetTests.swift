@@ -1,4 +1,4 @@
-import Distill
+@testable import Distill
 import Foundation
 import ModelFiles
 import Numerics
@@ -79,7 +79,7 @@ struct DatasetTests {
         #expect((object["concept_is_label_function"] as? [String: Bool]) == ["low": true, "side": false])
     }
 
-    @Test("Each matched-agreement snapshot is the first epoch whose held-out agreement reaches its threshold")
+    @Test("Each matched snapshot is the first epoch whose held-out agreement reaches, or whose held-out KL falls to, its threshold")
     func firstCrossing() throws {
         let data = try Dataset.read(write(Self.blobs(), "blobs.npz"), seed: 1)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -88,6 +88,7 @@ struct DatasetTests {
         c.objectives = [.kl]
         c.students = [c.students[0]]
         c.matchAgreement = [0.4, 0.7]
+        c.matchKL = [0.5, 0.2]
         let result = try DistillExperiment.run(c, dataset: data).result
         // Retrain the same student (same seeds, as the experiment derives them) and record every epoch.
         let seed = SeededGenerator.derive(c.baseSeed, 0)
@@ -96,14 +97,16 @@ struct DatasetTests {
         var student = MLP(input: 5, hidden: c.students[0].hidden, embedding: c.students[0].embedding, labels: 6,
                           seed: SeededGenerator.derive(seed, 100))
         let teacherPredictions = teacher.forward(data.validation.inputs).logits
-        var agreements: [Double] = []
+        var agreements: [Double] = [], kls: [Double] = []
         _ = try Trainer.distill(&student, from: teacher, inputs: data.train.inputs, objective: .kl, options: c.studentTraining,
                                 seed: SeededGenerator.derive(seed, 200)) { _, model in
             let s = model.forward(data.validation.inputs).logits
+            kls.append((0..<s.rows).reduce(0.0) { $0 + klDivergence(logitsP: teacherPredictions.row($1), logitsQ: s.row($1)) } / Double(s.rows))
             let agree = (0..<s.rows).filter { i in
                 (0..<6).max { s[i, $0] < s[i, $1] } == (0..<6).max { teacherPredictions[i, $0] < teacherPredictions[i, $1] }
             }.count
             agreements.append(Double(agree) / Double(s.rows))
+            return nil
         }
         var checked = 0
         for threshold in c.matchAgreement {
@@ -112,8 +115,16 @@ struct DatasetTests {
             #expect(recorded == expected, "threshold \(threshold): recorded \(String(describing: recorded)), first crossing \(String(describing: expected))")
             checked += 1
         }
-        #expect(checked == 2)
+        for threshold in c.matchKL {
+            let expected = kls.firstIndex { $0 <= threshold }.map { $0 + 1 }
+            let recorded = result.students.first { $0.stage == "kl<=\(threshold)" }?.epoch
+            #expect(recorded == expected, "KL \(threshold): recorded \(String(describing: recorded)), first crossing \(String(describing: expected))")
+            checked += 1
+        }
+        #expect(checked == 4)
+        #expect(result.students.map(\.stage).contains("kl<=0.5"), "the KL stage was reached: \(kls)")
         #expect(agreements.contains { $0 >= 0.4 } && agreements.first! < 0.7, "the test needs a student that crosses a threshold after its first epoch: \(agreements)")
+        #expect(kls.first! > 0.2, "the test needs a KL crossing after the first epoch: \(kls)")
     }
 
     @Test("Exported students re-read by measure give the same m_CCA as the report")
@@ -138,7 +149,7 @@ struct DatasetTests {
         #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("mcca-vs-agreement.svg").path))
     }
 
-    @Test("The text builder: one-hot contexts, the next character as label, rare characters folded, contiguous blocks")
+    @Test("The text builder: character codes of the context, the next character as label, rare characters folded, contiguous blocks")
     func textBuilder() throws {
         // 'z' occurs twice only, in the test block; 'q' 3 times in training; the rest often.
         let body = String(repeating: "the cat sat on a mat. ", count: 10) + "qqq" + String(repeating: " a bat", count: 5) + "zz"
@@ -146,25 +157,85 @@ struct DatasetTests {
         let n = body.count
         #expect(data.train.count == n * 6 / 10 && data.validation.count == n * 8 / 10 - n * 6 / 10)
         #expect(data.train.count + data.validation.count + data.test.count == n)
-        let k = data.labelCount
-        #expect(data.inputDimension == 3 * k)
-        // Rows are positions in order: the label of row i is character i; its context the 3 before.
+        #expect(data.inputDimension == 3 && data.characterVocabulary == data.labelCount)
+        // Rows are positions in order: the label of row i is character i; its context the 3 codes before.
         let chars = Array(body)
         let space = data.train.labels[3]            // "the cat": position 3 is a space
         #expect(chars[3] == " ")
         #expect(data.train.labels[0] == data.train.labels[22])   // "t" starts each repetition
-        for row in 0..<data.train.count {
-            let ones = (0..<data.inputDimension).filter { data.train.inputs[row, $0] == 1 }
-            #expect(ones.count == 3, "row \(row) has \(ones.count) ones")
-            if row >= 3 { #expect(ones.last! - 2 * k == data.train.labels[row - 1], "row \(row)'s last context slot is the previous label") }
+        var checked = 0
+        for row in 3..<data.train.count {
+            #expect((0..<3).allSatisfy { Int(data.train.inputs[row, $0]) == data.train.labels[row - 3 + $0] }, "row \(row)")
+            checked += 1
         }
-        #expect((0..<3).allSatisfy { data.train.inputs[0, $0 * k + space] == 1 }, "the first context is padded with spaces")
+        #expect(checked == data.train.count - 3)
+        #expect((0..<3).allSatisfy { Int(data.train.inputs[0, $0]) == space }, "the first context is padded with spaces")
         // 'z' never occurs in training, so it is folded into "other", which training must contain ('q' is there 3 times
         // and would be in the alphabet, so the least frequent alphabet character is folded until "other" occurs in training).
         let zLabel = data.test.labels.last!
         #expect(data.train.labels.contains(zLabel), "the 'other' label occurs in training")
-        #expect(data.conceptIsLabelFunction == [false, false, true])
+        #expect(data.conceptNames == Dataset.textConceptNames)
+        // This text has no newline, digit, bracket, quote or capital: those concepts are constant,
+        // so trivially functions of the label; the three label-side concepts are functions of it.
+        #expect(data.conceptIsLabelFunction == [false, false, true, true, true, true, true, true, true])
+        #expect(data.baselines.keys.sorted() == ["3-gram test accuracy", "5-gram test accuracy"])
         #expect(throws: DistillError.self) { try Dataset.text("short", name: "s") }
+    }
+
+    @Test("The text concepts on a short string, by hand")
+    func textConcepts() {
+        // 0 A, 1 b, 2 ␠, 3 (, 4 c, 5 d, 6 ), 7 ␠, 8 1, 9 ⏎, 10 X, 11 ␠, 12 ", 13 y, 14 ", 15 ␠, 16 z.
+        let c = Array("Ab (cd) 1\nX \"y\" z")
+        #expect(c.count == 17)
+        let concepts = Dataset.textConcepts(c)
+        func positions(_ index: Int) -> [Int] { (0..<c.count).filter { concepts[index][$0] } }
+        // Position p: the context is c[..<p], the label c[p].
+        #expect(positions(0) == [1, 2, 5, 6, 11, 14])         // the context ends inside a word
+        #expect(positions(1) == [0, 3, 8, 12, 16])            // … after a space (position 0: the padding)
+        #expect(positions(2) == [10])                         // … after the newline
+        #expect(positions(3) == [9])                          // … after "1"
+        #expect(positions(4) == [4, 5, 6, 13, 14])            // inside "(cd)" or "\"y\""
+        #expect(positions(5) == [0, 5, 6, 7, 8, 9, 10])       // the next word starts with a capital (A, X)
+        #expect(positions(6) == [0])                          // the next character is a vowel (A)
+        #expect(positions(7) == [2, 7, 11, 15])               // … a space
+        #expect(positions(8) == [3, 6, 12, 14])               // … punctuation
+    }
+
+    @Test("The n-gram baseline on a short string, computed by hand")
+    func nGram() {
+        // codes a b a b a b | a c a b (a = 0, b = 1, c = 2); training on positions 0 … 5, the
+        // pad (before position 0) is a. Order 2 (one character of context): after a → b (3×)
+        // against a (1×, position 0 after the pad); after b → a (2×).
+        let codes = Array("ababab" + "acab").map { Int($0.asciiValue! - 97) }
+        let bigram = NGramBaseline(codes: codes, training: 0..<6, order: 2, pad: 0)
+        #expect(bigram.predict(at: 6) == 0 && bigram.predict(at: 7) == 1 && bigram.predict(at: 9) == 1)
+        // At 8 the context "c" was never seen: back off to the unigram, a and b 3× each, the smaller code a.
+        #expect(bigram.predict(at: 8) == 0)
+        #expect(bigram.accuracy(on: 6..<10) == 0.75)   // right at 6, 8, 9; wrong at 7 (c)
+        // Order 3: "ab" → a (2×); "ac" (at 8) unseen, nor "c": down to the unigram again.
+        let trigram = NGramBaseline(codes: codes, training: 0..<6, order: 3, pad: 0)
+        #expect(trigram.predict(at: 6) == 0 && trigram.predict(at: 8) == 0)
+        #expect(NGramBaseline(codes: codes, training: 0..<6, order: 1, pad: 0).predict(at: 7) == 0)
+    }
+
+    @Test("The corpus reader: files sorted by path, symlinks counted once, directories walked, non-UTF-8 refused with the file's name, an empty file")
+    func corpusReader() throws {
+        let root = dir.appendingPathComponent("corpus")
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("sub"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "second\n".write(to: root.appendingPathComponent("b.txt"), atomically: true, encoding: .utf8)
+        try "first\n".write(to: root.appendingPathComponent("a.txt"), atomically: true, encoding: .utf8)
+        try "".write(to: root.appendingPathComponent("empty.txt"), atomically: true, encoding: .utf8)
+        try "nested\n".write(to: root.appendingPathComponent("sub/c.txt"), atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("link").path, withDestinationPath: root.appendingPathComponent("b.txt").path)
+        let (text, files) = try TextCorpus.read([root.path, root.appendingPathComponent("a.txt").path])
+        #expect(text == "first\nsecond\nnested\n")
+        #expect(files.map { URL(fileURLWithPath: $0).lastPathComponent } == ["a.txt", "b.txt", "empty.txt", "c.txt"])
+        try Data([0x66, 0xFF, 0xFE, 0x0A]).write(to: root.appendingPathComponent("binary.dat"))
+        #expect { try TextCorpus.read([root.path]) } throws: { ($0 as? DistillError)?.description.contains("binary.dat: not UTF-8") == true }
+        #expect { try TextCorpus.read([root.appendingPathComponent("missing").path]) } throws: {
+            ($0 as? DistillError)?.description.contains("missing: no such file") == true
+        }
     }
 
     @Test("Integer and bool arrays are read for labels, splits and concepts")

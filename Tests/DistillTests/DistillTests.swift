@@ -23,7 +23,7 @@ struct DistillTests {
         let loss = makeLoss(teacherLogits, labels)
         var model = MLP(input: 2, hidden: [5, 4], embedding: 3, labels: 5, seed: 32)
         let pass = model.forward(x)
-        let analytic = model.backward(pass, logitGradient: loss.valueAndGradient(pass.logits).gradient).flattened
+        let analytic = model.backward(pass, input: x, logitGradient: loss.valueAndGradient(pass.logits).gradient).flattened
         let base = model.parameters
         // Parameter blocks: W₁, W₂, W₃, b₁, b₂, b₃, G — every one is probed.
         var checked = 0
@@ -40,6 +40,69 @@ struct DistillTests {
             checked += 1
         }
         #expect(checked == 2 * 5 + 5 + 5 * 4 + 4 + 4 * 3 + 3 + 5 * 3)
+    }
+
+    @Test("The character model: gradients of the shared character table (codes repeated across positions) and of every layer under dropout, against central differences")
+    func characterGradients() throws {
+        var g = SeededGenerator(seed: 34)
+        let characters = MLP.Characters(vocabulary: 6, dimension: 3, context: 4)
+        var model = MLP(input: 0, hidden: [7, 5], embedding: 3, labels: 6, seed: 35, characters: characters)
+        // Codes repeat within rows and across rows, so table rows gather several gradients.
+        let x = Matrix(rows: 5, columns: 4) { i, j in Double((i + 2 * j) % 5) }
+        let teacher = g.gaussianMatrix(rows: 5, columns: 6, scale: 2)
+        var checked = 0
+        for dropout in [0.0, 0.3] {
+            let loss = Loss.distill(.kl, teacherLogits: teacher)
+            func value(_ m: MLP) -> Double {
+                var masks = SeededGenerator(seed: 36)   // the same masks at every evaluation
+                return loss.valueAndGradient(m.forward(x, dropout: dropout, using: &masks).logits).value
+            }
+            var masks = SeededGenerator(seed: 36)
+            let pass = model.forward(x, dropout: dropout, using: &masks)
+            let analytic = model.backward(pass, input: x, logitGradient: loss.valueAndGradient(pass.logits).gradient).flattened
+            let base = model.parameters
+            #expect(base.count == 6 * 3 + 12 * 7 + 7 * 5 + 5 * 3 + 7 + 5 + 3 + 6 * 3)
+            for i in base.indices {
+                let h = 1e-6
+                var plus = base, minus = base
+                plus[i] += h; minus[i] -= h
+                model.parameters = plus
+                let up = value(model)
+                model.parameters = minus
+                let down = value(model)
+                model.parameters = base
+                let numeric = (up - down) / (2 * h)
+                #expect(abs(numeric - analytic[i]) <= 1e-6 * max(1, abs(numeric)), "dropout \(dropout), parameter \(i): \(numeric) vs \(analytic[i])")
+                checked += 1
+            }
+        }
+        #expect(checked == 2 * (6 * 3 + 12 * 7 + 7 * 5 + 5 * 3 + 7 + 5 + 3 + 6 * 3))
+    }
+
+    @Test("Early stopping keeps the epoch of least validation loss and stops after the patience runs out (a planted validation curve)")
+    func earlyStopping() throws {
+        let (x, labels, _) = Self.batch(seed: 37)
+        var options = TrainingOptions(epochs: 20, batchSize: 3, learningRate: 1e-2)
+        options.patience = 3
+        // Validation losses 5, 4, 2, 3, 2.5, 2.1, 9: the least is epoch 3; epochs 4–6 do
+        // not beat it, so training stops after epoch 6.
+        let planted = [5.0, 4, 2, 3, 2.5, 2.1, 9, 1, 1]
+        var model = MLP(input: 2, hidden: [4], embedding: 3, labels: 5, seed: 38)
+        var snapshots: [Int: [Double]] = [:]
+        let history = try Trainer.train(&model, inputs: x, options: options, seed: 39, epochEnd: { epoch, m in
+            snapshots[epoch] = m.parameters
+            return planted[epoch - 1]
+        }) { rows in .crossEntropy(labels: rows.map { labels[$0] }) }
+        #expect(history.epochsRun == 6 && history.keptEpoch == 3 && history.validationLosses == Array(planted.prefix(6)))
+        #expect(model.parameters == snapshots[3], "the model holds epoch 3's parameters")
+        // Without patience every epoch runs and the last is kept.
+        options.patience = nil
+        options.epochs = 5
+        var other = MLP(input: 2, hidden: [4], embedding: 3, labels: 5, seed: 38)
+        let all = try Trainer.train(&other, inputs: x, options: options, seed: 39, epochEnd: { epoch, _ in planted[epoch - 1] }) { rows in
+            .crossEntropy(labels: rows.map { labels[$0] })
+        }
+        #expect(all.epochsRun == 5 && all.keptEpoch == 5)
     }
 
     @Test("Each distillation loss is zero with zero gradient when the student's logits are the teacher's (KL and centred: up to a shift)")
