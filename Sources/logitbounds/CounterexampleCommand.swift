@@ -78,6 +78,10 @@ struct CounterexampleCommand: ParsableCommand {
     @Option(help: "CE4: a student you already have (.npz), placed against the frontier.")
     var reference: String?
 
+    @Flag(name: .customLong("width-curve"),
+          help: "CE4: instead of the KL ball, for every narrower width d₂ = 1 … min(d, k − 1) − 1 the least KL(teacher‖student) a search over students of that width reaches (certified KL of what it found) beside T12's exact logit floor for that width.")
+    var widthCurve = false
+
     @Option(parsing: .unconditional, help: "Seed for the construction's noise (and for CE4's generated teacher).")
     var seed: UInt64 = 1
 
@@ -111,6 +115,9 @@ struct CounterexampleCommand: ParsableCommand {
             guard let t = Double(tauFloor), t > 0, t < 1 else { throw ValidationError("--tau-floor must be 'teacher' or a number in (0, 1), got \(tauFloor)") }
         }
         if tauFloor != nil && family != "CE4" { throw ValidationError("--tau-floor applies to CE4 only") }
+        if widthCurve && (family != "CE4" || !epsilon.isEmpty || method != "search") {
+            throw ValidationError("--width-curve applies to CE4's search and takes no --epsilon")
+        }
         guard StudentObjectiveKind(rawValue: objective) != nil else {
             throw ValidationError("--objective must be mcca, drep or probe, got \(objective)")
         }
@@ -158,6 +165,7 @@ struct CounterexampleCommand: ParsableCommand {
     }
 
     func run() throws {
+        if widthCurve { return try runWidthCurve() }
         if family == "CE4" && method == "search" { return try runSearch() }
         let directory = try out.map(OutputDirectory.init)
         let construction: Construction
@@ -262,6 +270,37 @@ struct CounterexampleCommand: ParsableCommand {
         else { print(CounterexampleWriter.frontierTable(report).joined(separator: "\n")) }
         if result.interrupted { throw ExitCode(130) }
         if !report.allClaimsHold { throw ExitCode(1) }
+    }
+
+    /// CE4 --width-curve: per narrower width, the least KL found beside T12's logit floor.
+    func runWidthCurve() throws {
+        let directory = try out.map(OutputDirectory.init)
+        let rows: [WidthKLCurve.Row]
+        do {
+            var curve = WidthKLCurve()
+            curve.seed = seed
+            curve.starts = min(starts, 8)
+            rows = try curve.run(teacher: try loadTeacher()) {
+                FileHandle.standardError.write(Data("counterexample: width \($0)\n".utf8))
+            }
+        } catch let e as ModelFileError { throw CLIError(e.description) }
+          catch let e as ModelError { throw CLIError(e.description) }
+        func f(_ x: Double) -> String { x == 0 ? "0" : (abs(x) >= 1e-3 && abs(x) < 1e5 ? String(format: "%.4g", x) : String(format: "%.3e", x)) }
+        let lines = ["# The width floor against KL (T12 and CE4's search)", "",
+                     "For each width d₂: T12's floor on d_logit² (exact; the truncated-SVD student attains it), that student's KL and agreement, and the least KL(teacher‖student) a search over every student of width d₂ reached (Adam on KL's gradient from the floor student and random starts; the KL is the upper end of an MPFR enclosure of the student found; a search, so the true least KL may be lower), with that student's d_logit² (at least the floor: T12, certified) and agreement.", "",
+                     "| d₂ | logit floor (T12) | KL of the floor student | its agreement | least KL found | its d_logit² | its d_logit² / floor | its agreement | T12 on it |",
+                     "|---|---|---|---|---|---|---|---|---|"]
+            + rows.map { r in
+                "| \(r.width) | \(f(r.logitFloor)) | \(f(r.klOfFloorStudent)) | \(f(r.agreementOfFloorStudent)) | \(f(r.klFound)) | \(f(r.dLogitSquaredOfKLStudent)) | \(f(r.logitFloor > 0 ? r.dLogitSquaredOfKLStudent / r.logitFloor : .nan)) | \(f(r.agreementOfKLStudent)) | \(r.t12Holds.map { $0 ? "holds (certified)" : "VIOLATED (certified)" } ?? "undecided") |"
+            }
+        let markdown = lines.joined(separator: "\n")
+        let jsonText = try ReportJSON.encode(rows)
+        directory?.attempt("counterexample") { directory in
+            try markdown.write(to: directory.path("width-curve.md"), atomically: true, encoding: .utf8)
+            try jsonText.write(to: directory.path("width-curve.json"), atomically: true, encoding: .utf8)
+        }
+        print(json ? jsonText : markdown)
+        if rows.contains(where: { $0.t12Holds == false }) { throw ExitCode(1) }
     }
 
     func loadTeacher() throws -> SoftmaxModel {

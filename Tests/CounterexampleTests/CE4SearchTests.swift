@@ -274,3 +274,24 @@ struct CE4SearchTests {
         #expect(tie.exactAccuracy(on: origin, concept: [false, true])!.doubleValue == 1)
     }
 }
+
+@Suite("The width curve: T12's logit floor beside the least KL found per width")
+struct WidthKLCurveTests {
+    @Test("Per width: the floor is exact and non-increasing, the KL student never beats it in d_logit² (certified), and the search never does worse than its start, the floor student")
+    func widthCurve() throws {
+        var g = SeededGenerator(seed: 1601)
+        let teacher = ModelGenerator.model(labels: 8, dimension: 4, inputs: 50, scale: 3, using: &g)
+        var curve = WidthKLCurve()
+        curve.iterations = 300
+        curve.starts = 2
+        let rows = try curve.run(teacher: teacher)
+        #expect(rows.map(\.width) == [1, 2, 3])
+        let floor = try WidthFloor(teacher)
+        for r in rows {
+            #expect(abs(r.logitFloor - floor.floor(width: r.width)) <= 1e-12 * floor.total)
+            #expect(r.t12Holds == true && r.dLogitSquaredOfKLStudent >= r.logitFloor * (1 - 1e-12))
+            #expect(r.klFound <= r.klOfFloorStudent * (1 + 1e-9), "width \(r.width): the search ended above its start")
+        }
+        #expect(zip(rows, rows.dropFirst()).allSatisfy { $0.logitFloor >= $1.logitFloor })
+    }
+}
