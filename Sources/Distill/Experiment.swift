@@ -118,6 +118,8 @@ public struct TeacherMeasurement: Codable, Sendable {
     /// Every concept's label-only baseline: the majority value of the concept within each
     /// class the teacher predicts on the training split, scored on the test split.
     public let labelOnly: [String: Double]
+    /// Every concept's majority baseline on the test split (always answering its commoner value).
+    public let majority: [String: Double]
     public let finalLoss: Double
     /// Mean cross-entropy in bits per input (per character for text) on each split.
     public let crossEntropyBits: [String: Double]
@@ -196,11 +198,14 @@ public struct StudentMeasurement: Codable, Sendable {
 public struct MeanStd: Codable, Sendable {
     public let mean: Double
     public let std: Double
+    /// How many values (seeds) the mean is over; with one there is no spread.
+    public let count: Int
 
     init(_ values: [Double]) {
         let n = Double(values.count)
         let m = values.reduce(0, +) / n
         mean = m
+        count = values.count
         std = values.count < 2 ? 0 : (values.reduce(0) { $0 + ($1 - m) * ($1 - m) } / (n - 1)).squareRoot()
     }
 }
@@ -245,6 +250,8 @@ public struct DistillResult: Codable, Sendable {
     public let seconds: Double
     /// The dataset's own baselines (for text: n-gram top-1 accuracies on the test block).
     public let baselines: [String: Double]
+    /// The character-embedding layer, for text.
+    public let characters: MLP.Characters?
 }
 
 /// Trains the teachers and students and measures them with the theory core.
@@ -317,6 +324,10 @@ public enum DistillExperiment {
                 testAccuracy: Trainer.accuracy(test.logits, seeded.test.labels),
                 probeAccuracy: seeded.conceptNames.first.flatMap { accuracies[$0] } ?? .nan, probes: accuracies,
                 labelOnly: labelOnlyBaselines(train: Trainer.argmax(train.logits), test: Trainer.argmax(test.logits), seeded),
+                majority: Dictionary(uniqueKeysWithValues: seeded.conceptNames.enumerated().map { c, name in
+                    let share = Double(seeded.test.concepts[c].filter { $0 }.count) / Double(max(seeded.test.count, 1))
+                    return (name, max(share, 1 - share))
+                }),
                 finalLoss: history.losses.last ?? .nan,
                 crossEntropyBits: ["train": Trainer.crossEntropy(train.logits, seeded.train.labels) * bits,
                                    "validation": Trainer.crossEntropy(validation.logits, seeded.validation.labels) * bits,
@@ -327,9 +338,16 @@ public enum DistillExperiment {
         }
         // Each seed's dataset with its teacher's own concepts (the same data otherwise).
         let data = teacherRuns.map(\.data)
-        let studentRuns = try BLASThreads.parallelMap(seeds.count * jobsPerSeed, workers: workers)
+        let schedule = (0..<(seeds.count * jobsPerSeed)).sorted {
+            let (a, b) = (studentEpochs[$0 % jobsPerSeed / config.objectives.count], studentEpochs[$1 % jobsPerSeed / config.objectives.count])
+            return a != b ? a > b : $0 < $1
+        }
+        let traceRows = Array(0..<min(data[0].test.count, traceSample))
+        let scheduledRuns = try BLASThreads.parallelMap(seeds.count * jobsPerSeed, workers: workers)
         { job -> (measurements: [StudentMeasurement], models: [(stage: String, model: MLP)], trace: StudentTrace?) in
-            let s = job / jobsPerSeed, j = job % jobsPerSeed / config.objectives.count, o = job % config.objectives.count
+            // The costliest students first, so the last jobs to finish are short ones.
+            let slot = schedule[job]
+            let s = slot / jobsPerSeed, j = slot % jobsPerSeed / config.objectives.count, o = slot % config.objectives.count
             let shape = config.students[j], objective = config.objectives[o], teacher = teacherRuns[s].model
             var student = MLP(input: inputs, hidden: shape.hidden, embedding: shape.embedding, labels: k,
                               seed: SeededGenerator.derive(seeds[s], 100 + UInt64(j)), characters: characters)
@@ -351,11 +369,12 @@ public enum DistillExperiment {
                     + config.matchKL.filter { kl <= $0 }.map(klStageName)
                 for stage in crossed where !snapshots.contains(where: { $0.stage == stage }) { snapshots.append((stage, epoch, model)) }
                 if s == 0 {
-                    let pass = model.outputs(data[s].test.inputs)
-                    let mcca = (try? CanonicalCorrelations(teacherTest.embeddings, pass.embeddings,
+                    let pass = model.outputs(data[s].test.inputs.selectingRows(traceRows))
+                    let mcca = (try? CanonicalCorrelations(teacherTest.embeddings.selectingRows(traceRows), pass.embeddings,
                                                            weights: Array(repeating: 1 / Double(pass.embeddings.rows), count: pass.embeddings.rows),
                                                            centred: true).mean) ?? .nan
-                    tracePoints.append(TracePoint(epoch: epoch, agreement: Self.agreement(Trainer.argmax(pass.logits), teacherTestLabels), mcca: mcca))
+                    let teacherLabels = traceRows.map { teacherTestLabels[$0] }
+                    tracePoints.append(TracePoint(epoch: epoch, agreement: Self.agreement(Trainer.argmax(pass.logits), teacherLabels), mcca: mcca))
                 }
                 guard config.studentTraining.patience != nil else { return nil }
                 return Loss.distill(objective, teacherLogits: teacherValidation).valueAndGradient(logits).value
@@ -370,6 +389,8 @@ public enum DistillExperiment {
             let trace = s == 0 ? StudentTrace(objective: objective, shape: shape.name, points: tracePoints) : nil
             return (measurements, s == 0 ? snapshots.map { ($0.stage, $0.model) } : [], trace)
         }
+        // Back in (seed, shape, objective) order.
+        let studentRuns = schedule.indices.sorted { schedule[$0] < schedule[$1] }.map { scheduledRuns[$0] }
         let students = studentRuns.flatMap(\.measurements)
         let aggregates = aggregate(students, config, stages: stages, concepts: data[0].conceptNames)
         let result = DistillResult(configuration: config, dataset: data[0].name, concepts: data[0].conceptNames,
@@ -377,7 +398,7 @@ public enum DistillExperiment {
                                    stages: stages, teachers: teacherRuns.map(\.measurement), students: students,
                                    aggregates: aggregates, findings: findings(aggregates, config, stages: stages),
                                    traces: studentRuns.compactMap(\.trace), seconds: Date().timeIntervalSince(started),
-                                   baselines: given[0].baselines)
+                                   baselines: given[0].baselines, characters: characters)
         // Pictures: the first seed's test inputs, teacher beside each final student with the teacher's d.
         let first = data[0].test, teacher = teacherRuns[0].model
         let firstSeed = studentRuns.prefix(jobsPerSeed)
@@ -396,6 +417,10 @@ public enum DistillExperiment {
                                 students: drawn, models: models)
         return (result, pictures)
     }
+
+    /// The first test rows on which the training trace (agreement and m_CCA every epoch, first
+    /// seed) is taken: the whole test split of the small datasets, a sample of text's.
+    static let traceSample = 4096
 
     static func stageName(_ threshold: Double) -> String { "agreement>=\(threshold)" }
     static func klStageName(_ threshold: Double) -> String { "kl<=\(threshold)" }

@@ -62,8 +62,9 @@ extension Dataset {
     /// label (folded until "other", when needed, occurs in the training block too).
     /// Positions before the text's start are padded with a space. Splits are contiguous
     /// blocks: the first 60 % of positions train, the next 20 % validation, the last 20 %
-    /// test. Baselines: top-1 accuracy on the test block of n-gram models (n = 3, 5) counted
-    /// on the training block, backing off to shorter contexts (`NGramBaseline`).
+    /// test. Baselines: top-1 accuracy on the test block of n-gram models with 3 and 5
+    /// characters of context (4- and 6-grams in the usual count, which includes the predicted
+    /// character) counted on the training block, backing off to shorter contexts (`NGramBaseline`).
     public static func text(_ string: String, name: String, context: Int = 16, maximumLabels: Int = 96) throws -> Dataset {
         guard (1...64).contains(context) else { throw DistillError.badConfiguration("--context must be in 1…64") }
         guard (3...256).contains(maximumLabels) else { throw DistillError.badConfiguration("the label limit must be in 3…256") }
@@ -102,14 +103,19 @@ extension Dataset {
             return Split(inputs: try Matrix(rows: range.count, columns: context, storage: x),
                          labels: range.map { codes[$0] }, concepts: concepts.map { Array($0[range]) })
         }
-        let baselines = [3, 5].reduce(into: [String: Double]()) { result, order in
-            result["\(order)-gram test accuracy"] = NGramBaseline(codes: codes, training: 0..<trainEnd, order: order, pad: pad)
+        let baselines = [3, 5].reduce(into: [String: Double]()) { result, context in
+            result[ngramName(context: context)] = NGramBaseline(codes: codes, training: 0..<trainEnd, order: context + 1, pad: pad)
                 .accuracy(on: validationEnd..<n)
         }
         return try Dataset(name: "\(name) (next character, context \(context), k = \(k))", labelCount: k,
                            conceptNames: textConceptNames, train: split(0..<trainEnd),
                            validation: split(trainEnd..<validationEnd), test: split(validationEnd..<n),
                            characterVocabulary: k, baselines: baselines)
+    }
+
+    /// The name of the n-gram baseline with `context` characters of context.
+    public static func ngramName(context: Int) -> String {
+        "n-gram test accuracy, \(context) characters of context"
     }
 
     /// The text concepts at every position p (the label is character p, the context the

@@ -178,7 +178,7 @@ struct DatasetTests {
         // This text has no newline, digit, bracket, quote or capital: those concepts are constant,
         // so trivially functions of the label; the three label-side concepts are functions of it.
         #expect(data.conceptIsLabelFunction == [false, false, true, true, true, true, true, true, true])
-        #expect(data.baselines.keys.sorted() == ["3-gram test accuracy", "5-gram test accuracy"])
+        #expect(data.baselines.keys.sorted() == [Dataset.ngramName(context: 3), Dataset.ngramName(context: 5)])
         #expect(throws: DistillError.self) { try Dataset.text("short", name: "s") }
     }
 
