@@ -74,7 +74,7 @@ public enum DistillReport {
             }
         }
         lines += ["", "## What came out", ""] + r.findings.map { "- \($0)" }
-        lines += ["", "Figures: mcca.svg, drep.svg (bars, final stage, ±1 std over seeds), mcca-vs-agreement.svg (first seed, every epoch), embeddings-*.svg (test inputs of the first seed, teacher beside each final student with the teacher's d). Models: models/teacher.npz and models/student-SHAPE-OBJECTIVE-STAGE.npz (first seed, test split; `measure`, `counterexample --family CE4 --teacher`)."]
+        lines += ["", "Figures (each stage side by side, one dot per seed, one colour per objective throughout): mcca.svg, drep.svg, kl.svg, agreement.svg, width-floor.svg (d_logit² over T12's floor), probe-gap.svg and t11-floor.svg (concepts the teacher reads); mcca-vs-agreement.svg (first seed, every epoch, one panel per width, against 1 − agreement); embeddings-*.svg (test inputs of the first seed, teacher beside each final student with the teacher's d). Models: models/teacher.npz and models/student-SHAPE-OBJECTIVE-STAGE.npz (first seed, test split; `measure`, `counterexample --family CE4 --teacher`)."]
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -113,23 +113,64 @@ public enum DistillReport {
         modelFileName("student-\(m.shape)-\(m.objective.rawValue)-\(m.stage)")
     }
 
-    /// m_CCA against held-out agreement over training, one line per objective and shape
-    /// (first seed).
-    static func traceChart(_ r: DistillResult) -> SVGChart {
-        let series = r.traces.enumerated().map { i, t in
-            SVGChart.Series("\(t.shape), \(t.objective.rawValue)", t.points.map { ($0.agreement, $0.mcca) }, mark: .line, colour: i)
+    /// One colour per objective, the same in every figure.
+    static func colour(_ o: DistillObjective) -> Int { DistillObjective.allCases.firstIndex(of: o)! }
+
+    /// m_CCA against 1 − agreement (log scale: the last decades, where students approach
+    /// the teacher) over training, first seed: one panel per student width, one line per
+    /// objective, the agreement stages marked.
+    static func traceChart(_ r: DistillResult) -> String {
+        let panels = r.configuration.students.map { shape in
+            (title: shape.name, series: r.traces.filter { $0.shape == shape.name }.map { t in
+                (name: t.objective.rawValue, colour: colour(t.objective),
+                 points: t.points.map { (x: max(1 - $0.agreement, 1e-4), y: $0.mcca) })
+            })
         }
-        return SVGChart(title: "m_CCA with the teacher against agreement, over training (first seed)",
-                        xLabel: "agreement with the teacher (test split)", yLabel: "m_CCA (centred)", series: series)
+        return SVGPanels.lines(title: "m_CCA with the teacher against disagreement over training (first seed; test sample; every epoch)",
+                               xLabel: "1 − agreement with the teacher (log scale; right = far from the teacher)", yLabel: "m_CCA (centred)",
+                               xAxis: .log, panels: panels,
+                               markers: r.configuration.matchAgreement.map { (x: 1 - $0, label: "agreement \($0)") })
     }
 
-    static func bars(_ r: DistillResult, metric: String, title: String, yLabel: String) -> String {
-        let shapes = r.configuration.students.map(\.name)
-        let series = r.configuration.objectives.map { objective -> (name: String, means: [Double], stds: [Double]) in
-            let cells = shapes.map { shape in r.aggregates.first { $0.shape == shape && $0.objective == objective && $0.stage == "final" }?.metrics[metric] }
-            return (objective.rawValue, cells.map { $0?.mean ?? .nan }, cells.map { $0?.std ?? 0 })
+    /// One quantity at every stage, per student width and objective, each seed a dot.
+    static func stageFigure(_ r: DistillResult, title: String, yLabel: String, logScale: Bool = false,
+                            value: (StudentMeasurement) -> Double?) -> String {
+        let objectives = r.configuration.objectives, shapes = r.configuration.students.map(\.name)
+        let values = r.stages.map { stage in
+            shapes.map { shape in
+                objectives.map { objective in
+                    r.students.filter { $0.stage == stage && $0.shape == shape && $0.objective == objective }.compactMap(value)
+                }
+            }
         }
-        return SVGFigure.bars(groups: shapes, series: series, title: title, yLabel: yLabel)
+        return SVGPanels.strips(title: title, yLabel: yLabel, panels: r.stages, groups: shapes,
+                                series: objectives.map(\.rawValue), colours: objectives.map(colour), values: values, logScale: logScale)
+    }
+
+    /// The figures of a run: one per quantity with every stage side by side.
+    static func figures(_ r: DistillResult) -> [(file: String, svg: String)] {
+        let compared = comparedConcepts(r)
+        func meanOver(_ names: [String], _ f: (String) -> Double?) -> Double? {
+            let v = names.compactMap(f)
+            return v.isEmpty ? nil : v.reduce(0, +) / Double(v.count)
+        }
+        var out: [(String, String)] = [
+            ("mcca.svg", stageFigure(r, title: "m_CCA with the teacher's embeddings at each stage (higher = more linearly similar)", yLabel: "m_CCA (centred)") { $0.mcca }),
+            ("drep.svg", stageFigure(r, title: "scale-free d_rep(teacher ← student) at each stage (lower = closer)", yLabel: "d_rep² / E‖f_teacher‖²", logScale: true) { $0.dRepScaleFree }),
+            ("kl.svg", stageFigure(r, title: "KL(teacher‖student) on the test split at each stage", yLabel: "KL (nats)", logScale: true) { $0.kl }),
+            ("agreement.svg", stageFigure(r, title: "agreement with the teacher's predictions at each stage", yLabel: "fraction of test inputs") { $0.agreement }),
+            ("width-floor.svg", stageFigure(r, title: "d_logit² over T12's width floor at each stage (1 = at the floor; students narrower than the teacher)", yLabel: "d_logit² / floor", logScale: true) { $0.floorRatio }),
+            ("mcca-vs-agreement.svg", traceChart(r)),
+        ]
+        if !compared.isEmpty {
+            out.append(("probe-gap.svg", stageFigure(r, title: "student probe minus teacher probe, mean over the concepts the teacher reads (\(compared.count))", yLabel: "probe accuracy gap") { m in
+                meanOver(compared) { name in m.probes[name].flatMap { p in m.teacherProbes[name].map { p - $0 } } }
+            }))
+            out.append(("t11-floor.svg", stageFigure(r, title: "T11's floor under the transported probe, mean over the concepts the teacher reads (\(compared.count))", yLabel: "guaranteed accuracy") { m in
+                meanOver(compared) { m.floors[$0] }
+            }))
+        }
+        return out
     }
 
     /// Writes report.md, distill.json, mcca.svg, drep.svg, the embedding figures, and
@@ -140,14 +181,7 @@ public enum DistillReport {
         var out = try ReportDirectory(directory)
         try out.put("report.md", markdown(r))
         try out.put("distill.json", json(r))
-        for (metric, file, title, axis) in [
-            ("mcca", "mcca.svg", "m_CCA with the teacher's embeddings (higher = more linearly similar)", "mean canonical correlation"),
-            ("d_rep_scale_free", "drep.svg", "scale-free d_rep(teacher ← student) (lower = closer)", "d_rep² / E‖f_teacher‖²"),
-            ("agreement", "agreement.svg", "agreement with the teacher's predictions", "fraction of test inputs"),
-        ] {
-            try out.put(file, bars(r, metric: metric, title: title, yLabel: axis))
-        }
-        try out.put("mcca-vs-agreement.svg", traceChart(r).render())
+        for (file, svg) in figures(r) { try out.put(file, svg) }
         for s in pictures?.students ?? [] {
             let name = "embeddings-" + s.title.map { $0.isLetter || $0.isNumber ? String($0) : "-" }.joined()
             try out.put(name + ".svg", try SVGFigure.embeddings(teacher: pictures!.teacher, student: (s.f, s.g),

@@ -235,17 +235,23 @@ public struct Adam: Sendable {
         let c1 = 1 - (Double(step) * beta1.log).exp, c2 = 1 - (Double(step) * beta2.log).exp
         let (rate, shrink) = (learningRate, 1 - learningRate * weightDecay)
         let (b1, b2, eps) = (beta1, beta2, epsilon)
+        let (step1, step2) = (rate / c1, 1 / c2)
         var offset = 0
         m.withUnsafeMutableBufferPointer { m in
             v.withUnsafeMutableBufferPointer { v in
+                // Plain pointer loops, free of bounds checks and branches, so they vectorise.
                 func segment(_ x: inout [Double], _ g: [Double], decay: Bool) {
+                    let scale = decay ? shrink : 1
                     x.withUnsafeMutableBufferPointer { x in
-                        for i in 0..<x.count {
-                            let t = offset + i
-                            m[t] = b1 * m[t] + (1 - b1) * g[i]
-                            v[t] = b2 * v[t] + (1 - b2) * g[i] * g[i]
-                            if decay { x[i] *= shrink }
-                            x[i] -= rate * (m[t] / c1) / ((v[t] / c2).squareRoot() + eps)
+                        g.withUnsafeBufferPointer { g in
+                            let (xp, gp, mp, vp) = (x.baseAddress!, g.baseAddress!, m.baseAddress! + offset, v.baseAddress! + offset)
+                            for i in 0..<x.count {
+                                let gi = gp[i]
+                                let mi = b1 * mp[i] + (1 - b1) * gi, vi = b2 * vp[i] + (1 - b2) * gi * gi
+                                mp[i] = mi
+                                vp[i] = vi
+                                xp[i] = xp[i] * scale - step1 * mi / ((vi * step2).squareRoot() + eps)
+                            }
                         }
                     }
                     offset += g.count

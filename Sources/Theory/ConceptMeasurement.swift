@@ -215,17 +215,17 @@ public struct ConceptReport: Codable, Sendable {
         let covariance = transfer.bound(residual: transfer.residual(.covariance))
         let scalar = transfer.bound(residual: transfer.residual(.scalar))
         let kl = transfer.bound(residual: klResidual.isFinite ? klResidual : .infinity)
-        func floor(_ bound: Double) -> Double { max(0, inSample - bound / total) }
+        func floor(_ bound: (value: Double, gamma: Double?)) -> Double { bound.gamma == nil ? 0 : max(0, inSample - bound.value / total) }
         let statement = T11ConceptTransferBound(.covariance, probes: { _ in [direction] })
         let verdict = options.certify ? try statement.certify(pair) : try statement.screen(pair)
         return ConceptReport(
             name: name, source: source, undefined: nil, positiveShare: positive, majority: majority, labelOnly: labelOnly,
             labelFunction: labelFunction, teacherProbe: teacherProbe, studentProbe: studentProbe,
             teacherProbeInSample: inSample, transportedProbe: transported, disagreement: transfer.disagreement / total,
-            floorLogit: floor(covariance.value), floorLogitScalar: floor(scalar.value), floorKL: floor(kl.value),
+            floorLogit: floor(covariance), floorLogitScalar: floor(scalar), floorKL: floor(kl),
             gamma: Gammas(logit: covariance.gamma, logitScalar: scalar.gamma, kl: kl.gamma),
             residualVariance: transfer.residualSecondMoment, probeWeights: direction.weights, probeBias: direction.bias,
-            encodedBeyondLabel: teacherProbe >= labelOnly + 0.1, floorNonVacuous: floor(covariance.value) > majority,
+            encodedBeyondLabel: teacherProbe >= labelOnly + 0.1, floorNonVacuous: floor(covariance) > majority,
             t11: PairMeasurement.Bound(verdict), note: nil)
     }
 

@@ -70,7 +70,7 @@ struct DistillCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Training epochs of the teacher, the most with early stopping (default 300 for spirals; 5·10⁵/N_train within 20…500 for --data; 8 for --text).")
     var teacherEpochs: Int?
 
-    @Option(parsing: .unconditional, help: "Training epochs of each student, the most with early stopping (default as the teacher's; 12 for --text).")
+    @Option(parsing: .unconditional, help: "Training epochs of each student, the most with early stopping (default as the teacher's; 10 for --text).")
     var studentEpochs: Int?
 
     @Option(help: "Adam step size of every training run (default 0.01; 0.001 for --text).")
