@@ -74,7 +74,7 @@ public enum DistillReport {
             }
         }
         lines += ["", "## What came out", ""] + r.findings.map { "- \($0)" }
-        lines += ["", "Figures (each stage side by side, one dot per seed, one colour per objective throughout): mcca.svg, drep.svg, kl.svg, agreement.svg, width-floor.svg (d_logit² over T12's floor), probe-gap.svg and t11-floor.svg (concepts the teacher reads); mcca-vs-agreement.svg (first seed, every epoch, one panel per width, against 1 − agreement); embeddings-*.svg (test inputs of the first seed, teacher beside each final student with the teacher's d). Models: models/teacher.npz and models/student-SHAPE-OBJECTIVE-STAGE.npz (first seed, test split; `measure`, `counterexample --family CE4 --teacher`)."]
+        lines += ["", "Figures (each stage side by side, one dot per seed, one colour per objective throughout): mcca.svg, drep.svg, kl.svg, agreement.svg, width-floor.svg (d_logit² over T12's floor), probe-gap.svg and t11-floor.svg (concepts the teacher reads); mcca-vs-agreement.svg (first seed, every epoch, one panel per width, against 1 − agreement); embeddings-*.svg (test inputs of the first seed, teacher beside each final student with the teacher's d). Models: models/teacher.npz and models/student-SHAPE-OBJECTIVE-STAGE.npz (first seed, test split; `measure`, `counterexample --family CE4 --teacher`), with each concept on the same rows as models/concept-NAME.npy (`measure --concept NAME=FILE`)."]
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -195,6 +195,13 @@ public enum DistillReport {
             for m in named {
                 let file = modelFileName(m.name)
                 try ModelFile.write(try SoftmaxModel(embeddings: m.f, unembeddings: m.g), to: directory.appendingPathComponent(file))
+                out.record(file)
+            }
+            // Each concept on the same rows, as 0/1 vectors for `measure --concept NAME=FILE`.
+            for concept in pictures.concepts {
+                let file = modelFileName("concept-" + concept.name).replacingOccurrences(of: ".npz", with: ".npy")
+                try NumpyArray(shape: [concept.values.count], values: concept.values.map { $0 ? 1 : 0 }).npyData()
+                    .write(to: directory.appendingPathComponent(file))
                 out.record(file)
             }
         }

@@ -265,6 +265,8 @@ public enum DistillExperiment {
         public let students: [(title: String, f: Matrix, g: Matrix)]
         /// Every student of the first seed on its test inputs, any dimension, for export.
         public let models: [(name: String, f: Matrix, g: Matrix)]
+        /// The first seed's concepts on its test inputs (the models' rows), for `measure --concept`.
+        public let concepts: [(name: String, values: [Bool])]
     }
 
     /// Runs the experiment on `dataset`, or on fresh spirals per seed when nil.
@@ -416,7 +418,8 @@ public enum DistillExperiment {
             }
         }
         let pictures = Pictures(labels: first.labels, teacher: (teacher.embed(first.inputs), teacher.unembeddings),
-                                students: drawn, models: models)
+                                students: drawn, models: models,
+                                concepts: Array(zip(data[0].conceptNames, first.concepts).map { (name: $0, values: $1) }))
         return (result, pictures)
     }
 
