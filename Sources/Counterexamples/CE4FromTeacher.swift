@@ -52,15 +52,15 @@ public struct CE4FromTeacher: Sendable {
             throw ModelError.shapeMismatch("CE4 needs a diverse teacher, which needs k ≥ d + 1 labels; this one has k = \(k), d = \(d)")
         }
         guard teacher.embeddings.frobeniusNormSquared > 0 else {
-            throw ModelError.shapeMismatch("CE4's teacher has all-zero embeddings f: it is not diverse (rank W^{1/2}F = 0)")
+            throw ModelError.refused("CE4's teacher has all-zero embeddings f: it is not diverse (rank W^{1/2}F = 0)")
         }
         let diversity = try ModelPair(teacher, teacher).firstDiversity()
         let f = diversity.embeddingSingularValues, g = diversity.unembeddingSingularValues
         guard diversity.sigmaMinEmbeddings > 1e-12 * (f.first ?? 0) else {
-            throw ModelError.shapeMismatch("CE4's teacher is not diverse: W^{1/2}F has rank below d = \(d) (σ_min/σ_max ≤ 1e−12)")
+            throw ModelError.refused("CE4's teacher is not diverse: W^{1/2}F has rank below d = \(d) (σ_min/σ_max ≤ 1e−12)")
         }
         guard diversity.sigmaMinUnembeddings > 1e-12 * (g.first ?? 0) else {
-            throw ModelError.shapeMismatch("CE4's teacher is not diverse: the centred unembeddings G̃ have rank below d = \(d) (σ_min/σ_max ≤ 1e−12)")
+            throw ModelError.refused("CE4's teacher is not diverse: the centred unembeddings G̃ have rank below d = \(d) (σ_min/σ_max ≤ 1e−12)")
         }
     }
 

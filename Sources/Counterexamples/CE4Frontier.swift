@@ -141,10 +141,13 @@ public struct CE4SearchReport: Codable, Sendable {
     public let settings: [String: String]
     public let frontier: [CE4FrontierPoint]
     public let reference: CE4Reference?
+    /// The ε an interrupt left unsearched (empty when the run finished).
+    public let notSearched: [Double]
 
     enum CodingKeys: String, CodingKey {
         case objective, settings, frontier, reference
         case dissimilarityName = "dissimilarity_name", conceptSource = "concept_source", studentDimension = "student_dimension"
+        case notSearched = "not_searched"
     }
 }
 
@@ -174,7 +177,7 @@ public struct CE4Frontier: Sendable {
                 throw ModelError.shapeMismatch("the concept has \(given.values.count) values but the teacher has N = \(teacher.inputCount) inputs")
             }
             guard given.values.contains(true), given.values.contains(false) else {
-                throw ModelError.shapeMismatch("the concept is constant (all \(given.values[0] ? 1 : 0)): nothing to probe")
+                throw ModelError.badProbe("the concept is constant (all \(given.values[0] ? 1 : 0)): nothing to probe")
             }
             concept = given
             conceptSource = "given"
@@ -220,7 +223,7 @@ public struct CE4Frontier: Sendable {
         var seen = Set<Double>()
         let order = epsilons.filter { byEpsilon[$0] != nil && seen.insert($0).inserted }
         guard !order.isEmpty else {
-            throw ModelError.shapeMismatch("CE4: interrupted before the first ε was searched")
+            throw ModelError.refused("CE4: interrupted before the first ε was searched")
         }
         let ref = try reference.map { try CE4Reference(teacher: teacher, student: $0.0, file: $0.1) }
         let report = CE4SearchReport(
@@ -231,7 +234,8 @@ public struct CE4Frontier: Sendable {
                        "seed": "\(search.seed)", "margin": "\(search.margin)", "learning_rate": "\(search.learningRate)",
                        "inner_steps": "\(search.innerSteps)",
                        "student_log_tau_floor": search.studentLogTauFloor.map { "\($0)" } ?? "none"],
-            frontier: order.sorted().map { byEpsilon[$0]!.1 }, reference: ref)
+            frontier: order.sorted().map { byEpsilon[$0]!.1 }, reference: ref,
+            notSearched: Set(epsilons).filter { byEpsilon[$0] == nil }.sorted())
         return Result(constructions: order.map { byEpsilon[$0]!.0 }, report: report,
                       summaries: order.map { byEpsilon[$0]!.2 }, interrupted: interrupted)
     }

@@ -66,15 +66,17 @@ public struct CE4Search: Sendable {
         public var feasibleStarts: Int
         public var evaluations: Int
         public var seconds: Double
-        /// True when the clock (--budget) or an interrupt, not the evaluation count, stopped a start.
+        /// True when the clock (--budget), not the evaluation count, stopped a start.
         public var stoppedByTime: Bool
+        /// True when an interrupt (SIGINT) stopped a start: this ε's search was cut short.
+        public var interrupted: Bool
         public var workers: Int
         /// Each start's kind and its best feasible objective value (nil: none feasible).
         public var perStart: [StartSummary]
 
         enum CodingKeys: String, CodingKey {
             case starts, evaluations, seconds, workers
-            case feasibleStarts = "feasible_starts", stoppedByTime = "stopped_by_time", perStart = "per_start"
+            case feasibleStarts = "feasible_starts", stoppedByTime = "stopped_by_time", perStart = "per_start", interrupted
         }
     }
 
@@ -95,6 +97,7 @@ public struct CE4Search: Sendable {
         let best: Candidate?
         let evaluations: Int
         let stoppedByTime: Bool
+        let interrupted: Bool
     }
 
     /// Runs the search for one ε. `warm` (another ε's best student) is an extra start.
@@ -104,7 +107,7 @@ public struct CE4Search: Sendable {
         try CE4FromTeacher.requireDiverse(teacher)
         let dimension = studentDimension ?? teacher.dimension
         guard (1...64).contains(dimension) else {
-            throw ModelError.shapeMismatch("the student dimension must be in 1…64, got \(dimension)")
+            throw ModelError.refused("the student dimension must be in 1…64, got \(dimension)")
         }
         HeapRetention.enable()
         let clock = ContinuousClock(), began = clock.now
@@ -126,7 +129,8 @@ public struct CE4Search: Sendable {
         }
         var effort = SearchEffort(starts: startList.count, feasibleStarts: outcomes.filter { $0.best != nil }.count,
                                   evaluations: outcomes.reduce(0) { $0 + $1.evaluations }, seconds: 0,
-                                  stoppedByTime: outcomes.contains(where: \.stoppedByTime), workers: workers,
+                                  stoppedByTime: outcomes.contains(where: \.stoppedByTime),
+                                  interrupted: outcomes.contains(where: \.interrupted), workers: workers,
                                   perStart: zip(startList, outcomes).map {
                                       StartSummary(start: $0.description, bestObjective: $1.best?.value, evaluations: $1.evaluations)
                                   })
@@ -150,7 +154,7 @@ public struct CE4Search: Sendable {
             return Outcome(epsilon: epsilon, student: pair.second, objectiveValue: value, start: "teacher (no candidate certified)",
                            interpolation: 0, effort: effort, pair: pair)
         }
-        throw ModelError.shapeMismatch("CE4: no student of dimension \(dimension) was certified within KL ≤ \(epsilon) (the teacher mapped to that dimension is already farther)")
+        throw ModelError.refused("CE4: no student of dimension \(dimension) was certified within KL ≤ \(epsilon) (no start met both KL constraints: the teacher mapped to that dimension may already be farther, or ε, or --tau-floor, is too tight for the search)")
     }
 
     func optimise(_ start: CE4Start, objective: StudentObjective, divergence: DivergencePair, target: Double,
@@ -166,9 +170,12 @@ public struct CE4Search: Sendable {
         var lastViolation = Double.infinity
         var constraint = (0.0, 0.0)
         var evaluations = 0
-        var stoppedByTime = false
+        var stoppedByTime = false, interrupted = false
         for t in 1...max(1, evaluationsPerStart) {
-            if t % 16 == 1, ContinuousClock.now >= deadline || (stop?() ?? false) { stoppedByTime = true; break }
+            if t % 16 == 1 {
+                if stop?() ?? false { interrupted = true; break }
+                if ContinuousClock.now >= deadline { stoppedByTime = true; break }
+            }
             let floor = studentLogTauFloor.map { DivergencePair.Floor(aim: $0 + 0.5, weight: mu) }
             let (kl, gradFKL, gradGKL) = divergence.evaluate(embeddings: f, unembeddings: g, floor: floor) { values in
                 let klF = max(values.forward, 1e-300), klB = max(values.backward, 1e-300)
@@ -204,7 +211,7 @@ public struct CE4Search: Sendable {
                 lastViolation = violation
             }
         }
-        return StartOutcome(best: best, evaluations: evaluations, stoppedByTime: stoppedByTime)
+        return StartOutcome(best: best, evaluations: evaluations, stoppedByTime: stoppedByTime, interrupted: interrupted)
     }
 
     /// The candidate, or its interpolation toward the base student, with certified

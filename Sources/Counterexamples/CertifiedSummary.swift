@@ -8,11 +8,19 @@ public struct IntervalValue: Codable, Sendable {
     init(_ i: Interval) { lower = i.lower; upper = i.upper }
 }
 
-/// An exact rational with its nearest Double.
+/// An exact rational with its nearest Double, and in scientific notation (which stays
+/// right where the Double underflows to 0 or overflows).
 public struct ExactValue: Codable, Sendable {
     public let rational: String
     public let double: Double
-    init(_ q: Rational) { rational = q.exactString; double = q.doubleValue }
+    public let scientific: String
+    init(_ q: Rational) { rational = q.exactString; double = q.doubleValue; scientific = q.scientificString() }
+
+    /// Three significant digits: from the Double where it holds the value, otherwise from
+    /// the rational (a d_logit² of 10⁻⁶⁰⁰ is not shown as 0).
+    public var text: String {
+        double.isFinite && (double != 0 || scientific == "0") ? String(format: "%.3g", double) : scientific
+    }
 }
 
 /// The certified numbers of one teacher (A) / student (B) pair, computed from the

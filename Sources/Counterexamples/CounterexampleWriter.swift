@@ -56,8 +56,8 @@ public enum CounterexampleWriter {
             "| quantity | value | how |", "|---|---|---|",
             "| KL(A‖B) | [\(sci(main.klAB.lower)), \(sci(main.klAB.upper))] | MPFR enclosure |",
             "| KL(B‖A) | [\(sci(main.klBA.lower)), \(sci(main.klBA.upper))] | MPFR enclosure |",
-            "| d_logit² | \(sci(main.dLogitSquared.double)) | exact rational |",
-            "| d_rep(A←B)² | \(sci(main.dRepABSquared.double)) | exact rational |",
+            "| d_logit² | \(main.dLogitSquared.text) | exact rational |",
+            "| d_rep(A←B)² | \(main.dRepABSquared.text) | exact rational |",
             "| scale-free d_rep(A←B) | \(sci(main.dRepScaleFreeAB)) | exact ratio |",
             "| log τ(A), log τ(B) | \(sci(main.logTauA.lower)), \(sci(main.logTauB.lower)) (lower ends) | MPFR enclosure |",
             "| m_CCA embeddings, centred / uncentred | \(sci(main.mccaCentered)) / \(sci(main.mccaUncentered)) | SVD, double |",
@@ -86,7 +86,10 @@ public enum CounterexampleWriter {
             lines += frontierTable(r)
             lines += ["", "\"found\" is a lower bound on what KL ≤ ε allows (a search); \"theory allows\" is T7 ∘ T6.sharp for m_CCA and T3 ∘ T6.sharp for d_rep, evaluated at the found pair (double precision from certified ends).", ""]
             for point in search.frontier {
-                lines.append("- ε = \(point.epsilon): best start \(point.start)\(point.interpolation < 1 ? ", interpolated toward the teacher (t = \(sci(point.interpolation)))" : ""); \(point.effort.evaluations) evaluations over \(point.effort.starts) starts (\(point.effort.feasibleStarts) feasible) on \(point.effort.workers) workers in \(String(format: "%.1f", point.effort.seconds)) s, stopped by \(point.effort.stoppedByTime ? "the time budget or an interrupt (not reproducible to the bit)" : "the evaluation count (deterministic for the seed)"); τ = \(TheoryAllowance.tauText(point.theory.logTau)); \(point.theory.note).")
+                lines.append("- ε = \(point.epsilon): best start \(point.start)\(point.interpolation < 1 ? ", interpolated toward the teacher (t = \(sci(point.interpolation)))" : ""); \(point.effort.evaluations) evaluations over \(point.effort.starts) starts (\(point.effort.feasibleStarts) feasible) on \(point.effort.workers) workers in \(String(format: "%.1f", point.effort.seconds)) s, stopped by \(point.effort.interrupted ? "an interrupt (cut short; not reproducible to the bit)" : point.effort.stoppedByTime ? "the time budget (not reproducible to the bit)" : "the evaluation count (deterministic for the seed)"); τ = \(TheoryAllowance.tauText(point.theory.logTau)); \(point.theory.note).")
+            }
+            if !search.notSearched.isEmpty {
+                lines += ["", "**Interrupted:** ε = \(search.notSearched.map { sci($0) }.joined(separator: ", ")) not searched; the Reproduce line below runs every ε."]
             }
             if let ref = search.reference {
                 let kl = max(ref.klAB.upper, ref.klBA.upper)

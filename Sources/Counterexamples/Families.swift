@@ -145,8 +145,8 @@ public struct CE5IdentifiabilityBlind: Sendable {
 
     public func build() throws -> Construction {
         let d = dimension
-        guard (2...64).contains(d) else { throw ModelError.shapeMismatch("CE5 needs 2 ≤ d ≤ 64, got d = \(d)") }
-        guard (1...100).contains(stretch) else { throw ModelError.shapeMismatch("CE5's stretch must be in 1…100") }
+        guard (2...64).contains(d) else { throw ModelError.refused("CE5 needs 2 ≤ d ≤ 64, got d = \(d)") }
+        guard (1...100).contains(stretch) else { throw ModelError.refused("CE5's stretch must be in 1…100") }
         var rows: [[Double]] = [], labels: [Int] = []
         for j in 0..<d {
             for sign in [1.0, -1.0] {

@@ -26,7 +26,7 @@ public struct LabelGrouping: Sendable {
         let inverse = try ModelError.wrapping { try covariance.inverse() }
         let present = Array(Set(predicted)).sorted()
         guard present.count >= 2 else {
-            throw ModelError.shapeMismatch("the teacher predicts a single label on every input, so no grouping of labels is a concept; pass --concept")
+            throw ModelError.refused("the teacher predicts a single label on every input, so no grouping of labels is a concept; pass --concept")
         }
         var sums = [Int: [Double]](), mass = [Int: Double]()
         for i in 0..<n {

@@ -63,7 +63,7 @@ struct StudentObjective: @unchecked Sendable {
             basis = try Self.orthonormalBasis(teacher.embeddings, weights: weights)
             unembeddingPseudoInverse = nil
         case .probe:
-            guard let concept else { throw ModelError.shapeMismatch("the probe objective needs a concept") }
+            guard let concept else { throw ModelError.refused("the probe objective needs a concept") }
             let column = try Matrix(rows: concept.count, columns: 1, storage: concept.map { $0 ? 1 : 0 })
             basis = try Self.orthonormalBasis(column, weights: weights)
             unembeddingPseudoInverse = nil
@@ -81,7 +81,7 @@ struct StudentObjective: @unchecked Sendable {
         let covariance = centred.scalingRows(by: weights.map { $0.squareRoot() }).gram()
         let eigen = try ModelError.wrapping { try SymmetricEigendecomposition(covariance) }
         guard let top = eigen.eigenvalues.first, top > 0, eigen.eigenvalues.last! > 1e-12 * top else {
-            throw ModelError.shapeMismatch("the objective's reference side is rank-deficient (its weighted covariance is singular)")
+            throw ModelError.refused("the objective's reference side is rank-deficient (its weighted covariance is singular)")
         }
         let root = eigen.eigenvectors.scalingColumns(by: eigen.eigenvalues.map { 1 / $0.squareRoot() })
             .multiplied(by: eigen.eigenvectors, transposeOther: true)

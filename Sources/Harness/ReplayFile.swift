@@ -63,10 +63,10 @@ public struct ReplayFile: Codable, Sendable {
     public static func read(from url: URL) throws -> ReplayFile {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw HarnessError.badReplayFile("\(url.path): cannot read (\(error.localizedDescription))")
+            throw HarnessError.badReplayFile("\(url.path): cannot read (\(fileErrorSentence(error)))")
         }
         do { return try JSONDecoder().decode(ReplayFile.self, from: data) } catch {
-            throw HarnessError.badReplayFile("\(url.path): not a replay file (\(error))")
+            throw HarnessError.badReplayFile("\(url.path): not a replay file (\(decodingSentence(error)))")
         }
     }
 }

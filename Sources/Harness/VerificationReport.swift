@@ -124,12 +124,13 @@ public struct VerificationReport: Codable, Sendable, Equatable {
     /// corpus, checks and planted constants, and cover disjoint shards. A set that
     /// leaves shards out is refused unless `allowIncomplete`. Interrupted shards
     /// merge: the result is marked interrupted and counts what ran. `names` (e.g.
-    /// file paths) label the inputs in error messages.
+    /// file paths) label the inputs in error messages. Reports read from files must carry
+    /// their digest (`requireDigest`): one deleted cannot hide an edit.
     public static func merge(_ reports: [VerificationReport], names: [String]? = nil,
-                             allowIncomplete: Bool = false) throws -> VerificationReport {
+                             allowIncomplete: Bool = false, requireDigest: Bool = false) throws -> VerificationReport {
         guard var merged = reports.first else { throw HarnessError.nothingToMerge }
         for (i, r) in reports.enumerated() {
-            do { try r.validate() } catch let HarnessError.badReport(message) {
+            do { try r.validate(requireDigest: requireDigest) } catch let HarnessError.badReport(message) {
                 throw HarnessError.badReport("\(names?[i] ?? "input \(i + 1)"): \(message)")
             }
         }
@@ -173,8 +174,8 @@ public struct VerificationReport: Codable, Sendable, Equatable {
 
     /// Checks that the report is internally consistent (counts add up, every case
     /// named lies in its shards) and, when it carries a digest, that it was not
-    /// edited since it was written.
-    public func validate() throws {
+    /// edited since it was written; with `requireDigest`, a report without one is refused.
+    public func validate(requireDigest: Bool = false) throws {
         func bad(_ m: String) -> HarnessError { .badReport(m) }
         guard shardCount >= 1, !shards.isEmpty, shards.allSatisfy({ (0..<shardCount).contains($0) }),
               Set(shards).count == shards.count else {
@@ -204,6 +205,9 @@ public struct VerificationReport: Codable, Sendable, Equatable {
                     throw bad("\(s.name) names case \(c.index), which is not in shards \(shards.map { $0 + 1 })")
                 }
             }
+        }
+        if requireDigest && digest == nil {
+            throw bad("it has no digest: a report written by verify --json always carries one")
         }
         if let digest, digest != (try contentDigest()) {
             throw bad("its digest does not match its content: the file was edited after it was written")

@@ -10,14 +10,19 @@ public struct ModelRows: Sendable {
     /// N of the whole file.
     public let totalInputs: Int
     public let rawWeights: [Double]?
+    /// The CRC-32 of each array as the archive stores it ("f 1a2b3c4d g … w …"): the
+    /// same in every shard of one file, different (with overwhelming probability) for
+    /// any other f, g or w, so `merge` can refuse partials of different files.
+    public let arrayChecksums: String
 }
 
 extension ModelFile {
     /// Shard `index` of `count` (1-based) of a model file: rows ⌊N(i−1)/n⌋ ..< ⌊N i/n⌋.
     /// Only those rows of f and w are read: from the memory-mapped archive for stored
     /// entries, by inflating up to the last needed byte for compressed ones; g is read
-    /// whole (k×d). Validation as `read`, on the rows read (a partial read cannot check
-    /// the entries' CRCs, which cover whole arrays).
+    /// whole (k×d). Validation as `read`, on the rows read; the CRC-32 of every array is
+    /// checked over the whole array, streamed (reading it costs far less than the logit
+    /// pass over the shard's rows), so a damaged array is refused by every shard.
     public static func readRows(_ url: URL, shard index: Int, of count: Int) throws -> ModelRows {
         try readRows(mapped(url), file: url.path, shard: index, of: count)
     }
@@ -46,6 +51,7 @@ extension ModelFile {
                     throw ModelFileError.badModel(file: file, reason: "shard \(index)/\(count) of N = \(n) rows: need 1 ≤ i ≤ n ≤ N")
                 }
                 let rows = (n * (index - 1) / count)..<(n * index / count)
+                try ZipArchive.checkCRC(of: f)
                 let embeddings = try rowsOf(f, fHeader, rows)
                 try requireFinite(embeddings, columns: d, firstRow: rows.lowerBound, file: file, array: "f")
                 try requireFinite(g.values, columns: d, file: file, array: "g")
@@ -55,6 +61,7 @@ extension ModelFile {
                     guard wHeader.header.shape == [n] else {
                         throw ModelFileError.badArray(file: file, array: "w", reason: "must have shape (\(n),) to match f, has \(wHeader.header.shape)")
                     }
+                    try ZipArchive.checkCRC(of: w)
                     let values = try rowsOf(w, wHeader, rows)
                     try requireWeights(values, firstIndex: rows.lowerBound, file: file)
                     weights = values
@@ -63,7 +70,9 @@ extension ModelFile {
                     let model = try SoftmaxModel(embeddings: try Matrix(rows: rows.count, columns: d, storage: embeddings),
                                                  unembeddings: try Matrix(rows: g.shape[0], columns: d, storage: g.values),
                                                  weights: weights)
-                    return ModelRows(model: model, rows: rows, totalInputs: n, rawWeights: weights)
+                    let checksums = [f, gEntry] + (entry("w").map { [$0] } ?? [])
+                    return ModelRows(model: model, rows: rows, totalInputs: n, rawWeights: weights,
+                                     arrayChecksums: checksums.map { "\($0.name.dropLast(4)) \(String(format: "%08x", $0.crc))" }.joined(separator: " "))
                 } catch {
                     throw ModelFileError.badModel(file: file, reason: "\(error)")
                 }

@@ -117,7 +117,7 @@ enum ZipArchive {
     /// increasing order and disjoint. Stored entries are sliced from the mapped archive;
     /// deflated ones are inflated in 1 MiB pieces from the start, keeping only the
     /// ranges and stopping after the last one, so memory stays at the ranges' size.
-    /// (The CRC covers the whole entry, so a partial read cannot check it.)
+    /// (The CRC covers the whole entry: `checkCRC` reads it all.)
     static func ranges(of entry: Entry, _ ranges: [(offset: Int, count: Int)]) throws -> [[UInt8]] {
         guard let end = ranges.map({ $0.offset + $0.count }).max() else { return [] }
         guard end <= entry.size else { throw ZipError("entry \(entry.name) is shorter (\(entry.size) bytes) than its header says") }
@@ -125,6 +125,41 @@ enum ZipArchive {
             return ranges.map { Array(entry.payload[$0.offset..<($0.offset + $0.count)]) }
         }
         var out = ranges.map { [UInt8](repeating: 0, count: $0.count) }
+        try forEachPiece(of: entry, upTo: end) { piece, produced in
+            for (i, r) in ranges.enumerated() {
+                let lo = max(r.offset, produced), hi = min(r.offset + r.count, produced + piece.count)
+                if lo < hi { out[i].replaceSubrange((lo - r.offset)..<(hi - r.offset), with: piece[(lo - produced)..<(hi - produced)]) }
+            }
+        }
+        return out
+    }
+
+    /// Checks an entry's CRC-32 and size over its whole uncompressed contents, streamed
+    /// (1 MiB pieces for deflated entries), so that a shard reading some rows of an array
+    /// still refuses a damaged array. Memory stays flat whatever the entry's size.
+    static func checkCRC(of entry: Entry) throws {
+        var crc: uLong = CZlib.crc32(0, nil, 0)
+        var total = 0
+        func add(_ bytes: UnsafeRawBufferPointer) {
+            var offset = 0
+            while offset < bytes.count {
+                let n = min(bytes.count - offset, 1 << 30)
+                crc = CZlib.crc32(crc, bytes.baseAddress!.advanced(by: offset).assumingMemoryBound(to: Bytef.self), uInt(n))
+                offset += n
+            }
+            total += bytes.count
+        }
+        switch entry.method {
+        case .stored: add(entry.payload)
+        case .deflated: try forEachPiece(of: entry, upTo: nil) { piece, _ in piece.withUnsafeBytes { add(UnsafeRawBufferPointer($0)) } }
+        }
+        guard total == entry.size else { throw ZipError("entry \(entry.name) holds \(total) bytes, not the \(entry.size) its directory announces") }
+        guard UInt32(crc) == entry.crc else { throw ZipError("entry \(entry.name) fails its CRC check") }
+    }
+
+    /// Inflates a deflated entry from the start in 1 MiB pieces, calling `body(piece,
+    /// offset of its first byte)`, until `end` bytes were produced (nil: the whole stream).
+    static func forEachPiece(of entry: Entry, upTo end: Int?, _ body: (ArraySlice<UInt8>, Int) throws -> Void) throws {
         var stream = z_stream()
         guard inflateInit2_(&stream, -MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw ZipError("zlib could not start inflating \(entry.name)")
@@ -134,7 +169,8 @@ enum ZipArchive {
         var buffer = [UInt8](repeating: 0, count: piece)
         var produced = 0, inLeft = entry.payload.count
         stream.next_in = UnsafeMutablePointer(mutating: entry.payload.baseAddress?.assumingMemoryBound(to: Bytef.self))
-        while produced < end {
+        var ended = false
+        while end.map({ produced < $0 }) ?? true {
             let inChunk = min(inLeft, Int(UInt32.max))
             stream.avail_in = uInt(inChunk)
             let (status, got): (Int32, Int) = buffer.withUnsafeMutableBytes { out in
@@ -144,21 +180,22 @@ enum ZipArchive {
                 return (status, piece - Int(stream.avail_out))
             }
             inLeft -= inChunk - Int(stream.avail_in)
-            for (i, r) in ranges.enumerated() {
-                let lo = max(r.offset, produced), hi = min(r.offset + r.count, produced + got)
-                if lo < hi { out[i].replaceSubrange((lo - r.offset)..<(hi - r.offset), with: buffer[(lo - produced)..<(hi - produced)]) }
-            }
+            if got > 0 { try body(buffer[0..<got], produced) }
             produced += got
-            if status == Z_STREAM_END { break }
+            if status == Z_STREAM_END { ended = true; break }
             guard status == Z_OK, got > 0 || inChunk > 0 else {
                 throw ZipError("entry \(entry.name): deflate stream is corrupt")
             }
+            // Deflate expands at most 1032:1: more output than that is a corrupt stream.
+            guard produced <= 1032 * entry.payload.count + 64 else { throw ZipError("entry \(entry.name): deflate stream is corrupt") }
         }
-        guard produced >= end else { throw ZipError("entry \(entry.name): deflate stream ends after \(produced) bytes, before \(end)") }
-        return out
+        if let end {
+            guard produced >= end else { throw ZipError("entry \(entry.name): deflate stream ends after \(produced) bytes, before \(end)") }
+        } else if !ended {
+            throw ZipError("entry \(entry.name): deflate stream is corrupt")
+        }
     }
 
-    /// Bounds-checked little-endian reads.
     struct ByteReader {
         let bytes: UnsafeRawBufferPointer
 

@@ -10,11 +10,15 @@
 /// Labels whose p_y underflows a Double still contribute (through logarithms), so
 /// the value is right for any finite logits whose differences b − a are finite.
 /// Accuracy: a relative error of a few ε in the terms, plus the rounding of the
-/// logits and of their difference (absolute, a few ε·max|logit|), which is not undone.
+/// log-probabilities' difference (absolute, a few ε·(|log p_y| + |log q_y|)), whatever
+/// the logits' scale.
 /// Cost O(k).
 public func klDivergence(logitsP a: [Double], logitsQ b: [Double]) -> Double {
     precondition(a.count == b.count, "KL: logit rows of different lengths")
-    return klDivergence(logitsP: a, difference: a.indices.map { b[$0] - a[$0] })
+    // D from the log-probabilities (D is only needed up to a constant), whose errors are
+    // relative to each row's spread: b − a loses ε·|logit|, 2 % of the KL near 10¹⁵.
+    let logP = logSoftmax(a), logQ = logSoftmax(b)
+    return klDivergence(logitsP: a, difference: a.indices.map { logQ[$0] - logP[$0] })
 }
 
 /// The same KL from p's logits a and the difference D = b − a given directly: for

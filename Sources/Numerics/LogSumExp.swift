@@ -12,9 +12,15 @@ public func logSumExp<C: Collection>(_ x: C) -> Double where C.Element == Double
 
 /// log softmax(x)ᵢ = xᵢ − logSumExp(x), never exp-then-log, so probabilities that
 /// underflow to 0 in Double keep a finite log.
+/// Formed as (xᵢ − m) − log Σ exp(x − m) with m the maximum, so its error is relative
+/// to the spread of x, not to its scale (xᵢ − logSumExp(x) loses ε·|m| absolutely).
 public func logSoftmax(_ x: [Double]) -> [Double] {
-    let lse = logSumExp(x)
-    return x.map { $0 - lse }
+    guard let m = x.max() else { return [] }
+    guard m.isFinite else { return x.map { _ in .nan } }
+    var sum = 0.0
+    for v in x { sum += (v - m).exp }
+    let logSum = sum.log
+    return x.map { ($0 - m) - logSum }
 }
 
 extension Double {

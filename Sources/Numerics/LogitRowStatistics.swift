@@ -21,15 +21,20 @@ public struct LogitRowStatistics: Sendable, Equatable {
 /// exponentials per label. Lets the logits be produced as tall N×k_b blocks,
 /// the shape in which dgemm runs fastest, without holding a full row.
 ///
-/// KL(A‖B) = Σ p_A (a − b) − (lse_A − lse_B). Its rounding error is about
-/// 4ε(M + Σ p_A|a − b| + |lse_A − lse_B|), M the largest magnitude of a logit
-/// or log-sum-exp; a KL within 10⁶ of that bound is flagged for recomputation
-/// with the cancellation-free kernel, so reported values keep ~6 significant
-/// digits or better.
+/// Every logit enters less its model's running maximum (m_A, m_B), so nothing depends on
+/// the logits' scale, only on their spread: with δ = (a − m_A) − (b − m_B) and
+/// s = Σ e^{x−m} per model, KL(A‖B) = Σ e^{a−m_A} δ / s_A − log s_A + log s_B and
+/// KL(B‖A) = −Σ e^{b−m_B} δ / s_B − log s_B + log s_A. (Forming a − b instead loses
+/// ε·|logit| absolutely: 2 % of the KL at logits near 10¹⁵.) When a block raises a
+/// maximum, the sums are rescaled and δ of the earlier labels moves by the change in
+/// m_B − m_A, added through s. The rounding error is about 4ε(S + Σ p|δ| + |log s_A| +
+/// |log s_B|), S the larger spread max − min of a row; a KL within 10⁶ of that bound is
+/// flagged for recomputation with the cancellation-free kernel, so reported values keep
+/// ~6 significant digits or better, and in practice far more.
 public struct LogitRowAccumulator: Sendable {
     var maxA = -Double.infinity, sumA = 0.0, crossA = 0.0, magnitudeA = 0.0
     var maxB = -Double.infinity, sumB = 0.0, crossB = 0.0, magnitudeB = 0.0
-    var minA = Double.infinity, minB = Double.infinity, squares = 0.0, largest = 0.0
+    var minA = Double.infinity, minB = Double.infinity, squares = 0.0
 
     public init() {}
 
@@ -47,17 +52,16 @@ public struct LogitRowAccumulator: Sendable {
             blockMinB = z < blockMinB ? z : blockMinB
         }
         minA = Swift.min(minA, blockMinA); minB = Swift.min(minB, blockMinB)
-        largest = Swift.max(largest, Swift.abs(blockMaxA), Swift.abs(blockMinA), Swift.abs(blockMaxB), Swift.abs(blockMinB))
-        if blockMaxA > maxA {
-            let s = (maxA - blockMaxA).exp
-            sumA *= s; crossA *= s; magnitudeA *= s
-            maxA = blockMaxA
+        let newMaxA = Swift.max(maxA, blockMaxA), newMaxB = Swift.max(maxB, blockMaxB)
+        if sumA > 0 && (newMaxA != maxA || newMaxB != maxB) {
+            // δ of the labels so far grows by (m_B' − m_B) − (m_A' − m_A); the weights scale by e^{m − m'}.
+            let shift = (newMaxB - maxB) - (newMaxA - maxA)
+            let scaleA = (maxA - newMaxA).exp, scaleB = (maxB - newMaxB).exp
+            crossA = scaleA * (crossA + sumA * shift); magnitudeA = scaleA * (magnitudeA + sumA * Swift.abs(shift))
+            crossB = scaleB * (crossB - sumB * shift); magnitudeB = scaleB * (magnitudeB + sumB * Swift.abs(shift))
+            sumA *= scaleA; sumB *= scaleB
         }
-        if blockMaxB > maxB {
-            let s = (maxB - blockMaxB).exp
-            sumB *= s; crossB *= s; magnitudeB *= s
-            maxB = blockMaxB
-        }
+        maxA = newMaxA; maxB = newMaxB
         // Four labels at a time in SIMD lanes (the exponential has no branches);
         // the tail runs through the same code with the unused lanes masked off.
         typealias V = SIMD4<Double>
@@ -65,11 +69,11 @@ public struct LogitRowAccumulator: Sendable {
         let ma = V(repeating: maxA), mb = V(repeating: maxB)
         let absMask = SIMD4<UInt64>(repeating: 0x7FFF_FFFF_FFFF_FFFF)
         @inline(__always) func lanes(_ x: V, _ z: V, _ live: V) {
-            let difference = x - z
-            let magnitude = unsafeBitCast(unsafeBitCast(difference, to: SIMD4<UInt64>.self) & absMask, to: V.self)
-            let ea = exponentialOfNonPositive(x - ma) * live, eb = exponentialOfNonPositive(z - mb) * live
-            sA += ea; cA += ea * difference; mA += ea * magnitude
-            sB += eb; cB -= eb * difference; mB += eb * magnitude
+            let difference = x - z, xc = x - ma, zc = z - mb, delta = xc - zc
+            let magnitude = unsafeBitCast(unsafeBitCast(delta, to: SIMD4<UInt64>.self) & absMask, to: V.self)
+            let ea = exponentialOfNonPositive(xc) * live, eb = exponentialOfNonPositive(zc) * live
+            sA += ea; cA += ea * delta; mA += ea * magnitude
+            sB += eb; cB -= eb * delta; mB += eb * magnitude
             sq += difference * difference * live
         }
         let full = n / 4 * 4, one = V(repeating: 1)
@@ -88,10 +92,11 @@ public struct LogitRowAccumulator: Sendable {
     }
 
     public var statistics: LogitRowStatistics {
-        let lseA = maxA + sumA.log, lseB = maxB + sumB.log
-        let shift = lseA - lseB
+        let logSumA = sumA.log, logSumB = sumB.log
+        let shift = logSumA - logSumB
         let klAB = crossA / sumA - shift, klBA = crossB / sumB + shift
-        let scale = Swift.max(largest, Swift.abs(lseA), Swift.abs(lseB)) + Swift.abs(shift)
+        let scale = Swift.max(maxA - minA, maxB - minB) + Swift.abs(logSumA) + Swift.abs(logSumB)
+        let lseA = maxA + logSumA, lseB = maxB + logSumB
         let threshold = 1e6 * 4 * Double.ulpOfOne
         return LogitRowStatistics(
             klAB: Swift.max(klAB, 0), klBA: Swift.max(klBA, 0), minLogPA: minA - lseA, minLogPB: minB - lseB,

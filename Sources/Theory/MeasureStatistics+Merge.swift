@@ -114,6 +114,8 @@ extension MeasureStatistics {
         if a.unembeddingHashA != b.unembeddingHashA || a.unembeddingHashB != b.unembeddingHashB { out.append("different unembeddings") }
         if a.weighted != b.weighted { out.append("weighted vs uniform inputs") }
         if a.options != b.options { out.append("options \"\(a.options)\" vs \"\(b.options)\"") }
+        if a.arraysA != b.arraysA { out.append("teacher arrays (CRC-32) \(a.arraysA) vs \(b.arraysA)") }
+        if a.arraysB != b.arraysB { out.append("student arrays (CRC-32) \(a.arraysB) vs \(b.arraysB)") }
         return out.joined(separator: "; ")
     }
 
@@ -151,6 +153,10 @@ extension MeasureStatistics {
         let uncentredCCA = try Self.canonicalCorrelations(spectra.mAA, spectra.mBB, mBA, inputs: n)
         var notes = self.notes
         notes.append(context)
+        for (values, xx, yy, isCentred) in [(centredCCA, spectra.cAA, spectra.cBB, true), (uncentredCCA, spectra.mAA, spectra.mBB, false)] {
+            let (rankA, rankB) = (Self.whitening(xx, inputs: n).columns, Self.whitening(yy, inputs: n).columns)
+            if let note = PairMeasurement.rankNote(values, rankA: rankA, rankB: rankB, dA: dA, dB: dB, centred: isCentred) { notes.append(note) }
+        }
 
         // d_unemb(A←B)² = tr S_AA − 2 tr(S_AB Bᵀ) + tr(B S_BB Bᵀ), B = M_AA⁺ M_AB.
         let dUnemb: Double? = {

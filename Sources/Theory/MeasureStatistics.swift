@@ -19,7 +19,7 @@ import Numerics
 /// averages the means with weights W_s / ΣW_s, using compensated (Neumaier) sums.
 public struct MeasureStatistics: Codable, Sendable {
     public static let format = "logitbounds-measure-partial"
-    public static let version = 2
+    public static let version = 3
 
     /// What must agree between shards of one measurement.
     public struct Identity: Codable, Sendable, Equatable {
@@ -34,9 +34,14 @@ public struct MeasureStatistics: Codable, Sendable {
         public let weighted: Bool
         /// The pivot selection and options, in words ("none" with --no-pivot).
         public let options: String
+        /// Each file's arrays as its archive's CRC-32s ("f 1a2b3c4d g … w …"), so that
+        /// partials of another student f or other weights (same g) are refused; empty for
+        /// statistics formed in memory rather than read from files.
+        public let arraysA: String
+        public let arraysB: String
         enum CodingKeys: String, CodingKey {
             case inputs, labels, dimensionA = "d_a", dimensionB = "d_b", unembeddingHashA = "unembedding_hash_a"
-            case unembeddingHashB = "unembedding_hash_b", weighted, options
+            case unembeddingHashB = "unembedding_hash_b", weighted, options, arraysA = "arrays_a", arraysB = "arrays_b"
         }
     }
 
@@ -115,9 +120,9 @@ public struct MeasureStatistics: Codable, Sendable {
 extension MeasureStatistics {
     /// The statistics of one shard: `pair` holds rows [rows.lowerBound, rows.upperBound)
     /// of files with `totalInputs` rows; `rawWeights` are those rows' weights as read (nil:
-    /// uniform).
+    /// uniform); `arrays` the two files' array checksums (`ModelRows.arrayChecksums`).
     public init(shard pair: ModelPair, rows: Range<Int>, totalInputs: Int, rawWeights: [Double]?,
-                options: PairMeasurement.Options) throws {
+                options: PairMeasurement.Options, arrays: (String, String) = ("", "")) throws {
         guard pair.first.inputCount == rows.count else {
             throw ModelError.shapeMismatch("shard statistics: \(pair.first.inputCount) rows given for the range \(rows)")
         }
@@ -125,7 +130,8 @@ extension MeasureStatistics {
         identity = Identity(inputs: totalInputs, labels: k, dimensionA: dA, dimensionB: dB,
                             unembeddingHashA: Self.hash(pair.first.unembeddings.storage),
                             unembeddingHashB: Self.hash(pair.second.unembeddings.storage),
-                            weighted: rawWeights != nil, options: Self.describe(options))
+                            weighted: rawWeights != nil, options: Self.describe(options),
+                            arraysA: arrays.0, arraysB: arrays.1)
         format = Self.format
         version = Self.version
         rowStart = rows.lowerBound
@@ -195,7 +201,9 @@ extension MeasureStatistics {
         try check(n >= 1 && k >= 2 && dA >= 1 && dB >= 1 && n <= 1 << 40 && k <= 1 << 24 && dA <= 1 << 14 && dB <= 1 << 14,
                   "sizes N = \(n), k = \(k), d = \(dA)/\(dB)")
         try check(0 <= rowStart && rowStart < rowEnd && rowEnd <= n, "rows \(rowStart)..<\(rowEnd) of N = \(n)")
-        try check(weightTotal > 0 && weightTotal.isFinite && shards >= 1, "weight total \(weightTotal)")
+        try check(weightTotal > 0 && weightTotal.isFinite, "weight total \(weightTotal)")
+        // Every shard covers at least one row, so the counts summed at merge stay ≤ N.
+        try check((1...(rowEnd - rowStart)).contains(shards), "shards = \(shards) for \(rowEnd - rowStart) rows")
         let lengths: [(String, Int, Int)] = [
             ("moment_aa", momentAA.count, dA * dA), ("moment_bb", momentBB.count, dB * dB), ("moment_ba", momentBA.count, dB * dA),
             ("mean_a", meanA.count, dA), ("mean_b", meanB.count, dB), ("gram_aa", gramAA.count, dA * dA),
@@ -208,6 +216,8 @@ extension MeasureStatistics {
             let t5 = pivot.t5Pairs.count
             try check(pivot.t5Residuals.count == t5 && pivot.t5SigmaMin.count == t5 && pivot.t5LogitSums.count == t5, "T5 array lengths")
             try check(t5 <= pivot.pairs.count, "more T5 pairs than pivot pairs")
+            try check(pivot.directEvaluations >= 0 && pivot.directEvaluations / shards <= pivot.pairs.count,
+                      "direct_evaluations = \(pivot.directEvaluations) for \(pivot.pairs.count) pairs in \(shards) shard(s)")
             for ps in pivot.pairs + pivot.t5Pairs {
                 try check((0..<k).contains(ps.pivot) && ps.subset.count == dA && ps.subset.allSatisfy { (0..<k).contains($0) },
                           "pivot pair \(ps.pivot), \(ps.subset) is not within k = \(k), d = \(dA)")
@@ -313,9 +323,12 @@ public struct MeasurePartial: Codable, Sendable {
 
     public func encoded() throws -> String { try ReportJSON.encode(self) }
 
-    /// Whether `data` looks like a measure partial (rather than, say, a verify report).
+    /// Whether `data` looks like a measure partial (rather than, say, a verify report):
+    /// it names the format in its first bytes (so a truncated partial is still recognised,
+    /// and refused as truncated) or parses with a "statistics" object.
     public static func recognises(_ data: Data) -> Bool {
-        (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["statistics"] != nil
+        data.prefix(4096).range(of: Data(MeasureStatistics.format.utf8)) != nil
+            || (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["statistics"] != nil
     }
 
     /// Reads a partial, refusing another format or version and a checksum mismatch.
@@ -327,7 +340,7 @@ public struct MeasurePartial: Codable, Sendable {
                statistics["format"] as? String != MeasureStatistics.format || statistics["version"] as? Int != MeasureStatistics.version {
                 throw MeasureMergeError.unreadable(file: file, reason: "a \(statistics["format"] ?? "unknown") partial of version \(statistics["version"] ?? "?"); this build reads \(MeasureStatistics.format) version \(MeasureStatistics.version)")
             }
-            throw MeasureMergeError.unreadable(file: file, reason: "not a complete measure partial (truncated or damaged: \(error))")
+            throw MeasureMergeError.unreadable(file: file, reason: "not a complete measure partial (truncated or damaged: \(decodingSentence(error)))")
         }
         let s = partial.statistics
         guard s.format == MeasureStatistics.format, s.version == MeasureStatistics.version else {

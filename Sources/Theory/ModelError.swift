@@ -12,6 +12,9 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
     case badProbe(String)
     /// A statement's hypotheses fail, so it says nothing (e.g. σ_min(G̃₁) = 0).
     case inapplicable(String)
+    /// An input that cannot serve this purpose, for a reason other than its shape
+    /// (a teacher that is not diverse, an option out of range): the message says why.
+    case refused(String)
 
     public var description: String {
         switch self {
@@ -24,6 +27,7 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
         case let .numerics(e): return e.description
         case let .badProbe(m): return "bad probe: \(m)"
         case let .inapplicable(m): return "inapplicable: \(m)"
+        case let .refused(m): return m
         }
     }
 }

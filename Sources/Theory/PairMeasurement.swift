@@ -295,6 +295,11 @@ public struct PairMeasurement: Codable, Sendable {
         let (centred, uncentred) = try timed("m_CCA") {
             (try pair.embeddingCorrelations(centred: true), try pair.embeddingCorrelations(centred: false))
         }
+        for cca in [centred, uncentred] {
+            if let note = Self.rankNote(cca.values, rankA: cca.basisX.columns, rankB: cca.basisY.columns, dA: dA, dB: dB, centred: cca.centred) {
+                notes.append(note)
+            }
+        }
         let similarity = try timed("CKA, Procrustes, SVCCA") { try pair.similarityMeasures() }
         let pivot = try timed("pivot form") { try pivotForm(pair, options, notes: &notes) }
         let bounds = try timed("bounds T3–T7") { try evaluateBounds(pair, options, pivotSelection: pivot.selection) }
@@ -344,6 +349,19 @@ public struct PairMeasurement: Codable, Sendable {
     static func t5Pairs(_ pairs: [PivotSubset]) -> (pairs: [PivotSubset], note: String?) {
         (Array(pairs.prefix(t5PairLimit)),
          pairs.count > t5PairLimit ? "scanned on the first \(t5PairLimit) of the \(pairs.count) (p, S) pairs" : nil)
+    }
+
+    /// A note when m_CCA's mean counts correlations that are 0 only because a side's
+    /// (centred or uncentred) embeddings have lower rank than min(d_A, d_B) — a constant
+    /// column such as an appended bias does this to the centred ones — with the mean over
+    /// the directions that vary; nil when both sides have full rank.
+    static func rankNote(_ values: [Double], rankA: Int, rankB: Int, dA: Int, dB: Int, centred: Bool) -> String? {
+        let m = values.count, r = min(rankA, rankB, m)
+        guard r < m else { return nil }
+        let sides = [rankA < m ? "the first model's (rank \(rankA) of d = \(dA))" : nil,
+                     rankB < m ? "the second model's (rank \(rankB) of d = \(dB))" : nil].compactMap { $0 }
+        let over = r == 0 ? "no direction varies" : "over the \(r) that can vary the mean is \(String(format: "%.6g", values.prefix(r).reduce(0, +) / Double(r)))"
+        return "m_CCA \(centred ? "centred" : "uncentred") averages \(m) correlations, \(m - r) of them 0 because \(sides.joined(separator: " and ")) \(centred ? "centred " : "")embeddings lack full rank (a constant column, e.g. an appended bias, does this); \(over)"
     }
 
     static func skippedPivot(_ why: String) -> Pivot {

@@ -42,3 +42,17 @@ public struct ReportDirectory {
     /// Records a file written by someone else (e.g. a model file).
     public mutating func record(_ name: String) { written.append(path(name)) }
 }
+
+/// A JSON decoding error as one sentence: what is wrong and where.
+public func decodingSentence(_ error: Error) -> String {
+    func path(_ context: DecodingError.Context) -> String {
+        context.codingPath.isEmpty ? "at the top level" : "at " + context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+    switch error as? DecodingError {
+    case let .keyNotFound(key, context)?: return "key \"\(key.stringValue)\" missing \(path(context))"
+    case let .typeMismatch(_, context)?, let .valueNotFound(_, context)?: return "wrong value \(path(context))"
+    case let .dataCorrupted(context)?: return context.codingPath.isEmpty ? "not valid JSON" : "bad value \(path(context))"
+    case nil: return (error as NSError).localizedDescription
+    @unknown default: return "unreadable"
+    }
+}

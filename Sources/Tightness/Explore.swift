@@ -30,6 +30,16 @@ public enum TightnessExplorer {
             if limited < k { notes.append("T5.averaged enumerates every (p, S): k lowered from \(k) to \(limited) so k·C(k−1, d) ≤ 400") }
             k = limited
         }
+        if !which.isT6 {
+            // Nelder–Mead keeps a (P+1)×P simplex: bound P, so its memory stays ≤ 140 MB.
+            let p = PairLayout(labels: k, inputs: config.inputs, firstDimension: d, secondDimension: d).parameterCount
+            if p > NelderMead.parameterLimit {
+                let most = NelderMead.parameterLimit / (2 * d) - k
+                throw TightnessError.badConfiguration("--inputs \(config.inputs) with k = \(k), d = \(d) gives \(p) parameters to search; "
+                    + "Nelder–Mead's simplex would hold \(String(format: "%.3g", Double(p + 1) * Double(p) * 8 / 1e9)) GB: at most "
+                    + "\(NelderMead.parameterLimit) parameters, so --inputs ≤ \(max(most, 0)) here")
+            }
+        }
         let statement = which.statement(scale: config.constantScale, dimension: d)!   // T10 returned above
         let sweepBudget = config.budgetSeconds * 0.2
         progress("\(which.rawValue): random sweep (≤ \(config.sweepCases) cases, \(format(sweepBudget)) s)")

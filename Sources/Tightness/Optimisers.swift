@@ -79,6 +79,8 @@ func power(_ base: Double, _ n: Int) -> Double { (Double(n) * base.log).exp }
 /// restarted from the best vertex with a fresh simplex when the simplex collapses,
 /// and from new random starts while time remains.
 public struct NelderMead: Sendable {
+    /// The most parameters searched: the simplex holds (P+1)·P doubles (134 MB here).
+    public static let parameterLimit = 4096
     public var maxEvaluationsPerStart: Int
     public var initialStep: Double
 
@@ -117,8 +119,8 @@ public struct NelderMead: Sendable {
         let alpha = 1.0, gamma = 1 + 2 / Double(n), rho = 0.75 - 1 / (2 * Double(n)), sigma = 1 - 1 / Double(n)
         var evaluations = 0
         func f(_ x: [Double]) -> Double {
-            // Never past the budget: a step's later evaluations count as worst points.
-            guard evaluations < budget else { return .infinity }
+            // Never past the budget or the deadline: a step's later evaluations count as worst points.
+            guard evaluations < budget, !deadline.passed else { return .infinity }
             evaluations += 1
             let v = objective.logRatio(x)
             return v.isNaN ? .infinity : -v
@@ -130,7 +132,7 @@ public struct NelderMead: Sendable {
         }
         var values = simplex.map(f)
         var iterations = 0
-        while evaluations < budget {
+        while evaluations < budget && !deadline.passed {
             iterations += 1
             let order = values.indices.sorted { values[$0] < values[$1] }
             simplex = order.map { simplex[$0] }

@@ -37,7 +37,7 @@ struct CounterexampleCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Unembedding norm L (CE1: the exported pair's margin, default 24; CE2: 16; CE3: 4).")
     var margin: Double?
 
-    @Option(help: "CE1: comma-separated margins to sweep (default 4,8,16,24,32,48). Empty for none.")
+    @Option(parsing: .unconditional, help: "CE1: comma-separated margins to sweep (default 4,8,16,24,32,48). Empty for none.")
     var sweep: String?
 
     @Option(help: "CE4: the teacher model file (.npz with arrays f, g and optionally w).")
@@ -68,7 +68,7 @@ struct CounterexampleCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "CE4: worker threads for the starts (1…64).")
     var workers = 2
 
-    @Option(name: .customLong("tau-floor"),
+    @Option(name: .customLong("tau-floor"), parsing: .unconditional,
             help: "CE4: keep every probability of the student ≥ τ (a number in (0, 1/k], or 'teacher' for the teacher's own τ), so that T3 ∘ T6.sharp at that τ bounds every student searched; default none.")
     var tauFloor: String?
 

@@ -37,19 +37,19 @@ struct DistillCommand: ParsableCommand {
     @Option(name: .customLong("character-dimension"), parsing: .unconditional, help: "Dimension of the character embedding for --text (1…256, default 24).")
     var characterDimension: Int?
 
-    @Option(name: .customLong("teacher-hidden"), help: "Teacher hidden widths, comma-separated (default 64,64 for spirals; 128,128 for --data with D ≥ 32, else 64,64; 512,512 for --text).")
+    @Option(name: .customLong("teacher-hidden"), parsing: .unconditional, help: "Teacher hidden widths, comma-separated (default 64,64 for spirals; 128,128 for --data with D ≥ 32, else 64,64; 512,512 for --text).")
     var teacherHidden: String?
 
     @Option(name: .customLong("teacher-dimension"), parsing: .unconditional, help: "Teacher embedding dimension d (default 4 for spirals; min(8, k − 1) for --data; 32 for --text).")
     var teacherDimension: Int?
 
-    @Option(help: "Student embedding dimensions, comma-separated; hidden widths scale with the teacher's by d/d_teacher (default d = 2, 4, 6 for spirals; d/2, d, 3d/2 for --data; 8, 16, 32 for --text).")
+    @Option(parsing: .unconditional, help: "Student embedding dimensions, comma-separated; hidden widths scale with the teacher's by d/d_teacher (default d = 2, 4, 6 for spirals; d/2, d, 3d/2 for --data; 8, 16, 32 for --text).")
     var students: String?
 
-    @Option(name: .customLong("match-agreement"), help: "Held-out agreement thresholds for the matched snapshots, comma-separated (default 0.95,0.98; 0.75,0.85 for --text; empty for none).")
+    @Option(name: .customLong("match-agreement"), parsing: .unconditional, help: "Held-out agreement thresholds for the matched snapshots, comma-separated (default 0.95,0.98; 0.75,0.85 for --text; empty for none).")
     var matchAgreement: String?
 
-    @Option(name: .customLong("match-kl"), help: "Held-out KL(teacher‖student) thresholds in nats for matched snapshots, comma-separated (default none; 0.1,0.05 for --text; empty for none).")
+    @Option(name: .customLong("match-kl"), parsing: .unconditional, help: "Held-out KL(teacher‖student) thresholds in nats for matched snapshots, comma-separated (default none; 0.1,0.05 for --text; empty for none).")
     var matchKL: String?
 
     @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Mini-batch size of every training run (default 64; 128 for --text).")
@@ -73,13 +73,13 @@ struct DistillCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Training epochs of each student, the most with early stopping (default as the teacher's; 10 for --text).")
     var studentEpochs: Int?
 
-    @Option(help: "Adam step size of every training run (default 0.01; 0.001 for --text).")
+    @Option(parsing: .unconditional, help: "Adam step size of every training run (default 0.01; 0.001 for --text).")
     var learningRate: Double?
 
-    @Option(help: "Dropout rate on the hidden layers of every network during training (default 0; 0.2 for --text).")
+    @Option(parsing: .unconditional, help: "Dropout rate on the hidden layers of every network during training (default 0; 0.2 for --text).")
     var dropout: Double?
 
-    @Option(name: .customLong("weight-decay"), help: "Decoupled weight decay on the layer weights and G (default 0).")
+    @Option(name: .customLong("weight-decay"), parsing: .unconditional, help: "Decoupled weight decay on the layer weights and G (default 0).")
     var weightDecay: Double?
 
     @Option(parsing: .unconditional, help: "Early stopping: epochs without a better validation loss before stopping; the best epoch is kept (default off; 2 for the teacher and 3 for students with --text).")

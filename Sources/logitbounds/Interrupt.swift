@@ -1,11 +1,15 @@
 import Foundation
 
 /// The first SIGINT asks a long run to stop after the work in flight (it then
-/// reports what it has, exit 130); a second one exits at once with 130.
+/// reports what it has, exit 130); a second one exits at once with 130. Signals that
+/// arrive together (within half a second: `timeout` or a terminal can deliver one to
+/// the process and one to its group) count as one, so a single Ctrl-C never loses the
+/// partial report.
 final class Interrupt: @unchecked Sendable {
     static let shared = Interrupt()
     private let lock = NSLock()
     private var raised = false
+    private var raisedAt = ContinuousClock.now
     private var source: DispatchSourceSignal?
 
     /// Routes SIGINT to this flag (idempotent).
@@ -15,8 +19,14 @@ final class Interrupt: @unchecked Sendable {
         signal(SIGINT, SIG_IGN)
         let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
         s.setEventHandler { [self] in
-            if isRaised { Foundation.exit(130) }
-            lock.lock(); raised = true; lock.unlock()
+            lock.lock()
+            let again = raised, since = ContinuousClock.now - raisedAt
+            if !raised { raised = true; raisedAt = .now }
+            lock.unlock()
+            if again {
+                if since > .milliseconds(500) { Foundation.exit(130) }
+                return
+            }
             FileHandle.standardError.write(Data(
                 "\n\(command): interrupted: finishing the work in flight, then reporting it (interrupt again to quit at once)\n".utf8))
         }

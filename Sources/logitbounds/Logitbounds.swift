@@ -28,6 +28,18 @@ struct Logitbounds: ParsableCommand {
     /// every usage or input error exits 2 with its message on standard error
     /// (ArgumentParser's own usage code, 64, becomes 2).
     static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        // No command at all, or help for a command that does not exist: usage on standard
+        // error and exit 2, as for any other usage error (ArgumentParser exits 0 for both).
+        if arguments.isEmpty {
+            FileHandle.standardError.write(Data((helpMessage() + "\n\nlogitbounds: no command given\n").utf8))
+            Foundation.exit(2)
+        }
+        let commands = configuration.subcommands.map { $0.configuration.commandName ?? "" }
+        if arguments.first == "help", arguments.count > 1, !commands.contains(arguments[1]) {
+            FileHandle.standardError.write(Data("logitbounds: no command \"\(arguments[1])\"; the commands are \(commands.joined(separator: ", "))\n".utf8))
+            Foundation.exit(2)
+        }
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -38,7 +50,14 @@ struct Logitbounds: ParsableCommand {
                 print(fullMessage(for: error))
                 Foundation.exit(0)
             }
-            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            var message = fullMessage(for: error)
+            // "-1" after an option reads as an option to the parser: say what happened.
+            if let negative = arguments.first(where: { $0.count > 1 && $0.hasPrefix("-") && Double($0) != nil }) {
+                let sentence = "\(negative) is a negative number, which no option of logitbounds accepts (budgets, sizes and scales are positive)"
+                message = message.hasPrefix("Error: Missing value") || message.hasPrefix("Error: Unknown option")
+                    ? "Error: " + sentence : message + "\n(" + sentence + ")"
+            }
+            FileHandle.standardError.write(Data((message + "\n").utf8))
             Foundation.exit(2)
         }
     }

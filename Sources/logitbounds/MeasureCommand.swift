@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Harness
 import ModelFiles
 import Plots
 import Numerics
@@ -70,7 +71,7 @@ struct MeasureCommand: ParsableCommand {
     @Option(help: "Directory for report.md and report.json.")
     var out: String?
 
-    @Option(help: "Measure shard i of n (1-based, e.g. 3/8) of the input rows; needs --partial.")
+    @Option(parsing: .unconditional, help: "Measure shard i of n (1-based, e.g. 3/8) of the input rows; needs --partial.")
     var shard: String?
 
     @Option(help: "Write the shard's sufficient statistics to this file (for `logitbounds merge`).")
@@ -166,6 +167,7 @@ struct MeasureCommand: ParsableCommand {
     /// `--shard i/n --partial FILE`: this shard's rows only, statistics written.
     func runShard(_ shard: String, partial: String) throws {
         let (index, count) = try parseShard(shard)
+        try requireWritableFile(partial, what: "partial")
         let progress = ProgressReporter(label: "measure", plain: true)
         progress.note("reading shard \(index + 1)/\(count) of \(teacher) and \(student)")
         let statistics: MeasureStatistics
@@ -178,12 +180,13 @@ struct MeasureCommand: ParsableCommand {
             let pair = try ModelPair(a.model, b.model)
             progress.note("rows \(a.rows.lowerBound)..<\(a.rows.upperBound) of \(a.totalInputs)")
             statistics = try MeasureStatistics(shard: pair, rows: a.rows, totalInputs: a.totalInputs,
-                                               rawWeights: a.rawWeights, options: try options())
+                                               rawWeights: a.rawWeights, options: try options(),
+                                               arrays: (a.arrayChecksums, b.arrayChecksums))
         } catch let e as ModelFileError { throw CLIError(e.description) }
           catch let e as ModelError { throw CLIError("\(teacher) and \(student): \(e.description)") }
         let text = try MeasurePartial(teacher: teacher, student: student, statistics: statistics).encoded()
         do { try text.write(toFile: partial, atomically: true, encoding: .utf8) } catch {
-            throw CLIError("cannot write the partial \(partial): \(error.localizedDescription)")
+            throw CLIError("cannot write the partial \(partial): \(fileErrorSentence(error))")
         }
         progress.note("wrote \(partial) (rows \(statistics.rowStart)..<\(statistics.rowEnd)); merge every shard with `logitbounds merge`")
     }

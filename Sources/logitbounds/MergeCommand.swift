@@ -48,7 +48,7 @@ struct MergeCommand: ParsableCommand {
             }
         }
         let merged: VerificationReport
-        do { merged = try VerificationReport.merge(reports, names: files, allowIncomplete: allowIncomplete) }
+        do { merged = try VerificationReport.merge(reports, names: files, allowIncomplete: allowIncomplete, requireDigest: true) }
         catch let e as HarnessError { throw CLIError(e.description) }
         if !merged.isComplete {
             FileHandle.standardError.write(Data("merge: warning: shards \(merged.shards.map { $0 + 1 }) of \(merged.shardCount) only\n".utf8))

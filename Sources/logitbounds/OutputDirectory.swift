@@ -1,4 +1,5 @@
 import Foundation
+import Harness
 
 /// An `--out` directory, created and proven writable before any work starts, so
 /// a long run never ends by losing its result to a bad path.
@@ -38,4 +39,17 @@ struct OutputDirectory {
                 "\(command): could not write into \(url.path) (\(fileErrorSentence(error))); the report is on standard output\n".utf8))
         }
     }
+}
+
+/// Proves before any work starts that `path` can be written as a file (not a directory,
+/// its folder exists and is writable), leaving no trace if it did not exist.
+func requireWritableFile(_ path: String, what: String) throws {
+    var isDirectory: ObjCBool = false
+    let existed = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+    if existed && isDirectory.boolValue { throw CLIError("cannot write the \(what) \(path): it is a directory") }
+    guard let handle = fopen(path, "a") else {
+        throw CLIError("cannot write the \(what) \(path): \(String(cString: strerror(errno)))")
+    }
+    fclose(handle)
+    if !existed { unlink(path) }
 }

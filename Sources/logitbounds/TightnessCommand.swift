@@ -33,7 +33,7 @@ struct TightnessCommand: ParsableCommand {
     @Option(help: "T3, T4, T5.pair, T5.averaged, T6, T6.sharp, T7, T7.corollary, T10.cka, T10.procrustes, T10 (both) or all.")
     var statement: String
 
-    @Option(help: "Number of labels k; comma-separated values for T6's τ-curve (others use the first).")
+    @Option(parsing: .unconditional, help: "Number of labels k; comma-separated values for T6's τ-curve (others use the first).")
     var k = "20"
 
     @Option(parsing: .unconditional, help: "Embedding dimension d (both models).")
@@ -42,10 +42,10 @@ struct TightnessCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Number of inputs N of the searched pairs.")
     var inputs = 8
 
-    @Option(help: "T6: τ floors, comma-separated (default 1e-1,1e-2,…,1e-6; those ≥ 1/k are skipped).")
+    @Option(parsing: .unconditional, help: "T6: τ floors, comma-separated (default 1e-1,1e-2,…,1e-6; those ≥ 1/k are skipped).")
     var tau: String?
 
-    @Option(help: "Time per statement, e.g. 60s, 2m or 20 (seconds); at most one day.")
+    @Option(parsing: .unconditional, help: "Time per statement, e.g. 60s, 2m or 20 (seconds); at most one day.")
     var budget = "20s"
 
     @Option(parsing: .unconditional, help: "Most evaluations of each Nelder–Mead search (1…10⁸); with it the run is reproducible to the bit unless --budget, then only a cap, is reached first.")

@@ -42,13 +42,13 @@ struct VerifyCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Largest input count N of a generated case (3 … 100000).")
     var maxInputs = 200
 
-    @Option(help: "Run shard i of n (1-based, e.g. 3/8): a disjoint, deterministic part of the corpus.")
+    @Option(parsing: .unconditional, help: "Run shard i of n (1-based, e.g. 3/8): a disjoint, deterministic part of the corpus.")
     var shard: String?
 
     @Option(parsing: .unconditional, help: "Worker threads (default: all cores). OpenBLAS runs single-threaded meanwhile.")
     var threads: Int?
 
-    @Option(name: .customLong("plant"), help: "Scale a statement's constant, e.g. T3=0.5 (a planted false statement, to see the harness fail); repeatable.")
+    @Option(name: .customLong("plant"), parsing: .unconditionalSingleValue, help: "Scale a statement's constant, e.g. T3=0.5 (a planted false statement, to see the harness fail); repeatable.")
     var plants: [String] = []
 
     @Option(help: "Which verdicts to certify: violations (default: the double screen decides, and every screened violation or near-miss within 1e−9 relative is certified exact or by MPFR enclosure) or all (every verdict certified; slower).")

@@ -275,6 +275,19 @@ struct CE4SearchTests {
     }
 }
 
+@Suite("Exact values in reports")
+struct ExactValueTests {
+    /// A d_logit² of 10⁻⁶⁰⁰ rounds to the Double 0; the report showed "0" beside "exact rational".
+    @Test("An exact value below the Double range is shown in scientific notation, not as 0")
+    func tinyExactValue() throws {
+        let tiny = try #require(Rational("1/" + "1" + String(repeating: "0", count: 600)))
+        let value = ExactValue(tiny)
+        #expect(value.double == 0)
+        #expect(value.text == "1.000e-600", "\(value.text)")
+        #expect(ExactValue(Rational(0)).text == "0" && ExactValue(Rational(3, 4)).text == "0.75")
+    }
+}
+
 @Suite("The width curve: T12's logit floor beside the least KL found per width")
 struct WidthKLCurveTests {
     @Test("Per width: the floor is exact and non-increasing, the KL student never beats it in d_logit² (certified), and the search never does worse than its start, the floor student")

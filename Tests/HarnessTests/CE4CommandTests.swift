@@ -58,7 +58,9 @@ struct CE4CommandTests {
         let pairs = try #require(json["pairs"] as? [[String: Any]])
         #expect(pairs.map { $0["parameter"] as? Double } == [1e-2], "the first ε is reported, the second never started")
         let frontier = try #require((json["search"] as? [String: Any])?["frontier"] as? [[String: Any]])
-        #expect((frontier.first?["effort"] as? [String: Any])?["stopped_by_time"] as? Bool == true)
+        let effort = try #require(frontier.first?["effort"] as? [String: Any])
+        #expect(effort["interrupted"] as? Bool == true && effort["stopped_by_time"] as? Bool == false, "\(effort)")
+        #expect((json["search"] as? [String: Any])?["not_searched"] as? [Double] == [1e-3])
         #expect((pairs.first?["kl_ab"] as? [String: Double])?["upper"] ?? 1 <= 1e-2)
     }
 

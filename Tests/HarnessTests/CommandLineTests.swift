@@ -90,6 +90,19 @@ struct CommandLineTests {
         #expect(!r.stderr.isEmpty)
     }
 
+    /// Each of these exited 0 or said "Missing value" before.
+    @Test("No command, help for no command, and negative numbers: exit 2 with what went wrong", arguments: [
+        ([], "no command given"), (["help", "nope"], "no command \"nope\""),
+        (["verify", "--shard", "-1/4"], "i/n"), (["tightness", "--budget", "-3"], "--budget"),
+        (["counterexample", "--family", "CE4", "--epsilon", "-1"], "-1 is a negative number"),
+        (["distill", "--learning-rate", "-1"], "--learning-rate"),
+    ])
+    func usageErrors(arguments: [String], words: String) throws {
+        let r = try runTool(arguments, terminateAfter: 60)
+        #expect(r.status == 2, "\(arguments): status \(r.status)")
+        #expect(r.stderr.contains(words) && !r.stderr.contains("Missing value"), "\(arguments): \(r.stderr)")
+    }
+
     @Test("Sharded runs merge to the single run's report")
     func shardMergeCLI() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lb-shards-\(UInt32.random(in: 0...UInt32.max))")
@@ -123,6 +136,14 @@ struct CounterexampleCommandTests {
         for key in ["kl_ab", "kl_ba", "d_logit_squared", "d_rep_ab_squared", "mcca_centered", "unembedding_mcca_centered"] {
             #expect(pair[key] != nil, "missing \(key)")
         }
+        // CE3 (T9): the same representations (m_CCA = 1) with KL certified ≥ 1 both ways.
+        let klAB = try #require(pair["kl_ab"] as? [String: Double]), klBA = try #require(pair["kl_ba"] as? [String: Double])
+        #expect(klAB["lower"]! >= 1 && klAB["lower"]! <= klAB["upper"]!, "\(klAB)")
+        #expect(klBA["lower"]! >= 1 && klBA["lower"]! <= klBA["upper"]!, "\(klBA)")
+        let mcca = try #require(pair["mcca_centered"] as? Double)
+        #expect(1 - mcca <= 1e-12, "m_CCA \(mcca)")
+        let claims = try #require(json["claims"] as? [[String: Any]])
+        #expect(claims.count >= 3 && claims.allSatisfy { $0["holds"] as? Bool == true })
     }
 
     @Test("CE4 from a teacher file written by CE1 meets ε, and bad input exits 2")
@@ -132,13 +153,23 @@ struct CounterexampleCommandTests {
         let first = try runTool(["counterexample", "--family", "CE1", "--sweep", "", "--margin", "8", "--out", dir.appendingPathComponent("ce1").path])
         #expect(first.status == 1, "CE1 at L = 8 does not reach KL < 1e−3, and says so")
         let teacher = dir.appendingPathComponent("ce1/teacher.npz").path
-        let r = try runTool(["counterexample", "--family", "CE4", "--teacher", teacher, "--epsilon", "1e-4", "--json"])
+        let r = try runTool(["counterexample", "--family", "CE4", "--teacher", teacher, "--epsilon", "1e-4", "--json",
+                             "--starts", "4", "--evaluations", "200"])
         #expect(r.status == 0, "\(r.stderr)")
-        for bad in [["counterexample", "--family", "CE9"], ["counterexample", "--family", "CE4", "--teacher", "/nonexistent.npz"],
-                    ["counterexample", "--family", "CE1", "--sweep", "1,x"], ["counterexample", "--family", "CE4", "--epsilon", "-1"]] {
-            let b = try runTool(bad)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let pair = try #require((json["pairs"] as? [[String: Any]])?.last)
+        #expect(((pair["kl_ab"] as? [String: Double])?["upper"] ?? 1) <= 1e-4 && ((pair["kl_ba"] as? [String: Double])?["upper"] ?? 1) <= 1e-4)
+        let cases: [([String], String)] = [
+            (["counterexample", "--family", "CE9"], "CE9"),
+            (["counterexample", "--family", "CE4", "--teacher", "/nonexistent.npz"], "nonexistent"),
+            (["counterexample", "--family", "CE1", "--sweep", "1,x"], "sweep"),
+            (["counterexample", "--family", "CE4", "--teacher", teacher, "--epsilon", "-1"], "negative"),
+            (["counterexample", "--family", "CE4", "--teacher", teacher, "--epsilon", "0"], "positive"),
+        ]
+        for (bad, words) in cases {
+            let b = try runTool(bad, terminateAfter: 60)
             #expect(b.status == 2, "\(bad): \(b.status)")
-            #expect(!b.stderr.isEmpty)
+            #expect(b.stderr.contains(words), "\(bad): \(b.stderr)")
         }
     }
 }

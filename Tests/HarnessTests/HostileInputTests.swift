@@ -49,7 +49,32 @@ struct HostileInputTests {
             .write(toFile: edited, atomically: true, encoding: .utf8)
         let negative = try runTool(["merge", good[0], edited, good[2]])
         #expect(negative.status == 2 && negative.stderr.contains("negative count"), "\(negative.stderr)")
+        // An edit no other check can see (a worst ratio), and the digest deleted to hide one.
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        var theorems = try #require(object["theorems"] as? [[String: Any]])
+        theorems[0]["worst_ratio"] = 0.123456
+        object["theorems"] = theorems
+        let ratio = dir.appendingPathComponent("ratio.json"), unsigned = dir.appendingPathComponent("unsigned.json")
+        try JSONSerialization.data(withJSONObject: object).write(to: ratio)
+        object["digest"] = nil
+        try JSONSerialization.data(withJSONObject: object).write(to: unsigned)
+        let edit = try runTool(["merge", good[0], ratio.path, good[2]])
+        #expect(edit.status == 2 && edit.stderr.contains("digest does not match"), "\(edit.stderr)")
+        let noDigest = try runTool(["merge", good[0], unsigned.path, good[2]])
+        #expect(noDigest.status == 2 && noDigest.stderr.contains("no digest"), "\(noDigest.stderr)")
         #expect(refused == cases.count)
+    }
+
+    @Test("verify --replay of a directory or a damaged file says which, in a sentence")
+    func replayOfADirectory() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let folder = try runTool(["verify", "--replay", dir.path])
+        #expect(folder.status == 2 && folder.stderr.contains("is a directory") && !folder.stderr.contains("NSCocoaErrorDomain"), "\(folder.stderr)")
+        let damaged = dir.appendingPathComponent("replay.json")
+        try Data("{\"check\": 3}".utf8).write(to: damaged)
+        let bad = try runTool(["verify", "--replay", damaged.path])
+        #expect(bad.status == 2 && bad.stderr.contains("not a replay file") && !bad.stderr.contains("DecodingError"), "\(bad.stderr)")
     }
 
     @Test("--out that cannot be created fails before the run, with a sentence and exit 2")
@@ -79,6 +104,9 @@ struct HostileInputTests {
             ["verify", "--cases", "-5"], ["verify", "--cases", "10000000000000"], ["verify", "--max-labels", "1000000"],
             ["verify", "--max-dimension", "1000000"], ["tightness", "--statement", "T6", "--budget", "1e18"],
             ["distill", "--arms", "1000000"], ["distill", "--objectives", "kl,kl"],
+            // Nelder–Mead's (P+1)×P simplex at P = 144 888 would be 168 GB: refused, not allocated.
+            ["tightness", "--statement", "T3", "--inputs", "36217", "--k", "5", "--d", "2", "--budget", "3s"],
+            ["tightness", "--statement", "T7", "--inputs", "20000", "--budget", "3s"],
         ]
         var checked = 0
         for arguments in refused {

@@ -29,9 +29,9 @@ struct MeasureShardCommandTests {
         return (a.path, b.path)
     }
 
-    func shards(_ a: String, _ b: String, count: Int, extra: [String] = []) throws -> [String] {
+    func shards(_ a: String, _ b: String, count: Int, extra: [String] = [], tag: String = "") throws -> [String] {
         try (1...count).map { i in
-            let path = dir.appendingPathComponent("part-\(i)-of-\(count)-\(extra.joined()).json").path
+            let path = dir.appendingPathComponent("part-\(i)-of-\(count)-\(extra.joined())\(tag).json").path
             let r = try runTool(["measure", a, b, "--shard", "\(i)/\(count)", "--partial", path] + extra)
             #expect(r.status == 0, "\(r.stderr)")
             return path
@@ -85,7 +85,7 @@ struct MeasureShardCommandTests {
         let klLine = try #require(text.split(separator: "\n").first { $0.contains("\"kl_ab\"") })
         let edited = try write("edited.json", text.replacingOccurrences(of: String(klLine), with: "    \"kl_ab\" : 0.5,"))
         let truncated = try write("truncated.json", String(text.prefix(text.count / 2)))
-        let versioned = try write("version.json", text.replacingOccurrences(of: "\"version\" : 2", with: "\"version\" : 99"))
+        let versioned = try write("version.json", text.replacingOccurrences(of: "\"version\" : 3", with: "\"version\" : 99"))
         let verifyReport = try runTool(["verify", "--cases", "3", "--json"]).stdout
         let verify = try write("verify.json", verifyReport)
         let cases: [([String], String)] = [
@@ -107,5 +107,63 @@ struct MeasureShardCommandTests {
             #expect(r.status == 2, "\(arguments): \(r.status) \(r.stderr)")
             #expect(r.stderr.contains(words), "\(arguments): \(r.stderr)")
         }
+        // An unwritable partial is refused before any model is read.
+        for (target, words) in [(dir.path, "is a directory"), ("/nonexistent-\(UInt32.random(in: 0...UInt32.max))/p.json", "No such file")] {
+            let r = try runTool(["measure", a, b, "--shard", "1/3", "--partial", target])
+            #expect(r.status == 2 && r.stderr.contains(words) && !r.stderr.contains("reading shard"), "\(target): \(r.stderr)")
+        }
+    }
+
+    /// Partials of the same teacher with another student f (same g) or other weights, a
+    /// damaged array, and forged counts: each refused with exit 2 (each merged, or trapped,
+    /// before the identity covered the arrays' CRC-32s and the counts were range-checked).
+    @Test("Another student f, other weights, a flipped byte in f and a forged shard count are refused")
+    func mixedAndForged() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (a, b) = try files(weighted: true)
+        // The same teacher and g with another student f: a hybrid if merged.
+        let student = try ModelFile.read(URL(fileURLWithPath: b))
+        var rawWeights = SeededGenerator(seed: 5)   // as files(weighted: true) draws them
+        let w = (0..<50).map { _ in (0.5 * rawWeights.gaussian()).exp }
+        var g = SeededGenerator(seed: 9)
+        let otherF = student.embeddings.storage.map { $0 + 0.3 * g.gaussian() }
+        let b2 = dir.appendingPathComponent("student-other-f.npz")
+        try ModelFile.write(arrays: [("f", NumpyArray(shape: [student.inputCount, student.dimension], values: otherF)),
+                                     ("g", NumpyArray(shape: [student.labelCount, student.dimension], values: student.unembeddings.storage)),
+                                     ("w", NumpyArray(shape: [student.inputCount], values: w))], to: b2)
+        let parts = try shards(a, b, count: 3)
+        let hybrid = try shards(a, b2.path, count: 3, tag: "hybrid")
+        let mixed = try runTool(["merge", parts[0], hybrid[1], parts[2]])
+        #expect(mixed.status == 2 && mixed.stderr.contains("another pair") && mixed.stderr.contains("CRC"), "\(mixed.status) \(mixed.stderr)")
+        // Other weights, same f and g.
+        let teacher = try ModelFile.read(URL(fileURLWithPath: a))
+        let a2 = dir.appendingPathComponent("teacher-other-w.npz")
+        try ModelFile.write(arrays: [("f", NumpyArray(shape: [teacher.inputCount, teacher.dimension], values: teacher.embeddings.storage)),
+                                     ("g", NumpyArray(shape: [teacher.labelCount, teacher.dimension], values: teacher.unembeddings.storage)),
+                                     ("w", NumpyArray(shape: [teacher.inputCount], values: (0..<teacher.inputCount).map { 1 + Double($0 % 3) }))], to: a2)
+        let b3 = dir.appendingPathComponent("student-other-w.npz")
+        try ModelFile.write(arrays: [("f", NumpyArray(shape: [student.inputCount, student.dimension], values: student.embeddings.storage)),
+                                     ("g", NumpyArray(shape: [student.labelCount, student.dimension], values: student.unembeddings.storage)),
+                                     ("w", NumpyArray(shape: [teacher.inputCount], values: (0..<teacher.inputCount).map { 1 + Double($0 % 3) }))], to: b3)
+        let reweighted = try shards(a2.path, b3.path, count: 3, tag: "reweighted")
+        let weights = try runTool(["merge", reweighted[0], parts[1], parts[2]])
+        #expect(weights.status == 2 && weights.stderr.contains("another pair"), "\(weights.status) \(weights.stderr)")
+        // One flipped byte inside f of a stored archive: every shard checks the CRC of the arrays it reads.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: a))
+        let marker = try #require(bytes.range(of: Data("f.npy".utf8)))
+        bytes[marker.upperBound + 200] ^= 0x10
+        let damaged = dir.appendingPathComponent("teacher-damaged.npz")
+        try bytes.write(to: damaged)
+        let shard = try runTool(["measure", damaged.path, b, "--shard", "3/3", "--partial", dir.appendingPathComponent("d.json").path])
+        #expect(shard.status == 2 && shard.stderr.contains("CRC"), "\(shard.status) \(shard.stderr)")
+        // A forged shard count with a recomputed checksum.
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: parts[1]))) as? [String: Any])
+        var statistics = try #require(object["statistics"] as? [String: Any])
+        statistics["shards"] = Int.max
+        let forgedStatistics = try ReportJSON.decode(MeasureStatistics.self, from: JSONSerialization.data(withJSONObject: statistics))
+        let forged = dir.appendingPathComponent("forged.json")
+        try MeasurePartial(teacher: a, student: b, statistics: forgedStatistics).encoded().write(to: forged, atomically: true, encoding: .utf8)
+        let overflow = try runTool(["merge", parts[0], forged.path, parts[2]])
+        #expect(overflow.status == 2 && overflow.stderr.contains("shards"), "\(overflow.status) \(overflow.stderr)")
     }
 }

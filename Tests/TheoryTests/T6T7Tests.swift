@@ -153,8 +153,12 @@ struct T7Tests {
         let pair = try Self.tightPair(seed: 505)
         let v = try T7CanonicalCorrelationBound().screen(pair)
         #expect(abs(v.ratio - 1) < 1e-10, "ratio \(v.ratio)")
-        let planted = try T7CanonicalCorrelationBound(.traceBound, constantScale: 0.5).check(pair)
-        #expect(planted.outcome == .violated)
-        #expect(planted.isCertified)
+        // Certified on the pair's exact Doubles: T7 holds for every pair, here at ratio 1.
+        let certified = try T7CanonicalCorrelationBound().certify(pair)
+        #expect(certified.outcome == .holds && certified.isCertified && abs(certified.ratio - 1) < 1e-9,
+                "\(certified.outcome) \(certified.level) \(certified.ratio)")
+        // A constant 10⁻⁶ too small is caught, certified: the equality case is that sharp.
+        let planted = try T7CanonicalCorrelationBound(.traceBound, constantScale: 1 - 1e-6).certify(pair)
+        #expect(planted.outcome == .violated && planted.isCertified, "\(planted.outcome) \(planted.level) \(planted.ratio)")
     }
 }
