@@ -51,6 +51,11 @@ public struct CE4FromTeacher: Sendable {
         guard k >= d + 1 else {
             throw ModelError.shapeMismatch("CE4 needs a diverse teacher, which needs k ≥ d + 1 labels; this one has k = \(k), d = \(d)")
         }
+        // Centred canonical correlations (the m_CCA objective and its certificate) need a
+        // centred covariance of rank d: N ≥ d + 1 inputs at the very least.
+        guard teacher.inputCount >= d + 1 else {
+            throw ModelError.refused("CE4 compares centred embeddings, which needs N ≥ d + 1 inputs; this teacher has N = \(teacher.inputCount), d = \(d)")
+        }
         guard teacher.embeddings.frobeniusNormSquared > 0 else {
             throw ModelError.refused("CE4's teacher has all-zero embeddings f: it is not diverse (rank W^{1/2}F = 0)")
         }

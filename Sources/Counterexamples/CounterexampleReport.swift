@@ -130,7 +130,7 @@ public struct CounterexampleReport: Codable, Sendable {
             claims.append(Claim(statement: "ε = \(epsilon): KL(A‖B) ≤ ε and KL(B‖A) ≤ ε (upper ends of MPFR enclosures)",
                                 holds: s.klAB.upper <= epsilon && s.klBA.upper <= epsilon, certified: true))
             if let bracket = s.mccaCenteredCertified {
-                claims.append(Claim(statement: "ε = \(epsilon): certified m_CCA ∈ [\(String(format: "%.6f", bracket.lower)), \(String(format: "%.6f", bracket.upper))] contains the SVD value \(String(format: "%.6f", s.mccaCentered))",
+                claims.append(Claim(statement: "ε = \(epsilon): m_CCA ∈ [\(String(format: "%.6f", bracket.lower)), \(String(format: "%.6f", bracket.upper))], certified (exact inertia counts); the SVD value \(String(format: "%.6f", s.mccaCentered)) lies inside (to 1e−12)",
                                     holds: bracket.lower - 1e-12 <= s.mccaCentered && s.mccaCentered <= bracket.upper + 1e-12,
                                     certified: false))
             }

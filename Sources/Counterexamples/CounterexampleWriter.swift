@@ -69,7 +69,7 @@ public enum CounterexampleWriter {
             "", "## What they show", "",
         ]
         for c in r.claims {
-            lines.append("- \(c.holds ? "✔" : "✘") \(c.statement)\(c.certified ? "" : " — not a certificate")")
+            lines.append("- \(c.holds ? "✔" : "✘") \(c.statement)\(c.certified ? "" : " — a double-precision check, not a certificate")")
         }
         if r.family == "CE5" {
             lines += ["", "## Sweep over d", "", "| d | linear CKA (certified) | 1/√d | Procrustes (certified) | √(2 − 2/√d) | m_CCA |", "|---:|---:|---:|---:|---:|---:|"]
@@ -133,17 +133,20 @@ public enum CounterexampleWriter {
         return lines
     }
 
-    /// Best dissimilarity against ε (log axis), with the theory's bound and the
-    /// user's reference student.
+    /// Best dissimilarity against ε (log axis), with the theory's bound where it says
+    /// something and a shaded band where it is vacuous (allows any value), the user's
+    /// student labelled; the y-axis fitted to the data (log where it spans decades).
     static func frontierChart(_ search: CE4SearchReport) -> SVGChart {
         var series = [SVGChart.Series("found (search)", search.frontier.map { ($0.epsilon, max($0.dissimilarity, 0)) }, mark: .line, colour: 0)]
-        let bound: [(x: Double, y: Double)] = search.frontier.compactMap { p in
+        // The theory's allowance at each ε, nil where it is vacuous (1 − m_CCA ≥ 1, d_rep unbounded).
+        let allowance: [(epsilon: Double, value: Double?)] = search.frontier.map { p in
             switch search.objective {
-            case .mcca: return (p.epsilon, min(1, 1 - p.theory.mccaLowerBound))
-            case .drep: return p.theory.scaleFreeDRepBound.isFinite ? (p.epsilon, p.theory.scaleFreeDRepBound) : nil
-            case .probe: return nil
+            case .mcca: let v = 1 - p.theory.mccaLowerBound; return (p.epsilon, v < 1 ? v : nil)
+            case .drep: return (p.epsilon, p.theory.scaleFreeDRepBound.isFinite ? p.theory.scaleFreeDRepBound : nil)
+            case .probe: return (p.epsilon, nil)
             }
         }
+        let bound = allowance.compactMap { a in a.value.map { (a.epsilon, $0) } }
         if !bound.isEmpty { series.append(SVGChart.Series("theory allows (at the found pair)", bound, mark: .dashedLine, colour: 3)) }
         if let ref = search.reference {
             let y: Double
@@ -152,9 +155,22 @@ public enum CounterexampleWriter {
             case .drep: y = ref.dRepScaleFreeAB
             case .probe: y = .nan
             }
-            if y.isFinite { series.append(SVGChart.Series("your student", [(max(ref.klAB.upper, ref.klBA.upper), y)], mark: .points, colour: 2)) }
+            if y.isFinite {
+                series.append(SVGChart.Series("your student (KL \(String(format: "%.2g", max(ref.klAB.upper, ref.klBA.upper))))",
+                                              [(max(ref.klAB.upper, ref.klBA.upper), y)], mark: .points, colour: 2))
+            }
         }
-        return SVGChart(title: "CE4 frontier: \(search.dissimilarityName) within KL ≤ ε", xLabel: "ε (KL budget, both directions)",
-                        yLabel: search.dissimilarityName, xAxis: .log, yAxis: .linear, series: series)
+        let ys = series.flatMap { $0.points.map(\.y) }.filter { $0 > 0 && $0.isFinite }
+        let spansDecades = (ys.max() ?? 1) / (ys.min() ?? 1) > 30
+        var chart = SVGChart(title: "CE4 frontier: \(search.dissimilarityName) within KL ≤ ε", xLabel: "ε (KL budget, both directions)",
+                             yLabel: search.dissimilarityName, xAxis: .log, yAxis: spansDecades ? .log : .linear, series: series)
+        // Vacuous ε: shaded from halfway (geometrically) after the last informative ε.
+        let vacuous = allowance.filter { $0.value == nil }.map(\.epsilon), informative = allowance.filter { $0.value != nil }.map(\.epsilon)
+        if search.objective != .probe, let first = vacuous.min() {
+            let from = informative.filter { $0 < first }.max().map { ($0 * first).squareRoot() } ?? -.infinity
+            let to = informative.filter { $0 > first }.min().map { ($0 * first).squareRoot() } ?? .infinity
+            chart.bands = [(from, to, "theory vacuous here (allows any value)")]
+        }
+        return chart
     }
 }

@@ -41,17 +41,31 @@ public enum ModelFile {
     /// The file memory-mapped. An empty file is refused before mapping: mapping 0 bytes
     /// fails inside Foundation, whose fallback read leaks its buffer (seen under LeakSanitizer).
     static func mapped(_ url: URL) throws -> Data {
-        if let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int, size == 0 {
-            throw ModelFileError.unreadable(file: url.path, reason: "the file is empty")
-        }
+        try requireRegularFile(url)
         do { return try Data(contentsOf: url, options: .alwaysMapped) } catch {
             throw ModelFileError.unreadable(file: url.path, reason: "no such file, or not readable")
         }
     }
 
+    /// Refuses, by name, what is not a non-empty regular file: a missing path, a directory,
+    /// a device or pipe (/dev/zero would be read forever), an empty file.
+    static func requireRegularFile(_ url: URL) throws {
+        // attributesOfItem does not follow symbolic links: ask about what the link names.
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path) else {
+            throw ModelFileError.unreadable(file: url.path, reason: "no such file, or not readable")
+        }
+        switch attributes[.type] as? FileAttributeType {
+        case .typeDirectory?: throw ModelFileError.unreadable(file: url.path, reason: "it is a directory, not a file")
+        case .typeRegular?: break
+        default: throw ModelFileError.unreadable(file: url.path, reason: "not a regular file (a device, pipe or socket)")
+        }
+        if attributes[.size] as? Int == 0 { throw ModelFileError.unreadable(file: url.path, reason: "the file is empty") }
+    }
+
     /// A binary concept from a `.npy` file: N values, each 0 or 1 (float, integer or
     /// bool dtype; shape (N,) or (N, 1)). `expected` is the number of inputs.
     public static func readConcept(_ url: URL, expected: Int) throws -> [Bool] {
+        try requireRegularFile(url)
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw ModelFileError.unreadable(file: url.path, reason: "no such file, or not readable")

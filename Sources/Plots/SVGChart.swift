@@ -26,6 +26,9 @@ public struct SVGChart {
     public var series: [Series]
     /// Points with x outside these limits are left out (and counted in the caption).
     public var xLimits: (Double, Double)?
+    /// Shaded x-ranges across the plot's height, each labelled (e.g. where a bound is
+    /// vacuous); ±∞ reach the plot's edge.
+    public var bands: [(from: Double, to: Double, label: String)] = []
 
     public init(title: String, xLabel: String, yLabel: String, xAxis: Axis = .linear, yAxis: Axis = .linear,
                 series: [Series], xLimits: (Double, Double)? = nil) {
@@ -93,6 +96,13 @@ public struct SVGChart {
         func py(_ v: Double) -> Double { top + plotH - (v - y0) / (y1 - y0) * plotH }
         var body = [SVGFigure.header(width, height), SVGFigure.text(width / 2, 26, title, size: 15, anchor: "middle"),
                     "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(plotW)\" height=\"\(plotH)\" fill=\"none\" stroke=\"#999\"/>"]
+        for band in bands {
+            let lo = band.from == -.infinity ? x0 : Self.coordinate(band.from, xAxis).map { max($0, x0) } ?? x0
+            let hi = band.to == .infinity ? x1 : Self.coordinate(band.to, xAxis).map { min($0, x1) } ?? x1
+            guard hi > lo else { continue }
+            body.append("<rect class=\"band\" x=\"\(SVGFigure.fmt(px(lo)))\" y=\"\(top)\" width=\"\(SVGFigure.fmt(px(hi) - px(lo)))\" height=\"\(plotH)\" fill=\"#bbb\" fill-opacity=\"0.25\"/>")
+            body.append(SVGFigure.text((px(lo) + px(hi)) / 2, top + 16, band.label, size: 11, anchor: "middle"))
+        }
         for (v, name) in Self.ticks(y0, y1, yAxis) where v >= y0 && v <= y1 {
             body.append("<line x1=\"\(left)\" x2=\"\(left + plotW)\" y1=\"\(SVGFigure.fmt(py(v)))\" y2=\"\(SVGFigure.fmt(py(v)))\" stroke=\"#eee\"/>")
             body.append(SVGFigure.text(left - 6, py(v) + 4, name, size: 11, anchor: "end"))

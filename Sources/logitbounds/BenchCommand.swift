@@ -30,7 +30,7 @@ struct BenchCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "verify: pairs to check; fuzz: mutants to try.")
     var cases = 4000
 
-    @Option(help: "verify: worker threads.")
+    @Option(parsing: .unconditional, help: "verify: worker threads (1…256).")
     var threads = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(parsing: .unconditional, help: "Seed for generated models (and the verify corpus).")
@@ -40,8 +40,9 @@ struct BenchCommand: ParsableCommand {
         guard ["verify", "cifar", "lm", "fuzz"].contains(target) else {
             throw ValidationError("--target must be verify, cifar, lm or fuzz, got \(target)")
         }
-        guard cases > 0 else { throw ValidationError("--cases must be positive") }
-        guard threads > 0 else { throw ValidationError("--threads must be positive") }
+        // A benchmark, not a run: at ~2 000 pairs/s, 10⁷ cases is already over an hour.
+        guard (1...10_000_000).contains(cases) else { throw ValidationError("--cases must be in 1…10⁷ (a benchmark; use verify for long runs), got \(cases)") }
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1…256, got \(threads)") }
     }
 
     func run() throws {

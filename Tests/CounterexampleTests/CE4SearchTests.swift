@@ -201,6 +201,11 @@ struct CE4SearchTests {
         #expect(again.probeAccuracyStudent == original.probeAccuracyStudent)
         let marks = try CounterexampleTests().svgMarks(dir.appendingPathComponent("frontier.svg"))
         #expect(marks.values.reduce(0, +) > 0)
+        // Where the theory allows any value it is shaded, not drawn as a line at the top.
+        let svg = try String(contentsOf: dir.appendingPathComponent("frontier.svg"), encoding: .utf8)
+        let vacuous = result.report.frontier.contains { !$0.theory.scaleFreeDRepBound.isFinite }
+        #expect(svg.contains("class=\"band\"") == vacuous && svg.contains("theory vacuous here") == vacuous)
+        #expect(svg.contains("your student (KL"))
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("report.json"))) as! [String: Any]
         let search = try #require(json["search"] as? [String: Any])
         #expect((search["frontier"] as? [[String: Any]])?.count == 2)

@@ -77,6 +77,18 @@ struct HostileInputTests {
         #expect(bad.status == 2 && bad.stderr.contains("not a replay file") && !bad.stderr.contains("DecodingError"), "\(bad.stderr)")
     }
 
+    @Test("A device, a directory or a missing path where a file belongs: exit 2 naming which (never read forever)")
+    func notRegularFiles() throws {
+        let cases: [([String], String)] = [
+            (["distill", "--data", "/dev/zero"], "not a regular file"), (["distill", "--data", "/tmp"], "directory"),
+            (["measure", "/dev/zero", "/dev/zero"], "not a regular file"), (["merge", "/nonexistent-partial.json"], "nonexistent"),
+        ]
+        for (arguments, words) in cases {
+            let r = try runTool(arguments, terminateAfter: 60)
+            #expect(r.status == 2 && r.stderr.contains(words), "\(arguments): \(r.status) \(r.stderr)")
+        }
+    }
+
     @Test("--out that cannot be created fails before the run, with a sentence and exit 2")
     func unwritableOut() throws {
         let r = try runTool(["verify", "--cases", "5", "--out", "/etc/passwd/report"])
@@ -107,6 +119,7 @@ struct HostileInputTests {
             // Nelder–Mead's (P+1)×P simplex at P = 144 888 would be 168 GB: refused, not allocated.
             ["tightness", "--statement", "T3", "--inputs", "36217", "--k", "5", "--d", "2", "--budget", "3s"],
             ["tightness", "--statement", "T7", "--inputs", "20000", "--budget", "3s"],
+            ["bench", "--cases", "10000000000"], ["bench", "--threads", "1000"],
         ]
         var checked = 0
         for arguments in refused {
@@ -176,8 +189,10 @@ struct HostileInputTests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let zero = try SoftmaxModel(embeddings: Matrix(rows: 10, columns: 2), unembeddings: Matrix([[1, 0], [0, 1], [-1, -1]]))
         let few = try SoftmaxModel(embeddings: Matrix([[1, 0], [0, 1], [1, 1]]), unembeddings: Matrix([[1, 0], [0, 1]]))
+        // N = d: diverse, but the centred covariance is singular (was "LU: the matrix is singular").
+        let square = try SoftmaxModel(embeddings: Matrix([[1, 0], [0, 1]]), unembeddings: Matrix([[1, 0], [0, 1], [-1, -1]]))
         var refused = 0
-        for (name, model, message) in [("zero", zero, "all-zero"), ("few", few, "k ≥ d + 1")] {
+        for (name, model, message) in [("zero", zero, "all-zero"), ("few", few, "k ≥ d + 1"), ("square", square, "N ≥ d + 1")] {
             let path = dir.appendingPathComponent("\(name).npz")
             try ModelFile.write(model, to: path)
             let r = try runTool(["counterexample", "--family", "CE4", "--teacher", path.path])
@@ -185,6 +200,6 @@ struct HostileInputTests {
             #expect(r.stderr.contains(message), "\(name): \(r.stderr)")
             refused += 1
         }
-        #expect(refused == 2)
+        #expect(refused == 3)
     }
 }
