@@ -184,7 +184,7 @@ extension MeasureStatistics {
         let dl2 = logitDistanceSquared
         let scale = (0..<dA).reduce(0.0) { $0 + mAA[$1, $1] }
         // T12 from the moments: σ² = eig(M_AA S_AA).
-        let widthFloor = try WidthFloor(moments: (mAA, sAA), dimension: dA)
+        let widthFloor = try WidthFloor(moments: (mAA, sAA), dimension: dA, labels: k)
         let t12 = T12WidthFloorBound()
         let t12Verdict = T12WidthFloorBound.trivial(teacherDimension: dA, studentDimension: dB, labels: k)
             .map { Verdict.inapplicable(.T12, t12.form, level: .double, $0) }

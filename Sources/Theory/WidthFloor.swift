@@ -27,7 +27,9 @@ public struct WidthFloor: Sendable {
         let (qf, rf) = try Self.thinQR(f), (qg, rg) = try Self.thinQR(g)
         let core = try ModelError.wrapping { try SingularValueDecomposition(rf.multiplied(by: rg, transposeOther: true)) }
         let sigma = core.singularValues
-        squaredSingularValues = (0..<d).map { $0 < sigma.count ? sigma[$0] * sigma[$0] : 0 }
+        // Λ̃₁ has rank ≤ min(d₁, k − 1) (G̃₁'s rows sum to 0): what SVD reports beyond that is rounding.
+        let rank = min(d, teacher.labelCount - 1)
+        squaredSingularValues = (0..<d).map { $0 < min(sigma.count, rank) ? sigma[$0] * sigma[$0] : 0 }
         leftFactor = qf.multiplied(by: core.u)       // N×m: U
         rightFactor = qg.multiplied(by: core.v)      // k×m: V
         total = squaredSingularValues.reversed().reduce(0, +)
@@ -35,7 +37,7 @@ public struct WidthFloor: Sendable {
 
     /// From the d×d moments M = F₁ᵀWF₁ and S = G̃₁ᵀG̃₁: σ² = eig(LᵀSL), M = LLᵀ (or with
     /// the roles swapped when M is singular). No factors, so no attaining student.
-    public init(moments: (m: Matrix, s: Matrix), dimension d: Int) throws {
+    public init(moments: (m: Matrix, s: Matrix), dimension d: Int, labels k: Int) throws {
         let spectrum = try ModelError.wrapping { () -> [Double] in
             if let l = try? CholeskyDecomposition(moments.m).l {
                 return try SymmetricEigendecomposition(symmetrised(l.transposed * moments.s * l)).eigenvalues
@@ -43,7 +45,8 @@ public struct WidthFloor: Sendable {
             let l = try CholeskyDecomposition(moments.s).l
             return try SymmetricEigendecomposition(symmetrised(l.transposed * moments.m * l)).eigenvalues
         }
-        squaredSingularValues = (0..<d).map { $0 < spectrum.count ? max(spectrum[$0], 0) : 0 }
+        let rank = min(d, k - 1)
+        squaredSingularValues = (0..<d).map { $0 < min(spectrum.count, rank) ? max(spectrum[$0], 0) : 0 }
         (leftFactor, rightFactor) = (nil, nil)
         total = squaredSingularValues.reversed().reduce(0, +)
     }
@@ -58,8 +61,8 @@ public struct WidthFloor: Sendable {
         return (Matrix.identity(a.rows), a)
     }
 
-    /// Σ_{i>r} σᵢ²: the least d_logit² of any student of embedding dimension r (0 when
-    /// r ≥ d₁; the rank of Λ̃₁ is at most min(d₁, k − 1)).
+    /// Σ_{i>r} σᵢ²: the least d_logit² of any student of embedding dimension r (0 exactly
+    /// when r ≥ min(d₁, k − 1), the rank bound of Λ̃₁).
     public func floor(width r: Int) -> Double {
         guard r < squaredSingularValues.count else { return 0 }
         return squaredSingularValues[max(r, 0)...].reversed().reduce(0, +)
@@ -86,7 +89,7 @@ extension ModelPair {
     public func widthFloor() throws -> WidthFloor {
         try cache.value("widthFloor") {
             if usesGramRoutes, let grams = try? unembeddingGrams() {
-                return try WidthFloor(moments: (first.weightedEmbeddings.gram(), grams.s11), dimension: first.dimension)
+                return try WidthFloor(moments: (first.weightedEmbeddings.gram(), grams.s11), dimension: first.dimension, labels: first.labelCount)
             }
             return try WidthFloor(first)
         }

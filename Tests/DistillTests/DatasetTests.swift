@@ -215,6 +215,8 @@ struct DatasetTests {
         // Order 3: "ab" → a (2×); "ac" (at 8) unseen, nor "c": down to the unigram again.
         let trigram = NGramBaseline(codes: codes, training: 0..<6, order: 3, pad: 0)
         #expect(trigram.predict(at: 6) == 0 && trigram.predict(at: 8) == 0)
+        // At 9 the context "ca" is unseen but "a" is: the middle level, a → b (the unigram would say a).
+        #expect(trigram.predict(at: 9) == 1)
         #expect(NGramBaseline(codes: codes, training: 0..<6, order: 1, pad: 0).predict(at: 7) == 0)
     }
 

@@ -115,6 +115,44 @@ struct DistillTests {
         }
     }
 
+    /// The losses' values against their definitions written out here (THEORY.md §6): a loss
+    /// that is always 0, KL in the wrong direction, raw computed as centred, or a sum in place
+    /// of a mean all pass the gradient and vanishing tests; none passes this one.
+    @Test("Each loss's value is its definition: KL(teacher‖student), centred and raw squared differences, the absolute mean, all averaged over the batch")
+    func lossValues() {
+        let (_, labels, t) = Self.batch(seed: 33)
+        var g = SeededGenerator(seed: 34)
+        let s = Matrix(rows: t.rows, columns: t.columns) { i, j in t[i, j] + g.gaussian() + Double(i) }   // per-row shifts too
+        let (b, k) = (t.rows, t.columns)
+        func softmax(_ row: [Double]) -> [Double] { let e = row.map { $0.exp }, z = e.reduce(0, +); return e.map { $0 / z } }
+        var kl = 0.0, centred = 0.0, raw = 0.0, absolute = 0.0, crossEntropy = 0.0
+        for i in 0..<b {
+            let p = softmax(t.row(i)), q = softmax(s.row(i))
+            kl += (0..<k).reduce(0) { $0 + p[$1] * (p[$1] / q[$1]).log }
+            let d = (0..<k).map { s[i, $0] - t[i, $0] }, mean = d.reduce(0, +) / Double(k)
+            centred += d.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
+            raw += d.reduce(0) { $0 + $1 * $1 }
+            absolute += d.reduce(0) { $0 + abs($1) } / Double(k)
+            crossEntropy -= q[labels[i]].log
+        }
+        let expected: [(Loss, Double)] = [
+            (.distill(.kl, teacherLogits: t), kl / Double(b)), (.distill(.logitCentred, teacherLogits: t), centred / Double(b)),
+            (.distill(.logitRaw, teacherLogits: t), raw / Double(b)), (.distill(.logitAbsolute, teacherLogits: t), absolute / Double(b)),
+            (.crossEntropy(labels: labels), crossEntropy / Double(b)),
+        ]
+        for (loss, value) in expected {
+            let got = loss.valueAndGradient(s).value
+            #expect(abs(got - value) <= 1e-12 * max(1, abs(value)), "\(loss): \(got) vs \(value)")
+        }
+        // The per-row shifts separate raw from centred, and the direction of KL matters here.
+        #expect(raw > centred * 1.5)
+        let reverse = (0..<b).reduce(0.0) { total, i in
+            let p = softmax(t.row(i)), q = softmax(s.row(i))
+            return total + (0..<k).reduce(0) { $0 + q[$1] * (q[$1] / p[$1]).log }
+        }
+        #expect(abs(reverse - kl) > 1e-3 * kl)
+    }
+
     static func smallConfiguration() -> DistillConfiguration {
         var c = DistillConfiguration()
         c.seeds = 2; c.pointsPerArm = 40

@@ -127,27 +127,35 @@ struct MeasureShardCommandTests {
         let w = (0..<50).map { _ in (0.5 * rawWeights.gaussian()).exp }
         var g = SeededGenerator(seed: 9)
         let otherF = student.embeddings.storage.map { $0 + 0.3 * g.gaussian() }
-        let b2 = dir.appendingPathComponent("student-other-f.npz")
-        try ModelFile.write(arrays: [("f", NumpyArray(shape: [student.inputCount, student.dimension], values: otherF)),
-                                     ("g", NumpyArray(shape: [student.labelCount, student.dimension], values: student.unembeddings.storage)),
-                                     ("w", NumpyArray(shape: [student.inputCount], values: w))], to: b2)
+        // Rewritten in each file's own layout (teacher stored C order, student compressed
+        // Fortran order), so only the array that changed can change a CRC.
+        func write(_ name: String, student isStudent: Bool, f: [Double], g: [Double], w: [Double]) throws -> String {
+            let (n, k, d) = (student.inputCount, student.labelCount, student.dimension)
+            let url = dir.appendingPathComponent(name)
+            try ModelFile.write(arrays: [("f", NumpyArray(shape: [n, d], values: f)), ("g", NumpyArray(shape: [k, d], values: g)),
+                                         ("w", NumpyArray(shape: [n], values: w))], to: url,
+                                format: NumpyFormat(fortranOrder: isStudent), compressed: isStudent)
+            return url.path
+        }
         let parts = try shards(a, b, count: 3)
-        let hybrid = try shards(a, b2.path, count: 3, tag: "hybrid")
+        // Positive control: the same student rewritten merges.
+        let copy = try write("student-copy.npz", student: true, f: student.embeddings.storage, g: student.unembeddings.storage, w: w)
+        let same = try runTool(["merge", parts[0], try shards(a, copy, count: 3, tag: "copy")[1], parts[2]])
+        #expect(same.status == 0, "\(same.stderr)")
+        let b2 = try write("student-other-f.npz", student: true, f: otherF, g: student.unembeddings.storage, w: w)
+        let hybrid = try shards(a, b2, count: 3, tag: "hybrid")
         let mixed = try runTool(["merge", parts[0], hybrid[1], parts[2]])
-        #expect(mixed.status == 2 && mixed.stderr.contains("another pair") && mixed.stderr.contains("CRC"), "\(mixed.status) \(mixed.stderr)")
+        #expect(mixed.status == 2 && mixed.stderr.contains("another pair") && mixed.stderr.contains("student arrays (CRC-32)")
+                && !mixed.stderr.contains("teacher arrays"), "\(mixed.status) \(mixed.stderr)")
         // Other weights, same f and g.
         let teacher = try ModelFile.read(URL(fileURLWithPath: a))
-        let a2 = dir.appendingPathComponent("teacher-other-w.npz")
-        try ModelFile.write(arrays: [("f", NumpyArray(shape: [teacher.inputCount, teacher.dimension], values: teacher.embeddings.storage)),
-                                     ("g", NumpyArray(shape: [teacher.labelCount, teacher.dimension], values: teacher.unembeddings.storage)),
-                                     ("w", NumpyArray(shape: [teacher.inputCount], values: (0..<teacher.inputCount).map { 1 + Double($0 % 3) }))], to: a2)
-        let b3 = dir.appendingPathComponent("student-other-w.npz")
-        try ModelFile.write(arrays: [("f", NumpyArray(shape: [student.inputCount, student.dimension], values: student.embeddings.storage)),
-                                     ("g", NumpyArray(shape: [student.labelCount, student.dimension], values: student.unembeddings.storage)),
-                                     ("w", NumpyArray(shape: [teacher.inputCount], values: (0..<teacher.inputCount).map { 1 + Double($0 % 3) }))], to: b3)
-        let reweighted = try shards(a2.path, b3.path, count: 3, tag: "reweighted")
+        let otherW = (0..<teacher.inputCount).map { 1 + Double($0 % 3) }
+        let a2 = try write("teacher-other-w.npz", student: false, f: teacher.embeddings.storage, g: teacher.unembeddings.storage, w: otherW)
+        let b3 = try write("student-other-w.npz", student: true, f: student.embeddings.storage, g: student.unembeddings.storage, w: otherW)
+        let reweighted = try shards(a2, b3, count: 3, tag: "reweighted")
         let weights = try runTool(["merge", reweighted[0], parts[1], parts[2]])
-        #expect(weights.status == 2 && weights.stderr.contains("another pair"), "\(weights.status) \(weights.stderr)")
+        #expect(weights.status == 2 && weights.stderr.contains("another pair") && weights.stderr.contains("teacher arrays (CRC-32)"),
+                "\(weights.status) \(weights.stderr)")
         // One flipped byte inside f of a stored archive: every shard checks the CRC of the arrays it reads.
         var bytes = try Data(contentsOf: URL(fileURLWithPath: a))
         let marker = try #require(bytes.range(of: Data("f.npy".utf8)))

@@ -43,6 +43,10 @@ struct MeasureWidthFloorTests {
         #expect(again.status == 0, "\(again.stderr)")
         let second = try #require(try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any])
         #expect(abs(try #require(second["width_floor_ratio"] as? Double) - 1) <= 1e-9)
+        // It is the student's width (3) and its d_logit² is the first run's floor for width 3.
+        #expect((second["sizes"] as? [String: Any])?["d_b"] as? Int == 3)
+        let floor3 = try #require(json["d_logit_squared_width_floor"] as? Double)
+        #expect(abs(try #require(second["d_logit_squared"] as? Double) - floor3) <= 1e-9 * floor3)
         let certified = try #require((second["bounds"] as? [[String: Any]])?.first { $0["id"] as? String == "T12" })
         #expect(certified["holds"] as? Bool == true && certified["certified"] as? Bool == true)
     }
@@ -64,5 +68,18 @@ struct MeasureWidthFloorTests {
         #expect((json["width_floor_note"] as? String)?.contains("min(d₁, k − 1)") == true)
         let markdown = try runTool(["measure", a.path, b.path, "--no-pivot"])
         #expect(markdown.stdout.contains("T12 width floor") && markdown.stdout.contains("the floor is 0"))
+        // Narrower than the teacher but as wide as k − 1: the centred logits have rank ≤ k − 1 = 3.
+        let wide = try SoftmaxModel(embeddings: g.gaussianMatrix(rows: 40, columns: 6), unembeddings: g.gaussianMatrix(rows: 4, columns: 6))
+        let narrow = try SoftmaxModel(embeddings: g.gaussianMatrix(rows: 40, columns: 3), unembeddings: g.gaussianMatrix(rows: 4, columns: 3))
+        let c = dir.appendingPathComponent("c.npz"), d = dir.appendingPathComponent("d.npz")
+        try ModelFile.write(wide, to: c)
+        try ModelFile.write(narrow, to: d)
+        let k4 = try runTool(["measure", c.path, d.path, "--json", "--no-pivot"])
+        #expect(k4.status == 0, "\(k4.stderr)")
+        let second = try #require(try JSONSerialization.jsonObject(with: Data(k4.stdout.utf8)) as? [String: Any])
+        #expect(second["d_logit_squared_width_floor"] as? Double == 0 && (second["width_floor_note"] as? String)?.contains("k − 1") == true,
+                "\(String(describing: second["d_logit_squared_width_floor"])) \(String(describing: second["width_floor_note"]))")
+        let curve = try #require(second["width_floor_curve"] as? [Double])
+        #expect(curve.count == 6 && curve[2...].allSatisfy { $0 <= 1e-10 * (curve.first ?? 1) } && curve[0] > 0, "\(curve)")
     }
 }

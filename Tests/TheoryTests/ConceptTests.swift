@@ -120,13 +120,18 @@ struct ConceptTests {
         let b = try LinearProbe.crossValidatedAccuracy(embeddings: f, concept: random, folds: 5, seed: 2)
         #expect(a == b)
         // Every row is predicted exactly once, by a probe that did not see it.
-        var seen = 0
+        var seen: [Int] = [], firstFold: [[Int]] = []
         _ = LinearProbe.crossValidatedPredictions(rows: 23, folds: 5, seed: 3) { train, test in
             #expect(Set(train).isDisjoint(with: test) && train.count + test.count == 23)
-            seen += test.count
+            seen += test
+            firstFold.append(test)
             return test.map { _ in true }
         }
-        #expect(seen == 23)
+        #expect(seen.sorted() == Array(0..<23), "\(seen.sorted())")
+        // Another seed shuffles the folds differently.
+        var otherFolds: [[Int]] = []
+        _ = LinearProbe.crossValidatedPredictions(rows: 23, folds: 5, seed: 4) { _, test in otherFolds.append(test); return test.map { _ in true } }
+        #expect(otherFolds.map { Set($0) } != firstFold.map { Set($0) })
     }
 
     @Test("G̃_A without full column rank: T11's floors are inapplicable (σ_min = 0), the probes still reported")

@@ -17,7 +17,7 @@ struct T12Tests {
         let teacher = Self.teacher(seed: seed, weighted: seed % 2 == 0)
         let direct = try teacher.centredLogits.scalingRows(by: teacher.sqrtWeights).singularValues().map { $0 * $0 }
         let floor = try WidthFloor(teacher)
-        let moments = try WidthFloor(moments: (teacher.weightedEmbeddings.gram(), teacher.centredUnembeddings.gram()), dimension: teacher.dimension)
+        let moments = try WidthFloor(moments: (teacher.weightedEmbeddings.gram(), teacher.centredUnembeddings.gram()), dimension: teacher.dimension, labels: teacher.labelCount)
         let scale = direct.reduce(0, +)
         var compared = 0
         for r in 0...(teacher.dimension + 1) {
