@@ -133,6 +133,19 @@ extension Matrix {
         return out
     }
 
+    /// The matrix–vector product selfᵀ · v (dgemv, transposed): one entry per column.
+    public func transposedApplied(to v: [Double]) -> [Double] {
+        precondition(v.count == rows, "Matrixᵀ·vector: length \(v.count) for \(rows) rows")
+        var out = [Double](repeating: 0, count: columns)
+        guard rows > 0, columns > 0 else { return out }
+        BLASThreads.ensureSerial()
+        storage.withUnsafeBufferPointer { a in
+            cblas_dgemv(CblasRowMajor, CblasTrans, blasint(rows), blasint(columns), 1.0,
+                        a.baseAddress, blasint(columns), v, 1, 0.0, &out, 1)
+        }
+        return out
+    }
+
     /// The matrix–vector product self · v (dgemv).
     public func applied(to v: [Double]) -> [Double] {
         precondition(v.count == columns, "Matrix·vector: length \(v.count) for \(columns) columns")

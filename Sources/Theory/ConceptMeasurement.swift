@@ -168,9 +168,25 @@ public struct ConceptReport: Codable, Sendable {
         }
     }
 
-    /// Measures one concept; `predicted` are the teacher's predicted labels.
+    /// One side's probes for a concept: fitted on every row, and its held-out accuracy by
+    /// cross-validation (each fold warm-started from the probe on every row: the same
+    /// optima in a third of the Newton steps).
+    public struct SideProbe: Sendable {
+        public let probe: LinearProbe
+        public let heldOut: Double
+    }
+
+    public static func sideProbe(_ f: Matrix, values z: [Bool], weights w: [Double], options: Options) throws -> SideProbe {
+        let probe = try LinearProbe.fit(embeddings: f, concept: z, weights: w)
+        let heldOut = try LinearProbe.crossValidatedAccuracy(embeddings: f, concept: z, weights: w, folds: options.folds,
+                                                             seed: options.seed, start: probe)
+        return SideProbe(probe: probe, heldOut: heldOut)
+    }
+
+    /// Measures one concept; `predicted` are the teacher's predicted labels. `sides` (the
+    /// teacher's and the student's `sideProbe`) may be computed beforehand, e.g. in parallel.
     public static func measure(_ pair: ModelPair, name: String, source: String, values z: [Bool], predicted: [Int],
-                               options: Options) throws -> ConceptReport {
+                               options: Options, sides: (teacher: SideProbe, student: SideProbe)? = nil) throws -> ConceptReport {
         let w = pair.weights, total = w.reduce(0, +)
         precondition(z.count == w.count && predicted.count == w.count, "concept: one value per input")
         let positive = zip(w, z).reduce(0) { $0 + ($1.1 ? $1.0 : 0) } / total
@@ -187,15 +203,13 @@ public struct ConceptReport: Codable, Sendable {
                                  floorNonVacuous: nil, t11: nil, note: nil)
         }
         let f1 = pair.first.embeddings, f2 = pair.second.embeddings
-        func heldOut(_ f: Matrix) throws -> Double {
-            try LinearProbe.crossValidatedAccuracy(embeddings: f, concept: z, weights: w, folds: options.folds, seed: options.seed)
-        }
         let labelOnly = LinearProbe.agreement(
             LinearProbe.crossValidatedPredictions(rows: z.count, folds: options.folds, seed: options.seed) { train, test in
                 labelOnlyPredictions(train: train, test: test, predicted: predicted, values: z, weights: w)
             }, z, weights: w)
-        let teacherProbe = try heldOut(f1), studentProbe = try heldOut(f2)
-        let probe = try LinearProbe.fit(embeddings: f1, concept: z, weights: w)
+        let teacherSide = try sides?.teacher ?? sideProbe(f1, values: z, weights: w, options: options)
+        let studentSide = try sides?.student ?? sideProbe(f2, values: z, weights: w, options: options)
+        let probe = teacherSide.probe, teacherProbe = teacherSide.heldOut, studentProbe = studentSide.heldOut
         let inSample = probe.accuracy(on: f1, concept: z, weights: w)
         let direction = probe.direction
         let transfer: ConceptTransfer

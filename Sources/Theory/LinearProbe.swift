@@ -1,8 +1,8 @@
 import Numerics
 
 /// A linear probe: logistic regression with an intercept and a small ridge (λ = 1e−6
-/// on the weights, so separable data keeps finite weights), fitted by Newton's method
-/// (IRLS, 50 iterations at most) on inputs scaled by their RMS norm, each input's
+/// on the weights, so separable data keeps finite weights), fitted by damped Newton's method
+/// (IRLS with step halving, 50 iterations at most) on inputs scaled by their RMS norm, each input's
 /// log-likelihood weighted by its input weight (uniform when none are given).
 ///
 /// `accuracy(embeddings:concept:)` fits and scores on the same inputs: the question
@@ -14,7 +14,9 @@ public struct LinearProbe: Sendable {
     public let coefficients: [Double]
     public let scale: Double
 
-    public static func fit(embeddings f: Matrix, concept: [Bool], weights: [Double]? = nil) throws -> LinearProbe {
+    /// `start` (a probe fitted on other rows of the same embeddings, e.g. all of them)
+    /// warm-starts Newton's method: the same optimum, reached in a few iterations.
+    public static func fit(embeddings f: Matrix, concept: [Bool], weights: [Double]? = nil, start: LinearProbe? = nil) throws -> LinearProbe {
         precondition(f.rows == concept.count, "probe: one concept value per input")
         let n = f.rows, p = f.columns + 1
         let scale = max((f.frobeniusNormSquared / Double(max(n, 1))).squareRoot(), .leastNormalMagnitude)
@@ -24,28 +26,75 @@ public struct LinearProbe: Sendable {
             return LinearProbe(coefficients: [Double](repeating: 0, count: p - 1) + [first ? 1 : -1], scale: scale)
         }
         // Input weights rescaled to mean 1, so the ridge means the same whatever N is.
-        let w = weights.map { raw in raw.map { $0 * Double(n) / raw.reduce(0, +) } } ?? [Double](repeating: 1, count: n)
+        // (The total once: summed per element it made every fit O(N²).)
+        let w = weights.map { raw in let scale = Double(n) / raw.reduce(0, +); return raw.map { $0 * scale } }
+            ?? [Double](repeating: 1, count: n)
         let x = design(f, scale: scale)
         let y = concept.map { $0 ? 1.0 : 0.0 }
-        var beta = [Double](repeating: 0, count: p)
+        // The start's direction u = β/scale expressed for this scale: β = u·scale.
+        var beta = start.map { s in s.coefficients.count == p ? s.coefficients.dropLast().map { $0 * scale / s.scale } + [s.coefficients[p - 1]] : nil }
+            .flatMap { $0 } ?? [Double](repeating: 0, count: p)
+        if !beta.allSatisfy(\.isFinite) { beta = [Double](repeating: 0, count: p) }
+        // The penalised negative log-likelihood Σ w (log(1 + e^η) − y η) + λ/2 ‖β_w‖², λ = 1e−6.
+        func objective(_ eta: [Double], _ beta: [Double]) -> Double {
+            var total = 0.0
+            for i in 0..<n {
+                let e = eta[i]
+                total += w[i] * ((e > 0 ? e + (-e).exp.log1p : e.exp.log1p) - y[i] * e)
+            }
+            return total + 0.5e-6 * beta.dropLast().reduce(0) { $0 + $1 * $1 }
+        }
+        // Damped Newton: the full step unless it fails to lower the objective (a warm start
+        // far out on a near-separable concept can overshoot), then halved until it does.
+        // The row-scaled design √c·X is rewritten in one buffer each step.
+        var scaled = x
+        var eta = x.applied(to: beta)
+        var current = objective(eta, beta)
         for _ in 0..<50 {
-            let eta = x.applied(to: beta)
             let mu = eta.map { 1 / (1 + (-$0).exp) }
-            let curvature = zip(mu, w).map { max($0 * (1 - $0), 1e-12) * $1 }
-            var hessian = x.scalingRows(by: curvature.map { $0.squareRoot() }).gram()
+            scaled.storage.withUnsafeMutableBufferPointer { out in
+                x.storage.withUnsafeBufferPointer { design in
+                    for i in 0..<n {
+                        let root = (max(mu[i] * (1 - mu[i]), 1e-12) * w[i]).squareRoot()
+                        for j in 0..<p { out[i * p + j] = design[i * p + j] * root }
+                    }
+                }
+            }
+            var hessian = scaled.gram()
             for j in 0..<(p - 1) { hessian[j, j] += 1e-6 }
-            let gradient = try Matrix(rows: n, columns: 1, storage: zip(zip(y, mu), w).map { ($0.0 - $0.1) * $1 })
-            var gradientBeta = x.multiplied(by: gradient, transposeSelf: true)
-            for j in 0..<(p - 1) { gradientBeta[j, 0] -= 1e-6 * beta[j] }
-            guard let step = try? hessian.solve(gradientBeta) else { break }
-            beta = zip(beta, step.storage).map { $0 + $1 }
-            if step.maxAbs < 1e-10 { break }
+            var gradientBeta = x.transposedApplied(to: (0..<n).map { (y[$0] - mu[$0]) * w[$0] })
+            for j in 0..<(p - 1) { gradientBeta[j] -= 1e-6 * beta[j] }
+            guard let step = try? hessian.solve(Matrix(rows: p, columns: 1, storage: gradientBeta)) else { break }
+            var t = 1.0, accepted = false
+            while t > 1e-12 {
+                let trial = zip(beta, step.storage).map { $0 + t * $1 }
+                let trialEta = x.applied(to: trial)
+                let value = objective(trialEta, trial)
+                // Accept any step that does not raise the objective beyond rounding.
+                if value <= current + 1e-12 * max(1, abs(current)) {
+                    (beta, eta, current, accepted) = (trial, trialEta, value, true)
+                    break
+                }
+                t /= 2
+            }
+            if !accepted || t * step.maxAbs < 1e-10 { break }
         }
         return LinearProbe(coefficients: beta, scale: scale)
     }
 
     static func design(_ f: Matrix, scale: Double) -> Matrix {
-        Matrix(rows: f.rows, columns: f.columns + 1) { i, j in j < f.columns ? f[i, j] / scale : 1 }
+        let (n, d) = (f.rows, f.columns)
+        var out = Matrix(rows: n, columns: d + 1)
+        let inverse = 1 / scale
+        out.storage.withUnsafeMutableBufferPointer { o in
+            f.storage.withUnsafeBufferPointer { a in
+                for i in 0..<n {
+                    for j in 0..<d { o[i * (d + 1) + j] = a[i * d + j] * inverse }
+                    o[i * (d + 1) + d] = 1
+                }
+            }
+        }
+        return out
     }
 
     /// The probe in the embeddings' own coordinates: ĉ(x) = [uᵀf(x) + b > 0].
@@ -80,11 +129,12 @@ public struct LinearProbe: Sendable {
     /// Held-out accuracy by k-fold cross-validation: inputs shuffled by `seed` and cut into
     /// `folds` parts; each part is predicted by a probe fitted on the others; the (weighted)
     /// fraction of inputs predicted right.
+    /// `start` warm-starts each fold's fit (the probe fitted on every row is a good start).
     public static func crossValidatedAccuracy(embeddings f: Matrix, concept: [Bool], weights: [Double]? = nil,
-                                              folds: Int, seed: UInt64) throws -> Double {
+                                              folds: Int, seed: UInt64, start: LinearProbe? = nil) throws -> Double {
         let predicted = try crossValidatedPredictions(rows: f.rows, folds: folds, seed: seed) { train, test in
             try fit(embeddings: f.selectingRows(train), concept: train.map { concept[$0] },
-                    weights: weights.map { w in train.map { w[$0] } }).predictions(f.selectingRows(test))
+                    weights: weights.map { w in train.map { w[$0] } }, start: start).predictions(f.selectingRows(test))
         }
         return agreement(predicted, concept, weights: weights)
     }
