@@ -195,6 +195,7 @@ public struct CE4Frontier: Sendable {
             if stop?() ?? false { interrupted = true; break }
             progress?("CE4: searching ε = \(epsilon) (\(search.starts) starts, \(search.evaluationsPerStart) evaluations each, budget \(search.timeBudget) s)")
             let outcome = try search.run(teacher: teacher, epsilon: epsilon, concept: concept.values, warm: warm, stop: stop)
+            if outcome.effort.interrupted { interrupted = true }   // cut short, even as the last ε
             warm = outcome.student
             let construction = Construction(
                 family: "CE4",

@@ -18,6 +18,9 @@ public struct ExactValue: Codable, Sendable {
 
     /// Three significant digits: from the Double where it holds the value, otherwise from
     /// the rational (a d_logit² of 10⁻⁶⁰⁰ is not shown as 0).
+    /// Whether the exact value is positive (its Double may underflow to 0).
+    public var isPositive: Bool { !rational.hasPrefix("-") && rational != "0" }
+
     public var text: String {
         double.isFinite && (double != 0 || scientific == "0") ? String(format: "%.3g", double) : scientific
     }

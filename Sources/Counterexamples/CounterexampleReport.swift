@@ -73,7 +73,7 @@ public struct CounterexampleReport: Codable, Sendable {
                               main.unembeddingMccaUncentered].allSatisfy { 1 - $0 <= 1e-12 }, certified: false),
                 Claim(statement: "KL(A‖B) ≥ 1 and KL(B‖A) ≥ 1 (lower ends of MPFR enclosures)",
                       holds: main.klAB.lower >= 1 && main.klBA.lower >= 1, certified: true),
-                Claim(statement: "d_logit² > 0 (exact)", holds: main.dLogitSquared.double > 0, certified: true),
+                Claim(statement: "d_logit² > 0 (exact)", holds: main.dLogitSquared.isPositive, certified: true),
             ]
         case "CE5":
             theorem = "T10"

@@ -38,18 +38,38 @@ public struct WidthKLCurve: Sendable {
     public var iterations = 2_000
     public var learningRate = 0.02
     public var seed: UInt64 = 1
+    /// Wall-clock seconds per width, all starts together (nil: the iterations alone stop it).
+    public var secondsPerWidth: Double?
+
+    /// The rows of the widths searched, and what cut the run short.
+    public struct Result: Sendable {
+        public let rows: [Row]
+        /// Widths not searched because an interrupt arrived.
+        public let notSearched: [Int]
+        /// Whether the clock stopped some width's search before its iterations (not reproducible to the bit).
+        public let stoppedByTime: Bool
+    }
 
     public init() {}
 
     /// One row per width 1 … min(d₁, k − 1) − 1 (wider students reach the floor 0 and, by the
     /// teacher's own parameters, KL 0).
-    public func run(teacher: SoftmaxModel, progress: (Int) -> Void = { _ in }) throws -> [Row] {
-        let floor = try WidthFloor(teacher)
+    public func run(teacher: SoftmaxModel, progress: (Int) -> Void = { _ in }, stop: (@Sendable () -> Bool)? = nil) throws -> Result {
         let top = min(teacher.dimension, teacher.labelCount - 1)
+        guard top >= 2 else {
+            throw ModelError.refused("the teacher has min(d, k − 1) = \(top): no narrower student has a positive floor (the width curve needs min(d, k − 1) ≥ 2)")
+        }
+        guard teacher.inputCount > teacher.dimension else {
+            throw ModelError.refused("the width curve needs more inputs than the teacher's d (N = \(teacher.inputCount), d = \(teacher.dimension)): the truncated-SVD students need W^{1/2}F of rank d")
+        }
+        let floor = try WidthFloor(teacher)
         let divergence = DivergencePair(teacher: teacher)
         let teacherLabels = teacher.predictedLabels()
-        return try (1..<max(top, 1)).map { width in
+        var rows: [Row] = [], timedOut = false
+        for width in 1..<top {
+            if stop?() ?? false { return Result(rows: rows, notSearched: Array(width..<top), stoppedByTime: timedOut) }
             progress(width)
+            let deadline = secondsPerWidth.map { ContinuousClock.now + .milliseconds(Int64($0 * 1000)) }
             guard let attaining = try floor.attainingStudent(width: width, weights: teacher.weights) else {
                 throw ModelError.inapplicable("the width floor has no factors for width \(width)")
             }
@@ -59,29 +79,35 @@ public struct WidthKLCurve: Sendable {
             for start in 0..<starts {
                 var f = start == 0 ? attaining.embeddings : g.gaussianMatrix(rows: teacher.inputCount, columns: width, scale: scale)
                 var u = start == 0 ? attaining.unembeddings : g.gaussianMatrix(rows: teacher.labelCount, columns: width, scale: 1)
-                let kl = descend(&f, &u, divergence)
+                let (kl, cut) = descend(&f, &u, divergence, deadline: deadline, stop: stop)
+                if cut { timedOut = timedOut || !(stop?() ?? false) }
                 if kl < best.kl { best = (kl, f, u) }
             }
             let student = try SoftmaxModel(embeddings: best.f, unembeddings: best.g, weights: teacher.weights)
             let pair = try ModelPair(teacher, student), floorPair = try ModelPair(teacher, attaining)
             let enclosed = try pair.certifiedDivergence()
             let t12 = try T12WidthFloorBound().certify(pair)
-            return Row(width: width, logitFloor: floor.floor(width: width), klFound: enclosed.klForward.upper,
+            rows.append(Row(width: width, logitFloor: floor.floor(width: width), klFound: enclosed.klForward.upper,
                        dLogitSquaredOfKLStudent: pair.exactLogitDistanceSquared().doubleValue,
                        agreementOfKLStudent: Self.agreement(teacherLabels, student.predictedLabels()),
                        klOfFloorStudent: floorPair.klDivergence(),
                        agreementOfFloorStudent: Self.agreement(teacherLabels, attaining.predictedLabels()),
-                       t12Holds: t12.isCertified ? t12.outcome == .holds : nil)
+                       t12Holds: t12.isCertified ? t12.outcome == .holds : nil))
         }
+        return Result(rows: rows, notSearched: [], stoppedByTime: timedOut)
     }
 
-    /// Adam on KL(teacher‖student) over F and G; returns the least KL seen (and leaves F, G there).
-    func descend(_ f: inout Matrix, _ g: inout Matrix, _ divergence: DivergencePair) -> Double {
+    /// Adam on KL(teacher‖student) over F and G; returns the least KL seen (and leaves F, G
+    /// there), and whether the deadline or an interrupt cut the descent short.
+    func descend(_ f: inout Matrix, _ g: inout Matrix, _ divergence: DivergencePair,
+                 deadline: ContinuousClock.Instant? = nil, stop: (@Sendable () -> Bool)? = nil) -> (kl: Double, cut: Bool) {
+        var cut = false
         var mf = Matrix(rows: f.rows, columns: f.columns), vf = mf
         var mg = Matrix(rows: g.rows, columns: g.columns), vg = mg
         var best = (kl: Double.infinity, f: f, g: g)
         let (b1, b2) = (0.9, 0.999)
-        for step in 1...iterations {
+        for step in 1...max(1, iterations) {
+            if step % 16 == 1, (deadline.map { ContinuousClock.now >= $0 } ?? false) || (stop?() ?? false) { cut = true; break }
             let (values, gradF, gradG) = divergence.evaluate(embeddings: f, unembeddings: g) { _ in (1, 0) }
             guard values.forward.isFinite, let gradF, let gradG else { break }
             if values.forward < best.kl { best = (values.forward, f, g) }
@@ -97,7 +123,7 @@ public struct WidthKLCurve: Sendable {
             update(&g, gradG, &mg, &vg)
         }
         (f, g) = (best.f, best.g)
-        return best.kl
+        return (best.kl, cut)
     }
 
     static func agreement(_ a: [Int], _ b: [Int]) -> Double {

@@ -60,7 +60,8 @@ extension Dataset {
     /// alphabet is the characters seen at least 3 times in the training block, at most
     /// `maximumLabels − 1` of the most frequent; every other character becomes one "other"
     /// label (folded until "other", when needed, occurs in the training block too).
-    /// Positions before the text's start are padded with a space. Splits are contiguous
+    /// Positions before the text's start are padded with a space (with the most frequent
+    /// character in a text without spaces). Splits are contiguous
     /// blocks: the first 60 % of positions train, the next 20 % validation, the last 20 %
     /// test. Baselines: top-1 accuracy on the test block of n-gram models with 3 and 5
     /// characters of context (4- and 6-grams in the usual count, which includes the predicted
@@ -90,7 +91,9 @@ extension Dataset {
         let k = alphabet.count + (needsOther ? 1 : 0)
         guard k >= 2 else { throw DistillError.badConfiguration("\(name): fewer than 2 distinct characters") }
         let codes = characters.map { index[$0] ?? other }
-        let pad = index[" "] ?? other
+        // A space, or where the text has none (DNA, "abab…") and no "other" label exists, the
+        // most frequent character (code 0): the pad must be a code the character table has.
+        let pad = index[" "] ?? (needsOther ? other : 0)
         let concepts = textConcepts(characters)
         func split(_ range: Range<Int>) throws -> Split {
             var x = [Double](repeating: 0, count: range.count * context)

@@ -66,7 +66,7 @@ public enum ReportFormatter {
         for s in summaries {
             let worst = s.worstRatio.map { String(format: "%.6g", $0) } ?? "–"
             let at = s.worstCase.map { "#\($0.index) \($0.generator.rawValue) k=\($0.size.labels) d=\($0.size.dimension) N=\($0.size.inputs)" } ?? "–"
-            lines.append("| \(s.name) | \(s.form) | \(s.cases) | \(s.certified) | \(s.violations) | \(s.undecided) | \(s.inapplicable) | \(s.errors) | \(worst) | \(at) |")
+            lines.append("| \(markdownCell(s.name)) | \(markdownCell(s.form)) | \(s.cases) | \(s.certified) | \(s.violations) | \(s.undecided) | \(s.inapplicable) | \(s.errors) | \(worst) | \(at) |")
         }
         return lines
     }

@@ -85,15 +85,18 @@ public enum ModelFile {
         return array.values.map { $0 == 1 }
     }
 
-    /// The arrays of .npz bytes; `file` names them in errors.
-    public static func readArrays(_ data: Data, file: String, integers: Bool = false) throws -> [String: NumpyArray] {
+    /// The arrays of .npz bytes; `file` names them in errors. With `only`, other arrays are
+    /// skipped unread (a model file may carry labels, names or anything else beside f, g, w).
+    public static func readArrays(_ data: Data, file: String, integers: Bool = false, only: Set<String>? = nil) throws -> [String: NumpyArray] {
         var arrays: [String: NumpyArray] = [:]
         do {
             try data.withUnsafeBytes { archive in
-                try ZipArchive.forEachEntry(in: archive) { name, bytes in
-                    guard name.hasSuffix(".npy") else { return }
-                    let array = String(name.dropLast(4))
-                    arrays[array] = try NumpyArray(npy: bytes, file: file, array: array, integers: integers)
+                for entry in try ZipArchive.entries(in: archive) where entry.name.hasSuffix(".npy") {
+                    let array = String(entry.name.dropLast(4))
+                    if let only, !only.contains(array) { continue }
+                    try ZipArchive.withContents(of: entry) { bytes in
+                        arrays[array] = try NumpyArray(npy: bytes, file: file, array: array, integers: integers)
+                    }
                 }
             }
         } catch let e as ZipError {
@@ -105,13 +108,16 @@ public enum ModelFile {
     /// Reads and validates a model file: `f` and `g` present, 2-D, with equal d;
     /// `w`, if present, 1-D of length N with positive entries; every entry finite.
     public static func read(_ url: URL) throws -> SoftmaxModel {
-        try model(from: try readArrays(url), file: url.path)
+        try model(from: try readArrays(mapped(url), file: url.path, only: modelArrays), file: url.path)
     }
 
     /// Reads and validates a model from .npz bytes; `file` names them in errors.
     public static func read(_ data: Data, file: String) throws -> SoftmaxModel {
-        try model(from: try readArrays(data, file: file), file: file)
+        try model(from: try readArrays(data, file: file, only: modelArrays), file: file)
     }
+
+    /// The arrays a model file is read for; any others are ignored.
+    static let modelArrays: Set<String> = ["f", "g", "w"]
 
     /// Every entry finite; an error names the first one that is not, by its row (counted
     /// from `firstRow`) and column.

@@ -210,9 +210,28 @@ extension MeasureStatistics {
             ("gram_bb", gramBB.count, dB * dB), ("gram_ab", gramAB.count, dA * dB),
         ]
         for (name, count, expected) in lengths { try check(count == expected, "\(name) has \(count) values, expected \(expected)") }
+        // Values in their ranges: means of squares and divergences are ≥ 0 (d_logit² may
+        // overflow to +∞, never NaN), log τ ≤ −log k, the moments and Grams finite.
+        for (name, value) in [("d_logit_squared", logitDistanceSquared), ("kl_ab", klAB), ("kl_ba", klBA)] {
+            try check(value >= 0, "\(name) = \(value) (must be ≥ 0)")
+        }
+        for (name, value) in [("d_rep_ab_squared", representationAB), ("d_rep_ba_squared", representationBA)] {
+            if let value { try check(value >= 0 && value.isFinite, "\(name) = \(value) (must be finite and ≥ 0)") }
+        }
+        for (name, value) in [("log_tau_a", logTauA), ("log_tau_b", logTauB)] {
+            try check(value <= -Double(k).log + 1e-9 * max(1, abs(value)), "\(name) = \(value) (must be ≤ −log k)")
+        }
+        try check(!logPerInputT6.isNaN && !logPerInputT6Sharp.isNaN, "the per-input T6 means are NaN")
+        for (name, array) in [("moment_aa", momentAA), ("moment_bb", momentBB), ("moment_ba", momentBA), ("mean_a", meanA),
+                              ("mean_b", meanB), ("gram_aa", gramAA), ("gram_bb", gramBB), ("gram_ab", gramAB),
+                              ("unembedding_singular_values_a", unembeddingSingularValuesA),
+                              ("unembedding_singular_values_b", unembeddingSingularValuesB)] {
+            try check(array.values.allSatisfy(\.isFinite), "\(name) holds a value that is not finite")
+        }
         try check(unembeddingSingularValuesA.count <= dA && unembeddingSingularValuesB.count <= dB, "singular value counts")
         if let pivot {
             try check(pivot.residuals.count == pivot.pairs.count, "\(pivot.residuals.count) pivot residuals for \(pivot.pairs.count) pairs")
+            try check(pivot.residuals.allSatisfy { $0.map { $0 >= 0 && $0.isFinite } ?? true }, "a pivot residual is negative or not finite")
             let t5 = pivot.t5Pairs.count
             try check(pivot.t5Residuals.count == t5 && pivot.t5SigmaMin.count == t5 && pivot.t5LogitSums.count == t5, "T5 array lengths")
             try check(t5 <= pivot.pairs.count, "more T5 pairs than pivot pairs")

@@ -56,3 +56,9 @@ public func decodingSentence(_ error: Error) -> String {
     @unknown default: return "unreadable"
     }
 }
+
+/// Text for one cell of a Markdown table: a `|` (as in a form's |m|, or a user's concept
+/// name) would end the cell, so it is escaped; line breaks become spaces.
+public func markdownCell(_ text: String) -> String {
+    text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
+}

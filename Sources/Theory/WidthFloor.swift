@@ -28,8 +28,10 @@ public struct WidthFloor: Sendable {
         let core = try ModelError.wrapping { try SingularValueDecomposition(rf.multiplied(by: rg, transposeOther: true)) }
         let sigma = core.singularValues
         // Λ̃₁ has rank ≤ min(d₁, k − 1) (G̃₁'s rows sum to 0): what SVD reports beyond that is rounding.
-        let rank = min(d, teacher.labelCount - 1)
-        squaredSingularValues = (0..<d).map { $0 < min(sigma.count, rank) ? sigma[$0] * sigma[$0] : 0 }
+        // Each σᵢ is accurate to about ε·σ₁ (absolute): below d·ε·σ₁ it is rounding, not a
+        // direction of the teacher's logits (a rank-1 teacher's tail is 0, not 10⁻³¹).
+        let rank = min(d, teacher.labelCount - 1), noise = Double(d) * Double.ulpOfOne * (sigma.first ?? 0)
+        squaredSingularValues = (0..<d).map { $0 < min(sigma.count, rank) && sigma[$0] > noise ? sigma[$0] * sigma[$0] : 0 }
         leftFactor = qf.multiplied(by: core.u)       // N×m: U
         rightFactor = qg.multiplied(by: core.v)      // k×m: V
         total = squaredSingularValues.reversed().reduce(0, +)
@@ -45,8 +47,9 @@ public struct WidthFloor: Sendable {
             let l = try CholeskyDecomposition(moments.s).l
             return try SymmetricEigendecomposition(symmetrised(l.transposed * moments.m * l)).eigenvalues
         }
-        let rank = min(d, k - 1)
-        squaredSingularValues = (0..<d).map { $0 < min(spectrum.count, rank) ? max(spectrum[$0], 0) : 0 }
+        // Eigenvalues of MS carry an absolute error of about ε·σ₁²: below d·ε·σ₁² they are rounding.
+        let rank = min(d, k - 1), noise = Double(d) * Double.ulpOfOne * max(spectrum.first ?? 0, 0)
+        squaredSingularValues = (0..<d).map { $0 < min(spectrum.count, rank) && spectrum[$0] > noise ? spectrum[$0] : 0 }
         (leftFactor, rightFactor) = (nil, nil)
         total = squaredSingularValues.reversed().reduce(0, +)
     }

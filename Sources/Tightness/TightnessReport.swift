@@ -28,7 +28,7 @@ public enum TightnessReport {
     /// A Markdown table.
     static func table(_ header: [String], _ rows: [[String]]) -> [String] {
         ["| " + header.joined(separator: " | ") + " |", "|" + String(repeating: "---|", count: header.count)]
-            + rows.map { "| " + $0.joined(separator: " | ") + " |" }
+            + rows.map { "| " + $0.map(markdownCell).joined(separator: " | ") + " |" }
     }
 
     /// The summary table and, per statement, its searches (and T6's τ-curve).

@@ -12,7 +12,7 @@ struct BenchCommand: ParsableCommand {
         discussion: """
         Targets (--target):
           verify   pairs per second of `verify` on small pairs (k ≤ 20, d ≤ 8, N ≤ 200), every check
-                   of T1–T7 and certification of every near-miss included (--cases, --threads, --seed)
+                   of T1–T7 and T10–T12 and certification of every near-miss included (--cases, --threads, --seed)
           cifar    `measure` on N = 10 000, d = 50, k = 100 (files written and read back), including the
                    pivot form with 100 pivots × 200 subsets; the moment form against the direct per-pair
                    O(N d²) evaluation on the same pairs (speed ratio and largest relative difference);

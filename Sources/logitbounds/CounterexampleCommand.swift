@@ -28,7 +28,7 @@ struct CounterexampleCommand: ParsableCommand {
         interrupted (CE4 reports the ε finished so far).
         """)
 
-    @Option(help: "CE1, CE2, CE3 or CE4.")
+    @Option(help: "CE1, CE2, CE3, CE4 or CE5.")
     var family: String
 
     @Option(parsing: .unconditional, help: "CE5: the embedding dimension d (2…64).")
@@ -115,8 +115,14 @@ struct CounterexampleCommand: ParsableCommand {
             guard let t = Double(tauFloor), t > 0, t < 1 else { throw ValidationError("--tau-floor must be 'teacher' or a number in (0, 1), got \(tauFloor)") }
         }
         if tauFloor != nil && family != "CE4" { throw ValidationError("--tau-floor applies to CE4 only") }
-        if widthCurve && (family != "CE4" || !epsilon.isEmpty || method != "search") {
-            throw ValidationError("--width-curve applies to CE4's search and takes no --epsilon")
+        if widthCurve {
+            guard family == "CE4" else { throw ValidationError("--width-curve applies to CE4 only") }
+            let ignored = [!epsilon.isEmpty ? "--epsilon" : nil, method != "search" ? "--method" : nil, objective != "mcca" ? "--objective" : nil,
+                           concept != nil ? "--concept" : nil, reference != nil ? "--reference" : nil,
+                           studentDimension != nil ? "--student-dimension" : nil, tauFloor != nil ? "--tau-floor" : nil].compactMap { $0 }
+            if !ignored.isEmpty {
+                throw ValidationError("--width-curve searches every narrower width for the least KL; it takes none of \(ignored.joined(separator: ", ")) (it uses --teacher, --starts, --evaluations, --budget per width, --seed)")
+            }
         }
         guard StudentObjectiveKind(rawValue: objective) != nil else {
             throw ValidationError("--objective must be mcca, drep or probe, got \(objective)")
@@ -275,16 +281,20 @@ struct CounterexampleCommand: ParsableCommand {
     /// CE4 --width-curve: per narrower width, the least KL found beside T12's logit floor.
     func runWidthCurve() throws {
         let directory = try out.map(OutputDirectory.init)
-        let rows: [WidthKLCurve.Row]
+        let result: WidthKLCurve.Result
+        Interrupt.shared.install("counterexample")
         do {
             var curve = WidthKLCurve()
             curve.seed = seed
-            curve.starts = min(starts, 8)
-            rows = try curve.run(teacher: try loadTeacher()) {
+            curve.starts = starts
+            curve.iterations = evaluations
+            curve.secondsPerWidth = budget
+            result = try curve.run(teacher: try loadTeacher(), progress: {
                 FileHandle.standardError.write(Data("counterexample: width \($0)\n".utf8))
-            }
+            }, stop: { Interrupt.shared.isRaised })
         } catch let e as ModelFileError { throw CLIError(e.description) }
           catch let e as ModelError { throw CLIError(e.description) }
+        let rows = result.rows
         func f(_ x: Double) -> String { x == 0 ? "0" : (abs(x) >= 1e-3 && abs(x) < 1e5 ? String(format: "%.4g", x) : String(format: "%.3e", x)) }
         let lines = ["# The width floor against KL (T12 and CE4's search)", "",
                      "For each width d₂: T12's floor on d_logit² (exact; the truncated-SVD student attains it), that student's KL and agreement, and the least KL(teacher‖student) a search over every student of width d₂ reached (Adam on KL's gradient from the floor student and random starts; the KL is the upper end of an MPFR enclosure of the student found; a search, so the true least KL may be lower), with that student's d_logit² (at least the floor: T12, certified) and agreement.", "",
@@ -293,7 +303,10 @@ struct CounterexampleCommand: ParsableCommand {
             + rows.map { r in
                 "| \(r.width) | \(f(r.logitFloor)) | \(f(r.klOfFloorStudent)) | \(f(r.agreementOfFloorStudent)) | \(f(r.klFound)) | \(f(r.dLogitSquaredOfKLStudent)) | \(f(r.logitFloor > 0 ? r.dLogitSquaredOfKLStudent / r.logitFloor : .nan)) | \(f(r.agreementOfKLStudent)) | \(r.t12Holds.map { $0 ? "holds (certified)" : "VIOLATED (certified)" } ?? "undecided") |"
             }
-        let markdown = lines.joined(separator: "\n")
+        let stopped = ["", "Search: \(starts) starts of at most \(evaluations) Adam steps per width, \(budget) s per width; "
+                       + (result.stoppedByTime ? "the time budget stopped some searches (not reproducible to the bit)." : "stopped by the step count (deterministic for the seed).")]
+            + (result.notSearched.isEmpty ? [] : ["", "**Interrupted:** widths \(result.notSearched.map(String.init).joined(separator: ", ")) not searched."])
+        let markdown = (lines + stopped).joined(separator: "\n")
         let jsonText = try ReportJSON.encode(rows)
         directory?.attempt("counterexample") { directory in
             try markdown.write(to: directory.path("width-curve.md"), atomically: true, encoding: .utf8)
@@ -301,6 +314,7 @@ struct CounterexampleCommand: ParsableCommand {
         }
         print(json ? jsonText : markdown)
         if rows.contains(where: { $0.t12Holds == false }) { throw ExitCode(1) }
+        if !result.notSearched.isEmpty || Interrupt.shared.isRaised { throw ExitCode(130) }
     }
 
     func loadTeacher() throws -> SoftmaxModel {

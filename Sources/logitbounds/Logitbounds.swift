@@ -12,7 +12,7 @@ struct Logitbounds: ParsableCommand {
         commandName: "logitbounds",
         abstract: "Verify, by exact computation and randomized testing, the theory of \"Logit Distance Bounds Representational Similarity\".",
         discussion: """
-        Statement ids T1–T10 and CE1–CE5 are those of THEORY.md. Every verdict says how it was reached: \
+        Statement ids T1–T12 and CE1–CE5 are those of THEORY.md. Every verdict says how it was reached: \
         exact (GMP rationals), enclosure (MPFR, directed rounding) or double (a screen). A violation is only ever \
         reported certified; a screen that sees its sides cross or tie says "not decided". By default most "holds" \
         of verify are double-precision screens with a relative margin above 1e−9 (the report's certified column \

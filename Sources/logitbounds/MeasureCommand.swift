@@ -114,6 +114,13 @@ struct MeasureCommand: ParsableCommand {
         for text in concepts {
             let (name, _) = try Self.splitConcept(text)
             guard names.insert(name).inserted else { throw ValidationError("--concept \(name) is given twice; each concept needs its own name") }
+            if let n = teacherConcepts, (1...n).map({ "teacher-pc\($0)" }).contains(name) {
+                throw ValidationError("--concept \(name) has the name of one of --teacher-concepts' concepts (teacher-pc1…\(n)); give it another name")
+            }
+        }
+        // Options that only act on concepts, given without any.
+        if concepts.isEmpty && teacherConcepts == nil && (conceptFolds != 5 || conceptSeed != 0) {
+            throw ValidationError("--concept-folds and --concept-seed need --concept or --teacher-concepts")
         }
         if shard != nil && (!concepts.isEmpty || teacherConcepts != nil) {
             throw ValidationError("concepts are not available in a sharded measure: their probes are fitted on every row at once (cross-validated); run measure on the whole files with --concept")
@@ -287,13 +294,13 @@ enum MeasurementFormatter {
                      "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for c in concepts {
             if let why = c.undefined {
-                lines.append("| \(c.name) | \(p(c.majority)) | undefined: \(why) |  |  |  |  |  |  |  |  |  |")
+                lines.append("| \(markdownCell(c.name)) | \(p(c.majority)) | undefined: \(markdownCell(why)) |  |  |  |  |  |  |  |  |  |")
                 continue
             }
             let encoded = c.encodedBeyondLabel == true ? "" : " (not beyond the label)"
             let nonVacuous = c.floorNonVacuous == true ? " **non-vacuous**" : ""
             let verdict = c.t11.map { "\($0.outcome) (\($0.level)\($0.certified ? ", certified" : ", screen"))" } ?? (c.note ?? "—")
-            lines.append("| \(c.name)\(c.labelFunction ? " (function of the label)" : "") | \(p(c.majority)) | \(p(c.labelOnly)) | \(p(c.teacherProbe))\(encoded) | \(p(c.studentProbe)) | \(p(c.teacherProbeInSample)) | \(p(c.transportedProbe)) | \(p(c.disagreement)) | \(p(c.floorLogit))\(nonVacuous) | \(p(c.floorLogitScalar)) | \(p(c.floorKL)) | \(verdict) |")
+            lines.append("| \(markdownCell(c.name))\(c.labelFunction ? " (function of the label)" : "") | \(p(c.majority)) | \(p(c.labelOnly)) | \(p(c.teacherProbe))\(encoded) | \(p(c.studentProbe)) | \(p(c.teacherProbeInSample)) | \(p(c.transportedProbe)) | \(p(c.disagreement)) | \(p(c.floorLogit))\(nonVacuous) | \(p(c.floorLogitScalar)) | \(p(c.floorKL)) | \(verdict) |")
         }
         return lines
     }
@@ -351,7 +358,7 @@ enum MeasurementFormatter {
             func side(_ x: Double) -> String { x.isNaN ? "—" : number(x) }
             let left = b.lhsScientific.map { "\($0) (certified value)" } ?? side(b.lhs)
             let right = b.rhsScientific.map { "\($0) (certified value)" } ?? side(b.rhs)
-            lines.append("| \(b.id) | \(b.form) | \(left) | \(right) | \(side(b.ratio)) | \(verdict) | \(b.certified ? b.level + " (certified)" : b.level + " (screen)") |")
+            lines.append("| \(b.id) | \(markdownCell(b.form)) | \(left) | \(right) | \(side(b.ratio)) | \(verdict) | \(b.certified ? b.level + " (certified)" : b.level + " (screen)") |")
         }
         let bNotes = m.bounds.compactMap { b in b.note.map { "- \(b.id) \(b.form): \($0)" } }
         if !bNotes.isEmpty || !m.notes.isEmpty { lines += ["", "Notes:"] + m.notes.map { "- \($0)" } + Array(Set(bNotes)).sorted() }

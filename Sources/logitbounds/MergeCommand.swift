@@ -32,7 +32,11 @@ struct MergeCommand: ParsableCommand {
         guard !files.isEmpty else { throw ValidationError("give at least one shard report") }
         let directory = try out.map(OutputDirectory.init)
         let contents = try files.map { path -> Data in
-            guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path)") }
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw CLIError("cannot read \(path): it is a directory (give the partials or shard reports themselves, e.g. parts/*.json)")
+            }
+            guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path): no such file, or not readable") }
             return data
         }
         let partials = contents.map(MeasurePartial.recognises)
@@ -44,7 +48,7 @@ struct MergeCommand: ParsableCommand {
         }
         let reports = try zip(files, contents).map { path, data -> VerificationReport in
             do { return try ReportFormatter.decode(data) } catch {
-                throw CLIError("\(path) is not a verify JSON report (\(decodingSentence(error)))")
+                throw CLIError("\(path) is neither a measure partial (measure --shard i/n --partial) nor a verify JSON report (\(decodingSentence(error)))")
             }
         }
         let merged: VerificationReport

@@ -47,6 +47,11 @@ func requireWritableFile(_ path: String, what: String) throws {
     var isDirectory: ObjCBool = false
     let existed = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
     if existed && isDirectory.boolValue { throw CLIError("cannot write the \(what) \(path): it is a directory") }
+    // A device or a pipe would be replaced by the atomic write (or block opening it).
+    if existed, let type = (try? FileManager.default.attributesOfItem(atPath: URL(fileURLWithPath: path).resolvingSymlinksInPath().path))?[.type] as? FileAttributeType,
+       type != .typeRegular {
+        throw CLIError("cannot write the \(what) \(path): it is not a regular file (a device, pipe or socket)")
+    }
     guard let handle = fopen(path, "a") else {
         throw CLIError("cannot write the \(what) \(path): \(String(cString: strerror(errno)))")
     }

@@ -30,7 +30,7 @@ struct TightnessCommand: ParsableCommand {
         Exit status: 0 nothing violated, 1 a certified violation, 2 bad usage.
         """)
 
-    @Option(help: "T3, T4, T5.pair, T5.averaged, T6, T6.sharp, T7, T7.corollary, T10.cka, T10.procrustes, T10 (both) or all.")
+    @Option(help: "T3, T4, T5.pair, T5.averaged, T6, T6.sharp, T7, T7.corollary, T10.cka, T10.procrustes, T10 (both), T11, T12 or all.")
     var statement: String
 
     @Option(parsing: .unconditional, help: "Number of labels k; comma-separated values for T6's τ-curve (others use the first).")

@@ -6,7 +6,7 @@ import Theory
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Check every statement T1–T7 on a corpus of generated model pairs.",
+        abstract: "Check every statement (T1–T7, T10–T12) on a corpus of generated model pairs.",
         discussion: """
         Each case is a teacher/student pair from a named generator (independent, perturbed, orbit, \
         illConditioned, scaled, skewedWeights, mixedDimension), rebuilt from (seed, case index). \
@@ -27,7 +27,7 @@ struct VerifyCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Corpus seed; the same seed gives the same models bit for bit.")
     var seed: UInt64 = 1
 
-    @Option(name: .customLong("statement"), help: "Only this statement id (T1…T7) or check name (e.g. T5.subsetSum, T7.mixed); repeatable. Default: all.")
+    @Option(name: .customLong("statement"), help: "Only this statement id (T1…T12) or check name (e.g. T5.subsetSum, T7.mixed); repeatable. Default: all.")
     var statements: [String] = []
 
     @Option(name: .customLong("generator"), help: "Only this generator; repeatable. Default: all.")
@@ -92,7 +92,7 @@ struct VerifyCommand: ParsableCommand {
             let parts = plant.split(separator: "=")
             guard parts.count == 2, let id = StatementID(rawValue: String(parts[0])), let s = Double(parts[1]),
                   s.isFinite, s > 0 else {
-                throw ValidationError("--plant must look like T3=0.5 (an id T1…T7 and a positive factor), got \(plant)")
+                throw ValidationError("--plant must look like T3=0.5 (an id T1…T12 and a positive factor), got \(plant)")
             }
             scales[id] = s
         }

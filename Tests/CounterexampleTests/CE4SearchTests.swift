@@ -290,6 +290,8 @@ struct ExactValueTests {
         #expect(value.double == 0)
         #expect(value.text == "1.000e-600", "\(value.text)")
         #expect(ExactValue(Rational(0)).text == "0" && ExactValue(Rational(3, 4)).text == "0.75")
+        // Positive though its Double is 0 (CE3's "d_logit² > 0 (exact)" claim failed on it).
+        #expect(value.isPositive && !ExactValue(Rational(0)).isPositive && !ExactValue(Rational(-1, 3)).isPositive)
     }
 }
 
@@ -302,7 +304,7 @@ struct WidthKLCurveTests {
         var curve = WidthKLCurve()
         curve.iterations = 300
         curve.starts = 2
-        let rows = try curve.run(teacher: teacher)
+        let rows = try curve.run(teacher: teacher).rows
         #expect(rows.map(\.width) == [1, 2, 3])
         // The floor from a direct SVD of W^{1/2}Λ̃₁ (not WidthFloor's own route): Σ_{i>d₂} σᵢ².
         let sigma = try teacher.centredLogits.scalingRows(by: teacher.sqrtWeights).singularValues()

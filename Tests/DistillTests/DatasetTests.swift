@@ -201,6 +201,25 @@ struct DatasetTests {
         #expect(positions(8) == [3, 6, 12, 14])               // … punctuation
     }
 
+    /// Text without a space and without an "other" label padded with a code past the
+    /// character table: an out-of-bounds read in the model (a trap in debug builds).
+    @Test("A text without spaces (DNA) pads with a code of its own alphabet")
+    func textWithoutSpaces() throws {
+        var g = SeededGenerator(seed: 61)
+        let dna = String((0..<600).map { _ in Array("ACGT")[g.int(in: 0...3)] })
+        let data = try Dataset.text(dna, name: "dna", context: 8)
+        #expect(data.labelCount == 4)
+        for split in [data.train, data.validation, data.test] {
+            #expect(split.inputs.storage.allSatisfy { $0 >= 0 && $0 < Double(data.labelCount) })
+        }
+        // And a model trains on it end to end (the first rows are all padding).
+        let vocabulary = try #require(data.characterVocabulary)
+        let mlp = MLP(input: 8, hidden: [8], embedding: 2, labels: 4, seed: 62,
+                      characters: MLP.Characters(vocabulary: vocabulary, dimension: 3, context: 8))
+        let logits = mlp.forward(data.train.inputs.selectingRows(Array(0..<4))).logits
+        #expect(logits.storage.allSatisfy { $0.isFinite })
+    }
+
     @Test("The n-gram baseline on a short string, computed by hand")
     func nGram() {
         // codes a b a b a b | a c a b (a = 0, b = 1, c = 2); training on positions 0 … 5, the

@@ -62,6 +62,38 @@ struct CE4CommandTests {
         #expect(effort["interrupted"] as? Bool == true && effort["stopped_by_time"] as? Bool == false, "\(effort)")
         #expect((json["search"] as? [String: Any])?["not_searched"] as? [Double] == [1e-3])
         #expect((pairs.first?["kl_ab"] as? [String: Double])?["upper"] ?? 1 <= 1e-2)
+        // Interrupted in its only ε: still 130 (it exited 0).
+        let only = try runTool(["counterexample", "--family", "CE4", "--teacher", teacher, "--epsilon", "1e-2",
+                                "--starts", "2", "--evaluations", "10000000", "--budget", "600", "--json"],
+                               interruptAfter: 4, terminateAfter: 120)
+        #expect(only.status == 130, "\(only.status): \(only.stderr.suffix(300))")
+    }
+
+    @Test("--width-curve on the command line: its options take effect, others are refused, a teacher with no narrower width is refused")
+    func widthCurve() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func run(_ extra: [String]) throws -> (status: Int32, rows: [[String: Any]], stderr: String) {
+            let r = try runTool(["counterexample", "--family", "CE4", "--width-curve", "--json"] + extra, terminateAfter: 120)
+            let rows = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [[String: Any]] ?? []
+            return (r.status, rows, r.stderr)
+        }
+        let short = try run(["--starts", "1", "--evaluations", "2"]), long = try run(["--starts", "2", "--evaluations", "300"])
+        #expect(short.status == 0 && long.status == 0 && short.rows.count == 3 && long.rows.count == 3, "\(short.stderr) \(long.stderr)")
+        // More search lowers the KL found at some width (the options reach the search).
+        let kl = { (rows: [[String: Any]]) in rows.map { $0["kl_found"] as? Double ?? .nan } }
+        #expect(zip(kl(long.rows), kl(short.rows)).contains { $0 < 0.9 * $1 }, "\(kl(long.rows)) vs \(kl(short.rows))")
+        for (extra, words) in [(["--objective", "probe"], "--objective"), (["--tau-floor", "teacher"], "--tau-floor"),
+                               (["--student-dimension", "2"], "--student-dimension"), (["--epsilon", "1e-3"], "--epsilon")] {
+            let r = try run(extra)
+            #expect(r.status == 2 && r.stderr.contains(words) && r.stderr.contains("takes none of"), "\(extra): \(r.stderr)")
+        }
+        // A teacher with d = 1: no narrower width at all.
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var g = SeededGenerator(seed: 71)
+        let thin = dir.appendingPathComponent("thin.npz")
+        try ModelFile.write(ModelGenerator.model(labels: 5, dimension: 1, inputs: 20, using: &g), to: thin)
+        let none = try run(["--teacher", thin.path])
+        #expect(none.status == 2 && none.stderr.contains("min(d, k − 1) = 1"), "\(none.stderr)")
     }
 
     @Test("Bad CE4 input exits 2 with a message naming the problem")

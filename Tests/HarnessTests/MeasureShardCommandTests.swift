@@ -108,8 +108,11 @@ struct MeasureShardCommandTests {
             #expect(r.stderr.contains(words), "\(arguments): \(r.stderr)")
         }
         // An unwritable partial is refused before any model is read.
-        for (target, words) in [(dir.path, "is a directory"), ("/nonexistent-\(UInt32.random(in: 0...UInt32.max))/p.json", "No such file")] {
-            let r = try runTool(["measure", a, b, "--shard", "1/3", "--partial", target])
+        let fifo = dir.appendingPathComponent("pipe").path
+        #expect(mkfifo(fifo, 0o644) == 0)
+        for (target, words) in [(dir.path, "is a directory"), ("/nonexistent-\(UInt32.random(in: 0...UInt32.max))/p.json", "No such file"),
+                                (fifo, "not a regular file")] {
+            let r = try runTool(["measure", a, b, "--shard", "1/3", "--partial", target], terminateAfter: 60)
             #expect(r.status == 2 && r.stderr.contains(words) && !r.stderr.contains("reading shard"), "\(target): \(r.stderr)")
         }
     }
@@ -164,14 +167,19 @@ struct MeasureShardCommandTests {
         try bytes.write(to: damaged)
         let shard = try runTool(["measure", damaged.path, b, "--shard", "3/3", "--partial", dir.appendingPathComponent("d.json").path])
         #expect(shard.status == 2 && shard.stderr.contains("CRC"), "\(shard.status) \(shard.stderr)")
-        // A forged shard count with a recomputed checksum.
+        // Forged fields with a recomputed checksum: a shard count that overflowed the merge,
+        // and values out of range that merged into a negative d_logit² or KL.
         let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: parts[1]))) as? [String: Any])
-        var statistics = try #require(object["statistics"] as? [String: Any])
-        statistics["shards"] = Int.max
-        let forgedStatistics = try ReportJSON.decode(MeasureStatistics.self, from: JSONSerialization.data(withJSONObject: statistics))
-        let forged = dir.appendingPathComponent("forged.json")
-        try MeasurePartial(teacher: a, student: b, statistics: forgedStatistics).encoded().write(to: forged, atomically: true, encoding: .utf8)
-        let overflow = try runTool(["merge", parts[0], forged.path, parts[2]])
-        #expect(overflow.status == 2 && overflow.stderr.contains("shards"), "\(overflow.status) \(overflow.stderr)")
+        let forgeries: [(String, Any, String)] = [("shards", Int.max, "shards"), ("d_logit_squared", -1000.0, "d_logit_squared"),
+                                                  ("kl_ab", -5.0, "kl_ab"), ("log_tau_a", 3.0, "log_tau_a")]
+        for (key, value, words) in forgeries {
+            var statistics = try #require(object["statistics"] as? [String: Any])
+            statistics[key] = value
+            let forgedStatistics = try ReportJSON.decode(MeasureStatistics.self, from: JSONSerialization.data(withJSONObject: statistics))
+            let forged = dir.appendingPathComponent("forged-\(key).json")
+            try MeasurePartial(teacher: a, student: b, statistics: forgedStatistics).encoded().write(to: forged, atomically: true, encoding: .utf8)
+            let r = try runTool(["merge", parts[0], forged.path, parts[2]])
+            #expect(r.status == 2 && r.stderr.contains(words), "\(key): \(r.status) \(r.stderr)")
+        }
     }
 }

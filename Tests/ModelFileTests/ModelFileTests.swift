@@ -110,6 +110,24 @@ struct ModelFileBadInputTests {
     var f: NumpyArray { NumpyArray(shape: [6, 2], values: model.embeddings.storage) }
     var g: NumpyArray { NumpyArray(shape: [4, 2], values: model.unembeddings.storage) }
 
+    /// np.savez(..., f=f, g=g, y=labels, names=...) was refused for the int64 / string
+    /// arrays a model never needs: only f, g and w are read.
+    @Test("Arrays other than f, g and w (int64 labels, strings) are ignored")
+    func extraArrays() throws {
+        func npy(_ descr: String, shape: String, payload: [UInt8]) -> Data {
+            var header = Array("{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shape), }".utf8)
+            while (10 + header.count + 1) % 64 != 0 { header.append(0x20) }
+            header.append(0x0A)
+            return Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.count & 0xFF), UInt8(header.count >> 8)] + header + payload)
+        }
+        let labels = npy("<i8", shape: "(6,)", payload: (0..<6).flatMap { i -> [UInt8] in (0..<8).map { UInt8(($0 == 0 ? i : 0)) } })
+        let names = npy("<U1", shape: "(2,)", payload: [0x61, 0, 0, 0, 0x62, 0, 0, 0])
+        let url = temporaryURL("extra.npz")
+        try ZipArchive.write([("f.npy", f.npyData()), ("g.npy", g.npyData()), ("y.npy", labels), ("names.npy", names)]).write(to: url)
+        let read = try ModelFile.read(url)
+        #expect(read.embeddings == model.embeddings && read.unembeddings == model.unembeddings)
+    }
+
     @Test("Each bad array is named with its problem")
     func badArrays() throws {
         var withNaN = model.embeddings

@@ -30,6 +30,21 @@ struct T12Tests {
         #expect(abs(floor.total - scale) <= 1e-12 * scale)
     }
 
+    /// A rank-1 teacher (f = u vᵀ) has one direction in its logits: every width ≥ 1 is at the
+    /// floor 0, by both routes (the SVD's rounding, ~10⁻³¹, was reported as a floor, and a
+    /// student's d_logit² as 10³¹ times it).
+    @Test("A rank-1 teacher: floor 0 exactly from width 1 on, by both routes")
+    func rankOne() throws {
+        var g = SeededGenerator(seed: 1410)
+        let u = g.gaussianMatrix(rows: 40, columns: 1), v = g.gaussianMatrix(rows: 1, columns: 4)
+        let teacher = try SoftmaxModel(embeddings: u.multiplied(by: v), unembeddings: g.gaussianMatrix(rows: 6, columns: 4))
+        let qr = try WidthFloor(teacher)
+        let moments = try WidthFloor(moments: (teacher.weightedEmbeddings.gram(), teacher.centredUnembeddings.gram()), dimension: 4, labels: 6)
+        for floor in [qr, moments] {
+            #expect(floor.floor(width: 0) > 0 && (1...4).allSatisfy { floor.floor(width: $0) == 0 }, "\(floor.squaredSingularValues)")
+        }
+    }
+
     @Test("The curve is non-increasing and ends at 0; a student at least as wide as the rank has floor 0 exactly")
     func curve() throws {
         for seed in [UInt64(1405), 1406] {
