@@ -48,8 +48,10 @@ public enum ModelGenerator: String, CaseIterable, Sendable, Codable {
     case skewedWeights
     /// Student dimension differs from the teacher's (smaller or larger).
     case mixedDimension
-    /// A proof's equality case, where a bound is attained: T11's (`conceptBoundaryPair`)
-    /// or T12's (`widthBoundaryPair`), alternately; catches a constant wrong by a factor near 1.
+    /// A proof's equality case, where a bound is attained, in turn: T11's
+    /// (`conceptBoundaryPair`), T12's (`widthBoundaryPair`), T6.sharp's (`klSharpnessPair`)
+    /// and T7's, centred and uncentred at once (`canonicalCorrelationBoundaryPair`); catches
+    /// a constant wrong by a factor near 1.
     case boundary
 
     /// The pair for this generator, seed and size.
@@ -79,7 +81,12 @@ public enum ModelGenerator: String, CaseIterable, Sendable, Codable {
             student = Self.model(labels: k, dimension: d2, inputs: n, scale: scale, condition: 1 + 9 * g.uniform(),
                                  weights: teacher.weights, using: &g)
         case .boundary:
-            if g.next() % 2 == 1, let pair = Self.widthBoundaryPair(teacher, using: &g) { return pair }
+            switch g.int(in: 0...3) {
+            case 1: if let pair = Self.widthBoundaryPair(teacher, using: &g) { return pair }
+            case 2: if let pair = Self.klSharpnessPair(teacher, using: &g) { return pair }
+            case 3: if let pair = Self.canonicalCorrelationBoundaryPair(teacher, using: &g) { return pair }
+            default: break
+            }
             return Self.conceptBoundaryPair(teacher, using: &g)
         }
         return try! ModelPair(teacher, student)
@@ -99,6 +106,52 @@ public enum ModelGenerator: String, CaseIterable, Sendable, Codable {
               let student = try? floor.attainingStudent(width: g.int(in: 1...top), weights: teacher.weights),
               let scaled = try? student.with(embeddings: (1 + 1e-5) * student.embeddings) else { return nil }
         return try? ModelPair(teacher, scaled)
+    }
+
+    /// T6.sharp's sharpness configuration (Proofs/T6-sharp-kl-bound.md, "Sharpness") on every
+    /// input: p = (τ + ε, τ, r, …, r) and q = (τ, τ + ε, r, …, r) with τ = 0.2/k and ε about
+    /// 10⁻⁶τ, so d_logit²/(2 KL/τ) = 1 − O(ε/τ): both the global and the per-input form are
+    /// within ~10⁻⁶ of equality. The logits are the centred log-probabilities in the first
+    /// column of the unembeddings, reached by a first embedding coordinate of 1 on every input
+    /// (the other coordinates are the teacher's, with zero unembedding columns). nil for k < 3.
+    public static func klSharpnessPair(_ teacher: SoftmaxModel, using g: inout SeededGenerator) -> ModelPair? {
+        let (n, k, d) = (teacher.inputCount, teacher.labelCount, teacher.dimension)
+        guard k >= 3 else { return nil }
+        let tau = 0.2 / Double(k), epsilon = tau * 1e-6 * (1 + g.uniform())
+        let rest = (1 - 2 * tau - epsilon) / Double(k - 2)
+        // f = (1, f₂, …): the other coordinates vary (the embeddings are not constant) but their
+        // unembedding columns are 0, so only the first reaches the logits.
+        let f = Matrix(rows: n, columns: d) { i, j in j == 0 ? 1 : teacher.embeddings[i, j] }
+        func model(_ probabilities: [Double]) -> SoftmaxModel? {
+            let logits = probabilities.map { $0.log }, mean = logits.reduce(0, +) / Double(k)
+            let u = Matrix(rows: k, columns: d) { y, j in j == 0 ? logits[y] - mean : 0 }
+            return try? SoftmaxModel(embeddings: f, unembeddings: u, weights: teacher.weights)
+        }
+        let p = [tau + epsilon, tau] + Array(repeating: rest, count: k - 2)
+        let q = [tau, tau + epsilon] + Array(repeating: rest, count: k - 2)
+        guard let a = model(p), let b = model(q) else { return nil }
+        return try? ModelPair(a, b)
+    }
+
+    /// T7's equality case (the trace bound with d₂ = 1, and R = d_logit²): the second model
+    /// keeps the teacher's first embedding coordinate (weighted-centred) and first unembedding
+    /// column; the first has Gaussian embeddings of the case's d (weighted-centred) and
+    /// unembeddings the least-squares map of the second's centred logits on them,
+    /// G₁ = E_w[Λ̃₂ f₁ᵀ] M₁₁⁻¹. With both sides centred, the centred and uncentred forms
+    /// coincide, so all four T7 checks are attained (to rounding). nil for d < 2.
+    public static func canonicalCorrelationBoundaryPair(_ teacher: SoftmaxModel, using g: inout SeededGenerator) -> ModelPair? {
+        let (n, d) = (teacher.inputCount, teacher.dimension)
+        guard d >= 2 else { return nil }
+        let w = teacher.weights
+        func centred(_ m: Matrix) -> Matrix { m.subtractingFromRows(m.weightedRowMean(w)) }
+        let f2 = centred(Matrix(rows: n, columns: 1) { i, _ in teacher.embeddings[i, 0] })
+        let u2 = Matrix(rows: teacher.labelCount, columns: 1) { y, _ in teacher.unembeddings[y, 0] }
+        guard let second = try? SoftmaxModel(embeddings: f2, unembeddings: u2, weights: w) else { return nil }
+        let f1 = centred(g.gaussianMatrix(rows: n, columns: d))
+        let cross = second.centredLogits.scalingRows(by: w).multiplied(by: f1, transposeSelf: true)
+        guard let inverse = try? f1.scalingRows(by: second.sqrtWeights).gram().inverse(),
+              let first = try? SoftmaxModel(embeddings: f1, unembeddings: cross.multiplied(by: inverse), weights: w) else { return nil }
+        return try? ModelPair(first, second)
     }
 
     /// T11's equality case (Proofs/T11-concept-transfer.md, "Tightness") for the probe
