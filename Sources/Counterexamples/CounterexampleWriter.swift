@@ -137,7 +137,8 @@ public enum CounterexampleWriter {
     /// something and a shaded band where it is vacuous (allows any value), the user's
     /// student labelled; the y-axis fitted to the data (log where it spans decades).
     static func frontierChart(_ search: CE4SearchReport) -> SVGChart {
-        var series = [SVGChart.Series("found (search)", search.frontier.map { ($0.epsilon, max($0.dissimilarity, 0)) }, mark: .line, colour: 0)]
+        let found = search.frontier.map { ($0.epsilon, max($0.dissimilarity, 0)) }
+        var series = [SVGChart.Series("found (search; a dot per ε)", found, mark: .lineWithPoints, colour: 0)]
         // The theory's allowance at each ε, nil where it is vacuous (1 − m_CCA ≥ 1, d_rep unbounded).
         let allowance: [(epsilon: Double, value: Double?)] = search.frontier.map { p in
             switch search.objective {

@@ -5,7 +5,7 @@ import Foundation
 /// (≤ 0, NaN, ±∞) are dropped and counted in the caption.
 public struct SVGChart {
     public enum Axis: Sendable { case linear, log }
-    public enum Mark: Sendable { case points, line, dashedLine }
+    public enum Mark: Sendable { case points, line, dashedLine, lineWithPoints }
 
     public struct Series: Sendable {
         public var name: String
@@ -57,8 +57,17 @@ public struct SVGChart {
             let raw = span / 6, magnitude = SVGFigure.pow10(raw.log10.rounded(.down))
             let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? raw
             let first = (lo / step).rounded(.up) * step
-            return stride(from: first, through: hi + step * 1e-9, by: step).map { ($0, Self.label($0)) }
+            return stride(from: first, through: hi + step * 1e-9, by: step).map { ($0, Self.label($0, step: step)) }
         }
+    }
+
+    /// A tick label with as many decimals as the step needs (0.995 and 1 on an axis from
+    /// 0.99 to 1, not "1" and "1"); scientific notation for very large or small values.
+    static func label(_ v: Double, step: Double) -> String {
+        if abs(v) < step * 1e-9 { return "0" }
+        if abs(v) >= 1e4 || abs(v) < 1e-3 { return label(v) }
+        let decimals = max(0, Int((-step.log10 - 1e-9).rounded(.up)))
+        return String(format: "%.\(min(decimals, 12))f", v)
     }
 
     static func label(_ v: Double) -> String {
@@ -101,7 +110,6 @@ public struct SVGChart {
             let hi = band.to == .infinity ? x1 : Self.coordinate(band.to, xAxis).map { min($0, x1) } ?? x1
             guard hi > lo else { continue }
             body.append("<rect class=\"band\" x=\"\(SVGFigure.fmt(px(lo)))\" y=\"\(top)\" width=\"\(SVGFigure.fmt(px(hi) - px(lo)))\" height=\"\(plotH)\" fill=\"#bbb\" fill-opacity=\"0.25\"/>")
-            body.append(SVGFigure.text((px(lo) + px(hi)) / 2, top + 16, band.label, size: 11, anchor: "middle"))
         }
         for (v, name) in Self.ticks(y0, y1, yAxis) where v >= y0 && v <= y1 {
             body.append("<line x1=\"\(left)\" x2=\"\(left + plotW)\" y1=\"\(SVGFigure.fmt(py(v)))\" y2=\"\(SVGFigure.fmt(py(v)))\" stroke=\"#eee\"/>")
@@ -120,16 +128,27 @@ public struct SVGChart {
                 for p in points {
                     body.append("<circle class=\"datum\" cx=\"\(SVGFigure.fmt(px(p.0)))\" cy=\"\(SVGFigure.fmt(py(p.1)))\" r=\"\(points.count <= 3 ? 6 : 3)\" fill=\"\(s.colour)\" fill-opacity=\"0.6\"/>")
                 }
-            case .line, .dashedLine:
+            case .line, .dashedLine, .lineWithPoints:
                 let path = points.sorted { $0.0 < $1.0 }.map { "\(SVGFigure.fmt(px($0.0))),\(SVGFigure.fmt(py($0.1)))" }
                 let dash = s.mark == .dashedLine ? " stroke-dasharray=\"6 4\"" : ""
                 body.append("<polyline class=\"curve\" fill=\"none\" stroke=\"\(s.colour)\" stroke-width=\"2\"\(dash) points=\"\(path.joined(separator: " "))\"/>")
+                if s.mark == .lineWithPoints {
+                    for p in points {
+                        body.append("<circle class=\"datum\" cx=\"\(SVGFigure.fmt(px(p.0)))\" cy=\"\(SVGFigure.fmt(py(p.1)))\" r=\"4\" fill=\"\(s.colour)\"/>")
+                    }
+                }
             }
         }
         for (i, s) in series.enumerated() {
             let y = top + 10 + Double(i) * 22
             body.append("<rect x=\"\(left + plotW + 18)\" y=\"\(y)\" width=\"12\" height=\"12\" fill=\"\(s.colour)\"/>")
             body.append(SVGFigure.text(left + plotW + 36, y + 11, s.name, size: 12, anchor: "start"))
+        }
+        // The bands' labels in the legend (in the plot they would cover the data).
+        for (i, band) in Set(bands.map(\.label)).sorted().enumerated() {
+            let y = top + 10 + Double(series.count + i) * 22
+            body.append("<rect x=\"\(left + plotW + 18)\" y=\"\(y)\" width=\"12\" height=\"12\" fill=\"#bbb\" fill-opacity=\"0.5\"/>")
+            body.append(SVGFigure.text(left + plotW + 36, y + 11, band, size: 12, anchor: "start"))
         }
         if dropped > 0 {
             body.append(SVGFigure.text(left, height - 12, "\(dropped) point(s) outside the x range or not drawable on a log axis (≤ 0, not finite) left out",

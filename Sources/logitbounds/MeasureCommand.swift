@@ -281,7 +281,7 @@ enum MeasurementFormatter {
         return SVGChart(title: "T12: the least d_logit² of a student of each width (the teacher's spectrum tail); this student marked",
                         xLabel: "student embedding dimension d₂", yLabel: "d_logit²",
                         yAxis: positive.count == points.count || positive.count >= 2 ? .log : .linear,
-                        series: [SVGChart.Series("floor Σ_{i>d₂} σᵢ² (0 from d₂ = rank on: not drawn on a log axis)", points, mark: .line, colour: 0),
+                        series: [SVGChart.Series("T12 floor Σ_{i>d₂} σᵢ²", points, mark: .lineWithPoints, colour: 0),
                                  SVGChart.Series("this student (d_B = \(m.sizes.dB))", [student], mark: .points, colour: 3)]).render()
     }
 
