@@ -110,6 +110,36 @@ struct CommandLineTests {
         #expect(screened.theorems.contains { $0.cases > 0 && $0.certified < $0.cases })
     }
 
+    /// Success paths the suite did not run on the command line (issue 26): CE1, CE2, CE5 with
+    /// every claim holding; tightness of T4, T5.pair and T7 certified; measure --certify always.
+    @Test("CE1, CE2 and CE5 succeed with every claim holding; tightness T4, T5.pair, T7 certify their best pair")
+    func successPaths() throws {
+        var families = 0
+        for family in ["CE1", "CE2", "CE5"] {
+            let r = try runTool(["counterexample", "--family", family, "--json"], terminateAfter: 120)
+            #expect(r.status == 0, "\(family): \(r.stderr.suffix(300))")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            let claims = try #require(json["claims"] as? [[String: Any]])
+            #expect(claims.count >= 2 && claims.allSatisfy { $0["holds"] as? Bool == true } && claims.contains { $0["certified"] as? Bool == true },
+                    "\(family): \(claims)")
+            families += 1
+        }
+        var statements = 0
+        for statement in ["T4", "T5.pair", "T7"] {
+            let r = try runTool(["tightness", "--statement", statement, "--evaluations", "200", "--budget", "30s", "--json"], terminateAfter: 120)
+            #expect(r.status == 0, "\(statement): \(r.stderr.suffix(300))")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            let result = try #require((json["statements"] as? [[String: Any]])?.first)
+            let certified = try #require(result["certified"] as? [String: Any])
+            let ratio = try #require(result["best_ratio"] as? Double)
+            #expect(certified["outcome"] as? String == "holds" && ["exact", "enclosure"].contains(certified["level"] as? String ?? ""),
+                    "\(statement): \(certified)")
+            #expect(ratio > 0.5 && ratio <= 1 + 1e-9, "\(statement): best ratio \(ratio)")
+            statements += 1
+        }
+        #expect(families == 3 && statements == 3)
+    }
+
     /// Each of these exited 0 or said "Missing value" before.
     @Test("No command, help for no command, and negative numbers: exit 2 with what went wrong", arguments: [
         ([], "no command given"), (["help", "nope"], "no command \"nope\""),

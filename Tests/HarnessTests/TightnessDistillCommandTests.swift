@@ -47,6 +47,40 @@ struct TightnessDistillCommandTests {
         #expect(Set(aggregates.compactMap { $0["objective"] as? String }) == ["kl", "logit-centred", "logit-raw", "logit-abs"])
     }
 
+    /// `distill --text` end to end on the command line (issue 26: only its refusals were run):
+    /// the report's text sections, every export written, and the exported teacher and a
+    /// student measured back with an exported concept.
+    @Test("distill --text on a small corpus: report, JSON, exported models and concepts that measure reads")
+    func distillText() throws {
+        let dir = Self.temporaryDirectory("distill-text")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let sentence = "The licence grants you the right to copy (and to change) the Program, 3 times a day. "
+        let corpus = dir.appendingPathComponent("corpus.txt")
+        try String(repeating: sentence, count: 40).write(to: corpus, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("out")
+        let r = try runTool(["distill", "--text", corpus.path, "--context", "6", "--character-dimension", "4",
+                             "--teacher-hidden", "32,32", "--teacher-dimension", "8", "--students", "4,8", "--teacher-epochs", "2",
+                             "--student-epochs", "2", "--objectives", "kl,logit-raw", "--seeds", "1", "--out", out.path, "--json"],
+                            terminateAfter: 240)
+        #expect(r.status == 0, "\(r.stderr.suffix(400))")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(json["students"] != nil && json["teachers"] != nil)
+        let report = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
+        for words in ["n-gram test accuracy, 3 characters of context", "context ends inside a word", "bits per character", "## Settings"] {
+            #expect(report.contains(words), "report lacks \(words)")
+        }
+        let models = out.appendingPathComponent("models")
+        let teacher = models.appendingPathComponent("teacher.npz"), student = models.appendingPathComponent("student-d-4-logit-raw-final.npz")
+        let concept = models.appendingPathComponent("concept-context-ends-inside-a-word.npy")
+        for file in [teacher, student, concept] { #expect(FileManager.default.fileExists(atPath: file.path), "\(file.lastPathComponent)") }
+        let measured = try runTool(["measure", teacher.path, student.path, "--concept", "word=\(concept.path)", "--json", "--no-pivot"], terminateAfter: 120)
+        #expect(measured.status == 0, "\(measured.stderr.suffix(300))")
+        let m = try #require(try JSONSerialization.jsonObject(with: Data(measured.stdout.utf8)) as? [String: Any])
+        #expect((m["concepts"] as? [[String: Any]])?.first?["teacher_probe"] is Double)
+        #expect((m["sizes"] as? [String: Any])?["d_b"] as? Int == 4)
+    }
+
     @Test("Bad arguments exit 2 with a message", arguments: [
         ["tightness", "--statement", "T9"],
         ["tightness", "--statement", "T3", "--budget", "soon"],

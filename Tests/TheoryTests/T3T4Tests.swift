@@ -64,7 +64,9 @@ struct T4Tests {
     func property(seed: UInt64) throws {
         let (decided, _, worst) = try expectHolds(T4UnembeddingBound(), on: corpus(seed: seed, count: 300))
         #expect(decided >= 250)
-        #expect(worst <= 1)
+        // The boundary generator's T7 pairs attain T4 too: a certified "holds" there has a
+        // Double ratio within rounding of 1, possibly above it.
+        #expect(worst <= 1 + 1e-12)
         #expect(worst >= 0.1, "worst ratio \(worst): the corpus never comes near the bound")
     }
 
