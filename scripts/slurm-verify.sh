@@ -4,15 +4,17 @@
 # then, when every task has finished:
 #   .build/release/logitbounds merge shards/shard-*.json --out merged
 # Build once beforehand on the shared filesystem: swift build -c release --product logitbounds
+# Slurm opens each task's log before the script runs, so it goes to the submission folder
+# (%x-%A_%a.out: job name, array job id, task id), which exists; a logs/ folder would have to.
 # A task exits 1 when its shard holds a certified violation, so Slurm marks it FAILED:
 # look in shards/ and merged/ rather than rerunning.
 #SBATCH --job-name=logitbounds-verify
 #SBATCH --array=1-16
 #SBATCH --cpus-per-task=2
 #SBATCH --time=04:00:00
-#SBATCH --output=logs/verify-%A_%a.out
+#SBATCH --output=%x-%A_%a.out
 set -uo pipefail
-mkdir -p shards logs
+mkdir -p shards
 CASES=${CASES:-200000}
 SEED=${SEED:-1}
 .build/release/logitbounds verify --cases "$CASES" --seed "$SEED" \

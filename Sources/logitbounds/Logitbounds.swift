@@ -52,7 +52,7 @@ struct Logitbounds: ParsableCommand {
             }
             var message = fullMessage(for: error)
             // "-1" after an option reads as an option to the parser: say what happened.
-            if let negative = arguments.first(where: { $0.count > 1 && $0.hasPrefix("-") && Double($0) != nil }) {
+            if let negative = arguments.first(where: { $0.count > 1 && $0.hasPrefix("-") && (Double($0) ?? 0) < 0 }) {
                 let sentence = "\(negative) is a negative number, which no option of logitbounds accepts (budgets, sizes and scales are positive)"
                 message = message.hasPrefix("Error: Missing value") || message.hasPrefix("Error: Unknown option")
                     ? "Error: " + sentence : message + "\n(" + sentence + ")"

@@ -319,7 +319,8 @@ enum MeasurementFormatter {
         let pivot: String = {
             guard let mean = m.dRepPivot.mean else { return "— (\(m.dRepPivot.note ?? "not computed"))" }
             let p = m.dRepPivot
-            let se = p.exhaustive ? "exact mean" : "± \(number(p.standardError)) s.e."
+            // One sampled pair has no spread to estimate: say so rather than "± 0".
+            let se = p.exhaustive ? "exact mean" : p.pairsUsed < 2 ? "± — s.e. (one pair)" : "± \(number(p.standardError)) s.e."
             var tail = ""
             if let share = p.topShare, p.pairsUsed > 10 {
                 tail = "; the 10 largest carry \(String(format: "%.1f", 100 * share)) % of the sum"
