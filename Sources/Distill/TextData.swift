@@ -35,6 +35,9 @@ public enum TextCorpus {
         let files = real.keys.sorted()
         var text = ""
         for file in files {
+            // An empty file adds nothing; not read at all (Foundation's read of an empty file
+            // leaks its buffer, seen under LeakSanitizer).
+            if (try? manager.attributesOfItem(atPath: file))?[.size] as? Int == 0 { continue }
             guard let data = manager.contents(atPath: file) else { throw DistillError.badConfiguration("\(file): cannot read the file") }
             guard let content = String(data: data, encoding: .utf8) else {
                 throw DistillError.badConfiguration("\(file): not UTF-8 text (\(data.count) bytes); give text files only")

@@ -202,6 +202,7 @@ extension MeasureStatistics {
             bounds: bounds + [PairMeasurement.Bound(t12Verdict, note: t12Verdict.outcome == .inapplicable ? nil : boundNote)],
             routes: routes, timings: [], notes: notes)
         measured.recordWidthFloor(widthFloor)
+        measured.linearCKAUnbiasedNote = "not in a merge of shards: the unbiased estimator needs every input's norms, which a partial does not carry"
         return measured
     }
 

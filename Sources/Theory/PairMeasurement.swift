@@ -115,6 +115,10 @@ public struct PairMeasurement: Codable, Sendable {
     public let svcca: Double?
     /// Why they are undefined, when they are.
     public let similarityUndefined: String?
+    /// Linear CKA with the unbiased HSIC₁ estimator (`UnbiasedLinearCKA`), and why it is
+    /// not given when it is not (weighted inputs, N < 4, a merge of shards).
+    public internal(set) var linearCKAUnbiased: Double? = nil
+    public internal(set) var linearCKAUnbiasedNote: String? = nil
     public let bounds: [Bound]
     /// "svd" or "gram" (GramRoutes.swift) for the unembedding-side quantities.
     public let routes: String
@@ -148,6 +152,7 @@ public struct PairMeasurement: Codable, Sendable {
         case canonicalCorrelationsUncentered = "canonical_correlations_uncentered"
         case linearCKA = "linear_cka", procrustesDistance = "procrustes_distance", svcca
         case similarityUndefined = "similarity_undefined"
+        case linearCKAUnbiased = "linear_cka_unbiased", linearCKAUnbiasedNote = "linear_cka_unbiased_note"
         case bounds, routes, timings = "timings_seconds", notes, concepts, conceptFitting = "concept_fitting"
         case widthFloor = "d_logit_squared_width_floor", widthFloorRatio = "width_floor_ratio"
         case widthFloorCurve = "width_floor_curve", widthFloorNote = "width_floor_note"
@@ -286,6 +291,9 @@ public struct PairMeasurement: Codable, Sendable {
                     boundNote: "double-precision screen; not certified (N·k·(d_A+d_B) = \(size) above \(certificationSizeLimit), or --certify never)",
                     routes: "moments")
             }
+            // The rows are at hand in a single run: the unbiased CKA from them (O(N d²)).
+            let unbiased = UnbiasedLinearCKA(pair.first.embeddings, pair.second.embeddings, weights: pair.weights)
+            (m.linearCKAUnbiased, m.linearCKAUnbiasedNote) = (unbiased.value, unbiased.note)
             m.timings = timings
             return m
         }
@@ -338,6 +346,8 @@ public struct PairMeasurement: Codable, Sendable {
             linearCKA: similarity.linearCKA, procrustesDistance: similarity.procrustesDistance, svcca: similarity.svcca,
             similarityUndefined: similarity.undefinedReason, bounds: bounds, routes: pair.usesGramRoutes ? "gram" : "svd", timings: timings, notes: notes)
         if let floor = try? pair.widthFloor() { measured.recordWidthFloor(floor) }
+        let unbiased = UnbiasedLinearCKA(pair.first.embeddings, pair.second.embeddings, weights: pair.weights)
+        (measured.linearCKAUnbiased, measured.linearCKAUnbiasedNote) = (unbiased.value, unbiased.note)
         return measured
     }
 

@@ -69,6 +69,44 @@ public struct SimilarityMeasures: Codable, Sendable {
     }
 }
 
+/// The unbiased linear CKA: HSIC₁ (Song et al. 2012) of the linear kernels of the centred
+/// embeddings in place of the biased HSIC, HSIC₁(K, L)/√(HSIC₁(K, K)·HSIC₁(L, L)), with
+/// n(n − 3)·HSIC₁ = tr(K̃L̃) + (1ᵀK̃1)(1ᵀL̃1)/((n − 1)(n − 2)) − 2·1ᵀK̃L̃1/(n − 2), K̃ the Gram
+/// with its diagonal set to 0 — as ckatorch and Kornblith et al.'s debiased CKA compute it.
+/// Formed from d×d products and per-input norms, never an N×N kernel: with centred rows
+/// x_i, y_i, tr(K̃L̃) = ‖XᵀY‖_F² − Σ‖x_i‖²‖y_i‖², 1ᵀK̃1 = −Σ‖x_i‖², 1ᵀK̃L̃1 = Σ‖x_i‖²‖y_i‖².
+/// Defined for uniform input weights only (it is a U-statistic over distinct inputs) and
+/// N ≥ 4; it can be negative. `nil` with the reason otherwise.
+public struct UnbiasedLinearCKA: Sendable {
+    public let value: Double?
+    public let note: String?
+
+    public init(_ f1: Matrix, _ f2: Matrix, weights: [Double]) {
+        let n = f1.rows
+        guard n >= 4 else { value = nil; note = "the unbiased estimator needs N ≥ 4 inputs"; return }
+        guard let w0 = weights.first, weights.allSatisfy({ abs($0 - w0) <= 1e-12 * w0 }) else {
+            value = nil; note = "the unbiased (HSIC₁) estimator is a U-statistic over equally weighted inputs; these inputs are weighted"; return
+        }
+        let uniform = [Double](repeating: 1 / Double(n), count: n)
+        let x = f1.subtractingFromRows(f1.weightedRowMean(uniform)), y = f2.subtractingFromRows(f2.weightedRowMean(uniform))
+        func rowNorms(_ m: Matrix) -> [Double] { (0..<m.rows).map { i in (0..<m.columns).reduce(0) { $0 + m[i, $1] * m[i, $1] } } }
+        let (dx, dy) = (rowNorms(x), rowNorms(y))
+        let nn = Double(n)
+        func hsic(_ cross: Double, _ a: [Double], _ b: [Double]) -> Double {
+            let diagonal = zip(a, b).reduce(0) { $0 + $1.0 * $1.1 }
+            let sumA = -a.reduce(0, +), sumB = -b.reduce(0, +)
+            return (cross - diagonal + sumA * sumB / ((nn - 1) * (nn - 2)) - 2 * diagonal / (nn - 2)) / (nn * (nn - 3))
+        }
+        let kl = hsic(x.multiplied(by: y, transposeSelf: true).frobeniusNormSquared, dx, dy)
+        let kk = hsic(x.gram().frobeniusNormSquared, dx, dx), ll = hsic(y.gram().frobeniusNormSquared, dy, dy)
+        guard kk > 0, ll > 0 else {
+            value = nil; note = "HSIC₁ of \(kk > 0 ? "the second" : "the first") model with itself is not positive (too little variance for the unbiased estimator)"; return
+        }
+        value = kl / (kk * ll).squareRoot()
+        note = nil
+    }
+}
+
 extension ModelPair {
     /// Linear CKA, Procrustes distance and SVCCA of the two models' embeddings.
     public func similarityMeasures() throws -> SimilarityMeasures {

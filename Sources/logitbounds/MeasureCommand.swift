@@ -343,6 +343,7 @@ enum MeasurementFormatter {
             ("\(name) (not a class function, T10)", value.map(number) ?? "undefined: \(m.similarityUndefined ?? "")")
         }
         lines += rows.map { "| \($0.0) | \($0.1) |" }
+        lines.append("| linear CKA, unbiased (HSIC₁; not a class function) | \(m.linearCKAUnbiased.map(number) ?? "— (\(m.linearCKAUnbiasedNote ?? ""))") |")
         if let floor = m.widthFloor {
             let ratio = m.widthFloorRatio.map { String(format: "; d_logit² is %.4g× the floor", $0) } ?? ""
             lines.append("| T12 width floor: least d_logit² of any student of width d_B = \(m.sizes.dB) | \(number(floor))\(m.widthFloorNote.map { " (\($0))" } ?? ratio) |")

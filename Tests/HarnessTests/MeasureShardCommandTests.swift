@@ -40,7 +40,7 @@ struct MeasureShardCommandTests {
 
     static func numbers(_ x: Any, _ prefix: String = "", into out: inout [String: Double]) {
         if let d = x as? [String: Any] {
-            for (k, v) in d where !["timings_seconds", "notes", "note", "routes", "largest_condition_top_10"].contains(k) { numbers(v, prefix + "." + k, into: &out) }
+            for (k, v) in d where !["timings_seconds", "notes", "note", "routes", "largest_condition_top_10", "linear_cka_unbiased"].contains(k) { numbers(v, prefix + "." + k, into: &out) }
         } else if let a = x as? [Any] {
             for (i, v) in a.enumerated() { numbers(v, "\(prefix)[\(i)]", into: &out) }
         } else if let n = x as? Double { out[prefix] = n }

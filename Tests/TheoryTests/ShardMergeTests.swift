@@ -66,7 +66,8 @@ struct ShardMergeTests {
         let merged = try MeasureStatistics.merge(parts.reversed(), names: ["c", "b", "a"]).measurement()
         var checked = 0
         Self.compare(try Self.json(single), try Self.json(merged), path: "", tolerance: 1e-9, floor: 1e-14,
-                     skipping: ["timings_seconds", "notes", "routes", "note", "form", "largest_condition_top_10"], checked: &checked)
+                     skipping: ["timings_seconds", "notes", "routes", "note", "form", "largest_condition_top_10",
+                                 "linear_cka_unbiased", "linear_cka_unbiased_note"], checked: &checked)
         // sizes 4, distances ~14, CCA lists, 3 similarity, pivot 5, 10 bounds × ~8.
         #expect(checked >= 100, "only \(checked) values compared")
         #expect(merged.bounds.count == 11 && merged.bounds.allSatisfy { !$0.certified })

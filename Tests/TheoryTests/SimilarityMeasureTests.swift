@@ -91,6 +91,53 @@ struct SimilarityMeasureTests {
     }
 }
 
+@Suite("Unbiased linear CKA (HSIC₁)")
+struct UnbiasedCKATests {
+    /// HSIC₁ straight from its definition on the N×N kernels (Song et al. 2012).
+    static func direct(_ x: Matrix, _ y: Matrix) -> Double {
+        let n = x.rows
+        func centred(_ m: Matrix) -> Matrix { m.subtractingFromRows(m.weightedRowMean([Double](repeating: 1 / Double(n), count: n))) }
+        func kernel(_ m: Matrix) -> [[Double]] {
+            let c = centred(m)
+            return (0..<n).map { i in (0..<n).map { j in i == j ? 0 : (0..<m.columns).reduce(0) { $0 + c[i, $1] * c[j, $1] } } }
+        }
+        func hsic(_ k: [[Double]], _ l: [[Double]]) -> Double {
+            var trace = 0.0, sumK = 0.0, sumL = 0.0, middle = 0.0
+            for i in 0..<n {
+                for j in 0..<n { trace += k[i][j] * l[j][i]; sumK += k[i][j]; sumL += l[i][j] }
+                middle += (0..<n).reduce(0) { $0 + k[i][$1] } * (0..<n).reduce(0) { $0 + l[$1][i] }
+            }
+            let m = Double(n)
+            return (trace + sumK * sumL / ((m - 1) * (m - 2)) - 2 * middle / (m - 2)) / (m * (m - 3))
+        }
+        let (k, l) = (kernel(x), kernel(y))
+        return hsic(k, l) / (hsic(k, k) * hsic(l, l)).squareRoot()
+    }
+
+    @Test("Against the N×N definition on random pairs; 1 for identical embeddings; undefined for weighted inputs and N < 4")
+    func againstDefinition() throws {
+        var g = SeededGenerator(seed: 1700)
+        var compared = 0
+        for (n, p, q) in [(5, 2, 3), (12, 3, 3), (30, 4, 2), (60, 5, 6)] {
+            let x = g.gaussianMatrix(rows: n, columns: p), y = x.multiplied(by: g.gaussianMatrix(rows: p, columns: q)) + 0.5 * g.gaussianMatrix(rows: n, columns: q)
+            let uniform = [Double](repeating: 1 / Double(n), count: n)
+            let fast = try #require(UnbiasedLinearCKA(x, y, weights: uniform).value)
+            let slow = Self.direct(x, y)
+            #expect(abs(fast - slow) <= 1e-10 * max(1, abs(slow)), "n = \(n): \(fast) vs \(slow)")
+            // The biased CKA is not the unbiased one (they differ at small n).
+            let biased = try #require(try SimilarityMeasures(x, y, weights: uniform).linearCKA)
+            #expect(abs(biased - fast) > 1e-6, "n = \(n)")
+            compared += 1
+        }
+        #expect(compared == 4)
+        let x = g.gaussianMatrix(rows: 20, columns: 3)
+        #expect(abs(try #require(UnbiasedLinearCKA(x, x, weights: [Double](repeating: 0.05, count: 20)).value) - 1) < 1e-12)
+        let weighted = UnbiasedLinearCKA(x, x, weights: (0..<20).map { Double($0 + 1) / 210 })
+        #expect(weighted.value == nil && weighted.note?.contains("weighted") == true)
+        #expect(UnbiasedLinearCKA(x.selectingRows([0, 1, 2]), x.selectingRows([0, 1, 2]), weights: [1, 1, 1].map { $0 / 3 }).value == nil)
+    }
+}
+
 @Suite("T10's infimum of CKA over one class (Proofs/T10-blind-measures.md, Part 3)")
 struct CKAInfimumTests {
     @Test("CKA(x, Ax) ≥ λ_min(Σ)/‖Σ‖_F for random Σ and maps, and near-rank-one maps come within 1 % of it")
