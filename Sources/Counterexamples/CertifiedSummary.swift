@@ -52,6 +52,9 @@ public struct CertifiedSummary: Codable, Sendable {
     /// enclosures (CKA² exact, Procrustes from exact inertia brackets of the nuclear norm).
     public let linearCKA: Double?
     public let linearCKACertified: IntervalValue?
+    /// Linear CKA with the unbiased HSIC₁ estimator (double precision; nil for weighted
+    /// inputs or N < 4: `UnbiasedLinearCKA`).
+    public let linearCKAUnbiased: Double?
     public let procrustesDistance: Double?
     public let procrustesDistanceCertified: IntervalValue?
     public let probeAccuracyTeacher: Double
@@ -66,7 +69,7 @@ public struct CertifiedSummary: Codable, Sendable {
         case unembeddingMccaCentered = "unembedding_mcca_centered", unembeddingMccaUncentered = "unembedding_mcca_uncentered"
         case probeAccuracyTeacher = "probe_accuracy_teacher", probeAccuracyStudent = "probe_accuracy_student"
         case mccaCenteredCertified = "mcca_centered_certified", probeChance = "probe_chance"
-        case linearCKA = "linear_cka", linearCKACertified = "linear_cka_certified"
+        case linearCKA = "linear_cka", linearCKACertified = "linear_cka_certified", linearCKAUnbiased = "linear_cka_unbiased"
         case procrustesDistance = "procrustes_distance", procrustesDistanceCertified = "procrustes_distance_certified"
     }
 
@@ -95,6 +98,7 @@ public struct CertifiedSummary: Codable, Sendable {
         linearCKA = similarity.linearCKA
         procrustesDistance = similarity.procrustesDistance
         linearCKACertified = exact.certifiedLinearCKA().map { IntervalValue($0.enclosure) }
+        linearCKAUnbiased = UnbiasedLinearCKA(pair.first.embeddings, pair.second.embeddings, weights: pair.weights).value
         procrustesDistanceCertified = try exact.certifiedProcrustesDistance().map(IntervalValue.init)
         probeAccuracyTeacher = try Self.exactProbeAccuracy(pair.first.embeddings, construction.concept)
         probeAccuracyStudent = try Self.exactProbeAccuracy(pair.second.embeddings, construction.concept)

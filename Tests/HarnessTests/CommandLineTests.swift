@@ -122,6 +122,9 @@ struct CommandLineTests {
             let claims = try #require(json["claims"] as? [[String: Any]])
             #expect(claims.count >= 2 && claims.allSatisfy { $0["holds"] as? Bool == true } && claims.contains { $0["certified"] as? Bool == true },
                     "\(family): \(claims)")
+            // Every certified summary carries the unbiased CKA beside the biased one.
+            let pair = try #require((json["pairs"] as? [[String: Any]])?.first)
+            #expect(pair["linear_cka"] is Double && pair["linear_cka_unbiased"] is Double, "\(family): \(pair.keys.sorted())")
             families += 1
         }
         var statements = 0
