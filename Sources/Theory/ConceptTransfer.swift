@@ -104,7 +104,10 @@ public struct ConceptTransfer: Sendable {
     /// The residual term of a form: vᵀΣ_δv, ‖v‖²d², or ‖u‖²d²/σ_min².
     public func residual(_ form: Form) -> Double {
         switch form {
-        case .covariance: return residualSecondMoment
+        // E_w e² ≤ ‖v‖²d_logit² (Cauchy–Schwarz): where rounding puts the computed covariance
+        // above the scalar form (exact orbit pairs: d_logit² = 0 exactly, Σ_δ at 10⁻³¹), the
+        // smaller of the two is the better double value of the same quantity.
+        case .covariance: return min(residualSecondMoment, transportedNormSquared * logitDistanceSquared)
         case .scalar: return transportedNormSquared * logitDistanceSquared
         case .sigma: return probe.normSquared * logitDistanceSquared / (sigmaMin * sigmaMin)
         }

@@ -38,7 +38,10 @@ public enum ModelGenerator: String, CaseIterable, Sendable, Codable {
     case independent
     /// Student = teacher plus noise of relative size 1e−8, 1e−4 or 1e−1.
     case perturbed
-    /// Student in the teacher's orbit (random A, c), plus noise of size 0 or 1e−10.
+    /// Student in the teacher's orbit, exactly: the teacher rounded to a dyadic grid and a
+    /// dyadic map A (signed powers of two, a permutation, shears by ½) with a dyadic inverse,
+    /// so F Aᵀ and G A⁻¹ + c are exact in Doubles and the conditionals are equal exactly
+    /// (T2 certifies them); half the time plus noise of size 1e−10.
     case orbit
     /// Teacher's centred unembeddings with condition number up to 1e8.
     case illConditioned
@@ -72,10 +75,13 @@ public enum ModelGenerator: String, CaseIterable, Sendable, Codable {
             let eps = [1e-8, 1e-4, 1e-1][Int(g.next() % 3)]
             student = Self.perturb(teacher, by: eps, using: &g)
         case .orbit:
-            let a = Matrix.identity(d) + g.gaussianMatrix(rows: d, columns: d, scale: 0.5)
-            let c = (0..<d).map { _ in g.gaussian() }
-            let image = (try? teacher.acted(by: a, shift: c)) ?? teacher
-            student = g.next() % 2 == 0 ? image : Self.perturb(image, by: 1e-10, using: &g)
+            let exact = Self.dyadic(teacher)
+            let (a, inverse) = Self.dyadicMap(dimension: d, using: &g)
+            let c = (0..<d).map { _ in Double(g.int(in: -16...16)) / 8 }
+            let image = (try? SoftmaxModel(embeddings: exact.embeddings.multiplied(by: a, transposeOther: true),
+                                           unembeddings: exact.unembeddings.multiplied(by: inverse).subtractingFromRows(c.map { -$0 }),
+                                           weights: exact.weights)) ?? exact
+            return try! ModelPair(exact, g.next() % 2 == 0 ? image : Self.perturb(image, by: 1e-10, using: &g))
         case .mixedDimension:
             let d2 = max(1, min(k - 1, size.dimensionLimit ?? .max, d + [-2, -1, 1, 2][Int(g.next() % 4)]))
             student = Self.model(labels: k, dimension: d2, inputs: n, scale: scale, condition: 1 + 9 * g.uniform(),
@@ -90,6 +96,37 @@ public enum ModelGenerator: String, CaseIterable, Sendable, Codable {
             return Self.conceptBoundaryPair(teacher, using: &g)
         }
         return try! ModelPair(teacher, student)
+    }
+
+    /// The model with f and g rounded to multiples of 2⁻²⁰ (a few dozen significant bits), so
+    /// that products with a dyadic map stay exact in Doubles.
+    public static func dyadic(_ model: SoftmaxModel) -> SoftmaxModel {
+        func round(_ m: Matrix) -> Matrix { Matrix(rows: m.rows, columns: m.columns) { i, j in (m[i, j] * 1_048_576).rounded() / 1_048_576 } }
+        return (try? SoftmaxModel(embeddings: round(model.embeddings), unembeddings: round(model.unembeddings), weights: model.weights)) ?? model
+    }
+
+    /// A map A and its inverse, both with few-bit dyadic entries: a permutation with signs and
+    /// factors 2⁻¹, 1 or 2, then up to three shears I + ½eᵢeⱼᵀ (inverse I − ½eᵢeⱼᵀ). Products
+    /// of a 2⁻²⁰-grid matrix with either are exact in Doubles (no partial sum needs more than
+    /// about 30 bits), so an orbit image built with them is exact.
+    public static func dyadicMap(dimension d: Int, using g: inout SeededGenerator) -> (map: Matrix, inverse: Matrix) {
+        var order = Array(0..<d)
+        for i in stride(from: d - 1, to: 0, by: -1) { order.swapAt(i, g.int(in: 0...i)) }
+        var a = Matrix(rows: d, columns: d), inverse = Matrix(rows: d, columns: d)
+        for i in 0..<d {
+            let s = [0.5, 1, 2][g.int(in: 0...2)] * (g.next() % 2 == 0 ? 1 : -1)
+            a[i, order[i]] = s
+            inverse[order[i], i] = 1 / s
+        }
+        for _ in 0..<(d > 1 ? g.int(in: 1...3) : 0) {
+            let i = g.int(in: 0...(d - 1)), j = (i + g.int(in: 1...(d - 1))) % d
+            var shear = Matrix.identity(d), undo = Matrix.identity(d)
+            shear[i, j] = 0.5
+            undo[i, j] = -0.5
+            a = shear.multiplied(by: a)
+            inverse = inverse.multiplied(by: undo)
+        }
+        return (a, inverse)
     }
 
     /// T12's equality case (Proofs/T12-width-floor.md): the teacher and the student of a

@@ -193,6 +193,18 @@ public struct T5PivotBound: PairStatement {
         guard skipped == 0, !all.isEmpty else {
             return .inapplicable(id, form, level: .exact, "some pivot matrix is singular, so κ = ∞")
         }
+        // Equal conditionals, exactly: when G̃₂ = G̃₁A and d_rep² = 0 for A = G̃₁⁺G̃₂ (both exact),
+        // every pivot map L₁(p,S)⁻¹L₂(p,S) is A (the rows' differences cancel the shift), so
+        // every r(p, S) is 0 and the averaged form holds at 0 ≤ 0 — decided without
+        // enumerating the pairs (exact orbit pairs were left undecided beyond the limit).
+        if all.count > exactPairLimit, pair.exactLogitDistanceSquared().isZero, let a = try? exact.identifiabilityMap(),
+           exact.representationResidual(map: a).isZero,
+           (try? exact.first.centredUnembeddings.multiplied(by: a)) == exact.second.centredUnembeddings {
+            let v = try screen(pair)
+            return Verdict(id: id, form: form, level: .exact, outcome: .holds, lhs: 0, rhs: 0, constant: v.constant,
+                           constantName: v.constantName, exactLHS: "0",
+                           certificate: "d_logit² = 0 exactly, G̃₂ = G̃₁A and d_rep² = 0 for A = G̃₁⁺G̃₂ (exact): every pivot map is A, so every r(p, S) = 0")
+        }
         guard all.count <= exactPairLimit else {
             let v = try screen(pair)
             return Verdict(id: id, form: form, level: .exact, outcome: .undecided, lhs: v.lhs, rhs: v.rhs,

@@ -107,6 +107,15 @@ struct T2Tests {
         }
         // Orbit pairs are T2's own case: most must be decided "holds", not set aside.
         #expect(holds >= 30, "only \(holds) of 40 orbit pairs held")
+        // And certified exactly: the generator builds exact orbit images (dyadic maps) half the
+        // time, so T2's certificate applies (before, every orbit pair was "inapplicable" to it).
+        var certified = 0
+        for c in corpus(seed: seed, count: 40, dimensions: 1...8, maxLabels: 30, generators: [.orbit]) {
+            let v = try T2Identifiability().certify(c.pair)
+            #expect(v.outcome != .violated, c.comment)
+            if v.outcome == .holds && v.level == .exact { certified += 1 }
+        }
+        #expect(certified >= 12, "only \(certified) of 40 orbit pairs certified exactly")
     }
 
     @Test("A pair with different conditionals is outside T2's hypotheses")
