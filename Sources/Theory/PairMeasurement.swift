@@ -335,7 +335,10 @@ public struct PairMeasurement: Codable, Sendable {
         }
         var measured = PairMeasurement(
             sizes: Sizes(n: n, k: k, dA: dA, dB: dB),
-            dLogit: stats.logitDistanceSquared.squareRoot(), dLogitSquared: stats.logitDistanceSquared,
+            // Beyond the Double range the pass's centring gives inf − inf: the value is +∞ (its
+            // exact value, when certified, is beside it), never NaN.
+            dLogit: (stats.logitDistanceSquared.isNaN ? .infinity : stats.logitDistanceSquared).squareRoot(),
+            dLogitSquared: stats.logitDistanceSquared.isNaN ? .infinity : stats.logitDistanceSquared,
             dLogitExact: exactDistance.map { Rational.scientific(log10: $0.log10Magnitude / 2) },
             dLogitSquaredExact: exactDistance.map { $0.scientificString() },
             klAB: stats.kl, klBA: stats.reverseKL, logTauA: stats.logTauFirst, logTauB: stats.logTauSecond,

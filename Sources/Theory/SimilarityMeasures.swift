@@ -40,6 +40,11 @@ public struct SimilarityMeasures: Codable, Sendable {
         guard f1.rows == f2.rows, weights.count == f1.rows else {
             throw ModelError.shapeMismatch("similarity measures need the same N rows in both embeddings and one weight per row")
         }
+        // Every measure here is invariant to scaling either model's embeddings: each side is
+        // first divided by its largest |entry|, so embeddings near the Double range (10¹⁵⁴)
+        // cannot overflow the Grams into inf/inf = NaN.
+        func unit(_ m: Matrix) -> Matrix { let top = m.maxAbs; return top > 0 && top.isFinite ? (1 / top) * m : m }
+        let (f1, f2) = (unit(f1), unit(f2))
         let root = weights.map { $0.squareRoot() }
         let x = f1.subtractingFromRows(f1.weightedRowMean(weights)).scalingRows(by: root)
         let y = f2.subtractingFromRows(f2.weightedRowMean(weights)).scalingRows(by: root)

@@ -90,3 +90,31 @@ struct WideValueTests {
                 "\(perInput.map { "\($0.form): \($0.outcome) \($0.rhsScientific ?? "-")" })")
     }
 }
+
+@Suite("Embeddings near the Double range")
+struct HugeEmbeddingTests {
+    /// Embeddings and unembeddings of size 10⁷⁷ (logits ~10¹⁵⁴, d_logit² ~10³⁰⁹): measure
+    /// wrote d_logit "nan" and linear CKA "nan" (inf/inf in the Grams). Now d_logit² is +∞
+    /// with its exact value beside it, and the scale-invariant measures equal those of the
+    /// same pair scaled down by 10⁷⁷.
+    @Test("d_logit² beyond the Double range is +∞ (exact value beside it), CKA, Procrustes and SVCCA as at a small scale")
+    func hugeEmbeddings() throws {
+        var g = SeededGenerator(seed: 88)
+        let f = g.gaussianMatrix(rows: 40, columns: 3), u = g.gaussianMatrix(rows: 6, columns: 3)
+        let f2 = f + g.gaussianMatrix(rows: 40, columns: 3)
+        func pair(_ s: Double) throws -> ModelPair {
+            try ModelPair(SoftmaxModel(embeddings: s * f, unembeddings: s * u), SoftmaxModel(embeddings: s * f2, unembeddings: s * u))
+        }
+        var options = PairMeasurement.Options(certification: .always)
+        options.skipPivot = true
+        let huge = try PairMeasurement.measure(pair(1e77), options: options)
+        #expect(huge.dLogitSquared == .infinity && huge.dLogit == .infinity && huge.dLogitSquaredExact?.hasSuffix("e+309") == true,
+                "\(huge.dLogitSquared) \(huge.dLogitSquaredExact ?? "-")")
+        let small = try PairMeasurement.measure(pair(1), options: options)
+        for (name, a, b) in [("CKA", huge.linearCKA, small.linearCKA), ("Procrustes", huge.procrustesDistance, small.procrustesDistance),
+                             ("SVCCA", huge.svcca, small.svcca)] {
+            let (x, y) = (try #require(a, "\(name)"), try #require(b, "\(name)"))
+            #expect(abs(x - y) <= 1e-12, "\(name): \(x) at 10⁷⁷ vs \(y)")
+        }
+    }
+}
