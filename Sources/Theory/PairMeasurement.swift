@@ -277,6 +277,9 @@ public struct PairMeasurement: Codable, Sendable {
         let n = pair.first.inputCount, k = pair.first.labelCount
         let dA = pair.first.dimension, dB = pair.second.dimension
         let size = Double(n) * Double(k) * Double(dA + dB)
+        if n <= max(dA, dB) + 1 {
+            notes.append("only N = \(n) input\(n == 1 ? "" : "s") for d = \(max(dA, dB)): the centred embeddings cannot have full rank, so m_CCA, CKA, SVCCA, d_rep and every bound built on F's covariance describe \(n == 1 ? "a single point" : "a degenerate sample"); measure more inputs than d + 1")
+        }
         if pair.usesGramRoutes && (options.certification == .never || (options.certification == .auto && size > certificationSizeLimit)) {
             // Language-model scale, nothing to certify: one pass over the rows gives the
             // logit statistics and the d×d moments, and everything else follows from

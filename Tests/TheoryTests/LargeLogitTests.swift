@@ -118,3 +118,18 @@ struct HugeEmbeddingTests {
         }
     }
 }
+
+@Suite("Degenerate samples")
+struct DegenerateSampleTests {
+    /// N = 1 or 2 pairs printed every number without a word (issue 26).
+    @Test("N ≤ d + 1 inputs: the report says the embedding-side measures describe a degenerate sample (and N = d + 2 does not)", arguments: [1, 2, 4, 5])
+    func tooFewInputs(n: Int) throws {
+        var g = SeededGenerator(seed: 89)
+        let a = try SoftmaxModel(embeddings: g.gaussianMatrix(rows: n, columns: 3), unembeddings: g.gaussianMatrix(rows: 5, columns: 3))
+        let b = try SoftmaxModel(embeddings: g.gaussianMatrix(rows: n, columns: 3), unembeddings: g.gaussianMatrix(rows: 5, columns: 3))
+        var options = PairMeasurement.Options(certification: .never)
+        options.skipPivot = true
+        let m = try PairMeasurement.measure(ModelPair(a, b), options: options)
+        #expect(m.notes.contains { $0.hasPrefix("only N = \(n) input") } == (n <= 4), "\(m.notes)")
+    }
+}
