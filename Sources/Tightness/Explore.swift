@@ -101,11 +101,14 @@ public enum TightnessExplorer {
             // The curve reports the pair itself, not the optimiser's double value: the
             // certified verdict gives d_logit² exactly and KL·constant(τ_pair) enclosed.
             guard let verdict = try? statement.certify(pair) else { continue }
-            let actual = pair.logitStatistics().logTau.exp
-            let factor = config.constantScale * (form.isSharp ? 2 / actual : 1 / (actual * actual))
-            let largest = verdict.lhs / (verdict.rhs / factor)
+            // In logarithms: at τ = 10⁻³⁰⁰ the factor 1/τ² overflows and rhs/factor underflows,
+            // which printed d_logit²/KL = inf beside "holds".
+            let logTau = pair.logitStatistics().logTau, actual = logTau.exp
+            let logFactor = config.constantScale.log + (form.isSharp ? (2.0).log - logTau : -2 * logTau)
+            let logLargest = verdict.lhs.log - verdict.rhs.log + logFactor
+            let largest = logLargest.exp
             found.tauCurve!.append(TauPoint(labels: labels, tau: tau, pairTau: actual, largestRatio: largest,
-                                            timesTau: largest * actual, timesTauSquared: largest * actual * actual,
+                                            timesTau: (logLargest + logTau).exp, timesTauSquared: (logLargest + 2 * logTau).exp,
                                             certified: verdict.outcome, foundBy: best.method))
         }
         return found

@@ -37,6 +37,20 @@ struct TightnessDistillCommandTests {
         #expect(statement["best_ratio"] as? Double ?? 2 <= 1 + 1e-9)
     }
 
+    /// At τ = 10⁻³⁰⁰, 1/τ² overflows: the curve printed d_logit²/KL = inf beside "holds".
+    @Test("tightness T6.sharp at τ = 10⁻³⁰⁰: the curve's ratios are finite, × τ within 2")
+    func t6TinyTau() throws {
+        let r = try runTool(["tightness", "--statement", "T6.sharp", "--k", "5", "--tau", "1e-300", "--budget", "600",
+                             "--evaluations", "200000", "--json"], terminateAfter: 300)
+        #expect(r.status == 0, "\(r.stderr.suffix(300))")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let point = try #require(((json["statements"] as? [[String: Any]])?.first?["tau_curve"] as? [[String: Any]])?.first)
+        let largest = try #require(point["largest_ratio"] as? Double), timesTau = try #require(point["times_tau"] as? Double)
+        // 200 000 evaluations reach a pair with τ near the floor (where 1/τ² overflows).
+        let pairTau = try #require(point["pair_tau"] as? Double)
+        #expect(pairTau < 1e-290 && largest.isFinite && largest > 1e290 && timesTau > 1 && timesTau <= 2 * (1 + 1e-12), "\(point)")
+    }
+
     @Test("distill --json on a tiny run exits 0 with aggregates for every objective")
     func distillJSON() throws {
         let r = try runTool(["distill", "--seeds", "1", "--points-per-arm", "20", "--teacher-epochs", "3",
