@@ -38,9 +38,9 @@ struct TightnessDistillCommandTests {
     }
 
     /// At τ = 10⁻³⁰⁰, 1/τ² overflows: the curve printed d_logit²/KL = inf beside "holds".
-    @Test("tightness T6.sharp at τ = 10⁻³⁰⁰: the curve's ratios are finite, × τ within 2")
+    @Test("tightness T6 (1/τ²) at τ = 10⁻³⁰⁰: the curve’s ratios are finite, × τ within 2")
     func t6TinyTau() throws {
-        let r = try runTool(["tightness", "--statement", "T6.sharp", "--k", "5", "--tau", "1e-300", "--budget", "600",
+        let r = try runTool(["tightness", "--statement", "T6", "--k", "5", "--tau", "1e-300", "--budget", "600",
                              "--evaluations", "200000", "--json"], terminateAfter: 300)
         #expect(r.status == 0, "\(r.stderr.suffix(300))")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
