@@ -140,7 +140,12 @@ public struct T6KLBound: PairStatement {
                 guard !terms.isEmpty else { return nil }
                 logRHS = logScale + Interval.logSumExp(terms)
             } else {
-                logRHS = try logScale + enclosed.klForward.log() + logFactor(Interval.min(enclosed.logTauFirst, enclosed.logTauSecond))
+                // log KL as the log-sum-exp of log w + log KL_x: the mean's own enclosure can
+                // have lower end 0 where every KL_x is far below 1 (its log then undefined),
+                // while each KL_x's enclosure stays positive.
+                let terms = try zip(enclosed.weights, enclosed.klPerInput).filter { $0.1.upper > 0 }.map { w, kl in try w.log() + kl.log() }
+                guard !terms.isEmpty else { return nil }
+                logRHS = logScale + Interval.logSumExp(terms) + logFactor(Interval.min(enclosed.logTauFirst, enclosed.logTauSecond))
             }
         } catch { return nil }
         let logLHS = try Interval(d, bits: bits).log()

@@ -91,6 +91,23 @@ struct WideValueTests {
     }
 }
 
+@Suite("T6's global forms at huge logits")
+struct GlobalT6Tests {
+    /// Embeddings at 10⁶ (near one-hot everywhere): the per-input forms certified in log
+    /// space, the global ones stayed "not decided by the screen" on a pair small enough to
+    /// certify (the mean KL's enclosure had lower end 0). Now all four are certified holds.
+    @Test("Every T6 form certified on a small pair with logits near 10⁶")
+    func globalFormsCertified() throws {
+        var g = SeededGenerator(seed: 90)
+        let f = 1e6 * g.gaussianMatrix(rows: 60, columns: 3), u = g.gaussianMatrix(rows: 6, columns: 3)
+        let pair = try ModelPair(SoftmaxModel(embeddings: f, unembeddings: u), SoftmaxModel(embeddings: 1.001 * f, unembeddings: u))
+        let m = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .auto))
+        let t6 = m.bounds.filter { $0.id == "T6" }
+        #expect(t6.count == 4 && t6.allSatisfy { $0.certified && $0.holds == true },
+                "\(t6.map { "\($0.form): \($0.outcome) \($0.level)" })")
+    }
+}
+
 @Suite("Embeddings near the Double range")
 struct HugeEmbeddingTests {
     /// Embeddings and unembeddings of size 10⁷⁷ (logits ~10¹⁵⁴, d_logit² ~10³⁰⁹): measure
