@@ -52,7 +52,7 @@ struct CE4CommandTests {
         let (teacher, _) = try files()
         let r = try runTool(["counterexample", "--family", "CE4", "--teacher", teacher, "--epsilon", "1e-2", "1e-3",
                              "--starts", "2", "--evaluations", "10000000", "--budget", "600", "--json"],
-                            interruptAfter: 4, terminateAfter: 120)
+                            interruptAfter: 3, interruptOn: "CE4: searching", terminateAfter: 120)
         #expect(r.status == 130, "\(r.status): \(r.stderr.suffix(400))")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         let pairs = try #require(json["pairs"] as? [[String: Any]])
@@ -65,7 +65,7 @@ struct CE4CommandTests {
         // Interrupted in its only ε: still 130 (it exited 0).
         let only = try runTool(["counterexample", "--family", "CE4", "--teacher", teacher, "--epsilon", "1e-2",
                                 "--starts", "2", "--evaluations", "10000000", "--budget", "600", "--json"],
-                               interruptAfter: 4, terminateAfter: 120)
+                               interruptAfter: 3, interruptOn: "CE4: searching", terminateAfter: 120)
         #expect(only.status == 130, "\(only.status): \(only.stderr.suffix(300))")
     }
 

@@ -4,9 +4,11 @@ import Harness
 import Testing
 
 /// Runs the built `logitbounds` executable (built with the tests by SwiftPM).
-/// `interruptAfter` sends SIGINT after that many seconds (what Ctrl-C does);
-/// `terminateAfter` sends SIGTERM, a limit for commands that must not run long.
-func runTool(_ arguments: [String], interruptAfter seconds: Double? = nil,
+/// `interruptAfter` sends SIGINT that many seconds after `interruptOn` (a text on standard
+/// error: the work has started, however slow the machine) has appeared, or after the start
+/// without it (what Ctrl-C does); `terminateAfter` sends SIGTERM, a limit for commands that
+/// must not run long.
+func runTool(_ arguments: [String], interruptAfter seconds: Double? = nil, interruptOn marker: String? = nil,
              terminateAfter limit: Double? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
     let binary = productsDirectory.appendingPathComponent("logitbounds")
     let process = Process()
@@ -20,9 +22,21 @@ func runTool(_ arguments: [String], interruptAfter seconds: Double? = nil,
     // the child fills the other (a pipe holds 64 KiB).
     let drained = DispatchGroup()
     nonisolated(unsafe) var errData = Data()
-    DispatchQueue.global().async(group: drained) { errData = err.fileHandleForReading.readDataToEndOfFile() }
+    let seen = DispatchSemaphore(value: 0)
+    DispatchQueue.global().async(group: drained) {
+        // Read standard error in pieces, to see the marker while the child runs.
+        var signalled = marker == nil
+        while case let piece = err.fileHandleForReading.availableData, !piece.isEmpty {
+            errData.append(piece)
+            if !signalled, let marker, String(decoding: errData, as: UTF8.self).contains(marker) { signalled = true; seen.signal() }
+        }
+        if !signalled { seen.signal() }
+    }
     if let seconds {
-        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { if process.isRunning { process.interrupt() } }
+        DispatchQueue.global().async {
+            if marker != nil { seen.wait() }
+            DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { if process.isRunning { process.interrupt() } }
+        }
     }
     if let limit {
         DispatchQueue.global().asyncAfter(deadline: .now() + limit) { if process.isRunning { process.terminate() } }

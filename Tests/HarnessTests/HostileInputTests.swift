@@ -100,7 +100,7 @@ struct HostileInputTests {
     @Test("An interrupted verify reports the cases it ran, marked, exits 130, and its report validates")
     func interruptedVerify() throws {
         defer { try? FileManager.default.removeItem(at: dir) }
-        let r = try runTool(["verify", "--cases", "100000000", "--json", "--threads", "2"], interruptAfter: 3)
+        let r = try runTool(["verify", "--cases", "100000000", "--json", "--threads", "2"], interruptAfter: 2, interruptOn: "verify: ")
         #expect(r.status == 130, "\(r.stderr)")
         let report = try ReportFormatter.decode(Data(r.stdout.utf8))
         #expect(report.interrupted == [0])
