@@ -98,7 +98,7 @@ public struct CertifiedSummary: Codable, Sendable {
         linearCKA = similarity.linearCKA
         procrustesDistance = similarity.procrustesDistance
         linearCKACertified = exact.certifiedLinearCKA().map { IntervalValue($0.enclosure) }
-        linearCKAUnbiased = UnbiasedLinearCKA(pair.first.embeddings, pair.second.embeddings, weights: pair.weights).value
+        linearCKAUnbiased = pair.unbiasedLinearCKA().value
         procrustesDistanceCertified = try exact.certifiedProcrustesDistance().map(IntervalValue.init)
         probeAccuracyTeacher = try Self.exactProbeAccuracy(pair.first.embeddings, construction.concept)
         probeAccuracyStudent = try Self.exactProbeAccuracy(pair.second.embeddings, construction.concept)

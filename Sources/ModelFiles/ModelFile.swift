@@ -49,7 +49,7 @@ public enum ModelFile {
 
     /// Refuses, by name, what is not a non-empty regular file: a missing path, a directory,
     /// a device or pipe (/dev/zero would be read forever), an empty file.
-    static func requireRegularFile(_ url: URL) throws {
+    public static func requireRegularFile(_ url: URL) throws {
         // attributesOfItem does not follow symbolic links: ask about what the link names.
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path) else {
             throw ModelFileError.unreadable(file: url.path, reason: "no such file, or not readable")
@@ -70,7 +70,6 @@ public enum ModelFile {
         do { data = try Data(contentsOf: url) } catch {
             throw ModelFileError.unreadable(file: url.path, reason: "no such file, or not readable")
         }
-        guard !data.isEmpty else { throw ModelFileError.unreadable(file: url.path, reason: "the file is empty") }
         let array = try NumpyArray(npy: data, file: url.path, array: "concept", integers: true)
         let count = array.values.count
         guard array.shape == [count] || array.shape == [count, 1] else {

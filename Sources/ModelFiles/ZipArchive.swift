@@ -43,15 +43,6 @@ enum ZipArchive {
         let crc: UInt32
     }
 
-    /// Calls `body(name, bytes)` for each entry, in archive order. Stored entries
-    /// are passed without copying; deflated ones are inflated first.
-    static func forEachEntry(in archive: UnsafeRawBufferPointer,
-                             _ body: (String, UnsafeRawBufferPointer) throws -> Void) throws {
-        for entry in try entries(in: archive) {
-            try withContents(of: entry) { try body(entry.name, $0) }
-        }
-    }
-
     /// An entry's whole uncompressed contents, CRC checked: stored entries without
     /// copying, deflated ones inflated first.
     static func withContents<T>(of entry: Entry, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {

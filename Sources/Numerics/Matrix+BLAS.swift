@@ -134,26 +134,20 @@ extension Matrix {
     }
 
     /// The matrix–vector product selfᵀ · v (dgemv, transposed): one entry per column.
-    public func transposedApplied(to v: [Double]) -> [Double] {
-        precondition(v.count == rows, "Matrixᵀ·vector: length \(v.count) for \(rows) rows")
-        var out = [Double](repeating: 0, count: columns)
-        guard rows > 0, columns > 0 else { return out }
-        BLASThreads.ensureSerial()
-        storage.withUnsafeBufferPointer { a in
-            cblas_dgemv(CblasRowMajor, CblasTrans, blasint(rows), blasint(columns), 1.0,
-                        a.baseAddress, blasint(columns), v, 1, 0.0, &out, 1)
-        }
-        return out
-    }
+    public func transposedApplied(to v: [Double]) -> [Double] { vectorProduct(v, transposed: true) }
 
     /// The matrix–vector product self · v (dgemv).
-    public func applied(to v: [Double]) -> [Double] {
-        precondition(v.count == columns, "Matrix·vector: length \(v.count) for \(columns) columns")
-        var out = [Double](repeating: 0, count: rows)
+    public func applied(to v: [Double]) -> [Double] { vectorProduct(v, transposed: false) }
+
+    /// op(self) · v by one dgemv, op the transpose when `transposed`.
+    private func vectorProduct(_ v: [Double], transposed: Bool) -> [Double] {
+        let (inner, outer) = transposed ? (rows, columns) : (columns, rows)
+        precondition(v.count == inner, "Matrix·vector: length \(v.count) for \(inner) \(transposed ? "rows" : "columns")")
+        var out = [Double](repeating: 0, count: outer)
         guard rows > 0, columns > 0 else { return out }
         BLASThreads.ensureSerial()
         storage.withUnsafeBufferPointer { a in
-            cblas_dgemv(CblasRowMajor, CblasNoTrans, blasint(rows), blasint(columns), 1.0,
+            cblas_dgemv(CblasRowMajor, transposed ? CblasTrans : CblasNoTrans, blasint(rows), blasint(columns), 1.0,
                         a.baseAddress, blasint(columns), v, 1, 0.0, &out, 1)
         }
         return out

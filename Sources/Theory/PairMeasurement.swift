@@ -235,6 +235,9 @@ public struct PairMeasurement: Codable, Sendable {
     public static func measure(_ pair: ModelPair, options: Options = Options(),
                                progress: (String) -> Void = { _ in }) throws -> PairMeasurement {
         var m = try measureWithoutConcepts(pair, options: options, progress: progress)
+        // Both routes of a single run have the rows at hand: the unbiased CKA from them (O(N d²)).
+        let unbiased = pair.unbiasedLinearCKA()
+        (m.linearCKAUnbiased, m.linearCKAUnbiasedNote) = (unbiased.value, unbiased.note)
         guard !options.concepts.isEmpty || options.teacherConcepts > 0 else { return m }
         progress("concepts (probes, T11)")
         let start = DispatchTime.now().uptimeNanoseconds
@@ -294,9 +297,6 @@ public struct PairMeasurement: Codable, Sendable {
                     boundNote: "double-precision screen; not certified (N·k·(d_A+d_B) = \(size) above \(certificationSizeLimit), or --certify never)",
                     routes: "moments")
             }
-            // The rows are at hand in a single run: the unbiased CKA from them (O(N d²)).
-            let unbiased = UnbiasedLinearCKA(pair.first.embeddings, pair.second.embeddings, weights: pair.weights)
-            (m.linearCKAUnbiased, m.linearCKAUnbiasedNote) = (unbiased.value, unbiased.note)
             m.timings = timings
             return m
         }
@@ -352,8 +352,6 @@ public struct PairMeasurement: Codable, Sendable {
             linearCKA: similarity.linearCKA, procrustesDistance: similarity.procrustesDistance, svcca: similarity.svcca,
             similarityUndefined: similarity.undefinedReason, bounds: bounds, routes: pair.usesGramRoutes ? "gram" : "svd", timings: timings, notes: notes)
         if let floor = try? pair.widthFloor() { measured.recordWidthFloor(floor) }
-        let unbiased = UnbiasedLinearCKA(pair.first.embeddings, pair.second.embeddings, weights: pair.weights)
-        (measured.linearCKAUnbiased, measured.linearCKAUnbiasedNote) = (unbiased.value, unbiased.note)
         return measured
     }
 

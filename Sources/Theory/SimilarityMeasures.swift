@@ -117,6 +117,11 @@ extension ModelPair {
     public func similarityMeasures() throws -> SimilarityMeasures {
         try cache.value("similarity") { try SimilarityMeasures(first.embeddings, second.embeddings, weights: weights) }
     }
+
+    /// The unbiased (HSIC₁) linear CKA of the two models' embeddings.
+    public func unbiasedLinearCKA() -> UnbiasedLinearCKA {
+        UnbiasedLinearCKA(first.embeddings, second.embeddings, weights: weights)
+    }
 }
 
 extension ExactModelPair {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Harness
+import ModelFiles
 import Theory
 
 struct MergeCommand: ParsableCommand {
@@ -32,10 +33,8 @@ struct MergeCommand: ParsableCommand {
         guard !files.isEmpty else { throw ValidationError("give at least one shard report") }
         let directory = try out.map(OutputDirectory.init)
         let contents = try files.map { path -> Data in
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-                throw CLIError("cannot read \(path): it is a directory (give the partials or shard reports themselves, e.g. parts/*.json)")
-            }
+            // A directory, a device (/dev/zero is read forever), an empty or missing file: by name.
+            do { try ModelFile.requireRegularFile(URL(fileURLWithPath: path)) } catch let e as ModelFileError { throw CLIError(e.description) }
             guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path): no such file, or not readable") }
             return data
         }

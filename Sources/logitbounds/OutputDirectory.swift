@@ -44,12 +44,11 @@ struct OutputDirectory {
 /// Proves before any work starts that `path` can be written as a file (not a directory,
 /// its folder exists and is writable), leaving no trace if it did not exist.
 func requireWritableFile(_ path: String, what: String) throws {
-    var isDirectory: ObjCBool = false
-    let existed = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
-    if existed && isDirectory.boolValue { throw CLIError("cannot write the \(what) \(path): it is a directory") }
-    // A device or a pipe would be replaced by the atomic write (or block opening it).
-    if existed, let type = (try? FileManager.default.attributesOfItem(atPath: URL(fileURLWithPath: path).resolvingSymlinksInPath().path))?[.type] as? FileAttributeType,
-       type != .typeRegular {
+    // An existing directory, device or pipe would be replaced by the atomic write (or block opening it).
+    let type = (try? FileManager.default.attributesOfItem(atPath: URL(fileURLWithPath: path).resolvingSymlinksInPath().path))?[.type] as? FileAttributeType
+    let existed = type != nil
+    if type == .typeDirectory { throw CLIError("cannot write the \(what) \(path): it is a directory") }
+    if let type, type != .typeRegular {
         throw CLIError("cannot write the \(what) \(path): it is not a regular file (a device, pipe or socket)")
     }
     guard let handle = fopen(path, "a") else {

@@ -58,12 +58,16 @@ struct MeasureWidthFloorTests {
         var g = SeededGenerator(seed: 1502)
         let teacher = ModelGenerator.model(labels: 5, dimension: 3, inputs: 40, using: &g)
         let student = try SoftmaxModel(embeddings: g.gaussianMatrix(rows: 40, columns: 6), unembeddings: g.gaussianMatrix(rows: 5, columns: 6))
-        let a = dir.appendingPathComponent("a.npz"), b = dir.appendingPathComponent("b.npz")
-        try ModelFile.write(teacher, to: a)
-        try ModelFile.write(student, to: b)
-        let r = try runTool(["measure", a.path, b.path, "--json", "--no-pivot"])
-        #expect(r.status == 0, "\(r.stderr)")
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        /// Both models written to files and measured: the JSON report.
+        func measured(_ first: SoftmaxModel, _ second: SoftmaxModel, _ names: (String, String)) throws -> (files: (URL, URL), json: [String: Any]) {
+            let a = dir.appendingPathComponent(names.0), b = dir.appendingPathComponent(names.1)
+            try ModelFile.write(first, to: a)
+            try ModelFile.write(second, to: b)
+            let r = try runTool(["measure", a.path, b.path, "--json", "--no-pivot"])
+            #expect(r.status == 0, "\(r.stderr)")
+            return ((a, b), try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]))
+        }
+        let ((a, b), json) = try measured(teacher, student, ("a.npz", "b.npz"))
         #expect(json["d_logit_squared_width_floor"] as? Double == 0 && json["width_floor_ratio"] == nil)
         #expect((json["width_floor_note"] as? String)?.contains("min(d₁, k − 1)") == true)
         let markdown = try runTool(["measure", a.path, b.path, "--no-pivot"])
@@ -71,12 +75,7 @@ struct MeasureWidthFloorTests {
         // Narrower than the teacher but as wide as k − 1: the centred logits have rank ≤ k − 1 = 3.
         let wide = try SoftmaxModel(embeddings: g.gaussianMatrix(rows: 40, columns: 6), unembeddings: g.gaussianMatrix(rows: 4, columns: 6))
         let narrow = try SoftmaxModel(embeddings: g.gaussianMatrix(rows: 40, columns: 3), unembeddings: g.gaussianMatrix(rows: 4, columns: 3))
-        let c = dir.appendingPathComponent("c.npz"), d = dir.appendingPathComponent("d.npz")
-        try ModelFile.write(wide, to: c)
-        try ModelFile.write(narrow, to: d)
-        let k4 = try runTool(["measure", c.path, d.path, "--json", "--no-pivot"])
-        #expect(k4.status == 0, "\(k4.stderr)")
-        let second = try #require(try JSONSerialization.jsonObject(with: Data(k4.stdout.utf8)) as? [String: Any])
+        let second = try measured(wide, narrow, ("c.npz", "d.npz")).json
         #expect(second["d_logit_squared_width_floor"] as? Double == 0 && (second["width_floor_note"] as? String)?.contains("k − 1") == true,
                 "\(String(describing: second["d_logit_squared_width_floor"])) \(String(describing: second["width_floor_note"]))")
         let curve = try #require(second["width_floor_curve"] as? [Double])
