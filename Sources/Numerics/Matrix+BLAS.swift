@@ -342,10 +342,13 @@ private final class IndexedResults<T>: @unchecked Sendable {
     private var slots: [Result<T, any Error>?]
     private let counter = IndexCounter()
     private let lock = NSLock()
+    /// The slot count, fixed: read without the lock (reading `slots.count` while another
+    /// thread writes a slot is a data race, which ThreadSanitizer reports).
+    private let count: Int
 
-    init(_ count: Int) { slots = Array(repeating: nil, count: count) }
+    init(_ count: Int) { slots = Array(repeating: nil, count: count); self.count = count }
 
-    func nextIndex() -> Int? { counter.take(below: slots.count) }
+    func nextIndex() -> Int? { counter.take(below: count) }
     func set(_ i: Int, _ r: Result<T, any Error>) { lock.lock(); slots[i] = r; lock.unlock() }
     var values: [Result<T, any Error>?] { lock.lock(); defer { lock.unlock() }; return slots }
 }
