@@ -54,10 +54,7 @@ public struct Check: Sendable {
     static func pairCheck(_ name: String, _ statement: some PairStatement, certifyAll: Bool = false) -> Check {
         Check(name: name, id: statement.id, form: statement.form, isConjecture: false,
               evaluate: { _, pair in
-                  guard certifyAll else { return try statement.check(pair) }
-                  // An inapplicable screen (hypotheses fail) has nothing to certify.
-                  let screened = try statement.screen(pair)
-                  return screened.outcome == .inapplicable ? screened : try statement.certify(pair)
+                  certifyAll ? try statement.decide(pair) : try statement.check(pair)
               },
               certifyPair: { try statement.certify($0) })
     }
@@ -85,6 +82,7 @@ public struct Check: Sendable {
                          let v = try metric.screenTriangle(pair, third)
                          let scaled = v.rescaled(rhsBy: scale)
                          guard scaled.needsCertification || certifyAll else { return scaled }
+                         if certifyAll, let fast = try metric.fastTriangle(pair, third, rhsScale: scale) { return fast }
                          return try metric.certifyTriangle(pair, third, rhsScale: scale)
                      }, certifyPair: nil)
     }

@@ -27,10 +27,12 @@ public enum ReportFormatter {
         }
         lines.append("")
         lines.append(r.certifyAll
-            ? "Every verdict was certified: exact (GMP rationals) or by MPFR enclosure (`--certify all`)."
-            : "A \"holds\" is a double-precision screen with a relative margin above 1e−9 unless the certified column counts it; "
-              + "every screened violation or near-miss is re-checked exactly (GMP rationals) or by MPFR enclosure, and only "
-              + "certified violations count. `--certify all` certifies every verdict.")
+            ? "Every decided verdict is certified: first by fast enclosure (Double intervals with proven error bounds, "
+              + "Proofs/certificates.md), and where that cannot decide by MPFR enclosure or exactly (GMP rationals); the "
+              + "column fast/MPFR/exact counts the level that decided each certified case. An undecided case is not a verdict."
+            : "`--certify screen`: a \"holds\" is a double-precision screen with a relative margin above 1e−9 unless the "
+              + "certified column counts it; every screened violation or near-miss is re-checked exactly (GMP rationals) or "
+              + "by MPFR enclosure, and only certified violations count. The default certifies every verdict.")
         lines.append("")
         lines.append(contentsOf: table(r.theorems))
         lines.append("")
@@ -61,12 +63,12 @@ public enum ReportFormatter {
     }
 
     static func table(_ summaries: [CheckSummary], violationHeader: String = "violations") -> [String] {
-        var lines = ["| check | statement | cases | certified | \(violationHeader) | undecided | inapplicable | errors | worst ratio | worst case |",
-                     "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+        var lines = ["| check | statement | cases | certified | fast/MPFR/exact | \(violationHeader) | undecided | inapplicable | errors | worst ratio | worst case |",
+                     "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for s in summaries {
             let worst = s.worstRatio.map { String(format: "%.6g", $0) } ?? "–"
             let at = s.worstCase.map { "#\($0.index) \($0.generator.rawValue) k=\($0.size.labels) d=\($0.size.dimension) N=\($0.size.inputs)" } ?? "–"
-            lines.append("| \(markdownCell(s.name)) | \(markdownCell(s.form)) | \(s.cases) | \(s.certified) | \(s.violations) | \(s.undecided) | \(s.inapplicable) | \(s.errors) | \(worst) | \(at) |")
+            lines.append("| \(markdownCell(s.name)) | \(markdownCell(s.form)) | \(s.cases) | \(s.certified) | \(s.certifiedFast)/\(s.certifiedMPFR)/\(s.certifiedExact) | \(s.violations) | \(s.undecided) | \(s.inapplicable) | \(s.errors) | \(worst) | \(at) |")
         }
         return lines
     }

@@ -9,8 +9,13 @@ public struct CheckSummary: Codable, Sendable, Equatable {
     /// Cases where the hypotheses held and a verdict was reached.
     public var cases: Int
     public var inapplicable: Int
-    /// Cases whose verdict is certified (exact or enclosure).
+    /// Cases whose verdict is certified (exact or an enclosure).
     public var certified: Int
+    /// The certified cases by the level that decided them: fast enclosure, MPFR
+    /// enclosure, exact (what escalated past the fast level, and how far).
+    public var certifiedFast: Int
+    public var certifiedMPFR: Int
+    public var certifiedExact: Int
     /// Certified violations (for a conjecture: cases where the quantity exceeds).
     public var violations: Int
     public var undecided: Int
@@ -26,6 +31,7 @@ public struct CheckSummary: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case id, name, form, conjecture, cases, inapplicable, certified, violations, undecided, errors
+        case certifiedFast = "certified_fast", certifiedMPFR = "certified_mpfr", certifiedExact = "certified_exact"
         case worstRatio = "worst_ratio", worstCase = "worst_case"
         case firstViolation = "first_violation", firstViolationVerdict = "first_violation_verdict"
     }
@@ -36,6 +42,7 @@ public struct CheckSummary: Codable, Sendable, Equatable {
         form = check.form
         conjecture = check.isConjecture
         cases = 0; inapplicable = 0; certified = 0; violations = 0; undecided = 0; errors = 0
+        certifiedFast = 0; certifiedMPFR = 0; certifiedExact = 0
     }
 
     mutating func record(_ verdict: Verdict, case descriptor: CaseDescriptor) {
@@ -53,7 +60,15 @@ public struct CheckSummary: Codable, Sendable, Equatable {
         case .holds: break
         }
         cases += 1
-        if verdict.isCertified { certified += 1 }
+        if verdict.isCertified {
+            certified += 1
+            switch verdict.level {
+            case .fastEnclosure: certifiedFast += 1
+            case .enclosure: certifiedMPFR += 1
+            case .exact: certifiedExact += 1
+            case .double: break
+            }
+        }
         let ratio = verdict.ratio
         guard ratio.isFinite || ratio == .infinity, !ratio.isNaN else { return }
         if let worst = worstRatio, let at = worstCase {
@@ -70,6 +85,7 @@ public struct CheckSummary: Codable, Sendable, Equatable {
     /// Combines the summaries of two disjoint parts of one corpus.
     mutating func merge(_ other: CheckSummary) {
         cases += other.cases; inapplicable += other.inapplicable; certified += other.certified
+        certifiedFast += other.certifiedFast; certifiedMPFR += other.certifiedMPFR; certifiedExact += other.certifiedExact
         violations += other.violations; undecided += other.undecided; errors += other.errors
         if let r = other.worstRatio, let c = other.worstCase {
             if worstRatio == nil || r > worstRatio! || (r == worstRatio! && c.index < worstCase!.index) {

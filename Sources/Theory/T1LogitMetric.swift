@@ -71,6 +71,21 @@ public struct T1LogitMetric: Sendable {
                        certificate: "squared distances exact; (c − a − b ≤ 0) or (c − a − b)² ≤ 4ab decided in rationals")
     }
 
+    /// The triangle check from fast enclosures of the three squared distances: holds
+    /// when √c's upper end is at most s(√a + √b)'s lower end, violated when the reverse
+    /// separates; nil (escalate to `certifyTriangle`) otherwise, e.g. at the equality of
+    /// orbit pairs.
+    public func fastTriangle(_ pair: ModelPair, _ m3: SoftmaxModel, rhsScale: Double = 1) throws -> Verdict? {
+        let third = try ModelPair(pair.first, m3)    // checks shapes and weights
+        guard let e = pair.fastEnclosure(), let l3 = FastLogits(m3) else { return nil }
+        let a = e.logitDistanceSquared
+        let b = e.second.logitDistanceSquared(to: l3, weights: FastPairEnclosure.normalisedWeights(third.weights))
+        let c = e.first.logitDistanceSquared(to: l3, weights: FastPairEnclosure.normalisedWeights(third.weights))
+        let rhs = FastInterval(rhsScale) * (a.squareRoot + b.squareRoot)
+        return Verdict.fast(id, "d(M₁,M₃) ≤ d(M₁,M₂) + d(M₂,M₃)", lhs: c.squareRoot, rhs: rhs, constant: rhsScale,
+                            constantName: "\(rhsScale)")
+    }
+
     /// Symmetry, exactly: d(M₁,M₂)² = d(M₂,M₁)².
     public func certifySymmetry(_ pair: ModelPair) throws -> Verdict {
         let forward = try ExactModelPair(pair).logitDistanceSquared

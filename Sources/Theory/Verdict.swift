@@ -6,15 +6,18 @@ public enum StatementID: String, Codable, CaseIterable, Sendable, Comparable {
     public static func < (a: StatementID, b: StatementID) -> Bool { a.rawValue < b.rawValue }
 }
 
-/// How a verdict was reached. Only `exact` and `enclosure` are certificates; a
-/// `double` verdict is a screen that decides what to certify.
+/// How a verdict was reached. `fastEnclosure`, `enclosure` and `exact` are
+/// certificates; a `double` verdict is a screen that decides what to certify.
 public enum VerdictLevel: String, Codable, Sendable {
     /// Double precision: fast, not a proof.
-    case double
+    case double = "screen"
+    /// Double-endpoint intervals with proven error bounds (`FastInterval`,
+    /// Proofs/certificates.md): the first certificate tried, at close to the screen's speed.
+    case fastEnclosure = "fast enclosure"
+    /// Guaranteed MPFR enclosures with directed rounding.
+    case enclosure = "enclosure (MPFR)"
     /// Exact GMP rationals (and exact inertia for σ_min and eigenvalue bounds).
     case exact
-    /// Guaranteed MPFR enclosures with directed rounding.
-    case enclosure
 }
 
 public enum Outcome: String, Codable, Sendable {
@@ -77,7 +80,7 @@ public struct Verdict: Codable, Sendable, Equatable {
         return lhs / rhs
     }
 
-    /// Whether the outcome is a proof (exact or enclosure, and decided).
+    /// Whether the outcome is a proof (exact or an enclosure, and decided).
     public var isCertified: Bool {
         level != .double && (outcome == .holds || outcome == .violated)
     }
@@ -119,11 +122,44 @@ public protocol PairStatement: Sendable {
     var form: String { get }
     func screen(_ pair: ModelPair) throws -> Verdict
     func certify(_ pair: ModelPair) throws -> Verdict
+    /// The fast certificate (`FastInterval`): a certified verdict, or nil when its
+    /// enclosures cannot decide (then `certify` does).
+    func fastCertify(_ pair: ModelPair) throws -> Verdict?
 }
 
 extension PairStatement {
+    /// The screen, certified only where it sees a violation or a near-miss
+    /// (`verify --certify screen`).
     public func check(_ pair: ModelPair) throws -> Verdict {
         let v = try screen(pair)
         return v.needsCertification ? try certify(pair) : v
+    }
+
+    /// No fast path: every verdict goes to `certify`.
+    public func fastCertify(_ pair: ModelPair) throws -> Verdict? { nil }
+
+    /// Every verdict certified: the screen decides only whether the hypotheses hold;
+    /// the fast enclosure decides where it can, and `certify` (exact or MPFR) where it
+    /// cannot (`verify`'s default).
+    public func decide(_ pair: ModelPair) throws -> Verdict {
+        let screened = try screen(pair)
+        guard screened.outcome != .inapplicable else { return screened }
+        return try fastCertify(pair) ?? certify(pair)
+    }
+}
+
+extension Verdict {
+    /// A fast-enclosure verdict from enclosures of both sides, or nil when they overlap
+    /// (the caller escalates). `lhs`/`rhs` show the sides' conservative ends: the upper
+    /// end of the left side and the lower end of the right for "holds", the reverse for
+    /// "violated".
+    public static func fast(_ id: StatementID, _ form: String, lhs: FastInterval, rhs: FastInterval,
+                            constant: Double, constantName: String, note: String = "") -> Verdict? {
+        let outcome: Outcome
+        if lhs.isCertainlyAtMost(rhs) { outcome = .holds } else if rhs.isCertainlyBelow(lhs) { outcome = .violated } else { return nil }
+        let holds = outcome == .holds
+        return Verdict(id: id, form: form, level: .fastEnclosure, outcome: outcome, lhs: holds ? lhs.hi : lhs.lo,
+                       rhs: holds ? rhs.lo : rhs.hi, constant: constant, constantName: constantName,
+                       certificate: "fast enclosure: left side ∈ \(lhs), right side ∈ \(rhs)" + note)
     }
 }

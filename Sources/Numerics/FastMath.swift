@@ -1,0 +1,105 @@
+/// exp and log with proven error bounds in Double arithmetic (round to nearest, no
+/// rounding-mode switch), for `FastInterval`. Each function returns a guaranteed
+/// lower or upper bound of the true value; none rests on libm's accuracy. The
+/// bounds and their proofs: Proofs/certificates.md §2 (exp) and §3 (log).
+///
+///   exp: x = k·ln 2 + r (|r| ≤ 0.3466, r from two fused multiply-adds against
+///        ln 2 split in two Doubles), exp(r) by its degree-13 Taylor polynomial in
+///        Horner form with fused multiply-adds, scaled by 2^k exactly:
+///        |y − eˣ| ≤ 3.52u·eˣ (+ η/2 when the result is subnormal); widened by 8u.
+///   log: x = m·2^e (√½ ≤ m < √2), log m = 2 atanh s with s = (m − 1)/(m + 1),
+///        |s| ≤ 0.1716, by 11 terms of atanh's series:
+///        |y − log x| ≤ u(|y| + |b| + 4.2|log m|) + 1.3·10⁻²³ (b the fused sum below).
+/// u = 2⁻⁵³ (unit roundoff), η = 2⁻¹⁰⁷⁴ (smallest subnormal).
+public enum FastMath {
+    static let unitRoundoff = 0x1p-53
+    /// The relative widening of exp's result: 8u, above the proven 3.52u.
+    static let expWidening = 0x1p-50
+
+    /// ln 2 = ln2Nearest + ln2Tail + δ, |δ| < 6·10⁻³⁴ (exp's argument reduction).
+    static let ln2Nearest = 0.6931471805599453
+    static let ln2Tail = 2.3190468138462996e-17
+    /// ln 2 = ln2Head + ln2Low + δ, |δ| < 1.2·10⁻²⁶, with ln2Head's last 32 bits zero so
+    /// e·ln2Head is exact for |e| < 2²¹ (log's reconstruction).
+    static let ln2Head = 0.6931471803691238
+    static let ln2Low = 1.9082149292705877e-10
+
+    /// fl(1/i!), i = 0…13 (i! is exact in Double, the quotient correctly rounded).
+    static let expCoefficients: [Double] = (0...13).map { i in 1 / (1...max(i, 1)).reduce(1.0) { $0 * Double($1) } }
+    /// fl(1/(2j + 1)), j = 0…10.
+    static let atanhCoefficients: [Double] = (0...10).map { 1 / Double(2 * $0 + 1) }
+
+    /// exp(x) rounded to nearest-ish by the kernel, for −745.2 < x ≤ 709; its relative
+    /// error is at most 3.52u, plus η/2 absolute when the result is subnormal.
+    @inline(__always)
+    static func expKernel(_ x: Double) -> Double {
+        let k = (x * 1.4426950408889634).rounded()
+        var r = x.addingProduct(-k, ln2Nearest)
+        r = r.addingProduct(-k, ln2Tail)
+        let c = expCoefficients
+        var p = c[13]
+        for i in stride(from: 12, through: 0, by: -1) { p = c[i].addingProduct(p, r) }
+        return Double(sign: .plus, exponent: Int(k), significand: p)
+    }
+
+    /// A guaranteed lower bound of eˣ.
+    public static func expLower(_ x: Double) -> Double {
+        if x.isNaN || x <= -745.2 { return 0 }
+        if x > 709 { return expLower(709) }
+        let y = expKernel(x)
+        let lower = (y * (1 - expWidening)).nextDown
+        return y < 0x1p-1020 ? Swift.max(0, lower - .leastNonzeroMagnitude) : lower
+    }
+
+    /// A guaranteed upper bound of eˣ.
+    public static func expUpper(_ x: Double) -> Double {
+        if x.isNaN || x > 709 { return .infinity }
+        if x <= -745.2 { return .leastNonzeroMagnitude }   // e^−745.2 < η
+        let y = expKernel(x)
+        let upper = (y * (1 + expWidening)).nextUp
+        return y < 0x1p-1020 ? (upper + .leastNonzeroMagnitude).nextUp : upper
+    }
+
+    /// log x for finite x > 0 and the bound on its error.
+    @inline(__always)
+    static func logKernel(_ x: Double) -> (value: Double, error: Double) {
+        var e = Double(x.exponent)
+        var m = x.significand
+        if m > 1.4142135623730951 { m *= 0.5; e += 1 }
+        let s = (m - 1) / (m + 1)          // m − 1 is exact (Sterbenz)
+        let z = s * s
+        let c = atanhCoefficients
+        var q = c[10]
+        for j in stride(from: 9, through: 0, by: -1) { q = c[j].addingProduct(q, z) }
+        let logM = 2 * (s * q)
+        let b = logM.addingProduct(e, ln2Low)
+        let y = e * ln2Head + b            // e·ln2Head is exact
+        let error = (unitRoundoff * 1.001 * (abs(y) + abs(b) + 4.2 * abs(logM)) + 1.3e-23).nextUp
+        return (y, error)
+    }
+
+    /// A guaranteed lower bound of log x (−∞ for x ≤ 0 or NaN).
+    public static func logLower(_ x: Double) -> Double {
+        guard x > 0 else { return -.infinity }
+        if x == .infinity { return 709.78 }   // below log of the largest finite Double
+        let (y, error) = logKernel(x)
+        return (y - error).nextDown
+    }
+
+    /// A guaranteed upper bound of log x (+∞ for x = +∞ or NaN, −∞ for x ≤ 0).
+    public static func logUpper(_ x: Double) -> Double {
+        if x.isNaN || x == .infinity { return .infinity }
+        guard x > 0 else { return -.infinity }
+        let (y, error) = logKernel(x)
+        return (y + error).nextUp
+    }
+
+    /// γₙ/(1 − γₙ) rounded up, γₙ = nu/(1 − nu): the a priori factor of a sum of n
+    /// products (Proofs/certificates.md §4); +∞ when nu ≥ 0.01.
+    public static func productErrorFactor(_ n: Int) -> Double {
+        let nu = Double(n) * unitRoundoff
+        guard nu < 0.01 else { return .infinity }
+        let gamma = nu / (1 - nu)
+        return (gamma / (1 - gamma) * (1 + 1e-12)).nextUp
+    }
+}

@@ -1,0 +1,123 @@
+import Numerics
+
+/// A model's logits Λ = FGᵀ as fast enclosures: each entry the Double dot product
+/// with its a priori error bound (`FastInterval.dot`, Proofs/certificates.md §4).
+/// Cost O(N k d), the screen's own product count. nil when an entry is not finite.
+public struct FastLogits: Sendable {
+    public let rows: Int
+    public let columns: Int
+    /// Row-major, rows × columns.
+    public let entries: [FastInterval]
+
+    public init?(_ model: SoftmaxModel) {
+        let f = model.embeddings, g = model.unembeddings
+        let (n, k, d) = (f.rows, g.rows, f.columns)
+        var entries = [FastInterval](repeating: .zero, count: n * k)
+        var finite = true
+        f.storage.withUnsafeBufferPointer { pf in
+            g.storage.withUnsafeBufferPointer { pg in
+                for i in 0..<n {
+                    let fi = UnsafeBufferPointer(rebasing: pf[(i * d)..<((i + 1) * d)])
+                    for y in 0..<k {
+                        let e = FastInterval.dot(fi, UnsafeBufferPointer(rebasing: pg[(y * d)..<((y + 1) * d)]))
+                        finite = finite && e.lo.isFinite && e.hi.isFinite
+                        entries[i * k + y] = e
+                    }
+                }
+            }
+        }
+        guard finite else { return nil }
+        (rows, columns, self.entries) = (n, k, entries)
+    }
+
+    public func row(_ i: Int) -> ArraySlice<FastInterval> { entries[(i * columns)..<((i + 1) * columns)] }
+
+    /// Σᵢ wᵢ ‖C(Λᵢ − Λ'ᵢ)‖² (C centres over labels): d_logit² between two models.
+    public func logitDistanceSquared(to other: FastLogits, weights w: [FastInterval]) -> FastInterval {
+        FastInterval.sum((0..<rows).map { i in w[i] * centredSquaredNorm(i, other) })
+    }
+
+    /// ‖C(Λᵢ − Λ'ᵢ)‖² for row i.
+    func centredSquaredNorm(_ i: Int, _ other: FastLogits) -> FastInterval {
+        let c = zip(row(i), other.row(i)).map { $0 - $1 }
+        let mean = FastInterval.sum(c) / FastInterval(Double(columns))
+        return FastInterval.sum(c.map { ($0 - mean).squared })
+    }
+}
+
+/// A pair's quantities as fast enclosures, for the fast certificate level: the input
+/// weights wᵢ = rawᵢ/Σ raw (as the exact level defines them), d_logit², KL_x(M₁‖M₂) and
+/// log τ_x of both models. log p = Λ − logSumExp(Λ), KL_x = Σ_y p_y ((Λ₁ − Λ₂)_y −
+/// (lse₁ − lse₂)) clamped at 0 (Gibbs). Cost O(N k d) plus two exp per logit.
+/// On nearly equal models the KL enclosure's lower end is 0 (its width is the
+/// logits' rounding), so checks that need a positive KL escalate.
+public struct FastPairEnclosure: Sendable {
+    public let weights: [FastInterval]
+    public let logitDistanceSquared: FastInterval
+    public let klPerInput: [FastInterval]
+    public let logTauFirst: FastInterval
+    public let logTauSecond: FastInterval
+    /// min(log τ_x(M₁), log τ_x(M₂)) per input.
+    public let logTauPerInput: [FastInterval]
+    public let first: FastLogits
+    public let second: FastLogits
+
+    init?(_ pair: ModelPair) {
+        guard let a = FastLogits(pair.first), let b = FastLogits(pair.second) else { return nil }
+        weights = FastPairEnclosure.normalisedWeights(pair.weights)
+        logitDistanceSquared = a.logitDistanceSquared(to: b, weights: weights)
+        var kl: [FastInterval] = [], tau1: [FastInterval] = [], tau2: [FastInterval] = []
+        for i in 0..<a.rows {
+            let (r1, r2) = (Array(a.row(i)), Array(b.row(i)))
+            let lse1 = FastInterval.logSumExp(r1), lse2 = FastInterval.logSumExp(r2)
+            let shift = lse1 - lse2
+            let logP = r1.map { $0 - lse1 }, logQ = r2.map { $0 - lse2 }
+            let p = logP.map(\.exp)
+            let direct = FastInterval.sum(p.indices.map { p[$0] * (r1[$0] - r2[$0] - shift) }).clampedNonNegative
+            kl.append(FastPairEnclosure.intersect(direct, FastPairEnclosure.klFromVariance(p: p, r1, r2)))
+            tau1.append(logP.dropFirst().reduce(logP[0], FastInterval.min))
+            tau2.append(logQ.dropFirst().reduce(logQ[0], FastInterval.min))
+        }
+        klPerInput = kl
+        logTauFirst = tau1.dropFirst().reduce(tau1[0], FastInterval.min)
+        logTauSecond = tau2.dropFirst().reduce(tau2[0], FastInterval.min)
+        logTauPerInput = zip(tau1, tau2).map { FastInterval.min($0, $1) }
+        (first, second) = (a, b)
+    }
+
+    /// KL(p‖q) from the variance of δ = Λ₂ − Λ₁ under p (Proofs/certificates.md §5):
+    ///   ½e^{−osc}·Var_p(δ) ≤ KL(p‖q) ≤ ½e^{osc}·Var_p(δ),  osc = max δ − min δ,
+    /// with Var_p(δ) = E_p(δ − c)² − (E_p(δ − c))² for a Double c near E_p δ. Where the
+    /// models nearly agree, the direct sum's terms cancel to rounding, while this form
+    /// keeps KL's second-order size (its relative width is the logits' error over δ's).
+    static func klFromVariance(p: [FastInterval], _ r1: [FastInterval], _ r2: [FastInterval]) -> FastInterval {
+        let delta = zip(r2, r1).map { $0 - $1 }
+        let c = zip(p, delta).reduce(0.0) { $0 + $1.0.midpoint * $1.1.midpoint }
+        guard c.isFinite else { return FastInterval(lo: 0, hi: .infinity) }
+        let centred = delta.map { $0 - FastInterval(c) }
+        let second = FastInterval.sum(zip(p, centred).map { $0 * $1.squared })
+        let first = FastInterval.sum(zip(p, centred).map { $0 * $1 })
+        let variance = (second - first.squared).clampedNonNegative
+        let osc = FastInterval(delta.map(\.hi).max()!) - FastInterval(delta.map(\.lo).min()!)
+        let half = FastInterval(0.5)
+        return FastInterval(lo: (half * (-osc).exp * variance).lo, hi: (half * osc.exp * second).hi)
+    }
+
+    /// The intersection of two enclosures of one value (never empty when both are sound).
+    static func intersect(_ a: FastInterval, _ b: FastInterval) -> FastInterval {
+        FastInterval(lo: max(a.lo, b.lo), hi: min(a.hi, b.hi))
+    }
+
+    /// wᵢ = rawᵢ / Σ raw, enclosed.
+    static func normalisedWeights(_ raw: [Double]) -> [FastInterval] {
+        let total = FastInterval.sum(raw.map { FastInterval($0) })
+        return raw.map { FastInterval($0) / total }
+    }
+}
+
+extension ModelPair {
+    /// The pair's fast enclosures, computed once; nil when a logit is not finite.
+    public func fastEnclosure() -> FastPairEnclosure? {
+        cache.value("fastEnclosure") { FastPairEnclosure(self) }
+    }
+}

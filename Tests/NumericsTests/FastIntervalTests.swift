@@ -1,0 +1,178 @@
+@testable import Numerics
+import Testing
+
+/// Soundness of the fast certificate level (Proofs/certificates.md): every FastMath
+/// bound and every FastInterval operation contains the value MPFR encloses at 256
+/// bits, on random and adversarial arguments; and the test goes red when a bound is
+/// planted wrong (the widening removed, the product bound halved).
+@Suite("Fast intervals contain the MPFR value")
+struct FastIntervalTests {
+    /// Whether [lower, upper] contains every point of the MPFR enclosure v.
+    static func encloses(_ lower: Double, _ upper: Double, _ v: Interval) -> Bool {
+        guard let l = Interval(exactly: lower), let u = Interval(exactly: upper) else { return false }
+        return l.isCertainlyAtMost(v) && v.isCertainlyAtMost(u)
+    }
+
+    /// Arguments for exp: uniform over the whole domain, near the argument reduction's
+    /// edges (odd multiples of ln 2 / 2, where |r| is largest), near 0, and where the
+    /// result turns subnormal, overflows or underflows.
+    static func expArguments(_ count: Int, seed: UInt64) -> [Double] {
+        var g = SeededGenerator(seed: seed)
+        return (0..<count).map { i in
+            switch i % 6 {
+            case 0: return Double.random(in: -746...710, using: &g)
+            case 1: return (Double(Int.random(in: -2150...2050, using: &g)) + 0.5) * 0.6931471805599453
+                * (1 + Double.random(in: -1e-15...1e-15, using: &g))
+            case 2: return Double(sign: Bool.random(using: &g) ? .minus : .plus, exponent: Int.random(in: -1074...(-1), using: &g),
+                                  significand: Double.random(in: 1..<2, using: &g))
+            case 3: return Double.random(in: -745.3...(-707), using: &g)
+            case 4: return Double.random(in: 708...710, using: &g)
+            default: return Double.random(in: -40...40, using: &g)
+            }
+        }
+    }
+
+    /// Arguments for log: random bit patterns over every positive finite Double
+    /// (subnormals included), values within a few ulps of 1, near √2 and √½ (the
+    /// reduction's switch), and powers of two.
+    static func logArguments(_ count: Int, seed: UInt64) -> [Double] {
+        var g = SeededGenerator(seed: seed)
+        return (0..<count).map { i in
+            switch i % 5 {
+            case 0: return Double(bitPattern: UInt64.random(in: 1..<0x7FF0_0000_0000_0000, using: &g))
+            case 1: return 1 + Double(Int.random(in: -50...50, using: &g)) * 0x1p-52
+            case 2: return (Bool.random(using: &g) ? 1.4142135623730951 : 0.7071067811865476)
+                * (1 + Double(Int.random(in: -8...8, using: &g)) * 0x1p-52) * Double(sign: .plus, exponent: Int.random(in: -1000...1000, using: &g), significand: 1)
+            case 3: return Double(sign: .plus, exponent: Int.random(in: -1074...1023, using: &g), significand: 1)
+            default: return Double.random(in: 1e-300...1e300, using: &g)
+            }
+        }
+    }
+
+    @Test func expBoundsContainTheMPFRValue() {
+        var checked = 0, planted = 0
+        var worst = 0.0
+        for x in Self.expArguments(60_000, seed: 11) {
+            let v = Interval(exactly: x)!.exp
+            let (lower, upper) = (FastMath.expLower(x), FastMath.expUpper(x))
+            #expect(Self.encloses(lower, upper, v), "exp(\(x)) ∉ [\(lower), \(upper)]")
+            checked += 1
+            // The kernel's own result without its widening: red somewhere (a planted bug).
+            if x > -700 && x <= 709 {
+                let y = FastMath.expKernel(x)
+                if !Self.encloses(y, y, v) { planted += 1 }
+                let relative = abs(((Interval(exactly: y)! - v) / v).midpoint) / FastMath.unitRoundoff
+                worst = max(worst, relative)
+            }
+        }
+        #expect(checked == 60_000)
+        #expect(planted > 10_000, "the unwidened kernel should miss the true value on most arguments")
+        // The proof allows 3.52u; the widening is 8u.
+        #expect(worst <= 3.52, "measured relative error \(worst)u exceeds the proven 3.52u")
+        print("exp kernel: largest relative error \(worst)u (proven ≤ 3.52u, widened by 8u)")
+    }
+
+    @Test func logBoundsContainTheMPFRValue() throws {
+        var checked = 0, planted = 0
+        var worst = 0.0
+        for x in Self.logArguments(50_000, seed: 12) {
+            let v = try Interval(exactly: x)!.log()
+            let (lower, upper) = (FastMath.logLower(x), FastMath.logUpper(x))
+            #expect(Self.encloses(lower, upper, v), "log(\(x)) ∉ [\(lower), \(upper)]")
+            checked += 1
+            let (y, error) = FastMath.logKernel(x)
+            if !Self.encloses(y, y, v) { planted += 1 }
+            let ratio = abs((Interval(exactly: y)! - v).midpoint) / error
+            worst = max(worst, ratio)
+        }
+        #expect(checked == 50_000)
+        #expect(planted > 10_000, "the kernel's value alone should miss the true value on most arguments")
+        #expect(worst <= 1, "an error exceeded its bound (\(worst) of it)")
+        print("log kernel: largest error \(worst) of its bound")
+    }
+
+    @Test func specialArguments() {
+        #expect(FastMath.expLower(-.infinity) == 0 && FastMath.expUpper(-.infinity) == .leastNonzeroMagnitude)
+        #expect(FastMath.expUpper(.infinity) == .infinity && FastMath.expLower(.infinity) > 1e307)
+        #expect(FastMath.expLower(0) <= 1 && FastMath.expUpper(0) >= 1 && FastMath.expUpper(0) - FastMath.expLower(0) < 1e-14)
+        #expect(FastMath.logLower(0) == -.infinity && FastMath.logUpper(-1) == -.infinity)
+        #expect(FastMath.logUpper(.infinity) == .infinity && FastMath.logLower(.infinity) > 709)
+        #expect(FastMath.logLower(1) <= 0 && FastMath.logUpper(1) >= 0 && FastMath.logUpper(1) < 1e-22)
+        #expect(FastInterval(lo: .nan, hi: 1) == .entire)
+        #expect((FastInterval(0) * FastInterval(lo: 1, hi: .infinity)) == .entire)
+        #expect((FastInterval(1) / FastInterval(lo: -1, hi: 1)) == .entire)
+    }
+
+    /// Random operands as point Doubles and as small intervals around them; each
+    /// operation's fast interval must contain the MPFR interval of the same operation.
+    @Test func arithmeticContainsTheMPFRResult() {
+        var g = SeededGenerator(seed: 13)
+        func operand() -> (FastInterval, Interval) {
+            let exponent = [Int.random(in: -60...60, using: &g), Int.random(in: -1074...(-1000), using: &g),
+                            Int.random(in: 1000...1023, using: &g)].randomElement(using: &g)!
+            let x = Double(sign: Bool.random(using: &g) ? .minus : .plus, exponent: exponent,
+                           significand: Double.random(in: 1..<2, using: &g))
+            let point = Bool.random(using: &g)
+            let lo = x, hi = point ? x : x.nextUp.nextUp
+            return (FastInterval(lo: lo, hi: hi), Interval(lower: lo, upper: hi))
+        }
+        func contains(_ f: FastInterval, _ v: Interval) -> Bool { Self.encloses(f.lo, f.hi, v) }
+        var checked = 0
+        for _ in 0..<20_000 {
+            let (a, ma) = operand(), (b, mb) = operand()
+            #expect(contains(a + b, ma + mb) && contains(a - b, ma - mb) && contains(a * b, ma * mb))
+            if !mb.containsZero { #expect(contains(a / b, ma / mb)) }
+            #expect(contains(a.squared, ma.squared))
+            checked += 1
+        }
+        #expect(checked == 20_000)
+    }
+
+    /// Dot products against their exact rational value, including the adversarial sum
+    /// 1 + u + u + … whose every addition rounds down: its error reaches (n − 1)u, close
+    /// to the bound γₙ·|a|ᵀ|b|, so a halved bound is caught.
+    @Test func dotProductBoundIsSoundAndAttained() {
+        var g = SeededGenerator(seed: 14)
+        var checked = 0, halvedMissed = 0
+        for trial in 0..<3_000 {
+            let n = Int.random(in: 1...64, using: &g)
+            var a: [Double], b: [Double]
+            if trial % 3 == 0 {
+                a = [1] + Array(repeating: FastMath.unitRoundoff, count: n)
+                b = Array(repeating: 1, count: n + 1)
+            } else {
+                a = (0..<n).map { _ in Double.random(in: -1...1, using: &g) * Double(sign: .plus, exponent: Int.random(in: -30...30, using: &g), significand: 1) }
+                b = (0..<n).map { _ in Double.random(in: -1...1, using: &g) }
+            }
+            let exact = Rational.sum(zip(a, b).map { Rational(exactly: $0)! * Rational(exactly: $1)! })
+            let (fast, halved) = a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    var s = 0.0, t = 0.0
+                    for i in 0..<pa.count { let p = pa[i] * pb[i]; s += p; t += abs(p) }
+                    return (FastInterval.dot(pa, pb),
+                            FastInterval.withProductError(s, absoluteSum: t, terms: pa.count, boundScale: 0.5))
+                }
+            }
+            #expect(Interval(exactly: fast.lo)!.isCertainlyAtMost(Interval(exact)) && Interval(exact).isCertainlyAtMost(Interval(exactly: fast.hi)!))
+            if !(Rational(exactly: halved.lo)! <= exact && exact <= Rational(exactly: halved.hi)!) { halvedMissed += 1 }
+            checked += 1
+        }
+        #expect(checked == 3_000)
+        #expect(halvedMissed > 100, "a halved product bound should miss the adversarial sums (missed \(halvedMissed))")
+    }
+
+    @Test func logSumExpContainsTheMPFRValue() throws {
+        var g = SeededGenerator(seed: 15)
+        var checked = 0
+        for _ in 0..<2_000 {
+            let scale = [1.0, 1e3, 1e-8, 700].randomElement(using: &g)!
+            let xs = (0..<Int.random(in: 1...30, using: &g)).map { _ in Double.random(in: -1...1, using: &g) * scale }
+            let fast = FastInterval.logSumExp(xs.map { FastInterval($0) })
+            let mpfr = Interval.logSumExp(xs.map { Interval(exactly: $0)! })
+            #expect(Self.encloses(fast.lo, fast.hi, mpfr))
+            #expect(fast.width <= 1e-12 * max(1, abs(fast.midpoint)), "too wide: \(fast)")
+            checked += 1
+        }
+        #expect(checked == 2_000)
+    }
+}
