@@ -59,13 +59,12 @@ public struct FastInterval: Sendable, Equatable, CustomStringConvertible {
 
     public static prefix func - (a: FastInterval) -> FastInterval { FastInterval(lo: -a.hi, hi: -a.lo) }
 
-    /// The product: the extremes of the four endpoint products (0·∞ gives the whole line).
+    /// The product: the extremes of the four endpoint products, where an end at 0 times
+    /// an unbounded end is 0 (every real in the other interval times 0 is 0).
     public static func * (a: FastInterval, b: FastInterval) -> FastInterval {
-        if a.lo >= 0 && b.lo >= 0 {   // the common case; here 0·∞ is 0 (an end at 0 times an unbounded end)
-            return roundedOut(a.lo == 0 || b.lo == 0 ? 0 : a.lo * b.lo, a.hi == 0 || b.hi == 0 ? 0 : a.hi * b.hi).clampedNonNegative
-        }
-        let p = (a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi)
-        if p.0.isNaN || p.1.isNaN || p.2.isNaN || p.3.isNaN { return .entire }
+        @inline(__always) func times(_ x: Double, _ y: Double) -> Double { x == 0 || y == 0 ? 0 : x * y }
+        if a.lo >= 0 && b.lo >= 0 { return roundedOut(times(a.lo, b.lo), times(a.hi, b.hi)).clampedNonNegative }
+        let p = (times(a.lo, b.lo), times(a.lo, b.hi), times(a.hi, b.lo), times(a.hi, b.hi))
         return roundedOut(Swift.min(p.0, p.1, p.2, p.3), Swift.max(p.0, p.1, p.2, p.3))
     }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// exp and log with proven error bounds in Double arithmetic (round to nearest, no
 /// rounding-mode switch), for `FastInterval`. Each function returns a guaranteed
 /// lower or upper bound of the true value; none rests on libm's accuracy. The
@@ -100,6 +102,14 @@ public enum FastMath {
         let nu = Double(n) * unitRoundoff
         guard nu < 0.01 else { return .infinity }
         let gamma = nu / (1 - nu)
-        return (gamma / (1 - gamma) * (1 + 1e-12)).nextUp
+        return (plantedProductBoundScale * gamma / (1 - gamma) * (1 + 1e-12)).nextUp
     }
+
+    /// 1, unless the environment variable LOGITBOUNDS_PLANT_PRODUCT_BOUND plants a wrong
+    /// product bound (e.g. 0.5, the bound halved) to show that `bench --target
+    /// enclosures` catches it. A test hook: never set it for a real run.
+    static let plantedProductBoundScale: Double = {
+        guard let text = ProcessInfo.processInfo.environment["LOGITBOUNDS_PLANT_PRODUCT_BOUND"], let s = Double(text), s > 0 else { return 1 }
+        return s
+    }()
 }

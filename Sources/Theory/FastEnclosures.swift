@@ -45,27 +45,46 @@ public struct FastLogits: Sendable {
     }
 }
 
-/// A pair's quantities as fast enclosures, for the fast certificate level: the input
-/// weights wᵢ = rawᵢ/Σ raw (as the exact level defines them), d_logit², KL_x(M₁‖M₂) and
-/// log τ_x of both models. log p = Λ − logSumExp(Λ), KL_x = Σ_y p_y ((Λ₁ − Λ₂)_y −
-/// (lse₁ − lse₂)) clamped at 0 (Gibbs). Cost O(N k d) plus two exp per logit.
-/// On nearly equal models the KL enclosure's lower end is 0 (its width is the
-/// logits' rounding), so checks that need a positive KL escalate.
-public struct FastPairEnclosure: Sendable {
+/// A pair's logits and d_logit² as fast enclosures, with the input weights
+/// wᵢ = rawᵢ/Σ raw (as the exact level defines them). Cost O(N k d).
+public struct FastLogitDistance: Sendable {
     public let weights: [FastInterval]
-    public let logitDistanceSquared: FastInterval
+    public let first: FastLogits
+    public let second: FastLogits
+    public let squared: FastInterval
+
+    init?(_ pair: ModelPair) {
+        guard let a = FastLogits(pair.first), let b = FastLogits(pair.second) else { return nil }
+        weights = Self.normalisedWeights(pair.weights)
+        (first, second) = (a, b)
+        squared = a.logitDistanceSquared(to: b, weights: weights)
+    }
+
+    /// wᵢ = rawᵢ / Σ raw, enclosed.
+    static func normalisedWeights(_ raw: [Double]) -> [FastInterval] {
+        let total = FastInterval.sum(raw.map { FastInterval($0) })
+        return raw.map { FastInterval($0) / total }
+    }
+}
+
+/// A pair's divergences as fast enclosures, for T6: KL_x(M₁‖M₂) and log τ_x of both
+/// models. log p = Λ − logSumExp(Λ), KL_x = Σ_y p_y ((Λ₁ − Λ₂)_y − (lse₁ − lse₂))
+/// clamped at 0 (Gibbs), intersected with the variance form below, which keeps its
+/// relative accuracy where the models nearly agree. Cost O(N k) exp and log on top
+/// of the logits.
+public struct FastPairEnclosure: Sendable {
+    public let distance: FastLogitDistance
     public let klPerInput: [FastInterval]
     public let logTauFirst: FastInterval
     public let logTauSecond: FastInterval
     /// min(log τ_x(M₁), log τ_x(M₂)) per input.
     public let logTauPerInput: [FastInterval]
-    public let first: FastLogits
-    public let second: FastLogits
 
-    init?(_ pair: ModelPair) {
-        guard let a = FastLogits(pair.first), let b = FastLogits(pair.second) else { return nil }
-        weights = FastPairEnclosure.normalisedWeights(pair.weights)
-        logitDistanceSquared = a.logitDistanceSquared(to: b, weights: weights)
+    public var weights: [FastInterval] { distance.weights }
+    public var logitDistanceSquared: FastInterval { distance.squared }
+
+    init(_ distance: FastLogitDistance) {
+        let (a, b) = (distance.first, distance.second)
         var kl: [FastInterval] = [], tau1: [FastInterval] = [], tau2: [FastInterval] = []
         for i in 0..<a.rows {
             let (r1, r2) = (Array(a.row(i)), Array(b.row(i)))
@@ -78,11 +97,11 @@ public struct FastPairEnclosure: Sendable {
             tau1.append(logP.dropFirst().reduce(logP[0], FastInterval.min))
             tau2.append(logQ.dropFirst().reduce(logQ[0], FastInterval.min))
         }
+        self.distance = distance
         klPerInput = kl
         logTauFirst = tau1.dropFirst().reduce(tau1[0], FastInterval.min)
         logTauSecond = tau2.dropFirst().reduce(tau2[0], FastInterval.min)
         logTauPerInput = zip(tau1, tau2).map { FastInterval.min($0, $1) }
-        (first, second) = (a, b)
     }
 
     /// KL(p‖q) from the variance of δ = Λ₂ − Λ₁ under p (Proofs/certificates.md §5):
@@ -108,16 +127,52 @@ public struct FastPairEnclosure: Sendable {
         FastInterval(lo: max(a.lo, b.lo), hi: min(a.hi, b.hi))
     }
 
-    /// wᵢ = rawᵢ / Σ raw, enclosed.
-    static func normalisedWeights(_ raw: [Double]) -> [FastInterval] {
-        let total = FastInterval.sum(raw.map { FastInterval($0) })
-        return raw.map { FastInterval($0) / total }
+}
+
+extension ModelPair {
+    /// The pair's logits and d_logit² as fast enclosures, computed once; nil when a
+    /// logit is not finite.
+    public func fastLogitDistance() -> FastLogitDistance? {
+        cache.value("fastLogitDistance") { FastLogitDistance(self) }
+    }
+
+    /// The pair's divergences as fast enclosures, computed once.
+    public func fastEnclosure() -> FastPairEnclosure? {
+        cache.value("fastEnclosure") { fastLogitDistance().map(FastPairEnclosure.init) }
+    }
+}
+
+/// T3's and T11's unembedding quantities as fast enclosures: M = G̃₁ᵀG̃₁, the
+/// identifiability map A₁₂ = M⁻¹G̃₁ᵀG̃₂ (a verified solve, which also proves M
+/// nonsingular, so G̃₁ has full column rank), and an upper bound on σ_min(G̃₁)²
+/// (the Rayleigh quotient of M at the computed smallest right-singular vector).
+/// Cost O(k d² + d³). nil when M is not shown nonsingular.
+public struct FastIdentifiability: Sendable {
+    public let gram: FastIntervalMatrix
+    public let map: FastIntervalMatrix
+    public let sigmaMinSquaredUpper: Double
+
+    init?(_ pair: ModelPair) {
+        let g1 = FastIntervalMatrix(pair.first.unembeddings).subtractingColumnMeans
+        let g2 = FastIntervalMatrix(pair.second.unembeddings).subtractingColumnMeans
+        let m = g1.transposeMultiplied(by: g1)
+        guard let a = m.solving(g1.transposeMultiplied(by: g2)),
+              let svd = try? SingularValueDecomposition(pair.centredUnembeddings.first), svd.v.columns == m.rows else { return nil }
+        let z = (0..<m.rows).map { FastInterval(svd.v[$0, m.rows - 1]) }
+        let mz = (0..<m.rows).map { i in FastInterval.sum((0..<m.rows).map { m[i, $0] * z[$0] }) }
+        let rayleigh = FastInterval.sum(zip(z, mz).map { $0 * $1 }) / FastInterval.sum(z.map(\.squared))
+        (gram, map, sigmaMinSquaredUpper) = (m, a, rayleigh.hi)
+    }
+
+    /// M⁻¹u, enclosed (nil when the solve cannot be verified).
+    public func solving(_ u: [Double]) -> [FastInterval]? {
+        gram.solving(FastIntervalMatrix(rows: u.count, columns: 1) { i, _ in FastInterval(u[i]) })?.entries
     }
 }
 
 extension ModelPair {
-    /// The pair's fast enclosures, computed once; nil when a logit is not finite.
-    public func fastEnclosure() -> FastPairEnclosure? {
-        cache.value("fastEnclosure") { FastPairEnclosure(self) }
+    /// The pair's fast identifiability enclosures, computed once.
+    public func fastIdentifiability() -> FastIdentifiability? {
+        cache.value("fastIdentifiability") { FastIdentifiability(self) }
     }
 }

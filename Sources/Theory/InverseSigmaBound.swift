@@ -18,6 +18,9 @@ struct InverseSigmaBound: Sendable {
     let exactLHS: @Sendable (ExactModelPair) throws -> Rational
     /// MᵀM exactly.
     let gram: @Sendable (ExactModelPair) -> RationalMatrix
+    /// The fast level's left side, an upper bound on σ_min(M)², both given only when
+    /// M's full column rank is proven (nil: no fast path, or not proven).
+    var fast: (@Sendable (ModelPair) -> (lhs: FastInterval, sigmaMinSquaredUpper: Double)?)? = nil
 
     var constantName: String { "\(constantScale)/σ_min(\(matrixName))²" }
 
@@ -35,6 +38,17 @@ struct InverseSigmaBound: Sendable {
         let rhs = c * logitDistanceSquared
         return Verdict(id: id, form: form, level: .double, outcome: l <= rhs ? .holds : .violated,
                        lhs: l, rhs: rhs, constant: c, constantName: constantName)
+    }
+
+    /// "holds" from fast enclosures: ℓ's upper end at most s·d_logit²'s lower end over an
+    /// upper bound of σ_min². Only "holds": a violation needs σ_min bounded below, which
+    /// the exact certificate does. nil (escalate) otherwise.
+    func fastCertify(_ pair: ModelPair) -> Verdict? {
+        guard let fast, let (l, sigmaSquared) = fast(pair), sigmaSquared > 0, let d = pair.fastLogitDistance() else { return nil }
+        let top = (FastInterval(constantScale) * d.squared).lo
+        let rhs = FastInterval(lo: (top / sigmaSquared).nextDown, hi: .infinity)
+        return Verdict.fast(id, form, lhs: l, rhs: rhs, constant: constantScale / sigmaSquared,
+                            constantName: "\(constantScale)/σ², σ² ≥ σ_min(\(matrixName))² (a Rayleigh quotient)")
     }
 
     func certify(_ pair: ModelPair) throws -> Verdict {

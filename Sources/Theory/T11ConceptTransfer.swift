@@ -104,6 +104,66 @@ public struct T11ConceptTransferBound: PairStatement {
         return worst.verdict.level == .double ? try certify(exact, gram: gram, transfer: worst.transfer) : worst.verdict
     }
 
+    /// Every probe decided from fast enclosures at the screen's γ (A₁₂ by a verified
+    /// solve, which also proves G̃₁ of full column rank; margins and scores as enclosed
+    /// dot products); the pair's verdict is the worst probe's. nil when any probe's
+    /// sides overlap: the exact certificate then decides the pair.
+    public func fastCertify(_ pair: ModelPair) throws -> Verdict? {
+        guard let identifiability = pair.fastIdentifiability(), let enclosure = pair.fastLogitDistance() else { return nil }
+        var worst: Verdict?
+        for t in try transfers(pair) {
+            guard let v = fastVerdict(t, pair, identifiability, enclosure) else { return nil }
+            if v.outcome == .violated { return v }
+            if worst == nil || v.ratio > worst!.ratio { worst = v }
+        }
+        return worst
+    }
+
+    func fastVerdict(_ t: ConceptTransfer, _ pair: ModelPair, _ identifiability: FastIdentifiability,
+                     _ enclosure: FastLogitDistance) -> Verdict? {
+        let u = t.probe.weights, bias = FastInterval(t.probe.bias), a = identifiability.map
+        let w = enclosure.weights, scale = FastInterval(constantScale)
+        let transported = (0..<a.columns).map { j in FastInterval.sum((0..<a.rows).map { a[$0, j] * FastInterval(u[$0]) }) }
+        let f1 = pair.first.embeddings, f2 = pair.second.embeddings
+        let teacherParts: [FastInterval] = u.withUnsafeBufferPointer { pu in
+            f1.storage.withUnsafeBufferPointer { pf in
+                (0..<f1.rows).map { FastInterval.dot(pu, UnsafeBufferPointer(rebasing: pf[($0 * f1.columns)..<(($0 + 1) * f1.columns)])) }
+            }
+        }
+        let studentParts = (0..<f2.rows).map { i in FastInterval.sum((0..<f2.columns).map { transported[$0] * FastInterval(f2[i, $0]) }) }
+        var certainlyDisagree: [FastInterval] = [], possiblyDisagree: [FastInterval] = []
+        for i in w.indices {
+            let m = teacherParts[i] + bias, s = studentParts[i] + bias
+            let agree = (m.lo > 0 && s.lo > 0) || (m.hi <= 0 && s.hi <= 0)
+            let disagree = (m.lo > 0 && s.hi <= 0) || (m.hi <= 0 && s.lo > 0)
+            if disagree { certainlyDisagree.append(w[i]) }
+            if !agree { possiblyDisagree.append(w[i]) }
+        }
+        let lhs = FastInterval(lo: FastInterval.sum(certainlyDisagree).lo, hi: FastInterval.sum(possiblyDisagree).hi)
+        guard let gamma = t.bound(residual: t.residual(variant)).gamma else {
+            return Verdict.fast(id, form, lhs: lhs, rhs: scale * FastInterval.sum(w), constant: constantScale, constantName: "γ = ∞")
+        }
+        let g = FastInterval(gamma)
+        let margins = teacherParts.map { ($0 + bias).magnitude }
+        let below = FastInterval(lo: FastInterval.sum(w.indices.filter { margins[$0].hi < gamma }.map { w[$0] }).lo,
+                                 hi: FastInterval.sum(w.indices.filter { margins[$0].lo < gamma }.map { w[$0] }).hi)
+        let residual: FastInterval
+        switch variant {
+        case .covariance:
+            residual = FastInterval.sum(w.indices.map { w[$0] * (teacherParts[$0] - studentParts[$0]).squared })
+        case .scalar:
+            guard let v = identifiability.solving(u) else { return nil }
+            residual = FastInterval.sum(zip(u, v).map { FastInterval($0) * $1 }) * enclosure.squared
+        case .sigma:
+            // Only a lower end: σ_min² is bounded above (a Rayleigh quotient), not below.
+            let top = (FastInterval.sum(u.map { FastInterval($0).squared }) * enclosure.squared).lo
+            residual = FastInterval(lo: (top / identifiability.sigmaMinSquaredUpper).nextDown, hi: .infinity)
+        }
+        let rhs = scale * (below + residual / g.squared)
+        return Verdict.fast(id, form, lhs: lhs, rhs: rhs, constant: constantScale / (gamma * gamma),
+                            constantName: "\(constantScale)/γ² at γ = \(gamma)")
+    }
+
     /// The exact decision for one probe at the screen's γ.
     func certify(_ exact: ExactModelPair, gram: RationalMatrix, transfer t: ConceptTransfer) throws -> Verdict {
         let e = try ExactConceptTransfer(exact, probe: t.probe)

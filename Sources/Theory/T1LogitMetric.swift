@@ -77,10 +77,9 @@ public struct T1LogitMetric: Sendable {
     /// orbit pairs.
     public func fastTriangle(_ pair: ModelPair, _ m3: SoftmaxModel, rhsScale: Double = 1) throws -> Verdict? {
         let third = try ModelPair(pair.first, m3)    // checks shapes and weights
-        guard let e = pair.fastEnclosure(), let l3 = FastLogits(m3) else { return nil }
-        let a = e.logitDistanceSquared
-        let b = e.second.logitDistanceSquared(to: l3, weights: FastPairEnclosure.normalisedWeights(third.weights))
-        let c = e.first.logitDistanceSquared(to: l3, weights: FastPairEnclosure.normalisedWeights(third.weights))
+        guard let e = pair.fastLogitDistance(), let l3 = FastLogits(m3) else { return nil }
+        let w = FastLogitDistance.normalisedWeights(third.weights)
+        let (a, b, c) = (e.squared, e.second.logitDistanceSquared(to: l3, weights: w), e.first.logitDistanceSquared(to: l3, weights: w))
         let rhs = FastInterval(rhsScale) * (a.squareRoot + b.squareRoot)
         return Verdict.fast(id, "d(M₁,M₃) ≤ d(M₁,M₂) + d(M₂,M₃)", lhs: c.squareRoot, rhs: rhs, constant: rhsScale,
                             constantName: "\(rhsScale)")

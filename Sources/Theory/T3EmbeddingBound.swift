@@ -17,9 +17,26 @@ public struct T3EmbeddingBound: PairStatement {
                           fullRank: \.unembeddingsDiverse, sigmaMin: \.sigmaMinUnembeddings,
                           lhs: { try $0.representationDissimilaritySquared() },
                           exactLHS: { try $0.representationDissimilaritySquared() },
-                          gram: { $0.first.centredUnembeddings.weightedGram() })
+                          gram: { $0.first.centredUnembeddings.weightedGram() },
+                          fast: { pair in
+                              guard let i = pair.fastIdentifiability(), let d = pair.fastLogitDistance() else { return nil }
+                              return (Self.fastRepresentationDissimilaritySquared(pair, map: i.map, weights: d.weights), i.sigmaMinSquaredUpper)
+                          })
+    }
+
+    /// d_rep(M₁←M₂)² = E_w ‖f₁ − A₁₂f₂‖² with A₁₂ enclosed: O(N d₁ d₂) interval operations.
+    static func fastRepresentationDissimilaritySquared(_ pair: ModelPair, map a: FastIntervalMatrix,
+                                                       weights w: [FastInterval]) -> FastInterval {
+        let f1 = pair.first.embeddings, f2 = pair.second.embeddings
+        return FastInterval.sum((0..<f1.rows).map { i in
+            let row = (0..<f2.columns).map { FastInterval(f2[i, $0]) }
+            return w[i] * FastInterval.sum((0..<f1.columns).map { l in
+                (FastInterval(f1[i, l]) - FastInterval.sum((0..<a.columns).map { a[l, $0] * row[$0] })).squared
+            })
+        })
     }
 
     public func screen(_ pair: ModelPair) throws -> Verdict { try bound.screen(pair) }
     public func certify(_ pair: ModelPair) throws -> Verdict { try bound.certify(pair) }
+    public func fastCertify(_ pair: ModelPair) throws -> Verdict? { bound.fastCertify(pair) }
 }

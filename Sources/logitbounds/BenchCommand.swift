@@ -21,10 +21,14 @@ struct BenchCommand: ParsableCommand {
                    peak resident memory, phases, and the logit pass's GFLOP/s next to this machine's
                    dgemm rate measured just before
           fuzz     seeded mutations of model files through the reader (--cases mutants)
+          enclosures  the fast certificate level against the exact and MPFR levels on --cases pairs (the
+                   corpus's, plus rounding-adversarial and subnormal ones): every fast interval must contain
+                   the exact or MPFR value and no fast verdict may contradict a certificate (exit 1 if
+                   either fails); how often each check escalates
         Figures go to standard output; notes/benchmarks.md records them.
         """)
 
-    @Option(help: "verify, cifar, lm or fuzz.")
+    @Option(help: "verify, cifar, lm, fuzz or enclosures.")
     var target = "verify"
 
     @Option(parsing: .unconditional, help: "verify: pairs to check; fuzz: mutants to try.")
@@ -37,8 +41,8 @@ struct BenchCommand: ParsableCommand {
     var seed: UInt64 = 7
 
     func validate() throws {
-        guard ["verify", "cifar", "lm", "fuzz"].contains(target) else {
-            throw ValidationError("--target must be verify, cifar, lm or fuzz, got \(target)")
+        guard ["verify", "cifar", "lm", "fuzz", "enclosures"].contains(target) else {
+            throw ValidationError("--target must be verify, cifar, lm, fuzz or enclosures, got \(target)")
         }
         // A benchmark, not a run: at ~2 000 pairs/s, 10⁷ cases is already over an hour.
         guard (1...10_000_000).contains(cases) else { throw ValidationError("--cases must be in 1…10⁷ (a benchmark; use verify for long runs), got \(cases)") }
@@ -50,6 +54,7 @@ struct BenchCommand: ParsableCommand {
         case "verify": try verifyThroughput()
         case "cifar": try cifar()
         case "lm": try languageModel()
+        case "enclosures": try enclosures()
         default: try fuzz()
         }
     }
@@ -65,6 +70,29 @@ struct BenchCommand: ParsableCommand {
         let certified = report.theorems.reduce(0) { $0 + $1.certified }
         print(String(format: "verify throughput: %d pairs in %.2f s = %.0f pairs/s on %d threads (%d certified verdicts, %d checks per pair)",
                      cases, seconds, Double(cases) / seconds, threads, certified, verifier.checks.count))
+    }
+
+    /// The fast level against the exact and MPFR ones (`FastCrossCheck`).
+    func enclosures() throws {
+        let corpus = CorpusSpec(seed: seed, cases: cases, maxLabels: 20, maxDimension: 8, maxInputs: 200)
+        let start = Date()
+        let c = try FastCrossCheck.run(corpus, cases: cases, threads: threads) { done in
+            FileHandle.standardError.write(Data("enclosures: \(done)/\(cases) pairs\n".utf8))
+        }
+        let seconds = Date().timeIntervalSince(start)
+        print(String(format: "enclosures: %d pairs in %.1f s; %d fast intervals checked, %d missed the exact/MPFR value; "
+                     + "%d fast verdicts compared with a certificate, %d contradicted", c.pairs, seconds, c.intervals, c.missed,
+                     c.verdicts, c.contradictions))
+        for name in Set(c.decidedFast.keys).union(c.escalated.keys).sorted() {
+            let fast = c.decidedFast[name] ?? 0, up = c.escalated[name] ?? 0
+            print(String(format: "  %-18@ decided fast %6d, escalated %6d (%.1f %%)", name as NSString, fast, up,
+                         100 * Double(up) / Double(max(fast + up, 1))))
+        }
+        print("  \(c.inconclusive) fast intervals overlapped a 1024-bit MPFR enclosure too wide to contain them (not misses)")
+        if !c.failures.isEmpty {
+            print("first failures:\n" + c.failures.map { "  \($0)" }.joined(separator: "\n"))
+            throw ExitCode(1)
+        }
     }
 
     /// A teacher with Gaussian factors and a student perturbed by 5 %.

@@ -10,9 +10,12 @@ struct VerifyCommand: ParsableCommand {
         discussion: """
         Each case is a teacher/student pair from a named generator (independent, perturbed, orbit, \
         illConditioned, scaled, skewedWeights, mixedDimension), rebuilt from (seed, case index). \
-        The double-precision screen decides a "holds" when its margin exceeds 1e−9 relative; every screened \
-        violation or near-miss is certified exactly (GMP) or by MPFR enclosure (--certify all certifies every \
-        verdict); certified violations are shrunk and saved as replay files (with --out).
+        Every decided verdict is certified (the default, --certify all): first by fast enclosure (Double \
+        intervals with proven error bounds, Proofs/certificates.md), and where that cannot decide by MPFR \
+        enclosure or exactly (GMP rationals); the report counts which level decided each case, and a case no \
+        level decides is "undecided", never a verdict. --certify screen is the old fast mode: the double \
+        screen decides a "holds" when its margin exceeds 1e−9 relative, and only screened violations and \
+        near-misses are certified. Certified violations are shrunk and saved as replay files (with --out).
 
         Examples:
           logitbounds verify --out report
@@ -51,8 +54,8 @@ struct VerifyCommand: ParsableCommand {
     @Option(name: .customLong("plant"), parsing: .unconditionalSingleValue, help: "Scale a statement's constant, e.g. T3=0.5 (a planted false statement, to see the harness fail); repeatable.")
     var plants: [String] = []
 
-    @Option(help: "Which verdicts to certify: violations (default: the double screen decides, and every screened violation or near-miss within 1e−9 relative is certified exact or by MPFR enclosure) or all (every verdict certified; slower).")
-    var certify = "violations"
+    @Option(help: "Which verdicts to certify: all (default: every verdict, by fast enclosure first, then MPFR or exact where it cannot decide) or screen (the double screen decides a \"holds\" with a relative margin above 1e−9; only screened violations and near-misses are certified; about 10× faster). `violations` is a synonym of screen.")
+    var certify = "all"
 
     @Option(help: "Re-check the pair saved in a replay file instead of running a corpus.")
     var replay: String?
@@ -73,8 +76,8 @@ struct VerifyCommand: ParsableCommand {
                                   + "and --max-inputs in 3…\(CorpusSpec.maximumInputs); got \(maxLabels), \(maxDimension), \(maxInputs)")
         }
         if let threads, !(1...1024).contains(threads) { throw ValidationError("--threads must be in 1…1024, got \(threads)") }
-        guard ["violations", "all"].contains(certify) else {
-            throw ValidationError("--certify must be violations or all, got \(certify)")
+        guard ["screen", "violations", "all"].contains(certify) else {
+            throw ValidationError("--certify must be all or screen, got \(certify)")
         }
         _ = try parsedShard()
         _ = try parsedPlants()

@@ -9,11 +9,12 @@ import Testing
 /// without it (what Ctrl-C does); `terminateAfter` sends SIGTERM, a limit for commands that
 /// must not run long.
 func runTool(_ arguments: [String], interruptAfter seconds: Double? = nil, interruptOn marker: String? = nil,
-             terminateAfter limit: Double? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+             terminateAfter limit: Double? = nil, environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
     let binary = productsDirectory.appendingPathComponent("logitbounds")
     let process = Process()
     process.executableURL = binary
     process.arguments = arguments
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
@@ -119,8 +120,16 @@ struct CommandLineTests {
             statements += 1
         }
         #expect(statements >= 15, "only \(statements) statements had cases")
-        // And the default run's screens are not counted as certified.
-        let screened = try ReportFormatter.decode(Data(try runTool(["verify", "--cases", "30", "--json"]).stdout.utf8))
+        // The fast level decides some case of T1, T3, T6 and T11, and the per-level counts add up.
+        for name in ["T1.triangle", "T3", "T6.global", "T11.covariance"] {
+            let t = try #require(report.theorems.first { $0.name == name })
+            #expect(t.certifiedFast > 0, "\(name): no case decided by the fast enclosure")
+        }
+        #expect(report.theorems.allSatisfy { $0.certifiedFast + $0.certifiedMPFR + $0.certifiedExact == $0.certified })
+        // The default certifies every case too; --certify screen's screens are not counted as certified.
+        let byDefault = try ReportFormatter.decode(Data(try runTool(["verify", "--cases", "30", "--json"]).stdout.utf8))
+        #expect(byDefault.certifyAll && byDefault.theorems.map(\.certified) == report.theorems.map(\.certified))
+        let screened = try ReportFormatter.decode(Data(try runTool(["verify", "--cases", "30", "--certify", "screen", "--json"]).stdout.utf8))
         #expect(screened.theorems.contains { $0.cases > 0 && $0.certified < $0.cases })
     }
 

@@ -99,7 +99,9 @@ struct FastIntervalTests {
         #expect(FastMath.logUpper(.infinity) == .infinity && FastMath.logLower(.infinity) > 709)
         #expect(FastMath.logLower(1) <= 0 && FastMath.logUpper(1) >= 0 && FastMath.logUpper(1) < 1e-22)
         #expect(FastInterval(lo: .nan, hi: 1) == .entire)
-        #expect((FastInterval(0) * FastInterval(lo: 1, hi: .infinity)) == .entire)
+        let zeroTimesUnbounded = FastInterval(0) * FastInterval(lo: -1, hi: .infinity)
+        #expect(zeroTimesUnbounded.contains(0) && zeroTimesUnbounded.width <= 4 * .leastNonzeroMagnitude)
+        #expect((FastInterval(lo: -1, hi: 1) * FastInterval(lo: 1, hi: .infinity)) == .entire)
         #expect((FastInterval(1) / FastInterval(lo: -1, hi: 1)) == .entire)
     }
 

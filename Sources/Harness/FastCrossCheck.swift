@@ -1,0 +1,185 @@
+import Foundation
+import Numerics
+import Theory
+
+/// The fast certificate level checked against the exact and MPFR levels (issue 28's
+/// soundness test, `bench --target enclosures`): on each pair, every fast interval —
+/// each logit, d_logit², each KL_x and log τ_x, each entry of A₁₂ — must contain the
+/// exact value (GMP) or the 128-bit MPFR enclosure, and no fast verdict (T1.triangle,
+/// T3, T6's four forms, T11's three) may contradict the exact or MPFR verdict. Counts
+/// how often each check escalates past the fast level.
+public struct FastCrossCheck: Sendable {
+    /// Fast intervals compared, and those that missed the exact or MPFR value.
+    public var intervals = 0
+    public var missed = 0
+    /// Fast verdicts compared with a decided certificate, and those that disagreed.
+    public var verdicts = 0
+    public var contradictions = 0
+    /// Per check name: cases the fast level decided, and cases it passed on.
+    public var decidedFast: [String: Int] = [:]
+    public var escalated: [String: Int] = [:]
+    public var pairs = 0
+    /// Fast intervals that overlap a 1024-bit MPFR enclosure without containing it (the
+    /// MPFR enclosure too wide to tell, e.g. KL ~10⁻⁶⁰⁰ of subnormal logits): not misses.
+    public var inconclusive = 0
+    /// The first misses or contradictions, described (at most five).
+    public var failures: [String] = []
+    public var firstFailure: String? { failures.first }
+
+    public init() {}
+
+    public mutating func merge(_ other: FastCrossCheck) {
+        intervals += other.intervals; missed += other.missed; verdicts += other.verdicts
+        contradictions += other.contradictions; pairs += other.pairs; inconclusive += other.inconclusive
+        decidedFast.merge(other.decidedFast, uniquingKeysWith: +)
+        escalated.merge(other.escalated, uniquingKeysWith: +)
+        failures = Array((failures + other.failures).prefix(5))
+    }
+
+    mutating func fail(_ what: String) {
+        if failures.count < 5 { failures.append(what) }
+    }
+
+    /// Whether the fast interval contains the rational (an infinite end contains everything beyond it).
+    static func contains(_ f: FastInterval, _ q: Rational) -> Bool {
+        (Rational(exactly: f.lo).map { $0 <= q } ?? (f.lo == -.infinity)) && (Rational(exactly: f.hi).map { q <= $0 } ?? (f.hi == .infinity))
+    }
+
+    /// Whether the fast interval contains the whole MPFR enclosure.
+    static func contains(_ f: FastInterval, _ v: Interval) -> Bool {
+        (f.lo == -.infinity || Interval(exactly: f.lo)!.isCertainlyAtMost(v)) && (f.hi == .infinity || v.isCertainlyAtMost(Interval(exactly: f.hi)!))
+    }
+
+    /// Whether the fast interval and the MPFR enclosure share no point: then the fast one
+    /// misses the true value, which the MPFR enclosure holds.
+    static func disjoint(_ f: FastInterval, _ v: Interval) -> Bool {
+        (f.hi != .infinity && Interval(exactly: f.hi)!.isCertainlyBelow(v)) || (f.lo != -.infinity && v.isCertainlyBelow(Interval(exactly: f.lo)!))
+    }
+
+    /// The fast interval against MPFR enclosures of one value at 128 bits, then (when the
+    /// 128-bit one is too wide to be contained) at 1024 bits.
+    mutating func expect(_ f: FastInterval, within enclosures: (Int) -> Interval, _ what: @autoclosure () -> String) {
+        let coarse = enclosures(128)
+        if FastCrossCheck.contains(f, coarse) { intervals += 1; return }
+        let fine = enclosures(1024)
+        if FastCrossCheck.contains(f, fine) { intervals += 1; return }
+        if FastCrossCheck.disjoint(f, fine) { expect(false, "\(what()) against \(fine)") } else { inconclusive += 1 }
+    }
+
+    mutating func expect(_ inside: Bool, _ what: @autoclosure () -> String) {
+        intervals += 1
+        if !inside { missed += 1; fail(what()) }
+    }
+
+    /// Every comparison on one pair (the third model serves T1's triangle).
+    public static func run(_ pair: ModelPair, third: SoftmaxModel, label: String) throws -> FastCrossCheck {
+        var c = FastCrossCheck()
+        c.pairs = 1
+        let exact = try pair.exact()
+        if let distance = pair.fastLogitDistance() {
+            for (fast, model) in [(distance.first, exact.first), (distance.second, exact.second)] {
+                let logits = model.logits
+                for t in fast.entries.indices {
+                    c.expect(contains(fast.entries[t], logits[t / fast.columns, t % fast.columns]), "\(label): logit \(t) \(fast.entries[t])")
+                }
+            }
+            c.expect(contains(distance.squared, exact.logitDistanceSquared), "\(label): d_logit² \(distance.squared)")
+        }
+        if let fast = pair.fastEnclosure() {
+            func mpfr(_ bits: Int) -> EnclosedDivergence { try! pair.certifiedDivergence(bits: bits) }
+            for x in fast.klPerInput.indices {
+                c.expect(fast.klPerInput[x], within: { mpfr($0).klPerInput[x] }, "\(label): KL_\(x) \(fast.klPerInput[x])")
+                c.expect(fast.logTauPerInput[x], within: { mpfr($0).logTauPerInput[x] }, "\(label): log τ_\(x) \(fast.logTauPerInput[x])")
+            }
+            c.expect(fast.logTauFirst, within: { mpfr($0).logTauFirst }, "\(label): log τ(M₁) \(fast.logTauFirst)")
+        }
+        if let identifiability = pair.fastIdentifiability() {
+            let a = try exact.identifiabilityMap()
+            for i in 0..<a.rows {
+                for j in 0..<a.columns {
+                    c.expect(contains(identifiability.map[i, j], a[i, j]), "\(label): A₁₂[\(i),\(j)] \(identifiability.map[i, j])")
+                }
+            }
+        }
+        try c.compareVerdicts(pair, third: third, label: label)
+        return c
+    }
+
+    /// The statements with a fast path: fast verdict against the certificate.
+    mutating func compareVerdicts(_ pair: ModelPair, third: SoftmaxModel, label: String) throws {
+        let metric = T1LogitMetric()
+        record("T1.triangle", fast: try metric.fastTriangle(pair, third), certified: { try metric.certifyTriangle(pair, third) }, label)
+        var statements: [(String, any PairStatement)] = [("T3", T3EmbeddingBound())]
+        statements += T6KLBound.Form.allCases.map { ("T6.\($0.rawValue)", T6KLBound($0)) }
+        statements += ConceptTransfer.Form.allCases.map { ("T11.\($0.rawValue)", T11ConceptTransferBound($0)) }
+        for (name, statement) in statements where try statement.screen(pair).outcome != .inapplicable {
+            record(name, fast: try statement.fastCertify(pair), certified: { try statement.certify(pair) }, label)
+        }
+    }
+
+    mutating func record(_ name: String, fast: Verdict?, certified: () throws -> Verdict, _ label: String) {
+        guard let fast else { escalated[name, default: 0] += 1; return }
+        decidedFast[name, default: 0] += 1
+        guard let reference = try? certified(), reference.isCertified else { return }
+        verdicts += 1
+        if reference.outcome != fast.outcome {
+            contradictions += 1
+            fail("\(label): \(name) fast \(fast.outcome) against \(reference.level.rawValue) \(reference.outcome)")
+        }
+    }
+
+    /// The pairs checked: the corpus's (every generator), and every tenth index two
+    /// adversarial ones — logits whose every addition is a tie rounding the same way
+    /// (attaining the dot-product bound) and embeddings scaled into the subnormal range
+    /// (the products underflow).
+    public static func pair(_ corpus: CorpusSpec, index: Int) -> (ModelPair, SoftmaxModel, String) {
+        let descriptor = corpus.descriptor(index)
+        let base = descriptor.pair
+        switch index % 10 {
+        case 9: return adversarialRounding(base, label: "#\(index) rounding adversary from \(descriptor.generator)")
+        case 8: return scaled(base, by: 0x1p-1070, label: "#\(index) subnormal embeddings from \(descriptor.generator)")
+        default: return (base, descriptor.third(of: base), "#\(index) \(descriptor.generator) k=\(descriptor.size.labels) d=\(descriptor.size.dimension) N=\(descriptor.size.inputs)")
+        }
+    }
+
+    /// Embedding rows (2^e, 2^e·u, …, 2^e·u, x) against unembedding rows (1, …, 1, r):
+    /// 2^e + 2^e·u is a tie that rounds back to 2^e, d − 2 times.
+    static func adversarialRounding(_ base: ModelPair, label: String) -> (ModelPair, SoftmaxModel, String) {
+        let d = max(base.first.dimension, 6) , n = base.first.inputCount, k = base.first.labelCount
+        func model(_ source: SoftmaxModel, shift: Double) -> SoftmaxModel {
+            let f = Matrix(rows: n, columns: d) { i, j in
+                let scale = Double(sign: .plus, exponent: i % 7, significand: 1)
+                return j == 0 ? scale : j == d - 1 ? 1e-3 * source.embeddings[i, 0] + shift : scale * 0x1p-53
+            }
+            let g = Matrix(rows: k, columns: d) { y, j in j == d - 1 ? source.unembeddings[y, 0] : 1 }
+            return try! SoftmaxModel(embeddings: f, unembeddings: g, weights: source.weights)
+        }
+        let first = model(base.first, shift: 0), second = model(base.second, shift: 1e-9)
+        return (try! ModelPair(first, second), model(base.first, shift: 2e-9), label)
+    }
+
+    static func scaled(_ base: ModelPair, by s: Double, label: String) -> (ModelPair, SoftmaxModel, String) {
+        func model(_ m: SoftmaxModel) -> SoftmaxModel {
+            try! SoftmaxModel(embeddings: Matrix(rows: m.embeddings.rows, columns: m.embeddings.columns) { m.embeddings[$0, $1] * s },
+                              unembeddings: m.unembeddings, weights: m.weights)
+        }
+        return (try! ModelPair(model(base.first), model(base.second)), model(base.first), label)
+    }
+
+    /// Cross-checks `cases` pairs of the corpus in blocks (memory flat however many),
+    /// on `threads` workers; `progress(done)` after each block.
+    public static func run(_ corpus: CorpusSpec, cases: Int, threads: Int, progress: (Int) -> Void = { _ in }) throws -> FastCrossCheck {
+        var total = FastCrossCheck()
+        let block = 256
+        for start in stride(from: 0, to: cases, by: block) {
+            let count = min(block, cases - start)
+            let parts = try BLASThreads.parallelMap(count, workers: threads) { i -> FastCrossCheck in
+                let (pair, third, label) = pair(corpus, index: start + i)
+                return try run(pair, third: third, label: label)
+            }
+            for p in parts { total.merge(p) }
+            progress(start + count)
+        }
+        return total
+    }
+}

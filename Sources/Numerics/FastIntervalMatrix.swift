@@ -1,0 +1,84 @@
+/// A matrix of `FastInterval`s (row-major): an enclosure of one real matrix, or of
+/// every matrix between its entries' ends. Products are interval sums of interval
+/// products, so they enclose every product of enclosed matrices.
+public struct FastIntervalMatrix: Sendable {
+    public let rows: Int
+    public let columns: Int
+    public var entries: [FastInterval]
+
+    public init(rows: Int, columns: Int, entry: (Int, Int) -> FastInterval) {
+        self.rows = rows
+        self.columns = columns
+        entries = (0..<(rows * columns)).map { entry($0 / columns, $0 % columns) }
+    }
+
+    /// The point enclosure of a Double matrix.
+    public init(_ m: Matrix) {
+        self.init(rows: m.rows, columns: m.columns) { FastInterval(m[$0, $1]) }
+    }
+
+    public subscript(i: Int, j: Int) -> FastInterval { entries[i * columns + j] }
+
+    public var transposed: FastIntervalMatrix {
+        FastIntervalMatrix(rows: columns, columns: rows) { self[$1, $0] }
+    }
+
+    /// The columns centred over the rows: A − 1·meanᵀ (G̃ = CG for unembeddings).
+    public var subtractingColumnMeans: FastIntervalMatrix {
+        let count = FastInterval(Double(rows))
+        let means = (0..<columns).map { j in FastInterval.sum((0..<rows).map { self[$0, j] }) / count }
+        return FastIntervalMatrix(rows: rows, columns: columns) { self[$0, $1] - means[$1] }
+    }
+
+    public func multiplied(by other: FastIntervalMatrix) -> FastIntervalMatrix {
+        precondition(columns == other.rows, "FastIntervalMatrix: shapes differ")
+        return FastIntervalMatrix(rows: rows, columns: other.columns) { i, j in
+            FastInterval.sum((0..<columns).map { self[i, $0] * other[$0, j] })
+        }
+    }
+
+    /// AᵀB without forming Aᵀ.
+    public func transposeMultiplied(by other: FastIntervalMatrix) -> FastIntervalMatrix {
+        precondition(rows == other.rows, "FastIntervalMatrix: shapes differ")
+        return FastIntervalMatrix(rows: columns, columns: other.columns) { i, j in
+            FastInterval.sum((0..<rows).map { self[$0, i] * other[$0, j] })
+        }
+    }
+
+    /// The matrix of midpoints (for an approximate inverse).
+    public var midpoints: Matrix { Matrix(rows: rows, columns: columns) { self[$0, $1].midpoint } }
+
+    /// Enclosures of X = M⁻¹B for every M and B the intervals hold (Proofs/certificates.md §6),
+    /// or nil when M is not shown nonsingular. With R ≈ mid(M)⁻¹ and X̃ = R·mid(B): if
+    /// α = ‖I − RM‖∞ < 1 then every such M is nonsingular and, column by column,
+    /// ‖x − x̃‖∞ ≤ ‖R(b − Mx̃)‖∞ / (1 − α). Cost O(n³ + n²·columns of B).
+    public func solving(_ b: FastIntervalMatrix) -> FastIntervalMatrix? {
+        precondition(rows == columns && b.rows == rows, "FastIntervalMatrix.solving: shapes differ")
+        let n = rows
+        guard let r = try? LUDecomposition(midpoints).inverse() else { return nil }
+        let rm = FastIntervalMatrix(r).multiplied(by: self)
+        var alpha = 0.0
+        for i in 0..<n {
+            var row = 0.0
+            for j in 0..<n {
+                let c = FastInterval(i == j ? 1 : 0) - rm[i, j]
+                row = (row + max(abs(c.lo), abs(c.hi))).nextUp
+            }
+            alpha = max(alpha, row)
+        }
+        guard alpha < 1 else { return nil }
+        let approximate = r.multiplied(by: b.midpoints)
+        let residual = b.subtracting(multiplied(by: FastIntervalMatrix(approximate)))
+        let corrected = FastIntervalMatrix(r).multiplied(by: residual)
+        let slack = FastInterval(1) - FastInterval(alpha)
+        return FastIntervalMatrix(rows: n, columns: b.columns) { i, j in
+            let column = (0..<n).map { corrected[$0, j] }.map { max(abs($0.lo), abs($0.hi)) }.max()!
+            let radius = (FastInterval(column) / slack).hi
+            return FastInterval.roundedOut(approximate[i, j] - radius, approximate[i, j] + radius)
+        }
+    }
+
+    public func subtracting(_ other: FastIntervalMatrix) -> FastIntervalMatrix {
+        FastIntervalMatrix(rows: rows, columns: columns) { self[$0, $1] - other[$0, $1] }
+    }
+}

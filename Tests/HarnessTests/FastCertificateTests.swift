@@ -1,0 +1,48 @@
+import Foundation
+@testable import Harness
+import Numerics
+import Testing
+import Theory
+
+/// The fast certificate level (Proofs/certificates.md) against the exact and MPFR levels
+/// on the corpus's pairs and on adversarial ones (ties that attain the dot-product bound,
+/// subnormal embeddings): no fast interval misses, no fast verdict contradicts a
+/// certificate; and a planted halved product bound is caught.
+@Suite("Fast enclosures agree with the exact and MPFR levels")
+struct FastCertificateTests {
+    @Test func fastIntervalsContainTheExactValuesAndVerdictsAgree() throws {
+        let corpus = CorpusSpec(seed: 28, cases: 240, maxLabels: 12, maxDimension: 6, maxInputs: 60)
+        let c = try FastCrossCheck.run(corpus, cases: 240, threads: 2)
+        #expect(c.pairs == 240)
+        #expect(c.missed == 0 && c.contradictions == 0, "\(c.failures)")
+        #expect(c.intervals > 100_000, "only \(c.intervals) intervals checked")
+        #expect(c.verdicts > 1_000, "only \(c.verdicts) verdicts compared")
+        for name in ["T1.triangle", "T3", "T6.global", "T6.sharp", "T11.covariance", "T11.sigma"] {
+            #expect((c.decidedFast[name] ?? 0) > 100, "\(name): \(c.decidedFast[name] ?? 0) decided fast")
+        }
+    }
+
+    @Test func theAdversarialPairsAttainTheProductBound() throws {
+        let corpus = CorpusSpec(seed: 28, cases: 10, maxLabels: 12, maxDimension: 6, maxInputs: 60)
+        let (pair, _, label) = FastCrossCheck.pair(corpus, index: 9)
+        #expect(label.contains("rounding adversary"))
+        let fast = try #require(FastLogits(pair.first))
+        let exact = try pair.exact().first.logits
+        // The computed logit is off by (d − 2)·u·2^e, most of the bound's half-width.
+        var largest = 0.0
+        for t in fast.entries.indices {
+            let e = fast.entries[t]
+            let error = abs((Rational(exactly: e.midpoint)! - exact[t / fast.columns, t % fast.columns]).doubleValue)
+            largest = max(largest, error / (e.width / 2))
+        }
+        #expect(largest > 0.5, "the adversarial logits use only \(largest) of the bound")
+    }
+
+    @Test func aHalvedProductBoundIsCaught() throws {
+        let honest = try runTool(["bench", "--target", "enclosures", "--cases", "30", "--threads", "2"], terminateAfter: 120)
+        #expect(honest.status == 0 && honest.stdout.contains(" 0 missed"), "\(honest.stdout)")
+        let planted = try runTool(["bench", "--target", "enclosures", "--cases", "30", "--threads", "2"], terminateAfter: 120,
+                                  environment: ["LOGITBOUNDS_PLANT_PRODUCT_BOUND": "0.5"])
+        #expect(planted.status == 1 && planted.stdout.contains("rounding adversary"), "\(planted.stdout)")
+    }
+}
