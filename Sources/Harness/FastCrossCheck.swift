@@ -4,9 +4,9 @@ import Theory
 
 /// The fast certificate level checked against the exact and MPFR levels (issue 28's
 /// soundness test, `bench --target enclosures`): on each pair, every fast interval —
-/// each logit, d_logit², each KL_x and log τ_x, each entry of A₁₂ — must contain the
+/// each logit, d_logit², each KL_x and log τ_x, each entry of A₁₂, d_unemb² — must contain the
 /// exact value (GMP) or the 128-bit MPFR enclosure, and no fast verdict (T1.triangle,
-/// T3, T6's four forms, T11's three) may contradict the exact or MPFR verdict. Counts
+/// T3, T4, T5's three forms, T6's four, T11's three) may contradict the exact or MPFR verdict. Counts
 /// how often each check escalates past the fast level.
 public struct FastCrossCheck: Sendable {
     /// Fast intervals compared, and those that missed the exact or MPFR value.
@@ -101,6 +101,9 @@ public struct FastCrossCheck: Sendable {
                 }
             }
         }
+        if let unembedding = pair.fastUnembeddingDissimilarity() {
+            c.expect(contains(unembedding.squared, try exact.unembeddingDissimilaritySquared()), "\(label): d_unemb² \(unembedding.squared)")
+        }
         try c.compareVerdicts(pair, third: third, label: label)
         return c
     }
@@ -109,7 +112,10 @@ public struct FastCrossCheck: Sendable {
     mutating func compareVerdicts(_ pair: ModelPair, third: SoftmaxModel, label: String) throws {
         let metric = T1LogitMetric()
         record("T1.triangle", fast: try metric.fastTriangle(pair, third), certified: { try metric.certifyTriangle(pair, third) }, label)
-        var statements: [(String, any PairStatement)] = [("T3", T3EmbeddingBound())]
+        var statements: [(String, any PairStatement)] = [("T3", T3EmbeddingBound()), ("T4", T4UnembeddingBound())]
+        statements += T5PivotBound.Form.allCases.map {
+            ("T5.\($0.rawValue)", T5PivotBound($0, selection: .automatic(limit: 60, pivots: 3, subsetsPerPivot: 5), exactPairLimit: 60, enumerationLimit: 300))
+        }
         statements += T6KLBound.Form.allCases.map { ("T6.\($0.rawValue)", T6KLBound($0)) }
         statements += ConceptTransfer.Form.allCases.map { ("T11.\($0.rawValue)", T11ConceptTransferBound($0)) }
         for (name, statement) in statements where try statement.screen(pair).outcome != .inapplicable {

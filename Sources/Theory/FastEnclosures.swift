@@ -144,8 +144,8 @@ extension ModelPair {
 
 /// T3's and T11's unembedding quantities as fast enclosures: M = G̃₁ᵀG̃₁, the
 /// identifiability map A₁₂ = M⁻¹G̃₁ᵀG̃₂ (a verified solve, which also proves M
-/// nonsingular, so G̃₁ has full column rank), and an upper bound on σ_min(G̃₁)²
-/// (the Rayleigh quotient of M at the computed smallest right-singular vector).
+/// nonsingular, so G̃₁ has full column rank), and an upper bound on σ_min(G̃₁)² = λ_min(M)
+/// (a Rayleigh quotient of M at the computed eigenvector).
 /// Cost O(k d² + d³). nil when M is not shown nonsingular.
 public struct FastIdentifiability: Sendable {
     public let gram: FastIntervalMatrix
@@ -156,12 +156,8 @@ public struct FastIdentifiability: Sendable {
         let g1 = FastIntervalMatrix(pair.first.unembeddings).subtractingColumnMeans
         let g2 = FastIntervalMatrix(pair.second.unembeddings).subtractingColumnMeans
         let m = g1.transposeMultiplied(by: g1)
-        guard let a = m.solving(g1.transposeMultiplied(by: g2)),
-              let svd = try? SingularValueDecomposition(pair.centredUnembeddings.first), svd.v.columns == m.rows else { return nil }
-        let z = (0..<m.rows).map { FastInterval(svd.v[$0, m.rows - 1]) }
-        let mz = (0..<m.rows).map { i in FastInterval.sum((0..<m.rows).map { m[i, $0] * z[$0] }) }
-        let rayleigh = FastInterval.sum(zip(z, mz).map { $0 * $1 }) / FastInterval.sum(z.map(\.squared))
-        (gram, map, sigmaMinSquaredUpper) = (m, a, rayleigh.hi)
+        guard let a = m.solving(g1.transposeMultiplied(by: g2)) else { return nil }
+        (gram, map, sigmaMinSquaredUpper) = (m, a, fastSmallestEigenvalueUpper(m))
     }
 
     /// M⁻¹u, enclosed (nil when the solve cannot be verified).
@@ -170,7 +166,82 @@ public struct FastIdentifiability: Sendable {
     }
 }
 
+/// An upper bound on λ_min of the symmetric matrix enclosed by `m`: the Rayleigh quotient
+/// zᵀMz/zᵀz, enclosed, at the computed eigenvector z of λ_min(mid M) (any z bounds λ_min
+/// above). +∞ when the decomposition fails.
+public func fastSmallestEigenvalueUpper(_ m: FastIntervalMatrix) -> Double {
+    guard let e = try? SymmetricEigendecomposition(m.midpoints), let smallest = e.eigenvalues.indices.min(by: { e.eigenvalues[$0] < e.eigenvalues[$1] }) else {
+        return .infinity
+    }
+    return rayleighQuotientUpper(m, (0..<m.rows).map { e.eigenvectors[$0, smallest] })
+}
+
+/// zᵀMz/zᵀz's upper end for every M in the enclosure.
+func rayleighQuotientUpper(_ m: FastIntervalMatrix, _ vector: [Double]) -> Double {
+    let z = vector.map { FastInterval($0) }
+    let mz = (0..<m.rows).map { i in FastInterval.sum((0..<m.rows).map { m[i, $0] * z[$0] }) }
+    return (FastInterval.sum(zip(z, mz).map { $0 * $1 }) / FastInterval.sum(z.map(\.squared))).hi
+}
+
+/// T4's quantities as fast enclosures: M₁₁ = F₁ᵀWF₁, B = M₁₁⁻¹F₁ᵀWF₂ (a verified solve,
+/// proving F̂₁ = W^{1/2}F₁ of full column rank), d_unemb² = ‖G̃₁ − G̃₂Bᵀ‖²_F, and an upper
+/// bound on σ_min(F̂₁)² = λ_min(M₁₁). Cost O(N d² + k d² + d³). nil when M₁₁ is not shown
+/// nonsingular.
+public struct FastUnembeddingDissimilarity: Sendable {
+    public let squared: FastInterval
+    public let sigmaMinSquaredUpper: Double
+
+    init?(_ pair: ModelPair) {
+        guard let moments = pair.fastEmbeddingMoments() else { return nil }
+        let m11 = moments.m11
+        guard let b = m11.solving(moments.m21.transposed) else { return nil }   // d₁×d₂
+        let g1 = FastIntervalMatrix(pair.first.unembeddings).subtractingColumnMeans
+        let g2 = FastIntervalMatrix(pair.second.unembeddings).subtractingColumnMeans
+        let mapped = g2.multiplied(by: b.transposed)
+        squared = FastInterval.sum(g1.entries.indices.map { (g1.entries[$0] - mapped.entries[$0]).squared })
+        sigmaMinSquaredUpper = fastSmallestEigenvalueUpper(m11)
+    }
+}
+
+/// The embedding moments M₁₁ = E f₁f₁ᵀ, M₂₁ = E f₂f₁ᵀ, M₂₂ = E f₂f₂ᵀ as fast enclosures,
+/// and r(A) = E‖f₁ − Af₂‖² = tr M₁₁ − 2 tr(AM₂₁) + tr(AM₂₂Aᵀ) from them in O(d³) per map —
+/// for T5's averaged form, which needs r at every pivot pair. It cancels where r is far
+/// below tr M₁₁ (width ~ u·tr M₁₁); the direct form (`T3EmbeddingBound`) does not.
+public struct FastEmbeddingMoments: Sendable {
+    public let m11: FastIntervalMatrix
+    public let m21: FastIntervalMatrix
+    public let m22: FastIntervalMatrix
+
+    init(_ pair: ModelPair, weights w: [FastInterval]) {
+        func moment(_ a: Matrix, _ b: Matrix) -> FastIntervalMatrix {
+            FastIntervalMatrix(rows: a.columns, columns: b.columns) { p, q in
+                FastInterval.sum((0..<a.rows).map { w[$0] * (FastInterval(a[$0, p]) * FastInterval(b[$0, q])) })
+            }
+        }
+        let f1 = pair.first.embeddings, f2 = pair.second.embeddings
+        (m11, m21, m22) = (moment(f1, f1), moment(f2, f1), moment(f2, f2))
+    }
+
+    public func residual(map a: FastIntervalMatrix) -> FastInterval {
+        let am21 = a.multiplied(by: m21), am22 = a.multiplied(by: m22)
+        let trace = FastInterval.sum((0..<m11.rows).map { m11[$0, $0] })
+        let cross = FastInterval.sum((0..<a.rows).map { am21[$0, $0] })
+        let quadratic = FastInterval.sum(am22.entries.indices.map { am22.entries[$0] * a.entries[$0] })
+        return (trace - FastInterval(2) * cross + quadratic).clampedNonNegative
+    }
+}
+
 extension ModelPair {
+    /// The embedding moments as fast enclosures, computed once.
+    public func fastEmbeddingMoments() -> FastEmbeddingMoments? {
+        cache.value("fastMoments") { fastLogitDistance().map { FastEmbeddingMoments(self, weights: $0.weights) } }
+    }
+
+    /// T4's fast enclosures, computed once.
+    public func fastUnembeddingDissimilarity() -> FastUnembeddingDissimilarity? {
+        cache.value("fastUnembedding") { FastUnembeddingDissimilarity(self) }
+    }
+
     /// The pair's fast identifiability enclosures, computed once.
     public func fastIdentifiability() -> FastIdentifiability? {
         cache.value("fastIdentifiability") { FastIdentifiability(self) }

@@ -110,6 +110,13 @@ public struct T11ConceptTransferBound: PairStatement {
     /// sides overlap: the exact certificate then decides the pair.
     public func fastCertify(_ pair: ModelPair) throws -> Verdict? {
         guard let identifiability = pair.fastIdentifiability(), let enclosure = pair.fastLogitDistance() else { return nil }
+        // d_logit² = 0 exactly (the exact orbit pairs; integer arithmetic, cheap): δ = 0, so by
+        // T3's identity every transported score equals its margin and no probe disagrees.
+        if enclosure.squared.lo == 0, pair.exactLogitDistanceSquared().isZero {
+            return Verdict(id: id, form: form, level: .exact, outcome: .holds, lhs: 0, rhs: 0, constant: constantScale,
+                           constantName: "\(constantScale)", exactLHS: "0",
+                           certificate: "d_logit² = 0 exactly and G̃₁ of full column rank (verified solve): δ = 0, so s = m (T3's identity) and P_w(ĉ₁ ≠ ĉ₂) = 0")
+        }
         var worst: Verdict?
         for t in try transfers(pair) {
             guard let v = fastVerdict(t, pair, identifiability, enclosure) else { return nil }

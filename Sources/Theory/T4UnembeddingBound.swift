@@ -14,9 +14,11 @@ public struct T4UnembeddingBound: PairStatement {
                           fullRank: \.embeddingsDiverse, sigmaMin: \.sigmaMinEmbeddings,
                           lhs: { try $0.unembeddingDissimilaritySquared() },
                           exactLHS: { try $0.unembeddingDissimilaritySquared() },
-                          gram: { $0.moments().m11 })
+                          gram: { $0.moments().m11 },
+                          fast: { pair in pair.fastUnembeddingDissimilarity().map { ($0.squared, $0.sigmaMinSquaredUpper) } })
     }
 
     public func screen(_ pair: ModelPair) throws -> Verdict { try bound.screen(pair) }
     public func certify(_ pair: ModelPair) throws -> Verdict { try bound.certify(pair) }
+    public func fastCertify(_ pair: ModelPair) throws -> Verdict? { bound.fastCertify(pair) }
 }

@@ -186,6 +186,72 @@ public struct T5PivotBound: PairStatement {
                        rhsLog10: numerator.log10Magnitude - 2 * worst.sigmaMin.log / 2.302585092994046)
     }
 
+    /// "holds" from fast enclosures (Proofs/certificates.md §6): A_{p,S} = L₁⁻¹L₂ by a
+    /// verified solve (which proves L₁ nonsingular), r(p,S) enclosed, σ_min(L₁)² bounded
+    /// above by a Rayleigh quotient. The per-pair forms decide the screen's worst pair (as
+    /// `certify` does); the averaged form every pair, its mean r against κ ≥ 1/σ² at the
+    /// pair with the smallest σ_min. nil (escalate) when not decided.
+    public func fastCertify(_ pair: ModelPair) throws -> Verdict? {
+        guard applicability(pair) == nil, let distance = pair.fastLogitDistance() else { return nil }
+        let k = pair.first.labelCount, d = pair.first.dimension, scale = FastInterval(constantScale)
+        if variant == .averaged {
+            let (all, skipped) = try cachedTerms(pair, exhaustive: true)
+            guard skipped == 0, let smallest = all.min(by: { $0.sigmaMin < $1.sigmaMin }), let moments = pair.fastEmbeddingMoments(),
+                  let (_, sigmaSquared) = fastPivotMap(pair, smallest.pair), sigmaSquared > 0 else { return nil }
+            var maps: [FastIntervalMatrix] = []
+            for t in all {
+                guard let (a, _) = fastPivotMap(pair, t.pair, sigma: false) else { return nil }
+                maps.append(a)
+            }
+            let top = (scale * FastInterval(Double(2 * d)) / FastInterval(Double(k - 1)) * distance.squared).lo
+            let rhs = FastInterval(lo: (top / sigmaSquared).nextDown, hi: .infinity)
+            let count = FastInterval(Double(all.count))
+            // The moment form first (O(d³) per pair); where its cancellation leaves the sides
+            // overlapping, the direct form (O(N d²) per pair).
+            for direct in [false, true] {
+                let lhs = FastInterval.sum(maps.map {
+                    direct ? T3EmbeddingBound.fastRepresentationDissimilaritySquared(pair, map: $0, weights: distance.weights)
+                           : moments.residual(map: $0)
+                }) / count
+                if let v = Verdict.fast(id, form, lhs: lhs, rhs: rhs, constant: constantScale * 2 * Double(d) / (Double(k - 1) * sigmaSquared),
+                                        constantName: "\(constantScale)·κ·2d/(k−1), κ ≥ 1/σ² at \(describe(smallest.pair)), over \(all.count) pairs") {
+                    return v
+                }
+            }
+            return nil
+        }
+        let (all, _) = try cachedTerms(pair, exhaustive: false)
+        let dl2 = try pair.logitDistanceSquared()
+        guard let worst = all.max(by: { ratio($0, k, dl2) < ratio($1, k, dl2) }),
+              let (a, sigmaSquared) = fastPivotMap(pair, worst.pair), sigmaSquared > 0 else { return nil }
+        let lhs = T3EmbeddingBound.fastRepresentationDissimilaritySquared(pair, map: a, weights: distance.weights)
+        let numerator = variant == .subsetSum ? fastPivotLogitSum(distance, worst.pair) : FastInterval(Double(k)) * distance.squared
+        let top = (scale * numerator).lo
+        return Verdict.fast(id, form, lhs: lhs, rhs: FastInterval(lo: (top / sigmaSquared).nextDown, hi: .infinity),
+                            constant: constantScale / sigmaSquared,
+                            constantName: "\(constantScale)/σ², σ² ≥ σ_min(L₁)² at \(describe(worst.pair))")
+    }
+
+    /// A_{p,S} = L₁⁻¹L₂ enclosed and an upper bound on σ_min(L₁)²; nil when L₁ is not shown nonsingular.
+    func fastPivotMap(_ pair: ModelPair, _ ps: PivotSubset, sigma: Bool = true) -> (FastIntervalMatrix, Double)? {
+        func pivotMatrix(_ g: Matrix) -> FastIntervalMatrix {
+            FastIntervalMatrix(rows: ps.subset.count, columns: g.columns) { i, j in FastInterval(g[ps.subset[i], j]) - FastInterval(g[ps.pivot, j]) }
+        }
+        let l1 = pivotMatrix(pair.first.unembeddings)
+        guard let a = l1.solving(pivotMatrix(pair.second.unembeddings)) else { return nil }
+        return (a, sigma ? fastSmallestEigenvalueUpper(l1.transposeMultiplied(by: l1)) : .infinity)
+    }
+
+    /// E_x Σ_{l∈S} (δ_l − δ_p)² from the enclosed logits (centring cancels in the differences).
+    func fastPivotLogitSum(_ distance: FastLogitDistance, _ ps: PivotSubset) -> FastInterval {
+        let (a, b) = (distance.first, distance.second)
+        return FastInterval.sum((0..<a.rows).map { i in
+            let c = { (y: Int) in a.entries[i * a.columns + y] - b.entries[i * b.columns + y] }
+            let p = c(ps.pivot)
+            return distance.weights[i] * FastInterval.sum(ps.subset.map { (c($0) - p).squared })
+        })
+    }
+
     /// lhs ≤ κ c D holds iff σ_min(L₁(p,S))² ≤ t = c D / lhs for some pair, since
     /// κ is the largest σ_min⁻²; each candidate is decided by exact inertia.
     func certifyAveraged(_ pair: ModelPair, _ exact: ExactModelPair, k: Int, d: Int) throws -> Verdict {

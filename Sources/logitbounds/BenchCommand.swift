@@ -12,7 +12,8 @@ struct BenchCommand: ParsableCommand {
         discussion: """
         Targets (--target):
           verify   pairs per second of `verify` on small pairs (k ≤ 20, d ≤ 8, N ≤ 200), every check
-                   of T1–T7 and T10–T12 and certification of every near-miss included (--cases, --threads, --seed)
+                   of T1–T7 and T10–T12: the screen (--certify screen) and the default (every verdict
+                   certified) in one run, their ratio, and which level decided (--cases, --threads, --seed)
           cifar    `measure` on N = 10 000, d = 50, k = 100 (files written and read back), including the
                    pivot form with 100 pivots × 200 subsets; the moment form against the direct per-pair
                    O(N d²) evaluation on the same pairs (speed ratio and largest relative difference);
@@ -61,15 +62,31 @@ struct BenchCommand: ParsableCommand {
 
     static func seconds(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
 
+    /// verify's default (every verdict certified) and its screen (`--certify screen`) on
+    /// the same corpus in one run, and their ratio; then where the certified run's
+    /// verdicts were decided.
     func verifyThroughput() throws {
         let corpus = CorpusSpec(seed: seed, cases: cases, maxLabels: 20, maxDimension: 8, maxInputs: 200)
-        let verifier = try Verifier(corpus: corpus, threads: threads)
-        let start = Date()
-        let report = try verifier.run()
-        let seconds = Date().timeIntervalSince(start)
-        let certified = report.theorems.reduce(0) { $0 + $1.certified }
-        print(String(format: "verify throughput: %d pairs in %.2f s = %.0f pairs/s on %d threads (%d certified verdicts, %d checks per pair)",
-                     cases, seconds, Double(cases) / seconds, threads, certified, verifier.checks.count))
+        var rates: [Double] = []
+        var lastReport: VerificationReport?
+        for certifyAll in [false, true] {
+            let verifier = try Verifier(corpus: corpus, threads: threads, certifyAll: certifyAll)
+            let start = Date()
+            let report = try verifier.run()
+            let seconds = Date().timeIntervalSince(start)
+            let certified = report.theorems.reduce(0) { $0 + $1.certified }
+            let decided = report.theorems.reduce(0) { $0 + $1.cases - $1.undecided }
+            rates.append(Double(cases) / seconds)
+            print(String(format: "verify %@: %d pairs in %.2f s = %.0f pairs/s on %d threads (%d of %d decided verdicts certified, %d checks per pair)",
+                         certifyAll ? "certified (default)" : "screen (--certify screen)", cases, seconds, rates.last!, threads,
+                         certified, decided, verifier.checks.count))
+            lastReport = report
+        }
+        print(String(format: "certified run at %.1f%% of the screen's rate (%.1f× slower)", 100 * rates[1] / rates[0], rates[0] / rates[1]))
+        if let report = lastReport {
+            let sum = { (key: KeyPath<CheckSummary, Int>) in report.theorems.reduce(0) { $0 + $1[keyPath: key] } }
+            print("decided by: fast enclosure \(sum(\.certifiedFast)), MPFR \(sum(\.certifiedMPFR)), exact \(sum(\.certifiedExact)); undecided \(sum(\.undecided))")
+        }
     }
 
     /// The fast level against the exact and MPFR ones (`FastCrossCheck`).
