@@ -82,3 +82,38 @@ public struct FastIntervalMatrix: Sendable {
         FastIntervalMatrix(rows: rows, columns: columns) { self[$0, $1] - other[$0, $1] }
     }
 }
+
+extension FastIntervalMatrix {
+    /// Enclosures of the eigenvalues of the symmetric-definite pencil (A, B) — λ with
+    /// Ax = λBx, for every symmetric A and positive definite B the intervals hold — in
+    /// ascending order (Proofs/certificates.md §7), or nil when B is not shown positive
+    /// definite. With X from the Double pencil (mid B = LLᵀ, X = L⁻ᵀV): the congruence
+    /// (XᵀAX, XᵀBX) has the same eigenvalues; XᵀBX = I + E with ‖E‖_F ≤ ε < 1 and
+    /// XᵀAX = D + F (D the midpoints' diagonal), so by Weyl λᵢ(XᵀAX) ∈ dᵢ ± ‖F‖_F and by
+    /// Ostrowski λᵢ(pencil) = θᵢλᵢ(XᵀAX) with θᵢ ∈ [1/(1 + ε), 1/(1 − ε)]. Cost O(n³).
+    public func pencilEigenvalues(_ b: FastIntervalMatrix) -> [FastInterval]? {
+        precondition(rows == columns && b.rows == rows && b.columns == columns, "pencilEigenvalues: shapes differ")
+        let n = rows
+        guard let l = try? CholeskyDecomposition(b.midpoints).l, let lInverse = try? LUDecomposition(l).inverse() else { return nil }
+        let whitened = lInverse.multiplied(by: midpoints).multiplied(by: lInverse, transposeOther: true)
+        let symmetric = Matrix(rows: n, columns: n) { whitened[$0, $1] / 2 + whitened[$1, $0] / 2 }
+        guard let e = try? SymmetricEigendecomposition(symmetric) else { return nil }
+        let x = FastIntervalMatrix(lInverse.transposed.multiplied(by: e.eigenvectors))
+        let xt = x.transposed
+        let a = xt.multiplied(by: multiplied(by: x)), bx = xt.multiplied(by: b.multiplied(by: x))
+        var epsilon = FastInterval.zero, offDiagonal = FastInterval.zero
+        var centres: [Double] = []
+        for i in 0..<n {
+            centres.append(a[i, i].midpoint)
+            for j in 0..<n {
+                epsilon = epsilon + (bx[i, j] - FastInterval(i == j ? 1 : 0)).squared
+                offDiagonal = offDiagonal + (a[i, j] - FastInterval(i == j ? centres[i] : 0)).squared
+            }
+        }
+        let eps = epsilon.squareRoot.hi, radius = offDiagonal.squareRoot.hi
+        guard eps < 1, radius.isFinite else { return nil }
+        let theta = FastInterval(lo: (FastInterval(1) / (FastInterval(1) + FastInterval(eps))).lo,
+                                 hi: (FastInterval(1) / (FastInterval(1) - FastInterval(eps))).hi)
+        return centres.sorted().map { FastInterval.roundedOut($0 - radius, $0 + radius) * theta }
+    }
+}

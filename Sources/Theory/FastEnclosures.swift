@@ -231,7 +231,46 @@ public struct FastEmbeddingMoments: Sendable {
     }
 }
 
+/// T7's spectra as fast enclosures (Proofs/certificates.md §7), model 1 the student:
+/// 1 − ρᵢ² as the eigenvalues of the pencil (M₂₂ − M₂₁M₁₁⁻¹M₁₂, M₂₂) (ascending, so ρ
+/// descending, padded with ρ = 0 when d₁ < d₂), μ as those of (M₂₂S₂₂M₂₂, M₂₂) — the
+/// nonzero eigenvalues of E Λ̃₂Λ̃₂ᵀ = G̃₂M₂₂G̃₂ᵀ, S₂₂ = G̃₂ᵀG̃₂ — descending, and
+/// R = tr(S₂₂(M₂₂ − M₂₁M₁₁⁻¹M₁₂)). Centred: the moments are covariances. nil when M₁₁ or
+/// M₂₂ is not shown nonsingular, or a pencil's enclosure fails.
+public struct FastT7Spectra: Sendable {
+    public let oneMinusRhoSquared: [FastInterval]
+    public let mu: [FastInterval]
+    public let residual: FastInterval
+
+    init?(_ pair: ModelPair, centred: Bool) {
+        guard let raw = pair.fastEmbeddingMoments(), let w = pair.fastLogitDistance()?.weights else { return nil }
+        var (m11, m21, m22) = (raw.m11, raw.m21, raw.m22)
+        if centred {
+            func mean(_ f: Matrix) -> [FastInterval] {
+                (0..<f.columns).map { j in FastInterval.sum((0..<f.rows).map { w[$0] * FastInterval(f[$0, j]) }) }
+            }
+            let a = mean(pair.first.embeddings), b = mean(pair.second.embeddings)
+            m11 = FastIntervalMatrix(rows: a.count, columns: a.count) { m11[$0, $1] - a[$0] * a[$1] }
+            m21 = FastIntervalMatrix(rows: b.count, columns: a.count) { m21[$0, $1] - b[$0] * a[$1] }
+            m22 = FastIntervalMatrix(rows: b.count, columns: b.count) { m22[$0, $1] - b[$0] * b[$1] }
+        }
+        guard let y = m11.solving(m21.transposed) else { return nil }
+        let schur = m22.subtracting(m21.multiplied(by: y))
+        let g2 = FastIntervalMatrix(pair.second.unembeddings).subtractingColumnMeans
+        let s22 = g2.transposeMultiplied(by: g2)
+        guard let q = schur.pencilEigenvalues(m22), let mu = m22.multiplied(by: s22).multiplied(by: m22).pencilEigenvalues(m22) else { return nil }
+        oneMinusRhoSquared = q.map { FastInterval(lo: min(max($0.lo, 0), 1), hi: min(max($0.hi, 0), 1)) }
+        self.mu = mu.reversed().map(\.clampedNonNegative)
+        residual = FastInterval.sum(s22.entries.indices.map { s22.entries[$0] * schur.entries[$0] }).clampedNonNegative
+    }
+}
+
 extension ModelPair {
+    /// T7's spectra as fast enclosures, computed once per centring.
+    public func fastT7Spectra(centred: Bool) -> FastT7Spectra? {
+        cache.value("fastT7.\(centred)") { FastT7Spectra(self, centred: centred) }
+    }
+
     /// The embedding moments as fast enclosures, computed once.
     public func fastEmbeddingMoments() -> FastEmbeddingMoments? {
         cache.value("fastMoments") { fastLogitDistance().map { FastEmbeddingMoments(self, weights: $0.weights) } }

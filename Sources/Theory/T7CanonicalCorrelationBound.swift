@@ -129,6 +129,30 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         }
     }
 
+    /// Both sides from fast enclosures (`FastT7Spectra`): "holds" needs R's and the left
+    /// side's upper ends below d_logit²'s lower end (times the scale); "violated" either
+    /// link crossing certainly. nil (escalate) otherwise.
+    public func fastCertify(_ pair: ModelPair) throws -> Verdict? {
+        guard let spectra = pair.fastT7Spectra(centred: centred), let distance = pair.fastLogitDistance() else { return nil }
+        let d = distance.squared, scale = FastInterval(constantScale)
+        if spectra.residual.lo > d.hi {
+            return Verdict.fast(id, form, lhs: spectra.residual, rhs: d, constant: 1, constantName: "R against d_logit² (fast enclosures)")
+        }
+        guard spectra.residual.hi <= d.lo else { return nil }
+        switch variant {
+        case .traceBound:
+            let lhs = FastInterval.sum(zip(spectra.oneMinusRhoSquared, spectra.mu).map { $0 * $1 })
+            return Verdict.fast(id, form, lhs: lhs, rhs: scale * d, constant: constantScale,
+                                constantName: "R ∈ \(spectra.residual) (fast enclosures)")
+        case .corollary:
+            guard let last = spectra.mu.last, last.lo > 0 else { return nil }
+            let d2 = FastInterval(Double(spectra.mu.count))
+            let lhs = FastInterval.sum(spectra.oneMinusRhoSquared) / d2
+            return Verdict.fast(id, form, lhs: lhs, rhs: scale * d / (d2 * last), constant: constantScale / (Double(spectra.mu.count) * last.midpoint),
+                                constantName: "\(constantScale)/(d₂ μ_{d₂}), μ_{d₂} ∈ \(last)")
+        }
+    }
+
     /// Certified with `CertifiedT7Spectra`: exact R and d_logit², and certified inertia
     /// brackets on 1 − ρᵢ² and μᵢ (exact values when d₂ = 1).
     public func certify(_ pair: ModelPair) throws -> Verdict {
