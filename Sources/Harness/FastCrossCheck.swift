@@ -6,7 +6,7 @@ import Theory
 /// soundness test, `bench --target enclosures`): on each pair, every fast interval —
 /// each logit, d_logit², each KL_x and log τ_x, each entry of A₁₂, d_unemb² — must contain the
 /// exact value (GMP) or the 128-bit MPFR enclosure, and no fast verdict (T1.triangle,
-/// T3, T4, T5's three forms, T6's four, T7's four, T11's three) may contradict the exact or MPFR verdict. Counts
+/// T3, T4, T5's three forms, T6's four, T7's four, T11's three, T12) may contradict the exact or MPFR verdict. Counts
 /// how often each check escalates past the fast level.
 public struct FastCrossCheck: Sendable {
     /// Fast intervals compared, and those that missed the exact or MPFR value.
@@ -122,6 +122,7 @@ public struct FastCrossCheck: Sendable {
             }
         }
         statements += ConceptTransfer.Form.allCases.map { ("T11.\($0.rawValue)", T11ConceptTransferBound($0)) }
+        statements.append(("T12", T12WidthFloorBound()))
         for (name, statement) in statements where try statement.screen(pair).outcome != .inapplicable {
             record(name, fast: try statement.fastCertify(pair), certified: { try statement.certify(pair) }, label)
         }

@@ -28,12 +28,17 @@ public struct T3EmbeddingBound: PairStatement {
     static func fastRepresentationDissimilaritySquared(_ pair: ModelPair, map a: FastIntervalMatrix,
                                                        weights w: [FastInterval]) -> FastInterval {
         let f1 = pair.first.embeddings, f2 = pair.second.embeddings
-        return FastInterval.sum((0..<f1.rows).map { i in
-            let row = (0..<f2.columns).map { FastInterval(f2[i, $0]) }
-            return w[i] * FastInterval.sum((0..<f1.columns).map { l in
-                (FastInterval(f1[i, l]) - FastInterval.sum((0..<a.columns).map { a[l, $0] * row[$0] })).squared
-            })
-        })
+        var total = FastInterval.zero
+        for i in 0..<f1.rows {
+            var row = FastInterval.zero
+            for l in 0..<f1.columns {
+                var mapped = FastInterval.zero
+                for j in 0..<a.columns { mapped = mapped + a[l, j] * FastInterval(f2[i, j]) }
+                row = row + (FastInterval(f1[i, l]) - mapped).squared
+            }
+            total = total + w[i] * row
+        }
+        return total
     }
 
     public func screen(_ pair: ModelPair) throws -> Verdict { try bound.screen(pair) }

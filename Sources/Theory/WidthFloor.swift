@@ -143,6 +143,21 @@ public struct T12WidthFloorBound: PairStatement {
                        constant: constantScale, constantName: "\(constantScale)")
     }
 
+    /// Both sides from fast enclosures: σᵢ² as the eigenvalues of the pencil (MSM, M)
+    /// (`FastIntervalMatrix.pencilEigenvalues`, M = F₁ᵀWF₁ and S = G̃₁ᵀG̃₁ enclosed), the floor
+    /// as the sum of the smallest d₁ − d₂ of them (no cancellation against the trace),
+    /// d_logit² enclosed. nil (escalate) when M is not shown positive definite or the
+    /// sides overlap.
+    public func fastCertify(_ pair: ModelPair) throws -> Verdict? {
+        guard trivial(pair) == nil, let moments = pair.fastEmbeddingMoments(), let distance = pair.fastLogitDistance() else { return nil }
+        let g = FastIntervalMatrix(pair.first.unembeddings).subtractingColumnMeans
+        let m = moments.m11
+        guard let eigenvalues = m.multiplied(by: g.transposeMultiplied(by: g)).multiplied(by: m).pencilEigenvalues(m) else { return nil }
+        let floor = FastInterval.sum(eigenvalues.prefix(max(eigenvalues.count - pair.second.dimension, 0)).map(\.clampedNonNegative))
+        return Verdict.fast(id, form, lhs: floor, rhs: FastInterval(constantScale) * distance.squared, constant: constantScale,
+                            constantName: "\(constantScale)")
+    }
+
     public func certify(_ pair: ModelPair) throws -> Verdict {
         if let why = trivial(pair) { return .inapplicable(id, form, level: .exact, why) }
         guard var spectrum = try CertifiedWidthSpectrum(try pair.exact(), estimates: try pair.widthFloor().squaredSingularValues) else {
