@@ -4,7 +4,7 @@ import Theory
 
 /// The fast certificate level checked against the exact and MPFR levels (issue 28's
 /// soundness test, `bench --target enclosures`): on each pair, every fast interval —
-/// each logit, d_logit², each KL_x and log τ_x, each entry of A₁₂, d_unemb² — must contain the
+/// each logit, d_logit², each KL_x and log τ_x, each entry of A₁₂ and of the embedding moments, d_unemb² — must contain the
 /// exact value (GMP) or the 128-bit MPFR enclosure, and no fast verdict (T1.triangle,
 /// T3, T4, T5's three forms, T6's four, T7's four, T11's three, T12) may contradict the exact or MPFR verdict. Counts
 /// how often each check escalates past the fast level.
@@ -97,6 +97,16 @@ public struct FastCrossCheck: Sendable {
             for i in 0..<a.rows {
                 for j in 0..<a.columns {
                     c.expect(contains(identifiability.map[i, j], a[i, j]), "\(label): A₁₂[\(i),\(j)] \(identifiability.map[i, j])")
+                }
+            }
+        }
+        if let moments = pair.fastEmbeddingMoments() {
+            let m = exact.moments()
+            for (name, fast, reference) in [("M₁₁", moments.m11, m.m11), ("M₂₁", moments.m21, m.m21), ("M₂₂", moments.m22, m.m22)] {
+                for i in 0..<reference.rows {
+                    for j in 0..<reference.columns {
+                        c.expect(contains(fast[i, j], reference[i, j]), "\(label): \(name)[\(i),\(j)] \(fast[i, j])")
+                    }
                 }
             }
         }

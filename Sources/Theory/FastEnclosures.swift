@@ -203,7 +203,8 @@ public struct FastUnembeddingDissimilarity: Sendable {
     }
 }
 
-/// The embedding moments M₁₁ = E f₁f₁ᵀ, M₂₁ = E f₂f₁ᵀ, M₂₂ = E f₂f₂ᵀ as fast enclosures,
+/// The embedding moments M₁₁ = E f₁f₁ᵀ, M₂₁ = E f₂f₁ᵀ, M₂₂ = E f₂f₂ᵀ as fast enclosures
+/// (`FastIntervalMatrix.weightedCrossProduct`: two BLAS products each),
 /// and r(A) = E‖f₁ − Af₂‖² = tr M₁₁ − 2 tr(AM₂₁) + tr(AM₂₂Aᵀ) from them in O(d³) per map —
 /// for T5's averaged form, which needs r at every pivot pair. It cancels where r is far
 /// below tr M₁₁ (width ~ u·tr M₁₁); the direct form (`T3EmbeddingBound`) does not.
@@ -213,11 +214,7 @@ public struct FastEmbeddingMoments: Sendable {
     public let m22: FastIntervalMatrix
 
     init(_ pair: ModelPair, weights w: [FastInterval]) {
-        func moment(_ a: Matrix, _ b: Matrix) -> FastIntervalMatrix {
-            FastIntervalMatrix(rows: a.columns, columns: b.columns) { p, q in
-                FastInterval.sum((0..<a.rows).map { w[$0] * (FastInterval(a[$0, p]) * FastInterval(b[$0, q])) })
-            }
-        }
+        func moment(_ a: Matrix, _ b: Matrix) -> FastIntervalMatrix { FastIntervalMatrix.weightedCrossProduct(a, b, weights: w) }
         let f1 = pair.first.embeddings, f2 = pair.second.embeddings
         (m11, m21, m22) = (moment(f1, f1), moment(f2, f1), moment(f2, f2))
     }

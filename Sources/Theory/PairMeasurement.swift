@@ -187,10 +187,10 @@ public struct PairMeasurement: Codable, Sendable {
         }
     }
 
-    /// When the bounds are certified (exact rationals / MPFR) rather than screened.
+    /// When the bounds are certified rather than screened.
     public enum Certification: String, Sendable, CaseIterable {
-        /// Certify when N·k·(d_A + d_B) ≤ 2·10⁶, and always certify a screen that
-        /// fails or comes within 10⁻⁹ of failing when that size allows.
+        /// By fast enclosure when N·k·(d_A + d_B) ≤ 2·10⁸; where that cannot decide,
+        /// exactly or by MPFR when N·k·(d_A + d_B) ≤ 2·10⁶.
         case auto
         case always
         case never
@@ -228,6 +228,9 @@ public struct PairMeasurement: Codable, Sendable {
     }
 
     static let certificationSizeLimit = 2e6
+    /// The fast enclosure (`PairStatement.fastCertify`) runs in O(N k d) interval
+    /// operations per model: up to N·k·(d_A + d_B) = 2·10⁸ (CIFAR shape is 10⁸).
+    static let fastCertificationSizeLimit = 2e8
     static let pivotDimensionLimit = 64
     static let t5PairLimit = 200
 
@@ -411,6 +414,7 @@ public struct PairMeasurement: Codable, Sendable {
         let size = Double(pair.first.inputCount) * Double(pair.first.labelCount)
             * Double(pair.first.dimension + pair.second.dimension)
         let certifiable = size <= certificationSizeLimit
+        let fastCertifiable = size <= fastCertificationSizeLimit
         var statements: [any PairStatement] = [T3EmbeddingBound(), T4UnembeddingBound()]
         var t5Note: String?
         if let pivotSelection {
@@ -443,13 +447,22 @@ public struct PairMeasurement: Codable, Sendable {
             case .always: wantCertificate = true
             case .auto: wantCertificate = certifiable
             }
+            // The fast enclosure first whenever certification is wanted or the size allows it
+            // (it costs about the screen's O(N k d)); exact/MPFR only within their limit.
+            if options.certification != .never, fastCertifiable, screened.outcome != .inapplicable,
+               let fast = try? statement.fastCertify(target) {
+                out.append(Bound(fast, note: extra))
+                continue
+            }
             guard wantCertificate, screened.outcome != .inapplicable else {
                 // A screen never reports a violation: a screened violation or near-tie
                 // is "not decided by the screen" until it is certified.
                 let note = screened.outcome == .inapplicable ? nil
                     : screened.needsCertification ? "not decided by the screen (its sides are within rounding of each other or cross); "
                         + "certify it with --certify always"
-                    : "double-precision screen; not certified (N·k·(d_A+d_B) = \(size) above \(certificationSizeLimit), or --certify never)"
+                    : options.certification == .never ? "double-precision screen; not certified (--certify never)"
+                    : fastCertifiable ? "double-precision screen: the fast enclosure could not decide, and exact/MPFR certification needs N·k·(d_A+d_B) ≤ \(certificationSizeLimit) (here \(size)) or --certify always"
+                    : "double-precision screen; not certified (N·k·(d_A+d_B) = \(size) above the fast enclosure's limit \(fastCertificationSizeLimit))"
                 let joined = [note, extra].compactMap { $0 }.joined(separator: "; ")
                 out.append(Bound(screened, note: joined.isEmpty ? nil : joined))
                 continue

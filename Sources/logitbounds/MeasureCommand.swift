@@ -21,8 +21,10 @@ struct MeasureCommand: ParsableCommand {
         tail: the 10 largest pairs' share of the sum, a median of 10 group means, their cond(L₁); default \
         100 pivots × 200 subsets when d ≤ 64), m_CCA centred and uncentred with the canonical correlations, \
         linear CKA, Procrustes and SVCCA, and T3–T7 (T5 per pair over the first 200 (p, S) of the pivot sample; \
-        T7 with B as the student). Bounds are certified (exact rationals / MPFR) when N·k·(d_A+d_B) ≤ 2·10⁶ \
-        (--certify auto), otherwise reported from the double-precision screen and marked so. At language-model \
+        T7 with B as the student). Bounds are certified by fast enclosure (Double intervals with proven \
+        error bounds, Proofs/certificates.md) when N·k·(d_A+d_B) ≤ 2·10⁸ (CIFAR shape is 10⁸), and where \
+        that cannot decide, exactly or by MPFR when N·k·(d_A+d_B) ≤ 2·10⁶ (--certify auto; --certify always \
+        lifts the second limit); otherwise reported from the double-precision screen and marked so. At language-model \
         scale (k·d² > 10⁸) with nothing to certify, one pass over the rows gives the logit statistics and the \
         d×d moments, and m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 come from those moments (as in a merge).
 
@@ -65,7 +67,7 @@ struct MeasureCommand: ParsableCommand {
     @Flag(name: .customLong("no-pivot"), help: "Skip the pivot form (and T5).")
     var noPivot = false
 
-    @Option(help: "Certify bounds: auto (when small enough), always, or never.")
+    @Option(help: "Certify bounds: auto (fast enclosure up to N·k·(d_A+d_B) = 2·10⁸, exact/MPFR where it cannot decide up to 2·10⁶), always (exact/MPFR at any size where the fast enclosure cannot decide), or never.")
     var certify: String = "auto"
 
     @Option(help: "Directory for report.md and report.json.")

@@ -163,6 +163,37 @@ struct FastIntervalTests {
         #expect(halvedMissed > 100, "a halved product bound should miss the adversarial sums (missed \(halvedMissed))")
     }
 
+    /// Aᵀdiag(w)B from two BLAS products against the exact rational product: random
+    /// matrices over 60 binades with interval weights, and the adversarial column
+    /// (1, u, …, u) against ones, whose every addition is a tie rounding down — a halved
+    /// bound misses it.
+    @Test func weightedCrossProductEnclosesTheExactProduct() {
+        var g = SeededGenerator(seed: 16)
+        var checked = 0, halvedMissed = 0
+        for trial in 0..<200 {
+            let n = Int.random(in: 2...120, using: &g), p = Int.random(in: 1...5, using: &g), q = Int.random(in: 1...5, using: &g)
+            let adversarial = trial % 4 == 0
+            let a = Matrix(rows: n, columns: p) { i, _ in
+                adversarial ? (i == 0 ? 1 : FastMath.unitRoundoff) : Double.random(in: -1...1, using: &g) * Double(sign: .plus, exponent: Int.random(in: -30...30, using: &g), significand: 1)
+            }
+            let b = Matrix(rows: n, columns: q) { _, _ in adversarial ? 1 : Double.random(in: -1...1, using: &g) }
+            let w = (0..<n).map { _ in adversarial ? FastInterval(1) : FastInterval.roundedOut(1.0 / Double(n), 1.0 / Double(n)) }
+            let exactWeights = w.map { Rational(exactly: $0.midpoint)! }
+            let fast = FastIntervalMatrix.weightedCrossProduct(a, b, weights: w)
+            let halved = FastIntervalMatrix.weightedCrossProduct(a, b, weights: w, boundScale: 0.5)
+            for i in 0..<p {
+                for j in 0..<q {
+                    let exact = Rational.sum((0..<n).map { exactWeights[$0] * Rational(exactly: a[$0, i])! * Rational(exactly: b[$0, j])! })
+                    #expect(Rational(exactly: fast[i, j].lo)! <= exact && exact <= Rational(exactly: fast[i, j].hi)!, "trial \(trial) [\(i),\(j)]")
+                    if !(Rational(exactly: halved[i, j].lo)! <= exact && exact <= Rational(exactly: halved[i, j].hi)!) { halvedMissed += 1 }
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked > 1_000, "only \(checked) entries")
+        #expect(halvedMissed > 20, "a halved bound should miss the adversarial sums (missed \(halvedMissed))")
+    }
+
     @Test func logSumExpContainsTheMPFRValue() throws {
         var g = SeededGenerator(seed: 15)
         var checked = 0
