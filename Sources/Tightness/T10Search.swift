@@ -152,7 +152,7 @@ enum T10Explorer {
         }
         guard let best else { throw TightnessError.nothingApplicable(which.rawValue) }
         let notes = [
-            "The second model of each certified pair is the first's orbit image (F₁Aᵀ, G₁A⁻¹) formed in exact rationals, so d_logit² = 0 exactly; the saved \(which.rawValue)-second.npz is that image rounded to doubles (its logits equal the first model's to rounding). The map A is in the JSON (t10_rows[].map).",
+            "The second model of each certified pair is the first's orbit image (F₁Aᵀ, G₁A⁻¹): in the same identifiability class because A is proven nonsingular (a verified solve for the fast enclosure; an exact inverse, with d_logit² = 0 checked exactly, for the MPFR level); the saved \(which.rawValue)-second.npz is that image rounded to doubles (its logits equal the first model's to rounding). The map A is in the JSON (t10_rows[].map).",
             "The ratio depends on the embeddings only through Σ = Cov(f₁) (proven; checked by re-drawing embeddings with the same Σ: embedding_dependence), so the search over A covers every embedding with that second moment.",
         ]
         return TightnessResult(statement: which, form: statement.form, labels: k, dimension: d, inputs: n,
