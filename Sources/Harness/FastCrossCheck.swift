@@ -3,8 +3,9 @@ import Numerics
 import Theory
 
 /// The fast certificate level checked against the exact and MPFR levels (issue 28's
-/// soundness test, `bench --target enclosures`): on each pair, every fast interval —
-/// each logit, d_logit², each KL_x and log τ_x, each entry of A₁₂ and of the embedding moments, d_unemb² — must contain the
+/// soundness test, `bench --target enclosures`): on each pair, the fast intervals — each
+/// logit, d_logit², each KL_x and log τ_x, each entry of A₁₂ and of the embedding moments,
+/// d_unemb², and the σ_min² upper bounds of T3 and T4 — must contain the
 /// exact value (GMP) or the 128-bit MPFR enclosure, and no fast verdict (T1.triangle,
 /// T3, T4, T5's three forms, T6's four, T7's four, T11's three, T12) may contradict the exact or MPFR verdict. Counts
 /// how often each check escalates past the fast level.
@@ -20,8 +21,13 @@ public struct FastCrossCheck: Sendable {
     public var escalated: [String: Int] = [:]
     public var pairs = 0
     /// Fast intervals that overlap the 128-bit MPFR enclosure without containing it (the
-    /// MPFR enclosure too wide to tell, e.g. KL ~10⁻⁶⁰⁰ of subnormal logits): not misses.
+    /// MPFR enclosure too wide to tell, e.g. KL ~10⁻⁶⁰⁰ of subnormal logits): not misses;
+    /// and how many of them were not on a subnormal pair (expected none).
     public var inconclusive = 0
+    public var inconclusiveOutsideSubnormal = 0
+    /// Compared certificates that were violations (with a planted scale below 1): the
+    /// pairs on which a wrong fast "holds" would show.
+    public var violatedReferences = 0
     /// The first misses or contradictions, described (at most five).
     public var failures: [String] = []
     public var firstFailure: String? { failures.first }
@@ -31,6 +37,7 @@ public struct FastCrossCheck: Sendable {
     public mutating func merge(_ other: FastCrossCheck) {
         intervals += other.intervals; missed += other.missed; verdicts += other.verdicts
         contradictions += other.contradictions; pairs += other.pairs; inconclusive += other.inconclusive
+        inconclusiveOutsideSubnormal += other.inconclusiveOutsideSubnormal; violatedReferences += other.violatedReferences
         decidedFast.merge(other.decidedFast, uniquingKeysWith: +)
         escalated.merge(other.escalated, uniquingKeysWith: +)
         failures = Array((failures + other.failures).prefix(5))
@@ -59,10 +66,19 @@ public struct FastCrossCheck: Sendable {
     /// The fast interval against the 128-bit MPFR enclosure of one value: a miss when they
     /// are disjoint, inconclusive when they overlap without containment (MPFR's enclosure
     /// too wide, as for KL ~10⁻⁶⁰⁰ between models with subnormal logits).
-    mutating func expect(_ f: FastInterval, within v: Interval, _ what: @autoclosure () -> String) {
+    mutating func expect(_ f: FastInterval, within v: Interval, subnormal: Bool, _ what: @autoclosure () -> String) {
         if FastCrossCheck.contains(f, v) { intervals += 1 } else if FastCrossCheck.disjoint(f, v) {
             expect(false, "\(what()) against \(v)")
-        } else { inconclusive += 1 }
+        } else {
+            inconclusive += 1
+            if !subnormal { inconclusiveOutsideSubnormal += 1 }
+        }
+    }
+
+    /// An upper bound t on λ_min of the exact symmetric matrix: M − tI must not be positive definite.
+    mutating func expectSmallestEigenvalue(of m: RationalMatrix, atMost t: Double, _ what: @autoclosure () -> String) throws {
+        guard t.isFinite, let bound = Rational(exactly: t) else { return }
+        expect(!(try m.shiftingDiagonal(by: bound).isPositiveDefinite()), "\(what()): λ_min above \(t)")
     }
 
     mutating func expect(_ inside: Bool, _ what: @autoclosure () -> String) {
@@ -70,11 +86,14 @@ public struct FastCrossCheck: Sendable {
         if !inside { missed += 1; fail(what()) }
     }
 
-    /// Every comparison on one pair (the third model serves T1's triangle).
-    public static func run(_ pair: ModelPair, third: SoftmaxModel, label: String) throws -> FastCrossCheck {
+    /// Every comparison on one pair (the third model serves T1's triangle); `plantedScale`
+    /// below 1 plants false statements, so that the certificates include violations and a
+    /// wrong fast "holds" would show as a contradiction.
+    public static func run(_ pair: ModelPair, third: SoftmaxModel, label: String, plantedScale: Double = 1) throws -> FastCrossCheck {
         var c = FastCrossCheck()
         c.pairs = 1
         let exact = try pair.exact()
+        let subnormal = label.contains("subnormal")
         if let distance = pair.fastLogitDistance() {
             for (fast, model) in [(distance.first, exact.first), (distance.second, exact.second)] {
                 let logits = model.logits
@@ -87,12 +106,15 @@ public struct FastCrossCheck: Sendable {
         if let fast = pair.fastEnclosure() {
             let mpfr = try pair.certifiedDivergence(bits: 128)
             for x in fast.klPerInput.indices {
-                c.expect(fast.klPerInput[x], within: mpfr.klPerInput[x], "\(label): KL_\(x) \(fast.klPerInput[x])")
-                c.expect(fast.logTauPerInput[x], within: mpfr.logTauPerInput[x], "\(label): log τ_\(x) \(fast.logTauPerInput[x])")
+                c.expect(fast.klPerInput[x], within: mpfr.klPerInput[x], subnormal: subnormal, "\(label): KL_\(x) \(fast.klPerInput[x])")
+                c.expect(fast.logTauPerInput[x], within: mpfr.logTauPerInput[x], subnormal: subnormal, "\(label): log τ_\(x) \(fast.logTauPerInput[x])")
             }
-            c.expect(fast.logTauFirst, within: mpfr.logTauFirst, "\(label): log τ(M₁) \(fast.logTauFirst)")
+            c.expect(fast.logTauFirst, within: mpfr.logTauFirst, subnormal: subnormal, "\(label): log τ(M₁) \(fast.logTauFirst)")
+            c.expect(fast.logTauSecond, within: mpfr.logTauSecond, subnormal: subnormal, "\(label): log τ(M₂) \(fast.logTauSecond)")
         }
         if let identifiability = pair.fastIdentifiability() {
+            try c.expectSmallestEigenvalue(of: exact.first.centredUnembeddings.weightedGram(), atMost: identifiability.sigmaMinSquaredUpper,
+                                           "\(label): σ_min(G̃₁)² upper bound")
             let a = try exact.identifiabilityMap()
             for i in 0..<a.rows {
                 for j in 0..<a.columns {
@@ -112,37 +134,42 @@ public struct FastCrossCheck: Sendable {
         }
         if let unembedding = pair.fastUnembeddingDissimilarity() {
             c.expect(contains(unembedding.squared, try exact.unembeddingDissimilaritySquared()), "\(label): d_unemb² \(unembedding.squared)")
+            try c.expectSmallestEigenvalue(of: exact.moments().m11, atMost: unembedding.sigmaMinSquaredUpper, "\(label): σ_min(F̂₁)² upper bound")
         }
-        try c.compareVerdicts(pair, third: third, label: label)
+        try c.compareVerdicts(pair, third: third, label: label, scale: plantedScale)
         return c
     }
 
     /// The statements with a fast path: fast verdict against the certificate.
-    mutating func compareVerdicts(_ pair: ModelPair, third: SoftmaxModel, label: String) throws {
+    mutating func compareVerdicts(_ pair: ModelPair, third: SoftmaxModel, label: String, scale s: Double) throws {
         let metric = T1LogitMetric()
-        record("T1.triangle", fast: try metric.fastTriangle(pair, third), certified: { try metric.certifyTriangle(pair, third) }, label)
-        var statements: [(String, any PairStatement)] = [("T3", T3EmbeddingBound()), ("T4", T4UnembeddingBound())]
+        record("T1.triangle", fast: try metric.fastTriangle(pair, third, rhsScale: s),
+               certified: { try metric.certifyTriangle(pair, third, rhsScale: s) }, label)
+        var statements: [(String, any PairStatement)] = [("T3", T3EmbeddingBound(constantScale: s)), ("T4", T4UnembeddingBound(constantScale: s))]
         statements += T5PivotBound.Form.allCases.map {
-            ("T5.\($0.rawValue)", T5PivotBound($0, selection: .automatic(limit: 60, pivots: 3, subsetsPerPivot: 5), exactPairLimit: 60, enumerationLimit: 300))
+            ("T5.\($0.rawValue)", T5PivotBound($0, constantScale: s, selection: .automatic(limit: 60, pivots: 3, subsetsPerPivot: 5),
+                                                 exactPairLimit: 60, enumerationLimit: 300))
         }
-        statements += T6KLBound.Form.allCases.map { ("T6.\($0.rawValue)", T6KLBound($0)) }
+        statements += T6KLBound.Form.allCases.map { ("T6.\($0.rawValue)", T6KLBound($0, constantScale: s)) }
         for form in T7CanonicalCorrelationBound.Form.allCases {
             for centred in [false, true] {
-                statements.append(("T7.\(form.rawValue).\(centred ? "centred" : "uncentred")", T7CanonicalCorrelationBound(form, centred: centred)))
+                statements.append(("T7.\(form.rawValue).\(centred ? "centred" : "uncentred")", T7CanonicalCorrelationBound(form, centred: centred, constantScale: s)))
             }
         }
-        statements += ConceptTransfer.Form.allCases.map { ("T11.\($0.rawValue)", T11ConceptTransferBound($0)) }
-        statements.append(("T12", T12WidthFloorBound()))
+        statements += ConceptTransfer.Form.allCases.map { ("T11.\($0.rawValue)", T11ConceptTransferBound($0, constantScale: s)) }
+        statements.append(("T12", T12WidthFloorBound(constantScale: s)))
         for (name, statement) in statements where try statement.screen(pair).outcome != .inapplicable {
             record(name, fast: try statement.fastCertify(pair), certified: { try statement.certify(pair) }, label)
         }
     }
 
     mutating func record(_ name: String, fast: Verdict?, certified: () throws -> Verdict, _ label: String) {
+        // Only the fast level counts as decided fast (T11's exactly-equal shortcut is exact).
         guard let fast else { escalated[name, default: 0] += 1; return }
-        decidedFast[name, default: 0] += 1
+        if fast.level == .fastEnclosure { decidedFast[name, default: 0] += 1 } else { escalated[name, default: 0] += 1 }
         guard let reference = try? certified(), reference.isCertified else { return }
         verdicts += 1
+        if reference.outcome == .violated { violatedReferences += 1 }
         if reference.outcome != fast.outcome {
             contradictions += 1
             fail("\(label): \(name) fast \(fast.outcome) against \(reference.level.rawValue) \(reference.outcome)")
@@ -189,14 +216,15 @@ public struct FastCrossCheck: Sendable {
 
     /// Cross-checks `cases` pairs of the corpus in blocks (memory flat however many),
     /// on `threads` workers; `progress(done)` after each block.
-    public static func run(_ corpus: CorpusSpec, cases: Int, threads: Int, progress: (Int) -> Void = { _ in }) throws -> FastCrossCheck {
+    public static func run(_ corpus: CorpusSpec, cases: Int, threads: Int, plantedScale: Double = 1,
+                           progress: (Int) -> Void = { _ in }) throws -> FastCrossCheck {
         var total = FastCrossCheck()
         let block = 256
         for start in stride(from: 0, to: cases, by: block) {
             let count = min(block, cases - start)
             let parts = try BLASThreads.parallelMap(count, workers: threads) { i -> FastCrossCheck in
                 let (pair, third, label) = pair(corpus, index: start + i)
-                return try run(pair, third: third, label: label)
+                return try run(pair, third: third, label: label, plantedScale: plantedScale)
             }
             for p in parts { total.merge(p) }
             progress(start + count)

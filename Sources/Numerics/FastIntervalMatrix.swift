@@ -133,8 +133,11 @@ extension FastIntervalMatrix {
         let middle = w.map(\.midpoint)
         var rho = 0.0
         for (m, interval) in zip(middle, w) {
+            guard m > 0 else { return FastIntervalMatrix(rows: a.columns, columns: b.columns) { _, _ in .entire } }
             rho = Swift.max(rho, (Swift.max(interval.hi - m, m - interval.lo).nextUp / m).nextUp)
         }
+        // The proof needs u + ρ ≤ 1; weights this uncertain give no useful enclosure anyway.
+        guard rho < 0.5 else { return FastIntervalMatrix(rows: a.columns, columns: b.columns) { _, _ in .entire } }
         let scaled = a.scalingRows(by: middle)
         let p = scaled.multiplied(by: b, transposeSelf: true)
         let q = scaled.absoluteValues.multiplied(by: b.absoluteValues, transposeSelf: true)

@@ -8,7 +8,7 @@ import Foundation
 ///   exp: x = k·ln 2 + r (|r| ≤ 0.3466, r from two fused multiply-adds against
 ///        ln 2 split in two Doubles), exp(r) by its degree-13 Taylor polynomial in
 ///        Horner form with fused multiply-adds, scaled by 2^k exactly:
-///        |y − eˣ| ≤ 3.52u·eˣ (+ η/2 when the result is subnormal); widened by 8u.
+///        |y − eˣ| ≤ 3.52u·eˣ (+ η when the result is subnormal); widened by 8u.
 ///   log: x = m·2^e (√½ ≤ m < √2), log m = 2 atanh s with s = (m − 1)/(m + 1),
 ///        |s| ≤ 0.1716, by 11 terms of atanh's series:
 ///        |y − log x| ≤ u(|y| + |b| + 4.2|log m|) + 1.3·10⁻²³ (b the fused sum below).
@@ -32,7 +32,7 @@ public enum FastMath {
     static let atanhCoefficients: [Double] = (0...10).map { 1 / Double(2 * $0 + 1) }
 
     /// exp(x) rounded to nearest-ish by the kernel, for −745.2 < x ≤ 709; its relative
-    /// error is at most 3.52u, plus η/2 absolute when the result is subnormal.
+    /// error is at most 3.52u, plus η absolute when the result is subnormal.
     @inline(__always)
     static func expKernel(_ x: Double) -> Double {
         let k = (x * 1.4426950408889634).rounded()

@@ -122,9 +122,11 @@ public struct FastPairEnclosure: Sendable {
         return FastInterval(lo: (half * (-osc).exp * variance).lo, hi: (half * osc.exp * second).hi)
     }
 
-    /// The intersection of two enclosures of one value (never empty when both are sound).
+    /// The intersection of two enclosures of one value (never empty when both are sound;
+    /// if it were, their hull — so an error elsewhere widens a verdict, never decides it).
     static func intersect(_ a: FastInterval, _ b: FastInterval) -> FastInterval {
-        FastInterval(lo: max(a.lo, b.lo), hi: min(a.hi, b.hi))
+        let lo = max(a.lo, b.lo), hi = min(a.hi, b.hi)
+        return lo <= hi ? FastInterval(lo: lo, hi: hi) : FastInterval(lo: min(a.lo, b.lo), hi: max(a.hi, b.hi))
     }
 
 }
