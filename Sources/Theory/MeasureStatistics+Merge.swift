@@ -219,12 +219,24 @@ extension MeasureStatistics {
         (0..<d2).map { $0 < rho.count ? max(0, 1 - rho[$0] * rho[$0]) : 1 }
     }
 
-    /// 1/√λ for the leading eigenvalues (decreasing) on the numerical range: those whose
-    /// square roots exceed `Matrix.rankTolerance` for an N-row sample.
+    /// 1/√λ for the leading eigenvalues (decreasing) on the moments' numerical range
+    /// (`momentRank`).
     static func inverseRoots(_ values: [Double], inputs n: Int) -> [Double] {
-        let top = max(values.first ?? 0, 0).squareRoot()
-        let tolerance = Matrix.rankTolerance(rows: n, columns: values.count, largest: top)
-        return values.prefix { top > 0 && max($0, 0).squareRoot() > tolerance }.map { 1 / $0.squareRoot() }
+        values.prefix(momentRank(values, inputs: n)).map { 1 / $0.squareRoot() }
+    }
+
+    /// The numerical rank of a second-moment matrix FᵀWF from its eigenvalues (decreasing):
+    /// those above (N + d)·ε·λ_max. A moment summed over N rows carries an absolute error of
+    /// about that size in every eigenvalue, so it resolves singular values of F only down to
+    /// √((N + d)ε)·σ_max — an exactly rank-deficient F (N ≤ d, collinear or constant columns)
+    /// has its zero eigenvalues at rounding level, which the square root would lift to
+    /// ~10⁻⁸σ_max, far above the SVD's tolerance. Below that resolution the merge treats F as
+    /// rank-deficient, as a single run's exact certificate finds it.
+    static func momentRank(_ values: [Double], inputs n: Int) -> Int {
+        let top = max(values.first ?? 0, 0)
+        guard top > 0 else { return 0 }
+        let tolerance = Double(n + values.count) * Double.ulpOfOne * top
+        return values.prefix { $0 > tolerance }.count
     }
 
     /// A symmetric moment's inverse square root on its numerical range, as W with WᵀMW = I.
@@ -306,7 +318,14 @@ extension MeasureStatistics {
         func add(_ v: Verdict, _ extra: String? = nil) {
             out.append(PairMeasurement.Bound(v, note: v.outcome == .inapplicable ? nil : [note, extra].compactMap { $0 }.joined(separator: "; ")))
         }
+        let n = identity.inputs
         for (bound, lhs) in [(T3EmbeddingBound().bound, representationAB), (T4UnembeddingBound().bound, dUnembSquared)] {
+            // T4's F̂₁ from its moment: full rank only on the moments' numerical range.
+            if bound.id == .T4, Self.momentRank(eig, inputs: n) < identity.dimensionA {
+                add(.inapplicable(bound.id, bound.form, level: .double,
+                                  "\(bound.matrixName) does not have full column rank (its second moment is singular to within its resolution)"))
+                continue
+            }
             guard bound.fullRank(diversity) else {
                 add(.inapplicable(bound.id, bound.form, level: .double, "\(bound.matrixName) does not have full column rank"))
                 continue
@@ -341,7 +360,15 @@ extension MeasureStatistics {
                 m12: centred ? cBA : mBA, s22: sAA, logitDistanceSquared: dl2)
         }
         for (variant, centred) in [(T7CanonicalCorrelationBound.Form.traceBound, false), (.traceBound, true), (.corollary, false)] {
-            add(T7CanonicalCorrelationBound(variant, centred: centred).verdict(terms[centred ? 1 : 0], secondDimension: identity.dimensionA))
+            let statement = T7CanonicalCorrelationBound(variant, centred: centred)
+            // As a single run's certificate: inapplicable when an embedding second moment is singular.
+            let moments = centred ? [spectra.cAA, spectra.cBB] : [spectra.mAA, spectra.mBB]
+            if zip(moments, [identity.dimensionA, identity.dimensionB]).contains(where: { Self.momentRank($0.eigenvalues, inputs: n) < $1 }) {
+                add(.inapplicable(.T7, statement.form, level: .double,
+                                  "an embedding \(centred ? "covariance" : "second moment") is singular (to within the moments' resolution)"))
+                continue
+            }
+            add(statement.verdict(terms[centred ? 1 : 0], secondDimension: identity.dimensionA))
         }
         return out
     }

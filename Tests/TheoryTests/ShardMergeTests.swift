@@ -99,6 +99,48 @@ struct ShardMergeTests {
         }
     }
 
+    /// Degenerate samples (issue 26): N ≤ d, collinear or constant embedding columns. A single
+    /// run's certificate finds the embedding moments exactly singular, so T4 and T7 are
+    /// inapplicable; the merge, from the moments alone, must say the same (it said "holds",
+    /// reading rounding-level eigenvalues through their square roots as full rank), and its
+    /// canonical correlations must match the single run's.
+    @Test("Degenerate samples: the merge's T4, T7 and m_CCA agree with one certified run",
+          arguments: ["two inputs", "collinear columns", "constant column"])
+    func degenerateSamplesMergeLikeOneRun(kind: String) throws {
+        var g = SeededGenerator(seed: 44)
+        let (k, d) = (8, 3)
+        let n = kind == "two inputs" ? 2 : 60
+        let base = ModelGenerator.model(labels: k, dimension: d, inputs: n, condition: 3, using: &g)
+        var f = base.embeddings
+        for i in 0..<n {
+            if kind == "collinear columns" { f[i, 2] = 2 * f[i, 0] }
+            if kind == "constant column" { f[i, 2] = 1 }
+        }
+        let a = try SoftmaxModel(embeddings: f, unembeddings: base.unembeddings)
+        let b = ModelGenerator.perturb(a, by: 0.1, using: &g)
+        var options = PairMeasurement.Options(certification: .always)
+        options.skipPivot = true
+        let single = try PairMeasurement.measure(ModelPair(a, b), options: options)
+        let cuts = n == 2 ? [0, 1, 2] : [0, 25, 60]
+        var mergeOptions = options
+        mergeOptions.certification = .never
+        let merged = try MeasureStatistics.merge(Self.statistics(a, b, cuts: cuts, rawWeights: nil, options: mergeOptions),
+                                                 names: ["a", "b"]).measurement()
+        var compared = 0
+        for id in ["T4", "T7"] {
+            let one = single.bounds.filter { $0.id == id }, other = merged.bounds.filter { $0.id == id }
+            for (s, m) in zip(one, other) where s.outcome == "inapplicable" {
+                #expect(m.outcome == "inapplicable", "\(kind) \(id) \(s.form): single run inapplicable, merge \(m.outcome)")
+                compared += 1
+            }
+        }
+        #expect(compared >= 1, "\(kind): no inapplicable T4/T7 in the single run to compare (\(single.bounds.map { "\($0.id) \($0.outcome)" }))")
+        for (s, m) in [(single.canonicalCorrelationsCentered, merged.canonicalCorrelationsCentered),
+                       (single.canonicalCorrelationsUncentered, merged.canonicalCorrelationsUncentered)] {
+            #expect(s.count == m.count && zip(s, m).allSatisfy { abs($0 - $1) <= 1e-6 }, "\(kind): \(s) vs \(m)")
+        }
+    }
+
     @Test("The language-model route (one pass, then d×d moments) agrees with the small-pair route to 1e−9")
     func languageModelRoute() throws {
         var g = SeededGenerator(seed: 46)
