@@ -171,9 +171,14 @@ extension MeasureStatistics {
 
         let pivotResult: PairMeasurement.Pivot
         if let pivot {
-            let p = PivotDissimilarity(pivot.residuals, exhaustive: pivot.exhaustive, directEvaluations: pivot.directEvaluations)
+            var p = PivotDissimilarity(pivot.residuals, exhaustive: pivot.exhaustive, directEvaluations: pivot.directEvaluations)
             if p.directEvaluations > 0 { notes.append("pivot form: \(p.directEvaluations) pairs recomputed directly (moment form cancelled)") }
-            if shards > 1 { notes.append("pivot form: cond(L₁) of the largest pairs is not computed in a merge (it needs the unembeddings)") }
+            if let carried = pivot.unembeddings, let g = try? Matrix(rows: k, columns: dA, storage: carried.values) {
+                // The merged largest pairs' cond(L₁), from the G_A every partial carries (as one run computes it).
+                p.largestCondition = ModelPair.largestPivotCondition(g, pairs: pivot.pairs, indices: p.largestIndices)
+            } else if shards > 1 {
+                notes.append("pivot form: cond(L₁) of the largest pairs is not computed in this merge (the partials carry G_A only when k·d_A ≤ 10⁶)")
+            }
             pivotResult = PairMeasurement.Pivot(p, note: nil)
         } else {
             pivotResult = PairMeasurement.skippedPivot(pivotNote ?? "not computed")

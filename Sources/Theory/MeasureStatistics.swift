@@ -58,11 +58,19 @@ public struct MeasureStatistics: Codable, Sendable {
         public let t5SigmaMin: PackedDoubles
         public var t5LogitSums: PackedDoubles
         public let t5Note: String?
+        /// The first model's unembeddings G_A (k×d_A, row-major) when k·d_A ≤ 10⁶, so that a
+        /// merge can report cond(L₁) of the merged largest pairs (which no shard can know);
+        /// checked against the identity's hash of G_A. nil above that size.
+        public var unembeddings: PackedDoubles?
         enum CodingKeys: String, CodingKey {
             case pairs, residuals, exhaustive, directEvaluations = "direct_evaluations", t5Pairs = "t5_pairs"
             case t5Residuals = "t5_residuals", t5SigmaMin = "t5_sigma_min", t5LogitSums = "t5_logit_sums", t5Note = "t5_note"
+            case unembeddings = "unembeddings_a"
         }
     }
+
+    /// The largest k·d_A for which a partial carries G_A (8 MB of doubles).
+    static let carriedUnembeddingLimit = 1_000_000
 
     public let format: String
     public let version: Int
@@ -100,7 +108,7 @@ public struct MeasureStatistics: Codable, Sendable {
     public let gramAB: PackedDoubles
     public let unembeddingSingularValuesA: PackedDoubles
     public let unembeddingSingularValuesB: PackedDoubles
-    public let pivot: Pivot?
+    public var pivot: Pivot?
     /// Why the pivot form was not computed, when it was not.
     public let pivotNote: String?
     public let notes: [String]
@@ -184,7 +192,9 @@ extension MeasureStatistics {
             let t5 = T5PivotBound(.subsetSum, selection: .explicit(chosen)).terms(pair, chosen).terms
             pivot = Pivot(pairs: values.pairs, residuals: values.residuals, exhaustive: values.exhaustive,
                           directEvaluations: values.direct, t5Pairs: t5.map(\.pair), t5Residuals: PackedDoubles(t5.map(\.residual)),
-                          t5SigmaMin: PackedDoubles(t5.map(\.sigmaMin)), t5LogitSums: PackedDoubles(t5.map(\.logitSum)), t5Note: t5Note)
+                          t5SigmaMin: PackedDoubles(t5.map(\.sigmaMin)), t5LogitSums: PackedDoubles(t5.map(\.logitSum)), t5Note: t5Note,
+                          unembeddings: pair.first.unembeddings.storage.count <= Self.carriedUnembeddingLimit
+                              ? PackedDoubles(pair.first.unembeddings.storage) : nil)
             pivotNote = nil
         }
         self.notes = notes
@@ -237,6 +247,10 @@ extension MeasureStatistics {
             try check(t5 <= pivot.pairs.count, "more T5 pairs than pivot pairs")
             try check(pivot.directEvaluations >= 0 && pivot.directEvaluations / shards <= pivot.pairs.count,
                       "direct_evaluations = \(pivot.directEvaluations) for \(pivot.pairs.count) pairs in \(shards) shard(s)")
+            if let g = pivot.unembeddings {
+                try check(g.count == k * dA && Self.hash(g.values) == identity.unembeddingHashA,
+                          "the carried unembeddings_a (\(g.count) values) are not the first model's G (k·d = \(k * dA), hash \(identity.unembeddingHashA))")
+            }
             for ps in pivot.pairs + pivot.t5Pairs {
                 try check((0..<k).contains(ps.pivot) && ps.subset.count == dA && ps.subset.allSatisfy { (0..<k).contains($0) },
                           "pivot pair \(ps.pivot), \(ps.subset) is not within k = \(k), d = \(dA)")

@@ -148,12 +148,17 @@ extension ModelPair {
         }
         let values = try pivotResidualValues(selection)
         var result = PivotDissimilarity(values.residuals, exhaustive: values.exhaustive, directEvaluations: values.direct)
-        result.largestCondition = result.largestIndices.compactMap { i -> Double? in
-            guard let s = try? Self.pivotMatrix(first.unembeddings, values.pairs[i]).singularValues(), let top = s.first,
-                  let bottom = s.last else { return nil }
+        result.largestCondition = Self.largestPivotCondition(first.unembeddings, pairs: values.pairs, indices: result.largestIndices)
+        return result
+    }
+
+    /// The largest cond(L₁(p, S)) over the given pairs (the pivot form's heavy tail); +∞ for a
+    /// singular L₁, nil when none could be computed.
+    static func largestPivotCondition(_ g: Matrix, pairs: [PivotSubset], indices: [Int]) -> Double? {
+        indices.compactMap { i -> Double? in
+            guard let s = try? pivotMatrix(g, pairs[i]).singularValues(), let top = s.first, let bottom = s.last else { return nil }
             return bottom > 0 ? top / bottom : .infinity
         }.max()
-        return result
     }
 
     /// r(p, S) for each pair of the selection (nil where L₁(p, S) is singular), with the

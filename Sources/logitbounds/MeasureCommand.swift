@@ -30,7 +30,8 @@ struct MeasureCommand: ParsableCommand {
 
         Sharded (for N beyond one machine): `measure A.npz B.npz --shard i/n --partial FILE` reads only rows \
         ⌊N(i−1)/n⌋ ..< ⌊Ni/n⌋ of f and w (and g whole) and writes that shard's sufficient statistics \
-        (per-input sums, d×d moments, the pivot form's per-pair sums; JSON with a checksum); \
+        (per-input sums, d×d moments, the pivot form's per-pair sums and, when k·d_A ≤ 10⁶, G_A for the \
+        merged tail's cond(L₁); JSON with a checksum); \
         `logitbounds merge PART…` prints the report of all rows. Merged bounds are double-precision \
         screens (certifying needs every row at once); m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 \
         come from the merged d×d moments.

@@ -66,10 +66,16 @@ struct ShardMergeTests {
         let merged = try MeasureStatistics.merge(parts.reversed(), names: ["c", "b", "a"]).measurement()
         var checked = 0
         Self.compare(try Self.json(single), try Self.json(merged), path: "", tolerance: 1e-9, floor: 1e-14,
-                     skipping: ["timings_seconds", "notes", "routes", "note", "form", "largest_condition_top_10",
+                     skipping: ["timings_seconds", "notes", "routes", "note", "form",
                                  "linear_cka_unbiased", "linear_cka_unbiased_note"], checked: &checked)
-        // sizes 4, distances ~14, CCA lists, 3 similarity, pivot 5, 10 bounds × ~8.
+        // sizes 4, distances ~14, CCA lists, 3 similarity, pivot 6 (cond(L₁) of the merged largest
+        // pairs too, from the G_A every partial carries), 10 bounds × ~8.
         #expect(checked >= 100, "only \(checked) values compared")
+        #expect(merged.dRepPivot.largestCondition != nil && merged.dRepPivot.largestCondition == single.dRepPivot.largestCondition)
+        // A partial whose carried G_A was altered is refused.
+        var forged = parts[0]
+        forged.pivot?.unembeddings?.values[0] += 1
+        #expect(throws: MeasureMergeError.self) { try forged.validate(file: "forged") }
         #expect(merged.bounds.count == 11 && merged.bounds.allSatisfy { !$0.certified })
         #expect(merged.dRepPivot.pairsUsed == single.dRepPivot.pairsUsed)
     }
