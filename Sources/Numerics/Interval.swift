@@ -71,25 +71,30 @@ public final class Interval: @unchecked Sendable {
         return mpfr_get_d(w.hi, MPFR_RNDU)
     }
 
+    /// Whether an endpoint is NaN (an undefined operation, e.g. ∞ − ∞): such an interval
+    /// encloses nothing known, so every comparison below is false on it (MPFR's own
+    /// comparisons return 0, "equal", against NaN — a "holds" that was never shown).
+    public var hasNaN: Bool { mpfr_nan_p(lo) != 0 || mpfr_nan_p(hi) != 0 }
+
     /// Whether the Double x lies in [lo, hi].
     public func contains(_ x: Double) -> Bool {
-        mpfr_cmp_d(lo, x) <= 0 && mpfr_cmp_d(hi, x) >= 0
+        !hasNaN && !x.isNaN && mpfr_cmp_d(lo, x) <= 0 && mpfr_cmp_d(hi, x) >= 0
     }
 
     /// Whether the rational q lies in [lo, hi].
     public func contains(_ q: Rational) -> Bool {
-        mpfr_cmp_q(lo, q.value) <= 0 && mpfr_cmp_q(hi, q.value) >= 0
+        !hasNaN && mpfr_cmp_q(lo, q.value) <= 0 && mpfr_cmp_q(hi, q.value) >= 0
     }
 
     /// Certainly below: every point of self is < every point of other.
-    public func isCertainlyBelow(_ other: Interval) -> Bool { mpfr_cmp3(hi, other.lo, 1) < 0 }
+    public func isCertainlyBelow(_ other: Interval) -> Bool { !hasNaN && !other.hasNaN && mpfr_cmp3(hi, other.lo, 1) < 0 }
     /// Certainly at most: every point of self is ≤ every point of other.
-    public func isCertainlyAtMost(_ other: Interval) -> Bool { mpfr_cmp3(hi, other.lo, 1) <= 0 }
+    public func isCertainlyAtMost(_ other: Interval) -> Bool { !hasNaN && !other.hasNaN && mpfr_cmp3(hi, other.lo, 1) <= 0 }
 
     /// Whether 0 < lo.
-    public var isPositive: Bool { mpfr_sgn(lo) > 0 }
-    /// Whether lo ≤ 0 ≤ hi.
-    public var containsZero: Bool { mpfr_sgn(lo) <= 0 && mpfr_sgn(hi) >= 0 }
+    public var isPositive: Bool { !hasNaN && mpfr_sgn(lo) > 0 }
+    /// Whether lo ≤ 0 ≤ hi (true for a NaN end: it may hold anything).
+    public var containsZero: Bool { hasNaN || (mpfr_sgn(lo) <= 0 && mpfr_sgn(hi) >= 0) }
 }
 
 extension Interval: CustomStringConvertible {

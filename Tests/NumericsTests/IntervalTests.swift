@@ -7,6 +7,19 @@ struct IntervalTests {
     static let log2Digits = Rational("6931471805599453094172321214581765680755/10000000000000000000000000000000000000000")!
     static let digitError = Rational(1, 1) / Rational("10000000000000000000000000000000000000000")!
 
+    /// ∞ − ∞ is NaN in MPFR, whose comparisons then return "equal": an interval with a NaN
+    /// end must compare certainly with nothing (a hostile audit found T6 certified "holds" on
+    /// such an enclosure).
+    @Test func aNaNEndComparesWithNothing() {
+        let infinite = Interval(exactly: .infinity)!
+        let undefined = infinite - infinite
+        let one = Interval(exactly: 1)!
+        #expect(undefined.hasNaN)
+        #expect(!undefined.isCertainlyAtMost(one) && !one.isCertainlyAtMost(undefined))
+        #expect(!undefined.isCertainlyBelow(one) && !one.isCertainlyBelow(undefined))
+        #expect(!undefined.contains(1.0) && !undefined.isPositive && undefined.containsZero)
+    }
+
     @Test func logTwo() throws {
         let l = try Interval(exactly: 2)!.log()
         #expect(l.width < 1e-70)

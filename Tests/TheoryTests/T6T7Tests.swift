@@ -162,3 +162,27 @@ struct T7Tests {
         #expect(planted.outcome == .violated && planted.isCertified, "\(planted.outcome) \(planted.level) \(planted.ratio)")
     }
 }
+
+/// A pair whose logits differ by ~10⁻²⁰⁰ (one embedding column at 10⁻²⁰⁰, doubled in the
+/// student): d_logit² ≈ 10⁻⁴⁰⁰ exactly, KL below every enclosure's resolution. With the
+/// constant planted at 10⁻¹⁰ the statement is false (ratio ~10⁶); the certificate must not
+/// say "holds" (it did, reading a NaN end of the log right side as a pass).
+@Suite("T6 when KL is below the enclosures' resolution")
+struct T6UnresolvedKLTests {
+    @Test func aFalsePlantedStatementIsNeverCertifiedToHold() throws {
+        var g = SeededGenerator(seed: 61)
+        var f = g.gaussianMatrix(rows: 30, columns: 3)
+        for i in 0..<30 { f[i, 2] *= 1e-200 }
+        var f2 = f
+        for i in 0..<30 { f2[i, 2] *= 2 }
+        let u = g.gaussianMatrix(rows: 5, columns: 3)
+        let pair = try ModelPair(SoftmaxModel(embeddings: f, unembeddings: u), SoftmaxModel(embeddings: f2, unembeddings: u))
+        var checked = 0
+        for form in T6KLBound.Form.allCases {
+            let v = try T6KLBound(form, constantScale: 1e-10).certify(pair)
+            #expect(v.outcome != .holds, "\(form): \(v.outcome) (\(v.certificate ?? ""))")
+            checked += 1
+        }
+        #expect(checked == 4)
+    }
+}
