@@ -205,8 +205,11 @@ public struct VerificationReport: Codable, Sendable, Equatable {
             throw bad("\(casesRun) cases run, but its shards hold \(expected)")
         }
         for s in theorems + conjectures {
-            let counts = [s.cases, s.inapplicable, s.certified, s.violations, s.undecided, s.errors]
+            let counts = [s.cases, s.inapplicable, s.certified, s.violations, s.undecided, s.errors, s.certifiedFast, s.certifiedMPFR, s.certifiedExact]
             guard counts.allSatisfy({ $0 >= 0 }) else { throw bad("\(s.name) has a negative count") }
+            guard s.certifiedFast + s.certifiedMPFR + s.certifiedExact == s.certified else {
+                throw bad("\(s.name): fast + MPFR + exact = \(s.certifiedFast + s.certifiedMPFR + s.certifiedExact), not the \(s.certified) certified")
+            }
             guard s.cases + s.inapplicable + s.errors == casesRun else {
                 throw bad("\(s.name): cases + inapplicable + errors = \(s.cases + s.inapplicable + s.errors), not the \(casesRun) cases run")
             }

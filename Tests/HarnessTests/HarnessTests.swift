@@ -45,6 +45,14 @@ struct HarnessTests {
         let foreign = try Verifier(corpus: other).run(shard: 1, of: 2)
         #expect(throws: HarnessError.self) { try VerificationReport.merge([shard, foreign]) }
         #expect(throws: HarnessError.self) { try verifier.run(shard: 2, of: 2) }
+        // Level counts that do not add up to the certified count (an edited shard with its
+        // digest recomputed) are refused; the honest shard's add up.
+        let certifying = try Verifier(corpus: Self.smallCorpus, certifyAll: true).run(shard: 0, of: 2)
+        try certifying.validate()
+        var edited = certifying
+        let index = try #require(edited.theorems.firstIndex { $0.certified > 0 })
+        edited.theorems[index].certifiedFast += 5000
+        #expect(throws: HarnessError.self) { try edited.validate() }
     }
 
     @Test("A planted false statement (T3 with its constant halved) is caught and shrunk")
