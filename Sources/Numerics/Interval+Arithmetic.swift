@@ -146,6 +146,11 @@ extension Interval {
         var top = 0
         for (i, v) in values.enumerated() where mpfr_cmp3(v, values[top], 1) > 0 { top = i }
         let m = values[top]
+        // Every value −∞ (each term's exp is 0): the log of the sum is −∞, not (−∞) − (−∞) = NaN.
+        if mpfr_inf_p(m) != 0 && mpfr_sgn(m) < 0 {
+            mpfr_set_inf(acc, -1)
+            return
+        }
         mpfr_set_zero(acc, 1)
         for (i, v) in values.enumerated() where i != top {
             mpfr_sub(term, v, m, rounding)

@@ -82,28 +82,30 @@ struct WideValueTests {
             if b.lhsScientific != nil || b.rhsScientific != nil { shown += 1 }
         }
         #expect(shown >= 1, "this pair's right sides overflow: \(m.bounds.map { "\($0.id) \($0.lhs) \($0.rhs)" })")
-        // T6 per input: KL_x / τ_x² is e^{≈4·10¹⁵⁵}, beyond MPFR's exponent range; the
-        // comparison in log space still certifies it.
+        // T6 per input: KL_x / τ_x² is e^{≈4·10¹⁵⁵}, beyond MPFR's exponent range. The log-space
+        // comparison used to "certify" it from a log right side whose lower end was NaN (every
+        // KL_x enclosure reaching down to 0); it is undecided until KL_x is bounded away from 0.
         let perInput = m.bounds.filter { $0.id == "T6" && $0.form.contains("E_x") }
         #expect(perInput.count == 2)
-        #expect(perInput.allSatisfy { $0.certified && $0.holds == true && $0.rhsScientific?.hasPrefix("10^(") == true },
-                "\(perInput.map { "\($0.form): \($0.outcome) \($0.rhsScientific ?? "-")" })")
+        #expect(perInput.allSatisfy { $0.outcome != "violated" && !($0.note ?? "").contains("nan") },
+                "\(perInput.map { "\($0.form): \($0.outcome) \($0.note ?? "-")" })")
     }
 }
 
 @Suite("T6's global forms at huge logits")
 struct GlobalT6Tests {
-    /// Embeddings at 10⁶ (near one-hot everywhere): the per-input forms certified in log
-    /// space, the global ones stayed "not decided by the screen" on a pair small enough to
-    /// certify (the mean KL's enclosure had lower end 0). Now all four are certified holds.
-    @Test("Every T6 form certified on a small pair with logits near 10⁶")
+    /// Embeddings at 10⁶ (near one-hot everywhere): every KL_x enclosure reaches down to 0,
+    /// so the log of the right side has lower end −∞. These rows were "certified holds" from a
+    /// NaN lower end (MPFR compares NaN as equal; found by this stop's audit); now they are
+    /// undecided — never violated, never resting on an undefined enclosure.
+    @Test("T6 on a small pair with logits near 10⁶: no verdict rests on an undefined enclosure")
     func globalFormsCertified() throws {
         var g = SeededGenerator(seed: 90)
         let f = 1e6 * g.gaussianMatrix(rows: 60, columns: 3), u = g.gaussianMatrix(rows: 6, columns: 3)
         let pair = try ModelPair(SoftmaxModel(embeddings: f, unembeddings: u), SoftmaxModel(embeddings: 1.001 * f, unembeddings: u))
         let m = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .auto))
         let t6 = m.bounds.filter { $0.id == "T6" }
-        #expect(t6.count == 4 && t6.allSatisfy { $0.certified && $0.holds == true },
+        #expect(t6.count == 4 && t6.allSatisfy { $0.outcome != "violated" && !$0.certified },
                 "\(t6.map { "\($0.form): \($0.outcome) \($0.level)" })")
     }
 }
