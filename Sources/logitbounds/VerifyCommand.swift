@@ -97,6 +97,14 @@ struct VerifyCommand: ParsableCommand {
                   s.isFinite, s > 0 else {
                 throw ValidationError("--plant must look like T3=0.5 (an id T1…T12 and a positive factor), got \(plant)")
             }
+            // T2 (identifiability), T8, T9 (counterexample families) and T10 (class invariance)
+            // have no constant to scale: planting one would silently change nothing.
+            guard ![.T2, .T8, .T9, .T10].contains(id) else {
+                throw ValidationError("--plant \(plant): \(id.rawValue) has no constant to scale (plantable: T1, T3–T7, T11, T12)")
+            }
+            guard scales[id] == nil else {
+                throw ValidationError("--plant \(id.rawValue) is given twice (\(scales[id]!) and \(s)); give each statement once")
+            }
             scales[id] = s
         }
         return scales

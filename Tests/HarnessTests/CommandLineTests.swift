@@ -97,6 +97,7 @@ struct CommandLineTests {
 
     @Test("Bad arguments exit 2 with a clear message", arguments: [
         ["verify", "--cases", "0"], ["verify", "--shard", "3/2"], ["verify", "--plant", "T3"],
+        ["verify", "--plant", "T2=0.5"], ["verify", "--plant", "T10=0.5"], ["verify", "--plant", "T3=0.5", "--plant", "T3=2"],
         ["verify", "--generator", "nope"], ["verify", "--statement", "T42"], ["verify", "--frobnicate"],
         ["verify", "--replay", "/nonexistent/file.json"], ["merge", "/nonexistent.json"],
     ])
