@@ -109,7 +109,7 @@ public struct T10ClassInfimum: Sendable {
         guard outcome != .undecided else { return nil }
         return Verdict(id: .T10, form: form, level: .fastEnclosure, outcome: outcome, lhs: lhs.midpoint, rhs: rhs.midpoint,
                        constant: constantScale, constantName: "scale of the right side (the measure)",
-                       certificate: "A nonsingular (verified solve), so M·A is in M's class; λ_min(Σ) ∈ \(smallest), left side ∈ \(lhs), right side ∈ \(rhs) by fast enclosures")
+                       certificate: "A nonsingular (verified solve), so M·A is in M's class; λ_min(Σ) ∈ \(smallest), the bound ∈ \(lhs), the measure (times the scale) ∈ \(rhs) by fast enclosures")
     }
 
     /// The bound certified: by fast enclosures (`fastCertify`) where they decide, else exactly
