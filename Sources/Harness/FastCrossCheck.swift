@@ -146,10 +146,7 @@ public struct FastCrossCheck: Sendable {
         record("T1.triangle", fast: try metric.fastTriangle(pair, third, rhsScale: s),
                certified: { try metric.certifyTriangle(pair, third, rhsScale: s) }, label)
         var statements: [(String, any PairStatement)] = [("T3", T3EmbeddingBound(constantScale: s)), ("T4", T4UnembeddingBound(constantScale: s))]
-        statements += T5PivotBound.Form.allCases.map {
-            ("T5.\($0.rawValue)", T5PivotBound($0, constantScale: s, selection: .automatic(limit: 60, pivots: 3, subsetsPerPivot: 5),
-                                                 exactPairLimit: 60, enumerationLimit: 300))
-        }
+        statements += T5PivotBound.Form.allCases.map { ("T5.\($0.rawValue)", Check.harnessT5($0, constantScale: s)) }
         statements += T6KLBound.Form.allCases.map { ("T6.\($0.rawValue)", T6KLBound($0, constantScale: s)) }
         for form in T7CanonicalCorrelationBound.Form.allCases {
             for centred in [false, true] {

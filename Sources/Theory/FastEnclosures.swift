@@ -155,10 +155,9 @@ public struct FastIdentifiability: Sendable {
     public let sigmaMinSquaredUpper: Double
 
     init?(_ pair: ModelPair) {
-        let g1 = FastIntervalMatrix(pair.first.unembeddings).subtractingColumnMeans
-        let g2 = FastIntervalMatrix(pair.second.unembeddings).subtractingColumnMeans
-        let m = g1.transposeMultiplied(by: g1)
-        guard let a = m.solving(g1.transposeMultiplied(by: g2)) else { return nil }
+        let u = pair.fastUnembeddings()
+        let m = u.gramFirst
+        guard let a = m.solving(u.first.transposeMultiplied(by: u.second)) else { return nil }
         (gram, map, sigmaMinSquaredUpper) = (m, a, fastSmallestEigenvalueUpper(m))
     }
 
@@ -197,8 +196,7 @@ public struct FastUnembeddingDissimilarity: Sendable {
         guard let moments = pair.fastEmbeddingMoments() else { return nil }
         let m11 = moments.m11
         guard let b = m11.solving(moments.m21.transposed) else { return nil }   // d₁×d₂
-        let g1 = FastIntervalMatrix(pair.first.unembeddings).subtractingColumnMeans
-        let g2 = FastIntervalMatrix(pair.second.unembeddings).subtractingColumnMeans
+        let (g1, g2) = (pair.fastUnembeddings().first, pair.fastUnembeddings().second)
         let mapped = g2.multiplied(by: b.transposed)
         squared = FastInterval.sum(g1.entries.indices.map { (g1.entries[$0] - mapped.entries[$0]).squared })
         sigmaMinSquaredUpper = fastSmallestEigenvalueUpper(m11)
@@ -255,8 +253,7 @@ public struct FastT7Spectra: Sendable {
         }
         guard let y = m11.solving(m21.transposed) else { return nil }
         let schur = m22.subtracting(m21.multiplied(by: y))
-        let g2 = FastIntervalMatrix(pair.second.unembeddings).subtractingColumnMeans
-        let s22 = g2.transposeMultiplied(by: g2)
+        let s22 = pair.fastUnembeddings().gramSecond
         guard let q = schur.pencilEigenvalues(m22), let mu = m22.multiplied(by: s22).multiplied(by: m22).pencilEigenvalues(m22) else { return nil }
         oneMinusRhoSquared = q.map { FastInterval(lo: min(max($0.lo, 0), 1), hi: min(max($0.hi, 0), 1)) }
         self.mu = mu.reversed().map(\.clampedNonNegative)
@@ -264,7 +261,28 @@ public struct FastT7Spectra: Sendable {
     }
 }
 
+/// Both models' centred unembeddings G̃ = CG and their Grams G̃ᵀG̃, enclosed once per pair
+/// for T3, T4, T7, T11 and T12.
+public struct FastUnembeddings: Sendable {
+    public let first: FastIntervalMatrix
+    public let second: FastIntervalMatrix
+    public let gramFirst: FastIntervalMatrix
+    public let gramSecond: FastIntervalMatrix
+
+    init(_ pair: ModelPair) {
+        first = FastIntervalMatrix(pair.first.unembeddings).subtractingColumnMeans
+        second = FastIntervalMatrix(pair.second.unembeddings).subtractingColumnMeans
+        gramFirst = first.transposeMultiplied(by: first)
+        gramSecond = second.transposeMultiplied(by: second)
+    }
+}
+
 extension ModelPair {
+    /// The centred unembeddings and their Grams as fast enclosures, computed once.
+    public func fastUnembeddings() -> FastUnembeddings {
+        cache.value("fastUnembeddings") { FastUnembeddings(self) }
+    }
+
     /// T7's spectra as fast enclosures, computed once per centring.
     public func fastT7Spectra(centred: Bool) -> FastT7Spectra? {
         cache.value("fastT7.\(centred)") { FastT7Spectra(self, centred: centred) }

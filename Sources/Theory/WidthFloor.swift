@@ -150,9 +150,8 @@ public struct T12WidthFloorBound: PairStatement {
     /// sides overlap.
     public func fastCertify(_ pair: ModelPair) throws -> Verdict? {
         guard trivial(pair) == nil, let moments = pair.fastEmbeddingMoments(), let distance = pair.fastLogitDistance() else { return nil }
-        let g = FastIntervalMatrix(pair.first.unembeddings).subtractingColumnMeans
         let m = moments.m11
-        guard let eigenvalues = m.multiplied(by: g.transposeMultiplied(by: g)).multiplied(by: m).pencilEigenvalues(m) else { return nil }
+        guard let eigenvalues = m.multiplied(by: pair.fastUnembeddings().gramFirst).multiplied(by: m).pencilEigenvalues(m) else { return nil }
         let floor = FastInterval.sum(eigenvalues.prefix(max(eigenvalues.count - pair.second.dimension, 0)).map(\.clampedNonNegative))
         return Verdict.fast(id, form, lhs: floor, rhs: FastInterval(constantScale) * distance.squared, constant: constantScale,
                             constantName: "\(constantScale)")
