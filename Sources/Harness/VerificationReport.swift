@@ -36,6 +36,20 @@ public struct CheckSummary: Codable, Sendable, Equatable {
         case firstViolation = "first_violation", firstViolationVerdict = "first_violation_verdict"
     }
 
+    /// Every key written, `null` where there is nothing (a check with 0 cases has no worst
+    /// ratio: the key says so rather than being absent).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id); try c.encode(name, forKey: .name); try c.encode(form, forKey: .form)
+        try c.encode(conjecture, forKey: .conjecture); try c.encode(cases, forKey: .cases)
+        try c.encode(inapplicable, forKey: .inapplicable); try c.encode(certified, forKey: .certified)
+        try c.encode(certifiedFast, forKey: .certifiedFast); try c.encode(certifiedMPFR, forKey: .certifiedMPFR)
+        try c.encode(certifiedExact, forKey: .certifiedExact); try c.encode(violations, forKey: .violations)
+        try c.encode(undecided, forKey: .undecided); try c.encode(errors, forKey: .errors)
+        try c.encode(worstRatio, forKey: .worstRatio); try c.encode(worstCase, forKey: .worstCase)
+        try c.encode(firstViolation, forKey: .firstViolation); try c.encode(firstViolationVerdict, forKey: .firstViolationVerdict)
+    }
+
     init(_ check: Check) {
         id = check.id.rawValue
         name = check.name
@@ -69,8 +83,11 @@ public struct CheckSummary: Codable, Sendable, Equatable {
             case .double: break
             }
         }
-        let ratio = verdict.ratio
-        guard ratio.isFinite || ratio == .infinity, !ratio.isNaN else { return }
+        // Over decided cases only; a certified side is an interval whose midpoints can put a
+        // "holds" a rounding above 1 (1.0000000000000009 beside 0 violations): the ratio is
+        // clamped to what the verdict proved.
+        guard verdict.outcome == .holds || verdict.outcome == .violated, !verdict.ratio.isNaN else { return }
+        let ratio = verdict.outcome == .holds ? min(verdict.ratio, 1) : max(verdict.ratio, 1.0.nextUp)
         if let worst = worstRatio, let at = worstCase {
             if ratio > worst || (ratio == worst && descriptor.index < at.index) {
                 worstRatio = ratio; worstCase = descriptor

@@ -115,6 +115,16 @@ public struct Matrix: Equatable, Sendable {
         storage.reduce(0) { $0 + $1 * $1 }
     }
 
+    /// The Frobenius norm (Σ a_ij²)^{1/2}, formed after scaling by a power of two so that
+    /// it is finite whenever the norm itself is (its square may overflow: entries ≳ 10¹⁵⁴).
+    public var frobeniusNorm: Double {
+        let largest = storage.reduce(0) { Swift.max($0, abs($1)) }
+        guard largest > 0, largest.isFinite else { return largest }
+        let e = -Int(largest.exponent)
+        let sum = storage.reduce(0) { $0 + Double(sign: .plus, exponent: e, significand: $1) * Double(sign: .plus, exponent: e, significand: $1) }
+        return Double(sign: .plus, exponent: -e, significand: sum.squareRoot())
+    }
+
     /// Each row scaled by the matching entry of `factors` (that is, diag(factors)·self).
     public func scalingRows(by factors: [Double]) -> Matrix {
         precondition(factors.count == rows, "scalingRows: one factor per row")

@@ -59,6 +59,13 @@ public struct SingularValueDecomposition: Sendable {
 }
 
 extension Matrix {
+    /// Every entry times 2^power (exact unless an entry leaves the normal range).
+    public func scaled(byPowerOfTwo power: Int) -> Matrix {
+        var out = self
+        for i in out.storage.indices { out.storage[i] = Double(sign: .plus, exponent: power, significand: out.storage[i]) }
+        return out
+    }
+
     /// Each column scaled by the matching factor (self · diag(factors)).
     public func scalingColumns(by factors: [Double]) -> Matrix {
         precondition(factors.count == columns)
@@ -72,12 +79,20 @@ extension Matrix {
     /// Singular values, largest first: by Householder QR and Jacobi
     /// (`SmallMatrixKernels.singularValuesOfThin`) when one side is at most 16, else
     /// by LAPACK.
+    ///
+    /// The matrix is first scaled by a power of two bringing its largest entry near 1
+    /// (exact, and undone on the singular values), so entries near the ends of the Double
+    /// range (|a| ≳ 10⁷⁷, whose squared norms overflow in Jacobi, or subnormal ones, whose
+    /// squares vanish) give the same relative accuracy as well-scaled ones.
     public func singularValues() throws -> [Double] {
-        if Swift.min(rows, columns) <= 16 {
-            try requireFinite("singular values")
-            return SmallMatrixKernels.singularValuesOfThin(self)
-        }
-        return try SingularValueDecomposition.singularValues(of: self)
+        try requireFinite("singular values")
+        let largest = maxAbs
+        guard largest > 0 else { return [Double](repeating: 0, count: Swift.min(rows, columns)) }
+        let exponent = largest.exponent
+        let scaled = exponent == 0 ? self : scaled(byPowerOfTwo: -Int(exponent))
+        let values = Swift.min(rows, columns) <= 16 ? SmallMatrixKernels.singularValuesOfThin(scaled)
+            : try SingularValueDecomposition.singularValues(of: scaled)
+        return exponent == 0 ? values : values.map { Double(sign: .plus, exponent: exponent, significand: $0) }
     }
 
     /// The smallest singular value σ_min = σ_{min(m,n)} (0 for an empty matrix).

@@ -49,17 +49,38 @@ extension ModelPair {
     }
 
     func computeRepresentationDissimilaritySquared() throws -> Double {
-        let a = try identifiabilityMap()
-        let residual = first.embeddings - second.embeddings.multiplied(by: a, transposeOther: true)
-        return residual.scalingRows(by: first.sqrtWeights).frobeniusNormSquared
+        try representationResidual(reverse: false).frobeniusNormSquared
+    }
+
+    /// W^{1/2}(F₁ − F₂A₁₂ᵀ), or W^{1/2}(F₂ − F₁A₂₁ᵀ) when `reverse`: d_rep is its Frobenius norm.
+    func representationResidual(reverse: Bool) throws -> Matrix {
+        let a = reverse ? try leastSquaresMap(reverse: true) : try identifiabilityMap()
+        let (target, source) = reverse ? (second, first) : (first, second)
+        return (target.embeddings - source.embeddings.multiplied(by: a, transposeOther: true)).scalingRows(by: first.sqrtWeights)
     }
 
     /// d_rep(M₂←M₁)², the other direction, sharing this pair's cached quantities.
     public func reverseRepresentationDissimilaritySquared() throws -> Double {
-        let a = try leastSquaresMap(reverse: true)
-        let residual = second.embeddings - first.embeddings.multiplied(by: a, transposeOther: true)
-        return residual.scalingRows(by: first.sqrtWeights).frobeniusNormSquared
+        try representationResidual(reverse: true).frobeniusNormSquared
     }
+
+    /// The distances d_rep(A←B), d_rep(B←A) and d_unemb(A←B) (not squared) from their
+    /// squares; where a square leaves the normal Double range (entries ≳ 10¹⁵⁴ or ≲ 10⁻¹⁵⁴) and the residual is
+    /// formed directly, from the residual's scaled Frobenius norm, so the distance is
+    /// finite whenever it is representable.
+    public func distance(fromSquared squared: Double, _ which: ResidualDistance) -> Double {
+        // An honest square within the normal range needs nothing more; one that overflowed,
+        // underflowed (subnormal embeddings) or is 0 is formed again from the residual.
+        guard !squared.isNormal else { return squared.squareRoot() }
+        let residual: Matrix? = switch which {
+        case .representation: try? representationResidual(reverse: false)
+        case .reverseRepresentation: try? representationResidual(reverse: true)
+        case .unembedding: usesGramRoutes ? nil : try? unembeddingResidual()
+        }
+        return residual?.frobeniusNorm ?? .infinity
+    }
+
+    public enum ResidualDistance: Sendable { case representation, reverseRepresentation, unembedding }
 
     /// d_rep² / E_x ‖f₁(x)‖²: the scale-free ratio (0 = identical up to the class map).
     public func scaleFreeRepresentationDissimilarity() throws -> Double {
@@ -75,8 +96,14 @@ extension ModelPair {
     func computeUnembeddingDissimilaritySquared() throws -> Double {
         let b = try embeddingLeastSquaresMap()
         if usesGramRoutes { return try unembeddingResidualFromGrams(b) }
+        return try unembeddingResidual(b).frobeniusNormSquared
+    }
+
+    /// G̃₁ − G̃₂Bᵀ, d_unemb's residual (B = F̂₁⁺F̂₂ unless given).
+    func unembeddingResidual(_ map: Matrix? = nil) throws -> Matrix {
+        let b = try map ?? embeddingLeastSquaresMap()
         let (g1, g2) = centredUnembeddings
-        return (g1 - g2.multiplied(by: b, transposeOther: true)).frobeniusNormSquared
+        return g1 - g2.multiplied(by: b, transposeOther: true)
     }
 }
 

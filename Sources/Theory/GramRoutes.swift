@@ -88,8 +88,18 @@ extension ModelPair {
                 if let a = try? CholeskyDecomposition(gram).solve(cross) { return a }
             }
         }
-        if let a = SmallMatrixKernels.fullRankLeastSquares(target, source) { return a }
-        return try ModelError.wrapping { try target.pseudoInverse().multiplied(by: source) }
+        return try Self.leastSquares(target, source)
+    }
+
+    /// X⁺Y by Householder QR (clear full rank) or the SVD pseudo-inverse, with X and Y first
+    /// scaled by one power of two bringing X's largest entry near 1: exact, X⁺Y unchanged,
+    /// and neither 1/σ overflows (subnormal entries) nor σ² (entries ≳ 10¹⁵⁴).
+    static func leastSquares(_ x: Matrix, _ y: Matrix) throws -> Matrix {
+        let top = x.maxAbs
+        let power = top > 0 && top.isFinite ? -Int(top.exponent) : 0
+        let (x, y) = power == 0 ? (x, y) : (x.scaled(byPowerOfTwo: power), y.scaled(byPowerOfTwo: power))
+        if let a = SmallMatrixKernels.fullRankLeastSquares(x, y) { return a }
+        return try ModelError.wrapping { try x.pseudoInverse().multiplied(by: y) }
     }
 
     /// B = F̂₁⁺F̂₂ (d₁×d₂), F̂ = W^{1/2}F. With `usesGramRoutes` and a well-conditioned
@@ -105,7 +115,7 @@ extension ModelPair {
                     return b
                 }
             }
-            return try f1.pseudoInverse().multiplied(by: f2)
+            return try Self.leastSquares(f1, f2)
         }
     }
 

@@ -63,9 +63,13 @@ struct InverseSigmaBound: Sendable {
         let (outcome, why) = try SigmaCertificate.decide(lhs: l, numerator: numerator, gram: s, matrixName: matrixName)
         let sigma = sigmaMin(try pair.firstDiversity())
         let c = constantScale / (sigma * sigma)
+        // The right side shown from logarithms where σ² or d_logit² leave the Double range
+        // (subnormal embeddings: σ² = 0 and c·d_logit² = ∞·0).
+        let rhsLog10 = (constantScale.log - 2 * sigma.log) / 2.302585092994046 + distance.log10Magnitude
+        let rhs = c * distance.doubleValue
         return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: l.doubleValue,
-                       rhs: c * distance.doubleValue, constant: c, constantName: constantName,
+                       rhs: rhs.isNaN ? (rhsLog10 * 2.302585092994046).exp : rhs, constant: c, constantName: constantName,
                        exactLHS: l.exactString, certificate: why,
-                       lhsLog10: l.log10Magnitude, rhsLog10: c.log / 2.302585092994046 + distance.log10Magnitude)
+                       lhsLog10: l.log10Magnitude, rhsLog10: rhsLog10)
     }
 }

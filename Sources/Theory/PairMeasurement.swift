@@ -228,6 +228,18 @@ public struct PairMeasurement: Codable, Sendable {
     }
 
     static let certificationSizeLimit = 2e6
+
+    /// 10⁶·k·η², η = 2d·u·max‖f‖·max‖g‖ bounding each logit difference's rounding
+    /// (|fl(fᵀg) − fᵀg| ≤ γ_d Σ|f_j g_j| ≤ d·u·‖f‖‖g‖ per model): a d_logit² below it is
+    /// within 1000× of what rounding alone can produce.
+    static func roundingNoise(_ pair: ModelPair) -> Double {
+        func largestRowNorm(_ m: Matrix) -> Double {
+            (0..<m.rows).reduce(0) { best, i in max(best, (0..<m.columns).reduce(0) { $0 + m[i, $1] * m[i, $1] }) }.squareRoot()
+        }
+        let product = [pair.first, pair.second].map { largestRowNorm($0.embeddings) * largestRowNorm($0.unembeddings) }.max() ?? 0
+        let eta = 2 * Double(max(pair.first.dimension, pair.second.dimension)) * Double.ulpOfOne / 2 * product
+        return 1e6 * Double(pair.first.labelCount) * eta * eta
+    }
     /// The fast enclosure (`PairStatement.fastCertify`) runs in O(N k d) interval
     /// operations per model: up to N·k·(d_A + d_B) = 2·10⁸ (CIFAR shape is 10⁸).
     static let fastCertificationSizeLimit = 2e8
@@ -330,26 +342,51 @@ public struct PairMeasurement: Codable, Sendable {
         let bounds = try timed("bounds T3–T7") { try evaluateBounds(pair, options, pivotSelection: pivot.selection) }
         // A d_logit² beyond the Double range is shown from its exact value (never
         // as inf or NaN) when the pair is small enough to certify.
+        // Below the normal range (subnormal embeddings) the Double is 0 or inaccurate: the
+        // exact value is shown there too.
         var exactDistance: Rational?
-        if !stats.logitDistanceSquared.isFinite {
+        if !stats.logitDistanceSquared.isNormal {
             let small = Double(n) * Double(k) * Double(dA + dB) <= certificationSizeLimit
             if options.certification == .always || (options.certification == .auto && small) {
                 exactDistance = pair.exactLogitDistanceSquared()
             } else {
-                notes.append("d_logit² overflows a Double; rerun with --certify always for its exact value")
+                notes.append("d_logit² \(stats.logitDistanceSquared.isFinite ? "underflows" : "overflows") a Double; rerun with --certify always for its exact value")
+            }
+        }
+        if let exact = exactDistance, !exact.isZero, exact.log10Magnitude < -300 {
+            notes.append("d_logit² = \(exact.scientificString()) lies below the normal Double range: KL, d_rep,pivot² and the other second-order quantities computed in double precision underflow (a 0 here means below about 10⁻³⁰⁸); the bounds table's certified values do not")
+        }
+        // Models that agree to near rounding: the pass's logit differences are mostly the
+        // products' rounding, so d_logit² and KL lose their leading digits (2–3× off at
+        // one-ulp perturbations). Small pairs get them from exactly formed differences.
+        var divergence = (distance: stats.logitDistanceSquared, kl: stats.kl, reverseKL: stats.reverseKL)
+        if stats.logitDistanceSquared.isNormal && stats.logitDistanceSquared < Self.roundingNoise(pair) {
+            let small = size <= certificationSizeLimit
+            if (options.certification == .always || (options.certification == .auto && small)), let refined = pair.refinedDivergence() {
+                let w = pair.weights
+                divergence = (refined.logitDistanceSquared, zip(w, refined.klPerInput).reduce(0) { $0 + $1.0 * $1.1 },
+                              zip(w, refined.reverseKLPerInput).reduce(0) { $0 + $1.0 * $1.1 })
+                notes.append("the models agree to within 1000× the rounding of their logits: d_logit² and both KLs are computed from logit differences formed exactly and rounded once (the fast pass gave d_logit² = \(String(format: "%.4g", stats.logitDistanceSquared)))")
+            } else {
+                notes.append("the models agree to within 1000× the rounding of their logits: d_logit² and both KLs are dominated by that rounding and may be wrong in their leading digits; rerun with --certify always to form the differences exactly")
             }
         }
         var measured = PairMeasurement(
             sizes: Sizes(n: n, k: k, dA: dA, dB: dB),
             // Beyond the Double range the pass's centring gives inf − inf: the value is +∞ (its
             // exact value, when certified, is beside it), never NaN.
-            dLogit: (stats.logitDistanceSquared.isNaN ? .infinity : stats.logitDistanceSquared).squareRoot(),
-            dLogitSquared: stats.logitDistanceSquared.isNaN ? .infinity : stats.logitDistanceSquared,
+            dLogit: (divergence.distance.isNaN ? .infinity : divergence.distance).squareRoot(),
+            dLogitSquared: divergence.distance.isNaN ? .infinity : divergence.distance,
             dLogitExact: exactDistance.map { Rational.scientific(log10: $0.log10Magnitude / 2) },
             dLogitSquaredExact: exactDistance.map { $0.scientificString() },
-            klAB: stats.kl, klBA: stats.reverseKL, logTauA: stats.logTauFirst, logTauB: stats.logTauSecond,
-            dRepAB: dRepAB.map { $0.squareRoot() }, dRepBA: dRepBA.map { $0.squareRoot() },
-            dRepScaleFreeAB: dRepAB.map { $0 / scale }, dUnembAB: dUnemb.map { $0.squareRoot() },
+            klAB: divergence.kl, klBA: divergence.reverseKL, logTauA: stats.logTauFirst, logTauB: stats.logTauSecond,
+            dRepAB: dRepAB.map { pair.distance(fromSquared: $0, .representation) },
+            dRepBA: dRepBA.map { pair.distance(fromSquared: $0, .reverseRepresentation) },
+            dRepScaleFreeAB: dRepAB.map { squared in
+                // From the two norms when a square leaves the normal range (0/0 for subnormal embeddings).
+                squared.isNormal && scale.isNormal ? squared / scale
+                    : pow(pair.distance(fromSquared: squared, .representation) / pair.first.weightedEmbeddings.frobeniusNorm, 2)
+            }, dUnembAB: dUnemb.map { pair.distance(fromSquared: $0, .unembedding) },
             dRepPivot: pivot.result, mccaCentered: centred.mean, mccaUncentered: uncentred.mean,
             canonicalCorrelationsCentered: centred.values, canonicalCorrelationsUncentered: uncentred.values,
             linearCKA: similarity.linearCKA, procrustesDistance: similarity.procrustesDistance, svcca: similarity.svcca,

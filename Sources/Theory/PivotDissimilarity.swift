@@ -68,9 +68,13 @@ public struct PivotDissimilarity: Sendable {
         largestCondition = nil
         let n = Double(values.count)
         let mean = values.reduce(0, +) / max(n, 1)
-        let variance = values.count > 1 ? values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1) : 0
+        // The spread relative to the largest value, so squares neither underflow (residuals
+        // ~10⁻³⁰⁵ gave "± 0") nor overflow.
+        let largest = values.reduce(0) { max($0, abs($1)) }
+        let unit = largest > 0 && largest.isFinite ? largest : 1
+        let scaledVariance = values.count > 1 ? values.reduce(0) { $0 + (($1 - mean) / unit) * (($1 - mean) / unit) } / (n - 1) : 0
         self.mean = values.isEmpty ? .nan : mean
-        standardError = exhaustive ? 0 : (variance / max(n, 1)).squareRoot()
+        standardError = exhaustive ? 0 : unit * (scaledVariance / max(n, 1)).squareRoot()
         pairsUsed = values.count
         pairsSkipped = residuals.count - values.count
         self.exhaustive = exhaustive

@@ -41,9 +41,10 @@ public struct SimilarityMeasures: Codable, Sendable {
             throw ModelError.shapeMismatch("similarity measures need the same N rows in both embeddings and one weight per row")
         }
         // Every measure here is invariant to scaling either model's embeddings: each side is
-        // first divided by its largest |entry|, so embeddings near the Double range (10¹⁵⁴)
-        // cannot overflow the Grams into inf/inf = NaN.
-        func unit(_ m: Matrix) -> Matrix { let top = m.maxAbs; return top > 0 && top.isFinite ? (1 / top) * m : m }
+        // first scaled by the power of two bringing its largest |entry| near 1 (exact), so
+        // embeddings near the Double range (10¹⁵⁴) cannot overflow the Grams into inf/inf =
+        // NaN, nor subnormal ones (10⁻³¹⁰, where 1/max is inf) underflow them.
+        func unit(_ m: Matrix) -> Matrix { let top = m.maxAbs; return top > 0 && top.isFinite ? m.scaled(byPowerOfTwo: -Int(top.exponent)) : m }
         let (f1, f2) = (unit(f1), unit(f2))
         let root = weights.map { $0.squareRoot() }
         let x = f1.subtractingFromRows(f1.weightedRowMean(weights)).scalingRows(by: root)

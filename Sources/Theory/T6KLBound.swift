@@ -220,6 +220,8 @@ extension ModelPair {
 public struct RefinedDivergence: Sendable {
     public let logitDistanceSquared: Double
     public let klPerInput: [Double]
+    /// KL_x(M₂ ‖ M₁) from the same differences.
+    public let reverseKLPerInput: [Double]
 }
 
 extension ModelPair {
@@ -230,15 +232,17 @@ extension ModelPair {
             guard let c = ExactLogitDistance.centredDifferences(a.embeddings, a.unembeddings, b.embeddings,
                                                                 b.unembeddings) else { return nil }
             let logits = a.embeddings.multiplied(by: a.unembeddings, transposeOther: true)
+            let reverseLogits = b.embeddings.multiplied(by: b.unembeddings, transposeOther: true)
             let w = weights
             var distance = 0.0
-            var kl: [Double] = []
+            var kl: [Double] = [], reverse: [Double] = []
             for i in 0..<c.rows {
                 let row = c.row(i)
                 distance += w[i] * row.reduce(0) { $0 + $1 * $1 }
                 kl.append(Numerics.klDivergence(logitsP: logits.row(i), difference: row.map { -$0 }))
+                reverse.append(Numerics.klDivergence(logitsP: reverseLogits.row(i), difference: row))
             }
-            return RefinedDivergence(logitDistanceSquared: distance, klPerInput: kl)
+            return RefinedDivergence(logitDistanceSquared: distance, klPerInput: kl, reverseKLPerInput: reverse)
         }
     }
 }

@@ -137,6 +137,7 @@ public enum TightnessExplorer {
     static func bestCertified(_ candidates: [(pair: ModelPair, method: SearchResult.Method)],
                               _ statement: any PairStatement, name: String) throws
         -> (pair: ModelPair, method: SearchResult.Method, verdict: Verdict) {
+        guard !candidates.isEmpty else { throw TightnessError.nothingSearched(name) }
         let decided = candidates.compactMap { c -> (pair: ModelPair, method: SearchResult.Method, verdict: Verdict)? in
             guard let v = try? statement.certify(c.pair), v.outcome == .holds || v.outcome == .violated,
                   v.ratio.isFinite else { return nil }

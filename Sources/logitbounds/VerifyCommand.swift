@@ -130,7 +130,7 @@ struct VerifyCommand: ParsableCommand {
                                     threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
                                     certifyAll: certify == "all")
         } catch let e as HarnessError { throw CLIError(e.description) }
-        if let replay { return try runReplay(replay, verifier) }
+        if let replay { return try runReplay(replay, corpus: corpus, given: verifier) }
         let (shardIndex, shardCount) = try parsedShard()
         let directory = try out.map(OutputDirectory.init)
         let progress = ProgressReporter(label: "verify", plain: json)
@@ -151,10 +151,38 @@ struct VerifyCommand: ParsableCommand {
         if !report.interrupted.isEmpty { throw ExitCode(130) }
     }
 
-    func runReplay(_ path: String, _ verifier: Verifier) throws {
+    /// Re-checks a replay file's pair under the planted scales it was saved with (a
+    /// violation of a planted statement would otherwise "hold" when replayed without them);
+    /// `--plant` on the command line takes precedence (`--plant T3=1`: the true statement),
+    /// and a difference from the file's is said.
+    func runReplay(_ path: String, corpus: CorpusSpec, given givenVerifier: Verifier) throws {
         let file: ReplayFile
         do { file = try ReplayFile.read(from: URL(fileURLWithPath: path)) } catch let e as HarnessError {
             throw CLIError(e.description)
+        }
+        var saved: [StatementID: Double] = [:]
+        for (name, scale) in file.plantedScales {
+            guard let id = StatementID(rawValue: name), scale.isFinite, scale > 0 else {
+                throw CLIError("\(path): planted_scales has an unknown statement or a scale that is not a positive number: \(name) = \(scale)")
+            }
+            saved[id] = scale
+        }
+        let verifier: Verifier
+        let list = { (scales: [StatementID: Double]) in
+            scales.isEmpty ? "no --plant" : scales.sorted { $0.key < $1.key }.map { "--plant \($0.key.rawValue)=\($0.value)" }.joined(separator: " ")
+        }
+        if plants.isEmpty && !saved.isEmpty {
+            do {
+                verifier = try Verifier(corpus: corpus, only: statements.isEmpty ? nil : statements, plantedScales: saved,
+                                        threads: 1, certifyAll: certify == "all")
+            } catch let e as HarnessError { throw CLIError(e.description) }
+            FileHandle.standardError.write(Data("verify: replaying with the file's \(list(saved)) (give --plant ID=1 to check the true statement)\n".utf8))
+        } else {
+            let given = try parsedPlants()
+            if given != saved {
+                FileHandle.standardError.write(Data("verify: the file was saved with \(list(saved)); replaying with \(list(given)), as the command line says\n".utf8))
+            }
+            verifier = givenVerifier
         }
         let verdict: Verdict
         do { verdict = try verifier.replay(file) } catch let e as HarnessError { throw CLIError(e.description) }

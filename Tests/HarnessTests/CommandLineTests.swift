@@ -91,8 +91,12 @@ struct CommandLineTests {
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("report.md").path))
         let again = try runTool(["verify", "--replay", replay.path, "--plant", "T3=0.5"])
         #expect(again.status == 1 && again.stdout.contains("violated"))
-        let honest = try runTool(["verify", "--replay", replay.path])
-        #expect(honest.status == 0 && honest.stdout.contains("holds"))
+        // Without --plant the file's planted scale applies (it used to be dropped silently,
+        // so the saved violation "held"); --plant T3=1 checks the true statement.
+        let saved = try runTool(["verify", "--replay", replay.path])
+        #expect(saved.status == 1 && saved.stdout.contains("violated") && saved.stderr.contains("--plant T3=0.5"), "\(saved.stderr)")
+        let honest = try runTool(["verify", "--replay", replay.path, "--plant", "T3=1"])
+        #expect(honest.status == 0 && honest.stdout.contains("holds") && honest.stderr.contains("saved with --plant T3=0.5"), "\(honest.stderr)")
     }
 
     @Test("Bad arguments exit 2 with a clear message", arguments: [

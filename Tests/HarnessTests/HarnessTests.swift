@@ -1,5 +1,5 @@
 import Foundation
-import Harness
+@testable import Harness
 import Numerics
 import Testing
 import Theory
@@ -7,6 +7,27 @@ import Theory
 @Suite("Harness")
 struct HarnessTests {
     static let smallCorpus = CorpusSpec(seed: 11, cases: 60, maxLabels: 9, maxDimension: 4, maxInputs: 30)
+
+    /// The audit's report showed worst_ratio 1.0000000000000009 beside 0 violations (a
+    /// certified "holds" whose sides' midpoints crossed by a rounding), and no worst_ratio
+    /// key at all for a check with 0 cases.
+    @Test("worst_ratio: a certified holds counts as at most 1, an undecided case not at all, and 0 cases write null")
+    func worstRatioIsWhatWasProven() throws {
+        let check = try #require(try Verifier(corpus: Self.smallCorpus, only: ["T3"]).checks.first)
+        var summary = CheckSummary(check)
+        let json = String(decoding: try JSONEncoder().encode(summary), as: UTF8.self)
+        #expect(json.contains("\"worst_ratio\":null"), "\(json)")
+        func verdict(_ outcome: Outcome, lhs: Double) -> Verdict {
+            Verdict(id: .T3, form: "", level: .fastEnclosure, outcome: outcome, lhs: lhs, rhs: 1, constant: 1, constantName: "")
+        }
+        let at = Self.smallCorpus.descriptor(0)
+        summary.record(verdict(.undecided, lhs: 5), case: at)
+        #expect(summary.worstRatio == nil, "an undecided case set worst_ratio \(summary.worstRatio ?? .nan)")
+        summary.record(verdict(.holds, lhs: 1.0000000000000009), case: at)
+        #expect(summary.worstRatio == 1)
+        summary.record(verdict(.violated, lhs: 0.9999999999999999), case: at)
+        #expect(summary.worstRatio.map { $0 > 1 } == true && summary.violations == 1)
+    }
 
     @Test("Generated cases are reproducible bit for bit from (generator, seed, size)")
     func reproducible() {

@@ -138,6 +138,93 @@ struct HugeEmbeddingTests {
     }
 }
 
+/// Embeddings and unembeddings scaled apart (F/s, G·s: the same logits) or both into the
+/// subnormal range: every distance of `measure` must match the unscaled pair's (scaled
+/// as it should be), never throw, NaN or a false "not full column rank" (issue 26's
+/// second audit: σ_min(G̃) wrong for |G| ≳ 10⁷⁷, a false rank verdict at 10¹⁵⁴, and
+/// subnormal embeddings exiting with "singular values: entry (0, 0) is not finite").
+@Suite("Distances at the ends of the Double range")
+struct ExtremeScaleTests {
+    static func models(seed: UInt64) -> (Matrix, Matrix, Matrix, Matrix) {
+        var g = SeededGenerator(seed: seed)
+        return (g.gaussianMatrix(rows: 60, columns: 3), g.gaussianMatrix(rows: 7, columns: 3),
+                g.gaussianMatrix(rows: 60, columns: 3), g.gaussianMatrix(rows: 7, columns: 3))
+    }
+
+    static func measure(embeddingScale e: Double, unembeddingScale u: Double) throws -> PairMeasurement {
+        let (f1, g1, f2, g2) = models(seed: 260)
+        var options = PairMeasurement.Options(certification: .auto)
+        options.skipPivot = true
+        return try PairMeasurement.measure(ModelPair(SoftmaxModel(embeddings: e * f1, unembeddings: u * g1),
+                                                     SoftmaxModel(embeddings: e * f2, unembeddings: u * g2)), options: options)
+    }
+
+    @Test("Singular values of a matrix scaled by 2^±600 and into the subnormal range are the unscaled ones, scaled",
+          arguments: [0x1p600, 0x1p-600, 0x1p-1060, 0x1p1000])
+    func singularValuesAtScale(scale: Double) throws {
+        var g = SeededGenerator(seed: 261)
+        for shape in [(7, 3), (40, 20)] {    // Jacobi (≤ 16) and LAPACK
+            let a = g.gaussianMatrix(rows: shape.0, columns: shape.1)
+            let reference = try a.singularValues()
+            let scaled = try (scale * a).singularValues()
+            // Subnormal entries keep fewer bits: 2^−1060 leaves about 2^−14 relative.
+            let tolerance = scale < 0x1p-1000 ? 1e-3 : 1e-13
+            for (x, y) in zip(scaled, reference) {
+                #expect(abs(x / scale - y) <= tolerance * reference[0], "\(shape) at \(scale): \(x / scale) vs \(y)")
+            }
+        }
+    }
+
+    @Test("F/s, G·s for s = 10⁷⁷ and 10¹⁵⁴: T3 and T4 decided and agreeing with s = 1, d_unemb and d_rep scaled exactly")
+    func unembeddingsScaledApart() throws {
+        let base = try Self.measure(embeddingScale: 1, unembeddingScale: 1)
+        for s in [1e77, 1e154] {
+            let m = try Self.measure(embeddingScale: 1 / s, unembeddingScale: s)
+            for id in [StatementID.T3, .T4] {
+                let (a, b) = (try #require(m.bounds.first { $0.id == id.rawValue }), try #require(base.bounds.first { $0.id == id.rawValue }))
+                #expect(a.holds == true && a.certified, "\(id) at \(s): \(a.outcome) \(a.note ?? "")")
+                #expect(abs(a.ratio / b.ratio - 1) < 1e-6, "\(id) ratio at \(s): \(a.ratio) vs \(b.ratio)")
+            }
+            let dUnemb = try #require(m.dUnembAB), dRep = try #require(m.dRepAB)
+            #expect(abs(dUnemb / (s * base.dUnembAB!) - 1) < 1e-10, "d_unemb at \(s): \(dUnemb)")
+            #expect(abs(dRep * s / base.dRepAB! - 1) < 1e-10, "d_rep at \(s): \(dRep)")
+        }
+    }
+
+    @Test("Subnormal embeddings (×10⁻³¹⁰): measured without error; d_logit² exact, d_unemb and the scale-free d_rep as unscaled")
+    func subnormalEmbeddings() throws {
+        let base = try Self.measure(embeddingScale: 1, unembeddingScale: 1)
+        let m = try Self.measure(embeddingScale: 1e-310, unembeddingScale: 1)
+        let exact = try #require(m.dLogitSquaredExact, "the underflowed d_logit² is shown exactly")
+        #expect(exact.hasSuffix("e-620") || exact.hasSuffix("e-619") || exact.hasSuffix("e-621"), "\(exact)")
+        #expect(m.notes.contains { $0.contains("below the normal Double range") }, "\(m.notes)")
+        #expect(abs(try #require(m.dUnembAB) / base.dUnembAB! - 1) < 1e-8)
+        #expect(abs(try #require(m.dRepScaleFreeAB) / base.dRepScaleFreeAB! - 1) < 1e-8)
+        for b in m.bounds where b.id == "T3" || b.id == "T4" {
+            #expect(b.holds == true && b.certified && !b.ratio.isNaN, "\(b.id): \(b.outcome), ratio \(b.ratio)")
+        }
+    }
+
+    /// A student one ulp away from the teacher in one coordinate: the fast pass's logit
+    /// differences are mostly rounding (d_logit² was 1.4× off, KL 2.9×).
+    @Test("Models one ulp apart: d_logit² and both KLs to 1e−6 of their exact values")
+    func oneUlpApart() throws {
+        let (f, u, _, _) = Self.models(seed: 262)
+        var f2 = f
+        for i in 0..<f.rows { f2[i, 0] = f[i, 0].nextUp }
+        let pair = try ModelPair(SoftmaxModel(embeddings: f, unembeddings: u), SoftmaxModel(embeddings: f2, unembeddings: u))
+        var options = PairMeasurement.Options(certification: .auto)
+        options.skipPivot = true
+        let m = try PairMeasurement.measure(pair, options: options)
+        let exact = pair.exactLogitDistanceSquared().doubleValue
+        let kl = try pair.certifiedDivergence()
+        #expect(abs(m.dLogitSquared / exact - 1) < 1e-6, "\(m.dLogitSquared) vs \(exact)")
+        #expect(abs(m.klAB / kl.klForward.midpoint - 1) < 1e-6, "\(m.klAB) vs \(kl.klForward.midpoint)")
+        #expect(abs(m.klBA / kl.klBackward.midpoint - 1) < 1e-6, "\(m.klBA) vs \(kl.klBackward.midpoint)")
+        #expect(m.notes.contains { $0.contains("1000× the rounding") })
+    }
+}
+
 @Suite("Degenerate samples")
 struct DegenerateSampleTests {
     /// N = 1 or 2 pairs printed every number without a word (issue 26).

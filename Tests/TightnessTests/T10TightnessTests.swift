@@ -116,4 +116,43 @@ struct T10TightnessTests {
         #expect(decidedFast >= 40 && compared >= 40, "\(decidedFast) decided fast, \(compared) compared")
         #expect(violated >= 2, "only \(violated) certified violations compared")
     }
+
+    /// A map nearer rank one than the first bracket of λ_min(Σ) can resolve (the ratio
+    /// 1 − 4·10⁻¹⁶ the search reaches): the audit found these left undecided. The bracket
+    /// is bisected by exact inertia counts until the comparison is decided, both ways.
+    @Test("At the infimum to rounding, bisecting λ_min's bracket decides: holds, and a scale 1 − 10⁻¹² is violated",
+          arguments: [1e-9, 1e-10])
+    func bisectionDecides(epsilon: Double) throws {
+        var g = SeededGenerator(seed: 263)
+        let d = 3
+        let model = ModelGenerator.model(labels: 6, dimension: d, inputs: 10, using: &g)
+        let f = model.embeddings.subtractingColumnMeans
+        let e = try SymmetricEigendecomposition(f.multiplied(by: f, transposeSelf: true))
+        let v = (0..<d).map { e.eigenvectors[$0, d - 1] }, u = (0..<d).map { _ in g.gaussian() }
+        let noise = g.gaussianMatrix(rows: d, columns: d)
+        let a = Matrix(rows: d, columns: d) { u[$0] * v[$1] + epsilon * noise[$0, $1] }
+        let holds = try T10ClassInfimum(.cka).exactCertify(model, map: a)
+        #expect(holds.outcome == .holds, "\(holds.certificate ?? "")")
+        #expect(holds.certificate?.contains("bisections") == true, "the first bracket decided: \(holds.certificate ?? "")")
+        #expect(abs(holds.ratio - 1) < 1e-12, "ratio \(holds.ratio)")
+        let planted = try T10ClassInfimum(.cka, constantScale: 1 - 1e-12).exactCertify(model, map: a)
+        #expect(planted.outcome == .violated, "\(planted.certificate ?? "")")
+    }
+
+    /// T10's certificates used to form M·A's N×k logits in rationals (43 s at N = 20 000 on a
+    /// 2 s budget, the anisotropic row dropped at N = 5 000 and 10⁵): Σ is now formed once per
+    /// teacher and every map certified from Σ and A.
+    @Test("tightness T10.cka at N = 4 000 on a 2 s budget (debug build): both teachers' rows, certified, within a few budgets")
+    func largeInputsKeepBudget() throws {
+        var config = TightnessConfiguration()
+        config.inputs = 4_000
+        config.budgetSeconds = 2
+        let started = ContinuousClock.now
+        let result = try TightnessExplorer.explore(.T10cka, config)
+        let seconds = Double((ContinuousClock.now - started).components.seconds)
+        let rows = try #require(result.classInfimum)
+        #expect(rows.map(\.teacher) == ["whitened", "anisotropic"], "\(rows.map(\.teacher)) \(result.notes)")
+        #expect(rows.allSatisfy { $0.outcome == .holds }, "\(rows.map(\.outcome))")
+        #expect(seconds < 8, "\(seconds) s on a 2 s budget")
+    }
 }
