@@ -1,5 +1,6 @@
 import Foundation
 import Numerics
+import Measure
 import Theory
 
 /// A student's architecture.

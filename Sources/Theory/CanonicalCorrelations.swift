@@ -13,7 +13,7 @@ public struct CanonicalCorrelations: Sendable {
     public let values: [Double]
     public let centred: Bool
     /// The orthonormal bases and C = U_XᵀU_Y, kept for the complements below.
-    let basisX: Matrix, basisY: Matrix, cross: Matrix
+    package let basisX: Matrix, basisY: Matrix, cross: Matrix
 
     /// 1 − ρᵢ² for i = 1…q (Y's dimension, padded with 1 for ρ = 0), computed
     /// without cancellation as the squared singular values of the residual

@@ -11,18 +11,18 @@ import Numerics
 /// therefore used only while λ_min/λ_max = κ⁻² ≥ 10⁻¹² (κ ≤ 10⁶, errors ≤ ~10⁻⁴);
 /// otherwise the SVD routes run. Small models always take the SVD routes, whose
 /// accuracy the exact tests pin.
-struct UnembeddingGrams: Sendable {
-    let s11: Matrix
-    let s12: Matrix
-    let s22: Matrix
+package struct UnembeddingGrams: Sendable {
+    package let s11: Matrix
+    package let s12: Matrix
+    package let s22: Matrix
     /// Eigenvalues of S₁₁ and S₂₂, decreasing.
-    let eigenvalues11: [Double]
-    let eigenvalues22: [Double]
+    package let eigenvalues11: [Double]
+    package let eigenvalues22: [Double]
 
     /// Whether the Gram of model 1 (or 2) is conditioned well enough to stand in
     /// for the SVD.
-    var firstUsable: Bool { Self.usable(eigenvalues11) }
-    var secondUsable: Bool { Self.usable(eigenvalues22) }
+    package var firstUsable: Bool { Self.usable(eigenvalues11) }
+    package var secondUsable: Bool { Self.usable(eigenvalues22) }
 
     var swapped: UnembeddingGrams {
         UnembeddingGrams(s11: s22, s12: s12.transposed, s22: s11, eigenvalues11: eigenvalues22, eigenvalues22: eigenvalues11)
@@ -41,7 +41,7 @@ extension ModelPair {
         routes == .largeScale || Double(first.labelCount) * Double(first.dimension * first.dimension + second.dimension * second.dimension) > 1e8
     }
 
-    func unembeddingGrams() throws -> UnembeddingGrams {
+    package func unembeddingGrams() throws -> UnembeddingGrams {
         try cache.value("unembeddingGrams") {
             let (g1, g2) = centredUnembeddings
             let s11 = g1.gram(), s22 = g2.gram()
@@ -65,7 +65,7 @@ extension ModelPair {
 
     /// σ(G̃) of one model: from its Gram's eigenvalues when `usesGramRoutes` and the Gram is
     /// well conditioned, otherwise by the SVD of G̃.
-    func unembeddingSingularValues(ofFirst isFirst: Bool) throws -> [Double] {
+    package func unembeddingSingularValues(ofFirst isFirst: Bool) throws -> [Double] {
         if usesGramRoutes {
             let grams = try unembeddingGrams()
             if isFirst ? grams.firstUsable : grams.secondUsable {

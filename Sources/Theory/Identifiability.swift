@@ -56,6 +56,13 @@ public struct Diversity: Sendable {
     public let embeddingSingularValues: [Double]
     public let unembeddingSingularValues: [Double]
 
+    package init(dimension: Int, labelCount: Int, embeddingSingularValues: [Double], unembeddingSingularValues: [Double]) {
+        self.dimension = dimension
+        self.labelCount = labelCount
+        self.embeddingSingularValues = embeddingSingularValues
+        self.unembeddingSingularValues = unembeddingSingularValues
+    }
+
     /// σ_min(W^{1/2}F) (0 when N < d).
     public var sigmaMinEmbeddings: Double {
         embeddingSingularValues.count < dimension ? 0 : embeddingSingularValues.last ?? 0

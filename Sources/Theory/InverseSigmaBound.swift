@@ -4,25 +4,25 @@ import Numerics
 /// first model that must have full column rank (s = constantScale, 1 for the theorem).
 /// The screen uses Double σ_min; the certificate is exact (`SigmaCertificate.decide`
 /// on MᵀM in rationals).
-struct InverseSigmaBound: Sendable {
-    let id: StatementID
-    let form: String
+package struct InverseSigmaBound: Sendable {
+    package let id: StatementID
+    package let form: String
     /// M's name in messages, e.g. "G̃₁".
-    let matrixName: String
-    let constantScale: Double
+    package let matrixName: String
+    package let constantScale: Double
     /// Whether M has full column rank, and its σ_min, from the first model's diversity.
-    let fullRank: @Sendable (Diversity) -> Bool
-    let sigmaMin: @Sendable (Diversity) -> Double
+    package let fullRank: @Sendable (Diversity) -> Bool
+    package let sigmaMin: @Sendable (Diversity) -> Double
     /// ℓ in Double and exactly.
-    let lhs: @Sendable (ModelPair) throws -> Double
-    let exactLHS: @Sendable (ExactModelPair) throws -> Rational
+    package let lhs: @Sendable (ModelPair) throws -> Double
+    package let exactLHS: @Sendable (ExactModelPair) throws -> Rational
     /// MᵀM exactly.
-    let gram: @Sendable (ExactModelPair) -> RationalMatrix
+    package let gram: @Sendable (ExactModelPair) -> RationalMatrix
     /// The fast level's left side, an upper bound on σ_min(M)², both given only when
     /// M's full column rank is proven (nil: no fast path, or not proven).
-    var fast: (@Sendable (ModelPair) -> (lhs: FastInterval, sigmaMinSquaredUpper: Double)?)? = nil
+    package var fast: (@Sendable (ModelPair) -> (lhs: FastInterval, sigmaMinSquaredUpper: Double)?)? = nil
 
-    var constantName: String { "\(constantScale)/σ_min(\(matrixName))²" }
+    package var constantName: String { "\(constantScale)/σ_min(\(matrixName))²" }
 
     func screen(_ pair: ModelPair) throws -> Verdict {
         let diversity = try pair.firstDiversity()
@@ -33,7 +33,7 @@ struct InverseSigmaBound: Sendable {
     }
 
     /// The screen's verdict from its three numbers (also used by merged shard statistics).
-    func verdict(lhs l: Double, sigmaMin sigma: Double, logitDistanceSquared: Double) -> Verdict {
+    package func verdict(lhs l: Double, sigmaMin sigma: Double, logitDistanceSquared: Double) -> Verdict {
         let c = constantScale / (sigma * sigma)
         let rhs = c * logitDistanceSquared
         return Verdict(id: id, form: form, level: .double, outcome: l <= rhs ? .holds : .violated,

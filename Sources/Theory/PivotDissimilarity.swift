@@ -44,14 +44,14 @@ public struct PivotDissimilarity: Sendable {
     /// computed, e.g. in a merge of shards, which does not hold the unembeddings).
     public var largestCondition: Double?
     /// Indices (into the pairs) of the largest r(p, S), largest first.
-    let largestIndices: [Int]
+    package let largestIndices: [Int]
 
     static let tailCount = 10
     static let groupCount = 10
 
     /// Mean and standard error of the r(p, S) that exist (nil: L₁ singular, skipped),
     /// and the tail statistics.
-    init(_ residuals: [Double?], exhaustive: Bool, directEvaluations: Int) {
+    package init(_ residuals: [Double?], exhaustive: Bool, directEvaluations: Int) {
         let indexed = residuals.enumerated().compactMap { i, r in r.map { (i, $0) } }
         let values = indexed.map(\.1)
         let total = values.reduce(0, +)
@@ -158,7 +158,7 @@ extension ModelPair {
 
     /// The largest cond(L₁(p, S)) over the given pairs (the pivot form's heavy tail); +∞ for a
     /// singular L₁, nil when none could be computed.
-    static func largestPivotCondition(_ g: Matrix, pairs: [PivotSubset], indices: [Int]) -> Double? {
+    package static func largestPivotCondition(_ g: Matrix, pairs: [PivotSubset], indices: [Int]) -> Double? {
         indices.compactMap { i -> Double? in
             guard let s = try? pivotMatrix(g, pairs[i]).singularValues(), let top = s.first, let bottom = s.last else { return nil }
             return bottom > 0 ? top / bottom : .infinity
@@ -167,7 +167,7 @@ extension ModelPair {
 
     /// r(p, S) for each pair of the selection (nil where L₁(p, S) is singular), with the
     /// pairs, whether they are all of them, and how many were recomputed directly.
-    func pivotResidualValues(_ selection: PivotSelection) throws
+    package func pivotResidualValues(_ selection: PivotSelection) throws
         -> (pairs: [PivotSubset], residuals: [Double?], exhaustive: Bool, direct: Int) {
         let (pairs, exhaustive) = try Self.pivotSubsets(selection, labelCount: first.labelCount, dimension: first.dimension)
         let moments = cache.value("pivotMoments") { PivotMoments(self) }

@@ -208,7 +208,7 @@ public struct T11ConceptTransferBound: PairStatement {
         }
     }
 
-    func verdict(lhs: Rational, rhs: Rational, gamma: Double?, why: String) -> Verdict {
+    package func verdict(lhs: Rational, rhs: Rational, gamma: Double?, why: String) -> Verdict {
         Verdict(id: id, form: form, level: .exact, outcome: lhs < rhs || lhs == rhs ? .holds : .violated,
                 lhs: lhs.doubleValue, rhs: rhs.doubleValue, constant: gamma.map { constantScale / ($0 * $0) } ?? constantScale,
                 constantName: gamma.map { "\(constantScale)/γ² at γ = \($0)" } ?? "γ = ∞", exactLHS: lhs.exactString,

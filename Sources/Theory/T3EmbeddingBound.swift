@@ -12,7 +12,7 @@ public struct T3EmbeddingBound: PairStatement {
 
     public init(constantScale: Double = 1) { self.constantScale = constantScale }
 
-    var bound: InverseSigmaBound {
+    package var bound: InverseSigmaBound {
         InverseSigmaBound(id: id, form: form, matrixName: "G̃₁", constantScale: constantScale,
                           fullRank: \.unembeddingsDiverse, sigmaMin: \.sigmaMinUnembeddings,
                           lhs: { try $0.representationDissimilaritySquared() },

@@ -9,7 +9,7 @@ public struct T4UnembeddingBound: PairStatement {
 
     public init(constantScale: Double = 1) { self.constantScale = constantScale }
 
-    var bound: InverseSigmaBound {
+    package var bound: InverseSigmaBound {
         InverseSigmaBound(id: id, form: form, matrixName: "F̂₁", constantScale: constantScale,
                           fullRank: \.embeddingsDiverse, sigmaMin: \.sigmaMinEmbeddings,
                           lhs: { try $0.unembeddingDissimilaritySquared() },

@@ -40,11 +40,15 @@ public struct T5PivotBound: PairStatement {
     }
 
     /// One pair's double-precision terms.
-    struct PairTerms {
-        let pair: PivotSubset
-        let residual: Double
-        let sigmaMin: Double
-        let logitSum: Double
+    package struct PairTerms {
+        package let pair: PivotSubset
+        package let residual: Double
+        package let sigmaMin: Double
+        package let logitSum: Double
+
+        package init(pair: PivotSubset, residual: Double, sigmaMin: Double, logitSum: Double) {
+            (self.pair, self.residual, self.sigmaMin, self.logitSum) = (pair, residual, sigmaMin, logitSum)
+        }
     }
 
     func applicability(_ pair: ModelPair) -> String? {
@@ -58,7 +62,7 @@ public struct T5PivotBound: PairStatement {
         return nil
     }
 
-    func terms(_ pair: ModelPair, _ chosen: [PivotSubset]) -> (terms: [PairTerms], skipped: Int) {
+    package func terms(_ pair: ModelPair, _ chosen: [PivotSubset]) -> (terms: [PairTerms], skipped: Int) {
         let d = pair.first.dimension
         let moments = pair.cache.value("pivotMoments") { PivotMoments(pair) }
         let q = pair.cache.value("logitDifferenceGram") { logitDifferenceGram(pair) }
@@ -142,7 +146,7 @@ public struct T5PivotBound: PairStatement {
     }
 
     /// The per-pair screen's verdict from its terms (also used by merged shard statistics).
-    func verdict(terms all: [PairTerms], labels k: Int, logitDistanceSquared dl2: Double) -> Verdict {
+    package func verdict(terms all: [PairTerms], labels k: Int, logitDistanceSquared dl2: Double) -> Verdict {
         guard let worst = all.max(by: { ratio($0, k, dl2) < ratio($1, k, dl2) }) else {
             return .inapplicable(id, form, level: .double, "every pivot matrix L₁(p,S) is singular")
         }

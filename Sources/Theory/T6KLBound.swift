@@ -65,7 +65,7 @@ public struct T6KLBound: PairStatement {
     /// The right side is summed in log space (log KL_x + log factor), so that a factor
     /// beyond the Double range (τ below ~e^−354) gives rhs = +∞ against a finite left
     /// side, a clear "holds", instead of ∞·0 or a comparison of infinities.
-    func verdict(lhs: Double, klPerInput: [Double], stats: LogitStatistics, weights w: [Double]) -> Verdict {
+    package func verdict(lhs: Double, klPerInput: [Double], stats: LogitStatistics, weights w: [Double]) -> Verdict {
         if variant.isPerInput {
             // Directly when every factor is a finite Double, in log space otherwise.
             var direct = 0.0
@@ -82,14 +82,14 @@ public struct T6KLBound: PairStatement {
     }
 
     /// log E_x KL_x · factor(τ_x), summed in log space (any τ_x).
-    func perInputLogMean(klPerInput: [Double], logTauPerInput: [Double], weights w: [Double]) -> Double {
+    package func perInputLogMean(klPerInput: [Double], logTauPerInput: [Double], weights w: [Double]) -> Double {
         logSumExp(w.indices.map { w[$0].log + klPerInput[$0].log + logFactor(logTauPerInput[$0]) })
     }
 
     /// The verdict from d_logit², KL and log τ (global forms) or log E_x KL_x·factor(τ_x)
     /// (per-input forms; `perInputMean` is that mean itself when it is a finite Double);
     /// also used by merged shard statistics.
-    func verdict(lhs: Double, kl: Double, logTau: Double, perInputMean: Double? = nil, perInputLogMean: Double? = nil) -> Verdict {
+    package func verdict(lhs: Double, kl: Double, logTau: Double, perInputMean: Double? = nil, perInputLogMean: Double? = nil) -> Verdict {
         let rhs: Double
         if variant.isPerInput {
             let direct = perInputMean ?? (perInputLogMean ?? .nan).exp

@@ -73,7 +73,7 @@ public struct T7CanonicalCorrelationBound: PairStatement {
     /// Mᵢⱼ = F̂ᵢᵀF̂ⱼ and S₂₂ = G̃₂ᵀG̃₂, E_x Λ̃₂Λ̃₂ᵀ = G̃₂M₂₂G̃₂ᵀ has the nonzero
     /// eigenvalues of M₂₂^{1/2}S₂₂M₂₂^{1/2}, and R = tr(S₂₂(M₂₂ − M₂₁M₁₁⁺M₁₂)).
     /// R cancels when it is far below tr(S₂₂M₂₂) (error ~ε·tr(S₂₂M₂₂)).
-    func momentTerms(_ pair: ModelPair) throws -> Terms {
+    package func momentTerms(_ pair: ModelPair) throws -> Terms {
         let w = pair.weights, root = pair.first.sqrtWeights
         let q = try pair.embeddingCorrelations(centred: centred).oneMinusSquared
         func hat(_ f: Matrix) -> Matrix { (centred ? f.subtractingFromRows(f.weightedRowMean(w)) : f).scalingRows(by: root) }
@@ -89,7 +89,7 @@ public struct T7CanonicalCorrelationBound: PairStatement {
 
     /// The terms from the moments, given M₁₁⁺ and the decomposition of M₂₂ (also used by
     /// merged shard statistics).
-    static func momentTerms(oneMinusRhoSquared q: [Double], m11Inverse: Matrix, m22: Matrix, m22Eigen e: SymmetricEigendecomposition,
+    package static func momentTerms(oneMinusRhoSquared q: [Double], m11Inverse: Matrix, m22: Matrix, m22Eigen e: SymmetricEigendecomposition,
                             m12: Matrix, s22: Matrix, logitDistanceSquared: Double) throws -> Terms {
         try ModelError.wrapping {
             let rootM22 = e.eigenvectors.scalingColumns(by: e.eigenvalues.map { max($0, 0).squareRoot() })
@@ -110,7 +110,7 @@ public struct T7CanonicalCorrelationBound: PairStatement {
     }
 
     /// The screen's verdict from its terms (also used by merged shard statistics).
-    func verdict(_ t: Terms, secondDimension: Int) -> Verdict {
+    package func verdict(_ t: Terms, secondDimension: Int) -> Verdict {
         let d2 = Double(secondDimension)
         switch variant {
         case .traceBound:

@@ -64,7 +64,7 @@ public struct Verdict: Codable, Sendable, Equatable {
     }
 
     /// Whether a side's Double cannot stand for it: not finite, or 0 where its exact value is not.
-    static func outOfRange(_ x: Double, _ log10: Double?) -> Bool {
+    package static func outOfRange(_ x: Double, _ log10: Double?) -> Bool {
         guard let log10, log10.isFinite else { return false }
         return !x.isFinite || (x == 0 && log10 > -Double.infinity)
     }

@@ -119,11 +119,11 @@ public struct T12WidthFloorBound: PairStatement {
     public init(constantScale: Double = 1) { self.constantScale = constantScale }
 
     /// Why the statement is trivial on this pair, or nil when it is checked.
-    func trivial(_ pair: ModelPair) -> String? {
+    package func trivial(_ pair: ModelPair) -> String? {
         Self.trivial(teacherDimension: pair.first.dimension, studentDimension: pair.second.dimension, labels: pair.first.labelCount)
     }
 
-    static func trivial(teacherDimension d1: Int, studentDimension d2: Int, labels k: Int) -> String? {
+    package static func trivial(teacherDimension d1: Int, studentDimension d2: Int, labels k: Int) -> String? {
         if d2 >= min(d1, k - 1) {
             return "the floor is 0: the student's d₂ = \(d2) ≥ min(d₁, k − 1) = \(min(d1, k - 1)), the rank bound of the teacher's centred logits"
         }
@@ -137,7 +137,7 @@ public struct T12WidthFloorBound: PairStatement {
     }
 
     /// The screen's verdict from its two numbers (also used by merged shard statistics).
-    func verdict(floor: Double, logitDistanceSquared d2: Double) -> Verdict {
+    package func verdict(floor: Double, logitDistanceSquared d2: Double) -> Verdict {
         let rhs = constantScale * d2
         return Verdict(id: id, form: form, level: .double, outcome: floor <= rhs ? .holds : .violated, lhs: floor, rhs: rhs,
                        constant: constantScale, constantName: "\(constantScale)")

@@ -3,6 +3,7 @@ import Foundation
 import Harness
 import ModelFiles
 import Numerics
+import Measure
 import Theory
 
 struct BenchCommand: ParsableCommand {

@@ -4,6 +4,7 @@ import Harness
 import ModelFiles
 import Plots
 import Numerics
+import Measure
 import Theory
 
 struct MeasureCommand: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Harness
 import ModelFiles
+import Measure
 import Theory
 
 struct MergeCommand: ParsableCommand {

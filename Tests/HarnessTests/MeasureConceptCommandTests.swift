@@ -2,6 +2,7 @@ import Foundation
 import ModelFiles
 import Numerics
 import Testing
+import Measure
 import Theory
 
 @Suite("logitbounds measure --concept")

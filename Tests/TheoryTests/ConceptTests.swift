@@ -1,5 +1,6 @@
 import Numerics
 import Testing
+@testable import Measure
 @testable import Theory
 
 /// `measure --concept` in the library (THEORY.md §8): held-out probes, baselines, the

@@ -1,5 +1,6 @@
 import Numerics
 import Testing
+@testable import Measure
 @testable import Theory
 
 /// KL and d_logit at the edges of Double range (issue 14): values must stay right for

@@ -1,6 +1,7 @@
 import Foundation
 import Numerics
 import Testing
+@testable import Measure
 @testable import Theory
 
 /// `measure --shard i/n` + `merge`: the statistics of row ranges, merged, give the

@@ -1,5 +1,6 @@
 import Foundation
 import Numerics
+import Theory
 
 /// The sufficient statistics of `measure` over a range of input rows (a shard), from
 /// which `merge` rebuilds the measurement of all rows (`measure --shard i/n --partial`).

@@ -1,5 +1,6 @@
 import Foundation
 import Numerics
+import Theory
 
 /// Every quantity of THEORY.md §3 and every bound T3–T7 for one pair (A = first,
 /// B = second), as `logitbounds measure` reports it. JSON keys are snake_case.

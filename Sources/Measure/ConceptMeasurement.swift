@@ -1,24 +1,5 @@
 import Numerics
-
-extension SoftmaxModel {
-    /// argmax_y of each input's logits (the first label on ties), in row blocks of
-    /// about 2²¹ logits, so memory stays O(block · k). O(N k d).
-    public func predictedLabels() -> [Int] {
-        let n = inputCount, k = labelCount
-        let step = max(1, min(n, (1 << 21) / max(k, 1)))
-        var labels = [Int](repeating: 0, count: n), block: [Double] = []
-        for start in stride(from: 0, to: n, by: step) {
-            let rows = start..<min(n, start + step)
-            embeddings.rowBlockProduct(rows: rows, with: unembeddings, otherRows: 0..<k, into: &block)
-            for r in 0..<rows.count {
-                var best = 0
-                for y in 1..<k where block[r * k + y] > block[r * k + best] { best = y }
-                labels[start + r] = best
-            }
-        }
-        return labels
-    }
-}
+import Theory
 
 /// Concepts the teacher encodes by construction (`measure`/`distill --teacher-concepts n`):
 /// the top n principal directions u_j of f₁'s within-class covariance (class = the

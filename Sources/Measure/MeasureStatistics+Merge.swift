@@ -1,5 +1,6 @@
 import Foundation
 import Numerics
+import Theory
 
 /// Why shard statistics (or a partial file) cannot be merged.
 public enum MeasureMergeError: Error, CustomStringConvertible {
