@@ -230,17 +230,25 @@ public struct PairMeasurement: Codable, Sendable {
 
     static let certificationSizeLimit = 2e6
 
-    /// 10⁶·k·η², η = 2d·u·max‖f‖·max‖g‖ bounding each logit difference's rounding
-    /// (|fl(fᵀg) − fᵀg| ≤ γ_d Σ|f_j g_j| ≤ d·u·‖f‖‖g‖ per model): a d_logit² below it is
-    /// within 1000× of what rounding alone can produce.
+    /// 10³·√k·η, η = 2d·u·max‖f‖·max‖g‖ bounding each logit difference's rounding
+    /// (|fl(fᵀg) − fᵀg| ≤ γ_d Σ|f_j g_j| ≤ d·u·‖f‖‖g‖ per model): a d_logit below it is within
+    /// 1000× of what rounding alone can produce. Norms by scaled sums, so rows near the ends
+    /// of the Double range (F/s, G·s at s = 10²⁰⁰) give the logits' scale, not 0·∞.
     static func roundingNoise(_ pair: ModelPair) -> Double {
         func largestRowNorm(_ m: Matrix) -> Double {
-            (0..<m.rows).reduce(0) { best, i in max(best, (0..<m.columns).reduce(0) { $0 + m[i, $1] * m[i, $1] }) }.squareRoot()
+            let top = m.maxAbs
+            guard top > 0, top.isFinite else { return top }
+            let e = -Int(top.exponent)   // every row scaled alike, so the largest norm stays the largest
+            let squares = (0..<m.rows).reduce(0.0) { best, i in
+                max(best, (0..<m.columns).reduce(0.0) { let x = Double(sign: .plus, exponent: e, significand: m[i, $1]); return $0 + x * x })
+            }
+            return Double(sign: .plus, exponent: -e, significand: squares.squareRoot())
         }
         let product = [pair.first, pair.second].map { largestRowNorm($0.embeddings) * largestRowNorm($0.unembeddings) }.max() ?? 0
         let eta = 2 * Double(max(pair.first.dimension, pair.second.dimension)) * Double.ulpOfOne / 2 * product
-        return 1e6 * Double(pair.first.labelCount) * eta * eta
+        return 1e3 * Double(pair.first.labelCount).squareRoot() * eta
     }
+
     /// The fast enclosure (`PairStatement.fastCertify`) runs in O(N k d) interval
     /// operations per model: up to N·k·(d_A + d_B) = 2·10⁸ (CIFAR shape is 10⁸).
     static let fastCertificationSizeLimit = 2e8
@@ -361,7 +369,7 @@ public struct PairMeasurement: Codable, Sendable {
         // products' rounding, so d_logit² and KL lose their leading digits (2–3× off at
         // one-ulp perturbations). Small pairs get them from exactly formed differences.
         var divergence = (distance: stats.logitDistanceSquared, kl: stats.kl, reverseKL: stats.reverseKL)
-        if stats.logitDistanceSquared.isNormal && stats.logitDistanceSquared < Self.roundingNoise(pair) {
+        if stats.logitDistanceSquared.isNormal && stats.logitDistanceSquared.squareRoot() < Self.roundingNoise(pair) {
             let small = size <= certificationSizeLimit
             if (options.certification == .always || (options.certification == .auto && small)), let refined = pair.refinedDivergence() {
                 let w = pair.weights
@@ -371,6 +379,9 @@ public struct PairMeasurement: Codable, Sendable {
             } else {
                 notes.append("the models agree to within 1000× the rounding of their logits: d_logit² and both KLs are dominated by that rounding and may be wrong in their leading digits; rerun with --certify always to form the differences exactly")
             }
+        }
+        if exactDistance == nil, divergence.distance > 0, [divergence.kl, divergence.reverseKL].contains(where: { !$0.isNormal }) {
+            notes.append("a KL lies below the normal Double range (under about 2.2·10⁻³⁰⁸): its value here is 0 or has lost digits to underflow")
         }
         var measured = PairMeasurement(
             sizes: Sizes(n: n, k: k, dA: dA, dB: dB),

@@ -147,7 +147,13 @@ extension FastInterval {
     /// (`boundScale` is for the soundness test, which plants a halved bound with it.)
     @inline(__always)
     public static func withProductError(_ s: Double, absoluteSum t: Double, terms n: Int, boundScale: Double = 1) -> FastInterval {
-        let e = ((boundScale * FastMath.productErrorFactor(n) * t).nextUp + Double(2 * n) * Double.leastNonzeroMagnitude).nextUp
+        withProductError(s, absoluteSum: t, factor: boundScale * FastMath.productErrorFactor(n), terms: n)
+    }
+
+    /// The same with the factor γₙ/(1 − γₙ) computed once by the caller (many sums of n).
+    @inline(__always)
+    public static func withProductError(_ s: Double, absoluteSum t: Double, factor: Double, terms n: Int) -> FastInterval {
+        let e = ((factor * t).nextUp + Double(2 * n) * Double.leastNonzeroMagnitude).nextUp
         guard s.isFinite, e.isFinite else { return .entire }
         return roundedOut(s - e, s + e)
     }

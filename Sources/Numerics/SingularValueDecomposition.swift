@@ -59,6 +59,14 @@ public struct SingularValueDecomposition: Sendable {
 }
 
 extension Matrix {
+    /// Scaled by the power of two bringing the largest |entry| into [1, 2) (exact unless an
+    /// entry leaves the normal range; unchanged when all zero or not finite): for measures
+    /// invariant to scale, whose squares and fourth powers would overflow or underflow.
+    public var scaledToUnitMaximum: Matrix {
+        let top = maxAbs
+        return top > 0 && top.isFinite ? scaled(byPowerOfTwo: -Int(top.exponent)) : self
+    }
+
     /// Every entry times 2^power (exact unless an entry leaves the normal range).
     public func scaled(byPowerOfTwo power: Int) -> Matrix {
         var out = self

@@ -1,8 +1,11 @@
 import Numerics
 
-/// A model's logits Λ = FGᵀ as fast enclosures: each entry the Double dot product
-/// with its a priori error bound (`FastInterval.dot`, Proofs/certificates.md §4).
-/// Cost O(N k d), the screen's own product count. nil when an entry is not finite.
+/// A model's logits Λ = FGᵀ as fast enclosures: P = fl(FGᵀ) and Q = fl(|F||G|ᵀ) by two
+/// BLAS products, each entry [P − e, P + e] with e the a priori bound γ_d/(1 − γ_d)·Q + 2dη
+/// (`FastInterval.withProductError`; Proofs/certificates.md §4, which holds in any
+/// summation order, blocked and vectorised BLAS included, because Q is the computed sum
+/// of the products' magnitudes |RN(f_j g_j)| = RN(|f_j||g_j|)). Cost two N×k×d products at
+/// BLAS speed and O(N k) interval work. nil when an entry is not finite.
 public struct FastLogits: Sendable {
     public let rows: Int
     public let columns: Int
@@ -12,19 +15,15 @@ public struct FastLogits: Sendable {
     public init?(_ model: SoftmaxModel) {
         let f = model.embeddings, g = model.unembeddings
         let (n, k, d) = (f.rows, g.rows, f.columns)
+        let p = f.multiplied(by: g, transposeOther: true)
+        let q = f.absoluteValues.multiplied(by: g.absoluteValues, transposeOther: true)
         var entries = [FastInterval](repeating: .zero, count: n * k)
         var finite = true
-        f.storage.withUnsafeBufferPointer { pf in
-            g.storage.withUnsafeBufferPointer { pg in
-                for i in 0..<n {
-                    let fi = UnsafeBufferPointer(rebasing: pf[(i * d)..<((i + 1) * d)])
-                    for y in 0..<k {
-                        let e = FastInterval.dot(fi, UnsafeBufferPointer(rebasing: pg[(y * d)..<((y + 1) * d)]))
-                        finite = finite && e.lo.isFinite && e.hi.isFinite
-                        entries[i * k + y] = e
-                    }
-                }
-            }
+        let factor = FastMath.productErrorFactor(d)
+        for t in 0..<(n * k) {
+            let e = FastInterval.withProductError(p.storage[t], absoluteSum: q.storage[t], factor: factor, terms: d)
+            finite = finite && e.lo.isFinite && e.hi.isFinite
+            entries[t] = e
         }
         guard finite else { return nil }
         (rows, columns, self.entries) = (n, k, entries)

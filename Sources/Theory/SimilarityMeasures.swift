@@ -44,8 +44,7 @@ public struct SimilarityMeasures: Codable, Sendable {
         // first scaled by the power of two bringing its largest |entry| near 1 (exact), so
         // embeddings near the Double range (10¹⁵⁴) cannot overflow the Grams into inf/inf =
         // NaN, nor subnormal ones (10⁻³¹⁰, where 1/max is inf) underflow them.
-        func unit(_ m: Matrix) -> Matrix { let top = m.maxAbs; return top > 0 && top.isFinite ? m.scaled(byPowerOfTwo: -Int(top.exponent)) : m }
-        let (f1, f2) = (unit(f1), unit(f2))
+        let (f1, f2) = (f1.scaledToUnitMaximum, f2.scaledToUnitMaximum)
         let root = weights.map { $0.squareRoot() }
         let x = f1.subtractingFromRows(f1.weightedRowMean(weights)).scalingRows(by: root)
         let y = f2.subtractingFromRows(f2.weightedRowMean(weights)).scalingRows(by: root)
@@ -94,6 +93,9 @@ public struct UnbiasedLinearCKA: Sendable {
             value = nil; note = "the unbiased (HSIC₁) estimator is a U-statistic over equally weighted inputs; these inputs are weighted"; return
         }
         let uniform = [Double](repeating: 1 / Double(n), count: n)
+        // Scale-invariant: each side scaled first, as in `SimilarityMeasures` (its fourth
+        // powers overflowed at 10⁷⁷ and underflowed below 10⁻⁷⁷).
+        let (f1, f2) = (f1.scaledToUnitMaximum, f2.scaledToUnitMaximum)
         let x = f1.subtractingFromRows(f1.weightedRowMean(uniform)), y = f2.subtractingFromRows(f2.weightedRowMean(uniform))
         func rowNorms(_ m: Matrix) -> [Double] { (0..<m.rows).map { i in (0..<m.columns).reduce(0) { $0 + m[i, $1] * m[i, $1] } } }
         let (dx, dy) = (rowNorms(x), rowNorms(y))

@@ -24,18 +24,16 @@ public struct T3EmbeddingBound: PairStatement {
                           })
     }
 
-    /// d_rep(M₁←M₂)² = E_w ‖f₁ − A₁₂f₂‖² with A₁₂ enclosed: O(N d₁ d₂) interval operations.
+    /// d_rep(M₁←M₂)² = E_w ‖f₁ − A₁₂f₂‖² with A₁₂ enclosed: F₂A₁₂ᵀ by BLAS with its bound
+    /// (`FastIntervalMatrix.pointTimesTransposed`), then O(N d₁) interval operations.
     static func fastRepresentationDissimilaritySquared(_ pair: ModelPair, map a: FastIntervalMatrix,
                                                        weights w: [FastInterval]) -> FastInterval {
-        let f1 = pair.first.embeddings, f2 = pair.second.embeddings
+        let f1 = pair.first.embeddings
+        let mapped = FastIntervalMatrix.pointTimesTransposed(pair.second.embeddings, a)
         var total = FastInterval.zero
         for i in 0..<f1.rows {
             var row = FastInterval.zero
-            for l in 0..<f1.columns {
-                var mapped = FastInterval.zero
-                for j in 0..<a.columns { mapped = mapped + a[l, j] * FastInterval(f2[i, j]) }
-                row = row + (FastInterval(f1[i, l]) - mapped).squared
-            }
+            for l in 0..<f1.columns { row = row + (FastInterval(f1[i, l]) - mapped[i, l]).squared }
             total = total + w[i] * row
         }
         return total

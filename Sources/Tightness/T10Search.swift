@@ -130,7 +130,10 @@ enum T10Explorer {
         for (index, (name, model)) in teachers.enumerated() {
             let sigma = covariance(model)
             let objective = try T10Objective(measure, covariance: sigma, constantScale: config.constantScale)
-            let seconds = (config.budgetSeconds - TightnessExplorer.elapsed(since: started)) / Double(teachers.count - index)
+            // Each search gets at least a tenth of the budget, so a budget spent on the
+            // covariances (large N on a loaded machine) still gives both rows, a little late.
+            let seconds = max((config.budgetSeconds - TightnessExplorer.elapsed(since: started)) / Double(teachers.count - index),
+                              config.budgetSeconds / 10)
             progress("\(which.rawValue): search over A ∈ GL(\(d)), \(name) teacher")
             let results = TightnessExplorer.optimise(objective, config: config, seed: SeededGenerator.derive(config.seed, UInt64(index)),
                                                      seconds: seconds)

@@ -271,14 +271,14 @@ final class PairBox: Sendable {
 public enum TightnessError: Error, CustomStringConvertible {
     case badConfiguration(String)
     case nothingApplicable(String)
-    /// The budget ran out before any candidate was searched or sampled.
+    /// The budget ran out before any candidate was searched.
     case nothingSearched(String)
 
     public var description: String {
         switch self {
         case .badConfiguration(let s): return "tightness: \(s)"
         case .nothingApplicable(let s): return "tightness: no admissible pair found for \(s) (every candidate broke the statement's hypotheses or could not be decided)"
-        case .nothingSearched(let s): return "tightness: the budget ran out before any candidate for \(s) was searched or sampled; raise --budget"
+        case .nothingSearched(let s): return "tightness: the budget ran out before any candidate for \(s) was searched; raise --budget"
         }
     }
 }

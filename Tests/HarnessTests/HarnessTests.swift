@@ -20,13 +20,17 @@ struct HarnessTests {
         func verdict(_ outcome: Outcome, lhs: Double) -> Verdict {
             Verdict(id: .T3, form: "", level: .fastEnclosure, outcome: outcome, lhs: lhs, rhs: 1, constant: 1, constantName: "")
         }
-        let at = Self.smallCorpus.descriptor(0)
-        summary.record(verdict(.undecided, lhs: 5), case: at)
-        #expect(summary.worstRatio == nil, "an undecided case set worst_ratio \(summary.worstRatio ?? .nan)")
-        summary.record(verdict(.holds, lhs: 1.0000000000000009), case: at)
-        #expect(summary.worstRatio == 1)
-        summary.record(verdict(.violated, lhs: 0.9999999999999999), case: at)
-        #expect(summary.worstRatio.map { $0 > 1 } == true && summary.violations == 1)
+        let cases = (0..<4).map { Self.smallCorpus.descriptor($0) }
+        summary.record(verdict(.holds, lhs: 0.5), case: cases[0])
+        #expect(summary.worstRatio == 0.5 && summary.worstCase?.index == 0)
+        summary.record(verdict(.undecided, lhs: 5), case: cases[1])
+        #expect(summary.worstRatio == 0.5 && summary.worstCase?.index == 0, "an undecided case set worst_ratio \(summary.worstRatio ?? .nan)")
+        summary.record(verdict(.holds, lhs: 1.0000000000000009), case: cases[2])
+        #expect(summary.worstRatio == 1 && summary.worstCase?.index == 2)
+        summary.record(verdict(.violated, lhs: 0.9999999999999999), case: cases[3])
+        #expect(summary.worstRatio == 1.0.nextUp && summary.worstCase?.index == 3 && summary.violations == 1)
+        let written = String(decoding: try JSONEncoder().encode(summary), as: UTF8.self)
+        #expect(written.contains("\"worst_ratio\":1.0000000000000002"), "\(written)")
     }
 
     @Test("Generated cases are reproducible bit for bit from (generator, seed, size)")

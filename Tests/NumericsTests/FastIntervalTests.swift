@@ -203,6 +203,40 @@ struct FastIntervalTests {
         #expect(halvedMissed > 20, "a halved bound should miss the adversarial sums (missed \(halvedMissed))")
     }
 
+    /// A·Bᵀ for B anywhere in an interval matrix (T3's F₂A₁₂ᵀ with A₁₂ enclosed): exact
+    /// rationals at points of the box (its corners and inside), matrices over 60 binades,
+    /// and the adversarial row (1, u, …, u) against ones, every addition a tie.
+    @Test func pointTimesTransposedEnclosesEveryProductInTheBox() {
+        var g = SeededGenerator(seed: 17)
+        var checked = 0
+        for trial in 0..<200 {
+            let n = Int.random(in: 1...6, using: &g), m = Int.random(in: 2...120, using: &g), p = Int.random(in: 1...5, using: &g)
+            let adversarial = trial % 4 == 0
+            let a = Matrix(rows: n, columns: m) { _, j in
+                adversarial ? (j == 0 ? 1 : FastMath.unitRoundoff) : Double.random(in: -1...1, using: &g) * Double(sign: .plus, exponent: Int.random(in: -30...30, using: &g), significand: 1)
+            }
+            let middle = Matrix(rows: p, columns: m) { _, _ in adversarial ? 1 : Double.random(in: -1...1, using: &g) }
+            let radius = adversarial ? 0 : 1e-9
+            let b = FastIntervalMatrix(rows: p, columns: m) { i, j in
+                FastInterval(lo: middle[i, j] - radius * abs(middle[i, j]), hi: middle[i, j] + radius * abs(middle[i, j]))
+            }
+            // A point of the box: a corner or the midpoint, entry by entry.
+            let point = Matrix(rows: p, columns: m) { i, j in [b[i, j].lo, b[i, j].hi, middle[i, j]].randomElement(using: &g)! }
+            let fast = FastIntervalMatrix.pointTimesTransposed(a, b)
+            for i in 0..<n {
+                for l in 0..<p {
+                    let exact = Rational.sum((0..<m).map { Rational(exactly: a[i, $0])! * Rational(exactly: point[l, $0])! })
+                    #expect(Rational(exactly: fast[i, l].lo)! <= exact && exact <= Rational(exactly: fast[i, l].hi)!, "trial \(trial) [\(i),\(l)]")
+                    // Not wider than the radius term and the rounding need: ~(2·10⁻⁹ + 2mu)·Σ|a||b̂|.
+                    let magnitudes = (0..<m).reduce(0.0) { $0 + abs(a[i, $1] * middle[l, $1]) }
+                    #expect(fast[i, l].width <= 1e-7 * magnitudes + 1e-300, "too wide: \(fast[i, l]) against Σ|ab| = \(magnitudes)")
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked > 1_000, "only \(checked) entries")
+    }
+
     @Test func logSumExpContainsTheMPFRValue() throws {
         var g = SeededGenerator(seed: 15)
         var checked = 0
