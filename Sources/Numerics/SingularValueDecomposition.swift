@@ -96,7 +96,9 @@ extension Matrix {
         try requireFinite("singular values")
         let largest = maxAbs
         guard largest > 0 else { return [Double](repeating: 0, count: Swift.min(rows, columns)) }
-        let exponent = largest.exponent
+        // Only far from 1: within 2^±100 no square or product of squares can overflow or
+        // underflow, and the copy would cost more than the small SVDs it precedes.
+        let exponent = abs(largest.exponent) > 100 ? largest.exponent : 0
         let scaled = exponent == 0 ? self : scaled(byPowerOfTwo: -Int(exponent))
         let values = Swift.min(rows, columns) <= 16 ? SmallMatrixKernels.singularValuesOfThin(scaled)
             : try SingularValueDecomposition.singularValues(of: scaled)

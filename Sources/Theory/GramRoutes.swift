@@ -96,7 +96,7 @@ extension ModelPair {
     /// and neither 1/σ overflows (subnormal entries) nor σ² (entries ≳ 10¹⁵⁴).
     static func leastSquares(_ x: Matrix, _ y: Matrix) throws -> Matrix {
         let top = x.maxAbs
-        let power = top > 0 && top.isFinite ? -Int(top.exponent) : 0
+        let power = top > 0 && top.isFinite && abs(top.exponent) > 100 ? -Int(top.exponent) : 0
         let (x, y) = power == 0 ? (x, y) : (x.scaled(byPowerOfTwo: power), y.scaled(byPowerOfTwo: power))
         if let a = SmallMatrixKernels.fullRankLeastSquares(x, y) { return a }
         return try ModelError.wrapping { try x.pseudoInverse().multiplied(by: y) }

@@ -74,11 +74,11 @@ public struct T5PivotBound: PairStatement {
         let g1 = pair.first.unembeddings.storage, g2 = pair.second.unembeddings.storage
         var l1 = [Double](repeating: 0, count: d * d), lu = l1, a = l1, columns = l1
         var norms = [Double](repeating: 0, count: d), lanes = [SIMD8<Double>](repeating: SIMD8(), count: d)
-        // Jacobi runs on L₁ scaled by a power of two bringing G₁'s largest entry near 1
-        // (exact; σ scaled back after): its squared column norms and their products
+        // Jacobi runs on L₁ scaled by a power of two bringing G₁'s largest entry near 1 when
+        // it is beyond 2^±100 (exact; σ scaled back after): its squared column norms and their products
         // overflowed for |G| ≳ 10⁷⁷ (a wrong worst pair) and 10¹⁵⁴ (every L₁ "singular").
         let top1 = pair.first.unembeddings.maxAbs
-        let exponent = top1 > 0 && top1.isFinite ? Int(top1.exponent) : 0
+        let exponent = top1 > 0 && top1.isFinite && abs(top1.exponent) > 100 ? Int(top1.exponent) : 0
         for ps in chosen {
             // L₁'s columns go to SIMD8 lanes (zero-padded) when d ≤ 8, else to a
             // column-major copy, for the Jacobi σ.
@@ -86,7 +86,7 @@ public struct T5PivotBound: PairStatement {
                 for j in 0..<d {
                     let entry = g1[l * d + j] - g1[ps.pivot * d + j]
                     l1[i * d + j] = entry
-                    let scaled = Double(sign: .plus, exponent: -exponent, significand: entry)
+                    let scaled = exponent == 0 ? entry : Double(sign: .plus, exponent: -exponent, significand: entry)
                     if d <= 8 { lanes[j][i] = scaled } else { columns[j * d + i] = scaled }
                     a[i * d + j] = g2[l * d + j] - g2[ps.pivot * d + j]
                 }
@@ -98,7 +98,7 @@ public struct T5PivotBound: PairStatement {
             }
             let top = norms.max()!.squareRoot(), scaledBottom = norms.min()!.squareRoot()
             guard scaledBottom > Double.ulpOfOne * top else { skipped += 1; continue }
-            let bottom = Double(sign: .plus, exponent: exponent, significand: scaledBottom)
+            let bottom = exponent == 0 ? scaledBottom : Double(sign: .plus, exponent: exponent, significand: scaledBottom)
             lu = l1
             SmallMatrixKernels.solveInPlace(&lu, d, &a, d)
             var r = moments.residual(a)

@@ -21,8 +21,10 @@ struct TightnessCommand: ParsableCommand {
         anisotropic first model (d, N as given) over maps A ∈ GL(d), the infimum of linear CKA \
         and the supremum of the Procrustes distance between f and A f, against the proven \
         λ_min(Σ)/‖Σ‖_F and (2 − 2(λ_min(Σ)/tr Σ)^{1/2})^{1/2} (1/√d and √(2 − 2/√d) whitened). \
-        The best pair is certified on the exact orbit image (d_logit² = 0 in rationals; λ_min by \
-        exact inertia counts; CKA² exact, the nuclear norm enclosed): level enclosure.
+        The best pair is certified on the exact orbit image (A inverted in rationals, so its logits \
+        equal the first model's exactly; its moments from Σ and A; λ_min by exact inertia counts, \
+        bisected until decided; CKA² exact, the nuclear norm enclosed): fast enclosure where that \
+        decides, else level enclosure.
 
         --constant-scale s multiplies the right side (s < 1 plants a false constant, to watch the \
         explorer catch it).
