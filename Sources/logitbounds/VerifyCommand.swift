@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Harness
+import ModelFiles
 import Theory
 
 struct VerifyCommand: ParsableCommand {
@@ -99,7 +100,7 @@ struct VerifyCommand: ParsableCommand {
             }
             // T2 (identifiability), T8, T9 (counterexample families) and T10 (class invariance)
             // have no constant to scale: planting one would silently change nothing.
-            guard ![.T2, .T8, .T9, .T10].contains(id) else {
+            guard !Self.unplantable.contains(id) else {
                 throw ValidationError("--plant \(plant): \(id.rawValue) has no constant to scale (plantable: T1, T3–T7, T11, T12)")
             }
             guard scales[id] == nil else {
@@ -151,21 +152,32 @@ struct VerifyCommand: ParsableCommand {
         if !report.interrupted.isEmpty { throw ExitCode(130) }
     }
 
+    /// Statements with no constant to scale: planting one would silently change nothing.
+    static let unplantable: [StatementID] = [.T2, .T8, .T9, .T10]
+
     /// Re-checks a replay file's pair under the planted scales it was saved with (a
     /// violation of a planted statement would otherwise "hold" when replayed without them);
     /// `--plant` on the command line takes precedence (`--plant T3=1`: the true statement),
     /// and a difference from the file's is said.
     func runReplay(_ path: String, corpus: CorpusSpec, given givenVerifier: Verifier) throws {
         let file: ReplayFile
-        do { file = try ReplayFile.read(from: URL(fileURLWithPath: path)) } catch let e as HarnessError {
+        do {
+            try ModelFile.requireRegularFile(URL(fileURLWithPath: path))
+            file = try ReplayFile.read(from: URL(fileURLWithPath: path))
+        } catch let e as HarnessError {
             throw CLIError(e.description)
+        } catch let e as ModelFileError {
+            throw CLIError("--replay: \(e)")
         }
         var saved: [StatementID: Double] = [:]
         for (name, scale) in file.plantedScales {
-            guard let id = StatementID(rawValue: name), scale.isFinite, scale > 0 else {
-                throw CLIError("\(path): planted_scales has an unknown statement or a scale that is not a positive number: \(name) = \(scale)")
+            guard let id = StatementID(rawValue: name), !Self.unplantable.contains(id), scale.isFinite, scale > 0 else {
+                throw CLIError("\(path): planted_scales has a statement with no constant to scale or a scale that is not a positive number: \(name) = \(scale) (plantable: T1, T3–T7, T11, T12)")
             }
             saved[id] = scale
+        }
+        if !statements.isEmpty, !statements.contains(where: { file.check == $0 || file.check.hasPrefix($0 + ".") }) {
+            throw CLIError("\(path) holds a case of \(file.check), but --statement selects \(statements.joined(separator: ", ")); drop --statement to replay it")
         }
         let verifier: Verifier
         let list = { (scales: [StatementID: Double]) in

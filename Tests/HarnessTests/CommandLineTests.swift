@@ -97,6 +97,19 @@ struct CommandLineTests {
         #expect(saved.status == 1 && saved.stdout.contains("violated") && saved.stderr.contains("--plant T3=0.5"), "\(saved.stderr)")
         let honest = try runTool(["verify", "--replay", replay.path, "--plant", "T3=1"])
         #expect(honest.status == 0 && honest.stdout.contains("holds") && honest.stderr.contains("saved with --plant T3=0.5"), "\(honest.stderr)")
+        // Found by an audit: a --statement that excludes the file's check blamed the check
+        // ("unknown statement: T3"), a file planting a statement with no constant was
+        // accepted, and a device was "permission denied".
+        let filtered = try runTool(["verify", "--replay", replay.path, "--statement", "T4"])
+        #expect(filtered.status == 2 && filtered.stderr.contains("--statement selects T4"), "\(filtered.stderr)")
+        let edited = dir.appendingPathComponent("edited.json")
+        let text = try String(contentsOf: replay, encoding: .utf8).replacingOccurrences(of: "\"T3\" : 0.5", with: "\"T2\" : 0.5")
+        #expect(text.contains("\"T2\" : 0.5"), "the planted scale's JSON spelling changed")
+        try text.write(to: edited, atomically: true, encoding: .utf8)
+        let unplantable = try runTool(["verify", "--replay", edited.path])
+        #expect(unplantable.status == 2 && unplantable.stderr.contains("no constant to scale"), "\(unplantable.stderr)")
+        let device = try runTool(["verify", "--replay", "/dev/zero"])
+        #expect(device.status == 2 && device.stderr.contains("not a regular file"), "\(device.stderr)")
     }
 
     @Test("Bad arguments exit 2 with a clear message", arguments: [
