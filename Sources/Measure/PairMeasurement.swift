@@ -236,13 +236,12 @@ public struct PairMeasurement: Codable, Sendable {
     /// of the Double range (F/s, G·s at s = 10²⁰⁰) give the logits' scale, not 0·∞.
     static func roundingNoise(_ pair: ModelPair) -> Double {
         func largestRowNorm(_ m: Matrix) -> Double {
+            // Every row scaled alike (`scaledToUnitMaximum`), so the largest norm stays the largest.
             let top = m.maxAbs
             guard top > 0, top.isFinite else { return top }
-            let e = -Int(top.exponent)   // every row scaled alike, so the largest norm stays the largest
-            let squares = (0..<m.rows).reduce(0.0) { best, i in
-                max(best, (0..<m.columns).reduce(0.0) { let x = Double(sign: .plus, exponent: e, significand: m[i, $1]); return $0 + x * x })
-            }
-            return Double(sign: .plus, exponent: -e, significand: squares.squareRoot())
+            let unit = m.scaledToUnitMaximum
+            let squares = (0..<m.rows).reduce(0.0) { best, i in max(best, (0..<m.columns).reduce(0.0) { $0 + unit[i, $1] * unit[i, $1] }) }
+            return Double(sign: .plus, exponent: Int(top.exponent), significand: squares.squareRoot())
         }
         let product = [pair.first, pair.second].map { largestRowNorm($0.embeddings) * largestRowNorm($0.unembeddings) }.max() ?? 0
         let eta = 2 * Double(max(pair.first.dimension, pair.second.dimension)) * Double.ulpOfOne / 2 * product

@@ -67,6 +67,15 @@ extension Matrix {
         return top > 0 && top.isFinite ? scaled(byPowerOfTwo: -Int(top.exponent)) : self
     }
 
+    /// The exponent of the largest |entry| when it lies beyond 2^±100, else 0 (also for an
+    /// all-zero or non-finite matrix): what to scale out before a computation whose squares
+    /// or products of squares could overflow or underflow. Within 2^±100 nothing can, and a
+    /// scaled copy would cost more than the small computations it precedes.
+    public var outOfRangeExponent: Int {
+        let top = maxAbs
+        return top > 0 && top.isFinite && abs(top.exponent) > 100 ? Int(top.exponent) : 0
+    }
+
     /// Every entry times 2^power (exact unless an entry leaves the normal range).
     public func scaled(byPowerOfTwo power: Int) -> Matrix {
         var out = self
@@ -88,18 +97,15 @@ extension Matrix {
     /// (`SmallMatrixKernels.singularValuesOfThin`) when one side is at most 16, else
     /// by LAPACK.
     ///
-    /// The matrix is first scaled by a power of two bringing its largest entry near 1
-    /// (exact, and undone on the singular values), so entries near the ends of the Double
+    /// A matrix whose largest entry is beyond 2^±100 is first scaled by a power of two
+    /// bringing it near 1 (`outOfRangeExponent`; exact, and undone on the singular values), so entries near the ends of the Double
     /// range (|a| ≳ 10⁷⁷, whose squared norms overflow in Jacobi, or subnormal ones, whose
     /// squares vanish) give the same relative accuracy as well-scaled ones.
     public func singularValues() throws -> [Double] {
         try requireFinite("singular values")
-        let largest = maxAbs
-        guard largest > 0 else { return [Double](repeating: 0, count: Swift.min(rows, columns)) }
-        // Only far from 1: within 2^±100 no square or product of squares can overflow or
-        // underflow, and the copy would cost more than the small SVDs it precedes.
-        let exponent = abs(largest.exponent) > 100 ? largest.exponent : 0
-        let scaled = exponent == 0 ? self : scaled(byPowerOfTwo: -Int(exponent))
+        guard maxAbs > 0 else { return [Double](repeating: 0, count: Swift.min(rows, columns)) }
+        let exponent = outOfRangeExponent
+        let scaled = exponent == 0 ? self : scaled(byPowerOfTwo: -exponent)
         let values = Swift.min(rows, columns) <= 16 ? SmallMatrixKernels.singularValuesOfThin(scaled)
             : try SingularValueDecomposition.singularValues(of: scaled)
         return exponent == 0 ? values : values.map { Double(sign: .plus, exponent: exponent, significand: $0) }

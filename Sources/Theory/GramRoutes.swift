@@ -92,11 +92,11 @@ extension ModelPair {
     }
 
     /// X⁺Y by Householder QR (clear full rank) or the SVD pseudo-inverse, with X and Y first
-    /// scaled by one power of two bringing X's largest entry near 1: exact, X⁺Y unchanged,
+    /// scaled by one power of two bringing X's largest entry near 1 when it is beyond 2^±100
+    /// (`outOfRangeExponent`): exact, X⁺Y unchanged,
     /// and neither 1/σ overflows (subnormal entries) nor σ² (entries ≳ 10¹⁵⁴).
     static func leastSquares(_ x: Matrix, _ y: Matrix) throws -> Matrix {
-        let top = x.maxAbs
-        let power = top > 0 && top.isFinite && abs(top.exponent) > 100 ? -Int(top.exponent) : 0
+        let power = -x.outOfRangeExponent
         let (x, y) = power == 0 ? (x, y) : (x.scaled(byPowerOfTwo: power), y.scaled(byPowerOfTwo: power))
         if let a = SmallMatrixKernels.fullRankLeastSquares(x, y) { return a }
         return try ModelError.wrapping { try x.pseudoInverse().multiplied(by: y) }

@@ -62,8 +62,10 @@ public struct T10ClassInfimum: Sendable {
         /// Σ exactly, when formed.
         private(set) var exactSigma: RationalMatrix?
 
-        public init(_ model: SoftmaxModel) {
+        /// `enclosed: false` skips the fast enclosure (for the exact certificate alone).
+        public init(_ model: SoftmaxModel, enclosed: Bool = true) {
             self.model = model
+            guard enclosed else { fastSigma = nil; return }
             let f = model.embeddings, d = model.dimension
             let total = FastInterval.sum(model.weights.map { FastInterval($0) })
             let w = model.weights.map { FastInterval($0) / total }
@@ -146,7 +148,7 @@ public struct T10ClassInfimum: Sendable {
     /// (λ_min is bracketed, not computed). Where the bracket cannot decide, it is bisected
     /// (at most `bisectionLimit` times: 200 halvings resolve a ratio 10⁻⁶⁰ from 1).
     public func exactCertify(_ model: SoftmaxModel, map a: Matrix) throws -> Verdict {
-        try exactCertify(Moments(model), map: a)
+        try exactCertify(Moments(model, enclosed: false), map: a)
     }
 
     public func exactCertify(_ moments: Moments, map a: Matrix) throws -> Verdict {

@@ -75,10 +75,10 @@ public struct T5PivotBound: PairStatement {
         var l1 = [Double](repeating: 0, count: d * d), lu = l1, a = l1, columns = l1
         var norms = [Double](repeating: 0, count: d), lanes = [SIMD8<Double>](repeating: SIMD8(), count: d)
         // Jacobi runs on L₁ scaled by a power of two bringing G₁'s largest entry near 1 when
-        // it is beyond 2^±100 (exact; σ scaled back after): its squared column norms and their products
+        // it is beyond 2^±100 (`outOfRangeExponent`; exact; σ scaled back after): its squared
+        // column norms and their products
         // overflowed for |G| ≳ 10⁷⁷ (a wrong worst pair) and 10¹⁵⁴ (every L₁ "singular").
-        let top1 = pair.first.unembeddings.maxAbs
-        let exponent = top1 > 0 && top1.isFinite && abs(top1.exponent) > 100 ? Int(top1.exponent) : 0
+        let exponent = pair.first.unembeddings.outOfRangeExponent
         for ps in chosen {
             // L₁'s columns go to SIMD8 lanes (zero-padded) when d ≤ 8, else to a
             // column-major copy, for the Jacobi σ.
