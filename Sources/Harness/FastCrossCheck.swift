@@ -103,14 +103,28 @@ public struct FastCrossCheck: Sendable {
             }
             c.expect(contains(distance.squared, exact.logitDistanceSquared), "\(label): d_logit² \(distance.squared)")
         }
-        if let fast = pair.fastEnclosure() {
-            let mpfr = try pair.certifiedDivergence(bits: 128)
-            for x in fast.klPerInput.indices {
-                c.expect(fast.klPerInput[x], within: mpfr.klPerInput[x], subnormal: subnormal, "\(label): KL_\(x) \(fast.klPerInput[x])")
-                c.expect(fast.logTauPerInput[x], within: mpfr.logTauPerInput[x], subnormal: subnormal, "\(label): log τ_\(x) \(fast.logTauPerInput[x])")
+        // Both product bounds of the streamed pass, row by row, and the sums' means.
+        for bound in [FastLogitSums.ProductBound.absoluteProducts, .norms] {
+            guard let rows = FastLogitSums.rowEnclosures(pair, bound: bound),
+                  let sums = FastLogitSums.compute(pair, bound: bound) else { continue }
+            let logits = FastLogitSums.logitEnclosures(pair, bound: bound)
+            for (fast, model) in [(logits.first, exact.first), (logits.second, exact.second)] {
+                let k = model.logits.columns
+                for t in fast.indices {
+                    c.expect(contains(fast[t], model.logits[t / k, t % k]), "\(label) (\(bound)): streamed logit \(t) \(fast[t])")
+                }
             }
-            c.expect(fast.logTauFirst, within: mpfr.logTauFirst, subnormal: subnormal, "\(label): log τ(M₁) \(fast.logTauFirst)")
-            c.expect(fast.logTauSecond, within: mpfr.logTauSecond, subnormal: subnormal, "\(label): log τ(M₂) \(fast.logTauSecond)")
+            let mpfr = try pair.certifiedDivergence(bits: 128)
+            let reverse = try pair.swapped.certifiedDivergence(bits: 128)
+            for (x, row) in rows.enumerated() {
+                c.expect(row.klFirstSecond, within: mpfr.klPerInput[x], subnormal: subnormal, "\(label) (\(bound)): KL_\(x) \(row.klFirstSecond)")
+                c.expect(row.klSecondFirst, within: reverse.klPerInput[x], subnormal: subnormal, "\(label) (\(bound)): reverse KL_\(x) \(row.klSecondFirst)")
+                c.expect(FastInterval.min(row.logTauFirst, row.logTauSecond), within: mpfr.logTauPerInput[x], subnormal: subnormal,
+                         "\(label) (\(bound)): log τ_\(x)")
+            }
+            c.expect(sums.logTauFirst, within: mpfr.logTauFirst, subnormal: subnormal, "\(label) (\(bound)): log τ(M₁) \(sums.logTauFirst)")
+            c.expect(sums.logTauSecond, within: mpfr.logTauSecond, subnormal: subnormal, "\(label) (\(bound)): log τ(M₂) \(sums.logTauSecond)")
+            c.expect(contains(sums.logitDistanceSquared, exact.logitDistanceSquared), "\(label) (\(bound)): streamed d_logit² \(sums.logitDistanceSquared)")
         }
         if let identifiability = pair.fastIdentifiability() {
             try c.expectSmallestEigenvalue(of: exact.first.centredUnembeddings.weightedGram(), atMost: identifiability.sigmaMinSquaredUpper,

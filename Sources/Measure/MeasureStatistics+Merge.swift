@@ -94,6 +94,14 @@ extension MeasureStatistics {
         }
         var notes: [String] = []
         for note in parts.flatMap(\.notes) where !notes.contains(note) { notes.append(note) }
+        // Interval sums add (outward rounding); one shard without them leaves T6 screened.
+        let sums = parts.map { $0.enclosures.flatMap { FastLogitSums(stored: $0.values) } }
+        var enclosures: PackedDoubles?
+        if let firstSums = sums.first ?? nil, sums.allSatisfy({ $0 != nil }) {
+            enclosures = PackedDoubles(sums.dropFirst().reduce(firstSums) { $0.adding($1!) }.stored)
+        } else if sums.contains(where: { $0 != nil }) {
+            notes.append("fast enclosures: \(sums.filter { $0 == nil }.count) of \(parts.count) partials carry none (written with --certify never, or their logits overflow); T6 is screened")
+        }
         return MeasureStatistics(
             format: format, version: version, identity: first.identity, rowStart: 0, rowEnd: first.identity.inputs,
             weightTotal: total, weightHash: nil, shards: parts.reduce(0) { $0 + $1.shards },
@@ -104,7 +112,8 @@ extension MeasureStatistics {
             momentAA: means(\.momentAA), momentBB: means(\.momentBB), momentBA: means(\.momentBA),
             meanA: means(\.meanA), meanB: means(\.meanB), gramAA: first.gramAA, gramBB: first.gramBB, gramAB: first.gramAB,
             unembeddingSingularValuesA: first.unembeddingSingularValuesA,
-            unembeddingSingularValuesB: first.unembeddingSingularValuesB, pivot: pivot, pivotNote: first.pivotNote, notes: notes)
+            unembeddingSingularValuesB: first.unembeddingSingularValuesB, pivot: pivot, enclosures: enclosures,
+            pivotNote: first.pivotNote, notes: notes)
     }
 
     static func describeDifference(_ a: Identity, _ b: Identity) -> String {
@@ -121,12 +130,13 @@ extension MeasureStatistics {
     }
 
     /// The measurement of these statistics (merged over every row), as `measure` reports
-    /// it. The bounds are double-precision screens: certifying needs every row at once.
+    /// it. T6 is certified from the shards' interval sums when every partial carries them;
+    /// the other bounds are double-precision screens (their certificates need every row at once).
     public func measurement() throws -> PairMeasurement {
         let note = "merged from \(shards) shard(s)"
         return try measurement(context: note + ": moments and per-input sums combined with compensated sums; "
-                                   + "m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 from the merged d×d moments; bounds are double-precision screens",
-                               boundNote: note + ": double-precision screen (certifying needs every row at once)",
+                                   + "m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 from the merged d×d moments; T6 certified from interval sums, the other bounds double-precision screens",
+                               boundNote: note + ": double-precision screen (certifying it needs every row at once)",
                                routes: "moments (merged shards)")
     }
 
@@ -208,9 +218,13 @@ extension MeasureStatistics {
             bounds: bounds + [PairMeasurement.Bound(t12Verdict, note: t12Verdict.outcome == .inapplicable ? nil : boundNote)],
             routes: routes, timings: [], notes: notes)
         measured.recordWidthFloor(widthFloor)
+        measured.enclosures = fastLogitSums.map(PairMeasurement.Enclosures.init)
         measured.linearCKAUnbiasedNote = "not in a merge of shards: the unbiased estimator needs every input's norms, which a partial does not carry"
         return measured
     }
+
+    /// The enclosures as interval sums, when carried.
+    var fastLogitSums: FastLogitSums? { enclosures.flatMap { FastLogitSums(stored: $0.values) } }
 
     /// The decompositions of the four d×d moments (centred and not, both models).
     struct Spectra: Sendable {
@@ -350,10 +364,20 @@ extension MeasureStatistics {
             }
             add(t5.verdict(terms: terms, labels: identity.labels, logitDistanceSquared: dl2), pivot.t5Note)
         }
+        // T6 from the streamed enclosures' interval sums (certified, one run or merged);
+        // screened where they are absent or cannot decide.
+        let sums = fastLogitSums
         for form in T6KLBound.Form.allCases {
             let statement = T6KLBound(form)
+            if let sums, let v = statement.fastVerdict(sums) {
+                out.append(PairMeasurement.Bound(v, note: shards > 1
+                    ? "merged from \(shards) shards: certified from their interval sums, added in interval arithmetic"
+                    : "certified from the streamed fast enclosure (one pass over blocks of rows)"))
+                continue
+            }
             add(statement.verdict(lhs: dl2, kl: klAB, logTau: min(logTauA, logTauB),
-                                  perInputLogMean: form == .perInput ? logPerInputT6 : form == .sharpPerInput ? logPerInputT6Sharp : nil))
+                                  perInputLogMean: form == .perInput ? logPerInputT6 : form == .sharpPerInput ? logPerInputT6Sharp : nil),
+                sums == nil ? nil : "the fast enclosure could not decide")
         }
         // T7 with B as the student (model 1) and A as the teacher (model 2); its terms
         // once per centring.

@@ -20,7 +20,7 @@ import Theory
 /// averages the means with weights W_s / ΣW_s, using compensated (Neumaier) sums.
 public struct MeasureStatistics: Codable, Sendable {
     public static let format = "logitbounds-measure-partial"
-    public static let version = 3
+    public static let version = 4
 
     /// What must agree between shards of one measurement.
     public struct Identity: Codable, Sendable, Equatable {
@@ -110,6 +110,10 @@ public struct MeasureStatistics: Codable, Sendable {
     public let unembeddingSingularValuesA: PackedDoubles
     public let unembeddingSingularValuesB: PackedDoubles
     public var pivot: Pivot?
+    /// The streamed fast enclosures of these rows' logit statistics under their raw
+    /// weights (`FastLogitSums.stored`, 18 values); nil with --certify never or when the
+    /// logits overflow. A merge adds them in interval arithmetic, so T6 stays certified.
+    public internal(set) var enclosures: PackedDoubles?
     /// Why the pivot form was not computed, when it was not.
     public let pivotNote: String?
     public let notes: [String]
@@ -122,7 +126,7 @@ public struct MeasureStatistics: Codable, Sendable {
         case representationBA = "d_rep_ba_squared", momentAA = "moment_aa", momentBB = "moment_bb", momentBA = "moment_ba"
         case meanA = "mean_a", meanB = "mean_b", gramAA = "gram_aa", gramBB = "gram_bb", gramAB = "gram_ab"
         case unembeddingSingularValuesA = "unembedding_singular_values_a"
-        case unembeddingSingularValuesB = "unembedding_singular_values_b", pivot, pivotNote = "pivot_note", notes
+        case unembeddingSingularValuesB = "unembedding_singular_values_b", pivot, pivotNote = "pivot_note", notes, enclosures
     }
 }
 
@@ -150,6 +154,16 @@ extension MeasureStatistics {
         shards = 1
         var notes: [String] = []
 
+        if options.certification == .never {
+            enclosures = nil
+        } else {
+            // One run's rows under the pair's weights (shared with T6's certificate); a
+            // shard's under its raw weights, so that the merge's mean is over every row.
+            let sums = rawWeights == nil && rows.count == totalInputs ? pair.fastLogitSums()
+                : FastLogitSums.compute(pair, rawWeights: rawWeights ?? Array(repeating: 1, count: rows.count))
+            enclosures = sums.map { PackedDoubles($0.stored) }
+            if sums == nil { notes.append("fast enclosures: not formed (a logit or its error bound is not a finite Double); T6 is screened") }
+        }
         let stats = pair.logitStatistics()
         if stats.accurateRecomputations > 0 {
             notes.append("\(stats.accurateRecomputations) KL rows were recomputed by the cancellation-free kernel")
@@ -238,6 +252,10 @@ extension MeasureStatistics {
                               ("unembedding_singular_values_a", unembeddingSingularValuesA),
                               ("unembedding_singular_values_b", unembeddingSingularValuesB)] {
             try check(array.values.allSatisfy(\.isFinite), "\(name) holds a value that is not finite")
+        }
+        if let enclosures {
+            try check(FastLogitSums(stored: enclosures.values).map { $0.rows == rowEnd - rowStart && $0.weightTotal.lo > 0 } == true,
+                      "the enclosures are not 18 ordered interval ends over \(rowEnd - rowStart) rows with a positive weight total")
         }
         try check(unembeddingSingularValuesA.count <= dA && unembeddingSingularValuesB.count <= dB, "singular value counts")
         if let pivot {

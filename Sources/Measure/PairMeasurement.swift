@@ -142,6 +142,31 @@ public struct PairMeasurement: Codable, Sendable {
     public internal(set) var concepts: [ConceptReport]? = nil
     /// How the concept probes were fitted, in words.
     public internal(set) var conceptFitting: String? = nil
+    /// Certified enclosures of the logit statistics from the streamed fast pass
+    /// (`FastLogitSums`), when it ran: every value above lies within these.
+    public internal(set) var enclosures: Enclosures? = nil
+
+    /// [lo, hi] of d_logit², both KLs and both log τ, and the per-logit error bound used.
+    public struct Enclosures: Codable, Sendable {
+        public let dLogitSquared: [Double]
+        public let klAB: [Double]
+        public let klBA: [Double]
+        public let logTauA: [Double]
+        public let logTauB: [Double]
+        public let productBound: String
+        enum CodingKeys: String, CodingKey {
+            case dLogitSquared = "d_logit_squared", klAB = "kl_ab", klBA = "kl_ba", logTauA = "log_tau_a", logTauB = "log_tau_b"
+            case productBound = "product_bound"
+        }
+        public init(_ s: FastLogitSums) {
+            func ends(_ x: FastInterval) -> [Double] { [x.lo, x.hi] }
+            dLogitSquared = ends(s.logitDistanceSquared)
+            klAB = ends(s.mean(s.klFirstSecond))
+            klBA = ends(s.mean(s.klSecondFirst))
+            (logTauA, logTauB) = (ends(s.logTauFirst), ends(s.logTauSecond))
+            productBound = s.productBound.rawValue
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case sizes, dLogit = "d_logit", dLogitSquared = "d_logit_squared", klAB = "kl_ab", klBA = "kl_ba"
@@ -156,7 +181,7 @@ public struct PairMeasurement: Codable, Sendable {
         case linearCKAUnbiased = "linear_cka_unbiased", linearCKAUnbiasedNote = "linear_cka_unbiased_note"
         case bounds, routes, timings = "timings_seconds", notes, concepts, conceptFitting = "concept_fitting"
         case widthFloor = "d_logit_squared_width_floor", widthFloorRatio = "width_floor_ratio"
-        case widthFloorCurve = "width_floor_curve", widthFloorNote = "width_floor_note"
+        case widthFloorCurve = "width_floor_curve", widthFloorNote = "width_floor_note", enclosures
     }
 
     /// Records T12's floor at B's width and the curve over every width.
@@ -311,6 +336,7 @@ public struct PairMeasurement: Codable, Sendable {
             // logit statistics and the d×d moments, and everything else follows from
             // d×d matrices (the route a merge of shards takes).
             _ = timed("logits (d_logit, KL, τ)") { pair.logitStatistics() }
+            if options.certification != .never { _ = timed("fast enclosures (d_logit, KL, τ; T6)") { pair.fastLogitSums() } }
             let statistics = try timed("moments, Grams, d_rep") {
                 try MeasureStatistics(shard: pair, rows: 0..<n, totalInputs: n, rawWeights: nil, options: options)
             }
@@ -403,6 +429,7 @@ public struct PairMeasurement: Codable, Sendable {
             linearCKA: similarity.linearCKA, procrustesDistance: similarity.procrustesDistance, svcca: similarity.svcca,
             similarityUndefined: similarity.undefinedReason, bounds: bounds, routes: pair.usesGramRoutes ? "gram" : "svd", timings: timings, notes: notes)
         if let floor = try? pair.widthFloor() { measured.recordWidthFloor(floor) }
+        if options.certification != .never { measured.enclosures = pair.fastLogitSums().map(Enclosures.init) }
         return measured
     }
 
@@ -497,7 +524,8 @@ public struct PairMeasurement: Codable, Sendable {
             }
             // The fast enclosure first whenever certification is wanted or the size allows it
             // (it costs about the screen's O(N k d)); exact/MPFR only within their limit.
-            if options.certification != .never, fastCertifiable, screened.outcome != .inapplicable,
+            // T6's enclosure streams over blocks of rows, so it runs at any size.
+            if options.certification != .never, fastCertifiable || statement.id == .T6, screened.outcome != .inapplicable,
                let fast = try? statement.fastCertify(target) {
                 out.append(Bound(fast, note: extra))
                 continue

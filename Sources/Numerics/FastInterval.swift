@@ -19,15 +19,17 @@ public struct FastInterval: Sendable, Equatable, CustomStringConvertible {
     public let hi: Double
 
     /// [lo, hi] as given (lo ≤ hi; NaN gives the whole line).
+    @inlinable
     public init(lo: Double, hi: Double) {
         if lo.isNaN || hi.isNaN { (self.lo, self.hi) = (-.infinity, .infinity) } else { (self.lo, self.hi) = (lo, hi) }
     }
 
     /// The point interval of an exact Double.
+    @inlinable
     public init(_ x: Double) { self.init(lo: x, hi: x) }
 
     /// [lo⁻, hi⁺]: the endpoints of a computed-to-nearest result pushed one Double outward.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func roundedOut(_ lo: Double, _ hi: Double) -> FastInterval {
         FastInterval(lo: lo.nextDown, hi: hi.nextUp)
     }
@@ -35,16 +37,22 @@ public struct FastInterval: Sendable, Equatable, CustomStringConvertible {
     public static let entire = FastInterval(lo: -.infinity, hi: .infinity)
     public static let zero = FastInterval(0)
 
+    @inlinable
     public var midpoint: Double { lo.isFinite && hi.isFinite ? lo / 2 + hi / 2 : (lo.isFinite ? lo : hi) }
     public var width: Double { (hi - lo).nextUp }
+    @inlinable
     public func contains(_ x: Double) -> Bool { lo <= x && x <= hi }
+    @inlinable
     public var containsZero: Bool { lo <= 0 && hi >= 0 }
     /// The intersection with [0, ∞) (for quantities known to be non-negative).
+    @inlinable
     public var clampedNonNegative: FastInterval { FastInterval(lo: Swift.max(lo, 0), hi: Swift.max(hi, 0)) }
 
     /// Every value of self ≤ every value of other.
+    @inlinable
     public func isCertainlyAtMost(_ other: FastInterval) -> Bool { hi <= other.lo }
     /// Every value of self < every value of other.
+    @inlinable
     public func isCertainlyBelow(_ other: FastInterval) -> Bool { hi < other.lo }
 
     public var description: String { "[\(lo), \(hi)]" }
@@ -52,15 +60,19 @@ public struct FastInterval: Sendable, Equatable, CustomStringConvertible {
     // MARK: arithmetic
 
     @inline(__always)
+    @inlinable
     public static func + (a: FastInterval, b: FastInterval) -> FastInterval { roundedOut(a.lo + b.lo, a.hi + b.hi) }
 
     @inline(__always)
+    @inlinable
     public static func - (a: FastInterval, b: FastInterval) -> FastInterval { roundedOut(a.lo - b.hi, a.hi - b.lo) }
 
+    @inlinable
     public static prefix func - (a: FastInterval) -> FastInterval { FastInterval(lo: -a.hi, hi: -a.lo) }
 
     /// The product: the extremes of the four endpoint products, where an end at 0 times
     /// an unbounded end is 0 (every real in the other interval times 0 is 0).
+    @inlinable
     public static func * (a: FastInterval, b: FastInterval) -> FastInterval {
         @inline(__always) func times(_ x: Double, _ y: Double) -> Double { x == 0 || y == 0 ? 0 : x * y }
         if a.lo >= 0 && b.lo >= 0 { return roundedOut(times(a.lo, b.lo), times(a.hi, b.hi)).clampedNonNegative }
@@ -69,6 +81,7 @@ public struct FastInterval: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The quotient; a divisor containing 0 gives the whole line.
+    @inlinable
     public static func / (a: FastInterval, b: FastInterval) -> FastInterval {
         guard !b.containsZero else { return .entire }
         let q = (a.lo / b.lo, a.lo / b.hi, a.hi / b.lo, a.hi / b.hi)
@@ -77,6 +90,7 @@ public struct FastInterval: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// x² (tighter than x·x when the interval straddles 0).
+    @inlinable
     public var squared: FastInterval {
         if lo >= 0 { return FastInterval.roundedOut(lo * lo, hi * hi).clampedNonNegative }
         if hi <= 0 { return FastInterval.roundedOut(hi * hi, lo * lo).clampedNonNegative }
@@ -84,6 +98,7 @@ public struct FastInterval: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// √x of the non-negative part (IEEE's square root is correctly rounded).
+    @inlinable
     public var squareRoot: FastInterval {
         let c = clampedNonNegative
         return FastInterval(lo: Swift.max(c.lo.squareRoot().nextDown, 0), hi: c.hi.squareRoot().nextUp)
@@ -93,18 +108,22 @@ public struct FastInterval: Sendable, Equatable, CustomStringConvertible {
         containsZero ? FastInterval(lo: 0, hi: Swift.max(-lo, hi)) : (lo > 0 ? self : -self)
     }
 
+    @inlinable
     public static func min(_ a: FastInterval, _ b: FastInterval) -> FastInterval {
         FastInterval(lo: Swift.min(a.lo, b.lo), hi: Swift.min(a.hi, b.hi))
     }
 
+    @inlinable
     public static func max(_ a: FastInterval, _ b: FastInterval) -> FastInterval {
         FastInterval(lo: Swift.max(a.lo, b.lo), hi: Swift.max(a.hi, b.hi))
     }
 
     /// exp, monotone: [exp⁻(lo), exp⁺(hi)] from `FastMath`.
+    @inlinable
     public var exp: FastInterval { FastInterval(lo: FastMath.expLower(lo), hi: FastMath.expUpper(hi)) }
 
     /// log, monotone; the part of self at or below 0 maps to −∞.
+    @inlinable
     public var log: FastInterval { FastInterval(lo: FastMath.logLower(lo), hi: FastMath.logUpper(hi)) }
 
     /// The sum of intervals (0 for none).

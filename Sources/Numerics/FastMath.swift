@@ -15,12 +15,9 @@ import Foundation
 /// u = 2⁻⁵³ (unit roundoff), η = 2⁻¹⁰⁷⁴ (smallest subnormal).
 public enum FastMath {
     static let unitRoundoff = 0x1p-53
-    /// The relative widening of exp's result: 8u, above the proven 3.52u.
-    static let expWidening = 0x1p-50
-
-    /// ln 2 = ln2Nearest + ln2Tail + δ, |δ| < 6·10⁻³⁴ (exp's argument reduction).
-    static let ln2Nearest = 0.6931471805599453
-    static let ln2Tail = 2.3190468138462996e-17
+    // exp's argument reduction (in `expKernel`): ln 2 = 0.6931471805599453 +
+    // 2.3190468138462996e-17 + δ, |δ| < 6·10⁻³⁴; its result widened by 8u = 2⁻⁵⁰ relative,
+    // above the proven 3.52u.
     /// ln 2 = ln2Head + ln2Low + δ, |δ| < 1.2·10⁻²⁶, with ln2Head's last 32 bits zero so
     /// e·ln2Head is exact for |e| < 2²¹ (log's reconstruction).
     static let ln2Head = 0.6931471803691238
@@ -32,34 +29,65 @@ public enum FastMath {
     static let atanhCoefficients: [Double] = (0...10).map { 1 / Double(2 * $0 + 1) }
 
     /// exp(x) rounded to nearest-ish by the kernel, for −745.2 < x ≤ 709; its relative
-    /// error is at most 3.52u, plus η absolute when the result is subnormal.
-    @inline(__always)
+    /// error is at most 3.52u, plus η absolute when the result is subnormal. The Horner
+    /// coefficients are the literals fl(1/i!) (`expCoefficients` computes them; a test
+    /// checks they agree bit for bit), so the loop unrolls with no array access.
+    @inlinable @inline(__always)
     static func expKernel(_ x: Double) -> Double {
         let k = (x * 1.4426950408889634).rounded()
-        var r = x.addingProduct(-k, ln2Nearest)
-        r = r.addingProduct(-k, ln2Tail)
-        let c = expCoefficients
-        var p = c[13]
-        for i in stride(from: 12, through: 0, by: -1) { p = c[i].addingProduct(p, r) }
+        var r = x.addingProduct(-k, 0.6931471805599453)
+        r = r.addingProduct(-k, 2.3190468138462996e-17)
+        var p = 0x1.6124613a86d09p-33
+        p = (0x1.1eed8eff8d898p-29).addingProduct(p, r)
+        p = (0x1.ae64567f544e4p-26).addingProduct(p, r)
+        p = (0x1.27e4fb7789f5cp-22).addingProduct(p, r)
+        p = (0x1.71de3a556c734p-19).addingProduct(p, r)
+        p = (0x1.a01a01a01a01ap-16).addingProduct(p, r)
+        p = (0x1.a01a01a01a01ap-13).addingProduct(p, r)
+        p = (0x1.6c16c16c16c17p-10).addingProduct(p, r)
+        p = (0x1.1111111111111p-7).addingProduct(p, r)
+        p = (0x1.5555555555555p-5).addingProduct(p, r)
+        p = (0x1.5555555555555p-3).addingProduct(p, r)
+        p = (0.5).addingProduct(p, r)
+        p = (1.0).addingProduct(p, r)
+        p = (1.0).addingProduct(p, r)
         return Double(sign: .plus, exponent: Int(k), significand: p)
     }
 
     /// A guaranteed lower bound of eˣ.
+    @inlinable
     public static func expLower(_ x: Double) -> Double {
         if x.isNaN || x <= -745.2 { return 0 }
         if x > 709 { return expLower(709) }
         let y = expKernel(x)
-        let lower = (y * (1 - expWidening)).nextDown
+        let lower = (y * (1 - 0x1p-50)).nextDown
         return y < 0x1p-1020 ? Swift.max(0, lower - .leastNonzeroMagnitude) : lower
     }
 
     /// A guaranteed upper bound of eˣ.
+    @inlinable
     public static func expUpper(_ x: Double) -> Double {
         if x.isNaN || x > 709 { return .infinity }
         if x <= -745.2 { return .leastNonzeroMagnitude }   // e^−745.2 < η
         let y = expKernel(x)
-        let upper = (y * (1 + expWidening)).nextUp
+        let upper = (y * (1 + 0x1p-50)).nextUp
         return y < 0x1p-1020 ? (upper + .leastNonzeroMagnitude).nextUp : upper
+    }
+
+    /// Guaranteed bounds of e^t for every t in [lo, hi] from one kernel call at the
+    /// midpoint c (Proofs/certificates.md §2, "One call for an interval"): with r ≥ the
+    /// radius, e^c·e^{−r} ≥ e^c(1 − r) and e^c·e^r ≤ e^c(1 + 2r) for r ≤ ½. Wider
+    /// intervals, and ends outside the kernel's range, take the two-call bounds.
+    @inlinable @inline(__always)
+    public static func expEnclosure(_ lo: Double, _ hi: Double) -> (lo: Double, hi: Double) {
+        let c = lo / 2 + hi / 2
+        let r = Swift.max(hi - c, c - lo).nextUp
+        guard r <= 0.5, lo > -740, hi < 708 else { return (expLower(lo), expUpper(hi)) }
+        let y = expKernel(c)
+        guard y >= 0x1p-1020 else { return (expLower(lo), expUpper(hi)) }
+        let lower = ((y * (1 - 0x1p-50)).nextDown * (1 - r).nextDown).nextDown
+        let upper = ((y * (1 + 0x1p-50)).nextUp * (1 + 2 * r).nextUp).nextUp
+        return (lower, upper)
     }
 
     /// log x for finite x > 0 and the bound on its error.

@@ -66,80 +66,11 @@ public struct FastLogitDistance: Sendable {
     }
 }
 
-/// A pair's divergences as fast enclosures, for T6: KL_x(M₁‖M₂) and log τ_x of both
-/// models. log p = Λ − logSumExp(Λ), KL_x = Σ_y p_y ((Λ₁ − Λ₂)_y − (lse₁ − lse₂))
-/// clamped at 0 (Gibbs), intersected with the variance form below, which keeps its
-/// relative accuracy where the models nearly agree. Cost O(N k) exp and log on top
-/// of the logits.
-public struct FastPairEnclosure: Sendable {
-    public let distance: FastLogitDistance
-    public let klPerInput: [FastInterval]
-    public let logTauFirst: FastInterval
-    public let logTauSecond: FastInterval
-    /// min(log τ_x(M₁), log τ_x(M₂)) per input.
-    public let logTauPerInput: [FastInterval]
-
-    public var weights: [FastInterval] { distance.weights }
-    public var logitDistanceSquared: FastInterval { distance.squared }
-
-    init(_ distance: FastLogitDistance) {
-        let (a, b) = (distance.first, distance.second)
-        var kl: [FastInterval] = [], tau1: [FastInterval] = [], tau2: [FastInterval] = []
-        for i in 0..<a.rows {
-            let (r1, r2) = (Array(a.row(i)), Array(b.row(i)))
-            let lse1 = FastInterval.logSumExp(r1), lse2 = FastInterval.logSumExp(r2)
-            let shift = lse1 - lse2
-            let logP = r1.map { $0 - lse1 }, logQ = r2.map { $0 - lse2 }
-            let p = logP.map(\.exp)
-            let direct = FastInterval.sum(p.indices.map { p[$0] * (r1[$0] - r2[$0] - shift) }).clampedNonNegative
-            kl.append(FastPairEnclosure.intersect(direct, FastPairEnclosure.klFromVariance(p: p, r1, r2)))
-            tau1.append(logP.dropFirst().reduce(logP[0], FastInterval.min))
-            tau2.append(logQ.dropFirst().reduce(logQ[0], FastInterval.min))
-        }
-        self.distance = distance
-        klPerInput = kl
-        logTauFirst = tau1.dropFirst().reduce(tau1[0], FastInterval.min)
-        logTauSecond = tau2.dropFirst().reduce(tau2[0], FastInterval.min)
-        logTauPerInput = zip(tau1, tau2).map { FastInterval.min($0, $1) }
-    }
-
-    /// KL(p‖q) from the variance of δ = Λ₂ − Λ₁ under p (Proofs/certificates.md §5):
-    ///   ½e^{−osc}·Var_p(δ) ≤ KL(p‖q) ≤ ½e^{osc}·Var_p(δ),  osc = max δ − min δ,
-    /// with Var_p(δ) = E_p(δ − c)² − (E_p(δ − c))² for a Double c near E_p δ. Where the
-    /// models nearly agree, the direct sum's terms cancel to rounding, while this form
-    /// keeps KL's second-order size (its relative width is the logits' error over δ's).
-    static func klFromVariance(p: [FastInterval], _ r1: [FastInterval], _ r2: [FastInterval]) -> FastInterval {
-        let delta = zip(r2, r1).map { $0 - $1 }
-        let c = zip(p, delta).reduce(0.0) { $0 + $1.0.midpoint * $1.1.midpoint }
-        guard c.isFinite else { return FastInterval(lo: 0, hi: .infinity) }
-        let centred = delta.map { $0 - FastInterval(c) }
-        let second = FastInterval.sum(zip(p, centred).map { $0 * $1.squared })
-        let first = FastInterval.sum(zip(p, centred).map { $0 * $1 })
-        let variance = (second - first.squared).clampedNonNegative
-        let osc = FastInterval(delta.map(\.hi).max()!) - FastInterval(delta.map(\.lo).min()!)
-        let half = FastInterval(0.5)
-        return FastInterval(lo: (half * (-osc).exp * variance).lo, hi: (half * osc.exp * second).hi)
-    }
-
-    /// The intersection of two enclosures of one value (never empty when both are sound;
-    /// if it were, their hull — so an error elsewhere widens a verdict, never decides it).
-    static func intersect(_ a: FastInterval, _ b: FastInterval) -> FastInterval {
-        let lo = max(a.lo, b.lo), hi = min(a.hi, b.hi)
-        return lo <= hi ? FastInterval(lo: lo, hi: hi) : FastInterval(lo: min(a.lo, b.lo), hi: max(a.hi, b.hi))
-    }
-
-}
-
 extension ModelPair {
     /// The pair's logits and d_logit² as fast enclosures, computed once; nil when a
     /// logit is not finite.
     public func fastLogitDistance() -> FastLogitDistance? {
         cache.value("fastLogitDistance") { FastLogitDistance(self) }
-    }
-
-    /// The pair's divergences as fast enclosures, computed once.
-    public func fastEnclosure() -> FastPairEnclosure? {
-        cache.value("fastEnclosure") { fastLogitDistance().map(FastPairEnclosure.init) }
     }
 }
 

@@ -104,24 +104,26 @@ public struct T6KLBound: PairStatement {
                                                         : "\(constantScale)·\(name), log τ = \(logTau)")
     }
 
-    /// Both sides as fast enclosures (`FastPairEnclosure`): d_logit², KL and log τ with
-    /// proven error bounds in Double arithmetic. nil when they overlap (a near-tie,
-    /// or KL at rounding level), and `certify` decides.
+    /// Both sides as fast enclosures from the streamed pass (`FastLogitSums`): d_logit²,
+    /// KL and log τ with proven error bounds in Double arithmetic, at any size. nil when
+    /// they overlap (a near-tie, or KL at rounding level), and `certify` decides.
     public func fastCertify(_ pair: ModelPair) throws -> Verdict? {
-        guard let e = pair.fastEnclosure() else { return nil }
+        pair.fastLogitSums().flatMap(fastVerdict)
+    }
+
+    /// The verdict from streamed sums (one run's or merged shards'); nil when undecided.
+    package func fastVerdict(_ sums: FastLogitSums) -> Verdict? {
         let scale = FastInterval(constantScale)
-        func factor(_ logTau: FastInterval) -> FastInterval {
-            variant.isSharp ? FastInterval(2) * (-logTau).exp : (FastInterval(-2) * logTau).exp
-        }
         let rhs: FastInterval
         if variant.isPerInput {
-            rhs = scale * FastInterval.sum(e.weights.indices.map { e.weights[$0] * e.klPerInput[$0] * factor(e.logTauPerInput[$0]) })
+            rhs = scale * sums.mean(variant.isSharp ? sums.perInputT6Sharp : sums.perInputT6)
         } else {
-            let kl = FastInterval.sum(zip(e.weights, e.klPerInput).map { $0 * $1 })
-            rhs = scale * kl * factor(FastInterval.min(e.logTauFirst, e.logTauSecond))
+            let logTau = FastInterval.min(sums.logTauFirst, sums.logTauSecond)
+            let factor = variant.isSharp ? FastInterval(2) * (-logTau).exp : (FastInterval(-2) * logTau).exp
+            rhs = scale * sums.mean(sums.klFirstSecond) * factor
         }
-        return Verdict.fast(id, form, lhs: e.logitDistanceSquared, rhs: rhs, constant: .nan,
-                            constantName: "\(constantScale)·\(variant.isSharp ? "2/τ" : "1/τ²") (fast enclosures)")
+        return Verdict.fast(id, form, lhs: sums.logitDistanceSquared, rhs: rhs, constant: .nan,
+                            constantName: "\(constantScale)·\(variant.isSharp ? "2/τ" : "1/τ²") (fast enclosures, \(sums.productBound.rawValue) bound)")
     }
 
     public func certify(_ pair: ModelPair) throws -> Verdict {

@@ -19,9 +19,10 @@ struct BenchCommand: ParsableCommand {
                    pivot form with 100 pivots × 200 subsets; the moment form against the direct per-pair
                    O(N d²) evaluation on the same pairs (speed ratio and largest relative difference);
                    m_CCA alone
-          lm       `measure --no-pivot` on N = 4 096, d = 768, k = 50 257 in a child process: wall time,
-                   peak resident memory, phases, and the logit pass's GFLOP/s next to this machine's
-                   dgemm rate measured just before
+          lm       `measure --no-pivot` on N = 4 096, d = 768, k = 50 257 in child processes, uncertified
+                   (--certify never) and certified (the default): wall time, peak resident memory,
+                   phases, which bounds were certified, and both against the floor — F_A G_Aᵀ and
+                   F_B G_Bᵀ by one plain dgemm call each, timed in the same run — with the BLAS kernel
           fuzz     seeded mutations of model files through the reader (--cases mutants)
           enclosures  the fast certificate level against the exact and MPFR levels on --cases pairs (a
                    corpus with k ≤ 12, d ≤ 6, N ≤ 80 from every generator, plus rounding-adversarial and
@@ -201,13 +202,37 @@ struct BenchCommand: ParsableCommand {
         defer { try? FileManager.default.removeItem(at: a.deletingLastPathComponent()) }
         let peak = Self.dgemmRate()
         print(String(format: "  this machine's dgemm now: %.1f GFLOP/s (4096×4096×768, both cores)", peak))
-        let floor = Self.logitProductsSeconds(models.0, models.1)
-        print(String(format: "  the floor — the two logit products F_A G̃_Aᵀ and F_B G̃_Bᵀ alone, in the logit pass's blocks on both cores: %.2f s", floor))
+        let floor = Self.plainLogitProductsSeconds(models.0, models.1)
+        print(String(format: "  the floor — F_A G_Aᵀ and F_B G_Bᵀ in double, one plain cblas_dgemm call each (no blocking; OpenBLAS on %d threads, kernel %@): %.2f s",
+                     BLASThreads.cores, BLASThreads.kernel, floor))
+        // Uncertified (--certify never) and certified (the default) runs, each in a child
+        // process (reading included), timed beside the floor.
+        var walls: [Bool: Double] = [:]
+        for certified in [false, true] {
+            let (wall, peakGB, m) = try Self.childMeasure(["measure", a.path, b.path, "--no-pivot", "--json"] + (certified ? [] : ["--certify", "never"]))
+            walls[certified] = wall
+            let decided = m.bounds.filter(\.certified)
+            print(String(format: "  measure --no-pivot%@ (child process, reading included): %.2f s wall, peak resident %.2f GB; %d of %d applicable bounds certified (%@)",
+                         certified ? "" : " --certify never", wall, peakGB, decided.count, m.bounds.filter { $0.outcome != "inapplicable" }.count,
+                         Set(decided.map { "\($0.id) \($0.level)" }).sorted().joined(separator: ", ")))
+            print("    phases: " + m.timings.map { String(format: "%@ %.2f s", $0.phase, $0.seconds) }.joined(separator: ", "))
+            if let e = m.enclosures {
+                print(String(format: "    enclosures (%@ bound): d_logit² ∈ [%.15g, %.15g], KL(A‖B) ∈ [%.15g, %.15g]; screened d_logit² %.15g, KL %.15g",
+                             e.productBound, e.dLogitSquared[0], e.dLogitSquared[1], e.klAB[0], e.klAB[1], m.dLogitSquared, m.klAB))
+            }
+        }
+        print(String(format: "  uncertified / floor = %.2f (goal ≤ 1.3); certified / uncertified = %.2f (goal ≤ 1.5); kernel %@",
+                     walls[false]! / floor, walls[true]! / walls[false]!, BLASThreads.kernel))
+    }
+
+    /// Runs this executable with `arguments` (a `measure … --json`), returning its wall
+    /// time, peak resident memory (GB, the largest child so far) and report.
+    static func childMeasure(_ arguments: [String]) throws -> (wall: Double, peakGB: Double, report: PairMeasurement) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
         if !FileManager.default.isExecutableFile(atPath: process.executableURL!.path),
            let own = Bundle.main.executableURL { process.executableURL = own }
-        process.arguments = ["measure", a.path, b.path, "--no-pivot", "--json"]
+        process.arguments = arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
@@ -215,39 +240,24 @@ struct BenchCommand: ParsableCommand {
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        let wall = Self.seconds(since: start)
+        let wall = seconds(since: start)
         var usage = rusage()
         getrusage(RUSAGE_CHILDREN.rawValue, &usage)
         guard process.terminationStatus == 0 else { throw CLIError("measure exited with \(process.terminationStatus)") }
-        let m = try ReportJSON.decode(PairMeasurement.self, from: data)
-        let logits = m.timings.first { $0.phase.hasPrefix("logits") }?.seconds ?? .nan
-        let flops = 2 * Double(n) * Double(k) * Double(2 * d)
-        print(String(format: "  measure --no-pivot (child process, reading included): %.2f s wall, peak resident %.2f GB",
-                     wall, Double(usage.ru_maxrss) / 1_048_576))
-        print("    phases: " + m.timings.map { String(format: "%@ %.2f s", $0.phase, $0.seconds) }.joined(separator: ", "))
-        print(String(format: "    logit pass: %.0f GFLOP of dgemm in %.2f s = %.1f GFLOP/s effective (exp/log included) = %.0f%% of the dgemm rate above",
-                     flops / 1e9, logits, flops / logits / 1e9, 100 * flops / logits / 1e9 / peak))
-        print(String(format: "  whole measure / floor = %.2f (goal ≤ 1.3)", wall / floor))
+        return (wall, Double(usage.ru_maxrss) / 1_048_576, try ReportJSON.decode(PairMeasurement.self, from: data))
     }
 
-    /// Seconds for the two N×k logit products alone, cut as the logit pass cuts them
-    /// (row chunks, one per core, each with single-threaded BLAS; 4 096-label blocks
-    /// into a reused buffer): the floor of any exact d_logit/KL computation here.
-    static func logitProductsSeconds(_ a: SoftmaxModel, _ b: SoftmaxModel) -> Double {
-        let n = a.inputCount, k = a.labelCount
-        let (ga, gb) = (a.centredUnembeddings, b.centredUnembeddings)
-        let chunks = [0..<(n / 2), (n / 2)..<n]
-        let block = 4096
-        let start = DispatchTime.now().uptimeNanoseconds
-        BLASThreads.concurrentWorkers(2) { [a, b] worker in
-            var buffer: [Double] = []
-            for first in stride(from: 0, to: k, by: block) {
-                let labels = first..<min(k, first + block)
-                a.embeddings.rowBlockProduct(rows: chunks[worker], with: ga, otherRows: labels, into: &buffer)
-                b.embeddings.rowBlockProduct(rows: chunks[worker], with: gb, otherRows: labels, into: &buffer)
-            }
+    /// Seconds for F_A G_Aᵀ and F_B G_Bᵀ (N×k each) by one plain dgemm call each, OpenBLAS
+    /// threaded over every core: the floor of any exact d_logit/KL computation (issue 28).
+    static func plainLogitProductsSeconds(_ a: SoftmaxModel, _ b: SoftmaxModel) -> Double {
+        let (n, k) = (a.inputCount, a.labelCount)
+        var buffer = [Double](repeating: 0, count: n * k)
+        return BLASThreads.withOpenBLASThreads(BLASThreads.cores) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            a.embeddings.rowBlockProduct(rows: 0..<n, with: a.unembeddings, otherRows: 0..<k, into: &buffer)
+            b.embeddings.rowBlockProduct(rows: 0..<n, with: b.unembeddings, otherRows: 0..<k, into: &buffer)
+            return seconds(since: start)
         }
-        return seconds(since: start)
     }
 
     /// GFLOP/s of a 4096×4096×768 product (the logit pass's shape class) on all cores.

@@ -25,17 +25,20 @@ struct MeasureCommand: ParsableCommand {
         T7 with B as the student). Bounds are certified by fast enclosure (Double intervals with proven \
         error bounds, Proofs/certificates.md) when N·k·(d_A+d_B) ≤ 2·10⁸ (CIFAR shape is 10⁸), and where \
         that cannot decide, exactly or by MPFR when N·k·(d_A+d_B) ≤ 2·10⁶ (--certify auto; --certify always \
-        lifts the second limit); otherwise reported from the double-precision screen and marked so. At language-model \
-        scale (k·d² > 10⁸) with nothing to certify, one pass over the rows gives the logit statistics and the \
+        lifts the second limit); otherwise reported from the double-precision screen and marked so. T6 is \
+        certified at any size: its enclosures of d_logit², KL and log τ come from one streamed pass over \
+        blocks of rows (no N×k array kept), printed as "certified enclosures". At language-model \
+        scale (k·d² > 10⁸) beyond the exact limit, one pass over the rows gives the logit statistics and the \
         d×d moments, and m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 come from those moments (as in a merge).
 
         Sharded (for N beyond one machine): `measure A.npz B.npz --shard i/n --partial FILE` reads only rows \
         ⌊N(i−1)/n⌋ ..< ⌊Ni/n⌋ of f and w (and g whole) and writes that shard's sufficient statistics \
         (per-input sums, d×d moments, the pivot form's per-pair sums and, when k·d_A ≤ 10⁶, G_A for the \
         merged tail's cond(L₁); JSON with a checksum); \
-        `logitbounds merge PART…` prints the report of all rows. Merged bounds are double-precision \
-        screens (certifying needs every row at once); m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 \
-        come from the merged d×d moments.
+        `logitbounds merge PART…` prints the report of all rows. Each partial carries its rows' interval \
+        sums (unless written with --certify never), and the merge adds them in interval arithmetic, so a \
+        merged T6 is certified; the other merged bounds are double-precision screens (certifying them \
+        needs every row at once); m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 come from the merged d×d moments.
 
         JSON keys name their quantity: `…_squared` where the value is squared (`d_logit_squared`, \
         `d_rep_pivot_squared`, `d_rep_ab_squared_scale_free`); the earlier `d_rep_pivot` and \
@@ -309,6 +312,17 @@ enum MeasurementFormatter {
         return lines
     }
 
+    /// [lo, hi] in the fewest significant digits (6 to 17) that keep the printed ends
+    /// outside the interval (lo printed ≤ lo, hi printed ≥ hi) and tell them apart.
+    static func enclosureText(_ lo: Double, _ hi: Double) -> String {
+        guard lo.isFinite, hi.isFinite else { return "[\(lo), \(hi)]" }
+        for digits in 6...17 {
+            let (l, h) = (String(format: "%.\(digits)g", lo), String(format: "%.\(digits)g", hi))
+            if let x = Double(l), let y = Double(h), x <= lo, y >= hi, l != h || digits == 17 { return "[\(l), \(h)]" }
+        }
+        return "[\(lo), \(hi)]"
+    }
+
     static func number(_ x: Double?) -> String {
         guard let x else { return "—" }
         if x == 0 { return "0" }
@@ -339,6 +353,11 @@ enum MeasurementFormatter {
             ("d_logit²", m.dLogitSquaredExact.map { "\($0) (exact rational)" } ?? number(m.dLogitSquared)),
             ("KL(A‖B)", number(m.klAB)), ("KL(B‖A)", number(m.klBA)),
             ("log τ(A)", number(m.logTauA)), ("log τ(B)", number(m.logTauB)),
+        ] + (m.enclosures.map { e in
+            func ends(_ v: [Double]) -> String { enclosureText(v[0], v[1]) }
+            return [("certified enclosures (streamed fast pass, \(e.productBound) bound)",
+                     "d_logit² ∈ \(ends(e.dLogitSquared)), KL(A‖B) ∈ \(ends(e.klAB)), KL(B‖A) ∈ \(ends(e.klBA)), log τ(A) ∈ \(ends(e.logTauA)), log τ(B) ∈ \(ends(e.logTauB))")]
+        } ?? []) + [
             ("d_rep(A←B)", number(m.dRepAB)), ("d_rep(B←A)", number(m.dRepBA)),
             ("d_rep(A←B)² / E‖f_A‖² (scale-free)", number(m.dRepScaleFreeAB)),
             ("d_unemb(A←B)", number(m.dUnembAB)), ("d_rep,pivot² (pivot form)", pivot),

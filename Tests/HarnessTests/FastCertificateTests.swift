@@ -48,6 +48,15 @@ struct FastCertificateTests {
             largest = max(largest, error / (e.width / 2))
         }
         #expect(largest > 0.5, "the adversarial logits use only \(largest) of the bound")
+        // The streamed pass's enclosures: the absolute-product bound is as tight; the norm bound's are wider.
+        let streamed = FastLogitSums.logitEnclosures(pair, bound: .absoluteProducts).first
+        let byNorms = FastLogitSums.logitEnclosures(pair, bound: .norms).first
+        #expect(streamed.count == fast.entries.count)
+        let usedByStreamed = streamed.indices.map { t in
+            abs((Rational(exactly: streamed[t].midpoint)! - exact[t / fast.columns, t % fast.columns]).doubleValue) / (streamed[t].width / 2)
+        }.max() ?? 0
+        #expect(usedByStreamed > 0.5, "the streamed adversarial logits use only \(usedByStreamed) of the bound")
+        #expect(zip(byNorms, streamed).allSatisfy { $0.lo <= $1.lo && $1.hi <= $0.hi })
     }
 
     @Test func aHalvedProductBoundIsCaught() throws {

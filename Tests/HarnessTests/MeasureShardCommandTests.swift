@@ -52,7 +52,7 @@ struct MeasureShardCommandTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let (a, b) = try files(weighted: weighted)
         let pivot = ["--pivots", "4", "--subsets", "10", "--seed", "3"]
-        let parts = try shards(a, b, count: 3, extra: pivot)
+        let parts = try shards(a, b, count: 3, extra: pivot + ["--certify", "never"])
         let merged = try runTool(["merge", parts[2], parts[0], parts[1], "--json"])
         #expect(merged.status == 0, "\(merged.stderr)")
         let single = try runTool(["measure", a, b, "--json", "--certify", "never"] + pivot)
@@ -67,6 +67,18 @@ struct MeasureShardCommandTests {
         // The Markdown report, too.
         let text = try runTool(["merge"] + parts)
         #expect(text.status == 0 && text.stdout.contains("m_CCA centred") && text.stdout.contains("merged from 3 shard(s)"))
+        // Shards written by default carry interval sums: the merge certifies T6, and its
+        // enclosures hold the single run's values.
+        let certified = try runTool(["merge"] + (try shards(a, b, count: 3, extra: pivot, tag: "certified")) + ["--json"])
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(certified.stdout.utf8)) as? [String: Any])
+        let bounds = try #require(report["bounds"] as? [[String: Any]])
+        #expect(bounds.filter { $0["id"] as? String == "T6" }.allSatisfy { $0["certified"] as? Bool == true && $0["level"] as? String == "fast enclosure" })
+        let enclosures = try #require(report["enclosures"] as? [String: Any])
+        for (key, value) in [("d_logit_squared", x[".d_logit_squared"]!), ("kl_ab", x[".kl_ab"]!), ("kl_ba", x[".kl_ba"]!)] {
+            let ends = try #require(enclosures[key] as? [Double])
+            #expect(ends[0] <= value * (1 + 1e-12) && value * (1 - 1e-12) <= ends[1], "\(key): \(value) outside \(ends)")
+        }
+        #expect(try runTool(["merge"] + parts).stdout.contains("certified enclosures") == false)
     }
 
     @Test("Bad partials and bad shard options exit 2 with a message")
@@ -86,7 +98,7 @@ struct MeasureShardCommandTests {
         let klLine = try #require(text.split(separator: "\n").first { $0.contains("\"kl_ab\"") })
         let edited = try write("edited.json", text.replacingOccurrences(of: String(klLine), with: "    \"kl_ab\" : 0.5,"))
         let truncated = try write("truncated.json", String(text.prefix(text.count / 2)))
-        let versioned = try write("version.json", text.replacingOccurrences(of: "\"version\" : 3", with: "\"version\" : 99"))
+        let versioned = try write("version.json", text.replacingOccurrences(of: "\"version\" : 4", with: "\"version\" : 99"))
         let verifyReport = try runTool(["verify", "--cases", "3", "--json"]).stdout
         let verify = try write("verify.json", verifyReport)
         let cases: [([String], String)] = [

@@ -76,6 +76,44 @@ struct FastIntervalTests {
         print("exp kernel: largest relative error \(worst)u (proven ≤ 3.52u, widened by 8u)")
     }
 
+    /// The kernel's literal coefficients are fl(1/i!): the same Horner steps with the
+    /// computed coefficients give the same bits on every argument.
+    @Test func expKernelLiteralsAreTheComputedCoefficients() {
+        let c = FastMath.expCoefficients
+        var checked = 0
+        for x in Self.expArguments(20_000, seed: 12) where x > -745 && x <= 709 {
+            let k = (x * 1.4426950408889634).rounded()
+            var r = x.addingProduct(-k, 0.6931471805599453)
+            r = r.addingProduct(-k, 2.3190468138462996e-17)
+            var p = c[13]
+            for i in stride(from: 12, through: 0, by: -1) { p = c[i].addingProduct(p, r) }
+            #expect(FastMath.expKernel(x) == Double(sign: .plus, exponent: Int(k), significand: p), "exp kernel at \(x)")
+            checked += 1
+        }
+        #expect(checked > 15_000)
+    }
+
+    /// `expEnclosure` (one kernel call at the midpoint, widened by the radius) must contain
+    /// e^t at both ends of every interval, over radii from 0 to beyond its ½ limit; and it
+    /// must be the tighter bound it is meant to be (within a few u of the two-call one).
+    @Test func expEnclosureContainsTheMPFRValuesAtBothEnds() {
+        var g = SeededGenerator(seed: 14)
+        var checked = 0, oneCall = 0
+        for x in Self.expArguments(20_000, seed: 15) where x > -745 && x < 709 {
+            let radius = [0, 0x1p-52, 1e-12, 1e-6, 0.01, 0.49, 0.6].randomElement(using: &g)! * abs(x).squareRoot().nextUp
+            let (lo, hi) = (x - radius, x + radius)
+            let e = FastMath.expEnclosure(lo, hi)
+            #expect(e.lo <= Interval(exactly: lo)!.exp.lower, "lower end at \(lo)")
+            #expect(e.hi >= Interval(exactly: hi)!.exp.upper, "upper end at \(hi)")
+            if radius <= 1e-12 && lo > -740 && hi < 708 && FastMath.expKernel(lo / 2 + hi / 2) >= 0x1p-1020 {
+                oneCall += 1
+                #expect(e.hi - e.lo <= (FastMath.expUpper(hi) - FastMath.expLower(lo)) * 1.5 + 4 * radius * e.hi, "width at [\(lo), \(hi)]")
+            }
+            checked += 1
+        }
+        #expect(checked > 15_000 && oneCall > 3_000, "\(checked) checked, \(oneCall) by one call")
+    }
+
     @Test func logBoundsContainTheMPFRValue() throws {
         var checked = 0, planted = 0
         var worst = 0.0

@@ -1,0 +1,368 @@
+import Numerics
+
+/// d_logit², KL both ways, log τ of both models and T6's per-input sums as fast
+/// enclosures, from one streamed pass over blocks of rows: each block's logits come from
+/// one dgemm per model, P = fl(F_blk Gᵀ), with the a priori bound of Proofs/certificates.md
+/// §4 on every entry, and each row is reduced to five enclosures at once (`Row`). Nothing
+/// N×k is kept, so it runs at any size in memory flat in N; the sums are raw-weighted
+/// (Σ wᵢ·termᵢ and Σ wᵢ), so shards add (`adding`) and a merge divides once (`mean`).
+///
+/// Each logit's error bound is either
+/// - `.absoluteProducts`: γ_d/(1 − γ_d)·Q + 2dη with Q = fl(|F||G|ᵀ) by a second dgemm
+///   (the tightest; twice the products' cost), or
+/// - `.norms`: γ_d/(1 − γ_d)·‖f‖‖g‖ + 2dη with the row norms bounded above once per row
+///   (Cauchy–Schwarz, Σ|f_j g_j| ≤ ‖f‖‖g‖; §4 "Logits by norms"): no second product, so
+///   the pass costs the screen's products plus O(N k) interval work.
+/// `automatic` takes the first when N·k·(d₁ + d₂) ≤ 2·10⁸ (where the products are cheap
+/// and near-ties are common: the harness's pairs), the second above.
+///
+/// Blocks' shapes depend on N and k alone and the block sums are added in block order,
+/// so the result does not depend on the number of workers.
+public struct FastLogitSums: Sendable, Equatable {
+    public enum ProductBound: String, Sendable, Codable { case absoluteProducts = "absolute products", norms }
+
+    /// One input's enclosures: ‖C(Λ₁ − Λ₂)‖², KL_x(M₁‖M₂), KL_x(M₂‖M₁), log τ_x of each model.
+    public struct Row: Sendable, Equatable {
+        public var distanceSquared: FastInterval
+        public var klFirstSecond: FastInterval
+        public var klSecondFirst: FastInterval
+        public var logTauFirst: FastInterval
+        public var logTauSecond: FastInterval
+    }
+
+    public private(set) var rows = 0
+    /// Σ wᵢ (raw weights; the row count when uniform).
+    public private(set) var weightTotal = FastInterval.zero
+    /// Σ wᵢ ‖C(Λ₁ᵢ − Λ₂ᵢ)‖², Σ wᵢ KL_xᵢ(M₁‖M₂), Σ wᵢ KL_xᵢ(M₂‖M₁).
+    public private(set) var distanceSquared = FastInterval.zero
+    public private(set) var klFirstSecond = FastInterval.zero
+    public private(set) var klSecondFirst = FastInterval.zero
+    /// T6's per-input sums Σ wᵢ KL_xᵢ(M₁‖M₂)/τ_xᵢ² and Σ wᵢ 2KL_xᵢ(M₁‖M₂)/τ_xᵢ, with
+    /// τ_x = min(τ_x(M₁), τ_x(M₂)) (an upper end may be +∞ when τ_x is below ~10⁻¹⁵⁴).
+    public private(set) var perInputT6 = FastInterval.zero
+    public private(set) var perInputT6Sharp = FastInterval.zero
+    /// min over rows of log τ_x of each model (+∞ for no rows).
+    public private(set) var logTauFirst = FastInterval(.infinity)
+    public private(set) var logTauSecond = FastInterval(.infinity)
+    public private(set) var productBound = ProductBound.norms
+
+    public init(productBound: ProductBound) { self.productBound = productBound }
+
+    /// The weighted mean Σ wᵢ·termᵢ / Σ wᵢ of a sum.
+    public func mean(_ sum: FastInterval) -> FastInterval { sum / weightTotal }
+    public var logitDistanceSquared: FastInterval { mean(distanceSquared) }
+
+    /// Adds one row of weight `w`.
+    mutating func add(_ r: Row, weight w: Double) {
+        let weight = FastInterval(w)
+        rows += 1
+        weightTotal = weightTotal + weight
+        distanceSquared = distanceSquared + weight * r.distanceSquared
+        klFirstSecond = klFirstSecond + weight * r.klFirstSecond
+        klSecondFirst = klSecondFirst + weight * r.klSecondFirst
+        let logTau = FastInterval.min(r.logTauFirst, r.logTauSecond)
+        let weighted = weight * r.klFirstSecond
+        perInputT6 = perInputT6 + weighted * (FastInterval(-2) * logTau).exp
+        perInputT6Sharp = perInputT6Sharp + FastInterval(2) * weighted * (-logTau).exp
+        logTauFirst = FastInterval.min(logTauFirst, r.logTauFirst)
+        logTauSecond = FastInterval.min(logTauSecond, r.logTauSecond)
+    }
+
+    /// The sums over both sets of rows (shards of one pair), added in interval arithmetic.
+    public func adding(_ o: FastLogitSums) -> FastLogitSums {
+        var s = self
+        s.rows += o.rows
+        s.weightTotal = weightTotal + o.weightTotal
+        s.distanceSquared = distanceSquared + o.distanceSquared
+        s.klFirstSecond = klFirstSecond + o.klFirstSecond
+        s.klSecondFirst = klSecondFirst + o.klSecondFirst
+        s.perInputT6 = perInputT6 + o.perInputT6
+        s.perInputT6Sharp = perInputT6Sharp + o.perInputT6Sharp
+        s.logTauFirst = FastInterval.min(logTauFirst, o.logTauFirst)
+        s.logTauSecond = FastInterval.min(logTauSecond, o.logTauSecond)
+        return s
+    }
+
+    /// The fourteen interval ends and the row count, in a fixed order (a measure partial
+    /// stores them bit for bit); `init(stored:)` reads them back.
+    public var stored: [Double] {
+        [Double(rows)] + [weightTotal, distanceSquared, klFirstSecond, klSecondFirst, perInputT6, perInputT6Sharp, logTauFirst, logTauSecond]
+            .flatMap { [$0.lo, $0.hi] } + [productBound == .norms ? 1 : 0]
+    }
+
+    /// Sums read back from `stored`; nil when the array is not 18 values with ordered, non-NaN ends.
+    public init?(stored v: [Double]) {
+        guard v.count == 18, v[0] >= 0, v[0] == v[0].rounded(), v[0] < 0x1p52, !v.contains(where: \.isNaN) else { return nil }
+        let intervals = stride(from: 1, to: 17, by: 2).map { FastInterval(lo: v[$0], hi: v[$0 + 1]) }
+        guard intervals.allSatisfy({ $0.lo <= $0.hi }), v[17] == 0 || v[17] == 1 else { return nil }
+        rows = Int(v[0])
+        (weightTotal, distanceSquared, klFirstSecond, klSecondFirst) = (intervals[0], intervals[1], intervals[2], intervals[3])
+        (perInputT6, perInputT6Sharp, logTauFirst, logTauSecond) = (intervals[4], intervals[5], intervals[6], intervals[7])
+        productBound = v[17] == 1 ? .norms : .absoluteProducts
+    }
+
+    /// The bound `automatic` chooses for a pair of this size.
+    public static func automaticBound(_ pair: ModelPair) -> ProductBound {
+        let size = Double(pair.first.inputCount) * Double(pair.first.labelCount) * Double(pair.first.dimension + pair.second.dimension)
+        return size <= 2e8 ? .absoluteProducts : .norms
+    }
+}
+
+extension FastLogitSums {
+    /// The pass over `pair`'s rows, each weighted by `rawWeights[i]` (nil: the pair's
+    /// weights). nil when a logit or its bound is not finite (the logits overflow).
+    /// `workers` forces the worker count (the result does not depend on it).
+    public static func compute(_ pair: ModelPair, rawWeights: [Double]? = nil, bound: ProductBound? = nil,
+                               workers forced: Int? = nil) -> FastLogitSums? {
+        let n = pair.first.inputCount, k = pair.first.labelCount
+        let bound = bound ?? automaticBound(pair)
+        let weights = rawWeights ?? pair.weights
+        precondition(weights.count == n, "FastLogitSums: \(weights.count) weights for N = \(n)")
+        let sides = [pair.first, pair.second].map { Side($0, bound: bound) }
+        let block = pair.rowsPerBlock()
+        let blocks = (n + block - 1) / block
+        let flops = 2 * Double(n) * Double(k) * Double(pair.first.dimension + pair.second.dimension) * (bound == .norms ? 1 : 2)
+        let workers = min(blocks, forced ?? (flops > 5e7 ? BLASThreads.workers(forFlops: flops) : 1))
+        let parts = try? BLASThreads.parallelMap(blocks, workers: workers) { b -> FastLogitSums? in
+            let range = (b * block)..<min(n, (b + 1) * block)
+            var sums = FastLogitSums(productBound: bound)
+            guard let rows = blockRows(sides, range) else { return nil }
+            for (i, r) in zip(range, rows) { sums.add(r, weight: weights[i]) }
+            return sums
+        }
+        guard let parts, parts.allSatisfy({ $0 != nil }) else { return nil }
+        return parts.reduce(FastLogitSums(productBound: bound)) { $0.adding($1!) }
+    }
+
+    /// Each row's enclosures (for checks against MPFR on small pairs); nil as `compute`.
+    public static func rowEnclosures(_ pair: ModelPair, bound: ProductBound? = nil) -> [Row]? {
+        let sides = [pair.first, pair.second].map { Side($0, bound: bound ?? automaticBound(pair)) }
+        return blockRows(sides, 0..<pair.first.inputCount)
+    }
+
+    /// One model's operands: F, G, and per bound |G| or the row norms' upper bounds.
+    struct Side: Sendable {
+        let f: Matrix, g: Matrix
+        let absoluteG: Matrix?
+        let gNorms: [Double]
+        let factor: Double
+        let underflow: Double
+        init(_ model: SoftmaxModel, bound: ProductBound) {
+            (f, g) = (model.embeddings, model.unembeddings)
+            absoluteG = bound == .absoluteProducts ? g.absoluteValues : nil
+            gNorms = bound == .norms ? Self.rowNormUpperBounds(g) : []
+            factor = FastMath.productErrorFactor(f.columns)
+            underflow = Double(2 * f.columns) * Double.leastNonzeroMagnitude
+        }
+
+        /// ‖rowᵢ‖ bounded above: M·√(Σ (|x|/M)²) with M the row's largest magnitude and
+        /// every operation rounded to nearest and then pushed one Double up (Lemma 1), so
+        /// rows near the ends of the Double range neither overflow nor lose their scale.
+        static func rowNormUpperBounds(_ m: Matrix) -> [Double] {
+            (0..<m.rows).map { i in
+                let row = m.storage[(i * m.columns)..<((i + 1) * m.columns)]
+                let top = row.reduce(0.0) { max($0, abs($1)) }
+                guard top > 0, top.isFinite else { return top }
+                let sum = row.reduce(0.0) { s, x in
+                    let q = (abs(x) / top).nextUp
+                    return (s + (q * q).nextUp).nextUp
+                }
+                return (top * sum.squareRoot().nextUp).nextUp
+            }
+        }
+    }
+
+    /// The enclosures of rows `range`, one dgemm per model (two with absolute products).
+    static func blockRows(_ sides: [Side], _ range: Range<Int>) -> [Row]? {
+        var out: [Row] = []
+        out.reserveCapacity(range.count)
+        let complete = forEachRow(sides, range) { _, kernel in
+            guard let row = kernel.row() else { return false }
+            out.append(row)
+            return true
+        }
+        return complete ? out : nil
+    }
+
+    /// Every logit's enclosure, row-major N×k per model (for checks on small pairs).
+    public static func logitEnclosures(_ pair: ModelPair, bound: ProductBound) -> (first: [FastInterval], second: [FastInterval]) {
+        let sides = [pair.first, pair.second].map { Side($0, bound: bound) }
+        var first: [FastInterval] = [], second: [FastInterval] = []
+        _ = forEachRow(sides, 0..<pair.first.inputCount) { _, kernel in
+            for y in 0..<kernel.k { first.append(kernel.logit(0, y)); second.append(kernel.logit(1, y)) }
+            return true
+        }
+        return (first, second)
+    }
+
+    /// Forms each row's logit enclosures in a kernel's buffers and calls `body(r, kernel)`
+    /// (r counted from the block's first row); stops and returns false when `body` does.
+    /// Entry (i, y) is [P − e, P + e] pushed out one Double, e = fl↑(fl↑(c·t) + 2dη) with
+    /// c = γ_d/(1 − γ_d) and t = Q_iy (absolute products) or fl↑(‖f_i‖↑·‖g_y‖↑) (norms).
+    static func forEachRow(_ sides: [Side], _ range: Range<Int>, _ body: (Int, RowKernel) -> Bool) -> Bool {
+        let k = sides[0].g.rows
+        var p: [[Double]] = [[], []], q: [[Double]] = [[], []]
+        var fNorms: [[Double]] = [[], []]
+        for s in 0..<2 {
+            let f = sides[s].f, d = f.columns
+            f.rowBlockProduct(rows: range, with: sides[s].g, otherRows: 0..<k, into: &p[s])
+            let block = try! Matrix(rows: range.count, columns: d, storage: Array(f.storage[(range.lowerBound * d)..<(range.upperBound * d)]))
+            if let absoluteG = sides[s].absoluteG {
+                block.absoluteValues.rowBlockProduct(rows: 0..<range.count, with: absoluteG, otherRows: 0..<k, into: &q[s])
+            } else {
+                fNorms[s] = Side.rowNormUpperBounds(block).map { (sides[s].factor * $0).nextUp }
+            }
+        }
+        let kernel = RowKernel(labels: k)
+        defer { kernel.deallocate() }
+        for r in 0..<range.count {
+            for s in 0..<2 {
+                let side = sides[s]
+                let (lo, hi) = s == 0 ? (kernel.lo1, kernel.hi1) : (kernel.lo2, kernel.hi2)
+                let base = r * k
+                for y in 0..<k {
+                    let raw = side.absoluteG != nil ? (side.factor * q[s][base + y]).nextUp : (fNorms[s][r] * side.gNorms[y]).nextUp
+                    let e = (raw + side.underflow).nextUp
+                    let v = p[s][base + y]
+                    lo[y] = (v - e).nextDown
+                    hi[y] = (v + e).nextUp
+                }
+            }
+            if !body(r, kernel) { return false }
+        }
+        return true
+    }
+}
+
+/// One row's reduction from its logit enclosures [loₛ, hiₛ] (s = 1, 2), in buffers reused
+/// across the rows of a block: three passes over the labels (a fourth only where a KL's
+/// direct sum is too wide), one exp kernel call per logit (`FastMath.expEnclosure`) and
+/// the conditionals by multiplication with enclosed reciprocals. See `row()`.
+final class RowKernel {
+    let k: Int
+    let lo1, hi1, lo2, hi2: UnsafeMutableBufferPointer<Double>
+    /// exp(Λ − m) enclosed, per model.
+    let a1lo, a1hi, a2lo, a2hi: UnsafeMutableBufferPointer<Double>
+
+    init(labels k: Int) {
+        self.k = k
+        func buffer() -> UnsafeMutableBufferPointer<Double> {
+            let b = UnsafeMutableBufferPointer<Double>.allocate(capacity: k)
+            b.initialize(repeating: 0)
+            return b
+        }
+        (lo1, hi1, lo2, hi2) = (buffer(), buffer(), buffer(), buffer())
+        (a1lo, a1hi, a2lo, a2hi) = (buffer(), buffer(), buffer(), buffer())
+    }
+
+    func deallocate() { for b in [lo1, hi1, lo2, hi2, a1lo, a1hi, a2lo, a2hi] { b.deallocate() } }
+
+    @inline(__always) func logit(_ s: Int, _ y: Int) -> FastInterval {
+        s == 0 ? FastInterval(lo: lo1[y], hi: hi1[y]) : FastInterval(lo: lo2[y], hi: hi2[y])
+    }
+
+    /// p_y = exp(Λ_y − m)·(1/S) ∩ [0, 1], with 1/S enclosed by `reciprocal`.
+    @inline(__always) static func probability(_ lo: Double, _ hi: Double, _ reciprocal: (lo: Double, hi: Double)) -> FastInterval {
+        FastInterval(lo: Swift.max((lo * reciprocal.lo).nextDown, 0), hi: Swift.min((hi * reciprocal.hi).nextUp, 1))
+    }
+
+    /// The direct sum's enclosure is kept when its width is at most this share of its upper
+    /// end; otherwise the variance form (Proofs/certificates.md §5) is formed and intersected.
+    static let directRelativeWidth = 0x1p-20
+
+    /// The row's five enclosures from the logit buffers; nil when an end is not finite.
+    func row() -> FastLogitSums.Row? {
+        // Pass 1: finiteness, the largest upper ends, the least ends (τ), Σ(Λ₁ − Λ₂).
+        var m1 = -Double.infinity, m2 = -Double.infinity
+        var minLo1 = Double.infinity, minHi1 = Double.infinity, minLo2 = Double.infinity, minHi2 = Double.infinity
+        var total = FastInterval.zero
+        for y in 0..<k {
+            guard lo1[y].isFinite, hi1[y].isFinite, lo2[y].isFinite, hi2[y].isFinite else { return nil }
+            (m1, m2) = (Swift.max(m1, hi1[y]), Swift.max(m2, hi2[y]))
+            (minLo1, minHi1, minLo2, minHi2) = (Swift.min(minLo1, lo1[y]), Swift.min(minHi1, hi1[y]), Swift.min(minLo2, lo2[y]), Swift.min(minHi2, hi2[y]))
+            total = total + (logit(0, y) - logit(1, y))
+        }
+        let mean = total / FastInterval(Double(k))
+        // Pass 2: exp(Λ − m) of both models and their sums S; ‖C(Λ₁ − Λ₂)‖² = Σ (c_y − c̄)².
+        var s1 = FastInterval.zero, s2 = FastInterval.zero, distance = FastInterval.zero
+        for y in 0..<k {
+            let e1 = FastMath.expEnclosure((lo1[y] - m1).nextDown, (hi1[y] - m1).nextUp)
+            let e2 = FastMath.expEnclosure((lo2[y] - m2).nextDown, (hi2[y] - m2).nextUp)
+            (a1lo[y], a1hi[y], a2lo[y], a2hi[y]) = (e1.lo, e1.hi, e2.lo, e2.hi)
+            s1 = s1 + FastInterval(lo: e1.lo, hi: e1.hi)
+            s2 = s2 + FastInterval(lo: e2.lo, hi: e2.hi)
+            distance = distance + (logit(0, y) - logit(1, y) - mean).squared
+        }
+        // S ≥ exp(Λ_max − m) > 0 (the label attaining m); reciprocals for the conditionals.
+        guard s1.lo > 0, s2.lo > 0, s1.hi.isFinite, s2.hi.isFinite else { return nil }
+        let lse1 = FastInterval(m1) + s1.log, lse2 = FastInterval(m2) + s2.log
+        let r1 = (lo: (1 / s1.hi).nextDown, hi: (1 / s1.lo).nextUp), r2 = (lo: (1 / s2.hi).nextDown, hi: (1 / s2.lo).nextUp)
+        // Pass 3: KL's direct sums both ways, Σ p(Λ₁ − Λ₂ − (lse₁ − lse₂)) and
+        // Σ q(Λ₂ − Λ₁ − (lse₂ − lse₁)); centres c ≈ E δ for the variance form; δ's range.
+        let shift = lse1 - lse2
+        var direct12 = FastInterval.zero, direct21 = FastInterval.zero
+        var c12 = 0.0, c21 = 0.0, dLo = Double.infinity, dHi = -Double.infinity
+        for y in 0..<k {
+            let p = Self.probability(a1lo[y], a1hi[y], r1), q = Self.probability(a2lo[y], a2hi[y], r2)
+            let d = logit(0, y) - logit(1, y), t = d - shift
+            direct12 = direct12 + p * t
+            direct21 = direct21 - q * t
+            c12 -= p.midpoint * d.midpoint
+            c21 += q.midpoint * d.midpoint
+            (dLo, dHi) = (Swift.min(dLo, d.lo), Swift.max(dHi, d.hi))
+        }
+        direct12 = direct12.clampedNonNegative
+        direct21 = direct21.clampedNonNegative
+        func tight(_ x: FastInterval) -> Bool { x.lo > 0 && (x.hi - x.lo) <= Self.directRelativeWidth * x.hi }
+        let refine12 = !tight(direct12) && c12.isFinite, refine21 = !tight(direct21) && c21.isFinite
+        guard refine12 || refine21 else {
+            return row(distance, direct12, direct21, FastInterval(lo: minLo1, hi: minHi1) - lse1, FastInterval(lo: minLo2, hi: minHi2) - lse2)
+        }
+        // Pass 4, where needed: E(δ − c)² and E(δ − c) under p (δ = Λ₂ − Λ₁) and under q
+        // (δ = Λ₁ − Λ₂); Var = E(δ − c)² − (E(δ − c))², KL within ½e^{∓osc}·Var (§5).
+        var second12 = FastInterval.zero, first12 = FastInterval.zero, second21 = FastInterval.zero, first21 = FastInterval.zero
+        let centre12 = FastInterval(c12), centre21 = FastInterval(c21)
+        for y in 0..<k {
+            let d = logit(0, y) - logit(1, y)
+            if refine12 {
+                let p = Self.probability(a1lo[y], a1hi[y], r1), centred = -d - centre12
+                second12 = second12 + p * centred.squared
+                first12 = first12 + p * centred
+            }
+            if refine21 {
+                let q = Self.probability(a2lo[y], a2hi[y], r2), centred = d - centre21
+                second21 = second21 + q * centred.squared
+                first21 = first21 + q * centred
+            }
+        }
+        // osc = max δ − min δ is the same both ways (δ = ±(Λ₁ − Λ₂)).
+        let osc = FastInterval(dHi) - FastInterval(dLo), half = FastInterval(0.5)
+        func varianceForm(_ second: FastInterval, _ first: FastInterval) -> FastInterval {
+            let variance = (second - first.squared).clampedNonNegative
+            return FastInterval(lo: (half * (-osc).exp * variance).lo, hi: (half * osc.exp * second).hi)
+        }
+        return row(distance, refine12 ? Self.intersect(direct12, varianceForm(second12, first12)) : direct12,
+                   refine21 ? Self.intersect(direct21, varianceForm(second21, first21)) : direct21,
+                   FastInterval(lo: minLo1, hi: minHi1) - lse1, FastInterval(lo: minLo2, hi: minHi2) - lse2)
+    }
+
+    func row(_ distance: FastInterval, _ kl12: FastInterval, _ kl21: FastInterval, _ tau1: FastInterval, _ tau2: FastInterval) -> FastLogitSums.Row {
+        // log τ_x = min_y log p_y = min_y Λ_y − lse.
+        FastLogitSums.Row(distanceSquared: distance, klFirstSecond: kl12, klSecondFirst: kl21, logTauFirst: tau1, logTauSecond: tau2)
+    }
+
+    /// The intersection of two enclosures of one value; never empty when both are sound
+    /// (if it were, their hull: an error widens a verdict, never decides it).
+    static func intersect(_ a: FastInterval, _ b: FastInterval) -> FastInterval {
+        let lo = Swift.max(a.lo, b.lo), hi = Swift.min(a.hi, b.hi)
+        return lo <= hi ? FastInterval(lo: lo, hi: hi) : FastInterval(lo: Swift.min(a.lo, b.lo), hi: Swift.max(a.hi, b.hi))
+    }
+}
+
+extension ModelPair {
+    /// The streamed fast enclosures of the pair's logit statistics under its weights,
+    /// computed once (`FastLogitSums.compute`); nil when the logits overflow.
+    public func fastLogitSums() -> FastLogitSums? {
+        cache.value("fastLogitSums") { FastLogitSums.compute(self) }
+    }
+}
