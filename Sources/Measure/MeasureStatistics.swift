@@ -154,29 +154,34 @@ extension MeasureStatistics {
         shards = 1
         var notes: [String] = []
 
-        if options.certification == .never {
-            enclosures = nil
-        } else {
+        var sums: FastLogitSums?
+        if options.certification != .never {
             // One run's rows under the pair's weights (shared with T6's certificate); a
             // shard's under its raw weights, so that the merge's mean is over every row.
-            let sums = rawWeights == nil && rows.count == totalInputs ? pair.fastLogitSums()
+            sums = rawWeights == nil && rows.count == totalInputs ? pair.fastLogitSums()
                 : FastLogitSums.compute(pair, rawWeights: rawWeights ?? Array(repeating: 1, count: rows.count))
-            enclosures = sums.map { PackedDoubles($0.stored) }
             if sums == nil { notes.append("fast enclosures: not formed (a logit or its error bound is not a finite Double); T6 is screened") }
         }
-        let stats = pair.logitStatistics()
-        if stats.accurateRecomputations > 0 {
-            notes.append("\(stats.accurateRecomputations) KL rows were recomputed by the cancellation-free kernel")
+        enclosures = sums.map { PackedDoubles($0.stored) }
+        if let point = sums.flatMap(Self.midpoints) {
+            // The enclosures' midpoints are the values reported (each within its enclosure's
+            // half-width of the true value), so the screen's own pass over the logits is skipped.
+            (logitDistanceSquared, klAB, klBA, logTauA, logTauB, logPerInputT6, logPerInputT6Sharp) = point
+        } else {
+            let stats = pair.logitStatistics()
+            if stats.accurateRecomputations > 0 {
+                notes.append("\(stats.accurateRecomputations) KL rows were recomputed by the cancellation-free kernel")
+            }
+            let w = pair.weights
+            logitDistanceSquared = stats.logitDistanceSquared
+            klAB = stats.kl
+            klBA = stats.reverseKL
+            logTauA = stats.logTauFirst
+            logTauB = stats.logTauSecond
+            let global = T6KLBound(.perInput), sharp = T6KLBound(.sharpPerInput)
+            logPerInputT6 = global.perInputLogMean(klPerInput: stats.klPerInput, logTauPerInput: stats.logTauPerInput, weights: w)
+            logPerInputT6Sharp = sharp.perInputLogMean(klPerInput: stats.klPerInput, logTauPerInput: stats.logTauPerInput, weights: w)
         }
-        let w = pair.weights
-        logitDistanceSquared = stats.logitDistanceSquared
-        klAB = stats.kl
-        klBA = stats.reverseKL
-        logTauA = stats.logTauFirst
-        logTauB = stats.logTauSecond
-        let global = T6KLBound(.perInput), sharp = T6KLBound(.sharpPerInput)
-        logPerInputT6 = global.perInputLogMean(klPerInput: stats.klPerInput, logTauPerInput: stats.logTauPerInput, weights: w)
-        logPerInputT6Sharp = sharp.perInputLogMean(klPerInput: stats.klPerInput, logTauPerInput: stats.logTauPerInput, weights: w)
         func optional(_ name: String, _ body: () throws -> Double) -> Double? {
             do { return try body() } catch { notes.append("\(name): not computed (\(error))"); return nil }
         }
@@ -186,8 +191,8 @@ extension MeasureStatistics {
         momentAA = PackedDoubles(fA.gram().storage)
         momentBB = PackedDoubles(fB.gram().storage)
         momentBA = PackedDoubles(fB.multiplied(by: fA, transposeSelf: true).storage)
-        meanA = PackedDoubles(pair.first.embeddings.weightedRowMean(w))
-        meanB = PackedDoubles(pair.second.embeddings.weightedRowMean(w))
+        meanA = PackedDoubles(pair.first.embeddings.weightedRowMean(pair.weights))
+        meanB = PackedDoubles(pair.second.embeddings.weightedRowMean(pair.weights))
         // The pair's Grams (formed once, shared with the least-squares maps) and σ(G̃) as
         // the pair's diversity takes it (from the Grams at language-model scale).
         let grams = try pair.unembeddingGrams()
@@ -213,6 +218,17 @@ extension MeasureStatistics {
             pivotNote = nil
         }
         self.notes = notes
+    }
+
+    /// The point values from enclosures (their midpoints; the T6 per-input means as logs),
+    /// or nil when an enclosure is unbounded or a mean is not positive where its log is
+    /// needed: then the screen's pass gives them.
+    static func midpoints(_ s: FastLogitSums) -> (Double, Double, Double, Double, Double, Double, Double)? {
+        let values = [s.logitDistanceSquared, s.mean(s.klFirstSecond), s.mean(s.klSecondFirst), s.logTauFirst, s.logTauSecond,
+                      s.mean(s.perInputT6), s.mean(s.perInputT6Sharp)]
+        guard values.allSatisfy({ $0.lo.isFinite && $0.hi.isFinite }), values[5].midpoint > 0, values[6].midpoint > 0 else { return nil }
+        let m = values.map(\.midpoint)
+        return (m[0], m[1], m[2], m[3], m[4], m[5].log, m[6].log)
     }
 
     /// Every size consistent with the identity, so that a partial whose checksum was

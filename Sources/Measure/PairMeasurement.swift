@@ -335,8 +335,11 @@ public struct PairMeasurement: Codable, Sendable {
             // Language-model scale, nothing to certify: one pass over the rows gives the
             // logit statistics and the d×d moments, and everything else follows from
             // d×d matrices (the route a merge of shards takes).
-            _ = timed("logits (d_logit, KL, τ)") { pair.logitStatistics() }
-            if options.certification != .never { _ = timed("fast enclosures (d_logit, KL, τ; T6)") { pair.fastLogitSums() } }
+            // Certifying, the streamed fast pass gives the logit statistics' enclosures and
+            // their midpoints as the values; otherwise the screen's pass gives the values.
+            if options.certification == .never || timed("logits with fast enclosures (d_logit, KL, τ; T6)", { pair.fastLogitSums() }) == nil {
+                _ = timed("logits (d_logit, KL, τ)") { pair.logitStatistics() }
+            }
             let statistics = try timed("moments, Grams, d_rep") {
                 try MeasureStatistics(shard: pair, rows: 0..<n, totalInputs: n, rawWeights: nil, options: options)
             }

@@ -51,6 +51,9 @@ public enum FastMath {
         p = (0.5).addingProduct(p, r)
         p = (1.0).addingProduct(p, r)
         p = (1.0).addingProduct(p, r)
+        // p·2^k: exact for a normal result; 2^k built from its bits where p·2^k is surely
+        // normal (p ≥ 0.7 > ½), else by `Double(sign:exponent:significand:)` (the same value).
+        if k >= -1021 && k <= 1023 { return p * Double(bitPattern: UInt64(Int(k) + 1023) << 52) }
         return Double(sign: .plus, exponent: Int(k), significand: p)
     }
 

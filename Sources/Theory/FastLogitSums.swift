@@ -305,8 +305,8 @@ final class RowKernel {
         for y in 0..<k {
             let p = Self.probability(a1lo[y], a1hi[y], r1), q = Self.probability(a2lo[y], a2hi[y], r2)
             let d = logit(0, y) - logit(1, y), t = d - shift
-            direct12 = direct12 + p * t
-            direct21 = direct21 - q * t
+            direct12 = direct12 + FastInterval.nonNegativeTimes(p, t)
+            direct21 = direct21 - FastInterval.nonNegativeTimes(q, t)
             c12 -= p.midpoint * d.midpoint
             c21 += q.midpoint * d.midpoint
             (dLo, dHi) = (Swift.min(dLo, d.lo), Swift.max(dHi, d.hi))
@@ -326,13 +326,13 @@ final class RowKernel {
             let d = logit(0, y) - logit(1, y)
             if refine12 {
                 let p = Self.probability(a1lo[y], a1hi[y], r1), centred = -d - centre12
-                second12 = second12 + p * centred.squared
-                first12 = first12 + p * centred
+                second12 = second12 + FastInterval.nonNegativeTimes(p, centred.squared)
+                first12 = first12 + FastInterval.nonNegativeTimes(p, centred)
             }
             if refine21 {
                 let q = Self.probability(a2lo[y], a2hi[y], r2), centred = d - centre21
-                second21 = second21 + q * centred.squared
-                first21 = first21 + q * centred
+                second21 = second21 + FastInterval.nonNegativeTimes(q, centred.squared)
+                first21 = first21 + FastInterval.nonNegativeTimes(q, centred)
             }
         }
         // osc = max δ − min δ is the same both ways (δ = ±(Λ₁ − Λ₂)).
