@@ -1,3 +1,4 @@
+import CFastKernels
 import Foundation
 
 /// exp and log with proven error bounds in Double arithmetic (round to nearest, no
@@ -33,7 +34,7 @@ public enum FastMath {
     /// coefficients are the literals fl(1/i!) (`expCoefficients` computes them; a test
     /// checks they agree bit for bit), so the loop unrolls with no array access.
     @inlinable @inline(__always)
-    static func expKernel(_ x: Double) -> Double {
+    public static func expKernel(_ x: Double) -> Double {
         let k = (x * 1.4426950408889634).rounded()
         var r = x.addingProduct(-k, 0.6931471805599453)
         r = r.addingProduct(-k, 2.3190468138462996e-17)
@@ -56,6 +57,15 @@ public enum FastMath {
         if k >= -1021 && k <= 1023 { return p * Double(bitPattern: UInt64(Int(k) + 1023) << 52) }
         return Double(sign: .plus, exponent: Int(k), significand: p)
     }
+
+    /// out[i] = `expKernel(x[i])` for x[i] > −745, 0 below (e^x < η there), for x ≤ 709:
+    /// the same kernel in C (CFastKernels), with the CPU's FMA instruction when it has one.
+    public static func expKernel(_ x: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>, count n: Int) {
+        logitbounds_exp_kernel_array(x, out, n)
+    }
+
+    /// Whether `expKernel(_:into:count:)` runs on the FMA instruction here.
+    public static var expKernelUsesFMAInstruction: Bool { logitbounds_exp_kernel_uses_fma_instruction() != 0 }
 
     /// A guaranteed lower bound of eˣ.
     @inlinable

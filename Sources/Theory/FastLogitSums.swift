@@ -28,6 +28,9 @@ public struct FastLogitSums: Sendable, Equatable {
         public var klSecondFirst: FastInterval
         public var logTauFirst: FastInterval
         public var logTauSecond: FastInterval
+        /// Whether the interval kernel formed it (the midpoint pass could not: models near
+        /// each other, or absolute-product bounds), rather than the midpoint pass.
+        public var refined = true
     }
 
     public private(set) var rows = 0
@@ -45,6 +48,8 @@ public struct FastLogitSums: Sendable, Equatable {
     public private(set) var logTauFirst = FastInterval(.infinity)
     public private(set) var logTauSecond = FastInterval(.infinity)
     public private(set) var productBound = ProductBound.norms
+    /// Rows formed by the interval kernel rather than the midpoint pass (`Row.refined`).
+    public private(set) var refinedRows = 0
 
     public init(productBound: ProductBound) { self.productBound = productBound }
 
@@ -56,6 +61,7 @@ public struct FastLogitSums: Sendable, Equatable {
     mutating func add(_ r: Row, weight w: Double) {
         let weight = FastInterval(w)
         rows += 1
+        if r.refined { refinedRows += 1 }
         weightTotal = weightTotal + weight
         distanceSquared = distanceSquared + weight * r.distanceSquared
         klFirstSecond = klFirstSecond + weight * r.klFirstSecond
@@ -72,6 +78,7 @@ public struct FastLogitSums: Sendable, Equatable {
     public func adding(_ o: FastLogitSums) -> FastLogitSums {
         var s = self
         s.rows += o.rows
+        s.refinedRows += o.refinedRows
         s.weightTotal = weightTotal + o.weightTotal
         s.distanceSquared = distanceSquared + o.distanceSquared
         s.klFirstSecond = klFirstSecond + o.klFirstSecond
@@ -83,19 +90,22 @@ public struct FastLogitSums: Sendable, Equatable {
         return s
     }
 
-    /// The fourteen interval ends and the row count, in a fixed order (a measure partial
-    /// stores them bit for bit); `init(stored:)` reads them back.
+    /// The row count, the sixteen interval ends, the bound and the refined-row count, in a
+    /// fixed order (a measure partial stores them bit for bit); `init(stored:)` reads them back.
     public var stored: [Double] {
         [Double(rows)] + [weightTotal, distanceSquared, klFirstSecond, klSecondFirst, perInputT6, perInputT6Sharp, logTauFirst, logTauSecond]
-            .flatMap { [$0.lo, $0.hi] } + [productBound == .norms ? 1 : 0]
+            .flatMap { [$0.lo, $0.hi] } + [productBound == .norms ? 1 : 0, Double(refinedRows)]
     }
 
-    /// Sums read back from `stored`; nil when the array is not 18 values with ordered, non-NaN ends.
+    /// Sums read back from `stored`; nil when the array is not 19 values with ordered, non-NaN
+    /// ends and counts 0 ≤ refined ≤ rows.
     public init?(stored v: [Double]) {
-        guard v.count == 18, v[0] >= 0, v[0] == v[0].rounded(), v[0] < 0x1p52, !v.contains(where: \.isNaN) else { return nil }
+        guard v.count == 19, v[0] >= 0, v[0] == v[0].rounded(), v[0] < 0x1p52, !v.contains(where: \.isNaN),
+              v[18] >= 0, v[18] <= v[0], v[18] == v[18].rounded() else { return nil }
         let intervals = stride(from: 1, to: 17, by: 2).map { FastInterval(lo: v[$0], hi: v[$0 + 1]) }
         guard intervals.allSatisfy({ $0.lo <= $0.hi }), v[17] == 0 || v[17] == 1 else { return nil }
         rows = Int(v[0])
+        refinedRows = Int(v[18])
         (weightTotal, distanceSquared, klFirstSecond, klSecondFirst) = (intervals[0], intervals[1], intervals[2], intervals[3])
         (perInputT6, perInputT6Sharp, logTauFirst, logTauSecond) = (intervals[4], intervals[5], intervals[6], intervals[7])
         productBound = v[17] == 1 ? .norms : .absoluteProducts
@@ -119,7 +129,7 @@ extension FastLogitSums {
         let weights = rawWeights ?? pair.weights
         precondition(weights.count == n, "FastLogitSums: \(weights.count) weights for N = \(n)")
         let sides = [pair.first, pair.second].map { Side($0, bound: bound) }
-        let block = pair.rowsPerBlock()
+        let block = rowsPerBlock(inputs: n, labels: k)
         let blocks = (n + block - 1) / block
         let flops = 2 * Double(n) * Double(k) * Double(pair.first.dimension + pair.second.dimension) * (bound == .norms ? 1 : 2)
         let workers = min(blocks, forced ?? (flops > 5e7 ? BLASThreads.workers(forFlops: flops) : 1))
@@ -134,6 +144,10 @@ extension FastLogitSums {
         return parts.reduce(FastLogitSums(productBound: bound)) { $0.adding($1!) }
     }
 
+    /// Rows per block: about 2²² logits per model (32 MiB), at least 8 rows — tall enough
+    /// for dgemm to run near its peak at k = 50 257 (83 rows), a function of N and k alone.
+    static func rowsPerBlock(inputs n: Int, labels k: Int) -> Int { max(8, min(1024, (1 << 22) / max(k, 1))) }
+
     /// Each row's enclosures (for checks against MPFR on small pairs); nil as `compute`.
     public static func rowEnclosures(_ pair: ModelPair, bound: ProductBound? = nil) -> [Row]? {
         let sides = [pair.first, pair.second].map { Side($0, bound: bound ?? automaticBound(pair)) }
@@ -145,12 +159,15 @@ extension FastLogitSums {
         let f: Matrix, g: Matrix
         let absoluteG: Matrix?
         let gNorms: [Double]
+        /// max_y ‖g_y‖↑ (norms bound): one radius bound for a whole row of logits.
+        let largestGNorm: Double
         let factor: Double
         let underflow: Double
         init(_ model: SoftmaxModel, bound: ProductBound) {
             (f, g) = (model.embeddings, model.unembeddings)
             absoluteG = bound == .absoluteProducts ? g.absoluteValues : nil
             gNorms = bound == .norms ? Self.rowNormUpperBounds(g) : []
+            largestGNorm = gNorms.max() ?? .infinity
             factor = FastMath.productErrorFactor(f.columns)
             underflow = Double(2 * f.columns) * Double.leastNonzeroMagnitude
         }
@@ -172,50 +189,66 @@ extension FastLogitSums {
         }
     }
 
-    /// The enclosures of rows `range`, one dgemm per model (two with absolute products).
+    /// The enclosures of rows `range`, one dgemm per model (two with absolute products):
+    /// each row by the midpoint pass where it is tight, else by the interval kernel.
     static func blockRows(_ sides: [Side], _ range: Range<Int>) -> [Row]? {
+        let block = Block(sides, range)
+        let kernel = RowKernel(labels: block.k)
+        defer { kernel.deallocate() }
         var out: [Row] = []
         out.reserveCapacity(range.count)
-        let complete = forEachRow(sides, range) { _, kernel in
-            guard let row = kernel.row() else { return false }
+        for r in 0..<range.count {
+            if let row = block.midpointRow(r, scratch: kernel) {
+                out.append(row)
+                continue
+            }
+            block.fill(r, kernel)
+            guard let row = kernel.row() else { return nil }
             out.append(row)
-            return true
         }
-        return complete ? out : nil
+        return out
     }
 
     /// Every logit's enclosure, row-major N×k per model (for checks on small pairs).
     public static func logitEnclosures(_ pair: ModelPair, bound: ProductBound) -> (first: [FastInterval], second: [FastInterval]) {
-        let sides = [pair.first, pair.second].map { Side($0, bound: bound) }
+        let block = Block([pair.first, pair.second].map { Side($0, bound: bound) }, 0..<pair.first.inputCount)
+        let kernel = RowKernel(labels: block.k)
+        defer { kernel.deallocate() }
         var first: [FastInterval] = [], second: [FastInterval] = []
-        _ = forEachRow(sides, 0..<pair.first.inputCount) { _, kernel in
+        for r in 0..<pair.first.inputCount {
+            block.fill(r, kernel)
             for y in 0..<kernel.k { first.append(kernel.logit(0, y)); second.append(kernel.logit(1, y)) }
-            return true
         }
         return (first, second)
     }
 
-    /// Forms each row's logit enclosures in a kernel's buffers and calls `body(r, kernel)`
-    /// (r counted from the block's first row); stops and returns false when `body` does.
-    /// Entry (i, y) is [P − e, P + e] pushed out one Double, e = fl↑(fl↑(c·t) + 2dη) with
-    /// c = γ_d/(1 − γ_d) and t = Q_iy (absolute products) or fl↑(‖f_i‖↑·‖g_y‖↑) (norms).
-    static func forEachRow(_ sides: [Side], _ range: Range<Int>, _ body: (Int, RowKernel) -> Bool) -> Bool {
-        let k = sides[0].g.rows
+    /// A block of rows' products: P = fl(F_blk Gᵀ) per model, and Q = fl(|F_blk||G|ᵀ) or the
+    /// rows' c·‖f‖ bounds. Entry (i, y) is [P − e, P + e] pushed out one Double,
+    /// e = fl↑(fl↑(c·t) + 2dη) with c = γ_d/(1 − γ_d) and t = Q_iy (absolute products) or
+    /// fl↑(‖f_i‖↑·‖g_y‖↑) (norms).
+    struct Block {
+        let sides: [Side]
+        let k: Int
         var p: [[Double]] = [[], []], q: [[Double]] = [[], []]
         var fNorms: [[Double]] = [[], []]
-        for s in 0..<2 {
-            let f = sides[s].f, d = f.columns
-            f.rowBlockProduct(rows: range, with: sides[s].g, otherRows: 0..<k, into: &p[s])
-            let block = try! Matrix(rows: range.count, columns: d, storage: Array(f.storage[(range.lowerBound * d)..<(range.upperBound * d)]))
-            if let absoluteG = sides[s].absoluteG {
-                block.absoluteValues.rowBlockProduct(rows: 0..<range.count, with: absoluteG, otherRows: 0..<k, into: &q[s])
-            } else {
-                fNorms[s] = Side.rowNormUpperBounds(block).map { (sides[s].factor * $0).nextUp }
+
+        init(_ sides: [Side], _ range: Range<Int>) {
+            self.sides = sides
+            k = sides[0].g.rows
+            for s in 0..<2 {
+                let f = sides[s].f, d = f.columns
+                f.rowBlockProduct(rows: range, with: sides[s].g, otherRows: 0..<k, into: &p[s])
+                let rows = try! Matrix(rows: range.count, columns: d, storage: Array(f.storage[(range.lowerBound * d)..<(range.upperBound * d)]))
+                if let absoluteG = sides[s].absoluteG {
+                    rows.absoluteValues.rowBlockProduct(rows: 0..<range.count, with: absoluteG, otherRows: 0..<k, into: &q[s])
+                } else {
+                    fNorms[s] = Side.rowNormUpperBounds(rows).map { (sides[s].factor * $0).nextUp }
+                }
             }
         }
-        let kernel = RowKernel(labels: k)
-        defer { kernel.deallocate() }
-        for r in 0..<range.count {
+
+        /// Row r's logit enclosures into the kernel's buffers.
+        func fill(_ r: Int, _ kernel: RowKernel) {
             for s in 0..<2 {
                 let side = sides[s]
                 let (lo, hi) = s == 0 ? (kernel.lo1, kernel.hi1) : (kernel.lo2, kernel.hi2)
@@ -228,9 +261,21 @@ extension FastLogitSums {
                     hi[y] = (v + e).nextUp
                 }
             }
-            if !body(r, kernel) { return false }
         }
-        return true
+
+        /// The midpoint pass on row r (norms bound only): nil where it does not apply or its
+        /// enclosures are not tight, and the interval kernel takes the row.
+        func midpointRow(_ r: Int, scratch: RowKernel) -> Row? {
+            guard sides[0].absoluteG == nil, sides[1].absoluteG == nil else { return nil }
+            // One radius per model and row: |Λ_y − P_y| ≤ R for every label.
+            let radii = (0..<2).map { s in ((fNorms[s][r] * sides[s].largestGNorm).nextUp + sides[s].underflow).nextUp }
+            guard radii.allSatisfy({ $0.isFinite }) else { return nil }
+            return p[0].withUnsafeBufferPointer { p1 in
+                p[1].withUnsafeBufferPointer { p2 in
+                    MidpointRow.reduce(p1.baseAddress! + r * k, p2.baseAddress! + r * k, labels: k, radii: (radii[0], radii[1]), scratch: scratch)
+                }
+            }
+        }
     }
 }
 

@@ -93,6 +93,21 @@ struct FastIntervalTests {
         #expect(checked > 15_000)
     }
 
+    /// The C kernel over arrays (CFastKernels, FMA instruction where the CPU has it) gives
+    /// the Swift kernel's bits wherever the result is normal, and 0 below −745.
+    @Test func theCKernelGivesTheSwiftKernelsBits() {
+        let xs = Self.expArguments(20_000, seed: 16).filter { $0 <= 709 } + [-745.5, -746, -1e300, -744.9, 0, 709]
+        var out = [Double](repeating: .nan, count: xs.count)
+        FastMath.expKernel(xs, into: &out, count: xs.count)
+        var compared = 0
+        for (x, y) in zip(xs, out) {
+            if x <= -745 { #expect(y == 0, "\(x)"); continue }
+            if x > -708 { #expect(y == FastMath.expKernel(x), "exp kernel in C at \(x): \(y) vs \(FastMath.expKernel(x))"); compared += 1 }
+        }
+        #expect(compared > 10_000)
+        print("C exp kernel: FMA instruction \(FastMath.expKernelUsesFMAInstruction ? "in use" : "not available (C library fma())")")
+    }
+
     /// `expEnclosure` (one kernel call at the midpoint, widened by the radius) must contain
     /// e^t at both ends of every interval, over radii from 0 to beyond its ½ limit; and it
     /// must be the tighter bound it is meant to be (within a few u of the two-call one).

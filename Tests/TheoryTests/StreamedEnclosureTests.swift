@@ -11,12 +11,12 @@ import Testing
 struct StreamedEnclosureTests {
     static let bounds: [FastLogitSums.ProductBound] = [.absoluteProducts, .norms]
 
-    @Test("The pass's blocks and workers do not change a bit; 1 500 rows in 3 blocks")
+    @Test("The pass's blocks and workers do not change a bit; 1 500 rows in 2 blocks")
     func workerIndependence() throws {
         var g = SeededGenerator(seed: 71)
         let a = ModelGenerator.model(labels: 40, dimension: 5, inputs: 1500, condition: 3, using: &g)
         let pair = try ModelPair(a, ModelGenerator.perturb(a, by: 0.3, using: &g))
-        #expect(pair.rowsPerBlock() == 512)
+        #expect(FastLogitSums.rowsPerBlock(inputs: 1500, labels: 40) == 1024)
         for bound in Self.bounds {
             let one = try #require(FastLogitSums.compute(pair, bound: bound, workers: 1))
             let two = try #require(FastLogitSums.compute(pair, bound: bound, workers: 2))
@@ -53,6 +53,11 @@ struct StreamedEnclosureTests {
             let whole = try #require(FastLogitSums.compute(pair, bound: bound))
             #expect(encloses(whole.logitDistanceSquared, exact), "\(bound): \(whole.logitDistanceSquared) vs \(exact.doubleValue)")
             let rows = try #require(FastLogitSums.rowEnclosures(pair, bound: bound))
+            // The midpoint pass takes every row it can bound tightly (norms bound, models apart);
+            // the interval kernel the rest (absolute products, and models within 10⁻⁶).
+            let byMidpoints = rows.filter { !$0.refined }.count
+            #expect(bound == .absoluteProducts || scale == 1e-6 ? byMidpoints == 0 : byMidpoints > n / 2, "\(bound): \(byMidpoints) of \(n) rows by midpoints")
+            #expect(whole.refinedRows == n - byMidpoints)
             for (x, r) in rows.enumerated() {
                 #expect(inside(r.klFirstSecond, forward.klPerInput[x]), "\(bound) KL_\(x)")
                 #expect(inside(r.klSecondFirst, backward.klPerInput[x]), "\(bound) reverse KL_\(x)")
@@ -72,6 +77,52 @@ struct StreamedEnclosureTests {
         }
         #expect(checked == 2 * (3 * n + 2))
         #expect(contained >= checked / 2, "only \(contained) of \(checked) MPFR enclosures contained whole")
+    }
+
+    /// The midpoint pass's sensitivity bounds: rows of computed logits P with a radius R,
+    /// against the MPFR values at logits Λ = P + ε for perturbations |ε| ≤ R at the corners
+    /// and inside (P on a 2⁻¹⁰ grid, ε on a 2⁻⁴⁰ grid, so Λ is exact; a one-input pair with
+    /// d = 1, f = 1 and g = Λ has exactly these logits).
+    @Test("Midpoint rows contain the MPFR d_logit², KL both ways and log τ of every logit within their radius")
+    func midpointRowsContainPerturbedValues() throws {
+        var g = SeededGenerator(seed: 80)
+        var decided = 0, checked = 0
+        for trial in 0..<90 {
+            let k = [2, 7, 40][trial % 3]
+            let spread = [1.0, 4.0][trial % 2]
+            let p1 = (0..<k).map { _ in (spread * g.gaussian() * 1024).rounded() / 1024 }
+            let p2 = p1.map { ($0 + 0.3 * g.gaussian() * 1024).rounded() / 1024 }
+            let radius = [1e-9, 3e-10, 0][trial % 3 == 0 ? 2 : trial % 2]
+            let scratch = RowKernel(labels: k)
+            defer { scratch.deallocate() }
+            guard let row = MidpointRow.reduce(p1, p2, labels: k, radii: (radius, radius), scratch: scratch) else { continue }
+            decided += 1
+            for corner in 0..<3 {
+                func perturbed(_ p: [Double]) -> [Double] {
+                    p.map { x in
+                        let step = (radius * 0x1p40).rounded(.down) * 0x1p-40
+                        let e = corner == 0 ? step : corner == 1 ? -step : (Double.random(in: -1...1, using: &g) * step * 0x1p40).rounded() * 0x1p-40
+                        return x + e
+                    }
+                }
+                let (l1, l2) = (perturbed(p1), perturbed(p2))
+                func model(_ l: [Double]) throws -> SoftmaxModel {
+                    try SoftmaxModel(embeddings: Matrix(rows: 1, columns: 1, storage: [1]), unembeddings: Matrix(rows: k, columns: 1, storage: l))
+                }
+                let pair = try ModelPair(model(l1), model(l2))
+                let exact = pair.exactLogitDistanceSquared()
+                let forward = try pair.certifiedDivergence(bits: 128), backward = try pair.swapped.certifiedDivergence(bits: 128)
+                func meets(_ f: FastInterval, _ v: Interval) -> Bool {
+                    !Interval(exactly: f.hi)!.isCertainlyBelow(v) && !v.isCertainlyBelow(Interval(exactly: f.lo)!)
+                }
+                #expect(Rational(exactly: row.distanceSquared.lo)! <= exact && exact <= Rational(exactly: row.distanceSquared.hi)!, "trial \(trial): d²")
+                #expect(meets(row.klFirstSecond, forward.klPerInput[0]), "trial \(trial): KL₁₂ \(row.klFirstSecond) vs \(forward.klPerInput[0])")
+                #expect(meets(row.klSecondFirst, backward.klPerInput[0]), "trial \(trial): KL₂₁ \(row.klSecondFirst) vs \(backward.klPerInput[0])")
+                #expect(meets(row.logTauFirst, forward.logTauFirst) && meets(row.logTauSecond, forward.logTauSecond), "trial \(trial): log τ")
+                checked += 1
+            }
+        }
+        #expect(decided >= 40 && checked == 3 * decided, "\(decided) rows decided by the midpoint pass")
     }
 
     @Test("Stored sums read back bit for bit; malformed arrays are refused")

@@ -1,0 +1,81 @@
+// The exp kernel of Proofs/certificates.md §2 over arrays, for the streamed pass's
+// midpoint rows. Swift calls fma() through the C library on CPUs it does not assume to
+// have FMA (a call per step); here the same kernel is compiled a second time with the
+// FMA instruction enabled and chosen at run time.
+#include "fast_kernels.h"
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+// Never contract a·b + c into an FMA behind the proof's back: every fused operation
+// below is an explicit fma().
+#pragma clang fp contract(off)
+
+static inline double scaled(double p, double k) {
+    // p·2^k: exact for a normal result; 2^k from its bits where p·2^k is surely normal
+    // (p ≥ 0.7), else ldexp (one correctly rounded scaling).
+    if (k >= -1021.0 && k <= 1023.0) {
+        uint64_t bits = (uint64_t)((int64_t)k + 1023) << 52;
+        double s;
+        memcpy(&s, &bits, sizeof s);
+        return p * s;
+    }
+    return ldexp(p, (int)k);
+}
+
+static inline double kernel(double x) {
+    if (!(x > -745.0)) return 0.0;
+    double k = round(x * 1.4426950408889634);   // ties away from zero, as Swift's rounded()
+    double r = fma(-k, 0.6931471805599453, x);
+    r = fma(-k, 2.3190468138462996e-17, r);
+    double p = 0x1.6124613a86d09p-33;
+    p = fma(p, r, 0x1.1eed8eff8d898p-29);
+    p = fma(p, r, 0x1.ae64567f544e4p-26);
+    p = fma(p, r, 0x1.27e4fb7789f5cp-22);
+    p = fma(p, r, 0x1.71de3a556c734p-19);
+    p = fma(p, r, 0x1.a01a01a01a01ap-16);
+    p = fma(p, r, 0x1.a01a01a01a01ap-13);
+    p = fma(p, r, 0x1.6c16c16c16c17p-10);
+    p = fma(p, r, 0x1.1111111111111p-7);
+    p = fma(p, r, 0x1.5555555555555p-5);
+    p = fma(p, r, 0x1.5555555555555p-3);
+    p = fma(p, r, 0.5);
+    p = fma(p, r, 1.0);
+    p = fma(p, r, 1.0);
+    return scaled(p, k);
+}
+
+static void exp_array_generic(const double *x, double *out, long n) {
+    for (long i = 0; i < n; i++) out[i] = kernel(x[i]);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("fma")))
+static void exp_array_fma(const double *x, double *out, long n) {
+    for (long i = 0; i < n; i++) out[i] = kernel(x[i]);
+}
+
+static int has_fma(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("fma") ? 1 : 0;
+    }
+    return cached;
+}
+#endif
+
+int logitbounds_exp_kernel_uses_fma_instruction(void) {
+#if defined(__x86_64__)
+    return has_fma();
+#else
+    return 0;
+#endif
+}
+
+void logitbounds_exp_kernel_array(const double *x, double *out, long n) {
+#if defined(__x86_64__)
+    if (has_fma()) { exp_array_fma(x, out, n); return; }
+#endif
+    exp_array_generic(x, out, n);
+}

@@ -1,0 +1,113 @@
+import Numerics
+
+/// One row of the streamed pass by midpoint and radius (Proofs/certificates.md §5, "The
+/// row by midpoints"): the logits are Λ_s = P_s + ε_s with |ε_s| ≤ R_s entrywise, P_s the
+/// computed Doubles. Two plain Double passes over the labels give d_logit², both KLs and
+/// log τ at P with a priori bounds on their rounding, and each is then widened by its
+/// sensitivity to the R_s. No per-label interval arithmetic: this is what makes the pass
+/// cost about the screen's at language-model scale. nil when an enclosure is not tight
+/// (relative width above 2⁻²⁰, e.g. models nearly equal, where the interval kernel's
+/// variance form keeps KL's digits) or a value leaves the kernels' ranges.
+enum MidpointRow {
+    static let u = 0x1p-53
+    static let eta = Double.leastNonzeroMagnitude
+
+    /// A non-negative interval [lo, hi] is tight when lo > 0 and hi − lo ≤ 2⁻²⁰·hi.
+    static func tight(_ x: FastInterval) -> Bool { x.lo > 0 && x.hi - x.lo <= RowKernel.directRelativeWidth * x.hi }
+
+    /// `scratch`'s buffers (k each) hold the exponentials' arguments and values.
+    static func reduce(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int,
+                       radii: (Double, Double), scratch: RowKernel) -> FastLogitSums.Row? {
+        // Pass 1: the largest and least logits, c_y = RN(P₁ − P₂): Σc, Σ|c|, max c, min c.
+        var m1 = -Double.infinity, m2 = -Double.infinity, n1 = Double.infinity, n2 = Double.infinity
+        var sumC = 0.0, sumAbsC = 0.0, cMax = -Double.infinity, cMin = Double.infinity
+        for y in 0..<k {
+            let (a, b) = (p1[y], p2[y]), c = a - b
+            (m1, n1, m2, n2) = (Swift.max(m1, a), Swift.min(n1, a), Swift.max(m2, b), Swift.min(n2, b))
+            (cMax, cMin) = (Swift.max(cMax, c), Swift.min(cMin, c))
+            sumC += c
+            sumAbsC += Swift.abs(c)
+        }
+        guard sumAbsC.isFinite, m1.isFinite, m2.isFinite, n1.isFinite, n2.isFinite else { return nil }
+        // Ranges W_s = m_s − n_s (rounded up): every x = P − m has |x| ≤ W. Beyond uW = 10⁻³ the
+        // argument's rounding would cost digits: the interval kernel takes the row.
+        let w1 = (m1 - n1).nextUp, w2 = (m2 - n2).nextUp
+        guard u * Swift.max(w1, w2) <= 1e-3 else { return nil }
+        let mean = sumC / Double(k)
+        // Pass 2: t = exp(P − m) by the kernel; S = Σt; A = Σ t·c, B = Σ t·|c| per model;
+        // ‖v‖² with v = RN(c − mean); ‖c‖².
+        let (x1, t1, x2, t2) = (scratch.a1lo.baseAddress!, scratch.a1hi.baseAddress!, scratch.a2lo.baseAddress!, scratch.a2hi.baseAddress!)
+        for y in 0..<k { (x1[y], x2[y]) = (p1[y] - m1, p2[y] - m2) }
+        FastMath.expKernel(x1, into: t1, count: k)
+        FastMath.expKernel(x2, into: t2, count: k)
+        var s1 = 0.0, s2 = 0.0, a1 = 0.0, a2 = 0.0, b1 = 0.0, b2 = 0.0, vv = 0.0, cc = 0.0
+        for y in 0..<k {
+            let (t1, t2) = (t1[y], t2[y])
+            let c = p1[y] - p2[y], v = c - mean, absC = Swift.abs(c)
+            s1 += t1; s2 += t2
+            a1 += t1 * c; a2 += t2 * c
+            b1 += t1 * absC; b2 += t2 * absC
+            vv += v * v; cc += c * c
+        }
+        // From here on, a few interval operations per row (outward rounding, §1).
+        typealias I = FastInterval
+        let g = FastMath.productErrorFactor(k + 1)        // ≥ γ_{k+1}: any sum of k products
+        guard g < 1e-3 else { return nil }
+        let kEta = I(Double(2 * k)) * I(eta)               // ≥ every underflow allowance of k terms
+        func up(_ x: I) -> Double { x.hi }
+        // ε_s ≥ the kernel's relative error at the rounded argument: 3.52u + (e^{uW} − 1)(1 + 3.52u).
+        func epsilon(_ w: Double) -> Double { up((I(3.6) + I(1.01) * I(w)) * I(u)) }
+        let (e1, e2) = (epsilon(w1), epsilon(w2))
+        let gI = I(g)
+        // S_s: |Ŝ − S| ≤ σS (S ≥ 1: the term at the largest logit is e⁰), σ = ε + g(1 + ε) + 2kη.
+        func sum(_ hat: Double, _ e: Double) -> I? {
+            let sigma = up(I(e) + gI * (I(1) + I(e)) + kEta)
+            guard sigma < 0.01 else { return nil }
+            return I(hat) / I(lo: (1 - sigma).nextDown, hi: (1 + sigma).nextUp)
+        }
+        guard let bigS1 = sum(s1, e1), let bigS2 = sum(s2, e2) else { return nil }
+        let lse1 = I(m1) + bigS1.log, lse2 = I(m2) + bigS2.log          // at P
+        // Σ|z| ≤ Σ̂|c|/(1 − g) with z = P₁ − P₂ exact (|c − z| ≤ u|c|).
+        let oneMinusG = I(1) - gI
+        let absZ = up(I(sumAbsC) * I(1.0.nextUp) / oneMinusG)
+        // E_p z = Σ T z / S with T = e^{P−m}: |A − Σ T z| ≤ (ε + u + g(1 + ε))·Σ T|c| + (1 + g)ηΣ|c| + 2kη,
+        // and Σ T|c| ≤ (B + 2kη + ηΣ|c|)/((1 − g)(1 − ε)).
+        func expectation(_ aHat: Double, _ bHat: Double, _ e: Double, _ bigS: I) -> I {
+            let weighted = up((I(bHat) + kEta + I(eta) * I(absZ)) / ((I(1) - gI) * (I(1) - I(e))))
+            let error = up((I(e) + I(u) + gI * (I(1) + I(e))) * I(weighted) + (I(1) + gI) * I(eta) * I(absZ) + kEta)
+            return I(lo: (aHat - error).nextDown, hi: (aHat + error).nextUp) / bigS
+        }
+        let ez1 = expectation(a1, b1, e1, bigS1), ez2 = expectation(a2, b2, e2, bigS2)
+        // KL at P: KL(p‖q) = E_p z − (lse₁ − lse₂), KL(q‖p) = (lse₁ − lse₂) − E_q z.
+        let shift = lse1 - lse2
+        let kl12AtP = ez1 - shift, kl21AtP = shift - ez2
+        // Sensitivity to the logits' errors (mean value theorem; ‖∇_a KL‖₁ = E_p|δ − E_pδ| ≤ osc δ,
+        // ‖∇_b KL‖₁ = ‖q − p‖₁ ≤ 2, and osc grows by ≤ 2(R₁ + R₂) along the segment).
+        let (r1, r2) = (I(radii.0), I(radii.1))
+        let osc = I(cMax) - I(cMin) + I(2 * u) * I(Swift.max(Swift.abs(cMax), Swift.abs(cMin))) + I(2) * (r1 + r2)
+        let kl12 = widen(kl12AtP, by: r1 * osc + I(2) * r2).clampedNonNegative
+        let kl21 = widen(kl21AtP, by: r2 * osc + I(2) * r1).clampedNonNegative
+        // ‖Cz‖: ≤ ‖z − μ̂1‖ ≤ ‖v‖ + ‖ζ‖ (ζ = u(|c| + |v|)), ≥ √((‖v‖ − ‖ζ‖)₊² − kβ²), β ≥ |z̄ − μ̂|.
+        let vNorm = ((I(vv) + I(lo: -up(kEta), hi: up(kEta))).clampedNonNegative / (I(1) + I(lo: -g, hi: g))).squareRoot
+        let cNorm = up(((I(cc) + kEta) / oneMinusG).squareRoot)
+        let zeta = up(I(u) * (I(cNorm) + I(vNorm.hi)))
+        let beta = up((gI + I(u)) * I(absZ) / I(Double(k)) + I(u) * I(Swift.abs(mean)) + I(eta))
+        let upper = I(vNorm.hi) + I(zeta)
+        let lowerBase = (I(vNorm.lo) - I(zeta)).clampedNonNegative
+        let lower = (lowerBase.squared - I(Double(k)) * I(beta).squared).clampedNonNegative.squareRoot
+        // Λ's errors move ‖C(Λ₁ − Λ₂)‖ by at most ‖ε₁ − ε₂‖ ≤ √k(R₁ + R₂).
+        let spread = I(Double(k)).squareRoot * (r1 + r2)
+        let distance = I(lo: (I(lower.lo) - spread).clampedNonNegative.lo, hi: (upper + spread).hi).squared
+        // log τ_s = min Λ − lse(Λ), lse(Λ) within R_s of lse(P).
+        let tauFirst = widen(I(n1), by: r1) - widen(lse1, by: r1)
+        let tauSecond = widen(I(n2), by: r2) - widen(lse2, by: r2)
+        guard tight(distance), tight(kl12), tight(kl21) else { return nil }
+        return FastLogitSums.Row(distanceSquared: distance, klFirstSecond: kl12, klSecondFirst: kl21,
+                                 logTauFirst: tauFirst, logTauSecond: tauSecond, refined: false)
+    }
+
+    /// x ± r (r ≥ 0 enclosed; its upper end used).
+    static func widen(_ x: FastInterval, by r: FastInterval) -> FastInterval {
+        x + FastInterval(lo: -r.hi, hi: r.hi)
+    }
+}
