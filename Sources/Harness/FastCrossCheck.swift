@@ -28,6 +28,9 @@ public struct FastCrossCheck: Sendable {
     /// Compared certificates that were violations (with a planted scale below 1): the
     /// pairs on which a wrong fast "holds" would show.
     public var violatedReferences = 0
+    /// Streamed passes run (two bounds per pair) and rows the midpoint pass formed.
+    public var streamedPasses = 0
+    public var midpointRows = 0
     /// The first misses or contradictions, described (at most five).
     public var failures: [String] = []
     public var firstFailure: String? { failures.first }
@@ -38,6 +41,7 @@ public struct FastCrossCheck: Sendable {
         intervals += other.intervals; missed += other.missed; verdicts += other.verdicts
         contradictions += other.contradictions; pairs += other.pairs; inconclusive += other.inconclusive
         inconclusiveOutsideSubnormal += other.inconclusiveOutsideSubnormal; violatedReferences += other.violatedReferences
+        streamedPasses += other.streamedPasses; midpointRows += other.midpointRows
         decidedFast.merge(other.decidedFast, uniquingKeysWith: +)
         escalated.merge(other.escalated, uniquingKeysWith: +)
         failures = Array((failures + other.failures).prefix(5))
@@ -104,9 +108,13 @@ public struct FastCrossCheck: Sendable {
             c.expect(contains(distance.squared, exact.logitDistanceSquared), "\(label): d_logit² \(distance.squared)")
         }
         // Both product bounds of the streamed pass, row by row, and the sums' means.
+        let mpfr = try pair.certifiedDivergence(bits: 128)
+        let reverse = try pair.swapped.certifiedDivergence(bits: 128)
         for bound in [FastLogitSums.ProductBound.absoluteProducts, .norms] {
             guard let rows = FastLogitSums.rowEnclosures(pair, bound: bound),
                   let sums = FastLogitSums.compute(pair, bound: bound) else { continue }
+            c.streamedPasses += 1
+            c.midpointRows += rows.filter { !$0.refined }.count
             let logits = FastLogitSums.logitEnclosures(pair, bound: bound)
             for (fast, model) in [(logits.first, exact.first), (logits.second, exact.second)] {
                 let k = model.logits.columns
@@ -114,8 +122,6 @@ public struct FastCrossCheck: Sendable {
                     c.expect(contains(fast[t], model.logits[t / k, t % k]), "\(label) (\(bound)): streamed logit \(t) \(fast[t])")
                 }
             }
-            let mpfr = try pair.certifiedDivergence(bits: 128)
-            let reverse = try pair.swapped.certifiedDivergence(bits: 128)
             for (x, row) in rows.enumerated() {
                 c.expect(row.klFirstSecond, within: mpfr.klPerInput[x], subnormal: subnormal, "\(label) (\(bound)): KL_\(x) \(row.klFirstSecond)")
                 c.expect(row.klSecondFirst, within: reverse.klPerInput[x], subnormal: subnormal, "\(label) (\(bound)): reverse KL_\(x) \(row.klSecondFirst)")
@@ -124,6 +130,8 @@ public struct FastCrossCheck: Sendable {
             }
             c.expect(sums.logTauFirst, within: mpfr.logTauFirst, subnormal: subnormal, "\(label) (\(bound)): log τ(M₁) \(sums.logTauFirst)")
             c.expect(sums.logTauSecond, within: mpfr.logTauSecond, subnormal: subnormal, "\(label) (\(bound)): log τ(M₂) \(sums.logTauSecond)")
+            c.expect(sums.mean(sums.klFirstSecond), within: mpfr.klForward, subnormal: subnormal, "\(label) (\(bound)): mean KL \(sums.mean(sums.klFirstSecond))")
+            c.expect(sums.mean(sums.klSecondFirst), within: mpfr.klBackward, subnormal: subnormal, "\(label) (\(bound)): mean reverse KL")
             c.expect(contains(sums.logitDistanceSquared, exact.logitDistanceSquared), "\(label) (\(bound)): streamed d_logit² \(sums.logitDistanceSquared)")
         }
         if let identifiability = pair.fastIdentifiability() {

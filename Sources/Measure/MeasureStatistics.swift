@@ -111,7 +111,7 @@ public struct MeasureStatistics: Codable, Sendable {
     public let unembeddingSingularValuesB: PackedDoubles
     public var pivot: Pivot?
     /// The streamed fast enclosures of these rows' logit statistics under their raw
-    /// weights (`FastLogitSums.stored`, 18 values); nil with --certify never or when the
+    /// weights (`FastLogitSums.stored`, 19 values); nil with --certify never or when the
     /// logits overflow. A merge adds them in interval arithmetic, so T6 stays certified.
     public internal(set) var enclosures: PackedDoubles?
     /// Why the pivot form was not computed, when it was not.
@@ -159,7 +159,9 @@ extension MeasureStatistics {
             // One run's rows under the pair's weights (shared with T6's certificate); a
             // shard's under its raw weights, so that the merge's mean is over every row.
             sums = rawWeights == nil && rows.count == totalInputs ? pair.fastLogitSums()
-                : FastLogitSums.compute(pair, rawWeights: rawWeights ?? Array(repeating: 1, count: rows.count))
+                : FastLogitSums.compute(pair, rawWeights: rawWeights ?? Array(repeating: 1, count: rows.count),
+                                        // Chosen by the whole pair's size, so every shard takes the same bound.
+                                        bound: FastLogitSums.automaticBound(inputs: totalInputs, labels: k, dimensions: dA + dB))
             if sums == nil { notes.append("fast enclosures: not formed (a logit or its error bound is not a finite Double); T6 is screened") }
         }
         enclosures = sums.map { PackedDoubles($0.stored) }
@@ -221,12 +223,16 @@ extension MeasureStatistics {
     }
 
     /// The point values from enclosures (their midpoints; the T6 per-input means as logs),
-    /// or nil when an enclosure is unbounded or a mean is not positive where its log is
-    /// needed: then the screen's pass gives them.
+    /// or nil when an enclosure is unbounded, or d_logit² or a KL is not tight (lower end
+    /// above 0, width at most 2⁻²⁰ of the upper end: models within rounding of each other,
+    /// whose midpoint would be rounding noise), or a mean whose log is needed is not
+    /// positive: then the screen's pass gives them.
     static func midpoints(_ s: FastLogitSums) -> (Double, Double, Double, Double, Double, Double, Double)? {
         let values = [s.logitDistanceSquared, s.mean(s.klFirstSecond), s.mean(s.klSecondFirst), s.logTauFirst, s.logTauSecond,
                       s.mean(s.perInputT6), s.mean(s.perInputT6Sharp)]
-        guard values.allSatisfy({ $0.lo.isFinite && $0.hi.isFinite }), values[5].midpoint > 0, values[6].midpoint > 0 else { return nil }
+        func tight(_ x: FastInterval) -> Bool { x.lo > 0 && x.hi - x.lo <= 0x1p-20 * x.hi }
+        guard values.allSatisfy({ $0.lo.isFinite && $0.hi.isFinite }), values[0...2].allSatisfy(tight),
+              values[5].midpoint > 0, values[6].midpoint > 0 else { return nil }
         let m = values.map(\.midpoint)
         return (m[0], m[1], m[2], m[3], m[4], m[5].log, m[6].log)
     }
@@ -271,7 +277,7 @@ extension MeasureStatistics {
         }
         if let enclosures {
             try check(FastLogitSums(stored: enclosures.values).map { $0.rows == rowEnd - rowStart && $0.weightTotal.lo > 0 } == true,
-                      "the enclosures are not 18 ordered interval ends over \(rowEnd - rowStart) rows with a positive weight total")
+                      "the enclosures are not 19 values (ordered interval ends, counts) over \(rowEnd - rowStart) rows with a positive weight total")
         }
         try check(unembeddingSingularValuesA.count <= dA && unembeddingSingularValuesB.count <= dB, "singular value counts")
         if let pivot {

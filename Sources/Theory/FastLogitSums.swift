@@ -113,8 +113,12 @@ public struct FastLogitSums: Sendable, Equatable {
 
     /// The bound `automatic` chooses for a pair of this size.
     public static func automaticBound(_ pair: ModelPair) -> ProductBound {
-        let size = Double(pair.first.inputCount) * Double(pair.first.labelCount) * Double(pair.first.dimension + pair.second.dimension)
-        return size <= 2e8 ? .absoluteProducts : .norms
+        automaticBound(inputs: pair.first.inputCount, labels: pair.first.labelCount, dimensions: pair.first.dimension + pair.second.dimension)
+    }
+
+    /// The same from the sizes (a shard passes the whole pair's N).
+    public static func automaticBound(inputs n: Int, labels k: Int, dimensions d: Int) -> ProductBound {
+        Double(n) * Double(k) * Double(d) <= 2e8 ? .absoluteProducts : .norms
     }
 }
 

@@ -69,15 +69,30 @@ struct MeasureShardCommandTests {
         #expect(text.status == 0 && text.stdout.contains("m_CCA centred") && text.stdout.contains("merged from 3 shard(s)"))
         // Shards written by default carry interval sums: the merge certifies T6, and its
         // enclosures hold the single run's values.
-        let certified = try runTool(["merge"] + (try shards(a, b, count: 3, extra: pivot, tag: "certified")) + ["--json"])
+        let certifiedParts = try shards(a, b, count: 3, extra: pivot, tag: "certified")
+        let certified = try runTool(["merge"] + certifiedParts + ["--json"])
+        #expect(certified.status == 0, "\(certified.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(certified.stdout.utf8)) as? [String: Any])
         let bounds = try #require(report["bounds"] as? [[String: Any]])
-        #expect(bounds.filter { $0["id"] as? String == "T6" }.allSatisfy { $0["certified"] as? Bool == true && $0["level"] as? String == "fast enclosure" })
+        let t6 = bounds.filter { $0["id"] as? String == "T6" }
+        #expect(t6.count == 4 && t6.allSatisfy { $0["certified"] as? Bool == true && $0["level"] as? String == "fast enclosure" && $0["outcome"] as? String == "holds" })
         let enclosures = try #require(report["enclosures"] as? [String: Any])
-        for (key, value) in [("d_logit_squared", x[".d_logit_squared"]!), ("kl_ab", x[".kl_ab"]!), ("kl_ba", x[".kl_ba"]!)] {
+        for (key, value) in [("d_logit_squared", x[".d_logit_squared"]!), ("kl_ab", x[".kl_ab"]!), ("kl_ba", x[".kl_ba"]!),
+                             ("log_tau_a", x[".log_tau_a"]!), ("log_tau_b", x[".log_tau_b"]!)] {
             let ends = try #require(enclosures[key] as? [Double])
-            #expect(ends[0] <= value * (1 + 1e-12) && value * (1 - 1e-12) <= ends[1], "\(key): \(value) outside \(ends)")
+            #expect(ends[0] - 1e-12 * abs(value) <= value && value <= ends[1] + 1e-12 * abs(value), "\(key): \(value) outside \(ends)")
         }
+        // Every other number of the certified merge is the single run's too.
+        var z: [String: Double] = [:]
+        Self.numbers(report, into: &z)
+        for (key, u) in x where !key.hasPrefix(".bounds") {
+            let v = z[key] ?? .nan
+            #expect(abs(u - v) <= 1e-9 * max(abs(u), abs(v)) + 1e-14, "certified merge \(key): \(u) vs \(v)")
+        }
+        // The Markdown report prints the enclosures, with ends that hold the values, only when certified.
+        let certifiedText = try runTool(["merge"] + certifiedParts)
+        let line = try #require(certifiedText.stdout.split(separator: "\n").first { $0.contains("certified enclosures (streamed fast pass") })
+        #expect(line.contains("d_logit² ∈ [") && line.contains("KL(A‖B) ∈ [") && line.contains("log τ(B) ∈ ["), "\(line)")
         #expect(try runTool(["merge"] + parts).stdout.contains("certified enclosures") == false)
     }
 

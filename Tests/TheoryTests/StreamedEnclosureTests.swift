@@ -72,57 +72,93 @@ struct StreamedEnclosureTests {
             }
             let merged = shards.dropFirst().reduce(shards[0]) { $0.adding($1) }
             #expect(merged.rows == n && merged.weightTotal.contains(Double(n)) && merged.weightTotal.width < 1e-12)
+            #expect(merged.refinedRows == shards.reduce(0) { $0 + $1.refinedRows })
             #expect(encloses(merged.logitDistanceSquared, exact), "\(bound) merged: \(merged.logitDistanceSquared)")
             checked += 2
+            // Every mean T6 reads, whole and merged, against MPFR: both KLs, log τ of each model,
+            // and the per-input sums E KL_x/τ_x² and E 2KL_x/τ_x (uniform weights 1/n).
+            let inverseN = Interval(Rational(1, n), bits: 128)
+            let t6 = Interval.sum(forward.klPerInput.indices.map { forward.klPerInput[$0] * (Interval(exactly: -2, bits: 128)! * forward.logTauPerInput[$0]).exp }, bits: 128) * inverseN
+            let t6Sharp = Interval.sum(forward.klPerInput.indices.map { Interval(exactly: 2, bits: 128)! * forward.klPerInput[$0] * (-forward.logTauPerInput[$0]).exp }, bits: 128) * inverseN
+            for sums in [whole, merged] {
+                #expect(inside(sums.mean(sums.klFirstSecond), forward.klForward), "\(bound): mean KL")
+                #expect(inside(sums.mean(sums.klSecondFirst), forward.klBackward), "\(bound): mean reverse KL")
+                #expect(inside(sums.logTauFirst, forward.logTauFirst) && inside(sums.logTauSecond, forward.logTauSecond), "\(bound): log τ")
+                #expect(inside(sums.mean(sums.perInputT6), t6), "\(bound): E KL/τ²")
+                #expect(inside(sums.mean(sums.perInputT6Sharp), t6Sharp), "\(bound): E 2KL/τ")
+                checked += 5
+            }
         }
-        #expect(checked == 2 * (3 * n + 2))
+        #expect(checked == 2 * (3 * n + 12))
         #expect(contained >= checked / 2, "only \(contained) of \(checked) MPFR enclosures contained whole")
     }
 
-    /// The midpoint pass's sensitivity bounds: rows of computed logits P with a radius R,
-    /// against the MPFR values at logits Λ = P + ε for perturbations |ε| ≤ R at the corners
-    /// and inside (P on a 2⁻¹⁰ grid, ε on a 2⁻⁴⁰ grid, so Λ is exact; a one-input pair with
-    /// d = 1, f = 1 and g = Λ has exactly these logits).
+    /// The midpoint pass's sensitivity bounds: rows of computed logits P (full precision)
+    /// with radii (R₁, R₂), against the MPFR values at logits Λ = P + ε for perturbations
+    /// |ε_s| ≤ R_s chosen adversarially per label — ε₁ along sign(δ − E_pδ) (KL's gradient in
+    /// Λ₁), ε₂ along −sign(q − p), ε₁ − ε₂ along the centred difference (d²), −R at the least
+    /// logit (τ) — and at random. A pair with N = 1, d = 2, f = (1, 1) and g_y = (P_y, ε_y)
+    /// has exactly these logits.
     @Test("Midpoint rows contain the MPFR d_logit², KL both ways and log τ of every logit within their radius")
     func midpointRowsContainPerturbedValues() throws {
         var g = SeededGenerator(seed: 80)
-        var decided = 0, checked = 0
-        for trial in 0..<90 {
-            let k = [2, 7, 40][trial % 3]
-            let spread = [1.0, 4.0][trial % 2]
-            let p1 = (0..<k).map { _ in (spread * g.gaussian() * 1024).rounded() / 1024 }
-            let p2 = p1.map { ($0 + 0.3 * g.gaussian() * 1024).rounded() / 1024 }
-            let radius = [1e-9, 3e-10, 0][trial % 3 == 0 ? 2 : trial % 2]
+        var decided = 0, checked = 0, perturbedRows = 0
+        for trial in 0..<120 {
+            let k = [2, 7, 40, 300][trial % 4]
+            let spread = [1.0, 4.0, 0.3, 8.0][trial % 4 == 3 ? 3 : trial % 3]
+            let p1 = (0..<k).map { _ in spread * g.gaussian() }
+            // Every fourth row the second model reverses the first (p and q nearly disjoint,
+            // ‖q − p‖₁ near 2: KL's sensitivity to Λ₂ near its bound 2R₂).
+            let p2 = trial % 4 == 3 ? Array(p1.reversed()) : p1.map { $0 + 0.3 * g.gaussian() }
+            let size = [1e-9, 3e-10, 0, 1e-9, 2e-10][trial % 5]
+            let radii = [(size, size), (size, 0), (0, size), (size, size / 3)][(trial / 5) % 4]
             let scratch = RowKernel(labels: k)
             defer { scratch.deallocate() }
-            guard let row = MidpointRow.reduce(p1, p2, labels: k, radii: (radius, radius), scratch: scratch) else { continue }
+            guard let row = MidpointRow.reduce(p1, p2, labels: k, radii: radii, scratch: scratch) else { continue }
             decided += 1
-            for corner in 0..<3 {
-                func perturbed(_ p: [Double]) -> [Double] {
-                    p.map { x in
-                        let step = (radius * 0x1p40).rounded(.down) * 0x1p-40
-                        let e = corner == 0 ? step : corner == 1 ? -step : (Double.random(in: -1...1, using: &g) * step * 0x1p40).rounded() * 0x1p-40
-                        return x + e
+            if radii.0 > 0 || radii.1 > 0 { perturbedRows += 1 }
+            // The conditionals at P, for the adversarial signs.
+            func softmax(_ l: [Double]) -> [Double] { let m = l.max()!, e = l.map { ($0 - m).exp }, s = e.reduce(0, +); return e.map { $0 / s } }
+            let (p, q) = (softmax(p1), softmax(p2))
+            let delta = zip(p1, p2).map { $0 - $1 }
+            let meanDelta = zip(p, delta).reduce(0.0) { $0 + $1.0 * $1.1 }, centre = delta.reduce(0, +) / Double(k)
+            let argmin = (p1.indices.min { p1[$0] < p1[$1] })!
+            for pattern in 0..<4 {
+                func sign(_ x: Double) -> Double { x >= 0 ? 1 : -1 }
+                let e1: [Double] = (0..<k).map { y in
+                    switch pattern {
+                    case 0: return radii.0 * sign(delta[y] - meanDelta)
+                    case 1: return radii.0 * sign(delta[y] - centre)
+                    case 2: return y == argmin ? -radii.0 : radii.0
+                    default: return radii.0 * Double.random(in: -1...1, using: &g)
                     }
                 }
-                let (l1, l2) = (perturbed(p1), perturbed(p2))
-                func model(_ l: [Double]) throws -> SoftmaxModel {
-                    try SoftmaxModel(embeddings: Matrix(rows: 1, columns: 1, storage: [1]), unembeddings: Matrix(rows: k, columns: 1, storage: l))
+                let e2: [Double] = (0..<k).map { y in
+                    switch pattern {
+                    case 0: return -radii.1 * sign(q[y] - p[y])
+                    case 1: return -radii.1 * sign(delta[y] - centre)
+                    case 2: return radii.1
+                    default: return radii.1 * Double.random(in: -1...1, using: &g)
+                    }
                 }
-                let pair = try ModelPair(model(l1), model(l2))
+                func model(_ l: [Double], _ e: [Double]) throws -> SoftmaxModel {
+                    try SoftmaxModel(embeddings: Matrix(rows: 1, columns: 2, storage: [1, 1]),
+                                     unembeddings: Matrix(rows: k, columns: 2, storage: zip(l, e).flatMap { [$0, $1] }))
+                }
+                let pair = try ModelPair(model(p1, e1), model(p2, e2))
                 let exact = pair.exactLogitDistanceSquared()
                 let forward = try pair.certifiedDivergence(bits: 128), backward = try pair.swapped.certifiedDivergence(bits: 128)
                 func meets(_ f: FastInterval, _ v: Interval) -> Bool {
                     !Interval(exactly: f.hi)!.isCertainlyBelow(v) && !v.isCertainlyBelow(Interval(exactly: f.lo)!)
                 }
-                #expect(Rational(exactly: row.distanceSquared.lo)! <= exact && exact <= Rational(exactly: row.distanceSquared.hi)!, "trial \(trial): d²")
-                #expect(meets(row.klFirstSecond, forward.klPerInput[0]), "trial \(trial): KL₁₂ \(row.klFirstSecond) vs \(forward.klPerInput[0])")
-                #expect(meets(row.klSecondFirst, backward.klPerInput[0]), "trial \(trial): KL₂₁ \(row.klSecondFirst) vs \(backward.klPerInput[0])")
-                #expect(meets(row.logTauFirst, forward.logTauFirst) && meets(row.logTauSecond, forward.logTauSecond), "trial \(trial): log τ")
+                #expect(Rational(exactly: row.distanceSquared.lo)! <= exact && exact <= Rational(exactly: row.distanceSquared.hi)!, "trial \(trial) pattern \(pattern): d²")
+                #expect(meets(row.klFirstSecond, forward.klPerInput[0]), "trial \(trial) pattern \(pattern): KL₁₂ \(row.klFirstSecond) vs \(forward.klPerInput[0])")
+                #expect(meets(row.klSecondFirst, backward.klPerInput[0]), "trial \(trial) pattern \(pattern): KL₂₁ \(row.klSecondFirst) vs \(backward.klPerInput[0])")
+                #expect(meets(row.logTauFirst, forward.logTauFirst) && meets(row.logTauSecond, forward.logTauSecond), "trial \(trial) pattern \(pattern): log τ")
                 checked += 1
             }
         }
-        #expect(decided >= 40 && checked == 3 * decided, "\(decided) rows decided by the midpoint pass")
+        #expect(decided >= 60 && perturbedRows >= 40 && checked == 4 * decided, "\(decided) rows decided by the midpoint pass, \(perturbedRows) with a radius")
     }
 
     @Test("Stored sums read back bit for bit; malformed arrays are refused")
@@ -131,6 +167,17 @@ struct StreamedEnclosureTests {
         let a = ModelGenerator.model(labels: 6, dimension: 2, inputs: 30, condition: 2, using: &g)
         let sums = try #require(try ModelPair(a, ModelGenerator.perturb(a, by: 0.4, using: &g)).fastLogitSums())
         #expect(FastLogitSums(stored: sums.stored) == sums)
+        // Norm-bound sums with rows by midpoints: the bound and the refined count read back too.
+        var h = SeededGenerator(seed: 81)
+        let wide = ModelGenerator.model(labels: 6, dimension: 2, inputs: 30, condition: 2, using: &h)
+        let normSums = try #require(FastLogitSums.compute(try ModelPair(wide, ModelGenerator.perturb(wide, by: 0.4, using: &h)), bound: .norms))
+        #expect(normSums.refinedRows < normSums.rows && normSums.productBound == .norms)
+        #expect(FastLogitSums(stored: normSums.stored) == normSums)
+        for (index, value) in [(17, 2.0), (18, 31.0), (18, -1.0), (0, 30.5), (0, -1.0), (18, 0.5)] {
+            var bad = normSums.stored
+            bad[index] = value
+            #expect(FastLogitSums(stored: bad) == nil, "stored[\(index)] = \(value) accepted")
+        }
         var unordered = sums.stored
         (unordered[3], unordered[4]) = (unordered[4] + 1, unordered[3])
         #expect(FastLogitSums(stored: unordered) == nil)
@@ -156,15 +203,21 @@ struct StreamedEnclosureTests {
         let direct = try PairMeasurement.measure(ModelPair(a, b), options: options)
         #expect(moments.routes == "moments" && direct.routes != "moments")
         let t6 = moments.bounds.filter { $0.id == "T6" }
-        #expect(t6.count == T6KLBound.Form.allCases.count && t6.allSatisfy { $0.certified && $0.level == VerdictLevel.fastEnclosure.rawValue })
+        #expect(t6.count == T6KLBound.Form.allCases.count && t6.allSatisfy { $0.certified && $0.outcome == "holds" && $0.level == VerdictLevel.fastEnclosure.rawValue })
         #expect(moments.bounds.filter { $0.id != "T6" && $0.outcome != "inapplicable" }.allSatisfy { !$0.certified && $0.note != nil })
         // The same pass on both routes: identical enclosures, and the T6 verdicts agree.
         let (m, d) = (try #require(moments.enclosures), try #require(direct.enclosures))
         #expect(m.dLogitSquared == d.dLogitSquared && m.klAB == d.klAB && m.logTauB == d.logTauB)
         #expect(zip(t6, direct.bounds.filter { $0.id == "T6" }).allSatisfy { $0.outcome == $1.outcome })
-        // The screened value lies in its certified enclosure.
-        #expect(m.dLogitSquared[0] <= moments.dLogitSquared && moments.dLogitSquared <= m.dLogitSquared[1])
-        #expect(m.klAB[0] <= moments.klAB && moments.klAB <= m.klAB[1] && m.klBA[0] <= moments.klBA && moments.klBA <= m.klBA[1])
+        // The direct route's values come from the screen's own pass: within the enclosures
+        // (to its rounding), and the moment route's midpoints agree with them.
+        for (ends, value) in [(m.dLogitSquared, direct.dLogitSquared), (m.klAB, direct.klAB), (m.klBA, direct.klBA),
+                              (m.logTauA, direct.logTauA), (m.logTauB, direct.logTauB)] {
+            #expect(ends[0] - 1e-13 * abs(value) <= value && value <= ends[1] + 1e-13 * abs(value), "\(value) outside \(ends)")
+        }
+        for (x, y) in [(moments.dLogitSquared, direct.dLogitSquared), (moments.klAB, direct.klAB), (moments.klBA, direct.klBA), (moments.logTauA, direct.logTauA)] {
+            #expect(abs(x - y) <= 1e-9 * abs(y), "\(x) vs \(y)")
+        }
         options.certification = .never
         let never = try PairMeasurement.measure(ModelPair(a, b, routes: .largeScale), options: options)
         #expect(never.enclosures == nil && never.bounds.allSatisfy { !$0.certified })
@@ -183,7 +236,7 @@ struct StreamedEnclosureTests {
         let merged = try MeasureStatistics.merge(parts.reversed(), names: ["c", "b", "a"]).measurement()
         let t6 = merged.bounds.filter { $0.id == "T6" }
         #expect(t6.count == T6KLBound.Form.allCases.count && t6.allSatisfy { $0.certified && $0.level == VerdictLevel.fastEnclosure.rawValue })
-        #expect(t6.allSatisfy { $0.note?.contains("3 shards") == true })
+        #expect(t6.allSatisfy { $0.note?.contains("3 shards") == true && $0.outcome == "holds" })
         // The merged enclosure and one run's (the whole pair under the same raw weights) enclose the same reals.
         let whole = try #require(FastLogitSums.compute(ModelPair(a, b), rawWeights: raw ?? Array(repeating: 1, count: n)))
         let e = try #require(merged.enclosures)
@@ -197,6 +250,31 @@ struct StreamedEnclosureTests {
         let screened = try MeasureStatistics.merge(mixed, names: ["a", "b", "c"]).measurement()
         #expect(screened.enclosures == nil && screened.bounds.filter { $0.id == "T6" }.allSatisfy { !$0.certified })
         #expect(screened.notes.contains { $0.contains("1 of 3 partials carry none") })
+    }
+
+    /// Logits beyond the Double range: no enclosure is formed, the run says so and T6 is
+    /// screened (no NaN, no verdict from an undefined interval); identical models: d_logit² = 0
+    /// and KL = 0, so the fast level cannot separate T6's sides and says it could not decide.
+    @Test("Overflowing logits and identical models: T6 screened with the reason, no NaN")
+    func overflowAndIdenticalModels() throws {
+        let (a, b) = Self.modelPair(seed: 82, inputs: 2000, labels: 100, dimension: 6)
+        let options = PairMeasurement.Options(skipPivot: true, certification: .auto)
+        // F·10³⁰⁰ and G·10¹⁰: the logits overflow, the unembeddings' Grams do not.
+        func scaled(_ m: SoftmaxModel) throws -> SoftmaxModel {
+            try SoftmaxModel(embeddings: Matrix(rows: m.inputCount, columns: m.dimension, storage: m.embeddings.storage.map { $0 * 1e300 }),
+                             unembeddings: Matrix(rows: m.labelCount, columns: m.dimension, storage: m.unembeddings.storage.map { $0 * 1e10 }))
+        }
+        let huge = try ModelPair(scaled(a), scaled(b))
+        #expect(FastLogitSums.compute(huge) == nil && FastLogitSums.compute(huge, bound: .norms) == nil)
+        let shard = try MeasureStatistics(shard: huge, rows: 0..<huge.first.inputCount, totalInputs: huge.first.inputCount,
+                                          rawWeights: Array(repeating: 1, count: huge.first.inputCount), options: options)
+        #expect(shard.enclosures == nil && shard.notes.contains { $0.contains("fast enclosures: not formed") })
+        let same = try PairMeasurement.measure(ModelPair(a, a, routes: .largeScale), options: options)
+        let e = try #require(same.enclosures)
+        // The enclosures hold 0; the values are the screen's own (exactly 0), not the midpoints' rounding noise.
+        #expect(e.dLogitSquared[0] <= 0 && e.klAB[0] <= 0 && same.dLogitSquared == 0 && same.klAB == 0 && same.klBA == 0,
+                "\(e.dLogitSquared) \(e.klAB) \(same.dLogitSquared) \(same.klAB)")
+        #expect(same.bounds.filter { $0.id == "T6" }.allSatisfy { !$0.certified && $0.note?.contains("could not decide") == true })
     }
 
     @Test("A partial whose enclosures do not match its rows is refused")
