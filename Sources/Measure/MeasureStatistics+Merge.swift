@@ -134,8 +134,9 @@ extension MeasureStatistics {
     /// the other bounds are double-precision screens (their certificates need every row at once).
     public func measurement() throws -> PairMeasurement {
         let note = "merged from \(shards) shard(s)"
+        let t6 = fastLogitSums == nil ? "no interval sums carried, so T6 is screened too" : "T6 certified from the partials' interval sums where they decide it"
         return try measurement(context: note + ": moments and per-input sums combined with compensated sums; "
-                                   + "m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 from the merged d×d moments; T6 certified from interval sums, the other bounds double-precision screens",
+                                   + "m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 from the merged d×d moments; the other bounds double-precision screens; " + t6,
                                boundNote: note + ": double-precision screen (certifying it needs every row at once)",
                                routes: "moments (merged shards)")
     }
@@ -197,7 +198,11 @@ extension MeasureStatistics {
         let bounds = try self.bounds(spectra, cAA: cAA, mAA: mAA, cBA: cBA, mBA: mBA, sAA: sAA,
                                      dUnembSquared: dUnemb, note: boundNote,
                                      oneMinusRho: (centred: Self.oneMinusSquared(centredCCA, dA), uncentred: Self.oneMinusSquared(uncentredCCA, dA)))
-        let dl2 = logitDistanceSquared
+        // The certified enclosures, when carried, hold every value shown.
+        let enclosures = fastLogitSums.map(PairMeasurement.Enclosures.init)
+        var values = (logitDistanceSquared, klAB, klBA, logTauA, logTauB)
+        if let enclosures { values = enclosures.reconcile(values, notes: &notes) }
+        let dl2 = values.0
         let scale = (0..<dA).reduce(0.0) { $0 + mAA[$1, $1] }
         // T12 from the moments: σ² = eig(M_AA S_AA).
         let widthFloor = try WidthFloor(moments: (mAA, sAA), dimension: dA, labels: k)
@@ -208,7 +213,7 @@ extension MeasureStatistics {
         var measured = PairMeasurement(
             sizes: PairMeasurement.Sizes(n: n, k: k, dA: dA, dB: dB),
             dLogit: dl2.squareRoot(), dLogitSquared: dl2, dLogitExact: nil, dLogitSquaredExact: nil,
-            klAB: klAB, klBA: klBA, logTauA: logTauA, logTauB: logTauB,
+            klAB: values.1, klBA: values.2, logTauA: values.3, logTauB: values.4,
             dRepAB: representationAB.map { $0.squareRoot() }, dRepBA: representationBA.map { $0.squareRoot() },
             dRepScaleFreeAB: representationAB.map { $0 / scale }, dUnembAB: dUnemb.map { $0.squareRoot() },
             dRepPivot: pivotResult, mccaCentered: Self.mean(centredCCA), mccaUncentered: Self.mean(uncentredCCA),
@@ -218,7 +223,7 @@ extension MeasureStatistics {
             bounds: bounds + [PairMeasurement.Bound(t12Verdict, note: t12Verdict.outcome == .inapplicable ? nil : boundNote)],
             routes: routes, timings: [], notes: notes)
         measured.recordWidthFloor(widthFloor)
-        measured.enclosures = fastLogitSums.map(PairMeasurement.Enclosures.init)
+        measured.enclosures = enclosures
         measured.linearCKAUnbiasedNote = "not in a merge of shards: the unbiased estimator needs every input's norms, which a partial does not carry"
         return measured
     }
@@ -375,9 +380,11 @@ extension MeasureStatistics {
                     : "certified from the streamed fast enclosure (one pass over blocks of rows)"))
                 continue
             }
-            add(statement.verdict(lhs: dl2, kl: klAB, logTau: min(logTauA, logTauB),
-                                  perInputLogMean: form == .perInput ? logPerInputT6 : form == .sharpPerInput ? logPerInputT6Sharp : nil),
-                sums == nil ? nil : "the fast enclosure could not decide")
+            let screened = statement.verdict(lhs: dl2, kl: klAB, logTau: min(logTauA, logTauB),
+                                             perInputLogMean: form == .perInput ? logPerInputT6 : form == .sharpPerInput ? logPerInputT6Sharp : nil)
+            out.append(PairMeasurement.Bound(screened, note: screened.outcome == .inapplicable ? nil : sums == nil
+                ? "double-precision screen: no interval sums to certify it from (written with --certify never, or logits beyond the Double range)"
+                : "double-precision screen: the fast enclosure could not decide"))
         }
         // T7 with B as the student (model 1) and A as the teacher (model 2); its terms
         // once per centring.

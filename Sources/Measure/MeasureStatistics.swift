@@ -113,7 +113,7 @@ public struct MeasureStatistics: Codable, Sendable {
     /// The streamed fast enclosures of these rows' logit statistics under their raw
     /// weights (`FastLogitSums.stored`, 19 values); nil with --certify never or when the
     /// logits overflow. A merge adds them in interval arithmetic, so T6 stays certified.
-    public internal(set) var enclosures: PackedDoubles?
+    public var enclosures: PackedDoubles?
     /// Why the pivot form was not computed, when it was not.
     public let pivotNote: String?
     public let notes: [String]
@@ -276,8 +276,22 @@ extension MeasureStatistics {
             try check(array.values.allSatisfy(\.isFinite), "\(name) holds a value that is not finite")
         }
         if let enclosures {
-            try check(FastLogitSums(stored: enclosures.values).map { $0.rows == rowEnd - rowStart && $0.weightTotal.lo > 0 } == true,
+            let sums = FastLogitSums(stored: enclosures.values)
+            try check(sums.map { $0.rows == rowEnd - rowStart && $0.weightTotal.hi > 0 } == true,
                       "the enclosures are not 19 values (ordered interval ends, counts) over \(rowEnd - rowStart) rows with a positive weight total")
+            // The partial's own numbers inside its enclosures: its weight total (a compensated
+            // sum, within a few ε of the exact one the enclosure holds), and its means wherever
+            // the enclosure is tight (the values written are then the enclosures' midpoints).
+            if let sums {
+                let total = sums.weightTotal
+                try check(total.lo - 1e-12 * abs(total.lo) <= weightTotal && weightTotal <= total.hi + 1e-12 * abs(total.hi),
+                          "weight_total = \(weightTotal) lies outside the enclosures' weight total \(total)")
+                for (name, value, enclosure) in [("d_logit_squared", logitDistanceSquared, sums.logitDistanceSquared),
+                                                 ("kl_ab", klAB, sums.mean(sums.klFirstSecond)), ("kl_ba", klBA, sums.mean(sums.klSecondFirst))]
+                where Self.midpoints(sums) != nil {
+                    try check(enclosure.lo <= value && value <= enclosure.hi, "\(name) = \(value) lies outside its enclosure \(enclosure)")
+                }
+            }
         }
         try check(unembeddingSingularValuesA.count <= dA && unembeddingSingularValuesB.count <= dB, "singular value counts")
         if let pivot {

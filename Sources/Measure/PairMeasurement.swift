@@ -158,13 +158,32 @@ public struct PairMeasurement: Codable, Sendable {
             case dLogitSquared = "d_logit_squared", klAB = "kl_ab", klBA = "kl_ba", logTauA = "log_tau_a", logTauB = "log_tau_b"
             case productBound = "product_bound"
         }
+        /// Each quantity's known range applied: d_logit² and KL ≥ 0, log τ ≤ 0.
         public init(_ s: FastLogitSums) {
             func ends(_ x: FastInterval) -> [Double] { [x.lo, x.hi] }
-            dLogitSquared = ends(s.logitDistanceSquared)
-            klAB = ends(s.mean(s.klFirstSecond))
-            klBA = ends(s.mean(s.klSecondFirst))
-            (logTauA, logTauB) = (ends(s.logTauFirst), ends(s.logTauSecond))
+            func logTau(_ x: FastInterval) -> [Double] { [Swift.min(x.lo, 0), Swift.min(x.hi, 0)] }
+            dLogitSquared = ends(s.logitDistanceSquared.clampedNonNegative)
+            klAB = ends(s.mean(s.klFirstSecond).clampedNonNegative)
+            klBA = ends(s.mean(s.klSecondFirst).clampedNonNegative)
+            (logTauA, logTauB) = (logTau(s.logTauFirst), logTau(s.logTauSecond))
             productBound = s.productBound.rawValue
+        }
+
+        /// `value` when it lies in `ends`, else the enclosure's midpoint and a note saying so
+        /// (a double-precision value outside its certified enclosure is wrong in its digits:
+        /// KL at logits near 10⁻¹⁵, KL underflowing where the enclosure is a normal number).
+        static func reconciled(_ name: String, _ value: Double, _ ends: [Double], notes: inout [String]) -> Double {
+            guard ends[0].isFinite, ends[1].isFinite, !(ends[0] <= value && value <= ends[1]) else { return value }
+            let midpoint = ends[0] / 2 + ends[1] / 2
+            notes.append("\(name): the double-precision value \(value) lies outside its certified enclosure [\(ends[0]), \(ends[1])]; its midpoint \(midpoint) is shown")
+            return midpoint
+        }
+
+        /// d_logit², both KLs and both log τ reconciled with these enclosures.
+        func reconcile(_ v: (Double, Double, Double, Double, Double), notes: inout [String]) -> (Double, Double, Double, Double, Double) {
+            (Self.reconciled("d_logit²", v.0, dLogitSquared, notes: &notes), Self.reconciled("KL(A‖B)", v.1, klAB, notes: &notes),
+             Self.reconciled("KL(B‖A)", v.2, klBA, notes: &notes), Self.reconciled("log τ(A)", v.3, logTauA, notes: &notes),
+             Self.reconciled("log τ(B)", v.4, logTauB, notes: &notes))
         }
     }
 
@@ -408,6 +427,14 @@ public struct PairMeasurement: Codable, Sendable {
                 notes.append("the models agree to within 1000× the rounding of their logits: d_logit² and both KLs are dominated by that rounding and may be wrong in their leading digits; rerun with --certify always to form the differences exactly")
             }
         }
+        // The certified enclosures, when formed, hold every value shown.
+        let enclosures = options.certification == .never ? nil : pair.fastLogitSums().map(Enclosures.init)
+        var logTau = (stats.logTauFirst, stats.logTauSecond)
+        if let enclosures {
+            let r = enclosures.reconcile((divergence.distance, divergence.kl, divergence.reverseKL, logTau.0, logTau.1), notes: &notes)
+            (divergence.kl, divergence.reverseKL, logTau) = (r.1, r.2, (r.3, r.4))
+            if exactDistance == nil { divergence.distance = r.0 }
+        }
         if exactDistance == nil, divergence.distance > 0, [divergence.kl, divergence.reverseKL].contains(where: { !$0.isNormal }) {
             notes.append("a KL lies below the normal Double range (under about 2.2·10⁻³⁰⁸): its value here is 0 or has lost digits to underflow")
         }
@@ -419,7 +446,7 @@ public struct PairMeasurement: Codable, Sendable {
             dLogitSquared: divergence.distance.isNaN ? .infinity : divergence.distance,
             dLogitExact: exactDistance.map { Rational.scientific(log10: $0.log10Magnitude / 2) },
             dLogitSquaredExact: exactDistance.map { $0.scientificString() },
-            klAB: divergence.kl, klBA: divergence.reverseKL, logTauA: stats.logTauFirst, logTauB: stats.logTauSecond,
+            klAB: divergence.kl, klBA: divergence.reverseKL, logTauA: logTau.0, logTauB: logTau.1,
             dRepAB: dRepAB.map { pair.distance(fromSquared: $0, .representation) },
             dRepBA: dRepBA.map { pair.distance(fromSquared: $0, .reverseRepresentation) },
             dRepScaleFreeAB: dRepAB.map { squared in
@@ -432,7 +459,7 @@ public struct PairMeasurement: Codable, Sendable {
             linearCKA: similarity.linearCKA, procrustesDistance: similarity.procrustesDistance, svcca: similarity.svcca,
             similarityUndefined: similarity.undefinedReason, bounds: bounds, routes: pair.usesGramRoutes ? "gram" : "svd", timings: timings, notes: notes)
         if let floor = try? pair.widthFloor() { measured.recordWidthFloor(floor) }
-        if options.certification != .never { measured.enclosures = pair.fastLogitSums().map(Enclosures.init) }
+        measured.enclosures = enclosures
         return measured
     }
 

@@ -342,10 +342,17 @@ final class RowKernel {
             s2 = s2 + FastInterval(lo: e2.lo, hi: e2.hi)
             distance = distance + (logit(0, y) - logit(1, y) - mean).squared
         }
-        // S ≥ exp(Λ_max − m) > 0 (the label attaining m); reciprocals for the conditionals.
-        guard s1.lo > 0, s2.lo > 0, s1.hi.isFinite, s2.hi.isFinite else { return nil }
-        let lse1 = FastInterval(m1) + s1.log, lse2 = FastInterval(m2) + s2.log
-        let r1 = (lo: (1 / s1.hi).nextDown, hi: (1 / s1.lo).nextUp), r2 = (lo: (1 / s2.hi).nextDown, hi: (1 / s2.lo).nextUp)
+        // lse = m + log S, and lse ≥ max_y lo_y (Σ e^Λ ≥ e^{max Λ}) — the lower end that remains
+        // when S's lower end underflows (logits so wide, |Λ| ≳ 10¹⁷, that exp(lo − m) < η);
+        // then 1/S is bounded above by +∞ and the conditionals by 1.
+        guard s1.hi.isFinite, s2.hi.isFinite else { return nil }
+        func lse(_ m: Double, _ s: FastInterval, _ lo: UnsafeMutableBufferPointer<Double>) -> FastInterval {
+            let upper = (FastInterval(m) + s.log).hi, floor = lo.reduce(-Double.infinity, Swift.max)
+            return FastInterval(lo: s.lo > 0 ? Swift.max((FastInterval(m) + s.log).lo, floor) : floor, hi: upper)
+        }
+        let lse1 = lse(m1, s1, lo1), lse2 = lse(m2, s2, lo2)
+        func reciprocal(_ s: FastInterval) -> (lo: Double, hi: Double) { ((1 / s.hi).nextDown, s.lo > 0 ? (1 / s.lo).nextUp : .infinity) }
+        let r1 = reciprocal(s1), r2 = reciprocal(s2)
         // Pass 3: KL's direct sums both ways, Σ p(Λ₁ − Λ₂ − (lse₁ − lse₂)) and
         // Σ q(Λ₂ − Λ₁ − (lse₂ − lse₁)); centres c ≈ E δ for the variance form; δ's range.
         let shift = lse1 - lse2

@@ -198,6 +198,11 @@ struct MeasureCommand: ParsableCommand {
                                                arrays: (a.arrayChecksums, b.arrayChecksums))
         } catch let e as ModelFileError { throw CLIError(e.description) }
           catch let e as ModelError { throw CLIError("\(teacher) and \(student): \(e.description)") }
+        // A partial that merge would refuse (weights summing beyond the Double range, values
+        // that overflow) is refused now, before it is written.
+        do { try statistics.validate(file: partial) } catch let e as MeasureMergeError {
+            throw CLIError("this shard's statistics cannot be merged: \(e.description)")
+        }
         let text = try MeasurePartial(teacher: teacher, student: student, statistics: statistics).encoded()
         do { try text.write(toFile: partial, atomically: true, encoding: .utf8) } catch {
             throw CLIError("cannot write the partial \(partial): \(fileErrorSentence(error))")

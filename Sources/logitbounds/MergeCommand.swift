@@ -80,5 +80,7 @@ struct MergeCommand: ParsableCommand {
             try measurement.jsonReport().write(to: directory.path("report.json"), atomically: true, encoding: .utf8)
         }
         print(json ? try measurement.jsonReport() : markdown)
+        // As `measure`: exit 1 when a bound is certified violated.
+        if measurement.bounds.contains(where: { $0.certified && $0.holds == false }) { throw ExitCode(1) }
     }
 }

@@ -96,6 +96,33 @@ struct MeasureShardCommandTests {
         #expect(try runTool(["merge"] + parts).stdout.contains("certified enclosures") == false)
     }
 
+    /// A merge that certifies a violation exits 1, as `measure` does. T6 is a theorem, so the
+    /// violation is planted: every partial's KL enclosures replaced by [0, 0] (the checksum
+    /// recomputed, so only the certificate stands between them and a wrong "holds").
+    @Test("merge exits 1 on a certified violation (planted enclosures), and shows values inside their enclosures")
+    func mergeExitsOneOnACertifiedViolation() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (a, b) = try files(weighted: false)
+        let planted = try shards(a, b, count: 2, extra: ["--no-pivot"]).map { path in
+            let partial = try MeasurePartial.decode(Data(contentsOf: URL(fileURLWithPath: path)), file: path)
+            var statistics = partial.statistics
+            var values = try #require(statistics.enclosures).values
+            for index in [5, 6, 7, 8, 9, 10, 11, 12] { values[index] = 0 }   // both KLs and T6's per-input sums
+            statistics.enclosures = PackedDoubles(values)
+            let out = path + ".planted.json"
+            try MeasurePartial(teacher: partial.teacher, student: partial.student, statistics: statistics).encoded()
+                .write(toFile: out, atomically: true, encoding: .utf8)
+            return out
+        }
+        let r = try runTool(["merge"] + planted + ["--json"])
+        #expect(r.status == 1, "\(r.status) \(r.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let t6 = try #require(report["bounds"] as? [[String: Any]]).filter { $0["id"] as? String == "T6" }
+        #expect(t6.count == 4 && t6.allSatisfy { $0["outcome"] as? String == "violated" && $0["certified"] as? Bool == true })
+        // The KL shown is the enclosure's (0), with a note that the double value lay outside it.
+        #expect(report["kl_ab"] as? Double == 0 && (report["notes"] as? [String] ?? []).contains { $0.contains("outside its certified enclosure") })
+    }
+
     @Test("Bad partials and bad shard options exit 2 with a message")
     func refusals() throws {
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -277,6 +277,36 @@ struct StreamedEnclosureTests {
         #expect(same.bounds.filter { $0.id == "T6" }.allSatisfy { !$0.certified && $0.note?.contains("could not decide") == true })
     }
 
+    /// The values shown lie in their certified enclosures: at logits near 10⁻¹⁵ the double KL
+    /// was 81 % high, and at 10⁻⁵⁰ it underflowed to 0 beside a normal enclosure (found by the
+    /// audit); at logits near 10¹⁷ the enclosure is still formed (S's lower end underflows,
+    /// lse falls back to the largest lower end).
+    @Test("Shown values lie in their enclosures at logit scales 10⁻⁵⁰ to 10¹⁷", arguments: [1.0, 1e-15, 1e-50, 1e17])
+    func valuesInsideEnclosures(scale: Double) throws {
+        var g = SeededGenerator(seed: 83)
+        let a = ModelGenerator.model(labels: 8, dimension: 4, inputs: 100, condition: 2, using: &g)
+        let b = ModelGenerator.perturb(a, by: 0.3, using: &g)
+        func scaled(_ m: SoftmaxModel) throws -> SoftmaxModel {
+            try m.with(unembeddings: Matrix(rows: m.labelCount, columns: m.dimension, storage: m.unembeddings.storage.map { $0 * scale }))
+        }
+        let pair = try ModelPair(scaled(a), scaled(b))
+        let m = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true))
+        let e = try #require(m.enclosures)
+        for (name, value, ends) in [("d_logit²", m.dLogitSquared, e.dLogitSquared), ("KL(A‖B)", m.klAB, e.klAB), ("KL(B‖A)", m.klBA, e.klBA),
+                                    ("log τ(A)", m.logTauA, e.logTauA), ("log τ(B)", m.logTauB, e.logTauB)] where m.dLogitSquaredExact == nil || name != "d_logit²" {
+            #expect(ends[0] <= value && value <= ends[1], "scale \(scale): \(name) = \(value) outside \(ends)")
+        }
+        #expect(!m.notes.contains { $0.contains("below the normal Double range") } || e.klAB[1] < 0x1p-1022, "\(m.notes)")
+    }
+
+    @Test("A shard whose weights sum beyond the Double range is refused when written, not at merge")
+    func unmergeableShardRefused() throws {
+        let (a, b) = Self.modelPair(seed: 84, inputs: 40, labels: 8, dimension: 2)
+        let statistics = try MeasureStatistics(shard: ModelPair(a, b), rows: 0..<40, totalInputs: 80, rawWeights: Array(repeating: 1e308, count: 40),
+                                               options: PairMeasurement.Options(skipPivot: true))
+        #expect(throws: MeasureMergeError.self) { try statistics.validate(file: "shard") }
+    }
+
     @Test("A partial whose enclosures do not match its rows is refused")
     func inconsistentEnclosuresRefused() throws {
         let (a, b) = Self.modelPair(seed: 79, inputs: 40, labels: 8, dimension: 2)
