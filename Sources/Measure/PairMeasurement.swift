@@ -406,7 +406,9 @@ public struct PairMeasurement: Codable, Sendable {
             if options.certification == .always || (options.certification == .auto && small) {
                 exactDistance = pair.exactLogitDistanceSquared()
             } else {
-                notes.append("d_logit² \(stats.logitDistanceSquared.isFinite ? "underflows" : "overflows") a Double; rerun with --certify always for its exact value")
+                let d = stats.logitDistanceSquared
+                notes.append(d == 0 ? "d_logit² is 0 in double precision (0 exactly, or below about 10⁻³⁰⁸); rerun with --certify always for its exact value"
+                                    : "d_logit² \(d.isFinite ? "underflows" : "overflows") a Double; rerun with --certify always for its exact value")
             }
         }
         if let exact = exactDistance, !exact.isZero, exact.log10Magnitude < -300 {

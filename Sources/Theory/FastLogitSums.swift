@@ -11,8 +11,9 @@ import Numerics
 /// - `.absoluteProducts`: γ_d/(1 − γ_d)·Q + 2dη with Q = fl(|F||G|ᵀ) by a second dgemm
 ///   (the tightest; twice the products' cost), or
 /// - `.norms`: γ_d/(1 − γ_d)·‖f‖‖g‖ + 2dη with the row norms bounded above once per row
-///   (Cauchy–Schwarz, Σ|f_j g_j| ≤ ‖f‖‖g‖; §4 "Logits by norms"): no second product, so
-///   the pass costs the screen's products plus O(N k) interval work.
+///   (Cauchy–Schwarz, Σ|f_j g_j| ≤ ‖f‖‖g‖; §4 "Logits by norms"): no second product, and
+///   rows reduced by midpoint and radius (`MidpointRow`), so the pass costs about the
+///   screen's (1.3× its logit pass at language-model shape).
 /// `automatic` takes the first when N·k·(d₁ + d₂) ≤ 2·10⁸ (where the products are cheap
 /// and near-ties are common: the harness's pairs), the second above.
 ///

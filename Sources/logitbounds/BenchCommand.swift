@@ -217,7 +217,7 @@ struct BenchCommand: ParsableCommand {
                          Set(decided.map { "\($0.id) \($0.level)" }).sorted().joined(separator: ", ")))
             print("    phases: " + m.timings.map { String(format: "%@ %.2f s", $0.phase, $0.seconds) }.joined(separator: ", "))
             if let e = m.enclosures {
-                print(String(format: "    enclosures (%@ bound): d_logit² ∈ [%.15g, %.15g], KL(A‖B) ∈ [%.15g, %.15g]; screened d_logit² %.15g, KL %.15g",
+                print(String(format: "    enclosures (%@ bound): d_logit² ∈ [%.15g, %.15g], KL(A‖B) ∈ [%.15g, %.15g]; reported d_logit² %.15g, KL %.15g",
                              e.productBound, e.dLogitSquared[0], e.dLogitSquared[1], e.klAB[0], e.klAB[1], m.dLogitSquared, m.klAB))
             }
         }
