@@ -215,7 +215,7 @@ extension MeasureStatistics {
             dLogit: dl2.squareRoot(), dLogitSquared: dl2, dLogitExact: nil, dLogitSquaredExact: nil,
             klAB: values.1, klBA: values.2, logTauA: values.3, logTauB: values.4,
             dRepAB: representationAB.map { $0.squareRoot() }, dRepBA: representationBA.map { $0.squareRoot() },
-            dRepScaleFreeAB: representationAB.map { $0 / scale }, dUnembAB: dUnemb.map { $0.squareRoot() },
+            dRepScaleFreeAB: scale > 0 ? representationAB.map { $0 / scale } : nil, dUnembAB: dUnemb.map { $0.squareRoot() },
             dRepPivot: pivotResult, mccaCentered: Self.mean(centredCCA), mccaUncentered: Self.mean(uncentredCCA),
             canonicalCorrelationsCentered: centredCCA, canonicalCorrelationsUncentered: uncentredCCA,
             linearCKA: similarity.cka, procrustesDistance: similarity.procrustes, svcca: similarity.svcca,

@@ -259,8 +259,14 @@ extension MeasureStatistics {
         for (name, count, expected) in lengths { try check(count == expected, "\(name) has \(count) values, expected \(expected)") }
         // Values in their ranges: means of squares and divergences are ≥ 0 (d_logit² may
         // overflow to +∞, never NaN), log τ ≤ −log k, the moments and Grams finite.
+        // Finite: a mean over rows with an infinite term would merge to NaN (∞ − ∞ in the
+        // compensated sum); such a shard is refused when written.
         for (name, value) in [("d_logit_squared", logitDistanceSquared), ("kl_ab", klAB), ("kl_ba", klBA)] {
-            try check(value >= 0, "\(name) = \(value) (must be ≥ 0)")
+            try check(value >= 0 && value.isFinite, "\(name) = \(value) (must be finite and ≥ 0)")
+        }
+        if !identity.weighted {
+            // Uniform weights are one per row.
+            try check(weightTotal == Double(rowEnd - rowStart), "weight_total = \(weightTotal) for \(rowEnd - rowStart) rows of uniform weight")
         }
         for (name, value) in [("d_rep_ab_squared", representationAB), ("d_rep_ba_squared", representationBA)] {
             if let value { try check(value >= 0 && value.isFinite, "\(name) = \(value) (must be finite and ≥ 0)") }

@@ -14,8 +14,10 @@ struct MergeCommand: ParsableCommand {
 
         measure partials: the shards' per-input sums and d×d moments are combined with compensated sums (the result \
         does not depend on the shard count beyond a few ε relative) and the measurement of all rows is printed as \
-        `measure` prints it; its bounds are double-precision screens. Partials of different pairs or options, \
-        overlapping or missing row ranges, and truncated or edited partials exit 2.
+        `measure` prints it. T6 is certified from the partials' interval sums (added in interval arithmetic) \
+        when every partial carries them (not written with --certify never); the other bounds are \
+        double-precision screens. Partials of different pairs or options, overlapping or missing row ranges, \
+        and truncated, edited or inconsistent partials exit 2; a certified violation exits 1.
         """)
 
     @Argument(help: "Shard JSON files written by `logitbounds verify --shard i/n --json`, or partials written by `logitbounds measure --shard i/n --partial`.")

@@ -317,5 +317,25 @@ struct StreamedEnclosureTests {
         forged.enclosures = PackedDoubles(values)
         #expect(throws: MeasureMergeError.self) { try forged.validate(file: "forged") }
         #expect(throws: MeasureMergeError.self) { try MeasureStatistics.merge([forged, parts[1]], names: ["forged", "b"]) }
+        // A partial written with --certify never: an infinite mean (it would merge to NaN) and a
+        // uniform partial whose weight total is not its row count are refused too (found by the audit).
+        let never = try ShardMergeTests.statistics(a, b, cuts: [0, 10], rawWeights: nil,
+                                                    options: PairMeasurement.Options(skipPivot: true, certification: .never))[0]
+        let text = try ReportJSON.encode(never)
+        for (key, replacement) in [("d_logit_squared", "\"inf\""), ("kl_ab", "\"inf\""), ("weight_total", "1")] {
+            let forgedText = try #require(try NSRegularExpression(pattern: "\"\(key)\" : [^,\n]+").stringByReplacingMatches(
+                in: text, range: NSRange(text.startIndex..., in: text), withTemplate: "\"\(key)\" : \(replacement)") as String?)
+            #expect(forgedText != text)
+            let decoded = try ReportJSON.decode(MeasureStatistics.self, from: Data(forgedText.utf8))
+            #expect(throws: MeasureMergeError.self, "\(key) = \(replacement)") { try decoded.validate(file: "forged") }
+        }
+    }
+
+    @Test("Teacher embeddings all 0: the scale-free d_rep is absent with a note, never NaN")
+    func zeroTeacherEmbeddings() throws {
+        let (a, b) = Self.modelPair(seed: 85, inputs: 30, labels: 6, dimension: 2)
+        let zero = try a.with(embeddings: Matrix(rows: a.inputCount, columns: a.dimension))
+        let m = try PairMeasurement.measure(ModelPair(zero, b), options: PairMeasurement.Options(skipPivot: true))
+        #expect(m.dRepScaleFreeAB == nil && m.notes.contains { $0.contains("scale-free") })
     }
 }
