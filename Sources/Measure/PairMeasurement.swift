@@ -440,7 +440,7 @@ public struct PairMeasurement: Codable, Sendable {
         if exactDistance == nil, divergence.distance > 0, [divergence.kl, divergence.reverseKL].contains(where: { !$0.isNormal }) {
             notes.append("a KL lies below the normal Double range (under about 2.2·10⁻³⁰⁸): its value here is 0 or has lost digits to underflow")
         }
-        if scale == 0 { notes.append("the scale-free d_rep²/E‖f_A‖² is undefined: the first model's embeddings are all 0 (E‖f_A‖² = 0)") }
+        if pair.first.embeddings.maxAbs == 0 { notes.append("the scale-free d_rep²/E‖f_A‖² is undefined: the first model's embeddings are all 0 (E‖f_A‖² = 0)") }
         var measured = PairMeasurement(
             sizes: Sizes(n: n, k: k, dA: dA, dB: dB),
             // Beyond the Double range the pass's centring gives inf − inf: the value is +∞ (its
@@ -454,7 +454,7 @@ public struct PairMeasurement: Codable, Sendable {
             dRepBA: dRepBA.map { pair.distance(fromSquared: $0, .reverseRepresentation) },
             dRepScaleFreeAB: dRepAB.flatMap { squared in
                 // Undefined when the teacher's embeddings are all 0 (E‖f_A‖² = 0; noted below).
-                guard scale > 0 else { return nil }
+                guard scale > 0 || pair.first.embeddings.maxAbs > 0 else { return nil }
                 // From the two norms when a square leaves the normal range (0/0 for subnormal embeddings).
                 return squared.isNormal && scale.isNormal ? squared / scale
                     : pow(pair.distance(fromSquared: squared, .representation) / pair.first.weightedEmbeddings.frobeniusNorm, 2)
