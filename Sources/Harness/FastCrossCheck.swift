@@ -31,6 +31,8 @@ public struct FastCrossCheck: Sendable {
     /// Streamed passes run (two bounds per pair) and rows the midpoint pass formed.
     public var streamedPasses = 0
     public var midpointRows = 0
+    /// Pairs checked on the language-model routes (Grams by norm bounds).
+    public var gramRoutePairs = 0
     /// The first misses or contradictions, described (at most five).
     public var failures: [String] = []
     public var firstFailure: String? { failures.first }
@@ -41,7 +43,7 @@ public struct FastCrossCheck: Sendable {
         intervals += other.intervals; missed += other.missed; verdicts += other.verdicts
         contradictions += other.contradictions; pairs += other.pairs; inconclusive += other.inconclusive
         inconclusiveOutsideSubnormal += other.inconclusiveOutsideSubnormal; violatedReferences += other.violatedReferences
-        streamedPasses += other.streamedPasses; midpointRows += other.midpointRows
+        streamedPasses += other.streamedPasses; midpointRows += other.midpointRows; gramRoutePairs += other.gramRoutePairs
         decidedFast.merge(other.decidedFast, uniquingKeysWith: +)
         escalated.merge(other.escalated, uniquingKeysWith: +)
         failures = Array((failures + other.failures).prefix(5))
@@ -98,6 +100,7 @@ public struct FastCrossCheck: Sendable {
         c.pairs = 1
         let exact = try pair.exact()
         let subnormal = label.contains("subnormal")
+        if pair.usesGramRoutes { c.gramRoutePairs += 1 }
         if let distance = pair.fastLogitDistance() {
             for (fast, model) in [(distance.first, exact.first), (distance.second, exact.second)] {
                 let logits = model.logits
@@ -134,6 +137,17 @@ public struct FastCrossCheck: Sendable {
             c.expect(sums.mean(sums.klSecondFirst), within: mpfr.klBackward, subnormal: subnormal, "\(label) (\(bound)): mean reverse KL")
             c.expect(contains(sums.logitDistanceSquared, exact.logitDistanceSquared), "\(label) (\(bound)): streamed d_logit² \(sums.logitDistanceSquared)")
         }
+        // The centred unembeddings' Grams (by norm bounds on the language-model route).
+        let grams = pair.fastUnembeddingGrams()
+        let (g1, g2) = (exact.first.centredUnembeddings, exact.second.centredUnembeddings)
+        for (name, fast, reference) in [("S₁₁", grams.first, g1.weightedGram()), ("S₁₂", grams.cross, try g1.transposed.multiplied(by: g2)),
+                                        ("S₂₂", grams.second, g2.weightedGram())] {
+            for i in 0..<reference.rows {
+                for j in 0..<reference.columns {
+                    c.expect(contains(fast[i, j], reference[i, j]), "\(label): \(name)[\(i),\(j)] \(fast[i, j])")
+                }
+            }
+        }
         if let identifiability = pair.fastIdentifiability() {
             try c.expectSmallestEigenvalue(of: exact.first.centredUnembeddings.weightedGram(), atMost: identifiability.sigmaMinSquaredUpper,
                                            "\(label): σ_min(G̃₁)² upper bound")
@@ -144,7 +158,8 @@ public struct FastCrossCheck: Sendable {
                 }
             }
         }
-        if let moments = pair.fastEmbeddingMoments() {
+        do {
+            let moments = pair.fastEmbeddingMoments()
             let m = exact.moments()
             for (name, fast, reference) in [("M₁₁", moments.m11, m.m11), ("M₂₁", moments.m21, m.m21), ("M₂₂", moments.m22, m.m22)] {
                 for i in 0..<reference.rows {
@@ -198,11 +213,14 @@ public struct FastCrossCheck: Sendable {
     /// The pairs checked: the corpus's (every generator), and every tenth index two
     /// adversarial ones — logits whose every addition is a tie rounding the same way
     /// (attaining the dot-product bound) and embeddings scaled into the subnormal range
-    /// (the products underflow).
+    /// (the products underflow) — and one on the language-model routes (the Grams by norm
+    /// bounds, T4's d_unemb² from them).
     public static func pair(_ corpus: CorpusSpec, index: Int) -> (ModelPair, SoftmaxModel, String) {
         let descriptor = corpus.descriptor(index)
         let base = descriptor.pair
         switch index % 10 {
+        case 7: return (try! ModelPair(base.first, base.second, routes: .largeScale), descriptor.third(of: base),
+                        "#\(index) \(descriptor.generator) on the language-model routes k=\(descriptor.size.labels) d=\(descriptor.size.dimension)")
         case 9: return adversarialRounding(base, label: "#\(index) rounding adversary from \(descriptor.generator)")
         case 8: return scaled(base, by: 0x1p-1070, label: "#\(index) subnormal embeddings from \(descriptor.generator)")
         default: return (base, descriptor.third(of: base), "#\(index) \(descriptor.generator) k=\(descriptor.size.labels) d=\(descriptor.size.dimension) N=\(descriptor.size.inputs)")

@@ -120,7 +120,7 @@ public struct PairMeasurement: Codable, Sendable {
     /// not given when it is not (weighted inputs, N < 4, a merge of shards).
     public internal(set) var linearCKAUnbiased: Double? = nil
     public internal(set) var linearCKAUnbiasedNote: String? = nil
-    public let bounds: [Bound]
+    public internal(set) var bounds: [Bound]
     /// "svd" or "gram" (GramRoutes.swift) for the unembedding-side quantities.
     public let routes: String
     /// Seconds per phase, in the order run.
@@ -365,8 +365,12 @@ public struct PairMeasurement: Codable, Sendable {
             var m = try timed("from the moments: m_CCA, CKA, Procrustes, SVCCA, d_unemb, T3–T7") {
                 try statistics.measurement(
                     context: "language-model scale (k·d² > 10⁸): m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 from the d×d moments of one pass over the rows",
-                    boundNote: "double-precision screen; not certified (N·k·(d_A+d_B) = \(size) above \(certificationSizeLimit), or --certify never)",
+                    boundNote: options.certification == .never ? "double-precision screen; not certified (--certify never)"
+                        : "double-precision screen; not certified (the fast enclosure could not decide it or does not cover it at N·k·(d_A+d_B) = \(size); exact/MPFR need ≤ \(certificationSizeLimit))",
                     routes: "moments")
+            }
+            if options.certification != .never {
+                m.bounds = timed("fast enclosures from d×d interval moments and Grams (T3, T4, T7, T12)") { certifiedAtScale(m.bounds, pair) }
             }
             m.timings = timings
             return m
@@ -519,6 +523,36 @@ public struct PairMeasurement: Codable, Sendable {
     }
 
     /// T3–T7 screened, then certified where the size and the option allow.
+    /// The statements whose fast certificate runs at any size: T6 by the streamed pass; T3,
+    /// T4, T7 and T12 from d×d interval moments and Grams (BLAS with a priori bounds,
+    /// Proofs/certificates.md §4) and d_logit² from the streamed pass.
+    static let fastAtAnySize: Set<StatementID> = [.T3, .T4, .T6, .T7, .T12]
+
+    /// The moment route's screened T3, T4, T7 and T12 replaced by their fast certificates
+    /// from the pair's rows, wherever those decide (a screen stays, with its note, elsewhere).
+    static func certifiedAtScale(_ bounds: [Bound], _ pair: ModelPair) -> [Bound] {
+        // The order-free enclosures first, so that the swapped pair (T7's) is seeded with them.
+        _ = (pair.fastLogitDistanceSquared(), pair.fastUnembeddingGrams(), pair.fastEmbeddingMoments())
+        let swapped = pair.swapped
+        // The longest (T7's two spectra, two pencils each) first.
+        let statements: [(any PairStatement, ModelPair)] = [(T7CanonicalCorrelationBound(.traceBound, centred: false), swapped),
+                                                            (T7CanonicalCorrelationBound(.traceBound, centred: true), swapped),
+                                                            (T3EmbeddingBound(), pair), (T4UnembeddingBound(), pair), (T12WidthFloorBound(), pair),
+                                                            (T7CanonicalCorrelationBound(.corollary, centred: false), swapped)]
+        // One statement per core: their d×d eigendecompositions and solves are independent (the
+        // two T7 forms without centring share one spectrum, so the corollary runs after them).
+        let verdicts = (try? BLASThreads.parallelMap(statements.count - 1, workers: BLASThreads.cores) { i in
+            try? statements[i].0.fastCertify(statements[i].1)
+        }) ?? []
+        let last = statements[statements.count - 1]
+        let all = verdicts + [try? last.0.fastCertify(last.1)]
+        return bounds.map { bound in
+            guard let index = statements.firstIndex(where: { $0.0.id.rawValue == bound.id && $0.0.form == bound.form }),
+                  index < all.count, let verdict = all[index] else { return bound }
+            return Bound(verdict, note: "certified by fast enclosure: d×d interval moments and Grams (BLAS with a priori bounds), d_logit² from the streamed pass")
+        }
+    }
+
     static func evaluateBounds(_ pair: ModelPair, _ options: Options,
                                pivotSelection: PivotSelection?) throws -> [Bound] {
         let size = Double(pair.first.inputCount) * Double(pair.first.labelCount)
@@ -560,7 +594,7 @@ public struct PairMeasurement: Codable, Sendable {
             // The fast enclosure first whenever certification is wanted or the size allows it
             // (it costs about the screen's O(N k d)); exact/MPFR only within their limit.
             // T6's enclosure streams over blocks of rows, so it runs at any size.
-            if options.certification != .never, fastCertifiable || statement.id == .T6, screened.outcome != .inapplicable,
+            if options.certification != .never, fastCertifiable || fastAtAnySize.contains(statement.id), screened.outcome != .inapplicable,
                let fast = try? statement.fastCertify(target) {
                 out.append(Bound(fast, note: extra))
                 continue

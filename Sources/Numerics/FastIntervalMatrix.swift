@@ -30,8 +30,16 @@ public struct FastIntervalMatrix: Sendable {
         return FastIntervalMatrix(rows: rows, columns: columns) { self[$0, $1] - means[$1] }
     }
 
+    /// Products with at least this many multiply-adds go to BLAS by midpoints and radii
+    /// (`midpointRadiusProduct`); smaller ones run the interval loop, whose enclosures are
+    /// a little tighter and which costs less than four BLAS calls at these sizes.
+    public static let blasProductThreshold = 1 << 15
+
     public func multiplied(by other: FastIntervalMatrix) -> FastIntervalMatrix {
         precondition(columns == other.rows, "FastIntervalMatrix: shapes differ")
+        if rows * columns * other.columns >= Self.blasProductThreshold {
+            return Self.midpointRadiusProduct(self, transposeFirst: false, other)
+        }
         return FastIntervalMatrix(rows: rows, columns: other.columns) { i, j in
             FastInterval.sum((0..<columns).map { self[i, $0] * other[$0, j] })
         }
@@ -40,8 +48,76 @@ public struct FastIntervalMatrix: Sendable {
     /// AᵀB without forming Aᵀ.
     public func transposeMultiplied(by other: FastIntervalMatrix) -> FastIntervalMatrix {
         precondition(rows == other.rows, "FastIntervalMatrix: shapes differ")
+        if rows * columns * other.columns >= Self.blasProductThreshold {
+            return Self.midpointRadiusProduct(self, transposeFirst: true, other)
+        }
         return FastIntervalMatrix(rows: columns, columns: other.columns) { i, j in
             FastInterval.sum((0..<rows).map { self[$0, i] * other[$0, j] })
+        }
+    }
+
+    /// B̂ and R ≥ |B − B̂| entrywise for every B the intervals hold: B̂ the midpoints, each
+    /// radius max(hi − B̂, B̂ − lo) rounded and pushed one Double up; a point entry is its own
+    /// midpoint with radius exactly 0 (so that point factors take the one-radius products).
+    public var midpointsAndRadii: (midpoints: Matrix, radii: Matrix) {
+        var middle = midpoints
+        var radius = Matrix(rows: rows, columns: columns)
+        for t in entries.indices {
+            let x = entries[t]
+            if x.lo == x.hi {
+                middle.storage[t] = x.lo
+                continue
+            }
+            let c = middle.storage[t]
+            radius.storage[t] = Swift.max((x.hi - c).nextUp, (c - x.lo).nextUp, 0)
+        }
+        return (middle, radius)
+    }
+
+    /// op(A)·B for every A and B the intervals hold, from BLAS products of midpoints and
+    /// radii (Proofs/certificates.md §4, "Interval products by midpoints and radii"): with n
+    /// the inner dimension, S = fl(ÂB̂), T = fl(R_A·Z₁), Z₁ = (|B̂| + R_B)⁺, and
+    /// V = fl(|Â|·Z₂), Z₂ = (γ_n|B̂| + R_B)⁺, in any order and kernel,
+    ///   |AB − S| ≤ (T + V)/(1 − γ_n) + 2nη.
+    /// When one side is a point the two radius products merge into one: three dgemm calls
+    /// for two interval factors, two when one is a point (the rounding term γ_n|Â||B̂| rides
+    /// along with a radius product instead of taking its own). An entry whose bound or
+    /// midpoint is not finite is the whole line.
+    public static func midpointRadiusProduct(_ a: FastIntervalMatrix, transposeFirst: Bool, _ b: FastIntervalMatrix,
+                                             boundScale: Double = 1) -> FastIntervalMatrix {
+        let (rowsOut, inner) = transposeFirst ? (a.columns, a.rows) : (a.rows, a.columns)
+        precondition(inner == b.rows, "midpointRadiusProduct: inner dimensions \(inner) and \(b.rows) differ")
+        let (am, ar) = a.midpointsAndRadii, (bm, br) = b.midpointsAndRadii
+        let gamma = FastMath.productErrorFactor(inner)   // ≥ γ_n
+        let s = am.multiplied(by: bm, transposeSelf: transposeFirst)
+        // Entrywise (x + y)⁺ of non-negative terms, each rounded up.
+        func sum(_ x: Matrix, _ scaleX: Double, _ y: Matrix?) -> Matrix {
+            var out = x
+            for t in out.storage.indices {
+                let first = scaleX == 1 ? abs(x.storage[t]) : (scaleX * abs(x.storage[t])).nextUp
+                out.storage[t] = y.map { (first + $0.storage[t]).nextUp } ?? first
+            }
+            return out
+        }
+        let aHasRadius = ar.storage.contains { $0 != 0 }, bHasRadius = br.storage.contains { $0 != 0 }
+        let spread: Matrix
+        if !aHasRadius {
+            spread = am.absoluteValues.multiplied(by: sum(bm, gamma, bHasRadius ? br : nil), transposeSelf: transposeFirst)
+        } else if !bHasRadius {
+            spread = sum(am, gamma, ar).multiplied(by: bm.absoluteValues, transposeSelf: transposeFirst)   // (γ|Â| + R_A)|B̂|
+        } else {
+            var t = ar.multiplied(by: sum(bm, 1, br), transposeSelf: transposeFirst)
+            let v = am.absoluteValues.multiplied(by: sum(bm, gamma, br), transposeSelf: transposeFirst)
+            for k in t.storage.indices { t.storage[k] = (t.storage[k] + v.storage[k]).nextUp }
+            spread = t
+        }
+        let widen = (boundScale * (1 + gamma).nextUp).nextUp   // 1/(1 − γ_n) ≤ 1 + γ_n/(1 − γ_n)
+        let floor = (Double(2 * inner) * Double.leastNonzeroMagnitude).nextUp
+        return FastIntervalMatrix(rows: rowsOut, columns: b.columns) { i, j in
+            let t = i * b.columns + j
+            let e = ((widen * spread.storage[t]).nextUp + floor).nextUp
+            guard e.isFinite, s.storage[t].isFinite else { return .entire }
+            return FastInterval.roundedOut(s.storage[t] - e, s.storage[t] + e)
         }
     }
 
@@ -71,10 +147,12 @@ public struct FastIntervalMatrix: Sendable {
         let residual = b.subtracting(multiplied(by: FastIntervalMatrix(approximate)))
         let corrected = FastIntervalMatrix(r).multiplied(by: residual)
         let slack = FastInterval(1) - FastInterval(alpha)
+        // ‖R(b_j − Mx̃_j)‖∞ / (1 − α), one per column.
+        let radii = (0..<b.columns).map { j in
+            (FastInterval((0..<n).reduce(0.0) { Swift.max($0, abs(corrected[$1, j].lo), abs(corrected[$1, j].hi)) }) / slack).hi
+        }
         return FastIntervalMatrix(rows: n, columns: b.columns) { i, j in
-            let column = (0..<n).map { corrected[$0, j] }.map { max(abs($0.lo), abs($0.hi)) }.max()!
-            let radius = (FastInterval(column) / slack).hi
-            return FastInterval.roundedOut(approximate[i, j] - radius, approximate[i, j] + radius)
+            FastInterval.roundedOut(approximate[i, j] - radii[j], approximate[i, j] + radii[j])
         }
     }
 
@@ -163,12 +241,7 @@ extension FastIntervalMatrix {
     public static func pointTimesTransposed(_ a: Matrix, _ b: FastIntervalMatrix) -> FastIntervalMatrix {
         precondition(a.columns == b.columns, "pointTimesTransposed: A has \(a.columns) columns, B \(b.columns)")
         let m = a.columns
-        let middle = b.midpoints
-        var radius = Matrix(rows: b.rows, columns: b.columns)
-        for t in b.entries.indices {
-            let (x, c) = (b.entries[t], middle.storage[t])
-            radius.storage[t] = Swift.max((x.hi - c).nextUp, (c - x.lo).nextUp, 0)
-        }
+        let (middle, radius) = b.midpointsAndRadii
         let absA = a.absoluteValues
         let s = a.multiplied(by: middle, transposeOther: true)
         let q = absA.multiplied(by: middle.absoluteValues, transposeOther: true)
@@ -182,5 +255,100 @@ extension FastIntervalMatrix {
             guard e.isFinite, s[i, j].isFinite else { return .entire }
             return FastInterval.roundedOut(s[i, j] - e, s[i, j] + e)
         }
+    }
+}
+
+extension FastIntervalMatrix {
+    /// (CG_A)ᵀ(CG_B) enclosed, C = I − 11ᵀ/k centring over the k rows, at any size
+    /// (Proofs/certificates.md §4, "Centred Grams by norms"): the centred unembeddings'
+    /// Gram (or cross-Gram) of T3, T4, T7 and T12 at language-model scale.
+    ///
+    /// `centredA` must be `G_A.subtractingColumnMeans` (each entry fl(g − c) for one Double c
+    /// per column), likewise `centredB`; `product` any fl(centredAᵀ·centredB) by BLAS, in any
+    /// order and kernel (the pair's cached Gram). With H_t = G − 1cᵀ = H + E, |E| ≤ u/(1 − u)|H|,
+    /// (CG_A)ᵀ(CG_B) = H_tAᵀH_tB − s_As_Bᵀ/k with s = H_tᵀ1, and
+    ///   |H_tAᵀH_tB − P| ≤ (γ_k/(1 − γ_k) + 3u)·‖h_a‖⁺‖h_b‖⁺ + 2kη
+    /// by Cauchy–Schwarz on Σ|h_a||h_b|, ‖h‖⁺ a rounded-up column norm. The column sums s are
+    /// enclosed from fl(Σh) and fl(Σ|h|). Costs O(k d) beyond the product; no second
+    /// product of absolute values. An entry whose bound is not finite is the whole line.
+    public static func centredCrossProduct(centredA: Matrix, centredB: Matrix, product p: Matrix,
+                                           boundScale: Double = 1) -> FastIntervalMatrix {
+        centredCrossProduct(CentredColumns(centredA), CentredColumns(centredB), product: p, boundScale: boundScale)
+    }
+
+    /// The same from each side's column bounds (computed once per model).
+    public static func centredCrossProduct(_ a: CentredColumns, _ b: CentredColumns, product p: Matrix,
+                                           boundScale: Double = 1) -> FastIntervalMatrix {
+        let k = a.rows
+        precondition(b.rows == k && p.rows == a.norms.count && p.columns == b.norms.count, "centredCrossProduct: shapes differ")
+        let factor = (boundScale * (FastMath.productErrorFactor(k) + 3 * FastMath.unitRoundoff)).nextUp
+        let floor = (Double(2 * k) * Double.leastNonzeroMagnitude).nextUp
+        let count = FastInterval(Double(k))
+        return FastIntervalMatrix(rows: p.rows, columns: p.columns) { i, j in
+            let e = (((factor * a.norms[i]).nextUp * b.norms[j]).nextUp + floor).nextUp
+            guard e.isFinite, p[i, j].isFinite else { return .entire }
+            return FastInterval.roundedOut(p[i, j] - e, p[i, j] + e) - a.sums[i] * b.sums[j] / count
+        }
+    }
+}
+
+/// The column bounds of a centred matrix H = fl(G − 1cᵀ) (k×d) that `centredCrossProduct`
+/// needs: each column's norm bounded above, and an enclosure of its exact column sum
+/// Σ(h + e), |e| ≤ u/(1 − u)|h|: fl(Σh) ± (γ_k/(1 − γ_k) + 2u)·fl(Σ|h|)⁺.
+/// A norm is √(fl(Σh²)·(1 + γ_k/(1 − γ_k)) + kη), each step rounded up (§4's claim on a
+/// non-negative sum; kη covers squares that underflow), where the column's largest
+/// magnitude M lies in [2⁻⁴⁵⁰, 2⁴⁵⁰] so that no square or sum overflows; otherwise
+/// M·√Σ(|x|/M)² with every operation rounded and pushed up (as `FastLogitSums` bounds row
+/// norms). One pass over H (a second only for columns outside that range).
+public struct CentredColumns: Sendable {
+    public let rows: Int
+    public let norms: [Double]
+    public let sums: [FastInterval]
+
+    public init(_ h: Matrix) {
+        let (k, d) = (h.rows, h.columns)
+        var top = [Double](repeating: 0, count: d), sum = top, absolute = top, squares = top
+        h.storage.withUnsafeBufferPointer { x in
+            top.withUnsafeMutableBufferPointer { top in
+                sum.withUnsafeMutableBufferPointer { sum in
+                    absolute.withUnsafeMutableBufferPointer { absolute in
+                        squares.withUnsafeMutableBufferPointer { squares in
+                            for i in 0..<k {
+                                let row = i * d
+                                for j in 0..<d {
+                                    let v = x[row + j]
+                                    top[j] = Swift.max(top[j], abs(v))
+                                    sum[j] += v
+                                    absolute[j] += abs(v)
+                                    squares[j] += v * v
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let factor = FastMath.productErrorFactor(k)
+        let sumFactor = (factor + 2 * FastMath.unitRoundoff).nextUp
+        let underflow = (Double(k) * Double.leastNonzeroMagnitude).nextUp
+        norms = (0..<d).map { j in
+            let m = top[j]
+            guard m > 0, m.isFinite else { return m }
+            if m >= 0x1p-450 && m <= 0x1p450 {
+                return (((squares[j] * (1 + factor).nextUp).nextUp + underflow).nextUp.squareRoot()).nextUp
+            }
+            var scaled = 0.0
+            for i in 0..<k {
+                let q = (abs(h.storage[i * d + j]) / m).nextUp
+                scaled = (scaled + (q * q).nextUp).nextUp
+            }
+            return (m * scaled.squareRoot().nextUp).nextUp
+        }
+        sums = (0..<d).map { j -> FastInterval in
+            let r = (sumFactor * absolute[j].nextUp).nextUp
+            guard r.isFinite, sum[j].isFinite else { return .entire }
+            return FastInterval.roundedOut(sum[j] - r, sum[j] + r)
+        }
+        rows = k
     }
 }

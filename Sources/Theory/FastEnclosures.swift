@@ -54,7 +54,7 @@ public struct FastLogitDistance: Sendable {
 
     init?(_ pair: ModelPair) {
         guard let a = FastLogits(pair.first), let b = FastLogits(pair.second) else { return nil }
-        weights = Self.normalisedWeights(pair.weights)
+        weights = pair.fastWeights()
         (first, second) = (a, b)
         squared = a.logitDistanceSquared(to: b, weights: weights)
     }
@@ -85,9 +85,9 @@ public struct FastIdentifiability: Sendable {
     public let sigmaMinSquaredUpper: Double
 
     init?(_ pair: ModelPair) {
-        let u = pair.fastUnembeddings()
-        let m = u.gramFirst
-        guard let a = m.solving(u.first.transposeMultiplied(by: u.second)) else { return nil }
+        let grams = pair.fastUnembeddingGrams()
+        let m = grams.first
+        guard let a = m.solving(grams.cross) else { return nil }
         (gram, map, sigmaMinSquaredUpper) = (m, a, fastSmallestEigenvalueUpper(m))
     }
 
@@ -98,13 +98,29 @@ public struct FastIdentifiability: Sendable {
 }
 
 /// An upper bound on λ_min of the symmetric matrix enclosed by `m`: the Rayleigh quotient
-/// zᵀMz/zᵀz, enclosed, at the computed eigenvector z of λ_min(mid M) (any z bounds λ_min
-/// above). +∞ when the decomposition fails.
+/// zᵀMz/zᵀz, enclosed, at an approximate eigenvector z of λ_min(mid M) (any z bounds λ_min
+/// above): the computed eigenvector up to 64 rows; above, 40 steps of inverse iteration
+/// (z ← (mid M)⁻¹z by one LU factorisation, O(d²) a step, where a full decomposition costs
+/// O(d³) with a large constant), falling back to the decomposition when mid M is singular.
+/// +∞ when both fail.
 public func fastSmallestEigenvalueUpper(_ m: FastIntervalMatrix) -> Double {
-    guard let e = try? SymmetricEigendecomposition(m.midpoints), let smallest = e.eigenvalues.indices.min(by: { e.eigenvalues[$0] < e.eigenvalues[$1] }) else {
+    let n = m.rows, middle = m.midpoints
+    if n > 64, let lu = try? LUDecomposition(middle, singularityThreshold: 0) {
+        // A start with a component along every eigenvector (generically), normalised each step.
+        var z = Matrix(rows: n, columns: 1) { i, _ in 1 + 0.5 * Double((i * 7919) % 97) / 97 }
+        for _ in 0..<40 {
+            guard let next = try? lu.solve(z) else { break }
+            let norm = next.storage.reduce(0.0) { max($0, abs($1)) }
+            guard norm > 0, norm.isFinite else { break }
+            z = Matrix(rows: n, columns: 1) { i, _ in next.storage[i] / norm }
+        }
+        let upper = rayleighQuotientUpper(m, z.storage)
+        if upper.isFinite { return upper }
+    }
+    guard let e = try? SymmetricEigendecomposition(middle), let smallest = e.eigenvalues.indices.min(by: { e.eigenvalues[$0] < e.eigenvalues[$1] }) else {
         return .infinity
     }
-    return rayleighQuotientUpper(m, (0..<m.rows).map { e.eigenvectors[$0, smallest] })
+    return rayleighQuotientUpper(m, (0..<n).map { e.eigenvectors[$0, smallest] })
 }
 
 /// zᵀMz/zᵀz's upper end for every M in the enclosure.
@@ -116,19 +132,30 @@ func rayleighQuotientUpper(_ m: FastIntervalMatrix, _ vector: [Double]) -> Doubl
 
 /// T4's quantities as fast enclosures: M₁₁ = F₁ᵀWF₁, B = M₁₁⁻¹F₁ᵀWF₂ (a verified solve,
 /// proving F̂₁ = W^{1/2}F₁ of full column rank), d_unemb² = ‖G̃₁ − G̃₂Bᵀ‖²_F, and an upper
-/// bound on σ_min(F̂₁)² = λ_min(M₁₁). Cost O(N d² + k d² + d³). nil when M₁₁ is not shown
-/// nonsingular.
+/// bound on σ_min(F̂₁)² = λ_min(M₁₁). Small pairs form G̃₁ − G̃₂Bᵀ entry by entry; at
+/// language-model scale (`usesGramRoutes`) d_unemb² = tr S₁₁ − 2 tr(S₁₂Bᵀ) + tr(BS₂₂Bᵀ) from the
+/// enclosed Grams, which cancels where d_unemb² ≪ tr S₁₁ (width ~ u·d·tr S₁₁) but keeps
+/// nothing k×d. Cost O(N d² + k d² + d³). nil when M₁₁ is not shown nonsingular.
 public struct FastUnembeddingDissimilarity: Sendable {
     public let squared: FastInterval
     public let sigmaMinSquaredUpper: Double
 
     init?(_ pair: ModelPair) {
-        guard let moments = pair.fastEmbeddingMoments() else { return nil }
+        let moments = pair.fastEmbeddingMoments()
         let m11 = moments.m11
         guard let b = m11.solving(moments.m21.transposed) else { return nil }   // d₁×d₂
-        let (g1, g2) = (pair.fastUnembeddings().first, pair.fastUnembeddings().second)
-        let mapped = g2.multiplied(by: b.transposed)
-        squared = FastInterval.sum(g1.entries.indices.map { (g1.entries[$0] - mapped.entries[$0]).squared })
+        if pair.usesGramRoutes {
+            let grams = pair.fastUnembeddingGrams()
+            let trace = FastInterval.sum((0..<grams.first.rows).map { grams.first[$0, $0] })
+            let cross = FastInterval.sum(grams.cross.entries.indices.map { grams.cross.entries[$0] * b.entries[$0] })
+            let bs = b.multiplied(by: grams.second)
+            let quadratic = FastInterval.sum(bs.entries.indices.map { bs.entries[$0] * b.entries[$0] })
+            squared = (trace - FastInterval(2) * cross + quadratic).clampedNonNegative
+        } else {
+            let (g1, g2) = (pair.fastUnembeddings().first, pair.fastUnembeddings().second)
+            let mapped = g2.multiplied(by: b.transposed)
+            squared = FastInterval.sum(g1.entries.indices.map { (g1.entries[$0] - mapped.entries[$0]).squared })
+        }
         sigmaMinSquaredUpper = fastSmallestEigenvalueUpper(m11)
     }
 }
@@ -142,6 +169,13 @@ public struct FastEmbeddingMoments: Sendable {
     public let m11: FastIntervalMatrix
     public let m21: FastIntervalMatrix
     public let m22: FastIntervalMatrix
+
+    init(m11: FastIntervalMatrix, m21: FastIntervalMatrix, m22: FastIntervalMatrix) {
+        (self.m11, self.m21, self.m22) = (m11, m21, m22)
+    }
+
+    /// The moments of the swapped pair.
+    var swapped: FastEmbeddingMoments { FastEmbeddingMoments(m11: m22, m21: m21.transposed, m22: m11) }
 
     init(_ pair: ModelPair, weights w: [FastInterval]) {
         func moment(_ a: Matrix, _ b: Matrix) -> FastIntervalMatrix { FastIntervalMatrix.weightedCrossProduct(a, b, weights: w) }
@@ -170,11 +204,12 @@ public struct FastT7Spectra: Sendable {
     public let residual: FastInterval
 
     init?(_ pair: ModelPair, centred: Bool) {
-        guard let raw = pair.fastEmbeddingMoments(), let w = pair.fastLogitDistance()?.weights else { return nil }
+        let raw = pair.fastEmbeddingMoments(), w = pair.fastWeights()
         var (m11, m21, m22) = (raw.m11, raw.m21, raw.m22)
         if centred {
+            // E f = Fᵀw, by BLAS with its bound (a product with a column of ones).
             func mean(_ f: Matrix) -> [FastInterval] {
-                (0..<f.columns).map { j in FastInterval.sum((0..<f.rows).map { w[$0] * FastInterval(f[$0, j]) }) }
+                FastIntervalMatrix.weightedCrossProduct(f, Matrix(rows: f.rows, columns: 1, repeating: 1), weights: w).entries
             }
             let a = mean(pair.first.embeddings), b = mean(pair.second.embeddings)
             m11 = FastIntervalMatrix(rows: a.count, columns: a.count) { m11[$0, $1] - a[$0] * a[$1] }
@@ -183,7 +218,7 @@ public struct FastT7Spectra: Sendable {
         }
         guard let y = m11.solving(m21.transposed) else { return nil }
         let schur = m22.subtracting(m21.multiplied(by: y))
-        let s22 = pair.fastUnembeddings().gramSecond
+        let s22 = pair.fastUnembeddingGrams().second
         guard let q = schur.pencilEigenvalues(m22), let mu = m22.multiplied(by: s22).multiplied(by: m22).pencilEigenvalues(m22) else { return nil }
         oneMinusRhoSquared = q.map { FastInterval(lo: min(max($0.lo, 0), 1), hi: min(max($0.hi, 0), 1)) }
         self.mu = mu.reversed().map(\.clampedNonNegative)
@@ -191,26 +226,89 @@ public struct FastT7Spectra: Sendable {
     }
 }
 
-/// Both models' centred unembeddings G̃ = CG and their Grams G̃ᵀG̃, enclosed once per pair
-/// for T3, T4, T7, T11 and T12.
+/// Both models' centred unembeddings G̃ = CG, enclosed entry by entry (k×d intervals), for
+/// small pairs' T4 and their Grams.
 public struct FastUnembeddings: Sendable {
     public let first: FastIntervalMatrix
     public let second: FastIntervalMatrix
-    public let gramFirst: FastIntervalMatrix
-    public let gramSecond: FastIntervalMatrix
 
     init(_ pair: ModelPair) {
         first = FastIntervalMatrix(pair.first.unembeddings).subtractingColumnMeans
         second = FastIntervalMatrix(pair.second.unembeddings).subtractingColumnMeans
-        gramFirst = first.transposeMultiplied(by: first)
-        gramSecond = second.transposeMultiplied(by: second)
+    }
+}
+
+/// The centred unembeddings' Grams S₁₁ = G̃₁ᵀG̃₁, S₁₂ = G̃₁ᵀG̃₂ and S₂₂ = G̃₂ᵀG̃₂, enclosed
+/// once per pair for T3, T4, T7, T11 and T12. Small pairs: products of the enclosed G̃
+/// (`FastUnembeddings`). At language-model scale (`usesGramRoutes`): the pair's own BLAS
+/// Grams with norm bounds (`FastIntervalMatrix.centredCrossProduct`), O(k d) beyond them and
+/// nothing k×d kept.
+public struct FastUnembeddingGrams: Sendable {
+    public let first: FastIntervalMatrix
+    public let cross: FastIntervalMatrix
+    public let second: FastIntervalMatrix
+
+    init(first: FastIntervalMatrix, cross: FastIntervalMatrix, second: FastIntervalMatrix) {
+        (self.first, self.cross, self.second) = (first, cross, second)
+    }
+
+    /// The Grams of the swapped pair.
+    var swapped: FastUnembeddingGrams { FastUnembeddingGrams(first: second, cross: cross.transposed, second: first) }
+
+    init(_ pair: ModelPair) {
+        if pair.usesGramRoutes, let grams = try? pair.unembeddingGrams() {
+            let (g1, g2) = pair.centredUnembeddings
+            let columns = (try? BLASThreads.parallelMap(2, workers: BLASThreads.cores) { CentredColumns($0 == 0 ? g1 : g2) })
+                ?? [CentredColumns(g1), CentredColumns(g2)]
+            let (c1, c2) = (columns[0], columns[1])
+            first = FastIntervalMatrix.centredCrossProduct(c1, c1, product: grams.s11)
+            cross = FastIntervalMatrix.centredCrossProduct(c1, c2, product: grams.s12)
+            second = FastIntervalMatrix.centredCrossProduct(c2, c2, product: grams.s22)
+        } else {
+            let u = pair.fastUnembeddings()
+            first = u.first.transposeMultiplied(by: u.first)
+            cross = u.first.transposeMultiplied(by: u.second)
+            second = u.second.transposeMultiplied(by: u.second)
+        }
     }
 }
 
 extension ModelPair {
-    /// The centred unembeddings and their Grams as fast enclosures, computed once.
+    /// The centred unembeddings as fast enclosures, computed once.
     public func fastUnembeddings() -> FastUnembeddings {
         cache.value("fastUnembeddings") { FastUnembeddings(self) }
+    }
+
+    /// The centred unembeddings' Grams as fast enclosures, computed once.
+    public func fastUnembeddingGrams() -> FastUnembeddingGrams {
+        cache.value("fastUnembeddingGrams") { FastUnembeddingGrams(self) }
+    }
+
+    /// The input weights wᵢ = rawᵢ/Σ raw, enclosed, computed once.
+    public func fastWeights() -> [FastInterval] {
+        cache.value("fastWeights") { FastLogitDistance.normalisedWeights(weights) }
+    }
+
+    /// Whether the fast level holds N×k enclosed logits (`FastLogits`): up to
+    /// N·k·(d₁ + d₂) = 2·10⁸ (CIFAR shape is 10⁸). Above, d_logit² comes from the streamed pass.
+    public var fastLogitsFit: Bool {
+        Double(first.inputCount) * Double(first.labelCount) * Double(first.dimension + second.dimension) <= 2e8
+    }
+
+    /// d_logit² enclosed: from the enclosed logits where they fit (`fastLogitsFit`), else
+    /// from the streamed pass (`fastLogitSums`), which keeps nothing N×k. nil when a logit
+    /// or its error bound is not finite.
+    public func fastLogitDistanceSquared() -> FastInterval? {
+        cache.value("fastLogitDistanceSquared") { fastLogitsFit ? fastLogitDistance()?.squared : fastLogitSums()?.logitDistanceSquared }
+    }
+
+    /// The fast enclosures that do not depend on the order of the pair, or that swap with
+    /// it, seeded into the swapped pair (T7 runs on it) so that it does not recompute them.
+    func seedSwappedFastEnclosures(_ other: ModelPair) {
+        if let d = cache.peek("fastLogitDistanceSquared", as: FastInterval?.self) { other.cache.seed("fastLogitDistanceSquared", d) }
+        if let w = cache.peek("fastWeights", as: [FastInterval].self) { other.cache.seed("fastWeights", w) }
+        if let g = cache.peek("fastUnembeddingGrams", as: FastUnembeddingGrams.self) { other.cache.seed("fastUnembeddingGrams", g.swapped) }
+        if let m = cache.peek("fastMoments", as: FastEmbeddingMoments.self) { other.cache.seed("fastMoments", m.swapped) }
     }
 
     /// T7's spectra as fast enclosures, computed once per centring.
@@ -219,8 +317,8 @@ extension ModelPair {
     }
 
     /// The embedding moments as fast enclosures, computed once.
-    public func fastEmbeddingMoments() -> FastEmbeddingMoments? {
-        cache.value("fastMoments") { fastLogitDistance().map { FastEmbeddingMoments(self, weights: $0.weights) } }
+    public func fastEmbeddingMoments() -> FastEmbeddingMoments {
+        cache.value("fastMoments") { FastEmbeddingMoments(self, weights: fastWeights()) }
     }
 
     /// T4's fast enclosures, computed once.

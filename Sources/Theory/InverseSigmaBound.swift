@@ -44,8 +44,8 @@ package struct InverseSigmaBound: Sendable {
     /// upper bound of σ_min². Only "holds": a violation needs σ_min bounded below, which
     /// the exact certificate does. nil (escalate) otherwise.
     func fastCertify(_ pair: ModelPair) -> Verdict? {
-        guard let fast, let (l, sigmaSquared) = fast(pair), sigmaSquared > 0, let d = pair.fastLogitDistance() else { return nil }
-        let top = (FastInterval(constantScale) * d.squared).lo
+        guard let fast, let (l, sigmaSquared) = fast(pair), sigmaSquared > 0, let d = pair.fastLogitDistanceSquared() else { return nil }
+        let top = (FastInterval(constantScale) * d).lo
         let rhs = FastInterval(lo: (top / sigmaSquared).nextDown, hi: .infinity)
         return Verdict.fast(id, form, lhs: l, rhs: rhs, constant: constantScale / sigmaSquared,
                             constantName: "\(constantScale)/σ², σ² ≥ σ_min(\(matrixName))² (a Rayleigh quotient)")

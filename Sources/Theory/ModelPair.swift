@@ -51,6 +51,7 @@ public struct ModelPair: Sendable {
         for centred in [false, true] {
             if let c = cache.peek("cca.\(centred)", as: CanonicalCorrelations.self) { other.cache.seed("cca.\(centred)", c.swapped) }
         }
+        seedSwappedFastEnclosures(other)
         return other
     }
 

@@ -20,11 +20,13 @@ final class PairCache: @unchecked Sendable {
         return made
     }
 
-    /// The stored value, if any, without computing it.
+    /// The stored value, if any, without computing it. (A missing key is nil even for an
+    /// optional T, as in `value`.)
     func peek<T>(_ key: String, as type: T.Type) -> T? {
         lock.lock()
         defer { lock.unlock() }
-        return store[key] as? T
+        guard let stored = store[key] else { return nil }
+        return stored as? T
     }
 
     /// Stores a value computed elsewhere (e.g. a symmetric quantity of the swapped pair).

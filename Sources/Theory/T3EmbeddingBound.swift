@@ -19,8 +19,8 @@ public struct T3EmbeddingBound: PairStatement {
                           exactLHS: { try $0.representationDissimilaritySquared() },
                           gram: { $0.first.centredUnembeddings.weightedGram() },
                           fast: { pair in
-                              guard let i = pair.fastIdentifiability(), let d = pair.fastLogitDistance() else { return nil }
-                              return (Self.fastRepresentationDissimilaritySquared(pair, map: i.map, weights: d.weights), i.sigmaMinSquaredUpper)
+                              guard let i = pair.fastIdentifiability() else { return nil }
+                              return (Self.fastRepresentationDissimilaritySquared(pair, map: i.map, weights: pair.fastWeights()), i.sigmaMinSquaredUpper)
                           })
     }
 

@@ -207,8 +207,9 @@ public struct T5PivotBound: PairStatement {
         let k = pair.first.labelCount, d = pair.first.dimension, scale = FastInterval(constantScale)
         if variant == .averaged {
             let (all, skipped) = try cachedTerms(pair, exhaustive: true)
-            guard skipped == 0, let smallest = all.min(by: { $0.sigmaMin < $1.sigmaMin }), let moments = pair.fastEmbeddingMoments(),
+            guard skipped == 0, let smallest = all.min(by: { $0.sigmaMin < $1.sigmaMin }),
                   let (_, sigmaSquared) = fastPivotMap(pair, smallest.pair), sigmaSquared > 0 else { return nil }
+            let moments = pair.fastEmbeddingMoments()
             var maps: [FastIntervalMatrix] = []
             for t in all {
                 guard let (a, _) = fastPivotMap(pair, t.pair, sigma: false) else { return nil }

@@ -133,8 +133,8 @@ public struct T7CanonicalCorrelationBound: PairStatement {
     /// side's upper ends below d_logit²'s lower end (times the scale); "violated" either
     /// link crossing certainly. nil (escalate) otherwise.
     public func fastCertify(_ pair: ModelPair) throws -> Verdict? {
-        guard let spectra = pair.fastT7Spectra(centred: centred), let distance = pair.fastLogitDistance() else { return nil }
-        let d = distance.squared, scale = FastInterval(constantScale)
+        guard let spectra = pair.fastT7Spectra(centred: centred), let d = pair.fastLogitDistanceSquared() else { return nil }
+        let scale = FastInterval(constantScale)
         if spectra.residual.lo > d.hi {
             return Verdict.fast(id, form, lhs: spectra.residual, rhs: d, constant: 1, constantName: "R against d_logit² (fast enclosures)")
         }

@@ -149,11 +149,11 @@ public struct T12WidthFloorBound: PairStatement {
     /// d_logit² enclosed. nil (escalate) when M is not shown positive definite or the
     /// sides overlap.
     public func fastCertify(_ pair: ModelPair) throws -> Verdict? {
-        guard trivial(pair) == nil, let moments = pair.fastEmbeddingMoments(), let distance = pair.fastLogitDistance() else { return nil }
-        let m = moments.m11
-        guard let eigenvalues = m.multiplied(by: pair.fastUnembeddings().gramFirst).multiplied(by: m).pencilEigenvalues(m) else { return nil }
+        guard trivial(pair) == nil, let distance = pair.fastLogitDistanceSquared() else { return nil }
+        let m = pair.fastEmbeddingMoments().m11
+        guard let eigenvalues = m.multiplied(by: pair.fastUnembeddingGrams().first).multiplied(by: m).pencilEigenvalues(m) else { return nil }
         let floor = FastInterval.sum(eigenvalues.prefix(max(eigenvalues.count - pair.second.dimension, 0)).map(\.clampedNonNegative))
-        return Verdict.fast(id, form, lhs: floor, rhs: FastInterval(constantScale) * distance.squared, constant: constantScale,
+        return Verdict.fast(id, form, lhs: floor, rhs: FastInterval(constantScale) * distance, constant: constantScale,
                             constantName: "\(constantScale)")
     }
 

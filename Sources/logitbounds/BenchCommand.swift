@@ -115,6 +115,7 @@ struct BenchCommand: ParsableCommand {
             print(String(format: "  %-18@ decided fast %6d, escalated %6d (%.1f %%)", name as NSString, fast, up,
                          100 * Double(up) / Double(max(fast + up, 1))))
         }
+        print("  \(c.gramRoutePairs) pairs on the language-model routes (centred Grams by norm bounds; T4's d_unemb² from them)")
         print("  \(c.inconclusive) fast intervals overlapped a 128-bit MPFR enclosure too wide to contain them (not misses; \(c.inconclusiveOutsideSubnormal) of them outside the subnormal pairs)")
         if !c.failures.isEmpty {
             print("first failures:\n" + c.failures.map { "  \($0)" }.joined(separator: "\n"))

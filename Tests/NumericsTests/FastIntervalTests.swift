@@ -290,6 +290,109 @@ struct FastIntervalTests {
         #expect(checked > 1_000, "only \(checked) entries")
     }
 
+    /// Interval products by midpoints and radii (BLAS): exact rationals at points of the
+    /// boxes (corners and midpoints, entry by entry), both operand orders, matrices over 60
+    /// binades; a planted halved bound misses on the sums that attain it — the row
+    /// (1, u, …, u) against ones, and a corner whose radii all push the product one way.
+    @Test func midpointRadiusProductEnclosesEveryProductInTheBox() {
+        var g = SeededGenerator(seed: 29)
+        var checked = 0, halvedMissed = 0
+        for trial in 0..<240 {
+            let m = Int.random(in: 1...5, using: &g), n = Int.random(in: 2...90, using: &g), p = Int.random(in: 1...5, using: &g)
+            let kind = trial % 4   // 0: rounding-adversarial points; 1: radius-adversarial corner; 2, 3: random boxes
+            func scale() -> Double { Double(sign: .plus, exponent: Int.random(in: -30...30, using: &g), significand: 1) }
+            let aMid = Matrix(rows: m, columns: n) { _, j in
+                kind == 0 ? (j == 0 ? 1 : FastMath.unitRoundoff) : Double.random(in: -1...1, using: &g) * scale()
+            }
+            let bMid = Matrix(rows: n, columns: p) { _, _ in kind == 0 ? 1 : Double.random(in: -1...1, using: &g) * (kind == 1 ? 1 : scale()) }
+            // Both factors intervals, or one a point (the kernels' one-radius branches): B a point
+            // on half the radius-adversarial trials, A a point on the fourth kind.
+            let radiusA = kind == 0 || kind == 3 ? 0 : 1e-6, radiusB = kind == 0 || (kind == 1 && trial % 8 == 5) ? 0 : 1e-6
+            let a = FastIntervalMatrix(rows: m, columns: n) { i, j in
+                FastInterval(lo: aMid[i, j] - radiusA * abs(aMid[i, j]), hi: aMid[i, j] + radiusA * abs(aMid[i, j]))
+            }
+            let b = FastIntervalMatrix(rows: n, columns: p) { i, j in
+                FastInterval(lo: bMid[i, j] - radiusB * abs(bMid[i, j]), hi: bMid[i, j] + radiusB * abs(bMid[i, j]))
+            }
+            // A point of each box: on the radius-adversarial trials the corner of A whose signs
+            // follow B's first column (every radius pushes entry (i, 0) up), B at its midpoint.
+            let aPoint = Matrix(rows: m, columns: n) { i, j in
+                kind == 1 ? (bMid[j, 0] >= 0 ? a[i, j].hi : a[i, j].lo) : [a[i, j].lo, a[i, j].hi, aMid[i, j]].randomElement(using: &g)!
+            }
+            let bPoint = Matrix(rows: n, columns: p) { i, j in kind == 1 ? bMid[i, j] : [b[i, j].lo, b[i, j].hi, bMid[i, j]].randomElement(using: &g)! }
+            let transposed = trial % 2 == 1
+            let first = transposed ? a.transposed : a
+            let fast = FastIntervalMatrix.midpointRadiusProduct(first, transposeFirst: transposed, b)
+            let halved = FastIntervalMatrix.midpointRadiusProduct(first, transposeFirst: transposed, b, boundScale: 0.5)
+            for i in 0..<m {
+                for l in 0..<p {
+                    let exact = Rational.sum((0..<n).map { Rational(exactly: aPoint[i, $0])! * Rational(exactly: bPoint[$0, l])! })
+                    #expect(Rational(exactly: fast[i, l].lo)! <= exact && exact <= Rational(exactly: fast[i, l].hi)!, "trial \(trial) [\(i),\(l)]")
+                    if !(Rational(exactly: halved[i, l].lo)! <= exact && exact <= Rational(exactly: halved[i, l].hi)!) { halvedMissed += 1 }
+                    // Not wider than the radii and the rounding need: ~(4·10⁻⁶ + 2nu)·Σ|â||b̂|.
+                    let magnitudes = (0..<n).reduce(0.0) { $0 + abs(aMid[i, $1] * bMid[$1, l]) }
+                    #expect(fast[i, l].width <= 1e-5 * magnitudes + 1e-300, "too wide: \(fast[i, l]) against Σ|ab| = \(magnitudes)")
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked > 1_000, "only \(checked) entries")
+        #expect(halvedMissed > 20, "a halved bound should miss the adversarial products (missed \(halvedMissed))")
+        // Large enough products go to BLAS from `multiplied` itself, and agree with the loop's enclosure.
+        let big = FastIntervalMatrix(rows: 40, columns: 40) { i, j in FastInterval(lo: Double(i - j) - 1e-9, hi: Double(i - j) + 1e-9) }
+        let product = big.multiplied(by: big)
+        let loop = FastIntervalMatrix(rows: 40, columns: 40) { i, j in FastInterval.sum((0..<40).map { big[i, $0] * big[$0, j] }) }
+        #expect(40 * 40 * 40 >= FastIntervalMatrix.blasProductThreshold)
+        #expect(product.entries.indices.allSatisfy { t in
+            product.entries[t].contains(loop.entries[t].midpoint) && product.entries[t].width <= 2 * loop.entries[t].width + 1e-300
+        })
+    }
+
+    /// The centred Gram (CG)ᵀ(CG′) by BLAS and norm bounds, against exact rationals: columns
+    /// over 40 binades and beyond 2^±450 (the norms' scaled path), columns with a mean 10⁸ times their spread (the centring cancels),
+    /// a column of equal entries (centred to exactly 0), k up to 400. Dropping the bound
+    /// (scale 0) misses: the test sees the rounding.
+    @Test func centredCrossProductEnclosesTheExactCentredGram() {
+        var g = SeededGenerator(seed: 31)
+        var checked = 0, droppedMissed = 0
+        for trial in 0..<60 {
+            let k = Int.random(in: 2...400, using: &g), d = Int.random(in: 1...4, using: &g), e = Int.random(in: 1...4, using: &g)
+            // Every fourth trial beyond 2^±450 (the norms' scaled path): G's columns near 2^+500,
+            // G′'s near 2^−500, so that their products stay in range.
+            func column(_ j: Int, _ sign: Int) -> (Int) -> Double {
+                let offset = trial % 3 == 0 ? 1e8 * Double(j + 1) : 0
+                let exponent = trial % 4 == 2 ? sign * Int.random(in: 460...540, using: &g) : Int.random(in: -20...20, using: &g)
+                let s = Double(sign: .plus, exponent: exponent, significand: 1)
+                let constant = trial % 5 == 1 && j == 0
+                let values = (0..<k).map { _ in constant ? 3.25 : (offset + Double.random(in: -1...1, using: &g)) * s }
+                return { values[$0] }
+            }
+            let ca = (0..<d).map { column($0, 1) }, cb = (0..<e).map { column($0, -1) }
+            let ga = Matrix(rows: k, columns: d) { ca[$1]($0) }, gb = Matrix(rows: k, columns: e) { cb[$1]($0) }
+            let (ha, hb) = (ga.subtractingColumnMeans, gb.subtractingColumnMeans)
+            let product = ha.multiplied(by: hb, transposeSelf: true)
+            let fast = FastIntervalMatrix.centredCrossProduct(centredA: ha, centredB: hb, product: product)
+            let dropped = FastIntervalMatrix.centredCrossProduct(centredA: ha, centredB: hb, product: product, boundScale: 0)
+            func centred(_ m: Matrix, _ j: Int) -> [Rational] {
+                let column = (0..<k).map { Rational(exactly: m[$0, j])! }
+                let mean = Rational.sum(column) / Rational(exactly: Double(k))!
+                return column.map { $0 - mean }
+            }
+            for a in 0..<d {
+                let x = centred(ga, a)
+                for b in 0..<e {
+                    let y = centred(gb, b)
+                    let exact = Rational.sum((0..<k).map { x[$0] * y[$0] })
+                    #expect(Rational(exactly: fast[a, b].lo)! <= exact && exact <= Rational(exactly: fast[a, b].hi)!, "trial \(trial) [\(a),\(b)]: \(fast[a, b])")
+                    if !(Rational(exactly: dropped[a, b].lo)! <= exact && exact <= Rational(exactly: dropped[a, b].hi)!) { droppedMissed += 1 }
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked > 300, "only \(checked) entries")
+        #expect(droppedMissed > 10, "without the bound the centred Gram should miss (missed \(droppedMissed))")
+    }
+
     @Test func logSumExpContainsTheMPFRValue() throws {
         var g = SeededGenerator(seed: 15)
         var checked = 0

@@ -193,18 +193,30 @@ struct StreamedEnclosureTests {
         return (a, ModelGenerator.perturb(a, by: 0.2, using: &g))
     }
 
-    /// Above the exact limit (N·k·(d_A+d_B) = 2.4·10⁶ > 2·10⁶) the moment route runs; its T6
-    /// must be certified from the streamed pass, with the same enclosures as the direct route.
-    @Test("The language-model route certifies T6 from the streamed pass; the other bounds stay screens and say so")
-    func momentRouteCertifiesT6() throws {
-        let (a, b) = Self.modelPair(seed: 76, inputs: 2000, labels: 100, dimension: 6)
+    /// Above the exact limit (N·k·(d_A+d_B) = 2.5·10⁶ > 2·10⁶) the moment route runs; its T6
+    /// must be certified from the streamed pass, with the same enclosures as the direct route,
+    /// and T3, T4, T7 and T12 from d×d interval moments and Grams (BLAS, norm-bounded Grams),
+    /// with the direct route's outcomes (which it certifies from k×d and N×k enclosures).
+    @Test("The language-model route certifies T6 from the streamed pass and T3, T4, T7, T12 from interval moments and Grams")
+    func momentRouteCertifies() throws {
+        // A student of width 4 beside a teacher of width 6 (T12's floor is not 0), the student
+        // the teacher's first four coordinates perturbed.
+        let (a, wide) = Self.modelPair(seed: 76, inputs: 2500, labels: 100, dimension: 6)
+        let b = try SoftmaxModel(embeddings: wide.embeddings.leadingColumns(4), unembeddings: wide.unembeddings.leadingColumns(4))
         var options = PairMeasurement.Options(skipPivot: true, certification: .auto)
         let moments = try PairMeasurement.measure(ModelPair(a, b, routes: .largeScale), options: options)
         let direct = try PairMeasurement.measure(ModelPair(a, b), options: options)
         #expect(moments.routes == "moments" && direct.routes != "moments")
         let t6 = moments.bounds.filter { $0.id == "T6" }
         #expect(t6.count == T6KLBound.Form.allCases.count && t6.allSatisfy { $0.certified && $0.outcome == "holds" && $0.level == VerdictLevel.fastEnclosure.rawValue })
-        #expect(moments.bounds.filter { $0.id != "T6" && $0.outcome != "inapplicable" }.allSatisfy { !$0.certified && $0.note != nil })
+        // T3, T4, T7 (three forms), T12 and T6 (four): ten bounds, every one certified fast, as on the direct route.
+        let certified = moments.bounds.filter { PairMeasurement.fastAtAnySize.map(\.rawValue).contains($0.id) }
+        #expect(certified.count == 10 && certified.allSatisfy { $0.certified && $0.level == VerdictLevel.fastEnclosure.rawValue }, "\(certified.map { ($0.id, $0.level) })")
+        for bound in certified {
+            let other = try #require(direct.bounds.first { $0.id == bound.id && $0.form == bound.form })
+            #expect(other.certified && other.outcome == bound.outcome, "\(bound.id) \(bound.form): \(bound.outcome) vs \(other.outcome)")
+        }
+        #expect(moments.timings.contains { $0.phase.contains("interval moments and Grams") })
         // The same pass on both routes: identical enclosures, and the T6 verdicts agree.
         let (m, d) = (try #require(moments.enclosures), try #require(direct.enclosures))
         #expect(m.dLogitSquared == d.dLogitSquared && m.klAB == d.klAB && m.logTauB == d.logTauB)
