@@ -102,6 +102,14 @@ extension MeasureStatistics {
         } else if sums.contains(where: { $0 != nil }) {
             notes.append("fast enclosures: \(sums.filter { $0 == nil }.count) of \(parts.count) partials carry none (written with --certify never, or their logits overflow); T6 is screened")
         }
+        // Interval moments add likewise; they need the logit enclosures too (the weight total, d_logit²).
+        let moments = parts.map(\.fastMoments)
+        var fastMoments: FastMomentSums?
+        if enclosures != nil, let firstMoments = moments.first ?? nil, moments.allSatisfy({ $0 != nil }) {
+            fastMoments = moments.dropFirst().reduce(firstMoments) { $0.adding($1!) }
+        } else if moments.contains(where: { $0 != nil }) {
+            notes.append("interval moments: \(moments.filter { $0 == nil }.count) of \(parts.count) partials carry none (written with --certify never)\(enclosures == nil ? ", or the logit enclosures are missing" : ""); T3, T4, T7 and T12 are screened")
+        }
         return MeasureStatistics(
             format: format, version: version, identity: first.identity, rowStart: 0, rowEnd: first.identity.inputs,
             weightTotal: total, weightHash: nil, shards: parts.reduce(0) { $0 + $1.shards },
@@ -113,7 +121,7 @@ extension MeasureStatistics {
             meanA: means(\.meanA), meanB: means(\.meanB), gramAA: first.gramAA, gramBB: first.gramBB, gramAB: first.gramAB,
             unembeddingSingularValuesA: first.unembeddingSingularValuesA,
             unembeddingSingularValuesB: first.unembeddingSingularValuesB, pivot: pivot, enclosures: enclosures,
-            pivotNote: first.pivotNote, notes: notes)
+            fastMoments: fastMoments, pivotNote: first.pivotNote, notes: notes)
     }
 
     static func describeDifference(_ a: Identity, _ b: Identity) -> String {
@@ -130,15 +138,25 @@ extension MeasureStatistics {
     }
 
     /// The measurement of these statistics (merged over every row), as `measure` reports
-    /// it. T6 is certified from the shards' interval sums when every partial carries them;
-    /// the other bounds are double-precision screens (their certificates need every row at once).
+    /// it. T6 is certified from the shards' interval sums, and T3, T4, T7 and T12 from their
+    /// interval moments, when every partial carries them; T5 is a double-precision screen
+    /// (its certificate needs every row at once).
     public func measurement() throws -> PairMeasurement {
         let note = "merged from \(shards) shard(s)"
         let t6 = fastLogitSums == nil ? "no interval sums carried, so T6 is screened too" : "T6 certified from the partials' interval sums where they decide it"
+        let others = fastMoments == nil || fastLogitSums == nil ? "no interval moments carried, so T3, T4, T7 and T12 are screened"
+            : "T3, T4, T7 and T12 certified from the partials' interval moments and the Grams' column bounds where they decide them"
         return try measurement(context: note + ": moments and per-input sums combined with compensated sums; "
-                                   + "m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 from the merged d×d moments; the other bounds double-precision screens; " + t6,
-                               boundNote: note + ": double-precision screen (certifying it needs every row at once)",
+                                   + "m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 from the merged d×d moments; " + t6 + "; " + others,
+                               boundNote: note + ": double-precision screen (the interval statistics could not decide it, or were not carried)",
                                routes: "moments (merged shards)")
+    }
+
+    /// The d×d statistics as fast enclosures, when the partials carried them.
+    func fastMomentStatistics(grams: (Matrix, Matrix, Matrix)) -> FastMomentStatistics? {
+        guard let fastMoments, let sums = fastLogitSums else { return nil }
+        return fastMoments.statistics(labels: identity.labels, dA: identity.dimensionA, dB: identity.dimensionB,
+                                      weightTotal: sums.weightTotal, grams: grams, logitDistanceSquared: sums.logitDistanceSquared)
     }
 
     /// The measurement, with `context` as its first note, `boundNote` on every bound.
@@ -195,8 +213,9 @@ extension MeasureStatistics {
         } else {
             pivotResult = PairMeasurement.skippedPivot(pivotNote ?? "not computed")
         }
+        let fast = fastMomentStatistics(grams: (sAA, sAB, sBB))
         let bounds = try self.bounds(spectra, cAA: cAA, mAA: mAA, cBA: cBA, mBA: mBA, sAA: sAA,
-                                     dUnembSquared: dUnemb, note: boundNote,
+                                     dUnembSquared: dUnemb, note: boundNote, fast: fast,
                                      oneMinusRho: (centred: Self.oneMinusSquared(centredCCA, dA), uncentred: Self.oneMinusSquared(uncentredCCA, dA)))
         // The certified enclosures, when carried, hold every value shown.
         let enclosures = fastLogitSums.map(PairMeasurement.Enclosures.init)
@@ -209,6 +228,7 @@ extension MeasureStatistics {
         let t12 = T12WidthFloorBound()
         let t12Verdict = T12WidthFloorBound.trivial(teacherDimension: dA, studentDimension: dB, labels: k)
             .map { Verdict.inapplicable(.T12, t12.form, level: .double, $0) }
+            ?? fast.flatMap { t12.fastVerdict($0) }
             ?? t12.verdict(floor: widthFloor.floor(width: dB), logitDistanceSquared: dl2)
         var measured = PairMeasurement(
             sizes: PairMeasurement.Sizes(n: n, k: k, dA: dA, dB: dB),
@@ -220,7 +240,8 @@ extension MeasureStatistics {
             canonicalCorrelationsCentered: centredCCA, canonicalCorrelationsUncentered: uncentredCCA,
             linearCKA: similarity.cka, procrustesDistance: similarity.procrustes, svcca: similarity.svcca,
             similarityUndefined: similarity.undefined,
-            bounds: bounds + [PairMeasurement.Bound(t12Verdict, note: t12Verdict.outcome == .inapplicable ? nil : boundNote)],
+            bounds: bounds + [PairMeasurement.Bound(t12Verdict, note: t12Verdict.outcome == .inapplicable ? nil
+                                                        : t12Verdict.isCertified ? Self.certifiedNote(shards) : boundNote)],
             routes: routes, timings: [], notes: notes)
         measured.recordWidthFloor(widthFloor)
         measured.enclosures = enclosures
@@ -331,9 +352,16 @@ extension MeasureStatistics {
         return (cka, procrustes, svcca, nil)
     }
 
-    /// T3–T7 in the order `measure` reports them, screened from the statistics.
+    /// The note on a bound certified from merged interval moments.
+    static func certifiedNote(_ shards: Int) -> String {
+        "merged from \(shards) shard(s): certified by fast enclosure from the partials' interval moments (added in interval arithmetic) and the Grams' column bounds"
+    }
+
+    /// T3–T7 in the order `measure` reports them: T3, T4 and T7 certified from `fast` (the
+    /// interval statistics of merged partials) where they decide, else screened from the statistics.
     func bounds(_ spectra: Spectra, cAA: Matrix, mAA: Matrix, cBA: Matrix, mBA: Matrix, sAA: Matrix,
-                dUnembSquared: Double?, note: String, oneMinusRho: (centred: [Double], uncentred: [Double])) throws -> [PairMeasurement.Bound] {
+                dUnembSquared: Double?, note: String, fast: FastMomentStatistics?,
+                oneMinusRho: (centred: [Double], uncentred: [Double])) throws -> [PairMeasurement.Bound] {
         let dl2 = logitDistanceSquared
         let eig = spectra.mAA.eigenvalues
         let diversity = Diversity(dimension: identity.dimensionA, labelCount: identity.labels,
@@ -345,6 +373,10 @@ extension MeasureStatistics {
         }
         let n = identity.inputs
         for (bound, lhs) in [(T3EmbeddingBound().bound, representationAB), (T4UnembeddingBound().bound, dUnembSquared)] {
+            if let fast, let v = bound.id == .T3 ? T3EmbeddingBound().fastVerdict(fast) : T4UnembeddingBound().fastVerdict(fast) {
+                out.append(PairMeasurement.Bound(v, note: Self.certifiedNote(shards)))
+                continue
+            }
             // T4's F̂₁ from its moment: full rank only on the moments' numerical range.
             if bound.id == .T4, Self.momentRank(eig, inputs: n) < identity.dimensionA {
                 add(.inapplicable(bound.id, bound.form, level: .double,
@@ -396,8 +428,13 @@ extension MeasureStatistics {
                 m22Eigen: centred ? spectra.cAA : spectra.mAA,
                 m12: centred ? cBA : mBA, s22: sAA, logitDistanceSquared: dl2)
         }
+        let swapped = fast?.swapped
         for (variant, centred) in [(T7CanonicalCorrelationBound.Form.traceBound, false), (.traceBound, true), (.corollary, false)] {
             let statement = T7CanonicalCorrelationBound(variant, centred: centred)
+            if let swapped, let v = statement.fastVerdict(swapped) {
+                out.append(PairMeasurement.Bound(v, note: Self.certifiedNote(shards)))
+                continue
+            }
             // As a single run's certificate: inapplicable when an embedding second moment is singular.
             let moments = centred ? [spectra.cAA, spectra.cBB] : [spectra.mAA, spectra.mBB]
             if zip(moments, [identity.dimensionA, identity.dimensionB]).contains(where: { Self.momentRank($0.eigenvalues, inputs: n) < $1 }) {

@@ -20,7 +20,7 @@ import Theory
 /// averages the means with weights W_s / ΣW_s, using compensated (Neumaier) sums.
 public struct MeasureStatistics: Codable, Sendable {
     public static let format = "logitbounds-measure-partial"
-    public static let version = 4
+    public static let version = 5
 
     /// What must agree between shards of one measurement.
     public struct Identity: Codable, Sendable, Equatable {
@@ -114,6 +114,10 @@ public struct MeasureStatistics: Codable, Sendable {
     /// weights (`FastLogitSums.stored`, 19 values); nil with --certify never or when the
     /// logits overflow. A merge adds them in interval arithmetic, so T6 stays certified.
     public var enclosures: PackedDoubles?
+    /// The rows' d×d moments and sums as fast enclosures under their raw weights, and the
+    /// Grams' column bounds (`FastMomentSums`); nil with --certify never and in a single run
+    /// (which certifies from its rows). A merge adds them, so T3, T4, T7 and T12 are certified.
+    public var fastMoments: FastMomentSums? = nil
     /// Why the pivot form was not computed, when it was not.
     public let pivotNote: String?
     public let notes: [String]
@@ -127,6 +131,7 @@ public struct MeasureStatistics: Codable, Sendable {
         case meanA = "mean_a", meanB = "mean_b", gramAA = "gram_aa", gramBB = "gram_bb", gramAB = "gram_ab"
         case unembeddingSingularValuesA = "unembedding_singular_values_a"
         case unembeddingSingularValuesB = "unembedding_singular_values_b", pivot, pivotNote = "pivot_note", notes, enclosures
+        case fastMoments = "fast_moments"
     }
 }
 
@@ -134,8 +139,11 @@ extension MeasureStatistics {
     /// The statistics of one shard: `pair` holds rows [rows.lowerBound, rows.upperBound)
     /// of files with `totalInputs` rows; `rawWeights` are those rows' weights as read (nil:
     /// uniform); `arrays` the two files' array checksums (`ModelRows.arrayChecksums`).
+    /// `singleRun`: the statistics of one run's whole pair (the language-model route), whose
+    /// logit enclosures are the pair's own (shared with T6) and which carries no interval
+    /// moments (that run certifies T3, T4, T7 and T12 from its rows).
     public init(shard pair: ModelPair, rows: Range<Int>, totalInputs: Int, rawWeights: [Double]?,
-                options: PairMeasurement.Options, arrays: (String, String) = ("", "")) throws {
+                options: PairMeasurement.Options, arrays: (String, String) = ("", ""), singleRun: Bool = false) throws {
         guard pair.first.inputCount == rows.count else {
             throw ModelError.shapeMismatch("shard statistics: \(pair.first.inputCount) rows given for the range \(rows)")
         }
@@ -158,11 +166,13 @@ extension MeasureStatistics {
         if options.certification != .never {
             // One run's rows under the pair's weights (shared with T6's certificate); a
             // shard's under its raw weights, so that the merge's mean is over every row.
-            sums = rawWeights == nil && rows.count == totalInputs ? pair.fastLogitSums()
-                : FastLogitSums.compute(pair, rawWeights: rawWeights ?? Array(repeating: 1, count: rows.count),
+            let raw = rawWeights ?? Array(repeating: 1, count: rows.count)
+            sums = singleRun ? pair.fastLogitSums()
+                : FastLogitSums.compute(pair, rawWeights: raw,
                                         // Chosen by the whole pair's size, so every shard takes the same bound.
                                         bound: FastLogitSums.automaticBound(inputs: totalInputs, labels: k, dimensions: dA + dB))
             if sums == nil { notes.append("fast enclosures: not formed (a logit or its error bound is not a finite Double); T6 is screened") }
+            if !singleRun { fastMoments = FastMomentSums(pair, rawWeights: raw) }
         }
         enclosures = sums.map { PackedDoubles($0.stored) }
         if let point = sums.flatMap(Self.midpoints) {
@@ -298,6 +308,10 @@ extension MeasureStatistics {
                     try check(enclosure.lo <= value && value <= enclosure.hi, "\(name) = \(value) lies outside its enclosure \(enclosure)")
                 }
             }
+        }
+        if let fastMoments {
+            try check(fastMoments.isConsistent(labels: k, dA: dA, dB: dB),
+                      "fast_moments: an array is not d_A = \(dA), d_B = \(dB) sized, or holds NaN or interval ends out of order")
         }
         try check(unembeddingSingularValuesA.count <= dA && unembeddingSingularValuesB.count <= dB, "singular value counts")
         if let pivot {

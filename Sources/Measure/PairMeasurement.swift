@@ -360,7 +360,7 @@ public struct PairMeasurement: Codable, Sendable {
                 _ = timed("logits (d_logit, KL, τ)") { pair.logitStatistics() }
             }
             let statistics = try timed("moments, Grams, d_rep") {
-                try MeasureStatistics(shard: pair, rows: 0..<n, totalInputs: n, rawWeights: nil, options: options)
+                try MeasureStatistics(shard: pair, rows: 0..<n, totalInputs: n, rawWeights: nil, options: options, singleRun: true)
             }
             var m = try timed("from the moments: m_CCA, CKA, Procrustes, SVCCA, d_unemb, T3–T7") {
                 try statistics.measurement(

@@ -305,6 +305,12 @@ public struct CentredColumns: Sendable {
     public let norms: [Double]
     public let sums: [FastInterval]
 
+    /// Bounds carried elsewhere (a partial file), as `init(_:)` formed them.
+    public init(rows: Int, norms: [Double], sums: [FastInterval]) {
+        precondition(norms.count == sums.count, "CentredColumns: \(norms.count) norms for \(sums.count) sums")
+        (self.rows, self.norms, self.sums) = (rows, norms, sums)
+    }
+
     public init(_ h: Matrix) {
         let (k, d) = (h.rows, h.columns)
         var top = [Double](repeating: 0, count: d), sum = top, absolute = top, squares = top

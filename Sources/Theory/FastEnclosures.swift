@@ -84,8 +84,10 @@ public struct FastIdentifiability: Sendable {
     public let map: FastIntervalMatrix
     public let sigmaMinSquaredUpper: Double
 
-    init?(_ pair: ModelPair) {
-        let grams = pair.fastUnembeddingGrams()
+    init?(_ pair: ModelPair) { self.init(grams: pair.fastUnembeddingGrams()) }
+
+    /// From the enclosed Grams alone (a merge of shards).
+    public init?(grams: FastUnembeddingGrams) {
         let m = grams.first
         guard let a = m.solving(grams.cross) else { return nil }
         (gram, map, sigmaMinSquaredUpper) = (m, a, fastSmallestEigenvalueUpper(m))
@@ -142,21 +144,32 @@ public struct FastUnembeddingDissimilarity: Sendable {
 
     init?(_ pair: ModelPair) {
         let moments = pair.fastEmbeddingMoments()
+        if pair.usesGramRoutes {
+            self.init(moments: moments, grams: pair.fastUnembeddingGrams())
+            return
+        }
         let m11 = moments.m11
         guard let b = m11.solving(moments.m21.transposed) else { return nil }   // d₁×d₂
-        if pair.usesGramRoutes {
-            let grams = pair.fastUnembeddingGrams()
-            let trace = FastInterval.sum((0..<grams.first.rows).map { grams.first[$0, $0] })
-            let cross = FastInterval.sum(grams.cross.entries.indices.map { grams.cross.entries[$0] * b.entries[$0] })
-            let bs = b.multiplied(by: grams.second)
-            let quadratic = FastInterval.sum(bs.entries.indices.map { bs.entries[$0] * b.entries[$0] })
-            squared = (trace - FastInterval(2) * cross + quadratic).clampedNonNegative
-        } else {
-            let (g1, g2) = (pair.fastUnembeddings().first, pair.fastUnembeddings().second)
-            let mapped = g2.multiplied(by: b.transposed)
-            squared = FastInterval.sum(g1.entries.indices.map { (g1.entries[$0] - mapped.entries[$0]).squared })
-        }
-        sigmaMinSquaredUpper = fastSmallestEigenvalueUpper(m11)
+        let (g1, g2) = (pair.fastUnembeddings().first, pair.fastUnembeddings().second)
+        let mapped = g2.multiplied(by: b.transposed)
+        self.init(squared: FastInterval.sum(g1.entries.indices.map { (g1.entries[$0] - mapped.entries[$0]).squared }),
+                  sigmaMinSquaredUpper: fastSmallestEigenvalueUpper(m11))
+    }
+
+    init(squared: FastInterval, sigmaMinSquaredUpper: Double) {
+        (self.squared, self.sigmaMinSquaredUpper) = (squared, sigmaMinSquaredUpper)
+    }
+
+    /// From the enclosed moments and Grams alone (the language-model route, a merge of shards).
+    public init?(moments: FastEmbeddingMoments, grams: FastUnembeddingGrams) {
+        let m11 = moments.m11
+        guard let b = m11.solving(moments.m21.transposed) else { return nil }   // d₁×d₂
+        let trace = FastInterval.sum((0..<grams.first.rows).map { grams.first[$0, $0] })
+        let cross = FastInterval.sum(grams.cross.entries.indices.map { grams.cross.entries[$0] * b.entries[$0] })
+        let bs = b.multiplied(by: grams.second)
+        let quadratic = FastInterval.sum(bs.entries.indices.map { bs.entries[$0] * b.entries[$0] })
+        self.init(squared: (trace - FastInterval(2) * cross + quadratic).clampedNonNegative,
+                  sigmaMinSquaredUpper: fastSmallestEigenvalueUpper(m11))
     }
 }
 
@@ -170,7 +183,7 @@ public struct FastEmbeddingMoments: Sendable {
     public let m21: FastIntervalMatrix
     public let m22: FastIntervalMatrix
 
-    init(m11: FastIntervalMatrix, m21: FastIntervalMatrix, m22: FastIntervalMatrix) {
+    public init(m11: FastIntervalMatrix, m21: FastIntervalMatrix, m22: FastIntervalMatrix) {
         (self.m11, self.m21, self.m22) = (m11, m21, m22)
     }
 
@@ -204,21 +217,26 @@ public struct FastT7Spectra: Sendable {
     public let residual: FastInterval
 
     init?(_ pair: ModelPair, centred: Bool) {
-        let raw = pair.fastEmbeddingMoments(), w = pair.fastWeights()
+        let w = pair.fastWeights()
+        // E f = Fᵀw, by BLAS with its bound (a product with a column of ones).
+        func mean(_ f: Matrix) -> [FastInterval] {
+            FastIntervalMatrix.weightedCrossProduct(f, Matrix(rows: f.rows, columns: 1, repeating: 1), weights: w).entries
+        }
+        self.init(moments: pair.fastEmbeddingMoments(), means: centred ? (mean(pair.first.embeddings), mean(pair.second.embeddings)) : nil,
+                  s22: pair.fastUnembeddingGrams().second)
+    }
+
+    /// From enclosed moments (and the means, for the centred form: nil is uncentred) and the
+    /// second model's Gram S₂₂ alone (a merge of shards).
+    public init?(moments raw: FastEmbeddingMoments, means: (first: [FastInterval], second: [FastInterval])?, s22: FastIntervalMatrix) {
         var (m11, m21, m22) = (raw.m11, raw.m21, raw.m22)
-        if centred {
-            // E f = Fᵀw, by BLAS with its bound (a product with a column of ones).
-            func mean(_ f: Matrix) -> [FastInterval] {
-                FastIntervalMatrix.weightedCrossProduct(f, Matrix(rows: f.rows, columns: 1, repeating: 1), weights: w).entries
-            }
-            let a = mean(pair.first.embeddings), b = mean(pair.second.embeddings)
+        if let (a, b) = means {
             m11 = FastIntervalMatrix(rows: a.count, columns: a.count) { m11[$0, $1] - a[$0] * a[$1] }
             m21 = FastIntervalMatrix(rows: b.count, columns: a.count) { m21[$0, $1] - b[$0] * a[$1] }
             m22 = FastIntervalMatrix(rows: b.count, columns: b.count) { m22[$0, $1] - b[$0] * b[$1] }
         }
         guard let y = m11.solving(m21.transposed) else { return nil }
         let schur = m22.subtracting(m21.multiplied(by: y))
-        let s22 = pair.fastUnembeddingGrams().second
         guard let q = schur.pencilEigenvalues(m22), let mu = m22.multiplied(by: s22).multiplied(by: m22).pencilEigenvalues(m22) else { return nil }
         oneMinusRhoSquared = q.map { FastInterval(lo: min(max($0.lo, 0), 1), hi: min(max($0.hi, 0), 1)) }
         self.mu = mu.reversed().map(\.clampedNonNegative)
@@ -248,7 +266,7 @@ public struct FastUnembeddingGrams: Sendable {
     public let cross: FastIntervalMatrix
     public let second: FastIntervalMatrix
 
-    init(first: FastIntervalMatrix, cross: FastIntervalMatrix, second: FastIntervalMatrix) {
+    public init(first: FastIntervalMatrix, cross: FastIntervalMatrix, second: FastIntervalMatrix) {
         (self.first, self.cross, self.second) = (first, cross, second)
     }
 
@@ -257,10 +275,7 @@ public struct FastUnembeddingGrams: Sendable {
 
     init(_ pair: ModelPair) {
         if pair.usesGramRoutes, let grams = try? pair.unembeddingGrams() {
-            let (g1, g2) = pair.centredUnembeddings
-            let columns = (try? BLASThreads.parallelMap(2, workers: BLASThreads.cores) { CentredColumns($0 == 0 ? g1 : g2) })
-                ?? [CentredColumns(g1), CentredColumns(g2)]
-            let (c1, c2) = (columns[0], columns[1])
+            let (c1, c2) = pair.centredColumns()
             first = FastIntervalMatrix.centredCrossProduct(c1, c1, product: grams.s11)
             cross = FastIntervalMatrix.centredCrossProduct(c1, c2, product: grams.s12)
             second = FastIntervalMatrix.centredCrossProduct(c2, c2, product: grams.s22)
@@ -277,6 +292,17 @@ extension ModelPair {
     /// The centred unembeddings as fast enclosures, computed once.
     public func fastUnembeddings() -> FastUnembeddings {
         cache.value("fastUnembeddings") { FastUnembeddings(self) }
+    }
+
+    /// Both models' centred-unembedding column bounds (`CentredColumns`, for the Grams by norm
+    /// bounds), one model per core, computed once.
+    public func centredColumns() -> (first: CentredColumns, second: CentredColumns) {
+        cache.value("centredColumns") {
+            let (g1, g2) = centredUnembeddings
+            let columns = (try? BLASThreads.parallelMap(2, workers: BLASThreads.cores) { CentredColumns($0 == 0 ? g1 : g2) })
+                ?? [CentredColumns(g1), CentredColumns(g2)]
+            return (columns[0], columns[1])
+        }
     }
 
     /// The centred unembeddings' Grams as fast enclosures, computed once.
@@ -330,4 +356,32 @@ extension ModelPair {
     public func fastIdentifiability() -> FastIdentifiability? {
         cache.value("fastIdentifiability") { FastIdentifiability(self) }
     }
+}
+
+/// A pair's d×d statistics as fast enclosures — the embedding moments and means under the
+/// normalised weights, the centred unembeddings' Grams, d_logit² — from which T3 (in its
+/// moment form), T4, T7 and T12 are decided without the rows: how a merge of shards'
+/// partials certifies them.
+public struct FastMomentStatistics: Sendable {
+    public let moments: FastEmbeddingMoments
+    public let meanFirst: [FastInterval]
+    public let meanSecond: [FastInterval]
+    public let grams: FastUnembeddingGrams
+    public let logitDistanceSquared: FastInterval
+    public let labels: Int
+
+    public init(moments: FastEmbeddingMoments, meanFirst: [FastInterval], meanSecond: [FastInterval], grams: FastUnembeddingGrams,
+                logitDistanceSquared: FastInterval, labels: Int) {
+        (self.moments, self.meanFirst, self.meanSecond, self.grams) = (moments, meanFirst, meanSecond, grams)
+        (self.logitDistanceSquared, self.labels) = (logitDistanceSquared, labels)
+    }
+
+    /// The statistics of the swapped pair (T7 runs with the student as model 1).
+    public var swapped: FastMomentStatistics {
+        FastMomentStatistics(moments: moments.swapped, meanFirst: meanSecond, meanSecond: meanFirst, grams: grams.swapped,
+                             logitDistanceSquared: logitDistanceSquared, labels: labels)
+    }
+
+    public var firstDimension: Int { meanFirst.count }
+    public var secondDimension: Int { meanSecond.count }
 }

@@ -44,7 +44,13 @@ package struct InverseSigmaBound: Sendable {
     /// upper bound of σ_min². Only "holds": a violation needs σ_min bounded below, which
     /// the exact certificate does. nil (escalate) otherwise.
     func fastCertify(_ pair: ModelPair) -> Verdict? {
-        guard let fast, let (l, sigmaSquared) = fast(pair), sigmaSquared > 0, let d = pair.fastLogitDistanceSquared() else { return nil }
+        guard let fast, let (l, sigmaSquared) = fast(pair), let d = pair.fastLogitDistanceSquared() else { return nil }
+        return fastVerdict(lhs: l, sigmaSquaredUpper: sigmaSquared, logitDistanceSquared: d)
+    }
+
+    /// The same from the enclosed sides (also a merge of shards' statistics).
+    func fastVerdict(lhs l: FastInterval, sigmaSquaredUpper sigmaSquared: Double, logitDistanceSquared d: FastInterval) -> Verdict? {
+        guard sigmaSquared > 0 else { return nil }
         let top = (FastInterval(constantScale) * d).lo
         let rhs = FastInterval(lo: (top / sigmaSquared).nextDown, hi: .infinity)
         return Verdict.fast(id, form, lhs: l, rhs: rhs, constant: constantScale / sigmaSquared,

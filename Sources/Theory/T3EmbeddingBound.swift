@@ -39,6 +39,15 @@ public struct T3EmbeddingBound: PairStatement {
         return total
     }
 
+    /// From d×d statistics alone (a merge of shards): A₁₂ from the enclosed Grams and d_rep²
+    /// in its moment form tr M₁₁ − 2 tr(A₁₂M₂₁) + tr(A₁₂M₂₂A₁₂ᵀ), which cancels where d_rep² is
+    /// far below tr M₁₁ (width ~ u·tr M₁₁) but needs no row. nil (escalate) when undecided.
+    public func fastVerdict(_ s: FastMomentStatistics) -> Verdict? {
+        guard let i = FastIdentifiability(grams: s.grams) else { return nil }
+        return bound.fastVerdict(lhs: s.moments.residual(map: i.map), sigmaSquaredUpper: i.sigmaMinSquaredUpper,
+                                 logitDistanceSquared: s.logitDistanceSquared)
+    }
+
     public func screen(_ pair: ModelPair) throws -> Verdict { try bound.screen(pair) }
     public func certify(_ pair: ModelPair) throws -> Verdict { try bound.certify(pair) }
     public func fastCertify(_ pair: ModelPair) throws -> Verdict? { bound.fastCertify(pair) }

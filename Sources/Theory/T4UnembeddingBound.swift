@@ -21,4 +21,11 @@ public struct T4UnembeddingBound: PairStatement {
     public func screen(_ pair: ModelPair) throws -> Verdict { try bound.screen(pair) }
     public func certify(_ pair: ModelPair) throws -> Verdict { try bound.certify(pair) }
     public func fastCertify(_ pair: ModelPair) throws -> Verdict? { bound.fastCertify(pair) }
+
+    /// From d×d statistics alone (a merge of shards): B by a verified solve on the enclosed
+    /// moments, d_unemb² from the enclosed Grams. nil (escalate) when undecided.
+    public func fastVerdict(_ s: FastMomentStatistics) -> Verdict? {
+        guard let u = FastUnembeddingDissimilarity(moments: s.moments, grams: s.grams) else { return nil }
+        return bound.fastVerdict(lhs: u.squared, sigmaSquaredUpper: u.sigmaMinSquaredUpper, logitDistanceSquared: s.logitDistanceSquared)
+    }
 }

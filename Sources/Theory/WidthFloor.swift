@@ -150,9 +150,19 @@ public struct T12WidthFloorBound: PairStatement {
     /// sides overlap.
     public func fastCertify(_ pair: ModelPair) throws -> Verdict? {
         guard trivial(pair) == nil, let distance = pair.fastLogitDistanceSquared() else { return nil }
-        let m = pair.fastEmbeddingMoments().m11
-        guard let eigenvalues = m.multiplied(by: pair.fastUnembeddingGrams().first).multiplied(by: m).pencilEigenvalues(m) else { return nil }
-        let floor = FastInterval.sum(eigenvalues.prefix(max(eigenvalues.count - pair.second.dimension, 0)).map(\.clampedNonNegative))
+        return fastVerdict(m: pair.fastEmbeddingMoments().m11, s: pair.fastUnembeddingGrams().first, studentDimension: pair.second.dimension,
+                           logitDistanceSquared: distance)
+    }
+
+    /// From d×d statistics alone (a merge of shards). nil (escalate) when undecided or the floor is trivially 0.
+    public func fastVerdict(_ s: FastMomentStatistics) -> Verdict? {
+        guard Self.trivial(teacherDimension: s.firstDimension, studentDimension: s.secondDimension, labels: s.labels) == nil else { return nil }
+        return fastVerdict(m: s.moments.m11, s: s.grams.first, studentDimension: s.secondDimension, logitDistanceSquared: s.logitDistanceSquared)
+    }
+
+    func fastVerdict(m: FastIntervalMatrix, s: FastIntervalMatrix, studentDimension: Int, logitDistanceSquared distance: FastInterval) -> Verdict? {
+        guard let eigenvalues = m.multiplied(by: s).multiplied(by: m).pencilEigenvalues(m) else { return nil }
+        let floor = FastInterval.sum(eigenvalues.prefix(max(eigenvalues.count - studentDimension, 0)).map(\.clampedNonNegative))
         return Verdict.fast(id, form, lhs: floor, rhs: FastInterval(constantScale) * distance, constant: constantScale,
                             constantName: "\(constantScale)")
     }

@@ -25,9 +25,11 @@ struct MeasureCommand: ParsableCommand {
         T7 with B as the student). Bounds are certified by fast enclosure (Double intervals with proven \
         error bounds, Proofs/certificates.md) when N·k·(d_A+d_B) ≤ 2·10⁸ (CIFAR shape is 10⁸), and where \
         that cannot decide, exactly or by MPFR when N·k·(d_A+d_B) ≤ 2·10⁶ (--certify auto; --certify always \
-        lifts the second limit); otherwise reported from the double-precision screen and marked so. T6 is \
-        certified at any size: its enclosures of d_logit², KL and log τ come from one streamed pass over \
-        blocks of rows (no N×k array kept), printed as "certified enclosures". At language-model \
+        lifts the second limit); otherwise reported from the double-precision screen and marked so. T3, T4, T6, \
+        T7 and T12 are tried by fast enclosure at any size: T6's enclosures of d_logit², KL and log τ come from one \
+        streamed pass over blocks of rows (no N×k array kept), printed as "certified enclosures"; T3, T4, T7 and \
+        T12 from d×d interval moments and Grams (BLAS with a priori bounds) and that d_logit². T5 beyond \
+        2·10⁸ is the screen. At language-model \
         scale (k·d² > 10⁸) beyond the exact limit, one pass over the rows gives the logit statistics and the \
         d×d moments, and m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 come from those moments (as in a merge).
 
@@ -36,9 +38,10 @@ struct MeasureCommand: ParsableCommand {
         (per-input sums, d×d moments, the pivot form's per-pair sums and, when k·d_A ≤ 10⁶, G_A for the \
         merged tail's cond(L₁); JSON with a checksum); \
         `logitbounds merge PART…` prints the report of all rows. Each partial carries its rows' interval \
-        sums (unless written with --certify never), and the merge adds them in interval arithmetic, so a \
-        merged T6 is certified; the other merged bounds are double-precision screens (certifying them \
-        needs every row at once); m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 come from the merged d×d moments.
+        sums and interval d×d moments (unless written with --certify never), and the merge adds them in \
+        interval arithmetic, so merged T3, T4, T6, T7 and T12 are certified where the enclosures decide them; \
+        T5 is a double-precision screen (certifying it needs every row at once); m_CCA, CKA, Procrustes, SVCCA, \
+        d_unemb and T7 come from the merged d×d moments.
 
         JSON keys name their quantity: `…_squared` where the value is squared (`d_logit_squared`, \
         `d_rep_pivot_squared`, `d_rep_ab_squared_scale_free`); the earlier `d_rep_pivot` and \

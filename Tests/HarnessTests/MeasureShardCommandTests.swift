@@ -140,7 +140,7 @@ struct MeasureShardCommandTests {
         let klLine = try #require(text.split(separator: "\n").first { $0.contains("\"kl_ab\"") })
         let edited = try write("edited.json", text.replacingOccurrences(of: String(klLine), with: "    \"kl_ab\" : 0.5,"))
         let truncated = try write("truncated.json", String(text.prefix(text.count / 2)))
-        let versioned = try write("version.json", text.replacingOccurrences(of: "\"version\" : 4", with: "\"version\" : 99"))
+        let versioned = try write("version.json", text.replacingOccurrences(of: "\"version\" : 5", with: "\"version\" : 99"))
         let verifyReport = try runTool(["verify", "--cases", "3", "--json"]).stdout
         let verify = try write("verify.json", verifyReport)
         let cases: [([String], String)] = [

@@ -264,6 +264,76 @@ struct StreamedEnclosureTests {
         #expect(screened.notes.contains { $0.contains("1 of 3 partials carry none") })
     }
 
+    /// A merge certifies T3, T4, T7 (three forms) and T12 from the partials' interval moments
+    /// (added in interval arithmetic) and the Grams' column bounds: each merged moment and Gram
+    /// encloses the exact one of the whole pair, and every verdict agrees with one run's exact
+    /// certificate. A partial written with --certify never leaves them screened, with a note.
+    @Test("A merge of partials certifies T3, T4, T7 and T12 from interval moments; one partial without them leaves them screened",
+          arguments: [false, true])
+    func mergeCertifiesMomentBounds(weighted: Bool) throws {
+        var g = SeededGenerator(seed: weighted ? 84 : 85)
+        let n = 90
+        let raw: [Double]? = weighted ? (0..<n).map { _ in (0.7 * g.gaussian()).exp } : nil
+        let a = ModelGenerator.model(labels: 12, dimension: 4, inputs: n, condition: 3, weights: raw, using: &g)
+        let wide = ModelGenerator.perturb(a, by: 0.2, using: &g)
+        // A student of width 3, so that T12's floor is not 0.
+        let b = try SoftmaxModel(embeddings: wide.embeddings.leadingColumns(3), unembeddings: wide.unembeddings.leadingColumns(3), weights: raw)
+        let options = PairMeasurement.Options(skipPivot: true, certification: .auto)
+        let parts = try ShardMergeTests.statistics(a, b, cuts: [0, 23, 61, 90], rawWeights: raw, options: options)
+        #expect(parts.allSatisfy { $0.fastMoments != nil })
+        let statistics = try MeasureStatistics.merge(parts, names: ["a", "b", "c"])
+        let merged = try statistics.measurement()
+        let ids: Set = ["T3", "T4", "T7", "T12"]
+        let certified = merged.bounds.filter { ids.contains($0.id) }
+        #expect(certified.count == 6 && certified.allSatisfy { $0.certified && $0.level == VerdictLevel.fastEnclosure.rawValue },
+                "\(certified.map { ($0.id, $0.level, $0.note ?? "") })")
+        #expect(certified.allSatisfy { $0.note?.contains("interval moments") == true })
+        // One run of the whole pair, certified exactly: the same outcomes.
+        let single = try PairMeasurement.measure(ModelPair(a, b), options: PairMeasurement.Options(skipPivot: true, certification: .always))
+        for bound in certified {
+            let other = try #require(single.bounds.first { $0.id == bound.id && $0.form == bound.form })
+            #expect(other.certified && other.outcome == bound.outcome, "\(bound.id) \(bound.form): \(bound.outcome) vs \(other.outcome)")
+        }
+        // The merged enclosures hold the whole pair's exact moments, means and Grams.
+        let grams = (Matrix(rows: 4, columns: 4) { statistics.gramAA[$0 * 4 + $1] }, Matrix(rows: 4, columns: 3) { statistics.gramAB[$0 * 3 + $1] },
+                     Matrix(rows: 3, columns: 3) { statistics.gramBB[$0 * 3 + $1] })
+        let fast = try #require(statistics.fastMomentStatistics(grams: grams))
+        let exact = try ModelPair(a, b).exact()
+        let m = exact.moments()
+        var checked = 0
+        func expectInside(_ f: FastIntervalMatrix, _ r: RationalMatrix, _ name: String) {
+            for i in 0..<r.rows {
+                for j in 0..<r.columns {
+                    #expect(Rational(exactly: f[i, j].lo)! <= r[i, j] && r[i, j] <= Rational(exactly: f[i, j].hi)!, "\(name)[\(i),\(j)] \(f[i, j])")
+                    checked += 1
+                }
+            }
+        }
+        expectInside(fast.moments.m11, m.m11, "M₁₁")
+        expectInside(fast.moments.m21, m.m21, "M₂₁")
+        expectInside(fast.moments.m22, m.m22, "M₂₂")
+        let (g1, g2) = (exact.first.centredUnembeddings, exact.second.centredUnembeddings)
+        expectInside(fast.grams.first, g1.weightedGram(), "S₁₁")
+        expectInside(fast.grams.cross, try g1.transposed.multiplied(by: g2), "S₁₂")
+        expectInside(fast.grams.second, g2.weightedGram(), "S₂₂")
+        let weights = exact.weights
+        for (name, means, f) in [("E f₁", fast.meanFirst, a.embeddings), ("E f₂", fast.meanSecond, b.embeddings)] {
+            for j in 0..<means.count {
+                let value = Rational.sum((0..<n).map { weights[$0] * Rational(exactly: f[$0, j])! })
+                #expect(Rational(exactly: means[j].lo)! <= value && value <= Rational(exactly: means[j].hi)!, "\(name)[\(j)]")
+                checked += 1
+            }
+        }
+        #expect(checked == 16 + 12 + 9 + 16 + 12 + 9 + 7)
+        // One partial written with --certify never: screened, and the merge says why.
+        var never = options
+        never.certification = .never
+        let mixed = try [parts[0], parts[1]] + ShardMergeTests.statistics(a, b, cuts: [61, 90], rawWeights: raw, options: never)
+        let screened = try MeasureStatistics.merge(mixed, names: ["a", "b", "c"]).measurement()
+        #expect(screened.bounds.filter { ids.contains($0.id) }.allSatisfy { !$0.certified })
+        #expect(screened.notes.contains { $0.contains("interval moments: 1 of 3 partials carry none") })
+    }
+
     /// Logits beyond the Double range: no enclosure is formed, the run says so and T6 is
     /// screened (no NaN, no verdict from an undefined interval); identical models: d_logit² = 0
     /// and KL = 0, so the fast level cannot separate T6's sides and says it could not decide.
