@@ -69,6 +69,24 @@ public struct FastMomentSums: Codable, Sendable, Equatable {
             && Self.unpack(columnsB, rows: k, dimension: dB) != nil
     }
 
+    /// Every sum times `factor` > 0, enclosed (the column bounds unchanged): the merge's common
+    /// power-of-two scale, as for the logit sums.
+    func scaled(by factor: Double) -> FastMomentSums {
+        guard factor != 1 else { return self }
+        func scale(_ x: PackedDoubles) -> PackedDoubles {
+            let n = x.count / 2
+            var out = x
+            for t in 0..<n {
+                let s = FastInterval(lo: x[t], hi: x[n + t]) * FastInterval(factor)
+                (out.values[t], out.values[n + t]) = (s.lo, s.hi)
+            }
+            return out
+        }
+        var out = self
+        (out.momentAA, out.momentBB, out.momentBA, out.sumA, out.sumB) = (scale(momentAA), scale(momentBB), scale(momentBA), scale(sumA), scale(sumB))
+        return out
+    }
+
     /// The sums over both shards' rows (interval addition, entry by entry); the column
     /// bounds, identical in every shard of one pair, are this shard's.
     func adding(_ other: FastMomentSums) -> FastMomentSums {

@@ -66,8 +66,15 @@ extension MeasureStatistics {
         if next != first.identity.inputs {
             throw MeasureMergeError.missingRows(next..<first.identity.inputs)
         }
-        let total = NeumaierSum.total(parts.map(\.weightTotal))
-        let share = parts.map { $0.weightTotal / total }
+        // Shares W_s/ΣW; where the totals are each finite but their sum overflows, from the
+        // totals scaled by one power of two (the largest to [1, 2)), and the interval sums
+        // likewise, so that the shards still merge; the merged total itself is then +∞ (it is
+        // only reported).
+        let largest = parts.map(\.weightTotal).max()!
+        let scale = NeumaierSum.total(parts.map(\.weightTotal)).isFinite ? 1 : Double(sign: .plus, exponent: -largest.exponent, significand: 1)
+        let scaledTotal = NeumaierSum.total(parts.map { $0.weightTotal * scale })
+        let share = parts.map { $0.weightTotal * scale / scaledTotal }
+        let total = scaledTotal / scale
         func mean(_ value: (MeasureStatistics) -> Double) -> Double {
             var s = NeumaierSum()
             for (p, w) in zip(parts, share) { s.add(w * value(p)) }
@@ -95,7 +102,8 @@ extension MeasureStatistics {
         var notes: [String] = []
         for note in parts.flatMap(\.notes) where !notes.contains(note) { notes.append(note) }
         // Interval sums add (outward rounding); one shard without them leaves T6 screened.
-        let sums = parts.map { $0.enclosures.flatMap { FastLogitSums(stored: $0.values) } }
+        // Scaled by the weights' common power of two, so that their sum stays in range.
+        let sums = parts.map { $0.enclosures.flatMap { FastLogitSums(stored: $0.values)?.scaled(by: scale) } }
         var enclosures: PackedDoubles?
         if let firstSums = sums.first ?? nil, sums.allSatisfy({ $0 != nil }) {
             enclosures = PackedDoubles(sums.dropFirst().reduce(firstSums) { $0.adding($1!) }.stored)
@@ -103,7 +111,7 @@ extension MeasureStatistics {
             notes.append("fast enclosures: \(sums.filter { $0 == nil }.count) of \(parts.count) partials carry none (written with --certify never, or their logits overflow); T6 is screened")
         }
         // Interval moments add likewise; they need the logit enclosures too (the weight total, d_logit²).
-        let moments = parts.map(\.fastMoments)
+        let moments = parts.map { $0.fastMoments?.scaled(by: scale) }
         var fastMoments: FastMomentSums?
         if enclosures != nil, let firstMoments = moments.first ?? nil, moments.allSatisfy({ $0 != nil }) {
             fastMoments = moments.dropFirst().reduce(firstMoments) { $0.adding($1!) }

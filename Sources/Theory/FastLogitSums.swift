@@ -91,6 +91,22 @@ public struct FastLogitSums: Sendable, Equatable {
         return s
     }
 
+    /// Every raw-weighted sum (the weight total included) times `factor` > 0, enclosed (log τ
+    /// unchanged): the means are unchanged. A merge scales shards by one power of two so that
+    /// totals each finite but together beyond the Double range still add.
+    public func scaled(by factor: Double) -> FastLogitSums {
+        guard factor != 1 else { return self }
+        var s = self
+        let f = FastInterval(factor)
+        s.weightTotal = weightTotal * f
+        s.distanceSquared = distanceSquared * f
+        s.klFirstSecond = klFirstSecond * f
+        s.klSecondFirst = klSecondFirst * f
+        s.perInputT6 = perInputT6 * f
+        s.perInputT6Sharp = perInputT6Sharp * f
+        return s
+    }
+
     /// The row count, the sixteen interval ends, the bound and the refined-row count, in a
     /// fixed order (a measure partial stores them bit for bit); `init(stored:)` reads them back.
     public var stored: [Double] {

@@ -45,6 +45,12 @@ extension ModelPair {
         try cache.value("unembeddingGrams") {
             let (g1, g2) = centredUnembeddings
             let s11 = g1.gram(), s22 = g2.gram()
+            // Entries near 10¹⁵⁴ and beyond square past the Double range: say so (and how to
+            // rescale) rather than fail inside an eigendecomposition.
+            for (name, g, s) in [("first", g1, s11), ("second", g2, s22)] where !s.storage.allSatisfy(\.isFinite) {
+                throw ModelError.refused("the \(name) model's unembedding Gram G̃ᵀG̃ overflows the Double range (|g| up to \(g.maxAbs)); "
+                    + "the language-model route needs it: scale that model's G down and its F up by one power of two (the logits are unchanged)")
+            }
             return try ModelError.wrapping {
                 UnembeddingGrams(s11: s11, s12: g1.multiplied(by: g2, transposeSelf: true), s22: s22,
                                  eigenvalues11: try SymmetricEigendecomposition(s11).eigenvalues,

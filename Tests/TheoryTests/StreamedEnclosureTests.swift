@@ -334,6 +334,49 @@ struct StreamedEnclosureTests {
         #expect(screened.notes.contains { $0.contains("interval moments: 1 of 3 partials carry none") })
     }
 
+    /// Shards whose raw weight totals are each finite but whose sum overflows (3·10³⁰⁶ per
+    /// row): the merge scales every shard by one power of two, so it gives one run's values
+    /// and certifies what one run certifies (it failed with an eigendecomposition error before).
+    @Test("Weight totals that overflow only when summed across shards still merge, certified")
+    func weightTotalsOverflowingAcrossShards() throws {
+        var g = SeededGenerator(seed: 86)
+        let n = 90
+        let raw = Array(repeating: 3e306, count: n)
+        let a = ModelGenerator.model(labels: 12, dimension: 3, inputs: n, condition: 3, weights: raw, using: &g)
+        let b = ModelGenerator.perturb(a, by: 0.2, using: &g)
+        let options = PairMeasurement.Options(skipPivot: true, certification: .auto)
+        let parts = try ShardMergeTests.statistics(a, b, cuts: [0, 30, 60, 90], rawWeights: raw, options: options)
+        #expect(parts.allSatisfy { $0.weightTotal.isFinite } && !(parts.map(\.weightTotal).reduce(0, +)).isFinite)
+        let merged = try MeasureStatistics.merge(parts, names: ["a", "b", "c"]).measurement()
+        let single = try PairMeasurement.measure(ModelPair(a, b), options: options)
+        for (x, y) in [(merged.dLogitSquared, single.dLogitSquared), (merged.klAB, single.klAB), (merged.klBA, single.klBA)] {
+            #expect(abs(x - y) <= 1e-9 * abs(y), "\(x) vs \(y)")
+        }
+        let decided = merged.bounds.filter { $0.outcome != "inapplicable" && $0.id != "T5" }
+        #expect(decided.count == 9 && decided.allSatisfy { $0.certified }, "\(decided.map { ($0.id, $0.level) })")
+        for bound in decided {
+            let other = try #require(single.bounds.first { $0.id == bound.id && $0.form == bound.form })
+            #expect(other.outcome == bound.outcome, "\(bound.id) \(bound.form)")
+        }
+    }
+
+    /// Unembeddings near 10¹⁵⁵ on the language-model route: their Grams overflow; the run
+    /// stops with a message saying so and how to rescale, not inside an eigendecomposition.
+    @Test("Overflowing Grams on the language-model route: a clear refusal")
+    func overflowingGramsAreRefusedClearly() throws {
+        let (a, b) = Self.modelPair(seed: 87, inputs: 40, labels: 30, dimension: 3)
+        func huge(_ m: SoftmaxModel) throws -> SoftmaxModel {
+            try SoftmaxModel(embeddings: Matrix(rows: m.inputCount, columns: m.dimension, storage: m.embeddings.storage.map { $0 * 1e-155 }),
+                             unembeddings: Matrix(rows: m.labelCount, columns: m.dimension, storage: m.unembeddings.storage.map { $0 * 1e155 }))
+        }
+        let pair = try ModelPair(huge(a), huge(b), routes: .largeScale)
+        #expect {
+            try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .never))
+        } throws: { error in
+            "\(error)".contains("unembedding Gram G̃ᵀG̃ overflows the Double range") && "\(error)".contains("scale that model's G down")
+        }
+    }
+
     /// Logits beyond the Double range: no enclosure is formed, the run says so and T6 is
     /// screened (no NaN, no verdict from an undefined interval); identical models: d_logit² = 0
     /// and KL = 0, so the fast level cannot separate T6's sides and says it could not decide.
