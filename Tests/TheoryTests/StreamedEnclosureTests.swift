@@ -377,6 +377,34 @@ struct StreamedEnclosureTests {
         }
     }
 
+    /// λ_min's upper bound at d > 64 (a Rayleigh quotient at an inverse-iteration vector, in
+    /// place of an eigendecomposition): on integer Grams AᵀA (exact in Doubles), M − tI is not
+    /// positive definite (t ≥ λ_min, checked in rationals) and M − 0.999·t·I is (t within
+    /// 0.1 % of λ_min) — well separated, clustered, and nearly singular spectra.
+    @Test("λ_min's upper bound by inverse iteration at d > 64 bounds λ_min above, and tightly")
+    func inverseIterationBoundsSmallestEigenvalue() throws {
+        var g = SeededGenerator(seed: 88)
+        var checked = 0
+        for kind in 0..<3 {
+            let n = 72, rows = 90
+            var a = Matrix(rows: rows, columns: n) { _, _ in Double(Int.random(in: -3...3, using: &g)) }
+            if kind == 1 {   // the two smallest eigenvalues clustered: two columns nearly alike
+                for i in 0..<rows { a[i, 1] = a[i, 0] + (i == 0 ? 1 : 0) }
+            }
+            if kind == 2 {   // nearly singular: a column equal to another but for one small entry
+                for i in 0..<rows { a[i, 1] = a[i, 0] + (i == 0 ? 1.0 / 1024 : 0) }
+            }
+            let m = a.multiplied(by: a, transposeSelf: true)   // integers below 2⁵³: exact
+            let t = fastSmallestEigenvalueUpper(FastIntervalMatrix(m))
+            #expect(t.isFinite && t > 0, "kind \(kind): \(t)")
+            let exact = try RationalMatrix(exactly: m)
+            #expect(!(try exact.shiftingDiagonal(by: Rational(exactly: t)!).isPositiveDefinite()), "kind \(kind): \(t) below λ_min")
+            #expect(try exact.shiftingDiagonal(by: Rational(exactly: 0.999 * t)!).isPositiveDefinite(), "kind \(kind): \(t) more than 0.1 % above λ_min")
+            checked += 1
+        }
+        #expect(checked == 3)
+    }
+
     /// Logits beyond the Double range: no enclosure is formed, the run says so and T6 is
     /// screened (no NaN, no verdict from an undefined interval); identical models: d_logit² = 0
     /// and KL = 0, so the fast level cannot separate T6's sides and says it could not decide.
