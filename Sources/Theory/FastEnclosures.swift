@@ -101,28 +101,38 @@ public struct FastIdentifiability: Sendable {
 
 /// An upper bound on λ_min of the symmetric matrix enclosed by `m`: the Rayleigh quotient
 /// zᵀMz/zᵀz, enclosed, at an approximate eigenvector z of λ_min(mid M) (any z bounds λ_min
-/// above): the computed eigenvector up to 64 rows; above, 40 steps of inverse iteration
-/// (z ← (mid M)⁻¹z by one LU factorisation, O(d²) a step, where a full decomposition costs
-/// O(d³) with a large constant), falling back to the decomposition when mid M is singular.
-/// +∞ when both fail.
+/// above, so the bound is sound whatever z is; z only decides how tight): the computed
+/// eigenvector up to 64 rows; above, inverse iteration (`inverseIterationUpper`), falling
+/// back to the decomposition when it fails. +∞ when both fail.
 public func fastSmallestEigenvalueUpper(_ m: FastIntervalMatrix) -> Double {
-    let n = m.rows, middle = m.midpoints
-    if n > 64, let lu = try? LUDecomposition(middle, singularityThreshold: 0) {
-        // A start with a component along every eigenvector (generically), normalised each step.
-        var z = Matrix(rows: n, columns: 1) { i, _ in 1 + 0.5 * Double((i * 7919) % 97) / 97 }
-        for _ in 0..<40 {
-            guard let next = try? lu.solve(z) else { break }
-            let norm = next.storage.reduce(0.0) { max($0, abs($1)) }
-            guard norm > 0, norm.isFinite else { break }
-            z = Matrix(rows: n, columns: 1) { i, _ in next.storage[i] / norm }
-        }
-        let upper = rayleighQuotientUpper(m, z.storage)
-        if upper.isFinite { return upper }
-    }
+    let middle = m.midpoints
+    if m.rows > 64, let upper = inverseIterationUpper(m, middle: middle) { return upper }
+    let n = m.rows
     guard let e = try? SymmetricEigendecomposition(middle), let smallest = e.eigenvalues.indices.min(by: { e.eigenvalues[$0] < e.eigenvalues[$1] }) else {
         return .infinity
     }
     return rayleighQuotientUpper(m, (0..<n).map { e.eigenvectors[$0, smallest] })
+}
+
+/// The Rayleigh quotient's upper end at z after 40 steps of inverse iteration z ← (mid M)⁻¹z
+/// (one LU factorisation, O(d²) a step, where a full decomposition costs O(d³) with a large
+/// constant). Inverse iteration converges to the eigenvector of the eigenvalue of least
+/// magnitude, which is λ_min for the positive semidefinite Grams and moments it is used on
+/// (elsewhere the bound is still sound, only looser). nil when mid M is singular or the
+/// quotient is not finite.
+func inverseIterationUpper(_ m: FastIntervalMatrix, middle: Matrix) -> Double? {
+    let n = m.rows
+    guard let lu = try? LUDecomposition(middle, singularityThreshold: 0) else { return nil }
+    // A start with a component along every eigenvector (generically), normalised each step.
+    var z = Matrix(rows: n, columns: 1) { i, _ in 1 + 0.5 * Double((i * 7919) % 97) / 97 }
+    for _ in 0..<40 {
+        guard let next = try? lu.solve(z) else { break }
+        let norm = next.storage.reduce(0.0) { max($0, abs($1)) }
+        guard norm > 0, norm.isFinite else { break }
+        z = Matrix(rows: n, columns: 1) { i, _ in next.storage[i] / norm }
+    }
+    let upper = rayleighQuotientUpper(m, z.storage)
+    return upper.isFinite ? upper : nil
 }
 
 /// zᵀMz/zᵀz's upper end for every M in the enclosure.

@@ -291,35 +291,50 @@ struct FastIntervalTests {
     }
 
     /// Interval products by midpoints and radii (BLAS): exact rationals at points of the
-    /// boxes (corners and midpoints, entry by entry), both operand orders, matrices over 60
-    /// binades; a planted halved bound misses on the sums that attain it — the row
-    /// (1, u, …, u) against ones, and a corner whose radii all push the product one way.
+    /// boxes, both operand orders, matrices over 60 binades. Each of the kernel's branches
+    /// (both factors points, A a point, B a point, both intervals) meets products that attain
+    /// its bound, where a planted halved bound misses: the row (1, u, …, u) against ones
+    /// (every addition a tie), corners whose radii all push one entry the same way, and
+    /// positive factors at their upper corners with unequal radii (R_A = 0.3|Â|, R_B = 10⁻³|B̂|),
+    /// where the deviation is exactly R_A|B̂| + |Â|R_B + R_AR_B, so dropping any term misses.
     @Test func midpointRadiusProductEnclosesEveryProductInTheBox() {
         var g = SeededGenerator(seed: 29)
-        var checked = 0, halvedMissed = 0
-        for trial in 0..<240 {
+        var checked = 0
+        var halvedMissed: [String: Int] = [:]
+        for trial in 0..<360 {
             let m = Int.random(in: 1...5, using: &g), n = Int.random(in: 2...90, using: &g), p = Int.random(in: 1...5, using: &g)
-            let kind = trial % 4   // 0: rounding-adversarial points; 1: radius-adversarial corner; 2, 3: random boxes
+            // 0: rounding-adversarial points; 1: A's radius-adversarial corner, B a point or at its
+            // midpoint; 2: random boxes; 3: A a point, B's radius-adversarial corner; 4: both at
+            // their upper corners, positive; 5: as 0, but both factors intervals of radius 2⁻⁵¹
+            // relative, far below the rounding error (n − 1)u (the rounding term must ride along
+            // with the radius products).
+            let kind = trial % 6
             func scale() -> Double { Double(sign: .plus, exponent: Int.random(in: -30...30, using: &g), significand: 1) }
             let aMid = Matrix(rows: m, columns: n) { _, j in
-                kind == 0 ? (j == 0 ? 1 : FastMath.unitRoundoff) : Double.random(in: -1...1, using: &g) * scale()
+                kind == 0 || kind == 5 ? (j == 0 ? 1 : FastMath.unitRoundoff) : kind == 4 ? Double.random(in: 0.5...1, using: &g) : Double.random(in: -1...1, using: &g) * scale()
             }
-            let bMid = Matrix(rows: n, columns: p) { _, _ in kind == 0 ? 1 : Double.random(in: -1...1, using: &g) * (kind == 1 ? 1 : scale()) }
-            // Both factors intervals, or one a point (the kernels' one-radius branches): B a point
-            // on half the radius-adversarial trials, A a point on the fourth kind.
-            let radiusA = kind == 0 || kind == 3 ? 0 : 1e-6, radiusB = kind == 0 || (kind == 1 && trial % 8 == 5) ? 0 : 1e-6
+            let bMid = Matrix(rows: n, columns: p) { _, _ in
+                kind == 0 || kind == 5 ? 1 : kind == 4 ? Double.random(in: 0.5...1, using: &g) : Double.random(in: -1...1, using: &g) * (kind == 1 || kind == 3 ? 1 : scale())
+            }
+            let radiusA = kind == 0 || kind == 3 ? 0 : kind == 4 ? 0.3 : kind == 5 ? 0x1p-51 : 1e-6
+            let radiusB = kind == 0 || (kind == 1 && trial % 12 == 7) ? 0 : kind == 4 ? 1e-3 : kind == 5 ? 0x1p-51 : 1e-6
             let a = FastIntervalMatrix(rows: m, columns: n) { i, j in
                 FastInterval(lo: aMid[i, j] - radiusA * abs(aMid[i, j]), hi: aMid[i, j] + radiusA * abs(aMid[i, j]))
             }
             let b = FastIntervalMatrix(rows: n, columns: p) { i, j in
                 FastInterval(lo: bMid[i, j] - radiusB * abs(bMid[i, j]), hi: bMid[i, j] + radiusB * abs(bMid[i, j]))
             }
-            // A point of each box: on the radius-adversarial trials the corner of A whose signs
-            // follow B's first column (every radius pushes entry (i, 0) up), B at its midpoint.
+            // A point of each box: kind 1, the corner of A whose signs follow B's first column;
+            // kind 3, the corner of B whose signs follow A's first row; kind 4, both upper corners.
             let aPoint = Matrix(rows: m, columns: n) { i, j in
-                kind == 1 ? (bMid[j, 0] >= 0 ? a[i, j].hi : a[i, j].lo) : [a[i, j].lo, a[i, j].hi, aMid[i, j]].randomElement(using: &g)!
+                kind == 1 ? (bMid[j, 0] >= 0 ? a[i, j].hi : a[i, j].lo) : kind == 4 ? a[i, j].hi : kind == 3 || kind == 5 ? aMid[i, j]
+                    : [a[i, j].lo, a[i, j].hi, aMid[i, j]].randomElement(using: &g)!
             }
-            let bPoint = Matrix(rows: n, columns: p) { i, j in kind == 1 ? bMid[i, j] : [b[i, j].lo, b[i, j].hi, bMid[i, j]].randomElement(using: &g)! }
+            let bPoint = Matrix(rows: n, columns: p) { i, j in
+                kind == 1 || kind == 5 ? bMid[i, j] : kind == 3 ? (aMid[0, i] >= 0 ? b[i, j].hi : b[i, j].lo) : kind == 4 ? b[i, j].hi
+                    : [b[i, j].lo, b[i, j].hi, bMid[i, j]].randomElement(using: &g)!
+            }
+            let branch = "\(radiusA == 0 ? "A point" : "A interval"), \(radiusB == 0 ? "B point" : "B interval")"
             let transposed = trial % 2 == 1
             let first = transposed ? a.transposed : a
             let fast = FastIntervalMatrix.midpointRadiusProduct(first, transposeFirst: transposed, b)
@@ -328,16 +343,19 @@ struct FastIntervalTests {
                 for l in 0..<p {
                     let exact = Rational.sum((0..<n).map { Rational(exactly: aPoint[i, $0])! * Rational(exactly: bPoint[$0, l])! })
                     #expect(Rational(exactly: fast[i, l].lo)! <= exact && exact <= Rational(exactly: fast[i, l].hi)!, "trial \(trial) [\(i),\(l)]")
-                    if !(Rational(exactly: halved[i, l].lo)! <= exact && exact <= Rational(exactly: halved[i, l].hi)!) { halvedMissed += 1 }
-                    // Not wider than the radii and the rounding need: ~(4·10⁻⁶ + 2nu)·Σ|â||b̂|.
+                    if !(Rational(exactly: halved[i, l].lo)! <= exact && exact <= Rational(exactly: halved[i, l].hi)!) { halvedMissed[branch, default: 0] += 1 }
+                    // Not wider than the radii and the rounding need: about 2(R_A|B̂| + |Â|R_B + R_AR_B) + 4nu·Σ|â||b̂|.
                     let magnitudes = (0..<n).reduce(0.0) { $0 + abs(aMid[i, $1] * bMid[$1, l]) }
-                    #expect(fast[i, l].width <= 1e-5 * magnitudes + 1e-300, "too wide: \(fast[i, l]) against Σ|ab| = \(magnitudes)")
+                    let radii = 2 * (radiusA + radiusB + radiusA * radiusB) + 4 * Double(n) * FastMath.unitRoundoff
+                    #expect(fast[i, l].width <= 1.01 * radii * magnitudes + 1e-300, "too wide: \(fast[i, l]) against Σ|ab| = \(magnitudes)")
                     checked += 1
                 }
             }
         }
         #expect(checked > 1_000, "only \(checked) entries")
-        #expect(halvedMissed > 20, "a halved bound should miss the adversarial products (missed \(halvedMissed))")
+        for branch in ["A point, B point", "A point, B interval", "A interval, B point", "A interval, B interval"] {
+            #expect((halvedMissed[branch] ?? 0) > 5, "a halved bound should miss the adversarial products of \(branch) (missed \(halvedMissed[branch] ?? 0))")
+        }
         // Large enough products go to BLAS from `multiplied` itself, and agree with the loop's enclosure.
         let big = FastIntervalMatrix(rows: 40, columns: 40) { i, j in FastInterval(lo: Double(i - j) - 1e-9, hi: Double(i - j) + 1e-9) }
         let product = big.multiplied(by: big)
@@ -349,12 +367,15 @@ struct FastIntervalTests {
     }
 
     /// The centred Gram (CG)ᵀ(CG′) by BLAS and norm bounds, against exact rationals: columns
-    /// over 40 binades and beyond 2^±450 (the norms' scaled path), columns with a mean 10⁸ times their spread (the centring cancels),
-    /// a column of equal entries (centred to exactly 0), k up to 400. Dropping the bound
-    /// (scale 0) misses: the test sees the rounding.
+    /// over 40 binades and beyond 2^±450 (the norms' scaled path), columns with a mean 10⁸
+    /// times their spread, a column of equal entries (centred to exactly 0), k up to 400. On
+    /// every sixth trial H = G itself (c = 0, which the bound allows): the centring correction
+    /// s_as_b/k is then far larger than the rounding radius, so a wrong correction misses.
+    /// Every entry is finite (the true values are in range) and no wider than 2·10⁻¹⁰‖h_a‖‖h_b‖.
+    /// Dropping the bound (scale 0) misses.
     @Test func centredCrossProductEnclosesTheExactCentredGram() {
         var g = SeededGenerator(seed: 31)
-        var checked = 0, droppedMissed = 0
+        var checked = 0, droppedMissed = 0, uncentredChecked = 0
         for trial in 0..<60 {
             let k = Int.random(in: 2...400, using: &g), d = Int.random(in: 1...4, using: &g), e = Int.random(in: 1...4, using: &g)
             // Every fourth trial beyond 2^±450 (the norms' scaled path): G's columns near 2^+500,
@@ -369,7 +390,8 @@ struct FastIntervalTests {
             }
             let ca = (0..<d).map { column($0, 1) }, cb = (0..<e).map { column($0, -1) }
             let ga = Matrix(rows: k, columns: d) { ca[$1]($0) }, gb = Matrix(rows: k, columns: e) { cb[$1]($0) }
-            let (ha, hb) = (ga.subtractingColumnMeans, gb.subtractingColumnMeans)
+            let uncentred = trial % 6 == 3
+            let (ha, hb) = uncentred ? (ga, gb) : (ga.subtractingColumnMeans, gb.subtractingColumnMeans)
             let product = ha.multiplied(by: hb, transposeSelf: true)
             let fast = FastIntervalMatrix.centredCrossProduct(centredA: ha, centredB: hb, product: product)
             let dropped = FastIntervalMatrix.centredCrossProduct(centredA: ha, centredB: hb, product: product, boundScale: 0)
@@ -378,18 +400,25 @@ struct FastIntervalTests {
                 let mean = Rational.sum(column) / Rational(exactly: Double(k))!
                 return column.map { $0 - mean }
             }
+            func norm(_ m: Matrix, _ j: Int) -> Double {
+                let top = (0..<k).reduce(0.0) { max($0, abs(m[$1, j])) }
+                return top == 0 ? 0 : top * (0..<k).reduce(0.0) { $0 + (m[$1, j] / top) * (m[$1, j] / top) }.squareRoot()
+            }
             for a in 0..<d {
                 let x = centred(ga, a)
                 for b in 0..<e {
                     let y = centred(gb, b)
                     let exact = Rational.sum((0..<k).map { x[$0] * y[$0] })
-                    #expect(Rational(exactly: fast[a, b].lo)! <= exact && exact <= Rational(exactly: fast[a, b].hi)!, "trial \(trial) [\(a),\(b)]: \(fast[a, b])")
+                    let f = fast[a, b]
+                    #expect(f.lo.isFinite && f.hi.isFinite && Rational(exactly: f.lo)! <= exact && exact <= Rational(exactly: f.hi)!, "trial \(trial) [\(a),\(b)]: \(f)")
+                    #expect(f.width <= 2e-10 * norm(ha, a) * norm(hb, b) + 1e-300, "trial \(trial) [\(a),\(b)]: \(f) too wide")
                     if !(Rational(exactly: dropped[a, b].lo)! <= exact && exact <= Rational(exactly: dropped[a, b].hi)!) { droppedMissed += 1 }
                     checked += 1
+                    if uncentred { uncentredChecked += 1 }
                 }
             }
         }
-        #expect(checked > 300, "only \(checked) entries")
+        #expect(checked > 300 && uncentredChecked > 20, "only \(checked) entries, \(uncentredChecked) with H = G")
         #expect(droppedMissed > 10, "without the bound the centred Gram should miss (missed \(droppedMissed))")
     }
 

@@ -395,14 +395,32 @@ struct StreamedEnclosureTests {
                 for i in 0..<rows { a[i, 1] = a[i, 0] + (i == 0 ? 1.0 / 1024 : 0) }
             }
             let m = a.multiplied(by: a, transposeSelf: true)   // integers below 2⁵³: exact
-            let t = fastSmallestEigenvalueUpper(FastIntervalMatrix(m))
+            // The inverse-iteration path itself (not the decomposition it falls back to).
+            let t = try #require(inverseIterationUpper(FastIntervalMatrix(m), middle: m))
+            #expect(t == fastSmallestEigenvalueUpper(FastIntervalMatrix(m)))
             #expect(t.isFinite && t > 0, "kind \(kind): \(t)")
             let exact = try RationalMatrix(exactly: m)
             #expect(!(try exact.shiftingDiagonal(by: Rational(exactly: t)!).isPositiveDefinite()), "kind \(kind): \(t) below λ_min")
             #expect(try exact.shiftingDiagonal(by: Rational(exactly: 0.999 * t)!).isPositiveDefinite(), "kind \(kind): \(t) more than 0.1 % above λ_min")
+            // An interval matrix M ± 1/4: the bound holds for matrices at corners of the box too.
+            let box = FastIntervalMatrix(rows: n, columns: n) { FastInterval(lo: m[$0, $1] - 0.25, hi: m[$0, $1] + 0.25) }
+            let tBox = try #require(inverseIterationUpper(box, middle: m))
+            for _ in 0..<2 {
+                var corner = m
+                for i in 0..<n {
+                    for j in i..<n {
+                        let e = Bool.random(using: &g) ? 0.25 : -0.25
+                        corner[i, j] += e
+                        if i != j { corner[j, i] += e }
+                    }
+                }
+                #expect(!(try RationalMatrix(exactly: corner).shiftingDiagonal(by: Rational(exactly: tBox)!).isPositiveDefinite()),
+                        "kind \(kind): \(tBox) below λ_min of a corner of the box")
+                checked += 1
+            }
             checked += 1
         }
-        #expect(checked == 3)
+        #expect(checked == 9)
     }
 
     /// Logits beyond the Double range: no enclosure is formed, the run says so and T6 is
