@@ -212,9 +212,15 @@ struct StreamedEnclosureTests {
         // T3, T4, T7 (three forms), T12 and T6 (four): ten bounds, every one certified fast, as on the direct route.
         let certified = moments.bounds.filter { PairMeasurement.fastAtAnySize.map(\.rawValue).contains($0.id) }
         #expect(certified.count == 10 && certified.allSatisfy { $0.certified && $0.level == VerdictLevel.fastEnclosure.rawValue }, "\(certified.map { ($0.id, $0.level) })")
+        // The same outcomes, and the same sides: each shown side is an enclosure's end, so the two
+        // routes agree to the enclosures' widths (a certificate of the wrong quantity — T7 on the
+        // unswapped pair, a transposed cross Gram — would hold too, but not with these sides).
         for bound in certified {
             let other = try #require(direct.bounds.first { $0.id == bound.id && $0.form == bound.form })
             #expect(other.certified && other.outcome == bound.outcome, "\(bound.id) \(bound.form): \(bound.outcome) vs \(other.outcome)")
+            for (x, y) in [(bound.lhs, other.lhs), (bound.rhs, other.rhs)] {
+                #expect(abs(x - y) <= 1e-4 * max(abs(x), abs(y)), "\(bound.id) \(bound.form): \(x) vs \(y)")
+            }
         }
         #expect(moments.timings.contains { $0.phase.contains("interval moments and Grams") })
         // The same pass on both routes: identical enclosures, and the T6 verdicts agree.
@@ -293,6 +299,11 @@ struct StreamedEnclosureTests {
         for bound in certified {
             let other = try #require(single.bounds.first { $0.id == bound.id && $0.form == bound.form })
             #expect(other.certified && other.outcome == bound.outcome, "\(bound.id) \(bound.form): \(bound.outcome) vs \(other.outcome)")
+            // The exact certificate's sides are exact or tightly bracketed; the merge's are
+            // enclosure ends around the same reals.
+            for (x, y) in [(bound.lhs, other.lhs), (bound.rhs, other.rhs)] {
+                #expect(abs(x - y) <= 1e-4 * max(abs(x), abs(y)), "\(bound.id) \(bound.form): \(x) vs \(y)")
+            }
         }
         // The merged enclosures hold the whole pair's exact moments, means and Grams.
         let grams = (Matrix(rows: 4, columns: 4) { statistics.gramAA[$0 * 4 + $1] }, Matrix(rows: 4, columns: 3) { statistics.gramAB[$0 * 3 + $1] },
@@ -325,39 +336,63 @@ struct StreamedEnclosureTests {
             }
         }
         #expect(checked == 16 + 12 + 9 + 16 + 12 + 9 + 7)
+        // T3's left side in its moment form, with A₁₂ from the enclosed Grams, holds the exact d_rep².
+        let identifiability = try #require(FastIdentifiability(grams: fast.grams))
+        let dRep = fast.moments.residual(map: identifiability.map), exactDRep = try exact.representationDissimilaritySquared()
+        #expect(Rational(exactly: dRep.lo)! <= exactDRep && exactDRep <= Rational(exactly: dRep.hi)!, "d_rep² \(dRep)")
         // One partial written with --certify never: screened, and the merge says why.
         var never = options
         never.certification = .never
         let mixed = try [parts[0], parts[1]] + ShardMergeTests.statistics(a, b, cuts: [61, 90], rawWeights: raw, options: never)
         let screened = try MeasureStatistics.merge(mixed, names: ["a", "b", "c"]).measurement()
-        #expect(screened.bounds.filter { ids.contains($0.id) }.allSatisfy { !$0.certified })
+        let unCertified = screened.bounds.filter { ids.contains($0.id) }
+        #expect(unCertified.count == 6 && unCertified.allSatisfy { !$0.certified })
         #expect(screened.notes.contains { $0.contains("interval moments: 1 of 3 partials carry none") })
     }
 
-    /// Shards whose raw weight totals are each finite but whose sum overflows (3·10³⁰⁶ per
-    /// row): the merge scales every shard by one power of two, so it gives one run's values
-    /// and certifies what one run certifies (it failed with an eigendecomposition error before).
+    /// Shards whose raw weight totals are each finite but whose sum overflows (weights from
+    /// 1.5·10³⁰⁷ down over ten binades, unequal shards): the merge scales every shard by one
+    /// power of two, so it gives one run's values and certifies what one run certifies (it
+    /// failed with an eigendecomposition error before), with enclosures that hold the exact
+    /// moments.
     @Test("Weight totals that overflow only when summed across shards still merge, certified")
     func weightTotalsOverflowingAcrossShards() throws {
         var g = SeededGenerator(seed: 86)
         let n = 90
-        let raw = Array(repeating: 3e306, count: n)
+        let raw = (0..<n).map { i in 1.5e307 * Double(sign: .plus, exponent: -(i % 11), significand: 1) }
         let a = ModelGenerator.model(labels: 12, dimension: 3, inputs: n, condition: 3, weights: raw, using: &g)
         let b = ModelGenerator.perturb(a, by: 0.2, using: &g)
         let options = PairMeasurement.Options(skipPivot: true, certification: .auto)
-        let parts = try ShardMergeTests.statistics(a, b, cuts: [0, 30, 60, 90], rawWeights: raw, options: options)
+        let parts = try ShardMergeTests.statistics(a, b, cuts: [0, 17, 58, 90], rawWeights: raw, options: options)
         #expect(parts.allSatisfy { $0.weightTotal.isFinite } && !(parts.map(\.weightTotal).reduce(0, +)).isFinite)
-        let merged = try MeasureStatistics.merge(parts, names: ["a", "b", "c"]).measurement()
+        let statistics = try MeasureStatistics.merge(parts, names: ["a", "b", "c"])
+        let merged = try statistics.measurement()
         let single = try PairMeasurement.measure(ModelPair(a, b), options: options)
         for (x, y) in [(merged.dLogitSquared, single.dLogitSquared), (merged.klAB, single.klAB), (merged.klBA, single.klBA)] {
             #expect(abs(x - y) <= 1e-9 * abs(y), "\(x) vs \(y)")
         }
         let decided = merged.bounds.filter { $0.outcome != "inapplicable" && $0.id != "T5" }
-        #expect(decided.count == 9 && decided.allSatisfy { $0.certified }, "\(decided.map { ($0.id, $0.level) })")
+        #expect(decided.count == 9 && decided.allSatisfy { $0.certified && $0.level == VerdictLevel.fastEnclosure.rawValue },
+                "\(decided.map { ($0.id, $0.level) })")
         for bound in decided {
             let other = try #require(single.bounds.first { $0.id == bound.id && $0.form == bound.form })
             #expect(other.outcome == bound.outcome, "\(bound.id) \(bound.form)")
         }
+        // Every shard's sums were scaled alike: the merged moments hold the exact ones.
+        let grams = (Matrix(rows: 3, columns: 3) { statistics.gramAA[$0 * 3 + $1] }, Matrix(rows: 3, columns: 3) { statistics.gramAB[$0 * 3 + $1] },
+                     Matrix(rows: 3, columns: 3) { statistics.gramBB[$0 * 3 + $1] })
+        let fast = try #require(statistics.fastMomentStatistics(grams: grams))
+        let m = try ModelPair(a, b).exact().moments()
+        var checked = 0
+        for (f, r) in [(fast.moments.m11, m.m11), (fast.moments.m21, m.m21), (fast.moments.m22, m.m22)] {
+            for i in 0..<3 {
+                for j in 0..<3 {
+                    #expect(f[i, j].lo.isFinite && Rational(exactly: f[i, j].lo)! <= r[i, j] && r[i, j] <= Rational(exactly: f[i, j].hi)!, "[\(i),\(j)] \(f[i, j])")
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked == 27)
     }
 
     /// Unembeddings near 10¹⁵⁵ on the language-model route: their Grams overflow; the run
