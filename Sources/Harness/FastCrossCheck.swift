@@ -31,8 +31,11 @@ public struct FastCrossCheck: Sendable {
     /// Streamed passes run (two bounds per pair) and rows the midpoint pass formed.
     public var streamedPasses = 0
     public var midpointRows = 0
-    /// Pairs checked on the language-model routes (Grams by norm bounds).
+    /// Pairs whose Grams were enclosed by norm bounds (the language-model routes), and the
+    /// checks the fast level decided on them.
     public var gramRoutePairs = 0
+    public var gramRouteDecidedFast: [String: Int] = [:]
+    var onGramRoute = false
     /// The first misses or contradictions, described (at most five).
     public var failures: [String] = []
     public var firstFailure: String? { failures.first }
@@ -44,6 +47,7 @@ public struct FastCrossCheck: Sendable {
         contradictions += other.contradictions; pairs += other.pairs; inconclusive += other.inconclusive
         inconclusiveOutsideSubnormal += other.inconclusiveOutsideSubnormal; violatedReferences += other.violatedReferences
         streamedPasses += other.streamedPasses; midpointRows += other.midpointRows; gramRoutePairs += other.gramRoutePairs
+        gramRouteDecidedFast.merge(other.gramRouteDecidedFast, uniquingKeysWith: +)
         decidedFast.merge(other.decidedFast, uniquingKeysWith: +)
         escalated.merge(other.escalated, uniquingKeysWith: +)
         failures = Array((failures + other.failures).prefix(5))
@@ -100,7 +104,6 @@ public struct FastCrossCheck: Sendable {
         c.pairs = 1
         let exact = try pair.exact()
         let subnormal = label.contains("subnormal")
-        if pair.usesGramRoutes { c.gramRoutePairs += 1 }
         if let distance = pair.fastLogitDistance() {
             for (fast, model) in [(distance.first, exact.first), (distance.second, exact.second)] {
                 let logits = model.logits
@@ -139,6 +142,7 @@ public struct FastCrossCheck: Sendable {
         }
         // The centred unembeddings' Grams (by norm bounds on the language-model route).
         let grams = pair.fastUnembeddingGrams()
+        if pair.formedNormBoundedGrams { (c.gramRoutePairs, c.onGramRoute) = (1, true) }
         let (g1, g2) = (exact.first.centredUnembeddings, exact.second.centredUnembeddings)
         for (name, fast, reference) in [("S₁₁", grams.first, g1.weightedGram()), ("S₁₂", grams.cross, try g1.transposed.multiplied(by: g2)),
                                         ("S₂₂", grams.second, g2.weightedGram())] {
@@ -200,7 +204,10 @@ public struct FastCrossCheck: Sendable {
     mutating func record(_ name: String, fast: Verdict?, certified: () throws -> Verdict, _ label: String) {
         // Only the fast level counts as decided fast (T11's exactly-equal shortcut is exact).
         guard let fast else { escalated[name, default: 0] += 1; return }
-        if fast.level == .fastEnclosure { decidedFast[name, default: 0] += 1 } else { escalated[name, default: 0] += 1 }
+        if fast.level == .fastEnclosure {
+            decidedFast[name, default: 0] += 1
+            if onGramRoute { gramRouteDecidedFast[name, default: 0] += 1 }
+        } else { escalated[name, default: 0] += 1 }
         guard let reference = try? certified(), reference.isCertified else { return }
         verdicts += 1
         if reference.outcome == .violated { violatedReferences += 1 }

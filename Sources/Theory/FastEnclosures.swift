@@ -315,6 +315,12 @@ extension ModelPair {
         }
     }
 
+    /// Whether this pair's Grams were enclosed by norm bounds (`centredColumns` formed), rather
+    /// than as products of enclosed k×d matrices.
+    public var formedNormBoundedGrams: Bool {
+        cache.peek("centredColumns", as: (first: CentredColumns, second: CentredColumns).self) != nil
+    }
+
     /// The centred unembeddings' Grams as fast enclosures, computed once.
     public func fastUnembeddingGrams() -> FastUnembeddingGrams {
         cache.value("fastUnembeddingGrams") { FastUnembeddingGrams(self) }

@@ -20,8 +20,12 @@ struct FastCertificateTests {
         #expect(c.inconclusiveOutsideSubnormal == 0, "\(c.inconclusiveOutsideSubnormal) inconclusive intervals outside the subnormal pairs")
         // The streamed pass under both bounds on every pair, the midpoint rows included.
         #expect(c.streamedPasses >= 2 * c.pairs * 9 / 10 && c.midpointRows > 1_000, "\(c.streamedPasses) streamed passes, \(c.midpointRows) midpoint rows")
-        // Every tenth pair on the language-model routes: its Grams by norm bounds, T4 from them.
-        #expect(c.gramRoutePairs == c.pairs / 10, "\(c.gramRoutePairs) pairs on the language-model routes")
+        // Every tenth pair on the language-model routes: its Grams enclosed by norm bounds (not a
+        // fallback), T3, T4, T7 and T12 decided fast from them.
+        #expect(c.gramRoutePairs == c.pairs / 10, "\(c.gramRoutePairs) pairs with Grams by norm bounds")
+        for name in ["T3", "T4", "T7.traceBound.centred", "T7.corollary.uncentred", "T12"] {
+            #expect((c.gramRouteDecidedFast[name] ?? 0) >= (name == "T12" ? 1 : 10), "\(name): \(c.gramRouteDecidedFast[name] ?? 0) decided fast on those pairs")
+        }
         for name in ["T1.triangle", "T3", "T4", "T5.subsetSum", "T5.allLabels", "T5.averaged", "T6.global", "T6.sharp", "T6.perInput", "T6.sharpPerInput",
                      "T7.traceBound.centred", "T7.corollary.uncentred", "T11.covariance", "T11.sigma", "T12"] {
             #expect((c.decidedFast[name] ?? 0) >= (name == "T12" || name == "T5.averaged" ? 10 : 60), "\(name): \(c.decidedFast[name] ?? 0) decided fast")
