@@ -338,8 +338,11 @@ extension MeasureStatistics {
         if tA <= 1e-20 * trace(uncentredAA) || tB <= 1e-20 * trace(uncentredBB) {
             return (nil, nil, nil, "\(tA <= 1e-20 * trace(uncentredAA) ? "the first" : "the second") model's embeddings have zero variance (every input at one point)")
         }
-        let cka = cBA.frobeniusNormSquared / (cAA.frobeniusNormSquared.squareRoot() * cBB.frobeniusNormSquared.squareRoot())
-        let nuclear = try ModelError.wrapping { try cBA.singularValues() }.reduce(0, +) / (tA * tB).squareRoot()
+        // From norms that do not overflow where their squares would (moments ≳ 10¹⁵⁴), and
+        // √tA·√tB rather than √(tA·tB).
+        let ratio = cBA.frobeniusNorm / (cAA.frobeniusNorm.squareRoot() * cBB.frobeniusNorm.squareRoot())
+        let cka = ratio * ratio
+        let nuclear = try ModelError.wrapping { try cBA.singularValues() }.reduce(0, +) / (tA.squareRoot() * tB.squareRoot())
         let procrustes = max(0, 2 - 2 * min(nuclear, 1)).squareRoot()
         // SVCCA: the top principal directions V keeping 99 % of each side's variance; in
         // that eigenbasis the projected covariances are diagonal, so the CCA is the

@@ -258,7 +258,10 @@ extension MeasureStatistics {
         try check(n >= 1 && k >= 2 && dA >= 1 && dB >= 1 && n <= 1 << 40 && k <= 1 << 24 && dA <= 1 << 14 && dB <= 1 << 14,
                   "sizes N = \(n), k = \(k), d = \(dA)/\(dB)")
         try check(0 <= rowStart && rowStart < rowEnd && rowEnd <= n, "rows \(rowStart)..<\(rowEnd) of N = \(n)")
-        try check(weightTotal > 0 && weightTotal.isFinite, "weight total \(weightTotal)")
+        try check(weightTotal > 0 && weightTotal.isFinite,
+                  weightTotal.isNaN || weightTotal == .infinity
+                      ? "the raw weights of rows \(rowStart)..<\(rowEnd) sum beyond the Double range; divide every weight by one power of two (the means do not change)"
+                      : "weight total \(weightTotal) (must be finite and > 0)")
         // Every shard covers at least one row, so the counts summed at merge stay ≤ N.
         try check((1...(rowEnd - rowStart)).contains(shards), "shards = \(shards) for \(rowEnd - rowStart) rows")
         let lengths: [(String, Int, Int)] = [
@@ -279,7 +282,11 @@ extension MeasureStatistics {
             try check(weightTotal == Double(rowEnd - rowStart), "weight_total = \(weightTotal) for \(rowEnd - rowStart) rows of uniform weight")
         }
         for (name, value) in [("d_rep_ab_squared", representationAB), ("d_rep_ba_squared", representationBA)] {
-            if let value { try check(value >= 0 && value.isFinite, "\(name) = \(value) (must be finite and ≥ 0)") }
+            if let value {
+                try check(value >= 0 && value.isFinite, value == .infinity
+                    ? "\(name) overflows the Double range (embeddings near 10¹⁵⁴ or beyond): scale F down and G up by one power of two (the logits are unchanged)"
+                    : "\(name) = \(value) (must be finite and ≥ 0)")
+            }
         }
         for (name, value) in [("log_tau_a", logTauA), ("log_tau_b", logTauB)] {
             try check(value <= -Double(k).log + 1e-9 * max(1, abs(value)), "\(name) = \(value) (must be ≤ −log k)")
@@ -289,7 +296,11 @@ extension MeasureStatistics {
                               ("mean_b", meanB), ("gram_aa", gramAA), ("gram_bb", gramBB), ("gram_ab", gramAB),
                               ("unembedding_singular_values_a", unembeddingSingularValuesA),
                               ("unembedding_singular_values_b", unembeddingSingularValuesB)] {
-            try check(array.values.allSatisfy(\.isFinite), "\(name) holds a value that is not finite")
+            try check(array.values.allSatisfy(\.isFinite), name.hasPrefix("moment") || name.hasPrefix("mean")
+                ? "\(name) overflows the Double range (embeddings near 10¹⁵⁴ or beyond): scale F down and G up by one power of two (the logits are unchanged)"
+                : name.hasPrefix("gram")
+                    ? "\(name) overflows the Double range (unembeddings near 10¹⁵⁴ or beyond): scale G down and F up by one power of two (the logits are unchanged)"
+                    : "\(name) holds a value that is not finite")
         }
         if let enclosures {
             let sums = FastLogitSums(stored: enclosures.values)

@@ -49,7 +49,8 @@ extension ModelPair {
             // rescale) rather than fail inside an eigendecomposition.
             for (name, g, s) in [("first", g1, s11), ("second", g2, s22)] where !s.storage.allSatisfy(\.isFinite) {
                 throw ModelError.refused("the \(name) model's unembedding Gram G̃ᵀG̃ overflows the Double range (|g| up to \(g.maxAbs)); "
-                    + "the language-model route needs it: scale that model's G down and its F up by one power of two (the logits are unchanged)")
+                    + "the language-model route and shard partials need it: scale that model's G down and its F up by the same power of two, "
+                    + "to |g| below about 10¹⁵⁰ (the logits are unchanged)")
             }
             return try ModelError.wrapping {
                 UnembeddingGrams(s11: s11, s12: g1.multiplied(by: g2, transposeSelf: true), s22: s22,

@@ -274,9 +274,18 @@ struct PivotMoments {
         }
         let g1 = first.unembeddings, g2 = second.unembeddings
         let h = g2.multiplied(by: m21), u = g2.multiplied(by: root)
-        let k1 = g1.multiplied(by: g1, transposeOther: true), q = h.multiplied(by: g1, transposeOther: true)
-        let k2 = u.multiplied(by: u, transposeOther: true)
+        // The tables over the labels the pairs use (|U|×|U|, not k×k: at k = 10⁵ three k×k
+        // tables would need 240 GB), and only when they fit in 2²⁴ entries each; otherwise
+        // every pair takes the LU path.
+        let used = Array(Set(pairs.flatMap { [$0.pivot] + $0.subset })).sorted()
+        let tables = used.count * used.count <= 1 << 24
+        var position = [Int](repeating: 0, count: g1.rows)
+        for (i, l) in used.enumerated() { position[l] = i }
+        let (g1u, hu, uu) = tables ? (g1.selectingRows(used), h.selectingRows(used), u.selectingRows(used)) : (Matrix(rows: 0, columns: d), Matrix(rows: 0, columns: d), Matrix(rows: 0, columns: d))
+        let k1 = g1u.multiplied(by: g1u, transposeOther: true), q = hu.multiplied(by: g1u, transposeOther: true)
+        let k2 = uu.multiplied(by: uu, transposeOther: true)
         let width = k1.columns
+        let fixedPosition = position
         let out = UnsafeMutableBufferPointer<Double?>.allocate(capacity: pairs.count)
         defer { out.deallocate() }
         out.initialize(repeating: nil)
@@ -289,9 +298,10 @@ struct PivotMoments {
             var a = [Double](repeating: 0, count: d * d), b = [Double](repeating: 0, count: 2 * d * d)
             var c = [Double](repeating: 0, count: d * d)
             for index in stride(from: worker, to: pairs.count, by: workers) {
-                let ps = pairs[index], p = ps.pivot, s = ps.subset
-                // Gram path.
-                let gathered: Double? = k1.storage.withUnsafeBufferPointer { t1 in
+                let ps = pairs[index]
+                // Gram path, on the tables' indices of the pair's labels.
+                let p = fixedPosition[ps.pivot], s = ps.subset.map { fixedPosition[$0] }
+                let gathered: Double? = !tables ? nil : k1.storage.withUnsafeBufferPointer { t1 in
                     q.storage.withUnsafeBufferPointer { tq in
                         k2.storage.withUnsafeBufferPointer { t2 in
                             for j in 0..<d {
@@ -322,12 +332,13 @@ struct PivotMoments {
                     results.buffer[index] = gathered
                     continue
                 }
-                // LU path.
+                // LU path, on the labels themselves.
+                let pivot = ps.pivot
                 for (i, l) in ps.subset.enumerated() {
                     for j in 0..<d {
-                        a[j * d + i] = g1[l, j] - g1[p, j]
-                        b[j * d + i] = h[l, j] - h[p, j]
-                        b[(d + j) * d + i] = u[l, j] - u[p, j]
+                        a[j * d + i] = g1[l, j] - g1[pivot, j]
+                        b[j * d + i] = h[l, j] - h[pivot, j]
+                        b[(d + j) * d + i] = u[l, j] - u[pivot, j]
                     }
                 }
                 guard solver.solve(&a, &b, rightHandSides: 2 * d) else { continue }

@@ -65,7 +65,7 @@ public struct T5PivotBound: PairStatement {
     package func terms(_ pair: ModelPair, _ chosen: [PivotSubset]) -> (terms: [PairTerms], skipped: Int) {
         let d = pair.first.dimension
         let moments = pair.cache.value("pivotMoments") { PivotMoments(pair) }
-        let q = pair.cache.value("logitDifferenceGram") { logitDifferenceGram(pair) }
+        let logitSums = logitDifferenceSums(pair, chosen)
         var out: [PairTerms] = []
         var skipped = 0
         // Tiny d×d systems in preallocated buffers: Jacobi SVD of L₁ (L₁ counts as
@@ -79,7 +79,7 @@ public struct T5PivotBound: PairStatement {
         // column norms and their products
         // overflowed for |G| ≳ 10⁷⁷ (a wrong worst pair) and 10¹⁵⁴ (every L₁ "singular").
         let exponent = pair.first.unembeddings.outOfRangeExponent
-        for ps in chosen {
+        for (index, ps) in chosen.enumerated() {
             // L₁'s columns go to SIMD8 lanes (zero-padded) when d ≤ 8, else to a
             // column-major copy, for the Jacobi σ.
             for (i, l) in ps.subset.enumerated() {
@@ -103,21 +103,32 @@ public struct T5PivotBound: PairStatement {
             SmallMatrixKernels.solveInPlace(&lu, d, &a, d)
             var r = moments.residual(a)
             if r < 1e-6 * moments.traceM11 { r = moments.directResidual(try! Matrix(rows: d, columns: d, storage: a)) }
-            let sum = ps.subset.reduce(0.0) { $0 + q[$1, $1] - 2 * q[$1, ps.pivot] + q[ps.pivot, ps.pivot] }
-            out.append(PairTerms(pair: ps, residual: r, sigmaMin: bottom, logitSum: max(sum, 0)))
+            out.append(PairTerms(pair: ps, residual: r, sigmaMin: bottom, logitSum: logitSums[index]))
         }
         return (out, skipped)
     }
 
-    /// Q = δᵀWδ (k×k): E_x Σ_{l∈S}(δ_l − δ_p)² = Σ_{l∈S} Q_ll − 2Q_lp + Q_pp.
-    func logitDifferenceGram(_ pair: ModelPair) -> Matrix {
-        let k = pair.first.labelCount
-        var q = Matrix(rows: k, columns: k)
-        let root = pair.first.sqrtWeights
+    /// E_x Σ_{l∈S}(δ_l − δ_p)² for each pair, δ = Λ̃₁ − Λ̃₂, summed over the blocks of logit
+    /// differences: O(N·Σ|S|) and nothing k×k (the k×k Gram δᵀWδ it replaces needed 80 GB at
+    /// k = 10⁵), and no cancellation.
+    func logitDifferenceSums(_ pair: ModelPair, _ chosen: [PivotSubset]) -> [Double] {
+        var sums = [Double](repeating: 0, count: chosen.count)
+        let w = pair.weights
         pair.forEachLogitDifferenceBlock { range, delta in
-            q = q + delta.scalingRows(by: Array(root[range])).gram()
+            let k = delta.columns
+            delta.storage.withUnsafeBufferPointer { x in
+                for (r, i) in range.enumerated() {
+                    let row = r * k
+                    for (index, ps) in chosen.enumerated() {
+                        let p = x[row + ps.pivot]
+                        var s = 0.0
+                        for l in ps.subset { s += (x[row + l] - p) * (x[row + l] - p) }
+                        sums[index] += w[i] * s
+                    }
+                }
+            }
         }
-        return q
+        return sums
     }
 
     func perPairRHS(_ t: PairTerms, k: Int, logitDistanceSquared: Double) -> Double {

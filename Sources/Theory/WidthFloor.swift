@@ -44,8 +44,14 @@ public struct WidthFloor: Sendable {
             if let l = try? CholeskyDecomposition(moments.m).l {
                 return try SymmetricEigendecomposition(symmetrised(l.transposed * moments.s * l)).eigenvalues
             }
-            let l = try CholeskyDecomposition(moments.s).l
-            return try SymmetricEigendecomposition(symmetrised(l.transposed * moments.m * l)).eigenvalues
+            if let l = try? CholeskyDecomposition(moments.s).l {
+                return try SymmetricEigendecomposition(symmetrised(l.transposed * moments.m * l)).eigenvalues
+            }
+            // Both singular (collinear or constant columns, d ≥ k): M^{1/2} from M's own
+            // decomposition, its negative rounding-level eigenvalues clamped to 0.
+            let e = try SymmetricEigendecomposition(symmetrised(moments.m))
+            let root = e.eigenvectors.scalingColumns(by: e.eigenvalues.map { max($0, 0).squareRoot() })
+            return try SymmetricEigendecomposition(symmetrised(root.transposed * moments.s * root)).eigenvalues
         }
         // Eigenvalues of MS carry an absolute error of about ε·σ₁²: below d·ε·σ₁² they are rounding.
         let rank = min(d, k - 1), noise = Double(d) * Double.ulpOfOne * max(spectrum.first ?? 0, 0)

@@ -111,6 +111,55 @@ struct ShardMergeTests {
     /// inapplicable; the merge, from the moments alone, must say the same (it said "holds",
     /// reading rounding-level eigenvalues through their square roots as full rank), and its
     /// canonical correlations must match the single run's.
+    /// Embeddings near 10¹⁰⁰ (moments near 10²⁰⁰, whose squares overflow): the merge's linear
+    /// CKA and Procrustes distance are one run's (it printed NaN and √2).
+    @Test("CKA and Procrustes from merged moments whose squares overflow")
+    func similarityFromHugeMoments() throws {
+        var g = SeededGenerator(seed: 46)
+        let base = ModelGenerator.model(labels: 5, dimension: 2, inputs: 40, condition: 2, using: &g)
+        let near = ModelGenerator.perturb(base, by: 0.01, using: &g)
+        func huge(_ m: SoftmaxModel) throws -> SoftmaxModel {
+            try SoftmaxModel(embeddings: Matrix(rows: 40, columns: 2) { m.embeddings[$0, $1] * 1e100 },
+                             unembeddings: Matrix(rows: 5, columns: 2) { m.unembeddings[$0, $1] * 1e-100 })
+        }
+        let (a, b) = (try huge(base), try huge(near))
+        let options = PairMeasurement.Options(skipPivot: true, certification: .auto)
+        let single = try PairMeasurement.measure(ModelPair(a, b), options: options)
+        let merged = try MeasureStatistics.merge(Self.statistics(a, b, cuts: [0, 17, 40], rawWeights: nil, options: options),
+                                                 names: ["a", "b"]).measurement()
+        let pairs = [(merged.linearCKA, single.linearCKA), (merged.procrustesDistance, single.procrustesDistance)]
+        for (x, y) in pairs {
+            let (u, v) = (try #require(x), try #require(y))
+            #expect(u.isFinite && abs(u - v) <= 1e-6 * max(abs(v), 1e-3), "\(u) vs \(v)")
+        }
+        #expect(pairs.count == 2)
+    }
+
+    /// T12's width floor from the merged moments when neither M = F̂ᵀF̂ nor S = G̃ᵀG̃ is
+    /// positive definite (a zero embedding column; k = 3 labels for d = 3): the merge used to
+    /// exit on a failed Cholesky; now the floor and its curve are one run's.
+    @Test("T12's floor in a merge where both the moment and the Gram are singular")
+    func widthFloorWithSingularMomentAndGram() throws {
+        var g = SeededGenerator(seed: 45)
+        let (n, k, d) = (40, 3, 3)
+        let f = Matrix(rows: n, columns: d) { _, j in j == 1 ? 0 : g.gaussian() }
+        let a = try SoftmaxModel(embeddings: f, unembeddings: Matrix(rows: k, columns: d) { _, _ in g.gaussian() })
+        let b = try SoftmaxModel(embeddings: Matrix(rows: n, columns: 1) { i, _ in f[i, 0] + 0.3 * g.gaussian() },
+                                 unembeddings: Matrix(rows: k, columns: 1) { _, _ in g.gaussian() })
+        let options = PairMeasurement.Options(skipPivot: true, certification: .auto)
+        let single = try PairMeasurement.measure(ModelPair(a, b), options: options)
+        let merged = try MeasureStatistics.merge(Self.statistics(a, b, cuts: [0, 13, 40], rawWeights: nil, options: options),
+                                                 names: ["a", "b"]).measurement()
+        let (x, y) = (try #require(merged.widthFloor), try #require(single.widthFloor))
+        #expect(y > 0 && abs(x - y) <= 1e-9 * y, "floor \(x) vs \(y)")
+        let (cx, cy) = (try #require(merged.widthFloorCurve), try #require(single.widthFloorCurve))
+        #expect(cx.count == cy.count && zip(cx, cy).allSatisfy { abs($0 - $1) <= 1e-9 * max(abs($1), 1e-12) }, "\(cx) vs \(cy)")
+        // One run's exact certificate needs F̂₁ or G̃₁ of full column rank and says inapplicable;
+        // the merge screens the theorem, which holds (it is a theorem for every pair).
+        let t12 = merged.bounds.filter { $0.id == "T12" }
+        #expect(t12.count == 1 && t12[0].outcome == "holds" && single.bounds.first { $0.id == "T12" }?.outcome == "inapplicable")
+    }
+
     @Test("Degenerate samples: the merge's T4, T7 and m_CCA agree with one certified run",
           arguments: ["two inputs", "collinear columns", "constant column"])
     func degenerateSamplesMergeLikeOneRun(kind: String) throws {

@@ -6,6 +6,52 @@ import Testing
 struct T5Tests {
     static let equalDimension: [ModelGenerator] = [.independent, .perturbed, .orbit, .illConditioned, .scaled, .skewedWeights]
 
+    /// At large k the pivot form and T5 keep nothing k×k (three k×k tables, and T5's k×k
+    /// Gram of logit differences, needed 80 GB at k = 10⁵ and aborted the run): the pivot
+    /// tables span only the labels the pairs use (|U|×|U|, when that fits in 2²⁴ entries; else
+    /// every pair takes the LU path), and T5's subset sums are summed row by row. Both paths
+    /// agree with the direct per-pair residual, and the sums with the centred logits.
+    @Test("Pivot form and T5 at k = 6 000: the labels' tables or the LU path, both equal to the direct computation")
+    func largeLabelCount() throws {
+        var g = SeededGenerator(seed: 303)
+        let (k, d, n) = (6_000, 3, 30)
+        let a = ModelGenerator.model(labels: k, dimension: d, inputs: n, condition: 2, using: &g)
+        let pair = try ModelPair(a, ModelGenerator.perturb(a, by: 0.2, using: &g))
+        func pairs(_ count: Int) -> [PivotSubset] {
+            (0..<count).map { _ in
+                var labels = Set<Int>()
+                while labels.count < d + 1 { labels.insert(Int.random(in: 0..<k, using: &g)) }
+                let list = Array(labels).shuffled(using: &g)
+                return PivotSubset(pivot: list[0], subset: Array(list.dropFirst()))
+            }
+        }
+        // 100 pairs use at most 400 labels (tables); 3 000 use about 5 200 (> 4 096: LU path).
+        var checked = 0
+        for chosen in [pairs(100), pairs(3_000)] {
+            let used = Set(chosen.flatMap { [$0.pivot] + $0.subset }).count
+            #expect(chosen.count == 100 ? used <= 400 : used > 4_096, "\(used) labels")
+            let moment = pair.pivotResiduals(chosen)
+            for index in stride(from: 0, to: chosen.count, by: chosen.count / 50) {
+                let direct = try pair.pivotResidualDirect(chosen[index])
+                let value = try #require(moment[index])
+                #expect(abs(value - direct) <= 1e-8 * direct, "pair \(index): \(value) vs \(direct)")
+                checked += 1
+            }
+        }
+        // T5's E_x Σ_{l∈S}(δ_l − δ_p)² against the centred logits, row by row.
+        let chosen = pairs(40)
+        let terms = T5PivotBound(.subsetSum, selection: .explicit(chosen)).terms(pair, chosen).terms
+        let delta = pair.centredLogits(ofFirst: true) - pair.centredLogits(ofFirst: false)
+        for t in terms {
+            let expected = (0..<n).reduce(0.0) { sum, i in
+                sum + pair.weights[i] * t.pair.subset.reduce(0.0) { $0 + (delta[i, $1] - delta[i, t.pair.pivot]) * (delta[i, $1] - delta[i, t.pair.pivot]) }
+            }
+            #expect(abs(t.logitSum - expected) <= 1e-12 * expected, "\(t.logitSum) vs \(expected)")
+            checked += 1
+        }
+        #expect(checked == 100 + 40)
+    }
+
     @Test("Per-pair forms on random pairs", arguments: T5PivotBound.Form.allCases.filter { $0 != .averaged })
     func perPair(form: T5PivotBound.Form) throws {
         try expectHolds(T5PivotBound(form), on: corpus(seed: 301, count: 120, dimensions: 1...16, maxLabels: 50,
