@@ -75,7 +75,7 @@ struct MeasureCommand: ParsableCommand {
     @Flag(name: .customLong("no-pivot"), help: "Skip the pivot form (and T5).")
     var noPivot = false
 
-    @Option(help: "Certify bounds: auto (fast enclosure up to N·k·(d_A+d_B) = 2·10⁸, exact/MPFR where it cannot decide up to 2·10⁶), always (exact/MPFR at any size where the fast enclosure cannot decide), or never.")
+    @Option(help: "Certify bounds: auto (fast enclosure first — T3, T4, T6, T7 and T12 at any size, T5 up to N·k·(d_A+d_B) = 2·10⁸ — then exact/MPFR where it cannot decide, up to 2·10⁶), always (exact/MPFR at any size where the fast enclosure cannot decide: rational arithmetic on every logit, minutes and gigabytes at language-model shape), or never.")
     var certify: String = "auto"
 
     @Option(help: "Directory for report.md and report.json.")
