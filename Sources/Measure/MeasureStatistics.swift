@@ -203,6 +203,16 @@ extension MeasureStatistics {
         momentAA = PackedDoubles(fA.gram().storage)
         momentBB = PackedDoubles(fB.gram().storage)
         momentBA = PackedDoubles(fB.multiplied(by: fA, transposeSelf: true).storage)
+        // Embeddings near 10⁻¹⁵⁴ and below: their second moments are subnormal (or 0), so
+        // everything formed from them (inverses, whitening, d_unemb) loses its digits or
+        // overflows. A single run's row-based route handles them; these statistics refuse.
+        for (name, moment) in [("first", momentAA), ("second", momentBB)] {
+            let top = moment.values.reduce(0.0) { max($0, abs($1)) }
+            if top > 0 && top < 0x1p-1000 {
+                throw ModelError.refused("the \(name) model's embeddings are so small (second moments near \(top)) that their moments underflow the Double range; "
+                    + "scale that model's F up and its G down by the same power of two, to |f| above about 10⁻¹⁵⁰ (the logits are unchanged)")
+            }
+        }
         meanA = PackedDoubles(pair.first.embeddings.weightedRowMean(pair.weights))
         meanB = PackedDoubles(pair.second.embeddings.weightedRowMean(pair.weights))
         // The pair's Grams (formed once, shared with the least-squares maps) and σ(G̃) as
@@ -260,7 +270,7 @@ extension MeasureStatistics {
         try check(0 <= rowStart && rowStart < rowEnd && rowEnd <= n, "rows \(rowStart)..<\(rowEnd) of N = \(n)")
         try check(weightTotal > 0 && weightTotal.isFinite,
                   weightTotal.isNaN || weightTotal == .infinity
-                      ? "the raw weights of rows \(rowStart)..<\(rowEnd) sum beyond the Double range; divide every weight by one power of two (the means do not change)"
+                      ? "the raw weights of rows \(rowStart)..<\(rowEnd) sum beyond the Double range; divide every weight by the same power of two, so that they sum below about 10³⁰⁸ (the means do not change)"
                       : "weight total \(weightTotal) (must be finite and > 0)")
         // Every shard covers at least one row, so the counts summed at merge stay ≤ N.
         try check((1...(rowEnd - rowStart)).contains(shards), "shards = \(shards) for \(rowEnd - rowStart) rows")
@@ -284,7 +294,7 @@ extension MeasureStatistics {
         for (name, value) in [("d_rep_ab_squared", representationAB), ("d_rep_ba_squared", representationBA)] {
             if let value {
                 try check(value >= 0 && value.isFinite, value == .infinity
-                    ? "\(name) overflows the Double range (embeddings near 10¹⁵⁴ or beyond): scale F down and G up by one power of two (the logits are unchanged)"
+                    ? "\(name) overflows the Double range (embeddings near 10¹⁵⁴ or beyond): scale that model's F down and its G up by the same power of two, to |f| below about 10¹⁵⁰ (the logits are unchanged)"
                     : "\(name) = \(value) (must be finite and ≥ 0)")
             }
         }
@@ -297,9 +307,9 @@ extension MeasureStatistics {
                               ("unembedding_singular_values_a", unembeddingSingularValuesA),
                               ("unembedding_singular_values_b", unembeddingSingularValuesB)] {
             try check(array.values.allSatisfy(\.isFinite), name.hasPrefix("moment") || name.hasPrefix("mean")
-                ? "\(name) overflows the Double range (embeddings near 10¹⁵⁴ or beyond): scale F down and G up by one power of two (the logits are unchanged)"
+                ? "\(name) overflows the Double range (embeddings near 10¹⁵⁴ or beyond): scale that model's F down and its G up by the same power of two, to |f| below about 10¹⁵⁰ (the logits are unchanged)"
                 : name.hasPrefix("gram")
-                    ? "\(name) overflows the Double range (unembeddings near 10¹⁵⁴ or beyond): scale G down and F up by one power of two (the logits are unchanged)"
+                    ? "\(name) overflows the Double range (unembeddings near 10¹⁵⁴ or beyond): scale that model's G down and its F up by the same power of two, to |g| below about 10¹⁵⁰ (the logits are unchanged)"
                     : "\(name) holds a value that is not finite")
         }
         if let enclosures {

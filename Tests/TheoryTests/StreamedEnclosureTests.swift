@@ -401,7 +401,7 @@ struct StreamedEnclosureTests {
     func overflowingGramsAreRefusedClearly() throws {
         let (a, b) = Self.modelPair(seed: 87, inputs: 40, labels: 30, dimension: 3)
         func huge(_ m: SoftmaxModel) throws -> SoftmaxModel {
-            try SoftmaxModel(embeddings: Matrix(rows: m.inputCount, columns: m.dimension, storage: m.embeddings.storage.map { $0 * 1e-155 }),
+            try SoftmaxModel(embeddings: Matrix(rows: m.inputCount, columns: m.dimension, storage: m.embeddings.storage.map { $0 * 1e-140 }),
                              unembeddings: Matrix(rows: m.labelCount, columns: m.dimension, storage: m.unembeddings.storage.map { $0 * 1e155 }))
         }
         let pair = try ModelPair(huge(a), huge(b), routes: .largeScale)
@@ -456,6 +456,25 @@ struct StreamedEnclosureTests {
             checked += 1
         }
         #expect(checked == 9)
+    }
+
+    /// Embeddings near 10⁻¹⁶⁰ on the moment route (a merge or language-model scale): their
+    /// second moments are subnormal, and the route printed d_unemb = NaN and a drifted m_CCA
+    /// (found by the audit). It refuses with a message; a single run's row route still measures
+    /// them.
+    @Test("Underflowing embedding moments: the moment route refuses clearly, the row route measures")
+    func underflowingMomentsAreRefusedClearly() throws {
+        let (a, b) = Self.modelPair(seed: 89, inputs: 40, labels: 30, dimension: 3)
+        let tiny = try SoftmaxModel(embeddings: Matrix(rows: a.inputCount, columns: a.dimension, storage: a.embeddings.storage.map { $0 * 1e-160 }),
+                                    unembeddings: a.unembeddings)
+        let options = PairMeasurement.Options(skipPivot: true, certification: .never)
+        #expect {
+            try PairMeasurement.measure(ModelPair(tiny, b, routes: .largeScale), options: options)
+        } throws: { error in
+            "\(error)".contains("first model's embeddings are so small") && "\(error)".contains("scale that model's F up")
+        }
+        let rows = try PairMeasurement.measure(ModelPair(tiny, b), options: options)
+        #expect(rows.dUnembAB.map { $0.isFinite } == true && rows.mccaCentered.isFinite)
     }
 
     /// Logits beyond the Double range: no enclosure is formed, the run says so and T6 is
