@@ -347,7 +347,7 @@ extension ModelPair {
     /// The fast enclosures that do not depend on the order of the pair, or that swap with
     /// it, seeded into the swapped pair (T7 runs on it) so that it does not recompute them.
     func seedSwappedFastEnclosures(_ other: ModelPair) {
-        if let d = cache.peek("fastLogitDistanceSquared", as: FastInterval?.self) { other.cache.seed("fastLogitDistanceSquared", d) }
+        if let d = cache.peek("fastLogitDistanceSquared", as: FastInterval?.self) { other.cache.seed("fastLogitDistanceSquared", d as Any) }
         if let w = cache.peek("fastWeights", as: [FastInterval].self) { other.cache.seed("fastWeights", w) }
         if let g = cache.peek("fastUnembeddingGrams", as: FastUnembeddingGrams.self) { other.cache.seed("fastUnembeddingGrams", g.swapped) }
         if let m = cache.peek("fastMoments", as: FastEmbeddingMoments.self) { other.cache.seed("fastMoments", m.swapped) }
