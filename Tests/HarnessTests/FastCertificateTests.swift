@@ -32,6 +32,28 @@ struct FastCertificateTests {
         }
     }
 
+    /// One pair at d = 32 (k = 36, N = 40) on the language-model routes: its d×d solves,
+    /// pencils and Rayleigh bounds go through the BLAS midpoint–radius products (32³ ≥ 2¹⁵
+    /// multiply-adds) and its Grams through the norm bounds; every fast interval holds the
+    /// exact or MPFR value and no fast verdict contradicts a certificate. (One route only: the
+    /// exact certificates at d = 32 take half a minute.)
+    @Test("At d = 32 the BLAS interval products agree with the exact level too")
+    func blasSizedPair() throws {
+        let languageModelRoutes = true
+        var g = SeededGenerator(seed: 30)
+        let a = ModelGenerator.model(labels: 36, dimension: 32, inputs: 40, condition: 3, using: &g)
+        let b = ModelGenerator.perturb(a, by: 0.1, using: &g)
+        let pair = try ModelPair(a, b, routes: languageModelRoutes ? .largeScale : .automatic)
+        #expect(32 * 32 * 32 >= FastIntervalMatrix.blasProductThreshold)
+        let c = try FastCrossCheck.run(pair, third: ModelGenerator.perturb(a, by: 0.2, using: &g), label: "d = 32")
+        #expect(c.missed == 0 && c.contradictions == 0, "\(c.failures)")
+        #expect(c.intervals > 4_000 && c.verdicts >= 10, "\(c.intervals) intervals, \(c.verdicts) verdicts")
+        #expect(pair.formedNormBoundedGrams == languageModelRoutes)
+        for name in ["T3", "T4", "T7.traceBound.centred"] {
+            #expect((c.decidedFast[name] ?? 0) == 1, "\(name) not decided fast: \(c.escalated)")
+        }
+    }
+
     /// With every constant planted 0.1 % too small, the boundary generator's equality cases are
     /// certified violations: a fast "holds" on any of them would be a contradiction (the honest
     /// corpus, where every certificate holds, can only expose a false fast "violated").
