@@ -29,7 +29,7 @@ public struct FastMomentSums: Codable, Sendable, Equatable {
         let w = rawWeights.map { FastInterval($0) }
         let (fA, fB) = (pair.first.embeddings, pair.second.embeddings)
         let ones = Matrix(rows: fA.rows, columns: 1, repeating: 1)
-        func product(_ a: Matrix, _ b: Matrix) -> PackedDoubles { Self.pack(FastIntervalMatrix.weightedCrossProduct(a, b, weights: w)) }
+        func product(_ a: Matrix, _ b: Matrix) -> PackedDoubles { Self.pack(FastIntervalMatrix.weightedCrossProductInBlocks(a, b, weights: w)) }
         momentAA = product(fA, fA)
         momentBB = product(fB, fB)
         momentBA = product(fB, fA)

@@ -231,6 +231,23 @@ extension FastIntervalMatrix {
         }
     }
 
+    /// `weightedCrossProduct` over blocks of at most `rowsPerBlock` rows, the blocks' enclosures
+    /// added in interval arithmetic (§1): the same enclosure up to the additions' outward
+    /// rounding, with O(rowsPerBlock·(p + q)) memory beyond the inputs however many rows there
+    /// are (the one-call form copies A and |A|, |B| whole).
+    public static func weightedCrossProductInBlocks(_ a: Matrix, _ b: Matrix, weights w: [FastInterval],
+                                                    rowsPerBlock: Int = 1 << 15) -> FastIntervalMatrix {
+        precondition(a.rows == b.rows && w.count == a.rows && rowsPerBlock > 0, "weightedCrossProductInBlocks: shapes differ")
+        guard a.rows > rowsPerBlock else { return weightedCrossProduct(a, b, weights: w) }
+        var total: FastIntervalMatrix?
+        for start in stride(from: 0, to: a.rows, by: rowsPerBlock) {
+            let rows = Array(start..<Swift.min(a.rows, start + rowsPerBlock))
+            let part = weightedCrossProduct(a.selectingRows(rows), b.selectingRows(rows), weights: Array(w[rows.first!...rows.last!]))
+            total = total.map { sum in FastIntervalMatrix(rows: sum.rows, columns: sum.columns) { sum[$0, $1] + part[$0, $1] } } ?? part
+        }
+        return total!
+    }
+
     /// A·Bᵀ for a Double matrix A (n×m) and every B in the interval matrix `b` (p×m),
     /// enclosed from three BLAS products (Proofs/certificates.md §4, "interval factor"):
     /// with B̂ the midpoints and R ≥ |B − B̂| the radii (rounded up), S = fl(AB̂ᵀ),

@@ -201,7 +201,7 @@ public struct FastEmbeddingMoments: Sendable {
     var swapped: FastEmbeddingMoments { FastEmbeddingMoments(m11: m22, m21: m21.transposed, m22: m11) }
 
     init(_ pair: ModelPair, weights w: [FastInterval]) {
-        func moment(_ a: Matrix, _ b: Matrix) -> FastIntervalMatrix { FastIntervalMatrix.weightedCrossProduct(a, b, weights: w) }
+        func moment(_ a: Matrix, _ b: Matrix) -> FastIntervalMatrix { FastIntervalMatrix.weightedCrossProductInBlocks(a, b, weights: w) }
         let f1 = pair.first.embeddings, f2 = pair.second.embeddings
         (m11, m21, m22) = (moment(f1, f1), moment(f2, f1), moment(f2, f2))
     }
@@ -230,7 +230,7 @@ public struct FastT7Spectra: Sendable {
         let w = pair.fastWeights()
         // E f = Fᵀw, by BLAS with its bound (a product with a column of ones).
         func mean(_ f: Matrix) -> [FastInterval] {
-            FastIntervalMatrix.weightedCrossProduct(f, Matrix(rows: f.rows, columns: 1, repeating: 1), weights: w).entries
+            FastIntervalMatrix.weightedCrossProductInBlocks(f, Matrix(rows: f.rows, columns: 1, repeating: 1), weights: w).entries
         }
         self.init(moments: pair.fastEmbeddingMoments(), means: centred ? (mean(pair.first.embeddings), mean(pair.second.embeddings)) : nil,
                   s22: pair.fastUnembeddingGrams().second)

@@ -20,7 +20,12 @@ public struct T3EmbeddingBound: PairStatement {
                           gram: { $0.first.centredUnembeddings.weightedGram() },
                           fast: { pair in
                               guard let i = pair.fastIdentifiability() else { return nil }
-                              return (Self.fastRepresentationDissimilaritySquared(pair, map: i.map, weights: pair.fastWeights()), i.sigmaMinSquaredUpper)
+                              // The direct form keeps N×d intervals (and three N×d products): up to
+                              // 2²⁵ entries; beyond, the moment form (d×d, cancels where d_rep² ≪ tr M₁₁).
+                              let direct = pair.first.inputCount * max(pair.first.dimension, pair.second.dimension) <= 1 << 25
+                              let lhs = direct ? Self.fastRepresentationDissimilaritySquared(pair, map: i.map, weights: pair.fastWeights())
+                                  : pair.fastEmbeddingMoments().residual(map: i.map)
+                              return (lhs, i.sigmaMinSquaredUpper)
                           })
     }
 

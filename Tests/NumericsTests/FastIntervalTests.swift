@@ -256,6 +256,32 @@ struct FastIntervalTests {
         #expect(halvedMissed > 20, "a halved bound should miss the adversarial sums (missed \(halvedMissed))")
     }
 
+    /// The weighted cross product over blocks of rows (memory flat in N): it holds the exact
+    /// product, with weights at either end of their intervals, and is about as narrow as the
+    /// one-call form.
+    @Test func weightedCrossProductInBlocksEnclosesTheExactProduct() {
+        var g = SeededGenerator(seed: 32)
+        var checked = 0
+        for trial in 0..<40 {
+            let n = Int.random(in: 8...120, using: &g), p = Int.random(in: 1...4, using: &g), q = Int.random(in: 1...4, using: &g)
+            let a = Matrix(rows: n, columns: p) { _, _ in Double.random(in: -1...1, using: &g) * Double(sign: .plus, exponent: Int.random(in: -20...20, using: &g), significand: 1) }
+            let b = Matrix(rows: n, columns: q) { _, _ in Double.random(in: -1...1, using: &g) }
+            let w = (0..<n).map { _ in FastInterval(lo: 1.0 / Double(n) * (1 - 1e-12), hi: 1.0 / Double(n) * (1 + 1e-12)) }
+            let exactWeights = w.map { Rational(exactly: Bool.random(using: &g) ? $0.lo : $0.hi)! }
+            let blocks = FastIntervalMatrix.weightedCrossProductInBlocks(a, b, weights: w, rowsPerBlock: 1 + trial % 7)
+            let whole = FastIntervalMatrix.weightedCrossProduct(a, b, weights: w)
+            for i in 0..<p {
+                for j in 0..<q {
+                    let exact = Rational.sum((0..<n).map { exactWeights[$0] * Rational(exactly: a[$0, i])! * Rational(exactly: b[$0, j])! })
+                    #expect(Rational(exactly: blocks[i, j].lo)! <= exact && exact <= Rational(exactly: blocks[i, j].hi)!, "trial \(trial) [\(i),\(j)]")
+                    #expect(blocks[i, j].width <= 4 * whole[i, j].width + 1e-300, "trial \(trial): \(blocks[i, j]) against \(whole[i, j])")
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked > 100, "only \(checked) entries")
+    }
+
     /// A·Bᵀ for B anywhere in an interval matrix (T3's F₂A₁₂ᵀ with A₁₂ enclosed): exact
     /// rationals at points of the box (its corners and inside), matrices over 60 binades,
     /// and the adversarial row (1, u, …, u) against ones, every addition a tie.
