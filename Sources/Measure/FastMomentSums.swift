@@ -122,9 +122,7 @@ public struct FastMomentSums: Codable, Sendable, Equatable {
             FastIntervalMatrix(rows: m.rows, columns: m.columns) { m[$0, $1] / weightTotal }
         }
         let moments = FastEmbeddingMoments(m11: normalised(mAA), m21: normalised(mBA), m22: normalised(mBB))
-        let enclosedGrams = FastUnembeddingGrams(first: FastIntervalMatrix.centredCrossProduct(cA, cA, product: grams.0),
-                                                 cross: FastIntervalMatrix.centredCrossProduct(cA, cB, product: grams.1),
-                                                 second: FastIntervalMatrix.centredCrossProduct(cB, cB, product: grams.2))
+        let enclosedGrams = FastUnembeddingGrams(columns: (cA, cB), products: grams)
         return FastMomentStatistics(moments: moments, meanFirst: normalised(sA).entries, meanSecond: normalised(sB).entries,
                                     grams: enclosedGrams, logitDistanceSquared: logitDistanceSquared, labels: k)
     }

@@ -439,10 +439,13 @@ extension MeasureStatistics {
                 m22Eigen: centred ? spectra.cAA : spectra.mAA,
                 m12: centred ? cBA : mBA, s22: sAA, logitDistanceSquared: dl2)
         }
+        // T7's enclosed spectra once per centring (the two uncentred forms share theirs).
         let swapped = fast?.swapped
+        let fastSpectra = [false, true].map { centred in swapped.flatMap { $0.t7Spectra(centred: centred) } }
         for (variant, centred) in [(T7CanonicalCorrelationBound.Form.traceBound, false), (.traceBound, true), (.corollary, false)] {
             let statement = T7CanonicalCorrelationBound(variant, centred: centred)
-            if let swapped, let v = statement.fastVerdict(swapped) {
+            if let swapped, let spectra = fastSpectra[centred ? 1 : 0],
+               let v = statement.fastVerdict(spectra, logitDistanceSquared: swapped.logitDistanceSquared) {
                 out.append(PairMeasurement.Bound(v, note: Self.certifiedNote(shards)))
                 continue
             }

@@ -283,17 +283,23 @@ public struct FastUnembeddingGrams: Sendable {
     /// The Grams of the swapped pair.
     var swapped: FastUnembeddingGrams { FastUnembeddingGrams(first: second, cross: cross.transposed, second: first) }
 
+    /// From the BLAS Grams S₁₁, S₁₂, S₂₂ of the centred unembeddings and each model's column
+    /// bounds (`FastIntervalMatrix.centredCrossProduct`): the language-model route, and a merge
+    /// of the partials that carry them.
+    public init(columns: (first: CentredColumns, second: CentredColumns), products: (Matrix, Matrix, Matrix)) {
+        let (c1, c2) = columns
+        self.init(first: FastIntervalMatrix.centredCrossProduct(c1, c1, product: products.0),
+                  cross: FastIntervalMatrix.centredCrossProduct(c1, c2, product: products.1),
+                  second: FastIntervalMatrix.centredCrossProduct(c2, c2, product: products.2))
+    }
+
     init(_ pair: ModelPair) {
         if pair.usesGramRoutes, let grams = try? pair.unembeddingGrams() {
-            let (c1, c2) = pair.centredColumns()
-            first = FastIntervalMatrix.centredCrossProduct(c1, c1, product: grams.s11)
-            cross = FastIntervalMatrix.centredCrossProduct(c1, c2, product: grams.s12)
-            second = FastIntervalMatrix.centredCrossProduct(c2, c2, product: grams.s22)
+            self.init(columns: pair.centredColumns(), products: (grams.s11, grams.s12, grams.s22))
         } else {
             let u = pair.fastUnembeddings()
-            first = u.first.transposeMultiplied(by: u.first)
-            cross = u.first.transposeMultiplied(by: u.second)
-            second = u.second.transposeMultiplied(by: u.second)
+            self.init(first: u.first.transposeMultiplied(by: u.first), cross: u.first.transposeMultiplied(by: u.second),
+                      second: u.second.transposeMultiplied(by: u.second))
         }
     }
 }
@@ -396,6 +402,11 @@ public struct FastMomentStatistics: Sendable {
     public var swapped: FastMomentStatistics {
         FastMomentStatistics(moments: moments.swapped, meanFirst: meanSecond, meanSecond: meanFirst, grams: grams.swapped,
                              logitDistanceSquared: logitDistanceSquared, labels: labels)
+    }
+
+    /// T7's spectra, model 1 the student (call it on the measured pair's statistics swapped).
+    public func t7Spectra(centred: Bool) -> FastT7Spectra? {
+        FastT7Spectra(moments: moments, means: centred ? (meanFirst, meanSecond) : nil, s22: grams.second)
     }
 
     public var firstDimension: Int { meanFirst.count }

@@ -140,11 +140,11 @@ public struct T7CanonicalCorrelationBound: PairStatement {
     /// From d×d statistics alone (a merge of shards), model 1 the student (pass the measured
     /// pair's statistics swapped). nil (escalate) when undecided.
     public func fastVerdict(_ s: FastMomentStatistics) -> Verdict? {
-        guard let spectra = FastT7Spectra(moments: s.moments, means: centred ? (s.meanFirst, s.meanSecond) : nil, s22: s.grams.second) else { return nil }
-        return fastVerdict(spectra, logitDistanceSquared: s.logitDistanceSquared)
+        s.t7Spectra(centred: centred).flatMap { fastVerdict($0, logitDistanceSquared: s.logitDistanceSquared) }
     }
 
-    func fastVerdict(_ spectra: FastT7Spectra, logitDistanceSquared d: FastInterval) -> Verdict? {
+    /// From spectra already enclosed (the two forms without centring share one).
+    public func fastVerdict(_ spectra: FastT7Spectra, logitDistanceSquared d: FastInterval) -> Verdict? {
         let scale = FastInterval(constantScale)
         if spectra.residual.lo > d.hi {
             return Verdict.fast(id, form, lhs: spectra.residual, rhs: d, constant: 1, constantName: "R against d_logit² (fast enclosures)")
