@@ -55,6 +55,13 @@ extension MeasureStatistics {
             || part.momentAA.count != first.momentAA.count {
             throw MeasureMergeError.differentPair(file: name, first: names[0], difference: "other pivot pairs or moment sizes")
         }
+        // T5's carried rows of G are the pair's own: the same wherever present.
+        let carriers = parts.filter { $0.pivot?.t5Labels != nil }
+        for (part, name) in zip(parts, names) where part.pivot?.t5Labels != nil
+            && (part.pivot?.t5Labels != carriers[0].pivot?.t5Labels || part.pivot?.t5RowsA != carriers[0].pivot?.t5RowsA
+                || part.pivot?.t5RowsB != carriers[0].pivot?.t5RowsB) {
+            throw MeasureMergeError.differentPair(file: name, first: names[0], difference: "other rows of G at T5's labels")
+        }
         let order = parts.indices.sorted { parts[$0].rowStart < parts[$1].rowStart }
         var next = 0
         for i in order {
@@ -97,6 +104,7 @@ extension MeasureStatistics {
             merged.directEvaluations = parts.reduce(0) { $0 + ($1.pivot?.directEvaluations ?? 0) }
             merged.t5Residuals = means { $0.pivot!.t5Residuals }
             merged.t5LogitSums = means { $0.pivot!.t5LogitSums }
+            if carriers.count < parts.count { (merged.t5Labels, merged.t5RowsA, merged.t5RowsB) = (nil, nil, nil) }
             pivot = merged
         }
         var notes: [String] = []
@@ -116,7 +124,7 @@ extension MeasureStatistics {
         if enclosures != nil, let firstMoments = moments.first ?? nil, moments.allSatisfy({ $0 != nil }) {
             fastMoments = moments.dropFirst().reduce(firstMoments) { $0.adding($1!) }
         } else if moments.contains(where: { $0 != nil }) {
-            notes.append("interval moments: \(moments.filter { $0 == nil }.count) of \(parts.count) partials carry none (written with --certify never)\(enclosures == nil ? ", or the logit enclosures are missing" : ""); T3, T4, T7 and T12 are screened")
+            notes.append("interval moments: \(moments.filter { $0 == nil }.count) of \(parts.count) partials carry none (written with --certify never)\(enclosures == nil ? ", or the logit enclosures are missing" : ""); T3, T4, T5, T7 and T12 are screened")
         }
         return MeasureStatistics(
             format: format, version: version, identity: first.identity, rowStart: 0, rowEnd: first.identity.inputs,
@@ -146,14 +154,13 @@ extension MeasureStatistics {
     }
 
     /// The measurement of these statistics (merged over every row), as `measure` reports
-    /// it. T6 is certified from the shards' interval sums, and T3, T4, T7 and T12 from their
-    /// interval moments, when every partial carries them; T5 is a double-precision screen
-    /// (its certificate needs every row at once).
+    /// it. T6 is certified from the shards' interval sums, and T3, T4, T5, T7 and T12 from their
+    /// interval moments (T5 with G's carried rows at its labels), when every partial carries them.
     public func measurement() throws -> PairMeasurement {
         let note = "merged from \(shards) shard(s)"
         let t6 = fastLogitSums == nil ? "no interval sums carried, so T6 is screened too" : "T6 certified from the partials' interval sums where they decide it"
-        let others = fastMoments == nil || fastLogitSums == nil ? "no interval moments carried, so T3, T4, T7 and T12 are screened"
-            : "T3, T4, T7 and T12 certified from the partials' interval moments and the Grams' column bounds where they decide them"
+        let others = fastMoments == nil || fastLogitSums == nil ? "no interval moments carried, so T3, T4, T5, T7 and T12 are screened"
+            : "T3, T4, T5, T7 and T12 certified from the partials' interval moments and the Grams' column bounds (T5 with G's carried rows) where they decide them"
         return try measurement(context: note + ": moments and per-input sums combined with compensated sums; "
                                    + "m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 from the merged d×d moments; " + t6 + "; " + others,
                                boundNote: note + ": double-precision screen (the interval statistics could not decide it, or were not carried)",
@@ -410,7 +417,12 @@ extension MeasureStatistics {
                 T5PivotBound.PairTerms(pair: pivot.t5Pairs[$0], residual: pivot.t5Residuals[$0], sigmaMin: pivot.t5SigmaMin[$0],
                                        logitSum: pivot.t5LogitSums[$0])
             }
-            add(t5.verdict(terms: terms, labels: identity.labels, logitDistanceSquared: dl2), pivot.t5Note)
+            if let fast, let unembedding = pivot.t5Unembedding(dimension: identity.dimensionA),
+               let v = t5.fastVerdict(fast, terms: terms, logitDistanceSquared: dl2, unembedding: unembedding) {
+                out.append(PairMeasurement.Bound(v, note: [Self.certifiedNote(shards), pivot.t5Note].compactMap { $0 }.joined(separator: "; ")))
+            } else {
+                add(t5.verdict(terms: terms, labels: identity.labels, logitDistanceSquared: dl2), pivot.t5Note)
+            }
         }
         // T6 from the streamed enclosures' interval sums (certified, one run or merged);
         // screened where they are absent or cannot decide.

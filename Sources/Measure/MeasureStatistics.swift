@@ -63,10 +63,23 @@ public struct MeasureStatistics: Codable, Sendable {
         /// merge can report cond(L₁) of the merged largest pairs (which no shard can know);
         /// checked against the identity's hash of G_A. nil above that size.
         public var unembeddings: PackedDoubles?
+        /// The labels T5's pairs use (ascending) and G_A's and G_B's rows at them (row-major), so
+        /// that a merge encloses L₁ and L₂ at the merged worst pair; nil when not written.
+        public var t5Labels: [Int]? = nil
+        public var t5RowsA: PackedDoubles? = nil
+        public var t5RowsB: PackedDoubles? = nil
         enum CodingKeys: String, CodingKey {
             case pairs, residuals, exhaustive, directEvaluations = "direct_evaluations", t5Pairs = "t5_pairs"
             case t5Residuals = "t5_residuals", t5SigmaMin = "t5_sigma_min", t5LogitSums = "t5_logit_sums", t5Note = "t5_note"
-            case unembeddings = "unembeddings_a"
+            case unembeddings = "unembeddings_a", t5Labels = "t5_labels", t5RowsA = "t5_unembedding_rows_a", t5RowsB = "t5_unembedding_rows_b"
+        }
+
+        /// G's entry (model 0: A, 1: B) at a label of `t5Labels`, for T5's fast verdict; nil
+        /// when the rows were not carried.
+        public func t5Unembedding(dimension d: Int) -> ((Int, Int, Int) -> Double)? {
+            guard let labels = t5Labels, let a = t5RowsA, let b = t5RowsB else { return nil }
+            let row = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
+            return { model, label, column in (model == 0 ? a : b)[row[label]! * d + column] }
         }
     }
 
@@ -116,7 +129,7 @@ public struct MeasureStatistics: Codable, Sendable {
     public var enclosures: PackedDoubles?
     /// The rows' d×d moments and sums as fast enclosures under their raw weights, and the
     /// Grams' column bounds (`FastMomentSums`); nil with --certify never and in a single run
-    /// (which certifies from its rows). A merge adds them, so T3, T4, T7 and T12 are certified.
+    /// (which certifies from its rows). A merge adds them, so T3, T4, T5 (with `Pivot`'s rows of G), T7 and T12 are certified.
     public var fastMoments: FastMomentSums? = nil
     /// Why the pivot form was not computed, when it was not.
     public let pivotNote: String?
@@ -231,12 +244,15 @@ extension MeasureStatistics {
         case .run(let selection):
             let values = try pair.pivotResidualValues(selection)
             let (chosen, t5Note) = PairMeasurement.t5Pairs(values.pairs)
-            let t5 = T5PivotBound(.subsetSum, selection: .explicit(chosen)).terms(pair, chosen).terms
+            let t5 = try T5PivotBound(.subsetSum, selection: .explicit(chosen)).cachedTerms(pair, exhaustive: false).terms
+            let labels = Array(Set(t5.flatMap { [$0.pair.pivot] + $0.pair.subset })).sorted()
+            func rows(_ g: Matrix) -> PackedDoubles { PackedDoubles(labels.flatMap { l in (0..<g.columns).map { g[l, $0] } }) }
             pivot = Pivot(pairs: values.pairs, residuals: values.residuals, exhaustive: values.exhaustive,
                           directEvaluations: values.direct, t5Pairs: t5.map(\.pair), t5Residuals: PackedDoubles(t5.map(\.residual)),
                           t5SigmaMin: PackedDoubles(t5.map(\.sigmaMin)), t5LogitSums: PackedDoubles(t5.map(\.logitSum)), t5Note: t5Note,
                           unembeddings: pair.first.unembeddings.storage.count <= Self.carriedUnembeddingLimit
-                              ? PackedDoubles(pair.first.unembeddings.storage) : nil)
+                              ? PackedDoubles(pair.first.unembeddings.storage) : nil,
+                          t5Labels: labels, t5RowsA: rows(pair.first.unembeddings), t5RowsB: rows(pair.second.unembeddings))
             pivotNote = nil
         }
         self.notes = notes
@@ -350,6 +366,18 @@ extension MeasureStatistics {
             for ps in pivot.pairs + pivot.t5Pairs {
                 try check((0..<k).contains(ps.pivot) && ps.subset.count == dA && ps.subset.allSatisfy { (0..<k).contains($0) },
                           "pivot pair \(ps.pivot), \(ps.subset) is not within k = \(k), d = \(dA)")
+            }
+            if pivot.t5Labels != nil || pivot.t5RowsA != nil || pivot.t5RowsB != nil {
+                let labels = pivot.t5Labels ?? []
+                let used = Set(pivot.t5Pairs.flatMap { [$0.pivot] + $0.subset })
+                try check(zip(labels, labels.dropFirst()).allSatisfy { $0 < $1 } && Set(labels) == used
+                              && pivot.t5RowsA?.count == labels.count * dA && pivot.t5RowsB?.count == labels.count * dB
+                              && (pivot.t5RowsA!.values + pivot.t5RowsB!.values).allSatisfy(\.isFinite),
+                          "t5_labels and the rows of G at them are not the T5 pairs' labels (ascending) with \(dA) and \(dB) finite values per label")
+                if let g = pivot.unembeddings {
+                    try check(labels.enumerated().allSatisfy { i, l in (0..<dA).allSatisfy { g[l * dA + $0] == pivot.t5RowsA![i * dA + $0] } },
+                              "t5_unembedding_rows_a differ from the carried unembeddings_a")
+                }
             }
         }
     }

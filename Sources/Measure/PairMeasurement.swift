@@ -370,7 +370,9 @@ public struct PairMeasurement: Codable, Sendable {
                     routes: "moments")
             }
             if options.certification != .never {
-                m.bounds = timed("fast enclosures from d×d interval moments and Grams (T3, T4, T7, T12)") { certifiedAtScale(m.bounds, pair) }
+                m.bounds = timed("fast enclosures from d×d interval moments and Grams (T3, T4, T5, T7, T12)") {
+                    certifiedAtScale(m.bounds, pair, t5: statistics.pivot.map { ($0.t5Pairs, $0.t5Note) })
+                }
             }
             m.timings = timings
             return m
@@ -525,20 +527,22 @@ public struct PairMeasurement: Codable, Sendable {
     /// T3–T7 screened, then certified where the size and the option allow.
     /// The statements whose fast certificate runs at any size: T6 by the streamed pass; T3,
     /// T4, T7 and T12 from d×d interval moments and Grams (BLAS with a priori bounds,
-    /// Proofs/certificates.md §4) and d_logit² from the streamed pass.
-    static let fastAtAnySize: Set<StatementID> = [.T3, .T4, .T6, .T7, .T12]
+    /// Proofs/certificates.md §4) and d_logit² from the streamed pass; T5 from its worst pair's
+    /// d×d pivot matrices and the rows (or the moments).
+    static let fastAtAnySize: Set<StatementID> = [.T3, .T4, .T5, .T6, .T7, .T12]
 
-    /// The moment route's screened T3, T4, T7 and T12 replaced by their fast certificates
+    /// The moment route's screened T3, T4, T5 (at `t5`'s pairs), T7 and T12 replaced by their fast certificates
     /// from the pair's rows, wherever those decide (a screen stays, with its note, elsewhere).
-    static func certifiedAtScale(_ bounds: [Bound], _ pair: ModelPair) -> [Bound] {
+    static func certifiedAtScale(_ bounds: [Bound], _ pair: ModelPair, t5: (pairs: [PivotSubset], note: String?)?) -> [Bound] {
         // The order-free enclosures first, so that the swapped pair (T7's) is seeded with them.
         _ = (pair.fastLogitDistanceSquared(), pair.fastUnembeddingGrams(), pair.fastEmbeddingMoments())
         let swapped = pair.swapped
         // The longest (T7's two spectra, two pencils each) first.
+        let pivot: [(any PairStatement, ModelPair)] = t5.map { [(T5PivotBound(.subsetSum, selection: .explicit($0.pairs)), pair)] } ?? []
         let statements: [(any PairStatement, ModelPair)] = [(T7CanonicalCorrelationBound(.traceBound, centred: false), swapped),
                                                             (T7CanonicalCorrelationBound(.traceBound, centred: true), swapped),
-                                                            (T3EmbeddingBound(), pair), (T4UnembeddingBound(), pair), (T12WidthFloorBound(), pair),
-                                                            (T7CanonicalCorrelationBound(.corollary, centred: false), swapped)]
+                                                            (T3EmbeddingBound(), pair), (T4UnembeddingBound(), pair), (T12WidthFloorBound(), pair)]
+            + pivot + [(T7CanonicalCorrelationBound(.corollary, centred: false), swapped)]
         // One statement per core: their d×d eigendecompositions and solves are independent (the
         // two T7 forms without centring share one spectrum, so the corollary runs after them).
         let verdicts = (try? BLASThreads.parallelMap(statements.count - 1, workers: BLASThreads.cores) { i in
@@ -549,7 +553,8 @@ public struct PairMeasurement: Codable, Sendable {
         return bounds.map { bound in
             guard let index = statements.firstIndex(where: { $0.0.id.rawValue == bound.id && $0.0.form == bound.form }),
                   index < all.count, let verdict = all[index] else { return bound }
-            return Bound(verdict, note: "certified by fast enclosure: d×d interval moments and Grams (BLAS with a priori bounds), d_logit² from the streamed pass")
+            let t5Note = bound.id == StatementID.T5.rawValue ? t5?.note : nil
+            return Bound(verdict, note: ["certified by fast enclosure: d×d interval moments and Grams (BLAS with a priori bounds), d_logit² from the streamed pass", t5Note].compactMap { $0 }.joined(separator: "; "))
         }
     }
 

@@ -206,12 +206,21 @@ public struct FastEmbeddingMoments: Sendable {
         (m11, m21, m22) = (moment(f1, f1), moment(f2, f1), moment(f2, f2))
     }
 
-    public func residual(map a: FastIntervalMatrix) -> FastInterval {
-        let am21 = a.multiplied(by: m21), am22 = a.multiplied(by: m22)
-        let trace = FastInterval.sum((0..<m11.rows).map { m11[$0, $0] })
-        let cross = FastInterval.sum((0..<a.rows).map { am21[$0, $0] })
-        let quadratic = FastInterval.sum(am22.entries.indices.map { am22.entries[$0] * a.entries[$0] })
-        return (trace - FastInterval(2) * cross + quadratic).clampedNonNegative
+    /// E‖f₁ − A f₂‖² = tr M₁₁ − 2 tr(A M₂₁) + tr(A M₂₂ Aᵀ) (d_rep² for A = A₁₂, T5's r(p, S)
+    /// for A = A_{p,S}).
+    public func residual(map a: FastIntervalMatrix) -> FastInterval { meanSquaredDifference(first: nil, second: a) }
+
+    /// E‖B₁f₁ − B₂f₂‖² = tr(B₁M₁₁B₁ᵀ) − 2 tr(B₂M₂₁B₁ᵀ) + tr(B₂M₂₂B₂ᵀ), B₁ = I when nil; each
+    /// trace of a product XY… as Σᵢⱼ (XM)ᵢⱼ Yᵢⱼ. Cancels where the value is far below its terms
+    /// (width ~ u times them).
+    public func meanSquaredDifference(first b1: FastIntervalMatrix?, second b2: FastIntervalMatrix) -> FastInterval {
+        func pairedSum(_ x: FastIntervalMatrix, _ y: FastIntervalMatrix) -> FastInterval {
+            FastInterval.sum(x.entries.indices.map { x.entries[$0] * y.entries[$0] })
+        }
+        let b2m21 = b2.multiplied(by: m21), b2m22 = b2.multiplied(by: m22)
+        let first = b1.map { pairedSum($0.multiplied(by: m11), $0) } ?? FastInterval.sum((0..<m11.rows).map { m11[$0, $0] })
+        let cross = b1.map { pairedSum(b2m21, $0) } ?? FastInterval.sum((0..<b2.rows).map { b2m21[$0, $0] })
+        return (first - FastInterval(2) * cross + pairedSum(b2m22, b2)).clampedNonNegative
     }
 }
 
@@ -367,6 +376,30 @@ extension ModelPair {
     /// The embedding moments as fast enclosures, computed once.
     public func fastEmbeddingMoments() -> FastEmbeddingMoments {
         cache.value("fastMoments") { FastEmbeddingMoments(self, weights: fastWeights()) }
+    }
+
+    /// E_w ‖B₁f₁ − B₂f₂‖² for enclosed B₁ (I when nil) and B₂: d_rep² for B₂ = A₁₂, T5's r(p, S)
+    /// for B₂ = A_{p,S}, its subset logit sums for (L₁, L₂). From the rows (F Bᵀ by BLAS with its
+    /// bound, then O(N d) interval operations) while they keep N×d intervals up to 2²⁵ entries;
+    /// beyond, the moment form (d×d; it cancels where the value is far below tr M₁₁).
+    public func fastMeanSquaredDifference(first b1: FastIntervalMatrix?, second b2: FastIntervalMatrix) -> FastInterval {
+        first.inputCount * max(first.dimension, second.dimension) <= 1 << 25
+            ? fastMeanSquaredDifferenceFromRows(first: b1, second: b2)
+            : fastEmbeddingMoments().meanSquaredDifference(first: b1, second: b2)
+    }
+
+    /// The same from the rows at any size.
+    func fastMeanSquaredDifferenceFromRows(first b1: FastIntervalMatrix?, second b2: FastIntervalMatrix) -> FastInterval {
+        let w = fastWeights(), f1 = first.embeddings
+        let right = FastIntervalMatrix.pointTimesTransposed(second.embeddings, b2)
+        let left = b1.map { FastIntervalMatrix.pointTimesTransposed(f1, $0) }
+        var total = FastInterval.zero
+        for i in 0..<f1.rows {
+            var row = FastInterval.zero
+            for l in 0..<right.columns { row = row + ((left?[i, l] ?? FastInterval(f1[i, l])) - right[i, l]).squared }
+            total = total + w[i] * row
+        }
+        return total
     }
 
     /// T4's fast enclosures, computed once.

@@ -20,28 +20,8 @@ public struct T3EmbeddingBound: PairStatement {
                           gram: { $0.first.centredUnembeddings.weightedGram() },
                           fast: { pair in
                               guard let i = pair.fastIdentifiability() else { return nil }
-                              // The direct form keeps N×d intervals (and three N×d products): up to
-                              // 2²⁵ entries; beyond, the moment form (d×d, cancels where d_rep² ≪ tr M₁₁).
-                              let direct = pair.first.inputCount * max(pair.first.dimension, pair.second.dimension) <= 1 << 25
-                              let lhs = direct ? Self.fastRepresentationDissimilaritySquared(pair, map: i.map, weights: pair.fastWeights())
-                                  : pair.fastEmbeddingMoments().residual(map: i.map)
-                              return (lhs, i.sigmaMinSquaredUpper)
+                              return (pair.fastMeanSquaredDifference(first: nil, second: i.map), i.sigmaMinSquaredUpper)
                           })
-    }
-
-    /// d_rep(M₁←M₂)² = E_w ‖f₁ − A₁₂f₂‖² with A₁₂ enclosed: F₂A₁₂ᵀ by BLAS with its bound
-    /// (`FastIntervalMatrix.pointTimesTransposed`), then O(N d₁) interval operations.
-    static func fastRepresentationDissimilaritySquared(_ pair: ModelPair, map a: FastIntervalMatrix,
-                                                       weights w: [FastInterval]) -> FastInterval {
-        let f1 = pair.first.embeddings
-        let mapped = FastIntervalMatrix.pointTimesTransposed(pair.second.embeddings, a)
-        var total = FastInterval.zero
-        for i in 0..<f1.rows {
-            var row = FastInterval.zero
-            for l in 0..<f1.columns { row = row + (FastInterval(f1[i, l]) - mapped[i, l]).squared }
-            total = total + w[i] * row
-        }
-        return total
     }
 
     /// From d×d statistics alone (a merge of shards): A₁₂ from the enclosed Grams and d_rep²

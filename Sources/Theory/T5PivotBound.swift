@@ -137,7 +137,7 @@ public struct T5PivotBound: PairStatement {
     }
 
     /// The per-pair terms, memoised per pair and selection.
-    func cachedTerms(_ pair: ModelPair, exhaustive: Bool) throws -> (terms: [PairTerms], skipped: Int) {
+    package func cachedTerms(_ pair: ModelPair, exhaustive: Bool) throws -> (terms: [PairTerms], skipped: Int) {
         let (chosen, isAll) = try ModelPair.pivotSubsets(exhaustive ? .automatic(limit: .max) : selection,
                                                          labelCount: pair.first.labelCount, dimension: pair.first.dimension)
         // A selection that resolves to every pair shares the exhaustive scan.
@@ -211,30 +211,33 @@ public struct T5PivotBound: PairStatement {
     /// "holds" from fast enclosures (Proofs/certificates.md §6): A_{p,S} = L₁⁻¹L₂ by a
     /// verified solve (which proves L₁ nonsingular), r(p,S) enclosed, σ_min(L₁)² bounded
     /// above by a Rayleigh quotient. The per-pair forms decide the screen's worst pair (as
-    /// `certify` does); the averaged form every pair, its mean r against κ ≥ 1/σ² at the
-    /// pair with the smallest σ_min. nil (escalate) when not decided.
+    /// `certify` does), at any size: r(p, S) and the subset sum E‖L₁f₁ − L₂f₂‖² (= E Σ_{l∈S}(δ_l − δ_p)²,
+    /// the shift cancels) from the rows or the enclosed moments, d_logit² from the streamed
+    /// pass. The averaged form decides every pair, its mean r against κ ≥ 1/σ² at the pair
+    /// with the smallest σ_min, while the enclosed logits fit. nil (escalate) when not decided.
     public func fastCertify(_ pair: ModelPair) throws -> Verdict? {
-        guard applicability(pair) == nil, let distance = pair.fastLogitDistance() else { return nil }
+        guard applicability(pair) == nil else { return nil }
         let k = pair.first.labelCount, d = pair.first.dimension, scale = FastInterval(constantScale)
         if variant == .averaged {
+            guard let distance = pair.fastLogitDistanceSquared() else { return nil }
             let (all, skipped) = try cachedTerms(pair, exhaustive: true)
             guard skipped == 0, let smallest = all.min(by: { $0.sigmaMin < $1.sigmaMin }),
-                  let (_, sigmaSquared) = fastPivotMap(pair, smallest.pair), sigmaSquared > 0 else { return nil }
+                  let (_, sigmaSquared) = fastPivotMap(pair, smallest.pair),
+                  sigmaSquared > 0 else { return nil }
             let moments = pair.fastEmbeddingMoments()
             var maps: [FastIntervalMatrix] = []
             for t in all {
                 guard let (a, _) = fastPivotMap(pair, t.pair, sigma: false) else { return nil }
                 maps.append(a)
             }
-            let top = (scale * FastInterval(Double(2 * d)) / FastInterval(Double(k - 1)) * distance.squared).lo
+            let top = (scale * FastInterval(Double(2 * d)) / FastInterval(Double(k - 1)) * distance).lo
             let rhs = FastInterval(lo: (top / sigmaSquared).nextDown, hi: .infinity)
             let count = FastInterval(Double(all.count))
             // The moment form first (O(d³) per pair); where its cancellation leaves the sides
             // overlapping, the direct form (O(N d²) per pair).
             for direct in [false, true] {
                 let lhs = FastInterval.sum(maps.map {
-                    direct ? T3EmbeddingBound.fastRepresentationDissimilaritySquared(pair, map: $0, weights: distance.weights)
-                           : moments.residual(map: $0)
+                    direct ? pair.fastMeanSquaredDifferenceFromRows(first: nil, second: $0) : moments.residual(map: $0)
                 }) / count
                 if let v = Verdict.fast(id, form, lhs: lhs, rhs: rhs, constant: constantScale * 2 * Double(d) / (Double(k - 1) * sigmaSquared),
                                         constantName: "\(constantScale)·κ·2d/(k−1), κ ≥ 1/σ² at \(describe(smallest.pair)), over \(all.count) pairs") {
@@ -244,35 +247,71 @@ public struct T5PivotBound: PairStatement {
             return nil
         }
         let (all, _) = try cachedTerms(pair, exhaustive: false)
-        let dl2 = try pair.logitDistanceSquared()
-        guard let worst = all.max(by: { ratio($0, k, dl2) < ratio($1, k, dl2) }),
-              let (a, sigmaSquared) = fastPivotMap(pair, worst.pair), sigmaSquared > 0 else { return nil }
-        let lhs = T3EmbeddingBound.fastRepresentationDissimilaritySquared(pair, map: a, weights: distance.weights)
-        let numerator = variant == .subsetSum ? fastPivotLogitSum(distance, worst.pair) : FastInterval(Double(k)) * distance.squared
-        let top = (scale * numerator).lo
-        return Verdict.fast(id, form, lhs: lhs, rhs: FastInterval(lo: (top / sigmaSquared).nextDown, hi: .infinity),
+        guard let worst = worstPair(all, labels: k, logitDistanceSquared: try pair.logitDistanceSquared()) else { return nil }
+        let (l1, l2) = Self.fastPivotMatrices(worst.pair, columns: d) { ($0 == 0 ? pair.first : pair.second).unembeddings[$1, $2] }
+        return fastVerdict(at: worst.pair, l1, l2, labels: k, logitDistanceSquared: pair.fastLogitDistanceSquared()) {
+            pair.fastMeanSquaredDifference(first: $0, second: $1)
+        }
+    }
+
+    /// The per-pair forms from d×d statistics alone (a merge of shards):
+    /// the screen's worst pair of `terms`, L₁ and L₂ from `unembedding(model, label, column)` (G₁: 0, G₂: 1),
+    /// r(p, S) and the subset sum in their moment forms. nil (escalate) when not decided.
+    package func fastVerdict(_ s: FastMomentStatistics, terms: [PairTerms], logitDistanceSquared dl2: Double,
+                            unembedding: (_ model: Int, _ label: Int, _ column: Int) -> Double) -> Verdict? {
+        guard variant != .averaged, s.firstDimension == s.secondDimension,
+              let worst = worstPair(terms, labels: s.labels, logitDistanceSquared: dl2) else { return nil }
+        let (l1, l2) = Self.fastPivotMatrices(worst.pair, columns: s.firstDimension, unembedding: unembedding)
+        return fastVerdict(at: worst.pair, l1, l2, labels: s.labels, logitDistanceSquared: s.logitDistanceSquared) {
+            s.moments.meanSquaredDifference(first: $0, second: $1)
+        }
+    }
+
+    /// The per-pair forms at pair `ps` from enclosed L₁ and L₂: A_{p,S} = L₁⁻¹L₂ (a verified solve,
+    /// so L₁ is nonsingular), r = E‖f₁ − A f₂‖² and the subset sum E‖L₁f₁ − L₂f₂‖² by `meanSquared`,
+    /// σ_min(L₁)² bounded above. nil when L₁ is not shown nonsingular or the sides overlap.
+    func fastVerdict(at ps: PivotSubset, _ l1: FastIntervalMatrix, _ l2: FastIntervalMatrix, labels k: Int,
+                     logitDistanceSquared distance: FastInterval?,
+                     meanSquared: (FastIntervalMatrix?, FastIntervalMatrix) -> FastInterval) -> Verdict? {
+        guard let a = l1.solving(l2) else { return nil }
+        let sigmaSquared = fastSmallestEigenvalueUpper(l1.transposeMultiplied(by: l1))
+        guard sigmaSquared > 0 else { return nil }
+        let numerator: FastInterval
+        switch variant {
+        case .subsetSum: numerator = meanSquared(l1, l2)
+        case .allLabels:
+            guard let distance else { return nil }
+            numerator = FastInterval(Double(k)) * distance
+        case .averaged: return nil
+        }
+        let top = (FastInterval(constantScale) * numerator).lo
+        return Verdict.fast(id, form, lhs: meanSquared(nil, a), rhs: FastInterval(lo: (top / sigmaSquared).nextDown, hi: .infinity),
                             constant: constantScale / sigmaSquared,
-                            constantName: "\(constantScale)/σ², σ² ≥ σ_min(L₁)² at \(describe(worst.pair))")
+                            constantName: "\(constantScale)/σ², σ² ≥ σ_min(L₁)² at \(describe(ps))")
+    }
+
+    /// The screen's worst pair: the largest ratio lhs/rhs.
+    func worstPair(_ all: [PairTerms], labels k: Int, logitDistanceSquared dl2: Double) -> PairTerms? {
+        all.max(by: { ratio($0, k, dl2) < ratio($1, k, dl2) })
+    }
+
+    /// L₁ = G₁[S] − 1 G₁[p] and L₂ likewise, enclosed; `unembedding(model, label, column)` reads
+    /// G₁ (model 0) and G₂ (model 1).
+    static func fastPivotMatrices(_ ps: PivotSubset, columns d: Int, unembedding: (Int, Int, Int) -> Double)
+        -> (FastIntervalMatrix, FastIntervalMatrix) {
+        func pivotMatrix(_ model: Int) -> FastIntervalMatrix {
+            FastIntervalMatrix(rows: ps.subset.count, columns: d) { i, j in
+                FastInterval(unembedding(model, ps.subset[i], j)) - FastInterval(unembedding(model, ps.pivot, j))
+            }
+        }
+        return (pivotMatrix(0), pivotMatrix(1))
     }
 
     /// A_{p,S} = L₁⁻¹L₂ enclosed and an upper bound on σ_min(L₁)²; nil when L₁ is not shown nonsingular.
     func fastPivotMap(_ pair: ModelPair, _ ps: PivotSubset, sigma: Bool = true) -> (FastIntervalMatrix, Double)? {
-        func pivotMatrix(_ g: Matrix) -> FastIntervalMatrix {
-            FastIntervalMatrix(rows: ps.subset.count, columns: g.columns) { i, j in FastInterval(g[ps.subset[i], j]) - FastInterval(g[ps.pivot, j]) }
-        }
-        let l1 = pivotMatrix(pair.first.unembeddings)
-        guard let a = l1.solving(pivotMatrix(pair.second.unembeddings)) else { return nil }
+        let (l1, l2) = Self.fastPivotMatrices(ps, columns: pair.first.dimension) { ($0 == 0 ? pair.first : pair.second).unembeddings[$1, $2] }
+        guard let a = l1.solving(l2) else { return nil }
         return (a, sigma ? fastSmallestEigenvalueUpper(l1.transposeMultiplied(by: l1)) : .infinity)
-    }
-
-    /// E_x Σ_{l∈S} (δ_l − δ_p)² from the enclosed logits (centring cancels in the differences).
-    func fastPivotLogitSum(_ distance: FastLogitDistance, _ ps: PivotSubset) -> FastInterval {
-        let (a, b) = (distance.first, distance.second)
-        return FastInterval.sum((0..<a.rows).map { i in
-            let c = { (y: Int) in a.entries[i * a.columns + y] - b.entries[i * b.columns + y] }
-            let p = c(ps.pivot)
-            return distance.weights[i] * FastInterval.sum(ps.subset.map { (c($0) - p).squared })
-        })
     }
 
     /// lhs ≤ κ c D holds iff σ_min(L₁(p,S))² ≤ t = c D / lhs for some pair, since

@@ -35,12 +35,12 @@ struct MeasureCommand: ParsableCommand {
 
         Sharded (for N beyond one machine): `measure A.npz B.npz --shard i/n --partial FILE` reads only rows \
         ⌊N(i−1)/n⌋ ..< ⌊Ni/n⌋ of f and w (and g whole) and writes that shard's sufficient statistics \
-        (per-input sums, d×d moments, the pivot form's per-pair sums and, when k·d_A ≤ 10⁶, G_A for the \
-        merged tail's cond(L₁); JSON with a checksum); \
+        (per-input sums, d×d moments, the pivot form's per-pair sums, G's rows at T5's labels and, when \
+        k·d_A ≤ 10⁶, G_A for the merged tail's cond(L₁); JSON with a checksum); \
         `logitbounds merge PART…` prints the report of all rows. Each partial carries its rows' interval \
         sums and interval d×d moments (unless written with --certify never), and the merge adds them in \
-        interval arithmetic, so merged T3, T4, T6, T7 and T12 are certified where the enclosures decide them; \
-        T5 is a double-precision screen (certifying it needs every row at once); m_CCA, CKA, Procrustes, SVCCA, \
+        interval arithmetic, so merged T3, T4, T5, T6, T7 and T12 are certified where the enclosures decide them \
+        (T5 at its worst pair, from G's carried rows); m_CCA, CKA, Procrustes, SVCCA, \
         d_unemb and T7 come from the merged d×d moments.
 
         JSON keys name their quantity: `…_squared` where the value is squared (`d_logit_squared`, \

@@ -14,10 +14,10 @@ struct MergeCommand: ParsableCommand {
 
         measure partials: the shards' per-input sums and d×d moments are combined with compensated sums (the result \
         does not depend on the shard count beyond a few ε relative) and the measurement of all rows is printed as \
-        `measure` prints it. T6 is certified from the partials' interval sums, and T3, T4, T7 and T12 from \
-        their interval moments and the Grams' column bounds (added in interval arithmetic), when every \
-        partial carries them (not written with --certify never) and the enclosures decide; T5 is a \
-        double-precision screen. Partials of different pairs or options, overlapping or missing row ranges, \
+        `measure` prints it. T6 is certified from the partials' interval sums, and T3, T4, T5, T7 and T12 from \
+        their interval moments and the Grams' column bounds (added in interval arithmetic; T5 with the rows \
+        of G the partials carry at its labels), when every partial carries them (not written with \
+        --certify never) and the enclosures decide. Partials of different pairs or options, overlapping or missing row ranges, \
         and truncated, edited or inconsistent partials exit 2; a certified violation exits 1.
         """)
 

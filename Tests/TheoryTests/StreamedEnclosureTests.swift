@@ -241,6 +241,69 @@ struct StreamedEnclosureTests {
         #expect(never.enclosures == nil && never.bounds.allSatisfy { !$0.certified })
     }
 
+    @Test("T5 certified at any size: the language-model route from the rows, a merge from interval moments and G's rows at T5's labels")
+    func t5CertifiedAtScale() throws {
+        var g = SeededGenerator(seed: 91)
+        let n = 90
+        let raw = (0..<n).map { _ in (0.7 * g.gaussian()).exp }
+        let a = ModelGenerator.model(labels: 12, dimension: 3, inputs: n, condition: 3, weights: raw, using: &g)
+        let b = ModelGenerator.perturb(a, by: 0.2, using: &g)
+        let options = PairMeasurement.Options(pivotSelection: .sampled(pivots: 4, subsetsPerPivot: 5, seed: 1), certification: .auto)
+        let parts = try ShardMergeTests.statistics(a, b, cuts: [0, 31, 90], rawWeights: raw, options: options)
+        // The exact certificate at the pairs T5 scans: the reference outcome and sides.
+        let t5Pairs = try #require(parts.first?.pivot?.t5Pairs)
+        let reference = try T5PivotBound(.subsetSum, selection: .explicit(t5Pairs)).certify(ModelPair(a, b))
+        #expect(reference.level == .exact && reference.outcome == .holds && t5Pairs.count == 20)
+        func expectLikeReference(_ bound: PairMeasurement.Bound?, _ route: String) throws {
+            let bound = try #require(bound, "\(route): no T5")
+            #expect(bound.certified && bound.level == VerdictLevel.fastEnclosure.rawValue && bound.outcome == "holds", "\(route): \(bound.level) \(bound.note ?? "")")
+            // An enclosure's upper end above the exact left side, its right side's lower end
+            // below the exact right side (σ² bounded above), both within 10⁻⁴.
+            #expect(bound.lhs >= reference.lhs * (1 - 1e-12) && bound.lhs <= reference.lhs * (1 + 1e-4), "\(route): lhs \(bound.lhs) vs \(reference.lhs)")
+            #expect(bound.rhs <= reference.rhs * (1 + 1e-12) && bound.rhs >= reference.rhs * (1 - 1e-4), "\(route): rhs \(bound.rhs) vs \(reference.rhs)")
+        }
+        try expectLikeReference(PairMeasurement.measure(ModelPair(a, b, routes: .largeScale), options: options).bounds.first { $0.id == "T5" }, "language-model route")
+        try expectLikeReference(PairMeasurement.measure(ModelPair(a, b), options: options).bounds.first { $0.id == "T5" }, "regular route")
+        #expect(parts.allSatisfy { $0.pivot?.t5Labels != nil && $0.pivot?.t5RowsA != nil })
+        let statistics = try MeasureStatistics.merge(parts, names: ["a", "b"])
+        let merged = try statistics.measurement()
+        try expectLikeReference(merged.bounds.first { $0.id == "T5" }, "merge")
+        #expect(merged.bounds.first { $0.id == "T5" }?.note?.contains("interval moments") == true)
+        // The merged moment forms hold the exact r(p, S) and subset sum at every T5 pair.
+        let grams = (Matrix(rows: 3, columns: 3) { statistics.gramAA[$0 * 3 + $1] }, Matrix(rows: 3, columns: 3) { statistics.gramAB[$0 * 3 + $1] },
+                     Matrix(rows: 3, columns: 3) { statistics.gramBB[$0 * 3 + $1] })
+        let fast = try #require(statistics.fastMomentStatistics(grams: grams))
+        let pivot = try #require(statistics.pivot)
+        let unembedding = try #require(pivot.t5Unembedding(dimension: 3))
+        let pair = try ModelPair(a, b)
+        let exact = try pair.exact()
+        var checked = 0
+        for ps in pivot.t5Pairs {
+            let (l1, l2) = T5PivotBound.fastPivotMatrices(ps, columns: 3, unembedding: unembedding)
+            let map = try #require(l1.solving(l2))
+            for (value, truth, name) in [(fast.moments.meanSquaredDifference(first: nil, second: map), try exact.pivotResidual(ps), "r"),
+                                         (fast.moments.meanSquaredDifference(first: l1, second: l2), pair.exactPivotLogitSum(ps), "subset sum")] {
+                #expect(Rational(exactly: value.lo)! <= truth && truth <= Rational(exactly: value.hi)!, "\(name) at \(ps): \(value)")
+                checked += 1
+            }
+        }
+        #expect(checked == 2 * pivot.t5Pairs.count && checked >= 20)
+        // A partial without the rows leaves T5 screened; rows that differ between partials, or
+        // that are not the pairs' labels, are refused.
+        var bare = parts
+        bare[1].pivot?.t5Labels = nil
+        bare[1].pivot?.t5RowsA = nil
+        bare[1].pivot?.t5RowsB = nil
+        let screened = try #require(try MeasureStatistics.merge(bare, names: ["a", "b"]).measurement().bounds.first { $0.id == "T5" })
+        #expect(!screened.certified && screened.level == VerdictLevel.double.rawValue)
+        var forged = parts
+        forged[1].pivot?.t5RowsB?.values[4] += 1e-9
+        #expect(throws: MeasureMergeError.self) { try MeasureStatistics.merge(forged, names: ["a", "b"]) }
+        var short = parts
+        for i in short.indices { short[i].pivot?.t5Labels?.removeLast() }
+        #expect { try MeasureStatistics.merge(short, names: ["a", "b"]) } throws: { "\($0)".contains("t5_labels") }
+    }
+
     @Test("A merge of partials certifies T6 from their interval sums; one partial without sums leaves T6 screened, with a note",
           arguments: [false, true])
     func mergeCertifiesT6(weighted: Bool) throws {
