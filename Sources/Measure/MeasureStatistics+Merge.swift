@@ -421,7 +421,10 @@ extension MeasureStatistics {
                let v = t5.fastVerdict(fast, terms: terms, logitDistanceSquared: dl2, unembedding: unembedding) {
                 out.append(PairMeasurement.Bound(v, note: [Self.certifiedNote(shards), pivot.t5Note].compactMap { $0 }.joined(separator: "; ")))
             } else {
-                add(t5.verdict(terms: terms, labels: identity.labels, logitDistanceSquared: dl2), pivot.t5Note)
+                let why = fast != nil && pivot.t5Labels == nil
+                    ? "T5 is screened: not every partial carries G's rows at T5's labels (they are written up to \(Self.carriedT5RowLimit) values)" : nil
+                let extra = [pivot.t5Note, why].compactMap { $0 }.joined(separator: "; ")
+                add(t5.verdict(terms: terms, labels: identity.labels, logitDistanceSquared: dl2), extra.isEmpty ? nil : extra)
             }
         }
         // T6 from the streamed enclosures' interval sums (certified, one run or merged);

@@ -85,6 +85,9 @@ public struct MeasureStatistics: Codable, Sendable {
 
     /// The largest k·d_A for which a partial carries G_A (8 MB of doubles).
     static let carriedUnembeddingLimit = 1_000_000
+    /// The most values of G's rows at T5's labels a partial carries (16 MB of doubles: every
+    /// label of 200 pairs at d = 64); above, a merge screens T5.
+    static let carriedT5RowLimit = 2_000_000
 
     public let format: String
     public let version: Int
@@ -246,13 +249,16 @@ extension MeasureStatistics {
             let (chosen, t5Note) = PairMeasurement.t5Pairs(values.pairs)
             let t5 = try T5PivotBound(.subsetSum, selection: .explicit(chosen)).cachedTerms(pair, exhaustive: false).terms
             let labels = Array(Set(t5.flatMap { [$0.pair.pivot] + $0.pair.subset })).sorted()
-            func rows(_ g: Matrix) -> PackedDoubles { PackedDoubles(labels.flatMap { l in (0..<g.columns).map { g[l, $0] } }) }
+            let carried = labels.count * (pair.first.dimension + pair.second.dimension) <= Self.carriedT5RowLimit
+            func rows(_ g: Matrix) -> PackedDoubles? {
+                carried ? PackedDoubles(labels.flatMap { l in (0..<g.columns).map { g[l, $0] } }) : nil
+            }
             pivot = Pivot(pairs: values.pairs, residuals: values.residuals, exhaustive: values.exhaustive,
                           directEvaluations: values.direct, t5Pairs: t5.map(\.pair), t5Residuals: PackedDoubles(t5.map(\.residual)),
                           t5SigmaMin: PackedDoubles(t5.map(\.sigmaMin)), t5LogitSums: PackedDoubles(t5.map(\.logitSum)), t5Note: t5Note,
                           unembeddings: pair.first.unembeddings.storage.count <= Self.carriedUnembeddingLimit
                               ? PackedDoubles(pair.first.unembeddings.storage) : nil,
-                          t5Labels: labels, t5RowsA: rows(pair.first.unembeddings), t5RowsB: rows(pair.second.unembeddings))
+                          t5Labels: carried ? labels : nil, t5RowsA: rows(pair.first.unembeddings), t5RowsB: rows(pair.second.unembeddings))
             pivotNote = nil
         }
         self.notes = notes
