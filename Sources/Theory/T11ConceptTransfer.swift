@@ -146,14 +146,20 @@ public struct T11ConceptTransferBound: PairStatement {
             if disagree { certainlyDisagree.append(w[i]) }
             if !agree { possiblyDisagree.append(w[i]) }
         }
-        let lhs = FastInterval(lo: FastInterval.sum(certainlyDisagree).lo, hi: FastInterval.sum(possiblyDisagree).hi)
+        // Probabilities under the normalised weights, which sum to exactly 1: within [0, 1]
+        // whatever the enclosures' rounding (so "no input can disagree" is exactly 0, and γ = ∞
+        // compares with exactly the constant).
+        func probability(_ lo: FastInterval, _ hi: FastInterval) -> FastInterval {
+            FastInterval(lo: min(max(lo.lo, 0), 1), hi: min(max(hi.hi, 0), 1))
+        }
+        let lhs = probability(FastInterval.sum(certainlyDisagree), FastInterval.sum(possiblyDisagree))
         guard let gamma = t.bound(residual: t.residual(variant)).gamma else {
-            return Verdict.fast(id, form, lhs: lhs, rhs: scale * FastInterval.sum(w), constant: constantScale, constantName: "γ = ∞")
+            return Verdict.fast(id, form, lhs: lhs, rhs: scale, constant: constantScale, constantName: "γ = ∞")
         }
         let g = FastInterval(gamma)
         let margins = teacherParts.map { ($0 + bias).magnitude }
-        let below = FastInterval(lo: FastInterval.sum(w.indices.filter { margins[$0].hi < gamma }.map { w[$0] }).lo,
-                                 hi: FastInterval.sum(w.indices.filter { margins[$0].lo < gamma }.map { w[$0] }).hi)
+        let below = probability(FastInterval.sum(w.indices.filter { margins[$0].hi < gamma }.map { w[$0] }),
+                                FastInterval.sum(w.indices.filter { margins[$0].lo < gamma }.map { w[$0] }))
         let residual: FastInterval
         switch variant {
         case .covariance:
@@ -166,7 +172,9 @@ public struct T11ConceptTransferBound: PairStatement {
             let top = (FastInterval.sum(u.map { FastInterval($0).squared }) * enclosure.squared).lo
             residual = FastInterval(lo: (top / identifiability.sigmaMinSquaredUpper).nextDown, hi: .infinity)
         }
-        let rhs = scale * (below + residual / g.squared)
+        // The residual term, and so the right side, is ≥ 0 in every form (a mean of squares;
+        // ‖v‖²·d_logit²; ‖u‖²·d_logit²/σ²).
+        let rhs = (scale * (below + residual.clampedNonNegative / g.squared)).clampedNonNegative
         return Verdict.fast(id, form, lhs: lhs, rhs: rhs, constant: constantScale / (gamma * gamma),
                             constantName: "\(constantScale)/γ² at γ = \(gamma)")
     }

@@ -123,6 +123,37 @@ struct T11Tests {
         }
     }
 
+    @Test("Decided by the fast level: models 10⁻¹⁴ apart with no margin near 0 (a right side of rounding size, ≥ 0), and γ = ∞ (every margin within rounding of 0)")
+    func fastDecidesNearEqualModels() throws {
+        var g = SeededGenerator(seed: 1120)
+        var decided = 0
+        for _ in 0..<4 {
+            let teacher = ModelGenerator.model(labels: 9, dimension: 3, inputs: 30, using: &g)
+            let pair = try ModelPair(teacher, ModelGenerator.perturb(teacher, by: 1e-14, using: &g))
+            // A probe whose margins all exceed 1 in magnitude: no input can disagree.
+            let u = [1.0, -0.5, 0.25], m = (0..<30).map { i in zip(u, teacher.embeddings.row(i)).reduce(0) { $0 + $1.0 * $1.1 } }
+            let probe = ProbeDirection(weights: u, bias: m.max()! + 1)
+            #expect(try pair.logitDistanceSquared() < 1e-20)
+            for form in ConceptTransfer.Form.allCases {
+                let v = try #require(try T11ConceptTransferBound(form, probes: { _ in [probe] }).fastCertify(pair), "\(form) escalated")
+                #expect(v.level == .fastEnclosure && v.outcome == .holds && v.lhs == 0 && v.rhs >= 0, "\(form): \(v)")
+                decided += 1
+            }
+        }
+        #expect(decided == 12)
+        // Every input on one point, the probe's hyperplane through it: each margin is the rounding
+        // of uᵀf − uᵀf, so each input may disagree and the best γ is ∞ (the right side is 1).
+        let f = Matrix(rows: 12, columns: 2) { _, j in j == 0 ? 0.3 : 0.7 }
+        let teacher = try SoftmaxModel(embeddings: f, unembeddings: g.gaussianMatrix(rows: 5, columns: 2, scale: 1))
+        let student = try SoftmaxModel(embeddings: f, unembeddings: teacher.unembeddings + g.gaussianMatrix(rows: 5, columns: 2, scale: 0.1))
+        let pair = try ModelPair(teacher, student)
+        let probe = ProbeDirection(weights: [0.1, 0.3], bias: -(0.1 * 0.3 + 0.3 * 0.7))
+        let holds = try #require(try T11ConceptTransferBound(.covariance, probes: { _ in [probe] }).fastCertify(pair))
+        #expect(holds.level == .fastEnclosure && holds.outcome == .holds && holds.rhs == 1 && holds.constantName == "γ = ∞", "\(holds)")
+        // Planted at 0.5, the inputs that only may disagree decide nothing: escalated, never "holds".
+        #expect(try T11ConceptTransferBound(.covariance, constantScale: 0.5, probes: { _ in [probe] }).fastCertify(pair) == nil)
+    }
+
     @Test("On an exact orbit pair (d_logit = 0) the transported probe agrees with the teacher's on every input, exactly")
     func orbitTransport() throws {
         var compared = 0
