@@ -30,7 +30,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CMalloc"),
-        .target(name: "CFastKernels", exclude: ["README.md"]),
+        .target(name: "CFastKernels", dependencies: ["CMPFR"], exclude: ["README.md"]),
         .target(name: "Numerics", dependencies: ["CBLAS", "CLAPACKE", "CGMP", "CMPFR", "CMalloc", "CFastKernels"], exclude: ["README.md"]),
         .target(name: "Theory", dependencies: ["Numerics"], exclude: ["README.md"]),
         .target(name: "Measure", dependencies: ["Theory", "Numerics"], exclude: ["README.md"]),

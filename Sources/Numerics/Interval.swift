@@ -1,3 +1,4 @@
+import CFastKernels
 import CMPFR
 
 /// A closed interval [lo, hi] of reals with MPFR endpoints, kept by directed
@@ -17,6 +18,8 @@ public final class Interval: @unchecked Sendable {
 
     init(bits: Int) {
         self.bits = bits
+        // MPFR's per-thread caches are freed when this thread exits (CFastKernels/mpfr_threads.c).
+        logitbounds_mpfr_thread_uses()
         lo = .allocate(capacity: 1)
         hi = .allocate(capacity: 1)
         mpfr_init2(lo, mpfr_prec_t(bits))

@@ -1,3 +1,4 @@
+import CFastKernels
 import CMPFR
 
 /// The inertia of A − sB for symmetric rational A, B and many rational s, each count
@@ -33,6 +34,7 @@ public final class SymmetricPencil {
         self.b = b
         n = a.rows
         self.bits = bits
+        logitbounds_mpfr_thread_uses()
         func make(_ count: Int) -> UnsafeMutablePointer<__mpfr_struct> {
             let p = UnsafeMutablePointer<__mpfr_struct>.allocate(capacity: count)
             for t in 0..<count { mpfr_init2(p + t, mpfr_prec_t(bits)) }
