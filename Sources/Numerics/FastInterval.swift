@@ -134,7 +134,7 @@ public struct FastInterval: Sendable, Equatable, CustomStringConvertible {
     public var log: FastInterval { FastInterval(lo: FastMath.logLower(lo), hi: FastMath.logUpper(hi)) }
 
     /// The sum of intervals (0 for none).
-    public static func sum<S: Sequence>(_ terms: S) -> FastInterval where S.Element == FastInterval {
+    @inlinable public static func sum<S: Sequence>(_ terms: S) -> FastInterval where S.Element == FastInterval {
         var lo = 0.0, hi = 0.0
         for t in terms { lo = (lo + t.lo).nextDown; hi = (hi + t.hi).nextUp }
         return FastInterval(lo: lo, hi: hi)
