@@ -241,19 +241,26 @@ struct StreamedEnclosureTests {
         #expect(never.enclosures == nil && never.bounds.allSatisfy { !$0.certified })
     }
 
-    @Test("T5 certified at any size: the language-model route from the rows, a merge from interval moments and G's rows at T5's labels")
+    @Test("T5 certified at any size: the regular route from the rows, a merge from interval moments and G's rows at T5's labels")
     func t5CertifiedAtScale() throws {
         var g = SeededGenerator(seed: 91)
         let n = 90
         let raw = (0..<n).map { _ in (0.7 * g.gaussian()).exp }
-        let a = ModelGenerator.model(labels: 12, dimension: 3, inputs: n, condition: 3, weights: raw, using: &g)
+        // 40 labels, of which T5's 8 pairs use at most 32: the carried rows skip labels.
+        let a = ModelGenerator.model(labels: 40, dimension: 3, inputs: n, condition: 3, weights: raw, using: &g)
         let b = ModelGenerator.perturb(a, by: 0.2, using: &g)
-        let options = PairMeasurement.Options(pivotSelection: .sampled(pivots: 4, subsetsPerPivot: 5, seed: 1), certification: .auto)
+        let options = PairMeasurement.Options(pivotSelection: .sampled(pivots: 2, subsetsPerPivot: 4, seed: 1), certification: .auto)
         let parts = try ShardMergeTests.statistics(a, b, cuts: [0, 31, 90], rawWeights: raw, options: options)
         // The exact certificate at the pairs T5 scans: the reference outcome and sides.
         let t5Pairs = try #require(parts.first?.pivot?.t5Pairs)
         let reference = try T5PivotBound(.subsetSum, selection: .explicit(t5Pairs)).certify(ModelPair(a, b))
-        #expect(reference.level == .exact && reference.outcome == .holds && t5Pairs.count == 20)
+        #expect(reference.level == .exact && reference.outcome == .holds && t5Pairs.count == 8)
+        let labels = try #require(parts.first?.pivot?.t5Labels)
+        #expect(labels.count < 40 && labels != Array(0..<labels.count))
+        // The carried rows are G's rows at those labels.
+        for (i, l) in labels.enumerated() {
+            #expect((0..<3).allSatisfy { parts[0].pivot!.t5RowsA![i * 3 + $0] == a.unembeddings[l, $0] && parts[0].pivot!.t5RowsB![i * 3 + $0] == b.unembeddings[l, $0] })
+        }
         func expectLikeReference(_ bound: PairMeasurement.Bound?, _ route: String) throws {
             let bound = try #require(bound, "\(route): no T5")
             #expect(bound.certified && bound.level == VerdictLevel.fastEnclosure.rawValue && bound.outcome == "holds", "\(route): \(bound.level) \(bound.note ?? "")")
@@ -262,7 +269,6 @@ struct StreamedEnclosureTests {
             #expect(bound.lhs >= reference.lhs * (1 - 1e-12) && bound.lhs <= reference.lhs * (1 + 1e-4), "\(route): lhs \(bound.lhs) vs \(reference.lhs)")
             #expect(bound.rhs <= reference.rhs * (1 + 1e-12) && bound.rhs >= reference.rhs * (1 - 1e-4), "\(route): rhs \(bound.rhs) vs \(reference.rhs)")
         }
-        try expectLikeReference(PairMeasurement.measure(ModelPair(a, b, routes: .largeScale), options: options).bounds.first { $0.id == "T5" }, "language-model route")
         try expectLikeReference(PairMeasurement.measure(ModelPair(a, b), options: options).bounds.first { $0.id == "T5" }, "regular route")
         #expect(parts.allSatisfy { $0.pivot?.t5Labels != nil && $0.pivot?.t5RowsA != nil })
         let statistics = try MeasureStatistics.merge(parts, names: ["a", "b"])
@@ -287,7 +293,7 @@ struct StreamedEnclosureTests {
                 checked += 1
             }
         }
-        #expect(checked == 2 * pivot.t5Pairs.count && checked >= 20)
+        #expect(checked == 2 * pivot.t5Pairs.count && checked == 16)
         // A partial without the rows leaves T5 screened; rows that differ between partials, or
         // that are not the pairs' labels, are refused.
         var bare = parts
@@ -296,12 +302,43 @@ struct StreamedEnclosureTests {
         bare[1].pivot?.t5RowsB = nil
         let screened = try #require(try MeasureStatistics.merge(bare, names: ["a", "b"]).measurement().bounds.first { $0.id == "T5" })
         #expect(!screened.certified && screened.level == VerdictLevel.double.rawValue && screened.note?.contains("G's rows at T5's labels") == true)
-        var forged = parts
-        forged[1].pivot?.t5RowsB?.values[4] += 1e-9
-        #expect(throws: MeasureMergeError.self) { try MeasureStatistics.merge(forged, names: ["a", "b"]) }
-        var short = parts
-        for i in short.indices { short[i].pivot?.t5Labels?.removeLast() }
-        #expect { try MeasureStatistics.merge(short, names: ["a", "b"]) } throws: { "\($0)".contains("t5_labels") }
+        // One check per edit, each by its message: rows that differ between partials (either
+        // model), labels out of order, a row value not finite, a label missing (in every partial),
+        // and rows of G_A that differ from the carried G_A (in every partial).
+        let edits: [(String, Bool, (inout MeasureStatistics.Pivot) -> Void)] = [
+            // (G_A's rows checked between partials where G_A itself is not carried.)
+            ("other rows of G", false, { $0.t5RowsA!.values[0] += 1e-9; $0.unembeddings = nil }),
+            ("other rows of G", false, { $0.t5RowsB!.values[4] += 1e-9 }),
+            ("t5_labels", true, { $0.t5Labels!.swapAt(0, 1) }),
+            ("t5_labels", true, { $0.t5RowsB!.values[0] = .nan }),
+            ("t5_labels", true, { $0.t5Labels!.removeLast(); $0.t5RowsA!.values.removeLast(3); $0.t5RowsB!.values.removeLast(3) }),
+            ("differ from the carried unembeddings_a", true, { $0.t5RowsA!.values[0] += 1e-9 }),
+        ]
+        #expect(parts[0].pivot?.unembeddings != nil)
+        for (message, everyPartial, edit) in edits {
+            var edited = parts
+            for i in everyPartial ? Array(edited.indices) : [1] { edit(&edited[i].pivot!) }
+            #expect { try MeasureStatistics.merge(edited, names: ["a", "b"]) } throws: { "\($0)".contains(message) }
+        }
+    }
+
+    @Test("T5 on the language-model route: certified in certifiedAtScale from the rows, as the regular route certifies it")
+    func t5OnMomentRoute() throws {
+        var g = SeededGenerator(seed: 92)
+        // N·k·(d_A + d_B) = 2.5·10⁶, above the exact limit: the moment route.
+        let a = ModelGenerator.model(labels: 100, dimension: 5, inputs: 2500, condition: 3, using: &g)
+        let b = ModelGenerator.perturb(a, by: 0.2, using: &g)
+        let options = PairMeasurement.Options(pivotSelection: .sampled(pivots: 3, subsetsPerPivot: 4, seed: 2), certification: .auto)
+        let moments = try PairMeasurement.measure(ModelPair(a, b, routes: .largeScale), options: options)
+        let direct = try PairMeasurement.measure(ModelPair(a, b), options: options)
+        #expect(moments.routes == "moments" && direct.routes != "moments")
+        let (m, d) = (try #require(moments.bounds.first { $0.id == "T5" }), try #require(direct.bounds.first { $0.id == "T5" }))
+        #expect(m.certified && m.level == VerdictLevel.fastEnclosure.rawValue && m.outcome == "holds" && m.note?.contains("d×d interval moments") == true,
+                "\(m.level) \(m.note ?? "")")
+        #expect(d.certified && d.level == VerdictLevel.fastEnclosure.rawValue && d.outcome == "holds")
+        for (x, y) in [(m.lhs, d.lhs), (m.rhs, d.rhs)] {
+            #expect(abs(x - y) <= 1e-4 * max(abs(x), abs(y)), "\(x) vs \(y)")
+        }
     }
 
     @Test("A merge of partials certifies T6 from their interval sums; one partial without sums leaves T6 screened, with a note",
