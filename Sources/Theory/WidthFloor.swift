@@ -175,9 +175,7 @@ public struct T12WidthFloorBound: PairStatement {
 
     public func certify(_ pair: ModelPair) throws -> Verdict {
         if let why = trivial(pair) { return .inapplicable(id, form, level: .exact, why) }
-        guard var spectrum = try CertifiedWidthSpectrum(try pair.exact(), estimates: try pair.widthFloor().squaredSingularValues) else {
-            return .inapplicable(id, form, level: .exact, "neither F̂₁ nor G̃₁ has full column rank (exactly)")
-        }
+        var spectrum = try CertifiedWidthSpectrum(try pair.exact(), estimates: try pair.widthFloor().squaredSingularValues)
         let r = pair.second.dimension
         let rhs = SigmaCertificate.exact(constantScale) * (try pair.exact()).logitDistanceSquared
         let (outcome, floor) = try spectrum.decide(width: r, against: rhs)
@@ -202,27 +200,48 @@ struct CertifiedWidthSpectrum {
     let level: VerdictLevel
     let count: (Rational) throws -> Int
 
-    /// nil when neither M nor S is positive definite.
-    init?(_ exact: ExactModelPair, estimates: [Double]) throws {
+    /// The nonzero eigenvalues of MS as a symmetric-definite pencil: (MSM, M) when M is positive
+    /// definite, (SMS, S) when S is, and otherwise (M[:,I]ᵀ S M[:,I], M[I,I]) on a largest index
+    /// set I with M[I,I] positive definite. For M ⪰ 0, M = M[:,I] M[I,I]⁻¹ M[I,:] (M = XᵀX and the
+    /// columns X_I are a basis of X's columns), so the nonzero eigenvalues of MS are those of
+    /// M[I,I]⁻¹ M[:,I]ᵀ S M[:,I] (Proofs/T12-width-floor.md).
+    init(_ exact: ExactModelPair, estimates: [Double]) throws {
         let m = exact.first.embeddingMoment
         let s = exact.first.centredUnembeddings.weightedGram()
         let ms = try ModelError.wrapping { try m.multiplied(by: s) }
         trace = ms.trace
         let pencil: SymmetricPencil
+        var size = m.rows
         if try m.isPositiveDefinite() {
             pencil = SymmetricPencil(try ModelError.wrapping { try ms.multiplied(by: m) }, m)
         } else if try s.isPositiveDefinite() {
             pencil = SymmetricPencil(try ModelError.wrapping { try s.multiplied(by: m).multiplied(by: s) }, s)
         } else {
-            return nil
+            var basis: [Int] = []
+            for i in 0..<m.rows where try Self.principal(m, basis + [i]).isPositiveDefinite() { basis.append(i) }
+            guard !basis.isEmpty else {
+                // M = 0: every eigenvalue of MS is 0.
+                (lower, upper, level, count) = ([], [], .exact, { _ in 0 })
+                return
+            }
+            size = basis.count
+            let columns = m.transposed.selectingRows(basis)   // M[:,I]ᵀ
+            pencil = SymmetricPencil(try ModelError.wrapping { try columns.multiplied(by: s).multiplied(by: columns.transposed) },
+                                     Self.principal(m, basis))
         }
         count = { try pencil.positiveCount(at: $0) }
-        if m.rows == 1 {
+        if size == 1 {
             (lower, upper, level) = ([trace], [trace], .exact)
             return
         }
-        let brackets = try EigenvalueBrackets(estimates: estimates, floor: 0, trivialLower: .zero, trivialUpper: trace, count: count)
+        let brackets = try EigenvalueBrackets(estimates: Array(estimates.prefix(size)), floor: 0, trivialLower: .zero,
+                                              trivialUpper: trace, count: count)
         (lower, upper, level) = (brackets.lower, brackets.upper, .enclosure)
+    }
+
+    /// M[I,I].
+    static func principal(_ m: RationalMatrix, _ indices: [Int]) -> RationalMatrix {
+        m.selectingRows(indices).transposed.selectingRows(indices)
     }
 
     /// The floor of width r bracketed: [tr − Σ_{i<r} upper, tr − Σ_{i<r} lower].

@@ -154,10 +154,13 @@ struct ShardMergeTests {
         #expect(y > 0 && abs(x - y) <= 1e-9 * y, "floor \(x) vs \(y)")
         let (cx, cy) = (try #require(merged.widthFloorCurve), try #require(single.widthFloorCurve))
         #expect(cx.count == cy.count && zip(cx, cy).allSatisfy { abs($0 - $1) <= 1e-9 * max(abs($1), 1e-12) }, "\(cx) vs \(cy)")
-        // One run's exact certificate needs F̂₁ or G̃₁ of full column rank and says inapplicable;
-        // the merge screens the theorem, which holds (it is a theorem for every pair).
+        // One run certifies T12 with neither F̂₁ nor G̃₁ of full column rank (the pencil on M's
+        // range); the merge reaches the same outcome.
         let t12 = merged.bounds.filter { $0.id == "T12" }
-        #expect(t12.count == 1 && t12[0].outcome == "holds" && single.bounds.first { $0.id == "T12" }?.outcome == "inapplicable")
+        let one = try #require(single.bounds.first { $0.id == "T12" })
+        #expect(t12.count == 1 && t12[0].outcome == "holds" && one.outcome == "holds" && one.certified, "\(one.level) \(one.note ?? "")")
+        // Its certified floor matches the screened floor of the single run.
+        #expect(abs(one.lhs - y) <= 1e-9 * y, "certified floor \(one.lhs) vs \(y)")
     }
 
     @Test("Degenerate samples: the merge's T4, T7 and m_CCA agree with one certified run",

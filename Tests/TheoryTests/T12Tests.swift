@@ -72,7 +72,7 @@ struct T12Tests {
             let holds = try T12WidthFloorBound().certify(pair)
             #expect(holds.outcome == .holds && holds.isCertified, "width \(r): \(holds)")
             // d_logit² ≤ floor·(1 + 10⁻¹²), certified: the floor is attained, not just approached.
-            var spectrum = try #require(try CertifiedWidthSpectrum(try pair.exact(), estimates: floor.squaredSingularValues))
+            var spectrum = try CertifiedWidthSpectrum(try pair.exact(), estimates: floor.squaredSingularValues)
             let distance = try pair.exact().logitDistanceSquared
             let (outcome, _) = try spectrum.decide(width: r, against: distance / Rational(exactly: 1 + 1e-12)!)
             #expect(outcome == .violated, "width \(r): d_logit² is not within 10⁻¹² of the floor")
