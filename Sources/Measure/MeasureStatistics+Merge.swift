@@ -371,6 +371,17 @@ extension MeasureStatistics {
     }
 
     /// The note on a bound certified from merged interval moments.
+    /// Whether T5's certificate from the carried rows of G agrees with the shards' own screen
+    /// terms at its pair: σ_min(L₁)² within 10⁻⁶ and r(p, S) not above the enclosure's upper end,
+    /// nor below it by more than 10⁻³. Rows edited alike in every partial (which no checksum
+    /// or equality between partials catches) then leave T5 screened.
+    static func rowsAgree(_ v: Verdict, terms: [T5PivotBound.PairTerms], labels k: Int, dl2: Double, t5: T5PivotBound) -> Bool {
+        guard let worst = t5.worstPair(terms, labels: k, logitDistanceSquared: dl2) else { return false }
+        let sigmaSquared = worst.sigmaMin * worst.sigmaMin, fromRows = 1 / v.constant
+        return abs(fromRows - sigmaSquared) <= 1e-6 * sigmaSquared
+            && worst.residual <= v.lhs * (1 + 1e-9) && v.lhs <= worst.residual * (1 + 1e-3) + 1e-300
+    }
+
     static func certifiedNote(_ shards: Int) -> String {
         "merged from \(shards) shard(s): certified by fast enclosure from the partials' interval moments (added in interval arithmetic) and the Grams' column bounds"
     }
@@ -417,12 +428,14 @@ extension MeasureStatistics {
                 T5PivotBound.PairTerms(pair: pivot.t5Pairs[$0], residual: pivot.t5Residuals[$0], sigmaMin: pivot.t5SigmaMin[$0],
                                        logitSum: pivot.t5LogitSums[$0])
             }
-            if let fast, let unembedding = pivot.t5Unembedding(dimension: identity.dimensionA),
-               let v = t5.fastVerdict(fast, terms: terms, logitDistanceSquared: dl2, unembedding: unembedding) {
+            let unembedding = pivot.t5Unembedding(dimension: identity.dimensionA)
+            let fastT5 = fast.flatMap { s in unembedding.flatMap { t5.fastVerdict(s, terms: terms, logitDistanceSquared: dl2, unembedding: $0) } }
+            if let v = fastT5, Self.rowsAgree(v, terms: terms, labels: identity.labels, dl2: dl2, t5: t5) {
                 out.append(PairMeasurement.Bound(v, note: [Self.certifiedNote(shards), pivot.t5Note].compactMap { $0 }.joined(separator: "; ")))
             } else {
-                let why = fast != nil && pivot.t5Labels == nil
-                    ? "T5 is screened: not every partial carries G's rows at T5's labels (they are written up to \(Self.carriedT5RowLimit) values)" : nil
+                let why = fast == nil ? nil : unembedding == nil
+                    ? "T5 is screened: not every partial carries G's rows at T5's labels (they are written up to \(Self.carriedT5RowLimit) values)"
+                    : fastT5 != nil ? "T5 is screened: the carried rows of G disagree with the partials' own σ_min(L₁) or r(p, S) at its pair" : nil
                 let extra = [pivot.t5Note, why].compactMap { $0 }.joined(separator: "; ")
                 add(t5.verdict(terms: terms, labels: identity.labels, logitDistanceSquared: dl2), extra.isEmpty ? nil : extra)
             }

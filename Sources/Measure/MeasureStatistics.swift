@@ -56,7 +56,7 @@ public struct MeasureStatistics: Codable, Sendable {
         /// T5 over the first pairs: their r(p, S), σ_min(L₁) and subset logit sums.
         public let t5Pairs: [PivotSubset]
         public var t5Residuals: PackedDoubles
-        public let t5SigmaMin: PackedDoubles
+        public var t5SigmaMin: PackedDoubles
         public var t5LogitSums: PackedDoubles
         public let t5Note: String?
         /// The first model's unembeddings G_A (k×d_A, row-major) when k·d_A ≤ 10⁶, so that a
@@ -362,6 +362,12 @@ extension MeasureStatistics {
             try check(pivot.residuals.allSatisfy { $0.map { $0 >= 0 && $0.isFinite } ?? true }, "a pivot residual is negative or not finite")
             let t5 = pivot.t5Pairs.count
             try check(pivot.t5Residuals.count == t5 && pivot.t5SigmaMin.count == t5 && pivot.t5LogitSums.count == t5, "T5 array lengths")
+            // T5's screen terms choose the pair its certificate is at: each in its range.
+            for (name, values, positive) in [("t5_residuals", pivot.t5Residuals, false), ("t5_logit_sums", pivot.t5LogitSums, false),
+                                             ("t5_sigma_min", pivot.t5SigmaMin, true)] {
+                try check(values.values.allSatisfy { $0.isFinite && (positive ? $0 > 0 : $0 >= 0) },
+                          "\(name) holds a value that is \(positive ? "not finite and > 0" : "negative or not finite")")
+            }
             try check(t5 <= pivot.pairs.count, "more T5 pairs than pivot pairs")
             try check(pivot.directEvaluations >= 0 && pivot.directEvaluations / shards <= pivot.pairs.count,
                       "direct_evaluations = \(pivot.directEvaluations) for \(pivot.pairs.count) pairs in \(shards) shard(s)")

@@ -84,7 +84,10 @@ public struct PairMeasurement: Codable, Sendable {
             level = v.level.rawValue
             certified = v.isCertified
             ratio = v.ratio
-            self.note = note ?? (v.outcome == .inapplicable ? v.certificate : nil)
+            // T5's verdict is at one pivot pair (the screen's worst): the note names it.
+            let pair = v.id == .T5 && v.outcome != .inapplicable ? v.constantName.range(of: "p = ").map { "at the pair " + v.constantName[$0.lowerBound...] } : nil
+            let base = note ?? (v.outcome == .inapplicable ? v.certificate : nil)
+            self.note = pair.map { [base, $0].compactMap { $0 }.joined(separator: "; ") } ?? base
             lhsScientific = Verdict.outOfRange(v.lhs, v.lhsLog10) ? v.lhsLog10.map { Rational.scientific(log10: $0) } : nil
             rhsScientific = Verdict.outOfRange(v.rhs, v.rhsLog10) ? v.rhsLog10.map { Rational.scientific(log10: $0) } : nil
         }

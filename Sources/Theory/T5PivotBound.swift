@@ -291,7 +291,7 @@ public struct T5PivotBound: PairStatement {
     }
 
     /// The screen's worst pair: the largest ratio lhs/rhs.
-    func worstPair(_ all: [PairTerms], labels k: Int, logitDistanceSquared dl2: Double) -> PairTerms? {
+    package func worstPair(_ all: [PairTerms], labels k: Int, logitDistanceSquared dl2: Double) -> PairTerms? {
         all.max(by: { ratio($0, k, dl2) < ratio($1, k, dl2) })
     }
 

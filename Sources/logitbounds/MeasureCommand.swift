@@ -25,11 +25,11 @@ struct MeasureCommand: ParsableCommand {
         T7 with B as the student). Bounds are certified by fast enclosure (Double intervals with proven \
         error bounds, Proofs/certificates.md) when N·k·(d_A+d_B) ≤ 2·10⁸ (CIFAR shape is 10⁸), and where \
         that cannot decide, exactly or by MPFR when N·k·(d_A+d_B) ≤ 2·10⁶ (--certify auto; --certify always \
-        lifts the second limit); otherwise reported from the double-precision screen and marked so. T3, T4, T6, \
-        T7 and T12 are tried by fast enclosure at any size: T6's enclosures of d_logit², KL and log τ come from one \
+        lifts the second limit); otherwise reported from the double-precision screen and marked so. T3–T7 and \
+        T12 are tried by fast enclosure at any size: T6's enclosures of d_logit², KL and log τ come from one \
         streamed pass over blocks of rows (no N×k array kept), printed as "certified enclosures"; T3, T4, T7 and \
-        T12 from d×d interval moments and Grams (BLAS with a priori bounds) and that d_logit². T5 beyond \
-        2·10⁸ is the screen. At language-model \
+        T12 from d×d interval moments and Grams (BLAS with a priori bounds) and that d_logit²; T5 at the \
+        screen's worst pivot pair (named in its note) from that pair's d×d pivot matrices. At language-model \
         scale (k·d² > 10⁸) beyond the exact limit, one pass over the rows gives the logit statistics and the \
         d×d moments, and m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 come from those moments (as in a merge).
 
@@ -75,7 +75,7 @@ struct MeasureCommand: ParsableCommand {
     @Flag(name: .customLong("no-pivot"), help: "Skip the pivot form (and T5).")
     var noPivot = false
 
-    @Option(help: "Certify bounds: auto (fast enclosure first — T3, T4, T6, T7 and T12 at any size, T5 up to N·k·(d_A+d_B) = 2·10⁸ — then exact/MPFR where it cannot decide, up to 2·10⁶), always (exact/MPFR at any size where the fast enclosure cannot decide: rational arithmetic on every logit, minutes and gigabytes at language-model shape), or never.")
+    @Option(help: "Certify bounds: auto (fast enclosure first — T3–T7 and T12 at any size — then exact/MPFR where it cannot decide, up to 2·10⁶), always (exact/MPFR at any size where the fast enclosure cannot decide: rational arithmetic on every logit, minutes and gigabytes at language-model shape), or never.")
     var certify: String = "auto"
 
     @Option(help: "Directory for report.md and report.json.")

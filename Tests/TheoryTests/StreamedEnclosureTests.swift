@@ -275,6 +275,8 @@ struct StreamedEnclosureTests {
         let merged = try statistics.measurement()
         try expectLikeReference(merged.bounds.first { $0.id == "T5" }, "merge")
         #expect(merged.bounds.first { $0.id == "T5" }?.note?.contains("interval moments") == true)
+        // The note names the pair the certificate is at.
+        #expect(merged.bounds.first { $0.id == "T5" }?.note?.contains("at the pair p = ") == true)
         // The merged moment forms hold the exact r(p, S) and subset sum at every T5 pair.
         let grams = (Matrix(rows: 3, columns: 3) { statistics.gramAA[$0 * 3 + $1] }, Matrix(rows: 3, columns: 3) { statistics.gramAB[$0 * 3 + $1] },
                      Matrix(rows: 3, columns: 3) { statistics.gramBB[$0 * 3 + $1] })
@@ -315,6 +317,27 @@ struct StreamedEnclosureTests {
             ("differ from the carried unembeddings_a", true, { $0.t5RowsA!.values[0] += 1e-9 }),
         ]
         #expect(parts[0].pivot?.unembeddings != nil)
+        let screenEdits: [(String, (inout MeasureStatistics.Pivot) -> Void)] = [
+            ("t5_residuals", { $0.t5Residuals.values[0] = -1 }), ("t5_logit_sums", { $0.t5LogitSums.values[1] = .nan }),
+            ("t5_sigma_min", { $0.t5SigmaMin.values[2] = 0 }),
+        ]
+        for (message, edit) in screenEdits {
+            var edited = parts
+            edit(&edited[1].pivot!)
+            #expect { try MeasureStatistics.merge(edited, names: ["a", "b"]) } throws: { "\($0)".contains(message) }
+        }
+        // Rows of G edited alike in every partial (G_A not carried, so nothing else to compare
+        // them with): they disagree with the partials' own σ_min(L₁) and r(p, S), and T5 stays screened.
+        for scaleB in [false, true] {
+            var alike = parts
+            for i in alike.indices {
+                alike[i].pivot!.unembeddings = nil
+                if scaleB { alike[i].pivot!.t5RowsB!.values = alike[i].pivot!.t5RowsB!.values.map { 3 * $0 } }
+                else { alike[i].pivot!.t5RowsA!.values = alike[i].pivot!.t5RowsA!.values.map { 0.5 * $0 } }
+            }
+            let t5 = try #require(try MeasureStatistics.merge(alike, names: ["a", "b"]).measurement().bounds.first { $0.id == "T5" })
+            #expect(!t5.certified && t5.note?.contains("disagree") == true, "\(t5.level) \(t5.note ?? "")")
+        }
         for (message, everyPartial, edit) in edits {
             var edited = parts
             for i in everyPartial ? Array(edited.indices) : [1] { edit(&edited[i].pivot!) }
