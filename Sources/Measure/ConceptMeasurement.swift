@@ -140,8 +140,10 @@ public struct ConceptReport: Codable, Sendable {
     public struct Options: Sendable {
         public var folds = 5
         public var seed: UInt64 = 0
-        /// Whether T11's verdict on the probe is certified (exact) or only screened.
-        public var certify = false
+        /// The levels tried on T11's verdict, in order: the fast enclosure (any size), then
+        /// the exact level; neither leaves the double-precision screen.
+        public var fastCertificate = false
+        public var exactCertificate = false
         public init() {}
 
         public var fitting: String {
@@ -205,14 +207,14 @@ public struct ConceptReport: Codable, Sendable {
         }
         let transported = LinearProbe.agreement(transfer.transportedScores.map { $0 > 0 }, z, weights: w)
         // KL form: d_logit² ≤ 2 KL(A‖B)/τ (T6.sharp), so vᵀΣ_δv ≤ ‖v‖²·2KL/τ.
-        let stats = pair.logitStatistics()
+        let stats = pair.logitSummary()
         let klResidual = transfer.transportedNormSquared * 2 * stats.kl * (-stats.logTau).exp
         let covariance = transfer.bound(residual: transfer.residual(.covariance))
         let scalar = transfer.bound(residual: transfer.residual(.scalar))
         let kl = transfer.bound(residual: klResidual.isFinite ? klResidual : .infinity)
         func floor(_ bound: (value: Double, gamma: Double?)) -> Double { bound.gamma == nil ? 0 : max(0, inSample - bound.value / total) }
         let statement = T11ConceptTransferBound(.covariance, probes: { _ in [direction] })
-        let verdict = options.certify ? try statement.certify(pair) : try statement.screen(pair)
+        let (verdict, verdictNote) = try t11Verdict(statement, pair, options: options)
         return ConceptReport(
             name: name, source: source, undefined: nil, positiveShare: positive, majority: majority, labelOnly: labelOnly,
             labelFunction: labelFunction, teacherProbe: teacherProbe, studentProbe: studentProbe,
@@ -221,7 +223,20 @@ public struct ConceptReport: Codable, Sendable {
             gamma: Gammas(logit: covariance.gamma, logitScalar: scalar.gamma, kl: kl.gamma),
             residualVariance: transfer.residualSecondMoment, probeWeights: direction.weights, probeBias: direction.bias,
             encodedBeyondLabel: teacherProbe >= labelOnly + 0.1, floorNonVacuous: floor(covariance) > majority,
-            t11: PairMeasurement.Bound(verdict), note: nil)
+            t11: PairMeasurement.Bound(verdict, note: verdictNote), note: nil)
+    }
+
+    /// T11's verdict on one probe: the fast enclosure where it decides, else the exact level
+    /// where allowed, else the screen, with a note saying why it is not certified.
+    static func t11Verdict(_ statement: T11ConceptTransferBound, _ pair: ModelPair,
+                           options: Options) throws -> (Verdict, String?) {
+        if options.fastCertificate, let fast = try? statement.fastCertify(pair) { return (fast, nil) }
+        if options.exactCertificate { return (try statement.certify(pair), nil) }
+        let screened = try statement.screen(pair)
+        guard screened.outcome != .inapplicable else { return (screened, nil) }
+        return (screened, options.fastCertificate
+            ? "double-precision screen: the fast enclosure could not decide, and the exact level needs N·k·(d_A+d_B) ≤ \(ModelPair.exactSizeLimit) or --certify always"
+            : "double-precision screen; not certified (--certify never)")
     }
 
     /// The label-only baseline on one fold: within each predicted class, the weighted

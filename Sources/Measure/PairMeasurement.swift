@@ -275,7 +275,7 @@ public struct PairMeasurement: Codable, Sendable {
         }
     }
 
-    static let certificationSizeLimit = 2e6
+    static let certificationSizeLimit = ModelPair.exactSizeLimit
 
     /// 10³·√k·η, η = 2d·u·max‖f‖·max‖g‖ bounding each logit difference's rounding
     /// (|fl(fᵀg) − fᵀg| ≤ γ_d Σ|f_j g_j| ≤ d·u·‖f‖‖g‖ per model): a d_logit below it is within
@@ -313,7 +313,8 @@ public struct PairMeasurement: Codable, Sendable {
         let start = DispatchTime.now().uptimeNanoseconds
         var conceptOptions = options.conceptOptions
         let size = Double(pair.first.inputCount) * Double(pair.first.labelCount) * Double(pair.first.dimension + pair.second.dimension)
-        conceptOptions.certify = options.certification == .always || (options.certification == .auto && size <= certificationSizeLimit)
+        conceptOptions.fastCertificate = options.certification != .never
+        conceptOptions.exactCertificate = options.certification == .always || (options.certification == .auto && size <= certificationSizeLimit)
         let predicted = pair.first.predictedLabels()
         let derived = try TeacherConcepts.derive(pair.first, count: options.teacherConcepts, predicted: predicted)
         let all = options.concepts.map { ($0.name, $0.source, $0.values) }
@@ -322,7 +323,7 @@ public struct PairMeasurement: Codable, Sendable {
         // number of workers (the pair's shared statistics formed once, before).
         // The probes first, one task per concept and side (the bulk of the work, balanced
         // across the cores), then each concept's transport and T11.
-        _ = pair.logitStatistics()
+        _ = pair.logitSummary()
         let fixedOptions = conceptOptions
         let sides = try BLASThreads.parallelMap(2 * all.count, workers: BLASThreads.cores) { j in
             try ConceptReport.sideProbe(j % 2 == 0 ? pair.first.embeddings : pair.second.embeddings, values: all[j / 2].2,

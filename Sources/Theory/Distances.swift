@@ -29,6 +29,22 @@ extension ModelPair {
         logitStatistics().logitDistanceSquared
     }
 
+    /// d_logit², KL(M₁‖M₂) and log τ, for reports that need only these: the midpoints of the
+    /// streamed fast pass's enclosures when that pass has already run and they are tight (each
+    /// within its half-width, at most 2⁻²⁰ relative, of the true value), else the screen's pass.
+    /// On the language-model route this spares a second pass over the N×k logits.
+    public func logitSummary() -> (distanceSquared: Double, kl: Double, logTau: Double) {
+        if let sums = cache.peek("fastLogitSums", as: FastLogitSums?.self) ?? nil {
+            let values = [sums.logitDistanceSquared, sums.mean(sums.klFirstSecond), sums.logTauFirst, sums.logTauSecond]
+            if values.allSatisfy({ $0.lo.isFinite && $0.hi.isFinite }),
+               values[0...1].allSatisfy({ $0.lo > 0 && $0.hi - $0.lo <= 0x1p-20 * $0.hi }) {
+                return (values[0].midpoint, values[1].midpoint, min(values[2].midpoint, values[3].midpoint))
+            }
+        }
+        let stats = logitStatistics()
+        return (stats.logitDistanceSquared, stats.kl, stats.logTau)
+    }
+
     /// d_logit, the square root of `logitDistanceSquared`.
     public func logitDistance() throws -> Double { try logitDistanceSquared().squareRoot() }
 

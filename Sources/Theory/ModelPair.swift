@@ -62,6 +62,15 @@ public struct ModelPair: Sendable {
         try cache.value("exact") { try ExactModelPair(exactly: self) }
     }
 
+    /// The size N·k·(d₁ + d₂) up to which the exact and MPFR levels are run without being
+    /// asked (`measure`'s automatic certification; shortcuts that form exact logits).
+    public static let exactSizeLimit = 2e6
+
+    /// Whether the pair is within `exactSizeLimit`.
+    public var exactLevelAffordable: Bool {
+        Double(first.inputCount) * Double(first.labelCount) * Double(first.dimension + second.dimension) <= Self.exactSizeLimit
+    }
+
     /// d_logit², exactly, computed once: on GMP integers from the Doubles
     /// (`ExactLogitDistance`).
     public func exactLogitDistanceSquared() -> Rational {

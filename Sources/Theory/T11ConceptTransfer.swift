@@ -108,28 +108,32 @@ public struct T11ConceptTransferBound: PairStatement {
     /// solve, which also proves G̃₁ of full column rank; margins and scores as enclosed
     /// dot products); the pair's verdict is the worst probe's. nil when any probe's
     /// sides overlap: the exact certificate then decides the pair.
+    /// Nothing N×k is formed beyond what the pair's other fast certificates hold: the
+    /// covariance form needs only the rows, the Grams and the weights (O(N d + k d²)), and the
+    /// scalar and σ forms take d_logit² from `fastLogitDistanceSquared` (the streamed pass at
+    /// scale), so it runs at any size (`measure --concept`).
     public func fastCertify(_ pair: ModelPair) throws -> Verdict? {
-        guard let identifiability = pair.fastIdentifiability(), let enclosure = pair.fastLogitDistance() else { return nil }
-        // d_logit² = 0 exactly (the exact orbit pairs; integer arithmetic, cheap): δ = 0, so by
-        // T3's identity every transported score equals its margin and no probe disagrees.
-        if enclosure.squared.lo == 0, pair.exactLogitDistanceSquared().isZero {
+        guard let identifiability = pair.fastIdentifiability() else { return nil }
+        // d_logit² = 0 exactly (the exact orbit pairs; integer arithmetic, cheap at the sizes
+        // the exact level takes): δ = 0, so by T3's identity every transported score equals its
+        // margin and no probe disagrees.
+        if pair.exactLevelAffordable, let d = pair.fastLogitDistanceSquared(), d.lo == 0, pair.exactLogitDistanceSquared().isZero {
             return Verdict(id: id, form: form, level: .exact, outcome: .holds, lhs: 0, rhs: 0, constant: constantScale,
                            constantName: "\(constantScale)", exactLHS: "0",
                            certificate: "d_logit² = 0 exactly and G̃₁ of full column rank (verified solve): δ = 0, so s = m (T3's identity) and P_w(ĉ₁ ≠ ĉ₂) = 0")
         }
         var worst: Verdict?
         for t in try transfers(pair) {
-            guard let v = fastVerdict(t, pair, identifiability, enclosure) else { return nil }
+            guard let v = fastVerdict(t, pair, identifiability) else { return nil }
             if v.outcome == .violated { return v }
             if worst == nil || v.ratio > worst!.ratio { worst = v }
         }
         return worst
     }
 
-    func fastVerdict(_ t: ConceptTransfer, _ pair: ModelPair, _ identifiability: FastIdentifiability,
-                     _ enclosure: FastLogitDistance) -> Verdict? {
+    func fastVerdict(_ t: ConceptTransfer, _ pair: ModelPair, _ identifiability: FastIdentifiability) -> Verdict? {
         let u = t.probe.weights, bias = FastInterval(t.probe.bias), a = identifiability.map
-        let w = enclosure.weights, scale = FastInterval(constantScale)
+        let w = pair.fastWeights(), scale = FastInterval(constantScale)
         let transported = (0..<a.columns).map { j in FastInterval.sum((0..<a.rows).map { a[$0, j] * FastInterval(u[$0]) }) }
         let f1 = pair.first.embeddings, f2 = pair.second.embeddings
         let teacherParts: [FastInterval] = u.withUnsafeBufferPointer { pu in
@@ -165,11 +169,12 @@ public struct T11ConceptTransferBound: PairStatement {
         case .covariance:
             residual = FastInterval.sum(w.indices.map { w[$0] * (teacherParts[$0] - studentParts[$0]).squared })
         case .scalar:
-            guard let v = identifiability.solving(u) else { return nil }
-            residual = FastInterval.sum(zip(u, v).map { FastInterval($0) * $1 }) * enclosure.squared
+            guard let v = identifiability.solving(u), let d = pair.fastLogitDistanceSquared() else { return nil }
+            residual = FastInterval.sum(zip(u, v).map { FastInterval($0) * $1 }) * d
         case .sigma:
             // Only a lower end: σ_min² is bounded above (a Rayleigh quotient), not below.
-            let top = (FastInterval.sum(u.map { FastInterval($0).squared }) * enclosure.squared).lo
+            guard let d = pair.fastLogitDistanceSquared() else { return nil }
+            let top = (FastInterval.sum(u.map { FastInterval($0).squared }) * d).lo
             residual = FastInterval(lo: (top / identifiability.sigmaMinSquaredUpper).nextDown, hi: .infinity)
         }
         // The residual term, and so the right side, is ≥ 0 in every form (a mean of squares;

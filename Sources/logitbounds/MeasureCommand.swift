@@ -29,7 +29,8 @@ struct MeasureCommand: ParsableCommand {
         T12 are tried by fast enclosure at any size: T6's enclosures of d_logit², KL and log τ come from one \
         streamed pass over blocks of rows (no N×k array kept), printed as "certified enclosures"; T3, T4, T7 and \
         T12 from d×d interval moments and Grams (BLAS with a priori bounds) and that d_logit²; T5 at the \
-        screen's worst pivot pair (named in its note) from that pair's d×d pivot matrices. At language-model \
+        screen's worst pivot pair (named in its note) from that pair's d×d pivot matrices; --concept's T11 from \
+        the rows' enclosed margins and transported scores. At language-model \
         scale (k·d² > 10⁸) beyond the exact limit, one pass over the rows gives the logit statistics and the \
         d×d moments, and m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 come from those moments (as in a merge).
 
@@ -247,7 +248,8 @@ struct MeasureCommand: ParsableCommand {
             }
         }
         print(json ? try measurement.jsonReport() : markdown)
-        if measurement.bounds.contains(where: { $0.certified && $0.holds == false }) { throw ExitCode(1) }
+        let t11 = (measurement.concepts ?? []).compactMap(\.t11)
+        if (measurement.bounds + t11).contains(where: { $0.certified && $0.holds == false }) { throw ExitCode(1) }
     }
 
     /// Reads the two model files at once (one per core); the teacher's error wins.

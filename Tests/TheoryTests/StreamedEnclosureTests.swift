@@ -364,6 +364,40 @@ struct StreamedEnclosureTests {
         }
     }
 
+    @Test("measure --concept above the exact limit: T11 certified by fast enclosure on the language-model route, its sides around the exact ones")
+    func conceptCertifiedAtScale() throws {
+        var g = SeededGenerator(seed: 93)
+        // N·k·(d_A + d_B) = 2.5·10⁶, above the exact limit: the moment route, where T11 used to stay a screen.
+        let a = ModelGenerator.model(labels: 100, dimension: 5, inputs: 2500, condition: 3, using: &g)
+        let b = ModelGenerator.perturb(a, by: 0.05, using: &g)
+        let pair = try ModelPair(a, b, routes: .largeScale)
+        #expect(!pair.exactLevelAffordable)
+        let f = a.embeddings
+        let concept = PairMeasurement.NamedConcept(name: "direction", source: "", values: (0..<2500).map { f[$0, 0] - f[$0, 2] > 0 })
+        var options = PairMeasurement.Options(skipPivot: true, certification: .auto)
+        options.concepts = [concept]
+        let m = try PairMeasurement.measure(pair, options: options)
+        #expect(m.routes == "moments")
+        let report = try #require(m.concepts?.first)
+        let t11 = try #require(report.t11)
+        #expect(t11.certified && t11.level == VerdictLevel.fastEnclosure.rawValue && t11.outcome == "holds", "\(t11.level) \(t11.note ?? "")")
+        // The exact certificate of the same probe: the fast left side at or above it, the right side at or below.
+        let probe = ProbeDirection(weights: try #require(report.probeWeights), bias: try #require(report.probeBias))
+        let exact = try T11ConceptTransferBound(.covariance, certifyEveryProbe: true, probes: { _ in [probe] }).certify(ModelPair(a, b))
+        #expect(exact.level == .exact && exact.outcome == .holds)
+        #expect(t11.lhs >= exact.lhs && t11.lhs <= exact.lhs + 1e-9, "lhs \(t11.lhs) vs \(exact.lhs)")
+        // (γ is one input's |m|: that input, within rounding of γ, is not counted below it by the
+        // enclosure's lower end, so the right sides may differ by its weight, 1/N.)
+        #expect(t11.rhs <= exact.rhs * (1 + 1e-12) && t11.rhs >= exact.rhs - 1.0 / 2500 - 1e-9, "rhs \(t11.rhs) vs \(exact.rhs)")
+        // The streamed pass ran once: the concept's KL and d_logit² came from its midpoints, not a second pass.
+        #expect(m.timings.contains { $0.phase.hasPrefix("logits with fast enclosures") } && !m.timings.contains { $0.phase == "logits (d_logit, KL, τ)" })
+        #expect(pair.cache.peek("fastLogitSums", as: FastLogitSums?.self) != nil && pair.cache.peek("logitStatistics", as: LogitStatistics.self) == nil)
+        // --certify never: a screen, which says so.
+        options.certification = .never
+        let never = try #require(try PairMeasurement.measure(ModelPair(a, b, routes: .largeScale), options: options).concepts?.first?.t11)
+        #expect(!never.certified && never.level == VerdictLevel.double.rawValue && never.note?.contains("--certify never") == true)
+    }
+
     @Test("A merge of partials certifies T6 from their interval sums; one partial without sums leaves T6 screened, with a note",
           arguments: [false, true])
     func mergeCertifiesT6(weighted: Bool) throws {
