@@ -316,7 +316,7 @@ extension MeasureStatistics {
         for (name, value) in [("d_rep_ab_squared", representationAB), ("d_rep_ba_squared", representationBA)] {
             if let value {
                 try check(value >= 0 && value.isFinite, value == .infinity
-                    ? "\(name) overflows the Double range (embeddings near 10¹⁵⁴ or beyond): scale that model's F down and its G up by the same power of two, to |f| below about 10¹⁵⁰ (the logits are unchanged)"
+                    ? Self.overflow(name, embeddings: true)
                     : "\(name) = \(value) (must be finite and ≥ 0)")
             }
         }
@@ -329,9 +329,9 @@ extension MeasureStatistics {
                               ("unembedding_singular_values_a", unembeddingSingularValuesA),
                               ("unembedding_singular_values_b", unembeddingSingularValuesB)] {
             try check(array.values.allSatisfy(\.isFinite), name.hasPrefix("moment") || name.hasPrefix("mean")
-                ? "\(name) overflows the Double range (embeddings near 10¹⁵⁴ or beyond): scale that model's F down and its G up by the same power of two, to |f| below about 10¹⁵⁰ (the logits are unchanged)"
+                ? Self.overflow(name, embeddings: true)
                 : name.hasPrefix("gram")
-                    ? "\(name) overflows the Double range (unembeddings near 10¹⁵⁴ or beyond): scale that model's G down and its F up by the same power of two, to |g| below about 10¹⁵⁰ (the logits are unchanged)"
+                    ? Self.overflow(name, embeddings: false)
                     : "\(name) holds a value that is not finite")
         }
         if let enclosures {
@@ -359,7 +359,10 @@ extension MeasureStatistics {
         try check(unembeddingSingularValuesA.count <= dA && unembeddingSingularValuesB.count <= dB, "singular value counts")
         if let pivot {
             try check(pivot.residuals.count == pivot.pairs.count, "\(pivot.residuals.count) pivot residuals for \(pivot.pairs.count) pairs")
-            try check(pivot.residuals.allSatisfy { $0.map { $0 >= 0 && $0.isFinite } ?? true }, "a pivot residual is negative or not finite")
+            try check(pivot.residuals.allSatisfy { $0.map { $0 >= 0 && $0.isFinite } ?? true },
+                      pivot.residuals.contains { $0.map { !$0.isFinite } ?? false }
+                          ? Self.overflow("a pivot residual r(p, S) (∝ |f|²) is not finite: it", embeddings: true)
+                          : "a pivot residual is negative")
             let t5 = pivot.t5Pairs.count
             try check(pivot.t5Residuals.count == t5 && pivot.t5SigmaMin.count == t5 && pivot.t5LogitSums.count == t5, "T5 array lengths")
             // T5's screen terms choose the pair its certificate is at: each in its range.
@@ -380,18 +383,33 @@ extension MeasureStatistics {
                           "pivot pair \(ps.pivot), \(ps.subset) is not within k = \(k), d = \(dA)")
             }
             if pivot.t5Labels != nil || pivot.t5RowsA != nil || pivot.t5RowsB != nil {
+                // One check per way the carried rows can be wrong, each named in its message.
                 let labels = pivot.t5Labels ?? []
                 let used = Set(pivot.t5Pairs.flatMap { [$0.pivot] + $0.subset })
-                try check(zip(labels, labels.dropFirst()).allSatisfy { $0 < $1 } && Set(labels) == used
-                              && pivot.t5RowsA?.count == labels.count * dA && pivot.t5RowsB?.count == labels.count * dB
-                              && (pivot.t5RowsA!.values + pivot.t5RowsB!.values).allSatisfy(\.isFinite),
-                          "t5_labels and the rows of G at them are not the T5 pairs' labels (ascending) with \(dA) and \(dB) finite values per label")
+                try check(pivot.t5Labels != nil && pivot.t5RowsA != nil && pivot.t5RowsB != nil,
+                          "t5_labels, t5_unembedding_rows_a and t5_unembedding_rows_b must be carried together (one of them is missing)")
+                try check(zip(labels, labels.dropFirst()).allSatisfy { $0 < $1 },
+                          "t5_labels are not strictly ascending")
+                try check(Set(labels) == used,
+                          "t5_labels (\(labels.count) labels) are not exactly the \(used.count) labels T5's pairs use")
+                for (name, rows, d) in [("t5_unembedding_rows_a", pivot.t5RowsA!, dA), ("t5_unembedding_rows_b", pivot.t5RowsB!, dB)] {
+                    try check(rows.count == labels.count * d,
+                              "\(name) holds \(rows.count) values, not \(labels.count) t5_labels × d = \(d)")
+                    try check(rows.values.allSatisfy(\.isFinite), "\(name) holds a value that is not finite")
+                }
                 if let g = pivot.unembeddings {
                     try check(labels.enumerated().allSatisfy { i, l in (0..<dA).allSatisfy { g[l * dA + $0] == pivot.t5RowsA![i * dA + $0] } },
                               "t5_unembedding_rows_a differ from the carried unembeddings_a")
                 }
             }
         }
+    }
+
+    /// Why a value overflowed, and the rescaling that avoids it: F or G (whichever the value
+    /// grows with) scaled down and the other up by the same power of two leaves every logit as it is.
+    static func overflow(_ name: String, embeddings: Bool) -> String {
+        let (small, large, entry) = embeddings ? ("F", "G", "f") : ("G", "F", "g")
+        return "\(name) overflows the Double range (\(embeddings ? "embeddings" : "unembeddings") near 10¹⁵⁰ or beyond): scale that model's \(small) down and its \(large) up by the same power of two, to |\(entry)| below about 10¹⁵⁰ (the logits are unchanged)"
     }
 
     /// The options that shards must share, in words.

@@ -524,6 +524,12 @@ public struct PairMeasurement: Codable, Sendable {
         case .run(let chosen): selection = chosen
         }
         let p = try pair.pivotDissimilarity(selection)
+        // r(p, S) grows as |f|²·cond(L₁)²: beyond the Double range it is inf, and the mean of
+        // such terms NaN. Say so, with the rescaling that avoids it, rather than print NaN.
+        guard p.mean.isFinite else {
+            let largest = max(pair.first.embeddings.maxAbs, pair.second.embeddings.maxAbs)
+            return (skippedPivot(MeasureStatistics.overflow("the pivot form (|f| up to \(String(format: "%.3g", largest)))", embeddings: true)), selection)
+        }
         if p.directEvaluations > 0 { notes.append("pivot form: \(p.directEvaluations) pairs recomputed directly (moment form cancelled)") }
         return (Pivot(p, note: nil), selection)
     }

@@ -22,7 +22,8 @@ struct BenchCommand: ParsableCommand {
           lm       `measure --no-pivot` on N = 4 096, d = 768, k = 50 257 in child processes, uncertified
                    (--certify never) and certified (the default): wall time, peak resident memory,
                    phases, which bounds were certified, and both against the floor — F_A G_Aᵀ and
-                   F_B G_Bᵀ by one plain dgemm call each, timed in the same run — with the BLAS kernel
+                   F_B G_Bᵀ by one plain dgemm call each, timed in the same run — with the BLAS kernel;
+                   then a run with --teacher-concepts 2 (the concepts' time, T11's levels)
           fuzz     seeded mutations of model files through the reader (--cases mutants)
           enclosures  the fast certificate level against the exact and MPFR levels on --cases pairs (a
                    corpus with k ≤ 12, d ≤ 6, N ≤ 80 from every generator, plus rounding-adversarial and
@@ -224,6 +225,13 @@ struct BenchCommand: ParsableCommand {
         }
         print(String(format: "  uncertified / floor = %.2f (goal ≤ 1.3); certified / uncertified = %.2f (goal ≤ 1.5); kernel %@",
                      walls[false]! / floor, walls[true]! / walls[false]!, BLASThreads.kernel))
+        // Concepts at this shape: the teacher's own two, T11 on each (certified by fast enclosure
+        // at any size), after the ratios so that they do not change them.
+        let (wall, _, m) = try Self.childMeasure(["measure", a.path, b.path, "--no-pivot", "--json", "--teacher-concepts", "2"])
+        let concepts = m.timings.first { $0.phase.hasPrefix("concepts") }?.seconds ?? .nan
+        print(String(format: "  measure --no-pivot --teacher-concepts 2: %.2f s wall, of which the concepts (probes with 5-fold cross-validation, T11) %.2f s; T11: %@",
+                     wall, concepts, (m.concepts ?? []).map { c in c.t11.map { "\(c.name) \($0.outcome) (\($0.level)\($0.certified ? ", certified" : ""))" } ?? "\(c.name) —" }
+                        .joined(separator: "; ")))
     }
 
     /// Runs this executable with `arguments` (a `measure … --json`), returning its wall

@@ -311,9 +311,11 @@ struct StreamedEnclosureTests {
             // (G_A's rows checked between partials where G_A itself is not carried.)
             ("other rows of G", false, { $0.t5RowsA!.values[0] += 1e-9; $0.unembeddings = nil }),
             ("other rows of G", false, { $0.t5RowsB!.values[4] += 1e-9 }),
-            ("t5_labels", true, { $0.t5Labels!.swapAt(0, 1) }),
-            ("t5_labels", true, { $0.t5RowsB!.values[0] = .nan }),
-            ("t5_labels", true, { $0.t5Labels!.removeLast(); $0.t5RowsA!.values.removeLast(3); $0.t5RowsB!.values.removeLast(3) }),
+            ("t5_labels are not strictly ascending", true, { $0.t5Labels!.swapAt(0, 1) }),
+            ("t5_unembedding_rows_b holds a value that is not finite", true, { $0.t5RowsB!.values[0] = .nan }),
+            ("are not exactly the", true, { $0.t5Labels!.removeLast(); $0.t5RowsA!.values.removeLast(3); $0.t5RowsB!.values.removeLast(3) }),
+            ("t5_unembedding_rows_a holds", true, { $0.t5RowsA!.values.removeLast() }),
+            ("one of them is missing", false, { $0.t5RowsB = nil }),
             ("differ from the carried unembeddings_a", true, { $0.t5RowsA!.values[0] += 1e-9 }),
         ]
         #expect(parts[0].pivot?.unembeddings != nil)
@@ -567,6 +569,31 @@ struct StreamedEnclosureTests {
         } throws: { error in
             "\(error)".contains("unembedding Gram G̃ᵀG̃ overflows the Double range") && "\(error)".contains("scale that model's G down")
         }
+    }
+
+    /// Embeddings near 10¹⁵² (G near 10⁻¹⁵², the logits ordinary): the pivot residuals r(p, S)
+    /// overflow though the moments do not. A single run printed d_rep,pivot² = NaN and a shard
+    /// said only "a pivot residual is negative or not finite"; both now say how to rescale.
+    @Test("Pivot residuals beyond the Double range: no NaN in one run, a shard refused with the rescaling")
+    func overflowingPivotResidualsAreExplained() throws {
+        let (a, b) = Self.modelPair(seed: 86, inputs: 40, labels: 12, dimension: 3)
+        // The largest |f| at 2·10¹⁵³: its square, and the moments, stay below 10³⁰⁸.
+        let s = 2e153 / max(a.embeddings.maxAbs, b.embeddings.maxAbs)
+        func huge(_ m: SoftmaxModel) throws -> SoftmaxModel {
+            try SoftmaxModel(embeddings: Matrix(rows: m.inputCount, columns: m.dimension, storage: m.embeddings.storage.map { $0 * s }),
+                             unembeddings: Matrix(rows: m.labelCount, columns: m.dimension, storage: m.unembeddings.storage.map { $0 / s }))
+        }
+        let (x, y) = (try huge(a), try huge(b))
+        let options = PairMeasurement.Options(pivotSelection: .sampled(pivots: 4, subsetsPerPivot: 10, seed: 0), certification: .auto)
+        let m = try PairMeasurement.measure(ModelPair(x, y), options: options)
+        #expect(m.dRepPivot.mean == nil && m.dRepPivot.note?.contains("scale that model's F down") == true, "\(m.dRepPivot)")
+        let statistics = try ShardMergeTests.statistics(x, y, cuts: [0, 20], rawWeights: nil, options: options)
+        #expect { try statistics[0].validate(file: "p.json") } throws: {
+            "\($0)".contains("pivot residual r(p, S)") && "\($0)".contains("scale that model's F down")
+        }
+        // The same models at ordinary scale: a mean, and a partial that validates.
+        #expect(try PairMeasurement.measure(ModelPair(a, b), options: options).dRepPivot.mean?.isFinite == true)
+        try ShardMergeTests.statistics(a, b, cuts: [0, 20], rawWeights: nil, options: options)[0].validate(file: "p.json")
     }
 
     /// λ_min's upper bound at d > 64 (a Rayleigh quotient at an inverse-iteration vector, in
