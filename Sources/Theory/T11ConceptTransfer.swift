@@ -21,6 +21,9 @@ public struct T11ConceptTransferBound: PairStatement {
     public let constantScale: Double
     /// The probes checked on a pair (all of them; the verdict is the worst).
     let probes: @Sendable (ModelPair) -> [ProbeDirection]
+    /// Whether `probes` are the harness's, whose transfers are then computed once per pair and
+    /// shared by the three forms, their screens and their certificates.
+    let harnessProbesUsed: Bool
     /// Whether `certify` certifies every probe, not only those its screen cannot decide
     /// (`verify --certify all`).
     let certifyEveryProbe: Bool
@@ -29,19 +32,21 @@ public struct T11ConceptTransferBound: PairStatement {
     let nonVacuousOnly: Bool
 
     public init(_ variant: ConceptTransfer.Form = .covariance, constantScale: Double = 1, certifyEveryProbe: Bool = false,
-                nonVacuousOnly: Bool = false,
-                probes: @escaping @Sendable (ModelPair) -> [ProbeDirection] = T11ConceptTransferBound.harnessProbes) {
+                nonVacuousOnly: Bool = false, probes: (@Sendable (ModelPair) -> [ProbeDirection])? = nil) {
         self.variant = variant
         self.constantScale = constantScale
         self.certifyEveryProbe = certifyEveryProbe
         self.nonVacuousOnly = nonVacuousOnly
-        self.probes = probes
+        self.probes = probes ?? T11ConceptTransferBound.harnessProbes
+        harnessProbesUsed = probes == nil
     }
 
     /// The probes this statement checks on a pair: all of them, or with `nonVacuousOnly`
     /// those whose best right side is below the total weight.
     func transfers(_ pair: ModelPair) throws -> [ConceptTransfer] {
-        try probes(pair).map { try ConceptTransfer(pair, probe: $0) }.filter { t in
+        let all = harnessProbesUsed ? try pair.cache.value("t11.harnessTransfers") { try probes(pair).map { try ConceptTransfer(pair, probe: $0) } }
+            : try probes(pair).map { try ConceptTransfer(pair, probe: $0) }
+        return all.filter { t in
             !nonVacuousOnly || t.bound(residual: t.residual(variant)).value < t.weights.reduce(0, +)
         }
     }
@@ -134,14 +139,15 @@ public struct T11ConceptTransferBound: PairStatement {
     func fastVerdict(_ t: ConceptTransfer, _ pair: ModelPair, _ identifiability: FastIdentifiability) -> Verdict? {
         let u = t.probe.weights, bias = FastInterval(t.probe.bias), a = identifiability.map
         let w = pair.fastWeights(), scale = FastInterval(constantScale)
-        let transported = (0..<a.columns).map { j in FastInterval.sum((0..<a.rows).map { a[$0, j] * FastInterval(u[$0]) }) }
+        // (Lazy sums: no array per row.)
+        let transported = (0..<a.columns).map { j in FastInterval.sum((0..<a.rows).lazy.map { a[$0, j] * FastInterval(u[$0]) }) }
         let f1 = pair.first.embeddings, f2 = pair.second.embeddings
         let teacherParts: [FastInterval] = u.withUnsafeBufferPointer { pu in
             f1.storage.withUnsafeBufferPointer { pf in
                 (0..<f1.rows).map { FastInterval.dot(pu, UnsafeBufferPointer(rebasing: pf[($0 * f1.columns)..<(($0 + 1) * f1.columns)])) }
             }
         }
-        let studentParts = (0..<f2.rows).map { i in FastInterval.sum((0..<f2.columns).map { transported[$0] * FastInterval(f2[i, $0]) }) }
+        let studentParts = (0..<f2.rows).map { i in FastInterval.sum((0..<f2.columns).lazy.map { transported[$0] * FastInterval(f2[i, $0]) }) }
         var certainlyDisagree: [FastInterval] = [], possiblyDisagree: [FastInterval] = []
         for i in w.indices {
             let m = teacherParts[i] + bias, s = studentParts[i] + bias
@@ -167,7 +173,7 @@ public struct T11ConceptTransferBound: PairStatement {
         let residual: FastInterval
         switch variant {
         case .covariance:
-            residual = FastInterval.sum(w.indices.map { w[$0] * (teacherParts[$0] - studentParts[$0]).squared })
+            residual = FastInterval.sum(w.indices.lazy.map { w[$0] * (teacherParts[$0] - studentParts[$0]).squared })
         case .scalar:
             guard let v = identifiability.solving(u), let d = pair.fastLogitDistanceSquared() else { return nil }
             residual = FastInterval.sum(zip(u, v).map { FastInterval($0) * $1 }) * d
