@@ -94,19 +94,23 @@ public struct T11ConceptTransferBound: PairStatement {
     /// the worst probe's — is certified; a certified violation is returned at once.
     public func certify(_ pair: ModelPair) throws -> Verdict {
         let exact = try pair.exact()
-        let gram = exact.first.centredUnembeddings.weightedGram()
-        guard try SigmaCertificate.fullColumnRank(gram) else {
+        // G̃₁ᵀG̃₁ and its rank, once per pair (the three forms share them).
+        let (gram, fullRank) = try pair.cache.value("t11.exactGram") {
+            let gram = exact.first.centredUnembeddings.weightedGram()
+            return (gram, try SigmaCertificate.fullColumnRank(gram))
+        }
+        guard fullRank else {
             return .inapplicable(id, form, level: .exact, "G̃₁ᵀG̃₁ is exactly singular: G̃₁ lacks full column rank")
         }
         var worst: (verdict: Verdict, transfer: ConceptTransfer)?
         for t in try transfers(pair) {
             let screened = screen(t)
-            let v = certifyEveryProbe || screened.needsCertification ? try certify(exact, gram: gram, transfer: t) : screened
+            let v = certifyEveryProbe || screened.needsCertification ? try certify(pair, exact, gram: gram, transfer: t) : screened
             if v.outcome == .violated && v.isCertified { return v }
             if worst == nil || v.ratio > worst!.verdict.ratio { worst = (v, t) }
         }
         guard let worst else { return .inapplicable(id, form, level: .exact, "no probe") }
-        return worst.verdict.level == .double ? try certify(exact, gram: gram, transfer: worst.transfer) : worst.verdict
+        return worst.verdict.level == .double ? try certify(pair, exact, gram: gram, transfer: worst.transfer) : worst.verdict
     }
 
     /// Every probe decided from fast enclosures at the screen's γ (A₁₂ by a verified
@@ -191,8 +195,9 @@ public struct T11ConceptTransferBound: PairStatement {
     }
 
     /// The exact decision for one probe at the screen's γ.
-    func certify(_ exact: ExactModelPair, gram: RationalMatrix, transfer t: ConceptTransfer) throws -> Verdict {
-        let e = try ExactConceptTransfer(exact, probe: t.probe)
+    func certify(_ pair: ModelPair, _ exact: ExactModelPair, gram: RationalMatrix, transfer t: ConceptTransfer) throws -> Verdict {
+        // The exact margins and scores of a probe, once per pair (the three forms share them).
+        let e = try pair.cache.value("t11.exactTransfer.\(t.probe.weights).\(t.probe.bias)") { try ExactConceptTransfer(exact, probe: t.probe) }
         let scale = SigmaCertificate.exact(constantScale)
         let gamma = t.bound(residual: t.residual(variant)).gamma
         let lhs = e.disagreement
@@ -304,16 +309,19 @@ struct ExactConceptTransfer {
         }
         let f1 = exact.first.embeddings, f2 = exact.second.embeddings
         let a = try exact.identifiabilityMap()
-        let transported = (0..<a.columns).map { j in Rational.sum((0..<a.rows).map { a[$0, j] * u[$0] }) }
+        let column = RationalMatrix(rows: u.count, columns: 1, entries: u)
+        // Fraction-free products (`RationalMatrix.multiplied`): one integer dot product and one
+        // division per entry, where a sum of rationals takes a gcd per term.
+        let transported = try ModelError.wrapping { try a.transposed.multiplied(by: column) }   // A₁₂ᵀu
         self.u = u
         // uᵀf₁ on integers (every Double is dyadic) when the source Doubles are at hand.
         if let source = exact.first.source,
            let products = try? RationalMatrix.exactProduct(source.embeddings, transposing: Matrix(rows: 1, columns: u.count, storage: probe.weights)) {
             margins = products.entries.map { $0 + b }
         } else {
-            margins = (0..<f1.rows).map { i in Rational.sum((0..<f1.columns).map { f1[i, $0] * u[$0] }) + b }
+            margins = try ModelError.wrapping { try f1.multiplied(by: column) }.entries.map { $0 + b }
         }
-        scores = (0..<f2.rows).map { i in Rational.sum((0..<f2.columns).map { f2[i, $0] * transported[$0] }) + b }
+        scores = try ModelError.wrapping { try f2.multiplied(by: transported) }.entries.map { $0 + b }
     }
 
     /// P_w(ĉ₁ ≠ ĉ₂), exactly.
