@@ -88,21 +88,13 @@ extension RationalMatrix {
         return FractionFreeMatrix.product(self, b)
     }
 
-    /// selfᵀ · diag(weights) · self, exactly (weights default to 1).
+    /// selfᵀ · diag(weights) · self, exactly (weights default to 1): a fraction-free
+    /// product (one integer dot product and one division per entry, where a sum of
+    /// rationals takes a gcd per term). Exact, hence exactly symmetric.
     public func weightedGram(_ weights: [Rational]? = nil) -> RationalMatrix {
-        let n = columns
-        var out = RationalMatrix(rows: n, columns: n, entries: Array(repeating: .zero, count: n * n))
-        for p in 0..<n {
-            for q in p..<n {
-                let s = Rational.sum((0..<rows).map { i in
-                    let t = self[i, p] * self[i, q]
-                    return weights.map { $0[i] * t } ?? t
-                })
-                out[p, q] = s
-                out[q, p] = s
-            }
-        }
-        return out
+        guard rows > 0, columns > 0 else { return RationalMatrix(rows: columns, columns: columns, entries: Array(repeating: .zero, count: columns * columns)) }
+        let right = weights.map { w in RationalMatrix(rows: rows, columns: columns) { w[$0] * self[$0, $1] } } ?? self
+        return FractionFreeMatrix.product(transposed, right)
     }
 
     /// Σ w_i Σ_j a_ij² (w default 1): an exact weighted squared Frobenius norm.

@@ -336,6 +336,7 @@ final class RowKernel {
     /// end; otherwise the variance form (Proofs/certificates.md §5) is formed and intersected.
     static let directRelativeWidth = 0x1p-20
 
+
     /// The row's five enclosures from the logit buffers; nil when an end is not finite.
     func row() -> FastLogitSums.Row? {
         // Pass 1: finiteness, the largest upper ends, the least ends (τ), Σ(Λ₁ − Λ₂).
@@ -393,19 +394,23 @@ final class RowKernel {
         }
         // Pass 4, where needed: E(δ − c)² and E(δ − c) under p (δ = Λ₂ − Λ₁) and under q
         // (δ = Λ₁ − Λ₂); Var = E(δ − c)² − (E(δ − c))², KL within ½e^{∓osc}·Var (§5).
-        var second12 = FastInterval.zero, first12 = FastInterval.zero, second21 = FastInterval.zero, first21 = FastInterval.zero
+        // and E(δ − c)³ for the third-order form.
+        var second12 = FastInterval.zero, first12 = FastInterval.zero, third12 = FastInterval.zero
+        var second21 = FastInterval.zero, first21 = FastInterval.zero, third21 = FastInterval.zero
         let centre12 = FastInterval(c12), centre21 = FastInterval(c21)
         for y in 0..<k {
             let d = logit(0, y) - logit(1, y)
             if refine12 {
-                let p = Self.probability(a1lo[y], a1hi[y], r1), centred = -d - centre12
-                second12 = second12 + FastInterval.nonNegativeTimes(p, centred.squared)
+                let p = Self.probability(a1lo[y], a1hi[y], r1), centred = -d - centre12, square = centred.squared
+                second12 = second12 + FastInterval.nonNegativeTimes(p, square)
                 first12 = first12 + FastInterval.nonNegativeTimes(p, centred)
+                third12 = third12 + FastInterval.nonNegativeTimes(p, square * centred)
             }
             if refine21 {
-                let q = Self.probability(a2lo[y], a2hi[y], r2), centred = d - centre21
-                second21 = second21 + FastInterval.nonNegativeTimes(q, centred.squared)
+                let q = Self.probability(a2lo[y], a2hi[y], r2), centred = d - centre21, square = centred.squared
+                second21 = second21 + FastInterval.nonNegativeTimes(q, square)
                 first21 = first21 + FastInterval.nonNegativeTimes(q, centred)
+                third21 = third21 + FastInterval.nonNegativeTimes(q, square * centred)
             }
         }
         // osc = max δ − min δ is the same both ways (δ = ±(Λ₁ − Λ₂)).
@@ -414,9 +419,28 @@ final class RowKernel {
             let variance = (second - first.squared).clampedNonNegative
             return FastInterval(lo: (half * (-osc).exp * variance).lo, hi: (half * osc.exp * second).hi)
         }
-        return row(distance, refine12 ? Self.intersect(direct12, varianceForm(second12, first12)) : direct12,
-                   refine21 ? Self.intersect(direct21, varianceForm(second21, first21)) : direct21,
+        func refined(_ direct: FastInterval, _ second: FastInterval, _ first: FastInterval, _ third: FastInterval) -> FastInterval {
+            let variance = Self.intersect(direct, varianceForm(second, first))
+            let third = Self.thirdOrderKL(second: second, first: first, third: third, oscillation: osc)
+            return third.lo.isFinite && third.hi.isFinite ? Self.intersect(variance, third) : variance
+        }
+        return row(distance, refine12 ? refined(direct12, second12, first12, third12) : direct12,
+                   refine21 ? refined(direct21, second21, first21, third21) : direct21,
                    FastInterval(lo: minLo1, hi: minHi1) - lse1, FastInterval(lo: minLo2, hi: minHi2) - lse2)
+    }
+
+    /// KL_x enclosed to third order (Proofs/certificates.md §5, "Third order"): from the
+    /// moments E(δ − c)ʲ, j = 1, 2, 3, under p about any c, and osc ≥ max δ − min δ,
+    ///   KL = κ₂/2 + κ₃/6 + R,  |R| ≤ osc⁴/192,
+    /// κ₂ = E(δ − c)² − a², κ₃ = E(δ − c)³ − 3a·E(δ − c)² + 2a³, a = E(δ − c). Where the
+    /// variance form's factors e^{±osc} leave a relative width of about osc, this leaves
+    /// about osc². `remainderScale` < 1 plants a bound too small (the tests show it caught).
+    static func thirdOrderKL(second: FastInterval, first a: FastInterval, third: FastInterval, oscillation osc: FastInterval,
+                             remainderScale: Double = 1) -> FastInterval {
+        let remainder = remainderScale * (osc.squared.squared / FastInterval(192)).hi
+        let k2 = (second - a.squared).clampedNonNegative
+        let k3 = third - FastInterval(3) * a * second + FastInterval(2) * a * a.squared
+        return FastInterval(0.5) * k2 + k3 / FastInterval(6) + FastInterval(lo: -remainder, hi: remainder)
     }
 
     func row(_ distance: FastInterval, _ kl12: FastInterval, _ kl21: FastInterval, _ tau1: FastInterval, _ tau2: FastInterval) -> FastLogitSums.Row {

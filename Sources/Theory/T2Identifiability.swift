@@ -42,7 +42,8 @@ public struct T2Identifiability: PairStatement {
         guard pair.first.dimension == pair.second.dimension else {
             return .inapplicable(id, form, level: .exact, "d₁ ≠ d₂")
         }
-        guard exact.logitDistanceSquared.isZero else {
+        // On integers from the Doubles, once per pair (shared with T1, T6 and T11).
+        guard pair.exactLogitDistanceSquared().isZero else {
             return .inapplicable(id, form, level: .exact, "d_logit² ≠ 0 exactly: the conditionals differ")
         }
         for model in [exact.first, exact.second] {

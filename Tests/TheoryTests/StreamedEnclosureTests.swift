@@ -99,6 +99,55 @@ struct StreamedEnclosureTests {
     /// Λ₁), ε₂ along −sign(q − p), ε₁ − ε₂ along the centred difference (d²), −R at the least
     /// logit (τ) — and at random. A pair with N = 1, d = 2, f = (1, 1) and g_y = (P_y, ε_y)
     /// has exactly these logits.
+    /// KL = κ₂/2 + κ₃/6 + R with |R| ≤ osc⁴/192 (Proofs/certificates.md §5, "Third order"):
+    /// against KL = log E_p e^δ − E_p δ in 256-bit MPFR, over random p and δ at every scale of
+    /// osc, and two-point δ = ±osc/2 at equal mass (where κ₄ = −osc⁴/8, the bound's extreme);
+    /// with the remainder halved (a planted bug) the enclosure misses there.
+    @Test("The third-order KL form contains the MPFR KL at every oscillation; with its remainder halved it misses")
+    func thirdOrderKLContainsMPFR() throws {
+        var g = SeededGenerator(seed: 94)
+        var checked = 0, missedHalved = 0, tighterThanVariance = 0
+        for trial in 0..<400 {
+            let twoPoint = trial % 4 == 3
+            let k = twoPoint ? 2 : 2 + trial % 7
+            let osc = [1e-6, 1e-3, 0.1, 1, 3][trial % 5]
+            let w = twoPoint ? [1.0, 1.0] : (0..<k).map { _ in 0.05 + g.uniform() }, total = w.reduce(0, +)
+            let delta = twoPoint ? [-osc / 2, osc / 2] : (0..<k).map { _ in osc * (g.uniform() - 0.5) }
+            // p_y = w_y/Σw: in MPFR exactly enclosed, in fast intervals by one division.
+            let bits = 256
+            let mpfrTotal = Interval.sum(w.map { Interval(exactly: $0, bits: bits)! }, bits: bits)
+            let mpfrP = w.map { Interval(exactly: $0, bits: bits)! / mpfrTotal }
+            let mpfrDelta = delta.map { Interval(exactly: $0, bits: bits)! }
+            let kl = try Interval.sum(zip(mpfrP, mpfrDelta).map { $0 * $1.exp }, bits: bits).log()
+                - Interval.sum(zip(mpfrP, mpfrDelta).map { $0 * $1 }, bits: bits)
+            let fastTotal = FastInterval.sum(w.map { FastInterval($0) })
+            let p = w.map { FastInterval($0) / fastTotal }
+            let c = FastInterval(zip(w, delta).reduce(0) { $0 + $1.0 * $1.1 } / total)
+            var moments = (FastInterval.zero, FastInterval.zero, FastInterval.zero)
+            for (py, dy) in zip(p, delta) {
+                let centred = FastInterval(dy) - c
+                moments.0 = moments.0 + py * centred
+                moments.1 = moments.1 + py * centred.squared
+                moments.2 = moments.2 + py * centred.squared * centred
+            }
+            let range = FastInterval(delta.max()!) - FastInterval(delta.min()!)
+            func enclosure(_ scale: Double) -> FastInterval {
+                RowKernel.thirdOrderKL(second: moments.1, first: moments.0, third: moments.2, oscillation: range, remainderScale: scale)
+            }
+            let third = enclosure(1)
+            #expect(third.lo <= kl.upper && kl.lower <= third.hi, "osc \(osc), k \(k): \(third) vs [\(kl.lower), \(kl.upper)]")
+            let planted = enclosure(0.5)
+            if !(planted.lo <= kl.upper && kl.lower <= planted.hi) { missedHalved += 1 }
+            // Against the variance form's width e^{±osc}: tighter wherever osc is small.
+            let variance = (moments.1 - moments.0.squared).clampedNonNegative
+            if osc <= 1e-3, third.hi - third.lo < (variance * FastInterval(0.5 * (osc.exp - (-osc).exp))).hi { tighterThanVariance += 1 }
+            checked += 1
+        }
+        #expect(checked == 400)
+        #expect(missedHalved >= 20, "the halved remainder was caught only \(missedHalved) times")
+        #expect(tighterThanVariance == 160, "\(tighterThanVariance) of 160 small-osc rows tighter than the variance form")
+    }
+
     @Test("Midpoint rows contain the MPFR d_logit², KL both ways and log τ of every logit within their radius")
     func midpointRowsContainPerturbedValues() throws {
         var g = SeededGenerator(seed: 80)
