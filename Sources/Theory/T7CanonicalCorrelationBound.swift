@@ -166,7 +166,33 @@ public struct T7CanonicalCorrelationBound: PairStatement {
 
     /// Certified with `CertifiedT7Spectra`: exact R and d_logit², and certified inertia
     /// brackets on 1 − ρᵢ² and μᵢ (exact values when d₂ = 1).
+    /// The equality case of exact orbit pairs, decided from d×d exact moments without the
+    /// certified spectra: when d_logit² = 0 exactly, d₁ = d₂, both (centred, if `centred`)
+    /// second moments M₁₁, M₂₂ are positive definite, and E‖f₂ − Af₁‖² = tr M₂₂ − tr(M₂₁M₁₁⁻¹M₁₂)
+    /// is exactly 0 (A = M₂₁M₁₁⁻¹), then f₂ = Af₁ on the sample with A invertible (M₂₂ = AM₁₁Aᵀ),
+    /// so f₁ and f₂ span the same space, every canonical correlation is 1 and Σ(1 − ρᵢ²)μᵢ = 0;
+    /// R = 0 (M = G̃₂A fits Λ̃₂ = G̃₂f₂ exactly). Both forms then hold with equality: 0 ≤ s·0.
+    /// The corollary's right side d_logit²/(d₂μ_{d₂}) needs μ_{d₂} > 0, i.e. G̃₂ of full column
+    /// rank (with M₂₂ positive definite), checked exactly. nil when any condition fails: the
+    /// spectra decide.
+    func certifyExactOrbit(_ pair: ModelPair) throws -> Verdict? {
+        guard pair.first.dimension == pair.second.dimension, pair.exactLogitDistanceSquared().isZero else { return nil }
+        let exact = try pair.exact()
+        let m = exact.moments(centred: centred)
+        guard try m.m11.isPositiveDefinite(), try m.m22.isPositiveDefinite() else { return nil }
+        let residual = m.m22.trace - (try m.m21.multiplied(by: try m.m11.solve(m.m21.transposed))).trace
+        guard residual.isZero else { return nil }
+        if variant == .corollary {
+            guard try exact.second.centredUnembeddings.weightedGram().isPositiveDefinite() else { return nil }
+        }
+        return Verdict(id: id, form: form, level: .exact, outcome: .holds, lhs: 0, rhs: 0, constant: constantScale,
+                       constantName: "\(constantScale)", exactLHS: "0",
+                       certificate: "exact orbit pair: d_logit² = 0, f₂ = Af₁ with E‖f₂ − Af₁‖² = 0 and both second moments positive definite, all exactly; so every ρᵢ = 1, "
+                           + (variant == .traceBound ? "Σ(1−ρ²)μ = R = d_logit² = 0" : "1 − mean ρ² = 0 = d_logit²/(d₂μ_{d₂}) with μ_{d₂} > 0 (G̃₂ of full column rank)"))
+    }
+
     public func certify(_ pair: ModelPair) throws -> Verdict {
+        if let orbit = try certifyExactOrbit(pair) { return orbit }
         guard let spectra = try pair.certifiedT7Spectra(centred: centred) else {
             return .inapplicable(id, form, level: .exact, "an embedding second-moment matrix is exactly singular")
         }

@@ -134,6 +134,44 @@ struct T7Tests {
         #expect(t.residual < 1e-20 && t.traceBound < 1e-12)
     }
 
+    /// Exact orbit pairs are decided from d×d exact moments (`certifyExactOrbit`): every
+    /// form holds with 0 = 0, as the certified spectra also say. A pair with d_logit² = 0
+    /// exactly that is not an orbit pair (G̃ without full column rank, the student's second
+    /// embedding coordinate free) does not take that route.
+    @Test("Exact orbit pairs: T7 decided from exact moments, agreeing with the spectra; a d_logit = 0 non-orbit pair is not")
+    func exactOrbitShortcut() throws {
+        var orbits = 0
+        for c in corpus(seed: 506, count: 30, dimensions: 1...4, maxLabels: 10, maxInputs: 30, generators: [.orbit]) {
+            guard c.pair.exactLogitDistanceSquared().isZero else { continue }
+            for (form, centred) in Self.variants {
+                let statement = T7CanonicalCorrelationBound(form, centred: centred)
+                guard let orbit = try statement.certifyExactOrbit(c.pair) else { continue }
+                #expect(orbit.outcome == .holds && orbit.level == .exact && orbit.certificate?.contains("exact orbit pair") == true, c.comment)
+                #expect(try statement.certify(c.pair).certificate == orbit.certificate)
+                // The spectra agree: the same pair decided without the shortcut.
+                if let spectra = try c.pair.certifiedT7Spectra(centred: centred), form == .traceBound {
+                    #expect(spectra.pairedSum().upper.isZero && spectra.residual.isZero, c.comment)
+                }
+                orbits += 1
+            }
+        }
+        #expect(orbits >= 40, "only \(orbits) orbit verdicts")
+        // d = 2, G's second column constant (so it is 0 once centred): the student's second
+        // embedding coordinate does not reach the logits, d_logit² = 0, but f₂ ≠ Af₁.
+        var g = SeededGenerator(seed: 507)
+        let f1 = g.gaussianMatrix(rows: 20, columns: 2)
+        var gm = g.gaussianMatrix(rows: 6, columns: 2)
+        for y in 0..<6 { gm[y, 1] = 0.5 }
+        var f2 = f1
+        for i in 0..<20 { f2[i, 1] = g.gaussian() }
+        let pair = try ModelPair(try SoftmaxModel(embeddings: f1, unembeddings: gm), try SoftmaxModel(embeddings: f2, unembeddings: gm))
+        #expect(pair.exactLogitDistanceSquared().isZero)
+        for (form, centred) in Self.variants {
+            let statement = T7CanonicalCorrelationBound(form, centred: centred)
+            #expect(try statement.certifyExactOrbit(pair) == nil, "\(form) centred \(centred)")
+        }
+    }
+
     /// A pair where T7 holds with equality: d₂ = 1 (so Σ(1−ρ²)μ = R) and the
     /// student's unembeddings are the least-squares map of the teacher's centred
     /// logits on the student's embeddings, G₁ = E[Λ̃₂ f₁ᵀ] M₁₁⁻¹ (so R = d_logit²).
