@@ -1,3 +1,4 @@
+import Foundation
 import Numerics
 import Theory
 
@@ -22,6 +23,13 @@ public enum TeacherConcepts {
             throw ModelError.badProbe("--teacher-concepts must be at most the teacher's d = \(d), got \(n)")
         }
         guard n > 0 else { return [] }
+        // The directions do not change when f is scaled or w multiplied by a constant: both are
+        // brought near 1 first (f by a power of two where its squares would leave the Double
+        // range, w by its largest), so that Σ_W neither overflows nor goes subnormal.
+        let exponent = f.outOfRangeExponent, top = w.max() ?? 1
+        let thresholdsFrom = f
+        let f = exponent == 0 ? f : f.scaled(byPowerOfTwo: -exponent)
+        let w = top.isFinite && (top > 0x1p100 || top < 0x1p-100) ? w.map { $0 / top } : w
         // Class means under the weights, then Σ_W = Σᵢ wᵢ (fᵢ − μ_cᵢ)(fᵢ − μ_cᵢ)ᵀ.
         var means: [Int: (sum: [Double], weight: Double)] = [:]
         for i in 0..<f.rows {
@@ -31,14 +39,15 @@ public enum TeacherConcepts {
             means[predicted[i]] = entry
         }
         let centred = Matrix(rows: f.rows, columns: d) { i, j in
+            // (A class whose weights all underflowed to 0 adds nothing, not 0/0.)
             let m = means[predicted[i]]!
-            return (f[i, j] - m.sum[j] / m.weight) * w[i].squareRoot()
+            return m.weight > 0 ? (f[i, j] - m.sum[j] / m.weight) * w[i].squareRoot() : 0
         }
         let e = try ModelError.wrapping { try SymmetricEigendecomposition(centred.gram()) }
         // Eigenvalues decrease: the top directions are the first columns.
         return (0..<n).map { j in
             let u = (0..<d).map { e.eigenvectors[$0, j] }
-            return Direction(name: "teacher-pc\(j + 1)", direction: u, threshold: weightedMedian(f.applied(to: u), weights: w))
+            return Direction(name: "teacher-pc\(j + 1)", direction: u, threshold: weightedMedian(thresholdsFrom.applied(to: u), weights: w))
         }
     }
 
@@ -89,7 +98,7 @@ public struct ConceptReport: Codable, Sendable {
     public let probeBias: Double?
     /// teacher_probe ≥ label_only + 0.1.
     public let encodedBeyondLabel: Bool?
-    /// floor_logit > majority.
+    /// floor_logit > majority + `vacuityMargin`.
     public let floorNonVacuous: Bool?
     /// T11 (covariance form) checked on this probe at its γ, with the level that decided it.
     public let t11: PairMeasurement.Bound?
@@ -135,6 +144,11 @@ public struct ConceptReport: Codable, Sendable {
         case residualVariance = "residual_variance", probeWeights = "probe_weights", probeBias = "probe_bias"
         case encodedBeyondLabel = "encoded_beyond_label", floorNonVacuous = "floor_non_vacuous", t11, note
     }
+
+    /// A floor must exceed the majority baseline by more than this to count as non-vacuous:
+    /// both are sums of weights in Double, and a floor equal to the baseline (a probe no better
+    /// than the majority, no disagreement) differed from it by rounding (10⁻¹⁴) and was flagged.
+    public static let vacuityMargin = 1e-9
 
     /// How the probes are fitted and scored.
     public struct Options: Sendable {
@@ -222,7 +236,7 @@ public struct ConceptReport: Codable, Sendable {
             floorLogit: floor(covariance), floorLogitScalar: floor(scalar), floorKL: floor(kl),
             gamma: Gammas(logit: covariance.gamma, logitScalar: scalar.gamma, kl: kl.gamma),
             residualVariance: transfer.residualSecondMoment, probeWeights: direction.weights, probeBias: direction.bias,
-            encodedBeyondLabel: teacherProbe >= labelOnly + 0.1, floorNonVacuous: floor(covariance) > majority,
+            encodedBeyondLabel: teacherProbe >= labelOnly + 0.1, floorNonVacuous: floor(covariance) > majority + Self.vacuityMargin,
             t11: PairMeasurement.Bound(verdict, note: verdictNote), note: nil)
     }
 
@@ -235,7 +249,7 @@ public struct ConceptReport: Codable, Sendable {
         let screened = try statement.screen(pair)
         guard screened.outcome != .inapplicable else { return (screened, nil) }
         return (screened, options.fastCertificate
-            ? "double-precision screen: the fast enclosure could not decide, and the exact level needs N·k·(d_A+d_B) ≤ \(ModelPair.exactSizeLimit) or --certify always"
+            ? "double-precision screen: the fast enclosure could not decide, and the exact level needs N·k·(d_A+d_B) ≤ 2·10⁶ (here \(String(format: "%.3g", pair.exactLevelSize))) or --certify always"
             : "double-precision screen; not certified (--certify never)")
     }
 

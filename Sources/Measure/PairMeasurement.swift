@@ -77,8 +77,16 @@ public struct PairMeasurement: Codable, Sendable {
             let v = verdict.needsCertification ? verdict.notDecidedByScreen : verdict
             id = v.id.rawValue
             form = v.form
-            lhs = v.lhs
-            rhs = v.rhs
+            // A side whose Double overflowed or underflowed in the verdict's arithmetic (an exact
+            // T4's d_logit²/σ_min² with σ_min² subnormal) while its exact magnitude fits a Double:
+            // that magnitude (to the log's precision), not inf or 0; scientific notation is kept
+            // for sides beyond the range.
+            func side(_ x: Double, _ log10: Double?) -> Double {
+                guard Verdict.outOfRange(x, log10), let log10, abs(log10) < 300 else { return x }
+                return (x.sign == .minus ? -1 : 1) * Foundation.exp(log10 * 2.302585092994046)
+            }
+            lhs = side(v.lhs, v.lhsLog10)
+            rhs = side(v.rhs, v.rhsLog10)
             holds = v.outcome == .holds ? true : (v.outcome == .violated ? false : nil)
             outcome = v.outcome.rawValue
             level = v.level.rawValue
@@ -88,8 +96,8 @@ public struct PairMeasurement: Codable, Sendable {
             let pair = v.id == .T5 && v.outcome != .inapplicable ? v.constantName.range(of: "p = ").map { "at the pair " + v.constantName[$0.lowerBound...] } : nil
             let base = note ?? (v.outcome == .inapplicable ? v.certificate : nil)
             self.note = pair.map { [base, $0].compactMap { $0 }.joined(separator: "; ") } ?? base
-            lhsScientific = Verdict.outOfRange(v.lhs, v.lhsLog10) ? v.lhsLog10.map { Rational.scientific(log10: $0) } : nil
-            rhsScientific = Verdict.outOfRange(v.rhs, v.rhsLog10) ? v.rhsLog10.map { Rational.scientific(log10: $0) } : nil
+            lhsScientific = Verdict.outOfRange(lhs, v.lhsLog10) ? v.lhsLog10.map { Rational.scientific(log10: $0) } : nil
+            rhsScientific = Verdict.outOfRange(rhs, v.rhsLog10) ? v.rhsLog10.map { Rational.scientific(log10: $0) } : nil
         }
     }
 

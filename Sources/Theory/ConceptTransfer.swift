@@ -40,6 +40,10 @@ public struct ConceptTransfer: Sendable {
     /// ‖v‖² = ‖(G̃₁⁺)ᵀu‖².
     public let transportedNormSquared: Double
     public let logitDistanceSquared: Double
+    /// How far, relatively, `logitDistanceSquared` may be from the true value beyond its
+    /// rounding (0 from the screen's pass; the enclosure's relative width from the streamed
+    /// fast pass's midpoint): the screen lowers its right side by it.
+    let logitDistanceRelativeError: Double
     public let sigmaMin: Double
     /// Rounding allowances of each margin and score (for the screen's conservative sides).
     let marginTolerance: [Double]
@@ -80,7 +84,8 @@ public struct ConceptTransfer: Sendable {
             return sum + t.0 * e * e
         }
         transportedNormSquared = try pair.transportedNormSquared(probe.weights)
-        logitDistanceSquared = pair.logitSummary().distanceSquared
+        let summary = pair.logitSummary()
+        (logitDistanceSquared, logitDistanceRelativeError) = (summary.distanceSquared, summary.relativeError)
         sigmaMin = diversity.sigmaMinUnembeddings
         // A margin is a dot product of d + 1 exact terms: its rounding is at most
         // (d + 1)ε·(Σ|uⱼfᵢⱼ| + |b|). A transported score also inherits A₁₂ᵀu's error, about

@@ -29,20 +29,28 @@ extension ModelPair {
         logitStatistics().logitDistanceSquared
     }
 
-    /// d_logit², KL(M₁‖M₂) and log τ, for reports that need only these: the midpoints of the
-    /// streamed fast pass's enclosures when that pass has already run and they are tight (each
-    /// within its half-width, at most 2⁻²⁰ relative, of the true value), else the screen's pass.
-    /// On the language-model route this spares a second pass over the N×k logits.
-    public func logitSummary() -> (distanceSquared: Double, kl: Double, logTau: Double) {
+    /// d_logit², KL(M₁‖M₂) and log τ, for reports and screens that need only these, with the
+    /// relative error d_logit²'s value may carry beyond its rounding: the screen's pass when it
+    /// has already run (error 0: its rounding is what the screens allow for), else the midpoints
+    /// of the streamed fast pass's enclosures when that pass has run and they are tight (each
+    /// within its half-width, at most 2⁻²¹ relative, of the true value; that half-width is the
+    /// error returned), else the screen's pass. On the language-model route this spares a second
+    /// pass over the N×k logits; preferring a pass already made keeps the value independent of
+    /// which statements ran first.
+    public func logitSummary() -> (distanceSquared: Double, kl: Double, logTau: Double, relativeError: Double) {
+        func screen(_ stats: LogitStatistics) -> (Double, Double, Double, Double) {
+            (stats.logitDistanceSquared, stats.kl, stats.logTau, 0)
+        }
+        if let stats = cache.peek("logitStatistics", as: LogitStatistics.self) { return screen(stats) }
         if let sums = cache.peek("fastLogitSums", as: FastLogitSums?.self) ?? nil {
             let values = [sums.logitDistanceSquared, sums.mean(sums.klFirstSecond), sums.logTauFirst, sums.logTauSecond]
             if values.allSatisfy({ $0.lo.isFinite && $0.hi.isFinite }),
                values[0...1].allSatisfy({ $0.lo > 0 && $0.hi - $0.lo <= 0x1p-20 * $0.hi }) {
-                return (values[0].midpoint, values[1].midpoint, min(values[2].midpoint, values[3].midpoint))
+                let d = values[0]
+                return (d.midpoint, values[1].midpoint, min(values[2].midpoint, values[3].midpoint), ((d.hi - d.lo) / d.lo).nextUp)
             }
         }
-        let stats = logitStatistics()
-        return (stats.logitDistanceSquared, stats.kl, stats.logTau)
+        return screen(logitStatistics())
     }
 
     /// d_logit, the square root of `logitDistanceSquared`.

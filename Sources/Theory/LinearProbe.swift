@@ -19,7 +19,12 @@ public struct LinearProbe: Sendable {
     public static func fit(embeddings f: Matrix, concept: [Bool], weights: [Double]? = nil, start: LinearProbe? = nil) throws -> LinearProbe {
         precondition(f.rows == concept.count, "probe: one concept value per input")
         let n = f.rows, p = f.columns + 1
-        let scale = max((f.frobeniusNormSquared / Double(max(n, 1))).squareRoot(), .leastNormalMagnitude)
+        // The rows' root mean square, from a copy scaled by a power of two where squares would
+        // overflow or underflow (|f| beyond 2^±100): at |f| ≈ 10¹⁵⁵ the plain sum was +∞ and
+        // every coefficient 0.
+        let e = f.outOfRangeExponent, unit = e == 0 ? f : f.scaled(byPowerOfTwo: -e)
+        let scale = Double(sign: .plus, exponent: e,
+                           significand: max((unit.frobeniusNormSquared / Double(max(n, 1))).squareRoot(), .leastNormalMagnitude))
         // A concept constant on these inputs: the probe answers that constant (IRLS would
         // push the intercept to infinity).
         if let first = concept.first, concept.allSatisfy({ $0 == first }) {

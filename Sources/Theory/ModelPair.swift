@@ -66,10 +66,13 @@ public struct ModelPair: Sendable {
     /// asked (`measure`'s automatic certification; shortcuts that form exact logits).
     public static let exactSizeLimit = 2e6
 
-    /// Whether the pair is within `exactSizeLimit`.
-    public var exactLevelAffordable: Bool {
-        Double(first.inputCount) * Double(first.labelCount) * Double(first.dimension + second.dimension) <= Self.exactSizeLimit
+    /// N·k·(d₁ + d₂), the size `exactSizeLimit` bounds.
+    public var exactLevelSize: Double {
+        Double(first.inputCount) * Double(first.labelCount) * Double(first.dimension + second.dimension)
     }
+
+    /// Whether the pair is within `exactSizeLimit`.
+    public var exactLevelAffordable: Bool { exactLevelSize <= Self.exactSizeLimit }
 
     /// d_logit², exactly, computed once: on GMP integers from the Doubles
     /// (`ExactLogitDistance`).

@@ -84,7 +84,8 @@ public struct T11ConceptTransferBound: PairStatement {
         // No input even near disagreeing: 0 ≤ the right side whatever its rounding, so the
         // right side is shown as computed; otherwise its conservative lower end.
         let rhs = lhs == 0 ? constantScale * t.bound(residual: r).value
-            : constantScale * (t.belowLower(gamma) + (variant == .covariance ? t.residualSecondMomentLower : r * (1 - 1e-12)) / (gamma * gamma))
+            : constantScale * (t.belowLower(gamma) + (variant == .covariance ? t.residualSecondMomentLower
+                                                        : r * (1 - 1e-12 - t.logitDistanceRelativeError)) / (gamma * gamma))
         return Verdict(id: id, form: form, level: .double, outcome: lhs <= rhs ? .holds : .violated, lhs: lhs, rhs: rhs,
                        constant: constantScale / (gamma * gamma), constantName: "\(constantScale)/γ² at γ = \(gamma)")
     }

@@ -126,7 +126,7 @@ struct MeasureCommand: ParsableCommand {
             let (name, _) = try Self.splitConcept(text)
             guard names.insert(name).inserted else { throw ValidationError("--concept \(name) is given twice; each concept needs its own name") }
             if let n = teacherConcepts, (1...n).map({ "teacher-pc\($0)" }).contains(name) {
-                throw ValidationError("--concept \(name) has the name of one of --teacher-concepts' concepts (teacher-pc1…\(n)); give it another name")
+                throw ValidationError("--concept \(name) has the name of one of --teacher-concepts' concepts (\(n == 1 ? "teacher-pc1" : "teacher-pc1…teacher-pc\(n)")); give it another name")
             }
         }
         // Options that only act on concepts, given without any.
@@ -306,7 +306,7 @@ enum MeasurementFormatter {
     static func conceptLines(_ concepts: [ConceptReport], fitting: String) -> [String] {
         func p(_ x: Double?) -> String { x.map { String(format: "%.3f", $0) } ?? "—" }
         var lines = ["", "## Concepts (T11: the teacher probe transported to the student by A = G̃_A⁺G̃_B)", "",
-                     "Probes: \(fitting). Accuracies weighted by the inputs' weights. Floors: the in-sample teacher probe's accuracy minus T11's bound at the best γ (covariance vᵀΣ_δv, scalar ‖v‖²d_logit², KL through d_logit² ≤ 2 KL/τ); a floor above the majority baseline is non-vacuous.", "",
+                     "Probes: \(fitting). Accuracies weighted by the inputs' weights. Floors: the in-sample teacher probe's accuracy minus T11's bound at the best γ (covariance vᵀΣ_δv, scalar ‖v‖²d_logit², KL through d_logit² ≤ 2 KL/τ); a floor above the majority baseline (by more than 10⁻⁹) is non-vacuous.", "",
                      "| concept | majority | label-only | teacher probe | student probe | teacher in-sample | transported | disagreement | floor (logit) | floor (scalar) | floor (KL) | T11 verdict |",
                      "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for c in concepts {
@@ -316,9 +316,12 @@ enum MeasurementFormatter {
             }
             let encoded = c.encodedBeyondLabel == true ? "" : " (not beyond the label)"
             let nonVacuous = c.floorNonVacuous == true ? " **non-vacuous**" : ""
-            let verdict = c.t11.map { "\($0.outcome) (\($0.level)\($0.certified ? ", certified" : ", screen"))" } ?? (c.note ?? "—")
+            let verdict = c.t11.map { $0.certified ? "\($0.outcome) (\($0.level), certified)" : "\($0.outcome) (screen)" } ?? (c.note ?? "—")
             lines.append("| \(markdownCell(c.name))\(c.labelFunction ? " (function of the label)" : "") | \(p(c.majority)) | \(p(c.labelOnly)) | \(p(c.teacherProbe))\(encoded) | \(p(c.studentProbe)) | \(p(c.teacherProbeInSample)) | \(p(c.transportedProbe)) | \(p(c.disagreement)) | \(p(c.floorLogit))\(nonVacuous) | \(p(c.floorLogitScalar)) | \(p(c.floorKL)) | \(verdict) |")
         }
+        // Why a verdict is not certified (the bounds table's notes do the same for T3–T7, T12).
+        let notes = concepts.compactMap { c in c.t11?.note.map { "- T11 on \(markdownCell(c.name)): \($0)" } }
+        if !notes.isEmpty { lines += [""] + notes }
         return lines
     }
 

@@ -86,6 +86,93 @@ struct ConceptTests {
         #expect(report.teacherProbe == nil && report.floorLogit == nil && report.majority == 1)
     }
 
+    /// F × 2^±k with G × 2^∓k leaves every logit as it is; the probes and the teacher's own
+    /// concepts must not change either. At |f| ≈ 10¹⁵⁵ the probe's scale overflowed (every
+    /// coefficient 0, accuracy the majority) and the within-class covariance was not finite;
+    /// at 10⁻¹⁶⁰ it was subnormal and the concepts drifted (a hostile user's findings).
+    @Test("Concepts of a pair scaled by 2^±530 (F up, G down, or the reverse): the same probes, concepts and T11 verdict",
+          arguments: [515, -532])
+    func scaledPairConcepts(power: Int) throws {
+        let pair = try Self.pair(seed: 1207)
+        func scaled(_ m: SoftmaxModel) throws -> SoftmaxModel {
+            try SoftmaxModel(embeddings: m.embeddings.scaled(byPowerOfTwo: power), unembeddings: m.unembeddings.scaled(byPowerOfTwo: -power))
+        }
+        let big = try ModelPair(scaled(pair.first), scaled(pair.second))
+        let predicted = pair.first.predictedLabels()
+        #expect(big.first.predictedLabels() == predicted)
+        let concepts = try TeacherConcepts.derive(pair.first, count: 2, predicted: predicted)
+        let scaledConcepts = try TeacherConcepts.derive(big.first, count: 2, predicted: predicted)
+        #expect(concepts.map(\.values) == scaledConcepts.map(\.values))
+        let f = pair.first.embeddings
+        let z = (0..<f.rows).map { f[$0, 0] - f[$0, 2] > 0 }
+        var options = ConceptReport.Options()
+        // (The fast level's Grams G̃ᵀG̃ leave the Double range at 2^∓1030: the exact level decides there.)
+        (options.fastCertificate, options.exactCertificate) = (true, true)
+        let (a, b) = (try ConceptReport.measure(pair, name: "z", source: "", values: z, predicted: predicted, options: options),
+                      try ConceptReport.measure(big, name: "z", source: "", values: z, predicted: predicted, options: options))
+        for (x, y, name) in [(a.teacherProbe, b.teacherProbe, "teacher"), (a.studentProbe, b.studentProbe, "student"),
+                             (a.transportedProbe, b.transportedProbe, "transported"), (a.disagreement, b.disagreement, "disagreement")] {
+            #expect(x != nil && x == y, "\(name): \(String(describing: x)) vs \(String(describing: y))")
+        }
+        #expect(try #require(a.teacherProbe) > a.majority + 0.1)
+        // The probe's weights carry the scale: u·2^power is the unscaled probe's u.
+        let u = try #require(a.probeWeights), v = try #require(b.probeWeights)
+        #expect(zip(u, v).allSatisfy { abs($0 - Double(sign: .plus, exponent: power, significand: $1)) <= 1e-9 * max(1, abs($0)) }, "\(u) vs \(v)")
+        #expect(a.t11?.outcome == b.t11?.outcome && a.t11?.certified == true && b.t11?.certified == true)
+    }
+
+    /// Weights 10³⁰⁰ and 10⁻³⁰⁰ alternating: the teacher's concepts are formed (the weights are
+    /// brought near 1 first, and a class of negligible weight adds nothing rather than 0/0;
+    /// this failed with "entry (0, 0) is not finite"), each split at the weighted median.
+    @Test("The teacher's own concepts under weights 10^±300: formed, split at the weighted median")
+    func teacherConceptsWideWeights() throws {
+        var g = SeededGenerator(seed: 1209)
+        let plain = ModelGenerator.model(labels: 10, dimension: 4, inputs: 300, using: &g)
+        let predicted = plain.predictedLabels()
+        // Every input of one predicted class light, the others heavy and light in turn.
+        let lightClass = predicted[0]
+        let heavy = (0..<300).map { predicted[$0] != lightClass && $0 % 2 == 0 }
+        let teacher = try SoftmaxModel(embeddings: plain.embeddings, unembeddings: plain.unembeddings,
+                                       weights: heavy.map { $0 ? 1e300 : 1e-300 })
+        let concepts = try TeacherConcepts.derive(teacher, count: 2, predicted: predicted)
+        #expect(concepts.count == 2)
+        let heavyCount = heavy.filter { $0 }.count
+        for c in concepts {
+            // Split at the weighted median: half of the heavy inputs on each side.
+            let heavyOn = (0..<300).filter { heavy[$0] && c.values[$0] }.count
+            #expect(abs(2 * heavyOn - heavyCount) <= 2, "\(c.name): \(heavyOn) of \(heavyCount) heavy inputs above the median")
+        }
+    }
+
+    /// T11's verdict on a concept's probe: the fast enclosure where asked and deciding, the
+    /// exact level where allowed, else the screen with the reason; a planted constant far too
+    /// small is certified violated (which `measure` turns into exit 1).
+    @Test("T11 on a concept: fast enclosure, else exact, else a screen that says why; a planted violation is certified")
+    func t11VerdictLevels() throws {
+        let pair = try Self.pair(seed: 1208, noise: 0.3)
+        let f = pair.first.embeddings
+        let z = (0..<f.rows).map { f[$0, 1] + f[$0, 3] > 0 }
+        let report = try ConceptReport.measure(pair, name: "z", source: "", values: z, predicted: pair.first.predictedLabels(),
+                                               options: ConceptReport.Options())
+        let probe = ProbeDirection(weights: try #require(report.probeWeights), bias: try #require(report.probeBias))
+        #expect(try #require(report.disagreement) > 0, "the planted case needs a disagreement")
+        func verdict(scale: Double = 1, fast: Bool, exact: Bool) throws -> (Verdict, String?) {
+            var options = ConceptReport.Options()
+            (options.fastCertificate, options.exactCertificate) = (fast, exact)
+            return try ConceptReport.t11Verdict(T11ConceptTransferBound(.covariance, constantScale: scale, probes: { _ in [probe] }), pair, options: options)
+        }
+        let (fast, fastNote) = try verdict(fast: true, exact: true)
+        #expect(fast.level == .fastEnclosure && fast.outcome == .holds && fastNote == nil)
+        let (exact, exactNote) = try verdict(fast: false, exact: true)
+        #expect(exact.level == .exact && exact.outcome == .holds && exactNote == nil)
+        let (screened, why) = try verdict(fast: false, exact: false)
+        #expect(screened.level == .double && why?.contains("--certify never") == true)
+        let (planted, _) = try verdict(scale: 1e-6, fast: true, exact: true)
+        #expect(planted.outcome == .violated && planted.isCertified, "\(planted.outcome) \(planted.level)")
+        let bound = PairMeasurement.Bound(planted)
+        #expect(bound.certified && bound.holds == false)
+    }
+
     @Test("The teacher's own concepts: read at ≥ 0.99 by the teacher's probe, beyond the label, deterministic")
     func teacherConcepts() throws {
         let pair = try Self.pair(seed: 1204, inputs: 400)

@@ -237,6 +237,22 @@ struct ExtremeScaleTests {
             #expect(b.holds == true && b.certified, "\(id): \(b.outcome)")
             #expect(abs(b.ratio / reference.ratio - 1) < 1e-10, "\(id): ratio \(b.ratio) vs \(reference.ratio)")
         }
+        // A side within the Double range is a finite Double (T4's d_logit²/σ_min² with σ_min²
+        // subnormal was "inf" beside a finite rhs_scientific); scientific only beyond the range.
+        var sides = 0
+        for b in m.bounds where b.outcome != "inapplicable" {
+            for (value, scientific) in [(b.lhs, b.lhsScientific), (b.rhs, b.rhsScientific)] {
+                #expect(value.isFinite || scientific != nil, "\(b.id) \(b.form): \(value)")
+                if scientific != nil { #expect(!value.isFinite || value == 0, "\(b.id): \(value) beside \(scientific!)") }
+                sides += 1
+            }
+        }
+        #expect(sides == 16)
+        // At 10⁻¹⁶⁰, σ_min(W^{1/2}F₁)² is subnormal and T4's right side d_logit²/σ_min² (about 20)
+        // came out "inf" in Double beside a finite rhs_scientific: the fields agree now, lhs/rhs
+        // being the ratio.
+        let t4 = try #require(try Self.measure(embeddingScale: 1e-160, unembeddingScale: 1).bounds.first { $0.id == "T4" })
+        #expect(t4.rhs.isNormal && t4.rhsScientific == nil && abs(t4.lhs / t4.rhs / t4.ratio - 1) < 1e-9, "T4: \(t4.lhs) / \(t4.rhs) vs \(t4.ratio)")
     }
 
     /// A student one ulp away from the teacher in one coordinate: the fast pass's logit

@@ -93,12 +93,6 @@ struct StreamedEnclosureTests {
         #expect(contained >= checked / 2, "only \(contained) of \(checked) MPFR enclosures contained whole")
     }
 
-    /// The midpoint pass's sensitivity bounds: rows of computed logits P (full precision)
-    /// with radii (R₁, R₂), against the MPFR values at logits Λ = P + ε for perturbations
-    /// |ε_s| ≤ R_s chosen adversarially per label — ε₁ along sign(δ − E_pδ) (KL's gradient in
-    /// Λ₁), ε₂ along −sign(q − p), ε₁ − ε₂ along the centred difference (d²), −R at the least
-    /// logit (τ) — and at random. A pair with N = 1, d = 2, f = (1, 1) and g_y = (P_y, ε_y)
-    /// has exactly these logits.
     /// KL = κ₂/2 + κ₃/6 + R with |R| ≤ osc⁴/192 (Proofs/certificates.md §5, "Third order"):
     /// against KL = log E_p e^δ − E_p δ in 256-bit MPFR, over random p and δ at every scale of
     /// osc, and two-point δ = ±osc/2 at equal mass (where κ₄ = −osc⁴/8, the bound's extreme);
@@ -106,7 +100,7 @@ struct StreamedEnclosureTests {
     @Test("The third-order KL form contains the MPFR KL at every oscillation; with its remainder halved it misses")
     func thirdOrderKLContainsMPFR() throws {
         var g = SeededGenerator(seed: 94)
-        var checked = 0, missedHalved = 0, tighterThanVariance = 0
+        var checked = 0, missedHalved = 0, twoPointMissedHalved = 0, tighterThanVariance = 0
         for trial in 0..<400 {
             let twoPoint = trial % 4 == 3
             let k = twoPoint ? 2 : 2 + trial % 7
@@ -137,17 +131,27 @@ struct StreamedEnclosureTests {
             let third = enclosure(1)
             #expect(third.lo <= kl.upper && kl.lower <= third.hi, "osc \(osc), k \(k): \(third) vs [\(kl.lower), \(kl.upper)]")
             let planted = enclosure(0.5)
-            if !(planted.lo <= kl.upper && kl.lower <= planted.hi) { missedHalved += 1 }
+            if !(planted.lo <= kl.upper && kl.lower <= planted.hi) {
+                missedHalved += 1
+                if twoPoint { twoPointMissedHalved += 1 }
+            }
             // Against the variance form's width e^{±osc}: tighter wherever osc is small.
             let variance = (moments.1 - moments.0.squared).clampedNonNegative
             if osc <= 1e-3, third.hi - third.lo < (variance * FastInterval(0.5 * (osc.exp - (-osc).exp))).hi { tighterThanVariance += 1 }
             checked += 1
         }
         #expect(checked == 400)
-        #expect(missedHalved >= 20, "the halved remainder was caught only \(missedHalved) times")
+        // Every two-point row (κ₄ at the bound's extreme) exposes the halved remainder.
+        #expect(twoPointMissedHalved == 100 && missedHalved >= 100, "the halved remainder was caught \(twoPointMissedHalved) of 100 two-point times")
         #expect(tighterThanVariance == 160, "\(tighterThanVariance) of 160 small-osc rows tighter than the variance form")
     }
 
+    /// The midpoint pass's sensitivity bounds: rows of computed logits P (full precision)
+    /// with radii (R₁, R₂), against the MPFR values at logits Λ = P + ε for perturbations
+    /// |ε_s| ≤ R_s chosen adversarially per label — ε₁ along sign(δ − E_pδ) (KL's gradient in
+    /// Λ₁), ε₂ along −sign(q − p), ε₁ − ε₂ along the centred difference (d²), −R at the least
+    /// logit (τ) — and at random. A pair with N = 1, d = 2, f = (1, 1) and g_y = (P_y, ε_y)
+    /// has exactly these logits.
     @Test("Midpoint rows contain the MPFR d_logit², KL both ways and log τ of every logit within their radius")
     func midpointRowsContainPerturbedValues() throws {
         var g = SeededGenerator(seed: 80)
@@ -363,7 +367,7 @@ struct StreamedEnclosureTests {
             ("t5_labels are not strictly ascending", true, { $0.t5Labels!.swapAt(0, 1) }),
             ("t5_unembedding_rows_b holds a value that is not finite", true, { $0.t5RowsB!.values[0] = .nan }),
             ("are not exactly the", true, { $0.t5Labels!.removeLast(); $0.t5RowsA!.values.removeLast(3); $0.t5RowsB!.values.removeLast(3) }),
-            ("t5_unembedding_rows_a holds", true, { $0.t5RowsA!.values.removeLast() }),
+            ("t5_unembedding_rows_a holds 62 values, not 21 t5_labels", true, { $0.t5RowsA!.values.removeLast() }),
             ("one of them is missing", false, { $0.t5RowsB = nil }),
             ("differ from the carried unembeddings_a", true, { $0.t5RowsA!.values[0] += 1e-9 }),
         ]
@@ -413,6 +417,38 @@ struct StreamedEnclosureTests {
         for (x, y) in [(m.lhs, d.lhs), (m.rhs, d.rhs)] {
             #expect(abs(x - y) <= 1e-4 * max(abs(x), abs(y)), "\(x) vs \(y)")
         }
+    }
+
+    /// `logitSummary` prefers the screen's pass when it has run (error 0), else the streamed fast
+    /// pass's midpoint, whose relative width T11's screen then takes off its right side; with
+    /// neither, it runs the screen's pass. (The midpoint alone let a screen call "holds" what
+    /// was within 10⁻⁶ of failing: a reader's finding.)
+    @Test("logitSummary: the screen's pass first, else the fast pass's midpoint with its width; T11's screen lowers its right side by it")
+    func logitSummarySources() throws {
+        var g = SeededGenerator(seed: 95)
+        let a = ModelGenerator.model(labels: 12, dimension: 3, inputs: 200, condition: 3, using: &g)
+        let b = ModelGenerator.perturb(a, by: 0.002, using: &g)
+        let fastFirst = try ModelPair(a, b)
+        let sums = try #require(fastFirst.fastLogitSums())
+        let midpoint = fastFirst.logitSummary()
+        #expect(midpoint.relativeError > 0 && midpoint.relativeError <= 0x1p-19, "\(midpoint.relativeError)")
+        #expect(sums.logitDistanceSquared.contains(midpoint.distanceSquared))
+        #expect(fastFirst.cache.peek("logitStatistics", as: LogitStatistics.self) == nil)
+        let transfer = try ConceptTransfer(fastFirst, probe: T11ConceptTransferBound.harnessProbes(fastFirst)[0])
+        #expect(transfer.logitDistanceRelativeError == midpoint.relativeError)
+        // The screen's scalar-form right side is lowered by that width (holds stays holds here).
+        let screened = T11ConceptTransferBound(.scalar).screen(transfer)
+        let gamma = try #require(transfer.bound(residual: transfer.residual(.scalar)).gamma)
+        #expect(screened.lhs > 0, "no input near disagreeing: the right side is shown unlowered")
+        let unlowered = transfer.belowLower(gamma) + transfer.residual(.scalar) * (1 - 1e-12) / (gamma * gamma)
+        #expect(screened.rhs < unlowered && screened.rhs >= unlowered * (1 - 2 * midpoint.relativeError))
+        let screenFirst = try ModelPair(a, b)
+        let stats = screenFirst.logitStatistics()
+        _ = screenFirst.fastLogitSums()
+        let summary = screenFirst.logitSummary()
+        #expect(summary.relativeError == 0 && summary.distanceSquared == stats.logitDistanceSquared && summary.kl == stats.kl)
+        let neither = try ModelPair(a, b)
+        #expect(neither.logitSummary().relativeError == 0 && neither.cache.peek("logitStatistics", as: LogitStatistics.self) != nil)
     }
 
     @Test("measure --concept above the exact limit: T11 certified by fast enclosure on the language-model route, its sides around the exact ones")

@@ -140,22 +140,38 @@ struct T7Tests {
     /// embedding coordinate free) does not take that route.
     @Test("Exact orbit pairs: T7 decided from exact moments, agreeing with the spectra; a d_logit = 0 non-orbit pair is not")
     func exactOrbitShortcut() throws {
-        var orbits = 0
+        var orbits = 0, confirmed = 0
         for c in corpus(seed: 506, count: 30, dimensions: 1...4, maxLabels: 10, maxInputs: 30, generators: [.orbit]) {
             guard c.pair.exactLogitDistanceSquared().isZero else { continue }
             for (form, centred) in Self.variants {
                 let statement = T7CanonicalCorrelationBound(form, centred: centred)
                 guard let orbit = try statement.certifyExactOrbit(c.pair) else { continue }
                 #expect(orbit.outcome == .holds && orbit.level == .exact && orbit.certificate?.contains("exact orbit pair") == true, c.comment)
-                #expect(try statement.certify(c.pair).certificate == orbit.certificate)
-                // The spectra agree: the same pair decided without the shortcut.
-                if let spectra = try c.pair.certifiedT7Spectra(centred: centred), form == .traceBound {
+                // The spectra, computed without the shortcut, say the same: Σ(1 − ρ²)μ = R = 0
+                // exactly, and for the corollary 1 − mean ρ² = 0 with μ_{d₂} certified positive.
+                let spectra = try #require(try c.pair.certifiedT7Spectra(centred: centred), c.comment)
+                if form == .traceBound {
                     #expect(spectra.pairedSum().upper.isZero && spectra.residual.isZero, c.comment)
+                } else {
+                    #expect(spectra.qUpper.allSatisfy { $0.sign <= 0 } && (spectra.muLower.last?.sign ?? 0) > 0, c.comment)
                 }
+                confirmed += 1
                 orbits += 1
             }
         }
-        #expect(orbits >= 40, "only \(orbits) orbit verdicts")
+        #expect(orbits >= 40 && confirmed == orbits, "\(orbits) orbit verdicts, \(confirmed) confirmed by the spectra")
+        // One model twice, G's second column constant: an orbit pair (A = I) whose G̃ lacks full
+        // column rank, so μ_{d₂} = 0 and the corollary's right side is undefined: its shortcut
+        // must not apply, while the trace bound's does.
+        var h = SeededGenerator(seed: 508)
+        var constantColumn = h.gaussianMatrix(rows: 6, columns: 2)
+        for y in 0..<6 { constantColumn[y, 1] = 0.25 }
+        let same = try SoftmaxModel(embeddings: h.gaussianMatrix(rows: 20, columns: 2), unembeddings: constantColumn)
+        let twice = try ModelPair(same, same)
+        for centred in [false, true] {
+            #expect(try T7CanonicalCorrelationBound(.traceBound, centred: centred).certifyExactOrbit(twice)?.outcome == .holds)
+            #expect(try T7CanonicalCorrelationBound(.corollary, centred: centred).certifyExactOrbit(twice) == nil)
+        }
         // d = 2, G's second column constant (so it is 0 once centred): the student's second
         // embedding coordinate does not reach the logits, d_logit² = 0, but f₂ ≠ Af₁.
         var g = SeededGenerator(seed: 507)
