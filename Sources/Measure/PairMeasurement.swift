@@ -341,7 +341,11 @@ public struct PairMeasurement: Codable, Sendable {
             try ConceptReport.measure(pair, name: all[i].0, source: all[i].1, values: all[i].2, predicted: predicted, options: fixedOptions,
                                       sides: (sides[2 * i], sides[2 * i + 1]))
         }
-        m.conceptFitting = conceptOptions.fitting
+        let n = pair.first.inputCount
+        // Fewer inputs than folds: `crossValidatedPredictions` holds out one input at a time.
+        m.conceptFitting = conceptOptions.fitting + (n < conceptOptions.folds
+            ? " — only N = \(n) inputs, so leave-one-out (\(max(2, n)) folds) and held-out accuracies from at most \(max(n - 1, 1)) training inputs each"
+            : "")
         m.timings.append(Timing(phase: "concepts (probes, T11)", seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
         return m
     }

@@ -144,6 +144,21 @@ struct ConceptTests {
         }
     }
 
+    /// Fewer inputs than folds: the cross-validation holds out one input at a time, and the
+    /// report's fitting line says so (it said "5-fold" with N = 3).
+    @Test("N below --concept-folds: the fitting line says leave-one-out")
+    func fewerInputsThanFolds() throws {
+        var g = SeededGenerator(seed: 1210)
+        let teacher = ModelGenerator.model(labels: 3, dimension: 1, inputs: 4, using: &g)
+        let pair = try ModelPair(teacher, ModelGenerator.perturb(teacher, by: 0.05, using: &g))
+        var options = PairMeasurement.Options(skipPivot: true, certification: .never)
+        options.concepts = [PairMeasurement.NamedConcept(name: "z", source: "", values: [true, false, true, false])]
+        let m = try PairMeasurement.measure(pair, options: options)
+        #expect(m.conceptFitting?.contains("only N = 4 inputs, so leave-one-out (4 folds)") == true, "\(m.conceptFitting ?? "")")
+        options.conceptOptions.folds = 2
+        #expect(try PairMeasurement.measure(pair, options: options).conceptFitting?.contains("leave-one-out") == false)
+    }
+
     /// T11's verdict on a concept's probe: the fast enclosure where asked and deciding, the
     /// exact level where allowed, else the screen with the reason; a planted constant far too
     /// small is certified violated (which `measure` turns into exit 1).
