@@ -91,6 +91,10 @@ struct T2Tests {
         let verdict = try T2Identifiability().certify(pair)
         #expect(verdict.outcome == .holds, "\(verdict.certificate ?? "")")
         #expect(verdict.isCertified)
+        // Pivot maps were compared (k = 8, d = 3: up to 25 nonsingular pairs, not none).
+        let compared = verdict.certificate?.split(separator: " ").firstIndex(of: "pivot").flatMap { i in
+            Int(verdict.certificate!.split(separator: " ")[i - 1]) }
+        #expect((compared ?? 0) >= 10, "\(verdict.certificate ?? "")")
         // A₂₁ = G̃₂⁺G̃₁ maps the original's coordinates to the image's: it is A itself.
         let recovered = try ExactModelPair(pair.swapped).identifiabilityMap()
         #expect(recovered == (try RationalMatrix(exactly: orbit.a)))
