@@ -26,7 +26,7 @@ public struct FastIntervalMatrix: Sendable {
     /// The columns centred over the rows: A − 1·meanᵀ (G̃ = CG for unembeddings).
     public var subtractingColumnMeans: FastIntervalMatrix {
         let count = FastInterval(Double(rows))
-        let means = (0..<columns).map { j in FastInterval.sum((0..<rows).map { self[$0, j] }) / count }
+        let means = (0..<columns).map { j in FastInterval.sum((0..<rows).lazy.map { self[$0, j] }) / count }
         return FastIntervalMatrix(rows: rows, columns: columns) { self[$0, $1] - means[$1] }
     }
 
@@ -41,7 +41,7 @@ public struct FastIntervalMatrix: Sendable {
             return Self.midpointRadiusProduct(self, transposeFirst: false, other)
         }
         return FastIntervalMatrix(rows: rows, columns: other.columns) { i, j in
-            FastInterval.sum((0..<columns).map { self[i, $0] * other[$0, j] })
+            FastInterval.sum((0..<columns).lazy.map { self[i, $0] * other[$0, j] })
         }
     }
 
@@ -52,7 +52,7 @@ public struct FastIntervalMatrix: Sendable {
             return Self.midpointRadiusProduct(self, transposeFirst: true, other)
         }
         return FastIntervalMatrix(rows: columns, columns: other.columns) { i, j in
-            FastInterval.sum((0..<rows).map { self[$0, i] * other[$0, j] })
+            FastInterval.sum((0..<rows).lazy.map { self[$0, i] * other[$0, j] })
         }
     }
 

@@ -33,7 +33,7 @@ public struct FastLogits: Sendable {
 
     /// Σᵢ wᵢ ‖C(Λᵢ − Λ'ᵢ)‖² (C centres over labels): d_logit² between two models.
     public func logitDistanceSquared(to other: FastLogits, weights w: [FastInterval]) -> FastInterval {
-        FastInterval.sum((0..<rows).map { i in w[i] * centredSquaredNorm(i, other) })
+        FastInterval.sum((0..<rows).lazy.map { i in w[i] * centredSquaredNorm(i, other) })
     }
 
     /// ‖C(Λᵢ − Λ'ᵢ)‖² for row i.
@@ -138,7 +138,7 @@ func inverseIterationUpper(_ m: FastIntervalMatrix, middle: Matrix) -> Double? {
 /// zᵀMz/zᵀz's upper end for every M in the enclosure.
 func rayleighQuotientUpper(_ m: FastIntervalMatrix, _ vector: [Double]) -> Double {
     let z = vector.map { FastInterval($0) }
-    let mz = (0..<m.rows).map { i in FastInterval.sum((0..<m.rows).map { m[i, $0] * z[$0] }) }
+    let mz = (0..<m.rows).map { i in FastInterval.sum((0..<m.rows).lazy.map { m[i, $0] * z[$0] }) }
     return (FastInterval.sum(zip(z, mz).map { $0 * $1 }) / FastInterval.sum(z.map(\.squared))).hi
 }
 
@@ -174,7 +174,7 @@ public struct FastUnembeddingDissimilarity: Sendable {
     public init?(moments: FastEmbeddingMoments, grams: FastUnembeddingGrams) {
         let m11 = moments.m11
         guard let b = m11.solving(moments.m21.transposed) else { return nil }   // d₁×d₂
-        let trace = FastInterval.sum((0..<grams.first.rows).map { grams.first[$0, $0] })
+        let trace = FastInterval.sum((0..<grams.first.rows).lazy.map { grams.first[$0, $0] })
         let cross = FastInterval.sum(grams.cross.entries.indices.map { grams.cross.entries[$0] * b.entries[$0] })
         let bs = b.multiplied(by: grams.second)
         let quadratic = FastInterval.sum(bs.entries.indices.map { bs.entries[$0] * b.entries[$0] })

@@ -107,7 +107,7 @@ public struct T10ClassInfimum: Sendable {
         let map = FastIntervalMatrix(a), identity = FastIntervalMatrix(rows: d, columns: d) { FastInterval($0 == $1 ? 1 : 0) }
         guard map.solving(FastIntervalMatrix(rows: d, columns: 1) { _, _ in .zero }) != nil else { return nil }
         let syx = map.multiplied(by: sigma), syy = syx.multiplied(by: map.transposed)
-        func trace(_ m: FastIntervalMatrix) -> FastInterval { FastInterval.sum((0..<d).map { m[$0, $0] }) }
+        func trace(_ m: FastIntervalMatrix) -> FastInterval { FastInterval.sum((0..<d).lazy.map { m[$0, $0] }) }
         func frobenius(_ m: FastIntervalMatrix) -> FastInterval { FastInterval.sum(m.entries.map(\.squared)).squareRoot }
         guard let smallest = sigma.pencilEigenvalues(identity)?.first, smallest.lo > 0 else { return nil }
         let scale = FastInterval(constantScale)
