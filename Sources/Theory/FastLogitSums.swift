@@ -149,7 +149,7 @@ extension FastLogitSums {
         let bound = bound ?? automaticBound(pair)
         let weights = rawWeights ?? pair.weights
         precondition(weights.count == n, "FastLogitSums: \(weights.count) weights for N = \(n)")
-        let sides = [pair.first, pair.second].map { Side($0, bound: bound) }
+        let sides = Side.both(pair, bound: bound)
         let block = rowsPerBlock(inputs: n, labels: k)
         let blocks = (n + block - 1) / block
         let flops = 2 * Double(n) * Double(k) * Double(pair.first.dimension + pair.second.dimension) * (bound == .norms ? 1 : 2)
@@ -171,8 +171,7 @@ extension FastLogitSums {
 
     /// Each row's enclosures (for checks against MPFR on small pairs); nil as `compute`.
     public static func rowEnclosures(_ pair: ModelPair, bound: ProductBound? = nil) -> [Row]? {
-        let sides = [pair.first, pair.second].map { Side($0, bound: bound ?? automaticBound(pair)) }
-        return blockRows(sides, 0..<pair.first.inputCount)
+        return blockRows(Side.both(pair, bound: bound ?? automaticBound(pair)), 0..<pair.first.inputCount)
     }
 
     /// One model's operands: F, G, and per bound |G| or the row norms' upper bounds.
@@ -193,16 +192,31 @@ extension FastLogitSums {
             underflow = Double(2 * f.columns) * Double.leastNonzeroMagnitude
         }
 
-        /// ‖rowᵢ‖ bounded above: M·√(Σ (|x|/M)²) with M the row's largest magnitude and
-        /// every operation rounded to nearest and then pushed one Double up (Lemma 1), so
-        /// rows near the ends of the Double range neither overflow nor lose their scale.
+        /// Both models' sides; their row-norm bounds (k·d each, 3.9·10⁷ entries at
+        /// language-model shape) on two cores when they are large.
+        static func both(_ pair: ModelPair, bound: ProductBound) -> [Side] {
+            let large = Double(pair.first.labelCount) * Double(pair.first.dimension + pair.second.dimension) > 1e6
+            return (try? BLASThreads.parallelMap(2, workers: large ? 2 : 1) { Side($0 == 0 ? pair.first : pair.second, bound: bound) })
+                ?? [pair.first, pair.second].map { Side($0, bound: bound) }
+        }
+
+        /// ‖rowᵢ‖ bounded above: M·√(Σ q²) with M the row's largest magnitude, q = (|x|·r)⁺ ≥ |x|/M
+        /// for r = (1/M)⁺ ≥ 1/M, and every operation rounded to nearest and then pushed one
+        /// Double up (Lemma 1), so rows near the ends of the Double range neither overflow nor
+        /// lose their scale. (A product per entry where a quotient cost several times more.)
         static func rowNormUpperBounds(_ m: Matrix) -> [Double] {
             (0..<m.rows).map { i in
                 let row = m.storage[(i * m.columns)..<((i + 1) * m.columns)]
                 let top = row.reduce(0.0) { max($0, abs($1)) }
                 guard top > 0, top.isFinite else { return top }
+                let reciprocal = (1 / top).nextUp
+                // 1/M overflows only for subnormal M; the quotient is exact enough there.
+                guard reciprocal.isFinite else {
+                    let sum = row.reduce(0.0) { s, x in let q = (abs(x) / top).nextUp; return (s + (q * q).nextUp).nextUp }
+                    return (top * sum.squareRoot().nextUp).nextUp
+                }
                 let sum = row.reduce(0.0) { s, x in
-                    let q = (abs(x) / top).nextUp
+                    let q = (abs(x) * reciprocal).nextUp
                     return (s + (q * q).nextUp).nextUp
                 }
                 return (top * sum.squareRoot().nextUp).nextUp
