@@ -370,7 +370,6 @@ extension MeasureStatistics {
         return (cka, procrustes, svcca, nil)
     }
 
-    /// The note on a bound certified from merged interval moments.
     /// Whether T5's certificate from the carried rows of G agrees with the shards' own screen
     /// terms at its pair: σ_min(L₁)² within 10⁻⁶ and r(p, S) not above the enclosure's upper end,
     /// nor below it by more than 10⁻³. Rows edited alike in every partial (which no checksum
@@ -382,6 +381,7 @@ extension MeasureStatistics {
             && worst.residual <= v.lhs * (1 + 1e-9) && v.lhs <= worst.residual * (1 + 1e-3) + 1e-300
     }
 
+    /// The note on a bound certified from merged interval moments.
     static func certifiedNote(_ shards: Int) -> String {
         "merged from \(shards) shard(s): certified by fast enclosure from the partials' interval moments (added in interval arithmetic) and the Grams' column bounds"
     }

@@ -320,7 +320,7 @@ public struct PairMeasurement: Codable, Sendable {
         progress("concepts (probes, T11)")
         let start = DispatchTime.now().uptimeNanoseconds
         var conceptOptions = options.conceptOptions
-        let size = Double(pair.first.inputCount) * Double(pair.first.labelCount) * Double(pair.first.dimension + pair.second.dimension)
+        let size = pair.exactLevelSize
         conceptOptions.fastCertificate = options.certification != .never
         conceptOptions.exactCertificate = options.certification == .always || (options.certification == .auto && size <= certificationSizeLimit)
         let predicted = pair.first.predictedLabels()
@@ -362,7 +362,7 @@ public struct PairMeasurement: Codable, Sendable {
         }
         let n = pair.first.inputCount, k = pair.first.labelCount
         let dA = pair.first.dimension, dB = pair.second.dimension
-        let size = Double(n) * Double(k) * Double(dA + dB)
+        let size = pair.exactLevelSize
         if n <= max(dA, dB) + 1 {
             notes.append("only N = \(n) input\(n == 1 ? "" : "s") for d = \(max(dA, dB)): the centred embeddings cannot have full rank, so m_CCA, CKA, SVCCA, d_rep and every bound built on F's covariance describe \(n == 1 ? "a single point" : "a degenerate sample"); measure more inputs than d + 1")
         }
@@ -424,7 +424,7 @@ public struct PairMeasurement: Codable, Sendable {
         // exact value is shown there too.
         var exactDistance: Rational?
         if !stats.logitDistanceSquared.isNormal {
-            let small = Double(n) * Double(k) * Double(dA + dB) <= certificationSizeLimit
+            let small = size <= certificationSizeLimit
             if options.certification == .always || (options.certification == .auto && small) {
                 exactDistance = pair.exactLogitDistanceSquared()
             } else {
@@ -582,8 +582,7 @@ public struct PairMeasurement: Codable, Sendable {
 
     static func evaluateBounds(_ pair: ModelPair, _ options: Options,
                                pivotSelection: PivotSelection?) throws -> [Bound] {
-        let size = Double(pair.first.inputCount) * Double(pair.first.labelCount)
-            * Double(pair.first.dimension + pair.second.dimension)
+        let size = pair.exactLevelSize
         let certifiable = size <= certificationSizeLimit
         let fastCertifiable = size <= fastCertificationSizeLimit
         var statements: [any PairStatement] = [T3EmbeddingBound(), T4UnembeddingBound()]

@@ -33,8 +33,8 @@ extension ModelPair {
     /// relative error d_logit²'s value may carry beyond its rounding: the screen's pass when it
     /// has already run (error 0: its rounding is what the screens allow for), else the midpoints
     /// of the streamed fast pass's enclosures when that pass has run and they are tight (each
-    /// within its half-width, at most 2⁻²¹ relative, of the true value; that half-width is the
-    /// error returned), else the screen's pass. On the language-model route this spares a second
+    /// within its half-width, at most 2⁻²¹ relative, of the true value; the error returned is
+    /// d_logit²'s whole width over its lower end, which bounds that), else the screen's pass. On the language-model route this spares a second
     /// pass over the N×k logits; preferring a pass already made keeps the value independent of
     /// which statements ran first.
     public func logitSummary() -> (distanceSquared: Double, kl: Double, logTau: Double, relativeError: Double) {

@@ -349,7 +349,7 @@ extension ModelPair {
     /// Whether the fast level holds N×k enclosed logits (`FastLogits`): up to
     /// N·k·(d₁ + d₂) = 2·10⁸ (CIFAR shape is 10⁸). Above, d_logit² comes from the streamed pass.
     public var fastLogitsFit: Bool {
-        Double(first.inputCount) * Double(first.labelCount) * Double(first.dimension + second.dimension) <= 2e8
+        exactLevelSize <= 2e8
     }
 
     /// d_logit² enclosed: from the enclosed logits where they fit (`fastLogitsFit`), else

@@ -209,14 +209,10 @@ extension FastLogitSums {
                 let row = m.storage[(i * m.columns)..<((i + 1) * m.columns)]
                 let top = row.reduce(0.0) { max($0, abs($1)) }
                 guard top > 0, top.isFinite else { return top }
-                let reciprocal = (1 / top).nextUp
-                // 1/M overflows only for subnormal M; the quotient is exact enough there.
-                guard reciprocal.isFinite else {
-                    let sum = row.reduce(0.0) { s, x in let q = (abs(x) / top).nextUp; return (s + (q * q).nextUp).nextUp }
-                    return (top * sum.squareRoot().nextUp).nextUp
-                }
+                // 1/M overflows only for subnormal M: the quotient there.
+                let reciprocal = (1 / top).nextUp, finite = reciprocal.isFinite
                 let sum = row.reduce(0.0) { s, x in
-                    let q = (abs(x) * reciprocal).nextUp
+                    let q = (finite ? abs(x) * reciprocal : abs(x) / top).nextUp
                     return (s + (q * q).nextUp).nextUp
                 }
                 return (top * sum.squareRoot().nextUp).nextUp
@@ -350,7 +346,6 @@ final class RowKernel {
     /// end; otherwise the variance form (Proofs/certificates.md §5) is formed and intersected.
     static let directRelativeWidth = 0x1p-20
 
-
     /// The row's five enclosures from the logit buffers; nil when an end is not finite.
     func row() -> FastLogitSums.Row? {
         // Pass 1: finiteness, the largest upper ends, the least ends (τ), Σ(Λ₁ − Λ₂).
@@ -406,9 +401,9 @@ final class RowKernel {
         guard refine12 || refine21 else {
             return row(distance, direct12, direct21, FastInterval(lo: minLo1, hi: minHi1) - lse1, FastInterval(lo: minLo2, hi: minHi2) - lse2)
         }
-        // Pass 4, where needed: E(δ − c)² and E(δ − c) under p (δ = Λ₂ − Λ₁) and under q
-        // (δ = Λ₁ − Λ₂); Var = E(δ − c)² − (E(δ − c))², KL within ½e^{∓osc}·Var (§5).
-        // and E(δ − c)³ for the third-order form.
+        // Pass 4, where needed: E(δ − c), E(δ − c)² and E(δ − c)³ under p (δ = Λ₂ − Λ₁) and
+        // under q (δ = Λ₁ − Λ₂), for the variance form (KL within ½e^{∓osc}·Var, §5) and the
+        // third-order form.
         var second12 = FastInterval.zero, first12 = FastInterval.zero, third12 = FastInterval.zero
         var second21 = FastInterval.zero, first21 = FastInterval.zero, third21 = FastInterval.zero
         let centre12 = FastInterval(c12), centre21 = FastInterval(c21)

@@ -164,8 +164,6 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         }
     }
 
-    /// Certified with `CertifiedT7Spectra`: exact R and d_logit², and certified inertia
-    /// brackets on 1 − ρᵢ² and μᵢ (exact values when d₂ = 1).
     /// The equality case of exact orbit pairs, decided from d×d exact moments without the
     /// certified spectra: when d_logit² = 0 exactly, d₁ = d₂, both (centred, if `centred`)
     /// second moments M₁₁, M₂₂ are positive definite, and E‖f₂ − Af₁‖² = tr M₂₂ − tr(M₂₁M₁₁⁻¹M₁₂)
@@ -191,6 +189,9 @@ public struct T7CanonicalCorrelationBound: PairStatement {
                            + (variant == .traceBound ? "Σ(1−ρ²)μ = R = d_logit² = 0" : "1 − mean ρ² = 0 = d_logit²/(d₂μ_{d₂}) with μ_{d₂} > 0 (G̃₂ of full column rank)"))
     }
 
+    /// Certified with `CertifiedT7Spectra`: exact R and d_logit², and certified inertia
+    /// brackets on 1 − ρᵢ² and μᵢ (exact values when d₂ = 1); exact orbit pairs first by
+    /// `certifyExactOrbit`.
     public func certify(_ pair: ModelPair) throws -> Verdict {
         if let orbit = try certifyExactOrbit(pair) { return orbit }
         guard let spectra = try pair.certifiedT7Spectra(centred: centred) else {
