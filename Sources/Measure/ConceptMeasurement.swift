@@ -223,8 +223,8 @@ public struct ConceptReport: Codable, Sendable {
         // KL form: d_logit² ≤ 2 KL(A‖B)/τ (T6.sharp), so vᵀΣ_δv ≤ ‖v‖²·2KL/τ.
         let stats = pair.logitSummary()
         let klResidual = transfer.transportedNormSquared * 2 * stats.kl * (-stats.logTau).exp
-        let covariance = transfer.bound(residual: transfer.residual(.covariance))
-        let scalar = transfer.bound(residual: transfer.residual(.scalar))
+        let covariance = transfer.bound(.covariance)
+        let scalar = transfer.bound(.scalar)
         let kl = transfer.bound(residual: klResidual.isFinite ? klResidual : .infinity)
         func floor(_ bound: (value: Double, gamma: Double?)) -> Double { bound.gamma == nil ? 0 : max(0, inSample - bound.value / total) }
         let statement = T11ConceptTransferBound(.covariance, probes: { _ in [direction] })

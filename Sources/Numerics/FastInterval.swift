@@ -80,6 +80,15 @@ public struct FastInterval: Sendable, Equatable, CustomStringConvertible {
         return roundedOut(Swift.min(p.0, p.1, p.2, p.3), Swift.max(p.0, p.1, p.2, p.3))
     }
 
+    /// a·b for a point b: two endpoint products chosen by b's sign (as `*`, an end at 0 times
+    /// an unbounded end is 0).
+    @inlinable @inline(__always)
+    public static func times(_ a: FastInterval, point b: Double) -> FastInterval {
+        @inline(__always) func times(_ x: Double) -> Double { x == 0 || b == 0 ? 0 : x * b }
+        if b >= 0 { return a.lo >= 0 ? roundedOut(times(a.lo), times(a.hi)).clampedNonNegative : roundedOut(times(a.lo), times(a.hi)) }
+        return roundedOut(times(a.hi), times(a.lo))
+    }
+
     /// p·t for finite p with p.lo ≥ 0 (a probability, a weight) and finite t: two endpoint
     /// products chosen by t's signs instead of four.
     @inlinable @inline(__always)

@@ -40,10 +40,25 @@ public struct FastIntervalMatrix: Sendable {
         if rows * columns * other.columns >= Self.blasProductThreshold {
             return Self.midpointRadiusProduct(self, transposeFirst: false, other)
         }
+        // A point factor (an approximate inverse, a Double basis): two endpoint products per
+        // term, chosen by the point's sign, in place of four and their extremes.
+        if other.isPoint {
+            return FastIntervalMatrix(rows: rows, columns: other.columns) { i, j in
+                FastInterval.sum((0..<columns).lazy.map { FastInterval.times(self[i, $0], point: other[$0, j].lo) })
+            }
+        }
+        if isPoint {
+            return FastIntervalMatrix(rows: rows, columns: other.columns) { i, j in
+                FastInterval.sum((0..<columns).lazy.map { FastInterval.times(other[$0, j], point: self[i, $0].lo) })
+            }
+        }
         return FastIntervalMatrix(rows: rows, columns: other.columns) { i, j in
             FastInterval.sum((0..<columns).lazy.map { self[i, $0] * other[$0, j] })
         }
     }
+
+    /// Whether every entry is a point (lo = hi).
+    public var isPoint: Bool { entries.allSatisfy { $0.lo == $0.hi } }
 
     /// AᵀB without forming Aᵀ.
     public func transposeMultiplied(by other: FastIntervalMatrix) -> FastIntervalMatrix {

@@ -30,6 +30,8 @@ public final class SymmetricPencil {
 
     public init(_ a: RationalMatrix, _ b: RationalMatrix, bits: Int = 128) {
         precondition(a.rows == a.columns && b.rows == b.columns && a.rows == b.rows, "SymmetricPencil: shapes")
+        precondition((0..<a.rows).allSatisfy { i in (0..<i).allSatisfy { j in a[i, j] == a[j, i] && b[i, j] == b[j, i] } },
+                     "SymmetricPencil: A and B must be symmetric")
         self.a = a
         self.b = b
         n = a.rows
@@ -67,36 +69,72 @@ public final class SymmetricPencil {
 
     /// The count from interval LDLᵀ, or nil when a pivot interval contains 0.
     func intervalPositiveCount(at s: Rational) -> Int? {
+        guard eliminate(at: s) else { return nil }
+        return (0..<n).filter { mpfr_sgn(work + 2 * ($0 * n + $0)) > 0 }.count
+    }
+
+    /// The pivot intervals of the interval LDLᵀ at s, exactly as rationals (for tests: each must
+    /// hold the exact pivot); nil when one contains 0.
+    func intervalPivots(at s: Rational) -> [(lo: Rational, hi: Rational)]? {
+        guard eliminate(at: s) else { return nil }
+        return (0..<n).map { k in pair(work + 2 * (k * n + k)) }
+    }
+
+    /// Interval LDLᵀ of A − sB into `work`, whose diagonal then holds the pivots; false when a
+    /// pivot interval contains 0. Only the upper triangle is eliminated: A − sB is symmetric,
+    /// so is every exact trailing block, and the enclosure of entry (i, j), i ≤ j, stands for
+    /// (j, i) too.
+    private func eliminate(at s: Rational) -> Bool {
         let (sLo, sHi) = (scratch, scratch + 1)
         mpfr_set_q(sLo, s.value, MPFR_RNDD)
         mpfr_set_q(sHi, s.value, MPFR_RNDU)
-        // work = A − s·B (s·B endpoint-wise when s is a point, as Double candidates are)
+        // work = A − s·B on the upper triangle (s·B endpoint-wise when s is a point, as
+        // Double candidates are).
         let pointS = mpfr_equal_p(sLo, sHi) != 0, negativeS = mpfr_sgn(sLo) < 0
-        for t in 0..<(n * n) {
-            if pointS {
-                let (lo, hi) = negativeS ? (bI + 2 * t + 1, bI + 2 * t) : (bI + 2 * t, bI + 2 * t + 1)
-                mpfr_mul(scratch + 2, lo, sLo, MPFR_RNDD)
-                mpfr_mul(scratch + 3, hi, sLo, MPFR_RNDU)
-            } else {
-                multiply(scratch + 2, bI + 2 * t, sLo, sHi)
+        for i in 0..<n {
+            for j in i..<n {
+                let t = i * n + j
+                if pointS {
+                    let (lo, hi) = negativeS ? (bI + 2 * t + 1, bI + 2 * t) : (bI + 2 * t, bI + 2 * t + 1)
+                    mpfr_mul(scratch + 2, lo, sLo, MPFR_RNDD)
+                    mpfr_mul(scratch + 3, hi, sLo, MPFR_RNDU)
+                } else {
+                    multiply(scratch + 2, bI + 2 * t, sLo)
+                }
+                subtract(work + 2 * t, aI + 2 * t, scratch + 2)
             }
-            subtract(work + 2 * t, aI + 2 * t, scratch + 2)
         }
-        var positive = 0
         for k in 0..<n {
             let pivot = work + 2 * (k * n + k)
-            if mpfr_sgn(pivot) > 0 { positive += 1 }              // lo > 0
-            else if mpfr_sgn(pivot + 1) >= 0 { return nil }       // lo ≤ 0 ≤ hi
-            // Trailing block: M_ij −= M_ik · (M_kj / M_kk) for i, j > k.
+            if mpfr_sgn(pivot) <= 0 && mpfr_sgn(pivot + 1) >= 0 { return false }       // lo ≤ 0 ≤ hi
+            // Trailing block: M_ij −= M_ki · (M_kj / M_kk) for k < i ≤ j (M_ki = M_ik).
             for j in (k + 1)..<n {
                 divide(scratch + 4, work + 2 * (k * n + j), pivot)
-                for i in (k + 1)..<n {
-                    multiply(scratch + 6, work + 2 * (i * n + k), scratch + 4, scratch + 5)
+                for i in (k + 1)...j {
+                    multiply(scratch + 6, work + 2 * (k * n + i), scratch + 4)
                     subtract(work + 2 * (i * n + j), work + 2 * (i * n + j), scratch + 6)
                 }
             }
         }
-        return positive
+        return true
+    }
+
+    /// The interval (lo, hi) at `x` as exact rationals.
+    private func pair(_ x: UnsafeMutablePointer<__mpfr_struct>) -> (lo: Rational, hi: Rational) {
+        let (lo, hi) = (Rational(), Rational())
+        mpfr_get_q(lo.value, x)
+        mpfr_get_q(hi.value, x + 1)
+        return (lo, hi)
+    }
+
+    /// x·y or x/y of two Double intervals by this pencil's interval operations, exactly as
+    /// rationals (for tests of every sign case).
+    func intervalOperation(_ x: (Double, Double), _ y: (Double, Double), divide: Bool) -> (lo: Rational, hi: Rational) {
+        let (a, b) = (scratch + 2, scratch + 4)
+        mpfr_set_d(a, x.0, MPFR_RNDD); mpfr_set_d(a + 1, x.1, MPFR_RNDU)
+        mpfr_set_d(b, y.0, MPFR_RNDD); mpfr_set_d(b + 1, y.1, MPFR_RNDU)
+        if divide { self.divide(scratch + 6, a, b) } else { multiply(scratch + 6, a, b) }
+        return pair(scratch + 6)
     }
 
     /// r = x − y for intervals stored as (lo, hi) pairs (r may alias x).
@@ -106,33 +144,54 @@ public final class SymmetricPencil {
         mpfr_sub(r + 1, x + 1, y, MPFR_RNDU)
     }
 
-    /// r = x · [yLo, yHi]: the extremes of the four endpoint products, rounded outward.
+    /// r = x·y for intervals (lo, hi), by the signs of the ends: two endpoint products, four
+    /// only when both straddle 0 (r must alias neither).
     private func multiply(_ r: UnsafeMutablePointer<__mpfr_struct>, _ x: UnsafeMutablePointer<__mpfr_struct>,
-                          _ yLo: UnsafeMutablePointer<__mpfr_struct>, _ yHi: UnsafeMutablePointer<__mpfr_struct>) {
-        extremes(r, x, yLo, yHi, mpfr_mul)
+                          _ y: UnsafeMutablePointer<__mpfr_struct>) {
+        let (xl, xh, yl, yh) = (x, x + 1, y, y + 1)
+        let xNonNegative = mpfr_sgn(xl) >= 0, xNonPositive = mpfr_sgn(xh) <= 0
+        let yNonNegative = mpfr_sgn(yl) >= 0, yNonPositive = mpfr_sgn(yh) <= 0
+        func ends(_ a: UnsafeMutablePointer<__mpfr_struct>, _ b: UnsafeMutablePointer<__mpfr_struct>,
+                  _ c: UnsafeMutablePointer<__mpfr_struct>, _ d: UnsafeMutablePointer<__mpfr_struct>) {
+            mpfr_mul(r, a, b, MPFR_RNDD)
+            mpfr_mul(r + 1, c, d, MPFR_RNDU)
+        }
+        if xNonNegative {
+            if yNonNegative { ends(xl, yl, xh, yh) } else if yNonPositive { ends(xh, yl, xl, yh) } else { ends(xh, yl, xh, yh) }
+        } else if xNonPositive {
+            if yNonNegative { ends(xl, yh, xh, yl) } else if yNonPositive { ends(xh, yh, xl, yl) } else { ends(xl, yh, xl, yl) }
+        } else if yNonNegative {
+            ends(xl, yh, xh, yh)
+        } else if yNonPositive {
+            ends(xh, yl, xl, yl)
+        } else {
+            // Both straddle 0: lo = min(xl·yh, xh·yl), hi = max(xl·yl, xh·yh).
+            let t = scratch + 8
+            mpfr_mul(r, xl, yh, MPFR_RNDD)
+            mpfr_mul(t, xh, yl, MPFR_RNDD)
+            mpfr_min(r, r, t, MPFR_RNDD)
+            mpfr_mul(r + 1, xl, yl, MPFR_RNDU)
+            mpfr_mul(t, xh, yh, MPFR_RNDU)
+            mpfr_max(r + 1, r + 1, t, MPFR_RNDU)
+        }
     }
 
-    /// r = x / y, y not containing 0.
+    /// r = x / y, y not containing 0 (r must alias neither): by the signs of the ends.
     private func divide(_ r: UnsafeMutablePointer<__mpfr_struct>, _ x: UnsafeMutablePointer<__mpfr_struct>,
                         _ y: UnsafeMutablePointer<__mpfr_struct>) {
-        extremes(r, x, y, y + 1, mpfr_div)
-    }
-
-    private func extremes(_ r: UnsafeMutablePointer<__mpfr_struct>, _ x: UnsafeMutablePointer<__mpfr_struct>,
-                          _ yLo: UnsafeMutablePointer<__mpfr_struct>, _ yHi: UnsafeMutablePointer<__mpfr_struct>,
-                          _ op: (mpfr_ptr?, mpfr_srcptr?, mpfr_srcptr?, mpfr_rnd_t) -> Int32) {
-        let (down, up, lo, hi) = (scratch + 8, scratch + 9, scratch + 10, scratch + 11)
-        mpfr_set_inf(lo, 1)
-        mpfr_set_inf(hi, -1)
-        for u in [x, x + 1] {
-            for v in [yLo, yHi] {
-                _ = op(down, u, v, MPFR_RNDD)
-                _ = op(up, u, v, MPFR_RNDU)
-                mpfr_min(lo, lo, down, MPFR_RNDD)
-                mpfr_max(hi, hi, up, MPFR_RNDU)
-            }
+        let (xl, xh, yl, yh) = (x, x + 1, y, y + 1)
+        let positive = mpfr_sgn(yl) > 0
+        precondition(positive || mpfr_sgn(yh) < 0, "SymmetricPencil: division by an interval holding 0")
+        func ends(_ a: UnsafeMutablePointer<__mpfr_struct>, _ b: UnsafeMutablePointer<__mpfr_struct>,
+                  _ c: UnsafeMutablePointer<__mpfr_struct>, _ d: UnsafeMutablePointer<__mpfr_struct>) {
+            mpfr_div(r, a, b, MPFR_RNDD)
+            mpfr_div(r + 1, c, d, MPFR_RNDU)
         }
-        mpfr_set(r, lo, MPFR_RNDD)
-        mpfr_set(r + 1, hi, MPFR_RNDU)
+        let xNonNegative = mpfr_sgn(xl) >= 0, xNonPositive = mpfr_sgn(xh) <= 0
+        if positive {
+            if xNonNegative { ends(xl, yh, xh, yl) } else if xNonPositive { ends(xl, yl, xh, yh) } else { ends(xl, yl, xh, yl) }
+        } else {
+            if xNonNegative { ends(xh, yh, xl, yl) } else if xNonPositive { ends(xh, yl, xl, yh) } else { ends(xh, yh, xl, yh) }
+        }
     }
 }

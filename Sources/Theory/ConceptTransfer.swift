@@ -48,6 +48,10 @@ public struct ConceptTransfer: Sendable {
     /// Rounding allowances of each margin and score (for the screen's conservative sides).
     let marginTolerance: [Double]
     let scoreTolerance: [Double]
+    /// (|mᵢ|, wᵢ) in increasing |mᵢ|, sorted once: every γ search (`bound`) is then O(N).
+    let sortedMargins: [(magnitude: Double, weight: Double)]
+    /// `bound(residual: residual(form))` for the three forms, in `Form.allCases` order.
+    private(set) var formBounds: [(value: Double, gamma: Double?)] = []
 
     /// The right-hand side's residual term in each form.
     public enum Form: String, Sendable, CaseIterable, Codable {
@@ -104,6 +108,8 @@ public struct ConceptTransfer: Sendable {
             let terms = dot + abs(probe.bias)
             return max(1e-9 * terms, 10 * d2 * eps * (terms + kappa * largest * rowSum))
         }
+        sortedMargins = Self.sortedMagnitudes(margins: margins, weights: weights)
+        formBounds = Form.allCases.map { bound(residual: residual($0)) }
     }
 
     /// The residual term of a form: vᵀΣ_δv, ‖v‖²d², or ‖u‖²d²/σ_min².
@@ -139,22 +145,35 @@ public struct ConceptTransfer: Sendable {
     /// term is constant and the second decreases, so the minimum is at some |mᵢ| > 0:
     /// O(N log N).
     public func bound(residual r: Double) -> (value: Double, gamma: Double?) {
-        Self.bestGamma(margins: margins, weights: weights, residual: r)
+        Self.bestGamma(sorted: sortedMargins, residual: r)
+    }
+
+    /// `bound(residual: residual(form))`, computed once per form.
+    public func bound(_ form: Form) -> (value: Double, gamma: Double?) {
+        formBounds[Form.allCases.firstIndex(of: form)!]
     }
 
     static func bestGamma(margins: [Double], weights: [Double], residual r: Double) -> (value: Double, gamma: Double?) {
-        let order = margins.indices.sorted { abs(margins[$0]) < abs(margins[$1]) }
-        var best: (value: Double, gamma: Double?) = (weights.reduce(0, +), nil)
+        bestGamma(sorted: sortedMagnitudes(margins: margins, weights: weights), residual: r)
+    }
+
+    static func sortedMagnitudes(margins: [Double], weights: [Double]) -> [(magnitude: Double, weight: Double)] {
+        zip(margins, weights).map { (abs($0.0), $0.1) }.sorted { $0.magnitude < $1.magnitude }
+    }
+
+    /// The search over γ on margins sorted by magnitude.
+    static func bestGamma(sorted: [(magnitude: Double, weight: Double)], residual r: Double) -> (value: Double, gamma: Double?) {
+        var best: (value: Double, gamma: Double?) = (sorted.reduce(0) { $0 + $1.weight }, nil)
         var below = 0.0, index = 0
-        while index < order.count {
-            let a = abs(margins[order[index]])
+        while index < sorted.count {
+            let a = sorted[index].magnitude
             // Every margin equal to a: P(|m| < a) is `below` before them.
             if a > 0 {
                 let value = below + r / (a * a)
                 if value < best.value { best = (value, a) }
             }
-            while index < order.count && abs(margins[order[index]]) == a {
-                below += weights[order[index]]
+            while index < sorted.count && sorted[index].magnitude == a {
+                below += sorted[index].weight
                 index += 1
             }
         }

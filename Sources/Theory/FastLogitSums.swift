@@ -9,7 +9,8 @@ import Numerics
 ///
 /// Each logit's error bound is either
 /// - `.absoluteProducts`: γ_d/(1 − γ_d)·Q + 2dη with Q = fl(|F||G|ᵀ) by a second dgemm
-///   (the tightest; twice the products' cost), or
+///   (the tightest; twice the products' cost; rows by midpoint and radius too, with the row's
+///   largest bound as the radius, where they come out within 2⁻³⁰), or
 /// - `.norms`: γ_d/(1 − γ_d)·‖f‖‖g‖ + 2dη with the row norms bounded above once per row
 ///   (Cauchy–Schwarz, Σ|f_j g_j| ≤ ‖f‖‖g‖; §4 "Logits by norms"): no second product, and
 ///   rows reduced by midpoint and radius (`MidpointRow`), so the pass costs about the
@@ -30,7 +31,7 @@ public struct FastLogitSums: Sendable, Equatable {
         public var logTauFirst: FastInterval
         public var logTauSecond: FastInterval
         /// Whether the interval kernel formed it (the midpoint pass could not: models near
-        /// each other, or absolute-product bounds), rather than the midpoint pass.
+        /// each other, logits too wide), rather than the midpoint pass.
         public var refined = true
     }
 
@@ -294,16 +295,24 @@ extension FastLogitSums {
             }
         }
 
-        /// The midpoint pass on row r (norms bound only): nil where it does not apply or its
-        /// enclosures are not tight, and the interval kernel takes the row.
+        /// The midpoint pass on row r: nil where its enclosures are not tight, and the interval
+        /// kernel takes the row. With absolute products (small pairs, near-ties common) the
+        /// radius is the row's largest entry bound and "tight" means a relative width of
+        /// 2⁻³⁰, not 2⁻²⁰, so that the row's enclosures stay about as narrow as the kernel's.
         func midpointRow(_ r: Int, scratch: RowKernel) -> Row? {
-            guard sides[0].absoluteG == nil, sides[1].absoluteG == nil else { return nil }
             // One radius per model and row: |Λ_y − P_y| ≤ R for every label.
-            let radii = (0..<2).map { s in ((fNorms[s][r] * sides[s].largestGNorm).nextUp + sides[s].underflow).nextUp }
+            let radii = (0..<2).map { s -> Double in
+                let side = sides[s]
+                guard side.absoluteG != nil else { return ((fNorms[s][r] * side.largestGNorm).nextUp + side.underflow).nextUp }
+                let largest = q[s][(r * k)..<((r + 1) * k)].reduce(0.0, Swift.max)
+                return (((side.factor * largest).nextUp + side.underflow).nextUp)
+            }
             guard radii.allSatisfy({ $0.isFinite }) else { return nil }
+            let relativeWidth = sides[0].absoluteG == nil ? RowKernel.directRelativeWidth : 0x1p-30
             return p[0].withUnsafeBufferPointer { p1 in
                 p[1].withUnsafeBufferPointer { p2 in
-                    MidpointRow.reduce(p1.baseAddress! + r * k, p2.baseAddress! + r * k, labels: k, radii: (radii[0], radii[1]), scratch: scratch)
+                    MidpointRow.reduce(p1.baseAddress! + r * k, p2.baseAddress! + r * k, labels: k, radii: (radii[0], radii[1]),
+                                       relativeWidth: relativeWidth, scratch: scratch)
                 }
             }
         }

@@ -6,18 +6,20 @@ import Numerics
 /// log τ at P with a priori bounds on their rounding, and each is then widened by its
 /// sensitivity to the R_s. No per-label interval arithmetic: this is what makes the pass
 /// cost about the screen's at language-model scale. nil when an enclosure is not tight
-/// (relative width above 2⁻²⁰, e.g. models nearly equal, where the interval kernel's
+/// (relative width above `relativeWidth`, e.g. models nearly equal, where the interval kernel's
 /// variance form keeps KL's digits) or a value leaves the kernels' ranges.
 enum MidpointRow {
     static let u = 0x1p-53
     static let eta = Double.leastNonzeroMagnitude
 
-    /// A non-negative interval [lo, hi] is tight when lo > 0 and hi − lo ≤ 2⁻²⁰·hi.
-    static func tight(_ x: FastInterval) -> Bool { x.lo > 0 && x.hi - x.lo <= RowKernel.directRelativeWidth * x.hi }
+    /// A non-negative interval [lo, hi] is tight when lo > 0 and hi − lo ≤ w·hi.
+    static func tight(_ x: FastInterval, _ w: Double) -> Bool { x.lo > 0 && x.hi - x.lo <= w * x.hi }
 
-    /// `scratch`'s buffers (k each) hold the exponentials' arguments and values.
+    /// `scratch`'s buffers (k each) hold the exponentials' arguments and values; a row whose
+    /// d_logit² or KLs are wider than `relativeWidth` (relatively) is nil.
     static func reduce(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int,
-                       radii: (Double, Double), scratch: RowKernel) -> FastLogitSums.Row? {
+                       radii: (Double, Double), relativeWidth: Double = RowKernel.directRelativeWidth,
+                       scratch: RowKernel) -> FastLogitSums.Row? {
         // Pass 1: the largest and least logits, c_y = RN(P₁ − P₂): Σc, Σ|c|, max c, min c.
         var m1 = -Double.infinity, m2 = -Double.infinity, n1 = Double.infinity, n2 = Double.infinity
         var sumC = 0.0, sumAbsC = 0.0, cMax = -Double.infinity, cMin = Double.infinity
@@ -29,6 +31,12 @@ enum MidpointRow {
             sumAbsC += Swift.abs(c)
         }
         guard sumAbsC.isFinite, m1.isFinite, m2.isFinite, n1.isFinite, n2.isFinite else { return nil }
+        // Models within about √(R/w) of each other (osc = max c − min c < 1): each KL ≤ ½e^{osc}·osc²/4
+        // < e·osc²/8 while its widening below is at least 2R₂ (2R₁) each side, a relative width of
+        // about 32R/(e·osc²) ≥ w when osc²·w < 4(R₁ + R₂) ≤ 8 max R; such a row cannot be tight, and
+        // the interval kernel takes it without the passes below (a shortcut, not a bound).
+        let oscillation = cMax - cMin
+        if oscillation < 1, oscillation * oscillation * relativeWidth < 4 * (radii.0 + radii.1) { return nil }
         // Ranges W_s = m_s − n_s (rounded up): every x = P − m has |x| ≤ W. Beyond uW = 10⁻³ the
         // argument's rounding would cost digits: the interval kernel takes the row.
         let w1 = (m1 - n1).nextUp, w2 = (m2 - n2).nextUp
@@ -101,7 +109,7 @@ enum MidpointRow {
         // log τ_s = min Λ − lse(Λ), lse(Λ) within R_s of lse(P).
         let tauFirst = widen(I(n1), by: r1) - widen(lse1, by: r1)
         let tauSecond = widen(I(n2), by: r2) - widen(lse2, by: r2)
-        guard tight(distance), tight(kl12), tight(kl21) else { return nil }
+        guard tight(distance, relativeWidth), tight(kl12, relativeWidth), tight(kl21, relativeWidth) else { return nil }
         return FastLogitSums.Row(distanceSquared: distance, klFirstSecond: kl12, klSecondFirst: kl21,
                                  logTauFirst: tauFirst, logTauSecond: tauSecond, refined: false)
     }

@@ -47,7 +47,7 @@ public struct T11ConceptTransferBound: PairStatement {
         let all = harnessProbesUsed ? try pair.cache.value("t11.harnessTransfers") { try probes(pair).map { try ConceptTransfer(pair, probe: $0) } }
             : try probes(pair).map { try ConceptTransfer(pair, probe: $0) }
         return all.filter { t in
-            !nonVacuousOnly || t.bound(residual: t.residual(variant)).value < t.weights.reduce(0, +)
+            !nonVacuousOnly || t.bound(variant).value < t.weights.reduce(0, +)
         }
     }
 
@@ -73,9 +73,9 @@ public struct T11ConceptTransferBound: PairStatement {
 
     /// The screen of one probe at its best γ, with conservative sides.
     public func screen(_ t: ConceptTransfer) -> Verdict {
-        let r = t.residual(variant)
+        let r = t.residual(variant), best = t.bound(variant)
         let lhs = t.disagreementUpper
-        guard let gamma = t.bound(residual: r).gamma else {
+        guard let gamma = best.gamma else {
             // The best γ is none: the right side is P_w(|m| < ∞) = 1 ≥ any disagreement.
             let rhs = constantScale * t.weights.reduce(0, +)
             return Verdict(id: id, form: form, level: .double, outcome: lhs <= rhs ? .holds : .violated, lhs: lhs, rhs: rhs,
@@ -83,7 +83,7 @@ public struct T11ConceptTransferBound: PairStatement {
         }
         // No input even near disagreeing: 0 ≤ the right side whatever its rounding, so the
         // right side is shown as computed; otherwise its conservative lower end.
-        let rhs = lhs == 0 ? constantScale * t.bound(residual: r).value
+        let rhs = lhs == 0 ? constantScale * best.value
             : constantScale * (t.belowLower(gamma) + (variant == .covariance ? t.residualSecondMomentLower
                                                         : r * (1 - 1e-12 - t.logitDistanceRelativeError)) / (gamma * gamma))
         return Verdict(id: id, form: form, level: .double, outcome: lhs <= rhs ? .holds : .violated, lhs: lhs, rhs: rhs,
@@ -141,9 +141,24 @@ public struct T11ConceptTransferBound: PairStatement {
         return worst
     }
 
-    func fastVerdict(_ t: ConceptTransfer, _ pair: ModelPair, _ identifiability: FastIdentifiability) -> Verdict? {
-        let u = t.probe.weights, bias = FastInterval(t.probe.bias), a = identifiability.map
-        let w = pair.fastWeights(), scale = FastInterval(constantScale)
+    /// One probe's enclosed parts, shared by the three forms: uᵀf₁ and (A₁₂ᵀu)ᵀf₂ per input
+    /// (without the bias), and P_w(ĉ₁ ≠ ĉ₂) enclosed.
+    struct FastProbeParts: Sendable {
+        let teacher: [FastInterval]
+        let student: [FastInterval]
+        let disagreement: FastInterval
+    }
+
+    /// Probabilities under the normalised weights, which sum to exactly 1: within [0, 1]
+    /// whatever the enclosures' rounding (so "no input can disagree" is exactly 0, and γ = ∞
+    /// compares with exactly the constant).
+    static func probability(_ lo: FastInterval, _ hi: FastInterval) -> FastInterval {
+        FastInterval(lo: min(max(lo.lo, 0), 1), hi: min(max(hi.hi, 0), 1))
+    }
+
+    static func fastProbeParts(_ probe: ProbeDirection, _ pair: ModelPair, _ identifiability: FastIdentifiability) -> FastProbeParts {
+        let u = probe.weights, bias = FastInterval(probe.bias), a = identifiability.map
+        let w = pair.fastWeights()
         // (Lazy sums: no array per row.)
         let transported = (0..<a.columns).map { j in FastInterval.sum((0..<a.rows).lazy.map { a[$0, j] * FastInterval(u[$0]) }) }
         let f1 = pair.first.embeddings, f2 = pair.second.embeddings
@@ -161,14 +176,17 @@ public struct T11ConceptTransferBound: PairStatement {
             if disagree { certainlyDisagree.append(w[i]) }
             if !agree { possiblyDisagree.append(w[i]) }
         }
-        // Probabilities under the normalised weights, which sum to exactly 1: within [0, 1]
-        // whatever the enclosures' rounding (so "no input can disagree" is exactly 0, and γ = ∞
-        // compares with exactly the constant).
-        func probability(_ lo: FastInterval, _ hi: FastInterval) -> FastInterval {
-            FastInterval(lo: min(max(lo.lo, 0), 1), hi: min(max(hi.hi, 0), 1))
-        }
-        let lhs = probability(FastInterval.sum(certainlyDisagree), FastInterval.sum(possiblyDisagree))
-        guard let gamma = t.bound(residual: t.residual(variant)).gamma else {
+        return FastProbeParts(teacher: teacherParts, student: studentParts,
+                              disagreement: probability(FastInterval.sum(certainlyDisagree), FastInterval.sum(possiblyDisagree)))
+    }
+
+    func fastVerdict(_ t: ConceptTransfer, _ pair: ModelPair, _ identifiability: FastIdentifiability) -> Verdict? {
+        let u = t.probe.weights, bias = FastInterval(t.probe.bias)
+        let w = pair.fastWeights(), scale = FastInterval(constantScale)
+        let parts = pair.cache.value("t11.fastParts.\(t.probe.weights).\(t.probe.bias)") { Self.fastProbeParts(t.probe, pair, identifiability) }
+        let (teacherParts, studentParts, lhs) = (parts.teacher, parts.student, parts.disagreement)
+        let probability = Self.probability
+        guard let gamma = t.bound(variant).gamma else {
             return Verdict.fast(id, form, lhs: lhs, rhs: scale, constant: constantScale, constantName: "γ = ∞")
         }
         let g = FastInterval(gamma)
@@ -200,7 +218,7 @@ public struct T11ConceptTransferBound: PairStatement {
         // The exact margins and scores of a probe, once per pair (the three forms share them).
         let e = try pair.cache.value("t11.exactTransfer.\(t.probe.weights).\(t.probe.bias)") { try ExactConceptTransfer(exact, probe: t.probe) }
         let scale = SigmaCertificate.exact(constantScale)
-        let gamma = t.bound(residual: t.residual(variant)).gamma
+        let gamma = t.bound(variant).gamma
         let lhs = e.disagreement
         guard let gamma, let g = Rational(exactly: gamma) else {
             let rhs = scale * Rational.sum(exact.weights)

@@ -249,8 +249,12 @@ public struct T5PivotBound: PairStatement {
         let (all, _) = try cachedTerms(pair, exhaustive: false)
         guard let worst = worstPair(all, labels: k, logitDistanceSquared: try pair.logitDistanceSquared()) else { return nil }
         let (l1, l2) = Self.fastPivotMatrices(worst.pair, columns: d) { ($0 == 0 ? pair.first : pair.second).unembeddings[$1, $2] }
-        return fastVerdict(at: worst.pair, l1, l2, labels: k, logitDistanceSquared: pair.fastLogitDistanceSquared()) {
-            pair.fastMeanSquaredDifference(first: $0, second: $1)
+        // The two per-pair forms often pick the same worst pair: A, σ² and r once for both.
+        let pieces = pair.cache.value("T5fast.\(describe(worst.pair))") {
+            Self.fastPivotPieces(l1, l2) { pair.fastMeanSquaredDifference(first: nil, second: $0) }
+        }
+        return fastVerdict(at: worst.pair, pieces, labels: k, logitDistanceSquared: pair.fastLogitDistanceSquared()) {
+            pair.fastMeanSquaredDifference(first: l1, second: l2)
         }
     }
 
@@ -262,30 +266,44 @@ public struct T5PivotBound: PairStatement {
         guard variant != .averaged, s.firstDimension == s.secondDimension,
               let worst = worstPair(terms, labels: s.labels, logitDistanceSquared: dl2) else { return nil }
         let (l1, l2) = Self.fastPivotMatrices(worst.pair, columns: s.firstDimension, unembedding: unembedding)
-        return fastVerdict(at: worst.pair, l1, l2, labels: s.labels, logitDistanceSquared: s.logitDistanceSquared) {
-            s.moments.meanSquaredDifference(first: $0, second: $1)
+        guard let pieces = Self.fastPivotPieces(l1, l2, residual: { s.moments.meanSquaredDifference(first: nil, second: $0) }) else { return nil }
+        return fastVerdict(at: worst.pair, pieces, labels: s.labels, logitDistanceSquared: s.logitDistanceSquared) {
+            s.moments.meanSquaredDifference(first: l1, second: l2)
         }
     }
 
-    /// The per-pair forms at pair `ps` from enclosed L₁ and L₂: A_{p,S} = L₁⁻¹L₂ (a verified solve,
-    /// so L₁ is nonsingular), r = E‖f₁ − A f₂‖² and the subset sum E‖L₁f₁ − L₂f₂‖² by `meanSquared`,
-    /// σ_min(L₁)² bounded above. nil when L₁ is not shown nonsingular or the sides overlap.
-    func fastVerdict(at ps: PivotSubset, _ l1: FastIntervalMatrix, _ l2: FastIntervalMatrix, labels k: Int,
-                     logitDistanceSquared distance: FastInterval?,
-                     meanSquared: (FastIntervalMatrix?, FastIntervalMatrix) -> FastInterval) -> Verdict? {
+    /// What both per-pair forms need at one pair: σ² ≥ σ_min(L₁)² and r = E‖f₁ − A f₂‖² with
+    /// A_{p,S} = L₁⁻¹L₂ by a verified solve (so L₁ is nonsingular).
+    struct FastPivotPieces: Sendable {
+        let sigmaSquared: Double
+        let residual: FastInterval
+    }
+
+    /// The pieces from enclosed L₁ and L₂, r by `residual(A)`; nil when L₁ is not shown
+    /// nonsingular or σ² is not positive.
+    static func fastPivotPieces(_ l1: FastIntervalMatrix, _ l2: FastIntervalMatrix,
+                                residual: (FastIntervalMatrix) -> FastInterval) -> FastPivotPieces? {
         guard let a = l1.solving(l2) else { return nil }
         let sigmaSquared = fastSmallestEigenvalueUpper(l1.transposeMultiplied(by: l1))
         guard sigmaSquared > 0 else { return nil }
+        return FastPivotPieces(sigmaSquared: sigmaSquared, residual: residual(a))
+    }
+
+    /// The per-pair forms at pair `ps` from its pieces; the subset sum E‖L₁f₁ − L₂f₂‖² from
+    /// `subsetSum` (asked only by that form). nil when the pieces are missing or the sides overlap.
+    func fastVerdict(at ps: PivotSubset, _ pieces: FastPivotPieces?, labels k: Int, logitDistanceSquared distance: FastInterval?,
+                     subsetSum: () -> FastInterval) -> Verdict? {
+        guard let pieces else { return nil }
         let numerator: FastInterval
         switch variant {
-        case .subsetSum: numerator = meanSquared(l1, l2)
+        case .subsetSum: numerator = subsetSum()
         case .allLabels:
             guard let distance else { return nil }
             numerator = FastInterval(Double(k)) * distance
         case .averaged: return nil
         }
-        let top = (FastInterval(constantScale) * numerator).lo
-        return Verdict.fast(id, form, lhs: meanSquared(nil, a), rhs: FastInterval(lo: (top / sigmaSquared).nextDown, hi: .infinity),
+        let top = (FastInterval(constantScale) * numerator).lo, sigmaSquared = pieces.sigmaSquared
+        return Verdict.fast(id, form, lhs: pieces.residual, rhs: FastInterval(lo: (top / sigmaSquared).nextDown, hi: .infinity),
                             constant: constantScale / sigmaSquared,
                             constantName: "\(constantScale)/σ², σ² ≥ σ_min(L₁)² at \(describe(ps))")
     }

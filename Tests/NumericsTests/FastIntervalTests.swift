@@ -177,15 +177,44 @@ struct FastIntervalTests {
             return (FastInterval(lo: lo, hi: hi), Interval(lower: lo, upper: hi))
         }
         func contains(_ f: FastInterval, _ v: Interval) -> Bool { Self.encloses(f.lo, f.hi, v) }
-        var checked = 0
+        var checked = 0, pointProducts = 0
         for _ in 0..<20_000 {
             let (a, ma) = operand(), (b, mb) = operand()
             #expect(contains(a + b, ma + mb) && contains(a - b, ma - mb) && contains(a * b, ma * mb))
             if !mb.containsZero { #expect(contains(a / b, ma / mb)) }
             #expect(contains(a.squared, ma.squared))
+            if b.lo == b.hi {
+                #expect(contains(FastInterval.times(a, point: b.lo), ma * mb))
+                pointProducts += 1
+            }
             checked += 1
         }
-        #expect(checked == 20_000)
+        #expect(checked == 20_000 && pointProducts > 8_000)
+        // Small interval products with a point factor (two endpoint products per term) hold every
+        // product of points in the boxes, against exact rationals.
+        var matrices = 0
+        for trial in 0..<200 {
+            let n = 1 + trial % 7
+            let intervals = FastIntervalMatrix(rows: n, columns: n) { _, _ in
+                let x = Double.random(in: -4...4, using: &g)
+                return FastInterval(lo: x, hi: x + Double.random(in: 0...1e-3, using: &g))
+            }
+            let point = FastIntervalMatrix(Matrix(rows: n, columns: n) { _, _ in Double.random(in: -4...4, using: &g) / 3 })
+            for (product, pointFirst) in [(point.multiplied(by: intervals), true), (intervals.multiplied(by: point), false)] {
+                let corner = Matrix(rows: n, columns: n) { i, j in Bool.random(using: &g) ? intervals[i, j].lo : intervals[i, j].hi }
+                for i in 0..<n {
+                    for j in 0..<n {
+                        let exact = Rational.sum((0..<n).map { t in
+                            pointFirst ? Rational(exactly: point[i, t].lo)! * Rational(exactly: corner[t, j])!
+                                : Rational(exactly: corner[i, t])! * Rational(exactly: point[t, j].lo)!
+                        })
+                        #expect(Rational(exactly: product[i, j].lo)! <= exact && exact <= Rational(exactly: product[i, j].hi)!, "trial \(trial)")
+                    }
+                }
+                matrices += 1
+            }
+        }
+        #expect(matrices == 400)
     }
 
     /// Dot products against their exact rational value, including the adversarial sum

@@ -88,6 +88,54 @@ struct KernelTests {
             }
         }
         #expect(compared >= 60, "only \(compared) pencil counts compared")
+        // Each interval pivot holds the exact pivot of LDLᵀ without pivoting (rational
+        // elimination): indefinite A, s of either sign and s = 1/3, not a point at 128 bits.
+        var pivotsChecked = 0
+        for trial in 0..<40 {
+            let n = 2 + trial % 5
+            let a = try Self.symmetric(n, signs: (0..<n).map { _ in Int(g.uniform() * 3) - 1 }, &g)
+            let b = try Self.symmetric(n, signs: Array(repeating: 1, count: n), &g)
+            let pencil = SymmetricPencil(a, b)
+            for s in [Self.rational(&g), -Self.rational(&g), Rational(1, 3), Rational(-5, 3)] {
+                var m = a - s * b
+                var exact: [Rational] = []
+                for k in 0..<n {
+                    exact.append(m[k, k])
+                    guard !m[k, k].isZero else { break }
+                    for i in (k + 1)..<n {
+                        let factor = m[i, k] / m[k, k]
+                        for j in k..<n { m[i, j] = m[i, j] - factor * m[k, j] }
+                    }
+                }
+                guard exact.count == n, let pivots = pencil.intervalPivots(at: s) else { continue }
+                for (p, x) in zip(pivots, exact) {
+                    #expect(p.lo <= x && x <= p.hi, "trial \(trial): pivot \(x.doubleValue) outside [\(p.lo.doubleValue), \(p.hi.doubleValue)]")
+                    pivotsChecked += 1
+                }
+            }
+        }
+        #expect(pivotsChecked >= 400, "only \(pivotsChecked) interval pivots checked")
+        // The interval product and quotient in every sign case (each end negative, zero or
+        // positive): exactly the extremes of the endpoint products and quotients, rounded outward.
+        let ends: [(Double, Double)] = [(-3, -0.5), (-2, 0), (-1.5, 2.5), (0, 0), (0, 3), (0.25, 7), (1.0 / 3, 1.0 / 3)]
+        var operations = 0
+        let unit = SymmetricPencil(.identity(1), .identity(1))
+        for x in ends {
+            for y in ends {
+                let xs = [x.0, x.1].map { Rational(exactly: $0)! }, ys = [y.0, y.1].map { Rational(exactly: $0)! }
+                let products = xs.flatMap { a in ys.map { a * $0 } }
+                let product = unit.intervalOperation(x, y, divide: false)
+                #expect(product.lo == products.min()! && product.hi == products.max()!, "\(x)·\(y)")
+                operations += 1
+                guard y.0 > 0 || y.1 < 0 else { continue }
+                let quotients = xs.flatMap { a in ys.map { a / $0 } }
+                let quotient = unit.intervalOperation(x, y, divide: true)
+                #expect(quotient.lo <= quotients.min()! && quotients.max()! <= quotient.hi, "\(x)/\(y)")
+                #expect((quotient.hi - quotient.lo) <= (quotients.max()! - quotients.min()!) + Rational(exactly: 0x1p-100)!, "\(x)/\(y) too wide")
+                operations += 1
+            }
+        }
+        #expect(operations == 49 + 21)
         let diagonal = RationalMatrix(rows: 3, columns: 3) { i, j in i == j ? Rational(i + 1) : .zero }
         let pencil = SymmetricPencil(diagonal, .identity(3))
         #expect(pencil.intervalPositiveCount(at: Rational(2)) == nil)     // pivot 2 − 2 = 0
