@@ -146,7 +146,7 @@ public struct FastIntervalMatrix: Sendable {
     public func solving(_ b: FastIntervalMatrix) -> FastIntervalMatrix? {
         precondition(rows == columns && b.rows == rows, "FastIntervalMatrix.solving: shapes differ")
         let n = rows
-        guard let r = try? LUDecomposition(midpoints).inverse() else { return nil }
+        guard let r = Self.approximateInverse(midpoints) else { return nil }
         let rm = FastIntervalMatrix(r).multiplied(by: self)
         var alpha = 0.0
         for i in 0..<n {
@@ -155,6 +155,8 @@ public struct FastIntervalMatrix: Sendable {
                 let c = FastInterval(i == j ? 1 : 0) - rm[i, j]
                 row = (row + max(abs(c.lo), abs(c.hi))).nextUp
             }
+            // An end that overflowed or is NaN proves nothing (and max would drop a NaN).
+            guard row.isFinite else { return nil }
             alpha = max(alpha, row)
         }
         guard alpha < 1 else { return nil }
@@ -166,9 +168,24 @@ public struct FastIntervalMatrix: Sendable {
         let radii = (0..<b.columns).map { j in
             (FastInterval((0..<n).reduce(0.0) { Swift.max($0, abs(corrected[$1, j].lo), abs(corrected[$1, j].hi)) }) / slack).hi
         }
+        guard corrected.entries.allSatisfy({ $0.lo.isFinite && $0.hi.isFinite }), approximate.storage.allSatisfy(\.isFinite) else { return nil }
         return FastIntervalMatrix(rows: n, columns: b.columns) { i, j in
             FastInterval.roundedOut(approximate[i, j] - radii[j], approximate[i, j] + radii[j])
         }
+    }
+
+    /// An approximate inverse (any will do: α decides), by Gaussian elimination with partial
+    /// pivoting for n ≤ 32 (no LAPACK call for the many tiny systems), LAPACK above; nil when it
+    /// is not finite.
+    static func approximateInverse(_ m: Matrix) -> Matrix? {
+        let n = m.rows
+        guard n <= 32 else { return try? LUDecomposition(m).inverse() }
+        var lu = m.storage
+        var x = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { x[i * n + i] = 1 }
+        SmallMatrixKernels.solveInPlace(&lu, n, &x, n)
+        guard x.allSatisfy(\.isFinite) else { return nil }
+        return try? Matrix(rows: n, columns: n, storage: x)
     }
 
     public func subtracting(_ other: FastIntervalMatrix) -> FastIntervalMatrix {

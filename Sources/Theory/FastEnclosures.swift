@@ -36,11 +36,26 @@ public struct FastLogits: Sendable {
         FastInterval.sum((0..<rows).lazy.map { i in w[i] * centredSquaredNorm(i, other) })
     }
 
-    /// ‖C(Λᵢ − Λ'ᵢ)‖² for row i.
+    /// ‖C(Λᵢ − Λ'ᵢ)‖² for row i: Σ_y (c_y − c̄)² with c = Λᵢ − Λ'ᵢ, two passes over the row
+    /// (the sums as `FastInterval.sum`, no array per row).
     func centredSquaredNorm(_ i: Int, _ other: FastLogits) -> FastInterval {
-        let c = zip(row(i), other.row(i)).map { $0 - $1 }
-        let mean = FastInterval.sum(c) / FastInterval(Double(columns))
-        return FastInterval.sum(c.map { ($0 - mean).squared })
+        let base = i * columns
+        return entries.withUnsafeBufferPointer { a in
+            other.entries.withUnsafeBufferPointer { b in
+                var lo = 0.0, hi = 0.0
+                for y in base..<(base + columns) {
+                    let c = a[y] - b[y]
+                    (lo, hi) = ((lo + c.lo).nextDown, (hi + c.hi).nextUp)
+                }
+                let mean = FastInterval(lo: lo, hi: hi) / FastInterval(Double(columns))
+                (lo, hi) = (0, 0)
+                for y in base..<(base + columns) {
+                    let square = (a[y] - b[y] - mean).squared
+                    (lo, hi) = ((lo + square.lo).nextDown, (hi + square.hi).nextUp)
+                }
+                return FastInterval(lo: lo, hi: hi)
+            }
+        }
     }
 }
 

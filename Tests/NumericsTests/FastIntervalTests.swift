@@ -491,4 +491,52 @@ struct FastIntervalTests {
         }
         #expect(checked == 2_000)
     }
+
+    /// The verified solve (Proofs/certificates.md §6) against exact rational solutions at points
+    /// of the boxes, n = 1…9 with condition numbers up to 10⁸; singular, non-finite and
+    /// overflowing systems give nil, never an enclosure.
+    @Test func verifiedSolveHoldsTheExactSolution() throws {
+        var g = SeededGenerator(seed: 31)
+        var solved = 0
+        for trial in 0..<120 {
+            let n = 1 + trial % 9, m = 1 + trial % 3
+            let condition = [1.0, 1e4, 1e8][trial % 3]
+            let mid = Matrix(rows: n, columns: n) { i, j in (i == j ? (i == 0 ? 1 : 1 / condition) : 0) + Double.random(in: -1...1, using: &g) / condition }
+            let radius = trial % 2 == 0 ? 0 : 1e-12
+            let box = FastIntervalMatrix(rows: n, columns: n) { i, j in FastInterval(lo: mid[i, j] - radius * abs(mid[i, j]), hi: mid[i, j] + radius * abs(mid[i, j])) }
+            let rhs = FastIntervalMatrix(Matrix(rows: n, columns: m) { _, _ in Double.random(in: -3...3, using: &g) })
+            guard let x = box.solving(rhs) else { continue }
+            // The exact solution at a corner of the box (rational Gauss–Jordan).
+            var a = RationalMatrix(rows: n, columns: n) { i, j in Rational(exactly: Bool.random(using: &g) ? box[i, j].lo : box[i, j].hi)! }
+            var b = RationalMatrix(rows: n, columns: m) { i, j in Rational(exactly: rhs[i, j].lo)! }
+            for k in 0..<n {
+                let p = try #require((k..<n).first { !a[$0, k].isZero })
+                for j in 0..<n { (a[k, j], a[p, j]) = (a[p, j], a[k, j]) }
+                for j in 0..<m { (b[k, j], b[p, j]) = (b[p, j], b[k, j]) }
+                for r in 0..<n where r != k {
+                    let f = a[r, k] / a[k, k]
+                    for j in 0..<n { a[r, j] = a[r, j] - f * a[k, j] }
+                    for j in 0..<m { b[r, j] = b[r, j] - f * b[k, j] }
+                }
+            }
+            for i in 0..<n {
+                for j in 0..<m {
+                    let exact = b[i, j] / a[i, i]
+                    #expect(Rational(exactly: x[i, j].lo)! <= exact && exact <= Rational(exactly: x[i, j].hi)!, "trial \(trial) [\(i),\(j)]")
+                }
+            }
+            solved += 1
+        }
+        #expect(solved >= 100, "only \(solved) systems solved")
+        let one = FastIntervalMatrix(rows: 1, columns: 1) { _, _ in FastInterval(1) }
+        let singular = FastIntervalMatrix(Matrix(rows: 2, columns: 2) { _, j in j == 0 ? 1 : 2 })
+        #expect(singular.solving(FastIntervalMatrix(rows: 2, columns: 1) { _, _ in FastInterval(1) }) == nil)
+        let unbounded = FastIntervalMatrix(rows: 2, columns: 2) { i, j in i == j ? FastInterval(1) : .entire }
+        #expect(unbounded.solving(FastIntervalMatrix(rows: 2, columns: 1) { _, _ in FastInterval(1) }) == nil)
+        let huge = FastIntervalMatrix(Matrix(rows: 2, columns: 2) { i, j in i == j ? 1e-300 : (j > i ? 1e300 : 0) })
+        if let x = huge.solving(FastIntervalMatrix(rows: 2, columns: 1) { _, _ in FastInterval(1e300) }) {
+            #expect(x.entries.allSatisfy { $0.lo.isFinite && $0.hi.isFinite })
+        }
+        #expect(one.solving(FastIntervalMatrix(rows: 1, columns: 1) { _, _ in FastInterval(.infinity) }) == nil)
+    }
 }
