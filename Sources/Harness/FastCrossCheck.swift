@@ -173,6 +173,15 @@ public struct FastCrossCheck: Sendable {
                 }
             }
         }
+        // T7's upper ends from the rows (near-equal models): every 1 − ρᵢ² at most its upper end
+        // (not below the certified bracket's lower end) and R inside its enclosure, exactly.
+        for centred in [false, true] {
+            guard let rows = pair.fastT7SpectraFromRows(centred: centred), let certified = try pair.certifiedT7Spectra(centred: centred) else { continue }
+            c.expect(contains(rows.residual, certified.residual), "\(label): T7 R (rows, centred \(centred)) \(rows.residual)")
+            for (i, q) in zip(rows.oneMinusRhoSquared, certified.qLower).enumerated() {
+                c.expect(q.0.hi.isFinite && Rational(exactly: q.0.hi)! >= q.1, "\(label): T7 1 − ρ\(i)² upper end (rows, centred \(centred)) \(q.0.hi) below \(q.1.doubleValue)")
+            }
+        }
         if let unembedding = pair.fastUnembeddingDissimilarity() {
             c.expect(contains(unembedding.squared, try exact.unembeddingDissimilaritySquared()), "\(label): d_unemb² \(unembedding.squared)")
             try c.expectSmallestEigenvalue(of: exact.moments().m11, atMost: unembedding.sigmaMinSquaredUpper, "\(label): σ_min(F̂₁)² upper bound")

@@ -249,6 +249,10 @@ public struct FastT7Spectra: Sendable {
     public let oneMinusRhoSquared: [FastInterval]
     public let mu: [FastInterval]
     public let residual: FastInterval
+    /// M₂₂ (a covariance when centred), M₁₁⁻¹M₁₂ enclosed and S₂₂, kept for `tightened`.
+    let secondMoment: FastIntervalMatrix
+    let regression: FastIntervalMatrix
+    let s22: FastIntervalMatrix
 
     init?(_ pair: ModelPair, centred: Bool) {
         let w = pair.fastWeights()
@@ -275,6 +279,59 @@ public struct FastT7Spectra: Sendable {
         oneMinusRhoSquared = q.map { FastInterval(lo: min(max($0.lo, 0), 1), hi: min(max($0.hi, 0), 1)) }
         self.mu = mu.reversed().map(\.clampedNonNegative)
         residual = FastInterval.sum(s22.entries.indices.map { s22.entries[$0] * schur.entries[$0] }).clampedNonNegative
+        (secondMoment, regression, self.s22) = (m22, y, s22)
+    }
+
+    init(oneMinusRhoSquared: [FastInterval], mu: [FastInterval], residual: FastInterval, from base: FastT7Spectra) {
+        (self.oneMinusRhoSquared, self.mu, self.residual) = (oneMinusRhoSquared, mu, residual)
+        (secondMoment, regression, s22) = (base.secondMoment, base.regression, base.s22)
+    }
+
+    /// Upper ends of 1 − ρᵢ² and R without the Schur complement's cancellation, from the rows
+    /// (Proofs/certificates.md §7, "T7 near equal models"): for any Double B̃ ≈ M₁₁⁻¹M₁₂ and
+    /// centre c, E_up = E_w (r − c)(r − c)ᵀ with r = f₂ − B̃ᵀf₁ (c = 0 uncentred, ≈ E_w r centred)
+    /// is ⪰ the Schur complement E, so λᵢ(E_up, M₂₂) ≥ 1 − ρᵢ² and tr(S₂₂E_up) ≥ R; E_up is
+    /// enclosed with the error of r, about u relative to r itself, where the complement
+    /// M₂₂ − M₂₁M₁₁⁻¹M₁₂ loses everything below u·‖M₂₂‖ (near-equal models: 1 − ρ² ~ 10⁻¹⁶).
+    /// The lower ends stay this spectra's. O(N d₁ d₂ + N d₂²); nil when the pencil fails.
+    /// `plantedScale` < 1 shrinks E_up (a planted bug: the tests show its upper ends then miss).
+    func tightened(rows first: Matrix, _ second: Matrix, weights w: [FastInterval], centred: Bool, plantedScale: Double = 1) -> FastT7Spectra? {
+        let (n, d1, d2) = (first.rows, first.columns, second.columns)
+        let b = regression.midpoints   // d₁×d₂
+        guard b.storage.allSatisfy(\.isFinite) else { return nil }
+        func residualRow(_ i: Int, _ j: Int) -> Double {
+            var v = second[i, j]
+            for l in 0..<d1 { v -= b[l, j] * first[i, l] }
+            return v
+        }
+        var c = [Double](repeating: 0, count: d2)
+        if centred {
+            for i in 0..<n { for j in 0..<d2 { c[j] += w[i].midpoint * residualRow(i, j) } }
+        }
+        guard c.allSatisfy(\.isFinite) else { return nil }
+        var upper = [FastInterval](repeating: .zero, count: d2 * d2)
+        var r = [FastInterval](repeating: .zero, count: d2)
+        for i in 0..<n {
+            for j in 0..<d2 {
+                var v = FastInterval(second[i, j]) - FastInterval(c[j])
+                for l in 0..<d1 { v = v - FastInterval.times(FastInterval(first[i, l]), point: b[l, j]) }
+                r[j] = v
+            }
+            for a in 0..<d2 {
+                upper[a * d2 + a] = upper[a * d2 + a] + FastInterval.nonNegativeTimes(w[i], r[a].squared)
+                let weighted = w[i] * r[a]
+                for e in (a + 1)..<d2 { upper[a * d2 + e] = upper[a * d2 + e] + weighted * r[e] }
+            }
+        }
+        for a in 0..<d2 { for e in 0..<a { upper[a * d2 + e] = upper[e * d2 + a] } }
+        let bound = FastIntervalMatrix(rows: d2, columns: d2) { FastInterval(plantedScale) * upper[$0 * d2 + $1] }
+        guard bound.entries.allSatisfy({ $0.lo.isFinite && $0.hi.isFinite }), let q = bound.pencilEigenvalues(secondMoment) else { return nil }
+        let residualUpper = FastInterval.sum(s22.entries.indices.map { s22.entries[$0] * bound.entries[$0] }).hi
+        // Each true value is at most its upper end here and within the old enclosure: the
+        // intersection keeps the old lower ends.
+        let tightenedQ = zip(oneMinusRhoSquared, q).map { old, new in FastInterval(lo: old.lo, hi: Swift.max(old.lo, Swift.min(old.hi, new.hi))) }
+        return FastT7Spectra(oneMinusRhoSquared: tightenedQ, mu: mu,
+                             residual: FastInterval(lo: residual.lo, hi: Swift.max(residual.lo, Swift.min(residual.hi, residualUpper))), from: self)
     }
 }
 
@@ -386,6 +443,16 @@ extension ModelPair {
     /// T7's spectra as fast enclosures, computed once per centring.
     public func fastT7Spectra(centred: Bool) -> FastT7Spectra? {
         cache.value("fastT7.\(centred)") { FastT7Spectra(self, centred: centred) }
+    }
+
+    /// `fastT7Spectra` with the upper ends from the rows (`FastT7Spectra.tightened`), computed
+    /// once, up to N·(d₁ + d₂)·d₂ = 2·10⁷ interval operations (a fraction of a second); above,
+    /// nil (the moment form's verdict stands or escalates).
+    public func fastT7SpectraFromRows(centred: Bool) -> FastT7Spectra? {
+        guard Double(first.inputCount) * Double(first.dimension + second.dimension) * Double(second.dimension) <= 2e7 else { return nil }
+        return cache.value("fastT7rows.\(centred)") {
+            fastT7Spectra(centred: centred)?.tightened(rows: first.embeddings, second.embeddings, weights: fastWeights(), centred: centred)
+        }
     }
 
     /// The embedding moments as fast enclosures, computed once.

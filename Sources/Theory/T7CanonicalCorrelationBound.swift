@@ -132,9 +132,12 @@ public struct T7CanonicalCorrelationBound: PairStatement {
     /// Both sides from fast enclosures (`FastT7Spectra`): "holds" needs R's and the left
     /// side's upper ends below d_logit²'s lower end (times the scale); "violated" either
     /// link crossing certainly. nil (escalate) otherwise.
+    /// Where they overlap, the upper ends are tightened from the rows (near-equal models, whose
+    /// 1 − ρᵢ² and R the moments' Schur complement loses) before escalating.
     public func fastCertify(_ pair: ModelPair) throws -> Verdict? {
         guard let spectra = pair.fastT7Spectra(centred: centred), let d = pair.fastLogitDistanceSquared() else { return nil }
-        return fastVerdict(spectra, logitDistanceSquared: d)
+        if let v = fastVerdict(spectra, logitDistanceSquared: d) { return v }
+        return pair.fastT7SpectraFromRows(centred: centred).flatMap { fastVerdict($0, logitDistanceSquared: d) }
     }
 
     /// From d×d statistics alone (a merge of shards), model 1 the student (pass the measured

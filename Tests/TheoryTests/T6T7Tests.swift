@@ -202,6 +202,41 @@ struct T7Tests {
         return try ModelPair(try SoftmaxModel(embeddings: studentF, unembeddings: g1, weights: w), teacher)
     }
 
+    /// Near-equal models (student = teacher + 10⁻⁸ or 10⁻¹⁰ noise): 1 − ρᵢ² ~ 10⁻¹⁶, which the
+    /// moments' Schur complement loses. The rows' upper ends hold the certified values (not below
+    /// the MPFR brackets' lower ends; R exact inside), and decide T7 at the fast level where the
+    /// moment form alone escalates; shrunk by a planted half, they miss.
+    @Test("Near-equal models: T7's upper ends from the rows hold the certified values and decide fast; a halved bound misses")
+    func nearEqualModelsFromRows() throws {
+        var g = SeededGenerator(seed: 507)
+        var checked = 0, decidedByRows = 0, halvedMissed = 0
+        for trial in 0..<16 {
+            let teacher = ModelGenerator.model(labels: 6 + trial % 5, dimension: 2 + trial % 4, inputs: 30 + trial, condition: 3, using: &g)
+            let pair = try ModelPair(ModelGenerator.perturb(teacher, by: trial % 2 == 0 ? 1e-8 : 1e-10, using: &g), teacher)
+            for centred in [false, true] {
+                let moments = try #require(pair.fastT7Spectra(centred: centred))
+                let rows = try #require(pair.fastT7SpectraFromRows(centred: centred))
+                let certified = try #require(try pair.certifiedT7Spectra(centred: centred))
+                #expect(Rational(exactly: rows.residual.lo)! <= certified.residual && certified.residual <= Rational(exactly: rows.residual.hi)!)
+                for (q, lower) in zip(rows.oneMinusRhoSquared, certified.qLower) {
+                    #expect(Rational(exactly: q.hi)! >= lower, "trial \(trial): \(q.hi) below \(lower.doubleValue)")
+                    checked += 1
+                }
+                let halved = try #require(moments.tightened(rows: pair.first.embeddings, pair.second.embeddings, weights: pair.fastWeights(),
+                                                            centred: centred, plantedScale: 0.5))
+                if zip(halved.oneMinusRhoSquared, certified.qLower).contains(where: { Rational(exactly: $0.hi)! < $1 }) { halvedMissed += 1 }
+                let d = try #require(pair.fastLogitDistanceSquared())
+                let statement = T7CanonicalCorrelationBound(.traceBound, centred: centred)
+                if statement.fastVerdict(moments, logitDistanceSquared: d) == nil, let v = try statement.fastCertify(pair) {
+                    #expect(v.outcome == .holds && v.level == .fastEnclosure)
+                    decidedByRows += 1
+                }
+            }
+        }
+        #expect(checked >= 60 && decidedByRows >= 24, "\(checked) values, \(decidedByRows) of 32 decided by the rows")
+        #expect(halvedMissed >= 24, "a halved E_up missed on only \(halvedMissed) of 32")
+    }
+
     @Test("Tight case: ratio 1, certified; a planted constant just below 1 is certified violated")
     func tight() throws {
         let pair = try Self.tightPair(seed: 505)
