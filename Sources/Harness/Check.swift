@@ -84,10 +84,13 @@ public struct Check: Sendable {
         return Check(name: "T1.triangle", id: .T1, form: "d(M₁,M₃) ≤ d(M₁,M₂) + d(M₂,M₃)", isConjecture: false,
                      evaluate: { descriptor, pair in
                          let third = descriptor.third(of: pair)
-                         let v = try metric.screenTriangle(pair, third)
-                         let scaled = v.rescaled(rhsBy: scale)
-                         guard scaled.needsCertification || certifyAll else { return scaled }
-                         if certifyAll, let fast = try metric.fastTriangle(pair, third, rhsScale: scale) { return fast }
+                         // Certifying every verdict, the screen would decide nothing (T1 is never
+                         // inapplicable): the fast enclosure first, then the exact distances.
+                         if certifyAll {
+                             return try metric.fastTriangle(pair, third, rhsScale: scale) ?? metric.certifyTriangle(pair, third, rhsScale: scale)
+                         }
+                         let scaled = try metric.screenTriangle(pair, third).rescaled(rhsBy: scale)
+                         guard scaled.needsCertification else { return scaled }
                          return try metric.certifyTriangle(pair, third, rhsScale: scale)
                      }, certifyPair: nil)
     }
