@@ -328,10 +328,12 @@ public struct FastT7Spectra: Sendable {
         guard bound.entries.allSatisfy({ $0.lo.isFinite && $0.hi.isFinite }), let q = bound.pencilEigenvalues(secondMoment) else { return nil }
         let residualUpper = FastInterval.sum(s22.entries.indices.map { s22.entries[$0] * bound.entries[$0] }).hi
         // Each true value is at most its upper end here and within the old enclosure: the
-        // intersection keeps the old lower ends.
-        let tightenedQ = zip(oneMinusRhoSquared, q).map { old, new in FastInterval(lo: old.lo, hi: Swift.max(old.lo, Swift.min(old.hi, new.hi))) }
+        // intersection keeps the old lower ends. An upper end below an old lower end would mean
+        // one of the two is wrong: nothing is decided from them then.
+        guard zip(oneMinusRhoSquared, q).allSatisfy({ $1.hi >= $0.lo }), residualUpper >= residual.lo else { return nil }
+        let tightenedQ = zip(oneMinusRhoSquared, q).map { old, new in FastInterval(lo: old.lo, hi: Swift.min(old.hi, new.hi)) }
         return FastT7Spectra(oneMinusRhoSquared: tightenedQ, mu: mu,
-                             residual: FastInterval(lo: residual.lo, hi: Swift.max(residual.lo, Swift.min(residual.hi, residualUpper))), from: self)
+                             residual: FastInterval(lo: residual.lo, hi: Swift.min(residual.hi, residualUpper)), from: self)
     }
 }
 

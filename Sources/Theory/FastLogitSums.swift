@@ -295,18 +295,25 @@ extension FastLogitSums {
             }
         }
 
+        /// One radius per model and row: |Λ_y − P_y| ≤ R for every label (at least each entry's
+        /// bound in `fill`, which rises with Q_y; NaN or +∞ when a bound is not finite).
+        func radius(model s: Int, row r: Int) -> Double {
+            let side = sides[s]
+            guard side.absoluteG != nil else { return ((fNorms[s][r] * side.largestGNorm).nextUp + side.underflow).nextUp }
+            var largest = 0.0
+            for y in (r * k)..<((r + 1) * k) {
+                guard q[s][y].isFinite else { return .infinity }
+                largest = Swift.max(largest, q[s][y])
+            }
+            return ((side.factor * largest).nextUp + side.underflow).nextUp
+        }
+
         /// The midpoint pass on row r: nil where its enclosures are not tight, and the interval
         /// kernel takes the row. With absolute products (small pairs, near-ties common) the
         /// radius is the row's largest entry bound and "tight" means a relative width of
         /// 2⁻³⁰, not 2⁻²⁰, so that the row's enclosures stay about as narrow as the kernel's.
         func midpointRow(_ r: Int, scratch: RowKernel) -> Row? {
-            // One radius per model and row: |Λ_y − P_y| ≤ R for every label.
-            let radii = (0..<2).map { s -> Double in
-                let side = sides[s]
-                guard side.absoluteG != nil else { return ((fNorms[s][r] * side.largestGNorm).nextUp + side.underflow).nextUp }
-                let largest = q[s][(r * k)..<((r + 1) * k)].reduce(0.0, Swift.max)
-                return (((side.factor * largest).nextUp + side.underflow).nextUp)
-            }
+            let radii = (0..<2).map { radius(model: $0, row: r) }
             guard radii.allSatisfy({ $0.isFinite }) else { return nil }
             let relativeWidth = sides[0].absoluteG == nil ? RowKernel.directRelativeWidth : 0x1p-30
             return p[0].withUnsafeBufferPointer { p1 in

@@ -136,6 +136,22 @@ struct KernelTests {
             }
         }
         #expect(operations == 49 + 21)
+        // At 20 bits the ends' products are rounded: each must be rounded outward (down at lo,
+        // up at hi) and by at most a few units in the 20th bit.
+        let coarse = SymmetricPencil(.identity(1), .identity(1), bits: 20)
+        var rounded = 0
+        for x in ends {
+            for y in ends {
+                let xs = [x.0, x.1].map { Rational(exactly: $0)! }, ys = [y.0, y.1].map { Rational(exactly: $0)! }
+                let products = xs.flatMap { a in ys.map { a * $0 } }
+                let (lo, hi) = (products.min()!, products.max()!)
+                let product = coarse.intervalOperation(x, y, divide: false)
+                let slack = Rational(exactly: 0x1p-16)! * (Rational.max(lo.magnitude, hi.magnitude) + Rational(exactly: 0x1p-60)!)
+                #expect(product.lo <= lo && hi <= product.hi && product.hi - product.lo <= hi - lo + slack, "\(x)·\(y) at 20 bits")
+                if product.lo != lo || product.hi != hi { rounded += 1 }
+            }
+        }
+        #expect(rounded >= 10, "only \(rounded) products needed rounding at 20 bits")
         let diagonal = RationalMatrix(rows: 3, columns: 3) { i, j in i == j ? Rational(i + 1) : .zero }
         let pencil = SymmetricPencil(diagonal, .identity(3))
         #expect(pencil.intervalPositiveCount(at: Rational(2)) == nil)     // pivot 2 − 2 = 0

@@ -56,6 +56,20 @@ struct StreamedEnclosureTests {
             // The midpoint pass takes every row it can bound tightly (models apart, under either
             // bound); the interval kernel the rest (models within 10⁻⁶).
             let byMidpoints = rows.filter { !$0.refined }.count
+            // The row's one radius covers every entry's bound (under absolute products the
+            // largest of the row's; a radius from one label only would not).
+            let block = FastLogitSums.Block(FastLogitSums.Side.both(pair, bound: bound), 0..<n)
+            let kernel = RowKernel(labels: block.k)
+            defer { kernel.deallocate() }
+            for r in 0..<n {
+                block.fill(r, kernel)
+                for s in 0..<2 {
+                    let (lo, hi, p) = s == 0 ? (kernel.lo1, kernel.hi1, block.p[0]) : (kernel.lo2, kernel.hi2, block.p[1])
+                    let radius = block.radius(model: s, row: r)
+                    #expect((0..<block.k).allSatisfy { y in p[r * block.k + y] - radius <= lo[y].nextUp && hi[y].nextDown <= p[r * block.k + y] + radius },
+                            "\(bound): row \(r) model \(s) radius \(radius)")
+                }
+            }
             #expect(scale == 1e-6 ? byMidpoints == 0 : byMidpoints > n / 2, "\(bound): \(byMidpoints) of \(n) rows by midpoints")
             #expect(whole.refinedRows == n - byMidpoints)
             for (x, r) in rows.enumerated() {
