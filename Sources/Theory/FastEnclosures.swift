@@ -94,23 +94,65 @@ extension ModelPair {
 /// nonsingular, so G̃₁ has full column rank), and an upper bound on σ_min(G̃₁)² = λ_min(M)
 /// (a Rayleigh quotient of M at the computed eigenvector).
 /// Cost O(k d² + d³). nil when M is not shown nonsingular.
+///
+/// Where G̃₁ is so ill-conditioned (κ ≳ 10⁸) that M's enclosure holds singular matrices, small
+/// pairs (the rows enclosed, not the Gram routes) are solved preconditioned (Proofs/certificates.md
+/// §6, "Preconditioned identifiability"): X = VΣ⁻¹ from G̃₁'s Double SVD, Q = G̃₁X enclosed,
+/// N = QᵀQ ≈ I; then M⁻¹ = XN⁻¹Xᵀ and A₁₂ = X·N⁻¹(QᵀG̃₂), and σ_min² ≤ ‖G̃₁z‖²/‖z‖² at the last
+/// right singular vector z.
 public struct FastIdentifiability: Sendable {
     public let gram: FastIntervalMatrix
     public let map: FastIntervalMatrix
     public let sigmaMinSquaredUpper: Double
+    /// X (a point matrix) and N = (G̃₁X)ᵀ(G̃₁X) enclosed, when solved preconditioned.
+    let preconditioner: (x: FastIntervalMatrix, n: FastIntervalMatrix)?
 
-    init?(_ pair: ModelPair) { self.init(grams: pair.fastUnembeddingGrams()) }
+    init?(_ pair: ModelPair) {
+        let grams = pair.fastUnembeddingGrams()
+        if let plain = FastIdentifiability(grams: grams) {
+            self = plain
+        } else if !pair.usesGramRoutes, let preconditioned = FastIdentifiability(preconditioning: pair, grams: grams) {
+            self = preconditioned
+        } else {
+            return nil
+        }
+    }
 
     /// From the enclosed Grams alone (a merge of shards).
     public init?(grams: FastUnembeddingGrams) {
         let m = grams.first
         guard let a = m.solving(grams.cross) else { return nil }
-        (gram, map, sigmaMinSquaredUpper) = (m, a, fastSmallestEigenvalueUpper(m))
+        (gram, map, sigmaMinSquaredUpper, preconditioner) = (m, a, fastSmallestEigenvalueUpper(m), nil)
     }
 
-    /// M⁻¹u, enclosed (nil when the solve cannot be verified).
+    /// The preconditioned solve from the enclosed rows of G̃₁ and G̃₂; nil when G̃₁'s SVD
+    /// fails or N is not shown nonsingular (which it is, with X, exactly when M is).
+    init?(preconditioning pair: ModelPair, grams: FastUnembeddingGrams) {
+        let d = pair.first.dimension
+        guard let svd = try? pair.cache.value("svdG1", { try ModelError.wrapping { try SingularValueDecomposition(pair.centredUnembeddings.first) } }),
+              svd.singularValues.count == d, svd.singularValues.allSatisfy({ $0 > 0 && $0.isFinite }) else { return nil }
+        let x = Matrix(rows: d, columns: d) { i, j in svd.v[i, j] / svd.singularValues[j] }
+        guard x.storage.allSatisfy(\.isFinite) else { return nil }
+        let unembeddings = pair.fastUnembeddings(), point = FastIntervalMatrix(x)
+        let q = unembeddings.first.multiplied(by: point)
+        let n = q.transposeMultiplied(by: q)
+        guard let b = n.solving(q.transposeMultiplied(by: unembeddings.second)) else { return nil }
+        // Any z ≠ 0 bounds σ_min² above by ‖G̃₁z‖²/‖z‖²; z the last right singular vector.
+        let z = (0..<d).map { svd.v[$0, d - 1] }
+        let g1 = unembeddings.first
+        let image = FastInterval.sum((0..<g1.rows).lazy.map { i in
+            FastInterval.sum((0..<d).lazy.map { FastInterval.times(g1[i, $0], point: z[$0]) }).squared
+        })
+        let rayleigh = (image / FastInterval.sum(z.lazy.map { FastInterval($0).squared })).hi
+        (gram, map, preconditioner) = (grams.first, point.multiplied(by: b), (point, n))
+        sigmaMinSquaredUpper = Swift.min(rayleigh.isNaN ? .infinity : rayleigh, fastSmallestEigenvalueUpper(grams.first))
+    }
+
+    /// M⁻¹u, enclosed (nil when the solve cannot be verified): XN⁻¹Xᵀu when preconditioned.
     public func solving(_ u: [Double]) -> [FastInterval]? {
-        gram.solving(FastIntervalMatrix(rows: u.count, columns: 1) { i, _ in FastInterval(u[i]) })?.entries
+        let column = FastIntervalMatrix(rows: u.count, columns: 1) { i, _ in FastInterval(u[i]) }
+        guard let (x, n) = preconditioner else { return gram.solving(column)?.entries }
+        return n.solving(x.transposeMultiplied(by: column)).map { x.multiplied(by: $0).entries }
     }
 }
 

@@ -4,6 +4,40 @@ import Testing
 
 @Suite("T3 embedding bound")
 struct T3Tests {
+    /// G̃₁ with condition numbers up to 10⁸: where M = G̃₁ᵀG̃₁'s enclosure holds singular
+    /// matrices, the preconditioned solve must still enclose the exact A₁₂ and M⁻¹u, and bound
+    /// σ_min(G̃₁)² above (exact inertia); with X left out of A₁₂ (a planted bug) it misses.
+    @Test("Ill-conditioned G̃₁: the preconditioned identifiability encloses the exact A₁₂, M⁻¹u and bounds σ_min² above")
+    func preconditionedIdentifiability() throws {
+        var preconditioned = 0, plantedMissed = 0
+        for seed in UInt64(0)..<60 {
+            let pair = ModelGenerator.illConditioned.pair(seed: 900 + seed, size: CaseSize(labels: 8 + Int(seed % 9), dimension: 2 + Int(seed % 5), inputs: 20))
+            let grams = pair.fastUnembeddingGrams()
+            guard FastIdentifiability(grams: grams) == nil else { continue }
+            let fast = try #require(FastIdentifiability(preconditioning: pair, grams: grams), "seed \(seed)")
+            let exact = try pair.exact()
+            let a = try exact.identifiabilityMap()
+            let encloses = { (m: FastIntervalMatrix) in
+                (0..<a.rows).allSatisfy { i in (0..<a.columns).allSatisfy { j in
+                    Rational(exactly: m[i, j].lo)! <= a[i, j] && a[i, j] <= Rational(exactly: m[i, j].hi)! } }
+            }
+            #expect(encloses(fast.map), "seed \(seed): A₁₂")
+            // X left out: N⁻¹QᵀG̃₂ in place of X·N⁻¹QᵀG̃₂.
+            let (x, n) = try #require(fast.preconditioner)
+            let withoutX = try #require(n.solving(pair.fastUnembeddings().first.multiplied(by: x).transposeMultiplied(by: pair.fastUnembeddings().second)))
+            if !encloses(withoutX) { plantedMissed += 1 }
+            let gram = exact.first.centredUnembeddings.weightedGram()
+            #expect(try !gram.shiftingDiagonal(by: Rational(exactly: fast.sigmaMinSquaredUpper)!).isPositiveDefinite(), "seed \(seed): σ_min² bound")
+            let u = (0..<a.rows).map { Double($0 + 1) / 3 }
+            let solved = try #require(fast.solving(u))
+            let exactSolution = try gram.solve(RationalMatrix(rows: u.count, columns: 1) { i, _ in Rational(exactly: u[i])! })
+            #expect(solved.indices.allSatisfy { Rational(exactly: solved[$0].lo)! <= exactSolution[$0, 0] && exactSolution[$0, 0] <= Rational(exactly: solved[$0].hi)! },
+                    "seed \(seed): M⁻¹u")
+            preconditioned += 1
+        }
+        #expect(preconditioned >= 10 && plantedMissed == preconditioned, "\(preconditioned) pairs needed the preconditioner, the planted bug missed on \(plantedMissed)")
+    }
+
     @Test("Random pairs from every generator", arguments: [UInt64(201)])
     func property(seed: UInt64) throws {
         let (decided, certified, worst) = try expectHolds(T3EmbeddingBound(), on: corpus(seed: seed, count: 300))
