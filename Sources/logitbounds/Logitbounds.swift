@@ -13,10 +13,11 @@ struct Logitbounds: ParsableCommand {
         abstract: "Verify, by exact computation and randomized testing, the theory of \"Logit Distance Bounds Representational Similarity\".",
         discussion: """
         Statement ids T1–T12 and CE1–CE5 are those of THEORY.md. Every verdict says how it was reached: \
-        exact (GMP rationals), enclosure (MPFR, directed rounding) or double (a screen). A violation is only ever \
-        reported certified; a screen that sees its sides cross or tie says "not decided". By default most "holds" \
-        of verify are double-precision screens with a relative margin above 1e−9 (the report's certified column \
-        counts the rest); verify --certify all certifies every verdict.
+        fast enclosure (Double intervals with proven error bounds, Proofs/certificates.md), enclosure (MPFR, \
+        directed rounding), exact (GMP rationals) or double (a screen). A violation is only ever reported \
+        certified; a screen that sees its sides cross or tie says "not decided". By default verify certifies \
+        every decided verdict (fast enclosure first, then MPFR or exact where it cannot decide); \
+        verify --certify screen keeps the double screen for its "holds" (relative margin above 1e−9).
 
         Exit status: 0 success (nothing violated), 1 a certified violation was found, 2 bad usage or bad input.
         """,
