@@ -18,7 +18,7 @@ public func klDivergence(logitsP a: [Double], logitsQ b: [Double]) -> Double {
     // D from the log-probabilities (D is only needed up to a constant), whose errors are
     // relative to each row's spread: b − a loses ε·|logit|, 2 % of the KL near 10¹⁵.
     let logP = logSoftmax(a), logQ = logSoftmax(b)
-    return klDivergence(logitsP: a, difference: a.indices.map { logQ[$0] - logP[$0] })
+    return klDivergence(logP: logP, difference: a.indices.map { logQ[$0] - logP[$0] }, logQ: logQ)
 }
 
 /// The same KL from p's logits a and the difference D = b − a given directly: for
@@ -26,7 +26,14 @@ public func klDivergence(logitsP a: [Double], logitsQ b: [Double]) -> Double {
 /// (see `ExactLogitDistance.differences`).
 public func klDivergence(logitsP a: [Double], difference d: [Double]) -> Double {
     precondition(a.count == d.count, "KL: logit rows of different lengths")
-    let logP = logSoftmax(a)
+    return klDivergence(logP: logSoftmax(a), difference: d, logQ: nil)
+}
+
+/// The KL from log p and D; with log q given, log(p_y e^{D_y}) is taken as log q_y itself
+/// rather than log p_y + D_y, which cancels where |log p_y| is huge (logits near 10²⁰ leave
+/// errors near 10⁴ in D at labels p does not weigh, which would pass for mass of q).
+func klDivergence(logP: [Double], difference d: [Double], logQ: [Double]?) -> Double {
+    let a = logP
     // Labels whose p_y underflows (log p_y ≤ −745) still count: p_y D_y and
     // p_y e^{u_y} can be far from 0 when D_y is huge (a near one-hot p against a
     // q that disagrees), so they enter through logarithms, never through p_y = 0.
@@ -40,16 +47,17 @@ public func klDivergence(logitsP a: [Double], difference d: [Double]) -> Double 
     var largest = -Double.infinity
     for y in a.indices {
         let u = d[y] - meanD
-        largest = max(largest, logP[y] + u)
+        let logTerm = logQ.map { $0[y] - meanD } ?? logP[y] + u     // log(p_y e^{u_y})
+        largest = max(largest, logTerm)
         if logP[y] > underflow {
             sum += logP[y].exp * phi(u)
         } else {
             // p φ(u) = p eᵘ − p(1 + u); the second part is below e^−745·(1 + |u|).
-            sum += (logP[y] + u).exp
+            sum += logTerm.exp
         }
     }
     if largest > 30 {
-        return logSumExp(a.indices.map { logP[$0] + d[$0] - meanD })
+        return logSumExp(a.indices.map { y in logQ.map { $0[y] - meanD } ?? logP[y] + d[y] - meanD })
     }
     return log1p(sum)
 }

@@ -27,6 +27,19 @@ package struct InverseSigmaBound: Sendable {
     func screen(_ pair: ModelPair) throws -> Verdict {
         let diversity = try pair.firstDiversity()
         guard fullRank(diversity) else {
+            // Rank-deficient to Double precision may still be of full rank exactly (κ ≳ 10¹⁴): within
+            // the exact level's size that is decided exactly, and then the bound applies. The
+            // screen compares with the Double σ_min where it is positive (a screen, as always: the
+            // fast and exact certificates decide), and says "not decided" where it is 0.
+            if pair.exactLevelAffordable, let exact = try? pair.exact(), (try? SigmaCertificate.fullColumnRank(gram(exact))) == true {
+                let sigma = sigmaMin(diversity)
+                guard sigma > 0 else {
+                    return Verdict(id: id, form: form, level: .double, outcome: .undecided, lhs: .nan, rhs: .nan, constant: .nan,
+                                   constantName: constantName,
+                                   certificate: "\(matrixName) is of full column rank exactly but its Double σ_min is 0: not decided by the screen")
+                }
+                return verdict(lhs: try lhs(pair), sigmaMin: sigma, logitDistanceSquared: try pair.logitDistanceSquared())
+            }
             return .inapplicable(id, form, level: .double, "\(matrixName) does not have full column rank")
         }
         return verdict(lhs: try lhs(pair), sigmaMin: sigmaMin(diversity), logitDistanceSquared: try pair.logitDistanceSquared())

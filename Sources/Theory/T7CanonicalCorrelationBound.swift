@@ -219,7 +219,13 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         case .corollary:
             let d2 = Rational(spectra.teacherDimension)
             guard let muLower = spectra.muLower.last, let muUpper = spectra.muUpper.last, muLower.sign > 0 else {
-                return .inapplicable(id, form, level: .exact, "μ_{d₂} not certified positive")
+                // μ_{d₂} > 0 exactly iff G̃₂ has full column rank (M₂₂ is positive definite here):
+                // then only its bracket reaches 0, and the bound is undecided, not inapplicable.
+                if (try? pair.exact().second.centredUnembeddings.weightedGram().isPositiveDefinite()) == true {
+                    return Verdict(id: id, form: form, level: spectra.level, outcome: .undecided, lhs: .nan, rhs: .nan, constant: .nan,
+                                   constantName: "", certificate: "μ_{d₂} > 0 exactly (G̃₂ of full column rank), but its certified bracket reaches 0")
+                }
+                return .inapplicable(id, form, level: .exact, "μ_{d₂} = 0 exactly: G̃₂ lacks full column rank")
             }
             let meanQUpper = Rational.sum(spectra.qUpper.map { Rational.min($0, .one) }) / d2
             let meanQLower = Rational.sum(spectra.qLower.map { Rational.max($0, .zero) }) / d2

@@ -48,6 +48,36 @@ struct LargeLogitTests {
         }
         #expect(checked == 4)
     }
+
+    /// At logits near 10¹⁴ … 10²⁰ the one-hot student's log p carries errors near ε·10²⁰ ≈ 10⁴,
+    /// and log p_y + D_y at the labels p does not weigh used to pass them for mass of q (KL
+    /// read ln k: 1.609 against 0.638). With log q taken as itself, both the kernel and the
+    /// pair's statistics are right to 10⁻⁹ relative at every scale.
+    @Test("KL(B‖A) of a one-hot student at logits up to 10²⁰: right to 1e−9 relative")
+    func reverseKLAtHugeLogits() throws {
+        var g = SeededGenerator(seed: 15)
+        let n = 30, k = 5, d = 3
+        let f = Matrix(rows: n, columns: d) { _, _ in g.gaussian() }
+        let u = Matrix(rows: k, columns: d) { _, _ in g.gaussian() }
+        let teacher = try SoftmaxModel(embeddings: f, unembeddings: u)
+        let logits = f.multiplied(by: u, transposeOther: true)
+        var rows = 0
+        for scale in [1e14, 1e17, 1e20] {
+            let student = try SoftmaxModel(embeddings: scale * f, unembeddings: u)
+            var expected = 0.0
+            for i in 0..<n {
+                let a = (0..<k).map { logits[i, $0] }, b = a.map { $0 * scale }
+                let m = b.firstIndex(of: b.max()!)!
+                let reference = logSumExp(a) - a[m]
+                expected += reference / Double(n)
+                #expect(abs(klDivergence(logitsP: b, logitsQ: a) - reference) <= 1e-9 * reference, "scale \(scale), row \(i)")
+                rows += 1
+            }
+            let stats = try ModelPair(teacher, student).logitStatistics()
+            #expect(abs(stats.reverseKL - expected) <= 1e-9 * expected, "scale \(scale): \(stats.reverseKL) vs \(expected)")
+        }
+        #expect(rows == 90)
+    }
 }
 
 /// A d_logit² beyond the Double range is shown from its exact value (issue 14).

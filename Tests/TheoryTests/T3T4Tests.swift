@@ -4,6 +4,29 @@ import Testing
 
 @Suite("T3 embedding bound")
 struct T3Tests {
+    /// G̃₁'s third column is its first plus 2⁻⁵²·e (exact in Doubles): of full column rank
+    /// exactly, rank-deficient to Double precision. T3's screen must not call it inapplicable
+    /// (it did: "G̃₁ does not have full column rank"), and the certificate decides it.
+    @Test("G̃₁ of full rank exactly but rank-deficient in Double: T3 applies (screened with the Double σ_min), then certified")
+    func rankDeficientOnlyInDouble() throws {
+        var g = SeededGenerator(seed: 211)
+        let k = 8, d = 3, n = 20
+        let c0 = (0..<k).map { _ in Double(g.int(in: -12...12)) / 8 }, c1 = (0..<k).map { _ in Double(g.int(in: -12...12)) / 8 }
+        let e = (0..<k).map { _ in Double(g.int(in: -3...3)) }
+        let unembeddings = Matrix(rows: k, columns: d) { y, j in j == 0 ? c0[y] : j == 1 ? c1[y] : c0[y] + 0x1p-52 * e[y] }
+        #expect((0..<k).allSatisfy { unembeddings[$0, 2] - c0[$0] == 0x1p-52 * e[$0] } && Set(e).count > 1)
+        let teacher = try SoftmaxModel(embeddings: Matrix(rows: n, columns: d) { _, _ in g.gaussian() }, unembeddings: unembeddings)
+        let pair = try ModelPair(teacher, ModelGenerator.perturb(teacher, by: 1e-3, using: &g))
+        #expect(try !pair.firstDiversity().unembeddingsDiverse)
+        let screened = try T3EmbeddingBound().screen(pair)
+        #expect(screened.outcome != .inapplicable && screened.level == .double, "\(screened.outcome): \(screened.certificate ?? "")")
+        let decided = try T3EmbeddingBound().decide(pair)
+        #expect(decided.isCertified && decided.outcome == .holds, "\(decided.outcome) \(decided.level)")
+        // Exactly rank-deficient (the third column the first): inapplicable, as before.
+        let deficient = try SoftmaxModel(embeddings: teacher.embeddings, unembeddings: Matrix(rows: k, columns: d) { y, j in j == 1 ? c1[y] : c0[y] })
+        #expect(try T3EmbeddingBound().screen(ModelPair(deficient, pair.second)).outcome == .inapplicable)
+    }
+
     /// G̃₁ with condition numbers up to 10⁸: where M = G̃₁ᵀG̃₁'s enclosure holds singular
     /// matrices, the preconditioned solve must still enclose the exact A₁₂ and M⁻¹u, and bound
     /// σ_min(G̃₁)² above (exact inertia); with X left out of A₁₂ (a planted bug) it misses.
