@@ -197,6 +197,11 @@ public struct ConceptTransfer: Sendable {
 }
 
 extension ModelPair {
+    /// The SVD of G̃₁ (the first model's centred unembeddings), computed once.
+    func firstUnembeddingSVD() throws -> SingularValueDecomposition {
+        try cache.value("svdG1") { try ModelError.wrapping { try SingularValueDecomposition(centredUnembeddings.first) } }
+    }
+
     /// ‖(G̃₁⁺)ᵀu‖² = uᵀ(G̃₁ᵀG̃₁)⁻¹u: from the Gram's Cholesky factor on the Gram routes,
     /// else from the SVD of G̃₁ (Σᵢ (vᵢᵀu)²/σᵢ²).
     func transportedNormSquared(_ u: [Double]) throws -> Double {
@@ -204,9 +209,7 @@ extension ModelPair {
            let x = try? CholeskyDecomposition(grams.s11).solve(Matrix(rows: u.count, columns: 1, storage: u)) {
             return zip(u, x.storage).reduce(0) { $0 + $1.0 * $1.1 }
         }
-        let svd: SingularValueDecomposition = try cache.value("svdG1") {
-            try ModelError.wrapping { try SingularValueDecomposition(centredUnembeddings.first) }
-        }
+        let svd = try firstUnembeddingSVD()
         let projections = svd.v.transposed.applied(to: u)
         return zip(projections, svd.singularValues).reduce(0) { $0 + $1.0 * $1.0 / ($1.1 * $1.1) }
     }

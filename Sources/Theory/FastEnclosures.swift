@@ -129,7 +129,7 @@ public struct FastIdentifiability: Sendable {
     /// fails or N is not shown nonsingular (which it is, with X, exactly when M is).
     init?(preconditioning pair: ModelPair, grams: FastUnembeddingGrams) {
         let d = pair.first.dimension
-        guard let svd = try? pair.cache.value("svdG1", { try ModelError.wrapping { try SingularValueDecomposition(pair.centredUnembeddings.first) } }),
+        guard let svd = try? pair.firstUnembeddingSVD(),
               svd.singularValues.count == d, svd.singularValues.allSatisfy({ $0 > 0 && $0.isFinite }) else { return nil }
         let x = Matrix(rows: d, columns: d) { i, j in svd.v[i, j] / svd.singularValues[j] }
         guard x.storage.allSatisfy(\.isFinite) else { return nil }

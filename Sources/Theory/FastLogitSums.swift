@@ -315,7 +315,7 @@ extension FastLogitSums {
         func midpointRow(_ r: Int, scratch: RowKernel) -> Row? {
             let radii = (0..<2).map { radius(model: $0, row: r) }
             guard radii.allSatisfy({ $0.isFinite }) else { return nil }
-            let relativeWidth = sides[0].absoluteG == nil ? RowKernel.directRelativeWidth : 0x1p-30
+            let relativeWidth = sides[0].absoluteG == nil ? RowKernel.directRelativeWidth : RowKernel.absoluteProductsMidpointWidth
             return p[0].withUnsafeBufferPointer { p1 in
                 p[1].withUnsafeBufferPointer { p2 in
                     MidpointRow.reduce(p1.baseAddress! + r * k, p2.baseAddress! + r * k, labels: k, radii: (radii[0], radii[1]),
@@ -361,6 +361,10 @@ final class RowKernel {
     /// The direct sum's enclosure is kept when its width is at most this share of its upper
     /// end; otherwise the variance form (Proofs/certificates.md §5) is formed and intersected.
     static let directRelativeWidth = 0x1p-20
+
+    /// How tight a row by midpoints must be under absolute products (the harness's small
+    /// pairs, whose near-ties the kernel's narrower enclosures decide): 2⁻³⁰ relative.
+    static let absoluteProductsMidpointWidth = 0x1p-30
 
     /// The row's five enclosures from the logit buffers; nil when an end is not finite.
     func row() -> FastLogitSums.Row? {
@@ -412,7 +416,7 @@ final class RowKernel {
         }
         direct12 = direct12.clampedNonNegative
         direct21 = direct21.clampedNonNegative
-        func tight(_ x: FastInterval) -> Bool { x.lo > 0 && (x.hi - x.lo) <= Self.directRelativeWidth * x.hi }
+        func tight(_ x: FastInterval) -> Bool { MidpointRow.tight(x, Self.directRelativeWidth) }
         let refine12 = !tight(direct12) && c12.isFinite, refine21 = !tight(direct21) && c21.isFinite
         guard refine12 || refine21 else {
             return row(distance, direct12, direct21, FastInterval(lo: minLo1, hi: minHi1) - lse1, FastInterval(lo: minLo2, hi: minHi2) - lse2)

@@ -63,8 +63,7 @@ public struct T11ConceptTransferBound: PairStatement {
         guard try pair.firstDiversity().unembeddingsDiverse else {
             // Say which: exactly rank-deficient, or of full rank but beyond Double's reach (κ ≳ 10¹⁴),
             // where the probes' transport A₁₂ cannot be formed in Double and nothing is checked.
-            if pair.exactLevelAffordable, let exact = try? pair.exact(),
-               (try? SigmaCertificate.fullColumnRank(exact.first.centredUnembeddings.weightedGram())) == true {
+            if pair.exactLevelAffordable, (try? exactGram(pair))?.fullRank == true {
                 return .inapplicable(id, form, level: .double, "G̃₁ is of full column rank exactly but rank-deficient to Double precision (κ ≳ 10¹⁴): the probes cannot be transported in Double; not checked")
             }
             return .inapplicable(id, form, level: .double, "σ_min(G̃₁) = 0: G̃₁ does not have full column rank")
@@ -96,16 +95,22 @@ public struct T11ConceptTransferBound: PairStatement {
                        constant: constantScale / (gamma * gamma), constantName: "\(constantScale)/γ² at γ = \(gamma)")
     }
 
+    /// G̃₁ᵀG̃₁ exactly and whether it is positive definite, once per pair (the screen's rank
+    /// question and the three forms' certificates share them).
+    func exactGram(_ pair: ModelPair) throws -> (gram: RationalMatrix, fullRank: Bool) {
+        try pair.cache.value("t11.exactGram") {
+            let gram = try pair.exact().first.centredUnembeddings.weightedGram()
+            return (gram, try SigmaCertificate.fullColumnRank(gram))
+        }
+    }
+
     /// Certifies the probes whose screen is a near-tie or a crossing (every probe with
     /// `certifyEveryProbe`), and the worst probe in any case, so the pair's verdict —
     /// the worst probe's — is certified; a certified violation is returned at once.
     public func certify(_ pair: ModelPair) throws -> Verdict {
         let exact = try pair.exact()
         // G̃₁ᵀG̃₁ and its rank, once per pair (the three forms share them).
-        let (gram, fullRank) = try pair.cache.value("t11.exactGram") {
-            let gram = exact.first.centredUnembeddings.weightedGram()
-            return (gram, try SigmaCertificate.fullColumnRank(gram))
-        }
+        let (gram, fullRank) = try exactGram(pair)
         guard fullRank else {
             return .inapplicable(id, form, level: .exact, "G̃₁ᵀG̃₁ is exactly singular: G̃₁ lacks full column rank")
         }

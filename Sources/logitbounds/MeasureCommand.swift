@@ -390,13 +390,14 @@ enum MeasurementFormatter {
                   "| id | form | left | right | left/right | verdict | level |", "|---|---|---|---|---|---|---|"]
         for b in m.bounds {
             // A Bound is violated only when certified (`Bound.init`); a screen's crossing is "not decided".
+            let screen = b.level == VerdictLevel.double.rawValue
             let verdict = b.holds == true ? "holds" : b.holds == false ? "**VIOLATED**"
-                : b.outcome == "undecided" && !b.certified ? (b.level == VerdictLevel.double.rawValue ? "not decided by the screen" : "undecided") : b.outcome
+                : b.outcome == "undecided" && !b.certified ? (screen ? "not decided by the screen" : "undecided") : b.outcome
             // A side beyond the Double range is shown from its exact or enclosed value.
             func side(_ x: Double) -> String { x.isNaN ? "—" : number(x) }
             let left = b.lhsScientific.map { "\($0) (certified value)" } ?? side(b.lhs)
             let right = b.rhsScientific.map { "\($0) (certified value)" } ?? side(b.rhs)
-            lines.append("| \(b.id) | \(markdownCell(b.form)) | \(left) | \(right) | \(side(b.ratio)) | \(verdict) | \(b.certified ? b.level + " (certified)" : b.level == VerdictLevel.double.rawValue ? b.level + " (screen)" : b.level + " (not decided)") |")
+            lines.append("| \(b.id) | \(markdownCell(b.form)) | \(left) | \(right) | \(side(b.ratio)) | \(verdict) | \(b.level) (\(b.certified ? "certified" : screen ? "screen" : "not decided")) |")
         }
         let bNotes = m.bounds.compactMap { b in b.note.map { "- \(b.id) \(b.form): \($0)" } }
         if !bNotes.isEmpty || !m.notes.isEmpty { lines += ["", "Notes:"] + m.notes.map { "- \($0)" } + Array(Set(bNotes)).sorted() }
