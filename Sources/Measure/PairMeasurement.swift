@@ -403,8 +403,10 @@ public struct PairMeasurement: Codable, Sendable {
                 return nil
             }
         }
-        let dRepAB = optional("d_rep A←B") { try pair.representationDissimilaritySquared() }
-        let dRepBA = optional("d_rep B←A") { try pair.reverseRepresentationDissimilaritySquared() }
+        let dRepAB = checkedRepresentationSquared(optional("d_rep A←B") { try pair.representationDissimilaritySquared() },
+                                                  pair, reverse: false, options, notes: &notes)
+        let dRepBA = checkedRepresentationSquared(optional("d_rep B←A") { try pair.reverseRepresentationDissimilaritySquared() },
+                                                  pair, reverse: true, options, notes: &notes)
         let scale = pair.first.weightedEmbeddings.frobeniusNormSquared
         let dUnemb = optional("d_unemb A←B") { try pair.unembeddingDissimilaritySquared() }
         let (centred, uncentred) = try timed("m_CCA") {
@@ -488,6 +490,38 @@ public struct PairMeasurement: Codable, Sendable {
         if let floor = try? pair.widthFloor() { measured.recordWidthFloor(floor) }
         measured.enclosures = enclosures
         return measured
+    }
+
+    /// κ(G̃) from which a double-precision d_rep is checked: the Double map G̃⁺G̃' loses about
+    /// κ·u of its digits (d_rep 120× off at κ = 10¹⁴).
+    static let representationConditionLimit = 1e8
+
+    /// d_rep² (A←B, or B←A when `reverse`) as shown. Certifying, against the fast enclosure from the
+    /// verified identifiability map (Proofs/certificates.md §6): the Double value where the
+    /// enclosure holds it, its midpoint where it does not. Where no enclosure within 10⁻⁶ relative
+    /// forms and κ(G̃) ≥ 10⁸, exactly within the exact level's size; otherwise a note says the
+    /// Double value is unchecked.
+    static func checkedRepresentationSquared(_ value: Double?, _ pair: ModelPair, reverse: Bool, _ options: Options,
+                                             notes: inout [String]) -> Double? {
+        guard let value else { return nil }
+        let name = reverse ? "d_rep B←A" : "d_rep A←B", matrix = reverse ? "G̃_B" : "G̃_A"
+        let oriented = reverse ? pair.swapped : pair
+        if options.certification != .never, let identifiability = oriented.fastIdentifiability() {
+            let e = oriented.fastMeanSquaredDifference(first: nil, second: identifiability.map).clampedNonNegative
+            if e.hi.isFinite, e.hi - e.lo <= 1e-6 * e.hi {
+                return Enclosures.reconciled("\(name)²", value, [e.lo, e.hi], notes: &notes)
+            }
+        }
+        let s = (try? oriented.firstDiversity())?.unembeddingSingularValues ?? []
+        guard let top = s.first, let last = s.last, top > 0, last * representationConditionLimit < top else { return value }
+        let kappa = last > 0 ? String(format: "%.2g", top / last) : "∞ in double precision"
+        let exactAllowed = options.certification == .always || (options.certification == .auto && oriented.exactLevelAffordable)
+        if exactAllowed, let exact = try? oriented.exact().representationDissimilaritySquared() {
+            notes.append("\(name): \(matrix) is ill-conditioned (κ ≈ \(kappa)) and the fast enclosure could not bound d_rep², so it is computed exactly: \(exact.scientificString()) (the double-precision value was \(String(format: "%.6g", value)))")
+            return exact.doubleValue
+        }
+        notes.append("\(name): \(matrix) is ill-conditioned (κ ≈ \(kappa)): the double-precision d_rep may be wrong in its leading digits (about κ·u ≈ \(String(format: "%.1g", (top / max(last, .leastNormalMagnitude)) * 0x1p-53)) relative) and nothing certified it; rerun with --certify always for its exact value")
+        return value
     }
 
     /// Whether the pivot form runs for this pair and options, and on which selection.

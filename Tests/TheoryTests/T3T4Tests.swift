@@ -1,5 +1,6 @@
 import Numerics
 import Testing
+@testable import Measure
 @testable import Theory
 
 @Suite("T3 embedding bound")
@@ -145,5 +146,43 @@ struct T4Tests {
         let verdict = try T4UnembeddingBound().screen(ModelPair(teacher, try teacher.with(unembeddings: u)))
         #expect(abs(verdict.ratio - 1) < 1e-11, "ratio \(verdict.ratio)")
         #expect(try T4UnembeddingBound(constantScale: 0.5).check(ModelPair(teacher, try teacher.with(unembeddings: u))).outcome == .violated)
+    }
+}
+
+@Suite("measure's d_rep at ill-conditioned G̃")
+struct IllConditionedRepresentationTests {
+    /// G̃_A's third column is its first plus ε·e (exact in Doubles), κ(G̃_A) from about 10⁶ to 10¹⁴:
+    /// the Double map G̃_A⁺G̃_B loses about κ·u of its digits, so measure's d_rep(A←B) was
+    /// silently wrong (120× at κ = 10¹⁴ for a hostile user, a few % here). Certifying, the value
+    /// shown is within 10⁻⁶ of the exact one at every κ; with --certify never, a note flags it
+    /// from κ = 10⁸ on, and none below.
+    @Test("d_rep(A←B) at κ(G̃_A) 10⁶…10¹⁴: exact to 10⁻⁶ when certifying, flagged when not")
+    func representationAtIllConditionedUnembeddings() throws {
+        var g = SeededGenerator(seed: 5)
+        let k = 8, d = 3, n = 20
+        var checked = 0, offInDouble = 0
+        for exponent in [-20, -33, -43, -47] {
+            let c0 = (0..<k).map { _ in Double(g.int(in: -12...12)) / 8 }, c1 = (0..<k).map { _ in Double(g.int(in: -12...12)) / 8 }
+            let e = (0..<k).map { _ in Double(g.int(in: -3...3)) }
+            let epsilon = Double(sign: .plus, exponent: exponent, significand: 1)
+            let unembeddings = Matrix(rows: k, columns: d) { y, j in j == 0 ? c0[y] : j == 1 ? c1[y] : c0[y] + epsilon * e[y] }
+            let teacher = try SoftmaxModel(embeddings: Matrix(rows: n, columns: d) { _, _ in g.gaussian() }, unembeddings: unembeddings)
+            let pair = try ModelPair(teacher, ModelGenerator.perturb(teacher, by: 1e-3, using: &g))
+            let s = try pair.firstDiversity().unembeddingSingularValues
+            let kappa = s[0] / s[s.count - 1]
+            let exact = try pair.exact().representationDissimilaritySquared().doubleValue
+            let plain = try pair.representationDissimilaritySquared()
+            if abs(plain - exact) > 1e-6 * exact { offInDouble += 1 }
+            let certified = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .auto))
+            let shown = try #require(certified.dRepAB)
+            #expect(abs(shown * shown - exact) <= 1e-6 * exact, "κ = \(kappa): shown d_rep² \(shown * shown), exact \(exact)")
+            let screened = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .never))
+            let flagged = screened.notes.contains { $0.contains("d_rep A←B") && $0.contains("ill-conditioned") }
+            #expect(flagged == (kappa >= PairMeasurement.representationConditionLimit), "κ = \(kappa): flagged \(flagged)")
+            checked += 1
+        }
+        #expect(checked == 4)
+        // The Double value is wrong at the worst conditioning, so the exact check above can fail.
+        #expect(offInDouble >= 1)
     }
 }
