@@ -53,6 +53,9 @@ public struct T6KLBound: PairStatement {
     /// for near-equal models (orbit pairs, rounding-level KL) the plain double KL is
     /// noise, and the refined screen usually separates the sides, sparing the MPFR
     /// certification. What still needs it is certified by `check` as before.
+    /// T6 has no hypothesis beyond the pair itself: never inapplicable.
+    public func inapplicability(_ pair: ModelPair) throws -> Verdict? { nil }
+
     public func screen(_ pair: ModelPair) throws -> Verdict {
         let stats = pair.logitStatistics()
         let plain = verdict(lhs: try pair.logitDistanceSquared(), klPerInput: stats.klPerInput, stats: stats,

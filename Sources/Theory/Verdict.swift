@@ -125,6 +125,9 @@ public protocol PairStatement: Sendable {
     /// The fast certificate (`FastInterval`): a certified verdict, or nil when its
     /// enclosures cannot decide (then `certify` does).
     func fastCertify(_ pair: ModelPair) throws -> Verdict?
+    /// Why the hypotheses fail on this pair (an inapplicable verdict), or nil when they
+    /// hold: what `decide` asks before certifying.
+    func inapplicability(_ pair: ModelPair) throws -> Verdict?
 }
 
 extension PairStatement {
@@ -142,9 +145,15 @@ extension PairStatement {
     /// the fast enclosure decides where it can, and `certify` (exact or MPFR) where it
     /// cannot (`verify`'s default).
     public func decide(_ pair: ModelPair) throws -> Verdict {
-        let screened = try screen(pair)
-        guard screened.outcome != .inapplicable else { return screened }
+        if let inapplicable = try inapplicability(pair) { return inapplicable }
         return try fastCertify(pair) ?? certify(pair)
+    }
+
+    /// By default the screen answers it (its Double values unused where a certificate
+    /// decides); a statement whose hypotheses need no screen answers more cheaply.
+    public func inapplicability(_ pair: ModelPair) throws -> Verdict? {
+        let screened = try screen(pair)
+        return screened.outcome == .inapplicable ? screened : nil
     }
 }
 

@@ -136,6 +136,11 @@ public struct T12WidthFloorBound: PairStatement {
         return nil
     }
 
+    /// Only the widths decide it (the screen's Double floor is left to the screen and `certify`).
+    public func inapplicability(_ pair: ModelPair) throws -> Verdict? {
+        trivial(pair).map { .inapplicable(id, form, level: .double, $0) }
+    }
+
     public func screen(_ pair: ModelPair) throws -> Verdict {
         if let why = trivial(pair) { return .inapplicable(id, form, level: .double, why) }
         return verdict(floor: try pair.widthFloor().floor(width: pair.second.dimension),
