@@ -141,14 +141,17 @@ public struct ExactModelPair: Sendable {
     public var weights: [Rational] { first.weights }
 
     /// d_logit², exactly: Σᵢ wᵢ (Σ_y cᵢ_y² − (Σ_y cᵢ_y)²/k) on the raw difference
-    /// c = Λ₁ − Λ₂ (‖Cc‖² = ‖c‖² − (1ᵀc)²/k), so no centred logits are formed.
+    /// c = Λ₁ − Λ₂ (‖Cc‖² = ‖c‖² − (1ᵀc)²/k), so no centred logits are formed; once per pair.
+    /// (A `ModelPair`'s `exactLogitDistanceSquared()` is the same value by its dyadic route.)
     public var logitDistanceSquared: Rational {
-        let c = first.logits - second.logits, k = Rational(c.columns)
-        return Rational.sum((0..<c.rows).map { i in
-            let row = (0..<c.columns).map { c[i, $0] }
-            let total = Rational.sum(row)
-            return weights[i] * (Rational.sum(row.map(\.squared)) - total.squared / k)
-        })
+        memo.value("logitDistanceSquared") {
+            let c = first.logits - second.logits, k = Rational(c.columns)
+            return Rational.sum((0..<c.rows).map { i in
+                let row = (0..<c.columns).map { c[i, $0] }
+                let total = Rational.sum(row)
+                return weights[i] * (Rational.sum(row.map(\.squared)) - total.squared / k)
+            })
+        }
     }
 
     /// A₁₂ = G̃₁⁺G̃₂ = (G̃₁ᵀG̃₁)⁻¹G̃₁ᵀG̃₂, exactly; throws `singular` when G̃₁ is not of

@@ -242,11 +242,11 @@ public struct T11ConceptTransferBound: PairStatement {
             let rhs = scale * (below + e.residualSecondMoment / gamma2)
             return verdict(lhs: lhs, rhs: rhs, gamma: gamma, why: "exact: disagreement, P_w(|m| < γ) and vᵀΣ_δv = E_w(m − s)² (T3's identity) in rationals")
         case .scalar:
-            let rhs = scale * (below + (try e.transportedNormSquared(gram: gram)) * exact.logitDistanceSquared / gamma2)
+            let rhs = scale * (below + (try e.transportedNormSquared(gram: gram)) * pair.exactLogitDistanceSquared() / gamma2)
             return verdict(lhs: lhs, rhs: rhs, gamma: gamma, why: "exact: ‖v‖² = uᵀ(G̃₁ᵀG̃₁)⁻¹u and d_logit² in rationals")
         case .sigma:
             // lhs ≤ s(P + c/σ²) with c = ‖u‖²d²/γ²: trivially when lhs ≤ sP, else σ² ≤ c/(lhs/s − P).
-            let c = e.probeNormSquared * exact.logitDistanceSquared / gamma2
+            let c = e.probeNormSquared * pair.exactLogitDistanceSquared() / gamma2
             let excess = lhs / scale - below
             let sigma = t.sigmaMin
             let rhsDouble = constantScale * (below.doubleValue + c.doubleValue / (sigma * sigma))

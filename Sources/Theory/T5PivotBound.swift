@@ -218,6 +218,12 @@ public struct T5PivotBound: PairStatement {
     public func fastCertify(_ pair: ModelPair) throws -> Verdict? {
         guard applicability(pair) == nil else { return nil }
         let k = pair.first.labelCount, d = pair.first.dimension, scale = FastInterval(constantScale)
+        // d_logit² = 0 exactly (exact orbit pairs): every form's right side is 0 (the subset sum
+        // too: δ is constant along each row), which no enclosure of r meets from below; `certify`
+        // decides the equality.
+        if pair.exactLevelAffordable, let d = pair.fastLogitDistanceSquared(), d.lo <= 0, pair.exactLogitDistanceSquared().isZero {
+            return nil
+        }
         if variant == .averaged {
             guard let distance = pair.fastLogitDistanceSquared() else { return nil }
             let (all, skipped) = try cachedTerms(pair, exhaustive: true)
@@ -342,8 +348,9 @@ public struct T5PivotBound: PairStatement {
         // Equal conditionals, exactly: when G̃₂ = G̃₁A and d_rep² = 0 for A = G̃₁⁺G̃₂ (both exact),
         // every pivot map L₁(p,S)⁻¹L₂(p,S) is A (the rows' differences cancel the shift), so
         // every r(p, S) is 0 and the averaged form holds at 0 ≤ 0 — decided without
-        // enumerating the pairs (exact orbit pairs were left undecided beyond the limit).
-        if all.count > exactPairLimit, pair.exactLogitDistanceSquared().isZero, let a = try? exact.identifiabilityMap(),
+        // enumerating the pairs (exact orbit pairs were left undecided beyond the limit, and
+        // enumerated below it).
+        if pair.exactLogitDistanceSquared().isZero, let a = try? exact.identifiabilityMap(),
            exact.representationResidual(map: a).isZero,
            (try? exact.first.centredUnembeddings.multiplied(by: a)) == exact.second.centredUnembeddings {
             let v = try screen(pair)

@@ -182,7 +182,7 @@ public struct T12WidthFloorBound: PairStatement {
         if let why = trivial(pair) { return .inapplicable(id, form, level: .exact, why) }
         var spectrum = try CertifiedWidthSpectrum(try pair.exact(), estimates: try pair.widthFloor().squaredSingularValues)
         let r = pair.second.dimension
-        let rhs = SigmaCertificate.exact(constantScale) * (try pair.exact()).logitDistanceSquared
+        let rhs = SigmaCertificate.exact(constantScale) * pair.exactLogitDistanceSquared()
         let (outcome, floor) = try spectrum.decide(width: r, against: rhs)
         let why: String
         switch outcome {
