@@ -1,6 +1,7 @@
 /// A matrix of `FastInterval`s (row-major): an enclosure of one real matrix, or of
-/// every matrix between its entries' ends. Products are interval sums of interval
-/// products, so they enclose every product of enclosed matrices.
+/// every matrix between its entries' ends. Products go by midpoints and radii with a
+/// proven bound (Proofs/certificates.md §4), so they enclose every product of enclosed
+/// matrices: as dgemm calls when large, as plain loops when small.
 public struct FastIntervalMatrix: Sendable {
     public let rows: Int
     public let columns: Int
@@ -10,6 +11,11 @@ public struct FastIntervalMatrix: Sendable {
         self.rows = rows
         self.columns = columns
         entries = (0..<(rows * columns)).map { entry($0 / columns, $0 % columns) }
+    }
+
+    init(rows: Int, columns: Int, entries: [FastInterval]) {
+        precondition(entries.count == rows * columns, "FastIntervalMatrix: \(entries.count) entries for \(rows)×\(columns)")
+        (self.rows, self.columns, self.entries) = (rows, columns, entries)
     }
 
     /// The point enclosure of a Double matrix.
@@ -31,8 +37,8 @@ public struct FastIntervalMatrix: Sendable {
     }
 
     /// Products with at least this many multiply-adds go to BLAS by midpoints and radii
-    /// (`midpointRadiusProduct`); smaller ones run the interval loop, whose enclosures are
-    /// a little tighter and which costs less than four BLAS calls at these sizes.
+    /// (`midpointRadiusProduct`); smaller ones run the same bound as plain loops
+    /// (`midpointRadiusLoop`), cheaper than BLAS calls at these sizes.
     public static let blasProductThreshold = 1 << 15
 
     public func multiplied(by other: FastIntervalMatrix) -> FastIntervalMatrix {
@@ -40,25 +46,58 @@ public struct FastIntervalMatrix: Sendable {
         if rows * columns * other.columns >= Self.blasProductThreshold {
             return Self.midpointRadiusProduct(self, transposeFirst: false, other)
         }
-        // A point factor (an approximate inverse, a Double basis): two endpoint products per
-        // term, chosen by the point's sign, in place of four and their extremes.
-        if other.isPoint {
-            return FastIntervalMatrix(rows: rows, columns: other.columns) { i, j in
-                FastInterval.sum((0..<columns).lazy.map { FastInterval.times(self[i, $0], point: other[$0, j].lo) })
-            }
-        }
-        if isPoint {
-            return FastIntervalMatrix(rows: rows, columns: other.columns) { i, j in
-                FastInterval.sum((0..<columns).lazy.map { FastInterval.times(other[$0, j], point: self[i, $0].lo) })
-            }
-        }
-        return FastIntervalMatrix(rows: rows, columns: other.columns) { i, j in
-            FastInterval.sum((0..<columns).lazy.map { self[i, $0] * other[$0, j] })
-        }
+        return Self.midpointRadiusLoop(self, transposeFirst: false, other)
     }
 
-    /// Whether every entry is a point (lo = hi).
-    public var isPoint: Bool { entries.allSatisfy { $0.lo == $0.hi } }
+    /// op(A)·B by midpoints and radii as `midpointRadiusProduct` (Proofs/certificates.md §4, the
+    /// same bound: it holds for the three products summed in any order), with the products as
+    /// plain loops instead of dgemm calls: the small products (d ≤ 32) of the verified solves,
+    /// pivot maps and moment forms, about four times cheaper than the interval loop.
+    /// `boundScale` < 1 plants a bound too small (the tests show it caught).
+    public static func midpointRadiusLoop(_ a: FastIntervalMatrix, transposeFirst: Bool, _ b: FastIntervalMatrix,
+                                          boundScale: Double = 1) -> FastIntervalMatrix {
+        let (m, n) = transposeFirst ? (a.columns, a.rows) : (a.rows, a.columns)
+        precondition(n == b.rows, "midpointRadiusLoop: inner dimensions \(n) and \(b.rows) differ")
+        let p = b.columns
+        let gamma = FastMath.productErrorFactor(n)   // ≥ γ_n
+        let widen = (boundScale * (1 + gamma).nextUp).nextUp   // 1/(1 − γ_n) ≤ 1 + γ_n/(1 − γ_n), rounded up
+        let floor = (Double(2 * n) * Double.leastNonzeroMagnitude).nextUp
+        // Â, R_A in op(A)'s layout (m×n); B̂ and Z₁ = (|B̂| + R_B)⁺, Z₂ = ((γ|B̂|)⁺ + R_B)⁺ (n×p).
+        func split(_ x: FastInterval) -> (Double, Double) {
+            if x.lo == x.hi { return (x.lo, 0) }
+            let c = x.midpoint
+            return (c, Swift.max((x.hi - c).nextUp, (c - x.lo).nextUp, 0))
+        }
+        var am = [Double](repeating: 0, count: m * n), ar = am
+        for i in 0..<m {
+            for l in 0..<n {
+                (am[i * n + l], ar[i * n + l]) = split(transposeFirst ? a.entries[l * a.columns + i] : a.entries[i * n + l])
+            }
+        }
+        var bm = [Double](repeating: 0, count: n * p), z1 = bm, z2 = bm
+        for t in 0..<(n * p) {
+            let (c, r) = split(b.entries[t])
+            bm[t] = c
+            z1[t] = (abs(c) + r).nextUp
+            z2[t] = ((gamma * abs(c)).nextUp + r).nextUp
+        }
+        var out = [FastInterval](repeating: .zero, count: m * p)
+        for i in 0..<m {
+            for j in 0..<p {
+                var s = 0.0, t = 0.0, v = 0.0
+                for l in 0..<n {
+                    let x = am[i * n + l], y = l * p + j
+                    s += x * bm[y]
+                    t += ar[i * n + l] * z1[y]
+                    v += abs(x) * z2[y]
+                }
+                let e = ((widen * (t + v).nextUp).nextUp + floor).nextUp
+                out[i * p + j] = e.isFinite && s.isFinite ? FastInterval.roundedOut(s - e, s + e) : .entire
+            }
+        }
+        return FastIntervalMatrix(rows: m, columns: p, entries: out)
+    }
+
 
     /// AᵀB without forming Aᵀ.
     public func transposeMultiplied(by other: FastIntervalMatrix) -> FastIntervalMatrix {
@@ -66,9 +105,7 @@ public struct FastIntervalMatrix: Sendable {
         if rows * columns * other.columns >= Self.blasProductThreshold {
             return Self.midpointRadiusProduct(self, transposeFirst: true, other)
         }
-        return FastIntervalMatrix(rows: columns, columns: other.columns) { i, j in
-            FastInterval.sum((0..<rows).lazy.map { self[$0, i] * other[$0, j] })
-        }
+        return Self.midpointRadiusLoop(self, transposeFirst: true, other)
     }
 
     /// B̂ and R ≥ |B − B̂| entrywise for every B the intervals hold: B̂ the midpoints, each

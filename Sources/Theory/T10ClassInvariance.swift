@@ -63,7 +63,8 @@ public struct T10ClassInvariance: PairStatement {
         guard try exact.first.centredUnembeddings.weightedGram().isPositiveDefinite() else {
             return .inapplicable(id, form, level: .exact, "G̃₁ is exactly rank-deficient: d_rep is undefined")
         }
-        let image = try mapped(pair).exact()
+        // The image pair shares the first model's exact twin (its logits, moments and Gram).
+        let image = ExactModelPair(exact.first, try ExactModel(try self.image(pair.second)))
         let difference = try exact.representationDissimilaritySquared() - image.representationDissimilaritySquared()
         let gap = difference.sign < 0 ? Rational.zero - difference : difference
         var witness = ""

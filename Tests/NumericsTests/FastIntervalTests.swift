@@ -190,8 +190,8 @@ struct FastIntervalTests {
             checked += 1
         }
         #expect(checked == 20_000 && pointProducts > 8_000)
-        // Small interval products with a point factor (two endpoint products per term) hold every
-        // product of points in the boxes, against exact rationals.
+        // Small interval products with a point factor (by midpoints and radii, the point's radius
+        // exactly 0) hold every product of points in the boxes, against exact rationals.
         var matrices = 0
         for trial in 0..<200 {
             let n = 1 + trial % 7
@@ -355,7 +355,7 @@ struct FastIntervalTests {
     @Test func midpointRadiusProductEnclosesEveryProductInTheBox() {
         var g = SeededGenerator(seed: 29)
         var checked = 0
-        var halvedMissed: [String: Int] = [:]
+        var halvedMissed: [String: Int] = [:], loopHalvedMissed: [String: Int] = [:]
         for trial in 0..<360 {
             let m = Int.random(in: 1...5, using: &g), n = Int.random(in: 2...90, using: &g), p = Int.random(in: 1...5, using: &g)
             // 0: rounding-adversarial points; 1: A's radius-adversarial corner, B a point or at its
@@ -394,15 +394,22 @@ struct FastIntervalTests {
             let first = transposed ? a.transposed : a
             let fast = FastIntervalMatrix.midpointRadiusProduct(first, transposeFirst: transposed, b)
             let halved = FastIntervalMatrix.midpointRadiusProduct(first, transposeFirst: transposed, b, boundScale: 0.5)
+            // The same bound with the products as plain loops (every product below 2¹⁵ multiply-adds).
+            let loop = FastIntervalMatrix.midpointRadiusLoop(first, transposeFirst: transposed, b)
+            let loopHalved = FastIntervalMatrix.midpointRadiusLoop(first, transposeFirst: transposed, b, boundScale: 0.5)
             for i in 0..<m {
                 for l in 0..<p {
                     let exact = Rational.sum((0..<n).map { Rational(exactly: aPoint[i, $0])! * Rational(exactly: bPoint[$0, l])! })
-                    #expect(Rational(exactly: fast[i, l].lo)! <= exact && exact <= Rational(exactly: fast[i, l].hi)!, "trial \(trial) [\(i),\(l)]")
-                    if !(Rational(exactly: halved[i, l].lo)! <= exact && exact <= Rational(exactly: halved[i, l].hi)!) { halvedMissed[branch, default: 0] += 1 }
+                    func holds(_ x: FastInterval) -> Bool { Rational(exactly: x.lo)! <= exact && exact <= Rational(exactly: x.hi)! }
+                    #expect(holds(fast[i, l]), "trial \(trial) [\(i),\(l)]")
+                    #expect(holds(loop[i, l]), "loop: trial \(trial) [\(i),\(l)]")
+                    if !holds(halved[i, l]) { halvedMissed[branch, default: 0] += 1 }
+                    if !holds(loopHalved[i, l]) { loopHalvedMissed[branch, default: 0] += 1 }
                     // Not wider than the radii and the rounding need: about 2(R_A|B̂| + |Â|R_B + R_AR_B) + 4nu·Σ|â||b̂|.
                     let magnitudes = (0..<n).reduce(0.0) { $0 + abs(aMid[i, $1] * bMid[$1, l]) }
                     let radii = 2 * (radiusA + radiusB + radiusA * radiusB) + 4 * Double(n) * FastMath.unitRoundoff
                     #expect(fast[i, l].width <= 1.01 * radii * magnitudes + 1e-300, "too wide: \(fast[i, l]) against Σ|ab| = \(magnitudes)")
+                    #expect(loop[i, l].width <= 1.01 * radii * magnitudes + 1e-300, "loop too wide: \(loop[i, l]) against Σ|ab| = \(magnitudes)")
                     checked += 1
                 }
             }
@@ -410,6 +417,7 @@ struct FastIntervalTests {
         #expect(checked > 1_000, "only \(checked) entries")
         for branch in ["A point, B point", "A point, B interval", "A interval, B point", "A interval, B interval"] {
             #expect((halvedMissed[branch] ?? 0) > 5, "a halved bound should miss the adversarial products of \(branch) (missed \(halvedMissed[branch] ?? 0))")
+            #expect((loopHalvedMissed[branch] ?? 0) > 5, "the loop's halved bound should miss the adversarial products of \(branch) (missed \(loopHalvedMissed[branch] ?? 0))")
         }
         // Large enough products go to BLAS from `multiplied` itself, and agree with the loop's enclosure.
         let big = FastIntervalMatrix(rows: 40, columns: 40) { i, j in FastInterval(lo: Double(i - j) - 1e-9, hi: Double(i - j) + 1e-9) }
