@@ -10,6 +10,9 @@ public struct ProbeDirection: Sendable, Codable, Equatable {
         self.bias = bias
     }
 
+    /// The probe's bits as a short key for per-pair caches (no decimal formatting).
+    var cacheKey: String { (weights + [bias]).map { String($0.bitPattern, radix: 36) }.joined(separator: ",") }
+
     /// uᵀf(x) + b for every row of `f`.
     public func scores(_ f: Matrix) -> [Double] {
         precondition(f.columns == weights.count, "probe: \(weights.count) weights for \(f.columns) embedding coordinates")

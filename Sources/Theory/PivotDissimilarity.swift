@@ -19,6 +19,16 @@ public enum PivotSelection: Sendable {
     case sampled(pivots: Int, subsetsPerPivot: Int, seed: UInt64)
     /// Exactly these pairs, to reproduce an external computation.
     case explicit([PivotSubset])
+
+    /// A short name of this selection for per-pair caches, built from integers (the
+    /// reflective description cost 2 % of `verify`).
+    var cacheKey: String {
+        switch self {
+        case let .automatic(limit, pivots, subsets, seed): return "a\(limit).\(pivots).\(subsets).\(seed)"
+        case let .sampled(pivots, subsets, seed): return "s\(pivots).\(subsets).\(seed)"
+        case let .explicit(pairs): return "e" + pairs.map { "\($0.pivot):" + $0.subset.map(String.init).joined(separator: ",") }.joined(separator: ";")
+        }
+    }
 }
 
 /// d_rep,pivot² with its bookkeeping.

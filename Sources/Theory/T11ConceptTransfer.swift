@@ -194,7 +194,7 @@ public struct T11ConceptTransferBound: PairStatement {
     func fastVerdict(_ t: ConceptTransfer, _ pair: ModelPair, _ identifiability: FastIdentifiability) -> Verdict? {
         let u = t.probe.weights, bias = FastInterval(t.probe.bias)
         let w = pair.fastWeights(), scale = FastInterval(constantScale)
-        let parts = pair.cache.value("t11.fastParts.\(t.probe.weights).\(t.probe.bias)") { Self.fastProbeParts(t.probe, pair, identifiability) }
+        let parts = pair.cache.value("t11.fastParts." + t.probe.cacheKey) { Self.fastProbeParts(t.probe, pair, identifiability) }
         let (teacherParts, studentParts, lhs) = (parts.teacher, parts.student, parts.disagreement)
         let probability = Self.probability
         guard let gamma = t.bound(variant).gamma else {
@@ -227,7 +227,7 @@ public struct T11ConceptTransferBound: PairStatement {
     /// The exact decision for one probe at the screen's γ.
     func certify(_ pair: ModelPair, _ exact: ExactModelPair, gram: RationalMatrix, transfer t: ConceptTransfer) throws -> Verdict {
         // The exact margins and scores of a probe, once per pair (the three forms share them).
-        let e = try pair.cache.value("t11.exactTransfer.\(t.probe.weights).\(t.probe.bias)") { try ExactConceptTransfer(exact, probe: t.probe) }
+        let e = try pair.cache.value("t11.exactTransfer." + t.probe.cacheKey) { try ExactConceptTransfer(exact, probe: t.probe) }
         let scale = SigmaCertificate.exact(constantScale)
         let gamma = t.bound(variant).gamma
         let lhs = e.disagreement

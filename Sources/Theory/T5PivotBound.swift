@@ -141,7 +141,7 @@ public struct T5PivotBound: PairStatement {
         let (chosen, isAll) = try ModelPair.pivotSubsets(exhaustive ? .automatic(limit: .max) : selection,
                                                          labelCount: pair.first.labelCount, dimension: pair.first.dimension)
         // A selection that resolves to every pair shares the exhaustive scan.
-        return pair.cache.value(isAll ? "T5terms.all" : "T5terms.\(selection)") { terms(pair, chosen) }
+        return pair.cache.value(isAll ? "T5terms.all" : "T5terms." + selection.cacheKey) { terms(pair, chosen) }
     }
 
     public func screen(_ pair: ModelPair) throws -> Verdict {
@@ -179,7 +179,8 @@ public struct T5PivotBound: PairStatement {
         return rhs == 0 ? (t.residual == 0 ? 0 : .infinity) : t.residual / rhs
     }
 
-    func describe(_ ps: PivotSubset) -> String { "p = \(ps.pivot), S = \(ps.subset)" }
+    /// "p = 3, S = [0, 5]" (from integers: an array's reflective description is slow).
+    func describe(_ ps: PivotSubset) -> String { "p = \(ps.pivot), S = [" + ps.subset.map(String.init).joined(separator: ", ") + "]" }
 
     public func certify(_ pair: ModelPair) throws -> Verdict {
         if let reason = applicability(pair) { return .inapplicable(id, form, level: .exact, reason) }
