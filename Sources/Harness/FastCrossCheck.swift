@@ -106,9 +106,9 @@ public struct FastCrossCheck: Sendable {
         let subnormal = label.contains("subnormal")
         if let distance = pair.fastLogitDistance() {
             for (fast, model) in [(distance.first, exact.first), (distance.second, exact.second)] {
-                let logits = model.logits
-                for t in fast.entries.indices {
-                    c.expect(contains(fast.entries[t], logits[t / fast.columns, t % fast.columns]), "\(label): logit \(t) \(fast.entries[t])")
+                let logits = model.logits, entries = fast.entries
+                for t in entries.indices {
+                    c.expect(contains(entries[t], logits[t / fast.columns, t % fast.columns]), "\(label): logit \(t) \(entries[t])")
                 }
             }
             c.expect(contains(distance.squared, exact.logitDistanceSquared), "\(label): d_logit² \(distance.squared)")

@@ -68,36 +68,39 @@ public struct FastIntervalMatrix: Sendable {
             let c = x.midpoint
             return (c, Swift.max((x.hi - c).nextUp, (c - x.lo).nextUp, 0))
         }
-        var am = [Double](repeating: 0, count: m * n), ar = am
-        for i in 0..<m {
-            for l in 0..<n {
-                (am[i * n + l], ar[i * n + l]) = split(transposeFirst ? a.entries[l * a.columns + i] : a.entries[i * n + l])
-            }
-        }
-        var bm = [Double](repeating: 0, count: n * p), z1 = bm, z2 = bm
-        for t in 0..<(n * p) {
-            let (c, r) = split(b.entries[t])
-            bm[t] = c
-            z1[t] = (abs(c) + r).nextUp
-            z2[t] = ((gamma * abs(c)).nextUp + r).nextUp
-        }
-        var out = [FastInterval](repeating: .zero, count: m * p)
-        for i in 0..<m {
-            for j in 0..<p {
-                var s = 0.0, t = 0.0, v = 0.0
+        // Scratch on the stack for these small sizes (one allocation, the result, per product).
+        let out = withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, 2 * m * n + 3 * n * p)) { scratch -> [FastInterval] in
+            let am = scratch.baseAddress!, ar = am + m * n, bm = ar + m * n, z1 = bm + n * p, z2 = z1 + n * p
+            for i in 0..<m {
                 for l in 0..<n {
-                    let x = am[i * n + l], y = l * p + j
-                    s += x * bm[y]
-                    t += ar[i * n + l] * z1[y]
-                    v += abs(x) * z2[y]
+                    (am[i * n + l], ar[i * n + l]) = split(transposeFirst ? a.entries[l * a.columns + i] : a.entries[i * n + l])
                 }
-                let e = ((widen * (t + v).nextUp).nextUp + floor).nextUp
-                out[i * p + j] = e.isFinite && s.isFinite ? FastInterval.roundedOut(s - e, s + e) : .entire
+            }
+            for t in 0..<(n * p) {
+                let (c, r) = split(b.entries[t])
+                bm[t] = c
+                z1[t] = (abs(c) + r).nextUp
+                z2[t] = ((gamma * abs(c)).nextUp + r).nextUp
+            }
+            return [FastInterval](unsafeUninitializedCapacity: m * p) { buffer, count in
+                for i in 0..<m {
+                    for j in 0..<p {
+                        var s = 0.0, t = 0.0, v = 0.0
+                        for l in 0..<n {
+                            let x = am[i * n + l], y = l * p + j
+                            s += x * bm[y]
+                            t += ar[i * n + l] * z1[y]
+                            v += abs(x) * z2[y]
+                        }
+                        let e = ((widen * (t + v).nextUp).nextUp + floor).nextUp
+                        (buffer.baseAddress! + i * p + j).initialize(to: e.isFinite && s.isFinite ? FastInterval.roundedOut(s - e, s + e) : .entire)
+                    }
+                }
+                count = m * p
             }
         }
         return FastIntervalMatrix(rows: m, columns: p, entries: out)
     }
-
 
     /// AᵀB without forming Aᵀ.
     public func transposeMultiplied(by other: FastIntervalMatrix) -> FastIntervalMatrix {

@@ -4,56 +4,56 @@ import Numerics
 /// BLAS products, each entry [P − e, P + e] with e the a priori bound γ_d/(1 − γ_d)·Q + 2dη
 /// (`FastInterval.withProductError`; Proofs/certificates.md §4, which holds in any
 /// summation order, blocked and vectorised BLAS included, because Q is the computed sum
-/// of the products' magnitudes |RN(f_j g_j)| = RN(|f_j||g_j|)). Cost two N×k×d products at
-/// BLAS speed and O(N k) interval work. nil when an entry is not finite.
+/// of the products' magnitudes |RN(f_j g_j)| = RN(|f_j||g_j|)). Kept as P and one radius per
+/// row, the largest of its entries' bounds (the distances go by midpoints, §5 step 6); the
+/// entries themselves are formed on request. Cost two N×k×d products at BLAS speed and O(N k).
+/// nil when an entry or its bound is not finite.
 public struct FastLogits: Sendable {
     public let rows: Int
     public let columns: Int
-    /// Row-major, rows × columns.
-    public let entries: [FastInterval]
+    /// P, row-major rows × columns.
+    let products: [Double]
+    /// Q, row-major, and γ_d/(1 − γ_d) (the entries' bounds).
+    let absoluteProducts: [Double]
+    let factor: Double
+    let dimension: Int
+    /// R_i ≥ |Λ_iy − P_iy| for every label y.
+    let rowRadii: [Double]
 
     public init?(_ model: SoftmaxModel) {
         let f = model.embeddings, g = model.unembeddings
         let (n, k, d) = (f.rows, g.rows, f.columns)
         let p = f.multiplied(by: g, transposeOther: true)
         let q = f.absoluteValues.multiplied(by: g.absoluteValues, transposeOther: true)
-        var entries = [FastInterval](repeating: .zero, count: n * k)
-        var finite = true
-        let factor = FastMath.productErrorFactor(d)
-        for t in 0..<(n * k) {
-            let e = FastInterval.withProductError(p.storage[t], absoluteSum: q.storage[t], factor: factor, terms: d)
-            finite = finite && e.lo.isFinite && e.hi.isFinite
-            entries[t] = e
+        let factor = FastMath.productErrorFactor(d), floor = Double(2 * d) * Double.leastNonzeroMagnitude
+        var radii = [Double](repeating: 0, count: n)
+        for i in 0..<n {
+            var largest = 0.0, finite = true
+            for t in (i * k)..<((i + 1) * k) {
+                finite = finite && p.storage[t].isFinite && q.storage[t].isFinite
+                largest = Swift.max(largest, q.storage[t])
+            }
+            let r = ((factor * largest).nextUp + floor).nextUp
+            guard finite, r.isFinite else { return nil }
+            radii[i] = r
         }
-        guard finite else { return nil }
-        (rows, columns, self.entries) = (n, k, entries)
+        (rows, columns, products, absoluteProducts, self.factor, dimension, rowRadii) = (n, k, p.storage, q.storage, factor, d, radii)
     }
 
-    public func row(_ i: Int) -> ArraySlice<FastInterval> { entries[(i * columns)..<((i + 1) * columns)] }
+    /// Every entry's enclosure [P − e, P + e], e from its own Q (row-major; the cross-checks).
+    public var entries: [FastInterval] {
+        products.indices.map { FastInterval.withProductError(products[$0], absoluteSum: absoluteProducts[$0], factor: factor, terms: dimension) }
+    }
 
-    /// Σᵢ wᵢ ‖C(Λᵢ − Λ'ᵢ)‖² (C centres over labels): d_logit² between two models.
+    /// Σᵢ wᵢ ‖C(Λᵢ − Λ'ᵢ)‖² (C centres over labels): d_logit² between two models, each row by
+    /// midpoints and the two rows' radii (`MidpointRow.distanceSquared`).
     public func logitDistanceSquared(to other: FastLogits, weights w: [FastInterval]) -> FastInterval {
-        FastInterval.sum((0..<rows).lazy.map { i in w[i] * centredSquaredNorm(i, other) })
-    }
-
-    /// ‖C(Λᵢ − Λ'ᵢ)‖² for row i: Σ_y (c_y − c̄)² with c = Λᵢ − Λ'ᵢ, two passes over the row
-    /// (the sums as `FastInterval.sum`, no array per row).
-    func centredSquaredNorm(_ i: Int, _ other: FastLogits) -> FastInterval {
-        let base = i * columns
-        return entries.withUnsafeBufferPointer { a in
-            other.entries.withUnsafeBufferPointer { b in
-                var lo = 0.0, hi = 0.0
-                for y in base..<(base + columns) {
-                    let c = a[y] - b[y]
-                    (lo, hi) = ((lo + c.lo).nextDown, (hi + c.hi).nextUp)
-                }
-                let mean = FastInterval(lo: lo, hi: hi) / FastInterval(Double(columns))
-                (lo, hi) = (0, 0)
-                for y in base..<(base + columns) {
-                    let square = (a[y] - b[y] - mean).squared
-                    (lo, hi) = ((lo + square.lo).nextDown, (hi + square.hi).nextUp)
-                }
-                return FastInterval(lo: lo, hi: hi)
+        products.withUnsafeBufferPointer { a in
+            other.products.withUnsafeBufferPointer { b in
+                FastInterval.sum((0..<rows).lazy.map { i in
+                    w[i] * MidpointRow.distanceSquared(a.baseAddress! + i * columns, b.baseAddress! + i * columns, labels: columns,
+                                                       radii: (rowRadii[i], other.rowRadii[i]))
+                })
             }
         }
     }

@@ -95,23 +95,57 @@ enum MidpointRow {
         let osc = I(cMax) - I(cMin) + I(2 * u) * I(Swift.max(Swift.abs(cMax), Swift.abs(cMin))) + I(2) * (r1 + r2)
         let kl12 = widen(kl12AtP, by: r1 * osc + I(2) * r2).clampedNonNegative
         let kl21 = widen(kl21AtP, by: r2 * osc + I(2) * r1).clampedNonNegative
-        // ‖Cz‖: ≤ ‖z − μ̂1‖ ≤ ‖v‖ + ‖ζ‖ (ζ = u(|c| + |v|)), ≥ √((‖v‖ − ‖ζ‖)₊² − kβ²), β ≥ |z̄ − μ̂|.
-        let vNorm = ((I(vv) + I(lo: -up(kEta), hi: up(kEta))).clampedNonNegative / (I(1) + I(lo: -g, hi: g))).squareRoot
-        let cNorm = up(((I(cc) + kEta) / oneMinusG).squareRoot)
-        let zeta = up(I(u) * (I(cNorm) + I(vNorm.hi)))
-        let beta = up((gI + I(u)) * I(absZ) / I(Double(k)) + I(u) * I(Swift.abs(mean)) + I(eta))
-        let upper = I(vNorm.hi) + I(zeta)
-        let lowerBase = (I(vNorm.lo) - I(zeta)).clampedNonNegative
-        let lower = (lowerBase.squared - I(Double(k)) * I(beta).squared).clampedNonNegative.squareRoot
-        // Λ's errors move ‖C(Λ₁ − Λ₂)‖ by at most ‖ε₁ − ε₂‖ ≤ √k(R₁ + R₂).
-        let spread = I(Double(k)).squareRoot * (r1 + r2)
-        let distance = I(lo: (I(lower.lo) - spread).clampedNonNegative.lo, hi: (upper + spread).hi).squared
+        let distance = distanceSquared(labels: k, mean: mean, sumAbsC: sumAbsC, vv: vv, cc: cc, radii: radii)
         // log τ_s = min Λ − lse(Λ), lse(Λ) within R_s of lse(P).
         let tauFirst = widen(I(n1), by: r1) - widen(lse1, by: r1)
         let tauSecond = widen(I(n2), by: r2) - widen(lse2, by: r2)
         guard tight(distance, relativeWidth), tight(kl12, relativeWidth), tight(kl21, relativeWidth) else { return nil }
         return FastLogitSums.Row(distanceSquared: distance, klFirstSecond: kl12, klSecondFirst: kl21,
                                  logTauFirst: tauFirst, logTauSecond: tauSecond, refined: false)
+    }
+
+    /// ‖C(Λ₁ − Λ₂)‖² for one row from its computed logits P₁, P₂ and radii R₁, R₂
+    /// (|Λ_sy − P_sy| ≤ R_s): two plain passes and step 6 of Proofs/certificates.md §5, "The
+    /// row by midpoints" (T1's three distances; `reduce` shares the step).
+    static func distanceSquared(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int,
+                                radii: (Double, Double)) -> FastInterval {
+        var sumC = 0.0, sumAbsC = 0.0
+        for y in 0..<k {
+            let c = p1[y] - p2[y]
+            sumC += c
+            sumAbsC += Swift.abs(c)
+        }
+        guard sumAbsC.isFinite, FastMath.productErrorFactor(k + 1) < 1e-3 else { return .entire }
+        let mean = sumC / Double(k)
+        var vv = 0.0, cc = 0.0
+        for y in 0..<k {
+            let c = p1[y] - p2[y], v = c - mean
+            vv += v * v; cc += c * c
+        }
+        return distanceSquared(labels: k, mean: mean, sumAbsC: sumAbsC, vv: vv, cc: cc, radii: radii)
+    }
+
+    /// Step 6 from the passes' sums: μ̂ = RN(fl(Σc)/k), fl(Σ|c|), V = fl(Σv²) with v = RN(c − μ̂),
+    /// C = fl(Σc²) (c = RN(P₁ − P₂)), any order; nonnegative, or the whole line when a sum overflowed.
+    static func distanceSquared(labels k: Int, mean: Double, sumAbsC: Double, vv: Double, cc: Double,
+                                radii: (Double, Double)) -> FastInterval {
+        typealias I = FastInterval
+        let g = FastMath.productErrorFactor(k + 1), gI = I(g), oneMinusG = I(1) - gI
+        let kEta = I(Double(2 * k)) * I(eta)
+        // Σ|z| ≤ Σ̂|c|/(1 − g) with z = P₁ − P₂ exact (|c − z| ≤ u|c|).
+        let absZ = (I(sumAbsC) * I(1.0.nextUp) / oneMinusG).hi
+        // ‖Cz‖: ≤ ‖z − μ̂1‖ ≤ ‖v‖ + ‖ζ‖ (ζ = u(|c| + |v|)), ≥ √((‖v‖ − ‖ζ‖)₊² − kβ²), β ≥ |z̄ − μ̂|.
+        let vNorm = ((I(vv) + I(lo: -kEta.hi, hi: kEta.hi)).clampedNonNegative / (I(1) + I(lo: -g, hi: g))).squareRoot
+        let cNorm = ((I(cc) + kEta) / oneMinusG).squareRoot.hi
+        let zeta = (I(u) * (I(cNorm) + I(vNorm.hi))).hi
+        let beta = ((gI + I(u)) * I(absZ) / I(Double(k)) + I(u) * I(Swift.abs(mean)) + I(eta)).hi
+        let upper = I(vNorm.hi) + I(zeta)
+        let lowerBase = (I(vNorm.lo) - I(zeta)).clampedNonNegative
+        let lower = (lowerBase.squared - I(Double(k)) * I(beta).squared).clampedNonNegative.squareRoot
+        // Λ's errors move ‖C(Λ₁ − Λ₂)‖ by at most ‖ε₁ − ε₂‖ ≤ √k(R₁ + R₂).
+        let spread = I(Double(k)).squareRoot * (I(radii.0) + I(radii.1))
+        let distance = I(lo: (I(lower.lo) - spread).clampedNonNegative.lo, hi: (upper + spread).hi).squared
+        return distance.lo.isNaN || distance.hi.isNaN ? .entire : distance
     }
 
     /// x ± r (r ≥ 0 enclosed; its upper end used).

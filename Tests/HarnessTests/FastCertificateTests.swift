@@ -71,8 +71,9 @@ struct FastCertificateTests {
         let exact = try pair.exact().first.logits
         // The computed logit is off by (d − 2)·u·2^e, most of the bound's half-width.
         var largest = 0.0
-        for t in fast.entries.indices {
-            let e = fast.entries[t]
+        let entries = fast.entries
+        for t in entries.indices {
+            let e = entries[t]
             let error = abs((Rational(exactly: e.midpoint)! - exact[t / fast.columns, t % fast.columns]).doubleValue)
             largest = max(largest, error / (e.width / 2))
         }
@@ -80,7 +81,7 @@ struct FastCertificateTests {
         // The streamed pass's enclosures: the absolute-product bound is as tight; the norm bound's are wider.
         let streamed = FastLogitSums.logitEnclosures(pair, bound: .absoluteProducts).first
         let byNorms = FastLogitSums.logitEnclosures(pair, bound: .norms).first
-        #expect(streamed.count == fast.entries.count)
+        #expect(streamed.count == entries.count)
         let usedByStreamed = streamed.indices.map { t in
             abs((Rational(exactly: streamed[t].midpoint)! - exact[t / fast.columns, t % fast.columns]).doubleValue) / (streamed[t].width / 2)
         }.max() ?? 0
