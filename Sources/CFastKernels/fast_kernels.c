@@ -1,5 +1,5 @@
-// The exp kernel of Proofs/certificates.md §2 over arrays, for the streamed pass's
-// midpoint rows. Swift calls fma() through the C library on CPUs it does not assume to
+// The exp kernel of Proofs/certificates.md §2, over arrays (the streamed pass's midpoint
+// rows) and one argument at a time (every other exp enclosure). Swift calls fma() through the C library on CPUs it does not assume to
 // have FMA (a call per step); here the same kernel is compiled a second time with the
 // FMA instruction enabled and chosen at run time.
 #include "fast_kernels.h"
@@ -23,8 +23,7 @@ static inline double scaled(double p, double k) {
     return ldexp(p, (int)k);
 }
 
-static inline double kernel(double x) {
-    if (!(x > -745.0)) return 0.0;
+static inline double kernel_core(double x) {
     double k = round(x * 1.4426950408889634);   // ties away from zero, as Swift's rounded()
     double r = fma(-k, 0.6931471805599453, x);
     r = fma(-k, 2.3190468138462996e-17, r);
@@ -45,11 +44,21 @@ static inline double kernel(double x) {
     return scaled(p, k);
 }
 
+static inline double kernel(double x) {
+    if (!(x > -745.0)) return 0.0;
+    return kernel_core(x);
+}
+
+static double exp_scalar_generic(double x) { return kernel_core(x); }
+
 static void exp_array_generic(const double *x, double *out, long n) {
     for (long i = 0; i < n; i++) out[i] = kernel(x[i]);
 }
 
 #if defined(__x86_64__)
+__attribute__((target("fma")))
+static double exp_scalar_fma(double x) { return kernel_core(x); }
+
 __attribute__((target("fma")))
 static void exp_array_fma(const double *x, double *out, long n) {
     for (long i = 0; i < n; i++) out[i] = kernel(x[i]);
@@ -78,4 +87,53 @@ void logitbounds_exp_kernel_array(const double *x, double *out, long n) {
     if (has_fma()) { exp_array_fma(x, out, n); return; }
 #endif
     exp_array_generic(x, out, n);
+}
+
+double logitbounds_exp_kernel_scalar(double x) {
+#if defined(__x86_64__)
+    if (has_fma()) return exp_scalar_fma(x);
+#endif
+    return exp_scalar_generic(x);
+}
+
+// The log kernel of Proofs/certificates.md §3 (FastMath.logKernelReference's operations): x =
+// m·2^e with √½ ≤ m < √2, log m = 2 atanh s, s = (m − 1)/(m + 1), 11 terms of atanh's series by
+// Horner with fused multiply-adds, and the error bound u(|y| + |b| + 4.2|log m|) + 1.3·10⁻²³.
+static inline double log_core(double x, double *error) {
+    int ex;
+    double m = frexp(x, &ex) * 2.0;   // [1, 2), exact
+    double e = (double)(ex - 1);
+    if (m > 1.4142135623730951) { m *= 0.5; e += 1.0; }
+    double s = (m - 1.0) / (m + 1.0);
+    double z = s * s;
+    double q = 1.0 / 21.0;
+    q = fma(q, z, 1.0 / 19.0);
+    q = fma(q, z, 1.0 / 17.0);
+    q = fma(q, z, 1.0 / 15.0);
+    q = fma(q, z, 1.0 / 13.0);
+    q = fma(q, z, 1.0 / 11.0);
+    q = fma(q, z, 1.0 / 9.0);
+    q = fma(q, z, 1.0 / 7.0);
+    q = fma(q, z, 1.0 / 5.0);
+    q = fma(q, z, 1.0 / 3.0);
+    q = fma(q, z, 1.0);
+    double log_m = 2.0 * (s * q);
+    double b = fma(e, 1.9082149292705877e-10, log_m);
+    double y = e * 0.6931471803691238 + b;
+    *error = nextafter(0x1p-53 * 1.001 * (fabs(y) + fabs(b) + 4.2 * fabs(log_m)) + 1.3e-23, INFINITY);
+    return y;
+}
+
+static double log_generic(double x, double *error) { return log_core(x, error); }
+
+#if defined(__x86_64__)
+__attribute__((target("fma")))
+static double log_fma(double x, double *error) { return log_core(x, error); }
+#endif
+
+double logitbounds_log_kernel(double x, double *error) {
+#if defined(__x86_64__)
+    if (has_fma()) return log_fma(x, error);
+#endif
+    return log_generic(x, error);
 }

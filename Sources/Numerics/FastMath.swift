@@ -30,11 +30,17 @@ public enum FastMath {
     static let atanhCoefficients: [Double] = (0...10).map { 1 / Double(2 * $0 + 1) }
 
     /// exp(x) rounded to nearest-ish by the kernel, for −745.2 < x ≤ 709; its relative
-    /// error is at most 3.52u, plus η absolute when the result is subnormal. The Horner
+    /// error is at most 3.52u, plus η absolute when the result is subnormal: the kernel in C
+    /// (CFastKernels, the FMA instruction where the CPU has it; one call, where Swift's
+    /// `addingProduct` is a C library call per step on CPUs it does not assume to have FMA).
+    /// The same bits as `expKernelReference` on normal results (tested).
+    @inline(__always)
+    public static func expKernel(_ x: Double) -> Double { logitbounds_exp_kernel_scalar(x) }
+
+    /// The kernel in Swift, the operations Proofs/certificates.md §2 proves. The Horner
     /// coefficients are the literals fl(1/i!) (`expCoefficients` computes them; a test
     /// checks they agree bit for bit), so the loop unrolls with no array access.
-    @inlinable @inline(__always)
-    public static func expKernel(_ x: Double) -> Double {
+    public static func expKernelReference(_ x: Double) -> Double {
         let k = (x * 1.4426950408889634).rounded()
         var r = x.addingProduct(-k, 0.6931471805599453)
         r = r.addingProduct(-k, 2.3190468138462996e-17)
@@ -68,7 +74,6 @@ public enum FastMath {
     public static var expKernelUsesFMAInstruction: Bool { logitbounds_exp_kernel_uses_fma_instruction() != 0 }
 
     /// A guaranteed lower bound of eˣ.
-    @inlinable
     public static func expLower(_ x: Double) -> Double {
         if x.isNaN || x <= -745.2 { return 0 }
         if x > 709 { return expLower(709) }
@@ -78,7 +83,6 @@ public enum FastMath {
     }
 
     /// A guaranteed upper bound of eˣ.
-    @inlinable
     public static func expUpper(_ x: Double) -> Double {
         if x.isNaN || x > 709 { return .infinity }
         if x <= -745.2 { return .leastNonzeroMagnitude }   // e^−745.2 < η
@@ -91,7 +95,7 @@ public enum FastMath {
     /// midpoint c (Proofs/certificates.md §2, "One call for an interval"): with r ≥ the
     /// radius, e^c·e^{−r} ≥ e^c(1 − r) and e^c·e^r ≤ e^c(1 + 2r) for r ≤ ½. Wider
     /// intervals, and ends outside the kernel's range, take the two-call bounds.
-    @inlinable @inline(__always)
+    @inline(__always)
     public static func expEnclosure(_ lo: Double, _ hi: Double) -> (lo: Double, hi: Double) {
         let c = lo / 2 + hi / 2
         let r = Swift.max(hi - c, c - lo).nextUp
@@ -103,9 +107,17 @@ public enum FastMath {
         return (lower, upper)
     }
 
-    /// log x for finite x > 0 and the bound on its error.
+    /// log x for finite x > 0 and the bound on its error: the kernel in C (CFastKernels, one
+    /// call, the FMA instruction where the CPU has it), the bits of `logKernelReference` (tested).
     @inline(__always)
     static func logKernel(_ x: Double) -> (value: Double, error: Double) {
+        var error = 0.0
+        let y = logitbounds_log_kernel(x, &error)
+        return (y, error)
+    }
+
+    /// The kernel in Swift, the operations Proofs/certificates.md §3 proves.
+    static func logKernelReference(_ x: Double) -> (value: Double, error: Double) {
         var e = Double(x.exponent)
         var m = x.significand
         if m > 1.4142135623730951 { m *= 0.5; e += 1 }

@@ -9,6 +9,16 @@
 /// library's fma() otherwise: the same fused operation, so the same bits either way.
 void logitbounds_exp_kernel_array(const double *x, double *out, long n);
 
+/// The same kernel at one argument, with no cut-off below −745 (the bits of
+/// `FastMath.expKernelReference` wherever the result is normal; a correctly rounded scaling
+/// where it is subnormal): one call where Swift's own kernel makes fifteen fma() calls on
+/// CPUs it does not assume to have FMA.
+double logitbounds_exp_kernel_scalar(double x);
+
+/// log x for finite x > 0 (Proofs/certificates.md §3) and its error bound in `error`: the
+/// operations of `FastMath.logKernelReference`, so its bits (tested), in one call.
+double logitbounds_log_kernel(double x, double *error);
+
 /// 1 when the FMA instruction path is in use, 0 otherwise (for reports and tests).
 int logitbounds_exp_kernel_uses_fma_instruction(void);
 
