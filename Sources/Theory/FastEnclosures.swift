@@ -48,11 +48,12 @@ public struct FastLogits: Sendable {
     /// Σᵢ wᵢ ‖C(Λᵢ − Λ'ᵢ)‖² (C centres over labels): d_logit² between two models, each row by
     /// midpoints and the two rows' radii (`MidpointRow.distanceSquared`).
     public func logitDistanceSquared(to other: FastLogits, weights w: [FastInterval]) -> FastInterval {
-        products.withUnsafeBufferPointer { a in
+        let constants = MidpointRow.DistanceConstants(labels: columns)
+        return products.withUnsafeBufferPointer { a in
             other.products.withUnsafeBufferPointer { b in
                 FastInterval.sum((0..<rows).lazy.map { i in
                     w[i] * MidpointRow.distanceSquared(a.baseAddress! + i * columns, b.baseAddress! + i * columns, labels: columns,
-                                                       radii: (rowRadii[i], other.rowRadii[i]))
+                                                       radii: (rowRadii[i], other.rowRadii[i]), constants: constants)
                 })
             }
         }

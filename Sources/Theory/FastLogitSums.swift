@@ -336,8 +336,12 @@ final class RowKernel {
     /// exp(Λ − m) enclosed, per model.
     let a1lo, a1hi, a2lo, a2hi: UnsafeMutableBufferPointer<Double>
 
+    /// Step 6's constants for this k (the midpoint rows' d_logit²).
+    let distanceConstants: MidpointRow.DistanceConstants?
+
     init(labels k: Int) {
         self.k = k
+        distanceConstants = MidpointRow.DistanceConstants(labels: k)
         func buffer() -> UnsafeMutableBufferPointer<Double> {
             let b = UnsafeMutableBufferPointer<Double>.allocate(capacity: k)
             b.initialize(repeating: 0)

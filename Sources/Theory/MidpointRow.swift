@@ -95,7 +95,8 @@ enum MidpointRow {
         let osc = I(cMax) - I(cMin) + I(2 * u) * I(Swift.max(Swift.abs(cMax), Swift.abs(cMin))) + I(2) * (r1 + r2)
         let kl12 = widen(kl12AtP, by: r1 * osc + I(2) * r2).clampedNonNegative
         let kl21 = widen(kl21AtP, by: r2 * osc + I(2) * r1).clampedNonNegative
-        let distance = distanceSquared(labels: k, mean: mean, sumAbsC: sumAbsC, vv: vv, cc: cc, radii: radii)
+        let distance = distanceSquared(labels: k, mean: mean, sumAbsC: sumAbsC, vv: vv, cc: cc, radii: radii,
+                                       constants: scratch.distanceConstants)
         // log τ_s = min Λ − lse(Λ), lse(Λ) within R_s of lse(P).
         let tauFirst = widen(I(n1), by: r1) - widen(lse1, by: r1)
         let tauSecond = widen(I(n2), by: r2) - widen(lse2, by: r2)
@@ -108,43 +109,77 @@ enum MidpointRow {
     /// (|Λ_sy − P_sy| ≤ R_s): two plain passes and step 6 of Proofs/certificates.md §5, "The
     /// row by midpoints" (T1's three distances; `reduce` shares the step).
     static func distanceSquared(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int,
-                                radii: (Double, Double)) -> FastInterval {
+                                radii: (Double, Double), constants: DistanceConstants?) -> FastInterval {
         var sumC = 0.0, sumAbsC = 0.0
         for y in 0..<k {
             let c = p1[y] - p2[y]
             sumC += c
             sumAbsC += Swift.abs(c)
         }
-        guard sumAbsC.isFinite, FastMath.productErrorFactor(k + 1) < 1e-3 else { return .entire }
+        guard sumAbsC.isFinite else { return .entire }
         let mean = sumC / Double(k)
         var vv = 0.0, cc = 0.0
         for y in 0..<k {
             let c = p1[y] - p2[y], v = c - mean
             vv += v * v; cc += c * c
         }
-        return distanceSquared(labels: k, mean: mean, sumAbsC: sumAbsC, vv: vv, cc: cc, radii: radii)
+        return distanceSquared(labels: k, mean: mean, sumAbsC: sumAbsC, vv: vv, cc: cc, radii: radii, constants: constants)
+    }
+
+    /// Step 6's constants for k labels, each rounded the safe way (Lemma 1): formed once per
+    /// product of distances, not per row.
+    struct DistanceConstants {
+        let k: Double
+        /// ≥ 2kη, the underflow allowance of k terms.
+        let kEta: Double
+        /// ≥ (1 + 2u)/(1 − g): Σ|z| ≤ Σ̂|c|·this (g ≥ γ_{k+1}).
+        let absoluteScale: Double
+        /// ≤ 1/(1 + g) and ≥ 1/(1 − g): ‖v‖² ∈ (V ± 2kη)·[these].
+        let lowScale: Double
+        let highScale: Double
+        /// ≥ (g + u)/k, β's first term per unit of Σ|z|.
+        let betaScale: Double
+        /// ≥ √k.
+        let rootK: Double
+        /// nil when k is too large for the sums' bound (g ≥ 10⁻³).
+        init?(labels k: Int) {
+            let g = FastMath.productErrorFactor(k + 1)
+            guard g < 1e-3 else { return nil }
+            self.k = Double(k)
+            kEta = (Double(2 * k) * MidpointRow.eta).nextUp
+            let oneMinusG = (1 - g).nextDown, onePlusG = (1 + g).nextUp
+            absoluteScale = (1.0.nextUp / oneMinusG).nextUp
+            lowScale = (1 / onePlusG).nextDown
+            highScale = (1 / oneMinusG).nextUp
+            betaScale = ((g + MidpointRow.u).nextUp / Double(k)).nextUp
+            rootK = Double(k).squareRoot().nextUp
+        }
     }
 
     /// Step 6 from the passes' sums: μ̂ = RN(fl(Σc)/k), fl(Σ|c|), V = fl(Σv²) with v = RN(c − μ̂),
-    /// C = fl(Σc²) (c = RN(P₁ − P₂)), any order; nonnegative, or the whole line when a sum overflowed.
+    /// C = fl(Σc²) (c = RN(P₁ − P₂)), any order. Scalar steps, each rounded to nearest and then
+    /// pushed one Double toward safety (Lemma 1); nonnegative, or the whole line when a sum
+    /// overflowed or k is too large.
     static func distanceSquared(labels k: Int, mean: Double, sumAbsC: Double, vv: Double, cc: Double,
-                                radii: (Double, Double)) -> FastInterval {
-        typealias I = FastInterval
-        let g = FastMath.productErrorFactor(k + 1), gI = I(g), oneMinusG = I(1) - gI
-        let kEta = I(Double(2 * k)) * I(eta)
-        // Σ|z| ≤ Σ̂|c|/(1 − g) with z = P₁ − P₂ exact (|c − z| ≤ u|c|).
-        let absZ = (I(sumAbsC) * I(1.0.nextUp) / oneMinusG).hi
+                                radii: (Double, Double), constants: DistanceConstants? = nil) -> FastInterval {
+        guard let c = constants ?? DistanceConstants(labels: k) else { return .entire }
+        // Σ|z| ≤ Σ̂|c|(1 + 2u)/(1 − g) with z = P₁ − P₂ exact (|c − z| ≤ u|c|).
+        let absZ = (sumAbsC * c.absoluteScale).nextUp
         // ‖Cz‖: ≤ ‖z − μ̂1‖ ≤ ‖v‖ + ‖ζ‖ (ζ = u(|c| + |v|)), ≥ √((‖v‖ − ‖ζ‖)₊² − kβ²), β ≥ |z̄ − μ̂|.
-        let vNorm = ((I(vv) + I(lo: -kEta.hi, hi: kEta.hi)).clampedNonNegative / (I(1) + I(lo: -g, hi: g))).squareRoot
-        let cNorm = ((I(cc) + kEta) / oneMinusG).squareRoot.hi
-        let zeta = (I(u) * (I(cNorm) + I(vNorm.hi))).hi
-        let beta = ((gI + I(u)) * I(absZ) / I(Double(k)) + I(u) * I(Swift.abs(mean)) + I(eta)).hi
-        let upper = I(vNorm.hi) + I(zeta)
-        let lowerBase = (I(vNorm.lo) - I(zeta)).clampedNonNegative
-        let lower = (lowerBase.squared - I(Double(k)) * I(beta).squared).clampedNonNegative.squareRoot
+        let vSquaredLow = Swift.max(((vv - c.kEta).nextDown * c.lowScale).nextDown, 0)
+        let vSquaredHigh = ((vv + c.kEta).nextUp * c.highScale).nextUp
+        let vLow = vSquaredLow.squareRoot().nextDown, vHigh = vSquaredHigh.squareRoot().nextUp
+        let cNorm = (((cc + c.kEta).nextUp * c.highScale).nextUp).squareRoot().nextUp
+        let zeta = (u * (cNorm + vHigh).nextUp).nextUp
+        let beta = (((c.betaScale * absZ).nextUp + (u * Swift.abs(mean)).nextUp).nextUp + eta).nextUp
+        let upper = (vHigh + zeta).nextUp
+        let lowerBase = Swift.max((vLow - zeta).nextDown, 0)
+        let lowerSquared = Swift.max(((lowerBase * lowerBase).nextDown - ((c.k * beta).nextUp * beta).nextUp).nextDown, 0)
+        let lower = lowerSquared.squareRoot().nextDown
         // Λ's errors move ‖C(Λ₁ − Λ₂)‖ by at most ‖ε₁ − ε₂‖ ≤ √k(R₁ + R₂).
-        let spread = I(Double(k)).squareRoot * (I(radii.0) + I(radii.1))
-        let distance = I(lo: (I(lower.lo) - spread).clampedNonNegative.lo, hi: (upper + spread).hi).squared
+        let spread = (c.rootK * (radii.0 + radii.1).nextUp).nextUp
+        let low = Swift.max((lower - spread).nextDown, 0), high = (upper + spread).nextUp
+        let distance = FastInterval(lo: Swift.max((low * low).nextDown, 0), hi: (high * high).nextUp)
         return distance.lo.isNaN || distance.hi.isNaN ? .entire : distance
     }
 
