@@ -24,6 +24,19 @@ package struct InverseSigmaBound: Sendable {
 
     package var constantName: String { "\(constantScale)/σ_min(\(matrixName))²" }
 
+    /// The screen's hypothesis alone: M of full column rank, in Double or (rank-deficient to
+    /// Double precision) exactly within the exact level's size; the Double left side is not formed.
+    func inapplicability(_ pair: ModelPair) throws -> Verdict? {
+        if fullRank(try pair.firstDiversity()) || exactlyFullRank(pair) { return nil }
+        return .inapplicable(id, form, level: .double, "\(matrixName) does not have full column rank")
+    }
+
+    /// Whether M has full column rank exactly, decided within the exact level's size (false above).
+    func exactlyFullRank(_ pair: ModelPair) -> Bool {
+        guard pair.exactLevelAffordable, let exact = try? pair.exact() else { return false }
+        return (try? SigmaCertificate.fullColumnRank(gram(exact))) == true
+    }
+
     func screen(_ pair: ModelPair) throws -> Verdict {
         let diversity = try pair.firstDiversity()
         guard fullRank(diversity) else {
@@ -31,7 +44,7 @@ package struct InverseSigmaBound: Sendable {
             // the exact level's size that is decided exactly, and then the bound applies. The
             // screen compares with the Double σ_min where it is positive (a screen, as always: the
             // fast and exact certificates decide), and says "not decided" where it is 0.
-            if pair.exactLevelAffordable, let exact = try? pair.exact(), (try? SigmaCertificate.fullColumnRank(gram(exact))) == true {
+            if exactlyFullRank(pair) {
                 let sigma = sigmaMin(diversity)
                 guard sigma > 0 else {
                     return Verdict(id: id, form: form, level: .double, outcome: .undecided, lhs: .nan, rhs: .nan, constant: .nan,

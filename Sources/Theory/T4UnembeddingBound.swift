@@ -19,6 +19,7 @@ public struct T4UnembeddingBound: PairStatement {
     }
 
     public func screen(_ pair: ModelPair) throws -> Verdict { try bound.screen(pair) }
+    public func inapplicability(_ pair: ModelPair) throws -> Verdict? { try bound.inapplicability(pair) }
     public func certify(_ pair: ModelPair) throws -> Verdict { try bound.certify(pair) }
     public func fastCertify(_ pair: ModelPair) throws -> Verdict? { bound.fastCertify(pair) }
 
