@@ -461,7 +461,19 @@ public struct PairMeasurement: Codable, Sendable {
             (divergence.kl, divergence.reverseKL, logTau) = (r.1, r.2, (r.3, r.4))
             if exactDistance == nil { divergence.distance = r.0 }
         }
-        if exactDistance == nil, divergence.distance > 0, [divergence.kl, divergence.reverseKL].contains(where: { !$0.isNormal }) {
+        // Logits beyond the Double range (|Λ| ≳ 1.8·10³⁰⁸): the pass's KL and log τ are NaN or wrong
+        // (log τ = 0 from ∞ − ∞). From their MPFR enclosures where the exact level may run, else not shown.
+        if !stats.logitDistanceSquared.isFinite || [divergence.kl, divergence.reverseKL, logTau.0, logTau.1].contains(where: { !$0.isFinite }) {
+            let exactAllowed = options.certification == .always || (options.certification == .auto && size <= certificationSizeLimit)
+            if exactAllowed, let e = try? pair.certifiedDivergence(), ![e.klForward, e.klBackward, e.logTauFirst, e.logTauSecond].contains(where: \.hasNaN) {
+                (divergence.kl, divergence.reverseKL, logTau) = (e.klForward.midpoint, e.klBackward.midpoint, (e.logTauFirst.midpoint, e.logTauSecond.midpoint))
+                notes.append("the logits leave the Double range: KL and log τ are the midpoints of their MPFR enclosures: KL(A‖B) ∈ \(e.klForward), KL(B‖A) ∈ \(e.klBackward), log τ(A) ∈ \(e.logTauFirst), log τ(B) ∈ \(e.logTauSecond)")
+            } else {
+                (divergence.kl, divergence.reverseKL, logTau) = (.nan, .nan, (.nan, .nan))
+                notes.append("the logits leave the Double range (|Λ| ≳ 1.8·10³⁰⁸): KL and log τ are not computed (nan)\(options.certification == .always ? "" : "; --certify always gives their MPFR enclosures")")
+            }
+        }
+        if exactDistance == nil, divergence.distance > 0, [divergence.kl, divergence.reverseKL].contains(where: { !$0.isNormal && !$0.isNaN }) {
             notes.append("a KL lies below the normal Double range (under about 2.2·10⁻³⁰⁸): its value here is 0 or has lost digits to underflow")
         }
         if pair.first.embeddings.maxAbs == 0 { notes.append("the scale-free d_rep²/E‖f_A‖² is undefined: the first model's embeddings are all 0 (E‖f_A‖² = 0)") }
@@ -492,36 +504,62 @@ public struct PairMeasurement: Codable, Sendable {
         return measured
     }
 
-    /// κ(G̃) from which a double-precision d_rep is checked: the Double map G̃⁺G̃' loses about
-    /// κ·u of its digits (d_rep 120× off at κ = 10¹⁴).
-    static let representationConditionLimit = 1e8
+    /// The relative accuracy to which a shown d_rep is checked.
+    static let representationTolerance = 1e-6
 
     /// d_rep² (A←B, or B←A when `reverse`) as shown. Certifying, against the fast enclosure from the
-    /// verified identifiability map (Proofs/certificates.md §6): the Double value where the
-    /// enclosure holds it, its midpoint where it does not. Where no enclosure within 10⁻⁶ relative
-    /// forms and κ(G̃) ≥ 10⁸, exactly within the exact level's size; otherwise a note says the
-    /// Double value is unchecked.
+    /// verified identifiability map (Proofs/certificates.md §6): the Double value where an
+    /// enclosure within 10⁻⁶ relative holds it, its midpoint where it does not. Where no such
+    /// enclosure forms (G̃ ill-conditioned, or the least-squares residual G̃_B − G̃_A·A large, which
+    /// costs the Double map about κ²·u of its digits), exactly within the exact level's size;
+    /// otherwise a note gives an a priori estimate of the Double value's error when it exceeds 10⁻⁶.
     static func checkedRepresentationSquared(_ value: Double?, _ pair: ModelPair, reverse: Bool, _ options: Options,
                                              notes: inout [String]) -> Double? {
         guard let value else { return nil }
         let name = reverse ? "d_rep B←A" : "d_rep A←B", matrix = reverse ? "G̃_B" : "G̃_A"
         let oriented = reverse ? pair.swapped : pair
+        let tolerance = representationTolerance
         if options.certification != .never, let identifiability = oriented.fastIdentifiability() {
             let e = oriented.fastMeanSquaredDifference(first: nil, second: identifiability.map).clampedNonNegative
-            if e.hi.isFinite, e.hi - e.lo <= 1e-6 * e.hi {
+            if e.hi.isFinite, e.hi - e.lo <= tolerance * e.hi {
                 return Enclosures.reconciled("\(name)²", value, [e.lo, e.hi], notes: &notes)
             }
         }
-        let s = (try? oriented.firstDiversity())?.unembeddingSingularValues ?? []
-        guard let top = s.first, let last = s.last, top > 0, last * representationConditionLimit < top else { return value }
-        let kappa = last > 0 ? String(format: "%.2g", top / last) : "∞ in double precision"
         let exactAllowed = options.certification == .always || (options.certification == .auto && oriented.exactLevelAffordable)
-        if exactAllowed, let exact = try? oriented.exact().representationDissimilaritySquared() {
-            notes.append("\(name): \(matrix) is ill-conditioned (κ ≈ \(kappa)) and the fast enclosure could not bound d_rep², so it is computed exactly: \(exact.scientificString()) (the double-precision value was \(String(format: "%.6g", value)))")
-            return exact.doubleValue
+        if exactAllowed {
+            guard let exact = try? oriented.exact(), let squared = try? exact.representationDissimilaritySquared() else {
+                notes.append("\(name): \(matrix) lacks full column rank exactly, so the least-squares map is not unique; the value shown is the double-precision minimum-norm map's residual, not certified")
+                return value
+            }
+            let shown = squared.doubleValue
+            if !(abs(shown - value) <= tolerance * abs(shown)) {
+                notes.append("\(name): the fast enclosure did not pin d_rep² to 10⁻⁶, and the double-precision value \(String(format: "%.6g", value)) is off: computed exactly, d_rep² = \(squared.scientificString())")
+            }
+            return shown
         }
-        notes.append("\(name): \(matrix) is ill-conditioned (κ ≈ \(kappa)): the double-precision d_rep may be wrong in its leading digits (about κ·u ≈ \(String(format: "%.1g", (top / max(last, .leastNormalMagnitude)) * 0x1p-53)) relative) and nothing certified it; rerun with --certify always for its exact value")
+        if let estimate = representationErrorEstimate(oriented, squared: value), !(estimate <= tolerance) {
+            let why = options.certification == .never ? "--certify never" : "N·k·(d_A + d_B) above the exact level's 2·10⁶; --certify always lifts it"
+            let size = estimate.isFinite && estimate < 1 ? "about \(String(format: "%.1g", estimate)) relative" : "entirely (the estimate is \(String(format: "%.1g", estimate)) relative)"
+            notes.append("\(name): not checked (\(why)); the double-precision least squares behind it may be wrong by \(size), an a priori estimate from κ(\(matrix)) and the residual \(reverse ? "G̃_A − G̃_B·A" : "G̃_B − G̃_A·A")")
+        }
         return value
+    }
+
+    /// A priori estimate (not a bound) of the relative error of the Double d_rep(M₁←M₂): the
+    /// least-squares map A = G̃₁⁺G̃₂ errs by about 10·d·u·(κ + κ²‖R‖/(‖G̃₁‖‖A‖))·‖A‖ (R = G̃₂ − G̃₁A,
+    /// the classical perturbation bound of least squares), which moves d_rep by at most
+    /// ‖W^{1/2}F₂‖ times that. nil when it cannot be formed.
+    static func representationErrorEstimate(_ pair: ModelPair, squared: Double) -> Double? {
+        guard let s = (try? pair.firstDiversity())?.unembeddingSingularValues, let top = s.first, let last = s.last, top > 0,
+              let a = try? pair.identifiabilityMap() else { return nil }
+        let kappa = last > 0 ? top / last : .infinity
+        let (g1, g2) = pair.centredUnembeddings
+        let residual = (g2 - g1.multiplied(by: a)).frobeniusNorm, mapNorm = a.frobeniusNorm
+        let u = 0x1p-53, d = Double(pair.first.dimension)
+        let relativeMap = 10 * d * u * (kappa + (mapNorm > 0 ? kappa * kappa * residual / (top * mapNorm) : 0))
+        let change = pair.second.weightedEmbeddings.frobeniusNorm * mapNorm * relativeMap
+        let distance = squared.squareRoot()
+        return distance > 0 ? change / distance : (change > 0 ? .infinity : 0)
     }
 
     /// Whether the pivot form runs for this pair and options, and on which selection.

@@ -214,6 +214,25 @@ public struct FastIntervalMatrix: Sendable {
         }
     }
 
+    /// Whether every matrix the intervals hold is nonsingular, shown as `solving` shows it
+    /// (α = ‖I − R·M‖∞ < 1 for an approximate inverse R), without solving anything.
+    public var isProvenNonsingular: Bool {
+        precondition(rows == columns, "isProvenNonsingular: not square")
+        guard let r = Self.approximateInverse(midpoints) else { return false }
+        let rm = FastIntervalMatrix(r).multiplied(by: self)
+        var alpha = 0.0
+        for i in 0..<rows {
+            var row = 0.0
+            for j in 0..<columns {
+                let c = FastInterval(i == j ? 1 : 0) - rm[i, j]
+                row = (row + max(abs(c.lo), abs(c.hi))).nextUp
+            }
+            guard row.isFinite else { return false }
+            alpha = max(alpha, row)
+        }
+        return alpha < 1
+    }
+
     /// An approximate inverse (any will do: α decides), by Gaussian elimination with partial
     /// pivoting for n ≤ 32 (no LAPACK call for the many tiny systems), LAPACK above; nil when it
     /// is not finite.

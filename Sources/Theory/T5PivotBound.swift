@@ -339,6 +339,18 @@ public struct T5PivotBound: PairStatement {
         return (a, sigma ? fastSmallestEigenvalueUpper(l1.transposeMultiplied(by: l1)) : .infinity)
     }
 
+    /// Whether every L₁(p, S) of `terms` is nonsingular (κ < ∞), shown by fast enclosure where it
+    /// can and decided exactly where it cannot (the screen's Double count of singular ones is not a proof).
+    func everyPivotMatrixNonsingular(_ pair: ModelPair, _ exact: ExactModelPair, _ terms: [PairTerms]) throws -> Bool {
+        let d = pair.first.dimension
+        for t in terms {
+            let (l1, _) = Self.fastPivotMatrices(t.pair, columns: d) { ($0 == 0 ? pair.first : pair.second).unembeddings[$1, $2] }
+            if l1.isProvenNonsingular { continue }
+            guard try exact.firstPivotMatrix(t.pair).weightedGram().isPositiveDefinite() else { return false }
+        }
+        return true
+    }
+
     /// lhs ≤ κ c D holds iff σ_min(L₁(p,S))² ≤ t = c D / lhs for some pair, since
     /// κ is the largest σ_min⁻²; each candidate is decided by exact inertia.
     func certifyAveraged(_ pair: ModelPair, _ exact: ExactModelPair, k: Int, d: Int) throws -> Verdict {
@@ -351,13 +363,18 @@ public struct T5PivotBound: PairStatement {
         // every r(p, S) is 0 and the averaged form holds at 0 ≤ 0 — decided without
         // enumerating the pairs (exact orbit pairs were left undecided beyond the limit, and
         // enumerated below it).
-        if pair.exactLogitDistanceSquared().isZero, let a = try? exact.identifiabilityMap(),
-           exact.representationResidual(map: a).isZero,
-           (try? exact.first.centredUnembeddings.multiplied(by: a)) == exact.second.centredUnembeddings {
-            let v = try screen(pair)
-            return Verdict(id: id, form: form, level: .exact, outcome: .holds, lhs: 0, rhs: 0, constant: v.constant,
-                           constantName: v.constantName, exactLHS: "0",
-                           certificate: "d_logit² = 0 exactly, G̃₂ = G̃₁A and d_rep² = 0 for A = G̃₁⁺G̃₂ (exact): every pivot map is A, so every r(p, S) = 0")
+        // (κ < ∞ needs every L₁(p, S) nonsingular, which the screen's Double count does not prove.)
+        if pair.exactLogitDistanceSquared().isZero {
+            guard try everyPivotMatrixNonsingular(pair, exact, all) else {
+                return .inapplicable(id, form, level: .exact, "a pivot matrix L₁(p,S) is exactly singular, so κ = ∞")
+            }
+            if let a = try? exact.identifiabilityMap(), exact.representationResidual(map: a).isZero,
+               (try? exact.first.centredUnembeddings.multiplied(by: a)) == exact.second.centredUnembeddings {
+                let v = try screen(pair)
+                return Verdict(id: id, form: form, level: .exact, outcome: .holds, lhs: 0, rhs: 0, constant: v.constant,
+                               constantName: v.constantName, exactLHS: "0",
+                               certificate: "d_logit² = 0 exactly, every L₁(p,S) nonsingular, G̃₂ = G̃₁A and d_rep² = 0 for A = G̃₁⁺G̃₂ (exact): every pivot map is A, so every r(p, S) = 0")
+            }
         }
         guard all.count <= exactPairLimit else {
             let v = try screen(pair)

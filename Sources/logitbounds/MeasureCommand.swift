@@ -17,7 +17,8 @@ struct MeasureCommand: ParsableCommand {
         np.savez or np.savez_compressed. The two files need the same N inputs (in the same order) and k labels; \
         d may differ.
 
-        Reported: d_logit and d_logit², KL both ways, log τ, d_rep both ways (least squares) and the scale-free \
+        Reported: d_logit and d_logit², KL both ways, log τ, d_rep both ways (least squares; when certifying, \
+        checked against its fast enclosure, and computed exactly, or flagged, where κ(G̃) ≥ 10⁸) and the scale-free \
         d_rep²/E‖f_A‖², d_unemb, the pivot form d_rep,pivot² (mean ± standard error over sampled (p, S), and its \
         tail: the 10 largest pairs' share of the sum, a median of 10 group means, their cond(L₁); default \
         100 pivots × 200 subsets when d ≤ 64), m_CCA centred and uncentred with the canonical correlations, \

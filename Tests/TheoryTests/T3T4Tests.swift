@@ -151,38 +151,85 @@ struct T4Tests {
 
 @Suite("measure's d_rep at ill-conditioned G̃")
 struct IllConditionedRepresentationTests {
-    /// G̃_A's third column is its first plus ε·e (exact in Doubles), κ(G̃_A) from about 10⁶ to 10¹⁴:
-    /// the Double map G̃_A⁺G̃_B loses about κ·u of its digits, so measure's d_rep(A←B) was
-    /// silently wrong (120× at κ = 10¹⁴ for a hostile user, a few % here). Certifying, the value
-    /// shown is within 10⁻⁶ of the exact one at every κ; with --certify never, a note flags it
-    /// from κ = 10⁸ on, and none below.
-    @Test("d_rep(A←B) at κ(G̃_A) 10⁶…10¹⁴: exact to 10⁻⁶ when certifying, flagged when not")
-    func representationAtIllConditionedUnembeddings() throws {
-        var g = SeededGenerator(seed: 5)
+    /// G̃ with its third column its first plus ε·e (exact in Doubles). `large residual`: G̃_B's third
+    /// column far outside G̃_A's span, so the least-squares map loses about κ²·u·‖R‖ of its digits
+    /// (a hostile user found d_rep 150 % off at κ = 2·10⁷ with no note).
+    static func pair(exponent: Int, residual: Double?, seed: UInt64) throws -> ModelPair {
+        var g = SeededGenerator(seed: seed)
         let k = 8, d = 3, n = 20
+        let c0 = (0..<k).map { _ in Double(g.int(in: -12...12)) / 8 }, c1 = (0..<k).map { _ in Double(g.int(in: -12...12)) / 8 }
+        let e = (0..<k).map { _ in Double(g.int(in: -3...3)) }
+        let epsilon = Double(sign: .plus, exponent: exponent, significand: 1)
+        let unembeddings = Matrix(rows: k, columns: d) { y, j in j == 0 ? c0[y] : j == 1 ? c1[y] : c0[y] + epsilon * e[y] }
+        let teacher = try SoftmaxModel(embeddings: Matrix(rows: n, columns: d) { _, _ in g.gaussian() }, unembeddings: unembeddings)
+        guard let size = residual else { return try ModelPair(teacher, ModelGenerator.perturb(teacher, by: 1e-3, using: &g)) }
+        // z ⟂ 1 and G̃_A's columns (Gram–Schmidt), scaled to `size`.
+        var basis = [[Double](repeating: 1, count: k)] + (0..<d).map { j in (0..<k).map { unembeddings[$0, j] } }
+        for b in basis.indices {
+            for a in 0..<b { let c = zip(basis[a], basis[b]).reduce(0) { $0 + $1.0 * $1.1 }; basis[b] = zip(basis[b], basis[a]).map { $0 - c * $1 } }
+            let norm = basis[b].reduce(0) { $0 + $1 * $1 }.squareRoot()
+            basis[b] = basis[b].map { $0 / norm }
+        }
+        var z = (0..<k).map { _ in g.gaussian() }
+        for a in basis.indices { let c = zip(basis[a], z).reduce(0) { $0 + $1.0 * $1.1 }; z = zip(z, basis[a]).map { $0 - c * $1 } }
+        let zNorm = z.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let studentG = Matrix(rows: k, columns: d) { y, j in j == 0 ? c0[y] : j == 1 ? c1[y] : size * z[y] / zNorm }
+        let studentF = Matrix(rows: n, columns: d) { i, j in (j < 2 ? teacher.embeddings[i, j] : g.gaussian()) + 1e-3 * g.gaussian() }
+        return try ModelPair(teacher, SoftmaxModel(embeddings: studentF, unembeddings: studentG))
+    }
+
+    /// κ(G̃_A) from about 10⁶ to 10¹⁴, with and without a large residual: certifying, the d_rep(A←B)
+    /// shown is within 10⁻⁶ of the exact one; with --certify never, a note says so wherever the
+    /// Double value is off by more than 10⁻⁶ (an a priori estimate).
+    @Test("d_rep(A←B) at κ(G̃_A) 10⁶…10¹⁴ and large residuals: exact to 10⁻⁶ when certifying, flagged when not")
+    func representationAtIllConditionedUnembeddings() throws {
         var checked = 0, offInDouble = 0
-        for exponent in [-20, -33, -43, -47] {
-            let c0 = (0..<k).map { _ in Double(g.int(in: -12...12)) / 8 }, c1 = (0..<k).map { _ in Double(g.int(in: -12...12)) / 8 }
-            let e = (0..<k).map { _ in Double(g.int(in: -3...3)) }
-            let epsilon = Double(sign: .plus, exponent: exponent, significand: 1)
-            let unembeddings = Matrix(rows: k, columns: d) { y, j in j == 0 ? c0[y] : j == 1 ? c1[y] : c0[y] + epsilon * e[y] }
-            let teacher = try SoftmaxModel(embeddings: Matrix(rows: n, columns: d) { _, _ in g.gaussian() }, unembeddings: unembeddings)
-            let pair = try ModelPair(teacher, ModelGenerator.perturb(teacher, by: 1e-3, using: &g))
-            let s = try pair.firstDiversity().unembeddingSingularValues
-            let kappa = s[0] / s[s.count - 1]
+        for (index, (exponent, residual)) in [(-20, nil), (-33, nil), (-43, nil), (-47, nil), (-24, 1e3), (-26, 1e2), (-20, 1e8)].enumerated() {
+            let pair = try Self.pair(exponent: exponent, residual: residual, seed: 5 + UInt64(index))
             let exact = try pair.exact().representationDissimilaritySquared().doubleValue
             let plain = try pair.representationDissimilaritySquared()
-            if abs(plain - exact) > 1e-6 * exact { offInDouble += 1 }
+            let off = abs(plain - exact) > 1e-6 * exact
+            if off { offInDouble += 1 }
             let certified = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .auto))
             let shown = try #require(certified.dRepAB)
-            #expect(abs(shown * shown - exact) <= 1e-6 * exact, "κ = \(kappa): shown d_rep² \(shown * shown), exact \(exact)")
+            #expect(abs(shown * shown - exact) <= 1e-6 * exact, "ε = 2^\(exponent), residual \(residual ?? 0): shown d_rep² \(shown * shown), exact \(exact)")
             let screened = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .never))
-            let flagged = screened.notes.contains { $0.contains("d_rep A←B") && $0.contains("ill-conditioned") }
-            #expect(flagged == (kappa >= PairMeasurement.representationConditionLimit), "κ = \(kappa): flagged \(flagged)")
+            let flagged = screened.notes.contains { $0.contains("d_rep A←B") && $0.contains("not checked") }
+            #expect(flagged || !off, "ε = 2^\(exponent), residual \(residual ?? 0): the Double d_rep² \(plain) against \(exact), no note")
             checked += 1
         }
-        #expect(checked == 4)
-        // The Double value is wrong at the worst conditioning, so the exact check above can fail.
-        #expect(offInDouble >= 1)
+        #expect(checked == 7)
+        // The Double value is wrong in several cases (the ill-conditioned and the large residuals), so both checks bite.
+        #expect(offInDouble >= 3, "only \(offInDouble) cases where the Double value is off")
+    }
+
+    /// Both directions through the enclosure: a planted wrong value (twice the truth) is replaced by
+    /// the enclosure's midpoint or the exact value, with a note; an ill-conditioned G̃_B is
+    /// checked in the B←A direction (the swapped pair's map).
+    @Test("A planted wrong d_rep² is replaced in both directions; G̃_B ill-conditioned checked for d_rep(B←A)")
+    func plantedRepresentationBothDirections() throws {
+        var byEnclosure = 0
+        for (pair, label) in [(try Self.pair(exponent: -20, residual: nil, seed: 41), "κ ≈ 10⁶"),
+                              (ModelGenerator.independent.pair(seed: 42, size: CaseSize(labels: 8, dimension: 3, inputs: 20)), "well conditioned")] {
+            for reverse in [false, true] {
+                let oriented = reverse ? pair.swapped : pair
+                let exact = try oriented.exact().representationDissimilaritySquared().doubleValue
+                var notes: [String] = []
+                let shown = try #require(PairMeasurement.checkedRepresentationSquared(2 * exact, pair, reverse: reverse,
+                                                                                      PairMeasurement.Options(certification: .auto), notes: &notes))
+                #expect(abs(shown - exact) <= 1e-6 * exact, "\(label) reverse \(reverse): \(shown) against \(exact)")
+                #expect(notes.contains { $0.contains(reverse ? "d_rep B←A" : "d_rep A←B") }, "\(label) reverse \(reverse): no note")
+                if notes.contains(where: { $0.contains("outside its certified enclosure") }) { byEnclosure += 1 }
+            }
+        }
+        // The well-conditioned pair's enclosures pin d_rep² in both directions: the midpoint branch ran.
+        #expect(byEnclosure >= 2, "the enclosure replaced the planted value \(byEnclosure) times")
+        // G̃_B the ill-conditioned one: d_rep(B←A) in the measurement.
+        let ill = try Self.pair(exponent: -43, residual: nil, seed: 43)
+        let swapped = try ModelPair(ill.second, ill.first)
+        let exact = try ill.exact().representationDissimilaritySquared().doubleValue   // = d_rep(B←A)² of `swapped`
+        let measured = try PairMeasurement.measure(swapped, options: PairMeasurement.Options(skipPivot: true, certification: .auto))
+        let shown = try #require(measured.dRepBA)
+        #expect(abs(shown * shown - exact) <= 1e-6 * exact, "d_rep(B←A)² \(shown * shown) against \(exact)")
     }
 }

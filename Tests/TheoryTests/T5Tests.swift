@@ -132,3 +132,66 @@ struct T5Tests {
         #expect(skipped.pairsSkipped > 0 && skipped.pairsUsed + skipped.pairsSkipped == all.pairsUsed)
     }
 }
+
+@Suite("T5's averaged form on exact orbit pairs, and statements' hypotheses without their screens")
+struct EqualityShortcutTests {
+    /// Exact orbit pairs (d_logit² = 0 exactly) below and above the 60-pair exact limit: the
+    /// averaged form is certified "holds" at 0 ≤ 0 from the equality (every L₁(p,S) shown
+    /// nonsingular, every pivot map A₁₂), and below the limit that agrees with enumerating every
+    /// pair's exact r(p, S) = 0. The fast level leaves them to the certificate (a right side of 0).
+    @Test("Averaged T5 on exact orbit pairs: the equality shortcut agrees with enumeration")
+    func averagedOrbitPairs() throws {
+        var shortcut = 0, enumerated = 0
+        for seed in UInt64(0)..<40 {
+            let pair = ModelGenerator.orbit.pair(seed: 7_000 + seed, size: CaseSize(labels: 4 + Int(seed % 4), dimension: 2, inputs: 12))
+            guard pair.exactLogitDistanceSquared().isZero else { continue }
+            let statement = T5PivotBound(.averaged, selection: .automatic(limit: 60, pivots: 3, subsetsPerPivot: 5),
+                                         exactPairLimit: 60, enumerationLimit: 300)
+            guard try statement.screen(pair).outcome != .inapplicable else { continue }
+            #expect(try statement.fastCertify(pair) == nil, "seed \(seed): a right side of 0 left to the certificate")
+            let verdict = try statement.certify(pair)
+            #expect(verdict.outcome == .holds && verdict.level == .exact && verdict.lhs == 0, "seed \(seed): \(verdict.outcome) \(verdict.certificate ?? "")")
+            #expect(verdict.certificate?.contains("every pivot map is A") == true)
+            shortcut += 1
+            // Enumerated: every exact r(p, S) is 0.
+            let (all, _) = try statement.cachedTerms(pair, exhaustive: true)
+            if all.count <= 60 {
+                let exact = try pair.exact()
+                #expect(try all.allSatisfy { try exact.pivotResidual($0.pair).isZero }, "seed \(seed)")
+                enumerated += 1
+            }
+        }
+        #expect(shortcut >= 10 && enumerated >= 5, "\(shortcut) shortcuts, \(enumerated) enumerated")
+    }
+
+    /// `decide` asks `inapplicability`, no longer the screen, for T3, T4, T6 and T12: on pairs
+    /// from every generator, plus rank-deficient and trivially wide ones, each says "inapplicable"
+    /// exactly when its screen does.
+    @Test("inapplicability agrees with the screen's inapplicable outcome (T3, T4, T6, T12)")
+    func inapplicabilityMatchesTheScreen() throws {
+        var checked = 0, inapplicable = 0
+        let statements: [any PairStatement] = [T3EmbeddingBound(), T4UnembeddingBound(), T6KLBound(.global), T12WidthFloorBound()]
+        var pairs: [ModelPair] = []
+        for (index, generator) in ModelGenerator.allCases.enumerated() {
+            for seed in UInt64(0)..<12 {
+                pairs.append(generator.pair(seed: 8_000 + 100 * UInt64(index) + seed, size: CaseSize(labels: 3 + Int(seed % 6), dimension: 1 + Int(seed % 3), inputs: 15)))
+            }
+        }
+        // G̃₁ exactly rank-deficient (two equal columns), and F₁ too.
+        var g = SeededGenerator(seed: 8_999)
+        let base = ModelGenerator.model(labels: 6, dimension: 2, inputs: 10, using: &g)
+        let deficientG = try SoftmaxModel(embeddings: base.embeddings, unembeddings: Matrix(rows: 6, columns: 2) { y, _ in base.unembeddings[y, 0] })
+        let deficientF = try SoftmaxModel(embeddings: Matrix(rows: 10, columns: 2) { i, _ in base.embeddings[i, 0] }, unembeddings: base.unembeddings)
+        pairs += [try ModelPair(deficientG, base), try ModelPair(deficientF, base)]
+        for pair in pairs {
+            for statement in statements {
+                let screened = try statement.screen(pair)
+                let asked = try statement.inapplicability(pair)
+                #expect((asked != nil) == (screened.outcome == .inapplicable), "\(statement.id): screen \(screened.outcome), inapplicability \(asked?.certificate ?? "nil")")
+                if asked != nil { inapplicable += 1 }
+                checked += 1
+            }
+        }
+        #expect(checked == statements.count * pairs.count && inapplicable >= 20, "\(checked) checked, \(inapplicable) inapplicable")
+    }
+}
