@@ -465,9 +465,15 @@ public struct PairMeasurement: Codable, Sendable {
         // (log τ = 0 from ∞ − ∞). From their MPFR enclosures where the exact level may run, else not shown.
         if !stats.logitDistanceSquared.isFinite || [divergence.kl, divergence.reverseKL, logTau.0, logTau.1].contains(where: { !$0.isFinite }) {
             let exactAllowed = options.certification == .always || (options.certification == .auto && size <= certificationSizeLimit)
-            if exactAllowed, let e = try? pair.certifiedDivergence(), ![e.klForward, e.klBackward, e.logTauFirst, e.logTauSecond].contains(where: \.hasNaN) {
-                (divergence.kl, divergence.reverseKL, logTau) = (e.klForward.midpoint, e.klBackward.midpoint, (e.logTauFirst.midpoint, e.logTauSecond.midpoint))
-                notes.append("the logits leave the Double range: KL and log τ are the midpoints of their MPFR enclosures: KL(A‖B) ∈ \(e.klForward), KL(B‖A) ∈ \(e.klBackward), log τ(A) ∈ \(e.logTauFirst), log τ(B) ∈ \(e.logTauSecond)")
+            // At the default precision, and at 1 024 bits where that leaves a KL wide; a value whose
+            // enclosure is still wider than 10⁻⁶ relative is shown as nan beside its enclosure.
+            let enclosed = exactAllowed ? [Interval.defaultBits, 1024].lazy.compactMap { try? pair.certifiedDivergence(bits: $0) }
+                .first { e in [e.klForward, e.klBackward].allSatisfy { !$0.hasNaN && $0.width <= 1e-6 * Swift.abs($0.upper) } }
+                ?? (try? pair.certifiedDivergence(bits: 1024)) : nil
+            if let e = enclosed {
+                func value(_ x: Interval) -> Double { !x.hasNaN && x.width <= 1e-6 * Swift.abs(x.upper) ? x.midpoint : .nan }
+                (divergence.kl, divergence.reverseKL, logTau) = (value(e.klForward), value(e.klBackward), (value(e.logTauFirst), value(e.logTauSecond)))
+                notes.append("the logits leave the Double range: KL and log τ come from their MPFR enclosures (midpoints where within 10⁻⁶, else nan): KL(A‖B) ∈ \(e.klForward), KL(B‖A) ∈ \(e.klBackward), log τ(A) ∈ \(e.logTauFirst), log τ(B) ∈ \(e.logTauSecond)")
             } else {
                 (divergence.kl, divergence.reverseKL, logTau) = (.nan, .nan, (.nan, .nan))
                 notes.append("the logits leave the Double range (|Λ| ≳ 1.8·10³⁰⁸): KL and log τ are not computed (nan)\(options.certification == .always ? "" : "; --certify always gives their MPFR enclosures")")
@@ -539,8 +545,8 @@ public struct PairMeasurement: Codable, Sendable {
         }
         if let estimate = representationErrorEstimate(oriented, squared: value), !(estimate <= tolerance) {
             let why = options.certification == .never ? "--certify never" : "N·k·(d_A + d_B) above the exact level's 2·10⁶; --certify always lifts it"
-            let size = estimate.isFinite && estimate < 1 ? "about \(String(format: "%.1g", estimate)) relative" : "entirely (the estimate is \(String(format: "%.1g", estimate)) relative)"
-            notes.append("\(name): not checked (\(why)); the double-precision least squares behind it may be wrong by \(size), an a priori estimate from κ(\(matrix)) and the residual \(reverse ? "G̃_A − G̃_B·A" : "G̃_B − G̃_A·A")")
+            let size = estimate.isFinite && estimate < 1 ? "wrong by about \(String(format: "%.1g", estimate)) relative" : "entirely wrong (the estimate is \(String(format: "%.1g", estimate)) relative)"
+            notes.append("\(name): not checked (\(why)); the double-precision least squares behind it may be \(size), an a priori estimate from κ(\(matrix)) and the residual \(reverse ? "G̃_A − G̃_B·A" : "G̃_B − G̃_A·A")")
         }
         return value
     }
