@@ -186,20 +186,7 @@ public struct FastIntervalMatrix: Sendable {
     public func solving(_ b: FastIntervalMatrix) -> FastIntervalMatrix? {
         precondition(rows == columns && b.rows == rows, "FastIntervalMatrix.solving: shapes differ")
         let n = rows
-        guard let r = Self.approximateInverse(midpoints) else { return nil }
-        let rm = FastIntervalMatrix(r).multiplied(by: self)
-        var alpha = 0.0
-        for i in 0..<n {
-            var row = 0.0
-            for j in 0..<n {
-                let c = FastInterval(i == j ? 1 : 0) - rm[i, j]
-                row = (row + max(abs(c.lo), abs(c.hi))).nextUp
-            }
-            // An end that overflowed or is NaN proves nothing (and max would drop a NaN).
-            guard row.isFinite else { return nil }
-            alpha = max(alpha, row)
-        }
-        guard alpha < 1 else { return nil }
+        guard let (r, alpha) = contraction(), alpha < 1 else { return nil }
         let approximate = r.multiplied(by: b.midpoints)
         let residual = b.subtracting(multiplied(by: FastIntervalMatrix(approximate)))
         let corrected = FastIntervalMatrix(r).multiplied(by: residual)
@@ -218,7 +205,14 @@ public struct FastIntervalMatrix: Sendable {
     /// (α = ‖I − R·M‖∞ < 1 for an approximate inverse R), without solving anything.
     public var isProvenNonsingular: Bool {
         precondition(rows == columns, "isProvenNonsingular: not square")
-        guard let r = Self.approximateInverse(midpoints) else { return false }
+        return contraction().map { $0.alpha < 1 } ?? false
+    }
+
+    /// An approximate inverse R of the midpoints and α ≥ ‖I − R·M‖∞ over every M the intervals
+    /// hold (rows' sums rounded up); nil when R or α is not finite (an end that overflowed or
+    /// is NaN proves nothing, and max would drop a NaN).
+    func contraction() -> (r: Matrix, alpha: Double)? {
+        guard let r = Self.approximateInverse(midpoints) else { return nil }
         let rm = FastIntervalMatrix(r).multiplied(by: self)
         var alpha = 0.0
         for i in 0..<rows {
@@ -227,10 +221,10 @@ public struct FastIntervalMatrix: Sendable {
                 let c = FastInterval(i == j ? 1 : 0) - rm[i, j]
                 row = (row + max(abs(c.lo), abs(c.hi))).nextUp
             }
-            guard row.isFinite else { return false }
+            guard row.isFinite else { return nil }
             alpha = max(alpha, row)
         }
-        return alpha < 1
+        return (r, alpha)
     }
 
     /// An approximate inverse (any will do: α decides), by Gaussian elimination with partial

@@ -367,6 +367,27 @@ struct FastIntervalTests {
     /// The loop form at the ends of the range: products that underflow (entries near 2⁻⁵⁴⁰, where
     /// only the 2nη floor covers the rounding) still hold the exact product; an infinite end, or a
     /// zero point against an unbounded entry (0·∞), gives the whole line, never a finite lie.
+    /// `isProvenNonsingular` (T5's equality shortcut asks it of every pivot matrix): true for
+    /// well-conditioned matrices, false for a singular one and for a box that holds a singular
+    /// matrix, as `solving` decides the same.
+    @Test func provenNonsingular() {
+        let identity = FastIntervalMatrix(rows: 3, columns: 3) { i, j in FastInterval(i == j ? 1 : 0) }
+        let singular = FastIntervalMatrix(rows: 2, columns: 2) { i, j in FastInterval(Double((i + 1) * (j + 1))) }   // [[1, 2], [2, 4]]
+        let straddling = FastIntervalMatrix(rows: 2, columns: 2) { i, j in
+            i == 1 && j == 1 ? FastInterval(lo: 3.9, hi: 4.1) : FastInterval(Double((i + 1) * (j + 1)))
+        }
+        #expect(identity.isProvenNonsingular && !singular.isProvenNonsingular && !straddling.isProvenNonsingular)
+        var g = SeededGenerator(seed: 33)
+        var agreed = 0
+        for n in 1...8 {
+            let m = FastIntervalMatrix(rows: n, columns: n) { i, j in FastInterval((i == j ? 4 : 0) + Double.random(in: -1...1, using: &g)) }
+            let ones = FastIntervalMatrix(rows: n, columns: 1) { _, _ in FastInterval(1) }
+            #expect(m.isProvenNonsingular && m.solving(ones) != nil, "n = \(n): well conditioned")
+            agreed += 1
+        }
+        #expect(agreed == 8)
+    }
+
     @Test func midpointRadiusLoopAtTheEndsOfTheRange() {
         var g = SeededGenerator(seed: 31)
         var checked = 0
