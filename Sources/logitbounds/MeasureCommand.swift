@@ -388,6 +388,7 @@ enum MeasurementFormatter {
         let shown = m.canonicalCorrelationsCentered.prefix(12).map(number).joined(separator: ", ")
         lines += ["", "Canonical correlations (centred, largest first): \(shown)\(m.canonicalCorrelationsCentered.count > 12 ? ", …" : "")",
                   "", "## Bounds (T7 with B as the student)", "",
+                  "Decided by fast enclosure, \"left\" and \"right\" are the certificate's conservative ends (for \"holds\", the left side's upper end and the right side's lower end), so \"left\" can lie above the value the table above shows (T3's d_rep², say) when its enclosure is wide; decided exactly, the left side is exact.", "",
                   "| id | form | left | right | left/right | verdict | level |", "|---|---|---|---|---|---|---|"]
         for b in m.bounds {
             // A Bound is violated only when certified (`Bound.init`); a screen's crossing is "not decided".
