@@ -274,6 +274,12 @@ public struct PairMeasurement: Codable, Sendable {
         public var concepts: [NamedConcept] = []
         public var teacherConcepts = 0
         public var conceptOptions = ConceptReport.Options()
+        /// Whether the exact and MPFR levels run on `pair`: always, or automatically within the
+        /// exact level's size (N·k·(d_A + d_B) ≤ 2·10⁶).
+        func allowsExactLevel(_ pair: ModelPair) -> Bool {
+            certification == .always || (certification == .auto && pair.exactLevelAffordable)
+        }
+
         public init(pivotSelection: PivotSelection? = nil, forcePivot: Bool = false, skipPivot: Bool = false,
                     certification: Certification = .auto) {
             self.pivotSelection = pivotSelection
@@ -320,9 +326,8 @@ public struct PairMeasurement: Codable, Sendable {
         progress("concepts (probes, T11)")
         let start = DispatchTime.now().uptimeNanoseconds
         var conceptOptions = options.conceptOptions
-        let size = pair.exactLevelSize
         conceptOptions.fastCertificate = options.certification != .never
-        conceptOptions.exactCertificate = options.certification == .always || (options.certification == .auto && size <= certificationSizeLimit)
+        conceptOptions.exactCertificate = options.allowsExactLevel(pair)
         let predicted = pair.first.predictedLabels()
         let derived = try TeacherConcepts.derive(pair.first, count: options.teacherConcepts, predicted: predicted)
         let all = options.concepts.map { ($0.name, $0.source, $0.values) }
@@ -366,7 +371,7 @@ public struct PairMeasurement: Codable, Sendable {
         if n <= max(dA, dB) + 1 {
             notes.append("only N = \(n) input\(n == 1 ? "" : "s") for d = \(max(dA, dB)): the centred embeddings cannot have full rank, so m_CCA, CKA, SVCCA, d_rep and every bound built on F's covariance describe \(n == 1 ? "a single point" : "a degenerate sample"); measure more inputs than d + 1")
         }
-        if pair.usesGramRoutes && (options.certification == .never || (options.certification == .auto && size > certificationSizeLimit)) {
+        if pair.usesGramRoutes && !options.allowsExactLevel(pair) {
             // Language-model scale, nothing to certify: one pass over the rows gives the
             // logit statistics and the d×d moments, and everything else follows from
             // d×d matrices (the route a merge of shards takes).
@@ -426,8 +431,7 @@ public struct PairMeasurement: Codable, Sendable {
         // exact value is shown there too.
         var exactDistance: Rational?
         if !stats.logitDistanceSquared.isNormal {
-            let small = size <= certificationSizeLimit
-            if options.certification == .always || (options.certification == .auto && small) {
+            if options.allowsExactLevel(pair) {
                 exactDistance = pair.exactLogitDistanceSquared()
             } else {
                 let d = stats.logitDistanceSquared
@@ -443,8 +447,7 @@ public struct PairMeasurement: Codable, Sendable {
         // one-ulp perturbations). Small pairs get them from exactly formed differences.
         var divergence = (distance: stats.logitDistanceSquared, kl: stats.kl, reverseKL: stats.reverseKL)
         if stats.logitDistanceSquared.isNormal && stats.logitDistanceSquared.squareRoot() < Self.roundingNoise(pair) {
-            let small = size <= certificationSizeLimit
-            if (options.certification == .always || (options.certification == .auto && small)), let refined = pair.refinedDivergence() {
+            if options.allowsExactLevel(pair), let refined = pair.refinedDivergence() {
                 let w = pair.weights
                 divergence = (refined.logitDistanceSquared, zip(w, refined.klPerInput).reduce(0) { $0 + $1.0 * $1.1 },
                               zip(w, refined.reverseKLPerInput).reduce(0) { $0 + $1.0 * $1.1 })
@@ -464,7 +467,7 @@ public struct PairMeasurement: Codable, Sendable {
         // Logits beyond the Double range (|Λ| ≳ 1.8·10³⁰⁸): the pass's KL and log τ are NaN or wrong
         // (log τ = 0 from ∞ − ∞). From their MPFR enclosures where the exact level may run, else not shown.
         if !stats.logitDistanceSquared.isFinite || [divergence.kl, divergence.reverseKL, logTau.0, logTau.1].contains(where: { !$0.isFinite }) {
-            let exactAllowed = options.certification == .always || (options.certification == .auto && size <= certificationSizeLimit)
+            let exactAllowed = options.allowsExactLevel(pair)
             // At the default precision, and at 1 024 bits where that leaves a KL wide; a value whose
             // enclosure is still wider than 10⁻⁶ relative is shown as nan beside its enclosure.
             let enclosed = exactAllowed ? [Interval.defaultBits, 1024].lazy.compactMap { try? pair.certifiedDivergence(bits: $0) }
@@ -531,7 +534,7 @@ public struct PairMeasurement: Codable, Sendable {
                 return Enclosures.reconciled("\(name)²", value, [e.lo, e.hi], notes: &notes)
             }
         }
-        let exactAllowed = options.certification == .always || (options.certification == .auto && oriented.exactLevelAffordable)
+        let exactAllowed = options.allowsExactLevel(oriented)
         if exactAllowed {
             guard let exact = try? oriented.exact(), let squared = try? exact.representationDissimilaritySquared() else {
                 notes.append("\(name): \(matrix) lacks full column rank exactly, so the least-squares map is not unique; the value shown is the double-precision minimum-norm map's residual, not certified")

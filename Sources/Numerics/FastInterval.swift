@@ -40,6 +40,13 @@ public struct FastInterval: Sendable, Equatable, CustomStringConvertible {
     @inlinable @inline(__always)
     public var midpoint: Double { lo.isFinite && hi.isFinite ? lo / 2 + hi / 2 : (lo.isFinite ? lo : hi) }
     public var width: Double { (hi - lo).nextUp }
+    /// The midpoint c and a radius r ≥ max(hi − c, c − lo) (each difference rounded and pushed
+    /// one Double up): a point is its own midpoint with radius exactly 0.
+    public var midpointAndRadius: (midpoint: Double, radius: Double) {
+        if lo == hi { return (lo, 0) }
+        let c = midpoint
+        return (c, Swift.max((hi - c).nextUp, (c - lo).nextUp, 0))
+    }
     @inlinable
     public func contains(_ x: Double) -> Bool { lo <= x && x <= hi }
     @inlinable

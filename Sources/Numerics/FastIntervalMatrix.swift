@@ -63,21 +63,16 @@ public struct FastIntervalMatrix: Sendable {
         let widen = (boundScale * (1 + gamma).nextUp).nextUp   // 1/(1 − γ_n) ≤ 1 + γ_n/(1 − γ_n), rounded up
         let floor = (Double(2 * n) * Double.leastNonzeroMagnitude).nextUp
         // Â, R_A in op(A)'s layout (m×n); B̂ and Z₁ = (|B̂| + R_B)⁺, Z₂ = ((γ|B̂|)⁺ + R_B)⁺ (n×p).
-        func split(_ x: FastInterval) -> (Double, Double) {
-            if x.lo == x.hi { return (x.lo, 0) }
-            let c = x.midpoint
-            return (c, Swift.max((x.hi - c).nextUp, (c - x.lo).nextUp, 0))
-        }
         // Scratch on the stack for these small sizes (one allocation, the result, per product).
         let out = withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, 2 * m * n + 3 * n * p)) { scratch -> [FastInterval] in
             let am = scratch.baseAddress!, ar = am + m * n, bm = ar + m * n, z1 = bm + n * p, z2 = z1 + n * p
             for i in 0..<m {
                 for l in 0..<n {
-                    (am[i * n + l], ar[i * n + l]) = split(transposeFirst ? a.entries[l * a.columns + i] : a.entries[i * n + l])
+                    (am[i * n + l], ar[i * n + l]) = (transposeFirst ? a.entries[l * a.columns + i] : a.entries[i * n + l]).midpointAndRadius
                 }
             }
             for t in 0..<(n * p) {
-                let (c, r) = split(b.entries[t])
+                let (c, r) = b.entries[t].midpointAndRadius
                 bm[t] = c
                 z1[t] = (abs(c) + r).nextUp
                 z2[t] = ((gamma * abs(c)).nextUp + r).nextUp
@@ -115,17 +110,8 @@ public struct FastIntervalMatrix: Sendable {
     /// radius max(hi − B̂, B̂ − lo) rounded and pushed one Double up; a point entry is its own
     /// midpoint with radius exactly 0 (so that point factors take the one-radius products).
     public var midpointsAndRadii: (midpoints: Matrix, radii: Matrix) {
-        var middle = midpoints
-        var radius = Matrix(rows: rows, columns: columns)
-        for t in entries.indices {
-            let x = entries[t]
-            if x.lo == x.hi {
-                middle.storage[t] = x.lo
-                continue
-            }
-            let c = middle.storage[t]
-            radius.storage[t] = Swift.max((x.hi - c).nextUp, (c - x.lo).nextUp, 0)
-        }
+        var middle = Matrix(rows: rows, columns: columns), radius = middle
+        for t in entries.indices { (middle.storage[t], radius.storage[t]) = entries[t].midpointAndRadius }
         return (middle, radius)
     }
 

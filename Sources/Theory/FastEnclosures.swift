@@ -27,14 +27,10 @@ public struct FastLogits: Sendable {
         let q = f.absoluteValues.multiplied(by: g.absoluteValues, transposeOther: true)
         let factor = FastMath.productErrorFactor(d), floor = Double(2 * d) * Double.leastNonzeroMagnitude
         var radii = [Double](repeating: 0, count: n)
+        guard p.storage.allSatisfy(\.isFinite) else { return nil }
         for i in 0..<n {
-            var largest = 0.0, finite = true
-            for t in (i * k)..<((i + 1) * k) {
-                finite = finite && p.storage[t].isFinite && q.storage[t].isFinite
-                largest = Swift.max(largest, q.storage[t])
-            }
-            let r = ((factor * largest).nextUp + floor).nextUp
-            guard finite, r.isFinite else { return nil }
+            let r = FastLogitSums.rowRadius(q.storage[(i * k)..<((i + 1) * k)], factor: factor, underflow: floor)
+            guard r.isFinite else { return nil }
             radii[i] = r
         }
         (rows, columns, products, absoluteProducts, self.factor, dimension, rowRadii) = (n, k, p.storage, q.storage, factor, d, radii)

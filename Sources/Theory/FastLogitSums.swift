@@ -170,6 +170,17 @@ extension FastLogitSums {
     /// for dgemm to run near its peak at k = 50 257 (83 rows), a function of N and k alone.
     static func rowsPerBlock(inputs n: Int, labels k: Int) -> Int { max(8, min(1024, (1 << 22) / max(k, 1))) }
 
+    /// The largest of a row's entry bounds e = ((c·Q)⁺ + 2dη)⁺, which rise with Q: one radius for
+    /// every logit of the row (`underflow` = 2dη); +∞ when an entry of Q is not finite.
+    static func rowRadius(_ q: ArraySlice<Double>, factor: Double, underflow: Double) -> Double {
+        var largest = 0.0
+        for x in q {
+            guard x.isFinite else { return .infinity }
+            largest = Swift.max(largest, x)
+        }
+        return ((factor * largest).nextUp + underflow).nextUp
+    }
+
     /// Each row's enclosures (for checks against MPFR on small pairs); nil as `compute`.
     public static func rowEnclosures(_ pair: ModelPair, bound: ProductBound? = nil) -> [Row]? {
         return blockRows(Side.both(pair, bound: bound ?? automaticBound(pair)), 0..<pair.first.inputCount)
@@ -300,12 +311,7 @@ extension FastLogitSums {
         func radius(model s: Int, row r: Int) -> Double {
             let side = sides[s]
             guard side.absoluteG != nil else { return ((fNorms[s][r] * side.largestGNorm).nextUp + side.underflow).nextUp }
-            var largest = 0.0
-            for y in (r * k)..<((r + 1) * k) {
-                guard q[s][y].isFinite else { return .infinity }
-                largest = Swift.max(largest, q[s][y])
-            }
-            return ((side.factor * largest).nextUp + side.underflow).nextUp
+            return FastLogitSums.rowRadius(q[s][(r * k)..<((r + 1) * k)], factor: side.factor, underflow: side.underflow)
         }
 
         /// The midpoint pass on row r: nil where its enclosures are not tight, and the interval

@@ -222,7 +222,7 @@ public struct T5PivotBound: PairStatement {
         // d_logit² = 0 exactly (exact orbit pairs): every form's right side is 0 (the subset sum
         // too: δ is constant along each row), which no enclosure of r meets from below; `certify`
         // decides the equality.
-        if pair.exactLevelAffordable, let d = pair.fastLogitDistanceSquared(), d.lo <= 0, pair.exactLogitDistanceSquared().isZero {
+        if pair.exactLevelAffordable, let distance = pair.fastLogitDistanceSquared(), distance.lo <= 0, pair.exactLogitDistanceSquared().isZero {
             return nil
         }
         if variant == .averaged {
@@ -255,7 +255,7 @@ public struct T5PivotBound: PairStatement {
         }
         let (all, _) = try cachedTerms(pair, exhaustive: false)
         guard let worst = worstPair(all, labels: k, logitDistanceSquared: try pair.logitDistanceSquared()) else { return nil }
-        let (l1, l2) = Self.fastPivotMatrices(worst.pair, columns: d) { ($0 == 0 ? pair.first : pair.second).unembeddings[$1, $2] }
+        let (l1, l2) = Self.fastPivotMatrices(pair, worst.pair)
         // The two per-pair forms often pick the same worst pair: A, σ² and r once for both.
         let pieces = pair.cache.value("T5fast.\(describe(worst.pair))") {
             Self.fastPivotPieces(l1, l2) { pair.fastMeanSquaredDifference(first: nil, second: $0) }
@@ -332,9 +332,14 @@ public struct T5PivotBound: PairStatement {
         return (pivotMatrix(0), pivotMatrix(1))
     }
 
+    /// L₁ and L₂ of a pair's models at `ps`, enclosed.
+    static func fastPivotMatrices(_ pair: ModelPair, _ ps: PivotSubset) -> (FastIntervalMatrix, FastIntervalMatrix) {
+        fastPivotMatrices(ps, columns: pair.first.dimension) { ($0 == 0 ? pair.first : pair.second).unembeddings[$1, $2] }
+    }
+
     /// A_{p,S} = L₁⁻¹L₂ enclosed and an upper bound on σ_min(L₁)²; nil when L₁ is not shown nonsingular.
     func fastPivotMap(_ pair: ModelPair, _ ps: PivotSubset, sigma: Bool = true) -> (FastIntervalMatrix, Double)? {
-        let (l1, l2) = Self.fastPivotMatrices(ps, columns: pair.first.dimension) { ($0 == 0 ? pair.first : pair.second).unembeddings[$1, $2] }
+        let (l1, l2) = Self.fastPivotMatrices(pair, ps)
         guard let a = l1.solving(l2) else { return nil }
         return (a, sigma ? fastSmallestEigenvalueUpper(l1.transposeMultiplied(by: l1)) : .infinity)
     }
@@ -342,9 +347,8 @@ public struct T5PivotBound: PairStatement {
     /// Whether every L₁(p, S) of `terms` is nonsingular (κ < ∞), shown by fast enclosure where it
     /// can and decided exactly where it cannot (the screen's Double count of singular ones is not a proof).
     func everyPivotMatrixNonsingular(_ pair: ModelPair, _ exact: ExactModelPair, _ terms: [PairTerms]) throws -> Bool {
-        let d = pair.first.dimension
         for t in terms {
-            let (l1, _) = Self.fastPivotMatrices(t.pair, columns: d) { ($0 == 0 ? pair.first : pair.second).unembeddings[$1, $2] }
+            let (l1, _) = Self.fastPivotMatrices(pair, t.pair)
             if l1.isProvenNonsingular { continue }
             guard try exact.firstPivotMatrix(t.pair).weightedGram().isPositiveDefinite() else { return false }
         }
