@@ -197,8 +197,12 @@ public struct T11ConceptTransferBound: PairStatement {
         let parts = pair.cache.value("t11.fastParts." + t.probe.cacheKey) { Self.fastProbeParts(t.probe, pair, identifiability) }
         let (teacherParts, studentParts, lhs) = (parts.teacher, parts.student, parts.disagreement)
         let probability = Self.probability
+        // The left side shown is the enclosure's upper end; where that is not the disagreement
+        // to six digits, the Double count is given beside it.
+        let total = t.weights.reduce(0, +), point = t.disagreement / total
+        let note = lhs.hi - lhs.lo > 1e-6 ? "; P_w(ĉ₁ ≠ ĉ₂) = \(point) in Double (the enclosure's upper end is shown)" : ""
         guard let gamma = t.bound(variant).gamma else {
-            return Verdict.fast(id, form, lhs: lhs, rhs: scale, constant: constantScale, constantName: "γ = ∞")
+            return Verdict.fast(id, form, lhs: lhs, rhs: scale, constant: constantScale, constantName: "γ = ∞", note: note)
         }
         let g = FastInterval(gamma)
         let margins = teacherParts.map { ($0 + bias).magnitude }
@@ -221,7 +225,7 @@ public struct T11ConceptTransferBound: PairStatement {
         // ‖v‖²·d_logit²; ‖u‖²·d_logit²/σ²).
         let rhs = (scale * (below + residual.clampedNonNegative / g.squared)).clampedNonNegative
         return Verdict.fast(id, form, lhs: lhs, rhs: rhs, constant: constantScale / (gamma * gamma),
-                            constantName: "\(constantScale)/γ² at γ = \(gamma)")
+                            constantName: "\(constantScale)/γ² at γ = \(gamma)", note: note)
     }
 
     /// The exact decision for one probe at the screen's γ.

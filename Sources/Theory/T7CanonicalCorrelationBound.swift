@@ -109,6 +109,17 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         verdict(try terms(pair), secondDimension: pair.second.dimension)
     }
 
+    /// The trace bound has no hypothesis its screen could find failing. The corollary needs
+    /// μ_{d₂} > 0: where the fast enclosure (`fastT7Spectra`, which the fast certificate uses
+    /// next anyway) proves it, without the Double terms (canonical correlations and SVDs, 5 % of
+    /// `verify`, used for nothing else when certifying); elsewhere the screen answers.
+    public func inapplicability(_ pair: ModelPair) throws -> Verdict? {
+        guard variant == .corollary else { return nil }
+        if let last = pair.fastT7Spectra(centred: centred)?.mu.last, last.lo > 0 { return nil }
+        let screened = try screen(pair)
+        return screened.outcome == .inapplicable ? screened : nil
+    }
+
     /// The screen's verdict from its terms (also used by merged shard statistics).
     package func verdict(_ t: Terms, secondDimension: Int) -> Verdict {
         let d2 = Double(secondDimension)

@@ -138,6 +138,8 @@ struct T11Tests {
                 let v = try #require(try T11ConceptTransferBound(form, probes: { _ in [probe] }).fastCertify(pair), "\(form) escalated")
                 // Decided at a finite γ (the residual term counts), with nothing disagreeing.
                 #expect(v.level == .fastEnclosure && v.outcome == .holds && v.lhs == 0 && v.constantName.contains("/γ² at γ ="), "\(form): \(v)")
+                // A point enclosure of the disagreement: no Double count beside it.
+                #expect(v.certificate?.contains("in Double") == false, "\(v.certificate ?? "")")
                 decided += 1
             }
         }
@@ -152,6 +154,9 @@ struct T11Tests {
         let holds = try #require(try T11ConceptTransferBound(.covariance, probes: { _ in [probe] }).fastCertify(pair))
         // Every input may disagree (the left side's upper end is all the weight, 1).
         #expect(holds.level == .fastEnclosure && holds.outcome == .holds && holds.lhs == 1 && holds.rhs == 1 && holds.constantName == "γ = ∞", "\(holds)")
+        // The shown left side is that upper end; the Double count is given beside it.
+        let point = try ConceptTransfer(pair, probe: probe).disagreement / pair.weights.reduce(0, +)
+        #expect(holds.certificate?.contains("P_w(ĉ₁ ≠ ĉ₂) = \(point) in Double") == true, "\(holds.certificate ?? "")")
         // Planted at 0.5, the inputs that only may disagree decide nothing: escalated, never "holds".
         #expect(try T11ConceptTransferBound(.covariance, constantScale: 0.5, probes: { _ in [probe] }).fastCertify(pair) == nil)
     }

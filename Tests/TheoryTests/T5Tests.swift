@@ -164,13 +164,15 @@ struct EqualityShortcutTests {
         #expect(shortcut >= 10 && enumerated >= 5, "\(shortcut) shortcuts, \(enumerated) enumerated")
     }
 
-    /// `decide` asks `inapplicability`, no longer the screen, for T3, T4, T6 and T12: on pairs
+    /// `decide` asks `inapplicability`, no longer the screen, for T3, T4, T6, T7 and T12: on pairs
     /// from every generator, plus rank-deficient and trivially wide ones, each says "inapplicable"
     /// exactly when its screen does.
-    @Test("inapplicability agrees with the screen's inapplicable outcome (T3, T4, T6, T12)")
+    @Test("inapplicability agrees with the screen's inapplicable outcome (T3, T4, T6, T7, T12)")
     func inapplicabilityMatchesTheScreen() throws {
         var checked = 0, inapplicable = 0
-        let statements: [any PairStatement] = [T3EmbeddingBound(), T4UnembeddingBound(), T6KLBound(.global), T12WidthFloorBound()]
+        let statements: [any PairStatement] = [T3EmbeddingBound(), T4UnembeddingBound(), T6KLBound(.global), T12WidthFloorBound(),
+                                               T7CanonicalCorrelationBound(.traceBound), T7CanonicalCorrelationBound(.corollary),
+                                               T7CanonicalCorrelationBound(.corollary, centred: true)]
         var pairs: [ModelPair] = []
         for (index, generator) in ModelGenerator.allCases.enumerated() {
             for seed in UInt64(0)..<12 {
@@ -182,16 +184,20 @@ struct EqualityShortcutTests {
         let base = ModelGenerator.model(labels: 6, dimension: 2, inputs: 10, using: &g)
         let deficientG = try SoftmaxModel(embeddings: base.embeddings, unembeddings: Matrix(rows: 6, columns: 2) { y, _ in base.unembeddings[y, 0] })
         let deficientF = try SoftmaxModel(embeddings: Matrix(rows: 10, columns: 2) { i, _ in base.embeddings[i, 0] }, unembeddings: base.unembeddings)
-        pairs += [try ModelPair(deficientG, base), try ModelPair(deficientF, base)]
+        // The teacher (T7's second model) rank-deficient: μ_{d₂} = 0.
+        pairs += [try ModelPair(deficientG, base), try ModelPair(deficientF, base), try ModelPair(base, deficientG), try ModelPair(base, deficientF)]
+        var t7Inapplicable = 0
         for pair in pairs {
             for statement in statements {
                 let screened = try statement.screen(pair)
                 let asked = try statement.inapplicability(pair)
                 #expect((asked != nil) == (screened.outcome == .inapplicable), "\(statement.id): screen \(screened.outcome), inapplicability \(asked?.certificate ?? "nil")")
                 if asked != nil { inapplicable += 1 }
+                if asked != nil, statement.id == .T7 { t7Inapplicable += 1 }
                 checked += 1
             }
         }
-        #expect(checked == statements.count * pairs.count && inapplicable >= 20, "\(checked) checked, \(inapplicable) inapplicable")
+        #expect(checked == statements.count * pairs.count && inapplicable >= 20 && t7Inapplicable >= 2,
+                "\(checked) checked, \(inapplicable) inapplicable, \(t7Inapplicable) of them T7")
     }
 }
