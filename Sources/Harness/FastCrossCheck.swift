@@ -208,6 +208,9 @@ public struct FastCrossCheck: Sendable {
         for (name, statement) in statements where try statement.screen(pair).outcome != .inapplicable {
             record(name, fast: try statement.fastCertify(pair), certified: { try statement.certify(pair) }, label)
         }
+        // The mixed T7 conjecture (no constant to plant: the boundary generator's pairs, where it
+        // fails, expose a false fast "holds").
+        record("T7.mixed", fast: MixedT7Conjecture.fastVerdict(pair), certified: { try MixedT7Conjecture.certify(pair) }, label)
     }
 
     mutating func record(_ name: String, fast: Verdict?, certified: () throws -> Verdict, _ label: String) {

@@ -7,8 +7,9 @@ import Theory
 ///
 /// Both pairings are evaluated (μ decreasing, as in T7, and μ increasing, the
 /// other extreme) and the larger is the left side; "violated" here is a finding
-/// about the reference's quantity, not a failure of a theorem. Screened in double
-/// precision; every exceedance or near-miss is certified with inertia
+/// about the reference's quantity, not a failure of a theorem. Decided first from the
+/// fast spectra the T7 checks enclose (`FastT7Spectra`); where they overlap, screened in
+/// double precision, and every exceedance or near-miss certified with inertia
 /// brackets (`CertifiedT7Spectra`): "violated" needs a certified lower bound of a
 /// pairing above the exact d_logit².
 enum MixedT7Conjecture {
@@ -28,6 +29,21 @@ enum MixedT7Conjecture {
         let lhs = max(a, b)
         return Verdict(id: .T7, form: form, level: .double, outcome: lhs <= d ? .holds : .violated, lhs: lhs,
                        rhs: d, constant: 1, constantName: a >= b ? "μ paired decreasing" : "μ paired increasing")
+    }
+
+    /// Both pairings from the fast spectra (centred 1 − ρ², uncentred μ, each the i-th value's
+    /// enclosure) against the fast d_logit²: the left side, the larger pairing, is enclosed by
+    /// the ends' maxima. nil (the screen, then the certificate) when the sides overlap.
+    static func fastVerdict(_ pair: ModelPair) -> Verdict? {
+        guard let centred = pair.fastT7Spectra(centred: true), let uncentred = pair.fastT7Spectra(centred: false),
+              let d = pair.fastLogitDistanceSquared(), centred.oneMinusRhoSquared.count == uncentred.mu.count else { return nil }
+        let q = centred.oneMinusRhoSquared, mu = uncentred.mu
+        let decreasing = FastInterval.sum(zip(q, mu).map { $0 * $1 })
+        let increasing = FastInterval.sum(zip(q, mu.reversed()).map { $0 * $1 })
+        let larger = FastInterval(lo: max(decreasing.lo, increasing.lo), hi: max(decreasing.hi, increasing.hi))
+        return Verdict.fast(.T7, form, lhs: larger, rhs: d, constant: 1,
+                            constantName: decreasing.midpoint >= increasing.midpoint ? "μ paired decreasing" : "μ paired increasing",
+                            note: "; pairings ∈ \(decreasing) (μ decreasing) and \(increasing) (μ increasing)")
     }
 
     static func certify(_ pair: ModelPair) throws -> Verdict {
@@ -58,6 +74,7 @@ enum MixedT7Conjecture {
             guard descriptor.generator != .boundary else {
                 return .inapplicable(.T7, form, level: .double, "not searched on the boundary generator's pairs")
             }
+            if let fast = fastVerdict(pair) { return fast }
             let v = try screen(pair)
             return v.needsCertification ? try certify(pair) : v
         }, certifyPair: { try certify($0) })

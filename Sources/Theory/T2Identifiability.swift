@@ -41,6 +41,18 @@ public struct T2Identifiability: PairStatement {
                        lhs: lhs, rhs: tolerance, constant: tolerance, constantName: "relative tolerance")
     }
 
+    /// Unequal conditionals first from the fast enclosure of d_logit² (the pair's other
+    /// certificates form it anyway; its lower end above 0 proves them unequal, a certified
+    /// "inapplicable"); elsewhere the screen answers, its Double d_logit² within `tolerance`.
+    /// Most pairs are not orbit pairs, and so no longer need the Double logit pass.
+    public func inapplicability(_ pair: ModelPair) throws -> Verdict? {
+        if pair.first.dimension == pair.second.dimension, let d = pair.fastLogitDistanceSquared(), d.lo > 0 {
+            return .inapplicable(id, form, level: .fastEnclosure, "conditionals differ: d_logit² ∈ \(d), above 0 (fast enclosure)")
+        }
+        let screened = try screen(pair)
+        return screened.outcome == .inapplicable ? screened : nil
+    }
+
     public func certify(_ pair: ModelPair) throws -> Verdict {
         let exact = try ExactModelPair(pair)
         guard pair.first.dimension == pair.second.dimension else {

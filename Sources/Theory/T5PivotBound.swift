@@ -144,15 +144,31 @@ public struct T5PivotBound: PairStatement {
         return pair.cache.value(isAll ? "T5terms.all" : "T5terms." + selection.cacheKey) { terms(pair, chosen) }
     }
 
-    public func screen(_ pair: ModelPair) throws -> Verdict {
+    /// The screen's hypotheses without its Double d_logit² (the logit pass the certificates
+    /// do not need): the shapes, and the pivot matrices' terms (which the fast certificate
+    /// reads next).
+    public func inapplicability(_ pair: ModelPair) throws -> Verdict? {
         if let reason = applicability(pair) { return .inapplicable(id, form, level: .double, reason) }
-        let k = pair.first.labelCount, d = pair.first.dimension
-        let dl2 = try pair.logitDistanceSquared()
         if variant == .averaged {
             let (all, skipped) = try cachedTerms(pair, exhaustive: true)
             guard skipped == 0, !all.isEmpty else {
                 return .inapplicable(id, form, level: .double, "\(skipped) pivot matrices L₁(p,S) are singular, so κ = ∞")
             }
+            return nil
+        }
+        return try cachedTerms(pair, exhaustive: false).terms.isEmpty ? Self.everyPivotSingular(id, form) : nil
+    }
+
+    static func everyPivotSingular(_ id: StatementID, _ form: String) -> Verdict {
+        .inapplicable(id, form, level: .double, "every pivot matrix L₁(p,S) is singular")
+    }
+
+    public func screen(_ pair: ModelPair) throws -> Verdict {
+        if let inapplicable = try inapplicability(pair) { return inapplicable }
+        let k = pair.first.labelCount, d = pair.first.dimension
+        let dl2 = try pair.logitDistanceSquared()
+        if variant == .averaged {
+            let (all, _) = try cachedTerms(pair, exhaustive: true)
             let lhs = all.reduce(0) { $0 + $1.residual } / Double(all.count)
             let kappa = all.map { 1 / ($0.sigmaMin * $0.sigmaMin) }.max()!
             let c = constantScale * kappa * 2 * Double(d) / Double(k - 1)
@@ -165,9 +181,7 @@ public struct T5PivotBound: PairStatement {
 
     /// The per-pair screen's verdict from its terms (also used by merged shard statistics).
     package func verdict(terms all: [PairTerms], labels k: Int, logitDistanceSquared dl2: Double) -> Verdict {
-        guard let worst = all.max(by: { ratio($0, k, dl2) < ratio($1, k, dl2) }) else {
-            return .inapplicable(id, form, level: .double, "every pivot matrix L₁(p,S) is singular")
-        }
+        guard let worst = all.max(by: { ratio($0, k, dl2) < ratio($1, k, dl2) }) else { return Self.everyPivotSingular(id, form) }
         let rhs = perPairRHS(worst, k: k, logitDistanceSquared: dl2)
         return Verdict(id: id, form: form, level: .double, outcome: worst.residual <= rhs ? .holds : .violated,
                        lhs: worst.residual, rhs: rhs, constant: constantScale / (worst.sigmaMin * worst.sigmaMin),
@@ -254,7 +268,10 @@ public struct T5PivotBound: PairStatement {
             return nil
         }
         let (all, _) = try cachedTerms(pair, exhaustive: false)
-        guard let worst = worstPair(all, labels: k, logitDistanceSquared: try pair.logitDistanceSquared()) else { return nil }
+        // The worst pair's ratio r/(c·k·d_logit²) ranks pairs alike for every d_logit² > 0: where
+        // the fast enclosure proves it positive, 1 stands in for the Double logit pass.
+        let rankingDistance = (pair.fastLogitDistanceSquared()?.lo ?? 0) > 0 ? 1 : try pair.logitDistanceSquared()
+        guard let worst = worstPair(all, labels: k, logitDistanceSquared: rankingDistance) else { return nil }
         let (l1, l2) = Self.fastPivotMatrices(pair, worst.pair)
         // The two per-pair forms often pick the same worst pair: A, σ² and r once for both.
         let pieces = pair.cache.value("T5fast.\(describe(worst.pair))") {

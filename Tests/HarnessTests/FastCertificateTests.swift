@@ -27,7 +27,7 @@ struct FastCertificateTests {
             #expect((c.gramRouteDecidedFast[name] ?? 0) >= (name == "T12" ? 1 : 10), "\(name): \(c.gramRouteDecidedFast[name] ?? 0) decided fast on those pairs")
         }
         for name in ["T1.triangle", "T3", "T4", "T5.subsetSum", "T5.allLabels", "T5.averaged", "T6.global", "T6.sharp", "T6.perInput", "T6.sharpPerInput",
-                     "T7.traceBound.centred", "T7.corollary.uncentred", "T11.covariance", "T11.sigma", "T12"] {
+                     "T7.traceBound.centred", "T7.corollary.uncentred", "T7.mixed", "T11.covariance", "T11.sigma", "T12"] {
             #expect((c.decidedFast[name] ?? 0) >= (name == "T12" || name == "T5.averaged" ? 10 : 60), "\(name): \(c.decidedFast[name] ?? 0) decided fast")
         }
     }
