@@ -325,9 +325,16 @@ extension FastIntervalMatrix {
     /// Q = fl(|A||B̂|ᵀ) and T = fl(|A|Rᵀ) in any order and kernel,
     ///   |ABᵀ − S| ≤ γ_m/(1 − γ_m)·Q + 2mη + T/(1 − γ_m) + mη/2.
     /// O(n m p) at dgemm speed, where an interval loop costs ~20× more. An entry whose
-    /// bound is not finite is the whole line.
+    /// bound is not finite is the whole line. Below `blasProductThreshold` multiply-adds the
+    /// three products run as one plain loop (`pointTimesTransposedLoop`, the same bound).
     public static func pointTimesTransposed(_ a: Matrix, _ b: FastIntervalMatrix) -> FastIntervalMatrix {
         precondition(a.columns == b.columns, "pointTimesTransposed: A has \(a.columns) columns, B \(b.columns)")
+        if a.rows * a.columns * b.rows < blasProductThreshold { return pointTimesTransposedLoop(a, b) }
+        return pointTimesTransposedBLAS(a, b)
+    }
+
+    /// `pointTimesTransposed` by three dgemm calls, whatever the size.
+    static func pointTimesTransposedBLAS(_ a: Matrix, _ b: FastIntervalMatrix) -> FastIntervalMatrix {
         let m = a.columns
         let (middle, radius) = b.midpointsAndRadii
         let absA = a.absoluteValues
@@ -343,6 +350,42 @@ extension FastIntervalMatrix {
             guard e.isFinite, s[i, j].isFinite else { return .entire }
             return FastInterval.roundedOut(s[i, j] - e, s[i, j] + e)
         }
+    }
+
+    /// `pointTimesTransposed` with S, Q and T as one plain loop over each entry's m terms (the
+    /// bound holds in any summation order, so in this one), B̂ and R on the stack: for the
+    /// small products of T5's pivot forms, where three dgemm calls and their matrices cost
+    /// several times the arithmetic. `boundScale` < 1 plants a bound too small (the tests show
+    /// it caught).
+    static func pointTimesTransposedLoop(_ a: Matrix, _ b: FastIntervalMatrix, boundScale: Double = 1) -> FastIntervalMatrix {
+        let (n, m, p) = (a.rows, a.columns, b.rows)
+        let gamma = FastMath.productErrorFactor(m)
+        let spread = (1 + gamma).nextUp   // 1/(1 − γ_m) = 1 + γ_m/(1 − γ_m)
+        let floor = (Double(3 * m) * Double.leastNonzeroMagnitude).nextUp
+        let out = withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, 2 * p * m)) { scratch -> [FastInterval] in
+            let bm = scratch.baseAddress!, br = bm + p * m
+            for t in 0..<(p * m) { (bm[t], br[t]) = b.entries[t].midpointAndRadius }
+            return a.storage.withUnsafeBufferPointer { pa in
+                [FastInterval](unsafeUninitializedCapacity: n * p) { buffer, count in
+                    for i in 0..<n {
+                        for j in 0..<p {
+                            var s = 0.0, q = 0.0, r = 0.0
+                            for l in 0..<m {
+                                let x = pa[i * m + l], y = bm[j * m + l]
+                                s += x * y
+                                q += abs(x) * abs(y)
+                                r += abs(x) * br[j * m + l]
+                            }
+                            var e = (((gamma * q).nextUp + (spread * r).nextUp).nextUp + floor).nextUp
+                            if boundScale != 1 { e = (boundScale * e).nextUp }
+                            (buffer.baseAddress! + i * p + j).initialize(to: e.isFinite && s.isFinite ? FastInterval.roundedOut(s - e, s + e) : .entire)
+                        }
+                    }
+                    count = n * p
+                }
+            }
+        }
+        return FastIntervalMatrix(rows: n, columns: p, entries: out)
     }
 }
 

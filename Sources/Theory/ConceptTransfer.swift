@@ -102,12 +102,13 @@ public struct ConceptTransfer: Sendable {
         let eps = Double.ulpOfOne
         let d1 = Double(first.dimension + 1), d2 = Double(second.dimension + 1)
         let absU = probe.weights.map(abs), absT = transported.map(abs), largest = absT.max() ?? 0
-        let rowSums2 = second.embeddings.absoluteValues.applied(to: [Double](repeating: 1, count: second.dimension))
+        let absF2 = second.embeddings.absoluteValues
+        let rowSums2 = absF2.applied(to: [Double](repeating: 1, count: second.dimension))
         marginTolerance = first.embeddings.absoluteValues.applied(to: absU).map {
             let terms = $0 + abs(probe.bias)
             return max(1e-9 * terms, 10 * d1 * eps * terms)
         }
-        scoreTolerance = zip(second.embeddings.absoluteValues.applied(to: absT), rowSums2).map { dot, rowSum in
+        scoreTolerance = zip(absF2.applied(to: absT), rowSums2).map { dot, rowSum in
             let terms = dot + abs(probe.bias)
             return max(1e-9 * terms, 10 * d2 * eps * (terms + kappa * largest * rowSum))
         }

@@ -158,6 +158,10 @@ public struct T11ConceptTransferBound: PairStatement {
         let teacher: [FastInterval]
         let student: [FastInterval]
         let disagreement: FastInterval
+        /// |m| = |uᵀf₁ + b| per input, shared by the three forms.
+        let margins: [FastInterval]
+        /// E_w(m − s)² (the covariance form's residual, independent of γ).
+        let residualSecondMoment: FastInterval
     }
 
     /// Probabilities under the normalised weights, which sum to exactly 1: within [0, 1]
@@ -188,15 +192,16 @@ public struct T11ConceptTransferBound: PairStatement {
             if !agree { possiblyDisagree.append(w[i]) }
         }
         return FastProbeParts(teacher: teacherParts, student: studentParts,
-                              disagreement: probability(FastInterval.sum(certainlyDisagree), FastInterval.sum(possiblyDisagree)))
+                              disagreement: probability(FastInterval.sum(certainlyDisagree), FastInterval.sum(possiblyDisagree)),
+                              margins: teacherParts.map { ($0 + bias).magnitude },
+                              residualSecondMoment: FastInterval.sum(w.indices.lazy.map { w[$0] * (teacherParts[$0] - studentParts[$0]).squared }))
     }
 
     func fastVerdict(_ t: ConceptTransfer, _ pair: ModelPair, _ identifiability: FastIdentifiability) -> Verdict? {
-        let u = t.probe.weights, bias = FastInterval(t.probe.bias)
+        let u = t.probe.weights
         let w = pair.fastWeights(), scale = FastInterval(constantScale)
         let parts = pair.cache.value("t11.fastParts." + t.probe.cacheKey) { Self.fastProbeParts(t.probe, pair, identifiability) }
-        let (teacherParts, studentParts, lhs) = (parts.teacher, parts.student, parts.disagreement)
-        let probability = Self.probability
+        let lhs = parts.disagreement
         // The left side shown is the enclosure's upper end; where that is not the disagreement
         // to six digits, the Double count is given beside it.
         let total = t.weights.reduce(0, +), point = t.disagreement / total
@@ -205,13 +210,17 @@ public struct T11ConceptTransferBound: PairStatement {
             return Verdict.fast(id, form, lhs: lhs, rhs: scale, constant: constantScale, constantName: "γ = ∞", note: note)
         }
         let g = FastInterval(gamma)
-        let margins = teacherParts.map { ($0 + bias).magnitude }
-        let below = probability(FastInterval.sum(w.indices.filter { margins[$0].hi < gamma }.map { w[$0] }),
-                                FastInterval.sum(w.indices.filter { margins[$0].lo < gamma }.map { w[$0] }))
+        // P_w(|m| < γ): the weights of inputs certainly below γ, and of those possibly below.
+        var certainlyBelow = FastInterval.zero, possiblyBelow = FastInterval.zero
+        for (i, m) in parts.margins.enumerated() where m.lo < gamma {
+            possiblyBelow = possiblyBelow + w[i]
+            if m.hi < gamma { certainlyBelow = certainlyBelow + w[i] }
+        }
+        let below = Self.probability(certainlyBelow, possiblyBelow)
         let residual: FastInterval
         switch variant {
         case .covariance:
-            residual = FastInterval.sum(w.indices.lazy.map { w[$0] * (teacherParts[$0] - studentParts[$0]).squared })
+            residual = parts.residualSecondMoment
         case .scalar:
             guard let v = identifiability.solving(u), let d = pair.fastLogitDistanceSquared() else { return nil }
             residual = FastInterval.sum(zip(u, v).map { FastInterval($0) * $1 }) * d

@@ -328,7 +328,7 @@ struct FastIntervalTests {
     /// and the adversarial row (1, u, …, u) against ones, every addition a tie.
     @Test func pointTimesTransposedEnclosesEveryProductInTheBox() {
         var g = SeededGenerator(seed: 17)
-        var checked = 0
+        var checked = 0, halvedMissed = 0
         for trial in 0..<200 {
             let n = Int.random(in: 1...6, using: &g), m = Int.random(in: 2...120, using: &g), p = Int.random(in: 1...5, using: &g)
             let adversarial = trial % 4 == 0
@@ -342,19 +342,28 @@ struct FastIntervalTests {
             }
             // A point of the box: a corner or the midpoint, entry by entry.
             let point = Matrix(rows: p, columns: m) { i, j in [b[i, j].lo, b[i, j].hi, middle[i, j]].randomElement(using: &g)! }
-            let fast = FastIntervalMatrix.pointTimesTransposed(a, b)
-            for i in 0..<n {
-                for l in 0..<p {
-                    let exact = Rational.sum((0..<m).map { Rational(exactly: a[i, $0])! * Rational(exactly: point[l, $0])! })
-                    #expect(Rational(exactly: fast[i, l].lo)! <= exact && exact <= Rational(exactly: fast[i, l].hi)!, "trial \(trial) [\(i),\(l)]")
-                    // Not wider than the radius term and the rounding need: ~(2·10⁻⁹ + 2mu)·Σ|a||b̂|.
-                    let magnitudes = (0..<m).reduce(0.0) { $0 + abs(a[i, $1] * middle[l, $1]) }
-                    #expect(fast[i, l].width <= 1e-7 * magnitudes + 1e-300, "too wide: \(fast[i, l]) against Σ|ab| = \(magnitudes)")
-                    checked += 1
+            // The loop (these sizes) and the dgemm form, one bound: both must hold the product.
+            #expect(n * m * p < FastIntervalMatrix.blasProductThreshold)
+            let halved = FastIntervalMatrix.pointTimesTransposedLoop(a, b, boundScale: 0.5)
+            for fast in [FastIntervalMatrix.pointTimesTransposed(a, b), FastIntervalMatrix.pointTimesTransposedBLAS(a, b)] {
+                for i in 0..<n {
+                    for l in 0..<p {
+                        let exact = Rational.sum((0..<m).map { Rational(exactly: a[i, $0])! * Rational(exactly: point[l, $0])! })
+                        #expect(Rational(exactly: fast[i, l].lo)! <= exact && exact <= Rational(exactly: fast[i, l].hi)!, "trial \(trial) [\(i),\(l)]")
+                        // Not wider than the radius term and the rounding need: ~(2·10⁻⁹ + 2mu)·Σ|a||b̂|.
+                        let magnitudes = (0..<m).reduce(0.0) { $0 + abs(a[i, $1] * middle[l, $1]) }
+                        #expect(fast[i, l].width <= 1e-7 * magnitudes + 1e-300, "too wide: \(fast[i, l]) against Σ|ab| = \(magnitudes)")
+                        checked += 1
+                        if adversarial, m >= 8, !(Rational(exactly: halved[i, l].lo)! <= exact && exact <= Rational(exactly: halved[i, l].hi)!) {
+                            halvedMissed += 1
+                        }
+                    }
                 }
             }
         }
-        #expect(checked > 1_000, "only \(checked) entries")
+        #expect(checked > 2_000, "only \(checked) entries")
+        // The adversarial rows attain the bound: halved, the loop's enclosure misses them.
+        #expect(halvedMissed > 50, "the halved loop bound missed only \(halvedMissed) adversarial entries")
     }
 
     /// Interval products by midpoints and radii (BLAS): exact rationals at points of the
