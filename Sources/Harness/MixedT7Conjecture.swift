@@ -18,7 +18,9 @@ enum MixedT7Conjecture {
     static func quantity(_ pair: ModelPair) throws -> (decreasing: Double, increasing: Double, logitDistanceSquared: Double) {
         let centred = try T7CanonicalCorrelationBound(.traceBound, centred: true).terms(pair)
         let uncentred = try T7CanonicalCorrelationBound(.traceBound, centred: false).terms(pair)
-        let q = centred.oneMinusRhoSquared, mu = uncentred.mu
+        // A basis truncated to Double precision leaves fewer than d₂ correlations: the rest are 0 (1 − ρ² = 1).
+        let mu = uncentred.mu
+        let q = centred.oneMinusRhoSquared + [Double](repeating: 1, count: max(0, mu.count - centred.oneMinusRhoSquared.count))
         let decreasing = zip(q, mu).reduce(0) { $0 + $1.0 * $1.1 }
         let increasing = zip(q, mu.reversed()).reduce(0) { $0 + $1.0 * $1.1 }
         return (decreasing, increasing, uncentred.logitDistanceSquared)
@@ -34,13 +36,14 @@ enum MixedT7Conjecture {
     /// Both pairings from the fast spectra (centred 1 − ρ², uncentred μ, each the i-th value's
     /// enclosure) against the fast d_logit²: the left side, the larger pairing, is enclosed by
     /// the ends' maxima. nil (the screen, then the certificate) when the sides overlap.
-    static func fastVerdict(_ pair: ModelPair) -> Verdict? {
+    /// `leftScale` ≠ 1 scales the left side (a planted bug: the tests show it caught).
+    static func fastVerdict(_ pair: ModelPair, leftScale: Double = 1) -> Verdict? {
         guard let centred = pair.fastT7Spectra(centred: true), let uncentred = pair.fastT7Spectra(centred: false),
               let d = pair.fastLogitDistanceSquared(), centred.oneMinusRhoSquared.count == uncentred.mu.count else { return nil }
         let q = centred.oneMinusRhoSquared, mu = uncentred.mu
         let decreasing = FastInterval.sum(zip(q, mu).map { $0 * $1 })
         let increasing = FastInterval.sum(zip(q, mu.reversed()).map { $0 * $1 })
-        let larger = FastInterval(lo: max(decreasing.lo, increasing.lo), hi: max(decreasing.hi, increasing.hi))
+        let larger = FastInterval(leftScale) * FastInterval(lo: max(decreasing.lo, increasing.lo), hi: max(decreasing.hi, increasing.hi))
         return Verdict.fast(.T7, form, lhs: larger, rhs: d, constant: 1,
                             constantName: decreasing.midpoint >= increasing.midpoint ? "μ paired decreasing" : "μ paired increasing",
                             note: "; pairings ∈ \(decreasing) (μ decreasing) and \(increasing) (μ increasing)")

@@ -169,8 +169,46 @@ public struct FastIntervalMatrix: Sendable {
     /// or nil when M is not shown nonsingular. With R ≈ mid(M)⁻¹ and X̃ = R·mid(B): if
     /// α = ‖I − RM‖∞ < 1 then every such M is nonsingular and, column by column,
     /// ‖x − x̃‖∞ ≤ ‖R(b − Mx̃)‖∞ / (1 − α). Cost O(n³ + n²·columns of B).
+    /// For n ≤ 2 the inverse's closed form in interval arithmetic decides first (`closedFormSolve`).
     public func solving(_ b: FastIntervalMatrix) -> FastIntervalMatrix? {
         precondition(rows == columns && b.rows == rows, "FastIntervalMatrix.solving: shapes differ")
+        if rows <= 2, let x = closedFormSolve(b) { return x }
+        return contractionSolve(b)
+    }
+
+    /// M⁻¹B for n ≤ 2 by the inverse's closed form evaluated in interval arithmetic
+    /// (Proofs/certificates.md §6, "Closed form"): b/m for n = 1; for n = 2, with
+    /// det = m₀₀m₁₁ − m₀₁m₁₀, x₀ = (m₁₁b₀ − m₀₁b₁)/det and x₁ = (m₀₀b₁ − m₁₀b₀)/det. Interval
+    /// arithmetic encloses each expression's range over the boxes, so a determinant that excludes
+    /// 0 proves every M nonsingular and the result holds every M⁻¹B. nil when the determinant's
+    /// enclosure reaches 0 or an end is not finite (the contraction form then tries). The
+    /// harness's pivot matrices are mostly 1×1 and 2×2, where this replaces an approximate
+    /// inverse and three products. `planted` ≠ 0 shifts the result by that many of its widths
+    /// (a planted bug: the tests show it caught).
+    func closedFormSolve(_ b: FastIntervalMatrix, planted: Double = 0) -> FastIntervalMatrix? {
+        let n = rows, m = b.columns
+        let out: [FastInterval]
+        if n == 1 {
+            let pivot = entries[0]
+            guard !pivot.containsZero else { return nil }
+            out = b.entries.map { $0 / pivot }
+        } else {
+            let (m00, m01, m10, m11) = (entries[0], entries[1], entries[2], entries[3])
+            let det = m00 * m11 - m01 * m10
+            guard !det.containsZero else { return nil }
+            out = (0..<(2 * m)).map { t in
+                let (i, j) = (t / m, t % m)
+                let (b0, b1) = (b.entries[j], b.entries[m + j])
+                return (i == 0 ? m11 * b0 - m01 * b1 : m00 * b1 - m10 * b0) / det
+            }
+        }
+        guard out.allSatisfy({ $0.lo.isFinite && $0.hi.isFinite }) else { return nil }
+        if planted != 0 { return FastIntervalMatrix(rows: n, columns: m, entries: out.map { FastInterval(lo: $0.lo + planted * $0.width, hi: $0.hi + planted * $0.width) }) }
+        return FastIntervalMatrix(rows: n, columns: m, entries: out)
+    }
+
+    /// M⁻¹B by the contraction of §6 (any n).
+    func contractionSolve(_ b: FastIntervalMatrix) -> FastIntervalMatrix? {
         let n = rows
         guard let (r, alpha) = contraction(), alpha < 1 else { return nil }
         let approximate = r.multiplied(by: b.midpoints)

@@ -205,7 +205,7 @@ public struct T11ConceptTransferBound: PairStatement {
         // The left side shown is the enclosure's upper end; where that is not the disagreement
         // to six digits, the Double count is given beside it.
         let total = t.weights.reduce(0, +), point = t.disagreement / total
-        let note = lhs.hi - lhs.lo > 1e-6 ? "; P_w(ĉ₁ ≠ ĉ₂) = \(point) in Double (the enclosure's upper end is shown)" : ""
+        let note = lhs.hi - lhs.lo > 1e-6 ? "; P_w(ĉ₁ ≠ ĉ₂) = \(point) in Double (the left side shown is the enclosure's conservative end)" : ""
         guard let gamma = t.bound(variant).gamma else {
             return Verdict.fast(id, form, lhs: lhs, rhs: scale, constant: constantScale, constantName: "γ = ∞", note: note)
         }

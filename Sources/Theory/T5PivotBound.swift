@@ -188,8 +188,12 @@ public struct T5PivotBound: PairStatement {
                        constantName: "\(constantScale)/σ_min(L₁)² at the worst of \(all.count) pairs: \(describe(worst.pair))")
     }
 
+    /// The key the worst pair is chosen by: lhs/rhs. For `.allLabels` with d_logit² > 0 the common
+    /// factor k·d_logit² is left out (r·σ_min²/s ranks alike), so the screen, the certificate and the
+    /// fast level, which passes 1 for a d_logit² it proves positive, pick the same pair.
     func ratio(_ t: PairTerms, _ k: Int, _ dl2: Double) -> Double {
-        let rhs = perPairRHS(t, k: k, logitDistanceSquared: dl2)
+        let rhs = variant == .allLabels && dl2 > 0 ? perPairRHS(t, k: 1, logitDistanceSquared: 1)
+            : perPairRHS(t, k: k, logitDistanceSquared: dl2)
         return rhs == 0 ? (t.residual == 0 ? 0 : .infinity) : t.residual / rhs
     }
 

@@ -63,6 +63,27 @@ struct FastCertificateTests {
         #expect(c.violatedReferences >= 20, "only \(c.violatedReferences) certified violations compared")
     }
 
+    /// The mixed T7 conjecture's fast verdict against its certificate on the boundary generator's
+    /// pairs, where it fails (certified violations): never a contradiction honestly; its left side
+    /// halved (a planted bug), a false fast "holds" on some of them.
+    @Test func theMixedConjecturesFastVerdictAgreesWithItsCertificate() throws {
+        let corpus = CorpusSpec(seed: 33, cases: 80, generators: [.boundary, .perturbed, .illConditioned], maxLabels: 10, maxDimension: 5, maxInputs: 50)
+        var compared = 0, violated = 0, plantedContradictions = 0
+        for index in 0..<80 {
+            let pair = corpus.descriptor(index).pair
+            let certified = try MixedT7Conjecture.certify(pair)
+            guard certified.isCertified, certified.outcome == .holds || certified.outcome == .violated else { continue }
+            if let fast = MixedT7Conjecture.fastVerdict(pair) {
+                #expect(fast.outcome == certified.outcome, "#\(index): fast \(fast.outcome), certified \(certified.outcome)")
+                compared += 1
+                if certified.outcome == .violated { violated += 1 }
+            }
+            if let planted = MixedT7Conjecture.fastVerdict(pair, leftScale: 0.5), planted.outcome != certified.outcome { plantedContradictions += 1 }
+        }
+        #expect(compared >= 40 && violated >= 5, "\(compared) compared, \(violated) of them certified violations")
+        #expect(plantedContradictions >= 3, "the halved left side contradicted only \(plantedContradictions) certificates")
+    }
+
     @Test func theAdversarialPairsAttainTheProductBound() throws {
         let corpus = CorpusSpec(seed: 28, cases: 10, maxLabels: 12, maxDimension: 6, maxInputs: 60)
         let (pair, _, label) = FastCrossCheck.pair(corpus, index: 9)

@@ -364,6 +364,22 @@ struct FastIntervalTests {
         #expect(checked > 2_000, "only \(checked) entries")
         // The adversarial rows attain the bound: halved, the loop's enclosure misses them.
         #expect(halvedMissed > 50, "the halved loop bound missed only \(halvedMissed) adversarial entries")
+        // At the ends of the range, both forms: products that underflow (entries near 2⁻⁵⁴⁰, only
+        // the 3mη floor covers their rounding) still hold the exact product; an infinite end gives
+        // the whole line.
+        let tiny = Matrix(rows: 2, columns: 12) { i, j in Double(sign: .plus, exponent: -540, significand: 1 + Double(i + j) / 16) }
+        let tinyB = FastIntervalMatrix(Matrix(rows: 3, columns: 12) { l, j in Double(sign: j % 2 == 0 ? .plus : .minus, exponent: -540, significand: 1.5 - Double(l) / 8) })
+        for fast in [FastIntervalMatrix.pointTimesTransposed(tiny, tinyB), FastIntervalMatrix.pointTimesTransposedBLAS(tiny, tinyB)] {
+            for i in 0..<2 {
+                for l in 0..<3 {
+                    let exact = Rational.sum((0..<12).map { Rational(exactly: tiny[i, $0])! * Rational(exactly: tinyB[l, $0].lo)! })
+                    #expect(Rational(exactly: fast[i, l].lo)! <= exact && exact <= Rational(exactly: fast[i, l].hi)!, "underflow [\(i),\(l)] \(fast[i, l])")
+                }
+            }
+        }
+        let unbounded = FastIntervalMatrix(rows: 1, columns: 2) { _, j in j == 0 ? FastInterval(lo: 0, hi: .infinity) : FastInterval(1) }
+        let whole = FastIntervalMatrix.pointTimesTransposed(Matrix(rows: 1, columns: 2) { _, _ in 1 }, unbounded)
+        #expect(whole[0, 0].lo == -.infinity && whole[0, 0].hi == .infinity, "\(whole[0, 0])")
     }
 
     /// Interval products by midpoints and radii (BLAS): exact rationals at points of the
@@ -579,6 +595,51 @@ struct FastIntervalTests {
             checked += 1
         }
         #expect(checked == 2_000)
+    }
+
+    /// The closed form for n ≤ 2 (Proofs/certificates.md §6, "Closed form") beside the contraction
+    /// form, both against the exact solution at a corner of the box (conditions up to 10⁸, point
+    /// and 10⁻¹² boxes); its widths within a small factor of the contraction's on point systems;
+    /// shifted by one of its widths (a planted bug) it misses.
+    @Test func closedFormSolveHoldsTheExactSolution() throws {
+        var g = SeededGenerator(seed: 32)
+        var compared = 0, plantedMissed = 0, widerThanContraction = 0.0
+        for trial in 0..<600 {
+            let n = 1 + trial % 2, m = 1 + trial % 3
+            let condition = [1.0, 1e4, 1e8][(trial / 2) % 3]
+            let mid = Matrix(rows: n, columns: n) { i, j in (i == j ? (i == 0 ? 1 : 1 / condition) : 0) + Double.random(in: -1...1, using: &g) / condition }
+            let radius = (trial / 6) % 2 == 0 ? 0 : 1e-12
+            let box = FastIntervalMatrix(rows: n, columns: n) { i, j in FastInterval(lo: mid[i, j] - radius * abs(mid[i, j]), hi: mid[i, j] + radius * abs(mid[i, j])) }
+            let rhs = FastIntervalMatrix(Matrix(rows: n, columns: m) { _, _ in Double.random(in: -3...3, using: &g) })
+            guard let closed = box.closedFormSolve(rhs), let contraction = box.contractionSolve(rhs),
+                  let planted = box.closedFormSolve(rhs, planted: 1) else { continue }
+            #expect(box.solving(rhs)?.entries == closed.entries)
+            let corner = (0..<(n * n)).map { t in Rational(exactly: Bool.random(using: &g) ? box.entries[t].lo : box.entries[t].hi)! }
+            let b = rhs.entries.map { Rational(exactly: $0.lo)! }
+            for j in 0..<m {
+                let exact: [Rational]
+                if n == 1 { exact = [b[j] / corner[0]] } else {
+                    let det = corner[0] * corner[3] - corner[1] * corner[2]
+                    exact = [(corner[3] * b[j] - corner[1] * b[m + j]) / det, (corner[0] * b[m + j] - corner[2] * b[j]) / det]
+                }
+                for i in 0..<n {
+                    for x in [closed[i, j], contraction[i, j]] {
+                        #expect(Rational(exactly: x.lo)! <= exact[i] && exact[i] <= Rational(exactly: x.hi)!, "trial \(trial) [\(i),\(j)] \(x)")
+                    }
+                    let p = planted[i, j]
+                    if !(Rational(exactly: p.lo)! <= exact[i] && exact[i] <= Rational(exactly: p.hi)!) { plantedMissed += 1 }
+                    if radius == 0 { widerThanContraction = max(widerThanContraction, closed[i, j].width / contraction[i, j].width) }
+                    compared += 1
+                }
+            }
+        }
+        #expect(compared > 1_000, "only \(compared) entries compared")
+        #expect(plantedMissed > compared / 4, "the planted shift missed only \(plantedMissed) of \(compared)")
+        #expect(widerThanContraction < 64, "the closed form up to \(widerThanContraction)× the contraction's width")
+        // A determinant whose enclosure reaches 0: nil, whatever the contraction form then says.
+        let singular = FastIntervalMatrix(Matrix(rows: 2, columns: 2) { _, j in j == 0 ? 1 : 2 })
+        #expect(singular.closedFormSolve(FastIntervalMatrix(rows: 2, columns: 1) { _, _ in FastInterval(1) }) == nil)
+        #expect(FastIntervalMatrix(rows: 1, columns: 1) { _, _ in FastInterval(lo: -1, hi: 1) }.closedFormSolve(FastIntervalMatrix(rows: 1, columns: 1) { _, _ in FastInterval(1) }) == nil)
     }
 
     /// The verified solve (Proofs/certificates.md §6) against exact rational solutions at points

@@ -128,4 +128,44 @@ struct T2Tests {
             #expect(try T2Identifiability().certify(c.pair).outcome == .inapplicable)
         }
     }
+
+    /// `decide` asks `inapplicability`: "conditionals differ" proven by the fast d_logit² only
+    /// where the exact level agrees (d_logit² ≠ 0 exactly), never on an exact orbit pair (d_logit²
+    /// = 0 exactly, where T2 must be certified "holds"); near-equal pairs (10⁻¹⁴ apart, whose
+    /// screen sees equal conditionals) are set aside too, proven fast or exactly, never kept.
+    @Test("T2's fast 'conditionals differ' agrees with the exact level; exact orbit pairs are never set aside")
+    func fastInapplicabilityAgreesWithTheExactLevel() throws {
+        let statement = T2Identifiability()
+        var provenFast = 0, orbitsHeld = 0, nearEqualSetAside = 0
+        let generated = corpus(seed: 117, count: 60, dimensions: 1...6, maxLabels: 12, generators: [.orbit, .perturbed, .independent]).map(\.pair)
+        var g = SeededGenerator(seed: 118)
+        let nearEqual = try (0..<6).map { _ in
+            let teacher = ModelGenerator.model(labels: 7, dimension: 3, inputs: 20, using: &g)
+            return try ModelPair(teacher, ModelGenerator.perturb(teacher, by: 1e-14, using: &g))
+        }
+        let orbits = try (UInt64(119)..<123).map { seed in
+            let orbit = try TightCases.exactOrbit(labels: 8, dimension: 3, inputs: 10, seed: seed)
+            return try ModelPair(orbit.model, orbit.image)
+        }
+        for pair in generated + nearEqual + orbits {
+            let asked = try statement.inapplicability(pair)
+            let exactZero = pair.exactLogitDistanceSquared().isZero
+            if asked?.level == .fastEnclosure {
+                provenFast += 1
+                let certified = try statement.certify(pair)
+                #expect(!exactZero && certified.outcome == .inapplicable, "\(asked!.certificate ?? "")")
+            }
+            if exactZero {
+                #expect(asked == nil, "an exact orbit pair set aside: \(asked?.certificate ?? "")")
+                if try statement.decide(pair).outcome == .holds { orbitsHeld += 1 }
+            }
+        }
+        for pair in nearEqual {
+            #expect(try statement.screen(pair).outcome != .inapplicable, "the screen should see equal conditionals")
+            if try statement.decide(pair).outcome == .inapplicable { nearEqualSetAside += 1 }
+        }
+        #expect(provenFast >= 30 && orbitsHeld >= 4 && nearEqualSetAside == nearEqual.count,
+                "\(provenFast) proven fast, \(orbitsHeld) orbit pairs held, \(nearEqualSetAside) near-equal set aside")
+    }
+
 }
