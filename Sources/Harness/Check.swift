@@ -45,7 +45,7 @@ public struct Check: Sendable {
         }
         checks.append(pairCheck("T12", T12WidthFloorBound(constantScale: s(.T12))))
         checks.append(orbitOnly(pairCheck("T10", T10ClassInvariance())))
-        checks.append(MixedT7Conjecture.check)
+        checks.append(MixedT7Conjecture.check(certifyAll: certifyAll))
         return checks
     }
 
