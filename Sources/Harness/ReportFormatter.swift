@@ -27,9 +27,11 @@ public enum ReportFormatter {
         }
         lines.append("")
         lines.append(r.certifyAll
-            ? "Every decided verdict is certified: first by fast enclosure (Double intervals with proven error bounds, "
+            ? "Every decided verdict of the theorems is certified: first by fast enclosure (Double intervals with proven error bounds, "
               + "Proofs/certificates.md), and where that cannot decide by MPFR enclosure or exactly (GMP rationals); the "
-              + "column fast/MPFR/exact counts the level that decided each certified case. An undecided case is not a verdict."
+              + "column fast/MPFR/exact counts the level that decided each certified case, and \"screened\" (cases − certified − "
+              + "undecided) is 0 for every theorem. An undecided case is not a verdict. An \"inapplicable\" case is outside the "
+              + "statement's hypotheses, found by the screen or proven (T2's unequal conditionals, by the fast enclosure of d_logit²)."
             : "`--certify screen`: a \"holds\" is a double-precision screen with a relative margin above 1e−9 unless the "
               + "certified column counts it; every screened violation or near-miss is re-checked exactly (GMP rationals) or "
               + "by MPFR enclosure, and only certified violations count. The default certifies every verdict.")
@@ -40,7 +42,12 @@ public enum ReportFormatter {
         lines.append("")
         lines.append("THEORY.md asks whether the reference's plotted T7 quantity — centred canonical correlations with "
                      + "uncentred second-moment eigenvalues, in either pairing — can exceed d_logit². "
-                     + "\"Exceeds\" counts certified exceedances (certified inertia brackets against the exact d_logit²).")
+                     + "\"Exceeds\" counts certified exceedances (certified inertia brackets against the exact d_logit²). "
+                     + (r.certifyAll ? "The fast enclosure decides first; a case it cannot decide is screened in double precision "
+                        + "(\"screened\": a screened \"holds\", not a certificate), and certified where the screen sees an exceedance "
+                        + "or a near-miss. " : "")
+                     + "The boundary generator's pairs (built to attain proven bounds, where the quantity does exceed "
+                     + "d_logit²; notes/findings.md) are not searched: they count as inapplicable here.")
         lines.append("")
         lines.append(contentsOf: table(r.conjectures, violationHeader: "exceeds"))
         let violated = r.theorems.filter { $0.violations > 0 }
@@ -63,12 +70,12 @@ public enum ReportFormatter {
     }
 
     static func table(_ summaries: [CheckSummary], violationHeader: String = "violations") -> [String] {
-        var lines = ["| check | statement | cases | certified | fast/MPFR/exact | \(violationHeader) | undecided | inapplicable | errors | worst ratio | worst case |",
-                     "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        var lines = ["| check | statement | cases | certified | fast/MPFR/exact | screened | \(violationHeader) | undecided | inapplicable | errors | worst ratio | worst case |",
+                     "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for s in summaries {
             let worst = s.worstRatio.map { String(format: "%.6g", $0) } ?? "–"
             let at = s.worstCase.map { "#\($0.index) \($0.generator.rawValue) k=\($0.size.labels) d=\($0.size.dimension) N=\($0.size.inputs)" } ?? "–"
-            lines.append("| \(markdownCell(s.name)) | \(markdownCell(s.form)) | \(s.cases) | \(s.certified) | \(s.certifiedFast)/\(s.certifiedMPFR)/\(s.certifiedExact) | \(s.violations) | \(s.undecided) | \(s.inapplicable) | \(s.errors) | \(worst) | \(at) |")
+            lines.append("| \(markdownCell(s.name)) | \(markdownCell(s.form)) | \(s.cases) | \(s.certified) | \(s.certifiedFast)/\(s.certifiedMPFR)/\(s.certifiedExact) | \(s.cases - s.certified - s.undecided) | \(s.violations) | \(s.undecided) | \(s.inapplicable) | \(s.errors) | \(worst) | \(at) |")
         }
         return lines
     }

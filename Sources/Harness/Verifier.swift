@@ -25,7 +25,10 @@ public struct Verifier: Sendable {
         guard let only else { checks = all; return }
         let chosen = all.filter { check in only.contains { check.name == $0 || check.id.rawValue == $0 } }
         if let unknown = only.first(where: { name in !all.contains { $0.name == name || $0.id.rawValue == name } }) {
-            throw HarnessError.unknownCheck("\(unknown) (known: \(all.map(\.name).joined(separator: ", ")) or an id T1…T7)")
+            var ids: [String] = []
+            for check in all where !ids.contains(check.id.rawValue) { ids.append(check.id.rawValue) }
+            let names = all.map(\.name).joined(separator: ", ")
+            throw HarnessError.unknownCheck("\(unknown) (known: \(names), or a statement id: \(ids.joined(separator: ", ")))")
         }
         checks = chosen
     }

@@ -10,7 +10,7 @@ struct VerifyCommand: ParsableCommand {
         abstract: "Check every statement (T1–T7, T10–T12) on a corpus of generated model pairs.",
         discussion: """
         Each case is a teacher/student pair from a named generator (independent, perturbed, orbit, \
-        illConditioned, scaled, skewedWeights, mixedDimension), rebuilt from (seed, case index). \
+        illConditioned, scaled, skewedWeights, mixedDimension, boundary), rebuilt from (seed, case index). \
         Every decided verdict is certified (the default, --certify all): first by fast enclosure (Double \
         intervals with proven error bounds, Proofs/certificates.md), and where that cannot decide by MPFR \
         enclosure or exactly (GMP rationals); the report counts which level decided each case, and a case no \
@@ -31,7 +31,7 @@ struct VerifyCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Corpus seed; the same seed gives the same models bit for bit.")
     var seed: UInt64 = 1
 
-    @Option(name: .customLong("statement"), help: "Only this statement id (T1…T12) or check name (e.g. T5.subsetSum, T7.mixed); repeatable. Default: all.")
+    @Option(name: .customLong("statement"), help: "Only this statement id (T1–T7, T10–T12: those with a pair check) or check name (e.g. T5.subsetSum, T7.mixed); repeatable. Default: all.")
     var statements: [String] = []
 
     @Option(name: .customLong("generator"), help: "Only this generator; repeatable. Default: all.")
