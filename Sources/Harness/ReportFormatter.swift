@@ -36,20 +36,8 @@ public enum ReportFormatter {
               + "certified column counts it; every screened violation or near-miss is re-checked exactly (GMP rationals) or "
               + "by MPFR enclosure, and only certified violations count. The default certifies every verdict.")
         lines.append("")
-        lines.append(contentsOf: table(r.theorems))
-        lines.append("")
-        lines.append("## Conjecture search (not a theorem)")
-        lines.append("")
-        lines.append("THEORY.md asks whether the reference's plotted T7 quantity — centred canonical correlations with "
-                     + "uncentred second-moment eigenvalues, in either pairing — can exceed d_logit². "
-                     + "\"Exceeds\" counts certified exceedances (certified inertia brackets against the exact d_logit²). "
-                     + (r.certifyAll ? "The fast enclosure decides first; a case it cannot decide is screened in double precision "
-                        + "(\"screened\": a screened \"holds\", not a certificate), and certified where the screen sees an exceedance "
-                        + "or a near-miss. " : "")
-                     + "The boundary generator's pairs (built to attain proven bounds, where the quantity does exceed "
-                     + "d_logit²; notes/findings.md) are not searched: they count as inapplicable here.")
-        lines.append("")
-        lines.append(contentsOf: table(r.conjectures, violationHeader: "exceeds"))
+        lines.append(contentsOf: r.theorems.isEmpty ? ["No theorem was checked (only the conjecture search: `--statement`)."] : table(r.theorems))
+        if !r.conjectures.isEmpty { lines.append(contentsOf: conjectureSection(r)) }
         let violated = r.theorems.filter { $0.violations > 0 }
         if !violated.isEmpty {
             lines.append("")
@@ -67,6 +55,23 @@ public enum ReportFormatter {
         lines.append("")
         lines.append("Verdict: " + (r.violationCount == 0 ? "no certified violation." : "\(r.violationCount) certified violation(s)."))
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The conjecture search's heading, what it counts, and its table.
+    static func conjectureSection(_ r: VerificationReport) -> [String] {
+        var lines = ["", "## Conjecture search (not a theorem)"]
+        lines.append("")
+        lines.append("THEORY.md asks whether the reference's plotted T7 quantity — centred canonical correlations with "
+                     + "uncentred second-moment eigenvalues, in either pairing — can exceed d_logit². "
+                     + "\"Exceeds\" counts certified exceedances (certified inertia brackets against the exact d_logit²). "
+                     + (r.certifyAll ? "The fast enclosure decides first; a case it cannot decide is screened in double precision "
+                        + "(\"screened\": a screened \"holds\", not a certificate), and certified where the screen sees an exceedance "
+                        + "or a near-miss. " : "")
+                     + "The boundary generator's pairs (built to attain proven bounds, where the quantity does exceed "
+                     + "d_logit²; notes/findings.md) are not searched: they count as inapplicable here.")
+        lines.append("")
+        lines.append(contentsOf: table(r.conjectures, violationHeader: "exceeds"))
+        return lines
     }
 
     static func table(_ summaries: [CheckSummary], violationHeader: String = "violations") -> [String] {
