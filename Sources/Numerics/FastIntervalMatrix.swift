@@ -379,14 +379,29 @@ extension FastIntervalMatrix {
         let s = a.multiplied(by: middle, transposeOther: true)
         let q = absA.multiplied(by: middle.absoluteValues, transposeOther: true)
         let r = absA.multiplied(by: radius, transposeOther: true)
-        let gamma = FastMath.productErrorFactor(m)
-        let spread = (1 + gamma).nextUp   // 1/(1 − γ_m) = 1 + γ_m/(1 − γ_m)
-        let eta = Double.leastNonzeroMagnitude
-        let floor = (Double(3 * m) * eta).nextUp
+        let bound = PointFactorBound(terms: m)
         return FastIntervalMatrix(rows: a.rows, columns: b.rows) { i, j in
-            let e = (((gamma * q[i, j]).nextUp + (spread * r[i, j]).nextUp).nextUp + floor).nextUp
-            guard e.isFinite, s[i, j].isFinite else { return .entire }
-            return FastInterval.roundedOut(s[i, j] - e, s[i, j] + e)
+            bound.enclosure(s[i, j], absoluteProducts: q[i, j], radiusProducts: r[i, j])
+        }
+    }
+
+    /// The entry bound both forms of `pointTimesTransposed` share (Proofs/certificates.md §4, "An
+    /// interval factor"): for m terms, e = ((γ_m/(1 − γ_m)·Q)⁺ + ((1 + γ_m/(1 − γ_m))·T)⁺ + 3mη)⁺,
+    /// each step rounded up, and S ± e rounded out; the whole line where e or S is not finite.
+    struct PointFactorBound {
+        let gamma: Double, spread: Double, floor: Double
+
+        init(terms m: Int) {
+            gamma = FastMath.productErrorFactor(m)
+            spread = (1 + gamma).nextUp   // 1/(1 − γ_m) = 1 + γ_m/(1 − γ_m)
+            floor = (Double(3 * m) * Double.leastNonzeroMagnitude).nextUp
+        }
+
+        /// `boundScale` < 1 plants a bound too small (the tests show it caught).
+        func enclosure(_ s: Double, absoluteProducts q: Double, radiusProducts r: Double, boundScale: Double = 1) -> FastInterval {
+            var e = (((gamma * q).nextUp + (spread * r).nextUp).nextUp + floor).nextUp
+            if boundScale != 1 { e = (boundScale * e).nextUp }
+            return e.isFinite && s.isFinite ? FastInterval.roundedOut(s - e, s + e) : .entire
         }
     }
 
@@ -397,9 +412,7 @@ extension FastIntervalMatrix {
     /// it caught).
     static func pointTimesTransposedLoop(_ a: Matrix, _ b: FastIntervalMatrix, boundScale: Double = 1) -> FastIntervalMatrix {
         let (n, m, p) = (a.rows, a.columns, b.rows)
-        let gamma = FastMath.productErrorFactor(m)
-        let spread = (1 + gamma).nextUp   // 1/(1 − γ_m) = 1 + γ_m/(1 − γ_m)
-        let floor = (Double(3 * m) * Double.leastNonzeroMagnitude).nextUp
+        let bound = PointFactorBound(terms: m)
         let out = withUnsafeTemporaryAllocation(of: Double.self, capacity: max(1, 2 * p * m)) { scratch -> [FastInterval] in
             let bm = scratch.baseAddress!, br = bm + p * m
             for t in 0..<(p * m) { (bm[t], br[t]) = b.entries[t].midpointAndRadius }
@@ -414,9 +427,7 @@ extension FastIntervalMatrix {
                                 q += abs(x) * abs(y)
                                 r += abs(x) * br[j * m + l]
                             }
-                            var e = (((gamma * q).nextUp + (spread * r).nextUp).nextUp + floor).nextUp
-                            if boundScale != 1 { e = (boundScale * e).nextUp }
-                            (buffer.baseAddress! + i * p + j).initialize(to: e.isFinite && s.isFinite ? FastInterval.roundedOut(s - e, s + e) : .entire)
+                            (buffer.baseAddress! + i * p + j).initialize(to: bound.enclosure(s, absoluteProducts: q, radiusProducts: r, boundScale: boundScale))
                         }
                     }
                     count = n * p

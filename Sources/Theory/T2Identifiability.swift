@@ -49,8 +49,7 @@ public struct T2Identifiability: PairStatement {
         if pair.first.dimension == pair.second.dimension, let d = pair.fastLogitDistanceSquared(), d.lo > 0 {
             return .inapplicable(id, form, level: .fastEnclosure, "conditionals differ: d_logit² ∈ \(d), above 0 (fast enclosure)")
         }
-        let screened = try screen(pair)
-        return screened.outcome == .inapplicable ? screened : nil
+        return try screenedInapplicability(pair)
     }
 
     public func certify(_ pair: ModelPair) throws -> Verdict {

@@ -116,8 +116,7 @@ public struct T7CanonicalCorrelationBound: PairStatement {
     public func inapplicability(_ pair: ModelPair) throws -> Verdict? {
         guard variant == .corollary else { return nil }
         if let last = pair.fastT7Spectra(centred: centred)?.mu.last, last.lo > 0 { return nil }
-        let screened = try screen(pair)
-        return screened.outcome == .inapplicable ? screened : nil
+        return try screenedInapplicability(pair)
     }
 
     /// The screen's verdict from its terms (also used by merged shard statistics).

@@ -151,7 +151,11 @@ extension PairStatement {
 
     /// By default the screen answers it (its Double values unused where a certificate
     /// decides); a statement whose hypotheses need no screen answers more cheaply.
-    public func inapplicability(_ pair: ModelPair) throws -> Verdict? {
+    public func inapplicability(_ pair: ModelPair) throws -> Verdict? { try screenedInapplicability(pair) }
+
+    /// The screen's verdict where it finds the hypotheses failing, else nil: the default
+    /// `inapplicability`, and the fallback of those that first try a cheaper or certified answer.
+    public func screenedInapplicability(_ pair: ModelPair) throws -> Verdict? {
         let screened = try screen(pair)
         return screened.outcome == .inapplicable ? screened : nil
     }
