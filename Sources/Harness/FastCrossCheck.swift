@@ -153,7 +153,7 @@ public struct FastCrossCheck: Sendable {
             }
         }
         if let identifiability = pair.fastIdentifiability() {
-            try c.expectSmallestEigenvalue(of: exact.first.centredUnembeddings.weightedGram(), atMost: identifiability.sigmaMinSquaredUpper,
+            try c.expectSmallestEigenvalue(of: exact.first.centredUnembeddingGram, atMost: identifiability.sigmaMinSquaredUpper,
                                            "\(label): σ_min(G̃₁)² upper bound")
             let a = try exact.identifiabilityMap()
             for i in 0..<a.rows {

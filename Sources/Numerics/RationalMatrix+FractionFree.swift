@@ -19,8 +19,9 @@ final class FractionFreeMatrix {
     private let entries: UnsafeMutablePointer<__mpz_struct>
     private let scratch: IntegerScratch
 
-    /// [A | B] with every row scaled to integers (B may have no columns).
-    init(_ a: RationalMatrix, augmentedWith b: RationalMatrix? = nil) {
+    /// [A | B] with every row scaled to integers (B may have no columns); with
+    /// `commonDenominator`, every row by one factor, the lcm of all the denominators.
+    init(_ a: RationalMatrix, augmentedWith b: RationalMatrix? = nil, commonDenominator: Bool = false) {
         let extra = b?.columns ?? 0
         rows = a.rows
         columns = a.columns + extra
@@ -28,16 +29,60 @@ final class FractionFreeMatrix {
         for t in 0..<(rows * columns) { __gmpz_init(entries + t) }
         scratch = IntegerScratch(count: 2 + rows)
         let factor = scratch[1]
+        func entry(_ i: Int, _ j: Int) -> Rational { j < a.columns ? a[i, j] : b![i, j - a.columns] }
         for i in 0..<rows {
-            let row = (0..<a.columns).map { a[i, $0] } + (0..<extra).map { b![i, $0] }
             let lcm = scratch[2 + i]
             __gmpz_set_ui(lcm, 1)
-            for x in row { __gmpz_lcm(lcm, lcm, denominatorOf(x.value)) }
-            for (j, x) in row.enumerated() {
-                __gmpz_divexact(factor, lcm, denominatorOf(x.value))
+            for j in 0..<columns { __gmpz_lcm(lcm, lcm, denominatorOf(entry(i, j).value)) }
+        }
+        if commonDenominator, rows > 1 {
+            for i in 1..<rows { __gmpz_lcm(scratch[2], scratch[2], scratch[2 + i]) }
+            for i in 1..<rows { __gmpz_set(scratch[2 + i], scratch[2]) }
+        }
+        for i in 0..<rows {
+            for j in 0..<columns {
+                let x = entry(i, j)
+                __gmpz_divexact(factor, scratch[2 + i], denominatorOf(x.value))
                 __gmpz_mul(self[i, j], numeratorOf(x.value), factor)
             }
         }
+    }
+
+    /// tr(A·B) exactly (A m×n, B n×m): both scaled to integers by one denominator each, so
+    /// the trace is one integer sum and one division (no product matrix, no gcd per term).
+    static func traceOfProduct(_ a: RationalMatrix, _ b: RationalMatrix) -> Rational {
+        precondition(a.columns == b.rows && a.rows == b.columns, "traceOfProduct: shapes differ")
+        guard a.rows > 0, a.columns > 0 else { return .zero }
+        let x = FractionFreeMatrix(a, commonDenominator: true), y = FractionFreeMatrix(b, commonDenominator: true)
+        let z = IntegerScratch(count: 2)
+        defer { z.release() }
+        __gmpz_set_ui(z[0], 0)
+        for i in 0..<a.rows {
+            for j in 0..<a.columns { __gmpz_addmul(z[0], x[i, j], y[j, i]) }
+        }
+        __gmpz_mul(z[1], x.scratch[2], y.scratch[2])
+        return Rational(numerator: z[0], denominator: z[1])
+    }
+
+    /// tr(A·M·Aᵀ) exactly (A r×n, M n×n), likewise: Σᵢ Σⱼ Âᵢⱼ Σₗ M̂ⱼₗ Âᵢₗ / (L_A² L_M).
+    static func traceOfCongruence(_ a: RationalMatrix, _ m: RationalMatrix) -> Rational {
+        precondition(m.rows == m.columns && a.columns == m.rows, "traceOfCongruence: shapes differ")
+        guard a.rows > 0, a.columns > 0 else { return .zero }
+        let x = FractionFreeMatrix(a, commonDenominator: true), y = FractionFreeMatrix(m, commonDenominator: true)
+        let z = IntegerScratch(count: 3)
+        defer { z.release() }
+        let (total, inner) = (z[0], z[1])
+        __gmpz_set_ui(total, 0)
+        for i in 0..<a.rows {
+            for j in 0..<a.columns {
+                __gmpz_set_ui(inner, 0)
+                for l in 0..<a.columns { __gmpz_addmul(inner, y[j, l], x[i, l]) }
+                __gmpz_addmul(total, x[i, j], inner)
+            }
+        }
+        __gmpz_mul(z[2], x.scratch[2], x.scratch[2])
+        __gmpz_mul(z[2], z[2], y.scratch[2])
+        return Rational(numerator: total, denominator: z[2])
     }
 
     /// The exact product A·B: row i of A scaled by its denominators' lcm Lᵢ and
@@ -139,5 +184,27 @@ final class FractionFreeMatrix {
             }
         }
         return RationalMatrix(rows: n, columns: m, entries: out)
+    }
+}
+
+extension RationalMatrix {
+    /// tr(A·B) exactly, for A m×n and B n×m, without forming the product (`FractionFreeMatrix`).
+    public static func traceOfProduct(_ a: RationalMatrix, _ b: RationalMatrix) -> Rational {
+        FractionFreeMatrix.traceOfProduct(a, b)
+    }
+
+    /// tr(A·M·Aᵀ) exactly, for A r×n and a square M n×n, without forming a product.
+    public static func traceOfCongruence(_ a: RationalMatrix, _ m: RationalMatrix) -> Rational {
+        FractionFreeMatrix.traceOfCongruence(a, m)
+    }
+}
+
+extension Rational {
+    /// n/d in lowest terms, for GMP integers with d > 0.
+    convenience init(numerator n: UnsafePointer<__mpz_struct>, denominator d: UnsafePointer<__mpz_struct>) {
+        self.init()
+        __gmpz_set(numeratorOf(value), n)
+        __gmpz_set(denominatorOf(value), d)
+        __gmpq_canonicalize(value)
     }
 }

@@ -31,7 +31,7 @@ public struct CertifiedT7Spectra: Sendable {
         let teacher = exact.second
         let moments = exact.moments(centred: centred)
         let (m11, m22, m21) = (moments.m11, moments.m22, moments.m21)
-        let t = teacher.centredUnembeddings.weightedGram()
+        let t = teacher.centredUnembeddingGram
         // Gram matrices: exactly singular ⇔ not positive definite.
         guard try m11.isPositiveDefinite(), try m22.isPositiveDefinite() else { return nil }
         let p = try m21.multiplied(by: m11.solve(m21.transposed))

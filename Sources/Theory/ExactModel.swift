@@ -80,6 +80,17 @@ public struct ExactModel: Sendable {
         }
     }
 
+    /// G̃ᵀG̃, exactly, formed once: the identifiability map's normal matrix and the rank tests
+    /// of T2, T3, T7, T10 and T11 share it.
+    public var centredUnembeddingGram: RationalMatrix {
+        memo.value("gram") { centredUnembeddings.weightedGram() }
+    }
+
+    /// Whether G̃ has full column rank, exactly (G̃ᵀG̃ positive definite), decided once.
+    public func centredUnembeddingsHaveFullRank() throws -> Bool {
+        try memo.value("gramPositiveDefinite") { try centredUnembeddingGram.isPositiveDefinite() }
+    }
+
     /// E_w f = Fᵀw, exactly (d×1).
     var embeddingMean: RationalMatrix {
         memo.value("mean") {
@@ -121,6 +132,8 @@ public struct ExactModelPair: Sendable {
     /// The embeddings' second moments (covariances when `centred`), exactly, formed once.
     public func moments(centred: Bool = false) -> ExactMoments {
         memo.value("moments.\(centred)") {
+            // The covariances from the raw moments (formed once for both).
+            if centred { return moments(centred: false).centred(first.embeddingMean, second.embeddingMean) }
             let m21: RationalMatrix
             if let a = second.source, let b = first.source,
                let fast = try? RationalMatrix.exactWeightedCrossProduct(a.embeddings, b.embeddings, weights: b.weights) {
@@ -130,8 +143,7 @@ public struct ExactModelPair: Sendable {
                     Rational.sum((0..<first.inputCount).map { weights[$0] * second.embeddings[$0, i] * first.embeddings[$0, j] })
                 }
             }
-            let raw = ExactMoments(m11: first.embeddingMoment, m22: second.embeddingMoment, m21: m21)
-            return centred ? raw.centred(first.embeddingMean, second.embeddingMean) : raw
+            return ExactMoments(m11: first.embeddingMoment, m22: second.embeddingMoment, m21: m21)
         }
     }
 
@@ -156,8 +168,13 @@ public struct ExactModelPair: Sendable {
 
     /// A₁₂ = G̃₁⁺G̃₂ = (G̃₁ᵀG̃₁)⁻¹G̃₁ᵀG̃₂, exactly; throws `singular` when G̃₁ is not of
     /// full column rank (exactly).
+    /// Formed once per pair (T2, T3, T5, T10 and T11 ask for it).
     public func identifiabilityMap() throws -> RationalMatrix {
-        try Self.leastSquaresMap(first.centredUnembeddings, second.centredUnembeddings, weights: nil)
+        try memo.value("A12") {
+            do {
+                return try first.centredUnembeddingGram.solve(first.centredUnembeddings.transposed.multiplied(by: second.centredUnembeddings))
+            } catch let e as NumericsError { throw ModelError.numerics(e) }
+        }
     }
 
     /// (Xᵀ D X)⁻¹ Xᵀ D Y with D = diag(weights) (identity when nil): the exact
@@ -176,7 +193,7 @@ public struct ExactModelPair: Sendable {
 
     /// d_rep(M₁←M₂)² with A₁₂ = G̃₁⁺G̃₂, exactly.
     public func representationDissimilaritySquared() throws -> Rational {
-        representationResidual(map: try identifiabilityMap())
+        try memo.value("dRepSquared") { representationResidual(map: try identifiabilityMap()) }
     }
 
     /// d_unemb(M₁←M₂)² = ‖G̃₁ − G̃₂Bᵀ‖² with B = (F₁ᵀWF₁)⁻¹F₁ᵀWF₂ = M₁₁⁻¹M₁₂, exactly.
@@ -237,12 +254,9 @@ public struct ExactMoments: Sendable {
                      m21: m21 - (try! mean2.multiplied(by: mean1.transposed)))
     }
 
-    /// E‖f₁ − A f₂‖² = tr M₁₁ − 2 tr(A M₂₁) + tr(A M₂₂ Aᵀ), exactly (A is d₁×d₂).
+    /// E‖f₁ − A f₂‖² = tr M₁₁ − 2 tr(A M₂₁) + tr(A M₂₂ Aᵀ), exactly (A is d₁×d₂); each trace
+    /// one integer sum, without the products.
     public func residual(map a: RationalMatrix) -> Rational {
-        let am21 = try! a.multiplied(by: m21)
-        let am22 = try! a.multiplied(by: m22)
-        let cross = Rational.sum((0..<a.rows).map { am21[$0, $0] })
-        let quadratic = Rational.sum((0..<a.rows).flatMap { i in (0..<a.columns).map { am22[i, $0] * a[i, $0] } })
-        return m11.trace - Rational(2) * cross + quadratic
+        m11.trace - Rational(2) * RationalMatrix.traceOfProduct(a, m21) + RationalMatrix.traceOfCongruence(a, m22)
     }
 }

@@ -472,6 +472,15 @@ extension ModelPair {
         cache.value("fastLogitDistanceSquared") { fastLogitsFit ? fastLogitDistance()?.squared : fastLogitSums()?.logitDistanceSquared }
     }
 
+    /// Whether d_logit² is exactly 0 (the exact orbit pairs), asked only where the fast enclosure
+    /// reaches 0 and the exact level is affordable. There the fast certificates whose right side
+    /// is then 0 (a 0 ≤ 0 no enclosure decides) go straight to the exact level, without the
+    /// enclosures they cannot use.
+    public var logitDistanceIsExactlyZero: Bool {
+        guard exactLevelAffordable, let d = fastLogitDistanceSquared(), d.lo <= 0 else { return false }
+        return exactLogitDistanceSquared().isZero
+    }
+
     /// The fast enclosures that do not depend on the order of the pair, or that swap with
     /// it, seeded into the swapped pair (T7 runs on it) so that it does not recompute them.
     func seedSwappedFastEnclosures(_ other: ModelPair) {

@@ -60,7 +60,7 @@ public struct T10ClassInvariance: PairStatement {
 
     public func certify(_ pair: ModelPair) throws -> Verdict {
         let exact = try pair.exact()
-        guard try exact.first.centredUnembeddings.weightedGram().isPositiveDefinite() else {
+        guard try exact.first.centredUnembeddingsHaveFullRank() else {
             return .inapplicable(id, form, level: .exact, "G̃₁ is exactly rank-deficient: d_rep is undefined")
         }
         // The image pair shares the first model's exact twin (its logits, moments and Gram).

@@ -99,7 +99,7 @@ public struct T11ConceptTransferBound: PairStatement {
     /// question and the three forms' certificates share them).
     func exactGram(_ pair: ModelPair) throws -> (gram: RationalMatrix, fullRank: Bool) {
         try pair.cache.value("t11.exactGram") {
-            let gram = try pair.exact().first.centredUnembeddings.weightedGram()
+            let gram = try pair.exact().first.centredUnembeddingGram
             return (gram, try SigmaCertificate.fullColumnRank(gram))
         }
     }
@@ -138,7 +138,7 @@ public struct T11ConceptTransferBound: PairStatement {
         // d_logit² = 0 exactly (the exact orbit pairs; integer arithmetic, cheap at the sizes
         // the exact level takes): δ = 0, so by T3's identity every transported score equals its
         // margin and no probe disagrees.
-        if pair.exactLevelAffordable, let d = pair.fastLogitDistanceSquared(), d.lo == 0, pair.exactLogitDistanceSquared().isZero {
+        if pair.logitDistanceIsExactlyZero {
             return Verdict(id: id, form: form, level: .exact, outcome: .holds, lhs: 0, rhs: 0, constant: constantScale,
                            constantName: "\(constantScale)", exactLHS: "0",
                            certificate: "d_logit² = 0 exactly and G̃₁ of full column rank (verified solve): δ = 0, so s = m (T3's identity) and P_w(ĉ₁ ≠ ĉ₂) = 0")

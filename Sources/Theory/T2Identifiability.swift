@@ -63,7 +63,7 @@ public struct T2Identifiability: PairStatement {
         }
         for model in [exact.first, exact.second] {
             guard try model.embeddingMoment.isPositiveDefinite(),
-                  try model.centredUnembeddings.weightedGram().isPositiveDefinite() else {
+                  try model.centredUnembeddingsHaveFullRank() else {
                 return .inapplicable(id, form, level: .exact, "diversity fails exactly")
             }
         }
@@ -78,9 +78,10 @@ public struct T2Identifiability: PairStatement {
                                                     labelCount: pair.first.labelCount, dimension: pair.first.dimension)
         var compared = 0
         for ps in pairs {
-            guard let ap = try? exact.pivotMap(ps) else { continue }
+            let nonsingular = T5PivotBound.fastPivotMatrices(pair, ps).0.isProvenNonsingular
+            guard let same = try exact.pivotMap(ps, equals: a, firstProvenNonsingular: nonsingular) else { continue }
             compared += 1
-            if ap != a { failures.append("A_{p,S} ≠ A₁₂ at p = \(ps.pivot), S = \(ps.subset)"); break }
+            if !same { failures.append("A_{p,S} ≠ A₁₂ at p = \(ps.pivot), S = \(ps.subset)"); break }
         }
         return Verdict(id: id, form: form, level: .exact, outcome: failures.isEmpty ? .holds : .violated,
                        lhs: dRep.doubleValue, rhs: 0, constant: 0, constantName: "exact equality",
@@ -92,13 +93,21 @@ public struct T2Identifiability: PairStatement {
 }
 
 extension ExactModelPair {
+    /// Whether A_{p,S} = L₁⁻¹L₂ equals `a`, exactly; nil when L₁ is singular. A_{p,S} = a iff
+    /// L₁a = L₂ once L₁ is nonsingular: where that is proven (`firstProvenNonsingular`, by a
+    /// fast enclosure) one exact product decides, else the exact solve.
+    func pivotMap(_ ps: PivotSubset, equals a: RationalMatrix, firstProvenNonsingular: Bool) throws -> Bool? {
+        guard firstProvenNonsingular else { return (try? pivotMap(ps)).map { $0 == a } }
+        return try firstPivotMatrix(ps).multiplied(by: a) == Self.pivotMatrix(second.unembeddings, ps)
+    }
+
     /// Whether the two models are, exactly, in one identifiability class: equal d,
     /// both diverse, and d_logit² = 0.
     public func inSameClass() throws -> Bool {
         guard first.dimension == second.dimension, logitDistanceSquared.isZero else { return false }
         for model in [first, second] {
             guard try model.embeddingMoment.isPositiveDefinite(),
-                  try model.centredUnembeddings.weightedGram().isPositiveDefinite() else { return false }
+                  try model.centredUnembeddingsHaveFullRank() else { return false }
         }
         return true
     }

@@ -17,7 +17,7 @@ public struct T3EmbeddingBound: PairStatement {
                           fullRank: \.unembeddingsDiverse, sigmaMin: \.sigmaMinUnembeddings,
                           lhs: { try $0.representationDissimilaritySquared() },
                           exactLHS: { try $0.representationDissimilaritySquared() },
-                          gram: { $0.first.centredUnembeddings.weightedGram() },
+                          gram: { $0.first.centredUnembeddingGram },
                           fast: { pair in
                               guard let i = pair.fastIdentifiability() else { return nil }
                               return (pair.fastMeanSquaredDifference(first: nil, second: i.map), i.sigmaMinSquaredUpper)

@@ -240,9 +240,7 @@ public struct T5PivotBound: PairStatement {
         // d_logit² = 0 exactly (exact orbit pairs): every form's right side is 0 (the subset sum
         // too: δ is constant along each row), which no enclosure of r meets from below; `certify`
         // decides the equality.
-        if pair.exactLevelAffordable, let distance = pair.fastLogitDistanceSquared(), distance.lo <= 0, pair.exactLogitDistanceSquared().isZero {
-            return nil
-        }
+        if pair.logitDistanceIsExactlyZero { return nil }
         if variant == .averaged {
             guard let distance = pair.fastLogitDistanceSquared() else { return nil }
             let (all, skipped) = try cachedTerms(pair, exhaustive: true)

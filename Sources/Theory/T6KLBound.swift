@@ -110,8 +110,10 @@ public struct T6KLBound: PairStatement {
     /// Both sides as fast enclosures from the streamed pass (`FastLogitSums`): d_logit²,
     /// KL and log τ with proven error bounds in Double arithmetic, at any size. nil when
     /// they overlap (a near-tie, or KL at rounding level), and `certify` decides.
+    /// nil (escalate) where d_logit² is exactly 0 (`certify` decides 0 ≤ KL·factor at once;
+    /// the streamed pass there runs every row through the interval kernel, to no use).
     public func fastCertify(_ pair: ModelPair) throws -> Verdict? {
-        pair.fastLogitSums().flatMap(fastVerdict)
+        pair.logitDistanceIsExactlyZero ? nil : pair.fastLogitSums().flatMap(fastVerdict)
     }
 
     /// The verdict from streamed sums (one run's or merged shards'); nil when undecided.

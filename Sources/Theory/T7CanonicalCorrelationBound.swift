@@ -194,7 +194,7 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         let residual = m.m22.trace - (try m.m21.multiplied(by: try m.m11.solve(m.m21.transposed))).trace
         guard residual.isZero else { return nil }
         if variant == .corollary {
-            guard try exact.second.centredUnembeddings.weightedGram().isPositiveDefinite() else { return nil }
+            guard try exact.second.centredUnembeddingsHaveFullRank() else { return nil }
         }
         return Verdict(id: id, form: form, level: .exact, outcome: .holds, lhs: 0, rhs: 0, constant: constantScale,
                        constantName: "\(constantScale)", exactLHS: "0",
@@ -231,7 +231,7 @@ public struct T7CanonicalCorrelationBound: PairStatement {
             guard let muLower = spectra.muLower.last, let muUpper = spectra.muUpper.last, muLower.sign > 0 else {
                 // μ_{d₂} > 0 exactly iff G̃₂ has full column rank (M₂₂ is positive definite here):
                 // then only its bracket reaches 0, and the bound is undecided, not inapplicable.
-                if (try? pair.exact().second.centredUnembeddings.weightedGram().isPositiveDefinite()) == true {
+                if (try? pair.exact().second.centredUnembeddingsHaveFullRank()) == true {
                     return Verdict(id: id, form: form, level: spectra.level, outcome: .undecided, lhs: .nan, rhs: .nan, constant: .nan,
                                    constantName: "", certificate: "μ_{d₂} > 0 exactly (G̃₂ of full column rank), but its certified bracket reaches 0")
                 }

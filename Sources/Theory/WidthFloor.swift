@@ -212,7 +212,7 @@ struct CertifiedWidthSpectrum {
     /// M[I,I]⁻¹ M[:,I]ᵀ S M[:,I] (Proofs/T12-width-floor.md).
     init(_ exact: ExactModelPair, estimates: [Double]) throws {
         let m = exact.first.embeddingMoment
-        let s = exact.first.centredUnembeddings.weightedGram()
+        let s = exact.first.centredUnembeddingGram
         let ms = try ModelError.wrapping { try m.multiplied(by: s) }
         trace = ms.trace
         let pencil: SymmetricPencil

@@ -101,6 +101,36 @@ struct T2Tests {
         #expect(try ExactModelPair(pair).inSameClass())
     }
 
+    /// T2's pivot comparison by one product (L₁A = L₂, where L₁ is proven nonsingular) against the
+    /// exact solve (L₁⁻¹L₂ = A): equal answers for the true map of each (p, S), for A₁₂ on exact
+    /// orbit pairs (both "equal") and on independent pairs (both "differ"), and for a map one
+    /// entry off by 2⁻⁶⁰ (both "differ"). A product route that always answered "equal" fails the
+    /// independent pairs and the shifted maps.
+    @Test("The pivot maps' comparison by product agrees with the exact solve")
+    func pivotComparisonByProductAgreesWithTheSolve() throws {
+        var (checked, differing) = (0, 0)
+        let cases = smallCorpus(seed: 117, count: 12, generators: [.orbit, .independent])
+        for c in cases where c.pair.first.dimension == c.pair.second.dimension {
+            let exact = try ExactModelPair(c.pair)
+            guard let a12 = try? exact.identifiabilityMap() else { continue }
+            let (pairs, _) = try ModelPair.pivotSubsets(.automatic(limit: 10, pivots: 5, subsetsPerPivot: 2),
+                                                        labelCount: c.pair.first.labelCount, dimension: c.pair.first.dimension)
+            for ps in pairs {
+                guard T5PivotBound.fastPivotMatrices(c.pair, ps).0.isProvenNonsingular, let own = try? exact.pivotMap(ps) else { continue }
+                var shifted = own
+                shifted[0, 0] = own[0, 0] + Rational(1, 1 << 60)
+                for (map, expected) in [(own, true), (shifted, false), (a12, own == a12)] {
+                    let byProduct = try exact.pivotMap(ps, equals: map, firstProvenNonsingular: true)
+                    let bySolve = try exact.pivotMap(ps, equals: map, firstProvenNonsingular: false)
+                    #expect(byProduct == expected && bySolve == expected, "\(c.comment) p = \(ps.pivot)")
+                    checked += 1
+                    if !expected { differing += 1 }
+                }
+            }
+        }
+        #expect(checked >= 60 && differing >= 30, "\(checked) comparisons, \(differing) of maps that differ")
+    }
+
     @Test("Double screen on generated orbit pairs", arguments: [UInt64(115)])
     func screenOrbits(seed: UInt64) throws {
         var holds = 0
