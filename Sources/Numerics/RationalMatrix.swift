@@ -97,11 +97,13 @@ extension RationalMatrix {
         return FractionFreeMatrix.product(transposed, right)
     }
 
-    /// Σ w_i Σ_j a_ij² (w default 1): an exact weighted squared Frobenius norm.
+    /// Σ w_i Σ_j a_ij² (w default 1): an exact weighted squared Frobenius norm (unweighted:
+    /// tr(A Aᵀ), one integer sum, `traceOfProduct`).
     public func weightedFrobeniusSquared(_ weights: [Rational]? = nil) -> Rational {
-        Rational.sum((0..<rows).map { i in
+        guard let weights else { return Self.traceOfProduct(self, transposed) }
+        return Rational.sum((0..<rows).map { i in
             let rowSum = Rational.sum((0..<columns).map { self[i, $0].squared })
-            return weights.map { $0[i] * rowSum } ?? rowSum
+            return weights[i] * rowSum
         })
     }
 

@@ -46,9 +46,16 @@ public struct ExactModel: Sendable {
             try model.embeddings.requireFinite("exact model")
             g = try RationalMatrix(exactly: model.unembeddings)
         } catch let e as NumericsError { throw ModelError.numerics(e) }
-        let raw = model.weights.map { Rational(exactly: $0)! }
-        let total = Rational.sum(raw)
-        self.init(embeddings: nil, unembeddings: g, weights: raw.map { $0 / total }, source: model)
+        let weights: [Rational]
+        if let w0 = model.weights.first, model.weights.allSatisfy({ $0 == w0 }) {
+            // Equal weights are each exactly 1/N (one rational, shared: rationals are immutable).
+            weights = Array(repeating: Rational(1, model.weights.count), count: model.weights.count)
+        } else {
+            let raw = model.weights.map { Rational(exactly: $0)! }
+            let total = Rational.sum(raw)
+            weights = raw.map { $0 / total }
+        }
+        self.init(embeddings: nil, unembeddings: g, weights: weights, source: model)
     }
 
     /// From exact parts; `source` is the Double model they convert, if any (then

@@ -58,6 +58,12 @@ public struct T10ClassInvariance: PairStatement {
                        constant: 1e-9, constantName: "relative tolerance")
     }
 
+    /// Where the exact level is affordable `certify` decides G̃₁'s rank itself, exactly: no screen
+    /// (its Double d_rep² and m_CCA of both pairs fed nothing certified).
+    public func inapplicability(_ pair: ModelPair) throws -> Verdict? {
+        pair.exactLevelAffordable ? nil : try screenedInapplicability(pair)
+    }
+
     public func certify(_ pair: ModelPair) throws -> Verdict {
         let exact = try pair.exact()
         guard try exact.first.centredUnembeddingsHaveFullRank() else {

@@ -76,6 +76,15 @@ public struct T11ConceptTransferBound: PairStatement {
         return worst ?? .inapplicable(id, form, level: .double, nonVacuousOnly ? "every probe's bound is vacuous (≥ 1)" : "no probe")
     }
 
+    /// Applicable where the fast level's verified solve proves G̃₁ of full column rank and the
+    /// probes can be transported in Double (the screen's own test), with no Double transfers
+    /// (exact orbit pairs, decided from d_logit² = 0, then form none); elsewhere, and when
+    /// vacuous probes are left out, the screen answers.
+    public func inapplicability(_ pair: ModelPair) throws -> Verdict? {
+        if !nonVacuousOnly, pair.fastIdentifiability() != nil, (try? pair.firstDiversity())?.unembeddingsDiverse == true { return nil }
+        return try screenedInapplicability(pair)
+    }
+
     /// The screen of one probe at its best γ, with conservative sides.
     public func screen(_ t: ConceptTransfer) -> Verdict {
         let r = t.residual(variant), best = t.bound(variant)

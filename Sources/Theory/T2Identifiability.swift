@@ -44,10 +44,15 @@ public struct T2Identifiability: PairStatement {
     /// Unequal conditionals first from the fast enclosure of d_logit² (the pair's other
     /// certificates form it anyway; its lower end above 0 proves them unequal, a certified
     /// "inapplicable"); elsewhere the screen answers, its Double d_logit² within `tolerance`.
-    /// Most pairs are not orbit pairs, and so no longer need the Double logit pass.
+    /// Most pairs are not orbit pairs, and so no longer need the Double logit pass. Where
+    /// d_logit² is exactly 0 (exact orbit pairs) the conditionals are equal, and `certify`
+    /// decides diversity exactly: no screen.
     public func inapplicability(_ pair: ModelPair) throws -> Verdict? {
-        if pair.first.dimension == pair.second.dimension, let d = pair.fastLogitDistanceSquared(), d.lo > 0 {
-            return .inapplicable(id, form, level: .fastEnclosure, "conditionals differ: d_logit² ∈ \(d), above 0 (fast enclosure)")
+        if pair.first.dimension == pair.second.dimension {
+            if let d = pair.fastLogitDistanceSquared(), d.lo > 0 {
+                return .inapplicable(id, form, level: .fastEnclosure, "conditionals differ: d_logit² ∈ \(d), above 0 (fast enclosure)")
+            }
+            if pair.logitDistanceIsExactlyZero { return nil }
         }
         return try screenedInapplicability(pair)
     }
@@ -77,9 +82,10 @@ public struct T2Identifiability: PairStatement {
         let (pairs, _) = try ModelPair.pivotSubsets(.automatic(limit: pivotLimit, pivots: 5, subsetsPerPivot: pivotLimit / 5),
                                                     labelCount: pair.first.labelCount, dimension: pair.first.dimension)
         var compared = 0
+        let residualRows = try exact.pivotResidualRows(a)
         for ps in pairs {
             let nonsingular = T5PivotBound.fastPivotMatrices(pair, ps).0.isProvenNonsingular
-            guard let same = try exact.pivotMap(ps, equals: a, firstProvenNonsingular: nonsingular) else { continue }
+            guard let same = try exact.pivotMap(ps, equals: a, residualRows: nonsingular ? residualRows : nil) else { continue }
             compared += 1
             if !same { failures.append("A_{p,S} ≠ A₁₂ at p = \(ps.pivot), S = \(ps.subset)"); break }
         }
@@ -93,12 +99,18 @@ public struct T2Identifiability: PairStatement {
 }
 
 extension ExactModelPair {
-    /// Whether A_{p,S} = L₁⁻¹L₂ equals `a`, exactly; nil when L₁ is singular. A_{p,S} = a iff
-    /// L₁a = L₂ once L₁ is nonsingular: where that is proven (`firstProvenNonsingular`, by a
-    /// fast enclosure) one exact product decides, else the exact solve.
-    func pivotMap(_ ps: PivotSubset, equals a: RationalMatrix, firstProvenNonsingular: Bool) throws -> Bool? {
-        guard firstProvenNonsingular else { return (try? pivotMap(ps)).map { $0 == a } }
-        return try firstPivotMatrix(ps).multiplied(by: a) == Self.pivotMatrix(second.unembeddings, ps)
+    /// R = G₁A − G₂, exactly: for every (p, S), L₁A − L₂ = R[S] − 1R[p]ᵀ.
+    func pivotResidualRows(_ a: RationalMatrix) throws -> RationalMatrix {
+        try first.unembeddings.multiplied(by: a) - second.unembeddings
+    }
+
+    /// Whether A_{p,S} = L₁⁻¹L₂ equals `a`, exactly; nil when L₁ is singular. Once L₁ is
+    /// nonsingular, A_{p,S} = a iff L₁a = L₂, iff rows S of R = G₁a − G₂ equal row p: with
+    /// `residualRows` (R, given where L₁ is proven nonsingular, by a fast enclosure) that
+    /// comparison decides, else the exact solve.
+    func pivotMap(_ ps: PivotSubset, equals a: RationalMatrix, residualRows r: RationalMatrix?) throws -> Bool? {
+        guard let r else { return (try? pivotMap(ps)).map { $0 == a } }
+        return ps.subset.allSatisfy { s in (0..<r.columns).allSatisfy { r[s, $0] == r[ps.pivot, $0] } }
     }
 
     /// Whether the two models are, exactly, in one identifiability class: equal d,

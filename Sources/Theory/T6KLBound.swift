@@ -134,8 +134,11 @@ public struct T6KLBound: PairStatement {
     public func certify(_ pair: ModelPair) throws -> Verdict {
         let d = pair.exactLogitDistanceSquared()
         if d.isZero {
-            return Verdict(id: id, form: form, level: .enclosure, outcome: .holds, lhs: 0, rhs: try screen(pair).rhs,
-                           constant: .nan, constantName: "", exactLHS: "0", certificate: "d_logit² is exactly 0")
+            // d_logit² = 0 exactly: the conditionals are equal, so KL = 0 as well and the right
+            // side is exactly 0 (no Double pass to show it).
+            return Verdict(id: id, form: form, level: .exact, outcome: .holds, lhs: 0, rhs: 0,
+                           constant: .nan, constantName: "", exactLHS: "0",
+                           certificate: "d_logit² is exactly 0: the conditionals are equal, so KL = 0 and 0 ≤ 0")
         }
         // 128 bits decide almost every case at a fraction of the cost (MPFR's exp is
         // the bulk of certification); wider enclosures only when undecided.

@@ -101,13 +101,13 @@ struct T2Tests {
         #expect(try ExactModelPair(pair).inSameClass())
     }
 
-    /// T2's pivot comparison by one product (L₁A = L₂, where L₁ is proven nonsingular) against the
+    /// T2's pivot comparison by the rows of R = G₁A − G₂ (L₁A = L₂, where L₁ is proven nonsingular) against the
     /// exact solve (L₁⁻¹L₂ = A): equal answers for the true map of each (p, S), for A₁₂ on exact
     /// orbit pairs (both "equal") and on independent pairs (both "differ"), and for a map one
-    /// entry off by 2⁻⁶⁰ (both "differ"). A product route that always answered "equal" fails the
+    /// entry off by 2⁻⁶⁰ (both "differ"). A row comparison that always answered "equal" fails the
     /// independent pairs and the shifted maps.
-    @Test("The pivot maps' comparison by product agrees with the exact solve")
-    func pivotComparisonByProductAgreesWithTheSolve() throws {
+    @Test("The pivot maps' comparison by residual rows agrees with the exact solve")
+    func pivotComparisonByResidualRowsAgreesWithTheSolve() throws {
         var (checked, differing) = (0, 0)
         let cases = smallCorpus(seed: 117, count: 12, generators: [.orbit, .independent])
         for c in cases where c.pair.first.dimension == c.pair.second.dimension {
@@ -120,8 +120,8 @@ struct T2Tests {
                 var shifted = own
                 shifted[0, 0] = own[0, 0] + Rational(1, 1 << 60)
                 for (map, expected) in [(own, true), (shifted, false), (a12, own == a12)] {
-                    let byProduct = try exact.pivotMap(ps, equals: map, firstProvenNonsingular: true)
-                    let bySolve = try exact.pivotMap(ps, equals: map, firstProvenNonsingular: false)
+                    let byProduct = try exact.pivotMap(ps, equals: map, residualRows: try exact.pivotResidualRows(map))
+                    let bySolve = try exact.pivotMap(ps, equals: map, residualRows: nil)
                     #expect(byProduct == expected && bySolve == expected, "\(c.comment) p = \(ps.pivot)")
                     checked += 1
                     if !expected { differing += 1 }
