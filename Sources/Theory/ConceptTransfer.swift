@@ -91,8 +91,7 @@ public struct ConceptTransfer: Sendable {
             return sum + t.0 * e * e
         }
         transportedNormSquared = try pair.transportedNormSquared(probe.weights)
-        let summary = pair.logitSummary()
-        (logitDistanceSquared, logitDistanceRelativeError) = (summary.distanceSquared, summary.relativeError)
+        (logitDistanceSquared, logitDistanceRelativeError) = pair.logitDistanceSquaredEstimate()
         sigmaMin = diversity.sigmaMinUnembeddings
         // A margin is a dot product of d + 1 exact terms: its rounding is at most
         // (d + 1)ε·(Σ|uⱼfᵢⱼ| + |b|). A transported score also inherits A₁₂ᵀu's error, about

@@ -53,6 +53,20 @@ extension ModelPair {
         return screen(logitStatistics())
     }
 
+    /// d_logit² alone, as `logitSummary` gives it, or from the fast enclosure of d_logit² where
+    /// that is already formed and tight (2⁻²⁰ relative; its midpoint, with the whole width over the
+    /// lower end as the error) and no Double pass has run: T11's transfers need no other statistic,
+    /// and the certified run forms that enclosure first.
+    public func logitDistanceSquaredEstimate() -> (value: Double, relativeError: Double) {
+        if cache.peek("logitStatistics", as: LogitStatistics.self) == nil,
+           let d = cache.peek("fastLogitDistanceSquared", as: FastInterval?.self) ?? nil,
+           d.lo > 0, d.hi.isFinite, d.hi - d.lo <= 0x1p-20 * d.hi {
+            return (d.midpoint, ((d.hi - d.lo) / d.lo).nextUp)
+        }
+        let summary = logitSummary()
+        return (summary.distanceSquared, summary.relativeError)
+    }
+
     /// d_logit, the square root of `logitDistanceSquared`.
     public func logitDistance() throws -> Double { try logitDistanceSquared().squareRoot() }
 
