@@ -4,6 +4,43 @@ import Testing
 
 @Suite("T6 KL bound")
 struct T6Tests {
+    /// `logitDistanceIsExactlyZero` (the shortcut of T5, T6 and T11 to the exact level) agrees with
+    /// the exact d_logit² on exact orbit pairs, orbit pairs 10⁻¹⁰ off, perturbed pairs and exact
+    /// orbit pairs one Double off; where it holds, T6 and T11 decide exactly, 0 ≤ 0, and elsewhere
+    /// T6 is not decided by it. A shortcut that trusted the fast enclosure reaching 0 fails on the
+    /// pairs one Double off (and would let T11 answer "no probe disagrees" unproven).
+    @Test("d_logit² = 0 exactly is recognised on exact orbit pairs, and only there")
+    func exactlyZeroLogitDistanceShortcut() throws {
+        var (zero, nonzero) = (0, 0)
+        // With each exact orbit pair, the same pair with one embedding entry of the student one
+        // Double up: d_logit² > 0 exactly but far below the fast enclosure's width.
+        var cases: [(pair: ModelPair, comment: Comment)] = []
+        for c in smallCorpus(seed: 118, count: 40, generators: [.orbit, .perturbed]) {
+            cases.append((c.pair, c.comment))
+            guard c.pair.exactLogitDistanceSquared().isZero else { continue }
+            var f = c.pair.second.embeddings
+            f[0, 0] = f[0, 0].nextUp
+            let nudged = try SoftmaxModel(embeddings: f, unembeddings: c.pair.second.unembeddings, weights: c.pair.second.weights)
+            cases.append((try ModelPair(c.pair.first, nudged), Comment(rawValue: c.comment.rawValue + ", one ulp off")))
+        }
+        for c in cases {
+            let exactlyZero = c.pair.exactLogitDistanceSquared().isZero
+            #expect(c.pair.logitDistanceIsExactlyZero == exactlyZero, c.comment)
+            let v6 = try T6KLBound(.sharp).decide(c.pair)
+            #expect(v6.outcome == .holds && v6.isCertified, c.comment)
+            if exactlyZero {
+                zero += 1
+                #expect(v6.level == .exact && v6.rhs == 0, c.comment)
+                let v11 = try T11ConceptTransferBound().decide(c.pair)
+                #expect(v11.level == .exact && v11.outcome == .holds && v11.lhs == 0, c.comment)
+            } else {
+                nonzero += 1
+                #expect(v6.level != .exact, c.comment)
+            }
+        }
+        #expect(zero >= 5 && nonzero >= 20, "\(zero) exactly equal, \(nonzero) not")
+    }
+
     @Test("Global and per-input τ forms on random pairs", arguments: T6KLBound.Form.allCases)
     func property(form: T6KLBound.Form) throws {
         try expectHolds(T6KLBound(form), on: corpus(seed: 401, count: 200, dimensions: 1...16, maxLabels: 50))
