@@ -60,7 +60,8 @@ final class FractionFreeMatrix {
         for i in 0..<a.rows {
             for j in 0..<a.columns { __gmpz_addmul(z[0], x[i, j], y[j, i]) }
         }
-        __gmpz_mul(z[1], x.scratch[2], y.scratch[2])
+        // x and y own the scratch their scales live in: kept alive past these last reads.
+        withExtendedLifetime((x, y)) { __gmpz_mul(z[1], x.scratch[2], y.scratch[2]) }
         return Rational(numerator: z[0], denominator: z[1])
     }
 
@@ -80,8 +81,10 @@ final class FractionFreeMatrix {
                 __gmpz_addmul(total, x[i, j], inner)
             }
         }
-        __gmpz_mul(z[2], x.scratch[2], x.scratch[2])
-        __gmpz_mul(z[2], z[2], y.scratch[2])
+        withExtendedLifetime((x, y)) {
+            __gmpz_mul(z[2], x.scratch[2], x.scratch[2])
+            __gmpz_mul(z[2], z[2], y.scratch[2])
+        }
         return Rational(numerator: total, denominator: z[2])
     }
 

@@ -184,15 +184,6 @@ public struct ExactModelPair: Sendable {
         }
     }
 
-    /// (Xᵀ D X)⁻¹ Xᵀ D Y with D = diag(weights) (identity when nil): the exact
-    /// least-squares map from Y's columns to X's.
-    static func leastSquaresMap(_ x: RationalMatrix, _ y: RationalMatrix, weights: [Rational]?) throws -> RationalMatrix {
-        let xt = RationalMatrix(rows: x.columns, columns: x.rows) { i, j in weights.map { $0[j] * x[j, i] } ?? x[j, i] }
-        do {
-            return try xt.multiplied(by: x).solve(xt.multiplied(by: y))
-        } catch let e as NumericsError { throw ModelError.numerics(e) }
-    }
-
     /// E_x ‖f₁(x) − A f₂(x)‖² for a given map A (d₁×d₂), exactly, from the moments.
     public func representationResidual(map a: RationalMatrix) -> Rational {
         moments().residual(map: a)
