@@ -55,7 +55,7 @@ struct VerifyCommand: ParsableCommand {
     @Option(name: .customLong("plant"), parsing: .unconditionalSingleValue, help: "Scale a statement's constant, e.g. T3=0.5 (a planted false statement, to see the harness fail); repeatable.")
     var plants: [String] = []
 
-    @Option(help: "Which verdicts to certify: all (default: every verdict, by fast enclosure first, then MPFR or exact where it cannot decide) or screen (the double screen decides a \"holds\" with a relative margin above 1e−9; only screened violations and near-misses are certified; about 3× faster). `violations` is a synonym of screen.")
+    @Option(help: "Which verdicts to certify: all (default: every verdict, by fast enclosure first, then MPFR or exact where it cannot decide) or screen (the double screen decides a \"holds\" with a relative margin above 1e−9; only screened violations and near-misses are certified; about 2× faster). `violations` is a synonym of screen.")
     var certify = "all"
 
     @Option(help: "Re-check the pair saved in a replay file instead of running a corpus.")
