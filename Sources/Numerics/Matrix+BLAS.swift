@@ -295,9 +295,18 @@ public enum BLASThreads {
     /// error of the lowest failing index is rethrown.
     public static func parallelMap<T: Sendable>(_ count: Int, workers: Int,
                                                 _ body: @Sendable (Int) throws -> T) throws -> [T] {
+        try parallelMap(count, workers: workers, state: {}) { i, _ in try body(i) }
+    }
+
+    /// `parallelMap` with a value each worker keeps from one index to the next (made once per
+    /// worker by `state`): scratch reused across indices. Results are in index order, so they do
+    /// not depend on which worker took which index.
+    public static func parallelMap<T: Sendable, State>(_ count: Int, workers: Int, state: @Sendable () -> State,
+                                                       _ body: @Sendable (Int, inout State) throws -> T) throws -> [T] {
         let results = IndexedResults<T>(count)
         concurrentWorkers(Swift.max(1, Swift.min(workers, count))) { _ in
-            while let i = results.nextIndex() { results.set(i, Result { try body(i) }) }
+            var local = state()
+            while let i = results.nextIndex() { results.set(i, Result { try body(i, &local) }) }
         }
         return try results.values.map { try $0!.get() }
     }

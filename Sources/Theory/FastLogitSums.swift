@@ -155,10 +155,10 @@ extension FastLogitSums {
         let blocks = (n + block - 1) / block
         let flops = 2 * Double(n) * Double(k) * Double(pair.first.dimension + pair.second.dimension) * (bound == .norms ? 1 : 2)
         let workers = min(blocks, forced ?? (flops > 5e7 ? BLASThreads.workers(forFlops: flops) : 1))
-        let parts = try? BLASThreads.parallelMap(blocks, workers: workers) { b -> FastLogitSums? in
+        let parts = try? BLASThreads.parallelMap(blocks, workers: workers, state: { BlockBuffers() }) { b, buffers -> FastLogitSums? in
             let range = (b * block)..<min(n, (b + 1) * block)
             var sums = FastLogitSums(productBound: bound)
-            guard let rows = blockRows(sides, range) else { return nil }
+            guard let rows = blockRows(sides, range, buffers: &buffers) else { return nil }
             for (i, r) in zip(range, rows) { sums.add(r, weight: weights[i]) }
             return sums
         }
@@ -232,10 +232,23 @@ extension FastLogitSums {
         }
     }
 
+    /// A worker's product buffers, reused from block to block: a block's products are about
+    /// 32 MiB per model, and fresh ones for every block cost their zero fill and page faults.
+    struct BlockBuffers {
+        var p: [[Double]] = [[], []], q: [[Double]] = [[], []]
+    }
+
     /// The enclosures of rows `range`, one dgemm per model (two with absolute products):
     /// each row by the midpoint pass where it is tight, else by the interval kernel.
     static func blockRows(_ sides: [Side], _ range: Range<Int>) -> [Row]? {
-        let block = Block(sides, range)
+        var buffers = BlockBuffers()
+        return blockRows(sides, range, buffers: &buffers)
+    }
+
+    /// The same, the products written into `buffers` (and left there for the next block).
+    static func blockRows(_ sides: [Side], _ range: Range<Int>, buffers: inout BlockBuffers) -> [Row]? {
+        let block = Block(sides, range, reusing: &buffers)
+        defer { buffers = BlockBuffers(p: block.p, q: block.q) }
         let kernel = RowKernel(labels: block.k)
         defer { kernel.deallocate() }
         var out: [Row] = []
@@ -275,9 +288,19 @@ extension FastLogitSums {
         var p: [[Double]] = [[], []], q: [[Double]] = [[], []]
         var fNorms: [[Double]] = [[], []]
 
+        /// The products of rows `range` in arrays of their own.
         init(_ sides: [Side], _ range: Range<Int>) {
+            var buffers = BlockBuffers()
+            self.init(sides, range, reusing: &buffers)
+        }
+
+        /// The products of rows `range`, written into `buffers`' arrays, which the block takes
+        /// (so that it holds their only references and the products overwrite them in place).
+        init(_ sides: [Side], _ range: Range<Int>, reusing buffers: inout BlockBuffers) {
             self.sides = sides
             k = sides[0].g.rows
+            (p, q) = (buffers.p, buffers.q)
+            buffers = BlockBuffers()
             for s in 0..<2 {
                 let f = sides[s].f, d = f.columns
                 f.rowBlockProduct(rows: range, with: sides[s].g, otherRows: 0..<k, into: &p[s])
