@@ -104,13 +104,11 @@ public struct T11ConceptTransferBound: PairStatement {
                        constant: constantScale / (gamma * gamma), constantName: "\(constantScale)/γ² at γ = \(gamma)")
     }
 
-    /// G̃₁ᵀG̃₁ exactly and whether it is positive definite, once per pair (the screen's rank
-    /// question and the three forms' certificates share them).
+    /// G̃₁ᵀG̃₁ exactly and whether it is positive definite (the exact teacher forms both once,
+    /// for the screen's rank question, the three forms' certificates and the other statements).
     func exactGram(_ pair: ModelPair) throws -> (gram: RationalMatrix, fullRank: Bool) {
-        try pair.cache.value("t11.exactGram") {
-            let gram = try pair.exact().first.centredUnembeddingGram
-            return (gram, try SigmaCertificate.fullColumnRank(gram))
-        }
+        let teacher = try pair.exact().first
+        return (teacher.centredUnembeddingGram, try teacher.centredUnembeddingsHaveFullRank())
     }
 
     /// Certifies the probes whose screen is a near-tie or a crossing (every probe with
