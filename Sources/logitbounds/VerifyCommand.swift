@@ -21,8 +21,10 @@ struct VerifyCommand: ParsableCommand {
         Examples:
           logitbounds verify --out report
           logitbounds verify --statement T3 --cases 20000 --json
-          logitbounds verify --shard 2/8 --json > shard2.json   (then: logitbounds merge shard*.json)
-          logitbounds verify --plant T3=0.5 --out planted        (a false statement: exits 1)
+          logitbounds verify --shard 2/8 --json > shard2.json
+            (then: logitbounds merge shard*.json)
+          logitbounds verify --plant T3=0.5 --out planted
+            (a false statement: exits 1)
         """)
 
     @Option(parsing: .unconditional, help: "Number of generated pairs in the corpus (1 … 10¹²; cases are generated one at a time, so memory does not grow with it). An interrupt (Ctrl-C) stops after the cases in flight and reports the cases run, exit 130.")
