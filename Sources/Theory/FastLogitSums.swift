@@ -166,9 +166,12 @@ extension FastLogitSums {
         return parts.reduce(FastLogitSums(productBound: bound)) { $0.adding($1!) }
     }
 
-    /// Rows per block: about 2²² logits per model (32 MiB), at least 8 rows — tall enough
-    /// for dgemm to run near its peak at k = 50 257 (83 rows), a function of N and k alone.
-    static func rowsPerBlock(inputs n: Int, labels k: Int) -> Int { max(8, min(1024, (1 << 22) / max(k, 1))) }
+    /// Rows per block: about 2²⁴ logits per model (128 MiB per model and worker), at least 8
+    /// rows, a function of N and k alone. Each block's dgemm packs all of G again, so the
+    /// rows per call set how often G is copied: at k = 50 257, 83 rows (2²²) spent 12 % of the
+    /// pass in OpenBLAS's packing, 333 rows (2²⁴) cut the certified pass by about 17 %
+    /// (notes/benchmarks.md, stop 43); 2²⁵ gained nothing more and raised the peak memory.
+    static func rowsPerBlock(inputs n: Int, labels k: Int) -> Int { max(8, min(1024, (1 << 24) / max(k, 1))) }
 
     /// The largest of a row's entry bounds e = ((c·Q)⁺ + 2dη)⁺, which rise with Q: one radius for
     /// every logit of the row (`underflow` = 2dη); +∞ when an entry of Q is not finite.
@@ -233,7 +236,8 @@ extension FastLogitSums {
     }
 
     /// A worker's product buffers, reused from block to block: a block's products are about
-    /// 32 MiB per model, and fresh ones for every block cost their zero fill and page faults.
+    /// 128 MiB per model at language-model scale, and fresh ones for every block cost their
+    /// zero fill and page faults.
     struct BlockBuffers {
         var p: [[Double]] = [[], []], q: [[Double]] = [[], []]
     }
