@@ -48,6 +48,16 @@ public enum ReportFormatter {
                 if let v = s.firstViolationVerdict, let cert = v.certificate { lines.append("  Certificate: \(cert)") }
             }
         }
+        let undecided = (r.theorems + r.conjectures).filter { $0.undecided > 0 }
+        if !undecided.isEmpty {
+            lines.append("")
+            lines.append("## Undecided (no level decided them: not verdicts)")
+            for s in undecided {
+                lines.append("")
+                lines.append("- **\(s.name)**: \(s.undecided) case\(s.undecided == 1 ? "" : "s"); first at \(s.firstUndecided?.description ?? "?").")
+                if let v = s.firstUndecidedVerdict, let why = v.certificate { lines.append("  Why: \(why)") }
+            }
+        }
         if !r.replayFiles.isEmpty {
             lines.append("")
             lines.append("Replay files (shrunk violations): " + r.replayFiles.map { "`\($0)`" }.joined(separator: ", "))

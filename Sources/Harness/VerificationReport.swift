@@ -28,12 +28,17 @@ public struct CheckSummary: Codable, Sendable, Equatable {
     /// The first violating case (lowest index) and its verdict.
     public var firstViolation: CaseDescriptor?
     public var firstViolationVerdict: Verdict?
+    /// The first case no level decided (lowest index) and its verdict, whose certificate says
+    /// why: so that a report's undecided count names a case to look at.
+    public var firstUndecided: CaseDescriptor?
+    public var firstUndecidedVerdict: Verdict?
 
     enum CodingKeys: String, CodingKey {
         case id, name, form, conjecture, cases, inapplicable, certified, violations, undecided, errors
         case certifiedFast = "certified_fast", certifiedMPFR = "certified_mpfr", certifiedExact = "certified_exact"
         case worstRatio = "worst_ratio", worstCase = "worst_case"
         case firstViolation = "first_violation", firstViolationVerdict = "first_violation_verdict"
+        case firstUndecided = "first_undecided", firstUndecidedVerdict = "first_undecided_verdict"
     }
 
     /// Every key written, `null` where there is nothing (a check with 0 cases has no worst
@@ -48,6 +53,7 @@ public struct CheckSummary: Codable, Sendable, Equatable {
         try c.encode(undecided, forKey: .undecided); try c.encode(errors, forKey: .errors)
         try c.encode(worstRatio, forKey: .worstRatio); try c.encode(worstCase, forKey: .worstCase)
         try c.encode(firstViolation, forKey: .firstViolation); try c.encode(firstViolationVerdict, forKey: .firstViolationVerdict)
+        try c.encode(firstUndecided, forKey: .firstUndecided); try c.encode(firstUndecidedVerdict, forKey: .firstUndecidedVerdict)
     }
 
     init(_ check: Check) {
@@ -62,7 +68,12 @@ public struct CheckSummary: Codable, Sendable, Equatable {
     mutating func record(_ verdict: Verdict, case descriptor: CaseDescriptor) {
         switch verdict.outcome {
         case .inapplicable: inapplicable += 1; return
-        case .undecided: undecided += 1
+        case .undecided:
+            undecided += 1
+            if firstUndecided.map({ descriptor.index < $0.index }) ?? true {
+                firstUndecided = descriptor
+                firstUndecidedVerdict = verdict
+            }
         case .violated:
             if verdict.isCertified {
                 violations += 1
@@ -112,6 +123,10 @@ public struct CheckSummary: Codable, Sendable, Equatable {
         if let v = other.firstViolation, firstViolation.map({ v.index < $0.index }) ?? true {
             firstViolation = v
             firstViolationVerdict = other.firstViolationVerdict
+        }
+        if let u = other.firstUndecided, firstUndecided.map({ u.index < $0.index }) ?? true {
+            firstUndecided = u
+            firstUndecidedVerdict = other.firstUndecidedVerdict
         }
     }
 }
@@ -236,7 +251,10 @@ public struct VerificationReport: Codable, Sendable, Equatable {
             guard (s.violations > 0) == (s.firstViolation != nil) else {
                 throw bad("\(s.name): \(s.violations) violations but \(s.firstViolation == nil ? "no" : "a") first violation")
             }
-            for c in [s.worstCase, s.firstViolation].compactMap({ $0 }) {
+            guard (s.undecided > 0) == (s.firstUndecided != nil) else {
+                throw bad("\(s.name): \(s.undecided) undecided but \(s.firstUndecided == nil ? "no" : "a") first undecided case")
+            }
+            for c in [s.worstCase, s.firstViolation, s.firstUndecided].compactMap({ $0 }) {
                 guard (0..<corpus.cases).contains(c.index), shards.contains(c.index % shardCount) else {
                     throw bad("\(s.name) names case \(c.index), which is not in shards \(shards.map { $0 + 1 })")
                 }
