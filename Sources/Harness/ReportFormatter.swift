@@ -54,7 +54,8 @@ public enum ReportFormatter {
             lines.append("## Undecided (no level decided them: not verdicts)")
             for s in undecided {
                 lines.append("")
-                lines.append("- **\(s.name)**: \(s.undecided) case\(s.undecided == 1 ? "" : "s"); first at \(s.firstUndecided?.description ?? "?").")
+                lines.append("- **\(s.name)**: \(s.undecided) case\(s.undecided == 1 ? "" : "s"); "
+                             + (s.firstUndecided.map { "first at \($0.description)." } ?? "the first not recorded (a shard report written before reports named it)."))
                 if let v = s.firstUndecidedVerdict, let why = v.certificate { lines.append("  Why: \(why)") }
             }
         }

@@ -42,7 +42,9 @@ public struct CheckSummary: Codable, Sendable, Equatable {
     }
 
     /// Every key written, `null` where there is nothing (a check with 0 cases has no worst
-    /// ratio: the key says so rather than being absent).
+    /// ratio: the key says so rather than being absent), but for the first undecided case's two
+    /// keys, written only when there is one: a report written before they existed then keeps
+    /// its digest, so shards of either kind merge.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(id, forKey: .id); try c.encode(name, forKey: .name); try c.encode(form, forKey: .form)
@@ -53,7 +55,8 @@ public struct CheckSummary: Codable, Sendable, Equatable {
         try c.encode(undecided, forKey: .undecided); try c.encode(errors, forKey: .errors)
         try c.encode(worstRatio, forKey: .worstRatio); try c.encode(worstCase, forKey: .worstCase)
         try c.encode(firstViolation, forKey: .firstViolation); try c.encode(firstViolationVerdict, forKey: .firstViolationVerdict)
-        try c.encode(firstUndecided, forKey: .firstUndecided); try c.encode(firstUndecidedVerdict, forKey: .firstUndecidedVerdict)
+        try c.encodeIfPresent(firstUndecided, forKey: .firstUndecided)
+        try c.encodeIfPresent(firstUndecidedVerdict, forKey: .firstUndecidedVerdict)
     }
 
     init(_ check: Check) {
@@ -112,6 +115,9 @@ public struct CheckSummary: Codable, Sendable, Equatable {
 
     /// Combines the summaries of two disjoint parts of one corpus.
     mutating func merge(_ other: CheckSummary) {
+        // A side that counts undecided cases without naming one (a report written before
+        // `first_undecided` existed) leaves the first of the whole unknown.
+        let unnamed = (undecided > 0 && firstUndecided == nil) || (other.undecided > 0 && other.firstUndecided == nil)
         cases += other.cases; inapplicable += other.inapplicable; certified += other.certified
         certifiedFast += other.certifiedFast; certifiedMPFR += other.certifiedMPFR; certifiedExact += other.certifiedExact
         violations += other.violations; undecided += other.undecided; errors += other.errors
@@ -124,7 +130,9 @@ public struct CheckSummary: Codable, Sendable, Equatable {
             firstViolation = v
             firstViolationVerdict = other.firstViolationVerdict
         }
-        if let u = other.firstUndecided, firstUndecided.map({ u.index < $0.index }) ?? true {
+        if unnamed {
+            (firstUndecided, firstUndecidedVerdict) = (nil, nil)
+        } else if let u = other.firstUndecided, firstUndecided.map({ u.index < $0.index }) ?? true {
             firstUndecided = u
             firstUndecidedVerdict = other.firstUndecidedVerdict
         }
@@ -251,8 +259,9 @@ public struct VerificationReport: Codable, Sendable, Equatable {
             guard (s.violations > 0) == (s.firstViolation != nil) else {
                 throw bad("\(s.name): \(s.violations) violations but \(s.firstViolation == nil ? "no" : "a") first violation")
             }
-            guard (s.undecided > 0) == (s.firstUndecided != nil) else {
-                throw bad("\(s.name): \(s.undecided) undecided but \(s.firstUndecided == nil ? "no" : "a") first undecided case")
+            // A report from before `first_undecided` existed counts its undecided cases without one.
+            guard s.firstUndecided == nil || (s.undecided > 0 && s.firstUndecidedVerdict?.outcome == .undecided) else {
+                throw bad("\(s.name): a first undecided case beside \(s.undecided) undecided, or without its undecided verdict")
             }
             for c in [s.worstCase, s.firstViolation, s.firstUndecided].compactMap({ $0 }) {
                 guard (0..<corpus.cases).contains(c.index), shards.contains(c.index % shardCount) else {

@@ -10,7 +10,12 @@ public struct FastIntervalMatrix: Sendable {
     public init(rows: Int, columns: Int, entry: (Int, Int) -> FastInterval) {
         self.rows = rows
         self.columns = columns
-        entries = (0..<(rows * columns)).map { entry($0 / columns, $0 % columns) }
+        // Row by row, without a division per entry (this init builds every product's result).
+        entries = [FastInterval](unsafeUninitializedCapacity: rows * columns) { buffer, count in
+            for i in 0..<rows {
+                for j in 0..<columns { buffer.initializeElement(at: count, to: entry(i, j)); count += 1 }
+            }
+        }
     }
 
     init(rows: Int, columns: Int, entries: [FastInterval]) {
@@ -111,7 +116,11 @@ public struct FastIntervalMatrix: Sendable {
     /// midpoint with radius exactly 0 (so that point factors take the one-radius products).
     public var midpointsAndRadii: (midpoints: Matrix, radii: Matrix) {
         var middle = Matrix(rows: rows, columns: columns), radius = middle
-        for t in entries.indices { (middle.storage[t], radius.storage[t]) = entries[t].midpointAndRadius }
+        middle.storage.withUnsafeMutableBufferPointer { m in
+            radius.storage.withUnsafeMutableBufferPointer { r in
+                for t in entries.indices { (m[t], r[t]) = entries[t].midpointAndRadius }
+            }
+        }
         return (middle, radius)
     }
 
@@ -134,9 +143,11 @@ public struct FastIntervalMatrix: Sendable {
         // Entrywise (x + y)⁺ of non-negative terms, each rounded up.
         func sum(_ x: Matrix, _ scaleX: Double, _ y: Matrix?) -> Matrix {
             var out = x
-            for t in out.storage.indices {
-                let first = scaleX == 1 ? abs(x.storage[t]) : (scaleX * abs(x.storage[t])).nextUp
-                out.storage[t] = y.map { (first + $0.storage[t]).nextUp } ?? first
+            out.storage.withUnsafeMutableBufferPointer { o in
+                for t in o.indices {
+                    let first = scaleX == 1 ? abs(o[t]) : (scaleX * abs(o[t])).nextUp
+                    o[t] = y.map { (first + $0.storage[t]).nextUp } ?? first
+                }
             }
             return out
         }

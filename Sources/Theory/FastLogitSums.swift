@@ -166,12 +166,15 @@ extension FastLogitSums {
         return parts.reduce(FastLogitSums(productBound: bound)) { $0.adding($1!) }
     }
 
-    /// Rows per block: about 2²⁴ logits per model (128 MiB per model and worker), at least 8
-    /// rows, a function of N and k alone. Each block's dgemm packs all of G again, so the
-    /// rows per call set how often G is copied: at k = 50 257, 83 rows (2²²) spent 12 % of the
-    /// pass in OpenBLAS's packing, 333 rows (2²⁴) cut the certified pass by about 17 %
-    /// (notes/benchmarks.md, stop 43); 2²⁵ gained nothing more and raised the peak memory.
-    static func rowsPerBlock(inputs n: Int, labels k: Int) -> Int { max(8, min(1024, (1 << 24) / max(k, 1))) }
+    /// Rows per block, a function of N and k alone. Each block's dgemm packs all of G again, so
+    /// a block has at least 320 rows where that keeps it within 2²⁴ logits (128 MiB) per model:
+    /// at k = 50 257, blocks of 83 rows spent 12 % of the pass copying G, and 333 rows cut the
+    /// certified pass by about 17 % (notes/benchmarks.md, stop 43). Otherwise about 2²² logits
+    /// (32 MiB) per model, as before; at most 1 024 rows and at least 8.
+    static func rowsPerBlock(inputs n: Int, labels k: Int) -> Int {
+        let k = max(k, 1)
+        return max(8, min(1024, max((1 << 22) / k, min(320, (1 << 24) / k))))
+    }
 
     /// The largest of a row's entry bounds e = ((c·Q)⁺ + 2dη)⁺, which rise with Q: one radius for
     /// every logit of the row (`underflow` = 2dη); +∞ when an entry of Q is not finite.
@@ -235,9 +238,10 @@ extension FastLogitSums {
         }
     }
 
-    /// A worker's product buffers, reused from block to block: a block's products are about
-    /// 128 MiB per model at language-model scale, and fresh ones for every block cost their
-    /// zero fill and page faults.
+    /// A worker's product buffers, reused from block to block: a block's products are up to
+    /// 128 MiB per model (`rowsPerBlock`; twice that with absolute products, which only pairs of
+    /// N·k·(d₁ + d₂) ≤ 2·10⁸ use), and fresh ones for every block cost their zero fill and page
+    /// faults.
     struct BlockBuffers {
         var p: [[Double]] = [[], []], q: [[Double]] = [[], []]
     }

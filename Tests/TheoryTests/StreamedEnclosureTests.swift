@@ -17,6 +17,10 @@ struct StreamedEnclosureTests {
         let a = ModelGenerator.model(labels: 40, dimension: 5, inputs: 1500, condition: 3, using: &g)
         let pair = try ModelPair(a, ModelGenerator.perturb(a, by: 0.3, using: &g))
         #expect(FastLogitSums.rowsPerBlock(inputs: 1500, labels: 40) == 1024)
+        // At least 320 rows while a block stays within 2²⁴ logits per model (G is packed again
+        // for every block), else 2²² logits; 8 to 1 024 rows.
+        let rows = [4096, 8192, 16_384, 50_257, 52_429, 1 << 20, 1 << 25].map { FastLogitSums.rowsPerBlock(inputs: 4096, labels: $0) }
+        #expect(rows == [1024, 512, 320, 320, 319, 16, 8], "\(rows)")
         for bound in Self.bounds {
             let one = try #require(FastLogitSums.compute(pair, bound: bound, workers: 1))
             let two = try #require(FastLogitSums.compute(pair, bound: bound, workers: 2))
