@@ -110,8 +110,15 @@ extension Interval {
     /// square), whose enclosure may dip below 0 by rounding.
     public var clampedNonNegative: Interval {
         let r = fresh()
-        mpfr_max(r.lo, lo, Interval(exactly: 0, bits: bits)!.lo, MPFR_RNDD)
-        mpfr_max(r.hi, hi, Interval(exactly: 0, bits: bits)!.hi, MPFR_RNDU)
+        // The zero is a named value kept alive across both calls: a temporary's storage may be
+        // freed as soon as its pointer is read, before mpfr reads through it (a use after free
+        // that made T6's MPFR certificate print −0.0 or 0.0 at random, and crash under
+        // MALLOC_PERTURB_).
+        let zero = Interval(exactly: 0, bits: bits)!
+        withExtendedLifetime(zero) {
+            mpfr_max(r.lo, lo, zero.lo, MPFR_RNDD)
+            mpfr_max(r.hi, hi, zero.hi, MPFR_RNDU)
+        }
         return r
     }
 

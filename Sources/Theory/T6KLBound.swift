@@ -146,16 +146,27 @@ public struct T6KLBound: PairStatement {
         for bits in [Interval.defaultBits, 512, 1024] where verdict.outcome == .undecided {
             verdict = try certify(pair, exactLHS: d, bits: bits)
         }
-        if verdict.outcome == .undecided, let logVerdict = try certifyInLogSpace(pair, exactLHS: d) { verdict = logVerdict }
-        return verdict
+        guard verdict.outcome == .undecided else { return verdict }
+        var logFailure = ""
+        if let logVerdict = try certifyInLogSpace(pair, exactLHS: d, failure: &logFailure) { return logVerdict }
+        // Undecided: say what each attempt left open. A right side not bounded on both
+        // sides is not shown as a number (its midpoint would be ∞ or 0).
+        let bounded = verdict.rhs.isFinite && verdict.rhs > 0
+        return Verdict(id: id, form: form, level: .enclosure, outcome: .undecided, lhs: verdict.lhs, rhs: bounded ? verdict.rhs : .nan,
+                       constant: .nan, constantName: verdict.constantName, exactLHS: verdict.exactLHS,
+                       certificate: "not decided: at 128 to 1 024 bits the right side's MPFR enclosure (\(verdict.certificate ?? "")) "
+                           + "does not separate from the exact left side d_logit² ≈ \(String(format: "%.6g", verdict.lhs)); "
+                           + "compared as logarithms, \(logFailure)",
+                       lhsLog10: verdict.lhsLog10, rhsLog10: bounded ? verdict.rhsLog10 : nil)
     }
 
     /// The same comparison with both sides as logarithms: log d_logit² against
     /// log(scale · KL) + log factor (per input: a log-sum-exp of log w + log KL_x + log
     /// factor_x). Nothing is exponentiated, so a right side like KL·e^{10¹⁵⁵} (τ far
     /// beyond even MPFR's exponent range) is still compared. nil when a KL enclosure
-    /// is not positive (its log is undefined).
-    func certifyInLogSpace(_ pair: ModelPair, exactLHS d: Rational, bits: Int = 256) throws -> Verdict? {
+    /// is not positive (its log is undefined) or the logarithms' enclosures overlap, with
+    /// `failure` saying which.
+    func certifyInLogSpace(_ pair: ModelPair, exactLHS d: Rational, bits: Int = 256, failure: inout String) throws -> Verdict? {
         let enclosed = try pair.certifiedDivergence(bits: bits)
         let logScale = try Interval(exactly: constantScale, bits: bits)!.log()
         let logTwo = try Interval(exactly: 2, bits: bits)!.log()
@@ -167,20 +178,26 @@ public struct T6KLBound: PairStatement {
                 let terms = try zip(enclosed.weights, zip(enclosed.klPerInput, enclosed.logTauPerInput))
                     .filter { $0.1.0.upper > 0 }
                     .map { w, t in try w.log() + t.0.log() + logFactor(t.1) }
-                guard !terms.isEmpty else { return nil }
+                guard !terms.isEmpty else { failure = "every input's KL enclosure reaches 0 (no logarithm)"; return nil }
                 logRHS = logScale + Interval.logSumExp(terms)
             } else {
                 // log KL as the log-sum-exp of log w + log KL_x: the mean's own enclosure can
                 // have lower end 0 where every KL_x is far below 1 (its log then undefined),
                 // while each KL_x's enclosure stays positive.
                 let terms = try zip(enclosed.weights, enclosed.klPerInput).filter { $0.1.upper > 0 }.map { w, kl in try w.log() + kl.log() }
-                guard !terms.isEmpty else { return nil }
+                guard !terms.isEmpty else { failure = "every input's KL enclosure reaches 0 (no logarithm)"; return nil }
                 logRHS = logScale + Interval.logSumExp(terms) + logFactor(Interval.min(enclosed.logTauFirst, enclosed.logTauSecond))
             }
-        } catch { return nil }
+        } catch {
+            failure = "a logarithm is undefined on its enclosure (\(error))"
+            return nil
+        }
         let logLHS = try Interval(d, bits: bits).log()
         let outcome: Outcome = logLHS.isCertainlyAtMost(logRHS) ? .holds : (logRHS.isCertainlyBelow(logLHS) ? .violated : .undecided)
-        guard outcome != .undecided else { return nil }
+        guard outcome != .undecided else {
+            failure = "log right side ∈ \(logRHS) overlaps log left side ∈ \(logLHS) at \(bits) bits"
+            return nil
+        }
         let ln10 = 2.302585092994046
         // The right side shown: the guaranteed lower end of its log when finite (a holds
         // then reads with a ratio that is an upper bound), else the upper end.

@@ -124,4 +124,31 @@ struct UndecidedTests {
         #expect(s.cases > 400 && s.certified == s.cases && s.undecided == 0,
                 "\(s.cases) cases, \(s.certified) certified, \(s.undecided) undecided (first: \(s.firstUndecided?.description ?? "–"))")
     }
+
+    /// Case 32 372 of this small-limits corpus (scaled, k = 2, d = 1: logits near 10⁵) is one no
+    /// level decides for T6: its KL enclosures reach 0 at every precision. Its MPFR path once read
+    /// a freed temporary (`Interval.clampedNonNegative`): the certificate printed −0.0 or 0.0 at
+    /// random, and the run crashed with MALLOC_PERTURB_ set (exit 139), in debug and release.
+    @Test("T6's undecided case: named with what each attempt left open, no number for an unbounded side, the same under MALLOC_PERTURB_")
+    func t6UndecidedCase() throws {
+        let arguments = ["verify", "--max-labels", "3", "--max-dimension", "2", "--max-inputs", "4", "--cases", "50000",
+                         "--shard", "32373/50000", "--statement", "T6", "--threads", "1", "--json"]
+        var outputs: [String] = []
+        for perturb in ["85", "165"] {
+            let r = try runTool(arguments, terminateAfter: 120, environment: ["MALLOC_PERTURB_": perturb])
+            #expect(r.status == 0, "exit \(r.status): \(r.stderr.suffix(500))")
+            outputs.append(r.stdout)
+        }
+        #expect(outputs[0] == outputs[1], "two runs of one case differ")
+        let report = try ReportFormatter.decode(Data(outputs[0].utf8))
+        #expect(report.theorems.count == 4)
+        for t in report.theorems {
+            let v = try #require(t.firstUndecidedVerdict, "\(t.name) names no undecided case")
+            let why = v.certificate ?? ""
+            #expect(t.undecided == 1 && t.firstUndecided?.index == 32372 && v.outcome == .undecided && v.level == .enclosure)
+            #expect(why.hasPrefix("not decided: at 128 to 1 024 bits") && why.contains("right side ∈ [0.0, inf]")
+                    && why.contains("compared as logarithms"), "\(t.name): \(why)")
+            #expect(v.rhs.isNaN && v.rhsLog10 == nil, "\(t.name): an unbounded right side shown as \(v.rhs), log10 \(String(describing: v.rhsLog10))")
+        }
+    }
 }
