@@ -221,8 +221,8 @@ public struct VerificationReport: Codable, Sendable, Equatable {
         }
         if !merged.isComplete && !allowIncomplete {
             let missing = Set(0..<merged.shardCount).subtracting(merged.shards).sorted().prefix(10)
-            throw HarnessError.incompatibleShards("shards \(missing.map { "\($0 + 1)" }.joined(separator: ", "))"
-                + " of \(merged.shardCount) are missing (pass --allow-incomplete to merge a partial set)")
+            throw HarnessError.incompatibleShards((missing.count == 1 ? "shard " : "shards ") + missing.map { "\($0 + 1)" }.joined(separator: ", ")
+                + " of \(merged.shardCount) " + (missing.count == 1 ? "is" : "are") + " missing (pass --allow-incomplete to merge a partial set)")
         }
         merged.digest = nil
         return merged
@@ -253,7 +253,8 @@ public struct VerificationReport: Codable, Sendable, Equatable {
             guard s.cases + s.inapplicable + s.errors == casesRun else {
                 throw bad("\(s.name): cases + inapplicable + errors = \(s.cases + s.inapplicable + s.errors), not the \(casesRun) cases run")
             }
-            guard s.certified <= s.cases, s.violations <= s.certified, s.undecided <= s.cases else {
+            // Certified and undecided cases are disjoint parts of the cases reached.
+            guard s.certified + s.undecided <= s.cases, s.violations <= s.certified else {
                 throw bad("\(s.name): certified, violations or undecided exceed the cases decided")
             }
             guard (s.violations > 0) == (s.firstViolation != nil) else {
@@ -266,6 +267,10 @@ public struct VerificationReport: Codable, Sendable, Equatable {
             for c in [s.worstCase, s.firstViolation, s.firstUndecided].compactMap({ $0 }) {
                 guard (0..<corpus.cases).contains(c.index), shards.contains(c.index % shardCount) else {
                     throw bad("\(s.name) names case \(c.index), which is not in shards \(shards.map { $0 + 1 })")
+                }
+                // A case is rebuilt from (seed, index): a named case must be the corpus's own.
+                guard c == corpus.descriptor(c.index) else {
+                    throw bad("\(s.name) names case \(c.index) as \(c), but the corpus's case \(c.index) is \(corpus.descriptor(c.index))")
                 }
             }
         }

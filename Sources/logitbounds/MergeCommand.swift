@@ -10,7 +10,11 @@ struct MergeCommand: ParsableCommand {
         commandName: "merge",
         abstract: "Combine `verify --shard i/n` reports, or `measure --shard i/n --partial` files, into the report one run would give.",
         discussion: """
-        verify reports: counts add; the worst ratio and first violation go to the lowest case index on ties, so the merge is exact.
+        verify reports: counts add; the worst ratio goes to the largest (the lowest case index on ties), and the \
+        first violation and first undecided case to the lowest case index, so the merge is exact. Each report is \
+        validated first: counts that do not add up, a named case that is not the corpus's own or lies outside the \
+        report's shards, an edited file (its digest), reports of different corpora, options or statements, and \
+        duplicate shards exit 2.
 
         measure partials: the shards' per-input sums and d×d moments are combined with compensated sums (the result \
         does not depend on the shard count beyond a few ε relative) and the measurement of all rows is printed as \

@@ -14,7 +14,8 @@ struct VerifyCommand: ParsableCommand {
         Every decided verdict is certified (the default, --certify all): first by fast enclosure (Double \
         intervals with proven error bounds, Proofs/certificates.md), and where that cannot decide by MPFR \
         enclosure or exactly (GMP rationals); the report counts which level decided each case, and a case no \
-        level decides is "undecided", never a verdict. --certify screen is the old fast mode: the double \
+        level decides is "undecided", never a verdict: the report names each check's first undecided case and \
+        why (`--shard i+1/N`, with N the --cases given, re-runs case i alone). --certify screen is the old fast mode: the double \
         screen decides a "holds" when its margin exceeds 1e−9 relative, and only screened violations and \
         near-misses are certified. Certified violations are shrunk and saved as replay files (with --out).
 

@@ -75,6 +75,11 @@ struct UndecidedTests {
         }
         #expect(refused { $0.undecided = 0 })
         #expect(refused { $0.firstUndecidedVerdict = nil })
+        // Edits a recomputed digest would hide: certified and undecided cases overlapping, and a
+        // named case that is not the corpus's own at that index.
+        #expect(refused { $0.certified = $0.cases; $0.certifiedExact = $0.cases })
+        #expect(refused { $0.firstUndecided = CaseDescriptor(index: 2, generator: .orbit, seed: 1, size: cases[2].size) })
+        #expect(refused { $0.worstCase = cases[4]; $0.worstRatio = 1 } == false, "a corpus case in the shards was refused")
         var half = Self.synthetic(try verifier.run(shard: 0, of: 2), check, undecided: [2])
         try half.validate()
         half.theorems[0].firstUndecided = cases[3]   // case 3 is in shard 2 of 2
