@@ -10,8 +10,9 @@ struct MergeCommand: ParsableCommand {
         commandName: "merge",
         abstract: "Combine `verify --shard i/n` reports, or `measure --shard i/n --partial` files, into the report one run would give.",
         discussion: """
-        verify reports: counts add; the worst ratio goes to the largest (the lowest case index on ties), and the \
-        first violation and first undecided case to the lowest case index, so the merge is exact. Each report is \
+        verify reports: counts add; the worst ratio is the largest over the shards (on a tie, the lower case \
+        index's), and the first violation and first undecided case are those of the lowest case index, so the \
+        merge is exact. Each report is \
         validated first: counts that do not add up, a named case that is not the corpus's own or lies outside the \
         report's shards, an edited file (its digest), reports of different corpora, options or statements, and \
         duplicate shards exit 2.
