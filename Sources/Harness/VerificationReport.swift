@@ -73,14 +73,14 @@ public struct CheckSummary: Codable, Sendable, Equatable {
         case .inapplicable: inapplicable += 1; return
         case .undecided:
             undecided += 1
-            if firstUndecided.map({ descriptor.index < $0.index }) ?? true {
+            if Self.precedes(descriptor, firstUndecided) {
                 firstUndecided = descriptor
                 firstUndecidedVerdict = verdict
             }
         case .violated:
             if verdict.isCertified {
                 violations += 1
-                if firstViolation.map({ descriptor.index < $0.index }) ?? true {
+                if Self.precedes(descriptor, firstViolation) {
                     firstViolation = descriptor
                     firstViolationVerdict = verdict
                 }
@@ -113,6 +113,12 @@ public struct CheckSummary: Codable, Sendable, Equatable {
 
     mutating func recordError() { errors += 1 }
 
+    /// Whether `c` comes before the first case kept so far (any does when none is): the first
+    /// violation and the first undecided case are the lowest index, so shards merge exactly.
+    static func precedes(_ c: CaseDescriptor, _ first: CaseDescriptor?) -> Bool {
+        first.map { c.index < $0.index } ?? true
+    }
+
     /// Combines the summaries of two disjoint parts of one corpus.
     mutating func merge(_ other: CheckSummary) {
         // A side that counts undecided cases without naming one (a report written before
@@ -126,13 +132,13 @@ public struct CheckSummary: Codable, Sendable, Equatable {
                 worstRatio = r; worstCase = c
             }
         }
-        if let v = other.firstViolation, firstViolation.map({ v.index < $0.index }) ?? true {
+        if let v = other.firstViolation, Self.precedes(v, firstViolation) {
             firstViolation = v
             firstViolationVerdict = other.firstViolationVerdict
         }
         if unnamed {
             (firstUndecided, firstUndecidedVerdict) = (nil, nil)
-        } else if let u = other.firstUndecided, firstUndecided.map({ u.index < $0.index }) ?? true {
+        } else if let u = other.firstUndecided, Self.precedes(u, firstUndecided) {
             firstUndecided = u
             firstUndecidedVerdict = other.firstUndecidedVerdict
         }
