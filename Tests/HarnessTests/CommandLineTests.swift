@@ -203,15 +203,19 @@ struct CommandLineTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let common = ["--cases", "24", "--max-labels", "8", "--max-dimension", "3", "--max-inputs", "20", "--json"]
         let single = try runTool(["verify"] + common)
+        // Each child's status and standard error first, so that a failed child (a sanitizer's
+        // report, say) is shown rather than an empty JSON parse.
+        #expect(single.status == 0, "verify: status \(single.status): \(single.stderr.suffix(2000))")
         var files: [String] = []
         for i in 1...3 {
             let shard = try runTool(["verify", "--shard", "\(i)/3"] + common)
+            #expect(shard.status == 0, "verify --shard \(i)/3: status \(shard.status): \(shard.stderr.suffix(2000))")
             let path = dir.appendingPathComponent("shard\(i).json").path
             try shard.stdout.write(toFile: path, atomically: true, encoding: .utf8)
             files.append(path)
         }
         let merged = try runTool(["merge", "--json"] + files)
-        #expect(merged.status == 0)
+        #expect(merged.status == 0, "merge: status \(merged.status): \(merged.stderr.suffix(2000))")
         func theorems(_ s: String) throws -> NSArray { (try JSONSerialization.jsonObject(with: Data(s.utf8)) as! NSDictionary)["theorems"] as! NSArray }
         #expect(try theorems(merged.stdout) == theorems(single.stdout))
     }
