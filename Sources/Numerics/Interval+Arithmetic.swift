@@ -1,7 +1,7 @@
 import CMPFR
 
 /// Interval arithmetic with outward rounding, and the monotone transcendental
-/// functions the theory needs (exp, log, log-sum-exp).
+/// functions the theory needs (exp, expm1, log, log1p, log-sum-exp).
 extension Interval {
     private func fresh() -> Interval { Interval(bits: bits) }
 
@@ -70,22 +70,67 @@ extension Interval {
     }
 
     /// exp, monotone increasing: [exp(lo)↓, exp(hi)↑].
-    public var exp: Interval {
-        let r = fresh()
-        mpfr_exp(r.lo, lo, MPFR_RNDD)
-        mpfr_exp(r.hi, hi, MPFR_RNDU)
-        return r
-    }
+    public var exp: Interval { increasing(mpfr_exp) }
 
     /// log, monotone increasing on (0, ∞); a lower endpoint ≤ 0 gives −∞ there.
     /// Throws when the whole interval is ≤ 0.
-    public func log() throws -> Interval {
-        guard mpfr_sgn(hi) > 0 else {
-            throw NumericsError.invalidArgument("Interval log: argument \(self) is not positive")
+    public func log() throws -> Interval { try increasing(mpfr_log, above: 0, name: "log") }
+
+    /// eˣ − 1, monotone increasing: [expm1(lo)↓, expm1(hi)↑], accurate for x near 0.
+    public var expm1: Interval { increasing(mpfr_expm1) }
+
+    /// log(1 + x), monotone increasing on (−1, ∞), accurate for x near 0; a lower
+    /// endpoint ≤ −1 gives −∞ there. Throws when the whole interval is ≤ −1.
+    public func log1p() throws -> Interval { try increasing(mpfr_log1p, above: -1, name: "log1p") }
+
+    /// f on self for an increasing f: [f(lo)↓, f(hi)↑].
+    private func increasing(_ f: (mpfr_ptr?, mpfr_srcptr?, mpfr_rnd_t) -> Int32) -> Interval {
+        let r = fresh()
+        _ = f(r.lo, lo, MPFR_RNDD)
+        _ = f(r.hi, hi, MPFR_RNDU)
+        return r
+    }
+
+    /// f on self for an f increasing on (a, ∞): −∞ at a lower endpoint ≤ a; throws when hi ≤ a.
+    private func increasing(_ f: (mpfr_ptr?, mpfr_srcptr?, mpfr_rnd_t) -> Int32, above a: Int, name: String) throws -> Interval {
+        guard mpfr_cmp_si(hi, a) > 0 else {
+            throw NumericsError.invalidArgument("Interval \(name): argument \(self) is not above \(a)")
         }
         let r = fresh()
-        if mpfr_sgn(lo) > 0 { mpfr_log(r.lo, lo, MPFR_RNDD) } else { mpfr_set_inf(r.lo, -1) }
-        mpfr_log(r.hi, hi, MPFR_RNDU)
+        if mpfr_cmp_si(lo, a) > 0 { _ = f(r.lo, lo, MPFR_RNDD) } else { mpfr_set_inf(r.lo, -1) }
+        _ = f(r.hi, hi, MPFR_RNDU)
+        return r
+    }
+
+    /// g(self) for a function g with g(0) = 0 that decreases on (−∞, 0] and increases on
+    /// [0, ∞) (so g ≥ 0), given as its enclosure at a point (`pointEnclosure`): the lower end is
+    /// g at the endpoint nearest 0 (0 when self holds 0), the upper end the larger of g at the
+    /// two endpoints. An undefined end (NaN, e.g. ∞ − ∞ at an infinite endpoint) is widened:
+    /// 0 below, +∞ above.
+    public func valleyAtZero(_ pointEnclosure: (Interval) -> Interval) -> Interval {
+        let r = fresh()
+        let atLower = pointEnclosure(point(lo)), atUpper = pointEnclosure(point(hi))
+        if mpfr_sgn(lo) > 0 {
+            mpfr_set(r.lo, atLower.lo, MPFR_RNDD)
+        } else if mpfr_sgn(hi) < 0 {
+            mpfr_set(r.lo, atUpper.lo, MPFR_RNDD)
+        } else {
+            mpfr_set_zero(r.lo, 1)
+        }
+        if mpfr_nan_p(r.lo) != 0 || mpfr_sgn(r.lo) < 0 { mpfr_set_zero(r.lo, 1) }
+        if atLower.hasNaN || atUpper.hasNaN {
+            mpfr_set_inf(r.hi, 1)
+        } else {
+            mpfr_max(r.hi, atLower.hi, atUpper.hi, MPFR_RNDU)
+        }
+        return r
+    }
+
+    /// The point interval [x, x] of one endpoint (exact: the same precision).
+    private func point(_ x: UnsafeMutablePointer<__mpfr_struct>) -> Interval {
+        let r = fresh()
+        mpfr_set(r.lo, x, MPFR_RNDD)
+        mpfr_set(r.hi, x, MPFR_RNDU)
         return r
     }
 
@@ -104,6 +149,42 @@ extension Interval {
         mpfr_min(r.lo, a.lo, b.lo, MPFR_RNDD)
         mpfr_min(r.hi, a.hi, b.hi, MPFR_RNDU)
         return r
+    }
+
+    /// [−m, m] with m the largest |x| on self: an error term "± self".
+    public var plusOrMinus: Interval {
+        let r = fresh()
+        mpfr_abs(r.hi, hi, MPFR_RNDU)
+        mpfr_abs(r.lo, lo, MPFR_RNDU)
+        mpfr_max(r.hi, r.hi, r.lo, MPFR_RNDU)
+        mpfr_neg(r.lo, r.hi, MPFR_RNDD)
+        return r
+    }
+
+    /// self ∩ other, for two enclosures of one quantity. Disjoint enclosures (one of them
+    /// wrong) give their hull instead, which holds the value if either does; one with a NaN
+    /// end (enclosing nothing known) gives the other.
+    public func intersected(with other: Interval) -> Interval {
+        if hasNaN { return other }
+        if other.hasNaN { return self }
+        let r = fresh()
+        mpfr_max(r.lo, lo, other.lo, MPFR_RNDD)
+        mpfr_min(r.hi, hi, other.hi, MPFR_RNDU)
+        if mpfr_cmp3(r.lo, r.hi, 1) > 0 {
+            mpfr_min(r.lo, lo, other.lo, MPFR_RNDD)
+            mpfr_max(r.hi, hi, other.hi, MPFR_RNDU)
+        }
+        return r
+    }
+
+    /// Whether the enclosure fails to pin its value to the relative width `fraction`:
+    /// lo ≤ 0, or hi − lo > fraction·hi (computed in MPFR: no underflow to Double).
+    public func isRelativelyWiderThan(_ fraction: Double) -> Bool {
+        guard !hasNaN, mpfr_sgn(lo) > 0 else { return true }
+        let w = fresh()
+        mpfr_sub(w.hi, hi, lo, MPFR_RNDU)
+        mpfr_mul_d(w.lo, hi, fraction, MPFR_RNDD)
+        return mpfr_cmp3(w.hi, w.lo, 1) > 0
     }
 
     /// self ∩ [0, ∞): for a quantity known to be non-negative (a KL divergence, a

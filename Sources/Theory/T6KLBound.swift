@@ -151,7 +151,8 @@ public struct T6KLBound: PairStatement {
         if let logVerdict = try certifyInLogSpace(pair, exactLHS: d, failure: &logFailure) { return logVerdict }
         // Undecided: say what each attempt left open. A right side not bounded on both
         // sides is not shown as a number (its midpoint would be ∞ or 0).
-        let bounded = verdict.rhs.isFinite && verdict.rhs > 0
+        // (From its logarithm: a right side below the Double range has a midpoint of 0.)
+        let bounded = verdict.rhs.isFinite && verdict.rhsLog10?.isFinite == true
         return Verdict(id: id, form: form, level: .enclosure, outcome: .undecided, lhs: verdict.lhs, rhs: bounded ? verdict.rhs : .nan,
                        constant: .nan, constantName: verdict.constantName, exactLHS: verdict.exactLHS,
                        certificate: "not decided: at 128 to 1 024 bits the right side's MPFR enclosure (\(verdict.certificate ?? "")) "

@@ -10,6 +10,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks: verify throughput, measure at CIFAR-100 and language-model shapes, model-file fuzzing.",
+        usage: "logitbounds bench [<options>]",
         discussion: """
         Targets (--target):
           verify      pairs per second of `verify` on small pairs (k ≤ 20, d ≤ 8,

@@ -6,6 +6,7 @@ struct TightnessCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tightness",
         abstract: "How loose is each bound? Push left side / right side as high as it goes, then certify the best pair.",
+        usage: "logitbounds tightness --statement <statement> [<options>]",
         discussion: """
         Statements: \(TightnessStatement.allCases.map(\.rawValue).joined(separator: ", ")), T10 (both T10 forms), or all.
 

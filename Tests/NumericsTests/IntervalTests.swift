@@ -57,6 +57,33 @@ struct IntervalTests {
         #expect(value.width < 1e-60)
     }
 
+    /// expm1 and log1p keep e^−10⁴ beside 1; valleyAtZero (KL's terms, g ≥ 0 with its minimum at 0)
+    /// takes its lower end at the endpoint nearest 0, 0 across 0, and +∞ above when g is undefined
+    /// at an infinite endpoint; intersected meets two enclosures, and gives their hull when disjoint.
+    @Test func expm1Log1pAndValleys() throws {
+        let tiny = Interval(exactly: -1e4)!.exp
+        #expect(tiny.expm1.isPositive && !tiny.expm1.isRelativelyWiderThan(0x1p-200))
+        #expect(try tiny.log1p().isPositive && !(try tiny.log1p()).isRelativelyWiderThan(0x1p-200))
+        #expect(throws: NumericsError.self) { try Interval(lower: -3, upper: -1).log1p() }
+        #expect(try Interval(lower: -1, upper: 0).log1p().lower == -.infinity)
+        let psi: (Interval) -> Interval = { $0.expm1 - $0 }
+        // Ends to 1e−12 of their values (the Doubles are not exact: `contains` would not do).
+        func ends(_ i: Interval, _ lower: Double, _ upper: Double) -> Bool {
+            abs(i.lower - lower) < 1e-12 && abs(i.upper - upper) < 1e-12 && i.width < 1e-12 + upper - lower
+        }
+        #expect(ends(Interval(lower: -1, upper: 2).valleyAtZero(psi), 0, 2.0.exp - 3))
+        #expect(ends(Interval(lower: 0.5, upper: 1).valleyAtZero(psi), 0.5.exp - 1.5, 1.0.exp - 2))
+        #expect(ends(Interval(lower: -2, upper: -1).valleyAtZero(psi), (-1.0).exp, (-2.0).exp + 1))
+        #expect(Interval(lower: -1, upper: 2).valleyAtZero(psi).lower == 0)
+        let phi: (Interval) -> Interval = { $0 * $0.exp - $0.expm1 }
+        let unbounded = Interval(lower: 1, upper: .infinity).valleyAtZero(phi)
+        #expect(unbounded.isPositive && unbounded.upper == .infinity && !unbounded.hasNaN)
+        let a = Interval(lower: 0, upper: 2), b = Interval(lower: 1, upper: 3)
+        #expect(a.intersected(with: b).lower == 1 && a.intersected(with: b).upper == 2)
+        let apart = a.intersected(with: Interval(lower: 5, upper: 6))
+        #expect(apart.lower == 0 && apart.upper == 6)
+    }
+
     @Test func arithmeticEnclosesExactRationals() {
         var g = SeededGenerator(seed: 31)
         for _ in 0..<200 {

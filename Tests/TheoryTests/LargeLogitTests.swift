@@ -125,19 +125,27 @@ struct WideValueTests {
 
 @Suite("T6's global forms at huge logits")
 struct GlobalT6Tests {
-    /// Embeddings at 10⁶ (near one-hot everywhere): every KL_x enclosure reaches down to 0,
-    /// so the log of the right side has lower end −∞. These rows were "certified holds" from a
-    /// NaN lower end (MPFR compares NaN as equal; found by this stop's audit); now they are
-    /// undecided — never violated, never resting on an undefined enclosure.
-    @Test("T6 on a small pair with logits near 10⁶: no verdict rests on an undefined enclosure")
+    /// Embeddings at 10⁶ (near one-hot everywhere): every direct KL_x enclosure reaches down to 0
+    /// (a KL of e^−10⁵ or less beside probabilities near 1), so the log of the right side had
+    /// lower end −∞. These rows were once "certified holds" from a NaN lower end (MPFR compares NaN
+    /// as equal); then undecided; now the relative-accuracy KL (Proofs/certificates.md §5) bounds
+    /// every KL_x away from 0 and each form is certified from enclosures with finite ends.
+    @Test("T6 on a small pair with logits near 10⁶: certified in MPFR from finite enclosures, never from an undefined one")
     func globalFormsCertified() throws {
         var g = SeededGenerator(seed: 90)
         let f = 1e6 * g.gaussianMatrix(rows: 60, columns: 3), u = g.gaussianMatrix(rows: 6, columns: 3)
         let pair = try ModelPair(SoftmaxModel(embeddings: f, unembeddings: u), SoftmaxModel(embeddings: 1.001 * f, unembeddings: u))
         let m = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .auto))
         let t6 = m.bounds.filter { $0.id == "T6" }
-        #expect(t6.count == 4 && t6.allSatisfy { $0.outcome != "violated" && !$0.certified },
+        #expect(t6.count == 4 && t6.allSatisfy { $0.outcome == "holds" && $0.certified && $0.level == "enclosure (MPFR)" },
                 "\(t6.map { "\($0.form): \($0.outcome) \($0.level)" })")
+        let enclosed = try pair.certifiedDivergence()
+        #expect(enclosed.klPerInput.allSatisfy { $0.isPositive && !$0.hasNaN && $0.upper.isFinite }, "\(enclosed.klPerInput.prefix(3))")
+        for form in T6KLBound.Form.allCases {
+            let v = try T6KLBound(form).certify(pair)
+            let why = v.certificate ?? ""
+            #expect(v.outcome == .holds && !why.contains("nan") && !why.contains("-inf"), "\(form): \(why)")
+        }
     }
 }
 
