@@ -166,6 +166,11 @@ struct MeasureCommand: ParsableCommand {
         }
     }
 
+    /// Every file the command reads (the models, concepts, pivot subsets), which no output may replace.
+    var inputFiles: [String] {
+        [teacher, student] + concepts.compactMap { try? Self.splitConcept($0).1 } + (pivotSubsets.map { [$0] } ?? [])
+    }
+
     /// The pivot and certification options as given.
     func options() throws -> PairMeasurement.Options {
         var options = PairMeasurement.Options(skipPivot: noPivot,
@@ -186,6 +191,7 @@ struct MeasureCommand: ParsableCommand {
     /// `--shard i/n --partial FILE`: this shard's rows only, statistics written.
     func runShard(_ shard: String, partial: String) throws {
         let (index, count) = try parseShard(shard)
+        try refuseOverwritingInput(partial, inputs: inputFiles, what: "partial")
         try requireWritableFile(partial, what: "partial")
         let progress = ProgressReporter(label: "measure", plain: true)
         progress.note("reading shard \(index + 1)/\(count) of \(teacher) and \(student)")
@@ -218,6 +224,7 @@ struct MeasureCommand: ParsableCommand {
     func run() throws {
         if let shard, let partial { return try runShard(shard, partial: partial) }
         let directory = try out.map(OutputDirectory.init)
+        try directory?.refuseOverwriting(inputs: inputFiles, names: ["report.md", "report.json", "width-floor.svg", "width-floor-student.npz"])
         let progress = ProgressReporter(label: "measure", plain: json)
         let pair: ModelPair
         do {

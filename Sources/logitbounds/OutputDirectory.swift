@@ -30,6 +30,12 @@ struct OutputDirectory {
 
     func path(_ name: String) -> URL { url.appendingPathComponent(name) }
 
+    /// Refuses, before any work, a directory where one of the files the command will write
+    /// (`names`) is one of its input files.
+    func refuseOverwriting(inputs: [String], names: [String]) throws {
+        for name in names { try refuseOverwritingInput(path(name).path, inputs: inputs, what: "--out file \(name)") }
+    }
+
     /// Runs `write` into this directory; on failure says so on standard error (the
     /// result is still on standard output) instead of failing the command, whose
     /// exit status stays the verdict's.
@@ -56,4 +62,21 @@ func requireWritableFile(_ path: String, what: String) throws {
     }
     fclose(handle)
     if !existed { unlink(path) }
+}
+
+/// Refuses an output path that names one of the command's input files (the same file by device
+/// and inode, through any symlink or relative path): the atomic write would replace the user's
+/// model or partial with the output.
+func refuseOverwritingInput(_ output: String, inputs: [String], what: String) throws {
+    guard let target = fileIdentity(output) else { return }
+    if let input = inputs.first(where: { fileIdentity($0).map { $0 == target } ?? false }) {
+        throw CLIError("the \(what) \(output) is the input file \(input): it would be overwritten; write it elsewhere")
+    }
+}
+
+/// (device, inode) of an existing file, following symlinks; nil when there is none.
+private func fileIdentity(_ path: String) -> [UInt64]? {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return nil }
+    return [UInt64(info.st_dev), UInt64(info.st_ino)]
 }

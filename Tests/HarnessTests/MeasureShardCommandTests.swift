@@ -237,4 +237,33 @@ struct MeasureShardCommandTests {
             #expect(r.status == 2 && r.stderr.contains(words), "\(key): \(r.status) \(r.stderr)")
         }
     }
+
+    /// A hostile user overwrote the student model with a partial (`--partial student.npz`, exit 0):
+    /// an output that is an input, by any path (a symlink included), is refused before any work,
+    /// and so is an --out directory holding an input under a name the command writes.
+    @Test("An output that would replace an input (--partial, a symlink to it, --out's report.json) exits 2 and leaves the input intact")
+    func outputsNeverReplaceInputs() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (a, b) = try files(weighted: false)
+        let original = try Data(contentsOf: URL(fileURLWithPath: b))
+        let link = dir.appendingPathComponent("link.json").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: b)
+        for partial in [b, link, a] {
+            let r = try runTool(["measure", a, b, "--shard", "1/2", "--partial", partial])
+            #expect(r.status == 2 && r.stderr.contains("is the input file") && r.stderr.contains("would be overwritten"), "\(partial): \(r.status) \(r.stderr)")
+        }
+        let parts = try shards(a, b, count: 2, extra: ["--certify", "never"])
+        let out = dir.appendingPathComponent("out")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let report = out.appendingPathComponent("report.json")
+        try FileManager.default.copyItem(atPath: parts[0], toPath: report.path)
+        let merged = try runTool(["merge", report.path, parts[1], "--out", out.path])
+        #expect(merged.status == 2 && merged.stderr.contains("--out file report.json"), "\(merged.status) \(merged.stderr)")
+        let student = out.appendingPathComponent("width-floor-student.npz")
+        try original.write(to: student)
+        let measured = try runTool(["measure", a, student.path, "--out", out.path])
+        #expect(measured.status == 2 && measured.stderr.contains("--out file width-floor-student.npz"), "\(measured.status) \(measured.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: b)) == original && (try Data(contentsOf: student)) == original)
+        #expect(try Data(contentsOf: report) == Data(contentsOf: URL(fileURLWithPath: parts[0])))
+    }
 }
