@@ -198,6 +198,11 @@ extension MeasureStatistics {
         let uncentredCCA = try Self.canonicalCorrelations(spectra.mAA, spectra.mBB, mBA, inputs: n)
         var notes = self.notes
         notes.append(context)
+        // Models within rounding of each other (an orbit pair, say): the shards' enclosure of d_logit²
+        // reaches 0 or is wide, and the value shown, its midpoint, has no certain leading digit.
+        if let d = fastLogitSums?.logitDistanceSquared, d.lo <= 0 || d.hi - d.lo > 1e-3 * d.hi {
+            notes.append("d_logit² ∈ [\(String(format: "%.3g", d.lo)), \(String(format: "%.3g", d.hi))]: the models agree to within the rounding of their logits, so d_logit² and both KLs shown (midpoints) may be wrong in their leading digits; an unsharded `measure --certify always` forms the logit differences exactly")
+        }
         for (values, xx, yy, isCentred) in [(centredCCA, spectra.cAA, spectra.cBB, true), (uncentredCCA, spectra.mAA, spectra.mBB, false)] {
             let (rankA, rankB) = (Self.whitening(xx, inputs: n).columns, Self.whitening(yy, inputs: n).columns)
             if let note = PairMeasurement.rankNote(values, rankA: rankA, rankB: rankB, dA: dA, dB: dB, centred: isCentred) { notes.append(note) }
@@ -213,6 +218,7 @@ extension MeasureStatistics {
             return max((0..<dA).reduce(0.0) { $0 + sAA[$1, $1] } - 2 * cross + quadratic, 0)
         }()
         let similarity = try Self.similarity(spectra, cAA, cBB, cBA, uncentredAA: mAA, uncentredBB: mBB, inputs: n)
+        if let note = Self.momentAccuracyNote(spectra, means: (meanA, meanB), dimension: max(dA, dB)) { notes.append(note) }
 
         let pivotResult: PairMeasurement.Pivot
         if let pivot {
@@ -266,6 +272,29 @@ extension MeasureStatistics {
 
     /// The enclosures as interval sums, when carried.
     var fastLogitSums: FastLogitSums? { enclosures.flatMap { FastLogitSums(stored: $0.values) } }
+
+    /// What the merged d×d moments cannot carry, which one run working from F itself does: a moment
+    /// below the normal Double range (embeddings near 10⁻¹⁵⁴ or less: their squares underflow), or an
+    /// ill-conditioned one (the moments square F's condition number, and the solves through them
+    /// lose about d·u·κ(M) of their relative accuracy: an a priori estimate, not a bound). nil when
+    /// neither loses more than 10⁻⁶.
+    static func momentAccuracyNote(_ spectra: Spectra, means: (a: [Double], b: [Double]), dimension d: Int) -> String? {
+        let affected = "d_unemb, m_CCA, CKA, Procrustes, SVCCA and the screened T4, T7 and T12"
+        // Squares underflowed: the second moment is (nearly) 0 though the mean is not.
+        for (name, moment, mean) in [("A", spectra.mAA, means.a), ("B", spectra.mBB, means.b)]
+        where (moment.eigenvalues.max() ?? 0) < Double.leastNormalMagnitude && mean.contains(where: { $0 != 0 }) {
+            return "model \(name)'s embeddings are so small that their squares underflow (near 10⁻¹⁵⁴ or below): its merged second moment is 0 or subnormal, so \(affected) from the merged moments are not meaningful; scale F up by a power of two (and G down by the same) or measure unsharded"
+        }
+        let moments = [("M_AA", spectra.mAA), ("M_BB", spectra.mBB), ("centred M_AA", spectra.cAA), ("centred M_BB", spectra.cBB)]
+        let conditions = moments.compactMap { name, e -> (String, Double)? in
+            let top = e.eigenvalues.max() ?? 0, bottom = e.eigenvalues.min() ?? 0
+            return bottom > 0 ? (name, top / bottom) : nil
+        }
+        guard let worst = conditions.max(by: { $0.1 < $1.1 }) else { return nil }
+        let estimate = Double(d) * Double.ulpOfOne / 2 * worst.1
+        guard estimate > 1e-6 else { return nil }
+        return "the merged \(worst.0) has condition number \(String(format: "%.2g", worst.1)) (the moments square the embeddings' κ): \(affected) from the merged moments may be wrong by about \(String(format: "%.1g", min(estimate, 1))) relative (an a priori estimate, d·u·κ); an unsharded run works from F itself"
+    }
 
     /// The decompositions of the four d×d moments (centred and not, both models).
     struct Spectra: Sendable {

@@ -408,10 +408,12 @@ public struct PairMeasurement: Codable, Sendable {
                 return nil
             }
         }
+        // Whether the exact level found d_rep² = 0: then d_rep is 0, not re-formed from the Double residual.
+        var (exactlyZeroAB, exactlyZeroBA) = (false, false)
         let dRepAB = checkedRepresentationSquared(optional("d_rep A←B") { try pair.representationDissimilaritySquared() },
-                                                  pair, reverse: false, options, notes: &notes)
+                                                  pair, reverse: false, options, notes: &notes, exactlyZero: &exactlyZeroAB)
         let dRepBA = checkedRepresentationSquared(optional("d_rep B←A") { try pair.reverseRepresentationDissimilaritySquared() },
-                                                  pair, reverse: true, options, notes: &notes)
+                                                  pair, reverse: true, options, notes: &notes, exactlyZero: &exactlyZeroBA)
         let scale = pair.first.weightedEmbeddings.frobeniusNormSquared
         let dUnemb = optional("d_unemb A←B") { try pair.unembeddingDissimilaritySquared() }
         let (centred, uncentred) = try timed("m_CCA") {
@@ -495,9 +497,9 @@ public struct PairMeasurement: Codable, Sendable {
             dLogitExact: exactDistance.map { Rational.scientific(log10: $0.log10Magnitude / 2) },
             dLogitSquaredExact: exactDistance.map { $0.scientificString() },
             klAB: divergence.kl, klBA: divergence.reverseKL, logTauA: logTau.0, logTauB: logTau.1,
-            dRepAB: dRepAB.map { pair.distance(fromSquared: $0, .representation) },
-            dRepBA: dRepBA.map { pair.distance(fromSquared: $0, .reverseRepresentation) },
-            dRepScaleFreeAB: dRepAB.flatMap { squared in
+            dRepAB: dRepAB.map { exactlyZeroAB ? 0 : pair.distance(fromSquared: $0, .representation) },
+            dRepBA: dRepBA.map { exactlyZeroBA ? 0 : pair.distance(fromSquared: $0, .reverseRepresentation) },
+            dRepScaleFreeAB: exactlyZeroAB ? 0 : dRepAB.flatMap { squared in
                 // Undefined when the teacher's embeddings are all 0 (E‖f_A‖² = 0; noted below).
                 guard scale > 0 || pair.first.embeddings.maxAbs > 0 else { return nil }
                 // From the two norms when a square leaves the normal range (0/0 for subnormal embeddings).
@@ -523,7 +525,7 @@ public struct PairMeasurement: Codable, Sendable {
     /// costs the Double map about κ²·u of its digits), exactly within the exact level's size;
     /// otherwise a note gives an a priori estimate of the Double value's error when it exceeds 10⁻⁶.
     static func checkedRepresentationSquared(_ value: Double?, _ pair: ModelPair, reverse: Bool, _ options: Options,
-                                             notes: inout [String]) -> Double? {
+                                             notes: inout [String], exactlyZero: inout Bool) -> Double? {
         guard let value else { return nil }
         let name = reverse ? "d_rep B←A" : "d_rep A←B", matrix = reverse ? "G̃_B" : "G̃_A"
         let oriented = reverse ? pair.swapped : pair
@@ -541,6 +543,7 @@ public struct PairMeasurement: Codable, Sendable {
                 return value
             }
             let shown = squared.doubleValue
+            exactlyZero = squared.isZero
             if !(abs(shown - value) <= tolerance * abs(shown)) {
                 notes.append("\(name): the fast enclosure did not pin d_rep² to 10⁻⁶, and the double-precision value \(String(format: "%.6g", value)) is off: computed exactly, d_rep² = \(squared.scientificString())")
             }

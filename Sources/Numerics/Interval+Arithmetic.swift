@@ -118,7 +118,10 @@ extension Interval {
             mpfr_set_zero(r.lo, 1)
         }
         if mpfr_nan_p(r.lo) != 0 || mpfr_sgn(r.lo) < 0 { mpfr_set_zero(r.lo, 1) }
-        if atLower.hasNaN || atUpper.hasNaN {
+        // An inverted enclosure (lo > hi: every corner product undefined, as (−∞)·0 in φ at −∞)
+        // is as unknown as a NaN one.
+        func undefined(_ g: Interval) -> Bool { g.hasNaN || mpfr_cmp3(g.lo, g.hi, 1) > 0 }
+        if undefined(atLower) || undefined(atUpper) {
             mpfr_set_inf(r.hi, 1)
         } else {
             mpfr_max(r.hi, atLower.hi, atUpper.hi, MPFR_RNDU)

@@ -53,7 +53,7 @@ public struct CertifiedT7Spectra: Sendable {
             return (Array(q), mu)
         }
         let qPencil = SymmetricPencil(e, m22)
-        let qDecreasing = try EigenvalueBrackets(estimates: qEstimates.reversed(), floor: 0,
+        let qDecreasing = try EigenvalueBrackets(estimates: qEstimates.reversed(), floor: 0, zeroScale: 1,
                                                  trivialLower: .zero, trivialUpper: .one) {
             try qPencil.positiveCount(at: $0)
         }

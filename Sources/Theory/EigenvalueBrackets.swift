@@ -10,18 +10,23 @@ struct EigenvalueBrackets {
     let lower: [Rational]
     let upper: [Rational]
 
-    init(estimates: [Double], floor: Double, trivialLower: Rational, trivialUpper: Rational,
+    /// `zeroScale`: for an estimate of exactly 0 with floor 0 (an eigenvalue at 0, or one at
+    /// rounding level clamped to 0), which would get no margin at all, the scale of further
+    /// candidates after 0 itself. T7 passes it for 1 − ρ² ∈ [0, 1]: without it, 1 − ρ² at ρ ≈ 1
+    /// kept its trivial upper bound 1, and a bound holding with room was left undecided.
+    init(estimates: [Double], floor: Double, zeroScale: Double? = nil, trivialLower: Rational, trivialUpper: Rational,
          count: (Rational) throws -> Int) rethrows {
         var lo: [Rational] = [], hi: [Rational] = []
         for (i, estimate) in estimates.enumerated() {
             var foundLo = trivialLower, foundHi = trivialUpper
-            for exponent in Self.exponents {
-                let margin = (abs(estimate) + floor) * Self.power10(exponent)
+            let own = abs(estimate) + floor
+            let margins = own > 0 ? Self.exponents.map { own * Self.power10($0) }
+                : [0] + (zeroScale.map { scale in Self.exponents.map { scale * Self.power10($0) } } ?? [])
+            for margin in margins {
                 let candidate = Rational(exactly: estimate - margin)!
                 if candidate > foundLo, try count(candidate) >= i + 1 { foundLo = candidate; break }
             }
-            for exponent in Self.exponents {
-                let margin = (abs(estimate) + floor) * Self.power10(exponent)
+            for margin in margins {
                 let candidate = Rational(exactly: estimate + margin)!
                 if candidate < foundHi, try count(candidate) <= i { foundHi = candidate; break }
             }

@@ -98,10 +98,20 @@ package struct InverseSigmaBound: Sendable {
         // The right side shown from logarithms where σ² or d_logit² leave the Double range
         // (subnormal embeddings: σ² = 0 and c·d_logit² = ∞·0).
         let rhsLog10 = (constantScale.log - 2 * sigma.log) / 2.302585092994046 + distance.log10Magnitude
-        let rhs = c * distance.doubleValue
-        return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: l.doubleValue,
-                       rhs: rhs.isNaN ? (rhsLog10 * 2.302585092994046).exp : rhs, constant: c, constantName: constantName,
-                       exactLHS: l.exactString, certificate: why,
+        var rhs = c * distance.doubleValue
+        if rhs.isNaN { rhs = (rhsLog10 * 2.302585092994046).exp }
+        // σ_min² is a Double estimate: at equality (T3's tight case) it can put the right side a few
+        // ulps on the wrong side of the exact left side ("left 1 | right 0.9999999999999998 | holds").
+        // The exact comparison orders the two, so the side shown keeps that order.
+        var certificate = why
+        let lhs = l.doubleValue
+        if lhs.isFinite && rhs.isFinite && (outcome == .holds ? rhs < lhs : rhs >= lhs) {
+            certificate += "; the right side's Double estimate \(rhs) (σ_min² in Doubles) falls on the wrong side of the exact left side: shown as \(outcome == .holds ? "the left side, which the exact comparison bounds it by" : "just below the left side")"
+            rhs = outcome == .holds ? lhs : lhs.nextDown
+        }
+        return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: lhs,
+                       rhs: rhs, constant: c, constantName: constantName,
+                       exactLHS: l.exactString, certificate: certificate,
                        lhsLog10: l.log10Magnitude, rhsLog10: rhsLog10)
     }
 }

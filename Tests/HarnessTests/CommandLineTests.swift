@@ -186,7 +186,7 @@ struct CommandLineTests {
     /// Each of these exited 0 or said "Missing value" before.
     @Test("No command, help for no command, and negative numbers: exit 2 with what went wrong", arguments: [
         ([], "no command given"), (["help", "nope"], "no command \"nope\""),
-        (["verify", "--shard", "-1/4"], "i/n"), (["tightness", "--budget", "-3"], "--budget"),
+        (["verify", "--shard", "-1/4"], "i/n"), (["tightness", "--budget", "-3"], "-3 is a negative number"),
         (["counterexample", "--family", "CE4", "--epsilon", "-1"], "-1 is a negative number"),
         (["distill", "--learning-rate", "-1"], "--learning-rate"),
     ])

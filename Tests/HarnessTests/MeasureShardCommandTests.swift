@@ -266,4 +266,49 @@ struct MeasureShardCommandTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: b)) == original && (try Data(contentsOf: student)) == original)
         #expect(try Data(contentsOf: report) == Data(contentsOf: URL(fileURLWithPath: parts[0])))
     }
+
+    /// What a merge cannot carry is said (a hostile user's findings, both shown without a word):
+    /// an exact orbit pair (f·P, g·P⁻ᵀ with dyadic P) merged to d_logit² ≈ 10⁻³¹ where one run
+    /// gives 0; near-collinear embeddings (κ(F) ≈ 10⁷) lost d_unemb's second digit through the
+    /// squared moments. An ordinary pair's merge carries neither note.
+    @Test("A merge notes an orbit pair's rounding-level d_logit² and ill-conditioned moments, and only those")
+    func mergeSaysWhatItCannotCarry() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var g = SeededGenerator(seed: 71)
+        let (n, k) = (60, 8)
+        let f = g.gaussianMatrix(rows: n, columns: 3), u = g.gaussianMatrix(rows: k, columns: 3)
+        let p = try Matrix([[0, 2, 0], [0, 0, 0.5], [4, 0, 0]]), pInverseTransposed = try Matrix([[0, 0.5, 0], [0, 0, 2], [0.25, 0, 0]])
+        let x = g.gaussianMatrix(rows: n, columns: 3)
+        let collinear = Matrix(rows: n, columns: 4) { i, j in [x[i, 0], x[i, 0] + 1e-7 * x[i, 1], x[i, 2], 1][j] }
+        let v = g.gaussianMatrix(rows: 10, columns: 4)
+        let near = Matrix(rows: n, columns: 4) { i, j in collinear[i, j] + 1e-3 * g.gaussian() }
+        let nearV = Matrix(rows: 10, columns: 4) { i, j in v[i, j] + 1e-3 * g.gaussian() }
+        func write(_ name: String, _ f: Matrix, _ u: Matrix) throws -> String {
+            let url = dir.appendingPathComponent(name)
+            try ModelFile.write(arrays: [("f", NumpyArray(shape: [f.rows, f.columns], values: f.storage)),
+                                         ("g", NumpyArray(shape: [u.rows, u.columns], values: u.storage))], to: url)
+            return url.path
+        }
+        let teacher = try write("t.npz", f, u), orbit = try write("orbit.npz", f.multiplied(by: p, transposeOther: true), u.multiplied(by: pInverseTransposed, transposeOther: true))
+        let other = try write("other.npz", g.gaussianMatrix(rows: n, columns: 3), g.gaussianMatrix(rows: k, columns: 3))
+        let (ill, illB) = (try write("ill.npz", collinear, v), try write("illB.npz", near, nearV))
+        func notes(_ a: String, _ b: String, _ tag: String) throws -> [String] {
+            let parts = try shards(a, b, count: 3, tag: tag)
+            let r = try runTool(["merge", "--json"] + parts)
+            #expect(r.status == 0, "\(r.stderr)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            return try #require(json["notes"] as? [String])
+        }
+        let rounding = "agree to within the rounding of their logits", conditioned = "has condition number"
+        let single = try runTool(["measure", teacher, orbit, "--json"])
+        let singleJSON = try #require(try JSONSerialization.jsonObject(with: Data(single.stdout.utf8)) as? [String: Any])
+        #expect(singleJSON["d_logit_squared"] as? Double == 0, "one run of the orbit pair: \(singleJSON["d_logit_squared"] ?? "–")")
+        let orbitNotes = try notes(teacher, orbit, "orbit")
+        #expect(orbitNotes.contains { $0.contains(rounding) } && !orbitNotes.contains { $0.contains(conditioned) }, "\(orbitNotes)")
+        let illNotes = try notes(ill, illB, "ill")
+        #expect(illNotes.contains { $0.contains(conditioned) && $0.contains("d_unemb") } && !illNotes.contains { $0.contains(rounding) }, "\(illNotes)")
+        let plain = try notes(teacher, other, "plain")
+        #expect(!plain.contains { $0.contains(rounding) || $0.contains(conditioned) || $0.contains("underflow") }, "\(plain)")
+    }
 }

@@ -76,6 +76,9 @@ struct IntervalTests {
         #expect(ends(Interval(lower: -2, upper: -1).valleyAtZero(psi), (-1.0).exp, (-2.0).exp + 1))
         #expect(Interval(lower: -1, upper: 2).valleyAtZero(psi).lower == 0)
         let phi: (Interval) -> Interval = { $0 * $0.exp - $0.expm1 }
+        // φ(−∞) = 1, but (−∞)·e^−∞ has no defined corner: the upper end must still cover it.
+        let fromMinusInfinity = Interval(lower: -.infinity, upper: -1).valleyAtZero(phi)
+        #expect(fromMinusInfinity.upper >= 1 && fromMinusInfinity.lower > 0.26 && fromMinusInfinity.lower < 0.27, "\(fromMinusInfinity)")
         let unbounded = Interval(lower: 1, upper: .infinity).valleyAtZero(phi)
         #expect(unbounded.isPositive && unbounded.upper == .infinity && !unbounded.hasNaN)
         let a = Interval(lower: 0, upper: 2), b = Interval(lower: 1, upper: 3)

@@ -86,6 +86,9 @@ struct RelativeKLTests {
         #expect(abs(logKL.midpoint - (699.0.log - 100_000)) < 1e-9, "log KL ∈ \(logKL)")
         let enclosed = try pair.certifiedDivergence(bits: 128)
         #expect(enclosed.klForward.isPositive && enclosed.klBackward.isPositive, "\(enclosed.klForward), \(enclosed.klBackward)")
+        // Each direction the pair's enclosure uses is that direction's (a swap is 699× off).
+        #expect(Self.overlap(enclosed.klForward, fine.forward) && Self.overlap(enclosed.klBackward, fine.backward),
+                "forward \(enclosed.klForward) vs \(fine.forward), backward \(enclosed.klBackward) vs \(fine.backward)")
         for form in T6KLBound.Form.allCases {
             let v = try T6KLBound(form).certify(pair)
             #expect(v.outcome == .holds && v.level == .enclosure, "\(form): \(v.outcome) \(v.certificate ?? "")")

@@ -81,6 +81,31 @@ struct T12Tests {
         }
     }
 
+    /// The attaining student's embeddings span part of the teacher's, so r canonical correlations
+    /// are 1 up to rounding: their 1 − ρ² estimates came out 0, got no margin, and kept the trivial
+    /// bracket [0, 1], leaving T7's corollary undecided with "left side 1" printed above its right
+    /// side (a hostile user's finding; the true left side is (d₂ − r)/d₂). Certified now, with the
+    /// left side's upper end within 10⁻⁹ of (d₂ − r)/d₂.
+    @Test("T7's corollary on the attaining student (ρ = 1 up to rounding): certified, left side (d₂ − r)/d₂",
+          arguments: [UInt64(1408), 1409, 1410])
+    func t7OnAttainingStudent(seed: UInt64) throws {
+        let teacher = Self.teacher(seed: seed, weighted: false)
+        let floor = try WidthFloor(teacher)
+        var certified = 0
+        for r in [1, 2, 3] {
+            let student = try #require(try floor.attainingStudent(width: r, weights: teacher.weights))
+            let pair = try ModelPair(student, teacher)
+            for centred in [false, true] {
+                let v = try T7CanonicalCorrelationBound(.corollary, centred: centred).certify(pair)
+                let exact = Double(teacher.dimension - r) / Double(teacher.dimension)
+                #expect(v.outcome == .holds && v.isCertified && abs(v.lhs - exact) < 1e-9,
+                        "width \(r), centred \(centred): \(v.outcome), left \(v.lhs) vs \(exact): \(v.certificate ?? "")")
+                certified += v.outcome == .holds ? 1 : 0
+            }
+        }
+        #expect(certified == 6)
+    }
+
     @Test("No generated or perturbed student goes below its floor (every generator, screened and certified)")
     func neverBelow() throws {
         var checked = 0

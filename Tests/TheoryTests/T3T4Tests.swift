@@ -91,6 +91,26 @@ struct T3Tests {
         #expect(try T3EmbeddingBound(constantScale: justBelow).certify(pair).outcome == .violated)
     }
 
+    /// At equality the right side's Double σ_min² can put it a few ulps below the exact left side,
+    /// and the report read "left 1 | right 0.9999999999999998 | holds" (a hostile user). The sides
+    /// shown keep the order the exact comparison certified, on 60 equality pairs, and the bound
+    /// scaled just below 1 is violated with its right side shown below its left.
+    @Test("Exact T3 at equality: the sides shown never contradict the certified order")
+    func shownSidesKeepTheOrder() throws {
+        var reordered = 0
+        for seed in UInt64(300)..<330 {
+            for pair in [try TightCases.t3Equality(dimension: 3, inputs: 12, seed: seed),
+                         try TightCases.t3EqualityRandom(labels: 12, dimension: 4, inputs: 30, condition: 10, seed: seed)] {
+                let v = try T3EmbeddingBound().certify(pair)
+                #expect(v.outcome == .holds && v.rhs >= v.lhs, "seed \(seed): \(v.lhs) vs \(v.rhs)")
+                let below = try T3EmbeddingBound(constantScale: 1 - 0x1.0p-40).certify(pair)
+                #expect(below.outcome == .holds || below.rhs < below.lhs, "seed \(seed): \(below.outcome) \(below.lhs) vs \(below.rhs)")
+                if (v.certificate ?? "").contains("wrong side") { reordered += 1 }
+            }
+        }
+        #expect(reordered >= 3, "only \(reordered) of 60 equality pairs had their Double right side below the left")
+    }
+
     @Test("Equality case is hit to 1e−12 in double precision", arguments: [1.0, 1e4, 1e8])
     func doubleEquality(condition: Double) throws {
         let pair = try TightCases.t3EqualityRandom(labels: 20, dimension: 5, inputs: 40, condition: condition, seed: 206)
@@ -206,6 +226,21 @@ struct IllConditionedRepresentationTests {
     /// Both directions through the enclosure: a planted wrong value (twice the truth) is replaced by
     /// the enclosure's midpoint or the exact value, with a note; an ill-conditioned G̃_B is
     /// checked in the B←A direction (the swapped pair's map).
+    /// A model against itself: the exact level finds d_rep² = 0 in both directions, and the report
+    /// said so in a note while showing d_rep = 2.9·10⁻¹⁶ re-formed from the Double residual (a hostile
+    /// user). d_rep and the scale-free ratio are now 0; an orbit pair's are unchanged.
+    @Test("A model against itself: d_rep and the scale-free d_rep are exactly 0 where the exact level finds 0")
+    func identicalPairShowsZero() throws {
+        let model = ModelGenerator.independent.pair(seed: 43, size: CaseSize(labels: 8, dimension: 3, inputs: 50)).first
+        var options = PairMeasurement.Options(certification: .auto)
+        options.skipPivot = true
+        let m = try PairMeasurement.measure(try ModelPair(model, model), options: options)
+        #expect(m.dRepAB == 0 && m.dRepBA == 0 && m.dRepScaleFreeAB == 0, "\(String(describing: m.dRepAB)) \(String(describing: m.dRepBA)) \(String(describing: m.dRepScaleFreeAB))")
+        let other = ModelGenerator.independent.pair(seed: 43, size: CaseSize(labels: 8, dimension: 3, inputs: 50)).second
+        let apart = try PairMeasurement.measure(try ModelPair(model, other), options: options)
+        #expect((apart.dRepAB ?? 0) > 0 && (apart.dRepBA ?? 0) > 0)
+    }
+
     @Test("A planted wrong d_rep² is replaced in both directions; G̃_B ill-conditioned checked for d_rep(B←A)")
     func plantedRepresentationBothDirections() throws {
         var byEnclosure = 0
@@ -215,8 +250,11 @@ struct IllConditionedRepresentationTests {
                 let oriented = reverse ? pair.swapped : pair
                 let exact = try oriented.exact().representationDissimilaritySquared().doubleValue
                 var notes: [String] = []
+                var zero = false
                 let shown = try #require(PairMeasurement.checkedRepresentationSquared(2 * exact, pair, reverse: reverse,
-                                                                                      PairMeasurement.Options(certification: .auto), notes: &notes))
+                                                                                      PairMeasurement.Options(certification: .auto), notes: &notes,
+                                                                                      exactlyZero: &zero))
+                #expect(!zero)
                 #expect(abs(shown - exact) <= 1e-6 * exact, "\(label) reverse \(reverse): \(shown) against \(exact)")
                 #expect(notes.contains { $0.contains(reverse ? "d_rep B←A" : "d_rep A←B") }, "\(label) reverse \(reverse): no note")
                 if notes.contains(where: { $0.contains("outside its certified enclosure") }) { byEnclosure += 1 }
