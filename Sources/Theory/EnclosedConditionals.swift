@@ -42,20 +42,21 @@ public struct EnclosedDivergence: Sendable {
         let a = EnclosedConditionals(exact.first, bits: bits)
         let b = EnclosedConditionals(exact.second, bits: bits)
         // KL ≥ 0 (Gibbs' inequality), so the enclosure is intersected with [0, ∞).
-        func kl(_ p: [Interval], _ q: [Interval]) -> Interval {
-            Interval.sum(zip(p, q).map { $0.exp * ($0 - $1) }, bits: bits).clampedNonNegative
+        func kl(_ p: [Interval], _ logP: [Interval], _ logQ: [Interval]) -> Interval {
+            Interval.sum((0..<p.count).map { p[$0] * (logP[$0] - logQ[$0]) }, bits: bits).clampedNonNegative
         }
         let n = pair.first.inputCount
         var forward: [Interval] = [], backward: [Interval] = []
         for i in 0..<n {
-            var f = kl(a.logProbabilities[i], b.logProbabilities[i])
-            var r = kl(b.logProbabilities[i], a.logProbabilities[i])
+            let (logP, logQ) = (a.logProbabilities[i], b.logProbabilities[i])
+            let q = logQ.map(\.exp)
+            var f = kl(logP.map(\.exp), logP, logQ)
+            var r = kl(q, logQ, logP)
             // The direct sums cancel to the logits' absolute rounding: where that leaves a
             // KL_x not pinned to 2⁻²⁰ of itself (near-equal rows, or a KL of e^−10⁵ beside
             // probabilities near 1), intersect with the relative-accuracy form.
             if f.isRelativelyWiderThan(0x1p-20) || r.isRelativelyWiderThan(0x1p-20),
-               let relative = Self.relativeKL(exact.first.logits, exact.second.logits, row: i,
-                                              logProbabilitiesSecond: b.logProbabilities[i], bits: bits) {
+               let relative = Self.relativeKL(exact.first.logits, exact.second.logits, row: i, probabilitiesSecond: q, bits: bits) {
                 f = f.intersected(with: relative.forward)
                 r = r.intersected(with: relative.backward)
             }
@@ -80,14 +81,13 @@ extension EnclosedDivergence {
     /// KL(p‖q) = Σ_y q_y φ(v_y), φ(v) = v·eᵛ − (eᵛ − 1), and KL(q‖p) = Σ_y q_y ψ(v_y),
     /// ψ(v) = eᵛ − 1 − v. Every term is ≥ 0, and nothing is a difference of two numbers near
     /// log 1, so a KL of e^−10⁵ is enclosed as closely as one of 1. nil when log(1 + s) is
-    /// undefined on its enclosure (s's enclosure reaching −1).
+    /// undefined on its enclosure (s's enclosure reaching −1). `probabilitiesSecond`: the enclosed q_y.
     static func relativeKL(_ first: RationalMatrix, _ second: RationalMatrix, row i: Int,
-                           logProbabilitiesSecond q: [Interval], bits: Int) -> (forward: Interval, backward: Interval)? {
-        let k = q.count
-        let m = (0..<k).max { q[$0].upper < q[$1].upper } ?? 0
+                           probabilitiesSecond probabilities: [Interval], bits: Int) -> (forward: Interval, backward: Interval)? {
+        let k = probabilities.count
+        let m = (0..<k).max { probabilities[$0].upper < probabilities[$1].upper } ?? 0
         let deltaM = first[i, m] - second[i, m]
         let u = (0..<k).map { Interval(first[i, $0] - second[i, $0] - deltaM, bits: bits) }
-        let probabilities = q.map(\.exp)
         let s = Interval.sum((0..<k).lazy.filter { $0 != m }.map { probabilities[$0] * u[$0].expm1 }, bits: bits)
         guard let logNormaliser = try? s.log1p() else { return nil }
         let v = u.map { $0 - logNormaliser }

@@ -21,7 +21,7 @@ struct RelativeKLTests {
         let q = EnclosedConditionals(pair.second, bits: bits).logProbabilities
         return try q.indices.map { i in
             try #require(EnclosedDivergence.relativeKL(pair.first.logits, pair.second.logits, row: i,
-                                                       logProbabilitiesSecond: q[i], bits: bits))
+                                                       probabilitiesSecond: q[i].map(\.exp), bits: bits))
         }
     }
 
