@@ -181,9 +181,9 @@ extension Interval {
     }
 
     /// Whether the enclosure fails to pin its value to the relative width `fraction`:
-    /// lo ≤ 0, or hi − lo > fraction·hi (computed in MPFR: no underflow to Double).
+    /// lo ≤ 0, hi = +∞, or hi − lo > fraction·hi (computed in MPFR: no underflow to Double).
     public func isRelativelyWiderThan(_ fraction: Double) -> Bool {
-        guard !hasNaN, mpfr_sgn(lo) > 0 else { return true }
+        guard !hasNaN, mpfr_sgn(lo) > 0, mpfr_inf_p(hi) == 0 else { return true }
         let w = fresh()
         mpfr_sub(w.hi, hi, lo, MPFR_RNDU)
         mpfr_mul_d(w.lo, hi, fraction, MPFR_RNDD)

@@ -81,6 +81,8 @@ struct IntervalTests {
         #expect(fromMinusInfinity.upper >= 1 && fromMinusInfinity.lower > 0.26 && fromMinusInfinity.lower < 0.27, "\(fromMinusInfinity)")
         let unbounded = Interval(lower: 1, upper: .infinity).valleyAtZero(phi)
         #expect(unbounded.isPositive && unbounded.upper == .infinity && !unbounded.hasNaN)
+        // An enclosure without an upper bound pins nothing (∞ − x > fraction·∞ is false in MPFR).
+        #expect(Interval(lower: 1, upper: .infinity).isRelativelyWiderThan(0.5) && !Interval(lower: 1, upper: 1.25).isRelativelyWiderThan(0.5))
         let a = Interval(lower: 0, upper: 2), b = Interval(lower: 1, upper: 3)
         #expect(a.intersected(with: b).lower == 1 && a.intersected(with: b).upper == 2)
         let apart = a.intersected(with: Interval(lower: 5, upper: 6))
