@@ -194,7 +194,7 @@ extension MeasureStatistics {
         let moments = [cAA, cBB, mAA, mBB]
         let decomposed = try BLASThreads.parallelMap(4, workers: 2) { try Self.decompose(moments[$0]) }
         let spectra = Spectra(cAA: decomposed[0], cBB: decomposed[1], mAA: decomposed[2], mBB: decomposed[3])
-        let centredCCA = try Self.canonicalCorrelations(spectra.cAA, spectra.cBB, cBA, inputs: n)
+        let centredCCA = try Self.canonicalCorrelations(spectra.cAA, spectra.cBB, cBA, inputs: n, scales: spectra.centringScales)
         let uncentredCCA = try Self.canonicalCorrelations(spectra.mAA, spectra.mBB, mBA, inputs: n)
         var notes = self.notes
         notes.append(context)
@@ -204,7 +204,8 @@ extension MeasureStatistics {
             notes.append("d_logit² ∈ [\(String(format: "%.3g", d.lo)), \(String(format: "%.3g", d.hi))]: the models agree to within the rounding of their logits, so d_logit² and both KLs shown (midpoints) may be wrong in their leading digits; an unsharded `measure --certify always` forms the logit differences exactly")
         }
         for (values, xx, yy, isCentred) in [(centredCCA, spectra.cAA, spectra.cBB, true), (uncentredCCA, spectra.mAA, spectra.mBB, false)] {
-            let (rankA, rankB) = (Self.whitening(xx, inputs: n).columns, Self.whitening(yy, inputs: n).columns)
+            let scales = isCentred ? spectra.centringScales : (x: 0, y: 0)
+            let (rankA, rankB) = (Self.whitening(xx, inputs: n, scale: scales.x).columns, Self.whitening(yy, inputs: n, scale: scales.y).columns)
             if let note = PairMeasurement.rankNote(values, rankA: rankA, rankB: rankB, dA: dA, dB: dB, centred: isCentred) { notes.append(note) }
         }
 
@@ -217,7 +218,7 @@ extension MeasureStatistics {
             for t in bs.storage.indices { quadratic += bs.storage[t] * b.storage[t] }
             return max((0..<dA).reduce(0.0) { $0 + sAA[$1, $1] } - 2 * cross + quadratic, 0)
         }()
-        let similarity = try Self.similarity(spectra, cAA, cBB, cBA, uncentredAA: mAA, uncentredBB: mBB, inputs: n)
+        let similarity = try Self.similarity(spectra, cAA, cBB, cBA, inputs: n)
         if let note = Self.momentAccuracyNote(spectra, means: (meanA, meanB), dimension: max(dA, dB)) { notes.append(note) }
 
         let pivotResult: PairMeasurement.Pivot
@@ -300,6 +301,8 @@ extension MeasureStatistics {
     struct Spectra: Sendable {
         let cAA: SymmetricEigendecomposition, cBB: SymmetricEigendecomposition
         let mAA: SymmetricEigendecomposition, mBB: SymmetricEigendecomposition
+        /// λ_max of each side's uncentred moment: the scale at which its covariance M − μμᵀ rounds.
+        var centringScales: (x: Double, y: Double) { (mAA.eigenvalues.first ?? 0, mBB.eigenvalues.first ?? 0) }
     }
 
     static func mean(_ v: [Double]) -> Double { v.isEmpty ? 0 : v.reduce(0, +) / Double(v.count) }
@@ -311,8 +314,8 @@ extension MeasureStatistics {
 
     /// 1/√λ for the leading eigenvalues (decreasing) on the moments' numerical range
     /// (`momentRank`).
-    static func inverseRoots(_ values: [Double], inputs n: Int) -> [Double] {
-        values.prefix(momentRank(values, inputs: n)).map { 1 / $0.squareRoot() }
+    static func inverseRoots(_ values: [Double], inputs n: Int, scale: Double = 0) -> [Double] {
+        values.prefix(momentRank(values, inputs: n, scale: scale)).map { 1 / $0.squareRoot() }
     }
 
     /// The numerical rank of a second-moment matrix FᵀWF from its eigenvalues (decreasing):
@@ -321,17 +324,19 @@ extension MeasureStatistics {
     /// √((N + d)ε)·σ_max — an exactly rank-deficient F (N ≤ d, collinear or constant columns)
     /// has its zero eigenvalues at rounding level, which the square root would lift to
     /// ~10⁻⁸σ_max, far above the SVD's tolerance. Below that resolution the merge treats F as
-    /// rank-deficient, as a single run's exact certificate finds it.
-    static func momentRank(_ values: [Double], inputs n: Int) -> Int {
+    /// rank-deficient, as a single run's exact certificate finds it. `scale` is λ_max of the
+    /// uncentred moment a covariance M − μμᵀ was formed from: the subtraction rounds at that
+    /// scale, so constant embeddings have a covariance of pure rounding, which is rank 0.
+    static func momentRank(_ values: [Double], inputs n: Int, scale: Double = 0) -> Int {
         let top = max(values.first ?? 0, 0)
         guard top > 0 else { return 0 }
-        let tolerance = Double(n + values.count) * Double.ulpOfOne * top
+        let tolerance = Double(n + values.count) * Double.ulpOfOne * max(top, scale)
         return values.prefix { $0 > tolerance }.count
     }
 
     /// A symmetric moment's inverse square root on its numerical range, as W with WᵀMW = I.
-    static func whitening(_ e: SymmetricEigendecomposition, inputs n: Int) -> Matrix {
-        let scales = inverseRoots(e.eigenvalues, inputs: n)
+    static func whitening(_ e: SymmetricEigendecomposition, inputs n: Int, scale: Double = 0) -> Matrix {
+        let scales = inverseRoots(e.eigenvalues, inputs: n, scale: scale)
         return e.eigenvectors.leadingColumns(scales.count).scalingColumns(by: scales)
     }
 
@@ -351,8 +356,8 @@ extension MeasureStatistics {
     /// Canonical correlations from the moments' decompositions: the singular values of
     /// W_yᵀ M_yx W_x.
     static func canonicalCorrelations(_ xx: SymmetricEigendecomposition, _ yy: SymmetricEigendecomposition, _ yx: Matrix,
-                                      inputs n: Int) throws -> [Double] {
-        let wx = whitening(xx, inputs: n), wy = whitening(yy, inputs: n)
+                                      inputs n: Int, scales: (x: Double, y: Double) = (0, 0)) throws -> [Double] {
+        let wx = whitening(xx, inputs: n, scale: scales.x), wy = whitening(yy, inputs: n, scale: scales.y)
         let m = min(xx.eigenvalues.count, yy.eigenvalues.count)
         guard wx.columns > 0, wy.columns > 0 else { return Array(repeating: 0, count: m) }
         return try correlations(wy.multiplied(by: yx, transposeSelf: true).multiplied(by: wx), count: m)
@@ -367,12 +372,16 @@ extension MeasureStatistics {
 
     /// Linear CKA, Procrustes and SVCCA (99 % variance) from centred moments, as
     /// `SimilarityMeasures` defines them on the data.
-    static func similarity(_ spectra: Spectra, _ cAA: Matrix, _ cBB: Matrix, _ cBA: Matrix, uncentredAA: Matrix, uncentredBB: Matrix,
+    static func similarity(_ spectra: Spectra, _ cAA: Matrix, _ cBB: Matrix, _ cBA: Matrix,
                            inputs n: Int) throws -> (cka: Double?, procrustes: Double?, svcca: Double?, undefined: String?) {
         func trace(_ m: Matrix) -> Double { (0..<m.rows).reduce(0.0) { $0 + m[$1, $1] } }
         let (tA, tB) = (trace(cAA), trace(cBB))
-        if tA <= 1e-20 * trace(uncentredAA) || tB <= 1e-20 * trace(uncentredBB) {
-            return (nil, nil, nil, "\(tA <= 1e-20 * trace(uncentredAA) ? "the first" : "the second") model's embeddings have zero variance (every input at one point)")
+        // Zero variance to within the moments' resolution: a covariance M − μμᵀ of constant
+        // embeddings is rounding at M's scale (CKA showed 5·10⁻¹⁸ where a run says undefined).
+        let scales = spectra.centringScales
+        let flatA = momentRank(spectra.cAA.eigenvalues, inputs: n, scale: scales.x) == 0
+        if flatA || momentRank(spectra.cBB.eigenvalues, inputs: n, scale: scales.y) == 0 {
+            return (nil, nil, nil, "\(flatA ? "the first" : "the second") model's embeddings have zero variance (every input at one point)")
         }
         // From norms that do not overflow where their squares would (moments ≳ 10¹⁵⁴), and
         // √tA·√tB rather than √(tA·tB).
@@ -508,7 +517,8 @@ extension MeasureStatistics {
             }
             // As a single run's certificate: inapplicable when an embedding second moment is singular.
             let moments = centred ? [spectra.cAA, spectra.cBB] : [spectra.mAA, spectra.mBB]
-            if zip(moments, [identity.dimensionA, identity.dimensionB]).contains(where: { Self.momentRank($0.eigenvalues, inputs: n) < $1 }) {
+            let scales = centred ? [spectra.centringScales.x, spectra.centringScales.y] : [0, 0]
+            if (0..<2).contains(where: { Self.momentRank(moments[$0].eigenvalues, inputs: n, scale: scales[$0]) < [identity.dimensionA, identity.dimensionB][$0] }) {
                 add(.inapplicable(.T7, statement.form, level: .double,
                                   "an embedding \(centred ? "covariance" : "second moment") is singular (to within the moments' resolution)"))
                 continue

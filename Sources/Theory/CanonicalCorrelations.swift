@@ -6,7 +6,8 @@ import Numerics
 /// column spaces, and ρ₁ ≥ ρ₂ ≥ … the singular values of U_Xᵀ U_Y, clamped to
 /// [0, 1]. A basis comes from a Householder QR when R's diagonal shows full rank
 /// (min |r_ii| > 10⁻⁸ max |r_ii|), otherwise from a thin SVD that drops
-/// directions with σ ≤ max(N,p)·ε·σ₁. `centred` subtracts the weighted means
+/// directions with σ ≤ max(N,p)·ε·max(σ₁, ‖W^{1/2}X‖_F) (the uncentred norm: centring
+/// rounds at that scale). `centred` subtracts the weighted means
 /// (covariances); otherwise second moments are used. Cost O(N(p² + q²)).
 public struct CanonicalCorrelations: Sendable {
     /// ρ₁ ≥ … ≥ ρ_m, m = min(p, q), zeros standing for directions lost to rank.
@@ -42,15 +43,20 @@ public struct CanonicalCorrelations: Sendable {
         }
         let root = weights.map { $0.squareRoot() }
         func basis(_ m: Matrix) throws -> Matrix {
-            let scaled = (centred ? m.subtractingFromRows(m.weightedRowMean(weights)) : m).scalingRows(by: root)
+            let raw = m.scalingRows(by: root)
+            let scaled = centred ? m.subtractingFromRows(m.weightedRowMean(weights)).scalingRows(by: root) : raw
+            // Centring rounds each entry to about ε·|f|, so a direction of the centred data is
+            // resolved only above the uncentred data's scale: constant embeddings centre to
+            // rounding noise, which is no direction at all (it was a basis of noise, ρ = 1).
+            let floor = Matrix.rankTolerance(rows: m.rows, columns: m.columns, largest: raw.frobeniusNorm)
             if scaled.rows >= scaled.columns, scaled.columns > 0 {
                 let qr = try QRDecomposition(scaled)
                 let diagonal = (0..<scaled.columns).map { abs(qr.r[$0, $0]) }
-                if let top = diagonal.max(), top > 0, diagonal.min()! > 1e-8 * top { return qr.q }
+                if let top = diagonal.max(), top > 0, diagonal.min()! > max(1e-8 * top, floor) { return qr.q }
             }
             let svd = try SingularValueDecomposition(scaled)
             let top = svd.singularValues.first ?? 0
-            let tol = Matrix.rankTolerance(rows: m.rows, columns: m.columns, largest: top)
+            let tol = max(Matrix.rankTolerance(rows: m.rows, columns: m.columns, largest: top), floor)
             let keep = svd.singularValues.filter { $0 > tol && top > 0 }.count
             return svd.u.leadingColumns(keep)
         }

@@ -97,6 +97,11 @@ public struct UnbiasedLinearCKA: Sendable {
         // powers overflowed at 10⁷⁷ and underflowed below 10⁻⁷⁷).
         let (f1, f2) = (f1.scaledToUnitMaximum, f2.scaledToUnitMaximum)
         let x = f1.subtractingFromRows(f1.weightedRowMean(uniform)), y = f2.subtractingFromRows(f2.weightedRowMean(uniform))
+        // Zero variance up to the centring's rounding, as `SimilarityMeasures` tests it: the
+        // noise of centring constant embeddings gave a CKA of 1 (or of anything).
+        for (centred, raw, side) in [(x, f1, "first"), (y, f2, "second")] where centred.frobeniusNormSquared <= 1e-20 * raw.frobeniusNormSquared {
+            value = nil; note = "undefined: the \(side) model's embeddings have zero variance (every input at one point)"; return
+        }
         func rowNorms(_ m: Matrix) -> [Double] { (0..<m.rows).map { i in (0..<m.columns).reduce(0) { $0 + m[i, $1] * m[i, $1] } } }
         let (dx, dy) = (rowNorms(x), rowNorms(y))
         let nn = Double(n)

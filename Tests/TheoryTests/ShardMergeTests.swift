@@ -106,6 +106,31 @@ struct ShardMergeTests {
         }
     }
 
+    /// Every input at one point, a point centring cannot hit exactly: the centred embeddings are
+    /// rounding noise. m_CCA centred read that noise as one direction (a correlation of 10⁻¹⁶ or
+    /// 1, "rank 1 of d = 3"), the unbiased CKA as a value (−0.04), a merge's CKA as 5·10⁻¹⁸.
+    @Test("Constant embeddings: m_CCA centred 0 at rank 0 and both CKAs undefined, in one run and in a merge")
+    func constantEmbeddings() throws {
+        var g = SeededGenerator(seed: 45)
+        let (k, d, n) = (6, 3, 40)
+        let base = ModelGenerator.model(labels: k, dimension: d, inputs: n, condition: 3, using: &g)
+        let point = (0..<d).map { _ in Double.random(in: 0.3...3, using: &g) / 3 }
+        let a = try SoftmaxModel(embeddings: Matrix(rows: n, columns: d) { _, j in point[j] }, unembeddings: base.unembeddings)
+        let b = ModelGenerator.perturb(base, by: 0.1, using: &g)
+        var options = PairMeasurement.Options(certification: .never)
+        options.skipPivot = true
+        let single = try PairMeasurement.measure(ModelPair(a, b), options: options)
+        let merged = try MeasureStatistics.merge(Self.statistics(a, b, cuts: [0, 15, 40], rawWeights: nil, options: options), names: ["a", "b"]).measurement()
+        for (route, m) in [("one run", single), ("merge", merged)] {
+            #expect(m.canonicalCorrelationsCentered == [0, 0, 0], "\(route): \(m.canonicalCorrelationsCentered)")
+            let note = try #require(m.notes.first { $0.hasPrefix("m_CCA centred averages") }, "\(route): \(m.notes)")
+            #expect(note.contains("rank 0 of d = 3") && note.contains("no direction varies"), "\(route): \(note)")
+            #expect(m.linearCKA == nil, "\(route): CKA \(String(describing: m.linearCKA))")
+        }
+        #expect(single.linearCKAUnbiased == nil && single.linearCKAUnbiasedNote?.contains("zero variance") == true,
+                "\(String(describing: single.linearCKAUnbiased)) \(String(describing: single.linearCKAUnbiasedNote))")
+    }
+
     /// Degenerate samples (issue 26): N ≤ d, collinear or constant embedding columns. A single
     /// run's certificate finds the embedding moments exactly singular, so T4 and T7 are
     /// inapplicable; the merge, from the moments alone, must say the same (it said "holds",
