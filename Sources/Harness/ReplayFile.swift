@@ -66,7 +66,7 @@ public struct ReplayFile: Codable, Sendable {
             throw HarnessError.badReplayFile("\(url.path): cannot read (\(fileErrorSentence(error)))")
         }
         do { return try JSONDecoder().decode(ReplayFile.self, from: data) } catch {
-            throw HarnessError.badReplayFile("\(url.path): not a replay file (\(decodingSentence(error)))")
+            throw HarnessError.badReplayFile("\(url.path): not a replay file (\(decodingSentence(error, data: data)))")
         }
     }
 }

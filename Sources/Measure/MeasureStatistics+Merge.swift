@@ -231,7 +231,7 @@ extension MeasureStatistics {
             } else if shards > 1 {
                 notes.append("pivot form: cond(L₁) of the largest pairs is not computed in this merge (the partials carry G_A only when k·d_A ≤ 10⁶)")
             }
-            pivotResult = PairMeasurement.Pivot(p, note: nil)
+            pivotResult = p.pairsUsed > 0 ? PairMeasurement.Pivot(p, note: nil) : PairMeasurement.skippedPivot(PairMeasurement.allPivotsSingular(p.pairsSkipped), singular: p.pairsSkipped)
         } else {
             pivotResult = PairMeasurement.skippedPivot(pivotNote ?? "not computed")
         }

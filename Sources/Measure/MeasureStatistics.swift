@@ -527,7 +527,7 @@ public struct MeasurePartial: Codable, Sendable {
                statistics["format"] as? String != MeasureStatistics.format || statistics["version"] as? Int != MeasureStatistics.version {
                 throw MeasureMergeError.unreadable(file: file, reason: "a \(statistics["format"] ?? "unknown") partial of version \(statistics["version"] ?? "?"); this build reads \(MeasureStatistics.format) version \(MeasureStatistics.version)")
             }
-            throw MeasureMergeError.unreadable(file: file, reason: "not a complete measure partial (truncated or damaged: \(decodingSentence(error)))")
+            throw MeasureMergeError.unreadable(file: file, reason: "not a complete measure partial (truncated or damaged: \(decodingSentence(error, data: data)))")
         }
         let s = partial.statistics
         guard s.format == MeasureStatistics.format, s.version == MeasureStatistics.version else {

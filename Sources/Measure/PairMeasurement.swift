@@ -608,8 +608,13 @@ public struct PairMeasurement: Codable, Sendable {
         return "m_CCA \(centred ? "centred" : "uncentred") averages \(m) correlations, \(m - r) of them 0 because \(sides.joined(separator: " and ")) \(centred ? "centred " : "")embeddings lack full rank (a constant column, e.g. an appended bias, does this); \(over)"
     }
 
-    static func skippedPivot(_ why: String) -> Pivot {
-        Pivot(mean: nil, standardError: nil, pairsUsed: 0, pairsSkipped: 0, exhaustive: false, note: why)
+    /// Why the pivot form has no value when no sampled pair could be used.
+    static func allPivotsSingular(_ skipped: Int) -> String {
+        "every one of the \(skipped) (p, S) pairs has a singular L₁ = G_S − 1g_pᵀ (the teacher's unembedding differences lack rank d, e.g. equal or collinear rows of G)"
+    }
+
+    static func skippedPivot(_ why: String, singular: Int = 0) -> Pivot {
+        Pivot(mean: nil, standardError: nil, pairsUsed: 0, pairsSkipped: singular, exhaustive: false, note: why)
     }
 
     static func pivotForm(_ pair: ModelPair, _ options: Options,
@@ -620,6 +625,7 @@ public struct PairMeasurement: Codable, Sendable {
         case .run(let chosen): selection = chosen
         }
         let p = try pair.pivotDissimilarity(selection)
+        guard p.pairsUsed > 0 else { return (skippedPivot(Self.allPivotsSingular(p.pairsSkipped), singular: p.pairsSkipped), selection) }
         // r(p, S) grows as |f|²·cond(L₁)²: beyond the Double range it is inf, and the mean of
         // such terms NaN. Say so, with the rescaling that avoids it, rather than print NaN.
         guard p.mean.isFinite else {

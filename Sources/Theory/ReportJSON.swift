@@ -43,15 +43,22 @@ public struct ReportDirectory {
     public mutating func record(_ name: String) { written.append(path(name)) }
 }
 
-/// A JSON decoding error as one sentence: what is wrong and where.
-public func decodingSentence(_ error: Error) -> String {
+/// A JSON decoding error as one sentence: what is wrong and where. With the `data` that
+/// failed, a document that is valid JSON is not called invalid: Foundation reports a number
+/// that does not fit its field (2.5 or 10³⁰ for an integer) as "not valid JSON", at no path.
+public func decodingSentence(_ error: Error, data: Data? = nil) -> String {
     func path(_ context: DecodingError.Context) -> String {
         context.codingPath.isEmpty ? "at the top level" : "at " + context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
     }
     switch error as? DecodingError {
     case let .keyNotFound(key, context)?: return "key \"\(key.stringValue)\" missing \(path(context))"
     case let .typeMismatch(_, context)?, let .valueNotFound(_, context)?: return "wrong value \(path(context))"
-    case let .dataCorrupted(context)?: return context.codingPath.isEmpty ? "not valid JSON" : "bad value \(path(context))"
+    case let .dataCorrupted(context)?:
+        guard context.codingPath.isEmpty else { return "bad value \(path(context))" }
+        if let data, (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) != nil {
+            return "a number does not fit its field: a fraction or an out-of-range value where an integer is expected"
+        }
+        return "not valid JSON"
     case nil: return (error as NSError).localizedDescription
     @unknown default: return "unreadable"
     }

@@ -276,7 +276,7 @@ struct MeasureCommand: ParsableCommand {
         let text = String(decoding: data, as: UTF8.self)
         if text.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("[") {
             do { return try ReportJSON.decode([PivotSubset].self, from: data) } catch {
-                throw CLIError("\(path): not a JSON list of {\"pivot\": p, \"subset\": [...]} (\(decodingSentence(error)))")
+                throw CLIError("\(path): not a JSON list of {\"pivot\": p, \"subset\": [...]} (\(decodingSentence(error, data: data)))")
             }
         }
         var out: [PivotSubset] = []

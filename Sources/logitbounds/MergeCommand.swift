@@ -57,7 +57,7 @@ struct MergeCommand: ParsableCommand {
         }
         let reports = try zip(files, contents).map { path, data -> VerificationReport in
             do { return try ReportFormatter.decode(data) } catch {
-                throw CLIError("\(path) is neither a measure partial (measure --shard i/n --partial) nor a verify JSON report (\(decodingSentence(error)))")
+                throw CLIError("\(path) is neither a measure partial (measure --shard i/n --partial) nor a verify JSON report (\(decodingSentence(error, data: data)))")
             }
         }
         let merged: VerificationReport

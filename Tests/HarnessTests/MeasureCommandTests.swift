@@ -158,5 +158,17 @@ struct MeasureCommandTests {
         try "0 1 2 99\n".write(to: badPivot, atomically: true, encoding: .utf8)
         let r = try runTool(["measure", a, a, "--pivot-subsets", badPivot.path])
         #expect(r.status == 2 && r.stderr.contains("pivot 0 with subset [1, 2, 99]"), "\(r.stderr)")
+        // A fraction where a label belongs is valid JSON, not "not valid JSON" (Foundation's word for it).
+        var checked = 0
+        for (text, message) in [(#"[{"pivot": 0, "subset": [1, 2.5, 3]}]"#, "a number does not fit its field"),
+                                (#"[{"pivot": 1e30, "subset": [1, 2, 3]}]"#, "a number does not fit its field"),
+                                (#"[{"pivot": 0, "subset": [1, 2, 3]"#, "not valid JSON")] {
+            let file = dir.appendingPathComponent("pairs-\(checked).json")
+            try text.write(to: file, atomically: true, encoding: .utf8)
+            let r = try runTool(["measure", a, a, "--pivot-subsets", file.path])
+            #expect(r.status == 2 && r.stderr.contains(message), "\(text): \(r.stderr)")
+            checked += 1
+        }
+        #expect(checked == 3)
     }
 }

@@ -131,6 +131,25 @@ struct ShardMergeTests {
                 "\(String(describing: single.linearCKAUnbiased)) \(String(describing: single.linearCKAUnbiasedNote))")
     }
 
+    /// A teacher whose unembeddings are all one row: every L₁ = G_S − 1g_pᵀ is 0. The pivot form
+    /// blamed an overflow and told the user to rescale (one run) or showed nan (a merge).
+    @Test("Every pivot matrix singular: the pivot form says why, with the count, in one run and in a merge")
+    func everyPivotSingular() throws {
+        var g = SeededGenerator(seed: 46)
+        let (k, d, n) = (6, 3, 30)
+        let base = ModelGenerator.model(labels: k, dimension: d, inputs: n, condition: 3, using: &g)
+        let a = try SoftmaxModel(embeddings: base.embeddings, unembeddings: Matrix(rows: k, columns: d) { _, j in base.unembeddings[0, j] })
+        let b = ModelGenerator.perturb(base, by: 0.1, using: &g)
+        let options = PairMeasurement.Options(certification: .never)
+        let single = try PairMeasurement.measure(ModelPair(a, b), options: options)
+        let merged = try MeasureStatistics.merge(Self.statistics(a, b, cuts: [0, 10, 30], rawWeights: nil, options: options), names: ["a", "b"]).measurement()
+        for (route, m) in [("one run", single), ("merge", merged)] {
+            let p = m.dRepPivot
+            #expect(p.mean == nil && p.pairsUsed == 0 && p.pairsSkipped > 0, "\(route): \(String(describing: p.mean)) \(p.pairsUsed) \(p.pairsSkipped)")
+            #expect(p.note?.contains("pairs has a singular L₁") == true && p.note?.contains("overflow") == false, "\(route): \(String(describing: p.note))")
+        }
+    }
+
     /// Degenerate samples (issue 26): N ≤ d, collinear or constant embedding columns. A single
     /// run's certificate finds the embedding moments exactly singular, so T4 and T7 are
     /// inapplicable; the merge, from the moments alone, must say the same (it said "holds",
