@@ -537,6 +537,11 @@ public struct MeasurePartial: Codable, Sendable {
             throw MeasureMergeError.checksumMismatch(file: file)
         }
         try s.validate(file: file)
+        // `measure --shard` writes one shard's statistics; a larger count (checksum recomputed)
+        // would pass for shards that were never measured in the merge's notes.
+        guard s.shards == 1 else {
+            throw MeasureMergeError.inconsistent(file: file, reason: "shards = \(s.shards): a partial holds one shard's statistics (measure --shard writes 1)")
+        }
         return partial
     }
 }

@@ -317,6 +317,15 @@ struct ShardMergeTests {
         let error = #expect(throws: MeasureMergeError.self) { try MeasurePartial.decode(Data(signed.utf8), file: "forged.json") }
         #expect(error?.description.contains("moment_aa has 3 values") == true, "\(error?.description ?? "")")
         #expect(throws: MeasureMergeError.self) { try MeasureStatistics.merge([forged], names: ["forged"]) }
+        // A forged shard count, re-signed, is refused (it merged and said "merged from 3 shard(s)").
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        #expect(object["shards"] as? Int == 1)
+        object["shards"] = 3
+        let recounted = try ReportJSON.decode(MeasureStatistics.self, from: JSONSerialization.data(withJSONObject: object))
+        let resigned = try MeasurePartial(teacher: "a", student: "b", statistics: recounted).encoded()
+        let countError = #expect(throws: MeasureMergeError.self) { try MeasurePartial.decode(Data(resigned.utf8), file: "recounted.json") }
+        #expect(countError?.description.contains("shards = 3") == true, "\(countError?.description ?? "")")
+        _ = try MeasurePartial.decode(Data(try MeasurePartial(teacher: "a", student: "b", statistics: part).encoded().utf8), file: "genuine.json")
     }
 
     @Test("Refused: overlapping or missing rows, another pair, other options")
