@@ -307,7 +307,9 @@ extension MeasureStatistics {
         // Finite: a mean over rows with an infinite term would merge to NaN (∞ − ∞ in the
         // compensated sum); such a shard is refused when written.
         for (name, value) in [("d_logit_squared", logitDistanceSquared), ("kl_ab", klAB), ("kl_ba", klBA)] {
-            try check(value >= 0 && value.isFinite, "\(name) = \(value) (must be finite and ≥ 0)")
+            try check(value >= 0 && value.isFinite, value.isNaN || value == .infinity
+                ? "\(name) = \(value): the logits' squares leave the Double range (logits beyond about 10¹⁵⁴), which a partial's Double sums cannot hold, and scaling F and G apart leaves the logits as they are; measure the pair unsharded, which encloses d_logit², KL and log τ in MPFR"
+                : "\(name) = \(value) (must be finite and ≥ 0)")
         }
         if !identity.weighted {
             // Uniform weights are one per row.

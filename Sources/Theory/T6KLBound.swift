@@ -120,15 +120,24 @@ public struct T6KLBound: PairStatement {
     package func fastVerdict(_ sums: FastLogitSums) -> Verdict? {
         let scale = FastInterval(constantScale)
         let rhs: FastInterval
+        var rhsLog10: Double? = nil
         if variant.isPerInput {
             rhs = scale * sums.mean(variant.isSharp ? sums.perInputT6Sharp : sums.perInputT6)
         } else {
             let logTau = FastInterval.min(sums.logTauFirst, sums.logTauSecond)
             let factor = variant.isSharp ? FastInterval(2) * (-logTau).exp : (FastInterval(-2) * logTau).exp
-            rhs = scale * sums.mean(sums.klFirstSecond) * factor
+            let kl = sums.mean(sums.klFirstSecond)
+            rhs = scale * kl * factor
+            // 1/τ² beyond the Double range (logits ≳ 350 apart): the right side's magnitude
+            // from its logarithm, log c + log KL + log factor, for the report.
+            if !(rhs.lo < .greatestFiniteMagnitude), kl.lo > 0 {
+                let logFactor = variant.isSharp ? FastInterval(2).log - logTau : FastInterval(-2) * logTau
+                rhsLog10 = (scale.log + kl.log + logFactor).lo / 2.302585092994046
+            }
         }
         return Verdict.fast(id, form, lhs: sums.logitDistanceSquared, rhs: rhs, constant: .nan,
-                            constantName: "\(constantScale)·\(variant.isSharp ? "2/τ" : "1/τ²") (fast enclosures, \(sums.productBound.rawValue) bound)")
+                            constantName: "\(constantScale)·\(variant.isSharp ? "2/τ" : "1/τ²") (fast enclosures, \(sums.productBound.rawValue) bound)",
+                            rhsLog10: rhsLog10)
     }
 
     public func certify(_ pair: ModelPair) throws -> Verdict {
@@ -146,8 +155,16 @@ public struct T6KLBound: PairStatement {
         for bits in [Interval.defaultBits, 512, 1024] where verdict.outcome == .undecided {
             verdict = try certify(pair, exactLHS: d, bits: bits)
         }
-        guard verdict.outcome == .undecided else { return verdict }
         var logFailure = ""
+        guard verdict.outcome == .undecided else {
+            // Decided, but a right side beyond the Double range (τ ≈ e^{−10³⁰⁰}: 1/τ² overflows
+            // even MPFR, whose enclosure is then [max, +∞] and shown by its lower end): the same
+            // comparison in logarithms carries the right side's magnitude, when it decides alike.
+            guard !verdict.rhs.isFinite,
+                  let logVerdict = try certifyInLogSpace(pair, exactLHS: d, failure: &logFailure),
+                  logVerdict.outcome == verdict.outcome else { return verdict }
+            return logVerdict
+        }
         if let logVerdict = try certifyInLogSpace(pair, exactLHS: d, failure: &logFailure) { return logVerdict }
         // Undecided: say what each attempt left open. A right side not bounded on both
         // sides is not shown as a number (its midpoint would be ∞ or 0).
@@ -229,7 +246,9 @@ public struct T6KLBound: PairStatement {
         return Verdict(id: id, form: form, level: .enclosure, outcome: outcome, lhs: d.doubleValue, rhs: rhs.midpoint,
                        constant: .nan, constantName: "MPFR \(bits)-bit enclosures",
                        exactLHS: d.exactString, certificate: "right side ∈ \(rhs), left side exact",
-                       lhsLog10: d.log10Magnitude, rhsLog10: (try? rhs.log()).map { $0.midpoint / 2.302585092994046 })
+                       // An enclosure [x, +∞] (the right side overflows MPFR) shows its lower end x,
+                       // as a "holds" shows the conservative end; it was shown as inf.
+                       lhsLog10: d.log10Magnitude, rhsLog10: (try? rhs.log()).map { ($0.upper.isFinite ? $0.midpoint : $0.lower) / 2.302585092994046 })
     }
 }
 

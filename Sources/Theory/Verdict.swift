@@ -1,3 +1,4 @@
+import Foundation
 import Numerics
 
 /// The statements of THEORY.md §4, by their shared ids.
@@ -166,13 +167,19 @@ extension Verdict {
     /// (the caller escalates). `lhs`/`rhs` show the sides' conservative ends: the upper
     /// end of the left side and the lower end of the right for "holds", the reverse for
     /// "violated".
+    /// `rhsLog10`: for a right side whose enclosure's lower end saturated at the largest
+    /// Double (it overflows), the log₁₀ of a lower bound on it, from an enclosure of its
+    /// logarithm; a "holds" then shows the right side from it rather than as 1.8e308.
     public static func fast(_ id: StatementID, _ form: String, lhs: FastInterval, rhs: FastInterval,
-                            constant: Double, constantName: String, note: String = "") -> Verdict? {
+                            constant: Double, constantName: String, note: String = "", rhsLog10: Double? = nil) -> Verdict? {
         let outcome: Outcome
         if lhs.isCertainlyAtMost(rhs) { outcome = .holds } else if rhs.isCertainlyBelow(lhs) { outcome = .violated } else { return nil }
         let holds = outcome == .holds
+        let beyond = holds && rhs.lo == .greatestFiniteMagnitude && rhsLog10?.isFinite == true
         return Verdict(id: id, form: form, level: .fastEnclosure, outcome: outcome, lhs: holds ? lhs.hi : lhs.lo,
-                       rhs: holds ? rhs.lo : rhs.hi, constant: constant, constantName: constantName,
-                       certificate: "fast enclosure: left side ∈ \(lhs), right side ∈ \(rhs)" + note)
+                       rhs: beyond ? .infinity : holds ? rhs.lo : rhs.hi, constant: constant, constantName: constantName,
+                       certificate: "fast enclosure: left side ∈ \(lhs), right side ∈ \(rhs)"
+                           + (beyond ? ", log₁₀ of the right side ≥ \(rhsLog10!)" : "") + note,
+                       lhsLog10: beyond && lhs.hi > 0 ? log10(lhs.hi) : nil, rhsLog10: beyond ? rhsLog10 : nil)
     }
 }

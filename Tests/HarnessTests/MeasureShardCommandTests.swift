@@ -222,6 +222,12 @@ struct MeasureShardCommandTests {
         try bytes.write(to: damaged)
         let shard = try runTool(["measure", damaged.path, b, "--shard", "3/3", "--partial", dir.appendingPathComponent("d.json").path])
         #expect(shard.status == 2 && shard.stderr.contains("CRC"), "\(shard.status) \(shard.stderr)")
+        // Logits near 10³⁰⁰: their squares leave the Double range, which rescaling F and G apart
+        // cannot fix (the message said only "d_logit_squared = -nan").
+        let hugeF = teacher.embeddings.storage.map { 1e300 * $0 }
+        let huge = try write("teacher-huge.npz", student: false, f: hugeF, g: teacher.unembeddings.storage, w: w)
+        let hugeShard = try runTool(["measure", huge, b, "--shard", "1/3", "--partial", dir.appendingPathComponent("h.json").path])
+        #expect(hugeShard.status == 2 && hugeShard.stderr.contains("measure the pair unsharded"), "\(hugeShard.status) \(hugeShard.stderr)")
         // Forged fields with a recomputed checksum: a shard count that overflowed the merge,
         // and values out of range that merged into a negative d_logit² or KL.
         let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: parts[1]))) as? [String: Any])

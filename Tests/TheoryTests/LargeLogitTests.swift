@@ -1,3 +1,4 @@
+import Foundation
 import Numerics
 import Testing
 @testable import Measure
@@ -146,6 +147,69 @@ struct GlobalT6Tests {
             let why = v.certificate ?? ""
             #expect(v.outcome == .holds && !why.contains("nan") && !why.contains("-inf"), "\(form): \(why)")
         }
+    }
+}
+
+/// A right side far beyond the Double range: 1/τ² ≈ e^{10⁹} at logits near 10⁹ (the fast
+/// level's enclosure saturates at 1.8·10³⁰⁸), and e^{10³⁰¹} at logits near 10³⁰⁰ (beyond even
+/// MPFR's exponents: its enclosure is [max, +∞]). Both were certified "holds" and shown as
+/// 1.7977e+308 and inf; each now carries the right side's magnitude from its logarithm.
+@Suite("T6's right side beyond the Double range")
+struct T6BeyondRangeTests {
+    static func pair(scale: Double, seed: UInt64) throws -> ModelPair {
+        var g = SeededGenerator(seed: seed)
+        let f = g.gaussianMatrix(rows: 30, columns: 3), u = g.gaussianMatrix(rows: 6, columns: 3)
+        let f2 = f + 0.1 * g.gaussianMatrix(rows: 30, columns: 3), u2 = u + 0.1 * g.gaussianMatrix(rows: 6, columns: 3)
+        return try ModelPair(SoftmaxModel(embeddings: scale * f, unembeddings: u), SoftmaxModel(embeddings: scale * f2, unembeddings: u2))
+    }
+
+    @Test("Fast level at logits near 10⁹: the global forms show their right side from its logarithm, as MPFR's to 10⁻⁶")
+    func fastLevel() throws {
+        let pair = try Self.pair(scale: 1e9, seed: 91)
+        let m = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .auto))
+        var checked = 0
+        for form in [T6KLBound.Form.global, .sharp] {
+            let b = try #require(m.bounds.first { $0.id == "T6" && $0.form == T6KLBound(form).form })
+            #expect(b.outcome == "holds" && b.level == "fast enclosure", "\(form): \(b.outcome) \(b.level)")
+            let shown = try #require(b.rhsScientific, "\(form): right side \(b.rhs) with no scientific form")
+            let log10 = try Self.log10(of: shown)
+            // MPFR's comparison in logarithms encloses the same right side.
+            var why = ""
+            let exact = try #require(try T6KLBound(form).certifyInLogSpace(pair, exactLHS: pair.exactLogitDistanceSquared(), failure: &why))
+            let upper = try #require(exact.rhsLog10)
+            #expect(log10 > 1e8 && abs(log10 - upper) <= 1e-6 * upper, "\(form): \(shown) against 10^\(upper)")
+            checked += 1
+        }
+        #expect(checked == 2)
+    }
+
+    /// log₁₀ of a side shown in scientific form, "m.mmme+E" or "10^(x)".
+    static func log10(of shown: String) throws -> Double {
+        if shown.hasPrefix("10^(") { return try #require(Double(shown.dropFirst(4).dropLast())) }
+        let parts = shown.split(separator: "e+")
+        return try #require(Double(parts.last ?? "")) + Foundation.log10(try #require(Double(parts.first ?? "")))
+    }
+
+    /// Teacher at 10³⁰⁰ against a student at 1 (KL ≈ 10³⁰⁰: the logarithms decide and give the
+    /// magnitude), and both at 10³⁰⁰ (every KL_x below MPFR's range: shown by the enclosure's
+    /// lower end, MPFR's largest number, about 10^(3.2·10⁸)).
+    @Test("MPFR level at logits near 10³⁰⁰: every form certified, with a right side in scientific form above the left, never inf",
+          arguments: [true, false])
+    func mpfrLevel(studentAtOne: Bool) throws {
+        let scaled = try Self.pair(scale: 1e300, seed: 92)
+        let pair = try ModelPair(scaled.first, studentAtOne ? Self.pair(scale: 1, seed: 92).second : scaled.second)
+        var checked = 0
+        for form in T6KLBound.Form.allCases {
+            let v = try T6KLBound(form).certify(pair)
+            let b = PairMeasurement.Bound(v)
+            #expect(v.outcome == .holds && v.isCertified, "\(form): \(v.outcome)")
+            let shown = try #require(b.rhsScientific, "\(form): right side \(b.rhs)")
+            let (left, right) = (try Self.log10(of: try #require(b.lhsScientific)), try Self.log10(of: shown))
+            #expect(left > 599 && right > left, "\(form): \(shown) against \(b.lhsScientific ?? "")")
+            if studentAtOne { #expect(shown.hasPrefix("10^(") && right > 1e300, "\(form): \(shown)") }
+            checked += 1
+        }
+        #expect(checked == 4)
     }
 }
 
