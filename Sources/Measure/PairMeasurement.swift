@@ -94,7 +94,7 @@ public struct PairMeasurement: Codable, Sendable {
             ratio = v.ratio
             // T5's verdict is at one pivot pair (the screen's worst): the note names it.
             let pair = v.id == .T5 && v.outcome != .inapplicable ? v.constantName.range(of: "p = ").map { "at the pair " + v.constantName[$0.lowerBound...] } : nil
-            let base = note ?? (v.outcome == .inapplicable ? v.certificate : nil)
+            let base = note ?? (v.outcome == .inapplicable || v.outcome == .undecided ? v.certificate : nil)
             self.note = pair.map { [base, $0].compactMap { $0 }.joined(separator: "; ") } ?? base
             lhsScientific = Verdict.outOfRange(lhs, v.lhsLog10) ? v.lhsLog10.map { Rational.scientific(log10: $0) } : nil
             rhsScientific = Verdict.outOfRange(rhs, v.rhsLog10) ? v.rhsLog10.map { Rational.scientific(log10: $0) } : nil

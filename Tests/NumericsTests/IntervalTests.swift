@@ -57,6 +57,27 @@ struct IntervalTests {
         #expect(value.width < 1e-60)
     }
 
+    /// MPFR's default exponents stop near 2^{±2³⁰} (e^{±7.4·10⁸}): e^{−10⁹} was [0, tiny] and
+    /// e^{10⁹} [max, +∞]. Every thread that makes an interval widens its range first.
+    @Test("e^{±10⁹} and their logarithms are enclosed tightly, on the calling thread and on fresh worker threads")
+    func wideExponentRange() throws {
+        let results = try BLASThreads.parallelMap(4, workers: 2) { i -> [Double] in
+            let x = try #require(Interval(exactly: i % 2 == 0 ? -1e9 : 1e9))
+            let back = try x.exp.log()
+            return [back.lower, back.upper]
+        }
+        var checked = 0
+        for (i, r) in results.enumerated() {
+            let x = i % 2 == 0 ? -1e9 : 1e9
+            // A Double cannot hold e^{±10⁹}; its log, back from the MPFR enclosure, pins it.
+            #expect(r[0] <= x && x <= r[1] && r[1] - r[0] < 1e-6, "\(i): log e^x ∈ [\(r[0]), \(r[1])]")
+            checked += 1
+        }
+        #expect(checked == 4)
+        let tiny = try #require(Interval(exactly: -1e9)).exp
+        #expect(try tiny.log().upper.isFinite && tiny.isPositive, "e^{−10⁹} reaches 0")
+    }
+
     /// expm1 and log1p keep e^−10⁴ beside 1; valleyAtZero (KL's terms, g ≥ 0 with its minimum at 0)
     /// takes its lower end at the endpoint nearest 0, 0 across 0, and +∞ above when g is undefined
     /// at an infinite endpoint; intersected meets two enclosures, and gives their hull when disjoint.

@@ -183,6 +183,25 @@ struct T6BeyondRangeTests {
         #expect(checked == 2)
     }
 
+    /// Logits near 10⁹ one ulp apart, k = 2 and 3, d = 1 and 2: KL_x ≈ e^{−10⁹}·10⁻¹⁵ lay below
+    /// MPFR's default exponent range, so the per-input sharp form was undecided ("right side ∈
+    /// [1.3e−15, inf]").
+    @Test("Logits near 10⁹ one ulp apart: every T6 form certified in MPFR", arguments: [(2, 1), (3, 1), (2, 2)])
+    func oneUlpAtBillion(k: Int, d: Int) throws {
+        var g = SeededGenerator(seed: 93)
+        let f = 1e9 * g.gaussianMatrix(rows: 5, columns: d), u = g.gaussianMatrix(rows: k, columns: d)
+        var f2 = f
+        for i in 0..<f.rows { f2[i, 0] = f[i, 0].nextUp }
+        let pair = try ModelPair(SoftmaxModel(embeddings: f, unembeddings: u), SoftmaxModel(embeddings: f2, unembeddings: u))
+        var checked = 0
+        for form in T6KLBound.Form.allCases {
+            let v = try T6KLBound(form).certify(pair)
+            #expect(v.outcome == .holds && v.isCertified, "k = \(k), d = \(d), \(form): \(v.outcome) \(v.certificate ?? "")")
+            checked += 1
+        }
+        #expect(checked == 4)
+    }
+
     /// log₁₀ of a side shown in scientific form, "m.mmme+E" or "10^(x)".
     static func log10(of shown: String) throws -> Double {
         if shown.hasPrefix("10^(") { return try #require(Double(shown.dropFirst(4).dropLast())) }
