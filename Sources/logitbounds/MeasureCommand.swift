@@ -223,8 +223,9 @@ struct MeasureCommand: ParsableCommand {
 
     func run() throws {
         if let shard, let partial { return try runShard(shard, partial: partial) }
-        let directory = try out.map(OutputDirectory.init)
-        try directory?.refuseOverwriting(inputs: inputFiles, names: ["report.md", "report.json", "width-floor.svg", "width-floor-student.npz"])
+        let directory = try out.map {
+            try OutputDirectory($0, writes: ["report.md", "report.json", "width-floor.svg", "width-floor-student.npz"], inputs: inputFiles)
+        }
         let progress = ProgressReporter(label: "measure", plain: json)
         let pair: ModelPair
         do {

@@ -40,8 +40,7 @@ struct MergeCommand: ParsableCommand {
 
     func run() throws {
         guard !files.isEmpty else { throw ValidationError("give at least one shard report") }
-        let directory = try out.map(OutputDirectory.init)
-        try directory?.refuseOverwriting(inputs: files, names: ["report.md", "report.json"])
+        let directory = try out.map { try OutputDirectory($0, writes: ["report.md", "report.json"], inputs: files) }
         let contents = try files.map { path -> Data in
             // A directory, a device (/dev/zero is read forever), an empty or missing file: by name.
             do { try ModelFile.requireRegularFile(URL(fileURLWithPath: path)) } catch let e as ModelFileError { throw CLIError(e.description) }

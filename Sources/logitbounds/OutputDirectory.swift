@@ -5,9 +5,17 @@ import Harness
 /// a long run never ends by losing its result to a bad path.
 struct OutputDirectory {
     let url: URL
+    /// The files the command writes here, when declared: each is checked against the inputs
+    /// before any work, and `path(_:)` asserts that a write uses one of them.
+    let names: [String]?
 
-    init(_ path: String) throws {
+    /// `names`, when given, are the files the command will write; one that is one of its
+    /// `inputs` (by any path) is refused before any work.
+    init(_ path: String) throws { try self.init(path, writes: nil, inputs: []) }
+
+    init(_ path: String, writes names: [String]?, inputs: [String]) throws {
         url = URL(fileURLWithPath: path)
+        self.names = names
         // mkdir -p by hand, so a failure names its cause (errno), not an NSError code.
         var built = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
@@ -26,14 +34,14 @@ struct OutputDirectory {
             throw CLIError("the output directory \(path) is not writable")
         }
         try? FileManager.default.removeItem(at: probe)
+        for name in names ?? [] {
+            try refuseOverwritingInput(url.appendingPathComponent(name).path, inputs: inputs, what: "--out file \(name)")
+        }
     }
 
-    func path(_ name: String) -> URL { url.appendingPathComponent(name) }
-
-    /// Refuses, before any work, a directory where one of the files the command will write
-    /// (`names`) is one of its input files.
-    func refuseOverwriting(inputs: [String], names: [String]) throws {
-        for name in names { try refuseOverwritingInput(path(name).path, inputs: inputs, what: "--out file \(name)") }
+    func path(_ name: String) -> URL {
+        assert(names?.contains(name) ?? true, "\(name) is written without being checked against the inputs: add it to `writes`")
+        return url.appendingPathComponent(name)
     }
 
     /// Runs `write` into this directory; on failure says so on standard error (the
