@@ -64,10 +64,13 @@ public struct PairMeasurement: Codable, Sendable {
         /// its exact or enclosed value; nil when the Double holds it.
         public let lhsScientific: String?
         public let rhsScientific: String?
+        /// left/right in scientific notation from the sides' log₁₀ magnitudes, when a side is
+        /// beyond the Double range and the ratio is too (`ratio` is then 0 or +∞).
+        public let ratioScientific: String?
 
         enum CodingKeys: String, CodingKey {
             case id, form, lhs, rhs, holds, outcome, level, certified, ratio, note
-            case lhsScientific = "lhs_scientific", rhsScientific = "rhs_scientific"
+            case lhsScientific = "lhs_scientific", rhsScientific = "rhs_scientific", ratioScientific = "ratio_scientific"
         }
 
         /// A screen never reports a violation: a double-level verdict that needs
@@ -98,6 +101,12 @@ public struct PairMeasurement: Codable, Sendable {
             self.note = pair.map { [base, $0].compactMap { $0 }.joined(separator: "; ") } ?? base
             lhsScientific = Verdict.outOfRange(lhs, v.lhsLog10) ? v.lhsLog10.map { Rational.scientific(log10: $0) } : nil
             rhsScientific = Verdict.outOfRange(rhs, v.rhsLog10) ? v.rhsLog10.map { Rational.scientific(log10: $0) } : nil
+            if lhsScientific != nil || rhsScientific != nil, let a = v.lhsLog10, let b = v.rhsLog10, a.isFinite, b.isFinite,
+               !(ratio.isNormal && ratio.isFinite) {
+                ratioScientific = Rational.scientific(log10: a - b)
+            } else {
+                ratioScientific = nil
+            }
         }
     }
 

@@ -178,6 +178,9 @@ struct T6BeyondRangeTests {
             let exact = try #require(try T6KLBound(form).certifyInLogSpace(pair, exactLHS: pair.exactLogitDistanceSquared(), failure: &why))
             let upper = try #require(exact.rhsLog10)
             #expect(log10 > 1e8 && abs(log10 - upper) <= 1e-6 * upper, "\(form): \(shown) against 10^\(upper)")
+            // left/right from the logarithms too (it underflowed to 0).
+            let ratio = try #require(b.ratioScientific, "\(form): ratio \(b.ratio)")
+            #expect(b.ratio == 0 && ratio.contains("e-") && !ratio.contains("inf"), "\(form): \(ratio)")
             checked += 1
         }
         #expect(checked == 2)
