@@ -381,7 +381,7 @@ extension MeasureStatistics {
         let scales = spectra.centringScales
         let flatA = momentRank(spectra.cAA.eigenvalues, inputs: n, scale: scales.x) == 0
         if flatA || momentRank(spectra.cBB.eigenvalues, inputs: n, scale: scales.y) == 0 {
-            return (nil, nil, nil, "\(flatA ? "the first" : "the second") model's embeddings have zero variance (every input at one point)")
+            return (nil, nil, nil, "\(flatA ? "the first" : "the second") model's embeddings have zero variance to within the merged moments' resolution (every input at one point, or a spread below about (N + d)·ε of the embeddings' size, which only an unsharded run resolves)")
         }
         // From norms that do not overflow where their squares would (moments ≳ 10¹⁵⁴), and
         // √tA·√tB rather than √(tA·tB).

@@ -308,7 +308,7 @@ extension MeasureStatistics {
         // compensated sum); such a shard is refused when written.
         for (name, value) in [("d_logit_squared", logitDistanceSquared), ("kl_ab", klAB), ("kl_ba", klBA)] {
             try check(value >= 0 && value.isFinite, value.isNaN || value == .infinity
-                ? "\(name) = \(value): the logits' squares leave the Double range (logits beyond about 10¹⁵⁴), which a partial's Double sums cannot hold, and scaling F and G apart leaves the logits as they are; measure the pair unsharded, which encloses d_logit², KL and log τ in MPFR"
+                ? "\(name) = \(value) (must be finite): from `measure --shard`, the logits' squares leave the Double range (logits beyond about 10¹⁵⁴), which a partial's Double sums cannot hold, and scaling F and G apart leaves the logits as they are; measure the pair unsharded, which encloses d_logit², KL and log τ in MPFR"
                 : "\(name) = \(value) (must be finite and ≥ 0)")
         }
         if !identity.weighted {

@@ -46,6 +46,12 @@ public struct FastLogitSums: Sendable, Equatable {
     /// τ_x = min(τ_x(M₁), τ_x(M₂)) (an upper end may be +∞ when τ_x is below ~10⁻¹⁵⁴).
     public private(set) var perInputT6 = FastInterval.zero
     public private(set) var perInputT6Sharp = FastInterval.zero
+    /// Lower bounds on log perInputT6 and log perInputT6Sharp (each sum is at least its largest
+    /// term), from the rows whose 1/τ_x² leaves the Double range, where the sums saturate at
+    /// the largest Double: the report then shows the right side from its logarithm. −∞ when
+    /// no such row was added; not stored in a partial.
+    public private(set) var perInputT6LogLower = -Double.infinity
+    public private(set) var perInputT6SharpLogLower = -Double.infinity
     /// min over rows of log τ_x of each model (+∞ for no rows).
     public private(set) var logTauFirst = FastInterval(.infinity)
     public private(set) var logTauSecond = FastInterval(.infinity)
@@ -72,6 +78,13 @@ public struct FastLogitSums: Sendable, Equatable {
         let weighted = weight * r.klFirstSecond
         perInputT6 = perInputT6 + weighted * (FastInterval(-2) * logTau).exp
         perInputT6Sharp = perInputT6Sharp + FastInterval(2) * weighted * (-logTau).exp
+        // τ_x below e^{−350}: a term near or beyond the Double range; its logarithm, from
+        // enclosures of log w, log KL_x and log τ_x (no exponential), bounds the sum's from below.
+        if logTau.lo < -350, r.klFirstSecond.lo > 0, w > 0 {
+            let logTerm = weight.log + FastInterval(r.klFirstSecond.lo).log
+            perInputT6LogLower = max(perInputT6LogLower, (logTerm + FastInterval(-2) * logTau).lo)
+            perInputT6SharpLogLower = max(perInputT6SharpLogLower, (logTerm + FastInterval(2).log - logTau).lo)
+        }
         logTauFirst = FastInterval.min(logTauFirst, r.logTauFirst)
         logTauSecond = FastInterval.min(logTauSecond, r.logTauSecond)
     }
@@ -87,6 +100,8 @@ public struct FastLogitSums: Sendable, Equatable {
         s.klSecondFirst = klSecondFirst + o.klSecondFirst
         s.perInputT6 = perInputT6 + o.perInputT6
         s.perInputT6Sharp = perInputT6Sharp + o.perInputT6Sharp
+        s.perInputT6LogLower = max(perInputT6LogLower, o.perInputT6LogLower)
+        s.perInputT6SharpLogLower = max(perInputT6SharpLogLower, o.perInputT6SharpLogLower)
         s.logTauFirst = FastInterval.min(logTauFirst, o.logTauFirst)
         s.logTauSecond = FastInterval.min(logTauSecond, o.logTauSecond)
         return s
@@ -105,6 +120,9 @@ public struct FastLogitSums: Sendable, Equatable {
         s.klSecondFirst = klSecondFirst * f
         s.perInputT6 = perInputT6 * f
         s.perInputT6Sharp = perInputT6Sharp * f
+        let logFactor = f.log.lo
+        s.perInputT6LogLower = perInputT6LogLower + logFactor
+        s.perInputT6SharpLogLower = perInputT6SharpLogLower + logFactor
         return s
     }
 

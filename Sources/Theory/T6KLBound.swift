@@ -123,16 +123,24 @@ public struct T6KLBound: PairStatement {
         var rhsLog10: Double? = nil
         if variant.isPerInput {
             rhs = scale * sums.mean(variant.isSharp ? sums.perInputT6Sharp : sums.perInputT6)
+            // Some 1/τ_x² beyond the Double range: the largest such term's logarithm over the
+            // weight total's bounds the right side below, for the report (`Verdict.fast` shows it
+            // where it exceeds the Double lower end).
+            let logSum = variant.isSharp ? sums.perInputT6SharpLogLower : sums.perInputT6LogLower
+            if logSum.isFinite {
+                rhsLog10 = ((scale.log + FastInterval(logSum) - sums.weightTotal.log).lo / 2.302585092994046).nextDown
+            }
         } else {
             let logTau = FastInterval.min(sums.logTauFirst, sums.logTauSecond)
             let factor = variant.isSharp ? FastInterval(2) * (-logTau).exp : (FastInterval(-2) * logTau).exp
             let kl = sums.mean(sums.klFirstSecond)
             rhs = scale * kl * factor
-            // 1/τ² beyond the Double range (logits ≳ 350 apart): the right side's magnitude
-            // from its logarithm, log c + log KL + log factor, for the report.
-            if !(rhs.lo < .greatestFiniteMagnitude), kl.lo > 0 {
+            // 1/τ² beyond the Double range (logits ≳ 350 apart; the product's lower end may stay
+            // finite when KL is small): the right side's magnitude from its logarithm,
+            // log c + log KL + log factor, for the report.
+            if !(factor.lo < 1e300), kl.lo > 0 {
                 let logFactor = variant.isSharp ? FastInterval(2).log - logTau : FastInterval(-2) * logTau
-                rhsLog10 = (scale.log + kl.log + logFactor).lo / 2.302585092994046
+                rhsLog10 = ((scale.log + kl.log + logFactor).lo / 2.302585092994046).nextDown
             }
         }
         return Verdict.fast(id, form, lhs: sums.logitDistanceSquared, rhs: rhs, constant: .nan,

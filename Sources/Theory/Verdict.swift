@@ -167,15 +167,16 @@ extension Verdict {
     /// (the caller escalates). `lhs`/`rhs` show the sides' conservative ends: the upper
     /// end of the left side and the lower end of the right for "holds", the reverse for
     /// "violated".
-    /// `rhsLog10`: for a right side whose enclosure's lower end saturated at the largest
+    /// `rhsLog10`: for a right side whose enclosure's lower end saturated near the largest
     /// Double (it overflows), the log₁₀ of a lower bound on it, from an enclosure of its
-    /// logarithm; a "holds" then shows the right side from it rather than as 1.8e308.
+    /// logarithm; a "holds" shows the right side from it (rather than as 1.8e308) when it
+    /// exceeds the Double lower end tenfold.
     public static func fast(_ id: StatementID, _ form: String, lhs: FastInterval, rhs: FastInterval,
                             constant: Double, constantName: String, note: String = "", rhsLog10: Double? = nil) -> Verdict? {
         let outcome: Outcome
         if lhs.isCertainlyAtMost(rhs) { outcome = .holds } else if rhs.isCertainlyBelow(lhs) { outcome = .violated } else { return nil }
         let holds = outcome == .holds
-        let beyond = holds && rhs.lo == .greatestFiniteMagnitude && rhsLog10?.isFinite == true
+        let beyond = holds && rhsLog10.map { $0.isFinite && $0 > log10(rhs.lo) + 1 } == true
         return Verdict(id: id, form: form, level: .fastEnclosure, outcome: outcome, lhs: holds ? lhs.hi : lhs.lo,
                        rhs: beyond ? .infinity : holds ? rhs.lo : rhs.hi, constant: constant, constantName: constantName,
                        certificate: "fast enclosure: left side ∈ \(lhs), right side ∈ \(rhs)"

@@ -276,9 +276,12 @@ struct MeasureCommand: ParsableCommand {
         }
         let text = String(decoding: data, as: UTF8.self)
         if text.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("[") {
-            do { return try ReportJSON.decode([PivotSubset].self, from: data) } catch {
+            let pairs: [PivotSubset]
+            do { pairs = try ReportJSON.decode([PivotSubset].self, from: data) } catch {
                 throw CLIError("\(path): not a JSON list of {\"pivot\": p, \"subset\": [...]} (\(decodingSentence(error, data: data)))")
             }
+            guard !pairs.isEmpty else { throw CLIError("\(path): no (p, S) pairs found (an empty JSON list)") }
+            return pairs
         }
         var out: [PivotSubset] = []
         // Split on any line end: "\r\n" is one Character in Swift, so splitting on
@@ -405,8 +408,10 @@ enum MeasurementFormatter {
                 : b.outcome == "undecided" && !b.certified ? (screen ? "not decided by the screen" : "undecided") : b.outcome
             // A side beyond the Double range is shown from its exact or enclosed value.
             func side(_ x: Double) -> String { x.isNaN ? "—" : number(x) }
-            let left = b.lhsScientific.map { "\($0) (certified value)" } ?? side(b.lhs)
-            let right = b.rhsScientific.map { "\($0) (certified value)" } ?? side(b.rhs)
+            // Exact sides are values; an enclosure's are its conservative ends (the header says which).
+            let tag = b.level == VerdictLevel.exact.rawValue ? "certified value" : "certified bound"
+            let left = b.lhsScientific.map { "\($0) (\(tag))" } ?? side(b.lhs)
+            let right = b.rhsScientific.map { "\($0) (\(tag))" } ?? side(b.rhs)
             lines.append("| \(b.id) | \(markdownCell(b.form)) | \(left) | \(right) | \(b.ratioScientific ?? side(b.ratio)) | \(verdict) | \(b.level) (\(b.certified ? "certified" : screen ? "screen" : "not decided")) |")
         }
         let bNotes = m.bounds.compactMap { b in b.note.map { "- \(b.id) \(b.form): \($0)" } }

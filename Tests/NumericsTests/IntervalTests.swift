@@ -1,3 +1,4 @@
+import Foundation
 import Numerics
 import Testing
 
@@ -59,7 +60,7 @@ struct IntervalTests {
 
     /// MPFR's default exponents stop near 2^{±2³⁰} (e^{±7.4·10⁸}): e^{−10⁹} was [0, tiny] and
     /// e^{10⁹} [max, +∞]. Every thread that makes an interval widens its range first.
-    @Test("e^{±10⁹} and their logarithms are enclosed tightly, on the calling thread and on fresh worker threads")
+    @Test("e^{±10⁹} and their logarithms are enclosed tightly, on worker threads and on a thread made for it")
     func wideExponentRange() throws {
         let results = try BLASThreads.parallelMap(4, workers: 2) { i -> [Double] in
             let x = try #require(Interval(exactly: i % 2 == 0 ? -1e9 : 1e9))
@@ -76,6 +77,18 @@ struct IntervalTests {
         #expect(checked == 4)
         let tiny = try #require(Interval(exactly: -1e9)).exp
         #expect(try tiny.log().upper.isFinite && tiny.isPositive, "e^{−10⁹} reaches 0")
+        // A thread made here, whose first MPFR number is this one (a pool's threads may have
+        // made numbers before).
+        final class Box: @unchecked Sendable { var bounds: [Double] = [] }
+        let box = Box(), done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            let x = Interval(exactly: -1e9)!
+            box.bounds = (try? x.exp.log()).map { [$0.lower, $0.upper] } ?? []
+            done.signal()
+        }
+        thread.start()
+        done.wait()
+        #expect(box.bounds.count == 2 && box.bounds[0] <= -1e9 && -1e9 <= box.bounds[1] && box.bounds[1] - box.bounds[0] < 1e-6, "\(box.bounds)")
     }
 
     /// expm1 and log1p keep e^−10⁴ beside 1; valleyAtZero (KL's terms, g ≥ 0 with its minimum at 0)
