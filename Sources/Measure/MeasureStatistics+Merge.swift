@@ -206,7 +206,7 @@ extension MeasureStatistics {
         for (values, xx, yy, isCentred) in [(centredCCA, spectra.cAA, spectra.cBB, true), (uncentredCCA, spectra.mAA, spectra.mBB, false)] {
             let scales = isCentred ? spectra.centringScales : (x: 0, y: 0)
             let (rankA, rankB) = (Self.whitening(xx, inputs: n, scale: scales.x).columns, Self.whitening(yy, inputs: n, scale: scales.y).columns)
-            if let note = PairMeasurement.rankNote(values, rankA: rankA, rankB: rankB, dA: dA, dB: dB, centred: isCentred) { notes.append(note) }
+            if let note = PairMeasurement.rankNote(values, rankA: rankA, rankB: rankB, dA: dA, dB: dB, centred: isCentred, merged: true) { notes.append(note) }
         }
 
         // d_unemb(A←B)² = tr S_AA − 2 tr(S_AB Bᵀ) + tr(B S_BB Bᵀ), B = M_AA⁺ M_AB.

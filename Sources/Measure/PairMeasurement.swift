@@ -434,6 +434,7 @@ public struct PairMeasurement: Codable, Sendable {
             }
         }
         let similarity = try timed("CKA, Procrustes, SVCCA") { try pair.similarityMeasures() }
+        if let note = similarity.accuracyNote { notes.append(note) }
         let pivot = try timed("pivot form") { try pivotForm(pair, options, notes: &notes) }
         let bounds = try timed("bounds T3–T7") { try evaluateBounds(pair, options, pivotSelection: pivot.selection) }
         // A d_logit² beyond the Double range is shown from its exact value (never
@@ -608,13 +609,14 @@ public struct PairMeasurement: Codable, Sendable {
     /// (centred or uncentred) embeddings have lower rank than min(d_A, d_B) — a constant
     /// column such as an appended bias does this to the centred ones — with the mean over
     /// the directions that vary; nil when both sides have full rank.
-    static func rankNote(_ values: [Double], rankA: Int, rankB: Int, dA: Int, dB: Int, centred: Bool) -> String? {
+    static func rankNote(_ values: [Double], rankA: Int, rankB: Int, dA: Int, dB: Int, centred: Bool, merged: Bool = false) -> String? {
         let m = values.count, r = min(rankA, rankB, m)
         guard r < m else { return nil }
         let sides = [rankA < m ? "the first model's (rank \(rankA) of d = \(dA))" : nil,
                      rankB < m ? "the second model's (rank \(rankB) of d = \(dB))" : nil].compactMap { $0 }
         let over = r == 0 ? "no direction varies" : "over the \(r) that can vary the mean is \(String(format: "%.6g", values.prefix(r).reduce(0, +) / Double(r)))"
-        return "m_CCA \(centred ? "centred" : "uncentred") averages \(m) correlations, \(m - r) of them 0 because \(sides.joined(separator: " and ")) \(centred ? "centred " : "")embeddings lack full rank (a constant column, e.g. an appended bias, does this); \(over)"
+        let resolution = merged ? " (rank at the merged moments' resolution: a spread below about √((N + d)·ε) of the embeddings' size counts as none, where an unsharded run resolves down to about N·ε)" : ""
+        return "m_CCA \(centred ? "centred" : "uncentred") averages \(m) correlations, \(m - r) of them 0 because \(sides.joined(separator: " and ")) \(centred ? "centred " : "")embeddings lack full rank\(resolution) (a constant column, e.g. an appended bias, does this); \(over)"
     }
 
     /// Why the pivot form has no value when no sampled pair could be used.

@@ -27,10 +27,30 @@ public struct SimilarityMeasures: Codable, Sendable {
     public let svcca: Double?
     /// Why a measure is undefined, when one is.
     public let undefinedReason: String?
+    /// When a side's spread is below 10⁻⁸ of its size (embeddings around a large offset): the
+    /// relative error centring in double precision leaves in every measure.
+    public let accuracyNote: String?
 
     enum CodingKeys: String, CodingKey {
         case linearCKA = "linear_cka", procrustesDistance = "procrustes_distance", svcca
-        case undefinedReason = "undefined_reason"
+        case undefinedReason = "undefined_reason", accuracyNote = "accuracy_note"
+    }
+
+    /// Whether centred data of squared norm `centred` is zero variance, for raw data of squared
+    /// norm `raw` (both weighted) in N×d: centring rounds each entry to about ε of its size, so
+    /// a spread below max(N, d)·ε of the data's size is rounding, not variance (the floor
+    /// `CanonicalCorrelations` resolves directions at). It was 10⁻¹⁰ of the size, which called
+    /// embeddings varying by 3·10⁻¹¹ of a large offset "every input at one point".
+    public static func isFlat(centred: Double, raw: Double, rows: Int, columns: Int) -> Bool {
+        let floor = Double(max(rows, columns)) * Double.ulpOfOne
+        return centred <= floor * floor * raw
+    }
+
+    /// A note when a side's spread (relative to its size) is below 10⁻⁸, with the error that leaves.
+    static func spreadNote(centred: Double, raw: Double, side: String) -> String? {
+        guard raw > 0, centred < 1e-16 * raw else { return nil }
+        let spread = (centred / raw).squareRoot()
+        return "the \(side) model's embeddings vary by only \(String(format: "%.1e", spread)) of their size (a large common offset): centring in double precision leaves a relative error of about \(String(format: "%.0e", Double.ulpOfOne / spread)) in CKA, Procrustes and SVCCA"
     }
 
     /// Which measures are functions of the identifiability class (T10).
@@ -49,14 +69,18 @@ public struct SimilarityMeasures: Codable, Sendable {
         let x = f1.subtractingFromRows(f1.weightedRowMean(weights)).scalingRows(by: root)
         let y = f2.subtractingFromRows(f2.weightedRowMean(weights)).scalingRows(by: root)
         let (nx, ny) = (x.frobeniusNormSquared, y.frobeniusNormSquared)
+        let (rx, ry) = (f1.scalingRows(by: root).frobeniusNormSquared, f2.scalingRows(by: root).frobeniusNormSquared)
         // Zero variance up to the rounding of the centring (relative to E‖f‖²).
-        func flat(_ centred: Double, _ f: Matrix) -> Bool { centred <= 1e-20 * f.scalingRows(by: root).frobeniusNormSquared }
-        guard !flat(nx, f1), !flat(ny, f2) else {
-            (linearCKA, procrustesDistance, svcca) = (nil, nil, nil)
-            undefinedReason = "\(flat(nx, f1) ? "the first" : "the second") model's embeddings have zero variance (every input at one point)"
+        let (flatX, flatY) = (Self.isFlat(centred: nx, raw: rx, rows: f1.rows, columns: f1.columns),
+                              Self.isFlat(centred: ny, raw: ry, rows: f2.rows, columns: f2.columns))
+        guard !flatX, !flatY else {
+            (linearCKA, procrustesDistance, svcca, accuracyNote) = (nil, nil, nil, nil)
+            undefinedReason = "\(flatX ? "the first" : "the second") model's embeddings have zero variance (every input at one point, to within the rounding of centring)"
             return
         }
         undefinedReason = nil
+        accuracyNote = [Self.spreadNote(centred: nx, raw: rx, side: "first"), Self.spreadNote(centred: ny, raw: ry, side: "second")]
+            .compactMap { $0 }.first
         let sxy = x.multiplied(by: y, transposeSelf: true)
         let sxx = x.gram(), syy = y.gram()
         linearCKA = sxy.frobeniusNormSquared / (sxx.frobeniusNormSquared.squareRoot() * syy.frobeniusNormSquared.squareRoot())
@@ -99,7 +123,8 @@ public struct UnbiasedLinearCKA: Sendable {
         let x = f1.subtractingFromRows(f1.weightedRowMean(uniform)), y = f2.subtractingFromRows(f2.weightedRowMean(uniform))
         // Zero variance up to the centring's rounding, as `SimilarityMeasures` tests it: the
         // noise of centring constant embeddings gave a CKA of 1 (or of anything).
-        for (centred, raw, side) in [(x, f1, "first"), (y, f2, "second")] where centred.frobeniusNormSquared <= 1e-20 * raw.frobeniusNormSquared {
+        for (centred, raw, side) in [(x, f1, "first"), (y, f2, "second")]
+        where SimilarityMeasures.isFlat(centred: centred.frobeniusNormSquared, raw: raw.frobeniusNormSquared, rows: n, columns: raw.columns) {
             value = nil; note = "undefined: the \(side) model's embeddings have zero variance (every input at one point)"; return
         }
         func rowNorms(_ m: Matrix) -> [Double] { (0..<m.rows).map { i in (0..<m.columns).reduce(0) { $0 + m[i, $1] * m[i, $1] } } }

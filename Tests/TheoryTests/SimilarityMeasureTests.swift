@@ -88,6 +88,15 @@ struct SimilarityMeasureTests {
         let m = try SimilarityMeasures(x, constant, weights: w)
         #expect(m.linearCKA == nil && m.procrustesDistance == nil && m.svcca == nil)
         #expect(m.undefinedReason?.contains("zero variance") == true)
+        // A spread of 3·10⁻¹¹ around an offset of 10⁶ is variance, not rounding (it was called
+        // "zero variance" below 10⁻¹⁰); the measures carry a note on the error centring leaves.
+        let offset = Matrix(rows: x.rows, columns: x.columns) { i, j in 1e6 + 3e-5 * x[i, j] }
+        let shifted = try SimilarityMeasures(offset, x, weights: w)
+        let cka = try #require(shifted.linearCKA, "\(shifted.undefinedReason ?? "")")
+        #expect(abs(cka - 1) < 1e-4 && shifted.accuracyNote?.contains("vary by only") == true, "\(cka) \(shifted.accuracyNote ?? "no note")")
+        #expect(try SimilarityMeasures(x, x, weights: w).accuracyNote == nil)
+        let unbiased = UnbiasedLinearCKA(offset, x, weights: [Double](repeating: 1 / Double(x.rows), count: x.rows))
+        #expect(abs((unbiased.value ?? 0) - 1) < 1e-4, "\(String(describing: unbiased.value)) \(unbiased.note ?? "")")
     }
 }
 
