@@ -220,6 +220,17 @@ extension MeasureStatistics {
         }()
         let similarity = try Self.similarity(spectra, cAA, cBB, cBA, inputs: n)
         if let note = Self.momentAccuracyNote(spectra, means: (meanA, meanB), dimension: max(dA, dB)) { notes.append(note) }
+        // d_rep is the shards' own least squares through G̃ in double precision; one run computes
+        // it exactly where κ(G̃) ≥ 10⁸ (a merge of nearly collinear unembeddings showed 2.19 where
+        // the exact value is 2.9·10¹⁷, without a word).
+        for (name, direction, values) in [("G̃_A", "A←B", unembeddingSingularValuesA.values), ("G̃_B", "B←A", unembeddingSingularValuesB.values)] {
+            // An exactly singular G̃ (σ = 0: d ≥ k, say) makes T3 inapplicable instead.
+            guard let top = values.first, let bottom = values.last, bottom > 0 else { continue }
+            let condition = top / bottom
+            if condition >= 1e8 {
+                notes.append("κ(\(name)) ≈ \(String(format: "%.2g", condition)) ≥ 10⁸: the shards' d_rep(\(direction)), least squares through \(name) in double precision, may be wrong in every digit; an unsharded measure computes it exactly")
+            }
+        }
 
         let pivotResult: PairMeasurement.Pivot
         if let pivot {
@@ -451,7 +462,8 @@ extension MeasureStatistics {
                 continue
             }
             guard bound.fullRank(diversity) else {
-                add(.inapplicable(bound.id, bound.form, level: .double, "\(bound.matrixName) does not have full column rank"))
+                add(.inapplicable(bound.id, bound.form, level: .double,
+                                  "\(bound.matrixName) does not have full column rank to within rounding (its smallest singular value, in double precision, is below max(k, d)·ε of its largest; an unsharded `measure --certify always` decides the rank exactly)"))
                 continue
             }
             guard let lhs else {

@@ -621,7 +621,7 @@ public struct PairMeasurement: Codable, Sendable {
 
     /// Why the pivot form has no value when no sampled pair could be used.
     static func allPivotsSingular(_ skipped: Int) -> String {
-        "every one of the \(skipped) (p, S) pairs has a singular L₁ = G_S − 1g_pᵀ (the teacher's unembedding differences lack rank d, e.g. equal or collinear rows of G)"
+        "every one of the \(skipped) (p, S) pairs has an L₁ = G_S − 1g_pᵀ singular to within rounding (the teacher's unembedding differences lack rank d, or nearly: equal, collinear or nearly collinear rows of G)"
     }
 
     static func skippedPivot(_ why: String, singular: Int = 0) -> Pivot {

@@ -158,9 +158,33 @@ struct ShardMergeTests {
         for (route, m) in [("one run", single), ("merge", merged)] {
             let p = m.dRepPivot
             #expect(p.mean == nil && p.pairsUsed == 0 && p.pairsSkipped == 1200, "\(route): \(String(describing: p.mean)) \(p.pairsUsed) \(p.pairsSkipped)")
-            #expect(p.note?.contains("every one of the 1200 (p, S) pairs has a singular L₁") == true && p.note?.contains("overflow") == false,
+            #expect(p.note?.contains("every one of the 1200 (p, S) pairs has an L₁ = G_S − 1g_pᵀ singular") == true && p.note?.contains("overflow") == false,
                     "\(route): \(String(describing: p.note))")
         }
+    }
+
+    /// Unembeddings on one line up to rounding (g_l = 0.3·l·v in doubles: κ(G̃) ≈ 10¹⁶). One run
+    /// computes d_rep exactly (≈ 10¹⁶); the shards' double least squares gave 1.3 and the merge
+    /// printed it without a word, and called G̃ rank-deficient outright.
+    @Test("Nearly collinear unembeddings: the merge flags κ(G̃) and says its rank is judged to within rounding")
+    func nearlyCollinearUnembeddings() throws {
+        var g = SeededGenerator(seed: 48)
+        let (k, d, n) = (6, 3, 40)
+        let v = (0..<d).map { _ in g.gaussian() }
+        let u = Matrix(rows: k, columns: d) { l, j in 0.3 * Double(l + 1) * v[j] }
+        let f = g.gaussianMatrix(rows: n, columns: d)
+        let a = try SoftmaxModel(embeddings: f, unembeddings: u)
+        let b = ModelGenerator.perturb(a, by: 0.1, using: &g)
+        var options = PairMeasurement.Options(certification: .never)
+        options.skipPivot = true
+        let merged = try MeasureStatistics.merge(Self.statistics(a, b, cuts: [0, 20, 40], rawWeights: nil, options: options), names: ["a", "b"]).measurement()
+        #expect(merged.notes.contains { $0.hasPrefix("κ(G̃_A) ≈") && $0.contains("d_rep(A←B)") }, "\(merged.notes)")
+        let t3 = try #require(merged.bounds.first { $0.id == "T3" })
+        #expect(t3.outcome == "inapplicable" && t3.note?.contains("to within rounding") == true, "\(t3.outcome) \(t3.note ?? "")")
+        // An ordinary pair gets no such note.
+        let plain = try MeasureStatistics.merge(Self.statistics(b, ModelGenerator.perturb(b, by: 0.1, using: &g), cuts: [0, 20, 40], rawWeights: nil,
+                                                                options: options), names: ["a", "b"]).measurement()
+        #expect(!plain.notes.contains { $0.hasPrefix("κ(G̃") }, "\(plain.notes)")
     }
 
     /// Degenerate samples (issue 26): N ≤ d, collinear or constant embedding columns. A single
