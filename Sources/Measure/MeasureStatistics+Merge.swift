@@ -201,7 +201,7 @@ extension MeasureStatistics {
         // Models within rounding of each other (an orbit pair, say): the shards' enclosure of d_logit²
         // reaches 0 or is wide, and the value shown, its midpoint, has no certain leading digit.
         if let d = fastLogitSums?.logitDistanceSquared, d.lo <= 0 || d.hi - d.lo > 1e-3 * d.hi {
-            notes.append("d_logit² ∈ [\(String(format: "%.3g", d.lo)), \(String(format: "%.3g", d.hi))]: the models agree to within the rounding of their logits, so d_logit² and both KLs shown (midpoints) may be wrong in their leading digits; an unsharded `measure --certify always` forms the logit differences exactly")
+            notes.append("d_logit² ∈ [\(String(format: "%.3g", d.lo)), \(String(format: "%.3g", d.hi))]: the models agree to within the rounding of their logits, so d_logit² and both KLs shown (midpoints) may be wrong in their leading digits, and so may d_unemb and T7's left side, formed from moments that resolve 1 − ρ² only down to about 10⁻¹⁶; an unsharded `measure --certify always` forms the logit differences exactly")
         }
         for (values, xx, yy, isCentred) in [(centredCCA, spectra.cAA, spectra.cBB, true), (uncentredCCA, spectra.mAA, spectra.mBB, false)] {
             let scales = isCentred ? spectra.centringScales : (x: 0, y: 0)
