@@ -274,7 +274,9 @@ struct MeasureCommand: ParsableCommand {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CLIError("\(path): cannot read the pivot-subset file")
         }
-        let text = String(decoding: data, as: UTF8.self)
+        // A byte-order mark (some editors write one) is not part of the first line.
+        var text = String(decoding: data, as: UTF8.self)
+        if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
         if text.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("[") {
             let pairs: [PivotSubset]
             do { pairs = try ReportJSON.decode([PivotSubset].self, from: data) } catch {
@@ -287,9 +289,13 @@ struct MeasureCommand: ParsableCommand {
         // Split on any line end: "\r\n" is one Character in Swift, so splitting on
         // "\n" alone would keep a CRLF file as one line.
         for (number, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
-            let fields = line.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\t" || $0 == "\r" })
+            // Any whitespace separates (a no-break space too, which looks like a space when shown).
+            let fields = line.split(whereSeparator: { $0.isWhitespace || $0 == "," })
             if fields.isEmpty || fields[0].hasPrefix("#") { continue }
             let values = fields.map { Int($0) }
+            if let huge = fields.first(where: { Int($0) == nil && !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }) {
+                throw CLIError("\(path):\(number + 1): label \(huge) is out of range (a label is below k)")
+            }
             guard values.count >= 2, values.allSatisfy({ $0 != nil && $0! >= 0 }) else {
                 throw CLIError("\(path):\(number + 1): expected \"p l1 … ld\" (non-negative integers), got \"\(line)\"")
             }

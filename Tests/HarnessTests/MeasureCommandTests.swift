@@ -118,12 +118,15 @@ struct MeasureCommandTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let (a, b) = try files()
         let text = dir.appendingPathComponent("pairs.txt"), json = dir.appendingPathComponent("pairs.json")
+        let marked = dir.appendingPathComponent("pairs-bom.txt")
         try "# p l1 l2 l3\n0 1 2 3\n4, 5, 6, 0\n".write(to: text, atomically: true, encoding: .utf8)
+        // A byte-order mark and a no-break space (refused as "got \"0 1 2 3\"", which looks valid).
+        try "\u{FEFF}0 1 2 3\n4\u{00A0}5 6 0\n".write(to: marked, atomically: true, encoding: .utf8)
         try #"[{"pivot": 0, "subset": [1, 2, 3]}, {"pivot": 4, "subset": [5, 6, 0]}]"#.write(to: json, atomically: true, encoding: .utf8)
         let pair = try ModelPair(try ModelFile.read(URL(fileURLWithPath: a)), try ModelFile.read(URL(fileURLWithPath: b)))
         let expected = try pair.pivotDissimilarity(.explicit([PivotSubset(pivot: 0, subset: [1, 2, 3]),
                                                               PivotSubset(pivot: 4, subset: [5, 6, 0])]))
-        for file in [text, json] {
+        for file in [text, json, marked] {
             let r = try runTool(["measure", a, b, "--json", "--pivot-subsets", file.path])
             #expect(r.status == 0, "\(r.stderr)")
             let m = try ReportJSON.decode(PairMeasurement.self, from: Data(r.stdout.utf8))
@@ -162,13 +165,14 @@ struct MeasureCommandTests {
         var checked = 0
         for (text, message) in [(#"[{"pivot": 0, "subset": [1, 2.5, 3]}]"#, "a number does not fit its field"),
                                 (#"[{"pivot": 1e30, "subset": [1, 2, 3]}]"#, "a number does not fit its field"),
-                                (#"[{"pivot": 0, "subset": [1, 2, 3]"#, "not valid JSON")] {
+                                (#"[{"pivot": 0, "subset": [1, 2, 3]"#, "not valid JSON"), ("[]", "no (p, S) pairs found"),
+                                ("0 1 2 99999999999999999999\n", "label 99999999999999999999 is out of range")] {
             let file = dir.appendingPathComponent("pairs-\(checked).json")
             try text.write(to: file, atomically: true, encoding: .utf8)
             let r = try runTool(["measure", a, a, "--pivot-subsets", file.path])
             #expect(r.status == 2 && r.stderr.contains(message), "\(text): \(r.stderr)")
             checked += 1
         }
-        #expect(checked == 3)
+        #expect(checked == 5)
     }
 }
