@@ -23,7 +23,9 @@ struct MergeCommand: ParsableCommand {
         their interval moments and the Grams' column bounds (added in interval arithmetic; T5 with the rows \
         of G the partials carry at its labels), when every partial carries them (not written with \
         --certify never) and the enclosures decide. Partials of different pairs or options, overlapping or missing row ranges, \
-        and truncated, edited or inconsistent partials exit 2; a certified violation exits 1.
+        and truncated, edited or inconsistent partials exit 2; a certified violation exits 1. The checksums and \
+        consistency checks catch damage and plain edits, not forgery: a value edited with its checksum recomputed \
+        (a shard's d_rep, say) merges unless it contradicts the partial's other statistics.
         """)
 
     @Argument(help: "Shard JSON files written by `logitbounds verify --shard i/n --json`, or partials written by `logitbounds measure --shard i/n --partial`.")
