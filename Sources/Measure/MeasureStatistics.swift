@@ -418,7 +418,7 @@ extension MeasureStatistics {
     static func describe(_ options: PairMeasurement.Options) -> String {
         if options.skipPivot { return "no pivot" }
         switch options.pivotSelection {
-        case nil: return "pivot default (100 × 200, seed 0)"
+        case nil: return "pivot default (every pair up to 20 000, else 100 × 200, seed 0)"
         case .automatic(let limit, let pivots, let subsets, let seed)?:
             return "pivot automatic(limit \(limit), \(pivots) × \(subsets), seed \(seed))"
         case .sampled(let pivots, let subsets, let seed)?: return "pivot sampled(\(pivots) × \(subsets), seed \(seed))"

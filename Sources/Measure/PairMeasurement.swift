@@ -273,8 +273,8 @@ public struct PairMeasurement: Codable, Sendable {
 
     /// Options for `measure`.
     public struct Options: Sendable {
-        /// Pivot pairs: nil for the default (100 pivots × 200 subsets, seed 0,
-        /// skipped when d > 64 unless `forcePivot`).
+        /// Pivot pairs: nil for the default (`defaultPivotSelection`: every pair up to 20 000,
+        /// else 100 pivots × 200 subsets, seed 0; skipped when d > 64 unless `forcePivot`).
         public var pivotSelection: PivotSelection?
         public var forcePivot: Bool
         public var skipPivot: Bool
@@ -595,14 +595,23 @@ public struct PairMeasurement: Codable, Sendable {
         if d > pivotDimensionLimit && !options.forcePivot && options.pivotSelection == nil {
             return .skip("d = \(d) > \(pivotDimensionLimit): each pair solves a d×d system; pass --pivots/--subsets to run it")
         }
-        return .run(options.pivotSelection ?? .sampled(pivots: 100, subsetsPerPivot: 200, seed: 0))
+        return .run(options.pivotSelection ?? Self.defaultPivotSelection(seed: 0))
     }
 
-    /// T5 scans the first `t5PairLimit` pairs of the pivot sample (it needs σ_min(L₁)
-    /// per pair on top of r(p, S)); the note says so when that is not all of them.
+    /// The pivot form's default: every (p, S) pair when there are at most 20 000 (k·C(k − 1, d),
+    /// the sample's own size: an exact mean, standard error 0), else 100 pivots × 200 subsets
+    /// (it sampled 20 000 pairs with repeats even where 60 pairs exist).
+    public static func defaultPivotSelection(seed: UInt64) -> PivotSelection {
+        .automatic(limit: 20_000, pivots: 100, subsetsPerPivot: 200, seed: seed)
+    }
+
+    /// T5 scans `t5PairLimit` pairs of the pivot sample, evenly spaced through it (it needs
+    /// σ_min(L₁) per pair on top of r(p, S)); the note says so when that is not all of them.
+    /// The first 200 were all one pivot's (the sample lists each pivot's subsets together).
     static func t5Pairs(_ pairs: [PivotSubset]) -> (pairs: [PivotSubset], note: String?) {
-        (Array(pairs.prefix(t5PairLimit)),
-         pairs.count > t5PairLimit ? "scanned on the first \(t5PairLimit) of the \(pairs.count) (p, S) pairs" : nil)
+        guard pairs.count > t5PairLimit else { return (pairs, nil) }
+        let chosen = (0..<t5PairLimit).map { pairs[$0 * pairs.count / t5PairLimit] }
+        return (chosen, "scanned on \(t5PairLimit) of the \(pairs.count) (p, S) pairs, evenly spaced through the sample")
     }
 
     /// A note when m_CCA's mean counts correlations that are 0 only because a side's

@@ -20,9 +20,10 @@ struct MeasureCommand: ParsableCommand {
         Reported: d_logit and d_logit², KL both ways, log τ, d_rep both ways (least squares; when certifying, \
         checked against its fast enclosure, and computed exactly, or flagged, where κ(G̃) ≥ 10⁸) and the scale-free \
         d_rep²/E‖f_A‖², d_unemb, the pivot form d_rep,pivot² (mean ± standard error over sampled (p, S), and its \
-        tail: the 10 largest pairs' share of the sum, a median of 10 group means, their cond(L₁); default \
-        100 pivots × 200 subsets when d ≤ 64), m_CCA centred and uncentred with the canonical correlations, \
-        linear CKA, Procrustes and SVCCA, and T3–T7 (T5 per pair over the first 200 (p, S) of the pivot sample; \
+        tail: the 10 largest pairs' share of the sum, a median of 10 group means, their cond(L₁); by default \
+        every (p, S) when k·C(k − 1, d) ≤ 20 000, an exact mean, else 100 pivots × 200 subsets; when d ≤ 64), \
+        m_CCA centred and uncentred with the canonical correlations, \
+        linear CKA, Procrustes and SVCCA, and T3–T7 (T5 per pair over 200 (p, S) evenly spaced through the pivot sample; \
         T7 with B as the student). Bounds are certified by fast enclosure (Double intervals with proven \
         error bounds, Proofs/certificates.md) when N·k·(d_A+d_B) ≤ 2·10⁸ (CIFAR shape is 10⁸), and where \
         that cannot decide, exactly or by MPFR when N·k·(d_A+d_B) ≤ 2·10⁶ (--certify auto; --certify always \
@@ -183,7 +184,7 @@ struct MeasureCommand: ParsableCommand {
         } else if pivots != nil || subsets != nil {
             options.pivotSelection = .sampled(pivots: pivots ?? 100, subsetsPerPivot: subsets ?? 200, seed: seed)
         } else if seed != 0 {
-            options.pivotSelection = .sampled(pivots: 100, subsetsPerPivot: 200, seed: seed)
+            options.pivotSelection = PairMeasurement.defaultPivotSelection(seed: seed)
         }
         return options
     }
