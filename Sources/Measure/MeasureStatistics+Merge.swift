@@ -256,6 +256,7 @@ extension MeasureStatistics {
         if let enclosures { values = enclosures.reconcile(values, notes: &notes) }
         let dl2 = values.0
         let scale = (0..<dA).reduce(0.0) { $0 + mAA[$1, $1] }
+        if scale == 0 { notes.append(PairMeasurement.zeroScaleNote) }
         // T12 from the moments: σ² = eig(M_AA S_AA).
         let widthFloor = try WidthFloor(moments: (mAA, sAA), dimension: dA, labels: k)
         let t12 = T12WidthFloorBound()

@@ -497,7 +497,7 @@ public struct PairMeasurement: Codable, Sendable {
         if exactDistance == nil, divergence.distance > 0, [divergence.kl, divergence.reverseKL].contains(where: { !$0.isNormal && !$0.isNaN }) {
             notes.append("a KL lies below the normal Double range (under about 2.2·10⁻³⁰⁸): its value here is 0 or has lost digits to underflow")
         }
-        if pair.first.embeddings.maxAbs == 0 { notes.append("the scale-free d_rep²/E‖f_A‖² is undefined: the first model's embeddings are all 0 (E‖f_A‖² = 0)") }
+        if pair.first.embeddings.maxAbs == 0 { notes.append(Self.zeroScaleNote) }
         var measured = PairMeasurement(
             sizes: Sizes(n: n, k: k, dA: dA, dB: dB),
             // Beyond the Double range the pass's centring gives inf − inf: the value is +∞ (its
@@ -597,6 +597,8 @@ public struct PairMeasurement: Codable, Sendable {
         }
         return .run(options.pivotSelection ?? Self.defaultPivotSelection(seed: 0))
     }
+
+    static let zeroScaleNote = "the scale-free d_rep²/E‖f_A‖² is undefined: the first model's embeddings are all 0 (E‖f_A‖² = 0)"
 
     /// The pivot form's default: every (p, S) pair when there are at most 20 000 (k·C(k − 1, d),
     /// the sample's own size: an exact mean, standard error 0), else 100 pivots × 200 subsets

@@ -138,6 +138,14 @@ struct ShardMergeTests {
         let narrow = try PairMeasurement.measure(ModelPair(spread, b), options: options)
         #expect(narrow.linearCKA != nil && narrow.linearCKAUnbiased != nil && narrow.canonicalCorrelationsCentered.allSatisfy { $0 > 0 },
                 "\(String(describing: narrow.linearCKA)) \(narrow.canonicalCorrelationsCentered)")
+        // All-zero teacher embeddings: the scale-free d_rep is undefined, and both routes say why
+        // (the merge showed "—" with no reason).
+        let zero = try SoftmaxModel(embeddings: Matrix(rows: n, columns: d, repeating: 0), unembeddings: base.unembeddings)
+        let zeroSingle = try PairMeasurement.measure(ModelPair(zero, b), options: options)
+        let zeroMerged = try MeasureStatistics.merge(Self.statistics(zero, b, cuts: [0, 15, 40], rawWeights: nil, options: options), names: ["a", "b"]).measurement()
+        for (route, m) in [("one run", zeroSingle), ("merge", zeroMerged)] {
+            #expect(m.dRepScaleFreeAB == nil && m.notes.contains(PairMeasurement.zeroScaleNote), "\(route): \(m.notes)")
+        }
         let narrowMerged = try MeasureStatistics.merge(Self.statistics(spread, b, cuts: [0, 15, 40], rawWeights: nil, options: options), names: ["a", "b"]).measurement()
         #expect(narrowMerged.linearCKA != nil || narrowMerged.similarityUndefined?.contains("resolution") == true,
                 "\(String(describing: narrowMerged.similarityUndefined))")
