@@ -23,6 +23,17 @@ struct ShardMergeTests {
         }
     }
 
+    /// The merged measurement of `a` and `b` cut into shards at `cuts` (unweighted).
+    static func merged(_ a: SoftmaxModel, _ b: SoftmaxModel, cuts: [Int], options: PairMeasurement.Options) throws -> PairMeasurement {
+        try MeasureStatistics.merge(statistics(a, b, cuts: cuts, rawWeights: nil, options: options), names: ["a", "b"]).measurement()
+    }
+
+    /// One run's measurement and the merged one, named, for tests that check both routes alike.
+    static func bothRoutes(_ a: SoftmaxModel, _ b: SoftmaxModel, cuts: [Int],
+                           options: PairMeasurement.Options) throws -> [(route: String, measurement: PairMeasurement)] {
+        [("one run", try PairMeasurement.measure(ModelPair(a, b), options: options)), ("merge", try merged(a, b, cuts: cuts, options: options))]
+    }
+
     /// Every number in two JSON documents agrees to `tolerance` relative (absolute below
     /// `floor`); keys and strings agree except those listed.
     static func compare(_ x: Any, _ y: Any, path: String, tolerance: Double, floor: Double, skipping: Set<String>,
@@ -96,7 +107,7 @@ struct ShardMergeTests {
         var options = PairMeasurement.Options(certification: .never)
         options.skipPivot = true
         let single = try PairMeasurement.measure(ModelPair(a, b), options: options)
-        let merged = try MeasureStatistics.merge(Self.statistics(a, b, cuts: [0, 40, 80], rawWeights: nil, options: options), names: ["a", "b"]).measurement()
+        let merged = try Self.merged(a, b, cuts: [0, 40, 80], options: options)
         for m in [single, merged] {
             let note = try #require(m.notes.first { $0.hasPrefix("m_CCA centred averages") }, "\(m.notes)")
             #expect(note.contains("1 of them 0") && note.contains("rank 3 of d = 4"), "\(note)")
@@ -123,7 +134,7 @@ struct ShardMergeTests {
         var options = PairMeasurement.Options(certification: .never)
         options.skipPivot = true
         let single = try PairMeasurement.measure(ModelPair(a, b), options: options)
-        let merged = try MeasureStatistics.merge(Self.statistics(a, b, cuts: [0, 15, 40], rawWeights: nil, options: options), names: ["a", "b"]).measurement()
+        let merged = try Self.merged(a, b, cuts: [0, 15, 40], options: options)
         for (route, m) in [("one run", single), ("merge", merged)] {
             #expect(m.canonicalCorrelationsCentered == [0, 0, 0], "\(route): \(m.canonicalCorrelationsCentered)")
             let note = try #require(m.notes.first { $0.hasPrefix("m_CCA centred averages") }, "\(route): \(m.notes)")
@@ -141,12 +152,10 @@ struct ShardMergeTests {
         // All-zero teacher embeddings: the scale-free d_rep is undefined, and both routes say why
         // (the merge showed "—" with no reason).
         let zero = try SoftmaxModel(embeddings: Matrix(rows: n, columns: d, repeating: 0), unembeddings: base.unembeddings)
-        let zeroSingle = try PairMeasurement.measure(ModelPair(zero, b), options: options)
-        let zeroMerged = try MeasureStatistics.merge(Self.statistics(zero, b, cuts: [0, 15, 40], rawWeights: nil, options: options), names: ["a", "b"]).measurement()
-        for (route, m) in [("one run", zeroSingle), ("merge", zeroMerged)] {
+        for (route, m) in try Self.bothRoutes(zero, b, cuts: [0, 15, 40], options: options) {
             #expect(m.dRepScaleFreeAB == nil && m.notes.contains(PairMeasurement.zeroScaleNote), "\(route): \(m.notes)")
         }
-        let narrowMerged = try MeasureStatistics.merge(Self.statistics(spread, b, cuts: [0, 15, 40], rawWeights: nil, options: options), names: ["a", "b"]).measurement()
+        let narrowMerged = try Self.merged(spread, b, cuts: [0, 15, 40], options: options)
         #expect(narrowMerged.linearCKA != nil || narrowMerged.similarityUndefined?.contains("resolution") == true,
                 "\(String(describing: narrowMerged.similarityUndefined))")
     }
@@ -161,9 +170,7 @@ struct ShardMergeTests {
         let a = try SoftmaxModel(embeddings: base.embeddings, unembeddings: Matrix(rows: k, columns: d) { _, j in base.unembeddings[0, j] })
         let b = ModelGenerator.perturb(base, by: 0.1, using: &g)
         let options = PairMeasurement.Options(certification: .never)
-        let single = try PairMeasurement.measure(ModelPair(a, b), options: options)
-        let merged = try MeasureStatistics.merge(Self.statistics(a, b, cuts: [0, 10, 30], rawWeights: nil, options: options), names: ["a", "b"]).measurement()
-        for (route, m) in [("one run", single), ("merge", merged)] {
+        for (route, m) in try Self.bothRoutes(a, b, cuts: [0, 10, 30], options: options) {
             let p = m.dRepPivot
             #expect(p.mean == nil && p.pairsUsed == 0 && p.pairsSkipped == 60, "\(route): \(String(describing: p.mean)) \(p.pairsUsed) \(p.pairsSkipped)")
             #expect(p.note?.contains("every one of the 60 (p, S) pairs has an L₁ = G_S − 1g_pᵀ singular") == true && p.note?.contains("overflow") == false,
@@ -185,7 +192,7 @@ struct ShardMergeTests {
         let b = ModelGenerator.perturb(a, by: 0.1, using: &g)
         var options = PairMeasurement.Options(certification: .never)
         options.skipPivot = true
-        let merged = try MeasureStatistics.merge(Self.statistics(a, b, cuts: [0, 20, 40], rawWeights: nil, options: options), names: ["a", "b"]).measurement()
+        let merged = try Self.merged(a, b, cuts: [0, 20, 40], options: options)
         #expect(merged.notes.contains { $0.hasPrefix("κ(G̃_A) ≈") && $0.contains("d_rep(A←B)") }, "\(merged.notes)")
         let t3 = try #require(merged.bounds.first { $0.id == "T3" })
         #expect(t3.outcome == "inapplicable" && t3.note?.contains("to within rounding") == true, "\(t3.outcome) \(t3.note ?? "")")
@@ -204,10 +211,8 @@ struct ShardMergeTests {
         let a = ModelGenerator.model(labels: 6, dimension: 3, inputs: 40, condition: 3, using: &g)
         let b = ModelGenerator.perturb(a, by: 0.1, using: &g)
         let options = PairMeasurement.Options(certification: .never)
-        let single = try PairMeasurement.measure(ModelPair(a, b), options: options)
-        let merged = try MeasureStatistics.merge(Self.statistics(a, b, cuts: [0, 15, 40], rawWeights: nil, options: options), names: ["a", "b"]).measurement()
         let exact = try ModelPair(a, b).pivotDissimilarity(.automatic(limit: .max)).mean
-        for (route, m) in [("one run", single), ("merge", merged)] {
+        for (route, m) in try Self.bothRoutes(a, b, cuts: [0, 15, 40], options: options) {
             let p = m.dRepPivot
             #expect(p.exhaustive && p.pairsUsed == 60 && p.standardError == 0, "\(route): \(p.exhaustive) \(p.pairsUsed) \(String(describing: p.standardError))")
             #expect(abs((p.mean ?? .nan) - exact) <= 1e-9 * exact, "\(route): \(String(describing: p.mean)) vs \(exact)")
