@@ -151,7 +151,8 @@ public struct VerificationReport: Codable, Sendable, Equatable {
     public var conjectures: [CheckSummary]
     public let seed: UInt64
     public let corpus: CorpusSpec
-    /// The shards this report covers, e.g. [0, 1, 2] of 3 (all for a single run).
+    /// The shards this report covers, 0-based (`--shard 2/3` is [1]), e.g. [0, 1, 2] of 3
+    /// (all for a single run); messages name them from 1, as `--shard` does.
     public var shards: [Int]
     public let shardCount: Int
     public var casesRun: Int
