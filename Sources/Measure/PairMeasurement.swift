@@ -627,7 +627,7 @@ public struct PairMeasurement: Codable, Sendable {
                      rankB < m ? "the second model's (rank \(rankB) of d = \(dB))" : nil].compactMap { $0 }
         let over = r == 0 ? "no direction varies" : "over the \(r) that can vary the mean is \(String(format: "%.6g", values.prefix(r).reduce(0, +) / Double(r)))"
         let resolution = merged ? " (rank at the merged moments' resolution: a spread below about √((N + d)·ε) of the embeddings' size counts as none, where an unsharded run resolves down to about N·ε)" : ""
-        return "m_CCA \(centred ? "centred" : "uncentred") averages \(m) correlations, \(m - r) of them 0 because \(sides.joined(separator: " and ")) \(centred ? "centred " : "")embeddings lack full rank\(resolution) (a constant column, e.g. an appended bias, does this); \(over)"
+        return "m_CCA \(centred ? "centred" : "uncentred") averages \(m) correlations, \(m - r) of them 0 because \(sides.joined(separator: " and ")) \(centred ? "centred " : "")embeddings lack full rank\(resolution) (a constant column, e.g. an appended bias, does this\(centred ? ", as does a spread in some direction below max(N, d)·ε of the embeddings' size, which centring in double precision cannot resolve" : "")); \(over)"
     }
 
     /// Why the pivot form has no value when no sampled pair could be used.
@@ -734,6 +734,15 @@ public struct PairMeasurement: Codable, Sendable {
             // T6's enclosure streams over blocks of rows, so it runs at any size.
             if options.certification != .never, fastCertifiable || fastAtAnySize.contains(statement.id), screened.outcome != .inapplicable,
                let fast = try? statement.fastCertify(target) {
+                // T6 with 1/τ beyond the Double range (or near it: a right side above 10¹⁵⁰): the fast level's right side is a lower end,
+                // loose for the per-input forms (10²⁷⁴ shown for 10³⁶⁷). Within the exact level's
+                // size, MPFR's comparison of logarithms gives its magnitude, when it decides alike.
+                if let t6 = statement as? T6KLBound, fast.rhsLog10 != nil || !(fast.rhs < 1e150), certifiable, var why = Optional(""),
+                   let logs = try? t6.certifyInLogSpace(target, exactLHS: target.exactLogitDistanceSquared(), failure: &why),
+                   logs.outcome == fast.outcome {
+                    out.append(Bound(logs, note: extra))
+                    continue
+                }
                 out.append(Bound(fast, note: extra))
                 continue
             }

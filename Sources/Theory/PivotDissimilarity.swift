@@ -15,7 +15,7 @@ public enum PivotSelection: Sendable {
     case automatic(limit: Int = 20_000, pivots: Int = 100, subsetsPerPivot: Int = 200, seed: UInt64 = 0)
     /// `pivots` distinct pivots drawn without replacement, and for each
     /// `subsetsPerPivot` uniform d-subsets of the other labels (the reference's
-    /// estimator draws 100 × 200).
+    /// estimator draws 100 × 200), or each d-subset once where there are no more.
     case sampled(pivots: Int, subsetsPerPivot: Int, seed: UInt64)
     /// Exactly these pairs, to reproduce an external computation.
     case explicit([PivotSubset])
@@ -129,8 +129,15 @@ extension ModelPair {
             var labels = Array(0..<k)
             for i in 0..<(k - 1) { labels.swapAt(i, g.int(in: i...(k - 1))) }
             var out: [PivotSubset] = []
+            // A pivot with no more d-subsets than `subsets` gets each once (drawing them repeated
+            // some: k = 142, d = 1 drew 200 of 141 subsets per pivot); every pivot, all of them.
+            let listsSubsets = binomial(k - 1, d) <= Double(subsets)
             for p in labels.prefix(min(pivots, k)) {
                 var others = (0..<k).filter { $0 != p }
+                if listsSubsets {
+                    forEachCombination(of: others.count, choose: d) { out.append(PivotSubset(pivot: p, subset: $0.map { others[$0] })) }
+                    continue
+                }
                 for _ in 0..<subsets {
                     // Partial Fisher–Yates: the first d entries are a uniform d-subset.
                     for i in 0..<d {
@@ -139,7 +146,7 @@ extension ModelPair {
                     out.append(PivotSubset(pivot: p, subset: Array(others.prefix(d))))
                 }
             }
-            return (out, false)
+            return (out, listsSubsets && pivots >= k)
         }
     }
 

@@ -50,7 +50,7 @@ public struct SimilarityMeasures: Codable, Sendable {
     static func spreadNote(centred: Double, raw: Double, side: String) -> String? {
         guard raw > 0, centred < 1e-16 * raw else { return nil }
         let spread = (centred / raw).squareRoot()
-        return "the \(side) model's embeddings vary by only \(String(format: "%.1e", spread)) of their size (a large common offset): centring in double precision leaves a relative error of about \(String(format: "%.0e", Double.ulpOfOne / spread)) in CKA, Procrustes and SVCCA"
+        return "the \(side) model's embeddings vary by only \(String(format: "%.1e", spread)) of their size (a large common offset): centring in double precision leaves a relative error of about \(String(format: "%.0e", Double.ulpOfOne / spread)) in CKA, Procrustes, SVCCA and m_CCA centred, and directions spread less than max(N, d)·ε of that size are lost to rounding"
     }
 
     /// Which measures are functions of the identifiability class (T10).

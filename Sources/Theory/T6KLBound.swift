@@ -192,7 +192,7 @@ public struct T6KLBound: PairStatement {
     /// beyond even MPFR's exponent range) is still compared. nil when a KL enclosure
     /// is not positive (its log is undefined) or the logarithms' enclosures overlap, with
     /// `failure` saying which.
-    func certifyInLogSpace(_ pair: ModelPair, exactLHS d: Rational, bits: Int = 256, failure: inout String) throws -> Verdict? {
+    package func certifyInLogSpace(_ pair: ModelPair, exactLHS d: Rational, bits: Int = 256, failure: inout String) throws -> Verdict? {
         let enclosed = try pair.certifiedDivergence(bits: bits)
         let logScale = try Interval(exactly: constantScale, bits: bits)!.log()
         let logTwo = try Interval(exactly: 2, bits: bits)!.log()

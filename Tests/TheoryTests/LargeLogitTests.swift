@@ -171,10 +171,10 @@ struct T6BeyondRangeTests {
           arguments: [(1e9, 0.1), (400, 1e-7)])
     func fastLevel(scale: Double, perturbation: Double) throws {
         let pair = try Self.pair(scale: scale, seed: 91, perturbation: perturbation)
-        let m = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .auto))
         var checked = 0
         for form in T6KLBound.Form.allCases {
-            let b = try #require(m.bounds.first { $0.id == "T6" && $0.form == T6KLBound(form).form })
+            // The fast level's own verdict (measure shows MPFR's magnitude for a pair this small).
+            let b = PairMeasurement.Bound(try #require(try T6KLBound(form).fastCertify(pair), "\(form): not decided fast"))
             #expect(b.outcome == "holds" && b.level == "fast enclosure", "\(form): \(b.outcome) \(b.level)")
             let shown = try #require(b.rhsScientific, "\(form): right side \(b.rhs) with no scientific form")
             let log10 = try Self.log10(of: shown)
@@ -206,6 +206,25 @@ struct T6BeyondRangeTests {
         for form in T6KLBound.Form.allCases {
             let v = try T6KLBound(form).certify(pair)
             #expect(v.outcome == .holds && v.isCertified, "k = \(k), d = \(d), \(form): \(v.outcome) \(v.certificate ?? "")")
+            checked += 1
+        }
+        #expect(checked == 4)
+    }
+
+    /// Within the exact level's size, a T6 verdict the fast level decides with 1/τ beyond the
+    /// Double range is shown from MPFR's comparison of logarithms (the fast per-input forms'
+    /// lower ends were loose: 10²⁷⁴ shown for 10³⁶⁷).
+    @Test("measure, small pair with 1/τ beyond the Double range: every T6 form's right side is MPFR's magnitude")
+    func measureShowsMPFRMagnitude() throws {
+        let pair = try Self.pair(scale: 300, seed: 94)
+        let m = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .auto))
+        var checked = 0
+        for form in T6KLBound.Form.allCases {
+            let b = try #require(m.bounds.first { $0.id == "T6" && $0.form == T6KLBound(form).form })
+            var why = ""
+            let logs = try #require(try T6KLBound(form).certifyInLogSpace(pair, exactLHS: pair.exactLogitDistanceSquared(), failure: &why), "\(why)")
+            #expect(b.outcome == "holds" && b.level == "enclosure (MPFR)" && b.rhsScientific == PairMeasurement.Bound(logs).rhsScientific,
+                    "\(form): \(b.level) \(b.rhsScientific ?? "\(b.rhs)") against \(PairMeasurement.Bound(logs).rhsScientific ?? "-")")
             checked += 1
         }
         #expect(checked == 4)

@@ -225,6 +225,12 @@ struct ShardMergeTests {
         #expect(t5.note?.contains("evenly spaced") == true, "\(t5.note ?? "")")
         let (pairs, _) = try ModelPair.pivotSubsets(PairMeasurement.defaultPivotSelection(seed: 0), labelCount: 60, dimension: 3)
         #expect(Set(PairMeasurement.t5Pairs(pairs).pairs.map(\.pivot)).count == 60)
+        // Just past 20 000 (k = 142, d = 1: 142·141 pairs): 100 pivots, each with its 141 subsets
+        // once (it drew 200 of the 141 per pivot, with repeats).
+        let (listed, exhaustive) = try ModelPair.pivotSubsets(PairMeasurement.defaultPivotSelection(seed: 0), labelCount: 142, dimension: 1)
+        #expect(!exhaustive && listed.count == 100 * 141 && Set(listed.map { [$0.pivot] + $0.subset }).count == listed.count)
+        let (all, every) = try ModelPair.pivotSubsets(.sampled(pivots: 142, subsetsPerPivot: 200, seed: 3), labelCount: 142, dimension: 1)
+        #expect(every && all.count == 142 * 141)
     }
 
     /// Degenerate samples (issue 26): N ≤ d, collinear or constant embedding columns. A single
