@@ -414,12 +414,15 @@ enum MeasurementFormatter {
             let verdict = b.holds == true ? "holds" : b.holds == false ? "**VIOLATED**"
                 : b.outcome == "undecided" && !b.certified ? (screen ? "not decided by the screen" : "undecided") : b.outcome
             // A side beyond the Double range is shown from its exact or enclosed value.
-            func side(_ x: Double) -> String { x.isNaN ? "—" : number(x) }
+            // A screen's side that overflowed is not a value; neither is a ratio formed from one.
+            let overflowed = screen && (b.lhs.isInfinite || b.rhs.isInfinite)
+            func side(_ x: Double) -> String { x.isNaN ? "—" : screen && x.isInfinite ? "overflow (beyond 1.8e308)" : number(x) }
+            let ratio = b.ratioScientific ?? (overflowed || (screen && b.ratio.isInfinite) ? "—" : side(b.ratio))
             // Exact sides are values; an enclosure's are its conservative ends (the header says which).
             let tag = b.level == VerdictLevel.exact.rawValue ? "certified value" : "certified bound"
             let left = b.lhsScientific.map { "\($0) (\(tag))" } ?? side(b.lhs)
             let right = b.rhsScientific.map { "\($0) (\(tag))" } ?? side(b.rhs)
-            lines.append("| \(b.id) | \(markdownCell(b.form)) | \(left) | \(right) | \(b.ratioScientific ?? side(b.ratio)) | \(verdict) | \(b.outcome == "inapplicable" ? b.level : "\(b.level) (\(b.certified ? "certified" : screen ? "screen" : "not decided"))") |")
+            lines.append("| \(b.id) | \(markdownCell(b.form)) | \(left) | \(right) | \(ratio) | \(verdict) | \(b.outcome == "inapplicable" ? b.level : "\(b.level) (\(b.certified ? "certified" : screen ? "screen" : "not decided"))") |")
         }
         let bNotes = m.bounds.compactMap { b in b.note.map { "- \(b.id) \(b.form): \($0)" } }
         if !bNotes.isEmpty || !m.notes.isEmpty { lines += ["", "Notes:"] + m.notes.map { "- \($0)" } + Array(Set(bNotes)).sorted() }

@@ -101,6 +101,36 @@ struct MeasureCommandTests {
         #expect(abs(m.logTauA - tauA) <= 1e-10 * abs(tauA))
     }
 
+    /// Logits in the hundreds (1/τ² ≈ 10⁹¹⁴): the screen's right sides overflow. The table showed
+    /// "inf" beside "holds" and a left/right of 0 or inf; certified, every side is a number or a
+    /// scientific form with its level.
+    @Test("T6 beyond the Double range: no inf in the table, screened or certified")
+    func t6BeyondRangeTable() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var g = SeededGenerator(seed: 78)
+        let teacher = ModelGenerator.model(labels: 5, dimension: 2, inputs: 20, scale: 2, using: &g)
+        let student = ModelGenerator.perturb(teacher, by: 0.3, using: &g)
+        let (a, b) = (dir.appendingPathComponent("a.npz"), dir.appendingPathComponent("b.npz"))
+        for (model, url) in [(teacher, a), (student, b)] {
+            try ModelFile.write(try SoftmaxModel(embeddings: 300 * model.embeddings, unembeddings: model.unembeddings), to: url)
+        }
+        var checked = 0
+        for certify in ["never", "auto"] {
+            let r = try runTool(["measure", a.path, b.path, "--no-pivot", "--certify", certify])
+            #expect(r.status == 0, "\(r.stderr)")
+            let rows = r.stdout.split(separator: "\n").filter { $0.hasPrefix("| T6 |") }
+            #expect(rows.count == 4)
+            for row in rows {
+                let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+                #expect(!cells.contains("inf") && !cells.contains("0") && !cells.contains("nan"), "--certify \(certify): \(row)")
+                if certify == "auto" { #expect(row.contains("(certified bound)") && row.contains("holds"), "\(row)") }
+                checked += 1
+            }
+        }
+        #expect(checked == 8)
+    }
+
     @Test("The human report is a readable table and --out writes report.md and report.json")
     func humanReport() throws {
         defer { try? FileManager.default.removeItem(at: dir) }
