@@ -203,9 +203,8 @@ extension MeasureStatistics {
         if let d = fastLogitSums?.logitDistanceSquared, d.lo <= 0 || d.hi - d.lo > 1e-3 * d.hi {
             notes.append("d_logit² ∈ [\(String(format: "%.3g", d.lo)), \(String(format: "%.3g", d.hi))]: the models agree to within the rounding of their logits, so d_logit² and both KLs shown (midpoints) may be wrong in their leading digits, and so may d_unemb and T7's left side, formed from moments that resolve 1 − ρ² only down to about 10⁻¹⁶; an unsharded `measure --certify always` forms the logit differences exactly")
         }
-        for (values, xx, yy, isCentred) in [(centredCCA, spectra.cAA, spectra.cBB, true), (uncentredCCA, spectra.mAA, spectra.mBB, false)] {
-            let scales = isCentred ? spectra.centringScales : (x: 0, y: 0)
-            let (rankA, rankB) = (Self.whitening(xx, inputs: n, scale: scales.x).columns, Self.whitening(yy, inputs: n, scale: scales.y).columns)
+        for (values, isCentred) in [(centredCCA, true), (uncentredCCA, false)] {
+            let (rankA, rankB) = spectra.ranks(centred: isCentred, inputs: n)
             if let note = PairMeasurement.rankNote(values, rankA: rankA, rankB: rankB, dA: dA, dB: dB, centred: isCentred, merged: true) { notes.append(note) }
         }
 
@@ -242,7 +241,7 @@ extension MeasureStatistics {
             } else if shards > 1 {
                 notes.append("pivot form: cond(L₁) of the largest pairs is not computed in this merge (the partials carry G_A only when k·d_A ≤ 10⁶)")
             }
-            pivotResult = p.pairsUsed > 0 ? PairMeasurement.Pivot(p, note: nil) : PairMeasurement.skippedPivot(PairMeasurement.allPivotsSingular(p.pairsSkipped), singular: p.pairsSkipped)
+            pivotResult = PairMeasurement.everyPivotSingular(p) ?? PairMeasurement.Pivot(p, note: nil)
         } else {
             pivotResult = PairMeasurement.skippedPivot(pivotNote ?? "not computed")
         }
@@ -315,6 +314,13 @@ extension MeasureStatistics {
         let mAA: SymmetricEigendecomposition, mBB: SymmetricEigendecomposition
         /// λ_max of each side's uncentred moment: the scale at which its covariance M − μμᵀ rounds.
         var centringScales: (x: Double, y: Double) { (mAA.eigenvalues.first ?? 0, mBB.eigenvalues.first ?? 0) }
+
+        /// Each side's numerical rank (`momentRank`) of its covariance (judged at its uncentred
+        /// moment's scale) or of its second moment.
+        func ranks(centred: Bool, inputs n: Int) -> (a: Int, b: Int) {
+            centred ? (MeasureStatistics.momentRank(cAA.eigenvalues, inputs: n, scale: centringScales.x), MeasureStatistics.momentRank(cBB.eigenvalues, inputs: n, scale: centringScales.y))
+                : (MeasureStatistics.momentRank(mAA.eigenvalues, inputs: n), MeasureStatistics.momentRank(mBB.eigenvalues, inputs: n))
+        }
     }
 
     static func mean(_ v: [Double]) -> Double { v.isEmpty ? 0 : v.reduce(0, +) / Double(v.count) }
@@ -390,9 +396,9 @@ extension MeasureStatistics {
         let (tA, tB) = (trace(cAA), trace(cBB))
         // Zero variance to within the moments' resolution: a covariance M − μμᵀ of constant
         // embeddings is rounding at M's scale (CKA showed 5·10⁻¹⁸ where a run says undefined).
-        let scales = spectra.centringScales
-        let flatA = momentRank(spectra.cAA.eigenvalues, inputs: n, scale: scales.x) == 0
-        if flatA || momentRank(spectra.cBB.eigenvalues, inputs: n, scale: scales.y) == 0 {
+        let ranks = spectra.ranks(centred: true, inputs: n)
+        let flatA = ranks.a == 0
+        if flatA || ranks.b == 0 {
             return (nil, nil, nil, "\(flatA ? "the first" : "the second") model's embeddings have zero variance to within the merged moments' resolution (every input at one point, or a spread below about (N + d)·ε of the embeddings' size, which only an unsharded run resolves)")
         }
         // From norms that do not overflow where their squares would (moments ≳ 10¹⁵⁴), and
@@ -529,9 +535,8 @@ extension MeasureStatistics {
                 continue
             }
             // As a single run's certificate: inapplicable when an embedding second moment is singular.
-            let moments = centred ? [spectra.cAA, spectra.cBB] : [spectra.mAA, spectra.mBB]
-            let scales = centred ? [spectra.centringScales.x, spectra.centringScales.y] : [0, 0]
-            if (0..<2).contains(where: { Self.momentRank(moments[$0].eigenvalues, inputs: n, scale: scales[$0]) < [identity.dimensionA, identity.dimensionB][$0] }) {
+            let ranks = spectra.ranks(centred: centred, inputs: n)
+            if ranks.a < identity.dimensionA || ranks.b < identity.dimensionB {
                 add(.inapplicable(.T7, statement.form, level: .double,
                                   "an embedding \(centred ? "covariance" : "second moment") is singular (to within the moments' resolution)"))
                 continue

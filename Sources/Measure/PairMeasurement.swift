@@ -639,6 +639,11 @@ public struct PairMeasurement: Codable, Sendable {
         Pivot(mean: nil, standardError: nil, pairsUsed: 0, pairsSkipped: singular, exhaustive: false, note: why)
     }
 
+    /// The pivot form when no pair could be used (every L₁ singular), with the count; nil otherwise.
+    static func everyPivotSingular(_ p: PivotDissimilarity) -> Pivot? {
+        p.pairsUsed > 0 ? nil : skippedPivot(allPivotsSingular(p.pairsSkipped), singular: p.pairsSkipped)
+    }
+
     static func pivotForm(_ pair: ModelPair, _ options: Options,
                           notes: inout [String]) throws -> (result: Pivot, selection: PivotSelection?) {
         let selection: PivotSelection
@@ -647,7 +652,7 @@ public struct PairMeasurement: Codable, Sendable {
         case .run(let chosen): selection = chosen
         }
         let p = try pair.pivotDissimilarity(selection)
-        guard p.pairsUsed > 0 else { return (skippedPivot(Self.allPivotsSingular(p.pairsSkipped), singular: p.pairsSkipped), selection) }
+        if let none = Self.everyPivotSingular(p) { return (none, selection) }
         // r(p, S) grows as |f|²·cond(L₁)²: beyond the Double range it is inf, and the mean of
         // such terms NaN. Say so, with the rescaling that avoids it, rather than print NaN.
         guard p.mean.isFinite else {
@@ -737,13 +742,11 @@ public struct PairMeasurement: Codable, Sendable {
                 // T6 with 1/τ beyond the Double range (or near it: a right side above 10¹⁵⁰): the fast level's right side is a lower end,
                 // loose for the per-input forms (10²⁷⁴ shown for 10³⁶⁷). Within the exact level's
                 // size, MPFR's comparison of logarithms gives its magnitude, when it decides alike.
-                if let t6 = statement as? T6KLBound, fast.rhsLog10 != nil || !(fast.rhs < 1e150), certifiable, var why = Optional(""),
-                   let logs = try? t6.certifyInLogSpace(target, exactLHS: target.exactLogitDistanceSquared(), failure: &why),
-                   logs.outcome == fast.outcome {
-                    out.append(Bound(logs, note: extra))
-                    continue
+                let shown = (statement as? T6KLBound).flatMap { t6 in
+                    (fast.rhsLog10 != nil || !(fast.rhs < 1e150)) && certifiable
+                        ? try? t6.inLogarithms(fast, target, exactLHS: target.exactLogitDistanceSquared()) : nil
                 }
-                out.append(Bound(fast, note: extra))
+                out.append(Bound(shown ?? fast, note: extra))
                 continue
             }
             guard wantCertificate, screened.outcome != .inapplicable else {

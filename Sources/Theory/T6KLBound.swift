@@ -163,16 +163,10 @@ public struct T6KLBound: PairStatement {
         for bits in [Interval.defaultBits, 512, 1024] where verdict.outcome == .undecided {
             verdict = try certify(pair, exactLHS: d, bits: bits)
         }
+        // Decided, but a right side beyond the Double range (τ ≈ e^{−10³⁰⁰}: 1/τ² overflows even
+        // MPFR, whose enclosure is then [max, +∞] and shown by its lower end).
+        guard verdict.outcome == .undecided else { return verdict.rhs.isFinite ? verdict : try inLogarithms(verdict, pair, exactLHS: d) }
         var logFailure = ""
-        guard verdict.outcome == .undecided else {
-            // Decided, but a right side beyond the Double range (τ ≈ e^{−10³⁰⁰}: 1/τ² overflows
-            // even MPFR, whose enclosure is then [max, +∞] and shown by its lower end): the same
-            // comparison in logarithms carries the right side's magnitude, when it decides alike.
-            guard !verdict.rhs.isFinite,
-                  let logVerdict = try certifyInLogSpace(pair, exactLHS: d, failure: &logFailure),
-                  logVerdict.outcome == verdict.outcome else { return verdict }
-            return logVerdict
-        }
         if let logVerdict = try certifyInLogSpace(pair, exactLHS: d, failure: &logFailure) { return logVerdict }
         // Undecided: say what each attempt left open. A right side not bounded on both
         // sides is not shown as a number (its midpoint would be ∞ or 0).
@@ -184,6 +178,15 @@ public struct T6KLBound: PairStatement {
                            + "does not separate from the exact left side d_logit² ≈ \(String(format: "%.6g", verdict.lhs)); "
                            + "compared as logarithms, \(logFailure)",
                        lhsLog10: verdict.lhsLog10, rhsLog10: bounded ? verdict.rhsLog10 : nil)
+    }
+
+    /// `decided`, or the same decision reached by comparing logarithms (`certifyInLogSpace`)
+    /// where that decides alike: it carries a right side beyond the Double range as its
+    /// magnitude, where `decided` shows a saturated or infinite end.
+    package func inLogarithms(_ decided: Verdict, _ pair: ModelPair, exactLHS d: Rational) throws -> Verdict {
+        var failure = ""
+        guard let logs = try certifyInLogSpace(pair, exactLHS: d, failure: &failure), logs.outcome == decided.outcome else { return decided }
+        return logs
     }
 
     /// The same comparison with both sides as logarithms: log d_logit² against
