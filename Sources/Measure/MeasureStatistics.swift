@@ -127,8 +127,9 @@ public struct MeasureStatistics: Codable, Sendable {
     public let unembeddingSingularValuesB: PackedDoubles
     public var pivot: Pivot?
     /// The streamed fast enclosures of these rows' logit statistics under their raw
-    /// weights (`FastLogitSums.stored`, 19 values); nil with --certify never or when the
-    /// logits overflow. A merge adds them in interval arithmetic, so T6 stays certified.
+    /// weights (`FastLogitSums.stored`, 21 values; 19 in partials written before the per-input
+    /// logarithms were stored); nil with --certify never or when the logits overflow. A merge
+    /// adds them in interval arithmetic, so T6 stays certified.
     public var enclosures: PackedDoubles?
     /// The rows' d×d moments and sums as fast enclosures under their raw weights, and the
     /// Grams' column bounds (`FastMomentSums`); nil with --certify never and in a single run
@@ -339,7 +340,7 @@ extension MeasureStatistics {
         if let enclosures {
             let sums = FastLogitSums(stored: enclosures.values)
             try check(sums.map { $0.rows == rowEnd - rowStart && $0.weightTotal.hi > 0 } == true,
-                      "the enclosures are not 19 values (ordered interval ends, counts) over \(rowEnd - rowStart) rows with a positive weight total")
+                      "the enclosures are not 21 values (ordered interval ends, counts, logarithms below their sums) over \(rowEnd - rowStart) rows with a positive weight total")
             // The partial's own numbers inside its enclosures: its weight total (a compensated
             // sum, within a few ε of the exact one the enclosure holds), and its means wherever
             // the enclosure is tight (the values written are then the enclosures' midpoints).

@@ -673,9 +673,7 @@ public struct PairMeasurement: Codable, Sendable {
     /// The moment route's screened T3, T4, T5 (at `t5`'s pairs), T7 and T12 replaced by their fast certificates
     /// from the pair's rows, wherever those decide (a screen stays, with its note, elsewhere).
     static func certifiedAtScale(_ bounds: [Bound], _ pair: ModelPair, t5: (pairs: [PivotSubset], note: String?)?) -> [Bound] {
-        // The order-free enclosures first, so that the swapped pair (T7's) is seeded with them.
-        _ = (pair.fastLogitDistanceSquared(), pair.fastUnembeddingGrams(), pair.fastEmbeddingMoments())
-        let swapped = pair.swapped
+        let swapped = pair.swappedAfterFastEnclosures(moments: true)
         // The longest (T7's two spectra, two pencils each) first.
         let pivot: [(any PairStatement, ModelPair)] = t5.map { [(T5PivotBound(.subsetSum, selection: .explicit($0.pairs)), pair)] } ?? []
         let statements: [(any PairStatement, ModelPair)] = [(T7CanonicalCorrelationBound(.traceBound, centred: false), swapped),
@@ -718,7 +716,7 @@ public struct PairMeasurement: Codable, Sendable {
         let t7: [any PairStatement] = [T7CanonicalCorrelationBound(.traceBound, centred: false),
                                        T7CanonicalCorrelationBound(.traceBound, centred: true),
                                        T7CanonicalCorrelationBound(.corollary, centred: false)]
-        let swapped = pair.swapped
+        let swapped = options.certification == .never ? pair.swapped : pair.swappedAfterFastEnclosures(moments: false)
         var out: [Bound] = []
         let runs: [(any PairStatement, ModelPair)] = statements.map { ($0, pair) } + t7.map { ($0, swapped) } + [(T12WidthFloorBound(), pair)]
         for (statement, target) in runs {

@@ -459,10 +459,12 @@ extension ModelPair {
         cache.value("fastWeights") { FastLogitDistance.normalisedWeights(weights) }
     }
 
-    /// Whether the fast level holds N×k enclosed logits (`FastLogits`): up to
-    /// N·k·(d₁ + d₂) = 2·10⁸ (CIFAR shape is 10⁸). Above, d_logit² comes from the streamed pass.
+    /// Whether the fast level holds N×k enclosed logits (`FastLogits`, P and Q: 16 bytes a logit
+    /// and model): up to N·k = 2²² logits (64 MiB a model) and N·k·(d₁ + d₂) = 2·10⁸ (CIFAR shape
+    /// is 10⁵ logits and 10⁸). Above either, d_logit² comes from the streamed pass, which keeps a
+    /// block of rows at a time: at N = 50, k = 10⁶ the whole matrices took 3.3 GB.
     public var fastLogitsFit: Bool {
-        exactLevelSize <= 2e8
+        Double(first.inputCount) * Double(first.labelCount) <= 0x1p22 && exactLevelSize <= 2e8
     }
 
     /// d_logit² enclosed: from the enclosed logits where they fit (`fastLogitsFit`), else
@@ -479,6 +481,16 @@ extension ModelPair {
     public var logitDistanceIsExactlyZero: Bool {
         guard exactLevelAffordable, let d = fastLogitDistanceSquared(), d.lo <= 0 else { return false }
         return exactLogitDistanceSquared().isZero
+    }
+
+    /// The pair in the other order (T7's, whose student is the second model), formed after
+    /// d_logit²'s fast enclosure and, with `moments`, the unembedding Grams and embedding
+    /// moments, which the swap is handed (`seedSwappedFastEnclosures`). Swapped first, each
+    /// order formed its own: above `fastLogitsFit`, two streamed passes over the N×k logits.
+    public func swappedAfterFastEnclosures(moments: Bool) -> ModelPair {
+        _ = fastLogitDistanceSquared()
+        if moments { _ = (fastUnembeddingGrams(), fastEmbeddingMoments()) }
+        return swapped
     }
 
     /// The fast enclosures that do not depend on the order of the pair, or that swap with

@@ -49,7 +49,7 @@ public struct FastLogitSums: Sendable, Equatable {
     /// Lower bounds on log perInputT6 and log perInputT6Sharp (each sum is at least its largest
     /// term), from the rows whose 1/τ_x² leaves the Double range, where the sums saturate at
     /// the largest Double: the report then shows the right side from its logarithm. −∞ when
-    /// no such row was added; not stored in a partial.
+    /// no such row was added.
     public private(set) var perInputT6LogLower = -Double.infinity
     public private(set) var perInputT6SharpLogLower = -Double.infinity
     /// min over rows of log τ_x of each model (+∞ for no rows).
@@ -126,24 +126,32 @@ public struct FastLogitSums: Sendable, Equatable {
         return s
     }
 
-    /// The row count, the sixteen interval ends, the bound and the refined-row count, in a
-    /// fixed order (a measure partial stores them bit for bit); `init(stored:)` reads them back.
+    /// The row count, the sixteen interval ends, the bound, the refined-row count and the two
+    /// per-input logarithms' lower bounds, in a fixed order (a measure partial stores them bit
+    /// for bit); `init(stored:)` reads them back.
     public var stored: [Double] {
         [Double(rows)] + [weightTotal, distanceSquared, klFirstSecond, klSecondFirst, perInputT6, perInputT6Sharp, logTauFirst, logTauSecond]
-            .flatMap { [$0.lo, $0.hi] } + [productBound == .norms ? 1 : 0, Double(refinedRows)]
+            .flatMap { [$0.lo, $0.hi] } + [productBound == .norms ? 1 : 0, Double(refinedRows), perInputT6LogLower, perInputT6SharpLogLower]
     }
 
-    /// Sums read back from `stored`; nil when the array is not 19 values with ordered, non-NaN
-    /// ends and counts 0 ≤ refined ≤ rows.
+    /// Sums read back from `stored`; nil when the array is not 21 values (or 19, written before
+    /// the logarithms were stored: then −∞) with ordered, non-NaN ends, counts 0 ≤ refined ≤ rows,
+    /// and each logarithm's lower bound below +∞ and at most the log of its sum's upper end (a
+    /// term is at most the sum of nonnegative terms).
     public init?(stored v: [Double]) {
-        guard v.count == 19, v[0] >= 0, v[0] == v[0].rounded(), v[0] < 0x1p52, !v.contains(where: \.isNaN),
+        guard v.count == 19 || v.count == 21, v[0] >= 0, v[0] == v[0].rounded(), v[0] < 0x1p52, !v.contains(where: \.isNaN),
               v[18] >= 0, v[18] <= v[0], v[18] == v[18].rounded() else { return nil }
         let intervals = stride(from: 1, to: 17, by: 2).map { FastInterval(lo: v[$0], hi: v[$0 + 1]) }
         guard intervals.allSatisfy({ $0.lo <= $0.hi }), v[17] == 0 || v[17] == 1 else { return nil }
+        let logLowers = v.count == 21 ? (v[19], v[20]) : (-Double.infinity, -Double.infinity)
+        for (logLower, sum) in [(logLowers.0, intervals[4]), (logLowers.1, intervals[5])] where logLower > -.infinity {
+            guard logLower < .infinity, sum.hi > 0, !(sum.hi.isFinite && logLower > FastInterval(sum.hi).log.hi) else { return nil }
+        }
         rows = Int(v[0])
         refinedRows = Int(v[18])
         (weightTotal, distanceSquared, klFirstSecond, klSecondFirst) = (intervals[0], intervals[1], intervals[2], intervals[3])
         (perInputT6, perInputT6Sharp, logTauFirst, logTauSecond) = (intervals[4], intervals[5], intervals[6], intervals[7])
+        (perInputT6LogLower, perInputT6SharpLogLower) = logLowers
         productBound = v[17] == 1 ? .norms : .absoluteProducts
     }
 
@@ -188,10 +196,11 @@ extension FastLogitSums {
     /// a block has at least 320 rows where that keeps it within 2²⁴ logits (128 MiB) per model:
     /// at k = 50 257, blocks of 83 rows spent 12 % of the pass copying G, and 333 rows cut the
     /// certified pass by about 17 % (notes/benchmarks.md, stop 43). Otherwise about 2²² logits
-    /// (32 MiB) per model, as before; at most 1 024 rows and at least 8.
+    /// (32 MiB) per model, as before (it kept 2²⁴ there too: 16 rows and 1 GiB of buffers at
+    /// k = 10⁶, against the screen's 0.4 GB in all); at most 1 024 rows and at least 8.
     static func rowsPerBlock(inputs n: Int, labels k: Int) -> Int {
-        let k = max(k, 1)
-        return max(8, min(1024, max((1 << 22) / k, min(320, (1 << 24) / k))))
+        let k = max(k, 1), rows = (1 << 22) / k
+        return max(8, min(1024, (1 << 24) / k >= 320 ? max(320, rows) : rows))
     }
 
     /// The largest of a row's entry bounds e = ((c·Q)⁺ + 2dη)⁺, which rise with Q: one radius for

@@ -230,6 +230,27 @@ struct T6BeyondRangeTests {
         #expect(checked == 4)
     }
 
+    /// A merge of shards at logits near 10⁹: one run shows the per-input forms' right sides from
+    /// the largest term's logarithm, but partials did not carry it, so a merge showed the
+    /// saturated 1.8·10³⁰⁸. They carry it now, and the merge shows one run's fast magnitude.
+    @Test("Merged shards at logits near 10⁹: the per-input T6 forms show one run's magnitude, from the logarithms the partials carry")
+    func mergeCarriesLogarithms() throws {
+        let pair = try Self.pair(scale: 1e9, seed: 91)
+        let options = PairMeasurement.Options(skipPivot: true, certification: .auto)
+        let parts = try ShardMergeTests.statistics(pair.first, pair.second, cuts: [0, 11, 30], rawWeights: nil, options: options)
+        let merged = try MeasureStatistics.merge(parts, names: ["a", "b"]).measurement()
+        var checked = 0
+        for form in T6KLBound.Form.allCases where form.isPerInput {
+            let b = try #require(merged.bounds.first { $0.id == "T6" && $0.form == T6KLBound(form).form })
+            let one = PairMeasurement.Bound(try #require(try T6KLBound(form).fastCertify(pair)))
+            let (x, y) = (try Self.log10(of: try #require(b.rhsScientific, "\(form): \(b.rhs)")), try Self.log10(of: try #require(one.rhsScientific)))
+            #expect(b.outcome == "holds" && b.level == "fast enclosure" && y > 1e8 && abs(x - y) <= 1e-6 * y,
+                    "\(form): merged \(b.rhsScientific ?? "-"), one run \(one.rhsScientific ?? "-")")
+            checked += 1
+        }
+        #expect(checked == 2)
+    }
+
     /// log₁₀ of a side shown in scientific form, "m.mmme+E" or "10^(x)".
     static func log10(of shown: String) throws -> Double {
         if shown.hasPrefix("10^(") { return try #require(Double(shown.dropFirst(4).dropLast())) }

@@ -20,7 +20,7 @@ struct StreamedEnclosureTests {
         // At least 320 rows while a block stays within 2²⁴ logits per model (G is packed again
         // for every block), else 2²² logits; 8 to 1 024 rows.
         let rows = [4096, 8192, 16_384, 50_257, 52_429, 1 << 20, 1 << 25].map { FastLogitSums.rowsPerBlock(inputs: 4096, labels: $0) }
-        #expect(rows == [1024, 512, 320, 320, 319, 16, 8], "\(rows)")
+        #expect(rows == [1024, 512, 320, 320, 79, 8, 8], "\(rows)")
         for bound in Self.bounds {
             let one = try #require(FastLogitSums.compute(pair, bound: bound, workers: 1))
             let two = try #require(FastLogitSums.compute(pair, bound: bound, workers: 2))
@@ -256,6 +256,45 @@ struct StreamedEnclosureTests {
         var nan = sums.stored
         nan[5] = .nan
         #expect(FastLogitSums(stored: nan) == nil)
+        // The per-input forms' logarithms (rows whose 1/τ_x² leaves the Double range) read back;
+        // an array written before they were stored (19 values) reads as none; +∞, or one above the
+        // log of its sum's upper end, is refused.
+        let far = try #require(try T6BeyondRangeTests.pair(scale: 1e9, seed: 91).fastLogitSums())
+        #expect(far.perInputT6LogLower > 1e9 && far.perInputT6SharpLogLower > 1e8, "\(far.perInputT6LogLower) \(far.perInputT6SharpLogLower)")
+        #expect(FastLogitSums(stored: far.stored) == far && far.stored.count == 21)
+        #expect(sums.perInputT6LogLower == -.infinity && FastLogitSums(stored: Array(sums.stored.prefix(19))) == sums)
+        for (index, value) in [(19, Double.infinity), (20, Double.infinity), (19, 1e3), (20, 1e3)] {
+            var bad = sums.stored
+            bad[index] = value
+            #expect(FastLogitSums(stored: bad) == nil, "stored[\(index)] = \(value) accepted")
+        }
+    }
+
+    /// Above 2²² logits, d_logit²'s enclosure must be the streamed pass's, with no N×k enclosed
+    /// logits kept (they took 3.3 GB at N = 50, k = 10⁶); below, the enclosed logits'. Either
+    /// way the swap T7 runs on must be handed it rather than form its own (a second streamed
+    /// pass above the limit).
+    @Test("d_logit² from the enclosed logits up to 2²² logits, else from the streamed pass; the swap is handed it")
+    func logitDistanceWithoutWholeLogits() throws {
+        func constant(inputs n: Int, labels k: Int) throws -> ModelPair {
+            let m = try SoftmaxModel(embeddings: Matrix(rows: n, columns: 1, repeating: 1), unembeddings: Matrix(rows: k, columns: 1, repeating: 1))
+            return try ModelPair(m, m)
+        }
+        // N·k = 2²² fits; one label more does not, nor N·k·(d₁ + d₂) above 2·10⁸ at few logits.
+        #expect(try constant(inputs: 4, labels: 1 << 20).fastLogitsFit)
+        #expect(try !constant(inputs: 4, labels: (1 << 20) + 1).fastLogitsFit)
+        let wide = try SoftmaxModel(embeddings: Matrix(rows: 10, columns: 2_000, repeating: 1), unembeddings: Matrix(rows: 5_001, columns: 2_000, repeating: 1))
+        #expect(try !ModelPair(wide, wide).fastLogitsFit)
+
+        let (a, b) = Self.modelPair(seed: 75, inputs: 30, labels: 40, dimension: 3)
+        let pair = try ModelPair(a, b)
+        let swapped = pair.swappedAfterFastEnclosures(moments: false)
+        let d = try #require(pair.cache.peek("fastLogitDistanceSquared", as: FastInterval?.self) ?? nil)
+        #expect(swapped.cache.peek("fastLogitDistanceSquared", as: FastInterval?.self) == .some(d), "the swap was not handed d_logit²")
+        #expect(swapped.fastLogitDistanceSquared() == d && swapped.cache.peek("fastLogitSums", as: FastLogitSums?.self) == nil)
+        // The two routes' enclosures of one value meet.
+        let streamed = try #require(pair.fastLogitSums()?.logitDistanceSquared)
+        #expect(d.lo <= streamed.hi && streamed.lo <= d.hi && d.lo > 0)
     }
 
     static func modelPair(seed: UInt64, inputs n: Int, labels k: Int, dimension d: Int) -> (SoftmaxModel, SoftmaxModel) {
