@@ -5,21 +5,33 @@ import Plots
 import Theory
 
 /// Writes a counterexample to a directory: report.md, report.json, teacher.npz and
-/// student.npz (arrays f, g, w), embeddings.svg, and sweep.svg for a sweep.
+/// student.npz (arrays f, g, w), embeddings.svg, and frontier.svg, cka.svg or sweep.svg.
 public enum CounterexampleWriter {
-    public static func write(_ report: CounterexampleReport, _ construction: Construction, to dir: URL) throws {
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        try ModelFile.write(construction.pair.first, to: dir.appendingPathComponent("teacher.npz"))
-        try ModelFile.write(construction.pair.second, to: dir.appendingPathComponent("student.npz"))
+    /// Every file `write` may write (a command checks them against its inputs before any work).
+    public static let files = ["report.md", "report.json", "teacher.npz", "student.npz", "embeddings.svg", "frontier.svg", "cka.svg", "sweep.svg"]
+
+    /// `protecting`: the command's input files (CE4's teacher, reference student, concept),
+    /// which no write replaces.
+    public static func write(_ report: CounterexampleReport, _ construction: Construction, to dir: URL, protecting inputs: [String] = []) throws {
+        var out = try ReportDirectory(dir, protecting: inputs)
+        func file(_ name: String) throws -> URL {
+            assert(files.contains(name), "\(name) is not in CounterexampleWriter.files")
+            return try out.target(name)
+        }
+        func put(_ name: String, _ text: String) throws {
+            assert(files.contains(name), "\(name) is not in CounterexampleWriter.files")
+            try out.put(name, text)
+        }
+        try ModelFile.write(construction.pair.first, to: file("teacher.npz"))
+        try ModelFile.write(construction.pair.second, to: file("student.npz"))
         let pair = construction.pair
-        try SVGFigure.embeddings(teacher: (pair.first.embeddings, pair.first.unembeddings),
-                                 student: (pair.second.embeddings, pair.second.unembeddings),
-                                 inputLabels: construction.inputLabels,
-                                 title: "\(report.family): teacher (left) and student (right), coloured by label")
-            .write(to: dir.appendingPathComponent("embeddings.svg"), atomically: true, encoding: .utf8)
+        let embeddings = try SVGFigure.embeddings(teacher: (pair.first.embeddings, pair.first.unembeddings),
+                                              student: (pair.second.embeddings, pair.second.unembeddings),
+                                              inputLabels: construction.inputLabels,
+                                              title: "\(report.family): teacher (left) and student (right), coloured by label")
+        try put("embeddings.svg", embeddings)
         if let search = report.search {
-            try frontierChart(search).render()
-                .write(to: dir.appendingPathComponent("frontier.svg"), atomically: true, encoding: .utf8)
+            try put("frontier.svg", frontierChart(search).render())
         } else if report.family == "CE5" {
             let sweep = report.pairs.filter { $0.parameter != nil }
             let chart = SVGChart(title: "CE5: linear CKA within one identifiability class (d_logit² = 0 exactly)",
@@ -29,20 +41,19 @@ public enum CounterexampleWriter {
                 SVGChart.Series("Procrustes distance (certified lower end)", sweep.map { ($0.parameter!, $0.procrustesDistanceCertified?.lower ?? .nan) }, mark: .line, colour: 1),
                 SVGChart.Series("m_CCA", sweep.map { ($0.parameter!, $0.mccaCentered) }, mark: .points, colour: 2),
             ])
-            try chart.render().write(to: dir.appendingPathComponent("cka.svg"), atomically: true, encoding: .utf8)
+            try put("cka.svg", chart.render())
         } else if let name = report.sweepParameter {
             let sweep = report.pairs.filter { $0.parameter != nil }
             let values = sweep.map { $0.parameter! }
-            try SVGFigure.sweep(parameter: name, values: values, series: [
+            try put("sweep.svg", SVGFigure.sweep(parameter: name, values: values, series: [
                 ("KL(A‖B) upper", sweep.map(\.klAB.upper)),
                 ("d_logit", sweep.map { $0.dLogitSquared.double.squareRoot() }),
                 ("scale-free d_rep", sweep.map(\.dRepScaleFreeAB)),
                 ("1 − m_CCA", sweep.map { 1 - $0.mccaCentered }),
-            ], title: "\(report.family): certified KL falls, representations stay apart")
-                .write(to: dir.appendingPathComponent("sweep.svg"), atomically: true, encoding: .utf8)
+            ], title: "\(report.family): certified KL falls, representations stay apart"))
         }
-        try markdown(report).write(to: dir.appendingPathComponent("report.md"), atomically: true, encoding: .utf8)
-        try report.json().write(to: dir.appendingPathComponent("report.json"), atomically: true, encoding: .utf8)
+        try put("report.md", markdown(report))
+        try put("report.json", report.json())
     }
 
     public static func markdown(_ r: CounterexampleReport) -> String {

@@ -177,8 +177,9 @@ public enum DistillReport {
     /// the first seed's models on its test inputs (models/teacher.npz and
     /// models/student-SHAPE-OBJECTIVE.npz, arrays f and g, uniform weights) for
     /// `measure`, `counterexample --family CE4 --teacher` and `--reference`.
-    public static func write(_ r: DistillResult, pictures: DistillExperiment.Pictures?, to directory: URL) throws -> [URL] {
-        var out = try ReportDirectory(directory)
+    /// `protecting`: the run's input files (dataset, corpus), which no write replaces.
+    public static func write(_ r: DistillResult, pictures: DistillExperiment.Pictures?, to directory: URL, protecting inputs: [String] = []) throws -> [URL] {
+        var out = try ReportDirectory(directory, protecting: inputs)
         try out.put("report.md", markdown(r))
         try out.put("distill.json", json(r))
         for (file, svg) in figures(r) { try out.put(file, svg) }
@@ -194,14 +195,14 @@ public enum DistillReport {
             let named = [(name: "teacher", f: pictures.teacher.f, g: pictures.teacher.g)] + pictures.models
             for m in named {
                 let file = modelFileName(m.name)
-                try ModelFile.write(try SoftmaxModel(embeddings: m.f, unembeddings: m.g), to: directory.appendingPathComponent(file))
+                try ModelFile.write(try SoftmaxModel(embeddings: m.f, unembeddings: m.g), to: out.target(file))
                 out.record(file)
             }
             // Each concept on the same rows, as 0/1 vectors for `measure --concept NAME=FILE`.
             for concept in pictures.concepts {
                 let file = modelFileName("concept-" + concept.name).replacingOccurrences(of: ".npz", with: ".npy")
                 try NumpyArray(shape: [concept.values.count], values: concept.values.map { $0 ? 1 : 0 }).npyData()
-                    .write(to: directory.appendingPathComponent(file))
+                    .write(to: out.target(file))
                 out.record(file)
             }
         }

@@ -22,25 +22,52 @@ public enum ReportJSON {
 }
 
 /// A report's output directory: created on first use, every file written through
-/// `put` and listed in `written` (for the command's closing line).
+/// `put` or `target` and listed in `written` (for the command's closing line). A file that is
+/// one of the command's inputs (by device and inode, through any path) is never replaced.
 public struct ReportDirectory {
     public let url: URL
     public private(set) var written: [URL] = []
+    private let inputs: [(path: String, identity: [UInt64])]
 
-    public init(_ url: URL) throws {
+    /// `protecting`: the command's input files, which a write refuses to replace.
+    public init(_ url: URL, protecting inputs: [String] = []) throws {
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         self.url = url
+        self.inputs = inputs.compactMap { path in fileIdentity(path).map { (path, $0) } }
     }
 
     public func path(_ name: String) -> URL { url.appendingPathComponent(name) }
 
+    /// The path to write `name` at; throws when that file is one of the inputs.
+    public func target(_ name: String) throws -> URL {
+        let url = path(name)
+        if let identity = fileIdentity(url.path), let input = inputs.first(where: { $0.identity == identity }) {
+            throw OverwriteRefusal(output: url.path, input: input.path)
+        }
+        return url
+    }
+
     public mutating func put(_ name: String, _ text: String) throws {
-        try Data(text.utf8).write(to: path(name))
+        try Data(text.utf8).write(to: target(name), options: .atomic)
         written.append(path(name))
     }
 
-    /// Records a file written by someone else (e.g. a model file).
+    /// Records a file written by someone else (e.g. a model file) through `target`.
     public mutating func record(_ name: String) { written.append(path(name)) }
+}
+
+/// An output that would replace one of the command's input files.
+public struct OverwriteRefusal: LocalizedError, Equatable {
+    public let output: String
+    public let input: String
+    public var errorDescription: String? { "\(output) is the input file \(input): it would be overwritten; write it elsewhere" }
+}
+
+/// (device, inode) of an existing file, following symlinks; nil when there is none.
+public func fileIdentity(_ path: String) -> [UInt64]? {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return nil }
+    return [UInt64(info.st_dev), UInt64(info.st_ino)]
 }
 
 /// A JSON decoding error as one sentence: what is wrong and where. With the `data` that

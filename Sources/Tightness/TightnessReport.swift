@@ -134,7 +134,7 @@ public enum TightnessReport {
             if let pair = r.bestPair {
                 for (name, model) in [("first", pair.first), ("second", pair.second)] {
                     let file = "\(r.statement.rawValue)-\(name).npz"
-                    try ModelFile.write(model, to: out.path(file))
+                    try ModelFile.write(model, to: out.target(file))
                     out.record(file)
                 }
             }

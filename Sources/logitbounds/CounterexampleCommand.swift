@@ -174,10 +174,19 @@ struct CounterexampleCommand: ParsableCommand {
         return parts.joined(separator: " ")
     }
 
+    /// The files this command reads (CE4's teacher, concept and reference student): no --out
+    /// file may replace one.
+    var inputFiles: [String] { [teacher, concept, reference].compactMap { $0 } }
+
+    /// The --out directory, its files checked against the inputs before any work.
+    func outputDirectory(writes names: [String]) throws -> OutputDirectory? {
+        try out.map { try OutputDirectory($0, writes: names, inputs: inputFiles) }
+    }
+
     func run() throws {
         if widthCurve { return try runWidthCurve() }
         if family == "CE4" && method == "search" { return try runSearch() }
-        let directory = try out.map(OutputDirectory.init)
+        let directory = try outputDirectory(writes: CounterexampleWriter.files)
         let construction: Construction
         var sweepPairs: [(Double, Construction)] = []
         do {
@@ -225,7 +234,7 @@ struct CounterexampleCommand: ParsableCommand {
                                               command: reproduceCommand)
         var written = false
         directory?.attempt("counterexample") { directory in
-            try CounterexampleWriter.write(report, construction, to: directory.url)
+            try CounterexampleWriter.write(report, construction, to: directory.url, protecting: inputFiles)
             FileHandle.standardError.write(Data("counterexample: wrote \(directory.url.path)/report.md\n".utf8))
             written = true
         }
@@ -236,7 +245,7 @@ struct CounterexampleCommand: ParsableCommand {
 
     /// CE4: the search over each ε, certified, with its frontier.
     func runSearch() throws {
-        let directory = try out.map(OutputDirectory.init)
+        let directory = try outputDirectory(writes: CounterexampleWriter.files)
         Interrupt.shared.install("counterexample")
         let result: CE4Frontier.Result
         do {
@@ -272,7 +281,7 @@ struct CounterexampleCommand: ParsableCommand {
         let report = CounterexampleReport(search: result, command: reproduceCommand)
         var written = false
         directory?.attempt("counterexample") { directory in
-            try CounterexampleWriter.write(report, result.constructions.last!, to: directory.url)
+            try CounterexampleWriter.write(report, result.constructions.last!, to: directory.url, protecting: inputFiles)
             FileHandle.standardError.write(Data("counterexample: wrote \(directory.url.path)/report.md\n".utf8))
             written = true
         }
@@ -284,7 +293,7 @@ struct CounterexampleCommand: ParsableCommand {
 
     /// CE4 --width-curve: per narrower width, the least KL found beside T12's logit floor.
     func runWidthCurve() throws {
-        let directory = try out.map(OutputDirectory.init)
+        let directory = try outputDirectory(writes: ["width-curve.md", "width-curve.json"])
         let result: WidthKLCurve.Result
         Interrupt.shared.install("counterexample")
         do {

@@ -181,13 +181,16 @@ struct DistillCommand: ParsableCommand {
     }
 
     func run() throws {
-        let directory = try out.map(OutputDirectory.init)
+        let corpus: (text: String, files: [String])?
+        do { corpus = text.isEmpty ? nil : try TextCorpus.read(text) } catch let e as DistillError { throw CLIError(e.description) }
+        // The files read: no --out file may replace one (checked again at each write).
+        let inputs = [data].compactMap { $0 } + (corpus?.files ?? [])
+        let directory = try out.map { try OutputDirectory($0, writes: ["report.md", "distill.json"], inputs: inputs) }
         let progress = ProgressReporter(label: "distill", plain: json)
         let (result, pictures): (DistillResult, DistillExperiment.Pictures?)
         do {
             var dataset = try data.map { try Dataset.read(URL(fileURLWithPath: $0), seed: seed) }
-            if !text.isEmpty {
-                let corpus = try TextCorpus.read(text)
+            if let corpus {
                 progress.note("read \(corpus.files.count) file(s), \(corpus.text.count) characters")
                 let name = corpus.files.count == 1 ? URL(fileURLWithPath: corpus.files[0]).lastPathComponent
                     : "\(corpus.files.count) files under \(text.joined(separator: ", "))"
@@ -200,7 +203,7 @@ struct DistillCommand: ParsableCommand {
             (result, pictures) = try DistillExperiment.run(config, dataset: dataset) { done, total in progress.update(work: done, of: total) }
         } catch let e as DistillError { throw CLIError(e.description) }
         directory?.attempt("distill") { directory in
-            let files = try DistillReport.write(result, pictures: pictures, to: directory.url)
+            let files = try DistillReport.write(result, pictures: pictures, to: directory.url, protecting: inputs)
             progress.note("wrote \(files.count) files to \(directory.url.path)")
         }
         if json { print(try DistillReport.json(result)) }

@@ -1,5 +1,6 @@
 import Foundation
 import Harness
+import Theory
 
 /// An `--out` directory, created and proven writable before any work starts, so
 /// a long run never ends by losing its result to a bad path.
@@ -76,15 +77,8 @@ func requireWritableFile(_ path: String, what: String) throws {
 /// and inode, through any symlink or relative path): the atomic write would replace the user's
 /// model or partial with the output.
 func refuseOverwritingInput(_ output: String, inputs: [String], what: String) throws {
-    guard let target = fileIdentity(output) else { return }
-    if let input = inputs.first(where: { fileIdentity($0).map { $0 == target } ?? false }) {
+    guard let target = Theory.fileIdentity(output) else { return }
+    if let input = inputs.first(where: { Theory.fileIdentity($0).map { $0 == target } ?? false }) {
         throw CLIError("the \(what) \(output) is the input file \(input): it would be overwritten; write it elsewhere")
     }
-}
-
-/// (device, inode) of an existing file, following symlinks; nil when there is none.
-private func fileIdentity(_ path: String) -> [UInt64]? {
-    var info = stat()
-    guard stat(path, &info) == 0 else { return nil }
-    return [UInt64(info.st_dev), UInt64(info.st_ino)]
 }

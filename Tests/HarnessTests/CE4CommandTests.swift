@@ -96,6 +96,30 @@ struct CE4CommandTests {
         #expect(none.status == 2 && none.stderr.contains("min(d, k − 1) = 1"), "\(none.stderr)")
     }
 
+    /// A hostile user's `counterexample --family CE4 --teacher out/teacher.npz --out out` replaced
+    /// the teacher with the one written (exit 0). Every file the command writes is now checked
+    /// against its inputs (teacher, reference student, concept, through any path) before the search.
+    @Test("No --out file replaces an input: CE4's teacher, or a reference student behind a symlink, exits 2 with the inputs intact")
+    func outputsNeverReplaceInputs() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (teacher, student) = try files()
+        let (teacherBytes, studentBytes) = (try Data(contentsOf: URL(fileURLWithPath: teacher)), try Data(contentsOf: URL(fileURLWithPath: student)))
+        let base = ["counterexample", "--family", "CE4", "--starts", "1", "--evaluations", "20"]
+        let same = try runTool(base + ["--teacher", teacher, "--out", dir.appendingPathComponent("ce1").path])
+        #expect(same.status == 2 && same.stderr.contains("--out file teacher.npz") && same.stderr.contains("would be overwritten"), "\(same.status) \(same.stderr)")
+        let out = dir.appendingPathComponent("out")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: out.appendingPathComponent("student.npz").path, withDestinationPath: student)
+        let copy = dir.appendingPathComponent("teacher-copy.npz")
+        try teacherBytes.write(to: copy)
+        let linked = try runTool(base + ["--teacher", copy.path, "--reference", student, "--out", out.path])
+        #expect(linked.status == 2 && linked.stderr.contains("--out file student.npz"), "\(linked.status) \(linked.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: teacher)) == teacherBytes && (try Data(contentsOf: URL(fileURLWithPath: student))) == studentBytes)
+        // Elsewhere, the same search writes its files.
+        let fine = try runTool(base + ["--teacher", copy.path, "--out", dir.appendingPathComponent("fine").path])
+        #expect(fine.status != 2 && FileManager.default.fileExists(atPath: dir.appendingPathComponent("fine/teacher.npz").path), "\(fine.stderr)")
+    }
+
     @Test("Bad CE4 input exits 2 with a message naming the problem")
     func badInput() throws {
         defer { try? FileManager.default.removeItem(at: dir) }

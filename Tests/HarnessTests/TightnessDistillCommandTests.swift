@@ -95,6 +95,22 @@ struct TightnessDistillCommandTests {
         #expect((m["sizes"] as? [String: Any])?["d_b"] as? Int == 4)
     }
 
+    /// `distill --text notes --out notes` replaced the corpus's report.md after training; the
+    /// corpus's files are now checked against the report's names before any work.
+    @Test("distill --text DIR --out DIR with a report.md in the corpus exits 2 before training, the corpus intact")
+    func distillNeverReplacesItsCorpus() throws {
+        let dir = Self.temporaryDirectory("distill-corpus")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let notes = Data(String(repeating: "A note on the licence, kept as report.md. ", count: 60).utf8)
+        let file = dir.appendingPathComponent("report.md")
+        try notes.write(to: file)
+        let r = try runTool(["distill", "--text", dir.path, "--seeds", "1", "--teacher-epochs", "1", "--student-epochs", "1", "--out", dir.path],
+                            terminateAfter: 120)
+        #expect(r.status == 2 && r.stderr.contains("--out file report.md") && !r.stderr.contains("%"), "\(r.status) \(r.stderr.suffix(300))")
+        #expect(try Data(contentsOf: file) == notes)
+    }
+
     @Test("Bad arguments exit 2 with a message", arguments: [
         ["tightness", "--statement", "T9"],
         ["tightness", "--statement", "T3", "--budget", "soon"],

@@ -1,9 +1,31 @@
+import Foundation
 import Numerics
 import Testing
 @testable import Theory
 
 @Suite("Theory bad input")
 struct TheoryBadInputTests {
+    /// A report's files are checked against the command's inputs at each write too (distill's
+    /// model and concept names are known only at the end): an input under a written name, or
+    /// behind a symlink there, is refused and left as it was; other names are written.
+    @Test("ReportDirectory refuses to replace a protected input, through a symlink too, and writes other names")
+    func reportDirectoryProtectsInputs() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lb-reportdir-\(UInt64.random(in: 0...UInt64.max))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("models"), withIntermediateDirectories: true)
+        let input = dir.appendingPathComponent("models/teacher.npz"), elsewhere = dir.appendingPathComponent("data.npz")
+        try Data("input".utf8).write(to: input)
+        try Data("other".utf8).write(to: elsewhere)
+        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("link.md").path, withDestinationPath: elsewhere.path)
+        var out = try ReportDirectory(dir, protecting: [input.path, elsewhere.path, dir.appendingPathComponent("missing.npz").path])
+        #expect(throws: OverwriteRefusal(output: input.path, input: input.path)) { try out.target("models/teacher.npz") }
+        #expect(throws: OverwriteRefusal.self) { try out.put("link.md", "report") }
+        try out.put("report.md", "report")
+        _ = try out.target("missing.npz")
+        #expect(try String(contentsOf: input, encoding: .utf8) == "input" && String(contentsOf: elsewhere, encoding: .utf8) == "other")
+        #expect(out.written.map(\.lastPathComponent) == ["report.md"])
+    }
+
     @Test func mismatchedPairsAreRefused() throws {
         var g = SeededGenerator(seed: 601)
         let a = ModelGenerator.model(labels: 5, dimension: 2, inputs: 10, using: &g)
