@@ -13,33 +13,28 @@ struct BenchCommand: ParsableCommand {
         usage: "logitbounds bench [<options>]",
         discussion: """
         Targets (--target):
-          verify      pairs per second of `verify` on small pairs (k ≤ 20, d ≤ 8,
-                      N ≤ 200), every check of T1–T7 and T10–T12: the screen
-                      (--certify screen) and the default (every verdict
-                      certified) in one run, their ratio, and which level
-                      decided (--cases, --threads, --seed)
-          cifar       `measure` on N = 10 000, d = 50, k = 100 (files written
-                      and read back), including the pivot form with 100 pivots
-                      × 200 subsets; the moment form against the direct
-                      per-pair O(N d²) evaluation on the same pairs (speed
-                      ratio and largest relative difference); m_CCA alone
-          lm          `measure --no-pivot` on N = 4 096, d = 768, k = 50 257 in
-                      child processes, uncertified (--certify never) and
-                      certified (the default): wall time, peak resident
-                      memory, phases, which bounds were certified, and both
-                      against the floor (F_A G_Aᵀ and F_B G_Bᵀ by one plain
-                      dgemm call each, timed in the same run) with the BLAS
-                      kernel; then a run with --teacher-concepts 2 (the
-                      concepts' time, T11's levels)
-          fuzz        seeded mutations of model files through the reader
-                      (--cases mutants)
-          enclosures  the fast certificate level against the exact and MPFR
-                      levels on --cases pairs (a corpus with k ≤ 12, d ≤ 6,
-                      N ≤ 80 from every generator, plus rounding-adversarial
-                      and subnormal ones): every fast interval must contain the
-                      exact or MPFR value and no fast verdict may contradict a
-                      certificate (exit 1 if either fails); how often each
-                      check escalates
+
+        - verify: pairs per second of `verify` on small pairs (k ≤ 20, d ≤ 8, N ≤ 200), every check of \
+        T1–T7 and T10–T12: the screen (--certify screen) and the default (every verdict certified) in one \
+        run, their ratio, and which level decided (--cases, --threads, --seed).
+
+        - cifar: `measure` on N = 10000, d = 50, k = 100 (files written and read back), including the pivot \
+        form with 100 pivots × 200 subsets; the moment form against the direct per-pair O(N d²) evaluation \
+        on the same pairs (speed ratio and largest relative difference); m_CCA alone.
+
+        - lm: `measure --no-pivot` on N = 4096, d = 768, k = 50257 in child processes, uncertified \
+        (--certify never) and certified (the default): wall time, peak resident memory, phases, which bounds \
+        were certified, and both against the floor (F_A G_Aᵀ and F_B G_Bᵀ by one plain dgemm call each, timed \
+        in the same run) with the BLAS kernel; then a run with --teacher-concepts 2 (the concepts' time, \
+        T11's levels).
+
+        - fuzz: seeded mutations of model files through the reader (--cases mutants).
+
+        - enclosures: the fast certificate level against the exact and MPFR levels on --cases pairs (a corpus \
+        with k ≤ 12, d ≤ 6, N ≤ 80 from every generator, plus rounding-adversarial and subnormal ones): every \
+        fast interval must contain the exact or MPFR value and no fast verdict may contradict a certificate \
+        (exit 1 if either fails); how often each check escalates.
+
         Figures go to standard output; notes/benchmarks.md records them.
         """)
 

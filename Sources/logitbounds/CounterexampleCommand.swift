@@ -11,15 +11,18 @@ struct CounterexampleCommand: ParsableCommand {
         abstract: "Build a certified low-KL, high-dissimilarity pair (T8) or a linearly related, different pair (T9).",
         discussion: """
         Families (THEORY.md §5):
-          CE1  label permutation with growing margin L (default: a sweep over L)
-          CE2  swap of ambiguous label pairs (unembeddings not linearly related)
-          CE3  counter-rotation: m_CCA = 1 on both sides, conditionals far apart (T9)
-          CE4  search from any teacher (--teacher FILE.npz, else a generated one):
-               the student within KL(A‖B) ≤ ε and KL(B‖A) ≤ ε that is most
-               dissimilar by --objective, for each ε given
-          CE5  one identifiability class, linear CKA ≈ 1/√d: d_logit² = 0 exactly,
-               Procrustes far from 0 (T10; --dimension d, default 4, with a sweep
-               over d = 2…16 for cka.svg)
+
+        - CE1: label permutation with growing margin L (default: a sweep over L).
+
+        - CE2: swap of ambiguous label pairs (unembeddings not linearly related).
+
+        - CE3: counter-rotation: m_CCA = 1 on both sides, conditionals far apart (T9).
+
+        - CE4: search from any teacher (--teacher FILE.npz, else a generated one): the student within \
+        KL(A‖B) ≤ ε and KL(B‖A) ≤ ε that is most dissimilar by --objective, for each ε given.
+
+        - CE5: one identifiability class, linear CKA ≈ 1/√d: d_logit² = 0 exactly, Procrustes far from 0 \
+        (T10; --dimension d, default 4, with a sweep over d = 2…16 for cka.svg).
 
         Certified, from the Doubles written to the .npz files: KL (MPFR enclosures), d_logit² and d_rep² (exact), \
         the centred m_CCA (an enclosure from exact inertia counts of the rational moment pencil) and each fitted \
