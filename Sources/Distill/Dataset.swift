@@ -46,6 +46,16 @@ public struct Dataset: Sendable {
         guard [train, validation, test].allSatisfy({ $0.concepts.count == conceptNames.count }) else {
             throw DistillError.badConfiguration("dataset \(name): concept arrays and names differ in number")
         }
+        // Each concept is exported as its own file (`DistillReport.modelFileName`, which maps other
+        // characters to "-"): c_a/b and c_a-b wrote one file for two concepts.
+        var files: [String: String] = [:]
+        for concept in conceptNames {
+            let file = DistillReport.modelFileName("concept-" + concept)
+            if let other = files[file] {
+                throw DistillError.badConfiguration("dataset \(name): concepts c_\(other) and c_\(concept) would be exported to one file (\(file.dropLast(4)).npy); rename one")
+            }
+            files[file] = concept
+        }
         for (splitName, split) in [("train", train), ("validation", validation), ("test", test)] where split.count == 0 {
             throw DistillError.badConfiguration("dataset \(name): the \(splitName) split is empty")
         }

@@ -108,7 +108,12 @@ extension MeasureStatistics {
             pivot = merged
         }
         var notes: [String] = []
-        for note in parts.flatMap(\.notes) where !notes.contains(note) { notes.append(note) }
+        // Each shard's notes once; their recomputed-row counts added (identical counts were kept once).
+        var recomputed = 0
+        for note in parts.flatMap(\.notes) {
+            if let count = PairMeasurement.recomputedRows(in: note) { recomputed += count } else if !notes.contains(note) { notes.append(note) }
+        }
+        if recomputed > 0 { notes.append(PairMeasurement.recomputationNote(recomputed)) }
         // Interval sums add (outward rounding); one shard without them leaves T6 screened.
         // Scaled by the weights' common power of two, so that their sum stays in range.
         let sums = parts.map { $0.enclosures.flatMap { FastLogitSums(stored: $0.values)?.scaled(by: scale) } }
@@ -256,6 +261,7 @@ extension MeasureStatistics {
         let dl2 = values.0
         let scale = (0..<dA).reduce(0.0) { $0 + mAA[$1, $1] }
         if scale == 0 { notes.append(PairMeasurement.zeroScaleNote) }
+        if let note = PairMeasurement.klUnderflowNote(distanceSquared: dl2, kl: [values.1, values.2]) { notes.append(note) }
         // T12 from the moments: σ² = eig(M_AA S_AA).
         let widthFloor = try WidthFloor(moments: (mAA, sAA), dimension: dA, labels: k)
         let t12 = T12WidthFloorBound()

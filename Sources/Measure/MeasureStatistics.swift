@@ -199,7 +199,7 @@ extension MeasureStatistics {
         } else {
             let stats = pair.logitStatistics()
             if stats.accurateRecomputations > 0 {
-                notes.append("\(stats.accurateRecomputations) KL rows were recomputed by the cancellation-free kernel")
+                notes.append(PairMeasurement.recomputationNote(stats.accurateRecomputations))
             }
             let w = pair.weights
             logitDistanceSquared = stats.logitDistanceSquared
@@ -340,7 +340,8 @@ extension MeasureStatistics {
         if let enclosures {
             let sums = FastLogitSums(stored: enclosures.values)
             try check(sums.map { $0.rows == rowEnd - rowStart && $0.weightTotal.hi > 0 } == true,
-                      "the enclosures are not 21 values (ordered interval ends, counts, logarithms below their sums) over \(rowEnd - rowStart) rows with a positive weight total")
+                      "the enclosures (\(enclosures.count) values) are not 21 (or 19) values with ordered interval ends, counts 0 ≤ refined ≤ rows = \(rowEnd - rowStart), finite logarithms at most their sums', and a positive weight total")
+            if let problem = sums?.inconsistency(labels: k) { try check(false, "the enclosures contradict themselves: \(problem)") }
             // The partial's own numbers inside its enclosures: its weight total (a compensated
             // sum, within a few ε of the exact one the enclosure holds), and its means wherever
             // the enclosure is tight (the values written are then the enclosures' midpoints).

@@ -409,7 +409,7 @@ public struct PairMeasurement: Codable, Sendable {
         }
         let stats = timed("logits (d_logit, KL, τ)") { pair.logitStatistics() }
         if stats.accurateRecomputations > 0 {
-            notes.append("\(stats.accurateRecomputations) KL rows were recomputed by the cancellation-free kernel")
+            notes.append(recomputationNote(stats.accurateRecomputations))
         }
         func optional(_ name: String, _ body: () throws -> Double) -> Double? {
             do { return try timed(name, body) } catch {
@@ -494,8 +494,8 @@ public struct PairMeasurement: Codable, Sendable {
                 notes.append("the logits leave the Double range (|Λ| ≳ 1.8·10³⁰⁸): KL and log τ are not computed (nan)\(options.certification == .always ? "" : "; --certify always gives their MPFR enclosures")")
             }
         }
-        if exactDistance == nil, divergence.distance > 0, [divergence.kl, divergence.reverseKL].contains(where: { !$0.isNormal && !$0.isNaN }) {
-            notes.append("a KL lies below the normal Double range (under about 2.2·10⁻³⁰⁸): its value here is 0 or has lost digits to underflow")
+        if exactDistance == nil, let note = Self.klUnderflowNote(distanceSquared: divergence.distance, kl: [divergence.kl, divergence.reverseKL]) {
+            notes.append(note)
         }
         if pair.first.embeddings.maxAbs == 0 { notes.append(Self.zeroScaleNote) }
         var measured = PairMeasurement(
@@ -596,6 +596,21 @@ public struct PairMeasurement: Codable, Sendable {
             return .skip("d = \(d) > \(pivotDimensionLimit): each pair solves a d×d system; pass --pivots/--subsets to run it")
         }
         return .run(options.pivotSelection ?? Self.defaultPivotSelection(seed: 0))
+    }
+
+    /// The note that `count` rows' KL was recomputed by the cancellation-free kernel (one run's and
+    /// a partial's); a merge adds the shards' counts (`recomputedRows(in:)`).
+    static func recomputationNote(_ count: Int) -> String { "\(count)\(recomputationSuffix)" }
+    private static let recomputationSuffix = " KL rows were recomputed by the cancellation-free kernel"
+    /// The count in a `recomputationNote`; nil for any other note.
+    static func recomputedRows(in note: String) -> Int? {
+        note.hasSuffix(recomputationSuffix) ? Int(note.dropLast(recomputationSuffix.count)) : nil
+    }
+
+    /// A KL shown as 0 or with digits lost to underflow beside a positive d_logit² (one run and a merge).
+    static func klUnderflowNote(distanceSquared: Double, kl: [Double]) -> String? {
+        guard distanceSquared > 0, kl.contains(where: { !$0.isNormal && !$0.isNaN }) else { return nil }
+        return "a KL lies below the normal Double range (under about 2.2·10⁻³⁰⁸): its value here is 0 or has lost digits to underflow"
     }
 
     static let zeroScaleNote = "the scale-free d_rep²/E‖f_A‖² is undefined: the first model's embeddings are all 0 (E‖f_A‖² = 0)"

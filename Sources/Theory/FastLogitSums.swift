@@ -155,6 +155,34 @@ public struct FastLogitSums: Sendable, Equatable {
         productBound = v[17] == 1 ? .norms : .absoluteProducts
     }
 
+    /// Where stored sums (a partial's) contradict one another for a pair with `k` labels, what
+    /// they contradict; nil when consistent. Genuine sums always are: each enclosure holds its true
+    /// value, and the true values obey, with τ_x ≤ 1/k (the least of k probabilities) and τ_x ≥ τ_min
+    /// (the least over rows, whose log the log τ intervals bound below),
+    ///   Σ w·KL_x/τ_x² ∈ [k²·Σ w·KL_x, Σ w·KL_x/τ_min²],  Σ 2w·KL_x/τ_x ∈ [2k·Σ w·KL_x, 2Σ w·KL_x/τ_min],
+    /// log τ_min ≤ −log k, and each logarithm's lower bound at most the log of its sum's upper
+    /// bound. A forged partial with per-input sums of [0, 1] merged into a certified violation.
+    public func inconsistency(labels k: Int) -> String? {
+        let kl = klFirstSecond, labels = FastInterval(Double(k))
+        let logTauMin = Swift.min(logTauFirst.lo, logTauSecond.lo)
+        if rows > 0, logTauMin > (-labels.log).hi { return "log τ ≥ \(logTauMin) lies above −log k: some probability of k would exceed 1/k" }
+        guard kl.hi >= 0, perInputT6.hi >= 0, perInputT6Sharp.hi >= 0 else { return "a sum of nonnegative terms has a negative upper end" }
+        let inverseTau = FastInterval(-logTauMin).exp
+        for (name, sum, power, logLower) in [("Σ w·KL_x/τ_x²", perInputT6, 2.0, perInputT6LogLower),
+                                              ("Σ 2w·KL_x/τ_x", perInputT6Sharp, 1.0, perInputT6SharpLogLower)] {
+            let scale = power == 2 ? FastInterval(1) : FastInterval(2)
+            let least = (scale * FastInterval(kl.lo) * (power == 2 ? labels.squared : labels)).lo
+            if sum.hi < least { return "\(name) ≤ \(sum.hi) lies below its least value \(least) given Σ w·KL_x ≥ \(kl.lo)" }
+            let most = (scale * FastInterval(kl.hi) * (power == 2 ? inverseTau.squared : inverseTau)).hi
+            if sum.lo > most { return "\(name) ≥ \(sum.lo) lies above its largest value \(most) given Σ w·KL_x and τ" }
+            if logLower > -.infinity, kl.hi > 0 {
+                let logMost = (scale.log + FastInterval(kl.hi).log - FastInterval(power) * FastInterval(logTauMin)).hi
+                if logLower > logMost { return "the logarithm \(logLower) of \(name)'s largest term exceeds its largest value \(logMost) given Σ w·KL_x and τ" }
+            }
+        }
+        return nil
+    }
+
     /// The bound `automatic` chooses for a pair of this size.
     public static func automaticBound(_ pair: ModelPair) -> ProductBound {
         automaticBound(inputs: pair.first.inputCount, labels: pair.first.labelCount, dimensions: pair.first.dimension + pair.second.dimension)

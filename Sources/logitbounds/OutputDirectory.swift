@@ -57,8 +57,15 @@ struct OutputDirectory {
 }
 
 /// Proves before any work starts that `path` can be written as a file (not a directory,
-/// its folder exists and is writable), leaving no trace if it did not exist.
+/// its folder exists and is writable, not a symbolic link), leaving no trace if it did not exist.
 func requireWritableFile(_ path: String, what: String) throws {
+    // The write is atomic (a new file renamed over the path), so it would replace a link rather
+    // than write through it: `--partial /dev/stdout` replaced the system's /dev/stdout link.
+    var link = stat()
+    if lstat(path, &link) == 0, (link.st_mode & S_IFMT) == S_IFLNK {
+        let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)).map { " (to \($0))" } ?? ""
+        throw CLIError("cannot write the \(what) \(path): it is a symbolic link\(target), which the atomic write would replace; give the file's own path")
+    }
     // An existing directory, device or pipe would be replaced by the atomic write (or block opening it).
     let type = (try? FileManager.default.attributesOfItem(atPath: URL(fileURLWithPath: path).resolvingSymlinksInPath().path))?[.type] as? FileAttributeType
     let existed = type != nil

@@ -291,6 +291,9 @@ struct DatasetTests {
             (with("x", NumpyArray(shape: [60], values: Array(repeating: 0, count: 60))), "is not N×D"),
             (with("x", NumpyArray(shape: [60, 1], values: [Double.nan] + Array(repeating: 0, count: 59))), "not finite"),
             (with("extra", NumpyArray(shape: [1], values: [0])), "unknown array"),
+            // Two concepts whose exported files would be one (characters other than letters,
+            // digits and "-" become "-"): one file held two concepts, silently.
+            (with("c_a/b", vector { Double($0 % 2) }) + [("c_a-b", vector { Double($0 % 2) })], "would be exported to one file"),
         ]
         var refused = 0
         for (i, (arrays, message)) in cases.enumerated() {

@@ -258,6 +258,14 @@ struct MeasureShardCommandTests {
             let r = try runTool(["measure", a, b, "--shard", "1/2", "--partial", partial])
             #expect(r.status == 2 && r.stderr.contains("is the input file") && r.stderr.contains("would be overwritten"), "\(partial): \(r.status) \(r.stderr)")
         }
+        // A link to a file that is not an input: the atomic write would replace the link (as
+        // `--partial /dev/stdout` replaced the system's link), so it is refused too.
+        let other = dir.appendingPathComponent("other.txt"), otherLink = dir.appendingPathComponent("other-link.json")
+        try Data("kept".utf8).write(to: other)
+        try FileManager.default.createSymbolicLink(atPath: otherLink.path, withDestinationPath: other.path)
+        let linked = try runTool(["measure", a, b, "--shard", "1/2", "--partial", otherLink.path])
+        #expect(linked.status == 2 && linked.stderr.contains("symbolic link"), "\(linked.status) \(linked.stderr)")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: otherLink.path) == other.path && String(contentsOf: other, encoding: .utf8) == "kept")
         let parts = try shards(a, b, count: 2, extra: ["--certify", "never"])
         let out = dir.appendingPathComponent("out")
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)

@@ -109,6 +109,16 @@ struct TightnessDistillCommandTests {
                             terminateAfter: 120)
         #expect(r.status == 2 && r.stderr.contains("--out file report.md") && !r.stderr.contains("%"), "\(r.status) \(r.stderr.suffix(300))")
         #expect(try Data(contentsOf: file) == notes)
+        // Names known only after training (models/…, figures): an input where they may go is
+        // refused before training too (it trained, then refused at the write and exited 0).
+        let models = dir.appendingPathComponent("out/models")
+        try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
+        let model = models.appendingPathComponent("teacher.npz")
+        try notes.write(to: model)
+        let late = try runTool(["distill", "--text", model.path, "--seeds", "1", "--teacher-epochs", "1", "--student-epochs", "1",
+                                "--out", dir.appendingPathComponent("out").path], terminateAfter: 120)
+        #expect(late.status == 2 && late.stderr.contains("lies where distill writes") && !late.stderr.contains("%"), "\(late.status) \(late.stderr.suffix(300))")
+        #expect(try Data(contentsOf: model) == notes)
     }
 
     @Test("Bad arguments exit 2 with a message", arguments: [

@@ -251,6 +251,24 @@ struct T6BeyondRangeTests {
         #expect(checked == 2)
     }
 
+    /// A merge kept one copy of identical shard notes, so two shards that each recomputed 15 KL
+    /// rows said 15 (one run: 30); and it dropped the note that a KL shown as 0 underflowed.
+    @Test("Merged at logits near 10⁹: the recomputed KL rows add up over shards, and the KL underflow note is kept, as in one run")
+    func mergedNotesAsOneRun() throws {
+        // Models 3·10⁻¹⁰ apart at logits near 10⁹: logits about 0.3 apart, every KL below 10⁻³⁰⁸.
+        let pair = try Self.pair(scale: 1e9, seed: 91, perturbation: 3e-10)
+        let options = PairMeasurement.Options(skipPivot: true, certification: .auto)
+        let one = try PairMeasurement.measure(pair, options: options).notes
+        let parts = try ShardMergeTests.statistics(pair.first, pair.second, cuts: [0, 15, 30], rawWeights: nil, options: options)
+        let merged = try MeasureStatistics.merge(parts, names: ["a", "b"]).measurement().notes
+        let counts = parts.map { $0.notes.compactMap(PairMeasurement.recomputedRows).reduce(0, +) }
+        let total = try #require(one.compactMap(PairMeasurement.recomputedRows).first)
+        #expect(counts.count == 2 && counts.allSatisfy { $0 > 0 } && counts.reduce(0, +) == total, "\(counts) against \(total)")
+        #expect(merged.compactMap(PairMeasurement.recomputedRows) == [total], "\(merged)")
+        let underflow = { (notes: [String]) in notes.contains { $0.hasPrefix("a KL lies below the normal Double range") } }
+        #expect(underflow(one) && underflow(merged), "one run \(underflow(one)), merged \(underflow(merged))")
+    }
+
     /// log₁₀ of a side shown in scientific form, "m.mmme+E" or "10^(x)".
     static func log10(of shown: String) throws -> Double {
         if shown.hasPrefix("10^(") { return try #require(Double(shown.dropFirst(4).dropLast())) }

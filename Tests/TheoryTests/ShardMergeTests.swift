@@ -411,6 +411,47 @@ struct ShardMergeTests {
         _ = try MeasurePartial.decode(Data(try MeasurePartial(teacher: "a", student: "b", statistics: part).encoded().utf8), file: "genuine.json")
     }
 
+    /// A hostile user forged a partial's per-input T6 sums to [0, 1] (and, in another, their
+    /// logarithms to 10⁶) and recomputed the checksum: the merge certified a T6 violation, and a
+    /// right side of 10^434293 where the pair's is 10^7490. Sums that contradict the partial's own
+    /// KL sum and log τ are refused; genuine partials (plain, weighted, logits near 10⁹) pass.
+    @Test("Interval sums that contradict each other (per-input T6 against KL and τ, log τ above −log k) are refused")
+    func forgedIntervalSums() throws {
+        var g = SeededGenerator(seed: 48)
+        let a = ModelGenerator.model(labels: 6, dimension: 2, inputs: 20, using: &g)
+        let b = ModelGenerator.perturb(a, by: 0.1, using: &g)
+        let raw = (0..<20).map { _ in (0.7 * g.gaussian()).exp }
+        let far = try T6BeyondRangeTests.pair(scale: 1e9, seed: 91)
+        let options = PairMeasurement.Options(skipPivot: true, certification: .auto)
+        let genuine = try Self.statistics(a, b, cuts: [0, 7, 20], rawWeights: nil, options: options)
+            + Self.statistics(a, b, cuts: [0, 20], rawWeights: raw, options: options)
+            + Self.statistics(far.first, far.second, cuts: [0, 11, 30], rawWeights: nil, options: options)
+        for part in genuine { try part.validate(file: "genuine") }
+        // The far shard whose sums saturate (their logarithms' bounds finite).
+        let farIndex = try #require([3, 4].first { i in
+            genuine[i].enclosures.flatMap { FastLogitSums(stored: $0.values) }.map { $0.perInputT6LogLower.isFinite && $0.perInputT6.hi == .infinity } == true
+        })
+        // stored: 9…12 the per-input sums' ends, 13…16 log τ's, 19 and 20 the logarithms' lower bounds.
+        let forgeries: [(String, Int, [Int: Double], String)] = [
+            ("per-input sums [0, 1]", 0, [9: 0, 10: 1, 11: 0, 12: 1], "lies below its least value"),
+            ("per-input sums far above KL/τ_min²", 0, [9: 1e300, 10: 1e301], "lies above its largest value"),
+            ("log τ above −log 6", 0, [13: -1, 14: -0.5, 15: -1, 16: -0.5], "above −log k"),
+            ("a logarithm of 10¹²", farIndex, [19: 1e12], "exceeds its largest value"),
+            ("the sharp form's logarithm 10¹²", farIndex, [20: 1e12], "exceeds its largest value"),
+        ]
+        var refused = 0
+        for (name, index, edits, words) in forgeries {
+            var forged = genuine[index]
+            var values = try #require(forged.enclosures?.values)
+            for (i, v) in edits { values[i] = v }
+            forged.enclosures = PackedDoubles(values)
+            let error = #expect(throws: MeasureMergeError.self, "\(name)") { try forged.validate(file: "forged.json") }
+            #expect(error?.description.contains(words) == true, "\(name): \(error?.description ?? "-")")
+            refused += 1
+        }
+        #expect(refused == 5)
+    }
+
     @Test("Refused: overlapping or missing rows, another pair, other options")
     func refusals() throws {
         var g = SeededGenerator(seed: 44)
