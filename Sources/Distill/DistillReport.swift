@@ -177,6 +177,19 @@ public enum DistillReport {
     /// the first seed's models on its test inputs (models/teacher.npz and
     /// models/student-SHAPE-OBJECTIVE.npz, arrays f and g, uniform weights) for
     /// `measure`, `counterexample --family CE4 --teacher` and `--reference`.
+    /// Whether a run writing into `directory` may write over `file` (after symlinks): an .md,
+    /// .json or .svg file in it (report, JSON, figures, whose names depend on the run's students
+    /// and objectives), or any file under its models/ folder (models and concepts).
+    public static func mayWrite(over file: String, in directory: URL) -> Bool {
+        let root = directory.resolvingSymlinksInPath().standardizedFileURL.path, models = root + "/models"
+        // A file that does not exist (yet) is placed by its folder, whose links are resolved.
+        let given = URL(fileURLWithPath: file).standardizedFileURL
+        let url = (FileManager.default.fileExists(atPath: given.path) ? given.resolvingSymlinksInPath()
+            : given.deletingLastPathComponent().resolvingSymlinksInPath().appendingPathComponent(given.lastPathComponent)).standardizedFileURL
+        let folder = url.deletingLastPathComponent().path
+        return folder == models || folder.hasPrefix(models + "/") || (folder == root && ["md", "json", "svg"].contains(url.pathExtension))
+    }
+
     /// `protecting`: the run's input files (dataset, corpus), which no write replaces.
     public static func write(_ r: DistillResult, pictures: DistillExperiment.Pictures?, to directory: URL, protecting inputs: [String] = []) throws -> [URL] {
         var out = try ReportDirectory(directory, protecting: inputs)

@@ -180,27 +180,16 @@ struct DistillCommand: ParsableCommand {
         _ = try configuration(for: nil)
     }
 
-    /// The figures' and models' names depend on the run (students, objectives, concepts), so an
-    /// input where they may go is refused before training: an .md, .json or .svg file in DIR, or
-    /// any file under DIR/models (each write checks again, by device and inode).
-    func refuseInputsAmongOutputs(_ inputs: [String], in directory: URL) throws {
-        let root = directory.resolvingSymlinksInPath().standardizedFileURL.path, models = root + "/models"
-        for input in inputs {
-            let url = URL(fileURLWithPath: input).resolvingSymlinksInPath().standardizedFileURL
-            let folder = url.deletingLastPathComponent().path
-            if folder == models || folder.hasPrefix(models + "/") || (folder == root && ["md", "json", "svg"].contains(url.pathExtension)) {
-                throw CLIError("the input \(input) lies where distill writes its report, figures or models (\(url.path)): it could be overwritten; use another --out")
-            }
-        }
-    }
-
     func run() throws {
         let corpus: (text: String, files: [String])?
         do { corpus = text.isEmpty ? nil : try TextCorpus.read(text) } catch let e as DistillError { throw CLIError(e.description) }
         // The files read: no --out file may replace one (checked again at each write).
         let inputs = [data].compactMap { $0 } + (corpus?.files ?? [])
         let directory = try out.map { try OutputDirectory($0, writes: ["report.md", "distill.json"], inputs: inputs) }
-        if let directory { try refuseInputsAmongOutputs(inputs, in: directory.url) }
+        // The figures' and models' names depend on the run, so an input where they may go is refused first.
+        if let directory, let input = inputs.first(where: { DistillReport.mayWrite(over: $0, in: directory.url) }) {
+            throw CLIError("the input \(input) lies where distill writes its report, figures or models: it could be overwritten; use another --out")
+        }
         let progress = ProgressReporter(label: "distill", plain: json)
         let (result, pictures): (DistillResult, DistillExperiment.Pictures?)
         do {

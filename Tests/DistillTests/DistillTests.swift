@@ -5,6 +5,30 @@ import Testing
 
 @Suite("Distillation")
 struct DistillTests {
+    /// distill's names depend on the run, so inputs where they may go are refused before
+    /// training: .md, .json and .svg files in the output folder and anything under models/,
+    /// through symlinks too; other files there (a corpus beside the report) are not.
+    @Test("mayWrite: .md/.json/.svg in the output folder and anything under models/, through links; not other files or folders")
+    func mayWriteOverInputs() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lb-maywrite-\(UInt64.random(in: 0...UInt64.max))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("out")
+        try FileManager.default.createDirectory(at: out.appendingPathComponent("models/deep"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("alias").path, withDestinationPath: out.path)
+        let cases: [(String, Bool)] = [
+            (out.appendingPathComponent("report.md").path, true), (out.appendingPathComponent("fig.svg").path, true),
+            (out.appendingPathComponent("distill.json").path, true), (out.appendingPathComponent("models/teacher.npz").path, true),
+            (out.appendingPathComponent("models/deep/x.txt").path, true), (dir.appendingPathComponent("alias/notes.md").path, true),
+            (out.appendingPathComponent("corpus.txt").path, false), (out.appendingPathComponent("data.npz").path, false),
+            (dir.appendingPathComponent("report.md").path, false), (dir.appendingPathComponent("models/teacher.npz").path, false),
+        ]
+        for (file, expected) in cases {
+            #expect(DistillReport.mayWrite(over: file, in: out) == expected, "\(file)")
+            #expect(DistillReport.mayWrite(over: file, in: dir.appendingPathComponent("alias")) == expected, "\(file) via the linked folder")
+        }
+        #expect(cases.count == 10)
+    }
+
     static func batch(seed: UInt64) -> (x: Matrix, labels: [Int], teacherLogits: Matrix) {
         var g = SeededGenerator(seed: seed)
         let x = g.gaussianMatrix(rows: 6, columns: 2)

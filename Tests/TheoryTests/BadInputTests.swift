@@ -20,6 +20,11 @@ struct TheoryBadInputTests {
         var out = try ReportDirectory(dir, protecting: [input.path, elsewhere.path, dir.appendingPathComponent("missing.npz").path])
         #expect(throws: OverwriteRefusal(output: input.path, input: input.path)) { try out.target("models/teacher.npz") }
         #expect(throws: OverwriteRefusal.self) { try out.put("link.md", "report") }
+        // `target` before a write that goes through links (model files): refused there too.
+        let modelLink = dir.appendingPathComponent("models/s.npz")
+        try FileManager.default.createSymbolicLink(atPath: modelLink.path, withDestinationPath: elsewhere.path)
+        #expect(throws: OverwriteRefusal(output: modelLink.path, input: elsewhere.path)) { try out.target("models/s.npz") }
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dir.appendingPathComponent("link.md").path) == elsewhere.path)
         try out.put("report.md", "report")
         _ = try out.target("missing.npz")
         #expect(try String(contentsOf: input, encoding: .utf8) == "input" && String(contentsOf: elsewhere, encoding: .utf8) == "other")

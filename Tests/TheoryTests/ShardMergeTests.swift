@@ -450,6 +450,23 @@ struct ShardMergeTests {
             refused += 1
         }
         #expect(refused == 5)
+        // At the logarithm's bound log ΣwKL_x − 2 log τ_min: just above it refused, halfway between
+        // the genuine value and it accepted (a check far too loose or too strict fails here).
+        let sums = try #require(genuine[farIndex].enclosures.flatMap { FastLogitSums(stored: $0.values) })
+        let logTauMin: Double = min(sums.logTauFirst.lo, sums.logTauSecond.lo)
+        let most: Double = Foundation.log(sums.klFirstSecond.hi) - 2 * logTauMin
+        let genuineLog: Double = sums.perInputT6LogLower
+        #expect(genuineLog < most)
+        let edits: [(Double, Bool)] = [(most * (1 + 1e-9) + 1, false), ((genuineLog + most) / 2, true)]
+        for (value, accepted) in edits {
+            var edited = genuine[farIndex]
+            var values = try #require(edited.enclosures?.values)
+            values[19] = value
+            edited.enclosures = PackedDoubles(values)
+            if accepted { try edited.validate(file: "edited.json") } else {
+                #expect(throws: MeasureMergeError.self, "\(value) against \(most)") { try edited.validate(file: "edited.json") }
+            }
+        }
     }
 
     @Test("Refused: overlapping or missing rows, another pair, other options")

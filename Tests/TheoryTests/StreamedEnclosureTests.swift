@@ -268,13 +268,20 @@ struct StreamedEnclosureTests {
             bad[index] = value
             #expect(FastLogitSums(stored: bad) == nil, "stored[\(index)] = \(value) accepted")
         }
+        // The boundary: a logarithm just above the log of its sum's upper end is refused, one below it read.
+        for (index, sum) in [(19, sums.perInputT6), (20, sums.perInputT6Sharp)] {
+            let top = FastInterval(sum.hi).log.hi
+            var above = sums.stored, below = sums.stored
+            (above[index], below[index]) = (top + 1e-6 * max(1, abs(top)), top - 1)
+            #expect(sum.hi.isFinite && FastLogitSums(stored: above) == nil && FastLogitSums(stored: below) != nil, "stored[\(index)] around \(top)")
+        }
     }
 
     /// Above 2²² logits, d_logit²'s enclosure must be the streamed pass's, with no N×k enclosed
     /// logits kept (they took 3.3 GB at N = 50, k = 10⁶); below, the enclosed logits'. Either
     /// way the swap T7 runs on must be handed it rather than form its own (a second streamed
     /// pass above the limit).
-    @Test("d_logit² from the enclosed logits up to 2²² logits, else from the streamed pass; the swap is handed it")
+    @Test("Enclosed logits kept only up to 2²² logits; d_logit² from them below, enclosing the exact value; the swap is handed it")
     func logitDistanceWithoutWholeLogits() throws {
         func constant(inputs n: Int, labels k: Int) throws -> ModelPair {
             let m = try SoftmaxModel(embeddings: Matrix(rows: n, columns: 1, repeating: 1), unembeddings: Matrix(rows: k, columns: 1, repeating: 1))
@@ -288,13 +295,19 @@ struct StreamedEnclosureTests {
 
         let (a, b) = Self.modelPair(seed: 75, inputs: 30, labels: 40, dimension: 3)
         let pair = try ModelPair(a, b)
+        #expect(pair.fastLogitsFit && pair.cache.peek("fastLogitSums", as: FastLogitSums?.self) == nil)
         let swapped = pair.swappedAfterFastEnclosures(moments: false)
         let d = try #require(pair.cache.peek("fastLogitDistanceSquared", as: FastInterval?.self) ?? nil)
         #expect(swapped.cache.peek("fastLogitDistanceSquared", as: FastInterval?.self) == .some(d), "the swap was not handed d_logit²")
         #expect(swapped.fastLogitDistanceSquared() == d && swapped.cache.peek("fastLogitSums", as: FastLogitSums?.self) == nil)
-        // The two routes' enclosures of one value meet.
+        #expect(pair.cache.peek("fastLogitDistance", as: FastLogitDistance?.self) != nil && pair.cache.peek("fastLogitSums", as: FastLogitSums?.self) == nil)
+        // Both routes enclose the exact value, tightly. (Above 2²² logits only the criterion is
+        // checked: a pass over that many logits takes seconds in a debug build.)
         let streamed = try #require(pair.fastLogitSums()?.logitDistanceSquared)
-        #expect(d.lo <= streamed.hi && streamed.lo <= d.hi && d.lo > 0)
+        let exact = pair.exactLogitDistanceSquared()
+        for e in [d, streamed] {
+            #expect(Rational(exactly: e.lo)! <= exact && exact <= Rational(exactly: e.hi)! && e.hi - e.lo <= 1e-10 * exact.doubleValue, "\(e) against \(exact.doubleValue)")
+        }
     }
 
     static func modelPair(seed: UInt64, inputs n: Int, labels k: Int, dimension d: Int) -> (SoftmaxModel, SoftmaxModel) {
