@@ -127,7 +127,7 @@ public struct MeasureStatistics: Codable, Sendable {
     public let unembeddingSingularValuesB: PackedDoubles
     public var pivot: Pivot?
     /// The streamed fast enclosures of these rows' logit statistics under their raw
-    /// weights (`FastLogitSums.stored`, 21 values; 19 in partials written before the per-input
+    /// weights (`FastLogitSums.stored`, 22 values; 19 in partials written before the
     /// logarithms were stored); nil with --certify never or when the logits overflow. A merge
     /// adds them in interval arithmetic, so T6 stays certified.
     public var enclosures: PackedDoubles?
@@ -340,7 +340,7 @@ extension MeasureStatistics {
         if let enclosures {
             let sums = FastLogitSums(stored: enclosures.values)
             try check(sums.map { $0.rows == rowEnd - rowStart && $0.weightTotal.hi > 0 } == true,
-                      "the enclosures (\(enclosures.count) values) are not 21 (or 19) values with ordered interval ends, counts 0 ≤ refined ≤ rows = \(rowEnd - rowStart), finite logarithms at most their sums', and a positive weight total")
+                      "the enclosures (\(enclosures.count) values) are not 22 (or 19) values with ordered interval ends, counts 0 ≤ refined ≤ rows = \(rowEnd - rowStart), finite logarithms at most their sums', and a positive weight total")
             if let problem = sums?.inconsistency(labels: k) { try check(false, "the enclosures contradict themselves: \(problem)") }
             // The partial's own numbers inside its enclosures: its weight total (a compensated
             // sum, within a few ε of the exact one the enclosure holds), and its means wherever

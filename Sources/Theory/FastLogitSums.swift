@@ -33,6 +33,10 @@ public struct FastLogitSums: Sendable, Equatable {
         /// Whether the interval kernel formed it (the midpoint pass could not: models near
         /// each other, logits too wide), rather than the midpoint pass.
         public var refined = true
+        /// A lower bound on log KL_x(M₁‖M₂) where KL_x's enclosure reaches 0 (KL_x below the
+        /// Double range: logits near 10⁹ a fraction apart), from two labels (`RowKernel.logKLLower`);
+        /// −∞ elsewhere.
+        public var logKLFirstSecondLower = -Double.infinity
     }
 
     public private(set) var rows = 0
@@ -52,6 +56,10 @@ public struct FastLogitSums: Sendable, Equatable {
     /// no such row was added.
     public private(set) var perInputT6LogLower = -Double.infinity
     public private(set) var perInputT6SharpLogLower = -Double.infinity
+    /// A lower bound on log Σ wᵢ KL_xᵢ(M₁‖M₂) (its largest term) from the rows whose KL enclosure
+    /// reaches 0 (`Row.logKLFirstSecondLower`), where the sum's own lower end may be 0; −∞ when
+    /// there are none.
+    public private(set) var klFirstSecondLogLower = -Double.infinity
     /// min over rows of log τ_x of each model (+∞ for no rows).
     public private(set) var logTauFirst = FastInterval(.infinity)
     public private(set) var logTauSecond = FastInterval(.infinity)
@@ -80,8 +88,12 @@ public struct FastLogitSums: Sendable, Equatable {
         perInputT6Sharp = perInputT6Sharp + FastInterval(2) * weighted * (-logTau).exp
         // τ_x below e^{−350}: a term near or beyond the Double range; its logarithm, from
         // enclosures of log w, log KL_x and log τ_x (no exponential), bounds the sum's from below.
-        if logTau.lo < -350, r.klFirstSecond.lo > 0, w > 0 {
-            let logTerm = weight.log + FastInterval(r.klFirstSecond.lo).log
+        let logKL = r.klFirstSecond.lo > 0 ? Swift.max(FastInterval(r.klFirstSecond.lo).log.lo, r.logKLFirstSecondLower) : r.logKLFirstSecondLower
+        if r.logKLFirstSecondLower > -.infinity, w > 0 {
+            klFirstSecondLogLower = Swift.max(klFirstSecondLogLower, (weight.log + FastInterval(r.logKLFirstSecondLower)).lo)
+        }
+        if logTau.lo < -350, logKL > -.infinity, w > 0 {
+            let logTerm = weight.log + FastInterval(logKL)
             perInputT6LogLower = max(perInputT6LogLower, (logTerm + FastInterval(-2) * logTau).lo)
             perInputT6SharpLogLower = max(perInputT6SharpLogLower, (logTerm + FastInterval(2).log - logTau).lo)
         }
@@ -102,6 +114,7 @@ public struct FastLogitSums: Sendable, Equatable {
         s.perInputT6Sharp = perInputT6Sharp + o.perInputT6Sharp
         s.perInputT6LogLower = max(perInputT6LogLower, o.perInputT6LogLower)
         s.perInputT6SharpLogLower = max(perInputT6SharpLogLower, o.perInputT6SharpLogLower)
+        s.klFirstSecondLogLower = max(klFirstSecondLogLower, o.klFirstSecondLogLower)
         s.logTauFirst = FastInterval.min(logTauFirst, o.logTauFirst)
         s.logTauSecond = FastInterval.min(logTauSecond, o.logTauSecond)
         return s
@@ -123,35 +136,37 @@ public struct FastLogitSums: Sendable, Equatable {
         let logFactor = f.log.lo
         s.perInputT6LogLower = perInputT6LogLower + logFactor
         s.perInputT6SharpLogLower = perInputT6SharpLogLower + logFactor
+        s.klFirstSecondLogLower = klFirstSecondLogLower + logFactor
         return s
     }
 
-    /// The row count, the sixteen interval ends, the bound, the refined-row count and the two
-    /// per-input logarithms' lower bounds, in a fixed order (a measure partial stores them bit
-    /// for bit); `init(stored:)` reads them back.
+    /// The row count, the sixteen interval ends, the bound, the refined-row count and the three
+    /// logarithms' lower bounds (the two per-input sums', KL's), in a fixed order (a measure
+    /// partial stores them bit for bit); `init(stored:)` reads them back.
     public var stored: [Double] {
         [Double(rows)] + [weightTotal, distanceSquared, klFirstSecond, klSecondFirst, perInputT6, perInputT6Sharp, logTauFirst, logTauSecond]
-            .flatMap { [$0.lo, $0.hi] } + [productBound == .norms ? 1 : 0, Double(refinedRows), perInputT6LogLower, perInputT6SharpLogLower]
+            .flatMap { [$0.lo, $0.hi] }
+            + [productBound == .norms ? 1 : 0, Double(refinedRows), perInputT6LogLower, perInputT6SharpLogLower, klFirstSecondLogLower]
     }
 
-    /// Sums read back from `stored`; nil when the array is not 21 values (or 19, written before
+    /// Sums read back from `stored`; nil when the array is not 22 values (or 19, written before
     /// the logarithms were stored: then −∞) with ordered, non-NaN ends, counts 0 ≤ refined ≤ rows,
     /// and each logarithm's lower bound below +∞ and at most the log of its sum's upper end (a
     /// term is at most the sum of nonnegative terms).
     public init?(stored v: [Double]) {
-        guard v.count == 19 || v.count == 21, v[0] >= 0, v[0] == v[0].rounded(), v[0] < 0x1p52, !v.contains(where: \.isNaN),
+        guard v.count == 19 || v.count == 22, v[0] >= 0, v[0] == v[0].rounded(), v[0] < 0x1p52, !v.contains(where: \.isNaN),
               v[18] >= 0, v[18] <= v[0], v[18] == v[18].rounded() else { return nil }
         let intervals = stride(from: 1, to: 17, by: 2).map { FastInterval(lo: v[$0], hi: v[$0 + 1]) }
         guard intervals.allSatisfy({ $0.lo <= $0.hi }), v[17] == 0 || v[17] == 1 else { return nil }
-        let logLowers = v.count == 21 ? (v[19], v[20]) : (-Double.infinity, -Double.infinity)
-        for (logLower, sum) in [(logLowers.0, intervals[4]), (logLowers.1, intervals[5])] where logLower > -.infinity {
+        let logLowers = v.count == 22 ? (v[19], v[20], v[21]) : (-Double.infinity, -Double.infinity, -Double.infinity)
+        for (logLower, sum) in [(logLowers.0, intervals[4]), (logLowers.1, intervals[5]), (logLowers.2, intervals[2])] where logLower > -.infinity {
             guard logLower < .infinity, sum.hi > 0, !(sum.hi.isFinite && logLower > FastInterval(sum.hi).log.hi) else { return nil }
         }
         rows = Int(v[0])
         refinedRows = Int(v[18])
         (weightTotal, distanceSquared, klFirstSecond, klSecondFirst) = (intervals[0], intervals[1], intervals[2], intervals[3])
         (perInputT6, perInputT6Sharp, logTauFirst, logTauSecond) = (intervals[4], intervals[5], intervals[6], intervals[7])
-        (perInputT6LogLower, perInputT6SharpLogLower) = logLowers
+        (perInputT6LogLower, perInputT6SharpLogLower, klFirstSecondLogLower) = logLowers
         productBound = v[17] == 1 ? .norms : .absoluteProducts
     }
 
@@ -549,9 +564,34 @@ final class RowKernel {
             let third = Self.thirdOrderKL(second: second, first: first, third: third, oscillation: osc)
             return third.lo.isFinite && third.hi.isFinite ? Self.intersect(variance, third) : variance
         }
-        return row(distance, refine12 ? refined(direct12, second12, first12, third12) : direct12,
-                   refine21 ? refined(direct21, second21, first21, third21) : direct21,
-                   FastInterval(lo: minLo1, hi: minHi1) - lse1, FastInterval(lo: minLo2, hi: minHi2) - lse2)
+        var result = row(distance, refine12 ? refined(direct12, second12, first12, third12) : direct12,
+                         refine21 ? refined(direct21, second21, first21, third21) : direct21,
+                         FastInterval(lo: minLo1, hi: minHi1) - lse1, FastInterval(lo: minLo2, hi: minHi2) - lse2)
+        if !(result.klFirstSecond.lo > 0) { result.logKLFirstSecondLower = logKLLower(lse: lse1, oscillation: osc) }
+        return result
+    }
+
+    /// A lower bound on log KL_x(p‖q), p the first model's conditional, from any two labels y ≠ z
+    /// (Proofs/certificates.md §5, "Below the Double range"): KL ≥ ½e^{−osc}·Var_p(δ) and
+    /// Var_p(δ) ≥ p_y p_z/(p_y + p_z)·(δ_y − δ_z)² ≥ ½ min(p_y, p_z)·(δ_y − δ_z)², so
+    ///   log KL ≥ log ¼ − osc + min(log p_y, log p_z) + 2 log|δ_y − δ_z|,
+    /// with log p_y = Λ_y − lse enclosed (no exponential: it holds where p_y underflows). z is the
+    /// label of the largest lower logit end, y the best other. −∞ when no pair has δ_y ≠ δ_z
+    /// certainly. One pass over the labels, on rows whose KL enclosure reaches 0.
+    func logKLLower(lse: FastInterval, oscillation osc: FastInterval) -> Double {
+        var z = 0
+        for y in 1..<k where lo1[y] > lo1[z] { z = y }
+        let logPz = FastInterval(lo1[z]) - lse, dz = logit(0, z) - logit(1, z)
+        var best = -Double.infinity
+        for y in 0..<k where y != z {
+            let gap = logit(0, y) - logit(1, y) - dz
+            let magnitude = gap.lo > 0 ? gap.lo : (gap.hi < 0 ? -gap.hi : 0)
+            guard magnitude > 0 else { continue }
+            let logP = Swift.min((FastInterval(lo1[y]) - lse).lo, logPz.lo)
+            best = Swift.max(best, (FastInterval(logP) + FastInterval(2) * FastInterval(magnitude).log).lo)
+        }
+        guard best > -.infinity else { return best }
+        return (FastInterval(0.25).log - FastInterval(osc.hi) + FastInterval(best)).lo
     }
 
     /// KL_x enclosed to third order (Proofs/certificates.md §5, "Third order"): from the

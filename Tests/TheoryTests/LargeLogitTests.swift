@@ -269,6 +269,51 @@ struct T6BeyondRangeTests {
         #expect(underflow(one) && underflow(merged), "one run \(underflow(one)), merged \(underflow(merged))")
     }
 
+    /// Rows where every p_y but the largest underflows: the fast KL_x enclosure is [0, tiny], and
+    /// the two-label bound (Proofs/certificates.md §5, "Below the Double range") must lie below
+    /// MPFR's log KL_x on every such row (and, at k = 2, within 4 of it: one pair of labels is all
+    /// there is).
+    @Test("Rows whose KL_x underflows: the two-label lower bound on log KL_x lies below MPFR's log KL_x",
+          arguments: [(1e9, 3e-10, 6), (1e9, 3e-10, 2), (1e3, 1e-3, 6)])
+    func logKLLowerBelowMPFR(scale: Double, perturbation: Double, labels: Int) throws {
+        var g = SeededGenerator(seed: 95)
+        let f = scale * g.gaussianMatrix(rows: 30, columns: 3), u = g.gaussianMatrix(rows: labels, columns: 3)
+        let pair = try ModelPair(SoftmaxModel(embeddings: f, unembeddings: u),
+                                 SoftmaxModel(embeddings: f + (scale * perturbation) * g.gaussianMatrix(rows: 30, columns: 3), unembeddings: u))
+        let rows = try #require(FastLogitSums.rowEnclosures(pair))
+        let mpfr = try pair.certifiedDivergence().klPerInput
+        var checked = 0
+        for (i, row) in rows.enumerated() where !(row.klFirstSecond.lo > 0) {
+            let truth = try mpfr[i].log()
+            #expect(row.logKLFirstSecondLower <= truth.lower, "row \(i): \(row.logKLFirstSecondLower) above MPFR's \(truth.lower)")
+            if labels == 2 { #expect(row.logKLFirstSecondLower >= truth.lower - 4, "row \(i): \(row.logKLFirstSecondLower) against \(truth.lower)") }
+            checked += 1
+        }
+        #expect(checked >= 20, "\(checked) rows with KL_x below the Double range")
+    }
+
+    /// The same rows in a merge of shards, which has no MPFR: every T6 form was "not decided"
+    /// (right side 0); each is now certified fast, its right side at most MPFR's.
+    @Test("Merged shards where every KL_x underflows: all four T6 forms certified fast, each right side at most MPFR's")
+    func mergeWhereKLUnderflows() throws {
+        let pair = try Self.pair(scale: 1e9, seed: 91, perturbation: 3e-10)
+        let options = PairMeasurement.Options(skipPivot: true, certification: .auto)
+        let parts = try ShardMergeTests.statistics(pair.first, pair.second, cuts: [0, 11, 30], rawWeights: nil, options: options)
+        let merged = try MeasureStatistics.merge(parts, names: ["a", "b"]).measurement()
+        var checked = 0
+        for form in T6KLBound.Form.allCases {
+            let b = try #require(merged.bounds.first { $0.id == "T6" && $0.form == T6KLBound(form).form })
+            var why = ""
+            let logs = try #require(try T6KLBound(form).certifyInLogSpace(pair, exactLHS: pair.exactLogitDistanceSquared(), failure: &why), "\(why)")
+            let upper = try #require(logs.rhsLog10)
+            let shown = try Self.log10(of: try #require(b.rhsScientific, "\(form): \(b.outcome) \(b.rhs)"))
+            #expect(b.outcome == "holds" && b.level == "fast enclosure" && shown > 1e8 && shown <= upper + 1e-3,
+                    "\(form): \(b.outcome) \(b.level) 10^\(shown) against MPFR's 10^\(upper)")
+            checked += 1
+        }
+        #expect(checked == 4)
+    }
+
     /// log₁₀ of a side shown in scientific form, "m.mmme+E" or "10^(x)".
     static func log10(of shown: String) throws -> Double {
         if shown.hasPrefix("10^(") { return try #require(Double(shown.dropFirst(4).dropLast())) }

@@ -261,15 +261,15 @@ struct StreamedEnclosureTests {
         // log of its sum's upper end, is refused.
         let far = try #require(try T6BeyondRangeTests.pair(scale: 1e9, seed: 91).fastLogitSums())
         #expect(far.perInputT6LogLower > 1e9 && far.perInputT6SharpLogLower > 1e8, "\(far.perInputT6LogLower) \(far.perInputT6SharpLogLower)")
-        #expect(FastLogitSums(stored: far.stored) == far && far.stored.count == 21)
+        #expect(FastLogitSums(stored: far.stored) == far && far.stored.count == 22)
         #expect(sums.perInputT6LogLower == -.infinity && FastLogitSums(stored: Array(sums.stored.prefix(19))) == sums)
-        for (index, value) in [(19, Double.infinity), (20, Double.infinity), (19, 1e3), (20, 1e3)] {
+        for (index, value) in [(19, Double.infinity), (20, Double.infinity), (21, Double.infinity), (19, 1e3), (20, 1e3), (21, 1e3)] {
             var bad = sums.stored
             bad[index] = value
             #expect(FastLogitSums(stored: bad) == nil, "stored[\(index)] = \(value) accepted")
         }
         // The boundary: a logarithm just above the log of its sum's upper end is refused, one below it read.
-        for (index, sum) in [(19, sums.perInputT6), (20, sums.perInputT6Sharp)] {
+        for (index, sum) in [(19, sums.perInputT6), (20, sums.perInputT6Sharp), (21, sums.klFirstSecond)] {
             let top = FastInterval(sum.hi).log.hi
             var above = sums.stored, below = sums.stored
             (above[index], below[index]) = (top + 1e-6 * max(1, abs(top)), top - 1)
