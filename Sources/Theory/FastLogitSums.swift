@@ -88,11 +88,12 @@ public struct FastLogitSums: Sendable, Equatable {
         perInputT6Sharp = perInputT6Sharp + FastInterval(2) * weighted * (-logTau).exp
         // τ_x below e^{−350}: a term near or beyond the Double range; its logarithm, from
         // enclosures of log w, log KL_x and log τ_x (no exponential), bounds the sum's from below.
-        let logKL = r.klFirstSecond.lo > 0 ? Swift.max(FastInterval(r.klFirstSecond.lo).log.lo, r.logKLFirstSecondLower) : r.logKLFirstSecondLower
         if r.logKLFirstSecondLower > -.infinity, w > 0 {
             klFirstSecondLogLower = Swift.max(klFirstSecondLogLower, (weight.log + FastInterval(r.logKLFirstSecondLower)).lo)
         }
-        if logTau.lo < -350, logKL > -.infinity, w > 0 {
+        if logTau.lo < -350, w > 0,
+           case let logKL = r.klFirstSecond.lo > 0 ? Swift.max(FastInterval(r.klFirstSecond.lo).log.lo, r.logKLFirstSecondLower) : r.logKLFirstSecondLower,
+           logKL > -.infinity {
             let logTerm = weight.log + FastInterval(logKL)
             perInputT6LogLower = max(perInputT6LogLower, (logTerm + FastInterval(-2) * logTau).lo)
             perInputT6SharpLogLower = max(perInputT6SharpLogLower, (logTerm + FastInterval(2).log - logTau).lo)

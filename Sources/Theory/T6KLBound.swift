@@ -121,40 +121,38 @@ public struct T6KLBound: PairStatement {
         let scale = FastInterval(constantScale)
         let rhs: FastInterval
         var rhsLog10: Double? = nil
+        // A right side's lower bound known only as a logarithm: shown (`Verdict.fast` shows it
+        // where it exceeds the Double lower end), and e^{log lower} raises the enclosure's lower
+        // end for the decision (the largest Double where that overflows: the side exceeds it).
+        func raised(_ side: FastInterval, logLower: Double) -> FastInterval {
+            rhsLog10 = (logLower / 2.302585092994046).nextDown
+            let floor = Swift.min(FastMath.expLower(logLower), .greatestFiniteMagnitude)
+            return floor > side.lo ? FastInterval(lo: floor, hi: Swift.max(side.hi, floor)) : side
+        }
         if variant.isPerInput {
-            var mean = scale * sums.mean(variant.isSharp ? sums.perInputT6Sharp : sums.perInputT6)
+            let mean = scale * sums.mean(variant.isSharp ? sums.perInputT6Sharp : sums.perInputT6)
             // Some 1/τ_x² beyond the Double range: the largest such term's logarithm over the
-            // weight total's bounds the right side below, for the report (`Verdict.fast` shows it
-            // where it exceeds the Double lower end), and for the decision where the sums' lower
-            // end is 0 (every KL_x below the Double range) or saturated: e^{log lower} raises it.
+            // weight total's bounds the right side below (where the sums' lower end is 0, every
+            // KL_x below the Double range, or saturated).
             let logSum = variant.isSharp ? sums.perInputT6SharpLogLower : sums.perInputT6LogLower
-            if logSum.isFinite {
-                let logLower = (scale.log + FastInterval(logSum) - sums.weightTotal.log).lo
-                rhsLog10 = (logLower / 2.302585092994046).nextDown
-                let floor = Swift.min(FastMath.expLower(logLower), .greatestFiniteMagnitude)
-                if floor > mean.lo { mean = FastInterval(lo: floor, hi: Swift.max(mean.hi, floor)) }
-            }
-            rhs = mean
+            rhs = logSum.isFinite ? raised(mean, logLower: (scale.log + FastInterval(logSum) - sums.weightTotal.log).lo) : mean
         } else {
             let logTau = FastInterval.min(sums.logTauFirst, sums.logTauSecond)
             let factor = variant.isSharp ? FastInterval(2) * (-logTau).exp : (FastInterval(-2) * logTau).exp
             let kl = sums.mean(sums.klFirstSecond)
-            var product = scale * kl * factor
+            let product = scale * kl * factor
             // 1/τ² beyond the Double range (logits ≳ 350 apart; the product's lower end may stay
-            // finite when KL is small): the right side's magnitude from its logarithm,
-            // log c + log KL + log factor, for the report. Where KL's lower end is 0 (every KL_x
-            // below the Double range), log KL ≥ its largest term's log over the weight total, and
-            // e^{log lower} raises the product's lower end for the decision too.
+            // finite when KL is small), or KL's lower end 0 (every KL_x below the Double range,
+            // where log KL ≥ its largest term's log over the weight total): the right side from
+            // its logarithm, log c + log KL + log factor.
             let logKL: Double? = kl.lo > 0 ? kl.log.lo
                 : sums.klFirstSecondLogLower > -.infinity ? (FastInterval(sums.klFirstSecondLogLower) - sums.weightTotal.log).lo : nil
             if let logKL, !(factor.lo < 1e300) || kl.lo <= 0 {
                 let logFactor = variant.isSharp ? FastInterval(2).log - logTau : FastInterval(-2) * logTau
-                let logLower = (scale.log + FastInterval(logKL) + logFactor).lo
-                rhsLog10 = (logLower / 2.302585092994046).nextDown
-                let floor = Swift.min(FastMath.expLower(logLower), .greatestFiniteMagnitude)
-                if floor > product.lo { product = FastInterval(lo: floor, hi: Swift.max(product.hi, floor)) }
+                rhs = raised(product, logLower: (scale.log + FastInterval(logKL) + logFactor).lo)
+            } else {
+                rhs = product
             }
-            rhs = product
         }
         return Verdict.fast(id, form, lhs: sums.logitDistanceSquared, rhs: rhs, constant: .nan,
                             constantName: "\(constantScale)·\(variant.isSharp ? "2/τ" : "1/τ²") (fast enclosures, \(sums.productBound.rawValue) bound)",
