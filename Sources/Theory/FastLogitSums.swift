@@ -419,11 +419,15 @@ extension FastLogitSums {
         /// The midpoint pass on row r: nil where its enclosures are not tight, and the interval
         /// kernel takes the row. With absolute products (small pairs, near-ties common) the
         /// radius is the row's largest entry bound and "tight" means a relative width of
-        /// 2⁻³⁰, not 2⁻²⁰, so that the row's enclosures stay about as narrow as the kernel's.
+        /// 2⁻³⁰, not 2⁻²⁰, so that the row's enclosures stay about as narrow as the kernel's —
+        /// up to one summation block of labels: beyond it the kernel's k outward-rounded
+        /// additions leave it wider than the midpoint pass's blocked sums (at k = 10⁶, 4·10⁻⁶
+        /// relative against 10⁻⁸–10⁻⁷), and 2⁻²⁰ holds as under norms.
         func midpointRow(_ r: Int, scratch: RowKernel) -> Row? {
             let radii = (0..<2).map { radius(model: $0, row: r) }
             guard radii.allSatisfy({ $0.isFinite }) else { return nil }
-            let relativeWidth = sides[0].absoluteG == nil ? RowKernel.directRelativeWidth : RowKernel.absoluteProductsMidpointWidth
+            let relativeWidth = sides[0].absoluteG == nil || k > MidpointRow.block
+                ? RowKernel.directRelativeWidth : RowKernel.absoluteProductsMidpointWidth
             return p[0].withUnsafeBufferPointer { p1 in
                 p[1].withUnsafeBufferPointer { p2 in
                     MidpointRow.reduce(p1.baseAddress! + r * k, p2.baseAddress! + r * k, labels: k, radii: (radii[0], radii[1]),

@@ -12,6 +12,24 @@ enum MidpointRow {
     static let u = 0x1p-53
     static let eta = Double.leastNonzeroMagnitude
 
+    /// Every sum over a row's labels is formed in blocks of this many labels, the blocks' sums
+    /// then added in turn: no term meets more than `roundings(labels:)` roundings, so the a
+    /// priori factor is γ of that count (≈ 2√k at large k) where a sum in one run needs γ_k.
+    static let block = 1024
+
+    /// The most roundings a term meets in such a sum of k terms: k − 1 within one block; else
+    /// b − 1 within its block and ⌈k/b⌉ − 1 among the blocks' sums (each sum starts at 0, so
+    /// its first addition is exact).
+    static func roundings(labels k: Int) -> Int {
+        k <= block ? Swift.max(k - 1, 0) : (block - 1) + ((k + block - 1) / block - 1)
+    }
+
+    /// g ≥ γ_{n+2}, n = `roundings(labels: k)`: the factor of any of the row's sums of k terms
+    /// or products (one rounding more), with one to spare; γ_{k+1} in one block, as before blocks.
+    static func sumErrorFactor(labels k: Int) -> Double {
+        FastMath.productErrorFactor(roundings(labels: k) + 2)
+    }
+
     /// A non-negative interval [lo, hi] is tight when lo > 0 and hi − lo ≤ w·hi.
     static func tight(_ x: FastInterval, _ w: Double) -> Bool { x.lo > 0 && x.hi - x.lo <= w * x.hi }
 
@@ -23,12 +41,17 @@ enum MidpointRow {
         // Pass 1: the largest and least logits, c_y = RN(P₁ − P₂): Σc, Σ|c|, max c, min c.
         var m1 = -Double.infinity, m2 = -Double.infinity, n1 = Double.infinity, n2 = Double.infinity
         var sumC = 0.0, sumAbsC = 0.0, cMax = -Double.infinity, cMin = Double.infinity
-        for y in 0..<k {
-            let (a, b) = (p1[y], p2[y]), c = a - b
-            (m1, n1, m2, n2) = (Swift.max(m1, a), Swift.min(n1, a), Swift.max(m2, b), Swift.min(n2, b))
-            (cMax, cMin) = (Swift.max(cMax, c), Swift.min(cMin, c))
-            sumC += c
-            sumAbsC += Swift.abs(c)
+        for start in stride(from: 0, to: k, by: block) {
+            var blockC = 0.0, blockAbsC = 0.0
+            for y in start..<Swift.min(start + block, k) {
+                let (a, b) = (p1[y], p2[y]), c = a - b
+                (m1, n1, m2, n2) = (Swift.max(m1, a), Swift.min(n1, a), Swift.max(m2, b), Swift.min(n2, b))
+                (cMax, cMin) = (Swift.max(cMax, c), Swift.min(cMin, c))
+                blockC += c
+                blockAbsC += Swift.abs(c)
+            }
+            sumC += blockC
+            sumAbsC += blockAbsC
         }
         guard sumAbsC.isFinite, m1.isFinite, m2.isFinite, n1.isFinite, n2.isFinite else { return nil }
         // Models within about √(R/w) of each other (osc = max c − min c < 1): each KL ≤ ½e^{osc}·osc²/4
@@ -49,17 +72,24 @@ enum MidpointRow {
         FastMath.expKernel(x1, into: t1, count: k)
         FastMath.expKernel(x2, into: t2, count: k)
         var s1 = 0.0, s2 = 0.0, a1 = 0.0, a2 = 0.0, b1 = 0.0, b2 = 0.0, vv = 0.0, cc = 0.0
-        for y in 0..<k {
-            let (t1, t2) = (t1[y], t2[y])
-            let c = p1[y] - p2[y], v = c - mean, absC = Swift.abs(c)
-            s1 += t1; s2 += t2
-            a1 += t1 * c; a2 += t2 * c
-            b1 += t1 * absC; b2 += t2 * absC
-            vv += v * v; cc += c * c
+        for start in stride(from: 0, to: k, by: block) {
+            var bs1 = 0.0, bs2 = 0.0, ba1 = 0.0, ba2 = 0.0, bb1 = 0.0, bb2 = 0.0, bvv = 0.0, bcc = 0.0
+            for y in start..<Swift.min(start + block, k) {
+                let (t1, t2) = (t1[y], t2[y])
+                let c = p1[y] - p2[y], v = c - mean, absC = Swift.abs(c)
+                bs1 += t1; bs2 += t2
+                ba1 += t1 * c; ba2 += t2 * c
+                bb1 += t1 * absC; bb2 += t2 * absC
+                bvv += v * v; bcc += c * c
+            }
+            s1 += bs1; s2 += bs2
+            a1 += ba1; a2 += ba2
+            b1 += bb1; b2 += bb2
+            vv += bvv; cc += bcc
         }
         // From here on, a few interval operations per row (outward rounding, §1).
         typealias I = FastInterval
-        let g = FastMath.productErrorFactor(k + 1)        // ≥ γ_{k+1}: any sum of k products
+        let g = sumErrorFactor(labels: k)                  // any of the blocked sums of k terms or products
         guard g < 1e-3 else { return nil }
         let kEta = I(Double(2 * k)) * I(eta)               // ≥ every underflow allowance of k terms
         func up(_ x: I) -> Double { x.hi }
@@ -111,17 +141,26 @@ enum MidpointRow {
     static func distanceSquared(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int,
                                 radii: (Double, Double), constants: DistanceConstants?) -> FastInterval {
         var sumC = 0.0, sumAbsC = 0.0
-        for y in 0..<k {
-            let c = p1[y] - p2[y]
-            sumC += c
-            sumAbsC += Swift.abs(c)
+        for start in stride(from: 0, to: k, by: block) {
+            var blockC = 0.0, blockAbsC = 0.0
+            for y in start..<Swift.min(start + block, k) {
+                let c = p1[y] - p2[y]
+                blockC += c
+                blockAbsC += Swift.abs(c)
+            }
+            sumC += blockC
+            sumAbsC += blockAbsC
         }
         guard sumAbsC.isFinite else { return .entire }
         let mean = sumC / Double(k)
         var vv = 0.0, cc = 0.0
-        for y in 0..<k {
-            let c = p1[y] - p2[y], v = c - mean
-            vv += v * v; cc += c * c
+        for start in stride(from: 0, to: k, by: block) {
+            var blockVV = 0.0, blockCC = 0.0
+            for y in start..<Swift.min(start + block, k) {
+                let c = p1[y] - p2[y], v = c - mean
+                blockVV += v * v; blockCC += c * c
+            }
+            vv += blockVV; cc += blockCC
         }
         return distanceSquared(labels: k, mean: mean, sumAbsC: sumAbsC, vv: vv, cc: cc, radii: radii, constants: constants)
     }
@@ -132,7 +171,7 @@ enum MidpointRow {
         let k: Double
         /// ≥ 2kη, the underflow allowance of k terms.
         let kEta: Double
-        /// ≥ (1 + 2u)/(1 − g): Σ|z| ≤ Σ̂|c|·this (g ≥ γ_{k+1}).
+        /// ≥ (1 + 2u)/(1 − g): Σ|z| ≤ Σ̂|c|·this (g from `sumErrorFactor`).
         let absoluteScale: Double
         /// ≤ 1/(1 + g) and ≥ 1/(1 − g): ‖v‖² ∈ (V ± 2kη)·[these].
         let lowScale: Double
@@ -143,7 +182,7 @@ enum MidpointRow {
         let rootK: Double
         /// nil when k is too large for the sums' bound (g ≥ 10⁻³).
         init?(labels k: Int) {
-            let g = FastMath.productErrorFactor(k + 1)
+            let g = MidpointRow.sumErrorFactor(labels: k)
             guard g < 1e-3 else { return nil }
             self.k = Double(k)
             kEta = (Double(2 * k) * MidpointRow.eta).nextUp
@@ -157,7 +196,7 @@ enum MidpointRow {
     }
 
     /// Step 6 from the passes' sums: μ̂ = RN(fl(Σc)/k), fl(Σ|c|), V = fl(Σv²) with v = RN(c − μ̂),
-    /// C = fl(Σc²) (c = RN(P₁ − P₂)), any order. Scalar steps, each rounded to nearest and then
+    /// C = fl(Σc²) (c = RN(P₁ − P₂)), each summed in blocks (`roundings`). Scalar steps, each rounded to nearest and then
     /// pushed one Double toward safety (Lemma 1); nonnegative, or the whole line when a sum
     /// overflowed or k is too large.
     static func distanceSquared(labels k: Int, mean: Double, sumAbsC: Double, vv: Double, cc: Double,

@@ -232,6 +232,72 @@ struct StreamedEnclosureTests {
         #expect(decided >= 60 && perturbedRows >= 40 && checked == 4 * decided, "\(decided) rows decided by the midpoint pass, \(perturbedRows) with a radius")
     }
 
+    @Test("Rows' sums in blocks of 1 024 labels: their roundings counted, γ_{k+1} kept within one block")
+    func blockedSumRoundings() {
+        let counts = [1, 2, 1024, 1025, 2048, 2049, 100_000, 1_000_000].map { MidpointRow.roundings(labels: $0) }
+        // 977 blocks at k = 10⁶ (976 · 1 024 < 10⁶): 1 023 + 976.
+        #expect(counts == [0, 1, 1023, 1024, 1024, 1025, 1023 + 97, 1023 + 976], "\(counts)")
+        for k in [1, 2, 20, 1024] { #expect(MidpointRow.sumErrorFactor(labels: k) == FastMath.productErrorFactor(k + 1)) }
+        #expect(MidpointRow.sumErrorFactor(labels: 1_000_000) == FastMath.productErrorFactor(2001))
+    }
+
+    /// A row whose normaliser, summed label after label, errs by about k·u: S = 1 + (k − 1)t with
+    /// t just above half an ulp of 1, so that each addition to a running sum in [1, 2) rounds up.
+    /// The blocks' sums of t are exact enough; in one run the error (≈ 1.1·10⁻¹¹ at k = 10⁵) is
+    /// 90 times the blocked bound γ_1122 (≈ 1.2·10⁻¹³), and the enclosures miss.
+    @Test("A row rounding every addition up: the blocked midpoint row contains log τ and KL; wider than it, the interval kernel")
+    func blockedSumsRoundingAdversary() throws {
+        let k = 100_000
+        let x = (0x1p-53 * 1.01).log             // t = e^x: 1 + t rounds to 1 + 2u
+        var p1 = [Double](repeating: x, count: k), p2 = p1
+        (p1[0], p2[1]) = (0, 0)                    // the largest logit first: the run starts at 1
+        let scratch = RowKernel(labels: k)
+        defer { scratch.deallocate() }
+        let row = try #require(MidpointRow.reduce(p1, p2, labels: k, radii: (0, 0), scratch: scratch))
+        #expect(row.refined == false)
+        // Both models' S = 1 + (k − 1)e^x; log τ = x − log S; KL both ways −x(1 − e^x)/S.
+        let t = x.exp, logS = (Double(k - 1) * t).log1p
+        let logTau = x - logS, kl = -x * (1 - t) / (1 + Double(k - 1) * t)
+        func contains(_ f: FastInterval, _ v: Double, slack: Double) -> Bool { f.lo - slack <= v && v <= f.hi + slack }
+        // The references err by a few u of each value: far below the enclosures' widths.
+        #expect(contains(row.logTauFirst, logTau, slack: 1e-13) && contains(row.logTauSecond, logTau, slack: 1e-13),
+                "log τ \(row.logTauFirst) \(row.logTauSecond) against \(logTau)")
+        #expect(contains(row.klFirstSecond, kl, slack: 1e-13) && contains(row.klSecondFirst, kl, slack: 1e-13), "KL \(row.klFirstSecond) against \(kl)")
+        let width = row.logTauFirst.hi - row.logTauFirst.lo
+        #expect(width < 1e-11, "log τ width \(width): the one-run error (1.1·10⁻¹¹) would not fit in it")
+        // The interval kernel on the same logits: its k outward-rounded additions leave it wider.
+        for y in 0..<k { (scratch.lo1[y], scratch.hi1[y], scratch.lo2[y], scratch.hi2[y]) = (p1[y], p1[y], p2[y], p2[y]) }
+        let kernel = try #require(scratch.row())
+        #expect(kernel.klFirstSecond.hi - kernel.klFirstSecond.lo > 10 * (row.klFirstSecond.hi - row.klFirstSecond.lo))
+        #expect(kernel.logTauFirst.hi - kernel.logTauFirst.lo > 10 * width)
+    }
+
+    @Test("Beyond one block of labels, absolute-products rows are taken by the midpoint pass at 2⁻²⁰, narrower than the kernel's")
+    func largeVocabularyRowsByMidpoints() throws {
+        var g = SeededGenerator(seed: 83)
+        let (n, k) = (6, 3000)
+        let f = try Matrix(rows: n, columns: 1, storage: (0..<n).map { _ in g.gaussian() })
+        let gA = (0..<k).map { _ in g.gaussian() }
+        let a = try SoftmaxModel(embeddings: f, unembeddings: Matrix(rows: k, columns: 1, storage: gA))
+        let b = try SoftmaxModel(embeddings: f, unembeddings: Matrix(rows: k, columns: 1, storage: gA.map { $0 + 0.01 * g.gaussian() }))
+        let pair = try ModelPair(a, b)
+        #expect(FastLogitSums.automaticBound(pair) == .absoluteProducts)
+        let sums = try #require(FastLogitSums.compute(pair))
+        #expect(sums.rows == n && sums.refinedRows == 0, "\(sums.refinedRows) of \(n) rows refined")
+        // The same rows through the kernel, as before this rule: every KL enclosure wider.
+        let block = FastLogitSums.Block(FastLogitSums.Side.both(pair, bound: .absoluteProducts), 0..<n)
+        let kernel = RowKernel(labels: k)
+        defer { kernel.deallocate() }
+        var wider = 0
+        for r in 0..<n {
+            let midpoint = try #require(block.midpointRow(r, scratch: kernel))
+            block.fill(r, kernel)
+            let refined = try #require(kernel.row())
+            if refined.klFirstSecond.hi - refined.klFirstSecond.lo > midpoint.klFirstSecond.hi - midpoint.klFirstSecond.lo { wider += 1 }
+        }
+        #expect(wider == n)
+    }
+
     @Test("Stored sums read back bit for bit; malformed arrays are refused")
     func storedRoundTrip() throws {
         var g = SeededGenerator(seed: 75)
