@@ -1,4 +1,5 @@
 import CBLAS
+import CFastKernels
 import Dispatch
 import Foundation
 
@@ -251,6 +252,17 @@ public enum BLASThreads {
     /// The kernel OpenBLAS chose for this CPU (or that `OPENBLAS_CORETYPE` forced),
     /// e.g. "Haswell", "SkylakeX": a BLAS call's rounding depends on it.
     public static var kernel: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+
+    /// The kernel this program chose at load time because OpenBLAS fell back to its generic
+    /// Prescott kernels on a CPU that supports better ones (CFastKernels' blas_kernel.c), or
+    /// nil where OpenBLAS's own choice or `OPENBLAS_CORETYPE` stands.
+    public static var kernelChosenHere: String? { logitbounds_blas_kernel_chosen().map { String(cString: $0) } }
+
+    /// `kernel`, with how it was chosen when this program chose it.
+    public static var kernelDescription: String {
+        kernelChosenHere == nil ? kernel
+            : "\(kernel) [chosen by logitbounds where OpenBLAS fell back to Prescott; OPENBLAS_CORETYPE overrides]"
+    }
 
     /// OpenBLAS's build configuration ("OpenBLAS 0.3.21 DYNAMIC_ARCH …").
     public static var configuration: String { openblas_get_config().map { String(cString: $0) } ?? "unknown" }

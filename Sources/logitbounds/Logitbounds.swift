@@ -4,7 +4,7 @@ import Numerics
 
 /// The release, and the BLAS this process runs on (its kernel decides the last bits of
 /// every product): `logitbounds --version`.
-let versionText = "logitbounds 0.12 (OpenBLAS kernel \(BLASThreads.kernel), run single-threaded under \(BLASThreads.cores) Swift workers; \(BLASThreads.configuration.trimmingCharacters(in: .whitespaces)))"
+let versionText = "logitbounds 0.12 (OpenBLAS kernel \(BLASThreads.kernelDescription), run single-threaded under \(BLASThreads.cores) Swift workers; \(BLASThreads.configuration.trimmingCharacters(in: .whitespaces)))"
 
 @main
 struct Logitbounds: ParsableCommand {

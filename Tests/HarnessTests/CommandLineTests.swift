@@ -4,17 +4,21 @@ import Harness
 import Testing
 
 /// Runs the built `logitbounds` executable (built with the tests by SwiftPM).
+/// `environment` adds to the test's environment and `unsetting` removes from it.
 /// `interruptAfter` sends SIGINT that many seconds after `interruptOn` (a text on standard
 /// error: the work has started, however slow the machine) has appeared, or after the start
 /// without it (what Ctrl-C does); `terminateAfter` sends SIGTERM, a limit for commands that
 /// must not run long.
 func runTool(_ arguments: [String], interruptAfter seconds: Double? = nil, interruptOn marker: String? = nil,
-             terminateAfter limit: Double? = nil, environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+             terminateAfter limit: Double? = nil, environment: [String: String] = [:],
+             unsetting removed: [String] = []) throws -> (status: Int32, stdout: String, stderr: String) {
     let binary = productsDirectory.appendingPathComponent("logitbounds")
     let process = Process()
     process.executableURL = binary
     process.arguments = arguments
-    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+    if !environment.isEmpty || !removed.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.filter { !removed.contains($0.key) }
+    }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
@@ -66,6 +70,31 @@ let productsDirectory: URL = {
 
 @Suite("logitbounds command line")
 struct CommandLineTests {
+    /// OpenBLAS 0.3.21 falls back to its Prescott kernels on CPU models it does not know
+    /// (an AVX-512 Xeon of family 6, model 207: dgemm 5× slower); the program then picks the
+    /// kernel the CPU supports (CFastKernels' blas_kernel.c). OPENBLAS_CORETYPE still decides.
+    @Test("OpenBLAS never runs its Prescott fallback on a CPU with AVX2 and FMA; OPENBLAS_CORETYPE is obeyed")
+    func blasKernelChoice() throws {
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        func kernel(_ environment: [String: String]) throws -> (name: String, chosenHere: Bool) {
+            let r = try runTool(["--version"], environment: environment, unsetting: environment.isEmpty ? ["OPENBLAS_CORETYPE"] : [])
+            #expect(r.status == 0)
+            let name = try #require(r.stdout.components(separatedBy: "OpenBLAS kernel ").dropFirst().first?.split(whereSeparator: { $0 == " " || $0 == "," }).first)
+            return (String(name), r.stdout.contains("chosen by logitbounds"))
+        }
+        let automatic = try kernel([:])
+        if flags.isSuperset(of: ["avx2", "fma"]) {
+            #expect(automatic.name.lowercased() != "prescott", "OpenBLAS left on its Prescott fallback")
+            if automatic.chosenHere {
+                let avx512: Set = ["avx512f", "avx512cd", "avx512dq", "avx512bw", "avx512vl"]
+                #expect(automatic.name == (flags.isSuperset(of: avx512) ? "SkylakeX" : "Haswell"))
+            }
+        }
+        let forced = try kernel(["OPENBLAS_CORETYPE": "Prescott"])
+        #expect(forced.name == "Prescott" && !forced.chosenHere)
+    }
+
     @Test("verify --json prints the documented keys and exits 0")
     func verifyJSON() throws {
         let r = try runTool(["verify", "--cases", "30", "--max-labels", "8", "--max-dimension", "3", "--max-inputs", "20", "--json"])

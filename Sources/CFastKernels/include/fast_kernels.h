@@ -22,4 +22,10 @@ double logitbounds_log_kernel(double x, double *error);
 /// 1 when the FMA instruction path is in use, 0 otherwise (for reports and tests).
 int logitbounds_exp_kernel_uses_fma_instruction(void);
 
+/// The OpenBLAS kernel this library chose at load time because OpenBLAS fell back to its
+/// Prescott kernels on a CPU that supports better ones ("SkylakeX", "Haswell" or
+/// "SandyBridge"; blas_kernel.c), or NULL when OpenBLAS's own choice (or OPENBLAS_CORETYPE)
+/// stands.
+const char *logitbounds_blas_kernel_chosen(void);
+
 #endif
