@@ -327,6 +327,10 @@ public struct PairMeasurement: Codable, Sendable {
     /// Measures `pair`; `progress` receives the name of each phase as it starts.
     public static func measure(_ pair: ModelPair, options: Options = Options(),
                                progress: (String) -> Void = { _ in }) throws -> PairMeasurement {
+        // Freed d×d matrices and row blocks stay in the process for the next ones: without it a
+        // certified run at language-model shape spent about 10 % of its time faulting fresh pages
+        // (user + system time 25.6 → 24.1 s; notes/benchmarks.md, stop 47).
+        HeapRetention.enable()
         var m = try measureWithoutConcepts(pair, options: options, progress: progress)
         // Both routes of a single run have the rows at hand: the unbiased CKA from them (O(N d²)).
         let unbiased = pair.unbiasedLinearCKA()
