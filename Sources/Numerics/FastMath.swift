@@ -65,13 +65,22 @@ public enum FastMath {
     }
 
     /// out[i] = `expKernel(x[i])` for x[i] > −745, 0 below (e^x < η there), for x ≤ 709:
-    /// the same kernel in C (CFastKernels), with the CPU's FMA instruction when it has one.
+    /// the same kernel in C (CFastKernels), with the CPU's FMA instruction when it has one, and
+    /// eight arguments at a time in AVX2 vector instructions where all eight are in (−708, 709].
     public static func expKernel(_ x: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>, count n: Int) {
         logitbounds_exp_kernel_array(x, out, n)
     }
 
+    /// The same, one argument at a time (never in vector instructions): for tests.
+    static func expKernelOneAtATime(_ x: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>, count n: Int) {
+        logitbounds_exp_kernel_array_one_at_a_time(x, out, n)
+    }
+
     /// Whether `expKernel(_:into:count:)` runs on the FMA instruction here.
     public static var expKernelUsesFMAInstruction: Bool { logitbounds_exp_kernel_uses_fma_instruction() != 0 }
+
+    /// Whether `expKernel(_:into:count:)` runs blocks of eight in AVX2 vector instructions here.
+    public static var expKernelUsesVectorInstructions: Bool { logitbounds_exp_kernel_uses_vector_instructions() != 0 }
 
     /// A guaranteed lower bound of eˣ.
     public static func expLower(_ x: Double) -> Double {

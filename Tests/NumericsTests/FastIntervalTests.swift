@@ -118,6 +118,36 @@ struct FastIntervalTests {
         print("C exp kernel: FMA instruction \(FastMath.expKernelUsesFMAInstruction ? "in use" : "not available (C library fma())")")
     }
 
+    /// The array kernel's vector path (blocks of eight arguments in (−708, 709], AVX2) gives the
+    /// bits of its one-argument loop and of the Swift kernel: ties of the rounding to k (t = j + ½
+    /// exactly), arguments near −708 and 709, k = 0, blocks mixed with arguments outside the range
+    /// (those blocks go one at a time), and a tail shorter than a block.
+    @Test func theVectorExpKernelGivesTheSameBits() {
+        var g = SeededGenerator(seed: 17)
+        var xs: [Double] = (0..<40_000).map { _ in Double.random(in: -707.99...708.99, using: &g) }
+        xs += (0..<4_000).map { _ in Double.random(in: -1...1, using: &g) }
+        // t = x·log₂e within an ulp of j + ½ (the rounding's ties), both signs.
+        for j in -1000..<1000 {
+            let x = (Double(j) + 0.5) / 1.4426950408889634
+            xs += [x.nextDown, x, x.nextUp]
+        }
+        xs += [-707.9999, 708.9999, 709, 0, -0.0, 1e-300, -1e-300]
+        xs += (0..<64).map { i in i % 9 == 0 ? -720 : Double(-i) }   // blocks with an argument below −708
+        xs += [-1, -2, -3]                                           // a tail of three
+        var vector = [Double](repeating: .nan, count: xs.count), scalar = vector
+        FastMath.expKernel(xs, into: &vector, count: xs.count)
+        FastMath.expKernelOneAtATime(xs, into: &scalar, count: xs.count)
+        var compared = 0
+        for i in xs.indices where xs[i] > -708 && xs[i] <= 709 {
+            #expect(vector[i].bitPattern == scalar[i].bitPattern && vector[i] == FastMath.expKernelReference(xs[i]),
+                    "exp kernel at \(xs[i]): \(vector[i]) vector, \(scalar[i]) one at a time")
+            compared += 1
+        }
+        for i in xs.indices where xs[i] <= -708 { #expect(vector[i].bitPattern == scalar[i].bitPattern, "\(xs[i])") }
+        #expect(compared > 49_000, "\(compared)")
+        print("C exp kernel: vector instructions \(FastMath.expKernelUsesVectorInstructions ? "in use" : "not available")")
+    }
+
     /// `expEnclosure` (one kernel call at the midpoint, widened by the radius) must contain
     /// e^t at both ends of every interval, over radii from 0 to beyond its ½ limit; and it
     /// must be the tighter bound it is meant to be (within a few u of the two-call one).

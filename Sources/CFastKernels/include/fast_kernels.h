@@ -22,6 +22,14 @@ double logitbounds_log_kernel(double x, double *error);
 /// 1 when the FMA instruction path is in use, 0 otherwise (for reports and tests).
 int logitbounds_exp_kernel_uses_fma_instruction(void);
 
+/// 1 when the array kernel runs blocks of eight arguments in AVX2 vector instructions (the
+/// same operations, so the same bits; CPUs with AVX2 and FMA), 0 otherwise.
+int logitbounds_exp_kernel_uses_vector_instructions(void);
+
+/// `logitbounds_exp_kernel_array` on its one-argument loop, never in vector instructions (tests
+/// compare the two).
+void logitbounds_exp_kernel_array_one_at_a_time(const double *x, double *out, long n);
+
 /// The OpenBLAS kernel this library chose at load time because OpenBLAS fell back to its
 /// Prescott kernels on a CPU that supports better ones ("SkylakeX", "Haswell" or
 /// "SandyBridge"; blas_kernel.c), or NULL when OpenBLAS's own choice (or OPENBLAS_CORETYPE)
