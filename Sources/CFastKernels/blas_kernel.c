@@ -6,13 +6,14 @@
 // (Emerald Rapids, AVX-512) ran dgemm at 15 GFLOP/s per core where its SkylakeX kernels run
 // at 75 (notes/findings.md, stop 47). This constructor runs after OpenBLAS's own (the loader
 // initialises a shared library before the program that links it) and before main or any
-// BLAS call. Where OPENBLAS_CORETYPE is unset and OpenBLAS chose Prescott, it picks the
-// kernel the CPU and operating system support from CPUID and XGETBV — SkylakeX (AVX-512 F,
+// BLAS call. Where OPENBLAS_CORETYPE is unset and OpenBLAS chose Prescott, it lists the
+// kernels the CPU and operating system support from CPUID and XGETBV — SkylakeX (AVX-512 F,
 // CD, DQ, BW and VL with ZMM state saved), Haswell (AVX2 and FMA), SandyBridge (AVX) — and
-// asks OpenBLAS to initialise again with it, as if OPENBLAS_CORETYPE had named it. The
-// variable stays set, so child processes (shards, the tests' command-line runs) use the
-// same kernel. Anything unexpected (a BLAS without these entry points, another CPU, a
-// kernel OpenBLAS does not take) leaves OpenBLAS as it was.
+// asks OpenBLAS to initialise again with the best of them it takes (a build may lack one), as
+// if OPENBLAS_CORETYPE had named it. The variable stays set, so child processes (shards, the
+// tests' command-line runs) use the same kernel; their `--version` then says the variable chose
+// it. Anything unexpected (a BLAS without these entry points, another CPU, no listed kernel
+// taken) leaves OpenBLAS as it was.
 #define _GNU_SOURCE
 #include "fast_kernels.h"
 #include <stdlib.h>
@@ -33,21 +34,24 @@ static int state_saved(unsigned mask) {
     return (lo & mask) == mask;
 }
 
-static const char *supported_kernel(void) {
+// The kernels the CPU and operating system support, best first, ending with 0.
+static void supported_kernels(const char *list[4]) {
+    int n = 0;
     unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    int avx = (c & bit_AVX) && state_saved(0x6), fma = (c & bit_FMA) != 0;
-    unsigned b7 = 0;
-    if (__get_cpuid_max(0, 0) >= 7) {
-        unsigned a7, c7, d7;
-        __cpuid_count(7, 0, a7, b7, c7, d7);
+    if (__get_cpuid(1, &a, &b, &c, &d)) {
+        int avx = (c & bit_AVX) && state_saved(0x6), fma = (c & bit_FMA) != 0;
+        unsigned b7 = 0;
+        if (__get_cpuid_max(0, 0) >= 7) {
+            unsigned a7, c7, d7;
+            __cpuid_count(7, 0, a7, b7, c7, d7);
+        }
+        int avx2 = avx && (b7 & bit_AVX2);
+        unsigned avx512 = bit_AVX512F | bit_AVX512CD | bit_AVX512DQ | bit_AVX512BW | bit_AVX512VL;
+        if (avx2 && fma && (b7 & avx512) == avx512 && state_saved(0xE6)) list[n++] = "SkylakeX";
+        if (avx2 && fma) list[n++] = "Haswell";
+        if (avx) list[n++] = "SandyBridge";
     }
-    int avx2 = avx && (b7 & bit_AVX2);
-    unsigned avx512 = bit_AVX512F | bit_AVX512CD | bit_AVX512DQ | bit_AVX512BW | bit_AVX512VL;
-    if (avx2 && fma && (b7 & avx512) == avx512 && state_saved(0xE6)) return "SkylakeX";
-    if (avx2 && fma) return "Haswell";
-    if (avx) return "SandyBridge";
-    return 0;
+    list[n] = 0;
 }
 
 __attribute__((constructor)) static void logitbounds_choose_blas_kernel(void) {
@@ -58,20 +62,23 @@ __attribute__((constructor)) static void logitbounds_choose_blas_kernel(void) {
     if (!corename || !init || !quit) return;
     const char *current = corename();
     if (!current || strcasecmp(current, "Prescott") != 0) return;
-    const char *kernel = supported_kernel();
-    if (!kernel) return;
-    setenv("OPENBLAS_CORETYPE", kernel, 1);
-    quit();
-    init();
-    const char *now = corename();
-    if (now && strcasecmp(now, kernel) == 0) {
-        chosen_kernel = kernel;
-    } else {
-        // OpenBLAS did not take it: back to its own choice.
-        unsetenv("OPENBLAS_CORETYPE");
+    // The best kernel OpenBLAS takes (a build without one may give another under its name).
+    const char *kernels[4];
+    supported_kernels(kernels);
+    for (int i = 0; kernels[i]; i++) {
+        setenv("OPENBLAS_CORETYPE", kernels[i], 1);
         quit();
         init();
+        const char *now = corename();
+        if (now && strcasecmp(now, kernels[i]) == 0) {
+            chosen_kernel = kernels[i];
+            return;
+        }
     }
+    // OpenBLAS took none of them: back to its own choice.
+    unsetenv("OPENBLAS_CORETYPE");
+    quit();
+    init();
 }
 
 const char *logitbounds_blas_kernel_chosen(void) { return chosen_kernel; }

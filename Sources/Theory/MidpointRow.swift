@@ -14,7 +14,7 @@ enum MidpointRow {
 
     /// Every sum over a row's labels is formed in blocks of this many labels, the blocks' sums
     /// then added in turn: no term meets more than `roundings(labels:)` roundings, so the a
-    /// priori factor is γ of that count (≈ 2√k at large k) where a sum in one run needs γ_k.
+    /// priori factor is γ of that count (1 999 at k = 10⁶) where a sum in one run needs γ_k.
     static let block = 1024
 
     /// The most roundings a term meets in such a sum of k terms: k − 1 within one block; else

@@ -272,15 +272,22 @@ struct StreamedEnclosureTests {
         #expect(kernel.logTauFirst.hi - kernel.logTauFirst.lo > 10 * width)
     }
 
-    @Test("Beyond one block of labels, absolute-products rows are taken by the midpoint pass at 2⁻²⁰, narrower than the kernel's")
+    @Test("Beyond one block of labels, absolute-products rows are taken by the midpoint pass at 2⁻²⁰, narrower than the kernel's; within one, at 2⁻³⁰")
     func largeVocabularyRowsByMidpoints() throws {
         var g = SeededGenerator(seed: 83)
+        func pair(labels k: Int, inputs n: Int) throws -> ModelPair {
+            let f = try Matrix(rows: n, columns: 1, storage: (0..<n).map { _ in g.gaussian() })
+            let gA = (0..<k).map { _ in g.gaussian() }
+            let a = try SoftmaxModel(embeddings: f, unembeddings: Matrix(rows: k, columns: 1, storage: gA))
+            let b = try SoftmaxModel(embeddings: f, unembeddings: Matrix(rows: k, columns: 1, storage: gA.map { $0 + 0.01 * g.gaussian() }))
+            return try ModelPair(a, b)
+        }
+        // Within one block (k = 1 000 ≤ 1 024) the same kind of rows are not 2⁻³⁰ tight: the kernel takes them.
+        let small = try pair(labels: 1000, inputs: 6)
+        let smallSums = try #require(FastLogitSums.compute(small))
+        #expect(FastLogitSums.automaticBound(small) == .absoluteProducts && smallSums.refinedRows == 6, "\(smallSums.refinedRows) of 6 refined at k = 1 000")
         let (n, k) = (6, 3000)
-        let f = try Matrix(rows: n, columns: 1, storage: (0..<n).map { _ in g.gaussian() })
-        let gA = (0..<k).map { _ in g.gaussian() }
-        let a = try SoftmaxModel(embeddings: f, unembeddings: Matrix(rows: k, columns: 1, storage: gA))
-        let b = try SoftmaxModel(embeddings: f, unembeddings: Matrix(rows: k, columns: 1, storage: gA.map { $0 + 0.01 * g.gaussian() }))
-        let pair = try ModelPair(a, b)
+        let pair = try pair(labels: k, inputs: n)
         #expect(FastLogitSums.automaticBound(pair) == .absoluteProducts)
         let sums = try #require(FastLogitSums.compute(pair))
         #expect(sums.rows == n && sums.refinedRows == 0, "\(sums.refinedRows) of \(n) rows refined")
