@@ -272,6 +272,29 @@ struct StreamedEnclosureTests {
         #expect(kernel.logTauFirst.hi - kernel.logTauFirst.lo > 10 * width)
     }
 
+    /// The same adversary on the sum A = Σ t·c behind E_p z: c = 1 on every label but one, so
+    /// A ≈ 1 + (k − 2)t rounds up at every addition, while the second model (its mass on label 1)
+    /// leaves KL(p‖q) ≈ 4.7, tight. A one-run A errs by ≈ 1.1·10⁻¹¹, far beyond the enclosure.
+    @Test("A row whose Σ t·c rounds every addition up: the blocked midpoint row contains KL")
+    func blockedExpectationRoundingAdversary() throws {
+        let k = 100_000
+        let x = (0x1p-53 * 1.01).log
+        var p1 = [Double](repeating: x, count: k)
+        p1[0] = 0
+        var p2 = p1.map { $0 - 1 }                  // c = P₁ − P₂ = 1 …
+        p2[1] = x + 40                              // … but at label 1, where q has its mass
+        let scratch = RowKernel(labels: k)
+        defer { scratch.deallocate() }
+        let row = try #require(MidpointRow.reduce(p1, p2, labels: k, radii: (0, 0), scratch: scratch))
+        // KL(p‖q) = E_p c − lse₁ + lse₂, each in closed form (errors of a few u).
+        let t = x.exp, s1 = 1 + Double(k - 1) * t
+        let meanC = (1 - 40 * t + Double(k - 2) * t) / s1
+        let lse2 = (x + 40) + ((-1 - (x + 40)).exp + 1 + Double(k - 2) * (x - 1 - (x + 40)).exp).log
+        let kl = meanC - s1.log + lse2
+        #expect(row.klFirstSecond.lo - 1e-13 <= kl && kl <= row.klFirstSecond.hi + 1e-13, "KL \(row.klFirstSecond) against \(kl)")
+        #expect(row.klFirstSecond.hi - row.klFirstSecond.lo < 5e-12, "KL width \(row.klFirstSecond.hi - row.klFirstSecond.lo)")
+    }
+
     @Test("Beyond one block of labels, absolute-products rows are taken by the midpoint pass at 2⁻²⁰, narrower than the kernel's; within one, at 2⁻³⁰")
     func largeVocabularyRowsByMidpoints() throws {
         var g = SeededGenerator(seed: 83)
