@@ -196,9 +196,9 @@ enum MidpointRow {
     }
 
     /// Step 6 from the passes' sums: μ̂ = RN(fl(Σc)/k), fl(Σ|c|), V = fl(Σv²) with v = RN(c − μ̂),
-    /// C = fl(Σc²) (c = RN(P₁ − P₂)), each summed in blocks (`roundings`). Scalar steps, each rounded to nearest and then
-    /// pushed one Double toward safety (Lemma 1); nonnegative, or the whole line when a sum
-    /// overflowed or k is too large.
+    /// C = fl(Σc²) (c = RN(P₁ − P₂)), each summed in blocks (`roundings`). Scalar steps, each
+    /// rounded to nearest and then pushed one Double toward safety (Lemma 1); nonnegative, or
+    /// the whole line when a sum overflowed or k is too large.
     static func distanceSquared(labels k: Int, mean: Double, sumAbsC: Double, vv: Double, cc: Double,
                                 radii: (Double, Double), constants: DistanceConstants? = nil) -> FastInterval {
         guard let c = constants ?? DistanceConstants(labels: k) else { return .entire }
