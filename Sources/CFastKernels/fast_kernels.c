@@ -197,3 +197,79 @@ double logitbounds_log_kernel(double x, double *error) {
 #endif
     return log_generic(x, error);
 }
+
+// Row norms bounded above (Proofs/certificates.md §5, "Logits by norms"): M = max|x_j|,
+// r = RN(1/M)⁺, q_j = RN(|x_j|·r)⁺ (RN(|x_j|/M)⁺ where 1/M overflows), and Σ q_j² in
+// NORM_LANES running sums — entry j of each full block of NORM_LANES in sum j mod NORM_LANES,
+// the tail's entries in sums 0, 1, … — every square and addition rounded and pushed up, the
+// sums then added in order and pushed up, and M·√Σ pushed up. Each pushed-up value is at
+// least the exact value of its operation on its operands, and every operand is at least
+// what it stands for, so the bound holds whatever the grouping. Inside the loops every value
+// lies in [+0, NORM_LANES + 1] (q ≤ 1 + 2u), where the next Double up is the bits plus one.
+#define NORM_LANES 8
+
+static inline __attribute__((always_inline)) double next_up_nonnegative(double x) {
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    bits += 1;
+    memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
+static inline __attribute__((always_inline)) double row_norm_bound(const double *restrict x, long n) {
+    double top = 0.0;
+    int unordered = 0;
+    for (long j = 0; j < n; j++) {
+        double a = fabs(x[j]);
+        unordered |= a != a;
+        top = a > top ? a : top;
+    }
+    if (unordered) return NAN;
+    if (!(top > 0.0) || isinf(top)) return top;
+    double reciprocal = nextafter(1.0 / top, INFINITY);
+    double sums[NORM_LANES] = {0};
+    long j = 0;
+    if (isfinite(reciprocal)) {
+        for (; j + NORM_LANES <= n; j += NORM_LANES) {
+#pragma clang loop vectorize(enable)
+            for (int l = 0; l < NORM_LANES; l++) {
+                double q = next_up_nonnegative(fabs(x[j + l]) * reciprocal);
+                sums[l] = next_up_nonnegative(sums[l] + next_up_nonnegative(q * q));
+            }
+        }
+        for (int l = 0; j < n; j++, l++) {
+            double q = next_up_nonnegative(fabs(x[j]) * reciprocal);
+            sums[l] = next_up_nonnegative(sums[l] + next_up_nonnegative(q * q));
+        }
+    } else {
+        for (int l = 0; j < n; j++, l = (l + 1) % NORM_LANES) {
+            double q = next_up_nonnegative(fabs(x[j]) / top);
+            sums[l] = next_up_nonnegative(sums[l] + next_up_nonnegative(q * q));
+        }
+    }
+    double total = sums[0];
+    for (int l = 1; l < NORM_LANES; l++) total = next_up_nonnegative(total + sums[l]);
+    return nextafter(top * next_up_nonnegative(sqrt(total)), INFINITY);
+}
+
+static void row_norm_bounds_generic(const double *m, long rows, long columns, double *out) {
+    for (long i = 0; i < rows; i++) out[i] = row_norm_bound(m + i * columns, columns);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2")))
+static void row_norm_bounds_avx2(const double *m, long rows, long columns, double *out) {
+    for (long i = 0; i < rows; i++) out[i] = row_norm_bound(m + i * columns, columns);
+}
+#endif
+
+void logitbounds_row_norm_upper_bounds(const double *m, long rows, long columns, double *out) {
+#if defined(__x86_64__)
+    if (has_avx2()) { row_norm_bounds_avx2(m, rows, columns, out); return; }
+#endif
+    row_norm_bounds_generic(m, rows, columns, out);
+}
+
+void logitbounds_row_norm_upper_bounds_without_vectors(const double *m, long rows, long columns, double *out) {
+    row_norm_bounds_generic(m, rows, columns, out);
+}

@@ -82,6 +82,29 @@ public enum FastMath {
     /// Whether `expKernel(_:into:count:)` runs blocks of eight in AVX2 vector instructions here.
     public static var expKernelUsesVectorInstructions: Bool { logitbounds_exp_kernel_uses_vector_instructions() != 0 }
 
+    /// Each row's Euclidean norm bounded above (CFastKernels, Proofs/certificates.md §5, "Logits
+    /// by norms"): M·√(Σ q²) with M the row's largest magnitude and q ≥ |x|/M, every operation
+    /// pushed one Double up, so rows near either end of the Double range neither overflow nor
+    /// lose their scale; 0 for a zero row, +∞ for a row holding ±∞, NaN for one holding NaN.
+    /// Eight running sums, in AVX2 vector instructions where the CPU has them (the same bits).
+    public static func rowNormUpperBounds(_ m: Matrix) -> [Double] {
+        rowNormUpperBounds(m, logitbounds_row_norm_upper_bounds)
+    }
+
+    /// The same without vector instructions: for tests.
+    static func rowNormUpperBoundsWithoutVectors(_ m: Matrix) -> [Double] {
+        rowNormUpperBounds(m, logitbounds_row_norm_upper_bounds_without_vectors)
+    }
+
+    private static func rowNormUpperBounds(_ m: Matrix, _ kernel: (UnsafePointer<Double>?, Int, Int, UnsafeMutablePointer<Double>?) -> Void) -> [Double] {
+        guard m.rows > 0 else { return [] }
+        guard m.columns > 0 else { return Array(repeating: 0, count: m.rows) }
+        return [Double](unsafeUninitializedCapacity: m.rows) { out, count in
+            m.storage.withUnsafeBufferPointer { kernel($0.baseAddress, m.rows, m.columns, out.baseAddress) }
+            count = m.rows
+        }
+    }
+
     /// A guaranteed lower bound of eˣ.
     public static func expLower(_ x: Double) -> Double {
         if x.isNaN || x <= -745.2 { return 0 }

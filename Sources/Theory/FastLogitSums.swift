@@ -275,7 +275,7 @@ extension FastLogitSums {
         init(_ model: SoftmaxModel, bound: ProductBound) {
             (f, g) = (model.embeddings, model.unembeddings)
             absoluteG = bound == .absoluteProducts ? g.absoluteValues : nil
-            gNorms = bound == .norms ? Self.rowNormUpperBounds(g) : []
+            gNorms = bound == .norms ? FastMath.rowNormUpperBounds(g) : []
             largestGNorm = gNorms.max() ?? .infinity
             factor = FastMath.productErrorFactor(f.columns)
             underflow = Double(2 * f.columns) * Double.leastNonzeroMagnitude
@@ -287,25 +287,6 @@ extension FastLogitSums {
             let large = Double(pair.first.labelCount) * Double(pair.first.dimension + pair.second.dimension) > 1e6
             return (try? BLASThreads.parallelMap(2, workers: large ? 2 : 1) { Side($0 == 0 ? pair.first : pair.second, bound: bound) })
                 ?? [pair.first, pair.second].map { Side($0, bound: bound) }
-        }
-
-        /// ‖rowᵢ‖ bounded above: M·√(Σ q²) with M the row's largest magnitude, q = (|x|·r)⁺ ≥ |x|/M
-        /// for r = (1/M)⁺ ≥ 1/M, and every operation rounded to nearest and then pushed one
-        /// Double up (Lemma 1), so rows near the ends of the Double range neither overflow nor
-        /// lose their scale. (A product per entry where a quotient cost several times more.)
-        static func rowNormUpperBounds(_ m: Matrix) -> [Double] {
-            (0..<m.rows).map { i in
-                let row = m.storage[(i * m.columns)..<((i + 1) * m.columns)]
-                let top = row.reduce(0.0) { max($0, abs($1)) }
-                guard top > 0, top.isFinite else { return top }
-                // 1/M overflows only for subnormal M: the quotient there.
-                let reciprocal = (1 / top).nextUp, finite = reciprocal.isFinite
-                let sum = row.reduce(0.0) { s, x in
-                    let q = (finite ? abs(x) * reciprocal : abs(x) / top).nextUp
-                    return (s + (q * q).nextUp).nextUp
-                }
-                return (top * sum.squareRoot().nextUp).nextUp
-            }
         }
     }
 
@@ -387,7 +368,7 @@ extension FastLogitSums {
                 if let absoluteG = sides[s].absoluteG {
                     rows.absoluteValues.rowBlockProduct(rows: 0..<range.count, with: absoluteG, otherRows: 0..<k, into: &q[s])
                 } else {
-                    fNorms[s] = Side.rowNormUpperBounds(rows).map { (sides[s].factor * $0).nextUp }
+                    fNorms[s] = FastMath.rowNormUpperBounds(rows).map { (sides[s].factor * $0).nextUp }
                 }
             }
         }

@@ -41,9 +41,16 @@ public struct LogitStatistics: Sendable {
 }
 
 extension ModelPair {
-    /// G̃₁ and G̃₂, computed once per pair.
+    /// G̃₁ and G̃₂, computed once per pair (on two workers when they are large: each is
+    /// formed alone, so its bits do not depend on that).
     public var centredUnembeddings: (first: Matrix, second: Matrix) {
-        cache.value("centredG") { (first.centredUnembeddings, second.centredUnembeddings) }
+        cache.value("centredG") {
+            let large = Double(first.labelCount) * Double(first.dimension + second.dimension) > 1e6
+            let models = [first, second]
+            let g = (try? BLASThreads.parallelMap(2, workers: large ? 2 : 1) { models[$0].centredUnembeddings })
+                ?? models.map(\.centredUnembeddings)
+            return (g[0], g[1])
+        }
     }
 
     /// Λ̃₁ or Λ̃₂ (N×k), computed once per pair: for the small models of the

@@ -152,6 +152,55 @@ struct FastIntervalTests {
         print("C exp kernel: vector instructions \(FastMath.expKernelUsesVectorInstructions ? "in use" : "not available")")
     }
 
+    /// `FastMath.rowNormUpperBounds` (the norms bound's ‖f‖⁺ and ‖g‖⁺): every bound is at least
+    /// the row's exact norm (squares and sums in GMP rationals) and, for rows within the normal
+    /// range, within 10⁻¹² of it; the vector path gives the bits of the plain one. Rows of 1 to
+    /// 40 entries, 1 000 and 1 023 (full blocks of eight and tails), magnitudes from subnormal
+    /// (where 1/M overflows and the kernel divides) to near the largest Double, one large entry
+    /// among tiny ones, zeros; and a zero row, ±∞ and NaN.
+    @Test func rowNormBoundsHoldTheExactNorm() {
+        var g = SeededGenerator(seed: 29)
+        let exponents = [-1074, -1070, -1050, -1030, -1000, -600, -300, -10, 0, 10, 300, 600, 1000, 1015]
+        var rows: [[Double]] = []
+        for t in 0..<3_000 {
+            let length = t % 50 == 0 ? [1_000, 1_023][t % 2] : Int.random(in: 1...40, using: &g)
+            let e = exponents.randomElement(using: &g)!
+            var row = (0..<length).map { _ in
+                Double(sign: Bool.random(using: &g) ? .plus : .minus, exponent: e, significand: Double.random(in: 1..<2, using: &g))
+            }
+            switch t % 5 {
+            case 1: row[Int.random(in: 0..<length, using: &g)] = Swift.min(Double.random(in: 1e3...1e6, using: &g) * Double(sign: .plus, exponent: e, significand: 1),
+                                                                           .greatestFiniteMagnitude)
+            case 2: for j in row.indices where j % 3 == 0 { row[j] = 0 }
+            case 3: for j in row.indices { row[j] *= Double(sign: .plus, exponent: -Int.random(in: 0...60, using: &g), significand: 1) }
+            default: break
+            }
+            rows.append(row)
+        }
+        var checked = 0, tight = 0
+        for row in rows {
+            let m = try! Matrix(rows: 1, columns: row.count, storage: row)
+            let bound = FastMath.rowNormUpperBounds(m)[0]
+            #expect(bound.bitPattern == FastMath.rowNormUpperBoundsWithoutVectors(m)[0].bitPattern, "vector and plain paths differ on \(row.prefix(4))…")
+            let exact = Rational.sum(row.map { Rational(exactly: $0)!.squared })
+            guard !bound.isNaN else { Issue.record("NaN bound for a finite row \(row.prefix(4))…"); continue }
+            let holds = !bound.isFinite || Rational(exactly: bound)!.squared >= exact
+            #expect(holds, "‖row‖ > \(bound) for \(row.prefix(4))…")
+            checked += 1
+            let top = row.map(abs).max()!
+            if top >= 0x1p-1000 && top <= 0x1p1000 {
+                let close = bound.isFinite && Rational(exactly: bound)!.squared <= exact * Rational(exactly: 1 + 2e-12)!
+                #expect(close, "loose: \(bound) for \(row.prefix(4))…")
+                tight += 1
+            }
+        }
+        #expect(checked == rows.count && tight > 1_500, "\(checked) checked, \(tight) for tightness")
+        let specials = try! Matrix(rows: 5, columns: 3, storage: [0, 0, 0, 1, .infinity, 2, .nan, 1, 2, -.infinity, .nan, 0, 3, 4, 0])
+        let b = FastMath.rowNormUpperBounds(specials)
+        #expect(b[0] == 0 && b[1] == .infinity && b[2].isNaN && b[3].isNaN && b[4] >= 5 && b[4] < 5.000001, "\(b)")
+        #expect(FastMath.rowNormUpperBounds(Matrix(rows: 2, columns: 0)) == [0, 0])
+    }
+
     /// `expEnclosure` (one kernel call at the midpoint, widened by the radius) must contain
     /// e^t at both ends of every interval, over radii from 0 to beyond its ½ limit; and it
     /// must be the tighter bound it is meant to be (within a few u of the two-call one).

@@ -30,6 +30,14 @@ int logitbounds_exp_kernel_uses_vector_instructions(void);
 /// compare the two).
 void logitbounds_exp_kernel_array_one_at_a_time(const double *x, double *out, long n);
 
+/// out[i] ≥ ‖row i‖₂ of the row-major rows×columns matrix m (Proofs/certificates.md §5, "Logits
+/// by norms"): M·√(Σ q²) with M the row's largest magnitude and q ≥ |x|/M, every operation
+/// pushed one Double up; 0 for a zero row, +∞ for a row holding ±∞, NaN for one holding NaN.
+/// In AVX2 vector instructions on CPUs that have them, with the same operations in the same
+/// order (so the same bits) as `logitbounds_row_norm_upper_bounds_without_vectors`.
+void logitbounds_row_norm_upper_bounds(const double *m, long rows, long columns, double *out);
+void logitbounds_row_norm_upper_bounds_without_vectors(const double *m, long rows, long columns, double *out);
+
 /// The OpenBLAS kernel this library chose at load time because OpenBLAS fell back to its
 /// Prescott kernels on a CPU that supports better ones ("SkylakeX", "Haswell" or
 /// "SandyBridge"; blas_kernel.c), or NULL when OpenBLAS's own choice (or OPENBLAS_CORETYPE)
