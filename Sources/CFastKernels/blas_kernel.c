@@ -13,7 +13,8 @@
 // if OPENBLAS_CORETYPE had named it. The variable stays set, so child processes (shards, the
 // tests' command-line runs) use the same kernel; their `--version` then says the variable chose
 // it. Anything unexpected (a BLAS without these entry points, another CPU, no listed kernel
-// taken) leaves OpenBLAS as it was.
+// taken) leaves OpenBLAS as it was. LOGITBOUNDS_TEST_PRESCOTT_FALLBACK (tests only) puts OpenBLAS
+// on Prescott first, as on an unknown CPU.
 #define _GNU_SOURCE
 #include "fast_kernels.h"
 #include <stdlib.h>
@@ -60,6 +61,14 @@ __attribute__((constructor)) static void logitbounds_choose_blas_kernel(void) {
     void (*init)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "gotoblas_dynamic_init");
     void (*quit)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "gotoblas_dynamic_quit");
     if (!corename || !init || !quit) return;
+    // The tests' stand-in for OpenBLAS's fallback on a CPU it does not know, so that the choice
+    // below runs on every machine (CommandLineTests' blasKernelChoice): start from Prescott.
+    if (getenv("LOGITBOUNDS_TEST_PRESCOTT_FALLBACK")) {
+        setenv("OPENBLAS_CORETYPE", "Prescott", 1);
+        quit();
+        init();
+        unsetenv("OPENBLAS_CORETYPE");
+    }
     const char *current = corename();
     if (!current || strcasecmp(current, "Prescott") != 0) return;
     // The best kernel OpenBLAS takes (a build without one may give another under its name).

@@ -39,20 +39,9 @@ enum MidpointRow {
                        radii: (Double, Double), relativeWidth: Double = RowKernel.directRelativeWidth,
                        scratch: RowKernel) -> FastLogitSums.Row? {
         // Pass 1: the largest and least logits, c_y = RN(P₁ − P₂): Σc, Σ|c|, max c, min c.
-        var m1 = -Double.infinity, m2 = -Double.infinity, n1 = Double.infinity, n2 = Double.infinity
-        var sumC = 0.0, sumAbsC = 0.0, cMax = -Double.infinity, cMin = Double.infinity
-        for start in stride(from: 0, to: k, by: block) {
-            var blockC = 0.0, blockAbsC = 0.0
-            for y in start..<Swift.min(start + block, k) {
-                let (a, b) = (p1[y], p2[y]), c = a - b
-                (m1, n1, m2, n2) = (Swift.max(m1, a), Swift.min(n1, a), Swift.max(m2, b), Swift.min(n2, b))
-                (cMax, cMin) = (Swift.max(cMax, c), Swift.min(cMin, c))
-                blockC += c
-                blockAbsC += Swift.abs(c)
-            }
-            sumC += blockC
-            sumAbsC += blockAbsC
-        }
+        let first = firstPass(p1, p2, labels: k)
+        let (m1, n1, m2, n2) = (first.m1, first.n1, first.m2, first.n2)
+        let (sumC, sumAbsC, cMax, cMin) = (first.sumC, first.sumAbsC, first.cMax, first.cMin)
         guard sumAbsC.isFinite, m1.isFinite, m2.isFinite, n1.isFinite, n2.isFinite else { return nil }
         // Models within about √(R/w) of each other (osc = max c − min c < 1): each KL ≤ ½e^{osc}·osc²/4
         // < e·osc²/8 while its widening below is at least 2R₂ (2R₁) each side, a relative width of
@@ -71,22 +60,9 @@ enum MidpointRow {
         for y in 0..<k { (x1[y], x2[y]) = (p1[y] - m1, p2[y] - m2) }
         FastMath.expKernel(x1, into: t1, count: k)
         FastMath.expKernel(x2, into: t2, count: k)
-        var s1 = 0.0, s2 = 0.0, a1 = 0.0, a2 = 0.0, b1 = 0.0, b2 = 0.0, vv = 0.0, cc = 0.0
-        for start in stride(from: 0, to: k, by: block) {
-            var bs1 = 0.0, bs2 = 0.0, ba1 = 0.0, ba2 = 0.0, bb1 = 0.0, bb2 = 0.0, bvv = 0.0, bcc = 0.0
-            for y in start..<Swift.min(start + block, k) {
-                let (t1, t2) = (t1[y], t2[y])
-                let c = p1[y] - p2[y], v = c - mean, absC = Swift.abs(c)
-                bs1 += t1; bs2 += t2
-                ba1 += t1 * c; ba2 += t2 * c
-                bb1 += t1 * absC; bb2 += t2 * absC
-                bvv += v * v; bcc += c * c
-            }
-            s1 += bs1; s2 += bs2
-            a1 += ba1; a2 += ba2
-            b1 += bb1; b2 += bb2
-            vv += bvv; cc += bcc
-        }
+        let second = secondPass(p1, p2, t1, t2, labels: k, mean: mean)
+        let (s1, s2, a1, a2, b1, b2) = (second.s1, second.s2, second.a1, second.a2, second.b1, second.b2)
+        let (vv, cc) = (second.vv, second.cc)
         // From here on, a few interval operations per row (outward rounding, §1).
         typealias I = FastInterval
         let g = sumErrorFactor(labels: k)                  // any of the blocked sums of k terms or products
@@ -140,6 +116,73 @@ enum MidpointRow {
     /// row by midpoints" (T1's three distances; `reduce` shares the step).
     static func distanceSquared(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int,
                                 radii: (Double, Double), constants: DistanceConstants?) -> FastInterval {
+        let (sumC, sumAbsC) = differenceSums(p1, p2, labels: k)
+        guard sumAbsC.isFinite else { return .entire }
+        let mean = sumC / Double(k)
+        let (vv, cc) = varianceSums(p1, p2, labels: k, mean: mean)
+        return distanceSquared(labels: k, mean: mean, sumAbsC: sumAbsC, vv: vv, cc: cc, radii: radii, constants: constants)
+    }
+
+    // The passes' sums, each formed in blocks of `block` labels and the blocks' sums then added
+    // in turn (the bound `sumErrorFactor` rests on it; tests check every sum against its exact
+    // value on rows that round every addition one way).
+
+    /// Pass 1 of `reduce`: each model's largest and least logit, and of c_y = RN(P₁ − P₂) the
+    /// blocked Σc and Σ|c|, max c and min c.
+    struct FirstPass {
+        var m1 = -Double.infinity, n1 = Double.infinity, m2 = -Double.infinity, n2 = Double.infinity
+        var sumC = 0.0, sumAbsC = 0.0, cMax = -Double.infinity, cMin = Double.infinity
+    }
+
+    @inline(__always)
+    static func firstPass(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int) -> FirstPass {
+        var r = FirstPass()
+        for start in stride(from: 0, to: k, by: block) {
+            var blockC = 0.0, blockAbsC = 0.0
+            for y in start..<Swift.min(start + block, k) {
+                let (a, b) = (p1[y], p2[y]), c = a - b
+                (r.m1, r.n1, r.m2, r.n2) = (Swift.max(r.m1, a), Swift.min(r.n1, a), Swift.max(r.m2, b), Swift.min(r.n2, b))
+                (r.cMax, r.cMin) = (Swift.max(r.cMax, c), Swift.min(r.cMin, c))
+                blockC += c
+                blockAbsC += Swift.abs(c)
+            }
+            r.sumC += blockC
+            r.sumAbsC += blockAbsC
+        }
+        return r
+    }
+
+    /// Pass 2 of `reduce`, given t_s = exp(P_s − m_s): the blocked S_s = Σt_s, A_s = Σt_s·c,
+    /// B_s = Σt_s·|c|, V = Σv² with v = RN(c − mean), and C = Σc².
+    struct SecondPass {
+        var s1 = 0.0, s2 = 0.0, a1 = 0.0, a2 = 0.0, b1 = 0.0, b2 = 0.0, vv = 0.0, cc = 0.0
+    }
+
+    @inline(__always)
+    static func secondPass(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, _ t1: UnsafePointer<Double>, _ t2: UnsafePointer<Double>,
+                           labels k: Int, mean: Double) -> SecondPass {
+        var r = SecondPass()
+        for start in stride(from: 0, to: k, by: block) {
+            var b = SecondPass()
+            for y in start..<Swift.min(start + block, k) {
+                let (t1, t2) = (t1[y], t2[y])
+                let c = p1[y] - p2[y], v = c - mean, absC = Swift.abs(c)
+                b.s1 += t1; b.s2 += t2
+                b.a1 += t1 * c; b.a2 += t2 * c
+                b.b1 += t1 * absC; b.b2 += t2 * absC
+                b.vv += v * v; b.cc += c * c
+            }
+            r.s1 += b.s1; r.s2 += b.s2
+            r.a1 += b.a1; r.a2 += b.a2
+            r.b1 += b.b1; r.b2 += b.b2
+            r.vv += b.vv; r.cc += b.cc
+        }
+        return r
+    }
+
+    /// T1's distances' first pass: the blocked Σc and Σ|c| of c_y = RN(P₁ − P₂).
+    @inline(__always)
+    static func differenceSums(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int) -> (sumC: Double, sumAbsC: Double) {
         var sumC = 0.0, sumAbsC = 0.0
         for start in stride(from: 0, to: k, by: block) {
             var blockC = 0.0, blockAbsC = 0.0
@@ -151,8 +194,12 @@ enum MidpointRow {
             sumC += blockC
             sumAbsC += blockAbsC
         }
-        guard sumAbsC.isFinite else { return .entire }
-        let mean = sumC / Double(k)
+        return (sumC, sumAbsC)
+    }
+
+    /// T1's distances' second pass: the blocked V = Σv² with v = RN(c − mean) and C = Σc².
+    @inline(__always)
+    static func varianceSums(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int, mean: Double) -> (vv: Double, cc: Double) {
         var vv = 0.0, cc = 0.0
         for start in stride(from: 0, to: k, by: block) {
             var blockVV = 0.0, blockCC = 0.0
@@ -162,7 +209,7 @@ enum MidpointRow {
             }
             vv += blockVV; cc += blockCC
         }
-        return distanceSquared(labels: k, mean: mean, sumAbsC: sumAbsC, vv: vv, cc: cc, radii: radii, constants: constants)
+        return (vv, cc)
     }
 
     /// Step 6's constants for k labels, each rounded the safe way (Lemma 1): formed once per

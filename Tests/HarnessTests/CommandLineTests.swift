@@ -73,7 +73,9 @@ struct CommandLineTests {
     /// OpenBLAS 0.3.21 falls back to its Prescott kernels on CPU models it does not know
     /// (an AVX-512 Xeon of family 6, model 207: dgemm 5× slower); the program then picks the
     /// kernel the CPU supports (CFastKernels' blas_kernel.c). OPENBLAS_CORETYPE still decides.
-    @Test("OpenBLAS never runs its Prescott fallback on a CPU with AVX2 and FMA; OPENBLAS_CORETYPE is obeyed")
+    /// With the fallback simulated (LOGITBOUNDS_TEST_PRESCOTT_FALLBACK) the choice runs and is
+    /// checked on CPUs that OpenBLAS knows as well.
+    @Test("OpenBLAS never runs its Prescott fallback on a CPU with AVX2 and FMA; from a simulated fallback it runs the best kernel the CPU allows; OPENBLAS_CORETYPE is obeyed")
     func blasKernelChoice() throws {
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
@@ -93,6 +95,15 @@ struct CommandLineTests {
         }
         let forced = try kernel(["OPENBLAS_CORETYPE": "Prescott"])
         #expect(forced.name == "Prescott" && !forced.chosenHere)
+        // OpenBLAS's fallback simulated (the constructor starts from Prescott), so the choice runs
+        // on CPUs OpenBLAS knows too: the best kernel the CPU's flags allow.
+        let r = try runTool(["--version"], environment: ["LOGITBOUNDS_TEST_PRESCOTT_FALLBACK": "1"], unsetting: ["OPENBLAS_CORETYPE"])
+        let name = r.stdout.components(separatedBy: "OpenBLAS kernel ").dropFirst().first?.split(whereSeparator: { $0 == " " || $0 == "," }).first.map(String.init)
+        let avx512: Set = ["avx512f", "avx512cd", "avx512dq", "avx512bw", "avx512vl"]
+        let expected = flags.isSuperset(of: avx512.union(["avx2", "fma"])) ? "SkylakeX"
+            : flags.isSuperset(of: ["avx2", "fma"]) ? "Haswell" : flags.contains("avx") ? "SandyBridge" : "Prescott"
+        #expect(r.status == 0 && name == expected && r.stdout.contains("chosen by logitbounds") == (expected != "Prescott"),
+                "from a simulated Prescott fallback: \(r.stdout)")
     }
 
     @Test("verify --json prints the documented keys and exits 0")

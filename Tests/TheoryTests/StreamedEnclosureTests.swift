@@ -272,6 +272,66 @@ struct StreamedEnclosureTests {
         #expect(kernel.logTauFirst.hi - kernel.logTauFirst.lo > 10 * width)
     }
 
+    /// Every blocked sum of the midpoint row (`firstPass`, `secondPass`) and of T1's distances
+    /// (`differenceSums`, `varianceSums`) against its exact value (GMP rationals of the Double
+    /// terms and their exact products): |computed − exact| ≤ g·Σ|term| with g =
+    /// `sumErrorFactor(labels:)`, on rows of 50 000 labels whose terms round every addition of a
+    /// running sum one way — a first term of 1 (1 and −1 for the squares) and then terms just
+    /// above half an ulp of the running sum. A sum in one run errs there by ≈ 0.99(k − 1)u
+    /// relative to its first term, 20–45× the blocked allowance: the test checks that of its own
+    /// one-run sums, so each of the fourteen sums goes red if its loop stops being blocked.
+    @Test("Each blocked sum of the midpoint row and of T1's distances holds its exact value within the blocked bound, where one run would not")
+    func everyBlockedSumMeetsItsBound() {
+        let k = 50_000, u = 0x1p-53
+        let g = MidpointRow.sumErrorFactor(labels: k)
+        var checked = 0, oneRunMisses = 0
+        // |computed − Σ terms| ≤ g·Σ|terms| + 2kη, exactly.
+        func check(_ name: String, _ computed: Double, _ terms: [Rational], rounded: [Double]) {
+            let exact = Rational.sum(terms), size = Rational.sum(terms.map { $0 < Rational(0) ? Rational(0) - $0 : $0 })
+            let allowance = Rational(exactly: g)! * size + Rational(exactly: Double(2 * k) * Double.leastNonzeroMagnitude)!
+            func within(_ x: Double) -> Bool {
+                let error = Rational(exactly: x)! - exact
+                return (error < Rational(0) ? Rational(0) - error : error) <= allowance
+            }
+            #expect(within(computed), "\(name): \(computed) is not within g·Σ|term| of the exact sum")
+            // The terms as the loops form them (products rounded) summed in one run, which the
+            // blocked bound does not cover.
+            var oneRun = 0.0
+            for term in rounded { oneRun += term }
+            if !within(oneRun) { oneRunMisses += 1 }
+            checked += 1
+        }
+        func exact(_ x: Double) -> Rational { Rational(exactly: x)! }
+        let small = 1.01 * u, a = (3 * u).squareRoot()
+        // Row 1: c = 1, then 1.01u: Σc and Σ|c| round up at every addition.
+        let p1 = [1.0] + Array(repeating: small, count: k - 1), zeros = [Double](repeating: 0, count: k)
+        let first = MidpointRow.firstPass(p1, zeros, labels: k)
+        check("pass 1 Σc", first.sumC, p1.map(exact), rounded: p1)
+        check("pass 1 Σ|c|", first.sumAbsC, p1.map(exact), rounded: p1)
+        let (sumC, sumAbsC) = MidpointRow.differenceSums(p1, zeros, labels: k)
+        check("T1 Σc", sumC, p1.map(exact), rounded: p1)
+        check("T1 Σ|c|", sumAbsC, p1.map(exact), rounded: p1)
+        // Row 2: c = 1 everywhere and t = 1, then 1.01u (the largest logit first): S, A = Σt·c
+        // and B = Σt·|c| round up at every addition, for both models.
+        let ones = [Double](repeating: 1, count: k), t = [1.0] + Array(repeating: small, count: k - 1)
+        let second = MidpointRow.secondPass(ones, zeros, t, t, labels: k, mean: 1)
+        for (name, value) in [("S₁", second.s1), ("S₂", second.s2), ("A₁ = Σt·c", second.a1), ("A₂", second.a2),
+                              ("B₁ = Σt·|c|", second.b1), ("B₂", second.b2)] {
+            check("pass 2 \(name)", value, t.map(exact), rounded: t)
+        }
+        // Row 3: c = 1, −1, then ±√(3u) (mean 0): from 2 on, each square (≈ 3u, above half an ulp
+        // of 2) rounds V = Σv² and C = Σc² up.
+        let signed = [1.0, -1.0] + (0..<(k - 2)).map { $0 % 2 == 0 ? a : -a }
+        let squares = signed.map { exact($0).squared }, roundedSquares = signed.map { $0 * $0 }
+        let third = MidpointRow.secondPass(signed, zeros, ones, ones, labels: k, mean: 0)
+        check("pass 2 V", third.vv, squares, rounded: roundedSquares)
+        check("pass 2 C", third.cc, squares, rounded: roundedSquares)
+        let (vv, cc) = MidpointRow.varianceSums(signed, zeros, labels: k, mean: 0)
+        check("T1 V", vv, squares, rounded: roundedSquares)
+        check("T1 C", cc, squares, rounded: roundedSquares)
+        #expect(checked == 14 && oneRunMisses == 14, "\(checked) sums checked; one-run sums outside the bound: \(oneRunMisses) (each row must defeat a one-run sum)")
+    }
+
     /// The same adversary on the sum A = Σ t·c behind E_p z: c = 1 on every label but one, so
     /// A ≈ 1 + (k − 2)t rounds up at every addition, while the second model (its mass on label 1)
     /// leaves KL(p‖q) ≈ 4.7, tight. A one-run A errs by ≈ 1.1·10⁻¹¹, far beyond the enclosure.
