@@ -25,6 +25,7 @@
 #include <dlfcn.h>
 
 static const char *chosen_kernel = 0;
+static int fallback_simulated = 0;
 
 // Whether the operating system saves the register state in `mask` (XCR0).
 static int state_saved(unsigned mask) {
@@ -64,6 +65,7 @@ __attribute__((constructor)) static void logitbounds_choose_blas_kernel(void) {
     // The tests' stand-in for OpenBLAS's fallback on a CPU it does not know, so that the choice
     // below runs on every machine (CommandLineTests' blasKernelChoice): start from Prescott.
     if (getenv("LOGITBOUNDS_TEST_PRESCOTT_FALLBACK")) {
+        fallback_simulated = 1;
         setenv("OPENBLAS_CORETYPE", "Prescott", 1);
         quit();
         init();
@@ -91,6 +93,8 @@ __attribute__((constructor)) static void logitbounds_choose_blas_kernel(void) {
 }
 
 const char *logitbounds_blas_kernel_chosen(void) { return chosen_kernel; }
+int logitbounds_blas_fallback_simulated(void) { return fallback_simulated; }
 #else
 const char *logitbounds_blas_kernel_chosen(void) { return 0; }
+int logitbounds_blas_fallback_simulated(void) { return 0; }
 #endif

@@ -205,7 +205,8 @@ double logitbounds_log_kernel(double x, double *error) {
 // sums then added in order and pushed up, and M·√Σ pushed up. Each pushed-up value is at
 // least the exact value of its operation on its operands, and every operand is at least
 // what it stands for, so the bound holds whatever the grouping. Inside the loops every value
-// lies in [+0, NORM_LANES + 1] (q ≤ 1 + 2u), where the next Double up is the bits plus one.
+// is finite and at least +0 (q ≤ 1 + 2u, a sum at most about the row's length), where the next
+// Double up is the bit pattern plus one.
 #define NORM_LANES 8
 
 static inline __attribute__((always_inline)) double next_up_nonnegative(double x) {

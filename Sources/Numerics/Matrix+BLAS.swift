@@ -260,8 +260,10 @@ public enum BLASThreads {
 
     /// `kernel`, with how it was chosen when this program chose it.
     public static var kernelDescription: String {
-        kernelChosenHere == nil ? kernel
-            : "\(kernel) [chosen by logitbounds where OpenBLAS fell back to Prescott; OPENBLAS_CORETYPE overrides]"
+        let simulated = logitbounds_blas_fallback_simulated() != 0
+            ? " [OpenBLAS put on Prescott first by LOGITBOUNDS_TEST_PRESCOTT_FALLBACK, a test setting]" : ""
+        return (kernelChosenHere == nil ? kernel
+            : "\(kernel) [chosen by logitbounds where OpenBLAS fell back to Prescott; OPENBLAS_CORETYPE overrides]") + simulated
     }
 
     /// OpenBLAS's build configuration ("OpenBLAS 0.3.21 DYNAMIC_ARCH …").

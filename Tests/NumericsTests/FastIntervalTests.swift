@@ -199,6 +199,10 @@ struct FastIntervalTests {
         let b = FastMath.rowNormUpperBounds(specials)
         #expect(b[0] == 0 && b[1] == .infinity && b[2].isNaN && b[3].isNaN && b[4] >= 5 && b[4] < 5.000001, "\(b)")
         #expect(FastMath.rowNormUpperBounds(Matrix(rows: 2, columns: 0)) == [0, 0])
+        // Where the CPU has AVX2 (and FMA, the exp kernel's test), the comparison above was against the vector path.
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        if flags.isSuperset(of: ["avx2", "fma"]) { #expect(FastMath.expKernelUsesVectorInstructions) }
     }
 
     /// `expEnclosure` (one kernel call at the midpoint, widened by the radius) must contain

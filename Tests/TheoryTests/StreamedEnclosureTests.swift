@@ -279,14 +279,16 @@ struct StreamedEnclosureTests {
     /// running sum one way — a first term of 1 (1 and −1 for the squares) and then terms just
     /// above half an ulp of the running sum. A sum in one run errs there by ≈ 0.99(k − 1)u
     /// relative to its first term, 20–45× the blocked allowance: the test checks that of its own
-    /// one-run sums, so each of the fourteen sums goes red if its loop stops being blocked.
+    /// one-run sums, so each of the fourteen sums goes red if its loop stops being blocked. A
+    /// fifth row tells the operands apart (c of both signs, t₁ ≠ t₂, a mean far from 0), so a sum
+    /// of the wrong terms (Σt·c for Σt·|c|, V without the mean, the models swapped) goes red too.
     @Test("Each blocked sum of the midpoint row and of T1's distances holds its exact value within the blocked bound, where one run would not")
     func everyBlockedSumMeetsItsBound() {
         let k = 50_000, u = 0x1p-53
         let g = MidpointRow.sumErrorFactor(labels: k)
         var checked = 0, oneRunMisses = 0
-        // |computed − Σ terms| ≤ g·Σ|terms| + 2kη, exactly.
-        func check(_ name: String, _ computed: Double, _ terms: [Rational], rounded: [Double]) {
+        // |computed − Σ terms| ≤ g·Σ|terms| + 2kη, exactly; `rounded` nil: no one-run sum (the fifth row).
+        func check(_ name: String, _ computed: Double, _ terms: [Rational], rounded: [Double]?) {
             let exact = Rational.sum(terms), size = Rational.sum(terms.map { $0 < Rational(0) ? Rational(0) - $0 : $0 })
             let allowance = Rational(exactly: g)! * size + Rational(exactly: Double(2 * k) * Double.leastNonzeroMagnitude)!
             func within(_ x: Double) -> Bool {
@@ -296,10 +298,11 @@ struct StreamedEnclosureTests {
             #expect(within(computed), "\(name): \(computed) is not within g·Σ|term| of the exact sum")
             // The terms as the loops form them (products rounded) summed in one run, which the
             // blocked bound does not cover.
+            checked += 1
+            guard let rounded else { return }
             var oneRun = 0.0
             for term in rounded { oneRun += term }
             if !within(oneRun) { oneRunMisses += 1 }
-            checked += 1
         }
         func exact(_ x: Double) -> Rational { Rational(exactly: x)! }
         let small = 1.01 * u, a = (3 * u).squareRoot()
@@ -311,13 +314,14 @@ struct StreamedEnclosureTests {
         let (sumC, sumAbsC) = MidpointRow.differenceSums(p1, zeros, labels: k)
         check("T1 Σc", sumC, p1.map(exact), rounded: p1)
         check("T1 Σ|c|", sumAbsC, p1.map(exact), rounded: p1)
-        // Row 2: c = 1 everywhere and t = 1, then 1.01u (the largest logit first): S, A = Σt·c
-        // and B = Σt·|c| round up at every addition, for both models.
+        // Row 2: c = 1 everywhere and t = 1, then 1.01u (1.5u for the second model; the largest
+        // logit first): S, A = Σt·c and B = Σt·|c| round up at every addition, for both models.
         let ones = [Double](repeating: 1, count: k), t = [1.0] + Array(repeating: small, count: k - 1)
-        let second = MidpointRow.secondPass(ones, zeros, t, t, labels: k, mean: 1)
-        for (name, value) in [("S₁", second.s1), ("S₂", second.s2), ("A₁ = Σt·c", second.a1), ("A₂", second.a2),
-                              ("B₁ = Σt·|c|", second.b1), ("B₂", second.b2)] {
-            check("pass 2 \(name)", value, t.map(exact), rounded: t)
+        let t2 = [1.0] + Array(repeating: 1.5 * u, count: k - 1)
+        let second = MidpointRow.secondPass(ones, zeros, t, t2, labels: k, mean: 1)
+        for (name, value, terms) in [("S₁", second.s1, t), ("S₂", second.s2, t2), ("A₁ = Σt·c", second.a1, t), ("A₂", second.a2, t2),
+                                     ("B₁ = Σt·|c|", second.b1, t), ("B₂", second.b2, t2)] {
+            check("pass 2 \(name)", value, terms.map(exact), rounded: terms)
         }
         // Row 3: c = 1, −1, then ±√(3u) (mean 0): from 2 on, each square (≈ 3u, above half an ulp
         // of 2) rounds V = Σv² and C = Σc² up.
@@ -329,7 +333,32 @@ struct StreamedEnclosureTests {
         let (vv, cc) = MidpointRow.varianceSums(signed, zeros, labels: k, mean: 0)
         check("T1 V", vv, squares, rounded: roundedSquares)
         check("T1 C", cc, squares, rounded: roundedSquares)
-        #expect(checked == 14 && oneRunMisses == 14, "\(checked) sums checked; one-run sums outside the bound: \(oneRunMisses) (each row must defeat a one-run sum)")
+        // Row 5: random logits of both signs, t₁ ≠ t₂, the mean as `reduce` forms it.
+        var gen = SeededGenerator(seed: 97)
+        let q1 = (0..<k).map { _ in 3 * gen.gaussian() + 2 }, q2 = (0..<k).map { _ in 3 * gen.gaussian() }
+        let u1 = (0..<k).map { _ in Double.random(in: 0..<1, using: &gen) }, u2 = (0..<k).map { _ in Double.random(in: 0..<1, using: &gen) }
+        let c = zip(q1, q2).map { $0 - $1 }
+        let pass1 = MidpointRow.firstPass(q1, q2, labels: k)
+        check("pass 1 Σc (mixed)", pass1.sumC, c.map(exact), rounded: nil)
+        check("pass 1 Σ|c| (mixed)", pass1.sumAbsC, c.map { exact(Swift.abs($0)) }, rounded: nil)
+        let (mixedC, mixedAbsC) = MidpointRow.differenceSums(q1, q2, labels: k)
+        check("T1 Σc (mixed)", mixedC, c.map(exact), rounded: nil)
+        check("T1 Σ|c| (mixed)", mixedAbsC, c.map { exact(Swift.abs($0)) }, rounded: nil)
+        let mean = pass1.sumC / Double(k)
+        #expect(Swift.abs(mean) > 1, "the fifth row's mean \(mean) must be far from 0")
+        let centred = c.map { exact($0 - mean).squared }, cSquares = c.map { exact($0).squared }
+        let pass2 = MidpointRow.secondPass(q1, q2, u1, u2, labels: k, mean: mean)
+        for (name, value, terms) in [("S₁", pass2.s1, u1.map(exact)), ("S₂", pass2.s2, u2.map(exact)),
+                                     ("A₁", pass2.a1, zip(u1, c).map { exact($0) * exact($1) }), ("A₂", pass2.a2, zip(u2, c).map { exact($0) * exact($1) }),
+                                     ("B₁", pass2.b1, zip(u1, c).map { exact($0) * exact(Swift.abs($1)) }),
+                                     ("B₂", pass2.b2, zip(u2, c).map { exact($0) * exact(Swift.abs($1)) }),
+                                     ("V", pass2.vv, centred), ("C", pass2.cc, cSquares)] {
+            check("pass 2 \(name) (mixed)", value, terms, rounded: nil)
+        }
+        let (mixedV, mixedCC) = MidpointRow.varianceSums(q1, q2, labels: k, mean: mean)
+        check("T1 V (mixed)", mixedV, centred, rounded: nil)
+        check("T1 C (mixed)", mixedCC, cSquares, rounded: nil)
+        #expect(checked == 28 && oneRunMisses == 14, "\(checked) sums checked; one-run sums outside the bound: \(oneRunMisses) of 14 (each adversarial row must defeat a one-run sum)")
     }
 
     /// The same adversary on the sum A = Σ t·c behind E_p z: c = 1 on every label but one, so

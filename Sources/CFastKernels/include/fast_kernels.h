@@ -44,4 +44,8 @@ void logitbounds_row_norm_upper_bounds_without_vectors(const double *m, long row
 /// stands.
 const char *logitbounds_blas_kernel_chosen(void);
 
+/// 1 when LOGITBOUNDS_TEST_PRESCOTT_FALLBACK (tests only) put OpenBLAS on Prescott before the
+/// choice, 0 otherwise.
+int logitbounds_blas_fallback_simulated(void);
+
 #endif
