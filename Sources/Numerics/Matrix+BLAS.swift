@@ -6,8 +6,8 @@ import Foundation
 /// Products on OpenBLAS. Each costs O(m n k) flops.
 ///
 /// OpenBLAS always runs single-threaded here (`BLASThreads`); a large product is cut
-/// into blocks whose shapes depend on the product's shape alone (`ProductBlocks`), and
-/// the blocks are shared out to Swift workers. Every entry is therefore computed by the
+/// into blocks whose shapes depend on the product's shape alone (`ProductBlocks`; slices of
+/// a long inner dimension, `InnerSlices`), and the blocks are shared out to Swift workers. Every entry is therefore computed by the
 /// same dgemm call shape whatever the number of workers or cores: the Doubles depend on
 /// the BLAS kernel (the CPU), never on the thread count.
 extension Matrix {
@@ -49,6 +49,20 @@ extension Matrix {
                                     pa.pointer + aStart, blasint(Swift.max(lda, 1)),
                                     pb.pointer + bStart, blasint(Swift.max(ldb, 1)), 0.0,
                                     out.buffer.baseAddress! + r.lowerBound * n + q.lowerBound, blasint(Swift.max(n, 1)))
+                    }
+                    if let slices = InnerSlices(rows: m, columns: n, inner: inner) {
+                        // op(A)'s columns and op(B)'s rows in slice s: A's rows (or columns), B's columns (or rows).
+                        return slices.sum(into: out.buffer, workers: workers) { slice, target in
+                            let aStart = transposeSelf ? slice.lowerBound * lda : slice.lowerBound
+                            let bStart = transposeOther ? slice.lowerBound : slice.lowerBound * ldb
+                            cblas_dgemm(CblasRowMajor,
+                                        transposeSelf ? CblasTrans : CblasNoTrans,
+                                        transposeOther ? CblasTrans : CblasNoTrans,
+                                        blasint(m), blasint(n), blasint(slice.count), 1.0,
+                                        pa.pointer + aStart, blasint(Swift.max(lda, 1)),
+                                        pb.pointer + bStart, blasint(Swift.max(ldb, 1)), 0.0,
+                                        target, blasint(n))
+                        }
                     }
                     guard ProductBlocks.splits(rows: m, columns: n, inner: inner) else { return block(0..<m, 0..<n) }
                     let blocks = ProductBlocks(rows: m, columns: n, inner: inner)
@@ -97,9 +111,9 @@ extension Matrix {
 
     /// The Gram matrix selfᵀ·self (d×d for an n×d matrix), symmetric to the last bit.
     /// Column blocks of the result (`GramBlocks`): dsyrk on the diagonal blocks (half
-    /// the flops of a general product), dgemm above them, mirrored below; the blocks'
-    /// shapes depend on the matrix's shape alone, so the result does not depend on
-    /// the number of workers.
+    /// the flops of a general product), dgemm above them, mirrored below; for n ≥ 16·d, one
+    /// dsyrk per slice of rows (`InnerSlices`), summed. The blocks' shapes depend on the
+    /// matrix's shape alone, so the result does not depend on the number of workers.
     public func gram(workers: Int? = nil) -> Matrix {
         let n = columns
         guard n > 0, rows > 0 else { return Matrix(rows: n, columns: n) }
@@ -118,6 +132,13 @@ extension Matrix {
                     } else {
                         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(i.count), blasint(j.count), blasint(rows),
                                     1.0, pa.pointer + i.lowerBound, ld, pa.pointer + j.lowerBound, ld, 0.0, corner, ld)
+                    }
+                }
+                if let slices = InnerSlices(rows: n, columns: n, inner: rows, flops: Double(rows) * Double(n) * Double(n)) {
+                    // The upper triangle of each slice's Gram (rows of A in slice s), summed.
+                    return slices.sum(into: target.buffer, workers: workers) { slice, corner in
+                        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, blasint(n), blasint(slice.count),
+                                    1.0, pa.pointer + slice.lowerBound * n, ld, 0.0, corner, ld)
                     }
                 }
                 guard GramBlocks.splits(rows: rows, columns: n) else { return block(0..<n, 0..<n) }
@@ -181,6 +202,49 @@ struct ProductBlocks {
     var count: Int { rowRanges.count * columnRanges.count }
     func block(_ index: Int) -> (Range<Int>, Range<Int>) {
         (rowRanges[index / columnRanges.count], columnRanges[index % columnRanges.count])
+    }
+}
+
+/// How a product whose inner dimension K is long against its m×n result (K ≥ 16·max(m, n): the
+/// unembeddings' Grams and cross products at language-model scale, 768×768 over k = 50 257) is
+/// cut instead: into `count` consecutive slices of K, each slice's product into a buffer of its
+/// own, the buffers then added in slice order. Cutting the result into blocks there made every
+/// block read the whole of one factor again (a 768×768 cross product read G 8 times); the slices
+/// read each factor once; and a thin result (d = 50 moments over N = 200 000 inputs), which blocks
+/// of the result never cut, goes to both cores. At most 8 slices and 2²² buffered Doubles
+/// (32 MiB); nil below 2 slices or below `ProductBlocks.parallelFlops` (`flops`: 2mnK for a
+/// product, n²K for a Gram). A function of (m, n, K) only, so the sum does not depend on the
+/// number of workers.
+struct InnerSlices {
+    let ranges: [Range<Int>]
+    let flops: Double
+
+    init?(rows m: Int, columns n: Int, inner: Int, flops: Double? = nil) {
+        let flops = flops ?? 2 * Double(m) * Double(n) * Double(inner)
+        let count = Swift.min(8, inner / (16 * Swift.max(m, n, 1)), (1 << 22) / Swift.max(m * n, 1))
+        guard flops >= ProductBlocks.parallelFlops, count >= 2 else { return nil }
+        ranges = evenRanges(inner, parts: count)
+        self.flops = flops
+    }
+
+    /// Each slice's product written by `product(slice, buffer)` (m·n Doubles, every one written,
+    /// or, for a Gram, its upper triangle), on up to `workers` workers, summed into `out` in
+    /// slice order (entries a slice leaves unwritten are summed too, from zeroed buffers).
+    func sum(into out: UnsafeMutableBufferPointer<Double>, workers: Int?,
+             _ product: @Sendable (Range<Int>, UnsafeMutablePointer<Double>) -> Void) {
+        let size = out.count
+        let buffers = UnsafeMutableBufferPointer<Double>.allocate(capacity: size * ranges.count)
+        buffers.initialize(repeating: 0)
+        defer { buffers.deallocate() }
+        let shared = SendableBuffer(buffers), ranges = ranges
+        BLASThreads.forEachBlock(ranges.count, workers: workers ?? BLASThreads.workers(forFlops: flops)) { s in
+            product(ranges[s], shared.buffer.baseAddress! + s * size)
+        }
+        for t in 0..<size {
+            var total = buffers[t]
+            for s in 1..<ranges.count { total += buffers[s * size + t] }
+            out[t] = total
+        }
     }
 }
 

@@ -68,6 +68,45 @@ struct BlockedProductTests {
         #expect(compared == 6)
     }
 
+    /// A long inner dimension (K ≥ 32·max(m, n)) is cut into slices whose products are summed in
+    /// slice order (`InnerSlices`): the unembeddings' cross products and Grams at language-model
+    /// scale, and thin results over many inputs, which blocks of the result never cut.
+    @Test("Products and Grams over a long inner dimension, summed in slices: the same Doubles on 1, 2 and 3 workers, every transpose, within γ_K|A||B|")
+    func innerSlices() {
+        var g = SeededGenerator(seed: 3103)
+        var compared = 0
+        for (m, n, k, count) in [(130, 140, 9_000, 4), (20, 30, 30_000, 8)] {
+            #expect(InnerSlices(rows: m, columns: n, inner: k)?.ranges.count == count, "\(m)×\(n)×\(k)")
+            let a = g.gaussianMatrix(rows: m, columns: k), b = g.gaussianMatrix(rows: k, columns: n)
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let left = ta ? a.transposed : a, right = tb ? b.transposed : b
+                let serial = left.multiplied(by: right, transposeSelf: ta, transposeOther: tb, workers: 1)
+                for workers in [2, 3] {
+                    let same = left.multiplied(by: right, transposeSelf: ta, transposeOther: tb, workers: workers) == serial
+                    #expect(same, "\(m)×\(n)×\(k), transposes \(ta) \(tb), \(workers) workers")
+                    compared += 1
+                }
+                expectNearNaive(serial, a, b)
+            }
+        }
+        for (rows, columns, count) in [(5_000, 150, 2), (60_000, 20, 8)] {
+            #expect(InnerSlices(rows: columns, columns: columns, inner: rows, flops: Double(rows * columns * columns))?.ranges.count == count)
+            let a = g.gaussianMatrix(rows: rows, columns: columns)
+            let serial = a.gram(workers: 1)
+            for workers in [2, 3] {
+                let same = a.gram(workers: workers) == serial
+                #expect(same, "Gram \(rows)×\(columns), \(workers) workers")
+                compared += 1
+            }
+            let symmetric = serial == serial.transposed
+            #expect(symmetric)
+            expectNearNaive(serial, a.transposed, a)
+        }
+        // Short inner dimensions, small products: no slices.
+        #expect(InnerSlices(rows: 700, columns: 300, inner: 100) == nil && InnerSlices(rows: 20, columns: 30, inner: 1_000) == nil)
+        #expect(compared == 20)
+    }
+
     @Test("Block shapes are a function of the product's shape: even ranges covering every row once")
     func blockShapes() {
         for (n, parts) in [(10, 3), (7, 7), (5, 9), (1000, 8), (1, 1)] {
