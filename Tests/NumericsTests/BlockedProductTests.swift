@@ -25,6 +25,37 @@ struct BlockedProductTests {
         #expect(worst <= 1, "worst error over 2γ_K|A||B|: \(worst)")
     }
 
+    /// op(A)·op(B) for every pair of transposes on 1 worker and on each of `workers`: the same
+    /// Doubles, and near the naive product. Returns the comparisons made.
+    func expectWorkerIndependentProducts(_ a: Matrix, _ b: Matrix, workers: [Int]) -> Int {
+        var compared = 0
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let left = ta ? a.transposed : a, right = tb ? b.transposed : b
+            let serial = left.multiplied(by: right, transposeSelf: ta, transposeOther: tb, workers: 1)
+            for count in workers {
+                let same = left.multiplied(by: right, transposeSelf: ta, transposeOther: tb, workers: count) == serial
+                #expect(same, "\(a.rows)×\(b.columns)×\(a.columns), transposes \(ta) \(tb), \(count) workers")
+                compared += 1
+            }
+            expectNearNaive(serial, a, b)
+        }
+        return compared
+    }
+
+    /// AᵀA on 1 worker and on each of `workers`: the same Doubles, symmetric, near the naive
+    /// product. Returns the comparisons made.
+    func expectWorkerIndependentGram(_ a: Matrix, workers: [Int]) -> Int {
+        let serial = a.gram(workers: 1)
+        for count in workers {
+            let same = a.gram(workers: count) == serial
+            #expect(same, "Gram of \(a.rows)×\(a.columns), \(count) workers")
+        }
+        let symmetric = serial == serial.transposed
+        #expect(symmetric)
+        expectNearNaive(serial, a.transposed, a)
+        return workers.count
+    }
+
     @Test("A product above the block threshold: the same Doubles on 1, 2, 3 and 5 workers, every transpose")
     func productWorkers() {
         var g = SeededGenerator(seed: 3101)
@@ -33,16 +64,7 @@ struct BlockedProductTests {
             let a = g.gaussianMatrix(rows: m, columns: k), b = g.gaussianMatrix(rows: k, columns: n)
             let blocks = ProductBlocks(rows: m, columns: n, inner: k)
             #expect(blocks.count > 1, "\(m)×\(n)×\(k) should be cut into blocks")
-            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-                let left = ta ? a.transposed : a, right = tb ? b.transposed : b
-                let serial = left.multiplied(by: right, transposeSelf: ta, transposeOther: tb, workers: 1)
-                for workers in [2, 3, 5] {
-                    let same = left.multiplied(by: right, transposeSelf: ta, transposeOther: tb, workers: workers) == serial
-                    #expect(same, "\(m)×\(n)×\(k), transposes \(ta) \(tb), \(workers) workers")
-                    compared += 1
-                }
-                expectNearNaive(serial, a, b)
-            }
+            compared += expectWorkerIndependentProducts(a, b, workers: [2, 3, 5])
         }
         #expect(compared == 24)
     }
@@ -52,16 +74,7 @@ struct BlockedProductTests {
         var g = SeededGenerator(seed: 3102)
         var compared = 0
         for (rows, columns) in [(2_000, 200), (300, 700), (50, 40)] {
-            let a = g.gaussianMatrix(rows: rows, columns: columns)
-            let serial = a.gram(workers: 1)
-            for workers in [2, 4] {
-                let same = a.gram(workers: workers) == serial
-                #expect(same, "\(rows)×\(columns), \(workers) workers")
-                compared += 1
-            }
-            let symmetric = serial == serial.transposed
-            #expect(symmetric)
-            expectNearNaive(serial, a.transposed, a)
+            compared += expectWorkerIndependentGram(g.gaussianMatrix(rows: rows, columns: columns), workers: [2, 4])
         }
         #expect(GramBlocks(rows: 2_000, columns: 200).count == 6)
         #expect(GramBlocks(rows: 50, columns: 40).count == 1)
@@ -77,30 +90,11 @@ struct BlockedProductTests {
         var compared = 0
         for (m, n, k, count) in [(130, 140, 9_000, 4), (20, 30, 30_000, 8)] {
             #expect(InnerSlices(rows: m, columns: n, inner: k)?.ranges.count == count, "\(m)×\(n)×\(k)")
-            let a = g.gaussianMatrix(rows: m, columns: k), b = g.gaussianMatrix(rows: k, columns: n)
-            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-                let left = ta ? a.transposed : a, right = tb ? b.transposed : b
-                let serial = left.multiplied(by: right, transposeSelf: ta, transposeOther: tb, workers: 1)
-                for workers in [2, 3] {
-                    let same = left.multiplied(by: right, transposeSelf: ta, transposeOther: tb, workers: workers) == serial
-                    #expect(same, "\(m)×\(n)×\(k), transposes \(ta) \(tb), \(workers) workers")
-                    compared += 1
-                }
-                expectNearNaive(serial, a, b)
-            }
+            compared += expectWorkerIndependentProducts(g.gaussianMatrix(rows: m, columns: k), g.gaussianMatrix(rows: k, columns: n), workers: [2, 3])
         }
         for (rows, columns, count) in [(5_000, 150, 2), (60_000, 20, 8)] {
             #expect(InnerSlices(rows: columns, columns: columns, inner: rows, flops: Double(rows * columns * columns))?.ranges.count == count)
-            let a = g.gaussianMatrix(rows: rows, columns: columns)
-            let serial = a.gram(workers: 1)
-            for workers in [2, 3] {
-                let same = a.gram(workers: workers) == serial
-                #expect(same, "Gram \(rows)×\(columns), \(workers) workers")
-                compared += 1
-            }
-            let symmetric = serial == serial.transposed
-            #expect(symmetric)
-            expectNearNaive(serial, a.transposed, a)
+            compared += expectWorkerIndependentGram(g.gaussianMatrix(rows: rows, columns: columns), workers: [2, 3])
         }
         // Short inner dimensions, small products: no slices.
         #expect(InnerSlices(rows: 700, columns: 300, inner: 100) == nil && InnerSlices(rows: 20, columns: 30, inner: 1_000) == nil)
