@@ -111,8 +111,8 @@ extension Matrix {
 
     /// The Gram matrix selfᵀ·self (d×d for an n×d matrix), symmetric to the last bit.
     /// Column blocks of the result (`GramBlocks`): dsyrk on the diagonal blocks (half
-    /// the flops of a general product), dgemm above them, mirrored below; for n ≥ 16·d, one
-    /// dsyrk per slice of rows (`InnerSlices`), summed. The blocks' shapes depend on the
+    /// the flops of a general product), dgemm above them, mirrored below; for n ≥ 32·d (and
+    /// n·d² ≥ 2·10⁷, d² ≤ 2²¹), one dsyrk per slice of rows (`InnerSlices`), summed. The blocks' shapes depend on the
     /// matrix's shape alone, so the result does not depend on the number of workers.
     public func gram(workers: Int? = nil) -> Matrix {
         let n = columns
@@ -205,7 +205,8 @@ struct ProductBlocks {
     }
 }
 
-/// How a product whose inner dimension K is long against its m×n result (K ≥ 16·max(m, n): the
+/// How a product whose inner dimension K is long against its m×n result (K ≥ 32·max(m, n) for
+/// two slices of at least 16·max(m, n), with at least 2·10⁷ flops and m·n ≤ 2²¹: the
 /// unembeddings' Grams and cross products at language-model scale, 768×768 over k = 50 257) is
 /// cut instead: into `count` consecutive slices of K, each slice's product into a buffer of its
 /// own, the buffers then added in slice order. Cutting the result into blocks there made every

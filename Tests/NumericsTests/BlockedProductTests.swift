@@ -1,3 +1,4 @@
+import CBLAS
 @testable import Numerics
 import Testing
 
@@ -88,14 +89,33 @@ struct BlockedProductTests {
     func innerSlices() {
         var g = SeededGenerator(seed: 3103)
         var compared = 0
-        for (m, n, k, count) in [(130, 140, 9_000, 4), (20, 30, 30_000, 8)] {
+        // Inner dimensions that the slices do not divide evenly.
+        for (m, n, k, count) in [(130, 140, 9_001, 4), (20, 30, 30_003, 8)] {
             #expect(InnerSlices(rows: m, columns: n, inner: k)?.ranges.count == count, "\(m)×\(n)×\(k)")
             compared += expectWorkerIndependentProducts(g.gaussianMatrix(rows: m, columns: k), g.gaussianMatrix(rows: k, columns: n), workers: [2, 3])
         }
-        for (rows, columns, count) in [(5_000, 150, 2), (60_000, 20, 8)] {
+        for (rows, columns, count) in [(5_001, 150, 2), (60_003, 20, 8)] {
             #expect(InnerSlices(rows: columns, columns: columns, inner: rows, flops: Double(rows * columns * columns))?.ranges.count == count)
             compared += expectWorkerIndependentGram(g.gaussianMatrix(rows: rows, columns: columns), workers: [2, 3])
         }
+        // The sliced path is the one taken: the product equals, bit for bit, each slice's dgemm
+        // (the same call: offsets into A and B, their leading dimensions) added in slice order.
+        let (m, n, k) = (130, 140, 9_001)
+        let a = g.gaussianMatrix(rows: m, columns: k), b = g.gaussianMatrix(rows: k, columns: n)
+        let slices = InnerSlices(rows: m, columns: n, inner: k)!.ranges
+        var expected = [Double](repeating: 0, count: m * n), part = expected
+        for (index, slice) in slices.enumerated() {
+            a.storage.withUnsafeBufferPointer { pa in
+                b.storage.withUnsafeBufferPointer { pb in
+                    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(m), blasint(n), blasint(slice.count), 1.0,
+                                pa.baseAddress! + slice.lowerBound, blasint(k), pb.baseAddress! + slice.lowerBound * n, blasint(n),
+                                0.0, &part, blasint(n))
+                }
+            }
+            for t in 0..<(m * n) { expected[t] = index == 0 ? part[t] : expected[t] + part[t] }
+        }
+        let sliced = a.multiplied(by: b, transposeSelf: false, transposeOther: false, workers: 2).storage == expected
+        #expect(sliced, "the product is not the slices' sum in slice order")
         // Short inner dimensions, small products: no slices.
         #expect(InnerSlices(rows: 700, columns: 300, inner: 100) == nil && InnerSlices(rows: 20, columns: 30, inner: 1_000) == nil)
         #expect(compared == 20)
