@@ -217,6 +217,11 @@ static inline __attribute__((always_inline)) double next_up_nonnegative(double x
     return x;
 }
 
+// sum + q², each rounded and pushed up (q the pushed-up scaled entry).
+static inline __attribute__((always_inline)) double add_square(double sum, double q) {
+    return next_up_nonnegative(sum + next_up_nonnegative(q * q));
+}
+
 static inline __attribute__((always_inline)) double row_norm_bound(const double *restrict x, long n) {
     double top = 0.0;
     int unordered = 0;
@@ -234,19 +239,12 @@ static inline __attribute__((always_inline)) double row_norm_bound(const double 
         for (; j + NORM_LANES <= n; j += NORM_LANES) {
 #pragma clang loop vectorize(enable)
             for (int l = 0; l < NORM_LANES; l++) {
-                double q = next_up_nonnegative(fabs(x[j + l]) * reciprocal);
-                sums[l] = next_up_nonnegative(sums[l] + next_up_nonnegative(q * q));
+                sums[l] = add_square(sums[l], next_up_nonnegative(fabs(x[j + l]) * reciprocal));
             }
         }
-        for (int l = 0; j < n; j++, l++) {
-            double q = next_up_nonnegative(fabs(x[j]) * reciprocal);
-            sums[l] = next_up_nonnegative(sums[l] + next_up_nonnegative(q * q));
-        }
+        for (int l = 0; j < n; j++, l++) sums[l] = add_square(sums[l], next_up_nonnegative(fabs(x[j]) * reciprocal));
     } else {
-        for (int l = 0; j < n; j++, l = (l + 1) % NORM_LANES) {
-            double q = next_up_nonnegative(fabs(x[j]) / top);
-            sums[l] = next_up_nonnegative(sums[l] + next_up_nonnegative(q * q));
-        }
+        for (int l = 0; j < n; j++, l = (l + 1) % NORM_LANES) sums[l] = add_square(sums[l], next_up_nonnegative(fabs(x[j]) / top));
     }
     double total = sums[0];
     for (int l = 1; l < NORM_LANES; l++) total = next_up_nonnegative(total + sums[l]);

@@ -37,32 +37,26 @@ extension Matrix {
             storage.withUnsafeBufferPointer { a in
                 other.storage.withUnsafeBufferPointer { b in
                     let (pa, pb) = (SendableAddress(a.baseAddress!), SendableAddress(b.baseAddress!))
-                    // Row block r and column block q of C: rows of op(A) are rows of A, or its
-                    // columns when transposed; likewise for op(B)'s columns.
-                    let block: @Sendable (Range<Int>, Range<Int>) -> Void = { r, q in
-                        let aStart = transposeSelf ? r.lowerBound : r.lowerBound * lda
-                        let bStart = transposeOther ? q.lowerBound * ldb : q.lowerBound
+                    // Rows r and columns q of C over the inner indices l, into `target` (leading
+                    // dimension n): op(A)'s rows are A's rows, or its columns when transposed, and its
+                    // columns l are A's columns, or its rows; likewise for op(B).
+                    let product: @Sendable (Range<Int>, Range<Int>, Range<Int>, UnsafeMutablePointer<Double>) -> Void = { r, q, l, target in
+                        let aStart = transposeSelf ? l.lowerBound * lda + r.lowerBound : r.lowerBound * lda + l.lowerBound
+                        let bStart = transposeOther ? q.lowerBound * ldb + l.lowerBound : l.lowerBound * ldb + q.lowerBound
                         cblas_dgemm(CblasRowMajor,
                                     transposeSelf ? CblasTrans : CblasNoTrans,
                                     transposeOther ? CblasTrans : CblasNoTrans,
-                                    blasint(r.count), blasint(q.count), blasint(inner), 1.0,
+                                    blasint(r.count), blasint(q.count), blasint(l.count), 1.0,
                                     pa.pointer + aStart, blasint(Swift.max(lda, 1)),
                                     pb.pointer + bStart, blasint(Swift.max(ldb, 1)), 0.0,
-                                    out.buffer.baseAddress! + r.lowerBound * n + q.lowerBound, blasint(Swift.max(n, 1)))
+                                    target, blasint(Swift.max(n, 1)))
+                    }
+                    // Row block r and column block q of C over the whole inner dimension.
+                    let block: @Sendable (Range<Int>, Range<Int>) -> Void = { r, q in
+                        product(r, q, 0..<inner, out.buffer.baseAddress! + r.lowerBound * n + q.lowerBound)
                     }
                     if let slices = InnerSlices(rows: m, columns: n, inner: inner) {
-                        // op(A)'s columns and op(B)'s rows in slice s: A's rows (or columns), B's columns (or rows).
-                        return slices.sum(into: out.buffer, workers: workers) { slice, target in
-                            let aStart = transposeSelf ? slice.lowerBound * lda : slice.lowerBound
-                            let bStart = transposeOther ? slice.lowerBound : slice.lowerBound * ldb
-                            cblas_dgemm(CblasRowMajor,
-                                        transposeSelf ? CblasTrans : CblasNoTrans,
-                                        transposeOther ? CblasTrans : CblasNoTrans,
-                                        blasint(m), blasint(n), blasint(slice.count), 1.0,
-                                        pa.pointer + aStart, blasint(Swift.max(lda, 1)),
-                                        pb.pointer + bStart, blasint(Swift.max(ldb, 1)), 0.0,
-                                        target, blasint(n))
-                        }
+                        return slices.sum(into: out.buffer, workers: workers) { product(0..<m, 0..<n, $0, $1) }
                     }
                     guard ProductBlocks.splits(rows: m, columns: n, inner: inner) else { return block(0..<m, 0..<n) }
                     let blocks = ProductBlocks(rows: m, columns: n, inner: inner)
@@ -124,22 +118,23 @@ extension Matrix {
             let target = SendableBuffer(c)
             storage.withUnsafeBufferPointer { a in
                 let pa = SendableAddress(a.baseAddress!)
+                // The upper triangle of the diagonal block i over rows l of A, into `corner`.
+                let diagonal: @Sendable (Range<Int>, Range<Int>, UnsafeMutablePointer<Double>) -> Void = { i, l, corner in
+                    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, blasint(i.count), blasint(l.count),
+                                1.0, pa.pointer + l.lowerBound * n + i.lowerBound, ld, 0.0, corner, ld)
+                }
                 let block: @Sendable (Range<Int>, Range<Int>) -> Void = { i, j in
                     let corner = target.buffer.baseAddress! + i.lowerBound * n + j.lowerBound
                     if i == j {
-                        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, blasint(i.count), blasint(rows),
-                                    1.0, pa.pointer + i.lowerBound, ld, 0.0, corner, ld)
+                        diagonal(i, 0..<rows, corner)
                     } else {
                         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(i.count), blasint(j.count), blasint(rows),
                                     1.0, pa.pointer + i.lowerBound, ld, pa.pointer + j.lowerBound, ld, 0.0, corner, ld)
                     }
                 }
                 if let slices = InnerSlices(rows: n, columns: n, inner: rows, flops: Double(rows) * Double(n) * Double(n)) {
-                    // The upper triangle of each slice's Gram (rows of A in slice s), summed.
-                    return slices.sum(into: target.buffer, workers: workers) { slice, corner in
-                        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, blasint(n), blasint(slice.count),
-                                    1.0, pa.pointer + slice.lowerBound * n, ld, 0.0, corner, ld)
-                    }
+                    // Each slice's Gram (rows of A in the slice), its upper triangle, summed.
+                    return slices.sum(into: target.buffer, workers: workers) { diagonal(0..<n, $0, $1) }
                 }
                 guard GramBlocks.splits(rows: rows, columns: n) else { return block(0..<n, 0..<n) }
                 let blocks = GramBlocks(rows: rows, columns: n)
