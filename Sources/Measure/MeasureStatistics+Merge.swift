@@ -199,8 +199,28 @@ extension MeasureStatistics {
         let moments = [cAA, cBB, mAA, mBB]
         let decomposed = try BLASThreads.parallelMap(4, workers: 2) { try Self.decompose(moments[$0]) }
         let spectra = Spectra(cAA: decomposed[0], cBB: decomposed[1], mAA: decomposed[2], mBB: decomposed[3])
-        let centredCCA = try Self.canonicalCorrelations(spectra.cAA, spectra.cBB, cBA, inputs: n, scales: spectra.centringScales)
-        let uncentredCCA = try Self.canonicalCorrelations(spectra.mAA, spectra.mBB, mBA, inputs: n)
+        // The decompositions' readers, each running LAPACK on one core (an SVD's bidiagonalisation
+        // is matrix–vector work), on two workers, the longest first: CKA, Procrustes and SVCCA
+        // (0.29 s at d = 768), both m_CCA, T7's μ and R for both centrings (B the student; about
+        // 0.17 s each), T12's spectrum (0.12 s); one after another they took 1.1 s
+        // (notes/benchmarks.md, stop 49). Every product inside has fixed blocks, so the Doubles are
+        // those of one worker. Each result is read where it is used, so a failure surfaces there.
+        let parts = try BLASThreads.parallelMap(6, workers: 2) { task in
+            Result { () throws -> MomentReaders in
+                switch task {
+                case 0: return .similarity(try Self.similarity(spectra, cAA, cBB, cBA, inputs: n))
+                case 1: return .correlations(try Self.canonicalCorrelations(spectra.cAA, spectra.cBB, cBA, inputs: n, scales: spectra.centringScales))
+                case 2: return .correlations(try Self.canonicalCorrelations(spectra.mAA, spectra.mBB, mBA, inputs: n))
+                case 3, 4:
+                    let centred = task == 4
+                    return .t7Spectrum(try T7CanonicalCorrelationBound.momentSpectrum(
+                        m11Inverse: Self.pseudoInverse(centred ? spectra.cBB : spectra.mBB), m22: centred ? cAA : mAA,
+                        m22Eigen: centred ? spectra.cAA : spectra.mAA, m12: centred ? cBA : mBA, s22: sAA))
+                default: return .widthFloor(try WidthFloor(moments: (mAA, sAA), dimension: dA, labels: k))
+                }
+            }
+        }
+        let centredCCA = try parts[1].get().correlations, uncentredCCA = try parts[2].get().correlations
         var notes = self.notes
         notes.append(context)
         // Models within rounding of each other (an orbit pair, say): the shards' enclosure of d_logit²
@@ -222,7 +242,7 @@ extension MeasureStatistics {
             for t in bs.storage.indices { quadratic += bs.storage[t] * b.storage[t] }
             return max((0..<dA).reduce(0.0) { $0 + sAA[$1, $1] } - 2 * cross + quadratic, 0)
         }()
-        let similarity = try Self.similarity(spectra, cAA, cBB, cBA, inputs: n)
+        let similarity = try parts[0].get().similarity
         if let note = Self.momentAccuracyNote(spectra, means: (meanA, meanB), dimension: max(dA, dB)) { notes.append(note) }
         // d_rep is the shards' own least squares through G̃ in double precision; one run computes
         // it exactly where κ(G̃) ≥ 10⁸ (a merge of nearly collinear unembeddings showed 2.19 where
@@ -251,9 +271,9 @@ extension MeasureStatistics {
             pivotResult = PairMeasurement.skippedPivot(pivotNote ?? "not computed")
         }
         let fast = fastMomentStatistics(grams: (sAA, sAB, sBB))
-        let bounds = try self.bounds(spectra, cAA: cAA, mAA: mAA, cBA: cBA, mBA: mBA, sAA: sAA,
-                                     dUnembSquared: dUnemb, note: boundNote, fast: fast,
-                                     oneMinusRho: (centred: Self.oneMinusSquared(centredCCA, dA), uncentred: Self.oneMinusSquared(uncentredCCA, dA)))
+        let bounds = try self.bounds(spectra, dUnembSquared: dUnemb, note: boundNote, fast: fast,
+                                     oneMinusRho: (centred: Self.oneMinusSquared(centredCCA, dA), uncentred: Self.oneMinusSquared(uncentredCCA, dA)),
+                                     t7Spectra: (centred: try parts[4].get().t7Spectrum, uncentred: try parts[3].get().t7Spectrum))
         // The certified enclosures, when carried, hold every value shown.
         let enclosures = fastLogitSums.map(PairMeasurement.Enclosures.init)
         var values = (logitDistanceSquared, klAB, klBA, logTauA, logTauB)
@@ -263,7 +283,7 @@ extension MeasureStatistics {
         if scale == 0 { notes.append(PairMeasurement.zeroScaleNote) }
         if let note = PairMeasurement.klUnderflowNote(distanceSquared: dl2, kl: [values.1, values.2]) { notes.append(note) }
         // T12 from the moments: σ² = eig(M_AA S_AA).
-        let widthFloor = try WidthFloor(moments: (mAA, sAA), dimension: dA, labels: k)
+        let widthFloor = try parts[5].get().widthFloor
         let t12 = T12WidthFloorBound()
         let t12Verdict = T12WidthFloorBound.trivial(teacherDimension: dA, studentDimension: dB, labels: k)
             .map { Verdict.inapplicable(.T12, t12.form, level: .double, $0) }
@@ -313,6 +333,25 @@ extension MeasureStatistics {
         guard estimate > 1e-6 else { return nil }
         return "the merged \(worst.0) has condition number \(String(format: "%.2g", worst.1)) (the moments square the embeddings' κ): \(affected) from the merged moments may be wrong by about \(String(format: "%.1g", min(estimate, 1))) relative (an a priori estimate, d·u·κ); an unsharded run works from F itself"
     }
+
+    /// The results of `measurement`'s tasks that read the moments' decompositions.
+    enum MomentReaders: Sendable {
+        case correlations([Double])
+        case similarity(Similarity)
+        case widthFloor(WidthFloor)
+        case t7Spectrum(T7Spectrum)
+
+        var correlations: [Double] { if case .correlations(let c) = self { return c }; preconditionFailure("not canonical correlations") }
+        var similarity: Similarity { if case .similarity(let s) = self { return s }; preconditionFailure("not the similarity measures") }
+        var widthFloor: WidthFloor { if case .widthFloor(let w) = self { return w }; preconditionFailure("not the width floor") }
+        var t7Spectrum: T7Spectrum { if case .t7Spectrum(let t) = self { return t }; preconditionFailure("not T7's spectrum") }
+    }
+
+    /// T7's μ and R from the moments (`T7CanonicalCorrelationBound.momentSpectrum`).
+    typealias T7Spectrum = (mu: [Double], residual: Double)
+
+    /// Linear CKA, Procrustes and SVCCA, or why they are undefined.
+    typealias Similarity = (cka: Double?, procrustes: Double?, svcca: Double?, undefined: String?)
 
     /// The decompositions of the four d×d moments (centred and not, both models).
     struct Spectra: Sendable {
@@ -397,7 +436,7 @@ extension MeasureStatistics {
     /// Linear CKA, Procrustes and SVCCA (99 % variance) from centred moments, as
     /// `SimilarityMeasures` defines them on the data.
     static func similarity(_ spectra: Spectra, _ cAA: Matrix, _ cBB: Matrix, _ cBA: Matrix,
-                           inputs n: Int) throws -> (cka: Double?, procrustes: Double?, svcca: Double?, undefined: String?) {
+                           inputs n: Int) throws -> Similarity {
         func trace(_ m: Matrix) -> Double { (0..<m.rows).reduce(0.0) { $0 + m[$1, $1] } }
         let (tA, tB) = (trace(cAA), trace(cBB))
         // Zero variance to within the moments' resolution: a covariance M − μμᵀ of constant
@@ -450,9 +489,9 @@ extension MeasureStatistics {
 
     /// T3–T7 in the order `measure` reports them: T3, T4 and T7 certified from `fast` (the
     /// interval statistics of merged partials) where they decide, else screened from the statistics.
-    func bounds(_ spectra: Spectra, cAA: Matrix, mAA: Matrix, cBA: Matrix, mBA: Matrix, sAA: Matrix,
-                dUnembSquared: Double?, note: String, fast: FastMomentStatistics?,
-                oneMinusRho: (centred: [Double], uncentred: [Double])) throws -> [PairMeasurement.Bound] {
+    func bounds(_ spectra: Spectra, dUnembSquared: Double?, note: String, fast: FastMomentStatistics?,
+                oneMinusRho: (centred: [Double], uncentred: [Double]),
+                t7Spectra: (centred: T7Spectrum, uncentred: T7Spectrum)) throws -> [PairMeasurement.Bound] {
         let dl2 = logitDistanceSquared
         let eig = spectra.mAA.eigenvalues
         let diversity = Diversity(dimension: identity.dimensionA, labelCount: identity.labels,
@@ -522,13 +561,9 @@ extension MeasureStatistics {
         }
         // T7 with B as the student (model 1) and A as the teacher (model 2); its terms
         // once per centring.
-        let terms = try BLASThreads.parallelMap(2, workers: 2) { index in
-            let centred = index == 1
-            return try T7CanonicalCorrelationBound.momentTerms(
-                oneMinusRhoSquared: centred ? oneMinusRho.centred : oneMinusRho.uncentred,
-                m11Inverse: Self.pseudoInverse(centred ? spectra.cBB : spectra.mBB), m22: centred ? cAA : mAA,
-                m22Eigen: centred ? spectra.cAA : spectra.mAA,
-                m12: centred ? cBA : mBA, s22: sAA, logitDistanceSquared: dl2)
+        let terms = [false, true].map { centred in
+            T7CanonicalCorrelationBound.momentTerms(oneMinusRhoSquared: centred ? oneMinusRho.centred : oneMinusRho.uncentred,
+                                                    spectrum: centred ? t7Spectra.centred : t7Spectra.uncentred, logitDistanceSquared: dl2)
         }
         // T7's enclosed spectra once per centring (the two uncentred forms share theirs).
         let swapped = fast?.swapped

@@ -87,10 +87,18 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         }
     }
 
-    /// The terms from the moments, given M₁₁⁺ and the decomposition of M₂₂ (also used by
-    /// merged shard statistics).
+    /// The terms from the moments, given M₁₁⁺ and the decomposition of M₂₂.
     package static func momentTerms(oneMinusRhoSquared q: [Double], m11Inverse: Matrix, m22: Matrix, m22Eigen e: SymmetricEigendecomposition,
-                            m12: Matrix, s22: Matrix, logitDistanceSquared: Double) throws -> Terms {
+                                    m12: Matrix, s22: Matrix, logitDistanceSquared: Double) throws -> Terms {
+        momentTerms(oneMinusRhoSquared: q, spectrum: try momentSpectrum(m11Inverse: m11Inverse, m22: m22, m22Eigen: e, m12: m12, s22: s22),
+                    logitDistanceSquared: logitDistanceSquared)
+    }
+
+    /// μ and R from the moments: the part of `momentTerms` that decomposes and multiplies, which
+    /// needs neither 1 − ρ² nor d_logit² (merged shard statistics form it beside the canonical
+    /// correlations).
+    package static func momentSpectrum(m11Inverse: Matrix, m22: Matrix, m22Eigen e: SymmetricEigendecomposition,
+                                       m12: Matrix, s22: Matrix) throws -> (mu: [Double], residual: Double) {
         try ModelError.wrapping {
             let rootM22 = e.eigenvectors.scalingColumns(by: e.eigenvalues.map { max($0, 0).squareRoot() })
                 .multiplied(by: e.eigenvectors, transposeOther: true)
@@ -100,9 +108,14 @@ public struct T7CanonicalCorrelationBound: PairStatement {
             let unexplained = m22 - explained
             var residual = 0.0
             for t in s22.storage.indices { residual += s22.storage[t] * unexplained.storage[t] }
-            return Terms(oneMinusRhoSquared: q, mu: mu, residual: max(residual, 0),
-                         logitDistanceSquared: logitDistanceSquared)
+            return (mu, max(residual, 0))
         }
+    }
+
+    /// The terms from `momentSpectrum`'s μ and R.
+    package static func momentTerms(oneMinusRhoSquared q: [Double], spectrum: (mu: [Double], residual: Double),
+                                    logitDistanceSquared: Double) -> Terms {
+        Terms(oneMinusRhoSquared: q, mu: spectrum.mu, residual: spectrum.residual, logitDistanceSquared: logitDistanceSquared)
     }
 
     public func screen(_ pair: ModelPair) throws -> Verdict {
