@@ -613,6 +613,36 @@ struct FastIntervalTests {
         })
     }
 
+    /// `product(_:_:)` and `multiplied(byPoint:)` take a Double factor as it is instead of as point
+    /// intervals: the same BLAS calls and bound, so the same Doubles as the interval products of
+    /// its point enclosure (the soundness test above covers those), above and below the BLAS
+    /// threshold, against interval factors with radii and without.
+    @Test func pointFactorProductsAreThoseOfPointEnclosures() {
+        var g = SeededGenerator(seed: 53)
+        var compared = 0, throughBLAS = 0
+        func same(_ x: FastIntervalMatrix, _ y: FastIntervalMatrix) -> Bool {
+            x.rows == y.rows && x.columns == y.columns
+                && zip(x.entries, y.entries).allSatisfy { $0.lo.bitPattern == $1.lo.bitPattern && $0.hi.bitPattern == $1.hi.bitPattern }
+        }
+        for trial in 0..<24 {
+            let (m, n, p) = trial % 2 == 0 ? (40, 48, 36) : (3, 5, 4)
+            let radius = trial % 4 < 2 ? 0 : 1e-6
+            func box(_ r: Int, _ c: Int) -> FastIntervalMatrix {
+                FastIntervalMatrix(rows: r, columns: c) { _, _ in
+                    let x = Double.random(in: -1...1, using: &g)
+                    return FastInterval(lo: x - radius * abs(x), hi: x + radius * abs(x))
+                }
+            }
+            let point = Matrix(rows: m, columns: n) { _, _ in Double.random(in: -2...2, using: &g) }
+            let right = box(n, p), left = box(p, m)
+            #expect(same(FastIntervalMatrix.product(point, right), FastIntervalMatrix(point).multiplied(by: right)), "trial \(trial): A·B, A a Double matrix")
+            #expect(same(left.multiplied(byPoint: point), left.multiplied(by: FastIntervalMatrix(point))), "trial \(trial): A·B, B a Double matrix")
+            compared += 2
+            if m * n * p >= FastIntervalMatrix.blasProductThreshold { throughBLAS += 2 }
+        }
+        #expect(compared == 48 && throughBLAS == 24)
+    }
+
     /// The centred Gram (CG)ᵀ(CG′) by BLAS and norm bounds, against exact rationals: columns
     /// over 40 binades and beyond 2^±450 (the norms' scaled path), columns with a mean 10⁸
     /// times their spread, a column of equal entries (centred to exactly 0), k up to 400. On
