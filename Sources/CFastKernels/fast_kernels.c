@@ -272,3 +272,126 @@ void logitbounds_row_norm_upper_bounds(const double *m, long rows, long columns,
 void logitbounds_row_norm_upper_bounds_without_vectors(const double *m, long rows, long columns, double *out) {
     row_norm_bounds_generic(m, rows, columns, out);
 }
+
+// The midpoint row's sums (Proofs/certificates.md §5, "The row by midpoints"): every sum over a
+// row's k labels in blocks of MIDPOINT_BLOCK labels; within a block in SUM_LANES running sums,
+// each starting at 0 (label j of the block in sum j mod SUM_LANES, the block's tail in sums
+// 0, 1, …), added in lane order at the block's end; the blocks' sums then added in turn to a
+// total starting at 0. A term meets at most ⌈b/L⌉ − 1 roundings in its lane and L − 1 in the
+// lanes' addition, fewer than the b − 1 of one running sum (for b ≥ L), so
+// MidpointRow.roundings bounds it still. The maxima and minima are exact in any order. The same
+// operations in the same order with and without vector instructions, so the same bits.
+#define SUM_LANES 4
+#define MIDPOINT_BLOCK 1024
+
+static inline __attribute__((always_inline)) double lanes_total(const double lane[SUM_LANES]) {
+    return ((lane[0] + lane[1]) + lane[2]) + lane[3];
+}
+
+// Pass 1 on labels [start, end) of one block, into the running totals.
+static inline __attribute__((always_inline)) void first_pass_block(const double *restrict p1, const double *restrict p2,
+                                                                   long start, long end, struct logitbounds_first_pass *r) {
+    double c_sum[SUM_LANES] = {0}, abs_sum[SUM_LANES] = {0};
+    double hi1[SUM_LANES], lo1[SUM_LANES], hi2[SUM_LANES], lo2[SUM_LANES], c_hi[SUM_LANES], c_lo[SUM_LANES];
+    for (int l = 0; l < SUM_LANES; l++) {
+        hi1[l] = r->m1; lo1[l] = r->n1; hi2[l] = r->m2; lo2[l] = r->n2; c_hi[l] = r->c_max; c_lo[l] = r->c_min;
+    }
+#define FIRST_PASS_TERM(l, y) do { \
+        double a = p1[y], b = p2[y], c = a - b; \
+        hi1[l] = a > hi1[l] ? a : hi1[l]; lo1[l] = a < lo1[l] ? a : lo1[l]; \
+        hi2[l] = b > hi2[l] ? b : hi2[l]; lo2[l] = b < lo2[l] ? b : lo2[l]; \
+        c_hi[l] = c > c_hi[l] ? c : c_hi[l]; c_lo[l] = c < c_lo[l] ? c : c_lo[l]; \
+        c_sum[l] += c; abs_sum[l] += fabs(c); \
+    } while (0)
+    long y = start;
+    for (; y + SUM_LANES <= end; y += SUM_LANES) {
+#pragma clang loop vectorize(enable)
+        for (int l = 0; l < SUM_LANES; l++) FIRST_PASS_TERM(l, y + l);
+    }
+    for (int l = 0; y < end; y++, l++) FIRST_PASS_TERM(l, y);
+#undef FIRST_PASS_TERM
+    for (int l = 0; l < SUM_LANES; l++) {
+        r->m1 = hi1[l] > r->m1 ? hi1[l] : r->m1; r->n1 = lo1[l] < r->n1 ? lo1[l] : r->n1;
+        r->m2 = hi2[l] > r->m2 ? hi2[l] : r->m2; r->n2 = lo2[l] < r->n2 ? lo2[l] : r->n2;
+        r->c_max = c_hi[l] > r->c_max ? c_hi[l] : r->c_max; r->c_min = c_lo[l] < r->c_min ? c_lo[l] : r->c_min;
+    }
+    r->sum_c += lanes_total(c_sum);
+    r->sum_abs_c += lanes_total(abs_sum);
+}
+
+static inline __attribute__((always_inline)) struct logitbounds_first_pass first_pass(const double *p1, const double *p2, long k) {
+    struct logitbounds_first_pass r = {-INFINITY, INFINITY, -INFINITY, INFINITY, 0.0, 0.0, -INFINITY, INFINITY};
+    for (long start = 0; start < k; start += MIDPOINT_BLOCK)
+        first_pass_block(p1, p2, start, start + MIDPOINT_BLOCK < k ? start + MIDPOINT_BLOCK : k, &r);
+    return r;
+}
+
+// Pass 2 on labels [start, end) of one block, into the running totals; with_weights = 0 forms V
+// and C alone (T1's distances: t1 and t2 unread).
+static inline __attribute__((always_inline)) void second_pass_block(const double *restrict p1, const double *restrict p2,
+                                                                    const double *restrict t1, const double *restrict t2,
+                                                                    long start, long end, double mean, int with_weights,
+                                                                    struct logitbounds_second_pass *r) {
+    double s1[SUM_LANES] = {0}, s2[SUM_LANES] = {0}, a1[SUM_LANES] = {0}, a2[SUM_LANES] = {0};
+    double b1[SUM_LANES] = {0}, b2[SUM_LANES] = {0}, vv[SUM_LANES] = {0}, cc[SUM_LANES] = {0};
+#define SECOND_PASS_TERM(l, y) do { \
+        double c = p1[y] - p2[y], v = c - mean; \
+        if (with_weights) { \
+            double u1 = t1[y], u2 = t2[y], magnitude = fabs(c); \
+            s1[l] += u1; s2[l] += u2; a1[l] += u1 * c; a2[l] += u2 * c; b1[l] += u1 * magnitude; b2[l] += u2 * magnitude; \
+        } \
+        vv[l] += v * v; cc[l] += c * c; \
+    } while (0)
+    long y = start;
+    for (; y + SUM_LANES <= end; y += SUM_LANES) {
+#pragma clang loop vectorize(enable)
+        for (int l = 0; l < SUM_LANES; l++) SECOND_PASS_TERM(l, y + l);
+    }
+    for (int l = 0; y < end; y++, l++) SECOND_PASS_TERM(l, y);
+#undef SECOND_PASS_TERM
+    if (with_weights) {
+        r->s1 += lanes_total(s1); r->s2 += lanes_total(s2);
+        r->a1 += lanes_total(a1); r->a2 += lanes_total(a2);
+        r->b1 += lanes_total(b1); r->b2 += lanes_total(b2);
+    }
+    r->vv += lanes_total(vv); r->cc += lanes_total(cc);
+}
+
+static inline __attribute__((always_inline)) struct logitbounds_second_pass second_pass(const double *p1, const double *p2, const double *t1,
+                                                                                       const double *t2, long k, double mean, int with_weights) {
+    struct logitbounds_second_pass r = {0};
+    for (long start = 0; start < k; start += MIDPOINT_BLOCK)
+        second_pass_block(p1, p2, t1, t2, start, start + MIDPOINT_BLOCK < k ? start + MIDPOINT_BLOCK : k, mean, with_weights, &r);
+    return r;
+}
+
+static struct logitbounds_first_pass first_pass_generic(const double *p1, const double *p2, long k) { return first_pass(p1, p2, k); }
+static struct logitbounds_second_pass second_pass_generic(const double *p1, const double *p2, const double *t1, const double *t2,
+                                                          long k, double mean, int with_weights) {
+    return with_weights ? second_pass(p1, p2, t1, t2, k, mean, 1) : second_pass(p1, p2, t1, t2, k, mean, 0);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2")))
+static struct logitbounds_first_pass first_pass_avx2(const double *p1, const double *p2, long k) { return first_pass(p1, p2, k); }
+__attribute__((target("avx2")))
+static struct logitbounds_second_pass second_pass_avx2(const double *p1, const double *p2, const double *t1, const double *t2,
+                                                       long k, double mean, int with_weights) {
+    return with_weights ? second_pass(p1, p2, t1, t2, k, mean, 1) : second_pass(p1, p2, t1, t2, k, mean, 0);
+}
+#endif
+
+struct logitbounds_first_pass logitbounds_midpoint_first_pass(const double *p1, const double *p2, long k, int vectors) {
+#if defined(__x86_64__)
+    if (vectors && has_avx2()) return first_pass_avx2(p1, p2, k);
+#endif
+    return first_pass_generic(p1, p2, k);
+}
+
+struct logitbounds_second_pass logitbounds_midpoint_second_pass(const double *p1, const double *p2, const double *t1, const double *t2,
+                                                                 long k, double mean, int with_weights, int vectors) {
+#if defined(__x86_64__)
+    if (vectors && has_avx2()) return second_pass_avx2(p1, p2, t1, t2, k, mean, with_weights);
+#endif
+    return second_pass_generic(p1, p2, t1, t2, k, mean, with_weights);
+}

@@ -82,6 +82,28 @@ public enum FastMath {
     /// Whether `expKernel(_:into:count:)` runs blocks of eight in AVX2 vector instructions here.
     public static var expKernelUsesVectorInstructions: Bool { logitbounds_exp_kernel_uses_vector_instructions() != 0 }
 
+    /// Pass 1 of the streamed pass's midpoint row (CFastKernels; Proofs/certificates.md §5, "The
+    /// row by midpoints") over k labels: each model's largest and least logit, and of
+    /// c = RN(P₁ − P₂) the blocked Σc, Σ|c|, max c and min c. Every sum in blocks of 1 024 labels,
+    /// each block in four running sums added in order at its end, the blocks' sums added in turn;
+    /// in AVX2 vector instructions where the CPU has them unless `vectors` is false (the same bits).
+    public static func midpointFirstPass(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int, vectors: Bool = true)
+        -> (m1: Double, n1: Double, m2: Double, n2: Double, sumC: Double, sumAbsC: Double, cMax: Double, cMin: Double) {
+        let r = logitbounds_midpoint_first_pass(p1, p2, k, vectors ? 1 : 0)
+        return (r.m1, r.n1, r.m2, r.n2, r.sum_c, r.sum_abs_c, r.c_max, r.c_min)
+    }
+
+    /// Pass 2, given t_s = exp(P_s − m_s) (nil: V and C alone, the others 0): the blocked
+    /// S_s = Σt_s, A_s = Σt_s·c, B_s = Σt_s·|c|, V = Σv² with v = RN(c − mean), and C = Σc²,
+    /// summed as pass 1 sums.
+    public static func midpointSecondPass(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>,
+                                          exponentials t: (UnsafePointer<Double>, UnsafePointer<Double>)?, labels k: Int, mean: Double,
+                                          vectors: Bool = true)
+        -> (s1: Double, s2: Double, a1: Double, a2: Double, b1: Double, b2: Double, vv: Double, cc: Double) {
+        let r = logitbounds_midpoint_second_pass(p1, p2, t?.0, t?.1, k, mean, t == nil ? 0 : 1, vectors ? 1 : 0)
+        return (r.s1, r.s2, r.a1, r.a2, r.b1, r.b2, r.vv, r.cc)
+    }
+
     /// Each row's Euclidean norm bounded above (CFastKernels, Proofs/certificates.md §5, "Logits
     /// by norms"): M·√(Σ q²) with M the row's largest magnitude and q ≥ |x|/M, every operation
     /// pushed one Double up, so rows near either end of the Double range neither overflow nor

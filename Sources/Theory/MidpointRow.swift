@@ -123,9 +123,11 @@ enum MidpointRow {
         return distanceSquared(labels: k, mean: mean, sumAbsC: sumAbsC, vv: vv, cc: cc, radii: radii, constants: constants)
     }
 
-    // The passes' sums, each formed in blocks of `block` labels and the blocks' sums then added
-    // in turn (the bound `sumErrorFactor` rests on it; tests check every sum against its exact
-    // value on rows that round every addition one way).
+    // The passes' sums, in C (`FastMath.midpointFirstPass`, `midpointSecondPass`): each formed in
+    // blocks of `block` labels, a block in four running sums added in order at its end, the
+    // blocks' sums then added in turn. A term meets at most ⌈b/4⌉ − 1 + 3 ≤ b − 1 roundings in its
+    // block, so `roundings` bounds it (tests check every sum against its exact value on rows that
+    // round every addition one way). `vectors: false` runs them without AVX2 (the same bits).
 
     /// Pass 1 of `reduce`: each model's largest and least logit, and of c_y = RN(P₁ − P₂) the
     /// blocked Σc and Σ|c|, max c and min c.
@@ -134,22 +136,9 @@ enum MidpointRow {
         var sumC = 0.0, sumAbsC = 0.0, cMax = -Double.infinity, cMin = Double.infinity
     }
 
-    @inline(__always)
-    static func firstPass(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int) -> FirstPass {
-        var r = FirstPass()
-        for start in stride(from: 0, to: k, by: block) {
-            var blockC = 0.0, blockAbsC = 0.0
-            for y in start..<Swift.min(start + block, k) {
-                let (a, b) = (p1[y], p2[y]), c = a - b
-                (r.m1, r.n1, r.m2, r.n2) = (Swift.max(r.m1, a), Swift.min(r.n1, a), Swift.max(r.m2, b), Swift.min(r.n2, b))
-                (r.cMax, r.cMin) = (Swift.max(r.cMax, c), Swift.min(r.cMin, c))
-                blockC += c
-                blockAbsC += Swift.abs(c)
-            }
-            r.sumC += blockC
-            r.sumAbsC += blockAbsC
-        }
-        return r
+    static func firstPass(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int, vectors: Bool = true) -> FirstPass {
+        let r = FastMath.midpointFirstPass(p1, p2, labels: k, vectors: vectors)
+        return FirstPass(m1: r.m1, n1: r.n1, m2: r.m2, n2: r.n2, sumC: r.sumC, sumAbsC: r.sumAbsC, cMax: r.cMax, cMin: r.cMin)
     }
 
     /// Pass 2 of `reduce`, given t_s = exp(P_s − m_s): the blocked S_s = Σt_s, A_s = Σt_s·c,
@@ -158,58 +147,22 @@ enum MidpointRow {
         var s1 = 0.0, s2 = 0.0, a1 = 0.0, a2 = 0.0, b1 = 0.0, b2 = 0.0, vv = 0.0, cc = 0.0
     }
 
-    @inline(__always)
     static func secondPass(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, _ t1: UnsafePointer<Double>, _ t2: UnsafePointer<Double>,
-                           labels k: Int, mean: Double) -> SecondPass {
-        var r = SecondPass()
-        for start in stride(from: 0, to: k, by: block) {
-            var b = SecondPass()
-            for y in start..<Swift.min(start + block, k) {
-                let (t1, t2) = (t1[y], t2[y])
-                let c = p1[y] - p2[y], v = c - mean, absC = Swift.abs(c)
-                b.s1 += t1; b.s2 += t2
-                b.a1 += t1 * c; b.a2 += t2 * c
-                b.b1 += t1 * absC; b.b2 += t2 * absC
-                b.vv += v * v; b.cc += c * c
-            }
-            r.s1 += b.s1; r.s2 += b.s2
-            r.a1 += b.a1; r.a2 += b.a2
-            r.b1 += b.b1; r.b2 += b.b2
-            r.vv += b.vv; r.cc += b.cc
-        }
-        return r
+                           labels k: Int, mean: Double, vectors: Bool = true) -> SecondPass {
+        let r = FastMath.midpointSecondPass(p1, p2, exponentials: (t1, t2), labels: k, mean: mean, vectors: vectors)
+        return SecondPass(s1: r.s1, s2: r.s2, a1: r.a1, a2: r.a2, b1: r.b1, b2: r.b2, vv: r.vv, cc: r.cc)
     }
 
-    /// T1's distances' first pass: the blocked Σc and Σ|c| of c_y = RN(P₁ − P₂).
-    @inline(__always)
+    /// T1's distances' first pass: pass 1's Σc and Σ|c| of c_y = RN(P₁ − P₂).
     static func differenceSums(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int) -> (sumC: Double, sumAbsC: Double) {
-        var sumC = 0.0, sumAbsC = 0.0
-        for start in stride(from: 0, to: k, by: block) {
-            var blockC = 0.0, blockAbsC = 0.0
-            for y in start..<Swift.min(start + block, k) {
-                let c = p1[y] - p2[y]
-                blockC += c
-                blockAbsC += Swift.abs(c)
-            }
-            sumC += blockC
-            sumAbsC += blockAbsC
-        }
-        return (sumC, sumAbsC)
+        let r = FastMath.midpointFirstPass(p1, p2, labels: k)
+        return (r.sumC, r.sumAbsC)
     }
 
-    /// T1's distances' second pass: the blocked V = Σv² with v = RN(c − mean) and C = Σc².
-    @inline(__always)
+    /// T1's distances' second pass: pass 2's V = Σv² with v = RN(c − mean) and C = Σc² alone.
     static func varianceSums(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int, mean: Double) -> (vv: Double, cc: Double) {
-        var vv = 0.0, cc = 0.0
-        for start in stride(from: 0, to: k, by: block) {
-            var blockVV = 0.0, blockCC = 0.0
-            for y in start..<Swift.min(start + block, k) {
-                let c = p1[y] - p2[y], v = c - mean
-                blockVV += v * v; blockCC += c * c
-            }
-            vv += blockVV; cc += blockCC
-        }
-        return (vv, cc)
+        let r = FastMath.midpointSecondPass(p1, p2, exponentials: nil, labels: k, mean: mean)
+        return (r.vv, r.cc)
     }
 
     /// Step 6's constants for k labels, each rounded the safe way (Lemma 1): formed once per

@@ -359,6 +359,29 @@ struct StreamedEnclosureTests {
         check("T1 V (mixed)", mixedV, centred, rounded: nil)
         check("T1 C (mixed)", mixedCC, cSquares, rounded: nil)
         #expect(checked == 28 && oneRunMisses == 14, "\(checked) sums checked; one-run sums outside the bound: \(oneRunMisses) of 14 (each adversarial row must defeat a one-run sum)")
+        // The AVX2 path and the plain one give the same bits: whole blocks, a block's tail of 1–3
+        // labels, fewer labels than lanes, and the adversarial rows above.
+        func bits(_ values: [Double]) -> [UInt64] { values.map(\.bitPattern) }
+        func bothPaths(_ x1: [Double], _ x2: [Double], _ t1: [Double], _ t2: [Double]) -> Bool {
+            let n = x1.count
+            let (f, g) = (MidpointRow.firstPass(x1, x2, labels: n), MidpointRow.firstPass(x1, x2, labels: n, vectors: false))
+            let mean = f.sumC / Double(n)
+            let (s, t) = (MidpointRow.secondPass(x1, x2, t1, t2, labels: n, mean: mean), MidpointRow.secondPass(x1, x2, t1, t2, labels: n, mean: mean, vectors: false))
+            return bits([f.m1, f.n1, f.m2, f.n2, f.sumC, f.sumAbsC, f.cMax, f.cMin]) == bits([g.m1, g.n1, g.m2, g.n2, g.sumC, g.sumAbsC, g.cMax, g.cMin])
+                && bits([s.s1, s.s2, s.a1, s.a2, s.b1, s.b2, s.vv, s.cc]) == bits([t.s1, t.s2, t.a1, t.a2, t.b1, t.b2, t.vv, t.cc])
+        }
+        var pathsCompared = 0
+        for n in [1, 2, 3, 5, 1_024, 1_027, 2_051, k] {
+            let x1 = (0..<n).map { _ in 3 * gen.gaussian() }, x2 = (0..<n).map { _ in 3 * gen.gaussian() + 1 }
+            let w1 = (0..<n).map { _ in Double.random(in: 0..<1, using: &gen) }, w2 = (0..<n).map { _ in Double.random(in: 0..<1, using: &gen) }
+            #expect(bothPaths(x1, x2, w1, w2), "vector and plain passes differ at k = \(n)")
+            pathsCompared += 1
+        }
+        #expect(bothPaths(p1, zeros, t, t2) && bothPaths(ones, zeros, t, t2) && bothPaths(signed, zeros, ones, ones), "vector and plain passes differ on the adversarial rows")
+        #expect(pathsCompared == 8)
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        if flags.isSuperset(of: ["avx2", "fma"]) { #expect(FastMath.expKernelUsesVectorInstructions, "on this AVX2 CPU the comparison must have been against the vector path") }
     }
 
     /// The same adversary on the sum A = Σ t·c behind E_p z: c = 1 on every label but one, so

@@ -38,6 +38,24 @@ void logitbounds_exp_kernel_array_one_at_a_time(const double *x, double *out, lo
 void logitbounds_row_norm_upper_bounds(const double *m, long rows, long columns, double *out);
 void logitbounds_row_norm_upper_bounds_without_vectors(const double *m, long rows, long columns, double *out);
 
+/// Pass 1 of the streamed pass's midpoint row (Proofs/certificates.md §5, "The row by
+/// midpoints") over k labels of the computed logits p1, p2: each model's largest and least
+/// logit (m, n), and of c = RN(p1 − p2) the blocked Σc, Σ|c|, max c and min c.
+struct logitbounds_first_pass { double m1, n1, m2, n2, sum_c, sum_abs_c, c_max, c_min; };
+
+/// Pass 2, given t_s = exp(p_s − m_s): the blocked S_s = Σt_s, A_s = Σt_s·c, B_s = Σt_s·|c|,
+/// V = Σv² with v = RN(c − mean), and C = Σc². With with_weights = 0, V and C alone (t1 and
+/// t2 unread; the others 0).
+struct logitbounds_second_pass { double s1, s2, a1, a2, b1, b2, vv, cc; };
+
+/// Every sum in blocks of 1 024 labels, each block in four running sums added in order at its
+/// end, the blocks' sums added in turn (the summation order the proof's count of roundings
+/// allows for). In AVX2 vector instructions where the CPU has them and `vectors` is nonzero,
+/// with the same operations in the same order (so the same bits) as without.
+struct logitbounds_first_pass logitbounds_midpoint_first_pass(const double *p1, const double *p2, long k, int vectors);
+struct logitbounds_second_pass logitbounds_midpoint_second_pass(const double *p1, const double *p2, const double *t1, const double *t2,
+                                                                 long k, double mean, int with_weights, int vectors);
+
 /// The OpenBLAS kernel this library chose at load time because OpenBLAS fell back to its
 /// Prescott kernels on a CPU that supports better ones ("SkylakeX", "Haswell" or
 /// "SandyBridge"; blas_kernel.c), or NULL when OpenBLAS's own choice (or OPENBLAS_CORETYPE)
