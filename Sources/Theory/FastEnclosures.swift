@@ -131,7 +131,7 @@ public struct FastIdentifiability: Sendable {
         let x = Matrix(rows: d, columns: d) { i, j in svd.v[i, j] / svd.singularValues[j] }
         guard x.storage.allSatisfy(\.isFinite) else { return nil }
         let unembeddings = pair.fastUnembeddings(), point = FastIntervalMatrix(x)
-        let q = unembeddings.first.multiplied(by: point)
+        let q = unembeddings.first.multiplied(byPoint: x)
         let n = q.transposeMultiplied(by: q)
         guard let b = n.solving(q.transposeMultiplied(by: unembeddings.second)) else { return nil }
         // Any z ≠ 0 bounds σ_min² above by ‖G̃₁z‖²/‖z‖²; z the last right singular vector.
@@ -141,7 +141,7 @@ public struct FastIdentifiability: Sendable {
             FastInterval.sum((0..<d).lazy.map { FastInterval.times(g1[i, $0], point: z[$0]) }).squared
         })
         let rayleigh = (image / FastInterval.sum(z.lazy.map { FastInterval($0).squared })).hi
-        (gram, map, preconditioner) = (grams.first, point.multiplied(by: b), (point, n))
+        (gram, map, preconditioner) = (grams.first, FastIntervalMatrix.product(x, b), (point, n))
         sigmaMinSquaredUpper = Swift.min(rayleigh.isNaN ? .infinity : rayleigh, fastSmallestEigenvalueUpper(grams.first))
     }
 
