@@ -277,10 +277,11 @@ void logitbounds_row_norm_upper_bounds_without_vectors(const double *m, long row
 // row's k labels in blocks of MIDPOINT_BLOCK labels; within a block in SUM_LANES running sums,
 // each starting at 0 (label j of the block in sum j mod SUM_LANES, the block's tail in sums
 // 0, 1, …), added in lane order at the block's end; the blocks' sums then added in turn to a
-// total starting at 0. A term meets at most ⌈b/L⌉ − 1 roundings in its lane and L − 1 in the
-// lanes' addition, fewer than the b − 1 of one running sum (for b ≥ L), so
-// MidpointRow.roundings bounds it still. The maxima and minima are exact in any order. The same
-// operations in the same order with and without vector instructions, so the same bits.
+// total starting at 0. In a block of m labels a term meets at most ⌈m/L⌉ − 1 roundings in its
+// lane and L − 1 in the lanes' addition, at most the m − 1 of one running sum (for m < L the
+// empty lanes add exact zeros), so MidpointRow.roundings bounds it still. The maxima and minima
+// are exact in any order (of equal values, ±0, either may stand). The same operations in the
+// same order with and without vector instructions, so the same bits.
 #define SUM_LANES 4
 #define MIDPOINT_BLOCK 1024
 
@@ -387,6 +388,8 @@ struct logitbounds_first_pass logitbounds_midpoint_first_pass(const double *p1, 
 #endif
     return first_pass_generic(p1, p2, k);
 }
+
+long logitbounds_midpoint_block(void) { return MIDPOINT_BLOCK; }
 
 struct logitbounds_second_pass logitbounds_midpoint_second_pass(const double *p1, const double *p2, const double *t1, const double *t2,
                                                                  long k, double mean, int with_weights, int vectors) {

@@ -54,8 +54,10 @@ public struct FastIntervalMatrix: Sendable {
         return Self.midpointRadiusLoop(self, transposeFirst: false, other)
     }
 
-    /// `multiplied(by: FastIntervalMatrix(b))` for a Double matrix B: the same Doubles, without
-    /// forming B's point intervals and taking them apart again (at d = 768 that was 10–20 ms a
+    /// `multiplied(by: FastIntervalMatrix(b))` for a Double matrix B: the same Doubles where B is
+    /// free of NaN (a NaN entry is a midpoint here, the whole line there: both enclose, the
+    /// affected entries are the whole line either way), without forming B's point intervals and
+    /// taking them apart again (at d = 768 that was 10–20 ms a
     /// product, and T7's fast spectra take eleven such products each).
     public func multiplied(byPoint b: Matrix) -> FastIntervalMatrix {
         precondition(columns == b.rows, "FastIntervalMatrix: shapes differ")

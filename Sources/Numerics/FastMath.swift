@@ -93,6 +93,9 @@ public enum FastMath {
         return (r.m1, r.n1, r.m2, r.n2, r.sum_c, r.sum_abs_c, r.c_max, r.c_min)
     }
 
+    /// The labels per block of the midpoint passes' sums (the C kernels' own constant).
+    public static let midpointBlock = logitbounds_midpoint_block()
+
     /// Pass 2, given t_s = exp(P_s − m_s) (nil: V and C alone, the others 0): the blocked
     /// S_s = Σt_s, A_s = Σt_s·c, B_s = Σt_s·|c|, V = Σv² with v = RN(c − mean), and C = Σc²,
     /// summed as pass 1 sums.

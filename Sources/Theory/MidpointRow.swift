@@ -15,7 +15,7 @@ enum MidpointRow {
     /// Every sum over a row's labels is formed in blocks of this many labels, the blocks' sums
     /// then added in turn: no term meets more than `roundings(labels:)` roundings, so the a
     /// priori factor is γ of that count (1 999 at k = 10⁶) where a sum in one run needs γ_k.
-    static let block = 1024
+    static let block = FastMath.midpointBlock
 
     /// The most roundings a term meets in such a sum of k terms: k − 1 within one block; else
     /// b − 1 within its block and ⌈k/b⌉ − 1 among the blocks' sums (each sum starts at 0, so
@@ -125,9 +125,10 @@ enum MidpointRow {
 
     // The passes' sums, in C (`FastMath.midpointFirstPass`, `midpointSecondPass`): each formed in
     // blocks of `block` labels, a block in four running sums added in order at its end, the
-    // blocks' sums then added in turn. A term meets at most ⌈b/4⌉ − 1 + 3 ≤ b − 1 roundings in its
-    // block, so `roundings` bounds it (tests check every sum against its exact value on rows that
-    // round every addition one way). `vectors: false` runs them without AVX2 (the same bits).
+    // blocks' sums then added in turn. In a block of m labels a term meets at most ⌈m/4⌉ − 1 + 3
+    // roundings, at most m − 1 (for m < 4 the empty lanes add exact zeros), so `roundings` bounds
+    // it (tests check every sum against its exact value on rows that round every addition one
+    // way). `vectors: false` runs them without AVX2 (the same bits).
 
     /// Pass 1 of `reduce`: each model's largest and least logit, and of c_y = RN(P₁ − P₂) the
     /// blocked Σc and Σ|c|, max c and min c.
@@ -154,14 +155,16 @@ enum MidpointRow {
     }
 
     /// T1's distances' first pass: pass 1's Σc and Σ|c| of c_y = RN(P₁ − P₂).
-    static func differenceSums(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int) -> (sumC: Double, sumAbsC: Double) {
-        let r = FastMath.midpointFirstPass(p1, p2, labels: k)
+    static func differenceSums(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int,
+                               vectors: Bool = true) -> (sumC: Double, sumAbsC: Double) {
+        let r = FastMath.midpointFirstPass(p1, p2, labels: k, vectors: vectors)
         return (r.sumC, r.sumAbsC)
     }
 
     /// T1's distances' second pass: pass 2's V = Σv² with v = RN(c − mean) and C = Σc² alone.
-    static func varianceSums(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int, mean: Double) -> (vv: Double, cc: Double) {
-        let r = FastMath.midpointSecondPass(p1, p2, exponentials: nil, labels: k, mean: mean)
+    static func varianceSums(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int, mean: Double,
+                             vectors: Bool = true) -> (vv: Double, cc: Double) {
+        let r = FastMath.midpointSecondPass(p1, p2, exponentials: nil, labels: k, mean: mean, vectors: vectors)
         return (r.vv, r.cc)
     }
 

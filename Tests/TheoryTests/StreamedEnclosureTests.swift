@@ -367,8 +367,12 @@ struct StreamedEnclosureTests {
             let (f, g) = (MidpointRow.firstPass(x1, x2, labels: n), MidpointRow.firstPass(x1, x2, labels: n, vectors: false))
             let mean = f.sumC / Double(n)
             let (s, t) = (MidpointRow.secondPass(x1, x2, t1, t2, labels: n, mean: mean), MidpointRow.secondPass(x1, x2, t1, t2, labels: n, mean: mean, vectors: false))
+            // T1's sums: the passes without the exponentials (t unread).
+            let (d, e) = (MidpointRow.differenceSums(x1, x2, labels: n), MidpointRow.differenceSums(x1, x2, labels: n, vectors: false))
+            let (v, w) = (MidpointRow.varianceSums(x1, x2, labels: n, mean: mean), MidpointRow.varianceSums(x1, x2, labels: n, mean: mean, vectors: false))
             return bits([f.m1, f.n1, f.m2, f.n2, f.sumC, f.sumAbsC, f.cMax, f.cMin]) == bits([g.m1, g.n1, g.m2, g.n2, g.sumC, g.sumAbsC, g.cMax, g.cMin])
                 && bits([s.s1, s.s2, s.a1, s.a2, s.b1, s.b2, s.vv, s.cc]) == bits([t.s1, t.s2, t.a1, t.a2, t.b1, t.b2, t.vv, t.cc])
+                && bits([d.sumC, d.sumAbsC, v.vv, v.cc]) == bits([e.sumC, e.sumAbsC, w.vv, w.cc])
         }
         var pathsCompared = 0
         for n in [1, 2, 3, 5, 1_024, 1_027, 2_051, k] {
