@@ -72,39 +72,47 @@ static void exp_array_fma(const double *x, double *out, long n) {
 // Arguments per call of `kernel_lanes`.
 #define LANES 8
 
-// kernel_core on LANES arguments, each in (−708, 709], without a branch or a library call, so
-// that the compiler turns the loop into vector instructions: the same operations in the same
-// order, so the same bits. round(t) (ties away from 0) is trunc(t) moved by one where the
-// exact fraction t − trunc(t) reaches ±½; 2^k for −1021 ≤ k ≤ 1023 is built from k's bits,
-// which k + 1.5·2⁵² holds in its low bits (exact: |k| < 2⁵¹).
-static inline void kernel_lanes(const double *restrict x, double *restrict out) {
-#pragma clang loop vectorize(enable) vectorize_width(4)
-    for (int i = 0; i < LANES; i++) {
-        double t = x[i] * 1.4426950408889634;
-        double k = trunc(t), fraction = t - k;
-        k += fraction >= 0.5 ? 1.0 : 0.0;
-        k -= fraction <= -0.5 ? 1.0 : 0.0;
-        double p = kernel_polynomial(x[i], k);
-        double held = k + 0x1.8p52;
-        int64_t bits;
-        memcpy(&bits, &held, sizeof bits);
-        bits = (bits - 0x4338000000000000LL + 1023) << 52;
-        double scale;
-        memcpy(&scale, &bits, sizeof scale);
-        out[i] = p * scale;
-    }
+// kernel_core at one argument in (−708, 709], without a branch or a library call, so that the
+// loops below turn it into vector instructions: the same operations in the same order, so the
+// same bits. round(t) (ties away from 0) is trunc(t) moved by one where the exact fraction
+// t − trunc(t) reaches ±½; 2^k for −1021 ≤ k ≤ 1023 is built from k's bits, which
+// k + 1.5·2⁵² holds in its low bits (exact: |k| < 2⁵¹).
+static inline __attribute__((always_inline)) double kernel_lane(double x) {
+    double t = x * 1.4426950408889634;
+    double k = trunc(t), fraction = t - k;
+    k += fraction >= 0.5 ? 1.0 : 0.0;
+    k -= fraction <= -0.5 ? 1.0 : 0.0;
+    double p = kernel_polynomial(x, k);
+    double held = k + 0x1.8p52;
+    int64_t bits;
+    memcpy(&bits, &held, sizeof bits);
+    bits = (bits - 0x4338000000000000LL + 1023) << 52;
+    double scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
 }
 
-// The array kernel with AVX2: blocks of LANES arguments all in (−708, 709] (results normal, no
-// cut-off) by `kernel_lanes`, any other block and the tail by `kernel`.
-__attribute__((target("avx2,fma")))
-static void exp_array_avx2(const double *x, double *out, long n) {
+// `kernel_lane` on LANES arguments, four to a vector (AVX2) or eight (AVX-512).
+static inline __attribute__((always_inline)) void kernel_lanes(const double *restrict x, double *restrict out) {
+#pragma clang loop vectorize(enable) vectorize_width(4)
+    for (int i = 0; i < LANES; i++) out[i] = kernel_lane(x[i]);
+}
+
+static inline __attribute__((always_inline)) void kernel_lanes_wide(const double *restrict x, double *restrict out) {
+#pragma clang loop vectorize(enable) vectorize_width(8)
+    for (int i = 0; i < LANES; i++) out[i] = kernel_lane(x[i]);
+}
+
+// The array kernel in vectors: blocks of LANES arguments all in (−708, 709] (results normal, no
+// cut-off) by `kernel_lanes` (`kernel_lanes_wide` when wide), any other block and the tail by
+// `kernel`.
+static inline __attribute__((always_inline)) void exp_array_vectors(const double *x, double *out, long n, int wide) {
     long i = 0;
     for (; i + LANES <= n; i += LANES) {
         int inside = 1;
         for (int j = 0; j < LANES; j++) inside &= (x[i + j] > -708.0) & (x[i + j] <= 709.0);
         if (inside) {
-            kernel_lanes(x + i, out + i);
+            if (wide) kernel_lanes_wide(x + i, out + i); else kernel_lanes(x + i, out + i);
         } else {
             for (int j = 0; j < LANES; j++) out[i + j] = kernel(x[i + j]);
         }
@@ -112,25 +120,42 @@ static void exp_array_avx2(const double *x, double *out, long n) {
     for (; i < n; i++) out[i] = kernel(x[i]);
 }
 
-// The CPU's features, checked once: 1 for FMA, 2 for AVX2 with FMA.
+__attribute__((target("avx2,fma")))
+static void exp_array_avx2(const double *x, double *out, long n) { exp_array_vectors(x, out, n, 0); }
+
+__attribute__((target("avx512f,fma")))
+static void exp_array_avx512(const double *x, double *out, long n) { exp_array_vectors(x, out, n, 1); }
+
+// The CPU's features, checked once: 1 for FMA, 2 for AVX2 with FMA, 4 for AVX-512F with AVX2.
 static int cpu_features(void) {
     static int cached = -1;
     if (cached < 0) {
         __builtin_cpu_init();
         int fma = __builtin_cpu_supports("fma") != 0;
-        cached = fma | (fma && __builtin_cpu_supports("avx2") ? 2 : 0);
+        int avx2 = fma && __builtin_cpu_supports("avx2");
+        cached = fma | (avx2 ? 2 : 0) | (avx2 && __builtin_cpu_supports("avx512f") ? 4 : 0);
     }
     return cached;
 }
 
 static int has_fma(void) { return cpu_features() & 1; }
 static int has_avx2(void) { return (cpu_features() & 2) != 0; }
+static int has_avx512(void) { return (cpu_features() & 4) != 0; }
 #else
 static int has_fma(void) { return 0; }
 static int has_avx2(void) { return 0; }
+static int has_avx512(void) { return 0; }
 #endif
 
-int logitbounds_exp_kernel_uses_vector_instructions(void) { return has_avx2(); }
+int logitbounds_exp_kernel_uses_vector_instructions(void) { return has_avx512() ? 8 : has_avx2() ? 4 : 0; }
+
+void logitbounds_exp_kernel_array_in_vectors_of(const double *x, double *out, long n, int width) {
+#if defined(__x86_64__)
+    if (width == 8 && has_avx512()) { exp_array_avx512(x, out, n); return; }
+    if (width >= 4 && has_avx2()) { exp_array_avx2(x, out, n); return; }
+#endif
+    logitbounds_exp_kernel_array_one_at_a_time(x, out, n);
+}
 
 void logitbounds_exp_kernel_array_one_at_a_time(const double *x, double *out, long n) {
 #if defined(__x86_64__)
@@ -143,6 +168,7 @@ int logitbounds_exp_kernel_uses_fma_instruction(void) { return has_fma(); }
 
 void logitbounds_exp_kernel_array(const double *x, double *out, long n) {
 #if defined(__x86_64__)
+    if (has_avx512()) { exp_array_avx512(x, out, n); return; }
     if (has_avx2()) { exp_array_avx2(x, out, n); return; }
     if (has_fma()) { exp_array_fma(x, out, n); return; }
 #endif

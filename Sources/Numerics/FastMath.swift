@@ -66,7 +66,8 @@ public enum FastMath {
 
     /// out[i] = `expKernel(x[i])` for x[i] > −745, 0 below (e^x < η there), for x ≤ 709:
     /// the same kernel in C (CFastKernels), with the CPU's FMA instruction when it has one, and
-    /// eight arguments at a time in AVX2 vector instructions where all eight are in (−708, 709].
+    /// eight arguments at a time in AVX-512 or AVX2 vector instructions where all eight are in
+    /// (−708, 709].
     public static func expKernel(_ x: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>, count n: Int) {
         logitbounds_exp_kernel_array(x, out, n)
     }
@@ -79,8 +80,18 @@ public enum FastMath {
     /// Whether `expKernel(_:into:count:)` runs on the FMA instruction here.
     public static var expKernelUsesFMAInstruction: Bool { logitbounds_exp_kernel_uses_fma_instruction() != 0 }
 
-    /// Whether `expKernel(_:into:count:)` runs blocks of eight in AVX2 vector instructions here.
-    public static var expKernelUsesVectorInstructions: Bool { logitbounds_exp_kernel_uses_vector_instructions() != 0 }
+    /// Whether `expKernel(_:into:count:)` runs blocks of eight in vector instructions here.
+    public static var expKernelUsesVectorInstructions: Bool { expKernelVectorWidth != 0 }
+
+    /// The doubles per vector instruction of `expKernel(_:into:count:)`'s blocks: 8 (AVX-512),
+    /// 4 (AVX2) or 0 (none).
+    public static var expKernelVectorWidth: Int { Int(logitbounds_exp_kernel_uses_vector_instructions()) }
+
+    /// The array kernel in vectors of `width` doubles (8, 4) where the CPU has them, else the
+    /// next narrower (1: one argument at a time): for tests.
+    static func expKernel(_ x: UnsafePointer<Double>, into out: UnsafeMutablePointer<Double>, count n: Int, vectorWidth width: Int) {
+        logitbounds_exp_kernel_array_in_vectors_of(x, out, n, Int32(width))
+    }
 
     /// Pass 1 of the streamed pass's midpoint row (CFastKernels; Proofs/certificates.md §5, "The
     /// row by midpoints") over k labels: each model's largest and least logit, and of

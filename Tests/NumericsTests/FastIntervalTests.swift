@@ -134,22 +134,27 @@ struct FastIntervalTests {
         xs += [-707.9999, 708.9999, 709, 709.5, 709.7, 0, -0.0, 1e-300, -1e-300]
         xs += (0..<64).map { i in i % 9 == 0 ? -720 : Double(-i) }   // blocks with an argument below −708
         xs += [-1, -2, -3]                                           // a tail of three
-        var vector = [Double](repeating: .nan, count: xs.count), scalar = vector
-        FastMath.expKernel(xs, into: &vector, count: xs.count)
+        var scalar = [Double](repeating: .nan, count: xs.count)
         FastMath.expKernelOneAtATime(xs, into: &scalar, count: xs.count)
+        // The dispatched kernel, and each vector width the CPU has (AVX-512's 8, AVX2's 4).
         var compared = 0
-        for i in xs.indices where xs[i] > -708 && xs[i] <= 709 {
-            #expect(vector[i].bitPattern == scalar[i].bitPattern && vector[i] == FastMath.expKernelReference(xs[i]),
-                    "exp kernel at \(xs[i]): \(vector[i]) vector, \(scalar[i]) one at a time")
-            compared += 1
+        for width in [nil, 8, 4] as [Int?] {
+            var vector = [Double](repeating: .nan, count: xs.count)
+            if let width { FastMath.expKernel(xs, into: &vector, count: xs.count, vectorWidth: width) } else { FastMath.expKernel(xs, into: &vector, count: xs.count) }
+            for i in xs.indices where xs[i] > -708 && xs[i] <= 709 {
+                #expect(vector[i].bitPattern == scalar[i].bitPattern && vector[i] == FastMath.expKernelReference(xs[i]),
+                        "exp kernel (width \(width.map(String.init) ?? "dispatched")) at \(xs[i]): \(vector[i]) vector, \(scalar[i]) one at a time")
+                compared += 1
+            }
+            for i in xs.indices where xs[i] <= -708 || xs[i] > 709 { #expect(vector[i].bitPattern == scalar[i].bitPattern, "\(xs[i])") }
         }
-        for i in xs.indices where xs[i] <= -708 || xs[i] > 709 { #expect(vector[i].bitPattern == scalar[i].bitPattern, "\(xs[i])") }
-        #expect(compared > 49_000, "\(compared)")
-        // Where the CPU has AVX2 and FMA the comparison above was against the vector path.
+        #expect(compared > 3 * 49_000, "\(compared)")
+        // Where the CPU has AVX-512F (AVX2, FMA) the dispatched kernel runs vectors of eight, where it
+        // has AVX2 and FMA vectors of four: the comparisons above were against those paths.
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
-        if flags.isSuperset(of: ["avx2", "fma"]) { #expect(FastMath.expKernelUsesVectorInstructions) }
-        print("C exp kernel: vector instructions \(FastMath.expKernelUsesVectorInstructions ? "in use" : "not available")")
+        if flags.isSuperset(of: ["avx2", "fma"]) { #expect(FastMath.expKernelVectorWidth == (flags.contains("avx512f") ? 8 : 4)) }
+        print("C exp kernel: vectors of \(FastMath.expKernelVectorWidth) (0: none)")
     }
 
     /// `FastMath.rowNormUpperBounds` (the norms bound's ‖f‖⁺ and ‖g‖⁺): every bound is at least

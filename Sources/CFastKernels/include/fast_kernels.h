@@ -22,9 +22,14 @@ double logitbounds_log_kernel(double x, double *error);
 /// 1 when the FMA instruction path is in use, 0 otherwise (for reports and tests).
 int logitbounds_exp_kernel_uses_fma_instruction(void);
 
-/// 1 when the array kernel runs blocks of eight arguments in AVX2 vector instructions (the
-/// same operations, so the same bits; CPUs with AVX2 and FMA), 0 otherwise.
+/// The vector width of the array kernel's blocks of eight arguments: 8 in AVX-512 (CPUs with
+/// AVX-512F, AVX2 and FMA), 4 in AVX2 (AVX2 and FMA), 0 without vector instructions; the same
+/// operations, so the same bits, at every width.
 int logitbounds_exp_kernel_uses_vector_instructions(void);
+
+/// `logitbounds_exp_kernel_array` in vectors of `width` (8: AVX-512, 4: AVX2) where the CPU has
+/// them, else the next narrower (1: one argument at a time): tests compare the widths.
+void logitbounds_exp_kernel_array_in_vectors_of(const double *x, double *out, long n, int width);
 
 /// `logitbounds_exp_kernel_array` on its one-argument loop, never in vector instructions (tests
 /// compare the two).
