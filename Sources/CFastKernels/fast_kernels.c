@@ -424,3 +424,120 @@ struct logitbounds_second_pass logitbounds_midpoint_second_pass(const double *p1
 #endif
     return second_pass_generic(p1, p2, t1, t2, k, mean, with_weights);
 }
+
+// The screen's logit rows (Numerics' LogitRowAccumulator): per row, running maxima and minima,
+// the normalisers S = Σe^{x − m}, the cross sums Σe^{x − m}·δ and Σe^{x − m}·|δ| of both models,
+// and Σ(a − b)², added block of labels by block; the sums rescaled by e^{m − m'} when a block
+// raises a maximum. Four labels per step in four lanes (label j of a block in lane j mod 4, a
+// short tail in lanes 0, 1, … with the rest masked off), each lane's sums added in lane order
+// at the block's end — the order and operations of the Swift SIMD4 code this replaced, compiled
+// plain and for AVX2, so the same bits everywhere. A screen: no bound rests on these sums.
+#define SCREEN_LANES 4
+
+// eˣ for x ≤ 0 on one lane: x = (64n + j)·ln2/64 + r, |r| ≤ ln2/128, e^r by its Taylor
+// polynomial of degree 6, 2^{j/64} from `fractions`; 0 below −708.
+static inline __attribute__((always_inline)) double screen_exp(double x, const double *fractions) {
+    const double floor = -708.0, magic = 6755399441055744.0;
+    double clamped = x < floor ? floor : x;
+    double shifted = clamped * (64 / 0.6931471805599453) + magic;
+    double m = shifted - magic;
+    double r = (clamped - m * 0.010830424693267560) - m * 2.9815858269852933e-12;
+    double p = 1.0 / 720;
+    p = p * r + 1.0 / 120;
+    p = p * r + 1.0 / 24;
+    p = p * r + 1.0 / 6;
+    p = p * r + 0.5;
+    p = p * r + 1;
+    p = p * r + 1;
+    uint64_t shifted_bits, magic_bits;
+    memcpy(&shifted_bits, &shifted, sizeof shifted_bits);
+    memcpy(&magic_bits, &magic, sizeof magic_bits);
+    uint64_t integer = shifted_bits - magic_bits, j = integer & 63;
+    int64_t n = (int64_t)(integer - j) >> 6;
+    uint64_t scale_bits = ((uint64_t)n + 1023) << 52;
+    double scale;
+    memcpy(&scale, &scale_bits, sizeof scale);
+    double value = p * fractions[j] * scale;
+    return x < floor ? 0.0 : value;
+}
+
+// Lanes' running sums of one block.
+struct screen_lanes { double s_a[SCREEN_LANES], c_a[SCREEN_LANES], m_a[SCREEN_LANES], s_b[SCREEN_LANES], c_b[SCREEN_LANES], m_b[SCREEN_LANES], sq[SCREEN_LANES]; };
+
+static inline __attribute__((always_inline)) void screen_lane(struct screen_lanes *restrict l, int i, double x, double z, double live,
+                                                              double ma, double mb, const double *fractions) {
+    double difference = x - z, xc = x - ma, zc = z - mb, delta = xc - zc, magnitude = fabs(delta);
+    double ea = screen_exp(xc, fractions) * live, eb = screen_exp(zc, fractions) * live;
+    l->s_a[i] += ea; l->c_a[i] += ea * delta; l->m_a[i] += ea * magnitude;
+    l->s_b[i] += eb; l->c_b[i] -= eb * delta; l->m_b[i] += eb * magnitude;
+    l->sq[i] += difference * difference * live;
+}
+
+static inline __attribute__((always_inline)) void screen_add(struct logitbounds_screen_row *restrict s, const double *restrict a,
+                                                             const double *restrict b, long n, const double *restrict fractions) {
+    if (n <= 0) return;
+    double block_max_a = -INFINITY, block_max_b = -INFINITY, block_min_a = INFINITY, block_min_b = INFINITY;
+    for (long y = 0; y < n; y++) {
+        double x = a[y], z = b[y];
+        block_max_a = x > block_max_a ? x : block_max_a;
+        block_min_a = x < block_min_a ? x : block_min_a;
+        block_max_b = z > block_max_b ? z : block_max_b;
+        block_min_b = z < block_min_b ? z : block_min_b;
+    }
+    s->min_a = block_min_a < s->min_a ? block_min_a : s->min_a;
+    s->min_b = block_min_b < s->min_b ? block_min_b : s->min_b;
+    double new_max_a = block_max_a >= s->max_a ? block_max_a : s->max_a;
+    double new_max_b = block_max_b >= s->max_b ? block_max_b : s->max_b;
+    if (s->sum_a > 0 && (new_max_a != s->max_a || new_max_b != s->max_b)) {
+        // δ of the labels so far grows by (m_B' − m_B) − (m_A' − m_A); the weights scale by e^{m − m'}.
+        double shift = (new_max_b - s->max_b) - (new_max_a - s->max_a);
+        double scale_a = exp(s->max_a - new_max_a), scale_b = exp(s->max_b - new_max_b);
+        s->cross_a = scale_a * (s->cross_a + s->sum_a * shift);
+        s->magnitude_a = scale_a * (s->magnitude_a + s->sum_a * fabs(shift));
+        s->cross_b = scale_b * (s->cross_b - s->sum_b * shift);
+        s->magnitude_b = scale_b * (s->magnitude_b + s->sum_b * fabs(shift));
+        s->sum_a *= scale_a;
+        s->sum_b *= scale_b;
+    }
+    s->max_a = new_max_a;
+    s->max_b = new_max_b;
+    double ma = s->max_a, mb = s->max_b;
+    struct screen_lanes l;
+    memset(&l, 0, sizeof l);
+    long full = n / SCREEN_LANES * SCREEN_LANES;
+    for (long y = 0; y < full; y += SCREEN_LANES) {
+#pragma clang loop vectorize(enable)
+        for (int i = 0; i < SCREEN_LANES; i++) screen_lane(&l, i, a[y + i], b[y + i], 1.0, ma, mb, fractions);
+    }
+    if (full < n) {
+        for (int i = 0; i < SCREEN_LANES; i++) {
+            int used = full + i < n;
+            screen_lane(&l, i, used ? a[full + i] : ma, used ? b[full + i] : mb, used ? 1.0 : 0.0, ma, mb, fractions);
+        }
+    }
+    s->sum_a += ((l.s_a[0] + l.s_a[1]) + l.s_a[2]) + l.s_a[3];
+    s->cross_a += ((l.c_a[0] + l.c_a[1]) + l.c_a[2]) + l.c_a[3];
+    s->magnitude_a += ((l.m_a[0] + l.m_a[1]) + l.m_a[2]) + l.m_a[3];
+    s->sum_b += ((l.s_b[0] + l.s_b[1]) + l.s_b[2]) + l.s_b[3];
+    s->cross_b += ((l.c_b[0] + l.c_b[1]) + l.c_b[2]) + l.c_b[3];
+    s->magnitude_b += ((l.m_b[0] + l.m_b[1]) + l.m_b[2]) + l.m_b[3];
+    s->squares += ((l.sq[0] + l.sq[1]) + l.sq[2]) + l.sq[3];
+}
+
+static void screen_add_generic(struct logitbounds_screen_row *s, const double *a, const double *b, long n, const double *fractions) {
+    screen_add(s, a, b, n, fractions);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2")))
+static void screen_add_avx2(struct logitbounds_screen_row *s, const double *a, const double *b, long n, const double *fractions) {
+    screen_add(s, a, b, n, fractions);
+}
+#endif
+
+void logitbounds_screen_row_add(struct logitbounds_screen_row *s, const double *a, const double *b, long n, const double *fractions, int vectors) {
+#if defined(__x86_64__)
+    if (vectors && has_avx2()) { screen_add_avx2(s, a, b, n, fractions); return; }
+#endif
+    screen_add_generic(s, a, b, n, fractions);
+}

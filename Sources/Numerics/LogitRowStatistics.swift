@@ -1,3 +1,5 @@
+import CFastKernels
+
 /// What one input contributes to the logit-level quantities of a pair of models,
 /// from its two logit rows a (model A) and b (model B) of length k.
 public struct LogitRowStatistics: Sendable, Equatable {
@@ -32,63 +34,32 @@ public struct LogitRowStatistics: Sendable, Equatable {
 /// flagged for recomputation with the cancellation-free kernel, so reported values keep
 /// ~6 significant digits or better, and in practice far more.
 public struct LogitRowAccumulator: Sendable {
-    var maxA = -Double.infinity, sumA = 0.0, crossA = 0.0, magnitudeA = 0.0
-    var maxB = -Double.infinity, sumB = 0.0, crossB = 0.0, magnitudeB = 0.0
-    var minA = Double.infinity, minB = Double.infinity, squares = 0.0
+    var state = logitbounds_screen_row(max_a: -.infinity, sum_a: 0, cross_a: 0, magnitude_a: 0,
+                                       max_b: -.infinity, sum_b: 0, cross_b: 0, magnitude_b: 0,
+                                       min_a: .infinity, min_b: .infinity, squares: 0)
+    var maxA: Double { state.max_a }
+    var sumA: Double { state.sum_a }
+    var crossA: Double { state.cross_a }
+    var magnitudeA: Double { state.magnitude_a }
+    var maxB: Double { state.max_b }
+    var sumB: Double { state.sum_b }
+    var crossB: Double { state.cross_b }
+    var magnitudeB: Double { state.magnitude_b }
+    var minA: Double { state.min_a }
+    var minB: Double { state.min_b }
+    var squares: Double { state.squares }
 
     public init() {}
 
-    /// Adds the labels of one block: a and b hold the same labels' logits.
-    public mutating func add(_ a: UnsafeBufferPointer<Double>, _ b: UnsafeBufferPointer<Double>) {
-        let n = a.count
-        guard n > 0 else { return }
-        var blockMaxA = -Double.infinity, blockMaxB = -Double.infinity
-        var blockMinA = Double.infinity, blockMinB = Double.infinity
-        for y in 0..<n {
-            let x = a[y], z = b[y]
-            blockMaxA = x > blockMaxA ? x : blockMaxA
-            blockMinA = x < blockMinA ? x : blockMinA
-            blockMaxB = z > blockMaxB ? z : blockMaxB
-            blockMinB = z < blockMinB ? z : blockMinB
+    /// Adds the labels of one block: a and b hold the same labels' logits. In C (CFastKernels'
+    /// `logitbounds_screen_row_add`): per step four labels in four lanes, the exponential
+    /// `exponentialOfNonPositive`'s operations, in AVX2 where the CPU has it (the same bits
+    /// without, `vectors: false`).
+    public mutating func add(_ a: UnsafeBufferPointer<Double>, _ b: UnsafeBufferPointer<Double>, vectors: Bool = true) {
+        guard a.count > 0 else { return }
+        exp2Fractions.withUnsafeBufferPointer { t in
+            logitbounds_screen_row_add(&state, a.baseAddress, b.baseAddress, a.count, t.baseAddress, vectors ? 1 : 0)
         }
-        minA = Swift.min(minA, blockMinA); minB = Swift.min(minB, blockMinB)
-        let newMaxA = Swift.max(maxA, blockMaxA), newMaxB = Swift.max(maxB, blockMaxB)
-        if sumA > 0 && (newMaxA != maxA || newMaxB != maxB) {
-            // δ of the labels so far grows by (m_B' − m_B) − (m_A' − m_A); the weights scale by e^{m − m'}.
-            let shift = (newMaxB - maxB) - (newMaxA - maxA)
-            let scaleA = (maxA - newMaxA).exp, scaleB = (maxB - newMaxB).exp
-            crossA = scaleA * (crossA + sumA * shift); magnitudeA = scaleA * (magnitudeA + sumA * Swift.abs(shift))
-            crossB = scaleB * (crossB - sumB * shift); magnitudeB = scaleB * (magnitudeB + sumB * Swift.abs(shift))
-            sumA *= scaleA; sumB *= scaleB
-        }
-        maxA = newMaxA; maxB = newMaxB
-        // Four labels at a time in SIMD lanes (the exponential has no branches);
-        // the tail runs through the same code with the unused lanes masked off.
-        typealias V = SIMD4<Double>
-        var sA = V(), cA = V(), mA = V(), sB = V(), cB = V(), mB = V(), sq = V()
-        let ma = V(repeating: maxA), mb = V(repeating: maxB)
-        let absMask = SIMD4<UInt64>(repeating: 0x7FFF_FFFF_FFFF_FFFF)
-        @inline(__always) func lanes(_ x: V, _ z: V, _ live: V) {
-            let difference = x - z, xc = x - ma, zc = z - mb, delta = xc - zc
-            let magnitude = unsafeBitCast(unsafeBitCast(delta, to: SIMD4<UInt64>.self) & absMask, to: V.self)
-            let ea = exponentialOfNonPositive(xc) * live, eb = exponentialOfNonPositive(zc) * live
-            sA += ea; cA += ea * delta; mA += ea * magnitude
-            sB += eb; cB -= eb * delta; mB += eb * magnitude
-            sq += difference * difference * live
-        }
-        let full = n / 4 * 4, one = V(repeating: 1)
-        let pa = UnsafeRawPointer(a.baseAddress!), pb = UnsafeRawPointer(b.baseAddress!)
-        for y in stride(from: 0, to: full, by: 4) {
-            lanes(pa.loadUnaligned(fromByteOffset: 8 * y, as: V.self), pb.loadUnaligned(fromByteOffset: 8 * y, as: V.self), one)
-        }
-        if full < n {
-            var x = ma, z = mb, live = V()
-            for lane in 0..<(n - full) { x[lane] = a[full + lane]; z[lane] = b[full + lane]; live[lane] = 1 }
-            lanes(x, z, live)
-        }
-        sumA += sA.sum(); crossA += cA.sum(); magnitudeA += mA.sum()
-        sumB += sB.sum(); crossB += cB.sum(); magnitudeB += mB.sum()
-        squares += sq.sum()
     }
 
     public var statistics: LogitRowStatistics {

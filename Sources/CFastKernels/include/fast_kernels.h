@@ -64,6 +64,18 @@ struct logitbounds_first_pass logitbounds_midpoint_first_pass(const double *p1, 
 struct logitbounds_second_pass logitbounds_midpoint_second_pass(const double *p1, const double *p2, const double *t1, const double *t2,
                                                                  long k, double mean, int with_weights, int vectors);
 
+/// The screen's running statistics of one logit row (Numerics' `LogitRowAccumulator`).
+struct logitbounds_screen_row {
+    double max_a, sum_a, cross_a, magnitude_a;
+    double max_b, sum_b, cross_b, magnitude_b;
+    double min_a, min_b, squares;
+};
+
+/// Adds n labels of one row (a: model 1's logits, b: model 2's) to `s`; `fractions` holds
+/// 2^{j/64}, j = 0…63. In AVX2 where the CPU has it and `vectors` is nonzero, with the same
+/// operations in the same order (so the same bits) as without.
+void logitbounds_screen_row_add(struct logitbounds_screen_row *s, const double *a, const double *b, long n, const double *fractions, int vectors);
+
 /// The OpenBLAS kernel this library chose at load time because OpenBLAS fell back to its
 /// Prescott kernels on a CPU that supports better ones ("SkylakeX", "Haswell" or
 /// "SandyBridge"; blas_kernel.c), or NULL when OpenBLAS's own choice (or OPENBLAS_CORETYPE)

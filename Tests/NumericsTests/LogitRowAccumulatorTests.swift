@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+@testable import Numerics
+
+@Suite("The screen's logit-row accumulator")
+struct LogitRowAccumulatorTests {
+    /// The accumulator runs in C (CFastKernels' `logitbounds_screen_row_add`, AVX2 where the CPU
+    /// has it). Its sums must be, bit for bit, those of the Swift SIMD4 code it replaced (kept
+    /// here as the reference, with `exponentialOfNonPositive`), on both paths: rows of 1 to 5 003
+    /// labels in blocks of 1 to 10 000 (tails of 1–3 lanes, maxima raised by later blocks, so the
+    /// rescaling runs), logits from 0.1 to 1 000 in size (arguments below −708 flushed to 0).
+    @Test("The C accumulator gives the Swift reference's bits, with and without AVX2")
+    func accumulatorMatchesItsReference() {
+        struct Reference {
+            var maxA = -Double.infinity, sumA = 0.0, crossA = 0.0, magnitudeA = 0.0
+            var maxB = -Double.infinity, sumB = 0.0, crossB = 0.0, magnitudeB = 0.0
+            var minA = Double.infinity, minB = Double.infinity, squares = 0.0
+            mutating func add(_ a: ArraySlice<Double>, _ b: ArraySlice<Double>) {
+                let (a, b) = (Array(a), Array(b)), n = a.count
+                (minA, minB) = (Swift.min(minA, a.min()!), Swift.min(minB, b.min()!))
+                let newMaxA = Swift.max(maxA, a.max()!), newMaxB = Swift.max(maxB, b.max()!)
+                if sumA > 0 && (newMaxA != maxA || newMaxB != maxB) {
+                    let shift = (newMaxB - maxB) - (newMaxA - maxA)
+                    let scaleA = Foundation.exp(maxA - newMaxA), scaleB = Foundation.exp(maxB - newMaxB)
+                    crossA = scaleA * (crossA + sumA * shift); magnitudeA = scaleA * (magnitudeA + sumA * Swift.abs(shift))
+                    crossB = scaleB * (crossB - sumB * shift); magnitudeB = scaleB * (magnitudeB + sumB * Swift.abs(shift))
+                    sumA *= scaleA; sumB *= scaleB
+                }
+                (maxA, maxB) = (newMaxA, newMaxB)
+                typealias V = SIMD4<Double>
+                var sA = V(), cA = V(), mA = V(), sB = V(), cB = V(), mB = V(), sq = V()
+                let ma = V(repeating: maxA), mb = V(repeating: maxB)
+                for y in stride(from: 0, to: n, by: 4) {
+                    var x = ma, z = mb, live = V()
+                    for lane in 0..<Swift.min(4, n - y) { x[lane] = a[y + lane]; z[lane] = b[y + lane]; live[lane] = 1 }
+                    let difference = x - z, xc = x - ma, zc = z - mb, delta = xc - zc
+                    let magnitude = V(delta.indices.map { Swift.abs(delta[$0]) })
+                    let ea = exponentialOfNonPositive(xc) * live, eb = exponentialOfNonPositive(zc) * live
+                    sA += ea; cA += ea * delta; mA += ea * magnitude
+                    sB += eb; cB -= eb * delta; mB += eb * magnitude
+                    sq += difference * difference * live
+                }
+                func total(_ v: V) -> Double { ((v[0] + v[1]) + v[2]) + v[3] }
+                sumA += total(sA); crossA += total(cA); magnitudeA += total(mA)
+                sumB += total(sB); crossB += total(cB); magnitudeB += total(mB)
+                squares += total(sq)
+            }
+            var values: [Double] { [maxA, sumA, crossA, magnitudeA, maxB, sumB, crossB, magnitudeB, minA, minB, squares] }
+        }
+        var g = SeededGenerator(seed: 3)
+        var compared = 0
+        for trial in 0..<400 {
+            let k = [1, 2, 3, 4, 5, 7, 64, 1000, 1023, 5003][trial % 10], scale = [0.1, 1, 10, 300, 1000][trial % 5]
+            let a = (0..<k).map { _ in g.uniform(in: -1...1) * scale }
+            let b = (0..<k).map { _ in g.uniform(in: -1...1) * scale + (trial % 3 == 0 ? 5 : 0) }
+            let block = [1, 3, 4, 17, 256, 10_000][trial % 6]
+            var vector = LogitRowAccumulator(), plain = LogitRowAccumulator(), reference = Reference()
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    for start in stride(from: 0, to: k, by: block) {
+                        let rows = start..<Swift.min(k, start + block)
+                        let (x, y) = (UnsafeBufferPointer(rebasing: pa[rows]), UnsafeBufferPointer(rebasing: pb[rows]))
+                        vector.add(x, y)
+                        plain.add(x, y, vectors: false)
+                        reference.add(a[rows], b[rows])
+                    }
+                }
+            }
+            func values(_ s: LogitRowAccumulator) -> [Double] {
+                [s.maxA, s.sumA, s.crossA, s.magnitudeA, s.maxB, s.sumB, s.crossB, s.magnitudeB, s.minA, s.minB, s.squares]
+            }
+            #expect(values(vector).map(\.bitPattern) == reference.values.map(\.bitPattern), "trial \(trial): C \(values(vector)) against \(reference.values)")
+            #expect(values(plain).map(\.bitPattern) == values(vector).map(\.bitPattern), "trial \(trial): the plain path differs")
+            compared += 1
+        }
+        #expect(compared == 400)
+    }
+}
