@@ -432,7 +432,7 @@ struct logitbounds_second_pass logitbounds_midpoint_second_pass(const double *p1
 // short tail in lanes 0, 1, … with the rest masked off), each lane's sums added in lane order
 // at the block's end — the order and operations of the Swift SIMD4 code this replaced, compiled
 // plain and for AVX2, so the same bits everywhere. A screen: no bound rests on these sums.
-#define SCREEN_LANES 4
+#define SCREEN_LANES SUM_LANES   // four, as SIMD4 had: `lanes_total` adds them
 
 // eˣ for x ≤ 0 on one lane: x = (64n + j)·ln2/64 + r, |r| ≤ ln2/128, e^r by its Taylor
 // polynomial of degree 6, 2^{j/64} from `fractions`; 0 below −708.
@@ -515,13 +515,13 @@ static inline __attribute__((always_inline)) void screen_add(struct logitbounds_
             screen_lane(&l, i, used ? a[full + i] : ma, used ? b[full + i] : mb, used ? 1.0 : 0.0, ma, mb, fractions);
         }
     }
-    s->sum_a += ((l.s_a[0] + l.s_a[1]) + l.s_a[2]) + l.s_a[3];
-    s->cross_a += ((l.c_a[0] + l.c_a[1]) + l.c_a[2]) + l.c_a[3];
-    s->magnitude_a += ((l.m_a[0] + l.m_a[1]) + l.m_a[2]) + l.m_a[3];
-    s->sum_b += ((l.s_b[0] + l.s_b[1]) + l.s_b[2]) + l.s_b[3];
-    s->cross_b += ((l.c_b[0] + l.c_b[1]) + l.c_b[2]) + l.c_b[3];
-    s->magnitude_b += ((l.m_b[0] + l.m_b[1]) + l.m_b[2]) + l.m_b[3];
-    s->squares += ((l.sq[0] + l.sq[1]) + l.sq[2]) + l.sq[3];
+    s->sum_a += lanes_total(l.s_a);
+    s->cross_a += lanes_total(l.c_a);
+    s->magnitude_a += lanes_total(l.m_a);
+    s->sum_b += lanes_total(l.s_b);
+    s->cross_b += lanes_total(l.c_b);
+    s->magnitude_b += lanes_total(l.m_b);
+    s->squares += lanes_total(l.sq);
 }
 
 static void screen_add_generic(struct logitbounds_screen_row *s, const double *a, const double *b, long n, const double *fractions) {

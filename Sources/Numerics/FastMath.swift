@@ -93,13 +93,19 @@ public enum FastMath {
         logitbounds_exp_kernel_array_in_vectors_of(x, out, n, Int32(width))
     }
 
+    /// Pass 1's values: each model's largest and least logit, Σc, Σ|c|, max c and min c.
+    public typealias MidpointFirstPass = (m1: Double, n1: Double, m2: Double, n2: Double, sumC: Double, sumAbsC: Double, cMax: Double, cMin: Double)
+
+    /// Pass 2's values: S₁, S₂, A₁, A₂, B₁, B₂, V and C.
+    public typealias MidpointSecondPass = (s1: Double, s2: Double, a1: Double, a2: Double, b1: Double, b2: Double, vv: Double, cc: Double)
+
     /// Pass 1 of the streamed pass's midpoint row (CFastKernels; Proofs/certificates.md §5, "The
     /// row by midpoints") over k labels: each model's largest and least logit, and of
     /// c = RN(P₁ − P₂) the blocked Σc, Σ|c|, max c and min c. Every sum in blocks of 1 024 labels,
     /// each block in four running sums added in order at its end, the blocks' sums added in turn;
     /// in AVX2 vector instructions where the CPU has them unless `vectors` is false (the same bits).
-    public static func midpointFirstPass(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int, vectors: Bool = true)
-        -> (m1: Double, n1: Double, m2: Double, n2: Double, sumC: Double, sumAbsC: Double, cMax: Double, cMin: Double) {
+    public static func midpointFirstPass(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int,
+                                         vectors: Bool = true) -> MidpointFirstPass {
         let r = logitbounds_midpoint_first_pass(p1, p2, k, vectors ? 1 : 0)
         return (r.m1, r.n1, r.m2, r.n2, r.sum_c, r.sum_abs_c, r.c_max, r.c_min)
     }
@@ -112,8 +118,7 @@ public enum FastMath {
     /// summed as pass 1 sums.
     public static func midpointSecondPass(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>,
                                           exponentials t: (UnsafePointer<Double>, UnsafePointer<Double>)?, labels k: Int, mean: Double,
-                                          vectors: Bool = true)
-        -> (s1: Double, s2: Double, a1: Double, a2: Double, b1: Double, b2: Double, vv: Double, cc: Double) {
+                                          vectors: Bool = true) -> MidpointSecondPass {
         let r = logitbounds_midpoint_second_pass(p1, p2, t?.0, t?.1, k, mean, t == nil ? 0 : 1, vectors ? 1 : 0)
         return (r.s1, r.s2, r.a1, r.a2, r.b1, r.b2, r.vv, r.cc)
     }

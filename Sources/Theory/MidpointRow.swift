@@ -132,26 +132,16 @@ enum MidpointRow {
 
     /// Pass 1 of `reduce`: each model's largest and least logit, and of c_y = RN(P₁ − P₂) the
     /// blocked Σc and Σ|c|, max c and min c.
-    struct FirstPass {
-        var m1 = -Double.infinity, n1 = Double.infinity, m2 = -Double.infinity, n2 = Double.infinity
-        var sumC = 0.0, sumAbsC = 0.0, cMax = -Double.infinity, cMin = Double.infinity
-    }
-
-    static func firstPass(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int, vectors: Bool = true) -> FirstPass {
-        let r = FastMath.midpointFirstPass(p1, p2, labels: k, vectors: vectors)
-        return FirstPass(m1: r.m1, n1: r.n1, m2: r.m2, n2: r.n2, sumC: r.sumC, sumAbsC: r.sumAbsC, cMax: r.cMax, cMin: r.cMin)
+    static func firstPass(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int,
+                          vectors: Bool = true) -> FastMath.MidpointFirstPass {
+        FastMath.midpointFirstPass(p1, p2, labels: k, vectors: vectors)
     }
 
     /// Pass 2 of `reduce`, given t_s = exp(P_s − m_s): the blocked S_s = Σt_s, A_s = Σt_s·c,
     /// B_s = Σt_s·|c|, V = Σv² with v = RN(c − mean), and C = Σc².
-    struct SecondPass {
-        var s1 = 0.0, s2 = 0.0, a1 = 0.0, a2 = 0.0, b1 = 0.0, b2 = 0.0, vv = 0.0, cc = 0.0
-    }
-
     static func secondPass(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, _ t1: UnsafePointer<Double>, _ t2: UnsafePointer<Double>,
-                           labels k: Int, mean: Double, vectors: Bool = true) -> SecondPass {
-        let r = FastMath.midpointSecondPass(p1, p2, exponentials: (t1, t2), labels: k, mean: mean, vectors: vectors)
-        return SecondPass(s1: r.s1, s2: r.s2, a1: r.a1, a2: r.a2, b1: r.b1, b2: r.b2, vv: r.vv, cc: r.cc)
+                           labels k: Int, mean: Double, vectors: Bool = true) -> FastMath.MidpointSecondPass {
+        FastMath.midpointSecondPass(p1, p2, exponentials: (t1, t2), labels: k, mean: mean, vectors: vectors)
     }
 
     /// T1's distances' first pass: pass 1's Σc and Σ|c| of c_y = RN(P₁ − P₂).
