@@ -5,6 +5,7 @@
 #include "fast_kernels.h"
 #include <math.h>
 #include <stdint.h>
+#include <stdatomic.h>
 #include <string.h>
 
 // Never contract a·b + c into an FMA behind the proof's back: every fused operation
@@ -126,16 +127,29 @@ static void exp_array_avx2(const double *x, double *out, long n) { exp_array_vec
 __attribute__((target("avx512f,fma")))
 static void exp_array_avx512(const double *x, double *out, long n) { exp_array_vectors(x, out, n, 1); }
 
-// The CPU's features, checked once: 1 for FMA, 2 for AVX2 with FMA, 4 for AVX-512F with AVX2.
+// The CPU's features: 1 for FMA, 2 for AVX2 with FMA, 4 for AVX-512F with AVX2. Checked once,
+// by a constructor before main (one thread), and read atomically: worker threads call the
+// kernels concurrently, and a plain lazily written cache was a data race (ThreadSanitizer).
+static _Atomic int cached_features = -1;
+
+static int detect_cpu_features(void) {
+    __builtin_cpu_init();
+    int fma = __builtin_cpu_supports("fma") != 0;
+    int avx2 = fma && __builtin_cpu_supports("avx2");
+    return fma | (avx2 ? 2 : 0) | (avx2 && __builtin_cpu_supports("avx512f") ? 4 : 0);
+}
+
+__attribute__((constructor)) static void cache_cpu_features(void) {
+    atomic_store_explicit(&cached_features, detect_cpu_features(), memory_order_relaxed);
+}
+
 static int cpu_features(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        __builtin_cpu_init();
-        int fma = __builtin_cpu_supports("fma") != 0;
-        int avx2 = fma && __builtin_cpu_supports("avx2");
-        cached = fma | (avx2 ? 2 : 0) | (avx2 && __builtin_cpu_supports("avx512f") ? 4 : 0);
+    int features = atomic_load_explicit(&cached_features, memory_order_relaxed);
+    if (features < 0) {   // only before the constructor has run
+        features = detect_cpu_features();
+        atomic_store_explicit(&cached_features, features, memory_order_relaxed);
     }
-    return cached;
+    return features;
 }
 
 static int has_fma(void) { return cpu_features() & 1; }
