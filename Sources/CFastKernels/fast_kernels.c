@@ -445,7 +445,9 @@ struct logitbounds_second_pass logitbounds_midpoint_second_pass(const double *p1
 // raises a maximum. Four labels per step in four lanes (label j of a block in lane j mod 4, a
 // short tail in lanes 0, 1, … with the rest masked off), each lane's sums added in lane order
 // at the block's end — the order and operations of the Swift SIMD4 code this replaced, compiled
-// plain and for AVX2, so the same bits everywhere. A screen: no bound rests on these sums.
+// plain, for AVX2 and for AVX-512 (there the terms of eight labels are formed in one vector and
+// added to the four lanes in two steps), so the same bits everywhere. A screen: no bound rests
+// on these sums.
 #define SCREEN_LANES SUM_LANES   // four, as SIMD4 had: `lanes_total` adds them
 
 // eˣ for x ≤ 0 on one lane: x = (64n + j)·ln2/64 + r, |r| ≤ ln2/128, e^r by its Taylor
@@ -475,31 +477,79 @@ static inline __attribute__((always_inline)) double screen_exp(double x, const d
     return x < floor ? 0.0 : value;
 }
 
-// Lanes' running sums of one block.
-struct screen_lanes { double s_a[SCREEN_LANES], c_a[SCREEN_LANES], m_a[SCREEN_LANES], s_b[SCREEN_LANES], c_b[SCREEN_LANES], m_b[SCREEN_LANES], sq[SCREEN_LANES]; };
+// Lanes' running sums of one block, as vectors of SCREEN_LANES (element-wise IEEE operations;
+// without AVX, pairs of SSE2 or scalar instructions with the same results).
+typedef double screen_vector __attribute__((vector_size(SCREEN_LANES * sizeof(double))));
+struct screen_lanes { screen_vector s_a, c_a, m_a, s_b, c_b, m_b, sq; };
 
-static inline __attribute__((always_inline)) void screen_lane(struct screen_lanes *restrict l, int i, double x, double z, double live,
+static inline __attribute__((always_inline)) screen_vector screen_load(const double *p) {
+    screen_vector v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline __attribute__((always_inline)) double screen_total(screen_vector v) {
+    double lanes[SCREEN_LANES];
+    memcpy(lanes, &v, sizeof lanes);
+    return lanes_total(lanes);
+}
+
+// The terms of SCREEN_WIDE labels, formed in one vector of eight on AVX-512 before they are
+// added, four at a time, to the lanes.
+#define SCREEN_WIDE 8
+struct screen_terms { double e_a[SCREEN_WIDE], c_a[SCREEN_WIDE], m_a[SCREEN_WIDE], e_b[SCREEN_WIDE], c_b[SCREEN_WIDE], m_b[SCREEN_WIDE], sq[SCREEN_WIDE]; };
+
+// The terms of one label (x, z) into slot i; `live` 0 masks a tail slot off.
+static inline __attribute__((always_inline)) void screen_term(struct screen_terms *restrict t, int i, double x, double z, double live,
                                                               double ma, double mb, const double *fractions) {
     double difference = x - z, xc = x - ma, zc = z - mb, delta = xc - zc, magnitude = fabs(delta);
     double ea = screen_exp(xc, fractions) * live, eb = screen_exp(zc, fractions) * live;
-    l->s_a[i] += ea; l->c_a[i] += ea * delta; l->m_a[i] += ea * magnitude;
-    l->s_b[i] += eb; l->c_b[i] -= eb * delta; l->m_b[i] += eb * magnitude;
-    l->sq[i] += difference * difference * live;
+    t->e_a[i] = ea; t->c_a[i] = ea * delta; t->m_a[i] = ea * magnitude;
+    t->e_b[i] = eb; t->c_b[i] = eb * delta; t->m_b[i] = eb * magnitude;
+    t->sq[i] = difference * difference * live;
 }
 
+// Slots first … first + 3 of `t` added to lanes 0…3.
+static inline __attribute__((always_inline)) void screen_accumulate(struct screen_lanes *restrict l, const struct screen_terms *restrict t, int first) {
+    l->s_a += screen_load(t->e_a + first); l->c_a += screen_load(t->c_a + first); l->m_a += screen_load(t->m_a + first);
+    l->s_b += screen_load(t->e_b + first); l->c_b -= screen_load(t->c_b + first); l->m_b += screen_load(t->m_b + first);
+    l->sq += screen_load(t->sq + first);
+}
+
+// Running maxima and minima of both models' logits, in SCREEN_WIDE lanes.
+struct screen_extremes { double max_a[SCREEN_WIDE], min_a[SCREEN_WIDE], max_b[SCREEN_WIDE], min_b[SCREEN_WIDE]; };
+
+// The larger and the smaller of x and a running m; a NaN x leaves m.
+static inline __attribute__((always_inline)) double screen_max(double x, double m) { return x > m ? x : m; }
+static inline __attribute__((always_inline)) double screen_min(double x, double m) { return x < m ? x : m; }
+
+static inline __attribute__((always_inline)) void screen_extend(struct screen_extremes *restrict e, int i, double x, double z) {
+    e->max_a[i] = screen_max(x, e->max_a[i]); e->min_a[i] = screen_min(x, e->min_a[i]);
+    e->max_b[i] = screen_max(z, e->max_b[i]); e->min_b[i] = screen_min(z, e->min_b[i]);
+}
+
+// `wide`: the terms of eight labels at once (label y + i in lane i mod 4, as four at a time
+// puts it; each lane adds its first label's terms, then its second's), so the same bits.
 static inline __attribute__((always_inline)) void screen_add(struct logitbounds_screen_row *restrict s, const double *restrict a,
-                                                             const double *restrict b, long n, const double *restrict fractions) {
+                                                             const double *restrict b, long n, const double *restrict fractions, int wide) {
     if (n <= 0) return;
-    double block_max_a = -INFINITY, block_max_b = -INFINITY, block_min_a = INFINITY, block_min_b = INFINITY;
-    for (long y = 0; y < n; y++) {
-        double x = a[y], z = b[y];
-        block_max_a = x > block_max_a ? x : block_max_a;
-        block_min_a = x < block_min_a ? x : block_min_a;
-        block_max_b = z > block_max_b ? z : block_max_b;
-        block_min_b = z < block_min_b ? z : block_min_b;
+    // The block's maxima and minima in SCREEN_WIDE lanes, then across them: exact in any order
+    // (of equal values, ±0, either may stand; NaN is passed over, as before).
+    struct screen_extremes e;
+    for (int i = 0; i < SCREEN_WIDE; i++) { e.max_a[i] = e.max_b[i] = -INFINITY; e.min_a[i] = e.min_b[i] = INFINITY; }
+    long y = 0;
+    for (; y + SCREEN_WIDE <= n; y += SCREEN_WIDE) {
+#pragma clang loop vectorize(enable)
+        for (int i = 0; i < SCREEN_WIDE; i++) screen_extend(&e, i, a[y + i], b[y + i]);
     }
-    s->min_a = block_min_a < s->min_a ? block_min_a : s->min_a;
-    s->min_b = block_min_b < s->min_b ? block_min_b : s->min_b;
+    for (int i = 0; y < n; y++, i++) screen_extend(&e, i, a[y], b[y]);
+    double block_max_a = -INFINITY, block_max_b = -INFINITY, block_min_a = INFINITY, block_min_b = INFINITY;
+    for (int i = 0; i < SCREEN_WIDE; i++) {   // across the lanes (an empty lane holds ∓∞)
+        block_max_a = screen_max(e.max_a[i], block_max_a); block_min_a = screen_min(e.min_a[i], block_min_a);
+        block_max_b = screen_max(e.max_b[i], block_max_b); block_min_b = screen_min(e.min_b[i], block_min_b);
+    }
+    s->min_a = screen_min(block_min_a, s->min_a);
+    s->min_b = screen_min(block_min_b, s->min_b);
     double new_max_a = block_max_a >= s->max_a ? block_max_a : s->max_a;
     double new_max_b = block_max_b >= s->max_b ? block_max_b : s->max_b;
     if (s->sum_a > 0 && (new_max_a != s->max_a || new_max_b != s->max_b)) {
@@ -518,40 +568,58 @@ static inline __attribute__((always_inline)) void screen_add(struct logitbounds_
     double ma = s->max_a, mb = s->max_b;
     struct screen_lanes l;
     memset(&l, 0, sizeof l);
+    struct screen_terms t;
     long full = n / SCREEN_LANES * SCREEN_LANES;
-    for (long y = 0; y < full; y += SCREEN_LANES) {
-#pragma clang loop vectorize(enable)
-        for (int i = 0; i < SCREEN_LANES; i++) screen_lane(&l, i, a[y + i], b[y + i], 1.0, ma, mb, fractions);
+    y = 0;
+    if (wide) {
+        for (; y + SCREEN_WIDE <= full; y += SCREEN_WIDE) {
+#pragma clang loop vectorize(enable) vectorize_width(8)
+            for (int i = 0; i < SCREEN_WIDE; i++) screen_term(&t, i, a[y + i], b[y + i], 1.0, ma, mb, fractions);
+            screen_accumulate(&l, &t, 0);
+            screen_accumulate(&l, &t, SCREEN_LANES);
+        }
+    }
+    for (; y < full; y += SCREEN_LANES) {
+#pragma clang loop vectorize(enable) vectorize_width(4)
+        for (int i = 0; i < SCREEN_LANES; i++) screen_term(&t, i, a[y + i], b[y + i], 1.0, ma, mb, fractions);
+        screen_accumulate(&l, &t, 0);
     }
     if (full < n) {
         for (int i = 0; i < SCREEN_LANES; i++) {
             int used = full + i < n;
-            screen_lane(&l, i, used ? a[full + i] : ma, used ? b[full + i] : mb, used ? 1.0 : 0.0, ma, mb, fractions);
+            screen_term(&t, i, used ? a[full + i] : ma, used ? b[full + i] : mb, used ? 1.0 : 0.0, ma, mb, fractions);
         }
+        screen_accumulate(&l, &t, 0);
     }
-    s->sum_a += lanes_total(l.s_a);
-    s->cross_a += lanes_total(l.c_a);
-    s->magnitude_a += lanes_total(l.m_a);
-    s->sum_b += lanes_total(l.s_b);
-    s->cross_b += lanes_total(l.c_b);
-    s->magnitude_b += lanes_total(l.m_b);
-    s->squares += lanes_total(l.sq);
+    s->sum_a += screen_total(l.s_a);
+    s->cross_a += screen_total(l.c_a);
+    s->magnitude_a += screen_total(l.m_a);
+    s->sum_b += screen_total(l.s_b);
+    s->cross_b += screen_total(l.c_b);
+    s->magnitude_b += screen_total(l.m_b);
+    s->squares += screen_total(l.sq);
 }
 
 static void screen_add_generic(struct logitbounds_screen_row *s, const double *a, const double *b, long n, const double *fractions) {
-    screen_add(s, a, b, n, fractions);
+    screen_add(s, a, b, n, fractions, 0);
 }
 
 #if defined(__x86_64__)
 __attribute__((target("avx2")))
 static void screen_add_avx2(struct logitbounds_screen_row *s, const double *a, const double *b, long n, const double *fractions) {
-    screen_add(s, a, b, n, fractions);
+    screen_add(s, a, b, n, fractions, 0);
+}
+
+__attribute__((target("avx512f")))
+static void screen_add_avx512(struct logitbounds_screen_row *s, const double *a, const double *b, long n, const double *fractions) {
+    screen_add(s, a, b, n, fractions, 1);
 }
 #endif
 
-void logitbounds_screen_row_add(struct logitbounds_screen_row *s, const double *a, const double *b, long n, const double *fractions, int vectors) {
+void logitbounds_screen_row_add(struct logitbounds_screen_row *s, const double *a, const double *b, long n, const double *fractions, int width) {
 #if defined(__x86_64__)
-    if (vectors && has_avx2()) { screen_add_avx2(s, a, b, n, fractions); return; }
+    if (width >= 8 && has_avx512()) { screen_add_avx512(s, a, b, n, fractions); return; }
+    if (width >= 4 && has_avx2()) { screen_add_avx2(s, a, b, n, fractions); return; }
 #endif
     screen_add_generic(s, a, b, n, fractions);
 }

@@ -52,13 +52,14 @@ public struct LogitRowAccumulator: Sendable {
     public init() {}
 
     /// Adds the labels of one block: a and b hold the same labels' logits. In C (CFastKernels'
-    /// `logitbounds_screen_row_add`): per step four labels in four lanes, the exponential
-    /// `exponentialOfNonPositive`'s operations, in AVX2 where the CPU has it (the same bits
-    /// without, `vectors: false`).
-    public mutating func add(_ a: UnsafeBufferPointer<Double>, _ b: UnsafeBufferPointer<Double>, vectors: Bool = true) {
+    /// `logitbounds_screen_row_add`): four labels in four lanes, the exponential
+    /// `exponentialOfNonPositive`'s operations; the terms of eight labels at once in AVX-512,
+    /// else four in AVX2, where the CPU has them. `vectorWidth` caps the width (0: no vector
+    /// instructions); the bits are the same at every width.
+    public mutating func add(_ a: UnsafeBufferPointer<Double>, _ b: UnsafeBufferPointer<Double>, vectorWidth: Int = 8) {
         guard a.count > 0 else { return }
         exp2Fractions.withUnsafeBufferPointer { t in
-            logitbounds_screen_row_add(&state, a.baseAddress, b.baseAddress, a.count, t.baseAddress, vectors ? 1 : 0)
+            logitbounds_screen_row_add(&state, a.baseAddress, b.baseAddress, a.count, t.baseAddress, Int32(vectorWidth))
         }
     }
 

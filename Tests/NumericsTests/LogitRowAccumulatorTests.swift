@@ -4,12 +4,13 @@ import Testing
 
 @Suite("The screen's logit-row accumulator")
 struct LogitRowAccumulatorTests {
-    /// The accumulator runs in C (CFastKernels' `logitbounds_screen_row_add`, AVX2 where the CPU
-    /// has it). Its sums must be, bit for bit, those of the Swift SIMD4 code it replaced (kept
-    /// here as the reference, with `exponentialOfNonPositive`), on both paths: rows of 1 to 5 003
+    /// The accumulator runs in C (CFastKernels' `logitbounds_screen_row_add`, AVX-512 or AVX2 where
+    /// the CPU has them). Its sums must be, bit for bit, those of the Swift SIMD4 code it replaced
+    /// (kept here as the reference, with `exponentialOfNonPositive`), at every vector width the
+    /// CPU has (8 forms eight labels' terms at once, 4 four, 0 none): rows of 1 to 5 003
     /// labels in blocks of 1 to 10 000 (tails of 1–3 lanes, maxima raised by later blocks, so the
     /// rescaling runs), logits from 0.1 to 1 000 in size (arguments below −708 flushed to 0).
-    @Test("The C accumulator gives the Swift reference's bits, with and without AVX2")
+    @Test("The C accumulator gives the Swift reference's bits at every vector width")
     func accumulatorMatchesItsReference() {
         struct Reference {
             var maxA = -Double.infinity, sumA = 0.0, crossA = 0.0, magnitudeA = 0.0
@@ -47,6 +48,8 @@ struct LogitRowAccumulatorTests {
             }
             var values: [Double] { [maxA, sumA, crossA, magnitudeA, maxB, sumB, crossB, magnitudeB, minA, minB, squares] }
         }
+        // The widths this CPU runs (the exp kernel's dispatch reads the same CPU features).
+        let widths = [0, 4, 8].filter { $0 <= FastMath.expKernelVectorWidth }
         var g = SeededGenerator(seed: 3)
         var compared = 0
         for trial in 0..<400 {
@@ -54,14 +57,13 @@ struct LogitRowAccumulatorTests {
             let a = (0..<k).map { _ in g.uniform(in: -1...1) * scale }
             let b = (0..<k).map { _ in g.uniform(in: -1...1) * scale + (trial % 3 == 0 ? 5 : 0) }
             let block = [1, 3, 4, 17, 256, 10_000][trial % 6]
-            var vector = LogitRowAccumulator(), plain = LogitRowAccumulator(), reference = Reference()
+            var accumulators = [LogitRowAccumulator](repeating: LogitRowAccumulator(), count: widths.count), reference = Reference()
             a.withUnsafeBufferPointer { pa in
                 b.withUnsafeBufferPointer { pb in
                     for start in stride(from: 0, to: k, by: block) {
                         let rows = start..<Swift.min(k, start + block)
                         let (x, y) = (UnsafeBufferPointer(rebasing: pa[rows]), UnsafeBufferPointer(rebasing: pb[rows]))
-                        vector.add(x, y)
-                        plain.add(x, y, vectors: false)
+                        for (i, width) in widths.enumerated() { accumulators[i].add(x, y, vectorWidth: width) }
                         reference.add(a[rows], b[rows])
                     }
                 }
@@ -69,10 +71,12 @@ struct LogitRowAccumulatorTests {
             func values(_ s: LogitRowAccumulator) -> [Double] {
                 [s.maxA, s.sumA, s.crossA, s.magnitudeA, s.maxB, s.sumB, s.crossB, s.magnitudeB, s.minA, s.minB, s.squares]
             }
-            #expect(values(vector).map(\.bitPattern) == reference.values.map(\.bitPattern), "trial \(trial): C \(values(vector)) against \(reference.values)")
-            #expect(values(plain).map(\.bitPattern) == values(vector).map(\.bitPattern), "trial \(trial): the plain path differs")
-            compared += 1
+            for (accumulator, width) in zip(accumulators, widths) {
+                #expect(values(accumulator).map(\.bitPattern) == reference.values.map(\.bitPattern),
+                        "trial \(trial), width \(width): C \(values(accumulator)) against \(reference.values)")
+                compared += 1
+            }
         }
-        #expect(compared == 400)
+        #expect(compared == 400 * widths.count)
     }
 }

@@ -72,9 +72,10 @@ struct logitbounds_screen_row {
 };
 
 /// Adds n labels of one row (a: model 1's logits, b: model 2's) to `s`; `fractions` holds
-/// 2^{j/64}, j = 0…63. In AVX2 where the CPU has it and `vectors` is nonzero, with the same
-/// operations in the same order (so the same bits) as without.
-void logitbounds_screen_row_add(struct logitbounds_screen_row *s, const double *a, const double *b, long n, const double *fractions, int vectors);
+/// 2^{j/64}, j = 0…63. `width` 8: the terms of eight labels in one AVX-512 vector where the
+/// CPU has it, else as 4; 4: AVX2 where the CPU has it; 0: no vector instructions. The same
+/// operations in the same order (so the same bits) at every width.
+void logitbounds_screen_row_add(struct logitbounds_screen_row *s, const double *a, const double *b, long n, const double *fractions, int width);
 
 /// The OpenBLAS kernel this library chose at load time because OpenBLAS fell back to its
 /// Prescott kernels on a CPU that supports better ones ("SkylakeX", "Haswell" or
