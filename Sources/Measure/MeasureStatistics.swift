@@ -165,9 +165,10 @@ extension MeasureStatistics {
             throw ModelError.shapeMismatch("shard statistics: \(pair.first.inputCount) rows given for the range \(rows)")
         }
         let k = pair.first.labelCount, dA = pair.first.dimension, dB = pair.second.dimension
+        // Each hash is one chain of dependent steps over k·d values: the two at once.
+        let hashes = try BLASThreads.parallelMap(2, workers: 2) { Self.hash(($0 == 0 ? pair.first : pair.second).unembeddings.storage) }
         identity = Identity(inputs: totalInputs, labels: k, dimensionA: dA, dimensionB: dB,
-                            unembeddingHashA: Self.hash(pair.first.unembeddings.storage),
-                            unembeddingHashB: Self.hash(pair.second.unembeddings.storage),
+                            unembeddingHashA: hashes[0], unembeddingHashB: hashes[1],
                             weighted: rawWeights != nil, options: Self.describe(options),
                             arraysA: arrays.0, arraysB: arrays.1)
         format = Self.format

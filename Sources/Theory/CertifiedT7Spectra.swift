@@ -48,8 +48,8 @@ public struct CertifiedT7Spectra: Sendable {
             let l = try CholeskyDecomposition(m22.doubleApproximation).l
             let lInverseE = try l.solve(e.doubleApproximation)
             let whitenedE = try l.solve(lInverseE.transposed)
-            let q = try SymmetricEigendecomposition(symmetrised(whitenedE)).eigenvalues.reversed().map { max($0, 0) }
-            let mu = try SymmetricEigendecomposition(symmetrised(l.transposed * t.doubleApproximation * l)).eigenvalues
+            let q = try SymmetricEigendecomposition.eigenvalues(of: symmetrised(whitenedE)).reversed().map { max($0, 0) }
+            let mu = try SymmetricEigendecomposition.eigenvalues(of: symmetrised(l.transposed * t.doubleApproximation * l))
             return (Array(q), mu)
         }
         let qPencil = SymmetricPencil(e, m22)

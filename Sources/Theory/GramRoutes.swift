@@ -53,9 +53,10 @@ extension ModelPair {
                     + "to |g| below about 10¹⁵⁰ (the logits are unchanged)")
             }
             return try ModelError.wrapping {
-                UnembeddingGrams(s11: s11, s12: g1.multiplied(by: g2, transposeSelf: true), s22: s22,
-                                 eigenvalues11: try SymmetricEigendecomposition(s11).eigenvalues,
-                                 eigenvalues22: try SymmetricEigendecomposition(s22).eigenvalues)
+                // The two spectra at once (LAPACK on one thread each, as everywhere: the same bits).
+                let lambda = try BLASThreads.parallelMap(2, workers: 2) { try SymmetricEigendecomposition.eigenvalues(of: $0 == 0 ? s11 : s22) }
+                return UnembeddingGrams(s11: s11, s12: g1.multiplied(by: g2, transposeSelf: true), s22: s22,
+                                        eigenvalues11: lambda[0], eigenvalues22: lambda[1])
             }
         }
     }
@@ -117,7 +118,7 @@ extension ModelPair {
         return try ModelError.wrapping {
             if usesGramRoutes {
                 let m11 = f1.gram()
-                if UnembeddingGrams.usable(try SymmetricEigendecomposition(m11).eigenvalues),
+                if UnembeddingGrams.usable(try SymmetricEigendecomposition.eigenvalues(of: m11)),
                    let b = try? CholeskyDecomposition(m11).solve(f1.multiplied(by: f2, transposeSelf: true)) {
                     return b
                 }

@@ -102,7 +102,7 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         try ModelError.wrapping {
             let rootM22 = e.eigenvectors.scalingColumns(by: e.eigenvalues.map { max($0, 0).squareRoot() })
                 .multiplied(by: e.eigenvectors, transposeOther: true)
-            let mu = try SymmetricEigendecomposition(rootM22.multiplied(by: s22).multiplied(by: rootM22)).eigenvalues
+            let mu = try SymmetricEigendecomposition.eigenvalues(of: rootM22.multiplied(by: s22).multiplied(by: rootM22))
                 .map { max($0, 0) }
             let explained = m12.multiplied(by: m11Inverse.multiplied(by: m12), transposeSelf: true)
             let unexplained = m22 - explained

@@ -42,16 +42,16 @@ public struct WidthFloor: Sendable {
     public init(moments: (m: Matrix, s: Matrix), dimension d: Int, labels k: Int) throws {
         let spectrum = try ModelError.wrapping { () -> [Double] in
             if let l = try? CholeskyDecomposition(moments.m).l {
-                return try SymmetricEigendecomposition(symmetrised(l.transposed * moments.s * l)).eigenvalues
+                return try SymmetricEigendecomposition.eigenvalues(of: symmetrised(l.transposed * moments.s * l))
             }
             if let l = try? CholeskyDecomposition(moments.s).l {
-                return try SymmetricEigendecomposition(symmetrised(l.transposed * moments.m * l)).eigenvalues
+                return try SymmetricEigendecomposition.eigenvalues(of: symmetrised(l.transposed * moments.m * l))
             }
             // Both singular (collinear or constant columns, d ≥ k): M^{1/2} from M's own
             // decomposition, its negative rounding-level eigenvalues clamped to 0.
             let e = try SymmetricEigendecomposition(symmetrised(moments.m))
             let root = e.eigenvectors.scalingColumns(by: e.eigenvalues.map { max($0, 0).squareRoot() })
-            return try SymmetricEigendecomposition(symmetrised(root.transposed * moments.s * root)).eigenvalues
+            return try SymmetricEigendecomposition.eigenvalues(of: symmetrised(root.transposed * moments.s * root))
         }
         // Eigenvalues of MS carry an absolute error of about ε·σ₁²: below d·ε·σ₁² they are rounding.
         let rank = min(d, k - 1), noise = Double(d) * Double.ulpOfOne * max(spectrum.first ?? 0, 0)

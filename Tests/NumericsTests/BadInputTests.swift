@@ -13,6 +13,8 @@ struct BadInputTests {
         #expect(throws: NumericsError.self) { try a.inverse() }
         #expect(throws: NumericsError.self) { try RationalMatrix(exactly: a) }
         #expect(throws: NumericsError.self) { try SymmetricEigendecomposition(a) }
+        #expect(throws: NumericsError.self) { try SymmetricEigendecomposition.eigenvalues(of: a) }
+        #expect(throws: NumericsError.self) { try SymmetricEigendecomposition.eigenvalues(of: Matrix(rows: 2, columns: 3)) }
     }
 
     @Test func singularSolveIsRefused() throws {

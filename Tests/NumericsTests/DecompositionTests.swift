@@ -51,6 +51,12 @@ struct DecompositionTests {
         #expect(relativeError(e.reconstructed, a) < 1e-13)
         #expect(relativeError(e.eigenvectors.gram(), .identity(20)) < 1e-13)
         #expect(zip(e.eigenvalues, e.eigenvalues.dropFirst()).allSatisfy { $0 >= $1 })
+        // The eigenvalues alone (no vectors): the same spectrum within ε‖A‖, decreasing.
+        let values = try SymmetricEigendecomposition.eigenvalues(of: a)
+        let norm = e.eigenvalues.map(abs).max()!
+        #expect(values.count == 20)
+        #expect(zip(values, e.eigenvalues).allSatisfy { abs($0 - $1) <= 1e-13 * norm })
+        #expect(zip(values, values.dropFirst()).allSatisfy { $0 >= $1 })
     }
 
     @Test("LU solve and inverse")
