@@ -29,12 +29,8 @@ public struct FastMomentSums: Codable, Sendable, Equatable {
         let w = rawWeights.map { FastInterval($0) }
         let (fA, fB) = (pair.first.embeddings, pair.second.embeddings)
         let ones = Matrix(rows: fA.rows, columns: 1, repeating: 1)
-        func product(_ a: Matrix, _ b: Matrix) -> PackedDoubles { Self.pack(FastIntervalMatrix.weightedCrossProductInBlocks(a, b, weights: w)) }
-        momentAA = product(fA, fA)
-        momentBB = product(fB, fB)
-        momentBA = product(fB, fA)
-        sumA = product(fA, ones)
-        sumB = product(fB, ones)
+        let m = FastIntervalMatrix.weightedCrossProductsInBlocks([(0, 0), (1, 1), (1, 0), (0, 2), (1, 2)], of: [fA, fB, ones], weights: w).map(Self.pack)
+        (momentAA, momentBB, momentBA, sumA, sumB) = (m[0], m[1], m[2], m[3], m[4])
         let (cA, cB) = pair.centredColumns()
         columnsA = Self.pack(cA)
         columnsB = Self.pack(cB)

@@ -361,29 +361,66 @@ extension FastIntervalMatrix {
     /// where a bound is not finite.
     /// (`boundScale` is for the soundness test, which plants a halved bound with it.)
     public static func weightedCrossProduct(_ a: Matrix, _ b: Matrix, weights w: [FastInterval], boundScale: Double = 1) -> FastIntervalMatrix {
-        precondition(a.rows == b.rows && w.count == a.rows, "weightedCrossProduct: shapes differ")
-        let n = a.rows
+        weightedCrossProducts([(0, 1)], of: [a, b], weights: w, boundScale: boundScale)[0]
+    }
+
+    /// `weightedCrossProduct(matrices[l], matrices[r])` for every (l, r) of `pairs`, each
+    /// operand's copies (diag(w̃)A and |·| of it on the left, |B| and its column sums on the
+    /// right) formed once however many pairs read it, and the products and bounds shared out
+    /// to the cores. The same products and bounds, so the same enclosures.
+    public static func weightedCrossProducts(_ pairs: [(left: Int, right: Int)], of matrices: [Matrix], weights w: [FastInterval],
+                                             boundScale: Double = 1) -> [FastIntervalMatrix] {
+        let n = w.count
+        precondition(matrices.allSatisfy { $0.rows == n } && pairs.allSatisfy { matrices.indices.contains($0.left) && matrices.indices.contains($0.right) },
+                     "weightedCrossProducts: shapes differ")
+        func entire(_ pair: (left: Int, right: Int)) -> FastIntervalMatrix {
+            FastIntervalMatrix(rows: matrices[pair.left].columns, columns: matrices[pair.right].columns) { _, _ in .entire }
+        }
         let middle = w.map(\.midpoint)
         var rho = 0.0
         for (m, interval) in zip(middle, w) {
-            guard m > 0 else { return FastIntervalMatrix(rows: a.columns, columns: b.columns) { _, _ in .entire } }
+            guard m > 0 else { return pairs.map(entire) }
             rho = Swift.max(rho, (Swift.max(interval.hi - m, m - interval.lo).nextUp / m).nextUp)
         }
         // The proof needs u + ρ ≤ 1; weights this uncertain give no useful enclosure anyway.
-        guard rho < 0.5 else { return FastIntervalMatrix(rows: a.columns, columns: b.columns) { _, _ in .entire } }
-        let scaled = a.scalingRows(by: middle)
-        let p = scaled.multiplied(by: b, transposeSelf: true)
-        let q = scaled.absoluteValues.multiplied(by: b.absoluteValues, transposeSelf: true)
+        guard rho < 0.5 else { return pairs.map(entire) }
         let gamma = FastMath.productErrorFactor(n)
         let u = FastMath.unitRoundoff
         let factor = (boundScale * ((gamma + ((u + rho) * (1 + 2 * u)).nextUp / (1 - gamma).nextDown).nextUp * (1 + 1e-12))).nextUp
         let eta = Double.leastNonzeroMagnitude
-        let columnSums = (0..<b.columns).map { j in (0..<n).reduce(0.0) { ($0 + abs(b[$1, j])).nextUp } }
-        return FastIntervalMatrix(rows: a.columns, columns: b.columns) { i, j in
-            let e = (((factor * q[i, j]).nextUp + 3 * Double(n) * eta).nextUp + (eta * columnSums[j]).nextUp).nextUp
-            guard e.isFinite, p[i, j].isFinite else { return .entire }
-            return FastInterval.roundedOut(p[i, j] - e, p[i, j] + e)
-        }
+        // The operands: left ones scaled by the midpoints (with their absolute values), right
+        // ones' absolute values and column sums Σᵢ|Bᵢq|↑ (each column added in row order).
+        let lefts = Array(Set(pairs.map(\.left))).sorted(), rights = Array(Set(pairs.map(\.right))).sorted()
+        // Every core for large products when no caller's workers are running (one inside them).
+        let flops = 4 * Double(n) * pairs.reduce(0.0) { $0 + Double(matrices[$1.left].columns) * Double(matrices[$1.right].columns) }
+        let workers = BLASThreads.workers(forFlops: flops)
+        let operands = (try? BLASThreads.parallelMap(lefts.count + rights.count, workers: workers) { t -> (Matrix, Matrix, [Double]) in
+            if t < lefts.count {
+                let scaled = matrices[lefts[t]].scalingRows(by: middle)
+                return (scaled, scaled.absoluteValues, [])
+            }
+            let b = matrices[rights[t - lefts.count]], absolute = b.absoluteValues
+            var sums = [Double](repeating: 0, count: b.columns)
+            absolute.storage.withUnsafeBufferPointer { x in
+                for i in 0..<n { for j in 0..<b.columns { sums[j] = (sums[j] + x[i * b.columns + j]).nextUp } }
+            }
+            return (absolute, absolute, sums)
+        }) ?? []
+        // Each pair's operands: its left one's and its right one's place in `operands`.
+        let left = pairs.map { lefts.firstIndex(of: $0.left)! }, right = pairs.map { lefts.count + rights.firstIndex(of: $0.right)! }
+        // P = A′ᵀB and Q = |A′|ᵀ|B| of every pair, one product per task.
+        let products = (try? BLASThreads.parallelMap(2 * pairs.count, workers: workers) { t -> Matrix in
+            let (a, b) = (operands[left[t / 2]], operands[right[t / 2]])
+            return t % 2 == 0 ? a.0.multiplied(by: matrices[pairs[t / 2].right], transposeSelf: true) : a.1.multiplied(by: b.0, transposeSelf: true)
+        }) ?? []
+        return (try? BLASThreads.parallelMap(pairs.count, workers: workers) { t -> FastIntervalMatrix in
+            let (p, q, columnSums) = (products[2 * t], products[2 * t + 1], operands[right[t]].2)
+            return FastIntervalMatrix(rows: p.rows, columns: p.columns) { i, j in
+                let e = (((factor * q[i, j]).nextUp + 3 * Double(n) * eta).nextUp + (eta * columnSums[j]).nextUp).nextUp
+                guard e.isFinite, p[i, j].isFinite else { return .entire }
+                return FastInterval.roundedOut(p[i, j] - e, p[i, j] + e)
+            }
+        }) ?? []
     }
 
     /// `weightedCrossProduct` over blocks of at most `rowsPerBlock` rows, the blocks' enclosures
@@ -392,13 +429,22 @@ extension FastIntervalMatrix {
     /// are (the one-call form copies A and |A|, |B| whole).
     public static func weightedCrossProductInBlocks(_ a: Matrix, _ b: Matrix, weights w: [FastInterval],
                                                     rowsPerBlock: Int = 1 << 15) -> FastIntervalMatrix {
-        precondition(a.rows == b.rows && w.count == a.rows && rowsPerBlock > 0, "weightedCrossProductInBlocks: shapes differ")
-        guard a.rows > rowsPerBlock else { return weightedCrossProduct(a, b, weights: w) }
-        var total: FastIntervalMatrix?
-        for start in stride(from: 0, to: a.rows, by: rowsPerBlock) {
-            let rows = Array(start..<Swift.min(a.rows, start + rowsPerBlock))
-            let part = weightedCrossProduct(a.selectingRows(rows), b.selectingRows(rows), weights: Array(w[rows.first!...rows.last!]))
-            total = total.map { sum in FastIntervalMatrix(rows: sum.rows, columns: sum.columns) { sum[$0, $1] + part[$0, $1] } } ?? part
+        weightedCrossProductsInBlocks([(0, 1)], of: [a, b], weights: w, rowsPerBlock: rowsPerBlock)[0]
+    }
+
+    /// `weightedCrossProducts` over blocks of at most `rowsPerBlock` rows, as
+    /// `weightedCrossProductInBlocks` sums them.
+    public static func weightedCrossProductsInBlocks(_ pairs: [(left: Int, right: Int)], of matrices: [Matrix], weights w: [FastInterval],
+                                                     rowsPerBlock: Int = 1 << 15) -> [FastIntervalMatrix] {
+        precondition(matrices.allSatisfy { $0.rows == w.count } && rowsPerBlock > 0, "weightedCrossProductsInBlocks: shapes differ")
+        guard w.count > rowsPerBlock else { return weightedCrossProducts(pairs, of: matrices, weights: w) }
+        var total: [FastIntervalMatrix]?
+        for start in stride(from: 0, to: w.count, by: rowsPerBlock) {
+            let rows = Array(start..<Swift.min(w.count, start + rowsPerBlock))
+            let parts = weightedCrossProducts(pairs, of: matrices.map { $0.selectingRows(rows) }, weights: Array(w[rows.first!...rows.last!]))
+            total = total.map { sums in
+                zip(sums, parts).map { sum, part in FastIntervalMatrix(rows: sum.rows, columns: sum.columns) { sum[$0, $1] + part[$0, $1] } }
+            } ?? parts
         }
         return total!
     }

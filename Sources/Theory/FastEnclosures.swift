@@ -238,7 +238,7 @@ public struct FastUnembeddingDissimilarity: Sendable {
 }
 
 /// The embedding moments M₁₁ = E f₁f₁ᵀ, M₂₁ = E f₂f₁ᵀ, M₂₂ = E f₂f₂ᵀ as fast enclosures
-/// (`FastIntervalMatrix.weightedCrossProduct`: two BLAS products each),
+/// (`FastIntervalMatrix.weightedCrossProducts`: two BLAS products each, on every core),
 /// and r(A) = E‖f₁ − Af₂‖² = tr M₁₁ − 2 tr(AM₂₁) + tr(AM₂₂Aᵀ) from them in O(d³) per map —
 /// for T5's averaged form, which needs r at every pivot pair. It cancels where r is far
 /// below tr M₁₁ (width ~ u·tr M₁₁); the direct form (`T3EmbeddingBound`) does not.
@@ -255,9 +255,8 @@ public struct FastEmbeddingMoments: Sendable {
     var swapped: FastEmbeddingMoments { FastEmbeddingMoments(m11: m22, m21: m21.transposed, m22: m11) }
 
     init(_ pair: ModelPair, weights w: [FastInterval]) {
-        func moment(_ a: Matrix, _ b: Matrix) -> FastIntervalMatrix { FastIntervalMatrix.weightedCrossProductInBlocks(a, b, weights: w) }
-        let f1 = pair.first.embeddings, f2 = pair.second.embeddings
-        (m11, m21, m22) = (moment(f1, f1), moment(f2, f1), moment(f2, f2))
+        let m = FastIntervalMatrix.weightedCrossProductsInBlocks([(0, 0), (1, 0), (1, 1)], of: [pair.first.embeddings, pair.second.embeddings], weights: w)
+        (m11, m21, m22) = (m[0], m[1], m[2])
     }
 
     /// E‖f₁ − A f₂‖² = tr M₁₁ − 2 tr(A M₂₁) + tr(A M₂₂ Aᵀ) (d_rep² for A = A₁₂, T5's r(p, S)

@@ -415,6 +415,33 @@ struct FastIntervalTests {
         #expect(checked > 100, "only \(checked) entries")
     }
 
+    /// Several weighted cross products at once (`weightedCrossProducts`: each operand's copies
+    /// formed once, the products on every core) are, bit for bit, the products one at a time,
+    /// whichever operands the pairs share and however many workers run them (every core, and
+    /// one inside a caller's workers); above and below the size at which they go parallel.
+    @Test func sharedWeightedCrossProductsAreTheSingleOnes() throws {
+        var g = SeededGenerator(seed: 33)
+        let pairs = [(0, 0), (1, 0), (1, 1), (0, 2), (2, 1)]
+        var compared = 0
+        for (n, columns) in [(30, [3, 4, 1]), (3000, [40, 50, 1]), (2048, [64, 16, 64])] {
+            let matrices = columns.map { c in Matrix(rows: n, columns: c) { _, _ in g.uniform(in: -1...1) * Double(sign: .plus, exponent: Int.random(in: -20...20, using: &g), significand: 1) } }
+            let w = (0..<n).map { _ in FastInterval(lo: 1.0 / Double(n) * (1 - 1e-12), hi: 1.0 / Double(n) * (1 + 1e-12)) }
+            let together = FastIntervalMatrix.weightedCrossProducts(pairs.map { (left: $0.0, right: $0.1) }, of: matrices, weights: w)
+            let inWorkers = try BLASThreads.parallelMap(2, workers: 2) { _ in
+                FastIntervalMatrix.weightedCrossProducts(pairs.map { (left: $0.0, right: $0.1) }, of: matrices, weights: w)
+            }
+            for (t, (l, r)) in pairs.enumerated() {
+                let alone = FastIntervalMatrix.weightedCrossProduct(matrices[l], matrices[r], weights: w)
+                for shared in [together[t], inWorkers[0][t], inWorkers[1][t]] {
+                    #expect(shared.entries.map(\.lo.bitPattern) == alone.entries.map(\.lo.bitPattern) && shared.entries.map(\.hi.bitPattern) == alone.entries.map(\.hi.bitPattern),
+                            "N = \(n), pair (\(l), \(r)) differs")
+                    compared += 1
+                }
+            }
+        }
+        #expect(compared == 3 * 5 * 3)
+    }
+
     /// A·Bᵀ for B anywhere in an interval matrix (T3's F₂A₁₂ᵀ with A₁₂ enclosed): exact
     /// rationals at points of the box (its corners and inside), matrices over 60 binades,
     /// and the adversarial row (1, u, …, u) against ones, every addition a tie.
