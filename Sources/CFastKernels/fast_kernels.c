@@ -482,15 +482,10 @@ static inline __attribute__((always_inline)) double screen_exp(double x, const d
 typedef double screen_vector __attribute__((vector_size(SCREEN_LANES * sizeof(double))));
 struct screen_lanes { screen_vector s_a, c_a, m_a, s_b, c_b, m_b, sq; };
 
-static inline __attribute__((always_inline)) screen_vector screen_load(const double *p) {
-    screen_vector v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline __attribute__((always_inline)) double screen_total(screen_vector v) {
+// (By pointer: a vector passed by value would change the ABI between the plain and AVX builds.)
+static inline __attribute__((always_inline)) double screen_total(const screen_vector *v) {
     double lanes[SCREEN_LANES];
-    memcpy(lanes, &v, sizeof lanes);
+    memcpy(lanes, v, sizeof lanes);
     return lanes_total(lanes);
 }
 
@@ -511,9 +506,13 @@ static inline __attribute__((always_inline)) void screen_term(struct screen_term
 
 // Slots first … first + 3 of `t` added to lanes 0…3.
 static inline __attribute__((always_inline)) void screen_accumulate(struct screen_lanes *restrict l, const struct screen_terms *restrict t, int first) {
-    l->s_a += screen_load(t->e_a + first); l->c_a += screen_load(t->c_a + first); l->m_a += screen_load(t->m_a + first);
-    l->s_b += screen_load(t->e_b + first); l->c_b -= screen_load(t->c_b + first); l->m_b += screen_load(t->m_b + first);
-    l->sq += screen_load(t->sq + first);
+    // Four slots as one vector (loaded in place: a vector returned by value would change the
+    // ABI between the plain and AVX builds).
+#define SCREEN_LANE_ADD(lane, slots, op) do { screen_vector v_; memcpy(&v_, (slots) + first, sizeof v_); l->lane op v_; } while (0)
+    SCREEN_LANE_ADD(s_a, t->e_a, +=); SCREEN_LANE_ADD(c_a, t->c_a, +=); SCREEN_LANE_ADD(m_a, t->m_a, +=);
+    SCREEN_LANE_ADD(s_b, t->e_b, +=); SCREEN_LANE_ADD(c_b, t->c_b, -=); SCREEN_LANE_ADD(m_b, t->m_b, +=);
+    SCREEN_LANE_ADD(sq, t->sq, +=);
+#undef SCREEN_LANE_ADD
 }
 
 // Running maxima and minima of both models' logits, in SCREEN_WIDE lanes.
@@ -591,13 +590,13 @@ static inline __attribute__((always_inline)) void screen_add(struct logitbounds_
         }
         screen_accumulate(&l, &t, 0);
     }
-    s->sum_a += screen_total(l.s_a);
-    s->cross_a += screen_total(l.c_a);
-    s->magnitude_a += screen_total(l.m_a);
-    s->sum_b += screen_total(l.s_b);
-    s->cross_b += screen_total(l.c_b);
-    s->magnitude_b += screen_total(l.m_b);
-    s->squares += screen_total(l.sq);
+    s->sum_a += screen_total(&l.s_a);
+    s->cross_a += screen_total(&l.c_a);
+    s->magnitude_a += screen_total(&l.m_a);
+    s->sum_b += screen_total(&l.s_b);
+    s->cross_b += screen_total(&l.c_b);
+    s->magnitude_b += screen_total(&l.m_b);
+    s->squares += screen_total(&l.sq);
 }
 
 static void screen_add_generic(struct logitbounds_screen_row *s, const double *a, const double *b, long n, const double *fractions) {

@@ -101,9 +101,7 @@ extension ModelFile {
             : [(h.dataStart + rows.lowerBound * columns * width, rows.count * columns * width)]
         let pieces = try ZipArchive.ranges(of: entry, segments)
         var decoded = pieces.map { piece -> [Double] in
-            var values = [Double](repeating: 0, count: piece.count / width)
-            piece.withUnsafeBytes { NumpyArray.decode($0.baseAddress!, count: values.count, precision: h.precision, bigEndian: h.header.bigEndian, into: &values) }
-            return values
+            piece.withUnsafeBytes { NumpyArray.decode($0.baseAddress!, count: piece.count / width, precision: h.precision, bigEndian: h.header.bigEndian) }
         }
         guard h.header.fortranOrder && columns > 1 else { return decoded[0] }
         var out = [Double](repeating: 0, count: rows.count * columns)

@@ -100,9 +100,9 @@ public struct NumpyArray: Equatable, Sendable {
         func fail(_ reason: String) -> ModelFileError { .badArray(file: file, array: array, reason: reason) }
         let layout = try NpyLayout(bytes, size: bytes.count, integers: integers, fail: fail)
         let (header, integer, precision, count, start) = (layout.header, layout.integer, layout.precision, layout.count, layout.dataStart)
-        var values = [Double](repeating: 0, count: count)
         let big = header.bigEndian
         if let integer {
+            var values = [Double](repeating: 0, count: count)
             let base = bytes.baseAddress! + start
             for i in 0..<count {
                 var raw: UInt64 = 0
@@ -121,20 +121,30 @@ public struct NumpyArray: Equatable, Sendable {
             self.init(shape: header.shape, values: values)
             return
         }
-        Self.decode(bytes.baseAddress! + start, count: count, precision: precision, bigEndian: big, into: &values)
+        var values = Self.decode(bytes.baseAddress! + start, count: count, precision: precision, bigEndian: big)
         if header.fortranOrder { values = Self.reorder(values, shape: header.shape, toFortran: false) }
         self.init(shape: header.shape, values: values)
     }
 
-    /// `count` floats of the given precision and byte order from `base` into `values`.
-    static func decode(_ base: UnsafeRawPointer, count: Int, precision: NumpyFormat.Precision, bigEndian big: Bool,
-                       into values: inout [Double]) {
-        values.withUnsafeMutableBufferPointer { out in
+    /// `count` floats of the given precision and byte order from `base`, as Doubles. Written
+    /// once each, never zeroed first (a model's G is hundreds of MB); float64 in the host's own
+    /// byte order is copied as it is.
+    static func decode(_ base: UnsafeRawPointer, count: Int, precision: NumpyFormat.Precision, bigEndian big: Bool) -> [Double] {
+        [Double](unsafeUninitializedCapacity: count) { out, initialized in
             switch precision {
             case .float64:
-                for i in 0..<count {
-                    let raw = UnsafeRawPointer(base + 8 * i).loadUnaligned(as: UInt64.self)
-                    out[i] = Double(bitPattern: big ? UInt64(bigEndian: raw) : UInt64(littleEndian: raw))
+                #if _endian(little)
+                let native = !big
+                #else
+                let native = big
+                #endif
+                if native {
+                    if let target = out.baseAddress { UnsafeMutableRawPointer(target).copyMemory(from: base, byteCount: 8 * count) }
+                } else {
+                    for i in 0..<count {
+                        let raw = UnsafeRawPointer(base + 8 * i).loadUnaligned(as: UInt64.self)
+                        out[i] = Double(bitPattern: big ? UInt64(bigEndian: raw) : UInt64(littleEndian: raw))
+                    }
                 }
             case .float32:
                 for i in 0..<count {
@@ -147,6 +157,7 @@ public struct NumpyArray: Equatable, Sendable {
                     out[i] = Double(Float16(bitPattern: big ? UInt16(bigEndian: raw) : UInt16(littleEndian: raw)))
                 }
             }
+            initialized = count
         }
     }
 

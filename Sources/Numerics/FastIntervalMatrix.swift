@@ -391,7 +391,7 @@ extension FastIntervalMatrix {
         // The operands: left ones scaled by the midpoints (with their absolute values), right
         // ones' absolute values and column sums Σᵢ|Bᵢq|↑ (each column added in row order).
         let lefts = Array(Set(pairs.map(\.left))).sorted(), rights = Array(Set(pairs.map(\.right))).sorted()
-        // Every core for large products when no caller's workers are running (one inside them).
+        // Every core for large products, fewer inside a caller's workers (`BLASThreads.workers`).
         let flops = 4 * Double(n) * pairs.reduce(0.0) { $0 + Double(matrices[$1.left].columns) * Double(matrices[$1.right].columns) }
         let workers = BLASThreads.workers(forFlops: flops)
         let operands = (try? BLASThreads.parallelMap(lefts.count + rights.count, workers: workers) { t -> (Matrix, Matrix, [Double]) in

@@ -416,30 +416,55 @@ struct FastIntervalTests {
     }
 
     /// Several weighted cross products at once (`weightedCrossProducts`: each operand's copies
-    /// formed once, the products on every core) are, bit for bit, the products one at a time,
-    /// whichever operands the pairs share and however many workers run them (every core, and
-    /// one inside a caller's workers); above and below the size at which they go parallel.
+    /// formed once, the products and bounds on every core) are, bit for bit, the single product as
+    /// it was written before the batches (kept here as the reference), whichever operands the
+    /// pairs share and however many workers run them (every core, and fewer inside a caller's
+    /// workers); above and below the size at which they go parallel. In blocks of rows, several
+    /// pairs at once are the pairs one at a time.
     @Test func sharedWeightedCrossProductsAreTheSingleOnes() throws {
+        // Aᵀdiag(w)B as `weightedCrossProduct` formed it alone (two BLAS products and the bound).
+        func reference(_ a: Matrix, _ b: Matrix, _ w: [FastInterval]) -> FastIntervalMatrix {
+            let n = a.rows, middle = w.map(\.midpoint)
+            var rho = 0.0
+            for (m, interval) in zip(middle, w) { rho = max(rho, (max(interval.hi - m, m - interval.lo).nextUp / m).nextUp) }
+            let scaled = a.scalingRows(by: middle)
+            let p = scaled.multiplied(by: b, transposeSelf: true)
+            let q = scaled.absoluteValues.multiplied(by: b.absoluteValues, transposeSelf: true)
+            let gamma = FastMath.productErrorFactor(n), u = FastMath.unitRoundoff
+            let factor = ((gamma + ((u + rho) * (1 + 2 * u)).nextUp / (1 - gamma).nextDown).nextUp * (1 + 1e-12)).nextUp
+            let eta = Double.leastNonzeroMagnitude
+            let columnSums = (0..<b.columns).map { j in (0..<n).reduce(0.0) { ($0 + abs(b[$1, j])).nextUp } }
+            return FastIntervalMatrix(rows: a.columns, columns: b.columns) { i, j in
+                let e = (((factor * q[i, j]).nextUp + 3 * Double(n) * eta).nextUp + (eta * columnSums[j]).nextUp).nextUp
+                guard e.isFinite, p[i, j].isFinite else { return .entire }
+                return FastInterval.roundedOut(p[i, j] - e, p[i, j] + e)
+            }
+        }
+        func same(_ x: FastIntervalMatrix, _ y: FastIntervalMatrix) -> Bool {
+            x.entries.map(\.lo.bitPattern) == y.entries.map(\.lo.bitPattern) && x.entries.map(\.hi.bitPattern) == y.entries.map(\.hi.bitPattern)
+        }
         var g = SeededGenerator(seed: 33)
-        let pairs = [(0, 0), (1, 0), (1, 1), (0, 2), (2, 1)]
+        let pairs = [(left: 0, right: 0), (left: 1, right: 0), (left: 1, right: 1), (left: 0, right: 2), (left: 2, right: 1)]
         var compared = 0
         for (n, columns) in [(30, [3, 4, 1]), (3000, [40, 50, 1]), (2048, [64, 16, 64])] {
             let matrices = columns.map { c in Matrix(rows: n, columns: c) { _, _ in g.uniform(in: -1...1) * Double(sign: .plus, exponent: Int.random(in: -20...20, using: &g), significand: 1) } }
             let w = (0..<n).map { _ in FastInterval(lo: 1.0 / Double(n) * (1 - 1e-12), hi: 1.0 / Double(n) * (1 + 1e-12)) }
-            let together = FastIntervalMatrix.weightedCrossProducts(pairs.map { (left: $0.0, right: $0.1) }, of: matrices, weights: w)
-            let inWorkers = try BLASThreads.parallelMap(2, workers: 2) { _ in
-                FastIntervalMatrix.weightedCrossProducts(pairs.map { (left: $0.0, right: $0.1) }, of: matrices, weights: w)
-            }
+            let together = FastIntervalMatrix.weightedCrossProducts(pairs, of: matrices, weights: w)
+            let inWorkers = try BLASThreads.parallelMap(2, workers: 2) { _ in FastIntervalMatrix.weightedCrossProducts(pairs, of: matrices, weights: w) }
+            let blocks = 1 + n / 3
+            let inBlocks = FastIntervalMatrix.weightedCrossProductsInBlocks(pairs, of: matrices, weights: w, rowsPerBlock: blocks)
             for (t, (l, r)) in pairs.enumerated() {
-                let alone = FastIntervalMatrix.weightedCrossProduct(matrices[l], matrices[r], weights: w)
-                for shared in [together[t], inWorkers[0][t], inWorkers[1][t]] {
-                    #expect(shared.entries.map(\.lo.bitPattern) == alone.entries.map(\.lo.bitPattern) && shared.entries.map(\.hi.bitPattern) == alone.entries.map(\.hi.bitPattern),
-                            "N = \(n), pair (\(l), \(r)) differs")
+                let expected = reference(matrices[l], matrices[r], w)
+                for shared in [together[t], inWorkers[0][t], inWorkers[1][t], FastIntervalMatrix.weightedCrossProduct(matrices[l], matrices[r], weights: w)] {
+                    #expect(same(shared, expected), "N = \(n), pair (\(l), \(r)) differs from the reference")
                     compared += 1
                 }
+                #expect(same(inBlocks[t], FastIntervalMatrix.weightedCrossProductInBlocks(matrices[l], matrices[r], weights: w, rowsPerBlock: blocks)),
+                        "N = \(n), pair (\(l), \(r)) in blocks of \(blocks) rows differs")
+                compared += 1
             }
         }
-        #expect(compared == 3 * 5 * 3)
+        #expect(compared == 3 * 5 * 5)
     }
 
     /// A·Bᵀ for B anywhere in an interval matrix (T3's F₂A₁₂ᵀ with A₁₂ enclosed): exact
