@@ -325,6 +325,10 @@ void logitbounds_row_norm_upper_bounds_without_vectors(const double *m, long row
 #define SUM_LANES 4
 #define MIDPOINT_BLOCK 1024
 
+// The larger and the smaller of x and a running m; a NaN x leaves m.
+static inline __attribute__((always_inline)) double running_max(double x, double m) { return x > m ? x : m; }
+static inline __attribute__((always_inline)) double running_min(double x, double m) { return x < m ? x : m; }
+
 static inline __attribute__((always_inline)) double lanes_total(const double lane[SUM_LANES]) {
     return ((lane[0] + lane[1]) + lane[2]) + lane[3];
 }
@@ -339,9 +343,9 @@ static inline __attribute__((always_inline)) void first_pass_block(const double 
     }
 #define FIRST_PASS_TERM(l, y) do { \
         double a = p1[y], b = p2[y], c = a - b; \
-        hi1[l] = a > hi1[l] ? a : hi1[l]; lo1[l] = a < lo1[l] ? a : lo1[l]; \
-        hi2[l] = b > hi2[l] ? b : hi2[l]; lo2[l] = b < lo2[l] ? b : lo2[l]; \
-        c_hi[l] = c > c_hi[l] ? c : c_hi[l]; c_lo[l] = c < c_lo[l] ? c : c_lo[l]; \
+        hi1[l] = running_max(a, hi1[l]); lo1[l] = running_min(a, lo1[l]); \
+        hi2[l] = running_max(b, hi2[l]); lo2[l] = running_min(b, lo2[l]); \
+        c_hi[l] = running_max(c, c_hi[l]); c_lo[l] = running_min(c, c_lo[l]); \
         c_sum[l] += c; abs_sum[l] += fabs(c); \
     } while (0)
     long y = start;
@@ -352,9 +356,9 @@ static inline __attribute__((always_inline)) void first_pass_block(const double 
     for (int l = 0; y < end; y++, l++) FIRST_PASS_TERM(l, y);
 #undef FIRST_PASS_TERM
     for (int l = 0; l < SUM_LANES; l++) {
-        r->m1 = hi1[l] > r->m1 ? hi1[l] : r->m1; r->n1 = lo1[l] < r->n1 ? lo1[l] : r->n1;
-        r->m2 = hi2[l] > r->m2 ? hi2[l] : r->m2; r->n2 = lo2[l] < r->n2 ? lo2[l] : r->n2;
-        r->c_max = c_hi[l] > r->c_max ? c_hi[l] : r->c_max; r->c_min = c_lo[l] < r->c_min ? c_lo[l] : r->c_min;
+        r->m1 = running_max(hi1[l], r->m1); r->n1 = running_min(lo1[l], r->n1);
+        r->m2 = running_max(hi2[l], r->m2); r->n2 = running_min(lo2[l], r->n2);
+        r->c_max = running_max(c_hi[l], r->c_max); r->c_min = running_min(c_lo[l], r->c_min);
     }
     r->sum_c += lanes_total(c_sum);
     r->sum_abs_c += lanes_total(abs_sum);
@@ -518,13 +522,9 @@ static inline __attribute__((always_inline)) void screen_accumulate(struct scree
 // Running maxima and minima of both models' logits, in SCREEN_WIDE lanes.
 struct screen_extremes { double max_a[SCREEN_WIDE], min_a[SCREEN_WIDE], max_b[SCREEN_WIDE], min_b[SCREEN_WIDE]; };
 
-// The larger and the smaller of x and a running m; a NaN x leaves m.
-static inline __attribute__((always_inline)) double screen_max(double x, double m) { return x > m ? x : m; }
-static inline __attribute__((always_inline)) double screen_min(double x, double m) { return x < m ? x : m; }
-
 static inline __attribute__((always_inline)) void screen_extend(struct screen_extremes *restrict e, int i, double x, double z) {
-    e->max_a[i] = screen_max(x, e->max_a[i]); e->min_a[i] = screen_min(x, e->min_a[i]);
-    e->max_b[i] = screen_max(z, e->max_b[i]); e->min_b[i] = screen_min(z, e->min_b[i]);
+    e->max_a[i] = running_max(x, e->max_a[i]); e->min_a[i] = running_min(x, e->min_a[i]);
+    e->max_b[i] = running_max(z, e->max_b[i]); e->min_b[i] = running_min(z, e->min_b[i]);
 }
 
 // `wide`: the terms of eight labels at once (label y + i in lane i mod 4, as four at a time
@@ -544,11 +544,11 @@ static inline __attribute__((always_inline)) void screen_add(struct logitbounds_
     for (int i = 0; y < n; y++, i++) screen_extend(&e, i, a[y], b[y]);
     double block_max_a = -INFINITY, block_max_b = -INFINITY, block_min_a = INFINITY, block_min_b = INFINITY;
     for (int i = 0; i < SCREEN_WIDE; i++) {   // across the lanes (an empty lane holds ∓∞)
-        block_max_a = screen_max(e.max_a[i], block_max_a); block_min_a = screen_min(e.min_a[i], block_min_a);
-        block_max_b = screen_max(e.max_b[i], block_max_b); block_min_b = screen_min(e.min_b[i], block_min_b);
+        block_max_a = running_max(e.max_a[i], block_max_a); block_min_a = running_min(e.min_a[i], block_min_a);
+        block_max_b = running_max(e.max_b[i], block_max_b); block_min_b = running_min(e.min_b[i], block_min_b);
     }
-    s->min_a = screen_min(block_min_a, s->min_a);
-    s->min_b = screen_min(block_min_b, s->min_b);
+    s->min_a = running_min(block_min_a, s->min_a);
+    s->min_b = running_min(block_min_b, s->min_b);
     double new_max_a = block_max_a >= s->max_a ? block_max_a : s->max_a;
     double new_max_b = block_max_b >= s->max_b ? block_max_b : s->max_b;
     if (s->sum_a > 0 && (new_max_a != s->max_a || new_max_b != s->max_b)) {

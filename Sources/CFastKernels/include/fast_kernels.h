@@ -57,12 +57,12 @@ struct logitbounds_second_pass { double s1, s2, a1, a2, b1, b2, vv, cc; };
 /// end, the blocks' sums added in turn (the summation order the proof's count of roundings
 /// allows for). In AVX2 vector instructions where the CPU has them and `vectors` is nonzero,
 /// with the same operations in the same order (so the same bits) as without.
-/// The labels per block of these sums (1 024): MidpointRow's count of roundings reads it.
-long logitbounds_midpoint_block(void);
-
 struct logitbounds_first_pass logitbounds_midpoint_first_pass(const double *p1, const double *p2, long k, int vectors);
 struct logitbounds_second_pass logitbounds_midpoint_second_pass(const double *p1, const double *p2, const double *t1, const double *t2,
                                                                  long k, double mean, int with_weights, int vectors);
+
+/// The labels per block of these sums (1 024): MidpointRow's count of roundings reads it.
+long logitbounds_midpoint_block(void);
 
 /// The screen's running statistics of one logit row (Numerics' `LogitRowAccumulator`).
 struct logitbounds_screen_row {
