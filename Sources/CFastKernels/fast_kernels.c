@@ -443,6 +443,82 @@ struct logitbounds_second_pass logitbounds_midpoint_second_pass(const double *p1
     return second_pass_generic(p1, p2, t1, t2, k, mean, with_weights);
 }
 
+// Pass 2 with its exponentials formed a block of labels at a time: for each block of
+// MIDPOINT_BLOCK labels, t_s = kernel(RN(p_s − m_s)) into two buffers on the stack (16 KiB, in
+// the first-level cache), then the block's sums as `second_pass_block` forms them. The same
+// operations in the same order as the exponentials written out whole by the array kernel (each
+// argument's bits do not depend on its neighbours or the vector width) and then
+// `logitbounds_midpoint_second_pass`, so the same bits, without the four k-long arrays
+// (arguments and exponentials) the row otherwise writes and reads back.
+static inline __attribute__((always_inline)) void shifted_exponentials(const double *restrict p, double m, double *restrict out,
+                                                                       long n, int width) {
+    long i = 0;
+#if defined(__x86_64__)
+    if (width) {
+        for (; i + LANES <= n; i += LANES) {
+            double x[LANES];
+            int inside = 1;
+            for (int j = 0; j < LANES; j++) {
+                x[j] = p[i + j] - m;
+                inside &= (x[j] > -708.0) & (x[j] <= 709.0);
+            }
+            if (inside) {
+                if (width == 8) kernel_lanes_wide(x, out + i); else kernel_lanes(x, out + i);
+            } else {
+                for (int j = 0; j < LANES; j++) out[i + j] = kernel(x[j]);
+            }
+        }
+    }
+#endif
+    for (; i < n; i++) out[i] = kernel(p[i] - m);
+}
+
+static inline __attribute__((always_inline)) struct logitbounds_second_pass exponential_pass(const double *p1, const double *p2, double m1, double m2,
+                                                                                            long k, double mean, int width) {
+    struct logitbounds_second_pass r = {0};
+    double t1[MIDPOINT_BLOCK], t2[MIDPOINT_BLOCK];
+    for (long start = 0; start < k; start += MIDPOINT_BLOCK) {
+        long count = start + MIDPOINT_BLOCK < k ? MIDPOINT_BLOCK : k - start;
+        shifted_exponentials(p1 + start, m1, t1, count, width);
+        shifted_exponentials(p2 + start, m2, t2, count, width);
+        // The block's labels from 0: their lanes are those of labels start … (start a multiple of
+        // the lanes), so the sums' order is pass 2's.
+        second_pass_block(p1 + start, p2 + start, t1, t2, 0, count, mean, 1, &r);
+    }
+    return r;
+}
+
+static struct logitbounds_second_pass exponential_pass_generic(const double *p1, const double *p2, double m1, double m2, long k, double mean) {
+    return exponential_pass(p1, p2, m1, m2, k, mean, 0);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("fma")))
+static struct logitbounds_second_pass exponential_pass_fma(const double *p1, const double *p2, double m1, double m2, long k, double mean) {
+    return exponential_pass(p1, p2, m1, m2, k, mean, 0);
+}
+
+__attribute__((target("avx2,fma")))
+static struct logitbounds_second_pass exponential_pass_avx2(const double *p1, const double *p2, double m1, double m2, long k, double mean) {
+    return exponential_pass(p1, p2, m1, m2, k, mean, 4);
+}
+
+__attribute__((target("avx512f,fma")))
+static struct logitbounds_second_pass exponential_pass_avx512(const double *p1, const double *p2, double m1, double m2, long k, double mean) {
+    return exponential_pass(p1, p2, m1, m2, k, mean, 8);
+}
+#endif
+
+struct logitbounds_second_pass logitbounds_midpoint_exponential_pass(const double *p1, const double *p2, double m1, double m2,
+                                                                      long k, double mean, int width) {
+#if defined(__x86_64__)
+    if (width >= 8 && has_avx512()) return exponential_pass_avx512(p1, p2, m1, m2, k, mean);
+    if (width >= 4 && has_avx2()) return exponential_pass_avx2(p1, p2, m1, m2, k, mean);
+    if (has_fma()) return exponential_pass_fma(p1, p2, m1, m2, k, mean);
+#endif
+    return exponential_pass_generic(p1, p2, m1, m2, k, mean);
+}
+
 // The screen's logit rows (Numerics' LogitRowAccumulator): per row, running maxima and minima,
 // the normalisers S = Σe^{x − m}, the cross sums Σe^{x − m}·δ and Σe^{x − m}·|δ| of both models,
 // and Σ(a − b)², added block of labels by block; the sums rescaled by e^{m − m'} when a block

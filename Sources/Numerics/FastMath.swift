@@ -123,6 +123,17 @@ public enum FastMath {
         return (r.s1, r.s2, r.a1, r.a2, r.b1, r.b2, r.vv, r.cc)
     }
 
+    /// Pass 2 with its own exponentials, t_s = exp(RN(P_s − m_s)) by the array kernel, formed a
+    /// block of labels at a time (CFastKernels): the bits of `expKernel` on the shifted rows
+    /// followed by `midpointSecondPass`, without writing the k arguments and exponentials out
+    /// and reading them back. `vectorWidth` 8 runs AVX-512 where the CPU has it, 4 AVX2, 0
+    /// neither (the same bits: tests compare them).
+    public static func midpointExponentialPass(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, shifts m: (Double, Double),
+                                               labels k: Int, mean: Double, vectorWidth: Int = 8) -> MidpointSecondPass {
+        let r = logitbounds_midpoint_exponential_pass(p1, p2, m.0, m.1, k, mean, Int32(vectorWidth))
+        return (r.s1, r.s2, r.a1, r.a2, r.b1, r.b2, r.vv, r.cc)
+    }
+
     /// Each row's Euclidean norm bounded above (CFastKernels, Proofs/certificates.md §5, "Logits
     /// by norms"): M·√(Σ q²) with M the row's largest magnitude and q ≥ |x|/M, every operation
     /// pushed one Double up, so rows near either end of the Double range neither overflow nor

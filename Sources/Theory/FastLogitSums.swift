@@ -237,14 +237,15 @@ extension FastLogitSums {
     }
 
     /// Rows per block, a function of N and k alone. Each block's dgemm packs all of G again, so
-    /// a block has at least 320 rows where that keeps it within 2²⁴ logits (128 MiB) per model:
-    /// at k = 50 257, blocks of 83 rows spent 12 % of the pass copying G, and 333 rows cut the
-    /// certified pass by about 17 % (notes/benchmarks.md, stop 43). Otherwise about 2²² logits
-    /// (32 MiB) per model, as before (it kept 2²⁴ there too: 16 rows and 1 GiB of buffers at
-    /// k = 10⁶, against the screen's 0.4 GB in all); at most 1 024 rows and at least 8.
+    /// a block holds up to 2²⁵ logits (256 MiB) per model where that is at least 320 rows: at
+    /// k = 50 257, blocks of 83 rows spent 12 % of the pass copying G, 333 rows (2²⁴ logits) cut
+    /// the certified pass by about 17 % (notes/benchmarks.md, stop 43), and 667 rows by a further
+    /// 0.22–0.31 s for 150 MB more resident (stop 51; 1 024 rows were slower). Otherwise about
+    /// 2²² logits (32 MiB) per model, as before (a larger block there meant 16 rows and 1 GiB of
+    /// buffers at k = 10⁶, against the screen's 0.4 GB in all); at most 1 024 rows and at least 8.
     static func rowsPerBlock(inputs n: Int, labels k: Int) -> Int {
-        let k = max(k, 1), rows = (1 << 22) / k
-        return max(8, min(1024, (1 << 24) / k >= 320 ? max(320, rows) : rows))
+        let k = max(k, 1), rows = (1 << 25) / k
+        return max(8, min(1024, rows >= 320 ? rows : (1 << 22) / k))
     }
 
     /// The largest of a row's entry bounds e = ((c·Q)⁺ + 2dη)⁺, which rise with Q: one radius for
@@ -291,7 +292,7 @@ extension FastLogitSums {
     }
 
     /// A worker's product buffers, reused from block to block: a block's products are up to
-    /// 128 MiB per model (`rowsPerBlock`; twice that with absolute products, which only pairs of
+    /// 256 MiB per model (`rowsPerBlock`; twice that with absolute products, which only pairs of
     /// N·k·(d₁ + d₂) ≤ 2·10⁸ use), and fresh ones for every block cost their zero fill and page
     /// faults.
     struct BlockBuffers {

@@ -33,8 +33,8 @@ enum MidpointRow {
     /// A non-negative interval [lo, hi] is tight when lo > 0 and hi − lo ≤ w·hi.
     static func tight(_ x: FastInterval, _ w: Double) -> Bool { x.lo > 0 && x.hi - x.lo <= w * x.hi }
 
-    /// `scratch`'s buffers (k each) hold the exponentials' arguments and values; a row whose
-    /// d_logit² or KLs are wider than `relativeWidth` (relatively) is nil.
+    /// `scratch` gives T1's distance constants; a row whose d_logit² or KLs are wider than
+    /// `relativeWidth` (relatively) is nil.
     static func reduce(_ p1: UnsafePointer<Double>, _ p2: UnsafePointer<Double>, labels k: Int,
                        radii: (Double, Double), relativeWidth: Double = RowKernel.directRelativeWidth,
                        scratch: RowKernel) -> FastLogitSums.Row? {
@@ -54,13 +54,9 @@ enum MidpointRow {
         let w1 = (m1 - n1).nextUp, w2 = (m2 - n2).nextUp
         guard u * Swift.max(w1, w2) <= 1e-3 else { return nil }
         let mean = sumC / Double(k)
-        // Pass 2: t = exp(P − m) by the kernel; S = Σt; A = Σ t·c, B = Σ t·|c| per model;
-        // ‖v‖² with v = RN(c − mean); ‖c‖².
-        let (x1, t1, x2, t2) = (scratch.a1lo.baseAddress!, scratch.a1hi.baseAddress!, scratch.a2lo.baseAddress!, scratch.a2hi.baseAddress!)
-        for y in 0..<k { (x1[y], x2[y]) = (p1[y] - m1, p2[y] - m2) }
-        FastMath.expKernel(x1, into: t1, count: k)
-        FastMath.expKernel(x2, into: t2, count: k)
-        let second = secondPass(p1, p2, t1, t2, labels: k, mean: mean)
+        // Pass 2: t = exp(RN(P − m)) by the kernel; S = Σt; A = Σ t·c, B = Σ t·|c| per model;
+        // ‖v‖² with v = RN(c − mean); ‖c‖² (the exponentials formed block by block in C).
+        let second = FastMath.midpointExponentialPass(p1, p2, shifts: (m1, m2), labels: k, mean: mean)
         let (s1, s2, a1, a2, b1, b2) = (second.s1, second.s2, second.a1, second.a2, second.b1, second.b2)
         let (vv, cc) = (second.vv, second.cc)
         // From here on, a few interval operations per row (outward rounding, §1).

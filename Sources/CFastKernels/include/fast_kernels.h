@@ -61,6 +61,13 @@ struct logitbounds_first_pass logitbounds_midpoint_first_pass(const double *p1, 
 struct logitbounds_second_pass logitbounds_midpoint_second_pass(const double *p1, const double *p2, const double *t1, const double *t2,
                                                                  long k, double mean, int with_weights, int vectors);
 
+/// Pass 2 with its own exponentials t_s = exp(RN(p_s − m_s)) by the array kernel, formed a block
+/// of labels at a time instead of k at once: the bits of `logitbounds_exp_kernel_array` on the
+/// shifted rows followed by `logitbounds_midpoint_second_pass` (with weights). `width` 8 runs
+/// AVX-512 where the CPU has it, 4 AVX2, 0 neither (the same bits at every width).
+struct logitbounds_second_pass logitbounds_midpoint_exponential_pass(const double *p1, const double *p2, double m1, double m2,
+                                                                      long k, double mean, int width);
+
 /// The labels per block of these sums (1 024): MidpointRow's count of roundings reads it.
 long logitbounds_midpoint_block(void);
 
