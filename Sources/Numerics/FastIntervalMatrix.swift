@@ -325,10 +325,12 @@ extension FastIntervalMatrix {
     /// (XᵀAX, XᵀBX) has the same eigenvalues; XᵀBX = I + E with ‖E‖_F ≤ ε < 1 and
     /// XᵀAX = D + F (D the midpoints' diagonal), so by Weyl λᵢ(XᵀAX) ∈ dᵢ ± ‖F‖_F and by
     /// Ostrowski λᵢ(pencil) = θᵢλᵢ(XᵀAX) with θᵢ ∈ [1/(1 + ε), 1/(1 − ε)]. Cost O(n³).
-    public func pencilEigenvalues(_ b: FastIntervalMatrix) -> [FastInterval]? {
+    /// `whitening`: B's `pencilWhitening`, when several pencils share B (formed here otherwise).
+    public func pencilEigenvalues(_ b: FastIntervalMatrix, whitening: Matrix? = nil) -> [FastInterval]? {
         precondition(rows == columns && b.rows == rows && b.columns == columns, "pencilEigenvalues: shapes differ")
         let n = rows
-        guard let l = try? CholeskyDecomposition(b.midpoints).l, let lInverse = try? LUDecomposition(l).inverse() else { return nil }
+        guard let lInverse = whitening ?? b.pencilWhitening() else { return nil }
+        precondition(lInverse.rows == n && lInverse.columns == n, "pencilEigenvalues: the whitening's shape differs")
         let whitened = lInverse.multiplied(by: midpoints).multiplied(by: lInverse, transposeOther: true)
         let symmetric = Matrix(rows: n, columns: n) { whitened[$0, $1] / 2 + whitened[$1, $0] / 2 }
         guard let e = try? SymmetricEigendecomposition(symmetric) else { return nil }
@@ -348,6 +350,16 @@ extension FastIntervalMatrix {
         let theta = FastInterval(lo: (FastInterval(1) / (FastInterval(1) + FastInterval(eps))).lo,
                                  hi: (FastInterval(1) / (FastInterval(1) - FastInterval(eps))).hi)
         return centres.sorted().map { FastInterval.roundedOut($0 - radius, $0 + radius) * theta }
+    }
+}
+
+extension FastIntervalMatrix {
+    /// L⁻¹ for the Cholesky factor L of this (B's) midpoints, mid B = LLᵀ: what
+    /// `pencilEigenvalues(_:whitening:)` of any pencil (A, B) starts from (any approximation
+    /// serves the enclosure, which checks XᵀBX against I). nil when the midpoints are not
+    /// positive definite in double precision.
+    public func pencilWhitening() -> Matrix? {
+        try? CholeskyDecomposition(midpoints).inverseFactor()
     }
 }
 

@@ -313,7 +313,9 @@ public struct FastT7Spectra: Sendable {
         }
         guard let y = m11.solving(m21.transposed) else { return nil }
         let schur = m22.subtracting(m21.multiplied(by: y))
-        guard let q = schur.pencilEigenvalues(m22), let mu = m22.multiplied(by: s22).multiplied(by: m22).pencilEigenvalues(m22) else { return nil }
+        // Both pencils against M₂₂: its whitening formed once.
+        guard let whitening = m22.pencilWhitening(), let q = schur.pencilEigenvalues(m22, whitening: whitening),
+              let mu = m22.multiplied(by: s22).multiplied(by: m22).pencilEigenvalues(m22, whitening: whitening) else { return nil }
         oneMinusRhoSquared = q.map { FastInterval(lo: min(max($0.lo, 0), 1), hi: min(max($0.hi, 0), 1)) }
         self.mu = mu.reversed().map(\.clampedNonNegative)
         residual = FastInterval.sum(s22.entries.indices.map { s22.entries[$0] * schur.entries[$0] }).clampedNonNegative

@@ -42,6 +42,22 @@ struct DecompositionTests {
         #expect(relativeError(try chol.solve(a * x), x) < 1e-15 * condition * 100)
     }
 
+    @Test("Cholesky factor's inverse: lower triangular, L·L⁻¹ = I, as LU inverts L", arguments: [1.0, 1e3, 1e7])
+    func choleskyFactorInverse(condition: Double) throws {
+        var g = SeededGenerator(seed: 14)
+        var checked = 0
+        for n in [1, 2, 5, 64, 300] {
+            let b = matrix(rows: n, columns: n, singularValues: spectrum(n, condition: condition.squareRoot()), using: &g)
+            let l = try CholeskyDecomposition(b.gram()).l
+            let inverse = try CholeskyDecomposition(b.gram()).inverseFactor()
+            for i in 0..<n { for j in (i + 1)..<max(n, i + 1) { #expect(inverse[i, j] == 0, "n = \(n): entry (\(i), \(j)) above the diagonal") } }
+            #expect(relativeError(l * inverse, .identity(n)) < 1e-15 * condition * Double(n) * 10, "n = \(n)")
+            #expect(relativeError(inverse, try LUDecomposition(l).inverse()) < 1e-15 * condition * Double(n) * 10, "n = \(n)")
+            checked += 1
+        }
+        #expect(checked == 5)
+    }
+
     @Test("Symmetric eigen: A = Q diag(λ) Qᵀ, decreasing", arguments: conditions)
     func eigen(condition: Double) throws {
         var g = SeededGenerator(seed: 14)
