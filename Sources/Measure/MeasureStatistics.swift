@@ -156,17 +156,21 @@ extension MeasureStatistics {
     /// The statistics of one shard: `pair` holds rows [rows.lowerBound, rows.upperBound)
     /// of files with `totalInputs` rows; `rawWeights` are those rows' weights as read (nil:
     /// uniform); `arrays` the two files' array checksums (`ModelRows.arrayChecksums`).
-    /// `singleRun`: the statistics of one run's whole pair (the language-model route), whose
-    /// logit enclosures are the pair's own (shared with T6) and which carries no interval
-    /// moments (that run certifies T3, T4, T7 and T12 from its rows).
+    /// `singleRun`: the statistics of one run's whole pair (the language-model route), never
+    /// written as a partial (so without the unembeddings' hashes), whose logit enclosures are
+    /// the pair's own (shared with T6) and which carries no interval moments (that run
+    /// certifies T3, T4, T7 and T12 from its rows).
     public init(shard pair: ModelPair, rows: Range<Int>, totalInputs: Int, rawWeights: [Double]?,
                 options: PairMeasurement.Options, arrays: (String, String) = ("", ""), singleRun: Bool = false) throws {
         guard pair.first.inputCount == rows.count else {
             throw ModelError.shapeMismatch("shard statistics: \(pair.first.inputCount) rows given for the range \(rows)")
         }
         let k = pair.first.labelCount, dA = pair.first.dimension, dB = pair.second.dimension
-        // Each hash is one chain of dependent steps over k·d values: the two at once.
-        let hashes = try BLASThreads.parallelMap(2, workers: 2) { Self.hash(($0 == 0 ? pair.first : pair.second).unembeddings.storage) }
+        // Each hash is one chain of dependent steps over k·d values: the two at once. Only a
+        // partial is checked against them (a merge's compatibility, a carried G), so one run's
+        // statistics, which are never written, skip them (0.06 s at language-model shape).
+        let hashes = singleRun ? ["", ""]
+            : try BLASThreads.parallelMap(2, workers: 2) { Self.hash(($0 == 0 ? pair.first : pair.second).unembeddings.storage) }
         identity = Identity(inputs: totalInputs, labels: k, dimensionA: dA, dimensionB: dB,
                             unembeddingHashA: hashes[0], unembeddingHashB: hashes[1],
                             weighted: rawWeights != nil, options: Self.describe(options),

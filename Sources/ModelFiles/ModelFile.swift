@@ -158,7 +158,7 @@ public enum ModelFile {
         do {
             return try SoftmaxModel(embeddings: try Matrix(rows: f.shape[0], columns: f.shape[1], storage: f.values),
                                     unembeddings: try Matrix(rows: g.shape[0], columns: g.shape[1], storage: g.values),
-                                    weights: w?.values)
+                                    weights: w?.values, checkingFinite: false)
         } catch {
             throw ModelFileError.badModel(file: file, reason: "\(error)")
         }

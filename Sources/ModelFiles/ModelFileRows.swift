@@ -69,7 +69,7 @@ extension ModelFile {
                 do {
                     let model = try SoftmaxModel(embeddings: try Matrix(rows: rows.count, columns: d, storage: embeddings),
                                                  unembeddings: try Matrix(rows: g.shape[0], columns: d, storage: g.values),
-                                                 weights: weights)
+                                                 weights: weights, checkingFinite: false)
                     let checksums = [f, gEntry] + (entry("w").map { [$0] } ?? [])
                     return ModelRows(model: model, rows: rows, totalInputs: n, rawWeights: weights,
                                      arrayChecksums: checksums.map { "\($0.name.dropLast(4)) \(String(format: "%08x", $0.crc))" }.joined(separator: " "))

@@ -18,14 +18,23 @@ public struct SoftmaxModel: Sendable {
     /// be finite and positive, and are divided by their sum unless it is already 1
     /// within 1e−12.
     public init(embeddings f: Matrix, unembeddings g: Matrix, weights: [Double]? = nil) throws {
+        try self.init(embeddings: f, unembeddings: g, weights: weights, checkingFinite: true)
+    }
+
+    /// The same; `checkingFinite: false` for F and G whose every entry a model file's reader
+    /// has already checked (naming the file and the entry): one pass over N·d + k·d values
+    /// fewer (0.07 s of CPU for a language-model pair).
+    package init(embeddings f: Matrix, unembeddings g: Matrix, weights: [Double]?, checkingFinite: Bool) throws {
         guard f.rows > 0, f.columns > 0, g.rows > 0 else {
             throw ModelError.emptyModel("F is \(f.rows)×\(f.columns), G is \(g.rows)×\(g.columns)")
         }
         guard f.columns == g.columns else {
             throw ModelError.shapeMismatch("F has d = \(f.columns) columns but G has \(g.columns)")
         }
-        try Self.requireFinite(f, "f")
-        try Self.requireFinite(g, "g")
+        if checkingFinite {
+            try Self.requireFinite(f, "f")
+            try Self.requireFinite(g, "g")
+        }
         if let w = weights {
             guard w.count == f.rows else {
                 throw ModelError.badWeights("\(w.count) weights for N = \(f.rows) inputs")
