@@ -1,3 +1,4 @@
+import Foundation
 import Numerics
 
 /// d_logit², KL both ways, log τ of both models and T6's per-input sums as fast
@@ -224,7 +225,8 @@ extension FastLogitSums {
         let block = rowsPerBlock(inputs: n, labels: k)
         let blocks = (n + block - 1) / block
         let flops = 2 * Double(n) * Double(k) * Double(pair.first.dimension + pair.second.dimension) * (bound == .norms ? 1 : 2)
-        let workers = min(blocks, forced ?? (flops > 5e7 ? BLASThreads.workers(forFlops: flops) : 1))
+        let workers = min(blocks, forced ?? min(workerLimit(rowsPerBlock: block, labels: k, bound: bound),
+                                                (flops > 5e7 ? BLASThreads.workers(forFlops: flops) : 1)))
         let parts = try? BLASThreads.parallelMap(blocks, workers: workers, state: { BlockBuffers() }) { b, buffers -> FastLogitSums? in
             let range = (b * block)..<min(n, (b + 1) * block)
             var sums = FastLogitSums(productBound: bound)
@@ -240,12 +242,23 @@ extension FastLogitSums {
     /// a block holds up to 2²⁵ logits (256 MiB) per model where that is at least 320 rows: at
     /// k = 50 257, blocks of 83 rows spent 12 % of the pass copying G, 333 rows (2²⁴ logits) cut
     /// the certified pass by about 17 % (notes/benchmarks.md, stop 43), and 667 rows by a further
-    /// 0.22–0.31 s for 150 MB more resident (stop 51; 1 024 rows were slower). Otherwise about
-    /// 2²² logits (32 MiB) per model, as before (a larger block there meant 16 rows and 1 GiB of
-    /// buffers at k = 10⁶, against the screen's 0.4 GB in all); at most 1 024 rows and at least 8.
+    /// 0.22–0.31 s for 150 MB more resident on two workers (notes/benchmarks.md, stop 51; 1 024
+    /// rows were slower). Otherwise about 2²² logits (32 MiB) per model, as before (2²⁵ there
+    /// would mean 33 rows and 0.5 GiB of buffers per worker at k = 10⁶); at most 1 024 rows and
+    /// at least 8. `compute` caps the workers so that their buffers stay within a quarter of
+    /// the machine's memory.
     static func rowsPerBlock(inputs n: Int, labels k: Int) -> Int {
         let k = max(k, 1), rows = (1 << 25) / k
         return max(8, min(1024, rows >= 320 ? rows : (1 << 22) / k))
+    }
+
+    /// The most workers whose block buffers (both models' products, and with absolute products
+    /// their Q too) fit in a quarter of the machine's memory, at least one: each worker keeps
+    /// its own (0.5 GiB at k = 50 257), so a many-core host would otherwise hold gigabytes.
+    /// Only the speed depends on it (the result does not depend on the worker count).
+    static func workerLimit(rowsPerBlock rows: Int, labels k: Int, bound: ProductBound) -> Int {
+        let bytes = Double(rows) * Double(k) * 8 * 2 * (bound == .absoluteProducts ? 2 : 1)
+        return max(1, Int(Double(ProcessInfo.processInfo.physicalMemory) / 4 / max(bytes, 1)))
     }
 
     /// The largest of a row's entry bounds e = ((c·Q)⁺ + 2dη)⁺, which rise with Q: one radius for

@@ -51,8 +51,10 @@ struct DecompositionTests {
             let l = try CholeskyDecomposition(b.gram()).l
             let inverse = try CholeskyDecomposition(b.gram()).inverseFactor()
             for i in 0..<n { for j in (i + 1)..<max(n, i + 1) { #expect(inverse[i, j] == 0, "n = \(n): entry (\(i), \(j)) above the diagonal") } }
-            #expect(relativeError(l * inverse, .identity(n)) < 1e-15 * condition * Double(n) * 10, "n = \(n)")
-            #expect(relativeError(inverse, try LUDecomposition(l).inverse()) < 1e-15 * condition * Double(n) * 10, "n = \(n)")
+            // κ(L) = √condition: both errors are of order κ(L)·n·u.
+            let tolerance = 1e-14 * condition.squareRoot() * Double(n)
+            #expect(relativeError(l * inverse, .identity(n)) < tolerance, "n = \(n)")
+            #expect(relativeError(inverse, try LUDecomposition(l).inverse()) < tolerance, "n = \(n)")
             checked += 1
         }
         #expect(checked == 5)

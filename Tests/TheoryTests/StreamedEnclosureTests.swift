@@ -21,6 +21,11 @@ struct StreamedEnclosureTests {
         // block), else 2²² logits; 8 to 1 024 rows.
         let rows = [4096, 8192, 16_384, 50_257, 52_429, 1 << 20, 1 << 25].map { FastLogitSums.rowsPerBlock(inputs: 4096, labels: $0) }
         #expect(rows == [1024, 1024, 1024, 667, 639, 8, 8], "\(rows)")
+        // Workers whose buffers (16 bytes per logit of a block under norms) fit in a quarter of the memory.
+        let memory = Double(ProcessInfo.processInfo.physicalMemory)
+        let limit = FastLogitSums.workerLimit(rowsPerBlock: 667, labels: 50_257, bound: .norms)
+        #expect(limit >= 1 && Double(limit) * 667 * 50_257 * 16 <= memory / 4 && Double(limit + 1) * 667 * 50_257 * 16 > memory / 4, "\(limit)")
+        #expect(FastLogitSums.workerLimit(rowsPerBlock: 1024, labels: 1 << 40, bound: .absoluteProducts) == 1)
         for bound in Self.bounds {
             let one = try #require(FastLogitSums.compute(pair, bound: bound, workers: 1))
             let two = try #require(FastLogitSums.compute(pair, bound: bound, workers: 2))
@@ -418,7 +423,11 @@ struct StreamedEnclosureTests {
             }
         }
         #expect(compared == 20 * widths.count)
-        if FastMath.expKernelVectorWidth > 0 { #expect(widths.count >= 2, "the vector paths must have been compared") }
+        // On a CPU with AVX2 and FMA the vector paths must be among those compared.
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        if flags.isSuperset(of: ["avx2", "fma"]) { #expect(widths.contains(4), "this AVX2 CPU's vector path was not compared") }
+        if flags.isSuperset(of: ["avx512f", "avx2", "fma"]) { #expect(widths.contains(8), "this AVX-512 CPU's vector path was not compared") }
     }
 
     /// The same adversary on the sum A = Σ t·c behind E_p z: c = 1 on every label but one, so
