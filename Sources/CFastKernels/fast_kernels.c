@@ -104,28 +104,32 @@ static inline __attribute__((always_inline)) void kernel_lanes_wide(const double
     for (int i = 0; i < LANES; i++) out[i] = kernel_lane(x[i]);
 }
 
-// The array kernel in vectors: blocks of LANES arguments all in (−708, 709] (results normal, no
-// cut-off) by `kernel_lanes` (`kernel_lanes_wide` when wide), any other block and the tail by
-// `kernel`.
-static inline __attribute__((always_inline)) void exp_array_vectors(const double *x, double *out, long n, int wide) {
+// The array kernel in vectors on the arguments x = RN(p − m) (m = 0 leaves every x as it is):
+// blocks of LANES arguments all in (−708, 709] (results normal, no cut-off) by `kernel_lanes`
+// (`kernel_lanes_wide` when wide), any other block and the tail by `kernel`.
+static inline __attribute__((always_inline)) void exp_array_vectors(const double *p, double m, double *out, long n, int wide) {
     long i = 0;
     for (; i + LANES <= n; i += LANES) {
+        double x[LANES];
         int inside = 1;
-        for (int j = 0; j < LANES; j++) inside &= (x[i + j] > -708.0) & (x[i + j] <= 709.0);
+        for (int j = 0; j < LANES; j++) {
+            x[j] = p[i + j] - m;
+            inside &= (x[j] > -708.0) & (x[j] <= 709.0);
+        }
         if (inside) {
-            if (wide) kernel_lanes_wide(x + i, out + i); else kernel_lanes(x + i, out + i);
+            if (wide) kernel_lanes_wide(x, out + i); else kernel_lanes(x, out + i);
         } else {
-            for (int j = 0; j < LANES; j++) out[i + j] = kernel(x[i + j]);
+            for (int j = 0; j < LANES; j++) out[i + j] = kernel(x[j]);
         }
     }
-    for (; i < n; i++) out[i] = kernel(x[i]);
+    for (; i < n; i++) out[i] = kernel(p[i] - m);
 }
 
 __attribute__((target("avx2,fma")))
-static void exp_array_avx2(const double *x, double *out, long n) { exp_array_vectors(x, out, n, 0); }
+static void exp_array_avx2(const double *x, double *out, long n) { exp_array_vectors(x, 0.0, out, n, 0); }
 
 __attribute__((target("avx512f,fma")))
-static void exp_array_avx512(const double *x, double *out, long n) { exp_array_vectors(x, out, n, 1); }
+static void exp_array_avx512(const double *x, double *out, long n) { exp_array_vectors(x, 0.0, out, n, 1); }
 
 // The CPU's features: 1 for FMA, 2 for AVX2 with FMA, 4 for AVX-512F with AVX2. Checked once,
 // by a constructor before main (one thread), and read atomically: worker threads call the
@@ -445,32 +449,18 @@ struct logitbounds_second_pass logitbounds_midpoint_second_pass(const double *p1
 
 // Pass 2 with its exponentials formed a block of labels at a time: for each block of
 // MIDPOINT_BLOCK labels, t_s = kernel(RN(p_s − m_s)) into two buffers on the stack (16 KiB, in
-// the first-level cache), then the block's sums as `second_pass_block` forms them. The same
-// operations in the same order as the exponentials written out whole by the array kernel (each
-// argument's bits do not depend on its neighbours or the vector width) and then
+// the first-level cache; the array kernel's own loops, shifted), then the block's sums as
+// `second_pass_block` forms them. The same operations in the same order as the exponentials
+// written out whole by the array kernel (each argument's bits do not depend on its neighbours
+// or the vector width) and then
 // `logitbounds_midpoint_second_pass`, so the same bits, without the four k-long arrays
 // (arguments and exponentials) the row otherwise writes and reads back.
 static inline __attribute__((always_inline)) void shifted_exponentials(const double *restrict p, double m, double *restrict out,
                                                                        long n, int width) {
-    long i = 0;
 #if defined(__x86_64__)
-    if (width) {
-        for (; i + LANES <= n; i += LANES) {
-            double x[LANES];
-            int inside = 1;
-            for (int j = 0; j < LANES; j++) {
-                x[j] = p[i + j] - m;
-                inside &= (x[j] > -708.0) & (x[j] <= 709.0);
-            }
-            if (inside) {
-                if (width == 8) kernel_lanes_wide(x, out + i); else kernel_lanes(x, out + i);
-            } else {
-                for (int j = 0; j < LANES; j++) out[i + j] = kernel(x[j]);
-            }
-        }
-    }
+    if (width) { exp_array_vectors(p, m, out, n, width == 8); return; }
 #endif
-    for (; i < n; i++) out[i] = kernel(p[i] - m);
+    for (long i = 0; i < n; i++) out[i] = kernel(p[i] - m);
 }
 
 static inline __attribute__((always_inline)) struct logitbounds_second_pass exponential_pass(const double *p1, const double *p2, double m1, double m2,

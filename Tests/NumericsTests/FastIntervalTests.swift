@@ -151,8 +151,7 @@ struct FastIntervalTests {
         #expect(compared > 3 * 49_000, "\(compared)")
         // Where the CPU has AVX-512F (AVX2, FMA) the dispatched kernel runs vectors of eight, where it
         // has AVX2 and FMA vectors of four: the comparisons above were against those paths.
-        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        let flags = cpuFlags()
         if flags.isSuperset(of: ["avx2", "fma"]) { #expect(FastMath.expKernelVectorWidth == (flags.contains("avx512f") ? 8 : 4)) }
         print("C exp kernel: vectors of \(FastMath.expKernelVectorWidth) (0: none)")
     }
@@ -205,8 +204,7 @@ struct FastIntervalTests {
         #expect(b[0] == 0 && b[1] == .infinity && b[2].isNaN && b[3].isNaN && b[4] >= 5 && b[4] < 5.000001, "\(b)")
         #expect(FastMath.rowNormUpperBounds(Matrix(rows: 2, columns: 0)) == [0, 0])
         // Where the CPU has AVX2 (and FMA, the exp kernel's test), the comparison above was against the vector path.
-        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        let flags = cpuFlags()
         if flags.isSuperset(of: ["avx2", "fma"]) { #expect(FastMath.expKernelUsesVectorInstructions) }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Numerics
 
 /// Random test matrices with a prescribed singular spectrum: Q₁ diag(σ) Q₂ᵀ with
@@ -34,4 +35,10 @@ import Darwin
 
 func relativeError(_ a: Matrix, _ b: Matrix) -> Double {
     a.maxAbsDifference(b) / Swift.max(b.maxAbs, .leastNormalMagnitude)
+}
+
+/// The CPU's feature flags as /proc/cpuinfo lists them (empty where it does not exist).
+func cpuFlags() -> Set<String> {
+    let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    return Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
 }

@@ -388,8 +388,7 @@ struct StreamedEnclosureTests {
         }
         #expect(bothPaths(p1, zeros, t, t2) && bothPaths(ones, zeros, t, t2) && bothPaths(signed, zeros, ones, ones), "vector and plain passes differ on the adversarial rows")
         #expect(pathsCompared == 8)
-        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        let flags = cpuFlags()
         if flags.isSuperset(of: ["avx2", "fma"]) { #expect(FastMath.expKernelUsesVectorInstructions, "on this AVX2 CPU the comparison must have been against the vector path") }
     }
 
@@ -424,8 +423,7 @@ struct StreamedEnclosureTests {
         }
         #expect(compared == 20 * widths.count)
         // On a CPU with AVX2 and FMA the vector paths must be among those compared.
-        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        let flags = cpuFlags()
         if flags.isSuperset(of: ["avx2", "fma"]) { #expect(widths.contains(4), "this AVX2 CPU's vector path was not compared") }
         if flags.isSuperset(of: ["avx512f", "avx2", "fma"]) { #expect(widths.contains(8), "this AVX-512 CPU's vector path was not compared") }
     }
@@ -1156,4 +1154,10 @@ struct StreamedEnclosureTests {
         let m = try PairMeasurement.measure(ModelPair(zero, b), options: PairMeasurement.Options(skipPivot: true))
         #expect(m.dRepScaleFreeAB == nil && m.notes.contains { $0.contains("scale-free") })
     }
+}
+
+/// The CPU's feature flags as /proc/cpuinfo lists them (empty where it does not exist).
+private func cpuFlags() -> Set<String> {
+    let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    return Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
 }
