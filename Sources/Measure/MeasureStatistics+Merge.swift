@@ -202,21 +202,20 @@ extension MeasureStatistics {
         // The decompositions' readers, each running LAPACK on one core (an SVD's bidiagonalisation
         // is matrix–vector work), on two workers, the longest first: CKA, Procrustes and SVCCA
         // (0.29 s at d = 768), both m_CCA, T7's μ and R for both centrings (B the student; about
-        // 0.17 s each), T12's spectrum (0.12 s); one after another they took 1.1 s
+        // 0.17 s each; T12's spectrum is the uncentred μ); one after another they took 1.1 s
         // (notes/benchmarks.md, stop 49). Every product inside has fixed blocks, so the Doubles are
         // those of one worker. Each result is read where it is used, so a failure surfaces there.
-        let parts = try BLASThreads.parallelMap(6, workers: 2) { task in
+        let parts = try BLASThreads.parallelMap(5, workers: 2) { task in
             Result { () throws -> MomentReaders in
                 switch task {
                 case 0: return .similarity(try Self.similarity(spectra, cAA, cBB, cBA, inputs: n))
                 case 1: return .correlations(try Self.canonicalCorrelations(spectra.cAA, spectra.cBB, cBA, inputs: n, scales: spectra.centringScales))
                 case 2: return .correlations(try Self.canonicalCorrelations(spectra.mAA, spectra.mBB, mBA, inputs: n))
-                case 3, 4:
+                default:
                     let centred = task == 4
                     return .t7Spectrum(try T7CanonicalCorrelationBound.momentSpectrum(
                         m11Inverse: Self.pseudoInverse(centred ? spectra.cBB : spectra.mBB), m22: centred ? cAA : mAA,
                         m22Eigen: centred ? spectra.cAA : spectra.mAA, m12: centred ? cBA : mBA, s22: sAA))
-                default: return .widthFloor(try WidthFloor(moments: (mAA, sAA), dimension: dA, labels: k))
                 }
             }
         }
@@ -282,8 +281,8 @@ extension MeasureStatistics {
         let scale = (0..<dA).reduce(0.0) { $0 + mAA[$1, $1] }
         if scale == 0 { notes.append(PairMeasurement.zeroScaleNote) }
         if let note = PairMeasurement.klUnderflowNote(distanceSquared: dl2, kl: [values.1, values.2]) { notes.append(note) }
-        // T12 from the moments: σ² = eig(M_AA S_AA).
-        let widthFloor = try parts[5].get().widthFloor
+        // T12 from the moments: σ² = eig(M_AA S_AA), T7's μ without centring (M₂₂ = M_AA, S₂₂ = S_AA).
+        let widthFloor = WidthFloor(spectrumOfMS: try parts[3].get().t7Spectrum.mu, dimension: dA, labels: k)
         let t12 = T12WidthFloorBound()
         let t12Verdict = T12WidthFloorBound.trivial(teacherDimension: dA, studentDimension: dB, labels: k)
             .map { Verdict.inapplicable(.T12, t12.form, level: .double, $0) }
@@ -338,12 +337,10 @@ extension MeasureStatistics {
     enum MomentReaders: Sendable {
         case correlations([Double])
         case similarity(Similarity)
-        case widthFloor(WidthFloor)
         case t7Spectrum(T7Spectrum)
 
         var correlations: [Double] { if case .correlations(let c) = self { return c }; preconditionFailure("not canonical correlations") }
         var similarity: Similarity { if case .similarity(let s) = self { return s }; preconditionFailure("not the similarity measures") }
-        var widthFloor: WidthFloor { if case .widthFloor(let w) = self { return w }; preconditionFailure("not the width floor") }
         var t7Spectrum: T7Spectrum { if case .t7Spectrum(let t) = self { return t }; preconditionFailure("not T7's spectrum") }
     }
 

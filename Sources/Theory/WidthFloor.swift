@@ -53,7 +53,15 @@ public struct WidthFloor: Sendable {
             let root = e.eigenvectors.scalingColumns(by: e.eigenvalues.map { max($0, 0).squareRoot() })
             return try SymmetricEigendecomposition.eigenvalues(of: symmetrised(root.transposed * moments.s * root))
         }
-        // Eigenvalues of MS carry an absolute error of about ε·σ₁²: below d·ε·σ₁² they are rounding.
+        self.init(spectrumOfMS: spectrum, dimension: d, labels: k)
+    }
+
+    /// From the eigenvalues of MS (decreasing), however they were computed with an absolute
+    /// error of about ε·σ₁². T7's μ without centring (`T7CanonicalCorrelationBound.momentSpectrum`
+    /// with M₂₂ = M and S₂₂ = S) is this spectrum, eig(M^{1/2}SM^{1/2}), so the moments' route
+    /// of `measure` and `merge` reads T12 from it instead of decomposing MS a second time.
+    public init(spectrumOfMS spectrum: [Double], dimension d: Int, labels k: Int) {
+        // Below d·ε·σ₁² the eigenvalues are rounding.
         let rank = min(d, k - 1), noise = Double(d) * Double.ulpOfOne * max(spectrum.first ?? 0, 0)
         squaredSingularValues = (0..<d).map { $0 < min(spectrum.count, rank) && spectrum[$0] > noise ? spectrum[$0] : 0 }
         (leftFactor, rightFactor) = (nil, nil)

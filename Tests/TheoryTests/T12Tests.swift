@@ -12,18 +12,29 @@ struct T12Tests {
         return ModelGenerator.model(labels: labels, dimension: dimension, inputs: inputs, condition: 30, weights: raw, using: &g)
     }
 
-    @Test("The floor against a direct SVD of W^{1/2}Λ̃₁, at every width, by both routes", arguments: [UInt64(1401), 1402, 1403, 1404])
+    /// The floor as `measure`'s moments route reads it: from T7's μ without centring, the
+    /// spectrum of M^{1/2}SM^{1/2} with M = FᵀWF and S = G̃ᵀG̃ (T7's other inputs play no part in μ).
+    static func fromT7Spectrum(_ teacher: SoftmaxModel) throws -> WidthFloor {
+        let (m, s, d) = (teacher.weightedEmbeddings.gram(), teacher.centredUnembeddings.gram(), teacher.dimension)
+        let mu = try T7CanonicalCorrelationBound.momentSpectrum(m11Inverse: Matrix.identity(d), m22: m, m22Eigen: SymmetricEigendecomposition(m),
+                                                                m12: Matrix(rows: d, columns: d), s22: s).mu
+        return WidthFloor(spectrumOfMS: mu, dimension: d, labels: teacher.labelCount)
+    }
+
+    @Test("The floor against a direct SVD of W^{1/2}Λ̃₁, at every width, by the three routes", arguments: [UInt64(1401), 1402, 1403, 1404])
     func againstDirectSVD(seed: UInt64) throws {
         let teacher = Self.teacher(seed: seed, weighted: seed % 2 == 0)
         let direct = try teacher.centredLogits.scalingRows(by: teacher.sqrtWeights).singularValues().map { $0 * $0 }
         let floor = try WidthFloor(teacher)
         let moments = try WidthFloor(moments: (teacher.weightedEmbeddings.gram(), teacher.centredUnembeddings.gram()), dimension: teacher.dimension, labels: teacher.labelCount)
+        let fromT7 = try Self.fromT7Spectrum(teacher)
         let scale = direct.reduce(0, +)
         var compared = 0
         for r in 0...(teacher.dimension + 1) {
             let expected = direct.count > r ? direct[r...].reduce(0, +) : 0
             #expect(abs(floor.floor(width: r) - expected) <= 1e-12 * scale, "width \(r)")
             #expect(abs(moments.floor(width: r) - expected) <= 1e-10 * scale, "width \(r), moment route")
+            #expect(abs(fromT7.floor(width: r) - expected) <= 1e-10 * scale, "width \(r), T7's μ (the route of measure's moments)")
             compared += 1
         }
         #expect(compared == teacher.dimension + 2)
@@ -33,14 +44,14 @@ struct T12Tests {
     /// A rank-1 teacher (f = u vᵀ) has one direction in its logits: every width ≥ 1 is at the
     /// floor 0, by both routes (the SVD's rounding, ~10⁻³¹, was reported as a floor, and a
     /// student's d_logit² as 10³¹ times it).
-    @Test("A rank-1 teacher: floor 0 exactly from width 1 on, by both routes")
+    @Test("A rank-1 teacher: floor 0 exactly from width 1 on, by the three routes")
     func rankOne() throws {
         var g = SeededGenerator(seed: 1410)
         let u = g.gaussianMatrix(rows: 40, columns: 1), v = g.gaussianMatrix(rows: 1, columns: 4)
         let teacher = try SoftmaxModel(embeddings: u.multiplied(by: v), unembeddings: g.gaussianMatrix(rows: 6, columns: 4))
         let qr = try WidthFloor(teacher)
         let moments = try WidthFloor(moments: (teacher.weightedEmbeddings.gram(), teacher.centredUnembeddings.gram()), dimension: 4, labels: 6)
-        for floor in [qr, moments] {
+        for floor in [qr, moments, try Self.fromT7Spectrum(teacher)] {
             #expect(floor.floor(width: 0) > 0 && (1...4).allSatisfy { floor.floor(width: $0) == 0 }, "\(floor.squaredSingularValues)")
         }
     }
