@@ -2,6 +2,13 @@ import Foundation
 import Numerics
 import Theory
 
+/// A model file's sizes: f is N×d, g is k×d.
+public struct ModelShape: Sendable, Equatable {
+    public let inputs: Int
+    public let dimension: Int
+    public let labels: Int
+}
+
 /// Rows [lo, hi) of a model file: the rows' embeddings, the whole unembeddings, and the
 /// rows' raw weights (nil when the file has none: uniform).
 public struct ModelRows: Sendable {
@@ -33,20 +40,10 @@ extension ModelFile {
             return try data.withUnsafeBytes { archive in
                 let entries = try ZipArchive.entries(in: archive)
                 func entry(_ name: String) -> ZipArchive.Entry? { entries.first { $0.name == name + ".npy" } }
-                guard let f = entry("f") else { throw ModelFileError.missingArray(file: file, array: "f") }
-                guard let gEntry = entry("g") else { throw ModelFileError.missingArray(file: file, array: "g") }
+                let layout = try modelLayout(entries, file: file)
+                let (f, gEntry, fHeader) = (layout.f, layout.g, layout.fHeader)
+                let (n, d) = (layout.shape.inputs, layout.shape.dimension)
                 let g = try ZipArchive.withContents(of: gEntry) { try NumpyArray(npy: $0, file: file, array: "g") }
-                guard g.shape.count == 2, g.shape[0] > 0 else {
-                    throw ModelFileError.badArray(file: file, array: "g", reason: "must be 2-D (k×d) and not empty, has shape \(g.shape)")
-                }
-                let fHeader = try header(f, file: file, array: "f")
-                guard fHeader.header.shape.count == 2, fHeader.header.shape[0] > 0, fHeader.header.shape[1] > 0 else {
-                    throw ModelFileError.badArray(file: file, array: "f", reason: "must be 2-D (N×d) and not empty, has shape \(fHeader.header.shape)")
-                }
-                let (n, d) = (fHeader.header.shape[0], fHeader.header.shape[1])
-                guard d == g.shape[1] else {
-                    throw ModelFileError.badModel(file: file, reason: "f has d = \(d) columns but g has \(g.shape[1])")
-                }
                 guard (1...n).contains(count), (1...count).contains(index) else {
                     throw ModelFileError.badModel(file: file, reason: "shard \(index)/\(count) of N = \(n) rows: need 1 ≤ i ≤ n ≤ N")
                 }
@@ -80,6 +77,42 @@ extension ModelFile {
         } catch let e as ZipError {
             throw ModelFileError.notAnArchive(file: file, reason: e.reason)
         }
+    }
+
+    /// N, d and k of a model file from the headers of f (N×d) and g (k×d) alone, each checked
+    /// against its entry's size, without reading the arrays: what a run will hold can be judged
+    /// before it reads them. The same errors as `read` for missing, misshapen or truncated arrays.
+    public static func shape(_ url: URL) throws -> ModelShape {
+        let data = try mapped(url), file = url.path
+        do {
+            return try data.withUnsafeBytes { try modelLayout(try ZipArchive.entries(in: $0), file: file).shape }
+        } catch let e as ZipError {
+            throw ModelFileError.notAnArchive(file: file, reason: e.reason)
+        }
+    }
+
+    /// The f and g entries of a model file and its shape, from their headers: both present,
+    /// 2-D and not empty, with equal d.
+    static func modelLayout(_ entries: [ZipArchive.Entry], file: String) throws
+        -> (f: ZipArchive.Entry, g: ZipArchive.Entry, fHeader: NpyLayout, shape: ModelShape) {
+        func entry(_ name: String) throws -> ZipArchive.Entry {
+            guard let e = entries.first(where: { $0.name == name + ".npy" }) else { throw ModelFileError.missingArray(file: file, array: name) }
+            return e
+        }
+        let (f, g) = (try entry("f"), try entry("g"))
+        let gShape = try header(g, file: file, array: "g").header.shape
+        guard gShape.count == 2, gShape[0] > 0 else {
+            throw ModelFileError.badArray(file: file, array: "g", reason: "must be 2-D (k×d) and not empty, has shape \(gShape)")
+        }
+        let fHeader = try header(f, file: file, array: "f")
+        let fShape = fHeader.header.shape
+        guard fShape.count == 2, fShape[0] > 0, fShape[1] > 0 else {
+            throw ModelFileError.badArray(file: file, array: "f", reason: "must be 2-D (N×d) and not empty, has shape \(fShape)")
+        }
+        guard fShape[1] == gShape[1] else {
+            throw ModelFileError.badModel(file: file, reason: "f has d = \(fShape[1]) columns but g has \(gShape[1])")
+        }
+        return (f, g, fHeader, ModelShape(inputs: fShape[0], dimension: fShape[1], labels: gShape[0]))
     }
 
     /// An entry's .npy layout, from its first bytes only (floats: f and w).

@@ -253,12 +253,14 @@ extension FastLogitSums {
     }
 
     /// The most workers whose block buffers (both models' products, and with absolute products
-    /// their Q too) fit in a quarter of the machine's memory, at least one: each worker keeps
+    /// their Q too) fit in a quarter of the memory this process may use (`MachineMemory`: a
+    /// control group's limit where one is set), at least one: each worker keeps
     /// its own (0.5 GiB at k = 50 257), so a many-core host would otherwise hold gigabytes.
     /// Only the speed depends on it (the result does not depend on the worker count).
     static func workerLimit(rowsPerBlock rows: Int, labels k: Int, bound: ProductBound) -> Int {
         let bytes = Double(rows) * Double(k) * 8 * 2 * (bound == .absoluteProducts ? 2 : 1)
-        return max(1, Int(Double(ProcessInfo.processInfo.physicalMemory) / 4 / max(bytes, 1)))
+        let memory = (try? MachineMemory.bytes()) ?? Double(ProcessInfo.processInfo.physicalMemory)
+        return max(1, Int(memory / 4 / max(bytes, 1)))
     }
 
     /// The largest of a row's entry bounds e = ((c·Q)⁺ + 2dη)⁺, which rise with Q: one radius for

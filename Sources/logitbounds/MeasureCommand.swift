@@ -50,6 +50,12 @@ struct MeasureCommand: ParsableCommand {
         `d_rep_pivot_squared`, `d_rep_ab_squared_scale_free`); the earlier `d_rep_pivot` and \
         `d_rep_scale_free_ab` are still written, as aliases, for one release.
 
+        Memory: before reading the arrays, the run's peak is estimated from the files' headers (both \
+        models' arrays, a centred copy of each g, the d×d work; notes/benchmarks.md, stop 52) and a pair \
+        that would not fit in the memory this process may use (the machine's, or its control group's limit \
+        such as a Slurm job's --mem; LOGITBOUNDS_MEMORY_LIMIT, e.g. 16G, sets it) is refused with the \
+        estimate and exit 2, instead of being killed by the system part-way.
+
         Exit status: 0 when no bound is certified violated, 1 when one is, 2 on bad input.
         """)
 
@@ -194,6 +200,7 @@ struct MeasureCommand: ParsableCommand {
         let (index, count) = try parseShard(shard)
         try refuseOverwritingInput(partial, inputs: inputFiles, what: "partial")
         try requireWritableFile(partial, what: "partial")
+        try requireMemory(shards: count)
         let progress = ProgressReporter(label: "measure", plain: true)
         progress.note("reading shard \(index + 1)/\(count) of \(teacher) and \(student)")
         let statistics: MeasureStatistics
@@ -228,6 +235,7 @@ struct MeasureCommand: ParsableCommand {
             try OutputDirectory($0, writes: ["report.md", "report.json", "width-floor.svg", "width-floor-student.npz"], inputs: inputFiles)
         }
         let progress = ProgressReporter(label: "measure", plain: json)
+        try requireMemory(shards: 1)
         let pair: ModelPair
         do {
             progress.note("reading \(teacher) and \(student)")
@@ -260,6 +268,22 @@ struct MeasureCommand: ParsableCommand {
         print(json ? try measurement.jsonReport() : markdown)
         let t11 = (measurement.concepts ?? []).compactMap(\.t11)
         if (measurement.bounds + t11).contains(where: { $0.certified && $0.holds == false }) { throw ExitCode(1) }
+    }
+
+    /// Refuses, from the files' headers and before any array is read, a pair whose run (or
+    /// whose shards, one of `count`) would not fit in the memory this process may use
+    /// (`MeasureMemory`, `MachineMemory`): the system would kill it part-way instead.
+    func requireMemory(shards count: Int) throws {
+        let (a, b): (ModelShape, ModelShape)
+        do { (a, b) = (try ModelFile.shape(URL(fileURLWithPath: teacher)), try ModelFile.shape(URL(fileURLWithPath: student))) }
+        catch let e as ModelFileError { throw CLIError(e.description) }
+        let limit: Double
+        do { limit = try MachineMemory.bytes() } catch let e as MachineMemory.InvalidLimit { throw CLIError(e.description) }
+        let n = max(a.inputs, b.inputs)
+        if let why = MeasureMemory.refusal(rows: (n + count - 1) / count, inputs: n, labels: max(a.labels, b.labels),
+                                           dimensions: (a.dimension, b.dimension), cores: BLASThreads.cores, limit: limit) {
+            throw CLIError(why)
+        }
     }
 
     /// Reads the two model files at once (one per core); the teacher's error wins.

@@ -205,4 +205,49 @@ struct MeasureCommandTests {
         }
         #expect(checked == 5)
     }
+
+    @Test("A pair beyond the memory a run may use is refused from the headers (exit 2, with the estimate); file errors come first; a malformed limit is refused")
+    func memoryRefusal() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (a, b) = try files()
+        let garbage = dir.appendingPathComponent("garbage.npz")
+        try Data("not a zip at all".utf8).write(to: garbage)
+        let partial = dir.appendingPathComponent("p.json").path
+        let cases: [([String], String, Int32, String)] = [
+            // N = 40, k = 7, d = 3: about 0.27 GB, nearly all the logit pass's blocks (128 MiB a core here).
+            (["measure", a, b], "100M", 2, "needs about"),
+            (["measure", a, b, "--shard", "1/2", "--partial", partial], "100M", 2, "(20 in this shard)"),
+            (["measure", a, garbage.path], "100M", 2, "not a NumPy .npz archive"),
+            (["measure", a, b], "lots", 2, "LOGITBOUNDS_MEMORY_LIMIT must be a positive number of bytes"),
+            (["measure", a, b], "-1G", 2, "LOGITBOUNDS_MEMORY_LIMIT must be"),
+            (["measure", a, b, "--no-pivot"], "64G", 0, "d_logit"),
+        ]
+        var ran = 0
+        for (arguments, limit, status, message) in cases {
+            let r = try runTool(arguments, environment: ["LOGITBOUNDS_MEMORY_LIMIT": limit])
+            #expect(r.status == status, "\(arguments) at \(limit): \(r.stderr)")
+            #expect((status == 0 ? r.stdout : r.stderr).contains(message), "\(arguments) at \(limit): \(r.stderr)")
+            if status == 2 { #expect(!r.stderr.contains("reading"), "refused after reading began: \(r.stderr)") }
+            ran += 1
+        }
+        #expect(ran == cases.count)
+        #expect(!FileManager.default.fileExists(atPath: partial))
+    }
+
+    @Test("The memory estimate's advice: sharding where the rows dominate, more memory where g does")
+    func memoryAdvice() throws {
+        let cores = 2, limit = 16e9
+        // N = 10⁷ rows of d = 300: 48 GB of f; g is 10 labels.
+        let rows = try #require(MeasureMemory.refusal(rows: 10_000_000, inputs: 10_000_000, labels: 10, dimensions: (300, 300), cores: cores, limit: limit))
+        #expect(rows.contains("--shard i/n"))
+        // k = 256 000, d = 4096: each g is 8.4 GB, held by every shard.
+        let labels = try #require(MeasureMemory.refusal(rows: 4096, inputs: 4096, labels: 256_000, dimensions: (4096, 4096), cores: cores, limit: limit))
+        #expect(labels.contains("sharding does not help"))
+        // The language-model bench's shape (1.8 GB) fits; the estimate lies above its measured peaks
+        // (1.59 GB uncertified, 1.78 GB certified, notes/benchmarks.md stop 52) by less than 40 %.
+        #expect(MeasureMemory.refusal(rows: 4096, inputs: 4096, labels: 50_257, dimensions: (768, 768), cores: cores, limit: limit) == nil)
+        let estimate = MeasureMemory.estimatedBytes(rows: 4096, labels: 50_257, dimensions: (768, 768), cores: cores)
+        #expect(estimate >= 1.78e9 * 1.0 && estimate <= 1.59e9 * 1.4, "\(estimate)")
+    }
 }
+

@@ -22,7 +22,7 @@ struct StreamedEnclosureTests {
         let rows = [4096, 8192, 16_384, 50_257, 52_429, 1 << 20, 1 << 25].map { FastLogitSums.rowsPerBlock(inputs: 4096, labels: $0) }
         #expect(rows == [1024, 1024, 1024, 667, 639, 8, 8], "\(rows)")
         // Workers whose buffers (16 bytes per logit of a block under norms) fit in a quarter of the memory.
-        let memory = Double(ProcessInfo.processInfo.physicalMemory)
+        let memory = try MachineMemory.bytes()
         let limit = FastLogitSums.workerLimit(rowsPerBlock: 667, labels: 50_257, bound: .norms)
         #expect(limit >= 1 && Double(limit) * 667 * 50_257 * 16 <= memory / 4 && Double(limit + 1) * 667 * 50_257 * 16 > memory / 4, "\(limit)")
         #expect(FastLogitSums.workerLimit(rowsPerBlock: 1024, labels: 1 << 40, bound: .absoluteProducts) == 1)

@@ -1,0 +1,63 @@
+import Foundation
+
+/// The memory a run may plan for: the machine's physical memory, lowered by the process's
+/// control-group limit where one is set (a Slurm job's `--mem`, a container's limit, which
+/// `ProcessInfo.physicalMemory` does not see), or set by `LOGITBOUNDS_MEMORY_LIMIT`
+/// (bytes, or a number with K, M, G or T, powers of 1024).
+public enum MachineMemory {
+    public struct InvalidLimit: Error, CustomStringConvertible {
+        public let text: String
+        public var description: String {
+            "LOGITBOUNDS_MEMORY_LIMIT must be a positive number of bytes, optionally with K, M, G or T (e.g. 16G), got \"\(text)\""
+        }
+    }
+
+    /// The limit for this process; throws only on a malformed `LOGITBOUNDS_MEMORY_LIMIT`.
+    public static func bytes() throws -> Double {
+        try limit(physical: Double(ProcessInfo.processInfo.physicalMemory),
+                  override: ProcessInfo.processInfo.environment["LOGITBOUNDS_MEMORY_LIMIT"],
+                  cgroupMembership: try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8),
+                  read: { try? String(contentsOfFile: $0, encoding: .utf8) })
+    }
+
+    /// The limit with the override given, else the physical memory lowered by every control
+    /// group limit found: cgroup v2's `memory.max` on the process's group and each of its
+    /// ancestors (a parent's limit bounds its children), cgroup v1's `memory.limit_in_bytes`
+    /// on the memory controller's group. `read` returns a file's text (nil when absent).
+    static func limit(physical: Double, override: String?, cgroupMembership: String?, read: (String) -> String?) throws -> Double {
+        if let override { return try parse(override) }
+        var limits = [physical]
+        for line in (cgroupMembership ?? "").split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            let path = String(fields[2])
+            if fields[1].isEmpty {
+                // v2: "0::/path"; the limit of each directory from the group up to the root.
+                var directory = path
+                while true {
+                    limits.append(contentsOf: value(read("/sys/fs/cgroup\(directory == "/" ? "" : directory)/memory.max")))
+                    guard directory != "/", let slash = directory.lastIndex(of: "/") else { break }
+                    directory = slash == directory.startIndex ? "/" : String(directory[..<slash])
+                }
+            } else if fields[1].split(separator: ",").contains("memory") {
+                limits.append(contentsOf: value(read("/sys/fs/cgroup/memory\(path == "/" ? "" : path)/memory.limit_in_bytes")))
+            }
+        }
+        return limits.min()!
+    }
+
+    /// A limit file's number; none for "max", absence or anything else.
+    static func value(_ text: String?) -> [Double] {
+        guard let text, let v = Double(text.trimmingCharacters(in: .whitespacesAndNewlines)), v > 0 else { return [] }
+        return [v]
+    }
+
+    /// "17179869184", "16G", "1.5T", "512M": bytes.
+    static func parse(_ text: String) throws -> Double {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).uppercased()
+        let units: [Character: Double] = ["K": 0x1p10, "M": 0x1p20, "G": 0x1p30, "T": 0x1p40]
+        let (number, scale) = trimmed.last.flatMap { units[$0] }.map { (String(trimmed.dropLast()), $0) } ?? (trimmed, 1)
+        guard let v = Double(number), v.isFinite, v > 0, (v * scale).isFinite else { throw InvalidLimit(text: text) }
+        return v * scale
+    }
+}
