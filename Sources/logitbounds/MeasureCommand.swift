@@ -281,7 +281,8 @@ struct MeasureCommand: ParsableCommand {
         do { limit = try MachineMemory.bytes() } catch let e as MachineMemory.InvalidLimit { throw CLIError(e.description) }
         let n = max(a.inputs, b.inputs)
         if let why = MeasureMemory.refusal(rows: (n + count - 1) / count, inputs: n, labels: max(a.labels, b.labels),
-                                           dimensions: (a.dimension, b.dimension), cores: BLASThreads.cores, limit: limit) {
+                                           dimensions: (a.dimension, b.dimension), cores: BLASThreads.cores,
+                                           certifying: certify != "never", limit: limit) {
             throw CLIError(why)
         }
     }
