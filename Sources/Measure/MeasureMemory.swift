@@ -1,37 +1,65 @@
 import Foundation
 import Numerics
+import Theory
 
 /// What `measure` holds at its peak, judged from the models' shapes before their arrays are
 /// read, so that a pair too large for the machine is refused with the reason instead of being
 /// killed by the system part-way through.
 public enum MeasureMemory {
-    /// Bytes at the peak of a run over `rows` inputs (a shard's, or all N) of a pair with `k`
-    /// labels and embedding dimensions dA, dB: both models' arrays as Doubles (rows×d and k×d),
-    /// a centred copy of each G, c·max(d)² Doubles for the d×d work (c = 48 for one certified
-    /// run: the moments, their decompositions and the enclosures, whose intervals take two
-    /// Doubles an entry; 18 uncertified; a shard, which decomposes nothing, 38 and 8), and
-    /// 128 MiB a core for the logit pass's blocks. Against the peaks measured at four shapes
-    /// (k from 8 192 to 300 000, d from 768 to 2 048), as runs and shards, certified and not,
-    /// it lies between 5 % below and 6 % above (notes/benchmarks.md, stop 52).
-    public static func estimatedBytes(rows n: Int, labels k: Int, dimensions: (a: Int, b: Int), cores: Int,
-                                      certifying: Bool, shard: Bool) -> Double {
-        let d = Double(dimensions.a) + Double(dimensions.b), top = Double(max(dimensions.a, dimensions.b))
-        let squares: Double = shard ? (certifying ? 38 : 8) : (certifying ? 48 : 18)
-        return 8 * (Double(n) * d + 2 * Double(k) * d + squares * top * top) + Double(cores) * 0x1p27
+    /// Bytes at the peak of a run over `rows` of `inputs` inputs (a shard's rows, or all N) of a
+    /// pair with `k` labels and embedding dimensions dA, dB, on `workers` workers. The sum of:
+    /// both models' arrays as Doubles (rows×d and k×d); a centred copy of each G; c·max(d)²
+    /// Doubles for the d×d work (c = 48 for one certified run: the moments, their decompositions
+    /// and the enclosures, whose intervals take two Doubles an entry; 18 uncertified; a shard,
+    /// which decomposes nothing, 44 and 14); the screen's logit blocks (`LogitPassPlan`, two a
+    /// worker); and, for one run below language-model scale (k·(dA² + dB²) ≤ 10⁸), whose
+    /// similarity measures work from the rows, six more copies of the rows and 36 bytes a logit.
+    /// Certifying, at least the arrays and the certified pass's blocks (`FastLogitSums`, one set
+    /// a worker). Against fifteen of sixteen peaks measured at seven shapes, as runs and shards,
+    /// certified and not, it lies between 7 % below and 7 % above; an uncertified run at
+    /// k = 50 000, d = 128 peaked 27 % above it (notes/benchmarks.md, stop 52).
+    public static func estimatedBytes(rows n: Int, inputs: Int, labels k: Int, dimensions: (a: Int, b: Int), workers: Int,
+                                      certifying: Bool) -> Double {
+        let (da, db) = (Double(dimensions.a), Double(dimensions.b))
+        let d = da + db, top = max(da, db), rows = Double(n), labels = Double(k), shard = n < inputs
+        let arrays = 8 * (rows * d + labels * d)
+        let squares: Double = shard ? (certifying ? 44 : 14) : (certifying ? 48 : 18)
+        let plan = LogitPassPlan(inputs: max(n, 1), labels: max(k, 1))
+        let screen = Double(workers) * 2 * 8 * Double(plan.chunkRows) * Double(plan.labelBlock)
+        let rowRoute = !shard && labels * (da * da + db * db) <= 1e8 ? 8 * 6 * rows * d + 36 * rows * labels : 0
+        let sum = arrays + 8 * labels * d + 8 * squares * top * top + screen + rowRoute
+        guard certifying else { return sum }
+        let blockRows = Double(min(FastLogitSums.rowsPerBlock(inputs: n, labels: k), max(n, 1)))
+        let absolute = FastLogitSums.automaticBound(inputs: inputs, labels: k, dimensions: dimensions.a + dimensions.b) == .absoluteProducts
+        return max(sum, arrays + Double(workers) * blockRows * labels * 16 * (absolute ? 2 : 1))
     }
 
-    /// Why a run over `rows` of `inputs` inputs would not fit in `limit` bytes; nil when it fits.
-    public static func refusal(rows n: Int, inputs: Int, labels k: Int, dimensions: (a: Int, b: Int), cores: Int,
+    /// Why a run over `rows` of `inputs` inputs would not fit in `limit` bytes, with what would
+    /// (how many shards, or that none does); nil when it fits.
+    public static func refusal(rows n: Int, inputs: Int, labels k: Int, dimensions: (a: Int, b: Int), workers: Int,
                                certifying: Bool, limit: Double) -> String? {
-        let need = estimatedBytes(rows: n, labels: k, dimensions: dimensions, cores: cores, certifying: certifying, shard: n < inputs)
-        guard need > limit else { return nil }
-        let gb = { (bytes: Double) in String(format: "%.1f GB", bytes / 1e9) }
-        let rowsPart = 8 * Double(n) * Double(dimensions.a + dimensions.b)
+        func need(_ rows: Int) -> Double {
+            estimatedBytes(rows: rows, inputs: inputs, labels: k, dimensions: dimensions, workers: workers, certifying: certifying)
+        }
+        let total = need(n)
+        guard total > limit else { return nil }
+        func size(_ bytes: Double) -> String {
+            bytes >= 0x1p30 ? String(format: "%.2f GiB", bytes / 0x1p30) : String(format: "%.0f MiB", (bytes / 0x1p20).rounded(.up))
+        }
         let shape = "N = \(inputs)\(n < inputs ? " (\(n) in this shard)" : ""), k = \(k), d = \(dimensions.a) and \(dimensions.b)"
-        let advice = rowsPart > need / 2 && n > 1
-            ? "split the inputs with --shard i/n --partial FILE (each shard holds only its rows of f) and combine the partials with `logitbounds merge`"
-            : "every shard holds g (k×d) whole, so sharding does not help: run it on a machine with more memory"
-        return "measuring this pair needs about \(gb(need)) at its peak (\(shape): both models' arrays, a centred copy of each g, the d×d work), "
-            + "more than the \(gb(limit)) this process may use (the machine's memory or its control group's limit; LOGITBOUNDS_MEMORY_LIMIT sets it); \(advice)"
+        let advice: String
+        if inputs > 1, need(1) <= limit {
+            // The fewest shards whose rows fit: the estimate rises with the rows.
+            var (lo, hi) = (1, inputs)   // need(⌈N/hi⌉) ≤ limit
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2
+                if need((inputs + mid - 1) / mid) <= limit { hi = mid } else { lo = mid + 1 }
+            }
+            advice = "split the inputs into at least \(hi) shards (--shard i/\(hi) --partial FILE for i = 1 … \(hi)) and combine the partials with `logitbounds merge`"
+        } else {
+            advice = "no shard fits: every shard holds both g (k×d) whole, a centred copy of each, the d×d work and the logit pass's blocks, \(size(need(1))) even for one row; run it on a machine with more memory"
+        }
+        return "measuring this pair needs about \(size(total)) at its peak (\(shape); notes/benchmarks.md, stop 52), "
+            + "more than the \(size(limit)) this process may use (the machine's memory, its control group's limit, or LOGITBOUNDS_MEMORY_LIMIT); \(advice)"
     }
 }

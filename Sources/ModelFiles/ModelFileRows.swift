@@ -53,11 +53,7 @@ extension ModelFile {
                 try requireFinite(embeddings, columns: d, firstRow: rows.lowerBound, file: file, array: "f")
                 try requireFinite(g.values, columns: d, file: file, array: "g")
                 var weights: [Double]?
-                if let w = entry("w") {
-                    let wHeader = try header(w, file: file, array: "w")
-                    guard wHeader.header.shape == [n] else {
-                        throw ModelFileError.badArray(file: file, array: "w", reason: "must have shape (\(n),) to match f, has \(wHeader.header.shape)")
-                    }
+                if let w = entry("w"), let wHeader = layout.wHeader {
                     try ZipArchive.checkCRC(of: w)
                     let values = try rowsOf(w, wHeader, rows)
                     try requireWeights(values, firstIndex: rows.lowerBound, file: file)
@@ -92,9 +88,9 @@ extension ModelFile {
     }
 
     /// The f and g entries of a model file and its shape, from their headers: both present,
-    /// 2-D and not empty, with equal d.
+    /// 2-D and not empty, with equal d; w, when present, of length N.
     static func modelLayout(_ entries: [ZipArchive.Entry], file: String) throws
-        -> (f: ZipArchive.Entry, g: ZipArchive.Entry, fHeader: NpyLayout, shape: ModelShape) {
+        -> (f: ZipArchive.Entry, g: ZipArchive.Entry, fHeader: NpyLayout, wHeader: NpyLayout?, shape: ModelShape) {
         func entry(_ name: String) throws -> ZipArchive.Entry {
             guard let e = entries.first(where: { $0.name == name + ".npy" }) else { throw ModelFileError.missingArray(file: file, array: name) }
             return e
@@ -112,7 +108,12 @@ extension ModelFile {
         guard fShape[1] == gShape[1] else {
             throw ModelFileError.badModel(file: file, reason: "f has d = \(fShape[1]) columns but g has \(gShape[1])")
         }
-        return (f, g, fHeader, ModelShape(inputs: fShape[0], dimension: fShape[1], labels: gShape[0]))
+        // w, when present, is a vector of N weights.
+        let wHeader = try entries.first(where: { $0.name == "w.npy" }).map { try header($0, file: file, array: "w") }
+        if let wHeader, wHeader.header.shape != [fShape[0]] {
+            throw ModelFileError.badArray(file: file, array: "w", reason: "must have shape (\(fShape[0]),) to match f, has \(wHeader.header.shape)")
+        }
+        return (f, g, fHeader, wHeader, ModelShape(inputs: fShape[0], dimension: fShape[1], labels: gShape[0]))
     }
 
     /// An entry's .npy layout, from its first bytes only (floats: f and w).

@@ -98,6 +98,12 @@ enum ZipArchive {
                 throw ZipError("entry \(name) uses compression method \(method); only stored (0) and deflated (8) are read")
             }
             if kind == .stored && compressed != size { throw ZipError("stored entry \(name) has unequal sizes") }
+            // Deflate expands at most 1032:1; a larger announced size is a lie, not a size to plan for.
+            if kind == .deflated && size > 1032 * compressed + 64 {
+                throw ZipError("entry \(name) announces \(size) bytes from \(compressed) compressed bytes, more than deflate can produce")
+            }
+            // Readers look entries up by name: a second entry of one name would make them disagree.
+            if out.contains(where: { $0.name == name }) { throw ZipError("entry \(name) appears twice") }
             out.append(Entry(name: name, method: kind, payload: payload, size: size, crc: crc))
             position = extraEnd + commentLength
         }

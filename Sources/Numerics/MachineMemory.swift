@@ -3,12 +3,12 @@ import Foundation
 /// The memory a run may plan for: the machine's physical memory, lowered by the process's
 /// control-group limit where one is set (a Slurm job's `--mem`, a container's limit, which
 /// `ProcessInfo.physicalMemory` does not see), or set by `LOGITBOUNDS_MEMORY_LIMIT`
-/// (bytes, or a number with K, M, G or T, powers of 1024).
+/// (bytes, or a number with K, M, G or T, powers of 1024; it replaces the others).
 public enum MachineMemory {
     public struct InvalidLimit: Error, CustomStringConvertible {
         public let text: String
         public var description: String {
-            "LOGITBOUNDS_MEMORY_LIMIT must be a positive number of bytes, optionally with K, M, G or T (e.g. 16G), got \"\(text)\""
+            "LOGITBOUNDS_MEMORY_LIMIT must be a positive number of bytes up to 2⁶⁰, optionally with K, M, G or T (powers of 1024; e.g. 16G), got \"\(text)\""
         }
     }
 
@@ -57,7 +57,8 @@ public enum MachineMemory {
         let trimmed = text.trimmingCharacters(in: .whitespaces).uppercased()
         let units: [Character: Double] = ["K": 0x1p10, "M": 0x1p20, "G": 0x1p30, "T": 0x1p40]
         let (number, scale) = trimmed.last.flatMap { units[$0] }.map { (String(trimmed.dropLast()), $0) } ?? (trimmed, 1)
-        guard let v = Double(number), v.isFinite, v > 0, (v * scale).isFinite else { throw InvalidLimit(text: text) }
+        // Up to 2⁶⁰ bytes (an exbibyte): beyond, no machine, and counts derived from it overflow.
+        guard let v = Double(number), v.isFinite, v > 0, v * scale <= 0x1p60 else { throw InvalidLimit(text: text) }
         return v * scale
     }
 }

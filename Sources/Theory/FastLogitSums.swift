@@ -247,7 +247,7 @@ extension FastLogitSums {
     /// would mean 33 rows and 0.5 GiB of buffers per worker at k = 10⁶); at most 1 024 rows and
     /// at least 8. `compute` caps the workers so that their buffers stay within a quarter of
     /// the machine's memory.
-    static func rowsPerBlock(inputs n: Int, labels k: Int) -> Int {
+    package static func rowsPerBlock(inputs n: Int, labels k: Int) -> Int {
         let k = max(k, 1), rows = (1 << 25) / k
         return max(8, min(1024, rows >= 320 ? rows : (1 << 22) / k))
     }
@@ -260,7 +260,7 @@ extension FastLogitSums {
     static func workerLimit(rowsPerBlock rows: Int, labels k: Int, bound: ProductBound) -> Int {
         let bytes = Double(rows) * Double(k) * 8 * 2 * (bound == .absoluteProducts ? 2 : 1)
         let memory = (try? MachineMemory.bytes()) ?? Double(ProcessInfo.processInfo.physicalMemory)
-        return max(1, Int(memory / 4 / max(bytes, 1)))
+        return max(1, Int(min(memory / 4 / max(bytes, 1), 1e6)))
     }
 
     /// The largest of a row's entry bounds e = ((c·Q)⁺ + 2dη)⁺, which rise with Q: one radius for

@@ -51,10 +51,11 @@ struct MeasureCommand: ParsableCommand {
         `d_rep_scale_free_ab` are still written, as aliases, for one release.
 
         Memory: before reading the arrays, the run's peak is estimated from the files' headers (both \
-        models' arrays, a centred copy of each g, the d×d work; notes/benchmarks.md, stop 52) and a pair \
-        that would not fit in the memory this process may use (the machine's, or its control group's limit \
-        such as a Slurm job's --mem; LOGITBOUNDS_MEMORY_LIMIT, e.g. 16G, sets it) is refused with the \
-        estimate and exit 2, instead of being killed by the system part-way.
+        models' arrays, a centred copy of each g, the d×d work, the logit pass's blocks; README, "Memory") \
+        and a pair that would not fit in the memory this process may use (the machine's, or its control \
+        group's limit such as a Slurm job's --mem; LOGITBOUNDS_MEMORY_LIMIT, e.g. 16G in powers of 1024, \
+        replaces both) is refused with the estimate, the fewest shards that would fit, and exit 2, instead \
+        of being killed by the system part-way.
 
         Exit status: 0 when no bound is certified violated, 1 when one is, 2 on bad input.
         """)
@@ -279,9 +280,11 @@ struct MeasureCommand: ParsableCommand {
         catch let e as ModelFileError { throw CLIError(e.description) }
         let limit: Double
         do { limit = try MachineMemory.bytes() } catch let e as MachineMemory.InvalidLimit { throw CLIError(e.description) }
-        let n = max(a.inputs, b.inputs)
-        if let why = MeasureMemory.refusal(rows: (n + count - 1) / count, inputs: n, labels: max(a.labels, b.labels),
-                                           dimensions: (a.dimension, b.dimension), cores: BLASThreads.cores,
+        // Files that disagree (N, k) or a shard count beyond N: the reading names the problem.
+        let n = a.inputs
+        guard b.inputs == n, b.labels == a.labels, count <= n else { return }
+        if let why = MeasureMemory.refusal(rows: n / count + (n % count == 0 ? 0 : 1), inputs: n, labels: a.labels,
+                                           dimensions: (a.dimension, b.dimension), workers: BLASThreads.cores,
                                            certifying: certify != "never", limit: limit) {
             throw CLIError(why)
         }

@@ -203,6 +203,41 @@ struct ModelFileBadInputTests {
         }
     }
 
+    @Test("shape reads N, d and k from the headers alone, with read's errors; duplicate entries and impossible deflate sizes are refused")
+    func shapeFromHeaders() throws {
+        var checked = 0
+        for format in [NumpyFormat(), NumpyFormat(precision: .float16, fortranOrder: true)] {
+            for compressed in [false, true] {
+                let url = temporaryURL("shape.npz")
+                defer { try? FileManager.default.removeItem(at: url) }
+                try ModelFile.write(arrays: [("f", f), ("g", g), ("w", NumpyArray(shape: [6], values: [1, 2, 3, 4, 5, 6]))], to: url, format: format, compressed: compressed)
+                #expect(try ModelFile.shape(url) == ModelShape(inputs: 6, dimension: 2, labels: 4))
+                checked += 1
+            }
+        }
+        #expect(checked == 4)
+        func refusal(_ entries: [(name: String, data: Data)], method: ZipArchive.Method = .stored) throws -> String {
+            let url = temporaryURL("bad-shape.npz")
+            defer { try? FileManager.default.removeItem(at: url) }
+            try ZipArchive.write(entries, method: method).write(to: url)
+            do { _ = try ModelFile.shape(url); return "accepted" } catch let e as ModelFileError { return e.description }
+        }
+        let (fData, gData) = (f.npyData(), g.npyData())
+        #expect(try refusal([("f.npy", fData), ("g.npy", gData), ("w.npy", NumpyArray(shape: [5], values: [1, 1, 1, 1, 1]).npyData())]).contains("must have shape (6,) to match f"))
+        #expect(try refusal([("f.npy", fData), ("g.npy", gData), ("f.npy", fData)]).contains("entry f.npy appears twice"))
+        #expect(try refusal([("f.npy", fData)]).contains("g"))
+        #expect(try refusal([("f.npy", fData), ("g.npy", NumpyArray(shape: [4, 3], values: Array(repeating: 0, count: 12)).npyData())]).contains("f has d = 2 columns but g has 3"))
+        // A deflated entry announcing far more than its compressed bytes can hold: its size field raised.
+        var bomb = try ZipArchive.write([("f.npy", fData), ("g.npy", gData)], method: .deflated)
+        let central = try #require(bomb.range(of: Data([0x50, 0x4B, 0x01, 0x02]))).lowerBound
+        bomb.replaceSubrange((central + 24)..<(central + 28), with: Data([0, 0, 0, 0x40]))
+        let url = temporaryURL("bomb.npz")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try bomb.write(to: url)
+        #expect(throws: ModelFileError.self) { try ModelFile.shape(url) }
+        do { _ = try ModelFile.shape(url) } catch let e as ModelFileError { #expect(e.description.contains("more than deflate can produce"), "\(e)") }
+    }
+
     /// Seeded mutation fuzzing: byte flips, overwrites with boundary values,
     /// truncations, insertions and deletions of valid stored and deflated
     /// archives. Each mutant either reads or throws `ModelFileError`; a crash

@@ -30,10 +30,10 @@ struct MachineMemoryTests {
             #expect(try MachineMemory.limit(physical: physical, override: text, cgroupMembership: "0::/slurm/job_9\n", read: read) == expected, "\(text)")
         }
         var refused = 0
-        for text in ["", "G", "-1G", "0", "lots", "inf", "nan", "1e400", "16GB"] {
+        for text in ["", "G", "-1G", "0", "lots", "inf", "nan", "1e400", "16GB", "1e30T", "1025P"] {
             #expect(throws: MachineMemory.InvalidLimit.self, "\(text)") { try MachineMemory.limit(physical: physical, override: text, cgroupMembership: nil, read: read) }
             refused += 1
         }
-        #expect(refused == 9)
+        #expect(refused == 11)
     }
 }
