@@ -16,8 +16,8 @@ public enum MeasureMemory {
     /// similarity measures work from the rows, six more copies of the rows and 36 bytes a logit.
     /// Certifying, at least the arrays and the certified pass's blocks (`FastLogitSums`, one set
     /// a worker). Against fifteen of sixteen peaks measured at seven shapes, as runs and shards,
-    /// certified and not, it lies between 7 % below and 7 % above; an uncertified run at
-    /// k = 50 000, d = 128 peaked 27 % above it (notes/benchmarks.md, stop 52).
+    /// certified and not, it lies within 7 %; an uncertified run at
+    /// k = 50 000, d = 128 peaked 31 % above it (notes/benchmarks.md, stop 52).
     public static func estimatedBytes(rows n: Int, inputs: Int, labels k: Int, dimensions: (a: Int, b: Int), workers: Int,
                                       certifying: Bool) -> Double {
         let (da, db) = (Double(dimensions.a), Double(dimensions.b))

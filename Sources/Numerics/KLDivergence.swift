@@ -49,8 +49,13 @@ func klDivergence(logP: [Double], difference d: [Double], logQ: [Double]?) -> Do
         let u = d[y] - meanD
         let logTerm = logQ.map { $0[y] - meanD } ?? logP[y] + u     // log(p_y e^{u_y})
         largest = max(largest, logTerm)
-        if logP[y] > underflow {
+        if logP[y] > underflow && u <= 700 {
             sum += logP[y].exp * phi(u)
+        } else if logP[y] > underflow {
+            // e^u overflows (u > 709) where p_y is near e^−745: p φ(u) = p eᵘ − p(1 + u) from
+            // log(p eᵘ), the product of a subnormal p and eᵘ = ∞ gave KL = ∞ (a row with
+            // p_y = e^−743 and q_y/p_y = e^726).
+            sum += logTerm.exp - logP[y].exp * (1 + u)
         } else {
             // p φ(u) = p eᵘ − p(1 + u); the second part is below e^−745·(1 + |u|).
             sum += logTerm.exp

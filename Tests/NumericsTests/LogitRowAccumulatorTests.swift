@@ -79,4 +79,22 @@ struct LogitRowAccumulatorTests {
         }
         #expect(compared == 400 * widths.count)
     }
+
+    /// A row from a review (logits near ±400 against ±30): p has a label at log p = −743.2,
+    /// just above the underflow, where q/p = e^726; p·φ(u) was a subnormal times ∞, and the
+    /// flagged direction, recomputed by the cancellation-free kernel, came out ∞ (NaN once summed).
+    @Test("The cancellation-free kernel where e^u overflows beside a nearly underflowing p: finite and accurate (mpmath at 400 bits)")
+    func kernelBesideUnderflow() throws {
+        let l1 = [15.59374321920881, 30.64180067023402, -11.519304514000833, 13.772906406957215, 14.189050285579517, 5.1060563883836,
+                  -17.265840292489465, -19.059035057725744, -23.14802171890956, -8.31135538723757]
+        let l2 = [53.643207386741494, 391.93631050333454, 22.38903348039227, -351.22111492879003, 279.6061630791596, 190.26049004541886,
+                  -74.84390330295777, -403.51012830827307, 73.58690520686069, -181.84696316188658]
+        // KL(q‖p) and KL(p‖q), p from l1 and q from l2, by mpmath at 400 bits.
+        let (reverse, forward) = (4.10314588136658921e-7, 1.3497375675269998491e-4)
+        let statistics = l1.withUnsafeBufferPointer { a in l2.withUnsafeBufferPointer { b in logitRowStatistics(a, b) } }
+        #expect(abs(klDivergence(logitsP: l2, logitsQ: l1) - reverse) <= 1e-9 * reverse)
+        #expect(abs(klDivergence(logitsP: l1, logitsQ: l2) - forward) <= 1e-12 * forward)
+        #expect(abs(statistics.klBA - reverse) <= 1e-9 * reverse && abs(statistics.klAB - forward) <= 1e-12 * forward, "\(statistics)")
+    }
 }
+
