@@ -11,33 +11,37 @@ public enum MeasureMemory {
     /// both models' arrays as Doubles (rows×d and k×d); a centred copy of each G; c·max(d)²
     /// Doubles for the d×d work (c = 48 for one certified run: the moments, their decompositions
     /// and the enclosures, whose intervals take two Doubles an entry; 18 uncertified; a shard,
-    /// which decomposes nothing, 44 and 14); the screen's logit blocks (`LogitPassPlan`, two a
-    /// worker); and, for one run below language-model scale (k·(dA² + dB²) ≤ 10⁸), whose
+    /// which decomposes nothing, 44 and 12); the screen's logit blocks (`LogitPassPlan`, two a
+    /// worker, a worker a chunk); and, for one run below language-model scale (k·(dA² + dB²) ≤ 10⁸), whose
     /// similarity measures work from the rows, six more copies of the rows and 36 bytes a logit.
     /// Certifying, at least the arrays and the certified pass's blocks (`FastLogitSums`, one set
-    /// a worker). Against fifteen of sixteen peaks measured at seven shapes, as runs and shards,
-    /// certified and not, it lies within 7 %; an uncertified run at
+    /// a worker, a worker a block). It rises with the rows. Against thirteen of fourteen peaks
+    /// measured at six shapes, as runs and shards, certified and not, it lies within 7 %; an uncertified run at
     /// k = 50 000, d = 128 peaked 31 % above it (notes/benchmarks.md, stop 52).
     public static func estimatedBytes(rows n: Int, inputs: Int, labels k: Int, dimensions: (a: Int, b: Int), workers: Int,
                                       certifying: Bool) -> Double {
         let (da, db) = (Double(dimensions.a), Double(dimensions.b))
         let d = da + db, top = max(da, db), rows = Double(n), labels = Double(k), shard = n < inputs
         let arrays = 8 * (rows * d + labels * d)
-        let squares: Double = shard ? (certifying ? 44 : 14) : (certifying ? 48 : 18)
+        let squares: Double = shard ? (certifying ? 44 : 12) : (certifying ? 48 : 18)
+        // The screen's blocks: chunkRows × labelBlock ≤ min(min(rows, 2048)·k, 2²³) a model
+        // (`LogitPassPlan`), an envelope that rises with the rows; a worker per chunk.
         let plan = LogitPassPlan(inputs: max(n, 1), labels: max(k, 1))
-        let screen = Double(workers) * 2 * 8 * Double(plan.chunkRows) * Double(plan.labelBlock)
+        let screen = Double(min(workers, plan.chunks.count)) * 2 * 8 * min(Double(min(n, LogitPassPlan.chunkRowLimit)) * labels, 0x1p23)
         let rowRoute = !shard && labels * (da * da + db * db) <= 1e8 ? 8 * 6 * rows * d + 36 * rows * labels : 0
         let sum = arrays + 8 * labels * d + 8 * squares * top * top + screen + rowRoute
         guard certifying else { return sum }
-        let blockRows = Double(min(FastLogitSums.rowsPerBlock(inputs: n, labels: k), max(n, 1)))
+        let blockRows = min(FastLogitSums.rowsPerBlock(inputs: n, labels: k), max(n, 1))
+        let blockWorkers = min(workers, (max(n, 1) + blockRows - 1) / blockRows)
         let absolute = FastLogitSums.automaticBound(inputs: inputs, labels: k, dimensions: dimensions.a + dimensions.b) == .absoluteProducts
-        return max(sum, arrays + Double(workers) * blockRows * labels * 16 * (absolute ? 2 : 1))
+        return max(sum, arrays + Double(blockWorkers) * Double(blockRows) * labels * 16 * (absolute ? 2 : 1))
     }
 
     /// Why a run over `rows` of `inputs` inputs would not fit in `limit` bytes, with what would
     /// (how many shards, or that none does); nil when it fits.
     public static func refusal(rows n: Int, inputs: Int, labels k: Int, dimensions: (a: Int, b: Int), workers: Int,
                                certifying: Bool, limit: Double) -> String? {
+        // `estimatedBytes` rises with the rows, so the fewest shards that fit are found by bisection.
         func need(_ rows: Int) -> Double {
             estimatedBytes(rows: rows, inputs: inputs, labels: k, dimensions: dimensions, workers: workers, certifying: certifying)
         }
@@ -49,7 +53,6 @@ public enum MeasureMemory {
         let shape = "N = \(inputs)\(n < inputs ? " (\(n) in this shard)" : ""), k = \(k), d = \(dimensions.a) and \(dimensions.b)"
         let advice: String
         if inputs > 1, need(1) <= limit {
-            // The fewest shards whose rows fit: the estimate rises with the rows.
             var (lo, hi) = (1, inputs)   // need(⌈N/hi⌉) ≤ limit
             while lo < hi {
                 let mid = lo + (hi - lo) / 2

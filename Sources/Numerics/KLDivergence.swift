@@ -49,12 +49,12 @@ func klDivergence(logP: [Double], difference d: [Double], logQ: [Double]?) -> Do
         let u = d[y] - meanD
         let logTerm = logQ.map { $0[y] - meanD } ?? logP[y] + u     // log(p_y e^{u_y})
         largest = max(largest, logTerm)
-        if logP[y] > underflow && u <= 700 {
+        if logP[y] > -708 && u <= 40 {
             sum += logP[y].exp * phi(u)
         } else if logP[y] > underflow {
-            // e^u overflows (u > 709) where p_y is near e^−745: p φ(u) = p eᵘ − p(1 + u) from
-            // log(p eᵘ), the product of a subnormal p and eᵘ = ∞ gave KL = ∞ (a row with
-            // p_y = e^−743 and q_y/p_y = e^726).
+            // p eᵘ from its logarithm where p is subnormal (a few bits: 73 % off at log p = −745)
+            // or eᵘ large (a subnormal p times eᵘ = ∞ gave KL = ∞); there p(1 + u) is at most
+            // 41e^−40 of p eᵘ, so the difference does not cancel.
             sum += logTerm.exp - logP[y].exp * (1 + u)
         } else {
             // p φ(u) = p eᵘ − p(1 + u); the second part is below e^−745·(1 + |u|).

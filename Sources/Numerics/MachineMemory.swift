@@ -21,9 +21,9 @@ public enum MachineMemory {
     }
 
     /// The limit with the override given, else the physical memory lowered by every control
-    /// group limit found: cgroup v2's `memory.max` on the process's group and each of its
-    /// ancestors (a parent's limit bounds its children), cgroup v1's `memory.limit_in_bytes`
-    /// on the memory controller's group. `read` returns a file's text (nil when absent).
+    /// group limit found: cgroup v2's `memory.max`, or v1's `memory.limit_in_bytes` under the
+    /// memory controller, on the process's group and each of its ancestors (a parent's limit
+    /// bounds its children). `read` returns a file's text (nil when absent).
     static func limit(physical: Double, override: String?, cgroupMembership: String?, read: (String) -> String?) throws -> Double {
         if let override { return try parse(override) }
         var limits = [physical]
@@ -31,16 +31,18 @@ public enum MachineMemory {
             let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
             guard fields.count == 3 else { continue }
             let path = String(fields[2])
-            if fields[1].isEmpty {
-                // v2: "0::/path"; the limit of each directory from the group up to the root.
-                var directory = path
-                while true {
-                    limits.append(contentsOf: value(read("/sys/fs/cgroup\(directory == "/" ? "" : directory)/memory.max")))
-                    guard directory != "/", let slash = directory.lastIndex(of: "/") else { break }
-                    directory = slash == directory.startIndex ? "/" : String(directory[..<slash])
-                }
-            } else if fields[1].split(separator: ",").contains("memory") {
-                limits.append(contentsOf: value(read("/sys/fs/cgroup/memory\(path == "/" ? "" : path)/memory.limit_in_bytes")))
+            // v2 ("0::/path", memory.max) or v1's memory controller (memory.limit_in_bytes): the
+            // limit of each directory from the group up to the mount's root (inside a container
+            // the group's own path may not exist there, and the container's limit is the root's).
+            let (root, file): (String, String)
+            if fields[1].isEmpty { (root, file) = ("/sys/fs/cgroup", "memory.max") }
+            else if fields[1].split(separator: ",").contains("memory") { (root, file) = ("/sys/fs/cgroup/memory", "memory.limit_in_bytes") }
+            else { continue }
+            var directory = path
+            while true {
+                limits.append(contentsOf: value(read("\(root)\(directory == "/" ? "" : directory)/\(file)")))
+                guard directory != "/", let slash = directory.lastIndex(of: "/") else { break }
+                directory = slash == directory.startIndex ? "/" : String(directory[..<slash])
             }
         }
         return limits.min()!

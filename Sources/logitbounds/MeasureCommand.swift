@@ -232,11 +232,11 @@ struct MeasureCommand: ParsableCommand {
 
     func run() throws {
         if let shard, let partial { return try runShard(shard, partial: partial) }
+        try requireMemory(shards: 1)
         let directory = try out.map {
             try OutputDirectory($0, writes: ["report.md", "report.json", "width-floor.svg", "width-floor-student.npz"], inputs: inputFiles)
         }
         let progress = ProgressReporter(label: "measure", plain: json)
-        try requireMemory(shards: 1)
         let pair: ModelPair
         do {
             progress.note("reading \(teacher) and \(student)")

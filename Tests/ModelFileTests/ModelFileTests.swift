@@ -225,7 +225,7 @@ struct ModelFileBadInputTests {
         let (fData, gData) = (f.npyData(), g.npyData())
         #expect(try refusal([("f.npy", fData), ("g.npy", gData), ("w.npy", NumpyArray(shape: [5], values: [1, 1, 1, 1, 1]).npyData())]).contains("must have shape (6,) to match f"))
         #expect(try refusal([("f.npy", fData), ("g.npy", gData), ("f.npy", fData)]).contains("entry f.npy appears twice"))
-        #expect(try refusal([("f.npy", fData)]).contains("g"))
+        #expect(try refusal([("f.npy", fData)]).hasSuffix(ModelFileError.missingArray(file: "", array: "g").description.dropFirst(2)))
         #expect(try refusal([("f.npy", fData), ("g.npy", NumpyArray(shape: [4, 3], values: Array(repeating: 0, count: 12)).npyData())]).contains("f has d = 2 columns but g has 3"))
         // A deflated entry announcing far more than its compressed bytes can hold: its size field raised.
         var bomb = try ZipArchive.write([("f.npy", fData), ("g.npy", gData)], method: .deflated)

@@ -12,6 +12,8 @@ struct MachineMemoryTests {
             "/sys/fs/cgroup/slurm/memory.max": "\(Int(6 * gib))\n",
             "/sys/fs/cgroup/memory.max": "\(Int(12 * gib))",
             "/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712",
+            "/sys/fs/cgroup/memory/slurm/uid_0/job_5/memory.limit_in_bytes": "\(Int(3 * gib))",
+            "/sys/fs/cgroup/memory/slurm/uid_0/job_5/step_0/task_0/memory.limit_in_bytes": "9223372036854771712",
         ]
         let read = { (path: String) in files[path] }
         let physical = 24 * gib
@@ -21,6 +23,7 @@ struct MachineMemoryTests {
             ("0::/slurm/job_9\n", 6 * gib),            // the parent's limit; the group's own is "max"
             ("0::/elsewhere\n", 12 * gib),              // the root's
             ("4:cpu,memory:/\n", physical),             // v1's unlimited root
+            ("4:memory:/slurm/uid_0/job_5/step_0/task_0\n", 3 * gib),   // v1: the job's limit on an ancestor
             ("garbage\n1:name=systemd:/\n", physical),
         ]
         for (membership, expected) in cases {
