@@ -38,9 +38,7 @@ extension ModelFile {
     public static func readRows(_ data: Data, file: String, shard index: Int, of count: Int) throws -> ModelRows {
         do {
             return try data.withUnsafeBytes { archive in
-                let entries = try ZipArchive.entries(in: archive)
-                func entry(_ name: String) -> ZipArchive.Entry? { entries.first { $0.name == name + ".npy" } }
-                let layout = try modelLayout(entries, file: file)
+                let layout = try modelLayout(try ZipArchive.entries(in: archive), file: file)
                 let (f, gEntry, fHeader) = (layout.f, layout.g, layout.fHeader)
                 let (n, d) = (layout.shape.inputs, layout.shape.dimension)
                 let g = try ZipArchive.withContents(of: gEntry) { try NumpyArray(npy: $0, file: file, array: "g") }
@@ -53,7 +51,7 @@ extension ModelFile {
                 try requireFinite(embeddings, columns: d, firstRow: rows.lowerBound, file: file, array: "f")
                 try requireFinite(g.values, columns: d, file: file, array: "g")
                 var weights: [Double]?
-                if let w = entry("w"), let wHeader = layout.wHeader {
+                if let (w, wHeader) = layout.w {
                     try ZipArchive.checkCRC(of: w)
                     let values = try rowsOf(w, wHeader, rows)
                     try requireWeights(values, firstIndex: rows.lowerBound, file: file)
@@ -63,7 +61,7 @@ extension ModelFile {
                     let model = try SoftmaxModel(embeddings: try Matrix(rows: rows.count, columns: d, storage: embeddings),
                                                  unembeddings: try Matrix(rows: g.shape[0], columns: d, storage: g.values),
                                                  weights: weights, checkingFinite: false)
-                    let checksums = [f, gEntry] + (entry("w").map { [$0] } ?? [])
+                    let checksums = [f, gEntry] + (layout.w.map { [$0.entry] } ?? [])
                     return ModelRows(model: model, rows: rows, totalInputs: n, rawWeights: weights,
                                      arrayChecksums: checksums.map { "\($0.name.dropLast(4)) \(String(format: "%08x", $0.crc))" }.joined(separator: " "))
                 } catch {
@@ -87,15 +85,13 @@ extension ModelFile {
         }
     }
 
-    /// The f and g entries of a model file and its shape, from their headers: both present,
-    /// 2-D and not empty, with equal d; w, when present, of length N.
+    /// The f, g and (when present) w entries of a model file and its shape, from their headers:
+    /// f and g present, 2-D and not empty, with equal d; w of length N.
     static func modelLayout(_ entries: [ZipArchive.Entry], file: String) throws
-        -> (f: ZipArchive.Entry, g: ZipArchive.Entry, fHeader: NpyLayout, wHeader: NpyLayout?, shape: ModelShape) {
-        func entry(_ name: String) throws -> ZipArchive.Entry {
-            guard let e = entries.first(where: { $0.name == name + ".npy" }) else { throw ModelFileError.missingArray(file: file, array: name) }
-            return e
-        }
-        let (f, g) = (try entry("f"), try entry("g"))
+        -> (f: ZipArchive.Entry, g: ZipArchive.Entry, fHeader: NpyLayout, w: (entry: ZipArchive.Entry, header: NpyLayout)?, shape: ModelShape) {
+        func entry(_ name: String) -> ZipArchive.Entry? { entries.first { $0.name == name + ".npy" } }
+        guard let f = entry("f") else { throw ModelFileError.missingArray(file: file, array: "f") }
+        guard let g = entry("g") else { throw ModelFileError.missingArray(file: file, array: "g") }
         let gShape = try header(g, file: file, array: "g").header.shape
         guard gShape.count == 2, gShape[0] > 0 else {
             throw ModelFileError.badArray(file: file, array: "g", reason: "must be 2-D (k×d) and not empty, has shape \(gShape)")
@@ -109,11 +105,11 @@ extension ModelFile {
             throw ModelFileError.badModel(file: file, reason: "f has d = \(fShape[1]) columns but g has \(gShape[1])")
         }
         // w, when present, is a vector of N weights.
-        let wHeader = try entries.first(where: { $0.name == "w.npy" }).map { try header($0, file: file, array: "w") }
-        if let wHeader, wHeader.header.shape != [fShape[0]] {
-            throw ModelFileError.badArray(file: file, array: "w", reason: "must have shape (\(fShape[0]),) to match f, has \(wHeader.header.shape)")
+        let w = try entry("w").map { (entry: $0, header: try header($0, file: file, array: "w")) }
+        if let w, w.header.header.shape != [fShape[0]] {
+            throw ModelFileError.badArray(file: file, array: "w", reason: "must have shape (\(fShape[0]),) to match f, has \(w.header.header.shape)")
         }
-        return (f, g, fHeader, wHeader, ModelShape(inputs: fShape[0], dimension: fShape[1], labels: gShape[0]))
+        return (f, g, fHeader, w, ModelShape(inputs: fShape[0], dimension: fShape[1], labels: gShape[0]))
     }
 
     /// An entry's .npy layout, from its first bytes only (floats: f and w).

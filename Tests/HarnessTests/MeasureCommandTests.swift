@@ -22,6 +22,13 @@ struct MeasureCommandTests {
         return (a.path, b.path)
     }
 
+    /// A file in the suite's directory that is not a zip archive.
+    func garbageFile() throws -> URL {
+        let garbage = dir.appendingPathComponent("garbage.npz")
+        try Data("not a zip at all".utf8).write(to: garbage)
+        return garbage
+    }
+
     @Test("--json has every documented key, finite, and certified bounds that hold")
     func jsonKeys() throws {
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -169,8 +176,7 @@ struct MeasureCommandTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let (a, _) = try files()
         let (_, other) = try files(inputs: 40, studentInputs: 30)
-        let garbage = dir.appendingPathComponent("garbage.npz")
-        try Data("not a zip at all".utf8).write(to: garbage)
+        let garbage = try garbageFile()
         let cases: [([String], String)] = [
             (["measure", a, "/nonexistent.npz"], "/nonexistent.npz: cannot read"),
             (["measure", a, garbage.path], "not a NumPy .npz archive"),
@@ -211,8 +217,7 @@ struct MeasureCommandTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let (a, b) = try files()
         let (_, other) = try files(inputs: 40, studentInputs: 30)
-        let garbage = dir.appendingPathComponent("garbage.npz")
-        try Data("not a zip at all".utf8).write(to: garbage)
+        let garbage = try garbageFile()
         let partial = dir.appendingPathComponent("p.json").path
         let cases: [([String], String, Int32, String)] = [
             // N = 40, k = 7, d = 3: about 32 KB (10 KB for a shard of 20 rows, 4 KB for one row).
