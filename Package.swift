@@ -47,7 +47,7 @@ let package = Package(
         .executableTarget(name: "FuzzModelFiles", dependencies: ["ModelFiles"]),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
         .testTarget(name: "TheoryTests", dependencies: ["Theory", "Measure", "Numerics"]),
-        .testTarget(name: "HarnessTests", dependencies: ["Harness", "Theory", "Measure", "Numerics", "ModelFiles"]),
+        .testTarget(name: "HarnessTests", dependencies: ["Harness", "Counterexamples", "Theory", "Measure", "Numerics", "ModelFiles"]),
         .testTarget(name: "ModelFileTests", dependencies: ["ModelFiles", "Theory", "Numerics"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "DistillTests", dependencies: ["Distill", "Plots", "Theory", "Numerics"]),

@@ -43,10 +43,24 @@ public struct CE4FromTeacher: Sendable {
             concept: concept, conceptName: "sign of the teacher's first principal coordinate")
     }
 
+    /// The largest N·k a CE4 teacher may have: the search, the Fisher-null move and the width
+    /// curve each hold several N×k matrices and certify KL over all N·k logits in MPFR.
+    public static let logitLimit = 10_000_000
+
+    /// Refuses a teacher of more than `logitLimit` logits, from its shape alone (so a file
+    /// can be refused before it is read).
+    public static func requireSize(inputs: Int, labels: Int) throws {
+        let (logits, overflow) = inputs.multipliedReportingOverflow(by: labels)
+        guard !overflow, logits <= logitLimit else {
+            throw ModelError.refused("CE4 holds several N×k matrices and certifies KL over every logit in MPFR; this teacher's N·k = \(overflow ? "\(inputs)·\(labels)" : "\(logits)") exceeds its limit of 10⁷")
+        }
+    }
+
     /// CE4 starts from a diverse teacher (THEORY.md §2): k ≥ d + 1, W^{1/2}F and G̃
     /// of full column rank d (relative tolerance 1e−12); an all-zero F would also
     /// make the move's scale (the RMS embedding norm) zero.
     static func requireDiverse(_ teacher: SoftmaxModel) throws {
+        try requireSize(inputs: teacher.inputCount, labels: teacher.labelCount)
         let (k, d) = (teacher.labelCount, teacher.dimension)
         guard k >= d + 1 else {
             throw ModelError.shapeMismatch("CE4 needs a diverse teacher, which needs k ≥ d + 1 labels; this one has k = \(k), d = \(d)")

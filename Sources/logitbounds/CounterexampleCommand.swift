@@ -47,7 +47,7 @@ struct CounterexampleCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "CE1: comma-separated margins to sweep (default 4,8,16,24,32,48). Empty for none.")
     var sweep: String?
 
-    @Option(help: "CE4: the teacher model file (.npz with arrays f, g and optionally w).")
+    @Option(help: "CE4: the teacher model file (.npz with arrays f, g and optionally w; N·k ≤ 10⁷, checked from its headers before it is read).")
     var teacher: String?
 
     @Option(parsing: .upToNextOption,
@@ -253,9 +253,6 @@ struct CounterexampleCommand: ParsableCommand {
         let result: CE4Frontier.Result
         do {
             let teacherModel = try loadTeacher()
-            guard teacherModel.inputCount * teacherModel.labelCount <= 10_000_000 else {
-                throw CLIError("CE4's search holds several N×k matrices per worker; N·k = \(teacherModel.inputCount * teacherModel.labelCount) exceeds its limit of 10⁷")
-            }
             let conceptValues = try concept.map {
                 (try ModelFile.readConcept(URL(fileURLWithPath: $0), expected: teacherModel.inputCount), "concept from \($0)")
             }
@@ -333,8 +330,13 @@ struct CounterexampleCommand: ParsableCommand {
         if !result.notSearched.isEmpty || Interrupt.shared.isRaised { throw ExitCode(130) }
     }
 
+    /// CE4's teacher: the file, refused by its headers' N·k before it is read, or a generated one.
     func loadTeacher() throws -> SoftmaxModel {
-        if let teacher { return try ModelFile.read(URL(fileURLWithPath: teacher)) }
+        if let teacher {
+            let url = URL(fileURLWithPath: teacher), shape = try ModelFile.shape(url)
+            try CE4FromTeacher.requireSize(inputs: shape.inputs, labels: shape.labels)
+            return try ModelFile.read(url)
+        }
         var g = SeededGenerator(seed: seed)
         return ModelGenerator.model(labels: 10, dimension: 4, inputs: 60, scale: 3, using: &g)
     }

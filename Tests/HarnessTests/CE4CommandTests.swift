@@ -1,3 +1,4 @@
+import Counterexamples
 import Foundation
 import ModelFiles
 import Numerics
@@ -94,6 +95,30 @@ struct CE4CommandTests {
         try ModelFile.write(ModelGenerator.model(labels: 5, dimension: 1, inputs: 20, using: &g), to: thin)
         let none = try run(["--teacher", thin.path])
         #expect(none.status == 2 && none.stderr.contains("min(d, k − 1) = 1"), "\(none.stderr)")
+    }
+
+    /// An LM-sized teacher ran `--width-curve` and `--method fisher-null` for minutes at 10 GB
+    /// (no limit there), and the search read the whole file before its N·k limit.
+    @Test("A teacher beyond CE4's N·k limit is refused from its headers, before its arrays are read, on every CE4 path")
+    func teacherBeyondLimit() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        // N·k = 100 001 · 100 = 10 000 100; f's last entry is NaN, which a read would name first.
+        let (n, k) = (100_001, 100)
+        var f = (0..<n).map { Double($0 % 7) }
+        f[n - 1] = .nan
+        let big = dir.appendingPathComponent("big.npz")
+        try ModelFile.write(arrays: [("f", NumpyArray(shape: [n, 1], values: f)),
+                                     ("g", NumpyArray(shape: [k, 1], values: (0..<k).map(Double.init)))], to: big)
+        for extra in [[], ["--method", "fisher-null"], ["--width-curve"]] {
+            let r = try runTool(["counterexample", "--family", "CE4", "--teacher", big.path] + extra, terminateAfter: 60)
+            #expect(r.status == 2 && r.stderr.contains("N·k = 10000100 exceeds its limit of 10⁷") && !r.stderr.contains("nan"),
+                    "\(extra): \(r.status) \(r.stderr)")
+        }
+        // The library refuses the same shapes, and the limit itself is allowed; N·k overflowing Int too.
+        #expect(throws: ModelError.self) { try CE4FromTeacher.requireSize(inputs: n, labels: k) }
+        #expect(throws: ModelError.self) { try CE4FromTeacher.requireSize(inputs: Int.max / 2, labels: 3) }
+        try CE4FromTeacher.requireSize(inputs: 100_000, labels: 100)
     }
 
     /// A hostile user's `counterexample --family CE4 --teacher out/teacher.npz --out out` replaced
