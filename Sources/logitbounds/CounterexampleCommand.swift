@@ -256,7 +256,14 @@ struct CounterexampleCommand: ParsableCommand {
             let conceptValues = try concept.map {
                 (try ModelFile.readConcept(URL(fileURLWithPath: $0), expected: teacherModel.inputCount), "concept from \($0)")
             }
-            let referenceModel = try reference.map { (try ModelFile.read(URL(fileURLWithPath: $0)), $0) }
+            let referenceModel = try reference.map { path in
+                // Its inputs and labels must be the teacher's: checked from the headers before it is read.
+                let url = URL(fileURLWithPath: path), shape = try ModelFile.shape(url)
+                guard shape.inputs == teacherModel.inputCount, shape.labels == teacherModel.labelCount else {
+                    throw CLIError("--reference \(path) has N = \(shape.inputs) inputs and k = \(shape.labels) labels; the teacher has N = \(teacherModel.inputCount) and k = \(teacherModel.labelCount)")
+                }
+                return (try ModelFile.read(url), path)
+            }
             var frontier = CE4Frontier()
             frontier.epsilons = try epsilonValues()
             frontier.search.objective = StudentObjectiveKind(rawValue: objective)!

@@ -99,7 +99,7 @@ struct CE4CommandTests {
 
     /// An LM-sized teacher ran `--width-curve` and `--method fisher-null` for minutes at 10 GB
     /// (no limit there), and the search read the whole file before its N·k limit.
-    @Test("A teacher beyond CE4's N·k limit is refused from its headers, before its arrays are read, on every CE4 path")
+    @Test("A teacher beyond CE4's N·k limit is refused from its headers, before its arrays are read, on every CE4 path; so is a reference student of another N")
     func teacherBeyondLimit() throws {
         defer { try? FileManager.default.removeItem(at: dir) }
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -115,6 +115,10 @@ struct CE4CommandTests {
             #expect(r.status == 2 && r.stderr.contains("N·k = 10000100 exceeds its limit of 10⁷") && !r.stderr.contains("nan"),
                     "\(extra): \(r.status) \(r.stderr)")
         }
+        // A reference student whose N is not the teacher's is refused from its headers too.
+        let (teacher, _) = try files()
+        let r = try runTool(["counterexample", "--family", "CE4", "--teacher", teacher, "--reference", big.path, "--evaluations", "1"], terminateAfter: 60)
+        #expect(r.status == 2 && r.stderr.contains("N = 100001 inputs and k = 100 labels") && !r.stderr.contains("nan"), "\(r.status) \(r.stderr)")
         // The library refuses the same shapes, and the limit itself is allowed; N·k overflowing Int too.
         #expect(throws: ModelError.self) { try CE4FromTeacher.requireSize(inputs: n, labels: k) }
         #expect(throws: ModelError.self) { try CE4FromTeacher.requireSize(inputs: Int.max / 2, labels: 3) }
