@@ -41,6 +41,7 @@ struct Logitbounds: ParsableCommand {
             FileHandle.standardError.write(Data("logitbounds: no command \"\(arguments[1])\"; the commands are \(commands.joined(separator: ", "))\n".utf8))
             Foundation.exit(2)
         }
+        MappedFileFault.install()
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -7,9 +7,10 @@ import Testing
 /// `environment` adds to the test's environment and `unsetting` removes from it.
 /// `interruptAfter` sends SIGINT that many seconds after `interruptOn` (a text on standard
 /// error: the work has started, however slow the machine) has appeared, or after the start
-/// without it (what Ctrl-C does); `terminateAfter` sends SIGTERM, a limit for commands that
-/// must not run long.
+/// without it (what Ctrl-C does), or `interruptWith` instead of SIGINT; `terminateAfter` sends
+/// SIGTERM, a limit for commands that must not run long.
 func runTool(_ arguments: [String], interruptAfter seconds: Double? = nil, interruptOn marker: String? = nil,
+             interruptWith signalNumber: Int32 = SIGINT,
              terminateAfter limit: Double? = nil, environment: [String: String] = [:],
              unsetting removed: [String] = []) throws -> (status: Int32, stdout: String, stderr: String) {
     let binary = productsDirectory.appendingPathComponent("logitbounds")
@@ -40,11 +41,14 @@ func runTool(_ arguments: [String], interruptAfter seconds: Double? = nil, inter
     if let seconds {
         DispatchQueue.global().async {
             if marker != nil { seen.wait() }
-            DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { if process.isRunning { process.interrupt() } }
+            DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { if process.isRunning { kill(process.processIdentifier, signalNumber) } }
         }
     }
     if let limit {
+        // SIGTERM, then SIGKILL 5 s later for a child that does not end on it (one whose
+        // signal handling is wedged: a broken build's SIGBUS left verify running past SIGTERM).
         DispatchQueue.global().asyncAfter(deadline: .now() + limit) { if process.isRunning { process.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + limit + 5) { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
     }
     let outData = out.fileHandleForReading.readDataToEndOfFile()
     drained.wait()

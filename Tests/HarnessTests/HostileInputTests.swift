@@ -110,6 +110,19 @@ struct HostileInputTests {
         #expect(ReportFormatter.markdown(report, seconds: nil).contains("Interrupted after \(report.casesRun) of 100000000 cases"))
     }
 
+    /// A model file truncated while `measure` read it through its memory map ended the run
+    /// with SIGBUS and a backtrace (exit 135). The handler is process-wide, so a SIGBUS sent
+    /// to a running command stands in for the truncation (which notes/findings.md shows on
+    /// a real file: the same message and exit 2).
+    @Test("A SIGBUS (an input file shrinking under its memory map) exits 2 with a message, not a crash")
+    func mappedFileShrinks() throws {
+        let r = try runTool(["verify", "--cases", "100000000", "--json", "--threads", "2"],
+                            interruptAfter: 0.5, interruptOn: "verify: ", interruptWith: SIGBUS, terminateAfter: 30)
+        #expect(r.status == 2, "\(r.status): \(r.stderr.suffix(400))")
+        #expect(r.stderr.contains("an input file shrank or became unreadable while it was being read (SIGBUS"), "\(r.stderr.suffix(400))")
+        #expect(r.stdout.isEmpty)
+    }
+
     @Test("Size options have limits checked before work, negative numbers get a message, not \"Missing value\"")
     func sizeLimits() throws {
         let refused: [[String]] = [
