@@ -80,7 +80,15 @@ extension Matrix {
         precondition(rows.lowerBound >= 0 && rows.upperBound <= self.rows && otherRows.lowerBound >= 0
                      && otherRows.upperBound <= other.rows, "rowBlockProduct: row range out of bounds")
         let m = rows.count, n = otherRows.count
-        if out.count != m * n { out = [Double](repeating: 0, count: m * n) }
+        // A smaller block (a pass's last label block) shrinks `out` in place, and a larger one
+        // frees it first: assigning a new array while the old one is alive held both, one
+        // block more per caller at the pass's end (≈ 120 MB above the estimate, stop 53).
+        if out.count > m * n {
+            out.removeLast(out.count - m * n)
+        } else if out.count < m * n {
+            out = []
+            out = [Double](repeating: 0, count: m * n)
+        }
         guard m > 0, n > 0, columns > 0 else { return }
         BLASThreads.ensureSerial()
         storage.withUnsafeBufferPointer { a in

@@ -131,4 +131,30 @@ struct BlockedProductTests {
             #expect(lengths.max()! - lengths.min()! <= 1 && ranges.count == min(parts, n))
         }
     }
+
+    /// The streamed pass reuses one buffer per model through its label blocks; its last block is
+    /// narrower. Assigning a new array there held both blocks at once (≈ 120 MB above the memory
+    /// estimate at N = 2 000, k = 50 000): a narrower block now keeps the buffer's storage.
+    @Test("rowBlockProduct: the blocks' values, and a narrower block written into the same storage")
+    func rowBlocksReuseTheirBuffer() {
+        var g = SeededGenerator(seed: 53)
+        let f = g.gaussianMatrix(rows: 9, columns: 4), u = g.gaussianMatrix(rows: 11, columns: 4)
+        let whole = f.multiplied(by: u, transposeOther: true)
+        var out: [Double] = [], blocks = 0
+        var address: UnsafeMutableRawPointer?
+        for (labels, rows) in [(0..<5, 2..<8), (5..<10, 2..<8), (10..<11, 2..<8), (0..<11, 0..<9)] {
+            f.rowBlockProduct(rows: rows, with: u, otherRows: labels, into: &out)
+            #expect(out.count == rows.count * labels.count)
+            for (r, i) in rows.enumerated() {
+                for (c, j) in labels.enumerated() {
+                    #expect(abs(out[r * labels.count + c] - whole[i, j]) <= 1e-12 * (1 + abs(whole[i, j])))
+                }
+            }
+            let here = out.withUnsafeMutableBufferPointer { UnsafeMutableRawPointer($0.baseAddress) }
+            if labels == 10..<11 { #expect(here == address, "the narrower last block moved to new storage") }
+            address = here
+            blocks += 1
+        }
+        #expect(blocks == 4)
+    }
 }
