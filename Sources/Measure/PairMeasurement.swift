@@ -333,8 +333,11 @@ public struct PairMeasurement: Codable, Sendable {
         HeapRetention.enable()
         var m = try measureWithoutConcepts(pair, options: options, progress: progress)
         // Both routes of a single run have the rows at hand: the unbiased CKA from them (O(N d²)).
+        progress("unbiased CKA")
+        let started = DispatchTime.now().uptimeNanoseconds
         let unbiased = pair.unbiasedLinearCKA()
         (m.linearCKAUnbiased, m.linearCKAUnbiasedNote) = (unbiased.value, unbiased.note)
+        m.timings.append(Timing(phase: "unbiased CKA", seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9))
         guard !options.concepts.isEmpty || options.teacherConcepts > 0 else { return m }
         progress("concepts (probes, T11)")
         let start = DispatchTime.now().uptimeNanoseconds
@@ -524,7 +527,8 @@ public struct PairMeasurement: Codable, Sendable {
             canonicalCorrelationsCentered: centred.values, canonicalCorrelationsUncentered: uncentred.values,
             linearCKA: similarity.linearCKA, procrustesDistance: similarity.procrustesDistance, svcca: similarity.svcca,
             similarityUndefined: similarity.undefinedReason, bounds: bounds, routes: pair.usesGramRoutes ? "gram" : "svd", timings: timings, notes: notes)
-        if let floor = try? pair.widthFloor() { measured.recordWidthFloor(floor) }
+        if let floor = try? timed("T12 width floor", { try pair.widthFloor() }) { measured.recordWidthFloor(floor) }
+        measured.timings = timings
         measured.enclosures = enclosures
         return measured
     }

@@ -52,6 +52,16 @@ public struct SingularValueDecomposition: Sendable {
         return s
     }
 
+    /// The singular values and V (n×r) without U: for a tall A (m ≥ 2n) from the SVD of
+    /// the n×n triangle R of A = QR, whose singular values and right singular vectors are
+    /// A's (Q is orthonormal), so the m×n U is never formed; else from the thin SVD.
+    public static func rightSingularVectors(of a: Matrix) throws -> (singularValues: [Double], v: Matrix) {
+        let svd = a.rows >= 2 * a.columns && a.columns > 0
+            ? try SingularValueDecomposition(QRDecomposition.triangularFactor(of: a))
+            : try SingularValueDecomposition(a)
+        return (svd.singularValues, svd.v)
+    }
+
     /// U Σ Vᵀ, for checking the decomposition.
     public var reconstructed: Matrix {
         u.scalingColumns(by: singularValues).multiplied(by: v, transposeOther: true)

@@ -42,7 +42,7 @@ public struct CanonicalCorrelations: Sendable {
             throw ModelError.shapeMismatch("CCA needs the same N rows in both samples and one weight per row")
         }
         let root = weights.map { $0.squareRoot() }
-        func basis(_ m: Matrix) throws -> Matrix {
+        @Sendable func basis(_ m: Matrix) throws -> Matrix {
             let raw = m.scalingRows(by: root)
             let scaled = centred ? m.subtractingFromRows(m.weightedRowMean(weights)).scalingRows(by: root) : raw
             // Centring rounds each entry to about ε·|f|, so a direction of the centred data is
@@ -61,7 +61,10 @@ public struct CanonicalCorrelations: Sendable {
             return svd.u.leadingColumns(keep)
         }
         do {
-            let ux = try basis(x), uy = try basis(y)
+            // The two bases on two workers (each QR or SVD runs serial BLAS: the same values).
+            let flops = 4 * Double(x.rows) * Double(x.columns * x.columns + y.columns * y.columns)
+            let bases = try BLASThreads.parallelMap(2, workers: BLASThreads.workers(forFlops: flops)) { try basis($0 == 0 ? x : y) }
+            let (ux, uy) = (bases[0], bases[1])
             let c = ux.multiplied(by: uy, transposeSelf: true)
             let s = ux.columns == 0 || uy.columns == 0 ? [] : try c.singularValues()
             let m = min(x.columns, y.columns)

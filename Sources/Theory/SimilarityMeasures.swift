@@ -86,15 +86,18 @@ public struct SimilarityMeasures: Codable, Sendable {
         linearCKA = sxy.frobeniusNormSquared / (sxx.frobeniusNormSquared.squareRoot() * syy.frobeniusNormSquared.squareRoot())
         let nuclear = try ModelError.wrapping { try sxy.singularValues() }.reduce(0, +) / (nx * ny).squareRoot()
         procrustesDistance = max(0, 2 - 2 * min(nuclear, 1)).squareRoot()
-        func principal(_ centred: Matrix, _ raw: Matrix) throws -> Matrix {
-            let svd = try ModelError.wrapping { try SingularValueDecomposition(centred) }
-            let energy = svd.singularValues.map { $0 * $0 }
+        // Each side's leading principal directions (V only: U is never formed), the two sides
+        // on two workers; each decomposition runs serial BLAS, so the values are the same.
+        let sides = try BLASThreads.parallelMap(2, workers: BLASThreads.workers(forFlops: 4 * Double(x.rows) * Double(x.columns * x.columns + y.columns * y.columns))) { side in
+            let (centred, raw) = side == 0 ? (x, f1) : (y, f2)
+            let (values, v) = try ModelError.wrapping { try SingularValueDecomposition.rightSingularVectors(of: centred) }
+            let energy = values.map { $0 * $0 }
             let total = energy.reduce(0, +)
             var kept = 0, sum = 0.0
             while kept < energy.count && sum < varianceKept * total { sum += energy[kept]; kept += 1 }
-            return raw.multiplied(by: svd.v.leadingColumns(max(kept, 1)))
+            return raw.multiplied(by: v.leadingColumns(max(kept, 1)))
         }
-        svcca = try CanonicalCorrelations(principal(x, f1), principal(y, f2), weights: weights, centred: true).mean
+        svcca = try CanonicalCorrelations(sides[0], sides[1], weights: weights, centred: true).mean
     }
 }
 

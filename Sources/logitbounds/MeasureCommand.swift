@@ -261,8 +261,9 @@ struct MeasureCommand: ParsableCommand {
                 try MeasurementFormatter.widthFloorChart(curve, measurement: measurement)
                     .write(to: directory.path("width-floor.svg"), atomically: true, encoding: .utf8)
             }
-            // T12's attaining student at B's width, on A's inputs (the QR route's factors).
-            if let floor = try? pair.widthFloor(), let student = try floor.attainingStudent(width: pair.second.dimension, weights: pair.weights) {
+            // T12's attaining student at B's width, on A's inputs (the QR route's factors; none
+            // from the moments at language-model scale).
+            if !pair.usesGramRoutes, let floor = try? WidthFloor(pair.first), let student = try floor.attainingStudent(width: pair.second.dimension, weights: pair.weights) {
                 try ModelFile.write(student, to: directory.path("width-floor-student.npz"))
             }
         }

@@ -39,6 +39,11 @@ struct T12Tests {
         }
         #expect(compared == teacher.dimension + 2)
         #expect(abs(floor.total - scale) <= 1e-12 * scale)
+        // Without the factors (measure's route): the same R, so the same spectrum to the bit, and no student.
+        let bare = try WidthFloor(teacher, factors: false)
+        #expect(bare.squaredSingularValues == floor.squaredSingularValues && bare.total == floor.total)
+        #expect(try bare.attainingStudent(width: 1, weights: teacher.weights) == nil)
+        #expect(try floor.attainingStudent(width: 1, weights: teacher.weights) != nil)
     }
 
     /// A rank-1 teacher (f = u vᵀ) has one direction in its logits: every width ≥ 1 is at the
