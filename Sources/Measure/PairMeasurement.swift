@@ -580,7 +580,7 @@ public struct PairMeasurement: Codable, Sendable {
     /// the classical perturbation bound of least squares), which moves d_rep by at most
     /// ‖W^{1/2}F₂‖ times that. nil when it cannot be formed.
     static func representationErrorEstimate(_ pair: ModelPair, squared: Double) -> Double? {
-        guard let s = (try? pair.firstDiversity())?.unembeddingSingularValues, let top = s.first, let last = s.last, top > 0,
+        guard let s = try? pair.unembeddingSingularValues(ofFirst: true), let top = s.first, let last = s.last, top > 0,
               let a = try? pair.identifiabilityMap() else { return nil }
         let kappa = last > 0 ? top / last : .infinity
         let (g1, g2) = pair.centredUnembeddings
