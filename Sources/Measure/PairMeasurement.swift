@@ -354,10 +354,9 @@ public struct PairMeasurement: Codable, Sendable {
         // across the cores), then each concept's transport and T11.
         _ = pair.logitSummary()
         let fixedOptions = conceptOptions
-        let sides = try BLASThreads.parallelMap(2 * all.count, workers: BLASThreads.cores) { j in
-            try ConceptReport.sideProbe(j % 2 == 0 ? pair.first.embeddings : pair.second.embeddings, values: all[j / 2].2,
-                                        weights: pair.weights, options: fixedOptions)
-        }
+        let sides = try ConceptReport.sideProbes((0..<(2 * all.count)).map { j in
+            (j % 2 == 0 ? pair.first.embeddings : pair.second.embeddings, all[j / 2].2)
+        }, weights: pair.weights, options: fixedOptions, workers: BLASThreads.cores)
         m.concepts = try BLASThreads.parallelMap(all.count, workers: BLASThreads.cores) { i in
             try ConceptReport.measure(pair, name: all[i].0, source: all[i].1, values: all[i].2, predicted: predicted, options: fixedOptions,
                                       sides: (sides[2 * i], sides[2 * i + 1]))
