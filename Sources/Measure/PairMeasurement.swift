@@ -333,40 +333,44 @@ public struct PairMeasurement: Codable, Sendable {
         HeapRetention.enable()
         var m = try measureWithoutConcepts(pair, options: options, progress: progress)
         // Both routes of a single run have the rows at hand: the unbiased CKA from them (O(N d²)).
-        progress("unbiased CKA")
-        let started = DispatchTime.now().uptimeNanoseconds
-        let unbiased = pair.unbiasedLinearCKA()
+        // The phases after the main ones, timed into the same list.
+        func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+            progress(name)
+            let start = DispatchTime.now().uptimeNanoseconds
+            defer { m.timings.append(Timing(phase: name, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)) }
+            return try body()
+        }
+        let unbiased = timed("unbiased CKA") { pair.unbiasedLinearCKA() }
         (m.linearCKAUnbiased, m.linearCKAUnbiasedNote) = (unbiased.value, unbiased.note)
-        m.timings.append(Timing(phase: "unbiased CKA", seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9))
         guard !options.concepts.isEmpty || options.teacherConcepts > 0 else { return m }
-        progress("concepts (probes, T11)")
-        let start = DispatchTime.now().uptimeNanoseconds
         var conceptOptions = options.conceptOptions
         conceptOptions.fastCertificate = options.certification != .never
         conceptOptions.exactCertificate = options.allowsExactLevel(pair)
-        let predicted = pair.first.predictedLabels()
-        let derived = try TeacherConcepts.derive(pair.first, count: options.teacherConcepts, predicted: predicted)
-        let all = options.concepts.map { ($0.name, $0.source, $0.values) }
-            + derived.map { ($0.name, "the teacher's own (within-class principal direction \($0.name.dropFirst(10)))", $0.values) }
-        // Concepts are independent: one per core, each computed the same way whatever the
-        // number of workers (the pair's shared statistics formed once, before).
-        // The probes first, one task per concept and side (the bulk of the work, balanced
-        // across the cores), then each concept's transport and T11.
-        _ = pair.logitSummary()
         let fixedOptions = conceptOptions
-        let sides = try ConceptReport.sideProbes((0..<(2 * all.count)).map { j in
-            (j % 2 == 0 ? pair.first.embeddings : pair.second.embeddings, all[j / 2].2)
-        }, weights: pair.weights, options: fixedOptions, workers: BLASThreads.cores)
-        m.concepts = try BLASThreads.parallelMap(all.count, workers: BLASThreads.cores) { i in
-            try ConceptReport.measure(pair, name: all[i].0, source: all[i].1, values: all[i].2, predicted: predicted, options: fixedOptions,
-                                      sides: (sides[2 * i], sides[2 * i + 1]))
+        let concepts = try timed("concepts (probes, T11)") { () throws -> [ConceptReport] in
+            let predicted = pair.first.predictedLabels()
+            let derived = try TeacherConcepts.derive(pair.first, count: options.teacherConcepts, predicted: predicted)
+            let all = options.concepts.map { ($0.name, $0.source, $0.values) }
+                + derived.map { ($0.name, "the teacher's own (within-class principal direction \($0.name.dropFirst(10)))", $0.values) }
+            // Concepts are independent, each computed the same way whatever the number of
+            // workers (the pair's shared statistics formed once, before): the probes first, as
+            // rounds of fits shared out to the cores (the bulk of the work), then each concept's
+            // transport and T11, one per core.
+            _ = pair.logitSummary()
+            let sides = try ConceptReport.sideProbes((0..<(2 * all.count)).map { j in
+                (j % 2 == 0 ? pair.first.embeddings : pair.second.embeddings, all[j / 2].2)
+            }, weights: pair.weights, options: fixedOptions, workers: BLASThreads.cores)
+            return try BLASThreads.parallelMap(all.count, workers: BLASThreads.cores) { i in
+                try ConceptReport.measure(pair, name: all[i].0, source: all[i].1, values: all[i].2, predicted: predicted, options: fixedOptions,
+                                          sides: (sides[2 * i], sides[2 * i + 1]))
+            }
         }
+        m.concepts = concepts
         let n = pair.first.inputCount
         // Fewer inputs than folds: `crossValidatedPredictions` holds out one input at a time.
         m.conceptFitting = conceptOptions.fitting + (n < conceptOptions.folds
             ? " — only N = \(n) inputs, so leave-one-out (\(max(2, n)) folds) and held-out accuracies from at most \(max(n - 1, 1)) training inputs each"
             : "")
-        m.timings.append(Timing(phase: "concepts (probes, T11)", seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
         return m
     }
 
@@ -526,7 +530,7 @@ public struct PairMeasurement: Codable, Sendable {
             canonicalCorrelationsCentered: centred.values, canonicalCorrelationsUncentered: uncentred.values,
             linearCKA: similarity.linearCKA, procrustesDistance: similarity.procrustesDistance, svcca: similarity.svcca,
             similarityUndefined: similarity.undefinedReason, bounds: bounds, routes: pair.usesGramRoutes ? "gram" : "svd", timings: timings, notes: notes)
-        if let floor = try? timed("T12 width floor", { try pair.widthFloor() }) { measured.recordWidthFloor(floor) }
+        if let floor = try? timed("width floor curve (T12)", { try pair.widthFloor() }) { measured.recordWidthFloor(floor) }
         measured.timings = timings
         measured.enclosures = enclosures
         return measured

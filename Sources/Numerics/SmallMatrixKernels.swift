@@ -146,8 +146,7 @@ public enum SmallMatrixKernels {
         let solved: Bool = c.withUnsafeMutableBufferPointer { c in
             r.withUnsafeMutableBufferPointer { r in
                 householderR(c.baseAddress!, rows: m, columns: n, r: r.baseAddress!, extraColumns: p)
-                let diagonal = (0..<n).map { abs(r[$0 * n + $0]) }
-                guard let top = diagonal.max(), top > 0, diagonal.min()! > 1e-8 * top else { return false }
+                guard clearlyFullRank((0..<n).map { abs(r[$0 * n + $0]) }) else { return false }
                 for l in 0..<p {
                     for i in stride(from: n - 1, through: 0, by: -1) {
                         var v = c[(n + l) * m + i]
@@ -167,20 +166,27 @@ public enum SmallMatrixKernels {
 
     /// `fullRankLeastSquares` in LAPACK: the same reflections, blocked, with the same rank test.
     static func blockedFullRankLeastSquares(_ x: Matrix, _ y: Matrix) -> Matrix? {
-        BLASThreads.ensureSerial()
         let m = x.rows, n = x.columns, p = y.columns
-        // Column-major m×n and m×p: the transposes' row-major storage.
-        var a = x.transposed.storage, c = y.transposed.storage
-        var tau = [Double](repeating: 0, count: n)
-        var work = [Double](repeating: 0, count: 64 * max(n, p, 1))
-        let (mm, nn, pp, lwork) = (lapacke_index(m), lapacke_index(n), lapacke_index(p), lapacke_index(work.count))
-        guard LAPACKE_dgeqrf_work(LAPACK_COL_MAJOR, mm, nn, &a, mm, &tau, &work, lwork) == 0 else { return nil }
-        let diagonal = (0..<n).map { abs(a[$0 * m + $0]) }
-        guard let top = diagonal.max(), top > 0, diagonal.min()! > 1e-8 * top else { return nil }
+        // dormqr runs blocked with 64 columns of C per block and its 65×64 triangular factor.
+        // dgeqrf fails only on an argument out of range (a programming error), never on values.
+        var (a, tau, work) = try! QRDecomposition.factor(x, workspace: 64 * max(n, p, 1) + 65 * 64)
+        guard clearlyFullRank((0..<n).map { abs(a[$0 * m + $0]) }) else { return nil }
         guard p > 0 else { return Matrix(rows: n, columns: 0) }
-        guard LAPACKE_dormqr_work(LAPACK_COL_MAJOR, flag("L"), flag("T"), mm, pp, nn, &a, mm, &tau, &c, mm, &work, lwork) == 0,
-              LAPACKE_dtrtrs_work(LAPACK_COL_MAJOR, flag("U"), flag("N"), flag("N"), nn, pp, &a, mm, &c, mm) == 0 else { return nil }
+        var c = y.transposed.storage    // column-major m×p
+        let (mm, nn, pp) = (lapacke_index(m), lapacke_index(n), lapacke_index(p))
+        let applied = LAPACKE_dormqr_work(LAPACK_COL_MAJOR, flag("L"), flag("T"), mm, pp, nn, &a, mm, &tau, &c, mm,
+                                          &work, lapacke_index(work.count))
+        precondition(applied == 0, "dormqr: argument \(-applied) rejected")
+        // dtrtrs's info > 0 is an exactly zero diagonal entry, which the rank test has excluded.
+        guard LAPACKE_dtrtrs_work(LAPACK_COL_MAJOR, flag("U"), flag("N"), flag("N"), nn, pp, &a, mm, &c, mm) == 0 else { return nil }
         return Matrix(rows: n, columns: p) { i, j in c[j * m + i] }
+    }
+
+    /// R's diagonal shows clear full rank: min |rᵢᵢ| > 10⁻⁸ max |rᵢᵢ| > 0 (near rank deficiency
+    /// is left to the SVD and its rank tolerance).
+    static func clearlyFullRank(_ diagonal: [Double]) -> Bool {
+        guard let top = diagonal.max(), top > 0 else { return false }
+        return diagonal.min()! > 1e-8 * top
     }
 
     /// The triangle R (n×n, row-major, zeros below the diagonal) of a Householder QR of

@@ -3,24 +3,16 @@ import Foundation
 /// Model files are read through a memory map (a shard reads only its rows of a file that
 /// may not fit in memory). If such a file shrinks while it is read — another process
 /// truncates or rewrites it — the next access past its new end raises SIGBUS, which would
-/// end the process with no word. This handler says what happened and exits 2 (bad input);
-/// nothing has been written by then, as reports are written after every file is read.
-/// On x86-64 Linux a SIGBUS has no other ordinary cause (misaligned access does not raise it).
+/// end the process with no word. This handler says so and exits 2 (bad input); nothing has
+/// been written by then, as reports are written after every file is read. On x86-64 Linux a
+/// SIGBUS has no other ordinary cause (misaligned access does not raise it; a hardware memory
+/// error can), so the message names the likely cause rather than asserting it.
 enum MappedFileFault {
-    /// The message, written by the handler with `write(2)`: prepared before any signal can
-    /// arrive, since a handler may not allocate.
-    nonisolated(unsafe) private static var message: UnsafeMutableBufferPointer<UInt8> = .init(start: nil, count: 0)
-
     static func install() {
-        let text = "\nlogitbounds: error: an input file shrank or became unreadable while it was being read "
-            + "(SIGBUS on its memory map: was it truncated or rewritten by another process?); nothing was reported\n"
-        let bytes = Array(text.utf8)
-        let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: bytes.count)
-        _ = buffer.initialize(from: bytes)
-        message = buffer
         signal(SIGBUS) { _ in
-            let m = MappedFileFault.message
-            _ = write(2, m.baseAddress, m.count)
+            // Only async-signal-safe calls: write(2) of a static string, then _exit.
+            let message: StaticString = "\nlogitbounds: error: SIGBUS (a bus error) while reading: most likely an input file shrank or was rewritten by another process while it was read through its memory map; nothing was reported\n"
+            _ = write(2, message.utf8Start, message.utf8CodeUnitCount)
             _exit(2)
         }
     }

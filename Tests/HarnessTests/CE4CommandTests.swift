@@ -119,6 +119,22 @@ struct CE4CommandTests {
         let (teacher, _) = try files()
         let r = try runTool(["counterexample", "--family", "CE4", "--teacher", teacher, "--reference", big.path, "--evaluations", "1"], terminateAfter: 60)
         #expect(r.status == 2 && r.stderr.contains("N = 100001 inputs and k = 100 labels") && !r.stderr.contains("nan"), "\(r.status) \(r.stderr)")
+        // … and one of the teacher's N but another k.
+        let teacherN = try ModelFile.shape(URL(fileURLWithPath: teacher)).inputs
+        let otherK = dir.appendingPathComponent("other-k.npz")
+        var g = SeededGenerator(seed: 53)
+        try ModelFile.write(ModelGenerator.model(labels: 3, dimension: 2, inputs: teacherN, using: &g), to: otherK)
+        let k3 = try runTool(["counterexample", "--family", "CE4", "--teacher", teacher, "--reference", otherK.path, "--evaluations", "1"], terminateAfter: 60)
+        #expect(k3.status == 2 && k3.stderr.contains("k = 3 labels"), "\(k3.status) \(k3.stderr)")
+        // Each library entry point refuses an in-memory teacher beyond the limit before any work.
+        let huge = try SoftmaxModel(embeddings: Matrix(rows: n, columns: 1) { i, _ in Double(i % 7) },
+                                    unembeddings: Matrix(rows: k, columns: 1) { i, _ in Double(i) })
+        func refusedForSize(_ body: () throws -> Void) -> Bool {
+            do { try body(); return false } catch let ModelError.refused(m) { return m.contains("exceeds its limit of 10⁷") } catch { return false }
+        }
+        #expect(refusedForSize { _ = try CE4FromTeacher().build(teacher: huge) })
+        #expect(refusedForSize { _ = try WidthKLCurve().run(teacher: huge) })
+        #expect(refusedForSize { _ = try CE4Frontier().run(teacher: huge, concept: nil, reference: nil) })
         // The library refuses the same shapes, and the limit itself is allowed; N·k overflowing Int too.
         #expect(throws: ModelError.self) { try CE4FromTeacher.requireSize(inputs: n, labels: k) }
         #expect(throws: ModelError.self) { try CE4FromTeacher.requireSize(inputs: Int.max / 2, labels: 3) }

@@ -216,8 +216,9 @@ struct KernelTests {
     }
 
     /// Above `unblockedLimit` the same least squares runs in LAPACK's blocked QR (the kernel took
-    /// 30 s at 40 000×512 with 512 right-hand sides, memory-bound): the same answers and the same
-    /// rank test, checked on both sides of the limit.
+    /// 30 s at 40 000×512 with 512 right-hand sides, memory-bound): the answers of the SVD
+    /// pseudo-inverse, the dispatch taking the blocked path above the limit, and the same rank
+    /// test as the column-by-column kernel on either side of it.
     @Test("Blocked least squares (LAPACK QR) above the kernel's size equals the SVD pseudo-inverse; near rank deficiency is declined")
     func blockedLeastSquares() throws {
         var g = SeededGenerator(seed: 53)
@@ -226,15 +227,23 @@ struct KernelTests {
             #expect(Double(m * n * (n + p)) > SmallMatrixKernels.unblockedLimit)
             let x = matrix(rows: m, columns: n, singularValues: spectrum(n, condition: condition), using: &g)
             let y = g.gaussianMatrix(rows: m, columns: p, scale: 1)
-            let qr = try #require(SmallMatrixKernels.fullRankLeastSquares(x, y))
+            let blocked = try #require(SmallMatrixKernels.blockedFullRankLeastSquares(x, y))
+            #expect(SmallMatrixKernels.fullRankLeastSquares(x, y) == blocked, "the dispatch above the limit runs the blocked path")
             let svd = try x.pseudoInverse().multiplied(by: y)
-            let error = (qr - svd).frobeniusNormSquared.squareRoot() / svd.frobeniusNormSquared.squareRoot()
-            #expect(qr.shape == svd.shape && error <= 1e3 * condition * Double.ulpOfOne, "\(m)×\(n), condition \(condition): \(error)")
+            let error = (blocked - svd).frobeniusNormSquared.squareRoot() / svd.frobeniusNormSquared.squareRoot()
+            #expect(blocked.shape == svd.shape && error <= 1e3 * condition * Double.ulpOfOne, "\(m)×\(n), condition \(condition): \(error)")
             compared += 1
         }
         #expect(compared == 4)
-        let nearlyDeficient = matrix(rows: 3000, columns: 40, singularValues: spectrum(40, condition: 1e10), using: &g)
-        #expect(SmallMatrixKernels.fullRankLeastSquares(nearlyDeficient, g.gaussianMatrix(rows: 3000, columns: 2, scale: 1)) == nil)
+        // The rank test on both paths: condition 10⁶ accepted, 10¹⁰ declined, by the kernel (30×4) and the blocked QR (3000×40).
+        for (m, n) in [(30, 4), (3000, 40)] {
+            for (condition, accepted) in [(1e6, true), (1e10, false)] {
+                let x = matrix(rows: m, columns: n, singularValues: spectrum(n, condition: condition), using: &g)
+                let y = g.gaussianMatrix(rows: m, columns: 2, scale: 1)
+                #expect((SmallMatrixKernels.fullRankLeastSquares(x, y) != nil) == accepted, "\(m)×\(n), condition \(condition)")
+                if m > 30 { #expect((SmallMatrixKernels.blockedFullRankLeastSquares(x, y) != nil) == accepted) }
+            }
+        }
     }
 
     @Test("R alone (no Q) is QR's R to the bit; V from the SVD of R spans A's right singular vectors")
