@@ -44,15 +44,24 @@ public struct CE4FromTeacher: Sendable {
     }
 
     /// The largest N·k a CE4 teacher may have: the search, the Fisher-null move and the width
-    /// curve each hold several N×k matrices and certify KL over all N·k logits in MPFR.
+    /// curve each hold several N×k matrices and certify KL over all N·k logits in MPFR. (At the
+    /// limit itself a run takes minutes and several GB whatever its time budget, which bounds
+    /// the search alone.)
     public static let logitLimit = 10_000_000
+    /// The most values (N + k)·d a CE4 teacher's arrays may hold: a teacher CE4 can use has
+    /// d < min(N, k), so the logit limit keeps this below 2·10⁷; a wider file is refused unread.
+    public static let valueLimit = 100_000_000
 
-    /// Refuses a teacher of more than `logitLimit` logits, from its shape alone (so a file
-    /// can be refused before it is read).
-    public static func requireSize(inputs: Int, labels: Int) throws {
+    /// Refuses a teacher of more than `logitLimit` logits or `valueLimit` values, from its shape
+    /// alone (so a file can be refused before it is read).
+    public static func requireSize(inputs: Int, labels: Int, dimension: Int) throws {
         let (logits, overflow) = inputs.multipliedReportingOverflow(by: labels)
         guard !overflow, logits <= logitLimit else {
             throw ModelError.refused("CE4 holds several N×k matrices and certifies KL over every logit in MPFR; this teacher's N·k = \(overflow ? "\(inputs)·\(labels)" : "\(logits)") exceeds its limit of 10⁷")
+        }
+        let (values, wide) = (inputs + labels).multipliedReportingOverflow(by: dimension)
+        guard !wide, values <= valueLimit else {
+            throw ModelError.refused("this teacher's arrays hold (N + k)·d = \(wide ? "(\(inputs) + \(labels))·\(dimension)" : "\(values)") values, beyond CE4's limit of 10⁸ (a teacher CE4 can use has d < min(N, k))")
         }
     }
 
@@ -60,7 +69,7 @@ public struct CE4FromTeacher: Sendable {
     /// of full column rank d (relative tolerance 1e−12); an all-zero F would also
     /// make the move's scale (the RMS embedding norm) zero.
     static func requireDiverse(_ teacher: SoftmaxModel) throws {
-        try requireSize(inputs: teacher.inputCount, labels: teacher.labelCount)
+        try requireSize(inputs: teacher.inputCount, labels: teacher.labelCount, dimension: teacher.dimension)
         let (k, d) = (teacher.labelCount, teacher.dimension)
         guard k >= d + 1 else {
             throw ModelError.shapeMismatch("CE4 needs a diverse teacher, which needs k ≥ d + 1 labels; this one has k = \(k), d = \(d)")

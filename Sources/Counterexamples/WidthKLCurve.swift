@@ -55,7 +55,7 @@ public struct WidthKLCurve: Sendable {
     /// One row per width 1 … min(d₁, k − 1) − 1 (wider students reach the floor 0 and, by the
     /// teacher's own parameters, KL 0).
     public func run(teacher: SoftmaxModel, progress: (Int) -> Void = { _ in }, stop: (@Sendable () -> Bool)? = nil) throws -> Result {
-        try CE4FromTeacher.requireSize(inputs: teacher.inputCount, labels: teacher.labelCount)
+        try CE4FromTeacher.requireSize(inputs: teacher.inputCount, labels: teacher.labelCount, dimension: teacher.dimension)
         let top = min(teacher.dimension, teacher.labelCount - 1)
         guard top >= 2 else {
             throw ModelError.refused("the teacher has min(d, k − 1) = \(top): no narrower student has a positive floor (the width curve needs min(d, k − 1) ≥ 2)")

@@ -16,14 +16,16 @@ public struct ModelPair: Sendable {
     /// `largeScale` forces them, so tests can compare both on small pairs.
     public enum Routes: Sendable { case automatic, largeScale }
 
+    /// Two models are compared on the same N inputs and k labels (checked from files' headers too,
+    /// before their arrays are read).
+    public static func requireComparable(inputs: (Int, Int), labels: (Int, Int)) throws {
+        guard inputs.0 == inputs.1 else { throw ModelError.pairMismatch("N = \(inputs.0) inputs vs N = \(inputs.1)") }
+        guard labels.0 == labels.1 else { throw ModelError.pairMismatch("k = \(labels.0) labels vs k = \(labels.1)") }
+    }
+
     public init(_ first: SoftmaxModel, _ second: SoftmaxModel, routes: Routes = .automatic) throws {
         self.routes = routes
-        guard first.inputCount == second.inputCount else {
-            throw ModelError.pairMismatch("N = \(first.inputCount) inputs vs N = \(second.inputCount)")
-        }
-        guard first.labelCount == second.labelCount else {
-            throw ModelError.pairMismatch("k = \(first.labelCount) labels vs k = \(second.labelCount)")
-        }
+        try Self.requireComparable(inputs: (first.inputCount, second.inputCount), labels: (first.labelCount, second.labelCount))
         // Normalisation divides by a sum of N terms, whose rounding grows like N·ε:
         // the tolerance grows with it, so equal weights never differ by N's rounding.
         let (w1, w2) = (first.weights, second.weights)

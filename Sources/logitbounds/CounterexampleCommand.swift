@@ -47,7 +47,7 @@ struct CounterexampleCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "CE1: comma-separated margins to sweep (default 4,8,16,24,32,48). Empty for none.")
     var sweep: String?
 
-    @Option(help: "CE4: the teacher model file (.npz with arrays f, g and optionally w; N·k ≤ 10⁷, checked from its headers before it is read).")
+    @Option(help: "CE4: the teacher model file (.npz with arrays f, g and optionally w; N·k ≤ 10⁷ and (N + k)·d ≤ 10⁸, checked from its headers before it is read; near N·k = 10⁷ a run takes minutes and several GB whatever --budget, which bounds the search alone).")
     var teacher: String?
 
     @Option(parsing: .upToNextOption,
@@ -341,7 +341,8 @@ struct CounterexampleCommand: ParsableCommand {
     func loadTeacher() throws -> SoftmaxModel {
         if let teacher {
             let url = URL(fileURLWithPath: teacher), shape = try ModelFile.shape(url)
-            try CE4FromTeacher.requireSize(inputs: shape.inputs, labels: shape.labels)
+            do { try CE4FromTeacher.requireSize(inputs: shape.inputs, labels: shape.labels, dimension: shape.dimension) }
+            catch let e as ModelError { throw CLIError("\(teacher): \(e.description)") }
             return try ModelFile.read(url)
         }
         var g = SeededGenerator(seed: seed)

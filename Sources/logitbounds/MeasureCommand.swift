@@ -281,9 +281,12 @@ struct MeasureCommand: ParsableCommand {
         catch let e as ModelFileError { throw CLIError(e.description) }
         let limit: Double
         do { limit = try MachineMemory.bytes() } catch let e as MachineMemory.InvalidLimit { throw CLIError(e.description) }
-        // Files that disagree (N, k) or a shard count beyond N: the reading names the problem.
+        // Files that disagree (N, k) are refused here, before either is read (a student of another
+        // N was read whole first: 6 GB at N = 2²⁸); a shard count beyond N is left to the reading.
+        do { try ModelPair.requireComparable(inputs: (a.inputs, b.inputs), labels: (a.labels, b.labels)) }
+        catch let e as ModelError { throw CLIError(e.description) }
         let n = a.inputs
-        guard b.inputs == n, b.labels == a.labels, count <= n else { return }
+        guard count <= n else { return }
         if let why = MeasureMemory.refusal(rows: n / count + (n % count == 0 ? 0 : 1), inputs: n, labels: a.labels,
                                            dimensions: (a.dimension, b.dimension), workers: BLASThreads.cores,
                                            certifying: certify != "never", limit: limit) {

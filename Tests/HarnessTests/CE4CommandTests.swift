@@ -112,7 +112,7 @@ struct CE4CommandTests {
                                      ("g", NumpyArray(shape: [k, 1], values: (0..<k).map(Double.init)))], to: big)
         for extra in [[], ["--method", "fisher-null"], ["--width-curve"]] {
             let r = try runTool(["counterexample", "--family", "CE4", "--teacher", big.path] + extra, terminateAfter: 60)
-            #expect(r.status == 2 && r.stderr.contains("N·k = 10000100 exceeds its limit of 10⁷") && !r.stderr.contains("nan"),
+            #expect(r.status == 2 && r.stderr.contains("\(big.path): CE4 holds") && r.stderr.contains("N·k = 10000100 exceeds its limit of 10⁷") && !r.stderr.contains("nan"),
                     "\(extra): \(r.status) \(r.stderr)")
         }
         // A reference student whose N is not the teacher's is refused from its headers too.
@@ -136,9 +136,13 @@ struct CE4CommandTests {
         #expect(refusedForSize { _ = try WidthKLCurve().run(teacher: huge) })
         #expect(refusedForSize { _ = try CE4Frontier().run(teacher: huge, concept: nil, reference: nil) })
         // The library refuses the same shapes, and the limit itself is allowed; N·k overflowing Int too.
-        #expect(throws: ModelError.self) { try CE4FromTeacher.requireSize(inputs: n, labels: k) }
-        #expect(throws: ModelError.self) { try CE4FromTeacher.requireSize(inputs: Int.max / 2, labels: 3) }
-        try CE4FromTeacher.requireSize(inputs: 100_000, labels: 100)
+        #expect(throws: ModelError.self) { try CE4FromTeacher.requireSize(inputs: n, labels: k, dimension: 1) }
+        #expect(throws: ModelError.self) { try CE4FromTeacher.requireSize(inputs: Int.max / 2, labels: 3, dimension: 1) }
+        try CE4FromTeacher.requireSize(inputs: 100_000, labels: 100, dimension: 99)
+        // A teacher of few logits but immense width (read whole, 1.7 GB, before "k ≥ d + 1" refused it).
+        #expect(throws: ModelError.self) { try CE4FromTeacher.requireSize(inputs: 10, labels: 10, dimension: 5_000_001) }
+        #expect(throws: ModelError.self) { try CE4FromTeacher.requireSize(inputs: 10, labels: 10, dimension: Int.max / 4) }
+        try CE4FromTeacher.requireSize(inputs: 10, labels: 10, dimension: 5_000_000)
     }
 
     /// A hostile user's `counterexample --family CE4 --teacher out/teacher.npz --out out` replaced
