@@ -180,29 +180,6 @@ public struct ConceptReport: Codable, Sendable {
         return SideProbe(probe: probe, heldOut: heldOut)
     }
 
-    /// `sideProbe` for many (embeddings, concept) tasks on `workers` workers, in two rounds of
-    /// independent fits: every task's probe on every row, then every task's folds (each
-    /// warm-started from its task's probe). Finer than a task per worker — one task's Newton
-    /// steps can outnumber another's several times — and the same fits, so the same values.
-    public static func sideProbes(_ tasks: [(embeddings: Matrix, values: [Bool])], weights w: [Double], options: Options,
-                                  workers: Int) throws -> [SideProbe] {
-        guard let n = tasks.first?.embeddings.rows else { return [] }
-        let probes = try BLASThreads.parallelMap(tasks.count, workers: workers) { t in
-            try LinearProbe.fit(embeddings: tasks[t].embeddings, concept: tasks[t].values, weights: w)
-        }
-        let splits = LinearProbe.foldSplits(rows: n, folds: options.folds, seed: options.seed)
-        let answers = try BLASThreads.parallelMap(tasks.count * splits.count, workers: workers) { j in
-            let (t, (train, test)) = (j / splits.count, splits[j % splits.count])
-            let f = tasks[t].embeddings
-            return try LinearProbe.fit(embeddings: f.selectingRows(train), concept: train.map { tasks[t].values[$0] },
-                                       weights: train.map { w[$0] }, start: probes[t]).predictions(f.selectingRows(test))
-        }
-        return tasks.indices.map { t in
-            let predicted = LinearProbe.assembled(rows: n, splits: splits, Array(answers[(t * splits.count)..<((t + 1) * splits.count)]))
-            return SideProbe(probe: probes[t], heldOut: LinearProbe.agreement(predicted, tasks[t].values, weights: w))
-        }
-    }
-
     /// Measures one concept; `predicted` are the teacher's predicted labels. `sides` (the
     /// teacher's and the student's `sideProbe`) may be computed beforehand, e.g. in parallel.
     public static func measure(_ pair: ModelPair, name: String, source: String, values z: [Bool], predicted: [Int],

@@ -352,14 +352,15 @@ public struct PairMeasurement: Codable, Sendable {
             let derived = try TeacherConcepts.derive(pair.first, count: options.teacherConcepts, predicted: predicted)
             let all = options.concepts.map { ($0.name, $0.source, $0.values) }
                 + derived.map { ($0.name, "the teacher's own (within-class principal direction \($0.name.dropFirst(10)))", $0.values) }
-            // Concepts are independent, each computed the same way whatever the number of
-            // workers (the pair's shared statistics formed once, before): the probes first, as
-            // rounds of fits shared out to the cores (the bulk of the work), then each concept's
-            // transport and T11, one per core.
+            // Concepts are independent: one per core, each computed the same way whatever the
+            // number of workers (the pair's shared statistics formed once, before).
+            // The probes first, one task per concept and side (the bulk of the work, balanced
+            // across the cores), then each concept's transport and T11.
             _ = pair.logitSummary()
-            let sides = try ConceptReport.sideProbes((0..<(2 * all.count)).map { j in
-                (j % 2 == 0 ? pair.first.embeddings : pair.second.embeddings, all[j / 2].2)
-            }, weights: pair.weights, options: fixedOptions, workers: BLASThreads.cores)
+            let sides = try BLASThreads.parallelMap(2 * all.count, workers: BLASThreads.cores) { j in
+                try ConceptReport.sideProbe(j % 2 == 0 ? pair.first.embeddings : pair.second.embeddings, values: all[j / 2].2,
+                                            weights: pair.weights, options: fixedOptions)
+            }
             return try BLASThreads.parallelMap(all.count, workers: BLASThreads.cores) { i in
                 try ConceptReport.measure(pair, name: all[i].0, source: all[i].1, values: all[i].2, predicted: predicted, options: fixedOptions,
                                           sides: (sides[2 * i], sides[2 * i + 1]))

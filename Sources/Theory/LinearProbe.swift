@@ -148,32 +148,18 @@ public struct LinearProbe: Sendable {
     /// answers for `testRows`. The folds are a seeded shuffle cut into `folds` parts.
     public static func crossValidatedPredictions(rows n: Int, folds: Int, seed: UInt64,
                                                  _ predict: ([Int], [Int]) throws -> [Bool]) rethrows -> [Bool] {
-        let splits = foldSplits(rows: n, folds: folds, seed: seed)
-        return try assembled(rows: n, splits: splits, splits.map { try predict($0.train, $0.test) })
-    }
-
-    /// The folds of `crossValidatedPredictions`: the seeded shuffle of the rows cut into
-    /// max(2, min(folds, n)) parts, each part held out in turn (both sides sorted); parts
-    /// with nothing to hold out or nothing to train on are left out.
-    public static func foldSplits(rows n: Int, folds: Int, seed: UInt64) -> [(train: [Int], test: [Int])] {
         var g = SeededGenerator(seed: seed)
         var order = Array(0..<n)
         for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, g.int(in: 0...i)) }
         let parts = max(2, min(folds, n))
-        return (0..<parts).compactMap { part in
+        var answers = [Bool](repeating: false, count: n)
+        for part in 0..<parts {
             let test = (0..<n).filter { $0 % parts == part }.map { order[$0] }.sorted()
             let held = Set(test)
             let train = (0..<n).filter { !held.contains($0) }
-            return test.isEmpty || train.isEmpty ? nil : (train, test)
+            guard !test.isEmpty, !train.isEmpty else { continue }
+            for (row, answer) in zip(test, try predict(train, test)) { answers[row] = answer }
         }
-    }
-
-    /// Each row's held-out answer from the answers of each split (false where no split holds it out).
-    public static func assembled(rows n: Int, splits: [(train: [Int], test: [Int])], _ answers: [[Bool]]) -> [Bool] {
-        var out = [Bool](repeating: false, count: n)
-        for (split, part) in zip(splits, answers) {
-            for (row, answer) in zip(split.test, part) { out[row] = answer }
-        }
-        return out
+        return answers
     }
 }

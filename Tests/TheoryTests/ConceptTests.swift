@@ -62,33 +62,6 @@ struct ConceptTests {
         #expect(try #require(report.teacherProbe) > 0.9 && report.studentProbe! > 0.9)
     }
 
-    /// `measure` fits every (concept, side) probe and then every fold as separate tasks on the
-    /// cores; each must be the probe and held-out accuracy `sideProbe` gives alone (the same fits).
-    @Test("Side probes as rounds of parallel fits equal sideProbe's, task by task, on 1 and 3 workers")
-    func batchedSideProbes() throws {
-        let pair = try Self.pair(seed: 1207, weighted: true)
-        let f1 = pair.first.embeddings, f2 = pair.second.embeddings, w = pair.weights
-        let concepts = [(0..<f1.rows).map { f1[$0, 0] > 0 }, (0..<f1.rows).map { f1[$0, 1] + f1[$0, 2] > 0.3 }, (0..<f1.rows).map { $0 % 3 == 0 }]
-        let tasks = concepts.flatMap { z in [(f1, z), (f2, z)] }
-        var options = ConceptReport.Options()
-        options.seed = 9
-        var compared = 0
-        for workers in [1, 3] {
-            let batched = try ConceptReport.sideProbes(tasks.map { (embeddings: $0.0, values: $0.1) }, weights: w, options: options, workers: workers)
-            #expect(batched.count == tasks.count)
-            for (task, probe) in zip(tasks, batched) {
-                let alone = try ConceptReport.sideProbe(task.0, values: task.1, weights: w, options: options)
-                #expect(probe.probe.coefficients == alone.probe.coefficients && probe.probe.scale == alone.probe.scale)
-                #expect(probe.heldOut == alone.heldOut)
-                compared += 1
-            }
-        }
-        #expect(compared == 12)
-        // The folds hold out every row once; a held-out accuracy away from 0 and 1 shows the answers were placed.
-        let splits = LinearProbe.foldSplits(rows: f1.rows, folds: 5, seed: 9)
-        #expect(splits.count == 5 && splits.flatMap(\.test).sorted() == Array(0..<f1.rows))
-    }
-
     @Test("A function of the teacher's label: label_function, and the label-only baseline reads it perfectly")
     func labelFunction() throws {
         let pair = try Self.pair(seed: 1202)
