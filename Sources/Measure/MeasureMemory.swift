@@ -48,7 +48,9 @@ public enum MeasureMemory {
         let total = need(n)
         guard total > limit else { return nil }
         func size(_ bytes: Double) -> String {
-            bytes >= 0x1p30 ? String(format: "%.2f GiB", bytes / 0x1p30) : String(format: "%.0f MiB", (bytes / 0x1p20).rounded(.up))
+            bytes >= 0x1p30 ? String(format: "%.2f GiB", bytes / 0x1p30)
+                : bytes >= 0x1p20 ? String(format: "%.0f MiB", (bytes / 0x1p20).rounded(.up))
+                : bytes >= 0x1p10 ? String(format: "%.0f KiB", (bytes / 0x1p10).rounded(.up)) : String(format: "%.0f bytes", bytes.rounded(.up))
         }
         let shape = "N = \(inputs)\(n < inputs ? " (\(n) in this shard)" : ""), k = \(k), d = \(dimensions.a) and \(dimensions.b)"
         let advice: String

@@ -60,7 +60,9 @@ public enum MachineMemory {
         let units: [Character: Double] = ["K": 0x1p10, "M": 0x1p20, "G": 0x1p30, "T": 0x1p40]
         let (number, scale) = trimmed.last.flatMap { units[$0] }.map { (String(trimmed.dropLast()), $0) } ?? (trimmed, 1)
         // Up to 2⁶⁰ bytes (an exbibyte): beyond, no machine, and counts derived from it overflow.
-        guard let v = Double(number), v.isFinite, v > 0, v * scale <= 0x1p60 else { throw InvalidLimit(text: text) }
+        // Decimal only ("0x100M" read as hexadecimal by Double(_:) was taken unannounced).
+        guard number.allSatisfy({ "0123456789.E+-".contains($0) }),
+              let v = Double(number), v.isFinite, v > 0, v * scale <= 0x1p60 else { throw InvalidLimit(text: text) }
         return v * scale
     }
 }

@@ -221,7 +221,7 @@ struct MeasureCommandTests {
         let partial = dir.appendingPathComponent("p.json").path
         let cases: [([String], String, Int32, String)] = [
             // N = 40, k = 7, d = 3: about 32 KB (10 KB for a shard of 20 rows, 4 KB for one row).
-            (["measure", a, b], "1K", 2, "needs about"),
+            (["measure", a, b], "1K", 2, "the 1 KiB"),
             (["measure", a, b, "--shard", "1/2", "--partial", partial], "1K", 2, "(20 in this shard)"),
             (["measure", a, garbage.path], "1K", 2, "not a NumPy .npz archive"),
             (["measure", a, other], "1K", 2, "N = 40 inputs vs N = 30"),

@@ -29,14 +29,14 @@ struct MachineMemoryTests {
         for (membership, expected) in cases {
             #expect(try MachineMemory.limit(physical: physical, override: nil, cgroupMembership: membership, read: read) == expected, "\(membership ?? "none")")
         }
-        for (text, expected) in [("16G", 16 * gib), ("512m", 512 * 0x1p20), ("1.5T", 1.5 * 0x1p40), ("1000", 1000)] {
+        for (text, expected) in [("16G", 16 * gib), ("512m", 512 * 0x1p20), ("1.5T", 1.5 * 0x1p40), ("1000", 1000), ("1e3K", 1000 * 0x1p10)] {
             #expect(try MachineMemory.limit(physical: physical, override: text, cgroupMembership: "0::/slurm/job_9\n", read: read) == expected, "\(text)")
         }
         var refused = 0
-        for text in ["", "G", "-1G", "0", "lots", "inf", "nan", "1e400", "16GB", "1e30T", "1025P"] {
+        for text in ["", "G", "-1G", "0", "lots", "inf", "nan", "1e400", "16GB", "1e30T", "1025P", "0x100M", "0x1p20"] {
             #expect(throws: MachineMemory.InvalidLimit.self, "\(text)") { try MachineMemory.limit(physical: physical, override: text, cgroupMembership: nil, read: read) }
             refused += 1
         }
-        #expect(refused == 11)
+        #expect(refused == 13)
     }
 }
