@@ -15,9 +15,10 @@ public enum MeasureMemory {
     /// worker, a worker a chunk); and, for one run below language-model scale (k·(dA² + dB²) ≤ 10⁸), whose
     /// similarity measures work from the rows, six more copies of the rows and 36 bytes a logit.
     /// Certifying, at least the arrays and the certified pass's blocks (`FastLogitSums`, one set
-    /// a worker, a worker a block). It rises with the rows. Against thirteen of fourteen peaks
-    /// measured at six shapes, as runs and shards, certified and not, it lies within 7 %; an uncertified run at
-    /// k = 50 000, d = 128 peaked 31 % above it (notes/benchmarks.md, stop 52).
+    /// a worker, a worker a block). It rises with the rows. Against fourteen peaks measured at
+    /// six shapes, as runs and shards, certified and not, it lies within 7 % (notes/benchmarks.md,
+    /// stops 52–53); it has no term for the process's baseline nor for a shard's pivot form, and
+    /// runs 2–4.6× low on small shards (stop 53).
     public static func estimatedBytes(rows n: Int, inputs: Int, labels k: Int, dimensions: (a: Int, b: Int), workers: Int,
                                       certifying: Bool) -> Double {
         let (da, db) = (Double(dimensions.a), Double(dimensions.b))

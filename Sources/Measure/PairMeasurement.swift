@@ -335,10 +335,7 @@ public struct PairMeasurement: Codable, Sendable {
         // Both routes of a single run have the rows at hand: the unbiased CKA from them (O(N d²)).
         // The phases after the main ones, timed into the same list.
         func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
-            progress(name)
-            let start = DispatchTime.now().uptimeNanoseconds
-            defer { m.timings.append(Timing(phase: name, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)) }
-            return try body()
+            try Self.timed(name, into: &m.timings, progress: progress, body)
         }
         let unbiased = timed("unbiased CKA") { pair.unbiasedLinearCKA() }
         (m.linearCKAUnbiased, m.linearCKAUnbiasedNote) = (unbiased.value, unbiased.note)
@@ -375,15 +372,21 @@ public struct PairMeasurement: Codable, Sendable {
         return m
     }
 
+    /// `body`, announced to `progress` by `name` as it starts and its wall time appended to `timings`.
+    static func timed<T>(_ name: String, into timings: inout [Timing], progress: (String) -> Void,
+                         _ body: () throws -> T) rethrows -> T {
+        progress(name)
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { timings.append(Timing(phase: name, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)) }
+        return try body()
+    }
+
     static func measureWithoutConcepts(_ pair: ModelPair, options: Options,
                                        progress: (String) -> Void) throws -> PairMeasurement {
         var timings: [Timing] = []
         var notes: [String] = []
         func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
-            progress(name)
-            let start = DispatchTime.now().uptimeNanoseconds
-            defer { timings.append(Timing(phase: name, seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)) }
-            return try body()
+            try Self.timed(name, into: &timings, progress: progress, body)
         }
         let n = pair.first.inputCount, k = pair.first.labelCount
         let dA = pair.first.dimension, dB = pair.second.dimension
@@ -509,6 +512,7 @@ public struct PairMeasurement: Codable, Sendable {
             notes.append(note)
         }
         if pair.first.embeddings.maxAbs == 0 { notes.append(Self.zeroScaleNote) }
+        let widthFloor = try? timed("width floor curve (T12)") { try pair.widthFloor() }
         var measured = PairMeasurement(
             sizes: Sizes(n: n, k: k, dA: dA, dB: dB),
             // Beyond the Double range the pass's centring gives inf − inf: the value is +∞ (its
@@ -531,8 +535,7 @@ public struct PairMeasurement: Codable, Sendable {
             canonicalCorrelationsCentered: centred.values, canonicalCorrelationsUncentered: uncentred.values,
             linearCKA: similarity.linearCKA, procrustesDistance: similarity.procrustesDistance, svcca: similarity.svcca,
             similarityUndefined: similarity.undefinedReason, bounds: bounds, routes: pair.usesGramRoutes ? "gram" : "svd", timings: timings, notes: notes)
-        if let floor = try? timed("width floor curve (T12)", { try pair.widthFloor() }) { measured.recordWidthFloor(floor) }
-        measured.timings = timings
+        if let widthFloor { measured.recordWidthFloor(widthFloor) }
         measured.enclosures = enclosures
         return measured
     }

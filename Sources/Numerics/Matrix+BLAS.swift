@@ -380,6 +380,14 @@ public enum BLASThreads {
         try parallelMap(count, workers: workers, state: {}) { i, _ in try body(i) }
     }
 
+    /// `body(0)` and `body(1)`, one computation for each of two sides (two models' embeddings),
+    /// on two workers when `flops` pays for threads; the same values either way when each side
+    /// runs serial BLAS.
+    public static func bothSides<T: Sendable>(flops: Double, _ body: @Sendable (Int) throws -> T) throws -> (T, T) {
+        let results = try parallelMap(2, workers: workers(forFlops: flops), body)
+        return (results[0], results[1])
+    }
+
     /// `parallelMap` with a value each worker keeps from one index to the next (made once per
     /// worker by `state`): scratch reused across indices. Results are in index order, so they do
     /// not depend on which worker took which index.

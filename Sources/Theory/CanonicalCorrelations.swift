@@ -62,9 +62,9 @@ public struct CanonicalCorrelations: Sendable {
         }
         do {
             // The two bases on two workers (each QR or SVD runs serial BLAS: the same values).
-            let flops = 4 * Double(x.rows) * Double(x.columns * x.columns + y.columns * y.columns)
-            let bases = try BLASThreads.parallelMap(2, workers: BLASThreads.workers(forFlops: flops)) { try basis($0 == 0 ? x : y) }
-            let (ux, uy) = (bases[0], bases[1])
+            let (ux, uy) = try BLASThreads.bothSides(flops: 4 * Double(x.rows) * Double(x.columns * x.columns + y.columns * y.columns)) {
+                try basis($0 == 0 ? x : y)
+            }
             let c = ux.multiplied(by: uy, transposeSelf: true)
             let s = ux.columns == 0 || uy.columns == 0 ? [] : try c.singularValues()
             let m = min(x.columns, y.columns)

@@ -88,7 +88,7 @@ public struct SimilarityMeasures: Codable, Sendable {
         procrustesDistance = max(0, 2 - 2 * min(nuclear, 1)).squareRoot()
         // Each side's leading principal directions (V only: U is never formed), the two sides
         // on two workers; each decomposition runs serial BLAS, so the values are the same.
-        let sides = try BLASThreads.parallelMap(2, workers: BLASThreads.workers(forFlops: 4 * Double(x.rows) * Double(x.columns * x.columns + y.columns * y.columns))) { side in
+        let sides = try BLASThreads.bothSides(flops: 4 * Double(x.rows) * Double(x.columns * x.columns + y.columns * y.columns)) { side in
             let (centred, raw) = side == 0 ? (x, f1) : (y, f2)
             let (values, v) = try ModelError.wrapping { try SingularValueDecomposition.rightSingularVectors(of: centred) }
             let energy = values.map { $0 * $0 }
@@ -97,7 +97,7 @@ public struct SimilarityMeasures: Codable, Sendable {
             while kept < energy.count && sum < varianceKept * total { sum += energy[kept]; kept += 1 }
             return raw.multiplied(by: v.leadingColumns(max(kept, 1)))
         }
-        svcca = try CanonicalCorrelations(sides[0], sides[1], weights: weights, centred: true).mean
+        svcca = try CanonicalCorrelations(sides.0, sides.1, weights: weights, centred: true).mean
     }
 }
 

@@ -26,13 +26,12 @@ public struct WidthFloor: Sendable {
     public init(_ teacher: SoftmaxModel, factors: Bool = true) throws {
         let d = teacher.dimension
         let f = teacher.weightedEmbeddings, g = teacher.centredUnembeddings
-        let flops = 4 * Double(f.rows + g.rows) * Double(d * d)
-        let halves = try BLASThreads.parallelMap(2, workers: BLASThreads.workers(forFlops: flops)) { side -> (q: Matrix?, r: Matrix) in
+        let (first, second) = try BLASThreads.bothSides(flops: 4 * Double(f.rows + g.rows) * Double(d * d)) { side -> (q: Matrix?, r: Matrix) in
             let a = side == 0 ? f : g
             if factors { let (q, r) = try Self.thinQR(a); return (q, r) }
             return (nil, a.rows >= a.columns ? try ModelError.wrapping { try QRDecomposition.triangularFactor(of: a) } : a)
         }
-        let (rf, rg) = (halves[0].r, halves[1].r)
+        let (rf, rg) = (first.r, second.r)
         let core = try ModelError.wrapping { try SingularValueDecomposition(rf.multiplied(by: rg, transposeOther: true)) }
         let sigma = core.singularValues
         // Λ̃₁ has rank ≤ min(d₁, k − 1) (G̃₁'s rows sum to 0): what SVD reports beyond that is rounding.
@@ -40,8 +39,8 @@ public struct WidthFloor: Sendable {
         // direction of the teacher's logits (a rank-1 teacher's tail is 0, not 10⁻³¹).
         let rank = min(d, teacher.labelCount - 1), noise = Double(d) * Double.ulpOfOne * (sigma.first ?? 0)
         squaredSingularValues = (0..<d).map { $0 < min(sigma.count, rank) && sigma[$0] > noise ? sigma[$0] * sigma[$0] : 0 }
-        leftFactor = halves[0].q?.multiplied(by: core.u)       // N×m: U
-        rightFactor = halves[1].q?.multiplied(by: core.v)      // k×m: V
+        leftFactor = first.q?.multiplied(by: core.u)       // N×m: U
+        rightFactor = second.q?.multiplied(by: core.v)     // k×m: V
         total = squaredSingularValues.reversed().reduce(0, +)
     }
 
