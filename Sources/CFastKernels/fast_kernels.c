@@ -571,7 +571,7 @@ static inline __attribute__((always_inline)) void screen_term(struct screen_term
     double ea = screen_exp(xc, fractions) * live, eb = screen_exp(zc, fractions) * live;
     t->e_a[i] = ea; t->c_a[i] = ea * delta; t->m_a[i] = ea * magnitude;
     t->e_b[i] = eb; t->c_b[i] = eb * delta; t->m_b[i] = eb * magnitude;
-    t->sq[i] = difference * difference * live;
+    t->sq[i] = difference * (difference * live);   // a masked slot gives 0, not ∞·0, where the square overflows
 }
 
 // Slots first … first + 3 of `t` added to lanes 0…3.

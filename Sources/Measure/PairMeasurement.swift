@@ -117,6 +117,10 @@ public struct PairMeasurement: Codable, Sendable {
     /// the Double cannot hold d_logit² (it overflowed); nil otherwise.
     public let dLogitExact: String?
     public let dLogitSquaredExact: String?
+    /// d_logit² in scientific notation from the pass on rescaled embeddings
+    /// (`ModelPair.rescaledLogitDistance`), when it overflows a Double, d_logit does not,
+    /// and no exact value was formed; nil otherwise.
+    public var dLogitSquaredRescaled: String? = nil
     public let klAB: Double
     public let klBA: Double
     public let logTauA: Double
@@ -210,6 +214,7 @@ public struct PairMeasurement: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case sizes, dLogit = "d_logit", dLogitSquared = "d_logit_squared", klAB = "kl_ab", klBA = "kl_ba"
         case dLogitExact = "d_logit_exact", dLogitSquaredExact = "d_logit_squared_exact"
+        case dLogitSquaredRescaled = "d_logit_squared_rescaled"
         case logTauA = "log_tau_a", logTauB = "log_tau_b", dRepAB = "d_rep_ab", dRepBA = "d_rep_ba"
         case dRepScaleFreeAB = "d_rep_ab_squared_scale_free", dUnembAB = "d_unemb_ab", dRepPivot = "d_rep_pivot_squared"
         case mccaCentered = "mcca_centered", mccaUncentered = "mcca_uncentered"
@@ -299,6 +304,18 @@ public struct PairMeasurement: Codable, Sendable {
     }
 
     static let certificationSizeLimit = ModelPair.exactSizeLimit
+
+    /// √r as a Double where r is beyond the normal range and √r is not: r·2^−2h ≈ 1, its
+    /// square root times 2^h (two roundings); nil at 0 or where √r leaves the range too.
+    static func squareRoot(_ r: Rational) -> Double? {
+        guard !r.isZero else { return nil }
+        let h = Int((r.log10Magnitude * 3.321928094887362 / 2).rounded())
+        guard abs(h) <= 1070 else { return nil }
+        // 2^−h from two normal powers of two (each |h/2| ≤ 535).
+        let unit = [h / 2, h - h / 2].map { Rational(exactly: Double(sign: .plus, exponent: -$0, significand: 1))! }.reduce(.one, *)
+        let root = Double(sign: .plus, exponent: h, significand: (r * unit * unit).doubleValue.squareRoot())
+        return root.isFinite && root > 0 ? root : nil
+    }
 
     /// 10³·√k·η, η = 2d·u·max‖f‖·max‖g‖ bounding each logit difference's rounding
     /// (|fl(fᵀg) − fᵀg| ≤ γ_d Σ|f_j g_j| ≤ d·u·‖f‖‖g‖ per model): a d_logit below it is within
@@ -456,13 +473,22 @@ public struct PairMeasurement: Codable, Sendable {
         // Below the normal range (subnormal embeddings) the Double is 0 or inaccurate: the
         // exact value is shown there too.
         var exactDistance: Rational?
+        // Logits beyond the Double range make the pass's log τ_x NaN or −∞ (its KL may be finite
+        // and wrong); logits beyond about 10¹⁵⁴ only overflow d_logit²'s squares.
+        let logitsLeaveRange = stats.logTauPerInput.contains { !$0.isFinite }
+        var rescaled: (distance: Double, log10Squared: Double)?
         if !stats.logitDistanceSquared.isNormal {
             if options.allowsExactLevel(pair) {
                 exactDistance = pair.exactLogitDistanceSquared()
             } else {
                 let d = stats.logitDistanceSquared
-                notes.append(d == 0 ? "d_logit² is 0 in double precision (0 exactly, or below about 10⁻³⁰⁸); rerun with --certify always for its exact value"
-                                    : "d_logit² \(d.isFinite ? "underflows" : "overflows") a Double; rerun with --certify always for its exact value")
+                rescaled = !d.isFinite && !logitsLeaveRange ? pair.rescaledLogitDistance() : nil
+                if let rescaled {
+                    notes.append("d_logit² = \(Rational.scientific(log10: rescaled.log10Squared)) overflows a Double (logits beyond about 10¹⁵⁴): d_logit and it come from the double-precision pass on both embeddings scaled by one power of two, where the squares fit\(options.certification == .always ? "" : "; --certify always gives its exact value")")
+                } else {
+                    notes.append(d == 0 ? "d_logit² is 0 in double precision (0 exactly, or below about 10⁻³⁰⁸); rerun with --certify always for its exact value"
+                                        : "d_logit² \(d.isFinite ? "underflows" : "overflows") a Double; rerun with --certify always for its exact value")
+                }
             }
         }
         if let exact = exactDistance, !exact.isZero, exact.log10Magnitude < -300 {
@@ -492,7 +518,7 @@ public struct PairMeasurement: Codable, Sendable {
         }
         // Logits beyond the Double range (|Λ| ≳ 1.8·10³⁰⁸): the pass's KL and log τ are NaN or wrong
         // (log τ = 0 from ∞ − ∞). From their MPFR enclosures where the exact level may run, else not shown.
-        if !stats.logitDistanceSquared.isFinite || [divergence.kl, divergence.reverseKL, logTau.0, logTau.1].contains(where: { !$0.isFinite }) {
+        if logitsLeaveRange || [divergence.kl, divergence.reverseKL, logTau.0, logTau.1].contains(where: { !$0.isFinite }) {
             let exactAllowed = options.allowsExactLevel(pair)
             // At the default precision, and at 1 024 bits where that leaves a KL wide; a value whose
             // enclosure is still wider than 10⁻⁶ relative is shown as nan beside its enclosure.
@@ -517,7 +543,7 @@ public struct PairMeasurement: Codable, Sendable {
             sizes: Sizes(n: n, k: k, dA: dA, dB: dB),
             // Beyond the Double range the pass's centring gives inf − inf: the value is +∞ (its
             // exact value, when certified, is beside it), never NaN.
-            dLogit: (divergence.distance.isNaN ? .infinity : divergence.distance).squareRoot(),
+            dLogit: exactDistance.flatMap(Self.squareRoot) ?? rescaled?.distance ?? (divergence.distance.isNaN ? .infinity : divergence.distance).squareRoot(),
             dLogitSquared: divergence.distance.isNaN ? .infinity : divergence.distance,
             dLogitExact: exactDistance.map { Rational.scientific(log10: $0.log10Magnitude / 2) },
             dLogitSquaredExact: exactDistance.map { $0.scientificString() },
@@ -537,6 +563,7 @@ public struct PairMeasurement: Codable, Sendable {
             similarityUndefined: similarity.undefinedReason, bounds: bounds, routes: pair.usesGramRoutes ? "gram" : "svd", timings: timings, notes: notes)
         if let widthFloor { measured.recordWidthFloor(widthFloor) }
         measured.enclosures = enclosures
+        measured.dLogitSquaredRescaled = rescaled.map { Rational.scientific(log10: $0.log10Squared) }
         return measured
     }
 

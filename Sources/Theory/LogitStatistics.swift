@@ -64,6 +64,36 @@ extension ModelPair {
         cache.value("logitStatistics") { computeLogitStatistics() }
     }
 
+    /// d_logit and log₁₀ d_logit² when d_logit² overflows a Double but d_logit does not
+    /// (logits between about 10¹⁵⁴ and 10³⁰⁸): the streamed pass on both models'
+    /// embeddings times one power of two 2^−e, chosen from the largest entries so that
+    /// the squares fit. The centred logits are linear in F, and a power of two commutes
+    /// with every rounding away from the ends of the range, so the scaled pass gives
+    /// 2^−2e times the d_logit² an unbounded exponent would (entries of F that the scaling
+    /// pushes below 2⁻¹⁰²² lose digits; their logits are 10⁻³⁰⁰ of the largest or less).
+    /// nil when the logits themselves leave the range, or the scaled pass still overflows.
+    public func rescaledLogitDistance() -> (distance: Double, log10Squared: Double)? {
+        let (g1, g2) = centredUnembeddings
+        let tops = [first.embeddings.maxAbs, second.embeddings.maxAbs, g1.maxAbs, g2.maxAbs]
+        guard tops.allSatisfy({ $0.isFinite && $0 > 0 }) else { return nil }
+        // |centred logit difference| ≤ 2d·max|f|·max|g̃|, so Σ_y over k labels ≤ 4kd²·(…)²:
+        // log₂ of its square root, kept below 2⁴⁹⁸ ≈ 10¹⁵⁰.
+        let d = Double(max(first.dimension, second.dimension)), k = Double(first.labelCount)
+        let exponent = Int(max(tops[0], tops[1]).exponent) + Int(max(tops[2], tops[3]).exponent) + 2
+            + Int(Foundation.log2(2 * d * k.squareRoot()).rounded(.up))
+        let e = exponent - 498
+        guard e > 0, e < 1022 else { return nil }
+        let scale = Double(sign: .plus, exponent: -e, significand: 1)
+        guard let scaled = try? ModelPair(SoftmaxModel(embeddings: scale * first.embeddings, unembeddings: first.unembeddings, weights: weights),
+                                          SoftmaxModel(embeddings: scale * second.embeddings, unembeddings: second.unembeddings, weights: weights)) else {
+            return nil
+        }
+        let squared = scaled.computeLogitStatistics().logitDistanceSquared
+        guard squared.isFinite else { return nil }
+        let distance = Double(sign: .plus, exponent: e, significand: squared.squareRoot())
+        return distance.isFinite ? (distance, Foundation.log10(squared) + 2 * Double(e) * 0.3010299956639812) : nil
+    }
+
     /// Rows per block when whole logit rows are formed: about 2²¹ Doubles (16 MiB).
     func rowsPerBlock() -> Int { max(8, min(512, (1 << 21) / max(first.labelCount, 1))) }
 

@@ -414,7 +414,8 @@ enum MeasurementFormatter {
         }()
         let rows: [(String, String)] = [
             ("d_logit", m.dLogitExact.map { "\($0) (exact rational)" } ?? number(m.dLogit)),
-            ("d_logit²", m.dLogitSquaredExact.map { "\($0) (exact rational)" } ?? number(m.dLogitSquared)),
+            ("d_logit²", m.dLogitSquaredExact.map { "\($0) (exact rational)" }
+                ?? m.dLogitSquaredRescaled.map { "\($0) (double precision, rescaled pass)" } ?? number(m.dLogitSquared)),
             ("KL(A‖B)", number(m.klAB)), ("KL(B‖A)", number(m.klBA)),
             ("log τ(A)", number(m.logTauA)), ("log τ(B)", number(m.logTauB)),
         ] + (m.enclosures.map { e in

@@ -357,6 +357,61 @@ struct T6BeyondRangeTests {
     }
 }
 
+/// Logits between 10¹⁵⁴ and 10³⁰⁸: d_logit² overflows a Double, d_logit, KL and log τ do not.
+/// The screen showed d_logit = inf, KL = nan and log τ = nan, with a note saying the logits
+/// leave the Double range (stop 53's review).
+@Suite("Logits whose squares overflow")
+struct SquaresOverflowTests {
+    @Test("--certify never: d_logit from the rescaled pass, KL and log τ finite and inside their MPFR enclosures")
+    func rescaledDistance() throws {
+        var g = SeededGenerator(seed: 54)
+        let n = 40, k = 6, d = 3
+        let f = g.gaussianMatrix(rows: n, columns: d), u = g.gaussianMatrix(rows: k, columns: d)
+        // A student 30 % off, so that some rows change their argmax and KL is ~10¹⁹⁹, not ≈ 0.
+        let f2 = f + 0.3 * g.gaussianMatrix(rows: n, columns: d)
+        let pair = try ModelPair(SoftmaxModel(embeddings: 1e100 * f, unembeddings: 1e100 * u),
+                                 SoftmaxModel(embeddings: 1e100 * f2, unembeddings: 1e100 * u))
+        let m = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .never))
+        let exact = pair.exactLogitDistanceSquared()
+        #expect(exact.log10Magnitude > 390 && m.dLogitSquaredExact == nil)
+        let root = try #require(PairMeasurement.squareRoot(exact))
+        #expect(abs(m.dLogit / root - 1) < 1e-12, "d_logit \(m.dLogit) against \(root) from the exact value")
+        let shown = try #require(m.dLogitSquaredRescaled, "d_logit² is shown from the rescaled pass")
+        #expect(shown == exact.scientificString(), "\(shown) against \(exact.scientificString())")
+        #expect(m.notes.contains { $0.hasPrefix("d_logit² = \(shown) overflows a Double") })
+        #expect(!m.notes.contains { $0.contains("leave the Double range") }, "\(m.notes)")
+        // The pass's d_logit² is +∞, not NaN (∞·0 in the kernel's masked tail slots at k = 6), so
+        // the screen decides T3 (its right side overflows) instead of comparing with NaN.
+        #expect(pair.logitStatistics().logitDistanceSquared == .infinity)
+        #expect(m.bounds.first { $0.id == "T3" }?.outcome == "holds", "\(m.bounds.map { "\($0.id) \($0.outcome)" })")
+        // At 128 and 256 bits the KL enclosures still reach down to 0 at these logits.
+        let e = try pair.certifiedDivergence(bits: 1024)
+        var checked = 0
+        for (name, value, enclosure) in [("KL(A‖B)", m.klAB, e.klForward), ("KL(B‖A)", m.klBA, e.klBackward),
+                                         ("log τ(A)", m.logTauA, e.logTauFirst), ("log τ(B)", m.logTauB, e.logTauSecond)] {
+            #expect(value.isFinite && abs(value) > 1e190, "\(name) = \(value)")
+            #expect(enclosure.width <= 1e-12 * abs(enclosure.upper), "\(name): \(enclosure) is not tight")
+            #expect(abs(value - enclosure.midpoint) <= 1e-9 * abs(enclosure.midpoint), "\(name) = \(value) outside \(enclosure)")
+            checked += 1
+        }
+        #expect(checked == 4)
+        // Certified, the exact d_logit² is beside a d_logit that the Double holds.
+        let certified = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .always))
+        #expect(certified.dLogitSquaredExact == exact.scientificString() && certified.dLogitSquaredRescaled == nil)
+        #expect(abs(certified.dLogit / root - 1) < 1e-15, "\(certified.dLogit)")
+    }
+
+    @Test("the square root of an exact value beyond the range, at the range's ends")
+    func squareRootBeyondRange() throws {
+        let big = Rational(exactly: 0x1p1000)! * Rational(exactly: 0x1p1000)! * Rational(9)   // (3·2¹⁰⁰⁰)²
+        #expect(PairMeasurement.squareRoot(big) == 3 * 0x1p1000)
+        let small = Rational(exactly: 0x1p-1000)! * Rational(exactly: 0x1p-70)!               // (2⁻⁵³⁵)²
+        #expect(PairMeasurement.squareRoot(small) == 0x1p-535)
+        let beyond = Rational(exactly: 0x1p1000)! * Rational(exactly: 0x1p1000)! * Rational(exactly: 0x1p100)!
+        #expect(PairMeasurement.squareRoot(beyond) == nil && PairMeasurement.squareRoot(.zero) == nil)
+    }
+}
+
 @Suite("Embeddings near the Double range")
 struct HugeEmbeddingTests {
     /// Embeddings and unembeddings of size 10⁷⁷ (logits ~10¹⁵⁴, d_logit² ~10³⁰⁹): measure
@@ -374,7 +429,7 @@ struct HugeEmbeddingTests {
         var options = PairMeasurement.Options(certification: .always)
         options.skipPivot = true
         let huge = try PairMeasurement.measure(pair(1e77), options: options)
-        #expect(huge.dLogitSquared == .infinity && huge.dLogit == .infinity && huge.dLogitSquaredExact?.hasSuffix("e+309") == true,
+        #expect(huge.dLogitSquared == .infinity && huge.dLogit.isFinite && huge.dLogitSquaredExact?.hasSuffix("e+309") == true,
                 "\(huge.dLogitSquared) \(huge.dLogitSquaredExact ?? "-")")
         let small = try PairMeasurement.measure(pair(1), options: options)
         for (name, a, b) in [("CKA", huge.linearCKA, small.linearCKA), ("Procrustes", huge.procrustesDistance, small.procrustesDistance),
