@@ -15,10 +15,12 @@ public enum MeasureMemory {
     /// worker, a worker a chunk); and, for one run below language-model scale (k·(dA² + dB²) ≤ 10⁸), whose
     /// similarity measures work from the rows, six more copies of the rows and 36 bytes a logit.
     /// Certifying, at least the arrays and the certified pass's blocks (`FastLogitSums`, one set
-    /// a worker, a worker a block). It rises with the rows. Against fourteen peaks measured at
-    /// six shapes, as runs and shards, certified and not, it lies within 7 % (notes/benchmarks.md,
-    /// stops 52–53); it has no term for the process's baseline nor for a shard's pivot form, and
-    /// runs 2–4.6× low on small shards (stop 53).
+    /// a worker, a worker a block). A shard also holds 1.5 more copies of its rows and, certifying,
+    /// its interval moments' row blocks; every run the process's baseline. It rises with the rows.
+    /// Against 22 peaks measured at eight shapes, as runs and shards, certified and not, it lies
+    /// 7 % below to 9 % above them, and 10–65 % above at k = 1 000, d = 8, whose phases do not hold
+    /// their buffers at once (notes/benchmarks.md, stops 52–54). It has no term for a shard's pivot
+    /// form: a one-row shard of k = 1 000 holds twice the estimate (stop 54).
     public static func estimatedBytes(rows n: Int, inputs: Int, labels k: Int, dimensions: (a: Int, b: Int), workers: Int,
                                       certifying: Bool) -> Double {
         let (da, db) = (Double(dimensions.a), Double(dimensions.b))
@@ -30,13 +32,22 @@ public enum MeasureMemory {
         let plan = LogitPassPlan(inputs: max(n, 1), labels: max(k, 1))
         let screen = Double(min(workers, plan.chunks.count)) * 2 * 8 * min(Double(min(n, LogitPassPlan.chunkRowLimit)) * labels, 0x1p23)
         let rowRoute = !shard && labels * (da * da + db * db) <= 1e8 ? 8 * 6 * rows * d + 36 * rows * labels : 0
-        let sum = arrays + 8 * labels * d + 8 * squares * top * top + screen + rowRoute
+        // A shard's statistics hold 1.5 more copies of its rows (the weighted rows of the moments),
+        // and certifying, the interval moments' row blocks (2 Doubles an entry, `FastEmbeddingMoments`,
+        // 2¹⁵ rows a block).
+        let shardRows = shard ? 12 * rows * d : 0
+        let shardMoments = shard && certifying ? 16 * min(rows, 0x1p15) * d : 0
+        let sum = Self.baseline + arrays + 8 * labels * d + 8 * squares * top * top + screen + rowRoute + shardRows + shardMoments
         guard certifying else { return sum }
         let blockRows = min(FastLogitSums.rowsPerBlock(inputs: n, labels: k), max(n, 1))
         let blockWorkers = min(workers, (max(n, 1) + blockRows - 1) / blockRows)
         let absolute = FastLogitSums.automaticBound(inputs: inputs, labels: k, dimensions: dimensions.a + dimensions.b) == .absoluteProducts
-        return max(sum, arrays + Double(blockWorkers) * Double(blockRows) * labels * 16 * (absolute ? 2 : 1))
+        return max(sum, Self.baseline + arrays + Double(blockWorkers) * Double(blockRows) * labels * 16 * (absolute ? 2 : 1))
     }
+
+    /// The resident size of `measure` on a pair of 20 inputs and 3 labels (31.5 MiB, stop 54): the
+    /// runtime, the libraries and OpenBLAS's buffers.
+    public static let baseline = 31.5 * 0x1p20
 
     /// Why a run over `rows` of `inputs` inputs would not fit in `limit` bytes, with what would
     /// (how many shards, or that none does); nil when it fits.
@@ -63,7 +74,7 @@ public enum MeasureMemory {
             }
             advice = "split the inputs into at least \(hi) shards (--shard i/\(hi) --partial FILE for i = 1 … \(hi)) and combine the partials with `logitbounds merge`"
         } else {
-            advice = "no shard fits: every shard holds both g (k×d) whole, a centred copy of each, the d×d work and the logit pass's blocks, \(size(need(1))) even for one row; run it on a machine with more memory"
+            advice = "no shard fits: every shard holds the process's baseline (\(size(Self.baseline))), both g (k×d) whole, a centred copy of each, the d×d work and the logit pass's blocks, \(size(need(1))) even for one row; run it on a machine with more memory"
         }
         return "measuring this pair needs about \(size(total)) at its peak (\(shape); notes/benchmarks.md, stop 52), "
             + "more than the \(size(limit)) this process may use (the machine's memory, its control group's limit, or LOGITBOUNDS_MEMORY_LIMIT); \(advice)"

@@ -40,11 +40,32 @@ public enum ModelFile {
 
     /// The file memory-mapped. An empty file is refused before mapping: mapping 0 bytes
     /// fails inside Foundation, whose fallback read leaks its buffer (seen under LeakSanitizer).
+    /// Mapped here (not by Foundation, which may read a file into memory instead), so that
+    /// `releasePages` may drop pages of it: they are the file's, read again when touched.
     static func mapped(_ url: URL) throws -> Data {
         try requireRegularFile(url)
-        do { return try Data(contentsOf: url, options: .alwaysMapped) } catch {
-            throw ModelFileError.unreadable(file: url.path, reason: "no such file, or not readable")
-        }
+        let unreadable = ModelFileError.unreadable(file: url.path, reason: "no such file, or not readable")
+        // O_NONBLOCK: a path replaced by a pipe since the check must not block the open.
+        let descriptor = open(url.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard descriptor >= 0 else { throw unreadable }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { throw unreadable }
+        guard status.st_size > 0 else { throw ModelFileError.unreadable(file: url.path, reason: "the file is empty") }
+        let size = Int(status.st_size)
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0), base != MAP_FAILED else { throw unreadable }
+        return Data(bytesNoCopy: base, count: size, deallocator: .custom { munmap($0, $1) })
+    }
+
+    /// Drops the whole pages inside `bytes`, part of a `mapped` file, from the process's resident
+    /// set (MADV_DONTNEED on a private mapping never written: touched again, they are read from
+    /// the file). Only for bytes of `mapped`: on other memory it would zero them.
+    static func releasePages(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (UInt(bitPattern: base) + page - 1) / page * page, end = (UInt(bitPattern: base) + UInt(bytes.count)) / page * page
+        guard end > start else { return }
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: start), Int(end - start), MADV_DONTNEED)
     }
 
     /// Refuses, by name, what is not a non-empty regular file: a missing path, a directory,

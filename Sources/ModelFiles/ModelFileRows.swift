@@ -31,11 +31,16 @@ extension ModelFile {
     /// checked over the whole array, streamed (reading it costs far less than the logit
     /// pass over the shard's rows), so a damaged array is refused by every shard.
     public static func readRows(_ url: URL, shard index: Int, of count: Int) throws -> ModelRows {
-        try readRows(mapped(url), file: url.path, shard: index, of: count)
+        try readRows(mapped(url), file: url.path, shard: index, of: count, releasingPages: true)
     }
 
     /// The same from an archive's bytes (mapped by the caller); `file` names them in errors.
     public static func readRows(_ data: Data, file: String, shard index: Int, of count: Int) throws -> ModelRows {
+        try readRows(data, file: file, shard: index, of: count, releasingPages: false)
+    }
+
+    /// `releasingPages`: `data` is a `mapped` file, whose pages the CRC check may drop.
+    static func readRows(_ data: Data, file: String, shard index: Int, of count: Int, releasingPages: Bool) throws -> ModelRows {
         do {
             return try data.withUnsafeBytes { archive in
                 let layout = try modelLayout(try ZipArchive.entries(in: archive), file: file)
@@ -46,13 +51,13 @@ extension ModelFile {
                     throw ModelFileError.badModel(file: file, reason: "shard \(index)/\(count) of N = \(n) rows: need 1 ≤ i ≤ n ≤ N")
                 }
                 let rows = (n * (index - 1) / count)..<(n * index / count)
-                try ZipArchive.checkCRC(of: f)
+                try ZipArchive.checkCRC(of: f, releasingPages: releasingPages)
                 let embeddings = try rowsOf(f, fHeader, rows)
                 try requireFinite(embeddings, columns: d, firstRow: rows.lowerBound, file: file, array: "f")
                 try requireFinite(g.values, columns: d, file: file, array: "g")
                 var weights: [Double]?
                 if let (w, wHeader) = layout.w {
-                    try ZipArchive.checkCRC(of: w)
+                    try ZipArchive.checkCRC(of: w, releasingPages: releasingPages)
                     let values = try rowsOf(w, wHeader, rows)
                     try requireWeights(values, firstIndex: rows.lowerBound, file: file)
                     weights = values

@@ -133,15 +133,18 @@ enum ZipArchive {
 
     /// Checks an entry's CRC-32 and size over its whole uncompressed contents, streamed
     /// (1 MiB pieces for deflated entries), so that a shard reading some rows of an array
-    /// still refuses a damaged array. Memory stays flat whatever the entry's size.
-    static func checkCRC(of entry: Entry) throws {
+    /// still refuses a damaged array. Memory stays flat whatever the entry's size: with
+    /// `releasingPages` (the entry lies in a `ModelFile.mapped` file) a stored entry's pages
+    /// are dropped from the resident set 16 MiB at a time once they are summed.
+    static func checkCRC(of entry: Entry, releasingPages: Bool = false) throws {
         var crc: uLong = CZlib.crc32(0, nil, 0)
         var total = 0
         func add(_ bytes: UnsafeRawBufferPointer) {
             var offset = 0
             while offset < bytes.count {
-                let n = min(bytes.count - offset, 1 << 30)
+                let n = min(bytes.count - offset, releasingPages ? 1 << 24 : 1 << 30)
                 crc = CZlib.crc32(crc, bytes.baseAddress!.advanced(by: offset).assumingMemoryBound(to: Bytef.self), uInt(n))
+                if releasingPages { ModelFile.releasePages(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + n)])) }
                 offset += n
             }
             total += bytes.count

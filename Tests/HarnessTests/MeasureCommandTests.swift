@@ -220,14 +220,15 @@ struct MeasureCommandTests {
         let garbage = try garbageFile()
         let partial = dir.appendingPathComponent("p.json").path
         let cases: [([String], String, Int32, String)] = [
-            // N = 40, k = 7, d = 3: about 32 KB (10 KB for a shard of 20 rows, 4 KB for one row).
+            // N = 40, k = 7, d = 3: the process's baseline (31.5 MiB) and about 32 KB (10 KB for a
+            // shard of 20 rows, 4 KB for one row).
             (["measure", a, b], "1K", 2, "the 1 KiB"),
             (["measure", a, b, "--shard", "1/2", "--partial", partial], "1K", 2, "(20 in this shard)"),
             (["measure", a, garbage.path], "1K", 2, "not a NumPy .npz archive"),
             (["measure", a, other], "1K", 2, "N = 40 inputs vs N = 30"),
             (["measure", a, b, "--shard", "1/9223372036854775807", "--partial", partial], "1K", 2, "need 1 ≤ i ≤ n ≤ N"),
             (["measure", a, b], "1e30T", 2, "LOGITBOUNDS_MEMORY_LIMIT must be"),
-            (["measure", a, b, "--no-pivot"], "20000", 2, "at least 2 shards"),
+            (["measure", a, b, "--no-pivot"], "\(Int(MeasureMemory.baseline) + 20000)", 2, "at least 2 shards"),
             (["measure", a, b], "lots", 2, "LOGITBOUNDS_MEMORY_LIMIT must be a positive number of bytes"),
             (["measure", a, b], "-1G", 2, "LOGITBOUNDS_MEMORY_LIMIT must be"),
             (["measure", a, b, "--no-pivot"], "64G", 0, "d_logit"),
@@ -266,8 +267,10 @@ struct MeasureCommandTests {
                 == MeasureMemory.estimatedBytes(rows: 4096, inputs: 4096, labels: 50_257, dimensions: (768, 768), workers: 7, certifying: true))
         // The language-model bench's shape (1.8 GB) fits.
         #expect(MeasureMemory.refusal(rows: 4096, inputs: 4096, labels: 50_257, dimensions: (768, 768), workers: cores, certifying: true, limit: limit) == nil)
-        // Within 7 % below … 7 % above the peaks measured on this 2-core machine (`/usr/bin/time`'s
-        // maximum resident KiB; notes/benchmarks.md, stops 52–53): (N, k, d, rows read, certified, peak).
+        // Within 7 % below … 9 % above the peaks measured on this 2-core machine (`/usr/bin/time`'s
+        // maximum resident KiB; notes/benchmarks.md, stops 52–54): (N, k, d, rows read, certified, peak).
+        // The last eight are shards of small d (stop 54), which the estimate put 3–5× low before it
+        // counted a shard's copies of its rows, its interval moments' blocks and the process's baseline.
         let measured: [(Int, Int, Int, Int, Bool, Double)] = [
             (4096, 50_257, 768, 4096, false, 1_560_500), (4096, 50_257, 768, 4096, true, 1_742_764),
             (4096, 50_257, 768, 2048, false, 1_541_408), (4096, 50_257, 768, 2048, true, 1_744_080),
@@ -277,14 +280,24 @@ struct MeasureCommandTests {
             (1024, 300_000, 1024, 1024, true, 10_165_448),
             (40_000, 10, 512, 40_000, true, 2_333_176), (2000, 50_000, 128, 2000, true, 1_190_008),
             (2000, 50_000, 128, 2000, false, 497_856),
+            (200_000, 10, 32, 50_000, true, 131_892), (200_000, 10, 32, 50_000, false, 94_612),
+            (200_000, 10, 32, 100_000, true, 199_212), (200_000, 10, 32, 100_000, false, 157_852),
+            (50_000, 10, 128, 12_500, true, 143_680), (50_000, 10, 128, 12_500, false, 95_088),
+            (50_000, 10, 128, 25_000, true, 256_944), (50_000, 10, 128, 25_000, false, 157_544),
+        ]
+        // Where the phases' buffers are not all held at once the estimate errs high: the shards of
+        // k = 1 000, d = 8 (its screen's blocks are 60 % of it) by 10–65 %; never low.
+        let high: [(Int, Int, Int, Int, Bool, Double)] = [
+            (200_000, 1000, 8, 50_000, true, 72_880), (200_000, 1000, 8, 50_000, false, 101_852),
+            (200_000, 1000, 8, 100_000, true, 87_796), (200_000, 1000, 8, 100_000, false, 116_548),
         ]
         var compared = 0
-        for (n, k, d, rows, certified, kib) in measured {
+        for ((n, k, d, rows, certified, kib), upper) in measured.map({ ($0, 1.09) }) + high.map({ ($0, 1.7) }) {
             let ratio = MeasureMemory.estimatedBytes(rows: rows, inputs: n, labels: k, dimensions: (d, d), workers: cores, certifying: certified) / (kib * 1024)
-            #expect(ratio >= 0.93 && ratio <= 1.07, "N = \(n), k = \(k), d = \(d), rows \(rows), certified \(certified): estimate / peak = \(ratio)")
+            #expect(ratio >= 0.93 && ratio <= upper, "N = \(n), k = \(k), d = \(d), rows \(rows), certified \(certified): estimate / peak = \(ratio)")
             compared += 1
         }
-        #expect(compared == 14)
+        #expect(compared == 26)
     }
 }
 

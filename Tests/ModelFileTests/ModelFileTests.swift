@@ -253,6 +253,47 @@ struct ModelFileBadInputTests {
 
 @Suite("Reading a shard's rows of a model file")
 struct ModelFileRowTests {
+    /// The resident KiB of the mapping that holds `address` (/proc/self/smaps): this mapping's
+    /// alone, whatever other tests hold.
+    static func residentKiB(ofMappingHolding address: UnsafeRawPointer) throws -> Int {
+        // Read to its end (its size reads as 0, so a sized read would stop short).
+        let handle = try #require(FileHandle(forReadingAtPath: "/proc/self/smaps"))
+        defer { try? handle.close() }
+        let smaps = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
+        let target = UInt(bitPattern: address)
+        var inMapping = false
+        for line in smaps.split(separator: "\n") {
+            let range = line.split(separator: " ").first?.split(separator: "-").compactMap { UInt($0, radix: 16) } ?? []
+            if range.count == 2, !line.hasSuffix(":") {
+                inMapping = range[0] <= target && target < range[1]
+            } else if inMapping, line.hasPrefix("Rss:") {
+                return Int(line.split(separator: " ")[1])!
+            }
+        }
+        throw ModelFileError.unreadable(file: "/proc/self/smaps", reason: "no mapping holds \(String(target, radix: 16))")
+    }
+
+    /// A shard checks the CRC of the whole f, which touched every page of the mapped file: one
+    /// row of a 200 000-row file held 46 MiB of it resident (stop 54). The pages are dropped as
+    /// they are summed, so the mapping's resident set stays near what the shard reads.
+    @Test("A shard's CRC check leaves the mapped file's pages out of the resident set")
+    func crcCheckReleasesPages() throws {
+        let url = temporaryURL("pages.npz")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let n = 8192, d = 256   // f: 16 MiB
+        let f = Matrix(rows: n, columns: d) { i, j in Double((i * 31 + j * 7) % 101) / 101 }
+        try ModelFile.write(try SoftmaxModel(embeddings: f, unembeddings: Matrix(rows: 5, columns: d) { i, j in Double(i - j) / 7 }), to: url)
+        var resident: [Bool: Int] = [:]
+        for releasing in [true, false] {
+            let data = try ModelFile.mapped(url)
+            let rows = try ModelFile.readRows(data, file: url.path, shard: 1, of: n, releasingPages: releasing)
+            #expect(rows.model.embeddings.storage == Array(f.storage[0..<d]))
+            resident[releasing] = try data.withUnsafeBytes { try Self.residentKiB(ofMappingHolding: $0.baseAddress!) }
+        }
+        // Reading the row and g maps a few pages (2 MiB here: the page cache's large folios).
+        #expect(resident[true]! < 4096 && resident[false]! > 16 * 1024, "resident KiB of the mapping: \(resident)")
+    }
+
     @Test("readRows gives exactly the rows read gives, in every layout", arguments: NumpyFormat.all.filter { $0.version != 2 })
     func rowsMatchWholeRead(format: NumpyFormat) throws {
         var g = SeededGenerator(seed: 9)
