@@ -99,15 +99,18 @@ extension ModelPair {
         return try Self.leastSquares(target, source)
     }
 
-    /// X⁺Y by Householder QR (clear full rank) or the SVD pseudo-inverse, with X and Y first
-    /// scaled by one power of two bringing X's largest entry near 1 when it is beyond 2^±100
-    /// (`outOfRangeExponent`): exact, X⁺Y unchanged,
-    /// and neither 1/σ overflows (subnormal entries) nor σ² (entries ≳ 10¹⁵⁴).
+    /// X⁺Y by Householder QR (clear full rank) or the SVD pseudo-inverse, with X and Y each
+    /// first scaled by a power of two bringing its largest entry near 1 when it is beyond 2^±100
+    /// (`outOfRangeExponent`), and the result by their quotient: exact, so neither 1/σ
+    /// overflows (subnormal entries) nor σ² (entries ≳ 10¹⁵⁴), and models of scales far apart
+    /// (a teacher's F near 10⁻³⁰⁷ against a student's near 1) do not push Y out of the range, as
+    /// one power for both did (Y·2¹⁰²⁰ = ∞: d_unemb came out 0, d_rep ∞).
     static func leastSquares(_ x: Matrix, _ y: Matrix) throws -> Matrix {
-        let power = -x.outOfRangeExponent
-        let (x, y) = power == 0 ? (x, y) : (x.scaled(byPowerOfTwo: power), y.scaled(byPowerOfTwo: power))
-        if let a = SmallMatrixKernels.fullRankLeastSquares(x, y) { return a }
-        return try ModelError.wrapping { try x.pseudoInverse().multiplied(by: y) }
+        let (p, q) = (-x.outOfRangeExponent, -y.outOfRangeExponent)
+        let (x, y) = (p == 0 ? x : x.scaled(byPowerOfTwo: p), q == 0 ? y : y.scaled(byPowerOfTwo: q))
+        // (2ᵖX)⁺(2^qY) = 2^{q−p} X⁺Y.
+        let a = try SmallMatrixKernels.fullRankLeastSquares(x, y) ?? ModelError.wrapping { try x.pseudoInverse().multiplied(by: y) }
+        return p == q ? a : a.scaled(byPowerOfTwo: p - q)
     }
 
     /// B = F̂₁⁺F̂₂ (d₁×d₂), F̂ = W^{1/2}F. With `usesGramRoutes` and a well-conditioned

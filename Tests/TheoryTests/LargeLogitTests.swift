@@ -461,6 +461,28 @@ struct ExtremeScaleTests {
                                                      SoftmaxModel(embeddings: e * f2, unembeddings: u * g2)), options: options)
     }
 
+    /// One model's F times 2⁻¹⁰²⁰ and its G times 2¹⁰²⁰ (its logits unchanged), the other model
+    /// as it was: the least squares scaled both sides by the one power that suited X, which sent Y
+    /// to ∞ (d_unemb 0, d_rep(B←A) ∞; stop 53's review). Scaling the teacher by s divides d_unemb
+    /// by s and leaves d_rep(B←A) alone; scaling the student leaves d_unemb and d_rep(A←B) alone.
+    @Test("One model's F and G scaled 2^∓1020 apart, the other not: d_unemb and d_rep as the equivariance says",
+          arguments: [true, false])
+    func oneModelScaledApart(teacherScaled: Bool) throws {
+        let (f1, g1, f2, g2) = Self.models(seed: 262)
+        func measured(_ power: Int) throws -> PairMeasurement {
+            let (e, u) = (Double(sign: .plus, exponent: -power, significand: 1), Double(sign: .plus, exponent: power, significand: 1))
+            let a = try SoftmaxModel(embeddings: (teacherScaled ? e : 1) * f1, unembeddings: (teacherScaled ? u : 1) * g1)
+            let b = try SoftmaxModel(embeddings: (teacherScaled ? 1 : e) * f2, unembeddings: (teacherScaled ? 1 : u) * g2)
+            return try PairMeasurement.measure(ModelPair(a, b), options: PairMeasurement.Options(skipPivot: true, certification: .never))
+        }
+        let (scaled, plain) = (try measured(1020), try measured(0))
+        let unemb = (try #require(scaled.dUnembAB), try #require(plain.dUnembAB))
+        let expected = teacherScaled ? Double(sign: .plus, exponent: 1020, significand: unemb.1) : unemb.1
+        #expect(abs(unemb.0 / expected - 1) < 1e-12, "d_unemb \(unemb.0) against \(expected)")
+        let rep = teacherScaled ? (try #require(scaled.dRepBA), try #require(plain.dRepBA)) : (try #require(scaled.dRepAB), try #require(plain.dRepAB))
+        #expect(abs(rep.0 / rep.1 - 1) < 1e-12, "d_rep \(rep.0) against \(rep.1)")
+    }
+
     @Test("Singular values of a matrix scaled by 2^±600 and into the subnormal range are the unscaled ones, scaled",
           arguments: [0x1p600, 0x1p-600, 0x1p-1060, 0x1p1000])
     func singularValuesAtScale(scale: Double) throws {
