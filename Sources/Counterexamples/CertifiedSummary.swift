@@ -6,6 +6,14 @@ public struct IntervalValue: Codable, Sendable {
     public let lower: Double
     public let upper: Double
     init(_ i: Interval) { lower = i.lower; upper = i.upper }
+
+    /// A double-precision value moved into this bracket where rounding left it outside (an m_CCA
+    /// two units in the last place above its certified upper end, stop 53's review): the bracket
+    /// holds the true value, so its nearer end is nearer to it. Unchanged without a bracket.
+    static func clamp(_ x: Double, into bracket: IntervalValue?) -> Double {
+        guard let bracket, !x.isNaN else { return x }
+        return min(max(x, bracket.lower), bracket.upper)
+    }
 }
 
 /// An exact rational with its nearest Double, and in scientific notation (which stays
@@ -89,17 +97,18 @@ public struct CertifiedSummary: Codable, Sendable {
             exact.weights[i] * Rational.sum((0..<exact.first.dimension).map { exact.first.embeddings[i, $0].squared })
         })
         dRepScaleFreeAB = (dRep / norm).doubleValue
-        mccaCentered = try pair.embeddingCorrelations(centred: true).mean
+        mccaCenteredCertified = try exact.certifiedMeanCanonicalCorrelation(centred: true).map(IntervalValue.init)
+        mccaCentered = IntervalValue.clamp(try pair.embeddingCorrelations(centred: true).mean, into: mccaCenteredCertified)
         mccaUncentered = try pair.embeddingCorrelations(centred: false).mean
         unembeddingMccaCentered = try pair.unembeddingCorrelations(centred: true).mean
         unembeddingMccaUncentered = try pair.unembeddingCorrelations(centred: false).mean
-        mccaCenteredCertified = try exact.certifiedMeanCanonicalCorrelation(centred: true).map(IntervalValue.init)
         let similarity = try pair.similarityMeasures()
-        linearCKA = similarity.linearCKA
-        procrustesDistance = similarity.procrustesDistance
-        linearCKACertified = exact.certifiedLinearCKA().map { IntervalValue($0.enclosure) }
+        let (ckaBracket, procrustesBracket) = (exact.certifiedLinearCKA().map { IntervalValue($0.enclosure) },
+                                               try exact.certifiedProcrustesDistance().map(IntervalValue.init))
+        (linearCKACertified, procrustesDistanceCertified) = (ckaBracket, procrustesBracket)
+        linearCKA = similarity.linearCKA.map { IntervalValue.clamp($0, into: ckaBracket) }
+        procrustesDistance = similarity.procrustesDistance.map { IntervalValue.clamp($0, into: procrustesBracket) }
         linearCKAUnbiased = pair.unbiasedLinearCKA().value
-        procrustesDistanceCertified = try exact.certifiedProcrustesDistance().map(IntervalValue.init)
         probeAccuracyTeacher = try Self.exactProbeAccuracy(pair.first.embeddings, construction.concept)
         probeAccuracyStudent = try Self.exactProbeAccuracy(pair.second.embeddings, construction.concept)
         let ones = construction.concept.filter { $0 }.count
