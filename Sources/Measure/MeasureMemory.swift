@@ -16,7 +16,8 @@ public enum MeasureMemory {
     /// similarity measures work from the rows, six more copies of the rows and 36 bytes a logit.
     /// Certifying, at least the arrays and the certified pass's blocks (`FastLogitSums`, one set
     /// a worker, a worker a block). A shard also holds 1.5 more copies of its rows and, certifying,
-    /// its interval moments' row blocks; every run the process's baseline. It rises with the rows.
+    /// its interval moments' row blocks; every run the process's baseline. For shards it rises with
+    /// the rows (a whole run, which forms no shard terms, can be estimated below a large shard).
     /// Against 22 peaks measured at eight shapes, as runs and shards, certified and not, it lies
     /// 7 % below to 9 % above them, and 10–65 % above at k = 1 000, d = 8, whose phases do not hold
     /// their buffers at once (notes/benchmarks.md, stops 52–54). It has no term for a shard's pivot
@@ -53,7 +54,7 @@ public enum MeasureMemory {
     /// (how many shards, or that none does); nil when it fits.
     public static func refusal(rows n: Int, inputs: Int, labels k: Int, dimensions: (a: Int, b: Int), workers: Int,
                                certifying: Bool, limit: Double) -> String? {
-        // `estimatedBytes` rises with the rows, so the fewest shards that fit are found by bisection.
+        // `estimatedBytes` rises with a shard's rows, so the fewest shards that fit are found by bisection.
         func need(_ rows: Int) -> Double {
             estimatedBytes(rows: rows, inputs: inputs, labels: k, dimensions: dimensions, workers: workers, certifying: certifying)
         }

@@ -309,7 +309,7 @@ public struct PairMeasurement: Codable, Sendable {
     /// square root times 2^h (two roundings); nil at 0 or where √r leaves the range too.
     static func squareRoot(_ r: Rational) -> Double? {
         guard !r.isZero else { return nil }
-        let h = Int((r.log10Magnitude * 3.321928094887362 / 2).rounded())
+        let h = Int((r.log10Magnitude * Foundation.log2(10.0) / 2).rounded())
         guard abs(h) <= 1070 else { return nil }
         // 2^−h from two normal powers of two (each |h/2| ≤ 535).
         let unit = [h / 2, h - h / 2].map { Rational(exactly: Double(sign: .plus, exponent: -$0, significand: 1))! }.reduce(.one, *)
@@ -484,7 +484,7 @@ public struct PairMeasurement: Codable, Sendable {
                 let d = stats.logitDistanceSquared
                 rescaled = !d.isFinite && !logitsLeaveRange ? pair.rescaledLogitDistance() : nil
                 if let rescaled {
-                    notes.append("d_logit² = \(Rational.scientific(log10: rescaled.log10Squared)) overflows a Double (logits beyond about 10¹⁵⁴): d_logit and it come from the double-precision pass on both embeddings scaled by one power of two, where the squares fit\(options.certification == .always ? "" : "; --certify always gives its exact value")")
+                    notes.append("d_logit² = \(Rational.scientific(log10: rescaled.log10Squared)) overflows a Double (logits beyond about 10¹⁵⁴): d_logit and it come from the double-precision pass with the logits scaled by one power of two, where the squares fit; --certify always gives its exact value")
                 } else {
                     notes.append(d == 0 ? "d_logit² is 0 in double precision (0 exactly, or below about 10⁻³⁰⁸); rerun with --certify always for its exact value"
                                         : "d_logit² \(d.isFinite ? "underflows" : "overflows") a Double; rerun with --certify always for its exact value")
@@ -541,8 +541,9 @@ public struct PairMeasurement: Codable, Sendable {
         let widthFloor = try? timed("width floor curve (T12)") { try pair.widthFloor() }
         var measured = PairMeasurement(
             sizes: Sizes(n: n, k: k, dA: dA, dB: dB),
-            // Beyond the Double range the pass's centring gives inf − inf: the value is +∞ (its
-            // exact value, when certified, is beside it), never NaN.
+            // d_logit from the exact d_logit² or the rescaled pass where d_logit² overflows; with
+            // neither (logits beyond the Double range: the pass's centring gives inf − inf) +∞,
+            // never NaN.
             dLogit: exactDistance.flatMap(Self.squareRoot) ?? rescaled?.distance ?? (divergence.distance.isNaN ? .infinity : divergence.distance).squareRoot(),
             dLogitSquared: divergence.distance.isNaN ? .infinity : divergence.distance,
             dLogitExact: exactDistance.map { Rational.scientific(log10: $0.log10Magnitude / 2) },

@@ -38,10 +38,9 @@ public enum ModelFile {
         try readArrays(mapped(url), file: url.path, integers: integers)
     }
 
-    /// The file memory-mapped. An empty file is refused before mapping: mapping 0 bytes
-    /// fails inside Foundation, whose fallback read leaks its buffer (seen under LeakSanitizer).
-    /// Mapped here (not by Foundation, which may read a file into memory instead), so that
-    /// `releasePages` may drop pages of it: they are the file's, read again when touched.
+    /// The file memory-mapped, here (not by Foundation, which may read a file into memory
+    /// instead), so that `releasePages` may drop pages of it: they are the file's, read again
+    /// when touched. An empty file is refused (0 bytes cannot be mapped).
     static func mapped(_ url: URL) throws -> Data {
         try requireRegularFile(url)
         let unreadable = ModelFileError.unreadable(file: url.path, reason: "no such file, or not readable")
@@ -52,7 +51,7 @@ public enum ModelFile {
         var status = stat()
         guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { throw unreadable }
         guard status.st_size > 0 else { throw ModelFileError.unreadable(file: url.path, reason: "the file is empty") }
-        let size = Int(status.st_size)
+        guard let size = Int(exactly: status.st_size) else { throw unreadable }
         guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, descriptor, 0), base != MAP_FAILED else { throw unreadable }
         return Data(bytesNoCopy: base, count: size, deallocator: .custom { munmap($0, $1) })
     }

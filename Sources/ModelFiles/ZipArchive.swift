@@ -133,33 +133,50 @@ enum ZipArchive {
 
     /// Checks an entry's CRC-32 and size over its whole uncompressed contents, streamed
     /// (1 MiB pieces for deflated entries), so that a shard reading some rows of an array
-    /// still refuses a damaged array. Memory stays flat whatever the entry's size: with
-    /// `releasingPages` (the entry lies in a `ModelFile.mapped` file) a stored entry's pages
-    /// are dropped from the resident set 16 MiB at a time once they are summed.
-    static func checkCRC(of entry: Entry, releasingPages: Bool = false) throws {
+    /// still refuses a damaged array. With `releasingPages` (the entry lies in a
+    /// `ModelFile.mapped` file) the payload's pages, stored or compressed, are dropped from the
+    /// resident set every `releaseBytes` once read, so memory stays flat whatever the entry's
+    /// size; only the mapped payload is released, never the inflated pieces (heap memory).
+    static func checkCRC(of entry: Entry, releasingPages: Bool = false, releaseBytes: Int = 1 << 24) throws {
         var crc: uLong = CZlib.crc32(0, nil, 0)
         var total = 0
         func add(_ bytes: UnsafeRawBufferPointer) {
             var offset = 0
             while offset < bytes.count {
-                let n = min(bytes.count - offset, releasingPages ? 1 << 24 : 1 << 30)
+                let n = min(bytes.count - offset, 1 << 30)
                 crc = CZlib.crc32(crc, bytes.baseAddress!.advanced(by: offset).assumingMemoryBound(to: Bytef.self), uInt(n))
-                if releasingPages { ModelFile.releasePages(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + n)])) }
                 offset += n
             }
             total += bytes.count
         }
+        // The payload's bytes below `released` are dropped; pages that straddle two releases stay.
+        var released = 0
+        func release(upTo read: Int) {
+            guard releasingPages, read - released >= releaseBytes || (read == entry.payload.count && read > released) else { return }
+            ModelFile.releasePages(UnsafeRawBufferPointer(rebasing: entry.payload[released..<read]))
+            released = read
+        }
         switch entry.method {
-        case .stored: add(entry.payload)
-        case .deflated: try forEachPiece(of: entry, upTo: nil) { piece, _ in piece.withUnsafeBytes { add(UnsafeRawBufferPointer($0)) } }
+        case .stored:
+            let step = releasingPages ? max(releaseBytes, 1) : max(entry.payload.count, 1)
+            for offset in stride(from: 0, to: entry.payload.count, by: step) {
+                let end = min(entry.payload.count, offset + step)
+                add(UnsafeRawBufferPointer(rebasing: entry.payload[offset..<end]))
+                release(upTo: end)
+            }
+        case .deflated:
+            try forEachPiece(of: entry, upTo: nil, consumed: release) { piece, _ in piece.withUnsafeBytes { add(UnsafeRawBufferPointer($0)) } }
+            release(upTo: entry.payload.count)
         }
         guard total == entry.size else { throw ZipError("entry \(entry.name) holds \(total) bytes, not the \(entry.size) its directory announces") }
         guard UInt32(crc) == entry.crc else { throw ZipError("entry \(entry.name) fails its CRC check") }
     }
 
     /// Inflates a deflated entry from the start in 1 MiB pieces, calling `body(piece,
-    /// offset of its first byte)`, until `end` bytes were produced (nil: the whole stream).
-    static func forEachPiece(of entry: Entry, upTo end: Int?, _ body: (ArraySlice<UInt8>, Int) throws -> Void) throws {
+    /// offset of its first byte)`, until `end` bytes were produced (nil: the whole stream);
+    /// `consumed` hears how many bytes of the compressed payload were read after each piece.
+    static func forEachPiece(of entry: Entry, upTo end: Int?, consumed: (Int) -> Void = { _ in },
+                             _ body: (ArraySlice<UInt8>, Int) throws -> Void) throws {
         var stream = z_stream()
         guard inflateInit2_(&stream, -MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw ZipError("zlib could not start inflating \(entry.name)")
@@ -181,6 +198,7 @@ enum ZipArchive {
             }
             inLeft -= inChunk - Int(stream.avail_in)
             if got > 0 { try body(buffer[0..<got], produced) }
+            consumed(entry.payload.count - inLeft)
             produced += got
             if status == Z_STREAM_END { ended = true; break }
             guard status == Z_OK, got > 0 || inChunk > 0 else {

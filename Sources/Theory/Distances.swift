@@ -133,7 +133,9 @@ extension ModelPair {
 
     func computeUnembeddingDissimilaritySquared() throws -> Double {
         let b = try embeddingLeastSquaresMap()
-        if usesGramRoutes { return try unembeddingResidualFromGrams(b) }
+        if gramRoutesInRange(centredUnembeddings.first, centredUnembeddings.second), b.outOfRangeExponent == 0 {
+            return try unembeddingResidualFromGrams(b)
+        }
         return try unembeddingResidual(b).frobeniusNormSquared
     }
 

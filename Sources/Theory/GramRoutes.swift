@@ -89,7 +89,7 @@ extension ModelPair {
     func leastSquaresMap(reverse: Bool) throws -> Matrix {
         let (g1, g2) = centredUnembeddings
         let (target, source) = reverse ? (g2, g1) : (g1, g2)
-        if usesGramRoutes {
+        if gramRoutesInRange(g1, g2) {
             let grams = try unembeddingGrams()
             if reverse ? grams.secondUsable : grams.firstUsable {
                 let (gram, cross) = reverse ? (grams.s22, grams.s12.transposed) : (grams.s11, grams.s12)
@@ -119,7 +119,7 @@ extension ModelPair {
     func embeddingLeastSquaresMap() throws -> Matrix {
         let f1 = first.weightedEmbeddings, f2 = second.weightedEmbeddings
         return try ModelError.wrapping {
-            if usesGramRoutes {
+            if gramRoutesInRange(f1, f2) {
                 let m11 = f1.gram()
                 if UnembeddingGrams.usable(try SymmetricEigendecomposition.eigenvalues(of: m11)),
                    let b = try? CholeskyDecomposition(m11).solve(f1.multiplied(by: f2, transposeSelf: true)) {
@@ -128,6 +128,13 @@ extension ModelPair {
             }
             return try Self.leastSquares(f1, f2)
         }
+    }
+
+    /// Whether the Gram routes apply to x and y: at language-model scale (`usesGramRoutes`) and with
+    /// every entry within 2^±100, since Grams of larger or smaller entries over- or underflow
+    /// (the scaled least squares and the residual take those).
+    func gramRoutesInRange(_ x: Matrix, _ y: Matrix) -> Bool {
+        usesGramRoutes && x.outOfRangeExponent == 0 && y.outOfRangeExponent == 0
     }
 
     /// d_unemb² by the Gram identity (see `UnembeddingGrams`), given B = F̂₁⁺F̂₂.

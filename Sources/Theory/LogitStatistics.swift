@@ -65,33 +65,32 @@ extension ModelPair {
     }
 
     /// d_logit and log₁₀ d_logit² when d_logit² overflows a Double but d_logit does not
-    /// (logits between about 10¹⁵⁴ and 10³⁰⁸): the streamed pass on both models'
-    /// embeddings times one power of two 2^−e, chosen from the largest entries so that
-    /// the squares fit. The centred logits are linear in F, and a power of two commutes
-    /// with every rounding away from the ends of the range, so the scaled pass gives
-    /// 2^−2e times the d_logit² an unbounded exponent would (entries of F that the scaling
-    /// pushes below 2⁻¹⁰²² lose digits; their logits are 10⁻³⁰⁰ of the largest or less).
-    /// nil when the logits themselves leave the range, or the scaled pass still overflows.
+    /// (logits between about 10¹⁵⁴ and 10³⁰⁸): the streamed pass again, with every block of
+    /// logits times one power of two 2^−e as it is formed, e chosen from each model's largest
+    /// entries so that the squares fit. The logits are finite here, so the scaling is exact
+    /// (barring logits below 2^(e−1022), which are 10⁻¹⁵⁰ of the largest or less), and the pass
+    /// gives 2^−2e times d_logit²; no copy of F or G is made. nil when an entry is not finite or
+    /// the scaled pass still overflows (the logits themselves leave the Double range).
     public func rescaledLogitDistance() -> (distance: Double, log10Squared: Double)? {
         let (g1, g2) = centredUnembeddings
-        let tops = [first.embeddings.maxAbs, second.embeddings.maxAbs, g1.maxAbs, g2.maxAbs]
-        guard tops.allSatisfy({ $0.isFinite && $0 > 0 }) else { return nil }
-        // |centred logit difference| ≤ 2d·max|f|·max|g̃|, so Σ_y over k labels ≤ 4kd²·(…)²:
-        // log₂ of its square root, kept below 2⁴⁹⁸ ≈ 10¹⁵⁰.
+        // |centred logit| ≤ d·max|f|·max|g̃| for each model; over k labels and both models, the
+        // square root of Σ_y (difference)² ≤ 2d√k times the larger. Kept below 2⁴⁹⁸ ≈ 10¹⁵⁰.
+        let sizes = [(first.embeddings.maxAbs, g1.maxAbs), (second.embeddings.maxAbs, g2.maxAbs)]
+        guard sizes.allSatisfy({ $0.0.isFinite && $0.1.isFinite }) else { return nil }
+        let exponents = sizes.filter { $0.0 > 0 && $0.1 > 0 }.map { Int($0.0.exponent) + Int($0.1.exponent) + 2 }
+        guard let top = exponents.max() else { return nil }
         let d = Double(max(first.dimension, second.dimension)), k = Double(first.labelCount)
-        let exponent = Int(max(tops[0], tops[1]).exponent) + Int(max(tops[2], tops[3]).exponent) + 2
-            + Int(Foundation.log2(2 * d * k.squareRoot()).rounded(.up))
-        let e = exponent - 498
-        guard e > 0, e < 1022 else { return nil }
-        let scale = Double(sign: .plus, exponent: -e, significand: 1)
-        guard let scaled = try? ModelPair(SoftmaxModel(embeddings: scale * first.embeddings, unembeddings: first.unembeddings, weights: weights),
-                                          SoftmaxModel(embeddings: scale * second.embeddings, unembeddings: second.unembeddings, weights: weights)) else {
-            return nil
-        }
-        let squared = scaled.computeLogitStatistics().logitDistanceSquared
+        let e = top + Int(Foundation.log2(2 * d * k.squareRoot()).rounded(.up)) - 498
+        guard e > 0 else { return nil }
+        let squared = computeLogitStatistics(scalingLogitsBy: -e).logitDistanceSquared
         guard squared.isFinite else { return nil }
         let distance = Double(sign: .plus, exponent: e, significand: squared.squareRoot())
-        return distance.isFinite ? (distance, Foundation.log10(squared) + 2 * Double(e) * 0.3010299956639812) : nil
+        return distance.isFinite ? (distance, Foundation.log10(squared) + 2 * Double(e) * Foundation.log10(2.0)) : nil
+    }
+
+    /// Every entry times 2^power.
+    static func scale(_ values: inout [Double], _ power: Int) {
+        for i in values.indices { values[i] = Double(sign: .plus, exponent: power, significand: values[i]) }
     }
 
     /// Rows per block when whole logit rows are formed: about 2²¹ Doubles (16 MiB).
@@ -110,7 +109,10 @@ extension ModelPair {
     /// some kernels), each row is written by exactly one chunk, and the sums over
     /// rows run in row order afterwards. `workers` overrides the automatic choice
     /// (tests use it to check that independence).
-    func computeLogitStatistics(workers forced: Int? = nil) -> LogitStatistics {
+    ///
+    /// `scalingLogitsBy` p: every block of logits times 2^p as it is formed (exact while the
+    /// logits stay in the normal range), for `rescaledLogitDistance`.
+    func computeLogitStatistics(workers forced: Int? = nil, scalingLogitsBy power: Int = 0) -> LogitStatistics {
         let n = first.inputCount, k = first.labelCount
         let (g1, g2) = centredUnembeddings
         let flops = 2 * Double(n) * Double(k) * Double(first.dimension + second.dimension)
@@ -130,6 +132,7 @@ extension ModelPair {
                     let labels = start..<min(k, start + labelBlock), width = labels.count
                     first.embeddings.rowBlockProduct(rows: chunk, with: g1, otherRows: labels, into: &l1)
                     second.embeddings.rowBlockProduct(rows: chunk, with: g2, otherRows: labels, into: &l2)
+                    if power != 0 { Self.scale(&l1, power); Self.scale(&l2, power) }
                     l1.withUnsafeBufferPointer { p1 in
                         l2.withUnsafeBufferPointer { p2 in
                             for r in 0..<chunk.count {
@@ -152,8 +155,9 @@ extension ModelPair {
         BLASThreads.concurrentWorkers(recomputeWorkers) { [first, second] worker in
             for b in stride(from: worker, to: flaggedBlocks.count, by: recomputeWorkers) {
                 let indices = flaggedBlocks[b]
-                let l1 = first.embeddings.selectingRows(indices).multiplied(by: g1, transposeOther: true)
-                let l2 = second.embeddings.selectingRows(indices).multiplied(by: g2, transposeOther: true)
+                var l1 = first.embeddings.selectingRows(indices).multiplied(by: g1, transposeOther: true)
+                var l2 = second.embeddings.selectingRows(indices).multiplied(by: g2, transposeOther: true)
+                if power != 0 { Self.scale(&l1.storage, power); Self.scale(&l2.storage, power) }
                 l1.storage.withUnsafeBufferPointer { p1 in
                     l2.storage.withUnsafeBufferPointer { p2 in
                         for (r, i) in indices.enumerated() {

@@ -220,8 +220,8 @@ struct MeasureCommandTests {
         let garbage = try garbageFile()
         let partial = dir.appendingPathComponent("p.json").path
         let cases: [([String], String, Int32, String)] = [
-            // N = 40, k = 7, d = 3: the process's baseline (31.5 MiB) and about 32 KB (10 KB for a
-            // shard of 20 rows, 4 KB for one row).
+            // N = 40, k = 7, d = 3: the process's baseline (31.5 MiB) and a few KB more (fewer for a
+            // shard of 20 rows, fewest for one row).
             (["measure", a, b], "1K", 2, "the 1 KiB"),
             (["measure", a, b, "--shard", "1/2", "--partial", partial], "1K", 2, "(20 in this shard)"),
             (["measure", a, garbage.path], "1K", 2, "not a NumPy .npz archive"),

@@ -123,6 +123,7 @@ struct ModelFileBadInputTests {
         let labels = npy("<i8", shape: "(6,)", payload: (0..<6).flatMap { i -> [UInt8] in (0..<8).map { UInt8(($0 == 0 ? i : 0)) } })
         let names = npy("<U1", shape: "(2,)", payload: [0x61, 0, 0, 0, 0x62, 0, 0, 0])
         let url = temporaryURL("extra.npz")
+        defer { try? FileManager.default.removeItem(at: url) }
         try ZipArchive.write([("f.npy", f.npyData()), ("g.npy", g.npyData()), ("y.npy", labels), ("names.npy", names)]).write(to: url)
         let read = try ModelFile.read(url)
         #expect(read.embeddings == model.embeddings && read.unembeddings == model.unembeddings)
@@ -275,23 +276,45 @@ struct ModelFileRowTests {
 
     /// A shard checks the CRC of the whole f, which touched every page of the mapped file: one
     /// row of a 200 000-row file held 46 MiB of it resident (stop 54). The pages are dropped as
-    /// they are summed, so the mapping's resident set stays near what the shard reads.
-    @Test("A shard's CRC check leaves the mapped file's pages out of the resident set")
+    /// they are read, stored or deflated, so the mapping's resident set stays near what the shard
+    /// reads. Releases every 1 MiB here, so that the 16 MiB f is released in many steps.
+    @Test("A shard's CRC check leaves the mapped file's pages out of the resident set, stored or deflated")
     func crcCheckReleasesPages() throws {
-        let url = temporaryURL("pages.npz")
-        defer { try? FileManager.default.removeItem(at: url) }
-        let n = 8192, d = 256   // f: 16 MiB
-        let f = Matrix(rows: n, columns: d) { i, j in Double((i * 31 + j * 7) % 101) / 101 }
-        try ModelFile.write(try SoftmaxModel(embeddings: f, unembeddings: Matrix(rows: 5, columns: d) { i, j in Double(i - j) / 7 }), to: url)
-        var resident: [Bool: Int] = [:]
-        for releasing in [true, false] {
-            let data = try ModelFile.mapped(url)
-            let rows = try ModelFile.readRows(data, file: url.path, shard: 1, of: n, releasingPages: releasing)
-            #expect(rows.model.embeddings.storage == Array(f.storage[0..<d]))
-            resident[releasing] = try data.withUnsafeBytes { try Self.residentKiB(ofMappingHolding: $0.baseAddress!) }
+        var g = SeededGenerator(seed: 54)
+        let n = 8192, d = 256   // f: 16 MiB of Gaussians, which deflate hardly shrinks
+        let f = g.gaussianMatrix(rows: n, columns: d)
+        let model = try SoftmaxModel(embeddings: f, unembeddings: g.gaussianMatrix(rows: 5, columns: d))
+        var checked = 0
+        for compressed in [false, true] {
+            let url = temporaryURL(compressed ? "pages-z.npz" : "pages.npz")
+            defer { try? FileManager.default.removeItem(at: url) }
+            try ModelFile.write(model, to: url, compressed: compressed)
+            var resident: [Bool: (kib: Int, payload: Int)] = [:]
+            for releasing in [true, false] {
+                let data = try ModelFile.mapped(url)
+                resident[releasing] = try data.withUnsafeBytes { bytes in
+                    let entry = try #require(try ZipArchive.entries(in: bytes).first { $0.name == "f.npy" })
+                    try ZipArchive.checkCRC(of: entry, releasingPages: releasing, releaseBytes: 1 << 20)
+                    return (try Self.residentKiB(ofMappingHolding: entry.payload.baseAddress!), entry.payload.count / 1024)
+                }
+            }
+            let (kept, dropped) = (try #require(resident[false]), try #require(resident[true]))
+            #expect(kept.payload > 14 * 1024, "f's payload: \(kept.payload) KiB")
+            #expect(dropped.kib < kept.payload / 8 && kept.kib > kept.payload * 9 / 10,
+                    "compressed \(compressed): resident KiB \(dropped.kib) released, \(kept.kib) kept, of a \(kept.payload) KiB payload")
+            checked += 1
         }
-        // Reading the row and g maps a few pages (2 MiB here: the page cache's large folios).
-        #expect(resident[true]! < 4096 && resident[false]! > 16 * 1024, "resident KiB of the mapping: \(resident)")
+        #expect(checked == 2)
+        // The shard's own path (its default release step): the row read and g add a few pages
+        // (2 MiB here: the page cache's large folios), not f's 16 MiB.
+        let url = temporaryURL("pages-rows.npz")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try ModelFile.write(model, to: url)
+        let data = try ModelFile.mapped(url)
+        let rows = try ModelFile.readRows(data, file: url.path, shard: 1, of: n, releasingPages: true)
+        #expect(rows.model.embeddings.storage == Array(f.storage[0..<d]))
+        let kib = try data.withUnsafeBytes { try Self.residentKiB(ofMappingHolding: $0.baseAddress!) }
+        #expect(kib < 8 * 1024, "resident KiB after a one-row shard: \(kib)")
     }
 
     @Test("readRows gives exactly the rows read gives, in every layout", arguments: NumpyFormat.all.filter { $0.version != 2 })

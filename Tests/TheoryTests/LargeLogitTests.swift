@@ -401,6 +401,25 @@ struct SquaresOverflowTests {
         #expect(abs(certified.dLogit / root - 1) < 1e-15, "\(certified.dLogit)")
     }
 
+    /// The teacher's F near 2⁻⁵⁰⁵ and G near 2¹⁰²⁰, the student's F near 2⁵¹⁵ (logits near 2⁵¹⁵
+    /// both), with unequal weights: a bound that took the largest F of one model and the largest
+    /// G of the other asked for a scaling by 2⁻¹⁰⁴⁰ and gave up (review of stop 54).
+    @Test("--certify never: d_logit from the rescaled pass for models at scales far apart, with weights")
+    func rescaledDistanceScalesApart() throws {
+        var g = SeededGenerator(seed: 541)
+        let n = 30, k = 5, d = 2
+        let f = g.gaussianMatrix(rows: n, columns: d), u = g.gaussianMatrix(rows: k, columns: d)
+        let f2 = f + 0.3 * g.gaussianMatrix(rows: n, columns: d)
+        let w = (0..<n).map { _ in 0.5 + g.uniform() }
+        let pair = try ModelPair(SoftmaxModel(embeddings: 0x1p-505 * f, unembeddings: 0x1p1020 * u, weights: w),
+                                 SoftmaxModel(embeddings: 0x1p515 * f2, unembeddings: u, weights: w))
+        let m = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .never))
+        let exact = pair.exactLogitDistanceSquared()
+        #expect(exact.log10Magnitude > 309, "\(exact.scientificString())")
+        #expect(abs(2 * Foundation.log10(m.dLogit) - exact.log10Magnitude) < 1e-12, "d_logit \(m.dLogit) against 10^(\(exact.log10Magnitude / 2))")
+        #expect(m.dLogitSquaredRescaled == exact.scientificString())
+    }
+
     @Test("the square root of an exact value beyond the range, at the range's ends")
     func squareRootBeyondRange() throws {
         let big = Rational(exactly: 0x1p1000)! * Rational(exactly: 0x1p1000)! * Rational(9)   // (3·2¹⁰⁰⁰)²
@@ -409,6 +428,12 @@ struct SquaresOverflowTests {
         #expect(PairMeasurement.squareRoot(small) == 0x1p-535)
         let beyond = Rational(exactly: 0x1p1000)! * Rational(exactly: 0x1p1000)! * Rational(exactly: 0x1p100)!
         #expect(PairMeasurement.squareRoot(beyond) == nil && PairMeasurement.squareRoot(.zero) == nil)
+        // Not squares: within two roundings of √r, in the normal range and below it.
+        let two = try #require(PairMeasurement.squareRoot(Rational(2)))
+        #expect(abs(two - 2.0.squareRoot()) <= 2 * 2.0.squareRoot().ulp, "\(two)")
+        let tiny = Rational(3) * Rational(exactly: 0x1p-1000)! * Rational(exactly: 0x1p-1000)! * Rational(exactly: 0x1p-100)!  // 3·2⁻²¹⁰⁰
+        let root = try #require(PairMeasurement.squareRoot(tiny))
+        #expect(abs(root / Double(sign: .plus, exponent: -1050, significand: 3.0.squareRoot()) - 1) < 1e-6, "\(root)")
     }
 }
 
@@ -429,8 +454,11 @@ struct HugeEmbeddingTests {
         var options = PairMeasurement.Options(certification: .always)
         options.skipPivot = true
         let huge = try PairMeasurement.measure(pair(1e77), options: options)
-        #expect(huge.dLogitSquared == .infinity && huge.dLogit.isFinite && huge.dLogitSquaredExact?.hasSuffix("e+309") == true,
+        #expect(huge.dLogitSquared == .infinity && huge.dLogitSquaredExact?.hasSuffix("e+309") == true,
                 "\(huge.dLogitSquared) \(huge.dLogitSquaredExact ?? "-")")
+        // d_logit itself fits: √ of the exact d_logit², not +∞.
+        let exactSquare = try pair(1e77).exactLogitDistanceSquared()
+        #expect(abs(2 * Foundation.log10(huge.dLogit) - exactSquare.log10Magnitude) < 1e-12, "d_logit \(huge.dLogit)")
         let small = try PairMeasurement.measure(pair(1), options: options)
         for (name, a, b) in [("CKA", huge.linearCKA, small.linearCKA), ("Procrustes", huge.procrustesDistance, small.procrustesDistance),
                              ("SVCCA", huge.svcca, small.svcca)] {
@@ -465,19 +493,25 @@ struct ExtremeScaleTests {
     /// as it was: the least squares scaled both sides by the one power that suited X, which sent Y
     /// to ∞ (d_unemb 0, d_rep(B←A) ∞; stop 53's review). Scaling the teacher by s divides d_unemb
     /// by s and leaves d_rep(B←A) alone; scaling the student leaves d_unemb and d_rep(A←B) alone.
-    @Test("One model's F and G scaled 2^∓1020 apart, the other not: d_unemb and d_rep as the equivariance says",
-          arguments: [true, false])
-    func oneModelScaledApart(teacherScaled: Bool) throws {
+    @Test("One model's F and G scaled 2^∓1020 apart, the other not: d_unemb and d_rep as the equivariance says, on both routes",
+          arguments: [(true, ModelPair.Routes.automatic), (false, .automatic), (true, .largeScale), (false, .largeScale)])
+    func oneModelScaledApart(teacherScaled: Bool, routes: ModelPair.Routes) throws {
         let (f1, g1, f2, g2) = Self.models(seed: 262)
         func measured(_ power: Int) throws -> PairMeasurement {
             let (e, u) = (Double(sign: .plus, exponent: -power, significand: 1), Double(sign: .plus, exponent: power, significand: 1))
             let a = try SoftmaxModel(embeddings: (teacherScaled ? e : 1) * f1, unembeddings: (teacherScaled ? u : 1) * g1)
             let b = try SoftmaxModel(embeddings: (teacherScaled ? 1 : e) * f2, unembeddings: (teacherScaled ? 1 : u) * g2)
-            return try PairMeasurement.measure(ModelPair(a, b), options: PairMeasurement.Options(skipPivot: true, certification: .never))
+            return try PairMeasurement.measure(ModelPair(a, b, routes: routes), options: PairMeasurement.Options(skipPivot: true, certification: .never))
         }
-        let (scaled, plain) = (try measured(1020), try measured(0))
+        // The language-model route needs G̃ᵀG̃, which overflows at 2¹⁰²⁰: it refuses, with the rescaling
+        // that avoids it (a typed error), and is checked at 2⁴⁰⁰ instead, where its least squares
+        // leave the Grams for the scaled route.
+        if routes == .largeScale {
+            #expect { _ = try measured(1020) } throws: { "\($0)".contains("Gram G̃ᵀG̃ overflows the Double range") }
+        }
+        let (scaled, plain) = (try measured(routes == .largeScale ? 400 : 1020), try measured(0))
         let unemb = (try #require(scaled.dUnembAB), try #require(plain.dUnembAB))
-        let expected = teacherScaled ? Double(sign: .plus, exponent: 1020, significand: unemb.1) : unemb.1
+        let expected = teacherScaled ? Double(sign: .plus, exponent: routes == .largeScale ? 400 : 1020, significand: unemb.1) : unemb.1
         #expect(abs(unemb.0 / expected - 1) < 1e-12, "d_unemb \(unemb.0) against \(expected)")
         let rep = teacherScaled ? (try #require(scaled.dRepBA), try #require(plain.dRepBA)) : (try #require(scaled.dRepAB), try #require(plain.dRepAB))
         #expect(abs(rep.0 / rep.1 - 1) < 1e-12, "d_rep \(rep.0) against \(rep.1)")
