@@ -16,11 +16,12 @@ public enum MeasureMemory {
     /// similarity measures work from the rows, six more copies of the rows and 36 bytes a logit.
     /// Certifying, at least the arrays and the certified pass's blocks (`FastLogitSums`, one set
     /// a worker, a worker a block). A shard also holds 1.5 more copies of its rows and, certifying,
-    /// its interval moments' row blocks; every run the process's baseline. For shards it rises with
+    /// its interval moments' row blocks; a certified run 400 bytes an input; every run the
+    /// process's baseline. For shards it rises with
     /// the rows (a whole run, which forms no shard terms, can be estimated below a large shard).
-    /// Against 22 peaks measured at eight shapes, as runs and shards, certified and not, it lies
-    /// 7 % below to 9 % above them, and 10–65 % above at k = 1 000, d = 8, whose phases do not hold
-    /// their buffers at once (notes/benchmarks.md, stops 52–54). It has no term for a shard's pivot
+    /// Against 24 peaks measured at nine shapes, as runs and shards, certified and not, it lies
+    /// 7 % below to 9 % above them, and 10–65 % above at k = 1 000, d = 8 and at N = 200 000,
+    /// d = 32, whose phases do not hold their buffers at once (notes/benchmarks.md, stops 52–54). It has no term for a shard's pivot
     /// form: a one-row shard of k = 1 000 holds twice the estimate (stop 54).
     public static func estimatedBytes(rows n: Int, inputs: Int, labels k: Int, dimensions: (a: Int, b: Int), workers: Int,
                                       certifying: Bool) -> Double {
@@ -38,7 +39,10 @@ public enum MeasureMemory {
         // 2¹⁵ rows a block).
         let shardRows = shard ? 12 * rows * d : 0
         let shardMoments = shard && certifying ? 16 * min(rows, 0x1p15) * d : 0
-        let sum = Self.baseline + arrays + 8 * labels * d + 8 * squares * top * top + screen + rowRoute + shardRows + shardMoments
+        // A certified run's per-input intervals and sums: 400 bytes an input, whatever d (N = 200 000,
+        // d = 8 peaked 28 % above the estimate without it; stop 54).
+        let perInput = !shard && certifying ? 400 * rows : 0
+        let sum = Self.baseline + arrays + 8 * labels * d + 8 * squares * top * top + screen + rowRoute + shardRows + shardMoments + perInput
         guard certifying else { return sum }
         let blockRows = min(FastLogitSums.rowsPerBlock(inputs: n, labels: k), max(n, 1))
         let blockWorkers = min(workers, (max(n, 1) + blockRows - 1) / blockRows)

@@ -234,6 +234,15 @@ extension MeasureStatistics {
                 throw ModelError.refused("the \(name) model's embeddings are so small (second moments near \(top)) that their moments underflow the Double range; "
                     + "scale that model's F up and its G down by the same power of two, to |f| above about 10⁻¹⁵⁰ (the logits are unchanged)")
             }
+            // …and near 10¹⁵⁴ and above they overflow (the eigendecompositions then met ∞).
+            if !top.isFinite {
+                // A shard whose logits' squares overflow as well: no rescaling helps, so say that first.
+                throw ModelError.refused(!singleRun && !logitDistanceSquared.isFinite ? Self.squaresOverflow("d_logit_squared", logitDistanceSquared)
+                                         : Self.overflow("the \(name) model's second moments E f fᵀ: it", embeddings: true))
+            }
+        }
+        if !momentBA.values.allSatisfy(\.isFinite) {
+            throw ModelError.refused(Self.overflow("the cross moment E f_B f_Aᵀ: it", embeddings: true))
         }
         meanA = PackedDoubles(pair.first.embeddings.weightedRowMean(pair.weights))
         meanB = PackedDoubles(pair.second.embeddings.weightedRowMean(pair.weights))
@@ -314,8 +323,7 @@ extension MeasureStatistics {
         // compensated sum); such a shard is refused when written.
         for (name, value) in [("d_logit_squared", logitDistanceSquared), ("kl_ab", klAB), ("kl_ba", klBA)] {
             try check(value >= 0 && value.isFinite, value.isNaN || value == .infinity
-                ? "\(name) = \(value) (must be finite): from `measure --shard`, the logits' squares leave the Double range (logits beyond about 10¹⁵⁴), which a partial's Double sums cannot hold, and scaling F and G apart leaves the logits as they are; measure the pair unsharded, which encloses d_logit², KL and log τ in MPFR"
-                : "\(name) = \(value) (must be finite and ≥ 0)")
+                ? Self.squaresOverflow(name, value) : "\(name) = \(value) (must be finite and ≥ 0)")
         }
         if !identity.weighted {
             // Uniform weights are one per row.
@@ -416,6 +424,11 @@ extension MeasureStatistics {
 
     /// Why a value overflowed, and the rescaling that avoids it: F or G (whichever the value
     /// grows with) scaled down and the other up by the same power of two leaves every logit as it is.
+    /// Why a shard's d_logit² (or KL) is not finite, and what to do instead.
+    static func squaresOverflow(_ name: String, _ value: Double) -> String {
+        "\(name) = \(value) (must be finite): from `measure --shard`, the logits' squares leave the Double range (logits beyond about 10¹⁵⁴), which a partial's Double sums cannot hold, and scaling F and G apart leaves the logits as they are; measure the pair unsharded, which encloses d_logit², KL and log τ in MPFR"
+    }
+
     static func overflow(_ name: String, embeddings: Bool) -> String {
         let (small, large, entry) = embeddings ? ("F", "G", "f") : ("G", "F", "g")
         return "\(name) overflows the Double range (\(embeddings ? "embeddings" : "unembeddings") near 10¹⁵⁰ or beyond): scale that model's \(small) down and its \(large) up by the same power of two, to |\(entry)| below about 10¹⁵⁰ (the logits are unchanged)"

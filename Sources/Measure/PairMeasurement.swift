@@ -484,7 +484,7 @@ public struct PairMeasurement: Codable, Sendable {
                 let d = stats.logitDistanceSquared
                 rescaled = !d.isFinite && !logitsLeaveRange ? pair.rescaledLogitDistance() : nil
                 if let rescaled {
-                    notes.append("d_logit² = \(Rational.scientific(log10: rescaled.log10Squared)) overflows a Double (logits beyond about 10¹⁵⁴): d_logit and it come from the double-precision pass with the logits scaled by one power of two, where the squares fit; --certify always gives its exact value")
+                    notes.append("d_logit² = \(Rational.scientific(log10: rescaled.log10Squared)): the pass's sums of squared logit differences overflow a Double (logits beyond about 10¹⁵⁴), so d_logit and it come from the double-precision pass with the logits scaled by one power of two, where the squares fit; --certify always gives its exact value")
                 } else {
                     notes.append(d == 0 ? "d_logit² is 0 in double precision (0 exactly, or below about 10⁻³⁰⁸); rerun with --certify always for its exact value"
                                         : "d_logit² \(d.isFinite ? "underflows" : "overflows") a Double; rerun with --certify always for its exact value")
@@ -526,12 +526,15 @@ public struct PairMeasurement: Codable, Sendable {
                 .first { e in [e.klForward, e.klBackward].allSatisfy { !$0.hasNaN && $0.width <= 1e-6 * Swift.abs($0.upper) } }
                 ?? (try? pair.certifiedDivergence(bits: 1024)) : nil
             if let e = enclosed {
-                func value(_ x: Interval) -> Double { !x.hasNaN && x.width <= 1e-6 * Swift.abs(x.upper) ? x.midpoint : .nan }
+                // Halves added, not the ends (an enclosure near 1.8·10³⁰⁸ overflowed its sum).
+                func value(_ x: Interval) -> Double {
+                    !x.hasNaN && x.width <= 1e-6 * Swift.abs(x.upper) ? x.lower / 2 + x.upper / 2 : .nan
+                }
                 (divergence.kl, divergence.reverseKL, logTau) = (value(e.klForward), value(e.klBackward), (value(e.logTauFirst), value(e.logTauSecond)))
-                notes.append("the logits leave the Double range: KL and log τ come from their MPFR enclosures (midpoints where within 10⁻⁶, else nan): KL(A‖B) ∈ \(e.klForward), KL(B‖A) ∈ \(e.klBackward), log τ(A) ∈ \(e.logTauFirst), log τ(B) ∈ \(e.logTauSecond)")
+                notes.append("the logits or their differences leave the Double range: KL and log τ come from their MPFR enclosures (midpoints where within 10⁻⁶, else nan): KL(A‖B) ∈ \(e.klForward), KL(B‖A) ∈ \(e.klBackward), log τ(A) ∈ \(e.logTauFirst), log τ(B) ∈ \(e.logTauSecond)")
             } else {
                 (divergence.kl, divergence.reverseKL, logTau) = (.nan, .nan, (.nan, .nan))
-                notes.append("the logits leave the Double range (|Λ| ≳ 1.8·10³⁰⁸): KL and log τ are not computed (nan)\(options.certification == .always ? "" : "; --certify always gives their MPFR enclosures")")
+                notes.append("the logits or their differences leave the Double range (|Λ| or a difference ≳ 1.8·10³⁰⁸): KL and log τ are not computed (nan)\(options.certification == .always ? "" : "; --certify always gives their MPFR enclosures")")
             }
         }
         if exactDistance == nil, let note = Self.klUnderflowNote(distanceSquared: divergence.distance, kl: [divergence.kl, divergence.reverseKL]) {
@@ -539,13 +542,16 @@ public struct PairMeasurement: Codable, Sendable {
         }
         if pair.first.embeddings.maxAbs == 0 { notes.append(Self.zeroScaleNote) }
         let widthFloor = try? timed("width floor curve (T12)") { try pair.widthFloor() }
+        // The rescaled d_logit² where it fits a Double after all (the pass's per-row sums overflowed
+        // before the weights brought them down: 3.3·10³⁰⁷ was shown as inf).
+        let rescaledSquare = rescaled.map { $0.distance * $0.distance }.flatMap { $0.isFinite ? $0 : nil }
         var measured = PairMeasurement(
             sizes: Sizes(n: n, k: k, dA: dA, dB: dB),
             // d_logit from the exact d_logit² or the rescaled pass where d_logit² overflows; with
             // neither (logits beyond the Double range: the pass's centring gives inf − inf) +∞,
             // never NaN.
             dLogit: exactDistance.flatMap(Self.squareRoot) ?? rescaled?.distance ?? (divergence.distance.isNaN ? .infinity : divergence.distance).squareRoot(),
-            dLogitSquared: divergence.distance.isNaN ? .infinity : divergence.distance,
+            dLogitSquared: rescaledSquare ?? (divergence.distance.isNaN ? .infinity : divergence.distance),
             dLogitExact: exactDistance.map { Rational.scientific(log10: $0.log10Magnitude / 2) },
             dLogitSquaredExact: exactDistance.map { $0.scientificString() },
             klAB: divergence.kl, klBA: divergence.reverseKL, logTauA: logTau.0, logTauB: logTau.1,
@@ -564,7 +570,7 @@ public struct PairMeasurement: Codable, Sendable {
             similarityUndefined: similarity.undefinedReason, bounds: bounds, routes: pair.usesGramRoutes ? "gram" : "svd", timings: timings, notes: notes)
         if let widthFloor { measured.recordWidthFloor(widthFloor) }
         measured.enclosures = enclosures
-        measured.dLogitSquaredRescaled = rescaled.map { Rational.scientific(log10: $0.log10Squared) }
+        measured.dLogitSquaredRescaled = rescaledSquare == nil ? rescaled.map { Rational.scientific(log10: $0.log10Squared) } : nil
         return measured
     }
 

@@ -51,14 +51,14 @@ extension ModelFile {
                     throw ModelFileError.badModel(file: file, reason: "shard \(index)/\(count) of N = \(n) rows: need 1 ≤ i ≤ n ≤ N")
                 }
                 let rows = (n * (index - 1) / count)..<(n * index / count)
-                try ZipArchive.checkCRC(of: f, releasingPages: releasingPages)
-                let embeddings = try rowsOf(f, fHeader, rows)
+                // Rows first, then the CRC over the whole array: a file rewritten while it is read
+                // then fails the check, instead of passing it before the rows are read again.
+                let embeddings = try ZipArchive.checked(f, releasingPages: releasingPages) { try rowsOf(f, fHeader, rows) }
                 try requireFinite(embeddings, columns: d, firstRow: rows.lowerBound, file: file, array: "f")
                 try requireFinite(g.values, columns: d, file: file, array: "g")
                 var weights: [Double]?
                 if let (w, wHeader) = layout.w {
-                    try ZipArchive.checkCRC(of: w, releasingPages: releasingPages)
-                    let values = try rowsOf(w, wHeader, rows)
+                    let values = try ZipArchive.checked(w, releasingPages: releasingPages) { try rowsOf(w, wHeader, rows) }
                     try requireWeights(values, firstIndex: rows.lowerBound, file: file)
                     weights = values
                 }

@@ -44,12 +44,11 @@ enum ZipArchive {
     }
 
     /// An entry's whole uncompressed contents, CRC checked: stored entries without
-    /// copying, deflated ones inflated first.
+    /// copying (read, then checked: see `checked`), deflated ones inflated first.
     static func withContents<T>(of entry: Entry, _ body: (UnsafeRawBufferPointer) throws -> T) throws -> T {
         switch entry.method {
         case .stored:
-            guard crc32(entry.payload) == entry.crc else { throw ZipError("entry \(entry.name) fails its CRC check") }
-            return try body(entry.payload)
+            return try checked(entry) { try body(entry.payload) }
         case .deflated:
             let inflated = try inflate(entry.payload, expectedSize: entry.size, entry: entry.name)
             return try inflated.withUnsafeBytes { bytes in
@@ -170,6 +169,20 @@ enum ZipArchive {
         }
         guard total == entry.size else { throw ZipError("entry \(entry.name) holds \(total) bytes, not the \(entry.size) its directory announces") }
         guard UInt32(crc) == entry.crc else { throw ZipError("entry \(entry.name) fails its CRC check") }
+    }
+
+    /// `read()` (what is taken from the entry), then the entry's CRC over its whole contents: a
+    /// mapped file rewritten while it is read fails the check after the read, where a check made
+    /// first would pass and the read would see the new bytes. Where `read` throws, a failed CRC
+    /// is reported instead (the damage is the cause).
+    static func checked<T>(_ entry: Entry, releasingPages: Bool = false, _ read: () throws -> T) throws -> T {
+        let value: T
+        do { value = try read() } catch {
+            try checkCRC(of: entry, releasingPages: releasingPages)
+            throw error
+        }
+        try checkCRC(of: entry, releasingPages: releasingPages)
+        return value
     }
 
     /// Inflates a deflated entry from the start in 1 MiB pieces, calling `body(piece,

@@ -91,10 +91,18 @@ extension ModelPair {
     }
 
     /// W^{1/2}(F₁ − F₂A₁₂ᵀ), or W^{1/2}(F₂ − F₁A₂₁ᵀ) when `reverse`: d_rep is its Frobenius norm.
+    /// The map's power of two is applied after the product (models at scales far apart: the map
+    /// over- or underflows where F₂A₁₂ᵀ does not).
     func representationResidual(reverse: Bool) throws -> Matrix {
-        let a = reverse ? try leastSquaresMap(reverse: true) : try identifiabilityMap()
+        let (a, power) = reverse ? try scaledLeastSquaresMap(reverse: true) : try scaledIdentifiabilityMap()
         let (target, source) = reverse ? (second, first) : (first, second)
-        return (target.embeddings - source.embeddings.multiplied(by: a, transposeOther: true)).scalingRows(by: first.sqrtWeights)
+        return (target.embeddings - Self.product(source.embeddings, a, power)).scalingRows(by: first.sqrtWeights)
+    }
+
+    /// X·Aᵀ·2^power, the power applied after the product.
+    static func product(_ x: Matrix, _ a: Matrix, _ power: Int) -> Matrix {
+        let product = x.multiplied(by: a, transposeOther: true)
+        return power == 0 ? product : product.scaled(byPowerOfTwo: power)
     }
 
     /// d_rep(M₂←M₁)², the other direction, sharing this pair's cached quantities.
@@ -132,18 +140,19 @@ extension ModelPair {
     }
 
     func computeUnembeddingDissimilaritySquared() throws -> Double {
-        let b = try embeddingLeastSquaresMap()
-        if gramRoutesInRange(centredUnembeddings.first, centredUnembeddings.second), b.outOfRangeExponent == 0 {
-            return try unembeddingResidualFromGrams(b)
+        let b = try scaledEmbeddingLeastSquaresMap()
+        if gramRoutesInRange(centredUnembeddings.first, centredUnembeddings.second), b.power == 0, b.map.outOfRangeExponent == 0 {
+            return try unembeddingResidualFromGrams(b.map)
         }
         return try unembeddingResidual(b).frobeniusNormSquared
     }
 
-    /// G̃₁ − G̃₂Bᵀ, d_unemb's residual (B = F̂₁⁺F̂₂ unless given).
-    func unembeddingResidual(_ map: Matrix? = nil) throws -> Matrix {
-        let b = try map ?? embeddingLeastSquaresMap()
+    /// G̃₁ − G̃₂Bᵀ, d_unemb's residual (B = F̂₁⁺F̂₂ as 2^power·M unless given), the power applied
+    /// after the product.
+    func unembeddingResidual(_ map: (map: Matrix, power: Int)? = nil) throws -> Matrix {
+        let b = try map ?? scaledEmbeddingLeastSquaresMap()
         let (g1, g2) = centredUnembeddings
-        return g1 - g2.multiplied(by: b, transposeOther: true)
+        return g1 - Self.product(g2, b.map, b.power)
     }
 }
 

@@ -87,46 +87,67 @@ extension ModelPair {
     /// A₁₂ = G̃₁⁺G̃₂ (or A₂₁ = G̃₂⁺G̃₁ when `reverse`), by the Gram route when it applies,
     /// else by Householder QR (clear full rank) or the SVD pseudo-inverse.
     func leastSquaresMap(reverse: Bool) throws -> Matrix {
+        let (map, power) = try scaledLeastSquaresMap(reverse: reverse)
+        return power == 0 ? map : map.scaled(byPowerOfTwo: power)
+    }
+
+    /// The same map as 2^power·M, M of moderate entries: for models at scales far apart
+    /// (G̃₁ near 2⁻⁶⁰⁰ against G̃₂ near 2⁶⁰⁰) the map itself over- or underflows while F₂A₁₂ᵀ
+    /// does not, so residuals apply the power after the product.
+    func scaledLeastSquaresMap(reverse: Bool) throws -> (map: Matrix, power: Int) {
         let (g1, g2) = centredUnembeddings
         let (target, source) = reverse ? (g2, g1) : (g1, g2)
         if gramRoutesInRange(g1, g2) {
             let grams = try unembeddingGrams()
             if reverse ? grams.secondUsable : grams.firstUsable {
                 let (gram, cross) = reverse ? (grams.s22, grams.s12.transposed) : (grams.s11, grams.s12)
-                if let a = try? CholeskyDecomposition(gram).solve(cross) { return a }
+                if let a = try? CholeskyDecomposition(gram).solve(cross) { return (a, 0) }
             }
         }
-        return try Self.leastSquares(target, source)
+        return try Self.scaledLeastSquares(target, source)
     }
 
-    /// X⁺Y by Householder QR (clear full rank) or the SVD pseudo-inverse, with X and Y each
-    /// first scaled by a power of two bringing its largest entry near 1 when it is beyond 2^±100
-    /// (`outOfRangeExponent`), and the result by their quotient: exact, so neither 1/σ
+    /// X⁺Y by Householder QR (clear full rank) or the SVD pseudo-inverse (`scaledLeastSquares`,
+    /// its power applied).
+    static func leastSquares(_ x: Matrix, _ y: Matrix) throws -> Matrix {
+        let (a, power) = try scaledLeastSquares(x, y)
+        return power == 0 ? a : a.scaled(byPowerOfTwo: power)
+    }
+
+    /// X⁺Y = 2^power·A, with X and Y each first scaled by a power of two bringing its largest
+    /// entry near 1 when it is beyond 2^±100 (`outOfRangeExponent`): exact, so neither 1/σ
     /// overflows (subnormal entries) nor σ² (entries ≳ 10¹⁵⁴), and models of scales far apart
     /// (a teacher's F near 10⁻³⁰⁷ against a student's near 1) do not push Y out of the range, as
-    /// one power for both did (Y·2¹⁰²⁰ = ∞: d_unemb came out 0, d_rep ∞).
-    static func leastSquares(_ x: Matrix, _ y: Matrix) throws -> Matrix {
+    /// one power for both did (Y·2¹⁰²⁰ = ∞: d_unemb came out 0, d_rep ∞). A is X⁺Y of the
+    /// scaled matrices; power = p − q for X·2ᵖ and Y·2^q, 0 when neither was scaled.
+    static func scaledLeastSquares(_ x: Matrix, _ y: Matrix) throws -> (map: Matrix, power: Int) {
         let (p, q) = (-x.outOfRangeExponent, -y.outOfRangeExponent)
         let (x, y) = (p == 0 ? x : x.scaled(byPowerOfTwo: p), q == 0 ? y : y.scaled(byPowerOfTwo: q))
         // (2ᵖX)⁺(2^qY) = 2^{q−p} X⁺Y.
         let a = try SmallMatrixKernels.fullRankLeastSquares(x, y) ?? ModelError.wrapping { try x.pseudoInverse().multiplied(by: y) }
-        return p == q ? a : a.scaled(byPowerOfTwo: p - q)
+        return (a, p - q)
     }
 
     /// B = F̂₁⁺F̂₂ (d₁×d₂), F̂ = W^{1/2}F. With `usesGramRoutes` and a well-conditioned
     /// M₁₁ = F̂₁ᵀF̂₁ (λ_min ≥ 10⁻¹² λ_max) it is M₁₁⁻¹F̂₁ᵀF̂₂ by Cholesky; otherwise
     /// the SVD pseudo-inverse.
     func embeddingLeastSquaresMap() throws -> Matrix {
+        let (map, power) = try scaledEmbeddingLeastSquaresMap()
+        return power == 0 ? map : map.scaled(byPowerOfTwo: power)
+    }
+
+    /// B as 2^power·M (see `scaledLeastSquaresMap`).
+    func scaledEmbeddingLeastSquaresMap() throws -> (map: Matrix, power: Int) {
         let f1 = first.weightedEmbeddings, f2 = second.weightedEmbeddings
         return try ModelError.wrapping {
             if gramRoutesInRange(f1, f2) {
                 let m11 = f1.gram()
                 if UnembeddingGrams.usable(try SymmetricEigendecomposition.eigenvalues(of: m11)),
                    let b = try? CholeskyDecomposition(m11).solve(f1.multiplied(by: f2, transposeSelf: true)) {
-                    return b
+                    return (b, 0)
                 }
             }
-            return try Self.leastSquares(f1, f2)
+            return try Self.scaledLeastSquares(f1, f2)
         }
     }
 

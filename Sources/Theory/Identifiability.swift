@@ -103,7 +103,15 @@ extension ModelPair {
     /// and F₁ = F₂ A₁₂ᵀ.
     /// At language-model scale (`usesGramRoutes`) it is solved from the d×d Grams.
     public func identifiabilityMap() throws -> Matrix {
-        try cache.value("A12") { try leastSquaresMap(reverse: false) }
+        try cache.value("A12") {
+            let (map, power) = try scaledIdentifiabilityMap()
+            return power == 0 ? map : map.scaled(byPowerOfTwo: power)
+        }
+    }
+
+    /// A₁₂ as 2^power·M (`scaledLeastSquaresMap`), computed once per pair.
+    func scaledIdentifiabilityMap() throws -> (map: Matrix, power: Int) {
+        try cache.value("A12scaled") { try scaledLeastSquaresMap(reverse: false) }
     }
 
     /// Whether the two models lie in one identifiability class, to a relative

@@ -317,6 +317,30 @@ struct ModelFileRowTests {
         #expect(kib < 8 * 1024, "resident KiB after a one-row shard: \(kib)")
     }
 
+    /// A file rewritten in place while a shard read it gave a partial of neither file that named
+    /// the first file's CRC (stop 54's attack): the CRC was checked before the rows were read. Now
+    /// read, then checked; here the "rewrite" lands inside the read.
+    @Test("An entry changed while it is read fails its CRC check, stored or deflated")
+    func changedWhileRead() throws {
+        var checked = 0
+        for compressed in [false, true] {
+            var bytes = [UInt8](try ZipArchive.write([("f.npy", NumpyArray(shape: [64], values: (0..<64).map(Double.init)).npyData())],
+                                                     method: compressed ? .deflated : .stored))
+            try bytes.withUnsafeMutableBytes { archive in
+                let entry = try #require(try ZipArchive.entries(in: UnsafeRawBufferPointer(archive)).first)
+                let first = try ZipArchive.checked(entry) { entry.payload.count }      // unchanged: passes
+                #expect(first == entry.payload.count)
+                #expect(throws: ZipError.self) {
+                    try ZipArchive.checked(entry) {
+                        UnsafeMutableRawPointer(mutating: entry.payload.baseAddress!).storeBytes(of: 0x5A, toByteOffset: entry.payload.count - 3, as: UInt8.self)
+                    }
+                }
+            }
+            checked += 1
+        }
+        #expect(checked == 2)
+    }
+
     @Test("readRows gives exactly the rows read gives, in every layout", arguments: NumpyFormat.all.filter { $0.version != 2 })
     func rowsMatchWholeRead(format: NumpyFormat) throws {
         var g = SeededGenerator(seed: 9)

@@ -378,7 +378,7 @@ struct SquaresOverflowTests {
         #expect(abs(m.dLogit / root - 1) < 1e-12, "d_logit \(m.dLogit) against \(root) from the exact value")
         let shown = try #require(m.dLogitSquaredRescaled, "d_logit² is shown from the rescaled pass")
         #expect(shown == exact.scientificString(), "\(shown) against \(exact.scientificString())")
-        #expect(m.notes.contains { $0.hasPrefix("d_logit² = \(shown) overflows a Double") })
+        #expect(m.notes.contains { $0.hasPrefix("d_logit² = \(shown): the pass's sums of squared logit differences overflow") })
         #expect(!m.notes.contains { $0.contains("leave the Double range") }, "\(m.notes)")
         // The pass's d_logit² is +∞, not NaN (∞·0 in the kernel's masked tail slots at k = 6), so
         // the screen decides T3 (its right side overflows) instead of comparing with NaN.
@@ -418,6 +418,22 @@ struct SquaresOverflowTests {
         #expect(exact.log10Magnitude > 309, "\(exact.scientificString())")
         #expect(abs(2 * Foundation.log10(m.dLogit) - exact.log10Magnitude) < 1e-12, "d_logit \(m.dLogit) against 10^(\(exact.log10Magnitude / 2))")
         #expect(m.dLogitSquaredRescaled == exact.scientificString())
+    }
+
+    /// One row's squared differences sum past the Double range while the weighted mean fits
+    /// (2a² = 3.2·10³⁰⁸ in one of four rows): d_logit² was shown as inf with a note that it
+    /// overflows (stop 54's attack: 3.3·10³⁰⁷ shown as inf).
+    @Test("--certify never: a d_logit² that fits a Double though the pass's row sums overflow is shown as a number")
+    func rescaledSquareFits() throws {
+        let a = 0x1p511 * 1.9   // a² ≈ 1.6·10³⁰⁸, 2a² ≈ 3.2·10³⁰⁸ in row 0, d_logit² ≈ 8.1·10³⁰⁷
+        let g = try Matrix([[1], [-1]])
+        let pair = try ModelPair(SoftmaxModel(embeddings: try Matrix([[a], [0], [0], [0]]), unembeddings: g),
+                                 SoftmaxModel(embeddings: try Matrix([[0], [0], [0], [0]]), unembeddings: g))
+        #expect(pair.logitStatistics().logitDistanceSquared == .infinity)
+        let m = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .never))
+        let expected = 2 * a * (a / 4)
+        #expect(abs(m.dLogitSquared / expected - 1) < 1e-15 && m.dLogitSquaredRescaled == nil, "\(m.dLogitSquared) against \(expected)")
+        #expect(abs(m.dLogit / (expected.squareRoot()) - 1) < 1e-15)
     }
 
     @Test("the square root of an exact value beyond the range, at the range's ends")
@@ -489,32 +505,38 @@ struct ExtremeScaleTests {
                                                      SoftmaxModel(embeddings: e * f2, unembeddings: u * g2)), options: options)
     }
 
-    /// One model's F times 2⁻¹⁰²⁰ and its G times 2¹⁰²⁰ (its logits unchanged), the other model
-    /// as it was: the least squares scaled both sides by the one power that suited X, which sent Y
-    /// to ∞ (d_unemb 0, d_rep(B←A) ∞; stop 53's review). Scaling the teacher by s divides d_unemb
-    /// by s and leaves d_rep(B←A) alone; scaling the student leaves d_unemb and d_rep(A←B) alone.
-    @Test("One model's F and G scaled 2^∓1020 apart, the other not: d_unemb and d_rep as the equivariance says, on both routes",
-          arguments: [(true, ModelPair.Routes.automatic), (false, .automatic), (true, .largeScale), (false, .largeScale)])
-    func oneModelScaledApart(teacherScaled: Bool, routes: ModelPair.Routes) throws {
+    /// The teacher's F times 2ᵗ and its G times 2⁻ᵗ, the student's by 2ᵘ and 2⁻ᵘ (the logits
+    /// unchanged): d_rep(A←B) scales by 2ᵗ, d_rep(B←A) by 2ᵘ, d_unemb by 2⁻ᵗ. The least squares
+    /// scaled both sides by the one power that suited X, which sent Y to ∞ (d_unemb 0, d_rep(B←A)
+    /// ∞; stop 53's review); with the models scaled in opposite directions the maps themselves
+    /// over- or underflowed (d_rep(B←A) 4× low, d_unemb 5 % off, exit 0; stop 54's attack), so
+    /// the residuals now apply the maps' powers after the products.
+    @Test("Models scaled apart by powers of two: d_rep and d_unemb as the equivariance says, on both routes",
+          arguments: [(-1020, 0, ModelPair.Routes.automatic), (0, -1020, .automatic), (600, -600, .automatic), (-600, 600, .automatic),
+                      (1000, -1000, .automatic), (-400, 0, .largeScale), (0, -400, .largeScale)])
+    func modelsScaledApart(teacher t: Int, student u: Int, routes: ModelPair.Routes) throws {
         let (f1, g1, f2, g2) = Self.models(seed: 262)
-        func measured(_ power: Int) throws -> PairMeasurement {
-            let (e, u) = (Double(sign: .plus, exponent: -power, significand: 1), Double(sign: .plus, exponent: power, significand: 1))
-            let a = try SoftmaxModel(embeddings: (teacherScaled ? e : 1) * f1, unembeddings: (teacherScaled ? u : 1) * g1)
-            let b = try SoftmaxModel(embeddings: (teacherScaled ? 1 : e) * f2, unembeddings: (teacherScaled ? 1 : u) * g2)
+        func power(_ p: Int) -> Double { Double(sign: .plus, exponent: p, significand: 1) }
+        func measured(_ t: Int, _ u: Int) throws -> PairMeasurement {
+            let a = try SoftmaxModel(embeddings: power(t) * f1, unembeddings: power(-t) * g1)
+            let b = try SoftmaxModel(embeddings: power(u) * f2, unembeddings: power(-u) * g2)
             return try PairMeasurement.measure(ModelPair(a, b, routes: routes), options: PairMeasurement.Options(skipPivot: true, certification: .never))
         }
         // The language-model route needs G̃ᵀG̃, which overflows at 2¹⁰²⁰: it refuses, with the rescaling
-        // that avoids it (a typed error), and is checked at 2⁴⁰⁰ instead, where its least squares
-        // leave the Grams for the scaled route.
+        // that avoids it (a typed error).
         if routes == .largeScale {
-            #expect { _ = try measured(1020) } throws: { "\($0)".contains("Gram G̃ᵀG̃ overflows the Double range") }
+            #expect { _ = try measured(2 * t + (t == 0 ? 0 : -220), 2 * u + (u == 0 ? 0 : -220)) } throws: { "\($0)".contains("overflows the Double range") }
         }
-        let (scaled, plain) = (try measured(routes == .largeScale ? 400 : 1020), try measured(0))
-        let unemb = (try #require(scaled.dUnembAB), try #require(plain.dUnembAB))
-        let expected = teacherScaled ? Double(sign: .plus, exponent: routes == .largeScale ? 400 : 1020, significand: unemb.1) : unemb.1
-        #expect(abs(unemb.0 / expected - 1) < 1e-12, "d_unemb \(unemb.0) against \(expected)")
-        let rep = teacherScaled ? (try #require(scaled.dRepBA), try #require(plain.dRepBA)) : (try #require(scaled.dRepAB), try #require(plain.dRepAB))
-        #expect(abs(rep.0 / rep.1 - 1) < 1e-12, "d_rep \(rep.0) against \(rep.1)")
+        let (scaled, plain) = (try measured(t, u), try measured(0, 0))
+        var checked = 0
+        for (name, value, reference, p) in [("d_rep(A←B)", scaled.dRepAB, plain.dRepAB, t), ("d_rep(B←A)", scaled.dRepBA, plain.dRepBA, u),
+                                            ("d_unemb", scaled.dUnembAB, plain.dUnembAB, -t)] {
+            let (x, y) = (try #require(value, "\(name)"), try #require(reference, "\(name)"))
+            let expected = Double(sign: .plus, exponent: p, significand: y)
+            #expect(abs(x / expected - 1) < 1e-12, "\(name) \(x) against \(expected)")
+            checked += 1
+        }
+        #expect(checked == 3)
     }
 
     @Test("Singular values of a matrix scaled by 2^±600 and into the subnormal range are the unscaled ones, scaled",
