@@ -619,18 +619,25 @@ public struct PairMeasurement: Codable, Sendable {
     /// A priori estimate (not a bound) of the relative error of the Double d_rep(M₁←M₂): the
     /// least-squares map A = G̃₁⁺G̃₂ errs by about 10·d·u·(κ + κ²‖R‖/(‖G̃₁‖‖A‖))·‖A‖ (R = G̃₂ − G̃₁A,
     /// the classical perturbation bound of least squares), which moves d_rep by at most
-    /// ‖W^{1/2}F₂‖ times that. nil when it cannot be formed.
+    /// ‖W^{1/2}F₂‖ times that. nil when it cannot be formed. A = 2ᵖM and the quotients are formed
+    /// in logarithms, so that models scaled far apart (A beyond the Double range, d_rep² below it)
+    /// get an estimate, not NaN.
     static func representationErrorEstimate(_ pair: ModelPair, squared: Double) -> Double? {
         guard let s = try? pair.unembeddingSingularValues(ofFirst: true), let top = s.first, let last = s.last, top > 0,
-              let a = try? pair.identifiabilityMap() else { return nil }
+              let (m, p) = try? pair.scaledIdentifiabilityMap() else { return nil }
         let kappa = last > 0 ? top / last : .infinity
         let (g1, g2) = pair.centredUnembeddings
-        let residual = (g2 - g1.multiplied(by: a)).frobeniusNorm, mapNorm = a.frobeniusNorm
-        let u = 0x1p-53, d = Double(pair.first.dimension)
-        let relativeMap = 10 * d * u * (kappa + (mapNorm > 0 ? kappa * kappa * residual / (top * mapNorm) : 0))
-        let change = pair.second.weightedEmbeddings.frobeniusNorm * mapNorm * relativeMap
-        let distance = squared.squareRoot()
-        return distance > 0 ? change / distance : (change > 0 ? .infinity : 0)
+        let product = g1.multiplied(by: m)
+        let residual = (g2 - (p == 0 ? product : product.scaled(byPowerOfTwo: p))).frobeniusNorm, mapNorm = m.frobeniusNorm
+        let u = 0x1p-53, d = Double(pair.first.dimension), power = Double(p)
+        // ‖R‖/(‖G̃₁‖‖A‖), ‖A‖ = 2ᵖ‖M‖.
+        let ratio = mapNorm > 0 ? Foundation.exp2(Foundation.log2(residual) - Foundation.log2(top) - Foundation.log2(mapNorm) - power) : 0
+        let relativeMap = 10 * d * u * (kappa + kappa * kappa * ratio)
+        let fNorm = pair.second.weightedEmbeddings.frobeniusNorm
+        let distance = pair.distance(fromSquared: squared, .representation)
+        guard distance > 0 else { return fNorm > 0 && mapNorm > 0 && relativeMap > 0 ? .infinity : 0 }
+        // ‖W^{1/2}F₂‖·‖A‖·relativeMap / d_rep.
+        return Foundation.exp2(Foundation.log2(fNorm) + Foundation.log2(mapNorm) + power - Foundation.log2(distance)) * relativeMap
     }
 
     /// Whether the pivot form runs for this pair and options, and on which selection.

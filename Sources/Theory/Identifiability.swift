@@ -110,7 +110,7 @@ extension ModelPair {
     }
 
     /// A₁₂ as 2^power·M (`scaledLeastSquaresMap`), computed once per pair.
-    func scaledIdentifiabilityMap() throws -> (map: Matrix, power: Int) {
+    package func scaledIdentifiabilityMap() throws -> (map: Matrix, power: Int) {
         try cache.value("A12scaled") { try scaledLeastSquaresMap(reverse: false) }
     }
 
