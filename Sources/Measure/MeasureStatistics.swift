@@ -234,11 +234,14 @@ extension MeasureStatistics {
                 throw ModelError.refused("the \(name) model's embeddings are so small (second moments near \(top)) that their moments underflow the Double range; "
                     + "scale that model's F up and its G down by the same power of two, to |f| above about 10⁻¹⁵⁰ (the logits are unchanged)")
             }
-            // …and near 10¹⁵⁴ and above they overflow (the eigendecompositions then met ∞).
-            if !top.isFinite {
-                // A shard whose logits' squares overflow as well: no rescaling helps, so say that first.
-                throw ModelError.refused(!singleRun && !logitDistanceSquared.isFinite ? Self.squaresOverflow("d_logit_squared", logitDistanceSquared)
-                                         : Self.overflow("the \(name) model's second moments E f fᵀ: it", embeddings: true))
+            // …and near 10¹⁵⁴ and above they overflow (the eigendecompositions then met ∞); a NaN
+            // (∞ − ∞) is caught too, which the largest magnitude above skips.
+            if !moment.values.allSatisfy(\.isFinite) {
+                // A shard whose logits' squares (or KL) overflow as well: no rescaling helps, so say that first.
+                let divergences = [("d_logit_squared", logitDistanceSquared), ("kl_ab", klAB), ("kl_ba", klBA)]
+                throw ModelError.refused(singleRun ? Self.overflow("the \(name) model's second moments E f fᵀ: it", embeddings: true)
+                                         : divergences.first { !$0.1.isFinite }.map { Self.squaresOverflow($0.0, $0.1) }
+                                            ?? Self.overflow("the \(name) model's second moments E f fᵀ: it", embeddings: true))
             }
         }
         if !momentBA.values.allSatisfy(\.isFinite) {
@@ -422,13 +425,13 @@ extension MeasureStatistics {
         }
     }
 
-    /// Why a value overflowed, and the rescaling that avoids it: F or G (whichever the value
-    /// grows with) scaled down and the other up by the same power of two leaves every logit as it is.
     /// Why a shard's d_logit² (or KL) is not finite, and what to do instead.
     static func squaresOverflow(_ name: String, _ value: Double) -> String {
         "\(name) = \(value) (must be finite): from `measure --shard`, the logits' squares leave the Double range (logits beyond about 10¹⁵⁴), which a partial's Double sums cannot hold, and scaling F and G apart leaves the logits as they are; measure the pair unsharded, which encloses d_logit², KL and log τ in MPFR"
     }
 
+    /// Why a value overflowed, and the rescaling that avoids it: F or G (whichever the value
+    /// grows with) scaled down and the other up by the same power of two leaves every logit as it is.
     static func overflow(_ name: String, embeddings: Bool) -> String {
         let (small, large, entry) = embeddings ? ("F", "G", "f") : ("G", "F", "g")
         return "\(name) overflows the Double range (\(embeddings ? "embeddings" : "unembeddings") near 10¹⁵⁰ or beyond): scale that model's \(small) down and its \(large) up by the same power of two, to |\(entry)| below about 10¹⁵⁰ (the logits are unchanged)"

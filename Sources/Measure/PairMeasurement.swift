@@ -476,7 +476,7 @@ public struct PairMeasurement: Codable, Sendable {
         // Logits beyond the Double range make the pass's log τ_x NaN or −∞ (its KL may be finite
         // and wrong); logits beyond about 10¹⁵⁴ only overflow d_logit²'s squares.
         let logitsLeaveRange = stats.logTauPerInput.contains { !$0.isFinite }
-        var rescaled: (distance: Double, log10Squared: Double)?
+        var rescaled: (distance: Double, squared: Double, log10Squared: Double)?
         if !stats.logitDistanceSquared.isNormal {
             if options.allowsExactLevel(pair) {
                 exactDistance = pair.exactLogitDistanceSquared()
@@ -526,10 +526,7 @@ public struct PairMeasurement: Codable, Sendable {
                 .first { e in [e.klForward, e.klBackward].allSatisfy { !$0.hasNaN && $0.width <= 1e-6 * Swift.abs($0.upper) } }
                 ?? (try? pair.certifiedDivergence(bits: 1024)) : nil
             if let e = enclosed {
-                // Halves added, not the ends (an enclosure near 1.8·10³⁰⁸ overflowed its sum).
-                func value(_ x: Interval) -> Double {
-                    !x.hasNaN && x.width <= 1e-6 * Swift.abs(x.upper) ? x.lower / 2 + x.upper / 2 : .nan
-                }
+                func value(_ x: Interval) -> Double { !x.hasNaN && x.width <= 1e-6 * Swift.abs(x.upper) ? x.midpoint : .nan }
                 (divergence.kl, divergence.reverseKL, logTau) = (value(e.klForward), value(e.klBackward), (value(e.logTauFirst), value(e.logTauSecond)))
                 notes.append("the logits or their differences leave the Double range: KL and log τ come from their MPFR enclosures (midpoints where within 10⁻⁶, else nan): KL(A‖B) ∈ \(e.klForward), KL(B‖A) ∈ \(e.klBackward), log τ(A) ∈ \(e.logTauFirst), log τ(B) ∈ \(e.logTauSecond)")
             } else {
@@ -544,7 +541,7 @@ public struct PairMeasurement: Codable, Sendable {
         let widthFloor = try? timed("width floor curve (T12)") { try pair.widthFloor() }
         // The rescaled d_logit² where it fits a Double after all (the pass's per-row sums overflowed
         // before the weights brought them down: 3.3·10³⁰⁷ was shown as inf).
-        let rescaledSquare = rescaled.map { $0.distance * $0.distance }.flatMap { $0.isFinite ? $0 : nil }
+        let rescaledSquare = rescaled.flatMap { $0.squared.isFinite ? $0.squared : nil }
         var measured = PairMeasurement(
             sizes: Sizes(n: n, k: k, dA: dA, dB: dB),
             // d_logit from the exact d_logit² or the rescaled pass where d_logit² overflows; with
@@ -625,17 +622,21 @@ public struct PairMeasurement: Codable, Sendable {
     static func representationErrorEstimate(_ pair: ModelPair, squared: Double) -> Double? {
         guard let s = try? pair.unembeddingSingularValues(ofFirst: true), let top = s.first, let last = s.last, top > 0,
               let (m, p) = try? pair.scaledIdentifiabilityMap() else { return nil }
-        let kappa = last > 0 ? top / last : .infinity
+        // G̃₁ rank-deficient: the map is not determined, any error possible.
+        guard last > 0 else { return .infinity }
+        let kappa = top / last
+        let fNorm = pair.second.weightedEmbeddings.frobeniusNorm, mapNorm = m.frobeniusNorm
+        // A zero map or zero embeddings move nothing (log₂ 0 = −∞ below would meet ∞·0).
+        guard fNorm > 0, mapNorm > 0 else { return 0 }
         let (g1, g2) = pair.centredUnembeddings
         let product = g1.multiplied(by: m)
-        let residual = (g2 - (p == 0 ? product : product.scaled(byPowerOfTwo: p))).frobeniusNorm, mapNorm = m.frobeniusNorm
+        let residual = (g2 - (p == 0 ? product : product.scaled(byPowerOfTwo: p))).frobeniusNorm
         let u = 0x1p-53, d = Double(pair.first.dimension), power = Double(p)
-        // ‖R‖/(‖G̃₁‖‖A‖), ‖A‖ = 2ᵖ‖M‖.
-        let ratio = mapNorm > 0 ? Foundation.exp2(Foundation.log2(residual) - Foundation.log2(top) - Foundation.log2(mapNorm) - power) : 0
+        // ‖R‖/(‖G̃₁‖‖A‖), ‖A‖ = 2ᵖ‖M‖ (0 for a zero residual: exp2(−∞)).
+        let ratio = Foundation.exp2(Foundation.log2(residual) - Foundation.log2(top) - Foundation.log2(mapNorm) - power)
         let relativeMap = 10 * d * u * (kappa + kappa * kappa * ratio)
-        let fNorm = pair.second.weightedEmbeddings.frobeniusNorm
         let distance = pair.distance(fromSquared: squared, .representation)
-        guard distance > 0 else { return fNorm > 0 && mapNorm > 0 && relativeMap > 0 ? .infinity : 0 }
+        guard distance > 0 else { return .infinity }
         // ‖W^{1/2}F₂‖·‖A‖·relativeMap / d_rep.
         return Foundation.exp2(Foundation.log2(fNorm) + Foundation.log2(mapNorm) + power - Foundation.log2(distance)) * relativeMap
     }

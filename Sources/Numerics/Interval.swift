@@ -60,11 +60,14 @@ public final class Interval: @unchecked Sendable {
     public var lower: Double { mpfr_get_d(lo, MPFR_RNDD) }
     /// The upper endpoint rounded up to a Double: a guaranteed upper bound.
     public var upper: Double { mpfr_get_d(hi, MPFR_RNDU) }
-    /// The midpoint, rounded to nearest: for display.
+    /// The midpoint, rounded to nearest: for display. Halved in MPFR before it is rounded, so
+    /// that an interval near 1.8·10³⁰⁸ does not overflow and a subnormal one does not lose its
+    /// last bit (the sum was rounded to a Double, then halved).
     public var midpoint: Double {
         let m = Interval(bits: bits)
         mpfr_add(m.lo, lo, hi, MPFR_RNDN)
-        return mpfr_get_d(m.lo, MPFR_RNDN) / 2
+        mpfr_div_2ui(m.lo, m.lo, 1, MPFR_RNDN)
+        return mpfr_get_d(m.lo, MPFR_RNDN)
     }
 
     /// hi − lo rounded up.

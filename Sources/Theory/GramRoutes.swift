@@ -84,14 +84,9 @@ extension ModelPair {
         return try ModelError.wrapping { try g.singularValues() }
     }
 
-    /// A₁₂ = G̃₁⁺G̃₂ (or A₂₁ = G̃₂⁺G̃₁ when `reverse`), by the Gram route when it applies,
-    /// else by Householder QR (clear full rank) or the SVD pseudo-inverse.
-    func leastSquaresMap(reverse: Bool) throws -> Matrix {
-        let (map, power) = try scaledLeastSquaresMap(reverse: reverse)
-        return power == 0 ? map : map.scaled(byPowerOfTwo: power)
-    }
-
-    /// The same map as 2^power·M, M of moderate entries: for models at scales far apart
+    /// A₁₂ = G̃₁⁺G̃₂ (or A₂₁ = G̃₂⁺G̃₁ when `reverse`) as 2^power·M, M of moderate entries, by the
+    /// Gram route when it applies, else by Householder QR (clear full rank) or the SVD
+    /// pseudo-inverse: for models at scales far apart
     /// (G̃₁ near 2⁻⁶⁰⁰ against G̃₂ near 2⁶⁰⁰) the map itself over- or underflows while F₂A₁₂ᵀ
     /// does not, so residuals apply the power after the product.
     func scaledLeastSquaresMap(reverse: Bool) throws -> (map: Matrix, power: Int) {
@@ -105,13 +100,6 @@ extension ModelPair {
             }
         }
         return try Self.scaledLeastSquares(target, source)
-    }
-
-    /// X⁺Y by Householder QR (clear full rank) or the SVD pseudo-inverse (`scaledLeastSquares`,
-    /// its power applied).
-    static func leastSquares(_ x: Matrix, _ y: Matrix) throws -> Matrix {
-        let (a, power) = try scaledLeastSquares(x, y)
-        return power == 0 ? a : a.scaled(byPowerOfTwo: power)
     }
 
     /// X⁺Y = 2^power·A, with X and Y each first scaled by a power of two bringing its largest
@@ -128,15 +116,9 @@ extension ModelPair {
         return (a, p - q)
     }
 
-    /// B = F̂₁⁺F̂₂ (d₁×d₂), F̂ = W^{1/2}F. With `usesGramRoutes` and a well-conditioned
-    /// M₁₁ = F̂₁ᵀF̂₁ (λ_min ≥ 10⁻¹² λ_max) it is M₁₁⁻¹F̂₁ᵀF̂₂ by Cholesky; otherwise
-    /// the SVD pseudo-inverse.
-    func embeddingLeastSquaresMap() throws -> Matrix {
-        let (map, power) = try scaledEmbeddingLeastSquaresMap()
-        return power == 0 ? map : map.scaled(byPowerOfTwo: power)
-    }
-
-    /// B as 2^power·M (see `scaledLeastSquaresMap`).
+    /// B = F̂₁⁺F̂₂ (d₁×d₂), F̂ = W^{1/2}F, as 2^power·M (see `scaledLeastSquaresMap`). With
+    /// `usesGramRoutes` and a well-conditioned M₁₁ = F̂₁ᵀF̂₁ (λ_min ≥ 10⁻¹² λ_max) it is
+    /// M₁₁⁻¹F̂₁ᵀF̂₂ by Cholesky; otherwise the SVD pseudo-inverse.
     func scaledEmbeddingLeastSquaresMap() throws -> (map: Matrix, power: Int) {
         let f1 = first.weightedEmbeddings, f2 = second.weightedEmbeddings
         return try ModelError.wrapping {

@@ -71,7 +71,9 @@ extension ModelPair {
     /// (barring logits below 2^(e−1022), which are 10⁻¹⁵⁰ of the largest or less), and the pass
     /// gives 2^−2e times d_logit²; no copy of F or G is made. nil when an entry is not finite or
     /// the scaled pass still overflows (the logits themselves leave the Double range).
-    public func rescaledLogitDistance() -> (distance: Double, log10Squared: Double)? {
+    /// `squared` is d_logit² itself, 2^2e times the scaled pass's (one rounding), +∞ where it
+    /// overflows.
+    public func rescaledLogitDistance() -> (distance: Double, squared: Double, log10Squared: Double)? {
         let (g1, g2) = centredUnembeddings
         // |centred logit| ≤ d·max|f|·max|g̃| for each model; over k labels and both models, the
         // square root of Σ_y (difference)² ≤ 2d√k times the larger. Kept below 2⁴⁹⁸ ≈ 10¹⁵⁰.
@@ -85,7 +87,8 @@ extension ModelPair {
         let squared = computeLogitStatistics(scalingLogitsBy: -e).logitDistanceSquared
         guard squared.isFinite else { return nil }
         let distance = Double(sign: .plus, exponent: e, significand: squared.squareRoot())
-        return distance.isFinite ? (distance, Foundation.log10(squared) + 2 * Double(e) * Foundation.log10(2.0)) : nil
+        return distance.isFinite ? (distance, Double(sign: .plus, exponent: 2 * e, significand: squared),
+                                    Foundation.log10(squared) + 2 * Double(e) * Foundation.log10(2.0)) : nil
     }
 
     /// Every entry times 2^power.

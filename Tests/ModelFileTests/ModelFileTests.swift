@@ -332,7 +332,8 @@ struct ModelFileRowTests {
                 #expect(first == entry.payload.count)
                 #expect(throws: ZipError.self) {
                     try ZipArchive.checked(entry) {
-                        UnsafeMutableRawPointer(mutating: entry.payload.baseAddress!).storeBytes(of: 0x5A, toByteOffset: entry.payload.count - 3, as: UInt8.self)
+                        let byte = UnsafeMutableRawPointer(mutating: entry.payload.baseAddress!) + (entry.payload.count - 3)
+                        byte.storeBytes(of: byte.load(as: UInt8.self) ^ 0xFF, as: UInt8.self)
                     }
                 }
             }

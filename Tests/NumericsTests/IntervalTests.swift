@@ -21,6 +21,15 @@ struct IntervalTests {
         #expect(!undefined.contains(1.0) && !undefined.isPositive && undefined.containsZero)
     }
 
+    /// The midpoint was the Double sum of the ends, halved: ∞ near 1.8·10³⁰⁸ (a KL shown as inf
+    /// beside its enclosure [1.36923e308, 1.36923e308]) and 0 for [2⁻¹⁰⁷⁴, 2⁻¹⁰⁷⁴] (stop 54).
+    @Test func midpointAtTheEndsOfTheRange() {
+        for x in [1.7e308, Double.greatestFiniteMagnitude, 0x1p-1074, 3 * 0x1p-1074, -1.7e308, 1.0] {
+            #expect(Interval(lower: x, upper: x).midpoint == x, "\(x)")
+        }
+        #expect(abs(Interval(lower: 1.6e308, upper: 1.7e308).midpoint / 1.65e308 - 1) < 1e-15)
+    }
+
     @Test func logTwo() throws {
         let l = try Interval(exactly: 2)!.log()
         #expect(l.width < 1e-70)

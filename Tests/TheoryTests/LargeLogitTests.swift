@@ -525,7 +525,11 @@ struct ExtremeScaleTests {
         // The language-model route needs G̃ᵀG̃, which overflows at 2¹⁰²⁰: it refuses, with the rescaling
         // that avoids it (a typed error).
         if routes == .largeScale {
-            #expect { _ = try measured(2 * t + (t == 0 ? 0 : -220), 2 * u + (u == 0 ? 0 : -220)) } throws: { "\($0)".contains("overflows the Double range") }
+            #expect { _ = try measured(2 * t + (t == 0 ? 0 : -220), 2 * u + (u == 0 ? 0 : -220)) } throws: { "\($0)".contains("Gram G̃ᵀG̃ overflows the Double range") }
+            // …and F the other way, its moments E f fᵀ (an eigendecomposition met ∞ there; stop 54).
+            #expect { _ = try measured(t == 0 ? 0 : 600, u == 0 ? 0 : 600) } throws: {
+                "\($0)".contains("second moments E f fᵀ: it overflows the Double range") && "\($0)".contains("scale that model's F down")
+            }
         }
         let (scaled, plain) = (try measured(t, u), try measured(0, 0))
         var checked = 0
