@@ -28,7 +28,7 @@ public enum TeacherConcepts {
         // range, w by its largest), so that Σ_W neither overflows nor goes subnormal.
         let exponent = f.outOfRangeExponent, top = w.max() ?? 1
         let thresholdsFrom = f
-        let f = exponent == 0 ? f : f.scaled(byPowerOfTwo: -exponent)
+        let f = f.scaled(byPowerOfTwo: -exponent)
         let w = top.isFinite && (top > 0x1p100 || top < 0x1p-100) ? w.map { $0 / top } : w
         // Class means under the weights, then Σ_W = Σᵢ wᵢ (fᵢ − μ_cᵢ)(fᵢ − μ_cᵢ)ᵀ.
         var means: [Int: (sum: [Double], weight: Double)] = [:]

@@ -239,9 +239,9 @@ extension MeasureStatistics {
             if !moment.values.allSatisfy(\.isFinite) {
                 // A shard whose logits' squares (or KL) overflow as well: no rescaling helps, so say that first.
                 let divergences = [("d_logit_squared", logitDistanceSquared), ("kl_ab", klAB), ("kl_ba", klBA)]
-                throw ModelError.refused(singleRun ? Self.overflow("the \(name) model's second moments E f fᵀ: it", embeddings: true)
-                                         : divergences.first { !$0.1.isFinite }.map { Self.squaresOverflow($0.0, $0.1) }
-                                            ?? Self.overflow("the \(name) model's second moments E f fᵀ: it", embeddings: true))
+                let unscalable = singleRun ? nil : divergences.first { !$0.1.isFinite }
+                throw ModelError.refused(unscalable.map { Self.squaresOverflow($0.0, $0.1) }
+                                         ?? Self.overflow("the \(name) model's second moments E f fᵀ: it", embeddings: true))
             }
         }
         if !momentBA.values.allSatisfy(\.isFinite) {

@@ -629,8 +629,7 @@ public struct PairMeasurement: Codable, Sendable {
         // A zero map or zero embeddings move nothing (log₂ 0 = −∞ below would meet ∞·0).
         guard fNorm > 0, mapNorm > 0 else { return 0 }
         let (g1, g2) = pair.centredUnembeddings
-        let product = g1.multiplied(by: m)
-        let residual = (g2 - (p == 0 ? product : product.scaled(byPowerOfTwo: p))).frobeniusNorm
+        let residual = (g2 - g1.multiplied(by: m).scaled(byPowerOfTwo: p)).frobeniusNorm
         let u = 0x1p-53, d = Double(pair.first.dimension), power = Double(p)
         // ‖R‖/(‖G̃₁‖‖A‖), ‖A‖ = 2ᵖ‖M‖ (0 for a zero residual: exp2(−∞)).
         let ratio = Foundation.exp2(Foundation.log2(residual) - Foundation.log2(top) - Foundation.log2(mapNorm) - power)

@@ -86,10 +86,10 @@ extension Matrix {
         return top > 0 && top.isFinite && abs(top.exponent) > 100 ? Int(top.exponent) : 0
     }
 
-    /// Every entry times 2^power (exact unless an entry leaves the normal range).
+    /// Every entry times 2^power (exact unless an entry leaves the normal range); itself at 0.
     public func scaled(byPowerOfTwo power: Int) -> Matrix {
         var out = self
-        for i in out.storage.indices { out.storage[i] = Double(sign: .plus, exponent: power, significand: out.storage[i]) }
+        out.storage.scale(byPowerOfTwo: power)
         return out
     }
 
@@ -115,7 +115,7 @@ extension Matrix {
         try requireFinite("singular values")
         guard maxAbs > 0 else { return [Double](repeating: 0, count: Swift.min(rows, columns)) }
         let exponent = outOfRangeExponent
-        let scaled = exponent == 0 ? self : scaled(byPowerOfTwo: -exponent)
+        let scaled = scaled(byPowerOfTwo: -exponent)
         let values = Swift.min(rows, columns) <= 16 ? SmallMatrixKernels.singularValuesOfThin(scaled)
             : try SingularValueDecomposition.singularValues(of: scaled)
         return exponent == 0 ? values : values.map { Double(sign: .plus, exponent: exponent, significand: $0) }
@@ -157,5 +157,14 @@ extension Matrix {
         let tol = tolerance ?? Matrix.rankTolerance(rows: rows, columns: columns, largest: top)
         let inverted = svd.singularValues.map { $0 > tol ? 1 / $0 : 0 }
         return svd.v.scalingColumns(by: inverted).multiplied(by: svd.u, transposeOther: true)
+    }
+}
+
+extension Array where Element == Double {
+    /// Every entry times 2^power, in place (exact unless an entry leaves the normal range);
+    /// nothing at 0.
+    public mutating func scale(byPowerOfTwo power: Int) {
+        guard power != 0 else { return }
+        for i in indices { self[i] = Double(sign: .plus, exponent: power, significand: self[i]) }
     }
 }

@@ -101,8 +101,7 @@ extension ModelPair {
 
     /// X·Aᵀ·2^power, the power applied after the product.
     static func product(_ x: Matrix, _ a: Matrix, _ power: Int) -> Matrix {
-        let product = x.multiplied(by: a, transposeOther: true)
-        return power == 0 ? product : product.scaled(byPowerOfTwo: power)
+        x.multiplied(by: a, transposeOther: true).scaled(byPowerOfTwo: power)
     }
 
     /// d_rep(M₂←M₁)², the other direction, sharing this pair's cached quantities.

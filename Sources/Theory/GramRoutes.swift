@@ -110,7 +110,7 @@ extension ModelPair {
     /// scaled matrices; power = p − q for X·2ᵖ and Y·2^q, 0 when neither was scaled.
     static func scaledLeastSquares(_ x: Matrix, _ y: Matrix) throws -> (map: Matrix, power: Int) {
         let (p, q) = (-x.outOfRangeExponent, -y.outOfRangeExponent)
-        let (x, y) = (p == 0 ? x : x.scaled(byPowerOfTwo: p), q == 0 ? y : y.scaled(byPowerOfTwo: q))
+        let (x, y) = (x.scaled(byPowerOfTwo: p), y.scaled(byPowerOfTwo: q))
         // (2ᵖX)⁺(2^qY) = 2^{q−p} X⁺Y.
         let a = try SmallMatrixKernels.fullRankLeastSquares(x, y) ?? ModelError.wrapping { try x.pseudoInverse().multiplied(by: y) }
         return (a, p - q)

@@ -105,7 +105,7 @@ extension ModelPair {
     public func identifiabilityMap() throws -> Matrix {
         try cache.value("A12") {
             let (map, power) = try scaledIdentifiabilityMap()
-            return power == 0 ? map : map.scaled(byPowerOfTwo: power)
+            return map.scaled(byPowerOfTwo: power)
         }
     }
 

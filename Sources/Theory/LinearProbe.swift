@@ -22,7 +22,7 @@ public struct LinearProbe: Sendable {
         // The rows' root mean square, from a copy scaled by a power of two where squares would
         // overflow or underflow (|f| beyond 2^±100): at |f| ≈ 10¹⁵⁵ the plain sum was +∞ and
         // every coefficient 0.
-        let e = f.outOfRangeExponent, unit = e == 0 ? f : f.scaled(byPowerOfTwo: -e)
+        let e = f.outOfRangeExponent, unit = f.scaled(byPowerOfTwo: -e)
         let scale = Double(sign: .plus, exponent: e,
                            significand: max((unit.frobeniusNormSquared / Double(max(n, 1))).squareRoot(), .leastNormalMagnitude))
         // A concept constant on these inputs: the probe answers that constant (IRLS would

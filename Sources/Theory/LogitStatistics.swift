@@ -91,11 +91,6 @@ extension ModelPair {
                                     Foundation.log10(squared) + 2 * Double(e) * Foundation.log10(2.0)) : nil
     }
 
-    /// Every entry times 2^power.
-    static func scale(_ values: inout [Double], _ power: Int) {
-        for i in values.indices { values[i] = Double(sign: .plus, exponent: power, significand: values[i]) }
-    }
-
     /// Rows per block when whole logit rows are formed: about 2²¹ Doubles (16 MiB).
     func rowsPerBlock() -> Int { max(8, min(512, (1 << 21) / max(first.labelCount, 1))) }
 
@@ -135,7 +130,8 @@ extension ModelPair {
                     let labels = start..<min(k, start + labelBlock), width = labels.count
                     first.embeddings.rowBlockProduct(rows: chunk, with: g1, otherRows: labels, into: &l1)
                     second.embeddings.rowBlockProduct(rows: chunk, with: g2, otherRows: labels, into: &l2)
-                    if power != 0 { Self.scale(&l1, power); Self.scale(&l2, power) }
+                    l1.scale(byPowerOfTwo: power)
+                    l2.scale(byPowerOfTwo: power)
                     l1.withUnsafeBufferPointer { p1 in
                         l2.withUnsafeBufferPointer { p2 in
                             for r in 0..<chunk.count {
@@ -160,7 +156,8 @@ extension ModelPair {
                 let indices = flaggedBlocks[b]
                 var l1 = first.embeddings.selectingRows(indices).multiplied(by: g1, transposeOther: true)
                 var l2 = second.embeddings.selectingRows(indices).multiplied(by: g2, transposeOther: true)
-                if power != 0 { Self.scale(&l1.storage, power); Self.scale(&l2.storage, power) }
+                l1.storage.scale(byPowerOfTwo: power)
+                l2.storage.scale(byPowerOfTwo: power)
                 l1.storage.withUnsafeBufferPointer { p1 in
                     l2.storage.withUnsafeBufferPointer { p2 in
                         for (r, i) in indices.enumerated() {
