@@ -81,9 +81,10 @@ extension Matrix {
     /// all-zero or non-finite matrix): what to scale out before a computation whose squares
     /// or products of squares could overflow or underflow. Within 2^±100 nothing can, and a
     /// scaled copy would cost more than the small computations it precedes.
-    public var outOfRangeExponent: Int {
-        let top = maxAbs
-        return top > 0 && top.isFinite && abs(top.exponent) > 100 ? Int(top.exponent) : 0
+    public var outOfRangeExponent: Int { Self.outOfRangeExponent(largest: maxAbs) }
+
+    static func outOfRangeExponent(largest top: Double) -> Int {
+        top > 0 && top.isFinite && abs(top.exponent) > 100 ? Int(top.exponent) : 0
     }
 
     /// Every entry times 2^power (exact unless an entry leaves the normal range); itself at 0.
@@ -91,6 +92,16 @@ extension Matrix {
         var out = self
         out.storage.scale(byPowerOfTwo: power)
         return out
+    }
+
+    /// self·x as 2^power·y, y formed from self and x each first scaled by its own
+    /// `outOfRangeExponent`: finite wherever the product's entries are, even where self's and
+    /// x's scales lie so far apart that a partial product leaves the Double range.
+    public func scaledApplication(to x: [Double]) -> (values: [Double], power: Int) {
+        let (p, q) = (outOfRangeExponent, Self.outOfRangeExponent(largest: x.reduce(0) { Swift.max($0, abs($1)) }))
+        var scaledX = x
+        scaledX.scale(byPowerOfTwo: -q)
+        return (scaled(byPowerOfTwo: -p).applied(to: scaledX), p + q)
     }
 
     /// Each column scaled by the matching factor (self · diag(factors)).

@@ -20,6 +20,14 @@ public struct ProbeDirection: Sendable, Codable, Equatable {
     }
 
     public var normSquared: Double { weights.reduce(0) { $0 + $1 * $1 } }
+
+    /// ‖u‖, from the weights divided by the largest of them, so that it is finite (and not 0)
+    /// wherever the norm itself is, even where ‖u‖² is not.
+    public var norm: Double {
+        let largest = weights.reduce(0) { max($0, abs($1)) }
+        guard largest > 0, largest.isFinite else { return largest }
+        return largest * weights.reduce(0) { $0 + ($1 / largest) * ($1 / largest) }.squareRoot()
+    }
 }
 
 /// T11's quantities for one teacher probe (u, b) on one pair (THEORY.md §8), in double
@@ -79,13 +87,21 @@ public struct ConceptTransfer: Sendable {
             throw ModelError.inapplicable("σ_min(G̃₁) = 0: G̃₁ does not have full column rank")
         }
         self.probe = probe
-        let a = try pair.identifiabilityMap()
-        let transported = a.transposed.applied(to: probe.weights)   // A₁₂ᵀu
+        // A₁₂ = 2^power·M, and F₂A₁₂ᵀu is formed as 2^power·(F₂(Mᵀu)) with F₂ and Mᵀu each
+        // scaled near 1: for models at scales far apart A₁₂, or F₂ times Mᵀu, may leave the
+        // Double range where the scores do not.
+        let (map, power) = try pair.scaledIdentifiabilityMap()
+        let transported = map.transposed.applied(to: probe.weights)   // 2^−power·A₁₂ᵀu
         margins = probe.scores(first.embeddings)
-        transportedScores = ProbeDirection(weights: transported, bias: probe.bias).scores(second.embeddings)
         weights = pair.weights
         let teacherPart = first.embeddings.applied(to: probe.weights)
-        let studentPart = second.embeddings.applied(to: transported)
+        func student(_ f: Matrix, _ x: [Double]) -> [Double] {
+            var (values, scale) = f.scaledApplication(to: x)
+            values.scale(byPowerOfTwo: scale + power)
+            return values
+        }
+        let studentPart = student(second.embeddings, transported)
+        transportedScores = studentPart.map { $0 + probe.bias }
         residualSecondMoment = zip(weights, zip(teacherPart, studentPart)).reduce(0) { sum, t in
             let e = t.1.0 - t.1.1
             return sum + t.0 * e * e
@@ -102,14 +118,15 @@ public struct ConceptTransfer: Sendable {
         let d1 = Double(first.dimension + 1), d2 = Double(second.dimension + 1)
         let absU = probe.weights.map(abs), absT = transported.map(abs), largest = absT.max() ?? 0
         let absF2 = second.embeddings.absoluteValues
-        let rowSums2 = absF2.applied(to: [Double](repeating: 1, count: second.dimension))
+        let rowSums2 = student(absF2, [Double](repeating: largest, count: second.dimension))   // max|A₁₂ᵀu|·Σⱼ|f₂ᵢⱼ|
+        let dots2 = student(absF2, absT)
         marginTolerance = first.embeddings.absoluteValues.applied(to: absU).map {
             let terms = $0 + abs(probe.bias)
             return max(1e-9 * terms, 10 * d1 * eps * terms)
         }
-        scoreTolerance = zip(absF2.applied(to: absT), rowSums2).map { dot, rowSum in
+        scoreTolerance = zip(dots2, rowSums2).map { dot, rowSum in
             let terms = dot + abs(probe.bias)
-            return max(1e-9 * terms, 10 * d2 * eps * (terms + kappa * largest * rowSum))
+            return max(1e-9 * terms, 10 * d2 * eps * (terms + kappa * rowSum))
         }
         sortedMargins = Self.sortedMagnitudes(margins: margins, weights: weights)
         formBounds = Form.allCases.map { bound(residual: residual($0)) }
@@ -123,7 +140,11 @@ public struct ConceptTransfer: Sendable {
         // smaller of the two is the better double value of the same quantity.
         case .covariance: return min(residualSecondMoment, transportedNormSquared * logitDistanceSquared)
         case .scalar: return transportedNormSquared * logitDistanceSquared
-        case .sigma: return probe.normSquared * logitDistanceSquared / (sigmaMin * sigmaMin)
+        case .sigma:
+            // (‖u‖/σ_min)² rather than ‖u‖²/σ_min²: u and σ_min scale together with the teacher's
+            // embeddings, and their squares alone may leave the Double range.
+            let ratio = probe.norm / sigmaMin
+            return ratio * ratio * logitDistanceSquared
         }
     }
 
@@ -214,6 +235,7 @@ extension ModelPair {
         }
         let svd = try firstUnembeddingSVD()
         let projections = svd.v.transposed.applied(to: u)
-        return zip(projections, svd.singularValues).reduce(0) { $0 + $1.0 * $1.0 / ($1.1 * $1.1) }
+        // (vᵢᵀu/σᵢ)²: the ratio first, as u and σ scale together with the teacher's embeddings.
+        return zip(projections, svd.singularValues).reduce(0) { $0 + ($1.0 / $1.1) * ($1.0 / $1.1) }
     }
 }

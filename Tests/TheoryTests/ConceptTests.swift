@@ -121,6 +121,34 @@ struct ConceptTests {
         #expect(a.t11?.outcome == b.t11?.outcome && a.t11?.certified == true && b.t11?.certified == true)
     }
 
+    /// Teacher and student scaled in opposite directions (F₁ × 2^p, G₁ × 2^−p against F₂ × 2^−p,
+    /// G₂ × 2^p): the logits are unchanged, A₁₂ = G̃₁⁺G̃₂ is 2^2p times the unscaled one (past the
+    /// Double range at |p| = 600), and the transported probe's scores, the disagreement and
+    /// every floor must not change. A₁₂ formed in Double gave a transported accuracy of 0.48
+    /// for 0.94 (its scores 0 or ∞), and ‖v‖² as Σ(vᵢᵀu)²/σᵢ² was ∞/∞: the scalar floor 0.
+    @Test("T11 on a pair scaled apart by 2^±1200: the same transported probe, disagreement and floors",
+          arguments: [600, -600, 300])
+    func pairScaledApart(power: Int) throws {
+        let pair = try Self.pair(seed: 1207)
+        func scaled(_ m: SoftmaxModel, _ p: Int) throws -> SoftmaxModel {
+            try SoftmaxModel(embeddings: m.embeddings.scaled(byPowerOfTwo: p), unembeddings: m.unembeddings.scaled(byPowerOfTwo: -p))
+        }
+        let apart = try ModelPair(scaled(pair.first, power), scaled(pair.second, -power))
+        let predicted = pair.first.predictedLabels()
+        let f = pair.first.embeddings
+        let z = (0..<f.rows).map { f[$0, 0] - f[$0, 2] > 0 }
+        let (a, b) = (try ConceptReport.measure(pair, name: "z", source: "", values: z, predicted: predicted, options: .init()),
+                      try ConceptReport.measure(apart, name: "z", source: "", values: z, predicted: predicted, options: .init()))
+        #expect(try #require(a.transportedProbe) > 0.8)
+        #expect(a.transportedProbe == b.transportedProbe && a.disagreement == b.disagreement,
+                "transported \(String(describing: a.transportedProbe)) vs \(String(describing: b.transportedProbe))")
+        for (x, y, name) in [(a.floorLogit, b.floorLogit, "logit"), (a.floorLogitScalar, b.floorLogitScalar, "scalar")] {
+            let (x, y) = (try #require(x), try #require(y))
+            #expect(abs(x - y) <= 1e-9, "\(name) floor: \(x) vs \(y)")
+        }
+        #expect(try #require(a.floorLogitScalar) > 0, "the scalar floor is not trivial on the unscaled pair")
+    }
+
     /// Weights 10³⁰⁰ and 10⁻³⁰⁰ alternating: the teacher's concepts are formed (the weights are
     /// brought near 1 first, and a class of negligible weight adds nothing rather than 0/0;
     /// this failed with "entry (0, 0) is not finite"), each split at the weighted median.
