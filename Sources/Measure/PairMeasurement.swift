@@ -600,7 +600,9 @@ public struct PairMeasurement: Codable, Sendable {
             }
             let shown = squared.doubleValue
             exactlyZero = squared.isZero
-            if !(abs(shown - value) <= tolerance * abs(shown)) {
+            if shown.isInfinite && value.isInfinite {
+                notes.append("\(name): d_rep² = \(squared.scientificString()) (computed exactly) lies beyond the Double range; d_rep is shown from its rescaled residual")
+            } else if !(abs(shown - value) <= tolerance * abs(shown)) {
                 notes.append("\(name): the fast enclosure did not pin d_rep² to 10⁻⁶, and the double-precision value \(String(format: "%.6g", value)) is off: computed exactly, d_rep² = \(squared.scientificString())")
             }
             return shown

@@ -1,3 +1,8 @@
+import CGMP
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A dense matrix of exact rationals, row-major.
 ///
 /// Built from a `Matrix` by converting every Double exactly, it lets a statement
@@ -52,6 +57,27 @@ public struct RationalMatrix: Sendable, Equatable {
     /// A nearby Double matrix, for display and screening.
     public var doubleApproximation: Matrix {
         try! Matrix(rows: rows, columns: columns, storage: entries.map(\.doubleValue))
+    }
+
+    /// A nearby Double matrix of self·2^power (exact scaling, then one rounding per entry):
+    /// for the Double estimates of matrices whose entries lie beyond the Double range.
+    public func doubleApproximation(scaledByPowerOfTwo power: Int) -> Matrix {
+        guard power != 0 else { return doubleApproximation }
+        return try! Matrix(rows: rows, columns: columns, storage: entries.map { entry in
+            let scaled = Rational()
+            if power > 0 { __gmpq_mul_2exp(scaled.value, entry.value, mp_bitcnt_t(power)) }
+            else { __gmpq_div_2exp(scaled.value, entry.value, mp_bitcnt_t(-power)) }
+            return scaled.doubleValue
+        })
+    }
+
+    /// ⌊log₂⌋ of the largest entry's magnitude when it lies beyond 2^±100, else 0 (also for the
+    /// zero matrix), as `Matrix.outOfRangeExponent`: what to scale out before Double work.
+    public var outOfRangeExponent: Int {
+        let top = entries.map(\.log10Magnitude).max() ?? -.infinity
+        guard top.isFinite else { return 0 }
+        let exponent = Int((top / log10(2.0)).rounded(.down))
+        return abs(exponent) > 100 ? exponent : 0
     }
 
     public func selectingRows(_ indices: [Int]) -> RationalMatrix {

@@ -44,12 +44,18 @@ public struct CertifiedT7Spectra: Sendable {
             (qLower, qUpper, muLower, muUpper) = ([q], [q], [mu], [mu])
             return
         }
+        // The estimates from M₂₂ and E scaled by one power of two, T by another, each bringing
+        // its largest entry near 1 when beyond 2^±100 (embeddings or unembeddings near the ends of
+        // the Double range: M₂₂ in Double was 0 or ∞, "Cholesky: not positive definite"). The
+        // pencil (E, M₂₂) does not change; μ(2ᵃM₂₂, 2ᵇT) = 2^{a+b}μ, undone on the estimates.
+        let (a, b) = (-m22.outOfRangeExponent, -t.outOfRangeExponent)
         let (qEstimates, muEstimates) = try ModelError.wrapping {
-            let l = try CholeskyDecomposition(m22.doubleApproximation).l
-            let lInverseE = try l.solve(e.doubleApproximation)
+            let l = try CholeskyDecomposition(m22.doubleApproximation(scaledByPowerOfTwo: a)).l
+            let lInverseE = try l.solve(e.doubleApproximation(scaledByPowerOfTwo: a))
             let whitenedE = try l.solve(lInverseE.transposed)
             let q = try SymmetricEigendecomposition.eigenvalues(of: symmetrised(whitenedE)).reversed().map { max($0, 0) }
-            let mu = try SymmetricEigendecomposition.eigenvalues(of: symmetrised(l.transposed * t.doubleApproximation * l))
+            var mu = try SymmetricEigendecomposition.eigenvalues(of: symmetrised(l.transposed * t.doubleApproximation(scaledByPowerOfTwo: b) * l))
+            mu.scale(byPowerOfTwo: -(a + b))
             return (Array(q), mu)
         }
         let qPencil = SymmetricPencil(e, m22)

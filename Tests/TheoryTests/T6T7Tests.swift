@@ -282,6 +282,31 @@ struct T7Tests {
         #expect(halvedMissed >= 24 && nearlyMissed >= 24, "E_up planted too small missed on only \(halvedMissed) (½) and \(nearlyMissed) (0.99) of 32")
     }
 
+    /// F × 2^p, G × 2^−p on the teacher and the reverse on the student leave every logit, ρ and μ
+    /// as they are; the moments M₂₂ ~ 2^∓1200 are beyond the Double range. The Double
+    /// estimates placing the brackets were formed from M₂₂ in Double (0 or ∞: "Cholesky: the
+    /// matrix is not positive definite"), so certification failed on every T7 form.
+    @Test("Certified on models scaled apart by 2^±1200, with the unscaled pair's sides", arguments: [600, -600])
+    func scaledApart(power: Int) throws {
+        var g = SeededGenerator(seed: 506)
+        let teacher = ModelGenerator.model(labels: 8, dimension: 3, inputs: 60, using: &g)
+        let pair = try ModelPair(teacher, ModelGenerator.perturb(teacher, by: 0.1, using: &g))
+        func scaled(_ m: SoftmaxModel, _ p: Int) throws -> SoftmaxModel {
+            try SoftmaxModel(embeddings: m.embeddings.scaled(byPowerOfTwo: p), unembeddings: m.unembeddings.scaled(byPowerOfTwo: -p))
+        }
+        let apart = try ModelPair(scaled(pair.first, power), scaled(pair.second, -power))
+        var checked = 0
+        for (form, centred) in Self.variants {
+            let statement = T7CanonicalCorrelationBound(form, centred: centred)
+            let (a, b) = (try statement.certify(pair), try statement.certify(apart))
+            #expect(b.outcome == .holds && b.isCertified, "\(form) centred \(centred): \(b.outcome) \(b.level)")
+            #expect(a.outcome == b.outcome && abs(a.lhs - b.lhs) <= 1e-12 * abs(a.lhs) && abs(a.rhs - b.rhs) <= 1e-12 * abs(a.rhs),
+                    "\(form) centred \(centred): \(a.lhs) ≤ \(a.rhs) against \(b.lhs) ≤ \(b.rhs)")
+            checked += 1
+        }
+        #expect(checked == 4)
+    }
+
     @Test("Tight case: ratio 1, certified; a planted constant just below 1 is certified violated")
     func tight() throws {
         let pair = try Self.tightPair(seed: 505)
