@@ -70,16 +70,27 @@ public enum ModelFile {
     /// Refuses, by name, what is not a non-empty regular file: a missing path, a directory,
     /// a device or pipe (/dev/zero would be read forever), an empty file.
     public static func requireRegularFile(_ url: URL) throws {
-        // attributesOfItem does not follow symbolic links: ask about what the link names.
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path) else {
-            throw ModelFileError.unreadable(file: url.path, reason: "no such file, or not readable")
+        // stat follows symbolic links, and says why it cannot (a loop, a link to nothing).
+        var info = stat()
+        guard stat(url.path, &info) == 0 else {
+            let reason: String
+            switch errno {
+            case ELOOP: reason = "a loop of symbolic links"
+            case ENOENT: reason = (try? FileManager.default.destinationOfSymbolicLink(atPath: url.path)) != nil
+                ? "a symbolic link to a file that does not exist" : "no such file"
+            case EACCES: reason = "permission denied"
+            case ENOTDIR: reason = "no such file (a part of the path is not a directory)"
+            case ENAMETOOLONG: reason = "the path is too long"
+            default: reason = "no such file, or not readable (\(String(cString: strerror(errno))))"
+            }
+            throw ModelFileError.unreadable(file: url.path, reason: reason)
         }
-        switch attributes[.type] as? FileAttributeType {
-        case .typeDirectory?: throw ModelFileError.unreadable(file: url.path, reason: "it is a directory, not a file")
-        case .typeRegular?: break
+        switch info.st_mode & S_IFMT {
+        case S_IFDIR: throw ModelFileError.unreadable(file: url.path, reason: "it is a directory, not a file")
+        case S_IFREG: break
         default: throw ModelFileError.unreadable(file: url.path, reason: "not a regular file (a device, pipe or socket)")
         }
-        if attributes[.size] as? Int == 0 { throw ModelFileError.unreadable(file: url.path, reason: "the file is empty") }
+        if info.st_size == 0 { throw ModelFileError.unreadable(file: url.path, reason: "the file is empty") }
     }
 
     /// A binary concept from a `.npy` file: N values, each 0 or 1 (float, integer or

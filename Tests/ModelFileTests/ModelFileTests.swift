@@ -199,8 +199,26 @@ struct ModelFileBadInputTests {
         defer { try? FileManager.default.removeItem(at: u) }
         try flipped.write(to: u)
         #expect(throws: ModelFileError.notAnArchive(file: u.path, reason: "entry f.npy fails its CRC check")) { try ModelFile.read(u) }
-        #expect(throws: ModelFileError.unreadable(file: "/nonexistent.npz", reason: "no such file, or not readable")) {
+        #expect(throws: ModelFileError.unreadable(file: "/nonexistent.npz", reason: "no such file")) {
             try ModelFile.read(URL(fileURLWithPath: "/nonexistent.npz"))
+        }
+    }
+
+    /// A symbolic link is followed; one to itself or to nothing is refused by what it is (both
+    /// were called "not a regular file (a device, pipe or socket)").
+    @Test("Symbolic links: followed to a model file; a loop and a link to nothing named as such")
+    func symbolicLinks() throws {
+        let target = temporaryURL("target.npz"), link = temporaryURL("link.npz")
+        let loop = temporaryURL("loop.npz"), dangling = temporaryURL("dangling.npz")
+        defer { for u in [target, link, loop, dangling] { try? FileManager.default.removeItem(at: u) } }
+        try ModelFile.write(arrays: [("f", f), ("g", g)], to: target)
+        try FileManager.default.createSymbolicLink(atPath: link.path, withDestinationPath: target.path)
+        try FileManager.default.createSymbolicLink(atPath: loop.path, withDestinationPath: loop.path)
+        try FileManager.default.createSymbolicLink(atPath: dangling.path, withDestinationPath: temporaryURL("absent.npz").path)
+        #expect(try ModelFile.shape(link) == ModelFile.shape(target))
+        #expect(throws: ModelFileError.unreadable(file: loop.path, reason: "a loop of symbolic links")) { try ModelFile.read(loop) }
+        #expect(throws: ModelFileError.unreadable(file: dangling.path, reason: "a symbolic link to a file that does not exist")) {
+            try ModelFile.read(dangling)
         }
     }
 
