@@ -535,11 +535,14 @@ public struct MeasurePartial: Codable, Sendable {
 
     public func encoded() throws -> String { try ReportJSON.encode(self) }
 
-    /// Whether `data` looks like a measure partial (rather than, say, a verify report):
-    /// it names the format in its first bytes (so a truncated partial is still recognised,
-    /// and refused as truncated) or parses with a "statistics" object.
+    /// Whether `data` looks like a measure partial (rather than, say, a verify report): its
+    /// first bytes name the format or open a "statistics" object (so a truncated partial is
+    /// still recognised, and refused as truncated: with its keys sorted, the format comes after
+    /// the enclosures' long base64 text, beyond the first 4 096 bytes), or it parses with one.
     public static func recognises(_ data: Data) -> Bool {
-        data.prefix(4096).range(of: Data(MeasureStatistics.format.utf8)) != nil
+        let head = String(decoding: data.prefix(4096), as: UTF8.self)
+        return head.contains(MeasureStatistics.format)
+            || head.range(of: #""statistics"\s*:\s*\{"#, options: .regularExpression) != nil
             || (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["statistics"] != nil
     }
 

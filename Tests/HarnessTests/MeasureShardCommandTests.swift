@@ -140,12 +140,17 @@ struct MeasureShardCommandTests {
         let klLine = try #require(text.split(separator: "\n").first { $0.contains("\"kl_ab\"") })
         let edited = try write("edited.json", text.replacingOccurrences(of: String(klLine), with: "    \"kl_ab\" : 0.5,"))
         let truncated = try write("truncated.json", String(text.prefix(text.count / 2)))
+        // Cut before the format's name (which, keys sorted, follows the enclosures): still
+        // recognised as a partial, refused as truncated (it was "not a measure partial").
+        let early = try write("early.json", String(text.prefix(200)))
+        #expect(!String(text.prefix(200)).contains("logitbounds-measure-partial") && text.contains("logitbounds-measure-partial"))
         let versioned = try write("version.json", text.replacingOccurrences(of: "\"version\" : 5", with: "\"version\" : 99"))
         let verifyReport = try runTool(["verify", "--cases", "3", "--json"]).stdout
         let verify = try write("verify.json", verifyReport)
         let cases: [([String], String)] = [
             (["merge", parts[0], edited, parts[2]], "checksum"),
             (["merge", parts[0], truncated, parts[2]], "truncated"),
+            (["merge", parts[0], early, parts[2]], "truncated"),
             (["merge", parts[0], versioned, parts[2]], "version"),
             (["merge", parts[0], parts[2]], "missing"),
             (["merge", parts[0], parts[1], parts[1], parts[2]], "overlap"),
