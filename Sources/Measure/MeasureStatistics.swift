@@ -427,7 +427,7 @@ extension MeasureStatistics {
 
     /// Why a shard's d_logit² (or KL) is not finite, and what to do instead.
     static func squaresOverflow(_ name: String, _ value: Double) -> String {
-        "\(name) = \(value) (must be finite): from `measure --shard`, the logits' squares leave the Double range (logits beyond about 10¹⁵⁴), which a partial's Double sums cannot hold, and scaling F and G apart leaves the logits as they are; measure the pair unsharded, which encloses d_logit², KL and log τ in MPFR"
+        "\(name) = \(value.isNaN ? "NaN" : "\(value)") (must be finite): from `measure --shard`, the logits' squares leave the Double range (logits beyond about 10¹⁵⁴; NaN where the logits themselves do, ∞ − ∞), which a partial's Double sums cannot hold, and scaling F and G apart leaves the logits as they are; measure the pair unsharded, which encloses d_logit², KL and log τ in MPFR"
     }
 
     /// Why a value overflowed, and the rescaling that avoids it: F or G (whichever the value

@@ -84,6 +84,19 @@ public final class Rational: @unchecked Sendable {
         return log10(abs(n / d)) + Double(numeratorExponent - denominatorExponent) * log10(2)
     }
 
+    /// self·2^power, exactly.
+    public func scaled(byPowerOfTwo power: Int) -> Rational {
+        guard power != 0 else { return self }
+        let out = Rational()
+        if power > 0 { __gmpq_mul_2exp(out.value, value, mp_bitcnt_t(power)) }
+        else { __gmpq_div_2exp(out.value, value, mp_bitcnt_t(-power)) }
+        return out
+    }
+
+    /// Significant digits of the values `measure` shows in scientific notation (exact, rescaled
+    /// and out-of-range sides), as many as its Double values show.
+    public static let reportDigits = 6
+
     /// The value in scientific notation with `digits` significant digits (e.g.
     /// "4.47e+601") at any magnitude. For display only (~15 good digits).
     public func scientificString(digits: Int = 4) -> String {

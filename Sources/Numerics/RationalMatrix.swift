@@ -59,16 +59,10 @@ public struct RationalMatrix: Sendable, Equatable {
         try! Matrix(rows: rows, columns: columns, storage: entries.map(\.doubleValue))
     }
 
-    /// A nearby Double matrix of self·2^power (exact scaling, then one rounding per entry):
-    /// for the Double estimates of matrices whose entries lie beyond the Double range.
-    public func doubleApproximation(scaledByPowerOfTwo power: Int) -> Matrix {
-        guard power != 0 else { return doubleApproximation }
-        return try! Matrix(rows: rows, columns: columns, storage: entries.map { entry in
-            let scaled = Rational()
-            if power > 0 { __gmpq_mul_2exp(scaled.value, entry.value, mp_bitcnt_t(power)) }
-            else { __gmpq_div_2exp(scaled.value, entry.value, mp_bitcnt_t(-power)) }
-            return scaled.doubleValue
-        })
+    /// self·2^power, exactly.
+    public func scaled(byPowerOfTwo power: Int) -> RationalMatrix {
+        guard power != 0 else { return self }
+        return RationalMatrix(rows: rows, columns: columns, entries: entries.map { $0.scaled(byPowerOfTwo: power) })
     }
 
     /// ⌊log₂⌋ of the largest entry's magnitude when it lies beyond 2^±100, else 0 (also for the

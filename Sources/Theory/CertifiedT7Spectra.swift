@@ -44,18 +44,20 @@ public struct CertifiedT7Spectra: Sendable {
             (qLower, qUpper, muLower, muUpper) = ([q], [q], [mu], [mu])
             return
         }
-        // The estimates from M₂₂ and E scaled by one power of two, T by another, each bringing
-        // its largest entry near 1 when beyond 2^±100 (embeddings or unembeddings near the ends of
-        // the Double range: M₂₂ in Double was 0 or ∞, "Cholesky: not positive definite"). The
-        // pencil (E, M₂₂) does not change; μ(2ᵃM₂₂, 2ᵇT) = 2^{a+b}μ, undone on the estimates.
+        // M₂₂ and E scaled by one power of two, T by another, each bringing its largest entry
+        // near 1 when beyond 2^±100 (embeddings or unembeddings near the ends of the Double range:
+        // M₂₂ in Double was 0 or ∞, "Cholesky: not positive definite"). Exact: the pencil
+        // (E, M₂₂) does not change, and μ(2ᵃM₂₂, 2ᵇT) = 2^{a+b}μ, so μ is bracketed for the
+        // scaled matrices and its brackets multiplied by 2^{−a−b} (μ itself may lie beyond the
+        // Double range, where no Double estimate could place a bracket).
         let (a, b) = (-m22.outOfRangeExponent, -t.outOfRangeExponent)
+        let (m22Scaled, tScaled) = (m22.scaled(byPowerOfTwo: a), t.scaled(byPowerOfTwo: b))
         let (qEstimates, muEstimates) = try ModelError.wrapping {
-            let l = try CholeskyDecomposition(m22.doubleApproximation(scaledByPowerOfTwo: a)).l
-            let lInverseE = try l.solve(e.doubleApproximation(scaledByPowerOfTwo: a))
+            let l = try CholeskyDecomposition(m22Scaled.doubleApproximation).l
+            let lInverseE = try l.solve(e.scaled(byPowerOfTwo: a).doubleApproximation)
             let whitenedE = try l.solve(lInverseE.transposed)
             let q = try SymmetricEigendecomposition.eigenvalues(of: symmetrised(whitenedE)).reversed().map { max($0, 0) }
-            var mu = try SymmetricEigendecomposition.eigenvalues(of: symmetrised(l.transposed * t.doubleApproximation(scaledByPowerOfTwo: b) * l))
-            mu.scale(byPowerOfTwo: -(a + b))
+            let mu = try SymmetricEigendecomposition.eigenvalues(of: symmetrised(l.transposed * tScaled.doubleApproximation * l))
             return (Array(q), mu)
         }
         let qPencil = SymmetricPencil(e, m22)
@@ -67,13 +69,13 @@ public struct CertifiedT7Spectra: Sendable {
         qUpper = qDecreasing.upper.reversed()
         // #{μ > s} = inertia₊(T − sM₂₂⁻¹) = inertia₊(M₂₂TM₂₂ − sM₂₂) (congruence by M₂₂),
         // which keeps the entries free of M₂₂⁻¹'s large denominators.
-        let muPencil = SymmetricPencil(try m22.multiplied(by: t).multiplied(by: m22), m22)
+        let muPencil = SymmetricPencil(try m22Scaled.multiplied(by: tScaled).multiplied(by: m22Scaled), m22Scaled)
         let mu = try EigenvalueBrackets(estimates: muEstimates, floor: 0, trivialLower: .zero,
-                                        trivialUpper: try m22.multiplied(by: t).trace) {
+                                        trivialUpper: try m22Scaled.multiplied(by: tScaled).trace) {
             try muPencil.positiveCount(at: $0)
         }
-        muLower = mu.lower
-        muUpper = mu.upper
+        muLower = mu.lower.map { $0.scaled(byPowerOfTwo: -(a + b)) }
+        muUpper = mu.upper.map { $0.scaled(byPowerOfTwo: -(a + b)) }
     }
 
     /// Bounds on Σᵢ qᵢ μ_{π(i)} for the pairing π (identity = decreasing μ with

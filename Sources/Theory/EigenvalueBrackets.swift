@@ -22,12 +22,14 @@ struct EigenvalueBrackets {
             let own = abs(estimate) + floor
             let margins = own > 0 ? Self.exponents.map { own * Self.power10($0) }
                 : [0] + (zeroScale.map { scale in Self.exponents.map { scale * Self.power10($0) } } ?? [])
+            // An estimate beyond the Double range (μ of models near its ends, whose true value
+            // exceeds it) or NaN places no candidate: the trivial bounds stay.
             for margin in margins {
-                let candidate = Rational(exactly: estimate - margin)!
+                guard let candidate = Rational(exactly: estimate - margin) else { continue }
                 if candidate > foundLo, try count(candidate) >= i + 1 { foundLo = candidate; break }
             }
             for margin in margins {
-                let candidate = Rational(exactly: estimate + margin)!
+                guard let candidate = Rational(exactly: estimate + margin) else { continue }
                 if candidate < foundHi, try count(candidate) <= i { foundHi = candidate; break }
             }
             lo.append(foundLo)

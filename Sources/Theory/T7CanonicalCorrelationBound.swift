@@ -225,7 +225,6 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         }
         let dl2 = pair.exactLogitDistanceSquared()
         let scale = SigmaCertificate.exact(constantScale)
-        let screened = try screen(pair)
         switch variant {
         case .traceBound:
             let (lower, upper) = spectra.pairedSum()
@@ -257,8 +256,8 @@ public struct T7CanonicalCorrelationBound: PairStatement {
             else if meanQLower * d2 * muLower > scale * dl2 { outcome = .violated }
             else { outcome = .undecided }
             return Verdict(id: id, form: form, level: spectra.level, outcome: outcome, lhs: meanQUpper.doubleValue,
-                           rhs: (scale * dl2 / (d2 * muUpper)).doubleValue, constant: screened.constant,
-                           constantName: screened.constantName,
+                           rhs: (scale * dl2 / (d2 * muUpper)).doubleValue, constant: constantScale / (d2 * muUpper).doubleValue,
+                           constantName: "\(constantScale)/(d₂ μ_{d₂}), μ_{d₂} ≤ \(muUpper.doubleValue) (certified)",
                            certificate: "1 − mean ρ² ∈ [\(meanQLower.doubleValue), \(meanQUpper.doubleValue)], μ_{d₂} ∈ [\(muLower.doubleValue), \(muUpper.doubleValue)] by certified inertia; d_logit² exact",
                            lhsLog10: meanQUpper.log10Magnitude, rhsLog10: (scale * dl2 / (d2 * muUpper)).log10Magnitude)
         }

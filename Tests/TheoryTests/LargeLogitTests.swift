@@ -101,7 +101,7 @@ struct WideValueTests {
         let m = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .auto))
         let exact = pair.exactLogitDistanceSquared()
         #expect(!exact.doubleValue.isFinite)
-        #expect(m.dLogitSquaredExact == exact.scientificString())
+        #expect(m.dLogitSquaredExact == exact.scientificString(digits: Rational.reportDigits))
         #expect(m.dLogitSquaredExact?.contains("e+310") == true, "\(m.dLogitSquaredExact ?? "nil")")
         #expect(!m.bounds.contains { $0.outcome == "violated" && !$0.certified })
         // Certified rows whose sides overflow a Double show them from the exact/enclosed
@@ -362,6 +362,24 @@ struct T6BeyondRangeTests {
 /// leave the Double range (stop 53's review).
 @Suite("Logits whose squares overflow")
 struct SquaresOverflowTests {
+    /// A teacher whose F reaches 1.7·10³⁰⁸ (its logits overflow): T7's screen fails on the
+    /// teacher's logits ("singular values: entry (0, 0) is not finite"), which made every T7
+    /// form inapplicable; the exact level needs no Doubles and decides them, μ (≈ 10⁶¹⁶) bracketed
+    /// on scaled moments. The student is the teacher's F unscaled: ρ = 1, and T7 holds.
+    @Test("T7 where the teacher's logits overflow: the screen fails, the exact level certifies every form")
+    func t7BeyondTheScreen() throws {
+        let (f1, g1, _, _) = ExtremeScaleTests.models(seed: 261)
+        let teacher = try SoftmaxModel(embeddings: (1.7e308 / f1.maxAbs) * f1, unembeddings: g1)
+        let m = try PairMeasurement.measure(ModelPair(teacher, SoftmaxModel(embeddings: f1, unembeddings: g1)),
+                                            options: PairMeasurement.Options(skipPivot: true, certification: .auto))
+        let t7 = m.bounds.filter { $0.id == "T7" }
+        #expect(t7.count == 3)
+        for b in t7 {
+            let note = b.note ?? ""
+            #expect(b.outcome == "holds" && b.certified && note.contains("screen failed"), "\(b.form): \(b.outcome) \(b.level) \(note)")
+        }
+    }
+
     @Test("--certify never: d_logit from the rescaled pass, KL and log τ finite and inside their MPFR enclosures")
     func rescaledDistance() throws {
         var g = SeededGenerator(seed: 54)
@@ -377,7 +395,7 @@ struct SquaresOverflowTests {
         let root = try #require(PairMeasurement.squareRoot(exact))
         #expect(abs(m.dLogit / root - 1) < 1e-12, "d_logit \(m.dLogit) against \(root) from the exact value")
         let shown = try #require(m.dLogitSquaredRescaled, "d_logit² is shown from the rescaled pass")
-        #expect(shown == exact.scientificString(), "\(shown) against \(exact.scientificString())")
+        #expect(shown == exact.scientificString(digits: Rational.reportDigits), "\(shown) against \(exact.scientificString(digits: Rational.reportDigits))")
         #expect(m.notes.contains { $0.hasPrefix("d_logit² = \(shown): the pass's sums of squared logit differences overflow") })
         #expect(!m.notes.contains { $0.contains("leave the Double range") }, "\(m.notes)")
         // The pass's d_logit² is +∞, not NaN (∞·0 in the kernel's masked tail slots at k = 6), so
@@ -397,7 +415,7 @@ struct SquaresOverflowTests {
         #expect(checked == 4)
         // Certified, the exact d_logit² is beside a d_logit that the Double holds.
         let certified = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .always))
-        #expect(certified.dLogitSquaredExact == exact.scientificString() && certified.dLogitSquaredRescaled == nil)
+        #expect(certified.dLogitSquaredExact == exact.scientificString(digits: Rational.reportDigits) && certified.dLogitSquaredRescaled == nil)
         #expect(abs(certified.dLogit / root - 1) < 1e-15, "\(certified.dLogit)")
     }
 
@@ -417,7 +435,7 @@ struct SquaresOverflowTests {
         let exact = pair.exactLogitDistanceSquared()
         #expect(exact.log10Magnitude > 309, "\(exact.scientificString())")
         #expect(abs(2 * Foundation.log10(m.dLogit) - exact.log10Magnitude) < 1e-12, "d_logit \(m.dLogit) against 10^(\(exact.log10Magnitude / 2))")
-        #expect(m.dLogitSquaredRescaled == exact.scientificString())
+        #expect(m.dLogitSquaredRescaled == exact.scientificString(digits: Rational.reportDigits))
     }
 
     /// One row's squared differences sum past the Double range while the weighted mean fits
@@ -614,7 +632,7 @@ struct ExtremeScaleTests {
         let pair = try ModelPair(SoftmaxModel(embeddings: 1e-310 * f1, unembeddings: g1), SoftmaxModel(embeddings: 1e-310 * f2, unembeddings: g2))
         let log10Exact = pair.exactLogitDistanceSquared().log10Magnitude
         #expect(abs(log10Exact - (base.dLogitSquared.log / 2.302585092994046 - 620)) < 1e-10, "\(exact): 10^\(log10Exact)")
-        #expect(exact == pair.exactLogitDistanceSquared().scientificString())
+        #expect(exact == pair.exactLogitDistanceSquared().scientificString(digits: Rational.reportDigits))
         #expect(m.notes.contains { $0.contains("below the normal Double range") }, "\(m.notes)")
         #expect(abs(try #require(m.dUnembAB) / base.dUnembAB! - 1) < 1e-11)
         #expect(abs(try #require(m.dRepScaleFreeAB) / base.dRepScaleFreeAB! - 1) < 1e-11)
