@@ -19,8 +19,6 @@ public struct ProbeDirection: Sendable, Codable, Equatable {
         return f.applied(to: weights).map { $0 + bias }
     }
 
-    public var normSquared: Double { weights.reduce(0) { $0 + $1 * $1 } }
-
     /// ‖u‖, from the weights divided by the largest of them, so that it is finite (and not 0)
     /// wherever the norm itself is, even where ‖u‖² is not.
     public var norm: Double {
