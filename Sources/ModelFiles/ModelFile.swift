@@ -72,16 +72,18 @@ public enum ModelFile {
     public static func requireRegularFile(_ url: URL) throws {
         // stat follows symbolic links, and says why it cannot (a loop, a link to nothing).
         var info = stat()
-        guard stat(url.path, &info) == 0 else {
+        let path = url.path
+        let status = stat(path, &info), code = errno   // read at once: a later release may call free
+        guard status == 0 else {
             let reason: String
-            switch errno {
+            switch code {
             case ELOOP: reason = "a loop of symbolic links"
-            case ENOENT: reason = (try? FileManager.default.destinationOfSymbolicLink(atPath: url.path)) != nil
+            case ENOENT: reason = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) != nil
                 ? "a symbolic link to a file that does not exist" : "no such file"
             case EACCES: reason = "permission denied"
             case ENOTDIR: reason = "no such file (a part of the path is not a directory)"
             case ENAMETOOLONG: reason = "the path is too long"
-            default: reason = "no such file, or not readable (\(String(cString: strerror(errno))))"
+            default: reason = "no such file, or not readable (\(String(cString: strerror(code))))"
             }
             throw ModelFileError.unreadable(file: url.path, reason: reason)
         }

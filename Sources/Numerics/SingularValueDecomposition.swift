@@ -94,14 +94,30 @@ extension Matrix {
         return out
     }
 
-    /// self·x as 2^power·y, y formed from self and x each first scaled by its own
-    /// `outOfRangeExponent`: finite wherever the product's entries are, even where self's and
-    /// x's scales lie so far apart that a partial product leaves the Double range.
+    /// self·x as 2^power·y, finite wherever the product's entries are, even where a partial
+    /// product leaves the Double range (self's and x's scales far apart). Where a column's
+    /// largest entry lies beyond 2^±100, that column is scaled by 2^−cⱼ and xⱼ by 2^cⱼ (the
+    /// terms unchanged), then x by 2^−power, power the largest exponent of the balanced x: every
+    /// scaled entry is then at most about 1 and no term overflows; a term underflows only where
+    /// it is below 2^−1022 of the largest. Within the range, the plain product and power 0.
     public func scaledApplication(to x: [Double]) -> (values: [Double], power: Int) {
-        let (p, q) = (outOfRangeExponent, Self.outOfRangeExponent(largest: x.reduce(0) { Swift.max($0, abs($1)) }))
-        var scaledX = x
-        scaledX.scale(byPowerOfTwo: -q)
-        return (scaled(byPowerOfTwo: -p).applied(to: scaledX), p + q)
+        precondition(x.count == columns, "scaledApplication: \(x.count) entries for \(columns) columns")
+        var columnLargest = [Double](repeating: 0, count: columns)
+        for i in 0..<rows {
+            for j in 0..<columns { columnLargest[j] = Swift.max(columnLargest[j], abs(storage[i * columns + j])) }
+        }
+        let c = columnLargest.map { Self.outOfRangeExponent(largest: $0) }
+        let termExponents = zip(x, c).compactMap { $0.0 != 0 && $0.0.isFinite ? Int($0.0.exponent) + $0.1 : nil }
+        let power = termExponents.max() ?? 0
+        guard c.contains(where: { $0 != 0 }) || abs(power) > 100 else { return (applied(to: x), 0) }
+        var balanced = self
+        for i in 0..<rows {
+            for j in 0..<columns where c[j] != 0 {
+                balanced.storage[i * columns + j] = Double(sign: .plus, exponent: -c[j], significand: storage[i * columns + j])
+            }
+        }
+        let y = zip(x, c).map { Double(sign: .plus, exponent: $0.1 - power, significand: $0.0) }
+        return (balanced.applied(to: y), power)
     }
 
     /// Each column scaled by the matching factor (self · diag(factors)).

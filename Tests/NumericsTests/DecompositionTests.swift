@@ -111,6 +111,29 @@ struct DecompositionTests {
         #expect(try a.rank(tolerance: 1e-5) == 3)
     }
 
+    /// F·x as 2^power·y: a product whose terms overflow though the caller's result (after
+    /// 2^power is applied with other powers) fits; columns at scales far apart, where scaling the
+    /// whole matrix by its largest entry sent the small column's terms to 0; within the range
+    /// the plain product with power 0.
+    @Test("scaledApplication: F·x as 2^power·y where terms overflow or columns lie 2^1100 apart")
+    func scaledApplication() throws {
+        func value(_ r: (values: [Double], power: Int)) -> [Double] {
+            r.values.map { Double(sign: .plus, exponent: r.power, significand: $0) }
+        }
+        // Terms 2^1200 and 2^1199: y·2^power with y finite.
+        let big = try Matrix(rows: 2, columns: 2, storage: [0x1p600, 0x1p599, -0x1p600, 0])
+        let r = big.scaledApplication(to: [0x1p600, 0x1p600])
+        #expect(r.values.allSatisfy(\.isFinite) && r.power >= 1100)
+        #expect(r.values == [Double(sign: .plus, exponent: 1200 - r.power, significand: 1.5), Double(sign: .minus, exponent: 1200 - r.power, significand: 1)])
+        // Columns 2^200 and 2^−900 against x = (2^−900, 2^200): both terms 2^−700.
+        let mixed = try Matrix(rows: 1, columns: 2, storage: [0x1p200, 0x1p-900])
+        #expect(value(mixed.scaledApplication(to: [0x1p-900, 0x1p200])) == [0x1p-699])
+        // Within the range: the plain product, power 0.
+        let plain = try Matrix(rows: 2, columns: 2, storage: [1, 2, 3, 4])
+        let p = plain.scaledApplication(to: [0.5, -1])
+        #expect(p.power == 0 && p.values == plain.applied(to: [0.5, -1]))
+    }
+
     @Test("Log-sum-exp is stable where exp overflows or underflows")
     func logSumExpStable() {
         // Within two ulps of 1000 ± … + log 2 (the C library's log may round either way).
