@@ -158,6 +158,9 @@ public struct ConceptReport: Codable, Sendable {
         /// the exact level; neither leaves the double-precision screen.
         public var fastCertificate = false
         public var exactCertificate = false
+        /// KL(A‖B) and log τ for the KL form's floor: the values `measure` reports (refined or
+        /// enclosed where the pass's double KL cancels); the pass's own when nil.
+        public var divergence: (kl: Double, logTau: Double)? = nil
         public init() {}
 
         public var fitting: String {
@@ -222,9 +225,14 @@ public struct ConceptReport: Codable, Sendable {
         let transported = LinearProbe.agreement(transfer.transportedScores.map { $0 > 0 }, z, weights: w)
         // KL form: d_logit² ≤ 2 KL(A‖B)/τ (T6.sharp), so vᵀΣ_δv ≤ ‖v‖²·2KL/τ.
         let stats = pair.logitSummary()
-        let klResidual = transfer.transportedNormSquared * 2 * stats.kl * (-stats.logTau).exp
+        let (klValue, logTau) = options.divergence ?? (stats.kl, stats.logTau)
+        let klResidual = transfer.transportedNormSquared * 2 * klValue * (-logTau).exp
         let covariance = transfer.bound(.covariance)
         let scalar = transfer.bound(.scalar)
+        // KL = 0 beside d_logit² > 0 is KL lost to rounding (T6: d_logit² ≤ 2KL/τ): a residual of
+        // 0 would put the floor at the in-sample accuracy (1.000 for models near uniform whose
+        // double KL cancelled). No KL floor then.
+        let klLost = !(klValue > 0) && !(transfer.logitDistanceSquared <= 0)
         let kl = transfer.bound(residual: klResidual.isFinite ? klResidual : .infinity)
         func floor(_ bound: (value: Double, gamma: Double?)) -> Double { bound.gamma == nil ? 0 : max(0, inSample - bound.value / total) }
         let statement = T11ConceptTransferBound(.covariance, probes: { _ in [direction] })
@@ -233,8 +241,8 @@ public struct ConceptReport: Codable, Sendable {
             name: name, source: source, undefined: nil, positiveShare: positive, majority: majority, labelOnly: labelOnly,
             labelFunction: labelFunction, teacherProbe: teacherProbe, studentProbe: studentProbe,
             teacherProbeInSample: inSample, transportedProbe: transported, disagreement: transfer.disagreement / total,
-            floorLogit: floor(covariance), floorLogitScalar: floor(scalar), floorKL: floor(kl),
-            gamma: Gammas(logit: covariance.gamma, logitScalar: scalar.gamma, kl: kl.gamma),
+            floorLogit: floor(covariance), floorLogitScalar: floor(scalar), floorKL: klLost ? nil : floor(kl),
+            gamma: Gammas(logit: covariance.gamma, logitScalar: scalar.gamma, kl: klLost ? nil : kl.gamma),
             residualVariance: transfer.residualSecondMoment, probeWeights: direction.weights, probeBias: direction.bias,
             encodedBeyondLabel: teacherProbe >= labelOnly + 0.1, floorNonVacuous: floor(covariance) > majority + Self.vacuityMargin,
             t11: PairMeasurement.Bound(verdict, note: verdictNote), note: nil)

@@ -360,6 +360,7 @@ public struct PairMeasurement: Codable, Sendable {
         var conceptOptions = options.conceptOptions
         conceptOptions.fastCertificate = options.certification != .never
         conceptOptions.exactCertificate = options.allowsExactLevel(pair)
+        conceptOptions.divergence = (m.klAB, min(m.logTauA, m.logTauB))
         let fixedOptions = conceptOptions
         let concepts = try timed("concepts (probes, T11)") { () throws -> [ConceptReport] in
             let predicted = pair.first.predictedLabels()

@@ -149,6 +149,37 @@ struct ConceptTests {
         #expect(try #require(a.floorLogitScalar) > 0, "the scalar floor is not trivial on the unscaled pair")
     }
 
+    /// Both models' F × 10⁻¹⁷ (logits near 10⁻¹⁷, models near uniform): the pass's double KL
+    /// cancels to 0 while the KL `measure` reports (its enclosure) is right. The KL floor came from the pass's KL: a residual of 0 put it at the in-sample
+    /// accuracy (1.000, above the transported probe's 0.96), certified verdict beside it. It now
+    /// uses the reported KL, and a KL lost to rounding gives no KL floor at all.
+    @Test("The KL floor near uniform models: from the reported KL (as at 10⁻¹⁰), none where KL is lost")
+    func klFloorNearUniform() throws {
+        let unit = try Self.pair(seed: 1207, noise: 0.005)
+        func scaled(_ s: Double) throws -> ModelPair {
+            try ModelPair(SoftmaxModel(embeddings: s * unit.first.embeddings, unembeddings: unit.first.unembeddings),
+                          SoftmaxModel(embeddings: s * unit.second.embeddings, unembeddings: unit.second.unembeddings))
+        }
+        // KL/d_logit² and τ settle once the models are near uniform: at 10⁻¹⁰ the pass's KL is
+        // still accurate, at 10⁻¹⁷ it cancels; the two floors must agree.
+        let (pair, tiny) = (try scaled(1e-10), try scaled(1e-17))
+        let f = pair.first.embeddings
+        let concept = PairMeasurement.NamedConcept(name: "z", source: "", values: (0..<f.rows).map { f[$0, 0] - f[$0, 2] > 0 })
+        var options = PairMeasurement.Options(skipPivot: true, certification: .auto)
+        options.concepts = [concept]
+        let (a, b) = (try #require(try PairMeasurement.measure(pair, options: options).concepts?.first),
+                      try #require(try PairMeasurement.measure(tiny, options: options).concepts?.first))
+        let (x, y) = (try #require(a.floorKL), try #require(b.floorKL))
+        #expect(x > 0 && abs(x - y) <= 1e-6, "KL floor \(x) at 10⁻¹⁰, \(y) at 10⁻¹⁷")
+        let transported = try #require(b.transportedProbe)
+        #expect(y <= transported)
+        // Called on its own, with the pass's KL (0 here): no KL floor rather than the in-sample accuracy.
+        #expect(tiny.logitSummary().kl == 0, "the premise: the pass's KL cancels")
+        let alone = try ConceptReport.measure(tiny, name: "z", source: "", values: concept.values,
+                                              predicted: tiny.first.predictedLabels(), options: .init())
+        #expect(alone.floorKL == nil && alone.gamma?.kl == nil)
+    }
+
     /// Weights 10³⁰⁰ and 10⁻³⁰⁰ alternating: the teacher's concepts are formed (the weights are
     /// brought near 1 first, and a class of negligible weight adds nothing rather than 0/0;
     /// this failed with "entry (0, 0) is not finite"), each split at the weighted median.
