@@ -801,18 +801,32 @@ public struct PairMeasurement: Codable, Sendable {
         let swapped = options.certification == .never ? pair.swapped : pair.swappedAfterFastEnclosures(moments: false)
         var out: [Bound] = []
         let runs: [(any PairStatement, ModelPair)] = statements.map { ($0, pair) } + t7.map { ($0, swapped) } + [(T12WidthFloorBound(), pair)]
+        // Models whose entries lie beyond 2^±100: there a screen may fail on values beyond the
+        // Double range, or find a quantity 0 that only underflowed (T7's μ_{d₂} at logits near
+        // 10⁻³⁰⁰), while the exact level, which needs no Doubles, decides. Elsewhere a screen's
+        // failure or inapplicability stands (a NaN there is a bug to see, not to cover).
+        let beyondRange = options.certification == .always || (options.certification == .auto && certifiable)
+            ? [pair.first.embeddings, pair.first.unembeddings, pair.second.embeddings, pair.second.unembeddings]
+                .contains { $0.outOfRangeExponent != 0 }
+            : false
+        func exactInstead(_ statement: any PairStatement, _ target: ModelPair, screen why: String) -> Bound? {
+            guard beyondRange, let certified = try? statement.certify(target), certified.outcome != .inapplicable else { return nil }
+            let reason = certified.outcome == .undecided ? certified.certificate.map { "; " + $0 } ?? "" : ""
+            return Bound(certified, note: "the double-precision screen \(why) at this scale; decided by the exact level" + reason)
+        }
         for (statement, target) in runs {
             let screened: Verdict
             do { screened = try statement.screen(target) } catch {
-                // A screen that fails on values beyond the Double range (T7 on a teacher whose
-                // logits overflow) does not stop the exact level, which needs no Doubles.
-                let exactAllowed = options.certification == .always || (options.certification == .auto && certifiable)
-                if exactAllowed, Self.isNonFinite(error), let certified = try? statement.certify(target),
-                   certified.outcome != .inapplicable {
-                    out.append(Bound(certified, note: "the double-precision screen failed (\(error))"))
+                if Self.isNonFinite(error), let bound = exactInstead(statement, target, screen: "failed (\(error))") {
+                    out.append(bound)
                 } else {
                     out.append(Bound(.inapplicable(statement.id, statement.form, level: .double, "\(error)")))
                 }
+                continue
+            }
+            if screened.outcome == .inapplicable,
+               let bound = exactInstead(statement, target, screen: "found it inapplicable (\(screened.certificate ?? "no reason given"))") {
+                out.append(bound)
                 continue
             }
             let extra = statement.id == .T5 ? t5Note : nil

@@ -364,19 +364,22 @@ struct T6BeyondRangeTests {
 struct SquaresOverflowTests {
     /// A teacher whose F reaches 1.7·10³⁰⁸ (its logits overflow): T7's screen fails on the
     /// teacher's logits ("singular values: entry (0, 0) is not finite"), which made every T7
-    /// form inapplicable; the exact level needs no Doubles and decides them, μ (≈ 10⁶¹⁶) bracketed
-    /// on scaled moments. The student is the teacher's F unscaled: ρ = 1, and T7 holds.
-    @Test("T7 where the teacher's logits overflow: the screen fails, the exact level certifies every form")
-    func t7BeyondTheScreen() throws {
+    /// form inapplicable. A teacher whose F is near 10⁻³⁰⁰: the screen's μ_{d₂} underflows to 0
+    /// and it called the corollary inapplicable ("the teacher's centred logits span fewer than d₂
+    /// directions", false). The exact and MPFR levels need no Doubles and decide every form, μ
+    /// bracketed on scaled moments. The student is the teacher's F unscaled: ρ = 1, T7 holds.
+    @Test("T7 where the teacher's logits overflow or its μ underflows: the exact level decides every form",
+          arguments: [(1.7e308, "failed"), (1e-300, "found it inapplicable")])
+    func t7BeyondTheScreen(scale: Double, screen: String) throws {
         let (f1, g1, _, _) = ExtremeScaleTests.models(seed: 261)
-        let teacher = try SoftmaxModel(embeddings: (1.7e308 / f1.maxAbs) * f1, unembeddings: g1)
+        let teacher = try SoftmaxModel(embeddings: (scale / f1.maxAbs) * f1, unembeddings: g1)
         let m = try PairMeasurement.measure(ModelPair(teacher, SoftmaxModel(embeddings: f1, unembeddings: g1)),
                                             options: PairMeasurement.Options(skipPivot: true, certification: .auto))
         let t7 = m.bounds.filter { $0.id == "T7" }
         #expect(t7.count == 3)
+        #expect(t7.contains { ($0.note ?? "").contains("screen \(screen)") })
         for b in t7 {
-            let note = b.note ?? ""
-            #expect(b.outcome == "holds" && b.certified && note.contains("screen failed"), "\(b.form): \(b.outcome) \(b.level) \(note)")
+            #expect(b.outcome == "holds" && b.certified && ["exact", "enclosure (MPFR)"].contains(b.level), "\(b.form): \(b.outcome) \(b.level) \(b.note ?? "")")
         }
     }
 
