@@ -64,10 +64,11 @@ public struct Verdict: Codable, Sendable, Equatable {
         self.lhsLog10 = lhsLog10; self.rhsLog10 = rhsLog10
     }
 
-    /// Whether a side's Double cannot stand for it: not finite, or 0 where its exact value is not.
+    /// Whether a side's Double cannot stand for it: not finite, 0 where its exact value is not,
+    /// or subnormal (its last digits lost: a ratio of two subnormal sides was 0.3436 for 0.3446).
     package static func outOfRange(_ x: Double, _ log10: Double?) -> Bool {
         guard let log10, log10.isFinite else { return false }
-        return !x.isFinite || (x == 0 && log10 > -Double.infinity)
+        return !x.isFinite || (x == 0 && log10 > -Double.infinity) || x.isSubnormal
     }
 
     /// lhs / rhs (0 when both are 0, +∞ when only rhs is); from the log₁₀ magnitudes when
