@@ -93,6 +93,8 @@ public enum ModelFile {
         default: throw ModelFileError.unreadable(file: url.path, reason: "not a regular file (a device, pipe or socket)")
         }
         if info.st_size == 0 { throw ModelFileError.unreadable(file: url.path, reason: "the file is empty") }
+        // A file that exists but may not be read (mode 000 for this user): say so, not "no such file".
+        if access(path, R_OK) != 0 && errno == EACCES { throw ModelFileError.unreadable(file: url.path, reason: "permission denied") }
     }
 
     /// A binary concept from a `.npy` file: N values, each 0 or 1 (float, integer or

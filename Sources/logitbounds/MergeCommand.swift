@@ -49,6 +49,11 @@ struct MergeCommand: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path): no such file, or not readable") }
             return data
         }
+        // A file that is not JSON at all (cut before any key says what it is): by name, whatever
+        // the others are.
+        for (path, data) in zip(files, contents) where (try? JSONSerialization.jsonObject(with: data)) == nil {
+            throw CLIError("\(path): not a complete JSON document (truncated or damaged: not valid JSON)")
+        }
         let partials = contents.map(MeasurePartial.recognises)
         if partials.contains(true) {
             guard partials.allSatisfy({ $0 }) else {

@@ -143,6 +143,7 @@ struct MeasureShardCommandTests {
         // Cut before the format's name (which, keys sorted, follows the enclosures): still
         // recognised as a partial, refused as truncated (it was "not a measure partial").
         let early = try write("early.json", String(text.prefix(200)))
+        let tiny = try write("tiny.json", String(text.prefix(10)))   // before any key: not JSON at all
         #expect(!String(text.prefix(200)).contains("logitbounds-measure-partial") && text.contains("logitbounds-measure-partial"))
         let versioned = try write("version.json", text.replacingOccurrences(of: "\"version\" : 5", with: "\"version\" : 99"))
         let verifyReport = try runTool(["verify", "--cases", "3", "--json"]).stdout
@@ -151,6 +152,7 @@ struct MeasureShardCommandTests {
             (["merge", parts[0], edited, parts[2]], "checksum"),
             (["merge", parts[0], truncated, parts[2]], "truncated"),
             (["merge", parts[0], early, parts[2]], "truncated"),
+            (["merge", parts[0], tiny, parts[2]], "truncated"),
             (["merge", parts[0], versioned, parts[2]], "version"),
             (["merge", parts[0], parts[2]], "missing"),
             (["merge", parts[0], parts[1], parts[1], parts[2]], "overlap"),
