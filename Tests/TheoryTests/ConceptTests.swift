@@ -126,7 +126,7 @@ struct ConceptTests {
     /// Double range at |p| = 600), and the transported probe's scores, the disagreement and
     /// every floor must not change. A₁₂ formed in Double gave a transported accuracy of 0.48
     /// for 0.94 (its scores 0 or ∞), and ‖v‖² as Σ(vᵢᵀu)²/σᵢ² was ∞/∞: the scalar floor 0.
-    @Test("T11 on a pair scaled apart by 2^±1200: the same transported probe, disagreement and floors",
+    @Test("T11 on a pair scaled apart by up to 2^±1200: the same transported probe, disagreement, floors, residuals and verdict",
           arguments: [600, -600, 300])
     func pairScaledApart(power: Int) throws {
         let pair = try Self.pair(seed: 1207)
@@ -137,8 +137,10 @@ struct ConceptTests {
         let predicted = pair.first.predictedLabels()
         let f = pair.first.embeddings
         let z = (0..<f.rows).map { f[$0, 0] - f[$0, 2] > 0 }
-        let (a, b) = (try ConceptReport.measure(pair, name: "z", source: "", values: z, predicted: predicted, options: .init()),
-                      try ConceptReport.measure(apart, name: "z", source: "", values: z, predicted: predicted, options: .init()))
+        var options = ConceptReport.Options()
+        (options.fastCertificate, options.exactCertificate) = (true, true)
+        let (a, b) = (try ConceptReport.measure(pair, name: "z", source: "", values: z, predicted: predicted, options: options),
+                      try ConceptReport.measure(apart, name: "z", source: "", values: z, predicted: predicted, options: options))
         #expect(try #require(a.transportedProbe) > 0.8)
         #expect(a.transportedProbe == b.transportedProbe && a.disagreement == b.disagreement,
                 "transported \(String(describing: a.transportedProbe)) vs \(String(describing: b.transportedProbe))")
@@ -147,6 +149,16 @@ struct ConceptTests {
             #expect(abs(x - y) <= 1e-9, "\(name) floor: \(x) vs \(y)")
         }
         #expect(try #require(a.floorLogitScalar) > 0, "the scalar floor is not trivial on the unscaled pair")
+        #expect(a.floorKL == b.floorKL && a.t11?.outcome == b.t11?.outcome && a.t11?.certified == true,
+                "KL floor \(String(describing: a.floorKL)) vs \(String(describing: b.floorKL)), T11 \(String(describing: a.t11?.outcome)) vs \(String(describing: b.t11?.outcome))")
+        // Every form's residual term: the probe's u scales as 2^−p and σ_min(G̃₁) too, so
+        // ‖v‖²d² and (‖u‖/σ_min)²d² are unchanged (‖u‖² and σ_min² alone are 2^∓1200 apart).
+        let (ta, tb) = (try ConceptTransfer(pair, probe: ProbeDirection(weights: try #require(a.probeWeights), bias: try #require(a.probeBias))),
+                        try ConceptTransfer(apart, probe: ProbeDirection(weights: try #require(b.probeWeights), bias: try #require(b.probeBias))))
+        for form in ConceptTransfer.Form.allCases {
+            let (x, y) = (ta.residual(form), tb.residual(form))
+            #expect(x > 0 && abs(x - y) <= 1e-9 * x, "\(form): \(x) vs \(y)")
+        }
     }
 
     /// Both models' F × 10⁻¹⁷ (logits near 10⁻¹⁷, models near uniform): the pass's double KL

@@ -453,6 +453,8 @@ struct SquaresOverflowTests {
         #expect(exact.log10Magnitude > 309, "\(exact.scientificString())")
         #expect(abs(2 * Foundation.log10(m.dLogit) - exact.log10Magnitude) < 1e-12, "d_logit \(m.dLogit) against 10^(\(exact.log10Magnitude / 2))")
         #expect(m.dLogitSquaredRescaled == exact.scientificString(digits: Rational.reportDigits))
+        // Six significant digits, as measure shows its Doubles.
+        #expect(m.dLogitSquaredRescaled?.range(of: #"^[1-9]\.[0-9]{5}e[+-][0-9]+$"#, options: .regularExpression) != nil)
     }
 
     /// One row's squared differences sum past the Double range while the weighted mean fits
