@@ -19,13 +19,8 @@ public struct ProbeDirection: Sendable, Codable, Equatable {
         return f.applied(to: weights).map { $0 + bias }
     }
 
-    /// ‖u‖, from the weights divided by the largest of them, so that it is finite (and not 0)
-    /// wherever the norm itself is, even where ‖u‖² is not.
-    public var norm: Double {
-        let largest = weights.reduce(0) { max($0, abs($1)) }
-        guard largest > 0, largest.isFinite else { return largest }
-        return largest * weights.reduce(0) { $0 + ($1 / largest) * ($1 / largest) }.squareRoot()
-    }
+    /// ‖u‖, finite and not 0 wherever it is, even where ‖u‖² is not (`scaledNorm`).
+    public var norm: Double { weights.scaledNorm }
 }
 
 /// T11's quantities for one teacher probe (u, b) on one pair (THEORY.md §8), in double
@@ -48,7 +43,12 @@ public struct ConceptTransfer: Sendable {
     public let residualSecondMoment: Double
     /// ‖v‖² = ‖(G̃₁⁺)ᵀu‖².
     public let transportedNormSquared: Double
+    /// ‖v‖, formed so that it is finite and not 0 wherever ‖v‖ is (‖v‖² may not be).
+    let transportedNorm: Double
     public let logitDistanceSquared: Double
+    /// d_logit, from the rescaled pass where d_logit² overflows or underflows (the models'
+    /// logits near the ends of the Double range), so that ‖v‖·d_logit is formed before squaring.
+    let logitDistance: Double
     /// How far, relatively, `logitDistanceSquared` may be from the true value beyond its
     /// rounding (0 from the screen's pass; the enclosure's relative width from the streamed
     /// fast pass's midpoint): the screen lowers its right side by it.
@@ -104,8 +104,16 @@ public struct ConceptTransfer: Sendable {
             let e = t.1.0 - t.1.1
             return sum + t.0 * e * e
         }
-        transportedNormSquared = try pair.transportedNormSquared(probe.weights)
+        transportedNorm = try pair.transportedNorm(probe.weights)
+        transportedNormSquared = transportedNorm * transportedNorm
         (logitDistanceSquared, logitDistanceRelativeError) = pair.logitDistanceSquaredEstimate()
+        let scaledApart = [first.embeddings, first.unembeddings, second.embeddings, second.unembeddings].contains { $0.outOfRangeExponent != 0 }
+        // Where d_logit² is not a normal number for models beyond 2^±100 and the rescaled pass
+        // cannot say, d_logit is unknown (NaN), not the root of an underflowed 0: the forms that
+        // need it then give no floor rather than a residual of 0.
+        logitDistance = logitDistanceSquared.isNormal || !(logitDistanceSquared.isInfinite || scaledApart)
+            ? logitDistanceSquared.squareRoot()
+            : pair.rescaledLogitDistance()?.distance ?? .nan
         sigmaMin = diversity.sigmaMinUnembeddings
         // A margin is a dot product of d + 1 exact terms: its rounding is at most
         // (d + 1)ε·(Σ|uⱼfᵢⱼ| + |b|). A transported score also inherits A₁₂ᵀu's error, about
@@ -136,14 +144,25 @@ public struct ConceptTransfer: Sendable {
         // E_w e² ≤ ‖v‖²d_logit² (Cauchy–Schwarz): where rounding puts the computed covariance
         // above the scalar form (exact orbit pairs: d_logit² = 0 exactly, Σ_δ at 10⁻³¹), the
         // smaller of the two is the better double value of the same quantity.
-        case .covariance: return min(residualSecondMoment, transportedNormSquared * logitDistanceSquared)
-        case .scalar: return transportedNormSquared * logitDistanceSquared
+        case .covariance:
+            let scalar = residual(.scalar)
+            return scalar.isNaN ? residualSecondMoment : min(residualSecondMoment, scalar)
+        case .scalar: return Self.squaredProduct(transportedNormSquared * logitDistanceSquared, transportedNorm, logitDistance)
         case .sigma:
             // (‖u‖/σ_min)² rather than ‖u‖²/σ_min²: u and σ_min scale together with the teacher's
             // embeddings, and their squares alone may leave the Double range.
             let ratio = probe.norm / sigmaMin
-            return ratio * ratio * logitDistanceSquared
+            return Self.squaredProduct(ratio * ratio * logitDistanceSquared, ratio, logitDistance)
         }
+    }
+
+    /// (a·b)² given the product of squares `plain`: `plain` where it is a normal number (the
+    /// usual case, unchanged), else (a·b)² formed from the factors, finite and not 0 wherever
+    /// a·b's square is (a factor's square alone may overflow or underflow).
+    static func squaredProduct(_ plain: Double, _ a: Double, _ b: Double) -> Double {
+        guard !plain.isNormal else { return plain }
+        let product = a * b
+        return product * product
     }
 
     /// P_w(ĉ₁ ≠ ĉ₂): the teacher probe and its transport disagree.
@@ -224,16 +243,17 @@ extension ModelPair {
         try cache.value("svdG1") { try ModelError.wrapping { try SingularValueDecomposition(centredUnembeddings.first) } }
     }
 
-    /// ‖(G̃₁⁺)ᵀu‖² = uᵀ(G̃₁ᵀG̃₁)⁻¹u: from the Gram's Cholesky factor on the Gram routes,
-    /// else from the SVD of G̃₁ (Σᵢ (vᵢᵀu)²/σᵢ²).
-    func transportedNormSquared(_ u: [Double]) throws -> Double {
+    /// ‖(G̃₁⁺)ᵀu‖ = (uᵀ(G̃₁ᵀG̃₁)⁻¹u)^{1/2}: from the Gram's Cholesky factor on the Gram routes,
+    /// else from the SVD of G̃₁, the norm of the ratios rᵢ = vᵢᵀu/σᵢ (the ratio first, as u and
+    /// σ scale together with the teacher's embeddings; the norm divided by the largest, so that
+    /// it is finite and not 0 wherever it is, even where ‖v‖² is not).
+    func transportedNorm(_ u: [Double]) throws -> Double {
         if usesGramRoutes, let grams = try? unembeddingGrams(), grams.firstUsable,
            let x = try? CholeskyDecomposition(grams.s11).solve(Matrix(rows: u.count, columns: 1, storage: u)) {
-            return zip(u, x.storage).reduce(0) { $0 + $1.0 * $1.1 }
+            return zip(u, x.storage).reduce(0) { $0 + $1.0 * $1.1 }.squareRoot()
         }
         let svd = try firstUnembeddingSVD()
-        let projections = svd.v.transposed.applied(to: u)
-        // (vᵢᵀu/σᵢ)²: the ratio first, as u and σ scale together with the teacher's embeddings.
-        return zip(projections, svd.singularValues).reduce(0) { $0 + ($1.0 / $1.1) * ($1.0 / $1.1) }
+        let ratios = zip(svd.v.transposed.applied(to: u), svd.singularValues).map { $0 / $1 }
+        return ratios.scaledNorm
     }
 }

@@ -65,7 +65,8 @@ extension ModelPair {
     }
 
     /// d_logit and log₁₀ d_logit² when d_logit² overflows a Double but d_logit does not
-    /// (logits between about 10¹⁵⁴ and 10³⁰⁸): the streamed pass again, with every block of
+    /// (logits between about 10¹⁵⁴ and 10³⁰⁸), or underflows (logits near 10⁻¹⁵⁴ and below; the
+    /// blocks are then scaled up, exactly for logits above 2⁻¹⁰²²): the streamed pass again, with every block of
     /// logits times one power of two 2^−e as it is formed, e chosen from each model's largest
     /// entries so that the squares fit. The logits are finite here, so the scaling is exact
     /// (barring logits below 2^(e−1022), which are 10⁻¹⁵⁰ of the largest or less), and the pass
@@ -83,7 +84,7 @@ extension ModelPair {
         guard let top = exponents.max() else { return nil }
         let d = Double(max(first.dimension, second.dimension)), k = Double(first.labelCount)
         let e = top + Int(Foundation.log2(2 * d * k.squareRoot()).rounded(.up)) - 498
-        guard e > 0 else { return nil }
+        guard e != 0 else { return nil }
         let squared = computeLogitStatistics(scalingLogitsBy: -e).logitDistanceSquared
         guard squared.isFinite else { return nil }
         let distance = Double(sign: .plus, exponent: e, significand: squared.squareRoot())

@@ -161,6 +161,28 @@ struct ConceptTests {
         }
     }
 
+    /// Both models' F × 10^±300: the logits and d_logit scale by 10^±300, d_logit² leaves the
+    /// Double range (∞ or 0) and ‖v‖² goes the other way, while ‖v‖²·d_logit² is unchanged. The
+    /// product of the squares was ∞·0 or 0·∞: the scalar floor 0 for 0.35 (attack finding); it is
+    /// now (‖v‖·d_logit)², d_logit from the rescaled pass. Where that pass cannot say, no floor
+    /// (never a residual of 0).
+    @Test("T11's scalar and logit floors when d_logit² overflows or underflows: as unscaled", arguments: [1e300, 1e-300])
+    func floorsBeyondTheSquares(scale: Double) throws {
+        let unit = try Self.pair(seed: 1207)
+        let scaled = try ModelPair(SoftmaxModel(embeddings: scale * unit.first.embeddings, unembeddings: unit.first.unembeddings),
+                                   SoftmaxModel(embeddings: scale * unit.second.embeddings, unembeddings: unit.second.unembeddings))
+        #expect(!scaled.logitSummary().distanceSquared.isNormal, "the premise: d_logit² leaves the normal range")
+        let f = unit.first.embeddings
+        let z = (0..<f.rows).map { f[$0, 0] - f[$0, 2] > 0 }
+        let predicted = unit.first.predictedLabels()
+        let (a, b) = (try ConceptReport.measure(unit, name: "z", source: "", values: z, predicted: predicted, options: .init()),
+                      try ConceptReport.measure(scaled, name: "z", source: "", values: z, predicted: predicted, options: .init()))
+        for (x, y, name) in [(a.floorLogit, b.floorLogit, "logit"), (a.floorLogitScalar, b.floorLogitScalar, "scalar")] {
+            let (x, y) = (try #require(x), try #require(y))
+            #expect(x > 0 && abs(x - y) <= 1e-9, "\(name) floor: \(x) unscaled, \(y) at \(scale)")
+        }
+    }
+
     /// Both models' F × 10⁻¹⁷ (logits near 10⁻¹⁷, models near uniform): the pass's double KL
     /// cancels to 0 while the KL `measure` reports (its enclosure) is right. The KL floor came from the pass's KL: a residual of 0 put it at the in-sample
     /// accuracy (1.000, above the transported probe's 0.96), certified verdict beside it. It now
