@@ -195,7 +195,10 @@ public struct ConceptReport: Codable, Sendable {
         let labelFunction = classes.values.allSatisfy { $0.count == 1 }
         let majority = max(positive, 1 - positive)
         guard positive > 0 && positive < 1 else {
-            return ConceptReport(name: name, source: source, undefined: "constant concept: every input has the value \(z.first == true ? 1 : 0)",
+            let constant = z.allSatisfy { $0 == z.first }
+            let why = constant ? "constant concept: every input has the value \(z.first == true ? 1 : 0)"
+                : "the inputs of value \(positive > 0 ? 0 : 1) carry no weight in double precision (their share of the total weight is below 10⁻³⁰⁸): the concept is constant under the weights"
+            return ConceptReport(name: name, source: source, undefined: why,
                                  positiveShare: positive, majority: majority, labelOnly: nil, labelFunction: labelFunction,
                                  teacherProbe: nil, studentProbe: nil, teacherProbeInSample: nil, transportedProbe: nil,
                                  disagreement: nil, floorLogit: nil, floorLogitScalar: nil, floorKL: nil, gamma: nil,

@@ -579,7 +579,7 @@ extension MeasureStatistics {
                                   "an embedding \(centred ? "covariance" : "second moment") is singular (to within the moments' resolution)"))
                 continue
             }
-            add(statement.verdict(terms[centred ? 1 : 0], secondDimension: identity.dimensionA))
+            add(statement.verdict(terms[centred ? 1 : 0], secondDimension: identity.dimensionA, labels: identity.labels))
         }
         return out
     }

@@ -119,7 +119,7 @@ public struct T7CanonicalCorrelationBound: PairStatement {
     }
 
     public func screen(_ pair: ModelPair) throws -> Verdict {
-        verdict(try terms(pair), secondDimension: pair.second.dimension)
+        verdict(try terms(pair), secondDimension: pair.second.dimension, labels: pair.first.labelCount)
     }
 
     /// The trace bound has no hypothesis its screen could find failing. The corollary needs
@@ -133,7 +133,7 @@ public struct T7CanonicalCorrelationBound: PairStatement {
     }
 
     /// The screen's verdict from its terms (also used by merged shard statistics).
-    package func verdict(_ t: Terms, secondDimension: Int) -> Verdict {
+    package func verdict(_ t: Terms, secondDimension: Int, labels: Int) -> Verdict {
         let d2 = Double(secondDimension)
         switch variant {
         case .traceBound:
@@ -141,7 +141,9 @@ public struct T7CanonicalCorrelationBound: PairStatement {
             return Verdict(id: id, form: form, level: .double, outcome: lhs <= rhs ? .holds : .violated, lhs: lhs,
                            rhs: rhs, constant: constantScale, constantName: "R = \(t.residual)")
         case .corollary:
-            guard let last = t.mu.last, last > 0 else {
+            // The centred logits span at most k − 1 directions, so μ_{d₂} = 0 exactly when d₂ ≥ k,
+            // whatever rounding leaves in its Double value (10⁻³⁰ at k = 2, d₂ = 2 gave "holds").
+            guard let last = t.mu.last, last > 0, secondDimension < labels else {
                 return .inapplicable(id, form, level: .double, "μ_{d₂} = 0: the teacher's centred logits span fewer than d₂ directions")
             }
             let lhs = t.oneMinusMeanRhoSquared

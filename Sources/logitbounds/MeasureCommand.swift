@@ -455,7 +455,7 @@ enum MeasurementFormatter {
             let tag = b.level == VerdictLevel.exact.rawValue ? "certified value" : "certified bound"
             let left = b.lhsScientific.map { "\($0) (\(tag))" } ?? side(b.lhs)
             let right = b.rhsScientific.map { "\($0) (\(tag))" } ?? side(b.rhs)
-            lines.append("| \(b.id) | \(markdownCell(b.form)) | \(left) | \(right) | \(ratio) | \(verdict) | \(b.outcome == "inapplicable" ? b.level : "\(b.level) (\(b.certified ? "certified" : screen ? "screen" : "not decided"))") |")
+            lines.append("| \(b.id) | \(markdownCell(b.form)) | \(left) | \(right) | \(ratio) | \(verdict) | \(b.outcome == "inapplicable" || screen ? b.level : "\(b.level) (\(b.certified ? "certified" : "not decided"))") |")
         }
         let bNotes = m.bounds.compactMap { b in b.note.map { "- \(b.id) \(b.form): \($0)" } }
         if !bNotes.isEmpty || !m.notes.isEmpty { lines += ["", "Notes:"] + m.notes.map { "- \($0)" } + Array(Set(bNotes)).sorted() }

@@ -14,6 +14,23 @@ struct ConceptTests {
         return try ModelPair(teacher, ModelGenerator.perturb(teacher, by: noise, using: &g))
     }
 
+    /// F × 2^p and G × 2^−p: the same logits.
+    static func scaled(_ m: SoftmaxModel, _ p: Int) throws -> SoftmaxModel {
+        try SoftmaxModel(embeddings: m.embeddings.scaled(byPowerOfTwo: p), unembeddings: m.unembeddings.scaled(byPowerOfTwo: -p))
+    }
+
+    /// The concept [f₀ − f₂ > 0] of `pair`'s teacher, measured on `pair` and on `other` (the same
+    /// inputs, rescaled), with the fast and exact levels allowed.
+    static func measuredOnBoth(_ pair: ModelPair, _ other: ModelPair) throws -> (ConceptReport, ConceptReport) {
+        let f = pair.first.embeddings
+        let z = (0..<f.rows).map { f[$0, 0] - f[$0, 2] > 0 }
+        let predicted = pair.first.predictedLabels()
+        var options = ConceptReport.Options()
+        (options.fastCertificate, options.exactCertificate) = (true, true)
+        return (try ConceptReport.measure(pair, name: "z", source: "", values: z, predicted: predicted, options: options),
+                try ConceptReport.measure(other, name: "z", source: "", values: z, predicted: predicted, options: options))
+    }
+
     @Test("Every field against a direct computation (uniform and skewed weights)", arguments: [false, true])
     func fieldsAgainstDirect(weighted: Bool) throws {
         let pair = try Self.pair(seed: 1201, weighted: weighted)
@@ -94,22 +111,14 @@ struct ConceptTests {
           arguments: [515, -532])
     func scaledPairConcepts(power: Int) throws {
         let pair = try Self.pair(seed: 1207)
-        func scaled(_ m: SoftmaxModel) throws -> SoftmaxModel {
-            try SoftmaxModel(embeddings: m.embeddings.scaled(byPowerOfTwo: power), unembeddings: m.unembeddings.scaled(byPowerOfTwo: -power))
-        }
-        let big = try ModelPair(scaled(pair.first), scaled(pair.second))
+        let big = try ModelPair(Self.scaled(pair.first, power), Self.scaled(pair.second, power))
         let predicted = pair.first.predictedLabels()
         #expect(big.first.predictedLabels() == predicted)
         let concepts = try TeacherConcepts.derive(pair.first, count: 2, predicted: predicted)
         let scaledConcepts = try TeacherConcepts.derive(big.first, count: 2, predicted: predicted)
         #expect(concepts.map(\.values) == scaledConcepts.map(\.values))
-        let f = pair.first.embeddings
-        let z = (0..<f.rows).map { f[$0, 0] - f[$0, 2] > 0 }
-        var options = ConceptReport.Options()
         // (The fast level's Grams G̃ᵀG̃ leave the Double range at 2^∓1030: the exact level decides there.)
-        (options.fastCertificate, options.exactCertificate) = (true, true)
-        let (a, b) = (try ConceptReport.measure(pair, name: "z", source: "", values: z, predicted: predicted, options: options),
-                      try ConceptReport.measure(big, name: "z", source: "", values: z, predicted: predicted, options: options))
+        let (a, b) = try Self.measuredOnBoth(pair, big)
         for (x, y, name) in [(a.teacherProbe, b.teacherProbe, "teacher"), (a.studentProbe, b.studentProbe, "student"),
                              (a.transportedProbe, b.transportedProbe, "transported"), (a.disagreement, b.disagreement, "disagreement")] {
             #expect(x != nil && x == y, "\(name): \(String(describing: x)) vs \(String(describing: y))")
@@ -130,17 +139,8 @@ struct ConceptTests {
           arguments: [600, -600, 300])
     func pairScaledApart(power: Int) throws {
         let pair = try Self.pair(seed: 1207)
-        func scaled(_ m: SoftmaxModel, _ p: Int) throws -> SoftmaxModel {
-            try SoftmaxModel(embeddings: m.embeddings.scaled(byPowerOfTwo: p), unembeddings: m.unembeddings.scaled(byPowerOfTwo: -p))
-        }
-        let apart = try ModelPair(scaled(pair.first, power), scaled(pair.second, -power))
-        let predicted = pair.first.predictedLabels()
-        let f = pair.first.embeddings
-        let z = (0..<f.rows).map { f[$0, 0] - f[$0, 2] > 0 }
-        var options = ConceptReport.Options()
-        (options.fastCertificate, options.exactCertificate) = (true, true)
-        let (a, b) = (try ConceptReport.measure(pair, name: "z", source: "", values: z, predicted: predicted, options: options),
-                      try ConceptReport.measure(apart, name: "z", source: "", values: z, predicted: predicted, options: options))
+        let apart = try ModelPair(Self.scaled(pair.first, power), Self.scaled(pair.second, -power))
+        let (a, b) = try Self.measuredOnBoth(pair, apart)
         #expect(try #require(a.transportedProbe) > 0.8)
         #expect(a.transportedProbe == b.transportedProbe && a.disagreement == b.disagreement,
                 "transported \(String(describing: a.transportedProbe)) vs \(String(describing: b.transportedProbe))")

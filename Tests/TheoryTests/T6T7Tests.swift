@@ -307,6 +307,25 @@ struct T7Tests {
         #expect(checked == 4)
     }
 
+    /// k = 2, d₂ = 2: the teacher's centred logits span one direction, so μ_{d₂} = 0 exactly and
+    /// the corollary is inapplicable; rounding leaves μ_{d₂} near 10⁻³⁰ in Double on some pairs,
+    /// and the screen said "holds" there (right side 10³⁰).
+    @Test("T7's corollary screen is inapplicable whenever d₂ ≥ k, whatever rounding leaves in μ_{d₂}")
+    func corollaryBeyondTheLabels() throws {
+        var roundedPositive = 0, checked = 0
+        for seed in UInt64(520)..<UInt64(540) {
+            var g = SeededGenerator(seed: seed)
+            let (f, u) = (g.gaussianMatrix(rows: 30, columns: 2), g.gaussianMatrix(rows: 2, columns: 2))
+            let pair = try ModelPair(SoftmaxModel(embeddings: f, unembeddings: u),
+                                     SoftmaxModel(embeddings: f + 0.1 * g.gaussianMatrix(rows: 30, columns: 2), unembeddings: u))
+            let statement = T7CanonicalCorrelationBound(.corollary)
+            if let mu = try statement.terms(pair).mu.last, mu > 0 { roundedPositive += 1 }
+            #expect(try statement.screen(pair).outcome == .inapplicable, "seed \(seed)")
+            checked += 1
+        }
+        #expect(checked == 20 && roundedPositive > 0, "\(roundedPositive) of \(checked) pairs with μ_{d₂} > 0 in Double")
+    }
+
     @Test("Tight case: ratio 1, certified; a planted constant just below 1 is certified violated")
     func tight() throws {
         let pair = try Self.tightPair(seed: 505)
