@@ -531,7 +531,8 @@ public enum DistillExperiment {
                 return bound.gamma == nil ? 0 : max(0, teacherAccuracy - bound.value / total)
             }
             floors[name] = floor(transfer.residual(.covariance))
-            let kl = transfer.transportedNormSquared * 2 * stats.kl * (-stats.logTau).exp
+            // KL lost to rounding (`klResidual` nil): the vacuous floor 0.
+            let kl = transfer.klResidual(kl: stats.kl, logTau: stats.logTau) ?? .infinity
             floorsKL[name] = floor(kl.isFinite ? kl : .infinity)
         }
         return StudentMeasurement(objective: objective, shape: shape.name, embeddingDimension: shape.embedding, seed: seed,

@@ -197,7 +197,7 @@ public struct ConceptReport: Codable, Sendable {
         guard positive > 0 && positive < 1 else {
             let constant = z.allSatisfy { $0 == z.first }
             let why = constant ? "constant concept: every input has the value \(z.first == true ? 1 : 0)"
-                : "the inputs of value \(positive > 0 ? 0 : 1) carry no weight in double precision (their share of the total weight is below 10⁻³⁰⁸): the concept is constant under the weights"
+                : "the inputs of value \(positive > 0 ? 0 : 1) are lost in the total weight (their share is below its rounding in double precision): the concept is constant under the weights"
             return ConceptReport(name: name, source: source, undefined: why,
                                  positiveShare: positive, majority: majority, labelOnly: nil, labelFunction: labelFunction,
                                  teacherProbe: nil, studentProbe: nil, teacherProbeInSample: nil, transportedProbe: nil,
@@ -229,14 +229,12 @@ public struct ConceptReport: Codable, Sendable {
         // KL form: d_logit² ≤ 2 KL(A‖B)/τ (T6.sharp), so vᵀΣ_δv ≤ ‖v‖²·2KL/τ.
         let stats = pair.logitSummary()
         let (klValue, logTau) = options.divergence ?? (stats.kl, stats.logTau)
-        let klResidual = transfer.transportedNormSquared * 2 * klValue * (-logTau).exp
+        let klResidual = transfer.klResidual(kl: klValue, logTau: logTau)
         let covariance = transfer.bound(.covariance)
         let scalar = transfer.bound(.scalar)
-        // KL = 0 beside d_logit² > 0 is KL lost to rounding (T6: d_logit² ≤ 2KL/τ): a residual of
-        // 0 would put the floor at the in-sample accuracy (1.000 for models near uniform whose
-        // double KL cancelled). No KL floor then.
-        let klLost = !(klValue > 0) && !(transfer.logitDistanceSquared <= 0)
-        let kl = transfer.bound(residual: klResidual.isFinite ? klResidual : .infinity)
+        // No KL floor where KL is lost to rounding (`klResidual`).
+        let klLost = klResidual == nil
+        let kl = transfer.bound(residual: klResidual.map { $0.isFinite ? $0 : .infinity } ?? .infinity)
         func floor(_ bound: (value: Double, gamma: Double?)) -> Double { bound.gamma == nil ? 0 : max(0, inSample - bound.value / total) }
         let statement = T11ConceptTransferBound(.covariance, probes: { _ in [direction] })
         let (verdict, verdictNote) = try t11Verdict(statement, pair, options: options)

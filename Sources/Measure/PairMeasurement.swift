@@ -602,9 +602,9 @@ public struct PairMeasurement: Codable, Sendable {
             let shown = squared.doubleValue
             exactlyZero = squared.isZero
             if shown.isInfinite && value.isInfinite {
-                notes.append("\(name): d_rep² = \(squared.scientificString()) (computed exactly) lies beyond the Double range; d_rep is shown from its rescaled residual")
+                notes.append("\(name): d_rep² = \(squared.scientificString(digits: Rational.reportDigits)) (computed exactly) lies beyond the Double range; d_rep is shown from its rescaled residual")
             } else if !(abs(shown - value) <= tolerance * abs(shown)) {
-                notes.append("\(name): the fast enclosure did not pin d_rep² to 10⁻⁶, and the double-precision value \(String(format: "%.6g", value)) is off: computed exactly, d_rep² = \(squared.scientificString())")
+                notes.append("\(name): the fast enclosure did not pin d_rep² to 10⁻⁶, and the double-precision value \(String(format: "%.6g", value)) is off: computed exactly, d_rep² = \(squared.scientificString(digits: Rational.reportDigits))")
             }
             return shown
         }
@@ -805,12 +805,9 @@ public struct PairMeasurement: Codable, Sendable {
         // Double range, or find a quantity 0 that only underflowed (T7's μ_{d₂} at logits near
         // 10⁻³⁰⁰), while the exact level, which needs no Doubles, decides. Elsewhere a screen's
         // failure or inapplicability stands (a NaN there is a bug to see, not to cover).
-        let beyondRange = options.certification == .always || (options.certification == .auto && certifiable)
-            ? [pair.first.embeddings, pair.first.unembeddings, pair.second.embeddings, pair.second.unembeddings]
-                .contains { $0.outOfRangeExponent != 0 }
-            : false
+        let exactFallback = options.allowsExactLevel(pair) && pair.entriesBeyondNormalScale
         func exactInstead(_ statement: any PairStatement, _ target: ModelPair, screen why: String) -> Bound? {
-            guard beyondRange, let certified = try? statement.certify(target), certified.outcome != .inapplicable else { return nil }
+            guard exactFallback, let certified = try? statement.certify(target), certified.outcome != .inapplicable else { return nil }
             let reason = certified.outcome == .undecided ? certified.certificate.map { "; " + $0 } ?? "" : ""
             return Bound(certified, note: "the double-precision screen \(why) at this scale; decided by the exact level" + reason)
         }

@@ -1,4 +1,3 @@
-import CGMP
 #if canImport(Glibc)
 import Glibc
 #endif

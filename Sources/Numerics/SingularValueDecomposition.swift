@@ -188,8 +188,6 @@ extension Matrix {
 }
 
 extension Array where Element == Double {
-    /// Every entry times 2^power, in place (exact unless an entry leaves the normal range);
-    /// nothing at 0.
     /// The Euclidean norm, from the entries divided by the largest of them: finite and not 0
     /// wherever the norm is, even where the sum of squares overflows or underflows.
     public var scaledNorm: Double {
@@ -198,6 +196,8 @@ extension Array where Element == Double {
         return largest * reduce(0) { $0 + ($1 / largest) * ($1 / largest) }.squareRoot()
     }
 
+    /// Every entry times 2^power, in place (exact unless an entry leaves the normal range);
+    /// nothing at 0.
     public mutating func scale(byPowerOfTwo power: Int) {
         guard power != 0 else { return }
         for i in indices { self[i] = Double(sign: .plus, exponent: power, significand: self[i]) }

@@ -33,7 +33,9 @@ public struct ProbeDirection: Sendable, Codable, Equatable {
 ///
 /// E_w[e²] is computed from the embeddings (e = F₁u − F₂A₁₂ᵀu, O(N d)); by T3's identity it
 /// equals the output-only vᵀΣ_δv exactly when G̃₁ has full column rank (the exact
-/// certificate computes it from the logits). Cost O(N(d₁ + d₂)) given A₁₂ and σ(G̃₁).
+/// certificate computes it from the logits). Cost O(N(d₁ + d₂)) given A₁₂ and σ(G̃₁), and one
+/// pass over the logits (cached per pair) where d_logit² is not a normal number for models whose
+/// entries lie beyond 2^±100.
 public struct ConceptTransfer: Sendable {
     public let probe: ProbeDirection
     public let margins: [Double]
@@ -107,13 +109,12 @@ public struct ConceptTransfer: Sendable {
         transportedNorm = try pair.transportedNorm(probe.weights)
         transportedNormSquared = transportedNorm * transportedNorm
         (logitDistanceSquared, logitDistanceRelativeError) = pair.logitDistanceSquaredEstimate()
-        let scaledApart = [first.embeddings, first.unembeddings, second.embeddings, second.unembeddings].contains { $0.outOfRangeExponent != 0 }
         // Where d_logit² is not a normal number for models beyond 2^±100 and the rescaled pass
         // cannot say, d_logit is unknown (NaN), not the root of an underflowed 0: the forms that
         // need it then give no floor rather than a residual of 0.
-        logitDistance = logitDistanceSquared.isNormal || !(logitDistanceSquared.isInfinite || scaledApart)
+        logitDistance = logitDistanceSquared.isNormal || !(logitDistanceSquared.isInfinite || pair.entriesBeyondNormalScale)
             ? logitDistanceSquared.squareRoot()
-            : pair.rescaledLogitDistance()?.distance ?? .nan
+            : pair.cachedRescaledLogitDistance()?.distance ?? .nan
         sigmaMin = diversity.sigmaMinUnembeddings
         // A margin is a dot product of d + 1 exact terms: its rounding is at most
         // (d + 1)ε·(Σ|uⱼfᵢⱼ| + |b|). A transported score also inherits A₁₂ᵀu's error, about
@@ -154,6 +155,16 @@ public struct ConceptTransfer: Sendable {
             let ratio = probe.norm / sigmaMin
             return Self.squaredProduct(ratio * ratio * logitDistanceSquared, ratio, logitDistance)
         }
+    }
+
+    /// The KL form's residual term ‖v‖²·2KL/τ (T6.sharp: d_logit² ≤ 2KL/τ), formed from ‖v‖ and
+    /// (2KL/τ)^{1/2} where the product of squares is not a normal number; nil where KL is lost to
+    /// rounding (0 or NaN beside a d_logit not known to be 0: models near uniform whose double KL
+    /// cancelled), which would put a floor at the in-sample accuracy.
+    public func klResidual(kl: Double, logTau: Double) -> Double? {
+        guard kl > 0 || (kl == 0 && logitDistance == 0) else { return nil }
+        let bound = 2 * kl * (-logTau).exp
+        return Self.squaredProduct(transportedNormSquared * bound, transportedNorm, bound.squareRoot())
     }
 
     /// (a·b)² given the product of squares `plain`: `plain` where it is a normal number (the

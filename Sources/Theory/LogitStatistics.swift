@@ -65,8 +65,8 @@ extension ModelPair {
     }
 
     /// d_logit and log₁₀ d_logit² when d_logit² overflows a Double but d_logit does not
-    /// (logits between about 10¹⁵⁴ and 10³⁰⁸), or underflows (logits near 10⁻¹⁵⁴ and below; the
-    /// blocks are then scaled up, exactly for logits above 2⁻¹⁰²²): the streamed pass again, with every block of
+    /// (logits between about 10¹⁵⁴ and 10³⁰⁸), or underflows (logits near 10⁻¹⁵⁴ and below, down
+    /// to 2⁻¹⁰⁰⁰; the blocks are then scaled up, exact for normal logits): the streamed pass again, with every block of
     /// logits times one power of two 2^−e as it is formed, e chosen from each model's largest
     /// entries so that the squares fit. The logits are finite here, so the scaling is exact
     /// (barring logits below 2^(e−1022), which are 10⁻¹⁵⁰ of the largest or less), and the pass
@@ -74,6 +74,19 @@ extension ModelPair {
     /// the scaled pass still overflows (the logits themselves leave the Double range).
     /// `squared` is d_logit² itself, 2^2e times the scaled pass's (one rounding), +∞ where it
     /// overflows.
+    /// `rescaledLogitDistance()`, computed once per pair.
+    public func cachedRescaledLogitDistance() -> (distance: Double, squared: Double, log10Squared: Double)? {
+        cache.value("rescaledLogitDistance") { RescaledDistance(rescaledLogitDistance()) }.value
+    }
+
+    /// Whether an entry of F or G of either model lies beyond 2^±100 (`outOfRangeExponent`):
+    /// where squares and products of the models' quantities may leave the Double range.
+    public var entriesBeyondNormalScale: Bool {
+        cache.value("entriesBeyondNormalScale") {
+            [first.embeddings, first.unembeddings, second.embeddings, second.unembeddings].contains { $0.outOfRangeExponent != 0 }
+        }
+    }
+
     public func rescaledLogitDistance() -> (distance: Double, squared: Double, log10Squared: Double)? {
         let (g1, g2) = centredUnembeddings
         // |centred logit| ≤ d·max|f|·max|g̃| for each model; over k labels and both models, the
@@ -84,7 +97,9 @@ extension ModelPair {
         guard let top = exponents.max() else { return nil }
         let d = Double(max(first.dimension, second.dimension)), k = Double(first.labelCount)
         let e = top + Int(Foundation.log2(2 * d * k.squareRoot()).rounded(.up)) - 498
-        guard e != 0 else { return nil }
+        // Scaled up (e < 0) only where the largest logit is a normal number: below 2⁻¹⁰⁰⁰ the
+        // blocks, formed before the scaling, have lost their digits.
+        guard e != 0, top > -1000 else { return nil }
         let squared = computeLogitStatistics(scalingLogitsBy: -e).logitDistanceSquared
         guard squared.isFinite else { return nil }
         let distance = Double(sign: .plus, exponent: e, significand: squared.squareRoot())
@@ -213,4 +228,10 @@ public struct LogitPassPlan: Sendable, Equatable {
 struct SendablePointer<T>: @unchecked Sendable {
     let buffer: UnsafeMutableBufferPointer<T>
     init(_ buffer: UnsafeMutableBufferPointer<T>) { self.buffer = buffer }
+}
+
+/// A cache entry for `cachedRescaledLogitDistance` (the cache holds values of one type per key).
+struct RescaledDistance: Sendable {
+    let value: (distance: Double, squared: Double, log10Squared: Double)?
+    init(_ value: (distance: Double, squared: Double, log10Squared: Double)?) { self.value = value }
 }

@@ -72,7 +72,7 @@ public struct Verdict: Codable, Sendable, Equatable {
     }
 
     /// lhs / rhs (0 when both are 0, +∞ when only rhs is); from the log₁₀ magnitudes when
-    /// a side is beyond the Double range.
+    /// a side is beyond the Double range or subnormal (`outOfRange`).
     public var ratio: Double {
         if Self.outOfRange(lhs, lhsLog10) || Self.outOfRange(rhs, rhsLog10), let a = lhsLog10, let b = rhsLog10,
            a.isFinite, b.isFinite {

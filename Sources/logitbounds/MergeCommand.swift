@@ -49,12 +49,13 @@ struct MergeCommand: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path): no such file, or not readable") }
             return data
         }
-        // A file that is not JSON at all (cut before any key says what it is): by name, whatever
-        // the others are.
-        for (path, data) in zip(files, contents) where (try? JSONSerialization.jsonObject(with: data)) == nil {
+        let partials = contents.map(MeasurePartial.recognises)
+        // A file not recognised as a partial that is not JSON at all (cut before any key says what
+        // it is): by name, whatever the others are. A partial cut later is refused as one.
+        for (path, (data, partial)) in zip(files, zip(contents, partials))
+        where !partial && (try? JSONSerialization.jsonObject(with: data)) == nil {
             throw CLIError("\(path): not a complete JSON document (truncated or damaged: not valid JSON)")
         }
-        let partials = contents.map(MeasurePartial.recognises)
         if partials.contains(true) {
             guard partials.allSatisfy({ $0 }) else {
                 throw CLIError("\(files[partials.firstIndex(of: false)!]) is not a measure partial, but \(files[partials.firstIndex(of: true)!]) is: merge one kind at a time")

@@ -151,8 +151,8 @@ struct MeasureShardCommandTests {
         let cases: [([String], String)] = [
             (["merge", parts[0], edited, parts[2]], "checksum"),
             (["merge", parts[0], truncated, parts[2]], "truncated"),
-            (["merge", parts[0], early, parts[2]], "truncated"),
-            (["merge", parts[0], tiny, parts[2]], "truncated"),
+            (["merge", parts[0], early, parts[2]], "not a complete measure partial (truncated"),
+            (["merge", parts[0], tiny, parts[2]], "not a complete JSON document (truncated"),
             (["merge", parts[0], versioned, parts[2]], "version"),
             (["merge", parts[0], parts[2]], "missing"),
             (["merge", parts[0], parts[1], parts[1], parts[2]], "overlap"),

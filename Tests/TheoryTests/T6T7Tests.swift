@@ -291,10 +291,7 @@ struct T7Tests {
         var g = SeededGenerator(seed: 506)
         let teacher = ModelGenerator.model(labels: 8, dimension: 3, inputs: 60, using: &g)
         let pair = try ModelPair(teacher, ModelGenerator.perturb(teacher, by: 0.1, using: &g))
-        func scaled(_ m: SoftmaxModel, _ p: Int) throws -> SoftmaxModel {
-            try SoftmaxModel(embeddings: m.embeddings.scaled(byPowerOfTwo: p), unembeddings: m.unembeddings.scaled(byPowerOfTwo: -p))
-        }
-        let apart = try ModelPair(scaled(pair.first, power), scaled(pair.second, -power))
+        let apart = try ModelPair(ConceptTests.scaled(pair.first, power), ConceptTests.scaled(pair.second, -power))
         var checked = 0
         for (form, centred) in Self.variants {
             let statement = T7CanonicalCorrelationBound(form, centred: centred)
