@@ -483,7 +483,7 @@ public struct PairMeasurement: Codable, Sendable {
                 exactDistance = pair.exactLogitDistanceSquared()
             } else {
                 let d = stats.logitDistanceSquared
-                rescaled = !d.isFinite && !logitsLeaveRange ? pair.rescaledLogitDistance() : nil
+                rescaled = !d.isFinite && !logitsLeaveRange ? pair.cachedRescaledLogitDistance() : nil
                 if let rescaled {
                     notes.append("d_logit² = \(Rational.scientific(log10: rescaled.log10Squared, digits: Rational.reportDigits)): the pass's sums of squared logit differences overflow a Double (logits beyond about 10¹⁵⁴), so d_logit and it come from the double-precision pass with the logits scaled by one power of two, where the squares fit; --certify always gives its exact value")
                 } else {

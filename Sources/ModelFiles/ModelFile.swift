@@ -94,7 +94,8 @@ public enum ModelFile {
         }
         if info.st_size == 0 { throw ModelFileError.unreadable(file: url.path, reason: "the file is empty") }
         // A file that exists but may not be read (mode 000 for this user): say so, not "no such file".
-        if access(path, R_OK) != 0 && errno == EACCES { throw ModelFileError.unreadable(file: url.path, reason: "permission denied") }
+        let readable = access(path, R_OK), accessCode = errno
+        if readable != 0 && accessCode == EACCES { throw ModelFileError.unreadable(file: url.path, reason: "permission denied") }
     }
 
     /// A binary concept from a `.npy` file: N values, each 0 or 1 (float, integer or

@@ -74,19 +74,6 @@ extension ModelPair {
     /// the scaled pass still overflows (the logits themselves leave the Double range).
     /// `squared` is d_logit² itself, 2^2e times the scaled pass's (one rounding), +∞ where it
     /// overflows.
-    /// `rescaledLogitDistance()`, computed once per pair.
-    public func cachedRescaledLogitDistance() -> (distance: Double, squared: Double, log10Squared: Double)? {
-        cache.value("rescaledLogitDistance") { RescaledDistance(rescaledLogitDistance()) }.value
-    }
-
-    /// Whether an entry of F or G of either model lies beyond 2^±100 (`outOfRangeExponent`):
-    /// where squares and products of the models' quantities may leave the Double range.
-    public var entriesBeyondNormalScale: Bool {
-        cache.value("entriesBeyondNormalScale") {
-            [first.embeddings, first.unembeddings, second.embeddings, second.unembeddings].contains { $0.outOfRangeExponent != 0 }
-        }
-    }
-
     public func rescaledLogitDistance() -> (distance: Double, squared: Double, log10Squared: Double)? {
         let (g1, g2) = centredUnembeddings
         // |centred logit| ≤ d·max|f|·max|g̃| for each model; over k labels and both models, the
@@ -105,6 +92,19 @@ extension ModelPair {
         let distance = Double(sign: .plus, exponent: e, significand: squared.squareRoot())
         return distance.isFinite ? (distance, Double(sign: .plus, exponent: 2 * e, significand: squared),
                                     Foundation.log10(squared) + 2 * Double(e) * Foundation.log10(2.0)) : nil
+    }
+
+    /// `rescaledLogitDistance()`, computed once per pair.
+    public func cachedRescaledLogitDistance() -> (distance: Double, squared: Double, log10Squared: Double)? {
+        cache.value("rescaledLogitDistance") { rescaledLogitDistance() }
+    }
+
+    /// Whether an entry of F or G of either model lies beyond 2^±100 (`outOfRangeExponent`):
+    /// where squares and products of the models' quantities may leave the Double range.
+    public var entriesBeyondNormalScale: Bool {
+        cache.value("entriesBeyondNormalScale") {
+            [first.embeddings, first.unembeddings, second.embeddings, second.unembeddings].contains { $0.outOfRangeExponent != 0 }
+        }
     }
 
     /// Rows per block when whole logit rows are formed: about 2²¹ Doubles (16 MiB).
@@ -228,10 +228,4 @@ public struct LogitPassPlan: Sendable, Equatable {
 struct SendablePointer<T>: @unchecked Sendable {
     let buffer: UnsafeMutableBufferPointer<T>
     init(_ buffer: UnsafeMutableBufferPointer<T>) { self.buffer = buffer }
-}
-
-/// A cache entry for `cachedRescaledLogitDistance` (the cache holds values of one type per key).
-struct RescaledDistance: Sendable {
-    let value: (distance: Double, squared: Double, log10Squared: Double)?
-    init(_ value: (distance: Double, squared: Double, log10Squared: Double)?) { self.value = value }
 }
