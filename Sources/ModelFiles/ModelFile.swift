@@ -89,7 +89,12 @@ public enum ModelFile {
         }
         switch info.st_mode & S_IFMT {
         case S_IFDIR: throw ModelFileError.unreadable(file: url.path, reason: "it is a directory, not a file")
-        case S_IFREG: break
+        case S_IFREG:
+            // URL drops a trailing "/" from its path (and so does stat's view of it here), where
+            // the system refuses "file/" as not a directory.
+            if url.hasDirectoryPath {
+                throw ModelFileError.unreadable(file: url.path + "/", reason: "not a directory: a file's name followed by \"/\"")
+            }
         default: throw ModelFileError.unreadable(file: url.path, reason: "not a regular file (a device, pipe or socket)")
         }
         if info.st_size == 0 { throw ModelFileError.unreadable(file: url.path, reason: "the file is empty") }

@@ -93,7 +93,7 @@ public struct T11ConceptTransferBound: PairStatement {
             // The best γ is none: the right side is P_w(|m| < ∞) = 1 ≥ any disagreement.
             let rhs = constantScale * t.weights.reduce(0, +)
             return Verdict(id: id, form: form, level: .double, outcome: lhs <= rhs ? .holds : .violated, lhs: lhs, rhs: rhs,
-                           constant: constantScale, constantName: "γ = ∞ (every margin 0)")
+                           constant: constantScale, constantName: "γ = ∞")
         }
         // No input even near disagreeing: 0 ≤ the right side whatever its rounding, so the
         // right side is shown as computed; otherwise its conservative lower end.

@@ -39,16 +39,51 @@ public struct T5PivotBound: PairStatement {
         }
     }
 
-    /// One pair's double-precision terms.
+    /// One pair's double-precision terms, and what the worst pair is chosen by: r(p,S)·σ_min(L₁)²
+    /// and the subset sum, on every pair of one scan multiplied by the same power of two
+    /// (`balanced`), so they rank pairs whose r and σ_min² lie beyond the Double range.
     package struct PairTerms {
         package let pair: PivotSubset
         package let residual: Double
         package let sigmaMin: Double
         package let logitSum: Double
+        let rankingProduct: Double
+        let rankingLogitSum: Double
 
         package init(pair: PivotSubset, residual: Double, sigmaMin: Double, logitSum: Double) {
             (self.pair, self.residual, self.sigmaMin, self.logitSum) = (pair, residual, sigmaMin, logitSum)
+            (rankingProduct, rankingLogitSum) = (residual * sigmaMin * sigmaMin, logitSum)
         }
+
+        /// Terms of the balanced pair (`balanced`) on the original pair's scale; the ranking
+        /// keys stay on the balanced scale.
+        init(balanced t: PairTerms, _ b: Balance) {
+            (pair, rankingProduct, rankingLogitSum) = (t.pair, t.rankingProduct, t.rankingLogitSum)
+            residual = Double(sign: .plus, exponent: -2 * b.embedding, significand: t.residual)
+            sigmaMin = Double(sign: .plus, exponent: -b.unembedding, significand: t.sigmaMin)
+            logitSum = Double(sign: .plus, exponent: -2 * b.logit, significand: t.logitSum)
+        }
+    }
+
+    /// The powers of two that multiply the first model's f, g and logits in `balanced`.
+    struct Balance { let embedding: Int, unembedding: Int, logit: Int }
+
+    /// Where an entry of either model lies beyond 2^±100: the pair with F₁, G₁ and F₂ brought
+    /// near 1 by powers of two and G₂ by the power that scales its logits as G₁'s scale the
+    /// first model's. With F₁·2^a, G₁·2^c, F₂·2^b, G₂·2^(a+c−b), A(p,S) = L₁⁻¹L₂ scales by 2^(a+c−b)
+    /// (L₁ by 2^c), so f₁ − A f₂ by 2^a: r(p,S) by 2^2a, σ_min(L₁)² by 2^2c, both per-pair keys
+    /// by 2^2(a+c) on every pair and the subset sum by the same. nil where nothing lies out of
+    /// range or a scaled entry would be infinite.
+    static func balanced(_ pair: ModelPair) -> (pair: ModelPair, balance: Balance)? {
+        guard pair.entriesBeyondNormalScale else { return nil }
+        func exponent(_ m: Matrix) -> Int { let top = m.maxAbs; return top > 0 && top.isFinite ? Int(top.exponent) : 0 }
+        let (a, c, b) = (-exponent(pair.first.embeddings), -exponent(pair.first.unembeddings), -exponent(pair.second.embeddings))
+        let scaled = try? ModelPair(
+            SoftmaxModel(embeddings: pair.first.embeddings.scaled(byPowerOfTwo: a), unembeddings: pair.first.unembeddings.scaled(byPowerOfTwo: c),
+                         normalisedWeights: pair.weights),
+            SoftmaxModel(embeddings: pair.second.embeddings.scaled(byPowerOfTwo: b),
+                         unembeddings: pair.second.unembeddings.scaled(byPowerOfTwo: a + c - b), normalisedWeights: pair.weights))
+        return scaled.map { ($0, Balance(embedding: a, unembedding: c, logit: a + c)) }
     }
 
     func applicability(_ pair: ModelPair) -> String? {
@@ -63,6 +98,12 @@ public struct T5PivotBound: PairStatement {
     }
 
     package func terms(_ pair: ModelPair, _ chosen: [PivotSubset]) -> (terms: [PairTerms], skipped: Int) {
+        guard let (scaled, balance) = Self.balanced(pair) else { return unbalancedTerms(pair, chosen) }
+        let (terms, skipped) = unbalancedTerms(scaled, chosen)
+        return (terms.map { PairTerms(balanced: $0, balance) }, skipped)
+    }
+
+    func unbalancedTerms(_ pair: ModelPair, _ chosen: [PivotSubset]) -> (terms: [PairTerms], skipped: Int) {
         let d = pair.first.dimension
         let moments = pair.cache.value("pivotMoments") { PivotMoments(pair) }
         let logitSums = logitDifferenceSums(pair, chosen)
@@ -192,9 +233,8 @@ public struct T5PivotBound: PairStatement {
     /// factor k·d_logit² is left out (r·σ_min²/s ranks alike), so the screen, the certificate and the
     /// fast level, which passes 1 for a d_logit² it proves positive, pick the same pair.
     func ratio(_ t: PairTerms, _ k: Int, _ dl2: Double) -> Double {
-        let rhs = variant == .allLabels && dl2 > 0 ? perPairRHS(t, k: 1, logitDistanceSquared: 1)
-            : perPairRHS(t, k: k, logitDistanceSquared: dl2)
-        return rhs == 0 ? (t.residual == 0 ? 0 : .infinity) : t.residual / rhs
+        let denominator = constantScale * (variant == .subsetSum ? t.rankingLogitSum : dl2 > 0 ? 1 : Double(k) * dl2)
+        return denominator == 0 ? (t.rankingProduct == 0 ? 0 : .infinity) : t.rankingProduct / denominator
     }
 
     /// "p = 3, S = [0, 5]" (from integers: an array's reflective description is slow).

@@ -216,6 +216,10 @@ struct ModelFileBadInputTests {
         try FileManager.default.createSymbolicLink(atPath: loop.path, withDestinationPath: loop.path)
         try FileManager.default.createSymbolicLink(atPath: dangling.path, withDestinationPath: temporaryURL("absent.npz").path)
         #expect(try ModelFile.shape(link) == ModelFile.shape(target))
+        // "file/" names a directory, which a file is not (it was read as the file).
+        #expect(throws: ModelFileError.unreadable(file: target.path + "/", reason: "not a directory: a file's name followed by \"/\"")) {
+            try ModelFile.read(URL(fileURLWithPath: target.path + "/"))
+        }
         #expect(throws: ModelFileError.unreadable(file: loop.path, reason: "a loop of symbolic links")) { try ModelFile.read(loop) }
         #expect(throws: ModelFileError.unreadable(file: dangling.path, reason: "a symbolic link to a file that does not exist")) {
             try ModelFile.read(dangling)

@@ -641,6 +641,28 @@ struct ExtremeScaleTests {
         }
     }
 
+    /// F × 2^p, G × 2^−p on the first model and the reverse on the second leave every logit and
+    /// every ratio r(p,S)·σ_min(L₁)² as they are, but r and σ_min² leave the Double range. The
+    /// worst pair was chosen by Double ratios (0/0 or ∞ on every pair), so the certified verdict
+    /// was the first pair scanned, not the worst.
+    @Test("T5 per pair certified on models scaled apart by 2^±600: the worst pair and ratio of the unscaled pair",
+          arguments: [600, -600])
+    func pivotBoundCertifiedScaledApart(power: Int) throws {
+        let (f1, g1, f2, g2) = Self.models(seed: 261)
+        let (first, second) = (try SoftmaxModel(embeddings: f1, unembeddings: g1), try SoftmaxModel(embeddings: f2, unembeddings: g2))
+        let pair = try ModelPair(first, second)
+        let apart = try ModelPair(ConceptTests.scaled(first, power), ConceptTests.scaled(second, -power))
+        var checked = 0
+        for form in [T5PivotBound.Form.allLabels, .subsetSum] {
+            let (a, b) = (try T5PivotBound(form).certify(pair), try T5PivotBound(form).certify(apart))
+            #expect(b.isCertified && b.outcome == a.outcome && b.constantName == a.constantName,
+                    "\(form): \(b.outcome) at \(b.constantName) vs \(a.outcome) at \(a.constantName)")
+            #expect(abs(b.ratio / a.ratio - 1) < 1e-9, "\(form): ratio \(b.ratio) vs \(a.ratio)")
+            checked += 1
+        }
+        #expect(checked == 2)
+    }
+
     @Test("Subnormal embeddings (×10⁻³¹⁰): measured without error; d_logit² exact, d_unemb and the scale-free d_rep as unscaled")
     func subnormalEmbeddings() throws {
         let base = try Self.measure(embeddingScale: 1, unembeddingScale: 1)

@@ -123,6 +123,25 @@ struct T11Tests {
         }
     }
 
+    /// The screen named every γ = ∞ "every margin 0", also where the margins are far from 0 and
+    /// the residual is too large for any γ to give less than the total weight.
+    @Test("γ = ∞ from a large residual: the screen's constant names no cause it did not check")
+    func infiniteGammaFromLargeResidual() throws {
+        var g = SeededGenerator(seed: 1130)
+        let teacher = ModelGenerator.model(labels: 9, dimension: 3, inputs: 30, using: &g)
+        let student = try SoftmaxModel(embeddings: g.gaussianMatrix(rows: 30, columns: 3), unembeddings: g.gaussianMatrix(rows: 9, columns: 3, scale: 1e3))
+        let pair = try ModelPair(teacher, student)
+        let u = [1.0, -0.5, 0.25], m = (0..<30).map { i in zip(u, teacher.embeddings.row(i)).reduce(0) { $0 + $1.0 * $1.1 } }
+        let probe = ProbeDirection(weights: u, bias: 1 - m.min()!)   // every margin ≥ 1
+        var checked = 0
+        for form in ConceptTransfer.Form.allCases {
+            let v = try T11ConceptTransferBound(form, probes: { _ in [probe] }).screen(pair)
+            #expect(v.outcome == .holds && v.constantName == "γ = ∞" && abs(v.rhs - 1) < 1e-12, "\(form): \(v.constantName), rhs \(v.rhs)")
+            checked += 1
+        }
+        #expect(checked == 3)
+    }
+
     @Test("Decided by the fast level: models 10⁻¹⁴ apart with no margin near 0 (a right side of rounding size, ≥ 0), and γ = ∞ (every margin within rounding of 0)")
     func fastDecidesNearEqualModels() throws {
         var g = SeededGenerator(seed: 1120)
