@@ -71,15 +71,14 @@ public struct LabelGrouping: Sendable {
 
 extension LinearProbe {
     /// The probe's accuracy on (f, concept), decided exactly: each score
-    /// Σ_j f_ij β_j / s + β₀ has the sign of Σ_j f_ij β_j + s β₀ (s > 0), computed in
-    /// rationals from the Doubles, so no input is miscounted by rounding.
-    /// nil when a coefficient is not finite.
+    /// Σ_j f_ij β_j / s_j + β₀ is summed in rationals from the Doubles, so no input is
+    /// miscounted by rounding. nil when a coefficient is not finite.
     public func exactAccuracy(on f: Matrix, concept: [Bool]) -> Rational? {
         precondition(f.rows == concept.count && f.columns + 1 == coefficients.count, "probe: shapes differ from the fit")
         let exact = coefficients.compactMap { Rational(exactly: $0) }
-        guard exact.count == coefficients.count, let s = Rational(exactly: scale) else { return nil }
-        let beta = exact
-        let intercept = s * beta.last!
+        guard exact.count == coefficients.count else { return nil }
+        let beta = zip(exact, scales).map { $0 / Rational(exactly: $1)! }
+        let intercept = exact.last!
         var correct = 0
         for i in 0..<f.rows {
             let terms = (0..<f.columns).map { Rational(exactly: f[i, $0])! * beta[$0] } + [intercept]

@@ -99,11 +99,11 @@ public struct PairMeasurement: Codable, Sendable {
             let pair = v.id == .T5 && v.outcome != .inapplicable ? v.constantName.range(of: "p = ").map { "at the pair " + v.constantName[$0.lowerBound...] } : nil
             let base = note ?? (v.outcome == .inapplicable || v.outcome == .undecided ? v.certificate : nil)
             self.note = pair.map { [base, $0].compactMap { $0 }.joined(separator: "; ") } ?? base
-            lhsScientific = Verdict.outOfRange(lhs, v.lhsLog10) ? v.lhsLog10.map { Rational.scientific(log10: $0, digits: Rational.reportDigits) } : nil
-            rhsScientific = Verdict.outOfRange(rhs, v.rhsLog10) ? v.rhsLog10.map { Rational.scientific(log10: $0, digits: Rational.reportDigits) } : nil
+            lhsScientific = Verdict.outOfRange(lhs, v.lhsLog10) ? v.lhsLog10.map { Rational.report(log10: $0) } : nil
+            rhsScientific = Verdict.outOfRange(rhs, v.rhsLog10) ? v.rhsLog10.map { Rational.report(log10: $0) } : nil
             if lhsScientific != nil || rhsScientific != nil, let a = v.lhsLog10, let b = v.rhsLog10, a.isFinite, b.isFinite,
                !(ratio.isNormal && ratio.isFinite) {
-                ratioScientific = Rational.scientific(log10: a - b, digits: Rational.reportDigits)
+                ratioScientific = Rational.report(log10: a - b)
             } else {
                 ratioScientific = nil
             }
@@ -485,7 +485,7 @@ public struct PairMeasurement: Codable, Sendable {
                 let d = stats.logitDistanceSquared
                 rescaled = !d.isFinite && !logitsLeaveRange ? pair.cachedRescaledLogitDistance() : nil
                 if let rescaled {
-                    notes.append("d_logit² = \(Rational.scientific(log10: rescaled.log10Squared, digits: Rational.reportDigits)): the pass's sums of squared logit differences overflow a Double (logits beyond about 10¹⁵⁴), so d_logit and it come from the double-precision pass with the logits scaled by one power of two, where the squares fit; --certify always gives its exact value")
+                    notes.append("d_logit² = \(Rational.report(log10: rescaled.log10Squared)): the pass's sums of squared logit differences overflow a Double (logits beyond about 10¹⁵⁴), so d_logit and it come from the double-precision pass with the logits scaled by one power of two, where the squares fit; --certify always gives its exact value")
                 } else {
                     notes.append(d == 0 ? "d_logit² is 0 in double precision (0 exactly, or below about 10⁻³⁰⁸); rerun with --certify always for its exact value"
                                         : "d_logit² \(d.isFinite ? "underflows" : "overflows") a Double; rerun with --certify always for its exact value")
@@ -493,7 +493,7 @@ public struct PairMeasurement: Codable, Sendable {
             }
         }
         if let exact = exactDistance, !exact.isZero, exact.log10Magnitude < -300 {
-            notes.append("d_logit² = \(exact.scientificString(digits: Rational.reportDigits)) lies below the normal Double range: KL, d_rep,pivot² and the other second-order quantities computed in double precision underflow (a 0 here means below about 10⁻³⁰⁸); the bounds table's certified values do not")
+            notes.append("d_logit² = \(exact.reportString) lies below the normal Double range: KL, d_rep,pivot² and the other second-order quantities computed in double precision underflow (a 0 here means below about 10⁻³⁰⁸); the bounds table's certified values do not")
         }
         // Models that agree to near rounding: the pass's logit differences are mostly the
         // products' rounding, so d_logit² and KL lose their leading digits (2–3× off at
@@ -550,8 +550,8 @@ public struct PairMeasurement: Codable, Sendable {
             // never NaN.
             dLogit: exactDistance.flatMap(Self.squareRoot) ?? rescaled?.distance ?? (divergence.distance.isNaN ? .infinity : divergence.distance).squareRoot(),
             dLogitSquared: rescaledSquare ?? (divergence.distance.isNaN ? .infinity : divergence.distance),
-            dLogitExact: exactDistance.map { Rational.scientific(log10: $0.log10Magnitude / 2, digits: Rational.reportDigits) },
-            dLogitSquaredExact: exactDistance.map { $0.scientificString(digits: Rational.reportDigits) },
+            dLogitExact: exactDistance.map { Rational.report(log10: $0.log10Magnitude / 2) },
+            dLogitSquaredExact: exactDistance.map { $0.reportString },
             klAB: divergence.kl, klBA: divergence.reverseKL, logTauA: logTau.0, logTauB: logTau.1,
             dRepAB: dRepAB.map { exactlyZeroAB ? 0 : pair.distance(fromSquared: $0, .representation) },
             dRepBA: dRepBA.map { exactlyZeroBA ? 0 : pair.distance(fromSquared: $0, .reverseRepresentation) },
@@ -568,7 +568,7 @@ public struct PairMeasurement: Codable, Sendable {
             similarityUndefined: similarity.undefinedReason, bounds: bounds, routes: pair.usesGramRoutes ? "gram" : "svd", timings: timings, notes: notes)
         if let widthFloor { measured.recordWidthFloor(widthFloor) }
         measured.enclosures = enclosures
-        measured.dLogitSquaredRescaled = rescaledSquare == nil ? rescaled.map { Rational.scientific(log10: $0.log10Squared, digits: Rational.reportDigits) } : nil
+        measured.dLogitSquaredRescaled = rescaledSquare == nil ? rescaled.map { Rational.report(log10: $0.log10Squared) } : nil
         return measured
     }
 
@@ -602,9 +602,9 @@ public struct PairMeasurement: Codable, Sendable {
             let shown = squared.doubleValue
             exactlyZero = squared.isZero
             if shown.isInfinite && value.isInfinite {
-                notes.append("\(name): d_rep² = \(squared.scientificString(digits: Rational.reportDigits)) (computed exactly) lies beyond the Double range; d_rep is shown from its rescaled residual")
+                notes.append("\(name): d_rep² = \(squared.reportString) (computed exactly) lies beyond the Double range; d_rep is shown from its rescaled residual")
             } else if !(abs(shown - value) <= tolerance * abs(shown)) {
-                notes.append("\(name): the fast enclosure did not pin d_rep² to 10⁻⁶, and the double-precision value \(String(format: "%.6g", value)) is off: computed exactly, d_rep² = \(squared.scientificString(digits: Rational.reportDigits))")
+                notes.append("\(name): the fast enclosure did not pin d_rep² to 10⁻⁶, and the double-precision value \(String(format: "%.6g", value)) is off: computed exactly, d_rep² = \(squared.reportString)")
             }
             return shown
         }

@@ -97,6 +97,12 @@ public final class Rational: @unchecked Sendable {
     /// and out-of-range sides), as many as its Double values show.
     public static let reportDigits = 6
 
+    /// `scientificString` at `reportDigits`: how `measure` shows an exact value.
+    public var reportString: String { scientificString(digits: Self.reportDigits) }
+
+    /// `scientific(log10:)` at `reportDigits`: how `measure` shows a value known by its logarithm.
+    public static func report(log10 l: Double) -> String { scientific(log10: l, digits: reportDigits) }
+
     /// The value in scientific notation with `digits` significant digits (e.g.
     /// "4.47e+601") at any magnitude. For display only (~15 good digits).
     public func scientificString(digits: Int = 4) -> String {

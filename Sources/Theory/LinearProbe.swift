@@ -2,43 +2,41 @@ import Numerics
 
 /// A linear probe: logistic regression with an intercept and a small ridge (λ = 1e−6
 /// on the weights, so separable data keeps finite weights), fitted by damped Newton's method
-/// (IRLS with step halving, 50 iterations at most) on inputs scaled by their RMS norm, each input's
-/// log-likelihood weighted by its input weight (uniform when none are given).
+/// (IRLS with step halving, 50 iterations at most) on inputs whose columns are each divided by
+/// their root mean square (so a column 10⁶ times the others neither dominates the ridge nor the
+/// Hessian, and a power-of-two factor on a column changes nothing), each input's log-likelihood
+/// weighted by its input weight (uniform when none are given).
 ///
 /// `accuracy(embeddings:concept:)` fits and scores on the same inputs: the question
 /// there is whether the concept is *linearly recoverable* at all (the counterexamples).
 /// `fit` then `accuracy(on:concept:)` scores held-out inputs (distillation);
 /// `crossValidatedAccuracy` does so by k-fold cross-validation on one sample (`measure`).
 public struct LinearProbe: Sendable {
-    /// Weights then intercept, for inputs divided by `scale`.
+    /// Weights then intercept, for inputs whose column j is divided by `scales[j]`.
     public let coefficients: [Double]
-    public let scale: Double
+    public let scales: [Double]
 
     /// `start` (a probe fitted on other rows of the same embeddings, e.g. all of them)
     /// warm-starts Newton's method: the same optimum, reached in a few iterations.
     public static func fit(embeddings f: Matrix, concept: [Bool], weights: [Double]? = nil, start: LinearProbe? = nil) throws -> LinearProbe {
         precondition(f.rows == concept.count, "probe: one concept value per input")
         let n = f.rows, p = f.columns + 1
-        // The rows' root mean square, from a copy scaled by a power of two where squares would
-        // overflow or underflow (|f| beyond 2^±100): at |f| ≈ 10¹⁵⁵ the plain sum was +∞ and
-        // every coefficient 0.
-        let e = f.outOfRangeExponent, unit = f.scaled(byPowerOfTwo: -e)
-        let scale = Double(sign: .plus, exponent: e,
-                           significand: max((unit.frobeniusNormSquared / Double(max(n, 1))).squareRoot(), .leastNormalMagnitude))
+        let scales = columnScales(f)
         // A concept constant on these inputs: the probe answers that constant (IRLS would
         // push the intercept to infinity).
         if let first = concept.first, concept.allSatisfy({ $0 == first }) {
-            return LinearProbe(coefficients: [Double](repeating: 0, count: p - 1) + [first ? 1 : -1], scale: scale)
+            return LinearProbe(coefficients: [Double](repeating: 0, count: p - 1) + [first ? 1 : -1], scales: scales)
         }
         // Input weights rescaled to mean 1, so the ridge means the same whatever N is.
         // (The total once: summed per element it made every fit O(N²).)
         let w = weights.map { raw in let scale = Double(n) / raw.reduce(0, +); return raw.map { $0 * scale } }
             ?? [Double](repeating: 1, count: n)
-        let x = design(f, scale: scale)
+        let x = design(f, scales: scales)
         let y = concept.map { $0 ? 1.0 : 0.0 }
-        // The start's direction u = β/scale expressed for this scale: β = u·scale.
-        var beta = start.map { s in s.coefficients.count == p ? s.coefficients.dropLast().map { $0 * scale / s.scale } + [s.coefficients[p - 1]] : nil }
-            .flatMap { $0 } ?? [Double](repeating: 0, count: p)
+        // The start's direction u_j = β_j/scale_j expressed for these scales: β_j = u_j·scale_j.
+        var beta = start.map { s in
+            s.coefficients.count == p ? (0..<(p - 1)).map { s.coefficients[$0] * scales[$0] / s.scales[$0] } + [s.coefficients[p - 1]] : nil
+        }.flatMap { $0 } ?? [Double](repeating: 0, count: p)
         if !beta.allSatisfy(\.isFinite) { beta = [Double](repeating: 0, count: p) }
         // The penalised negative log-likelihood Σ w (log(1 + e^η) − y η) + λ/2 ‖β_w‖², λ = 1e−6.
         func objective(_ eta: [Double], _ beta: [Double]) -> Double {
@@ -84,17 +82,39 @@ public struct LinearProbe: Sendable {
             }
             if !accepted || t * step.maxAbs < 1e-10 { break }
         }
-        return LinearProbe(coefficients: beta, scale: scale)
+        return LinearProbe(coefficients: beta, scales: scales)
     }
 
-    static func design(_ f: Matrix, scale: Double) -> Matrix {
+    /// Each column's root mean square (at least the smallest normal number; 1 for a column of
+    /// zeros), from the column scaled by a power of two bringing its largest |entry| near 1:
+    /// squares of entries near 10^±155 leave the Double range (the plain sum was +∞ and every
+    /// coefficient 0). A power-of-two factor on a column scales its RMS exactly.
+    static func columnScales(_ f: Matrix) -> [Double] {
+        let (n, d) = (f.rows, f.columns)
+        var tops = [Double](repeating: 0, count: d), squares = tops
+        f.storage.withUnsafeBufferPointer { a in
+            for i in 0..<n { for j in 0..<d { tops[j] = max(tops[j], abs(a[i * d + j])) } }
+            let exponents = tops.map { $0 > 0 && $0.isFinite ? -Int($0.exponent) : 0 }
+            for i in 0..<n {
+                for j in 0..<d { let x = Double(sign: .plus, exponent: exponents[j], significand: a[i * d + j]); squares[j] += x * x }
+            }
+        }
+        return (0..<d).map { j in
+            guard tops[j] > 0, tops[j].isFinite else { return 1 }
+            let rms = Double(sign: .plus, exponent: Int(tops[j].exponent), significand: (squares[j] / Double(n)).squareRoot())
+            return max(rms, .leastNormalMagnitude)
+        }
+    }
+
+    /// The scaled inputs, each row ending in 1 (the intercept).
+    static func design(_ f: Matrix, scales: [Double]) -> Matrix {
         let (n, d) = (f.rows, f.columns)
         var out = Matrix(rows: n, columns: d + 1)
-        let inverse = 1 / scale
+        let inverses = scales.map { 1 / $0 }
         out.storage.withUnsafeMutableBufferPointer { o in
             f.storage.withUnsafeBufferPointer { a in
                 for i in 0..<n {
-                    for j in 0..<d { o[i * (d + 1) + j] = a[i * d + j] * inverse }
+                    for j in 0..<d { o[i * (d + 1) + j] = a[i * d + j] * inverses[j] }
                     o[i * (d + 1) + d] = 1
                 }
             }
@@ -104,13 +124,13 @@ public struct LinearProbe: Sendable {
 
     /// The probe in the embeddings' own coordinates: ĉ(x) = [uᵀf(x) + b > 0].
     public var direction: ProbeDirection {
-        ProbeDirection(weights: coefficients.dropLast().map { $0 / scale }, bias: coefficients.last ?? 0)
+        ProbeDirection(weights: zip(coefficients, scales).map { $0 / $1 }, bias: coefficients.last ?? 0)
     }
 
     /// The probe's answers on the rows of `f`.
     public func predictions(_ f: Matrix) -> [Bool] {
         precondition(f.columns + 1 == coefficients.count, "probe: shapes differ from the fit")
-        return Self.design(f, scale: scale).applied(to: coefficients).map { $0 > 0 }
+        return Self.design(f, scales: scales).applied(to: coefficients).map { $0 > 0 }
     }
 
     /// The (weighted) fraction of inputs whose concept the probe predicts.

@@ -259,7 +259,7 @@ public struct T7CanonicalCorrelationBound: PairStatement {
             else { outcome = .undecided }
             return Verdict(id: id, form: form, level: spectra.level, outcome: outcome, lhs: meanQUpper.doubleValue,
                            rhs: (scale * dl2 / (d2 * muUpper)).doubleValue, constant: constantScale / (d2 * muUpper).doubleValue,
-                           constantName: "\(constantScale)/(d₂ μ_{d₂}), μ_{d₂} ≤ \(muUpper.scientificString(digits: Rational.reportDigits)) (certified)",
+                           constantName: "\(constantScale)/(d₂ μ_{d₂}), μ_{d₂} ≤ \(muUpper.reportString) (certified)",
                            certificate: "1 − mean ρ² ∈ [\(meanQLower.doubleValue), \(meanQUpper.doubleValue)], μ_{d₂} ∈ [\(muLower.doubleValue), \(muUpper.doubleValue)] by certified inertia; d_logit² exact",
                            lhsLog10: meanQUpper.log10Magnitude, rhsLog10: (scale * dl2 / (d2 * muUpper)).log10Magnitude)
         }

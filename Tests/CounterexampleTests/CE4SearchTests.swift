@@ -274,7 +274,7 @@ struct CE4SearchTests {
         let probe = try LinearProbe.fit(embeddings: f, concept: concept)
         #expect(probe.exactAccuracy(on: f, concept: concept)!.doubleValue == probe.accuracy(on: f, concept: concept))
         // A score of exactly 0 (input at the origin, zero intercept) predicts "false".
-        let tie = LinearProbe(coefficients: [1, -1, 0], scale: 1)
+        let tie = LinearProbe(coefficients: [1, -1, 0], scales: [1, 1])
         let origin = try Matrix([[0.0, 0.0], [1, 0]])
         #expect(tie.exactAccuracy(on: origin, concept: [false, true])!.doubleValue == 1)
     }

@@ -330,6 +330,29 @@ struct ConceptTests {
         #expect(otherFolds.map { Set($0) } != firstFold.map { Set($0) })
     }
 
+    /// The fit scaled every input by one number, the rows' RMS norm: with one column ×10⁶ the
+    /// others were near 10⁻⁶ of it, the ridge held their weights down, and a concept on them
+    /// was read at chance (in-sample 0.488 for 1.000).
+    @Test("Probes on columns of very different scales: the same answers as on the unscaled columns", arguments: [1e6, 1e-6, 1e150])
+    func badlyScaledColumns(factor: Double) throws {
+        var g = SeededGenerator(seed: 1207)
+        let f = g.gaussianMatrix(rows: 300, columns: 3)
+        let concept = (0..<300).map { f[$0, 0] - f[$0, 2] > 0.1 }
+        var scaled = f
+        for i in 0..<300 { scaled[i, 1] *= factor }
+        let (plain, skewed) = (try LinearProbe.fit(embeddings: f, concept: concept), try LinearProbe.fit(embeddings: scaled, concept: concept))
+        #expect(abs(skewed.accuracy(on: scaled, concept: concept) - plain.accuracy(on: f, concept: concept)) <= 0.01,
+                "in-sample \(skewed.accuracy(on: scaled, concept: concept)) against \(plain.accuracy(on: f, concept: concept)) unscaled")
+        #expect(plain.accuracy(on: f, concept: concept) >= 0.99)
+        let (a, b) = (try LinearProbe.crossValidatedAccuracy(embeddings: f, concept: concept, folds: 5, seed: 1),
+                      try LinearProbe.crossValidatedAccuracy(embeddings: scaled, concept: concept, folds: 5, seed: 1))
+        #expect(abs(a - b) <= 0.01 && b >= 0.97, "cross-validated \(b) against \(a) unscaled")
+        // A power-of-two factor per column leaves the scaled design, and so every answer, as it was.
+        var powers = f
+        for i in 0..<300 { powers[i, 0] *= 0x1p40; powers[i, 2] *= 0x1p-30 }
+        #expect(try LinearProbe.fit(embeddings: powers, concept: concept).predictions(powers) == plain.predictions(f))
+    }
+
     @Test("G̃_A without full column rank: T11's floors are inapplicable (σ_min = 0), the probes still reported")
     func rankDeficient() throws {
         let g = try Matrix([[1, 2], [2, 4], [3, 6], [0, 0]])

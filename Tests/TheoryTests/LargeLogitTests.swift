@@ -115,7 +115,7 @@ struct WideValueTests {
         let m = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .auto))
         let exact = pair.exactLogitDistanceSquared()
         #expect(!exact.doubleValue.isFinite)
-        #expect(m.dLogitSquaredExact == exact.scientificString(digits: Rational.reportDigits))
+        #expect(m.dLogitSquaredExact == exact.reportString)
         #expect(m.dLogitSquaredExact?.contains("e+310") == true, "\(m.dLogitSquaredExact ?? "nil")")
         #expect(!m.bounds.contains { $0.outcome == "violated" && !$0.certified })
         // Certified rows whose sides overflow a Double show them from the exact/enclosed
@@ -412,7 +412,7 @@ struct SquaresOverflowTests {
         let root = try #require(PairMeasurement.squareRoot(exact))
         #expect(abs(m.dLogit / root - 1) < 1e-12, "d_logit \(m.dLogit) against \(root) from the exact value")
         let shown = try #require(m.dLogitSquaredRescaled, "d_logit² is shown from the rescaled pass")
-        #expect(shown == exact.scientificString(digits: Rational.reportDigits), "\(shown) against \(exact.scientificString(digits: Rational.reportDigits))")
+        #expect(shown == exact.reportString, "\(shown) against \(exact.reportString)")
         #expect(m.notes.contains { $0.hasPrefix("d_logit² = \(shown): the pass's sums of squared logit differences overflow") })
         #expect(!m.notes.contains { $0.contains("leave the Double range") }, "\(m.notes)")
         // The pass's d_logit² is +∞, not NaN (∞·0 in the kernel's masked tail slots at k = 6), so
@@ -432,7 +432,7 @@ struct SquaresOverflowTests {
         #expect(checked == 4)
         // Certified, the exact d_logit² is beside a d_logit that the Double holds.
         let certified = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .always))
-        #expect(certified.dLogitSquaredExact == exact.scientificString(digits: Rational.reportDigits) && certified.dLogitSquaredRescaled == nil)
+        #expect(certified.dLogitSquaredExact == exact.reportString && certified.dLogitSquaredRescaled == nil)
         #expect(abs(certified.dLogit / root - 1) < 1e-15, "\(certified.dLogit)")
     }
 
@@ -452,7 +452,7 @@ struct SquaresOverflowTests {
         let exact = pair.exactLogitDistanceSquared()
         #expect(exact.log10Magnitude > 309, "\(exact.scientificString())")
         #expect(abs(2 * Foundation.log10(m.dLogit) - exact.log10Magnitude) < 1e-12, "d_logit \(m.dLogit) against 10^(\(exact.log10Magnitude / 2))")
-        #expect(m.dLogitSquaredRescaled == exact.scientificString(digits: Rational.reportDigits))
+        #expect(m.dLogitSquaredRescaled == exact.reportString)
         // Six significant digits, as measure shows its Doubles.
         #expect(m.dLogitSquaredRescaled?.range(of: #"^[1-9]\.[0-9]{5}e[+-][0-9]+$"#, options: .regularExpression) != nil)
     }
@@ -673,7 +673,7 @@ struct ExtremeScaleTests {
         let pair = try ModelPair(SoftmaxModel(embeddings: 1e-310 * f1, unembeddings: g1), SoftmaxModel(embeddings: 1e-310 * f2, unembeddings: g2))
         let log10Exact = pair.exactLogitDistanceSquared().log10Magnitude
         #expect(abs(log10Exact - (base.dLogitSquared.log / 2.302585092994046 - 620)) < 1e-10, "\(exact): 10^\(log10Exact)")
-        #expect(exact == pair.exactLogitDistanceSquared().scientificString(digits: Rational.reportDigits))
+        #expect(exact == pair.exactLogitDistanceSquared().reportString)
         #expect(m.notes.contains { $0.contains("below the normal Double range") }, "\(m.notes)")
         #expect(abs(try #require(m.dUnembAB) / base.dUnembAB! - 1) < 1e-11)
         #expect(abs(try #require(m.dRepScaleFreeAB) / base.dRepScaleFreeAB! - 1) < 1e-11)
