@@ -3,9 +3,9 @@ import Numerics
 /// A linear probe: logistic regression with an intercept and a small ridge (λ = 1e−6
 /// on the weights, so separable data keeps finite weights), fitted by damped Newton's method
 /// (IRLS with step halving, 50 iterations at most) on inputs whose columns are each divided by
-/// their root mean square (so a column 10⁶ times the others neither dominates the ridge nor the
-/// Hessian, and a power-of-two factor on a column changes nothing), each input's log-likelihood
-/// weighted by its input weight (uniform when none are given).
+/// √d times their root mean square (rows of RMS norm 1; a column 10⁶ times the others neither
+/// dominates the ridge nor the Hessian, and a power-of-two factor on a column changes nothing),
+/// each input's log-likelihood weighted by its input weight (uniform when none are given).
 ///
 /// `accuracy(embeddings:concept:)` fits and scores on the same inputs: the question
 /// there is whether the concept is *linearly recoverable* at all (the counterexamples).
@@ -85,10 +85,13 @@ public struct LinearProbe: Sendable {
         return LinearProbe(coefficients: beta, scales: scales)
     }
 
-    /// Each column's root mean square (at least the smallest normal number; 1 for a column of
-    /// zeros), from the column scaled by a power of two bringing its largest |entry| near 1:
-    /// squares of entries near 10^±155 leave the Double range (the plain sum was +∞ and every
-    /// coefficient 0). A power-of-two factor on a column scales its RMS exactly.
+    /// Each column's root mean square times √d (at least the smallest normal number; 1 for a
+    /// column of zeros), so that the scaled rows' RMS norm is 1, as the ridge λ assumes (scaled
+    /// to RMS 1 alone, the columns weakened the ridge d-fold, and probes on separable concepts
+    /// at d = 768 took 2.7 times as long). Each RMS from its column scaled by a power of two
+    /// bringing its largest |entry| near 1: squares of entries near 10^±155 leave the Double
+    /// range (the plain sum was +∞ and every coefficient 0). A power-of-two factor on a column
+    /// scales its RMS exactly.
     static func columnScales(_ f: Matrix) -> [Double] {
         let (n, d) = (f.rows, f.columns)
         var tops = [Double](repeating: 0, count: d), squares = tops
@@ -99,10 +102,11 @@ public struct LinearProbe: Sendable {
                 for j in 0..<d { let x = Double(sign: .plus, exponent: exponents[j], significand: a[i * d + j]); squares[j] += x * x }
             }
         }
+        let root = Double(d).squareRoot()
         return (0..<d).map { j in
             guard tops[j] > 0, tops[j].isFinite else { return 1 }
             let rms = Double(sign: .plus, exponent: Int(tops[j].exponent), significand: (squares[j] / Double(n)).squareRoot())
-            return max(rms, .leastNormalMagnitude)
+            return max(rms * root, .leastNormalMagnitude)
         }
     }
 
