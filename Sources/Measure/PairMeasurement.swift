@@ -84,9 +84,11 @@ public struct PairMeasurement: Codable, Sendable {
             // T4's d_logit²/σ_min² with σ_min² subnormal) while its exact magnitude fits a Double:
             // that magnitude (to the log's precision), not inf or 0; scientific notation is kept
             // for sides beyond the range.
+            // Subnormal magnitudes too (T5's right side near 10⁻³¹³ was 0, T3's a copy of its left).
             func side(_ x: Double, _ log10: Double?) -> Double {
-                guard Verdict.outOfRange(x, log10), let log10, abs(log10) < 300 else { return x }
-                return (x.sign == .minus ? -1 : 1) * Foundation.exp(log10 * 2.302585092994046)
+                guard Verdict.outOfRange(x, log10), let log10 else { return x }
+                let magnitude = Foundation.exp(log10 * 2.302585092994046)
+                return magnitude > 0 && magnitude.isFinite ? (x.sign == .minus ? -1 : 1) * magnitude : x
             }
             lhs = side(v.lhs, v.lhsLog10)
             rhs = side(v.rhs, v.rhsLog10)

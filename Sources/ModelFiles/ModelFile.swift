@@ -68,7 +68,8 @@ public enum ModelFile {
     }
 
     /// Refuses, by name, what is not a non-empty regular file: a missing path, a directory,
-    /// a device or pipe (/dev/zero would be read forever), an empty file.
+    /// a device or pipe (/dev/zero would be read forever), an empty file, a file named with a
+    /// trailing "/".
     public static func requireRegularFile(_ url: URL) throws {
         // stat follows symbolic links, and says why it cannot (a loop, a link to nothing).
         var info = stat()
@@ -90,8 +91,8 @@ public enum ModelFile {
         switch info.st_mode & S_IFMT {
         case S_IFDIR: throw ModelFileError.unreadable(file: url.path, reason: "it is a directory, not a file")
         case S_IFREG:
-            // URL drops a trailing "/" from its path (and so does stat's view of it here), where
-            // the system refuses "file/" as not a directory.
+            // URL drops a trailing "/" from its path, so stat found the file; the system refuses
+            // "file/" as not a directory, and so do we.
             if url.hasDirectoryPath {
                 throw ModelFileError.unreadable(file: url.path + "/", reason: "not a directory: a file's name followed by \"/\"")
             }

@@ -35,7 +35,7 @@ public struct LinearProbe: Sendable {
         let y = concept.map { $0 ? 1.0 : 0.0 }
         // The start's direction u_j = β_j/scale_j expressed for these scales: β_j = u_j·scale_j.
         var beta = start.map { s in
-            s.coefficients.count == p ? (0..<(p - 1)).map { s.coefficients[$0] * scales[$0] / s.scales[$0] } + [s.coefficients[p - 1]] : nil
+            s.coefficients.count == p ? (0..<(p - 1)).map { s.coefficients[$0] * (scales[$0] / s.scales[$0]) } + [s.coefficients[p - 1]] : nil
         }.flatMap { $0 } ?? [Double](repeating: 0, count: p)
         if !beta.allSatisfy(\.isFinite) { beta = [Double](repeating: 0, count: p) }
         // The penalised negative log-likelihood Σ w (log(1 + e^η) − y η) + λ/2 ‖β_w‖², λ = 1e−6.
@@ -85,13 +85,22 @@ public struct LinearProbe: Sendable {
         return LinearProbe(coefficients: beta, scales: scales)
     }
 
-    /// Each column's root mean square times √d (at least the smallest normal number; 1 for a
-    /// column of zeros), so that the scaled rows' RMS norm is 1, as the ridge λ assumes (scaled
+    /// The least column scale for n rows, √(16n/λ)·2⁻¹⁰²³: the ridge keeps ‖β‖² ≤ 2·objective/λ,
+    /// and Newton's steps never raise the objective from its start (n·log 2 at β = 0; a warm
+    /// start's is taken to be below 8n), so each weight β_j/s_j of the direction stays below
+    /// 2¹⁰²³. A column scaled by its own tiny RMS (near 10⁻³⁰⁸) gave a weight of +∞ and `measure`
+    /// stopped; a column below this scale is read nearly as 0.
+    static func smallestScale(rows n: Int) -> Double {
+        Double(sign: .plus, exponent: -1023, significand: (16 * Double(max(n, 1)) / 1e-6).squareRoot())
+    }
+
+    /// Each column's root mean square times √d (within [`smallestScale`, the largest Double]; 1 for
+    /// a column of zeros), so that the scaled rows' RMS norm is 1, as the ridge λ assumes (scaled
     /// to RMS 1 alone, the columns weakened the ridge d-fold, and probes on separable concepts
     /// at d = 768 took 2.7 times as long). Each RMS from its column scaled by a power of two
     /// bringing its largest |entry| near 1: squares of entries near 10^±155 leave the Double
     /// range (the plain sum was +∞ and every coefficient 0). A power-of-two factor on a column
-    /// scales its RMS exactly.
+    /// scales its RMS exactly (within the clamp).
     static func columnScales(_ f: Matrix) -> [Double] {
         let (n, d) = (f.rows, f.columns)
         var tops = [Double](repeating: 0, count: d), squares = tops
@@ -102,11 +111,11 @@ public struct LinearProbe: Sendable {
                 for j in 0..<d { let x = Double(sign: .plus, exponent: exponents[j], significand: a[i * d + j]); squares[j] += x * x }
             }
         }
-        let root = Double(d).squareRoot()
+        let root = Double(d).squareRoot(), smallest = smallestScale(rows: n)
         return (0..<d).map { j in
             guard tops[j] > 0, tops[j].isFinite else { return 1 }
             let rms = Double(sign: .plus, exponent: Int(tops[j].exponent), significand: (squares[j] / Double(n)).squareRoot())
-            return max(rms * root, .leastNormalMagnitude)
+            return min(max(rms * root, smallest), .greatestFiniteMagnitude)
         }
     }
 
@@ -114,11 +123,11 @@ public struct LinearProbe: Sendable {
     static func design(_ f: Matrix, scales: [Double]) -> Matrix {
         let (n, d) = (f.rows, f.columns)
         var out = Matrix(rows: n, columns: d + 1)
-        let inverses = scales.map { 1 / $0 }
+        // Divided, not multiplied by 1/s: 1/s is subnormal for s near the largest Double.
         out.storage.withUnsafeMutableBufferPointer { o in
             f.storage.withUnsafeBufferPointer { a in
                 for i in 0..<n {
-                    for j in 0..<d { o[i * (d + 1) + j] = a[i * d + j] * inverses[j] }
+                    for j in 0..<d { o[i * (d + 1) + j] = a[i * d + j] / scales[j] }
                     o[i * (d + 1) + d] = 1
                 }
             }

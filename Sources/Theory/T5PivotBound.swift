@@ -39,26 +39,28 @@ public struct T5PivotBound: PairStatement {
         }
     }
 
-    /// One pair's double-precision terms, and what the worst pair is chosen by: r(p,S)·σ_min(L₁)²
-    /// and the subset sum, on every pair of one scan multiplied by the same power of two
-    /// (`balanced`), so they rank pairs whose r and σ_min² lie beyond the Double range.
+    /// One pair's double-precision terms, and what the worst pair is chosen by: the logarithms
+    /// of r(p,S)·σ_min(L₁)² and of the subset sum, taken from the logarithms of the factors (no
+    /// product that leaves the Double range) and, where the terms of one scan come from a
+    /// balanced pair (`balanced`), on its scale, the same for every pair of the scan, so they
+    /// rank pairs whose r and σ_min² lie beyond the Double range.
     package struct PairTerms {
         package let pair: PivotSubset
         package let residual: Double
         package let sigmaMin: Double
         package let logitSum: Double
-        let rankingProduct: Double
-        let rankingLogitSum: Double
+        let logRankingProduct: Double
+        let logRankingLogitSum: Double
 
         package init(pair: PivotSubset, residual: Double, sigmaMin: Double, logitSum: Double) {
             (self.pair, self.residual, self.sigmaMin, self.logitSum) = (pair, residual, sigmaMin, logitSum)
-            (rankingProduct, rankingLogitSum) = (residual * sigmaMin * sigmaMin, logitSum)
+            (logRankingProduct, logRankingLogitSum) = (residual.log + 2 * sigmaMin.log, logitSum.log)
         }
 
         /// Terms of the balanced pair (`balanced`) on the original pair's scale; the ranking
         /// keys stay on the balanced scale.
         init(balanced t: PairTerms, _ b: Balance) {
-            (pair, rankingProduct, rankingLogitSum) = (t.pair, t.rankingProduct, t.rankingLogitSum)
+            (pair, logRankingProduct, logRankingLogitSum) = (t.pair, t.logRankingProduct, t.logRankingLogitSum)
             residual = Double(sign: .plus, exponent: -2 * b.embedding, significand: t.residual)
             sigmaMin = Double(sign: .plus, exponent: -b.unembedding, significand: t.sigmaMin)
             logitSum = Double(sign: .plus, exponent: -2 * b.logit, significand: t.logitSum)
@@ -70,10 +72,10 @@ public struct T5PivotBound: PairStatement {
 
     /// Where an entry of either model lies beyond 2^±100: the pair with F₁, G₁ and F₂ brought
     /// near 1 by powers of two and G₂ by the power that scales its logits as G₁'s scale the
-    /// first model's. With F₁·2^a, G₁·2^c, F₂·2^b, G₂·2^(a+c−b), A(p,S) = L₁⁻¹L₂ scales by 2^(a+c−b)
-    /// (L₁ by 2^c), so f₁ − A f₂ by 2^a: r(p,S) by 2^2a, σ_min(L₁)² by 2^2c, both per-pair keys
-    /// by 2^2(a+c) on every pair and the subset sum by the same. nil where nothing lies out of
-    /// range or a scaled entry would be infinite.
+    /// first model's. With F₁·2^a, G₁·2^c, F₂·2^b, G₂·2^(a+c−b), L₁ scales by 2^c and L₂ by
+    /// 2^(a+c−b), so A(p,S) = L₁⁻¹L₂ by 2^(a−b) and f₁ − A f₂ by 2^a: r(p,S) by 2^2a,
+    /// σ_min(L₁)² by 2^2c, both per-pair keys by 2^2(a+c) on every pair and the subset sum by
+    /// the same. nil where nothing lies out of range or a scaled entry would be infinite.
     static func balanced(_ pair: ModelPair) -> (pair: ModelPair, balance: Balance)? {
         guard pair.entriesBeyondNormalScale else { return nil }
         func exponent(_ m: Matrix) -> Int { let top = m.maxAbs; return top > 0 && top.isFinite ? Int(top.exponent) : 0 }
@@ -222,19 +224,21 @@ public struct T5PivotBound: PairStatement {
 
     /// The per-pair screen's verdict from its terms (also used by merged shard statistics).
     package func verdict(terms all: [PairTerms], labels k: Int, logitDistanceSquared dl2: Double) -> Verdict {
-        guard let worst = all.max(by: { ratio($0, k, dl2) < ratio($1, k, dl2) }) else { return Self.everyPivotSingular(id, form) }
+        guard let worst = all.max(by: { rankingKey($0, k, dl2) < rankingKey($1, k, dl2) }) else { return Self.everyPivotSingular(id, form) }
         let rhs = perPairRHS(worst, k: k, logitDistanceSquared: dl2)
         return Verdict(id: id, form: form, level: .double, outcome: worst.residual <= rhs ? .holds : .violated,
                        lhs: worst.residual, rhs: rhs, constant: constantScale / (worst.sigmaMin * worst.sigmaMin),
                        constantName: "\(constantScale)/σ_min(L₁)² at the worst of \(all.count) pairs: \(describe(worst.pair))")
     }
 
-    /// The key the worst pair is chosen by: lhs/rhs. For `.allLabels` with d_logit² > 0 the common
-    /// factor k·d_logit² is left out (r·σ_min²/s ranks alike), so the screen, the certificate and the
-    /// fast level, which passes 1 for a d_logit² it proves positive, pick the same pair.
-    func ratio(_ t: PairTerms, _ k: Int, _ dl2: Double) -> Double {
-        let denominator = constantScale * (variant == .subsetSum ? t.rankingLogitSum : dl2 > 0 ? 1 : Double(k) * dl2)
-        return denominator == 0 ? (t.rankingProduct == 0 ? 0 : .infinity) : t.rankingProduct / denominator
+    /// The key the worst pair is chosen by: log(lhs/rhs) less the factors common to every pair (the
+    /// constant, and for `.allLabels` with d_logit² > 0 k·d_logit², so the screen, the certificate
+    /// and the fast level, which passes 1 for a d_logit² it proves positive, pick the same pair);
+    /// −∞ where both sides are 0, +∞ where only the right side is.
+    func rankingKey(_ t: PairTerms, _ k: Int, _ dl2: Double) -> Double {
+        let logDenominator = variant == .subsetSum ? t.logRankingLogitSum : dl2 > 0 ? 0 : (Double(k) * dl2).log
+        if logDenominator == -.infinity { return t.logRankingProduct == -.infinity ? -.infinity : .infinity }
+        return t.logRankingProduct - logDenominator
     }
 
     /// "p = 3, S = [0, 5]" (from integers: an array's reflective description is slow).
@@ -248,7 +252,7 @@ public struct T5PivotBound: PairStatement {
         let scale = SigmaCertificate.exact(constantScale)
         if variant == .averaged { return try certifyAveraged(pair, exact, k: k, d: d) }
         let (all, _) = try cachedTerms(pair, exhaustive: false)
-        guard let worst = all.max(by: { ratio($0, k, dl2.doubleValue) < ratio($1, k, dl2.doubleValue) }) else {
+        guard let worst = all.max(by: { rankingKey($0, k, dl2.doubleValue) < rankingKey($1, k, dl2.doubleValue) }) else {
             return .inapplicable(id, form, level: .exact, "every pivot matrix L₁(p,S) is singular")
         }
         let l1 = exact.firstPivotMatrix(worst.pair)
@@ -376,7 +380,7 @@ public struct T5PivotBound: PairStatement {
 
     /// The screen's worst pair: the largest ratio lhs/rhs.
     package func worstPair(_ all: [PairTerms], labels k: Int, logitDistanceSquared dl2: Double) -> PairTerms? {
-        all.max(by: { ratio($0, k, dl2) < ratio($1, k, dl2) })
+        all.max(by: { rankingKey($0, k, dl2) < rankingKey($1, k, dl2) })
     }
 
     /// L₁ = G₁[S] − 1 G₁[p] and L₂ likewise, enclosed; `unembedding(model, label, column)` reads

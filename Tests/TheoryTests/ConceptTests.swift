@@ -332,7 +332,7 @@ struct ConceptTests {
 
     /// The fit scaled every input by one number, the rows' RMS norm: with one column ×10⁶ the
     /// others were near 10⁻⁶ of it, the ridge held their weights down, and a concept on them
-    /// was read at chance (in-sample 0.488 for 1.000).
+    /// was read at chance (in-sample 0.583 on this sample).
     @Test("Probes on columns of very different scales: the same answers as on the unscaled columns", arguments: [1e6, 1e-6, 1e150])
     func badlyScaledColumns(factor: Double) throws {
         var g = SeededGenerator(seed: 1207)
@@ -351,6 +351,29 @@ struct ConceptTests {
         var powers = f
         for i in 0..<300 { powers[i, 0] *= 0x1p40; powers[i, 2] *= 0x1p-30 }
         #expect(try LinearProbe.fit(embeddings: powers, concept: concept).predictions(powers) == plain.predictions(f))
+        // The scaled rows keep RMS norm 1, as the ridge assumes (columns at RMS 1 alone made it √d).
+        let design = LinearProbe.design(scaled, scales: LinearProbe.columnScales(scaled))
+        let meanSquare = (0..<300).reduce(0.0) { total, i in total + (0..<3).reduce(0.0) { $0 + design[i, $1] * design[i, $1] } } / 300
+        #expect(abs(meanSquare - 1) < 1e-12, "mean squared row norm \(meanSquare)")
+    }
+
+    /// A column near 10⁻³⁰⁷ scaled by its own RMS gave the direction a weight of +∞, and `measure`
+    /// stopped ("bad probe: weights and bias must be finite"), also for a concept not on it.
+    @Test("A column near the bottom of the Double range: finite directions, the concept measured", arguments: [1e-307, 1e-310])
+    func tinyColumn(factor: Double) throws {
+        let unit = try Self.pair(seed: 1207)
+        func tiny(_ m: SoftmaxModel) throws -> SoftmaxModel {
+            var f = m.embeddings
+            for i in 0..<f.rows { f[i, 1] *= factor }
+            return try SoftmaxModel(embeddings: f, unembeddings: m.unembeddings)
+        }
+        let pair = try ModelPair(tiny(unit.first), tiny(unit.second))
+        let f = pair.first.embeddings
+        let z = (0..<f.rows).map { f[$0, 0] - f[$0, 2] > 0 }
+        let direction = try LinearProbe.fit(embeddings: f, concept: z).direction
+        #expect(direction.weights.allSatisfy(\.isFinite) && direction.bias.isFinite, "\(direction.weights)")
+        let report = try ConceptReport.measure(pair, name: "z", source: "", values: z, predicted: pair.first.predictedLabels(), options: .init())
+        #expect(try #require(report.teacherProbeInSample) >= 0.99 && report.transportedProbe != nil)
     }
 
     @Test("G̃_A without full column rank: T11's floors are inapplicable (σ_min = 0), the probes still reported")

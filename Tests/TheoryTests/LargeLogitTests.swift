@@ -661,6 +661,54 @@ struct ExtremeScaleTests {
             checked += 1
         }
         #expect(checked == 2)
+        // Within the range (2^±200, and both models' F × 2^200 alone, which scales the logits) the
+        // screen's sides are the unscaled pair's times 2^400: r(p,S), σ_min(L₁) and the subset sum,
+        // scaled back from the balanced pair, each with its own power.
+        let within = [try ModelPair(ConceptTests.scaled(first, 200 * power.signum()), ConceptTests.scaled(second, -200 * power.signum())),
+                      try ModelPair(SoftmaxModel(embeddings: f1.scaled(byPowerOfTwo: 200), unembeddings: g1),
+                                    SoftmaxModel(embeddings: f2.scaled(byPowerOfTwo: 200), unembeddings: g2))]
+        let base = try T5PivotBound(.subsetSum).screen(pair)
+        for (index, scaledPair) in within.enumerated() {
+            let v = try T5PivotBound(.subsetSum).screen(scaledPair)
+            let factor = index == 0 && power < 0 ? 0x1p-400 : 0x1p400
+            #expect(v.constantName == base.constantName && abs(v.lhs / (base.lhs * factor) - 1) < 1e-9
+                    && abs(v.rhs / (base.rhs * factor) - 1) < 1e-9, "\(index): \(v.lhs) ≤ \(v.rhs) vs \(base.lhs) ≤ \(base.rhs) × \(factor)")
+        }
+    }
+
+    /// Terms carried by shard partials are finite, but r(p,S)·σ_min(L₁)² need not be: with every r
+    /// × 2^700 and every σ × 2^200 the product was +∞ on every pair and the first pair was "worst".
+    @Test("T5's worst pair from terms whose products overflow: ranked from logarithms, as unscaled")
+    func pivotRankingBeyondTheProducts() throws {
+        let (f1, g1, f2, g2) = Self.models(seed: 261)
+        let pair = try ModelPair(SoftmaxModel(embeddings: f1, unembeddings: g1), SoftmaxModel(embeddings: f2, unembeddings: g2))
+        var checked = 0
+        for form in [T5PivotBound.Form.allLabels, .subsetSum] {
+            let statement = T5PivotBound(form)
+            let terms = try statement.cachedTerms(pair, exhaustive: false).terms
+            let large = terms.map { T5PivotBound.PairTerms(pair: $0.pair, residual: $0.residual * 0x1p700, sigmaMin: $0.sigmaMin * 0x1p200, logitSum: $0.logitSum) }
+            let (a, b) = (try #require(statement.worstPair(terms, labels: 7, logitDistanceSquared: 1)),
+                          try #require(statement.worstPair(large, labels: 7, logitDistanceSquared: 1)))
+            #expect(a.pair == b.pair && terms.first?.pair != a.pair, "\(form): \(b.pair) vs \(a.pair) of \(terms.count)")
+            checked += 1
+        }
+        #expect(checked == 2)
+    }
+
+    /// Sides of a few 10⁻³¹³ fit a Double only as subnormals: JSON gave T5's right side as 0 and T3's
+    /// as a copy of its left, beside right scientific strings.
+    @Test("measure's sides in the subnormal range: from their logarithms, consistent with the ratio")
+    func subnormalSides() throws {
+        let (f1, g1, f2, g2) = Self.models(seed: 261)
+        let (first, second) = (try SoftmaxModel(embeddings: f1, unembeddings: g1), try SoftmaxModel(embeddings: f2, unembeddings: g2))
+        let m = try PairMeasurement.measure(ModelPair(ConceptTests.scaled(first, -520), ConceptTests.scaled(second, 520)),
+                                            options: PairMeasurement.Options(certification: .auto))
+        var checked = 0
+        for b in m.bounds where b.outcome != "inapplicable" && (b.lhs.isSubnormal || b.rhs.isSubnormal) {
+            #expect(b.lhs > 0 && b.rhs > 0 && abs(b.lhs / b.rhs / b.ratio - 1) < 1e-6, "\(b.id) \(b.form): \(b.lhs) ≤ \(b.rhs), ratio \(b.ratio)")
+            checked += 1
+        }
+        #expect(checked >= 2, "\(checked) bounds with a subnormal side")
     }
 
     @Test("Subnormal embeddings (×10⁻³¹⁰): measured without error; d_logit² exact, d_unemb and the scale-free d_rep as unscaled")
