@@ -68,7 +68,7 @@ public struct T5PivotBound: PairStatement {
     }
 
     /// The powers of two that multiply the first model's f, g and logits in `balanced`.
-    struct Balance { let embedding: Int, unembedding: Int, logit: Int }
+    package struct Balance { package let embedding: Int, unembedding: Int, logit: Int }
 
     /// Where an entry of either model lies beyond 2^±100: the pair with F₁, G₁ and F₂ brought
     /// near 1 by powers of two and G₂ by the power that scales its logits as G₁'s scale the
@@ -76,7 +76,7 @@ public struct T5PivotBound: PairStatement {
     /// 2^(a+c−b), so A(p,S) = L₁⁻¹L₂ by 2^(a−b) and f₁ − A f₂ by 2^a: r(p,S) by 2^2a,
     /// σ_min(L₁)² by 2^2c, both per-pair keys by 2^2(a+c) on every pair and the subset sum by
     /// the same. nil where nothing lies out of range or a scaled entry would be infinite.
-    static func balanced(_ pair: ModelPair) -> (pair: ModelPair, balance: Balance)? {
+    package static func balanced(_ pair: ModelPair) -> (pair: ModelPair, balance: Balance)? {
         guard pair.entriesBeyondNormalScale else { return nil }
         func exponent(_ m: Matrix) -> Int { let top = m.maxAbs; return top > 0 && top.isFinite ? Int(top.exponent) : 0 }
         let (a, c, b) = (-exponent(pair.first.embeddings), -exponent(pair.first.unembeddings), -exponent(pair.second.embeddings))

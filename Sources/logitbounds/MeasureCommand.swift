@@ -304,6 +304,8 @@ struct MeasureCommand: ParsableCommand {
 
     /// (p, S) pairs from JSON or from text lines "p l1 … ld".
     static func readPivotSubsets(_ path: String) throws -> [PivotSubset] {
+        // Why it cannot be read (no such file, a directory, "FILE/", permission), as for model files.
+        do { try ModelFile.requireRegularFile(URL(fileURLWithPath: path)) } catch let e as ModelFileError { throw CLIError(e.description) }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CLIError("\(path): cannot read the pivot-subset file")
         }

@@ -59,6 +59,8 @@ struct OutputDirectory {
 /// Proves before any work starts that `path` can be written as a file (not a directory,
 /// its folder exists and is writable, not a symbolic link), leaving no trace if it did not exist.
 func requireWritableFile(_ path: String, what: String) throws {
+    // "FILE/" names a directory (the system said "Is a directory", also where FILE was a file).
+    if path.hasSuffix("/") { throw CLIError("cannot write the \(what) \(path): a name ending in \"/\" is a directory's; give the file's name") }
     // The write is atomic (a new file renamed over the path), so it would replace a link rather
     // than write through it: `--partial /dev/stdout` replaced the system's /dev/stdout link.
     var link = stat()

@@ -185,7 +185,8 @@ struct MeasureCommandTests {
             (["measure", a, a, "--certify", "sometimes"], "--certify must be"),
             (["measure", a, a, "--pivots", "0"], "--pivots must be in 1…100000"),
             (["measure", a, a, "--no-pivot", "--pivots", "3"], "--no-pivot contradicts"),
-            (["measure", a, a, "--pivot-subsets", "/nonexistent.txt"], "cannot read the pivot-subset file"),
+            (["measure", a, a, "--pivot-subsets", "/nonexistent.txt"], "/nonexistent.txt: cannot read: no such file"),
+            (["measure", a, a, "--pivot-subsets", a + "/"], "not a directory"),
             (["measure", a], "Missing expected argument"),
         ]
         for (arguments, message) in cases {

@@ -172,8 +172,10 @@ struct MeasureShardCommandTests {
         // An unwritable partial is refused before any model is read.
         let fifo = dir.appendingPathComponent("pipe").path
         #expect(mkfifo(fifo, 0o644) == 0)
+        let existing = dir.appendingPathComponent("existing.json").path
+        #expect(FileManager.default.createFile(atPath: existing, contents: Data("{}".utf8)))
         for (target, words) in [(dir.path, "is a directory"), ("/nonexistent-\(UInt32.random(in: 0...UInt32.max))/p.json", "No such file"),
-                                (fifo, "not a regular file")] {
+                                (fifo, "not a regular file"), (existing + "/", "a name ending in \"/\" is a directory's")] {
             let r = try runTool(["measure", a, b, "--shard", "1/3", "--partial", target], terminateAfter: 60)
             #expect(r.status == 2 && r.stderr.contains(words) && !r.stderr.contains("reading shard"), "\(target): \(r.stderr)")
         }

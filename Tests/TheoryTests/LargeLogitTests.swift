@@ -676,6 +676,29 @@ struct ExtremeScaleTests {
         }
     }
 
+    /// With only the teacher scaled (F × 2^p, G × 2^−p), r(p,S) scales by 2^2p: at p = −600 every r
+    /// underflowed and the pivot mean was 0, "exhaustive" and unmarked, its tail's cond(L₁)
+    /// taken at arbitrary pairs (207 for 621).
+    @Test("The pivot form with the teacher alone scaled by 2^±300 and 2^±600: as unscaled, times 2^2p, or named beyond the range",
+          arguments: [300, -300, 600, -600])
+    func pivotFormScaled(power: Int) throws {
+        let (f1, g1, f2, g2) = Self.models(seed: 261)
+        let (first, second) = (try SoftmaxModel(embeddings: f1, unembeddings: g1), try SoftmaxModel(embeddings: f2, unembeddings: g2))
+        let options = PairMeasurement.Options(certification: .never)
+        let (a, b) = (try PairMeasurement.measure(ModelPair(first, second), options: options).dRepPivot,
+                      try PairMeasurement.measure(ModelPair(ConceptTests.scaled(first, power), second), options: options).dRepPivot)
+        let (mean, condition) = (try #require(a.mean), try #require(a.largestCondition))
+        #expect(abs(try #require(b.largestCondition) / condition - 1) < 1e-9 && b.topShare == a.topShare
+                && b.pairsUsed == a.pairsUsed, "cond \(String(describing: b.largestCondition)) vs \(condition)")
+        let expected = Double(sign: .plus, exponent: 2 * power, significand: mean)
+        if expected.isNormal {
+            #expect(abs(try #require(b.mean) / expected - 1) < 1e-9, "mean \(String(describing: b.mean)) vs \(expected)")
+        } else {
+            let shown = Rational.report(log10: mean.log / 2.302585092994046 + Double(2 * power) * 0.3010299956639812)
+            #expect(b.mean == nil && b.note?.contains(shown) == true, "\(String(describing: b.mean)), \(b.note ?? "no note"): \(shown)")
+        }
+    }
+
     /// Terms carried by shard partials are finite, but r(p,S)·σ_min(L₁)² need not be: with every r
     /// × 2^700 and every σ × 2^200 the product was +∞ on every pair and the first pair was "worst".
     @Test("T5's worst pair from terms whose products overflow: ranked from logarithms, as unscaled")

@@ -980,8 +980,9 @@ struct StreamedEnclosureTests {
 
     /// Embeddings near 10¹⁵² (G near 10⁻¹⁵², the logits ordinary): the pivot residuals r(p, S)
     /// overflow though the moments do not. A single run printed d_rep,pivot² = NaN and a shard
-    /// said only "a pivot residual is negative or not finite"; both now say how to rescale.
-    @Test("Pivot residuals beyond the Double range: no NaN in one run, a shard refused with the rescaling")
+    /// said only "a pivot residual is negative or not finite"; a shard now says how to rescale,
+    /// and a single run computes on the pair balanced by powers of two.
+    @Test("Pivot residuals beyond the Double range: the mean in one run, a shard refused with the rescaling")
     func overflowingPivotResidualsAreExplained() throws {
         let (a, b) = Self.modelPair(seed: 86, inputs: 40, labels: 12, dimension: 3)
         // The largest |f| at 2·10¹⁵³: its square, and the moments, stay below 10³⁰⁸.
@@ -993,7 +994,9 @@ struct StreamedEnclosureTests {
         let (x, y) = (try huge(a), try huge(b))
         let options = PairMeasurement.Options(pivotSelection: .sampled(pivots: 4, subsetsPerPivot: 10, seed: 0), certification: .auto)
         let m = try PairMeasurement.measure(ModelPair(x, y), options: options)
-        #expect(m.dRepPivot.mean == nil && m.dRepPivot.note?.contains("scale that model's F down") == true, "\(m.dRepPivot)")
+        // One run computes on the pair balanced by powers of two: the unscaled mean times s².
+        let unscaled = try #require(try PairMeasurement.measure(ModelPair(a, b), options: options).dRepPivot.mean)
+        #expect(abs(try #require(m.dRepPivot.mean) / (unscaled * s * s) - 1) < 1e-9, "\(m.dRepPivot)")
         let statistics = try ShardMergeTests.statistics(x, y, cuts: [0, 20], rawWeights: nil, options: options)
         #expect { try statistics[0].validate(file: "p.json") } throws: {
             "\($0)".contains("pivot residual r(p, S)") && "\($0)".contains("scale that model's F down")
