@@ -727,13 +727,18 @@ public struct PairMeasurement: Codable, Sendable {
         case .skip(let why): return (skippedPivot(why), nil)
         case .run(let chosen): selection = chosen
         }
-        // Models beyond 2^±100 run on the pair balanced by powers of two (`T5PivotBound.balanced`):
+        // Where the mean leaves the normal range and the models' entries lie beyond 2^±100, the
+        // pair balanced by powers of two (`T5PivotBound.balanced`), where its mean is normal:
         // r(p, S) scales by 2^2a on every pair there and cond(L₁) not at all, so the mean, its
         // standard error and the median of means are scaled back, and named in a note where they
-        // leave the Double range. With the teacher alone at 2^−600 every r underflowed: the mean
+        // leave the normal range. With the teacher alone at 2^−600 every r underflowed: the mean
         // was 0, unmarked, and the tail's cond(L₁) taken at arbitrary pairs.
-        let balanced = T5PivotBound.balanced(pair)
-        let p = try (balanced?.pair ?? pair).pivotDissimilarity(selection)
+        var p = try pair.pivotDissimilarity(selection)
+        var power = 0
+        if !p.mean.isNormal, let balanced = T5PivotBound.balanced(pair) {
+            let q = try balanced.pair.pivotDissimilarity(selection)
+            if q.mean.isNormal { (p, power) = (q, -2 * balanced.balance.embedding) }
+        }
         if let none = Self.everyPivotSingular(p) { return (none, selection) }
         // r(p, S) grows as |f|²·cond(L₁)²: beyond the Double range it is inf, and the mean of
         // such terms NaN. Say so, with the rescaling that avoids it, rather than print NaN.
@@ -742,13 +747,13 @@ public struct PairMeasurement: Codable, Sendable {
             return (skippedPivot(MeasureStatistics.overflow("the pivot form (|f| up to \(String(format: "%.3g", largest)))", embeddings: true)), selection)
         }
         if p.directEvaluations > 0 { notes.append("pivot form: \(p.directEvaluations) pairs recomputed directly (moment form cancelled)") }
-        guard let power = balanced.map({ -2 * $0.balance.embedding }), power != 0 else { return (Pivot(p, note: nil), selection) }
+        guard power != 0 else { return (Pivot(p, note: nil), selection) }
         func back(_ x: Double) -> Double { Double(sign: .plus, exponent: power, significand: x) }
         let mean = back(p.mean)
         guard mean.isNormal || p.mean == 0 else {
             let shown = Rational.report(log10: p.mean.log / 2.302585092994046 + Double(power) * 0.3010299956639812)
             return (Pivot(mean: nil, standardError: nil, pairsUsed: p.pairsUsed, pairsSkipped: p.pairsSkipped, exhaustive: p.exhaustive,
-                          note: "d_rep,pivot² = \(shown) lies beyond the Double range (computed on the models rescaled by powers of two, which scales it by 2^\(-power))",
+                          note: "d_rep,pivot² = \(shown) lies beyond the normal Double range (computed on the models rescaled by powers of two, which scales it by 2^\(-power))",
                           topShare: p.topShare, medianOfMeans: nil, largestCondition: p.largestCondition), selection)
         }
         return (Pivot(mean: mean, standardError: back(p.standardError), pairsUsed: p.pairsUsed, pairsSkipped: p.pairsSkipped,

@@ -192,10 +192,10 @@ public struct ConceptTransfer: Sendable {
         return total
     }
 
-    /// min over γ > 0 of P_w(|m| < γ) + r/γ², and the γ attaining it (nil when the best
-    /// is the trivial total weight: every margin 0, r too large for any γ, or r not a number). Between consecutive |m| values the first
-    /// term is constant and the second decreases, so the minimum is at some |mᵢ| > 0:
-    /// O(N log N).
+    /// min over γ > 0 of P_w(|m| < γ) + r/γ², and the γ attaining it (nil when the best is the
+    /// trivial total weight: every margin 0, r too large for any γ, or r not a number). Between
+    /// consecutive |m| values the first term is constant and the second decreases, so the
+    /// minimum is at some |mᵢ| > 0: O(N log N).
     public func bound(residual r: Double) -> (value: Double, gamma: Double?) {
         Self.bestGamma(sorted: sortedMargins, residual: r)
     }

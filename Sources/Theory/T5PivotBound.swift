@@ -57,6 +57,9 @@ public struct T5PivotBound: PairStatement {
             (logRankingProduct, logRankingLogitSum) = (residual.log + 2 * sigmaMin.log, logitSum.log)
         }
 
+        /// r(p,S), σ_min(L₁) and the subset sum all normal numbers.
+        var isNormal: Bool { residual.isNormal && sigmaMin.isNormal && logitSum.isNormal }
+
         /// Terms of the balanced pair (`balanced`) on the original pair's scale; the ranking
         /// keys stay on the balanced scale.
         init(balanced t: PairTerms, _ b: Balance) {
@@ -68,7 +71,7 @@ public struct T5PivotBound: PairStatement {
     }
 
     /// The powers of two that multiply the first model's f, g and logits in `balanced`.
-    package struct Balance { package let embedding: Int, unembedding: Int, logit: Int }
+    package struct Balance: Sendable { package let embedding: Int, unembedding: Int, logit: Int }
 
     /// Where an entry of either model lies beyond 2^±100: the pair with F₁, G₁ and F₂ brought
     /// near 1 by powers of two and G₂ by the power that scales its logits as G₁'s scale the
@@ -76,8 +79,13 @@ public struct T5PivotBound: PairStatement {
     /// 2^(a+c−b), so A(p,S) = L₁⁻¹L₂ by 2^(a−b) and f₁ − A f₂ by 2^a: r(p,S) by 2^2a,
     /// σ_min(L₁)² by 2^2c, both per-pair keys by 2^2(a+c) on every pair and the subset sum by
     /// the same. nil where nothing lies out of range or a scaled entry would be infinite.
+    /// Formed once per pair (T5 and the pivot form share it).
     package static func balanced(_ pair: ModelPair) -> (pair: ModelPair, balance: Balance)? {
         guard pair.entriesBeyondNormalScale else { return nil }
+        return pair.cache.value("balancedPair") { balancing(pair) }
+    }
+
+    static func balancing(_ pair: ModelPair) -> (pair: ModelPair, balance: Balance)? {
         func exponent(_ m: Matrix) -> Int { let top = m.maxAbs; return top > 0 && top.isFinite ? Int(top.exponent) : 0 }
         let (a, c, b) = (-exponent(pair.first.embeddings), -exponent(pair.first.unembeddings), -exponent(pair.second.embeddings))
         let scaled = try? ModelPair(
@@ -99,10 +107,16 @@ public struct T5PivotBound: PairStatement {
         return nil
     }
 
+    /// The terms on the pair as given, or, where some leave the normal range (models scaled
+    /// apart), on the balanced pair when all of its terms are normal. Balancing is not always
+    /// better: with the teacher's F alone near 2⁻⁵¹⁰ (its logits far below the student's), r is
+    /// dominated by A f₂, and bringing F₁ near 1 scales the student's logits up by 2⁵¹⁰ until r
+    /// overflows.
     package func terms(_ pair: ModelPair, _ chosen: [PivotSubset]) -> (terms: [PairTerms], skipped: Int) {
-        guard let (scaled, balance) = Self.balanced(pair) else { return unbalancedTerms(pair, chosen) }
+        let plain = unbalancedTerms(pair, chosen)
+        guard !plain.terms.allSatisfy(\.isNormal), let (scaled, balance) = Self.balanced(pair) else { return plain }
         let (terms, skipped) = unbalancedTerms(scaled, chosen)
-        return (terms.map { PairTerms(balanced: $0, balance) }, skipped)
+        return terms.allSatisfy(\.isNormal) ? (terms.map { PairTerms(balanced: $0, balance) }, skipped) : plain
     }
 
     func unbalancedTerms(_ pair: ModelPair, _ chosen: [PivotSubset]) -> (terms: [PairTerms], skipped: Int) {

@@ -699,6 +699,31 @@ struct ExtremeScaleTests {
         }
     }
 
+    /// The teacher's F alone × 2^−p (its logits far below the student's): r(p,S) ≈ E‖A f₂‖², of
+    /// ordinary size. Balancing brought F₁ near 1 and the student's logits up by 2^p, so r
+    /// overflowed on the balanced pair: from p = 508 the pivot form was dropped ("overflows …
+    /// scale that model's F down") and T5 moved off its worst pair.
+    @Test("Teacher's F alone × 2^−p, p = 400 … 1000: the pivot mean and T5's pair as at p = 400")
+    func teacherEmbeddingsAloneSmall() throws {
+        let (f1, g1, f2, g2) = Self.models(seed: 261)
+        let student = try SoftmaxModel(embeddings: f2, unembeddings: g2)
+        func measured(_ p: Int) throws -> (mean: Double?, pair: String?) {
+            let m = try PairMeasurement.measure(ModelPair(SoftmaxModel(embeddings: f1.scaled(byPowerOfTwo: -p), unembeddings: g1), student),
+                                                options: PairMeasurement.Options(certification: .auto))
+            return (m.dRepPivot.mean, m.bounds.first { $0.id == "T5" }?.note)
+        }
+        let reference = try measured(400)
+        let mean = try #require(reference.mean)
+        var checked = 0
+        for p in [508, 510, 600, 1000] {
+            let (m, pair) = try measured(p)
+            #expect(abs(try #require(m, "p = \(p)") / mean - 1) < 1e-12 && pair == reference.pair,
+                    "p = \(p): \(String(describing: m)) at \(pair ?? "-") vs \(mean) at \(reference.pair ?? "-")")
+            checked += 1
+        }
+        #expect(checked == 4)
+    }
+
     /// Terms carried by shard partials are finite, but r(p,S)·σ_min(L₁)² need not be: with every r
     /// × 2^700 and every σ × 2^200 the product was +∞ on every pair and the first pair was "worst".
     @Test("T5's worst pair from terms whose products overflow: ranked from logarithms, as unscaled")
