@@ -265,7 +265,11 @@ extension MeasureStatistics {
             } else if shards > 1 {
                 notes.append("pivot form: cond(L₁) of the largest pairs is not computed in this merge (the partials carry G_A only when k·d_A ≤ 10⁶)")
             }
-            pivotResult = PairMeasurement.everyPivotSingular(p) ?? PairMeasurement.Pivot(p, note: nil)
+            // Shards carry r(p, S) in Double on the models as given: with models at scales far apart
+            // every r may underflow, and a mean of 0 (or a subnormal one) was shown unmarked.
+            let underflow = p.pairsUsed > 0 && !p.mean.isNormal && !p.mean.isInfinite && !p.mean.isNaN
+                ? "d_rep,pivot² is below the normal Double range in the shards' sums (0 here may be any value under about 2.2·10⁻³⁰⁸): measure the pair unsharded for its value" : nil
+            pivotResult = PairMeasurement.everyPivotSingular(p) ?? PairMeasurement.Pivot(p, note: underflow)
         } else {
             pivotResult = PairMeasurement.skippedPivot(pivotNote ?? "not computed")
         }

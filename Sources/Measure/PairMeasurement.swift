@@ -88,7 +88,7 @@ public struct PairMeasurement: Codable, Sendable {
             func side(_ x: Double, _ log10: Double?) -> Double {
                 guard Verdict.outOfRange(x, log10), let log10 else { return x }
                 let magnitude = Foundation.exp(log10 * 2.302585092994046)
-                return magnitude > 0 && magnitude.isFinite ? (x.sign == .minus ? -1 : 1) * magnitude : x
+                return magnitude > 0 && magnitude.isFinite ? (x.sign == .minus && !x.isNaN ? -1 : 1) * magnitude : x
             }
             lhs = side(v.lhs, v.lhsLog10)
             rhs = side(v.rhs, v.rhsLog10)
@@ -750,7 +750,7 @@ public struct PairMeasurement: Codable, Sendable {
         guard power != 0 else { return (Pivot(p, note: nil), selection) }
         func back(_ x: Double) -> Double { Double(sign: .plus, exponent: power, significand: x) }
         let mean = back(p.mean)
-        guard mean.isNormal || p.mean == 0 else {
+        guard mean.isNormal else {
             let shown = Rational.report(log10: p.mean.log / 2.302585092994046 + Double(power) * 0.3010299956639812)
             return (Pivot(mean: nil, standardError: nil, pairsUsed: p.pairsUsed, pairsSkipped: p.pairsSkipped, exhaustive: p.exhaustive,
                           note: "d_rep,pivot² = \(shown) lies beyond the normal Double range (computed on the models rescaled by powers of two, which scales it by 2^\(-power))",

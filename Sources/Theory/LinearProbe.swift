@@ -53,6 +53,14 @@ public struct LinearProbe: Sendable {
         var scaled = x
         var eta = x.applied(to: beta)
         var current = objective(eta, beta)
+        // A start worse than β = 0 (whose objective is Σw·log 2): from 0, as `smallestScale`'s
+        // bound on the weights assumes (a column all 0 in a training fold has scale 1 there,
+        // and its start weight, mapped from a tiny scale, could be huge).
+        let origin = Double(n) * 0.6931471805599453
+        if !(current <= origin) {
+            beta = [Double](repeating: 0, count: p)
+            (eta, current) = ([Double](repeating: 0, count: n), origin)
+        }
         for _ in 0..<50 {
             let mu = eta.map { 1 / (1 + (-$0).exp) }
             scaled.storage.withUnsafeMutableBufferPointer { out in
@@ -86,8 +94,8 @@ public struct LinearProbe: Sendable {
     }
 
     /// The least column scale for n rows, √(16n/λ)·2⁻¹⁰²³: the ridge keeps ‖β‖² ≤ 2·objective/λ,
-    /// and Newton's steps never raise the objective from its start (n·log 2 at β = 0; a warm
-    /// start's is taken to be below 8n), so each weight β_j/s_j of the direction stays below
+    /// and Newton's steps never raise the objective from its start (at most n·log 2: a warm
+    /// start above it is replaced by 0), so each weight β_j/s_j of the direction stays below
     /// 2¹⁰²³. A column scaled by its own tiny RMS (near 10⁻³⁰⁸) gave a weight of +∞ and `measure`
     /// stopped; a column below this scale is read nearly as 0.
     static func smallestScale(rows n: Int) -> Double {

@@ -74,8 +74,8 @@ public struct T5PivotBound: PairStatement {
     package struct Balance: Sendable { package let embedding: Int, unembedding: Int, logit: Int }
 
     /// Where an entry of either model lies beyond 2^±100: the pair with F₁, G₁ and F₂ brought
-    /// near 1 by powers of two and G₂ by the power that scales its logits as G₁'s scale the
-    /// first model's. With F₁·2^a, G₁·2^c, F₂·2^b, G₂·2^(a+c−b), L₁ scales by 2^c and L₂ by
+    /// near 1 by powers of two and G₂ by the power that scales the second model's logits by
+    /// 2^(a+c), as the first model's. With F₁·2^a, G₁·2^c, F₂·2^b, G₂·2^(a+c−b), L₁ scales by 2^c and L₂ by
     /// 2^(a+c−b), so A(p,S) = L₁⁻¹L₂ by 2^(a−b) and f₁ − A f₂ by 2^a: r(p,S) by 2^2a,
     /// σ_min(L₁)² by 2^2c, both per-pair keys by 2^2(a+c) on every pair and the subset sum by
     /// the same. nil where nothing lies out of range or a scaled entry would be infinite.
@@ -108,15 +108,16 @@ public struct T5PivotBound: PairStatement {
     }
 
     /// The terms on the pair as given, or, where some leave the normal range (models scaled
-    /// apart), on the balanced pair when all of its terms are normal. Balancing is not always
-    /// better: with the teacher's F alone near 2⁻⁵¹⁰ (its logits far below the student's), r is
+    /// apart), on the balanced pair when fewer of its terms do. Balancing is not always better:
+    /// with the teacher's F alone near 2⁻⁵¹⁰ (its logits far below the student's), r is
     /// dominated by A f₂, and bringing F₁ near 1 scales the student's logits up by 2⁵¹⁰ until r
     /// overflows.
     package func terms(_ pair: ModelPair, _ chosen: [PivotSubset]) -> (terms: [PairTerms], skipped: Int) {
         let plain = unbalancedTerms(pair, chosen)
-        guard !plain.terms.allSatisfy(\.isNormal), let (scaled, balance) = Self.balanced(pair) else { return plain }
+        let outside = plain.terms.count { !$0.isNormal }
+        guard outside > 0, let (scaled, balance) = Self.balanced(pair) else { return plain }
         let (terms, skipped) = unbalancedTerms(scaled, chosen)
-        return terms.allSatisfy(\.isNormal) ? (terms.map { PairTerms(balanced: $0, balance) }, skipped) : plain
+        return terms.count { !$0.isNormal } < outside ? (terms.map { PairTerms(balanced: $0, balance) }, skipped) : plain
     }
 
     func unbalancedTerms(_ pair: ModelPair, _ chosen: [PivotSubset]) -> (terms: [PairTerms], skipped: Int) {
@@ -248,11 +249,13 @@ public struct T5PivotBound: PairStatement {
     /// The key the worst pair is chosen by: log(lhs/rhs) less the factors common to every pair (the
     /// constant, and for `.allLabels` with d_logit² > 0 k·d_logit², so the screen, the certificate
     /// and the fast level, which passes 1 for a d_logit² it proves positive, pick the same pair);
-    /// −∞ where both sides are 0, +∞ where only the right side is.
+    /// +∞ where only the right side is 0, and where the key is not a number (0·∞ in a side: such
+    /// a pair is the one to decide exactly); −∞ where both sides are 0.
     func rankingKey(_ t: PairTerms, _ k: Int, _ dl2: Double) -> Double {
         let logDenominator = variant == .subsetSum ? t.logRankingLogitSum : dl2 > 0 ? 0 : (Double(k) * dl2).log
-        if logDenominator == -.infinity { return t.logRankingProduct == -.infinity ? -.infinity : .infinity }
-        return t.logRankingProduct - logDenominator
+        let key = logDenominator == -.infinity ? (t.logRankingProduct == -.infinity ? -.infinity : .infinity)
+            : t.logRankingProduct - logDenominator
+        return key.isNaN ? .infinity : key
     }
 
     /// "p = 3, S = [0, 5]" (from integers: an array's reflective description is slow).

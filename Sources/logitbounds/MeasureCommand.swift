@@ -304,9 +304,13 @@ struct MeasureCommand: ParsableCommand {
 
     /// (p, S) pairs from JSON or from text lines "p l1 … ld".
     static func readPivotSubsets(_ path: String) throws -> [PivotSubset] {
-        // Why it cannot be read (no such file, a directory, "FILE/", permission), as for model files.
-        do { try ModelFile.requireRegularFile(URL(fileURLWithPath: path)) } catch let e as ModelFileError { throw CLIError(e.description) }
+        // "FILE/" names a directory (Foundation read the file); a pipe such as /dev/stdin is read.
+        if path.hasSuffix("/") { throw CLIError("\(path): cannot read: not a directory: a file's name followed by \"/\" (the pivot-subset file)") }
         guard let data = FileManager.default.contents(atPath: path) else {
+            // Why (no such file, a directory, permission), as for model files.
+            do { try ModelFile.requireRegularFile(URL(fileURLWithPath: path)) } catch let e as ModelFileError {
+                throw CLIError(e.description + " (the pivot-subset file)")
+            }
             throw CLIError("\(path): cannot read the pivot-subset file")
         }
         // A byte-order mark (some editors write one) is not part of the first line.
