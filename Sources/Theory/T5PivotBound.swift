@@ -75,10 +75,10 @@ public struct T5PivotBound: PairStatement {
 
     /// Where an entry of either model lies beyond 2^±100: the pair with F₁, G₁ and F₂ brought
     /// near 1 by powers of two and G₂ by the power that scales the second model's logits by
-    /// 2^(a+c), as the first model's. With F₁·2^a, G₁·2^c, F₂·2^b, G₂·2^(a+c−b), L₁ scales by 2^c and L₂ by
-    /// 2^(a+c−b), so A(p,S) = L₁⁻¹L₂ by 2^(a−b) and f₁ − A f₂ by 2^a: r(p,S) by 2^2a,
-    /// σ_min(L₁)² by 2^2c, both per-pair keys by 2^2(a+c) on every pair and the subset sum by
-    /// the same. nil where nothing lies out of range or a scaled entry would be infinite.
+    /// 2^(a+c), as the first model's. With F₁·2^a, G₁·2^c, F₂·2^b, G₂·2^(a+c−b), L₁ scales by
+    /// 2^c and L₂ by 2^(a+c−b), so A(p,S) = L₁⁻¹L₂ by 2^(a−b) and f₁ − A f₂ by 2^a: r(p,S) by
+    /// 2^2a, σ_min(L₁)² by 2^2c, both per-pair keys by 2^2(a+c) on every pair and the subset sum
+    /// by the same. nil where nothing lies out of range or a scaled entry would be infinite.
     /// Formed once per pair (T5 and the pivot form share it).
     package static func balanced(_ pair: ModelPair) -> (pair: ModelPair, balance: Balance)? {
         guard pair.entriesBeyondNormalScale else { return nil }
