@@ -105,25 +105,16 @@ public struct LinearProbe: Sendable {
     /// Each column's root mean square times √d (within [`smallestScale`, the largest Double]; 1 for
     /// a column of zeros), so that the scaled rows' RMS norm is 1, as the ridge λ assumes (scaled
     /// to RMS 1 alone, the columns weakened the ridge d-fold, and probes on separable concepts
-    /// at d = 768 took 2.7 times as long). Each RMS from its column scaled by a power of two
-    /// bringing its largest |entry| near 1: squares of entries near 10^±155 leave the Double
-    /// range (the plain sum was +∞ and every coefficient 0). A power-of-two factor on a column
-    /// scales its RMS exactly (within the clamp).
+    /// at d = 768 took 2.7 times as long). Each from its column's `scaledNorm` (entries divided by
+    /// the largest): squares of entries near 10^±155 leave the Double range (the plain sum was
+    /// +∞ and every coefficient 0). A power-of-two factor on a column scales it exactly (within
+    /// the clamp).
     static func columnScales(_ f: Matrix) -> [Double] {
-        let (n, d) = (f.rows, f.columns)
-        var tops = [Double](repeating: 0, count: d), squares = tops
-        f.storage.withUnsafeBufferPointer { a in
-            for i in 0..<n { for j in 0..<d { tops[j] = max(tops[j], abs(a[i * d + j])) } }
-            let exponents = tops.map { $0 > 0 && $0.isFinite ? -Int($0.exponent) : 0 }
-            for i in 0..<n {
-                for j in 0..<d { let x = Double(sign: .plus, exponent: exponents[j], significand: a[i * d + j]); squares[j] += x * x }
-            }
-        }
-        let root = Double(d).squareRoot(), smallest = smallestScale(rows: n)
-        return (0..<d).map { j in
-            guard tops[j] > 0, tops[j].isFinite else { return 1 }
-            let rms = Double(sign: .plus, exponent: Int(tops[j].exponent), significand: (squares[j] / Double(n)).squareRoot())
-            return min(max(rms * root, smallest), .greatestFiniteMagnitude)
+        let root = (Double(f.columns) / Double(max(f.rows, 1))).squareRoot(), smallest = smallestScale(rows: f.rows)
+        return (0..<f.columns).map { j in
+            let norm = f.column(j).scaledNorm
+            guard norm > 0, norm.isFinite else { return 1 }
+            return min(max(norm * root, smallest), .greatestFiniteMagnitude)
         }
     }
 

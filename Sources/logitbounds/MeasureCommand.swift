@@ -304,10 +304,9 @@ struct MeasureCommand: ParsableCommand {
 
     /// (p, S) pairs from JSON or from text lines "p l1 … ld".
     static func readPivotSubsets(_ path: String) throws -> [PivotSubset] {
-        // "FILE/" names a directory (Foundation read the file); a pipe such as /dev/stdin is read.
-        if path.hasSuffix("/") { throw CLIError("\(path): cannot read: not a directory: a file's name followed by \"/\" (the pivot-subset file)") }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            // Why (no such file, a directory, permission), as for model files.
+        // "FILE/" names a directory (Foundation would read the file); a pipe such as /dev/stdin is read.
+        guard let data = path.hasSuffix("/") ? nil : FileManager.default.contents(atPath: path) else {
+            // Why (no such file, a directory, "FILE/", permission), as for model files.
             do { try ModelFile.requireRegularFile(URL(fileURLWithPath: path)) } catch let e as ModelFileError {
                 throw CLIError(e.description + " (the pivot-subset file)")
             }
