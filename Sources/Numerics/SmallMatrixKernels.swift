@@ -133,20 +133,26 @@ public enum SmallMatrixKernels {
     /// SVD. nil when min |rᵢᵢ| ≤ 10⁻⁸ max |rᵢᵢ|: near rank deficiency is left to the
     /// SVD pseudo-inverse and its rank tolerance.
     ///
+    /// With `columnScales` sⱼ (each column's rounding level, e.g. the norm of the data it was
+    /// computed from) the test is on |rⱼⱼ|/sⱼ instead. Householder QR is column-wise backward
+    /// stable, and its reflections and back substitution scale exactly with a power-of-two
+    /// column scaling, so only this test depended on the columns' scales: one column of X 2⁵⁰
+    /// smaller than the others made a well-conditioned X "nearly rank-deficient".
+    ///
     /// Beyond `unblockedLimit` multiply-adds the same Householder QR runs blocked in LAPACK
     /// (`dgeqrf`, `dormqr`, `dtrtrs`): the column-by-column kernel passes over the whole
     /// m×(n+p) block once per column, memory-bound (30 s for X⁺Y at 40 000×512).
-    public static func fullRankLeastSquares(_ x: Matrix, _ y: Matrix) -> Matrix? {
+    public static func fullRankLeastSquares(_ x: Matrix, _ y: Matrix, columnScales: [Double]? = nil) -> Matrix? {
         let m = x.rows, n = x.columns, p = y.columns
         guard m >= n, n > 0, y.rows == m else { return nil }
-        if Double(m) * Double(n) * Double(n + p) > unblockedLimit { return blockedFullRankLeastSquares(x, y) }
+        if Double(m) * Double(n) * Double(n + p) > unblockedLimit { return blockedFullRankLeastSquares(x, y, columnScales: columnScales) }
         var c = x.transposed.storage + y.transposed.storage   // n + p columns of length m
         var r = [Double](repeating: 0, count: n * n)
         var b = [Double](repeating: 0, count: n * p)
         let solved: Bool = c.withUnsafeMutableBufferPointer { c in
             r.withUnsafeMutableBufferPointer { r in
                 householderR(c.baseAddress!, rows: m, columns: n, r: r.baseAddress!, extraColumns: p)
-                guard clearlyFullRank((0..<n).map { abs(r[$0 * n + $0]) }) else { return false }
+                guard clearlyFullRank((0..<n).map { abs(r[$0 * n + $0]) }, columnScales: columnScales) else { return false }
                 for l in 0..<p {
                     for i in stride(from: n - 1, through: 0, by: -1) {
                         var v = c[(n + l) * m + i]
@@ -165,12 +171,12 @@ public enum SmallMatrixKernels {
     public static let unblockedLimit = 4_000_000.0
 
     /// `fullRankLeastSquares` in LAPACK: the same reflections, blocked, with the same rank test.
-    static func blockedFullRankLeastSquares(_ x: Matrix, _ y: Matrix) -> Matrix? {
+    static func blockedFullRankLeastSquares(_ x: Matrix, _ y: Matrix, columnScales: [Double]? = nil) -> Matrix? {
         let m = x.rows, n = x.columns, p = y.columns
         // dormqr runs blocked with 64 columns of C per block and its 65×64 triangular factor.
         // dgeqrf fails only on an argument out of range (a programming error), never on values.
         var (a, tau, work) = try! QRDecomposition.factor(x, workspace: 64 * max(n, p, 1) + 65 * 64)
-        guard clearlyFullRank((0..<n).map { abs(a[$0 * m + $0]) }) else { return nil }
+        guard clearlyFullRank((0..<n).map { abs(a[$0 * m + $0]) }, columnScales: columnScales) else { return nil }
         guard p > 0 else { return Matrix(rows: n, columns: 0) }
         var c = y.transposed.storage    // column-major m×p
         let (mm, nn, pp) = (lapacke_index(m), lapacke_index(n), lapacke_index(p))
@@ -182,11 +188,13 @@ public enum SmallMatrixKernels {
         return Matrix(rows: n, columns: p) { i, j in c[j * m + i] }
     }
 
-    /// R's diagonal shows clear full rank: min |rᵢᵢ| > 10⁻⁸ max |rᵢᵢ| > 0 (near rank deficiency
-    /// is left to the SVD and its rank tolerance).
-    static func clearlyFullRank(_ diagonal: [Double]) -> Bool {
-        guard let top = diagonal.max(), top > 0 else { return false }
-        return diagonal.min()! > 1e-8 * top
+    /// R's diagonal shows clear full rank: min |rᵢᵢ| > 10⁻⁸ max |rᵢᵢ| > 0, each |rᵢᵢ| first divided
+    /// by its column's scale when given (near rank deficiency is left to the SVD and its rank
+    /// tolerance).
+    static func clearlyFullRank(_ diagonal: [Double], columnScales: [Double]? = nil) -> Bool {
+        let relative = columnScales.map { scales in zip(diagonal, scales).map { $1 > 0 ? $0 / $1 : 0 } } ?? diagonal
+        guard let top = relative.max(), top > 0, top.isFinite else { return false }
+        return relative.min()! > 1e-8 * top
     }
 
     /// The triangle R (n×n, row-major, zeros below the diagonal) of a Householder QR of

@@ -83,7 +83,7 @@ public struct ConceptTransfer: Sendable {
             throw ModelError.badProbe("weights and bias must be finite")
         }
         let diversity = try pair.firstDiversity()
-        guard diversity.unembeddingsDiverse else {
+        guard try pair.firstUnembeddingsTransportable() else {
             throw ModelError.inapplicable("σ_min(G̃₁) = 0: G̃₁ does not have full column rank")
         }
         self.probe = probe
@@ -115,12 +115,17 @@ public struct ConceptTransfer: Sendable {
         logitDistance = logitDistanceSquared.isNormal || !(logitDistanceSquared.isInfinite || pair.entriesBeyondNormalScale)
             ? logitDistanceSquared.squareRoot()
             : pair.cachedRescaledLogitDistance()?.distance ?? .nan
-        sigmaMin = diversity.sigmaMinUnembeddings
+        // Where G̃₁ is of full rank only column by column (`firstUnembeddingsTransportable`: a column
+        // far smaller than the others), its Double σ_min is rounding noise: the σ form, which needs
+        // it, gives no floor (NaN), and the transport's conditioning is the equilibrated G̃₁'s.
+        let diverse = diversity.unembeddingsDiverse
+        sigmaMin = diverse ? diversity.sigmaMinUnembeddings : .nan
         // A margin is a dot product of d + 1 exact terms: its rounding is at most
         // (d + 1)ε·(Σ|uⱼfᵢⱼ| + |b|). A transported score also inherits A₁₂ᵀu's error, about
         // κ(G̃₁)·ε·max|A₁₂ᵀu| in every entry (even entries that should be 0), times Σⱼ|f₂ᵢⱼ|.
         // Within 10× those (and never below 10⁻⁹ of the terms) the screen leaves a sign undecided.
-        let kappa = (diversity.unembeddingSingularValues.first ?? 1) / max(sigmaMin, .leastNormalMagnitude)
+        let singularValues = diverse ? diversity.unembeddingSingularValues : try pair.firstEquilibratedUnembeddingSVD().svd.singularValues
+        let kappa = (singularValues.first ?? 1) / max(singularValues.last ?? 0, .leastNormalMagnitude)
         let eps = Double.ulpOfOne
         let d1 = Double(first.dimension + 1), d2 = Double(second.dimension + 1)
         let absU = probe.weights.map(abs), absT = transported.map(abs), largest = absT.max() ?? 0
@@ -254,17 +259,57 @@ extension ModelPair {
         try cache.value("svdG1") { try ModelError.wrapping { try SingularValueDecomposition(centredUnembeddings.first) } }
     }
 
-    /// ‖(G̃₁⁺)ᵀu‖ = (uᵀ(G̃₁ᵀG̃₁)⁻¹u)^{1/2}: from the Gram's Cholesky factor on the Gram routes,
-    /// else from the SVD of G̃₁, the norm of the ratios rᵢ = vᵢᵀu/σᵢ (the ratio first, as u and
-    /// σ scale together with the teacher's embeddings; the norm divided by the largest, so that
-    /// it is finite and not 0 wherever it is, even where ‖v‖² is not).
-    func transportedNorm(_ u: [Double]) throws -> Double {
-        if usesGramRoutes, let grams = try? unembeddingGrams(), grams.firstUsable,
-           let x = try? CholeskyDecomposition(grams.s11).solve(Matrix(rows: u.count, columns: 1, storage: u)) {
-            return zip(u, x.storage).reduce(0) { $0 + $1.0 * $1.1 }.squareRoot()
+    /// The powers of two eⱼ bringing each column of the uncentred G₁ to a norm in [1, 2) (0 for a
+    /// zero or non-finite one): G̃₁·D, D = diag(2^−eⱼ), has each column measured against its own
+    /// rounding level. Exact, and G̃₁⁺ = D(G̃₁D)⁺ wherever G̃₁ has full column rank.
+    func firstEquilibration() -> [Int] {
+        first.unembeddingColumnNorms.map { $0 > 0 && $0.isFinite ? -Int($0.exponent) : 0 }
+    }
+
+    /// The SVD of G̃₁D (`firstEquilibration`), computed once, and D's exponents.
+    func firstEquilibratedUnembeddingSVD() throws -> (svd: SingularValueDecomposition, exponents: [Int]) {
+        try cache.value("svdG1equilibrated") {
+            let exponents = firstEquilibration()
+            let scaled = centredUnembeddings.first.scalingColumns(by: exponents.map { Double(sign: .plus, exponent: $0, significand: 1) })
+            return (try ModelError.wrapping { try SingularValueDecomposition(scaled) }, exponents)
         }
-        let svd = try firstUnembeddingSVD()
-        let ratios = zip(svd.v.transposed.applied(to: u), svd.singularValues).map { $0 / $1 }
+    }
+
+    /// Whether G̃₁ has full column rank to Double precision with each column measured against its
+    /// own rounding level: Double diversity (`Diversity.unembeddingsDiverse`), or else the rank
+    /// tolerance met by G̃₁D (`firstEquilibration`). A column of G 2⁵⁰ smaller than the others
+    /// (F's 2⁵⁰ larger: the logits unchanged) fails the first and passes the second; a constant
+    /// column of G, whose centred column is rounding noise, fails both. Decided once per pair.
+    package func firstUnembeddingsTransportable() throws -> Bool {
+        try cache.value("transportable1") {
+            if try firstDiversity().unembeddingsDiverse { return true }
+            let d = first.dimension
+            guard first.labelCount > d else { return false }
+            let s = try firstEquilibratedUnembeddingSVD().svd.singularValues
+            guard s.count >= d, let top = s.first, top > 0, top.isFinite else { return false }
+            return s[d - 1] > Matrix.rankTolerance(rows: first.labelCount, columns: d, largest: top)
+        }
+    }
+
+    /// ‖(G̃₁⁺)ᵀu‖ = (uᵀ(G̃₁ᵀG̃₁)⁻¹u)^{1/2} = ‖((G̃₁D)⁺)ᵀDu‖ (`firstEquilibration`), column-equilibrated
+    /// so that a column scaling of the teacher (F's column ×2ᵖ, G's ×2⁻ᵖ) changes no bit of it:
+    /// from the equilibrated Gram's Cholesky factor on the Gram routes, else from the SVD of
+    /// G̃₁D, the norm of the ratios rᵢ = vᵢᵀDu/σᵢ (the ratio first, as u and σ scale together with
+    /// the teacher's embeddings; the norm divided by the largest, so that it is finite and not 0
+    /// wherever it is, even where ‖v‖² is not).
+    func transportedNorm(_ u: [Double]) throws -> Double {
+        let exponents = firstEquilibration()
+        let scaled = zip(u, exponents).map { Double(sign: .plus, exponent: $1, significand: $0) }
+        if usesGramRoutes, let grams = try? unembeddingGrams(), grams.firstUsable {
+            let gram = Matrix(rows: grams.s11.rows, columns: grams.s11.columns) { i, j in
+                Double(sign: .plus, exponent: exponents[i] + exponents[j], significand: grams.s11[i, j])
+            }
+            if let x = try? CholeskyDecomposition(gram).solve(Matrix(rows: u.count, columns: 1, storage: scaled)) {
+                return zip(scaled, x.storage).reduce(0) { $0 + $1.0 * $1.1 }.squareRoot()
+            }
+        }
+        let svd = try firstEquilibratedUnembeddingSVD().svd
+        let ratios = zip(svd.v.transposed.applied(to: scaled), svd.singularValues).map { $0 / $1 }
         return ratios.scaledNorm
     }
 }

@@ -99,7 +99,11 @@ extension ModelPair {
                 if let a = try? CholeskyDecomposition(gram).solve(cross) { return (a, 0) }
             }
         }
-        return try Self.scaledLeastSquares(target, source)
+        // Each column of G̃ is known to the rounding of the uncentred G's column it came from
+        // (a constant column of G centres to rounding noise, not to 0): QR's rank test measures
+        // each column against that, so a column 2⁵⁰ smaller than the others is not taken for
+        // rank deficiency, nor a constant one for rank.
+        return try Self.scaledLeastSquares(target, source, columnScales: (reverse ? second : first).unembeddingColumnNorms)
     }
 
     /// X⁺Y = 2^power·A, with X and Y each first scaled by a power of two bringing its largest
@@ -108,11 +112,15 @@ extension ModelPair {
     /// (a teacher's F near 10⁻³⁰⁷ against a student's near 1) do not push Y out of the range, as
     /// one power for both did (Y·2¹⁰²⁰ = ∞: d_unemb came out 0, d_rep ∞). A is X⁺Y of the
     /// scaled matrices; power = p − q for X·2ᵖ and Y·2^q, 0 when neither was scaled.
-    static func scaledLeastSquares(_ x: Matrix, _ y: Matrix) throws -> (map: Matrix, power: Int) {
+    /// `columnScales` are X's columns' rounding levels for QR's rank test
+    /// (`SmallMatrixKernels.fullRankLeastSquares`), scaled here with X.
+    static func scaledLeastSquares(_ x: Matrix, _ y: Matrix, columnScales: [Double]? = nil) throws -> (map: Matrix, power: Int) {
         let (p, q) = (-x.outOfRangeExponent, -y.outOfRangeExponent)
         let (x, y) = (x.scaled(byPowerOfTwo: p), y.scaled(byPowerOfTwo: q))
+        var scales = columnScales
+        scales?.scale(byPowerOfTwo: p)
         // (2ᵖX)⁺(2^qY) = 2^{q−p} X⁺Y.
-        let a = try SmallMatrixKernels.fullRankLeastSquares(x, y) ?? ModelError.wrapping { try x.pseudoInverse().multiplied(by: y) }
+        let a = try SmallMatrixKernels.fullRankLeastSquares(x, y, columnScales: scales) ?? ModelError.wrapping { try x.pseudoInverse().multiplied(by: y) }
         return (a, p - q)
     }
 

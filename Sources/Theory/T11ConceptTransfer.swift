@@ -60,7 +60,7 @@ public struct T11ConceptTransferBound: PairStatement {
     }
 
     public func screen(_ pair: ModelPair) throws -> Verdict {
-        guard try pair.firstDiversity().unembeddingsDiverse else {
+        guard try pair.firstUnembeddingsTransportable() else {
             // Say which: exactly rank-deficient, or of full rank but beyond Double's reach (κ ≳ 10¹⁴),
             // where the probes' transport A₁₂ cannot be formed in Double and nothing is checked.
             if pair.exactLevelAffordable, (try? exactGram(pair))?.fullRank == true {
@@ -81,7 +81,7 @@ public struct T11ConceptTransferBound: PairStatement {
     /// (exact orbit pairs, decided from d_logit² = 0, then form none); elsewhere, and when
     /// vacuous probes are left out, the screen answers.
     public func inapplicability(_ pair: ModelPair) throws -> Verdict? {
-        if !nonVacuousOnly, pair.fastIdentifiability() != nil, (try? pair.firstDiversity())?.unembeddingsDiverse == true { return nil }
+        if !nonVacuousOnly, pair.fastIdentifiability() != nil, (try? pair.firstUnembeddingsTransportable()) == true { return nil }
         return try screenedInapplicability(pair)
     }
 

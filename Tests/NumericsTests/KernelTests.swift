@@ -215,6 +215,34 @@ struct KernelTests {
                                                         g.gaussianMatrix(rows: 3, columns: 1, scale: 1)) == nil)
     }
 
+    /// Householder QR scales exactly with a power-of-two column scaling; only the rank test did
+    /// not: with each column's rounding level (`columnScales`) a column 2⁵⁰ smaller is accepted,
+    /// with the solution's row scaled back exactly, and a column of rounding noise declined.
+    @Test("Least squares with column scales: a column 2⁵⁰ smaller accepted (exactly the unscaled solution, rescaled), noise declined",
+          arguments: [(30, 4), (3000, 40)])
+    func leastSquaresColumnScales(m: Int, n: Int) throws {
+        var g = SeededGenerator(seed: 59)
+        let x = matrix(rows: m, columns: n, singularValues: spectrum(n, condition: 10), using: &g)
+        let y = g.gaussianMatrix(rows: m, columns: 3, scale: 1)
+        let norms = (0..<n).map { x.column($0).scaledNorm }
+        var small = x
+        for i in 0..<m { small[i, 1] *= 0x1p-50 }
+        var smallNorms = norms
+        smallNorms[1] *= 0x1p-50
+        let plain = try #require(SmallMatrixKernels.fullRankLeastSquares(x, y, columnScales: norms))
+        #expect(SmallMatrixKernels.fullRankLeastSquares(small, y) == nil, "without scales: taken for rank deficiency")
+        let scaled = try #require(SmallMatrixKernels.fullRankLeastSquares(small, y, columnScales: smallNorms))
+        for j in 0..<3 {
+            #expect(scaled[1, j] == plain[1, j] * 0x1p50 && scaled[0, j] == plain[0, j], "row 1 scaled back exactly")
+        }
+        // A column of rounding noise (10⁻¹⁷ of the data it came from) is rank deficiency.
+        var noise = x
+        for i in 0..<m { noise[i, 1] = 1e-17 * g.gaussian() }
+        var noiseScales = norms
+        noiseScales[1] = 1
+        #expect(SmallMatrixKernels.fullRankLeastSquares(noise, y, columnScales: noiseScales) == nil)
+    }
+
     /// Above `unblockedLimit` the same least squares runs in LAPACK's blocked QR (the kernel took
     /// 30 s at 40 000×512 with 512 right-hand sides, memory-bound): the answers of the SVD
     /// pseudo-inverse, the dispatch taking the blocked path above the limit, and the same rank

@@ -376,6 +376,49 @@ struct ConceptTests {
         #expect(try #require(report.teacherProbeInSample) >= 0.99 && report.transportedProbe != nil)
     }
 
+    /// One column of the teacher's F ×2ᵖ and of its G ×2⁻ᵖ leaves every logit as it was. G̃₁'s
+    /// Double SVD then called G̃₁ rank-deficient from p = 50 ("σ_min = 0": no floors, while T3
+    /// certified σ_min(G̃₁) > 0 in the same run), and below that the transport's norm ‖v‖, from
+    /// G̃₁'s SVD as given, drifted (the scalar floor by 1.6·10⁻⁵ relative at p = 40). The rank
+    /// test and ‖v‖ now measure each column against its own rounding level.
+    @Test("T11 on a teacher with one column scaled 2^±p (F's up, G's down): the same transported probe, floors and certified verdict",
+          arguments: [20, 40, 50, 60])
+    func columnScaledTeacher(p: Int) throws {
+        let plain = try Self.pair(seed: 1211)
+        func scaledColumn(_ m: SoftmaxModel) throws -> SoftmaxModel {
+            var (f, g) = (m.embeddings, m.unembeddings)
+            for i in 0..<f.rows { f[i, 1] = Double(sign: .plus, exponent: p, significand: f[i, 1]) }
+            for i in 0..<g.rows { g[i, 1] = Double(sign: .plus, exponent: -p, significand: g[i, 1]) }
+            return try SoftmaxModel(embeddings: f, unembeddings: g)
+        }
+        let scaled = try ModelPair(scaledColumn(plain.first), plain.second)
+        let (a, b) = try Self.measuredOnBoth(plain, scaled)
+        let (floorA, floorB) = (try #require(a.floorLogit), try #require(b.floorLogit, "\(b.note ?? "")"))
+        #expect(b.transportedProbe == a.transportedProbe && b.disagreement == a.disagreement)
+        for (x, y) in [(floorA, floorB), (try #require(a.floorLogitScalar), try #require(b.floorLogitScalar))] {
+            #expect(abs(x - y) <= 1e-12 * max(abs(x), 1e-300), "floor \(y) against \(x) unscaled")
+        }
+        #expect(floorA > 0, "a floor that says something")
+        let verdict = try #require(b.t11)
+        #expect(verdict.outcome == "holds" && verdict.certified && verdict.level == a.t11?.level, "\(verdict.level) \(verdict.outcome)")
+    }
+
+    /// A constant column of G centres to rounding noise, not to 0: measured against its own
+    /// rounding level it is rank deficiency, not a column 2⁵⁰ smaller than the others.
+    @Test("A constant column of G: T11 inapplicable (σ_min = 0), not a badly scaled full rank")
+    func constantUnembeddingColumn() throws {
+        let plain = try Self.pair(seed: 1211)
+        var g = plain.first.unembeddings
+        for i in 0..<g.rows { g[i, 2] = 0.1 }
+        let teacher = try SoftmaxModel(embeddings: plain.first.embeddings, unembeddings: g)
+        let pair = try ModelPair(teacher, plain.second)
+        #expect(try !pair.firstUnembeddingsTransportable())
+        let f = teacher.embeddings
+        let z = (0..<f.rows).map { f[$0, 0] > 0 }
+        let report = try ConceptReport.measure(pair, name: "z", source: "", values: z, predicted: teacher.predictedLabels(), options: .init())
+        #expect(report.floorLogit == nil && report.note?.contains("σ_min = 0") == true, "\(report.note ?? "no note")")
+    }
+
     @Test("G̃_A without full column rank: T11's floors are inapplicable (σ_min = 0), the probes still reported")
     func rankDeficient() throws {
         let g = try Matrix([[1, 2], [2, 4], [3, 6], [0, 0]])
