@@ -43,6 +43,16 @@ public struct CanonicalCorrelations: Sendable {
         }
         let root = weights.map { $0.squareRoot() }
         @Sendable func basis(_ m: Matrix) throws -> Matrix {
+            // Each column scaled by the power of two bringing its uncentred weighted norm into
+            // [1, 2): exact, the column space unchanged, and Householder's Q the same bits where
+            // the rank test passed anyway; but a column 2⁵⁰ smaller than the others (F's column
+            // scaled, G's the other way: the same model) is measured against its own rounding,
+            // not taken for rank deficiency (T7's μ_{d₂} read 0, m_CCA lost a correlation).
+            let exponents = (0..<m.columns).map { j -> Int in
+                let norm = zip(root, (0..<m.rows).map { m[$0, j] }).map { $0 * $1 }.scaledNorm
+                return norm > 0 && norm.isFinite ? -Int(norm.exponent) : 0
+            }
+            let m = m.scalingColumns(byPowersOfTwo: exponents)
             let raw = m.scalingRows(by: root)
             let scaled = centred ? m.subtractingFromRows(m.weightedRowMean(weights)).scalingRows(by: root) : raw
             // Centring rounds each entry to about ε·|f|, so a direction of the centred data is

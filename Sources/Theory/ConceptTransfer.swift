@@ -270,7 +270,7 @@ extension ModelPair {
     func firstEquilibratedUnembeddingSVD() throws -> (svd: SingularValueDecomposition, exponents: [Int]) {
         try cache.value("svdG1equilibrated") {
             let exponents = firstEquilibration()
-            let scaled = centredUnembeddings.first.scalingColumns(by: exponents.map { Double(sign: .plus, exponent: $0, significand: 1) })
+            let scaled = centredUnembeddings.first.scalingColumns(byPowersOfTwo: exponents)
             return (try ModelError.wrapping { try SingularValueDecomposition(scaled) }, exponents)
         }
     }

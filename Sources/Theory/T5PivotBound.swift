@@ -137,16 +137,13 @@ public struct T5PivotBound: PairStatement {
         // column norms and their products
         // overflowed for |G| ≳ 10⁷⁷ (a wrong worst pair) and 10¹⁵⁴ (every L₁ "singular").
         let exponent = pair.first.unembeddings.outOfRangeExponent
-        for (index, ps) in chosen.enumerated() {
-            // L₁'s columns go to SIMD8 lanes (zero-padded) when d ≤ 8, else to a
-            // column-major copy, for the Jacobi σ.
-            for (i, l) in ps.subset.enumerated() {
+        // (top, bottom) σ of L₁ (in l1) by one-sided Jacobi, each column of L₁ first scaled by
+        // the power of two in `columnExponents` (none: by 2^−exponent alone).
+        func jacobi(columnExponents: [Int]?) -> (top: Double, bottom: Double) {
+            for i in 0..<d {
                 for j in 0..<d {
-                    let entry = g1[l * d + j] - g1[ps.pivot * d + j]
-                    l1[i * d + j] = entry
-                    let scaled = exponent == 0 ? entry : Double(sign: .plus, exponent: -exponent, significand: entry)
+                    let scaled = Double(sign: .plus, exponent: columnExponents?[j] ?? -exponent, significand: l1[i * d + j])
                     if d <= 8 { lanes[j][i] = scaled } else { columns[j * d + i] = scaled }
-                    a[i * d + j] = g2[l * d + j] - g2[ps.pivot * d + j]
                 }
             }
             if d <= 8 {
@@ -154,8 +151,31 @@ public struct T5PivotBound: PairStatement {
             } else {
                 SmallMatrixKernels.jacobiColumnNorms(&columns, rows: d, columns: d, norms: &norms)
             }
-            let top = norms.max()!.squareRoot(), scaledBottom = norms.min()!.squareRoot()
-            guard scaledBottom > Double.ulpOfOne * top else { skipped += 1; continue }
+            return (norms.max()!.squareRoot(), norms.min()!.squareRoot())
+        }
+        for (index, ps) in chosen.enumerated() {
+            // L₁'s columns go to SIMD8 lanes (zero-padded) when d ≤ 8, else to a
+            // column-major copy, for the Jacobi σ.
+            for (i, l) in ps.subset.enumerated() {
+                for j in 0..<d {
+                    l1[i * d + j] = g1[l * d + j] - g1[ps.pivot * d + j]
+                    a[i * d + j] = g2[l * d + j] - g2[ps.pivot * d + j]
+                }
+            }
+            let (top, scaledBottom) = jacobi(columnExponents: nil)
+            // One-sided Jacobi's σ are accurate relative to themselves up to about ε·κ of L₁ with
+            // its columns equilibrated (its stopping test is relative), so singularity is judged
+            // there: a column of G 2⁶⁰ smaller than the others (F's 2⁶⁰ larger, the same logits)
+            // leaves L₁ well conditioned but for that scale, where ε·σ_max called it singular.
+            let nonsingular = scaledBottom > Double.ulpOfOne * top || {
+                let exponents = (0..<d).map { j -> Int in
+                    let norm = (0..<d).map { l1[$0 * d + j] }.scaledNorm
+                    return norm > 0 && norm.isFinite ? -Int(norm.exponent) : 0
+                }
+                let equilibrated = jacobi(columnExponents: exponents)
+                return equilibrated.bottom > Double.ulpOfOne * equilibrated.top
+            }()
+            guard nonsingular else { skipped += 1; continue }
             let bottom = exponent == 0 ? scaledBottom : Double(sign: .plus, exponent: exponent, significand: scaledBottom)
             lu = l1
             SmallMatrixKernels.solveInPlace(&lu, d, &a, d)
@@ -210,7 +230,7 @@ public struct T5PivotBound: PairStatement {
         if variant == .averaged {
             let (all, skipped) = try cachedTerms(pair, exhaustive: true)
             guard skipped == 0, !all.isEmpty else {
-                return .inapplicable(id, form, level: .double, "\(skipped) pivot matrices L₁(p,S) are singular, so κ = ∞")
+                return .inapplicable(id, form, level: .double, "\(skipped) pivot matrices L₁(p,S) are singular to Double precision, so κ = ∞")
             }
             return nil
         }
@@ -218,7 +238,7 @@ public struct T5PivotBound: PairStatement {
     }
 
     static func everyPivotSingular(_ id: StatementID, _ form: String) -> Verdict {
-        .inapplicable(id, form, level: .double, "every pivot matrix L₁(p,S) is singular")
+        .inapplicable(id, form, level: .double, "every pivot matrix L₁(p,S) is singular to Double precision (σ_min within rounding of 0)")
     }
 
     public func screen(_ pair: ModelPair) throws -> Verdict {
@@ -285,7 +305,7 @@ public struct T5PivotBound: PairStatement {
                        constant: constantScale / (worst.sigmaMin * worst.sigmaMin),
                        constantName: "\(constantScale)/σ_min(L₁)² at \(describe(worst.pair))",
                        exactLHS: lhs.exactString, certificate: why, lhsLog10: lhs.log10Magnitude,
-                       rhsLog10: numerator.log10Magnitude - 2 * worst.sigmaMin.log / 2.302585092994046)
+                       rhsLog10: numerator.log10Magnitude - 2 * worst.sigmaMin.log / Double.ln10)
     }
 
     /// "holds" from fast enclosures (Proofs/certificates.md §6): A_{p,S} = L₁⁻¹L₂ by a
@@ -489,6 +509,6 @@ public struct T5PivotBound: PairStatement {
         return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: lhs.doubleValue,
                        rhs: v.constant * dl2.doubleValue, constant: v.constant,
                        constantName: v.constantName, exactLHS: lhs.exactString, certificate: why,
-                       lhsLog10: lhs.log10Magnitude, rhsLog10: v.constant.log / 2.302585092994046 + dl2.log10Magnitude)
+                       lhsLog10: lhs.log10Magnitude, rhsLog10: v.constant.log / Double.ln10 + dl2.log10Magnitude)
     }
 }

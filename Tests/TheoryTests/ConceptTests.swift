@@ -385,13 +385,7 @@ struct ConceptTests {
           arguments: [20, 40, 50, 60])
     func columnScaledTeacher(p: Int) throws {
         let plain = try Self.pair(seed: 1211)
-        func scaledColumn(_ m: SoftmaxModel) throws -> SoftmaxModel {
-            var (f, g) = (m.embeddings, m.unembeddings)
-            for i in 0..<f.rows { f[i, 1] = Double(sign: .plus, exponent: p, significand: f[i, 1]) }
-            for i in 0..<g.rows { g[i, 1] = Double(sign: .plus, exponent: -p, significand: g[i, 1]) }
-            return try SoftmaxModel(embeddings: f, unembeddings: g)
-        }
-        let scaled = try ModelPair(scaledColumn(plain.first), plain.second)
+        let scaled = try ModelPair(plain.first.scalingColumn(1, byPowerOfTwo: p), plain.second)
         let (a, b) = try Self.measuredOnBoth(plain, scaled)
         let (floorA, floorB) = (try #require(a.floorLogit), try #require(b.floorLogit, "\(b.note ?? "")"))
         #expect(b.transportedProbe == a.transportedProbe && b.disagreement == a.disagreement)

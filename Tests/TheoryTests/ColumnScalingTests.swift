@@ -1,0 +1,65 @@
+import Numerics
+import Testing
+@testable import Theory
+
+extension SoftmaxModel {
+    /// Column j of F ×2ᵖ and of G ×2⁻ᵖ: the same model (every logit unchanged, exactly).
+    func scalingColumn(_ j: Int, byPowerOfTwo p: Int) throws -> SoftmaxModel {
+        var (f, g) = (embeddings, unembeddings)
+        for i in 0..<f.rows { f[i, j] = Double(sign: .plus, exponent: p, significand: f[i, j]) }
+        for i in 0..<g.rows { g[i, j] = Double(sign: .plus, exponent: -p, significand: g[i, j]) }
+        return try SoftmaxModel(embeddings: f, unembeddings: g, weights: weights)
+    }
+}
+
+/// A model with one column of F 2ᵖ larger and the same column of G 2ᵖ smaller is the same
+/// model. Double rank tests that measured every column against the largest called its
+/// well-conditioned matrices singular from p ≈ 50: m_CCA lost a correlation (0.249 for
+/// 0.984), T7's corollary read μ_{d₂} = 0 ("the teacher's centred logits span fewer than d₂
+/// directions"), and T5 found every pivot matrix singular. Each test compares with the
+/// unscaled pair.
+@Suite("Models with one column scaled 2^±p: quantities that do not depend on the columns' scales")
+struct ColumnScalingTests {
+    static func pair(_ p: Int, scaleTeacher: Bool) throws -> (plain: ModelPair, scaled: ModelPair) {
+        var g = SeededGenerator(seed: 1213)
+        let teacher = ModelGenerator.model(labels: 8, dimension: 4, inputs: 200, using: &g)
+        let student = ModelGenerator.perturb(teacher, by: 0.1, using: &g)
+        let plain = try ModelPair(teacher, student)
+        let scaled = scaleTeacher ? try ModelPair(teacher.scalingColumn(1, byPowerOfTwo: p), student)
+            : try ModelPair(teacher, student.scalingColumn(2, byPowerOfTwo: -p))
+        return (plain, scaled)
+    }
+
+    static func close(_ x: Double, _ y: Double) -> Bool { abs(x - y) <= 1e-9 * max(abs(x), abs(y), 1e-300) }
+
+    @Test("m_CCA and T7's terms (1 − ρ², μ, R) as on the unscaled pair; T7's corollary decided",
+          arguments: [(50, true), (60, true), (60, false)])
+    func canonicalCorrelationsAndT7(p: Int, scaleTeacher: Bool) throws {
+        let (plain, scaled) = try Self.pair(p, scaleTeacher: scaleTeacher)
+        var compared = 0
+        for centred in [false, true] {
+            let (a, b) = (try plain.embeddingCorrelations(centred: centred), try scaled.embeddingCorrelations(centred: centred))
+            #expect(Self.close(a.mean, b.mean), "m_CCA \(b.mean) against \(a.mean) unscaled")
+            // T7 runs with the student as model 1.
+            let (ta, tb) = (try T7CanonicalCorrelationBound(centred: centred).terms(plain.swapped),
+                            try T7CanonicalCorrelationBound(centred: centred).terms(scaled.swapped))
+            for (x, y) in zip(ta.oneMinusRhoSquared + ta.mu + [ta.residual], tb.oneMinusRhoSquared + tb.mu + [tb.residual]) {
+                #expect(Self.close(x, y), "T7 term \(y) against \(x) unscaled")
+                compared += 1
+            }
+        }
+        #expect(compared == 2 * (4 + 4 + 1))
+        let corollary = try T7CanonicalCorrelationBound(.corollary).screen(scaled.swapped)
+        #expect(corollary.outcome == .holds, "\(corollary.outcome): \(corollary.certificate ?? "")")
+    }
+
+    @Test("T5: no pivot matrix called singular, and the per-pair bound certified exactly", arguments: [50, 60])
+    func pivotMatrices(p: Int) throws {
+        let (plain, scaled) = try Self.pair(p, scaleTeacher: true)
+        let statement = T5PivotBound(.subsetSum)
+        let (a, b) = (try statement.cachedTerms(plain, exhaustive: true), try statement.cachedTerms(scaled, exhaustive: true))
+        #expect(a.skipped == 0 && b.skipped == 0 && b.terms.count == a.terms.count, "\(b.skipped) of \(b.terms.count + b.skipped) skipped")
+        let verdict = try statement.certify(scaled)
+        #expect(verdict.level == .exact && verdict.outcome == .holds, "\(verdict.outcome): \(verdict.certificate ?? "")")
+    }
+}
