@@ -1,4 +1,5 @@
 import Foundation
+import ModelFiles
 import Numerics
 
 /// Text from files and directories, read once each (`distill --text PATH …`).
@@ -12,6 +13,8 @@ public enum TextCorpus {
         var real: [String: String] = [:]   // resolved path → the path as listed
         for path in paths {
             var isDirectory: ObjCBool = false
+            // Why, as for model files: "file/" is not a directory, not a missing file.
+            if let why = ModelFile.unreachable(path) { throw DistillError.badConfiguration("\(path): \(why)") }
             guard manager.fileExists(atPath: path, isDirectory: &isDirectory) else {
                 throw DistillError.badConfiguration("\(path): no such file or directory")
             }

@@ -67,6 +67,28 @@ public enum ModelFile {
         _ = madvise(UnsafeMutableRawPointer(bitPattern: start), Int(end - start), MADV_DONTNEED)
     }
 
+    /// Why `path` cannot be reached, or nil when it can (stat succeeds; it follows symbolic
+    /// links): for file arguments that may also name directories (`distill --text`).
+    public static func unreachable(_ path: String) -> String? {
+        var info = stat()
+        let status = stat(path, &info), code = errno
+        return status == 0 ? nil : statFailure(path, code)
+    }
+
+    /// The reason a stat of `path` failed with `code`, in words.
+    static func statFailure(_ path: String, _ code: Int32) -> String {
+        switch code {
+        case ELOOP: return "a loop of symbolic links"
+        case ENOENT: return (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) != nil
+            ? "a symbolic link to a file that does not exist" : "no such file"
+        case EACCES: return "permission denied"
+        case ENOTDIR: return path.hasSuffix("/") && unreachable(String(path.dropLast())) == nil
+            ? "not a directory: a file's name followed by \"/\"" : "no such file (a part of the path is not a directory)"
+        case ENAMETOOLONG: return "the path is too long"
+        default: return "no such file, or not readable (\(String(cString: strerror(code))))"
+        }
+    }
+
     /// Refuses, by name, what is not a non-empty regular file: a missing path, a directory,
     /// a device or pipe (/dev/zero would be read forever), an empty file, a file named with a
     /// trailing "/".
@@ -75,19 +97,7 @@ public enum ModelFile {
         var info = stat()
         let path = url.path
         let status = stat(path, &info), code = errno   // read at once: a later release may call free
-        guard status == 0 else {
-            let reason: String
-            switch code {
-            case ELOOP: reason = "a loop of symbolic links"
-            case ENOENT: reason = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) != nil
-                ? "a symbolic link to a file that does not exist" : "no such file"
-            case EACCES: reason = "permission denied"
-            case ENOTDIR: reason = "no such file (a part of the path is not a directory)"
-            case ENAMETOOLONG: reason = "the path is too long"
-            default: reason = "no such file, or not readable (\(String(cString: strerror(code))))"
-            }
-            throw ModelFileError.unreadable(file: url.path, reason: reason)
-        }
+        guard status == 0 else { throw ModelFileError.unreadable(file: url.path, reason: statFailure(path, code)) }
         switch info.st_mode & S_IFMT {
         case S_IFDIR: throw ModelFileError.unreadable(file: url.path, reason: "it is a directory, not a file")
         case S_IFREG:

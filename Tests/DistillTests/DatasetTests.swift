@@ -257,6 +257,10 @@ struct DatasetTests {
         #expect { try TextCorpus.read([root.appendingPathComponent("missing").path]) } throws: {
             ($0 as? DistillError)?.description.contains("missing: no such file") == true
         }
+        // "a.txt/" is a file's name followed by "/", not a missing file (it said "no such file").
+        #expect { try TextCorpus.read([root.appendingPathComponent("a.txt").path + "/"]) } throws: {
+            ($0 as? DistillError)?.description.contains("a.txt/: not a directory: a file's name followed by \"/\"") == true
+        }
     }
 
     @Test("Integer and bool arrays are read for labels, splits and concepts")
