@@ -24,6 +24,11 @@ public func logSoftmax(_ x: [Double]) -> [Double] {
 }
 
 extension Double {
+    /// ln 10, the Double nearest it: for logarithms to base 10 from natural ones and back.
+    public static let ln10 = 2.302585092994046
+    /// log₁₀ 2, the Double nearest it: a power of two's exponent in decimal digits.
+    public static let log10Of2 = 0.3010299956639812
+
     /// eˣ (the C library's exp).
     @inline(__always) public var exp: Double { Foundation_exp(self) }
     /// The natural logarithm (the C library's log).

@@ -81,7 +81,7 @@ public final class Rational: @unchecked Sendable {
         var numeratorExponent = 0, denominatorExponent = 0
         let n = __gmpz_get_d_2exp(&numeratorExponent, &value.pointee._mp_num)
         let d = __gmpz_get_d_2exp(&denominatorExponent, &value.pointee._mp_den)
-        return log10(abs(n / d)) + Double(numeratorExponent - denominatorExponent) * log10(2)
+        return log10(abs(n / d)) + Double(numeratorExponent - denominatorExponent) * Double.log10Of2
     }
 
     /// self·2^power, exactly.

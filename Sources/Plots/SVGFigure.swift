@@ -80,7 +80,7 @@ public enum SVGFigure {
         return r == r.rounded() ? String(Int(r)) : String(r)
     }
 
-    public static func pow10(_ e: Double) -> Double { (e * 2.302585092994046).exp }
+    public static func pow10(_ e: Double) -> Double { (e * Double.ln10).exp }
 
     /// Inputs and unembeddings as 2-D points on the same axes: the coordinates
     /// themselves for d ≤ 2, else the first two principal axes of the centred inputs,
@@ -99,5 +99,5 @@ public enum SVGFigure {
 }
 
 extension Double {
-    public var log10: Double { self.log / 2.302585092994046 }
+    public var log10: Double { self.log / Double.ln10 }
 }

@@ -97,9 +97,9 @@ package struct InverseSigmaBound: Sendable {
         let c = constantScale / (sigma * sigma)
         // The right side shown from logarithms where σ² or d_logit² leave the Double range
         // (subnormal embeddings: σ² = 0 and c·d_logit² = ∞·0).
-        let rhsLog10 = (constantScale.log - 2 * sigma.log) / 2.302585092994046 + distance.log10Magnitude
+        let rhsLog10 = (constantScale.log - 2 * sigma.log) / Double.ln10 + distance.log10Magnitude
         var rhs = c * distance.doubleValue
-        if rhs.isNaN { rhs = (rhsLog10 * 2.302585092994046).exp }
+        if rhs.isNaN { rhs = (rhsLog10 * Double.ln10).exp }
         // σ_min² is a Double estimate: at equality (T3's tight case) it can put the right side a few
         // ulps on the wrong side of the exact left side ("left 1 | right 0.9999999999999998 | holds").
         // The exact comparison orders the two, so the side shown keeps that order.

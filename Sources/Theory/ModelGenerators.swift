@@ -248,6 +248,6 @@ public enum ModelGenerator: String, CaseIterable, Sendable, Codable {
         return try! SoftmaxModel(embeddings: f, unembeddings: u, weights: m.weights)
     }
 
-    static func powerOfTen(_ e: Double) -> Double { (e * 2.302585092994046).exp }
-    static func log10(_ x: Double) -> Double { x.log / 2.302585092994046 }
+    static func powerOfTen(_ e: Double) -> Double { (e * Double.ln10).exp }
+    static func log10(_ x: Double) -> Double { x.log / Double.ln10 }
 }

@@ -125,7 +125,7 @@ public struct T6KLBound: PairStatement {
         // where it exceeds the Double lower end), and e^{log lower} raises the enclosure's lower
         // end for the decision (the largest Double where that overflows: the side exceeds it).
         func raised(_ side: FastInterval, logLower: Double) -> FastInterval {
-            rhsLog10 = (logLower / 2.302585092994046).nextDown
+            rhsLog10 = (logLower / Double.ln10).nextDown
             let floor = Swift.min(FastMath.expLower(logLower), .greatestFiniteMagnitude)
             return floor > side.lo ? FastInterval(lo: floor, hi: Swift.max(side.hi, floor)) : side
         }
@@ -238,14 +238,13 @@ public struct T6KLBound: PairStatement {
             failure = "log right side ∈ \(logRHS) overlaps log left side ∈ \(logLHS) at \(bits) bits"
             return nil
         }
-        let ln10 = 2.302585092994046
         // The right side shown: the guaranteed lower end of its log when finite (a holds
         // then reads with a ratio that is an upper bound), else the upper end.
         let shown = [logRHS.lower, logRHS.upper].first { $0.isFinite } ?? .nan
         return Verdict(id: id, form: form, level: .enclosure, outcome: outcome, lhs: d.doubleValue, rhs: shown.exp,
                        constant: .nan, constantName: "MPFR \(bits)-bit enclosures of the logarithms",
                        exactLHS: d.exactString, certificate: "log right side ∈ \(logRHS), log left side ∈ \(logLHS)",
-                       lhsLog10: d.log10Magnitude, rhsLog10: shown / ln10)
+                       lhsLog10: d.log10Magnitude, rhsLog10: shown / .ln10)
     }
 
     func certify(_ pair: ModelPair, exactLHS d: Rational, bits: Int) throws -> Verdict {
@@ -270,7 +269,7 @@ public struct T6KLBound: PairStatement {
                        exactLHS: d.exactString, certificate: "right side ∈ \(rhs), left side exact",
                        // An enclosure [x, +∞] (the right side overflows MPFR) shows its lower end x,
                        // as a "holds" shows the conservative end; it was shown as inf.
-                       lhsLog10: d.log10Magnitude, rhsLog10: (try? rhs.log()).map { ($0.upper.isFinite ? $0.midpoint : $0.lower) / 2.302585092994046 })
+                       lhsLog10: d.log10Magnitude, rhsLog10: (try? rhs.log()).map { ($0.upper.isFinite ? $0.midpoint : $0.lower) / Double.ln10 })
     }
 }
 

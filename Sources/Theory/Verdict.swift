@@ -76,7 +76,7 @@ public struct Verdict: Codable, Sendable, Equatable {
     public var ratio: Double {
         if Self.outOfRange(lhs, lhsLog10) || Self.outOfRange(rhs, rhsLog10), let a = lhsLog10, let b = rhsLog10,
            a.isFinite, b.isFinite {
-            return ((a - b) * 2.302585092994046).exp
+            return ((a - b) * Double.ln10).exp
         }
         if rhs == 0 { return lhs == 0 ? 0 : .infinity }
         return lhs / rhs

@@ -204,7 +204,7 @@ enum T10Explorer {
             let model = generator.pair(seed: seed, size: size).first
             var g = SeededGenerator(seed: seed)
             let d = model.dimension
-            let scales = (0..<d).map { _ in (3 * g.uniform(in: -1...1) * 2.302585092994046).exp }
+            let scales = (0..<d).map { _ in (3 * g.uniform(in: -1...1) * Double.ln10).exp }
             let a = g.gaussianMatrix(rows: d, columns: d).scalingColumns(by: scales)
             guard let objective = try? T10Objective(measure, covariance: covariance(model), constantScale: config.constantScale)
             else { continue }

@@ -37,8 +37,8 @@ public struct T6Objective: AnalyticObjective {
     public func randomStart(using g: inout SeededGenerator) -> [Double] {
         // Logit scales spread over decades, so starts reach near-one-hot corners, and
         // differences u from tiny to large, so near-equal pairs are among the starts.
-        let scale = (g.uniform(in: -1...1.5) * 2.302585092994046).exp
-        let step = (g.uniform(in: -3...1) * 2.302585092994046).exp
+        let scale = (g.uniform(in: -1...1.5) * Double.ln10).exp
+        let step = (g.uniform(in: -3...1) * Double.ln10).exp
         return (0..<labels).map { _ in scale * g.gaussian() } + (0..<labels).map { _ in step * g.gaussian() }
     }
 

@@ -37,11 +37,10 @@ public struct VacuityRow: Codable, Sendable {
             let pair = try! ModelPair(t, ModelGenerator.perturb(t, by: 1e-2, using: &g))
             let stats = pair.logitStatistics()
             let dl = (try? pair.logitDistanceSquared()) ?? .nan
-            let ln10 = 2.302585092994046
             let logT6 = stats.kl.log - 2 * stats.logTau, logSharp = 2.0.log + stats.kl.log - stats.logTau
             return VacuityRow(targetTau: target, logTau: stats.logTau, labels: k, kl: stats.kl, dLogitSquared: dl,
-                              log10InverseTauSquared: -2 * stats.logTau / ln10,
-                              log10TwoOverTau: (2.0.log - stats.logTau) / ln10,
+                              log10InverseTauSquared: -2 * stats.logTau / .ln10,
+                              log10TwoOverTau: (2.0.log - stats.logTau) / .ln10,
                               ratioT6: (dl.log - logT6).exp, ratioT6Sharp: (dl.log - logSharp).exp)
         }
     }

@@ -60,7 +60,7 @@ public enum TightnessReport {
             if let rows = r.vacuity, !rows.isEmpty {
                 lines += ["", "T6 at trained-model τ (k = \(rows[0].labels), student = teacher + 1 % noise; doubles):", ""]
                 lines += table(["target τ", "log10 τ", "KL", "d_logit²", "log10(1/τ²)", "log10(2/τ)", "d_logit² / (KL/τ²)", "d_logit² / (2KL/τ)"],
-                               rows.map { [number($0.targetTau), number($0.logTau / 2.302585092994046), number($0.kl), number($0.dLogitSquared),
+                               rows.map { [number($0.targetTau), number($0.logTau / Double.ln10), number($0.kl), number($0.dLogitSquared),
                                            number($0.log10InverseTauSquared), number($0.log10TwoOverTau), number($0.ratioT6), number($0.ratioT6Sharp)] })
             }
             if let rows = r.classInfimum, !rows.isEmpty {
