@@ -24,17 +24,21 @@ public struct PairMeasurement: Codable, Sendable {
         public let topShare: Double?
         public let medianOfMeans: Double?
         public let largestCondition: Double?
+        /// A mean beyond the normal Double range, in scientific notation from its logarithm
+        /// (`mean` is then its Double: 0, subnormal or +∞), as bounds give `lhs_scientific`.
+        public let meanScientific: String?
         enum CodingKeys: String, CodingKey {
             case mean, standardError = "standard_error", pairsUsed = "pairs_used", pairsSkipped = "pairs_skipped"
             case exhaustive, note, topShare = "top_10_share", medianOfMeans = "median_of_means"
-            case largestCondition = "largest_condition_top_10"
+            case largestCondition = "largest_condition_top_10", meanScientific = "mean_scientific"
         }
 
         init(mean: Double?, standardError: Double?, pairsUsed: Int, pairsSkipped: Int, exhaustive: Bool, note: String?,
-             topShare: Double? = nil, medianOfMeans: Double? = nil, largestCondition: Double? = nil) {
+             topShare: Double? = nil, medianOfMeans: Double? = nil, largestCondition: Double? = nil, meanScientific: String? = nil) {
             self.mean = mean; self.standardError = standardError; self.pairsUsed = pairsUsed
             self.pairsSkipped = pairsSkipped; self.exhaustive = exhaustive; self.note = note
             self.topShare = topShare; self.medianOfMeans = medianOfMeans; self.largestCondition = largestCondition
+            self.meanScientific = meanScientific
         }
 
         init(_ p: PivotDissimilarity, note: String?) {
@@ -87,7 +91,7 @@ public struct PairMeasurement: Codable, Sendable {
             // Subnormal magnitudes too (T5's right side near 10⁻³¹³ was 0, T3's a copy of its left).
             func side(_ x: Double, _ log10: Double?) -> Double {
                 guard Verdict.outOfRange(x, log10), let log10 else { return x }
-                let magnitude = Foundation.exp(log10 * 2.302585092994046)
+                let magnitude = Foundation.exp(log10 * Double.ln10)
                 return magnitude > 0 && magnitude.isFinite ? (x.sign == .minus && !x.isNaN ? -1 : 1) * magnitude : x
             }
             lhs = side(v.lhs, v.lhsLog10)
@@ -750,15 +754,14 @@ public struct PairMeasurement: Codable, Sendable {
         guard power != 0 else { return (Pivot(p, note: nil), selection) }
         func back(_ x: Double) -> Double { Double(sign: .plus, exponent: power, significand: x) }
         let mean = back(p.mean)
-        guard mean.isNormal else {
-            let shown = Rational.report(log10: p.mean.log / 2.302585092994046 + Double(power) * 0.3010299956639812)
-            return (Pivot(mean: nil, standardError: nil, pairsUsed: p.pairsUsed, pairsSkipped: p.pairsSkipped, exhaustive: p.exhaustive,
-                          note: "d_rep,pivot² = \(shown) lies beyond the normal Double range (computed on the models rescaled by powers of two, which scales it by 2^\(-power))",
-                          topShare: p.topShare, medianOfMeans: nil, largestCondition: p.largestCondition), selection)
-        }
+        // Beyond the normal range the Doubles scaled back are 0, subnormal or +∞; the mean is
+        // given too in scientific notation from its logarithm, as a bound's side beyond the range.
+        let beyond = mean.isNormal ? nil : Rational.report(log10: p.mean.log / Double.ln10 + Double(power) * Double.log10Of2)
         return (Pivot(mean: mean, standardError: back(p.standardError), pairsUsed: p.pairsUsed, pairsSkipped: p.pairsSkipped,
-                      exhaustive: p.exhaustive, note: nil, topShare: p.topShare, medianOfMeans: p.medianOfMeans.map(back),
-                      largestCondition: p.largestCondition), selection)
+                      exhaustive: p.exhaustive,
+                      note: beyond.map { "d_rep,pivot² = \($0) lies beyond the normal Double range (computed on the models rescaled by powers of two, which scales it by 2^\(-power))" },
+                      topShare: p.topShare, medianOfMeans: p.medianOfMeans.map(back), largestCondition: p.largestCondition,
+                      meanScientific: beyond), selection)
     }
 
     /// T3–T7 screened, then certified where the size and the option allow.

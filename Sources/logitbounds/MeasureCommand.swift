@@ -406,6 +406,12 @@ enum MeasurementFormatter {
         let pivot: String = {
             guard let mean = m.dRepPivot.mean else { return "— (\(m.dRepPivot.note ?? "not computed"))" }
             let p = m.dRepPivot
+            // A mean beyond the normal range is shown from its logarithm, with the note; its
+            // standard error where that is a normal number.
+            if let shown = p.meanScientific {
+                let se = p.standardError.flatMap { $0.isNormal && !p.exhaustive ? "± \(number($0)) s.e.; " : nil } ?? ""
+                return "\(p.note ?? shown) (\(se)\(p.pairsUsed) pairs, \(p.pairsSkipped) singular skipped)"
+            }
             // One sampled pair has no spread to estimate: say so rather than "± 0".
             let se = p.exhaustive ? "exact mean" : p.pairsUsed < 2 ? "± — s.e. (one pair)" : "± \(number(p.standardError)) s.e."
             var tail = ""
