@@ -125,6 +125,45 @@ public struct Matrix: Equatable, Sendable {
         return Double(sign: .plus, exponent: -e, significand: sum.squareRoot())
     }
 
+    /// Each column's Euclidean norm, finite and not 0 wherever it is (as `Array.scaledNorm`),
+    /// in two passes over the rows in storage order.
+    public var columnNorms: [Double] {
+        var largest = [Double](repeating: 0, count: columns)
+        for i in 0..<rows { for j in 0..<columns { largest[j] = Swift.max(largest[j], abs(storage[i * columns + j])) } }
+        var sums = [Double](repeating: 0, count: columns)
+        for i in 0..<rows {
+            for j in 0..<columns where largest[j] > 0 && largest[j].isFinite {
+                let t = storage[i * columns + j] / largest[j]
+                sums[j] += t * t
+            }
+        }
+        return zip(largest, sums).map { top, sum in top > 0 && top.isFinite ? top * sum.squareRoot() : top }
+    }
+
+    /// The powers of two eⱼ bringing each column's norm into [1, 2) (0 for a column of norm 0
+    /// or not finite): column equilibration that changes no bit of what it scales.
+    public var columnEquilibration: [Int] {
+        columnNorms.map { $0 > 0 && $0.isFinite ? -Int($0.exponent) : 0 }
+    }
+
+    /// Column j times 2^exponents[j], entry by entry, in place (exact unless an entry leaves the
+    /// normal range; the factor itself is never formed, so 2¹⁰²⁷ on a column near 10⁻³⁰⁹ is no
+    /// overflow).
+    public mutating func scaleColumns(byPowersOfTwo exponents: [Int]) {
+        precondition(exponents.count == columns, "scaleColumns: one exponent per column")
+        let n = columns
+        storage.withUnsafeMutableBufferPointer { o in
+            for i in 0..<rows { for j in 0..<n where exponents[j] != 0 { o[i * n + j] = Double(sign: .plus, exponent: exponents[j], significand: o[i * n + j]) } }
+        }
+    }
+
+    /// `scaleColumns(byPowersOfTwo:)` on a copy.
+    public func scalingColumns(byPowersOfTwo exponents: [Int]) -> Matrix {
+        var out = self
+        out.scaleColumns(byPowersOfTwo: exponents)
+        return out
+    }
+
     /// Each row scaled by the matching entry of `factors` (that is, diag(factors)·self).
     public func scalingRows(by factors: [Double]) -> Matrix {
         precondition(factors.count == rows, "scalingRows: one factor per row")

@@ -120,13 +120,6 @@ extension Matrix {
         return (balanced.applied(to: y), power)
     }
 
-    /// Column j times 2^exponents[j], entry by entry (exact unless an entry leaves the normal
-    /// range; the factor itself is never formed, so 2¹⁰²⁷ on a column near 10⁻³⁰⁹ is no overflow).
-    public func scalingColumns(byPowersOfTwo exponents: [Int]) -> Matrix {
-        precondition(exponents.count == columns, "scalingColumns: one exponent per column")
-        return Matrix(rows: rows, columns: columns) { i, j in Double(sign: .plus, exponent: exponents[j], significand: self[i, j]) }
-    }
-
     /// Each column scaled by the matching factor (self · diag(factors)).
     public func scalingColumns(by factors: [Double]) -> Matrix {
         precondition(factors.count == columns)

@@ -48,13 +48,16 @@ public struct CanonicalCorrelations: Sendable {
             // the rank test passed anyway; but a column 2⁵⁰ smaller than the others (F's column
             // scaled, G's the other way: the same model) is measured against its own rounding,
             // not taken for rank deficiency (T7's μ_{d₂} read 0, m_CCA lost a correlation).
-            let exponents = (0..<m.columns).map { j -> Int in
-                let norm = zip(root, (0..<m.rows).map { m[$0, j] }).map { $0 * $1 }.scaledNorm
-                return norm > 0 && norm.isFinite ? -Int(norm.exponent) : 0
+            // (Scaled in place after the row scaling and the centring, which it commutes with
+            // exactly: no further N×d copy.)
+            var raw = m.scalingRows(by: root)
+            let exponents = raw.columnEquilibration
+            raw.scaleColumns(byPowersOfTwo: exponents)
+            var scaled = raw
+            if centred {
+                scaled = m.subtractingFromRows(m.weightedRowMean(weights)).scalingRows(by: root)
+                scaled.scaleColumns(byPowersOfTwo: exponents)
             }
-            let m = m.scalingColumns(byPowersOfTwo: exponents)
-            let raw = m.scalingRows(by: root)
-            let scaled = centred ? m.subtractingFromRows(m.weightedRowMean(weights)).scalingRows(by: root) : raw
             // Centring rounds each entry to about ε·|f|, so a direction of the centred data is
             // resolved only above the uncentred data's scale: constant embeddings centre to
             // rounding noise, which is no direction at all (it was a basis of noise, ρ = 1).

@@ -262,9 +262,7 @@ extension ModelPair {
     /// The powers of two eⱼ bringing each column of the uncentred G₁ to a norm in [1, 2) (0 for a
     /// zero or non-finite one): G̃₁·D, D = diag(2^−eⱼ), has each column measured against its own
     /// rounding level. Exact, and G̃₁⁺ = D(G̃₁D)⁺ wherever G̃₁ has full column rank.
-    func firstEquilibration() -> [Int] {
-        first.unembeddingColumnNorms.map { $0 > 0 && $0.isFinite ? -Int($0.exponent) : 0 }
-    }
+    func firstEquilibration() -> [Int] { first.unembeddings.columnEquilibration }
 
     /// The SVD of G̃₁D (`firstEquilibration`), computed once, and D's exponents.
     func firstEquilibratedUnembeddingSVD() throws -> (svd: SingularValueDecomposition, exponents: [Int]) {

@@ -103,7 +103,7 @@ public struct SoftmaxModel: Sendable {
 
     /// The norms of the uncentred G's columns: the scale each column of G̃ is rounded at
     /// (a constant column of G centres to rounding noise of about this size times ε, not to 0).
-    public var unembeddingColumnNorms: [Double] { (0..<dimension).map { unembeddings.column($0).scaledNorm } }
+    public var unembeddingColumnNorms: [Double] { unembeddings.columnNorms }
 
     /// Λ̃ = F G̃ᵀ = Λ C (N×k): row i is clr(p(·|xᵢ)), a function of the
     /// conditionals alone.

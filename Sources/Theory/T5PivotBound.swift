@@ -168,11 +168,7 @@ public struct T5PivotBound: PairStatement {
             // there: a column of G 2⁶⁰ smaller than the others (F's 2⁶⁰ larger, the same logits)
             // leaves L₁ well conditioned but for that scale, where ε·σ_max called it singular.
             let nonsingular = scaledBottom > Double.ulpOfOne * top || {
-                let exponents = (0..<d).map { j -> Int in
-                    let norm = (0..<d).map { l1[$0 * d + j] }.scaledNorm
-                    return norm > 0 && norm.isFinite ? -Int(norm.exponent) : 0
-                }
-                let equilibrated = jacobi(columnExponents: exponents)
+                let equilibrated = jacobi(columnExponents: try! Matrix(rows: d, columns: d, storage: l1).columnEquilibration)
                 return equilibrated.bottom > Double.ulpOfOne * equilibrated.top
             }()
             guard nonsingular else { skipped += 1; continue }
