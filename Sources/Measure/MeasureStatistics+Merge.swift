@@ -199,6 +199,20 @@ extension MeasureStatistics {
         let moments = [cAA, cBB, mAA, mBB]
         let decomposed = try BLASThreads.parallelMap(4, workers: 2) { try Self.decompose(moments[$0]) }
         let spectra = Spectra(cAA: decomposed[0], cBB: decomposed[1], mAA: decomposed[2], mBB: decomposed[3])
+        // The canonical correlations do not depend on the columns' scales, but a moment squares
+        // them: a column 2²⁰ below the others moved m_CCA by 3·10⁻⁵, one 2⁵⁰ below put it at 0.25
+        // for 0.98. Where the columns' scales spread beyond 2⁸, the correlations (and their rank
+        // notes) come from moments with each column brought near 1 by a power of two.
+        let correlationMoments = Self.correlationEquilibration(mAA, mBB).map { a, b in
+            (cAA: cAA.scaledSymmetrically(a), cBB: cBB.scaledSymmetrically(b), mAA: mAA.scaledSymmetrically(a), mBB: mBB.scaledSymmetrically(b),
+             cBA: cBA.scaled(rows: b, columns: a), mBA: mBA.scaled(rows: b, columns: a))
+        }
+        let correlationSpectra = try correlationMoments.map { e in
+            let equilibrated = [e.cAA, e.cBB, e.mAA, e.mBB]
+            let parts = try BLASThreads.parallelMap(4, workers: 2) { try Self.decompose(equilibrated[$0]) }
+            return Spectra(cAA: parts[0], cBB: parts[1], mAA: parts[2], mBB: parts[3])
+        } ?? spectra
+        let (correlationCBA, correlationMBA) = correlationMoments.map { ($0.cBA, $0.mBA) } ?? (cBA, mBA)
         // The decompositions' readers, each running LAPACK on one core (an SVD's bidiagonalisation
         // is matrix–vector work), on two workers, the longest first: CKA, Procrustes and SVCCA
         // (0.29 s at d = 768), both m_CCA, T7's μ and R for both centrings (B the student; about
@@ -209,8 +223,9 @@ extension MeasureStatistics {
             Result { () throws -> MomentReaders in
                 switch task {
                 case 0: return .similarity(try Self.similarity(spectra, cAA, cBB, cBA, inputs: n))
-                case 1: return .correlations(try Self.canonicalCorrelations(spectra.cAA, spectra.cBB, cBA, inputs: n, scales: spectra.centringScales))
-                case 2: return .correlations(try Self.canonicalCorrelations(spectra.mAA, spectra.mBB, mBA, inputs: n))
+                case 1: return .correlations(try Self.canonicalCorrelations(correlationSpectra.cAA, correlationSpectra.cBB, correlationCBA, inputs: n,
+                                                                            scales: correlationSpectra.centringScales))
+                case 2: return .correlations(try Self.canonicalCorrelations(correlationSpectra.mAA, correlationSpectra.mBB, correlationMBA, inputs: n))
                 default:
                     let centred = task == 4
                     return .t7Spectrum(try T7CanonicalCorrelationBound.momentSpectrum(
@@ -228,7 +243,7 @@ extension MeasureStatistics {
             notes.append("d_logit² ∈ [\(String(format: "%.3g", d.lo)), \(String(format: "%.3g", d.hi))]: the models agree to within the rounding of their logits, so d_logit² and both KLs shown (midpoints) may be wrong in their leading digits, and so may d_unemb and T7's left side, formed from moments that resolve 1 − ρ² only down to about 10⁻¹⁶; an unsharded `measure --certify always` forms the logit differences exactly")
         }
         for (values, isCentred) in [(centredCCA, true), (uncentredCCA, false)] {
-            let (rankA, rankB) = spectra.ranks(centred: isCentred, inputs: n)
+            let (rankA, rankB) = correlationSpectra.ranks(centred: isCentred, inputs: n)
             if let note = PairMeasurement.rankNote(values, rankA: rankA, rankB: rankB, dA: dA, dB: dB, centred: isCentred, merged: true) { notes.append(note) }
         }
 
@@ -415,6 +430,19 @@ extension MeasureStatistics {
 
     static func decompose(_ m: Matrix) throws -> SymmetricEigendecomposition {
         try ModelError.wrapping { try SymmetricEigendecomposition(symmetrised(m)) }
+    }
+
+    /// Powers of two bringing each column of A's and of B's embeddings near norm 1, from the
+    /// uncentred moments' diagonals (the scale each column, centred or not, is rounded at); nil
+    /// when on each side every column lies within 2⁸ of the others (no equilibration needed:
+    /// the moments as they are, and their decompositions, serve).
+    static func correlationEquilibration(_ mAA: Matrix, _ mBB: Matrix) -> (a: [Int], b: [Int])? {
+        func exponents(_ m: Matrix) -> [Int] {
+            (0..<m.rows).map { m[$0, $0] > 0 && m[$0, $0].isFinite ? -(Int(m[$0, $0].exponent) >> 1) : 0 }
+        }
+        let (a, b) = (exponents(mAA), exponents(mBB))
+        func spread(_ e: [Int]) -> Int { (e.max() ?? 0) - (e.min() ?? 0) }
+        return spread(a) > 8 || spread(b) > 8 ? (a, b) : nil
     }
 
     /// Canonical correlations from the moments' decompositions: the singular values of

@@ -157,6 +157,16 @@ public struct Matrix: Equatable, Sendable {
         }
     }
 
+    /// Entry (i, j) times 2^(rows[i] + columns[j]) (D_r·self·D_c for diagonal powers of two),
+    /// entry by entry, as `scaleColumns(byPowersOfTwo:)`.
+    public func scaled(rows r: [Int], columns c: [Int]) -> Matrix {
+        precondition(r.count == rows && c.count == columns, "scaled: one exponent per row and per column")
+        return Matrix(rows: rows, columns: columns) { i, j in Double(sign: .plus, exponent: r[i] + c[j], significand: self[i, j]) }
+    }
+
+    /// D·self·D for the diagonal powers of two 2^exponents (a square moment's column equilibration).
+    public func scaledSymmetrically(_ exponents: [Int]) -> Matrix { scaled(rows: exponents, columns: exponents) }
+
     /// `scaleColumns(byPowersOfTwo:)` on a copy.
     public func scalingColumns(byPowersOfTwo exponents: [Int]) -> Matrix {
         var out = self

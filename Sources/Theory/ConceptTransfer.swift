@@ -299,10 +299,7 @@ extension ModelPair {
         let exponents = firstEquilibration()
         let scaled = zip(u, exponents).map { Double(sign: .plus, exponent: $1, significand: $0) }
         if usesGramRoutes, let grams = try? unembeddingGrams(), grams.firstUsable {
-            let gram = Matrix(rows: grams.s11.rows, columns: grams.s11.columns) { i, j in
-                Double(sign: .plus, exponent: exponents[i] + exponents[j], significand: grams.s11[i, j])
-            }
-            if let x = try? CholeskyDecomposition(gram).solve(Matrix(rows: u.count, columns: 1, storage: scaled)) {
+            if let x = try? CholeskyDecomposition(grams.s11.scaledSymmetrically(exponents)).solve(Matrix(rows: u.count, columns: 1, storage: scaled)) {
                 return zip(scaled, x.storage).reduce(0) { $0 + $1.0 * $1.1 }.squareRoot()
             }
         }

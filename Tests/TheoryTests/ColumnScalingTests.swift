@@ -1,5 +1,6 @@
 import Numerics
 import Testing
+@testable import Measure
 @testable import Theory
 
 extension SoftmaxModel {
@@ -51,6 +52,24 @@ struct ColumnScalingTests {
         #expect(compared == 2 * (4 + 4 + 1))
         let corollary = try T7CanonicalCorrelationBound(.corollary).screen(scaled.swapped)
         #expect(corollary.outcome == .holds, "\(corollary.outcome): \(corollary.certificate ?? "")")
+    }
+
+    /// A merge of shards reads m_CCA from d×d moments, which square the columns' scales: a column
+    /// 2²⁰ smaller moved it by 3·10⁻⁵, one 2⁵⁰ smaller put it at 0.25 for 0.98.
+    @Test("A merge of shards: m_CCA (centred and not) as on the unscaled pair, one run and merged alike", arguments: [20, 50])
+    func mergedCanonicalCorrelations(p: Int) throws {
+        let (plain, scaled) = try Self.pair(p, scaleTeacher: true)
+        let options = PairMeasurement.Options(certification: .never)
+        let reference = try PairMeasurement.measure(plain, options: options)
+        var compared = 0
+        for (route, m) in try ShardMergeTests.bothRoutes(scaled.first, scaled.second, cuts: [0, 70, 200], options: options) {
+            for (x, y) in [(reference.mccaCentered, m.mccaCentered), (reference.mccaUncentered, m.mccaUncentered)] {
+                #expect(abs(x - y) <= 1e-12, "\(route): m_CCA \(y) against \(x) unscaled")
+                compared += 1
+            }
+            #expect(!m.notes.contains { $0.contains("rank") }, "\(route): \(m.notes)")
+        }
+        #expect(compared == 4)
     }
 
     @Test("T5: no pivot matrix called singular, and the per-pair bound certified exactly", arguments: [50, 60])
