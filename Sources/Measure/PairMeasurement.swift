@@ -323,10 +323,13 @@ public struct PairMeasurement: Codable, Sendable {
         return root.isFinite && root > 0 ? root : nil
     }
 
-    /// 10³·√k·η, η = 2d·u·max‖f‖·max‖g‖ bounding each logit difference's rounding
-    /// (|fl(fᵀg) − fᵀg| ≤ γ_d Σ|f_j g_j| ≤ d·u·‖f‖‖g‖ per model): a d_logit below it is within
-    /// 1000× of what rounding alone can produce. Norms by scaled sums, so rows near the ends
-    /// of the Double range (F/s, G·s at s = 10²⁰⁰) give the logits' scale, not 0·∞.
+    /// 10³·√k·η, η = 2d·u·B bounding each logit difference's rounding
+    /// (|fl(fᵀg) − fᵀg| ≤ γ_d Σ|f_j g_j| ≤ d·u·B per model): a d_logit below it is within
+    /// 1000× of what rounding alone can produce. B is the smaller of two bounds on Σ|f_j g_j|:
+    /// max‖f‖·max‖g‖, and Σ_j max|f_j|·max|g_j|, which a column scaling of the model (F's column
+    /// ×2ᵖ, G's ×2⁻ᵖ: the same logits) leaves as it is, where the first grew 2ᵖ-fold (at p = 50 a
+    /// pair 0.8 apart in d_logit² was said to agree to within rounding). Norms by scaled sums, so
+    /// rows near the ends of the Double range (F/s, G·s at s = 10²⁰⁰) give the logits' scale, not 0·∞.
     static func roundingNoise(_ pair: ModelPair) -> Double {
         func largestRowNorm(_ m: Matrix) -> Double {
             // Every row scaled alike (`scaledToUnitMaximum`), so the largest norm stays the largest.
@@ -336,7 +339,15 @@ public struct PairMeasurement: Codable, Sendable {
             let squares = (0..<m.rows).reduce(0.0) { best, i in max(best, (0..<m.columns).reduce(0.0) { $0 + unit[i, $1] * unit[i, $1] }) }
             return Double(sign: .plus, exponent: Int(top.exponent), significand: squares.squareRoot())
         }
-        let product = [pair.first, pair.second].map { largestRowNorm($0.embeddings) * largestRowNorm($0.unembeddings) }.max() ?? 0
+        // Σ_j max|f_j|·max|g_j|, each product formed from the columns' largest entries.
+        func columnwise(_ m: SoftmaxModel) -> Double {
+            let (f, g) = (m.embeddings.columnMaxima, m.unembeddings.columnMaxima)
+            return zip(f, g).reduce(0) { $0 + $1.0 * $1.1 }
+        }
+        let product = [pair.first, pair.second].map { m in
+            let rows = largestRowNorm(m.embeddings) * largestRowNorm(m.unembeddings), columns = columnwise(m)
+            return columns.isFinite ? min(rows, columns) : rows
+        }.max() ?? 0
         let eta = 2 * Double(max(pair.first.dimension, pair.second.dimension)) * Double.ulpOfOne / 2 * product
         return 1e3 * Double(pair.first.labelCount).squareRoot() * eta
     }

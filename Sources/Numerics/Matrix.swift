@@ -125,11 +125,17 @@ public struct Matrix: Equatable, Sendable {
         return Double(sign: .plus, exponent: -e, significand: sum.squareRoot())
     }
 
+    /// Each column's largest magnitude.
+    public var columnMaxima: [Double] {
+        var largest = [Double](repeating: 0, count: columns)
+        for i in 0..<rows { for j in 0..<columns { largest[j] = Swift.max(largest[j], abs(storage[i * columns + j])) } }
+        return largest
+    }
+
     /// Each column's Euclidean norm, finite and not 0 wherever it is (as `Array.scaledNorm`),
     /// in two passes over the rows in storage order.
     public var columnNorms: [Double] {
-        var largest = [Double](repeating: 0, count: columns)
-        for i in 0..<rows { for j in 0..<columns { largest[j] = Swift.max(largest[j], abs(storage[i * columns + j])) } }
+        let largest = columnMaxima
         var sums = [Double](repeating: 0, count: columns)
         for i in 0..<rows {
             for j in 0..<columns where largest[j] > 0 && largest[j].isFinite {

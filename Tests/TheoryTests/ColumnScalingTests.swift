@@ -72,6 +72,18 @@ struct ColumnScalingTests {
         #expect(compared == 4)
     }
 
+    /// The rounding of a logit is bounded by Σ_j|f_j g_j|, which the scaling leaves as it is; the
+    /// bound max‖f‖·max‖g‖ grew 2ᵖ-fold, and at p = 50 a pair 0.8 apart in d_logit² was said to
+    /// "agree to within 1000× the rounding of their logits".
+    @Test("No 'agree to within rounding' note, and the same rounding scale as unscaled", arguments: [50, 60])
+    func roundingScale(p: Int) throws {
+        let (plain, scaled) = try Self.pair(p, scaleTeacher: true)
+        #expect(PairMeasurement.roundingNoise(scaled) <= 4 * PairMeasurement.roundingNoise(plain),
+                "\(PairMeasurement.roundingNoise(scaled)) against \(PairMeasurement.roundingNoise(plain)) unscaled")
+        let m = try PairMeasurement.measure(scaled, options: PairMeasurement.Options(certification: .never))
+        #expect(!m.notes.contains { $0.contains("rounding of their logits") }, "\(m.notes)")
+    }
+
     @Test("T5: no pivot matrix called singular, and the per-pair bound certified exactly", arguments: [50, 60])
     func pivotMatrices(p: Int) throws {
         let (plain, scaled) = try Self.pair(p, scaleTeacher: true)
