@@ -274,12 +274,24 @@ extension ModelPair {
     }
 
     /// Whether G̃₁ has full column rank to Double precision with each column measured against its
-    /// own rounding level: Double diversity (`Diversity.unembeddingsDiverse`), or else the rank
-    /// tolerance met by G̃₁D (`firstEquilibration`). A column of G 2⁵⁰ smaller than the others
+    /// own rounding level: no column at centring's rounding level of the uncentred column, and
+    /// Double diversity (`Diversity.unembeddingsDiverse`) or else the rank tolerance met by G̃₁D
+    /// (`firstEquilibration`). A column of G 2⁵⁰ smaller than the others
     /// (F's 2⁵⁰ larger: the logits unchanged) fails the first and passes the second; a constant
     /// column of G, whose centred column is rounding noise, fails both. Decided once per pair.
     package func firstUnembeddingsTransportable() throws -> Bool {
         try cache.value("transportable1") {
+            // A column of G̃₁ within 2kε of its uncentred column's norm is centring's rounding
+            // (a constant column of G: the mean of k equal values is not always that value in
+            // Double), whatever the SVD makes of it: the SVD of G̃₁ as given called a constant
+            // column of 12 345.678 full rank beside columns near 1, and the equilibrated one did
+            // so by chance near the rank tolerance. The centring's error is at most about k·u
+            // times the uncentred column's norm.
+            let k = first.labelCount
+            let noise = zip(centredUnembeddings.first.columnNorms, first.unembeddingColumnNorms).contains { centred, uncentred in
+                !(centred > 2 * Double(k) * Double.ulpOfOne * uncentred)
+            }
+            if noise { return false }
             if try firstDiversity().unembeddingsDiverse { return true }
             let d = first.dimension
             guard first.labelCount > d else { return false }

@@ -398,14 +398,20 @@ struct ConceptTests {
     }
 
     /// A constant column of G centres to rounding noise, not to 0: measured against its own
-    /// rounding level it is rank deficiency, not a column 2⁵⁰ smaller than the others.
-    @Test("A constant column of G: T11 inapplicable (σ_min = 0), not a badly scaled full rank")
-    func constantUnembeddingColumn() throws {
+    /// rounding level it is rank deficiency, not a column 2⁵⁰ smaller than the others. An attack
+    /// found floors printed for 12 345.678 beside columns near 1 (the SVD of G̃₁ as given took the
+    /// noise for a direction) and for 0.7 with the column then scaled by 2¹⁰ (F's by 2⁻¹⁰), where
+    /// the equilibrated SVD took it so by chance.
+    @Test("A constant column of G: T11 inapplicable (σ_min = 0), not a badly scaled full rank",
+          arguments: [(0.1, 0), (12_345.678, 0), (0.7, 10), (0.7, 30)])
+    func constantUnembeddingColumn(value: Double, p: Int) throws {
         let plain = try Self.pair(seed: 1211)
         var g = plain.first.unembeddings
-        for i in 0..<g.rows { g[i, 2] = 0.1 }
-        let teacher = try SoftmaxModel(embeddings: plain.first.embeddings, unembeddings: g)
+        for i in 0..<g.rows { g[i, 2] = value }
+        let teacher = try SoftmaxModel(embeddings: plain.first.embeddings, unembeddings: g).scalingColumn(2, byPowerOfTwo: -p)
         let pair = try ModelPair(teacher, plain.second)
+        // The case tested: centring leaves rounding noise, not an exact 0 (which any test would catch).
+        #expect(pair.centredUnembeddings.first.column(2).contains { $0 != 0 }, "the constant centres to exactly 0")
         #expect(try !pair.firstUnembeddingsTransportable())
         let f = teacher.embeddings
         let z = (0..<f.rows).map { f[$0, 0] > 0 }
