@@ -286,6 +286,10 @@ extension FastLogitSums {
         let gNorms: [Double]
         /// max_y ‖g_y‖↑ (norms bound): one radius bound for a whole row of logits.
         let largestGNorm: Double
+        /// max_y |g_yj| for each column j (norms bound): Σ_j|f_j|·max_y|g_yj| bounds Σ_j|f_j g_yj|
+        /// for every label at once, and a column scaling of the model (F's column ×2ᵖ, G's ×2⁻ᵖ:
+        /// the same logits) leaves it as it is, where ‖f‖·‖g‖ grows 2ᵖ-fold.
+        let gColumnMaxima: [Double]
         let factor: Double
         let underflow: Double
         init(_ model: SoftmaxModel, bound: ProductBound) {
@@ -293,6 +297,7 @@ extension FastLogitSums {
             absoluteG = bound == .absoluteProducts ? g.absoluteValues : nil
             gNorms = bound == .norms ? FastMath.rowNormUpperBounds(g) : []
             largestGNorm = gNorms.max() ?? .infinity
+            gColumnMaxima = bound == .norms ? g.columnMaxima : []
             factor = FastMath.productErrorFactor(f.columns)
             underflow = Double(2 * f.columns) * Double.leastNonzeroMagnitude
         }
@@ -357,12 +362,14 @@ extension FastLogitSums {
     /// A block of rows' products: P = fl(F_blk Gᵀ) per model, and Q = fl(|F_blk||G|ᵀ) or the
     /// rows' c·‖f‖ bounds. Entry (i, y) is [P − e, P + e] pushed out one Double,
     /// e = fl↑(fl↑(c·t) + 2dη) with c = γ_d/(1 − γ_d) and t = Q_iy (absolute products) or
-    /// fl↑(‖f_i‖↑·‖g_y‖↑) (norms).
+    /// the smaller of fl↑(‖f_i‖↑·‖g_y‖↑) and Σ_j|f_ij|·max_y|g_yj| pushed up (norms).
     struct Block {
         let sides: [Side]
         let k: Int
         var p: [[Double]] = [[], []], q: [[Double]] = [[], []]
         var fNorms: [[Double]] = [[], []]
+        /// fl↑(c·Σ_j|f_ij|·max_y|g_yj|) per row (norms): one bound for every label of the row.
+        var columnBounds: [[Double]] = [[], []]
 
         /// The products of rows `range` in arrays of their own.
         init(_ sides: [Side], _ range: Range<Int>) {
@@ -385,7 +392,19 @@ extension FastLogitSums {
                     rows.absoluteValues.rowBlockProduct(rows: 0..<range.count, with: absoluteG, otherRows: 0..<k, into: &q[s])
                 } else {
                     fNorms[s] = FastMath.rowNormUpperBounds(rows).map { (sides[s].factor * $0).nextUp }
+                    columnBounds[s] = Self.columnBounds(rows, sides[s].gColumnMaxima).map { (sides[s].factor * $0).nextUp }
                 }
+            }
+        }
+
+        /// Σ_j|x_ij|·m_j for each row, every product and sum rounded to nearest and pushed up one
+        /// Double: at least the exact sum (nonnegative terms; Proofs/certificates.md §4, "Logits by
+        /// norms"). +∞ where it overflows, which the smaller-of-two then passes over.
+        static func columnBounds(_ x: Matrix, _ m: [Double]) -> [Double] {
+            (0..<x.rows).map { i in
+                var sum = 0.0
+                for j in 0..<x.columns { sum = (sum + (abs(x[i, j]) * m[j]).nextUp).nextUp }
+                return sum
             }
         }
 
@@ -396,7 +415,8 @@ extension FastLogitSums {
                 let (lo, hi) = s == 0 ? (kernel.lo1, kernel.hi1) : (kernel.lo2, kernel.hi2)
                 let base = r * k
                 for y in 0..<k {
-                    let raw = side.absoluteG != nil ? (side.factor * q[s][base + y]).nextUp : (fNorms[s][r] * side.gNorms[y]).nextUp
+                    let raw = side.absoluteG != nil ? (side.factor * q[s][base + y]).nextUp
+                        : min((fNorms[s][r] * side.gNorms[y]).nextUp, columnBounds[s][r])
                     let e = (raw + side.underflow).nextUp
                     let v = p[s][base + y]
                     lo[y] = (v - e).nextDown
@@ -409,7 +429,9 @@ extension FastLogitSums {
         /// bound in `fill`, which rises with Q_y; NaN or +∞ when a bound is not finite).
         func radius(model s: Int, row r: Int) -> Double {
             let side = sides[s]
-            guard side.absoluteG != nil else { return ((fNorms[s][r] * side.largestGNorm).nextUp + side.underflow).nextUp }
+            guard side.absoluteG != nil else {
+                return (min((fNorms[s][r] * side.largestGNorm).nextUp, columnBounds[s][r]) + side.underflow).nextUp
+            }
             return FastLogitSums.rowRadius(q[s][(r * k)..<((r + 1) * k)], factor: side.factor, underflow: side.underflow)
         }
 

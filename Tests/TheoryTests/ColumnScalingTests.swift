@@ -84,6 +84,28 @@ struct ColumnScalingTests {
         #expect(!m.notes.contains { $0.contains("rounding of their logits") }, "\(m.notes)")
     }
 
+    /// The streamed pass bounds each logit's rounding by norms at language-model scale: ‖f‖‖g‖
+    /// grew 2ᵖ-fold under the scaling, and at p = 50 an attack's d_logit² of 19 371.5 was enclosed
+    /// in [0, 7.8·10³¹] (T6 left to the screen, a note saying the models agree to within rounding).
+    @Test("Logit enclosures by norms: as narrow as on the unscaled pair, and holding the logits", arguments: [20, 50])
+    func logitEnclosuresByNorms(p: Int) throws {
+        let (plain, scaled) = try Self.pair(p, scaleTeacher: true)
+        let (a, b) = (FastLogitSums.logitEnclosures(plain, bound: .norms), FastLogitSums.logitEnclosures(scaled, bound: .norms))
+        func widest(_ e: [FastInterval]) -> Double { e.map { $0.hi - $0.lo }.max() ?? .nan }
+        #expect(widest(b.first) <= 2 * widest(a.first), "widest \(widest(b.first)) against \(widest(a.first)) unscaled")
+        // Every enclosure holds the exact logit (the scaled model's, which is the unscaled one's).
+        let exact = try scaled.exact().first.logits, k = scaled.first.labelCount
+        #expect(b.first.count == scaled.first.inputCount * k)
+        let held = b.first.indices.filter { t in
+            let e = b.first[t], x = exact[t / k, t % k]
+            return Rational(exactly: e.lo)! <= x && x <= Rational(exactly: e.hi)!
+        }.count
+        #expect(held == b.first.count, "\(b.first.count - held) enclosures miss their exact logit")
+        let sums = try #require(FastLogitSums.compute(scaled, bound: .norms)), reference = try #require(FastLogitSums.compute(plain, bound: .norms))
+        #expect(sums.distanceSquared.hi - sums.distanceSquared.lo <= 2 * (reference.distanceSquared.hi - reference.distanceSquared.lo) + 1e-300,
+                "d_logit² sums \(sums.distanceSquared) against \(reference.distanceSquared)")
+    }
+
     @Test("T5: no pivot matrix called singular, and the per-pair bound certified exactly", arguments: [50, 60])
     func pivotMatrices(p: Int) throws {
         let (plain, scaled) = try Self.pair(p, scaleTeacher: true)
