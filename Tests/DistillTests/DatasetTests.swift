@@ -261,6 +261,9 @@ struct DatasetTests {
         #expect { try TextCorpus.read([root.appendingPathComponent("a.txt").path + "/"]) } throws: {
             ($0 as? DistillError)?.description.contains("a.txt/: not a directory: a file's name followed by \"/\"") == true
         }
+        #expect { try TextCorpus.read([root.appendingPathComponent("a.txt").path + "/x"]) } throws: {
+            ($0 as? DistillError)?.description.contains("a.txt/x: no such file (a part of the path is not a directory)") == true
+        }
     }
 
     @Test("Integer and bool arrays are read for labels, splits and concepts")

@@ -229,7 +229,9 @@ struct KernelTests {
         for i in 0..<m { small[i, 1] *= 0x1p-50 }
         var smallNorms = norms
         smallNorms[1] *= 0x1p-50
+        if m > 30 { #expect(Double(m * n * (n + 3)) > SmallMatrixKernels.unblockedLimit, "the LAPACK path is the one tested") }
         let plain = try #require(SmallMatrixKernels.fullRankLeastSquares(x, y, columnScales: norms))
+        #expect(SmallMatrixKernels.fullRankLeastSquares(x, y) == plain, "on well-scaled columns the scales change nothing")
         #expect(SmallMatrixKernels.fullRankLeastSquares(small, y) == nil, "without scales: taken for rank deficiency")
         let scaled = try #require(SmallMatrixKernels.fullRankLeastSquares(small, y, columnScales: smallNorms))
         for j in 0..<3 {
@@ -241,6 +243,29 @@ struct KernelTests {
         var noiseScales = norms
         noiseScales[1] = 1
         #expect(SmallMatrixKernels.fullRankLeastSquares(noise, y, columnScales: noiseScales) == nil)
+    }
+
+    /// The column helpers of the equilibration: norms, maxima and power-of-two exponents on zero,
+    /// subnormal and huge columns, and scaling in place exact entry by entry.
+    @Test("Matrix.columnNorms, columnMaxima, columnEquilibration and scaleColumns on zero, subnormal and huge columns")
+    func columnHelpers() throws {
+        let m = try Matrix([[0, 3e-310, 1e300, -2], [0, -4e-310, 1e300, 1]])
+        let norms = m.columnNorms
+        for j in 0..<4 {
+            let reference = m.column(j).scaledNorm
+            #expect(norms[j] == reference || abs(norms[j] - reference) <= 4 * Double.ulpOfOne * reference, "column \(j): \(norms[j]) vs \(reference)")
+        }
+        #expect(m.columnMaxima == [0, 4e-310, 1e300, 2])
+        let e = m.columnEquilibration
+        #expect(e[0] == 0, "a zero column is left as it is")
+        var scaled = m
+        scaled.scaleColumns(byPowersOfTwo: e)
+        for j in 1..<4 {
+            let norm = scaled.column(j).scaledNorm
+            #expect(norm >= 1 && norm < 2.000001, "column \(j) brought to norm \(norm)")
+            for i in 0..<2 { #expect(scaled[i, j] == Double(sign: .plus, exponent: e[j], significand: m[i, j]), "exact entry by entry") }
+        }
+        #expect(scaled[0, 1] * Double(sign: .plus, exponent: -e[1], significand: 1) == m[0, 1], "the subnormal column scaled up exactly")
     }
 
     /// Above `unblockedLimit` the same least squares runs in LAPACK's blocked QR (the kernel took

@@ -392,7 +392,7 @@ struct ConceptTests {
         for (x, y) in [(floorA, floorB), (try #require(a.floorLogitScalar), try #require(b.floorLogitScalar))] {
             #expect(abs(x - y) <= 1e-12 * max(abs(x), 1e-300), "floor \(y) against \(x) unscaled")
         }
-        #expect(floorA > 0, "a floor that says something")
+        #expect(floorA > 0 && a.floorLogitScalar ?? 0 > 0, "floors that say something (a floor clamped to 0 would compare equal)")
         let verdict = try #require(b.t11)
         #expect(verdict.outcome == "holds" && verdict.certified && verdict.level == a.t11?.level, "\(verdict.level) \(verdict.outcome)")
     }
