@@ -276,9 +276,10 @@ extension ModelPair {
     /// Whether G̃₁ has full column rank to Double precision with each column measured against its
     /// own rounding level: no column at centring's rounding level of the uncentred column, and
     /// Double diversity (`Diversity.unembeddingsDiverse`) or else the rank tolerance met by G̃₁D
-    /// (`firstEquilibration`). A column of G 2⁵⁰ smaller than the others
-    /// (F's 2⁵⁰ larger: the logits unchanged) fails the first and passes the second; a constant
-    /// column of G, whose centred column is rounding noise, fails both. Decided once per pair.
+    /// (`firstEquilibration`). A column of G 2⁵⁰ smaller than the others (F's 2⁵⁰ larger: the
+    /// logits unchanged) fails Double diversity and passes the equilibrated test; a constant column
+    /// of G, whose centred column is rounding noise, is caught by the first test whatever the SVDs
+    /// say. Decided once per pair.
     package func firstUnembeddingsTransportable() throws -> Bool {
         try cache.value("transportable1") {
             // A column of G̃₁ within 2kε of its uncentred column's norm is centring's rounding

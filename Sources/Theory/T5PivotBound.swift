@@ -138,7 +138,8 @@ public struct T5PivotBound: PairStatement {
         // overflowed for |G| ≳ 10⁷⁷ (a wrong worst pair) and 10¹⁵⁴ (every L₁ "singular").
         let exponent = pair.first.unembeddings.outOfRangeExponent
         // (top, bottom) σ of L₁ (in l1) by one-sided Jacobi, each column of L₁ first scaled by
-        // the power of two in `columnExponents` (none: by 2^−exponent alone).
+        // the power of two in `columnExponents` (none: by 2^−exponent alone). L₁'s columns go to
+        // SIMD8 lanes (zero-padded) when d ≤ 8, else to a column-major copy.
         func jacobi(columnExponents: [Int]?) -> (top: Double, bottom: Double) {
             for i in 0..<d {
                 for j in 0..<d {
@@ -154,8 +155,6 @@ public struct T5PivotBound: PairStatement {
             return (norms.max()!.squareRoot(), norms.min()!.squareRoot())
         }
         for (index, ps) in chosen.enumerated() {
-            // L₁'s columns go to SIMD8 lanes (zero-padded) when d ≤ 8, else to a
-            // column-major copy, for the Jacobi σ.
             for (i, l) in ps.subset.enumerated() {
                 for j in 0..<d {
                     l1[i * d + j] = g1[l * d + j] - g1[ps.pivot * d + j]
