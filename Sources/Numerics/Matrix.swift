@@ -148,8 +148,11 @@ public struct Matrix: Equatable, Sendable {
 
     /// The powers of two eⱼ bringing each column's norm into [1, 2) (0 for a column of norm 0
     /// or not finite): column equilibration that changes no bit of what it scales.
-    public var columnEquilibration: [Int] {
-        columnNorms.map { $0 > 0 && $0.isFinite ? -Int($0.exponent) : 0 }
+    public var columnEquilibration: [Int] { Self.equilibration(norms: columnNorms) }
+
+    /// `columnEquilibration` from column norms already at hand.
+    public static func equilibration(norms: [Double]) -> [Int] {
+        norms.map { $0 > 0 && $0.isFinite ? -Int($0.exponent) : 0 }
     }
 
     /// Column j times 2^exponents[j], entry by entry, in place (exact unless an entry leaves the

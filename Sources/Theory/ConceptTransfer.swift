@@ -262,7 +262,7 @@ extension ModelPair {
     /// The powers of two eⱼ bringing each column of the uncentred G₁ to a norm in [1, 2) (0 for a
     /// zero or non-finite one): G̃₁·D, D = diag(2^−eⱼ), has each column measured against its own
     /// rounding level. Exact, and G̃₁⁺ = D(G̃₁D)⁺ wherever G̃₁ has full column rank.
-    func firstEquilibration() -> [Int] { first.unembeddings.columnEquilibration }
+    func firstEquilibration() -> [Int] { Matrix.equilibration(norms: unembeddingColumnNorms(ofFirst: true)) }
 
     /// The SVD of G̃₁D (`firstEquilibration`), computed once, and D's exponents.
     func firstEquilibratedUnembeddingSVD() throws -> (svd: SingularValueDecomposition, exponents: [Int]) {
@@ -289,7 +289,7 @@ extension ModelPair {
             // so by chance near the rank tolerance. The centring's error is at most about k·u
             // times the uncentred column's norm.
             let k = first.labelCount
-            let noise = zip(centredUnembeddings.first.columnNorms, first.unembeddingColumnNorms).contains { centred, uncentred in
+            let noise = zip(centredUnembeddings.first.columnNorms, unembeddingColumnNorms(ofFirst: true)).contains { centred, uncentred in
                 !(centred > 2 * Double(k) * Double.ulpOfOne * uncentred)
             }
             if noise { return false }

@@ -103,7 +103,13 @@ extension ModelPair {
         // (a constant column of G centres to rounding noise, not to 0): QR's rank test measures
         // each column against that, so a column 2⁵⁰ smaller than the others is not taken for
         // rank deficiency, nor a constant one for rank.
-        return try Self.scaledLeastSquares(target, source, columnScales: (reverse ? second : first).unembeddingColumnNorms)
+        return try Self.scaledLeastSquares(target, source, columnScales: unembeddingColumnNorms(ofFirst: !reverse))
+    }
+
+    /// One model's `SoftmaxModel.unembeddingColumnNorms`, computed once per pair (the map's rank
+    /// test, T11's rank decision and its equilibration read them).
+    func unembeddingColumnNorms(ofFirst isFirst: Bool) -> [Double] {
+        cache.value(isFirst ? "unembeddingColumnNorms1" : "unembeddingColumnNorms2") { (isFirst ? first : second).unembeddingColumnNorms }
     }
 
     /// X⁺Y = 2^power·A, with X and Y each first scaled by a power of two bringing its largest

@@ -105,14 +105,13 @@ public struct LinearProbe: Sendable {
     /// Each column's root mean square times √d (within [`smallestScale`, the largest Double]; 1 for
     /// a column of zeros), so that the scaled rows' RMS norm is 1, as the ridge λ assumes (scaled
     /// to RMS 1 alone, the columns weakened the ridge d-fold, and probes on separable concepts
-    /// at d = 768 took 2.7 times as long). Each from its column's `scaledNorm` (entries divided by
-    /// the largest): squares of entries near 10^±155 leave the Double range (the plain sum was
+    /// at d = 768 took 2.7 times as long). Each from `Matrix.columnNorms` (entries divided by
+    /// their column's largest): squares of entries near 10^±155 leave the Double range (the plain sum was
     /// +∞ and every coefficient 0). A power-of-two factor on a column scales it exactly (within
     /// the clamp).
     static func columnScales(_ f: Matrix) -> [Double] {
         let root = (Double(f.columns) / Double(max(f.rows, 1))).squareRoot(), smallest = smallestScale(rows: f.rows)
-        return (0..<f.columns).map { j in
-            let norm = f.column(j).scaledNorm
+        return f.columnNorms.map { norm in
             guard norm > 0, norm.isFinite else { return 1 }
             return min(max(norm * root, smallest), .greatestFiniteMagnitude)
         }
