@@ -123,19 +123,30 @@ public struct FastIdentifiability: Sendable {
     }
 
     /// The preconditioned solve from the enclosed rows of G̃₁ and G̃₂; nil when G̃₁'s SVD
-    /// fails or N is not shown nonsingular (which it is, with X, exactly when M is).
+    /// fails or N is not shown nonsingular (which it is, with X, exactly when M is). X = VΣ⁻¹
+    /// from G̃₁'s SVD, or where that fails from the SVD of G̃₁D (D = diag(2^eⱼ),
+    /// `firstEquilibration`), X = D·V'Σ'⁻¹: with columns of G̃₁ 2⁵⁴⁰ apart in scale (F's the
+    /// reverse: the same model) G̃₁'s own smallest σ is rounding noise and N was not shown
+    /// nonsingular. Any nonsingular X gives M⁻¹ = X(XᵀMX)⁻¹Xᵀ, so either is sound.
     init?(preconditioning pair: ModelPair, grams: FastUnembeddingGrams) {
+        guard let solved = Self(preconditioning: pair, grams: grams, equilibrated: false)
+                ?? Self(preconditioning: pair, grams: grams, equilibrated: true) else { return nil }
+        self = solved
+    }
+
+    private init?(preconditioning pair: ModelPair, grams: FastUnembeddingGrams, equilibrated: Bool) {
         let d = pair.first.dimension
-        guard let svd = try? pair.firstUnembeddingSVD(),
+        guard let (svd, e) = equilibrated ? try? pair.firstEquilibratedUnembeddingSVD()
+                : (try? pair.firstUnembeddingSVD()).map({ ($0, [Int](repeating: 0, count: d)) }),
               svd.singularValues.count == d, svd.singularValues.allSatisfy({ $0 > 0 && $0.isFinite }) else { return nil }
-        let x = Matrix(rows: d, columns: d) { i, j in svd.v[i, j] / svd.singularValues[j] }
+        let x = Matrix(rows: d, columns: d) { i, j in Double(sign: .plus, exponent: e[i], significand: svd.v[i, j] / svd.singularValues[j]) }
         guard x.storage.allSatisfy(\.isFinite) else { return nil }
         let unembeddings = pair.fastUnembeddings(), point = FastIntervalMatrix(x)
         let q = unembeddings.first.multiplied(byPoint: x)
         let n = q.transposeMultiplied(by: q)
         guard let b = n.solving(q.transposeMultiplied(by: unembeddings.second)) else { return nil }
-        // Any z ≠ 0 bounds σ_min² above by ‖G̃₁z‖²/‖z‖²; z the last right singular vector.
-        let z = (0..<d).map { svd.v[$0, d - 1] }
+        // Any z ≠ 0 bounds σ_min² above by ‖G̃₁z‖²/‖z‖²; z the last right singular vector (times D).
+        let z = (0..<d).map { Double(sign: .plus, exponent: e[$0], significand: svd.v[$0, d - 1]) }
         let g1 = unembeddings.first
         let image = FastInterval.sum((0..<g1.rows).lazy.map { i in
             FastInterval.sum((0..<d).lazy.map { FastInterval.times(g1[i, $0], point: z[$0]) }).squared

@@ -120,14 +120,34 @@ extension ModelPair {
     /// scaled matrices; power = p − q for X·2ᵖ and Y·2^q, 0 when neither was scaled.
     /// `columnScales` are X's columns' rounding levels for QR's rank test
     /// (`SmallMatrixKernels.fullRankLeastSquares`), scaled here with X.
+    ///
+    /// Where those levels spread beyond 2¹⁰⁰ (a column of F 2²⁷⁰ larger and another 2²⁷⁰
+    /// smaller, G's the reverse: the same model), one power of two cannot bring every column
+    /// near 1, and QR's norms of the smallest columns underflowed (the transported probe read
+    /// 0.617 for 0.990). X's columns are then brought near 1 each, by powers of two D, and
+    /// X⁺Y = D·(XD)⁺Y: row i of the solution times 2^eᵢ, the largest row's power folded into
+    /// `power`. Householder QR scales exactly with D, so this changes no bit elsewhere.
     static func scaledLeastSquares(_ x: Matrix, _ y: Matrix, columnScales: [Double]? = nil) throws -> (map: Matrix, power: Int) {
         let (p, q) = (-x.outOfRangeExponent, -y.outOfRangeExponent)
-        let (x, y) = (x.scaled(byPowerOfTwo: p), y.scaled(byPowerOfTwo: q))
-        var scales = columnScales
-        scales?.scale(byPowerOfTwo: p)
+        var (x, y) = (x.scaled(byPowerOfTwo: p), y.scaled(byPowerOfTwo: q))
+        var scales = columnScales ?? x.columnNorms
+        if columnScales != nil { scales.scale(byPowerOfTwo: p) }
+        let exponents = Matrix.equilibration(norms: scales)
+        let spread = (exponents.max() ?? 0) - (exponents.min() ?? 0)
+        let equilibrated = spread > 100
+        if equilibrated {
+            x.scaleColumns(byPowersOfTwo: exponents)
+            scales = zip(scales, exponents).map { Double(sign: .plus, exponent: $1, significand: $0) }
+        }
         // (2ᵖX)⁺(2^qY) = 2^{q−p} X⁺Y.
-        let a = try SmallMatrixKernels.fullRankLeastSquares(x, y, columnScales: scales) ?? ModelError.wrapping { try x.pseudoInverse().multiplied(by: y) }
-        return (a, p - q)
+        let a = try SmallMatrixKernels.fullRankLeastSquares(x, y, columnScales: columnScales == nil && !equilibrated ? nil : scales)
+            ?? ModelError.wrapping { try x.pseudoInverse().multiplied(by: y) }
+        guard equilibrated else { return (a, p - q) }
+        // Row i's largest entry is near 2^(eᵢ + its exponent in a); the largest of those becomes
+        // the map's power, so no row overflows.
+        let rowTops = (0..<a.rows).map { i in (0..<a.columns).reduce(0.0) { max($0, abs(a[i, $1])) } }
+        let shift = zip(rowTops, exponents).compactMap { top, e in top > 0 && top.isFinite ? e + Int(top.exponent) : nil }.max() ?? 0
+        return (a.scaled(rows: exponents.map { $0 - shift }, columns: [Int](repeating: 0, count: a.columns)), p - q + shift)
     }
 
     /// B = F̂₁⁺F̂₂ (d₁×d₂), F̂ = W^{1/2}F, as 2^power·M (see `scaledLeastSquaresMap`). With

@@ -98,6 +98,18 @@ extension ModelPair {
         Matrix(rows: ps.subset.count, columns: g.columns) { i, j in g[ps.subset[i], j] - g[ps.pivot, j] }
     }
 
+    /// A_{p,S} = L₁⁻¹L₂ by LU, with L₁'s columns first brought near 1 by powers of two, D:
+    /// A = D·(L₁D)⁻¹L₂. LU with partial pivoting scales exactly with D, but the reciprocal
+    /// condition estimate that calls L₁ singular does not: a column of G 2³⁰ smaller than the
+    /// others (F's 2³⁰ larger, the same model) made every L₁ "singular". Throws where the
+    /// equilibrated L₁ is singular to within rounding.
+    static func pivotMap(_ g1: Matrix, _ g2: Matrix, _ ps: PivotSubset) throws -> Matrix {
+        let l1 = pivotMatrix(g1, ps)
+        let exponents = l1.columnEquilibration
+        let x = try ModelError.wrapping { try LUDecomposition(l1.scalingColumns(byPowersOfTwo: exponents)).solve(pivotMatrix(g2, ps)) }
+        return x.scaled(rows: exponents, columns: [Int](repeating: 0, count: x.columns))
+    }
+
     /// The pairs a selection stands for (labels k, dimension d).
     public static func pivotSubsets(_ selection: PivotSelection, labelCount k: Int,
                                     dimension d: Int) throws -> (pairs: [PivotSubset], exhaustive: Bool) {
@@ -158,7 +170,7 @@ extension ModelPair {
     /// It cancels when r ≪ tr M₁₁ (relative error ~ε·tr M₁₁ / r), so a pair whose
     /// moment value is below 1e−6·tr M₁₁ is recomputed directly from the residual
     /// (O(N d²)). Pairs whose L₁ is numerically singular (LAPACK's reciprocal
-    /// condition below ε) are skipped and counted.
+    /// condition below ε, with L₁'s columns equilibrated) are skipped and counted.
     public func pivotDissimilarity(_ selection: PivotSelection = .automatic()) throws -> PivotDissimilarity {
         let d = first.dimension
         guard second.dimension == d else {
@@ -192,9 +204,7 @@ extension ModelPair {
         let residuals = try zip(pairs, moments.residuals(pairs)).map { ps, residual -> Double? in
             guard var r = residual else { return nil }
             if r < 1e-6 * moments.traceM11 {
-                r = moments.directResidual(try ModelError.wrapping {
-                    try LUDecomposition(Self.pivotMatrix(first.unembeddings, ps)).solve(Self.pivotMatrix(second.unembeddings, ps))
-                })
+                r = moments.directResidual(try Self.pivotMap(first.unembeddings, second.unembeddings, ps))
                 direct += 1
             }
             return r
@@ -211,11 +221,7 @@ extension ModelPair {
     /// r(p, S) for one pair by the direct path (the residual itself, O(N d²)):
     /// the reference's per-pair computation, kept as the accuracy baseline.
     public func pivotResidualDirect(_ ps: PivotSubset) throws -> Double {
-        do {
-            let a = try LUDecomposition(Self.pivotMatrix(first.unembeddings, ps))
-                .solve(Self.pivotMatrix(second.unembeddings, ps))
-            return PivotMoments.direct(first, second, a)
-        } catch let e as NumericsError { throw ModelError.numerics(e) }
+        PivotMoments.direct(first, second, try Self.pivotMap(first.unembeddings, second.unembeddings, ps))
     }
 }
 
@@ -266,7 +272,7 @@ struct PivotMoments {
     func directResidual(_ a: Matrix) -> Double { Self.direct(first, second, a) }
 
     /// r(p, S) for many pairs, nil where L₁(p, S) is singular (reciprocal condition
-    /// below ε), spread over both cores.
+    /// below ε, its columns equilibrated), spread over both cores.
     ///
     /// Gram path: with J = L₁⁻¹ = L₁ᵀP, P = (L₁L₁ᵀ)⁻¹, and M₂₂ = RRᵀ,
     ///   r = tr M₁₁ − 2 Σ_ij P_ij (H L₁ᵀ)_ji + Σ_ij P_ij (UUᵀ)_ij,
@@ -284,10 +290,7 @@ struct PivotMoments {
     func residuals(_ pairs: [PivotSubset]) -> [Double?] {
         let d = m11.rows
         guard let root = try? CholeskyDecomposition(m22).l else {
-            return pairs.map { ps in
-                (try? LUDecomposition(ModelPair.pivotMatrix(first.unembeddings, ps))
-                    .solve(ModelPair.pivotMatrix(second.unembeddings, ps))).map(residual)
-            }
+            return pairs.map { ps in (try? ModelPair.pivotMap(first.unembeddings, second.unembeddings, ps)).map(residual) }
         }
         let g1 = first.unembeddings, g2 = second.unembeddings
         let h = g2.multiplied(by: m21), u = g2.multiplied(by: root)
@@ -313,7 +316,7 @@ struct PivotMoments {
             var solver = ColumnMajorSolver(dimension: d)
             var inverter = PositiveDefiniteInverter(dimension: d)
             var a = [Double](repeating: 0, count: d * d), b = [Double](repeating: 0, count: 2 * d * d)
-            var c = [Double](repeating: 0, count: d * d)
+            var c = [Double](repeating: 0, count: d * d), exponents = [Int](repeating: 0, count: d)
             for index in stride(from: worker, to: pairs.count, by: workers) {
                 let ps = pairs[index]
                 // Gram path, on the tables' indices of the pair's labels.
@@ -358,10 +361,21 @@ struct PivotMoments {
                         b[(d + j) * d + i] = u[l, j] - u[pivot, j]
                     }
                 }
+                // L₁'s columns (contiguous) brought near 1 by powers of two first, as in
+                // `ModelPair.pivotMap`: L₁⁻¹B = D·(L₁D)⁻¹B, row i of the solution times 2^eᵢ.
+                for j in 0..<d {
+                    var top = 0.0
+                    for i in 0..<d { top = max(top, abs(a[j * d + i])) }
+                    exponents[j] = top > 0 && top.isFinite ? -Int(top.exponent) : 0
+                    for i in 0..<d where exponents[j] != 0 { a[j * d + i] = Double(sign: .plus, exponent: exponents[j], significand: a[j * d + i]) }
+                }
                 guard solver.solve(&a, &b, rightHandSides: 2 * d) else { continue }
                 var cross = 0.0, quadratic = 0.0
-                for i in 0..<d { cross += b[i * d + i] }
-                for t in (d * d)..<(2 * d * d) { quadratic += b[t] * b[t] }
+                for i in 0..<d { cross += Double(sign: .plus, exponent: exponents[i], significand: b[i * d + i]) }
+                for t in (d * d)..<(2 * d * d) {
+                    let x = Double(sign: .plus, exponent: exponents[t % d], significand: b[t])
+                    quadratic += x * x
+                }
                 results.buffer[index] = max(trace - 2 * cross + quadratic, 0)
             }
         }

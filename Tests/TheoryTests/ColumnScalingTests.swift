@@ -60,6 +60,31 @@ struct ColumnScalingTests {
         }
     }
 
+    /// Columns of the teacher scaled by S = diag(2^pⱼ) give L₁' = L₁S⁻¹, so A' = SA and r(p, S)'s
+    /// residual is (F₁ − F₂Aᵀ)S: each r is the unscaled pair's residual with its columns scaled.
+    /// LU's reciprocal condition estimate, on L₁ as given, had called 108 of the 280 L₁
+    /// singular at a column 2²⁵ apart and every one from 2³⁰ (the pivot form then had no mean).
+    @Test("The pivot form: every (p, S) used, each r(p, S) the unscaled pair's residual with its columns scaled",
+          arguments: [(25, 0), (60, 0), (270, -270)])
+    func pivotResiduals(p: Int, q: Int) throws {
+        let (plain, _) = try Self.pair(0, scaleTeacher: true)
+        let scaled = try ModelPair(plain.first.scalingColumn(1, byPowerOfTwo: p).scalingColumn(2, byPowerOfTwo: q), plain.second)
+        let values = try scaled.pivotResidualValues(.automatic())
+        #expect(values.exhaustive && values.pairs.count == 8 * 35)
+        var compared = 0
+        for (ps, r) in zip(values.pairs, values.residuals) {
+            let a = try LUDecomposition(ModelPair.pivotMatrix(plain.first.unembeddings, ps)).solve(ModelPair.pivotMatrix(plain.second.unembeddings, ps))
+            let residual = plain.first.embeddings - plain.second.embeddings.multiplied(by: a, transposeOther: true)
+            let expected = residual.scalingColumns(byPowersOfTwo: [0, p, q, 0]).scalingRows(by: plain.first.sqrtWeights).frobeniusNormSquared
+            guard let r else { Issue.record("pivot \(ps.pivot), S = \(ps.subset) skipped as singular"); continue }
+            #expect(abs(r - expected) <= 1e-9 * expected, "r = \(r) against \(expected)")
+            compared += 1
+        }
+        #expect(compared == 8 * 35)
+        let mean = try scaled.pivotDissimilarity()
+        #expect(mean.pairsSkipped == 0 && mean.pairsUsed == 8 * 35)
+    }
+
     /// A merge of shards reads m_CCA from d×d moments, which square the columns' scales: a column
     /// 2²⁰ smaller moved it by 3·10⁻⁵, one 2⁵⁰ smaller put it at 0.25 for 0.98.
     @Test("A merge of shards: m_CCA (centred and not) as on the unscaled pair, one run and merged alike",

@@ -381,11 +381,16 @@ struct ConceptTests {
     /// certified σ_min(G̃₁) > 0 in the same run), and below that the transport's norm ‖v‖, from
     /// G̃₁'s SVD as given, drifted (the scalar floor by 1.6·10⁻⁵ relative at p = 40). The rank
     /// test and ‖v‖ now measure each column against its own rounding level.
-    @Test("T11 on a teacher with one column scaled 2^±p (F's up, G's down): the same transported probe, floors and certified verdict",
-          arguments: [20, 40, 50, 60])
-    func columnScaledTeacher(p: Int) throws {
+    ///
+    /// With two columns scaled apart (column 1 by 2ᵖ, column 2 by 2^q), from p = 270, q = −270
+    /// one power of two could not bring G̃₁'s columns near 1 together: QR's norms of the smallest
+    /// underflowed and the transported probe read 0.617 for 0.990. The least-squares map now
+    /// equilibrates its columns there.
+    @Test("T11 on a teacher with columns scaled 2^±p (F's up, G's down): the same transported probe, floors and certified verdict",
+          arguments: [(20, 0), (40, 0), (50, 0), (60, 0), (270, -270), (400, -400), (500, -500)])
+    func columnScaledTeacher(p: Int, q: Int) throws {
         let plain = try Self.pair(seed: 1211)
-        let scaled = try ModelPair(plain.first.scalingColumn(1, byPowerOfTwo: p), plain.second)
+        let scaled = try ModelPair(plain.first.scalingColumn(1, byPowerOfTwo: p).scalingColumn(2, byPowerOfTwo: q), plain.second)
         let (a, b) = try Self.measuredOnBoth(plain, scaled)
         let (floorA, floorB) = (try #require(a.floorLogit), try #require(b.floorLogit, "\(b.note ?? "")"))
         #expect(b.transportedProbe == a.transportedProbe && b.disagreement == a.disagreement)
@@ -394,7 +399,7 @@ struct ConceptTests {
         }
         #expect(floorA > 0 && a.floorLogitScalar ?? 0 > 0, "floors that say something (a floor clamped to 0 would compare equal)")
         let verdict = try #require(b.t11)
-        #expect(verdict.outcome == "holds" && verdict.certified && verdict.level == a.t11?.level, "\(verdict.level) \(verdict.outcome)")
+        #expect(verdict.outcome == "holds" && verdict.certified && verdict.level == a.t11?.level, "\(verdict.level) \(verdict.outcome) against \(a.t11?.level ?? "none")")
     }
 
     /// A constant column of G centres to rounding noise, not to 0: measured against its own
