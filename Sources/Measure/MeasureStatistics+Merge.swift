@@ -437,12 +437,8 @@ extension MeasureStatistics {
     /// when on each side every column lies within 2⁸ of the others (no equilibration needed:
     /// the moments as they are, and their decompositions, serve).
     static func correlationEquilibration(_ mAA: Matrix, _ mBB: Matrix) -> (a: [Int], b: [Int])? {
-        func exponents(_ m: Matrix) -> [Int] {
-            (0..<m.rows).map { m[$0, $0] > 0 && m[$0, $0].isFinite ? -(Int(m[$0, $0].exponent) >> 1) : 0 }
-        }
-        let (a, b) = (exponents(mAA), exponents(mBB))
-        func spread(_ e: [Int]) -> Int { (e.max() ?? 0) - (e.min() ?? 0) }
-        return spread(a) > 8 || spread(b) > 8 ? (a, b) : nil
+        let (a, b) = (mAA.momentEquilibration, mBB.momentEquilibration)
+        return Matrix.spread(a) > 8 || Matrix.spread(b) > 8 ? (a, b) : nil
     }
 
     /// Canonical correlations from the moments' decompositions: the singular values of

@@ -30,6 +30,22 @@ public struct FastIntervalMatrix: Sendable {
 
     public subscript(i: Int, j: Int) -> FastInterval { entries[i * columns + j] }
 
+    /// Entry (i, j) times 2^(r[i] + c[j]) (D_r·self·D_c for diagonal powers of two): each end
+    /// scaled exactly, and pushed one Double outward where it leaves the normal range (a
+    /// subnormal result is rounded; an overflow to ±∞ becomes the largest finite on its inner
+    /// side), so every scaled value stays enclosed.
+    public func scaled(rows r: [Int], columns c: [Int]) -> FastIntervalMatrix {
+        precondition(r.count == rows && c.count == columns, "scaled: one exponent per row and per column")
+        func end(_ x: Double, _ e: Int, down: Bool) -> Double {
+            let y = Double(sign: .plus, exponent: e, significand: x)
+            return y.isNormal || x == 0 || x.isInfinite ? y : down ? y.nextDown : y.nextUp
+        }
+        return FastIntervalMatrix(rows: rows, columns: columns) { i, j in
+            let e = r[i] + c[j], x = self[i, j]
+            return e == 0 ? x : FastInterval(lo: end(x.lo, e, down: true), hi: end(x.hi, e, down: false))
+        }
+    }
+
     public var transposed: FastIntervalMatrix {
         FastIntervalMatrix(rows: columns, columns: rows) { self[$1, $0] }
     }

@@ -150,6 +150,20 @@ public struct Matrix: Equatable, Sendable {
     /// or not finite): column equilibration that changes no bit of what it scales.
     public var columnEquilibration: [Int] { Self.equilibration(norms: columnNorms) }
 
+    /// For a second-moment matrix M = XᵀX: the powers of two bringing each column of X near
+    /// norm 1 (−⌊log₂ Mⱼⱼ / 2⌋; 0 where Mⱼⱼ is 0 or not finite), read from the diagonal. D·M·D
+    /// is then the moment of X's columns equilibrated, exactly.
+    public var momentEquilibration: [Int] {
+        (0..<Swift.min(rows, columns)).map { j in
+            let m = self[j, j]
+            return m > 0 && m.isFinite ? -(Int(m.exponent) >> 1) : 0
+        }
+    }
+
+    /// The largest difference between two of `exponents` (how far apart in scale the columns
+    /// they equilibrate lie), 0 when empty.
+    public static func spread(_ exponents: [Int]) -> Int { (exponents.max() ?? 0) - (exponents.min() ?? 0) }
+
     /// `columnEquilibration` from column norms already at hand.
     public static func equilibration(norms: [Double]) -> [Int] {
         norms.map { $0 > 0 && $0.isFinite ? -Int($0.exponent) : 0 }

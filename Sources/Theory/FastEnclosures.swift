@@ -322,7 +322,15 @@ public struct FastT7Spectra: Sendable {
             m21 = FastIntervalMatrix(rows: b.count, columns: a.count) { m21[$0, $1] - b[$0] * a[$1] }
             m22 = FastIntervalMatrix(rows: b.count, columns: b.count) { m22[$0, $1] - b[$0] * b[$1] }
         }
-        guard let y = m11.solving(m21.transposed) else { return nil }
+        // Y = M₁₁⁻¹M₁₂, solved on D·M₁₁·D (D = diag(2^eⱼ) bringing its diagonal near 1, exact)
+        // where that diagonal spreads beyond 2¹⁶: Y = D·(DM₁₁D)⁻¹(DM₁₂). A column of the first
+        // model's F 2⁶⁰ larger than the others (G's 2⁶⁰ smaller: the same model) had left M₁₁
+        // not shown nonsingular (MPFR decided T7 there).
+        let e = m11.midpoints.momentEquilibration, none = [Int](repeating: 0, count: m21.rows)
+        let equilibrated = Matrix.spread(e) > 8
+        guard let solved = equilibrated ? m11.scaled(rows: e, columns: e).solving(m21.transposed.scaled(rows: e, columns: none))
+                : m11.solving(m21.transposed) else { return nil }
+        let y = equilibrated ? solved.scaled(rows: e, columns: none) : solved
         let schur = m22.subtracting(m21.multiplied(by: y))
         // Both pencils against M₂₂: its whitening formed once.
         guard let whitening = m22.pencilWhitening(), let q = schur.pencilEigenvalues(m22, whitening: whitening),

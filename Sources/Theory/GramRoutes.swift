@@ -119,7 +119,9 @@ extension ModelPair {
     /// one power for both did (Y·2¹⁰²⁰ = ∞: d_unemb came out 0, d_rep ∞). A is X⁺Y of the
     /// scaled matrices; power = p − q for X·2ᵖ and Y·2^q, 0 when neither was scaled.
     /// `columnScales` are X's columns' rounding levels for QR's rank test
-    /// (`SmallMatrixKernels.fullRankLeastSquares`), scaled here with X.
+    /// (`SmallMatrixKernels.fullRankLeastSquares`), scaled here with X; without them, X's own
+    /// column norms (a column of F̂₁ 2⁶⁰ larger than the others had been taken for rank
+    /// deficiency, and the SVD's truncated pseudo-inverse put d_unemb at 4.40 for 0.093).
     ///
     /// Where those levels spread beyond 2¹⁰⁰ (a column of F 2²⁷⁰ larger and another 2²⁷⁰
     /// smaller, G's the reverse: the same model), one power of two cannot bring every column
@@ -140,7 +142,7 @@ extension ModelPair {
             scales = zip(scales, exponents).map { Double(sign: .plus, exponent: $1, significand: $0) }
         }
         // (2ᵖX)⁺(2^qY) = 2^{q−p} X⁺Y.
-        let a = try SmallMatrixKernels.fullRankLeastSquares(x, y, columnScales: columnScales == nil && !equilibrated ? nil : scales)
+        let a = try SmallMatrixKernels.fullRankLeastSquares(x, y, columnScales: scales)
             ?? ModelError.wrapping { try x.pseudoInverse().multiplied(by: y) }
         guard equilibrated else { return (a, p - q) }
         // Row i's largest entry is near 2^(eᵢ + its exponent in a); the largest of those becomes

@@ -863,4 +863,29 @@ struct FastIntervalTests {
         #expect(huge.solving(FastIntervalMatrix(rows: 2, columns: 1) { _, _ in FastInterval(1e300) }) == nil)
         #expect(one.solving(FastIntervalMatrix(rows: 1, columns: 1) { _, _ in FastInterval(.infinity) }) == nil)
     }
+
+    /// D_r·M·D_c by powers of two: exact in the normal range, and where an end lands subnormal
+    /// (rounded) pushed outward, so every value of the interval, scaled, is still enclosed.
+    @Test func scalingByPowersOfTwoEnclosesTheScaledValues() throws {
+        let ends: [(Double, Double)] = [(1, 1.5), (-3, 7), (1e-300, 3e-300), (-5e-310, 7e-310), (0x1.0000000000001p-1000, 0x1.0000000000003p-1000), (0, 0), (-2e300, -1e300)]
+        let m = FastIntervalMatrix(rows: ends.count, columns: 1) { i, _ in FastInterval(lo: ends[i].0, hi: ends[i].1) }
+        var checked = 0
+        for (rowShift, columnShift) in [(0, 0), (-60, -10), (40, 3), (-30, 0)] {
+            let scaled = m.scaled(rows: [Int](repeating: rowShift, count: ends.count), columns: [columnShift])
+            let e = rowShift + columnShift
+            for (i, (lo, hi)) in ends.enumerated() {
+                let x = scaled[i, 0]
+                // The scaled ends, exactly (rationals: a subnormal result is not a Double).
+                let two = Rational(exactly: e >= 0 ? Double(sign: .plus, exponent: e, significand: 1) : 1)!
+                    / Rational(exactly: e < 0 ? Double(sign: .plus, exponent: -e, significand: 1) : 1)!
+                // An infinite end encloses on its side; a finite one is compared exactly.
+                let below = x.lo == -.infinity || (x.lo.isFinite && Rational(exactly: x.lo)! <= Rational(exactly: lo)! * two)
+                let above = x.hi == .infinity || (x.hi.isFinite && Rational(exactly: hi)! * two <= Rational(exactly: x.hi)!)
+                #expect(below && above, "\(ends[i]) × 2^\(e) gave \(x)")
+                if e == 0 { #expect(x == FastInterval(lo: lo, hi: hi)) }
+                checked += 1
+            }
+        }
+        #expect(checked == 4 * ends.count)
+    }
 }

@@ -52,11 +52,11 @@ struct ColumnScalingTests {
         #expect(compared == 2 * (4 + 4 + 1))
         let corollary = try T7CanonicalCorrelationBound(.corollary).screen(scaled.swapped)
         #expect(corollary.outcome == .holds, "\(corollary.outcome): \(corollary.certificate ?? "")")
-        // Certified too where the teacher (model 2 of T7) is the one scaled; with the student's
-        // column scaled the fast enclosure's moments lose it (left, notes/findings.md stop 57).
-        if scaleTeacher {
-            let fast = try T7CanonicalCorrelationBound(.corollary).fastCertify(scaled.swapped)
-            #expect(fast?.outcome == .holds && fast?.isCertified == true, "\(String(describing: fast?.outcome))")
+        // Certified by fast enclosure whichever model is scaled: with the student's column (T7's
+        // model 1) scaled, M₁₁⁻¹M₁₂ was not shown to exist until M₁₁ was equilibrated (stop 58).
+        for bound in [T7CanonicalCorrelationBound(.corollary), T7CanonicalCorrelationBound(centred: false), T7CanonicalCorrelationBound(centred: true)] {
+            let fast = try bound.fastCertify(scaled.swapped)
+            #expect(fast?.outcome == .holds && fast?.isCertified == true, "\(bound.form): \(String(describing: fast?.outcome))")
         }
     }
 
@@ -83,6 +83,33 @@ struct ColumnScalingTests {
         #expect(compared == 8 * 35)
         let mean = try scaled.pivotDissimilarity()
         #expect(mean.pairsSkipped == 0 && mean.pairsUsed == 8 * 35)
+    }
+
+    /// F₁'s column scaled by S (G₁'s by S⁻¹) gives B' = (F̂₁S)⁺F̂₂ = S⁻¹B, so d_unemb's residual
+    /// G̃₁' − G̃₂B'ᵀ is the unscaled one times S⁻¹. QR's rank test on F̂₁ as given had called a
+    /// column 2⁴⁵ larger than the others rank deficiency, and the SVD's truncated pseudo-inverse
+    /// put d_unemb at 4.40 for 0.093 (T4's exact left side, 0.0086 squared, in the same report).
+    @Test("d_unemb: the unscaled pair's residual with its columns scaled, from one column 2^45 apart to two 2^540 apart",
+          arguments: [(45, 0), (60, 0), (-60, 0), (270, -270)])
+    func unembeddingResidual(p: Int, q: Int) throws {
+        let (plain, _) = try Self.pair(0, scaleTeacher: true)
+        let scaled = try ModelPair(plain.first.scalingColumn(1, byPowerOfTwo: p).scalingColumn(2, byPowerOfTwo: q), plain.second)
+        let expected = try plain.unembeddingResidual().scalingColumns(byPowersOfTwo: [0, -p, -q, 0])
+        let got = try scaled.unembeddingResidual()
+        var compared = 0
+        for j in 0..<4 {
+            let (a, b) = (expected.column(j), got.column(j))
+            let scale = a.scaledNorm
+            #expect(scale > 0)
+            for (x, y) in zip(a, b) {
+                #expect(abs(x - y) <= 1e-9 * scale, "column \(j): \(y) against \(x)")
+                compared += 1
+            }
+        }
+        #expect(compared == 4 * 8)
+        let squared = try scaled.unembeddingDissimilaritySquared()
+        let direct = expected.frobeniusNormSquared
+        #expect(abs(squared - direct) <= 1e-9 * direct, "d_unemb² \(squared) against \(direct)")
     }
 
     /// A merge of shards reads m_CCA from d×d moments, which square the columns' scales: a column
