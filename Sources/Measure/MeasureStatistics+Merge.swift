@@ -203,7 +203,8 @@ extension MeasureStatistics {
         // them: a column 2²⁰ below the others moved m_CCA by 3·10⁻⁵, one 2⁵⁰ below put it at 0.25
         // for 0.98. Where the columns' scales spread beyond 2⁸, the correlations (and their rank
         // notes) come from moments with each column brought near 1 by a power of two.
-        let correlationMoments = Self.correlationEquilibration(mAA, mBB).map { a, b in
+        let equilibration = Self.correlationEquilibration(mAA, mBB)
+        let correlationMoments = equilibration.map { a, b in
             (cAA: cAA.scaledSymmetrically(a), cBB: cBB.scaledSymmetrically(b), mAA: mAA.scaledSymmetrically(a), mBB: mBB.scaledSymmetrically(b),
              cBA: cBA.scaled(rows: b, columns: a), mBA: mBA.scaled(rows: b, columns: a))
         }
@@ -213,6 +214,12 @@ extension MeasureStatistics {
             return Spectra(cAA: parts[0], cBB: parts[1], mAA: parts[2], mBB: parts[3])
         } ?? spectra
         let (correlationCBA, correlationMBA) = correlationMoments.map { ($0.cBA, $0.mBA) } ?? (cBA, mBA)
+        // T7's μ and R do not depend on the columns' scales either (M₂₂S₂₂ is similar to
+        // DM₂₂D·D⁻¹S₂₂D⁻¹; R = tr S₂₂E likewise), and T12's width floor is read from that μ: they
+        // come from the same equilibrated moments, with S_AA scaled by D⁻¹ (a student's column
+        // 2⁶⁰ apart had truncated the moments' pseudo-inverses: the floor read 5.94 for 13.0).
+        let t7Moments = correlationMoments.map { e in (cAA: e.cAA, mAA: e.mAA, sAA: sAA.scaledSymmetrically(equilibration!.a.map { -$0 })) }
+            ?? (cAA: cAA, mAA: mAA, sAA: sAA)
         // The decompositions' readers, each running LAPACK on one core (an SVD's bidiagonalisation
         // is matrix–vector work), on two workers, the longest first: CKA, Procrustes and SVCCA
         // (0.29 s at d = 768), both m_CCA, T7's μ and R for both centrings (B the student; about
@@ -229,8 +236,9 @@ extension MeasureStatistics {
                 default:
                     let centred = task == 4
                     return .t7Spectrum(try T7CanonicalCorrelationBound.momentSpectrum(
-                        m11Inverse: Self.pseudoInverse(centred ? spectra.cBB : spectra.mBB), m22: centred ? cAA : mAA,
-                        m22Eigen: centred ? spectra.cAA : spectra.mAA, m12: centred ? cBA : mBA, s22: sAA))
+                        m11Inverse: Self.pseudoInverse(centred ? correlationSpectra.cBB : correlationSpectra.mBB), m22: centred ? t7Moments.cAA : t7Moments.mAA,
+                        m22Eigen: centred ? correlationSpectra.cAA : correlationSpectra.mAA, m12: centred ? correlationCBA : correlationMBA,
+                        s22: t7Moments.sAA))
                 }
             }
         }
@@ -247,9 +255,12 @@ extension MeasureStatistics {
             if let note = PairMeasurement.rankNote(values, rankA: rankA, rankB: rankB, dA: dA, dB: dB, centred: isCentred, merged: true) { notes.append(note) }
         }
 
-        // d_unemb(A←B)² = tr S_AA − 2 tr(S_AB Bᵀ) + tr(B S_BB Bᵀ), B = M_AA⁺ M_AB.
+        // d_unemb(A←B)² = tr S_AA − 2 tr(S_AB Bᵀ) + tr(B S_BB Bᵀ), B = M_AA⁺ M_AB; from the
+        // equilibrated moments where there are any, B = D_A(D_A M_AA D_A)⁺(D_A M_AB D_B)D_B⁻¹.
         let dUnemb: Double? = {
-            let b = Self.pseudoInverse(spectra.mAA).multiplied(by: mBA.transposed)
+            let b = equilibration.map { a, b in
+                Self.pseudoInverse(correlationSpectra.mAA).multiplied(by: correlationMBA.transposed).scaled(rows: a, columns: b.map { -$0 })
+            } ?? Self.pseudoInverse(spectra.mAA).multiplied(by: mBA.transposed)
             var cross = 0.0, quadratic = 0.0
             let bs = b.multiplied(by: sBB)
             for t in sAB.storage.indices { cross += sAB.storage[t] * b.storage[t] }

@@ -114,12 +114,16 @@ struct ColumnScalingTests {
 
     /// A merge of shards reads m_CCA from d×d moments, which square the columns' scales: a column
     /// 2²⁰ smaller moved it by 3·10⁻⁵, one 2⁵⁰ smaller put it at 0.25 for 0.98.
-    @Test("A merge of shards: m_CCA (centred and not) as on the unscaled pair, one run and merged alike",
-          arguments: [(20, true), (50, true), (50, false)])
+    @Test("A merge of shards: m_CCA (centred and not) and T12's width floor as on the unscaled pair, d_unemb as in one run",
+          arguments: [(20, true), (50, true), (50, false), (60, false)])
     func mergedCanonicalCorrelations(p: Int, scaleTeacher: Bool) throws {
         let (plain, scaled) = try Self.pair(p, scaleTeacher: scaleTeacher)
         let options = PairMeasurement.Options(certification: .never)
         let reference = try PairMeasurement.measure(plain, options: options)
+        // d_unemb is in the teacher's coordinates: the scaled pair's own single run is its reference.
+        let single = try PairMeasurement.measure(scaled, options: options)
+        let curve = try #require(reference.widthFloorCurve)
+        #expect(curve.contains { $0 > 0 }, "a width floor that says something")
         var compared = 0
         for (route, m) in try ShardMergeTests.bothRoutes(scaled.first, scaled.second, cuts: [0, 70, 200], options: options) {
             for (x, y) in [(reference.mccaCentered, m.mccaCentered), (reference.mccaUncentered, m.mccaUncentered)] {
@@ -127,8 +131,15 @@ struct ColumnScalingTests {
                 compared += 1
             }
             #expect(!m.notes.contains { $0.contains("rank") }, "\(route): \(m.notes)")
+            // T12's width floor (from T7's μ, which no column scaling moves) and d_unemb: the moments'
+            // pseudo-inverses as given truncated a column 2⁶⁰ apart (the floor read 5.94 for 13.0).
+            let merged = try #require(m.widthFloorCurve)
+            #expect(merged.count == curve.count && zip(curve, merged).allSatisfy { abs($0 - $1) <= 1e-9 * curve[0] }, "\(route): \(merged) against \(curve)")
+            let (x, y) = (try #require(single.dUnembAB), try #require(m.dUnembAB))
+            #expect(abs(x - y) <= 1e-8 * x, "\(route): d_unemb \(y) against \(x) in one run")
+            compared += 2
         }
-        #expect(compared == 4)
+        #expect(compared == 8)
         // Moments within 2⁸ of each other: no equilibration, the decompositions as they are.
         let unscaled = try PairMeasurement.measure(plain, options: options)
         #expect(unscaled.mccaCentered == reference.mccaCentered)
