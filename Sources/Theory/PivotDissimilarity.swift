@@ -280,8 +280,9 @@ struct PivotMoments {
     /// k×k tables (G₁G₁ᵀ, G₂M₂₁G₁ᵀ, G₂M₂₂G₂ᵀ, formed once) by double differences, so a
     /// pair costs one d×d Cholesky inverse (~d³ flops) instead of an LU and 2d
     /// right-hand sides (~4.7d³). L₁L₁ᵀ squares L₁'s condition number, so a pair
-    /// whose L₁L₁ᵀ has reciprocal condition below 10⁻⁸ (cond(L₁) above 10⁴) takes
-    /// the LU path below instead, which also decides singularity.
+    /// whose L₁L₁ᵀ has reciprocal condition below 10⁻⁸·ρ (cond(L₁) above 10⁴ where the
+    /// differences do not cancel; ρ measures how far they do) takes the LU path below
+    /// instead, which also decides singularity. The tables come from G centred over the labels.
     ///
     /// LU path: H = L₂M₂₁ and U = L₂R as row differences of per-label images; one
     /// column-major LU and one solve with 2d right-hand sides: r = tr M₁₁ −
@@ -292,7 +293,10 @@ struct PivotMoments {
         guard let root = try? CholeskyDecomposition(m22).l else {
             return pairs.map { ps in (try? ModelPair.pivotMap(first.unembeddings, second.unembeddings, ps)).map(residual) }
         }
-        let g1 = first.unembeddings, g2 = second.unembeddings
+        // G with its label mean removed: L₁ and L₂ (rows g_l − g_p) do not change, and the
+        // tables' double differences below cancel only down to the rows' spread, not to a
+        // common offset's square.
+        let g1 = first.centredUnembeddings, g2 = second.centredUnembeddings
         let h = g2.multiplied(by: m21), u = g2.multiplied(by: root)
         // The tables over the labels the pairs use (|U|×|U|, not k×k: at k = 10⁵ three k×k
         // tables would need 240 GB), and only when they fit in 2²⁴ entries each; otherwise
@@ -324,11 +328,19 @@ struct PivotMoments {
                 let gathered: Double? = !tables ? nil : k1.storage.withUnsafeBufferPointer { t1 in
                     q.storage.withUnsafeBufferPointer { tq in
                         k2.storage.withUnsafeBufferPointer { t2 in
+                            // ρ = maxⱼ (‖g_sⱼ‖² + ‖g_p‖²)/‖g_sⱼ − g_p‖²: how far the double
+                            // differences cancel (their rounding is about ε·ρ of what they give). The
+                            // Gram path's error is about cond(L₁L₁ᵀ)·ρ·dε; above 10⁸·dε the pair takes
+                            // the LU path (at d = 1, where cond is 1, nearly equal labels had put the
+                            // pivot mean 6·10⁻⁸ off).
+                            var spread = 1.0
                             for j in 0..<d {
                                 let sj = s[j] * width
                                 for i in 0...j { c[j * d + i] = t1[sj + s[i]] - t1[sj + p] - t1[p * width + s[i]] + t1[p * width + p] }
+                                guard c[j * d + j] > 0 else { return nil }
+                                spread = max(spread, (t1[sj + s[j]] + t1[p * width + p]) / c[j * d + j])
                             }
-                            guard inverter.invert(&c, threshold: 1e-8) else { return nil }
+                            guard inverter.invert(&c, threshold: 1e-8 * spread) else { return nil }
                             // Symmetric P: off-diagonal terms twice (upper triangle stored).
                             var cross = 0.0, quadratic = 0.0
                             let qpp = tq[p * width + p], kpp = t2[p * width + p]

@@ -186,6 +186,31 @@ struct LargeScaleRouteTests {
         #expect(relative(value, try illConditioned.pivotResidualDirect(subset)) < 1e-6)
     }
 
+    /// The Gram path forms L₁L₁ᵀ from k×k tables by double differences, which cancel: by
+    /// (‖g_s‖² + ‖g_p‖²)/‖g_s − g_p‖², and by a common offset's square where G has one. At d = 1
+    /// cond(L₁L₁ᵀ) is 1, so nearly equal labels never left the path: an attack's pivot mean was
+    /// 6·10⁻⁸ off. The tables now come from G centred, and such pairs take the LU path.
+    @Test("The batched pivot residuals with nearly equal labels (d = 1) and a common offset of G (d = 3): the direct residual's",
+          arguments: [(1, 0.0), (3, 1e4)])
+    func pivotResidualsCancelling(dimension d: Int, offset: Double) throws {
+        var g = SeededGenerator(seed: 905)
+        let model = ModelGenerator.model(labels: 50, dimension: d, inputs: 200, using: &g)
+        var u = model.unembeddings
+        for j in 0..<d { u[2, j] = u[1, j] + 1e-5 * Double(j + 1) }
+        for i in 0..<50 { for j in 0..<d { u[i, j] += offset * Double(j + 1) } }
+        let teacher = try model.with(unembeddings: u)
+        let pair = try ModelPair(teacher, ModelGenerator.perturb(teacher, by: 0.1, using: &g))
+        let selection: PivotSelection = d == 1 ? .automatic() : .sampled(pivots: 10, subsetsPerPivot: 40, seed: 3)
+        let pairs = try ModelPair.pivotSubsets(selection, labelCount: 50, dimension: d).pairs
+        var compared = 0
+        for (ps, r) in zip(pairs, PivotMoments(pair).residuals(pairs)) {
+            let direct = try pair.pivotResidualDirect(ps)
+            #expect(relative(try #require(r), direct) < 1e-9, "pivot \(ps.pivot), S = \(ps.subset): \(r ?? .nan) against \(direct)")
+            compared += 1
+        }
+        #expect(compared == (d == 1 ? 50 * 49 : 400))
+    }
+
     @Test("firstNonFinite finds the first NaN or infinity")
     func nonFinite() {
         var values = [Double](repeating: 1, count: 10_000)
