@@ -121,16 +121,26 @@ public struct ConceptTransfer: Sendable {
         let diverse = diversity.unembeddingsDiverse
         sigmaMin = diverse ? diversity.sigmaMinUnembeddings : .nan
         // A margin is a dot product of d + 1 exact terms: its rounding is at most
-        // (d + 1)ε·(Σ|uⱼfᵢⱼ| + |b|). A transported score also inherits A₁₂ᵀu's error, about
-        // κ(G̃₁)·ε·max|A₁₂ᵀu| in every entry (even entries that should be 0), times Σⱼ|f₂ᵢⱼ|.
-        // Within 10× those (and never below 10⁻⁹ of the terms) the screen leaves a sign undecided.
-        let singularValues = diverse ? diversity.unembeddingSingularValues : try pair.firstEquilibratedUnembeddingSVD().svd.singularValues
-        let kappa = (singularValues.first ?? 1) / max(singularValues.last ?? 0, .leastNormalMagnitude)
+        // (d + 1)ε·(Σ|uⱼfᵢⱼ| + |b|). A transported score also inherits A₁₂ᵀu's error: column j
+        // of A₁₂ is solved on its own, and with G̃₁'s columns equilibrated (G̃₁D, A₁₂ = D·A′) to
+        // about κ·ε·‖A′_{:j}‖ in every entry, so (A₁₂ᵀu)ⱼ errs by about κε‖A′_{:j}‖‖Du‖ (even
+        // where it should be 0), times |f₂ᵢⱼ|. κ is the smaller of G̃₁'s and G̃₁D's: the solve
+        // scales exactly with D, so either bounds it. Within 10× those (and never below 10⁻⁹ of
+        // the terms) the screen leaves a sign undecided. (max|A₁₂ᵀu|·Σⱼ|f₂ᵢⱼ| and κ(G̃₁) alone had
+        // grown 2⁶⁰-fold with a column of either model 2⁶⁰ apart: every sign undecided.)
+        func condition(_ values: [Double]) -> Double { (values.first ?? 1) / max(values.last ?? 0, .leastNormalMagnitude) }
+        let given = diverse ? condition(diversity.unembeddingSingularValues) : .infinity
+        let kappa = given <= 1e6 ? given : min(given, condition(try pair.firstEquilibratedUnembeddingSVD().svd.singularValues))
         let eps = Double.ulpOfOne
         let d1 = Double(first.dimension + 1), d2 = Double(second.dimension + 1)
-        let absU = probe.weights.map(abs), absT = transported.map(abs), largest = absT.max() ?? 0
+        let absU = probe.weights.map(abs), absT = transported.map(abs)
         let absF2 = second.embeddings.absoluteValues
-        let rowSums2 = student(absF2, [Double](repeating: largest, count: second.dimension))   // max|A₁₂ᵀu|·Σⱼ|f₂ᵢⱼ|
+        let e = pair.firstEquilibration(), none = [Int](repeating: 0, count: map.columns)
+        var equilibratedU = probe.weights
+        for i in equilibratedU.indices { equilibratedU[i] = Double(sign: .plus, exponent: e[i], significand: equilibratedU[i]) }
+        let uNorm = equilibratedU.scaledNorm
+        let columnErrors = map.scaled(rows: e.map { -$0 }, columns: none).columnNorms.map { $0 * uNorm }
+        let rowSums2 = student(absF2, columnErrors)   // Σⱼ|f₂ᵢⱼ|·‖A′_{:j}‖‖Du‖
         let dots2 = student(absF2, absT)
         marginTolerance = first.embeddings.absoluteValues.applied(to: absU).map {
             let terms = $0 + abs(probe.bias)

@@ -402,6 +402,25 @@ struct ConceptTests {
         #expect(verdict.outcome == "holds" && verdict.certified && verdict.level == a.t11?.level, "\(verdict.level) \(verdict.outcome) against \(a.t11?.level ?? "none")")
     }
 
+    /// The screen's tolerance for a transported score had been κ(G̃₁)·ε·max|A₁₂ᵀu|·Σⱼ|f₂ᵢⱼ|: with
+    /// a column of the student 2⁶⁰ apart (or of the teacher, still Double-diverse) it grew 2⁶⁰-fold
+    /// and every sign was "unsure", so the screen read P_w(ĉ₁ ≠ ĉ₂) ≤ 1: "undecided" for a
+    /// disagreement of 0.09. It now goes column by column, with κ no larger than the equilibrated G̃₁'s.
+    @Test("T11's screen with a column of each model scaled 2^±p: the disagreement and verdict as unscaled", arguments: [30, 60])
+    func screenWithColumnsScaled(p: Int) throws {
+        let plain = try Self.pair(seed: 1211)
+        let scaled = try ModelPair(plain.first.scalingColumn(1, byPowerOfTwo: p), plain.second.scalingColumn(2, byPowerOfTwo: -p))
+        let f = plain.first.embeddings
+        let z = (0..<f.rows).map { f[$0, 0] - f[$0, 2] > 0 }
+        let predicted = plain.first.predictedLabels()
+        let (a, b) = (try ConceptReport.measure(plain, name: "z", source: "", values: z, predicted: predicted, options: .init()),
+                      try ConceptReport.measure(scaled, name: "z", source: "", values: z, predicted: predicted, options: .init()))
+        let (va, vb) = (try #require(a.t11), try #require(b.t11))
+        #expect(va.level == "screen" && vb.level == "screen")
+        #expect(va.outcome == "holds" && vb.outcome == "holds" && vb.lhs == va.lhs, "\(vb.outcome): \(vb.lhs) against \(va.lhs)")
+        #expect(b.disagreement == a.disagreement && a.disagreement ?? 0 > 0)
+    }
+
     /// A constant column of G centres to rounding noise, not to 0: measured against its own
     /// rounding level it is rank deficiency, not a column 2⁵⁰ smaller than the others. An attack
     /// found floors printed for 12 345.678 beside columns near 1 (the SVD of G̃₁ as given took the
