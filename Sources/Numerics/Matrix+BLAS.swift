@@ -103,6 +103,31 @@ extension Matrix {
         }
     }
 
+    /// selfᵀ·other (other given) by one plain cblas_dgemm call, or selfᵀ·self's upper triangle
+    /// by one cblas_dsyrk (other nil), into `out` (columns × columns of the result): no blocking,
+    /// threaded as OpenBLAS is set. The bench's floor for the d×d Grams; measure's own Grams
+    /// have fixed blocks (`gram`, `multiplied(by:transposeSelf:)`).
+    public func plainTransposeProduct(_ other: Matrix?, into out: inout [Double]) {
+        let n = other?.columns ?? columns
+        precondition(other.map { $0.rows == rows } ?? true, "plainTransposeProduct: \(rows) and \(other?.rows ?? 0) rows")
+        if out.count != columns * n { out = [Double](repeating: 0, count: columns * n) }
+        guard rows > 0, columns > 0, n > 0 else { return }
+        BLASThreads.ensureSerial()
+        storage.withUnsafeBufferPointer { a in
+            out.withUnsafeMutableBufferPointer { c in
+                if let other {
+                    other.storage.withUnsafeBufferPointer { b in
+                        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, blasint(columns), blasint(n), blasint(rows), 1.0,
+                                    a.baseAddress, blasint(columns), b.baseAddress, blasint(n), 0.0, c.baseAddress, blasint(n))
+                    }
+                } else {
+                    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, blasint(columns), blasint(rows), 1.0,
+                                a.baseAddress, blasint(columns), 0.0, c.baseAddress, blasint(columns))
+                }
+            }
+        }
+    }
+
     /// The product, throwing `dimensionMismatch` when the inner dimensions differ.
     public func checkedProduct(_ other: Matrix, operation: String = "product") throws -> Matrix {
         guard columns == other.rows else {

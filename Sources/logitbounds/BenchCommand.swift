@@ -212,6 +212,11 @@ struct BenchCommand: ParsableCommand {
         let floor = Self.plainLogitProductsSeconds(models.0, models.1)
         print(String(format: "  the floor — F_A G_Aᵀ and F_B G_Bᵀ in double, one plain cblas_dgemm call each (no blocking; OpenBLAS on %d threads, kernel %@): %.2f s",
                      BLASThreads.cores, BLASThreads.kernel, floor))
+        // The d×d Grams of the unembeddings every run forms at this shape (d_rep's map, d_unemb,
+        // T3, T4, T7, T12): 4kd² flops against the floor's 4Nkd, so d/N of it at equal speed.
+        let grams = Self.plainGramsSeconds(models.0, models.1)
+        print(String(format: "  the Grams' floor — G_AᵀG_A and G_BᵀG_B (one plain cblas_dsyrk each) and G_AᵀG_B (one cblas_dgemm): %.2f s, %.2f of the floor (d/N = %.2f)",
+                     grams, grams / floor, Double(d) / Double(n)))
         // Uncertified (--certify never) and certified (the default) runs, each in a child
         // process (reading included), timed beside the floor.
         var walls: [Bool: Double] = [:]
@@ -228,8 +233,8 @@ struct BenchCommand: ParsableCommand {
                              e.productBound, e.dLogitSquared[0], e.dLogitSquared[1], e.klAB[0], e.klAB[1], m.dLogitSquared, m.klAB))
             }
         }
-        print(String(format: "  uncertified / floor = %.2f (goal ≤ 1.3); certified / uncertified = %.2f (goal ≤ 1.5); kernel %@",
-                     walls[false]! / floor, walls[true]! / walls[false]!, BLASThreads.kernel))
+        print(String(format: "  uncertified / floor = %.2f (goal ≤ 1.3); uncertified / (floor + Grams' floor) = %.2f; certified / uncertified = %.2f (goal ≤ 1.5); kernel %@",
+                     walls[false]! / floor, walls[false]! / (floor + grams), walls[true]! / walls[false]!, BLASThreads.kernel))
         // Concepts at this shape: the teacher's own two, T11 on each (certified by fast enclosure
         // at any size), after the ratios so that they do not change them.
         let (wall, _, m) = try Self.childMeasure(["measure", a.path, b.path, "--no-pivot", "--json", "--teacher-concepts", "2"])
@@ -270,6 +275,19 @@ struct BenchCommand: ParsableCommand {
             let start = DispatchTime.now().uptimeNanoseconds
             a.embeddings.rowBlockProduct(rows: 0..<n, with: a.unembeddings, otherRows: 0..<k, into: &buffer)
             b.embeddings.rowBlockProduct(rows: 0..<n, with: b.unembeddings, otherRows: 0..<k, into: &buffer)
+            return seconds(since: start)
+        }
+    }
+
+    /// Seconds for G_AᵀG_A, G_BᵀG_B (one cblas_dsyrk each) and G_AᵀG_B (one cblas_dgemm), on
+    /// every core: the Grams' share of the work beside `plainLogitProductsSeconds`.
+    static func plainGramsSeconds(_ a: SoftmaxModel, _ b: SoftmaxModel) -> Double {
+        var buffer: [Double] = []
+        return BLASThreads.withOpenBLASThreads(BLASThreads.cores) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            a.unembeddings.plainTransposeProduct(nil, into: &buffer)
+            b.unembeddings.plainTransposeProduct(nil, into: &buffer)
+            a.unembeddings.plainTransposeProduct(b.unembeddings, into: &buffer)
             return seconds(since: start)
         }
     }
