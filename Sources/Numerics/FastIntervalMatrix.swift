@@ -239,6 +239,19 @@ public struct FastIntervalMatrix: Sendable {
         return contractionSolve(b)
     }
 
+    /// M⁻¹B for a second moment or Gram M (symmetric, its diagonal the columns' squared norms),
+    /// solved on D·M·D where the diagonal spreads beyond 2¹⁶ (D = diag(2^eⱼ) bringing it near 1,
+    /// `Matrix.momentEquilibration`; exact, ends pushed outward only where they leave the normal
+    /// range): M⁻¹B = D·(DMD)⁻¹·(DB). A column of the data 2⁶⁰ apart from the others (the same
+    /// model, the other factor scaled back) had left M not shown nonsingular; within 2⁸ the
+    /// plain `solving`.
+    public func solvingEquilibrated(_ b: FastIntervalMatrix) -> FastIntervalMatrix? {
+        let e = midpoints.momentEquilibration
+        guard Matrix.spread(e) > 8 else { return solving(b) }
+        let none = [Int](repeating: 0, count: b.columns)
+        return scaled(rows: e, columns: e).solving(b.scaled(rows: e, columns: none))?.scaled(rows: e, columns: none)
+    }
+
     /// M⁻¹B for n ≤ 2 by the inverse's closed form evaluated in interval arithmetic
     /// (Proofs/certificates.md §6, "Closed form"): b/m for n = 1; for n = 2, with
     /// det = m₀₀m₁₁ − m₀₁m₁₀, x₀ = (m₁₁b₀ − m₀₁b₁)/det and x₁ = (m₀₀b₁ − m₁₀b₀)/det. Interval

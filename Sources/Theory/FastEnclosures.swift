@@ -118,7 +118,7 @@ public struct FastIdentifiability: Sendable {
     /// From the enclosed Grams alone (a merge of shards).
     public init?(grams: FastUnembeddingGrams) {
         let m = grams.first
-        guard let a = m.solving(grams.cross) else { return nil }
+        guard let a = m.solvingEquilibrated(grams.cross) else { return nil }
         (gram, map, sigmaMinSquaredUpper, preconditioner) = (m, a, fastSmallestEigenvalueUpper(m), nil)
     }
 
@@ -159,7 +159,7 @@ public struct FastIdentifiability: Sendable {
     /// M⁻¹u, enclosed (nil when the solve cannot be verified): XN⁻¹Xᵀu when preconditioned.
     public func solving(_ u: [Double]) -> [FastInterval]? {
         let column = FastIntervalMatrix(rows: u.count, columns: 1) { i, _ in FastInterval(u[i]) }
-        guard let (x, n) = preconditioner else { return gram.solving(column)?.entries }
+        guard let (x, n) = preconditioner else { return gram.solvingEquilibrated(column)?.entries }
         return n.solving(x.transposeMultiplied(by: column)).map { x.multiplied(by: $0).entries }
     }
 }
@@ -224,7 +224,7 @@ public struct FastUnembeddingDissimilarity: Sendable {
             return
         }
         let m11 = moments.m11
-        guard let b = m11.solving(moments.m21.transposed) else { return nil }   // d₁×d₂
+        guard let b = m11.solvingEquilibrated(moments.m21.transposed) else { return nil }   // d₁×d₂
         let (g1, g2) = (pair.fastUnembeddings().first, pair.fastUnembeddings().second)
         let mapped = g2.multiplied(by: b.transposed)
         self.init(squared: FastInterval.sum(g1.entries.indices.map { (g1.entries[$0] - mapped.entries[$0]).squared }),
@@ -238,7 +238,7 @@ public struct FastUnembeddingDissimilarity: Sendable {
     /// From the enclosed moments and Grams alone (the language-model route, a merge of shards).
     public init?(moments: FastEmbeddingMoments, grams: FastUnembeddingGrams) {
         let m11 = moments.m11
-        guard let b = m11.solving(moments.m21.transposed) else { return nil }   // d₁×d₂
+        guard let b = m11.solvingEquilibrated(moments.m21.transposed) else { return nil }   // d₁×d₂
         let trace = FastInterval.sum((0..<grams.first.rows).lazy.map { grams.first[$0, $0] })
         let cross = FastInterval.sum(grams.cross.entries.indices.map { grams.cross.entries[$0] * b.entries[$0] })
         let bs = b.multiplied(by: grams.second)
@@ -322,15 +322,9 @@ public struct FastT7Spectra: Sendable {
             m21 = FastIntervalMatrix(rows: b.count, columns: a.count) { m21[$0, $1] - b[$0] * a[$1] }
             m22 = FastIntervalMatrix(rows: b.count, columns: b.count) { m22[$0, $1] - b[$0] * b[$1] }
         }
-        // Y = M₁₁⁻¹M₁₂, solved on D·M₁₁·D (D = diag(2^eⱼ) bringing its diagonal near 1, exact)
-        // where that diagonal spreads beyond 2¹⁶: Y = D·(DM₁₁D)⁻¹(DM₁₂). A column of the first
-        // model's F 2⁶⁰ larger than the others (G's 2⁶⁰ smaller: the same model) had left M₁₁
-        // not shown nonsingular (MPFR decided T7 there).
-        let e = m11.midpoints.momentEquilibration, none = [Int](repeating: 0, count: m21.rows)
-        let equilibrated = Matrix.spread(e) > 8
-        guard let solved = equilibrated ? m11.scaled(rows: e, columns: e).solving(m21.transposed.scaled(rows: e, columns: none))
-                : m11.solving(m21.transposed) else { return nil }
-        let y = equilibrated ? solved.scaled(rows: e, columns: none) : solved
+        // Equilibrated where M₁₁'s diagonal spreads: a column of the first model's F 2⁶⁰ larger
+        // than the others (G's 2⁶⁰ smaller: the same model) had left T7 to MPFR.
+        guard let y = m11.solvingEquilibrated(m21.transposed) else { return nil }
         let schur = m22.subtracting(m21.multiplied(by: y))
         // Both pencils against M₂₂: its whitening formed once.
         guard let whitening = m22.pencilWhitening(), let q = schur.pencilEigenvalues(m22, whitening: whitening),

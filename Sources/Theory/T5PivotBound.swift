@@ -254,7 +254,7 @@ public struct T5PivotBound: PairStatement {
 
     /// The per-pair screen's verdict from its terms (also used by merged shard statistics).
     package func verdict(terms all: [PairTerms], labels k: Int, logitDistanceSquared dl2: Double) -> Verdict {
-        guard let worst = all.max(by: { rankingKey($0, k, dl2) < rankingKey($1, k, dl2) }) else { return Self.everyPivotSingular(id, form) }
+        guard let worst = worstPair(all, labels: k, logitDistanceSquared: dl2) else { return Self.everyPivotSingular(id, form) }
         let rhs = perPairRHS(worst, k: k, logitDistanceSquared: dl2)
         return Verdict(id: id, form: form, level: .double, outcome: worst.residual <= rhs ? .holds : .violated,
                        lhs: worst.residual, rhs: rhs, constant: constantScale / (worst.sigmaMin * worst.sigmaMin),
@@ -284,7 +284,7 @@ public struct T5PivotBound: PairStatement {
         let scale = SigmaCertificate.exact(constantScale)
         if variant == .averaged { return try certifyAveraged(pair, exact, k: k, d: d) }
         let (all, _) = try cachedTerms(pair, exhaustive: false)
-        guard let worst = all.max(by: { rankingKey($0, k, dl2.doubleValue) < rankingKey($1, k, dl2.doubleValue) }) else {
+        guard let worst = worstPair(all, labels: k, logitDistanceSquared: dl2.doubleValue) else {
             return .inapplicable(id, form, level: .exact, "every pivot matrix L₁(p,S) is singular")
         }
         let l1 = exact.firstPivotMatrix(worst.pair)

@@ -828,23 +828,13 @@ struct FastIntervalTests {
             let box = FastIntervalMatrix(rows: n, columns: n) { i, j in FastInterval(lo: mid[i, j] - radius * abs(mid[i, j]), hi: mid[i, j] + radius * abs(mid[i, j])) }
             let rhs = FastIntervalMatrix(Matrix(rows: n, columns: m) { _, _ in Double.random(in: -3...3, using: &g) })
             guard let x = box.solving(rhs) else { continue }
-            // The exact solution at a corner of the box (rational Gauss–Jordan).
-            var a = RationalMatrix(rows: n, columns: n) { i, j in Rational(exactly: Bool.random(using: &g) ? box[i, j].lo : box[i, j].hi)! }
-            var b = RationalMatrix(rows: n, columns: m) { i, j in Rational(exactly: rhs[i, j].lo)! }
-            for k in 0..<n {
-                let p = try #require((k..<n).first { !a[$0, k].isZero })
-                for j in 0..<n { (a[k, j], a[p, j]) = (a[p, j], a[k, j]) }
-                for j in 0..<m { (b[k, j], b[p, j]) = (b[p, j], b[k, j]) }
-                for r in 0..<n where r != k {
-                    let f = a[r, k] / a[k, k]
-                    for j in 0..<n { a[r, j] = a[r, j] - f * a[k, j] }
-                    for j in 0..<m { b[r, j] = b[r, j] - f * b[k, j] }
-                }
-            }
+            // The exact solution at a corner of the box.
+            let a = RationalMatrix(rows: n, columns: n) { i, j in Rational(exactly: Bool.random(using: &g) ? box[i, j].lo : box[i, j].hi)! }
+            let solution = try Self.exactSolution(a, RationalMatrix(rows: n, columns: m) { i, j in Rational(exactly: rhs[i, j].lo)! })
             let largest = x.entries.reduce(0.0) { Swift.max($0, abs($1.midpoint)) }
             for i in 0..<n {
                 for j in 0..<m {
-                    let exact = b[i, j] / a[i, i]
+                    let exact = solution[i, j]
                     #expect(Rational(exactly: x[i, j].lo)! <= exact && exact <= Rational(exactly: x[i, j].hi)!, "trial \(trial) [\(i),\(j)]")
                     // Point systems: about κ·u·‖x‖ wide, not the whole line.
                     if radius == 0 { #expect(x[i, j].width <= 1e4 * condition * 0x1p-53 * (largest + 1), "trial \(trial): \(x[i, j]) too wide") }
@@ -887,5 +877,47 @@ struct FastIntervalTests {
             }
         }
         #expect(checked == 4 * ends.count)
+    }
+
+    /// A⁻¹B by rational Gauss–Jordan (A nonsingular).
+    static func exactSolution(_ a: RationalMatrix, _ b: RationalMatrix) throws -> RationalMatrix {
+        var (a, b) = (a, b)
+        let (n, m) = (a.rows, b.columns)
+        for k in 0..<n {
+            let p = try #require((k..<n).first { !a[$0, k].isZero })
+            for j in 0..<n { (a[k, j], a[p, j]) = (a[p, j], a[k, j]) }
+            for j in 0..<m { (b[k, j], b[p, j]) = (b[p, j], b[k, j]) }
+            for r in 0..<n where r != k {
+                let f = a[r, k] / a[k, k]
+                for j in 0..<n { a[r, j] = a[r, j] - f * a[k, j] }
+                for j in 0..<m { b[r, j] = b[r, j] - f * b[k, j] }
+            }
+        }
+        return RationalMatrix(rows: n, columns: m) { i, j in b[i, j] / a[i, i] }
+    }
+
+    /// A Gram of columns 2⁶⁰ apart: the plain solve is not shown nonsingular, the equilibrated
+    /// one is, and holds the exact solution (also where it leaves the matrix as it is).
+    @Test func equilibratedSolveHoldsTheExactSolution() throws {
+        var g = SeededGenerator(seed: 32)
+        var (solved, plainFailed) = (0, 0)
+        for trial in 0..<60 {
+            let n = 2 + trial % 5, spread = [0, 30, 60][trial % 3]
+            let x = g.gaussianMatrix(rows: 3 * n, columns: n, scale: 1)
+                .scalingColumns(byPowersOfTwo: (0..<n).map { $0 == 0 ? spread : $0 == n - 1 ? -spread / 2 : 0 })
+            let gram = FastIntervalMatrix(x.gram())
+            let rhs = FastIntervalMatrix(Matrix(rows: n, columns: 2) { _, _ in Double.random(in: -3...3, using: &g) })
+            if spread == 60, gram.solving(rhs) == nil { plainFailed += 1 }
+            let solution = try #require(gram.solvingEquilibrated(rhs), "trial \(trial): not shown nonsingular")
+            let exact = try Self.exactSolution(RationalMatrix(rows: n, columns: n) { Rational(exactly: gram[$0, $1].lo)! },
+                                               RationalMatrix(rows: n, columns: 2) { Rational(exactly: rhs[$0, $1].lo)! })
+            for i in 0..<n {
+                for j in 0..<2 {
+                    #expect(Rational(exactly: solution[i, j].lo)! <= exact[i, j] && exact[i, j] <= Rational(exactly: solution[i, j].hi)!, "trial \(trial) [\(i),\(j)]")
+                }
+            }
+            solved += 1
+        }
+        #expect(solved == 60 && plainFailed >= 10, "\(solved) solved, the plain solve failed on \(plainFailed)")
     }
 }

@@ -112,6 +112,25 @@ struct ColumnScalingTests {
         #expect(abs(squared - direct) <= 1e-9 * direct, "d_unemb² \(squared) against \(direct)")
     }
 
+    /// The language-model route (and a merge of shards) solves M⁻¹B on d×d interval Grams and
+    /// moments, which square the columns' scales: with a column of each model 2⁵⁰ apart, T3 and
+    /// T4 had fallen to the screen ("inapplicable": not shown of full rank), T7 too when the
+    /// student was scaled. The solves now run on the equilibrated matrix where its diagonal spreads.
+    @Test("The Gram routes with columns 2^±p apart: T3, T4 and T7 certified by fast enclosure",
+          arguments: [(0, 0), (50, 0), (50, -50), (0, -60)])
+    func gramRouteCertificates(teacher p: Int, student q: Int) throws {
+        let (plain, _) = try Self.pair(0, scaleTeacher: true)
+        let scaled = try ModelPair(plain.first.scalingColumn(1, byPowerOfTwo: p), plain.second.scalingColumn(2, byPowerOfTwo: q), routes: .largeScale)
+        #expect(scaled.usesGramRoutes)
+        let verdicts = [try T3EmbeddingBound().fastCertify(scaled), try T4UnembeddingBound().fastCertify(scaled)]
+            + (try [T7CanonicalCorrelationBound(.corollary), T7CanonicalCorrelationBound(centred: false), T7CanonicalCorrelationBound(centred: true)]
+                .map { try $0.fastCertify(scaled.swapped) })
+        #expect(verdicts.count == 5)
+        for v in verdicts {
+            #expect(v?.outcome == .holds && v?.level == .fastEnclosure, "\(v?.id.rawValue ?? "nil"): \(v.map { "\($0.outcome) \($0.level)" } ?? "no fast verdict")")
+        }
+    }
+
     /// A merge of shards reads m_CCA from d×d moments, which square the columns' scales: a column
     /// 2²⁰ smaller moved it by 3·10⁻⁵, one 2⁵⁰ smaller put it at 0.25 for 0.98.
     @Test("A merge of shards: m_CCA (centred and not) and T12's width floor as on the unscaled pair, d_unemb as in one run",
