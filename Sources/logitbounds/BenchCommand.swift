@@ -25,8 +25,9 @@ struct BenchCommand: ParsableCommand {
         - lm: `measure --no-pivot` on N = 4096, d = 768, k = 50257 in child processes, uncertified \
         (--certify never) and certified (the default): wall time, peak resident memory, phases, which bounds \
         were certified, and both against the floor (F_A G_Aᵀ and F_B G_Bᵀ by one plain dgemm call each, timed \
-        in the same run) with the BLAS kernel; then a run with --teacher-concepts 2 (the concepts' time, \
-        T11's levels).
+        in the same run) with the BLAS kernel, and the Grams' floor (G_AᵀG_A, G_BᵀG_B by one dsyrk each, \
+        G_AᵀG_B by one dgemm: d×d products every run forms); then a run with --teacher-concepts 2 (the \
+        concepts' time, T11's levels).
 
         - fuzz: seeded mutations of model files through the reader (--cases mutants).
 
