@@ -300,7 +300,7 @@ extension MeasureStatistics {
             pivotResult = PairMeasurement.skippedPivot(pivotNote ?? "not computed")
         }
         let fast = fastMomentStatistics(grams: (sAA, sAB, sBB))
-        let bounds = try self.bounds(spectra, dUnembSquared: dUnemb, note: boundNote, fast: fast,
+        let bounds = try self.bounds(spectra, rankSpectra: correlationSpectra, dUnembSquared: dUnemb, note: boundNote, fast: fast,
                                      oneMinusRho: (centred: Self.oneMinusSquared(centredCCA, dA), uncentred: Self.oneMinusSquared(uncentredCCA, dA)),
                                      t7Spectra: (centred: try parts[4].get().t7Spectrum, uncentred: try parts[3].get().t7Spectrum))
         // The certified enclosures, when carried, hold every value shown.
@@ -525,7 +525,10 @@ extension MeasureStatistics {
 
     /// T3–T7 in the order `measure` reports them: T3, T4 and T7 certified from `fast` (the
     /// interval statistics of merged partials) where they decide, else screened from the statistics.
-    func bounds(_ spectra: Spectra, dUnembSquared: Double?, note: String, fast: FastMomentStatistics?,
+    /// `rankSpectra` decide the moments' ranks (T4's and T7's hypotheses): the equilibrated
+    /// moments' where the columns spread beyond 2⁸ (a column 2⁶⁰ apart is no rank deficiency;
+    /// T4 and T7 had read "singular"), else `spectra`.
+    func bounds(_ spectra: Spectra, rankSpectra: Spectra, dUnembSquared: Double?, note: String, fast: FastMomentStatistics?,
                 oneMinusRho: (centred: [Double], uncentred: [Double]),
                 t7Spectra: (centred: T7Spectrum, uncentred: T7Spectrum)) throws -> [PairMeasurement.Bound] {
         let dl2 = logitDistanceSquared
@@ -544,7 +547,7 @@ extension MeasureStatistics {
                 continue
             }
             // T4's F̂₁ from its moment: full rank only on the moments' numerical range.
-            if bound.id == .T4, Self.momentRank(eig, inputs: n) < identity.dimensionA {
+            if bound.id == .T4, Self.momentRank(rankSpectra.mAA.eigenvalues, inputs: n) < identity.dimensionA {
                 add(.inapplicable(bound.id, bound.form, level: .double,
                                   "\(bound.matrixName) does not have full column rank (its second moment is singular to within its resolution)"))
                 continue
@@ -612,7 +615,7 @@ extension MeasureStatistics {
                 continue
             }
             // As a single run's certificate: inapplicable when an embedding second moment is singular.
-            let ranks = spectra.ranks(centred: centred, inputs: n)
+            let ranks = rankSpectra.ranks(centred: centred, inputs: n)
             if ranks.a < identity.dimensionA || ranks.b < identity.dimensionB {
                 add(.inapplicable(.T7, statement.form, level: .double,
                                   "an embedding \(centred ? "covariance" : "second moment") is singular (to within the moments' resolution)"))

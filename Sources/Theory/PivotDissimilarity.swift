@@ -288,10 +288,14 @@ struct PivotMoments {
     /// column-major LU and one solve with 2d right-hand sides: r = tr M₁₁ −
     /// 2 tr(L₁⁻¹H) + ‖L₁⁻¹U‖_F². Falls back to `residual(_:)` per pair when M₂₂ is
     /// not positive definite.
-    func residuals(_ pairs: [PivotSubset]) -> [Double?] {
+    func residuals(_ pairs: [PivotSubset]) -> [Double?] { residualsCountingLUPath(pairs).values }
+
+    /// `residuals`, and how many pairs took the LU path (all of them when M₂₂ is not positive
+    /// definite).
+    func residualsCountingLUPath(_ pairs: [PivotSubset]) -> (values: [Double?], luPath: Int) {
         let d = m11.rows
         guard let root = try? CholeskyDecomposition(m22).l else {
-            return pairs.map { ps in (try? ModelPair.pivotMap(first.unembeddings, second.unembeddings, ps)).map(residual) }
+            return (pairs.map { ps in (try? ModelPair.pivotMap(first.unembeddings, second.unembeddings, ps)).map(residual) }, pairs.count)
         }
         // G with its label mean removed: L₁ and L₂ (rows g_l − g_p) do not change, and the
         // tables' double differences below cancel only down to the rows' spread, not to a
@@ -315,6 +319,10 @@ struct PivotMoments {
         out.initialize(repeating: nil)
         let results = SendablePointer(out)
         let workers = pairs.count >= 256 ? BLASThreads.workers(forFlops: .infinity) : 1
+        let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: workers)
+        defer { counts.deallocate() }
+        counts.initialize(repeating: 0)
+        let luCounts = SendablePointer(counts)
         let trace = traceM11
         let work: @Sendable (Int) -> Void = { worker in
             var solver = ColumnMajorSolver(dimension: d)
@@ -365,6 +373,7 @@ struct PivotMoments {
                     continue
                 }
                 // LU path, on the labels themselves.
+                luCounts.buffer[worker] += 1
                 let pivot = ps.pivot
                 for (i, l) in ps.subset.enumerated() {
                     for j in 0..<d {
@@ -392,7 +401,7 @@ struct PivotMoments {
             }
         }
         BLASThreads.concurrentWorkers(workers, work)
-        return Array(out)
+        return (Array(out), luCounts.buffer.reduce(0, +))
     }
 
     static func direct(_ first: SoftmaxModel, _ second: SoftmaxModel, _ a: Matrix) -> Double {

@@ -857,14 +857,22 @@ struct FastIntervalTests {
     /// D_r·M·D_c by powers of two: exact in the normal range, and where an end lands subnormal
     /// (rounded) pushed outward, so every value of the interval, scaled, is still enclosed.
     @Test func scalingByPowersOfTwoEnclosesTheScaledValues() throws {
-        let ends: [(Double, Double)] = [(1, 1.5), (-3, 7), (1e-300, 3e-300), (-5e-310, 7e-310), (0x1.0000000000001p-1000, 0x1.0000000000003p-1000), (0, 0), (-2e300, -1e300)]
-        let m = FastIntervalMatrix(rows: ends.count, columns: 1) { i, _ in FastInterval(lo: ends[i].0, hi: ends[i].1) }
-        var checked = 0
-        for (rowShift, columnShift) in [(0, 0), (-60, -10), (40, 3), (-30, 0)] {
-            let scaled = m.scaled(rows: [Int](repeating: rowShift, count: ends.count), columns: [columnShift])
-            let e = rowShift + columnShift
+        let ends: [(Double, Double)] = [(1, 1.5), (-3, 7), (1e-300, 3e-300), (-5e-310, 7e-310), (0x1.0000000000001p-1000, 0x1.0000000000003p-1000),
+                                        (0, 0), (-2e300, -1e300), (1e300, 2e300)]
+        // The same interval in two columns; each row and column its own shift.
+        let m = FastIntervalMatrix(rows: ends.count, columns: 2) { i, _ in FastInterval(lo: ends[i].0, hi: ends[i].1) }
+        var checked = 0, overflowed = 0
+        for (rowShift, columnShifts) in [(0, [0, 0]), (-60, [-10, 5]), (40, [3, -2]), (-30, [0, 0])] {
+            let rows = ends.indices.map { rowShift + ($0 % 2 == 0 ? 0 : 1) }
+            let scaled = m.scaled(rows: rows, columns: columnShifts)
             for (i, (lo, hi)) in ends.enumerated() {
-                let x = scaled[i, 0]
+              for column in 0..<2 {
+                let x = scaled[i, column], e = rows[i] + columnShifts[column]
+                if lo.isFinite, abs(Double(sign: .plus, exponent: e, significand: lo)) == .infinity {
+                    // An end beyond the range: the largest finite on its inner side, not ∞.
+                    #expect(lo < 0 ? x.lo == -.infinity : x.lo == .greatestFiniteMagnitude, "\(ends[i]) × 2^\(e) gave \(x)")
+                    overflowed += 1
+                }
                 // The scaled ends, exactly (rationals: a subnormal result is not a Double).
                 let two = Rational(exactly: e >= 0 ? Double(sign: .plus, exponent: e, significand: 1) : 1)!
                     / Rational(exactly: e < 0 ? Double(sign: .plus, exponent: -e, significand: 1) : 1)!
@@ -874,9 +882,10 @@ struct FastIntervalTests {
                 #expect(below && above, "\(ends[i]) × 2^\(e) gave \(x)")
                 if e == 0 { #expect(x == FastInterval(lo: lo, hi: hi)) }
                 checked += 1
+              }
             }
         }
-        #expect(checked == 4 * ends.count)
+        #expect(checked == 4 * 2 * ends.count && overflowed >= 2)
     }
 
     /// A⁻¹B by rational Gauss–Jordan (A nonsingular).
@@ -896,6 +905,13 @@ struct FastIntervalTests {
         return RationalMatrix(rows: n, columns: m) { i, j in b[i, j] / a[i, i] }
     }
 
+    /// Exponents from a second moment's diagonal: −⌊log₂ Mⱼⱼ / 2⌋, 0 for 0 and non-finite entries.
+    @Test func momentEquilibrationHalvesTheDiagonalsExponent() throws {
+        let m = Matrix(rows: 6, columns: 6) { i, j in i == j ? [0.5, 2, 0x1p100, 0, .infinity, 0x1.8p-7][i] : 1 }
+        #expect(m.momentEquilibration == [1, 0, -50, 0, 0, 4])
+        #expect(Matrix.spread(m.momentEquilibration) == 54 && Matrix.spread([]) == 0)
+    }
+
     /// A Gram of columns 2⁶⁰ apart: the plain solve is not shown nonsingular, the equilibrated
     /// one is, and holds the exact solution (also where it leaves the matrix as it is).
     @Test func equilibratedSolveHoldsTheExactSolution() throws {
@@ -912,8 +928,11 @@ struct FastIntervalTests {
             let exact = try Self.exactSolution(RationalMatrix(rows: n, columns: n) { Rational(exactly: gram[$0, $1].lo)! },
                                                RationalMatrix(rows: n, columns: 2) { Rational(exactly: rhs[$0, $1].lo)! })
             for i in 0..<n {
+                let largest = (0..<2).map { abs(exact[i, $0].doubleValue) }.max()!
                 for j in 0..<2 {
                     #expect(Rational(exactly: solution[i, j].lo)! <= exact[i, j] && exact[i, j] <= Rational(exactly: solution[i, j].hi)!, "trial \(trial) [\(i),\(j)]")
+                    // Narrow, not merely sound: about κ(DMD)·u of the row's entries.
+                    #expect(solution[i, j].width <= 1e-6 * largest, "trial \(trial) [\(i),\(j)]: \(solution[i, j]) against \(exact[i, j].doubleValue)")
                 }
             }
             solved += 1

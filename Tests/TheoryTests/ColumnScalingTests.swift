@@ -78,6 +78,8 @@ struct ColumnScalingTests {
             let expected = residual.scalingColumns(byPowersOfTwo: [0, p, q, 0]).scalingRows(by: plain.first.sqrtWeights).frobeniusNormSquared
             guard let r else { Issue.record("pivot \(ps.pivot), S = \(ps.subset) skipped as singular"); continue }
             #expect(abs(r - expected) <= 1e-9 * expected, "r = \(r) against \(expected)")
+            let direct = try scaled.pivotResidualDirect(ps)   // the per-pair LU (`pivotMap`)
+            #expect(abs(direct - expected) <= 1e-9 * expected, "direct r = \(direct) against \(expected)")
             compared += 1
         }
         #expect(compared == 8 * 35)
@@ -116,12 +118,24 @@ struct ColumnScalingTests {
     /// moments, which square the columns' scales: with a column of each model 2⁵⁰ apart, T3 and
     /// T4 had fallen to the screen ("inapplicable": not shown of full rank), T7 too when the
     /// student was scaled. The solves now run on the equilibrated matrix where its diagonal spreads.
-    @Test("The Gram routes with columns 2^±p apart: T3, T4 and T7 certified by fast enclosure",
-          arguments: [(0, 0), (50, 0), (50, -50), (0, -60)])
-    func gramRouteCertificates(teacher p: Int, student q: Int) throws {
+    @Test("Columns 2^±p apart, both routes: T3, T4, T7 and T11 certified by fast enclosure; merged, T3, T4, T7 too",
+          arguments: [(0, 0), (50, 0), (50, -50), (0, -60)], [ModelPair.Routes.largeScale, .automatic])
+    func gramRouteCertificates(scales: (teacher: Int, student: Int), routes: ModelPair.Routes) throws {
+        let (p, q) = scales
         let (plain, _) = try Self.pair(0, scaleTeacher: true)
-        let scaled = try ModelPair(plain.first.scalingColumn(1, byPowerOfTwo: p), plain.second.scalingColumn(2, byPowerOfTwo: q), routes: .largeScale)
-        #expect(scaled.usesGramRoutes)
+        let scaled = try ModelPair(plain.first.scalingColumn(1, byPowerOfTwo: p), plain.second.scalingColumn(2, byPowerOfTwo: q), routes: routes)
+        #expect(scaled.usesGramRoutes == (routes == .largeScale))
+        // T11 (its scalar form solves M⁻¹u on the Grams at scale), against the unscaled pair.
+        let (a, b) = try ConceptTests.measuredOnBoth(try ModelPair(plain.first, plain.second, routes: routes), scaled)
+        #expect(b.t11?.level == "fast enclosure" && b.t11?.outcome == "holds" && a.t11?.level == "fast enclosure", "\(b.t11?.level ?? "none") \(b.t11?.outcome ?? "")")
+        #expect(b.floorLogitScalar != nil && b.disagreement == a.disagreement)
+        if routes == .largeScale {
+            // A merge of shards decides T3, T4 and T7 from the same kind of interval moments and Grams.
+            let merged = try ShardMergeTests.merged(scaled.first, scaled.second, cuts: [0, 70, 200], options: PairMeasurement.Options())
+            let decided = merged.bounds.filter { ["T3", "T4", "T7"].contains($0.id) }
+            #expect(decided.count == 5 && decided.allSatisfy { $0.certified && $0.level == "fast enclosure" && $0.outcome == "holds" },
+                    "\(decided.map { "\($0.id) \($0.outcome) \($0.level)" })")
+        }
         let verdicts = [try T3EmbeddingBound().fastCertify(scaled), try T4UnembeddingBound().fastCertify(scaled)]
             + (try [T7CanonicalCorrelationBound(.corollary), T7CanonicalCorrelationBound(centred: false), T7CanonicalCorrelationBound(centred: true)]
                 .map { try $0.fastCertify(scaled.swapped) })
@@ -150,18 +164,26 @@ struct ColumnScalingTests {
                 compared += 1
             }
             #expect(!m.notes.contains { $0.contains("rank") }, "\(route): \(m.notes)")
-            // T12's width floor (from T7's μ, which no column scaling moves) and d_unemb: the moments'
-            // pseudo-inverses as given truncated a column 2⁶⁰ apart (the floor read 5.94 for 13.0).
+            // T12's width floor and T7's sides (from T7's μ and R, which no column scaling moves)
+            // and d_unemb: the moments' pseudo-inverses as given truncated a column 2⁶⁰ apart (the
+            // floor read 5.94 for 13.0).
             let merged = try #require(m.widthFloorCurve)
             #expect(merged.count == curve.count && zip(curve, merged).allSatisfy { abs($0 - $1) <= 1e-9 * curve[0] }, "\(route): \(merged) against \(curve)")
-            let (x, y) = (try #require(single.dUnembAB), try #require(m.dUnembAB))
-            #expect(abs(x - y) <= 1e-8 * x, "\(route): d_unemb \(y) against \(x) in one run")
+            let (t7, t7Reference) = (m.bounds.filter { $0.id == "T7" }, reference.bounds.filter { $0.id == "T7" })
+            #expect(t7.count == 3 && t7Reference.count == 3)
+            for (x, y) in zip(t7Reference, t7) {
+                #expect(Self.close(x.lhs, y.lhs) && Self.close(x.rhs, y.rhs), "\(route): T7 \(y.form) \(y.lhs) ≤ \(y.rhs) against \(x.lhs) ≤ \(x.rhs)")
+            }
             compared += 2
         }
+        // d_unemb is in the teacher's coordinates: the merge against the scaled pair's one run.
+        let (x, y) = (try #require(single.dUnembAB), try #require(try ShardMergeTests.merged(scaled.first, scaled.second, cuts: [0, 70, 200], options: options).dUnembAB))
+        #expect(abs(x - y) <= 1e-8 * x, "merge: d_unemb \(y) against \(x) in one run")
         #expect(compared == 8)
-        // Moments within 2⁸ of each other: no equilibration, the decompositions as they are.
-        let unscaled = try PairMeasurement.measure(plain, options: options)
-        #expect(unscaled.mccaCentered == reference.mccaCentered)
+        // The unscaled pair's moments lie within 2⁸ of each other: no equilibration there.
+        let f = plain.first.weightedEmbeddings, h = plain.second.weightedEmbeddings
+        #expect(MeasureStatistics.correlationEquilibration(f.gram(), h.gram()) == nil)
+        #expect(MeasureStatistics.correlationEquilibration(scaled.first.weightedEmbeddings.gram(), scaled.second.weightedEmbeddings.gram()) != nil)
     }
 
     /// The rounding of a logit is bounded by Σ_j|f_j g_j|, which the scaling leaves as it is; the

@@ -421,6 +421,34 @@ struct ConceptTests {
         #expect(b.disagreement == a.disagreement && a.disagreement ?? 0 > 0)
     }
 
+    /// The screen's tolerance, against exact arithmetic: on T11's equality case the disagreeing
+    /// inputs' transported scores are exactly 0 and ±rounding in Double (A₁₂ = I). Each of those
+    /// must fall inside the tolerance (else the screen takes rounding for a sign), and every score
+    /// outside it must have the exact score's sign — with the models' columns scaled apart too.
+    @Test("T11's screen tolerance against the exact transported scores (columns 2^±p apart)", arguments: [(0, 0), (60, 0), (60, -60), (0, 60)])
+    func screenToleranceAgainstExact(p: Int, q: Int) throws {
+        var g = SeededGenerator(seed: 1104)
+        let teacher = ModelGenerator.model(labels: 9, dimension: 4, inputs: 40, using: &g)
+        let boundary = ModelGenerator.conceptBoundaryPair(teacher, using: &g)
+        let pair = try ModelPair(boundary.first.scalingColumn(2, byPowerOfTwo: p), boundary.second.scalingColumn(2, byPowerOfTwo: q))
+        let probe = ProbeDirection(weights: [1, 0, 0, 0], bias: 0)
+        let t = try ConceptTransfer(pair, probe: probe)
+        let exact = try ExactConceptTransfer(pair.exact(), probe: probe)
+        var (outside, zeros) = (0, 0)
+        for (i, s) in t.transportedScores.enumerated() {
+            let sign = exact.scores[i].sign
+            if sign == 0 {
+                zeros += 1
+                #expect(abs(s) <= t.scoreTolerance[i], "input \(i): exactly 0, computed \(s), tolerance \(t.scoreTolerance[i])")
+            }
+            if abs(s) > t.scoreTolerance[i] {
+                outside += 1
+                #expect((s > 0 ? 1 : -1) == sign, "input \(i): \(s) outside the tolerance, exact sign \(sign)")
+            }
+        }
+        #expect(zeros >= 1 && outside >= 30, "\(zeros) exact zeros, \(outside) scores decided")
+    }
+
     /// A constant column of G centres to rounding noise, not to 0: measured against its own
     /// rounding level it is rank deficiency, not a column 2⁵⁰ smaller than the others. An attack
     /// found floors printed for 12 345.678 beside columns near 1 (the SVD of G̃₁ as given took the
