@@ -312,6 +312,20 @@ extension ModelPair {
         }
     }
 
+    /// Whether F̂₁ = W^{1/2}F₁ has full column rank to Double precision with each column measured
+    /// against its own norm: the rank tolerance met by the SVD of F̂₁D, D bringing each column's
+    /// norm into [1, 2) by a power of two (T4's hypothesis where Double diversity, which measures
+    /// every column against the largest, fails). Decided once per pair.
+    package func firstEmbeddingsFullRankColumnwise() -> Bool {
+        cache.value("embeddingsColumnwise1") {
+            let f = first.weightedEmbeddings
+            let (n, d) = (f.rows, f.columns)
+            guard n >= d, let s = try? f.scalingColumns(byPowersOfTwo: f.columnEquilibration).singularValues(),
+                  s.count >= d, let top = s.first, top > 0, top.isFinite else { return false }
+            return s[d - 1] > Matrix.rankTolerance(rows: n, columns: d, largest: top)
+        }
+    }
+
     /// ‖(G̃₁⁺)ᵀu‖ = (uᵀ(G̃₁ᵀG̃₁)⁻¹u)^{1/2} = ‖((G̃₁D)⁺)ᵀDu‖ (`firstEquilibration`), column-equilibrated
     /// so that a column scaling of the teacher (F's column ×2ᵖ, G's ×2⁻ᵖ) changes no bit of it:
     /// from the equilibrated Gram's Cholesky factor on the Gram routes, else from the SVD of

@@ -168,8 +168,18 @@ public struct FastIdentifiability: Sendable {
 /// zᵀMz/zᵀz, enclosed, at an approximate eigenvector z of λ_min(mid M) (any z bounds λ_min
 /// above, so the bound is sound whatever z is; z only decides how tight): the computed
 /// eigenvector up to 64 rows; above, inverse iteration (`inverseIterationUpper`), falling
-/// back to the decomposition when it fails. +∞ when both fail.
+/// back to the decomposition when it fails. +∞ when both fail. At most the smallest diagonal
+/// entry's upper end (the quotient at a unit vector): for a Gram or moment whose columns lie far
+/// apart in scale the computed eigenvector is off by about ε in every entry, and the quotient
+/// there (ε²·‖M‖) lay far above λ_min ≈ the small column's Mⱼⱼ (a column of G̃₁ 2⁶⁰ below the
+/// others put T3's right side 10⁵ below its value, and the fast enclosure could not decide).
 public func fastSmallestEigenvalueUpper(_ m: FastIntervalMatrix) -> Double {
+    let diagonal = (0..<m.rows).map { m[$0, $0].hi }.min() ?? .infinity
+    return min(diagonal, eigenvectorQuotientUpper(m))
+}
+
+/// The Rayleigh quotient's upper end at the computed eigenvector of λ_min (`fastSmallestEigenvalueUpper`).
+func eigenvectorQuotientUpper(_ m: FastIntervalMatrix) -> Double {
     let middle = m.midpoints
     if m.rows > 64, let upper = inverseIterationUpper(m, middle: middle) { return upper }
     let n = m.rows

@@ -21,13 +21,18 @@ package struct InverseSigmaBound: Sendable {
     /// The fast level's left side, an upper bound on σ_min(M)², both given only when
     /// M's full column rank is proven (nil: no fast path, or not proven).
     package var fast: (@Sendable (ModelPair) -> (lhs: FastInterval, sigmaMinSquaredUpper: Double)?)? = nil
+    /// Whether M has full column rank to Double precision with each column measured against its
+    /// own level (M with its columns equilibrated by powers of two): a column 2⁶⁰ apart from the
+    /// others (the other factor scaled back, the same model) fails Double diversity, which
+    /// measures every column against the largest, and passes this.
+    package var columnwiseFullRank: (@Sendable (ModelPair) -> Bool)? = nil
 
     package var constantName: String { "\(constantScale)/σ_min(\(matrixName))²" }
 
     /// The screen's hypothesis alone: M of full column rank, in Double or (rank-deficient to
     /// Double precision) exactly within the exact level's size; the Double left side is not formed.
     func inapplicability(_ pair: ModelPair) throws -> Verdict? {
-        if fullRank(try pair.firstDiversity()) || exactlyFullRank(pair) { return nil }
+        if fullRank(try pair.firstDiversity()) || columnwiseFullRank?(pair) == true || exactlyFullRank(pair) { return nil }
         return .inapplicable(id, form, level: .double, "\(matrixName) does not have full column rank")
     }
 
@@ -44,12 +49,12 @@ package struct InverseSigmaBound: Sendable {
             // the exact level's size that is decided exactly, and then the bound applies. The
             // screen compares with the Double σ_min where it is positive (a screen, as always: the
             // fast and exact certificates decide), and says "not decided" where it is 0.
-            if exactlyFullRank(pair) {
+            if columnwiseFullRank?(pair) == true || exactlyFullRank(pair) {
                 let sigma = sigmaMin(diversity)
                 guard sigma > 0 else {
                     return Verdict(id: id, form: form, level: .double, outcome: .undecided, lhs: .nan, rhs: .nan, constant: .nan,
                                    constantName: constantName,
-                                   certificate: "\(matrixName) is of full column rank exactly but its Double σ_min is 0: not decided by the screen")
+                                   certificate: "\(matrixName) is of full column rank (with its columns equilibrated, or exactly) but its Double σ_min is 0: not decided by the screen")
                 }
                 return verdict(lhs: try lhs(pair), sigmaMin: sigma, logitDistanceSquared: try pair.logitDistanceSquared())
             }

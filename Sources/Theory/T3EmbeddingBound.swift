@@ -21,7 +21,8 @@ public struct T3EmbeddingBound: PairStatement {
                           fast: { pair in
                               guard let i = pair.fastIdentifiability() else { return nil }
                               return (pair.fastMeanSquaredDifference(first: nil, second: i.map), i.sigmaMinSquaredUpper)
-                          })
+                          },
+                          columnwiseFullRank: { (try? $0.firstUnembeddingsTransportable()) == true })
     }
 
     /// From d×d statistics alone (a merge of shards): A₁₂ from the enclosed Grams and d_rep²

@@ -15,7 +15,8 @@ public struct T4UnembeddingBound: PairStatement {
                           lhs: { try $0.unembeddingDissimilaritySquared() },
                           exactLHS: { try $0.unembeddingDissimilaritySquared() },
                           gram: { $0.moments().m11 },
-                          fast: { pair in pair.fastUnembeddingDissimilarity().map { ($0.squared, $0.sigmaMinSquaredUpper) } })
+                          fast: { pair in pair.fastUnembeddingDissimilarity().map { ($0.squared, $0.sigmaMinSquaredUpper) } },
+                          columnwiseFullRank: { $0.firstEmbeddingsFullRankColumnwise() })
     }
 
     public func screen(_ pair: ModelPair) throws -> Verdict { try bound.screen(pair) }

@@ -145,6 +145,25 @@ struct ColumnScalingTests {
         }
     }
 
+    /// Above the exact level's size, T3's and T4's hypotheses (G̃₁, F̂₁ of full column rank) were
+    /// decided by Double diversity alone, which measures every column against the largest: a
+    /// column 2⁶⁰ apart made them "inapplicable" and the fast enclosure was never tried. The
+    /// column-equilibrated rank test lets it decide.
+    @Test("Above the exact level: T3 and T4 with a column 2^±60 apart applicable and certified by fast enclosure", arguments: [60, -60])
+    func hypothesesAboveTheExactLevel(p: Int) throws {
+        var g = SeededGenerator(seed: 1214)
+        let teacher = ModelGenerator.model(labels: 300, dimension: 4, inputs: 2_000, using: &g)
+        let pair = try ModelPair(teacher.scalingColumn(1, byPowerOfTwo: p), ModelGenerator.perturb(teacher, by: 0.1, using: &g))
+        #expect(!pair.exactLevelAffordable)
+        let diversity = try pair.firstDiversity()
+        #expect(!(p > 0 ? diversity.unembeddingsDiverse : diversity.embeddingsDiverse), "the case tested: Double diversity fails")
+        for bound in [T3EmbeddingBound().bound, T4UnembeddingBound().bound] {
+            #expect(try bound.inapplicability(pair) == nil, "\(bound.id)")
+            let v = bound.fastCertify(pair)
+            #expect(v?.outcome == .holds && v?.level == .fastEnclosure, "\(bound.id): \(v.map { "\($0.outcome) \($0.level)" } ?? "no fast verdict")")
+        }
+    }
+
     /// A merge of shards reads m_CCA from d×d moments, which square the columns' scales: a column
     /// 2²⁰ smaller moved it by 3·10⁻⁵, one 2⁵⁰ smaller put it at 0.25 for 0.98.
     @Test("A merge of shards: m_CCA (centred and not) and T12's width floor as on the unscaled pair, d_unemb as in one run",
