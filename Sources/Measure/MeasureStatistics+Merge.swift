@@ -578,7 +578,13 @@ extension MeasureStatistics {
                     ? "T5 is screened: not every partial carries G's rows at T5's labels (they are written up to \(Self.carriedT5RowLimit) values)"
                     : fastT5 != nil ? "T5 is screened: the carried rows of G disagree with the partials' own σ_min(L₁) or r(p, S) at its pair" : nil
                 let extra = [pivot.t5Note, why].compactMap { $0 }.joined(separator: "; ")
-                add(t5.verdict(terms: terms, labels: identity.labels, logitDistanceSquared: dl2), extra.isEmpty ? nil : extra)
+                if terms.isEmpty, !pivot.t5Pairs.isEmpty || pivot.t5Note?.contains("left out") == true {
+                    // Every pair left out for its range, none found singular: not decided here.
+                    add(Verdict(id: .T5, form: t5.form, level: .double, outcome: .undecided, lhs: .nan, rhs: .nan, constant: .nan,
+                                constantName: "", certificate: nil), "not decided: no pair's terms in the partials (\(extra))")
+                } else {
+                    add(t5.verdict(terms: terms, labels: identity.labels, logitDistanceSquared: dl2), extra.isEmpty ? nil : extra)
+                }
             }
         }
         // T6 from the streamed enclosures' interval sums (certified, one run or merged);

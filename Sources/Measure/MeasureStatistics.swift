@@ -264,8 +264,15 @@ extension MeasureStatistics {
             pivotNote = why
         case .run(let selection):
             let values = try pair.pivotResidualValues(selection)
-            let (chosen, t5Note) = PairMeasurement.t5Pairs(values.pairs)
-            let t5 = try T5PivotBound(.subsetSum, selection: .explicit(chosen)).cachedTerms(pair, exhaustive: false).terms
+            let (chosen, scanNote) = PairMeasurement.t5Pairs(values.pairs)
+            // A pair whose σ_min(L₁) leaves the normal Double range (columns of G 2³⁰⁰ apart) has no
+            // term a partial can carry: it is left out here, as in every shard (σ_min depends on
+            // the model alone), and named, where the partial had been refused as inconsistent.
+            let all = try T5PivotBound(.subsetSum, selection: .explicit(chosen)).cachedTerms(pair, exhaustive: false).terms
+            let t5 = all.filter { $0.sigmaMin.isNormal }
+            let t5Note = t5.count == all.count ? scanNote
+                : [scanNote, "\(all.count - t5.count) of the \(all.count) pairs left out: their σ_min(L₁) not resolved in Double, 0 or beyond the normal range (measure unsharded for them)"]
+                    .compactMap { $0 }.joined(separator: "; ")
             let labels = Array(Set(t5.flatMap { [$0.pair.pivot] + $0.pair.subset })).sorted()
             let carried = labels.count * (pair.first.dimension + pair.second.dimension) <= Self.carriedT5RowLimit
             func rows(_ g: Matrix) -> PackedDoubles? {

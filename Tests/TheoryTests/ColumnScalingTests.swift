@@ -164,6 +164,22 @@ struct ColumnScalingTests {
         }
     }
 
+    /// Columns of G 2⁶⁰⁰ apart leave T5's σ_min(L₁) unresolved in Double (0): a shard wrote those
+    /// terms into its partial and then refused it as inconsistent ("t5_sigma_min holds a value that
+    /// is not finite and > 0"), so the pair could not be sharded at all. The pairs are left out,
+    /// named, and the merge says T5 is not decided rather than "every L₁ singular".
+    @Test("Shards of a pair with columns 2^±300 apart: written, merged, T5 undecided with the reason")
+    func shardsWithUnresolvedPivotSigma() throws {
+        let (plain, _) = try Self.pair(0, scaleTeacher: true)
+        let teacher = try plain.first.scalingColumn(0, byPowerOfTwo: -300).scalingColumn(2, byPowerOfTwo: 300)
+        let single = try PairMeasurement.measure(ModelPair(teacher, plain.second), options: PairMeasurement.Options())
+        let merged = try ShardMergeTests.merged(teacher, plain.second, cuts: [0, 70, 200], options: PairMeasurement.Options())
+        let (a, b) = (try #require(single.bounds.first { $0.id == "T5" }), try #require(merged.bounds.first { $0.id == "T5" }))
+        #expect(a.outcome == "holds" && a.certified, "one run: \(a.outcome) \(a.level)")
+        #expect(b.outcome == "undecided" && b.note?.contains("not resolved in Double") == true, "merged: \(b.outcome), \(b.note ?? "")")
+        #expect(abs(merged.mccaCentered - single.mccaCentered) <= 1e-12)
+    }
+
     /// A merge of shards reads m_CCA from d×d moments, which square the columns' scales: a column
     /// 2²⁰ smaller moved it by 3·10⁻⁵, one 2⁵⁰ smaller put it at 0.25 for 0.98.
     @Test("A merge of shards: m_CCA (centred and not) and T12's width floor as on the unscaled pair, d_unemb as in one run",
