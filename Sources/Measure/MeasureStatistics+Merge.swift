@@ -206,7 +206,7 @@ extension MeasureStatistics {
         let equilibration = Self.correlationEquilibration(mAA, mBB)
         let correlationMoments = equilibration.map { a, b in
             (cAA: cAA.scaledSymmetrically(a), cBB: cBB.scaledSymmetrically(b), mAA: mAA.scaledSymmetrically(a), mBB: mBB.scaledSymmetrically(b),
-             cBA: cBA.scaled(rows: b, columns: a), mBA: mBA.scaled(rows: b, columns: a))
+             cBA: cBA.scaled(rows: b, columns: a), mBA: mBA.scaled(rows: b, columns: a), sAA: sAA.scaledSymmetrically(a.map { -$0 }))
         }
         let correlationSpectra = try correlationMoments.map { e in
             let equilibrated = [e.cAA, e.cBB, e.mAA, e.mBB]
@@ -218,8 +218,7 @@ extension MeasureStatistics {
         // DM₂₂D·D⁻¹S₂₂D⁻¹; R = tr S₂₂E likewise), and T12's width floor is read from that μ: they
         // come from the same equilibrated moments, with S_AA scaled by D⁻¹ (a student's column
         // 2⁶⁰ apart had truncated the moments' pseudo-inverses: the floor read 5.94 for 13.0).
-        let t7Moments = correlationMoments.map { e in (cAA: e.cAA, mAA: e.mAA, sAA: sAA.scaledSymmetrically(equilibration!.a.map { -$0 })) }
-            ?? (cAA: cAA, mAA: mAA, sAA: sAA)
+        let t7Moments = correlationMoments.map { (cAA: $0.cAA, mAA: $0.mAA, sAA: $0.sAA) } ?? (cAA: cAA, mAA: mAA, sAA: sAA)
         // The decompositions' readers, each running LAPACK on one core (an SVD's bidiagonalisation
         // is matrix–vector work), on two workers, the longest first: CKA, Procrustes and SVCCA
         // (0.29 s at d = 768), both m_CCA, T7's μ and R for both centrings (B the student; about
@@ -578,7 +577,7 @@ extension MeasureStatistics {
                     ? "T5 is screened: not every partial carries G's rows at T5's labels (they are written up to \(Self.carriedT5RowLimit) values)"
                     : fastT5 != nil ? "T5 is screened: the carried rows of G disagree with the partials' own σ_min(L₁) or r(p, S) at its pair" : nil
                 let extra = [pivot.t5Note, why].compactMap { $0 }.joined(separator: "; ")
-                if terms.isEmpty, !pivot.t5Pairs.isEmpty || pivot.t5Note?.contains("left out") == true {
+                if terms.isEmpty, pivot.t5Note?.contains(MeasureStatistics.t5PairsLeftOut) == true {
                     // Every pair left out for its range, none found singular: not decided here.
                     add(Verdict(id: .T5, form: t5.form, level: .double, outcome: .undecided, lhs: .nan, rhs: .nan, constant: .nan,
                                 constantName: "", certificate: nil), "not decided: no pair's terms in the partials (\(extra))")

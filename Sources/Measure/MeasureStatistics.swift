@@ -271,7 +271,7 @@ extension MeasureStatistics {
             let all = try T5PivotBound(.subsetSum, selection: .explicit(chosen)).cachedTerms(pair, exhaustive: false).terms
             let t5 = all.filter { $0.sigmaMin.isNormal }
             let t5Note = t5.count == all.count ? scanNote
-                : [scanNote, "\(all.count - t5.count) of the \(all.count) pairs left out: their σ_min(L₁) not resolved in Double, 0 or beyond the normal range (measure unsharded for them)"]
+                : [scanNote, "\(all.count - t5.count) of the \(all.count) \(Self.t5PairsLeftOut): their σ_min(L₁) not resolved in Double, 0 or beyond the normal range (measure unsharded for them)"]
                     .compactMap { $0 }.joined(separator: "; ")
             let labels = Array(Set(t5.flatMap { [$0.pair.pivot] + $0.pair.subset })).sorted()
             let carried = labels.count * (pair.first.dimension + pair.second.dimension) <= Self.carriedT5RowLimit
@@ -288,6 +288,9 @@ extension MeasureStatistics {
         }
         self.notes = notes
     }
+
+    /// The words a partial's T5 note uses for pairs it left out (a merge reads them).
+    static let t5PairsLeftOut = "pairs left out"
 
     /// The point values from enclosures (their midpoints; the T6 per-input means as logs),
     /// or nil when an enclosure is unbounded, or d_logit² or a KL is not tight (lower end

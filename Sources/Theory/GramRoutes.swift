@@ -135,8 +135,7 @@ extension ModelPair {
         var scales = columnScales ?? x.columnNorms
         if columnScales != nil { scales.scale(byPowerOfTwo: p) }
         let exponents = Matrix.equilibration(norms: scales)
-        let spread = (exponents.max() ?? 0) - (exponents.min() ?? 0)
-        let equilibrated = spread > 100
+        let equilibrated = Matrix.spread(exponents) > 100
         if equilibrated {
             x.scaleColumns(byPowersOfTwo: exponents)
             scales = zip(scales, exponents).map { Double(sign: .plus, exponent: $1, significand: $0) }
