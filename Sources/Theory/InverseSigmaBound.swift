@@ -98,7 +98,12 @@ package struct InverseSigmaBound: Sendable {
         let distance = pair.exactLogitDistanceSquared()
         let numerator = SigmaCertificate.exact(constantScale) * distance
         let (outcome, why) = try SigmaCertificate.decide(lhs: l, numerator: numerator, gram: s, matrixName: matrixName)
-        let sigma = sigmaMin(try pair.firstDiversity())
+        // The side shown needs σ_min in Double, which is rounding noise where M is of full rank
+        // only column by column (columns 2⁵²⁰ apart: the right side read 3 729 for 2·10³¹²): not
+        // shown then (NaN); the exact comparison decided.
+        let diversity = try pair.firstDiversity()
+        let resolved = fullRank(diversity)
+        let sigma = resolved ? sigmaMin(diversity) : .nan
         let c = constantScale / (sigma * sigma)
         // The right side shown from logarithms where σ² or d_logit² leave the Double range
         // (subnormal embeddings: σ² = 0 and c·d_logit² = ∞·0).
@@ -108,7 +113,7 @@ package struct InverseSigmaBound: Sendable {
         // σ_min² is a Double estimate: at equality (T3's tight case) it can put the right side a few
         // ulps on the wrong side of the exact left side ("left 1 | right 0.9999999999999998 | holds").
         // The exact comparison orders the two, so the side shown keeps that order.
-        var certificate = why
+        var certificate = resolved ? why : why + "; the right side is not shown: σ_min(\(matrixName)) is not resolved in Double (its columns lie far apart in scale)"
         let lhs = l.doubleValue
         if lhs.isFinite && rhs.isFinite && (outcome == .holds ? rhs < lhs : rhs >= lhs) {
             certificate += "; the right side's Double estimate \(rhs) (σ_min² in Doubles) falls on the wrong side of the exact left side: shown as \(outcome == .holds ? "the left side, which the exact comparison bounds it by" : "just below the left side")"

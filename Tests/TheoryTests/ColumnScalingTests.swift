@@ -180,6 +180,21 @@ struct ColumnScalingTests {
         #expect(abs(merged.mccaCentered - single.mccaCentered) <= 1e-12)
     }
 
+    /// The exact certificate's right side was shown from the Double σ_min, rounding noise where
+    /// the columns lie 2⁵²⁰ apart: "holds (exact)" beside a right side of 3 729 for 2·10³¹² and a
+    /// ratio of 6·10³⁰⁷. It is not shown there (NaN); the verdict stays exact.
+    @Test("T3's and T4's exact certificate with columns 2^±260 apart: no right side from a σ_min lost to rounding")
+    func exactSidesWithColumnsFarApart() throws {
+        let (plain, _) = try Self.pair(0, scaleTeacher: true)
+        let scaled = try ModelPair(plain.first.scalingColumn(1, byPowerOfTwo: 260).scalingColumn(3, byPowerOfTwo: -260), plain.second)
+        #expect(!(try scaled.firstDiversity().unembeddingsDiverse))
+        for bound in [T3EmbeddingBound().bound, T4UnembeddingBound().bound] {
+            let v = try bound.certify(scaled)
+            #expect(v.level == .exact && v.outcome == .holds, "\(bound.id): \(v.outcome)")
+            #expect(v.rhs.isNaN && v.ratio.isNaN, "\(bound.id): right side \(v.rhs), ratio \(v.ratio)")
+        }
+    }
+
     /// A merge of shards reads m_CCA from d×d moments, which square the columns' scales: a column
     /// 2²⁰ smaller moved it by 3·10⁻⁵, one 2⁵⁰ smaller put it at 0.25 for 0.98.
     @Test("A merge of shards: m_CCA (centred and not) and T12's width floor as on the unscaled pair, d_unemb as in one run",
