@@ -306,9 +306,7 @@ extension ModelPair {
             if try firstDiversity().unembeddingsDiverse { return true }
             let d = first.dimension
             guard first.labelCount > d else { return false }
-            let s = try firstEquilibratedUnembeddingSVD().svd.singularValues
-            guard s.count >= d, let top = s.first, top > 0, top.isFinite else { return false }
-            return s[d - 1] > Matrix.rankTolerance(rows: first.labelCount, columns: d, largest: top)
+            return Diversity.fullRank(try firstEquilibratedUnembeddingSVD().svd.singularValues, d, rows: first.labelCount)
         }
     }
 
@@ -320,9 +318,8 @@ extension ModelPair {
         cache.value("embeddingsColumnwise1") {
             let f = first.weightedEmbeddings
             let (n, d) = (f.rows, f.columns)
-            guard n >= d, let s = try? f.scalingColumns(byPowersOfTwo: f.columnEquilibration).singularValues(),
-                  s.count >= d, let top = s.first, top > 0, top.isFinite else { return false }
-            return s[d - 1] > Matrix.rankTolerance(rows: n, columns: d, largest: top)
+            guard n >= d, let s = try? f.scalingColumns(byPowersOfTwo: f.columnEquilibration).singularValues() else { return false }
+            return Diversity.fullRank(s, d, rows: n)
         }
     }
 

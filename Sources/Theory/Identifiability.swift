@@ -73,7 +73,9 @@ public struct Diversity: Sendable {
         unembeddingSingularValues.count < dimension ? 0 : unembeddingSingularValues.last ?? 0
     }
 
-    private static func fullRank(_ s: [Double], _ d: Int, rows: Int) -> Bool {
+    /// Whether singular values `s` of a rows×d matrix, largest first, show full column rank d
+    /// to the default rank tolerance (also the column-equilibrated tests of T3, T4 and T11).
+    package static func fullRank(_ s: [Double], _ d: Int, rows: Int) -> Bool {
         guard s.count >= d, let top = s.first, top > 0 else { return false }
         return s[d - 1] > Matrix.rankTolerance(rows: rows, columns: d, largest: top)
     }

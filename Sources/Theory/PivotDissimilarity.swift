@@ -102,10 +102,12 @@ extension ModelPair {
     /// A = D·(L₁D)⁻¹L₂. LU with partial pivoting scales exactly with D, but the reciprocal
     /// condition estimate that calls L₁ singular does not: a column of G 2³⁰ smaller than the
     /// others (F's 2³⁰ larger, the same model) made every L₁ "singular". Throws where the
-    /// equilibrated L₁ is singular to within rounding.
+    /// equilibrated L₁ is singular to within rounding. D brings each column's largest entry into
+    /// [1, 2), as `PivotMoments.residuals`' LU path does: both judge the same matrix, so a pair
+    /// that path solved is not called singular when recomputed here.
     static func pivotMap(_ g1: Matrix, _ g2: Matrix, _ ps: PivotSubset) throws -> Matrix {
         let l1 = pivotMatrix(g1, ps)
-        let exponents = l1.columnEquilibration
+        let exponents = Matrix.equilibration(norms: l1.columnMaxima)
         let x = try ModelError.wrapping { try LUDecomposition(l1.scalingColumns(byPowersOfTwo: exponents)).solve(pivotMatrix(g2, ps)) }
         return x.scaled(rows: exponents, columns: [Int](repeating: 0, count: x.columns))
     }
@@ -382,8 +384,9 @@ struct PivotMoments {
                         b[(d + j) * d + i] = u[l, j] - u[pivot, j]
                     }
                 }
-                // L₁'s columns (contiguous) brought near 1 by powers of two first, as in
-                // `ModelPair.pivotMap`: L₁⁻¹B = D·(L₁D)⁻¹B, row i of the solution times 2^eᵢ.
+                // L₁'s columns (contiguous) brought near 1 by powers of two first (each column's
+                // largest entry into [1, 2), as in `ModelPair.pivotMap`): L₁⁻¹B = D·(L₁D)⁻¹B, row i
+                // of the solution times 2^eᵢ.
                 for j in 0..<d {
                     var top = 0.0
                     for i in 0..<d { top = max(top, abs(a[j * d + i])) }
