@@ -851,7 +851,10 @@ public struct PairMeasurement: Codable, Sendable {
         }
         for (statement, target) in runs {
             let screened: Verdict
-            do { screened = try statement.screen(target) } catch {
+            do { screened = try statement.screen(target) } catch let ModelError.undetermined(why) {
+                // A side rounding leaves undetermined: not decided by the screen; the certificates may decide.
+                screened = .undecided(statement.id, statement.form, level: .double, "not determined in Double: \(why)")
+            } catch {
                 if Self.isNonFinite(error), let bound = exactInstead(statement, target, screen: "failed (\(error))") {
                     out.append(bound)
                 } else {

@@ -146,6 +146,11 @@ public struct Matrix: Equatable, Sendable {
         return zip(largest, sums).map { top, sum in top > 0 && top.isFinite ? top * sum.squareRoot() : top }
     }
 
+    /// Each row's largest |entry| (its ∞-norm): the level a row-wise backward error is measured by.
+    public var rowLargest: [Double] {
+        (0..<rows).map { i in storage[(i * columns)..<((i + 1) * columns)].reduce(0.0) { Swift.max($0, abs($1)) } }
+    }
+
     /// The powers of two eⱼ bringing each column's norm into [1, 2) (0 for a column of norm 0
     /// or not finite): column equilibration that changes no bit of what it scales.
     public var columnEquilibration: [Int] { Self.equilibration(norms: columnNorms) }

@@ -188,6 +188,53 @@ public enum SmallMatrixKernels {
         return Matrix(rows: n, columns: p) { i, j in c[j * m + i] }
     }
 
+    /// X⁺Y for a tall X whose rows lie far apart in scale (W^{1/2}F with one input's weight 10⁵⁰
+    /// times the others'): Householder QR with X's rows sorted by decreasing largest entry and
+    /// its columns pivoted (`dgeqp3`), which is backward stable row by row (Cox and Higham 1998:
+    /// each row perturbed relative to its own size), where unsorted QR and the SVD are so only
+    /// relative to the whole matrix, so the light rows' information is lost beside a heavy one.
+    /// Sorting permutes the equations, so the solution is the same.
+    ///
+    /// nil unless every pivot stands clear of the rounding of the rows it was formed from:
+    /// |rⱼⱼ| > 10⁻⁸·‖(αᵢ)ᵢ≥ⱼ‖, αᵢ the sorted rows' largest entries (the row-wise counterpart of
+    /// `clearlyFullRank`). Two heavy rows parallel to rounding fail it: what they leave to be
+    /// determined is their rounding, not the light rows.
+    public static func rowSortedLeastSquares(_ x: Matrix, _ y: Matrix) -> Matrix? {
+        let m = x.rows, n = x.columns, p = y.columns
+        guard m >= n, n > 0, y.rows == m else { return nil }
+        let levels = x.rowLargest
+        let order = (0..<m).sorted { levels[$0] > levels[$1] || (levels[$0] == levels[$1] && $0 < $1) }
+        var a = [Double](repeating: 0, count: m * n), c = [Double](repeating: 0, count: m * max(p, 1))
+        for (i, source) in order.enumerated() {
+            for j in 0..<n { a[j * m + i] = x[source, j] }
+            for l in 0..<p { c[l * m + i] = y[source, l] }
+        }
+        // ‖(αᵢ)ᵢ≥ⱼ‖ for each j, on levels scaled by the largest (squares of entries near 10±³⁰⁸).
+        guard let top = levels.max(), top > 0, top.isFinite else { return nil }
+        var trailing = [Double](repeating: 0, count: n + 1), sum = 0.0
+        for i in stride(from: m - 1, through: 0, by: -1) {
+            let t = levels[order[i]] / top
+            sum += t * t
+            if i < n { trailing[i] = top * sum.squareRoot() }
+        }
+        let (mm, nn, pp) = (lapacke_index(m), lapacke_index(n), lapacke_index(p))
+        var pivots = [lapacke_index](repeating: 0, count: n), tau = [Double](repeating: 0, count: n)
+        var work = [Double](repeating: 0, count: 3 * n + 1 + 64 * (n + 1) + 64 * max(p, 1) + 65 * 64)
+        // dgeqp3 fails only on an argument out of range (a programming error), never on values.
+        let factored = LAPACKE_dgeqp3_work(LAPACK_COL_MAJOR, mm, nn, &a, mm, &pivots, &tau, &work, lapacke_index(work.count))
+        precondition(factored == 0, "dgeqp3: argument \(-factored) rejected")
+        guard (0..<n).allSatisfy({ abs(a[$0 * m + $0]) > 1e-8 * trailing[$0] }) else { return nil }
+        guard p > 0 else { return Matrix(rows: n, columns: 0) }
+        let applied = LAPACKE_dormqr_work(LAPACK_COL_MAJOR, flag("L"), flag("T"), mm, pp, nn, &a, mm, &tau, &c, mm,
+                                          &work, lapacke_index(work.count))
+        precondition(applied == 0, "dormqr: argument \(-applied) rejected")
+        guard LAPACKE_dtrtrs_work(LAPACK_COL_MAJOR, flag("U"), flag("N"), flag("N"), nn, pp, &a, mm, &c, mm) == 0 else { return nil }
+        // Row i of the pivoted solution is row pivots[i] − 1 of X⁺Y.
+        var b = [Double](repeating: 0, count: n * p)
+        for i in 0..<n { for l in 0..<p { b[Int(pivots[i] - 1) * p + l] = c[l * m + i] } }
+        return try! Matrix(rows: n, columns: p, storage: b)
+    }
+
     /// R's diagonal shows clear full rank: min |rᵢᵢ| > 10⁻⁸ max |rᵢᵢ| > 0, each |rᵢᵢ| first divided
     /// by its column's scale when given (near rank deficiency is left to the SVD and its rank
     /// tolerance).

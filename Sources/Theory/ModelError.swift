@@ -15,6 +15,10 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
     /// An input that cannot serve this purpose, for a reason other than its shape
     /// (a teacher that is not diverse, an option out of range): the message says why.
     case refused(String)
+    /// A Double quantity that rounding leaves undetermined (a least-squares map whose rows lie so
+    /// far apart in scale that the heaviest rows' rounding decides it): the screen cannot form
+    /// it, the exact level can.
+    case undetermined(String)
 
     public var description: String {
         switch self {
@@ -28,6 +32,7 @@ public enum ModelError: Error, Equatable, CustomStringConvertible {
         case let .badProbe(m): return "bad probe: \(m)"
         case let .inapplicable(m): return "inapplicable: \(m)"
         case let .refused(m): return m
+        case let .undetermined(m): return "not determined in Double: \(m)"
         }
     }
 }

@@ -110,7 +110,16 @@ public struct Verdict: Codable, Sendable, Equatable {
     }
 
     public static func inapplicable(_ id: StatementID, _ form: String, level: VerdictLevel, _ reason: String) -> Verdict {
-        Verdict(id: id, form: form, level: level, outcome: .inapplicable, lhs: .nan, rhs: .nan,
+        withoutSides(id, form, level: level, .inapplicable, reason)
+    }
+
+    /// Not decided, with no sides to show (the screen could not form one: `ModelError.undetermined`).
+    public static func undecided(_ id: StatementID, _ form: String, level: VerdictLevel, _ reason: String) -> Verdict {
+        withoutSides(id, form, level: level, .undecided, reason)
+    }
+
+    static func withoutSides(_ id: StatementID, _ form: String, level: VerdictLevel, _ outcome: Outcome, _ reason: String) -> Verdict {
+        Verdict(id: id, form: form, level: level, outcome: outcome, lhs: .nan, rhs: .nan,
                 constant: .nan, constantName: "", certificate: reason)
     }
 }
