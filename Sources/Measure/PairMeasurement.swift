@@ -641,23 +641,24 @@ public struct PairMeasurement: Codable, Sendable {
     /// get an estimate, not NaN.
     static func representationErrorEstimate(_ pair: ModelPair, squared: Double) -> Double? {
         guard let s = try? pair.unembeddingSingularValues(ofFirst: true), let top = s.first, let last = s.last, top > 0,
-              let (m, p) = try? pair.scaledIdentifiabilityMap() else { return nil }
+              let map = try? pair.scaledIdentifiabilityMap() else { return nil }
         // G̃₁ rank-deficient: the map is not determined, any error possible.
         guard last > 0 else { return .infinity }
         let kappa = top / last
-        let fNorm = pair.second.weightedEmbeddings.frobeniusNorm, mapNorm = m.frobeniusNorm
+        let fNorm = pair.second.weightedEmbeddings.frobeniusNorm, logMapNorm = map.log2FrobeniusNorm
         // A zero map or zero embeddings move nothing (log₂ 0 = −∞ below would meet ∞·0).
-        guard fNorm > 0, mapNorm > 0 else { return 0 }
+        guard fNorm > 0, logMapNorm > -.infinity else { return 0 }
         let (g1, g2) = pair.centredUnembeddings
-        let residual = (g2 - g1.multiplied(by: m).scaled(byPowerOfTwo: p)).frobeniusNorm
-        let u = 0x1p-53, d = Double(pair.first.dimension), power = Double(p)
-        // ‖R‖/(‖G̃₁‖‖A‖), ‖A‖ = 2ᵖ‖M‖ (0 for a zero residual: exp2(−∞)).
-        let ratio = Foundation.exp2(Foundation.log2(residual) - Foundation.log2(top) - Foundation.log2(mapNorm) - power)
+        // G̃₁A = (G̃₁D)M·2^power.
+        let residual = (g2 - g1.scalingColumns(byPowersOfTwo: map.rowPowers).multiplied(by: map.map).scaled(byPowerOfTwo: map.power)).frobeniusNorm
+        let u = 0x1p-53, d = Double(pair.first.dimension)
+        // ‖R‖/(‖G̃₁‖‖A‖) in logarithms (0 for a zero residual: exp2(−∞)).
+        let ratio = Foundation.exp2(Foundation.log2(residual) - Foundation.log2(top) - logMapNorm)
         let relativeMap = 10 * d * u * (kappa + kappa * kappa * ratio)
         let distance = pair.distance(fromSquared: squared, .representation)
         guard distance > 0 else { return .infinity }
         // ‖W^{1/2}F₂‖·‖A‖·relativeMap / d_rep.
-        return Foundation.exp2(Foundation.log2(fNorm) + Foundation.log2(mapNorm) + power - Foundation.log2(distance)) * relativeMap
+        return Foundation.exp2(Foundation.log2(fNorm) + logMapNorm - Foundation.log2(distance)) * relativeMap
     }
 
     /// Whether the pivot form runs for this pair and options, and on which selection.

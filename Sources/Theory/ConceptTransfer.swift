@@ -87,11 +87,11 @@ public struct ConceptTransfer: Sendable {
             throw ModelError.inapplicable("σ_min(G̃₁) = 0: G̃₁ does not have full column rank")
         }
         self.probe = probe
-        // A₁₂ = 2^power·M, and F₂A₁₂ᵀu is formed as 2^power·(F₂(Mᵀu)) with F₂ and Mᵀu each
-        // scaled near 1: for models at scales far apart A₁₂, or F₂ times Mᵀu, may leave the
+        // A₁₂ = 2^power·D·M, and F₂A₁₂ᵀu is formed as 2^power·(F₂(Mᵀ(Du))) with F₂ and Mᵀ(Du)
+        // each scaled near 1: for models at scales far apart A₁₂, or F₂ times Mᵀu, may leave the
         // Double range where the scores do not.
-        let (map, power) = try pair.scaledIdentifiabilityMap()
-        let transported = map.transposed.applied(to: probe.weights)   // 2^−power·A₁₂ᵀu
+        let map = try pair.scaledIdentifiabilityMap()
+        let (transported, power) = map.transposeApplied(to: probe.weights)   // 2^−power·A₁₂ᵀu
         margins = probe.scores(first.embeddings)
         weights = pair.weights
         let teacherPart = first.embeddings.applied(to: probe.weights)
@@ -135,11 +135,13 @@ public struct ConceptTransfer: Sendable {
         let d1 = Double(first.dimension + 1), d2 = Double(second.dimension + 1)
         let absU = probe.weights.map(abs), absT = transported.map(abs)
         let absF2 = second.embeddings.absoluteValues
-        let e = pair.firstEquilibration(), none = [Int](repeating: 0, count: map.columns)
+        let e = pair.firstEquilibration(), none = [Int](repeating: 0, count: map.map.columns)
         var equilibratedU = probe.weights
         for i in equilibratedU.indices { equilibratedU[i] = Double(sign: .plus, exponent: e[i], significand: equilibratedU[i]) }
         let uNorm = equilibratedU.scaledNorm
-        let columnErrors = map.scaled(rows: e.map { -$0 }, columns: none).columnNorms.map { $0 * uNorm }
+        // A′ = D⁻¹A₁₂ = 2^power·(2^(rowPowers − e − s)M), s = power − map.power (transposeApplied's shift).
+        let shift = power - map.power
+        let columnErrors = map.map.scaled(rows: zip(map.rowPowers, e).map { $0 - $1 - shift }, columns: none).columnNorms.map { $0 * uNorm }
         let rowSums2 = student(absF2, columnErrors)   // Σⱼ|f₂ᵢⱼ|·‖A′_{:j}‖‖Du‖
         let dots2 = student(absF2, absT)
         marginTolerance = first.embeddings.absoluteValues.applied(to: absU).map {

@@ -91,17 +91,12 @@ extension ModelPair {
     }
 
     /// W^{1/2}(F₁ − F₂A₁₂ᵀ), or W^{1/2}(F₂ − F₁A₂₁ᵀ) when `reverse`: d_rep is its Frobenius norm.
-    /// The map's power of two is applied after the product (models at scales far apart: the map
-    /// over- or underflows where F₂A₁₂ᵀ does not).
+    /// The map's powers of two are applied after the product (`ScaledMap.rightProduct`: models at
+    /// scales far apart, where the map over- or underflows and F₂A₁₂ᵀ does not).
     func representationResidual(reverse: Bool) throws -> Matrix {
-        let (a, power) = reverse ? try scaledLeastSquaresMap(reverse: true) : try scaledIdentifiabilityMap()
+        let map = reverse ? try scaledLeastSquaresMap(reverse: true) : try scaledIdentifiabilityMap()
         let (target, source) = reverse ? (second, first) : (first, second)
-        return (target.embeddings - Self.product(source.embeddings, a, power)).scalingRows(by: first.sqrtWeights)
-    }
-
-    /// X·Aᵀ·2^power, the power applied after the product.
-    static func product(_ x: Matrix, _ a: Matrix, _ power: Int) -> Matrix {
-        x.multiplied(by: a, transposeOther: true).scaled(byPowerOfTwo: power)
+        return (target.embeddings - map.rightProduct(source.embeddings)).scalingRows(by: first.sqrtWeights)
     }
 
     /// d_rep(M₂←M₁)², the other direction, sharing this pair's cached quantities.
@@ -140,18 +135,18 @@ extension ModelPair {
 
     func computeUnembeddingDissimilaritySquared() throws -> Double {
         let b = try scaledEmbeddingLeastSquaresMap()
-        if gramRoutesInRange(centredUnembeddings.first, centredUnembeddings.second), b.power == 0, b.map.outOfRangeExponent == 0 {
+        if gramRoutesInRange(centredUnembeddings.first, centredUnembeddings.second), b.isPlain, b.map.outOfRangeExponent == 0 {
             return try unembeddingResidualFromGrams(b.map)
         }
         return try unembeddingResidual(b).frobeniusNormSquared
     }
 
-    /// G̃₁ − G̃₂Bᵀ, d_unemb's residual (B = F̂₁⁺F̂₂ as 2^power·M unless given), the power applied
-    /// after the product.
-    func unembeddingResidual(_ map: (map: Matrix, power: Int)? = nil) throws -> Matrix {
+    /// G̃₁ − G̃₂Bᵀ, d_unemb's residual (B = F̂₁⁺F̂₂ as a `ScaledMap` unless given), the powers
+    /// applied after the product.
+    func unembeddingResidual(_ map: ScaledMap? = nil) throws -> Matrix {
         let b = try map ?? scaledEmbeddingLeastSquaresMap()
         let (g1, g2) = centredUnembeddings
-        return g1 - Self.product(g2, b.map, b.power)
+        return g1 - b.rightProduct(g2)
     }
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Numerics
 
 /// Gram (moment) routes for language-model vocabularies. With k in the tens of
@@ -31,6 +32,55 @@ package struct UnembeddingGrams: Sendable {
     static func usable(_ lambda: [Double]) -> Bool {
         guard let top = lambda.first, let bottom = lambda.last, top > 0 else { return false }
         return bottom >= 1e-12 * top
+    }
+}
+
+/// A least-squares map X⁺Y kept as 2^power·D·M: M of moderate entries, D = diag(2^rowPowers)
+/// (all 0 unless X's columns were equilibrated). Models at scales far apart put the map itself
+/// beyond the Double range where F₂Aᵀ is not, and two columns of a model 2^±600 apart put its
+/// rows 2¹²⁰⁰ apart, more than one Double matrix holds (folding D into M underflowed the smallest
+/// rows, and d_rep and d_unemb came out 6× and 42× off); so the powers are applied to the
+/// products, column by column.
+package struct ScaledMap: Sendable {
+    package let map: Matrix
+    package let power: Int
+    package let rowPowers: [Int]
+
+    package init(_ map: Matrix, power: Int, rowPowers: [Int]? = nil) {
+        self.map = map; self.power = power
+        self.rowPowers = rowPowers ?? [Int](repeating: 0, count: map.rows)
+    }
+
+    /// Whether the map is M itself (power 0, no row powers).
+    var isPlain: Bool { power == 0 && rowPowers.allSatisfy { $0 == 0 } }
+
+    /// The map 2^power·D·M, entry by entry (over- or underflows where the map leaves the range).
+    package var plain: Matrix { map.scaled(rows: rowPowers.map { $0 + power }, columns: [Int](repeating: 0, count: map.columns)) }
+
+    /// x·(2^power·D·M)ᵀ = (x·Mᵀ)·D·2^power: column j of x·Mᵀ times 2^(power + rowPowers[j]).
+    package func rightProduct(_ x: Matrix) -> Matrix {
+        let product = x.multiplied(by: map, transposeOther: true)
+        guard rowPowers.contains(where: { $0 != 0 }) else { return product.scaled(byPowerOfTwo: power) }
+        return product.scaled(rows: [Int](repeating: 0, count: product.rows), columns: rowPowers.map { $0 + power })
+    }
+
+    /// (2^power·D·M)ᵀu = 2^(power + s)·Mᵀ(D·2⁻ˢu), s the largest exponent of D·u's entries (terms
+    /// below 2⁻¹⁰⁷⁴ of the largest dropped), as (values, power).
+    package func transposeApplied(to u: [Double]) -> (values: [Double], power: Int) {
+        guard !rowPowers.allSatisfy({ $0 == 0 }) else { return (map.transposed.applied(to: u), power) }
+        let s = zip(u, rowPowers).compactMap { x, r in x != 0 && x.isFinite ? Int(x.exponent) + r : nil }.max() ?? 0
+        let scaled = zip(u, rowPowers).map { x, r in Double(sign: .plus, exponent: r - s, significand: x) }
+        return (map.transposed.applied(to: scaled), power + s)
+    }
+
+    /// log₂‖2^power·D·M‖_F, from the rows' norms in logarithms (−∞ for a zero map).
+    package var log2FrobeniusNorm: Double {
+        let logs = (0..<map.rows).compactMap { i -> Double? in
+            let n = map.row(i).scaledNorm
+            return n > 0 ? Foundation.log2(n) + Double(rowPowers[i] + power) : nil
+        }
+        guard let top = logs.max() else { return -.infinity }
+        return top + 0.5 * Foundation.log2(logs.reduce(0) { $0 + Foundation.exp2(2 * ($1 - top)) })
     }
 }
 
@@ -84,19 +134,19 @@ extension ModelPair {
         return try ModelError.wrapping { try g.singularValues() }
     }
 
-    /// A₁₂ = G̃₁⁺G̃₂ (or A₂₁ = G̃₂⁺G̃₁ when `reverse`) as 2^power·M, M of moderate entries, by the
+    /// A₁₂ = G̃₁⁺G̃₂ (or A₂₁ = G̃₂⁺G̃₁ when `reverse`) as a `ScaledMap`, by the
     /// Gram route when it applies, else by Householder QR (clear full rank) or the SVD
     /// pseudo-inverse: for models at scales far apart
     /// (G̃₁ near 2⁻⁶⁰⁰ against G̃₂ near 2⁶⁰⁰) the map itself over- or underflows while F₂A₁₂ᵀ
-    /// does not, so residuals apply the power after the product.
-    func scaledLeastSquaresMap(reverse: Bool) throws -> (map: Matrix, power: Int) {
+    /// does not, so residuals apply the powers after the product.
+    func scaledLeastSquaresMap(reverse: Bool) throws -> ScaledMap {
         let (g1, g2) = centredUnembeddings
         let (target, source) = reverse ? (g2, g1) : (g1, g2)
         if gramRoutesInRange(g1, g2) {
             let grams = try unembeddingGrams()
             if reverse ? grams.secondUsable : grams.firstUsable {
                 let (gram, cross) = reverse ? (grams.s22, grams.s12.transposed) : (grams.s11, grams.s12)
-                if let a = try? CholeskyDecomposition(gram).solve(cross) { return (a, 0) }
+                if let a = try? CholeskyDecomposition(gram).solve(cross) { return ScaledMap(a, power: 0) }
             }
         }
         // Each column of G̃ is known to the rounding of the uncentred G's column it came from
@@ -112,11 +162,11 @@ extension ModelPair {
         cache.value(isFirst ? "unembeddingColumnNorms1" : "unembeddingColumnNorms2") { (isFirst ? first : second).unembeddingColumnNorms }
     }
 
-    /// X⁺Y = 2^power·A, with X and Y each first scaled by a power of two bringing its largest
+    /// X⁺Y = 2^power·D·M (`ScaledMap`), with X and Y each first scaled by a power of two bringing its largest
     /// entry near 1 when it is beyond 2^±100 (`outOfRangeExponent`): exact, so neither 1/σ
     /// overflows (subnormal entries) nor σ² (entries ≳ 10¹⁵⁴), and models of scales far apart
     /// (a teacher's F near 10⁻³⁰⁷ against a student's near 1) do not push Y out of the range, as
-    /// one power for both did (Y·2¹⁰²⁰ = ∞: d_unemb came out 0, d_rep ∞). A is X⁺Y of the
+    /// one power for both did (Y·2¹⁰²⁰ = ∞: d_unemb came out 0, d_rep ∞). M is X⁺Y of the
     /// scaled matrices; power = p − q for X·2ᵖ and Y·2^q, 0 when neither was scaled.
     /// `columnScales` are X's columns' rounding levels for QR's rank test
     /// (`SmallMatrixKernels.fullRankLeastSquares`), scaled here with X; without them, X's own
@@ -127,29 +177,27 @@ extension ModelPair {
     /// smaller, G's the reverse: the same model), one power of two cannot bring every column
     /// near 1, and QR's norms of the smallest columns underflowed (the transported probe read
     /// 0.617 for 0.990). X's columns are then brought near 1 each, by powers of two D, and
-    /// X⁺Y = D·(XD)⁺Y: row i of the solution times 2^eᵢ, the largest row's power folded into
-    /// `power`. Householder QR scales exactly with D, so this changes no bit elsewhere.
-    static func scaledLeastSquares(_ x: Matrix, _ y: Matrix, columnScales: [Double]? = nil) throws -> (map: Matrix, power: Int) {
-        let (p, q) = (-x.outOfRangeExponent, -y.outOfRangeExponent)
-        var (x, y) = (x.scaled(byPowerOfTwo: p), y.scaled(byPowerOfTwo: q))
+    /// X⁺Y = D·(XD)⁺Y, D the map's `rowPowers`. Householder QR scales exactly with D, so this
+    /// changes no bit elsewhere.
+    static func scaledLeastSquares(_ x: Matrix, _ y: Matrix, columnScales: [Double]? = nil) throws -> ScaledMap {
         var scales = columnScales ?? x.columnNorms
-        if columnScales != nil { scales.scale(byPowerOfTwo: p) }
         let exponents = Matrix.equilibration(norms: scales)
         let equilibrated = Matrix.spread(exponents) > 100
+        // Equilibrated columns lie near 1 already: a power for the largest entry first would have
+        // pushed a column 2¹²⁰⁰ below it out of the range.
+        let (p, q) = (equilibrated ? 0 : -x.outOfRangeExponent, -y.outOfRangeExponent)
+        var (x, y) = (x.scaled(byPowerOfTwo: p), y.scaled(byPowerOfTwo: q))
         if equilibrated {
             x.scaleColumns(byPowersOfTwo: exponents)
             scales = zip(scales, exponents).map { Double(sign: .plus, exponent: $1, significand: $0) }
+        } else {
+            scales.scale(byPowerOfTwo: p)
         }
         // (2ᵖX)⁺(2^qY) = 2^{q−p} X⁺Y.
         let a = try rowSortedLeastSquares(x, y)
             ?? SmallMatrixKernels.fullRankLeastSquares(x, y, columnScales: scales)
             ?? ModelError.wrapping { try x.pseudoInverse().multiplied(by: y) }
-        guard equilibrated else { return (a, p - q) }
-        // Row i's largest entry is near 2^(eᵢ + its exponent in a); the largest of those becomes
-        // the map's power, so no row overflows.
-        let rowTops = (0..<a.rows).map { i in (0..<a.columns).reduce(0.0) { max($0, abs(a[i, $1])) } }
-        let shift = zip(rowTops, exponents).compactMap { top, e in top > 0 && top.isFinite ? e + Int(top.exponent) : nil }.max() ?? 0
-        return (a.scaled(rows: exponents.map { $0 - shift }, columns: [Int](repeating: 0, count: a.columns)), p - q + shift)
+        return ScaledMap(a, power: p - q, rowPowers: equilibrated ? exponents : nil)
     }
 
     /// X⁺Y by `SmallMatrixKernels.rowSortedLeastSquares` where X's rows spread beyond 2²⁶ in scale
@@ -171,17 +219,17 @@ extension ModelPair {
             + "own rounding (a pivot within 10⁻⁸ of the rows it was formed from)")
     }
 
-    /// B = F̂₁⁺F̂₂ (d₁×d₂), F̂ = W^{1/2}F, as 2^power·M (see `scaledLeastSquaresMap`). With
+    /// B = F̂₁⁺F̂₂ (d₁×d₂), F̂ = W^{1/2}F, as a `ScaledMap` (see `scaledLeastSquaresMap`). With
     /// `usesGramRoutes` and a well-conditioned M₁₁ = F̂₁ᵀF̂₁ (λ_min ≥ 10⁻¹² λ_max) it is
     /// M₁₁⁻¹F̂₁ᵀF̂₂ by Cholesky; otherwise the SVD pseudo-inverse.
-    func scaledEmbeddingLeastSquaresMap() throws -> (map: Matrix, power: Int) {
+    func scaledEmbeddingLeastSquaresMap() throws -> ScaledMap {
         let f1 = first.weightedEmbeddings, f2 = second.weightedEmbeddings
         return try ModelError.wrapping {
             if gramRoutesInRange(f1, f2) {
                 let m11 = f1.gram()
                 if UnembeddingGrams.usable(try SymmetricEigendecomposition.eigenvalues(of: m11)),
                    let b = try? CholeskyDecomposition(m11).solve(f1.multiplied(by: f2, transposeSelf: true)) {
-                    return (b, 0)
+                    return ScaledMap(b, power: 0)
                 }
             }
             return try Self.scaledLeastSquares(f1, f2)

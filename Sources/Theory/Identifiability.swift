@@ -105,14 +105,11 @@ extension ModelPair {
     /// and F₁ = F₂ A₁₂ᵀ.
     /// At language-model scale (`usesGramRoutes`) it is solved from the d×d Grams.
     public func identifiabilityMap() throws -> Matrix {
-        try cache.value("A12") {
-            let (map, power) = try scaledIdentifiabilityMap()
-            return map.scaled(byPowerOfTwo: power)
-        }
+        try cache.value("A12") { try scaledIdentifiabilityMap().plain }
     }
 
-    /// A₁₂ as 2^power·M (`scaledLeastSquaresMap`), computed once per pair.
-    package func scaledIdentifiabilityMap() throws -> (map: Matrix, power: Int) {
+    /// A₁₂ as a `ScaledMap` (`scaledLeastSquaresMap`), computed once per pair.
+    package func scaledIdentifiabilityMap() throws -> ScaledMap {
         try cache.value("A12scaled") { try scaledLeastSquaresMap(reverse: false) }
     }
 

@@ -91,8 +91,10 @@ struct ColumnScalingTests {
     /// G̃₁' − G̃₂B'ᵀ is the unscaled one times S⁻¹. QR's rank test on F̂₁ as given had called a
     /// column 2⁴⁵ larger than the others rank deficiency, and the SVD's truncated pseudo-inverse
     /// put d_unemb at 4.40 for 0.093 (T4's exact left side, 0.0086 squared, in the same report).
-    @Test("d_unemb: the unscaled pair's residual with its columns scaled, from one column 2^45 apart to two 2^540 apart",
-          arguments: [(45, 0), (60, 0), (-60, 0), (270, -270)])
+    /// With two columns 2^±600 apart (2¹²⁰⁰) the map's rows, folded into one Double matrix,
+    /// underflowed: d_unemb was 42× off. The map keeps its row powers apart (`ScaledMap`).
+    @Test("d_unemb: the unscaled pair's residual with its columns scaled, from one column 2^45 apart to two 2^1200 apart",
+          arguments: [(45, 0), (60, 0), (-60, 0), (270, -270), (600, -600), (-600, 600)])
     func unembeddingResidual(p: Int, q: Int) throws {
         let (plain, _) = try Self.pair(0, scaleTeacher: true)
         let scaled = try ModelPair(plain.first.scalingColumn(1, byPowerOfTwo: p).scalingColumn(2, byPowerOfTwo: q), plain.second)
@@ -109,9 +111,34 @@ struct ColumnScalingTests {
             }
         }
         #expect(compared == 4 * 8)
-        let squared = try scaled.unembeddingDissimilaritySquared()
-        let direct = expected.frobeniusNormSquared
-        #expect(abs(squared - direct) <= 1e-9 * direct, "d_unemb² \(squared) against \(direct)")
+        // d_unemb as reported (its square overflows at 2^±600, and is formed again from the residual).
+        let distance = scaled.distance(fromSquared: try scaled.unembeddingDissimilaritySquared(), .unembedding)
+        let direct = expected.frobeniusNorm
+        #expect(direct.isFinite && abs(distance - direct) <= 1e-9 * direct, "d_unemb \(distance) against \(direct)")
+    }
+
+    /// F₁'s columns scaled by S (G₁'s by S⁻¹) give A' = G̃₁'⁺G̃₂ = SA, so d_rep's residual
+    /// W^{1/2}(F₁S − F₂A'ᵀ) is the unscaled one times S. With two columns 2^±600 apart the map's
+    /// rows lay 2¹²⁰⁰ apart, beyond one Double matrix: folded together, the smallest underflowed
+    /// and d_rep came out 6× off.
+    @Test("d_rep: the unscaled pair's residual with its columns scaled, up to two columns 2^1200 apart",
+          arguments: [(60, 0), (270, -270), (600, -600), (-600, 600)])
+    func representationResidual(p: Int, q: Int) throws {
+        let (plain, _) = try Self.pair(0, scaleTeacher: true)
+        let scaled = try ModelPair(plain.first.scalingColumn(1, byPowerOfTwo: p).scalingColumn(2, byPowerOfTwo: q), plain.second)
+        let expected = try plain.representationResidual(reverse: false).scalingColumns(byPowersOfTwo: [0, p, q, 0])
+        let got = try scaled.representationResidual(reverse: false)
+        var compared = 0
+        for j in 0..<4 {
+            let (a, b) = (expected.column(j), got.column(j))
+            let scale = a.scaledNorm
+            #expect(scale > 0)
+            for (x, y) in zip(a, b) {
+                #expect(abs(x - y) <= 1e-9 * scale, "column \(j): \(y) against \(x)")
+                compared += 1
+            }
+        }
+        #expect(compared == 4 * 200)
     }
 
     /// The language-model route (and a merge of shards) solves M⁻¹B on d×d interval Grams and

@@ -387,7 +387,7 @@ struct ConceptTests {
     /// underflowed and the transported probe read 0.617 for 0.990. The least-squares map now
     /// equilibrates its columns there.
     @Test("T11 on a teacher with columns scaled 2^±p (F's up, G's down): the same transported probe, floors and certified verdict",
-          arguments: [(20, 0), (40, 0), (50, 0), (60, 0), (270, -270), (400, -400), (500, -500)])
+          arguments: [(20, 0), (40, 0), (50, 0), (60, 0), (270, -270), (400, -400), (500, -500), (600, -600)])
     func columnScaledTeacher(p: Int, q: Int) throws {
         let plain = try Self.pair(seed: 1211)
         let scaled = try ModelPair(plain.first.scalingColumn(1, byPowerOfTwo: p).scalingColumn(2, byPowerOfTwo: q), plain.second)
