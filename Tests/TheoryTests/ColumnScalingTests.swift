@@ -33,6 +33,22 @@ struct ColumnScalingTests {
 
     static func close(_ x: Double, _ y: Double) -> Bool { abs(x - y) <= 1e-9 * max(abs(x), abs(y), 1e-300) }
 
+    /// Expects each entry of `got` within 10⁻⁹ of its column's norm in `expected` (columns of any
+    /// scale); returns how many entries it compared.
+    static func columnsAgree(_ expected: Matrix, _ got: Matrix) -> Int {
+        var compared = 0
+        for j in 0..<expected.columns {
+            let (a, b) = (expected.column(j), got.column(j))
+            let scale = a.scaledNorm
+            #expect(scale > 0)
+            for (x, y) in zip(a, b) {
+                #expect(abs(x - y) <= 1e-9 * scale, "column \(j): \(y) against \(x)")
+                compared += 1
+            }
+        }
+        return compared
+    }
+
     @Test("m_CCA and T7's terms (1 − ρ², μ, R) as on the unscaled pair; T7's corollary decided",
           arguments: [(50, true), (60, true), (60, false)])
     func canonicalCorrelationsAndT7(p: Int, scaleTeacher: Bool) throws {
@@ -99,18 +115,7 @@ struct ColumnScalingTests {
         let (plain, _) = try Self.pair(0, scaleTeacher: true)
         let scaled = try ModelPair(plain.first.scalingColumn(1, byPowerOfTwo: p).scalingColumn(2, byPowerOfTwo: q), plain.second)
         let expected = try plain.unembeddingResidual().scalingColumns(byPowersOfTwo: [0, -p, -q, 0])
-        let got = try scaled.unembeddingResidual()
-        var compared = 0
-        for j in 0..<4 {
-            let (a, b) = (expected.column(j), got.column(j))
-            let scale = a.scaledNorm
-            #expect(scale > 0)
-            for (x, y) in zip(a, b) {
-                #expect(abs(x - y) <= 1e-9 * scale, "column \(j): \(y) against \(x)")
-                compared += 1
-            }
-        }
-        #expect(compared == 4 * 8)
+        #expect(Self.columnsAgree(expected, try scaled.unembeddingResidual()) == 4 * 8)
         // d_unemb as reported (its square overflows at 2^±600, and is formed again from the residual).
         let distance = scaled.distance(fromSquared: try scaled.unembeddingDissimilaritySquared(), .unembedding)
         let direct = expected.frobeniusNorm
@@ -127,18 +132,7 @@ struct ColumnScalingTests {
         let (plain, _) = try Self.pair(0, scaleTeacher: true)
         let scaled = try ModelPair(plain.first.scalingColumn(1, byPowerOfTwo: p).scalingColumn(2, byPowerOfTwo: q), plain.second)
         let expected = try plain.representationResidual(reverse: false).scalingColumns(byPowersOfTwo: [0, p, q, 0])
-        let got = try scaled.representationResidual(reverse: false)
-        var compared = 0
-        for j in 0..<4 {
-            let (a, b) = (expected.column(j), got.column(j))
-            let scale = a.scaledNorm
-            #expect(scale > 0)
-            for (x, y) in zip(a, b) {
-                #expect(abs(x - y) <= 1e-9 * scale, "column \(j): \(y) against \(x)")
-                compared += 1
-            }
-        }
-        #expect(compared == 4 * 200)
+        #expect(Self.columnsAgree(expected, try scaled.representationResidual(reverse: false)) == 4 * 200)
     }
 
     /// The language-model route (and a merge of shards) solves M⁻¹B on d×d interval Grams and
