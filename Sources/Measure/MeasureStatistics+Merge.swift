@@ -142,7 +142,26 @@ extension MeasureStatistics {
             meanA: means(\.meanA), meanB: means(\.meanB), gramAA: first.gramAA, gramBB: first.gramBB, gramAB: first.gramAB,
             unembeddingSingularValuesA: first.unembeddingSingularValuesA,
             unembeddingSingularValuesB: first.unembeddingSingularValuesB, pivot: pivot, enclosures: enclosures,
-            fastMoments: fastMoments, pivotNote: first.pivotNote, notes: notes)
+            fastMoments: fastMoments, rowLevels: Self.mergedRowLevels(parts.map(\.rowLevels)), pivotNote: first.pivotNote, notes: notes)
+    }
+
+    /// The shards' row levels together (largest of the largest, smallest of the smallest nonzero);
+    /// nil when one partial carries none. A shard whose rows are all 0 ([0, 0]) counts too.
+    static func mergedRowLevels(_ parts: [PackedDoubles?]) -> PackedDoubles? {
+        guard parts.allSatisfy({ $0 != nil }) else { return nil }
+        let levels = parts.map { $0!.values }
+        return PackedDoubles([0, 2].flatMap { j in [levels.map { $0[j] }.max()!, levels.map { $0[j + 1] }.min()!] })
+    }
+
+    /// Why model A's (`ofA`) or B's merged second moment cannot stand for its rows: they lie more
+    /// than 2²⁶ apart in scale (inputs weighted far apart) and the moment, which squares that, is
+    /// singular to within its resolution (rank `rank` of `dimension`): its sums lost the lighter
+    /// rows to rounding, where F̂ itself is of full rank. nil otherwise.
+    func momentLostRows(ofA isA: Bool, rank: Int, dimension: Int) -> String? {
+        guard rank < dimension, let levels = rowLevels?.values else { return nil }
+        let spread = isA ? levels[0] - levels[1] : levels[2] - levels[3]
+        guard spread > 26 else { return nil }
+        return "model \(isA ? "A" : "B")'s weighted embeddings W^{1/2}F have rows 2^\(Int(spread.rounded())) apart in scale (inputs weighted far apart), and their merged second moment, which squares that, is singular to within its resolution (rank \(rank) of \(dimension)): its sums lost the lighter rows to rounding; measure the pair unsharded, where the least squares runs on the rows"
     }
 
     static func describeDifference(_ a: Identity, _ b: Identity) -> String {
@@ -256,7 +275,11 @@ extension MeasureStatistics {
 
         // d_unemb(A←B)² = tr S_AA − 2 tr(S_AB Bᵀ) + tr(B S_BB Bᵀ), B = M_AA⁺ M_AB; from the
         // equilibrated moments where there are any, B = D_A(D_A M_AA D_A)⁺(D_A M_AB D_B)D_B⁻¹.
-        let dUnemb: Double? = {
+        // Not where model A's moment lost its lighter rows (inputs weighted far apart): its
+        // pseudo-inverse had put d_unemb² at 10.5 for 0.213, without a word.
+        let lostRowsA = momentLostRows(ofA: true, rank: Self.momentRank(correlationSpectra.mAA.eigenvalues, inputs: n), dimension: dA)
+        if let lostRowsA { notes.append("d_unemb A←B: not computed (\(lostRowsA))") }
+        let dUnemb: Double? = lostRowsA != nil ? nil : {
             let b = equilibration.map { a, b in
                 Self.pseudoInverse(correlationSpectra.mAA).multiplied(by: correlationMBA.transposed).scaled(rows: a, columns: b.map { -$0 })
             } ?? Self.pseudoInverse(spectra.mAA).multiplied(by: mBA.transposed)
@@ -546,9 +569,11 @@ extension MeasureStatistics {
                 continue
             }
             // T4's F̂₁ from its moment: full rank only on the moments' numerical range.
-            if bound.id == .T4, Self.momentRank(rankSpectra.mAA.eigenvalues, inputs: n) < identity.dimensionA {
-                add(.inapplicable(bound.id, bound.form, level: .double,
-                                  "\(bound.matrixName) does not have full column rank (its second moment is singular to within its resolution)"))
+            let rankA = Self.momentRank(rankSpectra.mAA.eigenvalues, inputs: n)
+            if bound.id == .T4, rankA < identity.dimensionA {
+                add(momentLostRows(ofA: true, rank: rankA, dimension: identity.dimensionA).map { .undecided(bound.id, bound.form, level: .double, $0) }
+                    ?? .inapplicable(bound.id, bound.form, level: .double,
+                                     "\(bound.matrixName) does not have full column rank (its second moment is singular to within its resolution)"))
                 continue
             }
             guard bound.fullRank(diversity) else {
@@ -622,8 +647,11 @@ extension MeasureStatistics {
             // As a single run's certificate: inapplicable when an embedding second moment is singular.
             let ranks = rankSpectra.ranks(centred: centred, inputs: n)
             if ranks.a < identity.dimensionA || ranks.b < identity.dimensionB {
-                add(.inapplicable(.T7, statement.form, level: .double,
-                                  "an embedding \(centred ? "covariance" : "second moment") is singular (to within the moments' resolution)"))
+                let lost = momentLostRows(ofA: true, rank: ranks.a, dimension: identity.dimensionA)
+                    ?? momentLostRows(ofA: false, rank: ranks.b, dimension: identity.dimensionB)
+                add(lost.map { .undecided(.T7, statement.form, level: .double, $0) }
+                    ?? .inapplicable(.T7, statement.form, level: .double,
+                                     "an embedding \(centred ? "covariance" : "second moment") is singular (to within the moments' resolution)"))
                 continue
             }
             add(statement.verdict(terms[centred ? 1 : 0], secondDimension: identity.dimensionA, labels: identity.labels))

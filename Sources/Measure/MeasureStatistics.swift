@@ -135,6 +135,10 @@ public struct MeasureStatistics: Codable, Sendable {
     /// Grams' column bounds (`FastMomentSums`); nil with --certify never and in a single run
     /// (which certifies from its rows). A merge adds them, so T3, T4, T5 (with `Pivot`'s rows of G), T7 and T12 are certified.
     public var fastMoments: FastMomentSums? = nil
+    /// log₂ of the largest and smallest nonzero row levels √wᵢ·maxⱼ|fᵢⱼ| of F̂_A, then of F̂_B,
+    /// under the raw weights (`rowLevels(_:rawWeights:)`): how far apart the rows lie, which
+    /// the d×d moments cannot tell. nil in partials written before it was carried.
+    public var rowLevels: PackedDoubles? = nil
     /// Why the pivot form was not computed, when it was not.
     public let pivotNote: String?
     public let notes: [String]
@@ -148,7 +152,7 @@ public struct MeasureStatistics: Codable, Sendable {
         case meanA = "mean_a", meanB = "mean_b", gramAA = "gram_aa", gramBB = "gram_bb", gramAB = "gram_ab"
         case unembeddingSingularValuesA = "unembedding_singular_values_a"
         case unembeddingSingularValuesB = "unembedding_singular_values_b", pivot, pivotNote = "pivot_note", notes, enclosures
-        case fastMoments = "fast_moments"
+        case fastMoments = "fast_moments", rowLevels = "row_levels"
     }
 }
 
@@ -197,6 +201,8 @@ extension MeasureStatistics {
             if !singleRun { fastMoments = FastMomentSums(pair, rawWeights: raw) }
         }
         enclosures = sums.map { PackedDoubles($0.stored) }
+        rowLevels = PackedDoubles(Self.rowLevels(pair.first.embeddings, rawWeights: rawWeights)
+                                  + Self.rowLevels(pair.second.embeddings, rawWeights: rawWeights))
         if let point = sums.flatMap(Self.midpoints) {
             // The enclosures' midpoints are the values reported (each within its enclosure's
             // half-width of the true value), so the screen's own pass over the logits is skipped.
@@ -307,6 +313,16 @@ extension MeasureStatistics {
         return (m[0], m[1], m[2], m[3], m[4], m[5].log, m[6].log)
     }
 
+    /// [log₂ of the largest, log₂ of the smallest nonzero] row level √wᵢ·maxⱼ|fᵢⱼ| of F under the
+    /// raw weights w (1 when nil), in logarithms (√w·max|f| may leave the range); [0, 0] when
+    /// every row is 0.
+    static func rowLevels(_ f: Matrix, rawWeights: [Double]?) -> [Double] {
+        let logs = zip(f.rowLargest, rawWeights ?? Array(repeating: 1, count: f.rows)).compactMap { top, w in
+            top > 0 ? Foundation.log2(top) + 0.5 * Foundation.log2(w) : nil
+        }
+        return [logs.max() ?? 0, logs.min() ?? 0]
+    }
+
     /// Every size consistent with the identity, so that a partial whose checksum was
     /// forged cannot make the merge index out of range: sizes, row range, weight total,
     /// array lengths, the pivot pairs' labels.
@@ -381,6 +397,10 @@ extension MeasureStatistics {
                     try check(enclosure.lo <= value && value <= enclosure.hi, "\(name) = \(value) lies outside its enclosure \(enclosure)")
                 }
             }
+        }
+        if let rowLevels {
+            try check(rowLevels.count == 4 && rowLevels.values.allSatisfy(\.isFinite) && rowLevels[0] >= rowLevels[1] && rowLevels[2] >= rowLevels[3],
+                      "row_levels: not four finite values, each largest at least its smallest")
         }
         if let fastMoments {
             try check(fastMoments.isConsistent(labels: k, dA: dA, dB: dB),

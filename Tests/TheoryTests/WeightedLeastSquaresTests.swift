@@ -62,6 +62,47 @@ struct WeightedLeastSquaresTests {
         #expect(t4.outcome == "holds" && t4.level == "exact" && t4.certified, "T4: \(t4.outcome) \(t4.level)")
     }
 
+    /// A merge solves from the d×d moments, whose sums lose the light inputs to rounding beside
+    /// one 10⁵⁰ times heavier: d_unemb² had read 10.5 for 0.213, without a word, and T4 was
+    /// "inapplicable". The shards now carry their rows' levels, and the merge says why it cannot.
+    @Test("A merge of inputs weighted far apart: d_unemb not computed and T4, T7 undecided, with the reason; evenly weighted, as before")
+    func mergedHeavyInput() throws {
+        for heavy in [[(index: 17, weight: 1e50)], []] {
+            let pair = try Self.pair(seed: 2301, heavy: heavy)
+            let raw = pair.first.weights.map { $0 * 80 }   // the weights as a file holds them (any common scale)
+            let parts = try ShardMergeTests.statistics(pair.first, pair.second, cuts: [0, 30, 80], rawWeights: raw,
+                                                       options: PairMeasurement.Options())
+            #expect(parts.allSatisfy { $0.rowLevels?.count == 4 })
+            let merged = try MeasureStatistics.merge(parts, names: ["a", "b"]).measurement()
+            let t4 = try #require(merged.bounds.first { $0.id == "T4" })
+            if heavy.isEmpty {
+                let single = try #require(try PairMeasurement.measure(pair, options: PairMeasurement.Options()).dUnembAB)
+                let d = try #require(merged.dUnembAB)
+                #expect(abs(d - single) <= 1e-9 * single, "merged d_unemb \(d) against one run's \(single)")
+                #expect(t4.outcome == "holds")
+            } else {
+                #expect(merged.dUnembAB == nil)
+                #expect(merged.notes.contains { $0.hasPrefix("d_unemb A←B: not computed (model A's weighted embeddings W^{1/2}F have rows 2^") })
+                #expect(t4.outcome == "undecided", "T4: \(t4.outcome)")
+                #expect(merged.bounds.filter { $0.id == "T7" }.allSatisfy { $0.outcome != "inapplicable" })
+            }
+        }
+    }
+
+    @Test("A partial's row levels: four finite values, each largest at least its smallest; a partial without them merges")
+    func rowLevelsValidated() throws {
+        let pair = try Self.pair(seed: 2301, heavy: [])
+        var parts = try ShardMergeTests.statistics(pair.first, pair.second, cuts: [0, 30, 80], rawWeights: nil, options: PairMeasurement.Options())
+        for bad in [[1.0, 2, 0, 0], [0, 0, .nan, 0], [3.0, 1]] {
+            var part = parts[0]
+            part.rowLevels = PackedDoubles(bad)
+            #expect(throws: MeasureMergeError.self) { try part.validate(file: "a") }
+        }
+        parts[1].rowLevels = nil
+        #expect(MeasureStatistics.mergedRowLevels(parts.map(\.rowLevels)) == nil)
+        #expect(try MeasureStatistics.merge(parts, names: ["a", "b"]).measurement().dUnembAB != nil)
+    }
+
     @Test("Unweighted inputs: the row-sorted route is not taken (the same bits as before)")
     func ordinaryRowsUntouched() throws {
         let pair = try Self.pair(seed: 2301, heavy: [])
