@@ -633,6 +633,12 @@ public struct PairMeasurement: Codable, Sendable {
         return value
     }
 
+    /// Whether a certified side `shown` lies more than 10⁻³ (relative) from the screen's Double
+    /// value of the same side (finite and > 0): an enclosure too wide to read.
+    static func sideFarOff(_ shown: Double, from screened: Double) -> Bool {
+        screened.isFinite && screened > 0 && !(abs(shown - screened) <= 1e-3 * screened)
+    }
+
     /// A priori estimate (not a bound) of the relative error of the Double d_rep(M₁←M₂): the
     /// least-squares map A = G̃₁⁺G̃₂ errs by about 10·d·u·(κ + κ²‖R‖/(‖G̃₁‖‖A‖))·‖A‖ (R = G̃₂ − G̃₁A,
     /// the classical perturbation bound of least squares), which moves d_rep by at most
@@ -880,6 +886,14 @@ public struct PairMeasurement: Codable, Sendable {
             // T6's enclosure streams over blocks of rows, so it runs at any size.
             if options.certification != .never, fastCertifiable || fastAtAnySize.contains(statement.id), screened.outcome != .inapplicable,
                let fast = try? statement.fastCertify(target) {
+                // A fast verdict whose left side's conservative end lies far from the screen's value
+                // (T4 at 4.9·10¹⁵ for d_unemb² = 9.2, inputs weighted far apart) shows a side no one
+                // can read: within the exact level's size the exact certificate shows the exact one.
+                if certifiable, !(statement is T6KLBound), Self.sideFarOff(fast.lhs, from: screened.lhs),
+                   let exact = try? statement.certify(target), exact.outcome == fast.outcome {
+                    out.append(Bound(exact, note: extra))
+                    continue
+                }
                 // T6 with 1/τ beyond the Double range (or near it: a right side above 10¹⁵⁰): the fast level's right side is a lower end,
                 // loose for the per-input forms (10²⁷⁴ shown for 10³⁶⁷). Within the exact level's
                 // size, MPFR's comparison of logarithms gives its magnitude, when it decides alike.

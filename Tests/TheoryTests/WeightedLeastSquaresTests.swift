@@ -103,6 +103,25 @@ struct WeightedLeastSquaresTests {
         #expect(try MeasureStatistics.merge(parts, names: ["a", "b"]).measurement().dUnembAB != nil)
     }
 
+    /// With two inputs 10⁴⁰ heavier along two axes, T4's fast enclosure decided "holds" with its
+    /// left side's upper end at 4.9·10¹⁵ for d_unemb² = 9.2: shown, it read as d_unemb². Within the
+    /// exact level's size the exact certificate now shows the exact side; a tight one stays fast.
+    @Test("A fast verdict whose side is far from the screen's is shown from the exact level; a tight one stays fast")
+    func looseSideShownExactly() throws {
+        var pair = try Self.pair(seed: 2301, heavy: [(0, 1e40), (1, 1e40)])
+        var f = pair.first.embeddings
+        for j in 0..<5 { (f[0, j], f[1, j]) = (j == 0 ? 3 : 0, j == 1 ? 5 : 0) }
+        pair = try ModelPair(SoftmaxModel(embeddings: f, unembeddings: pair.first.unembeddings, weights: pair.first.weights), pair.second)
+        #expect(PairMeasurement.sideFarOff(try #require(T4UnembeddingBound().bound.fastCertify(pair)).lhs,
+                                           from: try pair.unembeddingDissimilaritySquared()), "the fast side is loose here")
+        let measured = try PairMeasurement.measure(pair, options: PairMeasurement.Options())
+        let t4 = try #require(measured.bounds.first { $0.id == "T4" })
+        let dUnemb = try #require(measured.dUnembAB)
+        #expect(t4.level == "exact" && abs(t4.lhs - dUnemb * dUnemb) <= 1e-12 * t4.lhs, "T4 \(t4.level) \(t4.lhs), d_unemb² \(dUnemb * dUnemb)")
+        let plain = try PairMeasurement.measure(Self.pair(seed: 2301, heavy: []), options: PairMeasurement.Options())
+        #expect(plain.bounds.first { $0.id == "T3" }?.level == "fast enclosure")
+    }
+
     @Test("Unweighted inputs: the row-sorted route is not taken (the same bits as before)")
     func ordinaryRowsUntouched() throws {
         let pair = try Self.pair(seed: 2301, heavy: [])
