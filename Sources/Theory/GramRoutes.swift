@@ -204,8 +204,12 @@ extension ModelPair {
     /// (one input weighted 10⁵⁰ times the others), nil elsewhere. There the column-wise rank test
     /// measured each light row's pivot against the heavy row's share of the column norm and sent
     /// a well-posed problem to the SVD, whose truncated pseudo-inverse put d_unemb² at 51.7 for
-    /// 0.1235. Where the row-sorted pivots fail but X with its rows brought near 1 is clearly of
-    /// full rank, X⁺Y depends on the heaviest rows' rounding: `ModelError.undetermined`, not a number.
+    /// 0.1235. It comes before that test: with rows far apart the column-wise test can pass on a
+    /// solution the heavy rows' rounding has destroyed (heavy rows with a 0 in one column: d_unemb²
+    /// 3.4·10⁸ times its exact value), since QR's column-wise backward error is relative to each
+    /// column's norm, which the heavy rows set. Where the row-sorted pivots fail but X with its
+    /// rows brought near 1 is clearly of full rank, X⁺Y depends on the heaviest rows' rounding:
+    /// `ModelError.undetermined`, not a number.
     static func rowSortedLeastSquares(_ x: Matrix, _ y: Matrix) throws -> Matrix? {
         let rowExponents = Matrix.equilibration(norms: x.rowLargest)
         let spread = Matrix.spread(rowExponents)

@@ -12,7 +12,7 @@ import Testing
 @Suite("Inputs weighted far apart: d_unemb against its exact value")
 struct WeightedLeastSquaresTests {
     /// A teacher and student (N = 80, k = 9, d = 5) whose inputs `heavy` carry the given weights.
-    static func pair(seed: UInt64, heavy: [(index: Int, weight: Double)], parallel: Bool = false) throws -> ModelPair {
+    static func pair(seed: UInt64, heavy: [(index: Int, weight: Double)], parallel: Bool = false, zeroColumn: Int? = nil) throws -> ModelPair {
         var g = SeededGenerator(seed: seed)
         let teacher = ModelGenerator.model(labels: 9, dimension: 5, inputs: 80, using: &g)
         let student = ModelGenerator.perturb(teacher, by: 0.3, using: &g)
@@ -26,6 +26,7 @@ struct WeightedLeastSquaresTests {
                 for j in 0..<f.columns { f[i, j] = f[first.index, j] * (1 + 0.37 * Double(t)) }
             }
         }
+        if let j = zeroColumn { for (i, _) in heavy { f[i, j] = 0 } }
         return try ModelPair(SoftmaxModel(embeddings: f, unembeddings: teacher.unembeddings, weights: weights),
                              SoftmaxModel(embeddings: student.embeddings, unembeddings: student.unembeddings, weights: weights))
     }
@@ -44,6 +45,23 @@ struct WeightedLeastSquaresTests {
         let exact = try pair.exact().unembeddingDissimilaritySquared().doubleValue
         #expect(exact > 0)
         #expect(abs(got - exact) <= 1e-10 * exact, "d_unemb² \(got) against exact \(exact)")
+    }
+
+    /// Heavy inputs with a 0 in one column pass QR's column-wise rank test, which measures each
+    /// column against its norm (set by the heavy rows), while the light rows' share of the other
+    /// columns is lost to the heavy rows' rounding: d_unemb² came out 10⁸ times its exact value.
+    @Test("Many heavy inputs with a 0 in one column: d_unemb² its exact value or not computed, never another number",
+          arguments: [3, 20, 40])
+    func heavyInputsWithZeroColumn(count: Int) throws {
+        let pair = try Self.pair(seed: 2301, heavy: (0..<count).map { (index: 2 * $0, weight: 1e40) }, zeroColumn: 3)
+        let exact = try pair.exact().unembeddingDissimilaritySquared().doubleValue
+        do {
+            let got = try pair.unembeddingDissimilaritySquared()
+            #expect(abs(got - exact) <= 1e-10 * exact, "d_unemb² \(got) against exact \(exact)")
+        } catch ModelError.undetermined {
+            // Three heavy rows leave two directions to the light rows, which the row-sorted QR resolves.
+            #expect(count > 3, "three heavy inputs: not computed")
+        }
     }
 
     @Test("Heavy inputs parallel to rounding: d_unemb not computed, with the reason; T4 decided by the exact level")
