@@ -216,14 +216,21 @@ public struct ConceptReport: Codable, Sendable {
         let inSample = probe.accuracy(on: f1, concept: z, weights: w)
         let direction = probe.direction
         let transfer: ConceptTransfer
-        do { transfer = try ConceptTransfer(pair, probe: direction) } catch ModelError.inapplicable(let why) {
+        do { transfer = try ConceptTransfer(pair, probe: direction) } catch {
+            // σ_min(G̃₁) = 0, or A₁₂ left to the rounding of labels far apart in scale: no transport.
+            let note: String
+            switch error {
+            case let ModelError.inapplicable(why): note = "T11 inapplicable (σ_min = 0): \(why)"
+            case let ModelError.undetermined(why): note = "T11 not evaluated: A₁₂ = G̃₁⁺G̃₂ is not determined in Double (\(why))"
+            default: throw error
+            }
             return ConceptReport(name: name, source: source, undefined: nil, positiveShare: positive, majority: majority,
                                  labelOnly: labelOnly, labelFunction: labelFunction, teacherProbe: teacherProbe,
                                  studentProbe: studentProbe, teacherProbeInSample: inSample, transportedProbe: nil,
                                  disagreement: nil, floorLogit: nil, floorLogitScalar: nil, floorKL: nil, gamma: nil,
                                  residualVariance: nil, probeWeights: direction.weights, probeBias: direction.bias,
                                  encodedBeyondLabel: teacherProbe >= labelOnly + 0.1, floorNonVacuous: nil, t11: nil,
-                                 note: "T11 inapplicable (σ_min = 0): \(why)")
+                                 note: note)
         }
         let transported = LinearProbe.agreement(transfer.transportedScores.map { $0 > 0 }, z, weights: w)
         // KL form: d_logit² ≤ 2 KL(A‖B)/τ (T6.sharp), so vᵀΣ_δv ≤ ‖v‖²·2KL/τ.

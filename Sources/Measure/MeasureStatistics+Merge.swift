@@ -277,6 +277,9 @@ extension MeasureStatistics {
         // equilibrated moments where there are any, B = D_A(D_A M_AA D_A)⁺(D_A M_AB D_B)D_B⁻¹.
         // Not where model A's moment lost its lighter rows (inputs weighted far apart): its
         // pseudo-inverse had put d_unemb² at 10.5 for 0.213, without a word.
+        if rowLevels == nil, identity.weighted {
+            notes.append("the partials (written before row levels were carried) do not say how far apart the weighted inputs lie: where weights lie many orders apart the merged moments lose the lighter inputs to rounding, and d_unemb, T4 and T7 from them may be wrong; write the partials again, or measure unsharded")
+        }
         let lostRowsA = momentLostRows(ofA: true, rank: Self.momentRank(correlationSpectra.mAA.eigenvalues, inputs: n), dimension: dA)
         if let lostRowsA { notes.append("d_unemb A←B: not computed (\(lostRowsA))") }
         let dUnemb: Double? = lostRowsA != nil ? nil : {
@@ -560,7 +563,9 @@ extension MeasureStatistics {
                                   unembeddingSingularValues: unembeddingSingularValuesA.values)
         var out: [PairMeasurement.Bound] = []
         func add(_ v: Verdict, _ extra: String? = nil) {
-            out.append(PairMeasurement.Bound(v, note: v.outcome == .inapplicable ? nil : [note, extra].compactMap { $0 }.joined(separator: "; ")))
+            // An undecided verdict's reason is its certificate: shown first.
+            let why = v.outcome == .undecided ? v.certificate : nil
+            out.append(PairMeasurement.Bound(v, note: v.outcome == .inapplicable ? nil : [why, note, extra].compactMap { $0 }.joined(separator: "; ")))
         }
         let n = identity.inputs
         for (bound, lhs) in [(T3EmbeddingBound().bound, representationAB), (T4UnembeddingBound().bound, dUnembSquared)] {

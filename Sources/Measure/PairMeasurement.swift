@@ -473,7 +473,12 @@ public struct PairMeasurement: Codable, Sendable {
         let dRepBA = checkedRepresentationSquared(optional("d_rep B←A") { try pair.reverseRepresentationDissimilaritySquared() },
                                                   pair, reverse: true, options, notes: &notes, exactlyZero: &exactlyZeroBA)
         let scale = pair.first.weightedEmbeddings.frobeniusNormSquared
-        let dUnemb = optional("d_unemb A←B") { try pair.unembeddingDissimilaritySquared() }
+        var unembeddingFailure: (any Error)?
+        let doubleUnemb: Double?
+        do { doubleUnemb = try timed("d_unemb A←B") { try pair.unembeddingDissimilaritySquared() } } catch {
+            (doubleUnemb, unembeddingFailure) = (nil, error)
+        }
+        let dUnemb = Self.checkedUnembeddingSquared(doubleUnemb, failure: unembeddingFailure, pair, options, notes: &notes)
         let (centred, uncentred) = try timed("m_CCA") {
             (try pair.embeddingCorrelations(centred: true), try pair.embeddingCorrelations(centred: false))
         }
@@ -633,6 +638,30 @@ public struct PairMeasurement: Codable, Sendable {
         return value
     }
 
+    /// d_unemb(A←B)² checked as d_rep's is: shown from its fast enclosure where that pins it to
+    /// 10⁻⁶, else computed exactly within the exact level's size (where the Double least squares
+    /// failed, `failure`, too: inputs weighted far apart). Without either it is the Double value,
+    /// or not computed with the failure named.
+    static func checkedUnembeddingSquared(_ value: Double?, failure: (any Error)? = nil, _ pair: ModelPair, _ options: Options,
+                                          notes: inout [String]) -> Double? {
+        let name = "d_unemb A←B"
+        if let value, options.certification != .never, let e = pair.fastUnembeddingDissimilarity()?.squared.clampedNonNegative,
+           e.hi.isFinite, e.hi - e.lo <= representationTolerance * e.hi {
+            return Enclosures.reconciled("\(name)²", value, [e.lo, e.hi], notes: &notes)
+        }
+        guard options.allowsExactLevel(pair), let exact = try? pair.exact(), let squared = try? exact.unembeddingDissimilaritySquared() else {
+            if let failure { notes.append("\(name): not computed (\(failure))") }
+            return value
+        }
+        let shown = squared.doubleValue
+        if let failure {
+            notes.append("\(name): computed exactly, d_unemb² = \(squared.reportString) (the double-precision least squares could not: \(failure))")
+        } else if let value, !(abs(shown - value) <= representationTolerance * abs(shown)) {
+            notes.append("\(name): the fast enclosure did not pin d_unemb² to 10⁻⁶, and the double-precision value \(String(format: "%.6g", value)) is off: computed exactly, d_unemb² = \(squared.reportString)")
+        }
+        return shown
+    }
+
     /// Whether a certified side `shown` lies more than 10⁻³ (relative) from the screen's Double
     /// value of the same side (finite and > 0): an enclosure too wide to read.
     static func sideFarOff(_ shown: Double, from screened: Double) -> Bool {
@@ -655,8 +684,9 @@ public struct PairMeasurement: Codable, Sendable {
         // A zero map or zero embeddings move nothing (log₂ 0 = −∞ below would meet ∞·0).
         guard fNorm > 0, logMapNorm > -.infinity else { return 0 }
         let (g1, g2) = pair.centredUnembeddings
-        // G̃₁A = (G̃₁D)M·2^power.
-        let residual = (g2 - g1.scalingColumns(byPowersOfTwo: map.rowPowers).multiplied(by: map.map).scaled(byPowerOfTwo: map.power)).frobeniusNorm
+        // G̃₁A = (G̃₁D)M·C·2^power.
+        let residual = (g2 - g1.scalingColumns(byPowersOfTwo: map.rowPowers).multiplied(by: map.map)
+            .scaled(rows: [Int](repeating: 0, count: g1.rows), columns: map.columnPowers.map { $0 + map.power })).frobeniusNorm
         let u = 0x1p-53, d = Double(pair.first.dimension)
         // ‖R‖/(‖G̃₁‖‖A‖) in logarithms (0 for a zero residual: exp2(−∞)).
         let ratio = Foundation.exp2(Foundation.log2(residual) - Foundation.log2(top) - logMapNorm)
@@ -887,9 +917,10 @@ public struct PairMeasurement: Codable, Sendable {
             if options.certification != .never, fastCertifiable || fastAtAnySize.contains(statement.id), screened.outcome != .inapplicable,
                let fast = try? statement.fastCertify(target) {
                 // A fast verdict whose left side's conservative end lies far from the screen's value
-                // (T4 at 4.9·10¹⁵ for d_unemb² = 9.2, inputs weighted far apart) shows a side no one
-                // can read: within the exact level's size the exact certificate shows the exact one.
-                if certifiable, !(statement is T6KLBound), Self.sideFarOff(fast.lhs, from: screened.lhs),
+                // (T4 at 4.9·10¹⁵ for d_unemb² = 9.2, inputs weighted far apart), or where the screen
+                // had none, shows a side no one can read: within the exact level's size the exact
+                // certificate shows the exact one.
+                if certifiable, !(statement is T6KLBound), screened.outcome == .undecided || Self.sideFarOff(fast.lhs, from: screened.lhs),
                    let exact = try? statement.certify(target), exact.outcome == fast.outcome {
                     out.append(Bound(exact, note: extra))
                     continue
@@ -913,7 +944,9 @@ public struct PairMeasurement: Codable, Sendable {
                     : options.certification == .never ? "double-precision screen; not certified (--certify never)"
                     : fastCertifiable ? "double-precision screen: the fast enclosure could not decide, and exact/MPFR certification needs N·k·(d_A+d_B) ≤ \(certificationSizeLimit) (here \(size)) or --certify always"
                     : "double-precision screen; not certified (N·k·(d_A+d_B) = \(size) above the fast enclosure's limit \(fastCertificationSizeLimit))"
-                let joined = [note, extra].compactMap { $0 }.joined(separator: "; ")
+                // A screen that could not decide says why (e.g. a side not determined in Double).
+                let why = screened.outcome == .undecided ? screened.certificate : nil
+                let joined = [why, note, extra].compactMap { $0 }.joined(separator: "; ")
                 out.append(Bound(screened, note: joined.isEmpty ? nil : joined))
                 continue
             }

@@ -100,7 +100,9 @@ public struct ConceptTransfer: Sendable {
             values.scale(byPowerOfTwo: scale + power)
             return values
         }
-        let studentPart = student(second.embeddings, transported)
+        // F₂A₁₂ᵀu = (F₂C)·(2^−power Mᵀ(Du))·2^power (C: the map's column powers).
+        let f2 = map.scalingSource(second.embeddings)
+        let studentPart = student(f2, transported)
         transportedScores = studentPart.map { $0 + probe.bias }
         residualSecondMoment = zip(weights, zip(teacherPart, studentPart)).reduce(0) { sum, t in
             let e = t.1.0 - t.1.1
@@ -134,7 +136,7 @@ public struct ConceptTransfer: Sendable {
         let eps = Double.ulpOfOne
         let d1 = Double(first.dimension + 1), d2 = Double(second.dimension + 1)
         let absU = probe.weights.map(abs), absT = transported.map(abs)
-        let absF2 = second.embeddings.absoluteValues
+        let absF2 = f2.absoluteValues
         let e = pair.firstEquilibration(), none = [Int](repeating: 0, count: map.map.columns)
         var equilibratedU = probe.weights
         for i in equilibratedU.indices { equilibratedU[i] = Double(sign: .plus, exponent: e[i], significand: equilibratedU[i]) }

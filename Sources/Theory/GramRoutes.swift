@@ -45,39 +45,51 @@ package struct ScaledMap: Sendable {
     package let map: Matrix
     package let power: Int
     package let rowPowers: [Int]
+    /// C = diag(2^columnPowers) on the right (all 0 unless Y's columns were equilibrated: a
+    /// student with two columns 2^±600 apart).
+    package let columnPowers: [Int]
 
-    package init(_ map: Matrix, power: Int, rowPowers: [Int]? = nil) {
+    package init(_ map: Matrix, power: Int, rowPowers: [Int]? = nil, columnPowers: [Int]? = nil) {
         self.map = map; self.power = power
         self.rowPowers = rowPowers ?? [Int](repeating: 0, count: map.rows)
+        self.columnPowers = columnPowers ?? [Int](repeating: 0, count: map.columns)
     }
 
-    /// Whether the map is M itself (power 0, no row powers).
-    var isPlain: Bool { power == 0 && rowPowers.allSatisfy { $0 == 0 } }
+    /// Whether the map is M itself (power 0, no row or column powers).
+    var isPlain: Bool { power == 0 && !hasRowPowers && !hasColumnPowers }
+    var hasRowPowers: Bool { rowPowers.contains { $0 != 0 } }
+    var hasColumnPowers: Bool { columnPowers.contains { $0 != 0 } }
 
-    /// The map 2^power·D·M, entry by entry (over- or underflows where the map leaves the range).
-    package var plain: Matrix { map.scaled(rows: rowPowers.map { $0 + power }, columns: [Int](repeating: 0, count: map.columns)) }
+    /// The map 2^power·D·M·C, entry by entry (over- or underflows where the map leaves the range).
+    package var plain: Matrix { map.scaled(rows: rowPowers.map { $0 + power }, columns: columnPowers) }
 
-    /// x·(2^power·D·M)ᵀ = (x·Mᵀ)·D·2^power: column j of x·Mᵀ times 2^(power + rowPowers[j]).
+    /// x·C, the source scaled as the map's right factor needs (x itself when C = I).
+    package func scalingSource(_ x: Matrix) -> Matrix { hasColumnPowers ? x.scalingColumns(byPowersOfTwo: columnPowers) : x }
+
+    /// x·(2^power·D·M·C)ᵀ = ((x·C)·Mᵀ)·D·2^power: column j of (xC)·Mᵀ times 2^(power + rowPowers[j]).
     package func rightProduct(_ x: Matrix) -> Matrix {
-        let product = x.multiplied(by: map, transposeOther: true)
-        guard rowPowers.contains(where: { $0 != 0 }) else { return product.scaled(byPowerOfTwo: power) }
+        let product = scalingSource(x).multiplied(by: map, transposeOther: true)
+        guard hasRowPowers else { return product.scaled(byPowerOfTwo: power) }
         return product.scaled(rows: [Int](repeating: 0, count: product.rows), columns: rowPowers.map { $0 + power })
     }
 
     /// (2^power·D·M)ᵀu = 2^(power + s)·Mᵀ(D·2⁻ˢu), s the largest exponent of D·u's entries (terms
-    /// below 2⁻¹⁰⁷⁴ of the largest dropped), as (values, power).
+    /// below 2⁻¹⁰⁷⁴ of the largest dropped), as (values, power): Aᵀu = C·that, so x·Aᵀu =
+    /// `scalingSource(x)`·that.
     package func transposeApplied(to u: [Double]) -> (values: [Double], power: Int) {
-        guard !rowPowers.allSatisfy({ $0 == 0 }) else { return (map.transposed.applied(to: u), power) }
+        guard hasRowPowers else { return (map.transposed.applied(to: u), power) }
         let s = zip(u, rowPowers).compactMap { x, r in x != 0 && x.isFinite ? Int(x.exponent) + r : nil }.max() ?? 0
         let scaled = zip(u, rowPowers).map { x, r in Double(sign: .plus, exponent: r - s, significand: x) }
         return (map.transposed.applied(to: scaled), power + s)
     }
 
-    /// log₂‖2^power·D·M‖_F, from the rows' norms in logarithms (−∞ for a zero map).
+    /// log₂‖2^power·D·M·C‖_F, from the entries in logarithms (−∞ for a zero map).
     package var log2FrobeniusNorm: Double {
-        let logs = (0..<map.rows).compactMap { i -> Double? in
-            let n = map.row(i).scaledNorm
-            return n > 0 ? Foundation.log2(n) + Double(rowPowers[i] + power) : nil
+        let logs = (0..<map.rows).flatMap { i in
+            (0..<map.columns).compactMap { j -> Double? in
+                let m = abs(map[i, j])
+                return m > 0 ? Foundation.log2(m) + Double(rowPowers[i] + columnPowers[j] + power) : nil
+            }
         }
         guard let top = logs.max() else { return -.infinity }
         return top + 0.5 * Foundation.log2(logs.reduce(0) { $0 + Foundation.exp2(2 * ($1 - top)) })
@@ -183,10 +195,14 @@ extension ModelPair {
         var scales = columnScales ?? x.columnNorms
         let exponents = Matrix.equilibration(norms: scales)
         let equilibrated = Matrix.spread(exponents) > 100
+        // Y likewise (X⁺(YE) = (X⁺Y)E): a student with two columns 2^±600 apart.
+        let yExponents = y.columnEquilibration
+        let yEquilibrated = Matrix.spread(yExponents) > 100
         // Equilibrated columns lie near 1 already: a power for the largest entry first would have
         // pushed a column 2¹²⁰⁰ below it out of the range.
-        let (p, q) = (equilibrated ? 0 : -x.outOfRangeExponent, -y.outOfRangeExponent)
+        let (p, q) = (equilibrated ? 0 : -x.outOfRangeExponent, yEquilibrated ? 0 : -y.outOfRangeExponent)
         var (x, y) = (x.scaled(byPowerOfTwo: p), y.scaled(byPowerOfTwo: q))
+        if yEquilibrated { y.scaleColumns(byPowersOfTwo: yExponents) }
         if equilibrated {
             x.scaleColumns(byPowersOfTwo: exponents)
             scales = zip(scales, exponents).map { Double(sign: .plus, exponent: $1, significand: $0) }
@@ -197,7 +213,7 @@ extension ModelPair {
         let a = try rowSortedLeastSquares(x, y)
             ?? SmallMatrixKernels.fullRankLeastSquares(x, y, columnScales: scales)
             ?? ModelError.wrapping { try x.pseudoInverse().multiplied(by: y) }
-        return ScaledMap(a, power: p - q, rowPowers: equilibrated ? exponents : nil)
+        return ScaledMap(a, power: p - q, rowPowers: equilibrated ? exponents : nil, columnPowers: yEquilibrated ? yExponents.map { -$0 } : nil)
     }
 
     /// X⁺Y by `SmallMatrixKernels.rowSortedLeastSquares` where X's rows spread beyond 2²⁶ in scale

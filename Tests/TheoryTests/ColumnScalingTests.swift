@@ -135,6 +135,23 @@ struct ColumnScalingTests {
         #expect(Self.columnsAgree(expected, try scaled.representationResidual(reverse: false)) == 4 * 200)
     }
 
+    /// The student's columns scaled by S (G₂'s by S⁻¹) give A' = AS⁻¹ and B' = BS, so d_rep's and
+    /// d_unemb's residuals and the transported probe's scores are the unscaled ones. With two
+    /// columns 2^±600 apart the student's G̃₂ was scaled by one power of two and its smallest column
+    /// underflowed: d_unemb read 4.05 for 0.785, d_rep and the transported probe were off, silently.
+    @Test("The student's columns 2^±p apart: d_rep's and d_unemb's residuals and T11's transported scores as unscaled",
+          arguments: [(60, 0), (600, -600), (-1000, 1000)])
+    func studentColumnsApart(p: Int, q: Int) throws {
+        let (plain, _) = try Self.pair(0, scaleTeacher: true)
+        let scaled = try ModelPair(plain.first, plain.second.scalingColumn(0, byPowerOfTwo: p).scalingColumn(3, byPowerOfTwo: q))
+        #expect(Self.columnsAgree(try plain.representationResidual(reverse: false), try scaled.representationResidual(reverse: false)) == 4 * 200)
+        #expect(Self.columnsAgree(try plain.unembeddingResidual(), try scaled.unembeddingResidual()) == 4 * 8)
+        let probe = ProbeDirection(weights: [0.7, -0.2, 0.4, 1.1], bias: 0.05)
+        let (a, b) = (try ConceptTransfer(plain, probe: probe).transportedScores, try ConceptTransfer(scaled, probe: probe).transportedScores)
+        let scale = a.scaledNorm
+        #expect(scale > 0 && a.count == 200 && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-9 * scale })
+    }
+
     /// The language-model route (and a merge of shards) solves M⁻¹B on d×d interval Grams and
     /// moments, which square the columns' scales: with a column of each model 2⁵⁰ apart, T3 and
     /// T4 had fallen to the screen ("inapplicable": not shown of full rank), T7 too when the
