@@ -155,13 +155,21 @@ extension MeasureStatistics {
 
     /// Why model A's (`ofA`) or B's merged second moment cannot stand for its rows: they lie more
     /// than 2²⁶ apart in scale (inputs weighted far apart) and the moment, which squares that, is
-    /// singular to within its resolution (rank `rank` of `dimension`): its sums lost the lighter
-    /// rows to rounding, where F̂ itself is of full rank. nil otherwise.
-    func momentLostRows(ofA isA: Bool, rank: Int, dimension: Int) -> String? {
-        guard rank < dimension, let levels = rowLevels?.values else { return nil }
+    /// singular to within its resolution (rank `rank` of `dimension`), or so ill-conditioned
+    /// (`eigenvalues`, when given: d·u·κ ≥ 10⁻², the moment accuracy note's estimate) that solves
+    /// through it lose every digit: its sums lost the lighter rows to rounding, where F̂ itself
+    /// is of full rank (20 inputs at 2²⁰⁰ in a 3-dimensional subspace: d_unemb 1.63 for 0.84).
+    /// nil otherwise.
+    func momentLostRows(ofA isA: Bool, rank: Int, dimension: Int, eigenvalues: [Double] = []) -> String? {
+        let top = eigenvalues.max() ?? 0, bottom = eigenvalues.min() ?? 0
+        let condition = bottom > 0 ? top / bottom : .infinity
+        let lost = rank < dimension || (!eigenvalues.isEmpty && Double(dimension) * Double.ulpOfOne / 2 * condition >= 1e-2)
+        guard lost, let levels = rowLevels?.values else { return nil }
         let spread = isA ? levels[0] - levels[1] : levels[2] - levels[3]
         guard spread > 26 else { return nil }
-        return "model \(isA ? "A" : "B")'s weighted embeddings W^{1/2}F have rows 2^\(Int(spread.rounded())) apart in scale (inputs weighted far apart), and their merged second moment, which squares that, is singular to within its resolution (rank \(rank) of \(dimension)): its sums lost the lighter rows to rounding; measure the pair unsharded, where the least squares runs on the rows"
+        let state = rank < dimension ? "is singular to within its resolution (rank \(rank) of \(dimension))"
+            : "has condition number \(String(format: "%.1g", condition))"
+        return "model \(isA ? "A" : "B")'s weighted embeddings W^{1/2}F have rows 2^\(Int(spread.rounded())) apart in scale (inputs weighted far apart), and their merged second moment, which squares that, \(state): its sums lost the lighter rows to rounding; measure the pair unsharded, where the least squares runs on the rows"
     }
 
     static func describeDifference(_ a: Identity, _ b: Identity) -> String {
@@ -280,7 +288,8 @@ extension MeasureStatistics {
         if rowLevels == nil, identity.weighted {
             notes.append("the partials (written before row levels were carried) do not say how far apart the weighted inputs lie: where weights lie many orders apart the merged moments lose the lighter inputs to rounding, and d_unemb, T4 and T7 from them may be wrong; write the partials again, or measure unsharded")
         }
-        let lostRowsA = momentLostRows(ofA: true, rank: Self.momentRank(correlationSpectra.mAA.eigenvalues, inputs: n), dimension: dA)
+        let lostRowsA = momentLostRows(ofA: true, rank: Self.momentRank(correlationSpectra.mAA.eigenvalues, inputs: n), dimension: dA,
+                                       eigenvalues: spectra.mAA.eigenvalues)
         if let lostRowsA { notes.append("d_unemb A←B: not computed (\(lostRowsA))") }
         let dUnemb: Double? = lostRowsA != nil ? nil : {
             let b = equilibration.map { a, b in
