@@ -10,7 +10,7 @@ import Testing
 /// pseudo-inverse put d_unemb² at 51.7 for 0.1235. Row-sorted, column-pivoted QR is backward
 /// stable row by row; where even that leaves X⁺Y to the heaviest rows' rounding, the screen
 /// says so and the exact level decides.
-@Suite("Inputs weighted far apart: d_unemb against its exact value")
+@Suite("Rows far apart in scale (inputs weighted far apart, a label at the mean): d_unemb and d_rep against their exact values")
 struct WeightedLeastSquaresTests {
     /// A teacher and student (N = 80, k = 9, d = 5) whose inputs `heavy` carry the given weights.
     static func pair(seed: UInt64, heavy: [(index: Int, weight: Double)], parallel: Bool = false, zeroColumn: Int? = nil) throws -> ModelPair {
@@ -206,6 +206,39 @@ struct WeightedLeastSquaresTests {
         let (values, power) = map.transposeApplied(to: [0x1p-600, 0x1p600])
         #expect(values.map { Double(sign: .plus, exponent: power, significand: $0) } == [32, 48])
         #expect(map.transposeApplied(to: [0, 0]).values == [0, 0])
+    }
+
+    /// A label at the others' mean centres to rounding noise: G̃'s rows then lie 2⁵⁰ apart and d_rep's
+    /// map A = G̃₁⁺G̃₂ takes the row-sorted route too (a failure there must not end a concept's report).
+    @Test("A label at the others' mean: d_rep² its exact value; the concept's T11 measured")
+    func labelAtTheMean() throws {
+        var g = SeededGenerator(seed: 5107)
+        let teacher = ModelGenerator.model(labels: 9, dimension: 4, inputs: 120, using: &g)
+        var u = teacher.unembeddings
+        for j in 0..<4 { u[0, j] = (1..<9).reduce(0.0) { $0 + teacher.unembeddings[$1, j] } / 8 }
+        let moved = try SoftmaxModel(embeddings: teacher.embeddings, unembeddings: u, weights: teacher.weights)
+        let pair = try ModelPair(moved, ModelGenerator.perturb(moved, by: 0.2, using: &g))
+        let centred = pair.centredUnembeddings.first
+        #expect(Matrix.spread(Matrix.equilibration(norms: centred.rowLargest)) > 26, "the row-sorted route is taken")
+        let exact = try pair.exact().representationDissimilaritySquared().doubleValue
+        let got = try pair.representationDissimilaritySquared()
+        #expect(abs(got - exact) <= 1e-10 * exact, "d_rep² \(got) against exact \(exact)")
+        let f = pair.first.embeddings
+        let report = try ConceptReport.measure(pair, name: "z", source: "test", values: (0..<f.rows).map { f[$0, 0] > 0 },
+                                               predicted: pair.first.predictedLabels(), options: ConceptReport.Options())
+        #expect(report.transportedProbe != nil, "\(report.note ?? "")")
+    }
+
+    @Test("The row-sorted kernel: nil for a zero matrix and for fewer rows than columns")
+    func rowSortedKernelGuards() throws {
+        #expect(SmallMatrixKernels.rowSortedLeastSquares(Matrix(rows: 6, columns: 3), Matrix(rows: 6, columns: 2)) == nil)
+        let wide = try Matrix(rows: 2, columns: 3, storage: [1, 2, 3, 4, 5, 7])
+        #expect(SmallMatrixKernels.rowSortedLeastSquares(wide, Matrix(rows: 2, columns: 1)) == nil)
+        // A tall, well-conditioned X with rows 2¹⁰⁰ apart: the exact solution of X B = Y.
+        let x = try Matrix(rows: 3, columns: 2, storage: [0x1p100, 0, 0, 1, 1, 1])
+        let b = try Matrix(rows: 2, columns: 1, storage: [3, -2])
+        let solved = try #require(SmallMatrixKernels.rowSortedLeastSquares(x, x.multiplied(by: b)))
+        #expect(abs(solved[0, 0] - 3) <= 1e-14 && abs(solved[1, 0] + 2) <= 1e-14, "\(solved.storage)")
     }
 
     @Test("Unweighted inputs: the row-sorted route is not taken (the same bits as before)")
