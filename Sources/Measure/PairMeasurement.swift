@@ -460,25 +460,22 @@ public struct PairMeasurement: Codable, Sendable {
         if stats.accurateRecomputations > 0 {
             notes.append(recomputationNote(stats.accurateRecomputations))
         }
-        func optional(_ name: String, _ body: () throws -> Double) -> Double? {
-            do { return try timed(name, body) } catch {
-                notes.append("\(name): not computed (\(error))")
-                return nil
-            }
+        // A Double quantity, or why it could not be formed (the checks below say it or compute it exactly).
+        func attempt(_ name: String, _ body: () throws -> Double) -> (value: Double?, failure: (any Error)?) {
+            do { return (try timed(name, body), nil) } catch { return (nil, error) }
         }
         // Whether the exact level found d_rep² = 0: then d_rep is 0, not re-formed from the Double residual.
-        var (exactlyZeroAB, exactlyZeroBA) = (false, false)
-        let dRepAB = checkedRepresentationSquared(optional("d_rep A←B") { try pair.representationDissimilaritySquared() },
-                                                  pair, reverse: false, options, notes: &notes, exactlyZero: &exactlyZeroAB)
-        let dRepBA = checkedRepresentationSquared(optional("d_rep B←A") { try pair.reverseRepresentationDissimilaritySquared() },
-                                                  pair, reverse: true, options, notes: &notes, exactlyZero: &exactlyZeroBA)
+        var (exactlyZeroAB, exactlyZeroBA, exactlyZeroUnemb) = (false, false, false)
+        let doubleRepAB = attempt("d_rep A←B") { try pair.representationDissimilaritySquared() }
+        let dRepAB = checkedRepresentationSquared(doubleRepAB.value, failure: doubleRepAB.failure, pair, reverse: false, options,
+                                                  notes: &notes, exactlyZero: &exactlyZeroAB)
+        let doubleRepBA = attempt("d_rep B←A") { try pair.reverseRepresentationDissimilaritySquared() }
+        let dRepBA = checkedRepresentationSquared(doubleRepBA.value, failure: doubleRepBA.failure, pair, reverse: true, options,
+                                                  notes: &notes, exactlyZero: &exactlyZeroBA)
         let scale = pair.first.weightedEmbeddings.frobeniusNormSquared
-        var unembeddingFailure: (any Error)?
-        let doubleUnemb: Double?
-        do { doubleUnemb = try timed("d_unemb A←B") { try pair.unembeddingDissimilaritySquared() } } catch {
-            (doubleUnemb, unembeddingFailure) = (nil, error)
-        }
-        let dUnemb = Self.checkedUnembeddingSquared(doubleUnemb, failure: unembeddingFailure, pair, options, notes: &notes)
+        let doubleUnemb = attempt("d_unemb A←B") { try pair.unembeddingDissimilaritySquared() }
+        let dUnemb = Self.checkedUnembeddingSquared(doubleUnemb.value, failure: doubleUnemb.failure, pair, options, notes: &notes,
+                                                    exactlyZero: &exactlyZeroUnemb)
         let (centred, uncentred) = try timed("m_CCA") {
             (try pair.embeddingCorrelations(centred: true), try pair.embeddingCorrelations(centred: false))
         }
@@ -583,7 +580,7 @@ public struct PairMeasurement: Codable, Sendable {
                 // From the two norms when a square leaves the normal range (0/0 for subnormal embeddings).
                 return squared.isNormal && scale.isNormal ? squared / scale
                     : pow(pair.distance(fromSquared: squared, .representation) / pair.first.weightedEmbeddings.frobeniusNorm, 2)
-            }, dUnembAB: dUnemb.map { pair.distance(fromSquared: $0, .unembedding) },
+            }, dUnembAB: dUnemb.map { exactlyZeroUnemb ? 0 : pair.distance(fromSquared: $0, .unembedding) },
             dRepPivot: pivot.result, mccaCentered: centred.mean, mccaUncentered: uncentred.mean,
             canonicalCorrelationsCentered: centred.values, canonicalCorrelationsUncentered: uncentred.values,
             linearCKA: similarity.linearCKA, procrustesDistance: similarity.procrustesDistance, svcca: similarity.svcca,
@@ -603,11 +600,18 @@ public struct PairMeasurement: Codable, Sendable {
     /// enclosure forms (G̃ ill-conditioned, or the least-squares residual G̃_B − G̃_A·A large, which
     /// costs the Double map about κ²·u of its digits), exactly within the exact level's size;
     /// otherwise a note gives an a priori estimate of the Double value's error when it exceeds 10⁻⁶.
-    static func checkedRepresentationSquared(_ value: Double?, _ pair: ModelPair, reverse: Bool, _ options: Options,
+    static func checkedRepresentationSquared(_ value: Double?, failure: (any Error)? = nil, _ pair: ModelPair, reverse: Bool, _ options: Options,
                                              notes: inout [String], exactlyZero: inout Bool) -> Double? {
-        guard let value else { return nil }
         let name = reverse ? "d_rep B←A" : "d_rep A←B", matrix = reverse ? "G̃_B" : "G̃_A"
         let oriented = reverse ? pair.swapped : pair
+        guard let value else {
+            // The Double least squares could not form it (labels far apart in scale): exactly, where allowed.
+            let exact = options.allowsExactLevel(oriented) ? try? oriented.exact().representationDissimilaritySquared() : nil
+            notes.append(exact.map { "\(name): computed exactly, d_rep² = \($0.reportString) (the double-precision least squares could not: \(failure.map { "\($0)" } ?? "no reason given"))" }
+                ?? "\(name): not computed (\(failure.map { "\($0)" } ?? "no reason given"))")
+            exactlyZero = exact?.isZero == true
+            return exact?.doubleValue
+        }
         let tolerance = representationTolerance
         if options.certification != .never, let identifiability = oriented.fastIdentifiability() {
             let e = oriented.fastMeanSquaredDifference(first: nil, second: identifiability.map).clampedNonNegative
@@ -643,7 +647,7 @@ public struct PairMeasurement: Codable, Sendable {
     /// failed, `failure`, too: inputs weighted far apart). Without either it is the Double value,
     /// or not computed with the failure named.
     static func checkedUnembeddingSquared(_ value: Double?, failure: (any Error)? = nil, _ pair: ModelPair, _ options: Options,
-                                          notes: inout [String]) -> Double? {
+                                          notes: inout [String], exactlyZero: inout Bool) -> Double? {
         let name = "d_unemb A←B"
         if let value, options.certification != .never, let e = pair.fastUnembeddingDissimilarity()?.squared.clampedNonNegative,
            e.hi.isFinite, e.hi - e.lo <= representationTolerance * e.hi {
@@ -654,6 +658,7 @@ public struct PairMeasurement: Codable, Sendable {
             return value
         }
         let shown = squared.doubleValue
+        exactlyZero = squared.isZero
         if let failure {
             notes.append("\(name): computed exactly, d_unemb² = \(squared.reportString) (the double-precision least squares could not: \(failure))")
         } else if let value, !(abs(shown - value) <= representationTolerance * abs(shown)) {

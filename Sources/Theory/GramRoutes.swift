@@ -235,7 +235,7 @@ extension ModelPair {
         guard SmallMatrixKernels.fullRankLeastSquares(rowsEquilibrated, Matrix(rows: x.rows, columns: 0),
                                                       columnScales: rowsEquilibrated.columnNorms) != nil else { return nil }
         throw ModelError.undetermined("the least-squares map inverts a \(x.rows)×\(x.columns) matrix whose rows "
-            + "lie 2^\(spread) apart in scale (input weights far apart), and the heaviest rows leave a direction to their "
+            + "lie 2^\(spread) apart in scale (inputs weighted far apart, or labels), and the heaviest rows leave a direction to their "
             + "own rounding (a pivot within 10⁻⁸ of the rows it was formed from)")
     }
 

@@ -227,6 +227,25 @@ struct WeightedLeastSquaresTests {
         let report = try ConceptReport.measure(pair, name: "z", source: "test", values: (0..<f.rows).map { f[$0, 0] > 0 },
                                                predicted: pair.first.predictedLabels(), options: ConceptReport.Options())
         #expect(report.transportedProbe != nil, "\(report.note ?? "")")
+        // Both models with a label exactly at the others' mean: A₁₂'s rows are left to rounding,
+        // and measure shows d_rep from the exact level (it had said "not computed").
+        let both = try ModelPair(moved, moved.scalingColumn(1, byPowerOfTwo: 3))
+        let measured = try PairMeasurement.measure(both, options: PairMeasurement.Options())
+        let exactBoth = try both.exact().representationDissimilaritySquared().doubleValue
+        let dRep = try #require(measured.dRepAB, "\(measured.notes)")
+        #expect(abs(dRep * dRep - exactBoth) <= 1e-10 * max(exactBoth, 1e-300))
+    }
+
+    /// A student equal to the teacher up to its class map (F·2, G/2): d_unemb² is 0 exactly, and the
+    /// Double residual's 10⁻³⁰ had been shown as d_unemb = 1.9·10⁻¹⁵ beside a note saying it is 0.
+    @Test("An orbit pair: d_unemb and d_rep shown as 0 where the exact level finds 0")
+    func exactZeroShown() throws {
+        var g = SeededGenerator(seed: 6203)
+        let teacher = ModelGenerator.model(labels: 8, dimension: 4, inputs: 60, using: &g)
+        let student = try SoftmaxModel(embeddings: teacher.embeddings.scaled(byPowerOfTwo: 1), unembeddings: teacher.unembeddings.scaled(byPowerOfTwo: -1),
+                                       weights: teacher.weights)
+        let measured = try PairMeasurement.measure(ModelPair(teacher, student), options: PairMeasurement.Options())
+        #expect(measured.dUnembAB == 0 && measured.dRepAB == 0, "d_unemb \(String(describing: measured.dUnembAB)), d_rep \(String(describing: measured.dRepAB))")
     }
 
     @Test("The row-sorted kernel: nil for a zero matrix and for fewer rows than columns")
