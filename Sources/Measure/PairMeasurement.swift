@@ -600,6 +600,8 @@ public struct PairMeasurement: Codable, Sendable {
     /// enclosure forms (G̃ ill-conditioned, or the least-squares residual G̃_B − G̃_A·A large, which
     /// costs the Double map about κ²·u of its digits), exactly within the exact level's size;
     /// otherwise a note gives an a priori estimate of the Double value's error when it exceeds 10⁻⁶.
+    /// Where the Double least squares could not form it (`failure`: labels far apart in scale), it
+    /// is computed exactly within the exact level's size, else not computed, with the reason.
     static func checkedRepresentationSquared(_ value: Double?, failure: (any Error)? = nil, _ pair: ModelPair, reverse: Bool, _ options: Options,
                                              notes: inout [String], exactlyZero: inout Bool) -> Double? {
         let name = reverse ? "d_rep B←A" : "d_rep A←B", matrix = reverse ? "G̃_B" : "G̃_A"

@@ -87,8 +87,8 @@ public struct ConceptTransfer: Sendable {
             throw ModelError.inapplicable("σ_min(G̃₁) = 0: G̃₁ does not have full column rank")
         }
         self.probe = probe
-        // A₁₂ = 2^power·D·M, and F₂A₁₂ᵀu is formed as 2^power·(F₂(Mᵀ(Du))) with F₂ and Mᵀ(Du)
-        // each scaled near 1: for models at scales far apart A₁₂, or F₂ times Mᵀu, may leave the
+        // A₁₂ = 2^power·D·M·C, and F₂A₁₂ᵀu is formed as 2^power·((F₂C)(Mᵀ(Du))) with F₂C and
+        // Mᵀ(Du) each scaled near 1: for models at scales far apart A₁₂, or F₂ times Mᵀu, may leave the
         // Double range where the scores do not.
         let map = try pair.scaledIdentifiabilityMap()
         let (transported, power) = map.transposeApplied(to: probe.weights)   // 2^−power·A₁₂ᵀu

@@ -35,8 +35,9 @@ package struct UnembeddingGrams: Sendable {
     }
 }
 
-/// A least-squares map X⁺Y kept as 2^power·D·M: M of moderate entries, D = diag(2^rowPowers)
-/// (all 0 unless X's columns were equilibrated). Models at scales far apart put the map itself
+/// A least-squares map X⁺Y kept as 2^power·D·M·C: M of moderate entries, D = diag(2^rowPowers)
+/// (all 0 unless X's columns were equilibrated), C = diag(2^columnPowers) (all 0 unless Y's
+/// were). Models at scales far apart put the map itself
 /// beyond the Double range where F₂Aᵀ is not, and two columns of a model 2^±600 apart put its
 /// rows 2¹²⁰⁰ apart, more than one Double matrix holds (folding D into M underflowed the smallest
 /// rows, and d_rep and d_unemb came out 6× and 42× off); so the powers are applied to the
@@ -174,7 +175,7 @@ extension ModelPair {
         cache.value(isFirst ? "unembeddingColumnNorms1" : "unembeddingColumnNorms2") { (isFirst ? first : second).unembeddingColumnNorms }
     }
 
-    /// X⁺Y = 2^power·D·M (`ScaledMap`), with X and Y each first scaled by a power of two bringing its largest
+    /// X⁺Y = 2^power·D·M·C (`ScaledMap`), with X and Y each first scaled by a power of two bringing its largest
     /// entry near 1 when it is beyond 2^±100 (`outOfRangeExponent`): exact, so neither 1/σ
     /// overflows (subnormal entries) nor σ² (entries ≳ 10¹⁵⁴), and models of scales far apart
     /// (a teacher's F near 10⁻³⁰⁷ against a student's near 1) do not push Y out of the range, as
@@ -190,7 +191,9 @@ extension ModelPair {
     /// near 1, and QR's norms of the smallest columns underflowed (the transported probe read
     /// 0.617 for 0.990). X's columns are then brought near 1 each, by powers of two D, and
     /// X⁺Y = D·(XD)⁺Y, D the map's `rowPowers`. Householder QR scales exactly with D, so this
-    /// changes no bit elsewhere.
+    /// changes no bit elsewhere. Y's columns likewise where they spread beyond 2¹⁰⁰ (a student
+    /// with two columns 2^±600 apart had lost its smallest to one power of two):
+    /// X⁺Y = (X⁺(YE))·E⁻¹, E⁻¹ the map's `columnPowers`.
     static func scaledLeastSquares(_ x: Matrix, _ y: Matrix, columnScales: [Double]? = nil) throws -> ScaledMap {
         var scales = columnScales ?? x.columnNorms
         let exponents = Matrix.equilibration(norms: scales)
