@@ -161,9 +161,8 @@ extension MeasureStatistics {
     /// is of full rank (20 inputs at 2²⁰⁰ in a 3-dimensional subspace: d_unemb 1.63 for 0.84).
     /// nil otherwise.
     func momentLostRows(ofA isA: Bool, rank: Int, dimension: Int, eigenvalues: [Double] = []) -> String? {
-        let top = eigenvalues.max() ?? 0, bottom = eigenvalues.min() ?? 0
-        let condition = bottom > 0 ? top / bottom : .infinity
-        let lost = rank < dimension || (!eigenvalues.isEmpty && Double(dimension) * Double.ulpOfOne / 2 * condition >= 1e-2)
+        let condition = Self.condition(eigenvalues) ?? .infinity
+        let lost = rank < dimension || (!eigenvalues.isEmpty && Self.solveErrorEstimate(condition: condition, dimension: dimension) >= 1e-2)
         guard lost, let levels = rowLevels?.values else { return nil }
         let spread = isA ? levels[0] - levels[1] : levels[2] - levels[3]
         guard spread > 26 else { return nil }
@@ -171,6 +170,16 @@ extension MeasureStatistics {
             : "has condition number \(String(format: "%.1g", condition))"
         return "model \(isA ? "A" : "B")'s weighted embeddings W^{1/2}F have rows 2^\(Int(spread.rounded())) apart in scale (inputs weighted far apart), and their merged second moment, which squares that, \(state): its sums lost the lighter rows to rounding; measure the pair unsharded, where the least squares runs on the rows"
     }
+
+    /// A symmetric moment's condition number from its eigenvalues, nil unless the smallest is > 0.
+    static func condition(_ eigenvalues: [Double]) -> Double? {
+        let top = eigenvalues.max() ?? 0, bottom = eigenvalues.min() ?? 0
+        return bottom > 0 ? top / bottom : nil
+    }
+
+    /// The relative error a solve through a moment of that condition number may carry: d·u·κ
+    /// (an a priori estimate, not a bound).
+    static func solveErrorEstimate(condition: Double, dimension d: Int) -> Double { Double(d) * Double.ulpOfOne / 2 * condition }
 
     static func describeDifference(_ a: Identity, _ b: Identity) -> String {
         var out: [String] = []
@@ -387,12 +396,9 @@ extension MeasureStatistics {
             return "model \(name)'s embeddings are so small that their squares underflow (near 10⁻¹⁵⁴ or below): its merged second moment is 0 or subnormal, so \(affected) from the merged moments are not meaningful; scale F up by a power of two (and G down by the same) or measure unsharded"
         }
         let moments = [("M_AA", spectra.mAA), ("M_BB", spectra.mBB), ("centred M_AA", spectra.cAA), ("centred M_BB", spectra.cBB)]
-        let conditions = moments.compactMap { name, e -> (String, Double)? in
-            let top = e.eigenvalues.max() ?? 0, bottom = e.eigenvalues.min() ?? 0
-            return bottom > 0 ? (name, top / bottom) : nil
-        }
+        let conditions = moments.compactMap { name, e in Self.condition(e.eigenvalues).map { (name, $0) } }
         guard let worst = conditions.max(by: { $0.1 < $1.1 }) else { return nil }
-        let estimate = Double(d) * Double.ulpOfOne / 2 * worst.1
+        let estimate = Self.solveErrorEstimate(condition: worst.1, dimension: d)
         guard estimate > 1e-6 else { return nil }
         return "the merged \(worst.0) has condition number \(String(format: "%.2g", worst.1)) (the moments square the embeddings' κ): \(affected) from the merged moments may be wrong by about \(String(format: "%.1g", min(estimate, 1))) relative (an a priori estimate, d·u·κ); an unsharded run works from F itself"
     }

@@ -609,8 +609,7 @@ public struct PairMeasurement: Codable, Sendable {
         guard let value else {
             // The Double least squares could not form it (labels far apart in scale): exactly, where allowed.
             let exact = options.allowsExactLevel(oriented) ? try? oriented.exact().representationDissimilaritySquared() : nil
-            notes.append(exact.map { "\(name): computed exactly, d_rep² = \($0.reportString) (the double-precision least squares could not: \(failure.map { "\($0)" } ?? "no reason given"))" }
-                ?? "\(name): not computed (\(failure.map { "\($0)" } ?? "no reason given"))")
+            notes.append(doubleFailedNote(name, "d_rep²", exact: exact, failure: failure))
             exactlyZero = exact?.isZero == true
             return exact?.doubleValue
         }
@@ -655,18 +654,23 @@ public struct PairMeasurement: Codable, Sendable {
            e.hi.isFinite, e.hi - e.lo <= representationTolerance * e.hi {
             return Enclosures.reconciled("\(name)²", value, [e.lo, e.hi], notes: &notes)
         }
-        guard options.allowsExactLevel(pair), let exact = try? pair.exact(), let squared = try? exact.unembeddingDissimilaritySquared() else {
-            if let failure { notes.append("\(name): not computed (\(failure))") }
-            return value
-        }
+        let exact = options.allowsExactLevel(pair) ? try? pair.exact().unembeddingDissimilaritySquared() : nil
+        if let failure { notes.append(doubleFailedNote(name, "d_unemb²", exact: exact, failure: failure)) }
+        guard let squared = exact else { return value }
         let shown = squared.doubleValue
         exactlyZero = squared.isZero
-        if let failure {
-            notes.append("\(name): computed exactly, d_unemb² = \(squared.reportString) (the double-precision least squares could not: \(failure))")
-        } else if let value, !(abs(shown - value) <= representationTolerance * abs(shown)) {
+        if failure == nil, let value, !(abs(shown - value) <= representationTolerance * abs(shown)) {
             notes.append("\(name): the fast enclosure did not pin d_unemb² to 10⁻⁶, and the double-precision value \(String(format: "%.6g", value)) is off: computed exactly, d_unemb² = \(squared.reportString)")
         }
         return shown
+    }
+
+    /// The note where a distance's Double least squares failed (`failure`): computed exactly
+    /// (`exact`), or not computed.
+    static func doubleFailedNote(_ name: String, _ square: String, exact: Rational?, failure: (any Error)?) -> String {
+        let why = failure.map { "\($0)" } ?? "no reason given"
+        return exact.map { "\(name): computed exactly, \(square) = \($0.reportString) (the double-precision least squares could not: \(why))" }
+            ?? "\(name): not computed (\(why))"
     }
 
     /// Whether a certified side `shown` lies more than 10⁻³ (relative) from the screen's Double

@@ -32,9 +32,12 @@ package struct InverseSigmaBound: Sendable {
     /// The screen's hypothesis alone: M of full column rank, in Double or (rank-deficient to
     /// Double precision) exactly within the exact level's size; the Double left side is not formed.
     func inapplicability(_ pair: ModelPair) throws -> Verdict? {
-        if fullRank(try pair.firstDiversity()) || columnwiseFullRank?(pair) == true || exactlyFullRank(pair) { return nil }
+        if fullRank(try pair.firstDiversity()) || fullRankBeyondDiversity(pair) { return nil }
         return .inapplicable(id, form, level: .double, "\(matrixName) does not have full column rank")
     }
+
+    /// Whether M has full column rank where Double diversity says not: column by column, or exactly.
+    func fullRankBeyondDiversity(_ pair: ModelPair) -> Bool { columnwiseFullRank?(pair) == true || exactlyFullRank(pair) }
 
     /// Whether M has full column rank exactly, decided within the exact level's size (false above).
     func exactlyFullRank(_ pair: ModelPair) -> Bool {
@@ -49,7 +52,7 @@ package struct InverseSigmaBound: Sendable {
             // the exact level's size that is decided exactly, and then the bound applies. The
             // screen compares with the Double σ_min where it is positive (a screen, as always: the
             // fast and exact certificates decide), and says "not decided" where it is 0.
-            if columnwiseFullRank?(pair) == true || exactlyFullRank(pair) {
+            if fullRankBeyondDiversity(pair) {
                 let sigma = sigmaMin(diversity)
                 guard sigma > 0 else {
                     return Verdict(id: id, form: form, level: .double, outcome: .undecided, lhs: .nan, rhs: .nan, constant: .nan,
