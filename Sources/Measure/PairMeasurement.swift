@@ -635,18 +635,31 @@ public struct PairMeasurement: Codable, Sendable {
             }
             return shown
         }
-        if let estimate = representationErrorEstimate(oriented, squared: value), !(estimate <= tolerance) {
-            let why = options.certification == .never ? "--certify never" : "N·k·(d_A + d_B) above the exact level's 2·10⁶; --certify always lifts it"
-            let size = estimate.isFinite && estimate < 1 ? "wrong by about \(String(format: "%.1g", estimate)) relative" : "entirely wrong (the estimate is \(String(format: "%.1g", estimate)) relative)"
-            notes.append("\(name): not checked (\(why)); the double-precision least squares behind it may be \(size), an a priori estimate from κ(\(matrix)) and the residual \(reverse ? "G̃_A − G̃_B·A" : "G̃_B − G̃_A·A")")
+        if let note = uncheckedNote(name, pair, reverse ? .reverseRepresentation : .representation, squared: value, options,
+                                    source: "κ(\(matrix)) and the residual \(reverse ? "G̃_A − G̃_B·A" : "G̃_B − G̃_A·A")") {
+            notes.append(note)
         }
         return value
+    }
+
+    /// The note for a Double distance shown unchecked (`--certify never`, or above the exact
+    /// level's size) whose least squares may be off by more than 10⁻⁶: the a priori estimate of
+    /// `ModelPair.leastSquaresErrorEstimate`, from `source`. nil where the estimate is within 10⁻⁶.
+    static func uncheckedNote(_ name: String, _ pair: ModelPair, _ which: ModelPair.ResidualDistance, squared: Double, _ options: Options,
+                              source: String) -> String? {
+        guard let (estimate, rowwise) = pair.leastSquaresErrorEstimate(which, squared: squared),
+              !(estimate <= representationTolerance) else { return nil }
+        let why = options.certification == .never ? "--certify never" : "N·k·(d_A + d_B) above the exact level's 2·10⁶; --certify always lifts it"
+        let size = estimate.isFinite && estimate < 1 ? "wrong by about \(String(format: "%.1g", estimate)) relative" : "entirely wrong (the estimate is \(String(format: "%.1g", estimate)) relative)"
+        return "\(name): not checked (\(why)); the double-precision least squares behind it may be \(size), an a priori estimate from \(rowwise ? "the map's change when every entry moves by its own rounding (the rows lie beyond 2²⁶ apart in scale)" : source)"
     }
 
     /// d_unemb(A←B)² checked as d_rep's is: shown from its fast enclosure where that pins it to
     /// 10⁻⁶, else computed exactly within the exact level's size (where the Double least squares
     /// failed, `failure`, too: inputs weighted far apart). Without either it is the Double value,
-    /// or not computed with the failure named.
+    /// with a note where an a priori estimate puts its error above 10⁻⁶ (`uncheckedNote`: nearly
+    /// parallel inputs weighted 10¹²…10¹⁷ had it 10⁻⁷…4·10⁻⁶ off with none), or not computed with
+    /// the failure named.
     static func checkedUnembeddingSquared(_ value: Double?, failure: (any Error)? = nil, _ pair: ModelPair, _ options: Options,
                                           notes: inout [String], exactlyZero: inout Bool) -> Double? {
         let name = "d_unemb A←B"
@@ -656,7 +669,13 @@ public struct PairMeasurement: Codable, Sendable {
         }
         let exact = options.allowsExactLevel(pair) ? try? pair.exact().unembeddingDissimilaritySquared() : nil
         if let failure { notes.append(doubleFailedNote(name, "d_unemb²", exact: exact, failure: failure)) }
-        guard let squared = exact else { return value }
+        guard let squared = exact else {
+            if failure == nil, let value,
+               let note = uncheckedNote(name, pair, .unembedding, squared: value, options, source: "κ(W^{1/2}F_A) and the residual W^{1/2}(F_B − F_A·B)") {
+                notes.append(note)
+            }
+            return value
+        }
         let shown = squared.doubleValue
         exactlyZero = squared.isZero
         if failure == nil, let value, !(abs(shown - value) <= representationTolerance * abs(shown)) {
@@ -677,35 +696,6 @@ public struct PairMeasurement: Codable, Sendable {
     /// value of the same side (finite and > 0): an enclosure too wide to read.
     static func sideFarOff(_ shown: Double, from screened: Double) -> Bool {
         screened.isFinite && screened > 0 && !(abs(shown - screened) <= 1e-3 * screened)
-    }
-
-    /// A priori estimate (not a bound) of the relative error of the Double d_rep(M₁←M₂): the
-    /// least-squares map A = G̃₁⁺G̃₂ errs by about 10·d·u·(κ + κ²‖R‖/(‖G̃₁‖‖A‖))·‖A‖ (R = G̃₂ − G̃₁A,
-    /// the classical perturbation bound of least squares), which moves d_rep by at most
-    /// ‖W^{1/2}F₂‖ times that. nil when it cannot be formed. A = 2ᵖM and the quotients are formed
-    /// in logarithms, so that models scaled far apart (A beyond the Double range, d_rep² below it)
-    /// get an estimate, not NaN.
-    static func representationErrorEstimate(_ pair: ModelPair, squared: Double) -> Double? {
-        guard let s = try? pair.unembeddingSingularValues(ofFirst: true), let top = s.first, let last = s.last, top > 0,
-              let map = try? pair.scaledIdentifiabilityMap() else { return nil }
-        // G̃₁ rank-deficient: the map is not determined, any error possible.
-        guard last > 0 else { return .infinity }
-        let kappa = top / last
-        let fNorm = pair.second.weightedEmbeddings.frobeniusNorm, logMapNorm = map.log2FrobeniusNorm
-        // A zero map or zero embeddings move nothing (log₂ 0 = −∞ below would meet ∞·0).
-        guard fNorm > 0, logMapNorm > -.infinity else { return 0 }
-        let (g1, g2) = pair.centredUnembeddings
-        // G̃₁A = (G̃₁D)M·C·2^power.
-        let residual = (g2 - g1.scalingColumns(byPowersOfTwo: map.rowPowers).multiplied(by: map.map)
-            .scaled(rows: [Int](repeating: 0, count: g1.rows), columns: map.columnPowers.map { $0 + map.power })).frobeniusNorm
-        let u = 0x1p-53, d = Double(pair.first.dimension)
-        // ‖R‖/(‖G̃₁‖‖A‖) in logarithms (0 for a zero residual: exp2(−∞)).
-        let ratio = Foundation.exp2(Foundation.log2(residual) - Foundation.log2(top) - logMapNorm)
-        let relativeMap = 10 * d * u * (kappa + kappa * kappa * ratio)
-        let distance = pair.distance(fromSquared: squared, .representation)
-        guard distance > 0 else { return .infinity }
-        // ‖W^{1/2}F₂‖·‖A‖·relativeMap / d_rep.
-        return Foundation.exp2(Foundation.log2(fNorm) + logMapNorm - Foundation.log2(distance)) * relativeMap
     }
 
     /// Whether the pivot form runs for this pair and options, and on which selection.

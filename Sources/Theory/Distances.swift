@@ -1,3 +1,4 @@
+import Foundation
 import Numerics
 
 /// The distances of THEORY.md §3 in double precision. Row blocks keep memory at
@@ -157,4 +158,66 @@ extension SoftmaxModel {
 
     /// τ(M) = min_{i,y} p(y|xᵢ); 0 when it underflows (use `logTau`).
     public var tau: Double { logTau.exp }
+}
+
+extension ModelPair {
+    /// A priori estimate (not a bound) of the relative error of a Double distance formed from a
+    /// least-squares map M = X⁺Y: d_rep(M₁←M₂) (X = G̃₁, Y = G̃₂, the map applied to T = W^{1/2}F₂),
+    /// d_rep(M₂←M₁) on the swapped pair, d_unemb(M₁←M₂) (X = W^{1/2}F₁, Y = W^{1/2}F₂, T = G̃₂).
+    /// The map errs by about 10·d·u·(κ + κ²‖R‖/(‖X‖‖M‖))·‖M‖ (R = Y − X·M, the classical
+    /// perturbation bound of least squares), which moves the distance by at most ‖T‖ times that.
+    /// M = 2ᵖDMC and the quotients are formed in logarithms, so that models scaled far apart get an
+    /// estimate, not NaN. Where X's rows lie beyond 2²⁶ apart in scale (inputs weighted far apart),
+    /// κ(X) is the weights' spread, not an error: the map is solved row by row there
+    /// (`rowSortedLeastSquares`), whose backward error is relative to each row, so the estimate is
+    /// `rowwiseErrorEstimate`'s instead (`rowwise` true). nil when it cannot be formed; ∞ where X
+    /// lacks full rank (any error possible).
+    package func leastSquaresErrorEstimate(_ which: ResidualDistance, squared: Double) -> (relative: Double, rowwise: Bool)? {
+        if which == .reverseRepresentation { return swapped.leastSquaresErrorEstimate(.representation, squared: squared) }
+        let isUnembedding = which == .unembedding
+        let (g1, g2) = centredUnembeddings
+        let (x, y) = isUnembedding ? (first.weightedEmbeddings, second.weightedEmbeddings) : (g1, g2)
+        guard let map = try? (isUnembedding ? scaledEmbeddingLeastSquaresMap() : scaledIdentifiabilityMap()) else { return nil }
+        let transported = isUnembedding ? g2 : second.weightedEmbeddings
+        let distance = self.distance(fromSquared: squared, which)
+        if Matrix.spread(Matrix.equilibration(norms: x.rowLargest)) > 26 {
+            return Self.rowwiseErrorEstimate(x, y, map: map, transported: transported, distance: distance,
+                                             columnScales: isUnembedding ? nil : unembeddingColumnNorms(ofFirst: true)).map { ($0, true) }
+        }
+        guard let s = try? (isUnembedding ? firstDiversity().embeddingSingularValues : unembeddingSingularValues(ofFirst: true)),
+              let top = s.first, let last = s.last, top > 0 else { return nil }
+        guard last > 0, s.count >= x.columns else { return (.infinity, false) }
+        let logMapNorm = map.log2FrobeniusNorm, transportedNorm = transported.frobeniusNorm
+        // A zero map or a zero transported matrix moves nothing (log₂ 0 = −∞ below would meet ∞·0).
+        guard transportedNorm > 0, logMapNorm > -.infinity else { return (0, false) }
+        let kappa = top / last, u = 0x1p-53, d = Double(x.columns)
+        // ‖R‖/(‖X‖‖M‖) in logarithms (0 for a zero residual: exp2(−∞)).
+        let residual = (y - map.leftProduct(x)).frobeniusNorm
+        let ratio = Foundation.exp2(Foundation.log2(residual) - Foundation.log2(top) - logMapNorm)
+        let relativeMap = 10 * d * u * (kappa + kappa * kappa * ratio)
+        guard distance > 0 else { return (.infinity, false) }
+        // ‖T‖·‖M‖·relativeMap / distance.
+        return (Foundation.exp2(Foundation.log2(transportedNorm) + logMapNorm - Foundation.log2(distance)) * relativeMap, false)
+    }
+
+    /// The estimate where X's rows lie far apart in scale: the distance's sensitivity to moving
+    /// each entry of X and Y by its own relative amount, probed by solving once more with every
+    /// entry moved by ±2⁻³⁰ relative (signs from a fixed seed) and scaled to 10·d·u, the
+    /// row-wise backward error of the solve. Nearly parallel inputs weighted 10¹⁵ leave X well
+    /// conditioned row by row (κ of its rows brought near 1: 1.2) while the map moves 10⁻⁷
+    /// under such a perturbation of the data; d_unemb was 1.3·10⁻⁷ off there.
+    static func rowwiseErrorEstimate(_ x: Matrix, _ y: Matrix, map: ScaledMap, transported: Matrix, distance: Double,
+                                     columnScales: [Double]?) -> Double? {
+        let h = 0x1p-30
+        var generator = SeededGenerator(seed: 0x5EED)
+        func moved(_ m: Matrix) -> Matrix {
+            Matrix(rows: m.rows, columns: m.columns) { i, j in m[i, j] * (generator.next() & 1 == 0 ? 1 - h : 1 + h) }
+        }
+        let (xMoved, yMoved) = (moved(x), moved(y))
+        guard let movedMap = try? scaledLeastSquares(xMoved, yMoved, columnScales: columnScales) else { return .infinity }
+        let change = (movedMap.rightProduct(transported) - map.rightProduct(transported)).frobeniusNorm
+        guard change.isFinite else { return nil }
+        guard distance > 0 else { return change > 0 ? .infinity : 0 }
+        return change / distance * (10 * Double(x.columns) * 0x1p-53 / h)
+    }
 }

@@ -74,6 +74,12 @@ package struct ScaledMap: Sendable {
         return product.scaled(rows: [Int](repeating: 0, count: product.rows), columns: rowPowers.map { $0 + power })
     }
 
+    /// x·(2^power·D·M·C) = ((x·D)·M)·C·2^power: column j of (xD)·M times 2^(power + columnPowers[j]).
+    package func leftProduct(_ x: Matrix) -> Matrix {
+        (hasRowPowers ? x.scalingColumns(byPowersOfTwo: rowPowers) : x).multiplied(by: map)
+            .scaled(rows: [Int](repeating: 0, count: x.rows), columns: columnPowers.map { $0 + power })
+    }
+
     /// (2^power·D·M)ᵀu = 2^(power + s)·Mᵀ(D·2⁻ˢu), s the largest exponent of D·u's entries (terms
     /// below 2⁻¹⁰⁷⁴ of the largest dropped), as (values, power): Aᵀu = C·that, so x·Aᵀu =
     /// `scalingSource(x)`·that.
