@@ -181,6 +181,47 @@ extension MeasureStatistics {
     /// (an a priori estimate, not a bound).
     static func solveErrorEstimate(condition: Double, dimension d: Int) -> Double { Double(d) * Double.ulpOfOne / 2 * condition }
 
+    /// The accuracy of d_unemb(A←B)² = tr S_AA − 2 tr(S_AB Bᵀ) + tr(B S_BB Bᵀ) from the merged
+    /// moments (a priori estimates, not bounds): the three terms (`terms`, the sum of their
+    /// magnitudes) cancel to `squared`, losing about 10·d·u·terms of it; and B = M_AA⁺M_AB carries
+    /// d·u·κ(M_AA) (`solveErrorEstimate`), which moves d_unemb by ‖G̃_B‖‖δB‖. A student within 10⁻⁹
+    /// of its teacher had d_unemb shown as 0 for 2.8·10⁻⁸ (terms near 800 cancelling to 10⁻¹⁵).
+    /// `lost` where the cancellation leaves no digit (d_unemb not computed), else `note` where
+    /// d_unemb's relative error may pass 10⁻⁶.
+    static func unembeddingAccuracy(squared: Double, terms: Double, map b: Matrix, condition: Double, gramTrace: Double,
+                                    dimension d: Int) -> (lost: String?, note: String?) {
+        let u = Double.ulpOfOne / 2, cancellation = 10 * Double(d) * u * terms
+        guard squared > cancellation else {
+            return ("the merged moments' formula tr S_AA − 2 tr(S_AB Bᵀ) + tr(B S_BB Bᵀ) cancels terms of size \(String(format: "%.2g", terms)) "
+                + "below their rounding (about \(String(format: "%.1g", cancellation))): the models agree too closely for the moments; an unsharded measure computes it exactly", nil)
+        }
+        let distance = squared.squareRoot()
+        let estimate = cancellation / squared / 2
+            + gramTrace.squareRoot() * b.frobeniusNorm * solveErrorEstimate(condition: condition, dimension: d) / distance
+        guard estimate.isNaN || estimate > 1e-6 else { return (nil, nil) }
+        return (nil, "d_unemb A←B: formed from the merged moments, it may be wrong by about \(String(format: "%.1g", estimate)) relative "
+            + "(an a priori estimate: its terms cancel \(String(format: "%.2g", terms)) to \(String(format: "%.2g", squared)), and B = M_AA⁺M_AB carries d·u·κ(M_AA)); "
+            + "an unsharded measure computes it exactly")
+    }
+
+    /// A note where the shards' d_rep(`direction`)² (`squared`), least squares through the target's
+    /// G̃ in double precision, may be off by more than 10⁻⁶ relative: an a priori estimate,
+    /// 10·d·u·κ(G̃_target)·‖W^{1/2}F_source‖·‖A‖/d_rep with ‖A‖ ≤ √d·σ_max(G̃_source)/σ_min(G̃_target)
+    /// (`target`, `source`: the partials' singular values; `transportedSquared`: ‖W^{1/2}F_source‖²).
+    static func representationAccuracyNote(_ direction: String, squared: Double, target: [Double], source: [Double],
+                                           transportedSquared: Double) -> String? {
+        // An exactly singular G̃ (σ = 0: d ≥ k, say) makes T3 inapplicable instead.
+        guard let top = target.first, let bottom = target.last, bottom > 0, let sourceTop = source.first else { return nil }
+        let d = Double(target.count), kappa = top / bottom
+        let estimate = 10 * d * Double.ulpOfOne / 2 * kappa * transportedSquared.squareRoot() * d.squareRoot() * sourceTop / bottom / squared.squareRoot()
+        guard estimate.isNaN || estimate > 1e-6 else { return nil }
+        let size = estimate.isFinite && estimate < 1 ? "be wrong by about \(String(format: "%.1g", estimate)) relative"
+            : "have no correct digit (the estimate is \(String(format: "%.1g", estimate)) relative)"
+        let name = direction == "A←B" ? "G̃_A" : "G̃_B"
+        return "d_rep(\(direction)): the shards' least squares through \(name) in double precision may \(size) (an a priori estimate from "
+            + "κ(\(name)) ≈ \(String(format: "%.2g", kappa)), ‖W^{1/2}F‖ and d_rep itself); an unsharded measure computes it exactly"
+    }
+
     static func describeDifference(_ a: Identity, _ b: Identity) -> String {
         var out: [String] = []
         if (a.inputs, a.labels, a.dimensionA, a.dimensionB) != (b.inputs, b.labels, b.dimensionA, b.dimensionB) {
@@ -300,7 +341,9 @@ extension MeasureStatistics {
         let lostRowsA = momentLostRows(ofA: true, rank: Self.momentRank(correlationSpectra.mAA.eigenvalues, inputs: n), dimension: dA,
                                        eigenvalues: spectra.mAA.eigenvalues)
         if let lostRowsA { notes.append("d_unemb A←B: not computed (\(lostRowsA))") }
-        let dUnemb: Double? = lostRowsA != nil ? nil : {
+        var dUnemb: Double?
+        var dUnembMissing = lostRowsA
+        if lostRowsA == nil {
             let b = equilibration.map { a, b in
                 Self.pseudoInverse(correlationSpectra.mAA).multiplied(by: correlationMBA.transposed).scaled(rows: a, columns: b.map { -$0 })
             } ?? Self.pseudoInverse(spectra.mAA).multiplied(by: mBA.transposed)
@@ -308,19 +351,32 @@ extension MeasureStatistics {
             let bs = b.multiplied(by: sBB)
             for t in sAB.storage.indices { cross += sAB.storage[t] * b.storage[t] }
             for t in bs.storage.indices { quadratic += bs.storage[t] * b.storage[t] }
-            return max((0..<dA).reduce(0.0) { $0 + sAA[$1, $1] } - 2 * cross + quadratic, 0)
-        }()
+            let trace = (0..<dA).reduce(0.0) { $0 + sAA[$1, $1] }
+            let value = max(trace - 2 * cross + quadratic, 0)
+            let accuracy = Self.unembeddingAccuracy(squared: value, terms: trace + 2 * abs(cross) + abs(quadratic), map: b,
+                                                    condition: Self.condition(correlationSpectra.mAA.eigenvalues) ?? .infinity,
+                                                    gramTrace: (0..<dB).reduce(0.0) { $0 + sBB[$1, $1] }, dimension: max(dA, dB))
+            if let lost = accuracy.lost {
+                dUnembMissing = lost
+                notes.append("d_unemb A←B: not computed (\(lost))")
+            } else {
+                dUnemb = value
+                if let note = accuracy.note { notes.append(note) }
+            }
+        }
         let similarity = try parts[0].get().similarity
         if let note = Self.momentAccuracyNote(spectra, means: (meanA, meanB), dimension: max(dA, dB)) { notes.append(note) }
-        // d_rep is the shards' own least squares through G̃ in double precision; one run computes
-        // it exactly where κ(G̃) ≥ 10⁸ (a merge of nearly collinear unembeddings showed 2.19 where
-        // the exact value is 2.9·10¹⁷, without a word).
-        for (name, direction, values) in [("G̃_A", "A←B", unembeddingSingularValuesA.values), ("G̃_B", "B←A", unembeddingSingularValuesB.values)] {
-            // An exactly singular G̃ (σ = 0: d ≥ k, say) makes T3 inapplicable instead.
-            guard let top = values.first, let bottom = values.last, bottom > 0 else { continue }
-            let condition = top / bottom
-            if condition >= 1e8 {
-                notes.append("κ(\(name)) ≈ \(String(format: "%.2g", condition)) ≥ 10⁸: the shards' d_rep(\(direction)), least squares through \(name) in double precision, may be wrong in every digit; an unsharded measure computes it exactly")
+        // d_rep is the shards' own least squares through G̃ in double precision; one run computes it
+        // exactly within the exact level's size. A merge gives an a priori estimate of its error
+        // (`representationAccuracyNote`): nearly collinear unembeddings (2.19 shown where the exact
+        // value is 2.9·10¹⁷), and a near-identical pair (d_rep 3·10⁻⁴ off at d_logit ~ 10⁻²⁰) had none.
+        for (direction, squared, target, source, transported) in [
+            ("A←B", representationAB, unembeddingSingularValuesA.values, unembeddingSingularValuesB.values, (0..<dB).reduce(0.0) { $0 + mBB[$1, $1] }),
+            ("B←A", representationBA, unembeddingSingularValuesB.values, unembeddingSingularValuesA.values, (0..<dA).reduce(0.0) { $0 + mAA[$1, $1] }),
+        ] {
+            if let squared, let note = Self.representationAccuracyNote(direction, squared: squared, target: target, source: source,
+                                                                         transportedSquared: transported) {
+                notes.append(note)
             }
         }
 
@@ -343,7 +399,8 @@ extension MeasureStatistics {
             pivotResult = PairMeasurement.skippedPivot(pivotNote ?? "not computed")
         }
         let fast = fastMomentStatistics(grams: (sAA, sAB, sBB))
-        let bounds = try self.bounds(spectra, rankSpectra: correlationSpectra, dUnembSquared: dUnemb, note: boundNote, fast: fast,
+        let bounds = try self.bounds(spectra, rankSpectra: correlationSpectra, dUnembSquared: dUnemb, dUnembMissing: dUnembMissing,
+                                     note: boundNote, fast: fast,
                                      oneMinusRho: (centred: Self.oneMinusSquared(centredCCA, dA), uncentred: Self.oneMinusSquared(uncentredCCA, dA)),
                                      t7Spectra: (centred: try parts[4].get().t7Spectrum, uncentred: try parts[3].get().t7Spectrum))
         // The certified enclosures, when carried, hold every value shown.
@@ -568,7 +625,7 @@ extension MeasureStatistics {
     /// `rankSpectra` decide the moments' ranks (T4's and T7's hypotheses): the equilibrated
     /// moments' where the columns spread beyond 2⁸ (a column 2⁶⁰ apart is no rank deficiency;
     /// T4 and T7 had read "singular"), else `spectra`.
-    func bounds(_ spectra: Spectra, rankSpectra: Spectra, dUnembSquared: Double?, note: String, fast: FastMomentStatistics?,
+    func bounds(_ spectra: Spectra, rankSpectra: Spectra, dUnembSquared: Double?, dUnembMissing: String? = nil, note: String, fast: FastMomentStatistics?,
                 oneMinusRho: (centred: [Double], uncentred: [Double]),
                 t7Spectra: (centred: T7Spectrum, uncentred: T7Spectrum)) throws -> [PairMeasurement.Bound] {
         let dl2 = logitDistanceSquared
@@ -585,7 +642,8 @@ extension MeasureStatistics {
         let n = identity.inputs
         for (bound, lhs) in [(T3EmbeddingBound().bound, representationAB), (T4UnembeddingBound().bound, dUnembSquared)] {
             if let fast, let v = bound.id == .T3 ? T3EmbeddingBound().fastVerdict(fast) : T4UnembeddingBound().fastVerdict(fast) {
-                out.append(PairMeasurement.Bound(v, note: Self.certifiedNote(shards)))
+                out.append(PairMeasurement.Bound(v, note: [Self.certifiedNote(shards), PairMeasurement.looseSideNote(v, screened: lhs)]
+                    .compactMap { $0 }.joined(separator: "; ")))
                 continue
             }
             // T4's F̂₁ from its moment: full rank only on the moments' numerical range.
@@ -602,7 +660,10 @@ extension MeasureStatistics {
                 continue
             }
             guard let lhs else {
-                add(.inapplicable(bound.id, bound.form, level: .double, "its left side could not be computed"))
+                // d_unemb not formed from the merged moments (their sums cannot carry it): not decided here.
+                add(bound.id == .T4 ? dUnembMissing.map { .undecided(bound.id, bound.form, level: .double, "d_unemb is not computed: \($0)") }
+                    ?? .inapplicable(bound.id, bound.form, level: .double, "its left side could not be computed")
+                    : .inapplicable(bound.id, bound.form, level: .double, "its left side could not be computed"))
                 continue
             }
             add(bound.verdict(lhs: lhs, sigmaMin: bound.sigmaMin(diversity), logitDistanceSquared: dl2))

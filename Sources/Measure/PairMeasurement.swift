@@ -692,10 +692,22 @@ public struct PairMeasurement: Codable, Sendable {
             ?? "\(name): not computed (\(why))"
     }
 
-    /// Whether a certified side `shown` lies more than 10⁻³ (relative) from the screen's Double
-    /// value of the same side (finite and > 0): an enclosure too wide to read.
+    /// Whether a certified side `shown` lies more than 10⁻⁶ (relative, the accuracy to which d_rep
+    /// and d_unemb are shown) from the screen's Double value of the same side (finite and > 0): an
+    /// enclosure too wide to read. At 10⁻³, T3's side 3.9·10⁻⁴ above d_rep² passed unremarked.
     static func sideFarOff(_ shown: Double, from screened: Double) -> Bool {
-        screened.isFinite && screened > 0 && !(abs(shown - screened) <= 1e-3 * screened)
+        screened.isFinite && screened > 0 && !(abs(shown - screened) <= representationTolerance * screened)
+    }
+
+    /// The note for a fast verdict whose left side shown, its enclosure's deciding end, lies far
+    /// from the Double value of that side (`sideFarOff`) where the exact level did not show it (above
+    /// its size, or a merge): the verdict stands for every value in the enclosure, but the side
+    /// is no estimate of the quantity. nil otherwise. A merge's T4 had shown 2.3 times d_unemb².
+    static func looseSideNote(_ v: Verdict, screened: Double?) -> String? {
+        guard v.level == .fastEnclosure, v.outcome == .holds || v.outcome == .violated, let screened, sideFarOff(v.lhs, from: screened) else { return nil }
+        let end = v.outcome == .holds ? "upper" : "lower", apart = v.lhs / screened - 1
+        return "the left side shown is the \(end) end of its fast enclosure, \(String(format: "%.2g", abs(apart))) relative \(apart > 0 ? "above" : "below") "
+            + "the double-precision value \(String(format: "%.6g", screened)) (not certified); the verdict holds for every value in the enclosure"
     }
 
     /// Whether the pivot form runs for this pair and options, and on which selection.
@@ -933,7 +945,8 @@ public struct PairMeasurement: Codable, Sendable {
                     (fast.rhsLog10 != nil || !(fast.rhs < 1e150)) && certifiable
                         ? try? t6.inLogarithms(fast, target, exactLHS: target.exactLogitDistanceSquared()) : nil
                 }
-                out.append(Bound(shown ?? fast, note: extra))
+                let remarks = [extra, Self.looseSideNote(fast, screened: screened.lhs)].compactMap { $0 }
+                out.append(Bound(shown ?? fast, note: remarks.isEmpty ? nil : remarks.joined(separator: "; ")))
                 continue
             }
             guard wantCertificate, screened.outcome != .inapplicable else {

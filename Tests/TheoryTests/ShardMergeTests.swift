@@ -193,13 +193,14 @@ struct ShardMergeTests {
         var options = PairMeasurement.Options(certification: .never)
         options.skipPivot = true
         let merged = try Self.merged(a, b, cuts: [0, 20, 40], options: options)
-        #expect(merged.notes.contains { $0.hasPrefix("κ(G̃_A) ≈") && $0.contains("d_rep(A←B)") }, "\(merged.notes)")
+        #expect(merged.notes.contains { $0.hasPrefix("d_rep(A←B): the shards' least squares through G̃_A") && $0.contains("no correct digit") },
+                "\(merged.notes)")
         let t3 = try #require(merged.bounds.first { $0.id == "T3" })
         #expect(t3.outcome == "inapplicable" && t3.note?.contains("to within rounding") == true, "\(t3.outcome) \(t3.note ?? "")")
         // An ordinary pair gets no such note.
         let plain = try MeasureStatistics.merge(Self.statistics(b, ModelGenerator.perturb(b, by: 0.1, using: &g), cuts: [0, 20, 40], rawWeights: nil,
                                                                 options: options), names: ["a", "b"]).measurement()
-        #expect(!plain.notes.contains { $0.hasPrefix("κ(G̃") }, "\(plain.notes)")
+        #expect(!plain.notes.contains { $0.hasPrefix("d_rep(") }, "\(plain.notes)")
     }
 
     /// k = 6, d = 3 has 6·C(5, 3) = 60 pivot pairs; the default sampled 20 000 of them with
