@@ -175,6 +175,17 @@ public struct PairMeasurement: Codable, Sendable {
     /// Certified enclosures of the logit statistics from the streamed fast pass
     /// (`FastLogitSums`), when it ran: every value above lies within these.
     public internal(set) var enclosures: Enclosures? = nil
+    /// KL and log τ in scientific notation where their MPFR enclosures are tight but beyond the
+    /// Double range (logits near 10³¹⁰: the Doubles above are ±inf); nil otherwise.
+    public internal(set) var divergenceScientific: DivergenceScientific? = nil
+
+    public struct DivergenceScientific: Codable, Sendable {
+        public let klAB: String?
+        public let klBA: String?
+        public let logTauA: String?
+        public let logTauB: String?
+        enum CodingKeys: String, CodingKey { case klAB = "kl_ab", klBA = "kl_ba", logTauA = "log_tau_a", logTauB = "log_tau_b" }
+    }
 
     /// [lo, hi] of d_logit², both KLs and both log τ, and the per-logit error bound used.
     public struct Enclosures: Codable, Sendable {
@@ -232,6 +243,7 @@ public struct PairMeasurement: Codable, Sendable {
         case bounds, routes, timings = "timings_seconds", notes, concepts, conceptFitting = "concept_fitting"
         case widthFloor = "d_logit_squared_width_floor", widthFloorRatio = "width_floor_ratio"
         case widthFloorCurve = "width_floor_curve", widthFloorNote = "width_floor_note", enclosures
+        case divergenceScientific = "divergence_scientific"
     }
 
     /// Records T12's floor at B's width and the curve over every width.
@@ -518,6 +530,7 @@ public struct PairMeasurement: Codable, Sendable {
         // products' rounding, so d_logit² and KL lose their leading digits (2–3× off at
         // one-ulp perturbations). Small pairs get them from exactly formed differences.
         var divergence = (distance: stats.logitDistanceSquared, kl: stats.kl, reverseKL: stats.reverseKL)
+        var divergenceScientific: DivergenceScientific?
         if stats.logitDistanceSquared.isNormal && stats.logitDistanceSquared.squareRoot() < Self.roundingNoise(pair) {
             if options.allowsExactLevel(pair), let refined = pair.refinedDivergence() {
                 let w = pair.weights
@@ -540,15 +553,22 @@ public struct PairMeasurement: Codable, Sendable {
         // (log τ = 0 from ∞ − ∞). From their MPFR enclosures where the exact level may run, else not shown.
         if logitsLeaveRange || [divergence.kl, divergence.reverseKL, logTau.0, logTau.1].contains(where: { !$0.isFinite }) {
             let exactAllowed = options.allowsExactLevel(pair)
-            // At the default precision, and at 1 024 bits where that leaves a KL wide; a value whose
-            // enclosure is still wider than 10⁻⁶ relative is shown as nan beside its enclosure.
-            let enclosed = exactAllowed ? [Interval.defaultBits, 1024].lazy.compactMap { try? pair.certifiedDivergence(bits: $0) }
-                .first { e in [e.klForward, e.klBackward].allSatisfy { !$0.hasNaN && $0.width <= 1e-6 * Swift.abs($0.upper) } }
-                ?? (try? pair.certifiedDivergence(bits: 1024)) : nil
+            // At the default precision, at 1 024 bits where that leaves a KL wide, and at the
+            // logits' own magnitude where 1 024 bits cannot resolve them (|Λ| near 10³¹⁰ cancels
+            // 1 030 bits in Σp(Λ₁ − Λ₂ − Δlse): KL ∈ [0, ∞] at 1 024); a value whose enclosure
+            // is still wider than 10⁻⁶ relative is shown as nan beside its enclosure.
+            let ladder = [Interval.defaultBits, 1024] + [pair.divergencePrecision].filter { $0 > 1024 }
+            let enclosed = exactAllowed ? ladder.lazy.compactMap { try? pair.certifiedDivergence(bits: $0) }
+                .first { e in [e.klForward, e.klBackward].allSatisfy { $0.relativeWidth <= 1e-6 } }
+                ?? (try? pair.certifiedDivergence(bits: ladder.last!)) : nil
             if let e = enclosed {
-                func value(_ x: Interval) -> Double { !x.hasNaN && x.width <= 1e-6 * Swift.abs(x.upper) ? x.midpoint : .nan }
+                func value(_ x: Interval) -> Double { x.relativeWidth <= 1e-6 ? x.midpoint : .nan }
                 (divergence.kl, divergence.reverseKL, logTau) = (value(e.klForward), value(e.klBackward), (value(e.logTauFirst), value(e.logTauSecond)))
-                notes.append("the logits or their differences leave the Double range: KL and log τ come from their MPFR enclosures (midpoints where within 10⁻⁶, else nan): KL(A‖B) ∈ \(e.klForward), KL(B‖A) ∈ \(e.klBackward), log τ(A) ∈ \(e.logTauFirst), log τ(B) ∈ \(e.logTauSecond)")
+                // A tight enclosure beyond the Double range: its midpoint in scientific notation (KL had read inf).
+                func scientific(_ x: Interval, _ shown: Double) -> String? { shown.isInfinite ? x.midpointScientific(digits: 10) : nil }
+                divergenceScientific = DivergenceScientific(klAB: scientific(e.klForward, divergence.kl), klBA: scientific(e.klBackward, divergence.reverseKL),
+                                                            logTauA: scientific(e.logTauFirst, logTau.0), logTauB: scientific(e.logTauSecond, logTau.1))
+                notes.append("the logits or their differences leave the Double range: KL and log τ come from their MPFR enclosures at \(e.klForward.bits) bits (midpoints where within 10⁻⁶, else nan; beyond the Double range in scientific notation): KL(A‖B) ∈ \(e.klForward), KL(B‖A) ∈ \(e.klBackward), log τ(A) ∈ \(e.logTauFirst), log τ(B) ∈ \(e.logTauSecond)")
             } else {
                 (divergence.kl, divergence.reverseKL, logTau) = (.nan, .nan, (.nan, .nan))
                 notes.append("the logits or their differences leave the Double range (|Λ| or a difference ≳ 1.8·10³⁰⁸): KL and log τ are not computed (nan)\(options.certification == .always ? "" : "; --certify always gives their MPFR enclosures")")
@@ -588,6 +608,7 @@ public struct PairMeasurement: Codable, Sendable {
         if let widthFloor { measured.recordWidthFloor(widthFloor) }
         measured.enclosures = enclosures
         measured.dLogitSquaredRescaled = rescaledSquare == nil ? rescaled.map { Rational.report(log10: $0.log10Squared) } : nil
+        measured.divergenceScientific = divergenceScientific
         return measured
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import CFastKernels
 import CMPFR
 
@@ -103,7 +104,53 @@ public final class Interval: @unchecked Sendable {
     public var containsZero: Bool { hasNaN || (mpfr_sgn(lo) <= 0 && mpfr_sgn(hi) >= 0) }
 }
 
+extension Interval {
+    /// (hi − lo)/max(|lo|, |hi|), formed in MPFR and rounded up, so that it is finite for an
+    /// interval beyond the Double range (KL near 10³¹⁰, whose Double width and ends are both ∞
+    /// and passed a Double test of width ≤ 10⁻⁶·|hi|). 0 for [0, 0]; NaN for a NaN end.
+    public var relativeWidth: Double {
+        guard !hasNaN else { return .nan }
+        let w = Interval(bits: bits), m = Interval(bits: bits)
+        mpfr_sub(w.hi, hi, lo, MPFR_RNDU)
+        mpfr_abs(m.lo, lo, MPFR_RNDU)
+        mpfr_abs(m.hi, hi, MPFR_RNDU)
+        mpfr_max(m.hi, m.lo, m.hi, MPFR_RNDU)
+        guard mpfr_sgn(m.hi) != 0 else { return 0 }
+        mpfr_div(w.hi, w.hi, m.hi, MPFR_RNDU)
+        return mpfr_get_d(w.hi, MPFR_RNDU)
+    }
+
+    /// The midpoint in scientific notation from its MPFR mantissa and exponent (`digits`
+    /// significant), at any magnitude: "1.234e+310".
+    public func midpointScientific(digits: Int = 6) -> String {
+        let m = Interval(bits: bits)
+        mpfr_add(m.lo, lo, hi, MPFR_RNDN)
+        mpfr_div_2ui(m.lo, m.lo, 1, MPFR_RNDN)
+        return Self.scientific(m.lo, digits: digits)
+    }
+
+    /// An MPFR number in scientific notation: its sign, then 10^(log₁₀ of its mantissa in
+    /// [0.5, 1) plus its binary exponent·log₁₀ 2), finite however large the exponent.
+    static func scientific(_ x: UnsafeMutablePointer<__mpfr_struct>, digits: Int) -> String {
+        if mpfr_nan_p(x) != 0 { return "nan" }
+        if mpfr_inf_p(x) != 0 { return mpfr_sgn(x) > 0 ? "inf" : "-inf" }
+        if mpfr_sgn(x) == 0 { return "0" }
+        var exponent = 0
+        let mantissa = mpfr_get_d_2exp(&exponent, x, MPFR_RNDN)
+        let l = Foundation.log10(Swift.abs(mantissa)) + Double(exponent) * Foundation.log10(2.0)
+        return (mantissa < 0 ? "-" : "") + Rational.scientific(log10: l, digits: digits)
+    }
+}
+
 extension Interval: CustomStringConvertible {
-    /// "[lo, hi]" with 17 significant digits, rounded outward.
-    public var description: String { "[\(lower), \(upper)]" }
+    /// "[lo, hi]" with 17 significant digits, rounded outward; an end beyond the Double range in
+    /// scientific notation from its mantissa and exponent (it had read "[0.0, inf]").
+    public var description: String {
+        func end(_ x: UnsafeMutablePointer<__mpfr_struct>, _ rounded: Double) -> String {
+            let beyond = mpfr_number_p(x) != 0
+                && (mpfr_cmp_d(x, .greatestFiniteMagnitude) > 0 || mpfr_cmp_d(x, -.greatestFiniteMagnitude) < 0)
+            return beyond ? Self.scientific(x, digits: 12) : "\(rounded)"
+        }
+        return "[\(end(lo, lower)), \(end(hi, upper))]"
+    }
 }

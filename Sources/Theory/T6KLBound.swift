@@ -1,3 +1,4 @@
+import Foundation
 import Numerics
 
 /// T6: if every probability of both models is ≥ τ > 0, then
@@ -170,8 +171,10 @@ public struct T6KLBound: PairStatement {
         }
         // 128 bits decide almost every case at a fraction of the cost (MPFR's exp is
         // the bulk of certification); wider enclosures only when undecided.
+        // Beyond 1 024 bits only at the logits' own magnitude (`divergencePrecision`: logits beyond 10²⁶⁰).
+        let ladder = [Interval.defaultBits, 512, 1024] + [pair.divergencePrecision].filter { $0 > 1024 }
         var verdict = try certify(pair, exactLHS: d, bits: 128)
-        for bits in [Interval.defaultBits, 512, 1024] where verdict.outcome == .undecided {
+        for bits in ladder where verdict.outcome == .undecided {
             verdict = try certify(pair, exactLHS: d, bits: bits)
         }
         // Decided, but a right side beyond the Double range (τ ≈ e^{−10³⁰⁰}: 1/τ² overflows even
@@ -179,13 +182,14 @@ public struct T6KLBound: PairStatement {
         guard verdict.outcome == .undecided else { return verdict.rhs.isFinite ? verdict : try inLogarithms(verdict, pair, exactLHS: d) }
         var logFailure = ""
         if let logVerdict = try certifyInLogSpace(pair, exactLHS: d, failure: &logFailure) { return logVerdict }
+        if ladder.last! > 1024, let logVerdict = try certifyInLogSpace(pair, exactLHS: d, bits: ladder.last!, failure: &logFailure) { return logVerdict }
         // Undecided: say what each attempt left open. A right side not bounded on both
         // sides is not shown as a number (its midpoint would be ∞ or 0).
         // (From its logarithm: a right side below the Double range has a midpoint of 0.)
         let bounded = verdict.rhs.isFinite && verdict.rhsLog10?.isFinite == true
         return Verdict(id: id, form: form, level: .enclosure, outcome: .undecided, lhs: verdict.lhs, rhs: bounded ? verdict.rhs : .nan,
                        constant: .nan, constantName: verdict.constantName, exactLHS: verdict.exactLHS,
-                       certificate: "not decided: at 128 to 1 024 bits the right side's MPFR enclosure (\(verdict.certificate ?? "")) "
+                       certificate: "not decided: at 128 to \(ladder.last!) bits the right side's MPFR enclosure (\(verdict.certificate ?? "")) "
                            + "does not separate from the exact left side d_logit² ≈ \(String(format: "%.6g", verdict.lhs)); "
                            + "compared as logarithms, \(logFailure)",
                        lhsLog10: verdict.lhsLog10, rhsLog10: bounded ? verdict.rhsLog10 : nil)
@@ -196,8 +200,13 @@ public struct T6KLBound: PairStatement {
     /// magnitude, where `decided` shows a saturated or infinite end.
     package func inLogarithms(_ decided: Verdict, _ pair: ModelPair, exactLHS d: Rational) throws -> Verdict {
         var failure = ""
-        guard let logs = try certifyInLogSpace(pair, exactLHS: d, failure: &failure), logs.outcome == decided.outcome else { return decided }
-        return logs
+        // At 256 bits, then at the logits' own magnitude where that is wider (logits near 10³¹⁰:
+        // every KL_x enclosure reaches 0 at 256 bits, and the side showed MPFR's saturated 10^(1.4·10¹⁸)).
+        let wide = pair.divergencePrecision
+        for bits in [Interval.defaultBits] + [wide].filter({ $0 > 1024 }) {
+            if let logs = try certifyInLogSpace(pair, exactLHS: d, bits: bits, failure: &failure), logs.outcome == decided.outcome { return logs }
+        }
+        return decided
     }
 
     /// The same comparison with both sides as logarithms: log d_logit² against
@@ -279,6 +288,17 @@ extension ModelPair {
     /// other caller (it holds intervals only, never the pair).
     public func certifiedDivergence(bits: Int = Interval.defaultBits) throws -> EnclosedDivergence {
         try cache.value("enclosed.\(bits)") { try EnclosedDivergence(self, bits: bits) }
+    }
+
+    /// MPFR's precision for KL and log τ at this pair's logits: about log₂ 10·(log₁₀ max|Λ| + 40)
+    /// bits, with max|Λ| ≤ d·max|f|·max|g| over both models (formed in logarithms), so that
+    /// Σp(Λ₁ − Λ₂ − Δlse) keeps 40 decimal digits below the logits' size. Above 1 024 bits only for
+    /// logits beyond about 10²⁶⁰ (|Λ| near 10³¹⁰ cancels 1 030 bits: KL ∈ [0, ∞] at 1 024).
+    package var divergencePrecision: Int {
+        let magnitude = [first, second].map { m in
+            Foundation.log10(m.embeddings.maxAbs) + Foundation.log10(m.unembeddings.maxAbs) + Foundation.log10(Double(m.dimension))
+        }.filter(\.isFinite).max() ?? 0
+        return 64 * Int(((Swift.max(magnitude, 0) + 40) * Foundation.log2(10.0) / 64).rounded(.up)) + 64
     }
 }
 

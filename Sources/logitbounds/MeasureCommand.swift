@@ -423,12 +423,14 @@ enum MeasurementFormatter {
             }
             return "\(number(mean)) (\(se); \(p.pairsUsed) pairs, \(p.pairsSkipped) singular skipped\(tail))"
         }()
+        // KL and log τ beyond the Double range: from their MPFR enclosures, in scientific notation.
+        func divergence(_ scientific: String?, _ value: Double) -> String { scientific.map { "\($0) (MPFR enclosure)" } ?? number(value) }
         let rows: [(String, String)] = [
             ("d_logit", m.dLogitExact.map { "\($0) (exact rational)" } ?? number(m.dLogit)),
             ("d_logit²", m.dLogitSquaredExact.map { "\($0) (exact rational)" }
                 ?? m.dLogitSquaredRescaled.map { "\($0) (double precision, rescaled pass)" } ?? number(m.dLogitSquared)),
-            ("KL(A‖B)", number(m.klAB)), ("KL(B‖A)", number(m.klBA)),
-            ("log τ(A)", number(m.logTauA)), ("log τ(B)", number(m.logTauB)),
+            ("KL(A‖B)", divergence(m.divergenceScientific?.klAB, m.klAB)), ("KL(B‖A)", divergence(m.divergenceScientific?.klBA, m.klBA)),
+            ("log τ(A)", divergence(m.divergenceScientific?.logTauA, m.logTauA)), ("log τ(B)", divergence(m.divergenceScientific?.logTauB, m.logTauB)),
         ] + (m.enclosures.map { e in
             func ends(_ v: [Double]) -> String { enclosureText(v[0], v[1]) }
             return [("certified enclosures (streamed fast pass, \(e.productBound) bound)",

@@ -397,6 +397,48 @@ struct SquaresOverflowTests {
         }
     }
 
+    /// Logits near 10³¹⁰ (f and g × 10¹⁵⁵) with a student 30 % off: KL and log τ lie beyond the
+    /// Double range, and at 1 024 bits their MPFR enclosures cancel to [0, ∞]: KL was shown as inf
+    /// (its enclosure printed "[0.0, inf]"), and T6's right side as MPFR's saturated
+    /// 10^(1.4·10¹⁸). MPFR now runs at the logits' own magnitude (`divergencePrecision`, 1 280
+    /// bits here) and the values beyond the range are shown in scientific notation.
+    @Test("Logits near 10³¹⁰: KL and log τ from MPFR at the logits' magnitude, in scientific notation; their enclosures' ends too")
+    func divergenceBeyondTheRange() throws {
+        var g = SeededGenerator(seed: 55)
+        let (n, k, d) = (40, 6, 3)
+        let f = g.gaussianMatrix(rows: n, columns: d), u = g.gaussianMatrix(rows: k, columns: d)
+        let f2 = f + 0.3 * g.gaussianMatrix(rows: n, columns: d)
+        let pair = try ModelPair(SoftmaxModel(embeddings: 1e155 * f, unembeddings: 1e155 * u),
+                                 SoftmaxModel(embeddings: 1e155 * f2, unembeddings: 1e155 * u))
+        #expect(try pair.certifiedDivergence(bits: 1024).klForward.relativeWidth > 1e-6, "1 024 bits resolve KL here: the test does not bite")
+        let bits = pair.divergencePrecision
+        let e = try pair.certifiedDivergence(bits: bits)
+        #expect(bits > 1024 && e.klForward.relativeWidth <= 1e-6 && e.klBackward.relativeWidth <= 1e-6, "\(bits) bits: \(e.klForward)")
+        let m = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .auto))
+        let shown = try #require(m.divergenceScientific)
+        var checked = 0
+        for (name, text, value, enclosure) in [("KL(A‖B)", shown.klAB, m.klAB, e.klForward), ("KL(B‖A)", shown.klBA, m.klBA, e.klBackward),
+                                               ("log τ(A)", shown.logTauA, m.logTauA, e.logTauFirst), ("log τ(B)", shown.logTauB, m.logTauB, e.logTauSecond)] {
+            let text = try #require(text, "\(name): no scientific value")
+            #expect(value.isInfinite, "\(name) = \(value)")
+            // "m.mmme+EEE" against the enclosure's ends, both read back as log₁₀|x|.
+            func log10Magnitude(_ s: Substring) -> Double? {
+                let parts = s.trimmingCharacters(in: CharacterSet(charactersIn: "[] -")).split(separator: "e")
+                guard parts.count == 2, let a = Double(parts[0]), let b = Double(parts[1]) else { return nil }
+                return Foundation.log10(a) + b
+            }
+            let ends = enclosure.description.split(separator: ",").compactMap(log10Magnitude)
+            let mid = try #require(log10Magnitude(Substring(text)))
+            #expect(ends.count == 2 && ends.allSatisfy { abs($0 - mid) < 1e-8 } && mid > 308, "\(name): \(text) against \(enclosure)")
+            checked += 1
+        }
+        #expect(checked == 4)
+        // T6 decided, its right side a finite logarithm far above MPFR's saturated 10^(1.4·10¹⁸).
+        let t6 = m.bounds.filter { $0.id == "T6" }
+        #expect(t6.count == 4 && t6.allSatisfy { $0.outcome == "holds" && $0.rhsScientific.map { $0.contains("e+307") } == true },
+                "\(t6.map { "\($0.outcome) \($0.rhsScientific ?? "")" })")
+    }
+
     @Test("--certify never: d_logit from the rescaled pass, KL and log τ finite and inside their MPFR enclosures")
     func rescaledDistance() throws {
         var g = SeededGenerator(seed: 54)
