@@ -145,7 +145,8 @@ struct WeightedLeastSquaresTests {
         }
         #expect(checked + undetermined == 10 && undetermined <= 3, "\(checked) checked, \(undetermined) not computed")
         // Both routes bite: the Double value is off in several cases, and some of the flagged lie above the 2²⁶ cut-over.
-        #expect(off >= 5, "only \(off) cases where the Double value is off")
+        // Eight here, four of them beyond 4·10⁻⁸: a BLAS kernel's rounding moves the smaller ones.
+        #expect(off >= 3, "only \(off) cases where the Double value is off")
         #expect(flaggedAbove >= 2, "only \(flaggedAbove) flagged cases above the row-sorted cut-over")
         // Evenly weighted, the same shapes: no note.
         var g = SeededGenerator(seed: 4410)
@@ -313,9 +314,9 @@ struct WeightedLeastSquaresTests {
     @Test("Ordinary pairs: a fast side 10⁻⁶ … 10⁻³ from the screen's value (T7) is shown from the exact level")
     func slightlyLooseSideShownExactly() throws {
         var loose = 0, checked = 0
-        for seed in UInt64(0)..<10 {
+        for seed in UInt64(0)..<24 {
             var g = SeededGenerator(seed: 6200 + seed)
-            let teacher = ModelGenerator.model(labels: 12 + 5 * Int(seed), dimension: 3 + Int(seed) % 4, inputs: 300 + 100 * Int(seed), using: &g)
+            let teacher = ModelGenerator.model(labels: 10 + 3 * Int(seed % 8), dimension: 3 + Int(seed) % 4, inputs: 200 + 20 * Int(seed), using: &g)
             // The student the teacher through a random map M = R + 2I (F·Mᵀ, G·M⁻¹) plus noise 0.05.
             let d = teacher.dimension
             let m = Matrix(rows: d, columns: d) { i, j in g.gaussian() + (i == j ? 2 : 0) }
@@ -335,8 +336,9 @@ struct WeightedLeastSquaresTests {
             }
             checked += 1
         }
-        #expect(checked == 10)
-        #expect(loose >= 2, "only \(loose) fast sides more than 10⁻⁶ off")
+        #expect(checked == 24)
+        // 22 here (1.1·10⁻⁶ … 4·10⁻⁵ off); a BLAS kernel's rounding moves a few across 10⁻⁶.
+        #expect(loose >= 10, "only \(loose) fast sides more than 10⁻⁶ off")
     }
 
     @Test("ScaledMap: the product and the transposed application keep row powers 2^±600 apart; its norm in logarithms")
