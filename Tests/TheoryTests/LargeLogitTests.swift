@@ -430,13 +430,20 @@ struct SquaresOverflowTests {
             let ends = enclosure.description.split(separator: ",").compactMap(log10Magnitude)
             let mid = try #require(log10Magnitude(Substring(text)))
             #expect(ends.count == 2 && ends.allSatisfy { abs($0 - mid) < 1e-8 } && mid > 308, "\(name): \(text) against \(enclosure)")
+            #expect(text.hasPrefix("-") == name.hasPrefix("log"), "\(name): \(text)")
             checked += 1
         }
         #expect(checked == 4)
-        // T6 decided, its right side a finite logarithm far above MPFR's saturated 10^(1.4·10¹⁸).
+        // T6 decided. Its right side's logarithm (near 7.6·10³¹⁰ here) is itself beyond the Double
+        // range: what is shown is a certified lower bound, the largest a Double logarithm holds,
+        // 10^(7.8·10³⁰⁷) (it had been MPFR's saturated 10^(1.4·10¹⁸)).
         let t6 = m.bounds.filter { $0.id == "T6" }
         #expect(t6.count == 4 && t6.allSatisfy { $0.outcome == "holds" && $0.rhsScientific.map { $0.contains("e+307") } == true },
                 "\(t6.map { "\($0.outcome) \($0.rhsScientific ?? "")" })")
+        // An ordinary pair: nothing beyond the range.
+        let plain = try PairMeasurement.measure(try ModelPair(SoftmaxModel(embeddings: f, unembeddings: u), SoftmaxModel(embeddings: f2, unembeddings: u)),
+                                                options: PairMeasurement.Options(skipPivot: true, certification: .auto))
+        #expect(plain.divergenceScientific == nil && plain.klAB.isFinite)
     }
 
     @Test("--certify never: d_logit from the rescaled pass, KL and log τ finite and inside their MPFR enclosures")

@@ -181,7 +181,7 @@ struct ShardMergeTests {
     /// Unembeddings on one line up to rounding (g_l = 0.3·l·v in doubles: κ(G̃) ≈ 10¹⁶). One run
     /// computes d_rep exactly (≈ 10¹⁶); the shards' double least squares gave 1.3 and the merge
     /// printed it without a word, and called G̃ rank-deficient outright.
-    @Test("Nearly collinear unembeddings: the merge flags κ(G̃) and says its rank is judged to within rounding")
+    @Test("Nearly collinear unembeddings: the merge estimates d_rep's error from κ(G̃) and says its rank is judged to within rounding")
     func nearlyCollinearUnembeddings() throws {
         var g = SeededGenerator(seed: 48)
         let (k, d, n) = (6, 3, 40)
