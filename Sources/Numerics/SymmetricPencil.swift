@@ -68,7 +68,7 @@ public final class SymmetricPencil {
     }
 
     /// The count from interval LDLᵀ, or nil when a pivot interval contains 0.
-    func intervalPositiveCount(at s: Rational) -> Int? {
+    public func intervalPositiveCount(at s: Rational) -> Int? {
         guard eliminate(at: s) else { return nil }
         return (0..<n).filter { mpfr_sgn(work + 2 * ($0 * n + $0)) > 0 }.count
     }

@@ -62,7 +62,7 @@ public struct CertifiedT7Spectra: Sendable {
         }
         let qPencil = SymmetricPencil(e, m22)
         let qDecreasing = try EigenvalueBrackets(estimates: qEstimates.reversed(), floor: 0, zeroScale: 1,
-                                                 trivialLower: .zero, trivialUpper: .one) {
+                                                 trivialLower: .zero, trivialUpper: .one, quickCount: qPencil.intervalPositiveCount) {
             try qPencil.positiveCount(at: $0)
         }
         qLower = qDecreasing.lower.reversed()
@@ -71,7 +71,7 @@ public struct CertifiedT7Spectra: Sendable {
         // which keeps the entries free of M₂₂⁻¹'s large denominators.
         let muPencil = SymmetricPencil(try m22Scaled.multiplied(by: tScaled).multiplied(by: m22Scaled), m22Scaled)
         let mu = try EigenvalueBrackets(estimates: muEstimates, floor: 0, trivialLower: .zero,
-                                        trivialUpper: try m22Scaled.multiplied(by: tScaled).trace) {
+                                        trivialUpper: try m22Scaled.multiplied(by: tScaled).trace, quickCount: muPencil.intervalPositiveCount) {
             try muPencil.positiveCount(at: $0)
         }
         muLower = mu.lower.map { $0.scaled(byPowerOfTwo: -(a + b)) }
