@@ -184,7 +184,9 @@ extension MeasureStatistics {
     /// The accuracy of d_unemb(A←B)² = tr S_AA − 2 tr(S_AB Bᵀ) + tr(B S_BB Bᵀ) from the merged
     /// moments (a priori estimates, not bounds): the three terms (`terms`, the sum of their
     /// magnitudes) cancel to `squared`, losing about 10·d·u·terms of it; and B = M_AA⁺M_AB carries
-    /// d·u·κ(M_AA) (`solveErrorEstimate`), which moves d_unemb by ‖G̃_B‖‖δB‖. A student within 10⁻⁹
+    /// d·u·κ(M_AA) (`solveErrorEstimate`), which moves d_unemb by ‖G̃_B‖‖δB‖. Where the value is
+    /// mostly error the estimate, relative to it, understates it (an attack's merge: 5.7·10⁻⁴ for
+    /// 6.8·10⁻⁷ beside "about 0.02"). A student within 10⁻⁹
     /// of its teacher had d_unemb shown as 0 for 2.8·10⁻⁸ (terms near 800 cancelling to 10⁻¹⁵).
     /// `lost` where the cancellation leaves no digit (d_unemb not computed), else `note` where
     /// d_unemb's relative error may pass 10⁻⁶.
@@ -206,14 +208,16 @@ extension MeasureStatistics {
 
     /// A note where the shards' d_rep(`direction`)² (`squared`), least squares through the target's
     /// G̃ in double precision, may be off by more than 10⁻⁶ relative: an a priori estimate,
-    /// 10·d·u·κ(G̃_target)·‖W^{1/2}F_source‖·‖A‖/d_rep with ‖A‖ ≤ √d·σ_max(G̃_source)/σ_min(G̃_target)
+    /// d·u·κ(G̃_target)·‖W^{1/2}F_source‖·‖A‖₂/d_rep with ‖A‖₂ ≤ σ_max(G̃_source)/σ_min(G̃_target)
+    /// (with 10·d and √d·‖A‖₂ it had noted ordinary merges at d = 32, 10⁻⁶ … 2·10⁻⁵ for errors
+    /// near 10⁻¹³; it still runs 10²–10³ above the errors seen)
     /// (`target`, `source`: the partials' singular values; `transportedSquared`: ‖W^{1/2}F_source‖²).
     static func representationAccuracyNote(_ direction: String, squared: Double, target: [Double], source: [Double],
                                            transportedSquared: Double) -> String? {
         // An exactly singular G̃ (σ = 0: d ≥ k, say) makes T3 inapplicable instead.
         guard let top = target.first, let bottom = target.last, bottom > 0, let sourceTop = source.first else { return nil }
         let d = Double(target.count), kappa = top / bottom
-        let estimate = 10 * d * Double.ulpOfOne / 2 * kappa * transportedSquared.squareRoot() * d.squareRoot() * sourceTop / bottom / squared.squareRoot()
+        let estimate = d * Double.ulpOfOne / 2 * kappa * transportedSquared.squareRoot() * sourceTop / bottom / squared.squareRoot()
         guard estimate.isNaN || estimate > 1e-6 else { return nil }
         let size = estimate.isFinite && estimate < 1 ? "be wrong by about \(String(format: "%.1g", estimate)) relative"
             : "have no correct digit (the estimate is \(String(format: "%.1g", estimate)) relative)"
@@ -698,9 +702,10 @@ extension MeasureStatistics {
         for form in T6KLBound.Form.allCases {
             let statement = T6KLBound(form)
             if let sums, let v = statement.fastVerdict(sums) {
-                out.append(PairMeasurement.Bound(v, note: shards > 1
+                out.append(PairMeasurement.Bound(v, note: [shards > 1
                     ? "merged from \(shards) shards: certified from their interval sums, added in interval arithmetic"
-                    : "certified from the streamed fast enclosure (one pass over blocks of rows)"))
+                    : "certified from the streamed fast enclosure (one pass over blocks of rows)", PairMeasurement.looseSideNote(v, screened: dl2)]
+                    .compactMap { $0 }.joined(separator: "; ")))
                 continue
             }
             let screened = statement.verdict(lhs: dl2, kl: klAB, logTau: min(logTauA, logTauB),
@@ -722,7 +727,10 @@ extension MeasureStatistics {
             let statement = T7CanonicalCorrelationBound(variant, centred: centred)
             if let swapped, let spectra = fastSpectra[centred ? 1 : 0],
                let v = statement.fastVerdict(spectra, logitDistanceSquared: swapped.logitDistanceSquared) {
-                out.append(PairMeasurement.Bound(v, note: Self.certifiedNote(shards)))
+                // Its side against the moments' Double value (a merge's T7 had shown 0.03974 for 0.03953, unremarked).
+                let screened = statement.verdict(terms[centred ? 1 : 0], secondDimension: identity.dimensionA, labels: identity.labels)
+                out.append(PairMeasurement.Bound(v, note: [Self.certifiedNote(shards), PairMeasurement.looseSideNote(v, screened: screened.lhs)]
+                    .compactMap { $0 }.joined(separator: "; ")))
                 continue
             }
             // As a single run's certificate: inapplicable when an embedding second moment is singular.

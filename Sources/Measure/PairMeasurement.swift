@@ -725,8 +725,16 @@ public struct PairMeasurement: Codable, Sendable {
     /// its size, or a merge): the verdict stands for every value in the enclosure, but the side
     /// is no estimate of the quantity. nil otherwise. A merge's T4 had shown 2.3 times d_unemb².
     static func looseSideNote(_ v: Verdict, screened: Double?) -> String? {
-        guard v.level == .fastEnclosure, v.outcome == .holds || v.outcome == .violated, let screened, sideFarOff(v.lhs, from: screened) else { return nil }
-        let end = v.outcome == .holds ? "upper" : "lower", apart = v.lhs / screened - 1
+        guard v.level == .fastEnclosure, v.outcome == .holds || v.outcome == .violated else { return nil }
+        let end = v.outcome == .holds ? "upper" : "lower"
+        // No Double value to read it against (a merge's d_unemb not computed: T4's side had been
+        // 7.9·10⁴ times d_unemb², unremarked).
+        guard let screened, !screened.isNaN else {
+            return "the left side shown is the \(end) end of its fast enclosure (not certified; its double-precision value is not formed here); "
+                + "the verdict holds for every value in the enclosure"
+        }
+        guard sideFarOff(v.lhs, from: screened) else { return nil }
+        let apart = v.lhs / screened - 1
         return "the left side shown is the \(end) end of its fast enclosure, \(String(format: "%.2g", abs(apart))) relative \(apart > 0 ? "above" : "below") "
             + "the double-precision value \(String(format: "%.6g", screened)) (not certified); the verdict holds for every value in the enclosure"
     }

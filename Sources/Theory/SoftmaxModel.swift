@@ -53,7 +53,9 @@ public struct SoftmaxModel: Sendable {
     /// uniform, exactly the 1/N of the default; weights that sum to 1 within 1e−12
     /// are kept bit for bit (a reloaded model must equal the saved one); others
     /// are divided by their sum, taken after scaling by the largest weight so that
-    /// it cannot overflow. The exact level normalises the rationals exactly anyway.
+    /// it cannot overflow. Every level works with these normalised Doubles, the exact level too
+    /// (the rationals they are, divided by their exact sum): each is within an ulp of wᵢ/Σw, and
+    /// an ill-conditioned quantity can move with that (an attack's d_unemb² of 8·10⁻²⁴ by 2·10⁻⁴).
     static func normalised(_ weights: [Double]?, count n: Int) -> [Double] {
         guard let w = weights, let first = w.first, w.contains(where: { $0 != first }) else {
             return Array(repeating: 1 / Double(n), count: n)

@@ -288,6 +288,35 @@ struct WeightedLeastSquaresTests {
                 "\(plain.notes)")
     }
 
+    /// Ordinary merges (a student the teacher through a random map, plus noise 10⁻³ … 10⁻²): an
+    /// attack found the shards' d_rep noted at d = 32 (estimates 10⁻⁶ … 2·10⁻⁵ for errors near
+    /// 10⁻¹³; this pair is a control, noted neither before nor after), and merged T6/T7 sides up
+    /// to 5·10⁻³ above their values without a note (red on stop 59's merge).
+    @Test("Ordinary merges: no d_rep note at d = 32; a merged T6 or T7 side far from its value is noted", arguments: [8, 32])
+    func ordinaryMergeNotes(dimension d: Int) throws {
+        var g = SeededGenerator(seed: 7300 + UInt64(d))
+        let teacher = ModelGenerator.model(labels: d + 2, dimension: d, inputs: 500, using: &g)
+        let m = Matrix(rows: d, columns: d) { i, j in g.gaussian() + (i == j ? 2 : 0) }
+        let noisy = ModelGenerator.perturb(teacher, by: d == 8 ? 0.01 : 1e-3, using: &g)
+        let student = try SoftmaxModel(embeddings: noisy.embeddings.multiplied(by: m, transposeOther: true),
+                                       unembeddings: noisy.unembeddings.multiplied(by: try LUDecomposition(m).inverse()))
+        let pair = try ModelPair(teacher, student)
+        let merged = try ShardMergeTests.merged(teacher, student, cuts: [0, 250, 500], options: PairMeasurement.Options())
+        #expect(!merged.notes.contains { $0.hasPrefix("d_rep(") }, "\(merged.notes.filter { $0.hasPrefix("d_rep(") })")
+        // One run certifies T6 and T7 within the exact level's size: its sides are the values.
+        let single = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .auto))
+        var compared = 0, loose = 0
+        for bound in merged.bounds where ["T6", "T7"].contains(bound.id) && bound.level == "fast enclosure" {
+            let value = try #require(single.bounds.first { $0.form == bound.form }).lhs
+            compared += 1
+            guard abs(bound.lhs - value) > 1e-5 * value else { continue }
+            loose += 1
+            #expect(bound.note?.contains("the left side shown is the upper end of its fast enclosure") == true, "\(bound.form): \(bound.lhs) for \(value)")
+        }
+        #expect(compared >= 4, "only \(compared) fast T6/T7 rows")
+        if d == 8 { #expect(loose >= 1, "no merged side far from its value: the check did not bite") }
+    }
+
     @Test("A partial's row levels: four finite values, each largest at least its smallest; a partial without them merges")
     func rowLevelsValidated() throws {
         let pair = try Self.pair(seed: 2301, heavy: [])
