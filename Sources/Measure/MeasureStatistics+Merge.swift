@@ -184,12 +184,11 @@ extension MeasureStatistics {
     /// The accuracy of d_unemb(A←B)² = tr S_AA − 2 tr(S_AB Bᵀ) + tr(B S_BB Bᵀ) from the merged
     /// moments (a priori estimates, not bounds): the three terms (`terms`, the sum of their
     /// magnitudes) cancel to `squared`, losing about 10·d·u·terms of it; and B = M_AA⁺M_AB carries
-    /// d·u·κ(M_AA) (`solveErrorEstimate`), which moves d_unemb by ‖G̃_B‖‖δB‖. Where the value is
-    /// mostly error the estimate, relative to it, understates it (an attack's merge: 5.7·10⁻⁴ for
-    /// 6.8·10⁻⁷ beside "about 0.02"). A student within 10⁻⁹
-    /// of its teacher had d_unemb shown as 0 for 2.8·10⁻⁸ (terms near 800 cancelling to 10⁻¹⁵).
-    /// `lost` where the cancellation leaves no digit (d_unemb not computed), else `note` where
-    /// d_unemb's relative error may pass 10⁻⁶.
+    /// d·u·κ(M_AA) (`solveErrorEstimate`), which moves d_unemb by ‖G̃_B‖‖δB‖. A student within
+    /// 10⁻⁹ of its teacher had d_unemb shown as 0 for 2.8·10⁻⁸ (terms near 800 cancelling to
+    /// 10⁻¹⁵). `lost` where the cancellation leaves no digit (d_unemb not computed), else `note`
+    /// where d_unemb's relative error may pass 10⁻⁶. Where the value is mostly error the estimate,
+    /// relative to it, understates it (an attack's merge: 5.7·10⁻⁴ for 6.8·10⁻⁷ beside "about 0.02").
     static func unembeddingAccuracy(squared: Double, terms: Double, map b: Matrix, condition: Double, gramTrace: Double,
                                     dimension d: Int) -> (lost: String?, note: String?) {
         let u = Double.ulpOfOne / 2, cancellation = 10 * Double(d) * u * terms
@@ -665,9 +664,9 @@ extension MeasureStatistics {
             }
             guard let lhs else {
                 // d_unemb not formed from the merged moments (their sums cannot carry it): not decided here.
-                add(bound.id == .T4 ? dUnembMissing.map { .undecided(bound.id, bound.form, level: .double, "d_unemb is not computed: \($0)") }
-                    ?? .inapplicable(bound.id, bound.form, level: .double, "its left side could not be computed")
-                    : .inapplicable(bound.id, bound.form, level: .double, "its left side could not be computed"))
+                let missing = bound.id == .T4 ? dUnembMissing : nil
+                add(missing.map { .undecided(bound.id, bound.form, level: .double, "d_unemb is not computed: \($0)") }
+                    ?? .inapplicable(bound.id, bound.form, level: .double, "its left side could not be computed"))
                 continue
             }
             add(bound.verdict(lhs: lhs, sigmaMin: bound.sigmaMin(diversity), logitDistanceSquared: dl2))

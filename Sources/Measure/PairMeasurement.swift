@@ -731,12 +731,12 @@ public struct PairMeasurement: Codable, Sendable {
         // 7.9·10⁴ times d_unemb², unremarked).
         guard let screened, !screened.isNaN else {
             return "the left side shown is the \(end) end of its fast enclosure (not certified; its double-precision value is not formed here); "
-                + "the verdict holds for every value in the enclosure"
+                + "the verdict is the same for every value in the enclosure"
         }
         guard sideFarOff(v.lhs, from: screened) else { return nil }
         let apart = v.lhs / screened - 1
         return "the left side shown is the \(end) end of its fast enclosure, \(String(format: "%.2g", abs(apart))) relative \(apart > 0 ? "above" : "below") "
-            + "the double-precision value \(String(format: "%.6g", screened)) (not certified); the verdict holds for every value in the enclosure"
+            + "the double-precision value \(String(format: "%.6g", screened)) (not certified); the verdict is the same for every value in the enclosure"
     }
 
     /// Whether the pivot form runs for this pair and options, and on which selection.
