@@ -557,7 +557,7 @@ public struct PairMeasurement: Codable, Sendable {
             // logits' own magnitude where 1 024 bits cannot resolve them (|Λ| near 10³¹⁰ cancels
             // 1 030 bits in Σp(Λ₁ − Λ₂ − Δlse): KL ∈ [0, ∞] at 1 024); a value whose enclosure
             // is still wider than 10⁻⁶ relative is shown as nan beside its enclosure.
-            let ladder = [Interval.defaultBits, 1024] + [pair.divergencePrecision].filter { $0 > 1024 }
+            let ladder = pair.divergencePrecisions(after: [Interval.defaultBits, 1024])
             let enclosed = exactAllowed ? ladder.lazy.compactMap { try? pair.certifiedDivergence(bits: $0) }
                 .first { e in [e.klForward, e.klBackward].allSatisfy { $0.relativeWidth <= 1e-6 } }
                 ?? (try? pair.certifiedDivergence(bits: ladder.last!)) : nil

@@ -172,7 +172,7 @@ public struct T6KLBound: PairStatement {
         // 128 bits decide almost every case at a fraction of the cost (MPFR's exp is
         // the bulk of certification); wider enclosures only when undecided.
         // Beyond 1 024 bits only at the logits' own magnitude (`divergencePrecision`: logits beyond 10²⁶⁰).
-        let ladder = [Interval.defaultBits, 512, 1024] + [pair.divergencePrecision].filter { $0 > 1024 }
+        let ladder = pair.divergencePrecisions(after: [Interval.defaultBits, 512, 1024])
         var verdict = try certify(pair, exactLHS: d, bits: 128)
         for bits in ladder where verdict.outcome == .undecided {
             verdict = try certify(pair, exactLHS: d, bits: bits)
@@ -181,8 +181,7 @@ public struct T6KLBound: PairStatement {
         // MPFR, whose enclosure is then [max, +∞] and shown by its lower end).
         guard verdict.outcome == .undecided else { return verdict.rhs.isFinite ? verdict : try inLogarithms(verdict, pair, exactLHS: d) }
         var logFailure = ""
-        if let logVerdict = try certifyInLogSpace(pair, exactLHS: d, failure: &logFailure) { return logVerdict }
-        if ladder.last! > 1024, let logVerdict = try certifyInLogSpace(pair, exactLHS: d, bits: ladder.last!, failure: &logFailure) { return logVerdict }
+        if let logVerdict = try certifyInLogSpaceWidening(pair, exactLHS: d, failure: &logFailure) { return logVerdict }
         // Undecided: say what each attempt left open. A right side not bounded on both
         // sides is not shown as a number (its midpoint would be ∞ or 0).
         // (From its logarithm: a right side below the Double range has a midpoint of 0.)
@@ -200,13 +199,18 @@ public struct T6KLBound: PairStatement {
     /// magnitude, where `decided` shows a saturated or infinite end.
     package func inLogarithms(_ decided: Verdict, _ pair: ModelPair, exactLHS d: Rational) throws -> Verdict {
         var failure = ""
-        // At 256 bits, then at the logits' own magnitude where that is wider (logits near 10³¹⁰:
-        // every KL_x enclosure reaches 0 at 256 bits, and the side showed MPFR's saturated 10^(1.4·10¹⁸)).
-        let wide = pair.divergencePrecision
-        for bits in [Interval.defaultBits] + [wide].filter({ $0 > 1024 }) {
-            if let logs = try certifyInLogSpace(pair, exactLHS: d, bits: bits, failure: &failure), logs.outcome == decided.outcome { return logs }
+        return try certifyInLogSpaceWidening(pair, exactLHS: d, failure: &failure) { $0.outcome == decided.outcome } ?? decided
+    }
+
+    /// `certifyInLogSpace` at 256 bits, then at the logits' own precision where that passes 1 024
+    /// bits (logits near 10³¹⁰: every KL_x enclosure reaches 0 at 256 bits, and the side showed
+    /// MPFR's saturated 10^(1.4·10¹⁸)): the first verdict `accept` takes, nil when none.
+    func certifyInLogSpaceWidening(_ pair: ModelPair, exactLHS d: Rational, failure: inout String,
+                                   accept: (Verdict) -> Bool = { _ in true }) throws -> Verdict? {
+        for bits in pair.divergencePrecisions(after: [Interval.defaultBits]) {
+            if let logs = try certifyInLogSpace(pair, exactLHS: d, bits: bits, failure: &failure), accept(logs) { return logs }
         }
-        return decided
+        return nil
     }
 
     /// The same comparison with both sides as logarithms: log d_logit² against
@@ -299,6 +303,12 @@ extension ModelPair {
             Foundation.log10(m.embeddings.maxAbs) + Foundation.log10(m.unembeddings.maxAbs) + Foundation.log10(Double(m.dimension))
         }.filter(\.isFinite).max() ?? 0
         return 64 * Int(((Swift.max(magnitude, 0) + 40) * Foundation.log2(10.0) / 64).rounded(.up)) + 64
+    }
+
+    /// `ladder` followed by `divergencePrecision` where that passes 1 024 bits (logits beyond about
+    /// 10²⁶⁰), the precisions KL's enclosures are tried at.
+    package func divergencePrecisions(after ladder: [Int]) -> [Int] {
+        ladder + [divergencePrecision].filter { $0 > 1024 }
     }
 }
 
