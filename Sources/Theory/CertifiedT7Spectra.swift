@@ -52,31 +52,38 @@ public struct CertifiedT7Spectra: Sendable {
         // Double range, where no Double estimate could place a bracket).
         let (a, b) = (-m22.outOfRangeExponent, -t.outOfRangeExponent)
         let (m22Scaled, tScaled) = (m22.scaled(byPowerOfTwo: a), t.scaled(byPowerOfTwo: b))
-        let (qEstimates, muEstimates) = try ModelError.wrapping {
+        // The Double estimates need M₂₂'s Double Cholesky, which fails where M₂₂ is of full rank
+        // only exactly (heavy inputs nearly parallel: "certification failed: Cholesky" on nine of an
+        // attack's pairs); the brackets then come from bisection on the counts alone.
+        let estimates = try? ModelError.wrapping {
             let l = try CholeskyDecomposition(m22Scaled.doubleApproximation).l
             let lInverseE = try l.solve(e.scaled(byPowerOfTwo: a).doubleApproximation)
             let whitenedE = try l.solve(lInverseE.transposed)
             let q = try SymmetricEigendecomposition.eigenvalues(of: symmetrised(whitenedE)).reversed().map { max($0, 0) }
             let mu = try SymmetricEigendecomposition.eigenvalues(of: symmetrised(l.transposed * tScaled.doubleApproximation * l))
-            return (Array(q), mu)
+            return (q: Array(q), mu: mu)
         }
         let qPencil = SymmetricPencil(e, m22)
-        let qDecreasing = try EigenvalueBrackets(estimates: qEstimates.reversed(), floor: 0, zeroScale: 1,
-                                                 trivialLower: .zero, trivialUpper: .one, quickCount: qPencil.intervalPositiveCount) {
-            try qPencil.positiveCount(at: $0)
-        }
+        let qDecreasing = try estimates.map {
+            try EigenvalueBrackets(estimates: $0.q.reversed(), floor: 0, zeroScale: 1, trivialLower: .zero, trivialUpper: .one,
+                                   quickCount: qPencil.intervalPositiveCount, count: qPencil.positiveCount)
+        } ?? EigenvalueBrackets(size: teacher.dimension, top: .one, bits: Self.bisectionBits, count: qPencil.positiveCount)
         qLower = qDecreasing.lower.reversed()
         qUpper = qDecreasing.upper.reversed()
         // #{μ > s} = inertia₊(T − sM₂₂⁻¹) = inertia₊(M₂₂TM₂₂ − sM₂₂) (congruence by M₂₂),
         // which keeps the entries free of M₂₂⁻¹'s large denominators.
         let muPencil = SymmetricPencil(try m22Scaled.multiplied(by: tScaled).multiplied(by: m22Scaled), m22Scaled)
-        let mu = try EigenvalueBrackets(estimates: muEstimates, floor: 0, trivialLower: .zero,
-                                        trivialUpper: try m22Scaled.multiplied(by: tScaled).trace, quickCount: muPencil.intervalPositiveCount) {
-            try muPencil.positiveCount(at: $0)
-        }
+        let muTop = try m22Scaled.multiplied(by: tScaled).trace
+        let mu = try estimates.map {
+            try EigenvalueBrackets(estimates: $0.mu, floor: 0, trivialLower: .zero, trivialUpper: muTop,
+                                   quickCount: muPencil.intervalPositiveCount, count: muPencil.positiveCount)
+        } ?? EigenvalueBrackets(size: teacher.dimension, top: muTop, bits: Self.bisectionBits, count: muPencil.positiveCount)
         muLower = mu.lower.map { $0.scaled(byPowerOfTwo: -(a + b)) }
         muUpper = mu.upper.map { $0.scaled(byPowerOfTwo: -(a + b)) }
     }
+
+    /// Relative width 2⁻²⁴ of the brackets found by bisection where no Double estimate places them.
+    static let bisectionBits = 24
 
     /// Bounds on Σᵢ qᵢ μ_{π(i)} for the pairing π (identity = decreasing μ with
     /// decreasing ρ, as in T7).

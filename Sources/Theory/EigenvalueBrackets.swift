@@ -4,8 +4,9 @@ import Numerics
 /// inertia counts: `count(t)` must return exactly how many eigenvalues exceed the
 /// rational t. For the i-th largest eigenvalue λᵢ (0-based), count(a) ≥ i + 1
 /// proves λᵢ > a and count(b) ≤ i proves λᵢ ≤ b. Candidates are taken around the
-/// Double estimates with widening margins; where none succeeds the trivial bound
-/// given by the caller is kept, so the brackets are always sound.
+/// Double estimates with widening margins; where none succeeds and the trivial lower
+/// bound is 0, bisection on the counts (`bisected`); otherwise the trivial bound given
+/// by the caller is kept, so the brackets are always sound.
 struct EigenvalueBrackets {
     let lower: [Rational]
     let upper: [Rational]
@@ -20,8 +21,31 @@ struct EigenvalueBrackets {
     /// bracket to exact fraction-free elimination of 48×48 rationals: `measure` ran for minutes
     /// on a pair of 100 inputs, where a candidate 10⁻¹¹ away decides in MPFR.
     init(estimates: [Double], floor: Double, zeroScale: Double? = nil, trivialLower: Rational, trivialUpper: Rational,
-         quickCount: ((Rational) -> Int?)? = nil, count: (Rational) throws -> Int) rethrows {
+         quickCount: ((Rational) -> Int?)? = nil, count uncached: (Rational) throws -> Int) rethrows {
         var lo: [Rational] = [], hi: [Rational] = []
+        // Each point counted once for all eigenvalues: a pencil singular at 0 (an orbit pair's
+        // 1 − ρᵢ² = 0) needs exact elimination there, which every index's bisection asks again.
+        var counted: [Rational: Int] = [:]
+        // The points the quick count could not tell: not asked again.
+        var quickOpen: Set<Rational> = []
+        func quick(_ t: Rational) -> Int? {
+            guard let quickCount, !quickOpen.contains(t) else { return nil }
+            guard let c = quickCount(t) else { quickOpen.insert(t); return nil }
+            counted[t] = c
+            return c
+        }
+        func count(_ t: Rational) throws -> Int {
+            if let c = counted[t] { return c }
+            let c = try uncached(t)
+            counted[t] = c
+            return c
+        }
+        let exactIsCheap = estimates.count <= Self.cheapExactSize
+        // Whether count(0) is had without exact elimination of a large pencil (memoised, or by
+        // the quick count), as the bisection below needs it first.
+        func zeroCountCheap() -> Bool {
+            exactIsCheap || counted[.zero] != nil || quick(.zero) != nil
+        }
         for (i, estimate) in estimates.enumerated() {
             let own = abs(estimate) + floor
             let margins = own > 0 ? Self.exponents.map { own * Self.power10($0) }
@@ -29,32 +53,104 @@ struct EigenvalueBrackets {
             // An estimate beyond the Double range (μ of models near its ends, whose true value
             // exceeds it) or NaN places no candidate: the trivial bounds stay.
             // An estimate itself (margin 0: an eigenvalue at exactly 0, as an orbit pair's 1 − ρ²)
-            // is asked exactly at once where the quick count cannot tell: the pencil is singular there.
+            // is where the pencil is singular, so only exact elimination counts there: asked at
+            // once for small pencils (milliseconds at d ≤ 16), after every other candidate for
+            // larger ones (78 s at d = 64, N = 100, where 28 of the 1 − ρᵢ² are 0 exactly and a
+            // candidate 10⁻¹³ above decides in MPFR).
             func first(_ candidates: [(Rational, Double)], _ proves: (Int) -> Bool) throws -> Rational? {
-                var open: [Rational] = []
+                var open: [Rational] = [], singular: [Rational] = []
                 for (candidate, margin) in candidates {
-                    guard let quick = quickCount else { open.append(candidate); continue }
+                    if let c = counted[candidate] {
+                        if proves(c) { return candidate }
+                        continue
+                    }
+                    guard quickCount != nil else { open.append(candidate); continue }
                     if let c = quick(candidate) {
                         if proves(c) { return candidate }
-                    } else if margin == 0 {
+                    } else if margin == 0 && exactIsCheap {
                         if proves(try count(candidate)) { return candidate }
+                    } else if margin == 0 {
+                        singular.append(candidate)
                     } else {
                         open.append(candidate)
                     }
                 }
-                for candidate in open where proves(try count(candidate)) { return candidate }
+                for candidate in open + singular where proves(try count(candidate)) { return candidate }
                 return nil
             }
             let below = margins.compactMap { m in Rational(exactly: estimate - m).map { ($0, m) } }.filter { $0.0 > trivialLower }
             let above = margins.compactMap { m in Rational(exactly: estimate + m).map { ($0, m) } }.filter { $0.0 < trivialUpper }
-            lo.append(try first(below) { $0 >= i + 1 } ?? trivialLower)
-            hi.append(try first(above) { $0 <= i } ?? trivialUpper)
+            var upper = try first(above) { $0 <= i }
+            var lower = try first(below) { $0 >= i + 1 }
+            // An end no candidate decided above a trivial lower bound of 0 (an estimate of 0 where
+            // the eigenvalue is positive, or a poor one: T7's μ_{d₂} and 1 − ρᵢ² of heavy, nearly
+            // parallel inputs, whose brackets kept 0 and 1): bisection on the counts gives both
+            // ends; count(0) ≤ i gives the upper end 0.
+            if lower == nil || upper == nil, trivialLower.isZero, upper?.isZero != true, zeroCountCheap() {
+                if let bracket = try Self.bisected(index: i, top: upper ?? trivialUpper, bits: Self.fallbackBits, count: count) {
+                    lower = lower ?? bracket.lo
+                    // The trivial upper bound can be the tighter (the largest eigenvalue within
+                    // 10⁻¹³ of the trace, where no candidate lies below it).
+                    upper = upper ?? Rational.min(bracket.hi, trivialUpper)
+                } else {
+                    upper = .zero
+                }
+            }
+            lo.append(lower ?? trivialLower)
+            hi.append(upper ?? trivialUpper)
         }
         lower = lo
         upper = hi
     }
 
+    /// Brackets from counts alone, where no Double estimate exists (a moment matrix of full rank
+    /// only exactly, whose Double Cholesky fails): each of the `size` eigenvalues, all in
+    /// [0, `top`], by `bisected`; an eigenvalue count(0) does not place above 0 gets [0, 0].
+    init(size: Int, top: Rational, bits: Int, count: (Rational) throws -> Int) rethrows {
+        var lo: [Rational] = [], hi: [Rational] = []
+        for i in 0..<size {
+            let (l, h) = try Self.bisected(index: i, top: top, bits: bits, count: count) ?? (.zero, .zero)
+            lo.append(l)
+            hi.append(h)
+        }
+        lower = lo
+        upper = hi
+    }
+
+    /// lo < λᵢ ≤ hi with hi − lo ≤ 2^−`bits`·lo for the i-th largest eigenvalue (0-based), given
+    /// λᵢ ≤ top; nil when count(0) ≤ i (λᵢ ≤ 0). Powers of two down from top (steps 2¹, 2², 2⁴, …,
+    /// at most 2²⁰) until one lies below λᵢ, then bisection of the exponent and of the mantissa.
+    static func bisected(index i: Int, top: Rational, bits: Int, count: (Rational) throws -> Int) rethrows -> (lo: Rational, hi: Rational)? {
+        func below(_ t: Rational) throws -> Bool { try count(t) >= i + 1 }     // t < λᵢ
+        guard try below(.zero) else { return nil }
+        var hi = top, step = 1
+        var lo = hi.scaled(byPowerOfTwo: -step)
+        var tries = 0
+        while try !below(lo) {
+            tries += 1
+            // λᵢ > 0 ends this within 2^−(2²⁰·60) of top; counts that say otherwise leave 0 below.
+            guard tries < 80 else { return (.zero, hi) }
+            hi = lo
+            step = min(2 * step, 1 << 20)
+            lo = hi.scaled(byPowerOfTwo: -step)
+        }
+        while step > 1 {                                 // hi = lo·2^step
+            let half = step / 2
+            let mid = lo.scaled(byPowerOfTwo: half)
+            if try below(mid) { lo = mid; step -= half } else { hi = mid; step = half }
+        }
+        for _ in 0..<bits {
+            let mid = (lo + hi).scaled(byPowerOfTwo: -1)
+            if try below(mid) { lo = mid } else { hi = mid }
+        }
+        return (lo, hi)
+    }
+
     static let exponents = Array(stride(from: -13, through: 1, by: 2))
+    /// The largest pencil whose exact counts are asked as soon as MPFR cannot tell.
+    static let cheapExactSize = 16
+    /// The relative width of a lower end found by bisection where no candidate decided.
+    static let fallbackBits = 24
 
     static func power10(_ e: Int) -> Double {
         var x = 1.0

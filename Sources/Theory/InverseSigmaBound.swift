@@ -102,24 +102,35 @@ package struct InverseSigmaBound: Sendable {
         let numerator = SigmaCertificate.exact(constantScale) * distance
         let (outcome, why) = try SigmaCertificate.decide(lhs: l, numerator: numerator, gram: s, matrixName: matrixName)
         // The side shown needs σ_min in Double, which is rounding noise where M is of full rank
-        // only column by column (columns 2⁵²⁰ apart: the right side read 3 729 for 2·10³¹²): not
-        // shown then (NaN); the exact comparison decided.
+        // only column by column (columns 2⁵²⁰ apart: the right side read 3 729 for 2·10³¹²) or
+        // only exactly (heavy inputs nearly parallel: it was shown as nan). There σ_min² is
+        // bracketed to 2⁻³⁰ relative by inertia counts and the right side shown is its lower end.
         let diversity = try pair.firstDiversity()
         let resolved = fullRank(diversity)
-        let sigma = resolved ? sigmaMin(diversity) : .nan
-        let c = constantScale / (sigma * sigma)
-        // The right side shown from logarithms where σ² or d_logit² leave the Double range
-        // (subnormal embeddings: σ² = 0 and c·d_logit² = ∞·0).
-        let rhsLog10 = (constantScale.log - 2 * sigma.log) / Double.ln10 + distance.log10Magnitude
-        var rhs = c * distance.doubleValue
-        if rhs.isNaN { rhs = (rhsLog10 * Double.ln10).exp }
-        // σ_min² is a Double estimate: at equality (T3's tight case) it can put the right side a few
+        var rhs: Double, rhsLog10: Double, c: Double
+        var certificate = why
+        if resolved {
+            let sigma = sigmaMin(diversity)
+            c = constantScale / (sigma * sigma)
+            // From logarithms where σ² or d_logit² leave the Double range (subnormal embeddings:
+            // σ² = 0 and c·d_logit² = ∞·0).
+            rhsLog10 = (constantScale.log - 2 * sigma.log) / Double.ln10 + distance.log10Magnitude
+            rhs = c * distance.doubleValue
+            if rhs.isNaN { rhs = (rhsLog10 * Double.ln10).exp }
+        } else {
+            let (lo, hi) = try SigmaCertificate.smallestEigenvalue(s)
+            let side = numerator / hi
+            c = constantScale / hi.doubleValue
+            rhs = side.doubleValue
+            rhsLog10 = side.log10Magnitude
+            certificate += "; σ_min(\(matrixName))² ∈ [\(lo.reportString), \(hi.reportString)] by exact inertia counts (its Double σ_min is rounding noise: \(matrixName) is of full column rank only column by column or exactly): the right side shown is its lower end"
+        }
+        // σ_min² is an estimate (a Double, or the bracket's end): at equality (T3's tight case) it can put the right side a few
         // ulps on the wrong side of the exact left side ("left 1 | right 0.9999999999999998 | holds").
         // The exact comparison orders the two, so the side shown keeps that order.
-        var certificate = resolved ? why : why + "; the right side is not shown: σ_min(\(matrixName)) is not resolved in Double (its columns lie far apart in scale)"
         let lhs = l.doubleValue
         if lhs.isFinite && rhs.isFinite && (outcome == .holds ? rhs < lhs : rhs >= lhs) {
-            certificate += "; the right side's Double estimate \(rhs) (σ_min² in Doubles) falls on the wrong side of the exact left side: shown as \(outcome == .holds ? "the left side, which the exact comparison bounds it by" : "just below the left side")"
+            certificate += "; the right side's estimate \(rhs) falls on the wrong side of the exact left side: shown as \(outcome == .holds ? "the left side, which the exact comparison bounds it by" : "just below the left side")"
             rhs = outcome == .holds ? lhs : lhs.nextDown
         }
         return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: lhs,

@@ -18,6 +18,21 @@ enum SigmaCertificate {
         return (.holds, "\(matrixName)ᵀ\(matrixName) − tI is not positive definite (exact inertia) for t = right numerator / left side ≈ \(t.doubleValue), so σ_min² ≤ t")
     }
 
+    /// A certified bracket lo < λ_min(S) ≤ hi of a positive definite S (σ_min(M)² for S = MᵀM),
+    /// with hi − lo ≤ 2^−`bits`·lo, by bisection on inertia counts of S − tI (MPFR intervals,
+    /// exact where they cannot tell; `EigenvalueBrackets.bisected`). For the side shown where M's
+    /// Double σ_min is rounding noise (its rows or columns far apart in scale), the exact
+    /// comparison having decided. Throws on a singular S.
+    static func smallestEigenvalue(_ s: RationalMatrix, bits: Int = 30) throws -> (lo: Rational, hi: Rational) {
+        let n = s.rows
+        let pencil = SymmetricPencil(s, .identity(n), bits: 256)
+        guard let bracket = try EigenvalueBrackets.bisected(index: n - 1, top: s.trace / Rational(n), bits: bits,
+                                                           count: pencil.positiveCount) else {
+            throw NumericsError.notPositiveDefinite(operation: "the smallest eigenvalue's bracket")
+        }
+        return bracket
+    }
+
     /// Whether S is exactly positive definite (M of full column rank).
     static func fullColumnRank(_ s: RationalMatrix) throws -> Bool {
         try s.isPositiveDefinite()

@@ -118,8 +118,18 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         Terms(oneMinusRhoSquared: q, mu: spectrum.mu, residual: spectrum.residual, logitDistanceSquared: logitDistanceSquared)
     }
 
+    /// The corollary's μ_{d₂} can be 0 in Double where it is positive exactly (the teacher's
+    /// inputs heavy and nearly parallel: "inapplicable" on nine of an attack's pairs whose bound the
+    /// certified spectra decide). Within the exact level's size that is asked exactly (μ_{d₂} > 0 ⇔
+    /// G̃₂ of full column rank and M₂₂ positive definite): not decided then.
     public func screen(_ pair: ModelPair) throws -> Verdict {
-        verdict(try terms(pair), secondDimension: pair.second.dimension, labels: pair.first.labelCount)
+        let v = verdict(try terms(pair), secondDimension: pair.second.dimension, labels: pair.first.labelCount)
+        guard variant == .corollary, v.outcome == .inapplicable, pair.second.dimension < pair.first.labelCount,
+              pair.exactLevelAffordable, let exact = try? pair.exact(),
+              (try? exact.second.centredUnembeddingsHaveFullRank()) == true,
+              (try? exact.moments(centred: centred).m22.isPositiveDefinite()) == true else { return v }
+        return .undecided(id, form, level: .double,
+                          "μ_{d₂} is 0 in Double, but it is positive exactly (G̃₂ of full column rank, the teacher's second moment positive definite): not decided by the screen")
     }
 
     /// The trace bound has no hypothesis its screen could find failing. The corollary needs

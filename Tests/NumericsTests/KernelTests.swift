@@ -157,6 +157,12 @@ struct KernelTests {
         #expect(pencil.intervalPositiveCount(at: Rational(2)) == nil)     // pivot 2 − 2 = 0
         #expect(try pencil.positiveCount(at: Rational(2)) == 1)
         #expect(pencil.intervalPositiveCount(at: Rational(3, 2)) == 2)
+        // A pivot of 2⁻²⁰⁰ (A = [[1, 1], [1, 1 + 2⁻²⁰⁰]]): 128 bits cannot tell its sign, 512 can,
+        // and the count goes to the finer pencil before exact elimination.
+        let tiny = RationalMatrix(rows: 2, columns: 2) { i, j in i == 1 && j == 1 ? .one + Rational.one.scaled(byPowerOfTwo: -200) : .one }
+        #expect(SymmetricPencil(tiny, .identity(2)).intervalPositiveCount(at: .zero) == nil)
+        #expect(SymmetricPencil(tiny, .identity(2), bits: 512).intervalPositiveCount(at: .zero) == 2)
+        #expect(try SymmetricPencil(tiny, .identity(2)).positiveCount(at: .zero) == 2)
     }
 
     @Test("Weighted cross moments on integers equal the rational definition")

@@ -220,8 +220,8 @@ struct ColumnScalingTests {
 
     /// The exact certificate's right side was shown from the Double σ_min, rounding noise where
     /// the columns lie 2⁵²⁰ apart: "holds (exact)" beside a right side of 3 729 for 2·10³¹² and a
-    /// ratio of 6·10³⁰⁷. It is not shown there (NaN); the verdict stays exact.
-    @Test("T3's and T4's exact certificate with columns 2^±260 apart: no right side from a σ_min lost to rounding")
+    /// ratio of 6·10³⁰⁷. It is shown from a bracket of σ_min² by inertia counts; the verdict stays exact.
+    @Test("T3's and T4's exact certificate with columns 2^±260 apart: the right side from a certified bracket, not a σ_min lost to rounding")
     func exactSidesWithColumnsFarApart() throws {
         let (plain, _) = try Self.pair(0, scaleTeacher: true)
         let scaled = try ModelPair(plain.first.scalingColumn(1, byPowerOfTwo: 260).scalingColumn(3, byPowerOfTwo: -260), plain.second)
@@ -229,7 +229,12 @@ struct ColumnScalingTests {
         for bound in [T3EmbeddingBound().bound, T4UnembeddingBound().bound] {
             let v = try bound.certify(scaled)
             #expect(v.level == .exact && v.outcome == .holds, "\(bound.id): \(v.outcome)")
-            #expect(v.rhs.isNaN && v.ratio.isNaN, "\(bound.id): right side \(v.rhs), ratio \(v.ratio)")
+            #expect(v.certificate?.contains("by exact inertia counts") == true, "\(bound.id): \(v.certificate ?? "")")
+            // The side is the bracket's lower end (2⁻³⁰ wide); its log against the exact one's.
+            let exact = try scaled.exact()
+            let truth = scaled.exactLogitDistanceSquared() / (try SigmaCertificate.smallestEigenvalue(bound.gram(exact), bits: 50).hi)
+            let shown = try #require(v.rhsLog10)
+            #expect(abs(shown - truth.log10Magnitude) <= 1e-8, "\(bound.id): log₁₀ right \(shown) against \(truth.log10Magnitude)")
         }
     }
 

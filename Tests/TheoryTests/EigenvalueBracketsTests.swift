@@ -48,4 +48,40 @@ struct EigenvalueBracketsTests {
                                           count: { t in exactCalls += 1; return t.sign >= 0 ? 0 : 1 })
         #expect(brackets.upper[0].isZero && exactCalls == 1, "upper \(brackets.upper[0].doubleValue), \(exactCalls) exact counts")
     }
+
+    /// T7's μ_{d₂} on heavy, nearly parallel inputs: its Double estimate was 0 while it is
+    /// positive, so no candidate lay above the trivial lower bound 0, and the corollary was
+    /// undecided ("its certified bracket reaches 0"). Bisection on the counts now brackets it.
+    @Test("An estimate of 0 for a positive eigenvalue (10⁻²⁰): bracketed by bisection to 2⁻²⁴; the trivial upper bound kept where tighter")
+    func positiveEigenvalueEstimatedZero() throws {
+        let small = Rational(exactly: 1e-20)!, top = Rational(3) + small
+        func count(_ t: Rational) -> Int { [Rational(3), small].filter { $0 > t }.count }
+        var counts = 0
+        let brackets = EigenvalueBrackets(estimates: [3, 0], floor: 0, trivialLower: .zero, trivialUpper: top,
+                                          quickCount: { count($0) }, count: { counts += 1; return count($0) })
+        let (lo, hi) = (brackets.lower[1], brackets.upper[1])
+        #expect(lo.sign > 0 && lo < small && small <= hi, "[\(lo.doubleValue), \(hi.doubleValue)]")
+        #expect(hi - lo <= lo.scaled(byPowerOfTwo: -23), "width \((hi - lo).doubleValue)")
+        // λ₀ = 3 lies within 10⁻¹³ of the trace: no candidate below it, and the trace stays its upper end.
+        #expect(brackets.upper[0] <= top && brackets.lower[0] < Rational(3))
+        #expect(counts > 0)
+    }
+
+    /// A d = 64 pair of 100 inputs has 28 of its 1 − ρᵢ² exactly 0: the candidate 0 makes the
+    /// pencil singular, and exact elimination of 64×64 rationals there took 78 s. Above 16
+    /// eigenvalues it is asked last, after the margins MPFR can decide; each point at most once.
+    @Test("Twenty eigenvalues at 0: upper ends at the first margin without an exact count; at most one count per point")
+    func largePencilDefersTheSingularPoint() throws {
+        var exactCalls = 0, quickAtZero = 0
+        let brackets = EigenvalueBrackets(estimates: Array(repeating: 0, count: 20), floor: 0, zeroScale: 1,
+                                          trivialLower: .zero, trivialUpper: .one,
+                                          quickCount: { t in
+                                              if t.isZero { quickAtZero += 1; return nil }
+                                              return t.sign > 0 ? 0 : 20
+                                          }, count: { t in exactCalls += 1; return t.sign >= 0 ? 0 : 20 })
+        #expect(exactCalls == 0, "\(exactCalls) exact counts")
+        #expect(brackets.upper.allSatisfy { $0.sign > 0 && $0.doubleValue <= 1.1e-13 }, "\(brackets.upper.map(\.doubleValue))")
+        #expect(brackets.lower.allSatisfy { $0.isZero })
+        #expect(quickAtZero == 1, "\(quickAtZero) quick counts at 0")
+    }
 }

@@ -122,6 +122,50 @@ struct WeightedLeastSquaresTests {
                              SoftmaxModel(embeddings: student.embeddings, unembeddings: student.unembeddings, weights: weights))
     }
 
+    /// T3's and T4's exact right side needs σ_min² of a matrix that may be of full rank only
+    /// exactly (three nearly parallel inputs weighted 10⁴⁰: Double finds W^{1/2}F_A of rank 2): it
+    /// was shown as nan beside "holds (exact)", with no note, on nine of an attack's pairs. σ_min²
+    /// is now bracketed by inertia counts and the right side shown is the bracket's lower end.
+    @Test("T4 exact where W^{1/2}F is of full rank only exactly: its right side within 2⁻²⁹ of d_logit²/σ_min², checked by exact inertia",
+          arguments: [(1e40, 1e-8), (1e60, 1e-12)])
+    func exactSideFromBracket(weight: Double, epsilon: Double) throws {
+        let pair = try Self.nearlyParallelHeavyPair(weight: weight, epsilon: epsilon, seed: 61)
+        #expect(!(try pair.firstDiversity().embeddingsDiverse))
+        let v = try T4UnembeddingBound().bound.certify(pair)
+        #expect(v.level == .exact && v.outcome == .holds, "\(v.outcome) \(v.level)")
+        #expect(v.certificate?.contains("by exact inertia counts") == true, "\(v.certificate ?? "")")
+        // t = d_logit²/right is the bracket's upper end: λ_min(S) ≤ t, and λ_min > t(1 − 2⁻²⁹).
+        let exact = try pair.exact()
+        let s = exact.moments().m11
+        let t = pair.exactLogitDistanceSquared() / Rational(exactly: v.rhs)!
+        #expect(!(try s.shiftingDiagonal(by: t * Rational(1 + (1 << 29), 1 << 29)).isPositiveDefinite()))
+        #expect(try s.shiftingDiagonal(by: t * Rational((1 << 29) - 1, 1 << 29)).isPositiveDefinite())
+        let row = try #require(try PairMeasurement.measure(pair, options: PairMeasurement.Options()).bounds.first { $0.id == "T4" })
+        #expect(row.level == "exact" && row.rhs.isFinite && row.ratio.isFinite && row.ratio > 0, "\(row.level): \(row.rhs), \(row.ratio)")
+    }
+
+    /// T7 on the same pairs: the teacher's second moment M₂₂ is of full rank only exactly, so its
+    /// Double Cholesky, which placed the eigenvalue brackets, failed ("certification failed:
+    /// Cholesky", a screen's "holds"), and the corollary's screen found μ_{d₂} = 0 ("inapplicable").
+    /// The brackets now come from bisection on the counts, and the screen asks the exact level.
+    @Test("T7 where the teacher's second moment is of full rank only exactly: every form certified; 1 − mean ρ² within 10⁻⁶ of its exact value",
+          arguments: [(1e40, 1e-8), (1e60, 1e-12)])
+    func t7FromCountsAlone(weight: Double, epsilon: Double) throws {
+        let pair = try Self.nearlyParallelHeavyPair(weight: weight, epsilon: epsilon, seed: 61)
+        let t7 = try PairMeasurement.measure(pair, options: PairMeasurement.Options()).bounds.filter { $0.id == "T7" }
+        #expect(t7.count == 3)
+        for b in t7 {
+            #expect(b.outcome == "holds" && b.certified && b.level == "enclosure (MPFR)", "\(b.form): \(b.outcome) \(b.level) \(b.note ?? "")")
+        }
+        // The corollary's left side, 1 − mean ρ² = tr(M₂₂⁻¹E)/d₂ with E = M₂₂ − M₂₁M₁₁⁻¹M₁₂, exactly
+        // (model 1 the student), against the upper end shown.
+        let moments = try pair.swapped.exact().moments(centred: false)
+        let e = moments.m22 - (try moments.m21.multiplied(by: try moments.m11.solve(moments.m21.transposed)))
+        let meanQ = (try moments.m22.solve(e)).trace.doubleValue / 4
+        let shown = try #require(t7.last).lhs
+        #expect(shown >= meanQ * (1 - 1e-15) && shown <= meanQ * (1 + 1e-6), "shown \(shown), exact \(meanQ)")
+    }
+
     @Test("Nearly parallel inputs weighted 10¹² … 10¹⁷, --certify never: d_unemb noted (row-wise above 2²⁶), within 10⁻⁶ otherwise; none where well conditioned")
     func unembeddingErrorNoted() throws {
         var checked = 0, off = 0, rowwise = 0, undetermined = 0
