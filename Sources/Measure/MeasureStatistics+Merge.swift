@@ -645,8 +645,7 @@ extension MeasureStatistics {
         let n = identity.inputs
         for (bound, lhs) in [(T3EmbeddingBound().bound, representationAB), (T4UnembeddingBound().bound, dUnembSquared)] {
             if let fast, let v = bound.id == .T3 ? T3EmbeddingBound().fastVerdict(fast) : T4UnembeddingBound().fastVerdict(fast) {
-                out.append(PairMeasurement.Bound(v, note: [Self.certifiedNote(shards), PairMeasurement.looseSideNote(v, screened: lhs)]
-                    .compactMap { $0 }.joined(separator: "; ")))
+                out.append(PairMeasurement.Bound(v, screened: lhs, notes: [Self.certifiedNote(shards)]))
                 continue
             }
             // T4's F̂₁ from its moment: full rank only on the moments' numerical range.
@@ -688,8 +687,7 @@ extension MeasureStatistics {
                 let extra = [pivot.t5Note, why].compactMap { $0 }.joined(separator: "; ")
                 if terms.isEmpty, pivot.t5Note?.contains(MeasureStatistics.t5PairsLeftOut) == true {
                     // Every pair left out for its range, none found singular: not decided here.
-                    add(Verdict(id: .T5, form: t5.form, level: .double, outcome: .undecided, lhs: .nan, rhs: .nan, constant: .nan,
-                                constantName: "", certificate: nil), "not decided: no pair's terms in the partials (\(extra))")
+                    add(.undecided(.T5, t5.form, level: .double, "not decided: no pair's terms in the partials (\(extra))"))
                 } else {
                     add(t5.verdict(terms: terms, labels: identity.labels, logitDistanceSquared: dl2), extra.isEmpty ? nil : extra)
                 }
@@ -701,10 +699,9 @@ extension MeasureStatistics {
         for form in T6KLBound.Form.allCases {
             let statement = T6KLBound(form)
             if let sums, let v = statement.fastVerdict(sums) {
-                out.append(PairMeasurement.Bound(v, note: [shards > 1
+                out.append(PairMeasurement.Bound(v, screened: dl2, notes: [shards > 1
                     ? "merged from \(shards) shards: certified from their interval sums, added in interval arithmetic"
-                    : "certified from the streamed fast enclosure (one pass over blocks of rows)", PairMeasurement.looseSideNote(v, screened: dl2)]
-                    .compactMap { $0 }.joined(separator: "; ")))
+                    : "certified from the streamed fast enclosure (one pass over blocks of rows)"]))
                 continue
             }
             let screened = statement.verdict(lhs: dl2, kl: klAB, logTau: min(logTauA, logTauB),
@@ -728,8 +725,7 @@ extension MeasureStatistics {
                let v = statement.fastVerdict(spectra, logitDistanceSquared: swapped.logitDistanceSquared) {
                 // Its side against the moments' Double value (a merge's T7 had shown 0.03974 for 0.03953, unremarked).
                 let screened = statement.verdict(terms[centred ? 1 : 0], secondDimension: identity.dimensionA, labels: identity.labels)
-                out.append(PairMeasurement.Bound(v, note: [Self.certifiedNote(shards), PairMeasurement.looseSideNote(v, screened: screened.lhs)]
-                    .compactMap { $0 }.joined(separator: "; ")))
+                out.append(PairMeasurement.Bound(v, screened: screened.lhs, notes: [Self.certifiedNote(shards)]))
                 continue
             }
             // As a single run's certificate: inapplicable when an embedding second moment is singular.

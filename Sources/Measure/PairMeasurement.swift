@@ -77,6 +77,14 @@ public struct PairMeasurement: Codable, Sendable {
             case lhsScientific = "lhs_scientific", rhsScientific = "rhs_scientific", ratioScientific = "ratio_scientific"
         }
 
+        /// A certified verdict with its notes and, where its fast side lies far from the screen's
+        /// Double value `screened` of that side, the note saying so (`looseSideNote`), joined: one
+        /// run's and a merge's T3, T4, T6 and T7 alike.
+        init(_ verdict: Verdict, screened: Double?, notes: [String?]) {
+            let all = (notes + [PairMeasurement.looseSideNote(verdict, screened: screened)]).compactMap { $0 }
+            self.init(verdict, note: all.isEmpty ? nil : all.joined(separator: "; "))
+        }
+
         /// A screen never reports a violation: a double-level verdict that needs
         /// certification (a crossing or a near-tie) becomes "not decided by the
         /// screen" here, whichever path produced it.
@@ -974,8 +982,7 @@ public struct PairMeasurement: Codable, Sendable {
                     (fast.rhsLog10 != nil || !(fast.rhs < 1e150)) && certifiable
                         ? try? t6.inLogarithms(fast, target, exactLHS: target.exactLogitDistanceSquared()) : nil
                 }
-                let remarks = [extra, Self.looseSideNote(fast, screened: screened.lhs)].compactMap { $0 }
-                out.append(Bound(shown ?? fast, note: remarks.isEmpty ? nil : remarks.joined(separator: "; ")))
+                out.append(Bound(shown ?? fast, screened: screened.lhs, notes: [extra]))
                 continue
             }
             guard wantCertificate, screened.outcome != .inapplicable else {
