@@ -70,14 +70,23 @@ public final class SymmetricPencil {
     public func positiveCount(at s: Rational) throws -> Int {
         if let count = intervalPositiveCount(at: s) { return count }
         if let finer { return try finer.positiveCount(at: s) }
+        exactEliminations += 1
         return try (a - s * b).symmetricInertia().positive
     }
+
+    /// How many counts went to exact elimination, this pencil's and its finer ones' (for tests).
+    package var exactEliminationCount: Int { exactEliminations + (finerMade ? finer?.exactEliminationCount ?? 0 : 0) }
+    private var exactEliminations = 0
+    private var finerMade = false
 
     /// The precision past which a count goes to exact elimination.
     public static let finestBits = 8192
 
     /// The same pencil at 4× the precision, made when first needed (nil past `finestBits`).
-    private lazy var finer: SymmetricPencil? = 4 * bits <= Self.finestBits ? SymmetricPencil(a, b, bits: 4 * bits) : nil
+    private lazy var finer: SymmetricPencil? = {
+        finerMade = true
+        return 4 * bits <= Self.finestBits ? SymmetricPencil(a, b, bits: 4 * bits) : nil
+    }()
 
     /// The count from interval LDLᵀ, or nil when a pivot interval contains 0.
     public func intervalPositiveCount(at s: Rational) -> Int? {

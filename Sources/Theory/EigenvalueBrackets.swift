@@ -88,10 +88,9 @@ struct EigenvalueBrackets {
             // ends; count(0) ≤ i gives the upper end 0.
             if lower == nil || upper == nil, trivialLower.isZero, upper?.isZero != true, zeroCountCheap() {
                 if let bracket = try Self.bisected(index: i, top: upper ?? trivialUpper, bits: Self.fallbackBits, count: count) {
-                    lower = lower ?? bracket.lo
-                    // The trivial upper bound can be the tighter (the largest eigenvalue within
-                    // 10⁻¹³ of the trace, where no candidate lies below it).
-                    upper = upper ?? Rational.min(bracket.hi, trivialUpper)
+                    // Both ends from the bisection, each at or inside the candidate's (it starts there).
+                    lower = Rational.max(lower ?? bracket.lo, bracket.lo)
+                    upper = bracket.hi
                 } else {
                     upper = .zero
                 }
@@ -106,8 +105,17 @@ struct EigenvalueBrackets {
     /// Brackets from counts alone, where no Double estimate exists (a moment matrix of full rank
     /// only exactly, whose Double Cholesky fails): each of the `size` eigenvalues, all in
     /// [0, `top`], by `bisected`; an eigenvalue count(0) does not place above 0 gets [0, 0].
-    init(size: Int, top: Rational, bits: Int, count: (Rational) throws -> Int) rethrows {
+    init(size: Int, top: Rational, bits: Int, count uncached: (Rational) throws -> Int) rethrows {
         var lo: [Rational] = [], hi: [Rational] = []
+        // Every index walks the same powers of two down from `top` and asks count(0) first: each
+        // point counted once (at 0 the pencil may be singular, where only exact elimination counts).
+        var counted: [Rational: Int] = [:]
+        func count(_ t: Rational) throws -> Int {
+            if let c = counted[t] { return c }
+            let c = try uncached(t)
+            counted[t] = c
+            return c
+        }
         for i in 0..<size {
             let (l, h) = try Self.bisected(index: i, top: top, bits: bits, count: count) ?? (.zero, .zero)
             lo.append(l)
@@ -119,7 +127,7 @@ struct EigenvalueBrackets {
 
     /// lo < λᵢ ≤ hi with hi − lo ≤ 2^−`bits`·lo for the i-th largest eigenvalue (0-based), given
     /// λᵢ ≤ top; nil when count(0) ≤ i (λᵢ ≤ 0). Powers of two down from top (steps 2¹, 2², 2⁴, …,
-    /// at most 2²⁰) until one lies below λᵢ, then bisection of the exponent and of the mantissa.
+    /// at most 2¹²) until one lies below λᵢ, then bisection of the exponent and of the mantissa.
     static func bisected(index i: Int, top: Rational, bits: Int, count: (Rational) throws -> Int) rethrows -> (lo: Rational, hi: Rational)? {
         func below(_ t: Rational) throws -> Bool { try count(t) >= i + 1 }     // t < λᵢ
         guard try below(.zero) else { return nil }
@@ -128,10 +136,11 @@ struct EigenvalueBrackets {
         var tries = 0
         while try !below(lo) {
             tries += 1
-            // λᵢ > 0 ends this within 2^−(2²⁰·60) of top; counts that say otherwise leave 0 below.
+            // λᵢ > 0 ends this within 2^−(2¹²·68) of top (beyond, 0 stays the lower end: exact counts at
+            // such powers would cost more than the bracket is worth).
             guard tries < 80 else { return (.zero, hi) }
             hi = lo
-            step = min(2 * step, 1 << 20)
+            step = min(2 * step, Self.largestStep)
             lo = hi.scaled(byPowerOfTwo: -step)
         }
         while step > 1 {                                 // hi = lo·2^step
@@ -147,6 +156,8 @@ struct EigenvalueBrackets {
     }
 
     static let exponents = Array(stride(from: -13, through: 1, by: 2))
+    /// The largest step down in the bisection's search for a power of two below an eigenvalue.
+    static let largestStep = 1 << 12
     /// The largest pencil whose exact counts are asked as soon as MPFR cannot tell.
     static let cheapExactSize = 16
     /// The relative width of a lower end found by bisection where no candidate decided.

@@ -162,7 +162,11 @@ struct KernelTests {
         let tiny = RationalMatrix(rows: 2, columns: 2) { i, j in i == 1 && j == 1 ? .one + Rational.one.scaled(byPowerOfTwo: -200) : .one }
         #expect(SymmetricPencil(tiny, .identity(2)).intervalPositiveCount(at: .zero) == nil)
         #expect(SymmetricPencil(tiny, .identity(2), bits: 512).intervalPositiveCount(at: .zero) == 2)
-        #expect(try SymmetricPencil(tiny, .identity(2)).positiveCount(at: .zero) == 2)
+        let chained = SymmetricPencil(tiny, .identity(2))
+        #expect(try chained.positiveCount(at: .zero) == 2 && chained.exactEliminationCount == 0, "\(chained.exactEliminationCount) exact")
+        // Singular at 0 (A = [[1, 1], [1, 1]]): every precision fails, and the chain ends in one exact count.
+        let singular = SymmetricPencil(RationalMatrix(rows: 2, columns: 2) { _, _ in .one }, .identity(2))
+        #expect(try singular.positiveCount(at: .zero) == 1 && singular.exactEliminationCount == 1, "\(singular.exactEliminationCount) exact")
     }
 
     @Test("Weighted cross moments on integers equal the rational definition")

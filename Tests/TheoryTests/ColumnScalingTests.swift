@@ -1,3 +1,4 @@
+import Foundation
 import Numerics
 import Testing
 @testable import Measure
@@ -230,11 +231,14 @@ struct ColumnScalingTests {
             let v = try bound.certify(scaled)
             #expect(v.level == .exact && v.outcome == .holds, "\(bound.id): \(v.outcome)")
             #expect(v.certificate?.contains("by exact inertia counts") == true, "\(bound.id): \(v.certificate ?? "")")
-            // The side is the bracket's lower end (2⁻³⁰ wide); its log against the exact one's.
-            let exact = try scaled.exact()
-            let truth = scaled.exactLogitDistanceSquared() / (try SigmaCertificate.smallestEigenvalue(bound.gram(exact), bits: 50).hi)
-            let shown = try #require(v.rhsLog10)
-            #expect(abs(shown - truth.log10Magnitude) <= 1e-8, "\(bound.id): log₁₀ right \(shown) against \(truth.log10Magnitude)")
+            // The side (beyond the Double range) is d_logit²/t with t the bracket's upper end (2⁻³⁰
+            // wide): t from its logarithm, checked by exact inertia, λ_min ≤ t(1 + 2⁻²⁰) < λ_min(1 + 2⁻¹⁹).
+            let gram = bound.gram(try scaled.exact())
+            let log2t = (scaled.exactLogitDistanceSquared().log10Magnitude - (try #require(v.rhsLog10))) * log2(10)
+            let e = Int(log2t.rounded(.down))
+            let t = Rational(exactly: Foundation.pow(2, log2t - Double(e)))!.scaled(byPowerOfTwo: e)
+            #expect(!(try gram.shiftingDiagonal(by: t * Rational((1 << 20) + 1, 1 << 20)).isPositiveDefinite()), "\(bound.id): t below λ_min")
+            #expect(try gram.shiftingDiagonal(by: t * Rational((1 << 20) - 1, 1 << 20)).isPositiveDefinite(), "\(bound.id): t above λ_min")
         }
     }
 

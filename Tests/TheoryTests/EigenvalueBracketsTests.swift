@@ -61,9 +61,12 @@ struct EigenvalueBracketsTests {
                                           quickCount: { count($0) }, count: { counts += 1; return count($0) })
         let (lo, hi) = (brackets.lower[1], brackets.upper[1])
         #expect(lo.sign > 0 && lo < small && small <= hi, "[\(lo.doubleValue), \(hi.doubleValue)]")
-        #expect(hi - lo <= lo.scaled(byPowerOfTwo: -23), "width \((hi - lo).doubleValue)")
-        // λ₀ = 3 lies within 10⁻¹³ of the trace: no candidate below it, and the trace stays its upper end.
-        #expect(brackets.upper[0] <= top && brackets.lower[0] < Rational(3))
+        #expect(hi - lo <= lo.scaled(byPowerOfTwo: -24), "width \((hi - lo).doubleValue)")
+        // λ₀ = 3 lies within 10⁻¹³ of the trace (no candidate above it below the trace): bracketed by
+        // bisection too, soundly and to 2⁻²⁴.
+        let (lo0, hi0) = (brackets.lower[0], brackets.upper[0])
+        #expect(lo0 < Rational(3) && Rational(3) <= hi0 && hi0 <= top && hi0 - lo0 <= lo0.scaled(byPowerOfTwo: -24),
+                "[\(lo0.doubleValue), \(hi0.doubleValue)]")
         #expect(counts > 0)
     }
 
@@ -83,5 +86,33 @@ struct EigenvalueBracketsTests {
         #expect(brackets.upper.allSatisfy { $0.sign > 0 && $0.doubleValue <= 1.1e-13 }, "\(brackets.upper.map(\.doubleValue))")
         #expect(brackets.lower.allSatisfy { $0.isZero })
         #expect(quickAtZero == 1, "\(quickAtZero) quick counts at 0")
+        // A quick count that never tells: the first margin above 0 decides, counted exactly once for
+        // all twenty eigenvalues.
+        var calls = 0
+        let exact = EigenvalueBrackets(estimates: Array(repeating: 0, count: 20), floor: 0, zeroScale: 1,
+                                       trivialLower: .zero, trivialUpper: .one, quickCount: { _ in nil },
+                                       count: { t in calls += 1; return t.sign >= 0 ? 0 : 20 })
+        #expect(calls == 1 && exact.upper.allSatisfy { $0.sign > 0 && $0.doubleValue <= 1.1e-13 }, "\(calls) exact counts")
+    }
+
+    /// Where Double places nothing (a second moment of full rank only exactly): brackets by counts
+    /// alone, each index's walk down from the top shared, count(0) asked once.
+    @Test("Brackets from counts alone: sound, 2⁻²⁴ wide, zero eigenvalues at [0, 0], each point counted once")
+    func countsAlone() throws {
+        let values = [Rational(5), Rational(exactly: 1e-30)!, .zero, .zero]
+        var calls: [Rational: Int] = [:]
+        let brackets = EigenvalueBrackets(size: 4, top: Rational(6), bits: 24) { t in
+            calls[t, default: 0] += 1
+            return values.filter { $0 > t }.count
+        }
+        for (i, v) in values.enumerated() {
+            let (lo, hi) = (brackets.lower[i], brackets.upper[i])
+            if v.isZero {
+                #expect(lo.isZero && hi.isZero, "λ\(i): [\(lo.doubleValue), \(hi.doubleValue)]")
+            } else {
+                #expect(lo < v && v <= hi && hi - lo <= lo.scaled(byPowerOfTwo: -24), "λ\(i): [\(lo.doubleValue), \(hi.doubleValue)]")
+            }
+        }
+        #expect(calls.values.allSatisfy { $0 == 1 } && calls[.zero] == 1, "\(calls.count) points, at most \(calls.values.max() ?? 0) counts each")
     }
 }

@@ -134,11 +134,12 @@ struct WeightedLeastSquaresTests {
         let v = try T4UnembeddingBound().bound.certify(pair)
         #expect(v.level == .exact && v.outcome == .holds, "\(v.outcome) \(v.level)")
         #expect(v.certificate?.contains("by exact inertia counts") == true, "\(v.certificate ?? "")")
-        // t = d_logit²/right is the bracket's upper end: λ_min(S) ≤ t, and λ_min > t(1 − 2⁻²⁹).
+        // t = d_logit²/right is the bracket's upper end (the right side's lower end): λ_min(S) ≤ t to
+        // the side's rounding, and λ_min > t(1 − 2⁻²⁹).
         let exact = try pair.exact()
         let s = exact.moments().m11
         let t = pair.exactLogitDistanceSquared() / Rational(exactly: v.rhs)!
-        #expect(!(try s.shiftingDiagonal(by: t * Rational(1 + (1 << 29), 1 << 29)).isPositiveDefinite()))
+        #expect(!(try s.shiftingDiagonal(by: t * Rational(1 + (1 << 50), 1 << 50)).isPositiveDefinite()))
         #expect(try s.shiftingDiagonal(by: t * Rational((1 << 29) - 1, 1 << 29)).isPositiveDefinite())
         let row = try #require(try PairMeasurement.measure(pair, options: PairMeasurement.Options()).bounds.first { $0.id == "T4" })
         #expect(row.level == "exact" && row.rhs.isFinite && row.ratio.isFinite && row.ratio > 0, "\(row.level): \(row.rhs), \(row.ratio)")
@@ -159,11 +160,41 @@ struct WeightedLeastSquaresTests {
         }
         // The corollary's left side, 1 − mean ρ² = tr(M₂₂⁻¹E)/d₂ with E = M₂₂ − M₂₁M₁₁⁻¹M₁₂, exactly
         // (model 1 the student), against the upper end shown.
-        let moments = try pair.swapped.exact().moments(centred: false)
+        let exact = try pair.swapped.exact()
+        let moments = exact.moments(centred: false)
         let e = moments.m22 - (try moments.m21.multiplied(by: try moments.m11.solve(moments.m21.transposed)))
-        let meanQ = (try moments.m22.solve(e)).trace.doubleValue / 4
+        let qSum = try moments.m22.solve(e).trace
+        let meanQ = qSum.doubleValue / 4
         let shown = try #require(t7.last).lhs
         #expect(shown >= meanQ * (1 - 1e-15) && shown <= meanQ * (1 + 1e-6), "shown \(shown), exact \(meanQ)")
+        // The counts-only path is the one taken (M₂₂'s Double Cholesky fails), and its brackets hold
+        // the exact sums Σqᵢ = tr(M₂₂⁻¹E) and Σμᵢ = tr(M₂₂T), each bracket 2⁻²⁰ wide or [0, 0].
+        #expect(throws: (any Error).self) { _ = try CholeskyDecomposition(moments.m22.doubleApproximation) }
+        let spectra = try #require(try CertifiedT7Spectra(exact, centred: false))
+        let muSum = try moments.m22.multiplied(by: exact.second.centredUnembeddingGram).trace
+        #expect(Rational.sum(spectra.qLower) <= qSum && qSum <= Rational.sum(spectra.qUpper))
+        #expect(Rational.sum(spectra.muLower) <= muSum && muSum <= Rational.sum(spectra.muUpper))
+        for (lo, hi) in zip(spectra.qLower + spectra.muLower, spectra.qUpper + spectra.muUpper) {
+            #expect(lo <= hi && (hi.isZero || hi - lo <= lo.scaled(byPowerOfTwo: -20)), "[\(lo.doubleValue), \(hi.doubleValue)]")
+        }
+    }
+
+    /// The corollary's screen asks the exact level before calling μ_{d₂} = 0 "inapplicable": where
+    /// the teacher's G̃ lacks full column rank exactly (two columns of g equal), it still says so.
+    @Test("T7's corollary stays inapplicable where μ_{d₂} = 0 exactly (G̃₂ of rank d − 1)")
+    func corollaryInapplicableExactly() throws {
+        var g = SeededGenerator(seed: 62)
+        let teacher = ModelGenerator.model(labels: 8, dimension: 4, inputs: 60, using: &g)
+        var unembeddings = teacher.unembeddings
+        for l in 0..<unembeddings.rows { unembeddings[l, 3] = unembeddings[l, 2] }
+        let deficient = try SoftmaxModel(embeddings: teacher.embeddings, unembeddings: unembeddings)
+        let student = ModelGenerator.perturb(teacher, by: 0.1, using: &g)
+        let pair = try ModelPair(student, deficient)   // model 2 the teacher
+        let corollary = T7CanonicalCorrelationBound(.corollary, centred: false)
+        #expect(try corollary.certify(pair).outcome == .inapplicable)
+        let shown = try PairMeasurement.measure(ModelPair(deficient, student), options: PairMeasurement.Options(skipPivot: true))
+            .bounds.filter { $0.id == "T7" }.last
+        #expect(shown?.outcome == "inapplicable" && shown?.level == "exact", "\(shown?.outcome ?? "") \(shown?.level ?? "")")
     }
 
     @Test("Nearly parallel inputs weighted 10¹² … 10¹⁷, --certify never: d_unemb noted (row-wise above 2²⁶), within 10⁻⁶ otherwise; none where well conditioned")
