@@ -120,7 +120,7 @@ package struct InverseSigmaBound: Sendable {
         } else {
             let (lo, hi) = try SigmaCertificate.smallestEigenvalue(s)
             let side = numerator / hi
-            c = constantScale / hi.doubleValue
+            c = (constantScale.log - hi.log10Magnitude * Double.ln10).exp     // hi may be subnormal
             rhs = side.doubleValue
             rhsLog10 = side.log10Magnitude
             certificate += "; σ_min(\(matrixName))² ∈ [\(lo.reportString), \(hi.reportString)] by exact inertia counts (its Double σ_min is rounding noise: \(matrixName) is of full column rank only column by column or exactly): the right side shown is its lower end"
