@@ -26,8 +26,9 @@ public struct CertifiedT7Spectra: Sendable {
     /// so verdicts resting on them are `.enclosure`.
     public let level: VerdictLevel
 
-    /// nil when M₁₁ or M₂₂ is exactly singular.
-    public init?(_ exact: ExactModelPair, centred: Bool) throws {
+    /// nil when M₁₁ or M₂₂ is exactly singular. `exactAtZero`: count exactly at 1 − ρᵢ² = 0 at
+    /// once (`EigenvalueBrackets`), for pencils above 16 dimensions too.
+    public init?(_ exact: ExactModelPair, centred: Bool, exactAtZero: Bool = false) throws {
         let teacher = exact.second
         let moments = exact.moments(centred: centred)
         let (m11, m22, m21) = (moments.m11, moments.m22, moments.m21)
@@ -66,7 +67,7 @@ public struct CertifiedT7Spectra: Sendable {
         let qPencil = SymmetricPencil(e, m22)
         let qDecreasing = try estimates.map {
             try EigenvalueBrackets(estimates: $0.q.reversed(), floor: 0, zeroScale: 1, trivialLower: .zero, trivialUpper: .one,
-                                   quickCount: qPencil.intervalPositiveCount, count: qPencil.positiveCount)
+                                   quickCount: qPencil.intervalPositiveCount, exactAtZero: exactAtZero, count: qPencil.positiveCount)
         } ?? EigenvalueBrackets(size: teacher.dimension, top: .one, bits: Self.bisectionBits, count: qPencil.positiveCount)
         qLower = qDecreasing.lower.reversed()
         qUpper = qDecreasing.upper.reversed()
@@ -100,8 +101,8 @@ public struct CertifiedT7Spectra: Sendable {
 
 extension ModelPair {
     /// The certified T7 spectra of this pair, memoised (nil when a moment matrix is singular).
-    public func certifiedT7Spectra(centred: Bool) throws -> CertifiedT7Spectra? {
-        try cache.value("T7spectra.\(centred)") { try CertifiedT7Spectra(exact(), centred: centred) }
+    public func certifiedT7Spectra(centred: Bool, exactAtZero: Bool = false) throws -> CertifiedT7Spectra? {
+        try cache.value("T7spectra.\(centred).\(exactAtZero)") { try CertifiedT7Spectra(exact(), centred: centred, exactAtZero: exactAtZero) }
     }
 }
 

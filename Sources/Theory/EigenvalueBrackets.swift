@@ -20,8 +20,10 @@ struct EigenvalueBrackets {
     /// it left open, in the same order. A candidate 10⁻¹³ from a d = 48 eigenvalue had sent every
     /// bracket to exact fraction-free elimination of 48×48 rationals: `measure` ran for minutes
     /// on a pair of 100 inputs, where a candidate 10⁻¹¹ away decides in MPFR.
+    /// `exactAtZero`: ask the candidate 0 exactly at once whatever the size (where its exact 0 is
+    /// needed: T7 on a student that is the teacher's map up to rounding, whose d_logit² is 10⁻²³).
     init(estimates: [Double], floor: Double, zeroScale: Double? = nil, trivialLower: Rational, trivialUpper: Rational,
-         quickCount: ((Rational) -> Int?)? = nil, count uncached: (Rational) throws -> Int) rethrows {
+         quickCount: ((Rational) -> Int?)? = nil, exactAtZero: Bool = false, count uncached: (Rational) throws -> Int) rethrows {
         var lo: [Rational] = [], hi: [Rational] = []
         // Each point counted once for all eigenvalues: a pencil singular at 0 (an orbit pair's
         // 1 − ρᵢ² = 0) needs exact elimination there, which every index's bisection asks again.
@@ -40,7 +42,7 @@ struct EigenvalueBrackets {
             counted[t] = c
             return c
         }
-        let exactIsCheap = estimates.count <= Self.cheapExactSize
+        let exactIsCheap = exactAtZero || estimates.count <= Self.cheapExactSize
         // Whether count(0) is had without exact elimination of a large pencil (memoised, or by
         // the quick count), as the bisection below needs it first.
         func zeroCountCheap() -> Bool {

@@ -197,6 +197,14 @@ struct MeasureCommand: ParsableCommand {
     }
 
     /// `--shard i/n --partial FILE`: this shard's rows only, statistics written.
+    /// k = 1 in both files: every probability is 1, every distance and bound 0 ≤ 0 (a report that
+    /// says nothing); refused as the pair's other shapes are.
+    static func requireLabels(_ pair: ModelPair) throws {
+        guard pair.first.labelCount >= 2 else {
+            throw CLIError("k = 1: a softmax over one label is constant (every probability 1), so there is nothing to measure; the files need k ≥ 2 labels")
+        }
+    }
+
     func runShard(_ shard: String, partial: String) throws {
         let (index, count) = try parseShard(shard)
         try refuseOverwritingInput(partial, inputs: inputFiles, what: "partial")
@@ -212,6 +220,7 @@ struct MeasureCommand: ParsableCommand {
                 throw CLIError("\(teacher) has N = \(a.totalInputs) inputs but \(student) has N = \(b.totalInputs)")
             }
             let pair = try ModelPair(a.model, b.model)
+            try Self.requireLabels(pair)
             progress.note("rows \(a.rows.lowerBound)..<\(a.rows.upperBound) of \(a.totalInputs)")
             statistics = try MeasureStatistics(shard: pair, rows: a.rows, totalInputs: a.totalInputs,
                                                rawWeights: a.rawWeights, options: try options(),
@@ -242,6 +251,7 @@ struct MeasureCommand: ParsableCommand {
             progress.note("reading \(teacher) and \(student)")
             let (a, b) = try Self.readBoth(teacher, student)
             pair = try ModelPair(a, b)
+            try Self.requireLabels(pair)
         } catch let e as ModelFileError { throw CLIError(e.description) }
           catch let e as ModelError { throw CLIError("\(teacher) and \(student): \(e.description)") }
         var options = try options()

@@ -177,7 +177,7 @@ struct MeasureCommandTests {
         let (a, _) = try files()
         let (_, other) = try files(inputs: 40, studentInputs: 30)
         let garbage = try garbageFile()
-        let cases: [([String], String)] = [
+        var cases: [([String], String)] = [
             (["measure", a, "/nonexistent.npz"], "/nonexistent.npz: cannot read"),
             (["measure", a, garbage.path], "not a NumPy .npz archive"),
             (["measure", a, other], "N = 40 inputs vs N = 30"),
@@ -189,6 +189,13 @@ struct MeasureCommandTests {
             (["measure", a, a, "--pivot-subsets", a + "/"], "not a directory"),
             (["measure", a], "Missing expected argument"),
         ]
+        // Both files with k = 1 (a report of 0 ≤ 0 had come out with exit 0).
+        var g = SeededGenerator(seed: 78)
+        let single = dir.appendingPathComponent("k1.npz").path
+        try ModelFile.write(SoftmaxModel(embeddings: g.gaussianMatrix(rows: 40, columns: 3), unembeddings: g.gaussianMatrix(rows: 1, columns: 3)),
+                            to: URL(fileURLWithPath: single))
+        cases += [(["measure", single, single], "k = 1: a softmax over one label is constant"),
+                  (["measure", single, single, "--shard", "1/2", "--partial", dir.appendingPathComponent("k1.json").path], "k = 1")]
         for (arguments, message) in cases {
             let r = try runTool(arguments)
             #expect(r.status == 2, "\(arguments): \(r.stderr)")

@@ -152,6 +152,26 @@ struct T7Tests {
                         on: corpus(seed: 501, count: 150, dimensions: 1...16, maxLabels: 50))
     }
 
+    /// A student that is the teacher's map up to rounding (F·A, G·A⁻ᵀ in Double; d_logit² near
+    /// 10⁻²³), with N = 30 < d_A + d_B = 40: some 1 − ρᵢ² are exactly 0. Above 16 dimensions the
+    /// brackets first stop 10⁻¹³ above them, which leaves the bound undecided (an attack found
+    /// all three forms undecided at d = 20 … 24, "holds" before); they are formed again counting 0 exactly.
+    @Test("T7 at d = 20 on a student that is the teacher's map up to rounding, N < d_A + d_B: every form certified holds")
+    func mappedStudentAboveSixteen() throws {
+        var g = SeededGenerator(seed: 503)
+        let teacher = ModelGenerator.model(labels: 24, dimension: 20, inputs: 30, using: &g)
+        let map = g.gaussianMatrix(rows: 20, columns: 20)
+        let inverse = try LUDecomposition(map).inverse()
+        let student = try SoftmaxModel(embeddings: teacher.embeddings.multiplied(by: map),
+                                       unembeddings: teacher.unembeddings.multiplied(by: inverse, transposeOther: true))
+        let pair = try ModelPair(student, teacher)      // model 1 the student
+        #expect(pair.exactLogitDistanceSquared().sign > 0, "an exact orbit pair would be decided by certifyExactOrbit")
+        for (form, centred) in Self.variants.prefix(3) {
+            let v = try T7CanonicalCorrelationBound(form, centred: centred).certify(pair)
+            #expect(v.outcome == .holds && v.level == .enclosure, "\(form), centred \(centred): \(v.outcome) \(v.level)")
+        }
+    }
+
     @Test("Certified with exact inertia brackets on small pairs", arguments: 0..<4)
     func certified(variant: Int) throws {
         let (form, centred) = Self.variants[variant]
