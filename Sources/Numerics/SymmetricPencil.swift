@@ -75,18 +75,18 @@ public final class SymmetricPencil {
     }
 
     /// How many counts went to exact elimination, this pencil's and its finer ones' (for tests).
-    package var exactEliminationCount: Int { exactEliminations + (finerMade ? finer?.exactEliminationCount ?? 0 : 0) }
+    package var exactEliminationCount: Int { exactEliminations + (finerPencil?.exactEliminationCount ?? 0) }
     private var exactEliminations = 0
-    private var finerMade = false
 
     /// The precision past which a count goes to exact elimination.
     public static let finestBits = 8192
 
     /// The same pencil at 4× the precision, made when first needed (nil past `finestBits`).
-    private lazy var finer: SymmetricPencil? = {
-        finerMade = true
-        return 4 * bits <= Self.finestBits ? SymmetricPencil(a, b, bits: 4 * bits) : nil
-    }()
+    private var finer: SymmetricPencil? {
+        if finerPencil == nil, 4 * bits <= Self.finestBits { finerPencil = SymmetricPencil(a, b, bits: 4 * bits) }
+        return finerPencil
+    }
+    private var finerPencil: SymmetricPencil?
 
     /// The count from interval LDLᵀ, or nil when a pivot interval contains 0.
     public func intervalPositiveCount(at s: Rational) -> Int? {

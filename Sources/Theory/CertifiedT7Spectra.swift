@@ -68,7 +68,7 @@ public struct CertifiedT7Spectra: Sendable {
         let qDecreasing = try estimates.map {
             try EigenvalueBrackets(estimates: $0.q.reversed(), floor: 0, zeroScale: 1, trivialLower: .zero, trivialUpper: .one,
                                    quickCount: qPencil.intervalPositiveCount, exactAtZero: exactAtZero, count: qPencil.positiveCount)
-        } ?? EigenvalueBrackets(size: teacher.dimension, top: .one, bits: Self.bisectionBits, count: qPencil.positiveCount)
+        } ?? EigenvalueBrackets(size: teacher.dimension, top: .one, bits: EigenvalueBrackets.fallbackBits, count: qPencil.positiveCount)
         qLower = qDecreasing.lower.reversed()
         qUpper = qDecreasing.upper.reversed()
         // #{μ > s} = inertia₊(T − sM₂₂⁻¹) = inertia₊(M₂₂TM₂₂ − sM₂₂) (congruence by M₂₂),
@@ -78,13 +78,10 @@ public struct CertifiedT7Spectra: Sendable {
         let mu = try estimates.map {
             try EigenvalueBrackets(estimates: $0.mu, floor: 0, trivialLower: .zero, trivialUpper: muTop,
                                    quickCount: muPencil.intervalPositiveCount, count: muPencil.positiveCount)
-        } ?? EigenvalueBrackets(size: teacher.dimension, top: muTop, bits: Self.bisectionBits, count: muPencil.positiveCount)
+        } ?? EigenvalueBrackets(size: teacher.dimension, top: muTop, bits: EigenvalueBrackets.fallbackBits, count: muPencil.positiveCount)
         muLower = mu.lower.map { $0.scaled(byPowerOfTwo: -(a + b)) }
         muUpper = mu.upper.map { $0.scaled(byPowerOfTwo: -(a + b)) }
     }
-
-    /// Relative width 2⁻²⁴ of the brackets found by bisection where no Double estimate places them.
-    static let bisectionBits = 24
 
     /// Bounds on Σᵢ qᵢ μ_{π(i)} for the pairing π (identity = decreasing μ with
     /// decreasing ρ, as in T7).

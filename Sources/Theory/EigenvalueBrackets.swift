@@ -25,28 +25,21 @@ struct EigenvalueBrackets {
     init(estimates: [Double], floor: Double, zeroScale: Double? = nil, trivialLower: Rational, trivialUpper: Rational,
          quickCount: ((Rational) -> Int?)? = nil, exactAtZero: Bool = false, count uncached: (Rational) throws -> Int) rethrows {
         var lo: [Rational] = [], hi: [Rational] = []
-        // Each point counted once for all eigenvalues: a pencil singular at 0 (an orbit pair's
-        // 1 − ρᵢ² = 0) needs exact elimination there, which every index's bisection asks again.
-        var counted: [Rational: Int] = [:]
+        let memo = CountMemo()
+        func count(_ t: Rational) throws -> Int { try memo.count(t, uncached) }
         // The points the quick count could not tell: not asked again.
         var quickOpen: Set<Rational> = []
         func quick(_ t: Rational) -> Int? {
             guard let quickCount, !quickOpen.contains(t) else { return nil }
             guard let c = quickCount(t) else { quickOpen.insert(t); return nil }
-            counted[t] = c
-            return c
-        }
-        func count(_ t: Rational) throws -> Int {
-            if let c = counted[t] { return c }
-            let c = try uncached(t)
-            counted[t] = c
+            memo.counted[t] = c
             return c
         }
         let exactIsCheap = exactAtZero || estimates.count <= Self.cheapExactSize
         // Whether count(0) is had without exact elimination of a large pencil (memoised, or by
         // the quick count), as the bisection below needs it first.
         func zeroCountCheap() -> Bool {
-            exactIsCheap || counted[.zero] != nil || quick(.zero) != nil
+            exactIsCheap || memo.counted[.zero] != nil || quick(.zero) != nil
         }
         for (i, estimate) in estimates.enumerated() {
             let own = abs(estimate) + floor
@@ -62,7 +55,7 @@ struct EigenvalueBrackets {
             func first(_ candidates: [(Rational, Double)], _ proves: (Int) -> Bool) throws -> Rational? {
                 var open: [Rational] = [], singular: [Rational] = []
                 for (candidate, margin) in candidates {
-                    if let c = counted[candidate] {
+                    if let c = memo.counted[candidate] {
                         if proves(c) { return candidate }
                         continue
                     }
@@ -109,15 +102,9 @@ struct EigenvalueBrackets {
     /// [0, `top`], by `bisected`; an eigenvalue count(0) does not place above 0 gets [0, 0].
     init(size: Int, top: Rational, bits: Int, count uncached: (Rational) throws -> Int) rethrows {
         var lo: [Rational] = [], hi: [Rational] = []
-        // Every index walks the same powers of two down from `top` and asks count(0) first: each
-        // point counted once (at 0 the pencil may be singular, where only exact elimination counts).
-        var counted: [Rational: Int] = [:]
-        func count(_ t: Rational) throws -> Int {
-            if let c = counted[t] { return c }
-            let c = try uncached(t)
-            counted[t] = c
-            return c
-        }
+        // Every index walks the same powers of two down from `top` and asks count(0) first.
+        let memo = CountMemo()
+        func count(_ t: Rational) throws -> Int { try memo.count(t, uncached) }
         for i in 0..<size {
             let (l, h) = try Self.bisected(index: i, top: top, bits: bits, count: count) ?? (.zero, .zero)
             lo.append(l)
@@ -162,12 +149,26 @@ struct EigenvalueBrackets {
     static let largestStep = 1 << 12
     /// The largest pencil whose exact counts are asked as soon as MPFR cannot tell.
     static let cheapExactSize = 16
-    /// The relative width of a lower end found by bisection where no candidate decided.
+    /// The relative width of a bracket found by bisection where no candidate decided an end.
     static let fallbackBits = 24
 
     static func power10(_ e: Int) -> Double {
         var x = 1.0
         for _ in 0..<abs(e) { x = e < 0 ? x / 10 : x * 10 }
         return x
+    }
+}
+
+/// Each point's count asked once, shared by every eigenvalue's candidates and bisection: a pencil
+/// singular at 0 (an orbit pair's 1 − ρᵢ² = 0) needs exact elimination there, 78 s at d = 64,
+/// which each index would otherwise ask again.
+private final class CountMemo {
+    var counted: [Rational: Int] = [:]
+
+    func count(_ t: Rational, _ uncached: (Rational) throws -> Int) rethrows -> Int {
+        if let c = counted[t] { return c }
+        let c = try uncached(t)
+        counted[t] = c
+        return c
     }
 }
