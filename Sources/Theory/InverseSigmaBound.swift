@@ -101,33 +101,33 @@ package struct InverseSigmaBound: Sendable {
         let distance = pair.exactLogitDistanceSquared()
         let numerator = SigmaCertificate.exact(constantScale) * distance
         let (outcome, why) = try SigmaCertificate.decide(lhs: l, numerator: numerator, gram: s, matrixName: matrixName)
-        // The side shown needs σ_min in Double, which is rounding noise where M is of full rank
-        // only column by column (columns 2⁵²⁰ apart: the right side read 3 729 for 2·10³¹²) or
-        // only exactly (heavy inputs nearly parallel: it was shown as nan). There σ_min² is
-        // bracketed to 2⁻³⁰ relative by inertia counts and the right side shown is its lower end.
+        // The right side shown is d_logit²/t with t a certified upper end of σ_min²: the Double
+        // σ_min² raised by 2⁻⁴⁴ where one inertia count confirms it (the Double value itself had been
+        // shown, up to 5.6·10⁻⁹ above the true side), else a 2⁻⁴⁴ bracket by inertia counts. The
+        // bracket also serves where the Double σ_min is rounding noise: M of full rank only column
+        // by column (columns 2⁵²⁰ apart: the side read 3 729 for 2·10³¹²) or only exactly (heavy,
+        // nearly parallel inputs: it was nan).
         let diversity = try pair.firstDiversity()
-        let resolved = fullRank(diversity)
-        var rhs: Double, rhsLog10: Double, c: Double
+        let estimate = fullRank(diversity) ? sigmaMin(diversity) * sigmaMin(diversity) : .nan
         var certificate = why
-        if resolved {
-            let sigma = sigmaMin(diversity)
-            c = constantScale / (sigma * sigma)
-            // From logarithms where σ² or d_logit² leave the Double range (subnormal embeddings:
-            // σ² = 0 and c·d_logit² = ∞·0).
-            rhsLog10 = (constantScale.log - 2 * sigma.log) / Double.ln10 + distance.log10Magnitude
-            rhs = c * distance.doubleValue
-            if rhs.isNaN { rhs = (rhsLog10 * Double.ln10).exp }
+        let upper: Rational
+        if estimate.isNormal, let t = Rational(exactly: estimate * (1 + 0x1p-44)),
+           try SymmetricPencil(s, .identity(s.rows)).positiveCount(at: t) < s.rows {
+            upper = t
         } else {
             let (lo, hi) = try SigmaCertificate.smallestEigenvalue(s)
-            let side = numerator / hi
-            c = (constantScale.log - hi.log10Magnitude * Double.ln10).exp     // hi may be subnormal
-            rhs = side.doubleValue
-            rhsLog10 = side.log10Magnitude
-            certificate += "; σ_min(\(matrixName))² ∈ [\(lo.reportString), \(hi.reportString)] by exact inertia counts (its Double σ_min is rounding noise: \(matrixName) is of full column rank only column by column or exactly): the right side shown is its lower end"
+            upper = hi
+            certificate += "; σ_min(\(matrixName))² ∈ [\(lo.reportString), \(hi.reportString)] by exact inertia counts"
+                + (estimate.isNormal ? "" : " (its Double σ_min is rounding noise: \(matrixName) is of full column rank only column by column or exactly)")
         }
-        // σ_min² is an estimate (a Double, or the bracket's end): at equality (T3's tight case) it can put the right side a few
-        // ulps on the wrong side of the exact left side ("left 1 | right 0.9999999999999998 | holds").
-        // The exact comparison orders the two, so the side shown keeps that order.
+        let side = numerator / upper
+        let c = (constantScale.log - upper.log10Magnitude * Double.ln10).exp     // upper may be subnormal
+        var rhs = side.doubleValue
+        let rhsLog10 = side.log10Magnitude
+        certificate += "; the right side shown is a certified lower end: d_logit²/t, t ≥ σ_min² (the Double σ_min² raised by 2⁻⁴⁴, or the bracket's upper end)"
+        // At equality (T3's tight case) the lower end lies below the exact left side ("left 1 |
+        // right 0.9999999999999998 | holds"). The exact comparison orders the two, so the side
+        // shown keeps that order.
         let lhs = l.doubleValue
         if lhs.isFinite && rhs.isFinite && (outcome == .holds ? rhs < lhs : rhs >= lhs) {
             certificate += "; the right side's estimate \(rhs) falls on the wrong side of the exact left side: shown as \(outcome == .holds ? "the left side, which the exact comparison bounds it by" : "just below the left side")"

@@ -23,7 +23,7 @@ enum SigmaCertificate {
     /// exact where they cannot tell; `EigenvalueBrackets.bisected`). For the side shown where M's
     /// Double σ_min is rounding noise (its rows or columns far apart in scale), the exact
     /// comparison having decided. Throws on a singular S.
-    static func smallestEigenvalue(_ s: RationalMatrix, bits: Int = 30) throws -> (lo: Rational, hi: Rational) {
+    static func smallestEigenvalue(_ s: RationalMatrix, bits: Int = 44) throws -> (lo: Rational, hi: Rational) {
         let n = s.rows
         let pencil = SymmetricPencil(s, .identity(n), bits: 256)
         guard let bracket = try EigenvalueBrackets.bisected(index: n - 1, top: s.trace / Rational(n), bits: bits,

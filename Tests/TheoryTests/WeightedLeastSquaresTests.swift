@@ -126,7 +126,7 @@ struct WeightedLeastSquaresTests {
     /// exactly (three nearly parallel inputs weighted 10⁴⁰: Double finds W^{1/2}F_A of rank 2): it
     /// was shown as nan beside "holds (exact)", with no note, on nine of an attack's pairs. σ_min²
     /// is now bracketed by inertia counts and the right side shown is the bracket's lower end.
-    @Test("T4 exact where W^{1/2}F is of full rank only exactly: its right side within 2⁻²⁹ of d_logit²/σ_min², checked by exact inertia",
+    @Test("T4 exact where W^{1/2}F is of full rank only exactly: its right side within 2⁻⁴³ of d_logit²/σ_min², checked by exact inertia",
           arguments: [(1e40, 1e-8), (1e60, 1e-12)])
     func exactSideFromBracket(weight: Double, epsilon: Double) throws {
         let pair = try Self.nearlyParallelHeavyPair(weight: weight, epsilon: epsilon, seed: 61)
@@ -135,14 +135,35 @@ struct WeightedLeastSquaresTests {
         #expect(v.level == .exact && v.outcome == .holds, "\(v.outcome) \(v.level)")
         #expect(v.certificate?.contains("by exact inertia counts") == true, "\(v.certificate ?? "")")
         // t = d_logit²/right is the bracket's upper end (the right side's lower end): λ_min(S) ≤ t to
-        // the side's rounding, and λ_min > t(1 − 2⁻²⁹).
+        // the side's rounding, and λ_min > t(1 − 2⁻⁴³).
         let exact = try pair.exact()
         let s = exact.moments().m11
         let t = pair.exactLogitDistanceSquared() / Rational(exactly: v.rhs)!
         #expect(!(try s.shiftingDiagonal(by: t * Rational(1 + (1 << 50), 1 << 50)).isPositiveDefinite()))
-        #expect(try s.shiftingDiagonal(by: t * Rational((1 << 29) - 1, 1 << 29)).isPositiveDefinite())
+        #expect(try s.shiftingDiagonal(by: t * Rational((1 << 43) - 1, 1 << 43)).isPositiveDefinite())
         let row = try #require(try PairMeasurement.measure(pair, options: PairMeasurement.Options()).bounds.first { $0.id == "T4" })
         #expect(row.level == "exact" && row.rhs.isFinite && row.ratio.isFinite && row.ratio > 0, "\(row.level): \(row.rhs), \(row.ratio)")
+    }
+
+    /// Where Double resolves σ_min the exact certificate had shown d_logit²/σ_min² from the Double
+    /// σ_min, up to 5.6·10⁻⁹ above the true side (an attack's pair); it is now a certified lower end.
+    @Test("T3 and T4 exact on ordinary pairs: the right side a certified lower end, within 2⁻³⁰ of d_logit²/σ_min² (the Double σ_min²'s accuracy)",
+          arguments: [(71, 0), (72, 0), (73, 0), (74, 1e16), (75, 1e20), (76, 1e24)])
+    func exactSideCertifiedLowerEnd(seed: UInt64, heavy: Double) throws {
+        var g = SeededGenerator(seed: seed)
+        let teacher = ModelGenerator.model(labels: 9, dimension: 4, inputs: 50, condition: 1e4, using: &g)
+        // Three nearly parallel inputs weighted 10¹⁶ … 10²⁴: σ_min still resolved in Double, less accurately.
+        let pair = heavy > 0 ? try Self.nearlyParallelHeavyPair(weight: heavy, epsilon: 1e-8, seed: seed)
+            : try ModelPair(teacher, ModelGenerator.perturb(teacher, by: 0.05, using: &g))
+        if heavy > 0 { #expect(try pair.firstDiversity().embeddingsDiverse) }
+        for bound in [T3EmbeddingBound().bound, T4UnembeddingBound().bound] {
+            let v = try bound.certify(pair)
+            #expect(v.level == .exact && v.outcome == .holds, "\(bound.id): \(v.outcome)")
+            let s = bound.gram(try pair.exact())
+            let t = pair.exactLogitDistanceSquared() / Rational(exactly: v.rhs)!
+            #expect(!(try s.shiftingDiagonal(by: t * Rational(1 + (1 << 50), 1 << 50)).isPositiveDefinite()), "\(bound.id): side above the truth")
+            #expect(try s.shiftingDiagonal(by: t * Rational((1 << 30) - 1, 1 << 30)).isPositiveDefinite(), "\(bound.id): side loose")
+        }
     }
 
     /// T7 on the same pairs: the teacher's second moment M₂₂ is of full rank only exactly, so its
