@@ -102,7 +102,7 @@ package struct InverseSigmaBound: Sendable {
         let numerator = SigmaCertificate.exact(constantScale) * distance
         let (outcome, why) = try SigmaCertificate.decide(lhs: l, numerator: numerator, gram: s, matrixName: matrixName)
         // The right side shown is d_logit²/t with t a certified upper end of σ_min²: the Double
-        // σ_min² raised by 2⁻⁴⁴ where one inertia count confirms it (the Double value itself had been
+        // σ_min² raised slightly where one inertia count confirms it (the Double value itself had been
         // shown, up to 5.6·10⁻⁹ above the true side), else a 2⁻⁴⁴ bracket by inertia counts. The
         // bracket also serves where the Double σ_min is rounding noise: M of full rank only column
         // by column (columns 2⁵²⁰ apart: the side read 3 729 for 2·10³¹²) or only exactly (heavy,
@@ -110,9 +110,18 @@ package struct InverseSigmaBound: Sendable {
         let diversity = try pair.firstDiversity()
         let estimate = fullRank(diversity) ? sigmaMin(diversity) * sigmaMin(diversity) : .nan
         var certificate = why
+        // The Double σ_min² raised by 2⁻⁴⁴, then by 2⁻³⁰ (κ of 10² … 10⁴, or weights summing to
+        // 1 − 10⁻¹² that the exact level renormalises), each one count, once a count below it shows
+        // σ_min² > σ²(1 − 2⁻³⁰): the side then lies within 2⁻²⁹ of the true one. The bracket
+        // (about 60 counts) last.
+        let pencil = SymmetricPencil(s, .identity(s.rows))
+        let below = estimate.isNormal ? Rational(exactly: estimate * (1 - 0x1p-30)) : nil
+        let close = try below.map { try pencil.positiveCount(at: $0) == s.rows } ?? false
+        let raised = close ? [0x1p-44, 0x1p-30].compactMap { Rational(exactly: estimate * (1 + $0)) } : []
         let upper: Rational
-        if estimate.isNormal, let t = Rational(exactly: estimate * (1 + 0x1p-44)),
-           try SymmetricPencil(s, .identity(s.rows)).positiveCount(at: t) < s.rows {
+        if numerator.isZero, estimate.isNormal, let t = Rational(exactly: estimate) {
+            upper = t                                   // the side is 0 whatever σ_min (identical models)
+        } else if let t = try raised.first(where: { try pencil.positiveCount(at: $0) < s.rows }) {
             upper = t
         } else {
             let (lo, hi) = try SigmaCertificate.smallestEigenvalue(s)
@@ -121,10 +130,12 @@ package struct InverseSigmaBound: Sendable {
                 + (estimate.isNormal ? "" : " (its Double σ_min is rounding noise: \(matrixName) is of full column rank only column by column or exactly)")
         }
         let side = numerator / upper
-        let c = (constantScale.log - upper.log10Magnitude * Double.ln10).exp     // upper may be subnormal
+        let constant = (SigmaCertificate.exact(constantScale) / upper).doubleValue
+        // From logarithms where 1/t leaves the Double range (t subnormal).
+        let c = constant.isNormal ? constant : (constantScale.log - upper.log10Magnitude * Double.ln10).exp
         var rhs = side.doubleValue
         let rhsLog10 = side.log10Magnitude
-        certificate += "; the right side shown is a certified lower end: d_logit²/t, t ≥ σ_min² (the Double σ_min² raised by 2⁻⁴⁴, or the bracket's upper end)"
+        certificate += "; the right side shown is a certified lower end: d_logit²/t, t ≥ σ_min² (the Double σ_min² raised by 2⁻⁴⁴ or 2⁻³⁰, or the bracket's upper end)"
         // At equality (T3's tight case) the lower end lies below the exact left side ("left 1 |
         // right 0.9999999999999998 | holds"). The exact comparison orders the two, so the side
         // shown keeps that order.

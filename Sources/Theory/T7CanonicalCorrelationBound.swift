@@ -239,9 +239,13 @@ public struct T7CanonicalCorrelationBound: PairStatement {
             return .inapplicable(id, form, level: .exact, "an embedding second-moment matrix is exactly singular")
         }
         let first = try verdict(spectra, pair)
-        guard first.outcome == .undecided, pair.second.dimension > EigenvalueBrackets.cheapExactSize,
-              let exactAtZero = try pair.certifiedT7Spectra(centred: centred, exactAtZero: true) else { return first }
-        return try verdict(exactAtZero, pair)
+        // Only where some 1 − ρᵢ² was left in [0, 10⁻¹³] (not a counts-only bracket, whose zeros are
+        // [0, 0]); a failure of the second attempt leaves the first verdict.
+        let leftAboveZero = zip(spectra.qLower, spectra.qUpper).contains { $0.0.isZero && $0.1.sign > 0 }
+        guard first.outcome == .undecided, pair.second.dimension > EigenvalueBrackets.cheapExactSize, leftAboveZero,
+              let exactAtZero = try? pair.certifiedT7Spectra(centred: centred, exactAtZero: true),
+              let second = try? verdict(exactAtZero, pair) else { return first }
+        return second
     }
 
     /// The certified verdict from one set of spectra.

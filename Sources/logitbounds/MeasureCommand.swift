@@ -196,7 +196,6 @@ struct MeasureCommand: ParsableCommand {
         return options
     }
 
-    /// `--shard i/n --partial FILE`: this shard's rows only, statistics written.
     /// k = 1 in both files: every probability is 1, every distance and bound 0 ≤ 0 (a report that
     /// says nothing); refused as the pair's other shapes are.
     static func requireLabels(_ pair: ModelPair) throws {
@@ -205,6 +204,7 @@ struct MeasureCommand: ParsableCommand {
         }
     }
 
+    /// `--shard i/n --partial FILE`: this shard's rows only, statistics written.
     func runShard(_ shard: String, partial: String) throws {
         let (index, count) = try parseShard(shard)
         try refuseOverwritingInput(partial, inputs: inputFiles, what: "partial")

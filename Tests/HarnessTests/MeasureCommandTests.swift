@@ -194,13 +194,15 @@ struct MeasureCommandTests {
         let single = dir.appendingPathComponent("k1.npz").path
         try ModelFile.write(SoftmaxModel(embeddings: g.gaussianMatrix(rows: 40, columns: 3), unembeddings: g.gaussianMatrix(rows: 1, columns: 3)),
                             to: URL(fileURLWithPath: single))
+        let k1Partial = dir.appendingPathComponent("k1.json").path
         cases += [(["measure", single, single], "k = 1: a softmax over one label is constant"),
-                  (["measure", single, single, "--shard", "1/2", "--partial", dir.appendingPathComponent("k1.json").path], "k = 1")]
+                  (["measure", single, single, "--shard", "1/2", "--partial", k1Partial], "k = 1: a softmax over one label is constant")]
         for (arguments, message) in cases {
             let r = try runTool(arguments)
             #expect(r.status == 2, "\(arguments): \(r.stderr)")
             #expect(r.stderr.contains(message), "\(arguments): \(r.stderr)")
         }
+        #expect(!FileManager.default.fileExists(atPath: k1Partial), "a refused shard wrote its partial")
         let badPivot = dir.appendingPathComponent("bad.txt")
         try "0 1 2 99\n".write(to: badPivot, atomically: true, encoding: .utf8)
         let r = try runTool(["measure", a, a, "--pivot-subsets", badPivot.path])
