@@ -124,7 +124,7 @@ package struct InverseSigmaBound: Sendable {
         } else if let t = try raised.first(where: { try pencil.positiveCount(at: $0) < s.rows }) {
             upper = t
         } else {
-            let (lo, hi) = try SigmaCertificate.smallestEigenvalue(s)
+            let (lo, hi) = try SigmaCertificate.smallestEigenvalue(of: pencil)      // the counts above reused
             upper = hi
             certificate += "; σ_min(\(matrixName))² ∈ [\(lo.reportString), \(hi.reportString)] by exact inertia counts"
                 + (estimate.isNormal ? "" : " (its Double σ_min is rounding noise: \(matrixName) is of full column rank only column by column or exactly)")

@@ -19,13 +19,12 @@ enum SigmaCertificate {
     }
 
     /// A certified bracket lo < λ_min(S) ≤ hi of a positive definite S (σ_min(M)² for S = MᵀM),
-    /// with hi − lo ≤ 2^−`bits`·lo, by bisection on inertia counts of S − tI (MPFR intervals,
-    /// exact where they cannot tell; `EigenvalueBrackets.bisected`). For the side shown where M's
-    /// Double σ_min is rounding noise (its rows or columns far apart in scale), the exact
-    /// comparison having decided. Throws on a singular S.
-    static func smallestEigenvalue(_ s: RationalMatrix, bits: Int = 44) throws -> (lo: Rational, hi: Rational) {
-        let n = s.rows
-        let pencil = SymmetricPencil(s, .identity(n), bits: 256)
+    /// with hi − lo ≤ 2^−`bits`·lo, by bisection on inertia counts of S − tI from `pencil` = (S, I)
+    /// (MPFR intervals, exact where they cannot tell; `EigenvalueBrackets.bisected`). For the side
+    /// shown where M's Double σ_min is rounding noise or too far off, the exact comparison having
+    /// decided. Throws on a singular S.
+    static func smallestEigenvalue(of pencil: SymmetricPencil, bits: Int = 44) throws -> (lo: Rational, hi: Rational) {
+        let s = pencil.a, n = s.rows
         guard let bracket = try EigenvalueBrackets.bisected(index: n - 1, top: s.trace / Rational(n), bits: bits,
                                                            count: pencil.positiveCount) else {
             throw NumericsError.notPositiveDefinite(operation: "the smallest eigenvalue's bracket")
