@@ -534,23 +534,35 @@ public struct PairMeasurement: Codable, Sendable {
         if let exact = exactDistance, !exact.isZero, exact.log10Magnitude < -300 {
             notes.append("d_logit² = \(exact.reportString) lies below the normal Double range: KL, d_rep,pivot² and the other second-order quantities computed in double precision underflow (a 0 here means below about 10⁻³⁰⁸); the bounds table's certified values do not")
         }
+        // The certified enclosures, when formed, hold every value shown.
+        let enclosures = options.certification == .never ? nil : pair.fastLogitSums().map(Enclosures.init)
         // Models that agree to near rounding: the pass's logit differences are mostly the
         // products' rounding, so d_logit² and KL lose their leading digits (2–3× off at
         // one-ulp perturbations). Small pairs get them from exactly formed differences.
+        // Further from rounding they may still be off beyond the sixth digit (1.25·10⁻⁷ at
+        // d_logit 3·10⁻⁹ with logits near 1): an enclosure wider than 10⁻⁶ relative about a
+        // normal value asks for the same refinement, or says how far the value is certified.
         var divergence = (distance: stats.logitDistanceSquared, kl: stats.kl, reverseKL: stats.reverseKL)
         var divergenceScientific: DivergenceScientific?
-        if stats.logitDistanceSquared.isNormal && stats.logitDistanceSquared.squareRoot() < Self.roundingNoise(pair) {
+        let nearRounding = stats.logitDistanceSquared.isNormal && stats.logitDistanceSquared.squareRoot() < Self.roundingNoise(pair)
+        let wide = enclosures.map { e in
+            [("d_logit²", stats.logitDistanceSquared, e.dLogitSquared), ("KL(A‖B)", stats.kl, e.klAB), ("KL(B‖A)", stats.reverseKL, e.klBA)]
+                .filter { $0.1.isNormal && ($0.2[1] - $0.2[0]) > 1e-6 * $0.1 }
+        } ?? []
+        if nearRounding || (!wide.isEmpty && stats.logitDistanceSquared.isNormal) {
             if options.allowsExactLevel(pair), let refined = pair.refinedDivergence() {
                 let w = pair.weights
                 divergence = (refined.logitDistanceSquared, zip(w, refined.klPerInput).reduce(0) { $0 + $1.0 * $1.1 },
                               zip(w, refined.reverseKLPerInput).reduce(0) { $0 + $1.0 * $1.1 })
-                notes.append("the models agree to within 1000× the rounding of their logits: d_logit² and both KLs are computed from logit differences formed exactly and rounded once (the fast pass gave d_logit² = \(String(format: "%.4g", stats.logitDistanceSquared)))")
-            } else {
+                notes.append(nearRounding
+                    ? "the models agree to within 1000× the rounding of their logits: d_logit² and both KLs are computed from logit differences formed exactly and rounded once (the fast pass gave d_logit² = \(String(format: "%.4g", stats.logitDistanceSquared)))"
+                    : "the models' logits agree closely enough that their rounding could move d_logit² or a KL beyond its sixth digit (\(wide.map(\.0).joined(separator: ", ")) enclosed only to \(wide.map { String(format: "%.1g", ($0.2[1] - $0.2[0]) / $0.1) }.joined(separator: ", ")) relative): d_logit² and both KLs are computed from logit differences formed exactly and rounded once (the fast pass gave d_logit² = \(String(format: "%.10g", stats.logitDistanceSquared)))")
+            } else if nearRounding {
                 notes.append("the models agree to within 1000× the rounding of their logits: d_logit² and both KLs are dominated by that rounding and may be wrong in their leading digits; rerun with --certify always to form the differences exactly")
+            } else {
+                notes.append("the models' logits agree closely enough that their rounding may move \(wide.map(\.0).joined(separator: ", ")) beyond the sixth digit; certified: \(wide.map { "\($0.0) ∈ [\($0.2[0]), \($0.2[1])]" }.joined(separator: ", ")); rerun with --certify always to form the differences exactly")
             }
         }
-        // The certified enclosures, when formed, hold every value shown.
-        let enclosures = options.certification == .never ? nil : pair.fastLogitSums().map(Enclosures.init)
         var logTau = (stats.logTauFirst, stats.logTauSecond)
         if let enclosures {
             let r = enclosures.reconcile((divergence.distance, divergence.kl, divergence.reverseKL, logTau.0, logTau.1), notes: &notes)

@@ -34,7 +34,8 @@ public struct CertifiedT7Spectra: Sendable {
         let (m11, m22, m21) = (moments.m11, moments.m22, moments.m21)
         let t = teacher.centredUnembeddingGram
         // Gram matrices: exactly singular ⇔ not positive definite.
-        guard try m11.isPositiveDefinite(), try m22.isPositiveDefinite() else { return nil }
+        guard try exact.embeddingMomentIsPositiveDefinite(ofSecond: false, centred: centred),
+              try exact.embeddingMomentIsPositiveDefinite(ofSecond: true, centred: centred) else { return nil }
         let p = try m21.multiplied(by: m11.solve(m21.transposed))
         let e = m22 - p
         residual = try e.multiplied(by: t).trace
@@ -65,10 +66,24 @@ public struct CertifiedT7Spectra: Sendable {
             return (q: Array(q), mu: mu)
         }
         let qPencil = SymmetricPencil(e, m22)
+        // The pencil is singular at 0 wherever some ρᵢ = 1, and its exact count there took 29 s at
+        // d = 48: asked of the embeddings' ranks first (`positiveCountAtZero`), once.
+        var atZero: Int?? = nil
+        func zeroCount() -> Int? {
+            if let known = atZero { return known }
+            let known = Self.positiveCountAtZero(exact, centred: centred)
+            atZero = known
+            return known
+        }
+        func quickQ(_ s: Rational) -> Int? { s.isZero ? zeroCount() : qPencil.intervalPositiveCount(at: s) }
+        func countQ(_ s: Rational) throws -> Int {
+            if s.isZero, let known = zeroCount() { return known }
+            return try qPencil.positiveCount(at: s)
+        }
         let qDecreasing = try estimates.map {
             try EigenvalueBrackets(estimates: $0.q.reversed(), floor: 0, zeroScale: 1, trivialLower: .zero, trivialUpper: .one,
-                                   quickCount: qPencil.intervalPositiveCount, exactAtZero: exactAtZero, count: qPencil.positiveCount)
-        } ?? EigenvalueBrackets(size: teacher.dimension, top: .one, bits: EigenvalueBrackets.fallbackBits, count: qPencil.positiveCount)
+                                   quickCount: quickQ, exactAtZero: exactAtZero, count: countQ)
+        } ?? EigenvalueBrackets(size: teacher.dimension, top: .one, bits: EigenvalueBrackets.fallbackBits, count: countQ)
         qLower = qDecreasing.lower.reversed()
         qUpper = qDecreasing.upper.reversed()
         // #{μ > s} = inertia₊(T − sM₂₂⁻¹) = inertia₊(M₂₂TM₂₂ − sM₂₂) (congruence by M₂₂),
@@ -81,6 +96,22 @@ public struct CertifiedT7Spectra: Sendable {
         } ?? EigenvalueBrackets(size: teacher.dimension, top: muTop, bits: EigenvalueBrackets.fallbackBits, count: muPencil.positiveCount)
         muLower = mu.lower.map { $0.scaled(byPowerOfTwo: -(a + b)) }
         muUpper = mu.upper.map { $0.scaled(byPowerOfTwo: -(a + b)) }
+    }
+
+    /// #{q > 0} = inertia₊(E), from ranks alone where they are proved; nil otherwise.
+    /// E = M₂₂ − M₂₁M₁₁⁻¹M₁₂ = X₂ᵀ(I − Π)X₂ is positive semidefinite (X = W^{1/2}F, or QW^{1/2}F
+    /// centred with Q = I − √w√wᵀ, the weights summing to 1 exactly; Π projects onto X₁'s columns),
+    /// so inertia₊(E) = rank E = rank[X₁ X₂] − rank X₁ = rank[X₁ X₂] − d₁ (M₁₁ is positive definite).
+    /// With X = W^{1/2}F and W positive on the inputs of positive weight, rank[X₁ X₂] is the rank of
+    /// [F₁ F₂] on those inputs; centred, rank(Q[X₁ X₂]) = rank[√w X₁ X₂] − 1 = rank[1 F₁ F₂] − 1 (Q
+    /// removes the direction √w, which lies in that column space). `ModularRank` proves the rank
+    /// when it reaches min(rows, columns): where N < d₁ + d₂, the case that makes the pencil singular.
+    static func positiveCountAtZero(_ exact: ExactModelPair, centred: Bool) -> Int? {
+        guard let f1 = exact.first.source?.embeddings, let f2 = exact.second.source?.embeddings,
+              let w = exact.first.source?.weights, exact.second.source?.weights == w,
+              let rank = ExactModel.provenRank([f1, f2], ones: centred, rows: w.indices.filter { w[$0] > 0 }) else { return nil }
+        let count = rank - (centred ? 1 : 0) - f1.columns
+        return (0...f2.columns).contains(count) ? count : nil
     }
 
     /// Bounds on Σᵢ qᵢ μ_{π(i)} for the pairing π (identity = decreasing μ with

@@ -3,7 +3,8 @@ import Numerics
 /// The shared shape of T3 and T4: ℓ ≤ s · d_logit² / σ_min(M)² for a matrix M of the
 /// first model that must have full column rank (s = constantScale, 1 for the theorem).
 /// The screen uses Double σ_min; the certificate is exact (`SigmaCertificate.decide`
-/// on MᵀM in rationals).
+/// on MᵀM in rationals) up to 16 columns, and above by certified inertia counts of MᵀM − tI
+/// (MPFR intervals, exact elimination where they cannot tell).
 package struct InverseSigmaBound: Sendable {
     package let id: StatementID
     package let form: String
@@ -94,13 +95,18 @@ package struct InverseSigmaBound: Sendable {
     func certify(_ pair: ModelPair) throws -> Verdict {
         let exact = try pair.exact()
         let s = gram(exact)
-        guard try SigmaCertificate.fullColumnRank(s) else {
-            return .inapplicable(id, form, level: .exact, "\(matrixName)ᵀ\(matrixName) is exactly singular: \(matrixName) lacks full column rank")
+        let pencil = SymmetricPencil(s, .identity(s.rows))
+        // Above 16 columns by the pencil's certified counts (MPFR first): `.enclosure`.
+        let counted = SigmaCertificate.countedByPencil(s)
+        let level: VerdictLevel = counted ? .enclosure : .exact
+        guard try SigmaCertificate.fullColumnRank(s, pencil: pencil) else {
+            return .inapplicable(id, form, level: level, "\(matrixName)ᵀ\(matrixName) is singular (\(counted ? "certified inertia count" : "exactly")): \(matrixName) lacks full column rank")
         }
         let l = try exactLHS(exact)
         let distance = pair.exactLogitDistanceSquared()
         let numerator = SigmaCertificate.exact(constantScale) * distance
-        let (outcome, why) = try SigmaCertificate.decide(lhs: l, numerator: numerator, gram: s, matrixName: matrixName)
+        let (outcome, why) = counted ? try SigmaCertificate.decide(lhs: l, numerator: numerator, pencil: pencil, matrixName: matrixName)
+                                     : try SigmaCertificate.decide(lhs: l, numerator: numerator, gram: s, matrixName: matrixName)
         // The right side shown is d_logit²/t with t a certified upper end of σ_min²: the Double
         // σ_min² raised slightly where one inertia count confirms it (the Double value itself had been
         // shown, up to 5.6·10⁻⁹ above the true side), else a 2⁻⁴⁴ bracket by inertia counts. The
@@ -114,7 +120,6 @@ package struct InverseSigmaBound: Sendable {
         // 1 − 10⁻¹² that the exact level renormalises), each one count, once a count below it shows
         // σ_min² > σ²(1 − 2⁻³⁰): the side then lies within 2⁻²⁹ of the true one. The bracket
         // (about 60 counts) last.
-        let pencil = SymmetricPencil(s, .identity(s.rows))
         let below = estimate.isNormal ? Rational(exactly: estimate * (1 - 0x1p-30)) : nil
         let close = try below.map { try pencil.positiveCount(at: $0) == s.rows } ?? false
         let raised = close ? [0x1p-44, 0x1p-30].compactMap { Rational(exactly: estimate * (1 + $0)) } : []
@@ -126,7 +131,7 @@ package struct InverseSigmaBound: Sendable {
         } else {
             let (lo, hi) = try SigmaCertificate.smallestEigenvalue(of: pencil)      // the counts above reused
             upper = hi
-            certificate += "; σ_min(\(matrixName))² ∈ [\(lo.reportString), \(hi.reportString)] by exact inertia counts"
+            certificate += "; σ_min(\(matrixName))² ∈ [\(lo.reportString), \(hi.reportString)] by certified inertia counts"
                 + (estimate.isNormal ? "" : " (its Double σ_min is rounding noise: \(matrixName) is of full column rank only column by column or exactly)")
         }
         let side = numerator / upper
@@ -144,7 +149,7 @@ package struct InverseSigmaBound: Sendable {
             certificate += "; the right side's estimate \(rhs) falls on the wrong side of the exact left side: shown as \(outcome == .holds ? "the left side, which the exact comparison bounds it by" : "just below the left side")"
             rhs = outcome == .holds ? lhs : lhs.nextDown
         }
-        return Verdict(id: id, form: form, level: .exact, outcome: outcome, lhs: lhs,
+        return Verdict(id: id, form: form, level: level, outcome: outcome, lhs: lhs,
                        rhs: rhs, constant: c, constantName: constantName,
                        exactLHS: l.exactString, certificate: certificate,
                        lhsLog10: l.log10Magnitude, rhsLog10: rhsLog10)

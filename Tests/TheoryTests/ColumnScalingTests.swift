@@ -230,7 +230,7 @@ struct ColumnScalingTests {
         for bound in [T3EmbeddingBound().bound, T4UnembeddingBound().bound] {
             let v = try bound.certify(scaled)
             #expect(v.level == .exact && v.outcome == .holds, "\(bound.id): \(v.outcome)")
-            #expect(v.certificate?.contains("by exact inertia counts") == true, "\(bound.id): \(v.certificate ?? "")")
+            #expect(v.certificate?.contains("by certified inertia counts") == true, "\(bound.id): \(v.certificate ?? "")")
             // The side (beyond the Double range) is d_logit²/t with t the bracket's upper end (2⁻⁴⁴
             // wide): t from its logarithm, checked by exact inertia, λ_min ≤ t(1 + 2⁻²⁰) < λ_min(1 + 2⁻¹⁹).
             let gram = bound.gram(try scaled.exact())

@@ -133,7 +133,7 @@ struct WeightedLeastSquaresTests {
         #expect(!(try pair.firstDiversity().embeddingsDiverse))
         let v = try T4UnembeddingBound().bound.certify(pair)
         #expect(v.level == .exact && v.outcome == .holds, "\(v.outcome) \(v.level)")
-        #expect(v.certificate?.contains("by exact inertia counts") == true, "\(v.certificate ?? "")")
+        #expect(v.certificate?.contains("by certified inertia counts") == true, "\(v.certificate ?? "")")
         // t = d_logit²/right is the bracket's upper end (the right side's lower end): λ_min(S) ≤ t to
         // the side's rounding, and λ_min > t(1 − 2⁻⁴³).
         let exact = try pair.exact()
@@ -160,7 +160,7 @@ struct WeightedLeastSquaresTests {
             let v = try bound.certify(pair)
             #expect(v.level == .exact && v.outcome == .holds, "\(bound.id): \(v.outcome)")
             // Ordinary pairs take the raised Double σ_min² (one count), not the bracket.
-            if heavy == 0 { #expect(v.certificate?.contains("by exact inertia counts") == false, "\(bound.id): \(v.certificate ?? "")") }
+            if heavy == 0 { #expect(v.certificate?.contains("by certified inertia counts") == false, "\(bound.id): \(v.certificate ?? "")") }
             let s = bound.gram(try pair.exact())
             let t = pair.exactLogitDistanceSquared() / Rational(exactly: v.rhs)!
             #expect(!(try s.shiftingDiagonal(by: t * Rational(1 + (1 << 50), 1 << 50)).isPositiveDefinite()), "\(bound.id): side above the truth")
