@@ -79,15 +79,16 @@ struct RankShortcutTests {
     }
 
     /// T4 above 16 columns by the pencil's counts: the outcome exact minors give, and the level says
-    /// it (enclosure (MPFR)); with the constant scaled down to put the right side at half the left,
-    /// the bound fails, both ways alike.
+    /// it (enclosure (MPFR)); with the constant scaled to put the right side at half the left, and
+    /// 2⁻²⁰ either side of equality, the outcomes exact minors give.
     @Test("T4 at d = 20 by certified counts: the exact minors' outcome, level enclosure", arguments: [false, true])
     func t4ByCounts(heavy: Bool) throws {
         let pair = try Self.pair(inputs: 60, student: 20, teacher: 20, heavy: heavy, seed: 7).swapped
         var outcomes: [Outcome] = []
         // The constant that puts the right side at half the left side (the heavy pair holds with room).
         let ratio = try T4UnembeddingBound().bound.certify(pair)
-        for scale in [1.0, ratio.lhs / ratio.rhs / 2] {
+        let tight = ratio.lhs / ratio.rhs
+        for scale in [1.0, tight / 2, tight * (1 + 0x1p-20), tight * (1 - 0x1p-20)] {
             let bound = T4UnembeddingBound(constantScale: scale).bound
             let v = try bound.certify(pair)
             let exact = try pair.exact()
@@ -97,7 +98,7 @@ struct RankShortcutTests {
             #expect(v.outcome == reference && v.level == .enclosure, "scale \(scale): \(v.outcome) \(v.level) against \(reference)")
             outcomes.append(v.outcome)
         }
-        #expect(outcomes == [.holds, .violated])
+        #expect(outcomes == [.holds, .violated, .holds, .violated])
     }
 
     /// Near-identical models (10⁻⁹ apart, logits near 1): the pass's d_logit² was 1.25·10⁻⁷ off with
