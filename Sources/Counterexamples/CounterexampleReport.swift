@@ -82,7 +82,7 @@ public struct CounterexampleReport: Codable, Sendable {
             let infimum = (2 - 2 / d.squareRoot()).squareRoot()
             let exact = try construction.pair.exact()
             let diverse = try [exact.first, exact.second].allSatisfy { model in
-                try model.embeddingMoment.isPositiveDefinite() && model.centredUnembeddingsHaveFullRank()
+                try model.embeddingMomentIsPositiveDefinite() && model.centredUnembeddingsHaveFullRank()
             }
             claims = [
                 Claim(statement: "d_logit² = 0 exactly: identical conditionals (exact rationals)",

@@ -545,22 +545,27 @@ public struct PairMeasurement: Codable, Sendable {
         var divergence = (distance: stats.logitDistanceSquared, kl: stats.kl, reverseKL: stats.reverseKL)
         var divergenceScientific: DivergenceScientific?
         let nearRounding = stats.logitDistanceSquared.isNormal && stats.logitDistanceSquared.squareRoot() < Self.roundingNoise(pair)
+        // The pass's values whose certified enclosure is wider than 10⁻⁶ relative.
+        struct Wide { let name: String; let value: Double; let ends: [Double]
+            var relativeWidth: Double { (ends[1] - ends[0]) / value } }
         let wide = enclosures.map { e in
-            [("d_logit²", stats.logitDistanceSquared, e.dLogitSquared), ("KL(A‖B)", stats.kl, e.klAB), ("KL(B‖A)", stats.reverseKL, e.klBA)]
-                .filter { $0.1.isNormal && ($0.2[1] - $0.2[0]) > 1e-6 * $0.1 }
+            [Wide(name: "d_logit²", value: stats.logitDistanceSquared, ends: e.dLogitSquared),
+             Wide(name: "KL(A‖B)", value: stats.kl, ends: e.klAB), Wide(name: "KL(B‖A)", value: stats.reverseKL, ends: e.klBA)]
+                .filter { $0.value.isNormal && $0.relativeWidth > 1e-6 }
         } ?? []
+        let rerun = options.certification == .always ? "" : "; rerun with --certify always to form the differences exactly"
         if nearRounding || (!wide.isEmpty && stats.logitDistanceSquared.isNormal) {
             if options.allowsExactLevel(pair), let refined = pair.refinedDivergence() {
                 let w = pair.weights
                 divergence = (refined.logitDistanceSquared, zip(w, refined.klPerInput).reduce(0) { $0 + $1.0 * $1.1 },
                               zip(w, refined.reverseKLPerInput).reduce(0) { $0 + $1.0 * $1.1 })
-                notes.append(nearRounding
-                    ? "the models agree to within 1000× the rounding of their logits: d_logit² and both KLs are computed from logit differences formed exactly and rounded once (the fast pass gave d_logit² = \(String(format: "%.4g", stats.logitDistanceSquared)))"
-                    : "the models' logits agree closely enough that their rounding could move d_logit² or a KL beyond its sixth digit (\(wide.map(\.0).joined(separator: ", ")) enclosed only to \(wide.map { String(format: "%.1g", ($0.2[1] - $0.2[0]) / $0.1) }.joined(separator: ", ")) relative): d_logit² and both KLs are computed from logit differences formed exactly and rounded once (the fast pass gave d_logit² = \(String(format: "%.10g", stats.logitDistanceSquared)))")
+                let why = nearRounding ? "the models agree to within 1000× the rounding of their logits"
+                    : "the certified enclosures of \(wide.map { "\($0.name) (\(String(format: "%.1g", $0.relativeWidth)) relative)" }.joined(separator: ", ")) are wider than 10⁻⁶, so the pass's values may be off beyond their sixth digit"
+                notes.append("\(why): d_logit² and both KLs are computed from logit differences formed exactly and rounded once (the fast pass gave d_logit² = \(String(format: nearRounding ? "%.4g" : "%.10g", stats.logitDistanceSquared)))")
             } else if nearRounding {
-                notes.append("the models agree to within 1000× the rounding of their logits: d_logit² and both KLs are dominated by that rounding and may be wrong in their leading digits; rerun with --certify always to form the differences exactly")
+                notes.append("the models agree to within 1000× the rounding of their logits: d_logit² and both KLs are dominated by that rounding and may be wrong in their leading digits\(rerun)")
             } else {
-                notes.append("the models' logits agree closely enough that their rounding may move \(wide.map(\.0).joined(separator: ", ")) beyond the sixth digit; certified: \(wide.map { "\($0.0) ∈ [\($0.2[0]), \($0.2[1])]" }.joined(separator: ", ")); rerun with --certify always to form the differences exactly")
+                notes.append("the certified enclosures of \(wide.map(\.name).joined(separator: ", ")) are wider than 10⁻⁶, so the values shown may be off beyond their sixth digit: \(wide.map { "\($0.name) ∈ [\($0.ends[0]), \($0.ends[1])]" }.joined(separator: ", "))\(rerun)")
             }
         }
         var logTau = (stats.logTauFirst, stats.logTauSecond)

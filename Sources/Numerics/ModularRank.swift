@@ -10,8 +10,10 @@
 /// 1 − ρ² = 0: inertia₊(E) = rank E, from the embeddings' ranks), where exact elimination of
 /// a 48×48 rational matrix took 29 s and this takes milliseconds.
 public enum ModularRank {
-    /// The primes tried in turn (the two largest below 2³², so products fit a UInt64).
-    static let primes: [UInt64] = [4_294_967_291, 4_294_967_279]
+    /// The prime (the largest below 2³², so products fit a UInt64). A second prime would rescue only
+    /// a full-rank matrix whose every maximal minor this one divides (about one in 2³²), and would
+    /// double the cost where the rank is deficient, which is where no prime can prove it.
+    static let prime: UInt64 = 4_294_967_291
 
     /// A lower bound on the rank over ℚ of the rows×columns matrix `entry(i, j)`, proved equal to
     /// the rank (`exact`) when it is min(rows, columns) or every entry is 0; nil when an entry is not finite or the
@@ -41,20 +43,16 @@ public enum ModularRank {
             }
         }
         guard lowest != Int.max else { return (0, true) }
-        var best = 0
-        for p in primes {
-            // 2^s mod p for every shift s = exponent − lowest.
-            var powers = [UInt64](repeating: 1, count: highest - lowest + 1)
-            for s in powers.indices.dropFirst() { powers[s] = powers[s - 1] * 2 % p }
-            let rank = eliminatedRank(rows: rows, columns: columns, prime: p, stopAt: full) { t in
-                guard mantissas[t] != 0 else { return 0 }
-                let v = mantissas[t] % p * powers[exponents[t] - lowest] % p
-                return negative[t] && v != 0 ? p - v : v
-            }
-            best = max(best, rank)
-            if best == full { break }
+        // 2^s mod p for every shift s = exponent − lowest.
+        let p = prime
+        var powers = [UInt64](repeating: 1, count: highest - lowest + 1)
+        for s in powers.indices.dropFirst() { powers[s] = powers[s - 1] * 2 % p }
+        let rank = eliminatedRank(rows: rows, columns: columns, prime: p, stopAt: full) { t in
+            guard mantissas[t] != 0 else { return 0 }
+            let v = mantissas[t] % p * powers[exponents[t] - lowest] % p
+            return negative[t] && v != 0 ? p - v : v
         }
-        return (best, best == full)
+        return (rank, rank == full)
     }
 
     /// The rank modulo `prime` of the matrix whose entry t = i·columns + j is `residue(t)`,

@@ -96,9 +96,9 @@ public final class SymmetricPencil {
 
     /// The pivot intervals of the interval LDLᵀ at s, exactly as rationals (for tests: each must
     /// hold the exact pivot); nil when one contains 0.
-    func intervalPivots(at s: Rational) -> [(lo: Rational, hi: Rational)]? {
+    func intervalPivots(at s: Rational) -> (order: [Int], pivots: [(lo: Rational, hi: Rational)])? {
         guard eliminate(at: s) else { return nil }
-        return (0..<n).map { k in pair(work + 2 * (k * n + k)) }
+        return (order, order.map { k in pair(work + 2 * (k * n + k)) })
     }
 
     /// Interval LDLᵀ of A − sB into `work`, whose diagonal then holds the pivots; false when a
@@ -125,20 +125,42 @@ public final class SymmetricPencil {
                 subtract(work + 2 * t, aI + 2 * t, scratch + 2)
             }
         }
-        for k in 0..<n {
-            let pivot = work + 2 * (k * n + k)
-            if mpfr_sgn(pivot) <= 0 && mpfr_sgn(pivot + 1) >= 0 { return false }       // lo ≤ 0 ≤ hi
-            // Trailing block: M_ij −= M_ki · (M_kj / M_kk) for k < i ≤ j (M_ki = M_ik).
-            for j in (k + 1)..<n {
-                divide(scratch + 4, work + 2 * (k * n + j), pivot)
-                for i in (k + 1)...j {
-                    multiply(scratch + 6, work + 2 * (k * n + i), scratch + 4)
-                    subtract(work + 2 * (i * n + j), work + 2 * (i * n + j), scratch + 6)
+        // Symmetric diagonal pivoting: each step takes the remaining diagonal interval farthest
+        // from 0 (a congruence by a permutation, so the inertia is that of A − sB).
+        var remaining = Array(0..<n)
+        order.removeAll(keepingCapacity: true)
+        func entry(_ i: Int, _ j: Int) -> UnsafeMutablePointer<__mpfr_struct> { work + 2 * (i <= j ? i * n + j : j * n + i) }
+        while !remaining.isEmpty {
+            var best = -1
+            for (r, i) in remaining.enumerated() {
+                let d = entry(i, i)
+                let end = mpfr_sgn(d) > 0 ? d : mpfr_sgn(d + 1) < 0 ? d + 1 : nil
+                guard let end else { continue }
+                if best < 0 || mpfr_cmpabs(end, Self.nearEnd(entry(remaining[best], remaining[best]))) > 0 { best = r }
+            }
+            guard best >= 0 else { return false }                     // every diagonal interval holds 0
+            let k = remaining.remove(at: best)
+            order.append(k)
+            let pivot = entry(k, k)
+            // Trailing block: M_ij −= M_ki · (M_kj / M_kk) over the remaining i ≤ j.
+            for j in remaining {
+                divide(scratch + 4, entry(k, j), pivot)
+                for i in remaining where i <= j {
+                    multiply(scratch + 6, entry(k, i), scratch + 4)
+                    subtract(entry(i, j), entry(i, j), scratch + 6)
                 }
             }
         }
         return true
     }
+
+    /// The end of an interval excluding 0 that is nearer 0.
+    private static func nearEnd(_ d: UnsafeMutablePointer<__mpfr_struct>) -> UnsafeMutablePointer<__mpfr_struct> {
+        mpfr_sgn(d) > 0 ? d : d + 1
+    }
+
+    /// The order in which the last elimination took its pivots.
+    private(set) var order: [Int] = []
 
     /// The interval (lo, hi) at `x` as exact rationals.
     private func pair(_ x: UnsafeMutablePointer<__mpfr_struct>) -> (lo: Rational, hi: Rational) {

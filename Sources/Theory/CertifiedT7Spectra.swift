@@ -34,8 +34,8 @@ public struct CertifiedT7Spectra: Sendable {
         let (m11, m22, m21) = (moments.m11, moments.m22, moments.m21)
         let t = teacher.centredUnembeddingGram
         // Gram matrices: exactly singular ⇔ not positive definite.
-        guard try exact.embeddingMomentIsPositiveDefinite(ofSecond: false, centred: centred),
-              try exact.embeddingMomentIsPositiveDefinite(ofSecond: true, centred: centred) else { return nil }
+        guard try exact.first.embeddingMomentIsPositiveDefinite(centred: centred),
+              try exact.second.embeddingMomentIsPositiveDefinite(centred: centred) else { return nil }
         let p = try m21.multiplied(by: m11.solve(m21.transposed))
         let e = m22 - p
         residual = try e.multiplied(by: t).trace

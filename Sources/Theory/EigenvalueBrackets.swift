@@ -102,7 +102,7 @@ struct EigenvalueBrackets {
     /// [0, `top`], by `bisected`; an eigenvalue count(0) does not place above 0 gets [0, 0].
     init(size: Int, top: Rational, bits: Int, count uncached: (Rational) throws -> Int) rethrows {
         var lo: [Rational] = [], hi: [Rational] = []
-        // Every index walks the same powers of two down from `top` and asks count(0) first.
+        // Every index asks count(0) first and starts from the counts the indices before it made.
         let memo = CountMemo()
         func count(_ t: Rational) throws -> Int { try memo.count(t, uncached) }
         for i in 0..<size {
@@ -116,10 +116,10 @@ struct EigenvalueBrackets {
 
     /// lo < λᵢ ≤ hi with hi − lo ≤ 2^−`bits`·lo for the i-th largest eigenvalue (0-based), given
     /// λᵢ ≤ top; nil when count(0) ≤ i (λᵢ ≤ 0). Starts from the tightest bracket the counts in
-    /// `known` already give (another index's bisection passes through this one's eigenvalue: the
-    /// 48 brackets of a d = 48 pencil from counts alone took 1 700 counts without them); without a
-    /// known point below λᵢ, powers of two down from the upper end (steps 2¹, 2², 2⁴, …, at most
-    /// 2¹²) until one lies below λᵢ. Then bisection of the exponent and of the mantissa.
+    /// `known` already give (T3/T4's side: the counts at the Double σ_min² lowered and raised by
+    /// 2⁻³⁰ leave a bracket 2⁻²⁹ wide to refine, not a walk down from tr S/n); without a known point
+    /// below λᵢ, powers of two down from the upper end (steps 2¹, 2², 2⁴, …, at most 2¹²) until one
+    /// lies below λᵢ. Then bisection of the exponent and of the mantissa.
     static func bisected(index i: Int, top: Rational, bits: Int, known: [Rational: Int] = [:],
                          count: (Rational) throws -> Int) rethrows -> (lo: Rational, hi: Rational)? {
         func below(_ t: Rational) throws -> Bool { try count(t) >= i + 1 }     // t < λᵢ
@@ -135,7 +135,7 @@ struct EigenvalueBrackets {
             var tries = 0
             while try !below(lo) {
                 tries += 1
-                // λᵢ > 0 ends this within 2^−(2¹²·68) of top (beyond, 0 stays the lower end: exact counts at
+                // λᵢ > 0 ends this within 2^−(2¹²·68) of the upper end (beyond, 0 stays the lower end: exact counts at
                 // such powers would cost more than the bracket is worth).
                 guard tries < 80 else { return (.zero, hi) }
                 hi = lo
@@ -143,6 +143,8 @@ struct EigenvalueBrackets {
                 lo = hi.scaled(byPowerOfTwo: -step)
             }
         }
+        // Counts that contradict each other (a wrong count) would leave lo ≥ hi: never a bracket.
+        precondition(lo < hi, "EigenvalueBrackets: inconsistent inertia counts")
         // The exponent: hi/lo ≥ 4 is halved in log scale at a power of two times lo.
         while true {
             let k = Int(((hi.log10Magnitude - lo.log10Magnitude) / Self.log10Of2).rounded(.down))

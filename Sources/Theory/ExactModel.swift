@@ -95,11 +95,29 @@ public struct ExactModel: Sendable {
 
     /// Whether G̃ has full column rank, exactly (G̃ᵀG̃ positive definite), decided once: G̃ = CG with
     /// C = I − 11ᵀ/k, so rank G̃ = rank[1 G] − 1 (C removes the direction 1, which lies in [1 G]'s
-    /// column space), proved d by `ModularRank` where [1 G] reaches rank d + 1; else exact minors.
+    /// column space): from `ModularRank` where it proves the rank (d + 1, or k < d + 1 labels), else
+    /// by exact minors.
     public func centredUnembeddingsHaveFullRank() throws -> Bool {
         try memo.value("gramPositiveDefinite") {
-            if let g = source?.unembeddings, Self.provenRank([g], ones: true, rows: Array(0..<g.rows)) == g.columns + 1 { return true }
+            if let g = source?.unembeddings, let rank = Self.provenRank([g], ones: true, rows: Array(0..<g.rows)) { return rank == g.columns + 1 }
             return try centredUnembeddingGram.isPositiveDefinite()
+        }
+    }
+
+    /// Whether the embedding second moment FᵀWF (the covariance Fᵀ(W − wwᵀ)F when `centred`, the
+    /// weights summing to 1 exactly) is positive definite, decided once. It is XᵀX for X = W^{1/2}F
+    /// (QW^{1/2}F, Q = I − √w√wᵀ), of rank rank F (rank[1 F] − 1) on the inputs of positive weight:
+    /// `ModularRank` proves that rank where it reaches min(N, d + c) (full rank, or fewer inputs than
+    /// columns: milliseconds, where exact minors of 48×48 heavy moments took 30 s), else exact
+    /// minors decide.
+    public func embeddingMomentIsPositiveDefinite(centred: Bool = false) throws -> Bool {
+        try memo.value("momentPositiveDefinite.\(centred)") {
+            if let source, let rank = Self.provenRank([source.embeddings], ones: centred,
+                                                      rows: source.weights.indices.filter { source.weights[$0] > 0 }) {
+                return rank == dimension + (centred ? 1 : 0)
+            }
+            let mean = embeddingMean
+            return try (centred ? embeddingMoment - (try mean.multiplied(by: mean.transposed)) : embeddingMoment).isPositiveDefinite()
         }
     }
 
@@ -169,23 +187,6 @@ public struct ExactModelPair: Sendable {
                 }
             }
             return ExactMoments(m11: first.embeddingMoment, m22: second.embeddingMoment, m21: m21)
-        }
-    }
-
-    /// Whether the first (or second) model's embedding second moment, centred when `centred`, is
-    /// positive definite, decided once. It is FᵀWF (Fᵀ(W − wwᵀ)F centred, the weights summing to 1
-    /// exactly) = XᵀX for X = W^{1/2}F (QW^{1/2}F, Q = I − √w√wᵀ), of rank rank F (rank[1 F] − 1) on the
-    /// inputs of positive weight: `ModularRank` proves full rank d where it can (milliseconds; exact
-    /// minors of 48×48 heavy moments took 30 s), else exact minors decide.
-    public func embeddingMomentIsPositiveDefinite(ofSecond second: Bool, centred: Bool) throws -> Bool {
-        try memo.value("momentPositiveDefinite.\(second).\(centred)") {
-            let model = second ? self.second : first
-            if let source = model.source, ExactModel.provenRank([source.embeddings], ones: centred,
-                                                                rows: source.weights.indices.filter { source.weights[$0] > 0 }) == model.dimension + (centred ? 1 : 0) {
-                return true
-            }
-            let m = moments(centred: centred)
-            return try (second ? m.m22 : m.m11).isPositiveDefinite()
         }
     }
 

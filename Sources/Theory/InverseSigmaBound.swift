@@ -19,6 +19,9 @@ package struct InverseSigmaBound: Sendable {
     package let exactLHS: @Sendable (ExactModelPair) throws -> Rational
     /// MᵀM exactly.
     package let gram: @Sendable (ExactModelPair) -> RationalMatrix
+    /// Whether M has full column rank, exactly (from ranks modulo a prime where they prove it,
+    /// else exact minors: `ExactModel.provenRank`).
+    package let exactFullRank: @Sendable (ExactModelPair) throws -> Bool
     /// The fast level's left side, an upper bound on σ_min(M)², both given only when
     /// M's full column rank is proven (nil: no fast path, or not proven).
     package var fast: (@Sendable (ModelPair) -> (lhs: FastInterval, sigmaMinSquaredUpper: Double)?)? = nil
@@ -43,7 +46,7 @@ package struct InverseSigmaBound: Sendable {
     /// Whether M has full column rank exactly, decided within the exact level's size (false above).
     func exactlyFullRank(_ pair: ModelPair) -> Bool {
         guard pair.exactLevelAffordable, let exact = try? pair.exact() else { return false }
-        return (try? SigmaCertificate.fullColumnRank(gram(exact))) == true
+        return (try? exactFullRank(exact)) == true
     }
 
     func screen(_ pair: ModelPair) throws -> Verdict {
@@ -94,18 +97,26 @@ package struct InverseSigmaBound: Sendable {
 
     func certify(_ pair: ModelPair) throws -> Verdict {
         let exact = try pair.exact()
+        guard try exactFullRank(exact) else {
+            return .inapplicable(id, form, level: .exact, "\(matrixName)ᵀ\(matrixName) is exactly singular: \(matrixName) lacks full column rank")
+        }
         let s = gram(exact)
         let pencil = SymmetricPencil(s, .identity(s.rows))
-        // Above 16 columns by the pencil's certified counts (MPFR first): `.enclosure`.
+        // Each count of S's eigenvalues above t made once: the σ_min² bracket below starts from them.
+        var counts: [Rational: Int] = [:]
+        func count(_ t: Rational) throws -> Int {
+            if let known = counts[t] { return known }
+            let c = try pencil.positiveCount(at: t)
+            counts[t] = c
+            return c
+        }
+        // Above 16 columns the comparison is the pencil's certified count (MPFR first): `.enclosure`.
         let counted = SigmaCertificate.countedByPencil(s)
         let level: VerdictLevel = counted ? .enclosure : .exact
-        guard try SigmaCertificate.fullColumnRank(s, pencil: pencil) else {
-            return .inapplicable(id, form, level: level, "\(matrixName)ᵀ\(matrixName) is singular (\(counted ? "certified inertia count" : "exactly")): \(matrixName) lacks full column rank")
-        }
         let l = try exactLHS(exact)
         let distance = pair.exactLogitDistanceSquared()
         let numerator = SigmaCertificate.exact(constantScale) * distance
-        let (outcome, why) = counted ? try SigmaCertificate.decide(lhs: l, numerator: numerator, pencil: pencil, matrixName: matrixName)
+        let (outcome, why) = counted ? try SigmaCertificate.decide(lhs: l, numerator: numerator, size: s.rows, count: count, matrixName: matrixName)
                                      : try SigmaCertificate.decide(lhs: l, numerator: numerator, gram: s, matrixName: matrixName)
         // The right side shown is d_logit²/t with t a certified upper end of σ_min²: the Double
         // σ_min² raised slightly where one inertia count confirms it (the Double value itself had been
@@ -121,15 +132,15 @@ package struct InverseSigmaBound: Sendable {
         // σ_min² > σ²(1 − 2⁻³⁰): the side then lies within 2⁻²⁹ of the true one. The bracket
         // (about 60 counts) last.
         let below = estimate.isNormal ? Rational(exactly: estimate * (1 - 0x1p-30)) : nil
-        let close = try below.map { try pencil.positiveCount(at: $0) == s.rows } ?? false
+        let close = try below.map { try count($0) == s.rows } ?? false
         let raised = close ? [0x1p-44, 0x1p-30].compactMap { Rational(exactly: estimate * (1 + $0)) } : []
         let upper: Rational
         if numerator.isZero, estimate.isNormal, let t = Rational(exactly: estimate) {
             upper = t                                   // the side is 0 whatever σ_min (identical models)
-        } else if let t = try raised.first(where: { try pencil.positiveCount(at: $0) < s.rows }) {
+        } else if let t = try raised.first(where: { try count($0) < s.rows }) {
             upper = t
         } else {
-            let (lo, hi) = try SigmaCertificate.smallestEigenvalue(of: pencil)      // the counts above reused
+            let (lo, hi) = try SigmaCertificate.smallestEigenvalue(of: pencil, known: counts)
             upper = hi
             certificate += "; σ_min(\(matrixName))² ∈ [\(lo.reportString), \(hi.reportString)] by certified inertia counts"
                 + (estimate.isNormal ? "" : " (its Double σ_min is rounding noise: \(matrixName) is of full column rank only column by column or exactly)")
@@ -142,11 +153,11 @@ package struct InverseSigmaBound: Sendable {
         let rhsLog10 = side.log10Magnitude
         certificate += "; the right side shown is a certified lower end: d_logit²/t, t ≥ σ_min² (the Double σ_min² raised by 2⁻⁴⁴ or 2⁻³⁰, or the bracket's upper end)"
         // At equality (T3's tight case) the lower end lies below the exact left side ("left 1 |
-        // right 0.9999999999999998 | holds"). The exact comparison orders the two, so the side
+        // right 0.9999999999999998 | holds"). The certified comparison orders the two, so the side
         // shown keeps that order.
         let lhs = l.doubleValue
         if lhs.isFinite && rhs.isFinite && (outcome == .holds ? rhs < lhs : rhs >= lhs) {
-            certificate += "; the right side's estimate \(rhs) falls on the wrong side of the exact left side: shown as \(outcome == .holds ? "the left side, which the exact comparison bounds it by" : "just below the left side")"
+            certificate += "; the right side's estimate \(rhs) falls on the wrong side of the exact left side: shown as \(outcome == .holds ? "the left side, which the certified comparison bounds it by" : "just below the left side")"
             rhs = outcome == .holds ? lhs : lhs.nextDown
         }
         return Verdict(id: id, form: form, level: level, outcome: outcome, lhs: lhs,

@@ -67,7 +67,7 @@ public struct T2Identifiability: PairStatement {
             return .inapplicable(id, form, level: .exact, "d_logit² ≠ 0 exactly: the conditionals differ")
         }
         for model in [exact.first, exact.second] {
-            guard try model.embeddingMoment.isPositiveDefinite(),
+            guard try model.embeddingMomentIsPositiveDefinite(),
                   try model.centredUnembeddingsHaveFullRank() else {
                 return .inapplicable(id, form, level: .exact, "diversity fails exactly")
             }
@@ -118,7 +118,7 @@ extension ExactModelPair {
     public func inSameClass() throws -> Bool {
         guard first.dimension == second.dimension, logitDistanceSquared.isZero else { return false }
         for model in [first, second] {
-            guard try model.embeddingMoment.isPositiveDefinite(),
+            guard try model.embeddingMomentIsPositiveDefinite(),
                   try model.centredUnembeddingsHaveFullRank() else { return false }
         }
         return true

@@ -18,6 +18,7 @@ public struct T3EmbeddingBound: PairStatement {
                           lhs: { try $0.representationDissimilaritySquared() },
                           exactLHS: { try $0.representationDissimilaritySquared() },
                           gram: { $0.first.centredUnembeddingGram },
+                          exactFullRank: { try $0.first.centredUnembeddingsHaveFullRank() },
                           fast: { pair in
                               guard let i = pair.fastIdentifiability() else { return nil }
                               return (pair.fastMeanSquaredDifference(first: nil, second: i.map), i.sigmaMinSquaredUpper)

@@ -15,6 +15,7 @@ public struct T4UnembeddingBound: PairStatement {
                           lhs: { try $0.unembeddingDissimilaritySquared() },
                           exactLHS: { try $0.unembeddingDissimilaritySquared() },
                           gram: { $0.moments().m11 },
+                          exactFullRank: { try $0.first.embeddingMomentIsPositiveDefinite() },
                           fast: { pair in pair.fastUnembeddingDissimilarity().map { ($0.squared, $0.sigmaMinSquaredUpper) } },
                           columnwiseFullRank: { $0.firstEmbeddingsFullRankColumnwise() })
     }

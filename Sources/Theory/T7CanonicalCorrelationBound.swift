@@ -127,7 +127,7 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         guard variant == .corollary, v.outcome == .inapplicable, pair.second.dimension < pair.first.labelCount,
               pair.exactLevelAffordable, let exact = try? pair.exact(),
               (try? exact.second.centredUnembeddingsHaveFullRank()) == true,
-              (try? exact.embeddingMomentIsPositiveDefinite(ofSecond: true, centred: centred)) == true else { return v }
+              (try? exact.second.embeddingMomentIsPositiveDefinite(centred: centred)) == true else { return v }
         return .undecided(id, form, level: .double,
                           "μ_{d₂} is 0 in Double, but it is positive exactly (G̃₂ of full column rank, the teacher's second moment positive definite): not decided by the screen")
     }
@@ -215,8 +215,8 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         guard pair.first.dimension == pair.second.dimension, pair.exactLogitDistanceSquared().isZero else { return nil }
         let exact = try pair.exact()
         let m = exact.moments(centred: centred)
-        guard try exact.embeddingMomentIsPositiveDefinite(ofSecond: false, centred: centred),
-              try exact.embeddingMomentIsPositiveDefinite(ofSecond: true, centred: centred) else { return nil }
+        guard try exact.first.embeddingMomentIsPositiveDefinite(centred: centred),
+              try exact.second.embeddingMomentIsPositiveDefinite(centred: centred) else { return nil }
         let residual = m.m22.trace - (try m.m21.multiplied(by: try m.m11.solve(m.m21.transposed))).trace
         guard residual.isZero else { return nil }
         if variant == .corollary {

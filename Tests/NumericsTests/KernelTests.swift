@@ -88,16 +88,22 @@ struct KernelTests {
             }
         }
         #expect(compared >= 60, "only \(compared) pencil counts compared")
-        // Each interval pivot holds the exact pivot of LDLᵀ without pivoting (rational
-        // elimination): indefinite A, s of either sign and s = 1/3, not a point at 128 bits.
-        var pivotsChecked = 0
+        // Each interval pivot holds the exact pivot of LDLᵀ in the order the interval elimination
+        // chose (rational elimination of P(A − sB)Pᵀ): indefinite A, s of either sign and s = 1/3,
+        // not a point at 128 bits. The order is a permutation, and the pivots' signs give the count.
+        var pivotsChecked = 0, reordered = 0
         for trial in 0..<40 {
             let n = 2 + trial % 5
             let a = try Self.symmetric(n, signs: (0..<n).map { _ in Int(g.uniform() * 3) - 1 }, &g)
             let b = try Self.symmetric(n, signs: Array(repeating: 1, count: n), &g)
             let pencil = SymmetricPencil(a, b)
             for s in [Self.rational(&g), -Self.rational(&g), Rational(1, 3), Rational(-5, 3)] {
-                var m = a - s * b
+                guard let (order, pivots) = pencil.intervalPivots(at: s) else { continue }
+                #expect(order.sorted() == Array(0..<n))
+                if order != Array(0..<n) { reordered += 1 }
+                #expect(pivots.filter { $0.lo.sign > 0 }.count == (try (a - s * b).symmetricInertia().positive))
+                let unpermuted = a - s * b
+                var m = RationalMatrix(rows: n, columns: n) { i, j in unpermuted[order[i], order[j]] }
                 var exact: [Rational] = []
                 for k in 0..<n {
                     exact.append(m[k, k])
@@ -107,14 +113,14 @@ struct KernelTests {
                         for j in k..<n { m[i, j] = m[i, j] - factor * m[k, j] }
                     }
                 }
-                guard exact.count == n, let pivots = pencil.intervalPivots(at: s) else { continue }
+                guard exact.count == n else { continue }
                 for (p, x) in zip(pivots, exact) {
                     #expect(p.lo <= x && x <= p.hi, "trial \(trial): pivot \(x.doubleValue) outside [\(p.lo.doubleValue), \(p.hi.doubleValue)]")
                     pivotsChecked += 1
                 }
             }
         }
-        #expect(pivotsChecked >= 400, "only \(pivotsChecked) interval pivots checked")
+        #expect(pivotsChecked >= 400 && reordered >= 20, "only \(pivotsChecked) interval pivots checked, \(reordered) reordered")
         // The interval product and quotient in every sign case (each end negative, zero or
         // positive): exactly the extremes of the endpoint products and quotients, rounded outward.
         let ends: [(Double, Double)] = [(-3, -0.5), (-2, 0), (-1.5, 2.5), (0, 0), (0, 3), (0.25, 7), (1.0 / 3, 1.0 / 3)]

@@ -57,6 +57,18 @@ struct ModularRankTests {
         #expect(deficient.rank == 3 && !deficient.exact)
     }
 
+    /// Rank 1 only if subnormal and normal entries convert exactly: rows (3, 5)·2⁻¹⁰⁷⁴,
+    /// (3, 5)·2⁻¹⁰⁰⁰ and −(6, 10)·2⁻¹⁰⁶⁰; a fourth row (3, 5 + 2⁻⁵⁰)·2⁻¹⁰⁰⁰ makes it 2.
+    @Test("Subnormal and normal rows of one direction: rank 1; one row off: rank 2, proved")
+    func subnormalRows() throws {
+        let rows: [[Double]] = [[3 * 0x1p-1074, 5 * 0x1p-1074], [3 * 0x1p-1000, 5 * 0x1p-1000], [-6 * 0x1p-1060, -10 * 0x1p-1060]]
+        let bound = try #require(ModularRank.lowerBound(rows: 3, columns: 2) { rows[$0][$1] })
+        #expect(bound.rank == 1 && !bound.exact)
+        let off = rows + [[3 * 0x1p-1000, (5 + 0x1p-50) * 0x1p-1000]]
+        let full = try #require(ModularRank.lowerBound(rows: 4, columns: 2) { off[$0][$1] })
+        #expect(full.rank == 2 && full.exact)
+    }
+
     @Test("Not finite, all zero, empty and too large")
     func edges() {
         #expect(ModularRank.lowerBound(rows: 2, columns: 2) { $0 == 1 && $1 == 1 ? .nan : 1 } == nil)

@@ -115,4 +115,26 @@ struct EigenvalueBracketsTests {
         }
         #expect(calls.values.allSatisfy { $0 == 1 } && calls[.zero] == 1, "\(calls.count) points, at most \(calls.values.max() ?? 0) counts each")
     }
+
+    /// Known counts 2⁻¹⁰ either side of λ (as T3/T4's raised Double σ_min² gives): the bisection
+    /// starts there, so it skips the ten halvings the known bracket already made; same soundness and width.
+    @Test("Bisection from known counts: sound, 2⁻²⁴ wide, at least 8 counts fewer than a walk from the top")
+    func knownCounts() throws {
+        let values = [Rational(5) * Rational(1 + (1 << 34), 1 << 34), Rational(5), Rational(exactly: 1e-12)!]
+        func count(_ t: Rational) -> Int { values.filter { $0 > t }.count }
+        var checked = 0
+        for (i, v) in values.enumerated() {
+            let (below, above) = (v * Rational((1 << 10) - 1, 1 << 10), v * Rational((1 << 10) + 1, 1 << 10))
+            var started = 0, fresh = 0
+            let known = [below: count(below), above: count(above)]
+            let a = try #require(EigenvalueBrackets.bisected(index: i, top: Rational(8), bits: 24, known: known) { t in started += 1; return count(t) })
+            let b = try #require(EigenvalueBrackets.bisected(index: i, top: Rational(8), bits: 24) { t in fresh += 1; return count(t) })
+            for (lo, hi) in [a, b] {
+                #expect(lo < v && v <= hi && hi - lo <= lo.scaled(byPowerOfTwo: -24), "λ\(i): [\(lo.doubleValue), \(hi.doubleValue)]")
+            }
+            #expect(started + 8 <= fresh, "λ\(i): \(started) counts from the known ones against \(fresh) from the top")
+            checked += 1
+        }
+        #expect(checked == 3)
+    }
 }

@@ -54,28 +54,32 @@ struct RankShortcutTests {
     }
 
     /// Positive definiteness of the embedding moments from rank[1 F] (centred) or rank F: against
-    /// exact minors, on moments of full rank and on three kinds of deficiency.
+    /// exact minors, on moments of full rank, with a constant column, with a repeated column, and
+    /// with fewer inputs (15) than columns (20). The ranks decide (`provenRank` proves them) on all
+    /// but the two deficient ones with N > d.
     @Test("Embedding moments positive definite from ranks: as exact minors decide")
     func momentsFromRanks() throws {
         var g = SeededGenerator(seed: 6)
         let model = ModelGenerator.model(labels: 24, dimension: 20, inputs: 50, using: &g)
         var constant = model.embeddings, repeated = model.embeddings
         for i in 0..<50 { constant[i, 3] = 0.25; repeated[i, 5] = repeated[i, 4] }
-        var agreed = 0, definite = 0
-        let far = Matrix(rows: 50, columns: 20) { model.embeddings[$0, $1] * 0x1p300 }
-        for f in [model.embeddings, constant, repeated, far] {
+        let few = Matrix(rows: 15, columns: 20) { model.embeddings[$0, $1] }
+        var agreed = 0, definite = 0, proved = 0
+        for f in [model.embeddings, constant, repeated, few] {
             let m = try SoftmaxModel(embeddings: f, unembeddings: model.unembeddings)
             let exact = try ModelPair(m, m).exact()
             for centred in [false, true] {
                 let moments = exact.moments(centred: centred)
                 let expected = try moments.m11.isPositiveDefinite()
-                #expect(try exact.embeddingMomentIsPositiveDefinite(ofSecond: false, centred: centred) == expected)
+                #expect(try exact.first.embeddingMomentIsPositiveDefinite(centred: centred) == expected)
                 agreed += 1
                 if expected { definite += 1 }
+                if ExactModel.provenRank([f], ones: centred, rows: Array(0..<f.rows)) != nil { proved += 1 }
             }
         }
-        // Definite: the model and its 2³⁰⁰ multiple both ways, the constant column uncentred.
-        #expect(agreed == 8 && definite == 5)
+        // Definite: the model both ways, the constant column uncentred. Proved: those three and
+        // the few inputs both ways.
+        #expect(agreed == 8 && definite == 3 && proved == 5)
     }
 
     /// T4 above 16 columns by the pencil's counts: the outcome exact minors give, and the level says
@@ -99,12 +103,18 @@ struct RankShortcutTests {
             outcomes.append(v.outcome)
         }
         #expect(outcomes == [.holds, .violated, .holds, .violated])
+        // A repeated column: inapplicable, decided exactly (the ranks prove nothing; exact minors do).
+        var f = pair.first.embeddings
+        for i in 0..<f.rows { f[i, 7] = f[i, 6] }
+        let deficient = try ModelPair(SoftmaxModel(embeddings: f, unembeddings: pair.first.unembeddings, weights: pair.first.weights), pair.second)
+        let v = try T4UnembeddingBound().bound.certify(deficient)
+        #expect(v.outcome == .inapplicable && v.level == .exact, "\(v.outcome) \(v.level)")
     }
 
     /// Near-identical models (10⁻⁹ apart, logits near 1): the pass's d_logit² was 1.25·10⁻⁷ off with
     /// no note, its enclosure 2·10⁻⁵ wide. Now formed from exact differences, with a note saying why;
-    /// models 0.05 apart get neither.
-    @Test("d_logit² whose enclosure is wider than 10⁻⁶: refined within 10⁻¹², noted; none at 0.05")
+    /// models 0.05 apart get neither. Both KLs against their MPFR enclosures at 256 bits.
+    @Test("d_logit² and KL whose enclosure is wider than 10⁻⁶: refined within 10⁻¹², noted; none at 0.05")
     func wideEnclosureRefined() throws {
         var g = SeededGenerator(seed: 8)
         let teacher = ModelGenerator.model(labels: 5, dimension: 4, inputs: 48, using: &g)
@@ -113,11 +123,15 @@ struct RankShortcutTests {
             let pair = try ModelPair(teacher, ModelGenerator.perturb(teacher, by: eps, using: &h))
             let m = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true))
             let exact = pair.exactLogitDistanceSquared().doubleValue
-            let noted = m.notes.contains { $0.contains("beyond its sixth digit") || $0.contains("rounding of their logits") }
-            #expect(noted == refined, "ε = \(eps): \(m.notes)")
+            #expect(m.notes.contains { $0.contains("are wider than 10⁻⁶") } == refined, "ε = \(eps): \(m.notes)")
+            #expect(!m.notes.contains { $0.contains("rounding of their logits") }, "ε = \(eps): \(m.notes)")
             let e = try #require(m.enclosures?.dLogitSquared)
             if refined { #expect(e[1] - e[0] > 1e-6 * exact, "the enclosure [\(e[0]), \(e[1])] is not wide") }
             #expect(abs(m.dLogitSquared - exact) <= 1e-12 * exact, "ε = \(eps): \(m.dLogitSquared) against \(exact)")
+            let reference = try pair.certifiedDivergence(bits: 256)
+            for (shown, enclosure) in [(m.klAB, reference.klForward), (m.klBA, reference.klBackward)] {
+                #expect(abs(shown - enclosure.midpoint) <= 1e-12 * enclosure.midpoint, "ε = \(eps): KL \(shown) against \(enclosure)")
+            }
         }
     }
 }
