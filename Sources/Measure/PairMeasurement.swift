@@ -560,12 +560,12 @@ public struct PairMeasurement: Codable, Sendable {
                 divergence = (refined.logitDistanceSquared, zip(w, refined.klPerInput).reduce(0) { $0 + $1.0 * $1.1 },
                               zip(w, refined.reverseKLPerInput).reduce(0) { $0 + $1.0 * $1.1 })
                 let why = nearRounding ? "the models agree to within 1000× the rounding of their logits"
-                    : "the certified enclosures of \(wide.map { "\($0.name) (\(String(format: "%.1g", $0.relativeWidth)) relative)" }.joined(separator: ", ")) are wider than 10⁻⁶, so the pass's values may be off beyond their sixth digit"
+                    : "the certified enclosures \(wide.map { "\($0.name) ∈ [\($0.ends[0]), \($0.ends[1])]" }.joined(separator: ", ")) are wider than 10⁻⁶ of the pass's values, which may then be off beyond their sixth digit"
                 notes.append("\(why): d_logit² and both KLs are computed from logit differences formed exactly and rounded once (the fast pass gave d_logit² = \(String(format: nearRounding ? "%.4g" : "%.10g", stats.logitDistanceSquared)))")
             } else if nearRounding {
                 notes.append("the models agree to within 1000× the rounding of their logits: d_logit² and both KLs are dominated by that rounding and may be wrong in their leading digits\(rerun)")
             } else {
-                notes.append("the certified enclosures of \(wide.map(\.name).joined(separator: ", ")) are wider than 10⁻⁶, so the values shown may be off beyond their sixth digit: \(wide.map { "\($0.name) ∈ [\($0.ends[0]), \($0.ends[1])]" }.joined(separator: ", "))\(rerun)")
+                notes.append("the certified enclosures \(wide.map { "\($0.name) ∈ [\($0.ends[0]), \($0.ends[1])]" }.joined(separator: ", ")) are wider than 10⁻⁶ of the values shown, which may be off beyond their sixth digit\(rerun)")
             }
         }
         var logTau = (stats.logTauFirst, stats.logTauSecond)
@@ -713,10 +713,15 @@ public struct PairMeasurement: Codable, Sendable {
            e.hi.isFinite, e.hi - e.lo <= representationTolerance * e.hi {
             return Enclosures.reconciled("\(name)²", value, [e.lo, e.hi], notes: &notes)
         }
-        let exact = options.allowsExactLevel(pair) ? try? pair.exact().unembeddingDissimilaritySquared() : nil
+        let exactAllowed = options.allowsExactLevel(pair)
+        let exact = exactAllowed ? try? pair.exact().unembeddingDissimilaritySquared() : nil
         if let failure { notes.append(doubleFailedNote(name, "d_unemb²", exact: exact, failure: failure)) }
         guard let squared = exact else {
-            if failure == nil, let value,
+            // Within the exact level's size the exact least squares fails only where W^{1/2}F_A lacks
+            // full column rank (it had been said to lie above that size).
+            if failure == nil, value != nil, exactAllowed, (try? pair.exact().first.embeddingMomentIsPositiveDefinite()) == false {
+                notes.append("\(name): W^{1/2}F_A lacks full column rank exactly, so the least-squares map is not unique; the value shown is the double-precision minimum-norm map's residual, not certified")
+            } else if failure == nil, let value,
                let note = uncheckedNote(name, pair, .unembedding, squared: value, options, source: "κ(W^{1/2}F_A) and the residual W^{1/2}(F_B − F_A·B)") {
                 notes.append(note)
             }

@@ -24,9 +24,17 @@ public func klDivergence(logitsP a: [Double], logitsQ b: [Double]) -> Double {
 /// The same KL from p's logits a and the difference D = b − a given directly: for
 /// near-equal models D is known far more accurately than b − a of two rounded rows
 /// (see `ExactLogitDistance.differences`).
+/// D is taken relative to its value at p's most likely label (KL does not change when D moves by
+/// a constant): where D is the same Double c on every label p weighs (a saturated softmax whose
+/// models differ only on labels of probability 10⁻⁴⁴), Σp_yD_y rounds to c with an error near
+/// ulp(c), and that error squared (2⁻¹¹⁰) had stood for a KL of 10⁻¹⁵⁵; relative to c those
+/// labels' D is exactly 0.
 public func klDivergence(logitsP a: [Double], difference d: [Double]) -> Double {
     precondition(a.count == d.count, "KL: logit rows of different lengths")
-    return klDivergence(logP: logSoftmax(a), difference: d, logQ: nil)
+    let logP = logSoftmax(a)
+    guard let top = logP.indices.max(by: { logP[$0] < logP[$1] }) else { return 0 }
+    let relative = d.map { $0 - d[top] }
+    return klDivergence(logP: logP, difference: relative.allSatisfy(\.isFinite) ? relative : d, logQ: nil)
 }
 
 /// The KL from log p and D; with log q given, log(p_y e^{D_y}) is taken as log q_y itself

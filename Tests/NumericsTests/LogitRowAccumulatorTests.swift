@@ -105,5 +105,25 @@ struct LogitRowAccumulatorTests {
         }
         #expect(compared == 3)
     }
-}
 
+    /// A softmax saturated on three equal labels (p = 1/3 each, and p₄ = e⁻²⁰⁰/(3 + e⁻²⁰⁰)) whose
+    /// second row differs only on the unlikely label: D = (c, c, c, c + δ). KL(p‖q) = p₄φ(δ) + O(p₄²),
+    /// φ(δ) = e^δ − 1 − δ. Σp_yD_y (three thirds of c) had rounded to c with an error near ulp(c),
+    /// whose square (10⁻³³) stood for a KL of 10⁻⁸⁸; D relative to the likely label's is exactly 0.
+    @Test("KL from a given difference, constant on every label p weighs: p₄φ(δ) within 10⁻¹², for several constants c")
+    func constantDifferenceOnLikelyLabels() {
+        var compared = 0
+        for c in [0.3, -7.1, 1e-17, 123.456] {
+            for (gap, delta) in [(200.0, 0.5), (100.0, -2.0), (40.0, 3.0)] {
+                let a = [0.0, 0.0, 0.0, -gap]
+                let d = [c, c, c, c + delta]
+                let p2 = exp(-gap) / (3 + exp(-gap))
+                let expected = p2 * (exp(delta) - 1 - delta)
+                let kl = klDivergence(logitsP: a, difference: d)
+                #expect(abs(kl - expected) <= 1e-12 * expected + 4 * p2 * p2 * exp(2 * abs(delta)), "c = \(c), gap \(gap): \(kl) against \(expected)")
+                compared += 1
+            }
+        }
+        #expect(compared == 12)
+    }
+}

@@ -134,4 +134,19 @@ struct RankShortcutTests {
             }
         }
     }
+
+    /// A teacher with two equal embedding columns, within the exact level's size: d_unemb's note
+    /// names the rank (it had said N·k·(d_A + d_B) lies above the exact level's 2·10⁶, at 1 200).
+    @Test("d_unemb with W^{1/2}F_A singular: the note names the rank, not the size")
+    func unembeddingNoteNamesTheRank() throws {
+        var g = SeededGenerator(seed: 10)
+        let teacher = ModelGenerator.model(labels: 8, dimension: 5, inputs: 20, using: &g)
+        var f = teacher.embeddings
+        for i in 0..<20 { f[i, 4] = f[i, 3] }
+        let singular = try SoftmaxModel(embeddings: f, unembeddings: teacher.unembeddings)
+        let student = ModelGenerator.perturb(teacher, by: 0.1, using: &g)
+        let m = try PairMeasurement.measure(ModelPair(singular, student), options: PairMeasurement.Options(skipPivot: true))
+        let notes = m.notes.filter { $0.hasPrefix("d_unemb A←B") }
+        #expect(notes.count == 1 && notes[0].contains("lacks full column rank exactly") && !notes[0].contains("2·10⁶"), "\(notes)")
+    }
 }
