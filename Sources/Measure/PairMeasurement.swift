@@ -553,6 +553,7 @@ public struct PairMeasurement: Codable, Sendable {
              Wide(name: "KL(A‖B)", value: stats.kl, ends: e.klAB), Wide(name: "KL(B‖A)", value: stats.reverseKL, ends: e.klBA)]
                 .filter { $0.value.isNormal && $0.relativeWidth > 1e-6 }
         } ?? []
+        let enclosed = "the certified enclosures " + wide.map { "\($0.name) ∈ [\($0.ends[0]), \($0.ends[1])]" }.joined(separator: ", ")
         let rerun = options.certification == .always ? "" : "; rerun with --certify always to form the differences exactly"
         if nearRounding || (!wide.isEmpty && stats.logitDistanceSquared.isNormal) {
             if options.allowsExactLevel(pair), let refined = pair.refinedDivergence() {
@@ -560,12 +561,12 @@ public struct PairMeasurement: Codable, Sendable {
                 divergence = (refined.logitDistanceSquared, zip(w, refined.klPerInput).reduce(0) { $0 + $1.0 * $1.1 },
                               zip(w, refined.reverseKLPerInput).reduce(0) { $0 + $1.0 * $1.1 })
                 let why = nearRounding ? "the models agree to within 1000× the rounding of their logits"
-                    : "the certified enclosures \(wide.map { "\($0.name) ∈ [\($0.ends[0]), \($0.ends[1])]" }.joined(separator: ", ")) are wider than 10⁻⁶ of the pass's values, which may then be off beyond their sixth digit"
+                    : "\(enclosed) are wider than 10⁻⁶ of the pass's values, which may then be off beyond their sixth digit"
                 notes.append("\(why): d_logit² and both KLs are computed from logit differences formed exactly and rounded once (the fast pass gave d_logit² = \(String(format: nearRounding ? "%.4g" : "%.10g", stats.logitDistanceSquared)))")
             } else if nearRounding {
                 notes.append("the models agree to within 1000× the rounding of their logits: d_logit² and both KLs are dominated by that rounding and may be wrong in their leading digits\(rerun)")
             } else {
-                notes.append("the certified enclosures \(wide.map { "\($0.name) ∈ [\($0.ends[0]), \($0.ends[1])]" }.joined(separator: ", ")) are wider than 10⁻⁶ of the values shown, which may be off beyond their sixth digit\(rerun)")
+                notes.append("\(enclosed) are wider than 10⁻⁶ of the values shown, which may be off beyond their sixth digit\(rerun)")
             }
         }
         var logTau = (stats.logTauFirst, stats.logTauSecond)

@@ -63,10 +63,11 @@ public final class SymmetricPencil {
 
     /// How many eigenvalues of A − sB are positive (exactly): by the interval LDLᵀ at this
     /// pencil's precision, then at 4×, 16× … up to `finestBits`, then by exact elimination.
-    /// Interval elimination without pivoting widens its pivots by a factor that grows with n
-    /// where A − sB is indefinite: at d = 64 every T7 candidate was left open at 128 bits and
-    /// went to exact elimination of 64×64 rationals (over 5 minutes for one pair); the widening
-    /// is relative, so more bits close it at a small fraction of the exact cost.
+    /// Interval elimination widens its pivots by a factor that grows with n where A − sB is
+    /// indefinite (diagonal pivoting lessens it): at d = 64, before that pivoting, every T7
+    /// candidate was left open at 128 bits and went to exact elimination of 64×64 rationals (over
+    /// 5 minutes for one pair); the widening is relative, so more bits close it at a small
+    /// fraction of the exact cost.
     public func positiveCount(at s: Rational) throws -> Int {
         if let count = intervalPositiveCount(at: s) { return count }
         if let finer { return try finer.positiveCount(at: s) }
@@ -131,15 +132,15 @@ public final class SymmetricPencil {
         order.removeAll(keepingCapacity: true)
         func entry(_ i: Int, _ j: Int) -> UnsafeMutablePointer<__mpfr_struct> { work + 2 * (i <= j ? i * n + j : j * n + i) }
         while !remaining.isEmpty {
-            var best = -1
+            // The candidate's end nearer 0 (lo when positive, hi when negative) measures its distance.
+            var best: (position: Int, end: UnsafeMutablePointer<__mpfr_struct>)?
             for (r, i) in remaining.enumerated() {
                 let d = entry(i, i)
-                let end = mpfr_sgn(d) > 0 ? d : mpfr_sgn(d + 1) < 0 ? d + 1 : nil
-                guard let end else { continue }
-                if best < 0 || mpfr_cmpabs(end, Self.nearEnd(entry(remaining[best], remaining[best]))) > 0 { best = r }
+                guard let end = mpfr_sgn(d) > 0 ? d : mpfr_sgn(d + 1) < 0 ? d + 1 : nil else { continue }
+                if best.map({ mpfr_cmpabs(end, $0.end) > 0 }) ?? true { best = (r, end) }
             }
-            guard best >= 0 else { return false }                     // every diagonal interval holds 0
-            let k = remaining.remove(at: best)
+            guard let position = best?.position else { return false } // every diagonal interval holds 0
+            let k = remaining.remove(at: position)
             order.append(k)
             let pivot = entry(k, k)
             // Trailing block: M_ij −= M_ki · (M_kj / M_kk) over the remaining i ≤ j.
@@ -152,11 +153,6 @@ public final class SymmetricPencil {
             }
         }
         return true
-    }
-
-    /// The end of an interval excluding 0 that is nearer 0.
-    private static func nearEnd(_ d: UnsafeMutablePointer<__mpfr_struct>) -> UnsafeMutablePointer<__mpfr_struct> {
-        mpfr_sgn(d) > 0 ? d : d + 1
     }
 
     /// The order in which the last elimination took its pivots.

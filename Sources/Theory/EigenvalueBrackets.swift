@@ -177,10 +177,10 @@ struct EigenvalueBrackets {
     }
 }
 
-/// Each point's count asked once, shared by every eigenvalue's candidates and bisection: a pencil
-/// singular at 0 (an orbit pair's 1 − ρᵢ² = 0) needs exact elimination there, 78 s at d = 64,
-/// which each index would otherwise ask again.
-private final class CountMemo {
+/// Each point's count asked once, shared by every eigenvalue's candidates and bisection (and by
+/// T3/T4's decision, raised σ_min² and bracket): a pencil singular at 0 (an orbit pair's 1 − ρᵢ² = 0)
+/// needs exact elimination there, 78 s at d = 64, which each index would otherwise ask again.
+final class CountMemo {
     var counted: [Rational: Int] = [:]
 
     func count(_ t: Rational, _ uncached: (Rational) throws -> Int) rethrows -> Int {

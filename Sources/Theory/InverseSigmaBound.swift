@@ -103,13 +103,8 @@ package struct InverseSigmaBound: Sendable {
         let s = gram(exact)
         let pencil = SymmetricPencil(s, .identity(s.rows))
         // Each count of S's eigenvalues above t made once: the σ_min² bracket below starts from them.
-        var counts: [Rational: Int] = [:]
-        func count(_ t: Rational) throws -> Int {
-            if let known = counts[t] { return known }
-            let c = try pencil.positiveCount(at: t)
-            counts[t] = c
-            return c
-        }
+        let memo = CountMemo()
+        func count(_ t: Rational) throws -> Int { try memo.count(t, pencil.positiveCount) }
         // Above 16 columns the comparison is the pencil's certified count (MPFR first): `.enclosure`.
         let counted = SigmaCertificate.countedByPencil(s)
         let level: VerdictLevel = counted ? .enclosure : .exact
@@ -140,7 +135,7 @@ package struct InverseSigmaBound: Sendable {
         } else if let t = try raised.first(where: { try count($0) < s.rows }) {
             upper = t
         } else {
-            let (lo, hi) = try SigmaCertificate.smallestEigenvalue(of: pencil, known: counts)
+            let (lo, hi) = try SigmaCertificate.smallestEigenvalue(of: pencil, known: memo.counted)
             upper = hi
             certificate += "; σ_min(\(matrixName))² ∈ [\(lo.reportString), \(hi.reportString)] by certified inertia counts"
                 + (estimate.isNormal ? "" : " (its Double σ_min is rounding noise: \(matrixName) is of full column rank only column by column or exactly)")
