@@ -14,7 +14,7 @@ public struct ReplayFile: Codable, Sendable {
         init(_ m: SoftmaxModel) {
             f = (0..<m.inputCount).map { m.embeddings.row($0) }
             g = (0..<m.labelCount).map { m.unembeddings.row($0) }
-            w = m.weights
+            w = m.givenWeights
         }
 
         func model(_ name: String) throws -> SoftmaxModel {

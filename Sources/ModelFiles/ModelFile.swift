@@ -12,7 +12,7 @@ public enum ModelFile {
         let arrays: [(String, NumpyArray)] = [
             ("f", NumpyArray(shape: [model.inputCount, model.dimension], values: model.embeddings.storage)),
             ("g", NumpyArray(shape: [model.labelCount, model.dimension], values: model.unembeddings.storage)),
-            ("w", NumpyArray(shape: [model.inputCount], values: model.weights)),
+            ("w", NumpyArray(shape: [model.inputCount], values: model.givenWeights)),
         ]
         try write(arrays: arrays, to: url, format: format, compressed: compressed)
     }

@@ -68,16 +68,10 @@ public struct CertifiedT7Spectra: Sendable {
         let qPencil = SymmetricPencil(e, m22)
         // The pencil is singular at 0 wherever some ρᵢ = 1, and its exact count there took 29 s at
         // d = 48: asked of the embeddings' ranks first (`positiveCountAtZero`), once.
-        var atZero: Int?? = nil
-        func zeroCount() -> Int? {
-            if let known = atZero { return known }
-            let known = Self.positiveCountAtZero(exact, centred: centred)
-            atZero = known
-            return known
-        }
-        func quickQ(_ s: Rational) -> Int? { s.isZero ? zeroCount() : qPencil.intervalPositiveCount(at: s) }
+        lazy var atZero = Self.positiveCountAtZero(exact, centred: centred)
+        func quickQ(_ s: Rational) -> Int? { s.isZero ? atZero : qPencil.intervalPositiveCount(at: s) }
         func countQ(_ s: Rational) throws -> Int {
-            if s.isZero, let known = zeroCount() { return known }
+            if s.isZero, let known = atZero { return known }
             return try qPencil.positiveCount(at: s)
         }
         let qDecreasing = try estimates.map {

@@ -5,8 +5,8 @@ import Numerics
 /// of the model (centred logits, d_logit², d_rep², r(p, S), moments) can be
 /// computed with no rounding.
 ///
-/// The weights are the exact rationals of the stored Doubles divided by their
-/// exact sum; uniform weights are therefore exactly 1/N.
+/// The weights are the exact rationals of the given Doubles (`SoftmaxModel.givenWeights`)
+/// divided by their exact sum; uniform weights are therefore exactly 1/N.
 public struct ExactModel: Sendable {
     /// F, exactly (converted on first use: the exact checks take F's moments from
     /// the source Doubles on integers, so most never need F as rationals).
@@ -51,7 +51,7 @@ public struct ExactModel: Sendable {
             // Equal weights are each exactly 1/N (one rational, shared: rationals are immutable).
             weights = Array(repeating: Rational(1, model.weights.count), count: model.weights.count)
         } else {
-            let raw = model.weights.map { Rational(exactly: $0)! }
+            let raw = model.givenWeights.map { Rational(exactly: $0)! }
             let total = Rational.sum(raw)
             weights = raw.map { $0 / total }
         }
@@ -80,7 +80,7 @@ public struct ExactModel: Sendable {
     public var embeddingMoment: RationalMatrix {
         memo.value("moment") {
             if let source, let m = try? RationalMatrix.exactWeightedCrossProduct(source.embeddings, source.embeddings,
-                                                                                 weights: source.weights) {
+                                                                                 weights: source.givenWeights) {
                 return m
             }
             return embeddings.weightedGram(weights)
@@ -138,7 +138,7 @@ public struct ExactModel: Sendable {
     var embeddingMean: RationalMatrix {
         memo.value("mean") {
             if let source, let m = try? RationalMatrix.exactWeightedCrossProduct(
-                source.embeddings, Matrix(rows: inputCount, columns: 1, repeating: 1), weights: source.weights) {
+                source.embeddings, Matrix(rows: inputCount, columns: 1, repeating: 1), weights: source.givenWeights) {
                 return m
             }
             return RationalMatrix(rows: dimension, columns: 1) { j, _ in
@@ -179,7 +179,7 @@ public struct ExactModelPair: Sendable {
             if centred { return moments(centred: false).centred(first.embeddingMean, second.embeddingMean) }
             let m21: RationalMatrix
             if let a = second.source, let b = first.source,
-               let fast = try? RationalMatrix.exactWeightedCrossProduct(a.embeddings, b.embeddings, weights: b.weights) {
+               let fast = try? RationalMatrix.exactWeightedCrossProduct(a.embeddings, b.embeddings, weights: b.givenWeights) {
                 m21 = fast
             } else {
                 m21 = RationalMatrix(rows: second.dimension, columns: first.dimension) { i, j in

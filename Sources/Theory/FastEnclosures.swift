@@ -71,10 +71,17 @@ public struct FastLogitDistance: Sendable {
         squared = a.logitDistanceSquared(to: b, weights: weights)
     }
 
-    /// wᵢ = rawᵢ / Σ raw, enclosed.
+    /// wᵢ = rawᵢ / Σ raw, enclosed. The ratio is unchanged by a common factor: scaled by 2^−e,
+    /// e the largest weight's exponent, the sum cannot overflow (raw weights near 10³⁰⁸), and a
+    /// weight the scaling rounds (into the subnormals) is enclosed by its neighbours.
     static func normalisedWeights(_ raw: [Double]) -> [FastInterval] {
-        let total = FastInterval.sum(raw.map { FastInterval($0) })
-        return raw.map { FastInterval($0) / total }
+        let e = raw.max().map { Int($0.exponent) } ?? 0
+        let scaled = raw.map { w -> FastInterval in
+            let s = Double(sign: .plus, exponent: -e, significand: w)
+            return Double(sign: .plus, exponent: e, significand: s) == w ? FastInterval(s) : FastInterval(lo: max(0, s.nextDown), hi: s.nextUp)
+        }
+        let total = FastInterval.sum(scaled)
+        return scaled.map { $0 / total }
     }
 }
 
@@ -480,7 +487,7 @@ extension ModelPair {
 
     /// The input weights wᵢ = rawᵢ/Σ raw, enclosed, computed once.
     public func fastWeights() -> [FastInterval] {
-        cache.value("fastWeights") { FastLogitDistance.normalisedWeights(weights) }
+        cache.value("fastWeights") { FastLogitDistance.normalisedWeights(first.givenWeights) }
     }
 
     /// Whether the fast level holds N×k enclosed logits (`FastLogits`, P and Q: 16 bytes a logit

@@ -213,13 +213,13 @@ public struct FastLogitSums: Sendable, Equatable {
 
 extension FastLogitSums {
     /// The pass over `pair`'s rows, each weighted by `rawWeights[i]` (nil: the pair's
-    /// weights). nil when a logit or its bound is not finite (the logits overflow).
+    /// given weights). nil when a logit or its bound is not finite (the logits overflow).
     /// `workers` forces the worker count (the result does not depend on it).
     public static func compute(_ pair: ModelPair, rawWeights: [Double]? = nil, bound: ProductBound? = nil,
                                workers forced: Int? = nil) -> FastLogitSums? {
         let n = pair.first.inputCount, k = pair.first.labelCount
         let bound = bound ?? automaticBound(pair)
-        let weights = rawWeights ?? pair.weights
+        let weights = rawWeights ?? pair.first.givenWeights
         precondition(weights.count == n, "FastLogitSums: \(weights.count) weights for N = \(n)")
         let sides = Side.both(pair, bound: bound)
         let block = rowsPerBlock(inputs: n, labels: k)

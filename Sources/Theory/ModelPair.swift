@@ -35,10 +35,10 @@ public struct ModelPair: Sendable {
         }
         self.first = first
         // One weight vector for the pair: the second model takes the first's
-        // weights bit for bit, so d(M₁,M₂) and d(M₂,M₁) weigh inputs identically.
-        self.second = first.weights == second.weights ? second
-            : try SoftmaxModel(embeddings: second.embeddings, unembeddings: second.unembeddings,
-                               normalisedWeights: first.weights)
+        // weights bit for bit, so d(M₁,M₂) and d(M₂,M₁) weigh inputs identically (the given
+        // weights too, which the certified levels divide).
+        self.second = first.weights == second.weights && first.givenWeights == second.givenWeights ? second
+            : try SoftmaxModel(embeddings: second.embeddings, unembeddings: second.unembeddings, weightsOf: first)
     }
 
     /// The pair in the other order. Quantities already computed that the swap
@@ -80,14 +80,14 @@ public struct ModelPair: Sendable {
     /// (`ExactLogitDistance`).
     public func exactLogitDistanceSquared() -> Rational {
         cache.value("exactLogitDistance") {
-            ExactLogitDistance.squared(exactLogits(ofFirst: true), exactLogits(ofFirst: false), weights: first.weights)
+            ExactLogitDistance.squared(exactLogits(ofFirst: true), exactLogits(ofFirst: false), weights: first.givenWeights)
         }
     }
 
     /// E_x Σ_{l∈S}(δ_l − δ_p)² exactly (T5's subset sum), on integers from the
     /// exact logits.
     public func exactPivotLogitSum(_ ps: PivotSubset) -> Rational {
-        ExactLogitDistance.pivotSum(exactLogits(ofFirst: true), exactLogits(ofFirst: false), weights: first.weights,
+        ExactLogitDistance.pivotSum(exactLogits(ofFirst: true), exactLogits(ofFirst: false), weights: first.givenWeights,
                                     pivot: ps.pivot, subset: ps.subset)
     }
 

@@ -5,14 +5,24 @@ import Numerics
 ///
 /// - `embeddings` F is N×d (row i is f(xᵢ)ᵀ), `unembeddings` G is k×d (row y is
 ///   g(y)ᵀ), `weights` w has N positive entries summing to 1 (E_x = Σᵢ wᵢ ·).
-/// - Weights given by the caller are divided by their sum; the certified level
-///   divides the exact rationals, so uniform weights are exactly 1/N there.
+/// - Weights given by the caller are divided by their sum in Double for the screens; every
+///   certified level divides the given weights (`givenWeights`) by their exact or enclosed
+///   sum, so a certified value is the given model's, and uniform weights are exactly 1/N.
 public struct SoftmaxModel: Sendable {
     public let embeddings: Matrix
     public let unembeddings: Matrix
     public let weights: [Double]
     /// w^{1/2} entrywise (formed once: every weighted least-squares quantity uses it).
     public let sqrtWeights: [Double]
+    /// The caller's weights where normalisation divided them; nil where `weights` are they,
+    /// or divide to the same rationals (uniform, or summing to 1 within 1e−12).
+    private let dividedWeights: [Double]?
+
+    /// The weights the certified levels divide by their exact (or enclosed) sum: the caller's,
+    /// so that an exact value is the given model's and not that of the normalised Doubles (each
+    /// within an ulp of wᵢ/Σw: an ill-conditioned quantity moves with that, an attack's d_unemb²
+    /// of 8·10⁻²⁴ by 2·10⁻⁴). A file written from the model keeps them.
+    public var givenWeights: [Double] { dividedWeights ?? weights }
 
     /// Validates shapes and values. Weights default to uniform; given weights must
     /// be finite and positive, and are divided by their sum unless it is already 1
@@ -47,15 +57,15 @@ public struct SoftmaxModel: Sendable {
         unembeddings = g
         self.weights = Self.normalised(weights, count: f.rows)
         sqrtWeights = self.weights.map { $0.squareRoot() }
+        dividedWeights = self.weights == weights ? nil : weights.flatMap { w in w.allSatisfy { $0 == w[0] } ? nil : w }
     }
 
     /// Weights that sum to 1: nil or all equal (at any N, whatever their value) is
     /// uniform, exactly the 1/N of the default; weights that sum to 1 within 1e−12
     /// are kept bit for bit (a reloaded model must equal the saved one); others
     /// are divided by their sum, taken after scaling by the largest weight so that
-    /// it cannot overflow. Every level works with these normalised Doubles, the exact level too
-    /// (the rationals they are, divided by their exact sum): each is within an ulp of wᵢ/Σw, and
-    /// an ill-conditioned quantity can move with that (an attack's d_unemb² of 8·10⁻²⁴ by 2·10⁻⁴).
+    /// it cannot overflow. The screens work with these Doubles; the certified levels with
+    /// `givenWeights`.
     static func normalised(_ weights: [Double]?, count n: Int) -> [Double] {
         guard let w = weights, let first = w.first, w.contains(where: { $0 != first }) else {
             return Array(repeating: 1 / Double(n), count: n)
@@ -66,18 +76,19 @@ public struct SoftmaxModel: Sendable {
         return abs(total - 1) <= 1e-12 ? scaled : scaled.map { $0 / total }
     }
 
-    /// A model whose weights are already validated and normalised (taken as they are).
-    init(embeddings f: Matrix, unembeddings g: Matrix, normalisedWeights w: [Double]) throws {
+    /// A model on F and G with `other`'s weights, normalised and given, taken as they are.
+    init(embeddings f: Matrix, unembeddings g: Matrix, weightsOf other: SoftmaxModel) throws {
         try self.init(embeddings: f, unembeddings: g)
-        guard w.count == f.rows else { throw ModelError.badWeights("\(w.count) weights for N = \(f.rows) inputs") }
-        self = SoftmaxModel(validated: f, g, w)
+        guard other.inputCount == f.rows else { throw ModelError.badWeights("\(other.inputCount) weights for N = \(f.rows) inputs") }
+        self = SoftmaxModel(validated: f, g, weightsOf: other)
     }
 
-    private init(validated f: Matrix, _ g: Matrix, _ w: [Double]) {
+    private init(validated f: Matrix, _ g: Matrix, weightsOf other: SoftmaxModel) {
         embeddings = f
         unembeddings = g
-        weights = w
-        sqrtWeights = w.map { $0.squareRoot() }
+        weights = other.weights
+        sqrtWeights = other.sqrtWeights
+        dividedWeights = other.dividedWeights
     }
 
     static func requireFinite(_ m: Matrix, _ name: String) throws {

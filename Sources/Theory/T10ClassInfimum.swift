@@ -67,8 +67,7 @@ public struct T10ClassInfimum: Sendable {
             self.model = model
             guard enclosed else { fastSigma = nil; return }
             let f = model.embeddings, d = model.dimension
-            let total = FastInterval.sum(model.weights.map { FastInterval($0) })
-            let w = model.weights.map { FastInterval($0) / total }
+            let w = FastLogitDistance.normalisedWeights(model.givenWeights)
             let x = (0..<f.rows).map { i in (0..<d).map { FastInterval(f[i, $0]) } }
             let mean = (0..<d).map { j in FastInterval.sum(x.indices.map { w[$0] * x[$0][j] }) }
             let centred = x.map { row in (0..<d).map { row[$0] - mean[$0] } }

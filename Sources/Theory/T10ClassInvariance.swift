@@ -38,7 +38,7 @@ public struct T10ClassInvariance: PairStatement {
         // (F Aᵀ)[i, j] = scale_j · F[i, (j + 1) mod d]; (G A⁻¹)[y, j] = G[y, (j + 1) mod d] / scale_j.
         let f = Matrix(rows: model.inputCount, columns: d) { i, j in scale[j] * model.embeddings[i, (j + 1) % d] }
         let g = Matrix(rows: model.labelCount, columns: d) { y, j in model.unembeddings[y, (j + 1) % d] / scale[j] }
-        return try SoftmaxModel(embeddings: f, unembeddings: g, weights: model.weights)
+        return try SoftmaxModel(embeddings: f, unembeddings: g, weights: model.givenWeights)
     }
 
     func mapped(_ pair: ModelPair) throws -> ModelPair {

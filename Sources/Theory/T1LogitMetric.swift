@@ -59,8 +59,8 @@ public struct T1LogitMetric: Sendable {
         let third = try ModelPair(pair.first, m3)    // checks shapes and weights
         let l3 = m3.exactLogits
         let a = pair.exactLogitDistanceSquared()
-        let b = ExactLogitDistance.squared(pair.exactLogits(ofFirst: false), l3, weights: third.weights)
-        let c = ExactLogitDistance.squared(pair.exactLogits(ofFirst: true), l3, weights: third.weights)
+        let b = ExactLogitDistance.squared(pair.exactLogits(ofFirst: false), l3, weights: pair.first.givenWeights)
+        let c = ExactLogitDistance.squared(pair.exactLogits(ofFirst: true), l3, weights: pair.first.givenWeights)
         let s = Rational(exactly: rhsScale)!
         let excess = c / (s * s) - a - b
         let holds = excess.sign <= 0 || excess.squared <= Rational(4) * a * b
@@ -78,7 +78,7 @@ public struct T1LogitMetric: Sendable {
     public func fastTriangle(_ pair: ModelPair, _ m3: SoftmaxModel, rhsScale: Double = 1) throws -> Verdict? {
         let third = try ModelPair(pair.first, m3)    // checks shapes and weights
         guard let e = pair.fastLogitDistance(), let l3 = FastLogits(m3) else { return nil }
-        let w = FastLogitDistance.normalisedWeights(third.weights)
+        let w = pair.fastWeights()
         let (a, b, c) = (e.squared, e.second.logitDistanceSquared(to: l3, weights: w), e.first.logitDistanceSquared(to: l3, weights: w))
         let rhs = FastInterval(rhsScale) * (a.squareRoot + b.squareRoot)
         return Verdict.fast(id, "d(M₁,M₃) ≤ d(M₁,M₂) + d(M₂,M₃)", lhs: c.squareRoot, rhs: rhs, constant: rhsScale,

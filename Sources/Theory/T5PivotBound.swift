@@ -90,9 +90,9 @@ public struct T5PivotBound: PairStatement {
         let (a, c, b) = (-exponent(pair.first.embeddings), -exponent(pair.first.unembeddings), -exponent(pair.second.embeddings))
         let scaled = try? ModelPair(
             SoftmaxModel(embeddings: pair.first.embeddings.scaled(byPowerOfTwo: a), unembeddings: pair.first.unembeddings.scaled(byPowerOfTwo: c),
-                         normalisedWeights: pair.weights),
+                         weightsOf: pair.first),
             SoftmaxModel(embeddings: pair.second.embeddings.scaled(byPowerOfTwo: b),
-                         unembeddings: pair.second.unembeddings.scaled(byPowerOfTwo: a + c - b), normalisedWeights: pair.weights))
+                         unembeddings: pair.second.unembeddings.scaled(byPowerOfTwo: a + c - b), weightsOf: pair.first))
         return scaled.map { ($0, Balance(embedding: a, unembedding: c, logit: a + c)) }
     }
 

@@ -52,6 +52,21 @@ struct ModelFileFormatTests {
         }
     }
 
+    @Test("A model written and read back keeps its given weights, so its exact level is unchanged")
+    func givenWeightsRoundTrip() throws {
+        let given: [Double] = [1, 2, 4e8 + 1, 7, 0x1p-30, 3]
+        var g = SeededGenerator(seed: 5)
+        let model = ModelGenerator.model(labels: 4, dimension: 2, inputs: 6, using: &g)
+        let weighted = try SoftmaxModel(embeddings: model.embeddings, unembeddings: model.unembeddings, weights: given)
+        let url = temporaryURL("given.npz")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try ModelFile.write(weighted, to: url)
+        let read = try ModelFile.read(url)
+        #expect(read.givenWeights == given)
+        #expect(read.weights == weighted.weights)
+        #expect(try ExactModel(read).weights == ExactModel(weighted).weights)
+    }
+
     @Test("Fortran order puts the first index fastest", arguments: [[3, 4], [2, 3, 4], [5, 1, 2]])
     func fortranOrderLayout(shape: [Int]) throws {
         let count = shape.reduce(1, *)

@@ -51,7 +51,7 @@ struct ExactLogitDistanceTests {
         for c in corpus(seed: 131, count: 70, dimensions: 1...6, maxLabels: 12, maxInputs: 30) {
             let fast = try #require(ExactLogitDistance.squared(c.pair.first.embeddings, c.pair.first.unembeddings,
                                                                c.pair.second.embeddings, c.pair.second.unembeddings,
-                                                               weights: c.pair.weights), c.comment)
+                                                               weights: c.pair.first.givenWeights), c.comment)
             #expect(fast == (try ExactModelPair(exactly: c.pair).logitDistanceSquared), c.comment)
         }
     }
