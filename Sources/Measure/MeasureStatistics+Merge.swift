@@ -188,7 +188,8 @@ extension MeasureStatistics {
     /// 10⁻⁹ of its teacher had d_unemb shown as 0 for 2.8·10⁻⁸ (terms near 800 cancelling to
     /// 10⁻¹⁵). `lost` where the cancellation leaves no digit (d_unemb not computed), else `note`
     /// where d_unemb's relative error may pass 10⁻⁶. Where the value is mostly error the estimate,
-    /// relative to it, understates it (an attack's merge: 5.7·10⁻⁴ for 6.8·10⁻⁷ beside "about 0.02").
+    /// relative to it, understates it (an attack's merge: 5.7·10⁻⁴ for 6.8·10⁻⁷ beside "about 0.02"),
+    /// so `unembeddingShown` gives the certified enclosure beside it where the partials carry one.
     static func unembeddingAccuracy(squared: Double, terms: Double, map b: Matrix, condition: Double, gramTrace: Double,
                                     dimension d: Int) -> (lost: String?, note: String?) {
         let u = Double.ulpOfOne / 2, cancellation = 10 * Double(d) * u * terms
@@ -203,6 +204,31 @@ extension MeasureStatistics {
         return (nil, "d_unemb A←B: formed from the merged moments, it may be wrong by about \(String(format: "%.1g", estimate)) relative "
             + "(an a priori estimate: its terms cancel \(String(format: "%.2g", terms)) to \(String(format: "%.2g", squared)), and B = M_AA⁺M_AB carries d·u·κ(M_AA)); "
             + "an unsharded measure computes it exactly")
+    }
+
+    /// The partials' enclosure of d_unemb², its ends as the Doubles they are (shortest round-trip
+    /// form), so that the range shown holds the value.
+    static func enclosed(_ e: FastInterval) -> String { "the partials' interval moments enclose d_unemb² in [\(e.lo), \(e.hi)]" }
+
+    /// The merged d_unemb² shown (nil: not computed) and its notes, from the moments' Double `value`,
+    /// its a priori `accuracy` and the partials' certified `enclosure` of it (nil where they carry
+    /// none). An enclosure within 10⁻⁶ of its lower end certifies the value: shown, or the
+    /// enclosure's midpoint where the value lies outside it, with no estimate. A wider one is given
+    /// beside the estimate's note, and a value outside it is moved to its nearer end, with a note: an
+    /// attack's merge had shown 5.7·10⁻⁴ for 6.8·10⁻⁷ beside "about 0.02".
+    static func unembeddingShown(_ value: Double, accuracy: (lost: String?, note: String?),
+                                 enclosure e: FastInterval?) -> (shown: Double?, notes: [String]) {
+        guard let e else { return accuracy.lost.map { (nil, ["d_unemb A←B: not computed (\($0))"]) } ?? (value, accuracy.note.map { [$0] } ?? []) }
+        let range = enclosed(e)
+        let outside = value < e.lo || value > e.hi
+        func moved(_ shown: String) -> String {
+            "d_unemb A←B: the moments' Double value of d_unemb², \(String(format: "%.6g", value)), lies outside its certified enclosure [\(e.lo), \(e.hi)] from the partials' interval moments; \(shown) is shown"
+        }
+        if e.lo > 0, e.hi - e.lo <= 1e-6 * e.lo {
+            return outside ? (e.midpoint, [moved("its midpoint")]) : (value, [])
+        }
+        if let lost = accuracy.lost { return (nil, ["d_unemb A←B: not computed (\(lost)); \(range)"]) }
+        return (min(max(value, e.lo), e.hi), (accuracy.note.map { ["\($0); \(range)"] } ?? []) + (outside ? [moved("its nearer end")] : []))
     }
 
     /// A note where the shards' d_rep(`direction`)² (`squared`), least squares through the target's
@@ -343,7 +369,14 @@ extension MeasureStatistics {
         }
         let lostRowsA = momentLostRows(ofA: true, rank: Self.momentRank(correlationSpectra.mAA.eigenvalues, inputs: n), dimension: dA,
                                        eigenvalues: spectra.mAA.eigenvalues)
-        if let lostRowsA { notes.append("d_unemb A←B: not computed (\(lostRowsA))") }
+        // The partials' interval moments enclose d_unemb² (T4's left side, certified): no Double
+        // value outside it is shown, and where the value's accuracy is only estimated, the enclosure
+        // is given beside the estimate (which understates the error of a value that is mostly error).
+        let fast = fastMomentStatistics(grams: (sAA, sAB, sBB))
+        let enclosure = fast.flatMap { FastUnembeddingDissimilarity(moments: $0.moments, grams: $0.grams)?.squared }
+        if let lostRowsA {
+            notes.append("d_unemb A←B: not computed (\(lostRowsA))" + (enclosure.map { "; " + Self.enclosed($0) } ?? ""))
+        }
         var dUnemb: Double?
         var dUnembMissing = lostRowsA
         if lostRowsA == nil {
@@ -359,13 +392,9 @@ extension MeasureStatistics {
             let accuracy = Self.unembeddingAccuracy(squared: value, terms: trace + 2 * abs(cross) + abs(quadratic), map: b,
                                                     condition: Self.condition(correlationSpectra.mAA.eigenvalues) ?? .infinity,
                                                     gramTrace: (0..<dB).reduce(0.0) { $0 + sBB[$1, $1] }, dimension: max(dA, dB))
-            if let lost = accuracy.lost {
-                dUnembMissing = lost
-                notes.append("d_unemb A←B: not computed (\(lost))")
-            } else {
-                dUnemb = value
-                if let note = accuracy.note { notes.append(note) }
-            }
+            let (shown, unembeddingNotes) = Self.unembeddingShown(value, accuracy: accuracy, enclosure: enclosure)
+            notes += unembeddingNotes
+            if let shown { dUnemb = shown } else { dUnembMissing = accuracy.lost }
         }
         let similarity = try parts[0].get().similarity
         if let note = Self.momentAccuracyNote(spectra, means: (meanA, meanB), dimension: max(dA, dB)) { notes.append(note) }
@@ -401,7 +430,6 @@ extension MeasureStatistics {
         } else {
             pivotResult = PairMeasurement.skippedPivot(pivotNote ?? "not computed")
         }
-        let fast = fastMomentStatistics(grams: (sAA, sAB, sBB))
         let bounds = try self.bounds(spectra, rankSpectra: correlationSpectra, dUnembSquared: dUnemb, dUnembMissing: dUnembMissing,
                                      note: boundNote, fast: fast,
                                      oneMinusRho: (centred: Self.oneMinusSquared(centredCCA, dA), uncentred: Self.oneMinusSquared(uncentredCCA, dA)),

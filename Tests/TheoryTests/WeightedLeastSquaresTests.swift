@@ -349,21 +349,27 @@ struct WeightedLeastSquaresTests {
     /// Inputs weighted 10^±150 (N = 60, d = 3, k = 6): the merged moments carry d_unemb to 10⁻⁵ or so,
     /// and T4's fast enclosure is wide: its upper end, shown, had been 2.3 times d_unemb², with
     /// no note. Each now says so where it is off by more than 10⁻⁶.
+    /// A merge of two shards of a pair whose N = 60 inputs are weighted 10^±150 (d = 3, k = 6), and
+    /// its exact d_unemb².
+    static func spreadWeightMerge(seed: UInt64) throws -> (merged: PairMeasurement, exactUnembedding: Double) {
+        var g = SeededGenerator(seed: 5100 + seed)
+        let weights = (0..<60).map { _ in Foundation.pow(10, g.uniform(in: -150...150)) }
+        let teacher = ModelGenerator.model(labels: 6, dimension: 3, inputs: 60, weights: weights, using: &g)
+        // The student a rescaled teacher (columns ×3, ×0.2, ×1.7; G's by the inverse) plus noise.
+        let scales = [3, 0.2, 1.7]
+        let noisy = ModelGenerator.perturb(teacher, by: 0.05, using: &g)
+        let student = try SoftmaxModel(embeddings: Matrix(rows: 60, columns: 3) { i, j in noisy.embeddings[i, j] * scales[j] },
+                                       unembeddings: Matrix(rows: 6, columns: 3) { y, j in noisy.unembeddings[y, j] / scales[j] }, weights: weights)
+        let parts = try ShardMergeTests.statistics(teacher, student, cuts: [0, 30, 60], rawWeights: weights, options: PairMeasurement.Options())
+        return (try MeasureStatistics.merge(parts, names: ["a", "b"]).measurement(),
+                try ModelPair(teacher, student).exact().unembeddingDissimilaritySquared().doubleValue)
+    }
+
     @Test("Merges of inputs weighted 10^±150: d_unemb and T4's side off by more than 10⁻⁶ only with a note")
     func mergedSpreadWeightsNoted() throws {
         var checked = 0, looseSides = 0, offUnemb = 0
         for seed in UInt64(0)..<16 {
-            var g = SeededGenerator(seed: 5100 + seed)
-            let weights = (0..<60).map { _ in Foundation.pow(10, g.uniform(in: -150...150)) }
-            let teacher = ModelGenerator.model(labels: 6, dimension: 3, inputs: 60, weights: weights, using: &g)
-            // The student a rescaled teacher (columns ×3, ×0.2, ×1.7; G's by the inverse) plus noise.
-            let scales = [3, 0.2, 1.7]
-            let noisy = ModelGenerator.perturb(teacher, by: 0.05, using: &g)
-            let student = try SoftmaxModel(embeddings: Matrix(rows: 60, columns: 3) { i, j in noisy.embeddings[i, j] * scales[j] },
-                                           unembeddings: Matrix(rows: 6, columns: 3) { y, j in noisy.unembeddings[y, j] / scales[j] }, weights: weights)
-            let parts = try ShardMergeTests.statistics(teacher, student, cuts: [0, 30, 60], rawWeights: weights, options: PairMeasurement.Options())
-            let merged = try MeasureStatistics.merge(parts, names: ["a", "b"]).measurement()
-            let exact = try ModelPair(teacher, student).exact().unembeddingDissimilaritySquared().doubleValue
+            let (merged, exact) = try Self.spreadWeightMerge(seed: seed)
             // The note's promise: d_unemb within 10⁻⁶ of its exact value, or a note.
             if let d = merged.dUnembAB, abs(d - exact.squareRoot()) > 1e-6 * exact.squareRoot() {
                 offUnemb += 1
@@ -384,6 +390,55 @@ struct WeightedLeastSquaresTests {
         let plain = try ShardMergeTests.merged(teacher, ModelGenerator.perturb(teacher, by: 0.3, using: &g), cuts: [0, 30, 60], options: PairMeasurement.Options())
         #expect(!plain.notes.contains { $0.hasPrefix("d_unemb A←B") } && !plain.bounds.contains { $0.note?.contains("the left side shown") == true },
                 "\(plain.notes)")
+    }
+
+    /// The merged d_unemb's accuracy is an a priori estimate, which understates the error of a value
+    /// that is mostly error (an attack's 5.7·10⁻⁴ for 6.8·10⁻⁷ beside "about 0.02"); the partials'
+    /// certified enclosure of d_unemb² now stands beside it. On the merges above, the enclosure given
+    /// holds the exact value, and the value shown lies in it.
+    @Test("Merges of inputs weighted 10^±150: the note's certified enclosure of d_unemb² holds the exact value")
+    func mergedUnembeddingEnclosure() throws {
+        var enclosed = 0
+        for seed in UInt64(0)..<16 {
+            let (merged, exact) = try Self.spreadWeightMerge(seed: seed)
+            for note in merged.notes where note.hasPrefix("d_unemb A←B") {
+                guard let range = note.range(of: "enclose d_unemb² in [") else { continue }
+                let ends = note[range.upperBound...].prefix { $0 != "]" }.split(separator: ", ").compactMap { Double(String($0)) }
+                try #require(ends.count == 2, "\(note)")
+                let (lo, hi) = (Rational(exactly: ends[0])!, Rational(exactly: ends[1])!)
+                let truth = Rational(exactly: exact)!
+                // The exact value in rationals, rounded once: allow its rounding.
+                #expect(lo <= truth + Rational(exactly: exact.ulp)! && truth - Rational(exactly: exact.ulp)! <= hi, "seed \(seed): \(exact) outside \(ends)")
+                if let d = merged.dUnembAB { #expect(ends[0] <= d * d * (1 + 1e-15) && d * d <= ends[1] * (1 + 1e-15), "seed \(seed): shown \(d * d) outside \(ends)") }
+                enclosed += 1
+            }
+        }
+        #expect(enclosed >= 5, "\(enclosed) enclosures given")
+    }
+
+    @Test("The merged d_unemb shown against its enclosure: certified where it is narrow, moved into it where the value lies outside")
+    func unembeddingShownAgainstEnclosure() {
+        let estimate = (lost: String?.none, note: Optional("d_unemb A←B: formed from the merged moments, it may be wrong by about 0.02 relative"))
+        let none = (lost: String?.none, note: String?.none)
+        // Narrow: the estimate goes; a value outside is replaced by the midpoint, with a note.
+        let narrow = FastInterval(lo: 1, hi: 1 + 1e-9)
+        let inside = MeasureStatistics.unembeddingShown(1 + 1e-10, accuracy: estimate, enclosure: narrow)
+        #expect(inside.shown == 1 + 1e-10 && inside.notes.isEmpty)
+        let out = MeasureStatistics.unembeddingShown(1.5, accuracy: none, enclosure: narrow)
+        #expect(out.shown == narrow.midpoint && out.notes.count == 1 && out.notes[0].contains("its midpoint is shown"))
+        // Wide: the estimate keeps its note, with the enclosure; a value outside moves to the nearer end.
+        let wide = FastInterval(lo: 6e-7, hi: 7e-7)
+        let mostlyError = MeasureStatistics.unembeddingShown(5.7e-4, accuracy: estimate, enclosure: wide)
+        #expect(mostlyError.shown == 7e-7)
+        #expect(mostlyError.notes.count == 2 && mostlyError.notes[0].hasSuffix("enclose d_unemb² in [6e-07, 7e-07]")
+                && mostlyError.notes[1].contains("its nearer end is shown"), "\(mostlyError.notes)")
+        let plain = MeasureStatistics.unembeddingShown(6.5e-7, accuracy: none, enclosure: wide)
+        #expect(plain.shown == 6.5e-7 && plain.notes.isEmpty)
+        // Lost: not computed, with the enclosure; no enclosure: as before.
+        let lost = MeasureStatistics.unembeddingShown(1e-20, accuracy: (lost: "cancelled", note: nil), enclosure: FastInterval(lo: 0, hi: 1e-9))
+        #expect(lost.shown == nil && lost.notes == ["d_unemb A←B: not computed (cancelled); the partials' interval moments enclose d_unemb² in [0.0, 1e-09]"])
+        let bare = MeasureStatistics.unembeddingShown(0.3, accuracy: estimate, enclosure: nil)
+        #expect(bare.shown == 0.3 && bare.notes == [estimate.note!])
     }
 
     /// Ordinary merges (a student the teacher through a random map, plus noise 10⁻³ … 10⁻²): an
