@@ -186,7 +186,8 @@ extension MeasureStatistics {
     /// magnitudes) cancel to `squared`, losing about 10·d·u·terms of it; and B = M_AA⁺M_AB carries
     /// d·u·κ(M_AA) (`solveErrorEstimate`), which moves d_unemb by ‖G̃_B‖‖δB‖. A student within
     /// 10⁻⁹ of its teacher had d_unemb shown as 0 for 2.8·10⁻⁸ (terms near 800 cancelling to
-    /// 10⁻¹⁵). `lost` where the cancellation leaves no digit (d_unemb not computed), else `note`
+    /// 10⁻¹⁵). `lost` where the cancellation leaves no digit or the estimate is unbounded (d_unemb
+    /// not computed), else `note`
     /// where d_unemb's relative error may pass 10⁻⁶. Where the value is mostly error the estimate,
     /// relative to it, understates it (an attack's merge: 5.7·10⁻⁴ for 6.8·10⁻⁷ beside "about 0.02"),
     /// so `unembeddingShown` gives the certified enclosure beside it where the partials carry one.
@@ -201,6 +202,13 @@ extension MeasureStatistics {
         let estimate = cancellation / squared / 2
             + gramTrace.squareRoot() * b.frobeniusNorm * solveErrorEstimate(condition: condition, dimension: d) / distance
         guard estimate.isNaN || estimate > 1e-6 else { return (nil, nil) }
+        // No estimate (κ(M_AA) infinite: M_AA singular to within rounding) leaves no certain digit (an
+        // attack's merge read "about inf relative"). A finite one is kept however large: it is not
+        // scale-invariant (a column 2⁵⁰ apart puts it far above the error), nor a bound (an attack's
+        // "about 0.9" for a value 5·10⁴ times its own), hence the enclosure beside it where there is one.
+        guard estimate.isFinite else {
+            return ("its a priori error estimate from the merged moments is unbounded (M_AA is singular to within rounding); an unsharded measure computes it exactly", nil)
+        }
         return (nil, "d_unemb A←B: formed from the merged moments, it may be wrong by about \(String(format: "%.1g", estimate)) relative "
             + "(an a priori estimate: its terms cancel \(String(format: "%.2g", terms)) to \(String(format: "%.2g", squared)), and B = M_AA⁺M_AB carries d·u·κ(M_AA)); "
             + "an unsharded measure computes it exactly")
@@ -352,7 +360,8 @@ extension MeasureStatistics {
         notes.append(context)
         // Models within rounding of each other (an orbit pair, say): the shards' enclosure of d_logit²
         // reaches 0 or is wide, and the value shown, its midpoint, has no certain leading digit.
-        if let d = fastLogitSums?.logitDistanceSquared, d.lo <= 0 || d.hi - d.lo > 1e-3 * d.hi {
+        let withinRounding = fastLogitSums.map { let d = $0.logitDistanceSquared; return d.lo <= 0 || d.hi - d.lo > 1e-3 * d.hi } ?? false
+        if withinRounding, let d = fastLogitSums?.logitDistanceSquared {
             notes.append("d_logit² ∈ [\(String(format: "%.3g", d.lo)), \(String(format: "%.3g", d.hi))]: the models agree to within the rounding of their logits, so d_logit² and both KLs shown (midpoints) may be wrong in their leading digits, and so may d_unemb and T7's left side, formed from moments that resolve 1 − ρ² only down to about 10⁻¹⁶; an unsharded `measure --certify always` forms the logit differences exactly")
         }
         for (values, isCentred) in [(centredCCA, true), (uncentredCCA, false)] {
@@ -437,7 +446,17 @@ extension MeasureStatistics {
         // The certified enclosures, when carried, hold every value shown.
         let enclosures = fastLogitSums.map(PairMeasurement.Enclosures.init)
         var values = (logitDistanceSquared, klAB, klBA, logTauA, logTauB)
-        if let enclosures { values = enclosures.reconcile(values, notes: &notes) }
+        if let enclosures {
+            values = enclosures.reconcile(values, notes: &notes)
+            // Enclosures wider than 10⁻⁶ about the values shown leave their sixth digit uncertain (an
+            // attack's merged KL was 4·10⁻⁶ off, unremarked); models within rounding have their note.
+            let wide = [("d_logit²", values.0, enclosures.dLogitSquared), ("KL(A‖B)", values.1, enclosures.klAB), ("KL(B‖A)", values.2, enclosures.klBA)]
+                .filter { $0.1.isNormal && $0.2[1] - $0.2[0] > 1e-6 * $0.1 }
+            if !wide.isEmpty && !withinRounding {
+                notes.append("the certified enclosures " + wide.map { "\($0.0) ∈ [\($0.2[0]), \($0.2[1])]" }.joined(separator: ", ")
+                             + " are wider than 10⁻⁶ of the values shown, which may then be off beyond their sixth digit; an unsharded `measure --certify always` forms them from exactly formed logit differences")
+            }
+        }
         let dl2 = values.0
         let scale = (0..<dA).reduce(0.0) { $0 + mAA[$1, $1] }
         if scale == 0 { notes.append(PairMeasurement.zeroScaleNote) }

@@ -218,14 +218,17 @@ public struct PairMeasurement: Codable, Sendable {
             productBound = s.productBound.rawValue
         }
 
-        /// `value` when it lies in `ends`, else the enclosure's midpoint and a note saying so
+        /// `value` when it lies in `ends`, else the enclosure's midpoint (within 10⁻⁶) or nearer end, and a note saying so
         /// (a double-precision value outside its certified enclosure is wrong in its digits:
         /// KL at logits near 10⁻¹⁵, KL underflowing where the enclosure is a normal number).
         static func reconciled(_ name: String, _ value: Double, _ ends: [Double], notes: inout [String]) -> Double {
             guard ends[0].isFinite, ends[1].isFinite, !(ends[0] <= value && value <= ends[1]) else { return value }
-            let midpoint = ends[0] / 2 + ends[1] / 2
-            notes.append("\(name): the double-precision value \(value) lies outside its certified enclosure [\(ends[0]), \(ends[1])]; its midpoint \(midpoint) is shown")
-            return midpoint
+            // Within 10⁻⁶ the midpoint; wider, the nearer end (an enclosure of a KL spanning 142
+            // decades, from a weight near the subnormals, had its midpoint shown, 10¹⁴¹ from its value).
+            let narrow = ends[1] - ends[0] <= max(1e-6 * max(abs(ends[0]), abs(ends[1])), .leastNormalMagnitude)
+            let shown = narrow ? ends[0] / 2 + ends[1] / 2 : min(max(value, ends[0]), ends[1])
+            notes.append("\(name): the double-precision value \(value) lies outside its certified enclosure [\(ends[0]), \(ends[1])]; its \(narrow ? "midpoint" : "nearer end") \(shown) is shown")
+            return shown
         }
 
         /// d_logit², both KLs and both log τ reconciled with these enclosures.
@@ -557,9 +560,7 @@ public struct PairMeasurement: Codable, Sendable {
         let rerun = options.certification == .always ? "" : "; rerun with --certify always to form the differences exactly"
         if nearRounding || (!wide.isEmpty && stats.logitDistanceSquared.isNormal) {
             if options.allowsExactLevel(pair), let refined = pair.refinedDivergence() {
-                let w = pair.weights
-                divergence = (refined.logitDistanceSquared, zip(w, refined.klPerInput).reduce(0) { $0 + $1.0 * $1.1 },
-                              zip(w, refined.reverseKLPerInput).reduce(0) { $0 + $1.0 * $1.1 })
+                divergence = (refined.logitDistanceSquared, refined.kl, refined.reverseKL)
                 let why = nearRounding ? "the models agree to within 1000× the rounding of their logits"
                     : "\(enclosed) are wider than 10⁻⁶ of the pass's values, which may then be off beyond their sixth digit"
                 notes.append("\(why): d_logit² and both KLs are computed from logit differences formed exactly and rounded once (the fast pass gave d_logit² = \(String(format: nearRounding ? "%.4g" : "%.10g", stats.logitDistanceSquared)))")

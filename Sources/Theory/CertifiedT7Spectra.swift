@@ -97,12 +97,13 @@ public struct CertifiedT7Spectra: Sendable {
     /// centred with Q = I − √w√wᵀ, the weights summing to 1 exactly; Π projects onto X₁'s columns),
     /// so inertia₊(E) = rank E = rank[X₁ X₂] − rank X₁ = rank[X₁ X₂] − d₁ (M₁₁ is positive definite).
     /// With X = W^{1/2}F and W positive on the inputs of positive weight, rank[X₁ X₂] is the rank of
-    /// [F₁ F₂] on those inputs; centred, rank(Q[X₁ X₂]) = rank[√w X₁ X₂] − 1 = rank[1 F₁ F₂] − 1 (Q
+    /// [F₁ F₂] on those inputs (the given weights', which the exact level divides: every input, where
+    /// a normalised Double weight may have underflowed to 0); centred, rank(Q[X₁ X₂]) = rank[√w X₁ X₂] − 1 = rank[1 F₁ F₂] − 1 (Q
     /// removes the direction √w, which lies in that column space). `ModularRank` proves the rank
     /// when it reaches min(rows, columns): where N < d₁ + d₂, the case that makes the pencil singular.
     static func positiveCountAtZero(_ exact: ExactModelPair, centred: Bool) -> Int? {
         guard let f1 = exact.first.source?.embeddings, let f2 = exact.second.source?.embeddings,
-              let w = exact.first.source?.weights, exact.second.source?.weights == w,
+              let w = exact.first.source?.givenWeights, exact.second.source?.givenWeights == w,
               let rank = ExactModel.provenRank([f1, f2], ones: centred, rows: w.indices.filter { w[$0] > 0 }) else { return nil }
         let count = rank - (centred ? 1 : 0) - f1.columns
         return (0...f2.columns).contains(count) ? count : nil

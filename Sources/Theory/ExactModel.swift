@@ -47,7 +47,7 @@ public struct ExactModel: Sendable {
             g = try RationalMatrix(exactly: model.unembeddings)
         } catch let e as NumericsError { throw ModelError.numerics(e) }
         let weights: [Rational]
-        if let w0 = model.weights.first, model.weights.allSatisfy({ $0 == w0 }) {
+        if let w0 = model.givenWeights.first, model.givenWeights.allSatisfy({ $0 == w0 }) {
             // Equal weights are each exactly 1/N (one rational, shared: rationals are immutable).
             weights = Array(repeating: Rational(1, model.weights.count), count: model.weights.count)
         } else {
@@ -113,7 +113,7 @@ public struct ExactModel: Sendable {
     public func embeddingMomentIsPositiveDefinite(centred: Bool = false) throws -> Bool {
         try memo.value("momentPositiveDefinite.\(centred)") {
             if let source, let rank = Self.provenRank([source.embeddings], ones: centred,
-                                                      rows: source.weights.indices.filter { source.weights[$0] > 0 }) {
+                                                      rows: source.givenWeights.indices.filter { source.givenWeights[$0] > 0 }) {
                 return rank == dimension + (centred ? 1 : 0)
             }
             let mean = embeddingMean

@@ -212,14 +212,18 @@ public struct FastLogitSums: Sendable, Equatable {
 }
 
 extension FastLogitSums {
-    /// The pass over `pair`'s rows, each weighted by `rawWeights[i]` (nil: the pair's
-    /// given weights). nil when a logit or its bound is not finite (the logits overflow).
+    /// The pass over `pair`'s rows, each weighted by `rawWeights[i]` (nil: the pair's given
+    /// weights, scaled by a power of two to the largest where that is exact for each, so that
+    /// weights near 10³⁰⁸ do not overflow the sums; the means are unchanged). nil when a logit or its bound is not finite (the logits overflow).
     /// `workers` forces the worker count (the result does not depend on it).
     public static func compute(_ pair: ModelPair, rawWeights: [Double]? = nil, bound: ProductBound? = nil,
                                workers forced: Int? = nil) -> FastLogitSums? {
         let n = pair.first.inputCount, k = pair.first.labelCount
         let bound = bound ?? automaticBound(pair)
-        let weights = rawWeights ?? pair.first.givenWeights
+        let weights = rawWeights ?? {
+            let scaled = FastLogitDistance.scaledToLargest(pair.first.givenWeights)
+            return scaled.allSatisfy(\.exact) ? scaled.map(\.value) : pair.first.givenWeights
+        }()
         precondition(weights.count == n, "FastLogitSums: \(weights.count) weights for N = \(n)")
         let sides = Side.both(pair, bound: bound)
         let block = rowsPerBlock(inputs: n, labels: k)

@@ -320,6 +320,10 @@ public struct RefinedDivergence: Sendable {
     public let klPerInput: [Double]
     /// KL_x(M₂ ‖ M₁) from the same differences.
     public let reverseKLPerInput: [Double]
+    /// KL(M₁ ‖ M₂) and KL(M₂ ‖ M₁): the per-input values' means under the given weights
+    /// (`ModelPair.givenWeightedMean`).
+    public let kl: Double
+    public let reverseKL: Double
 }
 
 extension ModelPair {
@@ -331,16 +335,26 @@ extension ModelPair {
                                                                 b.unembeddings) else { return nil }
             let logits = a.embeddings.multiplied(by: a.unembeddings, transposeOther: true)
             let reverseLogits = b.embeddings.multiplied(by: b.unembeddings, transposeOther: true)
-            let w = weights
-            var distance = 0.0
-            var kl: [Double] = [], reverse: [Double] = []
+            var distances: [Double] = [], kl: [Double] = [], reverse: [Double] = []
             for i in 0..<c.rows {
                 let row = c.row(i)
-                distance += w[i] * row.reduce(0) { $0 + $1 * $1 }
+                distances.append(row.reduce(0) { $0 + $1 * $1 })
                 kl.append(Numerics.klDivergence(logitsP: logits.row(i), difference: row.map { -$0 }))
                 reverse.append(Numerics.klDivergence(logitsP: reverseLogits.row(i), difference: row))
             }
-            return RefinedDivergence(logitDistanceSquared: distance, klPerInput: kl, reverseKLPerInput: reverse)
+            func mean(_ v: [Double]) -> Double { givenWeightedMean(v) ?? zip(weights, v).reduce(0) { $0 + $1.0 * $1.1 } }
+            return RefinedDivergence(logitDistanceSquared: mean(distances), klPerInput: kl, reverseKLPerInput: reverse,
+                                     kl: mean(kl), reverseKL: mean(reverse))
         }
+    }
+
+    /// Σᵢ wᵢvᵢ with wᵢ = gᵢ/Σg of the given weights, formed exactly from the Doubles vᵢ and rounded
+    /// once; nil where a value is not finite. The normalised Doubles keep only a few bits of a
+    /// weight near the subnormals: an attack's weights [2, 2.5·10⁻³²³, 1] put a KL 40 % off.
+    func givenWeightedMean(_ v: [Double]) -> Double? {
+        guard v.allSatisfy(\.isFinite) else { return nil }
+        let g = first.givenWeights
+        let total = Rational.sum(g.map { Rational(exactly: $0)! })
+        return (Rational.sum(zip(g, v).map { Rational(exactly: $0)! * Rational(exactly: $1)! }) / total).doubleValue
     }
 }

@@ -171,6 +171,21 @@ struct HarnessTests {
         #expect(try Verifier(corpus: corpus, only: ["T3"]).replay(file).outcome == .holds)
     }
 
+    @Test("A replay file keeps the given weights, so the replayed pair's exact level is the saved one's")
+    func replayGivenWeights() throws {
+        var g = SeededGenerator(seed: 8)
+        let weights = [1, 2, 4e8 + 1, 7, 0x1p-30, 3]
+        let a = try SoftmaxModel(embeddings: g.gaussianMatrix(rows: 6, columns: 2), unembeddings: g.gaussianMatrix(rows: 4, columns: 2), weights: weights)
+        let b = try SoftmaxModel(embeddings: g.gaussianMatrix(rows: 6, columns: 2), unembeddings: g.gaussianMatrix(rows: 4, columns: 2), weights: weights)
+        let pair = try ModelPair(a, b)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("lb-replay-w-\(UInt32.random(in: 0...UInt32.max)).json")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try ReplayFile(check: "T1", plantedScales: [:], origin: nil, pair: pair, path: url.path).write(to: url)
+        let replayed = try ReplayFile.read(from: url).pair()
+        #expect(replayed.first.givenWeights == weights && replayed.second.givenWeights == weights)
+        #expect(replayed.exactLogitDistanceSquared() == pair.exactLogitDistanceSquared())
+    }
+
     @Test("Unknown check names are refused with the list of known ones")
     func unknownCheck() {
         #expect(throws: HarnessError.self) { try Verifier(corpus: Self.smallCorpus, only: ["T42"]) }

@@ -75,19 +75,80 @@ struct GivenWeightTests {
         #expect(checked == weights.count)
     }
 
-    @Test("A pair's second model takes the first's given weights (proportional ones too)")
+    @Test("The exact moments, raw and centred, are those of the given weights")
+    func exactMoments() throws {
+        let pair = try Self.pair()
+        func moment(_ a: Matrix, _ b: Matrix, _ w: [Rational], centred: Bool) -> RationalMatrix {
+            func mean(_ m: Matrix, _ j: Int) -> Rational { Rational.sum(w.indices.map { w[$0] * Rational(exactly: m[$0, j])! }) }
+            return RationalMatrix(rows: a.columns, columns: b.columns) { p, q in
+                let (ma, mb) = centred ? (mean(a, p), mean(b, q)) : (.zero, .zero)
+                return Rational.sum(w.indices.map { w[$0] * (Rational(exactly: a[$0, p])! - ma) * (Rational(exactly: b[$0, q])! - mb) })
+            }
+        }
+        let (f1, f2) = (pair.first.embeddings, pair.second.embeddings)
+        let given = Self.exactRatios(Self.given), normalised = Self.exactRatios(pair.weights)
+        var compared = 0
+        for centred in [false, true] {
+            let exact = try pair.exact().moments(centred: centred)
+            for (value, a, b) in [(exact.m11, f1, f1), (exact.m22, f2, f2), (exact.m21, f2, f1)] {
+                #expect(value == moment(a, b, given, centred: centred))
+                #expect(value != moment(a, b, normalised, centred: centred))
+                compared += 1
+            }
+        }
+        #expect(compared == 6)
+    }
+
+    @Test("One run's streamed sums take the given weights, scaled so that weights near 10³⁰⁸ do not overflow them")
+    func streamedSums() throws {
+        for weights in [Self.given, [1e308, 1e308, 5e307, 1e308, 3, 7]] {
+            let pair = try Self.pair(weights: weights)
+            let sums = try #require(pair.fastLogitSums()), raw = try #require(FastLogitSums.compute(pair, rawWeights: weights))
+            let d = sums.logitDistanceSquared, truth = pair.exactLogitDistanceSquared()
+            #expect(Rational(exactly: d.lo)! <= truth && truth <= Rational(exactly: d.hi)!)
+            #expect(d.hi - d.lo <= 1e-12 * d.hi, "\(weights): \(d)")
+            // The same means as the given weights unscaled, where those do not overflow.
+            if weights == Self.given { #expect(d.lo == raw.logitDistanceSquared.lo && d.hi == raw.logitDistanceSquared.hi) }
+        }
+    }
+
+    @Test("A pair's second model takes the first's given weights, where the normalised Doubles are the same")
     func pairWeights() throws {
         var g = SeededGenerator(seed: 3)
         let f = g.gaussianMatrix(rows: 3, columns: 2), u = g.gaussianMatrix(rows: 3, columns: 2)
-        let pair = try ModelPair(SoftmaxModel(embeddings: f, unembeddings: u, weights: [1, 2, 3]),
-                                 SoftmaxModel(embeddings: f, unembeddings: u, weights: [2, 4, 6]))
-        #expect(pair.second.givenWeights == [1, 2, 3])
-        #expect(pair.exactLogitDistanceSquared().isZero)
-        #expect(try pair.exact().second.weights == Self.exactRatios([1, 2, 3]))
-        // Uniform and summing-to-1 weights are their own given weights.
+        // [4, 7, 1] and [4, 7⁺, 1] normalise to the same Doubles but not to the same rationals.
+        let (first, second) = ([4.0, 7.0, 1.0], [4.0, 7.0.nextUp, 1.0])
+        let a = try SoftmaxModel(embeddings: f, unembeddings: u, weights: first)
+        let b = try SoftmaxModel(embeddings: g.gaussianMatrix(rows: 3, columns: 2), unembeddings: u, weights: second)
+        #expect(a.weights == b.weights && Self.exactRatios(first) != Self.exactRatios(second))
+        let pair = try ModelPair(a, b)
+        #expect(pair.second.givenWeights == first)
+        #expect(try pair.exact().second.weights == Self.exactRatios(first))
+        #expect(try pair.swapped.exact().first.weights == Self.exactRatios(first))
+        // Uniform weights are their own given weights.
         let uniform = try SoftmaxModel(embeddings: f, unembeddings: u, weights: [5, 5, 5])
-        #expect(uniform.givenWeights == uniform.weights)
-        let unit = try SoftmaxModel(embeddings: f, unembeddings: u, weights: [0.25, 0.25, 0.5])
-        #expect(unit.givenWeights == [0.25, 0.25, 0.5])
+        #expect(uniform.givenWeights == uniform.weights && uniform.weights == [1.0 / 3, 1.0 / 3, 1.0 / 3])
+    }
+
+    /// The refined divergences (logit differences formed exactly) are means under the given weights
+    /// formed exactly: the normalised Doubles keep one or two bits of a weight near the subnormals,
+    /// and an attack's KL came out 40 % off (weights [2, 2.5·10⁻³²³, 1], the light input's KL 10¹⁵⁰).
+    @Test("Refined d_logit² and KL: means under the given weights, with a weight near the subnormals")
+    func refinedMeans() throws {
+        let weights = [2, 2.5e-323, 1]
+        let g = try Matrix([[1, 0], [0, 1]])
+        let a = try SoftmaxModel(embeddings: Matrix([[0, 0], [0, 1e150], [1, 0]]), unembeddings: g, weights: weights)
+        let b = try SoftmaxModel(embeddings: Matrix([[0, 0], [1e150, 0], [1, 0]]), unembeddings: g, weights: weights)
+        let pair = try ModelPair(a, b)
+        let refined = try #require(pair.refinedDivergence())
+        let r = Self.exactRatios(weights)
+        // KL_x is 0 on the two inputs that agree and 10¹⁵⁰ on the light one (both ways).
+        #expect(refined.klPerInput[0] == 0 && refined.klPerInput[2] == 0 && refined.klPerInput[1] == 1e150)
+        let expected = (r[1] * Rational(exactly: 1e150)!).doubleValue
+        #expect(abs(refined.kl - expected) <= 1e-15 * expected && abs(refined.reverseKL - expected) <= 1e-15 * expected, "\(refined.kl) against \(expected)")
+        let truth = pair.exactLogitDistanceSquared().doubleValue
+        #expect(abs(refined.logitDistanceSquared - truth) <= 1e-15 * truth, "\(refined.logitDistanceSquared) against \(truth)")
+        // The normalised Doubles' mean is far off: the test can tell.
+        #expect(abs(pair.weights[1] * 1e150 - expected) > 0.1 * expected)
     }
 }

@@ -53,6 +53,24 @@ struct RankShortcutTests {
         #expect(try Self.exactCountAtZero(orbit, centred: false) == 0)
     }
 
+    /// The exact level divides the given weights, so an input whose normalised Double weight
+    /// underflowed to 0 (10⁻³⁰⁰ beside 10³⁰⁸) still has weight there: the ranks must run over it.
+    @Test("A weight that normalises to 0 in Double still counts in the ranks: T7's count at 0 and the moments' definiteness")
+    func underflowedWeight() throws {
+        var g = SeededGenerator(seed: 9)
+        let weights = [1e308, 1e-300, 1]
+        func model(_ d: Int) throws -> SoftmaxModel {
+            try SoftmaxModel(embeddings: g.gaussianMatrix(rows: 3, columns: d), unembeddings: g.gaussianMatrix(rows: 4, columns: d), weights: weights)
+        }
+        let (student, teacher, square) = (try model(1), try model(2), try model(3))
+        #expect(teacher.weights[1] == 0)
+        let exact = try ModelPair(student, teacher).exact()
+        let count = try #require(CertifiedT7Spectra.positiveCountAtZero(exact, centred: false))
+        #expect(count == (try Self.exactCountAtZero(exact, centred: false)) && count == 2)
+        let moment = try ModelPair(square, square).exact()
+        #expect(try moment.first.embeddingMomentIsPositiveDefinite() && moment.moments().m11.isPositiveDefinite())
+    }
+
     /// Positive definiteness of the embedding moments from rank[1 F] (centred) or rank F: against
     /// exact minors, on moments of full rank, with a constant column, with a repeated column, and
     /// with fewer inputs (15) than columns (20). The ranks decide (`provenRank` proves them) on all

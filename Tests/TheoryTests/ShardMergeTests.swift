@@ -95,6 +95,29 @@ struct ShardMergeTests {
     /// A constant column (an appended bias) makes a centred canonical correlation 0 that
     /// says nothing about the students' similarity: both routes say so, with the mean over
     /// the directions that vary (before, the 0 was averaged in silently).
+    /// A merge shows d_logit² and both KLs as their enclosures' midpoints; where those are wider than
+    /// 10⁻⁶ (students within 10⁻⁹ … 10⁻¹⁰ of the teacher) the values can be off beyond their sixth
+    /// digit, and an attack's merged KL was 4·10⁻⁶ off with no note. Against one run's values (from
+    /// exactly formed logit differences), every merged value off by more than 10⁻⁶ has the note, and
+    /// the note is there wherever the enclosures are that wide.
+    @Test("Merged d_logit² and KL off by more than 10⁻⁶ only with their enclosures in a note", arguments: [1e-6, 1e-9, 1e-10])
+    func mergedDivergencesNoted(epsilon: Double) throws {
+        var g = SeededGenerator(seed: 917)
+        let teacher = ModelGenerator.model(labels: 20, dimension: 6, inputs: 300, using: &g)
+        let pair = try ModelPair(teacher, ModelGenerator.perturb(teacher, by: epsilon, using: &g))
+        let merged = try Self.merged(pair.first, pair.second, cuts: [0, 140, 300], options: PairMeasurement.Options())
+        let single = try PairMeasurement.measure(pair, options: PairMeasurement.Options())
+        let noted = merged.notes.contains { $0.hasPrefix("the certified enclosures") && $0.contains("are wider than 10⁻⁶ of the values shown") }
+        var off = 0
+        for (x, y) in [(merged.dLogitSquared, single.dLogitSquared), (merged.klAB, single.klAB), (merged.klBA, single.klBA)] where abs(x - y) > 1e-6 * y {
+            #expect(noted, "ε = \(epsilon): \(x) against one run's \(y), no note")
+            off += 1
+        }
+        // Near the teacher the enclosures are wider than 10⁻⁶ (here the midpoints still agree with one
+        // run to 10⁻⁶; the attack's pair, weighted 10^±8 over 4 shards, did not); at 10⁻⁶ no note.
+        #expect(epsilon < 1e-8 ? noted : off == 0 && !noted, "ε = \(epsilon): \(off) off, noted \(noted)")
+    }
+
     @Test("A constant embedding column: m_CCA centred carries a note with the mean over varying directions, in both routes")
     func constantColumnNote() throws {
         var g = SeededGenerator(seed: 43)

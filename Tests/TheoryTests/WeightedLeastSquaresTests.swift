@@ -398,22 +398,30 @@ struct WeightedLeastSquaresTests {
     /// holds the exact value, and the value shown lies in it.
     @Test("Merges of inputs weighted 10^±150: the note's certified enclosure of d_unemb² holds the exact value")
     func mergedUnembeddingEnclosure() throws {
-        var enclosed = 0
+        var enclosed = 0, shown = 0
         for seed in UInt64(0)..<16 {
             let (merged, exact) = try Self.spreadWeightMerge(seed: seed)
             for note in merged.notes where note.hasPrefix("d_unemb A←B") {
-                guard let range = note.range(of: "enclose d_unemb² in [") else { continue }
-                let ends = note[range.upperBound...].prefix { $0 != "]" }.split(separator: ", ").compactMap { Double(String($0)) }
-                try #require(ends.count == 2, "\(note)")
-                let (lo, hi) = (Rational(exactly: ends[0])!, Rational(exactly: ends[1])!)
+                guard let ends = Self.enclosureEnds(note) else { continue }
+                let (lo, hi) = (Rational(exactly: ends.lo)!, Rational(exactly: ends.hi)!)
                 let truth = Rational(exactly: exact)!
                 // The exact value in rationals, rounded once: allow its rounding.
                 #expect(lo <= truth + Rational(exactly: exact.ulp)! && truth - Rational(exactly: exact.ulp)! <= hi, "seed \(seed): \(exact) outside \(ends)")
-                if let d = merged.dUnembAB { #expect(ends[0] <= d * d * (1 + 1e-15) && d * d <= ends[1] * (1 + 1e-15), "seed \(seed): shown \(d * d) outside \(ends)") }
+                if let d = merged.dUnembAB {
+                    #expect(ends.lo <= d * d * (1 + 1e-15) && d * d <= ends.hi * (1 + 1e-15), "seed \(seed): shown \(d * d) outside \(ends)")
+                    shown += 1
+                }
                 enclosed += 1
             }
         }
-        #expect(enclosed >= 5, "\(enclosed) enclosures given")
+        #expect(enclosed >= 5 && shown >= 5, "\(enclosed) enclosures given, \(shown) beside a value shown")
+    }
+
+    /// The ends of "… enclose d_unemb² in [lo, hi]" in a note, as the Doubles written.
+    static func enclosureEnds(_ note: String) -> (lo: Double, hi: Double)? {
+        guard let range = note.range(of: "enclose d_unemb² in [") else { return nil }
+        let ends = note[range.upperBound...].prefix { $0 != "]" }.split(separator: ", ").compactMap { Double(String($0)) }
+        return ends.count == 2 ? (ends[0], ends[1]) : nil
     }
 
     @Test("The merged d_unemb shown against its enclosure: certified where it is narrow, moved into it where the value lies outside")
@@ -424,14 +432,21 @@ struct WeightedLeastSquaresTests {
         let narrow = FastInterval(lo: 1, hi: 1 + 1e-9)
         let inside = MeasureStatistics.unembeddingShown(1 + 1e-10, accuracy: estimate, enclosure: narrow)
         #expect(inside.shown == 1 + 1e-10 && inside.notes.isEmpty)
-        let out = MeasureStatistics.unembeddingShown(1.5, accuracy: none, enclosure: narrow)
-        #expect(out.shown == narrow.midpoint && out.notes.count == 1 && out.notes[0].contains("its midpoint is shown"))
-        // Wide: the estimate keeps its note, with the enclosure; a value outside moves to the nearer end.
-        let wide = FastInterval(lo: 6e-7, hi: 7e-7)
+        for accuracy in [none, estimate] {
+            let out = MeasureStatistics.unembeddingShown(1.5, accuracy: accuracy, enclosure: narrow)
+            #expect(out.shown == narrow.midpoint && out.notes.count == 1 && out.notes[0].contains("its midpoint is shown"), "\(out.notes)")
+        }
+        // Wide: the estimate keeps its note, with the enclosure's ends bit for bit; a value outside
+        // moves to the nearer end, with a note, estimated or not.
+        let wide = FastInterval(lo: (6e-7).nextUp, hi: (7e-7).nextDown)
         let mostlyError = MeasureStatistics.unembeddingShown(5.7e-4, accuracy: estimate, enclosure: wide)
-        #expect(mostlyError.shown == 7e-7)
-        #expect(mostlyError.notes.count == 2 && mostlyError.notes[0].hasSuffix("enclose d_unemb² in [6e-07, 7e-07]")
+        #expect(mostlyError.shown == wide.hi)
+        #expect(mostlyError.notes.count == 2 && mostlyError.notes[0].hasPrefix(estimate.note!)
                 && mostlyError.notes[1].contains("its nearer end is shown"), "\(mostlyError.notes)")
+        let ends = Self.enclosureEnds(mostlyError.notes[0])
+        #expect(ends?.lo == wide.lo && ends?.hi == wide.hi, "\(mostlyError.notes[0])")
+        let below = MeasureStatistics.unembeddingShown(1e-9, accuracy: none, enclosure: wide)
+        #expect(below.shown == wide.lo && below.notes.count == 1 && below.notes[0].contains("its nearer end is shown"), "\(below.notes)")
         let plain = MeasureStatistics.unembeddingShown(6.5e-7, accuracy: none, enclosure: wide)
         #expect(plain.shown == 6.5e-7 && plain.notes.isEmpty)
         // Lost: not computed, with the enclosure; no enclosure: as before.
@@ -439,6 +454,22 @@ struct WeightedLeastSquaresTests {
         #expect(lost.shown == nil && lost.notes == ["d_unemb A←B: not computed (cancelled); the partials' interval moments enclose d_unemb² in [0.0, 1e-09]"])
         let bare = MeasureStatistics.unembeddingShown(0.3, accuracy: estimate, enclosure: nil)
         #expect(bare.shown == 0.3 && bare.notes == [estimate.note!])
+    }
+
+    @Test("A value outside its certified enclosure: the midpoint of a narrow one, the nearer end of a wide one; an unbounded d_unemb estimate is no value")
+    func reconciledValues() throws {
+        var notes: [String] = []
+        #expect(PairMeasurement.Enclosures.reconciled("KL", 0.5, [0.25, 1], notes: &notes) == 0.5 && notes.isEmpty)
+        #expect(PairMeasurement.Enclosures.reconciled("KL", 1.1, [1, 1 + 1e-9], notes: &notes) == 1 + 0.5e-9)
+        // An attack's KL: its enclosure spans 142 decades; the midpoint had been shown, 10¹⁴¹ too large.
+        #expect(PairMeasurement.Enclosures.reconciled("KL", 8.1e-174, [1.35e-173, 1.76e-31], notes: &notes) == 1.35e-173)
+        #expect(PairMeasurement.Enclosures.reconciled("KL", 1e-20, [0, 0x1p-1074], notes: &notes) == 0)
+        #expect(notes.count == 3 && notes[0].hasSuffix("its midpoint 1.0000000005 is shown") && notes[1].contains("its nearer end 1.35e-173 is shown"), "\(notes)")
+        let b = Matrix(rows: 3, columns: 3, repeating: 1)
+        let unbounded = MeasureStatistics.unembeddingAccuracy(squared: 0.5, terms: 1, map: b, condition: .infinity, gramTrace: 1, dimension: 3)
+        #expect(unbounded.lost?.contains("unbounded") == true && unbounded.note == nil)
+        let bounded = MeasureStatistics.unembeddingAccuracy(squared: 0.5, terms: 1, map: b, condition: 1e12, gramTrace: 1, dimension: 3)
+        #expect(bounded.lost == nil && bounded.note?.contains("may be wrong by about") == true)
     }
 
     /// Ordinary merges (a student the teacher through a random map, plus noise 10⁻³ … 10⁻²): an
