@@ -609,13 +609,16 @@ public struct PairMeasurement: Codable, Sendable {
         // The rescaled d_logit² where it fits a Double after all (the pass's per-row sums overflowed
         // before the weights brought them down: 3.3·10³⁰⁷ was shown as inf).
         let rescaledSquare = rescaled.flatMap { $0.squared.isFinite ? $0.squared : nil }
+        // The exact d_logit² where it was formed and fits a Double (a row's square overflowing before
+        // its weight of 10⁻³⁰⁰ brought it down had d_logit² shown as inf beside T6's certified 3.9·10¹⁸).
+        let exactSquare = exactDistance.map(\.doubleValue).flatMap { $0.isFinite ? $0 : nil }
         var measured = PairMeasurement(
             sizes: Sizes(n: n, k: k, dA: dA, dB: dB),
             // d_logit from the exact d_logit² or the rescaled pass where d_logit² overflows; with
             // neither (logits beyond the Double range: the pass's centring gives inf − inf) +∞,
             // never NaN.
             dLogit: exactDistance.flatMap(Self.squareRoot) ?? rescaled?.distance ?? (divergence.distance.isNaN ? .infinity : divergence.distance).squareRoot(),
-            dLogitSquared: rescaledSquare ?? (divergence.distance.isNaN ? .infinity : divergence.distance),
+            dLogitSquared: exactSquare ?? rescaledSquare ?? (divergence.distance.isNaN ? .infinity : divergence.distance),
             dLogitExact: exactDistance.map { Rational.report(log10: $0.log10Magnitude / 2) },
             dLogitSquaredExact: exactDistance.map { $0.reportString },
             klAB: divergence.kl, klBA: divergence.reverseKL, logTauA: logTau.0, logTauB: logTau.1,

@@ -68,12 +68,30 @@ public final class SymmetricPencil {
     /// candidate was left open at 128 bits and went to exact elimination of 64×64 rationals (over
     /// 5 minutes for one pair); the widening is relative, so more bits close it at a small
     /// fraction of the exact cost.
+    ///
+    /// Nearby points need the same precision (a bisection's): after `skipAfter` counts in a row that
+    /// this precision could not decide, counts go straight to the finer pencil, trying this one
+    /// again every `retryEvery`-th count. A heavy pair's 3 897 counts had each failed at 128 bits
+    /// before deciding at 512 (a fifth of its time). The finest precision is never skipped (beyond
+    /// it lies exact elimination).
     public func positiveCount(at s: Rational) throws -> Int {
-        if let count = intervalPositiveCount(at: s) { return count }
+        if failedInARow < Self.skipAfter || skippedSince >= Self.retryEvery || finer == nil {
+            skippedSince = 0
+            intervalAttempts += 1
+            if let count = intervalPositiveCount(at: s) { failedInARow = 0; return count }
+            failedInARow += 1
+        } else {
+            skippedSince += 1
+        }
         if let finer { return try finer.positiveCount(at: s) }
         exactEliminations += 1
         return try (a - s * b).symmetricInertia().positive
     }
+
+    private var failedInARow = 0, skippedSince = 0
+    static let skipAfter = 4, retryEvery = 16
+    /// How many counts `positiveCount` asked of this precision (for tests).
+    package private(set) var intervalAttempts = 0
 
     /// How many counts went to exact elimination, this pencil's and its finer ones' (for tests).
     package var exactEliminationCount: Int { exactEliminations + (finerPencil?.exactEliminationCount ?? 0) }

@@ -71,22 +71,21 @@ public struct FastLogitDistance: Sendable {
         squared = a.logitDistanceSquared(to: b, weights: weights)
     }
 
-    /// wᵢ = rawᵢ / Σ raw, enclosed, from the weights `scaledToLargest` (a weight the scaling rounds
-    /// is enclosed by its neighbours).
+    /// wᵢ = rawᵢ / Σ raw, enclosed, from `scaledWeightEnclosures`.
     static func normalisedWeights(_ raw: [Double]) -> [FastInterval] {
-        let scaled = scaledToLargest(raw).map { $0.exact ? FastInterval($0.value) : FastInterval(lo: max(0, $0.value.nextDown), hi: $0.value.nextUp) }
+        let scaled = scaledWeightEnclosures(raw)
         let total = FastInterval.sum(scaled)
         return scaled.map { $0 / total }
     }
 
-    /// rawᵢ·2^−e, e the largest weight's exponent, each with whether it is exact (not only where it
-    /// fell into the subnormals). The ratios wᵢ/Σw are unchanged, and with the largest in [1, 2) no
-    /// sum of them overflows (raw weights near 10³⁰⁸).
-    static func scaledToLargest(_ raw: [Double]) -> [(value: Double, exact: Bool)] {
+    /// rawᵢ·2^−e, e the largest weight's exponent, enclosed: exact, or where the scaling rounded
+    /// (into the subnormals) between its neighbours. The ratios wᵢ/Σw are unchanged, and with the
+    /// largest in [1, 2) no sum of them overflows (raw weights near 10³⁰⁸).
+    static func scaledWeightEnclosures(_ raw: [Double]) -> [FastInterval] {
         let e = raw.max().map { Int($0.exponent) } ?? 0
         return raw.map { w in
             let s = Double(sign: .plus, exponent: -e, significand: w)
-            return (s, Double(sign: .plus, exponent: e, significand: s) == w)
+            return Double(sign: .plus, exponent: e, significand: s) == w ? FastInterval(s) : FastInterval(lo: max(0, s.nextDown), hi: s.nextUp)
         }
     }
 }

@@ -74,9 +74,8 @@ public struct FastLogitSums: Sendable, Equatable {
     public func mean(_ sum: FastInterval) -> FastInterval { sum / weightTotal }
     public var logitDistanceSquared: FastInterval { mean(distanceSquared) }
 
-    /// Adds one row of weight `w`.
-    mutating func add(_ r: Row, weight w: Double) {
-        let weight = FastInterval(w)
+    /// Adds one row of weight `weight` (an enclosure: a scaled weight the scaling rounded).
+    mutating func add(_ r: Row, weight: FastInterval) {
         rows += 1
         if r.refined { refinedRows += 1 }
         weightTotal = weightTotal + weight
@@ -89,10 +88,10 @@ public struct FastLogitSums: Sendable, Equatable {
         perInputT6Sharp = perInputT6Sharp + FastInterval(2) * weighted * (-logTau).exp
         // τ_x below e^{−350}: a term near or beyond the Double range; its logarithm, from
         // enclosures of log w, log KL_x and log τ_x (no exponential), bounds the sum's from below.
-        if r.logKLFirstSecondLower > -.infinity, w > 0 {
+        if r.logKLFirstSecondLower > -.infinity, weight.lo > 0 {
             klFirstSecondLogLower = Swift.max(klFirstSecondLogLower, (weight.log + FastInterval(r.logKLFirstSecondLower)).lo)
         }
-        if logTau.lo < -350, w > 0,
+        if logTau.lo < -350, weight.lo > 0,
            case let logKL = r.klFirstSecond.lo > 0 ? Swift.max(FastInterval(r.klFirstSecond.lo).log.lo, r.logKLFirstSecondLower) : r.logKLFirstSecondLower,
            logKL > -.infinity {
             let logTerm = weight.log + FastInterval(logKL)
@@ -213,17 +212,14 @@ public struct FastLogitSums: Sendable, Equatable {
 
 extension FastLogitSums {
     /// The pass over `pair`'s rows, each weighted by `rawWeights[i]` (nil: the pair's given
-    /// weights, scaled by a power of two to the largest where that is exact for each, so that
-    /// weights near 10³⁰⁸ do not overflow the sums; the means are unchanged). nil when a logit or its bound is not finite (the logits overflow).
+    /// weights scaled by a power of two to the largest, `scaledWeightEnclosures`, so that weights
+    /// near 10³⁰⁸ do not overflow the sums; the means are unchanged). nil when a logit or its bound is not finite (the logits overflow).
     /// `workers` forces the worker count (the result does not depend on it).
     public static func compute(_ pair: ModelPair, rawWeights: [Double]? = nil, bound: ProductBound? = nil,
                                workers forced: Int? = nil) -> FastLogitSums? {
         let n = pair.first.inputCount, k = pair.first.labelCount
         let bound = bound ?? automaticBound(pair)
-        let weights = rawWeights ?? {
-            let scaled = FastLogitDistance.scaledToLargest(pair.first.givenWeights)
-            return scaled.allSatisfy(\.exact) ? scaled.map(\.value) : pair.first.givenWeights
-        }()
+        let weights = rawWeights.map { $0.map(FastInterval.init) } ?? FastLogitDistance.scaledWeightEnclosures(pair.first.givenWeights)
         precondition(weights.count == n, "FastLogitSums: \(weights.count) weights for N = \(n)")
         let sides = Side.both(pair, bound: bound)
         let block = rowsPerBlock(inputs: n, labels: k)

@@ -170,6 +170,16 @@ struct KernelTests {
         #expect(SymmetricPencil(tiny, .identity(2), bits: 512).intervalPositiveCount(at: .zero) == 2)
         let chained = SymmetricPencil(tiny, .identity(2))
         #expect(try chained.positiveCount(at: .zero) == 2 && chained.exactEliminationCount == 0, "\(chained.exactEliminationCount) exact")
+        // Forty points about its eigenvalue near 2⁻²⁰¹, none of which 128 bits can decide: after four
+        // such in a row, counts skip to 512 bits, trying 128 again every 16th count; each count exact.
+        let bisecting = SymmetricPencil(tiny, .identity(2))
+        var counted = 0
+        for j in 1...40 {
+            let s = Rational(j).scaled(byPowerOfTwo: -205)
+            #expect(try bisecting.positiveCount(at: s) == (tiny - s * RationalMatrix.identity(2)).symmetricInertia().positive, "s = \(j)·2⁻²⁰⁵")
+            counted += 1
+        }
+        #expect(counted == 40 && bisecting.intervalAttempts == 6 && bisecting.exactEliminationCount == 0, "\(bisecting.intervalAttempts) tries at 128 bits")
         // Singular at 0 (A = [[1, 1], [1, 1]]): every precision fails, and the chain ends in one exact count.
         let singular = SymmetricPencil(RationalMatrix(rows: 2, columns: 2) { _, _ in .one }, .identity(2))
         #expect(try singular.positiveCount(at: .zero) == 1 && singular.exactEliminationCount == 1, "\(singular.exactEliminationCount) exact")

@@ -101,7 +101,7 @@ struct GivenWeightTests {
 
     @Test("One run's streamed sums take the given weights, scaled so that weights near 10³⁰⁸ do not overflow them")
     func streamedSums() throws {
-        for weights in [Self.given, [1e308, 1e308, 5e307, 1e308, 3, 7]] {
+        for weights in [Self.given, [1e308, 1e308, 5e307, 1e308, 3, 7], [1e308, 1e308, 5e307, 1e308, 3, 5e-324]] {
             let pair = try Self.pair(weights: weights)
             let sums = try #require(pair.fastLogitSums()), raw = try #require(FastLogitSums.compute(pair, rawWeights: weights))
             let d = sums.logitDistanceSquared, truth = pair.exactLogitDistanceSquared()

@@ -13,6 +13,26 @@ struct LargeLogitTests {
     /// at s ≥ 10⁷ for this seed, checked), so KL(B‖A)_x = lse(a_x) − a_x,m exactly, m
     /// the student's argmax. The streamed pass and the cancellation-free kernel
     /// both used to drop the labels whose p_B underflows (0.557 … 0 for 0.565).
+    /// One input's logit differences near 10¹⁶⁰ square beyond the Double range in the pass, but its
+    /// weight of 10⁻³⁰⁰ brings d_logit² to about 10¹⁹: it was shown as inf beside T6's certified
+    /// value (an attack's pair); the exact value, formed within the exact level's size, is shown.
+    @Test("A row whose squares overflow but whose weight brings d_logit² back: the exact value shown, not inf")
+    func overflowingRowLightWeight() throws {
+        var g = SeededGenerator(seed: 31)
+        let f = g.gaussianMatrix(rows: 6, columns: 2), u = g.gaussianMatrix(rows: 3, columns: 2)
+        var far = f
+        far[5, 0] = 1e160
+        far[5, 1] = 0
+        let weights = [1, 2, 1, 3, 1, 1e-300]
+        let pair = try ModelPair(SoftmaxModel(embeddings: f, unembeddings: u, weights: weights), SoftmaxModel(embeddings: far, unembeddings: u, weights: weights))
+        let measured = try PairMeasurement.measure(pair, options: PairMeasurement.Options())
+        let exact = pair.exactLogitDistanceSquared().doubleValue
+        #expect(exact.isFinite && exact > 1e15)
+        #expect(measured.dLogitSquared == exact, "\(measured.dLogitSquared) against \(exact)")
+        let t6 = try #require(measured.bounds.first { $0.id == "T6" })
+        #expect(abs(t6.lhs - exact) <= 1e-12 * exact)
+    }
+
     @Test("KL(B‖A) with a near one-hot student is right at scales 1e7 … 1e10")
     func reverseKLOfOneHotStudent() throws {
         var g = SeededGenerator(seed: 14)
