@@ -31,7 +31,7 @@ public struct ModelPair: Sendable {
         let (w1, w2) = (first.weights, second.weights)
         let tolerance = max(1e-12, 8 * Double(w1.count) * Double.ulpOfOne)
         if let i = w1.indices.first(where: { abs(w1[$0] - w2[$0]) > tolerance * max(w1[$0], w2[$0]) }) {
-            throw ModelError.pairMismatch("input weights differ at input \(i)")
+            throw ModelError.pairMismatch("input weights differ: divided by their sums, input \(i) has \(w1[i]) in the first model and \(w2[i]) in the second (they must agree to within \(tolerance) relative)")
         }
         self.first = first
         // One weight vector for the pair: the second model takes the first's

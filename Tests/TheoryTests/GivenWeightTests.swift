@@ -125,6 +125,12 @@ struct GivenWeightTests {
         #expect(pair.second.givenWeights == first)
         #expect(try pair.exact().second.weights == Self.exactRatios(first))
         #expect(try pair.swapped.exact().first.weights == Self.exactRatios(first))
+        // Weights that differ are refused, naming the normalised values compared (an attack had read
+        // "differ at input 0" where both files held 0.5 there).
+        let other = try SoftmaxModel(embeddings: f, unembeddings: u, weights: [4, 7, 2])
+        #expect { try ModelPair(a, other) } throws: { error in
+            "\(error)".contains("divided by their sums, input 0 has \(a.weights[0]) in the first model and \(other.weights[0]) in the second")
+        }
         // Uniform weights are their own given weights.
         let uniform = try SoftmaxModel(embeddings: f, unembeddings: u, weights: [5, 5, 5])
         #expect(uniform.givenWeights == uniform.weights && uniform.weights == [1.0 / 3, 1.0 / 3, 1.0 / 3])
