@@ -364,7 +364,7 @@ extension MeasureStatistics {
         if withinRounding, let d = fastLogitSums?.logitDistanceSquared {
             // The ends as the Doubles they are, the lower one at 0 at least (d_logit² ≥ 0; rounded to
             // three digits they had not enclosed it, and a negative end was shown).
-            notes.append("d_logit² ∈ [\(max(0, d.lo)), \(d.hi)]: the models agree to within the rounding of their logits, so d_logit² and both KLs shown (from their enclosures) may be wrong in their leading digits, and so may d_unemb and T7's left side, formed from moments that resolve 1 − ρ² only down to about 10⁻¹⁶; an unsharded `measure --certify always` forms the logit differences exactly")
+            notes.append("d_logit² ∈ [\(d.lo > 0 ? d.lo : 0), \(d.hi)]: the models agree to within the rounding of their logits, so d_logit² and both KLs shown (from their enclosures) may be wrong in their leading digits, and so may d_unemb and T7's left side, formed from moments that resolve 1 − ρ² only down to about 10⁻¹⁶; an unsharded `measure --certify always` forms the logit differences exactly")
         }
         for (values, isCentred) in [(centredCCA, true), (uncentredCCA, false)] {
             let (rankA, rankB) = correlationSpectra.ranks(centred: isCentred, inputs: n)

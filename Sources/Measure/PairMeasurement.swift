@@ -226,8 +226,9 @@ public struct PairMeasurement: Codable, Sendable {
             // Within 10⁻⁶ the midpoint; wider, the nearer end (an enclosure of a KL spanning 142
             // decades, from a weight near the subnormals, had its midpoint shown, 10¹⁴¹ from its value).
             let narrow = ends[1] - ends[0] <= max(1e-6 * max(abs(ends[0]), abs(ends[1])), .leastNormalMagnitude)
-            let shown = narrow ? ends[0] / 2 + ends[1] / 2 : min(max(value, ends[0]), ends[1])
-            notes.append("\(name): the double-precision value \(value) lies outside its certified enclosure [\(ends[0]), \(ends[1])]; its \(narrow ? "midpoint" : "nearer end") \(shown) is shown")
+            let midpoint = narrow || value.isNaN   // a NaN has no nearer end
+            let shown = midpoint ? ends[0] / 2 + ends[1] / 2 : min(max(value, ends[0]), ends[1])
+            notes.append("\(name): the double-precision value \(value) lies outside its certified enclosure [\(ends[0]), \(ends[1])]; its \(midpoint ? "midpoint" : "nearer end") \(shown) is shown")
             return shown
         }
 

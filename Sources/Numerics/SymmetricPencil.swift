@@ -71,7 +71,8 @@ public final class SymmetricPencil {
     ///
     /// Nearby points need the same precision (a bisection's): after `skipAfter` counts in a row that
     /// this precision could not decide, counts go straight to the finer pencil, trying this one
-    /// again every `retryEvery`-th count. A heavy pair's 3 897 counts had each failed at 128 bits
+    /// again every `retryEvery`-th count (a skipped precision's count is no less certain: every
+    /// precision's interval count is exact where it decides). A heavy pair's 3 897 counts had each failed at 128 bits
     /// before deciding at 512 (a fifth of its time). The finest precision is never skipped (beyond
     /// it lies exact elimination).
     public func positiveCount(at s: Rational) throws -> Int {

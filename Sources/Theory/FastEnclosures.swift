@@ -80,7 +80,9 @@ public struct FastLogitDistance: Sendable {
 
     /// rawᵢ·2^−e, e the largest weight's exponent, enclosed: exact, or where the scaling rounded
     /// (into the subnormals) between its neighbours. The ratios wᵢ/Σw are unchanged, and with the
-    /// largest in [1, 2) no sum of them overflows (raw weights near 10³⁰⁸).
+    /// largest in [1, 2) no sum of them overflows (raw weights near 10³⁰⁸). Scaling back up is
+    /// exact, so a rounded weight never passes for exact; its error is within one subnormal ulp
+    /// (two roundings below 2⁻¹⁰²² stay within 3/4 of one), so its neighbours enclose it.
     static func scaledWeightEnclosures(_ raw: [Double]) -> [FastInterval] {
         let e = raw.max().map { Int($0.exponent) } ?? 0
         return raw.map { w in

@@ -342,17 +342,20 @@ extension ModelPair {
                 kl.append(Numerics.klDivergence(logitsP: logits.row(i), difference: row.map { -$0 }))
                 reverse.append(Numerics.klDivergence(logitsP: reverseLogits.row(i), difference: row))
             }
-            func mean(_ v: [Double]) -> Double { givenWeightedMean(v) ?? zip(weights, v).reduce(0) { $0 + $1.0 * $1.1 } }
+            func mean(_ v: [Double]) -> Double { givenWeightedMean(v) }
             return RefinedDivergence(logitDistanceSquared: mean(distances), klPerInput: kl, reverseKLPerInput: reverse,
                                      kl: mean(kl), reverseKL: mean(reverse))
         }
     }
 
     /// Σᵢ wᵢvᵢ with wᵢ = gᵢ/Σg of the given weights, formed exactly from the Doubles vᵢ and rounded
-    /// once; nil where a value is not finite. The normalised Doubles keep only a few bits of a
-    /// weight near the subnormals: an attack's weights [2, 2.5·10⁻³²³, 1] put a KL 40 % off.
-    func givenWeightedMean(_ v: [Double]) -> Double? {
-        guard v.allSatisfy(\.isFinite) else { return nil }
+    /// once; NaN or ±∞ where a value is (every given weight is positive). The normalised Doubles
+    /// keep only a few bits of a weight near the subnormals: an attack's weights [2, 2.5·10⁻³²³, 1]
+    /// put a KL 40 % off.
+    func givenWeightedMean(_ v: [Double]) -> Double {
+        guard v.allSatisfy(\.isFinite) else {
+            return v.contains { $0.isNaN } || (v.contains(.infinity) && v.contains(-.infinity)) ? .nan : v.contains(.infinity) ? .infinity : -.infinity
+        }
         let g = first.givenWeights
         let total = Rational.sum(g.map { Rational(exactly: $0)! })
         return (Rational.sum(zip(g, v).map { Rational(exactly: $0)! * Rational(exactly: $1)! }) / total).doubleValue

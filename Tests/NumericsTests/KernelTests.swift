@@ -180,6 +180,11 @@ struct KernelTests {
             counted += 1
         }
         #expect(counted == 40 && bisecting.intervalAttempts == 6 && bisecting.exactEliminationCount == 0, "\(bisecting.intervalAttempts) tries at 128 bits")
+        // The finest precision is never skipped (beyond it lies exact elimination): five counts at a
+        // singular point each try it before their exact count.
+        let finest = SymmetricPencil(RationalMatrix(rows: 2, columns: 2) { _, _ in .one }, .identity(2), bits: SymmetricPencil.finestBits)
+        for _ in 0..<5 { #expect(try finest.positiveCount(at: .zero) == 1) }
+        #expect(finest.intervalAttempts == 5 && finest.exactEliminationCount == 5)
         // Singular at 0 (A = [[1, 1], [1, 1]]): every precision fails, and the chain ends in one exact count.
         let singular = SymmetricPencil(RationalMatrix(rows: 2, columns: 2) { _, _ in .one }, .identity(2))
         #expect(try singular.positiveCount(at: .zero) == 1 && singular.exactEliminationCount == 1, "\(singular.exactEliminationCount) exact")

@@ -112,6 +112,25 @@ struct GivenWeightTests {
         }
     }
 
+    /// A weight the scaling sends below the Double range (5·10⁻³²⁴ beside 10³⁰⁰) enters the sums as
+    /// the enclosure [0, 2⁻¹⁰⁷⁴], not as the point 0: its input, the only one where the models
+    /// differ (logits 10¹⁵³ apart), makes d_logit² about 10⁻³¹⁸, which the enclosure holds.
+    @Test("A weight scaled into the subnormals enters the streamed sums as an enclosure, not as 0")
+    func streamedLightRow() throws {
+        let g = try Matrix([[1, 0], [0, 1]])
+        // The heavy inputs' logits are 0 in both models: their terms are exactly 0, with no error bound.
+        let f = try Matrix([[0, 0], [0, 0], [1, 1]])
+        var far = f
+        far[2, 0] = 1e153
+        let weights = [1e300, 1e300, 5e-324]
+        let pair = try ModelPair(SoftmaxModel(embeddings: f, unembeddings: g, weights: weights), SoftmaxModel(embeddings: far, unembeddings: g, weights: weights))
+        let truth = pair.exactLogitDistanceSquared()
+        // Above the outward rounding of a 0 sum (2⁻¹⁰⁷⁴), so a weight entered as 0 would miss it.
+        #expect(truth > Rational(exactly: 0x1p-1070)! && truth < Rational(exactly: 0x1p-1000)!)
+        let d = try #require(FastLogitSums.compute(pair)).logitDistanceSquared
+        #expect(Rational(exactly: d.lo)! <= truth && truth <= Rational(exactly: d.hi)!, "\(d)")
+    }
+
     @Test("A pair's second model takes the first's given weights, where the normalised Doubles are the same")
     func pairWeights() throws {
         var g = SeededGenerator(seed: 3)

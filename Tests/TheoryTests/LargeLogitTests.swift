@@ -8,11 +8,6 @@ import Testing
 /// any finite logits, or say why not.
 @Suite("KL and logit distance with huge logits")
 struct LargeLogitTests {
-    /// A teacher with moderate logits and, for each scale s, a student with F·s: the
-    /// student's conditionals are one-hot (every row's top two logits are ≥ 800 apart
-    /// at s ≥ 10⁷ for this seed, checked), so KL(B‖A)_x = lse(a_x) − a_x,m exactly, m
-    /// the student's argmax. The streamed pass and the cancellation-free kernel
-    /// both used to drop the labels whose p_B underflows (0.557 … 0 for 0.565).
     /// One input's logit differences near 10¹⁶⁰ square beyond the Double range in the pass, but its
     /// weight of 10⁻³⁰⁰ brings d_logit² to about 10¹⁹: it was shown as inf beside T6's certified
     /// value (an attack's pair); the exact value, formed within the exact level's size, is shown.
@@ -33,6 +28,11 @@ struct LargeLogitTests {
         #expect(abs(t6.lhs - exact) <= 1e-12 * exact)
     }
 
+    /// A teacher with moderate logits and, for each scale s, a student with F·s: the
+    /// student's conditionals are one-hot (every row's top two logits are ≥ 800 apart
+    /// at s ≥ 10⁷ for this seed, checked), so KL(B‖A)_x = lse(a_x) − a_x,m exactly, m
+    /// the student's argmax. The streamed pass and the cancellation-free kernel
+    /// both used to drop the labels whose p_B underflows (0.557 … 0 for 0.565).
     @Test("KL(B‖A) with a near one-hot student is right at scales 1e7 … 1e10")
     func reverseKLOfOneHotStudent() throws {
         var g = SeededGenerator(seed: 14)

@@ -92,15 +92,12 @@ struct ShardMergeTests {
         #expect(merged.dRepPivot.pairsUsed == single.dRepPivot.pairsUsed)
     }
 
-    /// A constant column (an appended bias) makes a centred canonical correlation 0 that
-    /// says nothing about the students' similarity: both routes say so, with the mean over
-    /// the directions that vary (before, the 0 was averaged in silently).
     /// A merge shows d_logit² and both KLs as their enclosures' midpoints; where those are wider than
     /// 10⁻⁶ (students within 10⁻⁹ … 10⁻¹⁰ of the teacher) the values can be off beyond their sixth
     /// digit, and an attack's merged KL was 4·10⁻⁶ off with no note. Against one run's values (from
     /// exactly formed logit differences), every merged value off by more than 10⁻⁶ has the note, and
     /// the note is there wherever the enclosures are that wide.
-    @Test("Merged d_logit² and KL off by more than 10⁻⁶ only with their enclosures in a note", arguments: [1e-6, 1e-9, 1e-10])
+    @Test("Merged d_logit² and KL: enclosures wider than 10⁻⁶ given in a note, none where narrow; no value off beyond 10⁻⁶ unnoted", arguments: [1e-6, 1e-9, 1e-10])
     func mergedDivergencesNoted(epsilon: Double) throws {
         var g = SeededGenerator(seed: 917)
         let teacher = ModelGenerator.model(labels: 20, dimension: 6, inputs: 300, using: &g)
@@ -118,6 +115,9 @@ struct ShardMergeTests {
         #expect(epsilon < 1e-8 ? noted : off == 0 && !noted, "ε = \(epsilon): \(off) off, noted \(noted)")
     }
 
+    /// A constant column (an appended bias) makes a centred canonical correlation 0 that
+    /// says nothing about the students' similarity: both routes say so, with the mean over
+    /// the directions that vary (before, the 0 was averaged in silently).
     @Test("A constant embedding column: m_CCA centred carries a note with the mean over varying directions, in both routes")
     func constantColumnNote() throws {
         var g = SeededGenerator(seed: 43)

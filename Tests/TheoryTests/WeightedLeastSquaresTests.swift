@@ -464,7 +464,9 @@ struct WeightedLeastSquaresTests {
         // An attack's KL: its enclosure spans 142 decades; the midpoint had been shown, 10¹⁴¹ too large.
         #expect(PairMeasurement.Enclosures.reconciled("KL", 8.1e-174, [1.35e-173, 1.76e-31], notes: &notes) == 1.35e-173)
         #expect(PairMeasurement.Enclosures.reconciled("KL", 1e-20, [0, 0x1p-1074], notes: &notes) == 0)
-        #expect(notes.count == 3 && notes[0].hasSuffix("its midpoint 1.0000000005 is shown") && notes[1].contains("its nearer end 1.35e-173 is shown"), "\(notes)")
+        // A NaN has no nearer end: the midpoint.
+        #expect(PairMeasurement.Enclosures.reconciled("KL", .nan, [1, 3], notes: &notes) == 2)
+        #expect(notes.count == 4 && notes[0].hasSuffix("its midpoint 1.0000000005 is shown") && notes[1].contains("its nearer end 1.35e-173 is shown"), "\(notes)")
         let b = Matrix(rows: 3, columns: 3, repeating: 1)
         let unbounded = MeasureStatistics.unembeddingAccuracy(squared: 0.5, terms: 1, map: b, condition: .infinity, gramTrace: 1, dimension: 3)
         #expect(unbounded.lost?.contains("unbounded") == true && unbounded.note == nil)
