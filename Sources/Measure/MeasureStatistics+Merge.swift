@@ -452,11 +452,8 @@ extension MeasureStatistics {
             values = enclosures.reconcile(values, notes: &notes)
             // Enclosures wider than 10⁻⁶ about the values shown leave their sixth digit uncertain (an
             // attack's merged KL was 4·10⁻⁶ off, unremarked); models within rounding have their note.
-            let wide = [("d_logit²", values.0, enclosures.dLogitSquared), ("KL(A‖B)", values.1, enclosures.klAB), ("KL(B‖A)", values.2, enclosures.klBA)]
-                .filter { $0.1.isNormal && $0.2[1] - $0.2[0] > 1e-6 * $0.1 }
-            if !wide.isEmpty && !withinRounding {
-                notes.append("the certified enclosures " + wide.map { "\($0.0) ∈ [\($0.2[0]), \($0.2[1])]" }.joined(separator: ", ")
-                             + " are wider than 10⁻⁶ of the values shown, which may then be off beyond their sixth digit; an unsharded `measure --certify always` forms them from exactly formed logit differences")
+            if !withinRounding, let wide = enclosures.wide(values.0, values.1, values.2) {
+                notes.append(wide + " are wider than 10⁻⁶ of the values shown, which may then be off beyond their sixth digit; an unsharded `measure --certify always` forms them from exactly formed logit differences")
             }
         }
         let dl2 = values.0

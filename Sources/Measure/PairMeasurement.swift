@@ -232,6 +232,15 @@ public struct PairMeasurement: Codable, Sendable {
             return shown
         }
 
+        /// "the certified enclosures d_logit² ∈ [lo, hi], …" of those among d_logit² and both KLs whose
+        /// enclosure is wider than 10⁻⁶ of its (normal) value given; nil when none is. One run and a
+        /// merge say it alike.
+        func wide(_ distance: Double, _ kl: Double, _ reverseKL: Double) -> String? {
+            let wide = [("d_logit²", distance, dLogitSquared), ("KL(A‖B)", kl, klAB), ("KL(B‖A)", reverseKL, klBA)]
+                .filter { $0.1.isNormal && $0.2[1] - $0.2[0] > 1e-6 * $0.1 }
+            return wide.isEmpty ? nil : "the certified enclosures " + wide.map { "\($0.0) ∈ [\($0.2[0]), \($0.2[1])]" }.joined(separator: ", ")
+        }
+
         /// d_logit², both KLs and both log τ reconciled with these enclosures.
         func reconcile(_ v: (Double, Double, Double, Double, Double), notes: inout [String]) -> (Double, Double, Double, Double, Double) {
             (Self.reconciled("d_logit²", v.0, dLogitSquared, notes: &notes), Self.reconciled("KL(A‖B)", v.1, klAB, notes: &notes),
@@ -550,16 +559,10 @@ public struct PairMeasurement: Codable, Sendable {
         var divergenceScientific: DivergenceScientific?
         let nearRounding = stats.logitDistanceSquared.isNormal && stats.logitDistanceSquared.squareRoot() < Self.roundingNoise(pair)
         // The pass's values whose certified enclosure is wider than 10⁻⁶ relative.
-        struct Wide { let name: String; let value: Double; let ends: [Double]
-            var relativeWidth: Double { (ends[1] - ends[0]) / value } }
-        let wide = enclosures.map { e in
-            [Wide(name: "d_logit²", value: stats.logitDistanceSquared, ends: e.dLogitSquared),
-             Wide(name: "KL(A‖B)", value: stats.kl, ends: e.klAB), Wide(name: "KL(B‖A)", value: stats.reverseKL, ends: e.klBA)]
-                .filter { $0.value.isNormal && $0.relativeWidth > 1e-6 }
-        } ?? []
-        let enclosed = "the certified enclosures " + wide.map { "\($0.name) ∈ [\($0.ends[0]), \($0.ends[1])]" }.joined(separator: ", ")
+        let wide = enclosures?.wide(stats.logitDistanceSquared, stats.kl, stats.reverseKL)
+        let enclosed = wide ?? ""
         let rerun = options.certification == .always ? "" : "; rerun with --certify always to form the differences exactly"
-        if nearRounding || (!wide.isEmpty && stats.logitDistanceSquared.isNormal) {
+        if nearRounding || (wide != nil && stats.logitDistanceSquared.isNormal) {
             if options.allowsExactLevel(pair), let refined = pair.refinedDivergence() {
                 divergence = (refined.logitDistanceSquared, refined.kl, refined.reverseKL)
                 let why = nearRounding ? "the models agree to within 1000× the rounding of their logits"

@@ -321,7 +321,7 @@ public struct RefinedDivergence: Sendable {
     /// KL_x(M₂ ‖ M₁) from the same differences.
     public let reverseKLPerInput: [Double]
     /// KL(M₁ ‖ M₂) and KL(M₂ ‖ M₁): the per-input values' means under the given weights
-    /// (`ModelPair.givenWeightedMean`).
+    /// (`ModelPair.givenWeightedMeans`).
     public let kl: Double
     public let reverseKL: Double
 }
@@ -342,22 +342,24 @@ extension ModelPair {
                 kl.append(Numerics.klDivergence(logitsP: logits.row(i), difference: row.map { -$0 }))
                 reverse.append(Numerics.klDivergence(logitsP: reverseLogits.row(i), difference: row))
             }
-            func mean(_ v: [Double]) -> Double { givenWeightedMean(v) }
-            return RefinedDivergence(logitDistanceSquared: mean(distances), klPerInput: kl, reverseKLPerInput: reverse,
-                                     kl: mean(kl), reverseKL: mean(reverse))
+            let means = givenWeightedMeans([distances, kl, reverse])
+            return RefinedDivergence(logitDistanceSquared: means[0], klPerInput: kl, reverseKLPerInput: reverse,
+                                     kl: means[1], reverseKL: means[2])
         }
     }
 
-    /// Σᵢ wᵢvᵢ with wᵢ = gᵢ/Σg of the given weights, formed exactly from the Doubles vᵢ and rounded
-    /// once; NaN or ±∞ where a value is (every given weight is positive). The normalised Doubles
-    /// keep only a few bits of a weight near the subnormals: an attack's weights [2, 2.5·10⁻³²³, 1]
-    /// put a KL 40 % off.
-    func givenWeightedMean(_ v: [Double]) -> Double {
-        guard v.allSatisfy(\.isFinite) else {
-            return v.contains { $0.isNaN } || (v.contains(.infinity) && v.contains(-.infinity)) ? .nan : v.contains(.infinity) ? .infinity : -.infinity
+    /// Σᵢ wᵢvᵢ for each vector v, with wᵢ = gᵢ/Σg of the given weights (converted and summed once),
+    /// formed exactly from the Doubles vᵢ and rounded once; NaN or ±∞ where a value is (every given
+    /// weight is positive). The normalised Doubles keep only a few bits of a weight near the
+    /// subnormals: an attack's weights [2, 2.5·10⁻³²³, 1] put a KL 40 % off.
+    func givenWeightedMeans(_ vectors: [[Double]]) -> [Double] {
+        let g = first.givenWeights.map { Rational(exactly: $0)! }
+        let total = Rational.sum(g)
+        return vectors.map { v in
+            guard v.allSatisfy(\.isFinite) else {
+                return v.contains { $0.isNaN } || (v.contains(.infinity) && v.contains(-.infinity)) ? .nan : v.contains(.infinity) ? .infinity : -.infinity
+            }
+            return (Rational.sum(zip(g, v).map { $0 * Rational(exactly: $1)! }) / total).doubleValue
         }
-        let g = first.givenWeights
-        let total = Rational.sum(g.map { Rational(exactly: $0)! })
-        return (Rational.sum(zip(g, v).map { Rational(exactly: $0)! * Rational(exactly: $1)! }) / total).doubleValue
     }
 }
