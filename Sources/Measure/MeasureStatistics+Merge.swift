@@ -191,8 +191,14 @@ extension MeasureStatistics {
     /// where d_unemb's relative error may pass 10⁻⁶. Where the value is mostly error the estimate,
     /// relative to it, understates it (an attack's merge: 5.7·10⁻⁴ for 6.8·10⁻⁷ beside "about 0.02"),
     /// so `unembeddingShown` gives the certified enclosure beside it where the partials carry one.
+    ///
+    /// `solveFailed`: the partials carried interval moments but their solve through M_AA failed
+    /// (M_AA not shown nonsingular from them), so no enclosure can stand beside the estimate. Every
+    /// such merge an attack found had the value mostly error under an estimate of 0.9 … 10 (3 for
+    /// 10.38 where the exact value is 7.2·10⁻⁸): an estimate from 10⁻² up is then `lost`, and a
+    /// smaller one says that nothing bounds it.
     static func unembeddingAccuracy(squared: Double, terms: Double, map b: Matrix, condition: Double, gramTrace: Double,
-                                    dimension d: Int) -> (lost: String?, note: String?) {
+                                    dimension d: Int, solveFailed: Bool = false) -> (lost: String?, note: String?) {
         let u = Double.ulpOfOne / 2, cancellation = 10 * Double(d) * u * terms
         guard squared > cancellation else {
             return ("the merged moments' formula tr S_AA − 2 tr(S_AB Bᵀ) + tr(B S_BB Bᵀ) cancels terms of size \(String(format: "%.2g", terms)) "
@@ -209,9 +215,14 @@ extension MeasureStatistics {
         guard estimate.isFinite else {
             return ("its a priori error estimate from the merged moments is unbounded (M_AA is singular to within rounding); an unsharded measure computes it exactly", nil)
         }
+        let failed = "the partials' interval moments could not enclose it (M_AA not shown nonsingular from them)"
+        if solveFailed, estimate >= 1e-2 {
+            return ("its a priori error estimate from the merged moments is \(String(format: "%.1g", estimate)) relative, and \(failed), "
+                + "where such estimates have understated the error of values that are mostly error; an unsharded measure computes it exactly", nil)
+        }
         return (nil, "d_unemb A←B: formed from the merged moments, it may be wrong by about \(String(format: "%.1g", estimate)) relative "
             + "(an a priori estimate: its terms cancel \(String(format: "%.2g", terms)) to \(String(format: "%.2g", squared)), and B = M_AA⁺M_AB carries d·u·κ(M_AA)); "
-            + "an unsharded measure computes it exactly")
+            + (solveFailed ? "\(failed), so nothing bounds that error; " : "") + "an unsharded measure computes it exactly")
     }
 
     /// The partials' enclosure of d_unemb², its ends as the Doubles they are (shortest round-trip
@@ -402,7 +413,8 @@ extension MeasureStatistics {
             let value = max(trace - 2 * cross + quadratic, 0)
             let accuracy = Self.unembeddingAccuracy(squared: value, terms: trace + 2 * abs(cross) + abs(quadratic), map: b,
                                                     condition: Self.condition(correlationSpectra.mAA.eigenvalues) ?? .infinity,
-                                                    gramTrace: (0..<dB).reduce(0.0) { $0 + sBB[$1, $1] }, dimension: max(dA, dB))
+                                                    gramTrace: (0..<dB).reduce(0.0) { $0 + sBB[$1, $1] }, dimension: max(dA, dB),
+                                                    solveFailed: fast != nil && enclosure == nil)
             let (shown, unembeddingNotes) = Self.unembeddingShown(value, accuracy: accuracy, enclosure: enclosure)
             notes += unembeddingNotes
             if let shown { dUnemb = shown } else { dUnembMissing = accuracy.lost }

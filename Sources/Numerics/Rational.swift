@@ -63,9 +63,38 @@ public final class Rational: @unchecked Sendable {
 
     public var isZero: Bool { sign == 0 }
 
-    /// A nearby Double (GMP truncates toward zero): for display and screening only,
-    /// never for a verdict.
-    public var doubleValue: Double { __gmpq_get_d(value) }
+    /// The Double nearest to q, ties to even (IEEE 754's round to nearest): ±∞ from
+    /// 2¹⁰²⁴·(1 − 2⁻⁵⁴) up, and the subnormals rounded once, at their own spacing 2⁻¹⁰⁷⁴. For
+    /// display and screening only, never for a verdict. (GMP's mpq_get_d truncates toward 0,
+    /// so an exact value shown had sat an ulp below its nearest Double.)
+    ///
+    /// With e = ⌊log₂|q|⌋ and the ulp 2⁻ˢ, s = 52 − max(e, −1022), the integer m = round(|q|·2ˢ)
+    /// ≤ 2⁵³ is formed by one integer division (quotient and remainder, the remainder doubled
+    /// against the divisor for the tie), and m·2⁻ˢ is exact in binary64 (or overflows to ∞).
+    public var doubleValue: Double {
+        let s = sign
+        guard s != 0 else { return 0 }
+        let z = IntegerScratch(count: 4)
+        defer { z.release() }
+        let (n, d, m, r) = (z[0], z[1], z[2], z[3])
+        __gmpz_abs(n, &value.pointee._mp_num)
+        __gmpz_set(d, &value.pointee._mp_den)
+        // The bit lengths give ⌊log₂|q|⌋ or one more.
+        var e = Int(__gmpz_sizeinbase(n, 2)) - Int(__gmpz_sizeinbase(d, 2))
+        if e >= 0 { __gmpz_mul_2exp(m, d, mp_bitcnt_t(e)); if __gmpz_cmp(n, m) < 0 { e -= 1 } }
+        else { __gmpz_mul_2exp(m, n, mp_bitcnt_t(-e)); if __gmpz_cmp(m, d) < 0 { e -= 1 } }
+        let direction: FloatingPointSign = s < 0 ? .minus : .plus
+        // |q| ≥ 2¹⁰²⁴ rounds to ∞; |q| < 2⁻¹⁰⁷⁶, below half the least subnormal, to 0.
+        if e >= 1024 { return Double(sign: direction, exponent: 0, significand: .infinity) }
+        if e < -1076 { return Double(sign: direction, exponent: 0, significand: 0) }
+        let shift = 52 - Swift.max(e, -1022)
+        if shift >= 0 { __gmpz_mul_2exp(n, n, mp_bitcnt_t(shift)) } else { __gmpz_mul_2exp(d, d, mp_bitcnt_t(-shift)) }
+        __gmpz_tdiv_qr(m, r, n, d)
+        __gmpz_mul_2exp(r, r, 1)
+        let tie = __gmpz_cmp(r, d)
+        if tie > 0 || (tie == 0 && __gmpz_tstbit(m, 0) == 1) { __gmpz_add_ui(m, m, 1) }
+        return Double(sign: direction, exponent: -shift, significand: __gmpz_get_d(m))
+    }
 
     /// "p/q" (or "p" for an integer), exact.
     public var exactString: String {

@@ -230,7 +230,9 @@ struct MeasureCommand: ParsableCommand {
         // A partial that merge would refuse (weights summing beyond the Double range, values
         // that overflow) is refused now, before it is written.
         do { try statistics.validate(file: partial) } catch let e as MeasureMergeError {
-            throw CLIError("this shard's statistics cannot be merged: \(e.description)")
+            // The partial is not written: name the rows, not a file that does not exist.
+            guard case let .inconsistent(_, reason) = e else { throw CLIError("this shard's statistics cannot be merged: \(e.description)") }
+            throw CLIError("rows \(statistics.rowStart)..<\(statistics.rowEnd) of \(teacher) and \(student): this shard's statistics cannot be merged, so \(partial) was not written: \(reason)")
         }
         let text = try MeasurePartial(teacher: teacher, student: student, statistics: statistics).encoded()
         do { try text.write(toFile: partial, atomically: true, encoding: .utf8) } catch {

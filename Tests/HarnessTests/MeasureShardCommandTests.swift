@@ -334,4 +334,24 @@ struct MeasureShardCommandTests {
         let plain = try notes(teacher, other, "plain")
         #expect(!plain.contains { $0.contains(rounding) || $0.contains(conditioned) || $0.contains("underflow") }, "\(plain)")
     }
+
+    /// Weights near 10³⁰⁸ sum beyond the Double range in a shard: refused before the partial is
+    /// written, naming the rows and the files read (an attack's run had blamed an "inconsistent
+    /// partial", a file the user never wrote), with the rescaling that mends it.
+    @Test("A shard whose weights sum beyond the Double range: exit 2 naming its rows, the partial not written")
+    func shardWeightsBeyondRange() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var g = SeededGenerator(seed: 31)
+        let teacher = ModelGenerator.model(labels: 4, dimension: 2, inputs: 6, using: &g)
+        let path = dir.appendingPathComponent("big.npz")
+        try ModelFile.write(arrays: [("f", NumpyArray(shape: [6, 2], values: teacher.embeddings.storage)),
+                                     ("g", NumpyArray(shape: [4, 2], values: teacher.unembeddings.storage)),
+                                     ("w", NumpyArray(shape: [6], values: Array(repeating: 1.7e308, count: 6)))], to: path)
+        let partial = dir.appendingPathComponent("p1.json").path
+        let r = try runTool(["measure", path.path, path.path, "--shard", "1/2", "--partial", partial])
+        #expect(r.status == 2 && r.stderr.contains("rows 0..<3 of \(path.path)") && r.stderr.contains("was not written")
+                && r.stderr.contains("divide every weight by the same power of two") && !r.stderr.contains("inconsistent partial"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: partial))
+    }
 }

@@ -23,6 +23,59 @@ struct ExactArithmeticTests {
         }
     }
 
+    /// |q − x| exactly, x a finite Double.
+    static func distance(_ q: Rational, _ x: Double) -> Rational {
+        let d = q - Rational(exactly: x)!
+        return d < .zero ? -d : d
+    }
+
+    /// The Double shown for a rational is its nearest (ties to even), checked exactly against
+    /// both neighbours, on 3 000 random quotients of integers from 1 to 2¹²⁰ scaled by 2^±1100
+    /// (normal, subnormal, overflowing and underflowing), and on the ties and thresholds: half
+    /// the least subnormal (to 0), one and a half of it (to 2, even), the greatest finite plus
+    /// half its ulp (to ∞) and just below it. GMP's mpq_get_d, which truncates, had shown
+    /// 3602879701896397/36028797018963968 + 10⁻³⁰ as 0.1 and 2/3 an ulp low.
+    @Test("A rational's Double is its nearest, ties to even, subnormals and overflow included")
+    func nearestDouble() {
+        var g = SeededGenerator(seed: 24)
+        var checked = 0, roundedAway = 0
+        for _ in 0..<3000 {
+            func integer() -> Rational {   // 1 to 4 random 30-bit digits, plus 1
+                var q = Rational.zero
+                for _ in 0..<g.int(in: 1...4) { q = q.scaled(byPowerOfTwo: 30) + Rational(g.int(in: 0...(1 << 30 - 1))) }
+                return q + .one
+            }
+            let q = (g.uniform() < 0.5 ? -Rational.one : .one) * (integer() / integer()).scaled(byPowerOfTwo: g.int(in: -1100...1100))
+            let x = q.doubleValue
+            let magnitude = q < .zero ? -q : q
+            if x.isInfinite {
+                // Only from 2¹⁰²⁴ − 2⁹⁷⁰ (the greatest finite plus half its ulp) up.
+                #expect(magnitude >= Rational(exactly: .greatestFiniteMagnitude)! + Rational(exactly: 0x1p970)!)
+            } else {
+                let here = Self.distance(q, x)
+                for neighbour in [x.nextUp, x.nextDown] where neighbour.isFinite {
+                    let there = Self.distance(q, neighbour)
+                    #expect(here < there || (here == there && x.significandBitPattern & 1 == 0), "\(q.exactString) shown as \(x)")
+                }
+            }
+            // Truncation never gives a Double beyond q: count where the nearest one is.
+            if x.isFinite, Rational(exactly: abs(x))! > magnitude { roundedAway += 1 }
+            checked += 1
+        }
+        #expect(checked == 3000)
+        #expect(roundedAway > 1000, "about half round away from 0: \(roundedAway)")
+        let least = Rational(exactly: .leastNonzeroMagnitude)!, half = Rational(1, 2)
+        let greatest = Rational(exactly: .greatestFiniteMagnitude)!, halfUlp = Rational(exactly: 0x1p970)!
+        let tiny = Rational.one.scaled(byPowerOfTwo: -1200)
+        let cases: [(Rational, Double)] = [
+            (least * half, 0), (least * half + tiny, .leastNonzeroMagnitude), (least * Rational(3, 2), 2 * .leastNonzeroMagnitude),
+            (greatest + halfUlp, .infinity), (greatest + halfUlp - tiny, .greatestFiniteMagnitude),
+            (Rational(exactly: 0.1)! + Rational(exactly: 1e-30)!, 0.1), (Rational(2, 3), 2.0 / 3), (-Rational(1, 3), -1.0 / 3),
+            (Rational(exactly: 0x1p-1022)! - tiny, 0x1p-1022), (Rational(exactly: 1e300)! * Rational(exactly: 1e300)!, .infinity),
+        ]
+        for (q, expected) in cases { #expect(q.doubleValue == expected, "\(q.exactString)") }
+    }
+
     @Test("Exact arithmetic: 0.1 + 0.2 ≠ 0.3 exactly, 1/3·3 = 1")
     func field() {
         let sum = Rational(exactly: 0.1)! + Rational(exactly: 0.2)!

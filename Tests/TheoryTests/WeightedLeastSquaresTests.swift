@@ -417,6 +417,59 @@ struct WeightedLeastSquaresTests {
         #expect(enclosed >= 5 && shown >= 5, "\(enclosed) enclosures given, \(shown) beside a value shown")
     }
 
+    /// Merges where the partials' interval moments cannot show M_AA nonsingular (the teacher's
+    /// third embedding column its first plus 10⁻ᶜ noise, N = 60, d = 3, k = 6, the student the
+    /// teacher through a map plus noise), so no enclosure can stand beside the a priori estimate. An
+    /// attack's merges of this kind had shown d_unemb 10.38 for 2.7·10⁻⁴ ("about 3 relative") and 26
+    /// more, each off by 1.2 % to 10⁸ relative. Now such a d_unemb is not computed where the estimate
+    /// reaches 10⁻², and otherwise says that nothing bounds its error; where the solve succeeds the
+    /// enclosure is given, or the value is within 10⁻⁶ of exact unnoted.
+    @Test("Merges whose interval moments cannot enclose d_unemb: not computed from an estimate of 10⁻² up, never an unbounded value unremarked")
+    func mergedUnembeddingSolveFailed() throws {
+        var failed = 0, checked = 0
+        for (t, c) in [3.0, 4.0, 5.0, 6.0, 7.0].enumerated() {
+            for seed in UInt64(0)..<4 {
+                var g = SeededGenerator(seed: 5300 + 10 * UInt64(t) + seed)
+                var f = g.gaussianMatrix(rows: 60, columns: 3)
+                for i in 0..<60 { f[i, 2] = f[i, 0] + Foundation.pow(10, -c) * f[i, 2] }
+                let unembeddings = g.gaussianMatrix(rows: 6, columns: 3)
+                var map = g.gaussianMatrix(rows: 3, columns: 3)
+                for j in 0..<3 { map[j, j] += 3 }
+                let teacher = try SoftmaxModel(embeddings: f, unembeddings: unembeddings)
+                let noise = g.gaussianMatrix(rows: 60, columns: 3, scale: 1e-6), gNoise = g.gaussianMatrix(rows: 6, columns: 3, scale: 1e-4)
+                let student = try SoftmaxModel(embeddings: f.multiplied(by: map) + noise,
+                                               unembeddings: unembeddings.multiplied(by: LUDecomposition(map).inverse().transposed) + gNoise)
+                let merged = try ShardMergeTests.merged(teacher, student, cuts: [0, 30, 60], options: PairMeasurement.Options())
+                let exact = try ModelPair(teacher, student).exact().unembeddingDissimilaritySquared().doubleValue.squareRoot()
+                let notes = merged.notes.filter { $0.hasPrefix("d_unemb A←B") }
+                if notes.contains(where: { $0.contains("could not enclose it") }) {
+                    failed += 1
+                    if let d = merged.dUnembAB {
+                        #expect(notes.contains { $0.contains("nothing bounds that error") }, "c \(c) seed \(seed): \(d) shown, exact \(exact): \(notes)")
+                    } else {
+                        #expect(notes.contains { $0.contains("not computed (its a priori error estimate") }, "c \(c) seed \(seed): \(notes)")
+                    }
+                } else if let d = merged.dUnembAB {
+                    // Solved: the enclosure beside any note, or the value certified (no note).
+                    #expect(notes.allSatisfy { Self.enclosureEnds($0) != nil } && (!notes.isEmpty || abs(d - exact) <= 1e-6 * exact),
+                            "c \(c) seed \(seed): \(d) for \(exact): \(notes)")
+                }
+                checked += 1
+            }
+        }
+        #expect(checked == 20)
+        #expect(failed >= 3, "\(failed) merges with the solve failed: the check did not bite")
+        // The estimate's two sides, with the solve failed and not.
+        let b = Matrix(rows: 3, columns: 3, repeating: 1)
+        for (condition, lost) in [(1e17, true), (1e12, false)] {
+            let failedSolve = MeasureStatistics.unembeddingAccuracy(squared: 0.5, terms: 1, map: b, condition: condition, gramTrace: 1, dimension: 3, solveFailed: true)
+            #expect((failedSolve.lost != nil) == lost && failedSolve.lost?.contains("could not enclose it") != false
+                    && failedSolve.note?.contains("nothing bounds that error") != false, "\(failedSolve)")
+            let solved = MeasureStatistics.unembeddingAccuracy(squared: 0.5, terms: 1, map: b, condition: condition, gramTrace: 1, dimension: 3)
+            #expect(solved.lost == nil && solved.note?.contains("nothing bounds") == false, "\(solved)")
+        }
+    }
+
     /// The ends of "… enclose d_unemb² in [lo, hi]" in a note, as the Doubles written.
     static func enclosureEnds(_ note: String) -> (lo: Double, hi: Double)? {
         guard let range = note.range(of: "enclose d_unemb² in [") else { return nil }
