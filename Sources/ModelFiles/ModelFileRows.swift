@@ -17,6 +17,10 @@ public struct ModelRows: Sendable {
     /// N of the whole file.
     public let totalInputs: Int
     public let rawWeights: [Double]?
+    /// Every input's weight in the file (nil: no w, uniform), each checked as `read` checks it:
+    /// every shard refuses a bad weight anywhere in w, and can compare the teacher's and the
+    /// student's weights over all N (8·N bytes; a shard's own rows of f take 8·d·N/n).
+    public let fileWeights: [Double]?
     /// The CRC-32 of each array as the archive stores it ("f 1a2b3c4d g … w …"): the
     /// same in every shard of one file, different (with overwhelming probability) for
     /// any other f, g or w, so `merge` can refuse partials of different files.
@@ -25,9 +29,9 @@ public struct ModelRows: Sendable {
 
 extension ModelFile {
     /// Shard `index` of `count` (1-based) of a model file: rows ⌊N(i−1)/n⌋ ..< ⌊N i/n⌋.
-    /// Only those rows of f and w are read: from the memory-mapped archive for stored
+    /// Only those rows of f are read: from the memory-mapped archive for stored
     /// entries, by inflating up to the last needed byte for compressed ones; g is read
-    /// whole (k×d). Validation as `read`, on the rows read; the CRC-32 of every array is
+    /// whole (k×d), and w whole. Validation as `read`, on the rows read and on all of w; the CRC-32 of every array is
     /// checked over the whole array, streamed (reading it costs far less than the logit
     /// pass over the shard's rows), so a damaged array is refused by every shard.
     public static func readRows(_ url: URL, shard index: Int, of count: Int) throws -> ModelRows {
@@ -56,18 +60,18 @@ extension ModelFile {
                 let embeddings = try ZipArchive.checked(f, releasingPages: releasingPages) { try rowsOf(f, fHeader, rows) }
                 try requireFinite(embeddings, columns: d, firstRow: rows.lowerBound, file: file, array: "f")
                 try requireFinite(g.values, columns: d, file: file, array: "g")
-                var weights: [Double]?
+                var weights: [Double]?, fileWeights: [Double]?
                 if let (w, wHeader) = layout.w {
-                    let values = try ZipArchive.checked(w, releasingPages: releasingPages) { try rowsOf(w, wHeader, rows) }
-                    try requireWeights(values, firstIndex: rows.lowerBound, file: file)
-                    weights = values
+                    let values = try ZipArchive.checked(w, releasingPages: releasingPages) { try rowsOf(w, wHeader, 0..<n) }
+                    try requireWeights(values, file: file)
+                    (weights, fileWeights) = (Array(values[rows]), values)
                 }
                 do {
                     let model = try SoftmaxModel(embeddings: try Matrix(rows: rows.count, columns: d, storage: embeddings),
                                                  unembeddings: try Matrix(rows: g.shape[0], columns: d, storage: g.values),
                                                  weights: weights, checkingFinite: false)
                     let checksums = [f, gEntry] + (layout.w.map { [$0.entry] } ?? [])
-                    return ModelRows(model: model, rows: rows, totalInputs: n, rawWeights: weights,
+                    return ModelRows(model: model, rows: rows, totalInputs: n, rawWeights: weights, fileWeights: fileWeights,
                                      arrayChecksums: checksums.map { "\($0.name.dropLast(4)) \(String(format: "%08x", $0.crc))" }.joined(separator: " "))
                 } catch {
                     throw ModelFileError.badModel(file: file, reason: "\(error)")

@@ -23,16 +23,27 @@ public struct ModelPair: Sendable {
         guard labels.0 == labels.1 else { throw ModelError.pairMismatch("k = \(labels.0) labels vs k = \(labels.1)") }
     }
 
-    public init(_ first: SoftmaxModel, _ second: SoftmaxModel, routes: Routes = .automatic) throws {
-        self.routes = routes
-        try Self.requireComparable(inputs: (first.inputCount, second.inputCount), labels: (first.labelCount, second.labelCount))
-        // Normalisation divides by a sum of N terms, whose rounding grows like N·ε:
-        // the tolerance grows with it, so equal weights never differ by N's rounding.
-        let (w1, w2) = (first.weights, second.weights)
+    /// Two models' weights divided by their sums (`SoftmaxModel.weights`) agree input by input.
+    /// Normalisation divides by a sum of N terms, whose rounding grows like N·ε: the tolerance
+    /// grows with it, so equal weights never differ by N's rounding.
+    static func requireAgreeingWeights(_ w1: [Double], _ w2: [Double]) throws {
         let tolerance = max(1e-12, 8 * Double(w1.count) * Double.ulpOfOne)
         if let i = w1.indices.first(where: { abs(w1[$0] - w2[$0]) > tolerance * max(w1[$0], w2[$0]) }) {
             throw ModelError.pairMismatch("input weights differ: divided by their sums, input \(i) has \(w1[i]) in the first model and \(w2[i]) in the second (they must agree to within \(tolerance) relative)")
         }
+    }
+
+    /// Two files' raw weights (nil: uniform) over all N inputs agree as a pair requires: a
+    /// `--shard` run checks the whole files, not only its own rows, so that every shard of a
+    /// pair with mismatched weights is refused alike.
+    public static func requireAgreeingWeights(raw w1: [Double]?, _ w2: [Double]?, inputs n: Int) throws {
+        try requireAgreeingWeights(SoftmaxModel.normalised(w1, count: n), SoftmaxModel.normalised(w2, count: n))
+    }
+
+    public init(_ first: SoftmaxModel, _ second: SoftmaxModel, routes: Routes = .automatic) throws {
+        self.routes = routes
+        try Self.requireComparable(inputs: (first.inputCount, second.inputCount), labels: (first.labelCount, second.labelCount))
+        try Self.requireAgreeingWeights(first.weights, second.weights)
         self.first = first
         // One weight vector for the pair: the second model takes the first's
         // weights bit for bit, so d(M₁,M₂) and d(M₂,M₁) weigh inputs identically (the given

@@ -219,6 +219,8 @@ struct MeasureCommand: ParsableCommand {
             guard a.totalInputs == b.totalInputs else {
                 throw CLIError("\(teacher) has N = \(a.totalInputs) inputs but \(student) has N = \(b.totalInputs)")
             }
+            // Every shard checks all N weights of both files, so a mismatch is refused by each.
+            try ModelPair.requireAgreeingWeights(raw: a.fileWeights, b.fileWeights, inputs: a.totalInputs)
             let pair = try ModelPair(a.model, b.model)
             try Self.requireLabels(pair)
             progress.note("rows \(a.rows.lowerBound)..<\(a.rows.upperBound) of \(a.totalInputs)")

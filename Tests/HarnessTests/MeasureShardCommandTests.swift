@@ -354,4 +354,45 @@ struct MeasureShardCommandTests {
                 && r.stderr.contains("divide every weight by the same power of two") && !r.stderr.contains("inconsistent partial"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: partial))
     }
+
+    /// A `--shard` run had checked only its own rows' weights: a student whose weight 45 differs
+    /// (or a negative weight at 45) failed shard 2/2 and passed shard 1/2. Every shard now checks
+    /// all N of both files, and says what the unsharded run says.
+    @Test("Every shard refuses weights that differ, or a bad weight, anywhere in the files")
+    func shardChecksEveryWeight() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (a, b) = try files(weighted: true)
+        let student = try ModelFile.read(URL(fileURLWithPath: b))
+        var g = SeededGenerator(seed: 5)   // as files(weighted: true) draws them
+        let w = (0..<50).map { _ in (0.5 * g.gaussian()).exp }
+        func studentFile(_ name: String, weight45: Double) throws -> String {
+            var changed = w
+            changed[45] = weight45
+            let url = dir.appendingPathComponent(name)
+            try ModelFile.write(arrays: [("f", NumpyArray(shape: [50, 3], values: student.embeddings.storage)),
+                                         ("g", NumpyArray(shape: [9, 3], values: student.unembeddings.storage)),
+                                         ("w", NumpyArray(shape: [50], values: changed))], to: url)
+            return url.path
+        }
+        let cases = [(try studentFile("other-w.npz", weight45: 2 * w[45]), "input weights differ"),
+                     (try studentFile("negative-w.npz", weight45: -1), "[45]")]
+        var refused = 0
+        for (file, words) in cases {
+            for shard in ["1/2", "2/2"] {
+                let partial = dir.appendingPathComponent("w\(refused).json").path
+                let r = try runTool(["measure", a, file, "--shard", shard, "--partial", partial])
+                #expect(r.status == 2 && r.stderr.contains(words) && !FileManager.default.fileExists(atPath: partial), "\(file) \(shard): \(r.status) \(r.stderr)")
+                refused += r.status == 2 ? 1 : 0
+            }
+            let single = try runTool(["measure", a, file])
+            #expect(single.status == 2 && single.stderr.contains(words), "\(file) unsharded: \(single.stderr)")
+        }
+        #expect(refused == 4)
+        // The whole-file comparison names what the unsharded run names (weights divided by their
+        // sums over all N: here input 0, moved by the sum).
+        let sharded = try runTool(["measure", a, cases[0].0, "--shard", "1/2", "--partial", dir.appendingPathComponent("x.json").path])
+        let single = try runTool(["measure", a, cases[0].0])
+        let message = try #require(single.stderr.split(separator: "\n").first { $0.contains("input weights differ") })
+        #expect(sharded.stderr.contains(message), "\(sharded.stderr) against \(message)")
+    }
 }
