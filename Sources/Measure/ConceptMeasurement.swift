@@ -158,6 +158,8 @@ public struct ConceptReport: Codable, Sendable {
         /// the exact level; neither leaves the double-precision screen.
         public var fastCertificate = false
         public var exactCertificate = false
+        /// `--certify always` was given but its exact level does not fit in memory.
+        public var exactLevelDenied = false
         /// KL(A‖B) and log τ for the KL form's floor: the values `measure` reports (refined or
         /// enclosed where the pass's double KL cancels); the pass's own when nil.
         public var divergence: (kl: Double, logTau: Double)? = nil
@@ -265,7 +267,7 @@ public struct ConceptReport: Codable, Sendable {
         let screened = try statement.screen(pair)
         guard screened.outcome != .inapplicable else { return (screened, nil) }
         return (screened, options.fastCertificate
-            ? "double-precision screen: the fast enclosure could not decide, and the exact level needs N·k·(d_A+d_B) ≤ 2·10⁶ (here \(String(format: "%.3g", pair.exactLevelSize))) or --certify always"
+            ? "double-precision screen: the fast enclosure could not decide, and the exact level needs N·k·(d_A+d_B) ≤ 2·10⁶ (here \(String(format: "%.3g", pair.exactLevelSize))) or --certify always\(options.exactLevelDenied ? " and the memory for it (see the notes)" : "")"
             : "double-precision screen; not certified (--certify never)")
     }
 

@@ -50,6 +50,20 @@ public enum MeasureMemory {
         return max(sum, Self.baseline + arrays + Double(blockWorkers) * Double(blockRows) * labels * 16 * (absolute ? 2 : 1))
     }
 
+    /// Bytes `--certify always` adds where it forms the exact level beyond its automatic size: both
+    /// models' exact logits (a dyadic Int128 and its exponent each, GMP integers past that) and
+    /// what is formed from them, 160 an input and label. Measured on orbit pairs (every bound
+    /// certified exactly) at N·k = 8·10⁵ and 1.6·10⁶: 132 and 127 bytes above the certified run
+    /// without it (stop 64).
+    public static func exactLevelBytes(inputs n: Int, labels k: Int) -> Double { 160 * Double(n) * Double(k) }
+
+    /// A size in bytes as a reader takes it (GiB, MiB, KiB, bytes; rounded up below GiB).
+    static func describe(bytes: Double) -> String {
+        bytes >= 0x1p30 ? String(format: "%.2f GiB", bytes / 0x1p30)
+            : bytes >= 0x1p20 ? String(format: "%.0f MiB", (bytes / 0x1p20).rounded(.up))
+            : bytes >= 0x1p10 ? String(format: "%.0f KiB", (bytes / 0x1p10).rounded(.up)) : String(format: "%.0f bytes", bytes.rounded(.up))
+    }
+
     /// The resident size of `measure` on a pair of 20 inputs and 3 labels (31.5 MiB, stop 54): the
     /// runtime, the libraries and OpenBLAS's buffers.
     public static let baseline = 31.5 * 0x1p20
@@ -64,11 +78,7 @@ public enum MeasureMemory {
         }
         let total = need(n)
         guard total > limit else { return nil }
-        func size(_ bytes: Double) -> String {
-            bytes >= 0x1p30 ? String(format: "%.2f GiB", bytes / 0x1p30)
-                : bytes >= 0x1p20 ? String(format: "%.0f MiB", (bytes / 0x1p20).rounded(.up))
-                : bytes >= 0x1p10 ? String(format: "%.0f KiB", (bytes / 0x1p10).rounded(.up)) : String(format: "%.0f bytes", bytes.rounded(.up))
-        }
+        let size = describe(bytes:)
         let shape = "N = \(inputs)\(n < inputs ? " (\(n) in this shard)" : ""), k = \(k), d = \(dimensions.a) and \(dimensions.b)"
         let advice: String
         if inputs > 1, need(1) <= limit {

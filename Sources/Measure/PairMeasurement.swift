@@ -327,10 +327,38 @@ public struct PairMeasurement: Codable, Sendable {
         public var concepts: [NamedConcept] = []
         public var teacherConcepts = 0
         public var conceptOptions = ConceptReport.Options()
-        /// Whether the exact and MPFR levels run on `pair`: always, or automatically within the
-        /// exact level's size (N·k·(d_A + d_B) ≤ 2·10⁶).
+        /// The bytes this process may use (`MachineMemory`), where known: `--certify always` forms
+        /// the exact level beyond its automatic size only where it fits (`exactLevelDenied`).
+        public var memoryLimit: Double?
+        /// Whether the exact and MPFR levels run on `pair`: automatically within the exact level's
+        /// size (N·k·(d_A + d_B) ≤ 2·10⁶), and with `always` at any size that fits in memory.
         func allowsExactLevel(_ pair: ModelPair) -> Bool {
-            certification == .always || (certification == .auto && pair.exactLevelAffordable)
+            switch certification {
+            case .never: false
+            case .auto: pair.exactLevelAffordable
+            case .always: pair.exactLevelAffordable || exactLevelDenied(pair) == nil
+            }
+        }
+
+        /// Where a note points to the exact level: "--certify always" and what it does, or, where
+        /// `always` was given and the exact level does not fit (`exactLevelDenied`), that.
+        func exactLevelAdvice(_ gives: String) -> String {
+            certification == .always ? "the exact level, which \(gives), does not fit in memory (see the notes)" : "--certify always \(gives)"
+        }
+
+        /// Why `always` forms no exact level on `pair` (nil: it does): beyond the automatic size,
+        /// the run's own peak (`MeasureMemory.estimatedBytes`) and the exact logits of both models
+        /// (`MeasureMemory.exactLevelBytes`) pass `memoryLimit`, where the system would kill the run.
+        func exactLevelDenied(_ pair: ModelPair) -> String? {
+            guard certification == .always, !pair.exactLevelAffordable, let memoryLimit else { return nil }
+            let (n, k) = (pair.first.inputCount, pair.first.labelCount)
+            let run = MeasureMemory.estimatedBytes(rows: n, inputs: n, labels: k, dimensions: (pair.first.dimension, pair.second.dimension),
+                                                   workers: BLASThreads.cores, certifying: true)
+            let exact = MeasureMemory.exactLevelBytes(inputs: n, labels: k)
+            guard run + exact > memoryLimit else { return nil }
+            return "--certify always forms no exact or MPFR level on this pair: its exact logits need about \(MeasureMemory.describe(bytes: exact)) "
+                + "beside the run's \(MeasureMemory.describe(bytes: run)), more than the \(MeasureMemory.describe(bytes: memoryLimit)) this process may use "
+                + "(the machine's memory, its control group's limit, or LOGITBOUNDS_MEMORY_LIMIT), so what the fast enclosure cannot decide is screened"
         }
 
         public init(pivotSelection: PivotSelection? = nil, forcePivot: Bool = false, skipPivot: Bool = false,
@@ -410,6 +438,7 @@ public struct PairMeasurement: Codable, Sendable {
         var conceptOptions = options.conceptOptions
         conceptOptions.fastCertificate = options.certification != .never
         conceptOptions.exactCertificate = options.allowsExactLevel(pair)
+        conceptOptions.exactLevelDenied = options.exactLevelDenied(pair) != nil
         conceptOptions.divergence = (m.klAB, min(m.logTauA, m.logTauB))
         let fixedOptions = conceptOptions
         let concepts = try timed("concepts (probes, T11)") { () throws -> [ConceptReport] in
@@ -459,6 +488,7 @@ public struct PairMeasurement: Codable, Sendable {
         let n = pair.first.inputCount, k = pair.first.labelCount
         let dA = pair.first.dimension, dB = pair.second.dimension
         let size = pair.exactLevelSize
+        if let denied = options.exactLevelDenied(pair) { notes.append(denied) }
         if n <= max(dA, dB) + 1 {
             notes.append("only N = \(n) input\(n == 1 ? "" : "s") for d = \(max(dA, dB)): the centred embeddings cannot have full rank, so m_CCA, CKA, SVCCA, d_rep and every bound built on F's covariance describe \(n == 1 ? "a single point" : "a degenerate sample"); measure more inputs than d + 1")
         }
@@ -537,10 +567,10 @@ public struct PairMeasurement: Codable, Sendable {
                 let d = stats.logitDistanceSquared
                 rescaled = !d.isFinite && !logitsLeaveRange ? pair.cachedRescaledLogitDistance() : nil
                 if let rescaled {
-                    notes.append("d_logit² = \(Rational.report(log10: rescaled.log10Squared)): the pass's sums of squared logit differences overflow a Double (logits beyond about 10¹⁵⁴), so d_logit and it come from the double-precision pass with the logits scaled by one power of two, where the squares fit; --certify always gives its exact value")
+                    notes.append("d_logit² = \(Rational.report(log10: rescaled.log10Squared)): the pass's sums of squared logit differences overflow a Double (logits beyond about 10¹⁵⁴), so d_logit and it come from the double-precision pass with the logits scaled by one power of two, where the squares fit; \(options.exactLevelAdvice("gives its exact value"))")
                 } else {
-                    notes.append(d == 0 ? "d_logit² is 0 in double precision (0 exactly, or below about 10⁻³⁰⁸); rerun with --certify always for its exact value"
-                                        : "d_logit² \(d.isFinite ? "underflows" : "overflows") a Double; rerun with --certify always for its exact value")
+                    notes.append(d == 0 ? "d_logit² is 0 in double precision (0 exactly, or below about 10⁻³⁰⁸); \(options.exactLevelAdvice("gives its exact value"))"
+                                        : "d_logit² \(d.isFinite ? "underflows" : "overflows") a Double; \(options.exactLevelAdvice("gives its exact value"))")
                 }
             }
         }
@@ -704,7 +734,7 @@ public struct PairMeasurement: Codable, Sendable {
                               source: String) -> String? {
         guard let (estimate, rowwise) = pair.leastSquaresErrorEstimate(which, squared: squared),
               !(estimate <= representationTolerance) else { return nil }
-        let why = options.certification == .never ? "--certify never" : "N·k·(d_A + d_B) above the exact level's 2·10⁶; --certify always lifts it"
+        let why = options.certification == .never ? "--certify never" : "N·k·(d_A + d_B) above the exact level's 2·10⁶; \(options.exactLevelAdvice("lifts it"))"
         let size = estimate.isFinite && estimate < 1 ? "wrong by about \(String(format: "%.1g", estimate)) relative" : "entirely wrong (the estimate is \(String(format: "%.1g", estimate)) relative)"
         return "\(name): not checked (\(why)); the double-precision least squares behind it may be \(size), an a priori estimate from \(rowwise ? "the map's change when every entry moves by its own rounding (the rows lie beyond 2²⁶ apart in scale)" : source)"
     }
@@ -989,7 +1019,7 @@ public struct PairMeasurement: Codable, Sendable {
             let wantCertificate: Bool
             switch options.certification {
             case .never: wantCertificate = false
-            case .always: wantCertificate = true
+            case .always: wantCertificate = options.allowsExactLevel(pair)
             case .auto: wantCertificate = certifiable
             }
             // The fast enclosure first whenever certification is wanted or the size allows it
@@ -1021,8 +1051,9 @@ public struct PairMeasurement: Codable, Sendable {
                 // is "not decided by the screen" until it is certified.
                 let note = screened.outcome == .inapplicable ? nil
                     : screened.needsCertification ? "not decided by the screen (its sides are within rounding of each other or cross); "
-                        + "certify it with --certify always"
+                        + options.exactLevelAdvice("certifies it")
                     : options.certification == .never ? "double-precision screen; not certified (--certify never)"
+                    : options.certification == .always ? "double-precision screen: the fast enclosure could not decide, and the exact level does not fit in memory (see the notes)"
                     : fastCertifiable ? "double-precision screen: the fast enclosure could not decide, and exact/MPFR certification needs N·k·(d_A+d_B) ≤ \(certificationSizeLimit) (here \(size)) or --certify always"
                     : "double-precision screen; not certified (N·k·(d_A+d_B) = \(size) above the fast enclosure's limit \(fastCertificationSizeLimit))"
                 // A screen that could not decide says why (e.g. a side not determined in Double).

@@ -27,7 +27,7 @@ struct MeasureCommand: ParsableCommand {
         T7 with B as the student). Bounds are certified by fast enclosure (Double intervals with proven \
         error bounds, Proofs/certificates.md) when N·k·(d_A+d_B) ≤ 2·10⁸ (CIFAR shape is 10⁸), and where \
         that cannot decide, exactly or by MPFR when N·k·(d_A+d_B) ≤ 2·10⁶ (--certify auto; --certify always \
-        lifts the second limit); otherwise reported from the double-precision screen and marked so. T3–T7 and \
+        lifts the second limit where the exact logits, about 160 bytes an input and label, fit in memory); otherwise reported from the double-precision screen and marked so. T3–T7 and \
         T12 are tried by fast enclosure at any size: T6's enclosures of d_logit², KL and log τ come from one \
         streamed pass over blocks of rows (no N×k array kept), printed as "certified enclosures"; T3, T4, T7 and \
         T12 from d×d interval moments and Grams (BLAS with a priori bounds) and that d_logit²; T5 at the \
@@ -85,7 +85,7 @@ struct MeasureCommand: ParsableCommand {
     @Flag(name: .customLong("no-pivot"), help: "Skip the pivot form (and T5).")
     var noPivot = false
 
-    @Option(help: "Certify bounds: auto (fast enclosure first — T3–T7 and T12 at any size — then exact/MPFR where it cannot decide, up to 2·10⁶), always (exact/MPFR at any size where the fast enclosure cannot decide: rational arithmetic on every logit, minutes and gigabytes at language-model shape), or never.")
+    @Option(help: "Certify bounds: auto (fast enclosure first — T3–T7 and T12 at any size — then exact/MPFR where it cannot decide, up to 2·10⁶), always (exact/MPFR at any size where the fast enclosure cannot decide: rational arithmetic on every logit, minutes and gigabytes at language-model shape; screened, with a note, where it would not fit in memory), or never.")
     var certify: String = "auto"
 
     @Option(help: "Directory for report.md and report.json.")
@@ -184,6 +184,8 @@ struct MeasureCommand: ParsableCommand {
         var options = PairMeasurement.Options(skipPivot: noPivot,
                                               certification: PairMeasurement.Certification(rawValue: certify)!)
         options.teacherConcepts = teacherConcepts ?? 0
+        // `requireMemory` has already refused a malformed LOGITBOUNDS_MEMORY_LIMIT.
+        options.memoryLimit = try? MachineMemory.bytes()
         options.conceptOptions.folds = conceptFolds
         options.conceptOptions.seed = conceptSeed
         if let pivotSubsets {

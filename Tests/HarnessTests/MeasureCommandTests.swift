@@ -258,6 +258,39 @@ struct MeasureCommandTests {
         #expect(!FileManager.default.fileExists(atPath: partial))
     }
 
+    /// `--certify always` formed the exact level at any size, with no term for its exact logits in
+    /// the memory estimate: past the memory it was killed part-way. An orbit pair (F·2, G/2: every
+    /// bound needs the exact level) of N = 2 000, k = 200, d = 3, above the automatic size, under a
+    /// limit that holds the run but not its exact logits: screened, with the reason in a note and
+    /// no note pointing to `--certify always`; under 64 GiB, certified exactly.
+    @Test("--certify always where its exact level does not fit in memory: screened with the reason, exact where it fits")
+    func certifyAlwaysBeyondMemory() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var g = SeededGenerator(seed: 64)
+        let (n, k) = (2000, 200)
+        let f = g.gaussianMatrix(rows: n, columns: 3), u = g.gaussianMatrix(rows: k, columns: 3)
+        let (a, b) = (dir.appendingPathComponent("t.npz"), dir.appendingPathComponent("o.npz"))
+        try ModelFile.write(SoftmaxModel(embeddings: f, unembeddings: u), to: a)
+        try ModelFile.write(SoftmaxModel(embeddings: f.scaled(byPowerOfTwo: 1), unembeddings: u.scaled(byPowerOfTwo: -1)), to: b)
+        let run = MeasureMemory.estimatedBytes(rows: n, inputs: n, labels: k, dimensions: (3, 3), workers: BLASThreads.cores, certifying: true)
+        let limit = Int(run + MeasureMemory.exactLevelBytes(inputs: n, labels: k) / 2)
+        var levels: [String: [String]] = [:]
+        for memory in ["\(limit)", "64G"] {
+            let r = try runTool(["measure", a.path, b.path, "--certify", "always", "--no-pivot", "--json"], environment: ["LOGITBOUNDS_MEMORY_LIMIT": memory])
+            #expect(r.status == 0, "\(memory): \(r.stderr)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            let bounds = try #require(json["bounds"] as? [[String: Any]]), notes = try #require(json["notes"] as? [String])
+            levels[memory] = bounds.compactMap { $0["level"] as? String }
+            let denied = notes.contains { $0.hasPrefix("--certify always forms no exact or MPFR level on this pair") }
+            #expect(denied == (memory != "64G"), "\(memory): \(notes)")
+            let pointers = (notes + bounds.compactMap { $0["note"] as? String }).filter { $0.contains("--certify always") && !$0.hasPrefix("--certify always forms no") }
+            #expect(memory == "64G" || pointers.isEmpty, "\(memory): notes still point to --certify always: \(pointers)")
+        }
+        #expect(levels["64G"]?.filter { $0 == "exact" }.count ?? 0 >= 7, "\(levels)")
+        #expect(levels["\(limit)"]?.allSatisfy { $0 == "screen" || $0 == "fast enclosure" } == true, "\(levels)")
+    }
+
     @Test("The memory estimate's advice: sharding where the rows dominate, more memory where g does")
     func memoryAdvice() throws {
         let cores = 2, limit = 16e9
