@@ -65,7 +65,7 @@ enum MixedT7Conjecture {
         return Verdict(id: .T7, form: form, level: centred.level == .exact && uncentred.level == .exact ? .exact : .enclosure,
                        outcome: outcome, lhs: best.lower.doubleValue,
                        rhs: d.doubleValue, constant: 1, constantName: "certified inertia brackets",
-                       certificate: "pairings enclosed in [\(pairings[0].lower.doubleValue), \(pairings[0].upper.doubleValue)] (μ decreasing) and [\(pairings[1].lower.doubleValue), \(pairings[1].upper.doubleValue)] (μ increasing); d_logit² = \(d.doubleValue) exact")
+                       certificate: "pairings enclosed in [\(pairings[0].lower.doubleBelow), \(pairings[0].upper.doubleAbove)] (μ decreasing) and [\(pairings[1].lower.doubleBelow), \(pairings[1].upper.doubleAbove)] (μ increasing); d_logit² = \(d.doubleValue) exact")
     }
 
     /// The check; certifying every verdict (`verify`'s default) the fast spectra decide first,

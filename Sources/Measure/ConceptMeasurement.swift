@@ -267,7 +267,9 @@ public struct ConceptReport: Codable, Sendable {
         let screened = try statement.screen(pair)
         guard screened.outcome != .inapplicable else { return (screened, nil) }
         return (screened, options.fastCertificate
-            ? "double-precision screen: the fast enclosure could not decide, and the exact level needs N·k·(d_A+d_B) ≤ 2·10⁶ (here \(String(format: "%.3g", pair.exactLevelSize))) or --certify always\(options.exactLevelDenied ? " and the memory for it (see the notes)" : "")"
+            ? "double-precision screen: the fast enclosure could not decide, and "
+                + (options.exactLevelDenied ? "the exact level (--certify always) does not fit in memory (see the notes)"
+                    : "the exact level needs N·k·(d_A+d_B) ≤ 2·10⁶ (here \(String(format: "%.3g", pair.exactLevelSize))) or --certify always")
             : "double-precision screen; not certified (--certify never)")
     }
 

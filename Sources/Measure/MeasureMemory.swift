@@ -16,7 +16,9 @@ public enum MeasureMemory {
     /// similarity measures work from the rows, six more copies of the rows and 36 bytes a logit.
     /// Certifying, at least the arrays and the certified pass's blocks (`FastLogitSums`, one set
     /// a worker, a worker a block). A shard also holds 1.5 more copies of its rows and, certifying,
-    /// its interval moments' row blocks; a certified run 400 bytes an input; every run the
+    /// its interval moments' row blocks, and where the files are `weighted`, both files' whole w
+    /// with their normalised copies (32 bytes an input, as every shard checks all N weights); a certified run 400
+    /// bytes an input; every run the
     /// process's baseline. For shards it rises with
     /// the rows (a whole run, which forms no shard terms, can be estimated below a large shard).
     /// Against 24 peaks measured at nine shapes, as runs and shards, certified and not, it lies
@@ -24,7 +26,7 @@ public enum MeasureMemory {
     /// d = 32, whose phases do not hold their buffers at once (notes/benchmarks.md, stops 52–54). It has no term for a shard's pivot
     /// form: a one-row shard of k = 1 000 holds twice the estimate (stop 54).
     public static func estimatedBytes(rows n: Int, inputs: Int, labels k: Int, dimensions: (a: Int, b: Int), workers: Int,
-                                      certifying: Bool) -> Double {
+                                      certifying: Bool, weighted: Bool = false) -> Double {
         let (da, db) = (Double(dimensions.a), Double(dimensions.b))
         let d = da + db, top = max(da, db), rows = Double(n), labels = Double(k), shard = n < inputs
         let arrays = 8 * (rows * d + labels * d)
@@ -37,7 +39,7 @@ public enum MeasureMemory {
         // A shard's statistics hold 1.5 more copies of its rows (the weighted rows of the moments),
         // and certifying, the interval moments' row blocks (2 Doubles an entry, `FastEmbeddingMoments`,
         // 2¹⁵ rows a block).
-        let shardRows = shard ? 12 * rows * d : 0
+        let shardRows = shard ? 12 * rows * d + (weighted ? 32 * Double(inputs) : 0) : 0
         let shardMoments = shard && certifying ? 16 * min(rows, 0x1p15) * d : 0
         // A certified run's per-input intervals and sums: 400 bytes an input, whatever d (N = 200 000,
         // d = 8 peaked 28 % above the estimate without it; stop 54).
@@ -71,10 +73,10 @@ public enum MeasureMemory {
     /// Why a run over `rows` of `inputs` inputs would not fit in `limit` bytes, with what would
     /// (how many shards, or that none does); nil when it fits.
     public static func refusal(rows n: Int, inputs: Int, labels k: Int, dimensions: (a: Int, b: Int), workers: Int,
-                               certifying: Bool, limit: Double) -> String? {
+                               certifying: Bool, weighted: Bool = false, limit: Double) -> String? {
         // `estimatedBytes` rises with a shard's rows, so the fewest shards that fit are found by bisection.
         func need(_ rows: Int) -> Double {
-            estimatedBytes(rows: rows, inputs: inputs, labels: k, dimensions: dimensions, workers: workers, certifying: certifying)
+            estimatedBytes(rows: rows, inputs: inputs, labels: k, dimensions: dimensions, workers: workers, certifying: certifying, weighted: weighted)
         }
         let total = need(n)
         guard total > limit else { return nil }

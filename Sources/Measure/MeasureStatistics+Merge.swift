@@ -196,7 +196,7 @@ extension MeasureStatistics {
     /// (M_AA not shown nonsingular from them), so no enclosure can stand beside the estimate. Every
     /// such merge an attack found had the value mostly error under an estimate of 0.9 … 10 (3 for
     /// 10.38 where the exact value is 7.2·10⁻⁸): an estimate from 10⁻² up is then `lost`, and a
-    /// smaller one says that nothing bounds it.
+    /// smaller one, down to 0, says that nothing bounds it.
     static func unembeddingAccuracy(squared: Double, terms: Double, map b: Matrix, condition: Double, gramTrace: Double,
                                     dimension d: Int, solveFailed: Bool = false) -> (lost: String?, note: String?) {
         let u = Double.ulpOfOne / 2, cancellation = 10 * Double(d) * u * terms
@@ -207,7 +207,11 @@ extension MeasureStatistics {
         let distance = squared.squareRoot()
         let estimate = cancellation / squared / 2
             + gramTrace.squareRoot() * b.frobeniusNorm * solveErrorEstimate(condition: condition, dimension: d) / distance
-        guard estimate.isNaN || estimate > 1e-6 else { return (nil, nil) }
+        let failed = "the partials' interval moments could not enclose it (M_AA not shown nonsingular from them)"
+        guard estimate.isNaN || estimate > 1e-6 else {
+            // Small, but no enclosure bounds it: said, as the estimate has understated before.
+            return (nil, solveFailed ? "d_unemb A←B: formed from the merged moments; its a priori error estimate is below 10⁻⁶ relative, but \(failed), so nothing bounds that error; an unsharded measure computes it exactly" : nil)
+        }
         // No estimate (κ(M_AA) infinite: M_AA singular to within rounding) leaves no certain digit (an
         // attack's merge read "about inf relative"). A finite one is kept however large: it is not
         // scale-invariant (a column 2⁵⁰ apart puts it far above the error), nor a bound (an attack's
@@ -215,7 +219,6 @@ extension MeasureStatistics {
         guard estimate.isFinite else {
             return ("its a priori error estimate from the merged moments is unbounded (M_AA is singular to within rounding); an unsharded measure computes it exactly", nil)
         }
-        let failed = "the partials' interval moments could not enclose it (M_AA not shown nonsingular from them)"
         if solveFailed, estimate >= 1e-2 {
             return ("its a priori error estimate from the merged moments is \(String(format: "%.1g", estimate)) relative, and \(failed), "
                 + "where such estimates have understated the error of values that are mostly error; an unsharded measure computes it exactly", nil)

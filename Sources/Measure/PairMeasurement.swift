@@ -358,7 +358,8 @@ public struct PairMeasurement: Codable, Sendable {
             guard run + exact > memoryLimit else { return nil }
             return "--certify always forms no exact or MPFR level on this pair: its exact logits need about \(MeasureMemory.describe(bytes: exact)) "
                 + "beside the run's \(MeasureMemory.describe(bytes: run)), more than the \(MeasureMemory.describe(bytes: memoryLimit)) this process may use "
-                + "(the machine's memory, its control group's limit, or LOGITBOUNDS_MEMORY_LIMIT), so what the fast enclosure cannot decide is screened"
+                + "(the machine's memory, its control group's limit, or LOGITBOUNDS_MEMORY_LIMIT), so what the fast enclosure cannot decide is screened; "
+                + "where a note below suggests an unsharded `measure --certify always`, it is this exact level, which does not fit"
         }
 
         public init(pivotSelection: PivotSelection? = nil, forcePivot: Bool = false, skipPivot: Bool = false,
@@ -591,7 +592,8 @@ public struct PairMeasurement: Codable, Sendable {
         // The pass's values whose certified enclosure is wider than 10⁻⁶ relative.
         let wide = enclosures?.wide(stats.logitDistanceSquared, stats.kl, stats.reverseKL)
         let enclosed = wide ?? ""
-        let rerun = options.certification == .always ? "" : "; rerun with --certify always to form the differences exactly"
+        let rerun = options.certification != .always ? "; rerun with --certify always to form the differences exactly"
+            : options.exactLevelDenied(pair) != nil ? "; forming the differences exactly does not fit in memory (see the notes)" : ""
         if nearRounding || (wide != nil && stats.logitDistanceSquared.isNormal) {
             if options.allowsExactLevel(pair), let refined = pair.refinedDivergence() {
                 divergence = (refined.logitDistanceSquared, refined.kl, refined.reverseKL)
@@ -632,7 +634,7 @@ public struct PairMeasurement: Codable, Sendable {
                 notes.append("the logits or their differences leave the Double range: KL and log τ come from their MPFR enclosures at \(e.klForward.bits) bits (midpoints where within 10⁻⁶, else nan; beyond the Double range in scientific notation): KL(A‖B) ∈ \(e.klForward), KL(B‖A) ∈ \(e.klBackward), log τ(A) ∈ \(e.logTauFirst), log τ(B) ∈ \(e.logTauSecond)")
             } else {
                 (divergence.kl, divergence.reverseKL, logTau) = (.nan, .nan, (.nan, .nan))
-                notes.append("the logits or their differences leave the Double range (|Λ| or a difference ≳ 1.8·10³⁰⁸): KL and log τ are not computed (nan)\(options.certification == .always ? "" : "; --certify always gives their MPFR enclosures")")
+                notes.append("the logits or their differences leave the Double range (|Λ| or a difference ≳ 1.8·10³⁰⁸): KL and log τ are not computed (nan)\(options.certification == .always && options.exactLevelDenied(pair) == nil ? "" : "; " + options.exactLevelAdvice("gives their MPFR enclosures"))")
             }
         }
         if exactDistance == nil, let note = Self.klUnderflowNote(distanceSquared: divergence.distance, kl: [divergence.kl, divergence.reverseKL]) {
@@ -734,7 +736,7 @@ public struct PairMeasurement: Codable, Sendable {
                               source: String) -> String? {
         guard let (estimate, rowwise) = pair.leastSquaresErrorEstimate(which, squared: squared),
               !(estimate <= representationTolerance) else { return nil }
-        let why = options.certification == .never ? "--certify never" : "N·k·(d_A + d_B) above the exact level's 2·10⁶; \(options.exactLevelAdvice("lifts it"))"
+        let why = options.certification == .never ? "--certify never" : "N·k·(d_A + d_B) above the exact level's 2·10⁶; \(options.exactLevelAdvice("checks it"))"
         let size = estimate.isFinite && estimate < 1 ? "wrong by about \(String(format: "%.1g", estimate)) relative" : "entirely wrong (the estimate is \(String(format: "%.1g", estimate)) relative)"
         return "\(name): not checked (\(why)); the double-precision least squares behind it may be \(size), an a priori estimate from \(rowwise ? "the map's change when every entry moves by its own rounding (the rows lie beyond 2²⁶ apart in scale)" : source)"
     }
@@ -1053,7 +1055,9 @@ public struct PairMeasurement: Codable, Sendable {
                     : screened.needsCertification ? "not decided by the screen (its sides are within rounding of each other or cross); "
                         + options.exactLevelAdvice("certifies it")
                     : options.certification == .never ? "double-precision screen; not certified (--certify never)"
-                    : options.certification == .always ? "double-precision screen: the fast enclosure could not decide, and the exact level does not fit in memory (see the notes)"
+                    : options.certification == .always ? "double-precision screen: "
+                        + (fastCertifiable ? "the fast enclosure could not decide" : "N·k·(d_A+d_B) = \(size) above the fast enclosure's limit \(fastCertificationSizeLimit)")
+                        + ", and the exact level does not fit in memory (see the notes)"
                     : fastCertifiable ? "double-precision screen: the fast enclosure could not decide, and exact/MPFR certification needs N·k·(d_A+d_B) ≤ \(certificationSizeLimit) (here \(size)) or --certify always"
                     : "double-precision screen; not certified (N·k·(d_A+d_B) = \(size) above the fast enclosure's limit \(fastCertificationSizeLimit))"
                 // A screen that could not decide says why (e.g. a side not determined in Double).

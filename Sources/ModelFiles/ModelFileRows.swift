@@ -7,6 +7,12 @@ public struct ModelShape: Sendable, Equatable {
     public let inputs: Int
     public let dimension: Int
     public let labels: Int
+    /// Whether the file holds input weights w.
+    public var weighted = false
+
+    public init(inputs: Int, dimension: Int, labels: Int, weighted: Bool = false) {
+        (self.inputs, self.dimension, self.labels, self.weighted) = (inputs, dimension, labels, weighted)
+    }
 }
 
 /// Rows [lo, hi) of a model file: the rows' embeddings, the whole unembeddings, and the
@@ -118,7 +124,7 @@ extension ModelFile {
         if let w, w.header.header.shape != [fShape[0]] {
             throw ModelFileError.badArray(file: file, array: "w", reason: "must have shape (\(fShape[0]),) to match f, has \(w.header.header.shape)")
         }
-        return (f, g, fHeader, w, ModelShape(inputs: fShape[0], dimension: fShape[1], labels: gShape[0]))
+        return (f, g, fHeader, w, ModelShape(inputs: fShape[0], dimension: fShape[1], labels: gShape[0], weighted: w != nil))
     }
 
     /// An entry's .npy layout, from its first bytes only (floats: f and w).

@@ -65,15 +65,31 @@ public final class Rational: @unchecked Sendable {
 
     /// The Double nearest to q, ties to even (IEEE 754's round to nearest): ±∞ from
     /// 2¹⁰²⁴·(1 − 2⁻⁵⁴) up, and the subnormals rounded once, at their own spacing 2⁻¹⁰⁷⁴. For
-    /// display and screening only, never for a verdict. (GMP's mpq_get_d truncates toward 0,
-    /// so an exact value shown had sat an ulp below its nearest Double.)
+    /// display and screening; a certified end takes `doubleValue(rounding:)` toward its side.
+    /// (GMP's mpq_get_d truncates toward 0, so an exact value shown had sat an ulp below its
+    /// nearest Double.)
+    public var doubleValue: Double { doubleValue(rounding: .toNearestOrEven) }
+
+    /// The greatest Double at most q, and the least at least q: a certified end shown as a Double.
+    public var doubleBelow: Double { doubleValue(rounding: .down) }
+    public var doubleAbove: Double { doubleValue(rounding: .up) }
+
+    /// q rounded to a Double by `rule` (`.toNearestOrEven`, `.down`, `.up` or `.towardZero`; the
+    /// others are refused), as IEEE 754 rounds: `.down` of a value above the greatest finite
+    /// Double is that Double, `.up` of it ∞; `.up` of a positive value below the least subnormal
+    /// is the least subnormal, `.down` of it 0.
     ///
-    /// With e = ⌊log₂|q|⌋ and the ulp 2⁻ˢ, s = 52 − max(e, −1022), the integer m = round(|q|·2ˢ)
-    /// ≤ 2⁵³ is formed by one integer division (quotient and remainder, the remainder doubled
-    /// against the divisor for the tie), and m·2⁻ˢ is exact in binary64 (or overflows to ∞).
-    public var doubleValue: Double {
+    /// With e = ⌊log₂|q|⌋ and the ulp 2⁻ˢ, s = 52 − max(e, −1022), the integer m = ⌊|q|·2ˢ⌋ ≤ 2⁵³
+    /// and its remainder come from one integer division; m moves up by one where the rule asks
+    /// (the remainder doubled against the divisor for a tie), and m·2⁻ˢ is exact in binary64
+    /// (or overflows to ∞).
+    public func doubleValue(rounding rule: FloatingPointRoundingRule) -> Double {
+        precondition([.toNearestOrEven, .down, .up, .towardZero].contains(rule), "Rational.doubleValue: rounding \(rule) is not offered")
         let s = sign
         guard s != 0 else { return 0 }
+        let direction: FloatingPointSign = s < 0 ? .minus : .plus
+        // Whether a magnitude strictly between two Doubles moves to the larger one.
+        let away = rule == .up ? s > 0 : rule == .down ? s < 0 : false
         let z = IntegerScratch(count: 4)
         defer { z.release() }
         let (n, d, m, r) = (z[0], z[1], z[2], z[3])
@@ -83,16 +99,23 @@ public final class Rational: @unchecked Sendable {
         var e = Int(__gmpz_sizeinbase(n, 2)) - Int(__gmpz_sizeinbase(d, 2))
         if e >= 0 { __gmpz_mul_2exp(m, d, mp_bitcnt_t(e)); if __gmpz_cmp(n, m) < 0 { e -= 1 } }
         else { __gmpz_mul_2exp(m, n, mp_bitcnt_t(-e)); if __gmpz_cmp(m, d) < 0 { e -= 1 } }
-        let direction: FloatingPointSign = s < 0 ? .minus : .plus
-        // |q| ≥ 2¹⁰²⁴ rounds to ∞; |q| < 2⁻¹⁰⁷⁶, below half the least subnormal, to 0.
-        if e >= 1024 { return Double(sign: direction, exponent: 0, significand: .infinity) }
-        if e < -1076 { return Double(sign: direction, exponent: 0, significand: 0) }
+        // |q| ≥ 2¹⁰²⁴: ∞ to nearest or away, else the greatest finite. |q| < 2⁻¹⁰⁷⁶ (below a
+        // quarter of the least subnormal): 0 to nearest or toward 0, else the least subnormal.
+        if e >= 1024 {
+            return Double(sign: direction, exponent: 0, significand: rule == .toNearestOrEven || away ? .infinity : .greatestFiniteMagnitude)
+        }
+        if e < -1076 { return Double(sign: direction, exponent: 0, significand: away ? .leastNonzeroMagnitude : 0) }
         let shift = 52 - Swift.max(e, -1022)
         if shift >= 0 { __gmpz_mul_2exp(n, n, mp_bitcnt_t(shift)) } else { __gmpz_mul_2exp(d, d, mp_bitcnt_t(-shift)) }
         __gmpz_tdiv_qr(m, r, n, d)
-        __gmpz_mul_2exp(r, r, 1)
-        let tie = __gmpz_cmp(r, d)
-        if tie > 0 || (tie == 0 && __gmpz_tstbit(m, 0) == 1) { __gmpz_add_ui(m, m, 1) }
+        let inexact = r.pointee._mp_size != 0
+        if rule == .toNearestOrEven {
+            __gmpz_mul_2exp(r, r, 1)
+            let tie = __gmpz_cmp(r, d)
+            if tie > 0 || (tie == 0 && __gmpz_tstbit(m, 0) == 1) { __gmpz_add_ui(m, m, 1) }
+        } else if away && inexact {
+            __gmpz_add_ui(m, m, 1)
+        }
         return Double(sign: direction, exponent: -shift, significand: __gmpz_get_d(m))
     }
 

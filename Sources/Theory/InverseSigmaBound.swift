@@ -144,7 +144,7 @@ package struct InverseSigmaBound: Sendable {
         let constant = (SigmaCertificate.exact(constantScale) / upper).doubleValue
         // From logarithms where 1/t leaves the Double range (t subnormal).
         let c = constant.isNormal ? constant : (constantScale.log - upper.log10Magnitude * Double.ln10).exp
-        var rhs = side.doubleValue
+        var rhs = side.doubleBelow   // a certified lower end, rounded down
         let rhsLog10 = side.log10Magnitude
         certificate += "; the right side shown is a certified lower end: d_logit²/t, t ≥ σ_min² (the Double σ_min² raised by 2⁻⁴⁴ or 2⁻³⁰, or the bracket's upper end)"
         // At equality (T3's tight case) the lower end lies below the exact left side ("left 1 |

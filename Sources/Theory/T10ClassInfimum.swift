@@ -225,9 +225,9 @@ public struct T10ClassInfimum: Sendable {
         let certificate: String
         switch measure {
         case .cka:
-            certificate = "A⁻¹ exact, so M·A's logits are M's exactly; CKA² = \((rightSquared! / (scale * scale)).doubleValue) exactly; λ_min(Σ) ∈ [\(low.doubleValue), \(high.doubleValue)] by exact inertia counts\(refined); compared in rationals"
+            certificate = "A⁻¹ exact, so M·A's logits are M's exactly; CKA² = \((rightSquared! / (scale * scale)).doubleValue) exactly; λ_min(Σ) ∈ [\(low.doubleBelow), \(high.doubleAbove)] by exact inertia counts\(refined); compared in rationals"
         case .procrustes:
-            certificate = "A⁻¹ exact, so M·A's logits are M's exactly; ‖M₂₁‖_* enclosed from exact eigenvalue brackets; λ_min(Σ) ∈ [\(low.doubleValue), \(high.doubleValue)] by exact inertia counts\(refined); compared in MPFR"
+            certificate = "A⁻¹ exact, so M·A's logits are M's exactly; ‖M₂₁‖_* enclosed from exact eigenvalue brackets; λ_min(Σ) ∈ [\(low.doubleBelow), \(high.doubleAbove)] by exact inertia counts\(refined); compared in MPFR"
         }
         let rhs = right
         return Verdict(id: .T10, form: form, level: .enclosure, outcome: holds ? .holds : violated ? .violated : .undecided,

@@ -277,12 +277,21 @@ public struct T6KLBound: PairStatement {
         }
         let lhs = Interval(d, bits: bits)
         let outcome: Outcome = lhs.isCertainlyAtMost(rhs) ? .holds : (rhs.isCertainlyBelow(lhs) ? .violated : .undecided)
-        return Verdict(id: id, form: form, level: .enclosure, outcome: outcome, lhs: d.doubleValue, rhs: rhs.midpoint,
+        // The right side shown is the certificate's conservative end, as at the fast level: the
+        // lower end for "holds", the upper for "violated", else the midpoint (the midpoint had
+        // been shown up to 6·10⁻⁸ above the exact value beside a "holds"). An enclosure [x, +∞]
+        // (the right side overflows MPFR) shows its lower end x; it was shown as inf. A right side
+        // rounded down to the greatest finite Double lies beyond the range: ∞, which `certify`
+        // then shows from logarithms (whose own end may be that Double: 10^(7.8·10³⁰⁷)).
+        func shown(_ e: Interval) -> Double {
+            outcome == .holds || !e.upper.isFinite ? e.lower : outcome == .violated ? e.upper : e.midpoint
+        }
+        let right = shown(rhs)
+        return Verdict(id: id, form: form, level: .enclosure, outcome: outcome, lhs: d.doubleValue,
+                       rhs: right == .greatestFiniteMagnitude ? .infinity : right,
                        constant: .nan, constantName: "MPFR \(bits)-bit enclosures",
                        exactLHS: d.exactString, certificate: "right side ∈ \(rhs), left side exact",
-                       // An enclosure [x, +∞] (the right side overflows MPFR) shows its lower end x,
-                       // as a "holds" shows the conservative end; it was shown as inf.
-                       lhsLog10: d.log10Magnitude, rhsLog10: (try? rhs.log()).map { ($0.upper.isFinite ? $0.midpoint : $0.lower) / Double.ln10 })
+                       lhsLog10: d.log10Magnitude, rhsLog10: (try? rhs.log()).map { shown($0) / Double.ln10 })
     }
 }
 

@@ -260,11 +260,11 @@ public struct T7CanonicalCorrelationBound: PairStatement {
             if spectra.residual > dl2 || lower > scale * dl2 { outcome = .violated }
             else if upper <= scale * dl2 { outcome = .holds }
             else { outcome = .undecided }
-            return Verdict(id: id, form: form, level: spectra.level, outcome: outcome, lhs: upper.doubleValue,
+            return Verdict(id: id, form: form, level: spectra.level, outcome: outcome, lhs: upper.doubleAbove,
                            rhs: (scale * dl2).doubleValue, constant: constantScale,
                            constantName: "R = \(spectra.residual.doubleValue) (exact)",
                            exactLHS: lower == upper ? lower.exactString : nil,
-                           certificate: "Σ(1−ρ²)μ ∈ [\(lower.doubleValue), \(upper.doubleValue)] by certified inertia brackets; R and d_logit² exact",
+                           certificate: "Σ(1−ρ²)μ ∈ [\(lower.doubleBelow), \(upper.doubleAbove)] by certified inertia brackets; R and d_logit² exact",
                            lhsLog10: upper.log10Magnitude, rhsLog10: (scale * dl2).log10Magnitude)
         case .corollary:
             let d2 = Rational(spectra.teacherDimension)
@@ -283,10 +283,10 @@ public struct T7CanonicalCorrelationBound: PairStatement {
             if meanQUpper * d2 * muUpper <= scale * dl2 { outcome = .holds }
             else if meanQLower * d2 * muLower > scale * dl2 { outcome = .violated }
             else { outcome = .undecided }
-            return Verdict(id: id, form: form, level: spectra.level, outcome: outcome, lhs: meanQUpper.doubleValue,
-                           rhs: (scale * dl2 / (d2 * muUpper)).doubleValue, constant: constantScale / (d2 * muUpper).doubleValue,
+            return Verdict(id: id, form: form, level: spectra.level, outcome: outcome, lhs: meanQUpper.doubleAbove,
+                           rhs: (scale * dl2 / (d2 * muUpper)).doubleBelow, constant: constantScale / (d2 * muUpper).doubleValue,
                            constantName: "\(constantScale)/(d₂ μ_{d₂}), μ_{d₂} ≤ \(muUpper.reportString) (certified)",
-                           certificate: "1 − mean ρ² ∈ [\(meanQLower.doubleValue), \(meanQUpper.doubleValue)], μ_{d₂} ∈ [\(muLower.doubleValue), \(muUpper.doubleValue)] by certified inertia; d_logit² exact",
+                           certificate: "1 − mean ρ² ∈ [\(meanQLower.doubleBelow), \(meanQUpper.doubleAbove)], μ_{d₂} ∈ [\(muLower.doubleBelow), \(muUpper.doubleAbove)] by certified inertia; d_logit² exact",
                            lhsLog10: meanQUpper.log10Magnitude, rhsLog10: (scale * dl2 / (d2 * muUpper)).log10Magnitude)
         }
     }

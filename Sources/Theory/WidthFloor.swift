@@ -202,9 +202,9 @@ public struct T12WidthFloorBound: PairStatement {
         let (outcome, floor) = try spectrum.decide(width: r, against: rhs)
         let why: String
         switch outcome {
-        case .holds: why = "certified floor ≤ \(floor.upper.doubleValue) ≤ right side (exact d_logit²; σ² bracketed by exact inertia counts)"
-        case .violated: why = "certified floor ≥ \(floor.lower.doubleValue) > right side (exact d_logit²; σ² bracketed by exact inertia counts)"
-        default: why = "the floor's certified bracket [\(floor.lower.doubleValue), \(floor.upper.doubleValue)] contains the right side"
+        case .holds: why = "certified floor ≤ \(floor.upper.doubleAbove) ≤ right side (exact d_logit²; σ² bracketed by exact inertia counts)"
+        case .violated: why = "certified floor ≥ \(floor.lower.doubleBelow) > right side (exact d_logit²; σ² bracketed by exact inertia counts)"
+        default: why = "the floor's certified bracket [\(floor.lower.doubleBelow), \(floor.upper.doubleAbove)] contains the right side"
         }
         return Verdict(id: id, form: form, level: spectrum.level, outcome: outcome,
                        lhs: ((floor.lower + floor.upper) / Rational(2)).doubleValue, rhs: rhs.doubleValue,

@@ -305,7 +305,7 @@ struct MeasureCommand: ParsableCommand {
         guard count <= n else { return }
         if let why = MeasureMemory.refusal(rows: n / count + (n % count == 0 ? 0 : 1), inputs: n, labels: a.labels,
                                            dimensions: (a.dimension, b.dimension), workers: BLASThreads.cores,
-                                           certifying: certify != "never", limit: limit) {
+                                           certifying: certify != "never", weighted: a.weighted || b.weighted, limit: limit) {
             throw CLIError(why)
         }
     }

@@ -288,7 +288,7 @@ struct MeasureCommandTests {
             #expect(memory == "64G" || pointers.isEmpty, "\(memory): notes still point to --certify always: \(pointers)")
         }
         #expect(levels["64G"]?.filter { $0 == "exact" }.count ?? 0 >= 7, "\(levels)")
-        #expect(levels["\(limit)"]?.allSatisfy { $0 == "screen" || $0 == "fast enclosure" } == true, "\(levels)")
+        #expect(levels["\(limit)"].map { !$0.isEmpty && $0.allSatisfy { $0 == "screen" || $0 == "fast enclosure" } } == true, "\(levels)")
     }
 
     @Test("The memory estimate's advice: sharding where the rows dominate, more memory where g does")
@@ -344,6 +344,12 @@ struct MeasureCommandTests {
             compared += 1
         }
         #expect(compared == 30)
+        // A weighted shard holds both files' whole w and their normalised copies: 32 bytes an input.
+        let (plainShard, weightedShard, weightedRun) = (
+            MeasureMemory.estimatedBytes(rows: 1000, inputs: 10_000, labels: 10, dimensions: (8, 8), workers: cores, certifying: true),
+            MeasureMemory.estimatedBytes(rows: 1000, inputs: 10_000, labels: 10, dimensions: (8, 8), workers: cores, certifying: true, weighted: true),
+            MeasureMemory.estimatedBytes(rows: 10_000, inputs: 10_000, labels: 10, dimensions: (8, 8), workers: cores, certifying: true, weighted: true))
+        #expect(weightedShard - plainShard == 320_000 && weightedRun == MeasureMemory.estimatedBytes(rows: 10_000, inputs: 10_000, labels: 10, dimensions: (8, 8), workers: cores, certifying: true))
     }
 }
 

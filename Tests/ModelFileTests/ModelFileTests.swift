@@ -249,7 +249,9 @@ struct ModelFileBadInputTests {
                 let url = temporaryURL("shape.npz")
                 defer { try? FileManager.default.removeItem(at: url) }
                 try ModelFile.write(arrays: [("f", f), ("g", g), ("w", NumpyArray(shape: [6], values: [1, 2, 3, 4, 5, 6]))], to: url, format: format, compressed: compressed)
-                #expect(try ModelFile.shape(url) == ModelShape(inputs: 6, dimension: 2, labels: 4))
+                #expect(try ModelFile.shape(url) == ModelShape(inputs: 6, dimension: 2, labels: 4, weighted: true))
+                try ModelFile.write(arrays: [("f", f), ("g", g)], to: url, format: format, compressed: compressed)
+                #expect(try ModelFile.shape(url) == ModelShape(inputs: 6, dimension: 2, labels: 4, weighted: false))
                 checked += 1
             }
         }

@@ -30,15 +30,17 @@ struct ExactArithmeticTests {
     }
 
     /// The Double shown for a rational is its nearest (ties to even), checked exactly against
-    /// both neighbours, on 3 000 random quotients of integers from 1 to 2¹²⁰ scaled by 2^±1100
-    /// (normal, subnormal, overflowing and underflowing), and on the ties and thresholds: half
-    /// the least subnormal (to 0), one and a half of it (to 2, even), the greatest finite plus
-    /// half its ulp (to ∞) and just below it. GMP's mpq_get_d, which truncates, had shown
-    /// 3602879701896397/36028797018963968 + 10⁻³⁰ as 0.1 and 2/3 an ulp low.
-    @Test("A rational's Double is its nearest, ties to even, subnormals and overflow included")
+    /// both neighbours, and its ends rounded down and up hold it with nothing between, on 3 000
+    /// random quotients of integers from 1 to 2¹²⁰ scaled by 2^±1100 (normal, subnormal,
+    /// overflowing and underflowing, each counted), and on the ties and thresholds: half the
+    /// least subnormal (to 0), one and a half of it (to 2, even), 1 + 2⁻⁵³ and 1 + 3·2⁻⁵³ (to 1 and
+    /// 1 + 2⁻⁵¹, even), the greatest finite plus half its ulp (to ∞) and just below it. GMP's
+    /// mpq_get_d truncates: 1/10 and 0.1 − 10⁻³⁰ came out an ulp below 0.1, their nearest.
+    @Test("A rational's Double: nearest with ties to even, and directed ends, subnormals and overflow included")
     func nearestDouble() {
         var g = SeededGenerator(seed: 24)
-        var checked = 0, roundedAway = 0
+        var checked = 0, roundedAway = 0, kinds: [String: Int] = [:]
+        let greatest = Rational(exactly: .greatestFiniteMagnitude)!, halfUlp = Rational(exactly: 0x1p970)!
         for _ in 0..<3000 {
             func integer() -> Rational {   // 1 to 4 random 30-bit digits, plus 1
                 var q = Rational.zero
@@ -48,9 +50,10 @@ struct ExactArithmeticTests {
             let q = (g.uniform() < 0.5 ? -Rational.one : .one) * (integer() / integer()).scaled(byPowerOfTwo: g.int(in: -1100...1100))
             let x = q.doubleValue
             let magnitude = q < .zero ? -q : q
+            kinds[x.isInfinite ? "overflow" : x == 0 ? "underflow" : x.isSubnormal ? "subnormal" : "normal", default: 0] += 1
             if x.isInfinite {
                 // Only from 2¹⁰²⁴ − 2⁹⁷⁰ (the greatest finite plus half its ulp) up.
-                #expect(magnitude >= Rational(exactly: .greatestFiniteMagnitude)! + Rational(exactly: 0x1p970)!)
+                #expect(magnitude >= greatest + halfUlp)
             } else {
                 let here = Self.distance(q, x)
                 for neighbour in [x.nextUp, x.nextDown] where neighbour.isFinite {
@@ -58,22 +61,38 @@ struct ExactArithmeticTests {
                     #expect(here < there || (here == there && x.significandBitPattern & 1 == 0), "\(q.exactString) shown as \(x)")
                 }
             }
+            // Directed ends: below ≤ q ≤ above, adjacent (q is never a Double here: its
+            // denominator has odd factors or it lies beyond the range), the nearest one of them.
+            let (below, above) = (q.doubleBelow, q.doubleAbove)
+            #expect(below.nextUp == above && (x == below || x == above), "\(q.exactString): [\(below), \(above)], nearest \(x)")
+            if below.isFinite { #expect(Rational(exactly: below)! <= q) }
+            if above.isFinite { #expect(q <= Rational(exactly: above)!) }
+            #expect(q.doubleValue(rounding: .towardZero) == (q < .zero ? above : below))
             // Truncation never gives a Double beyond q: count where the nearest one is.
             if x.isFinite, Rational(exactly: abs(x))! > magnitude { roundedAway += 1 }
             checked += 1
         }
         #expect(checked == 3000)
+        #expect(["normal", "subnormal", "overflow", "underflow"].allSatisfy { kinds[$0, default: 0] > 20 }, "\(kinds)")
         #expect(roundedAway > 1000, "about half round away from 0: \(roundedAway)")
         let least = Rational(exactly: .leastNonzeroMagnitude)!, half = Rational(1, 2)
-        let greatest = Rational(exactly: .greatestFiniteMagnitude)!, halfUlp = Rational(exactly: 0x1p970)!
-        let tiny = Rational.one.scaled(byPowerOfTwo: -1200)
+        let tiny = Rational.one.scaled(byPowerOfTwo: -1200), ulpBelowOne = Rational.one.scaled(byPowerOfTwo: -53)
         let cases: [(Rational, Double)] = [
             (least * half, 0), (least * half + tiny, .leastNonzeroMagnitude), (least * Rational(3, 2), 2 * .leastNonzeroMagnitude),
-            (greatest + halfUlp, .infinity), (greatest + halfUlp - tiny, .greatestFiniteMagnitude),
-            (Rational(exactly: 0.1)! + Rational(exactly: 1e-30)!, 0.1), (Rational(2, 3), 2.0 / 3), (-Rational(1, 3), -1.0 / 3),
+            (.one + ulpBelowOne, 1), (.one + Rational(3) * ulpBelowOne, 1 + 0x1p-51), (-(Rational.one + ulpBelowOne), -1),
+            (greatest + halfUlp, .infinity), (greatest + halfUlp - tiny, .greatestFiniteMagnitude), (-(greatest + halfUlp), -.infinity),
+            (Rational(exactly: 0.1)! - Rational(exactly: 1e-30)!, 0.1), (Rational(1, 10), 0.1), (Rational(2, 3), 2.0 / 3), (-Rational(1, 3), -1.0 / 3),
             (Rational(exactly: 0x1p-1022)! - tiny, 0x1p-1022), (Rational(exactly: 1e300)! * Rational(exactly: 1e300)!, .infinity),
         ]
         for (q, expected) in cases { #expect(q.doubleValue == expected, "\(q.exactString)") }
+        // IEEE 754's directed rounding beyond the range: down to the greatest finite, up to ∞;
+        // a tiny positive value down to 0 and up to the least subnormal (negatives mirrored).
+        let huge = greatest + greatest, small = tiny
+        #expect(huge.doubleBelow == .greatestFiniteMagnitude && huge.doubleAbove == .infinity)
+        #expect((-huge).doubleBelow == -.infinity && (-huge).doubleAbove == -.greatestFiniteMagnitude)
+        #expect(small.doubleBelow == 0 && small.doubleAbove == .leastNonzeroMagnitude)
+        #expect((-small).doubleBelow == -.leastNonzeroMagnitude && (-small).doubleAbove == 0)
+        #expect(Rational(exactly: 0.1)!.doubleBelow == 0.1 && Rational(exactly: 0.1)!.doubleAbove == 0.1)
     }
 
     @Test("Exact arithmetic: 0.1 + 0.2 ≠ 0.3 exactly, 1/3·3 = 1")

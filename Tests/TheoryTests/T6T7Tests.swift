@@ -54,6 +54,27 @@ struct T6Tests {
         for form in T6KLBound.Form.allCases { try expectCertifiedHolds(T6KLBound(form), on: cases) }
     }
 
+    /// A "holds" at the MPFR level shows its right side's lower end, as the fast level does: an
+    /// attack had found it shown up to 6·10⁻⁸ above its exact value (the midpoint, which also
+    /// rounds to nearest: above the lower end on about half the forms here).
+    @Test("T6's MPFR \"holds\" shows its right side's lower end")
+    func mpfrHoldsShowsLowerEnd() throws {
+        var checked = 0
+        for pair in smallCorpus(seed: 403, count: 12).map(\.pair) {
+            let d = pair.exactLogitDistanceSquared()
+            guard !d.isZero else { continue }
+            for form in T6KLBound.Form.allCases {
+                let verdict = try T6KLBound(form).certify(pair, exactLHS: d, bits: 128)
+                guard verdict.outcome == .holds else { continue }
+                // "right side ∈ [lower, upper], …": the ends as Doubles rounded outward.
+                let text = try #require(verdict.certificate?.split(separator: "[").dropFirst().first?.split(separator: ",").first)
+                #expect(verdict.rhs == Double(String(text)), "\(form): \(verdict.rhs) shown for \(verdict.certificate ?? "")")
+                checked += 1
+            }
+        }
+        #expect(checked >= 30, "\(checked) holds compared")
+    }
+
     @Test("The refined screen's KL matches the MPFR enclosure on orbit pairs, where the plain double KL is noise")
     func refinedScreen() throws {
         var spared = 0, needed = 0
