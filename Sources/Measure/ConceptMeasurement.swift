@@ -158,7 +158,7 @@ public struct ConceptReport: Codable, Sendable {
         /// the exact level; neither leaves the double-precision screen.
         public var fastCertificate = false
         public var exactCertificate = false
-        /// `--certify always` was given but its exact level does not fit in memory.
+        /// The exact level beyond its automatic size (`--certify always`) does not fit in memory.
         public var exactLevelDenied = false
         /// KL(A‖B) and log τ for the KL form's floor: the values `measure` reports (refined or
         /// enclosed where the pass's double KL cancels); the pass's own when nil.
@@ -268,7 +268,7 @@ public struct ConceptReport: Codable, Sendable {
         guard screened.outcome != .inapplicable else { return (screened, nil) }
         return (screened, options.fastCertificate
             ? "double-precision screen: the fast enclosure could not decide, and "
-                + (options.exactLevelDenied ? "the exact level (--certify always) does not fit in memory (see the notes)"
+                + (options.exactLevelDenied ? "the exact level (--certify always) does not fit in memory"
                     : "the exact level needs N·k·(d_A+d_B) ≤ 2·10⁶ (here \(String(format: "%.3g", pair.exactLevelSize))) or --certify always")
             : "double-precision screen; not certified (--certify never)")
     }

@@ -54,10 +54,13 @@ public enum MeasureMemory {
 
     /// Bytes `--certify always` adds where it forms the exact level beyond its automatic size: both
     /// models' exact logits (a dyadic Int128 and its exponent each, GMP integers past that) and
-    /// what is formed from them, 160 an input and label. Measured on orbit pairs (every bound
-    /// certified exactly) at N·k = 8·10⁵ and 1.6·10⁶: 132 and 127 bytes above the certified run
-    /// without it (stop 64).
-    public static func exactLevelBytes(inputs n: Int, labels k: Int) -> Double { 160 * Double(n) * Double(k) }
+    /// what is formed from them, 160 an input and label, 640 where the entries span `wideExponents`
+    /// (`ModelPair.entriesSpanWideExponents`: the logits then mostly GMP integers). Measured on
+    /// orbit pairs (every bound certified exactly) at N·k = 8·10⁵ … 4·10⁶: 95–132 bytes above the
+    /// certified run without it, and 493 for columns scaled 10^±150 (stop 64).
+    public static func exactLevelBytes(inputs n: Int, labels k: Int, wideExponents: Bool = false) -> Double {
+        (wideExponents ? 640 : 160) * Double(n) * Double(k)
+    }
 
     /// A size in bytes as a reader takes it (GiB, MiB, KiB, bytes; rounded up below GiB).
     static func describe(bytes: Double) -> String {

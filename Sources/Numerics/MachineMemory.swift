@@ -8,7 +8,7 @@ public enum MachineMemory {
     public struct InvalidLimit: Error, CustomStringConvertible {
         public let text: String
         public var description: String {
-            "LOGITBOUNDS_MEMORY_LIMIT must be a positive number of bytes up to 2⁶⁰, optionally with K, M, G or T (powers of 1024; e.g. 16G), got \"\(text)\""
+            "LOGITBOUNDS_MEMORY_LIMIT must be a number of bytes from 1 up to 2⁶⁰, optionally with K, M, G or T (powers of 1024; e.g. 16G), got \"\(text)\""
         }
     }
 
@@ -62,7 +62,7 @@ public enum MachineMemory {
         // Up to 2⁶⁰ bytes (an exbibyte): beyond, no machine, and counts derived from it overflow.
         // Decimal only ("0x100M" read as hexadecimal by Double(_:) was taken unannounced).
         guard number.allSatisfy({ "0123456789.E+-".contains($0) }),
-              let v = Double(number), v.isFinite, v > 0, v * scale <= 0x1p60 else { throw InvalidLimit(text: text) }
+              let v = Double(number), v.isFinite, v * scale >= 1, v * scale <= 0x1p60 else { throw InvalidLimit(text: text) }
         return v * scale
     }
 }

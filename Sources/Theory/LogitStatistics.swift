@@ -107,6 +107,20 @@ extension ModelPair {
         }
     }
 
+    /// Whether some factor's nonzero entries span more than 2⁶⁴ in magnitude: there most exact
+    /// logits need GMP integers (their dot products' terms lie too far apart for Int128), which
+    /// `MeasureMemory.exactLevelBytes` counts (an attack's pair with columns 10^±150: 493 bytes
+    /// an input and label, against 95–132 for ordinary entries).
+    public var entriesSpanWideExponents: Bool {
+        cache.value("entriesSpanWideExponents") {
+            [first.embeddings, first.unembeddings, second.embeddings, second.unembeddings].contains { m in
+                var (low, high) = (Double.infinity, 0.0)
+                for x in m.storage where x != 0 { (low, high) = (Swift.min(low, abs(x)), Swift.max(high, abs(x))) }
+                return high > 0 && high / low > 0x1p64
+            }
+        }
+    }
+
     /// Rows per block when whole logit rows are formed: about 2²¹ Doubles (16 MiB).
     func rowsPerBlock() -> Int { max(8, min(512, (1 << 21) / max(first.labelCount, 1))) }
 

@@ -27,7 +27,7 @@ struct MeasureCommand: ParsableCommand {
         T7 with B as the student). Bounds are certified by fast enclosure (Double intervals with proven \
         error bounds, Proofs/certificates.md) when N·k·(d_A+d_B) ≤ 2·10⁸ (CIFAR shape is 10⁸), and where \
         that cannot decide, exactly or by MPFR when N·k·(d_A+d_B) ≤ 2·10⁶ (--certify auto; --certify always \
-        lifts the second limit where the exact logits, about 160 bytes an input and label, fit in memory); otherwise reported from the double-precision screen and marked so. T3–T7 and \
+        lifts the second limit where the exact logits, about 160 bytes an input and label, and twice the run's memory estimate fit); otherwise reported from the double-precision screen and marked so. T3–T7 and \
         T12 are tried by fast enclosure at any size: T6's enclosures of d_logit², KL and log τ come from one \
         streamed pass over blocks of rows (no N×k array kept), printed as "certified enclosures"; T3, T4, T7 and \
         T12 from d×d interval moments and Grams (BLAS with a priori bounds) and that d_logit²; T5 at the \
@@ -223,6 +223,12 @@ struct MeasureCommand: ParsableCommand {
             }
             // Every shard checks all N weights of both files, so a mismatch is refused by each.
             try ModelPair.requireAgreeingWeights(raw: a.fileWeights, b.fileWeights, inputs: a.totalInputs)
+            // Partials add raw weights in Double: where the file's sum leaves the range every shard
+            // refuses alike (shard 1 of [10³⁰⁸, 10³⁰⁸, 1, …] had refused and shard 2 had written its
+            // partial; no shard's sum exceeds the file's).
+            if let w = a.fileWeights, !w.reduce(0, +).isFinite {
+                throw CLIError("the raw weights of \(teacher) sum beyond the Double range, which a sharded measure's partials cannot add; divide every weight by the same power of two, so that they sum below about 10³⁰⁸ (the means do not change), or measure the pair unsharded")
+            }
             let pair = try ModelPair(a.model, b.model)
             try Self.requireLabels(pair)
             progress.note("rows \(a.rows.lowerBound)..<\(a.rows.upperBound) of \(a.totalInputs)")

@@ -239,7 +239,8 @@ struct MeasureCommandTests {
             (["measure", a, b, "--shard", "1/9223372036854775807", "--partial", partial], "1K", 2, "need 1 ≤ i ≤ n ≤ N"),
             (["measure", a, b], "1e30T", 2, "LOGITBOUNDS_MEMORY_LIMIT must be"),
             (["measure", a, b, "--no-pivot"], "\(Int(MeasureMemory.baseline) + 20000)", 2, "at least 2 shards"),
-            (["measure", a, b], "lots", 2, "LOGITBOUNDS_MEMORY_LIMIT must be a positive number of bytes"),
+            (["measure", a, b], "lots", 2, "LOGITBOUNDS_MEMORY_LIMIT must be a number of bytes from 1"),
+            (["measure", a, b], "0.5", 2, "LOGITBOUNDS_MEMORY_LIMIT must be"), (["measure", a, b], "1e-300", 2, "LOGITBOUNDS_MEMORY_LIMIT must be"),
             (["measure", a, b], "-1G", 2, "LOGITBOUNDS_MEMORY_LIMIT must be"),
             (["measure", a, b, "--no-pivot"], "64G", 0, "d_logit"),
         ]
@@ -262,7 +263,8 @@ struct MeasureCommandTests {
     /// the memory estimate: past the memory it was killed part-way. An orbit pair (F·2, G/2: every
     /// bound needs the exact level) of N = 2 000, k = 200, d = 3, above the automatic size, under a
     /// limit that holds the run but not its exact logits: screened, with the reason in a note and
-    /// no note pointing to `--certify always`; under 64 GiB, certified exactly.
+    /// no note pointing to `--certify always` (nor under `auto`, where it would not fit either);
+    /// under 64 GiB, certified exactly.
     @Test("--certify always where its exact level does not fit in memory: screened with the reason, exact where it fits")
     func certifyAlwaysBeyondMemory() throws {
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -276,6 +278,12 @@ struct MeasureCommandTests {
         let run = MeasureMemory.estimatedBytes(rows: n, inputs: n, labels: k, dimensions: (3, 3), workers: BLASThreads.cores, certifying: true)
         let limit = Int(run + MeasureMemory.exactLevelBytes(inputs: n, labels: k) / 2)
         var levels: [String: [String]] = [:]
+        // `auto` at the same limit: no note points to --certify always, which would not fit either.
+        let auto = try runTool(["measure", a.path, b.path, "--no-pivot", "--json"], environment: ["LOGITBOUNDS_MEMORY_LIMIT": "\(limit)"])
+        let autoJSON = try #require(try JSONSerialization.jsonObject(with: Data(auto.stdout.utf8)) as? [String: Any])
+        let autoNotes = (autoJSON["notes"] as? [String] ?? []) + (autoJSON["bounds"] as? [[String: Any]] ?? []).compactMap { $0["note"] as? String }
+        #expect(autoNotes.contains { $0.contains("would not fit in memory") }
+                && !autoNotes.contains { $0.contains("--certify always") && !$0.contains("would not fit in memory") }, "\(autoNotes)")
         for memory in ["\(limit)", "64G"] {
             let r = try runTool(["measure", a.path, b.path, "--certify", "always", "--no-pivot", "--json"], environment: ["LOGITBOUNDS_MEMORY_LIMIT": memory])
             #expect(r.status == 0, "\(memory): \(r.stderr)")
@@ -349,6 +357,15 @@ struct MeasureCommandTests {
             MeasureMemory.estimatedBytes(rows: 1000, inputs: 10_000, labels: 10, dimensions: (8, 8), workers: cores, certifying: true),
             MeasureMemory.estimatedBytes(rows: 1000, inputs: 10_000, labels: 10, dimensions: (8, 8), workers: cores, certifying: true, weighted: true),
             MeasureMemory.estimatedBytes(rows: 10_000, inputs: 10_000, labels: 10, dimensions: (8, 8), workers: cores, certifying: true, weighted: true))
+        // The exact level's allowance: 160 bytes an input and label, 640 where a factor's entries
+        // span more than 2⁶⁴ (an attack's columns scaled 10^±150 took 493).
+        var g = SeededGenerator(seed: 65)
+        let plainModel = ModelGenerator.model(labels: 5, dimension: 3, inputs: 10, using: &g)
+        let wideF = Matrix(rows: 10, columns: 3) { i, j in plainModel.embeddings[i, j] * (j == 0 ? 1e150 : j == 2 ? 1e-150 : 1) }
+        let widePair = try ModelPair(SoftmaxModel(embeddings: wideF, unembeddings: plainModel.unembeddings), plainModel)
+        let plainPair = try ModelPair(plainModel, plainModel)
+        #expect(widePair.entriesSpanWideExponents && !plainPair.entriesSpanWideExponents)
+        #expect(MeasureMemory.exactLevelBytes(inputs: 10, labels: 5) == 8000 && MeasureMemory.exactLevelBytes(inputs: 10, labels: 5, wideExponents: true) == 32000)
         #expect(weightedShard - plainShard == 320_000 && weightedRun == MeasureMemory.estimatedBytes(rows: 10_000, inputs: 10_000, labels: 10, dimensions: (8, 8), workers: cores, certifying: true))
     }
 }

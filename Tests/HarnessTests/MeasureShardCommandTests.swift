@@ -335,10 +335,10 @@ struct MeasureShardCommandTests {
         #expect(!plain.contains { $0.contains(rounding) || $0.contains(conditioned) || $0.contains("underflow") }, "\(plain)")
     }
 
-    /// Weights near 10³⁰⁸ sum beyond the Double range in a shard: refused before the partial is
-    /// written, naming the rows and the files read (an attack's run had blamed an "inconsistent
-    /// partial", a file the user never wrote), with the rescaling that mends it.
-    @Test("A shard whose weights sum beyond the Double range: exit 2 naming its rows, the partial not written")
+    /// Weights near 10³⁰⁸ sum beyond the Double range: every shard refuses before a partial is
+    /// written (an attack's run had blamed an "inconsistent partial", a file the user never wrote),
+    /// with the rescaling that mends it.
+    @Test("Weights summing beyond the Double range: every shard exits 2 with the rescaling, no partial written")
     func shardWeightsBeyondRange() throws {
         defer { try? FileManager.default.removeItem(at: dir) }
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -350,9 +350,26 @@ struct MeasureShardCommandTests {
                                      ("w", NumpyArray(shape: [6], values: Array(repeating: 1.7e308, count: 6)))], to: path)
         let partial = dir.appendingPathComponent("p1.json").path
         let r = try runTool(["measure", path.path, path.path, "--shard", "1/2", "--partial", partial])
-        #expect(r.status == 2 && r.stderr.contains("rows 0..<3 of \(path.path)") && r.stderr.contains("was not written")
-                && r.stderr.contains("divide every weight by the same power of two") && !r.stderr.contains("inconsistent partial"), "\(r.stderr)")
+        #expect(r.status == 2 && r.stderr.contains("sum beyond the Double range") && r.stderr.contains("divide every weight by the same power of two")
+                && !r.stderr.contains("inconsistent partial"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: partial))
+        // Two weights of 10³⁰⁸ and eight of 1 (an attack's file): shard 1/2 had refused and shard
+        // 2/2 written its partial. Every shard refuses alike; one run measures it.
+        let mixed = dir.appendingPathComponent("mixed.npz")
+        var h = SeededGenerator(seed: 32)
+        let model = ModelGenerator.model(labels: 4, dimension: 2, inputs: 10, using: &h)
+        try ModelFile.write(arrays: [("f", NumpyArray(shape: [10, 2], values: model.embeddings.storage)),
+                                     ("g", NumpyArray(shape: [4, 2], values: model.unembeddings.storage)),
+                                     ("w", NumpyArray(shape: [10], values: [1e308, 1e308] + Array(repeating: 1, count: 8)))], to: mixed)
+        var refused = 0
+        for shard in ["1/2", "2/2"] {
+            let p = dir.appendingPathComponent("m\(shard.first!).json").path
+            let s = try runTool(["measure", mixed.path, mixed.path, "--shard", shard, "--partial", p])
+            #expect(s.status == 2 && s.stderr.contains("sum beyond the Double range") && !FileManager.default.fileExists(atPath: p), "\(shard): \(s.stderr)")
+            refused += s.status == 2 ? 1 : 0
+        }
+        #expect(refused == 2)
+        #expect(try runTool(["measure", mixed.path, mixed.path, "--no-pivot"]).status == 0)
     }
 
     /// A `--shard` run had checked only its own rows' weights: a student whose weight 45 differs

@@ -207,10 +207,15 @@ struct ConceptTests {
         #expect(x > 0 && abs(x - y) <= 1e-6, "KL floor \(x) at 10⁻¹⁰, \(y) at 10⁻¹⁷")
         let transported = try #require(b.transportedProbe)
         #expect(y <= transported)
-        // Called on its own, with the pass's KL (0 here): no KL floor rather than the in-sample accuracy.
-        #expect(tiny.logitSummary().kl == 0, "the premise: the pass's KL cancels")
-        let alone = try ConceptReport.measure(tiny, name: "z", source: "", values: concept.values,
-                                              predicted: tiny.first.predictedLabels(), options: .init())
+        // The pass's KL at 10⁻¹⁷ is right (its kernel takes b − a where the logits lie far below
+        // log k; it had cancelled to 0). Called on its own where the pass's KL is lost (logits
+        // near 10⁻¹⁷⁰, KL near 10⁻³⁴⁰ underflows to 0): no KL floor rather than the in-sample accuracy.
+        #expect(abs(tiny.logitSummary().kl - pair.logitSummary().kl * 1e-14) <= 1e-6 * pair.logitSummary().kl * 1e-14,
+                "KL \(tiny.logitSummary().kl) at 10⁻¹⁷ against \(pair.logitSummary().kl) at 10⁻¹⁰")
+        let lost = try scaled(1e-170)
+        #expect(lost.logitSummary().kl == 0, "the premise: the pass's KL underflows")
+        let alone = try ConceptReport.measure(lost, name: "z", source: "", values: concept.values,
+                                              predicted: lost.first.predictedLabels(), options: .init())
         #expect(alone.floorKL == nil && alone.gamma?.kl == nil)
     }
 
