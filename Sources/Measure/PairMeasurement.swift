@@ -340,25 +340,35 @@ public struct PairMeasurement: Codable, Sendable {
             }
         }
 
-        /// Where a note points to the exact level: "--certify always" and what it does, or, where
-        /// `always` was given and the exact level does not fit (`exactLevelDenied`), that.
-        func exactLevelAdvice(_ gives: String) -> String {
-            certification == .always ? "the exact level, which \(gives), does not fit in memory (see the notes)" : "--certify always \(gives)"
+        /// Where a note points to the exact level: "--certify always" and what it does; where the
+        /// exact level would not fit in memory (`exactLevelShortfall`), that instead: `always` given
+        /// and denied, or `auto` where `always` would be.
+        func exactLevelAdvice(_ gives: String, _ pair: ModelPair) -> String {
+            guard exactLevelShortfall(pair) != nil else { return "--certify always \(gives)" }
+            return certification == .always ? "the exact level, which \(gives), does not fit in memory (see the notes)"
+                : "the exact level (--certify always), which \(gives), would not fit in memory"
         }
 
-        /// Why `always` forms no exact level on `pair` (nil: it does): beyond the automatic size,
-        /// the run's own peak (`MeasureMemory.estimatedBytes`) and the exact logits of both models
-        /// (`MeasureMemory.exactLevelBytes`) pass `memoryLimit`, where the system would kill the run.
-        func exactLevelDenied(_ pair: ModelPair) -> String? {
-            guard certification == .always, !pair.exactLevelAffordable, let memoryLimit else { return nil }
+        /// Why the exact level beyond its automatic size would not fit on `pair` (nil: it would, it is
+        /// within that size, or no limit is known): the run's own peak (`MeasureMemory.estimatedBytes`,
+        /// counted twice: it has erred low by up to 2.2× at d = 3, k = 200) and the exact logits of
+        /// both models (`MeasureMemory.exactLevelBytes`) pass `memoryLimit`, where the system
+        /// would kill the run.
+        func exactLevelShortfall(_ pair: ModelPair) -> String? {
+            guard certification != .never, !pair.exactLevelAffordable, let memoryLimit else { return nil }
             let (n, k) = (pair.first.inputCount, pair.first.labelCount)
             let run = MeasureMemory.estimatedBytes(rows: n, inputs: n, labels: k, dimensions: (pair.first.dimension, pair.second.dimension),
                                                    workers: BLASThreads.cores, certifying: true)
-            let exact = MeasureMemory.exactLevelBytes(inputs: n, labels: k)
-            guard run + exact > memoryLimit else { return nil }
-            return "--certify always forms no exact or MPFR level on this pair: its exact logits need about \(MeasureMemory.describe(bytes: exact)) "
-                + "beside the run's \(MeasureMemory.describe(bytes: run)), more than the \(MeasureMemory.describe(bytes: memoryLimit)) this process may use "
-                + "(the machine's memory, its control group's limit, or LOGITBOUNDS_MEMORY_LIMIT), so what the fast enclosure cannot decide is screened; "
+            let exact = MeasureMemory.exactLevelBytes(inputs: n, labels: k, wideExponents: pair.entriesSpanWideExponents)
+            guard 2 * run + exact > memoryLimit else { return nil }
+            return "its exact logits need about \(MeasureMemory.describe(bytes: exact)) beside twice the run's estimated \(MeasureMemory.describe(bytes: run)), "
+                + "more than the \(MeasureMemory.describe(bytes: memoryLimit)) this process may use (the machine's memory, its control group's limit, or LOGITBOUNDS_MEMORY_LIMIT)"
+        }
+
+        /// Why `always` forms no exact level on `pair` (nil: it does, or `always` was not given).
+        func exactLevelDenied(_ pair: ModelPair) -> String? {
+            guard certification == .always, let why = exactLevelShortfall(pair) else { return nil }
+            return "--certify always forms no exact or MPFR level on this pair: \(why), so what the fast enclosure cannot decide is screened; "
                 + "where a note below suggests an unsharded `measure --certify always`, it is this exact level, which does not fit"
         }
 
@@ -439,7 +449,7 @@ public struct PairMeasurement: Codable, Sendable {
         var conceptOptions = options.conceptOptions
         conceptOptions.fastCertificate = options.certification != .never
         conceptOptions.exactCertificate = options.allowsExactLevel(pair)
-        conceptOptions.exactLevelDenied = options.exactLevelDenied(pair) != nil
+        conceptOptions.exactLevelDenied = options.exactLevelShortfall(pair) != nil
         conceptOptions.divergence = (m.klAB, min(m.logTauA, m.logTauB))
         let fixedOptions = conceptOptions
         let concepts = try timed("concepts (probes, T11)") { () throws -> [ConceptReport] in
@@ -568,10 +578,10 @@ public struct PairMeasurement: Codable, Sendable {
                 let d = stats.logitDistanceSquared
                 rescaled = !d.isFinite && !logitsLeaveRange ? pair.cachedRescaledLogitDistance() : nil
                 if let rescaled {
-                    notes.append("d_logit² = \(Rational.report(log10: rescaled.log10Squared)): the pass's sums of squared logit differences overflow a Double (logits beyond about 10¹⁵⁴), so d_logit and it come from the double-precision pass with the logits scaled by one power of two, where the squares fit; \(options.exactLevelAdvice("gives its exact value"))")
+                    notes.append("d_logit² = \(Rational.report(log10: rescaled.log10Squared)): the pass's sums of squared logit differences overflow a Double (logits beyond about 10¹⁵⁴), so d_logit and it come from the double-precision pass with the logits scaled by one power of two, where the squares fit; \(options.exactLevelAdvice("gives its exact value", pair))")
                 } else {
-                    notes.append(d == 0 ? "d_logit² is 0 in double precision (0 exactly, or below about 10⁻³⁰⁸); \(options.exactLevelAdvice("gives its exact value"))"
-                                        : "d_logit² \(d.isFinite ? "underflows" : "overflows") a Double; \(options.exactLevelAdvice("gives its exact value"))")
+                    notes.append(d == 0 ? "d_logit² is 0 in double precision (0 exactly, or below about 10⁻³⁰⁸); \(options.exactLevelAdvice("gives its exact value", pair))"
+                                        : "d_logit² \(d.isFinite ? "underflows" : "overflows") a Double; \(options.exactLevelAdvice("gives its exact value", pair))")
                 }
             }
         }
@@ -592,8 +602,8 @@ public struct PairMeasurement: Codable, Sendable {
         // The pass's values whose certified enclosure is wider than 10⁻⁶ relative.
         let wide = enclosures?.wide(stats.logitDistanceSquared, stats.kl, stats.reverseKL)
         let enclosed = wide ?? ""
-        let rerun = options.certification != .always ? "; rerun with --certify always to form the differences exactly"
-            : options.exactLevelDenied(pair) != nil ? "; forming the differences exactly does not fit in memory (see the notes)" : ""
+        let rerun = options.certification == .always && options.exactLevelDenied(pair) == nil ? ""
+            : "; " + options.exactLevelAdvice("forms the differences exactly", pair)
         if nearRounding || (wide != nil && stats.logitDistanceSquared.isNormal) {
             if options.allowsExactLevel(pair), let refined = pair.refinedDivergence() {
                 divergence = (refined.logitDistanceSquared, refined.kl, refined.reverseKL)
@@ -634,7 +644,7 @@ public struct PairMeasurement: Codable, Sendable {
                 notes.append("the logits or their differences leave the Double range: KL and log τ come from their MPFR enclosures at \(e.klForward.bits) bits (midpoints where within 10⁻⁶, else nan; beyond the Double range in scientific notation): KL(A‖B) ∈ \(e.klForward), KL(B‖A) ∈ \(e.klBackward), log τ(A) ∈ \(e.logTauFirst), log τ(B) ∈ \(e.logTauSecond)")
             } else {
                 (divergence.kl, divergence.reverseKL, logTau) = (.nan, .nan, (.nan, .nan))
-                notes.append("the logits or their differences leave the Double range (|Λ| or a difference ≳ 1.8·10³⁰⁸): KL and log τ are not computed (nan)\(options.certification == .always && options.exactLevelDenied(pair) == nil ? "" : "; " + options.exactLevelAdvice("gives their MPFR enclosures"))")
+                notes.append("the logits or their differences leave the Double range (|Λ| or a difference ≳ 1.8·10³⁰⁸): KL and log τ are not computed (nan)\(options.certification == .always && options.exactLevelDenied(pair) == nil ? "" : "; " + options.exactLevelAdvice("gives their MPFR enclosures", pair))")
             }
         }
         if exactDistance == nil, let note = Self.klUnderflowNote(distanceSquared: divergence.distance, kl: [divergence.kl, divergence.reverseKL]) {
@@ -736,7 +746,7 @@ public struct PairMeasurement: Codable, Sendable {
                               source: String) -> String? {
         guard let (estimate, rowwise) = pair.leastSquaresErrorEstimate(which, squared: squared),
               !(estimate <= representationTolerance) else { return nil }
-        let why = options.certification == .never ? "--certify never" : "N·k·(d_A + d_B) above the exact level's 2·10⁶; \(options.exactLevelAdvice("checks it"))"
+        let why = options.certification == .never ? "--certify never" : "N·k·(d_A + d_B) above the exact level's 2·10⁶; \(options.exactLevelAdvice("checks it", pair))"
         let size = estimate.isFinite && estimate < 1 ? "wrong by about \(String(format: "%.1g", estimate)) relative" : "entirely wrong (the estimate is \(String(format: "%.1g", estimate)) relative)"
         return "\(name): not checked (\(why)); the double-precision least squares behind it may be \(size), an a priori estimate from \(rowwise ? "the map's change when every entry moves by its own rounding (the rows lie beyond 2²⁶ apart in scale)" : source)"
     }
@@ -1053,7 +1063,7 @@ public struct PairMeasurement: Codable, Sendable {
                 // is "not decided by the screen" until it is certified.
                 let note = screened.outcome == .inapplicable ? nil
                     : screened.needsCertification ? "not decided by the screen (its sides are within rounding of each other or cross); "
-                        + options.exactLevelAdvice("certifies it")
+                        + options.exactLevelAdvice("certifies it", pair)
                     : options.certification == .never ? "double-precision screen; not certified (--certify never)"
                     : options.certification == .always ? "double-precision screen: "
                         + (fastCertifiable ? "the fast enclosure could not decide" : "N·k·(d_A+d_B) = \(size) above the fast enclosure's limit \(fastCertificationSizeLimit)")
