@@ -539,17 +539,17 @@ public struct PairMeasurement: Codable, Sendable {
             do { return (try timed(name, body), nil) } catch { return (nil, error) }
         }
         // Whether the exact level found d_rep² = 0: then d_rep is 0, not re-formed from the Double residual.
-        var (exactlyZeroAB, exactlyZeroBA, exactlyZeroUnemb) = (false, false, false)
+        var (exactAB, exactBA, exactUnemb): (Rational?, Rational?, Rational?) = (nil, nil, nil)
         let doubleRepAB = attempt("d_rep A←B") { try pair.representationDissimilaritySquared() }
         let dRepAB = checkedRepresentationSquared(doubleRepAB.value, failure: doubleRepAB.failure, pair, reverse: false, options,
-                                                  notes: &notes, exactlyZero: &exactlyZeroAB)
+                                                  notes: &notes, exactSquare: &exactAB)
         let doubleRepBA = attempt("d_rep B←A") { try pair.reverseRepresentationDissimilaritySquared() }
         let dRepBA = checkedRepresentationSquared(doubleRepBA.value, failure: doubleRepBA.failure, pair, reverse: true, options,
-                                                  notes: &notes, exactlyZero: &exactlyZeroBA)
+                                                  notes: &notes, exactSquare: &exactBA)
         let scale = pair.first.weightedEmbeddings.frobeniusNormSquared
         let doubleUnemb = attempt("d_unemb A←B") { try pair.unembeddingDissimilaritySquared() }
         let dUnemb = Self.checkedUnembeddingSquared(doubleUnemb.value, failure: doubleUnemb.failure, pair, options, notes: &notes,
-                                                    exactlyZero: &exactlyZeroUnemb)
+                                                    exactSquare: &exactUnemb)
         let (centred, uncentred) = try timed("m_CCA") {
             (try pair.embeddingCorrelations(centred: true), try pair.embeddingCorrelations(centred: false))
         }
@@ -668,15 +668,15 @@ public struct PairMeasurement: Codable, Sendable {
             dLogitExact: exactDistance.map { Rational.report(log10: $0.log10Magnitude / 2) },
             dLogitSquaredExact: exactDistance.map { $0.reportString },
             klAB: divergence.kl, klBA: divergence.reverseKL, logTauA: logTau.0, logTauB: logTau.1,
-            dRepAB: dRepAB.map { exactlyZeroAB ? 0 : pair.distance(fromSquared: $0, .representation) },
-            dRepBA: dRepBA.map { exactlyZeroBA ? 0 : pair.distance(fromSquared: $0, .reverseRepresentation) },
-            dRepScaleFreeAB: exactlyZeroAB ? 0 : dRepAB.flatMap { squared in
+            dRepAB: dRepAB.map { Self.distance(pair, squared: $0, exact: exactAB, .representation) },
+            dRepBA: dRepBA.map { Self.distance(pair, squared: $0, exact: exactBA, .reverseRepresentation) },
+            dRepScaleFreeAB: exactAB?.isZero == true ? 0 : dRepAB.flatMap { squared in
                 // Undefined when the teacher's embeddings are all 0 (E‖f_A‖² = 0; noted below).
                 guard scale > 0 || pair.first.embeddings.maxAbs > 0 else { return nil }
                 // From the two norms when a square leaves the normal range (0/0 for subnormal embeddings).
                 return squared.isNormal && scale.isNormal ? squared / scale
-                    : pow(pair.distance(fromSquared: squared, .representation) / pair.first.weightedEmbeddings.frobeniusNorm, 2)
-            }, dUnembAB: dUnemb.map { exactlyZeroUnemb ? 0 : pair.distance(fromSquared: $0, .unembedding) },
+                    : pow(Self.distance(pair, squared: squared, exact: exactAB, .representation) / pair.first.weightedEmbeddings.frobeniusNorm, 2)
+            }, dUnembAB: dUnemb.map { Self.distance(pair, squared: $0, exact: exactUnemb, .unembedding) },
             dRepPivot: pivot.result, mccaCentered: centred.mean, mccaUncentered: uncentred.mean,
             canonicalCorrelationsCentered: centred.values, canonicalCorrelationsUncentered: uncentred.values,
             linearCKA: similarity.linearCKA, procrustesDistance: similarity.procrustesDistance, svcca: similarity.svcca,
@@ -700,14 +700,14 @@ public struct PairMeasurement: Codable, Sendable {
     /// Where the Double least squares could not form it (`failure`: labels far apart in scale), it
     /// is computed exactly within the exact level's size, else not computed, with the reason.
     static func checkedRepresentationSquared(_ value: Double?, failure: (any Error)? = nil, _ pair: ModelPair, reverse: Bool, _ options: Options,
-                                             notes: inout [String], exactlyZero: inout Bool) -> Double? {
+                                             notes: inout [String], exactSquare: inout Rational?) -> Double? {
         let name = reverse ? "d_rep B←A" : "d_rep A←B", matrix = reverse ? "G̃_B" : "G̃_A"
         let oriented = reverse ? pair.swapped : pair
         guard let value else {
             // The Double least squares could not form it (labels far apart in scale): exactly, where allowed.
             let exact = options.allowsExactLevel(oriented) ? try? oriented.exact().representationDissimilaritySquared() : nil
             notes.append(doubleFailedNote(name, "d_rep²", exact: exact, failure: failure))
-            exactlyZero = exact?.isZero == true
+            exactSquare = exact
             return exact?.doubleValue
         }
         let tolerance = representationTolerance
@@ -724,7 +724,7 @@ public struct PairMeasurement: Codable, Sendable {
                 return value
             }
             let shown = squared.doubleValue
-            exactlyZero = squared.isZero
+            exactSquare = squared
             if shown.isInfinite && value.isInfinite {
                 notes.append("\(name): d_rep² = \(squared.reportString) (computed exactly) lies beyond the Double range; d_rep is shown from its rescaled residual")
             } else if !(abs(shown - value) <= tolerance * abs(shown)) {
@@ -758,7 +758,7 @@ public struct PairMeasurement: Codable, Sendable {
     /// parallel inputs weighted 10¹²…10¹⁷ had it 10⁻⁷…4·10⁻⁶ off with none), or not computed with
     /// the failure named.
     static func checkedUnembeddingSquared(_ value: Double?, failure: (any Error)? = nil, _ pair: ModelPair, _ options: Options,
-                                          notes: inout [String], exactlyZero: inout Bool) -> Double? {
+                                          notes: inout [String], exactSquare: inout Rational?) -> Double? {
         let name = "d_unemb A←B"
         if let value, options.certification != .never, let e = pair.fastUnembeddingDissimilarity()?.squared.clampedNonNegative,
            e.hi.isFinite, e.hi - e.lo <= representationTolerance * e.hi {
@@ -779,11 +779,23 @@ public struct PairMeasurement: Codable, Sendable {
             return value
         }
         let shown = squared.doubleValue
-        exactlyZero = squared.isZero
+        exactSquare = squared
         if failure == nil, let value, !(abs(shown - value) <= representationTolerance * abs(shown)) {
             notes.append("\(name): the fast enclosure did not pin d_unemb² to 10⁻⁶, and the double-precision value \(String(format: "%.6g", value)) is off: computed exactly, d_unemb² = \(squared.reportString)")
         }
         return shown
+    }
+
+    /// A distance shown from its square as shown (`squared`): 0 where its `exact` square (when the
+    /// exact level formed it) is 0; from that square where it lies beyond the normal range, whose
+    /// Double has few or no digits (the Double residual's root had been shown there: d_unemb
+    /// 1.14·10⁻¹⁵⁵ for an exact 6.78·10⁻¹⁵⁶); else `ModelPair.distance(fromSquared:)`.
+    static func distance(_ pair: ModelPair, squared: Double, exact: Rational?, _ which: ModelPair.ResidualDistance) -> Double {
+        if let exact {
+            if exact.isZero { return 0 }
+            if !squared.isNormal, let root = squareRoot(exact) { return root }
+        }
+        return pair.distance(fromSquared: squared, which)
     }
 
     /// The note where a distance's Double least squares failed (`failure`): computed exactly

@@ -132,6 +132,35 @@ struct WideValueTests {
     /// Sides below the normal range keep few bits as Doubles: a certified T3 at logits near
     /// 10⁻³²⁰ showed 2.7668e-322 ≤ 8.0533e-322, ratio 0.343558 for 0.344641. Shown from their
     /// logarithms instead, and the ratio taken from those.
+    /// Orbit pairs formed in Double with embeddings scaled 10^±140 (unembeddings the inverse): the
+    /// exact d_unemb² or d_rep² lies below the normal range, where its Double has few digits. The
+    /// distance shown had been the root of the Double residual (an attack's d_unemb 1.14·10⁻¹⁵⁵
+    /// for an exact 6.78·10⁻¹⁵⁶); it is now the exact square's root.
+    @Test("d_rep and d_unemb whose exact squares lie below the normal range: shown from the exact square", arguments: [140.0, -140.0])
+    func distancesFromSubnormalSquares(exponent: Double) throws {
+        var checked = 0
+        for seed in UInt64(0)..<6 {
+            var g = SeededGenerator(seed: 6400 + seed)
+            let (n, k, d) = (12, 5, 3)
+            let f = Matrix(rows: n, columns: d) { _, _ in g.gaussian() * Foundation.pow(10, exponent) }
+            let u = Matrix(rows: k, columns: d) { _, _ in g.gaussian() * Foundation.pow(10, -exponent) }
+            var map = g.gaussianMatrix(rows: d, columns: d)
+            for j in 0..<d { map[j, j] += 2 }
+            let pair = try ModelPair(SoftmaxModel(embeddings: f, unembeddings: u),
+                                     SoftmaxModel(embeddings: f.multiplied(by: map), unembeddings: u.multiplied(by: LUDecomposition(map).inverse().transposed)))
+            let m = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true))
+            let exact = try pair.exact()
+            for (name, shown, square) in [("d_unemb", m.dUnembAB, try exact.unembeddingDissimilaritySquared()),
+                                          ("d_rep A←B", m.dRepAB, try exact.representationDissimilaritySquared())] {
+                guard !square.isZero, !square.doubleValue.isNormal, let root = PairMeasurement.squareRoot(square) else { continue }
+                let value = try #require(shown, "\(name) not shown")
+                #expect(abs(value - root) <= 1e-12 * root, "seed \(seed), 10^\(exponent): \(name) \(value) against the exact \(root)")
+                checked += 1
+            }
+        }
+        #expect(checked >= 4, "\(checked) squares below the normal range")
+    }
+
     @Test("A subnormal side is shown from its logarithm, and the ratio from the logarithms")
     func subnormalSides() {
         let (a, b) = (-322 + Foundation.log10(2.77949), -322 + Foundation.log10(8.06488))

@@ -250,11 +250,11 @@ struct IllConditionedRepresentationTests {
                 let oriented = reverse ? pair.swapped : pair
                 let exact = try oriented.exact().representationDissimilaritySquared().doubleValue
                 var notes: [String] = []
-                var zero = false
+                var exactSquare: Rational?
                 let shown = try #require(PairMeasurement.checkedRepresentationSquared(2 * exact, pair, reverse: reverse,
                                                                                       PairMeasurement.Options(certification: .auto), notes: &notes,
-                                                                                      exactlyZero: &zero))
-                #expect(!zero)
+                                                                                      exactSquare: &exactSquare))
+                #expect(exactSquare?.isZero != true)
                 #expect(abs(shown - exact) <= 1e-6 * exact, "\(label) reverse \(reverse): \(shown) against \(exact)")
                 #expect(notes.contains { $0.contains(reverse ? "d_rep B←A" : "d_rep A←B") }, "\(label) reverse \(reverse): no note")
                 if notes.contains(where: { $0.contains("outside its certified enclosure") }) { byEnclosure += 1 }
