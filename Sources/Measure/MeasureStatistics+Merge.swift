@@ -196,9 +196,12 @@ extension MeasureStatistics {
     /// (M_AA not shown nonsingular from them), so no enclosure can stand beside the estimate. Every
     /// such merge an attack found had the value mostly error under an estimate of 0.9 … 10 (3 for
     /// 10.38 where the exact value is 7.2·10⁻⁸): an estimate from 10⁻² up is then `lost`, and a
-    /// smaller one, down to 0, says that nothing bounds it.
+    /// smaller one, down to 0, says that nothing bounds it. `enclosureFromZero`: the enclosure
+    /// reaches 0, so it bounds the value only from above; an estimate from 10⁻² up is `lost` there
+    /// too (an attack's merge: 0.0131 "wrong by about 1 relative" beside [0, 25.67] for an exact
+    /// 1.9·10⁻¹⁰, and 22 more such values off by more than 10⁻²).
     static func unembeddingAccuracy(squared: Double, terms: Double, map b: Matrix, condition: Double, gramTrace: Double,
-                                    dimension d: Int, solveFailed: Bool = false) -> (lost: String?, note: String?) {
+                                    dimension d: Int, solveFailed: Bool = false, enclosureFromZero: Bool = false) -> (lost: String?, note: String?) {
         let u = Double.ulpOfOne / 2, cancellation = 10 * Double(d) * u * terms
         guard squared > cancellation else {
             return ("the merged moments' formula tr S_AA − 2 tr(S_AB Bᵀ) + tr(B S_BB Bᵀ) cancels terms of size \(String(format: "%.2g", terms)) "
@@ -219,8 +222,9 @@ extension MeasureStatistics {
         guard estimate.isFinite else {
             return ("its a priori error estimate from the merged moments is unbounded (M_AA is singular to within rounding); an unsharded measure computes it exactly", nil)
         }
-        if solveFailed, estimate >= 1e-2 {
-            return ("its a priori error estimate from the merged moments is \(String(format: "%.1g", estimate)) relative, and \(failed), "
+        if solveFailed || enclosureFromZero, estimate >= 1e-2 {
+            let why = solveFailed ? failed : "the partials' interval moments enclose d_unemb² only from 0"
+            return ("its a priori error estimate from the merged moments is \(String(format: "%.1g", estimate)) relative, and \(why), "
                 + "where such estimates have understated the error of values that are mostly error; an unsharded measure computes it exactly", nil)
         }
         return (nil, "d_unemb A←B: formed from the merged moments, it may be wrong by about \(String(format: "%.1g", estimate)) relative "
@@ -417,7 +421,7 @@ extension MeasureStatistics {
             let accuracy = Self.unembeddingAccuracy(squared: value, terms: trace + 2 * abs(cross) + abs(quadratic), map: b,
                                                     condition: Self.condition(correlationSpectra.mAA.eigenvalues) ?? .infinity,
                                                     gramTrace: (0..<dB).reduce(0.0) { $0 + sBB[$1, $1] }, dimension: max(dA, dB),
-                                                    solveFailed: fast != nil && enclosure == nil)
+                                                    solveFailed: fast != nil && enclosure == nil, enclosureFromZero: enclosure.map { $0.lo <= 0 } ?? false)
             let (shown, unembeddingNotes) = Self.unembeddingShown(value, accuracy: accuracy, enclosure: enclosure)
             notes += unembeddingNotes
             if let shown { dUnemb = shown } else { dUnembMissing = accuracy.lost }

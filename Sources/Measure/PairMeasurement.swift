@@ -355,7 +355,7 @@ public struct PairMeasurement: Codable, Sendable {
         /// both models (`MeasureMemory.exactLevelBytes`) pass `memoryLimit`, where the system
         /// would kill the run.
         func exactLevelShortfall(_ pair: ModelPair) -> String? {
-            guard certification != .never, !pair.exactLevelAffordable, let memoryLimit else { return nil }
+            guard !pair.exactLevelAffordable, let memoryLimit else { return nil }
             let (n, k) = (pair.first.inputCount, pair.first.labelCount)
             let run = MeasureMemory.estimatedBytes(rows: n, inputs: n, labels: k, dimensions: (pair.first.dimension, pair.second.dimension),
                                                    workers: BLASThreads.cores, certifying: true)
@@ -726,7 +726,7 @@ public struct PairMeasurement: Codable, Sendable {
             let shown = squared.doubleValue
             exactSquare = squared
             if shown.isInfinite && value.isInfinite {
-                notes.append("\(name): d_rep² = \(squared.reportString) (computed exactly) lies beyond the Double range; d_rep is shown from its rescaled residual")
+                notes.append("\(name): d_rep² = \(squared.reportString) (computed exactly) lies beyond the Double range; d_rep is shown \(squareRoot(squared) == nil ? "from its rescaled residual" : "as its square root")")
             } else if !(abs(shown - value) <= tolerance * abs(shown)) {
                 notes.append("\(name): the fast enclosure did not pin d_rep² to 10⁻⁶, and the double-precision value \(String(format: "%.6g", value)) is off: computed exactly, d_rep² = \(squared.reportString)")
             }
@@ -1080,7 +1080,8 @@ public struct PairMeasurement: Codable, Sendable {
                     : options.certification == .always ? "double-precision screen: "
                         + (fastCertifiable ? "the fast enclosure could not decide" : "N·k·(d_A+d_B) = \(size) above the fast enclosure's limit \(fastCertificationSizeLimit)")
                         + ", and the exact level does not fit in memory (see the notes)"
-                    : fastCertifiable ? "double-precision screen: the fast enclosure could not decide, and exact/MPFR certification needs N·k·(d_A+d_B) ≤ \(certificationSizeLimit) (here \(size)) or --certify always"
+                    : fastCertifiable ? "double-precision screen: the fast enclosure could not decide, and exact/MPFR certification needs N·k·(d_A+d_B) ≤ \(certificationSizeLimit) (here \(size)); "
+                        + options.exactLevelAdvice("lifts that limit", pair)
                     : "double-precision screen; not certified (N·k·(d_A+d_B) = \(size) above the fast enclosure's limit \(fastCertificationSizeLimit))"
                 // A screen that could not decide says why (e.g. a side not determined in Double).
                 let why = screened.outcome == .undecided ? screened.certificate : nil

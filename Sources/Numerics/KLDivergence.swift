@@ -9,9 +9,9 @@
 /// log p + u is used instead, where there is no cancellation to fear.
 /// Labels whose p_y underflows a Double still contribute (through logarithms), so
 /// the value is right for any finite logits whose differences b − a are finite.
-/// Accuracy: a relative error of a few ε in the terms, plus the rounding of the
-/// log-probabilities' difference (absolute, a few ε·(|log p_y| + |log q_y|)), whatever
-/// the logits' scale.
+/// Accuracy: a relative error of a few ε in the terms, plus the rounding of D (absolute: a few
+/// ε·(|log p_y| + |log q_y|) from the log-probabilities, or ε·(|a_y| + |b_y|) where D is b − a,
+/// the smaller of the two), whatever the logits' scale.
 /// Cost O(k).
 public func klDivergence(logitsP a: [Double], logitsQ b: [Double]) -> Double {
     precondition(a.count == b.count, "KL: logit rows of different lengths")

@@ -107,17 +107,19 @@ extension ModelPair {
         }
     }
 
-    /// Whether some factor's nonzero entries span more than 2⁶⁴ in magnitude: there most exact
-    /// logits need GMP integers (their dot products' terms lie too far apart for Int128), which
+    /// Whether some model's nonzero entries of F and of G together span more than 2⁶⁴ in magnitude
+    /// (the product of the two spreads: a dot product's terms range over both): there most exact
+    /// logits need GMP integers (the terms lie too far apart for Int128), which
     /// `MeasureMemory.exactLevelBytes` counts (an attack's pair with columns 10^±150: 493 bytes
     /// an input and label, against 95–132 for ordinary entries).
     public var entriesSpanWideExponents: Bool {
         cache.value("entriesSpanWideExponents") {
-            [first.embeddings, first.unembeddings, second.embeddings, second.unembeddings].contains { m in
+            func spread(_ m: Matrix) -> Double {
                 var (low, high) = (Double.infinity, 0.0)
                 for x in m.storage where x != 0 { (low, high) = (Swift.min(low, abs(x)), Swift.max(high, abs(x))) }
-                return high > 0 && high / low > 0x1p64
+                return high > 0 ? high / low : 1
             }
+            return [first, second].contains { spread($0.embeddings) * spread($0.unembeddings) > 0x1p64 }
         }
     }
 

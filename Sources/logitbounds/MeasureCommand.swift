@@ -237,8 +237,8 @@ struct MeasureCommand: ParsableCommand {
                                                arrays: (a.arrayChecksums, b.arrayChecksums))
         } catch let e as ModelFileError { throw CLIError(e.description) }
           catch let e as ModelError { throw CLIError("\(teacher) and \(student): \(e.description)") }
-        // A partial that merge would refuse (weights summing beyond the Double range, values
-        // that overflow) is refused now, before it is written.
+        // A partial that merge would refuse (values that overflow; weights summing beyond the
+        // Double range are refused above, for the whole file) is refused now, before it is written.
         do { try statistics.validate(file: partial) } catch let e as MeasureMergeError {
             // The partial is not written: name the rows, not a file that does not exist.
             guard case let .inconsistent(_, reason) = e else { throw CLIError("this shard's statistics cannot be merged: \(e.description)") }

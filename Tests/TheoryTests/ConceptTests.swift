@@ -184,7 +184,8 @@ struct ConceptTests {
     }
 
     /// Both models' F × 10⁻¹⁷ (logits near 10⁻¹⁷, models near uniform): the pass's double KL
-    /// cancels to 0 while the KL `measure` reports (its enclosure) is right. The KL floor came from the pass's KL: a residual of 0 put it at the in-sample
+    /// had cancelled to 0 (its kernel now takes b − a there) while the KL `measure` reports (its
+    /// enclosure) was right. The KL floor came from the pass's KL: a residual of 0 put it at the in-sample
     /// accuracy (1.000, above the transported probe's 0.96), certified verdict beside it. It now
     /// uses the reported KL, and a KL lost to rounding gives no KL floor at all.
     @Test("The KL floor near uniform models: from the reported KL (as at 10⁻¹⁰), none where KL is lost")
@@ -194,8 +195,8 @@ struct ConceptTests {
             try ModelPair(SoftmaxModel(embeddings: s * unit.first.embeddings, unembeddings: unit.first.unembeddings),
                           SoftmaxModel(embeddings: s * unit.second.embeddings, unembeddings: unit.second.unembeddings))
         }
-        // KL/d_logit² and τ settle once the models are near uniform: at 10⁻¹⁰ the pass's KL is
-        // still accurate, at 10⁻¹⁷ it cancels; the two floors must agree.
+        // KL/d_logit² and τ settle once the models are near uniform: the floors at 10⁻¹⁰ and
+        // 10⁻¹⁷ must agree.
         let (pair, tiny) = (try scaled(1e-10), try scaled(1e-17))
         let f = pair.first.embeddings
         let concept = PairMeasurement.NamedConcept(name: "z", source: "", values: (0..<f.rows).map { f[$0, 0] - f[$0, 2] > 0 })

@@ -472,6 +472,10 @@ struct WeightedLeastSquaresTests {
             }
             let solved = MeasureStatistics.unembeddingAccuracy(squared: 0.5, terms: 1, map: b, condition: condition, gramTrace: 1, dimension: 3)
             #expect(solved.lost == nil && (condition == 1 ? solved.note == nil : solved.note?.contains("nothing bounds") == false), "\(solved)")
+            // An enclosure from 0 bounds the value above only: lost from 10⁻², else the plain note.
+            let fromZero = MeasureStatistics.unembeddingAccuracy(squared: 0.5, terms: 1, map: b, condition: condition, gramTrace: 1, dimension: 3,
+                                                                 enclosureFromZero: true)
+            #expect((fromZero.lost?.contains("only from 0") == true) == lost && (lost || fromZero.note == solved.note), "\(fromZero)")
         }
     }
 
