@@ -349,6 +349,11 @@ public struct PairMeasurement: Codable, Sendable {
                 : "the exact level (--certify always), which \(gives), would not fit in memory"
         }
 
+        /// "; " and `exactLevelAdvice`, or nothing where `always` already forms the exact level.
+        func exactLevelPointer(_ gives: String, _ pair: ModelPair) -> String {
+            certification == .always && exactLevelDenied(pair) == nil ? "" : "; " + exactLevelAdvice(gives, pair)
+        }
+
         /// Why the exact level beyond its automatic size would not fit on `pair` (nil: it would, it is
         /// within that size, or no limit is known): the run's own peak (`MeasureMemory.estimatedBytes`,
         /// counted twice: it has erred low by up to 2.2× at d = 3, k = 200) and the exact logits of
@@ -602,8 +607,7 @@ public struct PairMeasurement: Codable, Sendable {
         // The pass's values whose certified enclosure is wider than 10⁻⁶ relative.
         let wide = enclosures?.wide(stats.logitDistanceSquared, stats.kl, stats.reverseKL)
         let enclosed = wide ?? ""
-        let rerun = options.certification == .always && options.exactLevelDenied(pair) == nil ? ""
-            : "; " + options.exactLevelAdvice("forms the differences exactly", pair)
+        let rerun = options.exactLevelPointer("forms the differences exactly", pair)
         if nearRounding || (wide != nil && stats.logitDistanceSquared.isNormal) {
             if options.allowsExactLevel(pair), let refined = pair.refinedDivergence() {
                 divergence = (refined.logitDistanceSquared, refined.kl, refined.reverseKL)
@@ -644,7 +648,7 @@ public struct PairMeasurement: Codable, Sendable {
                 notes.append("the logits or their differences leave the Double range: KL and log τ come from their MPFR enclosures at \(e.klForward.bits) bits (midpoints where within 10⁻⁶, else nan; beyond the Double range in scientific notation): KL(A‖B) ∈ \(e.klForward), KL(B‖A) ∈ \(e.klBackward), log τ(A) ∈ \(e.logTauFirst), log τ(B) ∈ \(e.logTauSecond)")
             } else {
                 (divergence.kl, divergence.reverseKL, logTau) = (.nan, .nan, (.nan, .nan))
-                notes.append("the logits or their differences leave the Double range (|Λ| or a difference ≳ 1.8·10³⁰⁸): KL and log τ are not computed (nan)\(options.certification == .always && options.exactLevelDenied(pair) == nil ? "" : "; " + options.exactLevelAdvice("gives their MPFR enclosures", pair))")
+                notes.append("the logits or their differences leave the Double range (|Λ| or a difference ≳ 1.8·10³⁰⁸): KL and log τ are not computed (nan)\(options.exactLevelPointer("gives their MPFR enclosures", pair))")
             }
         }
         if exactDistance == nil, let note = Self.klUnderflowNote(distanceSquared: divergence.distance, kl: [divergence.kl, divergence.reverseKL]) {

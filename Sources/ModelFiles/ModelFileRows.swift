@@ -8,7 +8,7 @@ public struct ModelShape: Sendable, Equatable {
     public let dimension: Int
     public let labels: Int
     /// Whether the file holds input weights w.
-    public var weighted = false
+    public let weighted: Bool
 
     public init(inputs: Int, dimension: Int, labels: Int, weighted: Bool = false) {
         (self.inputs, self.dimension, self.labels, self.weighted) = (inputs, dimension, labels, weighted)

@@ -39,6 +39,16 @@ struct MeasureShardCommandTests {
         }
     }
 
+    /// A model file of f (N×d, N = w.count), g (k×d) and the weights w, as given; in `dir`.
+    func writeModel(_ name: String, f: [Double], g: [Double], w: [Double], dimension d: Int,
+                    format: NumpyFormat = NumpyFormat(), compressed: Bool = false) throws -> String {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let url = dir.appendingPathComponent(name)
+        try ModelFile.write(arrays: [("f", NumpyArray(shape: [w.count, d], values: f)), ("g", NumpyArray(shape: [g.count / d, d], values: g)),
+                                     ("w", NumpyArray(shape: [w.count], values: w))], to: url, format: format, compressed: compressed)
+        return url.path
+    }
+
     static func numbers(_ x: Any, _ prefix: String = "", into out: inout [String: Double]) {
         if let d = x as? [String: Any] {
             for (k, v) in d where !["timings_seconds", "notes", "note", "routes", "largest_condition_top_10", "linear_cka_unbiased"].contains(k) { numbers(v, prefix + "." + k, into: &out) }
@@ -197,12 +207,7 @@ struct MeasureShardCommandTests {
         // Rewritten in each file's own layout (teacher stored C order, student compressed
         // Fortran order), so only the array that changed can change a CRC.
         func write(_ name: String, student isStudent: Bool, f: [Double], g: [Double], w: [Double]) throws -> String {
-            let (n, k, d) = (student.inputCount, student.labelCount, student.dimension)
-            let url = dir.appendingPathComponent(name)
-            try ModelFile.write(arrays: [("f", NumpyArray(shape: [n, d], values: f)), ("g", NumpyArray(shape: [k, d], values: g)),
-                                         ("w", NumpyArray(shape: [n], values: w))], to: url,
-                                format: NumpyFormat(fortranOrder: isStudent), compressed: isStudent)
-            return url.path
+            try writeModel(name, f: f, g: g, w: w, dimension: student.dimension, format: NumpyFormat(fortranOrder: isStudent), compressed: isStudent)
         }
         let parts = try shards(a, b, count: 3)
         // Positive control: the same student rewritten merges.
@@ -341,35 +346,30 @@ struct MeasureShardCommandTests {
     @Test("Weights summing beyond the Double range: every shard exits 2 with the rescaling, no partial written")
     func shardWeightsBeyondRange() throws {
         defer { try? FileManager.default.removeItem(at: dir) }
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         var g = SeededGenerator(seed: 31)
         let teacher = ModelGenerator.model(labels: 4, dimension: 2, inputs: 6, using: &g)
-        let path = dir.appendingPathComponent("big.npz")
-        try ModelFile.write(arrays: [("f", NumpyArray(shape: [6, 2], values: teacher.embeddings.storage)),
-                                     ("g", NumpyArray(shape: [4, 2], values: teacher.unembeddings.storage)),
-                                     ("w", NumpyArray(shape: [6], values: Array(repeating: 1.7e308, count: 6)))], to: path)
+        let path = try writeModel("big.npz", f: teacher.embeddings.storage, g: teacher.unembeddings.storage,
+                                  w: Array(repeating: 1.7e308, count: 6), dimension: 2)
         let partial = dir.appendingPathComponent("p1.json").path
-        let r = try runTool(["measure", path.path, path.path, "--shard", "1/2", "--partial", partial])
+        let r = try runTool(["measure", path, path, "--shard", "1/2", "--partial", partial])
         #expect(r.status == 2 && r.stderr.contains("sum beyond the Double range") && r.stderr.contains("divide every weight by the same power of two")
                 && !r.stderr.contains("inconsistent partial"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: partial))
         // Two weights of 10³⁰⁸ and eight of 1 (an attack's file): shard 1/2 had refused and shard
         // 2/2 written its partial. Every shard refuses alike; one run measures it.
-        let mixed = dir.appendingPathComponent("mixed.npz")
         var h = SeededGenerator(seed: 32)
         let model = ModelGenerator.model(labels: 4, dimension: 2, inputs: 10, using: &h)
-        try ModelFile.write(arrays: [("f", NumpyArray(shape: [10, 2], values: model.embeddings.storage)),
-                                     ("g", NumpyArray(shape: [4, 2], values: model.unembeddings.storage)),
-                                     ("w", NumpyArray(shape: [10], values: [1e308, 1e308] + Array(repeating: 1, count: 8)))], to: mixed)
+        let mixed = try writeModel("mixed.npz", f: model.embeddings.storage, g: model.unembeddings.storage,
+                                   w: [1e308, 1e308] + Array(repeating: 1, count: 8), dimension: 2)
         var refused = 0
         for shard in ["1/2", "2/2"] {
             let p = dir.appendingPathComponent("m\(shard.first!).json").path
-            let s = try runTool(["measure", mixed.path, mixed.path, "--shard", shard, "--partial", p])
+            let s = try runTool(["measure", mixed, mixed, "--shard", shard, "--partial", p])
             #expect(s.status == 2 && s.stderr.contains("sum beyond the Double range") && !FileManager.default.fileExists(atPath: p), "\(shard): \(s.stderr)")
             refused += s.status == 2 ? 1 : 0
         }
         #expect(refused == 2)
-        #expect(try runTool(["measure", mixed.path, mixed.path, "--no-pivot"]).status == 0)
+        #expect(try runTool(["measure", mixed, mixed, "--no-pivot"]).status == 0)
     }
 
     /// A `--shard` run had checked only its own rows' weights: a student whose weight 45 differs
@@ -385,11 +385,7 @@ struct MeasureShardCommandTests {
         func studentFile(_ name: String, weight45: Double) throws -> String {
             var changed = w
             changed[45] = weight45
-            let url = dir.appendingPathComponent(name)
-            try ModelFile.write(arrays: [("f", NumpyArray(shape: [50, 3], values: student.embeddings.storage)),
-                                         ("g", NumpyArray(shape: [9, 3], values: student.unembeddings.storage)),
-                                         ("w", NumpyArray(shape: [50], values: changed))], to: url)
-            return url.path
+            return try writeModel(name, f: student.embeddings.storage, g: student.unembeddings.storage, w: changed, dimension: 3)
         }
         let cases = [(try studentFile("other-w.npz", weight45: 2 * w[45]), "input weights differ"),
                      (try studentFile("negative-w.npz", weight45: -1), "[45]")]
