@@ -7,26 +7,32 @@ import Theory
 /// killed by the system part-way through.
 public enum MeasureMemory {
     /// Bytes at the peak of a run over `rows` of `inputs` inputs (a shard's rows, or all N) of a
-    /// pair with `k` labels and embedding dimensions dA, dB, on `workers` workers. The sum of:
-    /// both models' arrays as Doubles (rows×d and k×d); a centred copy of each G; c·max(d)²
-    /// Doubles for the d×d work (c = 48 for one certified run: the moments, their decompositions
-    /// and the enclosures, whose intervals take two Doubles an entry; 18 uncertified; a shard,
-    /// which decomposes nothing, 44 and 12); the screen's logit blocks (`LogitPassPlan`, two a
-    /// worker, a worker a chunk); and, for one run below language-model scale (k·(dA² + dB²) ≤ 10⁸), whose
-    /// similarity measures work from the rows, six more copies of the rows and 36 bytes a logit.
-    /// Certifying, at least the arrays and the certified pass's blocks (`FastLogitSums`, one set
-    /// a worker, a worker a block). A shard also holds 1.5 more copies of its rows and, certifying,
-    /// its interval moments' row blocks, and where the files are `weighted`, both files' whole w
-    /// with their normalised copies (32 bytes an input, as every shard checks all N weights); a certified run 400
-    /// bytes an input; every run the
-    /// process's baseline. For shards it rises with
-    /// the rows (a whole run, which forms no shard terms, can be estimated below a large shard).
+    /// pair with `k` labels and embedding dimensions dA, dB, on `workers` workers: what is held
+    /// throughout, plus the largest of three phases.
+    /// - Held: the process's baseline; both models' arrays as Doubles (rows×d and k×d); a centred
+    ///   copy of each G; for one run below language-model scale (k·(dA² + dB²) ≤ 10⁸), whose
+    ///   similarity measures work from the rows, six more copies of the rows.
+    /// - The d×d work and the passes: c·max(d)² Doubles (c = 48 for one certified run: the
+    ///   moments, their decompositions and the enclosures, whose intervals take two Doubles an
+    ///   entry; 18 uncertified; a shard, which decomposes nothing, 44 and 12); the screen's logit
+    ///   blocks (`LogitPassPlan`, two a worker, a worker a chunk); a certified run's 400 bytes an
+    ///   input; a shard's 1.5 more copies of its rows, certifying its interval moments' row blocks,
+    ///   and for `weighted` files both files' whole w with their normalised copies (32 bytes an
+    ///   input, as every shard checks all N weights).
+    /// - One run's N×k arrays (`wholeLogitBytes`), where N·k is small enough for them.
+    /// - The pivot form's tables (`pivoting`: whether it runs; 24·k² bytes where k ≤ 4 096).
+    /// Certifying, at least the arrays and the certified pass's blocks (`FastLogitSums`, one set a
+    /// worker, a worker a block). For shards it rises with the rows (a whole run, which forms no
+    /// shard terms, can be estimated below a large shard).
+    ///
     /// Against 24 peaks measured at nine shapes, as runs and shards, certified and not, it lies
     /// 7 % below to 9 % above them, and 10–65 % above at k = 1 000, d = 8 and at N = 200 000,
-    /// d = 32, whose phases do not hold their buffers at once (notes/benchmarks.md, stops 52–54). It has no term for a shard's pivot
-    /// form: a one-row shard of k = 1 000 holds twice the estimate (stop 54).
+    /// d = 32, whose phases do not hold their buffers at once (notes/benchmarks.md, stops 52–54);
+    /// against 12 runs of d = 3 and 8 whose N×k logits dominate, 9 % below to 1 % above (stop 65).
+    /// A one-row shard of k = 1 000, d = 8 peaks 12 % above it (it had held twice the estimate,
+    /// stop 54, before the pivot tables were counted).
     public static func estimatedBytes(rows n: Int, inputs: Int, labels k: Int, dimensions: (a: Int, b: Int), workers: Int,
-                                      certifying: Bool, weighted: Bool = false) -> Double {
+                                      certifying: Bool, weighted: Bool = false, pivoting: Bool = false) -> Double {
         let (da, db) = (Double(dimensions.a), Double(dimensions.b))
         let d = da + db, top = max(da, db), rows = Double(n), labels = Double(k), shard = n < inputs
         let arrays = 8 * (rows * d + labels * d)
@@ -35,7 +41,7 @@ public enum MeasureMemory {
         // (`LogitPassPlan`), an envelope that rises with the rows; a worker per chunk.
         let plan = LogitPassPlan(inputs: max(n, 1), labels: max(k, 1))
         let screen = Double(min(workers, plan.chunks.count)) * 2 * 8 * min(Double(min(n, LogitPassPlan.chunkRowLimit)) * labels, 0x1p23)
-        let rowRoute = !shard && labels * (da * da + db * db) <= 1e8 ? 8 * 6 * rows * d + 36 * rows * labels : 0
+        let rowRoute = !shard && labels * (da * da + db * db) <= 1e8 ? 8 * 6 * rows * d : 0
         // A shard's statistics hold 1.5 more copies of its rows (the weighted rows of the moments),
         // and certifying, the interval moments' row blocks (2 Doubles an entry, `FastEmbeddingMoments`,
         // 2¹⁵ rows a block).
@@ -44,12 +50,34 @@ public enum MeasureMemory {
         // A certified run's per-input intervals and sums: 400 bytes an input, whatever d (N = 200 000,
         // d = 8 peaked 28 % above the estimate without it; stop 54).
         let perInput = !shard && certifying ? 400 * rows : 0
-        let sum = Self.baseline + arrays + 8 * labels * d + 8 * squares * top * top + screen + rowRoute + shardRows + shardMoments + perInput
+        let held = Self.baseline + arrays + 8 * labels * d + rowRoute
+        // The pivot form's three |U|×|U| tables over the labels its pairs use (`PivotMoments`), formed
+        // where |U|² ≤ 2²⁴: |U| is k where k ≤ 4 096 (the default sample of 100 × 200 subsets uses
+        // nearly every label), and beyond, too many for the tables (k = 4 000: 384 MB of a 427 MB peak).
+        let pivotTables = pivoting && k <= 4096 ? 24 * labels * labels : 0
+        let sum = max(held + 8 * squares * top * top + screen + shardRows + shardMoments + perInput,
+                      held + (shard ? 0 : wholeLogitBytes(inputs: n, labels: k, dimensions: dimensions, certifying: certifying)),
+                      held + shardRows + pivotTables)
         guard certifying else { return sum }
         let blockRows = min(FastLogitSums.rowsPerBlock(inputs: n, labels: k), max(n, 1))
         let blockWorkers = min(workers, (max(n, 1) + blockRows - 1) / blockRows)
         let absolute = FastLogitSums.automaticBound(inputs: inputs, labels: k, dimensions: dimensions.a + dimensions.b) == .absoluteProducts
         return max(sum, Self.baseline + arrays + Double(blockWorkers) * Double(blockRows) * labels * 16 * (absolute ? 2 : 1))
+    }
+
+    /// Bytes a whole run holds in N×k arrays at once, in the phase that forms them (beside the models'
+    /// arrays and the rows' copies, not the d×d work or the passes' blocks, which come before or after):
+    /// T7's terms from the teacher's logits where N·k ≤ 2²⁴ (`T7CanonicalCorrelationBound.computeTerms`:
+    /// the centred logits, kept, and four transient copies at its peak); certifying, both models' enclosed
+    /// logits P and Q, kept, where N·k ≤ 2²² (`ModelPair.fastLogitsFit`); and within the exact level's
+    /// automatic size, its exact logits (`exactLevelBytes`), which an orbit pair forms. An orbit pair of
+    /// d = 3, k = 200, N = 20 000 peaked at 2.2 times an estimate without this phase (stop 64).
+    static func wholeLogitBytes(inputs n: Int, labels k: Int, dimensions: (a: Int, b: Int), certifying: Bool) -> Double {
+        let logits = Double(n) * Double(k), size = logits * Double(dimensions.a + dimensions.b)
+        let t7: Double = logits <= 0x1p24 ? 40 : 0
+        let enclosed: Double = certifying && logits <= 0x1p22 && size <= 2e8 ? 32 : 0
+        let exact = certifying && size <= ModelPair.exactSizeLimit ? exactLevelBytes(inputs: n, labels: k) : 0
+        return (t7 + enclosed) * logits + exact
     }
 
     /// Bytes `--certify always` adds where it forms the exact level beyond its automatic size: both
@@ -76,10 +104,11 @@ public enum MeasureMemory {
     /// Why a run over `rows` of `inputs` inputs would not fit in `limit` bytes, with what would
     /// (how many shards, or that none does); nil when it fits.
     public static func refusal(rows n: Int, inputs: Int, labels k: Int, dimensions: (a: Int, b: Int), workers: Int,
-                               certifying: Bool, weighted: Bool = false, limit: Double) -> String? {
+                               certifying: Bool, weighted: Bool = false, pivoting: Bool = false, limit: Double) -> String? {
         // `estimatedBytes` rises with a shard's rows, so the fewest shards that fit are found by bisection.
         func need(_ rows: Int) -> Double {
-            estimatedBytes(rows: rows, inputs: inputs, labels: k, dimensions: dimensions, workers: workers, certifying: certifying, weighted: weighted)
+            estimatedBytes(rows: rows, inputs: inputs, labels: k, dimensions: dimensions, workers: workers, certifying: certifying,
+                           weighted: weighted, pivoting: pivoting)
         }
         let total = need(n)
         guard total > limit else { return nil }

@@ -445,7 +445,7 @@ extension MeasureStatistics {
         let pivotResult: PairMeasurement.Pivot
         if let pivot {
             var p = PivotDissimilarity(pivot.residuals, exhaustive: pivot.exhaustive, directEvaluations: pivot.directEvaluations)
-            if p.directEvaluations > 0 { notes.append("pivot form: \(p.directEvaluations) pairs recomputed directly (moment form cancelled)") }
+            if p.directEvaluations > 0 { notes.append(PairMeasurement.pivotRecomputationNote(p.directEvaluations)) }
             if let carried = pivot.unembeddings, let g = try? Matrix(rows: k, columns: dA, storage: carried.values) {
                 // The merged largest pairs' cond(L₁), from the G_A every partial carries (as one run computes it).
                 p.largestCondition = ModelPair.largestPivotCondition(g, pairs: pivot.pairs, indices: p.largestIndices)

@@ -355,20 +355,24 @@ public struct PairMeasurement: Codable, Sendable {
         }
 
         /// Why the exact level beyond its automatic size would not fit on `pair` (nil: it would, it is
-        /// within that size, or no limit is known): the run's own peak (`MeasureMemory.estimatedBytes`,
-        /// counted twice: it has erred low by up to 2.2× at d = 3, k = 200) and the exact logits of
-        /// both models (`MeasureMemory.exactLevelBytes`) pass `memoryLimit`, where the system
-        /// would kill the run.
+        /// within that size, or no limit is known): the run's own peak (`MeasureMemory.estimatedBytes`
+        /// with a quarter more: it lies up to 10 % below the peaks measured at small d) and the exact
+        /// logits of both models (`MeasureMemory.exactLevelBytes`) pass `memoryLimit`, where the
+        /// system would kill the run.
         func exactLevelShortfall(_ pair: ModelPair) -> String? {
             guard !pair.exactLevelAffordable, let memoryLimit else { return nil }
             let (n, k) = (pair.first.inputCount, pair.first.labelCount)
-            let run = MeasureMemory.estimatedBytes(rows: n, inputs: n, labels: k, dimensions: (pair.first.dimension, pair.second.dimension),
-                                                   workers: BLASThreads.cores, certifying: true)
+            let dimensions = (pair.first.dimension, pair.second.dimension)
+            let run = MeasureMemory.estimatedBytes(rows: n, inputs: n, labels: k, dimensions: dimensions, workers: BLASThreads.cores,
+                                                   certifying: true, pivoting: PairMeasurement.runsPivotForm(dimensions: dimensions, labels: k, self))
             let exact = MeasureMemory.exactLevelBytes(inputs: n, labels: k, wideExponents: pair.entriesSpanWideExponents)
-            guard 2 * run + exact > memoryLimit else { return nil }
-            return "its exact logits need about \(MeasureMemory.describe(bytes: exact)) beside twice the run's estimated \(MeasureMemory.describe(bytes: run)), "
+            guard Self.runMargin * run + exact > memoryLimit else { return nil }
+            return "its exact logits need about \(MeasureMemory.describe(bytes: exact)) beside the run's estimated \(MeasureMemory.describe(bytes: run)) and a quarter more, "
                 + "more than the \(MeasureMemory.describe(bytes: memoryLimit)) this process may use (the machine's memory, its control group's limit, or LOGITBOUNDS_MEMORY_LIMIT)"
         }
+
+        /// The run's estimate times this, beside the exact logits, must fit.
+        static let runMargin = 1.25
 
         /// Why `always` forms no exact level on `pair` (nil: it does, or `always` was not given).
         func exactLevelDenied(_ pair: ModelPair) -> String? {
@@ -840,14 +844,29 @@ public struct PairMeasurement: Codable, Sendable {
     enum PivotPlan { case skip(String), run(PivotSelection) }
 
     static func pivotApplicability(_ pair: ModelPair, _ options: Options) -> PivotPlan {
-        let d = pair.first.dimension
+        pivotApplicability(dimensions: (pair.first.dimension, pair.second.dimension), labels: pair.first.labelCount, options)
+    }
+
+    /// Whether the pivot form runs on a pair of these shapes (the memory estimate counts its tables).
+    public static func runsPivotForm(dimensions: (a: Int, b: Int), labels k: Int, _ options: Options) -> Bool {
+        if case .run = pivotApplicability(dimensions: dimensions, labels: k, options) { return true }
+        return false
+    }
+
+    static func pivotApplicability(dimensions: (a: Int, b: Int), labels k: Int, _ options: Options) -> PivotPlan {
+        let d = dimensions.a
         if options.skipPivot { return .skip("not requested (--no-pivot)") }
-        if pair.second.dimension != d { return .skip("needs d_A = d_B") }
-        if pair.first.labelCount < d + 1 { return .skip("needs k ≥ d + 1") }
+        if dimensions.b != d { return .skip("needs d_A = d_B") }
+        if k < d + 1 { return .skip("needs k ≥ d + 1") }
         if d > pivotDimensionLimit && !options.forcePivot && options.pivotSelection == nil {
             return .skip("d = \(d) > \(pivotDimensionLimit): each pair solves a d×d system; pass --pivots/--subsets to run it")
         }
         return .run(options.pivotSelection ?? Self.defaultPivotSelection(seed: 0))
+    }
+
+    /// The note that `count` pivot pairs' moment form cancelled (one run's and a merge's).
+    static func pivotRecomputationNote(_ count: Int) -> String {
+        "pivot form: \(count) pairs recomputed from the residual (moment form cancelled)"
     }
 
     /// The note that `count` rows' KL was recomputed by the cancellation-free kernel (one run's and
@@ -937,7 +956,7 @@ public struct PairMeasurement: Codable, Sendable {
             let largest = max(pair.first.embeddings.maxAbs, pair.second.embeddings.maxAbs)
             return (skippedPivot(MeasureStatistics.overflow("the pivot form (|f| up to \(String(format: "%.3g", largest)))", embeddings: true)), selection)
         }
-        if p.directEvaluations > 0 { notes.append("pivot form: \(p.directEvaluations) pairs recomputed directly (moment form cancelled)") }
+        if p.directEvaluations > 0 { notes.append(Self.pivotRecomputationNote(p.directEvaluations)) }
         guard power != 0 else { return (Pivot(p, note: nil), selection) }
         func back(_ x: Double) -> Double { Double(sign: .plus, exponent: power, significand: x) }
         let mean = back(p.mean)
@@ -1006,7 +1025,8 @@ public struct PairMeasurement: Codable, Sendable {
             t5Note = note
             statements.append(T5PivotBound(.subsetSum, selection: .explicit(chosen)))
         }
-        statements += T6KLBound.Form.allCases.map { T6KLBound($0) } as [any PairStatement]
+        let refining = options.allowsExactLevel(pair)
+        statements += T6KLBound.Form.allCases.map { T6KLBound($0, refiningScreen: refining) } as [any PairStatement]
         // T7: model 1 is the student. Measured as "A = teacher, B = student", so
         // it runs on the swapped pair (B, A), which reuses the logit statistics.
         let t7: [any PairStatement] = [T7CanonicalCorrelationBound(.traceBound, centred: false),

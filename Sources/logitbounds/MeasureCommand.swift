@@ -27,7 +27,7 @@ struct MeasureCommand: ParsableCommand {
         T7 with B as the student). Bounds are certified by fast enclosure (Double intervals with proven \
         error bounds, Proofs/certificates.md) when N·k·(d_A+d_B) ≤ 2·10⁸ (CIFAR shape is 10⁸), and where \
         that cannot decide, exactly or by MPFR when N·k·(d_A+d_B) ≤ 2·10⁶ (--certify auto; --certify always \
-        lifts the second limit where the exact logits, about 160 bytes an input and label, and twice the run's memory estimate fit); otherwise reported from the double-precision screen and marked so. T3–T7 and \
+        lifts the second limit where the exact logits, about 160 bytes an input and label, and the run's memory estimate with a quarter more fit); otherwise reported from the double-precision screen and marked so. T3–T7 and \
         T12 are tried by fast enclosure at any size: T6's enclosures of d_logit², KL and log τ come from one \
         streamed pass over blocks of rows (no N×k array kept), printed as "certified enclosures"; T3, T4, T7 and \
         T12 from d×d interval moments and Grams (BLAS with a priori bounds) and that d_logit²; T5 at the \
@@ -311,7 +311,9 @@ struct MeasureCommand: ParsableCommand {
         guard count <= n else { return }
         if let why = MeasureMemory.refusal(rows: n / count + (n % count == 0 ? 0 : 1), inputs: n, labels: a.labels,
                                            dimensions: (a.dimension, b.dimension), workers: BLASThreads.cores,
-                                           certifying: certify != "never", weighted: a.weighted || b.weighted, limit: limit) {
+                                           certifying: certify != "never", weighted: a.weighted || b.weighted,
+                                           pivoting: PairMeasurement.runsPivotForm(dimensions: (a.dimension, b.dimension), labels: a.labels, try options()),
+                                           limit: limit) {
             throw CLIError(why)
         }
     }

@@ -86,13 +86,14 @@ struct ModelFamilyTests {
     }
 
     @Test func pivotMomentFormMatchesDirect() throws {
-        var compared = 0
+        var compared = 0, factored = 0, used = 0, cancelledPairs = 0
         for c in corpus(seed: 45, count: 20, dimensions: 1...6, maxLabels: 14, maxInputs: 60,
                         generators: [.independent, .perturbed, .orbit, .skewedWeights]) {
             let pair = c.pair
             let (pairs, _) = try ModelPair.pivotSubsets(.sampled(pivots: 3, subsetsPerPivot: 3, seed: 1),
                                                         labelCount: pair.first.labelCount, dimension: pair.first.dimension)
             let moments = PivotMoments(pair)
+            var allowed: [PivotSubset: (exact: Double, bound: Double)] = [:]
             for ps in pairs {
                 guard let direct = try? pair.pivotResidualDirect(ps) else { continue }
                 let a = try LUDecomposition(ModelPair.pivotMatrix(pair.first.unembeddings, ps))
@@ -111,9 +112,29 @@ struct ModelFamilyTests {
                     * (kappa * a.frobeniusNormSquared.squareRoot() * f2 + moments.traceM11.squareRoot())
                 #expect(abs(direct - exact) <= 2 * exact.squareRoot() * delta + delta * delta, c.comment)
                 compared += 1
+                // The rows' triangular factor (the cancelled pairs' route where four or more cancel):
+                // ‖Rv‖ is within γ‖X‖_F‖v‖₂ of ‖Xv‖ for X = W^{1/2}[F₁ | F₂] and v = [I; −Aᵀ], beside
+                // the same error in A.
+                let norm = a.frobeniusNormSquared.squareRoot(), x = (moments.traceM11 + f2 * f2).squareRoot()
+                let deltaFactor = 20 * Double(pair.first.dimension) * Double.ulpOfOne * (kappa * norm * f2 + x * (1 + norm))
+                let widest = max(delta, deltaFactor)
+                allowed[ps] = (exact, max(1e-8 * exact, 2 * exact.squareRoot() * widest + widest * widest))
+                guard let factor = moments.stackedFactor() else { continue }
+                let viaFactor = PivotMoments.factorResidual(factor, a)
+                #expect(abs(viaFactor - exact) <= 2 * exact.squareRoot() * deltaFactor + deltaFactor * deltaFactor, "\(c.comment): \(viaFactor) against \(exact)")
+                factored += 1
             }
+            // Every value the pivot form uses (the cancelled ones from the factor where four or more
+            // cancel, as on the orbit pairs) within the bound of its route.
+            let values = try pair.pivotResidualValues(.sampled(pivots: 3, subsetsPerPivot: 3, seed: 1))
+            for (ps, value) in zip(values.pairs, values.residuals) {
+                guard let value, let (exact, bound) = allowed[ps] else { continue }
+                #expect(abs(value - exact) <= bound, "\(c.comment): \(value) against \(exact)")
+                used += 1
+            }
+            cancelledPairs += values.direct
         }
-        #expect(compared >= 30, "only \(compared) pivot pairs compared")
+        #expect(compared >= 30 && factored >= 30 && used >= 30 && cancelledPairs >= 4, "\(compared), \(factored), \(used), \(cancelledPairs) pivot pairs compared")
     }
 
     @Test func pivotSelectionEnumeratesAndSamples() throws {

@@ -95,6 +95,46 @@ struct T6Tests {
         #expect(spared > needed, "refined screen left \(needed) of \(spared + needed) orbit pairs to certify")
     }
 
+    @Test("The refined screen over blocks of rows: each input's KL within MPFR's enclosure and as in one block, d_logit² exact; without refiningScreen, the plain screen")
+    func refinedScreenInBlocks() throws {
+        var g = SeededGenerator(seed: 408)
+        // 30 inputs, 40 labels in blocks of 3 rows (120 logits), against the one block of the default
+        // (2¹⁸ logits). The student is the teacher's orbit image (F·2, G/2) with G moved by 10⁻¹⁰,
+        // so each input's KL is its own, near rounding.
+        let (n, k) = (30, 40)
+        let m = ModelGenerator.model(labels: k, dimension: 2, inputs: n, using: &g)
+        let moved = Matrix(rows: k, columns: 2) { y, j in m.unembeddings[y, j] / 2 + 1e-10 * g.gaussian() }
+        let pair = try ModelPair(m, try SoftmaxModel(embeddings: m.embeddings.scaled(byPowerOfTwo: 1), unembeddings: moved))
+        let blocks = try #require(pair.refinedDivergence(blockEntries: 120)), whole = try #require(pair.refinedDivergence())
+        let enclosed = try pair.certifiedDivergence()
+        var compared = 0
+        for (i, kl) in blocks.klPerInput.enumerated() {
+            let box = enclosed.klPerInput[i]
+            #expect(kl >= box.lower - 1e-9 * box.upper && kl <= box.upper + 1e-9 * box.upper && box.lower > 0, "input \(i): \(kl) vs \(box)")
+            #expect(abs(kl - whole.klPerInput[i]) <= 1e-12 * kl && abs(blocks.reverseKLPerInput[i] - whole.reverseKLPerInput[i]) <= 1e-12 * kl)
+            compared += 1
+        }
+        #expect(compared == n)
+        let exact = pair.exactLogitDistanceSquared().doubleValue
+        #expect(abs(blocks.logitDistanceSquared - exact) <= 1e-12 * exact, "\(blocks.logitDistanceSquared) vs \(exact)")
+        // The flag: without it the screen keeps the plain d_logit². Near-orbit students whose G/2 is
+        // shifted by 10⁶ (the same conditionals) and moved by 10⁻¹², 10⁻¹⁴: the plain KL and d_logit²
+        // are rounding noise there, and some plain screens cross where the refined ones decide.
+        var screened = 0, refinedDecides = 0
+        for eps in [1e-12, 1e-14] {
+            for _ in 0..<20 {
+                let t = ModelGenerator.model(labels: 8, dimension: 3, inputs: 20, using: &g)
+                let shifted = Matrix(rows: 8, columns: 3) { y, j in t.unembeddings[y, j] / 2 + 1e6 + eps * g.gaussian() }
+                let near = try ModelPair(t, try SoftmaxModel(embeddings: t.embeddings.scaled(byPowerOfTwo: 1), unembeddings: shifted))
+                let plain = try T6KLBound(.sharp, refiningScreen: false).screen(near)
+                #expect(plain.lhs == (try near.logitDistanceSquared()))
+                if plain.needsCertification, try !T6KLBound(.sharp).screen(near).needsCertification { refinedDecides += 1 }
+                screened += 1
+            }
+        }
+        #expect(screened == 40 && refinedDecides >= 3, "\(screened) screened; the refinement decided \(refinedDecides) near-ties")
+    }
+
     @Test("The 2/τ forms are never weaker than the 1/τ² forms")
     func sharpNeverWeaker() throws {
         for c in corpus(seed: 406, count: 40, dimensions: 1...5, maxLabels: 20) {
