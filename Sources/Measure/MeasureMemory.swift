@@ -54,7 +54,9 @@ public enum MeasureMemory {
         // The pivot form's three |U|×|U| tables over the labels its pairs use (`PivotMoments`), formed
         // where |U|² ≤ 2²⁴: |U| is k where k ≤ 4 096 (the default sample of 100 × 200 subsets uses
         // nearly every label), and beyond, too many for the tables (k = 4 000: 384 MB of a 427 MB peak).
-        let pivotTables = pivoting && k <= 4096 ? 24 * labels * labels : 0
+        // And where its pairs cancel (every pair of an orbit pair), the rows' triangular factor: the
+        // weighted rows of both models, their N×2d stack and LAPACK's copy (`PivotMoments.stackedFactor`).
+        let pivotTables = pivoting ? (k <= 4096 ? 24 * labels * labels : 0) + 24 * rows * d : 0
         let sum = max(held + 8 * squares * top * top + screen + shardRows + shardMoments + perInput,
                       held + (shard ? 0 : wholeLogitBytes(inputs: n, labels: k, dimensions: dimensions, certifying: certifying)),
                       held + shardRows + pivotTables)
@@ -69,25 +71,30 @@ public enum MeasureMemory {
     /// arrays and the rows' copies, not the d×d work or the passes' blocks, which come before or after):
     /// T7's terms from the teacher's logits where N·k ≤ 2²⁴ (`T7CanonicalCorrelationBound.computeTerms`:
     /// the centred logits, kept, and four transient copies at its peak); certifying, both models' enclosed
-    /// logits P and Q, kept, where N·k ≤ 2²² (`ModelPair.fastLogitsFit`); and within the exact level's
-    /// automatic size, its exact logits (`exactLevelBytes`), which an orbit pair forms. An orbit pair of
-    /// d = 3, k = 200, N = 20 000 peaked at 2.2 times an estimate without this phase (stop 64).
+    /// logits P and Q, kept, where N·k ≤ 2²² (`ModelPair.fastLogitsFit`); none on the language-model
+    /// route. An orbit pair of d = 3, k = 200, N = 20 000 peaked at 2.2 times an estimate without this
+    /// phase (stop 64). The exact and MPFR levels are not in it: a run forms them only where they fit
+    /// beside it (`PairMeasurement.Options.exactLevelShortfall`).
     static func wholeLogitBytes(inputs n: Int, labels k: Int, dimensions: (a: Int, b: Int), certifying: Bool) -> Double {
         let logits = Double(n) * Double(k), size = logits * Double(dimensions.a + dimensions.b)
+        // On the language-model route (k·(dA² + dB²) > 10⁸) T7 and d_logit² come from d×d moments
+        // and the streamed pass: nothing N×k.
+        guard Double(k) * Double(dimensions.a * dimensions.a + dimensions.b * dimensions.b) <= 1e8 else { return 0 }
         let t7: Double = logits <= 0x1p24 ? 40 : 0
         let enclosed: Double = certifying && logits <= 0x1p22 && size <= 2e8 ? 32 : 0
-        let exact = certifying && size <= ModelPair.exactSizeLimit ? exactLevelBytes(inputs: n, labels: k) : 0
-        return (t7 + enclosed) * logits + exact
+        return (t7 + enclosed) * logits
     }
 
-    /// Bytes `--certify always` adds where it forms the exact level beyond its automatic size: both
-    /// models' exact logits (a dyadic Int128 and its exponent each, GMP integers past that) and
-    /// what is formed from them, 160 an input and label, 640 where the entries span `wideExponents`
-    /// (`ModelPair.entriesSpanWideExponents`: the logits then mostly GMP integers). Measured on
-    /// orbit pairs (every bound certified exactly) at N·k = 8·10⁵ … 4·10⁶: 95–132 bytes above the
-    /// certified run without it, and 493 for columns scaled 10^±150 (stop 64).
+    /// Bytes the exact and MPFR levels add where a run forms them: both models' exact logits (a
+    /// dyadic Int128 and its exponent each, GMP integers past that), the rationals formed from them,
+    /// and where T6 is certified by MPFR, every conditional's interval: 800 an input and label, 3 200
+    /// where the entries span `wideExponents` (`ModelPair.entriesSpanWideExponents`: the logits then
+    /// mostly GMP integers, MPFR's precision higher). Measured (stop 65) on near-tie pairs whose T6
+    /// MPFR certifies: 770–780 bytes above the run without them at N·k = 2·10⁵ and 8·10⁵; on orbit
+    /// pairs, whose T6 needs no MPFR, 95–132 (stop 64), and 493 for columns scaled 10^±150, whose
+    /// MPFR cost is not measured (the factor 4 is the exact logits').
     public static func exactLevelBytes(inputs n: Int, labels k: Int, wideExponents: Bool = false) -> Double {
-        (wideExponents ? 640 : 160) * Double(n) * Double(k)
+        (wideExponents ? 3200 : 800) * Double(n) * Double(k)
     }
 
     /// A size in bytes as a reader takes it (GiB, MiB, KiB, bytes; rounded up below GiB).

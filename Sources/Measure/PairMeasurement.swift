@@ -331,12 +331,13 @@ public struct PairMeasurement: Codable, Sendable {
         /// the exact level beyond its automatic size only where it fits (`exactLevelDenied`).
         public var memoryLimit: Double?
         /// Whether the exact and MPFR levels run on `pair`: automatically within the exact level's
-        /// size (N·k·(d_A + d_B) ≤ 2·10⁶), and with `always` at any size that fits in memory.
+        /// size (N·k·(d_A + d_B) ≤ 2·10⁶), and with `always` at any size; either only where they fit
+        /// in memory (`exactLevelShortfall`).
         func allowsExactLevel(_ pair: ModelPair) -> Bool {
             switch certification {
             case .never: false
-            case .auto: pair.exactLevelAffordable
-            case .always: pair.exactLevelAffordable || exactLevelDenied(pair) == nil
+            case .auto: pair.exactLevelAffordable && exactLevelShortfall(pair) == nil
+            case .always: exactLevelShortfall(pair) == nil
             }
         }
 
@@ -354,31 +355,34 @@ public struct PairMeasurement: Codable, Sendable {
             certification == .always && exactLevelDenied(pair) == nil ? "" : "; " + exactLevelAdvice(gives, pair)
         }
 
-        /// Why the exact level beyond its automatic size would not fit on `pair` (nil: it would, it is
-        /// within that size, or no limit is known): the run's own peak (`MeasureMemory.estimatedBytes`
-        /// with a quarter more: it lies up to 10 % below the peaks measured at small d) and the exact
-        /// logits of both models (`MeasureMemory.exactLevelBytes`) pass `memoryLimit`, where the
-        /// system would kill the run.
+        /// Why the exact and MPFR levels would not fit on `pair` (nil: they would, or no limit is
+        /// known): the run's own peak (`MeasureMemory.estimatedBytes` with a quarter more: it lies up
+        /// to 10 % below the peaks measured at small d) and what those levels hold
+        /// (`MeasureMemory.exactLevelBytes`) pass `memoryLimit`, where the system would kill the run.
         func exactLevelShortfall(_ pair: ModelPair) -> String? {
-            guard !pair.exactLevelAffordable, let memoryLimit else { return nil }
+            guard let memoryLimit else { return nil }
             let (n, k) = (pair.first.inputCount, pair.first.labelCount)
             let dimensions = (pair.first.dimension, pair.second.dimension)
             let run = MeasureMemory.estimatedBytes(rows: n, inputs: n, labels: k, dimensions: dimensions, workers: BLASThreads.cores,
                                                    certifying: true, pivoting: PairMeasurement.runsPivotForm(dimensions: dimensions, labels: k, self))
             let exact = MeasureMemory.exactLevelBytes(inputs: n, labels: k, wideExponents: pair.entriesSpanWideExponents)
             guard Self.runMargin * run + exact > memoryLimit else { return nil }
-            return "its exact logits need about \(MeasureMemory.describe(bytes: exact)) beside the run's estimated \(MeasureMemory.describe(bytes: run)) and a quarter more, "
+            return "its exact logits and their MPFR enclosures need about \(MeasureMemory.describe(bytes: exact)) beside the run's estimated \(MeasureMemory.describe(bytes: run)) and a quarter more, "
                 + "more than the \(MeasureMemory.describe(bytes: memoryLimit)) this process may use (the machine's memory, its control group's limit, or LOGITBOUNDS_MEMORY_LIMIT)"
         }
 
         /// The run's estimate times this, beside the exact logits, must fit.
-        static let runMargin = 1.25
+        public static let runMargin = 1.25
 
-        /// Why `always` forms no exact level on `pair` (nil: it does, or `always` was not given).
+        /// Why a run that would form the exact level (`always`, or `auto` within its automatic size)
+        /// forms none on `pair`; nil where it does, or would not anyway.
         func exactLevelDenied(_ pair: ModelPair) -> String? {
-            guard certification == .always, let why = exactLevelShortfall(pair) else { return nil }
-            return "--certify always forms no exact or MPFR level on this pair: \(why), so what the fast enclosure cannot decide is screened; "
-                + "where a note below suggests an unsharded `measure --certify always`, it is this exact level, which does not fit"
+            let wanted = certification == .always || (certification == .auto && pair.exactLevelAffordable)
+            guard wanted, let why = exactLevelShortfall(pair) else { return nil }
+            return certification == .always
+                ? "--certify always forms no exact or MPFR level on this pair: \(why), so what the fast enclosure cannot decide is screened; "
+                    + "where a note below suggests an unsharded `measure --certify always`, it is this exact level, which does not fit"
+                : "no exact or MPFR level on this pair, though it is within their automatic size: \(why), so what the fast enclosure cannot decide is screened"
         }
 
         public init(pivotSelection: PivotSelection? = nil, forcePivot: Bool = false, skipPivot: Bool = false,
@@ -754,7 +758,9 @@ public struct PairMeasurement: Codable, Sendable {
                               source: String) -> String? {
         guard let (estimate, rowwise) = pair.leastSquaresErrorEstimate(which, squared: squared),
               !(estimate <= representationTolerance) else { return nil }
-        let why = options.certification == .never ? "--certify never" : "N·k·(d_A + d_B) above the exact level's 2·10⁶; \(options.exactLevelAdvice("checks it", pair))"
+        let why = options.certification == .never ? "--certify never"
+            : pair.exactLevelAffordable ? "the exact level, which checks it, does not fit in memory (see the notes)"
+            : "N·k·(d_A + d_B) above the exact level's 2·10⁶; \(options.exactLevelAdvice("checks it", pair))"
         let size = estimate.isFinite && estimate < 1 ? "wrong by about \(String(format: "%.1g", estimate)) relative" : "entirely wrong (the estimate is \(String(format: "%.1g", estimate)) relative)"
         return "\(name): not checked (\(why)); the double-precision least squares behind it may be \(size), an a priori estimate from \(rowwise ? "the map's change when every entry moves by its own rounding (the rows lie beyond 2²⁶ apart in scale)" : source)"
     }
@@ -1014,6 +1020,8 @@ public struct PairMeasurement: Codable, Sendable {
                                pivotSelection: PivotSelection?) throws -> [Bound] {
         let size = pair.exactLevelSize
         let certifiable = size <= certificationSizeLimit
+        // Within the exact level's size, where it fits in memory.
+        let exactAllowed = certifiable && options.allowsExactLevel(pair)
         let fastCertifiable = size <= fastCertificationSizeLimit
         var statements: [any PairStatement] = [T3EmbeddingBound(), T4UnembeddingBound()]
         var t5Note: String?
@@ -1025,7 +1033,7 @@ public struct PairMeasurement: Codable, Sendable {
             t5Note = note
             statements.append(T5PivotBound(.subsetSum, selection: .explicit(chosen)))
         }
-        let refining = options.allowsExactLevel(pair)
+        let refining = options.allowsExactLevel(pair) || pair.exactLevelSize <= T6KLBound.refinementSizeLimit
         statements += T6KLBound.Form.allCases.map { T6KLBound($0, refiningScreen: refining) } as [any PairStatement]
         // T7: model 1 is the student. Measured as "A = teacher, B = student", so
         // it runs on the swapped pair (B, A), which reuses the logit statistics.
@@ -1068,7 +1076,7 @@ public struct PairMeasurement: Codable, Sendable {
             switch options.certification {
             case .never: wantCertificate = false
             case .always: wantCertificate = options.allowsExactLevel(pair)
-            case .auto: wantCertificate = certifiable
+            case .auto: wantCertificate = options.allowsExactLevel(pair)
             }
             // The fast enclosure first whenever certification is wanted or the size allows it
             // (it costs about the screen's O(N k d)); exact/MPFR only within their limit.
@@ -1079,7 +1087,7 @@ public struct PairMeasurement: Codable, Sendable {
                 // (T4 at 4.9·10¹⁵ for d_unemb² = 9.2, inputs weighted far apart), or where the screen
                 // had none, shows a side no one can read: within the exact level's size the exact
                 // certificate shows the exact one.
-                if certifiable, !(statement is T6KLBound), screened.outcome == .undecided || Self.sideFarOff(fast.lhs, from: screened.lhs),
+                if exactAllowed, !(statement is T6KLBound), screened.outcome == .undecided || Self.sideFarOff(fast.lhs, from: screened.lhs),
                    let exact = try? statement.certify(target), exact.outcome == fast.outcome {
                     out.append(Bound(exact, note: extra))
                     continue
@@ -1088,7 +1096,7 @@ public struct PairMeasurement: Codable, Sendable {
                 // loose for the per-input forms (10²⁷⁴ shown for 10³⁶⁷). Within the exact level's
                 // size, MPFR's comparison of logarithms gives its magnitude, when it decides alike.
                 let shown = (statement as? T6KLBound).flatMap { t6 in
-                    (fast.rhsLog10 != nil || !(fast.rhs < 1e150)) && certifiable
+                    (fast.rhsLog10 != nil || !(fast.rhs < 1e150)) && exactAllowed
                         ? try? t6.inLogarithms(fast, target, exactLHS: target.exactLogitDistanceSquared()) : nil
                 }
                 out.append(Bound(shown ?? fast, screened: screened.lhs, notes: [extra]))
@@ -1101,7 +1109,7 @@ public struct PairMeasurement: Codable, Sendable {
                     : screened.needsCertification ? "not decided by the screen (its sides are within rounding of each other or cross); "
                         + options.exactLevelAdvice("certifies it", pair)
                     : options.certification == .never ? "double-precision screen; not certified (--certify never)"
-                    : options.certification == .always ? "double-precision screen: "
+                    : options.certification == .always || certifiable ? "double-precision screen: "
                         + (fastCertifiable ? "the fast enclosure could not decide" : "N·k·(d_A+d_B) = \(size) above the fast enclosure's limit \(fastCertificationSizeLimit)")
                         + ", and the exact level does not fit in memory (see the notes)"
                     : fastCertifiable ? "double-precision screen: the fast enclosure could not decide, and exact/MPFR certification needs N·k·(d_A+d_B) ≤ \(certificationSizeLimit) (here \(size)); "

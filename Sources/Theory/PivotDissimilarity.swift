@@ -41,7 +41,8 @@ public struct PivotDissimilarity: Sendable {
     /// Pairs skipped because L₁(p, S) was numerically singular.
     public let pairsSkipped: Int
     public let exhaustive: Bool
-    /// Pairs that fell back to the direct path because the moment form cancelled.
+    /// Pairs recomputed from the residual (directly, or from the rows' triangular factor) because
+    /// the moment form cancelled.
     public let directEvaluations: Int
 
     /// Share of the sum of r(p, S) carried by the `tailCount` largest pairs: near 1 the

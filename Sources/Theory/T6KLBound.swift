@@ -30,9 +30,14 @@ public struct T6KLBound: PairStatement {
     public let variant: Form
     public let constantScale: Double
     /// Whether a screened near-tie or violation is redone from the exact logit differences
-    /// (`ModelPair.refinedDivergence`, O(N·k·(d₁ + d₂)) in exact integers): `measure` allows it only
-    /// where it allows the exact level, whose cost and memory it shares.
+    /// (`ModelPair.refinedDivergence`, O(N·k·(d₁ + d₂)) in exact integers, about 1.5 s at
+    /// N·k·(d₁ + d₂) = 2.4·10⁷): `measure` allows it where it allows the exact level, and at
+    /// any certification up to `refinementSizeLimit`; beyond, it would run for hours at
+    /// language-model shape.
     public let refiningScreen: Bool
+
+    /// N·k·(d₁ + d₂) up to which `measure` refines T6's screen whatever the certification.
+    public static let refinementSizeLimit = 2e7
 
     public init(_ variant: Form = .global, constantScale: Double = 1, refiningScreen: Bool = true) {
         self.variant = variant
@@ -54,8 +59,8 @@ public struct T6KLBound: PairStatement {
         variant.isSharp ? 0.6931471805599453 - logTau : -2 * logTau
     }
 
-    /// The double screen. When it is a near-tie or a violation, it is redone once
-    /// from the exact logit differences rounded once (`ModelPair.refinedDivergence`):
+    /// The double screen. When it is a near-tie or a violation, it is redone once (where
+    /// `refiningScreen`) from the exact logit differences rounded once (`ModelPair.refinedDivergence`):
     /// for near-equal models (orbit pairs, rounding-level KL) the plain double KL is
     /// noise, and the refined screen usually separates the sides, sparing the MPFR
     /// certification. What still needs it is certified by `check` as before.

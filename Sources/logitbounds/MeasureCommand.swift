@@ -27,7 +27,8 @@ struct MeasureCommand: ParsableCommand {
         T7 with B as the student). Bounds are certified by fast enclosure (Double intervals with proven \
         error bounds, Proofs/certificates.md) when N·k·(d_A+d_B) ≤ 2·10⁸ (CIFAR shape is 10⁸), and where \
         that cannot decide, exactly or by MPFR when N·k·(d_A+d_B) ≤ 2·10⁶ (--certify auto; --certify always \
-        lifts the second limit where the exact logits, about 160 bytes an input and label, and the run's memory estimate with a quarter more fit); otherwise reported from the double-precision screen and marked so. T3–T7 and \
+        lifts that limit; either only where the exact logits and their MPFR enclosures, about 800 bytes an input \
+        and label, and the run's memory estimate with a quarter more fit); otherwise reported from the double-precision screen and marked so. T3–T7 and \
         T12 are tried by fast enclosure at any size: T6's enclosures of d_logit², KL and log τ come from one \
         streamed pass over blocks of rows (no N×k array kept), printed as "certified enclosures"; T3, T4, T7 and \
         T12 from d×d interval moments and Grams (BLAS with a priori bounds) and that d_logit²; T5 at the \
@@ -51,7 +52,8 @@ struct MeasureCommand: ParsableCommand {
         `d_rep_scale_free_ab` are still written, as aliases, for one release.
 
         Memory: before reading the arrays, the run's peak is estimated from the files' headers (both \
-        models' arrays, a centred copy of each g, the d×d work, the logit pass's blocks; README, "Memory") \
+        models' arrays, a centred copy of each g, the d×d work, the logit pass's blocks, the N×k arrays of \
+        small runs, the pivot form's tables; README, "Memory") \
         and a pair that would not fit in the memory this process may use (the machine's, or its control \
         group's limit such as a Slurm job's --mem; LOGITBOUNDS_MEMORY_LIMIT, e.g. 16G in powers of 1024, \
         replaces both) is refused with the estimate, the fewest shards that would fit, and exit 2, instead \
@@ -85,7 +87,7 @@ struct MeasureCommand: ParsableCommand {
     @Flag(name: .customLong("no-pivot"), help: "Skip the pivot form (and T5).")
     var noPivot = false
 
-    @Option(help: "Certify bounds: auto (fast enclosure first — T3–T7 and T12 at any size — then exact/MPFR where it cannot decide, up to 2·10⁶), always (exact/MPFR at any size where the fast enclosure cannot decide: rational arithmetic on every logit, minutes and gigabytes at language-model shape; screened, with a note, where it would not fit in memory), or never.")
+    @Option(help: "Certify bounds: auto (fast enclosure first — T3–T7 and T12 at any size — then exact/MPFR where it cannot decide, up to 2·10⁶ and where it fits in memory), always (exact/MPFR at any size where the fast enclosure cannot decide: rational arithmetic on every logit, minutes and gigabytes at language-model shape; screened, with a note, where it would not fit in memory), or never.")
     var certify: String = "auto"
 
     @Option(help: "Directory for report.md and report.json.")
@@ -177,6 +179,14 @@ struct MeasureCommand: ParsableCommand {
     /// Every file the command reads (the models, concepts, pivot subsets), which no output may replace.
     var inputFiles: [String] {
         [teacher, student] + concepts.compactMap { try? Self.splitConcept($0).1 } + (pivotSubsets.map { [$0] } ?? [])
+    }
+
+    /// Whether the pivot form runs, as far as the flags say, without reading a `--pivot-subsets`
+    /// file (which may be a pipe, read once by `options()`): any pivot flag or seed forces it.
+    var pivotOptions: PairMeasurement.Options {
+        var options = PairMeasurement.Options(skipPivot: noPivot, certification: PairMeasurement.Certification(rawValue: certify)!)
+        options.forcePivot = pivotSubsets != nil || pivots != nil || subsets != nil || seed != 0
+        return options
     }
 
     /// The pivot and certification options as given.
@@ -312,7 +322,7 @@ struct MeasureCommand: ParsableCommand {
         if let why = MeasureMemory.refusal(rows: n / count + (n % count == 0 ? 0 : 1), inputs: n, labels: a.labels,
                                            dimensions: (a.dimension, b.dimension), workers: BLASThreads.cores,
                                            certifying: certify != "never", weighted: a.weighted || b.weighted,
-                                           pivoting: PairMeasurement.runsPivotForm(dimensions: (a.dimension, b.dimension), labels: a.labels, try options()),
+                                           pivoting: PairMeasurement.runsPivotForm(dimensions: (a.dimension, b.dimension), labels: a.labels, pivotOptions),
                                            limit: limit) {
             throw CLIError(why)
         }

@@ -297,6 +297,24 @@ struct MeasureCommandTests {
         }
         #expect(levels["64G"]?.filter { $0 == "exact" }.count ?? 0 >= 7, "\(levels)")
         #expect(levels["\(limit)"].map { !$0.isEmpty && $0.allSatisfy { $0 == "screen" || $0 == "fast enclosure" } } == true, "\(levels)")
+        // Within the automatic size (N = 300, k = 100: N·k·(d_A + d_B) = 1.8·10⁵) `auto` forms the exact
+        // level only where it fits too: screened with the reason under the limit, exact beyond it.
+        let (small, smallOrbit) = (dir.appendingPathComponent("s.npz"), dir.appendingPathComponent("so.npz"))
+        let fs = f.selectingRows(Array(0..<300)), us = u.selectingRows(Array(0..<100))
+        try ModelFile.write(SoftmaxModel(embeddings: fs, unembeddings: us), to: small)
+        try ModelFile.write(SoftmaxModel(embeddings: fs.scaled(byPowerOfTwo: 1), unembeddings: us.scaled(byPowerOfTwo: -1)), to: smallOrbit)
+        let smallRun = MeasureMemory.estimatedBytes(rows: 300, inputs: 300, labels: 100, dimensions: (3, 3), workers: BLASThreads.cores, certifying: true)
+        let smallLimit = Int(smallRun + MeasureMemory.exactLevelBytes(inputs: 300, labels: 100) / 2)
+        var autoLevels: [String: [String]] = [:]
+        for memory in ["\(smallLimit)", "64G"] {
+            let r = try runTool(["measure", small.path, smallOrbit.path, "--no-pivot", "--json"], environment: ["LOGITBOUNDS_MEMORY_LIMIT": memory])
+            #expect(r.status == 0, "\(memory): \(r.stderr)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            let notes = try #require(json["notes"] as? [String])
+            autoLevels[memory] = (json["bounds"] as? [[String: Any]] ?? []).compactMap { $0["level"] as? String }
+            #expect(notes.contains { $0.hasPrefix("no exact or MPFR level on this pair, though it is within their automatic size") } == (memory != "64G"), "\(memory): \(notes)")
+        }
+        #expect(autoLevels["64G"]?.contains("exact") == true && autoLevels["\(smallLimit)"]?.contains("exact") == false, "\(autoLevels)")
     }
 
     @Test("The memory estimate's advice: sharding where the rows dominate, more memory where g does")
@@ -356,9 +374,16 @@ struct MeasureCommandTests {
             (1000, 4000, 3, false, true, 437_332), (80_000, 200, 3, false, true, 696_412),
             (1000, 4000, 3, true, false, 315_532), (1000, 4000, 3, true, false, 315_592) /* o */,
         ]
-        // The orbit pair of N = k = 1 000, d = 1, whose exact level runs: 230 040 KiB, 1.1× above.
-        let orbitWithinExactSize = MeasureMemory.estimatedBytes(rows: 1000, inputs: 1000, labels: 1000, dimensions: (1, 1), workers: cores, certifying: true, pivoting: true)
-        #expect(orbitWithinExactSize >= 230_040 * 1024 && orbitWithinExactSize <= 1.2 * 230_040 * 1024, "\(orbitWithinExactSize)")
+        // Runs that form the exact and MPFR levels (stop 65), against the run's estimate with a quarter
+        // more and `exactLevelBytes`, which a run needs to fit before it forms them: the orbit pair of
+        // N = k = 1 000, d = 1 (its exact logits), and near-ties (B = A's orbit image, F moved by 10⁻¹⁵
+        // relative) of d = 3, k = 200 whose T6 is certified by MPFR, N = 1 000 (auto) and 4 000 (always).
+        // `exactLevelBytes` at the exact logits' 160 bytes put the last at 0.34 of its peak.
+        for (n, k, d, kib) in [(1000, 1000, 1, 230_040.0), (1000, 200, 3, 197_960), (4000, 200, 3, 689_736)] {
+            let run = MeasureMemory.estimatedBytes(rows: n, inputs: n, labels: k, dimensions: (d, d), workers: cores, certifying: true, pivoting: true)
+            let ratio = (PairMeasurement.Options.runMargin * run + MeasureMemory.exactLevelBytes(inputs: n, labels: k)) / (kib * 1024)
+            #expect(ratio >= 1 && ratio <= 4.5, "N = \(n), k = \(k), d = \(d): (1.25 run + exact level) / peak = \(ratio)")
+        }
         var compared = 0
         // The small-d runs lie 9 % below … 1 % above (the most below, N = 4 000, k = 500, d = 8, holds 146 MB
         // of heap against the 144 MB estimated for its logits; the rest of its 199 MB resident is what
@@ -377,15 +402,15 @@ struct MeasureCommandTests {
             MeasureMemory.estimatedBytes(rows: 1000, inputs: 10_000, labels: 10, dimensions: (8, 8), workers: cores, certifying: true),
             MeasureMemory.estimatedBytes(rows: 1000, inputs: 10_000, labels: 10, dimensions: (8, 8), workers: cores, certifying: true, weighted: true),
             MeasureMemory.estimatedBytes(rows: 10_000, inputs: 10_000, labels: 10, dimensions: (8, 8), workers: cores, certifying: true, weighted: true))
-        // The exact level's allowance: 160 bytes an input and label, 640 where a factor's entries
-        // span more than 2⁶⁴ (an attack's columns scaled 10^±150 took 493).
+        // The exact and MPFR levels' allowance: 800 bytes an input and label, 3 200 where a factor's
+        // entries span more than 2⁶⁴ (an attack's columns scaled 10^±150 took 493 for the exact logits).
         var g = SeededGenerator(seed: 65)
         let plainModel = ModelGenerator.model(labels: 5, dimension: 3, inputs: 10, using: &g)
         let wideF = Matrix(rows: 10, columns: 3) { i, j in plainModel.embeddings[i, j] * (j == 0 ? 1e150 : j == 2 ? 1e-150 : 1) }
         let widePair = try ModelPair(SoftmaxModel(embeddings: wideF, unembeddings: plainModel.unembeddings), plainModel)
         let plainPair = try ModelPair(plainModel, plainModel)
         #expect(widePair.entriesSpanWideExponents && !plainPair.entriesSpanWideExponents)
-        #expect(MeasureMemory.exactLevelBytes(inputs: 10, labels: 5) == 8000 && MeasureMemory.exactLevelBytes(inputs: 10, labels: 5, wideExponents: true) == 32000)
+        #expect(MeasureMemory.exactLevelBytes(inputs: 10, labels: 5) == 40_000 && MeasureMemory.exactLevelBytes(inputs: 10, labels: 5, wideExponents: true) == 160_000)
         #expect(weightedShard - plainShard == 320_000 && weightedRun == MeasureMemory.estimatedBytes(rows: 10_000, inputs: 10_000, labels: 10, dimensions: (8, 8), workers: cores, certifying: true))
     }
 }

@@ -86,7 +86,7 @@ struct ModelFamilyTests {
     }
 
     @Test func pivotMomentFormMatchesDirect() throws {
-        var compared = 0, factored = 0, used = 0, cancelledPairs = 0
+        var compared = 0, factored = 0, used = 0, cancelledPairs = 0, viaFactorRoute = 0
         for c in corpus(seed: 45, count: 20, dimensions: 1...6, maxLabels: 14, maxInputs: 60,
                         generators: [.independent, .perturbed, .orbit, .skewedWeights]) {
             let pair = c.pair
@@ -127,14 +127,22 @@ struct ModelFamilyTests {
             // Every value the pivot form uses (the cancelled ones from the factor where four or more
             // cancel, as on the orbit pairs) within the bound of its route.
             let values = try pair.pivotResidualValues(.sampled(pivots: 3, subsetsPerPivot: 3, seed: 1))
+            let factor = values.direct >= 4 ? moments.stackedFactor() : nil
             for (ps, value) in zip(values.pairs, values.residuals) {
                 guard let value, let (exact, bound) = allowed[ps] else { continue }
                 #expect(abs(value - exact) <= bound, "\(c.comment): \(value) against \(exact)")
                 used += 1
+                // Where four or more cancel, each cancelled pair's value is the factor's.
+                let map = try ModelPair.pivotMap(pair.first.unembeddings, pair.second.unembeddings, ps)
+                if let factor, moments.residual(map) < 1e-6 * moments.traceM11 {
+                    #expect(value == PivotMoments.factorResidual(factor, map), c.comment)
+                    viaFactorRoute += 1
+                }
             }
             cancelledPairs += values.direct
         }
-        #expect(compared >= 30 && factored >= 30 && used >= 30 && cancelledPairs >= 4, "\(compared), \(factored), \(used), \(cancelledPairs) pivot pairs compared")
+        #expect(compared >= 30 && factored >= 30 && used >= 30 && cancelledPairs >= 4 && viaFactorRoute >= 4,
+                "\(compared), \(factored), \(used), \(cancelledPairs), \(viaFactorRoute) pivot pairs compared")
     }
 
     @Test func pivotSelectionEnumeratesAndSamples() throws {

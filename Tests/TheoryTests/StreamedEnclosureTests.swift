@@ -11,24 +11,26 @@ import Testing
 struct StreamedEnclosureTests {
     static let bounds: [FastLogitSums.ProductBound] = [.absoluteProducts, .norms]
 
-    @Test("measure refines T6's screen from the exact logit differences only where it allows the exact level")
+    @Test("measure refines T6's screen from the exact logit differences where it allows the exact level or up to its size limit")
     func refinementOnlyWithExactLevel() throws {
         var g = SeededGenerator(seed: 409)
-        // N·k·(d_A + d_B) = 2.4·10⁶, above the automatic exact size; the orbit pair (F·2, G/2) is a
-        // near-tie for every T6 form, which the screen refines where it may.
-        let (n, k) = (2000, 200)
-        let m = ModelGenerator.model(labels: k, dimension: 3, inputs: n, using: &g)
-        let orbit = try SoftmaxModel(embeddings: m.embeddings.scaled(byPowerOfTwo: 1), unembeddings: m.unembeddings.scaled(byPowerOfTwo: -1))
+        // Orbit pairs (F·2, G/2), a near-tie for every T6 form, which the screen refines where it may:
+        // N·k·(d_A + d_B) = 2.4·10⁶ (above the automatic exact size, within `refinementSizeLimit`) under
+        // every certification, and 2.05·10⁷ (beyond it) under auto and never, which form no exact level there.
         var runs = 0
-        for certification in PairMeasurement.Certification.allCases {
-            let pair = try ModelPair(m, orbit)
-            #expect(!pair.exactLevelAffordable)
-            _ = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: certification))
-            let refined = pair.cache.peek("refinedDivergence", as: RefinedDivergence?.self) != nil
-            #expect(refined == (certification == .always), "\(certification): refined \(refined)")
-            runs += 1
+        for (n, k, d, refinedUnder) in [(2000, 200, 3, PairMeasurement.Certification.allCases), (3200, 100, 32, [.always])] {
+            let m = ModelGenerator.model(labels: k, dimension: d, inputs: n, using: &g)
+            let orbit = try SoftmaxModel(embeddings: m.embeddings.scaled(byPowerOfTwo: 1), unembeddings: m.unembeddings.scaled(byPowerOfTwo: -1))
+            for certification in [PairMeasurement.Certification.auto, .never] + (n == 2000 ? [.always] : []) {
+                let pair = try ModelPair(m, orbit)
+                #expect(!pair.exactLevelAffordable && (pair.exactLevelSize <= T6KLBound.refinementSizeLimit) == (n == 2000))
+                _ = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: certification))
+                let refined = pair.cache.peek("refinedDivergence", as: RefinedDivergence?.self) != nil
+                #expect(refined == refinedUnder.contains(certification), "N = \(n), \(certification): refined \(refined)")
+                runs += 1
+            }
         }
-        #expect(runs == 3)
+        #expect(runs == 5)
     }
 
     @Test("The pass's blocks and workers do not change a bit; 1 500 rows in 2 blocks")
