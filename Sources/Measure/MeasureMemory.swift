@@ -20,7 +20,8 @@ public enum MeasureMemory {
     ///   and for `weighted` files both files' whole w with their normalised copies (32 bytes an
     ///   input, as every shard checks all N weights).
     /// - One run's N×k arrays (`wholeLogitBytes`), where N·k is small enough for them.
-    /// - The pivot form's tables (`pivoting`: whether it runs; 24·k² bytes where k ≤ 4 096).
+    /// - The pivot form's tables (`pivoting`: whether it runs; 24·k² bytes where k ≤ 4 096), and
+    ///   held, its `pivotPairs` pairs.
     /// Certifying, at least the arrays and the certified pass's blocks (`FastLogitSums`, one set a
     /// worker, a worker a block). For shards it rises with the rows (a whole run, which forms no
     /// shard terms, can be estimated below a large shard).
@@ -32,7 +33,8 @@ public enum MeasureMemory {
     /// A one-row shard of k = 1 000, d = 8 peaks 12 % above it (it had held twice the estimate,
     /// stop 54, before the pivot tables were counted).
     public static func estimatedBytes(rows n: Int, inputs: Int, labels k: Int, dimensions: (a: Int, b: Int), workers: Int,
-                                      certifying: Bool, weighted: Bool = false, pivoting: Bool = false) -> Double {
+                                      certifying: Bool, weighted: Bool = false, pivoting: Bool = false,
+                                      pivotPairs: Int = 20_000) -> Double {
         let (da, db) = (Double(dimensions.a), Double(dimensions.b))
         let d = da + db, top = max(da, db), rows = Double(n), labels = Double(k), shard = n < inputs
         let arrays = 8 * (rows * d + labels * d)
@@ -50,7 +52,11 @@ public enum MeasureMemory {
         // A certified run's per-input intervals and sums: 400 bytes an input, whatever d (N = 200 000,
         // d = 8 peaked 28 % above the estimate without it; stop 54).
         let perInput = !shard && certifying ? 400 * rows : 0
-        let held = Self.baseline + arrays + 8 * labels * d + rowRoute
+        // The pivot sample's pairs, their values and, in a shard, their sums as the partial writes
+        // them: 100 + 20·d bytes a pair in a run, 800 + 60·d in a shard (stop 65's attack: 118–137 at
+        // d = 2 over 10⁶ and 5·10⁶ pairs, 1.1 kB at d = 64; a shard 865 at d = 2, 4.5 kB at d = 64).
+        let pairs = pivoting ? Double(pivotPairs) * (shard ? 800 + 60 * top : 100 + 20 * top) : 0
+        let held = Self.baseline + arrays + 8 * labels * d + rowRoute + pairs
         // The pivot form's three |U|×|U| tables over the labels its pairs use (`PivotMoments`), formed
         // where |U|² ≤ 2²⁴: |U| is k where k ≤ 4 096 (the default sample of 100 × 200 subsets uses
         // nearly every label), and beyond, too many for the tables (k = 4 000: 384 MB of a 427 MB peak).
@@ -111,11 +117,12 @@ public enum MeasureMemory {
     /// Why a run over `rows` of `inputs` inputs would not fit in `limit` bytes, with what would
     /// (how many shards, or that none does); nil when it fits.
     public static func refusal(rows n: Int, inputs: Int, labels k: Int, dimensions: (a: Int, b: Int), workers: Int,
-                               certifying: Bool, weighted: Bool = false, pivoting: Bool = false, limit: Double) -> String? {
+                               certifying: Bool, weighted: Bool = false, pivoting: Bool = false, pivotPairs: Int = 20_000,
+                               limit: Double) -> String? {
         // `estimatedBytes` rises with a shard's rows, so the fewest shards that fit are found by bisection.
         func need(_ rows: Int) -> Double {
             estimatedBytes(rows: rows, inputs: inputs, labels: k, dimensions: dimensions, workers: workers, certifying: certifying,
-                           weighted: weighted, pivoting: pivoting)
+                           weighted: weighted, pivoting: pivoting, pivotPairs: pivotPairs)
         }
         let total = need(n)
         guard total > limit else { return nil }

@@ -364,7 +364,8 @@ public struct PairMeasurement: Codable, Sendable {
             let (n, k) = (pair.first.inputCount, pair.first.labelCount)
             let dimensions = (pair.first.dimension, pair.second.dimension)
             let run = MeasureMemory.estimatedBytes(rows: n, inputs: n, labels: k, dimensions: dimensions, workers: BLASThreads.cores,
-                                                   certifying: true, pivoting: PairMeasurement.runsPivotForm(dimensions: dimensions, labels: k, self))
+                                                   certifying: true, pivoting: PairMeasurement.runsPivotForm(dimensions: dimensions, labels: k, self),
+                                                   pivotPairs: (pivotSelection ?? PairMeasurement.defaultPivotSelection(seed: 0)).largestPairCount)
             let exact = MeasureMemory.exactLevelBytes(inputs: n, labels: k, wideExponents: pair.entriesSpanWideExponents)
             guard Self.runMargin * run + exact > memoryLimit else { return nil }
             return "its exact logits and their MPFR enclosures need about \(MeasureMemory.describe(bytes: exact)) beside the run's estimated \(MeasureMemory.describe(bytes: run)) and a quarter more, "
@@ -943,17 +944,18 @@ public struct PairMeasurement: Codable, Sendable {
         case .skip(let why): return (skippedPivot(why), nil)
         case .run(let chosen): selection = chosen
         }
-        // Where the mean leaves the normal range and the models' entries lie beyond 2^±100, the
-        // pair balanced by powers of two (`T5PivotBound.balanced`), where its mean is normal:
-        // r(p, S) scales by 2^2a on every pair there and cond(L₁) not at all, so the mean, its
-        // standard error and the median of means are scaled back, and named in a note where they
-        // leave the normal range. With the teacher alone at 2^−600 every r underflowed: the mean
-        // was 0, unmarked, and the tail's cond(L₁) taken at arbitrary pairs.
-        var p = try pair.pivotDissimilarity(selection)
-        var power = 0
-        if !p.mean.isNormal, let balanced = T5PivotBound.balanced(pair) {
-            let q = try balanced.pair.pivotDissimilarity(selection)
-            if q.mean.isNormal { (p, power) = (q, -2 * balanced.balance.embedding) }
+        // Where the models' entries lie beyond 2^±100, the pair balanced by powers of two
+        // (`T5PivotBound.balanced`): r(p, S) scales by 2^2a on every pair there and cond(L₁) not
+        // at all, so the mean, its standard error and the median of means are scaled back, and
+        // named in a note where they leave the normal range. With the teacher alone at 2^−600
+        // every r underflowed: the mean was 0, unmarked, and the tail's cond(L₁) taken at
+        // arbitrary pairs; on orbit pairs at 10⁻¹⁰⁰ the pair as given gave a normal mean near
+        // E‖f_A‖² for an exact 0 (stop 65's attack), so the balanced pair is taken wherever it exists.
+        var p: PivotDissimilarity, power = 0
+        if let balanced = T5PivotBound.balanced(pair), let q = try? balanced.pair.pivotDissimilarity(selection), q.mean.isFinite {
+            (p, power) = (q, -2 * balanced.balance.embedding)
+        } else {
+            p = try pair.pivotDissimilarity(selection)
         }
         if let none = Self.everyPivotSingular(p) { return (none, selection) }
         // r(p, S) grows as |f|²·cond(L₁)²: beyond the Double range it is inf, and the mean of

@@ -20,6 +20,20 @@ public enum PivotSelection: Sendable {
     /// Exactly these pairs, to reproduce an external computation.
     case explicit([PivotSubset])
 
+    /// At most how many (p, S) pairs it gives.
+    public var largestPairCount: Int {
+        switch self {
+        case let .automatic(limit, pivots, subsets, _): max(limit, Self.product(pivots, subsets))
+        case let .sampled(pivots, subsets, _): Self.product(pivots, subsets)
+        case let .explicit(pairs): pairs.count
+        }
+    }
+
+    private static func product(_ a: Int, _ b: Int) -> Int {
+        let (count, overflow) = a.multipliedReportingOverflow(by: b)
+        return overflow ? .max : count
+    }
+
     /// A short name of this selection for per-pair caches, built from integers (the
     /// reflective description cost 2 % of `verify`).
     var cacheKey: String {

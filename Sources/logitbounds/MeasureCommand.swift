@@ -189,6 +189,22 @@ struct MeasureCommand: ParsableCommand {
         return options
     }
 
+    /// At most how many (p, S) pairs the pivot form takes, from the flags: P·S for --pivots/--subsets,
+    /// the default sample's 20 000, and for a --pivot-subsets file as many lines as it could hold
+    /// (each at least 2(d + 1) bytes); a pipe, which cannot be read twice, as the default.
+    func pivotPairBound(dimension d: Int) -> Int {
+        if let pivotSubsets {
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: pivotSubsets),
+                  attributes[.type] as? FileAttributeType == .typeRegular, let size = attributes[.size] as? Int else { return 20_000 }
+            return size / (2 * (d + 1)) + 1
+        }
+        if pivots != nil || subsets != nil {
+            let (count, overflow) = (pivots ?? 100).multipliedReportingOverflow(by: subsets ?? 200)
+            return overflow ? .max : count
+        }
+        return 20_000
+    }
+
     /// The pivot and certification options as given.
     func options() throws -> PairMeasurement.Options {
         var options = PairMeasurement.Options(skipPivot: noPivot,
@@ -323,6 +339,7 @@ struct MeasureCommand: ParsableCommand {
                                            dimensions: (a.dimension, b.dimension), workers: BLASThreads.cores,
                                            certifying: certify != "never", weighted: a.weighted || b.weighted,
                                            pivoting: PairMeasurement.runsPivotForm(dimensions: (a.dimension, b.dimension), labels: a.labels, pivotOptions),
+                                           pivotPairs: pivotPairBound(dimension: a.dimension),
                                            limit: limit) {
             throw CLIError(why)
         }
@@ -337,9 +354,32 @@ struct MeasureCommand: ParsableCommand {
     }
 
     /// (p, S) pairs from JSON or from text lines "p l1 … ld".
+    /// The pivot-subset pipe's largest size: 1 GiB (a million pairs of d = 64 take about 200 MB),
+    /// so that /dev/zero is refused, not read until memory runs out.
+    static let pipeLimit = 1 << 30
+
+    /// Everything a pipe or device at `path` gives until its end; nil where it cannot be opened or
+    /// read (no such file, a directory).
+    static func readPipe(_ path: String) throws -> Data? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        var data = Data()
+        while true {
+            // nil or empty at the end; a read that fails (a directory) throws.
+            let chunk: Data?
+            do { chunk = try handle.read(upToCount: 1 << 20) } catch { return nil }
+            guard let chunk, !chunk.isEmpty else { return data }
+            data.append(chunk)
+            guard data.count <= pipeLimit else {
+                throw CLIError("\(path): the pivot-subset file passes \(pipeLimit >> 30) GiB; a million pairs of d = 64 take about 200 MB")
+            }
+        }
+    }
+
     static func readPivotSubsets(_ path: String) throws -> [PivotSubset] {
-        // "FILE/" names a directory (Foundation would read the file); a pipe such as /dev/stdin is read.
-        guard let data = path.hasSuffix("/") ? nil : FileManager.default.contents(atPath: path) else {
+        // "FILE/" names a directory (Foundation would read the file); a pipe such as /dev/stdin is read
+        // (Foundation's `contents(atPath:)` reads regular files only), up to `pipeLimit` bytes.
+        guard let data = path.hasSuffix("/") ? nil : try FileManager.default.contents(atPath: path) ?? readPipe(path) else {
             // Why (no such file, a directory, "FILE/", permission), as for model files.
             do { try ModelFile.requireRegularFile(URL(fileURLWithPath: path)) } catch let e as ModelFileError {
                 throw CLIError(e.description + " (the pivot-subset file)")

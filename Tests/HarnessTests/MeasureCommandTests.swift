@@ -163,12 +163,25 @@ struct MeasureCommandTests {
         let pair = try ModelPair(try ModelFile.read(URL(fileURLWithPath: a)), try ModelFile.read(URL(fileURLWithPath: b)))
         let expected = try pair.pivotDissimilarity(.explicit([PivotSubset(pivot: 0, subset: [1, 2, 3]),
                                                               PivotSubset(pivot: 4, subset: [5, 6, 0])]))
-        for file in [text, json, marked] {
-            let r = try runTool(["measure", a, b, "--json", "--pivot-subsets", file.path])
-            #expect(r.status == 0, "\(r.stderr)")
+        // A pipe, which can be read once: the memory check before the run reads no subsets (it had
+        // read them, and the run then found the pipe empty, or waited for a writer).
+        let fifo = dir.appendingPathComponent("pairs.fifo")
+        #expect(mkfifo(fifo.path, 0o644) == 0)
+        let writer = Thread {
+            guard let handle = FileHandle(forWritingAtPath: fifo.path) else { return }
+            handle.write(Data("0 1 2 3\n4 5 6 0\n".utf8))
+            try? handle.close()
+        }
+        writer.start()
+        var read = 0
+        for file in [text, json, marked, fifo] {
+            let r = try runTool(["measure", a, b, "--json", "--pivot-subsets", file.path], terminateAfter: 60)
+            #expect(r.status == 0, "\(file.lastPathComponent): \(r.stderr)")
             let m = try ReportJSON.decode(PairMeasurement.self, from: Data(r.stdout.utf8))
             #expect(m.dRepPivot.mean == expected.mean && m.dRepPivot.pairsUsed == 2)
+            read += 1
         }
+        #expect(read == 4)
     }
 
     @Test("Bad files and mismatched pairs exit 2 naming the problem")
@@ -383,6 +396,16 @@ struct MeasureCommandTests {
             let run = MeasureMemory.estimatedBytes(rows: n, inputs: n, labels: k, dimensions: (d, d), workers: cores, certifying: true, pivoting: true)
             let ratio = (PairMeasurement.Options.runMargin * run + MeasureMemory.exactLevelBytes(inputs: n, labels: k)) / (kib * 1024)
             #expect(ratio >= 1 && ratio <= 4.5, "N = \(n), k = \(k), d = \(d): (1.25 run + exact level) / peak = \(ratio)")
+        }
+        // The pivot sample's pairs (stop 65's attack; N = 100, k = 1 000): (d, rows, pairs, peak KiB).
+        // An estimate without them put the shard of 10⁶ pairs at 0.06 of its peak.
+        let pivotPairs: [(Int, Int, Int, Double)] = [
+            (2, 100, 1_000_000, 180_576), (64, 100, 20_000, 82_052), (64, 50, 20_000, 150_356), (2, 50, 1_000_000, 943_044),
+        ]
+        for (d, rows, pairs, kib) in pivotPairs {
+            let ratio = MeasureMemory.estimatedBytes(rows: rows, inputs: 100, labels: 1000, dimensions: (d, d), workers: cores, certifying: true,
+                                                     pivoting: true, pivotPairs: pairs) / (kib * 1024)
+            #expect(ratio >= 0.9 && ratio <= 1.2, "d = \(d), rows \(rows), \(pairs) pivot pairs: estimate / peak = \(ratio)")
         }
         var compared = 0
         // The small-d runs lie 9 % below … 1 % above (the most below, N = 4 000, k = 500, d = 8, holds 146 MB

@@ -129,6 +129,24 @@ struct LargeLogitTests {
 /// A d_logit² beyond the Double range is shown from its exact value (issue 14).
 @Suite("Exact values beyond the Double range")
 struct WideValueTests {
+    @Test("The pivot form of orbit pairs at 10⁻⁸⁰ … 10⁻¹⁵⁰ is at rounding level, as at scale 1 (it had been near E‖f_A‖²)")
+    func pivotFormAtTinyScale() throws {
+        var checked = 0
+        for scale in [1.0, 1e-80, 1e-100, 1e-150] {
+            var g = SeededGenerator(seed: 66)
+            let m = ModelGenerator.model(labels: 10, dimension: 3, inputs: 300, using: &g)
+            let f = Matrix(rows: 300, columns: 3) { i, j in m.embeddings[i, j] * scale }, u = Matrix(rows: 10, columns: 3) { i, j in m.unembeddings[i, j] * scale }
+            let teacher = try SoftmaxModel(embeddings: f, unembeddings: u)
+            let orbit = try SoftmaxModel(embeddings: f.scaled(byPowerOfTwo: 1), unembeddings: u.scaled(byPowerOfTwo: -1))
+            let measured = try PairMeasurement.measure(try ModelPair(teacher, orbit), options: PairMeasurement.Options(certification: .never))
+            let second = teacher.weightedEmbeddings.frobeniusNormSquared
+            let mean = try #require(measured.dRepPivot.mean)
+            #expect(measured.dRepPivot.pairsUsed > 0 && mean <= 1e-20 * second, "scale \(scale): d_rep,pivot² = \(mean) against E‖f_A‖² = \(second)")
+            checked += 1
+        }
+        #expect(checked == 4)
+    }
+
     /// Sides below the normal range keep few bits as Doubles: a certified T3 at logits near
     /// 10⁻³²⁰ showed 2.7668e-322 ≤ 8.0533e-322, ratio 0.343558 for 0.344641. Shown from their
     /// logarithms instead, and the ratio taken from those.
