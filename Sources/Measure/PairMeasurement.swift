@@ -378,7 +378,7 @@ public struct PairMeasurement: Codable, Sendable {
         /// Why a run that would form the exact level (`always`, or `auto` within its automatic size)
         /// forms none on `pair`; nil where it does, or would not anyway.
         func exactLevelDenied(_ pair: ModelPair) -> String? {
-            let wanted = certification == .always || (certification == .auto && pair.exactLevelAffordable)
+            let wanted = certification == .always || (certification == .auto && pair.exactLevelSize <= ModelPair.exactSizeLimit)
             guard wanted, let why = exactLevelShortfall(pair) else { return nil }
             return certification == .always
                 ? "--certify always forms no exact or MPFR level on this pair: \(why), so what the fast enclosure cannot decide is screened; "
@@ -451,6 +451,8 @@ public struct PairMeasurement: Codable, Sendable {
         // certified run at language-model shape spent about 10 % of its time faulting fresh pages
         // (user + system time 25.6 → 24.1 s; notes/benchmarks.md, stop 47).
         HeapRetention.enable()
+        // Where the exact and MPFR levels would not fit, no shortcut forms them either.
+        if options.exactLevelShortfall(pair) != nil { pair.withholdExactLevel() }
         var m = try measureWithoutConcepts(pair, options: options, progress: progress)
         // Both routes of a single run have the rows at hand: the unbiased CKA from them (O(N d²)).
         // The phases after the main ones, timed into the same list.
@@ -760,7 +762,7 @@ public struct PairMeasurement: Codable, Sendable {
         guard let (estimate, rowwise) = pair.leastSquaresErrorEstimate(which, squared: squared),
               !(estimate <= representationTolerance) else { return nil }
         let why = options.certification == .never ? "--certify never"
-            : pair.exactLevelAffordable ? "the exact level, which checks it, does not fit in memory (see the notes)"
+            : pair.exactLevelSize <= ModelPair.exactSizeLimit ? "the exact level, which checks it, does not fit in memory (see the notes)"
             : "N·k·(d_A + d_B) above the exact level's 2·10⁶; \(options.exactLevelAdvice("checks it", pair))"
         let size = estimate.isFinite && estimate < 1 ? "wrong by about \(String(format: "%.1g", estimate)) relative" : "entirely wrong (the estimate is \(String(format: "%.1g", estimate)) relative)"
         return "\(name): not checked (\(why)); the double-precision least squares behind it may be \(size), an a priori estimate from \(rowwise ? "the map's change when every entry moves by its own rounding (the rows lie beyond 2²⁶ apart in scale)" : source)"

@@ -65,6 +65,7 @@ public struct ModelPair: Sendable {
             if let c = cache.peek("cca.\(centred)", as: CanonicalCorrelations.self) { other.cache.seed("cca.\(centred)", c.swapped) }
         }
         seedSwappedFastEnclosures(other)
+        if exactLevelWithheld { other.withholdExactLevel() }
         return other
     }
 
@@ -84,8 +85,17 @@ public struct ModelPair: Sendable {
         Double(first.inputCount) * Double(first.labelCount) * Double(first.dimension + second.dimension)
     }
 
-    /// Whether the pair is within `exactSizeLimit`.
-    public var exactLevelAffordable: Bool { exactLevelSize <= Self.exactSizeLimit }
+    /// Whether the pair is within `exactSizeLimit` and its exact level is not withheld
+    /// (`withholdExactLevel`): the shortcuts that form exact logits ask this.
+    public var exactLevelAffordable: Bool { exactLevelSize <= Self.exactSizeLimit && !exactLevelWithheld }
+
+    /// Whether `withholdExactLevel` was called on this pair (or the pair it was swapped or balanced from).
+    public var exactLevelWithheld: Bool { cache.peek("exactLevelWithheld", as: Bool.self) ?? false }
+
+    /// Forms no exact level on this pair, its swaps and its balanced pair from now on, whatever its
+    /// size: `measure` where the exact and MPFR levels would not fit in memory (the exact logits of
+    /// an orbit pair at N = k = 1 000, d = 1 had formed under a limit that denied them).
+    public func withholdExactLevel() { cache.seed("exactLevelWithheld", true) }
 
     /// d_logit², exactly, computed once: on GMP integers from the Doubles
     /// (`ExactLogitDistance`).

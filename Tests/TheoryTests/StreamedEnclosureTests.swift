@@ -11,6 +11,29 @@ import Testing
 struct StreamedEnclosureTests {
     static let bounds: [FastLogitSums.ProductBound] = [.absoluteProducts, .norms]
 
+    @Test("Where the exact level would not fit in memory, measure forms no exact logits, on the pair or its swap; where it fits, it does")
+    func withheldExactLevel() throws {
+        var g = SeededGenerator(seed: 410)
+        // An orbit pair within the automatic size (N·k·(d_A + d_B) = 2·10⁵): its d_logit² is 0, which the
+        // fast certificates confirm from the exact logits where they may.
+        let m = ModelGenerator.model(labels: 100, dimension: 1, inputs: 1000, using: &g)
+        let orbit = try SoftmaxModel(embeddings: m.embeddings.scaled(byPowerOfTwo: 1), unembeddings: m.unembeddings.scaled(byPowerOfTwo: -1))
+        var runs = 0
+        for limit in [1e8, 64e9] {
+            let pair = try ModelPair(m, orbit)
+            var options = PairMeasurement.Options(skipPivot: true)
+            options.memoryLimit = limit
+            let withheld = options.exactLevelShortfall(pair) != nil
+            #expect(withheld == (limit == 1e8))
+            let measured = try PairMeasurement.measure(pair, options: options)
+            let formed = ["exactLogits1", "exactLogits2", "exactLogitDistance"].contains { pair.cache.peek($0, as: Any.self) != nil }
+            #expect(formed == !withheld && pair.exactLevelWithheld == withheld && pair.swapped.exactLevelWithheld == withheld, "limit \(limit)")
+            #expect(measured.bounds.contains { $0.level == "exact" } == !withheld, "limit \(limit): \(measured.bounds.map(\.level))")
+            runs += 1
+        }
+        #expect(runs == 2)
+    }
+
     @Test("measure refines T6's screen from the exact logit differences where it allows the exact level or up to its size limit")
     func refinementOnlyWithExactLevel() throws {
         var g = SeededGenerator(seed: 409)
