@@ -83,28 +83,29 @@ public enum MeasureMemory {
     /// beside it (`PairMeasurement.Options.exactLevelShortfall`).
     static func wholeLogitBytes(inputs n: Int, labels k: Int, dimensions: (a: Int, b: Int), certifying: Bool) -> Double {
         let logits = Double(n) * Double(k), size = logits * Double(dimensions.a + dimensions.b)
-        // On the language-model route (k·(dA² + dB²) > 10⁸) T7 and d_logit² come from d×d moments
-        // and the streamed pass: nothing N×k.
-        guard Double(k) * Double(dimensions.a * dimensions.a + dimensions.b * dimensions.b) <= 1e8 else { return 0 }
-        let t7: Double = logits <= 0x1p24 ? 40 : 0
+        // On the language-model route (k·(dA² + dB²) > 10⁸) T7 comes from d×d moments: nothing N×k
+        // but the enclosed logits, where they fit.
+        let (da, db) = (Double(dimensions.a), Double(dimensions.b))
+        let t7: Double = Double(k) * (da * da + db * db) <= 1e8 && logits <= 0x1p24 ? 40 : 0
         let enclosed: Double = certifying && logits <= 0x1p22 && size <= 2e8 ? 32 : 0
         return (t7 + enclosed) * logits
     }
 
     /// Bytes the exact and MPFR levels add where a run forms them: both models' exact logits (a
     /// dyadic Int128 and its exponent each, GMP integers past that), the rationals formed from them,
-    /// and where T6 is certified by MPFR, every conditional's interval: 800 an input and label, 3 200
+    /// and where T6 is certified by MPFR, every conditional's interval and each input's: 800 an input
+    /// and label and 1 600 an input (near-ties of k = 2 took 2.8 kB an input), four times that
     /// where the entries span `wideExponents` (`ModelPair.entriesSpanWideExponents`: the logits then
     /// mostly GMP integers, MPFR's precision higher). Measured (stop 65) on near-tie pairs whose T6
     /// MPFR certifies: 770–780 bytes above the run without them at N·k = 2·10⁵ and 8·10⁵; on orbit
     /// pairs, whose T6 needs no MPFR, 95–132 (stop 64), and 493 for columns scaled 10^±150, whose
     /// MPFR cost is not measured (the factor 4 is the exact logits').
     public static func exactLevelBytes(inputs n: Int, labels k: Int, wideExponents: Bool = false) -> Double {
-        (wideExponents ? 3200 : 800) * Double(n) * Double(k)
+        (wideExponents ? 4 : 1) * (800 * Double(n) * Double(k) + 1600 * Double(n))
     }
 
     /// A size in bytes as a reader takes it (GiB, MiB, KiB, bytes; rounded up below GiB).
-    static func describe(bytes: Double) -> String {
+    public static func describe(bytes: Double) -> String {
         bytes >= 0x1p30 ? String(format: "%.2f GiB", bytes / 0x1p30)
             : bytes >= 0x1p20 ? String(format: "%.0f MiB", (bytes / 0x1p20).rounded(.up))
             : bytes >= 0x1p10 ? String(format: "%.0f KiB", (bytes / 0x1p10).rounded(.up)) : String(format: "%.0f bytes", bytes.rounded(.up))

@@ -269,7 +269,14 @@ extension MeasureStatistics {
             pivot = nil
             pivotNote = why
         case .run(let selection):
-            let values = try pair.pivotResidualValues(selection)
+            // Where an entry lies beyond 2^±100, r(p, S) from the pair balanced by powers of two and
+            // scaled back, as one run's pivot form: a merge of orbit or perturbed pairs at 10⁻¹⁰⁰ had
+            // shown d_rep,pivot² near E‖f_A‖² where one run showed 10⁻⁶ of it (stop 65's attack).
+            let values = try T5PivotBound.balanced(pair).flatMap { balanced -> (pairs: [PivotSubset], residuals: [Double?], exhaustive: Bool, direct: Int)? in
+                guard let b = try? balanced.pair.pivotResidualValues(selection) else { return nil }
+                let power = -2 * balanced.balance.embedding
+                return (b.pairs, b.residuals.map { $0.map { Double(sign: .plus, exponent: power, significand: $0) } }, b.exhaustive, b.direct)
+            } ?? pair.pivotResidualValues(selection)
             let (chosen, scanNote) = PairMeasurement.t5Pairs(values.pairs)
             // A pair whose σ_min(L₁) leaves the normal Double range (columns of G 2³⁰⁰ apart) has no
             // term a partial can carry: it is left out here, as in every shard (σ_min depends on

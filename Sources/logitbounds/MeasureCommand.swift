@@ -190,19 +190,23 @@ struct MeasureCommand: ParsableCommand {
     }
 
     /// At most how many (p, S) pairs the pivot form takes, from the flags: P·S for --pivots/--subsets,
-    /// the default sample's 20 000, and for a --pivot-subsets file as many lines as it could hold
-    /// (each at least 2(d + 1) bytes); a pipe, which cannot be read twice, as the default.
-    func pivotPairBound(dimension d: Int) -> Int {
+    /// the default sample's 20 000, either no more than the k·C(k − 1, d) pairs there are; for a
+    /// --pivot-subsets file as many lines as it could hold (each at least 2(d + 1) bytes); a pipe,
+    /// which cannot be read twice, as the default.
+    func pivotPairBound(dimension d: Int, labels: Int) -> Int {
         if let pivotSubsets {
-            guard let attributes = try? FileManager.default.attributesOfItem(atPath: pivotSubsets),
-                  attributes[.type] as? FileAttributeType == .typeRegular, let size = attributes[.size] as? Int else { return 20_000 }
+            guard let size = Self.regularFileSize(pivotSubsets) else { return 20_000 }
             return size / (2 * (d + 1)) + 1
         }
+        // No more than the k·C(k − 1, d) pairs there are (k = 10, d = 3: 840 for 10⁶ asked).
+        var possible = Double(labels)
+        for i in 0..<d where possible < 1e18 { possible *= Double(max(labels - 1 - i, 0)) / Double(i + 1) }
+        let available = possible < 1e18 ? max(Int(possible.rounded()), 1) : .max
         if pivots != nil || subsets != nil {
             let (count, overflow) = (pivots ?? 100).multipliedReportingOverflow(by: subsets ?? 200)
-            return overflow ? .max : count
+            return min(overflow ? .max : count, available)
         }
-        return 20_000
+        return min(20_000, available)
     }
 
     /// The pivot and certification options as given.
@@ -339,7 +343,7 @@ struct MeasureCommand: ParsableCommand {
                                            dimensions: (a.dimension, b.dimension), workers: BLASThreads.cores,
                                            certifying: certify != "never", weighted: a.weighted || b.weighted,
                                            pivoting: PairMeasurement.runsPivotForm(dimensions: (a.dimension, b.dimension), labels: a.labels, pivotOptions),
-                                           pivotPairs: pivotPairBound(dimension: a.dimension),
+                                           pivotPairs: pivotPairBound(dimension: a.dimension, labels: a.labels),
                                            limit: limit) {
             throw CLIError(why)
         }
@@ -353,16 +357,28 @@ struct MeasureCommand: ParsableCommand {
         return (models[0], models[1])
     }
 
-    /// (p, S) pairs from JSON or from text lines "p l1 … ld".
     /// The pivot-subset pipe's largest size: 1 GiB (a million pairs of d = 64 take about 200 MB),
     /// so that /dev/zero is refused, not read until memory runs out.
     static let pipeLimit = 1 << 30
+
+    /// Whether `path`, its links followed, is a regular file; a pipe is opened once only, by
+    /// `readPipe` (Foundation's `contents(atPath:)` opened and closed a named pipe first, and a
+    /// short writer's data was lost in between: the second open then waited for ever).
+    static func isRegularFile(_ path: String) -> Bool { regularFileSize(path) != nil }
+
+    /// A regular file's size, its links followed; nil for anything else.
+    static func regularFileSize(_ path: String) -> Int? {
+        var status = stat()
+        return stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG ? Int(status.st_size) : nil
+    }
 
     /// Everything a pipe or device at `path` gives until its end; nil where it cannot be opened or
     /// read (no such file, a directory).
     static func readPipe(_ path: String) throws -> Data? {
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
+        // A quarter of the memory this process may use, where that is less.
+        let limit = min(pipeLimit, Int(min((try? MachineMemory.bytes()) ?? .infinity, 0x1p62) / 4))
         var data = Data()
         while true {
             // nil or empty at the end; a read that fails (a directory) throws.
@@ -370,16 +386,17 @@ struct MeasureCommand: ParsableCommand {
             do { chunk = try handle.read(upToCount: 1 << 20) } catch { return nil }
             guard let chunk, !chunk.isEmpty else { return data }
             data.append(chunk)
-            guard data.count <= pipeLimit else {
-                throw CLIError("\(path): the pivot-subset file passes \(pipeLimit >> 30) GiB; a million pairs of d = 64 take about 200 MB")
+            guard data.count <= limit else {
+                throw CLIError("\(path): the pivot-subset file passes \(MeasureMemory.describe(bytes: Double(limit))) (1 GiB, or a quarter of the memory this process may use); a million pairs of d = 64 take about 200 MB")
             }
         }
     }
 
+    /// (p, S) pairs from JSON or from text lines "p l1 … ld".
     static func readPivotSubsets(_ path: String) throws -> [PivotSubset] {
         // "FILE/" names a directory (Foundation would read the file); a pipe such as /dev/stdin is read
         // (Foundation's `contents(atPath:)` reads regular files only), up to `pipeLimit` bytes.
-        guard let data = path.hasSuffix("/") ? nil : try FileManager.default.contents(atPath: path) ?? readPipe(path) else {
+        guard let data = path.hasSuffix("/") ? nil : Self.isRegularFile(path) ? FileManager.default.contents(atPath: path) : try readPipe(path) else {
             // Why (no such file, a directory, "FILE/", permission), as for model files.
             do { try ModelFile.requireRegularFile(URL(fileURLWithPath: path)) } catch let e as ModelFileError {
                 throw CLIError(e.description + " (the pivot-subset file)")

@@ -392,7 +392,9 @@ struct MeasureCommandTests {
         // N = k = 1 000, d = 1 (its exact logits), and near-ties (B = A's orbit image, F moved by 10⁻¹⁵
         // relative) of d = 3, k = 200 whose T6 is certified by MPFR, N = 1 000 (auto) and 4 000 (always).
         // `exactLevelBytes` at the exact logits' 160 bytes put the last at 0.34 of its peak.
-        for (n, k, d, kib) in [(1000, 1000, 1, 230_040.0), (1000, 200, 3, 197_960), (4000, 200, 3, 689_736)] {
+        // And near-ties of k = 2 (the attack's N = 62 500, d = 8: 281 MiB), whose per-input intervals
+        // dominate: 2.8 kB an input.
+        for (n, k, d, kib) in [(1000, 1000, 1, 230_040.0), (1000, 200, 3, 197_960), (4000, 200, 3, 689_736), (62_500, 2, 8, 281 * 1024)] {
             let run = MeasureMemory.estimatedBytes(rows: n, inputs: n, labels: k, dimensions: (d, d), workers: cores, certifying: true, pivoting: true)
             let ratio = (PairMeasurement.Options.runMargin * run + MeasureMemory.exactLevelBytes(inputs: n, labels: k)) / (kib * 1024)
             #expect(ratio >= 1 && ratio <= 4.5, "N = \(n), k = \(k), d = \(d): (1.25 run + exact level) / peak = \(ratio)")
@@ -425,15 +427,16 @@ struct MeasureCommandTests {
             MeasureMemory.estimatedBytes(rows: 1000, inputs: 10_000, labels: 10, dimensions: (8, 8), workers: cores, certifying: true),
             MeasureMemory.estimatedBytes(rows: 1000, inputs: 10_000, labels: 10, dimensions: (8, 8), workers: cores, certifying: true, weighted: true),
             MeasureMemory.estimatedBytes(rows: 10_000, inputs: 10_000, labels: 10, dimensions: (8, 8), workers: cores, certifying: true, weighted: true))
-        // The exact and MPFR levels' allowance: 800 bytes an input and label, 3 200 where a factor's
-        // entries span more than 2⁶⁴ (an attack's columns scaled 10^±150 took 493 for the exact logits).
+        // The exact and MPFR levels' allowance: 800 bytes an input and label and 1 600 an input, four
+        // times that where a factor's entries span more than 2⁶⁴ (an attack's columns scaled 10^±150
+        // took 493 an input and label for the exact logits).
         var g = SeededGenerator(seed: 65)
         let plainModel = ModelGenerator.model(labels: 5, dimension: 3, inputs: 10, using: &g)
         let wideF = Matrix(rows: 10, columns: 3) { i, j in plainModel.embeddings[i, j] * (j == 0 ? 1e150 : j == 2 ? 1e-150 : 1) }
         let widePair = try ModelPair(SoftmaxModel(embeddings: wideF, unembeddings: plainModel.unembeddings), plainModel)
         let plainPair = try ModelPair(plainModel, plainModel)
         #expect(widePair.entriesSpanWideExponents && !plainPair.entriesSpanWideExponents)
-        #expect(MeasureMemory.exactLevelBytes(inputs: 10, labels: 5) == 40_000 && MeasureMemory.exactLevelBytes(inputs: 10, labels: 5, wideExponents: true) == 160_000)
+        #expect(MeasureMemory.exactLevelBytes(inputs: 10, labels: 5) == 56_000 && MeasureMemory.exactLevelBytes(inputs: 10, labels: 5, wideExponents: true) == 224_000)
         #expect(weightedShard - plainShard == 320_000 && weightedRun == MeasureMemory.estimatedBytes(rows: 10_000, inputs: 10_000, labels: 10, dimensions: (8, 8), workers: cores, certifying: true))
     }
 }

@@ -97,6 +97,28 @@ struct ShardMergeTests {
     /// digit, and an attack's merged KL was 4·10⁻⁶ off with no note. Against one run's values (from
     /// exactly formed logit differences), every merged value off by more than 10⁻⁶ has the note, and
     /// the note is there wherever the enclosures are that wide.
+    /// f and g both scaled by 10⁻¹⁰⁰ (the pivot form's moments underflow there): the merge of shards had
+    /// shown d_rep,pivot² near E‖f_A‖² (2.9·10⁻²⁰⁰) where one run showed 2.9·10⁻²⁰⁶; both now from
+    /// the pair balanced by powers of two.
+    @Test("The merged pivot form at 10⁻¹⁰⁰ equals one run's, perturbed and orbit pairs")
+    func mergedPivotAtTinyScale() throws {
+        var g = SeededGenerator(seed: 67)
+        var compared = 0
+        for perturbation in [1e-3, 0] {
+            let m = ModelGenerator.model(labels: 12, dimension: 3, inputs: 400, using: &g)
+            let f = Matrix(rows: 400, columns: 3) { i, j in m.embeddings[i, j] * 1e-100 }, u = Matrix(rows: 12, columns: 3) { i, j in m.unembeddings[i, j] * 1e-100 }
+            let moved = Matrix(rows: 400, columns: 3) { i, j in f[i, j] * 2 * (1 + perturbation * g.gaussian()) }
+            let (a, b) = (try SoftmaxModel(embeddings: f, unembeddings: u), try SoftmaxModel(embeddings: moved, unembeddings: u.scaled(byPowerOfTwo: -1)))
+            let options = PairMeasurement.Options(certification: .never)
+            let one = try #require(try PairMeasurement.measure(ModelPair(a, b), options: options).dRepPivot.mean)
+            let merged = try #require(try Self.merged(a, b, cuts: [0, 150, 290, 400], options: options).dRepPivot.mean)
+            let second = a.weightedEmbeddings.frobeniusNormSquared
+            #expect(abs(merged - one) <= 1e-6 * one + 1e-20 * second, "perturbation \(perturbation): merged \(merged), one run \(one), E‖f_A‖² = \(second)")
+            compared += 1
+        }
+        #expect(compared == 2)
+    }
+
     @Test("Merged d_logit² and KL: enclosures wider than 10⁻⁶ given in a note, none where narrow; no value off beyond 10⁻⁶ unnoted", arguments: [1e-6, 1e-9, 1e-10])
     func mergedDivergencesNoted(epsilon: Double) throws {
         var g = SeededGenerator(seed: 917)
