@@ -394,21 +394,27 @@ struct MeasureCommandTests {
         // `exactLevelBytes` at the exact logits' 160 bytes put the last at 0.34 of its peak.
         // And near-ties of k = 2 (the attack's N = 62 500, d = 8: 281 MiB), whose per-input intervals
         // dominate: 2.8 kB an input.
+        var exactCompared = 0
         for (n, k, d, kib) in [(1000, 1000, 1, 230_040.0), (1000, 200, 3, 197_960), (4000, 200, 3, 689_736), (62_500, 2, 8, 281 * 1024)] {
             let run = MeasureMemory.estimatedBytes(rows: n, inputs: n, labels: k, dimensions: (d, d), workers: cores, certifying: true, pivoting: true)
             let ratio = (PairMeasurement.Options.runMargin * run + MeasureMemory.exactLevelBytes(inputs: n, labels: k)) / (kib * 1024)
             #expect(ratio >= 1 && ratio <= 4.5, "N = \(n), k = \(k), d = \(d): (1.25 run + exact level) / peak = \(ratio)")
+            exactCompared += 1
         }
+        #expect(exactCompared == 4)
         // The pivot sample's pairs (stop 65's attack; N = 100, k = 1 000): (d, rows, pairs, peak KiB).
         // An estimate without them put the shard of 10⁶ pairs at 0.06 of its peak.
         let pivotPairs: [(Int, Int, Int, Double)] = [
             (2, 100, 1_000_000, 180_576), (64, 100, 20_000, 82_052), (64, 50, 20_000, 150_356), (2, 50, 1_000_000, 943_044),
         ]
+        var pairsCompared = 0
         for (d, rows, pairs, kib) in pivotPairs {
             let ratio = MeasureMemory.estimatedBytes(rows: rows, inputs: 100, labels: 1000, dimensions: (d, d), workers: cores, certifying: true,
                                                      pivoting: true, pivotPairs: pairs) / (kib * 1024)
             #expect(ratio >= 0.9 && ratio <= 1.2, "d = \(d), rows \(rows), \(pairs) pivot pairs: estimate / peak = \(ratio)")
+            pairsCompared += 1
         }
+        #expect(pairsCompared == 4)
         var compared = 0
         // The small-d runs lie 9 % below … 1 % above (the most below, N = 4 000, k = 500, d = 8, holds 146 MB
         // of heap against the 144 MB estimated for its logits; the rest of its 199 MB resident is what
