@@ -1024,8 +1024,10 @@ public struct PairMeasurement: Codable, Sendable {
                                pivotSelection: PivotSelection?) throws -> [Bound] {
         let size = pair.exactLevelSize
         let certifiable = size <= certificationSizeLimit
-        // Within the exact level's size, where it fits in memory.
-        let exactAllowed = certifiable && options.allowsExactLevel(pair)
+        // Whether the exact and MPFR levels may form (never under --certify never; only where they
+        // fit in memory), asked once; `exactAllowed` within the exact level's automatic size too.
+        let exactLevel = options.allowsExactLevel(pair)
+        let exactAllowed = certifiable && exactLevel
         let fastCertifiable = size <= fastCertificationSizeLimit
         var statements: [any PairStatement] = [T3EmbeddingBound(), T4UnembeddingBound()]
         var t5Note: String?
@@ -1037,7 +1039,7 @@ public struct PairMeasurement: Codable, Sendable {
             t5Note = note
             statements.append(T5PivotBound(.subsetSum, selection: .explicit(chosen)))
         }
-        let refining = options.allowsExactLevel(pair) || pair.exactLevelSize <= T6KLBound.refinementSizeLimit
+        let refining = exactLevel || size <= T6KLBound.refinementSizeLimit
         statements += T6KLBound.Form.allCases.map { T6KLBound($0, refiningScreen: refining) } as [any PairStatement]
         // T7: model 1 is the student. Measured as "A = teacher, B = student", so
         // it runs on the swapped pair (B, A), which reuses the logit statistics.
@@ -1051,7 +1053,7 @@ public struct PairMeasurement: Codable, Sendable {
         // Double range, or find a quantity 0 that only underflowed (T7's μ_{d₂} at logits near
         // 10⁻³⁰⁰), while the exact level, which needs no Doubles, decides. Elsewhere a screen's
         // failure or inapplicability stands (a NaN there is a bug to see, not to cover).
-        let exactFallback = options.allowsExactLevel(pair) && pair.entriesBeyondNormalScale
+        let exactFallback = exactLevel && pair.entriesBeyondNormalScale
         func exactInstead(_ statement: any PairStatement, _ target: ModelPair, screen why: String) -> Bound? {
             guard exactFallback, let certified = try? statement.certify(target), certified.outcome != .inapplicable else { return nil }
             let reason = certified.outcome == .undecided ? certified.certificate.map { "; " + $0 } ?? "" : ""
@@ -1076,12 +1078,6 @@ public struct PairMeasurement: Codable, Sendable {
                 continue
             }
             let extra = statement.id == .T5 ? t5Note : nil
-            let wantCertificate: Bool
-            switch options.certification {
-            case .never: wantCertificate = false
-            case .always: wantCertificate = options.allowsExactLevel(pair)
-            case .auto: wantCertificate = options.allowsExactLevel(pair)
-            }
             // The fast enclosure first whenever certification is wanted or the size allows it
             // (it costs about the screen's O(N k d)); exact/MPFR only within their limit.
             // T6's enclosure streams over blocks of rows, so it runs at any size.
@@ -1106,7 +1102,7 @@ public struct PairMeasurement: Codable, Sendable {
                 out.append(Bound(shown ?? fast, screened: screened.lhs, notes: [extra]))
                 continue
             }
-            guard wantCertificate, screened.outcome != .inapplicable else {
+            guard exactLevel, screened.outcome != .inapplicable else {
                 // A screen never reports a violation: a screened violation or near-tie
                 // is "not decided by the screen" until it is certified.
                 let note = screened.outcome == .inapplicable ? nil
