@@ -182,7 +182,7 @@ struct MeasureCommand: ParsableCommand {
     }
 
     /// Whether the pivot form runs, as far as the flags say, without reading a `--pivot-subsets`
-    /// file (which may be a pipe, read once by `options()`): any pivot flag or seed forces it.
+    /// file (which may be a pipe, read once by `pivotSubsetPairs`): any pivot flag or seed forces it.
     var pivotOptions: PairMeasurement.Options {
         var options = PairMeasurement.Options(skipPivot: noPivot, certification: PairMeasurement.Certification(rawValue: certify)!)
         options.forcePivot = pivotSubsets != nil || pivots != nil || subsets != nil || seed != 0
@@ -191,11 +191,12 @@ struct MeasureCommand: ParsableCommand {
 
     /// At most how many (p, S) pairs the pivot form takes, from the flags: P·S for --pivots/--subsets,
     /// the default sample's 20 000, either no more than the k·C(k − 1, d) pairs there are; for a
-    /// --pivot-subsets file as many lines as it could hold (each at least 2(d + 1) bytes); a pipe,
-    /// which cannot be read twice, as the default.
-    func pivotPairBound(dimension d: Int, labels: Int) -> Int {
+    /// --pivot-subsets file as many lines as it could hold (each at least 2(d + 1) bytes), from its
+    /// size or, for a pipe (which cannot be read twice), from the `subsetBytes` read from it; before
+    /// a pipe is read, as the default.
+    func pivotPairBound(dimension d: Int, labels: Int, subsetBytes: Int? = nil) -> Int {
         if let pivotSubsets {
-            guard let size = Self.regularFileSize(pivotSubsets) else { return 20_000 }
+            guard let size = subsetBytes ?? Self.regularFileSize(pivotSubsets) else { return 20_000 }
             return size / (2 * (d + 1)) + 1
         }
         // No more than the k·C(k − 1, d) pairs there are (k = 10, d = 3: 840 for 10⁶ asked).
@@ -209,8 +210,19 @@ struct MeasureCommand: ParsableCommand {
         return min(20_000, available)
     }
 
-    /// The pivot and certification options as given.
-    func options() throws -> PairMeasurement.Options {
+    /// The `--pivot-subsets` pairs, read before the models. A pipe's pairs are counted against the
+    /// memory this process may use once its bytes are in (the check before the run took the
+    /// default sample's 20 000: a million piped lines peaked at 4.7 times a 40 MiB limit), and
+    /// before they are parsed (about 100 bytes a pair of d = 3, from 8 bytes a line).
+    func pivotSubsetPairs(shards count: Int) throws -> [PivotSubset]? {
+        guard let pivotSubsets else { return nil }
+        let data = try Self.pivotSubsetData(pivotSubsets)
+        if !Self.isRegularFile(pivotSubsets) { try requireMemory(shards: count, subsetBytes: data.count) }
+        return try Self.parsePivotSubsets(data, path: pivotSubsets)
+    }
+
+    /// The pivot and certification options as given, with the `--pivot-subsets` pairs already read.
+    func options(pivotSubsets pairs: [PivotSubset]?) throws -> PairMeasurement.Options {
         var options = PairMeasurement.Options(skipPivot: noPivot,
                                               certification: PairMeasurement.Certification(rawValue: certify)!)
         options.teacherConcepts = teacherConcepts ?? 0
@@ -218,8 +230,8 @@ struct MeasureCommand: ParsableCommand {
         options.memoryLimit = try? MachineMemory.bytes()
         options.conceptOptions.folds = conceptFolds
         options.conceptOptions.seed = conceptSeed
-        if let pivotSubsets {
-            options.pivotSelection = .explicit(try Self.readPivotSubsets(pivotSubsets))
+        if let pairs {
+            options.pivotSelection = .explicit(pairs)
         } else if pivots != nil || subsets != nil {
             options.pivotSelection = .sampled(pivots: pivots ?? 100, subsetsPerPivot: subsets ?? 200, seed: seed)
         } else if seed != 0 {
@@ -242,6 +254,7 @@ struct MeasureCommand: ParsableCommand {
         try refuseOverwritingInput(partial, inputs: inputFiles, what: "partial")
         try requireWritableFile(partial, what: "partial")
         try requireMemory(shards: count)
+        let subsets = try pivotSubsetPairs(shards: count)
         let progress = ProgressReporter(label: "measure", plain: true)
         progress.note("reading shard \(index + 1)/\(count) of \(teacher) and \(student)")
         let statistics: MeasureStatistics
@@ -263,7 +276,7 @@ struct MeasureCommand: ParsableCommand {
             try Self.requireLabels(pair)
             progress.note("rows \(a.rows.lowerBound)..<\(a.rows.upperBound) of \(a.totalInputs)")
             statistics = try MeasureStatistics(shard: pair, rows: a.rows, totalInputs: a.totalInputs,
-                                               rawWeights: a.rawWeights, options: try options(),
+                                               rawWeights: a.rawWeights, options: try options(pivotSubsets: subsets),
                                                arrays: (a.arrayChecksums, b.arrayChecksums))
         } catch let e as ModelFileError { throw CLIError(e.description) }
           catch let e as ModelError { throw CLIError("\(teacher) and \(student): \(e.description)") }
@@ -284,6 +297,7 @@ struct MeasureCommand: ParsableCommand {
     func run() throws {
         if let shard, let partial { return try runShard(shard, partial: partial) }
         try requireMemory(shards: 1)
+        let subsets = try pivotSubsetPairs(shards: 1)
         let directory = try out.map {
             try OutputDirectory($0, writes: ["report.md", "report.json", "width-floor.svg", "width-floor-student.npz"], inputs: inputFiles)
         }
@@ -296,7 +310,7 @@ struct MeasureCommand: ParsableCommand {
             try Self.requireLabels(pair)
         } catch let e as ModelFileError { throw CLIError(e.description) }
           catch let e as ModelError { throw CLIError("\(teacher) and \(student): \(e.description)") }
-        var options = try options()
+        var options = try options(pivotSubsets: subsets)
         options.concepts = try readConcepts(inputs: pair.first.inputCount)
         if options.teacherConcepts > pair.first.dimension {
             throw CLIError("--teacher-concepts \(options.teacherConcepts) exceeds the teacher's d = \(pair.first.dimension)")
@@ -327,7 +341,7 @@ struct MeasureCommand: ParsableCommand {
     /// Refuses, from the files' headers and before any array is read, a pair whose run (or
     /// whose shards, one of `count`) would not fit in the memory this process may use
     /// (`MeasureMemory`, `MachineMemory`): the system would kill it part-way instead.
-    func requireMemory(shards count: Int) throws {
+    func requireMemory(shards count: Int, subsetBytes: Int? = nil) throws {
         let (a, b): (ModelShape, ModelShape)
         do { (a, b) = (try ModelFile.shape(URL(fileURLWithPath: teacher)), try ModelFile.shape(URL(fileURLWithPath: student))) }
         catch let e as ModelFileError { throw CLIError(e.description) }
@@ -343,7 +357,7 @@ struct MeasureCommand: ParsableCommand {
                                            dimensions: (a.dimension, b.dimension), workers: BLASThreads.cores,
                                            certifying: certify != "never", weighted: a.weighted || b.weighted,
                                            pivoting: PairMeasurement.runsPivotForm(dimensions: (a.dimension, b.dimension), labels: a.labels, pivotOptions),
-                                           pivotPairs: pivotPairBound(dimension: a.dimension, labels: a.labels),
+                                           pivotPairs: pivotPairBound(dimension: a.dimension, labels: a.labels, subsetBytes: subsetBytes),
                                            limit: limit) {
             throw CLIError(why)
         }
@@ -392,8 +406,8 @@ struct MeasureCommand: ParsableCommand {
         }
     }
 
-    /// (p, S) pairs from JSON or from text lines "p l1 … ld".
-    static func readPivotSubsets(_ path: String) throws -> [PivotSubset] {
+    /// The pivot-subset file's bytes.
+    static func pivotSubsetData(_ path: String) throws -> Data {
         // "FILE/" names a directory (Foundation would read the file); a pipe such as /dev/stdin is read
         // (Foundation's `contents(atPath:)` reads regular files only), up to `pipeLimit` bytes.
         guard let data = path.hasSuffix("/") ? nil : Self.isRegularFile(path) ? FileManager.default.contents(atPath: path) : try readPipe(path) else {
@@ -403,6 +417,11 @@ struct MeasureCommand: ParsableCommand {
             }
             throw CLIError("\(path): cannot read the pivot-subset file")
         }
+        return data
+    }
+
+    /// (p, S) pairs from JSON or from text lines "p l1 … ld".
+    static func parsePivotSubsets(_ data: Data, path: String) throws -> [PivotSubset] {
         // A byte-order mark (some editors write one) is not part of the first line.
         var text = String(decoding: data, as: UTF8.self)
         if text.hasPrefix("\u{FEFF}") { text.removeFirst() }

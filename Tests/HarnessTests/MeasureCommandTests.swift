@@ -270,6 +270,29 @@ struct MeasureCommandTests {
         }
         #expect(ran == cases.count)
         #expect(!FileManager.default.fileExists(atPath: partial))
+        // Pivot subsets from a pipe, which the check before the run cannot read: counted once read,
+        // before they are parsed or the models read (131 072 lines of d = 3 at 160 bytes a pair,
+        // about 20 MiB; the default sample's 20 000 fit under the limit, so the first check passes).
+        // The same lines from a regular file are refused by the first check. A refusal before the
+        // pipe is read would leave the writer without a reader: SIGPIPE is ignored, the write throws.
+        signal(SIGPIPE, SIG_IGN)
+        let lines = String(repeating: "0 1 2 3\n", count: 1 << 17)
+        let (fifo, file) = (dir.appendingPathComponent("many.fifo"), dir.appendingPathComponent("many.txt"))
+        #expect(mkfifo(fifo.path, 0o644) == 0)
+        try lines.write(to: file, atomically: true, encoding: .utf8)
+        let writer = Thread {
+            guard let handle = FileHandle(forWritingAtPath: fifo.path) else { return }
+            try? handle.write(contentsOf: Data(lines.utf8))
+            try? handle.close()
+        }
+        writer.start()
+        let limit = "\(Int(MeasureMemory.baseline) + 4 << 20)"
+        for source in [fifo, file] {
+            let r = try runTool(["measure", a, b, "--pivot-subsets", source.path], terminateAfter: 60, environment: ["LOGITBOUNDS_MEMORY_LIMIT": limit])
+            #expect(r.status == 2 && r.stderr.contains("needs about") && !r.stderr.contains("reading"), "\(source.lastPathComponent): \(r.stderr)")
+            ran += 1
+        }
+        #expect(ran == cases.count + 2)
     }
 
     /// `--certify always` formed the exact level at any size, with no term for its exact logits in
