@@ -111,6 +111,27 @@ public enum MeasureMemory {
             : bytes >= 0x1p10 ? String(format: "%.0f KiB", (bytes / 0x1p10).rounded(.up)) : String(format: "%.0f bytes", bytes.rounded(.up))
     }
 
+    /// Bytes at the peak of `merge` over files of these sizes, read one at a time: the baseline, what
+    /// the files decode to (0.85 of their text: base64 moments decode to 0.75), and the largest
+    /// file's text with its decoding's temporaries, its checksum's canonical re-encoding and the
+    /// merged pair's d×d work, 7 times its size (the re-encoding of 300 000 pivot pairs alone took
+    /// 5.8). Against four merges (stop 66, `mergeMemory` in the tests) it lies 1 % to 17 % above
+    /// their peaks where pivot pairs fill the partials (the default sample's pairs do, up to
+    /// d ≈ 256), and 50 % above at d = 1 024, where the d×d moments fill them.
+    public static func mergeEstimatedBytes(fileSizes: [Int]) -> Double {
+        Self.baseline + 0.85 * Double(fileSizes.reduce(0, +)) + 7 * Double(fileSizes.max() ?? 0)
+    }
+
+    /// Why a merge of files of these sizes would not fit in `limit` bytes; nil when it fits.
+    public static func mergeRefusal(fileSizes: [Int], limit: Double) -> String? {
+        let need = mergeEstimatedBytes(fileSizes: fileSizes)
+        guard need > limit else { return nil }
+        return "merging these \(fileSizes.count) files needs about \(describe(bytes: need)) at its peak (\(describe(bytes: Double(fileSizes.reduce(0, +)))) of text; "
+            + "notes/benchmarks.md, stop 66), more than the \(describe(bytes: limit)) this process may use (the machine's memory, its control "
+            + "group's limit, or LOGITBOUNDS_MEMORY_LIMIT); merge on a machine with more memory, or measure again with fewer shards (each "
+            + "partial carries the d×d moments whole) or fewer pivot pairs (--pivots, --subsets, whose pairs every partial carries)"
+    }
+
     /// The resident size of `measure` on a pair of 20 inputs and 3 labels (31.5 MiB, stop 54): the
     /// runtime, the libraries and OpenBLAS's buffers.
     public static let baseline = 31.5 * 0x1p20

@@ -3,6 +3,7 @@ import Foundation
 import Harness
 import ModelFiles
 import Measure
+import Numerics
 import Theory
 
 struct MergeCommand: ParsableCommand {
@@ -25,7 +26,9 @@ struct MergeCommand: ParsableCommand {
         --certify never) and the enclosures decide. Partials of different pairs or options, overlapping or missing row ranges, \
         and truncated, edited or inconsistent partials exit 2; a certified violation exits 1. The checksums and \
         consistency checks catch damage and plain edits, not forgery: a value edited with its checksum recomputed \
-        (a shard's d_rep, say) merges unless it contradicts the partial's other statistics.
+        (a shard's d_rep, say) merges unless it contradicts the partial's other statistics. The files are read one \
+        at a time; a set whose estimated peak (from the files' sizes) exceeds the memory this process may use (the \
+        machine's, its control group's limit, or LOGITBOUNDS_MEMORY_LIMIT) exits 2 before any is read.
         """)
 
     @Argument(help: "Shard JSON files written by `logitbounds verify --shard i/n --json`, or partials written by `logitbounds measure --shard i/n --partial`.")
@@ -43,32 +46,37 @@ struct MergeCommand: ParsableCommand {
     func run() throws {
         guard !files.isEmpty else { throw ValidationError("give at least one shard report") }
         let directory = try out.map { try OutputDirectory($0, writes: ["report.md", "report.json"], inputs: files) }
-        let contents = try files.map { path -> Data in
+        try requireMemory()
+        // One file at a time: read, recognised, and a partial decoded before the next is read, so
+        // that a merge holds the decoded statistics and one file's text, not every file's text
+        // (eight partials of d = 256 held their 69 MB of text beside what they decode to). A
+        // partial's error waits until every file's kind is known, as a mix of kinds is named first.
+        var reports: [(path: String, data: Data)] = [], partials: [(path: String, partial: Result<MeasurePartial, any Error>)] = []
+        for path in files {
             // A directory, a device (/dev/zero is read forever), an empty or missing file: by name.
             do { try ModelFile.requireRegularFile(URL(fileURLWithPath: path)) } catch let e as ModelFileError { throw CLIError(e.description) }
             guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path): no such file, or not readable") }
-            return data
-        }
-        let partials = contents.map(MeasurePartial.recognises)
-        // A file not recognised as a partial that is not JSON at all (cut before any key says what
-        // it is): by name, whatever the others are. A partial cut later is refused as one.
-        for (path, (data, partial)) in zip(files, zip(contents, partials))
-        where !partial && (try? JSONSerialization.jsonObject(with: data)) == nil {
-            throw CLIError("\(path): not a complete JSON document (truncated or damaged: not valid JSON)")
-        }
-        if partials.contains(true) {
-            guard partials.allSatisfy({ $0 }) else {
-                throw CLIError("\(files[partials.firstIndex(of: false)!]) is not a measure partial, but \(files[partials.firstIndex(of: true)!]) is: merge one kind at a time")
+            if MeasurePartial.recognises(data) {
+                partials.append((path, Result { try MeasurePartial.decode(data, file: path) }))
+            } else if (try? JSONSerialization.jsonObject(with: data)) == nil {
+                // Not JSON at all (cut before any key says what it is): by name, whatever the others
+                // are. A partial cut later is refused as one.
+                throw CLIError("\(path): not a complete JSON document (truncated or damaged: not valid JSON)")
+            } else {
+                reports.append((path, data))
             }
-            return try mergeMeasure(contents, directory: directory)
         }
-        let reports = try zip(files, contents).map { path, data -> VerificationReport in
+        if let partial = partials.first {
+            guard let report = reports.first else { return try mergeMeasure(partials.map(\.partial), directory: directory) }
+            throw CLIError("\(report.path) is not a measure partial, but \(partial.path) is: merge one kind at a time")
+        }
+        let decoded = try reports.map { path, data -> VerificationReport in
             do { return try ReportFormatter.decode(data) } catch {
                 throw CLIError("\(path) is neither a measure partial (measure --shard i/n --partial) nor a verify JSON report (\(decodingSentence(error, data: data)))")
             }
         }
         let merged: VerificationReport
-        do { merged = try VerificationReport.merge(reports, names: files, allowIncomplete: allowIncomplete, requireDigest: true) }
+        do { merged = try VerificationReport.merge(decoded, names: files, allowIncomplete: allowIncomplete, requireDigest: true) }
         catch let e as HarnessError { throw CLIError(e.description) }
         if !merged.isComplete {
             FileHandle.standardError.write(Data("merge: warning: shards \(merged.shards.map { $0 + 1 }) of \(merged.shardCount) only\n".utf8))
@@ -81,11 +89,23 @@ struct MergeCommand: ParsableCommand {
         if merged.violationCount > 0 { throw ExitCode(1) }
     }
 
-    /// Partials of `measure --shard`: checked, merged, reported as `measure` reports.
-    func mergeMeasure(_ contents: [Data], directory: OutputDirectory?) throws {
+    /// Refuses, from the files' sizes and before any is read, a merge that would not fit in the
+    /// memory this process may use (`MeasureMemory.mergeRefusal`); a file that is not a regular
+    /// file is left to the reading, which names it.
+    func requireMemory() throws {
+        let limit: Double
+        do { limit = try MachineMemory.bytes() } catch let e as MachineMemory.InvalidLimit { throw CLIError(e.description) }
+        if let why = MeasureMemory.mergeRefusal(fileSizes: files.compactMap(MeasureCommand.regularFileSize), limit: limit) {
+            throw CLIError(why)
+        }
+    }
+
+    /// Partials of `measure --shard`, decoded as they were read: checked, merged, reported as
+    /// `measure` reports.
+    func mergeMeasure(_ decoded: [Result<MeasurePartial, any Error>], directory: OutputDirectory?) throws {
         let measurement: PairMeasurement, first: MeasurePartial
         do {
-            let partials = try zip(contents, files).map { try MeasurePartial.decode($0, file: $1) }
+            let partials = try decoded.map { try $0.get() }
             first = partials[0]
             measurement = try MeasureStatistics.merge(partials.map(\.statistics), names: files).measurement()
         } catch let e as MeasureMergeError { throw CLIError(e.description) }

@@ -1,8 +1,8 @@
 import Foundation
+import Measure
 import ModelFiles
 import Numerics
 import Testing
-import Measure
 import Theory
 
 /// `measure --shard i/n --partial` and `merge` on the command line.
@@ -194,6 +194,37 @@ struct MeasureShardCommandTests {
     /// Partials of the same teacher with another student f (same g) or other weights, a
     /// damaged array, and forged counts: each refused with exit 2 (each merged, or trapped,
     /// before the identity covered the arrays' CRC-32s and the counts were range-checked).
+    /// `merge` had no memory check: partials beyond the memory were read whole, all at once, and
+    /// the process was killed part-way. Refused from the files' sizes before any is read, at the
+    /// estimate and not below it; the estimate against four merges' peaks (stop 66, files read one
+    /// at a time): 8 partials of d = 256, 4 of 300 000 pivot pairs, 2 of d = 1 024, 32 of d = 64.
+    @Test("merge refuses, from the files' sizes, partials beyond the memory it may use; the estimate against measured peaks")
+    func mergeMemory() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (a, b) = try files(weighted: false)
+        let parts = try shards(a, b, count: 3)
+        let sizes = try parts.map { try #require(FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int) }
+        let need = MeasureMemory.mergeEstimatedBytes(fileSizes: sizes)
+        var ran = 0
+        for (limit, status, message) in [("1K", Int32(2), "merging these 3 files needs about"), ("\(Int(need.rounded(.down)) - 1)", 2, "needs about"),
+                                         ("\(Int(need.rounded(.up)))", 0, "d_logit"), ("lots", 2, "LOGITBOUNDS_MEMORY_LIMIT must be")] {
+            let r = try runTool(["merge"] + parts, environment: ["LOGITBOUNDS_MEMORY_LIMIT": limit])
+            #expect(r.status == status && (status == 0 ? r.stdout : r.stderr).contains(message), "at \(limit): \(r.stderr)")
+            ran += 1
+        }
+        #expect(ran == 4)
+        // (files, their total size, the largest, peak resident KiB).
+        let peaks: [(Int, Int, Int, Double)] = [(8, 69_009_985, 8_627_125, 124_160), (4, 194_165_323, 48_548_160, 498_668),
+                                                (2, 275_083_049, 137_542_145, 799_152), (32, 857_320_116, 26_791_579, 917_864)]
+        for (count, total, largest, kib) in peaks {
+            let sizes = [largest] + Array(repeating: (total - largest) / (count - 1), count: count - 1)
+            let ratio = MeasureMemory.mergeEstimatedBytes(fileSizes: sizes) / (kib * 1024)
+            #expect(ratio >= 1 && ratio <= 1.55, "\(count) partials of \(total) bytes: estimate / peak = \(ratio)")
+            ran += 1
+        }
+        #expect(ran == 8)
+    }
+
     @Test("Another student f, other weights, a flipped byte in f and a forged shard count are refused")
     func mixedAndForged() throws {
         defer { try? FileManager.default.removeItem(at: dir) }
