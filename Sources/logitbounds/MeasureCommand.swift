@@ -81,7 +81,7 @@ struct MeasureCommand: ParsableCommand {
     var seed: UInt64 = 0
 
     @Option(name: .customLong("pivot-subsets"),
-            help: "Pivot form: an explicit list of (p, S), as JSON [{\"pivot\": p, \"subset\": [l1, …, ld]}, …] or as text with one line \"p l1 … ld\" per pair (0-based labels).")
+            help: "Pivot form: an explicit list of (p, S), as JSON [{\"pivot\": p, \"subset\": [l1, …, ld]}, …] or as text with one line \"p l1 … ld\" per pair (0-based labels below k; d distinct labels other than p). A file or a pipe; checked against the files' headers, with each bad pair's line, before the models are read.")
     var pivotSubsets: String?
 
     @Flag(name: .customLong("no-pivot"), help: "Skip the pivot form (and T5).")
@@ -214,11 +214,30 @@ struct MeasureCommand: ParsableCommand {
     /// memory this process may use once its bytes are in (the check before the run took the
     /// default sample's 20 000: a million piped lines peaked at 4.7 times a 40 MiB limit), and
     /// before they are parsed (about 100 bytes a pair of d = 3, from 8 bytes a line).
-    func pivotSubsetPairs(shards count: Int) throws -> [PivotSubset]? {
+    /// Each pair is checked against the files' headers here, with its line (a bad label had been
+    /// found after the whole measurement, without a line: minutes at scale).
+    func pivotSubsetPairs(shards count: Int, shapes: (ModelShape, ModelShape)) throws -> [PivotSubset]? {
         guard let pivotSubsets else { return nil }
         let data = try Self.pivotSubsetData(pivotSubsets)
         if !Self.isRegularFile(pivotSubsets) { try requireMemory(shards: count, subsetBytes: data.count) }
-        return try Self.parsePivotSubsets(data, path: pivotSubsets)
+        let (pairs, places) = try Self.parsePivotSubsets(data, path: pivotSubsets)
+        // The subsets' size is d where the pivot form applies (d_A = d_B); where it does not, the
+        // pairs are not used, but their labels are still checked.
+        let size = shapes.0.dimension == shapes.1.dimension ? shapes.0.dimension : nil
+        for (pair, place) in zip(pairs, places) {
+            if let why = Self.pivotSubsetFault(pair, labels: shapes.0.labels, size: size) { throw CLIError("\(place): \(why)") }
+        }
+        return pairs
+    }
+
+    /// What is wrong with a (p, S) pair for k labels and subsets of `size` labels; nil if nothing.
+    static func pivotSubsetFault(_ pair: PivotSubset, labels k: Int, size: Int?) -> String? {
+        let shown = "pivot \(pair.pivot) with subset \(pair.subset)"
+        if let label = ([pair.pivot] + pair.subset).first(where: { $0 >= k }) { return "\(shown): label \(label) is not below k = \(k)" }
+        if pair.subset.contains(pair.pivot) { return "\(shown): the subset holds its pivot" }
+        if Set(pair.subset).count < pair.subset.count { return "\(shown): a label is repeated" }
+        if let size, pair.subset.count != size { return "\(shown): \(pair.subset.count) labels, where the subsets hold d = \(size)" }
+        return nil
     }
 
     /// The pivot and certification options as given, with the `--pivot-subsets` pairs already read.
@@ -253,8 +272,8 @@ struct MeasureCommand: ParsableCommand {
         let (index, count) = try parseShard(shard)
         try refuseOverwritingInput(partial, inputs: inputFiles, what: "partial")
         try requireWritableFile(partial, what: "partial")
-        try requireMemory(shards: count)
-        let subsets = try pivotSubsetPairs(shards: count)
+        let shapes = try requireMemory(shards: count)
+        let subsets = try pivotSubsetPairs(shards: count, shapes: shapes)
         let progress = ProgressReporter(label: "measure", plain: true)
         progress.note("reading shard \(index + 1)/\(count) of \(teacher) and \(student)")
         let statistics: MeasureStatistics
@@ -296,8 +315,8 @@ struct MeasureCommand: ParsableCommand {
 
     func run() throws {
         if let shard, let partial { return try runShard(shard, partial: partial) }
-        try requireMemory(shards: 1)
-        let subsets = try pivotSubsetPairs(shards: 1)
+        let shapes = try requireMemory(shards: 1)
+        let subsets = try pivotSubsetPairs(shards: 1, shapes: shapes)
         let directory = try out.map {
             try OutputDirectory($0, writes: ["report.md", "report.json", "width-floor.svg", "width-floor-student.npz"], inputs: inputFiles)
         }
@@ -341,7 +360,8 @@ struct MeasureCommand: ParsableCommand {
     /// Refuses, from the files' headers and before any array is read, a pair whose run (or
     /// whose shards, one of `count`) would not fit in the memory this process may use
     /// (`MeasureMemory`, `MachineMemory`): the system would kill it part-way instead.
-    func requireMemory(shards count: Int, subsetBytes: Int? = nil) throws {
+    @discardableResult
+    func requireMemory(shards count: Int, subsetBytes: Int? = nil) throws -> (ModelShape, ModelShape) {
         let (a, b): (ModelShape, ModelShape)
         do { (a, b) = (try ModelFile.shape(URL(fileURLWithPath: teacher)), try ModelFile.shape(URL(fileURLWithPath: student))) }
         catch let e as ModelFileError { throw CLIError(e.description) }
@@ -352,7 +372,7 @@ struct MeasureCommand: ParsableCommand {
         do { try ModelPair.requireComparable(inputs: (a.inputs, b.inputs), labels: (a.labels, b.labels)) }
         catch let e as ModelError { throw CLIError(e.description) }
         let n = a.inputs
-        guard count <= n else { return }
+        guard count <= n else { return (a, b) }
         if let why = MeasureMemory.refusal(rows: n / count + (n % count == 0 ? 0 : 1), inputs: n, labels: a.labels,
                                            dimensions: (a.dimension, b.dimension), workers: BLASThreads.cores,
                                            certifying: certify != "never", weighted: a.weighted || b.weighted,
@@ -361,6 +381,7 @@ struct MeasureCommand: ParsableCommand {
                                            limit: limit) {
             throw CLIError(why)
         }
+        return (a, b)
     }
 
     /// Reads the two model files at once (one per core); the teacher's error wins.
@@ -420,8 +441,9 @@ struct MeasureCommand: ParsableCommand {
         return data
     }
 
-    /// (p, S) pairs from JSON or from text lines "p l1 … ld".
-    static func parsePivotSubsets(_ data: Data, path: String) throws -> [PivotSubset] {
+    /// (p, S) pairs from JSON or from text lines "p l1 … ld", with where each was found ("FILE:line",
+    /// or "FILE, pair i of the list").
+    static func parsePivotSubsets(_ data: Data, path: String) throws -> (pairs: [PivotSubset], places: [String]) {
         // A byte-order mark (some editors write one) is not part of the first line.
         var text = String(decoding: data, as: UTF8.self)
         if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
@@ -431,9 +453,9 @@ struct MeasureCommand: ParsableCommand {
                 throw CLIError("\(path): not a JSON list of {\"pivot\": p, \"subset\": [...]} (\(decodingSentence(error, data: data)))")
             }
             guard !pairs.isEmpty else { throw CLIError("\(path): no (p, S) pairs found (an empty JSON list)") }
-            return pairs
+            return (pairs, pairs.indices.map { "\(path), pair \($0 + 1) of the list" })
         }
-        var out: [PivotSubset] = []
+        var out: [PivotSubset] = [], places: [String] = []
         // Split on any line end: "\r\n" is one Character in Swift, so splitting on
         // "\n" alone would keep a CRLF file as one line.
         for (number, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
@@ -445,12 +467,14 @@ struct MeasureCommand: ParsableCommand {
                 throw CLIError("\(path):\(number + 1): label \(huge) is out of range (a label is below k)")
             }
             guard values.count >= 2, values.allSatisfy({ $0 != nil && $0! >= 0 }) else {
-                throw CLIError("\(path):\(number + 1): expected \"p l1 … ld\" (non-negative integers), got \"\(line)\"")
+                // Shown with control characters escaped (a NUL byte had shown as "0 1 2 3").
+                throw CLIError("\(path):\(number + 1): expected \"p l1 … ld\" (non-negative integers), got \(String(line).debugDescription)")
             }
             out.append(PivotSubset(pivot: values[0]!, subset: values.dropFirst().map { $0! }))
+            places.append("\(path):\(number + 1)")
         }
         guard !out.isEmpty else { throw CLIError("\(path): no (p, S) pairs found") }
-        return out
+        return (out, places)
     }
 }
 

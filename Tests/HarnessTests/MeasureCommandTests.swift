@@ -216,10 +216,24 @@ struct MeasureCommandTests {
             #expect(r.stderr.contains(message), "\(arguments): \(r.stderr)")
         }
         #expect(!FileManager.default.fileExists(atPath: k1Partial), "a refused shard wrote its partial")
-        let badPivot = dir.appendingPathComponent("bad.txt")
-        try "0 1 2 99\n".write(to: badPivot, atomically: true, encoding: .utf8)
-        let r = try runTool(["measure", a, a, "--pivot-subsets", badPivot.path])
-        #expect(r.status == 2 && r.stderr.contains("pivot 0 with subset [1, 2, 99]"), "\(r.stderr)")
+        // Pairs wrong for the pair's k = 7 and d = 3: refused from the headers with their line (or
+        // place in a JSON list), before the models are read (they had been found after the whole
+        // measurement, without a line); a NUL byte shown escaped.
+        var refused = 0
+        for (name, text, message) in [("bad.txt", "0 1 2 3\n0 1 2 99\n", "bad.txt:2: pivot 0 with subset [1, 2, 99]: label 99 is not below k = 7"),
+                                      ("own.txt", "# p S\n\n4 1 4 2\n", "own.txt:3: pivot 4 with subset [1, 4, 2]: the subset holds its pivot"),
+                                      ("twice.txt", "0 1 2 2\n", "twice.txt:1: pivot 0 with subset [1, 2, 2]: a label is repeated"),
+                                      ("short.txt", "0 1 2 3\n0 1 2\n", "short.txt:2: pivot 0 with subset [1, 2]: 2 labels, where the subsets hold d = 3"),
+                                      ("list.json", #"[{"pivot": 0, "subset": [1, 2, 3]}, {"pivot": 7, "subset": [1, 2, 3]}]"#,
+                                       "list.json, pair 2 of the list: pivot 7 with subset [1, 2, 3]: label 7 is not below k = 7"),
+                                      ("nul.txt", "0 1 2 3\u{0}\n", #"nul.txt:1: expected "p l1 … ld" (non-negative integers), got "0 1 2 3\0""#)] {
+            let file = dir.appendingPathComponent(name)
+            try text.write(to: file, atomically: true, encoding: .utf8)
+            let r = try runTool(["measure", a, a, "--pivot-subsets", file.path])
+            #expect(r.status == 2 && r.stderr.contains(message) && !r.stderr.contains("reading"), "\(name): \(r.stderr)")
+            refused += 1
+        }
+        #expect(refused == 6)
         // A fraction where a label belongs is valid JSON, not "not valid JSON" (Foundation's word for it).
         var checked = 0
         for (text, message) in [(#"[{"pivot": 0, "subset": [1, 2.5, 3]}]"#, "a number does not fit its field"),
