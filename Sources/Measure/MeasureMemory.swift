@@ -11,7 +11,8 @@ public enum MeasureMemory {
     /// throughout, plus the largest of three phases.
     /// - Held: the process's baseline; both models' arrays as Doubles (rows×d and k×d); a centred
     ///   copy of each G; for one run below language-model scale (k·(dA² + dB²) ≤ 10⁸), whose
-    ///   similarity measures work from the rows, six more copies of the rows.
+    ///   similarity measures work from the rows, six more copies of the rows and four of the wider
+    ///   model's extra columns.
     /// - The d×d work and the passes: c·max(d)² Doubles (c = 48 for one certified run: the
     ///   moments, their decompositions and the enclosures, whose intervals take two Doubles an
     ///   entry; 18 uncertified; a shard, which decomposes nothing, 44 and 12); the screen's logit
@@ -29,7 +30,9 @@ public enum MeasureMemory {
     /// Against 24 peaks measured at nine shapes, as runs and shards, certified and not, it lies
     /// 7 % below to 9 % above them, and 10–65 % above at k = 1 000, d = 8 and at N = 200 000,
     /// d = 32, whose phases do not hold their buffers at once (notes/benchmarks.md, stops 52–54);
-    /// against 12 runs of d = 3 and 8 whose N×k logits dominate, 9 % below to 1 % above (stop 65).
+    /// against 12 runs of d = 3 and 8 whose N×k logits dominate, 9 % below to 1 % above (stop 65);
+    /// against 12 runs of k = 2 and 10 whose rows dominate, of equal and unequal widths, 16 % below
+    /// to 33 % above (stop 66: what the allocator keeps of the two sides' copies varies by 10 %).
     /// A one-row shard of k = 1 000, d = 8 peaks 12 % above it (it had held twice the estimate,
     /// stop 54, before the pivot tables were counted).
     public static func estimatedBytes(rows n: Int, inputs: Int, labels k: Int, dimensions: (a: Int, b: Int), workers: Int,
@@ -43,7 +46,11 @@ public enum MeasureMemory {
         // (`LogitPassPlan`), an envelope that rises with the rows; a worker per chunk.
         let plan = LogitPassPlan(inputs: max(n, 1), labels: max(k, 1))
         let screen = Double(min(workers, plan.chunks.count)) * 2 * 8 * min(Double(min(n, LogitPassPlan.chunkRowLimit)) * labels, 0x1p23)
-        let rowRoute = !shard && labels * (da * da + db * db) <= 1e8 ? 8 * 6 * rows * d : 0
+        // Six copies of both models' rows, and four more of the wider model's extra columns: its
+        // canonical-correlation bases, QR factors and products are each that wide, and where the
+        // widths differ they peaked up to 1.6 times an estimate without them (stop 66: N = 60 000,
+        // k = 2, d = 2 and 60), partly freed memory the allocator keeps (`HeapRetention`).
+        let rowRoute = !shard && labels * (da * da + db * db) <= 1e8 ? 8 * rows * (6 * d + 4 * abs(da - db)) : 0
         // A shard's statistics hold 1.5 more copies of its rows (the weighted rows of the moments),
         // and certifying, the interval moments' row blocks (2 Doubles an entry, `FastEmbeddingMoments`,
         // 2¹⁵ rows a block).

@@ -465,6 +465,22 @@ struct MeasureCommandTests {
             compared += 1
         }
         #expect(compared == 42)
+        // Row-route runs of k = 2 and 10 (stop 66, --no-pivot), of unequal widths, whose wider model's
+        // copies an estimate of six copies of both put at 0.63 of the peak, and of equal widths
+        // (N, k, dA, dB, certified, peak KiB). 16 % below to 33 % above: the two sides' copies run on
+        // two threads, and what the allocator keeps of them varies from run to run by up to 10 %.
+        let widths: [(Int, Int, Int, Int, Bool, Double)] = [
+            (60_000, 2, 2, 60, false, 380_640), (60_000, 2, 2, 60, true, 358_944), (15_000, 2, 2, 60, false, 126_172),
+            (15_000, 2, 2, 60, true, 114_332), (50_000, 2, 1, 200, false, 674_268), (50_000, 2, 1, 200, true, 808_540),
+            (60_000, 2, 60, 60, false, 516_444), (60_000, 2, 60, 60, true, 492_084), (60_000, 10, 60, 60, false, 517_196),
+            (60_000, 10, 60, 60, true, 492_544), (20_000, 10, 200, 200, false, 543_008), (20_000, 10, 200, 200, true, 550_284),
+        ]
+        for (n, k, da, db, certified, kib) in widths {
+            let ratio = MeasureMemory.estimatedBytes(rows: n, inputs: n, labels: k, dimensions: (da, db), workers: cores, certifying: certified) / (kib * 1024)
+            #expect(ratio >= 0.8 && ratio <= 1.4, "N = \(n), k = \(k), d = \(da) and \(db), certified \(certified): estimate / peak = \(ratio)")
+            compared += 1
+        }
+        #expect(compared == 54)
         // A weighted shard holds both files' whole w and their normalised copies: 32 bytes an input.
         let (plainShard, weightedShard, weightedRun) = (
             MeasureMemory.estimatedBytes(rows: 1000, inputs: 10_000, labels: 10, dimensions: (8, 8), workers: cores, certifying: true),
