@@ -269,7 +269,7 @@ public struct ConceptReport: Codable, Sendable {
         return (screened, options.fastCertificate
             ? "double-precision screen: the fast enclosure could not decide, and "
                 + (options.exactLevelDenied ? "the exact level (--certify always) does not fit in memory"
-                    : "the exact level needs N·k·(d_A+d_B) ≤ 2·10⁶ (here \(String(format: "%.3g", pair.exactLevelSize))) or --certify always")
+                    : "the exact level needs N·k·(d_A+d_B) ≤ 2·10⁶ and d_A + d_B ≤ \(ModelPair.exactWidthLimit) (here \(String(format: "%.3g", pair.exactLevelSize)) and \(pair.first.dimension + pair.second.dimension)) or --certify always")
             : "double-precision screen; not certified (--certify never)")
     }
 

@@ -341,6 +341,16 @@ public struct PairMeasurement: Codable, Sendable {
             }
         }
 
+        /// Whether the exact level's d×d rational work (`ModelPair.exactWidthLimit`: d_rep, d_unemb,
+        /// T3–T5, T7, T11, T12) runs on `pair`: as `allowsExactLevel`, and under `auto` only up to
+        /// d_A + d_B = 100 (T6 and d_logit², which need only the exact logits, do not ask this).
+        func allowsExactMoments(_ pair: ModelPair) -> Bool { allowsExactMoments(pair, exactLevel: allowsExactLevel(pair)) }
+
+        /// `allowsExactMoments` where `allowsExactLevel` is already known.
+        func allowsExactMoments(_ pair: ModelPair, exactLevel: Bool) -> Bool {
+            exactLevel && (certification == .always || pair.withinExactWidth)
+        }
+
         /// Where a note points to the exact level: "--certify always" and what it does; where the
         /// exact level would not fit in memory (`exactLevelShortfall`), that instead: `always` given
         /// and denied, or `auto` where `always` would be.
@@ -464,7 +474,7 @@ public struct PairMeasurement: Codable, Sendable {
         guard !options.concepts.isEmpty || options.teacherConcepts > 0 else { return m }
         var conceptOptions = options.conceptOptions
         conceptOptions.fastCertificate = options.certification != .never
-        conceptOptions.exactCertificate = options.allowsExactLevel(pair)
+        conceptOptions.exactCertificate = options.allowsExactMoments(pair)
         conceptOptions.exactLevelDenied = options.exactLevelShortfall(pair) != nil
         conceptOptions.divergence = (m.klAB, min(m.logTauA, m.logTauB))
         let fixedOptions = conceptOptions
@@ -720,7 +730,7 @@ public struct PairMeasurement: Codable, Sendable {
         let oriented = reverse ? pair.swapped : pair
         guard let value else {
             // The Double least squares could not form it (labels far apart in scale): exactly, where allowed.
-            let exact = options.allowsExactLevel(oriented) ? try? oriented.exact().representationDissimilaritySquared() : nil
+            let exact = options.allowsExactMoments(oriented) ? try? oriented.exact().representationDissimilaritySquared() : nil
             notes.append(doubleFailedNote(name, "d_rep²", exact: exact, failure: failure))
             exactSquare = exact
             return exact?.doubleValue
@@ -732,7 +742,7 @@ public struct PairMeasurement: Codable, Sendable {
                 return Enclosures.reconciled("\(name)²", value, [e.lo, e.hi], notes: &notes)
             }
         }
-        let exactAllowed = options.allowsExactLevel(oriented)
+        let exactAllowed = options.allowsExactMoments(oriented)
         if exactAllowed {
             guard let exact = try? oriented.exact(), let squared = try? exact.representationDissimilaritySquared() else {
                 notes.append("\(name): \(matrix) lacks full column rank exactly, so the least-squares map is not unique; the value shown is the double-precision minimum-norm map's residual, not certified")
@@ -762,8 +772,10 @@ public struct PairMeasurement: Codable, Sendable {
         guard let (estimate, rowwise) = pair.leastSquaresErrorEstimate(which, squared: squared),
               !(estimate <= representationTolerance) else { return nil }
         let why = options.certification == .never ? "--certify never"
-            : pair.exactLevelSize <= ModelPair.exactSizeLimit ? "the exact level, which checks it, does not fit in memory (see the notes)"
-            : "N·k·(d_A + d_B) above the exact level's 2·10⁶; \(options.exactLevelAdvice("checks it", pair))"
+            : pair.exactLevelSize > ModelPair.exactSizeLimit ? "N·k·(d_A + d_B) above the exact level's 2·10⁶; \(options.exactLevelAdvice("checks it", pair))"
+            : options.certification == .auto && !pair.withinExactWidth
+                ? "d_A + d_B = \(pair.first.dimension + pair.second.dimension) above the \(ModelPair.exactWidthLimit) up to which the exact level's d×d rational work runs unasked; \(options.exactLevelAdvice("checks it", pair))"
+            : "the exact level, which checks it, does not fit in memory (see the notes)"
         let size = estimate.isFinite && estimate < 1 ? "wrong by about \(String(format: "%.1g", estimate)) relative" : "entirely wrong (the estimate is \(String(format: "%.1g", estimate)) relative)"
         return "\(name): not checked (\(why)); the double-precision least squares behind it may be \(size), an a priori estimate from \(rowwise ? "the map's change when every entry moves by its own rounding (the rows lie beyond 2²⁶ apart in scale)" : source)"
     }
@@ -781,7 +793,7 @@ public struct PairMeasurement: Codable, Sendable {
            e.hi.isFinite, e.hi - e.lo <= representationTolerance * e.hi {
             return Enclosures.reconciled("\(name)²", value, [e.lo, e.hi], notes: &notes)
         }
-        let exactAllowed = options.allowsExactLevel(pair)
+        let exactAllowed = options.allowsExactMoments(pair)
         let exact = exactAllowed ? try? pair.exact().unembeddingDissimilaritySquared() : nil
         if let failure { notes.append(doubleFailedNote(name, "d_unemb²", exact: exact, failure: failure)) }
         guard let squared = exact else {
@@ -1026,8 +1038,9 @@ public struct PairMeasurement: Codable, Sendable {
         let certifiable = size <= certificationSizeLimit
         // Whether the exact and MPFR levels may form (never under --certify never; only where they
         // fit in memory), asked once; `exactAllowed` within the exact level's automatic size too.
-        let exactLevel = options.allowsExactLevel(pair)
-        let exactAllowed = certifiable && exactLevel
+        // T6 needs only the exact logits; the other statements the exact level's d×d rational work,
+        // under `auto` only up to d_A + d_B = 100.
+        let exactLevel = options.allowsExactLevel(pair), exactMoments = options.allowsExactMoments(pair, exactLevel: exactLevel)
         let fastCertifiable = size <= fastCertificationSizeLimit
         var statements: [any PairStatement] = [T3EmbeddingBound(), T4UnembeddingBound()]
         var t5Note: String?
@@ -1053,13 +1066,13 @@ public struct PairMeasurement: Codable, Sendable {
         // Double range, or find a quantity 0 that only underflowed (T7's μ_{d₂} at logits near
         // 10⁻³⁰⁰), while the exact level, which needs no Doubles, decides. Elsewhere a screen's
         // failure or inapplicability stands (a NaN there is a bug to see, not to cover).
-        let exactFallback = exactLevel && pair.entriesBeyondNormalScale
         func exactInstead(_ statement: any PairStatement, _ target: ModelPair, screen why: String) -> Bound? {
-            guard exactFallback, let certified = try? statement.certify(target), certified.outcome != .inapplicable else { return nil }
+            guard statement is T6KLBound ? exactLevel : exactMoments, pair.entriesBeyondNormalScale, let certified = try? statement.certify(target), certified.outcome != .inapplicable else { return nil }
             let reason = certified.outcome == .undecided ? certified.certificate.map { "; " + $0 } ?? "" : ""
             return Bound(certified, note: "the double-precision screen \(why) at this scale; decided by the exact level" + reason)
         }
         for (statement, target) in runs {
+            let exactHere = statement is T6KLBound ? exactLevel : exactMoments, exactAllowed = certifiable && exactHere
             let screened: Verdict
             do { screened = try statement.screen(target) } catch let ModelError.undetermined(why) {
                 // A side rounding leaves undetermined: not decided by the screen; the certificates may decide.
@@ -1102,13 +1115,16 @@ public struct PairMeasurement: Codable, Sendable {
                 out.append(Bound(shown ?? fast, screened: screened.lhs, notes: [extra]))
                 continue
             }
-            guard exactLevel, screened.outcome != .inapplicable else {
+            guard exactHere, screened.outcome != .inapplicable else {
                 // A screen never reports a violation: a screened violation or near-tie
                 // is "not decided by the screen" until it is certified.
                 let note = screened.outcome == .inapplicable ? nil
                     : screened.needsCertification ? "not decided by the screen (its sides are within rounding of each other or cross); "
                         + options.exactLevelAdvice("certifies it", pair)
                     : options.certification == .never ? "double-precision screen; not certified (--certify never)"
+                    : exactLevel && fastCertifiable ? "double-precision screen: the fast enclosure could not decide, and the exact level's d×d rational work "
+                        + "needs d_A + d_B ≤ \(ModelPair.exactWidthLimit) (here \(pair.first.dimension + pair.second.dimension); it grows faster than (d_A + d_B)³); "
+                        + options.exactLevelAdvice("lifts that limit", pair)
                     : options.certification == .always || certifiable ? "double-precision screen: "
                         + (fastCertifiable ? "the fast enclosure could not decide" : "N·k·(d_A+d_B) = \(size) above the fast enclosure's limit \(fastCertificationSizeLimit)")
                         + ", and the exact level does not fit in memory (see the notes)"

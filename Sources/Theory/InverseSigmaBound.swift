@@ -45,7 +45,7 @@ package struct InverseSigmaBound: Sendable {
 
     /// Whether M has full column rank exactly, decided within the exact level's size (false above).
     func exactlyFullRank(_ pair: ModelPair) -> Bool {
-        guard pair.exactLevelAffordable, let exact = try? pair.exact() else { return false }
+        guard pair.exactMomentsAffordable, let exact = try? pair.exact() else { return false }
         return (try? exactFullRank(exact)) == true
     }
 

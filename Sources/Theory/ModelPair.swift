@@ -89,6 +89,21 @@ public struct ModelPair: Sendable {
     /// (`withholdExactLevel`): the shortcuts that form exact logits ask this.
     public var exactLevelAffordable: Bool { exactLevelSize <= Self.exactSizeLimit && !exactLevelWithheld }
 
+    /// The width d₁ + d₂ up to which the exact level's d×d rational work (the embeddings' moments,
+    /// least-squares maps, Grams and their solves: d_rep, d_unemb, T3–T5, T7, T11, T12) runs
+    /// without being asked. It grows faster than (d₁ + d₂)³, which N·k·(d₁ + d₂) does not see at
+    /// small k: at N = 1 000, k = 2 (stop 66) d₁ = d₂ = 50 took 1.6 s, 100 took 19 s, 200 did not
+    /// finish in 300 s, and 500 ran for minutes on d_unemb alone. The exact logits (T6, d_logit²)
+    /// need no such work.
+    public static let exactWidthLimit = 100
+
+    /// d₁ + d₂ ≤ `exactWidthLimit`.
+    public var withinExactWidth: Bool { first.dimension + second.dimension <= Self.exactWidthLimit }
+
+    /// `exactLevelAffordable` and `withinExactWidth`: the shortcuts that form the exact level's d×d
+    /// rational work ask this.
+    public var exactMomentsAffordable: Bool { exactLevelAffordable && withinExactWidth }
+
     /// Whether `withholdExactLevel` was called on this pair (or the pair it was swapped or balanced from).
     public var exactLevelWithheld: Bool { cache.peek("exactLevelWithheld", as: Bool.self) ?? false }
 

@@ -63,7 +63,7 @@ public struct T11ConceptTransferBound: PairStatement {
         guard try pair.firstUnembeddingsTransportable() else {
             // Say which: exactly rank-deficient, or of full rank but beyond Double's reach (κ ≳ 10¹⁴),
             // where the probes' transport A₁₂ cannot be formed in Double and nothing is checked.
-            if pair.exactLevelAffordable, (try? exactGram(pair))?.fullRank == true {
+            if pair.exactMomentsAffordable, (try? exactGram(pair))?.fullRank == true {
                 return .inapplicable(id, form, level: .double, "G̃₁ is of full column rank exactly but rank-deficient to Double precision (κ ≳ 10¹⁴): the probes cannot be transported in Double; not checked")
             }
             return .inapplicable(id, form, level: .double, "σ_min(G̃₁) = 0: G̃₁ does not have full column rank")

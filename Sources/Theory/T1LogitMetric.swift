@@ -56,7 +56,7 @@ public struct T1LogitMetric: Sendable {
     /// model. Each squared distance is exact (`ExactLogitDistance`); each model's exact
     /// logits are formed once.
     public func certifyTriangle(_ pair: ModelPair, _ m3: SoftmaxModel, rhsScale: Double = 1) throws -> Verdict {
-        let third = try ModelPair(pair.first, m3)    // checks shapes and weights
+        _ = try ModelPair(pair.first, m3)    // checks shapes and weights
         let l3 = m3.exactLogits
         let a = pair.exactLogitDistanceSquared()
         let b = ExactLogitDistance.squared(pair.exactLogits(ofFirst: false), l3, weights: pair.first.givenWeights)
@@ -76,7 +76,7 @@ public struct T1LogitMetric: Sendable {
     /// separates; nil (escalate to `certifyTriangle`) otherwise, e.g. at the equality of
     /// orbit pairs.
     public func fastTriangle(_ pair: ModelPair, _ m3: SoftmaxModel, rhsScale: Double = 1) throws -> Verdict? {
-        let third = try ModelPair(pair.first, m3)    // checks shapes and weights
+        _ = try ModelPair(pair.first, m3)    // checks shapes and weights
         guard let e = pair.fastLogitDistance(), let l3 = FastLogits(m3) else { return nil }
         let w = pair.fastWeights()
         let (a, b, c) = (e.squared, e.second.logitDistanceSquared(to: l3, weights: w), e.first.logitDistanceSquared(to: l3, weights: w))

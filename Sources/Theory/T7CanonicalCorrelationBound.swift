@@ -125,7 +125,7 @@ public struct T7CanonicalCorrelationBound: PairStatement {
     public func screen(_ pair: ModelPair) throws -> Verdict {
         let v = verdict(try terms(pair), secondDimension: pair.second.dimension, labels: pair.first.labelCount)
         guard variant == .corollary, v.outcome == .inapplicable, pair.second.dimension < pair.first.labelCount,
-              pair.exactLevelAffordable, let exact = try? pair.exact(),
+              pair.exactMomentsAffordable, let exact = try? pair.exact(),
               (try? exact.second.centredUnembeddingsHaveFullRank()) == true,
               (try? exact.second.embeddingMomentIsPositiveDefinite(centred: centred)) == true else { return v }
         return .undecided(id, form, level: .double,

@@ -26,7 +26,8 @@ struct MeasureCommand: ParsableCommand {
         linear CKA, Procrustes and SVCCA, and T3–T7 (T5 per pair over 200 (p, S) evenly spaced through the pivot sample; \
         T7 with B as the student). Bounds are certified by fast enclosure (Double intervals with proven \
         error bounds, Proofs/certificates.md) when N·k·(d_A+d_B) ≤ 2·10⁸ (CIFAR shape is 10⁸), and where \
-        that cannot decide, exactly or by MPFR when N·k·(d_A+d_B) ≤ 2·10⁶ (--certify auto; --certify always \
+        that cannot decide, exactly or by MPFR when N·k·(d_A+d_B) ≤ 2·10⁶ (and, but for T6, d_A + d_B ≤ 100: the \
+        exact level's d×d rational work grows faster than (d_A + d_B)³) (--certify auto; --certify always \
         lifts that limit; either only where the exact logits and their MPFR enclosures, about 800 bytes an input \
         and label, and the run's memory estimate with a quarter more fit); otherwise reported from the double-precision screen and marked so. T3–T7 and \
         T12 are tried by fast enclosure at any size: T6's enclosures of d_logit², KL and log τ come from one \
@@ -87,7 +88,7 @@ struct MeasureCommand: ParsableCommand {
     @Flag(name: .customLong("no-pivot"), help: "Skip the pivot form (and T5).")
     var noPivot = false
 
-    @Option(help: "Certify bounds: auto (fast enclosure first — T3–T7 and T12 at any size — then exact/MPFR where it cannot decide, up to 2·10⁶ and where it fits in memory), always (exact/MPFR at any size where the fast enclosure cannot decide: rational arithmetic on every logit, minutes and gigabytes at language-model shape; screened, with a note, where it would not fit in memory), or never.")
+    @Option(help: "Certify bounds: auto (fast enclosure first — T3–T7 and T12 at any size — then exact/MPFR where it cannot decide, up to N·k·(d_A+d_B) = 2·10⁶ and, but for T6, d_A + d_B = 100, and where it fits in memory), always (exact/MPFR at any size where the fast enclosure cannot decide: rational arithmetic on every logit, minutes and gigabytes at language-model shape; screened, with a note, where it would not fit in memory), or never.")
     var certify: String = "auto"
 
     @Option(help: "Directory for report.md and report.json.")

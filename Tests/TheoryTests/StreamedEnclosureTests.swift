@@ -56,6 +56,34 @@ struct StreamedEnclosureTests {
         #expect(runs == 5)
     }
 
+    /// N = 1 000, k = 2, d = 500 (within N·k·(d_A + d_B) = 2·10⁶) had run for minutes on d_unemb's
+    /// exact least squares. Orbit pairs (every bound a near-tie) of N = 200, k = d + 1: the d×d rational
+    /// work (T4, T7, d_unemb) is allowed at d_A + d_B = 100, and at 102 only with `always` (asked, not
+    /// run: 10 s in a debug build); measured at 102 under `auto`, T6 comes from the exact logits, the
+    /// rest is not exact, and a note says why.
+    @Test("measure: T6 exact at any width within the exact level's size; its d×d rational work up to d_A + d_B = 100 unless always")
+    func exactWidthLimit() throws {
+        var g = SeededGenerator(seed: 66)
+        var runs = 0
+        for d in [50, 51] {
+            let m = ModelGenerator.model(labels: d + 1, dimension: d, inputs: 200, using: &g)
+            let orbit = try SoftmaxModel(embeddings: m.embeddings.scaled(byPowerOfTwo: 1), unembeddings: m.unembeddings.scaled(byPowerOfTwo: -1))
+            let pair = try ModelPair(m, orbit)
+            let (auto, always) = (PairMeasurement.Options(skipPivot: true), PairMeasurement.Options(skipPivot: true, certification: .always))
+            #expect(pair.exactLevelAffordable && pair.exactMomentsAffordable == (d == 50))
+            #expect(auto.allowsExactLevel(pair) && auto.allowsExactMoments(pair) == (d == 50) && always.allowsExactMoments(pair))
+            guard d == 51 else { continue }
+            let result = try PairMeasurement.measure(pair, options: auto)
+            let t6 = result.bounds.filter { $0.id == "T6" }, others = result.bounds.filter { $0.id == "T4" || $0.id == "T7" }
+            #expect(t6.count == 4 && t6.allSatisfy { $0.certified && $0.level == "exact" }, "\(t6.map(\.level))")
+            #expect(others.count == 4 && !others.contains { $0.level == "exact" }, "\(others.map(\.level))")
+            let widthNotes = (result.notes + result.bounds.compactMap(\.note)).filter { $0.contains("d_A + d_B = 102") }
+            #expect(!widthNotes.isEmpty, "\(result.notes)")
+            runs += 1
+        }
+        #expect(runs == 1)
+    }
+
     @Test("The pass's blocks and workers do not change a bit; 1 500 rows in 2 blocks")
     func workerIndependence() throws {
         var g = SeededGenerator(seed: 71)
