@@ -239,6 +239,13 @@ public enum ModelGenerator: String, CaseIterable, Sendable, Codable {
         return q1.scalingColumns(by: spectrum).multiplied(by: q2, transposeOther: true)
     }
 
+    /// The simplest orbit image of `m`: F·2 and G/2, exact in Doubles barring overflow and underflow,
+    /// so its logits are m's bit for bit (every bound a near-tie); m's weights kept.
+    public static func doubledOrbitImage(_ m: SoftmaxModel) -> SoftmaxModel {
+        try! SoftmaxModel(embeddings: m.embeddings.scaled(byPowerOfTwo: 1), unembeddings: m.unembeddings.scaled(byPowerOfTwo: -1),
+                          weights: m.givenWeights)
+    }
+
     /// The model with relative Gaussian noise of size eps added to F and G.
     public static func perturb(_ m: SoftmaxModel, by eps: Double, using g: inout SeededGenerator) -> SoftmaxModel {
         let fScale = eps * (m.embeddings.frobeniusNormSquared / Double(m.embeddings.storage.count)).squareRoot()

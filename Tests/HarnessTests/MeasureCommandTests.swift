@@ -323,8 +323,9 @@ struct MeasureCommandTests {
         let (n, k) = (2000, 200)
         let f = g.gaussianMatrix(rows: n, columns: 3), u = g.gaussianMatrix(rows: k, columns: 3)
         let (a, b) = (dir.appendingPathComponent("t.npz"), dir.appendingPathComponent("o.npz"))
-        try ModelFile.write(SoftmaxModel(embeddings: f, unembeddings: u), to: a)
-        try ModelFile.write(SoftmaxModel(embeddings: f.scaled(byPowerOfTwo: 1), unembeddings: u.scaled(byPowerOfTwo: -1)), to: b)
+        let teacher = try SoftmaxModel(embeddings: f, unembeddings: u)
+        try ModelFile.write(teacher, to: a)
+        try ModelFile.write(ModelGenerator.doubledOrbitImage(teacher), to: b)
         let run = MeasureMemory.estimatedBytes(rows: n, inputs: n, labels: k, dimensions: (3, 3), workers: BLASThreads.cores, certifying: true)
         let limit = Int(run + MeasureMemory.exactLevelBytes(inputs: n, labels: k) / 2)
         var levels: [String: [String]] = [:]
@@ -351,8 +352,9 @@ struct MeasureCommandTests {
         // level only where it fits too: screened with the reason under the limit, exact beyond it.
         let (small, smallOrbit) = (dir.appendingPathComponent("s.npz"), dir.appendingPathComponent("so.npz"))
         let fs = f.selectingRows(Array(0..<300)), us = u.selectingRows(Array(0..<100))
-        try ModelFile.write(SoftmaxModel(embeddings: fs, unembeddings: us), to: small)
-        try ModelFile.write(SoftmaxModel(embeddings: fs.scaled(byPowerOfTwo: 1), unembeddings: us.scaled(byPowerOfTwo: -1)), to: smallOrbit)
+        let smallTeacher = try SoftmaxModel(embeddings: fs, unembeddings: us)
+        try ModelFile.write(smallTeacher, to: small)
+        try ModelFile.write(ModelGenerator.doubledOrbitImage(smallTeacher), to: smallOrbit)
         let smallRun = MeasureMemory.estimatedBytes(rows: 300, inputs: 300, labels: 100, dimensions: (3, 3), workers: BLASThreads.cores, certifying: true)
         let smallLimit = Int(smallRun + MeasureMemory.exactLevelBytes(inputs: 300, labels: 100) / 2)
         var autoLevels: [String: [String]] = [:]

@@ -137,7 +137,7 @@ struct WideValueTests {
             let m = ModelGenerator.model(labels: 10, dimension: 3, inputs: 300, using: &g)
             let f = Matrix(rows: 300, columns: 3) { i, j in m.embeddings[i, j] * scale }, u = Matrix(rows: 10, columns: 3) { i, j in m.unembeddings[i, j] * scale }
             let teacher = try SoftmaxModel(embeddings: f, unembeddings: u)
-            let orbit = try SoftmaxModel(embeddings: f.scaled(byPowerOfTwo: 1), unembeddings: u.scaled(byPowerOfTwo: -1))
+            let orbit = ModelGenerator.doubledOrbitImage(teacher)
             let measured = try PairMeasurement.measure(try ModelPair(teacher, orbit), options: PairMeasurement.Options(certification: .never))
             let second = teacher.weightedEmbeddings.frobeniusNormSquared
             let mean = try #require(measured.dRepPivot.mean)

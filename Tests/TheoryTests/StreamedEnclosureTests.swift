@@ -17,7 +17,7 @@ struct StreamedEnclosureTests {
         // An orbit pair within the automatic size (N·k·(d_A + d_B) = 2·10⁵): its d_logit² is 0, which the
         // fast certificates confirm from the exact logits where they may.
         let m = ModelGenerator.model(labels: 100, dimension: 1, inputs: 1000, using: &g)
-        let orbit = try SoftmaxModel(embeddings: m.embeddings.scaled(byPowerOfTwo: 1), unembeddings: m.unembeddings.scaled(byPowerOfTwo: -1))
+        let orbit = ModelGenerator.doubledOrbitImage(m)
         var runs = 0
         for limit in [1e8, 64e9] {
             let pair = try ModelPair(m, orbit)
@@ -43,7 +43,7 @@ struct StreamedEnclosureTests {
         var runs = 0
         for (n, k, d, refinedUnder) in [(2000, 200, 3, PairMeasurement.Certification.allCases), (3200, 100, 32, [])] {
             let m = ModelGenerator.model(labels: k, dimension: d, inputs: n, using: &g)
-            let orbit = try SoftmaxModel(embeddings: m.embeddings.scaled(byPowerOfTwo: 1), unembeddings: m.unembeddings.scaled(byPowerOfTwo: -1))
+            let orbit = ModelGenerator.doubledOrbitImage(m)
             for certification in [PairMeasurement.Certification.auto, .never] + (n == 2000 ? [.always] : []) {
                 let pair = try ModelPair(m, orbit)
                 #expect(!pair.exactLevelAffordable && (pair.exactLevelSize <= T6KLBound.refinementSizeLimit) == (n == 2000))
@@ -67,7 +67,7 @@ struct StreamedEnclosureTests {
         var runs = 0
         for d in [50, 51] {
             let m = ModelGenerator.model(labels: d + 1, dimension: d, inputs: 200, using: &g)
-            let orbit = try SoftmaxModel(embeddings: m.embeddings.scaled(byPowerOfTwo: 1), unembeddings: m.unembeddings.scaled(byPowerOfTwo: -1))
+            let orbit = ModelGenerator.doubledOrbitImage(m)
             let pair = try ModelPair(m, orbit)
             let (auto, always) = (PairMeasurement.Options(skipPivot: true), PairMeasurement.Options(skipPivot: true, certification: .always))
             #expect(pair.exactLevelAffordable && pair.exactMomentsAffordable == (d == 50))

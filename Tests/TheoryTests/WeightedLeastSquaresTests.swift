@@ -689,8 +689,7 @@ struct WeightedLeastSquaresTests {
     func exactZeroShown() throws {
         var g = SeededGenerator(seed: 6203)
         let teacher = ModelGenerator.model(labels: 8, dimension: 4, inputs: 60, using: &g)
-        let student = try SoftmaxModel(embeddings: teacher.embeddings.scaled(byPowerOfTwo: 1), unembeddings: teacher.unembeddings.scaled(byPowerOfTwo: -1),
-                                       weights: teacher.weights)
+        let student = ModelGenerator.doubledOrbitImage(teacher)
         let measured = try PairMeasurement.measure(ModelPair(teacher, student), options: PairMeasurement.Options())
         #expect(measured.dUnembAB == 0 && measured.dRepAB == 0, "d_unemb \(String(describing: measured.dUnembAB)), d_rep \(String(describing: measured.dRepAB))")
     }
