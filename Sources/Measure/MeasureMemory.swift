@@ -118,25 +118,35 @@ public enum MeasureMemory {
             : bytes >= 0x1p10 ? String(format: "%.0f KiB", (bytes / 0x1p10).rounded(.up)) : String(format: "%.0f bytes", bytes.rounded(.up))
     }
 
-    /// Bytes at the peak of `merge` over files of these sizes, read one at a time: the baseline, what
-    /// the files decode to (0.85 of their text: base64 moments decode to 0.75), and the largest
-    /// file's text with its decoding's temporaries, its checksum's canonical re-encoding and the
-    /// merged pair's d×d work, 7 times its size (the re-encoding of 300 000 pivot pairs alone took
-    /// 5.8). Against four merges (stop 66, `mergeMemory` in the tests) it lies 1 % to 17 % above
-    /// their peaks where pivot pairs fill the partials (the default sample's pairs do, up to
-    /// d ≈ 256), and 50 % above at d = 1 024, where the d×d moments fill them.
-    public static func mergeEstimatedBytes(fileSizes: [Int]) -> Double {
-        Self.baseline + 0.85 * Double(fileSizes.reduce(0, +)) + 7 * Double(fileSizes.max() ?? 0)
+    /// Bytes at the peak of `merge` over files of these sizes, read one at a time, whose partials
+    /// carry `pivotPairs` (p, S) pairs of `subsetSize` labels (every shard the same sample, held once:
+    /// 48 + 8·(d + 1) bytes a pair), or, where that is not yet known (`pivotPairs` nil: before the
+    /// first partial is decoded), the largest file alone. The rest of each file decodes to 0.8 of
+    /// its text (base64 moments to 0.75, JSON residuals to 0.64); the largest file's text with its
+    /// decoding's temporaries, its checksum's canonical re-encoding and the merged pair's d×d work
+    /// take 7 times its size. Against four merges (stop 66, `mergeMemory` in the tests) it lies 2 %
+    /// to 17 % above their peaks, and 49 % above at d = 1 024, where the d×d moments fill the partials.
+    public static func mergeEstimatedBytes(fileSizes: [Int], pivotPairs: Int?, subsetSize d: Int = 0) -> Double {
+        // The baseline and 4 MiB: merges of the smallest partials peaked 2 MiB above `baseline` (stop 66).
+        let (base, largest) = (Self.baseline + 0x1p22, Double(fileSizes.max() ?? 0))
+        guard let pivotPairs else { return base + 7.8 * largest }
+        let (pairs, labels) = (Double(pivotPairs), Double(d + 1))
+        let pairsText = pairs * 4 * (labels + 1) * 4 / 3
+        let rest = fileSizes.reduce(0.0) { $0 + max(Double($1) - pairsText, 0) }
+        return base + 0.8 * rest + pairs * (48 + 8 * labels) + 7 * largest
     }
 
-    /// Why a merge of files of these sizes would not fit in `limit` bytes; nil when it fits.
-    public static func mergeRefusal(fileSizes: [Int], limit: Double) -> String? {
-        let need = mergeEstimatedBytes(fileSizes: fileSizes)
+    /// Why a merge of files of these sizes would not fit in `limit` bytes (`mergeEstimatedBytes`); nil when it fits.
+    public static func mergeRefusal(fileSizes: [Int], pivotPairs: Int?, subsetSize d: Int = 0, limit: Double) -> String? {
+        let need = mergeEstimatedBytes(fileSizes: fileSizes, pivotPairs: pivotPairs, subsetSize: d)
         guard need > limit else { return nil }
-        return "merging these \(fileSizes.count) files needs about \(describe(bytes: need)) at its peak (\(describe(bytes: Double(fileSizes.reduce(0, +)))) of text; "
-            + "notes/benchmarks.md, stop 66), more than the \(describe(bytes: limit)) this process may use (the machine's memory, its control "
-            + "group's limit, or LOGITBOUNDS_MEMORY_LIMIT); merge on a machine with more memory, or measure again with fewer shards (each "
-            + "partial carries the d×d moments whole) or fewer pivot pairs (--pivots, --subsets, whose pairs every partial carries)"
+        let total = describe(bytes: fileSizes.reduce(0.0) { $0 + Double($1) })
+        let files = fileSizes.count == 1 ? "this file" : "these \(fileSizes.count) files"
+        return (pivotPairs == nil ? "decoding the largest of \(files) needs about \(describe(bytes: need))"
+                    : "merging \(files) (\(total), \(pivotPairs!) pivot pairs) needs about \(describe(bytes: need)) at its peak")
+            + " (notes/benchmarks.md, stop 66), more than the \(describe(bytes: limit)) this process may use (the machine's memory, its control "
+            + "group's limit, or LOGITBOUNDS_MEMORY_LIMIT); merge on a machine with more memory, or, for measure partials, measure again with "
+            + "fewer shards (each partial carries the d×d moments whole)"
     }
 
     /// The resident size of `measure` on a pair of 20 inputs and 3 labels (31.5 MiB, stop 54): the
@@ -166,7 +176,9 @@ public enum MeasureMemory {
             }
             advice = "split the inputs into at least \(hi) shards (--shard i/\(hi) --partial FILE for i = 1 … \(hi)) and combine the partials with `logitbounds merge`"
         } else {
-            advice = "no shard fits: every shard holds the process's baseline (\(size(Self.baseline))), both g (k×d) whole, a centred copy of each, the d×d work and the logit pass's blocks, \(size(need(1))) even for one row; run it on a machine with more memory"
+            let pairs = pivoting ? ", the pivot sample's \(pivotPairs) pairs (more in a shard, which writes them, than in one run)" : ""
+            advice = "no shard fits: every shard holds the process's baseline (\(size(Self.baseline))), both g (k×d) whole, a centred copy of each, the d×d work\(pairs) and the logit pass's blocks, \(size(need(1))) even for one row; run it on a machine with more memory"
+                + (pivoting ? ", or with fewer pivot pairs (--pivots, --subsets, a shorter --pivot-subsets file)" : "")
         }
         return "measuring this pair needs about \(size(total)) at its peak (\(shape); notes/benchmarks.md, stop 52), "
             + "more than the \(size(limit)) this process may use (the machine's memory, its control group's limit, or LOGITBOUNDS_MEMORY_LIMIT); \(advice)"

@@ -463,6 +463,8 @@ public struct PairMeasurement: Codable, Sendable {
         HeapRetention.enable()
         // Where the exact and MPFR levels would not fit, no shortcut forms them either.
         if options.exactLevelShortfall(pair) != nil { pair.withholdExactLevel() }
+        // Under `auto`, nor the exact level's d×d rational work beyond its width (`allowsExactMoments`).
+        if options.certification == .auto && !pair.withinExactWidth { pair.withholdExactMoments() }
         var m = try measureWithoutConcepts(pair, options: options, progress: progress)
         // Both routes of a single run have the rows at hand: the unbiased CKA from them (O(N d²)).
         // The phases after the main ones, timed into the same list.
@@ -1116,15 +1118,17 @@ public struct PairMeasurement: Codable, Sendable {
                 continue
             }
             guard exactHere, screened.outcome != .inapplicable else {
+                // Under `auto` beyond the exact level's width (its logits within reach, its d×d work not).
+                let beyondWidth = exactLevel ? "the exact level's d×d rational work, which \(screened.needsCertification ? "certifies it" : "would decide it"), "
+                    + "runs unasked only up to d_A + d_B = \(ModelPair.exactWidthLimit) (here \(pair.first.dimension + pair.second.dimension); "
+                    + "it grows faster than (d_A + d_B)³); " + options.exactLevelAdvice("lifts that limit", pair) : nil
                 // A screen never reports a violation: a screened violation or near-tie
                 // is "not decided by the screen" until it is certified.
                 let note = screened.outcome == .inapplicable ? nil
                     : screened.needsCertification ? "not decided by the screen (its sides are within rounding of each other or cross); "
-                        + options.exactLevelAdvice("certifies it", pair)
+                        + (beyondWidth ?? options.exactLevelAdvice("certifies it", pair))
                     : options.certification == .never ? "double-precision screen; not certified (--certify never)"
-                    : exactLevel && fastCertifiable ? "double-precision screen: the fast enclosure could not decide, and the exact level's d×d rational work "
-                        + "needs d_A + d_B ≤ \(ModelPair.exactWidthLimit) (here \(pair.first.dimension + pair.second.dimension); it grows faster than (d_A + d_B)³); "
-                        + options.exactLevelAdvice("lifts that limit", pair)
+                    : beyondWidth != nil && fastCertifiable ? "double-precision screen: the fast enclosure could not decide, and " + beyondWidth!
                     : options.certification == .always || certifiable ? "double-precision screen: "
                         + (fastCertifiable ? "the fast enclosure could not decide" : "N·k·(d_A+d_B) = \(size) above the fast enclosure's limit \(fastCertificationSizeLimit)")
                         + ", and the exact level does not fit in memory (see the notes)"

@@ -65,7 +65,7 @@ public struct ModelPair: Sendable {
             if let c = cache.peek("cca.\(centred)", as: CanonicalCorrelations.self) { other.cache.seed("cca.\(centred)", c.swapped) }
         }
         seedSwappedFastEnclosures(other)
-        if exactLevelWithheld { other.withholdExactLevel() }
+        other.inheritWithholding(from: self)
         return other
     }
 
@@ -100,9 +100,24 @@ public struct ModelPair: Sendable {
     /// d₁ + d₂ ≤ `exactWidthLimit`.
     public var withinExactWidth: Bool { first.dimension + second.dimension <= Self.exactWidthLimit }
 
-    /// `exactLevelAffordable` and `withinExactWidth`: the shortcuts that form the exact level's d×d
-    /// rational work ask this.
-    public var exactMomentsAffordable: Bool { exactLevelAffordable && withinExactWidth }
+    /// `exactLevelAffordable`, and the exact level's d×d rational work not withheld
+    /// (`withholdExactMoments`): the shortcuts that form that work ask this.
+    public var exactMomentsAffordable: Bool { exactLevelAffordable && !exactMomentsWithheld }
+
+    /// Whether `withholdExactMoments` was called on this pair (or the pair it was swapped or balanced from).
+    public var exactMomentsWithheld: Bool { cache.peek("exactMomentsWithheld", as: Bool.self) ?? false }
+
+    /// Forms none of the exact level's d×d rational work on this pair, its swaps and its balanced
+    /// pair from now on (the exact logits still form): `measure --certify auto` beyond
+    /// `exactWidthLimit`. `verify` and `--certify always` do not call it.
+    public func withholdExactMoments() { cache.seed("exactMomentsWithheld", true) }
+
+    /// This pair withholds what `other` withholds (`withholdExactLevel`, `withholdExactMoments`): a
+    /// pair made from it (swapped, balanced) inherits them.
+    public func inheritWithholding(from other: ModelPair) {
+        if other.exactLevelWithheld { withholdExactLevel() }
+        if other.exactMomentsWithheld { withholdExactMoments() }
+    }
 
     /// Whether `withholdExactLevel` was called on this pair (or the pair it was swapped or balanced from).
     public var exactLevelWithheld: Bool { cache.peek("exactLevelWithheld", as: Bool.self) ?? false }

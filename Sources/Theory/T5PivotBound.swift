@@ -93,7 +93,7 @@ public struct T5PivotBound: PairStatement {
                          weightsOf: pair.first),
             SoftmaxModel(embeddings: pair.second.embeddings.scaled(byPowerOfTwo: b),
                          unembeddings: pair.second.unembeddings.scaled(byPowerOfTwo: a + c - b), weightsOf: pair.first))
-        if pair.exactLevelWithheld { scaled?.withholdExactLevel() }
+        scaled?.inheritWithholding(from: pair)
         return scaled.map { ($0, Balance(embedding: a, unembedding: c, logit: a + c)) }
     }
 

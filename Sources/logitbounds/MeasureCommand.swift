@@ -82,7 +82,7 @@ struct MeasureCommand: ParsableCommand {
     var seed: UInt64 = 0
 
     @Option(name: .customLong("pivot-subsets"),
-            help: "Pivot form: an explicit list of (p, S), as JSON [{\"pivot\": p, \"subset\": [l1, …, ld]}, …] or as text with one line \"p l1 … ld\" per pair (0-based labels below k; d distinct labels other than p). A file or a pipe; checked against the files' headers, with each bad pair's line, before the models are read.")
+            help: "Pivot form: an explicit list of (p, S), as JSON [{\"pivot\": p, \"subset\": [l1, …, ld]}, …] or as text with one line \"p l1 … ld\" per pair (0-based labels below k; d distinct labels other than p). Blank lines and lines starting with # are skipped; commas or whitespace separate. A file or a pipe, read where the pivot form runs (d_A = d_B, k ≥ d + 1) and checked against the files' headers, with each bad pair's line, before the models are read.")
     var pivotSubsets: String?
 
     @Flag(name: .customLong("no-pivot"), help: "Skip the pivot form (and T5).")
@@ -216,28 +216,35 @@ struct MeasureCommand: ParsableCommand {
     /// default sample's 20 000: a million piped lines peaked at 4.7 times a 40 MiB limit), and
     /// before they are parsed (about 100 bytes a pair of d = 3, from 8 bytes a line).
     /// Each pair is checked against the files' headers here, with its line (a bad label had been
-    /// found after the whole measurement, without a line: minutes at scale).
+    /// found after the whole measurement, without a line: minutes at scale). Where the pivot form
+    /// does not run (d_A ≠ d_B, k < d + 1; its note says so) the file is not read: its pairs would
+    /// not be used, and the memory check counts them only where they are.
     func pivotSubsetPairs(shards count: Int, shapes: (ModelShape, ModelShape)) throws -> [PivotSubset]? {
+        let dimensions = (shapes.0.dimension, shapes.1.dimension)
         guard let pivotSubsets else { return nil }
+        guard PairMeasurement.runsPivotForm(dimensions: dimensions, labels: shapes.0.labels, pivotOptions) else {
+            FileHandle.standardError.write(Data("measure: \(pivotSubsets) is not read: the pivot form does not run on this pair (the report's pivot row says why)\n".utf8))
+            return nil
+        }
         let data = try Self.pivotSubsetData(pivotSubsets)
         if !Self.isRegularFile(pivotSubsets) { try requireMemory(shards: count, subsetBytes: data.count) }
-        let (pairs, places) = try Self.parsePivotSubsets(data, path: pivotSubsets)
-        // The subsets' size is d where the pivot form applies (d_A = d_B); where it does not, the
-        // pairs are not used, but their labels are still checked.
-        let size = shapes.0.dimension == shapes.1.dimension ? shapes.0.dimension : nil
-        for (pair, place) in zip(pairs, places) {
-            if let why = Self.pivotSubsetFault(pair, labels: shapes.0.labels, size: size) { throw CLIError("\(place): \(why)") }
+        let (pairs, lines) = try Self.parsePivotSubsets(data, path: pivotSubsets)
+        for (index, pair) in pairs.enumerated() {
+            if let why = Self.pivotSubsetFault(pair, labels: shapes.0.labels, size: shapes.0.dimension) {
+                throw CLIError("\(lines.map { "\(pivotSubsets):\($0[index])" } ?? "\(pivotSubsets), pair \(index + 1) of the list"): \(why)")
+            }
         }
         return pairs
     }
 
     /// What is wrong with a (p, S) pair for k labels and subsets of `size` labels; nil if nothing.
-    static func pivotSubsetFault(_ pair: PivotSubset, labels k: Int, size: Int?) -> String? {
+    static func pivotSubsetFault(_ pair: PivotSubset, labels k: Int, size: Int) -> String? {
         let shown = "pivot \(pair.pivot) with subset \(pair.subset)"
+        if let label = ([pair.pivot] + pair.subset).first(where: { $0 < 0 }) { return "\(shown): label \(label) is negative" }
         if let label = ([pair.pivot] + pair.subset).first(where: { $0 >= k }) { return "\(shown): label \(label) is not below k = \(k)" }
         if pair.subset.contains(pair.pivot) { return "\(shown): the subset holds its pivot" }
         if Set(pair.subset).count < pair.subset.count { return "\(shown): a label is repeated" }
-        if let size, pair.subset.count != size { return "\(shown): \(pair.subset.count) labels, where the subsets hold d = \(size)" }
+        if pair.subset.count != size { return "\(shown): \(pair.subset.count) labels, where the subsets hold d = \(size)" }
         return nil
     }
 
@@ -442,9 +449,9 @@ struct MeasureCommand: ParsableCommand {
         return data
     }
 
-    /// (p, S) pairs from JSON or from text lines "p l1 … ld", with where each was found ("FILE:line",
-    /// or "FILE, pair i of the list").
-    static func parsePivotSubsets(_ data: Data, path: String) throws -> (pairs: [PivotSubset], places: [String]) {
+    /// (p, S) pairs from JSON or from text lines "p l1 … ld", with each text pair's line (one Int a
+    /// pair: a String each had held 60 MB more for a million pairs).
+    static func parsePivotSubsets(_ data: Data, path: String) throws -> (pairs: [PivotSubset], lines: [Int]?) {
         // A byte-order mark (some editors write one) is not part of the first line.
         var text = String(decoding: data, as: UTF8.self)
         if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
@@ -454,9 +461,9 @@ struct MeasureCommand: ParsableCommand {
                 throw CLIError("\(path): not a JSON list of {\"pivot\": p, \"subset\": [...]} (\(decodingSentence(error, data: data)))")
             }
             guard !pairs.isEmpty else { throw CLIError("\(path): no (p, S) pairs found (an empty JSON list)") }
-            return (pairs, pairs.indices.map { "\(path), pair \($0 + 1) of the list" })
+            return (pairs, nil)
         }
-        var out: [PivotSubset] = [], places: [String] = []
+        var out: [PivotSubset] = [], lines: [Int] = []
         // Split on any line end: "\r\n" is one Character in Swift, so splitting on
         // "\n" alone would keep a CRLF file as one line.
         for (number, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
@@ -472,10 +479,10 @@ struct MeasureCommand: ParsableCommand {
                 throw CLIError("\(path):\(number + 1): expected \"p l1 … ld\" (non-negative integers), got \(String(line).debugDescription)")
             }
             out.append(PivotSubset(pivot: values[0]!, subset: values.dropFirst().map { $0! }))
-            places.append("\(path):\(number + 1)")
+            lines.append(number + 1)
         }
         guard !out.isEmpty else { throw CLIError("\(path): no (p, S) pairs found") }
-        return (out, places)
+        return (out, lines)
     }
 }
 

@@ -26,8 +26,8 @@ struct MergeCommand: ParsableCommand {
         --certify never) and the enclosures decide. Partials of different pairs or options, overlapping or missing row ranges, \
         and truncated, edited or inconsistent partials exit 2; a certified violation exits 1. The checksums and \
         consistency checks catch damage and plain edits, not forgery: a value edited with its checksum recomputed \
-        (a shard's d_rep, say) merges unless it contradicts the partial's other statistics. The files are read one \
-        at a time; a set whose estimated peak (from the files' sizes) exceeds the memory this process may use (the \
+        (a shard's d_rep, say) merges unless it contradicts the partial's other statistics. Partials are read and \
+        decoded one at a time; a set whose estimated peak (from the files' sizes) exceeds the memory this process may use (the \
         machine's, its control group's limit, or LOGITBOUNDS_MEMORY_LIMIT) exits 2 before any is read.
         """)
 
@@ -45,19 +45,36 @@ struct MergeCommand: ParsableCommand {
 
     func run() throws {
         guard !files.isEmpty else { throw ValidationError("give at least one shard report") }
+        // Each a regular file, by name (a directory, a device: /dev/zero is read forever; an empty or
+        // missing file), before the memory check reads their sizes and before --out is created.
+        for path in files {
+            do { try ModelFile.requireRegularFile(URL(fileURLWithPath: path)) } catch let e as ModelFileError { throw CLIError(e.description) }
+        }
+        try requireMemory(pivotPairs: nil)
         let directory = try out.map { try OutputDirectory($0, writes: ["report.md", "report.json"], inputs: files) }
-        try requireMemory()
         // One file at a time: read, recognised, and a partial decoded before the next is read, so
         // that a merge holds the decoded statistics and one file's text, not every file's text
         // (eight partials of d = 256 held their 69 MB of text beside what they decode to). A
         // partial's error waits until every file's kind is known, as a mix of kinds is named first.
         var reports: [(path: String, data: Data)] = [], partials: [(path: String, partial: Result<MeasurePartial, any Error>)] = []
+        var firstDecoded: MeasurePartial?
         for path in files {
-            // A directory, a device (/dev/zero is read forever), an empty or missing file: by name.
-            do { try ModelFile.requireRegularFile(URL(fileURLWithPath: path)) } catch let e as ModelFileError { throw CLIError(e.description) }
             guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path): no such file, or not readable") }
             if MeasurePartial.recognises(data) {
-                partials.append((path, Result { try MeasurePartial.decode(data, file: path) }))
+                var decoded = Result { try MeasurePartial.decode(data, file: path) }
+                if case .success(var partial) = decoded {
+                    if let first = firstDecoded {
+                        partial.sharePivotPairs(with: first)
+                        decoded = .success(partial)
+                    } else {
+                        // The first partial says how many pivot pairs every one carries: the whole merge's estimate.
+                        let pivot = partial.statistics.pivot
+                        try requireMemory(pivotPairs: (pivot?.pairs.count ?? 0) + (pivot?.t5Pairs.count ?? 0),
+                                          subsetSize: pivot?.pairs.first?.subset.count ?? 0)
+                        firstDecoded = partial
+                    }
+                }
+                partials.append((path, decoded))
             } else if (try? JSONSerialization.jsonObject(with: data)) == nil {
                 // Not JSON at all (cut before any key says what it is): by name, whatever the others
                 // are. A partial cut later is refused as one.
@@ -89,13 +106,15 @@ struct MergeCommand: ParsableCommand {
         if merged.violationCount > 0 { throw ExitCode(1) }
     }
 
-    /// Refuses, from the files' sizes and before any is read, a merge that would not fit in the
-    /// memory this process may use (`MeasureMemory.mergeRefusal`); a file that is not a regular
-    /// file is left to the reading, which names it.
-    func requireMemory() throws {
+    /// Refuses a merge that would not fit in the memory this process may use
+    /// (`MeasureMemory.mergeRefusal`), from the files' sizes: before any is read (`pivotPairs` nil),
+    /// where the largest alone would not; once the first partial is decoded, from the pivot pairs
+    /// it carries, where the whole merge would not.
+    func requireMemory(pivotPairs: Int?, subsetSize: Int = 0) throws {
         let limit: Double
         do { limit = try MachineMemory.bytes() } catch let e as MachineMemory.InvalidLimit { throw CLIError(e.description) }
-        if let why = MeasureMemory.mergeRefusal(fileSizes: files.compactMap(MeasureCommand.regularFileSize), limit: limit) {
+        if let why = MeasureMemory.mergeRefusal(fileSizes: files.compactMap(MeasureCommand.regularFileSize), pivotPairs: pivotPairs,
+                                                subsetSize: subsetSize, limit: limit) {
             throw CLIError(why)
         }
     }

@@ -226,6 +226,8 @@ struct MeasureCommandTests {
                                       ("short.txt", "0 1 2 3\n0 1 2\n", "short.txt:2: pivot 0 with subset [1, 2]: 2 labels, where the subsets hold d = 3"),
                                       ("list.json", #"[{"pivot": 0, "subset": [1, 2, 3]}, {"pivot": 7, "subset": [1, 2, 3]}]"#,
                                        "list.json, pair 2 of the list: pivot 7 with subset [1, 2, 3]: label 7 is not below k = 7"),
+                                      ("negative.json", #"[{"pivot": 0, "subset": [1, -2, 3]}]"#,
+                                       "negative.json, pair 1 of the list: pivot 0 with subset [1, -2, 3]: label -2 is negative"),
                                       ("nul.txt", "0 1 2 3\u{0}\n", #"nul.txt:1: expected "p l1 … ld" (non-negative integers), got "0 1 2 3\0""#)] {
             let file = dir.appendingPathComponent(name)
             try text.write(to: file, atomically: true, encoding: .utf8)
@@ -233,7 +235,7 @@ struct MeasureCommandTests {
             #expect(r.status == 2 && r.stderr.contains(message) && !r.stderr.contains("reading"), "\(name): \(r.stderr)")
             refused += 1
         }
-        #expect(refused == 6)
+        #expect(refused == 7)
         // A fraction where a label belongs is valid JSON, not "not valid JSON" (Foundation's word for it).
         var checked = 0
         for (text, message) in [(#"[{"pivot": 0, "subset": [1, 2.5, 3]}]"#, "a number does not fit its field"),
@@ -294,18 +296,32 @@ struct MeasureCommandTests {
         let (fifo, file) = (dir.appendingPathComponent("many.fifo"), dir.appendingPathComponent("many.txt"))
         #expect(mkfifo(fifo.path, 0o644) == 0)
         try lines.write(to: file, atomically: true, encoding: .utf8)
+        // The writer's whole text read before the refusal, which then names the same estimate as for the file.
+        let written = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var wroteAll = false
         let writer = Thread {
+            defer { written.signal() }
             guard let handle = FileHandle(forWritingAtPath: fifo.path) else { return }
-            try? handle.write(contentsOf: Data(lines.utf8))
+            wroteAll = (try? handle.write(contentsOf: Data(lines.utf8))) != nil
             try? handle.close()
         }
         writer.start()
         let limit = "\(Int(MeasureMemory.baseline) + 4 << 20)"
+        var estimates: [String] = []
         for source in [fifo, file] {
             let r = try runTool(["measure", a, b, "--pivot-subsets", source.path], terminateAfter: 60, environment: ["LOGITBOUNDS_MEMORY_LIMIT": limit])
             #expect(r.status == 2 && r.stderr.contains("needs about") && !r.stderr.contains("reading"), "\(source.lastPathComponent): \(r.stderr)")
+            estimates.append(String(r.stderr.split(separator: "(").first ?? ""))
             ran += 1
         }
+        #expect(written.wait(timeout: .now() + 10) == .success && wroteAll)
+        #expect(estimates.count == 2 && estimates[0] == estimates[1] && estimates[0].contains("needs about"), "\(estimates)")
+        // Where the pivot form does not run (d_A ≠ d_B), the subsets file is not read: the pair is measured.
+        let (wide, _) = try files(dimension: 4)
+        let bad = dir.appendingPathComponent("unused.txt")
+        try "0 1 2 99\n".write(to: bad, atomically: true, encoding: .utf8)
+        let unused = try runTool(["measure", a, wide, "--pivot-subsets", bad.path])
+        #expect(unused.status == 0 && unused.stdout.contains("needs d_A = d_B"), "\(unused.stderr)")
         #expect(ran == cases.count + 2)
     }
 

@@ -155,7 +155,7 @@ struct MeasureShardCommandTests {
         let early = try write("early.json", String(text.prefix(200)))
         let tiny = try write("tiny.json", String(text.prefix(10)))   // before any key: not JSON at all
         #expect(!String(text.prefix(200)).contains("logitbounds-measure-partial") && text.contains("logitbounds-measure-partial"))
-        let versioned = try write("version.json", text.replacingOccurrences(of: "\"version\" : 5", with: "\"version\" : 99"))
+        let versioned = try write("version.json", text.replacingOccurrences(of: "\"version\" : \(MeasureStatistics.version)", with: "\"version\" : 99"))
         let verifyReport = try runTool(["verify", "--cases", "3", "--json"]).stdout
         let verify = try write("verify.json", verifyReport)
         let cases: [([String], String)] = [
@@ -191,40 +191,63 @@ struct MeasureShardCommandTests {
         }
     }
 
-    /// Partials of the same teacher with another student f (same g) or other weights, a
-    /// damaged array, and forged counts: each refused with exit 2 (each merged, or trapped,
-    /// before the identity covered the arrays' CRC-32s and the counts were range-checked).
     /// `merge` had no memory check: partials beyond the memory were read whole, all at once, and
-    /// the process was killed part-way. Refused from the files' sizes before any is read, at the
-    /// estimate and not below it; the estimate against four merges' peaks (stop 66, files read one
-    /// at a time): 8 partials of d = 256, 4 of 300 000 pivot pairs, 2 of d = 1 024, 32 of d = 64.
-    @Test("merge refuses, from the files' sizes, partials beyond the memory it may use; the estimate against measured peaks")
+    /// the process was killed part-way. Refused before any is read where the largest alone would not
+    /// fit, and once the first is decoded where the whole merge would not (from the pivot pairs it
+    /// carries), at the estimate and not below it; a damaged partial after the first is not reached.
+    /// The estimate against four merges' peaks (stop 66, partials of version 6 read one at a time,
+    /// their pivot pairs held once): 8 partials of d = 256, 4 of 300 000 pivot pairs of d = 3, 2 of
+    /// d = 1 024, 32 of d = 64 with the default 20 000 pairs.
+    @Test("merge refuses, from the files' sizes and the pivot pairs, partials beyond the memory it may use; the estimate against measured peaks")
     func mergeMemory() throws {
         defer { try? FileManager.default.removeItem(at: dir) }
         let (a, b) = try files(weighted: false)
         let parts = try shards(a, b, count: 3)
         let sizes = try parts.map { try #require(FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int) }
-        let need = MeasureMemory.mergeEstimatedBytes(fileSizes: sizes)
+        let first = try MeasurePartial.decode(try Data(contentsOf: URL(fileURLWithPath: parts[0])), file: parts[0])
+        let pivot = try #require(first.statistics.pivot)
+        let (pairs, d) = (pivot.pairs.count + pivot.t5Pairs.count, pivot.pairs[0].subset.count)
+        let need = MeasureMemory.mergeEstimatedBytes(fileSizes: sizes, pivotPairs: pairs, subsetSize: d)
+        let largest = MeasureMemory.mergeEstimatedBytes(fileSizes: sizes, pivotPairs: nil)
+        #expect(pairs > 0 && largest < need)
+        // The third partial cut short: refused as truncated where the merge fits, never reached where it does not.
+        let text = try String(contentsOfFile: parts[2], encoding: .utf8)
+        let cut = dir.appendingPathComponent("cut.json").path
+        try String(text.prefix(text.count - 100)).write(toFile: cut, atomically: true, encoding: .utf8)
         var ran = 0
-        for (limit, status, message) in [("1K", Int32(2), "merging these 3 files needs about"), ("\(Int(need.rounded(.down)) - 1)", 2, "needs about"),
+        for (limit, status, message) in [("1K", Int32(2), "decoding the largest of these 3 files needs about"),
+                                         ("\(Int(largest.rounded(.up)))", 2, "merging these 3 files"),
+                                         ("\(Int(need.rounded(.down)) - 1)", 2, "\(pairs) pivot pairs) needs about"),
                                          ("\(Int(need.rounded(.up)))", 0, "d_logit"), ("lots", 2, "LOGITBOUNDS_MEMORY_LIMIT must be")] {
             let r = try runTool(["merge"] + parts, environment: ["LOGITBOUNDS_MEMORY_LIMIT": limit])
             #expect(r.status == status && (status == 0 ? r.stdout : r.stderr).contains(message), "at \(limit): \(r.stderr)")
             ran += 1
         }
-        #expect(ran == 4)
-        // (files, their total size, the largest, peak resident KiB).
-        let peaks: [(Int, Int, Int, Double)] = [(8, 69_009_985, 8_627_125, 124_160), (4, 194_165_323, 48_548_160, 498_668),
-                                                (2, 275_083_049, 137_542_145, 799_152), (32, 857_320_116, 26_791_579, 917_864)]
-        for (count, total, largest, kib) in peaks {
-            let sizes = [largest] + Array(repeating: (total - largest) / (count - 1), count: count - 1)
-            let ratio = MeasureMemory.mergeEstimatedBytes(fileSizes: sizes) / (kib * 1024)
-            #expect(ratio >= 1 && ratio <= 1.55, "\(count) partials of \(total) bytes: estimate / peak = \(ratio)")
+        // Refused before the third file is reached, whichever check refuses; read (and refused as
+        // truncated) where the merge fits.
+        for (limit, message) in [("1K", "decoding the largest"), ("\(Int(largest.rounded(.up)))", "merging these 3 files"), ("64G", "truncated")] {
+            let r = try runTool(["merge", parts[0], parts[1], cut], environment: ["LOGITBOUNDS_MEMORY_LIMIT": limit])
+            #expect(r.status == 2 && r.stderr.contains(message), "at \(limit): \(r.stderr)")
             ran += 1
         }
         #expect(ran == 8)
+        // (files, their total size, the largest, pivot pairs, their subsets' size, peak resident KiB).
+        let peaks: [(Int, Int, Int, Int, Int, Double)] = [
+            (8, 69_010_049, 8_627_133, 0, 0, 123_816), (4, 69_451_983, 17_369_825, 300_200, 3, 200_080),
+            (2, 275_083_065, 137_542_153, 0, 0, 799_152), (32, 334_881_492, 10_465_372, 20_200, 64, 179_476),
+        ]
+        for (count, total, largest, pairs, d, kib) in peaks {
+            let sizes = [largest] + Array(repeating: (total - largest) / (count - 1), count: count - 1)
+            let ratio = MeasureMemory.mergeEstimatedBytes(fileSizes: sizes, pivotPairs: pairs, subsetSize: d) / (kib * 1024)
+            #expect(ratio >= 1 && ratio <= 1.55, "\(count) partials of \(total) bytes: estimate / peak = \(ratio)")
+            ran += 1
+        }
+        #expect(ran == 12)
     }
 
+    /// Partials of the same teacher with another student f (same g) or other weights, a
+    /// damaged array, and forged counts: each refused with exit 2 (each merged, or trapped,
+    /// before the identity covered the arrays' CRC-32s and the counts were range-checked).
     @Test("Another student f, other weights, a flipped byte in f and a forged shard count are refused")
     func mixedAndForged() throws {
         defer { try? FileManager.default.removeItem(at: dir) }
