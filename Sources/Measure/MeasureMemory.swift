@@ -124,8 +124,9 @@ public enum MeasureMemory {
     /// first partial is decoded), the largest file alone. The rest of each file decodes to 0.8 of
     /// its text (base64 moments to 0.75, JSON residuals to 0.64); the largest file's text with its
     /// decoding's temporaries, its checksum's canonical re-encoding and the merged pair's d×d work
-    /// take 7 times its size. Against four merges (stop 66, `mergeMemory` in the tests) it lies 2 %
-    /// to 17 % above their peaks, and 49 % above at d = 1 024, where the d×d moments fill the partials.
+    /// take 7 times its size; and 4 MiB above `baseline`. Against four merges (stop 66, `mergeMemory`
+    /// in the tests) it lies 4 % to 21 % above their peaks, and 49 % above at d = 1 024, where the
+    /// d×d moments fill the partials.
     public static func mergeEstimatedBytes(fileSizes: [Int], pivotPairs: Int?, subsetSize d: Int = 0) -> Double {
         // The baseline and 4 MiB: merges of the smallest partials peaked 2 MiB above `baseline` (stop 66).
         let (base, largest) = (Self.baseline + 0x1p22, Double(fileSizes.max() ?? 0))
