@@ -223,6 +223,32 @@ struct MeasureShardCommandTests {
             #expect(r.status == status && (status == 0 ? r.stdout : r.stderr).contains(message), "at \(limit): \(r.stderr)")
             ran += 1
         }
+        // The same partials without their whitespace (the checksum does not see it), whose estimate
+        // had followed their bytes (version-5 partials: a third of them, admitted at 0.42 of the peak):
+        // refused at the estimate of their sizes scaled by the first one's canonical text, below which
+        // their bytes alone would have been admitted.
+        var compact: [String] = []
+        for (index, path) in parts.enumerated() {
+            var (out, inString, escaped) = ("", false, false)
+            for c in try String(contentsOfFile: path, encoding: .utf8) {
+                if inString { out.append(c); escaped = !escaped && c == "\\"; if c == "\"" && !escaped { inString = false }; continue }
+                if c == "\"" { inString = true; escaped = false }
+                if !c.isWhitespace { out.append(c) }
+            }
+            compact.append(dir.appendingPathComponent("compact-\(index).json").path)
+            try out.write(toFile: compact[index], atomically: true, encoding: .utf8)
+        }
+        let compactSizes = try compact.map { try #require(FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int) }
+        let firstCompact = try MeasurePartial.decode(try Data(contentsOf: URL(fileURLWithPath: compact[0])), file: compact[0])
+        let scale = Double(try ReportJSON.encode(firstCompact.statistics).utf8.count) / Double(compactSizes[0])
+        let scaledNeed = MeasureMemory.mergeEstimatedBytes(fileSizes: compactSizes.map { Int(Double($0) * max(1, scale)) }, pivotPairs: pairs, subsetSize: d)
+        let bytesNeed = MeasureMemory.mergeEstimatedBytes(fileSizes: compactSizes, pivotPairs: pairs, subsetSize: d)
+        #expect(scale > 1 && bytesNeed < scaledNeed - 2, "scale \(scale): \(bytesNeed) against \(scaledNeed)")
+        for (limit, status) in [("\(Int(scaledNeed.rounded(.down)) - 1)", Int32(2)), ("\(Int(scaledNeed.rounded(.up)))", 0)] {
+            let r = try runTool(["merge"] + compact, environment: ["LOGITBOUNDS_MEMORY_LIMIT": limit])
+            #expect(r.status == status && (status == 0 || r.stderr.contains("merging these 3 files")), "compact at \(limit): \(r.stderr)")
+            ran += 1
+        }
         // Refused before the third file is reached, whichever check refuses; read (and refused as
         // truncated) where the merge fits.
         for (limit, message) in [("1K", "decoding the largest"), ("\(Int(largest.rounded(.up)))", "merging these 3 files"), ("64G", "truncated")] {
@@ -230,7 +256,7 @@ struct MeasureShardCommandTests {
             #expect(r.status == 2 && r.stderr.contains(message), "at \(limit): \(r.stderr)")
             ran += 1
         }
-        #expect(ran == 8)
+        #expect(ran == 10)
         // (files, their total size, the largest, pivot pairs, their subsets' size, peak resident KiB).
         let peaks: [(Int, Int, Int, Int, Int, Double)] = [
             (8, 69_010_049, 8_627_133, 0, 0, 123_816), (4, 69_451_983, 17_369_825, 300_200, 3, 200_080),
@@ -242,7 +268,7 @@ struct MeasureShardCommandTests {
             #expect(ratio >= 1 && ratio <= 1.55, "\(count) partials of \(total) bytes: estimate / peak = \(ratio)")
             ran += 1
         }
-        #expect(ran == 12)
+        #expect(ran == 14)
     }
 
     /// Partials of the same teacher with another student f (same g) or other weights, a
