@@ -27,8 +27,10 @@ struct MergeCommand: ParsableCommand {
         and truncated, edited or inconsistent partials exit 2; a certified violation exits 1. The checksums and \
         consistency checks catch damage and plain edits, not forgery: a value edited with its checksum recomputed \
         (a shard's d_rep, say) merges unless it contradicts the partial's other statistics. Partials are read and \
-        decoded one at a time; a set whose estimated peak (from the files' sizes) exceeds the memory this process may use (the \
-        machine's, its control group's limit, or LOGITBOUNDS_MEMORY_LIMIT) exits 2 before any is read.
+        decoded one at a time, their pivot pairs (the same in every shard) held once. A set that would not fit in the \
+        memory this process may use (the machine's, its control group's limit, or LOGITBOUNDS_MEMORY_LIMIT) exits 2: \
+        before any file is read where the largest alone would not, else once the first partial is decoded, from the \
+        files' sizes and the pivot pairs it carries.
         """)
 
     @Argument(help: "Shard JSON files written by `logitbounds verify --shard i/n --json`, or partials written by `logitbounds measure --shard i/n --partial`.")
