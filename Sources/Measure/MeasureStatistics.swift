@@ -600,19 +600,26 @@ public struct MeasurePartial: Codable, Sendable {
     public let student: String
     public let checksum: String
     public private(set) var statistics: MeasureStatistics
+    /// The length in bytes of the statistics' canonical JSON, which the checksum hashes: what a
+    /// partial's file holds without the whitespace it may have lost (`merge`'s memory estimate).
+    /// Not written; set where the checksum is computed.
+    public private(set) var canonicalBytes = 0
+
+    enum CodingKeys: String, CodingKey { case teacher, student, checksum, statistics }
 
     public init(teacher: String, student: String, statistics: MeasureStatistics) throws {
         self.teacher = teacher
         self.student = student
         self.statistics = statistics
-        checksum = try Self.checksum(statistics)
+        (checksum, canonicalBytes) = try Self.canonical(statistics)
     }
 
-    static func checksum(_ statistics: MeasureStatistics) throws -> String {
+    /// The FNV-1a checksum of the statistics' canonical JSON, and that text's length in bytes.
+    static func canonical(_ statistics: MeasureStatistics) throws -> (checksum: String, bytes: Int) {
         let text = try ReportJSON.encode(statistics)
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in text.utf8 { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-        return String(h, radix: 16)
+        return (String(h, radix: 16), text.utf8.count)
     }
 
     public func encoded() throws -> String { try ReportJSON.encode(self) }
@@ -639,7 +646,7 @@ public struct MeasurePartial: Codable, Sendable {
 
     /// Reads a partial, refusing another format or version and a checksum mismatch.
     public static func decode(_ data: Data, file: String) throws -> MeasurePartial {
-        let partial: MeasurePartial
+        var partial: MeasurePartial
         do { partial = try ReportJSON.decode(MeasurePartial.self, from: data) } catch {
             if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                let statistics = object["statistics"] as? [String: Any],
@@ -652,9 +659,11 @@ public struct MeasurePartial: Codable, Sendable {
         guard s.format == MeasureStatistics.format, s.version == MeasureStatistics.version else {
             throw MeasureMergeError.unreadable(file: file, reason: "a \(s.format) partial of version \(s.version); this build reads \(MeasureStatistics.format) version \(MeasureStatistics.version)")
         }
-        guard try checksum(s) == partial.checksum else {
+        let canonical = try canonical(s)
+        guard canonical.checksum == partial.checksum else {
             throw MeasureMergeError.checksumMismatch(file: file)
         }
+        partial.canonicalBytes = canonical.bytes
         try s.validate(file: file)
         // `measure --shard` writes one shard's statistics; a larger count (checksum recomputed)
         // would pass for shards that were never measured in the merge's notes.

@@ -73,11 +73,12 @@ struct MergeCommand: ParsableCommand {
                         // estimate. Its sizes as `measure` writes them: a partial saved again without its
                         // whitespace (which the checksum does not see) decodes to as much from a third of
                         // the bytes (an attack: admitted at 0.42 of its peak), so every size is scaled by the
-                        // first partial's canonical text over its file's size, where that is above 1.
+                        // first partial's canonical text (which its checksum was read from) over its file's
+                        // size, where that is above 1.
                         let pivot = partial.statistics.pivot
-                        let canonical = Double((try? ReportJSON.encode(partial.statistics))?.utf8.count ?? 0)
                         try requireMemory(pivotPairs: (pivot?.pairs.count ?? 0) + (pivot?.t5Pairs.count ?? 0),
-                                          subsetSize: pivot?.pairs.first?.subset.count ?? 0, scale: max(1, canonical / Double(data.count)))
+                                          subsetSize: pivot?.pairs.first?.subset.count ?? 0,
+                                          scale: max(1, Double(partial.canonicalBytes) / Double(data.count)))
                         firstDecoded = partial
                     }
                 }
