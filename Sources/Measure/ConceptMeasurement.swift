@@ -178,10 +178,12 @@ public struct ConceptReport: Codable, Sendable {
         public let heldOut: Double
     }
 
-    public static func sideProbe(_ f: Matrix, values z: [Bool], weights w: [Double], options: Options) throws -> SideProbe {
-        let probe = try LinearProbe.fit(embeddings: f, concept: z, weights: w)
+    /// `stop` abandons the fits (`CancellationError`) once it answers true.
+    public static func sideProbe(_ f: Matrix, values z: [Bool], weights w: [Double], options: Options,
+                                 stop: @Sendable () -> Bool = { false }) throws -> SideProbe {
+        let probe = try LinearProbe.fit(embeddings: f, concept: z, weights: w, stop: stop)
         let heldOut = try LinearProbe.crossValidatedAccuracy(embeddings: f, concept: z, weights: w, folds: options.folds,
-                                                             seed: options.seed, start: probe)
+                                                             seed: options.seed, start: probe, stop: stop)
         return SideProbe(probe: probe, heldOut: heldOut)
     }
 

@@ -180,6 +180,9 @@ public struct PairMeasurement: Codable, Sendable {
     public internal(set) var concepts: [ConceptReport]? = nil
     /// How the concept probes were fitted, in words.
     public internal(set) var conceptFitting: String? = nil
+    /// The concepts an interrupt left unmeasured (`measure`'s `stop`), in the order given; nil when
+    /// every concept was measured.
+    public internal(set) var conceptsNotMeasured: [String]? = nil
     /// Certified enclosures of the logit statistics from the streamed fast pass
     /// (`FastLogitSums`), when it ran: every value above lies within these.
     public internal(set) var enclosures: Enclosures? = nil
@@ -262,6 +265,7 @@ public struct PairMeasurement: Codable, Sendable {
         case similarityUndefined = "similarity_undefined"
         case linearCKAUnbiased = "linear_cka_unbiased", linearCKAUnbiasedNote = "linear_cka_unbiased_note"
         case bounds, routes, timings = "timings_seconds", notes, concepts, conceptFitting = "concept_fitting"
+        case conceptsNotMeasured = "concepts_not_measured"
         case widthFloor = "d_logit_squared_width_floor", widthFloorRatio = "width_floor_ratio"
         case widthFloorCurve = "width_floor_curve", widthFloorNote = "width_floor_note", enclosures
         case divergenceScientific = "divergence_scientific"
@@ -454,8 +458,11 @@ public struct PairMeasurement: Codable, Sendable {
     static let pivotDimensionLimit = 64
     static let t5PairLimit = 200
 
-    /// Measures `pair`; `progress` receives the name of each phase as it starts.
-    public static func measure(_ pair: ModelPair, options: Options = Options(),
+    /// Measures `pair`; `progress` receives the name of each phase as it starts. Once `stop` answers
+    /// true (an interrupt), no concept's probes start and those being fitted are abandoned: the
+    /// concepts whose probes were all fitted are measured and reported, the others named in
+    /// `conceptsNotMeasured`. The phases before the concepts always finish.
+    public static func measure(_ pair: ModelPair, options: Options = Options(), stop: @escaping @Sendable () -> Bool = { false },
                                progress: (String) -> Void = { _ in }) throws -> PairMeasurement {
         // Freed d×d matrices and row blocks stay in the process for the next ones: without it a
         // certified run at language-model shape spent about 10 % of its time faulting fresh pages
@@ -480,7 +487,7 @@ public struct PairMeasurement: Codable, Sendable {
         conceptOptions.exactLevelDenied = options.exactLevelShortfall(pair) != nil
         conceptOptions.divergence = (m.klAB, min(m.logTauA, m.logTauB))
         let fixedOptions = conceptOptions
-        let concepts = try timed("concepts (probes, T11)") { () throws -> [ConceptReport] in
+        let concepts = try timed("concepts (probes, T11)") { () throws -> ([ConceptReport], [String]) in
             let predicted = pair.first.predictedLabels()
             let derived = try TeacherConcepts.derive(pair.first, count: options.teacherConcepts, predicted: predicted)
             let all = options.concepts.map { ($0.name, $0.source, $0.values) }
@@ -490,16 +497,25 @@ public struct PairMeasurement: Codable, Sendable {
             // The probes first, one task per concept and side (the bulk of the work, balanced
             // across the cores), then each concept's transport and T11.
             _ = pair.logitSummary()
-            let sides = try BLASThreads.parallelMap(2 * all.count, workers: BLASThreads.cores) { j in
-                try ConceptReport.sideProbe(j % 2 == 0 ? pair.first.embeddings : pair.second.embeddings, values: all[j / 2].2,
-                                            weights: pair.weights, options: fixedOptions)
+            // A side not started, or abandoned, once `stop` answers true is nil.
+            let sides = try BLASThreads.parallelMap(2 * all.count, workers: BLASThreads.cores) { j -> ConceptReport.SideProbe? in
+                guard !stop() else { return nil }
+                do {
+                    return try ConceptReport.sideProbe(j % 2 == 0 ? pair.first.embeddings : pair.second.embeddings, values: all[j / 2].2,
+                                                       weights: pair.weights, options: fixedOptions, stop: stop)
+                } catch is CancellationError { return nil }
             }
-            return try BLASThreads.parallelMap(all.count, workers: BLASThreads.cores) { i in
-                try ConceptReport.measure(pair, name: all[i].0, source: all[i].1, values: all[i].2, predicted: predicted, options: fixedOptions,
-                                          sides: (sides[2 * i], sides[2 * i + 1]))
+            let fitted = all.indices.filter { sides[2 * $0] != nil && sides[2 * $0 + 1] != nil }
+            let reports = try BLASThreads.parallelMap(fitted.count, workers: BLASThreads.cores) { index in
+                let i = fitted[index]
+                return try ConceptReport.measure(pair, name: all[i].0, source: all[i].1, values: all[i].2, predicted: predicted,
+                                                 options: fixedOptions, sides: (sides[2 * i]!, sides[2 * i + 1]!))
             }
+            let unmeasured = all.indices.filter { sides[2 * $0] == nil || sides[2 * $0 + 1] == nil }.map { all[$0].0 }
+            return (reports, unmeasured)
         }
-        m.concepts = concepts
+        m.concepts = concepts.0
+        m.conceptsNotMeasured = concepts.1.isEmpty ? nil : concepts.1
         let n = pair.first.inputCount
         // Fewer inputs than folds: `crossValidatedPredictions` holds out one input at a time.
         m.conceptFitting = conceptOptions.fitting + (n < conceptOptions.folds

@@ -18,7 +18,9 @@ public struct LinearProbe: Sendable {
 
     /// `start` (a probe fitted on other rows of the same embeddings, e.g. all of them)
     /// warm-starts Newton's method: the same optimum, reached in a few iterations.
-    public static func fit(embeddings f: Matrix, concept: [Bool], weights: [Double]? = nil, start: LinearProbe? = nil) throws -> LinearProbe {
+    /// `stop`, asked before each Newton step, abandons the fit (`CancellationError`) once it answers true.
+    public static func fit(embeddings f: Matrix, concept: [Bool], weights: [Double]? = nil, start: LinearProbe? = nil,
+                           stop: () -> Bool = { false }) throws -> LinearProbe {
         precondition(f.rows == concept.count, "probe: one concept value per input")
         let n = f.rows, p = f.columns + 1
         let scales = columnScales(f)
@@ -62,6 +64,7 @@ public struct LinearProbe: Sendable {
             (eta, current) = ([Double](repeating: 0, count: n), origin)
         }
         for _ in 0..<50 {
+            if stop() { throw CancellationError() }
             let mu = eta.map { 1 / (1 + (-$0).exp) }
             scaled.storage.withUnsafeMutableBufferPointer { out in
                 x.storage.withUnsafeBufferPointer { design in
@@ -167,10 +170,10 @@ public struct LinearProbe: Sendable {
     /// fraction of inputs predicted right.
     /// `start` warm-starts each fold's fit (the probe fitted on every row is a good start).
     public static func crossValidatedAccuracy(embeddings f: Matrix, concept: [Bool], weights: [Double]? = nil,
-                                              folds: Int, seed: UInt64, start: LinearProbe? = nil) throws -> Double {
+                                              folds: Int, seed: UInt64, start: LinearProbe? = nil, stop: () -> Bool = { false }) throws -> Double {
         let predicted = try crossValidatedPredictions(rows: f.rows, folds: folds, seed: seed) { train, test in
             try fit(embeddings: f.selectingRows(train), concept: train.map { concept[$0] },
-                    weights: weights.map { w in train.map { w[$0] } }, start: start).predictions(f.selectingRows(test))
+                    weights: weights.map { w in train.map { w[$0] } }, start: start, stop: stop).predictions(f.selectingRows(test))
         }
         return agreement(predicted, concept, weights: weights)
     }

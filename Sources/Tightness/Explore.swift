@@ -44,7 +44,7 @@ public enum TightnessExplorer {
         let sweepBudget = config.budgetSeconds * 0.2
         progress("\(which.rawValue): random sweep (≤ \(config.sweepCases) cases, \(format(sweepBudget)) s)")
         let points = sweep(which, statement, size: CaseSize(labels: k, dimension: d, inputs: config.inputs),
-                           config: config, deadline: Deadline(seconds: sweepBudget))
+                           config: config, deadline: Deadline(seconds: sweepBudget, stop: config.stop))
         let summary = summarise(points)
 
         let searchBudget = config.budgetSeconds - elapsed(since: started)
@@ -52,6 +52,8 @@ public enum TightnessExplorer {
             ? try searchT6(which, statement, config: config, seconds: searchBudget, progress: progress)
             : searchPairs(which, statement, labels: k, dimension: d, config: config, seconds: searchBudget,
                           progress: progress)
+        // Asked once the searches are over: an interrupt that came during them cut them short.
+        if config.stop() { notes.append(Self.interruptedNote) }
         if let worst = summary.worst {
             let generator = ModelGenerator(rawValue: worst.generator)!
             found.candidates.append((generator.pair(seed: worst.seed, size: CaseSize(labels: k, dimension: d, inputs: config.inputs)), .sweep))
@@ -69,6 +71,9 @@ public enum TightnessExplorer {
                                notes: notes,
                                seconds: elapsed(since: started), pair: best.pair)
     }
+
+    /// The note of a statement whose searches an interrupt cut short (`TightnessConfiguration.stop`).
+    public static let interruptedNote = "interrupted: the searches stopped when the interrupt came, before the budget (or --evaluations) ran out; the candidates found so far were certified as usual, but this result is not reproducible to the bit"
 
     /// What the adversarial searches produced: their summaries, every search's best
     /// pair, and for T6 the τ-curve.
@@ -177,11 +182,11 @@ public enum TightnessExplorer {
         let started = ContinuousClock.now
         var out: [SearchResult] = []
         if objective.hasAnalyticGradient {
-            out.append(config.gradient.maximise(objective, seed: seed, deadline: Deadline(seconds: seconds / 2)))
+            out.append(config.gradient.maximise(objective, seed: seed, deadline: Deadline(seconds: seconds / 2, stop: config.stop)))
         }
         let rest = seconds - elapsed(since: started)
         out.append(config.nelderMead.maximise(objective, seed: SeededGenerator.derive(seed, 77),
-                                              deadline: Deadline(seconds: rest), evaluationLimit: config.evaluationLimit))
+                                              deadline: Deadline(seconds: rest, stop: config.stop), evaluationLimit: config.evaluationLimit))
         return out
     }
 

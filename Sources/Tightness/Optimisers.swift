@@ -23,11 +23,15 @@ public struct SearchResult: Sendable {
     }
 }
 
-/// A wall-clock limit shared by the searches.
+/// A wall-clock limit shared by the searches; passed early once `stop` answers true (an interrupt).
 public struct Deadline: Sendable {
     let end: ContinuousClock.Instant
-    public init(seconds: Double) { end = .now + .milliseconds(Int64(max(0, seconds) * 1000)) }
-    public var passed: Bool { ContinuousClock.now >= end }
+    let stop: @Sendable () -> Bool
+    public init(seconds: Double, stop: @escaping @Sendable () -> Bool = { false }) {
+        end = .now + .milliseconds(Int64(max(0, seconds) * 1000))
+        self.stop = stop
+    }
+    public var passed: Bool { ContinuousClock.now >= end || stop() }
 }
 
 /// Multi-start gradient ascent with Adam steps on an objective's analytic gradient.

@@ -115,10 +115,12 @@ enum T10Explorer {
         let statement = T10ClassInfimum(measure, constantScale: config.constantScale)
         let size = CaseSize(labels: k, dimension: d, inputs: n)
         progress("\(which.rawValue): random sweep (≤ \(config.sweepCases) cases)")
-        let points = sweep(measure, size: size, config: config, deadline: Deadline(seconds: config.budgetSeconds * 0.2))
+        let points = sweep(measure, size: size, config: config, deadline: Deadline(seconds: config.budgetSeconds * 0.2, stop: config.stop))
         let summary = TightnessExplorer.summarise(points)
 
         var rows: [T10Row] = [], searches: [SearchSummary] = [], missing: [String] = []
+        // Whether an interrupt cut a search short (asked as each search ends).
+        var cut = false
         var best: (row: T10Row, pair: ModelPair, verdict: Verdict)?
         let teachers = [("whitened", teacher(size, seed: config.seed, condition: 1)),
                         ("anisotropic", teacher(size, seed: config.seed, condition: 10))]
@@ -137,6 +139,7 @@ enum T10Explorer {
             progress("\(which.rawValue): search over A ∈ GL(\(d)), \(name) teacher")
             let results = TightnessExplorer.optimise(objective, config: config, seed: SeededGenerator.derive(config.seed, UInt64(index)),
                                                      seconds: seconds)
+            cut = cut || config.stop()
             searches += results.map {
                 SearchSummary(method: $0.method, bestRatio: $0.value.exp, evaluations: $0.evaluations, starts: $0.starts, labels: k, tau: nil)
             }
@@ -164,7 +167,7 @@ enum T10Explorer {
         guard let best else {
             throw searches.contains { $0.evaluations > 0 } ? TightnessError.nothingApplicable(which.rawValue) : TightnessError.nothingSearched(which.rawValue)
         }
-        let notes = missing + [
+        let notes = missing + (cut ? [TightnessExplorer.interruptedNote] : []) + [
             "The second model of each certified pair is the first's orbit image (F₁Aᵀ, G₁A⁻¹): in the same identifiability class because A is proven nonsingular (a verified solve for the fast enclosure; an exact inverse, with d_logit² = 0 checked exactly, for the MPFR level); the saved \(which.rawValue)-second.npz is that image rounded to doubles (its logits equal the first model's to rounding). The map A is in the JSON (t10_rows[].map).",
             "The ratio depends on the embeddings only through Σ = Cov(f₁) (proven; checked by re-drawing embeddings with the same Σ: embedding_dependence), so the search over A covers every embedding with that second moment.",
         ]

@@ -108,6 +108,9 @@ public struct TightnessConfiguration: Sendable {
     public var evaluationLimit: Int?
     public var gradient = GradientAscent()
     public var nelderMead = NelderMead()
+    /// Asked by every search's deadline: once it answers true (an interrupt) the searches stop
+    /// as at the end of the budget, and the candidates found so far are certified.
+    public var stop: @Sendable () -> Bool = { false }
 
     public init() {}
 }

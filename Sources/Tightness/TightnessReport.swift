@@ -5,15 +5,20 @@ import Theory
 
 /// Markdown, JSON, SVG and model files for a set of tightness results.
 public enum TightnessReport {
-    /// The JSON document: `{"seed": s, "budget_seconds": b, "statements": [...]}`.
+    /// The JSON document: `{"seed": s, "budget_seconds": b, "statements": [...]}`, and after an
+    /// interrupt `"interrupted": true` and the statements it left unexplored (`"not_explored"`).
     public struct Document: Codable {
         public let seed: UInt64
         public let budgetSeconds: Double
         public let statements: [TightnessResult]
+        public var interrupted: Bool? = nil
+        public var notExplored: [String]? = nil
     }
 
-    public static func json(_ results: [TightnessResult], config: TightnessConfiguration) throws -> String {
-        try ReportJSON.encode(Document(seed: config.seed, budgetSeconds: config.budgetSeconds, statements: results),
+    /// `notExplored` (nil: no interrupt) names the statements an interrupt left unexplored.
+    public static func json(_ results: [TightnessResult], config: TightnessConfiguration, notExplored: [String]? = nil) throws -> String {
+        try ReportJSON.encode(Document(seed: config.seed, budgetSeconds: config.budgetSeconds, statements: results,
+                                       interrupted: notExplored.map { _ in true }, notExplored: notExplored),
                               snakeCase: true)
     }
 
@@ -32,10 +37,18 @@ public enum TightnessReport {
     }
 
     /// The summary table and, per statement, its searches (and T6's τ-curve).
-    public static func markdown(_ results: [TightnessResult], config: TightnessConfiguration) -> String {
+    public static func markdown(_ results: [TightnessResult], config: TightnessConfiguration, notExplored: [String]? = nil) -> String {
         var lines = ["# Tightness of the bounds", "",
                      "Seed \(config.seed), budget \(number(config.budgetSeconds)) s per statement" +
-                        (config.constantScale != 1 ? ", **constant scale \(config.constantScale) (a planted false constant)**" : "") + ".",
+                        (config.constantScale != 1 ? ", **constant scale \(config.constantScale) (a planted false constant)**" : "") + "."]
+        if let notExplored {
+            let cut = results.filter { $0.notes.contains(TightnessExplorer.interruptedNote) }.map(\.statement.rawValue)
+            lines += ["", "**Interrupted:** \(results.count) statement\(results.count == 1 ? "" : "s") explored"
+                + (cut.isEmpty ? "" : " (\(cut.joined(separator: ", ")) cut short: not reproducible to the bit)")
+                + (notExplored.isEmpty ? "." : "; not explored: \(notExplored.joined(separator: ", ")).")
+                + " The rows below are certified as in a whole run.", ""]
+        }
+        lines += [
                      "Ratio = left side / right side; the theorem says ≤ 1. The certified column recomputes the best pair's ratio exactly (GMP) or as an MPFR enclosure.", ""]
         lines += table(["statement", "proven constant", "sweep median", "sweep max", "best ratio", "found by", "certified"],
                        results.map { r in
@@ -125,10 +138,11 @@ public enum TightnessReport {
     }
 
     /// Writes report.md, tightness.json, one SVG per statement and the maximising pairs.
-    public static func write(_ results: [TightnessResult], config: TightnessConfiguration, to directory: URL) throws -> [URL] {
+    public static func write(_ results: [TightnessResult], config: TightnessConfiguration, notExplored: [String]? = nil,
+                             to directory: URL) throws -> [URL] {
         var out = try ReportDirectory(directory)
-        try out.put("report.md", markdown(results, config: config))
-        try out.put("tightness.json", json(results, config: config))
+        try out.put("report.md", markdown(results, config: config, notExplored: notExplored))
+        try out.put("tightness.json", json(results, config: config, notExplored: notExplored))
         for r in results {
             try out.put("\(r.statement.rawValue).svg", plot(r))
             if let pair = r.bestPair {

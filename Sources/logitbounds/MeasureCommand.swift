@@ -60,7 +60,12 @@ struct MeasureCommand: ParsableCommand {
         replaces both) is refused with the estimate, the fewest shards that would fit, and exit 2, instead \
         of being killed by the system part-way.
 
-        Exit status: 0 when no bound is certified violated, 1 when one is, 2 on bad input.
+        With --concept or --teacher-concepts, an interrupt (Ctrl-C) stops the concepts' probes: the run \
+        reports the distances, the bounds and the concepts measured, names those it did not measure, and \
+        exits 130 (the phases before the concepts finish first; a second interrupt quits at once).
+
+        Exit status: 0 when no bound is certified violated, 1 when one is, 2 on bad input, 130 when \
+        interrupted.
         """)
 
     @Argument(help: "Teacher model file A (.npz).")
@@ -342,9 +347,13 @@ struct MeasureCommand: ParsableCommand {
         if options.teacherConcepts > pair.first.dimension {
             throw CLIError("--teacher-concepts \(options.teacherConcepts) exceeds the teacher's d = \(pair.first.dimension)")
         }
+        // The concepts' probes are the part a run may cut short: an interrupt stops them, and the
+        // run reports the phases done and the concepts measured.
+        let interruptible = !options.concepts.isEmpty || options.teacherConcepts > 0
+        if interruptible { Interrupt.shared.install("measure") }
         let measurement: PairMeasurement
         do {
-            measurement = try PairMeasurement.measure(pair, options: options) { progress.note($0) }
+            measurement = try PairMeasurement.measure(pair, options: options, stop: { interruptible && Interrupt.shared.isRaised }) { progress.note($0) }
         } catch let e as ModelError { throw CLIError(e.description) }
         let markdown = MeasurementFormatter.markdown(measurement, teacher: teacher, student: student)
         directory?.attempt("measure") { directory in
@@ -363,6 +372,10 @@ struct MeasureCommand: ParsableCommand {
         print(json ? try measurement.jsonReport() : markdown)
         let t11 = (measurement.concepts ?? []).compactMap(\.t11)
         if (measurement.bounds + t11).contains(where: { $0.certified && $0.holds == false }) { throw ExitCode(1) }
+        if let unmeasured = measurement.conceptsNotMeasured {
+            FileHandle.standardError.write(Data("measure: interrupted: \(unmeasured.count) concept\(unmeasured.count == 1 ? "" : "s") not measured\n".utf8))
+            throw ExitCode(130)
+        }
     }
 
     /// Refuses, from the files' headers and before any array is read, a pair whose run (or
@@ -501,7 +514,7 @@ enum MeasurementFormatter {
     }
 
     /// The concepts section: probes, baselines and T11's floors (THEORY.md §8).
-    static func conceptLines(_ concepts: [ConceptReport], fitting: String) -> [String] {
+    static func conceptLines(_ concepts: [ConceptReport], fitting: String, notMeasured: [String] = []) -> [String] {
         func p(_ x: Double?) -> String { x.map { String(format: "%.3f", $0) } ?? "—" }
         var lines = ["", "## Concepts (T11: the teacher probe transported to the student by A = G̃_A⁺G̃_B)", "",
                      "Probes: \(fitting). Accuracies weighted by the inputs' weights. Floors: the in-sample teacher probe's accuracy minus T11's bound at the best γ (covariance vᵀΣ_δv, scalar ‖v‖²d_logit², KL through d_logit² ≤ 2 KL/τ); a floor above the majority baseline (by more than 10⁻⁹) is non-vacuous.", "",
@@ -520,6 +533,9 @@ enum MeasurementFormatter {
         // Why a verdict is not certified (the bounds table's notes do the same for T3–T7, T12).
         let notes = concepts.compactMap { c in c.t11?.note.map { "- T11 on \(markdownCell(c.name)): \($0)" } }
         if !notes.isEmpty { lines += [""] + notes }
+        if !notMeasured.isEmpty {
+            lines += ["", "**Interrupted:** \(concepts.count) of \(concepts.count + notMeasured.count) concepts measured; not measured: \(notMeasured.map(markdownCell).joined(separator: ", "))."]
+        }
         return lines
     }
 
@@ -614,7 +630,7 @@ enum MeasurementFormatter {
         }
         let bNotes = m.bounds.compactMap { b in b.note.map { "- \(b.id) \(b.form): \($0)" } }
         if !bNotes.isEmpty || !m.notes.isEmpty { lines += ["", "Notes:"] + m.notes.map { "- \($0)" } + Array(Set(bNotes)).sorted() }
-        if let concepts = m.concepts { lines += conceptLines(concepts, fitting: m.conceptFitting ?? "") }
+        if let concepts = m.concepts { lines += conceptLines(concepts, fitting: m.conceptFitting ?? "", notMeasured: m.conceptsNotMeasured ?? []) }
         lines += ["", "Time: " + m.timings.map { "\($0.phase) \(String(format: "%.3f", $0.seconds)) s" }.joined(separator: ", ")]
         return lines.joined(separator: "\n")
     }

@@ -30,7 +30,11 @@ struct TightnessCommand: ParsableCommand {
         --constant-scale s multiplies the right side (s < 1 plants a false constant, to watch the \
         explorer catch it).
 
-        Exit status: 0 nothing violated, 1 a certified violation, 2 bad usage.
+        An interrupt (Ctrl-C) ends the searches in flight as the budget would: their candidates are \
+        certified and reported (marked not reproducible to the bit), the statements not yet begun are \
+        named, and the run exits 130; a second interrupt quits at once.
+
+        Exit status: 0 nothing violated, 1 a certified violation, 2 bad usage, 130 interrupted.
         """)
 
     @Option(help: "T3, T4, T5.pair, T5.averaged, T6, T6.sharp, T7, T7.corollary, T10.cka, T10.procrustes, T10 (both), T11, T12 or all.")
@@ -115,23 +119,32 @@ struct TightnessCommand: ParsableCommand {
     }
 
     func run() throws {
-        let config = try configuration()
+        var config = try configuration()
         let directory = try out.map(OutputDirectory.init)
         let progress = ProgressReporter(label: "tightness", plain: true)
-        var results: [TightnessResult] = []
+        // An interrupt ends the searches in flight as their budget would; the statement is then
+        // certified and reported, and the statements after it are not explored.
+        Interrupt.shared.install("tightness")
+        config.stop = { Interrupt.shared.isRaised }
+        var results: [TightnessResult] = [], notExplored: [String] = []
         for s in try statements() {
+            guard !Interrupt.shared.isRaised else { notExplored.append(s.rawValue); continue }
             do {
                 results.append(try TightnessExplorer.explore(s, config) { progress.note($0) })
+            } catch TightnessError.nothingSearched(_) where Interrupt.shared.isRaised {
+                // Interrupted before its first candidate.
+                notExplored.append(s.rawValue)
             } catch let e as TightnessError { throw CLIError(e.description) }
         }
+        let interrupted = Interrupt.shared.isRaised ? notExplored : nil
         directory?.attempt("tightness") { directory in
-            let files = try TightnessReport.write(results, config: config, to: directory.url)
+            let files = try TightnessReport.write(results, config: config, notExplored: interrupted, to: directory.url)
             progress.note("wrote \(files.count) files to \(directory.url.path) (report.md, tightness.json, SVG plots, maximising pairs)")
         }
         if json {
-            print(try TightnessReport.json(results, config: config))
+            print(try TightnessReport.json(results, config: config, notExplored: interrupted))
         } else {
-            print(TightnessReport.markdown(results, config: config), terminator: "")
+            print(TightnessReport.markdown(results, config: config, notExplored: interrupted), terminator: "")
         }
         let violated = results.filter(\.certifiedViolation)
         if !violated.isEmpty {
@@ -143,5 +156,6 @@ struct TightnessCommand: ParsableCommand {
                 """.utf8))
             throw ExitCode(1)
         }
+        if interrupted != nil { throw ExitCode(130) }
     }
 }

@@ -99,6 +99,82 @@ struct MeasureConceptCommandTests {
         #expect(markdown.status == 0 && markdown.stdout.contains("## Concepts") && markdown.stdout.contains("| direction |"))
     }
 
+    @Test("An interrupt measures the concepts whose probes were all fitted, each as an uninterrupted run does, and names the rest in order")
+    func interruptedConcepts() throws {
+        var g = SeededGenerator(seed: 1302)
+        let teacher = ModelGenerator.model(labels: 9, dimension: 4, inputs: 200, scale: 2, using: &g)
+        let pair = try ModelPair(teacher, ModelGenerator.perturb(teacher, by: 0.05, using: &g))
+        let f = teacher.embeddings, predicted = teacher.predictedLabels()
+        var options = PairMeasurement.Options()
+        options.concepts = [PairMeasurement.NamedConcept(name: "direction", source: "test", values: (0..<200).map { f[$0, 1] - f[$0, 3] > 0 }),
+                            PairMeasurement.NamedConcept(name: "even", source: "test", values: predicted.map { $0 % 2 == 0 })]
+        options.teacherConcepts = 3
+        let names = ["direction", "even", "teacher-pc1", "teacher-pc2", "teacher-pc3"]
+        let whole = try PairMeasurement.measure(pair, options: options)
+        #expect(whole.conceptsNotMeasured == nil && whole.concepts?.map(\.name) == names)
+        let expected = Dictionary(uniqueKeysWithValues: (whole.concepts ?? []).map { ($0.name, $0) })
+        // `stop` answers true from its (limit + 1)th question on: before each side's probes, and
+        // before each Newton step of each fit.
+        final class Countdown: @unchecked Sendable {
+            let lock = NSLock(), limit: Int
+            var asked = 0
+            init(_ limit: Int) { self.limit = limit }
+            func stop() -> Bool { lock.lock(); defer { lock.unlock() }; asked += 1; return asked > limit }
+        }
+        var partial = 0, checked = 0
+        for limit in [0, 1, 20, 60, 120, 250, 500, 1_000_000] {
+            let countdown = Countdown(limit)
+            let m = try PairMeasurement.measure(pair, options: options, stop: { countdown.stop() })
+            let measured = (m.concepts ?? []).map(\.name), unmeasured = m.conceptsNotMeasured ?? []
+            // Every concept is either measured or named, each list in the given order.
+            #expect((measured + unmeasured).sorted() == names.sorted(), "limit \(limit)")
+            #expect(measured == names.filter(measured.contains) && unmeasured == names.filter(unmeasured.contains))
+            if limit == 0 { #expect(measured.isEmpty && unmeasured == names) }
+            if limit == 1_000_000 { #expect(unmeasured.isEmpty && m.conceptsNotMeasured == nil) }
+            if !measured.isEmpty && !unmeasured.isEmpty { partial += 1 }
+            for c in m.concepts ?? [] {
+                let e = try #require(expected[c.name])
+                for (x, y) in [(c.teacherProbe, e.teacherProbe), (c.studentProbe, e.studentProbe), (c.floorLogit, e.floorLogit),
+                               (c.transportedProbe, e.transportedProbe), (c.labelOnly, e.labelOnly)] {
+                    #expect(x != nil && y != nil && abs(x! - y!) <= 1e-12, "\(c.name) at limit \(limit)")
+                }
+                checked += 1
+            }
+            // The distances before the concepts are the whole run's.
+            #expect(m.dLogitSquared == whole.dLogitSquared && m.bounds.count == whole.bounds.count)
+        }
+        #expect(partial >= 2, "runs cut part-way: \(partial)")
+        #expect(checked >= 8, "concepts compared: \(checked)")
+    }
+
+    @Test("measure --teacher-concepts interrupted: exit 130, the concepts measured reported, the rest named in the JSON and the report")
+    func interruptedCommand() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var g = SeededGenerator(seed: 1303)
+        // Forty concepts of d = 60 at N = 3 000: about 2.5 s of probes on two cores in a release
+        // build (more in the tests' debug build), interrupted 0.3 s into them.
+        let teacher = ModelGenerator.model(labels: 61, dimension: 60, inputs: 3_000, using: &g)
+        let a = dir.appendingPathComponent("teacher.npz"), b = dir.appendingPathComponent("student.npz")
+        try ModelFile.write(teacher, to: a)
+        try ModelFile.write(ModelGenerator.perturb(teacher, by: 0.05, using: &g), to: b)
+        let out = dir.appendingPathComponent("report")
+        let r = try runTool(["measure", a.path, b.path, "--json", "--no-pivot", "--teacher-concepts", "40", "--out", out.path],
+                            interruptAfter: 0.3, interruptOn: "concepts (probes", terminateAfter: 240)
+        #expect(r.status == 130, "\(r.stderr)")
+        #expect(r.stderr.contains("finishing the work in flight") && r.stderr.contains("not measured"), "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let measured = try #require(json["concepts"] as? [[String: Any]]).compactMap { $0["name"] as? String }
+        let unmeasured = try #require(json["concepts_not_measured"] as? [String])
+        #expect(!unmeasured.isEmpty && measured.count + unmeasured.count == 40, "\(measured.count) measured, \(unmeasured.count) not")
+        #expect((measured + unmeasured).sorted() == (1...40).map { "teacher-pc\($0)" }.sorted())
+        #expect(json["d_logit_squared"] as? Double != nil && (json["bounds"] as? [Any])?.isEmpty == false)
+        let markdown = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
+        #expect(markdown.contains("**Interrupted:** \(measured.count) of 40 concepts measured; not measured: \(unmeasured[0])"))
+        let saved = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as? [String: Any])
+        #expect(saved["concepts_not_measured"] as? [String] == unmeasured)
+    }
+
     @Test("Bad concept input exits 2 naming the file and the problem, before any report")
     func badInput() throws {
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -21,6 +21,37 @@ struct TightnessDistillCommandTests {
         }
     }
 
+    @Test("tightness interrupted: the statement in flight cut short, certified and marked, those after it named, exit 130")
+    func interrupted() throws {
+        let dir = Self.temporaryDirectory("tightness-interrupted")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Uninterrupted, T3's Nelder–Mead would run its 100 000 evaluations (seconds); the
+        // interrupt comes 0.3 s into its gradient search.
+        let r = try runTool(["tightness", "--statement", "all", "--budget", "600", "--evaluations", "100000", "--json", "--out", dir.path],
+                            interruptAfter: 0.3, interruptOn: "T3: adversarial search", terminateAfter: 240)
+        #expect(r.status == 130, "\(r.stderr)")
+        #expect(r.stderr.contains("finishing the work in flight"))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(json["interrupted"] as? Bool == true)
+        let statements = try #require(json["statements"] as? [[String: Any]])
+        #expect(statements.map { $0["statement"] as? String } == ["T3"])
+        let t3 = try #require(statements.first)
+        let searches = try #require(t3["searches"] as? [[String: Any]])
+        let evaluations = searches.compactMap { $0["evaluations"] as? Int }
+        #expect(evaluations.count == 2 && evaluations[1] < 100_000, "\(searches)")
+        #expect((t3["notes"] as? [String])?.contains { $0.hasPrefix("interrupted: the searches stopped when the interrupt came") } == true)
+        let certified = try #require(t3["certified"] as? [String: Any])
+        #expect(certified["outcome"] as? String == "holds" && certified["level"] as? String != "double", "\(certified)")
+        #expect(json["not_explored"] as? [String] == ["T4", "T5.pair", "T5.averaged", "T6", "T6.sharp", "T7", "T7.corollary",
+                                                       "T10.cka", "T10.procrustes", "T11", "T12"])
+        let markdown = try String(contentsOf: dir.appendingPathComponent("report.md"), encoding: .utf8)
+        #expect(markdown.contains("**Interrupted:** 1 statement explored (T3 cut short: not reproducible to the bit); not explored: T4, T5.pair"))
+        // Without an interrupt the document has neither key.
+        let whole = try runTool(["tightness", "--statement", "T3", "--k", "5", "--d", "2", "--budget", "600", "--evaluations", "300", "--json"])
+        let plain = try #require(try JSONSerialization.jsonObject(with: Data(whole.stdout.utf8)) as? [String: Any])
+        #expect(whole.status == 0 && plain["interrupted"] == nil && plain["not_explored"] == nil, "\(whole.stderr)")
+    }
+
     @Test("tightness --json on T6.sharp: the τ-curve stays at or below 2/τ and every point is certified")
     func t6JSON() throws {
         let r = try runTool(["tightness", "--statement", "T6.sharp", "--k", "5", "--tau", "1e-3", "--budget", "600", "--evaluations", "3000", "--json"])
