@@ -277,7 +277,7 @@ extension MeasureStatistics {
                 guard let b = try? balanced.pair.pivotResidualValues(selection) else { return nil }
                 let power = -2 * balanced.balance.embedding
                 return (b.pairs, b.residuals.map { $0.map { Double(sign: .plus, exponent: power, significand: $0) } }, b.exhaustive, b.direct)
-            } ?? pair.pivotResidualValues(selection)
+            } ?? { let v = try pair.pivotResidualValues(selection); return (v.pairs, v.residuals, v.exhaustive, v.direct) }()
             let (chosen, scanNote) = PairMeasurement.t5Pairs(values.pairs)
             // A pair whose σ_min(L₁) leaves the normal Double range (columns of G 2³⁰⁰ apart) has no
             // term a partial can carry: it is left out here, as in every shard (σ_min depends on

@@ -27,28 +27,41 @@ public struct PairMeasurement: Codable, Sendable {
         /// A mean beyond the normal Double range, in scientific notation from its logarithm
         /// (`mean` is then its Double: 0, subnormal or +∞), as bounds give `lhs_scientific`.
         public let meanScientific: String?
+        /// An a priori estimate of the mean's rounding error from the pairs whose moment form
+        /// cancelled and were recomputed in double precision (`PivotDissimilarity.roundingError`);
+        /// nil where none were (those computed exactly have none).
+        public let roundingError: Double?
         enum CodingKeys: String, CodingKey {
             case mean, standardError = "standard_error", pairsUsed = "pairs_used", pairsSkipped = "pairs_skipped"
             case exhaustive, note, topShare = "top_10_share", medianOfMeans = "median_of_means"
             case largestCondition = "largest_condition_top_10", meanScientific = "mean_scientific"
+            case roundingError = "rounding_error_estimate"
         }
 
         init(mean: Double?, standardError: Double?, pairsUsed: Int, pairsSkipped: Int, exhaustive: Bool, note: String?,
-             topShare: Double? = nil, medianOfMeans: Double? = nil, largestCondition: Double? = nil, meanScientific: String? = nil) {
+             topShare: Double? = nil, medianOfMeans: Double? = nil, largestCondition: Double? = nil, meanScientific: String? = nil,
+             roundingError: Double? = nil) {
             self.mean = mean; self.standardError = standardError; self.pairsUsed = pairsUsed
             self.pairsSkipped = pairsSkipped; self.exhaustive = exhaustive; self.note = note
             self.topShare = topShare; self.medianOfMeans = medianOfMeans; self.largestCondition = largestCondition
-            self.meanScientific = meanScientific
+            self.meanScientific = meanScientific; self.roundingError = roundingError
         }
 
         init(_ p: PivotDissimilarity, note: String?) {
             self.init(mean: p.mean, standardError: p.standardError, pairsUsed: p.pairsUsed, pairsSkipped: p.pairsSkipped,
                       exhaustive: p.exhaustive, note: note, topShare: p.topShare, medianOfMeans: p.medianOfMeans,
-                      largestCondition: p.largestCondition)
+                      largestCondition: p.largestCondition, roundingError: p.directEvaluations > p.exactEvaluations ? p.roundingError : nil)
         }
 
         /// Whether a few pairs carry most of the mean (the 10 largest above half of it).
         public var heavyTail: Bool { (topShare ?? 0) > 0.5 && pairsUsed > 20 }
+
+        /// Whether the rounding estimate exceeds 10⁻⁶ of the mean (or the mean is 0 and it is not):
+        /// the value is then shown as known only to about that.
+        public var atRoundingLevel: Bool {
+            guard let roundingError, let mean, roundingError > 0 else { return false }
+            return roundingError > 1e-6 * abs(mean)
+        }
     }
 
     /// One bound: both sides, whether it holds, and how that was decided.
@@ -113,8 +126,12 @@ public struct PairMeasurement: Codable, Sendable {
             let pair = v.id == .T5 && v.outcome != .inapplicable ? v.constantName.range(of: "p = ").map { "at the pair " + v.constantName[$0.lowerBound...] } : nil
             let base = note ?? (v.outcome == .inapplicable || v.outcome == .undecided ? v.certificate : nil)
             self.note = pair.map { [base, $0].compactMap { $0 }.joined(separator: "; ") } ?? base
-            lhsScientific = Verdict.outOfRange(lhs, v.lhsLog10) ? v.lhsLog10.map { Rational.report(log10: $0) } : nil
-            rhsScientific = Verdict.outOfRange(rhs, v.rhsLog10) ? v.rhsLog10.map { Rational.report(log10: $0) } : nil
+            // A certified verdict's sides are shown rounded outward: for "holds" the left side up and
+            // the right down, for "violated" the reverse (both had been to nearest, 6 digits).
+            let (left, right): (FloatingPointRoundingRule, FloatingPointRoundingRule) = !v.isCertified ? (.toNearestOrEven, .toNearestOrEven)
+                : v.outcome == .holds ? (.up, .down) : v.outcome == .violated ? (.down, .up) : (.toNearestOrEven, .toNearestOrEven)
+            lhsScientific = Verdict.outOfRange(lhs, v.lhsLog10) ? v.lhsLog10.map { Rational.report(log10: $0, rounding: left) } : nil
+            rhsScientific = Verdict.outOfRange(rhs, v.rhsLog10) ? v.rhsLog10.map { Rational.report(log10: $0, rounding: right) } : nil
             if lhsScientific != nil || rhsScientific != nil, let a = v.lhsLog10, let b = v.rhsLog10, a.isFinite, b.isFinite,
                !(ratio.isNormal && ratio.isFinite) {
                 ratioScientific = Rational.report(log10: a - b)
@@ -174,6 +191,8 @@ public struct PairMeasurement: Codable, Sendable {
     public internal(set) var widthFloor: Double? = nil
     public internal(set) var widthFloorRatio: Double? = nil
     public internal(set) var widthFloorCurve: [Double]? = nil
+    /// The curve in scientific notation, where an entry leaves the normal Double range (nil otherwise).
+    public internal(set) var widthFloorCurveScientific: [String]? = nil
     /// Why the floor is 0 at B's width, when it is.
     public internal(set) var widthFloorNote: String? = nil
     /// `--concept` and `--teacher-concepts`: each concept's probes, baselines and T11 floor.
@@ -268,6 +287,7 @@ public struct PairMeasurement: Codable, Sendable {
         case conceptsNotMeasured = "concepts_not_measured"
         case widthFloor = "d_logit_squared_width_floor", widthFloorRatio = "width_floor_ratio"
         case widthFloorCurve = "width_floor_curve", widthFloorNote = "width_floor_note", enclosures
+        case widthFloorCurveScientific = "width_floor_curve_scientific"
         case divergenceScientific = "divergence_scientific"
     }
 
@@ -277,6 +297,10 @@ public struct PairMeasurement: Codable, Sendable {
         widthFloor = value
         widthFloorRatio = value > 0 ? dLogitSquared / value : nil
         widthFloorCurve = floor.curve
+        // Beyond the Double range, each width's floor in scientific notation from its logarithm.
+        if let curve = widthFloorCurve, curve.contains(where: { !$0.isFinite || ($0 != 0 && !$0.isNormal) }) {
+            widthFloorCurveScientific = curve.indices.map { Rational.report(log10: floor.floorLog10(width: $0 + 1)) }
+        }
         widthFloorNote = T12WidthFloorBound.trivial(teacherDimension: sizes.dA, studentDimension: sizes.dB, labels: sizes.k)
     }
 
@@ -690,7 +714,12 @@ public struct PairMeasurement: Codable, Sendable {
                 notes.append("the logits or their differences leave the Double range (|Λ| or a difference ≳ 1.8·10³⁰⁸): KL and log τ are not computed (nan)\(options.exactLevelPointer("gives their MPFR enclosures", pair))")
             }
         }
-        if exactDistance == nil, let note = Self.klUnderflowNote(distanceSquared: divergence.distance, kl: [divergence.kl, divergence.reverseKL]) {
+        // Where the exact d_logit² lies below the normal range its note above says so; else a KL of 0 or
+        // subnormal beside a positive d_logit² gets this one (logits near 10²¹⁰ whose KL is 10^(−5·10²¹⁰)
+        // had shown KL 0 without it: the exact d_logit² had silenced it).
+        let exactBelowRange = exactDistance.map { !$0.isZero && $0.log10Magnitude < -300 } ?? false
+        let positive = exactDistance.map { $0.isZero ? 0.0 : Double.infinity } ?? divergence.distance
+        if !exactBelowRange, let note = Self.klUnderflowNote(distanceSquared: positive, kl: [divergence.kl, divergence.reverseKL]) {
             notes.append(note)
         }
         if pair.first.embeddings.maxAbs == 0 { notes.append(Self.zeroScaleNote) }
@@ -708,8 +737,8 @@ public struct PairMeasurement: Codable, Sendable {
             // never NaN.
             dLogit: exactDistance.flatMap(Self.squareRoot) ?? rescaled?.distance ?? (divergence.distance.isNaN ? .infinity : divergence.distance).squareRoot(),
             dLogitSquared: exactSquare ?? rescaledSquare ?? (divergence.distance.isNaN ? .infinity : divergence.distance),
-            dLogitExact: exactDistance.map { Rational.report(log10: $0.log10Magnitude / 2) },
-            dLogitSquaredExact: exactDistance.map { $0.reportString },
+            dLogitExact: exactDistance.map { Rational.scientific(log10: $0.log10Magnitude / 2, digits: Self.exactDigits) },
+            dLogitSquaredExact: exactDistance.map { $0.scientificString(digits: Self.exactDigits) },
             klAB: divergence.kl, klBA: divergence.reverseKL, logTauA: logTau.0, logTauB: logTau.1,
             dRepAB: dRepAB.map { Self.distance(pair, squared: $0, exact: exactAB, .representation) },
             dRepBA: dRepBA.map { Self.distance(pair, squared: $0, exact: exactBA, .reverseRepresentation) },
@@ -904,8 +933,16 @@ public struct PairMeasurement: Codable, Sendable {
     }
 
     /// The note that `count` pivot pairs' moment form cancelled (one run's and a merge's).
-    static func pivotRecomputationNote(_ count: Int) -> String {
+    /// Significant digits of `d_logit_exact` and `d_logit_squared_exact` (the exact rational, through
+    /// its logarithm: good to about 13 digits at 10^±617).
+    static let exactDigits = 10
+
+    /// `exact` of the `count` recomputed pairs exactly; `rounding` the estimate of the mean's
+    /// rounding error where it matters (`Pivot.atRoundingLevel`).
+    static func pivotRecomputationNote(_ count: Int, exact: Int = 0, rounding: Double? = nil) -> String {
         "pivot form: \(count) pairs recomputed from the residual (moment form cancelled)"
+            + (exact == 0 ? "" : exact == count ? ", all exactly (rational moments and maps)" : ", \(exact) of them exactly (rational moments and maps)")
+            + (rounding.map { "; those recomputed in double precision lie near the rounding of the embeddings (a near-orbit pair), so d_rep,pivot² is known only to about ± \(String(format: "%.3g", $0)) (an a priori estimate, not a certificate)" } ?? "")
     }
 
     /// The note that `count` rows' KL was recomputed by the cancellation-free kernel (one run's and
@@ -926,7 +963,7 @@ public struct PairMeasurement: Codable, Sendable {
     static let zeroScaleNote = "the scale-free d_rep²/E‖f_A‖² is undefined: the first model's embeddings are all 0 (E‖f_A‖² = 0)"
 
     /// The pivot form's default: every (p, S) pair when there are at most 20 000 (k·C(k − 1, d),
-    /// the sample's own size: an exact mean, standard error 0), else 100 pivots × 200 subsets
+    /// the sample's own size: no sampling error, standard error 0), else 100 pivots × 200 subsets
     /// (it sampled 20 000 pairs with repeats even where 60 pairs exist).
     public static func defaultPivotSelection(seed: UInt64) -> PivotSelection {
         .automatic(limit: 20_000, pivots: 100, subsetsPerPivot: 200, seed: seed)
@@ -984,10 +1021,13 @@ public struct PairMeasurement: Codable, Sendable {
         // arbitrary pairs; on orbit pairs at 10⁻¹⁰⁰ the pair as given gave a normal mean near
         // E‖f_A‖² for an exact 0 (stop 65's attack), so the balanced pair is taken wherever it exists.
         var p: PivotDissimilarity, power = 0
-        if let balanced = T5PivotBound.balanced(pair), let q = try? balanced.pair.pivotDissimilarity(selection), q.mean.isFinite {
+        // Cancelled pairs exactly where the exact level's d×d work may form.
+        let exactly = options.allowsExactMoments(pair)
+        if let balanced = T5PivotBound.balanced(pair), let q = try? balanced.pair.pivotDissimilarity(selection, exactWhereCancelled: exactly),
+           q.mean.isFinite {
             (p, power) = (q, -2 * balanced.balance.embedding)
         } else {
-            p = try pair.pivotDissimilarity(selection)
+            p = try pair.pivotDissimilarity(selection, exactWhereCancelled: exactly)
         }
         if let none = Self.everyPivotSingular(p) { return (none, selection) }
         // r(p, S) grows as |f|²·cond(L₁)²: beyond the Double range it is inf, and the mean of
@@ -996,9 +1036,13 @@ public struct PairMeasurement: Codable, Sendable {
             let largest = max(pair.first.embeddings.maxAbs, pair.second.embeddings.maxAbs)
             return (skippedPivot(MeasureStatistics.overflow("the pivot form (|f| up to \(String(format: "%.3g", largest)))", embeddings: true)), selection)
         }
-        if p.directEvaluations > 0 { notes.append(Self.pivotRecomputationNote(p.directEvaluations)) }
-        guard power != 0 else { return (Pivot(p, note: nil), selection) }
         func back(_ x: Double) -> Double { Double(sign: .plus, exponent: power, significand: x) }
+        let unscaled = Pivot(p, note: nil)
+        if p.directEvaluations > 0 {
+            notes.append(Self.pivotRecomputationNote(p.directEvaluations, exact: p.exactEvaluations,
+                                                     rounding: unscaled.atRoundingLevel ? back(p.roundingError) : nil))
+        }
+        guard power != 0 else { return (unscaled, selection) }
         let mean = back(p.mean)
         // Beyond the normal range the Doubles scaled back are 0, subnormal or +∞; the mean is
         // given too in scientific notation from its logarithm, as a bound's side beyond the range.
@@ -1007,7 +1051,7 @@ public struct PairMeasurement: Codable, Sendable {
                       exhaustive: p.exhaustive,
                       note: beyond.map { "d_rep,pivot² = \($0) lies beyond the normal Double range (computed on the models rescaled by powers of two, which scales it by 2^\(-power))" },
                       topShare: p.topShare, medianOfMeans: p.medianOfMeans.map(back), largestCondition: p.largestCondition,
-                      meanScientific: beyond), selection)
+                      meanScientific: beyond, roundingError: unscaled.roundingError.map(back)), selection)
     }
 
     /// T3–T7 screened, then certified where the size and the option allow.

@@ -153,7 +153,10 @@ public final class Rational: @unchecked Sendable {
     public var reportString: String { scientificString(digits: Self.reportDigits) }
 
     /// `scientific(log10:)` at `reportDigits`: how `measure` shows a value known by its logarithm.
-    public static func report(log10 l: Double) -> String { scientific(log10: l, digits: reportDigits) }
+    /// `rounding` .down or .up rounds the shown digits outward (a certified end); else to nearest.
+    public static func report(log10 l: Double, rounding: FloatingPointRoundingRule = .toNearestOrEven) -> String {
+        scientific(log10: l, digits: reportDigits, rounding: rounding)
+    }
 
     /// The value in scientific notation with `digits` significant digits (e.g.
     /// "4.47e+601") at any magnitude. For display only (~15 good digits).
@@ -163,15 +166,46 @@ public final class Rational: @unchecked Sendable {
 
     /// 10^l in scientific notation, for magnitudes beyond the Double range.
     /// Beyond 10^(±10¹⁵) the exponent itself is shown in scientific notation, e.g.
-    /// "10^(4.343e+154)"; a NaN or infinite l is shown as such.
-    public static func scientific(log10 l: Double, digits: Int = 4) -> String {
+    /// "10^(4.343e+154)"; a NaN or infinite l is shown as such. `rounding` .down or .up shows
+    /// digits at or below (above) 10^l, so that a certified lower (upper) end stays one (the
+    /// shown end was 6 digits to nearest, and could lie on the wrong side by a factor 10^(10¹⁴⁴)
+    /// where l is 10¹⁵⁰): the exponent's digits beyond 10^(±10¹⁵), the mantissa's below; to
+    /// within the precision l itself carries (4 ulps of l: a mantissa within that of its digits is
+    /// shown as them).
+    public static func scientific(log10 l: Double, digits: Int = 4, rounding: FloatingPointRoundingRule = .toNearestOrEven) -> String {
         guard l.isFinite else { return l.isNaN ? "nan" : (l > 0 ? "inf" : "0") }
-        guard abs(l) < 1e15 else { return "10^(\(String(format: "%.\(Swift.max(digits - 1, 0))e", l)))" }
+        let decimals = Swift.max(digits - 1, 0)
+        let directed = rounding == .down || rounding == .up
+        guard abs(l) < 1e15 else {
+            return "10^(\(directedDecimal(l, style: "e", decimals: decimals, rounding: directed ? rounding : .toNearestOrEven, tolerance: 4 * l.ulp)))"
+        }
         var exponent = Int(l.rounded(.down))
         var mantissa = pow(10, l - Double(exponent))
-        if mantissa >= 10 - 0.5 * pow(10, Double(1 - digits)) { mantissa /= 10; exponent += 1 }
-        let text = String(format: "%.\(Swift.max(digits - 1, 0))f", mantissa)
+        guard directed else {
+            if mantissa >= 10 - 0.5 * pow(10, Double(1 - digits)) { mantissa /= 10; exponent += 1 }
+            return "\(String(format: "%.\(decimals)f", mantissa))e\(exponent >= 0 ? "+" : "-")\(abs(exponent))"
+        }
+        // 10^(l ± δ) = 10^l·(1 ± δ·ln 10): the mantissa's own uncertainty from l's.
+        let tolerance = 4 * Swift.max(l.ulp, Double.ulpOfOne) * 2.302585092994046 * mantissa
+        var text = directedDecimal(mantissa, style: "f", decimals: decimals, rounding: rounding, tolerance: tolerance)
+        if let shown = Double(text), shown >= 10 { text = String(format: "%.\(decimals)f", 1.0); exponent += 1 }
+        if let shown = Double(text), shown < 1 {
+            text = directedDecimal(mantissa * 10, style: "f", decimals: decimals, rounding: rounding, tolerance: 10 * tolerance); exponent -= 1
+        }
         return "\(text)e\(exponent >= 0 ? "+" : "-")\(abs(exponent))"
+    }
+
+    /// x printed with `decimals` decimals ("%.nf" or "%.ne"), rounded toward `rounding` (.down,
+    /// .up) instead of to nearest: where the nearest lies on the wrong side of x by more than
+    /// `tolerance`, one unit of the last place is taken off (added).
+    static func directedDecimal(_ x: Double, style: Character, decimals: Int, rounding: FloatingPointRoundingRule,
+                                tolerance: Double = 0) -> String {
+        let format = "%.\(decimals)\(style)", text = String(format: format, x)
+        guard rounding == .down || rounding == .up, let shown = Double(text),
+              rounding == .down ? shown > x + tolerance : shown < x - tolerance else { return text }
+        let place = style == "e" && x != 0 ? (Double(text.split(separator: "e").last ?? "0") ?? 0) - Double(decimals) : -Double(decimals)
+        let step = pow(10, place)
+        return String(format: format, rounding == .down ? shown - step : shown + step)
     }
 
     /// Number of bits in numerator plus denominator: the cost driver of exact work.

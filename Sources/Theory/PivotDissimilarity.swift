@@ -58,6 +58,13 @@ public struct PivotDissimilarity: Sendable {
     /// Pairs recomputed from the residual (directly, or from the rows' triangular factor) because
     /// the moment form cancelled.
     public let directEvaluations: Int
+    /// Of those, the pairs computed exactly (rational r(p, S), the nearest Double kept) where the
+    /// caller allowed it (`pivotDissimilarity(_:exactWhereCancelled:)`).
+    public let exactEvaluations: Int
+    /// An a priori estimate of the mean's rounding error from the pairs recomputed in double
+    /// precision (`PivotMoments.roundingEstimate`; 0 when none were): where the residuals lie
+    /// near the rounding of the embeddings (near-orbit pairs) it can exceed the mean itself.
+    public let roundingError: Double
 
     /// Share of the sum of r(p, S) carried by the `tailCount` largest pairs: near 1 the
     /// mean rests on a handful of pairs (ill-conditioned L₁) and is not to be trusted.
@@ -76,7 +83,8 @@ public struct PivotDissimilarity: Sendable {
 
     /// Mean and standard error of the r(p, S) that exist (nil: L₁ singular, skipped),
     /// and the tail statistics.
-    package init(_ residuals: [Double?], exhaustive: Bool, directEvaluations: Int) {
+    package init(_ residuals: [Double?], exhaustive: Bool, directEvaluations: Int, exactEvaluations: Int = 0,
+                 roundingSum: Double = 0) {
         let indexed = residuals.enumerated().compactMap { i, r in r.map { (i, $0) } }
         let values = indexed.map(\.1)
         let total = values.reduce(0, +)
@@ -104,6 +112,8 @@ public struct PivotDissimilarity: Sendable {
         pairsSkipped = residuals.count - values.count
         self.exhaustive = exhaustive
         self.directEvaluations = directEvaluations
+        self.exactEvaluations = exactEvaluations
+        roundingError = roundingSum / max(n, 1)
     }
 }
 
@@ -189,7 +199,13 @@ extension ModelPair {
     /// or where four or more cancel, from the rows' triangular factor (`PivotMoments.stackedFactor`,
     /// O(d³) a pair after one O(N d²) factorisation). Pairs whose L₁ is numerically singular (LAPACK's reciprocal
     /// condition below ε, with L₁'s columns equilibrated) are skipped and counted.
-    public func pivotDissimilarity(_ selection: PivotSelection = .automatic()) throws -> PivotDissimilarity {
+    ///
+    /// `exactWhereCancelled` computes the cancelled pairs exactly instead (rational moments and
+    /// maps, `ExactModelPair.pivotResidual`) where their count times d³ is within
+    /// `exactCancelledBudget`: near-orbit pairs, whose residuals lie near the rounding of the
+    /// embeddings, had means 19 % off (and 7·10⁻³¹ for an exact 0) in double precision. The
+    /// caller says whether the exact level may form.
+    public func pivotDissimilarity(_ selection: PivotSelection = .automatic(), exactWhereCancelled: Bool = false) throws -> PivotDissimilarity {
         let d = first.dimension
         guard second.dimension == d else {
             throw ModelError.pairMismatch("the pivot form needs equal dimensions, got d₁ = \(d), d₂ = \(second.dimension)")
@@ -197,8 +213,9 @@ extension ModelPair {
         guard first.labelCount >= d + 1 else {
             throw ModelError.shapeMismatch("the pivot form needs k ≥ d + 1 labels")
         }
-        let values = try pivotResidualValues(selection)
-        var result = PivotDissimilarity(values.residuals, exhaustive: values.exhaustive, directEvaluations: values.direct)
+        let values = try pivotResidualValues(selection, exactWhereCancelled: exactWhereCancelled)
+        var result = PivotDissimilarity(values.residuals, exhaustive: values.exhaustive, directEvaluations: values.direct,
+                                        exactEvaluations: values.exact, roundingSum: values.rounding)
         result.largestCondition = Self.largestPivotCondition(first.unembeddings, pairs: values.pairs, indices: result.largestIndices)
         return result
     }
@@ -212,10 +229,15 @@ extension ModelPair {
         }.max()
     }
 
+    /// The most cancelled pairs times d³ that `exactWhereCancelled` computes exactly: each pair
+    /// takes about 0.2 µs·d³ (orbit pairs, d = 3 … 24: 10 µs to 2.8 ms), so about 2 s.
+    public static let exactCancelledBudget = 1e7
+
     /// r(p, S) for each pair of the selection (nil where L₁(p, S) is singular), with the
-    /// pairs, whether they are all of them, and how many were recomputed from the residual.
-    package func pivotResidualValues(_ selection: PivotSelection) throws
-        -> (pairs: [PivotSubset], residuals: [Double?], exhaustive: Bool, direct: Int) {
+    /// pairs, whether they are all of them, how many were recomputed from the residual, how
+    /// many of those exactly, and the sum of the others' rounding estimates.
+    package func pivotResidualValues(_ selection: PivotSelection, exactWhereCancelled: Bool = false) throws
+        -> (pairs: [PivotSubset], residuals: [Double?], exhaustive: Bool, direct: Int, exact: Int, rounding: Double) {
         let (pairs, exhaustive) = try Self.pivotSubsets(selection, labelCount: first.labelCount, dimension: first.dimension)
         let moments = cache.value("pivotMoments") { PivotMoments(self) }
         let values = moments.residuals(pairs), threshold = 1e-6 * moments.traceM11
@@ -223,18 +245,28 @@ extension ModelPair {
         // direct residuals (about four of them): an orbit pair, where every pair cancels, spent
         // 16 s on 20 000 direct residuals at N = 80 000, d = 3, and O(N d²) more at every d.
         let cancelled = values.filter { $0.map { $0 < threshold } ?? false }.count
-        let factor = cancelled >= 4 ? moments.stackedFactor() : nil
-        var direct = 0
+        let d = Double(first.dimension)
+        let exactPair = exactWhereCancelled && cancelled > 0 && Double(cancelled) * d * d * d <= Self.exactCancelledBudget
+            ? try? exact() : nil
+        let factor = cancelled >= 4 && exactPair == nil ? moments.stackedFactor() : nil
+        var direct = 0, exactCount = 0, rounding = 0.0
         let residuals = try zip(pairs, values).map { ps, residual -> Double? in
             guard var r = residual else { return nil }
             if r < threshold {
+                direct += 1
+                // Exactly where allowed (a pair the double LU solved but exactly singular keeps
+                // the double path, as does one whose exact value fails).
+                if let exactPair, let value = try? exactPair.pivotResidual(ps) {
+                    exactCount += 1
+                    return value.doubleValue
+                }
                 let map = try Self.pivotMap(first.unembeddings, second.unembeddings, ps)
                 r = factor.map { PivotMoments.factorResidual($0, map) } ?? moments.directResidual(map)
-                direct += 1
+                rounding += moments.roundingEstimate(residual: r, map: map, pivotMatrix: Self.pivotMatrix(first.unembeddings, ps))
             }
             return r
         }
-        return (pairs, residuals, exhaustive, direct)
+        return (pairs, residuals, exhaustive, direct, exactCount, rounding)
     }
 
     /// r(p, S) by the moment form for each pair, nil where L₁(p, S) is singular
@@ -442,6 +474,28 @@ struct PivotMoments {
         guard f1.rows >= 2 * d else { return nil }
         let x = Matrix(rows: f1.rows, columns: 2 * d) { i, j in j < d ? f1[i, j] : f2[i, j - d] }
         return try? QRDecomposition.triangularFactor(of: x)
+    }
+
+    /// An a priori estimate (not a certificate) of the rounding error of a cancelled pair's r
+    /// recomputed in double precision, directly or from `stackedFactor`: the residual rows
+    /// f₁ − Af₂ are formed within about e = u·(√(2d + 2)·‖X‖_F·‖[I; −Aᵀ]‖_F + κ·‖A‖_F·√tr M₂₂)
+    /// in root mean square (the products' rounding, as for the factor route's backward error,
+    /// X = W^{1/2}[F₁ | F₂], with √n for n terms as rounding errors accumulate in practice rather
+    /// than n at worst; and A = L₁⁻¹L₂ solved by LU within about κ·u relative, κ = cond(L₁)), so
+    /// r is within about 2√r·e + e². Near-orbit pairs (r within a few ulps of tr M₁₁) have
+    /// e ≳ √r: the value is rounding. On the stop-67 attack's near-orbit pairs (d = 3) it lay 28 to
+    /// 200 times above the mean's error measured against exact r.
+    func roundingEstimate(residual r: Double, map a: Matrix, pivotMatrix l1: Matrix) -> Double {
+        let d = Double(m11.rows), u = Double.ulpOfOne / 2
+        let trace22 = (0..<m22.rows).reduce(0) { $0 + m22[$1, $1] }
+        let mapNorm = a.frobeniusNormSquared.squareRoot()
+        let kappa: Double = {
+            guard let s = try? l1.singularValues(), let top = s.first, let bottom = s.last, bottom > 0 else { return .infinity }
+            return top / bottom
+        }()
+        let e = u * ((2 * d + 2).squareRoot() * (traceM11 + trace22).squareRoot() * (d + mapNorm * mapNorm).squareRoot()
+                     + kappa * mapNorm * trace22.squareRoot())
+        return 2 * r.squareRoot() * e + e * e
     }
 
     /// ‖R₁ − R₂Aᵀ‖_F², R = [R₁ | R₂] from `stackedFactor`.

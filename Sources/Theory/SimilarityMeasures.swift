@@ -85,7 +85,16 @@ public struct SimilarityMeasures: Codable, Sendable {
         let sxx = x.gram(), syy = y.gram()
         linearCKA = sxy.frobeniusNormSquared / (sxx.frobeniusNormSquared.squareRoot() * syy.frobeniusNormSquared.squareRoot())
         let nuclear = try ModelError.wrapping { try sxy.singularValues() }.reduce(0, +) / (nx * ny).squareRoot()
-        procrustesDistance = max(0, 2 - 2 * min(nuclear, 1)).squareRoot()
+        var squared = max(0, 2 - 2 * min(nuclear, 1))
+        // Near 0 (embeddings equal up to rotation and scale) 2 − 2ν cancels, and its root read the
+        // rounding as about 10⁻⁸ (2.6·10⁻⁸ for an exact 0; stop 67's audit). With equal widths the
+        // same minimum is ‖X̂ − ŶQ‖_F², Q = UVᵀ from ŶᵀX̂ = UΣVᵀ, formed without cancelling.
+        if squared < 1e-6, x.columns == y.columns,
+           let svd = try? SingularValueDecomposition(y.multiplied(by: x, transposeSelf: true)) {
+            let q = svd.u.multiplied(by: svd.v, transposeOther: true)
+            squared = ((1 / nx.squareRoot()) * x - (1 / ny.squareRoot()) * y.multiplied(by: q)).frobeniusNormSquared
+        }
+        procrustesDistance = squared.squareRoot()
         // Each side's leading principal directions (V only: U is never formed), the two sides
         // on two workers; each decomposition runs serial BLAS, so the values are the same.
         let sides = try BLASThreads.bothSides(flops: 4 * Double(x.rows) * Double(x.columns * x.columns + y.columns * y.columns)) { side in

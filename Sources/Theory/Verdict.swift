@@ -68,7 +68,10 @@ public struct Verdict: Codable, Sendable, Equatable {
     /// or subnormal (its last digits lost: a ratio of two subnormal sides was 0.3436 for 0.3446).
     package static func outOfRange(_ x: Double, _ log10: Double?) -> Bool {
         guard let log10, log10.isFinite else { return false }
+        // The largest Double where the value lies beyond it (a certified lower end rounded down
+        // from 10⁶¹⁷ showed as 1.7977e+308 beside a left side 5.78e+616).
         return !x.isFinite || (x == 0 && log10 > -Double.infinity) || x.isSubnormal
+            || (x.magnitude == .greatestFiniteMagnitude && log10 > 308.2547155599167 + 1e-9)
     }
 
     /// lhs / rhs (0 when both are 0, +∞ when only rhs is); from the log₁₀ magnitudes when

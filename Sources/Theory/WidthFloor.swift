@@ -14,6 +14,8 @@ import Numerics
 public struct WidthFloor: Sendable {
     /// σᵢ², decreasing, d₁ of them (zeros where the rank is lower).
     public let squaredSingularValues: [Double]
+    /// log₁₀ σᵢ² (−∞ where σᵢ² is 0): the floor beyond the Double range (`floorLog10`).
+    let log10SquaredSingularValues: [Double]
     /// Σᵢ σᵢ² = E_w‖Λ̃₁‖² (the floor of a width-0 student).
     public let total: Double
     /// The factors behind the truncated SVD (QR route only): W^{1/2}Λ̃₁ = U Σ Vᵀ.
@@ -38,7 +40,9 @@ public struct WidthFloor: Sendable {
         // Each σᵢ is accurate to about ε·σ₁ (absolute): below d·ε·σ₁ it is rounding, not a
         // direction of the teacher's logits (a rank-1 teacher's tail is 0, not 10⁻³¹).
         let rank = min(d, teacher.labelCount - 1), noise = Double(d) * Double.ulpOfOne * (sigma.first ?? 0)
-        squaredSingularValues = (0..<d).map { $0 < min(sigma.count, rank) && sigma[$0] > noise ? sigma[$0] * sigma[$0] : 0 }
+        let kept = (0..<d).map { $0 < min(sigma.count, rank) && sigma[$0] > noise ? sigma[$0] : 0 }
+        squaredSingularValues = kept.map { $0 * $0 }
+        log10SquaredSingularValues = kept.map { 2 * $0.log / Double.ln10 }
         leftFactor = first.q?.multiplied(by: core.u)       // N×m: U
         rightFactor = second.q?.multiplied(by: core.v)     // k×m: V
         total = squaredSingularValues.reversed().reduce(0, +)
@@ -71,6 +75,7 @@ public struct WidthFloor: Sendable {
         // Below d·ε·σ₁² the eigenvalues are rounding.
         let rank = min(d, k - 1), noise = Double(d) * Double.ulpOfOne * max(spectrum.first ?? 0, 0)
         squaredSingularValues = (0..<d).map { $0 < min(spectrum.count, rank) && spectrum[$0] > noise ? spectrum[$0] : 0 }
+        log10SquaredSingularValues = squaredSingularValues.map { $0.log / Double.ln10 }
         (leftFactor, rightFactor) = (nil, nil)
         total = squaredSingularValues.reversed().reduce(0, +)
     }
@@ -90,6 +95,15 @@ public struct WidthFloor: Sendable {
     public func floor(width r: Int) -> Double {
         guard r < squaredSingularValues.count else { return 0 }
         return squaredSingularValues[max(r, 0)...].reversed().reduce(0, +)
+    }
+
+    /// log₁₀ floor(width: r), from the logarithms of σᵢ² where the squares leave the Double range
+    /// (the QR route's σᵢ near 10²¹⁰ gave a floor of +∞); −∞ for a floor of 0.
+    public func floorLog10(width r: Int) -> Double {
+        guard r < log10SquaredSingularValues.count else { return -.infinity }
+        let tail = log10SquaredSingularValues[max(r, 0)...].filter(\.isFinite)
+        guard let top = tail.max() else { return -.infinity }
+        return top + tail.reduce(0) { $0 + (($1 - top) * Double.ln10).exp }.log / Double.ln10
     }
 
     /// floor(width: r) for r = 1 … d₁ (non-increasing; the last is 0).

@@ -21,7 +21,7 @@ struct MeasureCommand: ParsableCommand {
         checked against its fast enclosure, and computed exactly, or flagged, where κ(G̃) ≥ 10⁸) and the scale-free \
         d_rep²/E‖f_A‖², d_unemb, the pivot form d_rep,pivot² (mean ± standard error over sampled (p, S), and its \
         tail: the 10 largest pairs' share of the sum, a median of 10 group means, their cond(L₁); by default \
-        every (p, S) when k·C(k − 1, d) ≤ 20 000, an exact mean, else 100 pivots × 200 subsets; when d ≤ 64), \
+        every (p, S) when k·C(k − 1, d) ≤ 20 000, with no sampling error, else 100 pivots × 200 subsets; when d ≤ 64), \
         m_CCA centred and uncentred with the canonical correlations, \
         linear CKA, Procrustes and SVCCA, and T3–T7 (T5 per pair over 200 (p, S) evenly spaced through the pivot sample; \
         T7 with B as the student). Bounds are certified by fast enclosure (Double intervals with proven \
@@ -571,7 +571,7 @@ enum MeasurementFormatter {
                 return "\(p.note ?? shown) (\(se)\(p.pairsUsed) pairs, \(p.pairsSkipped) singular skipped)"
             }
             // One sampled pair has no spread to estimate: say so rather than "± 0".
-            let se = p.exhaustive ? "exact mean" : p.pairsUsed < 2 ? "± — s.e. (one pair)" : "± \(number(p.standardError)) s.e."
+            let se = p.exhaustive ? "every pair: no sampling error" : p.pairsUsed < 2 ? "± — s.e. (one pair)" : "± \(number(p.standardError)) s.e."
             var tail = ""
             if let share = p.topShare, p.pairsUsed > 10 {
                 tail = "; the 10 largest carry \(String(format: "%.1f", 100 * share)) % of the sum"
@@ -579,13 +579,14 @@ enum MeasurementFormatter {
                     + (p.medianOfMeans.map { "; median of 10 group means \(number($0))" } ?? "")
                     + (p.heavyTail ? " — **a few pairs dominate: the mean is not to be trusted**" : "")
             }
-            return "\(number(mean)) (\(se); \(p.pairsUsed) pairs, \(p.pairsSkipped) singular skipped\(tail))"
+            let rounding = p.atRoundingLevel ? " — **at the rounding level: known only to about ± \(number(p.roundingError))** (see the notes)" : ""
+            return "\(number(mean)) (\(se); \(p.pairsUsed) pairs, \(p.pairsSkipped) singular skipped\(tail))\(rounding)"
         }()
         // KL and log τ beyond the Double range: from their MPFR enclosures, in scientific notation.
         func divergence(_ scientific: String?, _ value: Double) -> String { scientific.map { "\($0) (MPFR enclosure)" } ?? number(value) }
         let rows: [(String, String)] = [
-            ("d_logit", m.dLogitExact.map { "\($0) (exact rational)" } ?? number(m.dLogit)),
-            ("d_logit²", m.dLogitSquaredExact.map { "\($0) (exact rational)" }
+            ("d_logit", m.dLogitExact.map { "\($0) (the exact rational, to 10 digits)" } ?? number(m.dLogit)),
+            ("d_logit²", m.dLogitSquaredExact.map { "\($0) (the exact rational, to 10 digits)" }
                 ?? m.dLogitSquaredRescaled.map { "\($0) (double precision, rescaled pass)" } ?? number(m.dLogitSquared)),
             ("KL(A‖B)", divergence(m.divergenceScientific?.klAB, m.klAB)), ("KL(B‖A)", divergence(m.divergenceScientific?.klBA, m.klBA)),
             ("log τ(A)", divergence(m.divergenceScientific?.logTauA, m.logTauA)), ("log τ(B)", divergence(m.divergenceScientific?.logTauB, m.logTauB)),

@@ -184,6 +184,39 @@ struct MeasureCommandTests {
         #expect(read == 4)
     }
 
+    @Test("A near-orbit pivot form: exact where the exact level may form, else flagged at the rounding level with its estimate")
+    func nearOrbitPivotForm() throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var g = SeededGenerator(seed: 78)
+        let teacher = ModelGenerator.model(labels: 6, dimension: 3, inputs: 40, using: &g)
+        var f = ModelGenerator.doubledOrbitImage(teacher).embeddings
+        for i in f.storage.indices { f.storage[i] += 4e-15 * g.gaussian() }
+        let student = try ModelGenerator.doubledOrbitImage(teacher).with(embeddings: f)
+        let a = dir.appendingPathComponent("near-a.npz"), b = dir.appendingPathComponent("near-b.npz")
+        try ModelFile.write(teacher, to: a)
+        try ModelFile.write(student, to: b)
+        let exactPair = try ModelPair(teacher, student).exact()
+        let (pairs, _) = try ModelPair.pivotSubsets(.automatic(), labelCount: 6, dimension: 3)
+        let truth = (Rational.sum(try pairs.map { try exactPair.pivotResidual($0) }) / Rational(pairs.count)).doubleValue
+        func run(_ extra: [String]) throws -> (pivot: [String: Any], notes: [String]) {
+            let r = try runTool(["measure", a.path, b.path, "--json"] + extra)
+            #expect(r.status == 0, "\(r.stderr)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            return (try #require(json["d_rep_pivot_squared"] as? [String: Any]), json["notes"] as? [String] ?? [])
+        }
+        let exact = try run([])
+        let exactMean = try #require(exact.pivot["mean"] as? Double)
+        #expect(abs(exactMean - truth) <= 1e-14 * truth && exact.pivot["rounding_error_estimate"] == nil, "\(exactMean) against \(truth)")
+        #expect(exact.notes.contains("pivot form: \(pairs.count) pairs recomputed from the residual (moment form cancelled), all exactly (rational moments and maps)"))
+        let rounded = try run(["--certify", "never"])
+        let mean = try #require(rounded.pivot["mean"] as? Double), estimate = try #require(rounded.pivot["rounding_error_estimate"] as? Double)
+        #expect(mean != truth && abs(mean - truth) <= estimate && estimate > 1e-6 * mean, "\(mean) ± \(estimate) against \(truth)")
+        #expect(rounded.notes.contains { $0.contains("d_rep,pivot² is known only to about ± ") && $0.contains("not a certificate") }, "\(rounded.notes)")
+        let markdown = try runTool(["measure", a.path, b.path, "--certify", "never"])
+        #expect(markdown.stdout.contains("every pair: no sampling error") && markdown.stdout.contains("**at the rounding level: known only to about ± "))
+    }
+
     @Test("Bad files and mismatched pairs exit 2 naming the problem")
     func badInput() throws {
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -127,6 +127,13 @@ struct LargeLogitTests {
 }
 
 /// A d_logit² beyond the Double range is shown from its exact value (issue 14).
+/// log₁₀ of a value shown in scientific notation: "m.mmmmme±x" or "10^(y)".
+func scientificLog10(_ s: String) -> Double {
+    if s.hasPrefix("10^(") { return Double(s.dropFirst(4).dropLast())! }
+    let parts = s.split(separator: "e")
+    return Foundation.log10(Double(parts[0])!) + Double(parts[1])!
+}
+
 @Suite("Exact values beyond the Double range")
 struct WideValueTests {
     @Test("The pivot form of orbit pairs at 10⁻⁸⁰ … 10⁻¹⁵⁰ is at rounding level, as at scale 1 (it had been near E‖f_A‖²)")
@@ -190,6 +197,88 @@ struct WideValueTests {
                 "\(bound.lhsScientific ?? "-") \(bound.rhsScientific ?? "-")")
     }
 
+    @Test("Certified ends in scientific notation round outward: a lower end never above its value, an upper never below")
+    func directedScientific() {
+        var g = SeededGenerator(seed: 670)
+        let shown = scientificLog10
+        var checked = 0, moved = 0
+        for _ in 0..<3000 {
+            let magnitude = [3.0, 400, 1e6, 1e12, 1e16, 1e150, 1e300][g.int(in: 0...6)]
+            let l = g.uniform(in: -1...1) * magnitude
+            let down = Rational.scientific(log10: l, digits: 6, rounding: .down), up = Rational.scientific(log10: l, digits: 6, rounding: .up)
+            let nearest = Rational.scientific(log10: l, digits: 6)
+            // To within the precision of l itself (and of the test's own logarithms).
+            let slack = 8 * max(l.ulp, Double.ulpOfOne)
+            #expect(shown(down) <= l + slack && shown(up) >= l - slack, "\(l): \(down) … \(up)")
+            // One unit of the sixth digit apart at most: 10⁻⁵ of the mantissa, or of the exponent beyond 10¹⁵.
+            let unit = abs(l) >= 1e15 ? 1e-5 * abs(l) * 1.0001 : Foundation.log10(1 + 1.0001e-5)
+            #expect(shown(up) - shown(down) <= unit + slack, "\(l): \(down) … \(up)")
+            if down != nearest || up != nearest { moved += 1 }
+            checked += 1
+        }
+        #expect(checked == 3000 && moved > 1000, "\(moved) of \(checked) moved off the nearest")
+        // The cases the audit found: the exponent's digits and a mantissa just above its nearest.
+        #expect(Rational.scientific(log10: 7.86358734673e150, digits: 6, rounding: .down) == "10^(7.86358e+150)")
+        #expect(Rational.scientific(log10: 7.86358734673e150, digits: 6, rounding: .up) == "10^(7.86359e+150)")
+        #expect(Rational.scientific(log10: -7.86358734673e150, digits: 6, rounding: .down) == "10^(-7.86359e+150)")
+        #expect(Rational.scientific(log10: 617 + Foundation.log10(1.0318894), digits: 6, rounding: .down) == "1.03188e+617")
+    }
+
+    @Test("T3 and T4 whose right sides lie beyond the Double range: shown from their logarithms, outward, not as the largest Double")
+    func rightSidesBeyondRange() throws {
+        var g = SeededGenerator(seed: 671)
+        let teacher = try SoftmaxModel(embeddings: g.gaussianMatrix(rows: 10, columns: 2), unembeddings: g.gaussianMatrix(rows: 4, columns: 2))
+        let student = try teacher.with(embeddings: Matrix(rows: 10, columns: 2) { _, _ in 1.7e308 })
+        let m = try PairMeasurement.measure(try ModelPair(teacher, student), options: PairMeasurement.Options(skipPivot: true, certification: .auto))
+        func log10(_ s: String?) -> Double? { s.map(scientificLog10) }
+        var checked = 0
+        for b in m.bounds where b.id == "T3" || b.id == "T4" {
+            #expect(b.certified && b.outcome == "holds", "\(b.id): \(b.outcome) \(b.level)")
+            let (left, right) = (try #require(log10(b.lhsScientific)), try #require(log10(b.rhsScientific)))
+            #expect(right > 616 && left <= right && abs((left - right) - Foundation.log10(b.ratio)) < 1e-4, "\(b.id): \(b.lhsScientific ?? "-") against \(b.rhsScientific ?? "-")")
+            checked += 1
+        }
+        #expect(checked == 2)
+    }
+
+    @Test("At logits near 10²¹⁰: T12's curve from logarithms where its squares overflow, and a KL that underflows is said to")
+    func widthFloorAndKLBeyondRange() throws {
+        var g = SeededGenerator(seed: 672)
+        let f = 1e150 * g.gaussianMatrix(rows: 48, columns: 3), u = 1e60 * g.gaussianMatrix(rows: 8, columns: 3)
+        let teacher = try SoftmaxModel(embeddings: f, unembeddings: u)
+        var near = f
+        for i in near.storage.indices { near.storage[i] *= 1 + 1e-15 * g.gaussian() }
+        let pair = try ModelPair(teacher, try teacher.with(embeddings: near))
+        let m = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .auto))
+        let curve = try #require(m.widthFloorCurve), scientific = try #require(m.widthFloorCurveScientific)
+        #expect(curve.contains { !$0.isFinite } && scientific.count == curve.count)
+        // The same teacher scaled by 2⁻⁷⁰⁰: its floor times 2¹⁴⁰⁰.
+        let scaled = try WidthFloor(try teacher.with(embeddings: f.scaled(byPowerOfTwo: -700)))
+        for (width, text) in scientific.enumerated() {
+            let small = scaled.floor(width: width + 1)
+            guard small > 0 else { #expect(text == "0"); continue }
+            let shown = scientificLog10(text)
+            #expect(abs(shown - (Foundation.log10(small) + 1400 * Foundation.log10(2.0))) < 1e-5, "width \(width + 1): \(text)")
+        }
+        #expect(m.klAB == 0 && m.notes.contains { $0.hasPrefix("a KL lies below the normal Double range") }, "\(m.klAB) \(m.notes)")
+    }
+
+    @Test("The Procrustes distance of embeddings equal up to rotation and scale is at rounding, not 10⁻⁸")
+    func procrustesNearZero() throws {
+        var g = SeededGenerator(seed: 673)
+        let f = g.gaussianMatrix(rows: 60, columns: 3)
+        let (c, s) = (0.8, 0.6)
+        let rotation = try Matrix([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+        let weights = [Double](repeating: 1.0 / 60, count: 60)
+        let orbit = try SimilarityMeasures(f, f.scaled(byPowerOfTwo: 1), weights: weights)
+        let rotated = try SimilarityMeasures(f, 3 * f.multiplied(by: rotation), weights: weights)
+        #expect((orbit.procrustesDistance ?? 1) < 1e-14, "\(orbit.procrustesDistance ?? .nan)")
+        #expect((rotated.procrustesDistance ?? 1) < 1e-14, "\(rotated.procrustesDistance ?? .nan)")
+        // Away from 0 the nuclear-norm form is kept: a different model is far.
+        let other = try SimilarityMeasures(f, g.gaussianMatrix(rows: 60, columns: 3), weights: weights)
+        #expect((other.procrustesDistance ?? 0) > 0.1)
+    }
+
     @Test("Scientific notation of rationals at any magnitude, and measure's d_logit² above 1e308")
     func scientific() throws {
         #expect(Rational(447, 100).scientificString(digits: 3) == "4.47e+0")
@@ -207,7 +296,7 @@ struct WideValueTests {
         let m = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .auto))
         let exact = pair.exactLogitDistanceSquared()
         #expect(!exact.doubleValue.isFinite)
-        #expect(m.dLogitSquaredExact == exact.reportString)
+        #expect(m.dLogitSquaredExact == exact.scientificString(digits: PairMeasurement.exactDigits))
         #expect(m.dLogitSquaredExact?.contains("e+310") == true, "\(m.dLogitSquaredExact ?? "nil")")
         #expect(!m.bounds.contains { $0.outcome == "violated" && !$0.certified })
         // Certified rows whose sides overflow a Double show them from the exact/enclosed
@@ -581,7 +670,7 @@ struct SquaresOverflowTests {
         #expect(checked == 4)
         // Certified, the exact d_logit² is beside a d_logit that the Double holds.
         let certified = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .always))
-        #expect(certified.dLogitSquaredExact == exact.reportString && certified.dLogitSquaredRescaled == nil)
+        #expect(certified.dLogitSquaredExact == exact.scientificString(digits: PairMeasurement.exactDigits) && certified.dLogitSquaredRescaled == nil)
         #expect(abs(certified.dLogit / root - 1) < 1e-15, "\(certified.dLogit)")
     }
 
@@ -959,7 +1048,7 @@ struct ExtremeScaleTests {
         let pair = try ModelPair(SoftmaxModel(embeddings: 1e-310 * f1, unembeddings: g1), SoftmaxModel(embeddings: 1e-310 * f2, unembeddings: g2))
         let log10Exact = pair.exactLogitDistanceSquared().log10Magnitude
         #expect(abs(log10Exact - (base.dLogitSquared.log / Double.ln10 - 620)) < 1e-10, "\(exact): 10^\(log10Exact)")
-        #expect(exact == pair.exactLogitDistanceSquared().reportString)
+        #expect(exact == pair.exactLogitDistanceSquared().scientificString(digits: PairMeasurement.exactDigits))
         #expect(m.notes.contains { $0.contains("below the normal Double range") }, "\(m.notes)")
         #expect(abs(try #require(m.dUnembAB) / base.dUnembAB! - 1) < 1e-11)
         #expect(abs(try #require(m.dRepScaleFreeAB) / base.dRepScaleFreeAB! - 1) < 1e-11)

@@ -116,6 +116,41 @@ struct T5Tests {
         #expect(mean == Rational(2 * d, k - 1) * exact.logitDistanceSquared)
     }
 
+    @Test("Near-orbit pivot forms: the cancelled pairs exactly where allowed, else a rounding estimate that covers the error")
+    func nearOrbitPivotForm() throws {
+        var checked = 0, covered = 0
+        for (seed, noise) in [(501, 0.0), (502, 2e-15), (503, 1e-13), (504, 1e-11), (505, 0.0), (506, 5e-15)] {
+            var g = SeededGenerator(seed: UInt64(seed))
+            let teacher = ModelGenerator.model(labels: 7, dimension: 3, inputs: 40, using: &g)
+            // The student F·2 (+ noise relative to it), G/2: every r(p, S) lies near the rounding of f.
+            var f = ModelGenerator.doubledOrbitImage(teacher).embeddings
+            for i in f.storage.indices { f.storage[i] += noise * 2 * g.gaussian() }
+            let pair = try ModelPair(teacher, try ModelGenerator.doubledOrbitImage(teacher).with(embeddings: f))
+            let exactPair = try pair.exact()
+            let (pairs, _) = try ModelPair.pivotSubsets(.automatic(), labelCount: 7, dimension: 3)
+            let truth = (Rational.sum(try pairs.map { try exactPair.pivotResidual($0) }) / Rational(pairs.count)).doubleValue
+            // Exactly: every pair cancels, and the mean is the exact one to the sum's rounding.
+            let exact = try pair.pivotDissimilarity(exactWhereCancelled: true)
+            #expect(exact.directEvaluations == pairs.count && exact.exactEvaluations == pairs.count && exact.roundingError == 0)
+            #expect(abs(exact.mean - truth) <= 1e-14 * truth, "seed \(seed): \(exact.mean) against \(truth)")
+            if noise == 0 { #expect(exact.mean == 0) }
+            // In double precision: off by rounding, which the estimate covers.
+            let rounded = try pair.pivotDissimilarity()
+            #expect(rounded.exactEvaluations == 0 && rounded.directEvaluations == pairs.count && rounded.roundingError > 0)
+            #expect(abs(rounded.mean - truth) <= rounded.roundingError, "seed \(seed): error \(abs(rounded.mean - truth)), estimate \(rounded.roundingError)")
+            if rounded.mean != truth { covered += 1 }
+            checked += 1
+        }
+        #expect(checked == 6 && covered >= 4, "\(covered) pairs off in double precision")
+        // Beyond the budget (cancelled pairs × d³) the flag computes nothing exactly.
+        var g = SeededGenerator(seed: 507)
+        let wide = ModelGenerator.model(labels: 30, dimension: 24, inputs: 60, using: &g)
+        let over = try ModelPair(wide, ModelGenerator.doubledOrbitImage(wide)).pivotDissimilarity(.sampled(pivots: 20, subsetsPerPivot: 50, seed: 1),
+                                                                                                  exactWhereCancelled: true)
+        #expect(Double(over.directEvaluations) * 24 * 24 * 24 > ModelPair.exactCancelledBudget)
+        #expect(over.exactEvaluations == 0 && over.roundingError > 0)
+    }
+
     @Test("Pivot dissimilarity: exhaustive, sampled with standard error, explicit, singular pivots skipped")
     func pivotDissimilarity() throws {
         let c = corpus(seed: 307, count: 1, dimensions: 3...3, maxLabels: 12, generators: [.perturbed])[0]
