@@ -261,14 +261,20 @@ extension MeasureStatistics {
     /// G̃ in double precision, may be off by more than 10⁻⁶ relative: an a priori estimate,
     /// d·u·κ(G̃_target)·‖W^{1/2}F_source‖·‖A‖₂/d_rep with ‖A‖₂ ≤ σ_max(G̃_source)/σ_min(G̃_target)
     /// (with 10·d and √d·‖A‖₂ it had noted ordinary merges at d = 32, 10⁻⁶ … 2·10⁻⁵ for errors
-    /// near 10⁻¹³; it still runs 10²–10³ above the errors seen)
-    /// (`target`, `source`: the partials' singular values; `transportedSquared`: ‖W^{1/2}F_source‖²).
+    /// near 10⁻¹³; it still runs 10²–10³ above the errors seen); plus the rounding of the residual
+    /// rows f_target − Af_source themselves, u·√(2d + 2)·(‖W^{1/2}F_target‖ + ‖A‖₂‖W^{1/2}F_source‖)/d_rep,
+    /// which dominates near an orbit pair (stop 67's audit: 61 % off beside "about 0.2", and "about
+    /// 0.3" for pure rounding on exact orbits)
+    /// (`target`, `source`: the partials' singular values; `transportedSquared`: ‖W^{1/2}F_source‖²;
+    /// `targetSquared`: ‖W^{1/2}F_target‖²).
     static func representationAccuracyNote(_ direction: String, squared: Double, target: [Double], source: [Double],
-                                           transportedSquared: Double) -> String? {
+                                           transportedSquared: Double, targetSquared: Double) -> String? {
         // An exactly singular G̃ (σ = 0: d ≥ k, say) makes T3 inapplicable instead.
         guard let top = target.first, let bottom = target.last, bottom > 0, let sourceTop = source.first else { return nil }
-        let d = Double(target.count), kappa = top / bottom
-        let estimate = d * Double.ulpOfOne / 2 * kappa * transportedSquared.squareRoot() * sourceTop / bottom / squared.squareRoot()
+        let d = Double(target.count), kappa = top / bottom, u = Double.ulpOfOne / 2, map = sourceTop / bottom
+        let solve = d * u * kappa * transportedSquared.squareRoot() * map
+        let residual = u * (2 * d + 2).squareRoot() * (targetSquared.squareRoot() + map * transportedSquared.squareRoot())
+        let estimate = (solve + residual) / squared.squareRoot()
         guard estimate.isNaN || estimate > 1e-6 else { return nil }
         let size = estimate.isFinite && estimate < 1 ? "be wrong by about \(String(format: "%.1g", estimate)) relative"
             : "have no correct digit (the estimate is \(String(format: "%.1g", estimate)) relative)"
@@ -432,12 +438,13 @@ extension MeasureStatistics {
         // exactly within the exact level's size. A merge gives an a priori estimate of its error
         // (`representationAccuracyNote`): nearly collinear unembeddings (2.19 shown where the exact
         // value is 2.9·10¹⁷), and a near-identical pair (d_rep 3·10⁻⁴ off at d_logit ~ 10⁻²⁰) had none.
-        for (direction, squared, target, source, transported) in [
-            ("A←B", representationAB, unembeddingSingularValuesA.values, unembeddingSingularValuesB.values, (0..<dB).reduce(0.0) { $0 + mBB[$1, $1] }),
-            ("B←A", representationBA, unembeddingSingularValuesB.values, unembeddingSingularValuesA.values, (0..<dA).reduce(0.0) { $0 + mAA[$1, $1] }),
+        let (traceA, traceB) = ((0..<dA).reduce(0.0) { $0 + mAA[$1, $1] }, (0..<dB).reduce(0.0) { $0 + mBB[$1, $1] })
+        for (direction, squared, target, source, transported, own) in [
+            ("A←B", representationAB, unembeddingSingularValuesA.values, unembeddingSingularValuesB.values, traceB, traceA),
+            ("B←A", representationBA, unembeddingSingularValuesB.values, unembeddingSingularValuesA.values, traceA, traceB),
         ] {
             if let squared, let note = Self.representationAccuracyNote(direction, squared: squared, target: target, source: source,
-                                                                         transportedSquared: transported) {
+                                                                         transportedSquared: transported, targetSquared: own) {
                 notes.append(note)
             }
         }
