@@ -31,37 +31,37 @@ public struct PairMeasurement: Codable, Sendable {
         /// cancelled and were recomputed in double precision (`PivotDissimilarity.roundingError`);
         /// nil where none were (those computed exactly have none).
         public let roundingError: Double?
+        /// Whether `roundingError` exceeds 10⁻⁶ of the mean (or is not a number): the value is then
+        /// shown as known only to about it. Judged before a balanced pair's mean and estimate are
+        /// scaled back (where the estimate may underflow).
+        public let atRoundingLevel: Bool
         enum CodingKeys: String, CodingKey {
             case mean, standardError = "standard_error", pairsUsed = "pairs_used", pairsSkipped = "pairs_skipped"
             case exhaustive, note, topShare = "top_10_share", medianOfMeans = "median_of_means"
             case largestCondition = "largest_condition_top_10", meanScientific = "mean_scientific"
-            case roundingError = "rounding_error_estimate"
+            case roundingError = "rounding_error_estimate", atRoundingLevel = "at_rounding_level"
         }
 
         init(mean: Double?, standardError: Double?, pairsUsed: Int, pairsSkipped: Int, exhaustive: Bool, note: String?,
              topShare: Double? = nil, medianOfMeans: Double? = nil, largestCondition: Double? = nil, meanScientific: String? = nil,
-             roundingError: Double? = nil) {
+             roundingError: Double? = nil, atRoundingLevel: Bool = false) {
             self.mean = mean; self.standardError = standardError; self.pairsUsed = pairsUsed
             self.pairsSkipped = pairsSkipped; self.exhaustive = exhaustive; self.note = note
             self.topShare = topShare; self.medianOfMeans = medianOfMeans; self.largestCondition = largestCondition
-            self.meanScientific = meanScientific; self.roundingError = roundingError
+            self.meanScientific = meanScientific; self.roundingError = roundingError; self.atRoundingLevel = atRoundingLevel
         }
 
         init(_ p: PivotDissimilarity, note: String?) {
+            // None where every recomputed pair was exact, or none was estimated (a merge's pairs).
+            let rounding = p.directEvaluations > p.exactEvaluations && p.roundingError != 0 ? p.roundingError : nil
             self.init(mean: p.mean, standardError: p.standardError, pairsUsed: p.pairsUsed, pairsSkipped: p.pairsSkipped,
                       exhaustive: p.exhaustive, note: note, topShare: p.topShare, medianOfMeans: p.medianOfMeans,
-                      largestCondition: p.largestCondition, roundingError: p.directEvaluations > p.exactEvaluations ? p.roundingError : nil)
+                      largestCondition: p.largestCondition, roundingError: rounding,
+                      atRoundingLevel: rounding.map { !($0 <= 1e-6 * abs(p.mean)) && $0 != 0 } ?? false)
         }
 
         /// Whether a few pairs carry most of the mean (the 10 largest above half of it).
         public var heavyTail: Bool { (topShare ?? 0) > 0.5 && pairsUsed > 20 }
-
-        /// Whether the rounding estimate exceeds 10⁻⁶ of the mean (or the mean is 0 and it is not):
-        /// the value is then shown as known only to about that.
-        public var atRoundingLevel: Bool {
-            guard let roundingError, let mean, roundingError > 0 else { return false }
-            return roundingError > 1e-6 * abs(mean)
-        }
     }
 
     /// One bound: both sides, whether it holds, and how that was decided.
@@ -355,6 +355,9 @@ public struct PairMeasurement: Codable, Sendable {
         public var concepts: [NamedConcept] = []
         public var teacherConcepts = 0
         public var conceptOptions = ConceptReport.Options()
+        /// Workers for the concepts' probes (nil: every core). The values do not depend on it; which
+        /// concepts an interrupt leaves unmeasured does.
+        public var conceptWorkers: Int? = nil
         /// The bytes this process may use (`MachineMemory`), where known: `--certify always` forms
         /// the exact level beyond its automatic size only where it fits (`exactLevelDenied`).
         public var memoryLimit: Double?
@@ -522,7 +525,8 @@ public struct PairMeasurement: Codable, Sendable {
             // across the cores), then each concept's transport and T11.
             _ = pair.logitSummary()
             // A side not started, or abandoned, once `stop` answers true is nil.
-            let sides = try BLASThreads.parallelMap(2 * all.count, workers: BLASThreads.cores) { j -> ConceptReport.SideProbe? in
+            let workers = options.conceptWorkers ?? BLASThreads.cores
+            let sides = try BLASThreads.parallelMap(2 * all.count, workers: workers) { j -> ConceptReport.SideProbe? in
                 guard !stop() else { return nil }
                 do {
                     return try ConceptReport.sideProbe(j % 2 == 0 ? pair.first.embeddings : pair.second.embeddings, values: all[j / 2].2,
@@ -530,7 +534,7 @@ public struct PairMeasurement: Codable, Sendable {
                 } catch is CancellationError { return nil }
             }
             let fitted = all.indices.filter { sides[2 * $0] != nil && sides[2 * $0 + 1] != nil }
-            let reports = try BLASThreads.parallelMap(fitted.count, workers: BLASThreads.cores) { index in
+            let reports = try BLASThreads.parallelMap(fitted.count, workers: workers) { index in
                 let i = fitted[index]
                 return try ConceptReport.measure(pair, name: all[i].0, source: all[i].1, values: all[i].2, predicted: predicted,
                                                  options: fixedOptions, sides: (sides[2 * i]!, sides[2 * i + 1]!))
@@ -939,10 +943,10 @@ public struct PairMeasurement: Codable, Sendable {
 
     /// `exact` of the `count` recomputed pairs exactly; `rounding` the estimate of the mean's
     /// rounding error where it matters (`Pivot.atRoundingLevel`).
-    static func pivotRecomputationNote(_ count: Int, exact: Int = 0, rounding: Double? = nil) -> String {
+    static func pivotRecomputationNote(_ count: Int, exact: Int = 0, rounding: String? = nil) -> String {
         "pivot form: \(count) pairs recomputed from the residual (moment form cancelled)"
             + (exact == 0 ? "" : exact == count ? ", all exactly (rational moments and maps)" : ", \(exact) of them exactly (rational moments and maps)")
-            + (rounding.map { "; those recomputed in double precision lie near the rounding of the embeddings (a near-orbit pair), so d_rep,pivot² is known only to about ± \(String(format: "%.3g", $0)) (an a priori estimate, not a certificate)" } ?? "")
+            + (rounding.map { "; those recomputed in double precision lie near the rounding of the embeddings (a near-orbit pair), so d_rep,pivot² is known only to about ± \($0) (an a priori estimate, not a certificate)" } ?? "")
     }
 
     /// The note that `count` rows' KL was recomputed by the cancellation-free kernel (one run's and
@@ -1038,9 +1042,14 @@ public struct PairMeasurement: Codable, Sendable {
         }
         func back(_ x: Double) -> Double { Double(sign: .plus, exponent: power, significand: x) }
         let unscaled = Pivot(p, note: nil)
+        // The estimate scaled back, in scientific notation where it leaves the normal range.
+        let roundingText: String? = unscaled.atRoundingLevel ? {
+            let scaled = back(p.roundingError)
+            return scaled.isNormal || !p.roundingError.isFinite ? String(format: "%.3g", scaled)
+                : Rational.report(log10: p.roundingError.log / Double.ln10 + Double(power) * Double.log10Of2)
+        }() : nil
         if p.directEvaluations > 0 {
-            notes.append(Self.pivotRecomputationNote(p.directEvaluations, exact: p.exactEvaluations,
-                                                     rounding: unscaled.atRoundingLevel ? back(p.roundingError) : nil))
+            notes.append(Self.pivotRecomputationNote(p.directEvaluations, exact: p.exactEvaluations, rounding: roundingText))
         }
         guard power != 0 else { return (unscaled, selection) }
         let mean = back(p.mean)
@@ -1051,7 +1060,7 @@ public struct PairMeasurement: Codable, Sendable {
                       exhaustive: p.exhaustive,
                       note: beyond.map { "d_rep,pivot² = \($0) lies beyond the normal Double range (computed on the models rescaled by powers of two, which scales it by 2^\(-power))" },
                       topShare: p.topShare, medianOfMeans: p.medianOfMeans.map(back), largestCondition: p.largestCondition,
-                      meanScientific: beyond, roundingError: unscaled.roundingError.map(back)), selection)
+                      meanScientific: beyond, roundingError: unscaled.roundingError.map(back), atRoundingLevel: unscaled.atRoundingLevel), selection)
     }
 
     /// T3–T7 screened, then certified where the size and the option allow.

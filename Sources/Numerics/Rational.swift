@@ -203,7 +203,9 @@ public final class Rational: @unchecked Sendable {
         let format = "%.\(decimals)\(style)", text = String(format: format, x)
         guard rounding == .down || rounding == .up, let shown = Double(text),
               rounding == .down ? shown > x + tolerance : shown < x - tolerance else { return text }
-        let place = style == "e" && x != 0 ? (Double(text.split(separator: "e").last ?? "0") ?? 0) - Double(decimals) : -Double(decimals)
+        // The last place of x's own decimal exponent (the nearest text's may be a decade above:
+        // 9.999996e150 shows as 1.00000e+151).
+        let place = style == "e" && x != 0 ? Foundation.log10(abs(x)).rounded(.down) - Double(decimals) : -Double(decimals)
         let step = pow(10, place)
         return String(format: format, rounding == .down ? shown - step : shown + step)
     }

@@ -131,10 +131,19 @@ extension ModelPair {
     /// [1, 2), as `PivotMoments.residuals`' LU path does: both judge the same matrix, so a pair
     /// that path solved is not called singular when recomputed here.
     static func pivotMap(_ g1: Matrix, _ g2: Matrix, _ ps: PivotSubset) throws -> Matrix {
+        try conditionedPivotMap(g1, g2, ps).map
+    }
+
+    /// `pivotMap` with a condition number for its forward error: the equilibrated L₁D's 1-norm
+    /// condition estimate (LAPACK's dgecon, from the LU at hand) times the spread of D, as A = D·Y
+    /// scales the rows of Y = (L₁D)⁻¹L₂, whose error is about κ(L₁D)·u·‖Y‖.
+    static func conditionedPivotMap(_ g1: Matrix, _ g2: Matrix, _ ps: PivotSubset) throws -> (map: Matrix, condition: Double) {
         let l1 = pivotMatrix(g1, ps)
         let exponents = Matrix.equilibration(norms: l1.columnMaxima)
-        let x = try ModelError.wrapping { try LUDecomposition(l1.scalingColumns(byPowersOfTwo: exponents)).solve(pivotMatrix(g2, ps)) }
-        return x.scaled(rows: exponents, columns: [Int](repeating: 0, count: x.columns))
+        let lu = try ModelError.wrapping { try LUDecomposition(l1.scalingColumns(byPowersOfTwo: exponents)) }
+        let x = try ModelError.wrapping { try lu.solve(pivotMatrix(g2, ps)) }
+        let spread = Double(sign: .plus, exponent: (exponents.max() ?? 0) - (exponents.min() ?? 0), significand: 1)
+        return (x.scaled(rows: exponents, columns: [Int](repeating: 0, count: x.columns)), spread / lu.reciprocalCondition)
     }
 
     /// The pairs a selection stands for (labels k, dimension d).
@@ -254,15 +263,21 @@ extension ModelPair {
             guard var r = residual else { return nil }
             if r < threshold {
                 direct += 1
-                // Exactly where allowed (a pair the double LU solved but exactly singular keeps
-                // the double path, as does one whose exact value fails).
-                if let exactPair, let value = try? exactPair.pivotResidual(ps) {
-                    exactCount += 1
-                    return value.doubleValue
+                // Exactly where allowed; a pair the double LU solved but whose L₁ is exactly singular
+                // is skipped, as the double path skips numerically singular ones.
+                if let exactPair {
+                    do {
+                        let value = try exactPair.pivotResidual(ps)
+                        exactCount += 1
+                        return value.doubleValue
+                    } catch ModelError.numerics(.singular) {
+                        direct -= 1
+                        return nil
+                    } catch {}
                 }
-                let map = try Self.pivotMap(first.unembeddings, second.unembeddings, ps)
+                let (map, condition) = try Self.conditionedPivotMap(first.unembeddings, second.unembeddings, ps)
                 r = factor.map { PivotMoments.factorResidual($0, map) } ?? moments.directResidual(map)
-                rounding += moments.roundingEstimate(residual: r, map: map, pivotMatrix: Self.pivotMatrix(first.unembeddings, ps))
+                rounding += moments.roundingEstimate(residual: r, map: map, condition: condition)
             }
             return r
         }
@@ -481,20 +496,19 @@ struct PivotMoments {
     /// f₁ − Af₂ are formed within about e = u·(√(2d + 2)·‖X‖_F·‖[I; −Aᵀ]‖_F + κ·‖A‖_F·√tr M₂₂)
     /// in root mean square (the products' rounding, as for the factor route's backward error,
     /// X = W^{1/2}[F₁ | F₂], with √n for n terms as rounding errors accumulate in practice rather
-    /// than n at worst; and A = L₁⁻¹L₂ solved by LU within about κ·u relative, κ = cond(L₁)), so
+    /// than n at worst; and A = L₁⁻¹L₂ solved by LU within about κ·u relative, κ the equilibrated
+    /// L₁'s condition estimate from that LU: an SVD a pair had cost 27–57 % of an orbit pair's pivot form), so
     /// r is within about 2√r·e + e². Near-orbit pairs (r within a few ulps of tr M₁₁) have
     /// e ≳ √r: the value is rounding. On the stop-67 attack's near-orbit pairs (d = 3) it lay 28 to
     /// 200 times above the mean's error measured against exact r.
-    func roundingEstimate(residual r: Double, map a: Matrix, pivotMatrix l1: Matrix) -> Double {
+    func roundingEstimate(residual r: Double, map a: Matrix, condition kappa: Double) -> Double {
         let d = Double(m11.rows), u = Double.ulpOfOne / 2
         let trace22 = (0..<m22.rows).reduce(0) { $0 + m22[$1, $1] }
         let mapNorm = a.frobeniusNormSquared.squareRoot()
-        let kappa: Double = {
-            guard let s = try? l1.singularValues(), let top = s.first, let bottom = s.last, bottom > 0 else { return .infinity }
-            return top / bottom
-        }()
         let e = u * ((2 * d + 2).squareRoot() * (traceM11 + trace22).squareRoot() * (d + mapNorm * mapNorm).squareRoot()
                      + kappa * mapNorm * trace22.squareRoot())
+        // A condition beyond the Double range: nothing is known of r's digits.
+        guard e.isFinite else { return .infinity }
         return 2 * r.squareRoot() * e + e * e
     }
 

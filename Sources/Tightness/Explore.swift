@@ -53,7 +53,13 @@ public enum TightnessExplorer {
             : searchPairs(which, statement, labels: k, dimension: d, config: config, seconds: searchBudget,
                           progress: progress)
         // Asked once the searches are over: an interrupt that came during them cut them short.
-        if config.stop() { notes.append(Self.interruptedNote) }
+        if config.stop() {
+            notes.append(Self.interruptedNote)
+            // T6's τ-curve: the grid points whose searches never ran.
+            let points = Dictionary(grouping: found.searches.filter { $0.tau != nil }) { "k = \($0.labels), τ = \($0.tau!)" }
+            let unsearched = points.filter { $0.value.allSatisfy { $0.evaluations == 0 } }.keys.sorted()
+            if !unsearched.isEmpty { notes.append("not searched after the interrupt (absent from the τ-curve): \(unsearched.joined(separator: "; "))") }
+        }
         if let worst = summary.worst {
             let generator = ModelGenerator(rawValue: worst.generator)!
             found.candidates.append((generator.pair(seed: worst.seed, size: CaseSize(labels: k, dimension: d, inputs: config.inputs)), .sweep))

@@ -151,7 +151,7 @@ enum T10Explorer {
                 return (r, v)
             }
             guard let (result, verdict) = certified.max(by: { $0.1.ratio < $1.1.ratio }) else {
-                missing.append("the \(name) teacher has no row: \(results.contains { $0.value.isFinite } ? "no searched map could be certified" : "its search ran no evaluation before the budget ran out (raise --budget)")")
+                missing.append("the \(name) teacher has no row: \(results.contains { $0.value.isFinite } ? "no searched map could be certified" : config.stop() ? "an interrupt came before its search ran" : "its search ran no evaluation before the budget ran out (raise --budget)")")
                 continue
             }
             let a = objective.map(result.best)

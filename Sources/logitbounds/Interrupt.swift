@@ -12,8 +12,9 @@ final class Interrupt: @unchecked Sendable {
     private var raisedAt = ContinuousClock.now
     private var source: DispatchSourceSignal?
 
-    /// Routes SIGINT to this flag (idempotent).
-    func install(_ command: String) {
+    /// Routes SIGINT to this flag (idempotent); `stops` says what the interrupt stops (by
+    /// default the work in flight finishes, then the report).
+    func install(_ command: String, stops: String = "finishing the work in flight, then reporting it") {
         lock.lock(); defer { lock.unlock() }
         guard source == nil else { return }
         signal(SIGINT, SIG_IGN)
@@ -28,7 +29,7 @@ final class Interrupt: @unchecked Sendable {
                 return
             }
             FileHandle.standardError.write(Data(
-                "\n\(command): interrupted: finishing the work in flight, then reporting it (interrupt again to quit at once)\n".utf8))
+                "\n\(command): interrupted: \(stops) (interrupt again to quit at once)\n".utf8))
         }
         s.resume()
         source = s

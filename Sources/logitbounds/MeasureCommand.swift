@@ -62,7 +62,8 @@ struct MeasureCommand: ParsableCommand {
 
         With --concept or --teacher-concepts, an interrupt (Ctrl-C) stops the concepts' probes: the run \
         reports the distances, the bounds and the concepts measured, names those it did not measure, and \
-        exits 130 (the phases before the concepts finish first; a second interrupt quits at once).
+        exits 130, or 1 where a bound is certified violated (the phases before the concepts finish first; \
+        a second interrupt quits at once).
 
         Exit status: 0 when no bound is certified violated, 1 when one is, 2 on bad input, 130 when \
         interrupted.
@@ -350,7 +351,9 @@ struct MeasureCommand: ParsableCommand {
         // The concepts' probes are the part a run may cut short: an interrupt stops them, and the
         // run reports the phases done and the concepts measured.
         let interruptible = !options.concepts.isEmpty || options.teacherConcepts > 0
-        if interruptible { Interrupt.shared.install("measure") }
+        if interruptible {
+            Interrupt.shared.install("measure", stops: "finishing the work in flight (the phases before the concepts run to their end), skipping the concepts not yet fitted, then reporting")
+        }
         let measurement: PairMeasurement
         do {
             measurement = try PairMeasurement.measure(pair, options: options, stop: { interruptible && Interrupt.shared.isRaised }) { progress.note($0) }
@@ -568,7 +571,7 @@ enum MeasurementFormatter {
             // standard error where that is a normal number.
             if let shown = p.meanScientific {
                 let se = p.standardError.flatMap { $0.isNormal && !p.exhaustive ? "± \(number($0)) s.e.; " : nil } ?? ""
-                return "\(p.note ?? shown) (\(se)\(p.pairsUsed) pairs, \(p.pairsSkipped) singular skipped)"
+                return "\(p.note ?? shown) (\(se)\(p.pairsUsed) pairs, \(p.pairsSkipped) singular skipped)\(p.atRoundingLevel ? " — **at the rounding level** (see the notes)" : "")"
             }
             // One sampled pair has no spread to estimate: say so rather than "± 0".
             let se = p.exhaustive ? "every pair: no sampling error" : p.pairsUsed < 2 ? "± — s.e. (one pair)" : "± \(number(p.standardError)) s.e."

@@ -32,7 +32,7 @@ struct TightnessCommand: ParsableCommand {
 
         An interrupt (Ctrl-C) ends the searches in flight as the budget would: their candidates are \
         certified and reported (marked not reproducible to the bit), the statements not yet begun are \
-        named, and the run exits 130; a second interrupt quits at once.
+        named, and the run exits 130 (1 where a violation is certified); a second interrupt quits at once.
 
         Exit status: 0 nothing violated, 1 a certified violation, 2 bad usage, 130 interrupted.
         """)
@@ -131,8 +131,8 @@ struct TightnessCommand: ParsableCommand {
             guard !Interrupt.shared.isRaised else { notExplored.append(s.rawValue); continue }
             do {
                 results.append(try TightnessExplorer.explore(s, config) { progress.note($0) })
-            } catch TightnessError.nothingSearched(_) where Interrupt.shared.isRaised {
-                // Interrupted before its first candidate.
+            } catch is TightnessError where Interrupt.shared.isRaised {
+                // Interrupted before a candidate it could certify (none searched, or none decided).
                 notExplored.append(s.rawValue)
             } catch let e as TightnessError { throw CLIError(e.description) }
         }

@@ -109,6 +109,9 @@ struct MeasureConceptCommandTests {
         options.concepts = [PairMeasurement.NamedConcept(name: "direction", source: "test", values: (0..<200).map { f[$0, 1] - f[$0, 3] > 0 }),
                             PairMeasurement.NamedConcept(name: "even", source: "test", values: predicted.map { $0 % 2 == 0 })]
         options.teacherConcepts = 3
+        // One worker: the questions come in one order on any machine (with many cores every side
+        // would share each limit).
+        options.conceptWorkers = 1
         let names = ["direction", "even", "teacher-pc1", "teacher-pc2", "teacher-pc3"]
         let whole = try PairMeasurement.measure(pair, options: options)
         #expect(whole.conceptsNotMeasured == nil && whole.concepts?.map(\.name) == names)
@@ -140,8 +143,6 @@ struct MeasureConceptCommandTests {
                 }
                 checked += 1
             }
-            // The distances before the concepts are the whole run's.
-            #expect(m.dLogitSquared == whole.dLogitSquared && m.bounds.count == whole.bounds.count)
         }
         #expect(partial >= 2, "runs cut part-way: \(partial)")
         #expect(checked >= 8, "concepts compared: \(checked)")
@@ -152,25 +153,26 @@ struct MeasureConceptCommandTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         var g = SeededGenerator(seed: 1303)
-        // Forty concepts of d = 60 at N = 3 000: about 2.5 s of probes on two cores in a release
-        // build (more in the tests' debug build), interrupted 0.3 s into them.
+        // Sixty concepts of d = 60 at N = 3 000: about 4 s of probes on two cores in a release build
+        // and 35 s in the tests' debug build (70 core-seconds: over 1 s even on 64 cores),
+        // interrupted 0.3 s into them.
         let teacher = ModelGenerator.model(labels: 61, dimension: 60, inputs: 3_000, using: &g)
         let a = dir.appendingPathComponent("teacher.npz"), b = dir.appendingPathComponent("student.npz")
         try ModelFile.write(teacher, to: a)
         try ModelFile.write(ModelGenerator.perturb(teacher, by: 0.05, using: &g), to: b)
         let out = dir.appendingPathComponent("report")
-        let r = try runTool(["measure", a.path, b.path, "--json", "--no-pivot", "--teacher-concepts", "40", "--out", out.path],
+        let r = try runTool(["measure", a.path, b.path, "--json", "--no-pivot", "--teacher-concepts", "60", "--out", out.path],
                             interruptAfter: 0.3, interruptOn: "concepts (probes", terminateAfter: 240)
         #expect(r.status == 130, "\(r.stderr)")
-        #expect(r.stderr.contains("finishing the work in flight") && r.stderr.contains("not measured"), "\(r.stderr)")
+        #expect(r.stderr.contains("skipping the concepts not yet fitted") && r.stderr.contains("not measured"), "\(r.stderr)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         let measured = try #require(json["concepts"] as? [[String: Any]]).compactMap { $0["name"] as? String }
         let unmeasured = try #require(json["concepts_not_measured"] as? [String])
-        #expect(!unmeasured.isEmpty && measured.count + unmeasured.count == 40, "\(measured.count) measured, \(unmeasured.count) not")
-        #expect((measured + unmeasured).sorted() == (1...40).map { "teacher-pc\($0)" }.sorted())
+        #expect(!unmeasured.isEmpty && measured.count + unmeasured.count == 60, "\(measured.count) measured, \(unmeasured.count) not")
+        #expect((measured + unmeasured).sorted() == (1...60).map { "teacher-pc\($0)" }.sorted())
         #expect(json["d_logit_squared"] as? Double != nil && (json["bounds"] as? [Any])?.isEmpty == false)
         let markdown = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
-        #expect(markdown.contains("**Interrupted:** \(measured.count) of 40 concepts measured; not measured: \(unmeasured[0])"))
+        #expect(markdown.contains("**Interrupted:** \(measured.count) of 60 concepts measured; not measured: \(unmeasured[0])"))
         let saved = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as? [String: Any])
         #expect(saved["concepts_not_measured"] as? [String] == unmeasured)
     }

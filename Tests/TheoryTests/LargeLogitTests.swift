@@ -203,7 +203,8 @@ struct WideValueTests {
         let shown = scientificLog10
         var checked = 0, moved = 0
         for _ in 0..<3000 {
-            let magnitude = [3.0, 400, 1e6, 1e12, 1e16, 1e150, 1e300][g.int(in: 0...6)]
+            // (Not near 10¹²: there 8 ulps of l exceed a unit of the sixth digit, and nothing is checked.)
+            let magnitude = [3.0, 400, 1e4, 1e6, 1e9, 1e16, 1e150, 1e300][g.int(in: 0...7)]
             let l = g.uniform(in: -1...1) * magnitude
             let down = Rational.scientific(log10: l, digits: 6, rounding: .down), up = Rational.scientific(log10: l, digits: 6, rounding: .up)
             let nearest = Rational.scientific(log10: l, digits: 6)
@@ -222,6 +223,19 @@ struct WideValueTests {
         #expect(Rational.scientific(log10: 7.86358734673e150, digits: 6, rounding: .up) == "10^(7.86359e+150)")
         #expect(Rational.scientific(log10: -7.86358734673e150, digits: 6, rounding: .down) == "10^(-7.86359e+150)")
         #expect(Rational.scientific(log10: 617 + Foundation.log10(1.0318894), digits: 6, rounding: .down) == "1.03188e+617")
+        // Across a decade the last place is x's own (it had shown 10^(9.99990e+150)).
+        #expect(Rational.scientific(log10: 9.999996e150, digits: 6, rounding: .down) == "10^(9.99999e+150)")
+        #expect(Rational.scientific(log10: -9.999996e150, digits: 6, rounding: .up) == "10^(-9.99999e+150)")
+        // A certified verdict's sides: "holds" shows the left side up and the right down, "violated" the reverse.
+        // Sides m·10⁻³²² (subnormal Doubles, so shown from their logarithms).
+        func sides(_ outcome: Outcome, _ left: Double, _ right: Double) -> (String?, String?) {
+            let v = Verdict(id: .T3, form: "f", level: .exact, outcome: outcome, lhs: left * 1e-322, rhs: right * 1e-322, constant: 1,
+                            constantName: "", lhsLog10: Foundation.log10(left) - 322, rhsLog10: Foundation.log10(right) - 322)
+            let bound = PairMeasurement.Bound(v)
+            return (bound.lhsScientific, bound.rhsScientific)
+        }
+        #expect(sides(.holds, 2.779494, 8.064875) == ("2.77950e-322", "8.06487e-322"))
+        #expect(sides(.violated, 8.064875, 2.779494) == ("8.06487e-322", "2.77950e-322"))
     }
 
     @Test("T3 and T4 whose right sides lie beyond the Double range: shown from their logarithms, outward, not as the largest Double")

@@ -28,6 +28,35 @@ struct TightnessTests {
         }
     }
 
+    @Test("An interrupt (`stop`) ends the sweep, the gradient search (at its next start) and Nelder–Mead (at its next step)")
+    func stopEndsEverySearch() throws {
+        final class Countdown: @unchecked Sendable {
+            let lock = NSLock(), limit: Int
+            var asked = 0
+            init(_ limit: Int) { self.limit = limit }
+            func stop() -> Bool { lock.lock(); defer { lock.unlock() }; asked += 1; return asked > limit }
+        }
+        let objective = T3Objective(labels: 7, dimension: 3, inputs: 6)
+        let statement = TightnessStatement.T3.statement(scale: 1, dimension: 3)!
+        let size = CaseSize(labels: 7, dimension: 3, inputs: 6)
+        var config = TightnessConfiguration()
+        config.evaluationLimit = 5_000
+        // Uninterrupted (a day's budget): every start, every evaluation, every sweep case.
+        let whole = TightnessExplorer.optimise(objective, config: config, seed: 1, seconds: 86_400)
+        #expect(whole.map(\.starts) == [config.gradient.starts, whole[1].starts] && whole[1].evaluations == 5_000)
+        #expect(TightnessExplorer.sweep(.T3, statement, size: size, config: config, deadline: Deadline(seconds: 86_400)).count > 500)
+        // Stopped from the start: nothing runs.
+        config.stop = { true }
+        let none = TightnessExplorer.optimise(objective, config: config, seed: 1, seconds: 86_400)
+        #expect(none.map(\.starts) == [0, none[1].starts] && none.map(\.evaluations) == [0, none[1].evaluations] && none[1].evaluations <= 1, "\(none.map(\.evaluations))")
+        #expect(TightnessExplorer.sweep(.T3, statement, size: size, config: config, deadline: Deadline(seconds: 86_400, stop: config.stop)).isEmpty)
+        // Stopped after a few questions: the gradient search ends at its next start, Nelder–Mead at once.
+        let countdown = Countdown(3)
+        config.stop = { countdown.stop() }
+        let cut = TightnessExplorer.optimise(objective, config: config, seed: 1, seconds: 86_400)
+        #expect(cut[0].starts <= 3 && cut[0].starts >= 1 && cut[1].evaluations <= 1, "\(cut.map(\.starts)) \(cut.map(\.evaluations))")
+    }
+
     @Test("T3 objective: value equals T3's own screen, gradient matches finite differences")
     func t3Objective() throws {
         let objective = T3Objective(labels: 7, dimension: 3, inputs: 6)
