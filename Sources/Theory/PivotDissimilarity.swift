@@ -55,8 +55,8 @@ public struct PivotDissimilarity: Sendable {
     /// Pairs skipped because L₁(p, S) was numerically singular.
     public let pairsSkipped: Int
     public let exhaustive: Bool
-    /// Pairs recomputed from the residual (directly, or from the rows' triangular factor) because
-    /// the moment form cancelled.
+    /// Pairs recomputed because the moment form cancelled (from the residual, directly or from the
+    /// rows' triangular factor, or exactly) or their map was ill-conditioned (exactly, or estimated).
     public let directEvaluations: Int
     /// Of those, the pairs computed exactly (rational r(p, S), the nearest Double kept) where the
     /// caller allowed it (`pivotDissimilarity(_:exactWhereCancelled:)`).
@@ -249,7 +249,8 @@ extension ModelPair {
         -> (pairs: [PivotSubset], residuals: [Double?], exhaustive: Bool, direct: Int, exact: Int, rounding: Double) {
         let (pairs, exhaustive) = try Self.pivotSubsets(selection, labelCount: first.labelCount, dimension: first.dimension)
         let moments = cache.value("pivotMoments") { PivotMoments(self) }
-        let values = moments.residuals(pairs), threshold = 1e-6 * moments.traceM11
+        let (values, onLUPath) = moments.residualsMarkingLUPath(pairs)
+        let threshold = 1e-6 * moments.traceM11
         // One factorisation of the rows serves every cancelled pair where it costs less than their
         // direct residuals (about four of them): an orbit pair, where every pair cancels, spent
         // 16 s on 20 000 direct residuals at N = 80 000, d = 3, and O(N d²) more at every d.
@@ -281,7 +282,44 @@ extension ModelPair {
             }
             return r
         }
-        return (pairs, residuals, exhaustive, direct, exactCount, rounding)
+        // Ill-conditioned maps: a pair whose A = L₁⁻¹L₂ carries an error κ·u·‖A‖ has a moment-form
+        // value that need not cancel, yet is rounding (two labels 10⁻¹⁰ apart on a near-orbit pair:
+        // three pairs of cond(L₁) ≈ 10¹² showed 1.8·10⁻⁸ for an exact 4.8·10⁻¹³, unflagged, stop 67's
+        // second attack). Every pair the Gram path passed to the LU path (cond(L₁L₁ᵀ) beyond its
+        // threshold) is checked, and the largest of the others, until ten in a row are accurate
+        // to 10⁻⁶ by the estimate (an error inflates a value); those that are not are computed
+        // exactly where allowed (within the budget), else their estimate is added.
+        var checked = residuals
+        let momentForm: [(index: Int, value: Double)] = checked.enumerated().compactMap { i, r in
+            guard let r, !(r < threshold) else { return nil }
+            return (i, r)
+        }
+        let moment = momentForm.filter { onLUPath[$0.index] }.map(\.index)
+            + momentForm.filter { !onLUPath[$0.index] }.sorted { $0.value > $1.value }.map(\.index)
+        let luCount = moment.prefix { onLUPath[$0] }.count
+        let cube = d * d * d
+        var accurate = 0, exactBudget = exactWhereCancelled ? Self.exactCancelledBudget - Double(cancelled) * cube : 0
+        for (position, index) in moment.enumerated() where position < luCount || accurate < 10 {
+            let r = checked[index]!, ps = pairs[index]
+            guard let (map, condition) = try? Self.conditionedPivotMap(first.unembeddings, second.unembeddings, ps) else { continue }
+            let estimate = moments.roundingEstimate(residual: r, map: map, condition: condition) + moments.momentFormRounding(map: map, condition: condition)
+            guard estimate > 1e-6 * r else { accurate += 1; continue }
+            accurate = 0
+            direct += 1
+            if exactBudget >= cube, let exact = try? exactPair ?? self.exact() {
+                exactBudget -= cube
+                do {
+                    checked[index] = try exact.pivotResidual(ps).doubleValue
+                    exactCount += 1
+                    continue
+                } catch ModelError.numerics(.singular) {
+                    (checked[index], direct) = (nil, direct - 1)
+                    continue
+                } catch {}
+            }
+            rounding += estimate
+        }
+        return (pairs, checked, exhaustive, direct, exactCount, rounding)
     }
 
     /// r(p, S) by the moment form for each pair, nil where L₁(p, S) is singular
@@ -365,9 +403,17 @@ struct PivotMoments {
     /// `residuals`, and how many pairs took the LU path (all of them when M₂₂ is not positive
     /// definite).
     func residualsCountingLUPath(_ pairs: [PivotSubset]) -> (values: [Double?], luPath: Int) {
+        let all = residualsMarkingLUPath(pairs)
+        return (all.values, all.onLUPath.filter { $0 }.count)
+    }
+
+    /// `residuals`, and which pairs took the LU path (every pair when M₂₂ is not positive definite):
+    /// those whose L₁L₁ᵀ the Gram path found too ill-conditioned.
+    func residualsMarkingLUPath(_ pairs: [PivotSubset]) -> (values: [Double?], onLUPath: [Bool]) {
         let d = m11.rows
         guard let root = try? CholeskyDecomposition(m22).l else {
-            return (pairs.map { ps in (try? ModelPair.pivotMap(first.unembeddings, second.unembeddings, ps)).map(residual) }, pairs.count)
+            return (pairs.map { ps in (try? ModelPair.pivotMap(first.unembeddings, second.unembeddings, ps)).map(residual) },
+                    [Bool](repeating: true, count: pairs.count))
         }
         // G with its label mean removed: L₁ and L₂ (rows g_l − g_p) do not change, and the
         // tables' double differences below cancel only down to the rows' spread, not to a
@@ -391,10 +437,10 @@ struct PivotMoments {
         out.initialize(repeating: nil)
         let results = SendablePointer(out)
         let workers = pairs.count >= 256 ? BLASThreads.workers(forFlops: .infinity) : 1
-        let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: workers)
-        defer { counts.deallocate() }
-        counts.initialize(repeating: 0)
-        let luCounts = SendablePointer(counts)
+        let marks = UnsafeMutableBufferPointer<Bool>.allocate(capacity: pairs.count)
+        defer { marks.deallocate() }
+        marks.initialize(repeating: false)
+        let onLU = SendablePointer(marks)
         let trace = traceM11
         let work: @Sendable (Int) -> Void = { worker in
             var solver = ColumnMajorSolver(dimension: d)
@@ -445,7 +491,7 @@ struct PivotMoments {
                     continue
                 }
                 // LU path, on the labels themselves.
-                luCounts.buffer[worker] += 1
+                onLU.buffer[index] = true
                 let pivot = ps.pivot
                 for (i, l) in ps.subset.enumerated() {
                     for j in 0..<d {
@@ -474,7 +520,7 @@ struct PivotMoments {
             }
         }
         BLASThreads.concurrentWorkers(workers, work)
-        return (Array(out), luCounts.buffer.reduce(0, +))
+        return (Array(out), Array(marks))
     }
 
     /// R of X = W^{1/2}[F₁ | F₂] (2d×2d upper triangular, Householder QR with serial BLAS), for the
@@ -496,7 +542,8 @@ struct PivotMoments {
     /// f₁ − Af₂ are formed within about e = u·(√(2d + 2)·‖X‖_F·‖[I; −Aᵀ]‖_F + κ·‖A‖_F·√tr M₂₂)
     /// in root mean square (the products' rounding, as for the factor route's backward error,
     /// X = W^{1/2}[F₁ | F₂], with √n for n terms as rounding errors accumulate in practice rather
-    /// than n at worst; and A = L₁⁻¹L₂ solved by LU within about κ·u relative, κ the equilibrated
+    /// than n at worst; and A = L₁⁻¹L₂ solved by LU within about 2d·κ·u relative (κ·u alone fell 3.3
+    /// times short at cond(L₁) ≈ 10¹², stop 67's second attack), κ the equilibrated
     /// L₁'s condition estimate from that LU: an SVD a pair had cost 27–57 % of an orbit pair's pivot form), so
     /// r is within about 2√r·e + e². Near-orbit pairs (r within a few ulps of tr M₁₁) have
     /// e ≳ √r: the value is rounding. On the stop-67 attack's near-orbit pairs (d = 3) it lay 28 to
@@ -506,10 +553,20 @@ struct PivotMoments {
         let trace22 = (0..<m22.rows).reduce(0) { $0 + m22[$1, $1] }
         let mapNorm = a.frobeniusNormSquared.squareRoot()
         let e = u * ((2 * d + 2).squareRoot() * (traceM11 + trace22).squareRoot() * (d + mapNorm * mapNorm).squareRoot()
-                     + kappa * mapNorm * trace22.squareRoot())
+                     + 2 * d * kappa * mapNorm * trace22.squareRoot())
         // A condition beyond the Double range: nothing is known of r's digits.
         guard e.isFinite else { return .infinity }
         return 2 * r.squareRoot() * e + e * e
+    }
+
+    /// The moment form's own rounding: tr M₁₁ − 2 tr(L₁⁻¹H) + ‖L₁⁻¹U‖_F², each trace solved within
+    /// about κ·u relative (κ = cond(L₁)) and formed in double precision, cancels to r from terms of
+    /// size (√tr M₁₁ + ‖A‖_F·√tr M₂₂)²: about u·(2d + 2)·max(κ, 1) times that (an estimate, as
+    /// `roundingEstimate`; without κ it fell 3.7 times short at cond(L₁) ≈ 10¹²).
+    func momentFormRounding(map a: Matrix, condition kappa: Double) -> Double {
+        let d = Double(m11.rows), trace22 = (0..<m22.rows).reduce(0) { $0 + m22[$1, $1] }
+        let root = traceM11.squareRoot() + a.frobeniusNormSquared.squareRoot() * trace22.squareRoot()
+        return Double.ulpOfOne / 2 * (2 * d + 2) * max(kappa, 1) * root * root
     }
 
     /// ‖R₁ − R₂Aᵀ‖_F², R = [R₁ | R₂] from `stackedFactor`.

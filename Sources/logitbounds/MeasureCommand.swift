@@ -63,7 +63,7 @@ struct MeasureCommand: ParsableCommand {
         With --concept or --teacher-concepts, an interrupt (Ctrl-C) stops the concepts' probes: the run \
         reports the distances, the bounds and the concepts measured, names those it did not measure, and \
         exits 130, or 1 where a bound is certified violated (the phases before the concepts finish first; \
-        a second interrupt quits at once).
+        a second interrupt, half a second or more after the first, quits at once).
 
         Exit status: 0 when no bound is certified violated, 1 when one is, 2 on bad input, 130 when \
         interrupted.
@@ -335,6 +335,13 @@ struct MeasureCommand: ParsableCommand {
             try OutputDirectory($0, writes: ["report.md", "report.json", "width-floor.svg", "width-floor-student.npz"], inputs: inputFiles)
         }
         let progress = ProgressReporter(label: "measure", plain: json)
+        // The concepts' probes are the part a run may cut short: an interrupt stops them, and the
+        // run reports the phases done and the concepts measured. Installed before the files are
+        // read (a Ctrl-C while reading large files had killed the run).
+        let interruptible = !concepts.isEmpty || teacherConcepts != nil
+        if interruptible {
+            Interrupt.shared.install("measure", stops: "finishing the work in flight (the phases before the concepts run to their end), skipping the concepts not yet fitted, then reporting")
+        }
         let pair: ModelPair
         do {
             progress.note("reading \(teacher) and \(student)")
@@ -347,12 +354,6 @@ struct MeasureCommand: ParsableCommand {
         options.concepts = try readConcepts(inputs: pair.first.inputCount)
         if options.teacherConcepts > pair.first.dimension {
             throw CLIError("--teacher-concepts \(options.teacherConcepts) exceeds the teacher's d = \(pair.first.dimension)")
-        }
-        // The concepts' probes are the part a run may cut short: an interrupt stops them, and the
-        // run reports the phases done and the concepts measured.
-        let interruptible = !options.concepts.isEmpty || options.teacherConcepts > 0
-        if interruptible {
-            Interrupt.shared.install("measure", stops: "finishing the work in flight (the phases before the concepts run to their end), skipping the concepts not yet fitted, then reporting")
         }
         let measurement: PairMeasurement
         do {

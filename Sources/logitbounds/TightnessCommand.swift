@@ -32,7 +32,7 @@ struct TightnessCommand: ParsableCommand {
 
         An interrupt (Ctrl-C) ends the searches in flight as the budget would: their candidates are \
         certified and reported (marked not reproducible to the bit), the statements not yet begun are \
-        named, and the run exits 130 (1 where a violation is certified); a second interrupt quits at once.
+        named, and the run exits 130 (1 where a violation is certified); a second interrupt, half a second or more after the first, quits at once.
 
         Exit status: 0 nothing violated, 1 a certified violation, 2 bad usage, 130 interrupted.
         """)

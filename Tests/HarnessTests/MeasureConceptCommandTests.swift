@@ -175,6 +175,14 @@ struct MeasureConceptCommandTests {
         #expect(markdown.contains("**Interrupted:** \(measured.count) of 60 concepts measured; not measured: \(unmeasured[0])"))
         let saved = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("report.json"))) as? [String: Any])
         #expect(saved["concepts_not_measured"] as? [String] == unmeasured)
+        // Interrupted while the files are read (the handler is in place before): the distances and
+        // bounds all the same, no concept (it had killed the run).
+        let early = try runTool(["measure", a.path, b.path, "--json", "--no-pivot", "--teacher-concepts", "3"],
+                                interruptAfter: 0, interruptOn: "measure: reading", terminateAfter: 240)
+        let partial = try #require(try JSONSerialization.jsonObject(with: Data(early.stdout.utf8)) as? [String: Any], "\(early.status) \(early.stderr)")
+        #expect(early.status == 130 && (partial["concepts"] as? [Any])?.isEmpty == true
+                && partial["concepts_not_measured"] as? [String] == ["teacher-pc1", "teacher-pc2", "teacher-pc3"], "\(early.stderr)")
+        #expect(partial["d_logit_squared"] as? Double == json["d_logit_squared"] as? Double)
     }
 
     @Test("Bad concept input exits 2 naming the file and the problem, before any report")
