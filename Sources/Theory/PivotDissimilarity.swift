@@ -289,35 +289,48 @@ extension ModelPair {
         // threshold) is checked, and the largest of the others, until ten in a row are accurate
         // to 10⁻⁶ by the estimate (an error inflates a value); those that are not are computed
         // exactly where allowed (within the budget), else their estimate is added.
+        // (Only the moment form's own values: a cancelled pair recomputed above is not checked again.)
         var checked = residuals
-        let momentForm: [(index: Int, value: Double)] = checked.enumerated().compactMap { i, r in
+        let momentForm: [(index: Int, value: Double)] = values.enumerated().compactMap { i, r in
             guard let r, !(r < threshold) else { return nil }
             return (i, r)
         }
-        let moment = momentForm.filter { onLUPath[$0.index] }.map(\.index)
-            + momentForm.filter { !onLUPath[$0.index] }.sorted { $0.value > $1.value }.map(\.index)
-        let luCount = moment.prefix { onLUPath[$0] }.count
+        let luPairs = momentForm.filter { onLUPath[$0.index] }.map(\.index)
+        let others = momentForm.filter { !onLUPath[$0.index] }.sorted { $0.value > $1.value }.map(\.index)
         let cube = d * d * d
-        var accurate = 0, exactBudget = exactWhereCancelled ? Self.exactCancelledBudget - Double(cancelled) * cube : 0
-        for (position, index) in moment.enumerated() where position < luCount || accurate < 10 {
-            let r = checked[index]!, ps = pairs[index]
-            guard let (map, condition) = try? Self.conditionedPivotMap(first.unembeddings, second.unembeddings, ps) else { continue }
-            let estimate = moments.roundingEstimate(residual: r, map: map, condition: condition) + moments.momentFormRounding(map: map, condition: condition)
-            guard estimate > 1e-6 * r else { accurate += 1; continue }
-            accurate = 0
-            direct += 1
-            if exactBudget >= cube, let exact = try? exactPair ?? self.exact() {
-                exactBudget -= cube
-                do {
-                    checked[index] = try exact.pivotResidual(ps).doubleValue
-                    exactCount += 1
-                    continue
-                } catch ModelError.numerics(.singular) {
-                    (checked[index], direct) = (nil, direct - 1)
-                    continue
-                } catch {}
+        var exactBudget = exactWhereCancelled ? Self.exactCancelledBudget - Double(cancelled) * cube : 0
+        // The Gram path's error grows as cond(L₁L₁ᵀ) = κ², the LU path's as κ.
+        for (list, gram) in [(luPairs, false), (others, true)] {
+            var accurate = 0
+            for index in list {
+                if gram && accurate >= 10 { break }
+                let r = checked[index]!, ps = pairs[index]
+                var estimate = Double.infinity
+                var map: Matrix? = nil
+                if let (solved, condition) = try? Self.conditionedPivotMap(first.unembeddings, second.unembeddings, ps) {
+                    let kappa = gram ? condition * condition : condition
+                    estimate = moments.roundingEstimate(residual: r, map: solved, condition: condition) + moments.momentFormRounding(map: solved, condition: kappa)
+                    map = solved
+                }
+                // NaN counts as inaccurate; a pair singular to this solve is the worst conditioned.
+                guard !(estimate <= 1e-6 * r) || map == nil else { accurate += 1; continue }
+                accurate = 0
+                direct += 1
+                if exactBudget >= cube, let exact = try? exactPair ?? self.exact() {
+                    exactBudget -= cube
+                    do {
+                        checked[index] = try exact.pivotResidual(ps).doubleValue
+                        exactCount += 1
+                        continue
+                    } catch ModelError.numerics(.singular) {
+                        (checked[index], direct) = (nil, direct - 1)
+                        continue
+                    } catch {}
+                }
+                // Not solvable here: skipped as numerically singular, as the double path skips them.
+                guard map != nil else { (checked[index], direct) = (nil, direct - 1); continue }
+                rounding += estimate
             }
-            rounding += estimate
         }
         return (pairs, checked, exhaustive, direct, exactCount, rounding)
     }
@@ -407,13 +420,13 @@ struct PivotMoments {
         return (all.values, all.onLUPath.filter { $0 }.count)
     }
 
-    /// `residuals`, and which pairs took the LU path (every pair when M₂₂ is not positive definite):
-    /// those whose L₁L₁ᵀ the Gram path found too ill-conditioned.
+    /// `residuals`, and which pairs the Gram path passed to the LU path as too ill-conditioned (none
+    /// where the tables are off or M₂₂ is not positive definite, when every pair takes that path).
     func residualsMarkingLUPath(_ pairs: [PivotSubset]) -> (values: [Double?], onLUPath: [Bool]) {
         let d = m11.rows
         guard let root = try? CholeskyDecomposition(m22).l else {
             return (pairs.map { ps in (try? ModelPair.pivotMap(first.unembeddings, second.unembeddings, ps)).map(residual) },
-                    [Bool](repeating: true, count: pairs.count))
+                    [Bool](repeating: false, count: pairs.count))
         }
         // G with its label mean removed: L₁ and L₂ (rows g_l − g_p) do not change, and the
         // tables' double differences below cancel only down to the rows' spread, not to a
@@ -491,7 +504,9 @@ struct PivotMoments {
                     continue
                 }
                 // LU path, on the labels themselves.
-                onLU.buffer[index] = true
+                // Marked only where the Gram path found L₁L₁ᵀ too ill-conditioned (with the tables off
+                // every pair comes here: none is marked, and the largest are checked instead).
+                if tables { onLU.buffer[index] = true }
                 let pivot = ps.pivot
                 for (i, l) in ps.subset.enumerated() {
                     for j in 0..<d {
