@@ -57,7 +57,7 @@ public struct PairMeasurement: Codable, Sendable {
             self.init(mean: p.mean, standardError: p.standardError, pairsUsed: p.pairsUsed, pairsSkipped: p.pairsSkipped,
                       exhaustive: p.exhaustive, note: note, topShare: p.topShare, medianOfMeans: p.medianOfMeans,
                       largestCondition: p.largestCondition, roundingError: rounding,
-                      atRoundingLevel: rounding.map { !($0 <= 1e-6 * abs(p.mean)) && $0 != 0 } ?? false)
+                      atRoundingLevel: rounding.map { !($0 <= 1e-6 * abs(p.mean)) } ?? false)
         }
 
         /// Whether a few pairs carry most of the mean (the 10 largest above half of it).
@@ -936,12 +936,12 @@ public struct PairMeasurement: Codable, Sendable {
         return .run(options.pivotSelection ?? Self.defaultPivotSelection(seed: 0))
     }
 
-    /// The note that `count` pivot pairs' moment form cancelled (one run's and a merge's).
     /// Significant digits of `d_logit_exact` and `d_logit_squared_exact` (the exact rational, through
     /// its logarithm: good to about 13 digits at 10^±617).
     static let exactDigits = 10
 
-    /// `exact` of the `count` recomputed pairs exactly; `rounding` the estimate of the mean's
+    /// The note that `count` pivot pairs were recomputed (one run's and a merge's), `exact` of
+    /// them exactly; `rounding` the estimate of the mean's
     /// rounding error where it matters (`Pivot.atRoundingLevel`).
     static func pivotRecomputationNote(_ count: Int, exact: Int = 0, rounding: String? = nil) -> String {
         "pivot form: \(count) pairs recomputed (the moment form cancelled, or its map was ill-conditioned)"

@@ -260,22 +260,24 @@ extension ModelPair {
             ? try? exact() : nil
         let factor = cancelled >= 4 && exactPair == nil ? moments.stackedFactor() : nil
         var direct = 0, exactCount = 0, rounding = 0.0
+        // One pair's exact r, counted; `.some(nil)` where its L₁ is exactly singular though the
+        // double LU solved it (skipped, as the double path skips numerically singular pairs, and
+        // uncounted); nil where the exact path failed otherwise (the double path decides).
+        func exactResidual(_ exact: ExactModelPair, _ ps: PivotSubset) -> Double?? {
+            do {
+                let value = try exact.pivotResidual(ps).doubleValue
+                exactCount += 1
+                return .some(value)
+            } catch ModelError.numerics(.singular) {
+                direct -= 1
+                return .some(nil)
+            } catch { return nil }
+        }
         let residuals = try zip(pairs, values).map { ps, residual -> Double? in
             guard var r = residual else { return nil }
             if r < threshold {
                 direct += 1
-                // Exactly where allowed; a pair the double LU solved but whose L₁ is exactly singular
-                // is skipped, as the double path skips numerically singular ones.
-                if let exactPair {
-                    do {
-                        let value = try exactPair.pivotResidual(ps)
-                        exactCount += 1
-                        return value.doubleValue
-                    } catch ModelError.numerics(.singular) {
-                        direct -= 1
-                        return nil
-                    } catch {}
-                }
+                if let exactPair, let value = exactResidual(exactPair, ps) { return value }
                 let (map, condition) = try Self.conditionedPivotMap(first.unembeddings, second.unembeddings, ps)
                 r = factor.map { PivotMoments.factorResidual($0, map) } ?? moments.directResidual(map)
                 rounding += moments.roundingEstimate(residual: r, map: map, condition: condition)
@@ -318,14 +320,7 @@ extension ModelPair {
                 direct += 1
                 if exactBudget >= cube, let exact = try? exactPair ?? self.exact() {
                     exactBudget -= cube
-                    do {
-                        checked[index] = try exact.pivotResidual(ps).doubleValue
-                        exactCount += 1
-                        continue
-                    } catch ModelError.numerics(.singular) {
-                        (checked[index], direct) = (nil, direct - 1)
-                        continue
-                    } catch {}
+                    if let value = exactResidual(exact, ps) { checked[index] = value; continue }
                 }
                 // Not solvable here: skipped as numerically singular, as the double path skips them.
                 guard map != nil else { (checked[index], direct) = (nil, direct - 1); continue }
@@ -355,17 +350,18 @@ extension ModelPair {
 struct PivotMoments {
     let first: SoftmaxModel, second: SoftmaxModel
     let m11: Matrix, m21: Matrix, m22: Matrix
-    let traceM11: Double
+    let traceM11: Double, traceM22: Double
 
     init(_ pair: ModelPair) {
         first = pair.first
         second = pair.second
         let f1 = pair.first.weightedEmbeddings, f2 = pair.second.weightedEmbeddings
         let m11 = f1.gram()
-        self.m11 = m11
-        m22 = f2.gram()
+        let m22 = f2.gram()
+        (self.m11, self.m22) = (m11, m22)
         m21 = f2.multiplied(by: f1, transposeSelf: true)
         traceM11 = (0..<m11.rows).reduce(0) { $0 + m11[$1, $1] }
+        traceM22 = (0..<m22.rows).reduce(0) { $0 + m22[$1, $1] }
     }
 
     /// tr M₁₁ − 2 tr(A M₂₁) + tr(A M₂₂ Aᵀ) for the d×d map A.
@@ -564,8 +560,7 @@ struct PivotMoments {
     /// e ≳ √r: the value is rounding. On the stop-67 attack's near-orbit pairs (d = 3) it lay 28 to
     /// 200 times above the mean's error measured against exact r.
     func roundingEstimate(residual r: Double, map a: Matrix, condition kappa: Double) -> Double {
-        let d = Double(m11.rows), u = Double.ulpOfOne / 2
-        let trace22 = (0..<m22.rows).reduce(0) { $0 + m22[$1, $1] }
+        let d = Double(m11.rows), u = Double.ulpOfOne / 2, trace22 = traceM22
         let mapNorm = a.frobeniusNormSquared.squareRoot()
         let e = u * ((2 * d + 2).squareRoot() * (traceM11 + trace22).squareRoot() * (d + mapNorm * mapNorm).squareRoot()
                      + 2 * d * kappa * mapNorm * trace22.squareRoot())
@@ -579,8 +574,8 @@ struct PivotMoments {
     /// size (√tr M₁₁ + ‖A‖_F·√tr M₂₂)²: about u·(2d + 2)·max(κ, 1) times that (an estimate, as
     /// `roundingEstimate`; without κ it fell 3.7 times short at cond(L₁) ≈ 10¹²).
     func momentFormRounding(map a: Matrix, condition kappa: Double) -> Double {
-        let d = Double(m11.rows), trace22 = (0..<m22.rows).reduce(0) { $0 + m22[$1, $1] }
-        let root = traceM11.squareRoot() + a.frobeniusNormSquared.squareRoot() * trace22.squareRoot()
+        let d = Double(m11.rows)
+        let root = traceM11.squareRoot() + a.frobeniusNormSquared.squareRoot() * traceM22.squareRoot()
         return Double.ulpOfOne / 2 * (2 * d + 2) * max(kappa, 1) * root * root
     }
 
