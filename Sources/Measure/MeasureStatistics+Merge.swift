@@ -262,9 +262,15 @@ extension MeasureStatistics {
     /// d·u·κ(G̃_target)·‖W^{1/2}F_source‖·‖A‖₂/d_rep with ‖A‖₂ ≤ σ_max(G̃_source)/σ_min(G̃_target)
     /// (with 10·d and √d·‖A‖₂ it had noted ordinary merges at d = 32, 10⁻⁶ … 2·10⁻⁵ for errors
     /// near 10⁻¹³; it still runs 10²–10³ above the errors seen); plus the rounding of the residual
-    /// rows f_target − Af_source themselves, u·√(2d + 2)·(‖W^{1/2}F_target‖ + ‖A‖₂‖W^{1/2}F_source‖)/d_rep,
-    /// which dominates near an orbit pair (stop 67's audit: 61 % off beside "about 0.2", and "about
-    /// 0.3" for pure rounding on exact orbits)
+    /// rows W^{1/2}(f_target − Af_source) themselves, which dominates near an orbit pair (stop 67's
+    /// audit: 61 % off beside "about 0.2", and "about 0.3" for pure rounding on exact orbits). Each
+    /// entry takes d_source multiply–adds, a subtraction and the weight's root, so whatever the order
+    /// and the kernel (FMA or not) it is within γ_{d_source+3}·(|f_target| + |A||f_source|): over the
+    /// rows, u·(d_source + 3)·(‖W^{1/2}F_target‖ + √min(d)·‖A‖₂‖W^{1/2}F_source‖)/d_rep to first order
+    /// (‖|A|‖₂ ≤ ‖A‖_F ≤ √rank·‖A‖₂). Its first form, u·√(2d_target + 2)·(…) with ‖A‖₂, counted the
+    /// rounding as random and the target's width: on OpenBLAS's Prescott kernel a merged T12
+    /// attaining student of width 1 was off by 1/1.4 of that estimate times the value shown (1/4.3
+    /// now; the least margin over seven kernels, notes/findings.md stop 68)
     /// (`target`, `source`: the partials' singular values; `transportedSquared`: ‖W^{1/2}F_source‖²;
     /// `targetSquared`: ‖W^{1/2}F_target‖²).
     static func representationAccuracyNote(_ direction: String, squared: Double, target: [Double], source: [Double],
@@ -273,7 +279,8 @@ extension MeasureStatistics {
         guard let top = target.first, let bottom = target.last, bottom > 0, let sourceTop = source.first else { return nil }
         let d = Double(target.count), kappa = top / bottom, u = Double.ulpOfOne / 2, map = sourceTop / bottom
         let solve = d * u * kappa * transportedSquared.squareRoot() * map
-        let residual = u * (2 * d + 2).squareRoot() * (targetSquared.squareRoot() + map * transportedSquared.squareRoot())
+        let terms = Double(source.count + 3), rank = Double(min(source.count, target.count)).squareRoot()
+        let residual = u * terms * (targetSquared.squareRoot() + rank * map * transportedSquared.squareRoot())
         let estimate = (solve + residual) / squared.squareRoot()
         guard estimate.isNaN || estimate > 1e-6 else { return nil }
         let size = estimate.isFinite && estimate < 1 ? "be wrong by about \(String(format: "%.1g", estimate)) relative"
