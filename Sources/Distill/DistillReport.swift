@@ -24,6 +24,7 @@ public enum DistillReport {
             : "dataset \(r.dataset)"
         var lines = ["# Distillation on \(c.data == nil ? "interleaved spirals" : r.dataset)", "",
                      "\(source); \(c.seeds) seed(s); \(String(format: "%.0f", r.seconds)) s.", ""]
+        if let interrupted = r.interrupted { lines += interruption(interrupted, r) + [""] }
         lines += settings(r)
         lines += ["", "## Teacher", "",
                   "| | train | validation | test |", "|---|---|---|---|",
@@ -76,6 +77,29 @@ public enum DistillReport {
         lines += ["", "## What came out", ""] + r.findings.map { "- \($0)" }
         lines += ["", "Figures (each stage side by side, one dot per seed, one colour per objective throughout): mcca.svg, drep.svg, kl.svg, agreement.svg, width-floor.svg (d_logit² over T12's floor), probe-gap.svg and t11-floor.svg (concepts the teacher reads); mcca-vs-agreement.svg (first seed, every epoch, one panel per width, against 1 − agreement); embeddings-*.svg (test inputs of the first seed, teacher beside each final student with the teacher's d). Models: models/teacher.npz and models/student-SHAPE-OBJECTIVE-STAGE.npz (first seed, test split; `measure`, `counterexample --family CE4 --teacher`), with each concept on the same rows as models/concept-NAME.npy (`measure --concept NAME=FILE`)."]
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Student runs that finished (each has a "final" stage and maybe matched ones).
+    static func finishedStudents(_ r: DistillResult) -> Int {
+        Set(r.students.map { "\($0.seed) \($0.shape) \($0.objective)" }).count
+    }
+
+    /// What an interrupt left unfinished, and that the report is over the rest.
+    static func interruption(_ i: DistillInterruption, _ r: DistillResult) -> [String] {
+        // Per seed: the runs cut short by name, the ones not started counted.
+        let seeds = i.studentsNotFinished.map(\.seed).reduce(into: [UInt64]()) { if !$0.contains($1) { $0.append($1) } }
+        let students = seeds.map { seed in
+            let runs = i.studentsNotFinished.filter { $0.seed == seed }
+            let cut = runs.filter { $0.epochsRun > 0 }.map { "\($0.shape) \($0.objective.rawValue) after \($0.epochsRun) of at most \(r.configuration.studentTraining.epochs) epochs" }
+            let waiting = runs.count - cut.count
+            return "seed \(seed): " + (cut + (waiting == 0 ? [] : ["\(waiting) not started"])).joined(separator: ", ")
+        }
+        var parts = ["\(r.teachers.count) of \(r.configuration.seeds) teachers and \(finishedStudents(r)) students finished"]
+        if !i.teachersNotFinished.isEmpty {
+            parts.append("teachers not finished (their students not run): seed " + i.teachersNotFinished.map(String.init).joined(separator: ", "))
+        }
+        if !students.isEmpty { parts.append("students not finished: " + students.joined(separator: "; ")) }
+        return ["**Interrupted:** " + parts.joined(separator: "; ") + ". Everything below is over the runs that finished, which are as an uninterrupted run's."]
     }
 
     /// The concepts students are compared on: those the teacher reads at least 0.1 above
@@ -143,8 +167,14 @@ public enum DistillReport {
                 }
             }
         }
+        // An interrupted run's figures say so: their cells are over the runs that finished.
+        let finished = finishedStudents(r)
+        let runs = finished + (r.interrupted?.studentsNotFinished.count ?? 0)
+            + (r.interrupted?.teachersNotFinished.count ?? 0) * shapes.count * objectives.count
+        let note = r.interrupted.map { _ in "Interrupted: \(finished) of \(runs) students finished." }
         return SVGPanels.strips(title: title, yLabel: yLabel, panels: r.stages, groups: shapes,
-                                series: objectives.map(\.rawValue), colours: objectives.map(colour), values: values, logScale: logScale)
+                                series: objectives.map(\.rawValue), colours: objectives.map(colour), values: values, logScale: logScale,
+                                note: note)
     }
 
     /// The figures of a run: one per quantity with every stage side by side.

@@ -255,6 +255,23 @@ public struct DistillResult: Codable, Sendable {
     public let baselines: [String: Double]
     /// The character-embedding layer, for text.
     public let characters: MLP.Characters?
+    /// What an interrupted run did not finish (nil when every run finished); everything else in
+    /// the result is over the teachers and students that did.
+    public let interrupted: DistillInterruption?
+}
+
+/// The training runs an interrupt cut short or kept from starting.
+public struct DistillInterruption: Codable, Sendable {
+    /// A student run that did not finish: its epochs run of the most allowed (0: not started).
+    public struct Student: Codable, Sendable {
+        public let seed: UInt64
+        public let shape: String
+        public let objective: DistillObjective
+        public let epochsRun: Int
+    }
+    /// Seeds whose teacher did not finish training (none of their students ran).
+    public let teachersNotFinished: [UInt64]
+    public let studentsNotFinished: [Student]
 }
 
 /// Trains the teachers and students and measures them with the theory core.
@@ -270,8 +287,12 @@ public enum DistillExperiment {
         public let concepts: [(name: String, values: [Bool])]
     }
 
-    /// Runs the experiment on `dataset`, or on fresh spirals per seed when nil.
+    /// Runs the experiment on `dataset`, or on fresh spirals per seed when nil. `stop` is asked
+    /// before every mini-batch and every run: once it answers true, the runs in flight stop and none
+    /// starts; the result is over those that finished (`DistillResult.interrupted` names the rest),
+    /// and `DistillError.interrupted` is thrown when no teacher finished.
     public static func run(_ configuration: DistillConfiguration, dataset: Dataset? = nil, workers: Int = 2,
+                           stop: @escaping @Sendable () -> Bool = { false },
                            progress: @escaping @Sendable (Double, Double) -> Void = { _, _ in })
         throws -> (result: DistillResult, pictures: Pictures?) {
         // Every batch allocates and frees its matrices: keep freed memory in the heap.
@@ -306,14 +327,17 @@ public enum DistillExperiment {
         let stages = config.matchAgreement.sorted().map(Self.stageName) + config.matchKL.sorted(by: >).map(Self.klStageName) + ["final"]
         // Phase 1: one teacher per seed; phase 2: every (seed, shape, objective) student.
         // Each job is seeded on its own, so the split across workers changes nothing.
-        let teacherRuns = try BLASThreads.parallelMap(seeds.count, workers: workers) { s -> TeacherRun in
+        let teacherRuns = try BLASThreads.parallelMap(seeds.count, workers: workers) { s -> TeacherRun? in
+            guard !stop() else { return nil }
             var teacher = MLP(input: inputs, hidden: config.teacherHidden, embedding: config.teacherEmbedding,
                               labels: k, seed: SeededGenerator.derive(seeds[s], 1), characters: characters)
-            let history = try Trainer.trainClassifier(&teacher, data: given[s].train,
+            let history: TrainingHistory
+            do {
+                history = try Trainer.trainClassifier(&teacher, data: given[s].train,
                                                       validation: config.teacherTraining.patience == nil ? nil : given[s].validation,
-                                                      options: config.teacherTraining, seed: SeededGenerator.derive(seeds[s], 2)) { _ in
-                meter.add(teacherEpoch)
-            }
+                                                      options: config.teacherTraining, seed: SeededGenerator.derive(seeds[s], 2),
+                                                      afterEpoch: { _ in meter.add(teacherEpoch) }, stop: stop)
+            } catch is CancellationError { return nil }
             meter.drop(teacherEpoch * Double(config.teacherTraining.epochs - history.epochsRun))
             // One evaluation pass per split serves every measurement of the teacher.
             let (train, validation, test) = (teacher.outputs(given[s].train.inputs), teacher.outputs(given[s].validation.inputs),
@@ -341,78 +365,98 @@ public enum DistillExperiment {
             return TeacherRun(model: teacher, measurement: measurement, data: seeded, probes: probes.mapValues { $0.probe },
                               validationLogits: validation.logits, test: test)
         }
+        // The first seed whose teacher finished is the one drawn and traced.
+        guard let firstSeed = teacherRuns.firstIndex(where: { $0 != nil }) else {
+            throw DistillError.interrupted("before any teacher finished training")
+        }
         // Each seed's dataset with its teacher's own concepts (the same data otherwise).
-        let data = teacherRuns.map(\.data)
+        let data = teacherRuns.map { $0?.data }
         let schedule = (0..<(seeds.count * jobsPerSeed)).sorted {
             let (a, b) = (studentEpochs[$0 % jobsPerSeed / config.objectives.count], studentEpochs[$1 % jobsPerSeed / config.objectives.count])
             return a != b ? a > b : $0 < $1
         }
-        let traceRows = Array(0..<min(data[0].test.count, traceSample))
-        let scheduledRuns = try BLASThreads.parallelMap(seeds.count * jobsPerSeed, workers: workers)
-        { job -> (measurements: [StudentMeasurement], models: [(stage: String, model: MLP)], trace: StudentTrace?) in
+        let traceRows = Array(0..<min(data[firstSeed]!.test.count, traceSample))
+        let scheduledRuns = try BLASThreads.parallelMap(seeds.count * jobsPerSeed, workers: workers) { job -> StudentJob in
             // The costliest students first, so the last jobs to finish are short ones.
             let slot = schedule[job]
             let s = slot / jobsPerSeed, j = slot % jobsPerSeed / config.objectives.count, o = slot % config.objectives.count
-            let shape = config.students[j], objective = config.objectives[o], teacher = teacherRuns[s].model
+            let shape = config.students[j], objective = config.objectives[o]
+            guard let teacherRun = teacherRuns[s], let data = data[s] else { return .teacherNotFinished }
+            guard !stop() else { return .notFinished(seed: seeds[s], shape: shape.name, objective: objective, epochsRun: 0) }
+            let teacher = teacherRun.model
             var student = MLP(input: inputs, hidden: shape.hidden, embedding: shape.embedding, labels: k,
                               seed: SeededGenerator.derive(seeds[s], 100 + UInt64(j)), characters: characters)
-            let teacherValidation = teacherRuns[s].validationLogits, teacherTest = teacherRuns[s].test
+            let teacherValidation = teacherRun.validationLogits, teacherTest = teacherRun.test
             let teacherValidationLabels = Trainer.argmax(teacherValidation), teacherTestLabels = Trainer.argmax(teacherTest.logits)
             let widthFloor = try WidthFloor(SoftmaxModel(embeddings: teacherTest.embeddings, unembeddings: teacher.unembeddings))
             var snapshots: [(stage: String, epoch: Int, model: MLP)] = []
             var tracePoints: [TracePoint] = []
-            let history = try Trainer.distill(&student, from: teacher, inputs: data[s].train.inputs, objective: objective,
+            var epochsRun = 0
+            let history: TrainingHistory
+            do {
+                history = try Trainer.distill(&student, from: teacher, inputs: data.train.inputs, objective: objective,
                                               options: config.studentTraining,
                                               seed: SeededGenerator.derive(seeds[s], 200 + UInt64(j * 10 + o))) { epoch, model in
-                meter.add(studentEpochs[j])
-                // One validation pass per epoch: agreement and KL for the stages, the
-                // objective for early stopping.
-                let logits = model.outputs(data[s].validation.inputs).logits
-                let agreement = Self.agreement(Trainer.argmax(logits), teacherValidationLabels)
-                let kl = Self.meanKL(teacherValidation, logits)
-                let crossed = config.matchAgreement.filter { agreement >= $0 }.map(stageName)
-                    + config.matchKL.filter { kl <= $0 }.map(klStageName)
-                for stage in crossed where !snapshots.contains(where: { $0.stage == stage }) { snapshots.append((stage, epoch, model)) }
-                if s == 0 {
-                    let pass = model.outputs(data[s].test.inputs.selectingRows(traceRows))
-                    let mcca = (try? CanonicalCorrelations(teacherTest.embeddings.selectingRows(traceRows), pass.embeddings,
-                                                           weights: Array(repeating: 1 / Double(pass.embeddings.rows), count: pass.embeddings.rows),
-                                                           centred: true).mean) ?? .nan
-                    let teacherLabels = traceRows.map { teacherTestLabels[$0] }
-                    tracePoints.append(TracePoint(epoch: epoch, agreement: Self.agreement(Trainer.argmax(pass.logits), teacherLabels), mcca: mcca))
-                }
-                guard config.studentTraining.patience != nil else { return nil }
-                return Loss.distill(objective, teacherLogits: teacherValidation).valueAndGradient(logits).value
+                    epochsRun = epoch
+                    meter.add(studentEpochs[j])
+                    // One validation pass per epoch: agreement and KL for the stages, the
+                    // objective for early stopping.
+                    let logits = model.outputs(data.validation.inputs).logits
+                    let agreement = Self.agreement(Trainer.argmax(logits), teacherValidationLabels)
+                    let kl = Self.meanKL(teacherValidation, logits)
+                    let crossed = config.matchAgreement.filter { agreement >= $0 }.map(stageName)
+                        + config.matchKL.filter { kl <= $0 }.map(klStageName)
+                    for stage in crossed where !snapshots.contains(where: { $0.stage == stage }) { snapshots.append((stage, epoch, model)) }
+                    if s == firstSeed {
+                        let pass = model.outputs(data.test.inputs.selectingRows(traceRows))
+                        let mcca = (try? CanonicalCorrelations(teacherTest.embeddings.selectingRows(traceRows), pass.embeddings,
+                                                               weights: Array(repeating: 1 / Double(pass.embeddings.rows), count: pass.embeddings.rows),
+                                                               centred: true).mean) ?? .nan
+                        let teacherLabels = traceRows.map { teacherTestLabels[$0] }
+                        tracePoints.append(TracePoint(epoch: epoch, agreement: Self.agreement(Trainer.argmax(pass.logits), teacherLabels), mcca: mcca))
+                    }
+                    guard config.studentTraining.patience != nil else { return nil }
+                    return Loss.distill(objective, teacherLogits: teacherValidation).valueAndGradient(logits).value
+                } stop: { stop() }
+            } catch is CancellationError {
+                return .notFinished(seed: seeds[s], shape: shape.name, objective: objective, epochsRun: epochsRun)
             }
             snapshots.append(("final", history.keptEpoch, student))
             meter.drop(studentEpochs[j] * Double(config.studentTraining.epochs - history.epochsRun))
             let measurements = try snapshots.map { snapshot in
-                try measure(snapshot.model, against: teacher, teacherTest: teacherTest, data: data[s], objective: objective, shape: shape, seed: seeds[s],
-                            stage: snapshot.stage, epoch: snapshot.epoch, teacherProbes: teacherRuns[s].measurement.probes,
-                            teacherProbeDirections: teacherRuns[s].probes, widthFloor: widthFloor, finalLoss: history.losses.last ?? .nan)
+                try measure(snapshot.model, against: teacher, teacherTest: teacherTest, data: data, objective: objective, shape: shape, seed: seeds[s],
+                            stage: snapshot.stage, epoch: snapshot.epoch, teacherProbes: teacherRun.measurement.probes,
+                            teacherProbeDirections: teacherRun.probes, widthFloor: widthFloor, finalLoss: history.losses.last ?? .nan)
             }
-            let trace = s == 0 ? StudentTrace(objective: objective, shape: shape.name, points: tracePoints) : nil
-            return (measurements, s == 0 ? snapshots.map { ($0.stage, $0.model) } : [], trace)
+            let trace = s == firstSeed ? StudentTrace(objective: objective, shape: shape.name, points: tracePoints) : nil
+            return .finished(StudentRun(measurements: measurements, models: s == firstSeed ? snapshots.map { ($0.stage, $0.model) } : [],
+                                        trace: trace))
         }
         // Back in (seed, shape, objective) order.
-        let studentRuns = schedule.indices.sorted { schedule[$0] < schedule[$1] }.map { scheduledRuns[$0] }
+        let jobs = schedule.indices.sorted { schedule[$0] < schedule[$1] }.map { scheduledRuns[$0] }
+        let studentRuns = jobs.compactMap(\.run)
+        let unfinished = jobs.compactMap(\.unfinished)
+        let interruption = unfinished.isEmpty && !teacherRuns.contains(where: { $0 == nil }) ? nil
+            : DistillInterruption(teachersNotFinished: seeds.indices.filter { teacherRuns[$0] == nil }.map { seeds[$0] },
+                                  studentsNotFinished: unfinished)
         let students = studentRuns.flatMap(\.measurements)
-        let aggregates = aggregate(students, config, stages: stages, concepts: data[0].conceptNames)
-        let result = DistillResult(configuration: config, dataset: data[0].name, concepts: data[0].conceptNames,
-                                   conceptIsLabelFunction: Dictionary(uniqueKeysWithValues: zip(data[0].conceptNames, data[0].conceptIsLabelFunction)),
-                                   stages: stages, teachers: teacherRuns.map(\.measurement), students: students,
+        let reference = data[firstSeed]!
+        let aggregates = aggregate(students, config, stages: stages, concepts: reference.conceptNames)
+        let result = DistillResult(configuration: config, dataset: reference.name, concepts: reference.conceptNames,
+                                   conceptIsLabelFunction: Dictionary(uniqueKeysWithValues: zip(reference.conceptNames, reference.conceptIsLabelFunction)),
+                                   stages: stages, teachers: teacherRuns.compactMap { $0?.measurement }, students: students,
                                    aggregates: aggregates, findings: findings(aggregates, config, stages: stages),
                                    traces: studentRuns.compactMap(\.trace), seconds: Date().timeIntervalSince(started),
-                                   baselines: given[0].baselines, characters: characters)
+                                   baselines: given[firstSeed].baselines, characters: characters, interrupted: interruption)
         // Pictures: the first seed's test inputs, teacher beside each final student with the teacher's d.
-        let first = data[0].test, teacher = teacherRuns[0].model
-        let firstSeed = studentRuns.prefix(jobsPerSeed)
-        let drawn = firstSeed.compactMap { run -> (title: String, f: Matrix, g: Matrix)? in
+        let first = reference.test, teacher = teacherRuns[firstSeed]!.model
+        let firstSeedRuns = studentRuns.filter { $0.measurements.first?.seed == seeds[firstSeed] }
+        let drawn = firstSeedRuns.compactMap { run -> (title: String, f: Matrix, g: Matrix)? in
             guard let m = run.measurements.last, m.embeddingDimension == config.teacherEmbedding,
                   let model = run.models.last?.model else { return nil }
             return ("\(m.shape), \(m.objective.rawValue)", model.embed(first.inputs), model.unembeddings)
         }
-        let models = firstSeed.flatMap { run in
+        let models = firstSeedRuns.flatMap { run in
             run.models.map { snapshot in
                 (name: "student-\(run.measurements[0].shape)-\(run.measurements[0].objective.rawValue)-\(snapshot.stage)",
                  f: snapshot.model.embed(first.inputs), g: snapshot.model.unembeddings)
@@ -420,8 +464,30 @@ public enum DistillExperiment {
         }
         let pictures = Pictures(labels: first.labels, teacher: (teacher.embed(first.inputs), teacher.unembeddings),
                                 students: drawn, models: models,
-                                concepts: Array(zip(data[0].conceptNames, first.concepts).map { (name: $0, values: $1) }))
+                                concepts: Array(zip(reference.conceptNames, first.concepts).map { (name: $0, values: $1) }))
         return (result, pictures)
+    }
+
+    /// One student's trained run: its measurements at each stage, the first seed's models, its trace.
+    struct StudentRun: Sendable {
+        let measurements: [StudentMeasurement]
+        let models: [(stage: String, model: MLP)]
+        let trace: StudentTrace?
+    }
+
+    /// What one student job came to.
+    enum StudentJob: Sendable {
+        case finished(StudentRun)
+        /// Interrupted, or not started once interrupted.
+        case notFinished(seed: UInt64, shape: String, objective: DistillObjective, epochsRun: Int)
+        /// Its seed's teacher did not finish (named in `DistillInterruption.teachersNotFinished`).
+        case teacherNotFinished
+
+        var run: StudentRun? { if case .finished(let r) = self { return r } else { return nil } }
+        var unfinished: DistillInterruption.Student? {
+            guard case let .notFinished(seed, shape, objective, epochs) = self else { return nil }
+            return DistillInterruption.Student(seed: seed, shape: shape, objective: objective, epochsRun: epochs)
+        }
     }
 
     /// The first test rows on which the training trace (agreement and m_CCA every epoch, first
@@ -596,8 +662,10 @@ public enum DistillExperiment {
             s += "lower d_rep than KL: \(lower.isEmpty ? "none" : lower.joined(separator: ", ")) of \(others.count); "
             s += comparable ? "agreement within 0.02 of KL's for every objective." : "agreement differs from KL's by more than 0.02 for some objective, so the comparison is not at equal agreement."
             let missing = others.filter { $0.seeds < kl.seeds || $0.seeds < config.seeds }.map { "\($0.objective.rawValue) (\($0.seeds) of \(config.seeds) seeds)" }
-            if stage != "final" && (!missing.isEmpty || kl.seeds < config.seeds) {
-                s += " Reached this stage: KL in \(kl.seeds) of \(config.seeds) seeds" + (missing.isEmpty ? "." : "; " + missing.joined(separator: ", ") + ".")
+            // Every finished student reaches "final": fewer seeds there are runs an interrupt cut short.
+            if !missing.isEmpty || kl.seeds < config.seeds {
+                s += " \(stage == "final" ? "Finished (interrupted)" : "Reached this stage"): KL in \(kl.seeds) of \(config.seeds) seeds"
+                    + (missing.isEmpty ? "." : "; " + missing.joined(separator: ", ") + ".")
             }
             return s
         } }

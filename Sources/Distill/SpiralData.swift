@@ -74,11 +74,14 @@ func hyperbolicTangent(_ x: Double) -> Double { Darwin.tanh(x) }
 public enum DistillError: Error, CustomStringConvertible {
     case badConfiguration(String)
     case training(String)
+    /// Interrupted (`DistillExperiment.run`'s `stop`) with nothing finished to report.
+    case interrupted(String)
 
     public var description: String {
         switch self {
         case .badConfiguration(let s): return "distill: \(s)"
         case .training(let s): return "distill: training failed: \(s)"
+        case .interrupted(let s): return "distill: interrupted \(s): nothing to report"
         }
     }
 }

@@ -36,9 +36,10 @@ public enum Trainer {
     /// Throws if the loss stops being finite. `epochEnd(e, model)` runs after epoch e
     /// (1-based) with the model as it then is and may return a validation loss; with
     /// `options.patience` the model returned is the epoch of least validation loss, and
-    /// training stops after `patience` epochs without a new least.
+    /// training stops after `patience` epochs without a new least. `stop` is asked before
+    /// every mini-batch; once it answers true the run throws `CancellationError`.
     public static func train(_ model: inout MLP, inputs: Matrix, options: TrainingOptions, seed: UInt64,
-                             epochEnd: ((Int, MLP) -> Double?)? = nil,
+                             epochEnd: ((Int, MLP) -> Double?)? = nil, stop: () -> Bool = { false },
                              loss: (_ rows: [Int]) -> Loss) throws -> TrainingHistory {
         guard options.epochs >= 1, options.batchSize >= 1, options.learningRate > 0,
               options.dropout >= 0, options.dropout < 1, options.weightDecay >= 0 else {
@@ -58,6 +59,7 @@ public enum Trainer {
             adam.learningRate = options.learningRate * (epoch >= 2 * options.epochs / 3 ? 0.3 : 1)
             var total = 0.0
             for start in stride(from: 0, to: order.count, by: options.batchSize) {
+                if stop() { throw CancellationError() }
                 let rows = Array(order[start..<min(start + options.batchSize, order.count)])
                 let x = inputs.selectingRows(rows)
                 let pass = model.forward(x, dropout: options.dropout, using: &masks)
@@ -91,11 +93,11 @@ public enum Trainer {
     /// loss of early stopping.
     public static func trainClassifier(_ model: inout MLP, data: Dataset.Split, validation: Dataset.Split? = nil,
                                        options: TrainingOptions, seed: UInt64,
-                                       afterEpoch: ((Int) -> Void)? = nil) throws -> TrainingHistory {
+                                       afterEpoch: ((Int) -> Void)? = nil, stop: () -> Bool = { false }) throws -> TrainingHistory {
         try train(&model, inputs: data.inputs, options: options, seed: seed, epochEnd: { epoch, m in
             afterEpoch?(epoch)
             return validation.map { crossEntropy(m, $0) }
-        }) { rows in
+        }, stop: stop) { rows in
             .crossEntropy(labels: rows.map { data.labels[$0] })
         }
     }
@@ -103,9 +105,9 @@ public enum Trainer {
     /// Distillation from the teacher's logits on the same inputs.
     public static func distill(_ student: inout MLP, from teacher: MLP, inputs: Matrix, objective: DistillObjective,
                                options: TrainingOptions, seed: UInt64,
-                               epochEnd: ((Int, MLP) -> Double?)? = nil) throws -> TrainingHistory {
+                               epochEnd: ((Int, MLP) -> Double?)? = nil, stop: () -> Bool = { false }) throws -> TrainingHistory {
         let teacherLogits = teacher.outputs(inputs).logits
-        return try train(&student, inputs: inputs, options: options, seed: seed, epochEnd: epochEnd) { rows in
+        return try train(&student, inputs: inputs, options: options, seed: seed, epochEnd: epochEnd, stop: stop) { rows in
             .distill(objective, teacherLogits: teacherLogits.selectingRows(rows))
         }
     }

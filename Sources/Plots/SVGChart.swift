@@ -47,6 +47,7 @@ public struct SVGChart {
 
     /// Tick positions on the drawn scale and their labels.
     static func ticks(_ lo: Double, _ hi: Double, _ axis: Axis) -> [(Double, String)] {
+        guard lo.isFinite, hi.isFinite, lo <= hi else { return [] }
         switch axis {
         case .log:
             let a = lo.rounded(.down), b = hi.rounded(.up)

@@ -9,13 +9,15 @@ public enum SVGPanels {
     /// `values[panel][group][series]` are the seeds' values (empty where the stage was not
     /// reached). `colours[series]` indexes `SVGFigure.palette`.
     public static func strips(title: String, yLabel: String, panels: [String], groups: [String], series: [String],
-                              colours: [Int], values: [[[[Double]]]], logScale: Bool = false) -> String {
+                              colours: [Int], values: [[[[Double]]]], logScale: Bool = false, note: String? = nil) -> String {
         let panelWidth = max(180.0, Double(groups.count * series.count) * 16 + 40), height = 420.0
         let left = 70.0, top = 60.0, plotHeight = 280.0
         let width = left + Double(panels.count) * (panelWidth + 20) + 180
         let all = values.flatMap { $0.flatMap { $0.flatMap { $0 } } }.filter { $0.isFinite && (!logScale || $0 > 0) }
-        var lo = all.min() ?? 0, hi = all.max() ?? 1
-        if logScale { (lo, hi) = (lo.log10.rounded(.down), hi.log10.rounded(.up)) }
+        // Nothing to draw (no student of a narrower width: no T12 ratio; an interrupted run): the
+        // axis spans 0…1 on the drawn scale (the logarithm of no value had made the ticks endless).
+        var (lo, hi) = (all.min() ?? 0, all.max() ?? 1)
+        if logScale { (lo, hi) = all.isEmpty ? (0, 1) : (lo.log10.rounded(.down), hi.log10.rounded(.up)) }
         if hi - lo < 1e-12 { (lo, hi) = (lo - 0.5, hi + 0.5) }
         let pad = logScale ? 0 : (hi - lo) * 0.06
         (lo, hi) = (lo - pad, hi + pad)
@@ -34,7 +36,7 @@ public enum SVGPanels {
             body.append("<rect x=\"\(SVGFigure.fmt(x0))\" y=\"\(top)\" width=\"\(SVGFigure.fmt(panelWidth))\" height=\"\(plotHeight)\" fill=\"none\" stroke=\"#999\"/>")
             body.append(SVGFigure.text(x0 + panelWidth / 2, top - 8, panel, size: 12, anchor: "middle"))
             if p >= values.count || values[p].allSatisfy({ $0.allSatisfy { $0.isEmpty } }) {
-                body.append(SVGFigure.text(x0 + panelWidth / 2, top + plotHeight / 2, "no student reached this stage", size: 11, anchor: "middle"))
+                body.append(SVGFigure.text(x0 + panelWidth / 2, top + plotHeight / 2, "no value at this stage", size: 11, anchor: "middle"))
             }
             let groupWidth = panelWidth / Double(max(groups.count, 1))
             for (g, group) in groups.enumerated() {
@@ -62,7 +64,7 @@ public enum SVGPanels {
             body.append("<rect x=\"\(SVGFigure.fmt(width - 170))\" y=\"\(SVGFigure.fmt(ly - 9))\" width=\"12\" height=\"12\" fill=\"\(SVGFigure.colour(colours[s]))\"/>")
             body.append(SVGFigure.text(width - 152, ly + 1, name, size: 12, anchor: "start"))
         }
-        body.append(SVGFigure.text(left, height - 16, "Each dot one seed, each tick the mean over the seeds that reached the stage; \(drawn) values drawn.", size: 11, anchor: "start"))
+        body.append(SVGFigure.text(left, height - 16, "Each dot one seed, each tick the mean over the seeds that reached the stage; \(drawn) values drawn.\(note.map { " " + $0 } ?? "")", size: 11, anchor: "start"))
         return (body + ["</svg>"]).joined(separator: "\n") + "\n"
     }
 

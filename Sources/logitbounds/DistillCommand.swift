@@ -18,7 +18,11 @@ struct DistillCommand: ParsableCommand {
         teacher's. The report says which way the comparison fell at each stage. --out also writes the first \
         seed's teacher and students (each stage) as model files under models/.
 
-        Exit status: 0 success, 2 bad usage or a failed training run.
+        Ctrl-C stops every training run at its next mini-batch and starts no other; the report \
+        (and --out) then holds the teachers and students that finished, names the rest, and the exit \
+        status is 130. A second Ctrl-C quits at once.
+
+        Exit status: 0 success, 2 bad usage or a failed training run, 130 interrupted.
         """)
 
     @Option(parsing: .unconditional, help: "Number of seeds (each: a teacher and its students). Default 3; 1 with --text.")
@@ -191,6 +195,7 @@ struct DistillCommand: ParsableCommand {
             throw CLIError("the input \(input) lies where distill writes its report, figures or models: it could be overwritten; use another --out")
         }
         let progress = ProgressReporter(label: "distill", plain: json)
+        Interrupt.shared.install("distill", stops: "stopping the training runs at their next mini-batch, then reporting the teachers and students that finished")
         let (result, pictures): (DistillResult, DistillExperiment.Pictures?)
         do {
             var dataset = try data.map { try Dataset.read(URL(fileURLWithPath: $0), seed: seed) }
@@ -204,13 +209,22 @@ struct DistillCommand: ParsableCommand {
             if let dataset, dataset.labelCount < config.teacherEmbedding + 1 {
                 throw CLIError("\(dataset.name) has k = \(dataset.labelCount) labels; the teacher's d = \(config.teacherEmbedding) needs k ≥ d + 1 (lower --teacher-dimension)")
             }
-            (result, pictures) = try DistillExperiment.run(config, dataset: dataset) { done, total in progress.update(work: done, of: total) }
-        } catch let e as DistillError { throw CLIError(e.description) }
+            (result, pictures) = try DistillExperiment.run(config, dataset: dataset, stop: { Interrupt.shared.isRaised }) { done, total in
+                progress.update(work: done, of: total)
+            }
+        } catch let e as DistillError {
+            if case .interrupted = e {
+                FileHandle.standardError.write(Data("\(e.description)\n".utf8))
+                throw ExitCode(130)
+            }
+            throw CLIError(e.description)
+        }
         directory?.attempt("distill") { directory in
             let files = try DistillReport.write(result, pictures: pictures, to: directory.url, protecting: inputs)
             progress.note("wrote \(files.count) files to \(directory.url.path)")
         }
         if json { print(try DistillReport.json(result)) }
         else { print(DistillReport.markdown(result), terminator: "") }
+        if Interrupt.shared.isRaised { throw ExitCode(130) }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Numerics
+import Plots
 import Testing
 @testable import Distill
 
@@ -197,6 +198,75 @@ struct DistillTests {
         var other = c
         other.baseSeed = 2
         #expect(try encoder.encode(DistillExperiment.run(other).result.students) != encoder.encode(a.students))
+    }
+
+    /// `stop` answering true from its `after + 1`-th question on, counting the questions.
+    final class CountedStop: @unchecked Sendable {
+        private let lock = NSLock()
+        private var asked = 0
+        let after: Int
+        init(after: Int) { self.after = after }
+        func callAsFunction() -> Bool { lock.lock(); defer { lock.unlock() }; asked += 1; return asked > after }
+    }
+
+    /// The small run asks `stop` once before each run and once before each of its mini-batches:
+    /// 192 training rows in batches of 64 (3 a epoch), 20 teacher and 10 student epochs, so
+    /// 61 questions a teacher and 31 a student.
+    @Test("Interrupted: the runs that finished are reported as an uninterrupted run's, the rest named", .timeLimit(.minutes(5)))
+    func interrupted() throws {
+        let c = Self.smallConfiguration()
+        let whole = try DistillExperiment.run(c, workers: 1).result
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        // Both teachers, three students, the fourth stopped after three epochs and nine batches.
+        let (cut, pictures) = try DistillExperiment.run(c, workers: 1, stop: CountedStop(after: 2 * 61 + 3 * 31 + 10).callAsFunction)
+        let interruption = try #require(cut.interrupted)
+        #expect(interruption.teachersNotFinished.isEmpty && cut.teachers.count == 2)
+        #expect(try encoder.encode(cut.teachers) == encoder.encode(whole.teachers))
+        let finished = Set(cut.students.map { "\($0.seed) \($0.shape) \($0.objective)" })
+        #expect(finished.count == 3)
+        #expect(interruption.studentsNotFinished.count == 16 - 3)
+        #expect(interruption.studentsNotFinished.map(\.epochsRun).sorted().reversed().prefix(2) == [3, 0])
+        for student in cut.students {
+            let same = whole.students.filter { $0.seed == student.seed && $0.shape == student.shape && $0.objective == student.objective && $0.stage == student.stage }
+            #expect(try encoder.encode(same) == encoder.encode([student]), "\(student.shape) \(student.objective) \(student.stage)")
+        }
+        let named = Set(interruption.studentsNotFinished.map { "\($0.seed) \($0.shape) \($0.objective)" })
+        #expect(named.isDisjoint(with: finished) && named.count + finished.count == 16)
+        #expect(DistillReport.markdown(cut).contains("**Interrupted:** 2 of 2 teachers and 3 students finished; students not finished: "))
+        #expect(whole.interrupted == nil && !DistillReport.markdown(whole).contains("Interrupted"))
+        // Every seed's students are short by the unfinished ones in the final stage's findings.
+        #expect(cut.findings.contains { $0.hasPrefix("final") && $0.contains("Finished (interrupted): KL in") })
+
+        // One teacher finished, the other cut: no student; the report and its figures are still
+        // written (a log-scale figure with nothing to draw had looped for ever).
+        let one = try DistillExperiment.run(c, workers: 1, stop: CountedStop(after: 61 + 30).callAsFunction)
+        #expect(one.result.teachers.count == 1 && one.result.students.isEmpty)
+        #expect(one.result.interrupted?.teachersNotFinished == [whole.teachers[1].seed])
+        #expect(one.result.interrupted?.studentsNotFinished.count == 8)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("distill-cut-\(UInt64.random(in: 0...UInt64.max))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let files = try DistillReport.write(one.result, pictures: one.pictures, to: dir).map(\.lastPathComponent)
+        #expect(files.contains("report.md") && files.contains("width-floor.svg"))
+        let figure = try String(contentsOf: dir.appendingPathComponent("mcca.svg"), encoding: .utf8)
+        #expect(figure.contains("0 values drawn. Interrupted: 0 of 16 students finished."))
+        // The costliest first: the first seed's d = 4 students (none reaches a matched stage here).
+        #expect(pictures?.models.map(\.name) == ["kl", "logit-centred", "logit-raw"].map { "student-tiny d=4-\($0)-final" })
+        // No teacher finished: nothing to report.
+        #expect(throws: DistillError.self) { try DistillExperiment.run(c, workers: 1, stop: CountedStop(after: 60).callAsFunction) }
+    }
+
+    @Test("A stage figure with nothing to draw has its frame and axis (no T12 ratio at the teacher's width; an interrupted run)", .timeLimit(.minutes(1)))
+    func emptyFigure() {
+        for logScale in [true, false] {
+            for values: [Double] in [[], [.nan, -1, 0]] where logScale || values.isEmpty {
+                let svg = SVGPanels.strips(title: "t", yLabel: "y", panels: ["final"], groups: ["d=4"], series: ["kl", "logit-raw"],
+                                           colours: [0, 1], values: [[[[], values]]], logScale: logScale)
+                #expect(svg.contains("0 values drawn") && svg.hasSuffix("</svg>\n"))
+                #expect(svg.contains("no value at this stage") == values.isEmpty)
+                #expect(svg.components(separatedBy: "stroke=\"#eee\"").count - 1 >= 2, "no axis ticks")
+            }
+        }
     }
 
     @Test("Teacher concepts and T11: the teacher reads its own concepts, and no student's transported probe falls below its T11 floor")

@@ -92,6 +92,31 @@ struct TightnessDistillCommandTests {
         #expect(Set(aggregates.compactMap { $0["objective"] as? String }) == ["kl", "logit-centred", "logit-raw", "logit-abs"])
     }
 
+    /// Ctrl-C in the students' phase: the finished runs reported and written, the rest named, exit
+    /// 130 (it had killed the run with nothing written); in the teachers' phase: nothing to report.
+    @Test("distill interrupted: exit 130 with the finished teachers and students, the rest named")
+    func distillInterrupted() throws {
+        let dir = Self.temporaryDirectory("distill-interrupted")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try runTool(["distill", "--seeds", "2", "--points-per-arm", "60", "--teacher-epochs", "40", "--json", "--out", dir.path],
+                            interruptAfter: 0, interruptOn: "distill: 30%", terminateAfter: 240)
+        #expect(r.status == 130, "\(r.stderr.suffix(400))")
+        #expect(r.stderr.contains("stopping the training runs at their next mini-batch"))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stderr.suffix(400))")
+        let interrupted = try #require(json["interrupted"] as? [String: Any])
+        let unfinished = try #require(interrupted["students_not_finished"] as? [[String: Any]])
+        let finals = try #require(json["students"] as? [[String: Any]]).filter { $0["stage"] as? String == "final" }
+        #expect(!unfinished.isEmpty && finals.count + unfinished.count == 2 * 3 * 4, "\(finals.count) + \(unfinished.count)")
+        #expect((json["teachers"] as? [Any])?.count == 2)
+        let report = try String(contentsOf: dir.appendingPathComponent("report.md"), encoding: .utf8)
+        #expect(report.contains("**Interrupted:** 2 of 2 teachers and \(finals.count) students finished; students not finished: "))
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("width-floor.svg").path))
+        let early = try runTool(["distill", "--seeds", "2", "--points-per-arm", "60", "--teacher-epochs", "400", "--json"],
+                                interruptAfter: 0.5, interruptOn: "distill: 0%", terminateAfter: 240)
+        #expect(early.status == 130 && early.stdout.isEmpty && early.stderr.contains("interrupted before any teacher finished training: nothing to report"),
+                "\(early.status) \(early.stderr.suffix(300))")
+    }
+
     /// `distill --text` end to end on the command line (issue 26: only its refusals were run):
     /// the report's text sections, every export written, and the exported teacher and a
     /// student measured back with an exported concept.
