@@ -102,6 +102,9 @@ extension MeasureStatistics {
                 parts.allSatisfy({ $0.pivot?.residuals[j] != nil }) ? mean { $0.pivot!.residuals[j]! } : nil
             }
             merged.directEvaluations = parts.reduce(0) { $0 + ($1.pivot?.directEvaluations ?? 0) }
+            // Each merged r is the shards' weighted mean, so its rounding is within theirs (nil
+            // where a partial did not carry its estimate).
+            merged.roundingSum = optionalMean { $0.pivot?.roundingSum }
             merged.t5Residuals = means { $0.pivot!.t5Residuals }
             merged.t5LogitSums = means { $0.pivot!.t5LogitSums }
             if carriers.count < parts.count { (merged.t5Labels, merged.t5RowsA, merged.t5RowsB) = (nil, nil, nil) }
@@ -458,8 +461,16 @@ extension MeasureStatistics {
 
         let pivotResult: PairMeasurement.Pivot
         if let pivot {
-            var p = PivotDissimilarity(pivot.residuals, exhaustive: pivot.exhaustive, directEvaluations: pivot.directEvaluations)
-            if p.directEvaluations > 0 { notes.append(PairMeasurement.pivotRecomputationNote(p.directEvaluations)) }
+            var p = PivotDissimilarity(pivot.residuals, exhaustive: pivot.exhaustive, directEvaluations: pivot.directEvaluations,
+                                       roundingSum: pivot.roundingSum ?? 0)
+            if p.directEvaluations > 0 {
+                // Flagged as one run's: the mean at the rounding of the embeddings (a near-orbit pair).
+                let flagged = PairMeasurement.Pivot(p, note: nil).atRoundingLevel
+                notes.append(PairMeasurement.pivotRecomputationNote(p.directEvaluations, rounding: flagged ? String(format: "%.3g", p.roundingError) : nil))
+                if pivot.roundingSum == nil {
+                    notes.append("pivot form: not every partial carries its estimate of the recomputed pairs' rounding (written before stop 68), so a mean at the rounding of the embeddings is not flagged")
+                }
+            }
             if let carried = pivot.unembeddings, let g = try? Matrix(rows: k, columns: dA, storage: carried.values) {
                 // The merged largest pairs' cond(L₁), from the G_A every partial carries (as one run computes it).
                 p.largestCondition = ModelPair.largestPivotCondition(g, pairs: pivot.pairs, indices: p.largestIndices)

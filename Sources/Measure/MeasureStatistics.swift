@@ -69,10 +69,17 @@ public struct MeasureStatistics: Codable, Sendable {
         public var t5Labels: [Int]? = nil
         public var t5RowsA: PackedDoubles? = nil
         public var t5RowsB: PackedDoubles? = nil
+        /// The sum over the pairs recomputed in double precision of the a priori estimates of their
+        /// r's rounding (`PivotDissimilarity.roundingError` times the pairs), under the shard's
+        /// weights; a merge takes their weighted mean, as the residuals', so that a merged mean at
+        /// the rounding of the embeddings (a near-orbit pair) is flagged as one run's is. nil in
+        /// partials written before stop 68.
+        public var roundingSum: Double? = nil
         enum CodingKeys: String, CodingKey {
             case pairs, residuals, exhaustive, directEvaluations = "direct_evaluations", t5Pairs = "t5_pairs"
             case t5Residuals = "t5_residuals", t5SigmaMin = "t5_sigma_min", t5LogitSums = "t5_logit_sums", t5Note = "t5_note"
             case unembeddings = "unembeddings_a", t5Labels = "t5_labels", t5RowsA = "t5_unembedding_rows_a", t5RowsB = "t5_unembedding_rows_b"
+            case roundingSum = "rounding_sum"
         }
 
         /// G's entry (model 0: A, 1: B) at a label of `t5Labels`, for T5's fast verdict; nil
@@ -273,11 +280,12 @@ extension MeasureStatistics {
             // Where an entry lies beyond 2^±100, r(p, S) from the pair balanced by powers of two and
             // scaled back, as one run's pivot form: a merge of orbit or perturbed pairs at 10⁻¹⁰⁰ had
             // shown d_rep,pivot² near E‖f_A‖² where one run showed 10⁻⁶ of it (stop 65's attack).
-            let values = try T5PivotBound.balanced(pair).flatMap { balanced -> (pairs: [PivotSubset], residuals: [Double?], exhaustive: Bool, direct: Int)? in
+            let values = try T5PivotBound.balanced(pair).flatMap { balanced -> (pairs: [PivotSubset], residuals: [Double?], exhaustive: Bool, direct: Int, rounding: Double)? in
                 guard let b = try? balanced.pair.pivotResidualValues(selection) else { return nil }
                 let power = -2 * balanced.balance.embedding
-                return (b.pairs, b.residuals.map { $0.map { Double(sign: .plus, exponent: power, significand: $0) } }, b.exhaustive, b.direct)
-            } ?? { let v = try pair.pivotResidualValues(selection); return (v.pairs, v.residuals, v.exhaustive, v.direct) }()
+                func back(_ x: Double) -> Double { Double(sign: .plus, exponent: power, significand: x) }
+                return (b.pairs, b.residuals.map { $0.map(back) }, b.exhaustive, b.direct, back(b.rounding))
+            } ?? { let v = try pair.pivotResidualValues(selection); return (v.pairs, v.residuals, v.exhaustive, v.direct, v.rounding) }()
             let (chosen, scanNote) = PairMeasurement.t5Pairs(values.pairs)
             // A pair whose σ_min(L₁) leaves the normal Double range (columns of G 2³⁰⁰ apart) has no
             // term a partial can carry: it is left out here, as in every shard (σ_min depends on
@@ -297,7 +305,8 @@ extension MeasureStatistics {
                           t5SigmaMin: PackedDoubles(t5.map(\.sigmaMin)), t5LogitSums: PackedDoubles(t5.map(\.logitSum)), t5Note: t5Note,
                           unembeddings: pair.first.unembeddings.storage.count <= Self.carriedUnembeddingLimit
                               ? PackedDoubles(pair.first.unembeddings.storage) : nil,
-                          t5Labels: carried ? labels : nil, t5RowsA: rows(pair.first.unembeddings), t5RowsB: rows(pair.second.unembeddings))
+                          t5Labels: carried ? labels : nil, t5RowsA: rows(pair.first.unembeddings), t5RowsB: rows(pair.second.unembeddings),
+                          roundingSum: values.rounding)
             pivotNote = nil
         }
         self.notes = notes
@@ -430,6 +439,8 @@ extension MeasureStatistics {
                           "\(name) holds a value that is \(positive ? "not finite and > 0" : "negative or not finite")")
             }
             try check(t5 <= pivot.pairs.count, "more T5 pairs than pivot pairs")
+            // An estimate, +∞ where nothing is known of a pair's digits; never negative or NaN.
+            try check(pivot.roundingSum.map { $0 >= 0 } ?? true, "rounding_sum = \(pivot.roundingSum ?? 0) is negative or not a number")
             try check(pivot.directEvaluations >= 0 && pivot.directEvaluations / shards <= pivot.pairs.count,
                       "direct_evaluations = \(pivot.directEvaluations) for \(pivot.pairs.count) pairs in \(shards) shard(s)")
             if let g = pivot.unembeddings {

@@ -223,6 +223,46 @@ struct ShardMergeTests {
         }
     }
 
+    /// Near-orbit pairs (every r(p, S) near the rounding of f) merged: each shard carries its estimate
+    /// of the recomputed pairs' rounding, and the merge flags the mean as one run does (it had shown
+    /// rounding-level means unflagged: the partials carried no per-pair maps).
+    @Test("Near-orbit pairs merged: the pivot mean at the rounding level is flagged, its estimate covering its error")
+    func nearOrbitPivotEstimate() throws {
+        var checked = 0
+        // The last two with two labels 10⁻¹⁰ apart: maps ill-conditioned without cancelling.
+        for (seed, noise, gap) in [(601, 0.0, 0.0), (602, 2e-15, 0), (603, 1e-13, 0), (604, 0.0, 0), (605, 5e-7, 1e-10), (606, 0.0, 1e-10)] {
+            var g = SeededGenerator(seed: UInt64(seed))
+            let plain = ModelGenerator.model(labels: 7, dimension: 3, inputs: 40, using: &g)
+            var u = plain.unembeddings
+            if gap > 0 { for j in 0..<3 { u[5, j] = u[2, j] + gap * g.gaussian() } }
+            let a = try plain.with(unembeddings: u)
+            var f = ModelGenerator.doubledOrbitImage(a).embeddings
+            for i in f.storage.indices { f.storage[i] += noise * 2 * g.gaussian() }
+            let b = try ModelGenerator.doubledOrbitImage(a).with(embeddings: f)
+            let exactPair = try ModelPair(a, b).exact()
+            let (pairs, _) = try ModelPair.pivotSubsets(.automatic(), labelCount: 7, dimension: 3)
+            let truth = (Rational.sum(try pairs.map { try exactPair.pivotResidual($0) }) / Rational(pairs.count)).doubleValue
+            let merged = try Self.merged(a, b, cuts: [0, 13, 27, 40], options: PairMeasurement.Options(certification: .never)).dRepPivot
+            let mean = try #require(merged.mean)
+            #expect(merged.pairsUsed == pairs.count)
+            #expect(merged.atRoundingLevel, "seed \(seed): \(mean) against \(truth), unflagged")
+            let estimate = try #require(merged.roundingError)
+            #expect(abs(mean - truth) <= estimate, "seed \(seed): error \(abs(mean - truth)), estimate \(estimate)")
+            checked += 1
+        }
+        // The estimates lie 600 (the ill-conditioned pairs) to 150 000 times above the errors here:
+        // an estimate a thousand times too small fails.
+        #expect(checked == 6)
+        // A partial without the estimate (written before stop 68) is merged with a note saying so.
+        var g = SeededGenerator(seed: 601)
+        let a = ModelGenerator.model(labels: 7, dimension: 3, inputs: 40, using: &g)
+        var parts = try Self.statistics(a, ModelGenerator.doubledOrbitImage(a), cuts: [0, 20, 40], rawWeights: nil,
+                                        options: PairMeasurement.Options(certification: .never))
+        parts[1].pivot?.roundingSum = nil
+        let old = try MeasureStatistics.merge(parts, names: ["a", "b"]).measurement()
+        #expect(!old.dRepPivot.atRoundingLevel && old.notes.contains { $0.contains("not every partial carries its estimate") })
+    }
+
     /// A student whose embeddings lie in the teacher's span up to rounding (near-orbit pairs, and
     /// T12's attaining student of width 1): the shards' d_rep is mostly the rounding of its residual
     /// rows, which the merge's estimate had left out (61 % off beside "about 0.2", stop 67's audit).
