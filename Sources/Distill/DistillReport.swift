@@ -1,5 +1,6 @@
 import Foundation
 import ModelFiles
+import Numerics
 import Plots
 import Theory
 
@@ -49,7 +50,7 @@ public enum DistillReport {
         for stage in r.stages {
             let cells = r.aggregates.filter { $0.stage == stage }
             guard !cells.isEmpty else {
-                lines += ["", "## Stage \(stage)", "", "No student reached this stage in any seed."]
+                lines += ["", "## Stage \(stage)", "", "No student reached this stage in any seed\(r.interrupted == nil ? "" : " (of the runs that finished)")."]
                 continue
             }
             lines += ["", "## Stage \(stage)", "",
@@ -86,20 +87,25 @@ public enum DistillReport {
 
     /// What an interrupt left unfinished, and that the report is over the rest.
     static func interruption(_ i: DistillInterruption, _ r: DistillResult) -> [String] {
+        // Seeds by their place in the run (1, 2, …) beside the derived value the JSON keys them by.
+        let all = (0..<r.configuration.seeds).map { SeededGenerator.derive(r.configuration.baseSeed, UInt64($0)) }
+        func seed(_ value: UInt64) -> String { all.firstIndex(of: value).map { "seed \($0 + 1) (\(value))" } ?? "seed \(value)" }
         // Per seed: the runs cut short by name, the ones not started counted.
         let seeds = i.studentsNotFinished.map(\.seed).reduce(into: [UInt64]()) { if !$0.contains($1) { $0.append($1) } }
-        let students = seeds.map { seed in
-            let runs = i.studentsNotFinished.filter { $0.seed == seed }
-            let cut = runs.filter { $0.epochsRun > 0 }.map { "\($0.shape) \($0.objective.rawValue) after \($0.epochsRun) of at most \(r.configuration.studentTraining.epochs) epochs" }
+        let students = seeds.map { value in
+            let runs = i.studentsNotFinished.filter { $0.seed == value }
+            let cut = runs.filter(\.started).map { "\($0.shape) \($0.objective.rawValue) cut in epoch \($0.epochsRun + 1) of at most \(r.configuration.studentTraining.epochs)" }
             let waiting = runs.count - cut.count
-            return "seed \(seed): " + (cut + (waiting == 0 ? [] : ["\(waiting) not started"])).joined(separator: ", ")
+            return "\(seed(value)): " + (cut + (waiting == 0 ? [] : ["\(waiting) not started"])).joined(separator: ", ")
         }
-        var parts = ["\(r.teachers.count) of \(r.configuration.seeds) teachers and \(finishedStudents(r)) students finished"]
+        let total = r.configuration.seeds * r.configuration.students.count * r.configuration.objectives.count
+        var parts = ["\(r.teachers.count) of \(r.configuration.seeds) teachers and \(finishedStudents(r)) of \(total) students finished"]
         if !i.teachersNotFinished.isEmpty {
-            parts.append("teachers not finished (their students not run): seed " + i.teachersNotFinished.map(String.init).joined(separator: ", "))
+            parts.append("teachers not finished (their students not run): " + i.teachersNotFinished.map(seed).joined(separator: ", "))
         }
         if !students.isEmpty { parts.append("students not finished: " + students.joined(separator: "; ")) }
-        return ["**Interrupted:** " + parts.joined(separator: "; ") + ". Everything below is over the runs that finished, which are as an uninterrupted run's."]
+        return ["**Interrupted:** " + parts.joined(separator: "; ") + ". Everything below is over the runs that finished, which are as an uninterrupted run's; "
+                + "the figures of one seed and the models are \(seed(i.drawnSeed))'s, the first whose teacher finished."]
     }
 
     /// The concepts students are compared on: those the teacher reads at least 0.1 above

@@ -262,16 +262,21 @@ public struct DistillResult: Codable, Sendable {
 
 /// The training runs an interrupt cut short or kept from starting.
 public struct DistillInterruption: Codable, Sendable {
-    /// A student run that did not finish: its epochs run of the most allowed (0: not started).
+    /// A student run that did not finish: whether it started, and its whole epochs run of the
+    /// most allowed (a run cut in its first epoch has started with 0).
     public struct Student: Codable, Sendable {
         public let seed: UInt64
         public let shape: String
         public let objective: DistillObjective
+        public let started: Bool
         public let epochsRun: Int
     }
     /// Seeds whose teacher did not finish training (none of their students ran).
     public let teachersNotFinished: [UInt64]
     public let studentsNotFinished: [Student]
+    /// The seed whose test inputs the figures draw, the traces follow and the models are
+    /// exported on: the first whose teacher finished (the first seed when it did).
+    public let drawnSeed: UInt64
 }
 
 /// Trains the teachers and students and measures them with the theory core.
@@ -382,7 +387,7 @@ public enum DistillExperiment {
             let s = slot / jobsPerSeed, j = slot % jobsPerSeed / config.objectives.count, o = slot % config.objectives.count
             let shape = config.students[j], objective = config.objectives[o]
             guard let teacherRun = teacherRuns[s], let data = data[s] else { return .teacherNotFinished }
-            guard !stop() else { return .notFinished(seed: seeds[s], shape: shape.name, objective: objective, epochsRun: 0) }
+            guard !stop() else { return .notFinished(seed: seeds[s], shape: shape.name, objective: objective, epochsRun: nil) }
             let teacher = teacherRun.model
             var student = MLP(input: inputs, hidden: shape.hidden, embedding: shape.embedding, labels: k,
                               seed: SeededGenerator.derive(seeds[s], 100 + UInt64(j)), characters: characters)
@@ -438,7 +443,7 @@ public enum DistillExperiment {
         let unfinished = jobs.compactMap(\.unfinished)
         let interruption = unfinished.isEmpty && !teacherRuns.contains(where: { $0 == nil }) ? nil
             : DistillInterruption(teachersNotFinished: seeds.indices.filter { teacherRuns[$0] == nil }.map { seeds[$0] },
-                                  studentsNotFinished: unfinished)
+                                  studentsNotFinished: unfinished, drawnSeed: seeds[firstSeed])
         let students = studentRuns.flatMap(\.measurements)
         let reference = data[firstSeed]!
         let aggregates = aggregate(students, config, stages: stages, concepts: reference.conceptNames)
@@ -478,15 +483,15 @@ public enum DistillExperiment {
     /// What one student job came to.
     enum StudentJob: Sendable {
         case finished(StudentRun)
-        /// Interrupted, or not started once interrupted.
-        case notFinished(seed: UInt64, shape: String, objective: DistillObjective, epochsRun: Int)
+        /// Interrupted after `epochsRun` whole epochs, or (nil) not started once interrupted.
+        case notFinished(seed: UInt64, shape: String, objective: DistillObjective, epochsRun: Int?)
         /// Its seed's teacher did not finish (named in `DistillInterruption.teachersNotFinished`).
         case teacherNotFinished
 
         var run: StudentRun? { if case .finished(let r) = self { return r } else { return nil } }
         var unfinished: DistillInterruption.Student? {
             guard case let .notFinished(seed, shape, objective, epochs) = self else { return nil }
-            return DistillInterruption.Student(seed: seed, shape: shape, objective: objective, epochsRun: epochs)
+            return DistillInterruption.Student(seed: seed, shape: shape, objective: objective, started: epochs != nil, epochsRun: epochs ?? 0)
         }
     }
 
@@ -641,14 +646,27 @@ public enum DistillExperiment {
     static func findings(_ aggregates: [Aggregate], _ config: DistillConfiguration, stages: [String]) -> [String] {
         guard config.objectives.contains(.kl) else { return ["KL was not among the objectives: no comparison."] }
         func f(_ v: Double) -> String { String(format: "%.3f", v) }
+        // The seeds whose run of a student finished: every finished run reaches "final", so fewer
+        // than the seeds there are runs an interrupt cut short or kept from starting.
+        func finished(_ objective: DistillObjective, _ shape: String) -> Int {
+            aggregates.first { $0.stage == "final" && $0.shape == shape && $0.objective == objective }?.seeds ?? 0
+        }
         return stages.flatMap { stage in config.students.compactMap { shape -> String? in
+            let interrupted = config.objectives.contains { finished($0, shape.name) < config.seeds }
+            // At a matched stage, "of the n seeds that finished" where an interrupt left some unfinished.
+            func of(_ objective: DistillObjective) -> String {
+                interrupted && stage != "final" ? "of \(finished(objective, shape.name)) finished seeds" : "of \(config.seeds) seeds"
+            }
+            let unfinished = config.objectives.filter { finished($0, shape.name) == 0 }.map(\.rawValue)
+            let notRun = unfinished.isEmpty ? "" : " Not finished in any seed (interrupted): \(unfinished.joined(separator: ", "))."
             let cells = aggregates.filter { $0.shape == shape.name && $0.stage == stage }
             guard let kl = cells.first(where: { $0.objective == .kl }) else {
-                return "\(stage), \(shape.name): the KL student did not reach this stage in any seed; no comparison."
+                let why = finished(.kl, shape.name) == 0 ? "did not finish in any seed (interrupted)" : "did not reach this stage in any seed\(interrupted ? " that finished" : "")"
+                return "\(stage), \(shape.name): the KL student \(why); no comparison." + (finished(.kl, shape.name) == 0 ? "" : notRun)
             }
             let others = cells.filter { $0.objective != .kl }
             guard !others.isEmpty else {
-                return "\(stage), \(shape.name): only the KL student reached this stage (in \(kl.seeds) of \(config.seeds) seeds); no comparison."
+                return "\(stage), \(shape.name): only the KL student reached this stage (in \(kl.seeds) \(of(.kl))); no comparison." + notRun
             }
             let mcca = { (a: Aggregate) in a.metrics["mcca"]!.mean }
             let drep = { (a: Aggregate) in a.metrics["d_rep_scale_free"]!.mean }
@@ -661,13 +679,13 @@ public enum DistillExperiment {
             s += ". Higher m_CCA than KL: \(higher.isEmpty ? "none" : higher.joined(separator: ", ")) of \(others.count); "
             s += "lower d_rep than KL: \(lower.isEmpty ? "none" : lower.joined(separator: ", ")) of \(others.count); "
             s += comparable ? "agreement within 0.02 of KL's for every objective." : "agreement differs from KL's by more than 0.02 for some objective, so the comparison is not at equal agreement."
-            let missing = others.filter { $0.seeds < kl.seeds || $0.seeds < config.seeds }.map { "\($0.objective.rawValue) (\($0.seeds) of \(config.seeds) seeds)" }
-            // Every finished student reaches "final": fewer seeds there are runs an interrupt cut short.
+            let missing = others.filter { $0.seeds < kl.seeds || $0.seeds < config.seeds }.map { "\($0.objective.rawValue) (\($0.seeds) \(of($0.objective)))" }
             if !missing.isEmpty || kl.seeds < config.seeds {
-                s += " \(stage == "final" ? "Finished (interrupted)" : "Reached this stage"): KL in \(kl.seeds) of \(config.seeds) seeds"
+                s += " \(stage == "final" ? "Finished (interrupted)" : "Reached this stage"): KL in \(kl.seeds) \(of(.kl))"
                     + (missing.isEmpty ? "." : "; " + missing.joined(separator: ", ") + ".")
+                if interrupted { s += " The means are over the seeds each finished, which may differ." }
             }
-            return s
+            return s + notRun
         } }
     }
 }

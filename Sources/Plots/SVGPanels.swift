@@ -35,7 +35,8 @@ public enum SVGPanels {
             let x0 = left + Double(p) * (panelWidth + 20)
             body.append("<rect x=\"\(SVGFigure.fmt(x0))\" y=\"\(top)\" width=\"\(SVGFigure.fmt(panelWidth))\" height=\"\(plotHeight)\" fill=\"none\" stroke=\"#999\"/>")
             body.append(SVGFigure.text(x0 + panelWidth / 2, top - 8, panel, size: 12, anchor: "middle"))
-            if p >= values.count || values[p].allSatisfy({ $0.allSatisfy { $0.isEmpty } }) {
+            // No drawable value (a log scale draws none ≤ 0).
+            if p >= values.count || values[p].allSatisfy({ $0.allSatisfy { $0.allSatisfy { !$0.isFinite || (logScale && $0 <= 0) } } }) {
                 body.append(SVGFigure.text(x0 + panelWidth / 2, top + plotHeight / 2, "no value at this stage", size: 11, anchor: "middle"))
             }
             let groupWidth = panelWidth / Double(max(groups.count, 1))

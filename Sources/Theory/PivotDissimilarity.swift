@@ -260,9 +260,9 @@ extension ModelPair {
             ? try? exact() : nil
         let factor = cancelled >= 4 && exactPair == nil ? moments.stackedFactor() : nil
         var direct = 0, exactCount = 0, rounding = 0.0
-        // One pair's exact r, counted; `.some(nil)` where its L₁ is exactly singular though the
-        // double LU solved it (skipped, as the double path skips numerically singular pairs, and
-        // uncounted); nil where the exact path failed otherwise (the double path decides).
+        // One pair's exact r, counted; `.some(nil)` where its L₁ is exactly singular, whether or
+        // not the double LU solved it (skipped, as the double path skips numerically singular
+        // pairs, and uncounted); nil where the exact path failed otherwise (the double path decides).
         func exactResidual(_ exact: ExactModelPair, _ ps: PivotSubset) -> Double?? {
             do {
                 let value = try exact.pivotResidual(ps).doubleValue

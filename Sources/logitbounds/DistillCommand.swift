@@ -18,11 +18,14 @@ struct DistillCommand: ParsableCommand {
         teacher's. The report says which way the comparison fell at each stage. --out also writes the first \
         seed's teacher and students (each stage) as model files under models/.
 
-        Ctrl-C stops every training run at its next mini-batch and starts no other; the report \
-        (and --out) then holds the teachers and students that finished, names the rest, and the exit \
-        status is 130. A second Ctrl-C quits at once.
+        Ctrl-C stops every training run at its next mini-batch and starts no other (runs whose \
+        training had ended are still measured); the report (and --out) then holds the teachers and \
+        students that finished, each as an uninterrupted run gives it, names the rest, and the exit \
+        status is 130. The figures of one seed and the models are then the first seed's whose teacher \
+        finished. Interrupted before any teacher finished, nothing is written. A Ctrl-C after the \
+        last run finished changes nothing (exit 0). A second Ctrl-C quits at once.
 
-        Exit status: 0 success, 2 bad usage or a failed training run, 130 interrupted.
+        Exit status: 0 success, 2 bad usage or a failed training run, 130 interrupted (some run did not finish).
         """)
 
     @Option(parsing: .unconditional, help: "Number of seeds (each: a teacher and its students). Default 3; 1 with --text.")
@@ -225,6 +228,6 @@ struct DistillCommand: ParsableCommand {
         }
         if json { print(try DistillReport.json(result)) }
         else { print(DistillReport.markdown(result), terminator: "") }
-        if Interrupt.shared.isRaised { throw ExitCode(130) }
+        if result.interrupted != nil { throw ExitCode(130) }
     }
 }

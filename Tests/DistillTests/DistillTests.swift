@@ -1,6 +1,6 @@
 import Foundation
 import Numerics
-import Plots
+@testable import Plots
 import Testing
 @testable import Distill
 
@@ -200,13 +200,13 @@ struct DistillTests {
         #expect(try encoder.encode(DistillExperiment.run(other).result.students) != encoder.encode(a.students))
     }
 
-    /// `stop` answering true from its `after + 1`-th question on, counting the questions.
+    /// `stop` answering true from its `after + 1`-th question to its `until`-th, counting the questions.
     final class CountedStop: @unchecked Sendable {
         private let lock = NSLock()
         private var asked = 0
-        let after: Int
-        init(after: Int) { self.after = after }
-        func callAsFunction() -> Bool { lock.lock(); defer { lock.unlock() }; asked += 1; return asked > after }
+        let after: Int, until: Int
+        init(after: Int, until: Int = .max) { (self.after, self.until) = (after, until) }
+        func callAsFunction() -> Bool { lock.lock(); defer { lock.unlock() }; asked += 1; return asked > after && asked <= until }
     }
 
     /// The small run asks `stop` once before each run and once before each of its mini-batches:
@@ -218,7 +218,7 @@ struct DistillTests {
         let whole = try DistillExperiment.run(c, workers: 1).result
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        // Both teachers, three students, the fourth stopped after three epochs and nine batches.
+        // Both teachers, three students, the fourth cut in its fourth epoch (after nine batches).
         let (cut, pictures) = try DistillExperiment.run(c, workers: 1, stop: CountedStop(after: 2 * 61 + 3 * 31 + 10).callAsFunction)
         let interruption = try #require(cut.interrupted)
         #expect(interruption.teachersNotFinished.isEmpty && cut.teachers.count == 2)
@@ -226,14 +226,16 @@ struct DistillTests {
         let finished = Set(cut.students.map { "\($0.seed) \($0.shape) \($0.objective)" })
         #expect(finished.count == 3)
         #expect(interruption.studentsNotFinished.count == 16 - 3)
-        #expect(interruption.studentsNotFinished.map(\.epochsRun).sorted().reversed().prefix(2) == [3, 0])
+        #expect(interruption.studentsNotFinished.filter(\.started).map(\.epochsRun) == [3])
+        #expect(interruption.drawnSeed == whole.teachers[0].seed)
         for student in cut.students {
             let same = whole.students.filter { $0.seed == student.seed && $0.shape == student.shape && $0.objective == student.objective && $0.stage == student.stage }
             #expect(try encoder.encode(same) == encoder.encode([student]), "\(student.shape) \(student.objective) \(student.stage)")
         }
         let named = Set(interruption.studentsNotFinished.map { "\($0.seed) \($0.shape) \($0.objective)" })
         #expect(named.isDisjoint(with: finished) && named.count + finished.count == 16)
-        #expect(DistillReport.markdown(cut).contains("**Interrupted:** 2 of 2 teachers and 3 students finished; students not finished: "))
+        #expect(DistillReport.markdown(cut).contains("**Interrupted:** 2 of 2 teachers and 3 of 16 students finished; students not finished: seed 1 ("))
+        #expect(DistillReport.markdown(cut).contains("cut in epoch 4 of at most 10, 4 not started; seed 2 ("))
         #expect(whole.interrupted == nil && !DistillReport.markdown(whole).contains("Interrupted"))
         // Every seed's students are short by the unfinished ones in the final stage's findings.
         #expect(cut.findings.contains { $0.hasPrefix("final") && $0.contains("Finished (interrupted): KL in") })
@@ -250,10 +252,20 @@ struct DistillTests {
         #expect(files.contains("report.md") && files.contains("width-floor.svg"))
         let figure = try String(contentsOf: dir.appendingPathComponent("mcca.svg"), encoding: .utf8)
         #expect(figure.contains("0 values drawn. Interrupted: 0 of 16 students finished."))
-        // The costliest first: the first seed's d = 4 students (none reaches a matched stage here).
-        #expect(pictures?.models.map(\.name) == ["kl", "logit-centred", "logit-raw"].map { "student-tiny d=4-\($0)-final" })
+        // The costliest first: the first seed's d = 4 students, each at its stages.
+        let stages = cut.students.map { "student-\($0.shape)-\($0.objective.rawValue)-\($0.stage)" }
+        #expect(pictures?.models.map(\.name).sorted() == stages.sorted() && cut.students.allSatisfy { $0.shape == "tiny d=4" && $0.seed == whole.teachers[0].seed })
         // No teacher finished: nothing to report.
-        #expect(throws: DistillError.self) { try DistillExperiment.run(c, workers: 1, stop: CountedStop(after: 60).callAsFunction) }
+        #expect { try DistillExperiment.run(c, workers: 1, stop: CountedStop(after: 60).callAsFunction) } throws: { error in
+            if case DistillError.interrupted = error { return true } else { return false }
+        }
+        // The first teacher cut in its first batch, the second finished: every student of the second
+        // seed, as an uninterrupted run's, drawn and traced from it.
+        let second = try DistillExperiment.run(c, workers: 1, stop: CountedStop(after: 1, until: 2).callAsFunction)
+        #expect(second.result.interrupted?.teachersNotFinished == [whole.teachers[0].seed] && second.result.interrupted?.drawnSeed == whole.teachers[1].seed)
+        #expect(try encoder.encode(second.result.students) == encoder.encode(whole.students.filter { $0.seed == whole.teachers[1].seed }))
+        #expect(second.result.traces.count == 8 && second.pictures?.models.count == whole.students.filter { $0.seed == whole.teachers[1].seed }.count)
+        #expect(DistillReport.markdown(second.result).contains("the figures of one seed and the models are seed 2 ("))
     }
 
     @Test("A stage figure with nothing to draw has its frame and axis (no T12 ratio at the teacher's width; an interrupted run)", .timeLimit(.minutes(1)))
@@ -263,10 +275,13 @@ struct DistillTests {
                 let svg = SVGPanels.strips(title: "t", yLabel: "y", panels: ["final"], groups: ["d=4"], series: ["kl", "logit-raw"],
                                            colours: [0, 1], values: [[[[], values]]], logScale: logScale)
                 #expect(svg.contains("0 values drawn") && svg.hasSuffix("</svg>\n"))
-                #expect(svg.contains("no value at this stage") == values.isEmpty)
+                #expect(svg.contains("no value at this stage"))
                 #expect(svg.components(separatedBy: "stroke=\"#eee\"").count - 1 >= 2, "no axis ticks")
             }
         }
+        // A range with no finite end has no tick (a log axis of no value had made the stride endless).
+        #expect(SVGChart.ticks(-.infinity, 0, .log).isEmpty && SVGChart.ticks(.nan, 1, .linear).isEmpty && SVGChart.ticks(2, 1, .linear).isEmpty)
+        #expect(SVGChart.ticks(0, 1, .log).count == 2)
     }
 
     @Test("Teacher concepts and T11: the teacher reads its own concepts, and no student's transported probe falls below its T11 floor")

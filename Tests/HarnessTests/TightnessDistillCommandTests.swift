@@ -109,10 +109,11 @@ struct TightnessDistillCommandTests {
         #expect(!unfinished.isEmpty && finals.count + unfinished.count == 2 * 3 * 4, "\(finals.count) + \(unfinished.count)")
         #expect((json["teachers"] as? [Any])?.count == 2)
         let report = try String(contentsOf: dir.appendingPathComponent("report.md"), encoding: .utf8)
-        #expect(report.contains("**Interrupted:** 2 of 2 teachers and \(finals.count) students finished; students not finished: "))
+        #expect(report.contains("**Interrupted:** 2 of 2 teachers and \(finals.count) of 24 students finished; students not finished: "))
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("width-floor.svg").path))
-        let early = try runTool(["distill", "--seeds", "2", "--points-per-arm", "60", "--teacher-epochs", "400", "--json"],
-                                interruptAfter: 0.5, interruptOn: "distill: 0%", terminateAfter: 240)
+        // The first progress line comes after a teacher's first epoch, of 5 000.
+        let early = try runTool(["distill", "--seeds", "2", "--points-per-arm", "60", "--teacher-epochs", "5000", "--json"],
+                                interruptAfter: 0, interruptOn: "distill: 0%", terminateAfter: 240)
         #expect(early.status == 130 && early.stdout.isEmpty && early.stderr.contains("interrupted before any teacher finished training: nothing to report"),
                 "\(early.status) \(early.stderr.suffix(300))")
     }

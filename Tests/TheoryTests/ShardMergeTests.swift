@@ -295,10 +295,12 @@ struct ShardMergeTests {
                 // "about X relative", or "no correct digit (the estimate is X relative)".
                 let words = note.components(separatedBy: " relative")[0].split(separator: " ")
                 let estimate = try #require(Double(words.last ?? ""), "\(note)")
-                // With a margin of 2 (the estimate without the residual rows' rounding came within 1.2 here),
+                // With a margin of 2 (the least over seven BLAS kernels is 4.3, notes/findings.md stop 68),
                 // relative to the value shown (the one a reader has): an error beyond 100 % had been
-                // divided by the exact value and the estimate by the shown one.
-                #expect(estimate * value >= 2 * abs(value - exact) || (note.contains("no correct digit") && error.isInfinite),
+                // divided by the exact value and the estimate by the shown one. A value shown as 0
+                // (or beside an exact 0) can only be said to have no correct digit.
+                #expect(estimate * value >= 2 * abs(value - exact)
+                        || (note.contains("no correct digit") && (error.isInfinite || value == 0)),
                         "pair \(index) \(direction): off by \(error), estimate \(estimate) of the shown \(value) (exact \(exact))")
                 checked += 1
             }
