@@ -80,6 +80,14 @@ public enum DistillReport {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// An interrupted run's figures say so under them: their cells are over the runs that finished.
+    static func interruptedNote(_ r: DistillResult) -> String? {
+        let c = r.configuration
+        return r.interrupted.map { _ in
+            "Interrupted: \(finishedStudents(r)) of \(c.seeds * c.students.count * c.objectives.count) students and \(r.teachers.count) of \(c.seeds) teachers finished."
+        }
+    }
+
     /// Student runs that finished (each has a "final" stage and maybe matched ones).
     static func finishedStudents(_ r: DistillResult) -> Int {
         Set(r.students.map { "\($0.seed) \($0.shape) \($0.objective)" }).count
@@ -159,7 +167,8 @@ public enum DistillReport {
         return SVGPanels.lines(title: "m_CCA with the teacher against disagreement over training (first seed; test sample; every epoch)",
                                xLabel: "1 − agreement with the teacher (log scale; right = far from the teacher)", yLabel: "m_CCA (centred)",
                                xAxis: .log, panels: panels,
-                               markers: r.configuration.matchAgreement.map { (x: 1 - $0, label: "agreement \($0)") })
+                               markers: r.configuration.matchAgreement.map { (x: 1 - $0, label: "agreement \($0)") },
+                               note: interruptedNote(r))
     }
 
     /// One quantity at every stage, per student width and objective, each seed a dot.
@@ -173,14 +182,9 @@ public enum DistillReport {
                 }
             }
         }
-        // An interrupted run's figures say so: their cells are over the runs that finished.
-        let finished = finishedStudents(r)
-        let runs = finished + (r.interrupted?.studentsNotFinished.count ?? 0)
-            + (r.interrupted?.teachersNotFinished.count ?? 0) * shapes.count * objectives.count
-        let note = r.interrupted.map { _ in "Interrupted: \(finished) of \(runs) students finished." }
         return SVGPanels.strips(title: title, yLabel: yLabel, panels: r.stages, groups: shapes,
                                 series: objectives.map(\.rawValue), colours: objectives.map(colour), values: values, logScale: logScale,
-                                note: note)
+                                note: interruptedNote(r))
     }
 
     /// The figures of a run: one per quantity with every stage side by side.

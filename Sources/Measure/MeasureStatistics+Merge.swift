@@ -104,7 +104,8 @@ extension MeasureStatistics {
             merged.directEvaluations = parts.reduce(0) { $0 + ($1.pivot?.directEvaluations ?? 0) }
             // Each merged r is the shards' weighted mean, so its rounding is within theirs (nil
             // where a partial did not carry its estimate).
-            merged.roundingSum = optionalMean { $0.pivot?.roundingSum }
+            // (+∞, nothing known of some pair's digits, stays +∞: a compensated sum makes it NaN.)
+            merged.roundingSum = parts.contains { $0.pivot?.roundingSum == .infinity } ? .infinity : optionalMean { $0.pivot?.roundingSum }
             merged.t5Residuals = means { $0.pivot!.t5Residuals }
             merged.t5LogitSums = means { $0.pivot!.t5LogitSums }
             if carriers.count < parts.count { (merged.t5Labels, merged.t5RowsA, merged.t5RowsB) = (nil, nil, nil) }
@@ -466,7 +467,8 @@ extension MeasureStatistics {
             if p.directEvaluations > 0 {
                 // Flagged as one run's: the mean at the rounding of the embeddings (a near-orbit pair).
                 let flagged = PairMeasurement.Pivot(p, note: nil).atRoundingLevel
-                notes.append(PairMeasurement.pivotRecomputationNote(p.directEvaluations, rounding: flagged ? String(format: "%.3g", p.roundingError) : nil))
+                notes.append(PairMeasurement.pivotRecomputationNote(p.directEvaluations, shards: shards,
+                                                                    rounding: flagged ? String(format: "%.3g", p.roundingError) : nil))
                 if pivot.roundingSum == nil {
                     notes.append("pivot form: not every partial carries its estimate of the recomputed pairs' rounding (written before stop 68), so a mean at the rounding of the embeddings is not flagged")
                 }

@@ -441,6 +441,9 @@ extension MeasureStatistics {
             try check(t5 <= pivot.pairs.count, "more T5 pairs than pivot pairs")
             // An estimate, +∞ where nothing is known of a pair's digits; never negative or NaN.
             try check(pivot.roundingSum.map { $0 >= 0 } ?? true, "rounding_sum = \(pivot.roundingSum ?? 0) is negative or not a number")
+            // An estimate of the recomputed pairs' rounding: none recomputed, none to estimate.
+            try check(pivot.roundingSum.map { $0 == 0 || pivot.directEvaluations > 0 } ?? true,
+                      "rounding_sum = \(pivot.roundingSum ?? 0) with no pivot pair recomputed (direct_evaluations = 0)")
             try check(pivot.directEvaluations >= 0 && pivot.directEvaluations / shards <= pivot.pairs.count,
                       "direct_evaluations = \(pivot.directEvaluations) for \(pivot.pairs.count) pairs in \(shards) shard(s)")
             if let g = pivot.unembeddings {

@@ -943,8 +943,9 @@ public struct PairMeasurement: Codable, Sendable {
     /// The note that `count` pivot pairs were recomputed (one run's and a merge's), `exact` of
     /// them exactly; `rounding` the estimate of the mean's
     /// rounding error where it matters (`Pivot.atRoundingLevel`).
-    static func pivotRecomputationNote(_ count: Int, exact: Int = 0, rounding: String? = nil) -> String {
-        "pivot form: \(count) pairs recomputed (the moment form cancelled, or its map was ill-conditioned)"
+    /// A merge's `count` is the shards' recomputations added (`shards` of them).
+    static func pivotRecomputationNote(_ count: Int, shards: Int = 1, exact: Int = 0, rounding: String? = nil) -> String {
+        "pivot form: \(count) \(shards > 1 ? "pair evaluations over \(shards) shards" : "pairs") recomputed (the moment form cancelled, or its map was ill-conditioned)"
             + (exact == 0 ? "" : exact == count ? ", all exactly (rational moments and maps)" : ", \(exact) of them exactly (rational moments and maps)")
             + (rounding.map { "; those recomputed in double precision lie near the rounding of the embeddings (a near-orbit pair), so d_rep,pivot² is known only to about ± \($0) (an a priori estimate, not a certificate)" } ?? "")
     }

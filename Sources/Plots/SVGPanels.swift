@@ -82,7 +82,7 @@ public enum SVGPanels {
     /// (name, colour index, points); vertical dashed lines at `markers` (x values).
     public static func lines(title: String, xLabel: String, yLabel: String, xAxis: SVGChart.Axis,
                              panels: [(title: String, series: [(name: String, colour: Int, points: [(x: Double, y: Double)])])],
-                             markers: [(x: Double, label: String)] = []) -> String {
+                             markers: [(x: Double, label: String)] = [], note: String? = nil) -> String {
         let panelWidth = 300.0, plotHeight = 260.0, left = 70.0, top = 60.0, height = 400.0
         let width = left + Double(panels.count) * (panelWidth + 24) + 170
         func coordinate(_ v: Double) -> Double? { SVGChart.coordinate(v, xAxis) }
@@ -128,6 +128,7 @@ public enum SVGPanels {
             body.append("<rect x=\"\(SVGFigure.fmt(width - 160))\" y=\"\(SVGFigure.fmt(ly - 9))\" width=\"12\" height=\"12\" fill=\"\(SVGFigure.colour(entry.1))\"/>")
             body.append(SVGFigure.text(width - 142, ly + 1, entry.0, size: 12, anchor: "start"))
         }
+        if let note { body.append(SVGFigure.text(left, height - 10, note, size: 11, anchor: "start")) }
         return (body + ["</svg>"]).joined(separator: "\n") + "\n"
     }
 }

@@ -134,6 +134,10 @@ struct DistillCommand: ParsableCommand {
         if let teacherDimension { c.teacherEmbedding = teacherDimension }
         if let students {
             let dims = try commaSeparated(students, option: "students", of: "dimensions 1…256") { Int($0).flatMap { (1...256).contains($0) ? $0 : nil } }
+            // Students are named by their width: two of one width would be merged into one row.
+            if let twice = dims.first(where: { d in dims.filter { $0 == d }.count > 1 }) {
+                throw ValidationError("--students lists d = \(twice) twice; give each width once")
+            }
             c.students = DistillConfiguration.scaledStudents(dims, teacherHidden: c.teacherHidden, teacherEmbedding: c.teacherEmbedding)
         } else if teacherHidden != nil || teacherDimension != nil {
             c.students = DistillConfiguration.scaledStudents(c.students.map(\.embedding), teacherHidden: c.teacherHidden,
@@ -217,6 +221,7 @@ struct DistillCommand: ParsableCommand {
             }
         } catch let e as DistillError {
             if case .interrupted = e {
+                directory?.removeIfCreatedAndEmpty()
                 FileHandle.standardError.write(Data("\(e.description)\n".utf8))
                 throw ExitCode(130)
             }

@@ -9,6 +9,8 @@ struct OutputDirectory {
     /// The files the command writes here, when declared: each is checked against the inputs
     /// before any work, and `path(_:)` asserts that a write uses one of them.
     let names: [String]?
+    /// Whether this run created the directory (it did not exist before).
+    let created: Bool
 
     /// `names`, when given, are the files the command will write; one that is one of its
     /// `inputs` (by any path) is refused before any work.
@@ -17,6 +19,7 @@ struct OutputDirectory {
     init(_ path: String, writes names: [String]?, inputs: [String]) throws {
         url = URL(fileURLWithPath: path)
         self.names = names
+        created = !FileManager.default.fileExists(atPath: path)
         // mkdir -p by hand, so a failure names its cause (errno), not an NSError code.
         var built = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
@@ -38,6 +41,13 @@ struct OutputDirectory {
         for name in names ?? [] {
             try refuseOverwritingInput(url.appendingPathComponent(name).path, inputs: inputs, what: "--out file \(name)")
         }
+    }
+
+    /// Removes the directory where this run created it and wrote nothing into it (a run with
+    /// nothing to report), so that "nothing is written" holds.
+    func removeIfCreatedAndEmpty() {
+        guard created, (try? FileManager.default.contentsOfDirectory(atPath: url.path))?.isEmpty == true else { return }
+        try? FileManager.default.removeItem(at: url)
     }
 
     func path(_ name: String) -> URL {

@@ -251,7 +251,9 @@ struct DistillTests {
         let files = try DistillReport.write(one.result, pictures: one.pictures, to: dir).map(\.lastPathComponent)
         #expect(files.contains("report.md") && files.contains("width-floor.svg"))
         let figure = try String(contentsOf: dir.appendingPathComponent("mcca.svg"), encoding: .utf8)
-        #expect(figure.contains("0 values drawn. Interrupted: 0 of 16 students finished."))
+        #expect(figure.contains("0 values drawn. Interrupted: 0 of 16 students and 1 of 2 teachers finished."))
+        let trace = try String(contentsOf: dir.appendingPathComponent("mcca-vs-agreement.svg"), encoding: .utf8)
+        #expect(trace.contains(">Interrupted: 0 of 16 students and 1 of 2 teachers finished.<"))
         // The costliest first: the first seed's d = 4 students, each at its stages.
         let stages = cut.students.map { "student-\($0.shape)-\($0.objective.rawValue)-\($0.stage)" }
         #expect(pictures?.models.map(\.name).sorted() == stages.sorted() && cut.students.allSatisfy { $0.shape == "tiny d=4" && $0.seed == whole.teachers[0].seed })

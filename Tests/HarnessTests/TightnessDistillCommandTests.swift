@@ -112,10 +112,13 @@ struct TightnessDistillCommandTests {
         #expect(report.contains("**Interrupted:** 2 of 2 teachers and \(finals.count) of 24 students finished; students not finished: "))
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("width-floor.svg").path))
         // The first progress line comes after a teacher's first epoch, of 5 000.
-        let early = try runTool(["distill", "--seeds", "2", "--points-per-arm", "60", "--teacher-epochs", "5000", "--json"],
+        // --out is not left behind, empty, when this run created it.
+        let empty = dir.appendingPathComponent("nothing")
+        let early = try runTool(["distill", "--seeds", "2", "--points-per-arm", "60", "--teacher-epochs", "5000", "--json", "--out", empty.path],
                                 interruptAfter: 0, interruptOn: "distill: 0%", terminateAfter: 240)
         #expect(early.status == 130 && early.stdout.isEmpty && early.stderr.contains("interrupted before any teacher finished training: nothing to report"),
                 "\(early.status) \(early.stderr.suffix(300))")
+        #expect(!FileManager.default.fileExists(atPath: empty.path))
     }
 
     /// `distill --text` end to end on the command line (issue 26: only its refusals were run):
@@ -189,6 +192,7 @@ struct TightnessDistillCommandTests {
         ["tightness", "--statement", "T10", "--d", "1", "--k", "4"],
         ["tightness", "--statement", "T10.frobenius"],
         ["distill", "--seeds", "0"],
+        ["distill", "--students", "4,4"],
         ["distill", "--objectives", "kl,mse"],
         ["distill", "--labels", "9", "--arms", "8"],
         ["distill", "--learning-rate", "-1"],

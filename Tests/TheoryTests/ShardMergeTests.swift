@@ -261,6 +261,17 @@ struct ShardMergeTests {
         parts[1].pivot?.roundingSum = nil
         let old = try MeasureStatistics.merge(parts, names: ["a", "b"]).measurement()
         #expect(!old.dRepPivot.atRoundingLevel && old.notes.contains { $0.contains("not every partial carries its estimate") })
+        // Nothing known of some pair's digits (+∞) stays +∞ (a compensated sum had made it NaN).
+        parts[1].pivot?.roundingSum = .infinity
+        let unknown = try MeasureStatistics.merge(parts, names: ["a", "b"]).measurement()
+        #expect(unknown.dRepPivot.atRoundingLevel && unknown.dRepPivot.roundingError == .infinity)
+        // The recomputations are counted per shard, and said so (it had read "80 pairs" for 40).
+        #expect(unknown.notes.contains { $0.hasPrefix("pivot form: \(2 * unknown.dRepPivot.pairsUsed) pair evaluations over 2 shards recomputed") },
+                "\(unknown.notes)")
+        // An estimate where no pair was recomputed is refused.
+        parts[1].pivot?.directEvaluations = 0
+        parts[1].pivot?.roundingSum = 1
+        #expect { try MeasureStatistics.merge(parts, names: ["a", "b"]) } throws: { "\($0)".contains("with no pivot pair recomputed") }
     }
 
     /// A student whose embeddings lie in the teacher's span up to rounding (near-orbit pairs, and
