@@ -109,10 +109,12 @@ public enum SVGPanels {
                     body.append(SVGFigure.text(x0 - 6, py(position) + 4, label, size: 10, anchor: "end"))
                 }
             }
-            for marker in markers {
+            // Each marker's label a line lower than the one before, so that close thresholds
+            // (agreement 0.95 and 0.98) do not print over each other.
+            for (m, marker) in markers.enumerated() {
                 guard let mx = coordinate(marker.x) else { continue }
                 body.append("<line x1=\"\(SVGFigure.fmt(px(mx)))\" y1=\"\(top)\" x2=\"\(SVGFigure.fmt(px(mx)))\" y2=\"\(top + plotHeight)\" stroke=\"#888\" stroke-dasharray=\"4 3\"/>")
-                body.append(SVGFigure.text(px(mx) + 3, top + 12, marker.label, size: 10, anchor: "start"))
+                body.append(SVGFigure.text(px(mx) + 3, top + 12 + 12 * Double(m), marker.label, size: 10, anchor: "start"))
             }
             for series in panel.series {
                 let points = series.points.compactMap { p in coordinate(p.x).map { (px($0), py(p.y)) } }.filter { $0.1.isFinite }
