@@ -612,16 +612,25 @@ public struct PairMeasurement: Codable, Sendable {
         }
         // Whether the exact level found d_rep² = 0: then d_rep is 0, not re-formed from the Double residual.
         var (exactAB, exactBA, exactUnemb): (Rational?, Rational?, Rational?) = (nil, nil, nil)
+        // The checks (a fast enclosure, the exact level where allowed) are timed phases of their own:
+        // under --certify always their rational work had been outside every phase.
+        let checks = Self.checkPhase
         let doubleRepAB = attempt("d_rep A←B") { try pair.representationDissimilaritySquared() }
-        let dRepAB = checkedRepresentationSquared(doubleRepAB.value, failure: doubleRepAB.failure, pair, reverse: false, options,
-                                                  notes: &notes, exactSquare: &exactAB)
+        let dRepAB = timed("d_rep A←B: \(checks)") {
+            checkedRepresentationSquared(doubleRepAB.value, failure: doubleRepAB.failure, pair, reverse: false, options,
+                                         notes: &notes, exactSquare: &exactAB)
+        }
         let doubleRepBA = attempt("d_rep B←A") { try pair.reverseRepresentationDissimilaritySquared() }
-        let dRepBA = checkedRepresentationSquared(doubleRepBA.value, failure: doubleRepBA.failure, pair, reverse: true, options,
-                                                  notes: &notes, exactSquare: &exactBA)
+        let dRepBA = timed("d_rep B←A: \(checks)") {
+            checkedRepresentationSquared(doubleRepBA.value, failure: doubleRepBA.failure, pair, reverse: true, options,
+                                         notes: &notes, exactSquare: &exactBA)
+        }
         let scale = pair.first.weightedEmbeddings.frobeniusNormSquared
         let doubleUnemb = attempt("d_unemb A←B") { try pair.unembeddingDissimilaritySquared() }
-        let dUnemb = Self.checkedUnembeddingSquared(doubleUnemb.value, failure: doubleUnemb.failure, pair, options, notes: &notes,
-                                                    exactSquare: &exactUnemb)
+        let dUnemb = timed("d_unemb A←B: \(checks)") {
+            Self.checkedUnembeddingSquared(doubleUnemb.value, failure: doubleUnemb.failure, pair, options, notes: &notes,
+                                           exactSquare: &exactUnemb)
+        }
         let (centred, uncentred) = try timed("m_CCA") {
             (try pair.embeddingCorrelations(centred: true), try pair.embeddingCorrelations(centred: false))
         }
@@ -645,7 +654,7 @@ public struct PairMeasurement: Codable, Sendable {
         var rescaled: (distance: Double, squared: Double, log10Squared: Double)?
         if !stats.logitDistanceSquared.isNormal {
             if options.allowsExactLevel(pair) {
-                exactDistance = pair.exactLogitDistanceSquared()
+                exactDistance = timed("d_logit² exactly (outside the Double range)") { pair.exactLogitDistanceSquared() }
             } else {
                 let d = stats.logitDistanceSquared
                 rescaled = !d.isFinite && !logitsLeaveRange ? pair.cachedRescaledLogitDistance() : nil
@@ -775,6 +784,9 @@ public struct PairMeasurement: Codable, Sendable {
     /// otherwise a note gives an a priori estimate of the Double value's error when it exceeds 10⁻⁶.
     /// Where the Double least squares could not form it (`failure`: labels far apart in scale), it
     /// is computed exactly within the exact level's size, else not computed, with the reason.
+    /// The name of the phases that check a Double d_rep² or d_unemb² (`checkedRepresentationSquared`).
+    static let checkPhase = "checked (fast enclosure, or the exact level where allowed)"
+
     static func checkedRepresentationSquared(_ value: Double?, failure: (any Error)? = nil, _ pair: ModelPair, reverse: Bool, _ options: Options,
                                              notes: inout [String], exactSquare: inout Rational?) -> Double? {
         let name = reverse ? "d_rep B←A" : "d_rep A←B", matrix = reverse ? "G̃_B" : "G̃_A"

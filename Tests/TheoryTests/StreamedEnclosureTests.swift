@@ -89,6 +89,17 @@ struct StreamedEnclosureTests {
         #expect(runs == 1)
     }
 
+    /// --certify always's rational work was outside every timed phase (stop 67's list of what was left).
+    @Test("The checks of d_rep and d_unemb, exact under --certify always, are timed phases")
+    func checkedPhasesTimed() throws {
+        var g = SeededGenerator(seed: 68)
+        let m = ModelGenerator.model(labels: 6, dimension: 3, inputs: 60, using: &g)
+        let pair = try ModelPair(m, ModelGenerator.perturb(m, by: 0.1, using: &g))
+        let result = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .always))
+        let phases = result.timings.map(\.phase)
+        #expect(["d_rep A←B", "d_rep B←A", "d_unemb A←B"].allSatisfy { phases.contains("\($0): \(PairMeasurement.checkPhase)") }, "\(phases)")
+    }
+
     @Test("The pass's blocks and workers do not change a bit; 1 500 rows in 2 blocks")
     func workerIndependence() throws {
         var g = SeededGenerator(seed: 71)
