@@ -107,7 +107,7 @@ struct FastCertificateTests {
             abs((Rational(exactly: streamed[t].midpoint)! - exact[t / fast.columns, t % fast.columns]).doubleValue) / (streamed[t].width / 2)
         }.max() ?? 0
         #expect(usedByStreamed > 0.5 && usedByStreamed <= 1, "the streamed adversarial logits use \(usedByStreamed) of the bound")
-        #expect(zip(byNorms, streamed).allSatisfy { $0.lo <= $1.lo && $1.hi <= $0.hi })
+        #expect(byNorms.count == streamed.count && zip(byNorms, streamed).allSatisfy { $0.lo <= $1.lo && $1.hi <= $0.hi })
     }
 
     @Test func aHalvedProductBoundIsCaught() throws {

@@ -153,10 +153,11 @@ struct MeasureConceptCommandTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         var g = SeededGenerator(seed: 1303)
-        // Sixty concepts of d = 60 at N = 3 000: about 4 s of probes on two cores in a release build
-        // and 35 s in the tests' debug build (70 core-seconds: over 1 s even on 64 cores),
-        // interrupted 0.3 s into them.
-        let teacher = ModelGenerator.model(labels: 61, dimension: 60, inputs: 3_000, using: &g)
+        // Sixty concepts of d = 60 at N = 3 000 per two cores: about 4 s of probes on two cores in a
+        // release build and 35 s in the tests' debug build, interrupted 0.3 s into them; the rows
+        // grow with the cores, so that the probes outlast 0.3 s on any machine and build.
+        let rows = 3_000 * max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
+        let teacher = ModelGenerator.model(labels: 61, dimension: 60, inputs: rows, using: &g)
         let a = dir.appendingPathComponent("teacher.npz"), b = dir.appendingPathComponent("student.npz")
         try ModelFile.write(teacher, to: a)
         try ModelFile.write(ModelGenerator.perturb(teacher, by: 0.05, using: &g), to: b)

@@ -325,8 +325,9 @@ struct MeasureShardCommandTests {
         // Forged fields with a recomputed checksum: a shard count that overflowed the merge,
         // and values out of range that merged into a negative d_logit² or KL.
         let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: parts[1]))) as? [String: Any])
-        let forgeries: [(String, Any, String)] = [("shards", Int.max, "shards"), ("d_logit_squared", -1000.0, "d_logit_squared"),
-                                                  ("kl_ab", -5.0, "kl_ab"), ("log_tau_a", 3.0, "log_tau_a")]
+        // Each refused by its own range check (the enclosure checks name the same keys).
+        let forgeries: [(String, Any, String)] = [("shards", Int.max, "shards = "), ("d_logit_squared", -1000.0, "d_logit_squared = -1000.0 (must be finite and ≥ 0)"),
+                                                  ("kl_ab", -5.0, "kl_ab = -5.0 (must be finite and ≥ 0)"), ("log_tau_a", 3.0, "log_tau_a = 3.0 (must be ≤ −log k)")]
         for (key, value, words) in forgeries {
             var statistics = try #require(object["statistics"] as? [String: Any])
             statistics[key] = value

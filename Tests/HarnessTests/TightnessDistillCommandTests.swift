@@ -181,33 +181,35 @@ struct TightnessDistillCommandTests {
         #expect(try Data(contentsOf: model) == notes)
     }
 
+    /// Each refused for its own reason: every usage error exits 2 with some message, so the message
+    /// is what shows which check refused (an option renamed would read "Unknown option").
     @Test("Bad arguments exit 2 with a message", arguments: [
-        ["tightness", "--statement", "T9"],
-        ["tightness", "--statement", "T3", "--budget", "soon"],
-        ["tightness", "--statement", "T3", "--evaluations", "0"],
-        ["tightness", "--statement", "T6", "--tau", "0.9"],
-        ["tightness", "--statement", "T6", "--k", "20", "--tau", "0.1"],
-        ["tightness", "--statement", "T3", "--k", "x"],
-        ["tightness", "--statement", "T3", "--d", "30"],
-        ["tightness", "--statement", "T10", "--d", "1", "--k", "4"],
-        ["tightness", "--statement", "T10.frobenius"],
-        ["distill", "--seeds", "0"],
-        ["distill", "--students", "4,4"],
-        ["distill", "--objectives", "kl,mse"],
-        ["distill", "--labels", "9", "--arms", "8"],
-        ["distill", "--learning-rate", "-1"],
-        ["distill", "--data", "/nonexistent.npz"],
-        ["distill", "--text", "/nonexistent.txt"],
-        ["distill", "--text", "/bin/sh"],
-        ["distill", "--data", "a.npz", "--text", "b.txt"],
-        ["distill", "--context", "0"],
-        ["distill", "--students", "4,x"],
-        ["distill", "--match-agreement", "1.5"],
-        ["distill", "--teacher-dimension", "8"],
+        (["tightness", "--statement", "T9"], "--statement must be one of"),
+        (["tightness", "--statement", "T3", "--budget", "soon"], "--budget must be a duration"),
+        (["tightness", "--statement", "T3", "--evaluations", "0"], "--evaluations must be in 1…10⁸"),
+        (["tightness", "--statement", "T6", "--tau", "0.9"], "--tau values must lie in (0, 1/2)"),
+        (["tightness", "--statement", "T6", "--k", "20", "--tau", "0.1"], "no τ below 1/k"),
+        (["tightness", "--statement", "T3", "--k", "x"], "--k must be integers"),
+        (["tightness", "--statement", "T3", "--d", "30"], "--d must be in 1…64 and below every --k"),
+        (["tightness", "--statement", "T10", "--d", "1", "--k", "4"], "T10 needs d ≥ 2"),
+        (["tightness", "--statement", "T10.frobenius"], "got T10.frobenius"),
+        (["distill", "--seeds", "0"], "--seeds must be between 1 and 100"),
+        (["distill", "--students", "4,4"], "--students lists d = 4 twice"),
+        (["distill", "--objectives", "kl,mse"], "got \"kl,mse\""),
+        (["distill", "--labels", "9", "--arms", "8"], "need 2 ≤ --labels ≤ --arms"),
+        (["distill", "--learning-rate", "-1"], "--learning-rate must lie in (0, 1)"),
+        (["distill", "--data", "/nonexistent.npz"], "/nonexistent.npz: cannot read"),
+        (["distill", "--text", "/nonexistent.txt"], "/nonexistent.txt: no such file"),
+        (["distill", "--text", "/bin/sh"], "not UTF-8 text"),
+        (["distill", "--data", "a.npz", "--text", "b.txt"], "give --data or --text, not both"),
+        (["distill", "--context", "0"], "--context must be in 1…64"),
+        (["distill", "--students", "4,x"], "got \"4,x\""),
+        (["distill", "--match-agreement", "1.5"], "--match-agreement must be thresholds in (0, 1]"),
+        (["distill", "--teacher-dimension", "8"], "the teacher's d = 8 needs k ≥ d + 1"),
     ])
-    func badArguments(arguments: [String]) throws {
+    func badArguments(arguments: [String], message: String) throws {
         let r = try runTool(arguments)
         #expect(r.status == 2, "\(arguments): \(r.stderr)")
-        #expect(!r.stderr.isEmpty)
+        #expect(r.stderr.contains(message) && !r.stderr.contains("Unknown option"), "\(arguments): \(r.stderr)")
     }
 }

@@ -702,7 +702,7 @@ struct StreamedEnclosureTests {
         }
         options.certification = .never
         let never = try PairMeasurement.measure(ModelPair(a, b, routes: .largeScale), options: options)
-        #expect(never.enclosures == nil && never.bounds.allSatisfy { !$0.certified })
+        #expect(never.enclosures == nil && !never.bounds.isEmpty && never.bounds.allSatisfy { !$0.certified })
     }
 
     @Test("T5 certified at any size: the regular route from the rows, a merge from interval moments and G's rows at T5's labels")
@@ -921,7 +921,8 @@ struct StreamedEnclosureTests {
         never.certification = .never
         let mixed = try [parts[0], parts[1]] + ShardMergeTests.statistics(a, b, cuts: [50, 90], rawWeights: raw, options: never)
         let screened = try MeasureStatistics.merge(mixed, names: ["a", "b", "c"]).measurement()
-        #expect(screened.enclosures == nil && screened.bounds.filter { $0.id == "T6" }.allSatisfy { !$0.certified })
+        let screenedT6 = screened.bounds.filter { $0.id == "T6" }
+        #expect(screened.enclosures == nil && screenedT6.count == T6KLBound.Form.allCases.count && screenedT6.allSatisfy { !$0.certified })
         #expect(screened.notes.contains { $0.contains("1 of 3 partials carry none") })
     }
 
@@ -1186,7 +1187,8 @@ struct StreamedEnclosureTests {
         // The enclosures hold 0; the values are the screen's own (exactly 0), not the midpoints' rounding noise.
         #expect(e.dLogitSquared[0] <= 0 && e.klAB[0] <= 0 && same.dLogitSquared == 0 && same.klAB == 0 && same.klBA == 0,
                 "\(e.dLogitSquared) \(e.klAB) \(same.dLogitSquared) \(same.klAB)")
-        #expect(same.bounds.filter { $0.id == "T6" }.allSatisfy { !$0.certified && $0.note?.contains("could not decide") == true })
+        let sameT6 = same.bounds.filter { $0.id == "T6" }
+        #expect(sameT6.count == T6KLBound.Form.allCases.count && sameT6.allSatisfy { !$0.certified && $0.note?.contains("could not decide") == true })
     }
 
     /// The values shown lie in their certified enclosures: at logits near 10⁻¹⁵ the double KL
@@ -1216,7 +1218,8 @@ struct StreamedEnclosureTests {
         let (a, b) = Self.modelPair(seed: 84, inputs: 40, labels: 8, dimension: 2)
         let statistics = try MeasureStatistics(shard: ModelPair(a, b), rows: 0..<40, totalInputs: 80, rawWeights: Array(repeating: 1e308, count: 40),
                                                options: PairMeasurement.Options(skipPivot: true))
-        #expect(throws: MeasureMergeError.self) { try statistics.validate(file: "shard") }
+        let error = #expect(throws: MeasureMergeError.self) { try statistics.validate(file: "shard") }
+        #expect(error?.description.contains("sum beyond the Double range") == true, "\(error?.description ?? "")")
     }
 
     @Test("A partial whose enclosures do not match its rows is refused")
@@ -1227,19 +1230,23 @@ struct StreamedEnclosureTests {
         var values = try #require(forged.enclosures).values
         values[0] = 11    // the row count of another shard
         forged.enclosures = PackedDoubles(values)
-        #expect(throws: MeasureMergeError.self) { try forged.validate(file: "forged") }
-        #expect(throws: MeasureMergeError.self) { try MeasureStatistics.merge([forged, parts[1]], names: ["forged", "b"]) }
+        for attempt in [{ try forged.validate(file: "forged") }, { _ = try MeasureStatistics.merge([forged, parts[1]], names: ["forged", "b"]) }] {
+            let error = #expect(throws: MeasureMergeError.self) { try attempt() }
+            #expect(error?.description.contains("rows = 10") == true, "\(error?.description ?? "")")
+        }
         // A partial written with --certify never: an infinite mean (it would merge to NaN) and a
         // uniform partial whose weight total is not its row count are refused too (found by the audit).
         let never = try ShardMergeTests.statistics(a, b, cuts: [0, 10], rawWeights: nil,
                                                     options: PairMeasurement.Options(skipPivot: true, certification: .never))[0]
         let text = try ReportJSON.encode(never)
-        for (key, replacement) in [("d_logit_squared", "\"inf\""), ("kl_ab", "\"inf\""), ("weight_total", "1")] {
+        for (key, replacement, reason) in [("d_logit_squared", "\"inf\"", "(must be finite"), ("kl_ab", "\"inf\"", "(must be finite"),
+                                           ("weight_total", "1", "of uniform weight")] {
             let forgedText = try #require(try NSRegularExpression(pattern: "\"\(key)\" : [^,\n]+").stringByReplacingMatches(
                 in: text, range: NSRange(text.startIndex..., in: text), withTemplate: "\"\(key)\" : \(replacement)") as String?)
             #expect(forgedText != text)
             let decoded = try ReportJSON.decode(MeasureStatistics.self, from: Data(forgedText.utf8))
-            #expect(throws: MeasureMergeError.self, "\(key) = \(replacement)") { try decoded.validate(file: "forged") }
+            let error = #expect(throws: MeasureMergeError.self, "\(key) = \(replacement)") { try decoded.validate(file: "forged") }
+            #expect(error?.description.contains(key) == true && error?.description.contains(reason) == true, "\(error?.description ?? "")")
         }
     }
 
