@@ -324,19 +324,26 @@ struct MeasureShardCommandTests {
         #expect(hugeShard.status == 2 && hugeShard.stderr.contains("measure the pair unsharded"), "\(hugeShard.status) \(hugeShard.stderr)")
         // Forged fields with a recomputed checksum: a shard count that overflowed the merge,
         // and values out of range that merged into a negative d_logit² or KL.
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: parts[1]))) as? [String: Any])
-        // Each refused by its own range check (the enclosure checks name the same keys).
+        // Each refused by its own range check (the enclosure checks name the same keys), in a
+        // partial with enclosures and in one written with --certify never (no enclosure to catch it).
+        let never = try shards(a, b, count: 3, extra: ["--certify", "never"])
         let forgeries: [(String, Any, String)] = [("shards", Int.max, "shards = "), ("d_logit_squared", -1000.0, "d_logit_squared = -1000.0 (must be finite and ≥ 0)"),
                                                   ("kl_ab", -5.0, "kl_ab = -5.0 (must be finite and ≥ 0)"), ("log_tau_a", 3.0, "log_tau_a = 3.0 (must be ≤ −log k)")]
-        for (key, value, words) in forgeries {
-            var statistics = try #require(object["statistics"] as? [String: Any])
-            statistics[key] = value
-            let forgedStatistics = try ReportJSON.decode(MeasureStatistics.self, from: JSONSerialization.data(withJSONObject: statistics))
-            let forged = dir.appendingPathComponent("forged-\(key).json")
-            try MeasurePartial(teacher: a, student: b, statistics: forgedStatistics).encoded().write(to: forged, atomically: true, encoding: .utf8)
-            let r = try runTool(["merge", parts[0], forged.path, parts[2]])
-            #expect(r.status == 2 && r.stderr.contains(words), "\(key): \(r.status) \(r.stderr)")
+        var refused = 0
+        for files in [parts, never] {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: files[1]))) as? [String: Any])
+            for (key, value, words) in forgeries {
+                var statistics = try #require(object["statistics"] as? [String: Any])
+                statistics[key] = value
+                let forgedStatistics = try ReportJSON.decode(MeasureStatistics.self, from: JSONSerialization.data(withJSONObject: statistics))
+                let forged = dir.appendingPathComponent("forged-\(key)-\(refused).json")
+                try MeasurePartial(teacher: a, student: b, statistics: forgedStatistics).encoded().write(to: forged, atomically: true, encoding: .utf8)
+                let r = try runTool(["merge", files[0], forged.path, files[2]])
+                #expect(r.status == 2 && r.stderr.contains(words), "\(key): \(r.status) \(r.stderr)")
+                refused += 1
+            }
         }
+        #expect(refused == 8)
     }
 
     /// A hostile user overwrote the student model with a partial (`--partial student.npz`, exit 0):
