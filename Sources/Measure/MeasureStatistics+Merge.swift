@@ -103,9 +103,9 @@ extension MeasureStatistics {
             }
             merged.directEvaluations = parts.reduce(0) { $0 + ($1.pivot?.directEvaluations ?? 0) }
             // Each merged r is the shards' weighted mean, so its rounding is within theirs (nil
-            // where a partial did not carry its estimate).
-            // (+∞, nothing known of some pair's digits, stays +∞: a compensated sum makes it NaN.)
-            merged.roundingSum = parts.contains { $0.pivot?.roundingSum == .infinity } ? .infinity : optionalMean { $0.pivot?.roundingSum }
+            // where a partial did not carry its estimate; +∞, nothing known of some pair's digits,
+            // stays +∞).
+            merged.roundingSum = optionalMean { $0.pivot?.roundingSum }
             merged.t5Residuals = means { $0.pivot!.t5Residuals }
             merged.t5LogitSums = means { $0.pivot!.t5LogitSums }
             if carriers.count < parts.count { (merged.t5Labels, merged.t5RowsA, merged.t5RowsB) = (nil, nil, nil) }

@@ -588,7 +588,8 @@ public struct PackedPivotSubsets: Codable, Sendable {
 
 /// Neumaier's compensated sum: the rounding error of each addition is carried and
 /// added back, so the result is the correctly rounded sum to within about 2ε
-/// relative (for sums without heavy cancellation), whatever the number of terms.
+/// relative (for sums without heavy cancellation), whatever the number of terms. A sum that
+/// is infinite (an infinite term, or overflow) is that infinity: its compensation, ∞ − ∞, is NaN.
 public struct NeumaierSum: Sendable {
     public private(set) var sum = 0.0
     var compensation = 0.0
@@ -598,7 +599,7 @@ public struct NeumaierSum: Sendable {
         compensation += abs(sum) >= abs(x) ? (sum - t) + x : (x - t) + sum
         sum = t
     }
-    public var value: Double { sum + compensation }
+    public var value: Double { sum.isFinite ? sum + compensation : sum }
     public static func total(_ xs: [Double]) -> Double {
         var s = NeumaierSum()
         for x in xs { s.add(x) }
