@@ -82,15 +82,19 @@ public enum DistillReport {
 
     /// An interrupted run's figures say so under them: their cells are over the runs that finished.
     static func interruptedNote(_ r: DistillResult) -> String? {
-        let c = r.configuration
-        return r.interrupted.map { _ in
-            "Interrupted: \(finishedStudents(r)) of \(c.seeds * c.students.count * c.objectives.count) students and \(r.teachers.count) of \(c.seeds) teachers finished."
+        r.interrupted.map { _ in
+            "Interrupted: \(finishedStudents(r)) of \(configuredStudents(r)) students and \(r.teachers.count) of \(r.configuration.seeds) teachers finished."
         }
     }
 
     /// Student runs that finished (each has a "final" stage and maybe matched ones).
     static func finishedStudents(_ r: DistillResult) -> Int {
         Set(r.students.map { "\($0.seed) \($0.shape) \($0.objective)" }).count
+    }
+
+    /// Student runs the configuration asks for: every seed, shape and objective.
+    static func configuredStudents(_ r: DistillResult) -> Int {
+        r.configuration.seeds * r.configuration.students.count * r.configuration.objectives.count
     }
 
     /// What an interrupt left unfinished, and that the report is over the rest.
@@ -106,8 +110,7 @@ public enum DistillReport {
             let waiting = runs.count - cut.count
             return "\(seed(value)): " + (cut + (waiting == 0 ? [] : ["\(waiting) not started"])).joined(separator: ", ")
         }
-        let total = r.configuration.seeds * r.configuration.students.count * r.configuration.objectives.count
-        var parts = ["\(r.teachers.count) of \(r.configuration.seeds) teachers and \(finishedStudents(r)) of \(total) students finished"]
+        var parts = ["\(r.teachers.count) of \(r.configuration.seeds) teachers and \(finishedStudents(r)) of \(configuredStudents(r)) students finished"]
         if !i.teachersNotFinished.isEmpty {
             parts.append("teachers not finished (their students not run): " + i.teachersNotFinished.map(seed).joined(separator: ", "))
         }
