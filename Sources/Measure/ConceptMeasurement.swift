@@ -181,9 +181,8 @@ public struct ConceptReport: Codable, Sendable {
     /// `stop` abandons the fits (`CancellationError`) once it answers true.
     public static func sideProbe(_ f: Matrix, values z: [Bool], weights w: [Double], options: Options,
                                  stop: @Sendable () -> Bool = { false }) throws -> SideProbe {
-        let probe = try LinearProbe.fit(embeddings: f, concept: z, weights: w, stop: stop)
-        let heldOut = try LinearProbe.crossValidatedAccuracy(embeddings: f, concept: z, weights: w, folds: options.folds,
-                                                             seed: options.seed, start: probe, stop: stop)
+        let (probe, heldOut) = try LinearProbe.fitAndCrossValidate(embeddings: f, concept: z, weights: w, folds: options.folds,
+                                                                   seed: options.seed, stop: stop)
         return SideProbe(probe: probe, heldOut: heldOut)
     }
 

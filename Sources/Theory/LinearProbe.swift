@@ -2,7 +2,9 @@ import Numerics
 
 /// A linear probe: logistic regression with an intercept and a small ridge (λ = 1e−6
 /// on the weights, so separable data keeps finite weights), fitted by damped Newton's method
-/// (IRLS with step halving, 50 iterations at most) on inputs whose columns are each divided by
+/// (IRLS with step halving, 50 iterations at most; from 128 parameters on, each Newton system
+/// solved by conjugate gradients preconditioned by the last Hessian formed where they converge
+/// within p/32 products, `ConjugateGradients`: the same optimum in fewer N·p² Grams) on inputs whose columns are each divided by
 /// √d times their root mean square (rows of RMS norm 1; a column 10⁶ times the others neither
 /// dominates the ridge nor the Hessian, and a power-of-two factor on a column changes nothing),
 /// each input's log-likelihood weighted by its input weight (uniform when none are given).
@@ -21,13 +23,36 @@ public struct LinearProbe: Sendable {
     /// `stop`, asked before each Newton step, abandons the fit (`CancellationError`) once it answers true.
     public static func fit(embeddings f: Matrix, concept: [Bool], weights: [Double]? = nil, start: LinearProbe? = nil,
                            stop: () -> Bool = { false }) throws -> LinearProbe {
+        try fitted(embeddings: f, concept: concept, weights: weights, start: start, stop: stop).probe
+    }
+
+    /// A fit, the curvature it ended at (nil below `ConjugateGradients.minimumParameters`) and
+    /// its work.
+    struct Fitted {
+        let probe: LinearProbe
+        let curvature: Curvature?
+        var counts = Counts()
+    }
+
+    /// Newton steps taken, those solved by forming the Hessian, and products H·v.
+    struct Counts: Equatable {
+        var newtonSteps = 0, hessians = 0, products = 0
+    }
+
+    /// `fit`, with the curvature it ended at and its work: `curvature` (a fit's on other rows of
+    /// the same embeddings) preconditions the first Newton systems; `conjugateGradients: false`
+    /// forms every step's Hessian at any size (tests compare the two).
+    static func fitted(embeddings f: Matrix, concept: [Bool], weights: [Double]? = nil, start: LinearProbe? = nil,
+                       curvature: Curvature? = nil, conjugateGradients: Bool = true,
+                       stop: () -> Bool = { false }) throws -> Fitted {
         precondition(f.rows == concept.count, "probe: one concept value per input")
         let n = f.rows, p = f.columns + 1
         let scales = columnScales(f)
         // A concept constant on these inputs: the probe answers that constant (IRLS would
         // push the intercept to infinity).
         if let first = concept.first, concept.allSatisfy({ $0 == first }) {
-            return LinearProbe(coefficients: [Double](repeating: 0, count: p - 1) + [first ? 1 : -1], scales: scales)
+            return Fitted(probe: LinearProbe(coefficients: [Double](repeating: 0, count: p - 1) + [first ? 1 : -1], scales: scales),
+                          curvature: nil)
         }
         // Input weights rescaled to mean 1, so the ridge means the same whatever N is.
         // (The total once: summed per element it made every fit O(N²).)
@@ -51,8 +76,10 @@ public struct LinearProbe: Sendable {
         }
         // Damped Newton: the full step unless it fails to lower the objective (a warm start
         // far out on a near-separable concept can overshoot), then halved until it does.
-        // The row-scaled design √c·X is rewritten in one buffer each step.
-        var scaled = x
+        // Each Newton system H·s = g is solved by conjugate gradients preconditioned by the last
+        // Hessian formed (or the start's) where that converges within a few products H·v
+        // (`ConjugateGradients`), else by forming H (the row-scaled design √c·X's Gram, an N·p²
+        // product) and its LU, which then preconditions the next steps.
         var eta = x.applied(to: beta)
         var current = objective(eta, beta)
         // A start worse than β = 0 (whose objective is Σw·log 2): from 0, as `smallestScale`'s
@@ -63,25 +90,50 @@ public struct LinearProbe: Sendable {
             beta = [Double](repeating: 0, count: p)
             (eta, current) = ([Double](repeating: 0, count: n), origin)
         }
+        let iterative = conjugateGradients && ConjugateGradients.uses(parameters: p)
+        var preconditioner = iterative ? curvature?.rescaled(to: scales) : nil
+        var scaled: Matrix?, previousGradientNorm: Double?, counts = Counts()
         for _ in 0..<50 {
             if stop() { throw CancellationError() }
+            counts.newtonSteps += 1
             let mu = eta.map { 1 / (1 + (-$0).exp) }
-            scaled.storage.withUnsafeMutableBufferPointer { out in
-                x.storage.withUnsafeBufferPointer { design in
-                    for i in 0..<n {
-                        let root = (max(mu[i] * (1 - mu[i]), 1e-12) * w[i]).squareRoot()
-                        for j in 0..<p { out[i * p + j] = design[i * p + j] * root }
-                    }
-                }
-            }
-            var hessian = scaled.gram()
-            for j in 0..<(p - 1) { hessian[j, j] += 1e-6 }
+            let c = (0..<n).map { max(mu[$0] * (1 - mu[$0]), 1e-12) * w[$0] }
             var gradientBeta = x.transposedApplied(to: (0..<n).map { (y[$0] - mu[$0]) * w[$0] })
             for j in 0..<(p - 1) { gradientBeta[j] -= 1e-6 * beta[j] }
-            guard let step = try? hessian.solve(Matrix(rows: p, columns: 1, storage: gradientBeta)) else { break }
+            let gradientNorm = gradientBeta.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            let forcing = ConjugateGradients.forcing(gradientNorm: gradientNorm, previous: previousGradientNorm)
+            previousGradientNorm = gradientNorm
+            var newtonStep = preconditioner.flatMap {
+                ConjugateGradients.solve(gradientBeta, tolerance: forcing, preconditioner: $0) { v in
+                    counts.products += 1
+                    var hv = x.weightedGramApplied(to: v, weights: c)
+                    for j in 0..<(p - 1) { hv[j] += 1e-6 * v[j] }
+                    return hv
+                }
+            }
+            if newtonStep == nil {
+                // The row-scaled design √c·X, rewritten in one buffer (made at the first Hessian).
+                if scaled == nil { scaled = x }
+                scaled!.storage.withUnsafeMutableBufferPointer { out in
+                    x.storage.withUnsafeBufferPointer { design in
+                        for i in 0..<n {
+                            let root = c[i].squareRoot()
+                            for j in 0..<p { out[i * p + j] = design[i * p + j] * root }
+                        }
+                    }
+                }
+                counts.hessians += 1
+                var hessian = scaled!.gram()
+                for j in 0..<(p - 1) { hessian[j, j] += 1e-6 }
+                guard let factor = try? LUDecomposition(hessian),
+                      let solved = try? factor.solve(Matrix(rows: p, columns: 1, storage: gradientBeta)) else { break }
+                newtonStep = solved.storage
+                if iterative { preconditioner = Curvature(factor: factor, scales: scales) }
+            }
+            let step = newtonStep!
             var t = 1.0, accepted = false
             while t > 1e-12 {
-                let trial = zip(beta, step.storage).map { $0 + t * $1 }
+                let trial = zip(beta, step).map { $0 + t * $1 }
                 let trialEta = x.applied(to: trial)
                 let value = objective(trialEta, trial)
                 // Accept any step that does not raise the objective beyond rounding.
@@ -91,9 +143,10 @@ public struct LinearProbe: Sendable {
                 }
                 t /= 2
             }
-            if !accepted || t * step.maxAbs < 1e-10 { break }
+            let largest = step.reduce(0) { max($0, abs($1)) }
+            if !accepted || t * largest < 1e-10 { break }
         }
-        return LinearProbe(coefficients: beta, scales: scales)
+        return Fitted(probe: LinearProbe(coefficients: beta, scales: scales), curvature: preconditioner, counts: counts)
     }
 
     /// The least column scale for n rows, √(16n/λ)·2⁻¹⁰²³: the ridge keeps ‖β‖² ≤ 2·objective/λ,
@@ -171,9 +224,28 @@ public struct LinearProbe: Sendable {
     /// `start` warm-starts each fold's fit (the probe fitted on every row is a good start).
     public static func crossValidatedAccuracy(embeddings f: Matrix, concept: [Bool], weights: [Double]? = nil,
                                               folds: Int, seed: UInt64, start: LinearProbe? = nil, stop: () -> Bool = { false }) throws -> Double {
+        try crossValidatedAccuracy(embeddings: f, concept: concept, weights: weights, folds: folds, seed: seed,
+                                   start: start, curvature: nil, stop: stop)
+    }
+
+    /// The probe fitted on every row and its held-out accuracy by `crossValidatedAccuracy`, each
+    /// fold warm-started from that probe: its coefficients, and from
+    /// `ConjugateGradients.minimumParameters` parameters on the Hessian it ended at, which
+    /// preconditions the folds' first Newton systems (a fold's optimum is the same either way).
+    public static func fitAndCrossValidate(embeddings f: Matrix, concept: [Bool], weights: [Double]? = nil, folds: Int,
+                                           seed: UInt64, stop: () -> Bool = { false }) throws -> (probe: LinearProbe, heldOut: Double) {
+        let all = try fitted(embeddings: f, concept: concept, weights: weights, stop: stop)
+        let heldOut = try crossValidatedAccuracy(embeddings: f, concept: concept, weights: weights, folds: folds, seed: seed,
+                                                 start: all.probe, curvature: all.curvature, stop: stop)
+        return (all.probe, heldOut)
+    }
+
+    static func crossValidatedAccuracy(embeddings f: Matrix, concept: [Bool], weights: [Double]?, folds: Int, seed: UInt64,
+                                       start: LinearProbe?, curvature: Curvature?, stop: () -> Bool) throws -> Double {
         let predicted = try crossValidatedPredictions(rows: f.rows, folds: folds, seed: seed) { train, test in
-            try fit(embeddings: f.selectingRows(train), concept: train.map { concept[$0] },
-                    weights: weights.map { w in train.map { w[$0] } }, start: start, stop: stop).predictions(f.selectingRows(test))
+            try fitted(embeddings: f.selectingRows(train), concept: train.map { concept[$0] },
+                       weights: weights.map { w in train.map { w[$0] } }, start: start, curvature: curvature,
+                       stop: stop).probe.predictions(f.selectingRows(test))
         }
         return agreement(predicted, concept, weights: weights)
     }

@@ -1,0 +1,105 @@
+import Foundation
+import Numerics
+
+extension LinearProbe {
+    /// The LU of a probe's Hessian, formed on a design whose columns were divided by `from`, read
+    /// as the curvature of a design divided by `to` (the same embeddings on other rows, other
+    /// scales): there the Hessian is near D·H·D with D = diag(from/to), so P⁻¹r = D⁻¹H⁻¹D⁻¹r.
+    /// Conjugate gradients are unchanged by a constant factor on P, so no account is taken of
+    /// how many rows either design has.
+    struct Curvature: Sendable {
+        let factor: LUDecomposition
+        let from: [Double]
+        let multipliers: [Double]?
+
+        init(factor: LUDecomposition, scales: [Double]) {
+            (self.factor, from, multipliers) = (factor, scales, nil)
+        }
+
+        private init(factor: LUDecomposition, from: [Double], to: [Double]) {
+            (self.factor, self.from) = (factor, from)
+            // One multiplier per weight (to_j/from_j), 1 for the intercept; none where equal.
+            let m = zip(to, from).map { $0 / $1 } + [1]
+            multipliers = m.allSatisfy { $0 == 1 } ? nil : m
+        }
+
+        /// This curvature read on a design divided by `scales`; nil when the shapes differ or a
+        /// multiplier is not a positive finite number.
+        func rescaled(to scales: [Double]) -> Curvature? {
+            guard scales.count == from.count, factor.n == from.count + 1 else { return nil }
+            let c = Curvature(factor: factor, from: from, to: scales)
+            return (c.multipliers ?? []).allSatisfy({ $0 > 0 && $0.isFinite }) ? c : nil
+        }
+
+        /// P⁻¹r, or nil when the solve fails (a non-finite r).
+        func apply(_ r: [Double]) -> [Double]? {
+            let scaled = multipliers.map { zip($0, r).map { $0 * $1 } } ?? r
+            guard let z = try? factor.solve(Matrix(rows: r.count, columns: 1, storage: scaled)).storage else { return nil }
+            return multipliers.map { zip($0, z).map { $0 * $1 } } ?? z
+        }
+    }
+}
+
+/// Preconditioned conjugate gradients for a probe's Newton system H·s = g (H symmetric positive
+/// definite, known only through products H·v), preconditioned by the LU of a Hessian formed
+/// earlier: near the optimum, or on a fold of the rows a fit on all of them has seen, that
+/// Hessian is close to H and a few products, each one pass over the design (4·N·p flops),
+/// replace forming H (an N·p² Gram). Used from `minimumParameters` parameters on, where the Gram
+/// costs at least p/4 = 32 products; below that every step forms its Hessian, as before.
+enum ConjugateGradients {
+    static let minimumParameters = 128
+    /// The least residual asked for, relative to g's (2-norm): a Newton step as good as the LU's.
+    static let finalTolerance = 1e-10
+
+    /// The residual asked of this Newton step (Eisenstat and Walker's second choice): 0.9 times
+    /// the square of the gradient's last decrease, within [`finalTolerance`, 0.1]; 0.1 at the
+    /// first step. Loose while the curvature still moves (a step far from the optimum gains
+    /// nothing from solving exactly), as tight as the LU's where Newton converges.
+    static func forcing(gradientNorm: Double, previous: Double?) -> Double {
+        guard let previous, previous > 0 else { return 0.1 }
+        let ratio = gradientNorm / previous
+        return min(0.1, max(finalTolerance, 0.9 * ratio * ratio))
+    }
+    static func uses(parameters p: Int) -> Bool { p >= minimumParameters }
+
+    /// Products H·v allowed before a step falls back to forming H: p/32, about half the Gram's
+    /// cost in memory traffic (a product reads the N×p design once, 8·N·p bytes; the Gram does
+    /// N·p² multiply–adds, at one core's rate some 16 per byte such a product reads).
+    static func maximumProducts(parameters p: Int) -> Int { max(4, p / 32) }
+
+    /// s with ‖H·s − g‖ ≤ tolerance·‖g‖ within `maximumProducts` products, or nil: then the
+    /// caller forms H. Gives up early when the residual's rate of decrease so far says the
+    /// tolerance is out of reach within the allowance.
+    static func solve(_ g: [Double], tolerance: Double, preconditioner: LinearProbe.Curvature, product: ([Double]) -> [Double]) -> [Double]? {
+        let maximumProducts = maximumProducts(parameters: g.count)
+        func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+        let start = dot(g, g).squareRoot()
+        guard start.isFinite else { return nil }
+        var s = [Double](repeating: 0, count: g.count)
+        guard start > 0 else { return s }
+        var r = g
+        guard var z = preconditioner.apply(r) else { return nil }
+        var q = z, rz = dot(r, z)
+        for iteration in 1...maximumProducts {
+            let hq = product(q)
+            let curvature = dot(q, hq)
+            guard curvature > 0, curvature.isFinite, rz.isFinite else { return nil }
+            let alpha = rz / curvature
+            for j in s.indices { s[j] += alpha * q[j]; r[j] -= alpha * hq[j] }
+            let residual = dot(r, r).squareRoot()
+            if residual <= tolerance * start { return s }
+            // The rate so far, extrapolated: give up where it cannot reach the tolerance in time.
+            let rate = Foundation.pow(residual / start, 1 / Double(iteration))
+            guard iteration < 2 || rate < 1, iteration < 2 || iteration + Int((log(tolerance * start / residual) / log(rate)).rounded(.up)) <= maximumProducts else {
+                return nil
+            }
+            guard let next = preconditioner.apply(r) else { return nil }
+            let rzNext = dot(r, next)
+            let beta = rzNext / rz
+            z = next
+            for j in q.indices { q[j] = z[j] + beta * q[j] }
+            rz = rzNext
+        }
+        return nil
+    }
+}
