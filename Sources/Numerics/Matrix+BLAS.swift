@@ -189,26 +189,33 @@ extension Matrix {
     /// The matrix–vector product self · v (dgemv).
     public func applied(to v: [Double]) -> [Double] { vectorProduct(v, transposed: false) }
 
-    /// selfᵀ·diag(c)·self·v without forming the Gram: for each block of `gramVectorBlock` rows,
-    /// u = X_b·v then X_bᵀ·(c_b ∘ u) added in, the block read from memory once for both dgemv
-    /// calls (two plain dgemv calls read the whole of a tall X twice). One worker, the blocks in
-    /// order: the bits depend on the shape and the BLAS kernel alone.
+    /// selfᵀ·diag(c)·self·v without forming the Gram: for each block of `gramVectorBlock` entries'
+    /// rows, u = X_b·v then X_bᵀ·(c_b ∘ u) added in, the block read from memory once for both
+    /// dgemv calls (two plain dgemv calls read the whole of a tall X twice). The rows are cut into
+    /// at most 8 chunks of at least 4 blocks (a function of the shape alone), each chunk's sum
+    /// formed by one worker in block order and the chunks' sums added in chunk order: the bits
+    /// depend on the shape and the BLAS kernel, never on the number of workers.
     public func weightedGramApplied(to v: [Double], weights c: [Double]) -> [Double] {
         precondition(v.count == columns && c.count == rows, "weighted Gram·vector: lengths \(v.count), \(c.count) for \(rows)×\(columns)")
-        var out = [Double](repeating: 0, count: columns)
-        guard rows > 0, columns > 0 else { return out }
+        guard rows > 0, columns > 0 else { return [Double](repeating: 0, count: columns) }
         BLASThreads.ensureSerial()
-        let block = Swift.max(1, Self.gramVectorBlock / columns)
-        var u = [Double](repeating: 0, count: block)
-        storage.withUnsafeBufferPointer { a in
-            for start in stride(from: 0, to: rows, by: block) {
-                let count = Swift.min(block, rows - start), x = a.baseAddress! + start * columns
-                cblas_dgemv(CblasRowMajor, CblasNoTrans, blasint(count), blasint(columns), 1.0, x, blasint(columns), v, 1, 0.0, &u, 1)
-                for i in 0..<count { u[i] *= c[start + i] }
-                cblas_dgemv(CblasRowMajor, CblasTrans, blasint(count), blasint(columns), 1.0, x, blasint(columns), u, 1, 1.0, &out, 1)
+        let block = Swift.max(1, Self.gramVectorBlock / columns), n = columns
+        let chunks = evenRanges(rows, parts: Swift.min(8, Swift.max(1, rows / (4 * block))))
+        let flops = 4 * Double(rows) * Double(columns)
+        let sums = storage.withUnsafeBufferPointer { a in
+            let pa = SendableAddress(a.baseAddress!)
+            return try! BLASThreads.parallelMap(chunks.count, workers: BLASThreads.workers(forFlops: flops)) { chunk in
+                var out = [Double](repeating: 0, count: n), u = [Double](repeating: 0, count: block)
+                for start in stride(from: chunks[chunk].lowerBound, to: chunks[chunk].upperBound, by: block) {
+                    let count = Swift.min(block, chunks[chunk].upperBound - start), x = pa.pointer + start * n
+                    cblas_dgemv(CblasRowMajor, CblasNoTrans, blasint(count), blasint(n), 1.0, x, blasint(n), v, 1, 0.0, &u, 1)
+                    for i in 0..<count { u[i] *= c[start + i] }
+                    cblas_dgemv(CblasRowMajor, CblasTrans, blasint(count), blasint(n), 1.0, x, blasint(n), u, 1, 1.0, &out, 1)
+                }
+                return out
             }
         }
-        return out
+        return sums.dropFirst().reduce(into: sums[0]) { total, sum in for j in 0..<n { total[j] += sum[j] } }
     }
 
     /// Entries per row block of `weightedGramApplied` (64 Ki Doubles, 512 KiB: within a core's L2).

@@ -4,7 +4,8 @@ import Numerics
 /// on the weights, so separable data keeps finite weights), fitted by damped Newton's method
 /// (IRLS with step halving, 50 iterations at most; from 128 parameters on, each Newton system
 /// solved by conjugate gradients preconditioned by the last Hessian formed where they converge
-/// within p/32 products, `ConjugateGradients`: the same optimum in fewer N·p² Grams) on inputs whose columns are each divided by
+/// within max(4, p/32) products, `ConjugateGradients`: the same optimum, to the stopping rule's
+/// 10⁻¹⁰ rather than to the bit, in fewer N·p² Grams) on inputs whose columns are each divided by
 /// √d times their root mean square (rows of RMS norm 1; a column 10⁶ times the others neither
 /// dominates the ridge nor the Hessian, and a power-of-two factor on a column changes nothing),
 /// each input's log-likelihood weighted by its input weight (uniform when none are given).
@@ -26,8 +27,8 @@ public struct LinearProbe: Sendable {
         try fitted(embeddings: f, concept: concept, weights: weights, start: start, stop: stop).probe
     }
 
-    /// A fit, the curvature it ended at (nil below `ConjugateGradients.minimumParameters`) and
-    /// its work.
+    /// A fit, the last Hessian it formed (or the curvature it was given, when it formed none; nil
+    /// below `ConjugateGradients.minimumParameters`) and its work.
     struct Fitted {
         let probe: LinearProbe
         let curvature: Curvature?
@@ -39,9 +40,11 @@ public struct LinearProbe: Sendable {
         var newtonSteps = 0, hessians = 0, products = 0
     }
 
-    /// `fit`, with the curvature it ended at and its work: `curvature` (a fit's on other rows of
+    /// `fit`, with the last Hessian it formed and its work: `curvature` (a fit's on other rows of
     /// the same embeddings) preconditions the first Newton systems; `conjugateGradients: false`
-    /// forms every step's Hessian at any size (tests compare the two).
+    /// forms every step's Hessian at any size (tests compare the two). Both stop where a step
+    /// solved to the LU's accuracy is below 10⁻¹⁰, so they agree to about that; below 128
+    /// parameters they are the same computation.
     static func fitted(embeddings f: Matrix, concept: [Bool], weights: [Double]? = nil, start: LinearProbe? = nil,
                        curvature: Curvature? = nil, conjugateGradients: Bool = true,
                        stop: () -> Bool = { false }) throws -> Fitted {
@@ -86,12 +89,16 @@ public struct LinearProbe: Sendable {
         // bound on the weights assumes (a column all 0 in a training fold has scale 1 there,
         // and its start weight, mapped from a tiny scale, could be huge).
         let origin = Double(n) * 0.6931471805599453
+        var startsFromZero = false
         if !(current <= origin) {
             beta = [Double](repeating: 0, count: p)
-            (eta, current) = ([Double](repeating: 0, count: n), origin)
+            (eta, current, startsFromZero) = ([Double](repeating: 0, count: n), origin, true)
         }
         let iterative = conjugateGradients && ConjugateGradients.uses(parameters: p)
-        var preconditioner = iterative ? curvature?.rescaled(to: scales) : nil
+        // The start's curvature only where the fit starts from the start (not from 0).
+        var preconditioner = iterative && !startsFromZero ? curvature?.rescaled(to: scales) : nil
+        // Set where a step solved loosely met the stopping rule: the next is solved to the LU's accuracy.
+        var confirm = false
         var scaled: Matrix?, previousGradientNorm: Double?, counts = Counts()
         for _ in 0..<50 {
             if stop() { throw CancellationError() }
@@ -101,8 +108,10 @@ public struct LinearProbe: Sendable {
             var gradientBeta = x.transposedApplied(to: (0..<n).map { (y[$0] - mu[$0]) * w[$0] })
             for j in 0..<(p - 1) { gradientBeta[j] -= 1e-6 * beta[j] }
             let gradientNorm = gradientBeta.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            let forcing = ConjugateGradients.forcing(gradientNorm: gradientNorm, previous: previousGradientNorm)
+            let forcing = confirm ? ConjugateGradients.finalTolerance
+                : ConjugateGradients.forcing(gradientNorm: gradientNorm, previous: previousGradientNorm)
             previousGradientNorm = gradientNorm
+            let hessiansBefore = counts.hessians
             var newtonStep = preconditioner.flatMap {
                 ConjugateGradients.solve(gradientBeta, tolerance: forcing, preconditioner: $0) { v in
                     counts.products += 1
@@ -130,6 +139,9 @@ public struct LinearProbe: Sendable {
                 newtonStep = solved.storage
                 if iterative { preconditioner = Curvature(factor: factor, scales: scales) }
             }
+            // A step solved loosely (by conjugate gradients to `forcing`) may be short in directions of
+            // low curvature; the exact solve's is not.
+            let loose = counts.hessians == hessiansBefore && forcing > ConjugateGradients.finalTolerance
             let step = newtonStep!
             var t = 1.0, accepted = false
             while t > 1e-12 {
@@ -144,7 +156,13 @@ public struct LinearProbe: Sendable {
                 t /= 2
             }
             let largest = step.reduce(0) { max($0, abs($1)) }
-            if !accepted || t * largest < 1e-10 { break }
+            if !accepted || t * largest < 1e-10 {
+                // Stop only on a step as good as the LU's: a loose one is solved again, tightly.
+                guard loose else { break }
+                confirm = true
+                continue
+            }
+            confirm = false
         }
         return Fitted(probe: LinearProbe(coefficients: beta, scales: scales), curvature: preconditioner, counts: counts)
     }
@@ -225,29 +243,41 @@ public struct LinearProbe: Sendable {
     public static func crossValidatedAccuracy(embeddings f: Matrix, concept: [Bool], weights: [Double]? = nil,
                                               folds: Int, seed: UInt64, start: LinearProbe? = nil, stop: () -> Bool = { false }) throws -> Double {
         try crossValidatedAccuracy(embeddings: f, concept: concept, weights: weights, folds: folds, seed: seed,
-                                   start: start, curvature: nil, stop: stop)
+                                   start: start, curvature: nil, stop: stop).0
     }
 
     /// The probe fitted on every row and its held-out accuracy by `crossValidatedAccuracy`, each
     /// fold warm-started from that probe: its coefficients, and from
-    /// `ConjugateGradients.minimumParameters` parameters on the Hessian it ended at, which
+    /// `ConjugateGradients.minimumParameters` parameters on the last Hessian it formed, which
     /// preconditions the folds' first Newton systems (a fold's optimum is the same either way).
     public static func fitAndCrossValidate(embeddings f: Matrix, concept: [Bool], weights: [Double]? = nil, folds: Int,
                                            seed: UInt64, stop: () -> Bool = { false }) throws -> (probe: LinearProbe, heldOut: Double) {
-        let all = try fitted(embeddings: f, concept: concept, weights: weights, stop: stop)
-        let heldOut = try crossValidatedAccuracy(embeddings: f, concept: concept, weights: weights, folds: folds, seed: seed,
-                                                 start: all.probe, curvature: all.curvature, stop: stop)
-        return (all.probe, heldOut)
+        let counted = try fitAndCrossValidateCounted(embeddings: f, concept: concept, weights: weights, folds: folds, seed: seed, stop: stop)
+        return (counted.probe, counted.heldOut)
     }
 
+    /// `fitAndCrossValidate` with the folds' work summed (tests check that the curvature reaches them).
+    static func fitAndCrossValidateCounted(embeddings f: Matrix, concept: [Bool], weights: [Double]?, folds: Int, seed: UInt64,
+                                           stop: () -> Bool) throws -> (probe: LinearProbe, heldOut: Double, folds: Counts) {
+        let all = try fitted(embeddings: f, concept: concept, weights: weights, stop: stop)
+        let (heldOut, counts) = try crossValidatedAccuracy(embeddings: f, concept: concept, weights: weights, folds: folds, seed: seed,
+                                                           start: all.probe, curvature: all.curvature, stop: stop)
+        return (all.probe, heldOut, counts)
+    }
+
+    /// The held-out accuracy and the folds' work summed.
     static func crossValidatedAccuracy(embeddings f: Matrix, concept: [Bool], weights: [Double]?, folds: Int, seed: UInt64,
-                                       start: LinearProbe?, curvature: Curvature?, stop: () -> Bool) throws -> Double {
+                                       start: LinearProbe?, curvature: Curvature?, stop: () -> Bool) throws -> (Double, Counts) {
+        var counts = Counts()
         let predicted = try crossValidatedPredictions(rows: f.rows, folds: folds, seed: seed) { train, test in
-            try fitted(embeddings: f.selectingRows(train), concept: train.map { concept[$0] },
-                       weights: weights.map { w in train.map { w[$0] } }, start: start, curvature: curvature,
-                       stop: stop).probe.predictions(f.selectingRows(test))
+            let fold = try fitted(embeddings: f.selectingRows(train), concept: train.map { concept[$0] },
+                                  weights: weights.map { w in train.map { w[$0] } }, start: start, curvature: curvature, stop: stop)
+            counts.newtonSteps += fold.counts.newtonSteps
+            counts.hessians += fold.counts.hessians
+            counts.products += fold.counts.products
+            return fold.probe.predictions(f.selectingRows(test))
         }
-        return agreement(predicted, concept, weights: weights)
+        return (agreement(predicted, concept, weights: weights), counts)
     }
 
     /// Each row's prediction when its fold is held out: `predict(trainRows, testRows)`
