@@ -194,8 +194,9 @@ extension Matrix {
     /// dgemv calls (two plain dgemv calls read the whole of a tall X twice). The rows are cut into
     /// at most 8 chunks of at least 4 blocks (a function of the shape alone), each chunk's sum
     /// formed by one worker in block order and the chunks' sums added in chunk order: the bits
-    /// depend on the shape and the BLAS kernel, never on the number of workers.
-    public func weightedGramApplied(to v: [Double], weights c: [Double]) -> [Double] {
+    /// depend on the shape and the BLAS kernel, never on the number of workers (`workers` forces
+    /// it; tests compare).
+    public func weightedGramApplied(to v: [Double], weights c: [Double], workers: Int? = nil) -> [Double] {
         precondition(v.count == columns && c.count == rows, "weighted Gram·vector: lengths \(v.count), \(c.count) for \(rows)×\(columns)")
         guard rows > 0, columns > 0 else { return [Double](repeating: 0, count: columns) }
         BLASThreads.ensureSerial()
@@ -204,7 +205,7 @@ extension Matrix {
         let flops = 4 * Double(rows) * Double(columns)
         let sums = storage.withUnsafeBufferPointer { a in
             let pa = SendableAddress(a.baseAddress!)
-            return try! BLASThreads.parallelMap(chunks.count, workers: BLASThreads.workers(forFlops: flops)) { chunk in
+            return try! BLASThreads.parallelMap(chunks.count, workers: workers ?? BLASThreads.workers(forFlops: flops)) { chunk in
                 var out = [Double](repeating: 0, count: n), u = [Double](repeating: 0, count: block)
                 for start in stride(from: chunks[chunk].lowerBound, to: chunks[chunk].upperBound, by: block) {
                     let count = Swift.min(block, chunks[chunk].upperBound - start), x = pa.pointer + start * n

@@ -48,14 +48,14 @@ extension LinearProbe {
 /// `minimumParameters` parameters on; below that every step forms its Hessian, as before.
 enum ConjugateGradients {
     static let minimumParameters = 128
-    /// The least residual asked for, relative to g's (2-norm): a Newton step as good as the LU's.
+    /// The least residual asked for, relative to g's (2-norm).
     static let finalTolerance = 1e-10
 
     /// The residual asked of this Newton step (Eisenstat and Walker's second choice, without their
     /// safeguard, which only loosens it): 0.9 times the square of the gradient's last decrease,
     /// within [`finalTolerance`, 0.1]; 0.1 at the first step. Loose while the curvature still
-    /// moves (a step far from the optimum gains nothing from solving exactly), as tight as the
-    /// LU's where Newton converges. A loose step that meets the fit's stopping rule is solved
+    /// moves (a step far from the optimum gains nothing from solving exactly), 10⁻¹⁰ where Newton
+    /// converges. A loose step that meets the fit's stopping rule is solved
     /// again to `finalTolerance` before the fit stops (`LinearProbe.fitted`).
     static func forcing(gradientNorm: Double, previous: Double?) -> Double {
         guard let previous, previous > 0 else { return 0.1 }
@@ -68,8 +68,8 @@ enum ConjugateGradients {
     /// Gram is p/4 products, but a product reads the whole N×p design for 4 flops a Double, so it
     /// runs at memory speed: at N = 40 000, p = 769 (`measure --teacher-concepts`, both sides at
     /// once) a product took 37 ms and a Gram 0.48 s, 13 products. A step that fails therefore costs
-    /// at most about one Gram more than forming H at once, and the extrapolation in `solve` gives
-    /// most such steps up at their second product.
+    /// at most about two Grams where forming H at once costs one, and the extrapolation in `solve`
+    /// gives most such steps up at their second product.
     static func maximumProducts(parameters p: Int) -> Int { max(4, p / 32) }
 
     /// s whose recurred residual r (H·s − g up to the recurrence's rounding) has ‖r‖ ≤

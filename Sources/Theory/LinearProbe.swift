@@ -43,7 +43,7 @@ public struct LinearProbe: Sendable {
     /// `fit`, with the last Hessian it formed and its work: `curvature` (a fit's on other rows of
     /// the same embeddings) preconditions the first Newton systems; `conjugateGradients: false`
     /// forms every step's Hessian at any size (tests compare the two). Both stop where a step
-    /// solved to the LU's accuracy is below 10⁻¹⁰, so they agree to about that; below 128
+    /// solved to a 10⁻¹⁰ residual (or by the LU) is below 10⁻¹⁰, so they agree to about that; below 128
     /// parameters they are the same computation.
     static func fitted(embeddings f: Matrix, concept: [Bool], weights: [Double]? = nil, start: LinearProbe? = nil,
                        curvature: Curvature? = nil, conjugateGradients: Bool = true,
@@ -94,15 +94,17 @@ public struct LinearProbe: Sendable {
         let iterative = conjugateGradients && ConjugateGradients.uses(parameters: p)
         // The start's curvature only where the fit starts from the start (not from 0).
         var preconditioner = iterative && !startsFromZero ? curvature?.rescaled(to: scales) : nil
-        // Set where a step solved loosely met the stopping rule: the next is solved to the LU's accuracy.
+        // Set where a step solved loosely met the stopping rule: the next is solved to a 10⁻¹⁰ residual.
         var confirm = false
         var scaled: Matrix?, previousGradientNorm: Double?, counts = Counts()
         for _ in 0..<50 {
             if stop() { throw CancellationError() }
             counts.newtonSteps += 1
-            let mu = eta.map { 1 / (1 + (-$0).exp) }
-            let c = (0..<n).map { max(mu[$0] * (1 - mu[$0]), 1e-12) * w[$0] }
-            var gradientBeta = x.transposedApplied(to: (0..<n).map { (y[$0] - mu[$0]) * w[$0] })
+            // σ(η) and σ(−η) each from its own exponential: 1 − σ(η) is 0 for η > 36.7 where σ(−η) is
+            // e^−η, which with input weights e^±30 apart is no small part of the gradient.
+            let mu = eta.map { 1 / (1 + (-$0).exp) }, complement = eta.map { 1 / (1 + $0.exp) }
+            let c = (0..<n).map { max(mu[$0] * complement[$0], 1e-12) * w[$0] }
+            var gradientBeta = x.transposedApplied(to: (0..<n).map { (y[$0] == 1 ? complement[$0] : -mu[$0]) * w[$0] })
             for j in 0..<(p - 1) { gradientBeta[j] -= 1e-6 * beta[j] }
             let gradientNorm = gradientBeta.reduce(0) { $0 + $1 * $1 }.squareRoot()
             let forcing = confirm ? ConjugateGradients.finalTolerance
@@ -154,7 +156,7 @@ public struct LinearProbe: Sendable {
             }
             let largest = step.reduce(0) { max($0, abs($1)) }
             if !accepted || t * largest < 1e-10 {
-                // Stop only on a step as good as the LU's: a loose one is solved again, tightly.
+                // Stop only on a step solved to 10⁻¹⁰ (or by the LU): a loose one is solved again, tightly.
                 guard loose else { break }
                 confirm = true
                 continue
