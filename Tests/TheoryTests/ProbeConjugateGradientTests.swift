@@ -173,7 +173,7 @@ struct ProbeConjugateGradientTests {
         #expect(checked == 3)
     }
 
-    @Test("The boundary: 127 parameters form every Hessian (the same bits as before), 128 use conjugate gradients")
+    @Test("The boundary: 127 parameters form every Hessian (the same bits as the direct path), 128 use conjugate gradients")
     func boundary() throws {
         var checked = 0
         for d in [126, 127] {
