@@ -82,12 +82,12 @@ enum ConjugateGradients {
         precondition(tolerance > 0, "conjugate gradients: a positive tolerance")
         let maximumProducts = maximumProducts(parameters: g.count)
         func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
-        let start = dot(g, g).squareRoot()
+        let start = g.scaledNorm
         guard start.isFinite else { return nil }
         var s = [Double](repeating: 0, count: g.count)
         guard start > 0 else { return s }
         var r = g
-        guard var z = preconditioner.apply(r) else { return nil }
+        guard let z = preconditioner.apply(r) else { return nil }
         var q = z, rz = dot(r, z)
         for iteration in 1...maximumProducts {
             let hq = product(q)
@@ -96,7 +96,7 @@ enum ConjugateGradients {
             guard curvature > 0, curvature.isFinite, rz > 0, rz.isFinite else { return nil }
             let alpha = rz / curvature
             for j in s.indices { s[j] += alpha * q[j]; r[j] -= alpha * hq[j] }
-            let residual = dot(r, r).squareRoot()
+            let residual = r.scaledNorm
             if residual <= tolerance * start { return s }
             // The rate so far, extrapolated: give up where it cannot reach the tolerance in time.
             let rate = Foundation.pow(residual / start, 1 / Double(iteration))
@@ -108,8 +108,7 @@ enum ConjugateGradients {
             guard let next = preconditioner.apply(r) else { return nil }
             let rzNext = dot(r, next)
             let beta = rzNext / rz
-            z = next
-            for j in q.indices { q[j] = z[j] + beta * q[j] }
+            for j in q.indices { q[j] = next[j] + beta * q[j] }
             rz = rzNext
         }
         return nil

@@ -106,7 +106,7 @@ public struct LinearProbe: Sendable {
             let c = (0..<n).map { max(mu[$0] * complement[$0], 1e-12) * w[$0] }
             var gradientBeta = x.transposedApplied(to: (0..<n).map { (y[$0] == 1 ? complement[$0] : -mu[$0]) * w[$0] })
             for j in 0..<(p - 1) { gradientBeta[j] -= 1e-6 * beta[j] }
-            let gradientNorm = gradientBeta.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            let gradientNorm = gradientBeta.scaledNorm
             let forcing = confirm ? ConjugateGradients.finalTolerance
                 : ConjugateGradients.forcing(gradientNorm: gradientNorm, previous: previousGradientNorm)
             previousGradientNorm = gradientNorm
