@@ -1,7 +1,7 @@
 import Foundation
 import Numerics
 import Testing
-import Theory
+@testable import Theory
 
 @Suite("Linear CKA, Procrustes distance and SVCCA (THEORY.md §7)")
 struct SimilarityMeasureTests {
@@ -144,6 +144,35 @@ struct UnbiasedCKATests {
         let weighted = UnbiasedLinearCKA(x, x, weights: (0..<20).map { Double($0 + 1) / 210 })
         #expect(weighted.value == nil && weighted.note?.contains("weighted") == true)
         #expect(UnbiasedLinearCKA(x.selectingRows([0, 1, 2]), x.selectingRows([0, 1, 2]), weights: [1, 1, 1].map { $0 / 3 }).value == nil)
+    }
+
+    @Test("The unbiased CKA from the similarity measures' Grams (equal weights): the rows' value and the N×N definition's; the pair reads it; unequal weights, N < 4 and a flat side leave it to the rows")
+    func sharedUnbiased() throws {
+        var g = SeededGenerator(seed: 1701)
+        var compared = 0
+        for (n, p, q) in [(6, 2, 3), (40, 3, 5), (200, 6, 4)] {
+            let x = g.gaussianMatrix(rows: n, columns: p).subtractingFromRows([Double](repeating: -3, count: p))
+            let y = x.multiplied(by: g.gaussianMatrix(rows: p, columns: q)) + 0.5 * g.gaussianMatrix(rows: n, columns: q)
+            let uniform = [Double](repeating: 1 / Double(n), count: n)
+            let shared = try #require(try SimilarityMeasures(x, y, weights: uniform).unbiased?.value, "n = \(n)")
+            let rows = try #require(UnbiasedLinearCKA(x, y, weights: uniform).value)
+            #expect(abs(shared - rows) <= 1e-13 * max(1, abs(rows)), "n = \(n): \(shared) vs \(rows)")
+            #expect(abs(shared - Self.direct(x, y)) <= 1e-10, "n = \(n)")
+            let pair = try ModelPair(SoftmaxModel(embeddings: x, unembeddings: g.gaussianMatrix(rows: 5, columns: p)),
+                                     SoftmaxModel(embeddings: y, unembeddings: g.gaussianMatrix(rows: 5, columns: q)))
+            #expect(pair.unbiasedLinearCKA().value == rows, "before the similarity measures: from the rows")
+            _ = try pair.similarityMeasures()
+            #expect(pair.unbiasedLinearCKA().value == shared, "after them: their Grams'")
+            compared += 1
+        }
+        #expect(compared == 3)
+        let x = g.gaussianMatrix(rows: 20, columns: 3), y = g.gaussianMatrix(rows: 20, columns: 2)
+        var weights = [Double](repeating: 0.05, count: 20)
+        weights[3] = weights[3].nextUp
+        #expect(try SimilarityMeasures(x, y, weights: weights).unbiased == nil, "weights one ulp apart")
+        #expect(try SimilarityMeasures(x.selectingRows([0, 1, 2]), y.selectingRows([0, 1, 2]), weights: [1, 1, 1].map { $0 / 3 }).unbiased == nil)
+        let flat = Matrix(rows: 20, columns: 3) { _, j in Double(j) }
+        #expect(try SimilarityMeasures(flat, y, weights: [Double](repeating: 0.05, count: 20)).unbiased == nil)
     }
 }
 

@@ -48,6 +48,22 @@ struct WeightedLeastSquaresTests {
         #expect(abs(got - exact) <= 1e-10 * exact, "d_unemb² \(got) against exact \(exact)")
     }
 
+    @Test("d_unemb's map B = F̂₁⁺F̂₂ solved once per pair: d_unemb² and its accuracy estimate read the cached map, the same bits as a fresh solve")
+    func embeddingMapSolvedOnce() throws {
+        var compared = 0
+        for heavy in [[], [(17, 1e50)]] as [[(index: Int, weight: Double)]] {
+            let pair = try Self.pair(seed: 2302, heavy: heavy)
+            #expect(pair.cache.peek("embeddingLeastSquaresMap", as: ScaledMap.self) == nil)
+            let squared = try pair.unembeddingDissimilaritySquared()
+            let cached = try #require(pair.cache.peek("embeddingLeastSquaresMap", as: ScaledMap.self))
+            let fresh = try Self.pair(seed: 2302, heavy: heavy).computeScaledEmbeddingLeastSquaresMap()
+            #expect(cached.map == fresh.map && cached.power == fresh.power && cached.rowPowers == fresh.rowPowers)
+            #expect(pair.leastSquaresErrorEstimate(.unembedding, squared: squared) != nil)
+            compared += 1
+        }
+        #expect(compared == 2)
+    }
+
     /// Heavy inputs with a 0 in one column pass QR's column-wise rank test, which measures each
     /// column against its norm (set by the heavy rows), while the light rows' share of the other
     /// columns is lost to the heavy rows' rounding: d_unemb² came out 10⁸ times its exact value.
