@@ -52,6 +52,79 @@ struct SimilarityMeasureTests {
         #expect(abs(try #require(all.svcca) - cca) <= 1e-10)
     }
 
+    /// SVCCA by its definition, independently of both routes: each side's weighted covariance
+    /// eigendecomposed by Jacobi rotations, the directions keeping `kept` of the variance, the
+    /// projections' canonical correlations as the singular values of Λ_Y^{-1/2} V_YᵀC_YX V_X Λ_X^{-1/2}.
+    static func naiveSVCCA(_ x: Matrix, _ y: Matrix, _ w: [Double], kept: Double) throws -> Double {
+        let n = x.rows
+        func centred(_ m: Matrix) -> Matrix {
+            let mean = (0..<m.columns).map { j in (0..<n).reduce(0) { $0 + w[$1] * m[$1, j] } }
+            return Matrix(rows: n, columns: m.columns) { i, j in (m[i, j] - mean[j]) * w[i].squareRoot() }
+        }
+        func moment(_ p: Matrix, _ q: Matrix) -> Matrix {
+            Matrix(rows: p.columns, columns: q.columns) { i, j in (0..<n).reduce(0) { $0 + p[$1, i] * q[$1, j] } }
+        }
+        func jacobi(_ a: Matrix) -> (values: [Double], vectors: Matrix) {
+            var a = a, v = Matrix.identity(a.rows)
+            for _ in 0..<60 {
+                for p in 0..<a.rows { for q in (p + 1)..<a.rows where abs(a[p, q]) > 1e-300 {
+                    let theta = (a[q, q] - a[p, p]) / (2 * a[p, q])
+                    let t = (theta >= 0 ? 1.0 : -1.0) / (abs(theta) + (theta * theta + 1).squareRoot())
+                    let c = 1 / (t * t + 1).squareRoot(), s = t * c
+                    for k in 0..<a.rows { let (akp, akq) = (a[k, p], a[k, q]); a[k, p] = c * akp - s * akq; a[k, q] = s * akp + c * akq }
+                    for k in 0..<a.rows { let (apk, aqk) = (a[p, k], a[q, k]); a[p, k] = c * apk - s * aqk; a[q, k] = s * apk + c * aqk }
+                    for k in 0..<a.rows { let (vkp, vkq) = (v[k, p], v[k, q]); v[k, p] = c * vkp - s * vkq; v[k, q] = s * vkp + c * vkq }
+                } }
+            }
+            let order = (0..<a.rows).sorted { a[$0, $0] > a[$1, $1] }
+            return (order.map { a[$0, $0] }, Matrix(rows: a.rows, columns: a.rows) { i, j in v[i, order[j]] })
+        }
+        let (cx, cy) = (centred(x), centred(y))
+        func principal(_ c: Matrix) -> (Matrix, [Double]) {
+            let (values, vectors) = jacobi(moment(c, c))
+            let total = values.reduce(0) { $0 + max($1, 0) }
+            var count = 0, sum = 0.0
+            while count < values.count && sum < kept * total { sum += max(values[count], 0); count += 1 }
+            return (vectors.leadingColumns(count), Array(values.prefix(count)))
+        }
+        let (vx, lx) = principal(cx), (vy, ly) = principal(cy)
+        let k = vy.multiplied(by: moment(cy, cx).multiplied(by: vx), transposeSelf: true)
+            .scalingRows(by: ly.map { 1 / $0.squareRoot() }).scalingColumns(by: lx.map { 1 / $0.squareRoot() })
+        let s = try k.singularValues()
+        let m = min(lx.count, ly.count)
+        return (0..<m).reduce(0.0) { $0 + min(s[$1], 1) } / Double(m)
+    }
+
+    @Test("SVCCA at 99 % and 90 % against its definition, by the rows' route and through m_CCA's bases, which the pair takes once m_CCA is formed; a student of lower rank and columns 2^±40 apart")
+    func svccaRoutes() throws {
+        var compared = 0
+        for seed in UInt64(30)..<36 {
+            var (x, y, w) = Self.weightedPair(seed: seed, n: 60, d1: 5, d2: 6)
+            var g = SeededGenerator(seed: seed)
+            // A spectrum falling over 10³ (so the cut keeps part of it) on the first side.
+            x = x.multiplied(by: Matrix.diagonal([30, 10, 3, 1, 0.03]))
+            if seed == 33 { y = x.multiplied(by: g.gaussianMatrix(rows: 5, columns: 6)) }               // rank 5 of 6
+            if seed == 34 { y = y.multiplied(by: Matrix.diagonal([0x1p40, 1, 0x1p-40, 1, 1, 1])) }       // columns far apart
+            let cca = try CanonicalCorrelations(x, y, weights: w, centred: true)
+            for kept in [0.99, 0.9] {
+                let naive = try Self.naiveSVCCA(x, y, w, kept: kept)
+                let rows = try #require(try SimilarityMeasures(x, y, weights: w, varianceKept: kept).svcca)
+                let through = try #require(try SimilarityMeasures(x, y, weights: w, varianceKept: kept, centredCorrelations: cca).svcca)
+                #expect(abs(rows - naive) <= 1e-9 && abs(through - naive) <= 1e-9, "seed \(seed), \(kept): rows \(rows), bases \(through), naive \(naive)")
+                compared += 1
+            }
+            // The pair: before m_CCA the rows' route, after it the bases' (the same value to rounding).
+            let pair = try ModelPair(SoftmaxModel(embeddings: x, unembeddings: g.gaussianMatrix(rows: 7, columns: 5), weights: w),
+                                     SoftmaxModel(embeddings: y, unembeddings: g.gaussianMatrix(rows: 7, columns: 6), weights: w))
+            let throughPair = try ModelPair(pair.first, pair.second)
+            _ = try throughPair.embeddingCorrelations(centred: true)
+            let (a, b) = (try #require(try pair.similarityMeasures().svcca), try #require(try throughPair.similarityMeasures().svcca))
+            #expect(abs(a - b) <= 1e-12, "seed \(seed): \(a) vs \(b)")
+            #expect(b == (try SimilarityMeasures(x, y, weights: w, centredCorrelations: try throughPair.embeddingCorrelations(centred: true)).svcca))
+        }
+        #expect(compared == 12)
+    }
+
     @Test("CKA and Procrustes are invariant under orthogonal maps and isotropic scaling of either side")
     func invariances() throws {
         var checked = 0
