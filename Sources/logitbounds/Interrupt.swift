@@ -47,4 +47,17 @@ final class Interrupt: @unchecked Sendable {
     }
 
     var isRaised: Bool { lock.lock(); defer { lock.unlock() }; return raised }
+
+    /// Unblocks the signals that end or interrupt a run (SIGINT, SIGTERM, SIGHUP, SIGQUIT), which a
+    /// parent may have blocked in the mask this process inherits: Foundation's `Process` spawns with
+    /// its calling thread's mask, and on a dispatch worker (a Swift test, a Swift tool driving
+    /// logitbounds) that blocks nearly every signal. Such a run ignored SIGTERM (`timeout`, a batch
+    /// system's end of a job) until SIGKILL, and the interrupt tests ran under a mask no shell
+    /// gives. Called first in `main`: the threads created after inherit the unblocked mask.
+    static func unblockInheritedSignals() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] { sigaddset(&set, signal) }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    }
 }

@@ -29,6 +29,7 @@ struct Logitbounds: ParsableCommand {
     /// every usage or input error exits 2 with its message on standard error
     /// (ArgumentParser's own usage code, 64, becomes 2).
     static func main() {
+        Interrupt.unblockInheritedSignals()
         let arguments = Array(CommandLine.arguments.dropFirst())
         // No command at all, or help for a command that does not exist: usage on standard
         // error and exit 2, as for any other usage error (ArgumentParser exits 0 for both).

@@ -45,8 +45,9 @@ func runTool(_ arguments: [String], interruptAfter seconds: Double? = nil, inter
         }
     }
     if let limit {
-        // SIGTERM, then SIGKILL 5 s later for a child that does not end on it (one whose
-        // signal handling is wedged: a broken build's SIGBUS left verify running past SIGTERM).
+        // SIGTERM, then SIGKILL 5 s later for a child that does not end on it. (The child
+        // inherits this thread's signal mask, a dispatch worker's, in which SIGTERM is blocked:
+        // runs had ended only at the SIGKILL until the program unblocked it at its start.)
         DispatchQueue.global().asyncAfter(deadline: .now() + limit) { if process.isRunning { process.terminate() } }
         DispatchQueue.global().asyncAfter(deadline: .now() + limit + 5) { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
     }

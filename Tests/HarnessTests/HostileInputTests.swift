@@ -123,6 +123,26 @@ struct HostileInputTests {
         #expect(r.stdout.isEmpty)
     }
 
+    /// A parent's blocked signals are inherited: Foundation's `Process` spawns with the calling
+    /// thread's mask, which on a dispatch worker blocks SIGTERM and SIGINT. Such a run ignored
+    /// SIGTERM and ran on until runTool's SIGKILL 5 s later (exit 137); the program now unblocks
+    /// them first. The mask is blocked here explicitly, so the test does not rest on which thread
+    /// runs it.
+    @Test("A run started with SIGTERM and SIGINT blocked in its inherited mask still ends on SIGTERM at once (143, not the SIGKILL 5 s later)")
+    func inheritedBlockedSignals() throws {
+        var blocked = sigset_t(), previous = sigset_t()
+        sigemptyset(&blocked)
+        sigaddset(&blocked, SIGTERM)
+        sigaddset(&blocked, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &blocked, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        let start = ContinuousClock.now
+        let r = try runTool(["verify", "--cases", "100000000", "--json", "--threads", "1"],
+                            interruptAfter: 0.5, interruptOn: "verify: ", interruptWith: SIGTERM, terminateAfter: 60)
+        #expect(r.status == 128 + SIGTERM, "\(r.status): \(r.stderr.suffix(300))")
+        #expect(ContinuousClock.now - start < .seconds(30))
+    }
+
     @Test("Size options have limits checked before work, negative numbers get a message, not \"Missing value\"")
     func sizeLimits() throws {
         let refused: [[String]] = [
