@@ -500,7 +500,8 @@ public struct PairMeasurement: Codable, Sendable {
         // Under `auto`, nor the exact level's d×d rational work beyond its width (`allowsExactMoments`).
         if options.certification == .auto && !pair.withinExactWidth { pair.withholdExactMoments() }
         var m = try measureWithoutConcepts(pair, options: options, progress: progress)
-        // Both routes of a single run have the rows at hand: the unbiased CKA from them (O(N d²)).
+        // Both routes of a single run have the rows at hand: the unbiased CKA from them (O(N d²)), or,
+        // on the rows' route under equal weights, from the similarity measures' Grams.
         // The phases after the main ones, timed into the same list.
         func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
             try Self.timed(name, into: &m.timings, progress: progress, body)
@@ -1152,11 +1153,13 @@ public struct PairMeasurement: Codable, Sendable {
                                        T7CanonicalCorrelationBound(.traceBound, centred: true),
                                        T7CanonicalCorrelationBound(.corollary, centred: false)]
         let swapped = options.certification == .never ? pair.swapped : pair.swappedAfterFastEnclosures(moments: false)
-        // T7's terms for both centrings (each an N×d₂ SVD of serial LAPACK for 1 − ρ², memoised on
-        // the pair) on two workers at once: 8.6 → 4.4 s at N = 50 000, d = 768. A failure is left to
-        // the statement's own screen, which reports it.
-        _ = try? BLASThreads.bothSides(flops: 4 * Double(pair.first.inputCount) * Double(pair.first.dimension * pair.first.dimension)) { side in
-            try? T7CanonicalCorrelationBound(.traceBound, centred: side == 1).terms(swapped)
+        // T7's 1 − ρ² for both centrings (an N×d₂ SVD of serial LAPACK each, memoised on the pair) on
+        // two workers at once; the rest of its terms, which hold N×k copies of the teacher's logits
+        // (`MeasureMemory.wholeLogitBytes` counts one set), one centring after the other as before.
+        // A failure is left to the statement's own screen, which reports it.
+        let d2 = swapped.second.dimension
+        _ = try? BLASThreads.bothSides(flops: 4 * Double(pair.first.inputCount) * Double(d2 * d2)) { side in
+            try? swapped.embeddingComplement(centred: side == 1)
         }
         var out: [Bound] = []
         let runs: [(any PairStatement, ModelPair)] = statements.map { ($0, pair) } + t7.map { ($0, swapped) } + [(T12WidthFloorBound(), pair)]

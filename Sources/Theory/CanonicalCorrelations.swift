@@ -113,6 +113,12 @@ extension ModelPair {
         }
     }
 
+    /// `embeddingCorrelations(centred:)`'s 1 − ρ² on the second model's side (`oneMinusSquared`, an
+    /// SVD of N×d₂), computed once per pair and centring.
+    package func embeddingComplement(centred: Bool) throws -> [Double] {
+        try cache.value("ccaComplement.\(centred)") { try embeddingCorrelations(centred: centred).oneMinusSquared }
+    }
+
     /// Canonical correlations between the unembeddings g₁ and g₂ over labels,
     /// uniformly weighted.
     public func unembeddingCorrelations(centred: Bool) throws -> CanonicalCorrelations {

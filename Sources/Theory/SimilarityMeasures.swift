@@ -108,8 +108,9 @@ public struct SimilarityMeasures: Codable, Sendable {
         }
         procrustesDistance = squared.squareRoot()
         if let cca = centredCorrelations, cca.centred, cca.basisX.rows == x.rows, cca.basisY.rows == y.rows,
-           cca.basisX.columns > 0, cca.basisY.columns > 0 {
-            svcca = try Self.svcca(through: cca, x, y, varianceKept: varianceKept)
+           cca.basisX.columns > 0, cca.basisY.columns > 0,
+           let through = try Self.svcca(through: cca, x, y, energy: (nx, ny), varianceKept: varianceKept) {
+            svcca = through
             return
         }
         // Each side's leading principal directions (V only: U is never formed), the two sides
@@ -133,10 +134,19 @@ public struct SimilarityMeasures: Codable, Sendable {
     /// singular values of (U_X P_k)ᵀ(U_Y Q_l) = P_kᵀ C Q_l, C = U_XᵀU_Y the m_CCA's. Two N·d² products
     /// (BLAS on every core) and d×d decompositions, where the rows' route runs two QR factorisations,
     /// two projections and two more bases of N rows in serial LAPACK: at N = 50 000, d = 768 the
-    /// measure's "CKA, Procrustes, SVCCA" phase took 16.6 s that way. The principal directions'
-    /// variances are those of X̃ within U_X's span, which drops only directions at X̃'s rounding.
-    static func svcca(through cca: CanonicalCorrelations, _ x: Matrix, _ y: Matrix, varianceKept: Double) throws -> Double {
+    /// measure's "CKA, Procrustes, SVCCA" phase took 16.6 s that way.
+    ///
+    /// The principal directions' variances are those of X̃ within U_X's span. m_CCA's rank floor is
+    /// relative to the uncentred embeddings, so around a large common offset it drops directions of
+    /// real variance (a review's model: N = 2 000, d = 40, a spread 2·10⁻¹² of the offset, the basis one
+    /// column and SVCCA 0.998 where the rows' route gives 0.468). nil, for the rows' route, unless
+    /// both bases hold all but 10⁻¹⁰ of their side's energy ‖X̃‖_F² (`energy`): a direction left out
+    /// then carries too little variance to move the cut but at a tie.
+    static func svcca(through cca: CanonicalCorrelations, _ x: Matrix, _ y: Matrix, energy: (x: Double, y: Double),
+                      varianceKept: Double) throws -> Double? {
         let coordinates = [cca.basisX.multiplied(by: x, transposeSelf: true), cca.basisY.multiplied(by: y, transposeSelf: true)]
+        guard coordinates[0].frobeniusNormSquared >= (1 - 1e-10) * energy.x,
+              coordinates[1].frobeniusNormSquared >= (1 - 1e-10) * energy.y else { return nil }
         let kept = try coordinates.map { b -> Matrix in
             let svd = try ModelError.wrapping { try SingularValueDecomposition(b) }
             let energy = svd.singularValues.map { $0 * $0 }
@@ -185,12 +195,12 @@ public struct UnbiasedLinearCKA: Sendable {
                   rowNorms: (x.rowNormsSquared, y.rowNormsSquared))
     }
 
+    private init(undefined reason: String) { (value, note) = (nil, reason) }
+
     /// From the centred embeddings' ‖XᵀY‖_F², ‖XᵀX‖_F², ‖YᵀY‖_F² and squared row norms (N ≥ 4, each
     /// side of nonzero variance). X and Y may each carry one common factor on every row: every HSIC₁
     /// term of a side scales with it, so the ratio does not (`SimilarityMeasures` passes its Grams of
     /// W^{1/2}-scaled rows under uniform weights).
-    private init(undefined reason: String) { (value, note) = (nil, reason) }
-
     init(crossSquared: Double, firstSquared: Double, secondSquared: Double, rowNorms: (x: [Double], y: [Double])) {
         let (dx, dy) = rowNorms
         let nn = Double(dx.count)

@@ -52,7 +52,7 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         let d2 = pair.second.dimension
         let w = pair.weights, root = pair.first.sqrtWeights
         let cca = try pair.embeddingCorrelations(centred: centred)
-        let q = try cca.oneMinusSquared
+        let q = try pair.embeddingComplement(centred: centred)
         var teacher = pair.centredLogits(ofFirst: false)
         if centred { teacher = teacher.subtractingFromRows(teacher.weightedRowMean(w)) }
         let t = teacher.scalingRows(by: root)
@@ -75,7 +75,7 @@ public struct T7CanonicalCorrelationBound: PairStatement {
     /// R cancels when it is far below tr(S₂₂M₂₂) (error ~ε·tr(S₂₂M₂₂)).
     package func momentTerms(_ pair: ModelPair) throws -> Terms {
         let w = pair.weights, root = pair.first.sqrtWeights
-        let q = try pair.embeddingCorrelations(centred: centred).oneMinusSquared
+        let q = try pair.embeddingComplement(centred: centred)
         func hat(_ f: Matrix) -> Matrix { (centred ? f.subtractingFromRows(f.weightedRowMean(w)) : f).scalingRows(by: root) }
         let f1 = hat(pair.first.embeddings), f2 = hat(pair.second.embeddings)
         let m11 = f1.gram(), m22 = f2.gram(), m12 = f1.multiplied(by: f2, transposeSelf: true)

@@ -125,6 +125,29 @@ struct SimilarityMeasureTests {
         #expect(compared == 12)
     }
 
+    /// Around a large common offset m_CCA's rank floor (relative to the uncentred rows) drops
+    /// directions of real variance, which the bases' route would have left out of the cut (a
+    /// review's model: SVCCA 0.998 for the rows' 0.468): there the rows' route is taken.
+    @Test("SVCCA of embeddings around a large offset, whose m_CCA basis lost directions of real variance: the rows' route, the same bits")
+    func svccaAroundOffset() throws {
+        var g = SeededGenerator(seed: 37)
+        var compared = 0
+        // Each column's spread from 10⁻¹⁰ to 10⁻¹² of the offset (log-spaced): the basis keeps part.
+        for (n, d) in [(5_000, 64), (3_000, 48)] {
+            let z = g.gaussianMatrix(rows: n, columns: d)
+            let x = Matrix(rows: n, columns: d) { i, j in 1 + Foundation.pow(10, -10 - 2 * Double(j) / Double(d - 1)) * z[i, j] }
+            let y = z.multiplied(by: g.gaussianMatrix(rows: d, columns: d)) + 0.3 * g.gaussianMatrix(rows: n, columns: d)
+            let w = [Double](repeating: 1 / Double(n), count: n)
+            let cca = try CanonicalCorrelations(x, y, weights: w, centred: true)
+            #expect(cca.basisX.columns > 0 && cca.basisX.columns < d, "the premise: the basis drops some directions (\(cca.basisX.columns) of \(d))")
+            let rows = try #require(try SimilarityMeasures(x, y, weights: w).svcca)
+            let through = try #require(try SimilarityMeasures(x, y, weights: w, centredCorrelations: cca).svcca)
+            #expect(through == rows, "n = \(n): \(through) against the rows' \(rows)")
+            compared += 1
+        }
+        #expect(compared == 2)
+    }
+
     @Test("CKA and Procrustes are invariant under orthogonal maps and isotropic scaling of either side")
     func invariances() throws {
         var checked = 0
