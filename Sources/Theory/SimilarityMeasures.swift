@@ -34,6 +34,8 @@ public struct SimilarityMeasures: Codable, Sendable {
     /// bit) and N ≥ 4: `ModelPair.unbiasedLinearCKA` reads it rather than form three N·d² products
     /// again (2.8 of 66 s at N = 50 000, d = 768).
     var unbiased: UnbiasedLinearCKA? = nil
+    /// Whether SVCCA came through m_CCA's bases (`svcca(through:…)`), not the rows' route.
+    var svccaThroughBases = false
 
     enum CodingKeys: String, CodingKey {
         case linearCKA = "linear_cka", procrustesDistance = "procrustes_distance", svcca
@@ -54,7 +56,7 @@ public struct SimilarityMeasures: Codable, Sendable {
     static func spreadNote(centred: Double, raw: Double, side: String) -> String? {
         guard raw > 0, centred < 1e-16 * raw else { return nil }
         let spread = (centred / raw).squareRoot()
-        return "the \(side) model's embeddings vary by only \(String(format: "%.1e", spread)) of their size (a large common offset): centring in double precision leaves a relative error of about \(String(format: "%.0e", Double.ulpOfOne / spread)) in CKA, Procrustes, SVCCA and m_CCA centred, and directions spread less than max(N, d)·ε of that size are lost to rounding"
+        return "the \(side) model's embeddings vary by only \(String(format: "%.1e", spread)) of their root-mean-square norm (a large common offset): centring in double precision leaves a relative error of about \(String(format: "%.0e", Double.ulpOfOne / spread)) in CKA, Procrustes, SVCCA and m_CCA centred, and directions spread less than max(N, d)·ε of that norm (about √d·max(N, d)·ε of an entry's size) are lost to rounding"
     }
 
     /// Which measures are functions of the identifiability class (T10).
@@ -111,6 +113,7 @@ public struct SimilarityMeasures: Codable, Sendable {
            cca.basisX.columns > 0, cca.basisY.columns > 0,
            let through = try Self.svcca(through: cca, x, y, energy: (nx, ny), varianceKept: varianceKept) {
             svcca = through
+            svccaThroughBases = true
             return
         }
         // Each side's leading principal directions (V only: U is never formed), the two sides

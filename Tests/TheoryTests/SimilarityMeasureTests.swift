@@ -109,7 +109,9 @@ struct SimilarityMeasureTests {
             for kept in [0.99, 0.9] {
                 let naive = try Self.naiveSVCCA(x, y, w, kept: kept)
                 let rows = try #require(try SimilarityMeasures(x, y, weights: w, varianceKept: kept).svcca)
-                let through = try #require(try SimilarityMeasures(x, y, weights: w, varianceKept: kept, centredCorrelations: cca).svcca)
+                let routed = try SimilarityMeasures(x, y, weights: w, varianceKept: kept, centredCorrelations: cca)
+                #expect(routed.svccaThroughBases, "seed \(seed): the bases' route taken")
+                let through = try #require(routed.svcca)
                 #expect(abs(rows - naive) <= 1e-9 && abs(through - naive) <= 1e-9, "seed \(seed), \(kept): rows \(rows), bases \(through), naive \(naive)")
                 compared += 1
             }
@@ -119,6 +121,7 @@ struct SimilarityMeasureTests {
             let throughPair = try ModelPair(pair.first, pair.second)
             _ = try throughPair.embeddingCorrelations(centred: true)
             let (a, b) = (try #require(try pair.similarityMeasures().svcca), try #require(try throughPair.similarityMeasures().svcca))
+            #expect(try !pair.similarityMeasures().svccaThroughBases && throughPair.similarityMeasures().svccaThroughBases)
             #expect(abs(a - b) <= 1e-12, "seed \(seed): \(a) vs \(b)")
             #expect(b == (try SimilarityMeasures(x, y, weights: w, centredCorrelations: try throughPair.embeddingCorrelations(centred: true)).svcca))
         }
@@ -141,8 +144,9 @@ struct SimilarityMeasureTests {
             let cca = try CanonicalCorrelations(x, y, weights: w, centred: true)
             #expect(cca.basisX.columns > 0 && cca.basisX.columns < d, "the premise: the basis drops some directions (\(cca.basisX.columns) of \(d))")
             let rows = try #require(try SimilarityMeasures(x, y, weights: w).svcca)
-            let through = try #require(try SimilarityMeasures(x, y, weights: w, centredCorrelations: cca).svcca)
-            #expect(through == rows, "n = \(n): \(through) against the rows' \(rows)")
+            let routed = try SimilarityMeasures(x, y, weights: w, centredCorrelations: cca)
+            let through = try #require(routed.svcca)
+            #expect(!routed.svccaThroughBases && through == rows, "n = \(n): \(through) against the rows' \(rows)")
             compared += 1
         }
         #expect(compared == 2)

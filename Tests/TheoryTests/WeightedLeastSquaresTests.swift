@@ -58,7 +58,12 @@ struct WeightedLeastSquaresTests {
             let cached = try #require(pair.cache.peek("embeddingLeastSquaresMap", as: ScaledMap.self))
             let fresh = try Self.pair(seed: 2302, heavy: heavy).computeScaledEmbeddingLeastSquaresMap()
             #expect(cached.map == fresh.map && cached.power == fresh.power && cached.rowPowers == fresh.rowPowers)
-            #expect(pair.leastSquaresErrorEstimate(.unembedding, squared: squared) != nil)
+            let estimate = try #require(pair.leastSquaresErrorEstimate(.unembedding, squared: squared))
+            // The estimate reads the cached map: a map seeded twice as large moves it.
+            let seeded = try Self.pair(seed: 2302, heavy: heavy)
+            seeded.cache.seed("embeddingLeastSquaresMap", ScaledMap(fresh.map, power: fresh.power + 1, rowPowers: fresh.rowPowers,
+                                                                      columnPowers: fresh.columnPowers))
+            #expect(seeded.leastSquaresErrorEstimate(.unembedding, squared: squared)?.relative != estimate.relative)
             compared += 1
         }
         #expect(compared == 2)
