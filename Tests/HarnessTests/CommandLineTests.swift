@@ -26,38 +26,57 @@ func runTool(_ arguments: [String], interruptAfter seconds: Double? = nil, inter
     try process.run()
     // Both pipes are drained at once: reading one to its end first deadlocks when
     // the child fills the other (a pipe holds 64 KiB).
-    let drained = DispatchGroup()
+    // On threads of their own, not the global queue: in a loaded suite (AddressSanitizer, tests in
+    // parallel, many blocked in waits) libdispatch adds global workers slowly, and a signal scheduled
+    // there was sent only after the child had ended (a SIGINT at "measure: reading" that the run never
+    // saw, stop 69; a SIGBUS to verify that waited past the 30 s limit, stop 70).
+    // errData under a lock (a mutex, which ThreadSanitizer sees), read back once the reader is done.
     nonisolated(unsafe) var errData = Data()
-    let seen = DispatchSemaphore(value: 0)
-    DispatchQueue.global().async(group: drained) {
+    nonisolated(unsafe) let child = process
+    let errLock = NSLock()
+    let seen = DispatchSemaphore(value: 0), readerDone = DispatchSemaphore(value: 0)
+    Thread.detachNewThread {
         // Read standard error in pieces, to see the marker while the child runs.
-        var signalled = marker == nil
+        var signalled = marker == nil, local = Data()
         while case let piece = err.fileHandleForReading.availableData, !piece.isEmpty {
-            errData.append(piece)
-            if !signalled, let marker, String(decoding: errData, as: UTF8.self).contains(marker) { signalled = true; seen.signal() }
+            errLock.withLock { errData.append(piece) }
+            if !signalled, let marker {
+                local.append(piece)
+                if String(decoding: local, as: UTF8.self).contains(marker) { signalled = true; seen.signal() }
+            }
         }
         if !signalled { seen.signal() }
+        readerDone.signal()
     }
     if let seconds {
-        DispatchQueue.global().async {
+        Thread.detachNewThread {
             if marker != nil { seen.wait() }
-            DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { if process.isRunning { kill(process.processIdentifier, signalNumber) } }
+            Thread.sleep(forTimeInterval: seconds)
+            if child.isRunning { kill(child.processIdentifier, signalNumber) }
         }
     }
     if let limit {
         // SIGTERM, then SIGKILL 5 s later for a child that does not end on it. (The child
         // inherits this thread's signal mask, a dispatch worker's, in which SIGTERM is blocked:
         // runs had ended only at the SIGKILL until the program unblocked it at its start.)
-        DispatchQueue.global().asyncAfter(deadline: .now() + limit) { if process.isRunning { process.terminate() } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + limit + 5) { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        Thread.detachNewThread {
+            let start = ContinuousClock.now
+            func waitWhileRunning(until seconds: Double) {
+                while child.isRunning && ContinuousClock.now - start < .seconds(seconds) { Thread.sleep(forTimeInterval: 0.05) }
+            }
+            waitWhileRunning(until: limit)
+            if child.isRunning { child.terminate() }
+            waitWhileRunning(until: limit + 5)
+            if child.isRunning { kill(child.processIdentifier, SIGKILL) }
+        }
     }
     let outData = out.fileHandleForReading.readDataToEndOfFile()
-    drained.wait()
+    readerDone.wait()
     process.waitUntilExit()
     // A child killed by a signal reports the signal's number (SIGINT is 2, the same as
     // our usage exit): report it as a shell does, 128 + signal.
     let status = process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
-    return (status, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    return (status, String(decoding: outData, as: UTF8.self), errLock.withLock { String(decoding: errData, as: UTF8.self) })
 }
 
 /// The build's products folder: on Linux the test process is the

@@ -157,6 +157,22 @@ struct HostileInputTests {
         #expect(ended == 2)
     }
 
+    /// runTool's reader, interrupter and limit run on threads of their own. On the global queue, with
+    /// its workers blocked (as in a loaded suite under AddressSanitizer, tests waiting in parallel),
+    /// the interrupt of this very call had come after 162 s, past the run's 30 s limit, which itself
+    /// fired late: the lost SIGINT of stop 69 and the lost SIGBUS of stop 70.
+    @Test("runTool's interrupt arrives on time with 256 global-queue workers blocked")
+    func interruptWithGlobalQueueBlocked() throws {
+        let release = DispatchSemaphore(value: 0)
+        for _ in 0..<256 { DispatchQueue.global().async { _ = release.wait(timeout: .now() + 30) } }
+        defer { for _ in 0..<256 { release.signal() } }
+        let start = ContinuousClock.now
+        let r = try runTool(["verify", "--cases", "100000000", "--json", "--threads", "1"],
+                            interruptAfter: 0.5, interruptOn: "verify: ", terminateAfter: 60)
+        #expect(r.status == 130 && r.stderr.contains("interrupted"), "\(r.status): \(r.stderr.suffix(300))")
+        #expect(ContinuousClock.now - start < .seconds(20))
+    }
+
     @Test("Size options have limits checked before work, negative numbers get a message, not \"Missing value\"")
     func sizeLimits() throws {
         let refused: [[String]] = [
