@@ -685,10 +685,8 @@ extension MeasureStatistics {
         // singular values of Λ_B^{-1/2} V_BᵀC_BA V_A Λ_A^{-1/2}.
         func principal(_ e: SymmetricEigendecomposition) -> (vectors: Matrix, values: [Double]) {
             let energy = e.eigenvalues.map { max($0, 0) }
-            let total = energy.reduce(0, +)
-            var kept = 0, sum = 0.0
-            while kept < energy.count && sum < 0.99 * total { sum += energy[kept]; kept += 1 }
-            return (e.eigenvectors.leadingColumns(max(kept, 1)), Array(energy.prefix(max(kept, 1))))
+            let kept = SimilarityMeasures.principalCount(energy, keeping: 0.99)
+            return (e.eigenvectors.leadingColumns(kept), Array(energy.prefix(kept)))
         }
         let (vA, lA) = principal(spectra.cAA), (vB, lB) = principal(spectra.cBB)
         let (sA, sB) = (inverseRoots(lA, inputs: n), inverseRoots(lB, inputs: n))

@@ -121,13 +121,18 @@ public struct SimilarityMeasures: Codable, Sendable {
         let sides = try BLASThreads.bothSides(flops: 4 * Double(x.rows) * Double(x.columns * x.columns + y.columns * y.columns)) { side in
             let (centred, raw) = side == 0 ? (x, f1) : (y, f2)
             let (values, v) = try ModelError.wrapping { try SingularValueDecomposition.rightSingularVectors(of: centred) }
-            let energy = values.map { $0 * $0 }
-            let total = energy.reduce(0, +)
-            var kept = 0, sum = 0.0
-            while kept < energy.count && sum < varianceKept * total { sum += energy[kept]; kept += 1 }
-            return raw.multiplied(by: v.leadingColumns(max(kept, 1)))
+            return raw.multiplied(by: v.leadingColumns(Self.principalCount(values.map { $0 * $0 }, keeping: varianceKept)))
         }
         svcca = try CanonicalCorrelations(sides.0, sides.1, weights: weights, centred: true).mean
+    }
+
+    /// SVCCA's cut: how many leading principal directions, of variances `energy` (largest first), keep
+    /// `fraction` of their sum; at least one. Both routes here and a merge's moments take it.
+    package static func principalCount(_ energy: [Double], keeping fraction: Double) -> Int {
+        let total = energy.reduce(0, +)
+        var count = 0, sum = 0.0
+        while count < energy.count && sum < fraction * total { sum += energy[count]; count += 1 }
+        return max(count, 1)
     }
 
     /// SVCCA from m_CCA's centred bases: with U_X an orthonormal basis of the centred weighted
@@ -152,11 +157,7 @@ public struct SimilarityMeasures: Codable, Sendable {
               coordinates[1].frobeniusNormSquared >= (1 - 1e-10) * energy.y else { return nil }
         let kept = try coordinates.map { b -> Matrix in
             let svd = try ModelError.wrapping { try SingularValueDecomposition(b) }
-            let energy = svd.singularValues.map { $0 * $0 }
-            let total = energy.reduce(0, +)
-            var count = 0, sum = 0.0
-            while count < energy.count && sum < varianceKept * total { sum += energy[count]; count += 1 }
-            return svd.u.leadingColumns(max(count, 1))
+            return svd.u.leadingColumns(Self.principalCount(svd.singularValues.map { $0 * $0 }, keeping: varianceKept))
         }
         let m = min(kept[0].columns, kept[1].columns)
         let s = try ModelError.wrapping { try kept[0].multiplied(by: cca.cross.multiplied(by: kept[1]), transposeSelf: true).singularValues() }
