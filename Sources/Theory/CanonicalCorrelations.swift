@@ -6,8 +6,9 @@ import Numerics
 /// column spaces, and ρ₁ ≥ ρ₂ ≥ … the singular values of U_Xᵀ U_Y, clamped to
 /// [0, 1]. A basis comes from a Householder QR when R's diagonal shows full rank
 /// (min |r_ii| > 10⁻⁸ max |r_ii|), otherwise from a thin SVD that drops
-/// directions with σ ≤ max(N,p)·ε·max(σ₁, ‖W^{1/2}X‖_F) (the uncentred norm: centring
-/// rounds at that scale). `centred` subtracts the weighted means
+/// directions with σ ≤ max(N,p)·ε·max(σ₁, s): s = ‖W^{1/2}X‖_F uncentred, and centred the
+/// scale its centring rounds at (`WeightedCentring.roundingScaleSquared`: about the centred
+/// norm, in two passes around an offset). `centred` subtracts the weighted means
 /// (covariances); otherwise second moments are used. Cost O(N(p² + q²)).
 public struct CanonicalCorrelations: Sendable {
     /// ρ₁ ≥ … ≥ ρ_m, m = min(p, q), zeros standing for directions lost to rank.
@@ -48,20 +49,27 @@ public struct CanonicalCorrelations: Sendable {
             // the rank test passed anyway; but a column 2⁵⁰ smaller than the others (F's column
             // scaled, G's the other way: the same model) is measured against its own rounding,
             // not taken for rank deficiency (T7's μ_{d₂} read 0, m_CCA lost a correlation).
-            // (Scaled in place after the row scaling and the centring, which it commutes with
-            // exactly: no further N×d copy.)
             var raw = m.scalingRows(by: root)
             let exponents = raw.columnEquilibration
-            raw.scaleColumns(byPowersOfTwo: exponents)
-            var scaled = raw
+            let (scaled, scale): (Matrix, Double)
             if centred {
-                scaled = m.subtractingFromRows(m.weightedRowMean(weights)).scalingRows(by: root)
-                scaled.scaleColumns(byPowersOfTwo: exponents)
+                // Centred after the columns' powers of two (exact, so the same bits as centring
+                // before them), in two passes where an offset needs them (`WeightedCentring`).
+                // A column taken twice is then brought near norm 1 again by its spread, not by its
+                // offset: spreads 10⁻¹⁰ and 10⁻¹⁹ of their offsets are both resolved.
+                var centring = WeightedCentring(m.scalingColumns(byPowersOfTwo: exponents), weights: weights, rowFactors: root)
+                let again = (0..<m.columns).map { j in centring.corrected[j] ? Matrix.equilibration(norms: [centring.spreadSquared[j].squareRoot()])[0] : 0 }
+                centring.centred.scaleColumns(byPowersOfTwo: again)
+                (scaled, scale) = (centring.centred, centring.roundingScale(afterColumnPowers: again))
+            } else {
+                raw.scaleColumns(byPowersOfTwo: exponents)
+                (scaled, scale) = (raw, raw.frobeniusNorm)
             }
-            // Centring rounds each entry to about ε·|f|, so a direction of the centred data is
-            // resolved only above the uncentred data's scale: constant embeddings centre to
-            // rounding noise, which is no direction at all (it was a basis of noise, ρ = 1).
-            let floor = Matrix.rankTolerance(rows: m.rows, columns: m.columns, largest: raw.frobeniusNorm)
+            // A direction of the centred data is resolved only above the scale its centring
+            // rounds at: constant embeddings centre to rounding noise, which is no direction at
+            // all (it was a basis of noise, ρ = 1). One pass rounded at the uncentred data's
+            // scale, which dropped real variance around a large offset.
+            let floor = Matrix.rankTolerance(rows: m.rows, columns: m.columns, largest: scale)
             if scaled.rows >= scaled.columns, scaled.columns > 0 {
                 let qr = try QRDecomposition(scaled)
                 let diagonal = (0..<scaled.columns).map { abs(qr.r[$0, $0]) }

@@ -42,21 +42,24 @@ public struct SimilarityMeasures: Codable, Sendable {
         case undefinedReason = "undefined_reason", accuracyNote = "accuracy_note"
     }
 
-    /// Whether centred data of squared norm `centred` is zero variance, for raw data of squared
-    /// norm `raw` (both weighted) in N×d: centring rounds each entry to about ε of its size, so
-    /// a spread below max(N, d)·ε of the data's size is rounding, not variance (the floor
-    /// `CanonicalCorrelations` resolves directions at). It was 10⁻¹⁰ of the size, which called
-    /// embeddings varying by 3·10⁻¹¹ of a large offset "every input at one point".
-    public static func isFlat(centred: Double, raw: Double, rows: Int, columns: Int) -> Bool {
+    /// Whether centred data of squared norm `centred` is zero variance, where its centring rounds at
+    /// squared size `rounding` (`WeightedCentring.roundingScaleSquared`), in N×d: a spread below
+    /// max(N, d)·ε of that size is rounding, not variance (the floor `CanonicalCorrelations`
+    /// resolves directions at). Constant embeddings centre to at most γ_N of the first pass's
+    /// rounding of the mean.
+    public static func isFlat(centred: Double, rounding: Double, rows: Int, columns: Int) -> Bool {
         let floor = Double(max(rows, columns)) * Double.ulpOfOne
-        return centred <= floor * floor * raw
+        return centred <= floor * floor * rounding
     }
 
-    /// A note when a side's spread (relative to its size) is below 10⁻⁸, with the error that leaves.
-    static func spreadNote(centred: Double, raw: Double, side: String) -> String? {
+    /// A note when a side's spread (relative to its root-mean-square norm) is below 10⁻⁸: what
+    /// centring in two passes leaves there.
+    static func spreadNote(_ centring: WeightedCentring, centred: Double, rows: Int, side: String) -> String? {
+        let raw = centring.uncentredSquared
         guard raw > 0, centred < 1e-16 * raw else { return nil }
         let spread = (centred / raw).squareRoot()
-        return "the \(side) model's embeddings vary by only \(String(format: "%.1e", spread)) of their root-mean-square norm (a large common offset): centring in double precision leaves a relative error of about \(String(format: "%.0e", Double.ulpOfOne / spread)) in CKA, Procrustes, SVCCA and m_CCA centred, and directions spread less than max(N, d)·ε of that norm (about √d·max(N, d)·ε of an entry's size) are lost to rounding"
+        let error = Double(max(rows, centring.centred.columns)) * Double.ulpOfOne * (centring.roundingScaleSquared / centred).squareRoot()
+        return "the \(side) model's embeddings vary by only \(String(format: "%.1e", spread)) of their root-mean-square norm (a large common offset): they are centred in two passes (the second removes the first's rounding of the mean), which leaves a relative error of about \(String(format: "%.0e", max(error, Double.ulpOfOne))) in CKA, Procrustes, SVCCA and m_CCA centred"
     }
 
     /// Which measures are functions of the identifiability class (T10).
@@ -76,20 +79,19 @@ public struct SimilarityMeasures: Codable, Sendable {
         // NaN, nor subnormal ones (10⁻³¹⁰, where 1/max is inf) underflow them.
         let (f1, f2) = (f1.scaledToUnitMaximum, f2.scaledToUnitMaximum)
         let root = weights.map { $0.squareRoot() }
-        let x = f1.subtractingFromRows(f1.weightedRowMean(weights)).scalingRows(by: root)
-        let y = f2.subtractingFromRows(f2.weightedRowMean(weights)).scalingRows(by: root)
+        let (cx, cy) = (WeightedCentring(f1, weights: weights, rowFactors: root), WeightedCentring(f2, weights: weights, rowFactors: root))
+        let (x, y) = (cx.centred, cy.centred)
         let (nx, ny) = (x.frobeniusNormSquared, y.frobeniusNormSquared)
-        let (rx, ry) = (f1.scalingRows(by: root).frobeniusNormSquared, f2.scalingRows(by: root).frobeniusNormSquared)
-        // Zero variance up to the rounding of the centring (relative to E‖f‖²).
-        let (flatX, flatY) = (Self.isFlat(centred: nx, raw: rx, rows: f1.rows, columns: f1.columns),
-                              Self.isFlat(centred: ny, raw: ry, rows: f2.rows, columns: f2.columns))
+        // Zero variance up to the rounding of the centring.
+        let (flatX, flatY) = (Self.isFlat(centred: nx, rounding: cx.roundingScaleSquared, rows: f1.rows, columns: f1.columns),
+                              Self.isFlat(centred: ny, rounding: cy.roundingScaleSquared, rows: f2.rows, columns: f2.columns))
         guard !flatX, !flatY else {
             (linearCKA, procrustesDistance, svcca, accuracyNote) = (nil, nil, nil, nil)
             undefinedReason = "\(flatX ? "the first" : "the second") model's embeddings have zero variance (every input at one point, to within the rounding of centring)"
             return
         }
         undefinedReason = nil
-        accuracyNote = [Self.spreadNote(centred: nx, raw: rx, side: "first"), Self.spreadNote(centred: ny, raw: ry, side: "second")]
+        accuracyNote = [Self.spreadNote(cx, centred: nx, rows: f1.rows, side: "first"), Self.spreadNote(cy, centred: ny, rows: f2.rows, side: "second")]
             .compactMap { $0 }.first
         let sxy = x.multiplied(by: y, transposeSelf: true)
         let sxx = x.gram(), syy = y.gram()
@@ -117,13 +119,16 @@ public struct SimilarityMeasures: Codable, Sendable {
             return
         }
         // Each side's leading principal directions (V only: U is never formed), the two sides
-        // on two workers; each decomposition runs serial BLAS, so the values are the same.
+        // on two workers; each decomposition runs serial BLAS, so the values are the same. The
+        // centred, √w-scaled rows are projected (the raw rows' projections carried the
+        // offset's rounding, ε of it: SVCCA 10⁻⁷ off around an offset 10¹⁰ times the spread),
+        // so their canonical correlations are the uncentred ones under unit weights.
         let sides = try BLASThreads.bothSides(flops: 4 * Double(x.rows) * Double(x.columns * x.columns + y.columns * y.columns)) { side in
-            let (centred, raw) = side == 0 ? (x, f1) : (y, f2)
+            let centred = side == 0 ? x : y
             let (values, v) = try ModelError.wrapping { try SingularValueDecomposition.rightSingularVectors(of: centred) }
-            return raw.multiplied(by: v.leadingColumns(Self.principalCount(values.map { $0 * $0 }, keeping: varianceKept)))
+            return centred.multiplied(by: v.leadingColumns(Self.principalCount(values.map { $0 * $0 }, keeping: varianceKept)))
         }
-        svcca = try CanonicalCorrelations(sides.0, sides.1, weights: weights, centred: true).mean
+        svcca = try CanonicalCorrelations(sides.0, sides.1, weights: [Double](repeating: 1, count: x.rows), centred: false).mean
     }
 
     /// SVCCA's cut: how many leading principal directions, of variances `energy` (largest first), keep
@@ -187,11 +192,14 @@ public struct UnbiasedLinearCKA: Sendable {
         // Scale-invariant: each side scaled first, as in `SimilarityMeasures` (its fourth
         // powers overflowed at 10⁷⁷ and underflowed below 10⁻⁷⁷).
         let (f1, f2) = (f1.scaledToUnitMaximum, f2.scaledToUnitMaximum)
-        let x = f1.subtractingFromRows(f1.weightedRowMean(uniform)), y = f2.subtractingFromRows(f2.weightedRowMean(uniform))
+        let (cx, cy) = (WeightedCentring(f1, weights: uniform), WeightedCentring(f2, weights: uniform))
+        let (x, y) = (cx.centred, cy.centred)
         // Zero variance up to the centring's rounding, as `SimilarityMeasures` tests it: the
-        // noise of centring constant embeddings gave a CKA of 1 (or of anything).
-        for (centred, raw, side) in [(x, f1, "first"), (y, f2, "second")]
-        where SimilarityMeasures.isFlat(centred: centred.frobeniusNormSquared, raw: raw.frobeniusNormSquared, rows: n, columns: raw.columns) {
+        // noise of centring constant embeddings gave a CKA of 1 (or of anything). (The rows are
+        // not scaled by √w here, so the weighted rounding scale is taken N times.)
+        for (centring, side) in [(cx, "first"), (cy, "second")]
+        where SimilarityMeasures.isFlat(centred: centring.centred.frobeniusNormSquared, rounding: Double(n) * centring.roundingScaleSquared,
+                                        rows: n, columns: centring.centred.columns) {
             self.init(undefined: "undefined: the \(side) model's embeddings have zero variance (every input at one point)"); return
         }
         self.init(crossSquared: x.multiplied(by: y, transposeSelf: true).frobeniusNormSquared,

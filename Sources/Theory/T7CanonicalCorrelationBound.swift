@@ -53,9 +53,8 @@ public struct T7CanonicalCorrelationBound: PairStatement {
         let w = pair.weights, root = pair.first.sqrtWeights
         let cca = try pair.embeddingCorrelations(centred: centred)
         let q = try pair.embeddingComplement(centred: centred)
-        var teacher = pair.centredLogits(ofFirst: false)
-        if centred { teacher = teacher.subtractingFromRows(teacher.weightedRowMean(w)) }
-        let t = teacher.scalingRows(by: root)
+        let teacher = pair.centredLogits(ofFirst: false)
+        let t = centred ? WeightedCentring(teacher, weights: w, rowFactors: root).centred : teacher.scalingRows(by: root)
         // t = F̂₂G̃₂ᵀ lies in the span of the teacher's orthonormal basis U₂ (kept by the
         // CCA), so its singular values are those of the small U₂ᵀt; and R is the part
         // of t outside the student's span U₁: ‖t − U₁(U₁ᵀt)‖².
@@ -76,7 +75,7 @@ public struct T7CanonicalCorrelationBound: PairStatement {
     package func momentTerms(_ pair: ModelPair) throws -> Terms {
         let w = pair.weights, root = pair.first.sqrtWeights
         let q = try pair.embeddingComplement(centred: centred)
-        func hat(_ f: Matrix) -> Matrix { (centred ? f.subtractingFromRows(f.weightedRowMean(w)) : f).scalingRows(by: root) }
+        func hat(_ f: Matrix) -> Matrix { centred ? WeightedCentring(f, weights: w, rowFactors: root).centred : f.scalingRows(by: root) }
         let f1 = hat(pair.first.embeddings), f2 = hat(pair.second.embeddings)
         let m11 = f1.gram(), m22 = f2.gram(), m12 = f1.multiplied(by: f2, transposeSelf: true)
         let s22 = pair.usesGramRoutes ? try pair.unembeddingGrams().s22 : pair.centredUnembeddings.second.gram()

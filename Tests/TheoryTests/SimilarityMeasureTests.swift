@@ -128,21 +128,25 @@ struct SimilarityMeasureTests {
         #expect(compared == 12)
     }
 
-    /// Around a large common offset m_CCA's rank floor (relative to the uncentred rows) drops
-    /// directions of real variance, which the bases' route would have left out of the cut (a
-    /// review's model: SVCCA 0.998 for the rows' 0.468): there the rows' route is taken.
-    @Test("SVCCA of embeddings around a large offset, whose m_CCA basis lost directions of real variance: the rows' route, the same bits")
-    func svccaAroundOffset() throws {
+    /// SVCCA goes through m_CCA's bases only where they hold all but 10⁻¹⁰ of each side's centred
+    /// energy; a basis missing directions of real variance would drop them from the cut (a
+    /// review's model: SVCCA 0.998 for the rows' 0.468, around an offset that one-pass centring
+    /// lost). Centred in two passes, m_CCA's bases now keep such directions
+    /// (`CentringOffsetTests`), so the guard is shown on bases of the embeddings with columns
+    /// zeroed: a third of them, and one column 10³ smaller than the rest (about 10⁻⁷ of the
+    /// energy, which pins the threshold's order): the rows' route, the same bits.
+    @Test("SVCCA given m_CCA bases that miss directions of real variance: the rows' route, the same bits")
+    func svccaBasesMissingEnergy() throws {
         var g = SeededGenerator(seed: 37)
         var compared = 0
-        // Each column's spread from 10⁻¹⁰ to 10⁻¹² of the offset (log-spaced): the basis keeps part.
-        for (n, d) in [(5_000, 64), (3_000, 48)] {
+        for (n, d, zeroed, small) in [(2_000, 24, 8, 1.0), (1_500, 12, 1, 1e-3)] {
             let z = g.gaussianMatrix(rows: n, columns: d)
-            let x = Matrix(rows: n, columns: d) { i, j in 1 + Foundation.pow(10, -10 - 2 * Double(j) / Double(d - 1)) * z[i, j] }
+            let x = Matrix(rows: n, columns: d) { i, j in j == d - 1 ? small * z[i, j] : z[i, j] }
             let y = z.multiplied(by: g.gaussianMatrix(rows: d, columns: d)) + 0.3 * g.gaussianMatrix(rows: n, columns: d)
             let w = [Double](repeating: 1 / Double(n), count: n)
-            let cca = try CanonicalCorrelations(x, y, weights: w, centred: true)
-            #expect(cca.basisX.columns > 0 && cca.basisX.columns < d, "the premise: the basis drops some directions (\(cca.basisX.columns) of \(d))")
+            let partial = Matrix(rows: n, columns: d) { i, j in j < d - zeroed ? x[i, j] : 0 }
+            let cca = try CanonicalCorrelations(partial, y, weights: w, centred: true)
+            #expect(cca.basisX.columns == d - zeroed, "the premise: the basis misses \(zeroed) (\(cca.basisX.columns) of \(d))")
             let rows = try #require(try SimilarityMeasures(x, y, weights: w).svcca)
             let routed = try SimilarityMeasures(x, y, weights: w, centredCorrelations: cca)
             let through = try #require(routed.svcca)

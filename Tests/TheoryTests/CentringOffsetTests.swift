@@ -1,0 +1,102 @@
+import Foundation
+import Numerics
+import Testing
+@testable import Theory
+
+/// Centred measures do not see a common offset: m_CCA centred, CKA, Procrustes, SVCCA and T7's
+/// centred terms of (c + S, Y) are those of (S, Y). Centring in one pass rounded the mean at
+/// γ_N of the offset, a direction of its own: around an offset of 1 with spreads 10⁻¹⁰…10⁻¹³,
+/// m_CCA's basis kept some of the directions and m_CCA read 15–39 % off (stop 70's attack).
+@Suite("Embeddings around a large common offset: the centred measures of the pair without it")
+struct CentringOffsetTests {
+    /// S's column j spread 10^(−top − span·j/(d − 1)) around 1, the offset exactly removable:
+    /// X = fl(1 + S) and X − 1 is exact (Sterbenz), so (X − 1, Y) is the same pair without it.
+    static func offsetPair(seed: UInt64, n: Int, d: Int, top: Double, span: Double) -> (x: Matrix, s: Matrix, y: Matrix, w: [Double]) {
+        var g = SeededGenerator(seed: seed)
+        let z = g.gaussianMatrix(rows: n, columns: d)
+        let x = Matrix(rows: n, columns: d) { i, j in 1 + Foundation.pow(10, -top - span * Double(j) / Double(max(d - 1, 1))) * z[i, j] }
+        let s = Matrix(rows: n, columns: d) { i, j in x[i, j] - 1 }
+        let y = z.multiplied(by: g.gaussianMatrix(rows: d, columns: d)) + 0.5 * g.gaussianMatrix(rows: n, columns: d)
+        let raw = (0..<n).map { _ in g.uniform(in: 0.2...1) }
+        let total = raw.reduce(0, +)
+        return (x, s, y, raw.map { $0 / total })
+    }
+
+    static let shapes: [(seed: UInt64, n: Int, d: Int, top: Double, span: Double)] = [
+        (41, 4_000, 24, 10, 3),      // 10⁻¹⁰ … 10⁻¹³: one pass kept part of the basis
+        (42, 2_000, 40, 12, 0.5),    // 10⁻¹² … 10⁻¹²·⁵
+        (43, 3_000, 16, 1, 13),      // 10⁻¹ … 10⁻¹⁴: spreads 10¹³ apart, each column brought to its own scale
+    ]
+
+    @Test("m_CCA centred: every correlation as without the offset, the full rank kept")
+    func canonicalCorrelations() throws {
+        var compared = 0
+        for c in Self.shapes {
+            let (x, s, y, w) = Self.offsetPair(seed: c.seed, n: c.n, d: c.d, top: c.top, span: c.span)
+            let (shifted, plain) = (try CanonicalCorrelations(x, y, weights: w, centred: true), try CanonicalCorrelations(s, y, weights: w, centred: true))
+            #expect(shifted.basisX.columns == c.d, "seed \(c.seed): rank \(shifted.basisX.columns) of \(c.d)")
+            // Two passes leave an error near N·ε of each column's spread; CCA's condition here is
+            // modest (Y is Z mapped plus noise), so 10⁻⁹ is wide of the rounding and far below
+            // the one-pass errors (10⁻¹ and more).
+            for (a, b) in zip(shifted.values, plain.values) { #expect(abs(a - b) <= 1e-9, "seed \(c.seed): ρ \(a) against \(b)"); compared += 1 }
+            #expect(abs(shifted.mean - plain.mean) <= 1e-9)
+        }
+        #expect(compared == 24 + 40 + 16)
+    }
+
+    @Test("CKA, Procrustes, SVCCA (both routes) and the unbiased CKA as without the offset; the note states the two passes")
+    func similarityMeasures() throws {
+        var compared = 0
+        for c in Self.shapes {
+            let (x, s, y, w) = Self.offsetPair(seed: c.seed, n: c.n, d: c.d, top: c.top, span: c.span)
+            let (shifted, plain) = (try SimilarityMeasures(x, y, weights: w), try SimilarityMeasures(s, y, weights: w))
+            for (a, b, name) in [(shifted.linearCKA, plain.linearCKA, "CKA"), (shifted.procrustesDistance, plain.procrustesDistance, "Procrustes"),
+                                 (shifted.svcca, plain.svcca, "SVCCA")] {
+                let (a, b) = (try #require(a, "\(name): \(shifted.undefinedReason ?? "")"), try #require(b))
+                #expect(abs(a - b) <= 1e-9, "seed \(c.seed): \(name) \(a) against \(b)")
+                compared += 1
+            }
+            // Through m_CCA's bases, which now hold every direction: the same value.
+            let routed = try SimilarityMeasures(x, y, weights: w, centredCorrelations: try CanonicalCorrelations(x, y, weights: w, centred: true))
+            let (through, rows) = (try #require(routed.svcca), try #require(plain.svcca))
+            #expect(routed.svccaThroughBases && abs(through - rows) <= 1e-9, "seed \(c.seed): SVCCA through the bases \(through) against \(rows)")
+            compared += 1
+            // The note below a spread of 10⁻⁸ of the norm (the third shape's widest column is 10⁻⁶).
+            #expect(c.top < 8 || shifted.accuracyNote?.contains("two passes") == true, "\(shifted.accuracyNote ?? "no note")")
+            #expect(plain.accuracyNote == nil)
+            let uniform = [Double](repeating: 1 / Double(c.n), count: c.n)
+            let (u, v) = (try #require(UnbiasedLinearCKA(x, y, weights: uniform).value), try #require(UnbiasedLinearCKA(s, y, weights: uniform).value))
+            #expect(abs(u - v) <= 1e-9, "seed \(c.seed): unbiased CKA \(u) against \(v)")
+            compared += 1
+        }
+        #expect(compared == 15)
+    }
+
+    @Test("T7's centred terms (1 − ρ², μ, R) with both models' embeddings offset: as without it, on both routes")
+    func t7Terms() throws {
+        var compared = 0
+        var g = SeededGenerator(seed: 44)
+        let (x, s, y, w) = Self.offsetPair(seed: 45, n: 3_000, d: 12, top: 10, span: 2)
+        let (gx, gy) = (g.gaussianMatrix(rows: 9, columns: 12), g.gaussianMatrix(rows: 9, columns: 12))
+        // The teacher's embeddings Y offset too: its centred logits carry the offset's per-label
+        // constant, which centring over inputs removes. (A spread of only 10⁻⁴ of the offset:
+        // the logits F₂G₂ᵀ themselves round at ε of the offset's share.)
+        let yShifted = Matrix(rows: y.rows, columns: y.columns) { i, j in 4 + 1e-4 * y[i, j] }
+        let yPlain = Matrix(rows: y.rows, columns: y.columns) { i, j in yShifted[i, j] - 4 }
+        func pair(_ f: Matrix, _ t: Matrix) throws -> ModelPair {
+            try ModelPair(SoftmaxModel(embeddings: f, unembeddings: gx, weights: w), SoftmaxModel(embeddings: t, unembeddings: gy, weights: w))
+        }
+        let (shifted, plain) = (try pair(x, yShifted), try pair(s, yPlain))
+        let bound = T7CanonicalCorrelationBound(centred: true)
+        for route in ["rows", "moments"] {
+            let (a, b) = route == "rows" ? (try bound.computeTerms(shifted), try bound.computeTerms(plain))
+                : (try bound.momentTerms(shifted), try bound.momentTerms(plain))
+            for (p, q) in zip(a.oneMinusRhoSquared, b.oneMinusRhoSquared) { #expect(abs(p - q) <= 1e-9, "\(route): 1 − ρ² \(p) against \(q)"); compared += 1 }
+            let top = b.mu.max() ?? 0
+            for (p, q) in zip(a.mu, b.mu) { #expect(abs(p - q) <= 1e-9 * top, "\(route): μ \(p) against \(q)"); compared += 1 }
+            #expect(abs(a.residual - b.residual) <= 1e-9 * top, "\(route): R \(a.residual) against \(b.residual)")
+            compared += 1
+        }
+        #expect(compared == 2 * (12 + 12 + 1))
+    }
+}
