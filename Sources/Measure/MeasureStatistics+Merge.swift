@@ -513,6 +513,7 @@ extension MeasureStatistics {
             .map { Verdict.inapplicable(.T12, t12.form, level: .double, $0) }
             ?? fast.flatMap { t12.fastVerdict($0) }
             ?? t12.verdict(floor: widthFloor.floor(width: dB), logitDistanceSquared: dl2)
+        if let tie = similarity.svccaTie { notes.append(tie) }
         var measured = PairMeasurement(
             sizes: PairMeasurement.Sizes(n: n, k: k, dA: dA, dB: dB),
             dLogit: dl2.squareRoot(), dLogitSquared: dl2, dLogitExact: nil, dLogitSquaredExact: nil,
@@ -570,7 +571,7 @@ extension MeasureStatistics {
     typealias T7Spectrum = (mu: [Double], residual: Double)
 
     /// Linear CKA, Procrustes and SVCCA, or why they are undefined.
-    typealias Similarity = (cka: Double?, procrustes: Double?, svcca: Double?, undefined: String?)
+    typealias Similarity = (cka: Double?, procrustes: Double?, svcca: Double?, undefined: String?, svccaTie: String?)
 
     /// The decompositions of the four d×d moments (centred and not, both models).
     struct Spectra: Sendable {
@@ -672,7 +673,7 @@ extension MeasureStatistics {
         let ranks = spectra.ranks(centred: true, inputs: n)
         let flatA = ranks.a == 0
         if flatA || ranks.b == 0 {
-            return (nil, nil, nil, "\(flatA ? "the first" : "the second") model's embeddings have zero variance to within the merged moments' resolution (every input at one point, or a spread below about (N + d)·ε of the embeddings' size, which only an unsharded run resolves)")
+            return (nil, nil, nil, "\(flatA ? "the first" : "the second") model's embeddings have zero variance to within the merged moments' resolution (every input at one point, or a spread below about (N + d)·ε of the embeddings' size, which only an unsharded run resolves)", nil)
         }
         // From norms that do not overflow where their squares would (moments ≳ 10¹⁵⁴), and
         // √tA·√tB rather than √(tA·tB).
@@ -683,18 +684,18 @@ extension MeasureStatistics {
         // SVCCA: the top principal directions V keeping 99 % of each side's variance; in
         // that eigenbasis the projected covariances are diagonal, so the CCA is the
         // singular values of Λ_B^{-1/2} V_BᵀC_BA V_A Λ_A^{-1/2}.
-        func principal(_ e: SymmetricEigendecomposition) -> (vectors: Matrix, values: [Double]) {
+        func principal(_ e: SymmetricEigendecomposition) -> (vectors: Matrix, values: [Double], tie: (kept: Int, of: Int)?) {
             let energy = e.eigenvalues.map { max($0, 0) }
-            let kept = SimilarityMeasures.principalCount(energy, keeping: 0.99)
-            return (e.eigenvectors.leadingColumns(kept), Array(energy.prefix(kept)))
+            let cut = SimilarityMeasures.principalCut(energy, keeping: 0.99, rows: n)
+            return (e.eigenvectors.leadingColumns(cut.count), Array(energy.prefix(cut.count)), cut.tie)
         }
-        let (vA, lA) = principal(spectra.cAA), (vB, lB) = principal(spectra.cBB)
+        let (vA, lA, tieA) = principal(spectra.cAA), (vB, lB, tieB) = principal(spectra.cBB)
         let (sA, sB) = (inverseRoots(lA, inputs: n), inverseRoots(lB, inputs: n))
         let m = min(lA.count, lB.count)
         let svcca = sA.isEmpty || sB.isEmpty ? 0 : mean(try correlations(
             vB.leadingColumns(sB.count).multiplied(by: cBA.multiplied(by: vA.leadingColumns(sA.count)), transposeSelf: true)
                 .scalingRows(by: sB).scalingColumns(by: sA), count: m))
-        return (cka, procrustes, svcca, nil)
+        return (cka, procrustes, svcca, nil, SimilarityMeasures.tieNote((tieA, tieB), fraction: 0.99))
     }
 
     /// Whether T5's certificate from the carried rows of G agrees with the shards' own screen

@@ -649,7 +649,7 @@ public struct PairMeasurement: Codable, Sendable {
             }
         }
         let similarity = try timed("CKA, Procrustes, SVCCA") { try pair.similarityMeasures() }
-        if let note = similarity.accuracyNote { notes.append(note) }
+        notes += [similarity.accuracyNote, similarity.svccaTieNote].compactMap { $0 }
         let pivot = try timed("pivot form") { try pivotForm(pair, options, notes: &notes) }
         let bounds = try timed("bounds T3–T7") { try evaluateBounds(pair, options, pivotSelection: pivot.selection) }
         // A d_logit² beyond the Double range is shown from its exact value (never
@@ -1015,7 +1015,7 @@ public struct PairMeasurement: Codable, Sendable {
                      rankB < m ? "the second model's (rank \(rankB) of d = \(dB))" : nil].compactMap { $0 }
         let over = r == 0 ? "no direction varies" : "over the \(r) that can vary the mean is \(String(format: "%.6g", values.prefix(r).reduce(0, +) / Double(r)))"
         let resolution = merged ? " (rank at the merged moments' resolution: a spread below about √((N + d)·ε) of the embeddings' size counts as none, where an unsharded run resolves down to about N·ε)" : ""
-        return "m_CCA \(centred ? "centred" : "uncentred") averages \(m) correlations, \(m - r) of them 0 because \(sides.joined(separator: " and ")) \(centred ? "centred " : "")embeddings lack full rank\(resolution) (a constant column, e.g. an appended bias, does this\(centred ? ", as does a spread in some direction below about max(N, d)·ε of the embeddings' spread, which double precision cannot resolve" : "")); \(over)"
+        return "m_CCA \(centred ? "centred" : "uncentred") averages \(m) correlations, \(m - r) of them 0 because \(sides.joined(separator: " and ")) \(centred ? "centred " : "")embeddings lack full rank\(resolution) (a constant column, e.g. an appended bias, does this\(centred ? ", as does a column constant but for about an ulp of its size, or a spread in some direction below about max(N, d)·ε of the embeddings' spread, which double precision cannot resolve" : "")); \(over)"
     }
 
     /// Why the pivot form has no value when no sampled pair could be used.

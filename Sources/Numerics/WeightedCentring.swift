@@ -8,16 +8,24 @@
 /// uncentred data (m_CCA 15–39 % off around an offset, stop 70's attack).
 ///
 /// So where a column's |μ̂ⱼ| exceeds 16 times its first-pass spread sⱼ = (Σᵢ wᵢdᵢⱼ²)^{1/2},
-/// the column's mean is taken again, cⱼ = fl(Σᵢ wᵢdᵢⱼ)/W, and subtracted: fl(dᵢⱼ − cⱼ). The
-/// exact mean of d is eⱼ up to u·Σwᵢ|dᵢⱼ|, and cⱼ is that mean to within γ_N Σwᵢ|dᵢⱼ|, so the
-/// result is x̃ plus a constant column of size ≤ γ_{N+1}·sⱼ (Cauchy–Schwarz, Σw = 1) and an
-/// entrywise error ≤ 2u|dᵢⱼ|: relative to the centred data. A column not taken again has
-/// |eⱼ| ≤ γ_N(|μ̂ⱼ| + sⱼ), at most 17·γ_N·sⱼ. Hence `roundingScale`, the norm of
-/// rⱼ² = sⱼ² (+ μ̂ⱼ² where no second pass ran): the centred matrix is within about γ_N·‖r‖ of the
-/// exact one, and a direction spread less than max(N, d)·ε·‖r‖ is not resolved.
+/// the column's mean is taken again, cⱼ = fl(Σᵢ wᵢdᵢⱼ)/W (W the computed Σw), and subtracted:
+/// fl(dᵢⱼ − cⱼ). The exact mean of d is eⱼ up to u·Σwᵢ|dᵢⱼ|, and cⱼ is that mean to within
+/// γ_{N+2} Σwᵢ|dᵢⱼ| (the sum and the division by W), so the result is x̃ plus a constant column
+/// of size ≤ γ_{N+3}·sⱼ (Cauchy–Schwarz, Σw = 1) and an entrywise error ≤ 2u|dᵢⱼ|: relative to
+/// the centred data. A column not taken again has |eⱼ| ≤ γ_N(|μ̂ⱼ| + sⱼ), at most 17·γ_N·sⱼ.
+/// Hence `roundingScale`, the norm of rⱼ² = sⱼ² (+ μ̂ⱼ² where no second pass ran): the centred
+/// matrix is within about γ_N·‖r‖ of the exact one, and a direction spread less than
+/// max(N, d)·ε·‖r‖ is not resolved.
 ///
-/// The columns a second pass leaves alone are the same bits as `subtractingFromRows(μ̂)`
-/// followed by `scalingRows(by:)`. Cost: three passes over N×d and one N×d copy.
+/// The data's own rounding bounds what a column can show: a column whose spread after the second
+/// pass is at most ε of its root-mean-square size, Σwᵢ(dᵢⱼ − cⱼ)² ≤ ε²(sⱼ² + μ̂ⱼ²) — every input at one point but for an ulp or
+/// so, as a constant feature computed in floating point carries — is taken as constant, and
+/// its centred entries are exact zeros (two passes would otherwise resolve a one-ulp difference
+/// on a single input as a direction of its own). Only a column taken twice can be so flat.
+///
+/// The columns neither pass touches again are the same bits as `subtractingFromRows(μ̂)`
+/// followed by `scalingRows(by:)`. Cost: four passes over N×d (the mean, the subtraction into
+/// one N×d copy, the sums, and the correction with the rows' scaling, in place).
 public struct WeightedCentring: Sendable {
     /// W^{1/2}(X − 1μᵀ) when row factors were given, else X − 1μᵀ.
     public var centred: Matrix
@@ -27,6 +35,8 @@ public struct WeightedCentring: Sendable {
     public let spreadSquared: [Double]
     /// Which columns took the second pass.
     public let corrected: [Bool]
+    /// Which columns are constant to within the data's rounding (their centred entries zeros).
+    public let constant: [Bool]
 
     /// ‖r‖² (above): the squared size the centring's rounding is relative to.
     public var roundingScaleSquared: Double {
@@ -70,16 +80,23 @@ public struct WeightedCentring: Sendable {
         }
         let total = weights.reduce(0, +)
         let corrected = (0..<n).map { abs(mean[$0]) > 16 * squares[$0].squareRoot() }
+        let epsilon = Double.ulpOfOne
         let shift = (0..<n).map { corrected[$0] && total > 0 ? sum[$0] / total : 0 }
+        // The spread left after the second pass, Σw(d − c)² = Σwd² − W·c²: where the first pass's
+        // mean error dominates d the difference cancels, but only to ε of that error's square,
+        // far below the ε² of the column's size it is compared with.
+        let constant = (0..<n).map { j in
+            corrected[j] && max(0, squares[j] - total * shift[j] * shift[j]) <= epsilon * epsilon * (squares[j] + mean[j] * mean[j])
+        }
         if corrected.contains(true) || rowFactors != nil {
             d.storage.withUnsafeMutableBufferPointer { o in
                 for i in 0..<rows {
                     let f = rowFactors?[i] ?? 1, row = o.baseAddress! + i * n
-                    for j in 0..<n where corrected[j] { row[j] -= shift[j] }
+                    for j in 0..<n where corrected[j] { row[j] = constant[j] ? 0 : row[j] - shift[j] }
                     if rowFactors != nil { for j in 0..<n { row[j] *= f } }
                 }
             }
         }
-        (centred, self.mean, spreadSquared, self.corrected) = (d, mean, squares, corrected)
+        (centred, self.mean, spreadSquared, self.corrected, self.constant) = (d, mean, squares, corrected, constant)
     }
 }

@@ -56,7 +56,8 @@ public struct CanonicalCorrelations: Sendable {
                 // Centred after the columns' powers of two (exact, so the same bits as centring
                 // before them), in two passes where an offset needs them (`WeightedCentring`).
                 // A column taken twice is then brought near norm 1 again by its spread, not by its
-                // offset: spreads 10⁻¹⁰ and 10⁻¹⁹ of their offsets are both resolved.
+                // offset: spreads 10⁻¹ and 10⁻¹⁴ of their offsets are both resolved (this, not the
+                // floor's scale, which stays near the equilibrated norm, is what resolves them).
                 var centring = WeightedCentring(m.scalingColumns(byPowersOfTwo: exponents), weights: weights, rowFactors: root)
                 let again = (0..<m.columns).map { j in centring.corrected[j] ? Matrix.equilibration(norms: [centring.spreadSquared[j].squareRoot()])[0] : 0 }
                 centring.centred.scaleColumns(byPowersOfTwo: again)

@@ -36,6 +36,10 @@ public struct SimilarityMeasures: Codable, Sendable {
     var unbiased: UnbiasedLinearCKA? = nil
     /// Whether SVCCA came through m_CCA's bases (`svcca(through:…)`), not the rows' route.
     var svccaThroughBases = false
+    /// Where SVCCA's cut falls inside a run of principal directions of equal variance (to within
+    /// rounding), which of them are kept is arbitrary and SVCCA depends on it: the note says so
+    /// (whitened embeddings gave values 0.04–0.4 % apart by route, stop 70's attack). Not encoded.
+    public internal(set) var svccaTieNote: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case linearCKA = "linear_cka", procrustesDistance = "procrustes_distance", svcca
@@ -87,7 +91,7 @@ public struct SimilarityMeasures: Codable, Sendable {
                               Self.isFlat(centred: ny, rounding: cy.roundingScaleSquared, rows: f2.rows, columns: f2.columns))
         guard !flatX, !flatY else {
             (linearCKA, procrustesDistance, svcca, accuracyNote) = (nil, nil, nil, nil)
-            undefinedReason = "\(flatX ? "the first" : "the second") model's embeddings have zero variance (every input at one point, to within the rounding of centring)"
+            undefinedReason = "\(flatX ? "the first" : "the second") model's embeddings have zero variance (every input at one point, to within the data's rounding)"
             return
         }
         undefinedReason = nil
@@ -114,7 +118,7 @@ public struct SimilarityMeasures: Codable, Sendable {
         if let cca = centredCorrelations, cca.centred, cca.basisX.rows == x.rows, cca.basisY.rows == y.rows,
            cca.basisX.columns > 0, cca.basisY.columns > 0,
            let through = try Self.svcca(through: cca, x, y, energy: (nx, ny), varianceKept: varianceKept) {
-            svcca = through
+            (svcca, svccaTieNote) = (through.value, Self.tieNote(through.ties, fraction: varianceKept))
             svccaThroughBases = true
             return
         }
@@ -126,18 +130,38 @@ public struct SimilarityMeasures: Codable, Sendable {
         let sides = try BLASThreads.bothSides(flops: 4 * Double(x.rows) * Double(x.columns * x.columns + y.columns * y.columns)) { side in
             let centred = side == 0 ? x : y
             let (values, v) = try ModelError.wrapping { try SingularValueDecomposition.rightSingularVectors(of: centred) }
-            return centred.multiplied(by: v.leadingColumns(Self.principalCount(values.map { $0 * $0 }, keeping: varianceKept)))
+            let cut = Self.principalCut(values.map { $0 * $0 }, keeping: varianceKept, rows: centred.rows)
+            return (centred.multiplied(by: v.leadingColumns(cut.count)), cut.tie)
         }
-        svcca = try CanonicalCorrelations(sides.0, sides.1, weights: [Double](repeating: 1, count: x.rows), centred: false).mean
+        svcca = try CanonicalCorrelations(sides.0.0, sides.1.0, weights: [Double](repeating: 1, count: x.rows), centred: false).mean
+        svccaTieNote = Self.tieNote((sides.0.1, sides.1.1), fraction: varianceKept)
     }
 
     /// SVCCA's cut: how many leading principal directions, of variances `energy` (largest first), keep
     /// `fraction` of their sum; at least one. Both routes here and a merge's moments take it.
-    package static func principalCount(_ energy: [Double], keeping fraction: Double) -> Int {
+    /// `tie`, where the cut splits directions whose variance equals the last kept one's to within
+    /// rounding (max(rows, d)·ε of the largest variance, rows the N the variances come from):
+    /// how many of them are kept and how many there are.
+    package static func principalCut(_ energy: [Double], keeping fraction: Double, rows: Int) -> (count: Int, tie: (kept: Int, of: Int)?) {
         let total = energy.reduce(0, +)
         var count = 0, sum = 0.0
         while count < energy.count && sum < fraction * total { sum += energy[count]; count += 1 }
-        return max(count, 1)
+        count = max(count, 1)
+        guard count < energy.count, let top = energy.first else { return (count, nil) }
+        let tolerance = Double(max(rows, energy.count)) * Double.ulpOfOne * top
+        let last = energy[count - 1]
+        let tied = energy.indices.filter { abs(energy[$0] - last) <= tolerance }
+        guard tied.contains(count) else { return (count, nil) }
+        return (count, (tied.filter { $0 < count }.count, tied.count))
+    }
+
+    /// The note for ties at SVCCA's cut on either side, nil without one.
+    package static func tieNote(_ ties: ((kept: Int, of: Int)?, (kept: Int, of: Int)?), fraction: Double) -> String? {
+        let sides = [("first", ties.0), ("second", ties.1)].compactMap { side, tie in
+            tie.map { "the \(side) model's \($0.of) principal directions of equal variance (to within rounding), of which it keeps \($0.kept)" }
+        }
+        guard !sides.isEmpty else { return nil }
+        return "SVCCA's \(String(format: "%g", 100 * fraction)) % cut falls inside \(sides.joined(separator: " and ")): which of them are kept is arbitrary, and SVCCA depends on that choice (a different choice can give another value)"
     }
 
     /// SVCCA from m_CCA's centred bases: with U_X an orthonormal basis of the centred weighted
@@ -149,24 +173,26 @@ public struct SimilarityMeasures: Codable, Sendable {
     /// two projections and two more bases of N rows in serial LAPACK: at N = 50 000, d = 768 the
     /// measure's "CKA, Procrustes, SVCCA" phase took 16.6 s that way.
     ///
-    /// The principal directions' variances are those of X̃ within U_X's span. m_CCA's rank floor is
-    /// relative to the uncentred embeddings, so around a large common offset it drops directions of
-    /// real variance (a review's model: N = 2 000, d = 40, a spread 2·10⁻¹² of the offset, the basis one
-    /// column and SVCCA 0.998 where the rows' route gives 0.468). nil, for the rows' route, unless
-    /// both bases hold all but 10⁻¹⁰ of their side's energy ‖X̃‖_F² (`energy`): a direction left out
-    /// then carries too little variance to move the cut but at a tie.
+    /// The principal directions' variances are those of X̃ within U_X's span. A basis that dropped
+    /// directions of real variance would drop them from the cut (a review's model, before centring
+    /// in two passes: around a large offset m_CCA's basis kept one column of 40 and SVCCA read 0.998
+    /// for the rows' 0.468). nil, for the rows' route, unless both bases hold all but 10⁻¹⁰ of their
+    /// side's energy ‖X̃‖_F² (`energy`): a direction left out then carries too little variance to
+    /// move the cut but at a tie.
     static func svcca(through cca: CanonicalCorrelations, _ x: Matrix, _ y: Matrix, energy: (x: Double, y: Double),
-                      varianceKept: Double) throws -> Double? {
+                      varianceKept: Double) throws -> (value: Double, ties: ((kept: Int, of: Int)?, (kept: Int, of: Int)?))? {
         let coordinates = [cca.basisX.multiplied(by: x, transposeSelf: true), cca.basisY.multiplied(by: y, transposeSelf: true)]
         guard coordinates[0].frobeniusNormSquared >= (1 - 1e-10) * energy.x,
               coordinates[1].frobeniusNormSquared >= (1 - 1e-10) * energy.y else { return nil }
-        let kept = try coordinates.map { b -> Matrix in
+        let cuts = try coordinates.map { b -> (basis: Matrix, tie: (kept: Int, of: Int)?) in
             let svd = try ModelError.wrapping { try SingularValueDecomposition(b) }
-            return svd.u.leadingColumns(Self.principalCount(svd.singularValues.map { $0 * $0 }, keeping: varianceKept))
+            let cut = Self.principalCut(svd.singularValues.map { $0 * $0 }, keeping: varianceKept, rows: x.rows)
+            return (svd.u.leadingColumns(cut.count), cut.tie)
         }
+        let kept = cuts.map(\.basis)
         let m = min(kept[0].columns, kept[1].columns)
         let s = try ModelError.wrapping { try kept[0].multiplied(by: cca.cross.multiplied(by: kept[1]), transposeSelf: true).singularValues() }
-        return (0..<m).reduce(0.0) { $0 + ($1 < s.count ? min(max(s[$1], 0), 1) : 0) } / Double(m)
+        return ((0..<m).reduce(0.0) { $0 + ($1 < s.count ? min(max(s[$1], 0), 1) : 0) } / Double(m), (cuts[0].tie, cuts[1].tie))
     }
 }
 

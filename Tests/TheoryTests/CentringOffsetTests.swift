@@ -26,6 +26,8 @@ struct CentringOffsetTests {
         (41, 4_000, 24, 10, 3),      // 10⁻¹⁰ … 10⁻¹³: one pass kept part of the basis
         (42, 2_000, 40, 12, 0.5),    // 10⁻¹² … 10⁻¹²·⁵
         (43, 3_000, 16, 1, 13),      // 10⁻¹ … 10⁻¹⁴: spreads 10¹³ apart, each column brought to its own scale
+                                     // (the shape that needs the re-equilibration of columns taken twice)
+        (44, 4_000, 8, 14, 0.3),     // 10⁻¹⁴ … 10⁻¹⁴·³ (20–45 ulps): zero variance to the old flatness test
     ]
 
     @Test("m_CCA centred: every correlation as without the offset, the full rank kept")
@@ -33,6 +35,8 @@ struct CentringOffsetTests {
         var compared = 0
         for c in Self.shapes {
             let (x, s, y, w) = Self.offsetPair(seed: c.seed, n: c.n, d: c.d, top: c.top, span: c.span)
+            // The premise: the offset comes off exactly, so (S, Y) is the same pair without it.
+            #expect(zip(x.storage, s.storage).allSatisfy { $0 - 1 == $1 && $1 + 1 == $0 })
             let (shifted, plain) = (try CanonicalCorrelations(x, y, weights: w, centred: true), try CanonicalCorrelations(s, y, weights: w, centred: true))
             #expect(shifted.basisX.columns == c.d, "seed \(c.seed): rank \(shifted.basisX.columns) of \(c.d)")
             // Two passes leave an error near N·ε of each column's spread; CCA's condition here is
@@ -41,7 +45,7 @@ struct CentringOffsetTests {
             for (a, b) in zip(shifted.values, plain.values) { #expect(abs(a - b) <= 1e-9, "seed \(c.seed): ρ \(a) against \(b)"); compared += 1 }
             #expect(abs(shifted.mean - plain.mean) <= 1e-9)
         }
-        #expect(compared == 24 + 40 + 16)
+        #expect(compared == 24 + 40 + 16 + 8)
     }
 
     @Test("CKA, Procrustes, SVCCA (both routes) and the unbiased CKA as without the offset; the note states the two passes")
@@ -61,7 +65,8 @@ struct CentringOffsetTests {
             let (through, rows) = (try #require(routed.svcca), try #require(plain.svcca))
             #expect(routed.svccaThroughBases && abs(through - rows) <= 1e-9, "seed \(c.seed): SVCCA through the bases \(through) against \(rows)")
             compared += 1
-            // The note below a spread of 10⁻⁸ of the norm (the third shape's widest column is 10⁻⁶).
+            // The note below a spread of 10⁻⁸ of the norm (not for the third shape: its widest
+            // column's spread is 10⁻¹).
             #expect(c.top < 8 || shifted.accuracyNote?.contains("two passes") == true, "\(shifted.accuracyNote ?? "no note")")
             #expect(plain.accuracyNote == nil)
             let uniform = [Double](repeating: 1 / Double(c.n), count: c.n)
@@ -69,7 +74,48 @@ struct CentringOffsetTests {
             #expect(abs(u - v) <= 1e-9, "seed \(c.seed): unbiased CKA \(u) against \(v)")
             compared += 1
         }
-        #expect(compared == 15)
+        #expect(compared == 20)
+    }
+
+    /// On the moments route T7's μ and R come from the embeddings' centred moments and S₂₂, never
+    /// from the logits, so there the teacher's spread may be 10⁻¹² of its offset (one pass put
+    /// M₂₂ about 10⁻³ off).
+    @Test("T7's moment terms with the teacher's embeddings spread 10⁻¹² around an offset: as without it")
+    func t7MomentTermsTeacherOffset() throws {
+        var g = SeededGenerator(seed: 46)
+        let (x, _, y, w) = Self.offsetPair(seed: 47, n: 3_000, d: 10, top: 12, span: 0.5)
+        let student = Matrix(rows: y.rows, columns: y.columns) { i, j in y[i, j] }
+        let plainTeacher = Matrix(rows: x.rows, columns: x.columns) { i, j in x[i, j] - 1 }
+        let (gs, gt) = (g.gaussianMatrix(rows: 7, columns: 10), g.gaussianMatrix(rows: 7, columns: 10))
+        func pair(_ teacher: Matrix) throws -> ModelPair {
+            try ModelPair(SoftmaxModel(embeddings: student, unembeddings: gs, weights: w), SoftmaxModel(embeddings: teacher, unembeddings: gt, weights: w))
+        }
+        let bound = T7CanonicalCorrelationBound(centred: true)
+        let (a, b) = (try bound.momentTerms(try pair(x)), try bound.momentTerms(try pair(plainTeacher)))
+        let top = b.mu.max() ?? 0
+        var compared = 0
+        for (p, q) in zip(a.mu, b.mu) { #expect(abs(p - q) <= 1e-9 * top, "μ \(p) against \(q)"); compared += 1 }
+        for (p, q) in zip(a.oneMinusRhoSquared, b.oneMinusRhoSquared) { #expect(abs(p - q) <= 1e-9, "1 − ρ² \(p) against \(q)"); compared += 1 }
+        #expect(abs(a.residual - b.residual) <= 1e-9 * top, "R \(a.residual) against \(b.residual)")
+        #expect(compared == 20)
+    }
+
+    /// A column constant but for one input one ulp off (a bias computed in floating point) is
+    /// constant, as before two passes: m_CCA's basis drops it, and embeddings all at one point
+    /// but for such an ulp have zero variance. (Two passes alone kept the ulp as a direction.)
+    @Test("A column one ulp from constant: dropped from m_CCA's basis; embeddings one ulp from one point are zero variance")
+    func oneUlpFromConstant() throws {
+        var g = SeededGenerator(seed: 48)
+        let (n, d) = (1_000, 4)
+        let z = g.gaussianMatrix(rows: n, columns: d)
+        let biased = Matrix(rows: n, columns: d) { i, j in j < d - 1 ? z[i, j] : i == 17 ? Double(1).nextUp : 1 }
+        let y = z.multiplied(by: g.gaussianMatrix(rows: d, columns: d)) + g.gaussianMatrix(rows: n, columns: d)
+        let w = [Double](repeating: 1 / Double(n), count: n)
+        #expect(try CanonicalCorrelations(biased, y, weights: w, centred: true).basisX.columns == d - 1)
+        let point = Matrix(rows: n, columns: d) { i, j in i == 17 && j == 2 ? Double(0.75).nextUp : 0.75 }
+        let measures = try SimilarityMeasures(point, y, weights: w)
+        #expect(measures.linearCKA == nil && measures.undefinedReason?.contains("zero variance") == true, "\(measures)")
+        #expect(UnbiasedLinearCKA(point, y, weights: w).value == nil)
     }
 
     @Test("T7's centred terms (1 − ρ², μ, R) with both models' embeddings offset: as without it, on both routes")

@@ -156,6 +156,31 @@ struct SimilarityMeasureTests {
         #expect(compared == 2)
     }
 
+    /// Whitened embeddings (every centred direction of the same variance): SVCCA's 99 % cut keeps
+    /// 149 of 150 equal directions, an arbitrary choice on which SVCCA depends (stop 70's attack:
+    /// 0.04–0.4 % apart by route). Both routes say so; Gaussian embeddings, no tie, no note.
+    @Test("SVCCA's cut inside a tie of equal variances: a note on both routes, naming the side and the count; none without a tie")
+    func svccaTieNote() throws {
+        var g = SeededGenerator(seed: 71)
+        let (n, d) = (600, 150)
+        let w = [Double](repeating: 1 / Double(n), count: n)
+        let z = g.gaussianMatrix(rows: n, columns: d)
+        let whitened = Double(n).squareRoot() * (try QRDecomposition(z.subtractingColumnMeans).q)
+        let y = z.multiplied(by: g.gaussianMatrix(rows: d, columns: 40)) + g.gaussianMatrix(rows: n, columns: 40)
+        var checked = 0
+        for through in [false, true] {
+            let cca = through ? try CanonicalCorrelations(whitened, y, weights: w, centred: true) : nil
+            let tied = try SimilarityMeasures(whitened, y, weights: w, centredCorrelations: cca)
+            #expect(tied.svccaThroughBases == through)
+            let note = try #require(tied.svccaTieNote, "through the bases: \(through)")
+            #expect(note.contains("the first model's 150 principal directions") && note.contains("keeps 149") && !note.contains("second"), "\(note)")
+            let plain = try SimilarityMeasures(z, y, weights: w, centredCorrelations: through ? try CanonicalCorrelations(z, y, weights: w, centred: true) : nil)
+            #expect(plain.svccaTieNote == nil, "\(plain.svccaTieNote ?? "")")
+            checked += 1
+        }
+        #expect(checked == 2)
+    }
+
     @Test("CKA and Procrustes are invariant under orthogonal maps and isotropic scaling of either side")
     func invariances() throws {
         var checked = 0
