@@ -340,14 +340,17 @@ extension MeasureStatistics {
         func centred(_ m: Matrix, _ u: [Double], _ v: [Double]) -> Matrix {
             Matrix(rows: m.rows, columns: m.columns) { i, j in m[i, j] - u[i] * v[j] }
         }
-        let cAA = centred(mAA, meanA, meanA), cBB = centred(mBB, meanB, meanB), cBA = centred(mBA, meanB, meanA)
+        let accurate = centredMoments
+        let cAA = accurate?.aa ?? centred(mAA, meanA, meanA), cBB = accurate?.bb ?? centred(mBB, meanB, meanB)
+        let cBA = accurate?.ba ?? centred(mBA, meanB, meanA)
         let sAA = matrix(gramAA.values, dA, dA), sBB = matrix(gramBB.values, dB, dB), sAB = matrix(gramAB.values, dA, dB)
         // Each d×d moment is decomposed once; whitening, pseudo-inverses, σ_min(F̂_A),
         // SVCCA's principal directions and T7's terms all read these.
         // Two at a time, one per core (LAPACK's eigensolver scales poorly on 2 threads at d ~ 10³).
         let moments = [cAA, cBB, mAA, mBB]
         let decomposed = try BLASThreads.parallelMap(4, workers: 2) { try Self.decompose(moments[$0]) }
-        let spectra = Spectra(cAA: decomposed[0], cBB: decomposed[1], mAA: decomposed[2], mBB: decomposed[3])
+        let spectra = Spectra(cAA: decomposed[0], cBB: decomposed[1], mAA: decomposed[2], mBB: decomposed[3],
+                              centredRounding: accurate?.rounding(nil))
         // The canonical correlations do not depend on the columns' scales, but a moment squares
         // them: a column 2²⁰ below the others moved m_CCA by 3·10⁻⁵, one 2⁵⁰ below put it at 0.25
         // for 0.98. Where the columns' scales spread beyond 2⁸, the correlations (and their rank
@@ -360,7 +363,7 @@ extension MeasureStatistics {
         let correlationSpectra = try correlationMoments.map { e in
             let equilibrated = [e.cAA, e.cBB, e.mAA, e.mBB]
             let parts = try BLASThreads.parallelMap(4, workers: 2) { try Self.decompose(equilibrated[$0]) }
-            return Spectra(cAA: parts[0], cBB: parts[1], mAA: parts[2], mBB: parts[3])
+            return Spectra(cAA: parts[0], cBB: parts[1], mAA: parts[2], mBB: parts[3], centredRounding: accurate?.rounding(equilibration))
         } ?? spectra
         let (correlationCBA, correlationMBA) = correlationMoments.map { ($0.cBA, $0.mBA) } ?? (cBA, mBA)
         // T7's μ and R do not depend on the columns' scales either (M₂₂S₂₂ is similar to
@@ -403,7 +406,8 @@ extension MeasureStatistics {
         }
         for (values, isCentred) in [(centredCCA, true), (uncentredCCA, false)] {
             let (rankA, rankB) = correlationSpectra.ranks(centred: isCentred, inputs: n)
-            if let note = PairMeasurement.rankNote(values, rankA: rankA, rankB: rankB, dA: dA, dB: dB, centred: isCentred, merged: true) { notes.append(note) }
+            if let note = PairMeasurement.rankNote(values, rankA: rankA, rankB: rankB, dA: dA, dB: dB, centred: isCentred, moments: true,
+                                                   merged: centredMoments == nil) { notes.append(note) }
         }
 
         // d_unemb(A←B)² = tr S_AA − 2 tr(S_AB Bᵀ) + tr(B S_BB Bᵀ), B = M_AA⁺ M_AB; from the
@@ -577,8 +581,17 @@ extension MeasureStatistics {
     struct Spectra: Sendable {
         let cAA: SymmetricEigendecomposition, cBB: SymmetricEigendecomposition
         let mAA: SymmetricEigendecomposition, mBB: SymmetricEigendecomposition
-        /// λ_max of each side's uncentred moment: the scale at which its covariance M − μμᵀ rounds.
-        var centringScales: (x: Double, y: Double) { (mAA.eigenvalues.first ?? 0, mBB.eigenvalues.first ?? 0) }
+        /// One run's Σⱼ rⱼ² per side where its covariances came from rows centred in two passes
+        /// (`CentredMoments`), in the moments' equilibration; nil in a merge.
+        var centredRounding: (x: Double, y: Double)? = nil
+        /// λ_max of each side's uncentred moment: the scale at which its covariance M − μμᵀ rounds;
+        /// with rows centred in two passes, the smaller Σⱼ rⱼ² where an offset made it so (the
+        /// same scale as before where no column took the second pass: Σⱼ rⱼ² is then tr M ≥ λ_max).
+        var centringScales: (x: Double, y: Double) {
+            let uncentred = (x: mAA.eigenvalues.first ?? 0, y: mBB.eigenvalues.first ?? 0)
+            guard let r = centredRounding else { return uncentred }
+            return (min(uncentred.x, r.x), min(uncentred.y, r.y))
+        }
 
         /// Each side's numerical rank (`momentRank`) of its covariance (judged at its uncentred
         /// moment's scale) or of its second moment.
@@ -673,7 +686,10 @@ extension MeasureStatistics {
         let ranks = spectra.ranks(centred: true, inputs: n)
         let flatA = ranks.a == 0
         if flatA || ranks.b == 0 {
-            return (nil, nil, nil, "\(flatA ? "the first" : "the second") model's embeddings have zero variance to within the merged moments' resolution (every input at one point, or a spread below about (N + d)·ε of the embeddings' size, which only an unsharded run resolves)", nil)
+            let why = spectra.centredRounding == nil
+                ? "to within the merged moments' resolution (every input at one point, or a spread below about (N + d)·ε of the embeddings' size, which only an unsharded run resolves)"
+                : "(every input at one point, to within the data's rounding)"
+            return (nil, nil, nil, "\(flatA ? "the first" : "the second") model's embeddings have zero variance \(why)", nil)
         }
         // From norms that do not overflow where their squares would (moments ≳ 10¹⁵⁴), and
         // √tA·√tB rather than √(tA·tB).

@@ -147,6 +147,11 @@ public struct MeasureStatistics: Codable, Sendable {
     /// under the raw weights (`rowLevels(_:rawWeights:)`): how far apart the rows lie, which
     /// the d×d moments cannot tell. nil in partials written before it was carried.
     public var rowLevels: PackedDoubles? = nil
+    /// One run's covariances from its rows centred in two passes (`WeightedCentring`), with each
+    /// side's per-column rounding scales rⱼ²: M − μμᵀ from the moments cancels around a large
+    /// common offset (m_CCA centred read 0 for 0.694 at a spread 2·10⁻⁷ of the offset, stop 71's
+    /// attack). Never written; a merge forms its covariances from the moments.
+    var centredMoments: CentredMoments? = nil
     /// Why the pivot form was not computed, when it was not.
     public let pivotNote: String?
     public let notes: [String]
@@ -263,6 +268,7 @@ extension MeasureStatistics {
         }
         meanA = PackedDoubles(pair.first.embeddings.weightedRowMean(pair.weights))
         meanB = PackedDoubles(pair.second.embeddings.weightedRowMean(pair.weights))
+        if singleRun { centredMoments = CentredMoments(pair) }
         // The pair's Grams (formed once, shared with the least-squares maps) and σ(G̃) as
         // the pair's diversity takes it (from the Grams at language-model scale).
         let grams = try pair.unembeddingGrams()
@@ -686,5 +692,27 @@ public struct MeasurePartial: Codable, Sendable {
             throw MeasureMergeError.inconsistent(file: file, reason: "shards = \(s.shards): a partial holds one shard's statistics (measure --shard writes 1)")
         }
         return partial
+    }
+}
+
+/// X̃ᵀX̃, ỸᵀỸ and ỸᵀX̃ of one run's rows centred in two passes and scaled by √w, with each
+/// side's rounding scales (`WeightedCentring.roundingScaleSquaredByColumn`).
+struct CentredMoments: Sendable {
+    let aa: Matrix, bb: Matrix, ba: Matrix
+    let roundingA: [Double], roundingB: [Double]
+
+    init(_ pair: ModelPair) {
+        let root = pair.first.sqrtWeights
+        let a = WeightedCentring(pair.first.embeddings, weights: pair.weights, rowFactors: root)
+        let b = WeightedCentring(pair.second.embeddings, weights: pair.weights, rowFactors: root)
+        (aa, bb, ba) = (a.centred.gram(), b.centred.gram(), b.centred.multiplied(by: a.centred, transposeSelf: true))
+        (roundingA, roundingB) = (a.roundingScaleSquaredByColumn, b.roundingScaleSquaredByColumn)
+    }
+
+    /// Each side's Σⱼ rⱼ² once column j is scaled by 2^exponents[j] (the moments' equilibration).
+    func rounding(_ exponents: (a: [Int], b: [Int])?) -> (x: Double, y: Double) {
+        let (ea, eb) = exponents ?? (Array(repeating: 0, count: roundingA.count), Array(repeating: 0, count: roundingB.count))
+        return (WeightedCentring.scaledSum(roundingA.map { $0.squareRoot() }, exponents: ea),
+                WeightedCentring.scaledSum(roundingB.map { $0.squareRoot() }, exponents: eb))
     }
 }

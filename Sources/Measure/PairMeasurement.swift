@@ -590,7 +590,7 @@ public struct PairMeasurement: Codable, Sendable {
             }
             var m = try timed("from the moments: m_CCA, CKA, Procrustes, SVCCA, d_unemb, T3–T7") {
                 try statistics.measurement(
-                    context: "language-model scale (k·d² > 10⁸): m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 from the d×d moments of one pass over the rows",
+                    context: "language-model scale (k·(d_A² + d_B²) > 10⁸): m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 from the d×d moments of one pass over the rows (the covariances from the rows centred in two passes)",
                     boundNote: options.certification == .never ? "double-precision screen; not certified (--certify never)"
                         : "double-precision screen; not certified (the fast enclosure could not decide it or does not cover it at N·k·(d_A+d_B) = \(size); exact/MPFR need ≤ \(certificationSizeLimit))",
                     routes: "moments")
@@ -1008,13 +1008,16 @@ public struct PairMeasurement: Codable, Sendable {
     /// (centred or uncentred) embeddings have lower rank than min(d_A, d_B) — a constant
     /// column such as an appended bias does this to the centred ones — with the mean over
     /// the directions that vary; nil when both sides have full rank.
-    static func rankNote(_ values: [Double], rankA: Int, rankB: Int, dA: Int, dB: Int, centred: Bool, merged: Bool = false) -> String? {
+    /// `moments`: ranks judged from d×d moments, a merge's (`merged`) or one run's at large k.
+    static func rankNote(_ values: [Double], rankA: Int, rankB: Int, dA: Int, dB: Int, centred: Bool, moments: Bool = false, merged: Bool = false) -> String? {
         let m = values.count, r = min(rankA, rankB, m)
         guard r < m else { return nil }
         let sides = [rankA < m ? "the first model's (rank \(rankA) of d = \(dA))" : nil,
                      rankB < m ? "the second model's (rank \(rankB) of d = \(dB))" : nil].compactMap { $0 }
         let over = r == 0 ? "no direction varies" : "over the \(r) that can vary the mean is \(String(format: "%.6g", values.prefix(r).reduce(0, +) / Double(r)))"
-        let resolution = merged ? " (rank at the merged moments' resolution: a spread below about √((N + d)·ε) of the embeddings' size counts as none, where an unsharded run resolves down to about N·ε)" : ""
+        let resolution = !moments ? ""
+            : merged ? " (rank at the merged moments' resolution: a spread below about √((N + d)·ε) of the embeddings' size counts as none, where an unsharded run resolves down to about N·ε)"
+            : " (rank at the d×d moments' resolution: a spread below about √((N + d)·ε) of the embeddings' \(centred ? "spread" : "size") counts as none)"
         return "m_CCA \(centred ? "centred" : "uncentred") averages \(m) correlations, \(m - r) of them 0 because \(sides.joined(separator: " and ")) \(centred ? "centred " : "")embeddings lack full rank\(resolution) (a constant column, e.g. an appended bias, does this\(centred ? ", as does a column constant but for about an ulp of its size, or a spread in some direction below about max(N, d)·ε of the embeddings' spread, which double precision cannot resolve" : "")); \(over)"
     }
 

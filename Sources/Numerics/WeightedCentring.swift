@@ -38,20 +38,28 @@ public struct WeightedCentring: Sendable {
     /// Which columns are constant to within the data's rounding (their centred entries zeros).
     public let constant: [Bool]
 
-    /// ‖r‖² (above): the squared size the centring's rounding is relative to.
-    public var roundingScaleSquared: Double {
-        zip(spreadSquared, zip(mean, corrected)).reduce(0) { $0 + $1.0 + ($1.1.1 ? 0 : $1.1.0 * $1.1.0) }
+    /// rⱼ² (above) per column: the squared size column j's centring rounds at (0 for a column
+    /// taken as constant: its zeros are exact, and a bias column's rounded mean, 10⁻¹⁴ of it, made
+    /// features spread 10⁻²⁷ beside it read as zero variance).
+    public var roundingScaleSquaredByColumn: [Double] {
+        mean.indices.map { constant[$0] ? 0 : spreadSquared[$0] + (corrected[$0] ? 0 : mean[$0] * mean[$0]) }
     }
+
+    /// ‖r‖² (above): the squared size the centring's rounding is relative to.
+    public var roundingScaleSquared: Double { roundingScaleSquaredByColumn.reduce(0, +) }
 
     /// ‖r‖ (above) once column j of the centred matrix is scaled by 2^exponents[j].
     public func roundingScale(afterColumnPowers exponents: [Int]) -> Double {
-        var sum = 0.0
-        for j in mean.indices {
-            let r = (spreadSquared[j] + (corrected[j] ? 0 : mean[j] * mean[j])).squareRoot()
-            let scaled = Double(sign: .plus, exponent: exponents[j], significand: r)
-            sum += scaled * scaled
+        Self.scaledSum(roundingScaleSquaredByColumn.map { $0.squareRoot() }, exponents: exponents).squareRoot()
+    }
+
+    /// Σⱼ (2^exponents[j]·vⱼ)²: squared norms per column (given as their roots vⱼ) after the
+    /// columns' powers of two.
+    public static func scaledSum(_ roots: [Double], exponents: [Int]) -> Double {
+        zip(roots, exponents).reduce(0.0) { sum, term in
+            let scaled = Double(sign: .plus, exponent: term.1, significand: term.0)
+            return sum + scaled * scaled
         }
-        return sum.squareRoot()
     }
 
     /// Σᵢ wᵢ‖xᵢ‖² = Σⱼ (sⱼ² + μ̂ⱼ²) up to rounding: the uncentred data's weighted squared norm.

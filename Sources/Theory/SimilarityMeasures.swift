@@ -95,8 +95,8 @@ public struct SimilarityMeasures: Codable, Sendable {
             return
         }
         undefinedReason = nil
-        accuracyNote = [Self.spreadNote(cx, centred: nx, rows: f1.rows, side: "first"), Self.spreadNote(cy, centred: ny, rows: f2.rows, side: "second")]
-            .compactMap { $0 }.first
+        let spreadNotes = [Self.spreadNote(cx, centred: nx, rows: f1.rows, side: "first"), Self.spreadNote(cy, centred: ny, rows: f2.rows, side: "second")]
+        accuracyNote = spreadNotes.contains { $0 != nil } ? spreadNotes.compactMap { $0 }.joined(separator: "; ") : nil
         let sxy = x.multiplied(by: y, transposeSelf: true)
         let sxx = x.gram(), syy = y.gram()
         linearCKA = sxy.frobeniusNormSquared / (sxx.frobeniusNormSquared.squareRoot() * syy.frobeniusNormSquared.squareRoot())
@@ -242,17 +242,24 @@ public struct UnbiasedLinearCKA: Sendable {
     init(crossSquared: Double, firstSquared: Double, secondSquared: Double, rowNorms: (x: [Double], y: [Double])) {
         let (dx, dy) = rowNorms
         let nn = Double(dx.count)
-        func hsic(_ cross: Double, _ a: [Double], _ b: [Double]) -> Double {
+        // HSIC₁ and the size of its largest term: the sum rounds at about N·ε of that size.
+        func hsic(_ cross: Double, _ a: [Double], _ b: [Double]) -> (value: Double, rounding: Double) {
             let diagonal = zip(a, b).reduce(0) { $0 + $1.0 * $1.1 }
             let sumA = -a.reduce(0, +), sumB = -b.reduce(0, +)
-            return (cross - diagonal + sumA * sumB / ((nn - 1) * (nn - 2)) - 2 * diagonal / (nn - 2)) / (nn * (nn - 3))
+            let terms = [cross, -diagonal, sumA * sumB / ((nn - 1) * (nn - 2)), -2 * diagonal / (nn - 2)]
+            let scale = terms.reduce(0) { max($0, abs($1)) } / (nn * (nn - 3))
+            return (terms.reduce(0, +) / (nn * (nn - 3)), 8 * nn * Double.ulpOfOne * scale)
         }
-        let kl = hsic(crossSquared, dx, dy)
-        let kk = hsic(firstSquared, dx, dx), ll = hsic(secondSquared, dy, dy)
-        guard kk > 0, ll > 0 else {
-            value = nil; note = "HSIC₁ of \(kk > 0 ? "the second" : "the first") model with itself is not positive (too little variance for the unbiased estimator)"; return
+        let kl = hsic(crossSquared, dx, dy).value
+        let (kk, ll) = (hsic(firstSquared, dx, dx), hsic(secondSquared, dy, dy))
+        // A side's HSIC₁ with itself within rounding of 0 (every input but one at one point makes it
+        // exactly 0: the estimator is then 0/0, and the quotient of rounding errors read ±10⁻⁸).
+        guard kk.value > kk.rounding, ll.value > ll.rounding else {
+            value = nil
+            note = "HSIC₁ of \(kk.value > kk.rounding ? "the second" : "the first") model with itself is not positive to within rounding (too little variance for the unbiased estimator: every input but one at one point, say)"
+            return
         }
-        value = kl / (kk * ll).squareRoot()
+        value = kl / (kk.value * ll.value).squareRoot()
         note = nil
     }
 }

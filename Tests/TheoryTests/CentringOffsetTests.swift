@@ -1,6 +1,7 @@
 import Foundation
 import Numerics
 import Testing
+@testable import Measure
 @testable import Theory
 
 /// Centred measures do not see a common offset: m_CCA centred, CKA, Procrustes, SVCCA and T7's
@@ -75,6 +76,70 @@ struct CentringOffsetTests {
             compared += 1
         }
         #expect(compared == 20)
+    }
+
+    /// A bias column of ones beside features spread a few ulps around 10⁻¹⁴: the bias centres to
+    /// exact zeros, and its rounded mean (10⁻¹⁴ of it) no longer sets the scale the features'
+    /// variance is judged at (they read as zero variance, CKA missing; at 10⁻¹², Procrustes
+    /// 10⁻⁹ off). Both sides' notes are shown where both are offset.
+    @Test("Features around a small offset beside a bias column of ones: the measures as without the offset; both sides' notes")
+    func besideBiasColumn() throws {
+        var g = SeededGenerator(seed: 50)
+        let n = 400
+        let ulp = Double(1e-14).ulp
+        let z = (0..<(3 * n)).map { _ in Double(g.int(in: -16...16)) }
+        let s = Matrix(rows: n, columns: 4) { i, j in j < 3 ? ulp * z[3 * i + j] : 0 }
+        let x = Matrix(rows: n, columns: 4) { i, j in j < 3 ? 1e-14 + s[i, j] : 1 }
+        #expect(zip(x.storage, s.storage).enumerated().allSatisfy { $0.offset % 4 == 3 || $0.element.0 - 1e-14 == $0.element.1 })
+        let y0 = try Matrix(rows: n, columns: 3, storage: z.map { $0 }).multiplied(by: g.gaussianMatrix(rows: 3, columns: 3)) + g.gaussianMatrix(rows: n, columns: 3)
+        let y = Matrix(rows: n, columns: 3) { i, j in 1e6 + 1e-6 * y0[i, j] }
+        let yPlain = Matrix(rows: n, columns: 3) { i, j in y[i, j] - 1e6 }
+        let w = [Double](repeating: 1 / Double(n), count: n)
+        let (shifted, plain) = (try SimilarityMeasures(x, y, weights: w), try SimilarityMeasures(s, yPlain, weights: w))
+        var compared = 0
+        for (a, b, name) in [(shifted.linearCKA, plain.linearCKA, "CKA"), (shifted.procrustesDistance, plain.procrustesDistance, "Procrustes"),
+                             (shifted.svcca, plain.svcca, "SVCCA")] {
+            let (a, b) = (try #require(a, "\(name): \(shifted.undefinedReason ?? "")"), try #require(b))
+            #expect(abs(a - b) <= 1e-9, "\(name) \(a) against \(b)")
+            compared += 1
+        }
+        #expect(compared == 3)
+        let note = try #require(shifted.accuracyNote)
+        #expect(note.contains("the first model's") && note.contains("the second model's"), "\(note)")
+        let (u, v) = (try #require(UnbiasedLinearCKA(x, y, weights: w).value), try #require(UnbiasedLinearCKA(s, yPlain, weights: w).value))
+        #expect(abs(u - v) <= 1e-9, "unbiased CKA \(u) against \(v)")
+    }
+
+    /// One run at large k takes the moments route, whose covariances were M − μμᵀ: around an offset
+    /// they cancelled (m_CCA centred 0 for 0.694 at a spread 2·10⁻⁷ of the offset, stop 71's
+    /// attack). They now come from the rows centred in two passes. The moments square the
+    /// embeddings' condition (here about 10³ from the spreads' range), hence 10⁻⁸.
+    @Test("One run on the moments route: m_CCA centred, CKA, Procrustes and SVCCA as without the offset")
+    func momentsRoute() throws {
+        var g = SeededGenerator(seed: 49)
+        var compared = 0
+        for c in Self.shapes.prefix(2) {
+            let (x, s, y, w) = Self.offsetPair(seed: c.seed, n: c.n, d: c.d, top: c.top, span: c.span)
+            let (gx, gy) = (g.gaussianMatrix(rows: 30, columns: c.d), g.gaussianMatrix(rows: 30, columns: c.d))
+            func measured(_ f: Matrix) throws -> PairMeasurement {
+                let pair = try ModelPair(SoftmaxModel(embeddings: f, unembeddings: gx, weights: w),
+                                         SoftmaxModel(embeddings: y, unembeddings: gy, weights: w), routes: .largeScale)
+                return try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .never))
+            }
+            let (shifted, plain) = (try measured(x), try measured(s))
+            #expect(shifted.routes == "moments" && plain.routes == "moments")
+            for (a, b) in zip(shifted.canonicalCorrelationsCentered, plain.canonicalCorrelationsCentered) {
+                #expect(abs(a - b) <= 1e-8, "seed \(c.seed): ρ \(a) against \(b)")
+                compared += 1
+            }
+            for (a, b, name) in [(shifted.linearCKA, plain.linearCKA, "CKA"), (shifted.procrustesDistance, plain.procrustesDistance, "Procrustes"),
+                                 (shifted.svcca, plain.svcca, "SVCCA")] {
+                let (a, b) = (try #require(a, "\(name): \(shifted.similarityUndefined ?? "")"), try #require(b))
+                #expect(abs(a - b) <= 1e-8, "seed \(c.seed): \(name) \(a) against \(b)")
+                compared += 1
+            }
+        }
+        #expect(compared == 24 + 40 + 6)
     }
 
     /// On the moments route T7's μ and R come from the embeddings' centred moments and S₂₂, never

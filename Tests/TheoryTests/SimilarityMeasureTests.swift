@@ -252,6 +252,23 @@ struct UnbiasedCKATests {
         return hsic(k, l) / (hsic(k, k) * hsic(l, l)).squareRoot()
     }
 
+    /// Every input but one at one point: HSIC₁ of that side with itself is exactly 0 and the
+    /// estimator 0/0; the quotient of rounding errors read ±10⁻⁸ (stop 71's attack).
+    @Test("Every input but one at one point: undefined (HSIC₁ with itself 0 to within rounding), not a quotient of rounding errors")
+    func oneInputApart() throws {
+        var g = SeededGenerator(seed: 72)
+        var checked = 0
+        for n in [20, 300, 2_000] {
+            let point = (0..<5).map { _ in g.gaussian() }, apart = (0..<5).map { _ in g.gaussian() }
+            let x = Matrix(rows: n, columns: 5) { i, j in i == n / 2 ? apart[j] : point[j] }
+            let y = g.gaussianMatrix(rows: n, columns: 4)
+            let cka = UnbiasedLinearCKA(x, y, weights: [Double](repeating: 1 / Double(n), count: n))
+            #expect(cka.value == nil && cka.note?.contains("within rounding") == true, "n = \(n): \(String(describing: cka.value))")
+            checked += 1
+        }
+        #expect(checked == 3)
+    }
+
     @Test("Against the N×N definition on random pairs; 1 for identical embeddings; undefined for weighted inputs and N < 4")
     func againstDefinition() throws {
         var g = SeededGenerator(seed: 1700)
