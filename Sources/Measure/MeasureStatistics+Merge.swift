@@ -356,21 +356,30 @@ extension MeasureStatistics {
         // for 0.98. Where the columns' scales spread beyond 2⁸, the correlations (and their rank
         // notes) come from moments with each column brought near 1 by a power of two.
         let equilibration = Self.correlationEquilibration(mAA, mBB)
-        let correlationMoments = equilibration.map { a, b in
-            (cAA: cAA.scaledSymmetrically(a), cBB: cBB.scaledSymmetrically(b), mAA: mAA.scaledSymmetrically(a), mBB: mBB.scaledSymmetrically(b),
-             cBA: cBA.scaled(rows: b, columns: a), mBA: mBA.scaled(rows: b, columns: a), sAA: sAA.scaledSymmetrically(a.map { -$0 }))
+        // One run's covariances are its rows' own (`CentredMoments`): where a column was taken
+        // twice (an offset), they are brought near 1 by their own diagonals, not by the uncentred
+        // ones, which scale an offset column by its offset (a column at 10⁶ + noise beside plain
+        // ones lost its direction: m_CCA centred 0.731 for 0.803, a review's model). Elsewhere the
+        // two equilibrations are one, as before.
+        let centredEquilibration = accurate?.tookSecondPass == true ? Self.correlationEquilibration(cAA, cBB) : equilibration
+        let centredScaled = centredEquilibration.map { a, b in
+            (cAA: cAA.scaledSymmetrically(a), cBB: cBB.scaledSymmetrically(b), cBA: cBA.scaled(rows: b, columns: a), sAA: sAA.scaledSymmetrically(a.map { -$0 }))
         }
-        let correlationSpectra = try correlationMoments.map { e in
-            let equilibrated = [e.cAA, e.cBB, e.mAA, e.mBB]
+        let uncentredScaled = equilibration.map { a, b in
+            (mAA: mAA.scaledSymmetrically(a), mBB: mBB.scaledSymmetrically(b), mBA: mBA.scaled(rows: b, columns: a), sAA: sAA.scaledSymmetrically(a.map { -$0 }))
+        }
+        let correlationSpectra = centredScaled == nil && uncentredScaled == nil ? spectra : try {
+            let equilibrated = [centredScaled?.cAA ?? cAA, centredScaled?.cBB ?? cBB, uncentredScaled?.mAA ?? mAA, uncentredScaled?.mBB ?? mBB]
             let parts = try BLASThreads.parallelMap(4, workers: 2) { try Self.decompose(equilibrated[$0]) }
-            return Spectra(cAA: parts[0], cBB: parts[1], mAA: parts[2], mBB: parts[3], centredRounding: accurate?.rounding(equilibration))
-        } ?? spectra
-        let (correlationCBA, correlationMBA) = correlationMoments.map { ($0.cBA, $0.mBA) } ?? (cBA, mBA)
+            return Spectra(cAA: parts[0], cBB: parts[1], mAA: parts[2], mBB: parts[3], centredRounding: accurate?.rounding(centredEquilibration))
+        }()
+        let (correlationCBA, correlationMBA) = (centredScaled?.cBA ?? cBA, uncentredScaled?.mBA ?? mBA)
         // T7's μ and R do not depend on the columns' scales either (M₂₂S₂₂ is similar to
         // DM₂₂D·D⁻¹S₂₂D⁻¹; R = tr S₂₂E likewise), and T12's width floor is read from that μ: they
         // come from the same equilibrated moments, with S_AA scaled by D⁻¹ (a student's column
         // 2⁶⁰ apart had truncated the moments' pseudo-inverses: the floor read 5.94 for 13.0).
-        let t7Moments = correlationMoments.map { (cAA: $0.cAA, mAA: $0.mAA, sAA: $0.sAA) } ?? (cAA: cAA, mAA: mAA, sAA: sAA)
+        let t7Moments = (cAA: centredScaled?.cAA ?? cAA, centredSAA: centredScaled?.sAA ?? sAA,
+                         mAA: uncentredScaled?.mAA ?? mAA, sAA: uncentredScaled?.sAA ?? sAA)
         // The decompositions' readers, each running LAPACK on one core (an SVD's bidiagonalisation
         // is matrix–vector work), on two workers, the longest first: CKA, Procrustes and SVCCA
         // (0.29 s at d = 768), both m_CCA, T7's μ and R for both centrings (B the student; about
@@ -389,7 +398,7 @@ extension MeasureStatistics {
                     return .t7Spectrum(try T7CanonicalCorrelationBound.momentSpectrum(
                         m11Inverse: Self.pseudoInverse(centred ? correlationSpectra.cBB : correlationSpectra.mBB), m22: centred ? t7Moments.cAA : t7Moments.mAA,
                         m22Eigen: centred ? correlationSpectra.cAA : correlationSpectra.mAA, m12: centred ? correlationCBA : correlationMBA,
-                        s22: t7Moments.sAA))
+                        s22: centred ? t7Moments.centredSAA : t7Moments.sAA))
                 }
             }
         }

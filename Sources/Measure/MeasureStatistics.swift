@@ -700,6 +700,9 @@ public struct MeasurePartial: Codable, Sendable {
 struct CentredMoments: Sendable {
     let aa: Matrix, bb: Matrix, ba: Matrix
     let roundingA: [Double], roundingB: [Double]
+    /// Whether a column of either side was taken twice (an offset): the covariances are then
+    /// equilibrated by their own diagonals.
+    let tookSecondPass: Bool
 
     init(_ pair: ModelPair) {
         let root = pair.first.sqrtWeights
@@ -707,6 +710,7 @@ struct CentredMoments: Sendable {
         let b = WeightedCentring(pair.second.embeddings, weights: pair.weights, rowFactors: root)
         (aa, bb, ba) = (a.centred.gram(), b.centred.gram(), b.centred.multiplied(by: a.centred, transposeSelf: true))
         (roundingA, roundingB) = (a.roundingScaleSquaredByColumn, b.roundingScaleSquaredByColumn)
+        tookSecondPass = a.corrected.contains(true) || b.corrected.contains(true)
     }
 
     /// Each side's Σⱼ rⱼ² once column j is scaled by 2^exponents[j] (the moments' equilibration).

@@ -1018,7 +1018,7 @@ public struct PairMeasurement: Codable, Sendable {
         let resolution = !moments ? ""
             : merged ? " (rank at the merged moments' resolution: a spread below about √((N + d)·ε) of the embeddings' size counts as none, where an unsharded run resolves down to about N·ε)"
             : " (rank at the d×d moments' resolution: a spread below about √((N + d)·ε) of the embeddings' \(centred ? "spread" : "size") counts as none)"
-        return "m_CCA \(centred ? "centred" : "uncentred") averages \(m) correlations, \(m - r) of them 0 because \(sides.joined(separator: " and ")) \(centred ? "centred " : "")embeddings lack full rank\(resolution) (a constant column, e.g. an appended bias, does this\(centred ? ", as does a column constant but for about an ulp of its size, or a spread in some direction below about max(N, d)·ε of the embeddings' spread, which double precision cannot resolve" : "")); \(over)"
+        return "m_CCA \(centred ? "centred" : "uncentred") averages \(m) correlations, \(m - r) of them 0 because \(sides.joined(separator: " and ")) \(centred ? "centred " : "")embeddings lack full rank\(resolution) (a constant column, e.g. an appended bias, does this\(centred ? ", as does a column whose weighted spread is within about an ulp of its size, or a spread in some direction below about max(N, d)·ε of the embeddings' spread, which double precision cannot resolve" : "")); \(over)"
     }
 
     /// Why the pivot form has no value when no sampled pair could be used.

@@ -18,10 +18,11 @@
 /// max(N, d)·ε·‖r‖ is not resolved.
 ///
 /// The data's own rounding bounds what a column can show: a column whose spread after the second
-/// pass is at most ε of its root-mean-square size, Σwᵢ(dᵢⱼ − cⱼ)² ≤ ε²(sⱼ² + μ̂ⱼ²) — every input at one point but for an ulp or
-/// so, as a constant feature computed in floating point carries — is taken as constant, and
-/// its centred entries are exact zeros (two passes would otherwise resolve a one-ulp difference
-/// on a single input as a direction of its own). Only a column taken twice can be so flat.
+/// pass is at most ε of its size, (Σwᵢ(dᵢⱼ − cⱼ)²)^{1/2} ≤ ε·max(|μ̂ⱼ|, sⱼ), or whose entries are
+/// all the same bits — every input at one point but for an ulp or so, as a constant feature
+/// computed in floating point carries — is taken as constant, and its centred entries are exact
+/// zeros (two passes would otherwise resolve a one-ulp difference on a single input as a
+/// direction of its own). Only a column taken twice can be so flat.
 ///
 /// The columns neither pass touches again are the same bits as `subtractingFromRows(μ̂)`
 /// followed by `scalingRows(by:)`. Cost: four passes over N×d (the mean, the subtraction into
@@ -76,6 +77,8 @@ public struct WeightedCentring: Sendable {
         var d = x.subtractingFromRows(mean)
         let (n, rows) = (x.columns, x.rows)
         var sum = [Double](repeating: 0, count: n), squares = [Double](repeating: 0, count: n)
+        // Whether every entry of a column is the same bits (then so is d's): constant at any N.
+        var uniform = [Bool](repeating: true, count: n)
         d.storage.withUnsafeBufferPointer { s in
             for i in 0..<rows {
                 let w = weights[i], row = s.baseAddress! + i * n
@@ -83,6 +86,7 @@ public struct WeightedCentring: Sendable {
                     let t = w * row[j]
                     sum[j] += t
                     squares[j] += t * row[j]
+                    uniform[j] = uniform[j] && row[j] == s[j]
                 }
             }
         }
@@ -90,11 +94,14 @@ public struct WeightedCentring: Sendable {
         let corrected = (0..<n).map { abs(mean[$0]) > 16 * squares[$0].squareRoot() }
         let epsilon = Double.ulpOfOne
         let shift = (0..<n).map { corrected[$0] && total > 0 ? sum[$0] / total : 0 }
-        // The spread left after the second pass, Σw(d − c)² = Σwd² − W·c²: where the first pass's
-        // mean error dominates d the difference cancels, but only to ε of that error's square,
-        // far below the ε² of the column's size it is compared with.
+        // The spread left after the second pass, (Σw(d − c)²)^{1/2} with Σw(d − c)² = Σwd² − W·c²,
+        // against ε of the column's size (roots, so that an offset near 10¹⁵⁴ cannot overflow it).
+        // Where the first pass's mean error dominates d the difference cancels to about N·ε of that
+        // error's square, which for N beyond about 10⁵ can exceed the threshold: a column whose
+        // entries are all the same bits is constant whatever N.
         let constant = (0..<n).map { j in
-            corrected[j] && max(0, squares[j] - total * shift[j] * shift[j]) <= epsilon * epsilon * (squares[j] + mean[j] * mean[j])
+            corrected[j] && (uniform[j]
+                || max(0, squares[j] - total * shift[j] * shift[j]).squareRoot() <= epsilon * max(abs(mean[j]), squares[j].squareRoot()))
         }
         if corrected.contains(true) || rowFactors != nil {
             d.storage.withUnsafeMutableBufferPointer { o in
