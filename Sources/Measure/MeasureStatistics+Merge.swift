@@ -539,7 +539,7 @@ extension MeasureStatistics {
             similarityUndefined: similarity.undefined,
             bounds: bounds + [PairMeasurement.Bound(t12Verdict, note: t12Verdict.outcome == .inapplicable ? nil
                                                         : t12Verdict.isCertified ? Self.certifiedNote(shards) : boundNote)],
-            routes: routes, timings: [], notes: notes)
+            routes: routes, timings: [], notes: centredMoments == nil ? notes : notes.map(PairMeasurement.oneRunWording))
         measured.recordWidthFloor(widthFloor)
         measured.enclosures = enclosures
         measured.linearCKAUnbiasedNote = "not in a merge of shards: the unbiased estimator needs every input's norms, which a partial does not carry"

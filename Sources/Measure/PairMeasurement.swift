@@ -1004,6 +1004,16 @@ public struct PairMeasurement: Codable, Sendable {
         return (chosen, "scanned on \(t5PairLimit) of the \(pairs.count) (p, S) pairs, evenly spaced through the sample")
     }
 
+    /// A note `MeasureStatistics.measurement` writes for a merge, worded for one run at large k,
+    /// whose d×d moments are its own and which no unsharded run improves on (its notes had spoken
+    /// of "the merged moments" and sent the user to "an unsharded measure", stop 71's attack).
+    static func oneRunWording(_ note: String) -> String {
+        note.replacingOccurrences(of: "the merged moments", with: "the d×d moments")
+            .replacingOccurrences(of: "; an unsharded measure computes it exactly", with: "")
+            .replacingOccurrences(of: "; an unsharded run works from F itself", with: "")
+            .replacingOccurrences(of: "the merged ", with: "the ")
+    }
+
     /// A note when m_CCA's mean counts correlations that are 0 only because a side's
     /// (centred or uncentred) embeddings have lower rank than min(d_A, d_B) — a constant
     /// column such as an appended bias does this to the centred ones — with the mean over

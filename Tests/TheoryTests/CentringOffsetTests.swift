@@ -128,6 +128,10 @@ struct CentringOffsetTests {
             }
             let (shifted, plain) = (try measured(x), try measured(s))
             #expect(shifted.routes == "moments" && plain.routes == "moments")
+            // One run's notes speak of its own moments, not a merge's (around the offset M_AA is
+            // singular to within rounding, which d_unemb's note says).
+            #expect(shifted.notes.contains { $0.contains("d×d moments") } && !shifted.notes.contains { $0.contains("merged") || $0.contains("unsharded") },
+                    "\(shifted.notes)")
             for (a, b) in zip(shifted.canonicalCorrelationsCentered, plain.canonicalCorrelationsCentered) {
                 #expect(abs(a - b) <= 1e-8, "seed \(c.seed): ρ \(a) against \(b)")
                 compared += 1
