@@ -50,9 +50,7 @@ public enum MeasureMemory {
         // canonical-correlation bases, QR factors and products are each that wide, and where the
         // widths differ they peaked up to 1.6 times an estimate without them (stop 66: N = 60 000,
         // k = 2, d = 2 and 60), partly freed memory the allocator keeps (`HeapRetention`).
-        let rowRoute = !shard && labels * (da * da + db * db) <= 1e8 ? 8 * rows * (6 * d + 4 * abs(da - db))
-            // One run's moments route: both sides' rows centred in two passes (`CentredMoments`).
-            : shard ? 0 : 8 * rows * d
+        let rowRoute = !shard && labels * (da * da + db * db) <= 1e8 ? 8 * rows * (6 * d + 4 * abs(da - db)) : 0
         // A shard's statistics hold 1.5 more copies of its rows (the weighted rows of the moments),
         // and certifying, the interval moments' row blocks (2 Doubles an entry, `FastEmbeddingMoments`,
         // 2¹⁵ rows a block).
