@@ -135,7 +135,10 @@ extension MeasureStatistics {
         } else if moments.contains(where: { $0 != nil }) {
             notes.append("interval moments: \(moments.filter { $0 == nil }.count) of \(parts.count) partials carry none (written with --certify never)\(enclosures == nil ? ", or the logit enclosures are missing" : ""); T3, T4, T5, T7 and T12 are screened")
         }
-        return MeasureStatistics(
+        // Covariances about the shards' means where a shard centred a column in two passes (an
+        // offset); the others' from their moments, as before.
+        let centred = parts.contains { $0.centredMoments != nil } ? CentredMoments.merged(parts.map(\.centredOrFromMoments), shares: share) : nil
+        var merged = MeasureStatistics(
             format: format, version: version, identity: first.identity, rowStart: 0, rowEnd: first.identity.inputs,
             weightTotal: total, weightHash: nil, shards: parts.reduce(0) { $0 + $1.shards },
             logitDistanceSquared: mean(\.logitDistanceSquared), klAB: mean(\.klAB), klBA: mean(\.klBA),
@@ -147,6 +150,18 @@ extension MeasureStatistics {
             unembeddingSingularValuesA: first.unembeddingSingularValuesA,
             unembeddingSingularValuesB: first.unembeddingSingularValuesB, pivot: pivot, enclosures: enclosures,
             fastMoments: fastMoments, rowLevels: Self.mergedRowLevels(parts.map(\.rowLevels)), pivotNote: first.pivotNote, notes: notes)
+        merged.centredMoments = centred
+        return merged
+    }
+
+    /// The shard's covariances: carried, or M − μμᵀ from its moments (no column took the second pass).
+    var centredOrFromMoments: CentredMoments {
+        centredMoments ?? {
+            let (dA, dB) = (identity.dimensionA, identity.dimensionB)
+            func matrix(_ v: PackedDoubles, _ r: Int, _ c: Int) -> Matrix { try! Matrix(rows: r, columns: c, storage: v.values) }
+            return CentredMoments(moments: matrix(momentAA, dA, dA), matrix(momentBB, dB, dB), matrix(momentBA, dB, dA),
+                                  meanA: meanA.values, meanB: meanB.values)
+        }()
     }
 
     /// The shards' row levels together (largest of the largest, smallest of the smallest nonzero);
@@ -315,7 +330,8 @@ extension MeasureStatistics {
         let t6 = fastLogitSums == nil ? "no interval sums carried, so T6 is screened too" : "T6 certified from the partials' interval sums where they decide it"
         let others = fastMoments == nil || fastLogitSums == nil ? "no interval moments carried, so T3, T4, T5, T7 and T12 are screened"
             : "T3, T4, T5, T7 and T12 certified from the partials' interval moments and the Grams' column bounds (T5 with G's carried rows) where they decide them"
-        return try measurement(context: note + ": moments and per-input sums combined with compensated sums; "
+        let covariances = centredMoments == nil ? "" : "the covariances combined about the shards' means from their rows centred in two passes (a column's mean lies far beyond its spread); "
+        return try measurement(context: note + ": moments and per-input sums combined with compensated sums; " + covariances
                                    + "m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 from the merged d×d moments; " + t6 + "; " + others,
                                boundNote: note + ": double-precision screen (the interval statistics could not decide it, or were not carried)",
                                routes: "moments (merged shards)")
@@ -416,7 +432,7 @@ extension MeasureStatistics {
         for (values, isCentred) in [(centredCCA, true), (uncentredCCA, false)] {
             let (rankA, rankB) = correlationSpectra.ranks(centred: isCentred, inputs: n)
             if let note = PairMeasurement.rankNote(values, rankA: rankA, rankB: rankB, dA: dA, dB: dB, centred: isCentred, moments: true,
-                                                   merged: centredMoments == nil) { notes.append(note) }
+                                                   merged: !oneRun) { notes.append(note) }
         }
 
         // d_unemb(A←B)² = tr S_AA − 2 tr(S_AB Bᵀ) + tr(B S_BB Bᵀ), B = M_AA⁺ M_AB; from the
@@ -539,7 +555,7 @@ extension MeasureStatistics {
             similarityUndefined: similarity.undefined,
             bounds: bounds + [PairMeasurement.Bound(t12Verdict, note: t12Verdict.outcome == .inapplicable ? nil
                                                         : t12Verdict.isCertified ? Self.certifiedNote(shards) : boundNote)],
-            routes: routes, timings: [], notes: centredMoments == nil ? notes : notes.map(PairMeasurement.oneRunWording))
+            routes: routes, timings: [], notes: oneRun ? notes.map(PairMeasurement.oneRunWording) : notes)
         measured.recordWidthFloor(widthFloor)
         measured.enclosures = enclosures
         measured.linearCKAUnbiasedNote = "not in a merge of shards: the unbiased estimator needs every input's norms, which a partial does not carry"
@@ -590,8 +606,9 @@ extension MeasureStatistics {
     struct Spectra: Sendable {
         let cAA: SymmetricEigendecomposition, cBB: SymmetricEigendecomposition
         let mAA: SymmetricEigendecomposition, mBB: SymmetricEigendecomposition
-        /// One run's Σⱼ rⱼ² per side where its covariances came from rows centred in two passes
-        /// (`CentredMoments`), in the moments' equilibration; nil in a merge.
+        /// Σⱼ rⱼ² per side where the covariances came from rows centred in two passes
+        /// (`CentredMoments`: one run's, or a merge's around an offset), in the moments'
+        /// equilibration; nil where they are M − μμᵀ from the merged moments.
         var centredRounding: (x: Double, y: Double)? = nil
         /// λ_max of each side's uncentred moment: the scale at which its covariance M − μμᵀ rounds;
         /// with rows centred in two passes, the smaller Σⱼ rⱼ² where an offset made it so (the

@@ -38,6 +38,8 @@ public struct WeightedCentring: Sendable {
     public let corrected: [Bool]
     /// Which columns are constant to within the data's rounding (their centred entries zeros).
     public let constant: [Bool]
+    /// cⱼ, the second pass's mean (0 where none ran): the mean is μ̂ⱼ + cⱼ, to within γ_{N+3}·sⱼ.
+    public let shift: [Double]
 
     /// rⱼ² (above) per column: the squared size column j's centring rounds at (0 for a column
     /// taken as constant: its zeros are exact, and a bias column's rounded mean, 10⁻¹⁴ of it, made
@@ -76,22 +78,9 @@ public struct WeightedCentring: Sendable {
         let mean = x.weightedRowMean(weights)
         var d = x.subtractingFromRows(mean)
         let (n, rows) = (x.columns, x.rows)
-        var sum = [Double](repeating: 0, count: n), squares = [Double](repeating: 0, count: n)
-        // Whether every entry of a column is the same bits (then so is d's): constant at any N.
-        var uniform = [Bool](repeating: true, count: n)
-        d.storage.withUnsafeBufferPointer { s in
-            for i in 0..<rows {
-                let w = weights[i], row = s.baseAddress! + i * n
-                for j in 0..<n {
-                    let t = w * row[j]
-                    sum[j] += t
-                    squares[j] += t * row[j]
-                    uniform[j] = uniform[j] && row[j] == s[j]
-                }
-            }
-        }
+        let (sum, squares, uniform) = Self.firstPassSums(d, weights: weights)
         let total = weights.reduce(0, +)
-        let corrected = (0..<n).map { abs(mean[$0]) > 16 * squares[$0].squareRoot() }
+        let corrected = Self.takesSecondPass(mean: mean, spreadSquared: squares)
         let epsilon = Double.ulpOfOne
         let shift = (0..<n).map { corrected[$0] && total > 0 ? sum[$0] / total : 0 }
         // The spread left after the second pass, (Σw(d − c)²)^{1/2} with Σw(d − c)² = Σwd² − W·c²,
@@ -113,5 +102,39 @@ public struct WeightedCentring: Sendable {
             }
         }
         (centred, self.mean, spreadSquared, self.corrected, self.constant) = (d, mean, squares, corrected, constant)
+        self.shift = shift
+    }
+
+    /// Whether some column of `x` would take the second pass (the same test as `init`, on the same
+    /// Doubles), without the N×d copy: two passes over x.
+    public static func needsSecondPass(_ x: Matrix, weights: [Double]) -> Bool {
+        let mean = x.weightedRowMean(weights)
+        return takesSecondPass(mean: mean, spreadSquared: firstPassSums(x, weights: weights, less: mean).squares).contains(true)
+    }
+
+    static func takesSecondPass(mean: [Double], spreadSquared: [Double]) -> [Bool] {
+        zip(mean, spreadSquared).map { abs($0) > 16 * $1.squareRoot() }
+    }
+
+    /// Per column of d = fl(x − `less`) (x itself when nil): Σᵢ wᵢdᵢⱼ, Σᵢ (wᵢdᵢⱼ)dᵢⱼ, and whether
+    /// every entry is the same bits (then the column is constant at any N).
+    static func firstPassSums(_ x: Matrix, weights: [Double], less: [Double]? = nil) -> (sum: [Double], squares: [Double], uniform: [Bool]) {
+        let n = x.columns
+        var sum = [Double](repeating: 0, count: n), squares = [Double](repeating: 0, count: n)
+        var uniform = [Bool](repeating: true, count: n)
+        let offset = less ?? [Double](repeating: 0, count: n)
+        x.storage.withUnsafeBufferPointer { s in
+            for i in 0..<x.rows {
+                let w = weights[i], row = s.baseAddress! + i * n
+                for j in 0..<n {
+                    let v = row[j] - offset[j]
+                    let t = w * v
+                    sum[j] += t
+                    squares[j] += t * v
+                    uniform[j] = uniform[j] && row[j] == s[j]
+                }
+            }
+        }
+        return (sum, squares, uniform)
     }
 }

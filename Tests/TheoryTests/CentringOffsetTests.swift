@@ -242,4 +242,91 @@ struct CentringOffsetTests {
         }
         #expect(compared == 2 * (12 + 12 + 1))
     }
+
+    /// A merge formed its covariances as M − μμᵀ from the merged moments, which cancels around an
+    /// offset: 10⁻⁹ off at spreads 10⁻³ with no note, 8 % off at 10⁻⁶, m_CCA 0 below 5·10⁻⁷ (stop
+    /// 71's attack). Shards now carry their rows' covariances where a column takes the second pass,
+    /// written and read back as partials, and the merge combines them about the shards' means.
+    @Test("A merge of shards around an offset: m_CCA centred, CKA, Procrustes and SVCCA as one run without it")
+    func mergedShards() throws {
+        var g = SeededGenerator(seed: 53)
+        let options = PairMeasurement.Options(skipPivot: true, certification: .never)
+        var compared = 0
+        // The first two shapes (every column offset), then one column around 10⁶ beside plain ones.
+        var cases = Self.shapes.prefix(2).map { c in
+            let (x, s, y, w) = Self.offsetPair(seed: c.seed, n: c.n, d: c.d, top: c.top, span: c.span)
+            return (x: x, s: s, y: y, raw: Optional(w.map { $0 * Double(c.n) }))
+        }
+        let z = g.gaussianMatrix(rows: 3_000, columns: 10)
+        let y = z.multiplied(by: g.gaussianMatrix(rows: 10, columns: 10)) + g.gaussianMatrix(rows: 3_000, columns: 10)
+        cases.append((x: Matrix(rows: 3_000, columns: 10) { i, j in j == 0 ? 1e6 + z[i, j] : z[i, j] }, s: z, y: y, raw: nil))
+        for (x, s, y, raw) in cases {
+            let n = x.rows
+            let (gx, gy) = (g.gaussianMatrix(rows: 30, columns: x.columns), g.gaussianMatrix(rows: 30, columns: y.columns))
+            let (a, b) = (try SoftmaxModel(embeddings: x, unembeddings: gx, weights: raw), try SoftmaxModel(embeddings: y, unembeddings: gy, weights: raw))
+            let parts = try ShardMergeTests.statistics(a, b, cuts: [0, n / 3, 2 * n / 3 + 7, n], rawWeights: raw, options: options)
+            #expect(parts.allSatisfy { $0.centredMoments?.tookSecondPass == true })
+            // Written and read back as partials: the covariances travel with them.
+            let read = try parts.map { try MeasurePartial.decode(Data(try MeasurePartial(teacher: "t", student: "s", statistics: $0).encoded().utf8), file: "p").statistics }
+            #expect(read.allSatisfy { $0.centredMoments != nil })
+            // A partial whose carried covariances are not its sizes', or hold a NaN, is refused.
+            let c = try #require(read[0].centredMoments)
+            var (short, poisoned) = (read[0], read[0])
+            short.centredMoments = CentredMoments(aa: c.aa, bb: c.bb, ba: c.ba, meanA: Array(c.meanA.dropLast()), shiftA: c.shiftA, meanB: c.meanB,
+                                                  shiftB: c.shiftB, roundingA: c.roundingA, roundingB: c.roundingB, tookSecondPass: true)
+            var nan = c.aa
+            nan[0, 0] = .nan
+            poisoned.centredMoments = CentredMoments(aa: nan, bb: c.bb, ba: c.ba, meanA: c.meanA, shiftA: c.shiftA, meanB: c.meanB, shiftB: c.shiftB,
+                                                     roundingA: c.roundingA, roundingB: c.roundingB, tookSecondPass: true)
+            for bad in [short, poisoned] {
+                #expect(throws: MeasureMergeError.self) { try MeasureStatistics.merge([bad] + read.dropFirst(), names: ["a", "b", "c"]) }
+            }
+            let merged = try MeasureStatistics.merge(read, names: ["a", "b", "c"]).measurement()
+            #expect(merged.notes.contains { $0.contains("combined about the shards' means") }, "\(merged.notes)")
+            let plain = try PairMeasurement.measure(try ModelPair(SoftmaxModel(embeddings: s, unembeddings: gx, weights: raw),
+                                                                  SoftmaxModel(embeddings: y, unembeddings: gy, weights: raw)), options: options)
+            for (p, q) in zip(merged.canonicalCorrelationsCentered, plain.canonicalCorrelationsCentered) {
+                #expect(abs(p - q) <= 1e-8, "d = \(x.columns): ρ \(p) against \(q)")
+                compared += 1
+            }
+            for (p, q, name) in [(merged.linearCKA, plain.linearCKA, "CKA"), (merged.procrustesDistance, plain.procrustesDistance, "Procrustes"),
+                                 (merged.svcca, plain.svcca, "SVCCA")] {
+                let (p, q) = (try #require(p, "\(name): \(merged.similarityUndefined ?? "")"), try #require(q))
+                #expect(abs(p - q) <= 1e-8, "d = \(x.columns): \(name) \(p) against \(q)")
+                compared += 1
+            }
+        }
+        #expect(compared == 24 + 40 + 10 + 9)
+    }
+
+    /// Shards that differ: one around 0 carries no covariances (no column took the second pass),
+    /// the others, with a column around 10⁶, do. The merge combines the carried ones with the first's M − μμᵀ, as
+    /// one run of the whole (whose columns spread about 5·10⁵, so one pass serves it).
+    @Test("A merge mixing shards with and without carried covariances: as one run")
+    func mergedMixedShards() throws {
+        var g = SeededGenerator(seed: 54)
+        let (n, d) = (3_000, 6)
+        let z = g.gaussianMatrix(rows: n, columns: d)
+        // One column offset (all of them would share the offset's direction, conditioning both
+        // routes' covariances near 10¹¹).
+        let x = Matrix(rows: n, columns: d) { i, j in (i < 1_000 || j > 0 ? 0 : 1e6) + z[i, j] }
+        let y = z.multiplied(by: g.gaussianMatrix(rows: d, columns: d)) + g.gaussianMatrix(rows: n, columns: d)
+        let (a, b) = (try SoftmaxModel(embeddings: x, unembeddings: g.gaussianMatrix(rows: 20, columns: d)),
+                      try SoftmaxModel(embeddings: y, unembeddings: g.gaussianMatrix(rows: 20, columns: d)))
+        let options = PairMeasurement.Options(skipPivot: true, certification: .never)
+        let parts = try ShardMergeTests.statistics(a, b, cuts: [0, 1_000, 2_000, n], rawWeights: nil, options: options)
+        #expect(parts.map { $0.centredMoments != nil } == [false, true, true])
+        let merged = try MeasureStatistics.merge(parts, names: ["a", "b", "c"]).measurement()
+        let single = try PairMeasurement.measure(try ModelPair(a, b), options: options)
+        var compared = 0
+        for (p, q) in zip(merged.canonicalCorrelationsCentered, single.canonicalCorrelationsCentered) {
+            #expect(abs(p - q) <= 1e-9, "ρ \(p) against \(q)")
+            compared += 1
+        }
+        for (p, q) in [(merged.linearCKA, single.linearCKA), (merged.procrustesDistance, single.procrustesDistance), (merged.svcca, single.svcca)] {
+            #expect(abs(try #require(p) - (try #require(q))) <= 1e-9)
+            compared += 1
+        }
+        #expect(compared == d + 3)
+    }
 }
