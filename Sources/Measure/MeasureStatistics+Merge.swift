@@ -187,7 +187,7 @@ extension MeasureStatistics {
         guard spread > 26 else { return nil }
         let state = rank < dimension ? "is singular to within its resolution (rank \(rank) of \(dimension))"
             : "has condition number \(String(format: "%.1g", condition))"
-        return "model \(isA ? "A" : "B")'s weighted embeddings W^{1/2}F have rows 2^\(Int(spread.rounded())) apart in scale (inputs weighted far apart), and their merged second moment, which squares that, \(state): its sums lost the lighter rows to rounding; measure the pair unsharded, where the least squares runs on the rows"
+        return "model \(isA ? "A" : "B")'s weighted embeddings W^{1/2}F have rows 2^\(Int(spread.rounded())) apart in scale (inputs weighted far apart, or embeddings of very different sizes), and their merged second moment, which squares that, \(state): its sums lost the lighter rows to rounding; measure the pair unsharded, where the least squares runs on the rows"
     }
 
     /// A symmetric moment's condition number from its eigenvalues, nil unless the smallest is > 0.
@@ -556,6 +556,9 @@ extension MeasureStatistics {
             bounds: bounds + [PairMeasurement.Bound(t12Verdict, note: t12Verdict.outcome == .inapplicable ? nil
                                                         : t12Verdict.isCertified ? Self.certifiedNote(shards) : boundNote)],
             routes: routes, timings: [], notes: oneRun ? notes.map(PairMeasurement.oneRunWording) : notes)
+        if oneRun {
+            for i in measured.bounds.indices { measured.bounds[i].note = measured.bounds[i].note.map(PairMeasurement.oneRunWording) }
+        }
         measured.recordWidthFloor(widthFloor)
         measured.enclosures = enclosures
         measured.linearCKAUnbiasedNote = "not in a merge of shards: the unbiased estimator needs every input's norms, which a partial does not carry"
@@ -577,12 +580,21 @@ extension MeasureStatistics {
         where (moment.eigenvalues.max() ?? 0) < Double.leastNormalMagnitude && mean.contains(where: { $0 != 0 }) {
             return "model \(name)'s embeddings are so small that their squares underflow (near 10⁻¹⁵⁴ or below): its merged second moment is 0 or subnormal, so \(affected) from the merged moments are not meaningful; scale F up by a power of two (and G down by the same) or measure unsharded"
         }
-        let moments = [("M_AA", spectra.mAA), ("M_BB", spectra.mBB), ("centred M_AA", spectra.cAA), ("centred M_BB", spectra.cBB)]
-        let conditions = moments.compactMap { name, e in Self.condition(e.eigenvalues).map { (name, $0) } }
-        guard let worst = conditions.max(by: { $0.1 < $1.1 }) else { return nil }
-        let estimate = Self.solveErrorEstimate(condition: worst.1, dimension: d)
-        guard estimate > 1e-6 else { return nil }
-        return "the merged \(worst.0) has condition number \(String(format: "%.2g", worst.1)) (the moments square the embeddings' κ): \(affected) from the merged moments may be wrong by about \(String(format: "%.1g", min(estimate, 1))) relative (an a priori estimate, d·u·κ); an unsharded run works from F itself"
+        let uncentred = [("M_AA", spectra.mAA), ("M_BB", spectra.mBB)], centred = [("centred M_AA", spectra.cAA), ("centred M_BB", spectra.cBB)]
+        // Covariances M − μμᵀ inherit the uncentred moments' conditioning; those of rows centred in
+        // two passes (`CentredMoments`) do not, and around an offset M's κ (10¹³ at a spread 10⁻⁶)
+        // had been charged to m_CCA centred, CKA, Procrustes and SVCCA, right to 10⁻¹⁵ (stop 72's attack).
+        let groups = spectra.centredRounding == nil ? [(uncentred + centred, affected)]
+            : [(uncentred, "d_unemb, m_CCA uncentred and the screened T4, uncentred T7 and T12"),
+               (centred, "m_CCA centred, CKA, Procrustes, SVCCA and the screened centred T7")]
+        let notes = groups.compactMap { moments, affected -> String? in
+            let conditions = moments.compactMap { name, e in Self.condition(e.eigenvalues).map { (name, $0) } }
+            guard let worst = conditions.max(by: { $0.1 < $1.1 }) else { return nil }
+            let estimate = Self.solveErrorEstimate(condition: worst.1, dimension: d)
+            guard estimate > 1e-6 else { return nil }
+            return "the merged \(worst.0) has condition number \(String(format: "%.2g", worst.1)) (the moments square the embeddings' κ): \(affected) from the merged moments may be wrong by about \(String(format: "%.1g", min(estimate, 1))) relative (an a priori estimate, d·u·κ); an unsharded run works from F itself"
+        }
+        return notes.isEmpty ? nil : notes.joined(separator: "; ")
     }
 
     /// The results of `measurement`'s tasks that read the moments' decompositions.
@@ -726,7 +738,7 @@ extension MeasureStatistics {
         // SVCCA: the top principal directions V keeping 99 % of each side's variance; in
         // that eigenbasis the projected covariances are diagonal, so the CCA is the
         // singular values of Λ_B^{-1/2} V_BᵀC_BA V_A Λ_A^{-1/2}.
-        func principal(_ e: SymmetricEigendecomposition) -> (vectors: Matrix, values: [Double], tie: (kept: Int, of: Int)?) {
+        func principal(_ e: SymmetricEigendecomposition) -> (vectors: Matrix, values: [Double], tie: SimilarityMeasures.PrincipalTie?) {
             let energy = e.eigenvalues.map { max($0, 0) }
             let cut = SimilarityMeasures.principalCut(energy, keeping: 0.99, rows: n)
             return (e.eigenvectors.leadingColumns(cut.count), Array(energy.prefix(cut.count)), cut.tie)

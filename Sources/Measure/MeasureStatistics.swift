@@ -677,7 +677,9 @@ public struct MeasurePartial: Codable, Sendable {
             if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                let statistics = object["statistics"] as? [String: Any],
                statistics["format"] as? String != MeasureStatistics.format || statistics["version"] as? Int != MeasureStatistics.version {
-                throw MeasureMergeError.unreadable(file: file, reason: "a \(statistics["format"] ?? "unknown") partial of version \(statistics["version"] ?? "?"); this build reads \(MeasureStatistics.format) version \(MeasureStatistics.version)")
+                // A version written as text ("7") is not the integer this build reads: say so, not "version 7".
+                let version = statistics["version"].map { $0 is Int ? "\($0)" : "\"\($0)\" (not an integer)" } ?? "?"
+                throw MeasureMergeError.unreadable(file: file, reason: "a \(statistics["format"] ?? "unknown") partial of version \(version); this build reads \(MeasureStatistics.format) version \(MeasureStatistics.version)")
             }
             throw MeasureMergeError.unreadable(file: file, reason: "not a complete measure partial (truncated or damaged: \(decodingSentence(error, data: data)))")
         }

@@ -76,7 +76,7 @@ public struct PairMeasurement: Codable, Sendable {
         public let level: String
         public let certified: Bool
         public let ratio: Double
-        public let note: String?
+        public internal(set) var note: String?
         /// A side beyond the Double range (lhs/rhs ±∞ or 0), in scientific notation from
         /// its exact or enclosed value; nil when the Double holds it.
         public let lhsScientific: String?
@@ -590,7 +590,8 @@ public struct PairMeasurement: Codable, Sendable {
             }
             var m = try timed("from the moments: m_CCA, CKA, Procrustes, SVCCA, d_unemb, T3–T7") {
                 try statistics.measurement(
-                    context: "language-model scale (k·(d_A² + d_B²) > 10⁸): m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 from the d×d moments of one pass over the rows (the covariances from the rows centred in two passes)",
+                    context: "language-model scale (k·(d_A² + d_B²) > 10⁸): m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 from the d×d moments of one pass over the rows"
+                        + (statistics.centredMoments == nil ? "" : " (the covariances from the rows centred in two passes: a column's mean lies far beyond its spread)"),
                     boundNote: options.certification == .never ? "double-precision screen; not certified (--certify never)"
                         : "double-precision screen; not certified (the fast enclosure could not decide it or does not cover it at N·k·(d_A+d_B) = \(size); exact/MPFR need ≤ \(certificationSizeLimit))",
                     routes: "moments")
@@ -1011,6 +1012,11 @@ public struct PairMeasurement: Codable, Sendable {
         note.replacingOccurrences(of: "the merged moments", with: "the d×d moments")
             .replacingOccurrences(of: "; an unsharded measure computes it exactly", with: "")
             .replacingOccurrences(of: "; an unsharded run works from F itself", with: "")
+            .replacingOccurrences(of: "; measure the pair unsharded, where the least squares runs on the rows", with: "")
+            .replacingOccurrences(of: ": measure the pair unsharded for its value", with: "")
+            .replacingOccurrences(of: " or measure unsharded", with: "")
+            .replacingOccurrences(of: "merged second moment", with: "second moment")
+            .replacingOccurrences(of: "written with --certify never", with: "--certify never")
             .replacingOccurrences(of: "the merged ", with: "the ")
     }
 

@@ -78,11 +78,14 @@ public struct WeightedCentring: Sendable {
         let mean = x.weightedRowMean(weights)
         var d = x.subtractingFromRows(mean)
         let (n, rows) = (x.columns, x.rows)
-        let (sum, squares, uniform) = Self.firstPassSums(d, weights: weights)
+        let (sum, squares, uniform, exponents) = Self.firstPassSums(d, weights: weights)
         let total = weights.reduce(0, +)
-        let corrected = Self.takesSecondPass(mean: mean, spreadSquared: squares)
+        // The tests below at each column's own scale 2^−eⱼ (eⱼ = 0 but beyond 2^±100).
+        let scaledMean = zip(mean, exponents).map { Self.scaled($0, -$1) }
+        let corrected = Self.takesSecondPass(mean: scaledMean, spreadSquared: squares)
         let epsilon = Double.ulpOfOne
-        let shift = (0..<n).map { corrected[$0] && total > 0 ? sum[$0] / total : 0 }
+        let scaledShift = (0..<n).map { corrected[$0] && total > 0 ? sum[$0] / total : 0 }
+        let shift = zip(scaledShift, exponents).map { Self.scaled($0, $1) }
         // The spread left after the second pass, (Σw(d − c)²)^{1/2} with Σw(d − c)² = Σwd² − W·c²,
         // against ε of the column's size (roots, so that an offset near 10¹⁵⁴ cannot overflow it).
         // Where the first pass's mean error dominates d the difference cancels to about N·ε of that
@@ -90,7 +93,7 @@ public struct WeightedCentring: Sendable {
         // entries are all the same bits is constant whatever N.
         let constant = (0..<n).map { j in
             corrected[j] && (uniform[j]
-                || max(0, squares[j] - total * shift[j] * shift[j]).squareRoot() <= epsilon * max(abs(mean[j]), squares[j].squareRoot()))
+                || max(0, squares[j] - total * scaledShift[j] * scaledShift[j]).squareRoot() <= epsilon * max(abs(scaledMean[j]), squares[j].squareRoot()))
         }
         if corrected.contains(true) || rowFactors != nil {
             d.storage.withUnsafeMutableBufferPointer { o in
@@ -101,40 +104,71 @@ public struct WeightedCentring: Sendable {
                 }
             }
         }
-        (centred, self.mean, spreadSquared, self.corrected, self.constant) = (d, mean, squares, corrected, constant)
+        // Reported at the data's scale (a column near 10⁻²⁰⁰ has a spread whose square underflows).
+        let spread = zip(squares, exponents).map { Self.scaled($0, 2 * $1) }
+        (centred, self.mean, spreadSquared, self.corrected, self.constant) = (d, mean, spread, corrected, constant)
         self.shift = shift
+    }
+
+    /// The centred matrix brought near unit size by a power of two e where its largest |entry| lies
+    /// beyond 2^±100 (`outOfRangeExponent`; else e = 0 and the matrix as it is), and e: beside a
+    /// column at 10⁸⁰ taken as constant, data scaled to a unit maximum before centring varies at
+    /// 10⁻⁸⁰, and its Grams' squared norms left the normal range (CKA 8·10⁻⁶ off at 10⁸⁰, ∞ at 10¹²⁰,
+    /// "zero variance" at 10²⁰⁰; stop 72's attack). Squared sizes of it scale by 2^−2e.
+    public var centredInRange: (matrix: Matrix, exponent: Int) {
+        let e = centred.outOfRangeExponent
+        return (e == 0 ? centred : centred.scaled(byPowerOfTwo: -e), e)
     }
 
     /// Whether some column of `x` would take the second pass (the same test as `init`, on the same
     /// Doubles), without the N×d copy: two passes over x.
     public static func needsSecondPass(_ x: Matrix, weights: [Double]) -> Bool {
         let mean = x.weightedRowMean(weights)
-        return takesSecondPass(mean: mean, spreadSquared: firstPassSums(x, weights: weights, less: mean).squares).contains(true)
+        let sums = firstPassSums(x, weights: weights, less: mean)
+        return takesSecondPass(mean: zip(mean, sums.exponents).map { scaled($0, -$1) }, spreadSquared: sums.squares).contains(true)
+    }
+
+    /// x·2^e, in two steps so that 2^e itself need not be a Double.
+    public static func scaled(_ x: Double, _ e: Int) -> Double {
+        e == 0 ? x : x * Double(sign: .plus, exponent: e / 2, significand: 1) * Double(sign: .plus, exponent: e - e / 2, significand: 1)
     }
 
     static func takesSecondPass(mean: [Double], spreadSquared: [Double]) -> [Bool] {
         zip(mean, spreadSquared).map { abs($0) > 16 * $1.squareRoot() }
     }
 
-    /// Per column of d = fl(x − `less`) (x itself when nil): Σᵢ wᵢdᵢⱼ, Σᵢ (wᵢdᵢⱼ)dᵢⱼ, and whether
-    /// every entry is the same bits (then the column is constant at any N).
-    static func firstPassSums(_ x: Matrix, weights: [Double], less: [Double]? = nil) -> (sum: [Double], squares: [Double], uniform: [Bool]) {
+    /// Per column of d = fl(x − `less`) (x itself when nil), scaled by 2^−eⱼ: Σᵢ wᵢdᵢⱼ, Σᵢ (wᵢdᵢⱼ)dᵢⱼ,
+    /// whether every entry is the same bits (then the column is constant at any N), and eⱼ: 0, or
+    /// the exponent of the column's largest |dᵢⱼ| where it lies beyond 2^±100, whose squares would
+    /// leave the normal range (a column varying at 10⁻²⁰⁰ beside one at 1 had read as constant).
+    static func firstPassSums(_ x: Matrix, weights: [Double], less: [Double]? = nil)
+        -> (sum: [Double], squares: [Double], uniform: [Bool], exponents: [Int]) {
         let n = x.columns
-        var sum = [Double](repeating: 0, count: n), squares = [Double](repeating: 0, count: n)
-        var uniform = [Bool](repeating: true, count: n)
+        var uniform = [Bool](repeating: true, count: n), largest = [Double](repeating: 0, count: n)
         let offset = less ?? [Double](repeating: 0, count: n)
-        x.storage.withUnsafeBufferPointer { s in
-            for i in 0..<x.rows {
-                let w = weights[i], row = s.baseAddress! + i * n
-                for j in 0..<n {
-                    let v = row[j] - offset[j]
-                    let t = w * v
-                    sum[j] += t
-                    squares[j] += t * v
-                    uniform[j] = uniform[j] && row[j] == s[j]
+        func sums(_ factors: [Double]?) -> (sum: [Double], squares: [Double]) {
+            var sum = [Double](repeating: 0, count: n), squares = [Double](repeating: 0, count: n)
+            x.storage.withUnsafeBufferPointer { s in
+                for i in 0..<x.rows {
+                    let w = weights[i], row = s.baseAddress! + i * n
+                    for j in 0..<n {
+                        var v = row[j] - offset[j]
+                        if let factors { v *= factors[j] } else {
+                            uniform[j] = uniform[j] && row[j] == s[j]
+                            largest[j] = max(largest[j], abs(v))
+                        }
+                        let t = w * v
+                        sum[j] += t
+                        squares[j] += t * v
+                    }
                 }
             }
+            return (sum, squares)
         }
-        return (sum, squares, uniform)
+        let plain = sums(nil)
+        let exponents = largest.map { Matrix.outOfRangeExponent(largest: $0) }
+        guard exponents.contains(where: { $0 != 0 }) else { return (plain.sum, plain.squares, uniform, exponents) }
+        let again = sums(exponents.map { Double(sign: .plus, exponent: -$0, significand: 1) })
+        return (again.sum, again.squares, uniform, exponents)
     }
 }

@@ -58,11 +58,15 @@ public struct SimilarityMeasures: Codable, Sendable {
 
     /// A note when a side's spread (relative to its root-mean-square norm) is below 10⁻⁸: what
     /// centring in two passes leaves there.
-    static func spreadNote(_ centring: WeightedCentring, centred: Double, rows: Int, side: String) -> String? {
+    /// `centred` is the squared norm of the centred rows scaled by 2^−exponent (`centredInRange`).
+    static func spreadNote(_ centring: WeightedCentring, centred: Double, exponent: Int = 0, rows: Int, side: String) -> String? {
         let raw = centring.uncentredSquared
-        guard raw > 0, centred < 1e-16 * raw else { return nil }
-        let spread = (centred / raw).squareRoot()
-        let error = Double(max(rows, centring.centred.columns)) * Double.ulpOfOne * (centring.roundingScaleSquared / centred).squareRoot()
+        guard raw > 0, centred > 0 else { return nil }
+        // The ratios at the centred rows' own scale, then scaled back (the raw ratio may lie
+        // beyond the Double range when a constant column is 10²⁰⁰ times the spread).
+        let spread = WeightedCentring.scaled((centred / raw).squareRoot(), exponent)
+        guard spread < 1e-8 else { return nil }
+        let error = Double(max(rows, centring.centred.columns)) * Double.ulpOfOne * WeightedCentring.scaled((centring.roundingScaleSquared / centred).squareRoot(), -exponent)
         return "the \(side) model's embeddings vary by only \(String(format: "%.1e", spread)) of their root-mean-square norm (a large common offset): they are centred in two passes (the second removes the first's rounding of the mean), which leaves a relative error of about \(String(format: "%.0e", max(error, Double.ulpOfOne))) in CKA, Procrustes, SVCCA and m_CCA centred"
     }
 
@@ -84,19 +88,22 @@ public struct SimilarityMeasures: Codable, Sendable {
         let (f1, f2) = (f1.scaledToUnitMaximum, f2.scaledToUnitMaximum)
         let root = weights.map { $0.squareRoot() }
         let (cx, cy) = (WeightedCentring(f1, weights: weights, rowFactors: root), WeightedCentring(f2, weights: weights, rowFactors: root))
-        let (x, y) = (cx.centred, cy.centred)
+        // The centred rows near unit size again where a large constant column left them far below it.
+        let ((x, ex), (y, ey)) = (cx.centredInRange, cy.centredInRange)
         let (nx, ny) = (x.frobeniusNormSquared, y.frobeniusNormSquared)
         // Zero variance up to the rounding of the centring.
-        let (flatX, flatY) = (Self.isFlat(centred: nx, rounding: cx.roundingScaleSquared, rows: f1.rows, columns: f1.columns),
-                              Self.isFlat(centred: ny, rounding: cy.roundingScaleSquared, rows: f2.rows, columns: f2.columns))
+        let (flatX, flatY) = (Self.isFlat(centred: nx, rounding: WeightedCentring.scaled(cx.roundingScaleSquared, -2 * ex), rows: f1.rows, columns: f1.columns),
+                              Self.isFlat(centred: ny, rounding: WeightedCentring.scaled(cy.roundingScaleSquared, -2 * ey), rows: f2.rows, columns: f2.columns))
         guard !flatX, !flatY else {
             (linearCKA, procrustesDistance, svcca, accuracyNote) = (nil, nil, nil, nil)
             undefinedReason = "\(flatX ? "the first" : "the second") model's embeddings have zero variance (every input at one point, to within the data's rounding)"
             return
         }
         undefinedReason = nil
-        let spreadNotes = [Self.spreadNote(cx, centred: nx, rows: f1.rows, side: "first"), Self.spreadNote(cy, centred: ny, rows: f2.rows, side: "second")]
-        accuracyNote = spreadNotes.contains { $0 != nil } ? spreadNotes.compactMap { $0 }.joined(separator: "; ") : nil
+        let spreadNotes = [Self.spreadNote(cx, centred: nx, exponent: ex, rows: f1.rows, side: "first"),
+                           Self.spreadNote(cy, centred: ny, exponent: ey, rows: f2.rows, side: "second")]
+        let spread = spreadNotes.compactMap { $0 }
+        accuracyNote = spread.isEmpty ? nil : spread.joined(separator: "; ")
         let sxy = x.multiplied(by: y, transposeSelf: true)
         let sxx = x.gram(), syy = y.gram()
         linearCKA = sxy.frobeniusNormSquared / (sxx.frobeniusNormSquared.squareRoot() * syy.frobeniusNormSquared.squareRoot())
@@ -137,12 +144,15 @@ public struct SimilarityMeasures: Codable, Sendable {
         svccaTieNote = Self.tieNote((sides.0.1, sides.1.1), fraction: varianceKept)
     }
 
+    /// Directions of equal variance split by SVCCA's cut: how many of them are kept, of how many.
+    package typealias PrincipalTie = (kept: Int, of: Int)
+
     /// SVCCA's cut: how many leading principal directions, of variances `energy` (largest first), keep
     /// `fraction` of their sum; at least one. Both routes here and a merge's moments take it.
     /// `tie`, where the cut splits directions whose variance equals the last kept one's to within
     /// rounding (max(rows, d)·ε of the largest variance, rows the N the variances come from):
     /// how many of them are kept and how many there are.
-    package static func principalCut(_ energy: [Double], keeping fraction: Double, rows: Int) -> (count: Int, tie: (kept: Int, of: Int)?) {
+    package static func principalCut(_ energy: [Double], keeping fraction: Double, rows: Int) -> (count: Int, tie: PrincipalTie?) {
         let total = energy.reduce(0, +)
         var count = 0, sum = 0.0
         while count < energy.count && sum < fraction * total { sum += energy[count]; count += 1 }
@@ -156,7 +166,7 @@ public struct SimilarityMeasures: Codable, Sendable {
     }
 
     /// The note for ties at SVCCA's cut on either side, nil without one.
-    package static func tieNote(_ ties: ((kept: Int, of: Int)?, (kept: Int, of: Int)?), fraction: Double) -> String? {
+    package static func tieNote(_ ties: (PrincipalTie?, PrincipalTie?), fraction: Double) -> String? {
         let sides = [("first", ties.0), ("second", ties.1)].compactMap { side, tie in
             tie.map { "the \(side) model's \($0.of) principal directions of equal variance (to within rounding), of which it keeps \($0.kept)" }
         }
@@ -180,11 +190,11 @@ public struct SimilarityMeasures: Codable, Sendable {
     /// side's energy ‖X̃‖_F² (`energy`): a direction left out then carries too little variance to
     /// move the cut but at a tie.
     static func svcca(through cca: CanonicalCorrelations, _ x: Matrix, _ y: Matrix, energy: (x: Double, y: Double),
-                      varianceKept: Double) throws -> (value: Double, ties: ((kept: Int, of: Int)?, (kept: Int, of: Int)?))? {
+                      varianceKept: Double) throws -> (value: Double, ties: (PrincipalTie?, PrincipalTie?))? {
         let coordinates = [cca.basisX.multiplied(by: x, transposeSelf: true), cca.basisY.multiplied(by: y, transposeSelf: true)]
         guard coordinates[0].frobeniusNormSquared >= (1 - 1e-10) * energy.x,
               coordinates[1].frobeniusNormSquared >= (1 - 1e-10) * energy.y else { return nil }
-        let cuts = try coordinates.map { b -> (basis: Matrix, tie: (kept: Int, of: Int)?) in
+        let cuts = try coordinates.map { b -> (basis: Matrix, tie: PrincipalTie?) in
             let svd = try ModelError.wrapping { try SingularValueDecomposition(b) }
             let cut = Self.principalCut(svd.singularValues.map { $0 * $0 }, keeping: varianceKept, rows: x.rows)
             return (svd.u.leadingColumns(cut.count), cut.tie)
@@ -219,13 +229,15 @@ public struct UnbiasedLinearCKA: Sendable {
         // powers overflowed at 10⁷⁷ and underflowed below 10⁻⁷⁷).
         let (f1, f2) = (f1.scaledToUnitMaximum, f2.scaledToUnitMaximum)
         let (cx, cy) = (WeightedCentring(f1, weights: uniform), WeightedCentring(f2, weights: uniform))
-        let (x, y) = (cx.centred, cy.centred)
+        // Near unit size again beside a large constant column, as in `SimilarityMeasures`.
+        let ((x, ex), (y, ey)) = (cx.centredInRange, cy.centredInRange)
         // Zero variance up to the centring's rounding, as `SimilarityMeasures` tests it: the
         // noise of centring constant embeddings gave a CKA of 1 (or of anything). (The rows are
         // not scaled by √w here, so the weighted rounding scale is taken N times.)
-        for (centring, side) in [(cx, "first"), (cy, "second")]
-        where SimilarityMeasures.isFlat(centred: centring.centred.frobeniusNormSquared, rounding: Double(n) * centring.roundingScaleSquared,
-                                        rows: n, columns: centring.centred.columns) {
+        for (centring, centred, e, side) in [(cx, x, ex, "first"), (cy, y, ey, "second")]
+        where SimilarityMeasures.isFlat(centred: centred.frobeniusNormSquared,
+                                        rounding: Double(n) * WeightedCentring.scaled(centring.roundingScaleSquared, -2 * e),
+                                        rows: n, columns: centred.columns) {
             self.init(undefined: "undefined: the \(side) model's embeddings have zero variance (every input at one point)"); return
         }
         self.init(crossSquared: x.multiplied(by: y, transposeSelf: true).frobeniusNormSquared,

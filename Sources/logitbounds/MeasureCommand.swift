@@ -36,9 +36,10 @@ struct MeasureCommand: ParsableCommand {
         screen's worst pivot pair (named in its note) from that pair's d×d pivot matrices; --concept's T11 from \
         the rows' enclosed margins and transported scores. At language-model \
         scale (k·(d_A² + d_B²) > 10⁸) beyond the exact limit, one pass over the rows gives the logit statistics and the \
-        d×d moments, and m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 come from those moments (as in a merge, \
-        but the covariances from the rows centred in two passes; a merge forms them as M − μμᵀ, which loses \
-        accuracy around a large common offset of the embeddings).
+        d×d moments, and m_CCA, CKA, Procrustes, SVCCA, d_unemb and T7 come from those moments (as in a merge). \
+        The covariances are M − μμᵀ, except where a column's mean lies beyond 16 times its spread (a large \
+        offset, where that cancels): there they come from the rows centred in two passes, and a shard carries \
+        them in its partial for the merge to combine about the shards' means.
 
         Sharded (for N beyond one machine): `measure A.npz B.npz --shard i/n --partial FILE` reads only rows \
         ⌊N(i−1)/n⌋ ..< ⌊Ni/n⌋ of f and w (and g whole) and writes that shard's sufficient statistics \

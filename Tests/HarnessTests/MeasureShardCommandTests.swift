@@ -156,6 +156,9 @@ struct MeasureShardCommandTests {
         let tiny = try write("tiny.json", String(text.prefix(10)))   // before any key: not JSON at all
         #expect(!String(text.prefix(200)).contains("logitbounds-measure-partial") && text.contains("logitbounds-measure-partial"))
         let versioned = try write("version.json", text.replacingOccurrences(of: "\"version\" : \(MeasureStatistics.version)", with: "\"version\" : 99"))
+        // This build's version written as text: not "version 7; this build reads … version 7".
+        let textVersion = try write("text-version.json", text.replacingOccurrences(of: "\"version\" : \(MeasureStatistics.version)",
+                                                                                   with: "\"version\" : \"\(MeasureStatistics.version)\""))
         let verifyReport = try runTool(["verify", "--cases", "3", "--json"]).stdout
         let verify = try write("verify.json", verifyReport)
         let cases: [([String], String)] = [
@@ -164,6 +167,7 @@ struct MeasureShardCommandTests {
             (["merge", parts[0], early, parts[2]], "not a complete measure partial (truncated"),
             (["merge", parts[0], tiny, parts[2]], "not a complete JSON document (truncated"),
             (["merge", parts[0], versioned, parts[2]], "version"),
+            (["merge", parts[0], textVersion, parts[2]], "version \"\(MeasureStatistics.version)\" (not an integer)"),
             (["merge", parts[0], parts[2]], "missing"),
             (["merge", parts[0], parts[1], parts[1], parts[2]], "overlap"),
             (["merge", parts[0], other[1], parts[2]], "another pair"),

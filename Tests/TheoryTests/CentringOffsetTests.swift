@@ -283,6 +283,13 @@ struct CentringOffsetTests {
             }
             let merged = try MeasureStatistics.merge(read, names: ["a", "b", "c"]).measurement()
             #expect(merged.notes.contains { $0.contains("combined about the shards' means") }, "\(merged.notes)")
+            // M_AA's condition (the offset's: 10¹² with one column at 10⁶; every column offset
+            // leaves it singular, which the rank note says) is charged to the uncentred measures
+            // alone: the covariances are the rows' own.
+            #expect(!merged.notes.contains { $0.contains("has condition number") && $0.contains("CKA") }, "\(merged.notes)")
+            if x.columns == 10 {
+                #expect(merged.notes.contains { $0.contains("M_AA has condition number") && $0.contains("d_unemb, m_CCA uncentred") }, "\(merged.notes)")
+            }
             let plain = try PairMeasurement.measure(try ModelPair(SoftmaxModel(embeddings: s, unembeddings: gx, weights: raw),
                                                                   SoftmaxModel(embeddings: y, unembeddings: gy, weights: raw)), options: options)
             for (p, q) in zip(merged.canonicalCorrelationsCentered, plain.canonicalCorrelationsCentered) {
@@ -328,5 +335,37 @@ struct CentringOffsetTests {
             compared += 1
         }
         #expect(compared == d + 3)
+    }
+
+    /// Scaled to a unit maximum before centring (against overflow), data beside a constant column
+    /// at 10⁸⁰ varied at 10⁻⁸⁰, and the Grams' squared norms left the normal range: CKA 8·10⁻⁶ off
+    /// at 10⁸⁰, ∞ from 10⁹⁰, "zero variance" at 10²⁰⁰, where a merge was right (stop 72's attack).
+    @Test("A constant column at 10⁸⁰ … 10³⁰⁰ beside varying ones: CKA, Procrustes, SVCCA and the unbiased CKA as with the column at 0")
+    func largeConstantColumn() throws {
+        var g = SeededGenerator(seed: 55)
+        let (n, d) = (500, 6)
+        let z = g.gaussianMatrix(rows: n, columns: d)
+        let y = z.leadingColumns(5).multiplied(by: g.gaussianMatrix(rows: 5, columns: 5)) + 0.5 * g.gaussianMatrix(rows: n, columns: 5)
+        func column(_ c: Double) -> Matrix { Matrix(rows: n, columns: d) { i, j in j == 1 ? c : z[i, j] } }
+        let uniform = [Double](repeating: 1 / Double(n), count: n)
+        let plain = try SimilarityMeasures(column(0), y, weights: uniform)
+        let plainUnbiased = try #require(UnbiasedLinearCKA(column(0), y, weights: uniform).value)
+        var compared = 0
+        for c in [1e80, 1e120, -1e100, 1e200, 1e300] {
+            let m = try SimilarityMeasures(column(c), y, weights: uniform)
+            #expect(m.undefinedReason == nil, "c = \(c): \(m.undefinedReason ?? "")")
+            for (a, b, name) in [(m.linearCKA, plain.linearCKA, "CKA"), (m.procrustesDistance, plain.procrustesDistance, "Procrustes"), (m.svcca, plain.svcca, "SVCCA")] {
+                let (a, b) = (try #require(a, "c = \(c): \(name)"), try #require(b))
+                #expect(abs(a - b) <= 1e-12, "c = \(c): \(name) \(a) against \(b)")
+                compared += 1
+            }
+            let unbiased = try #require(UnbiasedLinearCKA(column(c), y, weights: uniform).value, "c = \(c)")
+            #expect(abs(unbiased - plainUnbiased) <= 1e-12, "c = \(c): unbiased CKA \(unbiased) against \(plainUnbiased)")
+            compared += 1
+            // The note states the spread relative to the raw norm, at about 1/c, not 0 or ∞.
+            let note = try #require(m.accuracyNote, "c = \(c)")
+            #expect(note.contains("vary by only") && !note.contains("0.0e+00") && !note.contains("inf"), "c = \(c): \(note)")
+        }
+        #expect(compared == 5 * 4)
     }
 }

@@ -312,6 +312,26 @@ struct WeightedLeastSquaresTests {
         }
     }
 
+    /// One run at large k takes the moments route, whose notes spoke of "the merged second moment"
+    /// and sent the user to "measure the pair unsharded", which that run is (stop 71's final read).
+    /// Here one input's embedding lies 10²⁵ beyond the others' (as weight 10⁵⁰ would in the moments).
+    @Test("One run on the moments route with one input's embedding 10²⁵ beyond the others': d_unemb not computed, its notes worded for one run")
+    func momentsRouteHeavyInput() throws {
+        let pair = try Self.pair(seed: 2301, heavy: [])
+        var f = pair.first.embeddings
+        for j in 0..<f.columns { f[17, j] *= 1e25 }
+        let teacher = try SoftmaxModel(embeddings: f, unembeddings: pair.first.unembeddings)
+        let measured = try PairMeasurement.measure(try ModelPair(teacher, pair.second, routes: .largeScale),
+                                                   options: PairMeasurement.Options(skipPivot: true, certification: .never))
+        #expect(measured.routes == "moments")
+        #expect(measured.dUnembAB == nil)
+        let note = try #require(measured.notes.first { $0.hasPrefix("d_unemb A←B: not computed (model A's weighted embeddings W^{1/2}F have rows 2^") },
+                                "\(measured.notes)")
+        #expect(note.contains("second moment, which squares that"), "\(note)")
+        #expect(!measured.notes.contains { $0.contains("unsharded") || $0.contains("merged") }, "\(measured.notes)")
+        #expect(!measured.bounds.contains { $0.note?.contains("unsharded") == true }, "\(measured.bounds.compactMap(\.note))")
+    }
+
     /// Twenty inputs at 10⁶⁰ lying in a 4-dimensional subspace: the merged moment is of full rank
     /// but its condition number is 10⁶⁰, and d_unemb from it read 1.63 for 0.84 beside a note that
     /// it "may be wrong by about 1". Not computed now; one run shows the exact value.
