@@ -147,11 +147,11 @@ public struct MeasureStatistics: Codable, Sendable {
     /// under the raw weights (`rowLevels(_:rawWeights:)`): how far apart the rows lie, which
     /// the d×d moments cannot tell. nil in partials written before it was carried.
     public var rowLevels: PackedDoubles? = nil
-    /// The covariances from the rows centred in two passes (`CentredMoments`), where a column of
-    /// either side takes the second pass (a large offset, where M − μμᵀ from the moments cancels:
-    /// m_CCA centred read 0 for 0.694 at a spread 2·10⁻⁷ of the offset, stop 71's attack); a merge
-    /// combines the shards' about their means. nil elsewhere: M − μμᵀ then rounds within 256·ε of
-    /// the spread, and one run skips the three d×d Grams of the centred rows and their two N×d copies.
+    /// The covariances from the rows centred in two passes (`CentredMoments`): one run's always; a
+    /// shard's where a column of either side takes the second pass (a large offset, where M − μμᵀ
+    /// from the moments cancels: m_CCA centred read 0 for 0.694 at a spread 2·10⁻⁷ of the offset,
+    /// stop 71's attack), which a merge combines about the shards' means. nil elsewhere: M − μμᵀ
+    /// then rounds within 257·ε of the spread, and a partial stays as it was.
     var centredMoments: CentredMoments? = nil
     /// Whether these are one run's statistics (never written): its notes speak of its own moments.
     var oneRun = false
@@ -271,7 +271,10 @@ extension MeasureStatistics {
         }
         meanA = PackedDoubles(pair.first.embeddings.weightedRowMean(pair.weights))
         meanB = PackedDoubles(pair.second.embeddings.weightedRowMean(pair.weights))
-        if CentredMoments.needed(pair) { centredMoments = CentredMoments(pair) }
+        // One run forms them always: where no column takes the second pass M − μμᵀ still rounds up
+        // to 257 times as coarsely as the centred rows' own products, which an ill-conditioned
+        // covariance amplifies (a review's example: 4·10⁻⁶ for 4·10⁻⁸ in its small eigenvalue).
+        if singleRun || CentredMoments.needed(pair) { centredMoments = CentredMoments(pair) }
         oneRun = singleRun
         // The pair's Grams (formed once, shared with the least-squares maps) and σ(G̃) as
         // the pair's diversity takes it (from the Grams at language-model scale).
@@ -699,161 +702,5 @@ public struct MeasurePartial: Codable, Sendable {
             throw MeasureMergeError.inconsistent(file: file, reason: "shards = \(s.shards): a partial holds one shard's statistics (measure --shard writes 1)")
         }
         return partial
-    }
-}
-
-/// X̃ᵀX̃, ỸᵀỸ and ỸᵀX̃ of the rows centred in two passes (`WeightedCentring`) and scaled by √w,
-/// with each side's mean as μ̂ + c (the first pass's mean and the second's) and its per-column
-/// rounding scales rⱼ² (`WeightedCentring.roundingScaleSquaredByColumn`).
-///
-/// A shard carries them where a column of either side took the second pass (a large offset), and
-/// a merge combines them about the shards' means (`merged`): M − μμᵀ from merged moments cancels
-/// there (m_CCA read 0 below a spread of 5·10⁻⁷ of the offset, and 8 % off at 10⁻⁶ against its
-/// note's 0.7 %, stop 71's attack).
-struct CentredMoments: Codable, Sendable {
-    let aa: Matrix, bb: Matrix, ba: Matrix
-    let meanA: [Double], shiftA: [Double], meanB: [Double], shiftB: [Double]
-    let roundingA: [Double], roundingB: [Double]
-    /// Whether a column of either side was taken twice (an offset): the covariances are then
-    /// equilibrated by their own diagonals.
-    let tookSecondPass: Bool
-
-    init(_ pair: ModelPair) {
-        let root = pair.first.sqrtWeights
-        let a = WeightedCentring(pair.first.embeddings, weights: pair.weights, rowFactors: root)
-        let b = WeightedCentring(pair.second.embeddings, weights: pair.weights, rowFactors: root)
-        (aa, bb, ba) = (a.centred.gram(), b.centred.gram(), b.centred.multiplied(by: a.centred, transposeSelf: true))
-        (meanA, shiftA, meanB, shiftB) = (a.mean, a.shift, b.mean, b.shift)
-        (roundingA, roundingB) = (a.roundingScaleSquaredByColumn, b.roundingScaleSquaredByColumn)
-        tookSecondPass = a.corrected.contains(true) || b.corrected.contains(true)
-    }
-
-    /// Whether statistics should carry them: some column of either side takes the second pass
-    /// (elsewhere M − μμᵀ rounds within 256·ε of the spread, and a partial stays as it was).
-    static func needed(_ pair: ModelPair) -> Bool {
-        WeightedCentring.needsSecondPass(pair.first.embeddings, weights: pair.weights)
-            || WeightedCentring.needsSecondPass(pair.second.embeddings, weights: pair.weights)
-    }
-
-    init(aa: Matrix, bb: Matrix, ba: Matrix, meanA: [Double], shiftA: [Double], meanB: [Double], shiftB: [Double],
-         roundingA: [Double], roundingB: [Double], tookSecondPass: Bool) {
-        (self.aa, self.bb, self.ba) = (aa, bb, ba)
-        (self.meanA, self.shiftA, self.meanB, self.shiftB) = (meanA, shiftA, meanB, shiftB)
-        (self.roundingA, self.roundingB, self.tookSecondPass) = (roundingA, roundingB, tookSecondPass)
-    }
-
-    /// A shard's covariances from its moments, M − μμᵀ, where it carried none (no column took the
-    /// second pass): r² = μ² + (M − μμᵀ)ⱼⱼ = Mⱼⱼ, as `WeightedCentring` rounds a column taken once.
-    init(moments aa: Matrix, _ bb: Matrix, _ ba: Matrix, meanA: [Double], meanB: [Double]) {
-        func centred(_ m: Matrix, _ u: [Double], _ v: [Double]) -> Matrix {
-            Matrix(rows: m.rows, columns: m.columns) { i, j in m[i, j] - u[i] * v[j] }
-        }
-        self.init(aa: centred(aa, meanA, meanA), bb: centred(bb, meanB, meanB), ba: centred(ba, meanB, meanA),
-                  meanA: meanA, shiftA: meanA.map { _ in 0 }, meanB: meanB, shiftB: meanB.map { _ in 0 },
-                  roundingA: (0..<aa.rows).map { aa[$0, $0] }, roundingB: (0..<bb.rows).map { bb[$0, $0] }, tookSecondPass: false)
-    }
-
-    /// The covariances of the union of the shards, shard s weighing `shares[s]` (Σ = 1): with
-    /// eₛ = mean(s) − mean(first), each difference of near-equal means exact (Sterbenz) before the
-    /// second passes' small means are added,
-    ///     C = Σₛ πₛ Cₛ + Σₛ πₛ eₛeₛᵀ − ēēᵀ,  ē = Σₛ πₛ eₛ,
-    /// which rounds relative to the spread of the shards' means about the first's, never to the
-    /// offset. rⱼ² = Σₛ πₛ rₛⱼ²; the mean is the first shard's μ̂, with ē added to its c.
-    static func merged(_ parts: [CentredMoments], shares: [Double]) -> CentredMoments {
-        let first = parts[0]
-        func differences(_ mean: KeyPath<CentredMoments, [Double]>, _ shift: KeyPath<CentredMoments, [Double]>) -> (each: [[Double]], mean: [Double]) {
-            let each = parts.map { p in p[keyPath: mean].indices.map { j in (p[keyPath: mean][j] - first[keyPath: mean][j]) + (p[keyPath: shift][j] - first[keyPath: shift][j]) } }
-            let average = first[keyPath: mean].indices.map { j in
-                var s = NeumaierSum()
-                for (e, w) in zip(each, shares) { s.add(w * e[j]) }
-                return s.value
-            }
-            return (each, average)
-        }
-        let (ea, eb) = (differences(\.meanA, \.shiftA), differences(\.meanB, \.shiftB))
-        func combined(_ moment: KeyPath<CentredMoments, Matrix>, _ u: (each: [[Double]], mean: [Double]), _ v: (each: [[Double]], mean: [Double])) -> Matrix {
-            let (rows, columns) = (first[keyPath: moment].rows, first[keyPath: moment].columns)
-            var out = [Double](repeating: 0, count: rows * columns)
-            for (s, part) in parts.enumerated() {
-                let (m, w, es, fs) = (part[keyPath: moment].storage, shares[s], u.each[s], v.each[s])
-                for i in 0..<rows { for j in 0..<columns { out[i * columns + j] += w * (m[i * columns + j] + es[i] * fs[j]) } }
-            }
-            for i in 0..<rows { for j in 0..<columns { out[i * columns + j] -= u.mean[i] * v.mean[j] } }
-            return try! Matrix(rows: rows, columns: columns, storage: out)
-        }
-        func rounding(_ side: KeyPath<CentredMoments, [Double]>) -> [Double] {
-            first[keyPath: side].indices.map { j in zip(parts, shares).reduce(0.0) { $0 + $1.1 * $1.0[keyPath: side][j] } }
-        }
-        var (aa, bb, ba) = (combined(\.aa, ea, ea), combined(\.bb, eb, eb), combined(\.ba, eb, ea))
-        var (roundingA, roundingB) = (rounding(\.roundingA), rounding(\.roundingB))
-        let (shiftA, shiftB) = (zip(first.shiftA, ea.mean).map { $0 + $1 }, zip(first.shiftB, eb.mean).map { $0 + $1 })
-        // As one run takes a column constant (`WeightedCentring`): its spread at most ε of its mean
-        // (inputs at one point but for an ulp, or weighted so far apart that the light ones lie below
-        // the heavy one's rounding), its covariances exact zeros. The shards' means of such a column,
-        // each rounded, had left a spread of rounding in the merge (m_CCA 0.43 for constant embeddings).
-        let constantA = (0..<aa.rows).filter { j in max(aa[j, j], 0).squareRoot() <= Double.ulpOfOne * abs(first.meanA[j] + shiftA[j]) }
-        let constantB = (0..<bb.rows).filter { j in max(bb[j, j], 0).squareRoot() <= Double.ulpOfOne * abs(first.meanB[j] + shiftB[j]) }
-        for j in constantA {
-            for t in 0..<aa.rows { (aa[j, t], aa[t, j]) = (0, 0) }
-            for t in 0..<ba.rows { ba[t, j] = 0 }
-            roundingA[j] = 0
-        }
-        for j in constantB {
-            for t in 0..<bb.rows { (bb[j, t], bb[t, j]) = (0, 0) }
-            for t in 0..<ba.columns { ba[j, t] = 0 }
-            roundingB[j] = 0
-        }
-        return CentredMoments(aa: aa, bb: bb, ba: ba, meanA: first.meanA, shiftA: shiftA, meanB: first.meanB, shiftB: shiftB,
-                              roundingA: roundingA, roundingB: roundingB, tookSecondPass: parts.contains { $0.tookSecondPass })
-    }
-
-    /// Each side's Σⱼ rⱼ² once column j is scaled by 2^exponents[j] (the moments' equilibration).
-    func rounding(_ exponents: (a: [Int], b: [Int])?) -> (x: Double, y: Double) {
-        guard let (ea, eb) = exponents else { return (roundingA.reduce(0, +), roundingB.reduce(0, +)) }
-        return (WeightedCentring.scaledSum(roundingA.map { $0.squareRoot() }, exponents: ea),
-                WeightedCentring.scaledSum(roundingB.map { $0.squareRoot() }, exponents: eb))
-    }
-
-    /// Sizes and values a partial's statistics must agree with (`MeasureStatistics.validate`).
-    func problem(dA: Int, dB: Int) -> String? {
-        guard [meanA, shiftA, roundingA].allSatisfy({ $0.count == dA }), [meanB, shiftB, roundingB].allSatisfy({ $0.count == dB }),
-              (aa.rows, aa.columns, bb.rows, bb.columns, ba.rows, ba.columns) == (dA, dA, dB, dB, dB, dA) else {
-            return "its centred moments' sizes are not d_A = \(dA), d_B = \(dB)"
-        }
-        let values = [aa.storage, bb.storage, ba.storage, meanA, shiftA, meanB, shiftB, roundingA, roundingB]
-        guard values.allSatisfy({ $0.allSatisfy(\.isFinite) }), (roundingA + roundingB).allSatisfy({ $0 >= 0 }) else {
-            return "its centred moments hold a value that is not finite, or a negative rounding scale"
-        }
-        return nil
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case aa, bb, ba, meanA = "mean_a", shiftA = "shift_a", meanB = "mean_b", shiftB = "shift_b"
-        case roundingA = "rounding_a", roundingB = "rounding_b", tookSecondPass = "second_pass"
-    }
-
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        func doubles(_ key: CodingKeys) throws -> [Double] { try c.decode(PackedDoubles.self, forKey: key).values }
-        let (meanA, meanB) = (try doubles(.meanA), try doubles(.meanB))
-        func matrix(_ key: CodingKeys, _ rows: Int, _ columns: Int) throws -> Matrix {
-            let v = try doubles(key)
-            guard v.count == rows * columns else {
-                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "\(v.count) values for a \(rows)×\(columns) moment")
-            }
-            return try Matrix(rows: rows, columns: columns, storage: v)
-        }
-        self.init(aa: try matrix(.aa, meanA.count, meanA.count), bb: try matrix(.bb, meanB.count, meanB.count), ba: try matrix(.ba, meanB.count, meanA.count),
-                  meanA: meanA, shiftA: try doubles(.shiftA), meanB: meanB, shiftB: try doubles(.shiftB),
-                  roundingA: try doubles(.roundingA), roundingB: try doubles(.roundingB), tookSecondPass: try c.decode(Bool.self, forKey: .tookSecondPass))
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        for (key, values) in [(CodingKeys.aa, aa.storage), (.bb, bb.storage), (.ba, ba.storage), (.meanA, meanA), (.shiftA, shiftA),
-                              (.meanB, meanB), (.shiftB, shiftB), (.roundingA, roundingA), (.roundingB, roundingB)] {
-            try c.encode(PackedDoubles(values), forKey: key)
-        }
-        try c.encode(tookSecondPass, forKey: .tookSecondPass)
     }
 }

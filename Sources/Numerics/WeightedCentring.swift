@@ -128,9 +128,9 @@ public struct WeightedCentring: Sendable {
         return takesSecondPass(mean: zip(mean, sums.exponents).map { scaled($0, -$1) }, spreadSquared: sums.squares).contains(true)
     }
 
-    /// x·2^e, in two steps so that 2^e itself need not be a Double.
+    /// x·2^e, exact but where the result leaves the Double range (2^e itself need not be a Double).
     public static func scaled(_ x: Double, _ e: Int) -> Double {
-        e == 0 ? x : x * Double(sign: .plus, exponent: e / 2, significand: 1) * Double(sign: .plus, exponent: e - e / 2, significand: 1)
+        e == 0 ? x : Double(sign: .plus, exponent: e, significand: x)
     }
 
     static func takesSecondPass(mean: [Double], spreadSquared: [Double]) -> [Bool] {
@@ -143,32 +143,39 @@ public struct WeightedCentring: Sendable {
     /// leave the normal range (a column varying at 10⁻²⁰⁰ beside one at 1 had read as constant).
     static func firstPassSums(_ x: Matrix, weights: [Double], less: [Double]? = nil)
         -> (sum: [Double], squares: [Double], uniform: [Bool], exponents: [Int]) {
-        let n = x.columns
-        var uniform = [Bool](repeating: true, count: n), largest = [Double](repeating: 0, count: n)
+        let (n, rows) = (x.columns, x.rows)
         let offset = less ?? [Double](repeating: 0, count: n)
-        func sums(_ factors: [Double]?) -> (sum: [Double], squares: [Double]) {
-            var sum = [Double](repeating: 0, count: n), squares = [Double](repeating: 0, count: n)
-            x.storage.withUnsafeBufferPointer { s in
-                for i in 0..<x.rows {
-                    let w = weights[i], row = s.baseAddress! + i * n
-                    for j in 0..<n {
-                        var v = row[j] - offset[j]
-                        if let factors { v *= factors[j] } else {
-                            uniform[j] = uniform[j] && row[j] == s[j]
-                            largest[j] = max(largest[j], abs(v))
-                        }
-                        let t = w * v
-                        sum[j] += t
-                        squares[j] += t * v
-                    }
+        var sum = [Double](repeating: 0, count: n), squares = [Double](repeating: 0, count: n)
+        var uniform = [Bool](repeating: true, count: n), largest = [Double](repeating: 0, count: n)
+        x.storage.withUnsafeBufferPointer { s in
+            for i in 0..<rows {
+                let w = weights[i], row = s.baseAddress! + i * n
+                for j in 0..<n {
+                    let v = row[j] - offset[j]
+                    let t = w * v
+                    sum[j] += t
+                    squares[j] += t * v
+                    uniform[j] = uniform[j] && row[j] == s[j]
+                    largest[j] = max(largest[j], abs(v))
                 }
             }
-            return (sum, squares)
         }
-        let plain = sums(nil)
         let exponents = largest.map { Matrix.outOfRangeExponent(largest: $0) }
-        guard exponents.contains(where: { $0 != 0 }) else { return (plain.sum, plain.squares, uniform, exponents) }
-        let again = sums(exponents.map { Double(sign: .plus, exponent: -$0, significand: 1) })
-        return (again.sum, again.squares, uniform, exponents)
+        guard exponents.contains(where: { $0 != 0 }) else { return (sum, squares, uniform, exponents) }
+        // Again at each column's own scale: v·2^−eⱼ formed exactly from v (2^−eⱼ itself may not be
+        // a Double, for a column below 2⁻¹⁰²²).
+        (sum, squares) = ([Double](repeating: 0, count: n), [Double](repeating: 0, count: n))
+        x.storage.withUnsafeBufferPointer { s in
+            for i in 0..<rows {
+                let w = weights[i], row = s.baseAddress! + i * n
+                for j in 0..<n {
+                    let v = Double(sign: .plus, exponent: -exponents[j], significand: row[j] - offset[j])
+                    let t = w * v
+                    sum[j] += t
+                    squares[j] += t * v
+                }
+            }
+        }
+        return (sum, squares, uniform, exponents)
     }
 }

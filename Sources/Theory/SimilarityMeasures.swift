@@ -59,7 +59,7 @@ public struct SimilarityMeasures: Codable, Sendable {
     /// A note when a side's spread (relative to its root-mean-square norm) is below 10⁻⁸: what
     /// centring in two passes leaves there.
     /// `centred` is the squared norm of the centred rows scaled by 2^−exponent (`centredInRange`).
-    static func spreadNote(_ centring: WeightedCentring, centred: Double, exponent: Int = 0, rows: Int, side: String) -> String? {
+    static func spreadNote(_ centring: WeightedCentring, centred: Double, exponent: Int, rows: Int, side: String) -> String? {
         let raw = centring.uncentredSquared
         guard raw > 0, centred > 0 else { return nil }
         // The ratios at the centred rows' own scale, then scaled back (the raw ratio may lie

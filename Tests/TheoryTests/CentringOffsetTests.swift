@@ -324,6 +324,8 @@ struct CentringOffsetTests {
         let parts = try ShardMergeTests.statistics(a, b, cuts: [0, 1_000, 2_000, n], rawWeights: nil, options: options)
         #expect(parts.map { $0.centredMoments != nil } == [false, true, true])
         let merged = try MeasureStatistics.merge(parts, names: ["a", "b", "c"]).measurement()
+        // The premise: the carried covariances are the ones combined (with the first shard's M − μμᵀ).
+        #expect(merged.notes.contains { $0.contains("combined about the shards' means") }, "\(merged.notes)")
         let single = try PairMeasurement.measure(try ModelPair(a, b), options: options)
         var compared = 0
         for (p, q) in zip(merged.canonicalCorrelationsCentered, single.canonicalCorrelationsCentered) {
@@ -366,6 +368,16 @@ struct CentringOffsetTests {
             let note = try #require(m.accuracyNote, "c = \(c)")
             #expect(note.contains("vary by only") && !note.contains("0.0e+00") && !note.contains("inf"), "c = \(c): \(note)")
         }
-        #expect(compared == 5 * 4)
+        // Beside 10³⁰⁰ the varying columns at 10⁻¹⁰ scale to subnormals (about 44 bits, hence 10⁻⁹):
+        // 2^−e of their largest entry is not a Double, and the sums had turned to NaN (a review's case).
+        let tiny = Matrix(rows: n, columns: d) { i, j in j == 1 ? 1e300 : 1e-10 * z[i, j] }
+        let m = try SimilarityMeasures(tiny, y, weights: uniform)
+        for (a, b) in [(m.linearCKA, plain.linearCKA), (m.procrustesDistance, plain.procrustesDistance), (m.svcca, plain.svcca)] {
+            let (a, b) = (try #require(a, "\(m.undefinedReason ?? "")"), try #require(b))
+            #expect(abs(a - b) <= 1e-9, "\(a) against \(b)")
+            compared += 1
+        }
+        #expect(m.accuracyNote?.contains("vary by only") == true, "\(m.accuracyNote ?? "no note")")
+        #expect(compared == 5 * 4 + 3)
     }
 }
