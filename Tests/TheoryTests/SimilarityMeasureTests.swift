@@ -1,6 +1,7 @@
 import Foundation
 import Numerics
 import Testing
+@testable import Measure
 @testable import Theory
 
 @Suite("Linear CKA, Procrustes distance and SVCCA (THEORY.md §7)")
@@ -179,6 +180,27 @@ struct SimilarityMeasureTests {
             checked += 1
         }
         #expect(checked == 2)
+    }
+
+    /// The same tie on one run's moments route (large k), whose SVCCA comes from the covariances'
+    /// eigendecompositions: the note is there too (stop 71 left it untested).
+    @Test("SVCCA's cut inside a tie on the moments route: the note, naming the side and the count; none without a tie")
+    func svccaTieNoteMomentsRoute() throws {
+        var g = SeededGenerator(seed: 71)
+        let (n, d) = (600, 150)
+        let z = g.gaussianMatrix(rows: n, columns: d)
+        let whitened = Double(n).squareRoot() * (try QRDecomposition(z.subtractingColumnMeans).q)
+        let y = z.multiplied(by: g.gaussianMatrix(rows: d, columns: 40)) + g.gaussianMatrix(rows: n, columns: 40)
+        let (gx, gy) = (g.gaussianMatrix(rows: 30, columns: d), g.gaussianMatrix(rows: 30, columns: 40))
+        func measured(_ f: Matrix) throws -> PairMeasurement {
+            let pair = try ModelPair(SoftmaxModel(embeddings: f, unembeddings: gx), SoftmaxModel(embeddings: y, unembeddings: gy), routes: .largeScale)
+            return try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .never))
+        }
+        let (tied, plain) = (try measured(whitened), try measured(z))
+        #expect(tied.routes == "moments" && plain.routes == "moments")
+        let note = try #require(tied.notes.first { $0.contains("principal directions") }, "\(tied.notes)")
+        #expect(note.contains("the first model's 150 principal directions") && note.contains("keeps 149") && !note.contains("second"), "\(note)")
+        #expect(!plain.notes.contains { $0.contains("principal directions") }, "\(plain.notes)")
     }
 
     @Test("CKA and Procrustes are invariant under orthogonal maps and isotropic scaling of either side")
