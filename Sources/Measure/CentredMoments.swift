@@ -30,9 +30,15 @@ struct CentredMoments: Codable, Sendable {
 
     /// Whether statistics should carry them: some column of either side takes the second pass
     /// (elsewhere M − μμᵀ rounds within 256·ε of the spread, and a partial stays as it was).
-    static func needed(_ pair: ModelPair) -> Bool {
-        WeightedCentring.needsSecondPass(pair.first.embeddings, weights: pair.weights)
-            || WeightedCentring.needsSecondPass(pair.second.embeddings, weights: pair.weights)
+    /// `means`: each side's weighted mean, as the statistics hold it.
+    static func needed(_ pair: ModelPair, means: (a: [Double], b: [Double])) -> Bool {
+        WeightedCentring.needsSecondPass(pair.first.embeddings, weights: pair.weights, mean: means.a)
+            || WeightedCentring.needsSecondPass(pair.second.embeddings, weights: pair.weights, mean: means.b)
+    }
+
+    /// M − uvᵀ: a covariance from a second moment and the means (the form that cancels around an offset).
+    static func covariance(_ m: Matrix, _ u: [Double], _ v: [Double]) -> Matrix {
+        Matrix(rows: m.rows, columns: m.columns) { i, j in m[i, j] - u[i] * v[j] }
     }
 
     init(aa: Matrix, bb: Matrix, ba: Matrix, meanA: [Double], shiftA: [Double], meanB: [Double], shiftB: [Double],
@@ -45,10 +51,7 @@ struct CentredMoments: Codable, Sendable {
     /// A shard's covariances from its moments, M − μμᵀ, where it carried none (no column took the
     /// second pass): r² = μ² + (M − μμᵀ)ⱼⱼ = Mⱼⱼ, as `WeightedCentring` rounds a column taken once.
     init(moments aa: Matrix, _ bb: Matrix, _ ba: Matrix, meanA: [Double], meanB: [Double]) {
-        func centred(_ m: Matrix, _ u: [Double], _ v: [Double]) -> Matrix {
-            Matrix(rows: m.rows, columns: m.columns) { i, j in m[i, j] - u[i] * v[j] }
-        }
-        self.init(aa: centred(aa, meanA, meanA), bb: centred(bb, meanB, meanB), ba: centred(ba, meanB, meanA),
+        self.init(aa: Self.covariance(aa, meanA, meanA), bb: Self.covariance(bb, meanB, meanB), ba: Self.covariance(ba, meanB, meanA),
                   meanA: meanA, shiftA: meanA.map { _ in 0 }, meanB: meanB, shiftB: meanB.map { _ in 0 },
                   roundingA: (0..<aa.rows).map { aa[$0, $0] }, roundingB: (0..<bb.rows).map { bb[$0, $0] }, tookSecondPass: false)
     }

@@ -157,11 +157,16 @@ extension MeasureStatistics {
     /// The shard's covariances: carried, or M − μμᵀ from its moments (no column took the second pass).
     var centredOrFromMoments: CentredMoments {
         centredMoments ?? {
-            let (dA, dB) = (identity.dimensionA, identity.dimensionB)
-            func matrix(_ v: PackedDoubles, _ r: Int, _ c: Int) -> Matrix { try! Matrix(rows: r, columns: c, storage: v.values) }
-            return CentredMoments(moments: matrix(momentAA, dA, dA), matrix(momentBB, dB, dB), matrix(momentBA, dB, dA),
-                                  meanA: meanA.values, meanB: meanB.values)
+            let (aa, bb, ba) = momentMatrices
+            return CentredMoments(moments: aa, bb, ba, meanA: meanA.values, meanB: meanB.values)
         }()
+    }
+
+    /// M_AA, M_BB and M_BA as matrices.
+    var momentMatrices: (aa: Matrix, bb: Matrix, ba: Matrix) {
+        let (dA, dB) = (identity.dimensionA, identity.dimensionB)
+        func matrix(_ v: PackedDoubles, _ r: Int, _ c: Int) -> Matrix { try! Matrix(rows: r, columns: c, storage: v.values) }
+        return (matrix(momentAA, dA, dA), matrix(momentBB, dB, dB), matrix(momentBA, dB, dA))
     }
 
     /// The shards' row levels together (largest of the largest, smallest of the smallest nonzero);
@@ -351,14 +356,11 @@ extension MeasureStatistics {
         }
         let (n, k, dA, dB) = (identity.inputs, identity.labels, identity.dimensionA, identity.dimensionB)
         func matrix(_ v: [Double], _ r: Int, _ c: Int) -> Matrix { try! Matrix(rows: r, columns: c, storage: v) }
-        let mAA = matrix(momentAA.values, dA, dA), mBB = matrix(momentBB.values, dB, dB), mBA = matrix(momentBA.values, dB, dA)
+        let (mAA, mBB, mBA) = momentMatrices
         let (meanA, meanB) = (self.meanA.values, self.meanB.values)
-        func centred(_ m: Matrix, _ u: [Double], _ v: [Double]) -> Matrix {
-            Matrix(rows: m.rows, columns: m.columns) { i, j in m[i, j] - u[i] * v[j] }
-        }
         let accurate = centredMoments
-        let cAA = accurate?.aa ?? centred(mAA, meanA, meanA), cBB = accurate?.bb ?? centred(mBB, meanB, meanB)
-        let cBA = accurate?.ba ?? centred(mBA, meanB, meanA)
+        let cAA = accurate?.aa ?? CentredMoments.covariance(mAA, meanA, meanA), cBB = accurate?.bb ?? CentredMoments.covariance(mBB, meanB, meanB)
+        let cBA = accurate?.ba ?? CentredMoments.covariance(mBA, meanB, meanA)
         let sAA = matrix(gramAA.values, dA, dA), sBB = matrix(gramBB.values, dB, dB), sAB = matrix(gramAB.values, dA, dB)
         // Each d×d moment is decomposed once; whitening, pseudo-inverses, σ_min(F̂_A),
         // SVCCA's principal directions and T7's terms all read these.

@@ -121,9 +121,8 @@ public struct WeightedCentring: Sendable {
     }
 
     /// Whether some column of `x` would take the second pass (the same test as `init`, on the same
-    /// Doubles), without the N×d copy: two passes over x.
-    public static func needsSecondPass(_ x: Matrix, weights: [Double]) -> Bool {
-        let mean = x.weightedRowMean(weights)
+    /// Doubles), without the N×d copy: one pass over x, given `mean`, its `weightedRowMean(weights)`.
+    public static func needsSecondPass(_ x: Matrix, weights: [Double], mean: [Double]) -> Bool {
         let sums = firstPassSums(x, weights: weights, less: mean)
         return takesSecondPass(mean: zip(mean, sums.exponents).map { scaled($0, -$1) }, spreadSquared: sums.squares).contains(true)
     }
