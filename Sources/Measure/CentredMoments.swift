@@ -17,6 +17,10 @@ struct CentredMoments: Codable, Sendable {
     /// Whether a column of either side was taken twice (an offset): the covariances are then
     /// equilibrated by their own diagonals.
     let tookSecondPass: Bool
+    /// A merge's between-shard term by column, Σₛ πₛeₛⱼ² + ēⱼ² (`merged`), for each side, and its
+    /// number of shards: the scale its part of the covariances rounds at. nil for one run's or a
+    /// shard's own (never written to a partial).
+    var between: (a: [Double], b: [Double], shards: Int)? = nil
 
     init(_ pair: ModelPair) {
         let root = pair.first.sqrtWeights
@@ -109,15 +113,32 @@ struct CentredMoments: Codable, Sendable {
             for t in 0..<ba.columns { ba[j, t] = 0 }
             roundingB[j] = 0
         }
-        return CentredMoments(aa: aa, bb: bb, ba: ba, meanA: reference.meanA, shiftA: shiftA, meanB: reference.meanB, shiftB: shiftB,
-                              roundingA: roundingA, roundingB: roundingB, tookSecondPass: parts.contains { $0.tookSecondPass })
+        var out = CentredMoments(aa: aa, bb: bb, ba: ba, meanA: reference.meanA, shiftA: shiftA, meanB: reference.meanB, shiftB: shiftB,
+                                 roundingA: roundingA, roundingB: roundingB, tookSecondPass: parts.contains { $0.tookSecondPass })
+        func between(_ e: (each: [[Double]], mean: [Double]), constant: [Int]) -> [Double] {
+            e.mean.indices.map { j in
+                constant.contains(j) ? 0 : zip(e.each, shares).reduce(e.mean[j] * e.mean[j]) { $0 + $1.1 * $1.0[j] * $1.0[j] }
+            }
+        }
+        out.between = (between(ea, constant: constantA), between(eb, constant: constantB), parts.count)
+        return out
     }
 
     /// Each side's Σⱼ rⱼ² once column j is scaled by 2^exponents[j] (the moments' equilibration).
     func rounding(_ exponents: (a: [Int], b: [Int])?) -> (x: Double, y: Double) {
-        guard let (ea, eb) = exponents else { return (roundingA.reduce(0, +), roundingB.reduce(0, +)) }
-        return (WeightedCentring.scaledSum(roundingA.map { $0.squareRoot() }, exponents: ea),
-                WeightedCentring.scaledSum(roundingB.map { $0.squareRoot() }, exponents: eb))
+        (Self.total(roundingA, exponents?.a), Self.total(roundingB, exponents?.b))
+    }
+
+    /// Each side's Σⱼ bⱼ² of the between-shard term (`between`) in the moments' equilibration, with
+    /// the number of shards; nil where the covariances were not combined about the shards' means.
+    func betweenScale(_ exponents: (a: [Int], b: [Int])?) -> (x: Double, y: Double, shards: Int)? {
+        between.map { (Self.total($0.a, exponents?.a), Self.total($0.b, exponents?.b), $0.shards) }
+    }
+
+    /// Σⱼ vⱼ, each term a square scaled by 2^(2·exponents[j]).
+    private static func total(_ squares: [Double], _ exponents: [Int]?) -> Double {
+        guard let exponents else { return squares.reduce(0, +) }
+        return WeightedCentring.scaledSum(squares.map { $0.squareRoot() }, exponents: exponents)
     }
 
     /// Sizes and values a partial's statistics must agree with (`MeasureStatistics.validate`).

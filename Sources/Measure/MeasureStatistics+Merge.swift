@@ -368,7 +368,7 @@ extension MeasureStatistics {
         let moments = [cAA, cBB, mAA, mBB]
         let decomposed = try BLASThreads.parallelMap(4, workers: 2) { try Self.decompose(moments[$0]) }
         let spectra = Spectra(cAA: decomposed[0], cBB: decomposed[1], mAA: decomposed[2], mBB: decomposed[3],
-                              centredRounding: accurate?.rounding(nil))
+                              centredRounding: accurate?.rounding(nil), between: accurate?.betweenScale(nil))
         // The canonical correlations do not depend on the columns' scales, but a moment squares
         // them: a column 2²⁰ below the others moved m_CCA by 3·10⁻⁵, one 2⁵⁰ below put it at 0.25
         // for 0.98. Where the columns' scales spread beyond 2⁸, the correlations (and their rank
@@ -389,7 +389,8 @@ extension MeasureStatistics {
         let correlationSpectra = centredScaled == nil && uncentredScaled == nil ? spectra : try {
             let equilibrated = [centredScaled?.cAA ?? cAA, centredScaled?.cBB ?? cBB, uncentredScaled?.mAA ?? mAA, uncentredScaled?.mBB ?? mBB]
             let parts = try BLASThreads.parallelMap(4, workers: 2) { try Self.decompose(equilibrated[$0]) }
-            return Spectra(cAA: parts[0], cBB: parts[1], mAA: parts[2], mBB: parts[3], centredRounding: accurate?.rounding(centredEquilibration))
+            return Spectra(cAA: parts[0], cBB: parts[1], mAA: parts[2], mBB: parts[3], centredRounding: accurate?.rounding(centredEquilibration),
+                           between: accurate?.betweenScale(centredEquilibration))
         }()
         let (correlationCBA, correlationMBA) = (centredScaled?.cBA ?? cBA, uncentredScaled?.mBA ?? mBA)
         // T7's μ and R do not depend on the columns' scales either (M₂₂S₂₂ is similar to
@@ -409,7 +410,7 @@ extension MeasureStatistics {
                 switch task {
                 case 0: return .similarity(try Self.similarity(spectra, cAA, cBB, cBA, inputs: n))
                 case 1: return .correlations(try Self.canonicalCorrelations(correlationSpectra.cAA, correlationSpectra.cBB, correlationCBA, inputs: n,
-                                                                            scales: correlationSpectra.centringScales))
+                                                                            resolutions: correlationSpectra.centredResolutions))
                 case 2: return .correlations(try Self.canonicalCorrelations(correlationSpectra.mAA, correlationSpectra.mBB, correlationMBA, inputs: n))
                 default:
                     let centred = task == 4
@@ -434,7 +435,7 @@ extension MeasureStatistics {
         for (values, isCentred) in [(centredCCA, true), (uncentredCCA, false)] {
             let (rankA, rankB) = correlationSpectra.ranks(centred: isCentred, inputs: n)
             if let note = PairMeasurement.rankNote(values, rankA: rankA, rankB: rankB, dA: dA, dB: dB, centred: isCentred, moments: true,
-                                                   merged: !oneRun) { notes.append(note) }
+                                                   merged: !oneRun, aboutShardMeans: isCentred && correlationSpectra.between != nil) { notes.append(note) }
         }
 
         // d_unemb(A←B)² = tr S_AA − 2 tr(S_AB Bᵀ) + tr(B S_BB Bᵀ), B = M_AA⁺ M_AB; from the
@@ -624,20 +625,51 @@ extension MeasureStatistics {
         /// (`CentredMoments`: one run's, or a merge's around an offset), in the moments'
         /// equilibration; nil where they are M − μμᵀ from the merged moments.
         var centredRounding: (x: Double, y: Double)? = nil
-        /// λ_max of each side's uncentred moment: the scale at which its covariance M − μμᵀ rounds;
-        /// with rows centred in two passes, the smaller Σⱼ rⱼ² where an offset made it so (the
-        /// same scale as before where no column took the second pass: Σⱼ rⱼ² is then tr M ≥ λ_max).
-        var centringScales: (x: Double, y: Double) {
+        /// Where a merge combined the covariances about the shards' means: each side's
+        /// between-shard scale (`CentredMoments.betweenScale`) and the number of shards.
+        var between: (x: Double, y: Double, shards: Int)? = nil
+        /// What each side's covariance is resolved to (`momentRank`): λ_max of its uncentred moment,
+        /// the scale at which M − μμᵀ rounds; with rows centred in two passes, the smaller Σⱼ rⱼ² where
+        /// an offset made it so (the same scale as before where no column took the second pass:
+        /// Σⱼ rⱼ² is then tr M ≥ λ_max); and a merge's between-shard term.
+        var centredResolutions: (x: MomentResolution, y: MomentResolution) {
             let uncentred = (x: mAA.eigenvalues.first ?? 0, y: mBB.eigenvalues.first ?? 0)
-            guard let r = centredRounding else { return uncentred }
-            return (min(uncentred.x, r.x), min(uncentred.y, r.y))
+            guard let r = centredRounding else { return (MomentResolution(scale: uncentred.x), MomentResolution(scale: uncentred.y)) }
+            return (MomentResolution(scale: min(uncentred.x, r.x), between: between?.x ?? 0, shards: between?.shards ?? 0),
+                    MomentResolution(scale: min(uncentred.y, r.y), between: between?.y ?? 0, shards: between?.shards ?? 0))
         }
 
-        /// Each side's numerical rank (`momentRank`) of its covariance (judged at its uncentred
-        /// moment's scale) or of its second moment.
+        /// Each side's numerical rank (`momentRank`) of its covariance or of its second moment.
         func ranks(centred: Bool, inputs n: Int) -> (a: Int, b: Int) {
-            centred ? (MeasureStatistics.momentRank(cAA.eigenvalues, inputs: n, scale: centringScales.x), MeasureStatistics.momentRank(cBB.eigenvalues, inputs: n, scale: centringScales.y))
-                : (MeasureStatistics.momentRank(mAA.eigenvalues, inputs: n), MeasureStatistics.momentRank(mBB.eigenvalues, inputs: n))
+            guard centred else { return (MeasureStatistics.momentRank(mAA.eigenvalues, inputs: n), MeasureStatistics.momentRank(mBB.eigenvalues, inputs: n)) }
+            let resolutions = centredResolutions
+            return (MeasureStatistics.momentRank(cAA.eigenvalues, inputs: n, resolution: resolutions.x),
+                    MeasureStatistics.momentRank(cBB.eigenvalues, inputs: n, resolution: resolutions.y))
+        }
+    }
+
+    /// How finely a d×d moment's eigenvalues are known (`momentRank`).
+    struct MomentResolution: Sendable {
+        /// The scale at which its summed products round: λ_max of M for M − μμᵀ, Σⱼ rⱼ² for rows
+        /// centred in two passes (for a merge's, the shards' weighted Σⱼ rⱼ²).
+        var scale: Double = 0
+        /// A merge's between-shard term Σₛ πₛ‖eₛ‖² + ‖ē‖² (`CentredMoments.merged`) and its number
+        /// of shards S; 0 and 0 for one run's moments or a merge of M − μμᵀ.
+        var between: Double = 0
+        var shards = 0
+
+        /// The eigenvalue below which a d×d moment summed over n rows is rounding: (n + d)·ε·λ_max
+        /// at the scale it rounds at. A merge about the shards' means rounds its within-shard part
+        /// at the shards' own scale and its between-shard part (S products of mean differences, one
+        /// subtraction of ē ēᵀ, each difference rounded once) at (S + 4)·ε of that term's size,
+        /// and the eigensolver adds about d·ε·λ_max: a spread between the shards' means far above
+        /// the spread within them (shards around 0 beside shards around 10⁶) no longer sets the
+        /// floor at (N + d)·ε of itself, which had dropped a direction one run keeps (m_CCA 0.740
+        /// for 0.806, stop 72's attack).
+        func tolerance(top: Double, inputs n: Int, dimension d: Int) -> Double {
+            let ulp = Double.ulpOfOne
+            guard shards > 0 else { return Double(n + d) * ulp * max(top, scale) }
+            return Double(n + d) * ulp * scale + Double(shards + d + 4) * ulp * between + Double(d) * ulp * top
         }
     }
 
@@ -650,8 +682,8 @@ extension MeasureStatistics {
 
     /// 1/√λ for the leading eigenvalues (decreasing) on the moments' numerical range
     /// (`momentRank`).
-    static func inverseRoots(_ values: [Double], inputs n: Int, scale: Double = 0) -> [Double] {
-        values.prefix(momentRank(values, inputs: n, scale: scale)).map { 1 / $0.squareRoot() }
+    static func inverseRoots(_ values: [Double], inputs n: Int, resolution: MomentResolution = MomentResolution()) -> [Double] {
+        values.prefix(momentRank(values, inputs: n, resolution: resolution)).map { 1 / $0.squareRoot() }
     }
 
     /// The numerical rank of a second-moment matrix FᵀWF from its eigenvalues (decreasing):
@@ -660,19 +692,19 @@ extension MeasureStatistics {
     /// √((N + d)ε)·σ_max — an exactly rank-deficient F (N ≤ d, collinear or constant columns)
     /// has its zero eigenvalues at rounding level, which the square root would lift to
     /// ~10⁻⁸σ_max, far above the SVD's tolerance. Below that resolution the merge treats F as
-    /// rank-deficient, as a single run's exact certificate finds it. `scale` is λ_max of the
-    /// uncentred moment a covariance M − μμᵀ was formed from: the subtraction rounds at that
-    /// scale, so constant embeddings have a covariance of pure rounding, which is rank 0.
-    static func momentRank(_ values: [Double], inputs n: Int, scale: Double = 0) -> Int {
+    /// rank-deficient, as a single run's exact certificate finds it. `resolution` says the scale
+    /// a covariance rounds at (`MomentResolution`): M − μμᵀ rounds at λ_max of M, so constant
+    /// embeddings have a covariance of pure rounding, which is rank 0.
+    static func momentRank(_ values: [Double], inputs n: Int, resolution: MomentResolution = MomentResolution()) -> Int {
         let top = max(values.first ?? 0, 0)
         guard top > 0 else { return 0 }
-        let tolerance = Double(n + values.count) * Double.ulpOfOne * max(top, scale)
+        let tolerance = resolution.tolerance(top: top, inputs: n, dimension: values.count)
         return values.prefix { $0 > tolerance }.count
     }
 
     /// A symmetric moment's inverse square root on its numerical range, as W with WᵀMW = I.
-    static func whitening(_ e: SymmetricEigendecomposition, inputs n: Int, scale: Double = 0) -> Matrix {
-        let scales = inverseRoots(e.eigenvalues, inputs: n, scale: scale)
+    static func whitening(_ e: SymmetricEigendecomposition, inputs n: Int, resolution: MomentResolution = MomentResolution()) -> Matrix {
+        let scales = inverseRoots(e.eigenvalues, inputs: n, resolution: resolution)
         return e.eigenvectors.leadingColumns(scales.count).scalingColumns(by: scales)
     }
 
@@ -701,8 +733,8 @@ extension MeasureStatistics {
     /// Canonical correlations from the moments' decompositions: the singular values of
     /// W_yᵀ M_yx W_x.
     static func canonicalCorrelations(_ xx: SymmetricEigendecomposition, _ yy: SymmetricEigendecomposition, _ yx: Matrix,
-                                      inputs n: Int, scales: (x: Double, y: Double) = (0, 0)) throws -> [Double] {
-        let wx = whitening(xx, inputs: n, scale: scales.x), wy = whitening(yy, inputs: n, scale: scales.y)
+                                      inputs n: Int, resolutions: (x: MomentResolution, y: MomentResolution) = (MomentResolution(), MomentResolution())) throws -> [Double] {
+        let wx = whitening(xx, inputs: n, resolution: resolutions.x), wy = whitening(yy, inputs: n, resolution: resolutions.y)
         let m = min(xx.eigenvalues.count, yy.eigenvalues.count)
         guard wx.columns > 0, wy.columns > 0 else { return Array(repeating: 0, count: m) }
         return try correlations(wy.multiplied(by: yx, transposeSelf: true).multiplied(by: wx), count: m)
@@ -734,7 +766,7 @@ extension MeasureStatistics {
         // From norms that do not overflow where their squares would (moments ≳ 10¹⁵⁴), and
         // √tA·√tB rather than √(tA·tB).
         let ratio = cBA.frobeniusNorm / (cAA.frobeniusNorm.squareRoot() * cBB.frobeniusNorm.squareRoot())
-        let cka = ratio * ratio
+        let cka = min(ratio * ratio, 1)  // 1.0000000000000004 had shown where a between-shard spread dominates
         let nuclear = try ModelError.wrapping { try cBA.singularValues() }.reduce(0, +) / (tA.squareRoot() * tB.squareRoot())
         let procrustes = max(0, 2 - 2 * min(nuclear, 1)).squareRoot()
         // SVCCA: the top principal directions V keeping 99 % of each side's variance; in

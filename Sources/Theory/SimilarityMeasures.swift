@@ -106,7 +106,8 @@ public struct SimilarityMeasures: Codable, Sendable {
         accuracyNote = spread.isEmpty ? nil : spread.joined(separator: "; ")
         let sxy = x.multiplied(by: y, transposeSelf: true)
         let sxx = x.gram(), syy = y.gram()
-        linearCKA = sxy.frobeniusNormSquared / (sxx.frobeniusNormSquared.squareRoot() * syy.frobeniusNormSquared.squareRoot())
+        // At most 1 (Cauchy–Schwarz), which rounding may pass by an ulp or two.
+        linearCKA = min(sxy.frobeniusNormSquared / (sxx.frobeniusNormSquared.squareRoot() * syy.frobeniusNormSquared.squareRoot()), 1)
         if x.rows >= 4, let w0 = weights.first, weights.allSatisfy({ $0 == w0 }) {
             unbiased = UnbiasedLinearCKA(crossSquared: sxy.frobeniusNormSquared, firstSquared: sxx.frobeniusNormSquared,
                                          secondSquared: syy.frobeniusNormSquared, rowNorms: (x.rowNormsSquared, y.rowNormsSquared))

@@ -339,6 +339,78 @@ struct CentringOffsetTests {
         #expect(compared == d + 3)
     }
 
+    /// Shards around 0 beside shards around 10⁶ in every column: no offset for the whole set, but a
+    /// covariance whose between-shard part is 10¹² times its within-shard part. The rank floor
+    /// (N + d)·ε of that whole dropped a direction one run keeps (m_CCA 0.740 for 0.806, stop 72's
+    /// attack); the floor is now the combination's own rounding (`MomentResolution`), which still
+    /// drops a direction that is exactly dependent, as one run does.
+    @Test("Shards around 0 beside shards around 10⁶: every direction one run keeps, an exact dependence dropped")
+    func shardsApart() throws {
+        var g = SeededGenerator(seed: 55)
+        let (n, dA, dB) = (3_000, 6, 5)
+        let options = PairMeasurement.Options(skipPivot: true, certification: .never)
+        func offset(_ i: Int) -> Double { i < 1_000 ? 0 : 1e6 }
+        var compared = 0
+        for dependent in [false, true] {
+            let z = g.gaussianMatrix(rows: n, columns: dA)
+            let w = z.multiplied(by: g.gaussianMatrix(rows: dA, columns: dB)) + 0.5 * g.gaussianMatrix(rows: n, columns: dB)
+            let x = Matrix(rows: n, columns: dA) { i, j in offset(i) + 0.4 * z[i, j] }
+            var y = Matrix(rows: n, columns: dB) { i, j in offset(i) + 0.4 * w[i, j] }
+            // Column 4 = 0 + 1 − 2 (the offsets cancel alike): B's covariance has rank 4.
+            if dependent { for i in 0..<n { y[i, 4] = y[i, 0] + y[i, 1] - y[i, 2] } }
+            let (a, b) = (try SoftmaxModel(embeddings: x, unembeddings: g.gaussianMatrix(rows: 10, columns: dA)),
+                          try SoftmaxModel(embeddings: y, unembeddings: g.gaussianMatrix(rows: 10, columns: dB)))
+            // Cut where the offset changes: the shards around 10⁶ carry their covariances, the first does not.
+            let parts = try ShardMergeTests.statistics(a, b, cuts: [0, 1_000, 2_000, n], rawWeights: nil, options: options)
+            #expect(parts.map { $0.centredMoments != nil } == [false, true, true])
+            let merged = try MeasureStatistics.merge(parts, names: ["a", "b", "c"]).measurement()
+            let rankNote = merged.notes.first { $0.hasPrefix("m_CCA centred averages") }
+            let single = try PairMeasurement.measure(try ModelPair(a, b), options: options)
+            if dependent {
+                let note = try #require(rankNote, "\(merged.notes)")
+                #expect(note.contains("second model's (rank 4 of d = 5)") && note.contains("between the S shards' means"), "\(note)")
+                #expect(single.notes.contains { $0.hasPrefix("m_CCA centred averages") && $0.contains("rank 4 of d = 5") }, "\(single.notes)")
+            } else {
+                #expect(rankNote == nil, "\(rankNote ?? "")")
+            }
+            // The covariances' between-shard part rounds at ε·10¹², 10⁻³ of the spread within: the
+            // condition note promises about 10⁻², and they agree to 10⁻³.
+            #expect(merged.notes.contains { $0.contains("merged centred M_") && $0.contains("has condition number") }, "\(merged.notes)")
+            for (p, q) in zip(merged.canonicalCorrelationsCentered, single.canonicalCorrelationsCentered) {
+                #expect(abs(p - q) <= 3e-3, "ρ \(p) against \(q)")
+                compared += 1
+            }
+        }
+        #expect(compared == 2 * dB)
+    }
+
+    /// The same with spreads 10⁻³ and 10⁻⁴ (below the d×d covariances' resolution, which the rank
+    /// note says): CKA had shown 1.0000000000000004 and 1.0000000000000009 (stop 72's attack).
+    @Test("Shards around 0 beside shards around 10⁶, spread 10⁻³ or 10⁻⁴: CKA at most 1, merged and in one run")
+    func shardsApartCKA() throws {
+        let options = PairMeasurement.Options(skipPivot: true, certification: .never)
+        var checked = 0
+        for seed in [2, 5, 6, 7] as [UInt64] {
+            var g = SeededGenerator(seed: seed)
+            let (n, dA, dB) = (600, 6, 5)
+            for sigma in [1e-2, 1e-3, 1e-4] {
+                let z = g.gaussianMatrix(rows: n, columns: dA)
+                let w = z.multiplied(by: g.gaussianMatrix(rows: dA, columns: dB)) + 0.5 * g.gaussianMatrix(rows: n, columns: dB)
+                let x = Matrix(rows: n, columns: dA) { i, j in (i < 200 ? 0 : 1e6) + sigma * z[i, j] }
+                let y = Matrix(rows: n, columns: dB) { i, j in (i < 200 ? 0 : 1e6) + sigma * w[i, j] }
+                let (a, b) = (try SoftmaxModel(embeddings: x, unembeddings: g.gaussianMatrix(rows: 10, columns: dA)),
+                              try SoftmaxModel(embeddings: y, unembeddings: g.gaussianMatrix(rows: 10, columns: dB)))
+                let parts = try ShardMergeTests.statistics(a, b, cuts: [0, 200, 400, n], rawWeights: nil, options: options)
+                let merged = try MeasureStatistics.merge(parts, names: ["a", "b", "c"]).measurement()
+                let single = try PairMeasurement.measure(try ModelPair(a, b), options: options)
+                #expect(try #require(merged.linearCKA) <= 1, "seed \(seed), σ = \(sigma): merged")
+                #expect(try #require(single.linearCKA) <= 1, "seed \(seed), σ = \(sigma): one run")
+                checked += 1
+            }
+        }
+        #expect(checked == 12)
+    }
+
     /// Scaled to a unit maximum before centring (against overflow), data beside a constant column
     /// at 10⁸⁰ varied at 10⁻⁸⁰, and the Grams' squared norms left the normal range: CKA 8·10⁻⁶ off
     /// at 10⁸⁰, ∞ from 10⁹⁰, "zero variance" at 10²⁰⁰, where a merge was right (stop 72's attack).
