@@ -141,8 +141,11 @@ struct CentredMoments: Codable, Sendable {
         return WeightedCentring.scaledSum(squares.map { $0.squareRoot() }, exponents: exponents)
     }
 
-    /// Sizes and values a partial's statistics must agree with (`MeasureStatistics.validate`).
-    func problem(dA: Int, dB: Int) -> String? {
+    /// Sizes and values a partial's statistics must agree with (`MeasureStatistics.validate`):
+    /// `means`, the statistics' own weighted means of its `rows`, which μ̂ + c must match to within
+    /// both sums' rounding, 2(N + 3)·ε·(|μⱼ| + rⱼ) (an edited mean with its checksum recomputed would
+    /// move the merge's between-shard term, which nothing else checks).
+    func problem(dA: Int, dB: Int, means: (a: [Double], b: [Double]), rows: Int) -> String? {
         guard [meanA, shiftA, roundingA].allSatisfy({ $0.count == dA }), [meanB, shiftB, roundingB].allSatisfy({ $0.count == dB }),
               (aa.rows, aa.columns, bb.rows, bb.columns, ba.rows, ba.columns) == (dA, dA, dB, dB, dB, dA) else {
             return "its centred moments' sizes are not d_A = \(dA), d_B = \(dB)"
@@ -150,6 +153,13 @@ struct CentredMoments: Codable, Sendable {
         let values = [aa.storage, bb.storage, ba.storage, meanA, shiftA, meanB, shiftB, roundingA, roundingB]
         guard values.allSatisfy({ $0.allSatisfy(\.isFinite) }), (roundingA + roundingB).allSatisfy({ $0 >= 0 }) else {
             return "its centred moments hold a value that is not finite, or a negative rounding scale"
+        }
+        let allowance = 2 * Double(rows + 3) * Double.ulpOfOne
+        for (name, mean, shift, rounding, own) in [("A", meanA, shiftA, roundingA, means.a), ("B", meanB, shiftB, roundingB, means.b)] {
+            guard own.count == mean.count else { return "its centred moments' sizes are not those of its means" }
+            for j in mean.indices where !(abs((mean[j] + shift[j]) - own[j]) <= allowance * (abs(own[j]) + rounding[j].squareRoot()) + Double.leastNormalMagnitude) {
+                return "its centred moments' mean of model \(name)'s column \(j) is \(mean[j] + shift[j]), and its statistics' \(own[j])"
+            }
         }
         return nil
     }

@@ -432,7 +432,9 @@ extension MeasureStatistics {
             try check(rowLevels.count == 4 && rowLevels.values.allSatisfy(\.isFinite) && rowLevels[0] >= rowLevels[1] && rowLevels[2] >= rowLevels[3],
                       "row_levels: not four finite values, each largest at least its smallest")
         }
-        if let problem = centredMoments?.problem(dA: dA, dB: dB) { try check(false, "centred_moments: " + problem) }
+        if let problem = centredMoments?.problem(dA: dA, dB: dB, means: (meanA.values, meanB.values), rows: rowEnd - rowStart) {
+            try check(false, "centred_moments: " + problem)
+        }
         if let fastMoments {
             try check(fastMoments.isConsistent(labels: k, dA: dA, dB: dB),
                       "fast_moments: an array is not d_A = \(dA), d_B = \(dB) sized, or holds NaN or interval ends out of order")

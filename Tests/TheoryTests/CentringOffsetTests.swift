@@ -269,7 +269,7 @@ struct CentringOffsetTests {
             // Written and read back as partials: the covariances travel with them.
             let read = try parts.map { try MeasurePartial.decode(Data(try MeasurePartial(teacher: "t", student: "s", statistics: $0).encoded().utf8), file: "p").statistics }
             #expect(read.allSatisfy { $0.centredMoments != nil })
-            // A partial whose carried covariances are not its sizes', or hold a NaN, is refused.
+            // A partial whose carried covariances are not its sizes', or hold a NaN, is refused…
             let c = try #require(read[0].centredMoments)
             var (short, poisoned) = (read[0], read[0])
             short.centredMoments = CentredMoments(aa: c.aa, bb: c.bb, ba: c.ba, meanA: Array(c.meanA.dropLast()), shiftA: c.shiftA, meanB: c.meanB,
@@ -278,7 +278,11 @@ struct CentringOffsetTests {
             nan[0, 0] = .nan
             poisoned.centredMoments = CentredMoments(aa: nan, bb: c.bb, ba: c.ba, meanA: c.meanA, shiftA: c.shiftA, meanB: c.meanB, shiftB: c.shiftB,
                                                      roundingA: c.roundingA, roundingB: c.roundingB, tookSecondPass: true)
-            for bad in [short, poisoned] {
+            // …and so is one whose mean no longer matches its statistics' (an edit with the checksum recomputed).
+            var moved = read[0]
+            moved.centredMoments = CentredMoments(aa: c.aa, bb: c.bb, ba: c.ba, meanA: c.meanA.enumerated().map { $0 == 0 ? $1 + 1e-6 * (abs($1) + 1) : $1 }, shiftA: c.shiftA,
+                                                  meanB: c.meanB, shiftB: c.shiftB, roundingA: c.roundingA, roundingB: c.roundingB, tookSecondPass: true)
+            for bad in [short, poisoned, moved] {
                 #expect(throws: MeasureMergeError.self) { try MeasureStatistics.merge([bad] + read.dropFirst(), names: ["a", "b", "c"]) }
             }
             let merged = try MeasureStatistics.merge(read, names: ["a", "b", "c"]).measurement()
