@@ -22,11 +22,19 @@ struct CentredMoments: Codable, Sendable {
     /// shard's own (never written to a partial).
     var between: (a: [Double], b: [Double], shards: Int)? = nil
 
-    init(_ pair: ModelPair) {
+    /// `formingUnbiasedCKA`: under equal weights, the pair's unbiased CKA from these Grams too
+    /// (`ModelPair.keepUnbiasedLinearCKA`), where one run would otherwise centre its rows again.
+    init(_ pair: ModelPair, formingUnbiasedCKA: Bool = false) {
         let root = pair.first.sqrtWeights
         let a = WeightedCentring(pair.first.embeddings, weights: pair.weights, rowFactors: root)
         let b = WeightedCentring(pair.second.embeddings, weights: pair.weights, rowFactors: root)
         (aa, bb, ba) = (a.centred.gram(), b.centred.gram(), b.centred.multiplied(by: a.centred, transposeSelf: true))
+        if formingUnbiasedCKA, let w0 = pair.weights.first, pair.weights.allSatisfy({ $0 == w0 }) {
+            pair.keepUnbiasedLinearCKA { [aa, bb, ba] in
+                UnbiasedLinearCKA(centredGrams: aa, bb, ba, rowNorms: (a.centred.rowNormsSquared, b.centred.rowNormsSquared),
+                                  rounding: (a.roundingScaleSquared, b.roundingScaleSquared))
+            }
+        }
         (meanA, shiftA, meanB, shiftB) = (a.mean, a.shift, b.mean, b.shift)
         (roundingA, roundingB) = (a.roundingScaleSquaredByColumn, b.roundingScaleSquaredByColumn)
         tookSecondPass = a.corrected.contains(true) || b.corrected.contains(true)

@@ -17,9 +17,10 @@ public enum MeasureMemory {
     ///   moments, their decompositions and the enclosures, whose intervals take two Doubles an
     ///   entry; 18 uncertified; a shard, which decomposes nothing, 44 and 12); the screen's logit
     ///   blocks (`LogitPassPlan`, two a worker, a worker a chunk); a certified run's 400 bytes an
-    ///   input; a shard's 1.5 more copies of its rows, certifying its interval moments' row blocks,
-    ///   and for `weighted` files both files' whole w with their normalised copies (32 bytes an
-    ///   input, as every shard checks all N weights).
+    ///   input; 1.5 more copies of the rows for a shard's statistics or one run's on the moments
+    ///   route; a shard's interval moments' row blocks where it certifies, and for `weighted` files
+    ///   both files' whole w with their normalised copies (32 bytes an input, as every shard checks
+    ///   all N weights).
     /// - One run's N×k arrays (`wholeLogitBytes`), where N·k is small enough for them.
     /// - The pivot form's tables (`pivoting`: whether it runs; 24·k² bytes where k ≤ 4 096), and
     ///   held, its `pivotPairs` pairs.
@@ -50,11 +51,15 @@ public enum MeasureMemory {
         // canonical-correlation bases, QR factors and products are each that wide, and where the
         // widths differ they peaked up to 1.6 times an estimate without them (stop 66: N = 60 000,
         // k = 2, d = 2 and 60), partly freed memory the allocator keeps (`HeapRetention`).
-        let rowRoute = !shard && labels * (da * da + db * db) <= 1e8 ? 8 * rows * (6 * d + 4 * abs(da - db)) : 0
+        let onRows = !shard && labels * (da * da + db * db) <= 1e8
+        let rowRoute = onRows ? 8 * rows * (6 * d + 4 * abs(da - db)) : 0
         // A shard's statistics hold 1.5 more copies of its rows (the weighted rows of the moments),
         // and certifying, the interval moments' row blocks (2 Doubles an entry, `FastEmbeddingMoments`,
-        // 2¹⁵ rows a block).
-        let shardRows = shard ? 12 * rows * d + (weighted ? 32 * Double(inputs) : 0) : 0
+        // 2¹⁵ rows a block). One run on the moments route forms the same statistics, with its rows'
+        // covariances (`CentredMoments`), after its logit pass: a phase of its own (N = 10⁵, k = 1 000,
+        // d = 256 and 256 peaked there at 899 MiB, against an estimate of 502 MiB without it; stop 73).
+        let statisticsRows = !onRows ? 12 * rows * d + (shard && weighted ? 32 * Double(inputs) : 0) : 0
+        let shardRows = shard ? statisticsRows : 0
         let shardMoments = shard && certifying ? 16 * min(rows, 0x1p15) * d : 0
         // A certified run's per-input intervals and sums: 400 bytes an input, whatever d (N = 200 000,
         // d = 8 peaked 28 % above the estimate without it; stop 54).
@@ -71,8 +76,9 @@ public enum MeasureMemory {
         // weighted rows of both models, their N×2d stack and LAPACK's copy (`PivotMoments.stackedFactor`).
         let pivotTables = pivoting ? (k <= 4096 ? 24 * labels * labels : 0) + 24 * rows * d : 0
         let sum = max(held + 8 * squares * top * top + screen + shardRows + shardMoments + perInput,
+                      held + 8 * squares * top * top + statisticsRows + perInput,
                       held + (shard ? 0 : wholeLogitBytes(inputs: n, labels: k, dimensions: dimensions, certifying: certifying)),
-                      held + shardRows + pivotTables)
+                      held + statisticsRows + pivotTables)
         guard certifying else { return sum }
         let blockRows = min(FastLogitSums.rowsPerBlock(inputs: n, labels: k), max(n, 1))
         let blockWorkers = min(workers, (max(n, 1) + blockRows - 1) / blockRows)

@@ -274,7 +274,9 @@ extension MeasureStatistics {
         // One run forms them always: where no column takes the second pass M − μμᵀ still rounds up
         // to 257 times as coarsely as the centred rows' own products, which an ill-conditioned
         // covariance amplifies (a review's example: 4·10⁻⁶ for 4·10⁻⁸ in its small eigenvalue).
-        if singleRun || CentredMoments.needed(pair, means: (meanA.values, meanB.values)) { centredMoments = CentredMoments(pair) }
+        if singleRun || CentredMoments.needed(pair, means: (meanA.values, meanB.values)) {
+            centredMoments = CentredMoments(pair, formingUnbiasedCKA: singleRun)
+        }
         oneRun = singleRun
         // The pair's Grams (formed once, shared with the least-squares maps) and σ(G̃) as
         // the pair's diversity takes it (from the Grams at language-model scale).

@@ -500,8 +500,9 @@ public struct PairMeasurement: Codable, Sendable {
         // Under `auto`, nor the exact level's d×d rational work beyond its width (`allowsExactMoments`).
         if options.certification == .auto && !pair.withinExactWidth { pair.withholdExactMoments() }
         var m = try measureWithoutConcepts(pair, options: options, progress: progress)
-        // Both routes of a single run have the rows at hand: the unbiased CKA from them (O(N d²)), or,
-        // on the rows' route under equal weights, from the similarity measures' Grams.
+        // Both routes of a single run have the rows at hand: under equal weights the unbiased CKA comes
+        // from the Grams they formed (the similarity measures' on the rows' route, the covariances'
+        // on the moments route); otherwise from the rows (O(N d²)).
         // The phases after the main ones, timed into the same list.
         func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
             try Self.timed(name, into: &m.timings, progress: progress, body)

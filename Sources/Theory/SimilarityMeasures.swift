@@ -109,8 +109,7 @@ public struct SimilarityMeasures: Codable, Sendable {
         // At most 1 (Cauchy–Schwarz), which rounding may pass by an ulp or two.
         linearCKA = min(sxy.frobeniusNormSquared / (sxx.frobeniusNormSquared.squareRoot() * syy.frobeniusNormSquared.squareRoot()), 1)
         if x.rows >= 4, let w0 = weights.first, weights.allSatisfy({ $0 == w0 }) {
-            unbiased = UnbiasedLinearCKA(crossSquared: sxy.frobeniusNormSquared, firstSquared: sxx.frobeniusNormSquared,
-                                         secondSquared: syy.frobeniusNormSquared, rowNorms: (x.rowNormsSquared, y.rowNormsSquared))
+            unbiased = UnbiasedLinearCKA(grams: sxx, syy, sxy, rowNorms: (x.rowNormsSquared, y.rowNormsSquared))
         }
         let nuclear = try ModelError.wrapping { try sxy.singularValues() }.reduce(0, +) / (nx * ny).squareRoot()
         var squared = max(0, 2 - 2 * min(nuclear, 1))
@@ -241,12 +240,37 @@ public struct UnbiasedLinearCKA: Sendable {
                                         rows: n, columns: centred.columns) {
             self.init(undefined: "undefined: the \(side) model's embeddings have zero variance (every input at one point)"); return
         }
-        self.init(crossSquared: x.multiplied(by: y, transposeSelf: true).frobeniusNormSquared,
-                  firstSquared: x.gram().frobeniusNormSquared, secondSquared: y.gram().frobeniusNormSquared,
-                  rowNorms: (x.rowNormsSquared, y.rowNormsSquared))
+        self.init(grams: x.gram(), y.gram(), x.multiplied(by: y, transposeSelf: true), rowNorms: (x.rowNormsSquared, y.rowNormsSquared))
     }
 
     private init(undefined reason: String) { (value, note) = (nil, reason) }
+
+    /// From rows centred elsewhere, under equal weights (each side's rows may carry one common
+    /// factor, √w, say), with their Grams XᵀX, YᵀY, XᵀY (or YᵀX) and squared row norms: `measure`'s moments
+    /// route forms them for its covariances (`CentredMoments`), and forming them again from the
+    /// rows had taken a quarter of a run at N = 10⁵, k = 1 000, d = 256 and its memory peak (stop 73).
+    /// `rounding`: each side's squared size its centring rounds at, in the rows' scale
+    /// (`WeightedCentring.roundingScaleSquared`), for the zero-variance test.
+    package init(centredGrams xx: Matrix, _ yy: Matrix, _ cross: Matrix, rowNorms: (x: [Double], y: [Double]), rounding: (x: Double, y: Double)) {
+        let n = rowNorms.x.count
+        guard n >= 4 else { self.init(undefined: "the unbiased estimator needs N ≥ 4 inputs"); return }
+        for (trace, size, columns, side) in [(rowNorms.x.reduce(0, +), rounding.x, xx.rows, "first"), (rowNorms.y.reduce(0, +), rounding.y, yy.rows, "second")]
+        where SimilarityMeasures.isFlat(centred: trace, rounding: size, rows: n, columns: columns) {
+            self.init(undefined: "undefined: the \(side) model's embeddings have zero variance (every input at one point)"); return
+        }
+        self.init(grams: xx, yy, cross, rowNorms: rowNorms)
+    }
+
+    /// From the Grams and squared row norms, each side first brought near unit trace by a power
+    /// of two (exact): the terms are fourth powers of the rows, which overflowed beyond 10⁷⁷.
+    init(grams xx: Matrix, _ yy: Matrix, _ cross: Matrix, rowNorms: (x: [Double], y: [Double])) {
+        func halfExponent(_ trace: Double) -> Int { trace > 0 && trace.isFinite ? Int(trace.exponent) / 2 : 0 }
+        let (a, b) = (halfExponent(rowNorms.x.reduce(0, +)), halfExponent(rowNorms.y.reduce(0, +)))
+        func scaled(_ m: Matrix, _ e: Int) -> Matrix { e == 0 ? m : Matrix(rows: m.rows, columns: m.columns) { WeightedCentring.scaled(m[$0, $1], e) } }
+        self.init(crossSquared: scaled(cross, -a - b).frobeniusNormSquared, firstSquared: scaled(xx, -2 * a).frobeniusNormSquared,
+                  secondSquared: scaled(yy, -2 * b).frobeniusNormSquared,
+                  rowNorms: (rowNorms.x.map { WeightedCentring.scaled($0, -2 * a) }, rowNorms.y.map { WeightedCentring.scaled($0, -2 * b) }))
+    }
 
     /// From the centred embeddings' ‖XᵀY‖_F², ‖XᵀX‖_F², ‖YᵀY‖_F² and squared row norms (N ≥ 4, each
     /// side of nonzero variance). X and Y may each carry one common factor on every row: every HSIC₁
@@ -279,7 +303,7 @@ public struct UnbiasedLinearCKA: Sendable {
 
 extension Matrix {
     /// Σ_j a_ij² for each row i.
-    var rowNormsSquared: [Double] { (0..<rows).map { i in (0..<columns).reduce(0) { $0 + self[i, $1] * self[i, $1] } } }
+    package var rowNormsSquared: [Double] { (0..<rows).map { i in (0..<columns).reduce(0) { $0 + self[i, $1] * self[i, $1] } } }
 }
 
 extension ModelPair {
@@ -293,8 +317,12 @@ extension ModelPair {
 
     /// The unbiased (HSIC₁) linear CKA of the two models' embeddings: from the similarity measures'
     /// Grams when they were formed under equal weights, otherwise from the rows.
+    /// Keeps `make()` as this pair's unbiased CKA (`unbiasedLinearCKA` returns it), where it was
+    /// formed from Grams at hand.
+    package func keepUnbiasedLinearCKA(_ make: () -> UnbiasedLinearCKA) { _ = cache.value("unbiased", make) }
+
     public func unbiasedLinearCKA() -> UnbiasedLinearCKA {
-        if let shared = cache.peek("similarity", as: SimilarityMeasures.self)?.unbiased { return shared }
+        if let shared = cache.peek("similarity", as: SimilarityMeasures.self)?.unbiased ?? cache.peek("unbiased", as: UnbiasedLinearCKA.self) { return shared }
         return UnbiasedLinearCKA(first.embeddings, second.embeddings, weights: weights)
     }
 }

@@ -342,6 +342,47 @@ struct UnbiasedCKATests {
         let flat = Matrix(rows: 20, columns: 3) { _, j in Double(j) }
         #expect(try SimilarityMeasures(flat, y, weights: [Double](repeating: 0.05, count: 20)).unbiased == nil)
     }
+
+    /// One run on the moments route forms its rows' covariances (`CentredMoments`); under equal
+    /// weights the unbiased CKA comes from those Grams, not from centring the rows again (a quarter
+    /// of a run at N = 10⁵, k = 1 000, d = 256, and its memory peak; stop 73).
+    @Test("The moments route's unbiased CKA from its covariances' Grams: the rows' value, the N×N definition's, at 10⁻¹⁰⁰ and 10¹⁰⁰; weighted inputs from the rows")
+    func sharedUnbiasedMomentsRoute() throws {
+        var g = SeededGenerator(seed: 1702)
+        var compared = 0
+        for (n, p, q, scale) in [(40, 3, 5, 1.0), (300, 6, 4, 1.0), (300, 6, 4, 1e100), (300, 6, 4, 1e-100)] {
+            let x = scale * g.gaussianMatrix(rows: n, columns: p).subtractingFromRows([Double](repeating: -3, count: p))
+            let y = x.multiplied(by: g.gaussianMatrix(rows: p, columns: q)) + 0.5 * scale * g.gaussianMatrix(rows: n, columns: q)
+            let pair = try ModelPair(SoftmaxModel(embeddings: x, unembeddings: g.gaussianMatrix(rows: 5, columns: p)),
+                                     SoftmaxModel(embeddings: y, unembeddings: g.gaussianMatrix(rows: 5, columns: q)), routes: .largeScale)
+            let measured = try PairMeasurement.measure(pair, options: PairMeasurement.Options(skipPivot: true, certification: .never))
+            #expect(measured.routes == "moments")
+            // The premise: the value was kept from the covariances' Grams.
+            let kept = try #require(pair.cache.peek("unbiased", as: UnbiasedLinearCKA.self)?.value, "n = \(n), scale \(scale)")
+            let value = try #require(measured.linearCKAUnbiased)
+            #expect(value == kept)
+            let rows = try #require(UnbiasedLinearCKA(x, y, weights: [Double](repeating: 1 / Double(n), count: n)).value)
+            #expect(abs(value - rows) <= 1e-12 * max(1, abs(rows)), "n = \(n), scale \(scale): \(value) vs \(rows)")
+            #expect(abs(value - Self.direct((1 / scale) * x, (1 / scale) * y)) <= 1e-10, "n = \(n), scale \(scale)")
+            compared += 1
+        }
+        #expect(compared == 4)
+        // Weighted inputs: no value kept, and the rows' reason.
+        let x = g.gaussianMatrix(rows: 30, columns: 3), y = g.gaussianMatrix(rows: 30, columns: 2)
+        let weighted = try ModelPair(SoftmaxModel(embeddings: x, unembeddings: g.gaussianMatrix(rows: 5, columns: 3), weights: (0..<30).map { Double($0 + 1) }),
+                                     SoftmaxModel(embeddings: y, unembeddings: g.gaussianMatrix(rows: 5, columns: 2), weights: (0..<30).map { Double($0 + 1) }),
+                                     routes: .largeScale)
+        let measured = try PairMeasurement.measure(weighted, options: PairMeasurement.Options(skipPivot: true, certification: .never))
+        #expect(weighted.cache.peek("unbiased", as: UnbiasedLinearCKA.self) == nil)
+        #expect(measured.linearCKAUnbiased == nil && measured.linearCKAUnbiasedNote?.contains("weighted") == true)
+        // A flat side: undefined, with the reason, from the kept value.
+        let flat = Matrix(rows: 30, columns: 3) { _, j in Double(j) + 0.5 }
+        let flatPair = try ModelPair(SoftmaxModel(embeddings: flat, unembeddings: g.gaussianMatrix(rows: 5, columns: 3)),
+                                     SoftmaxModel(embeddings: y, unembeddings: g.gaussianMatrix(rows: 5, columns: 2)), routes: .largeScale)
+        let flatMeasured = try PairMeasurement.measure(flatPair, options: PairMeasurement.Options(skipPivot: true, certification: .never))
+        #expect(flatPair.cache.peek("unbiased", as: UnbiasedLinearCKA.self) != nil)
+        #expect(flatMeasured.linearCKAUnbiased == nil && flatMeasured.linearCKAUnbiasedNote?.contains("zero variance") == true, "\(flatMeasured.linearCKAUnbiasedNote ?? "")")
+    }
 }
 
 @Suite("T10's infimum of CKA over one class (Proofs/T10-blind-measures.md, Part 3)")
