@@ -29,7 +29,12 @@ struct CentredMoments: Codable, Sendable {
         let a = WeightedCentring(pair.first.embeddings, weights: pair.weights, rowFactors: root)
         let b = WeightedCentring(pair.second.embeddings, weights: pair.weights, rowFactors: root)
         (aa, bb, ba) = (a.centred.gram(), b.centred.gram(), b.centred.multiplied(by: a.centred, transposeSelf: true))
-        if formingUnbiasedCKA, let w0 = pair.weights.first, pair.weights.allSatisfy({ $0 == w0 }) {
+        // Only where the Grams are well inside the Double range: rows near 10⁻¹⁴⁸ around an offset
+        // left them subnormal (3 digits, or "zero variance"), and sums near 10³⁰⁸ overflow; the rows'
+        // own path scales each side first (a review's finding).
+        let inRange = [a.centred.frobeniusNormSquared, b.centred.frobeniusNormSquared, a.roundingScaleSquared, b.roundingScaleSquared]
+            .allSatisfy { $0 == 0 || (0x1p-900...0x1p900).contains($0) }
+        if formingUnbiasedCKA, inRange, let w0 = pair.weights.first, pair.weights.allSatisfy({ $0 == w0 }) {
             pair.keepUnbiasedLinearCKA { [aa, bb, ba] in
                 UnbiasedLinearCKA(centredGrams: aa, bb, ba, rowNorms: (a.centred.rowNormsSquared, b.centred.rowNormsSquared),
                                   rounding: (a.roundingScaleSquared, b.roundingScaleSquared))
@@ -128,7 +133,7 @@ struct CentredMoments: Codable, Sendable {
                 constant.contains(j) ? 0 : zip(e.each, shares).reduce(e.mean[j] * e.mean[j]) { $0 + $1.1 * $1.0[j] * $1.0[j] }
             }
         }
-        out.between = (between(ea, constant: constantA), between(eb, constant: constantB), parts.count)
+        if parts.count > 1 { out.between = (between(ea, constant: constantA), between(eb, constant: constantB), parts.count) }
         return out
     }
 

@@ -8,7 +8,7 @@ import Theory
 public enum MeasureMemory {
     /// Bytes at the peak of a run over `rows` of `inputs` inputs (a shard's rows, or all N) of a
     /// pair with `k` labels and embedding dimensions dA, dB, on `workers` workers: what is held
-    /// throughout, plus the largest of three phases.
+    /// throughout, plus the largest of its phases.
     /// - Held: the process's baseline; both models' arrays as Doubles (rows×d and k×d); a centred
     ///   copy of each G; for one run below language-model scale (k·(dA² + dB²) ≤ 10⁸), whose
     ///   similarity measures work from the rows, six more copies of the rows and four of the wider
@@ -78,7 +78,7 @@ public enum MeasureMemory {
         let sum = max(held + 8 * squares * top * top + screen + shardRows + shardMoments + perInput,
                       held + 8 * squares * top * top + statisticsRows + perInput,
                       held + (shard ? 0 : wholeLogitBytes(inputs: n, labels: k, dimensions: dimensions, certifying: certifying)),
-                      held + statisticsRows + pivotTables)
+                      held + shardRows + pivotTables)
         guard certifying else { return sum }
         let blockRows = min(FastLogitSums.rowsPerBlock(inputs: n, labels: k), max(n, 1))
         let blockWorkers = min(workers, (max(n, 1) + blockRows - 1) / blockRows)

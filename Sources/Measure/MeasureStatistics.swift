@@ -357,7 +357,8 @@ extension MeasureStatistics {
 
     /// Every size consistent with the identity, so that a partial whose checksum was
     /// forged cannot make the merge index out of range: sizes, row range, weight total,
-    /// array lengths, the pivot pairs' labels.
+    /// array lengths, the pivot pairs' labels; and values that must agree (the enclosures'
+    /// midpoints, the carried covariances' means with the statistics' own).
     public func validate(file: String) throws {
         let (n, k, dA, dB) = (identity.inputs, identity.labels, identity.dimensionA, identity.dimensionB)
         func check(_ ok: Bool, _ what: @autoclosure () -> String) throws {

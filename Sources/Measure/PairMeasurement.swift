@@ -1035,7 +1035,7 @@ public struct PairMeasurement: Codable, Sendable {
                      rankB < m ? "the second model's (rank \(rankB) of d = \(dB))" : nil].compactMap { $0 }
         let over = r == 0 ? "no direction varies" : "over the \(r) that can vary the mean is \(String(format: "%.6g", values.prefix(r).reduce(0, +) / Double(r)))"
         let resolution = !moments ? ""
-            : merged && aboutShardMeans ? " (rank at the merged covariances' resolution: a spread below about √((S + d)·ε) of the spread between the S shards' means, or √((N + d)·ε) of the spread within them, counts as none, where an unsharded run resolves down to about N·ε)"
+            : merged && aboutShardMeans ? " (rank at the merged covariances' resolution: a spread below about √((S + 4)·ε) of the spread between the S shards' means, or √((N + d)·ε) of the spread within them, counts as none, where an unsharded run resolves down to about N·ε)"
             : merged ? " (rank at the merged moments' resolution: a spread below about √((N + d)·ε) of the embeddings' size counts as none, where an unsharded run resolves down to about N·ε)"
             : " (rank at the d×d moments' resolution: a spread below about √((N + d)·ε) of the embeddings' \(centred ? "spread" : "size") counts as none)"
         return "m_CCA \(centred ? "centred" : "uncentred") averages \(m) correlations, \(m - r) of them 0 because \(sides.joined(separator: " and ")) \(centred ? "centred " : "")embeddings lack full rank\(resolution) (a constant column, e.g. an appended bias, does this\(centred ? ", as does a column whose weighted spread is within about an ulp of its size, or a spread in some direction below about max(N, d)·ε of the embeddings' spread, which double precision cannot resolve" : "")); \(over)"

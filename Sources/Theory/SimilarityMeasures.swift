@@ -220,7 +220,6 @@ public struct UnbiasedLinearCKA: Sendable {
 
     public init(_ f1: Matrix, _ f2: Matrix, weights: [Double]) {
         let n = f1.rows
-        guard n >= 4 else { self.init(undefined: "the unbiased estimator needs N ≥ 4 inputs"); return }
         guard let w0 = weights.first, weights.allSatisfy({ abs($0 - w0) <= 1e-12 * w0 }) else {
             self.init(undefined: "the unbiased (HSIC₁) estimator is a U-statistic over equally weighted inputs; these inputs are weighted"); return
         }
@@ -231,16 +230,9 @@ public struct UnbiasedLinearCKA: Sendable {
         let (cx, cy) = (WeightedCentring(f1, weights: uniform), WeightedCentring(f2, weights: uniform))
         // Near unit size again beside a large constant column, as in `SimilarityMeasures`.
         let ((x, ex), (y, ey)) = (cx.centredInRange, cy.centredInRange)
-        // Zero variance up to the centring's rounding, as `SimilarityMeasures` tests it: the
-        // noise of centring constant embeddings gave a CKA of 1 (or of anything). (The rows are
-        // not scaled by √w here, so the weighted rounding scale is taken N times.)
-        for (centring, centred, e, side) in [(cx, x, ex, "first"), (cy, y, ey, "second")]
-        where SimilarityMeasures.isFlat(centred: centred.frobeniusNormSquared,
-                                        rounding: Double(n) * WeightedCentring.scaled(centring.roundingScaleSquared, -2 * e),
-                                        rows: n, columns: centred.columns) {
-            self.init(undefined: "undefined: the \(side) model's embeddings have zero variance (every input at one point)"); return
-        }
-        self.init(grams: x.gram(), y.gram(), x.multiplied(by: y, transposeSelf: true), rowNorms: (x.rowNormsSquared, y.rowNormsSquared))
+        // (The rows are not scaled by √w here, so the weighted rounding scale is taken N times.)
+        self.init(centredGrams: x.gram(), y.gram(), x.multiplied(by: y, transposeSelf: true), rowNorms: (x.rowNormsSquared, y.rowNormsSquared),
+                  rounding: (Double(n) * WeightedCentring.scaled(cx.roundingScaleSquared, -2 * ex), Double(n) * WeightedCentring.scaled(cy.roundingScaleSquared, -2 * ey)))
     }
 
     private init(undefined reason: String) { (value, note) = (nil, reason) }
@@ -254,6 +246,8 @@ public struct UnbiasedLinearCKA: Sendable {
     package init(centredGrams xx: Matrix, _ yy: Matrix, _ cross: Matrix, rowNorms: (x: [Double], y: [Double]), rounding: (x: Double, y: Double)) {
         let n = rowNorms.x.count
         guard n >= 4 else { self.init(undefined: "the unbiased estimator needs N ≥ 4 inputs"); return }
+        // Zero variance up to the centring's rounding, as `SimilarityMeasures` tests it: the noise of
+        // centring constant embeddings gave a CKA of 1 (or of anything).
         for (trace, size, columns, side) in [(rowNorms.x.reduce(0, +), rounding.x, xx.rows, "first"), (rowNorms.y.reduce(0, +), rounding.y, yy.rows, "second")]
         where SimilarityMeasures.isFlat(centred: trace, rounding: size, rows: n, columns: columns) {
             self.init(undefined: "undefined: the \(side) model's embeddings have zero variance (every input at one point)"); return
@@ -315,12 +309,13 @@ extension ModelPair {
         }
     }
 
-    /// The unbiased (HSIC₁) linear CKA of the two models' embeddings: from the similarity measures'
-    /// Grams when they were formed under equal weights, otherwise from the rows.
     /// Keeps `make()` as this pair's unbiased CKA (`unbiasedLinearCKA` returns it), where it was
     /// formed from Grams at hand.
     package func keepUnbiasedLinearCKA(_ make: () -> UnbiasedLinearCKA) { _ = cache.value("unbiased", make) }
 
+    /// The unbiased (HSIC₁) linear CKA of the two models' embeddings: from the similarity measures'
+    /// Grams when they were formed under equal weights, or from the covariances' Grams a moments
+    /// route kept (`keepUnbiasedLinearCKA`), otherwise from the rows.
     public func unbiasedLinearCKA() -> UnbiasedLinearCKA {
         if let shared = cache.peek("similarity", as: SimilarityMeasures.self)?.unbiased ?? cache.peek("unbiased", as: UnbiasedLinearCKA.self) { return shared }
         return UnbiasedLinearCKA(first.embeddings, second.embeddings, weights: weights)
