@@ -32,12 +32,14 @@ struct CentredMoments: Codable, Sendable {
         // Only where the Grams are well inside the Double range: rows near 10⁻¹⁴⁸ around an offset
         // left them subnormal (3 digits, or "zero variance"), and sums near 10³⁰⁸ overflow; the rows'
         // own path scales each side first (a review's finding).
-        let inRange = [a.centred.frobeniusNormSquared, b.centred.frobeniusNormSquared, a.roundingScaleSquared, b.roundingScaleSquared]
-            .allSatisfy { $0 == 0 || (0x1p-900...0x1p900).contains($0) }
-        if formingUnbiasedCKA, inRange, let w0 = pair.weights.first, pair.weights.allSatisfy({ $0 == w0 }) {
-            pair.keepUnbiasedLinearCKA { [aa, bb, ba] in
-                UnbiasedLinearCKA(centredGrams: aa, bb, ba, rowNorms: (a.centred.rowNormsSquared, b.centred.rowNormsSquared),
-                                  rounding: (a.roundingScaleSquared, b.roundingScaleSquared))
+        if formingUnbiasedCKA, let w0 = pair.weights.first, pair.weights.allSatisfy({ $0 == w0 }) {
+            let rowNorms = (a.centred.rowNormsSquared, b.centred.rowNormsSquared)
+            let inRange = [rowNorms.0.reduce(0, +), rowNorms.1.reduce(0, +), a.roundingScaleSquared, b.roundingScaleSquared]
+                .allSatisfy { $0 == 0 || (0x1p-900...0x1p900).contains($0) }
+            if inRange {
+                pair.keepUnbiasedLinearCKA { [aa, bb, ba] in
+                    UnbiasedLinearCKA(centredGrams: aa, bb, ba, rowNorms: rowNorms, rounding: (a.roundingScaleSquared, b.roundingScaleSquared))
+                }
             }
         }
         (meanA, shiftA, meanB, shiftB) = (a.mean, a.shift, b.mean, b.shift)

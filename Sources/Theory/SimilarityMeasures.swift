@@ -297,7 +297,15 @@ public struct UnbiasedLinearCKA: Sendable {
 
 extension Matrix {
     /// Σ_j a_ij² for each row i.
-    package var rowNormsSquared: [Double] { (0..<rows).map { i in (0..<columns).reduce(0) { $0 + self[i, $1] * self[i, $1] } } }
+    package var rowNormsSquared: [Double] {
+        storage.withUnsafeBufferPointer { s in
+            (0..<rows).map { i in
+                var total = 0.0
+                for v in s[(i * columns)..<((i + 1) * columns)] { total += v * v }
+                return total
+            }
+        }
+    }
 }
 
 extension ModelPair {
