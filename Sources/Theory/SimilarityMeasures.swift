@@ -290,7 +290,9 @@ public struct UnbiasedLinearCKA: Sendable {
             note = "HSIC₁ of \(kk.value > kk.rounding ? "the second" : "the first") model with itself is not positive to within rounding (too little variance for the unbiased estimator: every input but one at one point, say)"
             return
         }
-        value = kl / (kk.value * ll.value).squareRoot()
+        // HSIC₁ is an inner product of the U-centred Grams, so the ratio lies in [−1, 1]; rounding
+        // had passed 1 (1.0000000000000004 for embeddings equal up to a rotation and an offset of 10⁷).
+        value = max(-1, min(1, kl / (kk.value * ll.value).squareRoot()))
         note = nil
     }
 }

@@ -343,6 +343,25 @@ struct UnbiasedCKATests {
         #expect(try SimilarityMeasures(flat, y, weights: [Double](repeating: 0.05, count: 20)).unbiased == nil)
     }
 
+    /// HSIC₁ is an inner product of the U-centred Grams, so the unbiased CKA lies in [−1, 1]; for
+    /// embeddings equal up to a rotation and an offset of 10⁷ rounding had passed 1 (8 of 17 seeds
+    /// here; stop 73's attack).
+    @Test("The unbiased CKA of embeddings equal up to a rotation and an offset: 1 to rounding, never above")
+    func unbiasedAtMostOne() throws {
+        var checked = 0
+        for seed in UInt64(1)...17 {
+            var g = SeededGenerator(seed: seed)
+            let x = g.gaussianMatrix(rows: 200, columns: 4)
+            let q = try SymmetricEigendecomposition(symmetrised(g.gaussianMatrix(rows: 4, columns: 4).gram())).eigenvectors
+            let rotated = x.multiplied(by: q)
+            let y = Matrix(rows: 200, columns: 4) { i, j in rotated[i, j] + 1e7 }
+            let value = try #require(UnbiasedLinearCKA(x, y, weights: [Double](repeating: 1.0 / 200, count: 200)).value)
+            #expect(value <= 1 && value > 1 - 1e-12, "seed \(seed): \(value)")
+            checked += 1
+        }
+        #expect(checked == 17)
+    }
+
     /// One run on the moments route forms its rows' covariances (`CentredMoments`); under equal
     /// weights the unbiased CKA comes from those Grams, not from centring the rows again (a quarter
     /// of a run at N = 10⁵, k = 1 000, d = 256, and its memory peak; stop 73).
