@@ -250,11 +250,9 @@ extension MeasureStatistics {
         // Embeddings near 10⁻¹⁵⁴ and below: their second moments are subnormal (or 0), so
         // everything formed from them (inverses, whitening, d_unemb) loses its digits or
         // overflows. A single run's row-based route handles them; these statistics refuse.
-        // Below about 10⁻¹⁶² the squares are exactly 0, which is no less wrong: a run at 10⁻¹⁷⁰ had
-        // reported m_CCA 0, d_rep 0 and "zero variance" (stop 73's attack).
-        for (name, moment, f) in [("first", momentAA, pair.first.embeddings), ("second", momentBB, pair.second.embeddings)] {
+        for (name, moment) in [("first", momentAA), ("second", momentBB)] {
             let top = moment.values.reduce(0.0) { max($0, abs($1)) }
-            if top < 0x1p-1000 && (top > 0 || f.storage.contains { $0 != 0 }) {
+            if top > 0 && top < 0x1p-1000 {
                 throw ModelError.refused("the \(name) model's embeddings are so small (second moments near \(top)) that their moments underflow the Double range; "
                     + "scale that model's F up and its G down by the same power of two, to |f| above about 10⁻¹⁵⁰ (the logits are unchanged)")
             }
