@@ -1030,6 +1030,13 @@ public struct PairMeasurement: Codable, Sendable {
     static func rankNote(_ values: [Double], rankA: Int, rankB: Int, dA: Int, dB: Int, centred: Bool, moments: Bool = false, merged: Bool = false,
                          aboutShardMeans: Bool = false) -> String? {
         let m = values.count, r = min(rankA, rankB, m)
+        // The moments' floor can drop directions of the wider side that carry variance, below its width
+        // but not below m: the correlations are then over the rest, with no zero to show it (a merge
+        // whose middle shard held inputs at 0 and at 10⁶ read 0.0147 for 0.400; stop 73's attack).
+        if moments, r == m, rankA < dA || rankB < dB {
+            let side = rankA < dA ? "first model's (rank \(rankA) of d = \(dA))" : "second model's (rank \(rankB) of d = \(dB))"
+            return "m_CCA \(centred ? "centred" : "uncentred"): the \(side) \(centred ? "centred " : "")embeddings are resolved in fewer directions than their width at the \(merged ? "merged moments'" : "d×d moments'") resolution; the correlations are over the resolved ones, and may differ from \(merged ? "an unsharded run's" : "the rows'") where a dropped direction carried variance (rank is exact where it is a constant column or an exact dependence)"
+        }
         guard r < m else { return nil }
         let sides = [rankA < m ? "the first model's (rank \(rankA) of d = \(dA))" : nil,
                      rankB < m ? "the second model's (rank \(rankB) of d = \(dB))" : nil].compactMap { $0 }

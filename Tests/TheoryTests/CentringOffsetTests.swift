@@ -394,6 +394,45 @@ struct CentringOffsetTests {
         #expect(compared == 5 + 5 + 80 + 80)
     }
 
+    /// A shard holding inputs at 0 and at 10⁶ carries only M − μμᵀ, which rounds at (N_s + d)·ε of
+    /// 10¹²: the merge drops the wider side's low-variance directions. Where they carry correlation
+    /// and the side keeps at least min(d_A, d_B) others, no correlation reads 0, and the merge had
+    /// read 0.0147 for 0.400 with no note (stop 73's attack). The note says so; cut at the offset
+    /// (no straddling shard) nothing is dropped.
+    @Test("A shard straddling 0 and 10⁶: the wider side's dropped directions noted; cut at the offset, none dropped")
+    func straddlingShard() throws {
+        var g = SeededGenerator(seed: 56)
+        let (n, dA, dB) = (2_000, 5, 7)
+        let z = g.gaussianMatrix(rows: n, columns: dA)
+        let (mainNoise, noise) = (g.gaussianMatrix(rows: n, columns: 5), g.gaussianMatrix(rows: n, columns: 2))
+        // Five columns of variance 5 (2z + noise), and two of variance 0.25 correlated with A's first two.
+        let w = Matrix(rows: n, columns: dB) { i, j in j < 5 ? 2 * z[i, j] + mainNoise[i, j] : 0.4 * z[i, j - 5] + 0.3 * noise[i, j - 5] }
+        let x = Matrix(rows: n, columns: dA) { i, j in (i < 1_000 ? 0 : 1e6) + z[i, j] }
+        let y = Matrix(rows: n, columns: dB) { i, j in (i < 1_000 ? 0 : 1e6) + w[i, j] }
+        let (a, b) = (try SoftmaxModel(embeddings: x, unembeddings: g.gaussianMatrix(rows: 10, columns: dA)),
+                      try SoftmaxModel(embeddings: y, unembeddings: g.gaussianMatrix(rows: 10, columns: dB)))
+        let options = PairMeasurement.Options(skipPivot: true, certification: .never)
+        let single = try PairMeasurement.measure(try ModelPair(a, b), options: options)
+        var compared = 0
+        for (cuts, straddling) in [([0, 666, 1_333, n], true), ([0, 1_000, 1_500, n], false)] {
+            let parts = try ShardMergeTests.statistics(a, b, cuts: cuts, rawWeights: nil, options: options)
+            let merged = try MeasureStatistics.merge(parts, names: ["a", "b", "c"]).measurement()
+            let note = merged.notes.first { $0.hasPrefix("m_CCA centred: the second model's") && $0.contains("resolved in fewer directions") }
+            if straddling {
+                #expect(note != nil, "\(merged.notes.filter { $0.contains("m_CCA") })")
+                // The premise: without the dropped directions the correlations are off.
+                #expect(zip(merged.canonicalCorrelationsCentered, single.canonicalCorrelationsCentered).contains { abs($0 - $1) > 0.01 })
+            } else {
+                #expect(note == nil, "\(note ?? "")")
+                for (p, q) in zip(merged.canonicalCorrelationsCentered, single.canonicalCorrelationsCentered) {
+                    #expect(abs(p - q) <= 1e-3, "ρ \(p) against \(q)")
+                }
+            }
+            compared += 1
+        }
+        #expect(compared == 2)
+    }
+
     /// The same with spreads 10⁻³ and 10⁻⁴ (below the d×d covariances' resolution, which the rank
     /// note says): CKA had shown 1.0000000000000004 and 1.0000000000000009 (stop 72's attack).
     @Test("Shards around 0 beside shards around 10⁶, spread 10⁻² … 10⁻⁴: CKA at most 1, merged and in one run")
